@@ -1,0 +1,10 @@
+//! `devkit set-wifi`. (Skeleton; filled in by its issue.)
+
+use super::CliResult;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> CliResult {
+    Err(super::CliError::Failed(anyhow::anyhow!("`devkit set-wifi` is not implemented yet")))
+}

@@ -1,0 +1,1 @@
+//! build: see lib.rs. (Skeleton; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! console: see lib.rs. (Skeleton; filled in by its issue.)

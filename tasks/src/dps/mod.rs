@@ -1,0 +1,1 @@
+//! dps: see lib.rs. (Skeleton; filled in by its issue.)

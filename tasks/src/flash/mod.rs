@@ -1,0 +1,1 @@
+//! flash: see lib.rs. (Skeleton; filled in by its issue.)

@@ -1,0 +1,251 @@
+//! The device identity: DICE/RIoT derivation, bit-exact with the DevKit.
+//!
+//! API CONTRACT (other modules code against these names; the implementation may be split into
+//! submodules freely, but keep these public items and signatures):
+//!
+//! - [`Uds`]: 32-byte Unique Device Secret; `parse` (64 hex digits, any case), `generate`
+//!   (OS CSPRNG), `to_hex` (zeroizing), `is_published_sample`. Zeroized on drop; no Debug/Display.
+//! - [`RegistrationId`]: validated registration ID (1..=64 chars of `[a-z0-9-]`);
+//!   `parse`, `from_mac_and_version` (`az-<mac>v<x>v<y>v<z>`), `as_str`.
+//! - [`normalize_mac`]: 12 hex digits, `:`/`-` separators and any case accepted, lowercased.
+//! - [`FirmwareImage`]: `.bin` + `.map` → flash origin and the `.riot_core` / `.riot_fw`
+//!   regions (bounds-checked); `load`, `from_parts`, `core_digest` (DSHA), `fwid` (SHA-256).
+//! - [`derive`]: UDS + image + registration ID → [`DeviceIdentity`] (alias + DeviceID
+//!   certificates as DER, alias private key, thumbprints).
+//! - [`inspect`]: lenient parse of a RIoT alias (or DeviceID) certificate → [`CertInfo`].
+//! - [`pem`]: 64-column PEM encode / decode helpers.
+//! - [`IdentityError`]: every error; `is_invalid_input()` says whether it is the caller's input.
+
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Errors from identity computations. Messages name the input and what is allowed; they never
+/// contain secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The caller's input is invalid (exit code 2 at the CLI). `input` names it.
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    /// Reading an input file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The derivation produced a key the device could not use (the original loops forever).
+    #[error("key derivation failed: {0}")]
+    Derivation(String),
+}
+
+impl IdentityError {
+    /// True when the error is about the caller's input (a CLI exits 2 for these).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, IdentityError::Invalid { .. })
+    }
+    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        IdentityError::Invalid { input: input.into(), reason: reason.into() }
+    }
+}
+
+/// The published sample UDS from the original tutorial: refused unless explicitly allowed.
+pub const PUBLISHED_SAMPLE_UDS: &str = "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae";
+
+/// A Unique Device Secret. Zeroized on drop; deliberately has no Debug or Display.
+pub struct Uds(Zeroizing<[u8; 32]>);
+
+impl Uds {
+    /// Parse 64 hex digits (any case, surrounding whitespace trimmed).
+    pub fn parse(text: &str) -> Result<Uds, IdentityError> {
+        let _ = text;
+        todo!("identity helper")
+    }
+    /// A fresh UDS from the operating system's cryptographic random source.
+    pub fn generate() -> Uds {
+        todo!("identity helper")
+    }
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    /// Lower-case hex, zeroized on drop (what is sent to the device with `set_dps_uds`).
+    pub fn to_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(&*self.0))
+    }
+    /// True for the UDS published in the original tutorial.
+    pub fn is_published_sample(&self) -> bool {
+        self.to_hex().as_str() == PUBLISHED_SAMPLE_UDS
+    }
+}
+
+/// A registration ID the device and DPS both accept: 1..=64 chars of `[a-z0-9-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RegistrationId(String);
+
+impl RegistrationId {
+    pub fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
+        let _ = text;
+        todo!("identity helper")
+    }
+    /// `az-<mac>v<major>v<minor>v<patch>` from a MAC (any accepted form) and `N.N.N`.
+    pub fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<RegistrationId, IdentityError> {
+        let _ = (mac, firmware_version);
+        todo!("identity helper")
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RegistrationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Normalise a MAC: 12 hex digits, optional `:`/`-` separators, any case → lower-case, no separators.
+pub fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
+    let _ = mac;
+    todo!("identity helper")
+}
+
+/// A firmware image with its RIoT regions located from the map file.
+#[derive(Debug, Clone)]
+pub struct FirmwareImage {
+    pub flash_origin: u32,
+    pub riot_core: std::ops::Range<u32>,
+    pub riot_fw: std::ops::Range<u32>,
+    bin: std::sync::Arc<[u8]>,
+}
+
+impl FirmwareImage {
+    /// Read `bin` and `map` from disk.
+    pub fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
+        let _ = (bin, map);
+        todo!("identity helper")
+    }
+    /// From bytes already in memory (`map` is the map file's text).
+    pub fn from_parts(bin: Vec<u8>, map: &str) -> Result<FirmwareImage, IdentityError> {
+        let _ = (bin, map);
+        todo!("identity helper")
+    }
+    /// The whole image.
+    pub fn bin(&self) -> &[u8] {
+        &self.bin
+    }
+    /// DSHA of the `.riot_core` bytes (the device's non-standard hash).
+    pub fn core_digest(&self) -> [u8; 32] {
+        todo!("identity helper")
+    }
+    /// FWID: standard SHA-256 of the `.riot_fw` bytes.
+    pub fn fwid(&self) -> [u8; 32] {
+        todo!("identity helper")
+    }
+}
+
+/// Everything the device computes at boot, as the host reproduces it.
+pub struct DeviceIdentity {
+    pub registration_id: RegistrationId,
+    pub fwid: [u8; 32],
+    /// Alias certificate, DER (what DPS sees).
+    pub alias_cert_der: Vec<u8>,
+    /// DeviceID certificate (self-signed), DER. Never use it as a CA: see the fixed-nonce note.
+    pub device_cert_der: Vec<u8>,
+    /// DeviceID public key, uncompressed SEC1 point (65 bytes).
+    pub device_id_public: [u8; 65],
+    /// Alias public key, uncompressed SEC1 point (65 bytes).
+    pub alias_public: [u8; 65],
+    alias_private: Zeroizing<[u8; 32]>,
+}
+
+impl DeviceIdentity {
+    /// Alias certificate as 64-column PEM.
+    pub fn alias_cert_pem(&self) -> String {
+        todo!("identity helper")
+    }
+    /// DeviceID certificate as 64-column PEM.
+    pub fn device_cert_pem(&self) -> String {
+        todo!("identity helper")
+    }
+    /// DeviceID public key as a `PUBLIC KEY` PEM (SubjectPublicKeyInfo).
+    pub fn device_id_public_pem(&self) -> String {
+        todo!("identity helper")
+    }
+    /// Alias private key as PEM in the vectors' format (zeroized on drop).
+    pub fn alias_key_pem(&self) -> Zeroizing<String> {
+        todo!("identity helper")
+    }
+    /// Alias private key as PKCS#8 DER (zeroized on drop), for TLS client authentication.
+    pub fn alias_key_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        todo!("identity helper")
+    }
+    /// The raw alias private scalar, big-endian.
+    pub fn alias_private_scalar(&self) -> &[u8; 32] {
+        &self.alias_private
+    }
+    /// Upper-case hex SHA-1 of the alias certificate DER, as the Azure CLI shows it.
+    pub fn sha1_thumbprint(&self) -> String {
+        sha1_thumbprint(&self.alias_cert_der)
+    }
+    /// Upper-case hex SHA-256 of the alias certificate DER.
+    pub fn sha256_thumbprint(&self) -> String {
+        sha256_thumbprint(&self.alias_cert_der)
+    }
+}
+
+/// Compute the device identity exactly as the DevKit does at boot.
+pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId) -> Result<DeviceIdentity, IdentityError> {
+    let _ = (uds, image, registration_id);
+    todo!("identity helper")
+}
+
+/// What a lenient read of a RIoT certificate finds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertInfo {
+    pub subject_cn: String,
+    pub issuer_cn: String,
+    /// Uncompressed point of the certificate's own key, upper-case hex.
+    pub public_key: String,
+    /// DeviceID public key embedded in the RIoT extension (alias certificates only), upper-case hex.
+    pub device_id_public_key: Option<String>,
+    /// FWID from the RIoT extension (alias certificates only), upper-case hex.
+    pub fwid: Option<String>,
+    /// Whether the signature verifies with the embedded DeviceID key (alias) or own key (DeviceID cert).
+    pub signature_valid: bool,
+    pub is_alias: bool,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+}
+
+/// Leniently parse a RIoT alias or DeviceID certificate (DER).
+pub fn inspect(der: &[u8]) -> Result<CertInfo, IdentityError> {
+    let _ = der;
+    todo!("identity helper")
+}
+
+/// Upper-case hex SHA-1 of `der`.
+pub fn sha1_thumbprint(der: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode_upper(sha1::Sha1::digest(der))
+}
+
+/// Upper-case hex SHA-256 of `der`.
+pub fn sha256_thumbprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode_upper(sha2::Sha256::digest(der))
+}
+
+/// PEM helpers (64-column output, lenient input: CRLF, one-line base64).
+pub mod pem {
+    use super::IdentityError;
+    /// Encode `der` under `label` with 64-column lines.
+    pub fn encode(label: &str, der: &[u8]) -> String {
+        let _ = (label, der);
+        todo!("identity helper")
+    }
+    /// Decode the first PEM block labelled `label` (any label when `None`).
+    pub fn decode(text: &str, label: Option<&str>) -> Result<Vec<u8>, IdentityError> {
+        let _ = (text, label);
+        todo!("identity helper")
+    }
+}

@@ -1,0 +1,1 @@
+//! logs: see lib.rs. (Skeleton; filled in by its issue.)

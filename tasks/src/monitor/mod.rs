@@ -1,0 +1,1 @@
+//! monitor: see lib.rs. (Skeleton; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! provision: the end-to-end provisioning job. (Skeleton; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! sim: see lib.rs. (Skeleton; filled in by its issue.)

@@ -1,0 +1,1 @@
+//! upload: `device-upload` orchestration. (Skeleton; filled in by its issue.)
