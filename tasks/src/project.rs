@@ -40,7 +40,7 @@ pub enum IdentitySource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRecord {
     pub registration_id: String,
-    /// SHA-256 of the `.riot_fw` code, upper-case hex.
+    /// FWID: SHA-256 of the `.riot_fw` code, lower-case hex (as `generate-cert --json` prints it).
     pub fwid: String,
     pub sha256_thumbprint: String,
     /// Absolute path of the alias certificate PEM.
