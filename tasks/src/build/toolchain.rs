@@ -58,7 +58,7 @@ pub fn find_arduino_cli(explicit: Option<&Path>, path_env: Option<&OsStr>) -> Re
         }
         None => which::which("arduino-cli"),
     };
-    found.map_err(|_| BuildError::ArduinoCliNotFound { looked: "`arduino-cli` on PATH (set --arduino-cli or the devkit.arduinoCliPath setting to use another)".into(), guidance: install_guidance() })
+    found.map_err(|_| BuildError::ArduinoCliNotFound { looked: "`arduino-cli` on PATH (pass --arduino-cli FILE or set DEVKIT_ARDUINO_CLI to use another)".into(), guidance: install_guidance() })
 }
 
 /// Parse `X.Y.Z` (a leading `v` and any `-suffix` ignored).

@@ -23,7 +23,7 @@ pub enum FlashError {
     /// The caller's input (exit 2 at the CLI); nothing was opened or written.
     #[error("invalid {input}: {reason}")]
     Invalid { input: String, reason: String },
-    #[error("no {wanted} found; probes found: {}. {detail}", if .found.is_empty() { "none".to_string() } else { .found.join(", ") })]
+    #[error("{wanted} not found; probes found: {}. {detail}", if .found.is_empty() { "none".to_string() } else { .found.join(", ") })]
     NoProbe { wanted: String, found: Vec<String>, detail: String },
     #[error("{0}")]
     ProbeFirmwareTooOld(String),

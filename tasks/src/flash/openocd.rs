@@ -47,7 +47,7 @@ pub fn classify_failure(output: &str) -> FlashError {
     }
     if output.contains("open failed") || output.contains("LIBUSB_ERROR_NOT_FOUND") || output.contains("unable to find a matching CMSIS-DAP device") {
         return FlashError::NoProbe {
-            wanted: "ST-LINK/V2-1 (0483:374b) via OpenOCD".into(),
+            wanted: "An ST-LINK/V2-1 (0483:374b) reachable by OpenOCD".into(),
             found: vec![],
             detail: format!("OpenOCD could not open an ST-LINK ({detail}). Connect the DevKit with a data-capable USB cable and check that no other program (a monitor, another OpenOCD) holds the probe."),
         };
@@ -58,7 +58,8 @@ pub fn classify_failure(output: &str) -> FlashError {
 /// Program `bin` (already on disk) with OpenOCD.
 pub async fn flash(openocd: &Path, bin: &Path, len: usize, address: u32, progress: &Progress, cancel: &CancellationToken) -> Result<(), FlashError> {
     guard::check(address, len)?;
-    let args = args(bin, address)?;
+    let bin = std::path::absolute(bin).map_err(|e| FlashError::invalid("image path", format!("{}: {e}", bin.display())))?;
+    let args = args(&bin, address)?;
     progress.report(format!("Running {} {}", openocd.display(), args.join(" ")), None);
     let child = tokio::process::Command::new(openocd)
         .args(&args)

@@ -38,7 +38,7 @@ fn describe(info: &DebugProbeInfo) -> String {
 fn choose(found: Vec<probe_rs::probe::list::ProbeListItem>, selector: &DebugProbeSelector, explicit: bool) -> Result<DebugProbeInfo, FlashError> {
     let all: Vec<String> = found.iter().map(|i| describe(&i.info)).collect();
     let matching: Vec<_> = found.into_iter().filter(|i| selector.matches_probe(&i.info)).collect();
-    let wanted = if explicit { format!("probe {selector}") } else { format!("the DevKit's ST-LINK/V2-1 ({DEVKIT_PROBE})") };
+    let wanted = if explicit { format!("Probe {selector}") } else { format!("The DevKit's ST-LINK/V2-1 ({DEVKIT_PROBE})") };
     match matching.len() {
         0 => Err(FlashError::NoProbe {
             wanted,
