@@ -211,6 +211,6 @@ mod tests {
         let parsed = p256::SecretKey::from_pkcs8_der(&der).unwrap();
         assert_eq!(&parsed.to_bytes()[..], &d[..]);
         let sec1 = sec1_private_key(&d, &key.public_point(), true);
-        assert_eq!(p256::SecretKey::from_sec1_der(&sec1).unwrap().to_bytes()[..], &d[..]);
+        assert_eq!(&p256::SecretKey::from_sec1_der(&sec1).unwrap().to_bytes()[..], &d[..]);
     }
 }
