@@ -117,8 +117,12 @@ pub fn run(args: Args) -> CliResult {
         alias_cert: alias_path.clone(),
         source: tasks::project::IdentitySource::Generated,
     };
-    if let Err(e) = tasks::project::ProjectState::update(&args.project, |s| s.last_generated = Some(record)) {
-        warnings.push(format!("the certificate was written but the project state was not updated: {e}"));
+    let unchanged = tasks::project::ProjectState::load(&args.project)
+        .is_ok_and(|s| s.last_generated.as_ref() == Some(&record));
+    if !unchanged {
+        if let Err(e) = tasks::project::ProjectState::update(&args.project, |s| s.last_generated = Some(record)) {
+            warnings.push(format!("the certificate was written but the project state was not updated: {e}"));
+        }
     }
 
     if args.json {

@@ -63,11 +63,13 @@ pub fn run(args: Args) -> CliResult {
         None => None,
     };
     let difference = other.as_ref().map(|o| identity::compare(&info, o));
+    let all = other.as_ref().map(|o| identity::differences(&info, o)).unwrap_or_default();
     if args.json {
         let mut out = serde_json::json!({ "certificate": info });
         if let (Some(o), Some(d)) = (&other, &difference) {
             out["against"] = serde_json::json!(o);
             out["difference"] = serde_json::json!(d);
+            out["differences"] = serde_json::json!(all);
             out["explanation"] = serde_json::json!(d.explanation());
         }
         println!("{out}");
@@ -76,7 +78,14 @@ pub fn run(args: Args) -> CliResult {
     print_info("Certificate", &args.file, &info);
     if let (Some(o), Some(d), Some(p)) = (&other, &difference, &args.against) {
         print_info("Against", p, o);
-        println!("Diagnosis: {}", d.explanation());
+        if all.len() > 1 {
+            println!("Diagnosis (several inputs differ):");
+            for d in &all {
+                println!("  - {}", d.explanation());
+            }
+        } else {
+            println!("Diagnosis: {}", d.explanation());
+        }
     }
     if info.is_alias {
         println!("Note: {}", identity::FIXED_NONCE_WARNING);

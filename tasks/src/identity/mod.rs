@@ -30,7 +30,7 @@ pub mod map;
 mod regid;
 mod uds;
 
-pub use inspect::{compare, Difference};
+pub use inspect::{compare, differences, Difference};
 
 /// Why the published sample UDS is refused (without `--allow-sample-uds`).
 pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (pass --allow-sample-uds only for tests)";
