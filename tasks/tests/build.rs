@@ -2,82 +2,31 @@
 //! which follows arduino-cli's documented command line and output. No real arduino-cli,
 //! AZ3166 platform or ARM compiler is involved.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tasks::build::{build, BuildError, BuildOptions, DpsSettings, Severity, DEFAULT_GLOBAL_ENDPOINT};
+use tasks::build::{build, BuildError, BuildOptions, Severity};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
-fn standin() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arduino-cli-standin/arduino-cli")
-}
+#[path = "fixtures/arduino-cli-standin/project.rs"]
+mod standin;
 
-struct Project {
-    dir: tempfile::TempDir,
-}
+use standin::{recorder, Project};
 
-impl Project {
-    /// A project with a sketch `DevKitDPS` and, when `platform`, the AZ3166 platform "installed".
-    fn new(platform: bool) -> Project {
-        let dir = tempfile::tempdir().unwrap();
-        let sk = dir.path().join("firmware/DevKitDPS");
-        std::fs::create_dir_all(&sk).unwrap();
-        std::fs::write(sk.join("DevKitDPS.ino"), "#include \"dps_config.h\"\nvoid setup() {}\nvoid loop() {}\n").unwrap();
-        if platform {
-            std::fs::create_dir_all(dir.path().join("arduino-data/packages/AZ3166/hardware/stm32f4/1.6.2")).unwrap();
-        }
-        let p = Project { dir };
-        p.wrapper("1.2.2");
-        p
-    }
-    /// `bin/arduino-cli`: the stand-in with this project's environment (no process-wide env).
-    fn wrapper(&self, version: &str) {
-        let d = self.dir.path();
-        let script = format!(
-            "#!/bin/sh\nexport ARDUINO_DIRECTORIES_DATA='{}' DEVKIT_STANDIN_LOG='{}' DEVKIT_STANDIN_IMAGE_DIR='{}' DEVKIT_STANDIN_VERSION='{version}'\nexec '{}' \"$@\"\n",
-            d.join("arduino-data").display(),
-            self.log().display(),
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upload/small").display(),
-            standin().display()
-        );
-        let path = d.join("bin/arduino-cli");
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    fn sketch(&self) -> PathBuf {
-        self.dir.path().join("firmware/DevKitDPS")
-    }
-    fn options(&self, id_scope: &str) -> BuildOptions {
-        let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, id_scope, None).unwrap();
-        BuildOptions { sketch_dir: self.sketch(), build_path: self.dir.path().join(".devkit/build"), arduino_cli: Some(self.dir.path().join("bin/arduino-cli")), dps, force: false }
-    }
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("standin.log")
-    }
-    fn compiles(&self) -> usize {
-        std::fs::read_to_string(self.log()).unwrap_or_default().lines().filter(|l| l.starts_with("compile")).count()
-    }
-    /// Run a build with the stand-in's environment; returns the result and the progress events.
-    async fn build(&self, opts: &BuildOptions) -> (Result<tasks::build::BuildOutput, BuildError>, Vec<ProgressEvent>) {
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let ev = events.clone();
-        let progress = Progress::new(move |e| ev.lock().unwrap().push(e));
-        let r = build(opts, &progress, &CancellationToken::new()).await;
-        let events = events.lock().unwrap().clone();
-        (r, events)
-    }
+/// Run a build; returns the result and the progress events.
+async fn run(opts: &BuildOptions) -> (Result<tasks::build::BuildOutput, BuildError>, Vec<ProgressEvent>) {
+    let (progress, events) = recorder();
+    let r = build(opts, &progress, &CancellationToken::new()).await;
+    let events = events.lock().unwrap().clone();
+    (r, events)
 }
 
 #[tokio::test]
 async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     let p = Project::new(true);
     let opts = p.options("0ne0001A2B3");
-    let (r, events) = p.build(&opts).await;
+    let (r, events) = run(&opts).await;
     let out = r.unwrap();
     assert!(!out.skipped);
     assert_eq!(out.bin, p.dir.path().join(".devkit/build/DevKitDPS.ino.bin"));
-    assert_eq!(std::fs::read(&out.bin).unwrap(), std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upload/small/DevKitDPS.ino.bin")).unwrap());
+    assert_eq!(std::fs::read(&out.bin).unwrap(), std::fs::read(standin::vector("explicit-id-small").join("DevKitDPS.ino.bin")).unwrap());
     assert!(out.map.is_file());
     assert_eq!(out.toolchain.arduino_cli_version, "1.2.2");
     assert_eq!(out.toolchain.platform_version, "1.6.2");
@@ -91,27 +40,27 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     assert_eq!(p.compiles(), 1);
 
     // Nothing changed: skipped.
-    let (r, _) = p.build(&opts).await;
+    let (r, _) = run(&opts).await;
     assert!(r.unwrap().skipped);
     assert_eq!(p.compiles(), 1);
 
     // A settings change, a source change and a toolchain change each rebuild.
-    let (r, _) = p.build(&p.options("0ne0001A2B4")).await;
+    let (r, _) = run(&p.options("0ne0001A2B4")).await;
     assert!(!r.unwrap().skipped);
     assert_eq!(p.compiles(), 2);
     std::fs::write(p.sketch().join("extra.h"), "#define X 1\n").unwrap();
-    let (r, _) = p.build(&p.options("0ne0001A2B4")).await;
+    let (r, _) = run(&p.options("0ne0001A2B4")).await;
     assert!(!r.unwrap().skipped);
     assert_eq!(p.compiles(), 3);
     std::fs::create_dir_all(p.dir.path().join("arduino-data/packages/AZ3166/hardware/stm32f4/1.6.3")).unwrap();
-    let (r, _) = p.build(&p.options("0ne0001A2B4")).await;
+    let (r, _) = run(&p.options("0ne0001A2B4")).await;
     let out = r.unwrap();
     assert!(!out.skipped);
     assert_eq!(out.toolchain.platform_version, "1.6.3");
     // --force always compiles.
     let mut forced = p.options("0ne0001A2B4");
     forced.force = true;
-    assert!(!p.build(&forced).await.0.unwrap().skipped);
+    assert!(!run(&forced).await.0.unwrap().skipped);
     assert_eq!(p.compiles(), 5);
 }
 
@@ -119,7 +68,7 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
 async fn compile_error_becomes_structured_diagnostics_and_no_stamp() {
     let p = Project::new(true);
     std::fs::write(p.sketch().join("DevKitDPS.ino"), "void setup() {}\n  #error \"DPS settings missing\"\n#warning \"check me\"\nvoid loop() {}\n").unwrap();
-    let (r, _) = p.build(&p.options("0ne0001A2B3")).await;
+    let (r, _) = run(&p.options("0ne0001A2B3")).await;
     let err = r.unwrap_err();
     let BuildError::Compile { diagnostics, .. } = &err else { panic!("expected a compile error, got {err}") };
     let e = diagnostics.iter().find(|d| d.severity == Severity::Error).unwrap();
@@ -134,7 +83,7 @@ async fn compile_error_becomes_structured_diagnostics_and_no_stamp() {
 #[tokio::test]
 async fn missing_platform_gives_install_commands() {
     let p = Project::new(false);
-    let (r, _) = p.build(&p.options("0ne0001A2B3")).await;
+    let (r, _) = run(&p.options("0ne0001A2B3")).await;
     let err = r.unwrap_err();
     assert!(matches!(err, BuildError::PlatformMissing { .. }), "{err}");
     let msg = err.to_string();
@@ -148,7 +97,7 @@ async fn missing_arduino_cli_gives_install_guidance() {
     let p = Project::new(true);
     let mut opts = p.options("0ne0001A2B3");
     opts.arduino_cli = Some(p.dir.path().join("no-such/arduino-cli"));
-    let (r, _) = p.build(&opts).await;
+    let (r, _) = run(&opts).await;
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("arduino-cli not found") && msg.contains("no-such/arduino-cli") && msg.contains("core install"), "{msg}");
 }
@@ -156,7 +105,7 @@ async fn missing_arduino_cli_gives_install_guidance() {
 #[tokio::test]
 async fn old_arduino_cli_is_refused() {
     let p = Project::new(true);
-    p.wrapper("0.10.0");
+    p.wrapper("0.10.0", "explicit-id-small");
     let r = build(&p.options("0ne0001A2B3"), &Progress::none(), &CancellationToken::new()).await;
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("0.10.0") && msg.contains("too old"), "{msg}");
@@ -167,12 +116,12 @@ async fn bad_sketch_and_build_path_are_invalid_input() {
     let p = Project::new(true);
     let mut opts = p.options("0ne0001A2B3");
     opts.build_path = p.sketch().join("build");
-    let (r, _) = p.build(&opts).await;
+    let (r, _) = run(&opts).await;
     let e = r.unwrap_err();
     assert!(e.is_invalid_input() && e.to_string().contains("build path"), "{e}");
     let mut opts = p.options("0ne0001A2B3");
     opts.sketch_dir = p.dir.path().join("firmware");
-    let (r, _) = p.build(&opts).await;
+    let (r, _) = run(&opts).await;
     let e = r.unwrap_err();
     assert!(e.is_invalid_input() && e.to_string().contains("firmware.ino"), "{e}");
 }

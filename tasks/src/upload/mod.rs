@@ -121,12 +121,12 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
     };
     let next = match &new_thumb {
         Some(t) => format!(
-            "The new alias certificate's SHA-256 thumbprint is {t}. Regenerate it with `devkit generate-cert --bin {} --map {} --registration-id {reg_text}` and update the enrollment with `devkit enroll`.",
+            "The new alias certificate's SHA-256 thumbprint is {t}. Regenerate it with `devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>` and update the enrollment with `devkit enroll`.",
             bin.display(),
             map.display()
         ),
         None => format!(
-            "New FWID: {new_fwid}. Regenerate the certificate with the device's UDS: `devkit generate-cert --bin {} --map {} --registration-id {reg_text}`, then update the enrollment with `devkit enroll`.",
+            "New FWID: {new_fwid}. Regenerate the certificate with the device's UDS: `devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>`, then update the enrollment with `devkit enroll`.",
             bin.display(),
             map.display()
         ),
