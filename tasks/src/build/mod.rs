@@ -199,8 +199,8 @@ pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildErr
 
 /// Build the sketch (or skip it when nothing changed).
 pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &CancellationToken) -> Result<BuildOutput, BuildError> {
-    let name = sketch_name(&opts.sketch_dir)?;
     let sketch_abs = std::path::absolute(&opts.sketch_dir).map_err(|source| BuildError::Io { context: "cannot resolve the sketch path".into(), source })?;
+    let name = sketch_name(&sketch_abs)?;
     let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io { context: "cannot resolve the build path".into(), source })?;
     if build_abs.starts_with(&sketch_abs) {
         return Err(BuildError::invalid("build path", format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
