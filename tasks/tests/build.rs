@@ -153,3 +153,20 @@ async fn the_repository_sketch_matches_the_generated_header() {
     }
     assert!(header.contains("#define DPS_REGISTRATION_ID \"my-devkit-01\""));
 }
+
+#[tokio::test]
+async fn cancelling_stops_the_compiler() {
+    let p = Project::new(true);
+    p.wrapper_with("1.2.2", "explicit-id-small", "DEVKIT_STANDIN_HANG=1");
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    // Cancel as soon as the compile starts (the stand-in then never finishes by itself).
+    let progress = Progress::new(move |e| {
+        if matches!(&e, ProgressEvent::Report { message, .. } if message.starts_with("Compiling")) {
+            c.cancel();
+        }
+    });
+    let r = build(&p.options("0ne0001A2B3"), &progress, &cancel).await;
+    assert!(matches!(r, Err(BuildError::Cancelled)), "{r:?}");
+    assert!(!p.build_path().join("devkit-build.json").exists());
+}
