@@ -38,6 +38,7 @@ impl PortPause for NoMonitor {
 
 /// Errors from `device-upload`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UploadError {
     #[error(transparent)]
     Build(#[from] BuildError),
