@@ -324,3 +324,26 @@ async fn state_survives_a_restart() {
     assert!(lines[4].starts_with("ca certificate: ") && lines[4].ends_with("ca.pem"));
     emu.shutdown().await;
 }
+
+/// The real thing: a DICE/RIoT alias certificate (not RFC 5280-valid) and its derived key.
+#[tokio::test]
+async fn a_real_riot_alias_identity_registers() {
+    use tasks::identity::{derive, FirmwareImage, RegistrationId, Uds};
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors/explicit-id-small");
+    let image = FirmwareImage::load(&fixtures.join("DevKitDPS.ino.bin"), &fixtures.join("DevKitDPS.ino.map")).unwrap();
+    let id = RegistrationId::parse("my-devkit-01").unwrap();
+    let identity = derive(&Uds::generate(), &image, &id).unwrap();
+    let other = derive(&Uds::generate(), &image, &id).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path()).await;
+    client(&emu).upsert(&IndividualEnrollment::x509(id.as_str(), &identity.alias_cert_der)).await.unwrap();
+    let (r, lines) = register(device(&emu, id.as_str(), &identity.alias_cert_der, &identity.alias_key_pkcs8_der())).await;
+    assert!(matches!(r.unwrap(), RegistrationOutcome::Assigned { .. }), "{lines:#?}");
+    // Same image and registration ID, another UDS: another alias certificate -> 401002.
+    let (r, _) = register(device(&emu, id.as_str(), &other.alias_cert_der, &other.alias_key_pkcs8_der())).await;
+    assert!(matches!(r.unwrap(), RegistrationOutcome::Failed { error_code: Some(401002), .. }));
+    // The enrolled alias certificate with the other device's key: refused in the handshake.
+    let (r, _) = register(device(&emu, id.as_str(), &identity.alias_cert_der, &other.alias_key_pkcs8_der())).await;
+    assert!(matches!(r, Err(DeviceRegistrationError::Connect { .. })), "{r:?}");
+    emu.shutdown().await;
+}

@@ -9,28 +9,18 @@ use base64::Engine;
 
 /// 64-column `CERTIFICATE` PEM.
 pub fn pem_encode(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    crate::identity::pem::encode("CERTIFICATE", der)
 }
 
-/// DER from PEM text (first CERTIFICATE block, any line length) or bare base64 DER.
+/// DER from PEM text (first CERTIFICATE block, any line length) or bare base64 DER (what
+/// the C# SDK sends).
 pub fn der_from_pem_or_base64(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim();
-    let body = match text.find("-----BEGIN CERTIFICATE-----") {
-        Some(start) => {
-            let rest = &text[start + "-----BEGIN CERTIFICATE-----".len()..];
-            &rest[..rest.find("-----END CERTIFICATE-----")?]
-        }
-        None => text,
+    let der = if text.contains("-----BEGIN") {
+        crate::identity::pem::decode(text, Some("CERTIFICATE")).ok()?
+    } else {
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(compact).ok()?
     };
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(compact).ok()?;
     (!der.is_empty()).then_some(der)
 }
 
