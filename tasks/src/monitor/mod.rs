@@ -1,1 +1,2 @@
-//! monitor: see lib.rs. (Skeleton; filled in by its issue.)
+//! monitor (in progress)
+pub mod framing;
