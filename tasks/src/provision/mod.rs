@@ -46,8 +46,9 @@ pub struct WifiSettings {
 pub enum Upload {
     /// The virtual DevKit with this state directory; `dps` is what its sketch compiles in.
     Sim { state_dir: PathBuf, dps: SimDpsConfig },
-    /// A real DevKit through a debug probe (the image's own `dps_config.h` settings apply).
-    Flash { backend: Backend, bin_path: PathBuf },
+    /// Through a flash backend: a real DevKit's probe (the image's own `dps_config.h`
+    /// settings apply), or the sim backend for a separately running virtual DevKit.
+    Flash { backend: Backend, image: FlashImage },
 }
 
 /// Where to check that the device arrived in its hub.
@@ -271,10 +272,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     progress.begin(format!("Computing the alias certificate for {registration_id}"));
     let identity = identity::derive(&uds, &image, &registration_id)?;
     let alias_cert = plan.cert_dir.join(format!("{registration_id}.pem"));
-    fsutil::write_atomic(&alias_cert, identity.alias_cert_pem().as_bytes(), Mode::Public)?;
+    write_identity_file(&alias_cert, identity.alias_cert_pem().as_bytes(), &registration_id)?;
     let record = |source| IdentityRecord {
         registration_id: registration_id.to_string(),
-        fwid: identity.fwid_hex(),
+        fwid: hex::encode_upper(identity.fwid),
         sha256_thumbprint: identity.sha256_thumbprint(),
         alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
         source,
@@ -326,9 +327,8 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             control::load_image(state_dir, &plan.image_bin, &plan.image_map, Some(dps)).await?;
             progress.end("uploaded; the DevKit is booting");
         }
-        Upload::Flash { backend, bin_path } => {
-            let image = FlashImage { bin_path: bin_path.clone(), bin: plan.image_bin.clone(), map: Some(plan.image_map.clone()), dps: None, address: crate::flash::guard::APP_BASE };
-            crate::flash::flash(&image, backend, progress, cancel).await?;
+        Upload::Flash { backend, image } => {
+            crate::flash::flash(image, backend, progress, cancel).await?;
         }
     }
 
@@ -338,11 +338,12 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     drop(follower);
     let (assigned_hub, device_id) = match outcome {
         Ok(x) => x,
-        Err(ProvisionError::Registration { reason, mut hint, error_code, http_status }) => {
+        Err(ProvisionError::Registration { mut reason, mut hint, error_code, http_status }) => {
             // DPS says "disabled" without an error code: ask the service which it is.
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
-                    hint = format!("the enrollment for {registration_id} is disabled: enable it (`devkit enroll` without --disabled) and reset the DevKit");
+                    reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
+                    hint = "enable the enrollment (`devkit enroll` without --disabled), then reset the DevKit".into();
                 }
             }
             return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
@@ -365,12 +366,27 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         device_id,
         assigned_hub,
         sha256_thumbprint: identity.sha256_thumbprint(),
-        fwid: identity.fwid_hex(),
+        fwid: hex::encode_upper(identity.fwid),
         enrollment_etag: enrolled.etag,
         alias_cert,
         in_hub_registry,
         uds_saved_to,
     })
+}
+
+/// Write `contents` unless the file holds something else (another identity's certificate):
+/// that is refused, never overwritten.
+fn write_identity_file(path: &std::path::Path, contents: &[u8], id: &RegistrationId) -> Result<(), ProvisionError> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == contents => Ok(()),
+        Ok(_) => Err(FsError::WouldOverwrite {
+            path: path.to_path_buf(),
+            existing: "a different certificate".into(),
+            new: format!("the alias certificate of {id} for this UDS and image"),
+        }
+        .into()),
+        Err(_) => Ok(fsutil::write_atomic(path, contents, Mode::Public)?),
+    }
 }
 
 async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: &Progress, cancel: &CancellationToken) -> Result<(String, Option<String>), ProvisionError> {
