@@ -65,19 +65,22 @@ pub struct Args {
 /// Read a connection string from a file or stdin (never from argv). Errors name the input,
 /// never the content.
 pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<ConnectionString>, CliError> {
-    let text = match (file, stdin) {
-        (Some(path), _) => Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {input}-file {}: cannot read it ({e})", path.display())))?,
-        ),
+    let (text, source) = match (file, stdin) {
+        (Some(path), _) => {
+            let source = format!("--{input}-file {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {source}: cannot read it ({e})")))?;
+            (Zeroizing::new(text), source)
+        }
         (None, true) => {
+            let source = format!("--{input}-stdin");
             let mut line = Zeroizing::new(String::new());
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {input}-stdin: {e}")))?;
-            line
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))?;
+            (line, source)
         }
         (None, false) => return Ok(None),
     };
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid --{input}: {e}")))
+    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
 }
 
 /// Read a CA file for `--ca-file`.
