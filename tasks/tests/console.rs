@@ -144,8 +144,7 @@ fn console_runs_over_a_monitored_port_while_the_monitor_is_paused() {
     let sim = Sim::start(true);
     let registry = tasks::monitor::PortRegistry::new();
     let port = sim.port();
-    let monitor = registry.open(&port, Default::default()).unwrap();
-    let mut rx = monitor.subscribe();
+    let (monitor, mut rx) = registry.open_subscribed(&port, Default::default()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let reply = rt
         .block_on(registry.exclusive(&port, 115_200, |p| {

@@ -18,8 +18,7 @@ fn frames_lines_with_timestamps_into_the_log_file() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serial.log");
     let opts = MonitorOptions { timestamps: true, log_file: Some(log.clone()), ..Default::default() };
-    let m = Monitor::open(&path, opts).unwrap();
-    let mut rx = m.subscribe();
+    let (m, mut rx) = Monitor::open_subscribed(&path, opts).unwrap();
     master.write_all(b"one\r\ntw").unwrap();
     master.write_all(b"o\rthree\nfour\r").unwrap();
     master.write_all(b"\npartial").unwrap();
@@ -60,8 +59,7 @@ fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
     let link = dir.path().join("devkit-port");
     let state = dir.path().join("state");
     let (sim, _ev) = start_in(&state, false, |o| o.link = Some(link.clone()));
-    let m = Monitor::open(&link, MonitorOptions::default()).unwrap();
-    let mut rx = m.subscribe();
+    let (m, mut rx) = Monitor::open_subscribed(&link, MonitorOptions::default()).unwrap();
     collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")));
     drop(sim);
     collect_until(&mut rx, |e| matches!(e, MonitorEvent::Status(PortStatus::Disconnected { .. })));
