@@ -1,0 +1,56 @@
+//! Following a DevKit's output during provisioning: a [`crate::monitor::Monitor`] on the port
+//! (one owner, reconnects when the port comes back after a reset) whose lines go through
+//! [`crate::logs::EventParser`].
+
+use crate::logs::{EventParser, LogEvent};
+use crate::monitor::{Monitor, MonitorEvent, MonitorOptions, PortStatus};
+use std::collections::VecDeque;
+use std::path::Path;
+use tokio::sync::broadcast;
+
+/// What following the port yields.
+pub(crate) enum Followed {
+    Event(LogEvent),
+    /// The port went away and is being reopened (a reset, USB re-enumeration).
+    Reconnecting(String),
+    /// The monitor stopped.
+    Gone(String),
+}
+
+pub(crate) struct Follower {
+    monitor: Monitor,
+    rx: broadcast::Receiver<MonitorEvent>,
+    parser: EventParser,
+    pending: VecDeque<LogEvent>,
+}
+
+impl Follower {
+    /// Open the port now: output from this moment on is seen.
+    pub fn open(port: &Path) -> Result<Follower, String> {
+        let (monitor, rx) = Monitor::open_subscribed(port, MonitorOptions::default())
+            .map_err(|e| format!("{e} (is another program, such as a serial monitor, holding the port?)"))?;
+        Ok(Follower { monitor, rx, parser: EventParser::new(), pending: VecDeque::new() })
+    }
+
+    /// The next event (cancel-safe: nothing is lost when the future is dropped).
+    pub async fn next(&mut self) -> Followed {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Followed::Event(e);
+            }
+            match self.rx.recv().await {
+                Ok(MonitorEvent::Line(line)) => self.pending.extend(self.parser.push_line(&line.text)),
+                Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => return Followed::Reconnecting(reason),
+                Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.monitor.path().display())),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Followed::Gone(format!("the monitor of {} stopped", self.monitor.path().display())),
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.monitor.close();
+    }
+}
