@@ -357,8 +357,9 @@ impl<T: Transport> Console<T> {
             while Instant::now() < probe_end {
                 self.fill(Duration::from_millis(50), "(configuration mode check)")?;
                 if find(&self.rx, PROMPT).is_some() {
-                    // Let the rest of a boot banner / extra prompts pass, then start clean.
-                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? {}
+                    // Let the rest of a boot banner / extra prompts pass (bounded), then start clean.
+                    let quiet_by = Instant::now() + Duration::from_secs(1);
+                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
                     self.rx.clear();
                     return Ok(());
                 }
@@ -381,8 +382,8 @@ impl<T: Transport> Console<T> {
     pub fn command(&mut self, cmd: &Command, timeout: Duration) -> Result<Reply, ConsoleError> {
         let label = cmd.name().to_string();
         // Forget stale output so that only this command's echo and reply are read.
-        self.rx.clear();
-        while self.fill(Duration::from_millis(1), &label)? {}
+        let drain_by = Instant::now() + Duration::from_millis(200);
+        while self.fill(Duration::from_millis(1), &label)? && Instant::now() < drain_by {}
         self.rx.clear();
         let mut line = cmd.encode();
         line.push(b'\r');

@@ -8,10 +8,8 @@ use zeroize::Zeroizing;
 pub const INBUF_SIZE: usize = 1024;
 /// At most this many words are parsed.
 pub const MAX_CMD_ARG: usize = 4;
-/// The prompt printed after every command.
-pub const PROMPT: &[u8] = b"\r\n# ";
-/// Commands whose arguments are echoed as `*`.
-pub const MASKED_COMMANDS: [&str; 2] = ["set_wifipwd", "set_dps_uds"];
+/// The prompt and the masked commands are the protocol's, shared with the client.
+pub use crate::console::{MASKED_COMMANDS, PROMPT};
 
 /// What one input byte produced.
 #[derive(Debug, PartialEq, Eq)]
