@@ -524,6 +524,20 @@ mod tests {
         assert_eq!(roundtrip(&[""]), vec!["set_wifissid".to_string(), String::new()]);
     }
 
+    proptest::proptest! {
+        /// Whatever the value (no control characters), the firmware reads back exactly it.
+        #[test]
+        fn any_value_survives_the_firmware_tokenizer(a in "[^\\p{Cc}]{0,60}", b in "[^\\p{Cc}]{0,60}") {
+            match Command::new("set_az_iothub", &[&a, &b]) {
+                Ok(cmd) => {
+                    let args: Vec<Vec<u8>> = parse_args(&cmd.encode()).unwrap().iter().map(|x| x.to_vec()).collect();
+                    proptest::prop_assert_eq!(args, vec![b"set_az_iothub".to_vec(), a.as_bytes().to_vec(), b.as_bytes().to_vec()]);
+                }
+                Err(e) => proptest::prop_assert!(a.ends_with('\\'), "refused only for a trailing backslash before another word: {}", e),
+            }
+        }
+    }
+
     #[test]
     fn refusals_happen_before_sending() {
         assert!(Command::new("set_wifissid", &["a", "b", "c", "d"]).unwrap_err().is_invalid_input());

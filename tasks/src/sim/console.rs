@@ -187,6 +187,25 @@ mod tests {
         assert_eq!(line.unwrap().len(), INBUF_SIZE - 1);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_never_echoes_a_masked_value(input in proptest::collection::vec(proptest::num::u8::ANY, 0..3000)) {
+            let mut d = LineDiscipline::new();
+            for &b in &input {
+                if let Fed::Line(line) = d.feed(b) {
+                    let _ = parse_args(&line);
+                }
+            }
+            let mut d = LineDiscipline::new();
+            let (echo, _) = feed_all(&mut d, b"set_dps_uds ");
+            let mut echo = echo;
+            for &b in input.iter().filter(|&&b| b >= b' ' && b != 0x7f).take(500) {
+                if let Fed::Echo(e) = d.feed(b) { echo.extend(e) }
+            }
+            proptest::prop_assert!(echo[b"set_dps_uds ".len()..].iter().all(|&c| c == b'*'));
+        }
+    }
+
     #[test]
     fn quotes_and_escapes_like_the_firmware() {
         assert_eq!(args("set_wifissid \"My Net\"").unwrap(), ["set_wifissid", "My Net"]);
