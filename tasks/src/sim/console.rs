@@ -11,8 +11,8 @@ pub const MAX_CMD_ARG: usize = 4;
 /// The prompt and the masked commands are the protocol's, shared with the client.
 pub use crate::console::{MASKED_COMMANDS, PROMPT};
 
-/// What one input byte produced.
-#[derive(Debug, PartialEq, Eq)]
+/// What one input byte produced. `Debug` never shows a line's content (it may be a secret).
+#[derive(PartialEq, Eq)]
 pub enum Fed {
     /// Nothing to run yet; `echo` is what the device writes back (possibly empty).
     Echo(Vec<u8>),
@@ -20,6 +20,16 @@ pub enum Fed {
     Line(Zeroizing<Vec<u8>>),
     /// The buffer overflowed: print the overflow error and the prompt (already in the bytes).
     Overflow(Vec<u8>),
+}
+
+impl std::fmt::Debug for Fed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fed::Echo(e) => write!(f, "Echo({} bytes)", e.len()),
+            Fed::Line(l) => write!(f, "Line({} bytes)", l.len()),
+            Fed::Overflow(_) => write!(f, "Overflow"),
+        }
+    }
 }
 
 /// The firmware's `get_input`: one byte at a time.
