@@ -48,6 +48,23 @@ fn bench_batch(c: &mut Criterion) {
     let image = FirmwareImage::from_parts(bin, &map).expect("image");
     let devices: Vec<(Uds, RegistrationId)> =
         (0..n).map(|i| (uds_for(i), RegistrationId::parse(&format!("factory-{i:05}")).expect("id"))).collect();
+    if full {
+        // Wall time is shared with whatever else runs on the machine; report CPU time too, so
+        // "certificates per second per core" can be read on a busy machine.
+        if let Some(cpu) = thread_cpu_ns() {
+            let wall = std::time::Instant::now();
+            for (uds, id) in &devices {
+                std::hint::black_box(identity::derive(uds, &image, id).expect("derive").alias_cert_pem());
+            }
+            let cpu = (thread_cpu_ns().unwrap_or(cpu) - cpu) as f64 / 1e9;
+            let wall = wall.elapsed().as_secs_f64();
+            eprintln!(
+                "batch/devices: {n} devices in {cpu:.3} s CPU ({:.0} certificates/s per core), {wall:.3} s wall ({:.0}/s)",
+                n as f64 / cpu,
+                n as f64 / wall
+            );
+        }
+    }
     let mut group = c.benchmark_group("batch");
     group.throughput(Throughput::Elements(n));
     group.sample_size(10);
@@ -62,6 +79,19 @@ fn bench_batch(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// CPU time of the current thread (Linux `/proc/thread-self/schedstat`, nanoseconds).
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// User + system CPU time of waited-for children (Linux `/proc/self/stat`, clock ticks of 10 ms).
+fn children_cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command name: field 3 is index 0, so cutime (16) and cstime (17) are 13 and 14.
+    Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
 }
 
 fn release_binary() -> Option<PathBuf> {
@@ -98,6 +128,18 @@ fn bench_process(c: &mut Criterion) {
             .expect("spawn devkit");
         assert!(status.success());
     };
+    if std::env::args().any(|a| a == "--bench") {
+        if let Some(before) = children_cpu_ticks() {
+            let runs = 200;
+            let wall = std::time::Instant::now();
+            for i in 0..runs {
+                run(dir.path().join(format!("cpu-{}", i % 2)));
+            }
+            let wall = wall.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+            let cpu = (children_cpu_ticks().unwrap_or(before) - before) as f64 * 10.0 / runs as f64;
+            eprintln!("generate_cert_process: {cpu:.2} ms CPU per process (user+sys), {wall:.2} ms wall, mean of {runs} runs");
+        }
+    }
     let mut group = c.benchmark_group("generate_cert_process");
     group.sample_size(50);
     // Outputs already present and identical (a re-run): read, compare, nothing written.
