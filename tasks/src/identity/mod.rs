@@ -10,11 +10,26 @@
 //! - [`normalize_mac`]: 12 hex digits, `:`/`-` separators and any case accepted, lowercased.
 //! - [`FirmwareImage`]: `.bin` + `.map` → flash origin and the `.riot_core` / `.riot_fw`
 //!   regions (bounds-checked); `load`, `from_parts`, `core_digest` (DSHA), `fwid` (SHA-256).
-//! - [`derive`]: UDS + image + registration ID → [`DeviceIdentity`] (alias + DeviceID
+//! - [`derive()`]: UDS + image + registration ID → [`DeviceIdentity`] (alias + DeviceID
 //!   certificates as DER, alias private key, thumbprints).
 //! - [`inspect`]: lenient parse of a RIoT alias (or DeviceID) certificate → [`CertInfo`].
 //! - [`pem`]: 64-column PEM encode / decode helpers.
 //! - [`IdentityError`]: every error; `is_invalid_input()` says whether it is the caller's input.
+//!
+//! Added beyond the contract: [`FirmwareImage::from_parts_named`] (names the inputs in
+//! errors), [`validate_firmware_version`], [`cdi`], [`DeviceIdentity::fwid_hex`],
+//! [`compare`]/[`differences`] (which input differs between two certificates: the 401002
+//! diagnosis), [`batch`] (factory manifests), [`map::parse`], [`dsha::dsha`], and the message
+//! constants [`FIXED_NONCE_WARNING`] and [`SAMPLE_UDS_REFUSAL`].
+//!
+//! Layout: `map` (linker map), `image` (bounds-checked regions, digests computed once),
+//! `dsha` (the device's non-standard SHA-256), `keys` (KDF, fixed-base multiplication, the
+//! device's fixed-nonce ECDSA), `cert` (rcgen with an external signer), `der` (tiny DER writer
+//! for keys/extension values and the lenient reader), `inspect`, `pem`, `regid`, `uds`, `batch`.
+//!
+//! Security: the device signs with a fixed nonce, so anyone holding an alias certificate can
+//! compute the DeviceID private key; the DeviceID certificate must never be used as a CA. The
+//! fixed nonce is used here only to reproduce the device's certificates.
 
 use std::path::Path;
 use zeroize::Zeroizing;
