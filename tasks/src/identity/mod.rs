@@ -20,7 +20,8 @@
 //! errors), [`validate_firmware_version`], [`cdi`], [`DeviceIdentity::fwid_hex`],
 //! [`compare`]/[`differences`] (which input differs between two certificates: the 401002
 //! diagnosis), [`batch`] (factory manifests), [`map::parse`], [`dsha::dsha`], and the message
-//! constants [`FIXED_NONCE_WARNING`] and [`SAMPLE_UDS_REFUSAL`].
+//! constants [`FIXED_NONCE_WARNING`] and [`SAMPLE_UDS_REFUSAL`], and [`files`] (writing an
+//! identity's files with backups, recording it in the project state).
 //!
 //! Layout: `map` (linker map), `image` (bounds-checked regions, digests computed once),
 //! `dsha` (the device's non-standard SHA-256), `keys` (KDF, fixed-base multiplication, the
@@ -38,6 +39,7 @@ pub mod batch;
 mod cert;
 mod der;
 pub mod dsha;
+pub mod files;
 mod image;
 mod inspect;
 mod keys;
