@@ -223,6 +223,9 @@ fn read_uds(args: &Args, warnings: &mut Vec<String>) -> Result<Uds, CliError> {
         (batch::read_uds_file(path, &input)?, input)
     } else if args.uds_stdin {
         let mut line = Zeroizing::new(String::new());
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprint!("UDS (64 hex digits): ");
+        }
         std::io::stdin()
             .lock()
             .read_line(&mut line)
