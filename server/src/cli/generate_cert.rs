@@ -174,7 +174,7 @@ fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| invalid(name.clone(), format!("cannot be read: {e}")))?;
     let mut bins: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")) && p.is_file())
         .collect();
     bins.sort();
     match bins.len() {
