@@ -17,7 +17,7 @@
 //! - [`IdentityError`]: every error; `is_invalid_input()` says whether it is the caller's input.
 //!
 //! Added beyond the contract: [`FirmwareImage::from_parts_named`] (names the inputs in
-//! errors), [`validate_firmware_version`], [`cdi`], [`DeviceIdentity::fwid_hex`],
+//! errors), [`validate_firmware_version`], [`cdi`], [`inspect_bytes`] (PEM or DER), [`DeviceIdentity::fwid_hex`],
 //! [`compare`]/[`differences`] (which input differs between two certificates: the 401002
 //! diagnosis), [`batch`] (factory manifests), [`map::parse`], [`dsha::dsha`], and the message
 //! constants [`FIXED_NONCE_WARNING`] and [`SAMPLE_UDS_REFUSAL`], and [`files`] (writing an
@@ -314,6 +314,18 @@ pub struct CertInfo {
 /// Leniently parse a RIoT alias or DeviceID certificate (DER).
 pub fn inspect(der: &[u8]) -> Result<CertInfo, IdentityError> {
     inspect::inspect(der)
+}
+
+/// Like [`inspect`], for a file's contents: PEM (a `CERTIFICATE` block preferred, any block
+/// otherwise; one-line base64 and CRLF accepted) or raw DER.
+pub fn inspect_bytes(bytes: &[u8]) -> Result<CertInfo, IdentityError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let der = pem::decode(text, Some("CERTIFICATE")).or_else(|_| pem::decode(text, None))?;
+            inspect::inspect(&der)
+        }
+        _ => inspect::inspect(bytes),
+    }
 }
 
 /// Upper-case hex SHA-1 of `der`.
