@@ -266,6 +266,8 @@ fn the_uds_never_appears_in_any_output() {
         (vec!["--uds-file", s(&uds), "--registration-id", "Bad_Id"], None),
         (vec!["--uds-stdin", "--registration-id", "canary"], Some(format!("{CANARY_UDS}x"))),
         (vec!["--uds-stdin", "--registration-id", "canary", "--json"], Some(format!("  {} ", &CANARY_UDS[1..]))),
+        // On argv it is refused (exit 2) without being echoed.
+        (vec!["--uds", CANARY_UDS, "--registration-id", "canary"], None),
     ];
     for (extra, stdin) in runs {
         let mut args = base.to_vec();
@@ -273,6 +275,10 @@ fn the_uds_never_appears_in_any_output() {
         let o = run(&args, tmp.path(), stdin.as_deref());
         let (stdout, stderr) = text(&o);
         let all = format!("{stdout}{stderr}").to_lowercase();
+        if extra[0] == "--uds" {
+            assert_eq!(o.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("never taken on the command line"), "{stderr}");
+        }
         for window in [&CANARY_UDS[..16], &CANARY_UDS[24..40], &CANARY_UDS[48..]] {
             assert!(!all.contains(window), "UDS fragment leaked with {extra:?}: {all}");
         }

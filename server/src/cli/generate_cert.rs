@@ -37,6 +37,9 @@ pub struct Args {
     /// Read the UDS from the first line of standard input.
     #[arg(long)]
     uds_stdin: bool,
+    /// Never accepted: catches `--uds <hex>` to refuse it without echoing the secret.
+    #[arg(long, hide = true, value_name = "NEVER")]
+    uds: Option<Zeroizing<String>>,
     /// Registration ID (1 to 64 characters of a-z, 0-9 and -).
     #[arg(long, value_name = "ID", conflicts_with_all = ["mac", "firmware_version"])]
     registration_id: Option<String>,
@@ -94,6 +97,12 @@ fn invalid(input: String, reason: impl Into<String>) -> CliError {
 
 pub fn run(args: Args) -> CliResult {
     // 1. Validate every input; nothing is written before all of them are good.
+    if args.uds.is_some() {
+        return Err(invalid(
+            "--uds".into(),
+            "the UDS is never taken on the command line (it would show in the process list and shell history); use --uds-file FILE or --uds-stdin",
+        ));
+    }
     if let Some(manifest) = &args.batch {
         let image = load_image(&args)?;
         return run_batch(&args, manifest, &image);
