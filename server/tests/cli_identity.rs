@@ -418,3 +418,18 @@ fn inspect_cert_diagnoses_which_input_differs() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("junk.pem"));
 }
+
+#[test]
+fn help_lists_the_contract_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&["generate-cert", "--help"], tmp.path(), None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let help = text(&o).0;
+    for flag in ["--bin", "--map", "--build-dir", "--uds-file", "--uds-stdin", "--registration-id", "--mac", "--firmware-version", "--out-dir", "--device-cert", "--alias-key", "--json", "--allow-sample-uds", "--batch", "--project"] {
+        assert!(help.contains(flag), "{flag} missing from help");
+    }
+    assert!(!help.contains("--uds <"), "the argv trap stays hidden");
+    let o = run(&["inspect-cert", "--help"], tmp.path(), None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).0.contains("--against"));
+}

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
-#[command(group(clap::ArgGroup::new("uds").args(["uds_file", "uds_stdin"])))]
+#[command(group(clap::ArgGroup::new("uds_source").args(["uds_file", "uds_stdin"])))]
 pub struct Args {
     /// The sketch's firmware image (`<sketch>.ino.bin`).
     #[arg(long, value_name = "FILE", requires = "map")]
