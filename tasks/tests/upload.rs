@@ -60,7 +60,7 @@ fn record_generated(p: &Project, case: &str) -> IdentityRecord {
     let id = identity::derive(&v.uds, &v.image, &v.reg).unwrap();
     let rec = IdentityRecord {
         registration_id: v.reg.as_str().to_string(),
-        fwid: hex::encode_upper(v.image.fwid()),
+        fwid: hex::encode(v.image.fwid()),
         sha256_thumbprint: id.sha256_thumbprint(),
         alias_cert: p.root().join(format!("{}.pem", v.reg.as_str())),
         source: IdentitySource::Generated,
@@ -102,7 +102,7 @@ async fn drift_is_warned_before_flashing_with_the_new_thumbprint_and_the_monitor
     assert!(warn_at < flash_at, "warned before flashing");
     let ProgressEvent::Warning { message } = &events[warn_at] else { unreachable!() };
     assert!(message.contains(&expected_thumb), "{message}");
-    assert!(message.contains(&old.fwid) && message.contains(&hex::encode_upper(medium.image.fwid())), "{message}");
+    assert!(message.contains(&old.fwid) && message.contains(&hex::encode(medium.image.fwid())), "{message}");
     assert!(message.contains("my-devkit-01"), "{message}");
 }
 
@@ -127,7 +127,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     // An enrollment takes precedence over a generated certificate.
     let mut enrolled = state.last_generated.clone().unwrap();
     enrolled.source = IdentitySource::Enrolled;
-    enrolled.fwid = hex::encode_upper(medium.image.fwid());
+    enrolled.fwid = hex::encode(medium.image.fwid());
     let state = ProjectState { last_enrolled: Some(enrolled), ..state };
     assert_eq!(check_drift(&state, &medium.image, bin, map, None, None), None);
     assert_eq!(check_drift(&state, &small.image, bin, map, None, None).unwrap().previous_source, IdentitySource::Enrolled);

@@ -151,11 +151,11 @@ fn utc_stamp() -> String {
     now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-/// The project-state record of a generated identity (public data only; FWID upper-case hex).
+/// The project-state record of a generated identity (public data only; FWID lower-case hex).
 pub fn generated_record(d: &DeviceIdentity, alias_cert: &Path) -> IdentityRecord {
     IdentityRecord {
         registration_id: d.registration_id.to_string(),
-        fwid: hex::encode_upper(d.fwid),
+        fwid: d.fwid_hex(),
         sha256_thumbprint: d.sha256_thumbprint(),
         alias_cert: alias_cert.to_path_buf(),
         source: IdentitySource::Generated,

@@ -275,7 +275,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     write_identity_file(&alias_cert, identity.alias_cert_pem().as_bytes(), &registration_id)?;
     let record = |source| IdentityRecord {
         registration_id: registration_id.to_string(),
-        fwid: hex::encode_upper(identity.fwid),
+        fwid: identity.fwid_hex(),
         sha256_thumbprint: identity.sha256_thumbprint(),
         alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
         source,
@@ -362,7 +362,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         device_id,
         assigned_hub,
         sha256_thumbprint: identity.sha256_thumbprint(),
-        fwid: hex::encode_upper(identity.fwid),
+        fwid: identity.fwid_hex(),
         enrollment_etag: enrolled.etag,
         alias_cert,
         in_hub_registry,

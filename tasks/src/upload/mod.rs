@@ -105,7 +105,7 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
         (None, Some(r)) => (r, IdentitySource::Generated),
         (None, None) => return None,
     };
-    let new_fwid = hex::encode_upper(image.fwid());
+    let new_fwid = hex::encode(image.fwid());
     if new_fwid.eq_ignore_ascii_case(&record.fwid) {
         return None;
     }
@@ -159,7 +159,7 @@ pub async fn device_upload<P: PortPause>(opts: &DeviceUploadOptions, uds: Option
         Ok(fw) => {
             let reg = opts.build.dps.registration_id.as_ref().map(|r| r.as_str());
             let drift = check_drift(&state, &fw, &built.bin, &built.map, reg, uds);
-            (Some(hex::encode_upper(fw.fwid())), drift)
+            (Some(hex::encode(fw.fwid())), drift)
         }
         Err(e) => {
             progress.warn(format!("cannot locate the RIoT regions in this build ({e}); the identity drift check was skipped"));
