@@ -54,7 +54,10 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_on_usage_error(e),
+    };
     let result = match cli.command {
         Command::GenerateCert(a) => cli::generate_cert::run(a),
         Command::InspectCert(a) => cli::inspect_cert::run(a),
@@ -74,5 +77,50 @@ fn main() {
     };
     if let Err(e) = result {
         std::process::exit(e.report());
+    }
+}
+
+/// Print clap's usage error with anything that looks like a secret redacted, then exit.
+///
+/// Clap quotes unexpected arguments back ("unexpected argument '<value>' found"): a user who
+/// types the UDS or a connection string on the command line must not see it echoed into a
+/// terminal log or CI output.
+fn exit_on_usage_error(e: clap::Error) -> ! {
+    let rendered = e.render().to_string();
+    let mut text = rendered.clone();
+    for arg in std::env::args().skip(1) {
+        if looks_secret(&arg) {
+            text = text.replace(&arg, "<redacted>");
+        }
+    }
+    if e.use_stderr() {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    std::process::exit(e.exit_code());
+}
+
+/// A UDS-like hex string (32 bytes or more of hex) or a key/connection-string fragment.
+fn looks_secret(arg: &str) -> bool {
+    let value = arg.split_once('=').map_or(arg, |(_, v)| v);
+    let hex_digits = value.chars().filter(|c| c.is_ascii_hexdigit()).count();
+    (hex_digits >= 32 && value.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '-'))
+        || arg.contains("SharedAccessKey")
+        || arg.contains("SharedAccessSignature")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_secret;
+
+    #[test]
+    fn secrets_are_recognised_and_ordinary_arguments_are_not() {
+        assert!(looks_secret("19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae"));
+        assert!(looks_secret("--uds=ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"));
+        assert!(looks_secret("HostName=x;SharedAccessKeyName=p;SharedAccessKey=abc="));
+        assert!(!looks_secret("--registration-id"));
+        assert!(!looks_secret("c0bdd1a2b3c4"));
+        assert!(!looks_secret("az-c0bdd1a2b3c4v1v6v2"));
     }
 }
