@@ -99,11 +99,19 @@ fn contents(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Vec<(FileK
     files
 }
 
-/// Write the identity's files under `out_dir` (see the module documentation). Returns them
-/// in the order alias certificate, device certificate, DeviceID public key, alias key.
-pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<Vec<WrittenFile>, FsError> {
+/// Files of one identity to be written: what will happen to each, and the bytes to write
+/// (only those that change). Zeroized on drop: the alias key may be among them.
+pub struct PlannedWrite {
+    pub files: Vec<WrittenFile>,
+    pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
+}
+
+/// Decide what writing the identity's files under `out_dir` means (see the module
+/// documentation): existing files with other content are backed up now; nothing is written
+/// yet. Commit one or several plans with [`commit`].
+pub fn plan_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<PlannedWrite, FsError> {
     let stamp = utc_stamp();
-    let mut written = Vec::new();
+    let mut files = Vec::new();
     let mut to_write = Vec::new();
     for (kind, path, bytes, mode) in contents(d, out_dir, opts) {
         let io = |source| FsError::Io { path: path.clone(), source };
@@ -115,15 +123,27 @@ pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> 
             Err(e) => return Err(io(e)),
         };
         if action != FileAction::Unchanged {
-            to_write.push((path.clone(), bytes.to_vec(), mode));
+            to_write.push((path.clone(), bytes, mode));
         }
-        written.push(WrittenFile { kind, path, action, backup });
+        files.push(WrittenFile { kind, path, action, backup });
     }
-    let result = fsutil::write_all_atomic(&to_write);
-    for (_, bytes, _) in &mut to_write {
-        zeroize::Zeroize::zeroize(bytes);
-    }
-    result.map(|()| written)
+    Ok(PlannedWrite { files, to_write })
+}
+
+/// Write the files of several planned identities as one atomic, durable unit (one sync for
+/// all: see [`fsutil::write_all_atomic`]).
+pub fn commit(plans: &[PlannedWrite]) -> Result<(), FsError> {
+    let all: Vec<&(PathBuf, Zeroizing<Vec<u8>>, Mode)> = plans.iter().flat_map(|p| p.to_write.iter()).collect();
+    let refs: Vec<(PathBuf, &[u8], Mode)> = all.iter().map(|(p, b, m)| (p.clone(), b.as_slice(), *m)).collect();
+    fsutil::write_all_atomic(&refs)
+}
+
+/// Write the identity's files under `out_dir` (see the module documentation). Returns them
+/// in the order alias certificate, device certificate, DeviceID public key, alias key.
+pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<Vec<WrittenFile>, FsError> {
+    let plan = plan_identity(d, out_dir, opts)?;
+    commit(std::slice::from_ref(&plan))?;
+    Ok(plan.files)
 }
 
 /// Keep `path` as `<name>.<stamp>.bak` (a fresh name; permissions preserved) and return it.
