@@ -225,9 +225,11 @@ pub struct InspectCertResult {
 #[serde(rename_all = "camelCase")]
 pub struct CertComparison {
     pub cert: CertInfo,
-    pub same_thumbprint: bool,
-    pub same_device_id_key: bool,
-    pub same_fwid: bool,
+    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
+    /// `.riot_fw` code changed), `registrationId` or `encoding`.
+    pub difference: String,
+    /// One sentence for users.
+    pub explanation: String,
 }
 
 // ---- devkit/identity -------------------------------------------------------------------------

@@ -339,7 +339,7 @@ pub async fn guarded<T>(fut: impl Future<Output = Result<T, TaskError>>) -> Resu
     }
 }
 
-fn panic_error(payload: Box<dyn std::any::Any + Send>) -> TaskError {
+pub(crate) fn panic_error(payload: Box<dyn std::any::Any + Send>) -> TaskError {
     let what = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
