@@ -154,7 +154,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
             if let Some(dir) = &p.project_dir {
                 let record = StateRecord {
                     registration_id: reg_id.as_str().to_string(),
-                    fwid: identity.fwid_hex(),
+                    fwid: hex::encode_upper(identity.fwid),
                     sha256_thumbprint: identity.sha256_thumbprint(),
                     alias_cert: alias_abs.clone(),
                     source: IdentitySource::Generated,
@@ -176,7 +176,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
                 device_cert: device_path.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
                 sha1_thumbprint: identity.sha1_thumbprint(),
                 sha256_thumbprint: identity.sha256_thumbprint(),
-                fwid: identity.fwid_hex(),
+                fwid: hex::encode_upper(identity.fwid),
                 warnings,
             })
         })
