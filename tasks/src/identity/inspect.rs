@@ -174,18 +174,60 @@ impl Difference {
     }
 }
 
-/// Compare two inspected certificates: which input differs, most fundamental first.
-pub fn compare(a: &CertInfo, b: &CertInfo) -> Difference {
-    let key = |c: &CertInfo| c.device_id_public_key.clone().unwrap_or_else(|| c.public_key.clone());
+/// Every input that differs between two inspected certificates, most fundamental first
+/// (empty when they are byte-identical; `[Encoding]` when only the bytes differ).
+pub fn differences(a: &CertInfo, b: &CertInfo) -> Vec<Difference> {
     if a.sha256_thumbprint == b.sha256_thumbprint {
-        Difference::Identical
-    } else if key(a) != key(b) {
-        Difference::DeviceId
-    } else if a.fwid != b.fwid {
-        Difference::Fwid
-    } else if a.subject_cn != b.subject_cn {
-        Difference::RegistrationId
-    } else {
-        Difference::Encoding
+        return Vec::new();
+    }
+    let key = |c: &CertInfo| c.device_id_public_key.clone().unwrap_or_else(|| c.public_key.clone());
+    let mut out = Vec::new();
+    if key(a) != key(b) {
+        out.push(Difference::DeviceId);
+    }
+    if a.fwid != b.fwid {
+        out.push(Difference::Fwid);
+    }
+    if a.subject_cn != b.subject_cn {
+        out.push(Difference::RegistrationId);
+    }
+    if out.is_empty() {
+        out.push(Difference::Encoding);
+    }
+    out
+}
+
+/// Compare two inspected certificates: the most fundamental input that differs.
+pub fn compare(a: &CertInfo, b: &CertInfo) -> Difference {
+    differences(a, b).into_iter().next().unwrap_or(Difference::Identical)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(key: &str, fwid: &str, cn: &str, thumb: &str) -> CertInfo {
+        CertInfo {
+            subject_cn: cn.into(),
+            issuer_cn: "devkitdice".into(),
+            public_key: "04AA".into(),
+            device_id_public_key: Some(key.into()),
+            fwid: Some(fwid.into()),
+            signature_valid: true,
+            is_alias: true,
+            sha1_thumbprint: thumb.into(),
+            sha256_thumbprint: thumb.into(),
+        }
+    }
+
+    #[test]
+    fn diagnosis_names_the_input_that_differs() {
+        let a = info("K1", "F1", "dev", "T1");
+        assert_eq!(compare(&a, &a), Difference::Identical);
+        assert_eq!(compare(&a, &info("K1", "F2", "dev", "T2")), Difference::Fwid);
+        assert_eq!(compare(&a, &info("K2", "F1", "dev", "T2")), Difference::DeviceId);
+        assert_eq!(compare(&a, &info("K1", "F1", "other", "T2")), Difference::RegistrationId);
+        assert_eq!(compare(&a, &info("K1", "F1", "dev", "T2")), Difference::Encoding);
+        assert_eq!(differences(&a, &info("K2", "F2", "x", "T2")), [Difference::DeviceId, Difference::Fwid, Difference::RegistrationId]);
     }
 }

@@ -19,6 +19,7 @@
 use std::path::Path;
 use zeroize::Zeroizing;
 
+pub mod batch;
 mod cert;
 mod der;
 pub mod dsha;
@@ -29,7 +30,10 @@ pub mod map;
 mod regid;
 mod uds;
 
-pub use inspect::{compare, Difference};
+pub use inspect::{compare, differences, Difference};
+
+/// Why the published sample UDS is refused (without `--allow-sample-uds`).
+pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (pass --allow-sample-uds only for tests)";
 
 /// One sentence on the fixed-nonce weakness, for every output that hands out a certificate.
 pub const FIXED_NONCE_WARNING: &str = "The DevKit signs with a fixed ECDSA nonce, so anyone holding one of its alias certificates can compute the DeviceID private key: never use the DeviceID certificate as a CA.";
