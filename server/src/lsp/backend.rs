@@ -32,7 +32,7 @@ impl Backend {
     fn new(client: Client, shutdown: Arc<AtomicBool>) -> Self {
         let jobs = Jobs::new();
         Backend {
-            state: Arc::new(handlers::State::new(client.clone(), jobs.clone())),
+            state: Arc::new(handlers::State::new(jobs.clone())),
             client,
             jobs,
             client_progress: AtomicBool::new(false),
@@ -220,6 +220,7 @@ impl LanguageServer for Backend {
                 experimental: Some(serde_json::json!({
                     "devkitRequests": ext::REQUESTS,
                     "devkitNotifications": ext::NOTIFICATIONS,
+                    "devkitErrorCodes": ext::codes::ALL.iter().map(|(code, name)| (name.to_string(), *code)).collect::<serde_json::Map<_, _>>(),
                 })),
                 ..Default::default()
             },

@@ -9,18 +9,16 @@ pub mod upload;
 
 use super::error::TaskError;
 use super::jobs::Jobs;
-use tower_lsp_server::Client;
 
 /// Daemon-wide task state shared with running jobs (monitors live here).
 pub struct State {
-    pub client: Client,
     pub jobs: Jobs,
     pub serial: serial::SerialState,
 }
 
 impl State {
-    pub fn new(client: Client, jobs: Jobs) -> Self {
-        State { serial: serial::SerialState::default(), client, jobs }
+    pub fn new(jobs: Jobs) -> Self {
+        State { serial: serial::SerialState::default(), jobs }
     }
 
     /// `shutdown`: close monitors so ports are released before `exit`.
@@ -41,10 +39,6 @@ pub async fn blocking<T: Send + 'static>(
     }
 }
 
-/// Require exactly one of two ways to give an input.
-pub fn required<T>(v: Option<T>, field: &str, what: &str) -> Result<T, TaskError> {
-    v.ok_or_else(|| TaskError::invalid(field, format!("is required: {what}")))
-}
 
 /// Run a future that is not `Send` (tasks::build's toolchain check holds a `&dyn Fn` across an
 /// await) on a blocking thread of the current runtime. `make` builds the future there.

@@ -123,7 +123,7 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
 }
 
 /// The flash backend and the resources it needs (the probe, or the virtual DevKit).
-fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
+pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
     let mut resources = Vec::new();
     let backend = match p.backend.as_deref().unwrap_or("probe-rs") {
         "probe-rs" => FlashBackend::ProbeRs { probe: p.probe.clone() },
