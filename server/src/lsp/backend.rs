@@ -220,7 +220,7 @@ impl LanguageServer for Backend {
                 experimental: Some(serde_json::json!({
                     "devkitRequests": ext::REQUESTS,
                     "devkitNotifications": ext::NOTIFICATIONS,
-                    "devkitErrorCodes": ext::codes::ALL.iter().map(|(code, name)| (name.to_string(), *code)).collect::<serde_json::Map<_, _>>(),
+                    "devkitErrorCodes": ext::codes::ALL.iter().map(|(code, name)| (name.to_string(), Value::from(*code))).collect::<serde_json::Map<_, _>>(),
                 })),
                 ..Default::default()
             },
