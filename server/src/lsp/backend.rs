@@ -135,8 +135,9 @@ fn work_done_token(params: &Value) -> Option<ProgressToken> {
 
 /// Turn a handler outcome into the JSON-RPC result. Logs the method and the outcome's code,
 /// never the params or the result.
-fn respond<R: Serialize>(method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
+fn respond<R: Serialize>(jobs: &Jobs, method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
     let elapsed = started.elapsed();
+    jobs.record_outcome(method, &r.as_ref().map(|_| ()));
     match r {
         Ok(v) => {
             tracing::debug!(method, ?elapsed, "ok");
@@ -164,7 +165,7 @@ macro_rules! requests {
                         $handler(self, p, token).await
                     })
                     .await;
-                    respond($method, started, r)
+                    respond(&self.jobs, $method, started, r)
                 }
             )*
         }

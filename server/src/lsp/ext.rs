@@ -52,6 +52,9 @@ pub const REQUESTS: &[&str] = &[
     PROVISION,
 ];
 
+/// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
+pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
+
 /// Every custom notification the server sends.
 pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 
