@@ -231,8 +231,8 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
     let path = PathBuf::from(&p.port);
     let opts = MonitorOptions { baud, ..MonitorOptions::default() };
     let port_name = p.port.clone();
-    let monitor = blocking(move || registry.open(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
-    let rx = monitor.subscribe();
+    // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
+    let (_monitor, rx) = blocking(move || registry.open_subscribed(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
     let forwarder = tokio::spawn(forward(b.client.clone(), b.jobs.clone(), p.port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
         if let Some((old, _)) = f.insert(p.port.clone(), (forwarder, baud)) {
