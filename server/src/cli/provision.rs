@@ -88,7 +88,10 @@ pub struct Args {
     mac: Option<String>,
     #[command(flatten)]
     enrollment: EnrollmentArgs,
-    /// Project whose state records the identity; the certificate is written here too.
+    /// Where the alias certificate is written [default: the project directory].
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Project whose state records the identity.
     #[arg(long, value_name = "DIR", default_value = ".")]
     project: PathBuf,
     /// Seconds to wait for the device's registration result.
@@ -234,7 +237,7 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         save_uds_to: args.save_uds_to.clone(),
         registration_id,
         mac,
-        cert_dir: args.project.clone(),
+        cert_dir: args.out_dir.clone().unwrap_or_else(|| args.project.clone()),
         project_root: Some(args.project.clone()),
         enrollment: EnrollmentSettings { device_id: args.enrollment.device_id.clone(), iot_hub: args.enrollment.iot_hub.clone(), disabled: args.enrollment.disabled },
         fault: None,

@@ -81,7 +81,11 @@ struct Operation {
     registration_id: String,
     cert_der: Vec<u8>,
     polls_left: u32,
+    started: std::time::Instant,
 }
+
+/// Operations nobody polled for this long are forgotten.
+const OPERATION_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The emulator's state and counters, behind one lock.
 pub struct Core {
@@ -379,9 +383,10 @@ impl Core {
             return Reply::error(401, 401002, "Invalid certificate");
         }
         let operation_id = format!("5.{}.{}", hex::encode(rand::random::<[u8; 8]>()), hex::encode(rand::random::<[u8; 16]>()));
+        self.ops.retain(|_, o| o.started.elapsed() < OPERATION_TTL);
         self.ops.insert(
             operation_id.clone(),
-            Operation { registration_id: id.to_string(), cert_der: presented.to_vec(), polls_left: self.behaviour.assigning_polls },
+            Operation { registration_id: id.to_string(), cert_der: presented.to_vec(), polls_left: self.behaviour.assigning_polls, started: std::time::Instant::now() },
         );
         Reply::json(202, &json!({"operationId": operation_id, "status": "assigning"})).with_header("retry-after", self.behaviour.retry_after_secs.to_string())
     }
