@@ -38,15 +38,3 @@ pub async fn blocking<T: Send + 'static>(
         Err(_) => Err(TaskError::cancelled()),
     }
 }
-
-
-/// Run a future that is not `Send` (tasks::build's toolchain check holds a `&dyn Fn` across an
-/// await) on a blocking thread of the current runtime. `make` builds the future there.
-pub async fn on_blocking_thread<T, Fut>(make: impl FnOnce() -> Fut + Send + 'static) -> Result<T, TaskError>
-where
-    T: Send + 'static,
-    Fut: std::future::Future<Output = T>,
-{
-    let handle = tokio::runtime::Handle::current();
-    blocking(move || Ok(handle.block_on(make()))).await
-}

@@ -2,7 +2,6 @@
 //! and `tasks::upload`. Compiler messages are published as diagnostics; the monitor on the
 //! DevKit's port is paused around flashing and resumed after (through the port registry).
 
-use super::on_blocking_thread;
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
@@ -176,8 +175,7 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
         progress: true,
     };
     let outcome = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let (progress, cancel) = (ctx.progress.clone(), ctx.cancel.clone());
-        let r = on_blocking_thread(move || async move { b::build(&opts, &progress, &cancel).await }).await?;
+        let r = b::build(&opts, &ctx.progress, &ctx.cancel).await;
         Ok((r, ctx.warnings()))
     })
     .await?;
@@ -244,11 +242,7 @@ pub async fn device_upload(bk: &Backend, p: DeviceUploadParams, token: Option<Pr
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let spec = JobSpec { method: ext::DEVICE_UPLOAD, title: "Device upload".into(), resources, work_done_token: token, progress: true };
     let (r, task_warnings) = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let (progress, cancel) = (ctx.progress.clone(), ctx.cancel.clone());
-        let r = on_blocking_thread(move || async move {
-            tasks::upload::device_upload(&opts, uds.as_ref(), &pause, &progress, &cancel).await
-        })
-        .await?;
+        let r = tasks::upload::device_upload(&opts, uds.as_ref(), &pause, &ctx.progress, &ctx.cancel).await;
         Ok((r, ctx.warnings()))
     })
     .await?;
