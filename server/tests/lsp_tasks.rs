@@ -73,13 +73,14 @@ fn device_upload_flashes_the_virtual_devkit_and_its_monitor_sees_the_reboot() {
     let r = lsp.request(
         "devkit/deviceUpload",
         json!({"projectDir": p.root(), "arduinoCli": p.arduino_cli(), "idScope": "0ne0001A2B3",
-               "backend": "sim", "simDir": sim_dir.path(), "port": port}),
+               "backend": "sim", "simDir": sim_dir.path()}),
     );
     let res = &r["result"];
     assert_eq!(res["backend"], "sim", "{r}");
     assert_eq!(res["identityChanged"], false);
     assert!(res["fwid"].as_str().is_some_and(|f| f.len() == 64), "{r}");
-    // The device rebooted into the new image: it has no UDS yet, and says so.
+    // (No `port`: the one open monitor's port was paused.) The device rebooted into the new
+    // image: it has no UDS yet, and says so.
     let missing = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(15), |m| {
         m["params"]["port"] == port && m["params"]["kind"] == "udsMissing"
     });

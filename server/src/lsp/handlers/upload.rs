@@ -201,7 +201,17 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
     }
 }
 
-pub async fn upload(bk: &Backend, p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+/// Without `port`, the one open monitor (if exactly one is open) is the DevKit's: pause it.
+fn default_port(bk: &Backend, flash: &mut FlashParams) {
+    if flash.port.is_none() {
+        if let [only] = bk.state.serial.registry.open_ports().as_slice() {
+            flash.port = Some(only.display().to_string());
+        }
+    }
+}
+
+pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+    default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
     let image_src = match (&p.bin, &p.build_dir) {
         (Some(bin), _) => Ok(bin.clone()),
@@ -229,7 +239,8 @@ pub async fn upload(bk: &Backend, p: UploadParams, token: Option<ProgressToken>)
     .await
 }
 
-pub async fn device_upload(bk: &Backend, p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+    default_port(bk, &mut p.flash);
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
     let uds = match &p.uds {
