@@ -85,7 +85,7 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     });
     assert!(resumed.is_some(), "status showed the monitor resumed");
     // What the monitor saw of the command is the masked echo, never the UDS.
-    let text = serial_text(&mut lsp, &port, Duration::from_secs(3), |t| t.contains("set_dps_uds"));
+    let text = serial_text(&mut lsp, &port, Duration::from_secs(5), |t| t.contains("set_dps_uds ****"));
     assert!(text.contains("set_dps_uds ****"), "{text:?}");
     assert!(!text.contains(&UDS[..16]));
 
