@@ -85,6 +85,10 @@ fn device_upload_flashes_the_virtual_devkit_and_its_monitor_sees_the_reboot() {
         m["params"]["port"] == port && m["params"]["kind"] == "udsMissing"
     });
     assert!(missing.is_some(), "the monitor kept running across the upload");
+    // A plain upload of the same build.
+    let r = lsp.request("devkit/upload", json!({"buildDir": p.build_path(), "backend": "sim", "simDir": sim_dir.path()}));
+    assert_eq!(r["result"]["backend"], "sim", "{r}");
+    assert!(r["result"]["bytes"].as_u64().unwrap() > 0);
     // Uploading needs a backend it knows.
     let r = lsp.request("devkit/upload", json!({"buildDir": p.build_path(), "backend": "jtag"}));
     assert_eq!(r["error"]["data"]["field"], "backend", "{r}");
