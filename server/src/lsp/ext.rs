@@ -1,0 +1,693 @@
+//! The DevKit protocol extensions: every custom method and notification of `devkit lsp`, with
+//! its params and result types, in one place (like rust-analyzer's `lsp_ext.rs`).
+//!
+//! `docs/protocol.md` documents each of them with example JSON and `extension/src/lsp_ext.ts`
+//! mirrors them 1:1; `server/tests/lsp_protocol_drift.rs` fails when the three drift apart.
+//! Params and results are camelCase JSON. Fields that carry secrets are [`Secret`]s: they have
+//! no Debug or Serialize and are never logged.
+
+use super::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tower_lsp_server::lsp_types::notification::Notification;
+
+// ---- Requests (client -> server) -------------------------------------------------------------
+
+pub const LIST_PORTS: &str = "devkit/listPorts";
+pub const GENERATE_CERT: &str = "devkit/generateCert";
+pub const INSPECT_CERT: &str = "devkit/inspectCert";
+pub const IDENTITY: &str = "devkit/identity";
+pub const BUILD: &str = "devkit/build";
+pub const UPLOAD: &str = "devkit/upload";
+pub const DEVICE_UPLOAD: &str = "devkit/deviceUpload";
+pub const SET_UDS: &str = "devkit/setUds";
+pub const SET_WIFI: &str = "devkit/setWifi";
+pub const MONITOR_OPEN: &str = "devkit/monitor/open";
+pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
+pub const MONITOR_SEND: &str = "devkit/monitor/send";
+pub const ENROLL: &str = "devkit/enroll";
+pub const PROVISION: &str = "devkit/provision";
+
+// ---- Notifications (server -> client) --------------------------------------------------------
+
+pub const SERIAL_DATA: &str = "devkit/serialData";
+pub const REGISTRATION_EVENT: &str = "devkit/registrationEvent";
+pub const STATUS: &str = "devkit/status";
+
+/// Every custom request, in documentation order.
+pub const REQUESTS: &[&str] = &[
+    LIST_PORTS,
+    GENERATE_CERT,
+    INSPECT_CERT,
+    IDENTITY,
+    BUILD,
+    UPLOAD,
+    DEVICE_UPLOAD,
+    SET_UDS,
+    SET_WIFI,
+    MONITOR_OPEN,
+    MONITOR_CLOSE,
+    MONITOR_SEND,
+    ENROLL,
+    PROVISION,
+];
+
+/// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
+pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
+
+/// Every custom notification the server sends.
+pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
+
+/// Client commands the code lenses invoke (implemented by the extension).
+pub const CMD_GENERATE_CERT: &str = "devkit.generateCert";
+pub const CMD_ENROLL: &str = "devkit.enroll";
+
+// ---- Error codes -----------------------------------------------------------------------------
+
+/// Stable error codes. Every error also carries `data.code` (the string name).
+pub mod codes {
+    /// JSON-RPC invalid params; `data.field` names the field.
+    pub const INVALID_PARAMS: (i64, &str) = (-32602, "invalidParams");
+    /// JSON-RPC internal error: a task panicked (the daemon keeps running).
+    pub const INTERNAL: (i64, &str) = (-32603, "internal");
+    /// LSP RequestCancelled: `$/cancelRequest` or `window/workDoneProgress/cancel`.
+    pub const CANCELLED: (i64, &str) = (-32800, "cancelled");
+    /// A port or probe is held by another running request; `data.resource`, `data.heldBy`.
+    pub const BUSY: (i64, &str) = (1001, "busy");
+    /// The task is not part of this build of the daemon.
+    pub const NOT_AVAILABLE: (i64, &str) = (1002, "notAvailable");
+    /// A task failed for a reason not covered below; the message says why.
+    pub const TASK_FAILED: (i64, &str) = (1003, "taskFailed");
+    /// A file, port, probe or device was not found.
+    pub const NOT_FOUND: (i64, &str) = (1004, "notFound");
+    /// Refused to overwrite another identity's files.
+    pub const WOULD_OVERWRITE: (i64, &str) = (1005, "wouldOverwrite");
+    /// The DevKit answered with an error or not as expected (console, serial).
+    pub const DEVICE: (i64, &str) = (1006, "deviceError");
+    /// The sketch did not compile; the errors are published as diagnostics.
+    pub const BUILD_FAILED: (i64, &str) = (1007, "buildFailed");
+    /// Flashing failed (probe, OpenOCD, virtual DevKit).
+    pub const FLASH_FAILED: (i64, &str) = (1008, "flashFailed");
+    /// DPS refused or failed (enrollment, registration).
+    pub const DPS: (i64, &str) = (1009, "dpsError");
+    /// The monitor is not open on that port.
+    pub const NOT_OPEN: (i64, &str) = (1010, "monitorNotOpen");
+
+    /// All codes, for the documentation drift test.
+    pub const ALL: &[(i64, &str)] = &[
+        INVALID_PARAMS,
+        INTERNAL,
+        CANCELLED,
+        BUSY,
+        NOT_AVAILABLE,
+        TASK_FAILED,
+        NOT_FOUND,
+        WOULD_OVERWRITE,
+        DEVICE,
+        BUILD_FAILED,
+        FLASH_FAILED,
+        DPS,
+        NOT_OPEN,
+    ];
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+// ---- devkit/listPorts ------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPortsParams {
+    /// Only DevKits (USB 0483:374B).
+    #[serde(default)]
+    pub devkits_only: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortInfo {
+    /// OS name of the port (`/dev/ttyACM0`, `COM3`).
+    pub name: String,
+    /// A DevKit (USB 0483:374B).
+    pub is_devkit: bool,
+    /// `usb`, `pci`, `bluetooth` or `unknown`.
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vid: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// USB product string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The request currently holding the port, if any (e.g. `devkit/upload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    /// Whether the daemon's monitor is open on it.
+    pub monitor_open: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPortsResult {
+    /// DevKits first.
+    pub ports: Vec<PortInfo>,
+}
+
+// ---- devkit/generateCert ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateCertParams {
+    /// The build's `.bin`; with `map`. Or give `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub map: Option<PathBuf>,
+    /// Directory holding exactly one `*.ino.bin` and its `*.ino.map`.
+    pub build_dir: Option<PathBuf>,
+    /// 64 hex digits. Secret.
+    pub uds: Secret,
+    /// Explicit registration ID; or `mac` + `firmwareVersion`.
+    pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub firmware_version: Option<String>,
+    /// Where `<registrationId>.pem` (and `device-cert.pem`) are written; default
+    /// `<projectDir>/.devkit/certs`, else the daemon's working directory (as the CLI).
+    pub out_dir: Option<PathBuf>,
+    /// Also write the DeviceID certificate.
+    #[serde(default)]
+    pub device_cert: bool,
+    /// Record the identity in `<projectDir>/.devkit/state.json`.
+    pub project_dir: Option<PathBuf>,
+    /// Allow the UDS published in the original tutorial (its keys are public: tests only).
+    /// `force` is accepted as an alias.
+    #[serde(default, alias = "force")]
+    pub allow_sample_uds: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateCertResult {
+    pub registration_id: String,
+    /// Path of the alias certificate PEM written.
+    pub alias_cert: PathBuf,
+    /// The alias certificate itself (64-column PEM; public).
+    pub alias_cert_pem: String,
+    /// Path of the DeviceID certificate PEM, when `deviceCert` was asked for.
+    pub device_cert: Option<PathBuf>,
+    pub device_cert_pem: Option<String>,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+    /// SHA-256 of `.riot_fw`, upper-case hex.
+    pub fwid: String,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/inspectCert ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectCertParams {
+    /// A PEM or DER file; or `pem` inline.
+    pub path: Option<PathBuf>,
+    pub pem: Option<String>,
+    /// Another certificate file to compare with (same key, FWID, thumbprint?).
+    pub against: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertInfo {
+    pub subject_cn: String,
+    pub issuer_cn: String,
+    pub public_key: String,
+    pub device_id_public_key: Option<String>,
+    pub fwid: Option<String>,
+    pub signature_valid: bool,
+    pub is_alias: bool,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectCertResult {
+    #[serde(flatten)]
+    pub cert: CertInfo,
+    /// Present when `against` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<CertComparison>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertComparison {
+    pub cert: CertInfo,
+    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
+    /// `.riot_fw` code changed), `registrationId` or `encoding`.
+    pub difference: String,
+    /// One sentence for users.
+    pub explanation: String,
+}
+
+// ---- devkit/identity -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityParams {
+    /// The project directory holding `.devkit/state.json` (`root` is accepted as an alias).
+    #[serde(alias = "root")]
+    pub project_dir: PathBuf,
+    /// A build directory to compare the current FWID with the recorded identity.
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityRecord {
+    pub registration_id: String,
+    pub fwid: String,
+    pub sha256_thumbprint: String,
+    pub alias_cert: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityResult {
+    pub last_generated: Option<IdentityRecord>,
+    pub last_enrolled: Option<IdentityRecord>,
+    /// FWID of the build in `buildDir`, when given.
+    pub current_fwid: Option<String>,
+    /// True when the enrolled (or generated) identity no longer matches the current build or
+    /// the last generated certificate: the enrollment must be updated.
+    pub drift: bool,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/build ----------------------------------------------------------------------------
+
+/// Where the sketch is and what DPS settings are compiled into it (shared by build and
+/// deviceUpload). When none of `globalEndpoint`, `idScope`, `registrationId` is given, the
+/// settings of the previous build in `buildDir` are reused.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildParams {
+    /// Project root (holds `.devkit/`).
+    pub project_dir: PathBuf,
+    /// Sketch directory; default `<projectDir>/firmware/DevKitDPS`.
+    pub sketch: Option<PathBuf>,
+    /// arduino-cli build path; default `<projectDir>/.devkit/build`.
+    pub build_dir: Option<PathBuf>,
+    /// arduino-cli binary; default `arduino-cli` on PATH.
+    pub arduino_cli: Option<PathBuf>,
+    /// Default `global.azure-devices-provisioning.net`.
+    pub global_endpoint: Option<String>,
+    /// `0ne` + 8 hex digits.
+    pub id_scope: Option<String>,
+    /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
+    pub registration_id: Option<String>,
+    /// Compile even when nothing changed.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildResult {
+    pub bin: PathBuf,
+    pub map: PathBuf,
+    /// True when nothing changed and the compile was skipped.
+    pub skipped: bool,
+    /// Compiler warnings of a successful build (also published as diagnostics).
+    pub diagnostics: Vec<CompilerDiagnostic>,
+    pub warnings: Vec<String>,
+}
+
+/// One compiler message. Errors of a failed build come in `error.data.diagnostics`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompilerDiagnostic {
+    pub file: String,
+    /// 1-based, as the compiler prints it.
+    pub line: u32,
+    pub column: Option<u32>,
+    /// `error`, `warning` or `note`.
+    pub severity: String,
+    pub message: String,
+}
+
+// ---- devkit/upload ---------------------------------------------------------------------------
+
+/// Where to flash (shared by upload and deviceUpload).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlashParams {
+    /// `probe-rs` (default), `openocd` or `sim`.
+    pub backend: Option<String>,
+    /// probe-rs probe selector `VID:PID[:serial]` (default `0483:374b`).
+    pub probe: Option<String>,
+    /// openocd executable (backend `openocd`).
+    pub openocd: Option<PathBuf>,
+    /// State directory of the virtual DevKit (backend `sim`).
+    pub sim_dir: Option<PathBuf>,
+    /// PEM file of the CA the virtual DevKit trusts for DPS (backend `sim`).
+    pub trusted_ca: Option<PathBuf>,
+    /// The DevKit's serial port: its monitor is paused during the upload and resumed after.
+    pub port: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadParams {
+    /// The image; or `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    #[serde(flatten)]
+    pub flash: FlashParams,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResult {
+    pub backend: String,
+    pub bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/deviceUpload ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceUploadParams {
+    #[serde(flatten)]
+    pub build: BuildParams,
+    #[serde(flatten)]
+    pub flash: FlashParams,
+    /// The device's UDS (secret, optional): with it an identity-drift warning names the new
+    /// certificate thumbprint.
+    pub uds: Option<Secret>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceUploadResult {
+    pub bin: PathBuf,
+    pub map: PathBuf,
+    pub skipped_build: bool,
+    pub backend: String,
+    /// FWID of the flashed image, upper-case hex.
+    pub fwid: Option<String>,
+    /// True when the new build's FWID differs from the enrolled (or generated) identity: the
+    /// certificate must be regenerated and enrolled again. `warnings` says so too.
+    pub identity_changed: bool,
+    /// The drift details when `identityChanged`.
+    pub drift: Option<serde_json::Value>,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/setUds ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUdsParams {
+    /// The DevKit's serial port (in configuration mode, or the virtual DevKit's pty).
+    pub port: String,
+    /// 64 hex digits. Secret. Omit with `generate: true`.
+    pub uds: Option<Secret>,
+    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result.
+    #[serde(default)]
+    pub generate: bool,
+    #[serde(default)]
+    pub allow_sample_uds: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUdsResult {
+    pub port: String,
+    /// Only when `generate` was true: the new UDS, for the client's secret storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uds: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/setWifi --------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetWifiParams {
+    pub port: String,
+    pub ssid: String,
+    /// Secret. Omit or empty to clear.
+    pub password: Option<Secret>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetWifiResult {
+    pub port: String,
+    pub ssid: String,
+}
+
+// ---- devkit/monitor/* ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorOpenParams {
+    pub port: String,
+    /// Default 115200.
+    pub baud_rate: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorOpenResult {
+    pub port: String,
+    pub baud_rate: u32,
+    /// False when it was already open (the call is idempotent).
+    pub opened: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorCloseParams {
+    pub port: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorCloseResult {
+    pub port: String,
+    /// False when it was not open.
+    pub closed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorSendParams {
+    pub port: String,
+    pub text: String,
+    /// `none`, `cr` (default, what the DevKit console expects), `lf` or `crlf`.
+    pub line_ending: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorSendResult {
+    pub bytes: usize,
+}
+
+// ---- devkit/enroll ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollParams {
+    /// DPS service connection string (`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`). Secret.
+    pub connection_string: Option<Secret>,
+    /// Enroll with the Azure CLI (`az iot dps enrollment ...`) instead of the REST API.
+    #[serde(default)]
+    pub use_az: bool,
+    /// With `useAz`: the DPS name (uses the `az login` session) and its resource group.
+    pub dps_name: Option<String>,
+    pub resource_group: Option<String>,
+    /// Alias certificate PEM; default: the project's last generated certificate.
+    pub cert: Option<PathBuf>,
+    /// Project whose state gives the default certificate and records the enrollment.
+    pub project_dir: PathBuf,
+    /// IoT Hub device ID; default the registration ID.
+    pub device_id: Option<String>,
+    /// Pin the device to this hub (static allocation), e.g. `myhub.azure-devices.net`.
+    pub iot_hub: Option<String>,
+    /// Create the enrollment disabled.
+    #[serde(default)]
+    pub disabled: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollResult {
+    /// The certificate's CN.
+    pub registration_id: String,
+    pub device_id: Option<String>,
+    /// `enabled` or `disabled`.
+    pub provisioning_status: String,
+    pub iot_hubs: Option<Vec<String>>,
+    pub sha256_thumbprint: String,
+    pub sha1_thumbprint: String,
+    pub etag: Option<String>,
+    /// The enrolled certificate file.
+    pub cert: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/provision ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionParams {
+    /// Run everything in the daemon: a local DPS emulator, a virtual DevKit and the built-in
+    /// sample image (no hardware, no Azure). Only `workDir`, `hub` and `timeoutSecs` apply.
+    #[serde(default)]
+    pub simulate: bool,
+    /// With `simulate`: keep the emulator's and virtual DevKit's state and the certificate here.
+    pub work_dir: Option<PathBuf>,
+    /// With `simulate`: the hub the emulator assigns to.
+    pub hub: Option<String>,
+    /// The DevKit's serial port.
+    pub port: Option<String>,
+    /// The image to flash (`<sketch>.ino.bin` with its `.map` next to it); or `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    /// Flash backend (as `devkit/upload`): `probe-rs` (default), `openocd`, `sim` + `simDir`.
+    pub backend: Option<String>,
+    pub probe: Option<String>,
+    pub openocd: Option<PathBuf>,
+    pub sim_dir: Option<PathBuf>,
+    pub trusted_ca: Option<PathBuf>,
+    /// DPS service connection string. Secret.
+    pub connection_string: Option<Secret>,
+    /// PEM file of a CA to trust for the DPS service.
+    pub ca_file: Option<PathBuf>,
+    /// IoT Hub connection string to check the device arrived. Secret.
+    pub hub_connection_string: Option<Secret>,
+    pub wifi_ssid: Option<String>,
+    /// Secret.
+    pub wifi_password: Option<Secret>,
+    /// The UDS to set (secret); generated when omitted (and returned nowhere: give
+    /// `saveUdsTo` to keep it).
+    pub uds: Option<Secret>,
+    /// Where to save a generated UDS (mode 0600).
+    pub save_uds_to: Option<PathBuf>,
+    /// Registration ID; or `mac` for the automatic `az-<mac>v<x>v<y>v<z>`.
+    pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub device_id: Option<String>,
+    pub iot_hub: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Project whose state records the identity; the certificate is written here too.
+    pub project_dir: Option<PathBuf>,
+    /// Seconds to wait for the device's registration result (default 90; 60 simulated).
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionResult {
+    /// `assigned` (failures are errors).
+    pub status: String,
+    pub registration_id: String,
+    pub device_id: String,
+    pub assigned_hub: String,
+    pub sha256_thumbprint: String,
+    pub fwid: String,
+    pub alias_cert: PathBuf,
+    pub enrollment_etag: Option<String>,
+    /// True when the hub registry was checked and holds the device.
+    pub in_hub_registry: Option<bool>,
+    pub uds_saved_to: Option<PathBuf>,
+    /// The serial port the run used (`simulated` for `simulate`).
+    pub port: String,
+    pub warnings: Vec<String>,
+}
+
+// ---- Notifications ---------------------------------------------------------------------------
+
+/// `devkit/serialData`: text read from a monitored port, batched (at most one per port every 20 ms).
+pub enum SerialData {}
+impl Notification for SerialData {
+    type Params = SerialDataParams;
+    const METHOD: &'static str = SERIAL_DATA;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialDataParams {
+    pub port: String,
+    /// UTF-8 text (invalid bytes replaced by U+FFFD), line endings as received.
+    pub text: String,
+}
+
+/// `devkit/registrationEvent`: a device log line recognised as a provisioning step.
+pub enum RegistrationEvent {}
+impl Notification for RegistrationEvent {
+    type Params = RegistrationEventParams;
+    const METHOD: &'static str = REGISTRATION_EVENT;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationEventParams {
+    /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
+    pub port: String,
+    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
+    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
+    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
+    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    #[serde(flatten)]
+    pub event: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `devkit/status`: health and what is running, sent whenever it changes.
+pub enum Status {}
+impl Notification for Status {
+    type Params = StatusParams;
+    const METHOD: &'static str = STATUS;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusParams {
+    /// `ok`, `warning` (the last task failed) or `error` (a task panicked).
+    pub health: String,
+    /// True when nothing is running.
+    pub quiescent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub running: Vec<RunningTask>,
+    /// Ports with an open monitor, and whether it is paused for another task.
+    pub monitors: Vec<MonitorStatus>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningTask {
+    pub id: u64,
+    pub method: String,
+    /// Ports and probes it holds (`port:/dev/ttyACM0`, `probe:default`).
+    pub resources: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorStatus {
+    pub port: String,
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub paused: bool,
+}
