@@ -1,0 +1,350 @@
+// In-host integration tests: run inside a real VS Code extension host (code-server), against the
+// real `devkit` daemon (DEVKIT_SERVER_PATH). See scripts/test.mjs.
+
+import * as cp from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import { Redactor } from "../../src/channels";
+import type { DevkitApi } from "../../src/extension";
+import * as ext from "../../src/lsp_ext";
+import { LineFormatter } from "../../src/monitor";
+import { registrationStateOf } from "../../src/status";
+import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, test, waitFor } from "./harness";
+
+const EXT_ID = "devkit-dps.devkit-dps";
+const FIXTURES = process.env.DEVKIT_TEST_FIXTURES ?? path.resolve(__dirname, "../../test/fixtures");
+const SERVER = process.env.DEVKIT_SERVER_PATH ?? "devkit";
+
+interface Case {
+    dir: string;
+    uds: string;
+    registrationId: string | null;
+    mac: string | null;
+    firmwareVersion: string | null;
+    expectedId: string;
+    der: Buffer;
+}
+
+function loadCase(name: string): Case {
+    const dir = path.join(FIXTURES, "vectors", name);
+    const c = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8"));
+    const pem = fs.readFileSync(path.join(dir, c.expected.alias_cert_file), "utf8");
+    return {
+        dir,
+        uds: c.inputs.uds,
+        registrationId: c.inputs.registration_id,
+        mac: c.inputs.mac,
+        firmwareVersion: c.inputs.firmware_version,
+        expectedId: c.expected.registration_id,
+        der: pemToDer(pem),
+    };
+}
+
+function pemToDer(pem: string): Buffer {
+    const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+    return Buffer.from(b64, "base64");
+}
+
+const hex = (algo: string, data: Buffer) => crypto.createHash(algo).update(data).digest("hex").toUpperCase();
+const sameHex = (a: string, b: string) => a.replace(/[^0-9a-f]/gi, "").toUpperCase() === b.toUpperCase();
+
+let api: DevkitApi;
+let daemonUp = false;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "devkit-ext-test-"));
+const sims: cp.ChildProcess[] = [];
+
+/** Starts a virtual DevKit (`devkit sim`); resolves its pty path (first stdout line). */
+function startSim(stateDir: string, opts: string[]): Promise<{ port: string; proc: cp.ChildProcess }> {
+    fs.mkdirSync(stateDir, { recursive: true });
+    const proc = cp.spawn(SERVER, ["sim", "--state-dir", stateDir, ...opts], { stdio: ["ignore", "pipe", "pipe"] });
+    sims.push(proc);
+    return new Promise((resolve, reject) => {
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => reject(new Error(`devkit sim printed no pty path in 15 s (stderr: ${err.slice(0, 300)})`)), 15_000);
+        proc.stdout?.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /virtual DevKit on (\S+)/.exec(out);
+            if (m) {
+                clearTimeout(timer);
+                resolve({ port: m[1], proc });
+            }
+        });
+        proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+        proc.on("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`devkit sim exited with ${code}: ${err.slice(0, 300)}`));
+        });
+    });
+}
+
+function needDaemon(): void {
+    if (!daemonUp) skip("the devkit daemon did not start (see the daemon test)");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test("activation: extension activates and contributes its commands, tasks and walkthrough", async () => {
+    const e = vscode.extensions.getExtension<DevkitApi>(EXT_ID);
+    assert(e, `extension ${EXT_ID} is installed`);
+    api = await e.activate();
+    assert(api?.ctx, "activate() returns the API");
+    const pkg = e.packageJSON;
+    const contributed: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+    for (const id of [
+        "devkit.deviceUpload", "devkit.generateCert", "devkit.setUds", "devkit.configureWifi", "devkit.enroll",
+        "devkit.openMonitor", "devkit.closeMonitor", "devkit.selectPort", "devkit.provisionSimulated", "devkit.showLogs",
+    ]) {
+        assert(contributed.includes(id), `package.json contributes ${id}`);
+    }
+    for (const c of pkg.contributes.commands) assertEq(c.category, "DevKit", `category of ${c.command}`);
+    assertEq(pkg.contributes.commands.find((c: { command: string }) => c.command === "devkit.deviceUpload").title, "Device Upload", "title of devkit.deviceUpload");
+    const registered = await vscode.commands.getCommands(true);
+    for (const id of contributed) assert(registered.includes(id), `command ${id} is registered`);
+    const tasks = await vscode.tasks.fetchTasks({ type: "devkit" });
+    for (const name of ["device-upload", "build", "generate-cert"]) assert(tasks.some((t) => t.name === name), `task devkit: ${name} is provided`);
+    const walk = pkg.contributes.walkthroughs.find((w: { id: string }) => w.id === "devkit.provisioning");
+    assert(walk && walk.steps.length >= 8, "walkthrough devkit.provisioning with its steps");
+    for (const s of walk.steps) assert(s.completionEvents?.length, `walkthrough step ${s.id} has a completion event`);
+    const props = Object.keys(pkg.contributes.configuration.properties);
+    for (const k of [
+        "devkitDps.dps.globalEndpoint", "devkitDps.dps.idScope", "devkitDps.registrationId", "devkitDps.serial.port",
+        "devkitDps.serial.baudRate", "devkitDps.serial.lineEnding", "devkitDps.upload.backend", "devkitDps.arduinoCli.path",
+        "devkitDps.server.path",
+    ]) {
+        assert(props.includes(k), `setting ${k}`);
+    }
+    assertEq(vscode.workspace.getConfiguration("devkitDps").get("dps.globalEndpoint"), "global.azure-devices-provisioning.net", "default endpoint");
+});
+
+test("status bar: port item and monitor toggle are shown", async () => {
+    assert(api.status.port.text.includes("$(plug)"), `port item text ${api.status.port.text}`);
+    assert(/Monitor/.test(api.status.monitor.text), `monitor item text ${api.status.monitor.text}`);
+    assertEq(api.status.monitor.command, "devkit.toggleMonitor", "monitor item command");
+});
+
+test("client: registration events map to the status bar states", async () => {
+    assertEq(registrationStateOf({ kind: "assigning" }).state, "progress", "assigning");
+    const a = registrationStateOf({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assert(a.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
+    assertEq(registrationStateOf({ kind: "failed", message: "Invalid certificate" }).state, "failed", "failed");
+    api.status.onEvent({ kind: "failed", message: "Invalid certificate (401002)", hint: "enroll the current certificate" });
+    assertEq(api.status.registration.text, "$(error) DPS: failed", "failed item text");
+    assert(String(api.status.registration.tooltip).includes("enroll the current certificate"), "tooltip carries the hint");
+    api.status.onEvent({ kind: "assigning" });
+    assert(api.status.registration.text.includes("assigning"), "assigning item text");
+    api.status.reg = { state: "none" };
+});
+
+test("client: monitor formatting (CRLF, timestamps across chunks) and redaction", async () => {
+    const f = new LineFormatter(true);
+    const at = () => new Date(2026, 0, 1, 12, 34, 56, 7);
+    const out = f.format("ab", at) + f.format("c\r\nde\n", at);
+    assert(out.includes("[12:34:56.007]\x1b[0m abc\r\n"), `first line stamped once: ${JSON.stringify(out)}`);
+    assertEq((out.match(/12:34:56/g) ?? []).length, 2, "one stamp per line");
+    const r = new Redactor();
+    r.add("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+    const s = r.redact('{"uds":"zzz","port":"p"} abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789 HostName=x;SharedAccessKey=k1k1k1=');
+    assert(!/zzz|abcdef0123456789|k1k1k1/.test(s), `redacted: ${s}`);
+});
+
+test("daemon: starts (bootstrap with --version), status item healthy", async () => {
+    try {
+        await api.ctx.ready();
+    } catch (e) {
+        const msg = String((e as Error).message);
+        if (/not implemented/i.test(msg + api.ctx.serverChannel.transcript)) skip(`\`devkit lsp\` is not implemented in this build (${msg.slice(0, 120)})`);
+        throw e;
+    }
+    assert(api.ctx.server && /devkit/i.test(api.ctx.server.version), `server version ${api.ctx.server?.version}`);
+    assertEq(api.ctx.health, "ok", "health");
+    daemonUp = true;
+});
+
+test("generate-cert on the fixture workspace gives the vector's thumbprint (explicit registration ID)", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    canaries.add(c.uds);
+    canaries.add(c.uds.toLowerCase());
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    const outDir = path.join(tmp, "certs-explicit");
+    let r: ext.GenerateCertResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+            buildDir: path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, "build"),
+            outDir,
+            quiet: true,
+        });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/generateCert");
+        throw e;
+    }
+    assert(r, "a result");
+    assertEq(r.registrationId, "upper-case-uds", "registration ID (from the workspace setting)");
+    assert(sameHex(r.sha1Thumbprint, hex("sha1", c.der)), `SHA-1 thumbprint ${r.sha1Thumbprint} = ${hex("sha1", c.der)}`);
+    assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
+    const written = pemToDer(fs.readFileSync(r.aliasCert, "utf8"));
+    assert(written.equals(c.der), "the written alias certificate equals the vector byte for byte");
+});
+
+test("generate-cert with MAC + firmware version gives the automatic registration ID and thumbprint", async () => {
+    needDaemon();
+    const c = loadCase("auto-id-small");
+    canaries.add(c.uds);
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    let r: ext.GenerateCertResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+            bin: path.join(c.dir, "DevKitDPS.ino.bin"),
+            map: path.join(c.dir, "DevKitDPS.ino.map"),
+            mac: c.mac,
+            firmwareVersion: c.firmwareVersion,
+            outDir: path.join(tmp, "certs-auto"),
+            quiet: true,
+        });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/generateCert");
+        throw e;
+    }
+    assert(r, "a result");
+    assertEq(r.registrationId, c.expectedId, "automatic registration ID");
+    assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
+});
+
+test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    let err: Error | undefined;
+    try {
+        await vscode.commands.executeCommand("devkit.generateCert", {
+            bin: path.join(c.dir, "DevKitDPS.ino.bin"),
+            map: path.join(c.dir, "DevKitDPS.ino.map"),
+            registrationId: "no-uds-stored-here",
+            quiet: true,
+        });
+    } catch (e) {
+        err = e as Error;
+    }
+    assert(err && /No UDS stored for no-uds-stored-here/.test(err.message), `error names the device: ${err?.message}`);
+});
+
+test("monitor: the terminal shows the virtual DevKit's boot output", async () => {
+    needDaemon();
+    let sim: { port: string; proc: cp.ChildProcess };
+    try {
+        sim = await startSim(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", path.join(tmp, "sim-monitor.tty")]);
+    } catch (e) {
+        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    const port = path.join(tmp, "sim-monitor.tty");
+    try {
+        await vscode.commands.executeCommand("devkit.openMonitor", port);
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/monitor/open");
+        throw e;
+    }
+    assert(api.monitors.isOpen(port), "monitor is open");
+    assert(vscode.window.terminals.some((t) => t.name === `DevKit Monitor (${port})`), "a monitor terminal exists");
+    await waitFor("the boot banner in the monitor", () => api.monitors.transcript(port).includes("MXChip - Microsoft IoT Developer Kit"));
+    await waitFor("the MAC line in the monitor", () => /DevKit MAC Address:\s*c0bdd1a2b3c4/i.test(api.monitors.transcript(port)));
+    assertEq(api.monitors.deviceFacts(port).mac, "c0bdd1a2b3c4", "MAC learned from the output");
+    assert(api.status.monitor.text.includes("$(eye)") || api.monitors.isOpen(port), "monitor toggle reflects it");
+    monitorSim = { ...sim, port };
+}, 60_000);
+
+let monitorSim: { port: string; proc: cp.ChildProcess } | undefined;
+
+test("monitor: survives a device restart (same port, no new terminal)", async () => {
+    if (!monitorSim) skip("the monitor test did not get a virtual DevKit");
+    const { port, proc } = monitorSim;
+    // A device reset (here: the virtual DevKit restarts on the same link) must not need a new monitor.
+    const before = api.monitors.transcript(port).split("MXChip - Microsoft IoT Developer Kit").length;
+    proc.kill("SIGTERM");
+    await new Promise((r) => proc.once("exit", r));
+    await startSim(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", port]);
+    await waitFor(
+        "the boot banner again after the device restarted",
+        () => api.monitors.transcript(port).split("MXChip - Microsoft IoT Developer Kit").length > before,
+        30_000,
+    );
+    assertEq(vscode.window.terminals.filter((t) => t.name === `DevKit Monitor (${port})`).length, 1, "still one monitor terminal");
+    await vscode.commands.executeCommand("devkit.closeMonitor", port);
+    assert(!api.monitors.isOpen(port), "monitor closed");
+}, 60_000);
+
+test("set UDS on the virtual DevKit (configuration mode) lands in its secure chip", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-uds");
+    const link = path.join(tmp, "sim-uds.tty");
+    try {
+        await startSim(stateDir, ["--config-mode", "--link", link]);
+    } catch (e) {
+        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    const uds = crypto.randomBytes(32).toString("hex");
+    canaries.add(uds);
+    await api.secrets.storeUds("sim-uds-device", uds);
+    try {
+        const ok = await vscode.commands.executeCommand("devkit.setUds", { port: link, registrationId: "sim-uds-device", useStored: true, quiet: true });
+        assertEq(ok, true, "setUds result");
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/setUds");
+        throw e;
+    }
+    const eeprom = JSON.parse(fs.readFileSync(path.join(stateDir, "eeprom.json"), "utf8"));
+    assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "dps_uds in eeprom.json");
+}, 60_000);
+
+test("simulated provisioning turns the status bar to assigned", async () => {
+    needDaemon();
+    const events: ext.RegistrationEventParams[] = [];
+    const sub = api.ctx.client!.onNotification(ext.registrationEvent, (e) => events.push(e));
+    let r: ext.ProvisionResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/provision");
+        throw e;
+    } finally {
+        sub.dispose();
+    }
+    assert(r, "a result");
+    assert(events.length > 0, "the daemon sent devkit/registrationEvent notifications");
+    assert(events.some((e) => registrationStateOf(e).state === "assigned"), `an assigned event among ${JSON.stringify(events.map((e) => e.kind))}`);
+    await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
+    assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+}, 120_000);
+
+test("a UDS never shows in any output channel (with verbose protocol tracing on)", async () => {
+    const channels = api.channels();
+    const all = channels.map((c) => c.transcript).join("\n");
+    assert(all.length > 0, "the channels recorded something");
+    if (daemonUp) {
+        assert(api.ctx.traceChannel.transcript.includes("devkit/"), "the trace channel saw devkit/ requests (tracing is on)");
+    }
+    assert(canaries.size > 0 || !daemonUp, "some UDS was used");
+    for (const c of channels) {
+        for (const secret of canaries) {
+            assert(!c.transcript.includes(secret), `channel "${c.name}" does not contain a UDS`);
+            assert(!c.transcript.toLowerCase().includes(secret.toLowerCase()), `channel "${c.name}" does not contain a UDS (any case)`);
+        }
+    }
+    if (!daemonUp) skip("no daemon: no UDS was sent, nothing meaningful to check");
+});
+
+// ---------------------------------------------------------------------------------------------
+
+export async function run(): Promise<void> {
+    let results;
+    try {
+        results = await runAll();
+    } finally {
+        for (const p of sims) p.kill("SIGTERM");
+        await api?.ctx.stop().catch(() => undefined);
+    }
+    const failed = results.filter((r) => r.status === "failed").length;
+    if (failed) throw new Error(`${failed} in-host test(s) failed`);
+}
