@@ -446,7 +446,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
                 }
                 const msg = s.ctx.redactor.redact((e as Error).message ?? String(e));
                 s.ctx.log.error(`${id}: ${msg}`);
-                if (quiet) throw new Error(msg);
+                if (quiet) throw Object.assign(new Error(msg), { code: (e as { code?: unknown }).code });
                 void vscode.window.showErrorMessage(msg, "Show Logs").then((p) => {
                     if (p) s.ctx.log.channel.show(true);
                 });
