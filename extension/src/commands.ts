@@ -54,8 +54,8 @@ export async function pickPort(s: Services): Promise<string | undefined> {
     const client = await s.ctx.ready();
     const { ports } = await client.sendRequest(ext.listPorts, {});
     const items: (vscode.QuickPickItem & { port?: string })[] = ports.map((p) => ({
-        label: `${p.isDevKit ? "$(circuit-board) " : "$(plug) "}${p.name}`,
-        description: p.isDevKit ? "MXChip AZ3166 DevKit" : p.description ?? p.manufacturer ?? "",
+        label: `${p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.name}`,
+        description: p.isDevkit ? "MXChip AZ3166 DevKit" : p.description ?? p.manufacturer ?? "",
         detail: p.serialNumber ? `serial ${p.serialNumber}` : undefined,
         port: p.name,
     }));
@@ -80,7 +80,7 @@ export async function resolvePort(s: Services): Promise<string | undefined> {
     if (configured) return configured;
     const client = await s.ctx.ready();
     const { ports } = await client.sendRequest(ext.listPorts, {});
-    const devkits = ports.filter((p) => p.isDevKit);
+    const devkits = ports.filter((p) => p.isDevkit);
     if (devkits.length === 1) return devkits[0].name;
     return pickPort(s);
 }
@@ -189,12 +189,12 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
         uds = await askUds(s, device, false);
         if (!uds) return undefined;
     }
-    const root = workspaceRoot();
     const params: ext.GenerateCertParams = {
         ...build,
         ...reg,
         uds,
-        outDir: args.outDir ?? (root ? path.join(root, ".devkit", "certs") : undefined),
+        outDir: args.outDir,
+        projectDir: workspaceRoot(),
         deviceCert: args.deviceCert ?? true,
     };
     const client = await s.ctx.ready();
@@ -287,7 +287,7 @@ export async function configureDps(): Promise<boolean> {
     return true;
 }
 
-export async function enroll(s: Services, args: { cert?: string; registrationId?: string; useAz?: boolean } = {}): Promise<ext.EnrollResult | undefined> {
+export async function enroll(s: Services, args: { aliasCert?: string; registrationId?: string; useAz?: boolean } = {}): Promise<ext.EnrollResult | undefined> {
     let connectionString = await s.secrets.getConnectionString();
     let useAz = args.useAz ?? false;
     if (!connectionString && !useAz) {
@@ -314,8 +314,10 @@ export async function enroll(s: Services, args: { cert?: string; registrationId?
         }
     }
     const client = await s.ctx.ready();
-    const params: ext.EnrollParams = useAz ? { useAz: true } : { connectionString };
-    if (args.cert) params.cert = args.cert;
+    // Without a connection string the daemon uses the Azure CLI (`az login` session).
+    const params: ext.EnrollParams = useAz ? {} : { connectionString };
+    params.projectDir = workspaceRoot();
+    if (args.aliasCert) params.aliasCert = args.aliasCert;
     if (args.registrationId) params.registrationId = args.registrationId;
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);
     s.ctx.log.info(`enrolled ${result.registrationId}${result.sha256Thumbprint ? ` (SHA-256 ${result.sha256Thumbprint})` : ""}`);
@@ -326,8 +328,41 @@ export async function enroll(s: Services, args: { cert?: string; registrationId?
     return result;
 }
 
-function sketchPath(): string | undefined {
-    return workspaceRoot();
+/** The sketch folder: the daemon's default `firmware/DevKitDPS` when present, else the first `.ino`'s folder. */
+async function sketchPath(root: string): Promise<string | undefined> {
+    try {
+        await vscode.workspace.fs.stat(vscode.Uri.file(path.join(root, "firmware", "DevKitDPS")));
+        return undefined;
+    } catch {
+        const inos = await vscode.workspace.findFiles("**/*.ino", "**/{node_modules,.devkit}/**", 1);
+        return inos[0] ? path.dirname(inos[0].fsPath) : undefined;
+    }
+}
+
+/** `devkitDps.upload.backend`: "auto" lets the daemon choose. */
+export function uploadBackend(): string | undefined {
+    const b = cfg().get<string>("upload.backend", "auto");
+    return b === "auto" ? undefined : b;
+}
+
+/** What build and device-upload need: the project, the sketch and the DPS settings compiled in. */
+export async function buildInputs(): Promise<ext.BuildParams> {
+    const root = workspaceRoot();
+    if (!root) throw new Error("Open the sketch's folder (or the project) first.");
+    const c = cfg();
+    return {
+        projectDir: root,
+        sketch: await sketchPath(root),
+        arduinoCli: c.get<string>("arduinoCli.path", "") || undefined,
+        globalEndpoint: c.get<string>("dps.globalEndpoint") || undefined,
+        idScope: c.get<string>("dps.idScope") || undefined,
+        registrationId: c.get<string>("registrationId") || undefined,
+    };
+}
+
+/** Compiler messages in GCC's format, for the `$arm-none-eabi-gcc` problem matcher. */
+export function gccLines(diags: ext.CompilerDiagnostic[] | undefined): string[] {
+    return (diags ?? []).map((d) => `${d.file}:${d.line}:${d.column ?? 1}: ${d.severity}: ${d.message}`);
 }
 
 export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult | undefined> {
@@ -335,10 +370,9 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
     if (!port) return undefined;
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Device Upload", ext.deviceUpload, {
-        sketch: sketchPath(),
+        ...(await buildInputs()),
         port,
-        backend: cfg().get<ext.UploadBackend>("upload.backend", "auto"),
-        arduinoCli: cfg().get<string>("arduinoCli.path", "") || undefined,
+        backend: uploadBackend(),
     });
     setContext("devkit.uploaded", true);
     for (const w of result.warnings ?? []) void vscode.window.showWarningMessage(w);
@@ -355,13 +389,17 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
 
 export async function provisionSimulated(s: Services, args: { quiet?: boolean } = {}): Promise<ext.ProvisionResult> {
     const client = await s.ctx.ready();
-    const workDir = path.join(s.ctx.extCtx.globalStorageUri.fsPath, "sim");
+    // The virtual DevKit's project (state, certificates) lives in the extension's storage, not
+    // in the user's workspace.
+    const projectDir = path.join(s.ctx.extCtx.globalStorageUri.fsPath, "simulated");
+    await vscode.workspace.fs.createDirectory(vscode.Uri.file(projectDir));
     const result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, {
         simulate: true,
-        workDir,
+        projectDir,
         registrationId: cfg().get<string>("registrationId", "") || undefined,
     });
     const hub = result.assignedHub;
+    if (result.status === "failed") throw new Error(`The virtual DevKit did not register: ${result.warnings.join(" ") || "see the DevKit log"}`);
     if (hub && s.status.reg.state !== "assigned") {
         // The result is authoritative even if the last event was missed.
         s.status.onEvent({ kind: "assigned", hub, registrationId: result.registrationId });
@@ -389,7 +427,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.setUds": (args?: SetUdsArgs) => setUds(s, args ?? {}),
         "devkit.configureWifi": () => configureWifi(s),
         "devkit.configureDps": () => configureDps(),
-        "devkit.enroll": (args?: { cert?: string; registrationId?: string; useAz?: boolean }) => enroll(s, args ?? {}),
+        "devkit.enroll": (args?: { aliasCert?: string; registrationId?: string; useAz?: boolean }) => enroll(s, args ?? {}),
         "devkit.deviceUpload": () => deviceUpload(s),
         "devkit.build": () => vscode.commands.executeCommand("workbench.action.tasks.runTask", "devkit: build"),
         "devkit.provisionSimulated": (args?: { quiet?: boolean }) => provisionSimulated(s, args ?? {}),

@@ -78,7 +78,9 @@ export class Ctx implements vscode.Disposable {
         if (this.server) md.appendText(`${this.server.version} (${this.server.source}: ${this.server.path})\n\n`);
         if (message) md.appendText(message + "\n\n");
         const running = this.lastStatus?.running ?? [];
-        if (running.length) md.appendText(`Running: ${running.join(", ")}\n\n`);
+        if (running.length) {
+            md.appendText(`Running: ${running.map((r) => `${r.method}${r.resources.length ? ` (${r.resources.join(", ")})` : ""}`).join("; ")}\n\n`);
+        }
         md.appendMarkdown("[$(output) Show logs](command:devkit.showLogs) · [$(debug-restart) Restart daemon](command:devkit.restartServer)");
         this.healthItem.tooltip = md;
     }

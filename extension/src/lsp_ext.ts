@@ -11,56 +11,89 @@ import * as lc from "vscode-languageclient/node";
 // ---------------------------------------------------------------------------------------------
 // Shared shapes
 
-/** A serial port as the daemon lists it; DevKits (USB 0483:374B) are marked and come first. */
-export interface PortInfo {
-    name: string;
-    isDevKit?: boolean;
-    description?: string;
-    manufacturer?: string;
-    serialNumber?: string;
-    vid?: number;
-    pid?: number;
-}
-
 /** Progress-capable requests accept the standard work-done token. */
 export type WithProgress<T> = T & lc.WorkDoneProgressParams;
 
+/** Stable error codes (`error.code`; `error.data.code` holds the name). */
+export const ErrorCode = {
+    invalidParams: -32602,
+    internal: -32603,
+    cancelled: -32800,
+    busy: 1001,
+    notAvailable: 1002,
+    taskFailed: 1003,
+    notFound: 1004,
+    wouldOverwrite: 1005,
+    deviceError: 1006,
+    buildFailed: 1007,
+    flashFailed: 1008,
+    dpsError: 1009,
+    monitorNotOpen: 1010,
+} as const;
+
 // ---------------------------------------------------------------------------------------------
-// Requests
+// devkit/listPorts
 
 export interface ListPortsParams {
     /** Only DevKits (USB 0483:374B). */
     devkitsOnly?: boolean;
 }
+export interface PortInfo {
+    /** OS name of the port (`/dev/ttyACM0`, `COM3`). */
+    name: string;
+    /** A DevKit (USB 0483:374B). */
+    isDevkit: boolean;
+    /** `usb`, `pci`, `bluetooth` or `unknown`. */
+    kind: string;
+    vid?: number;
+    pid?: number;
+    serialNumber?: string;
+    manufacturer?: string;
+    /** USB product string. */
+    description?: string;
+    /** The request currently holding the port, if any (e.g. `devkit/upload`). */
+    heldBy?: string;
+    /** Whether the daemon's monitor is open on it. */
+    monitorOpen: boolean;
+}
 export interface ListPortsResult {
+    /** DevKits first. */
     ports: PortInfo[];
 }
 export const listPorts = new lc.RequestType<ListPortsParams, ListPortsResult, void>("devkit/listPorts");
 
+// ---------------------------------------------------------------------------------------------
+// devkit/generateCert
+
 export interface GenerateCertParams {
-    /** The build's `<sketch>.ino.bin`. With `map`, or use `buildDir`. */
+    /** The build's `.bin`; with `map`. Or give `buildDir`. */
     bin?: string;
     map?: string;
-    /** Build folder holding exactly one `*.ino.bin` + `*.ino.map`. */
+    /** Directory holding exactly one `*.ino.bin` and its `*.ino.map`. */
     buildDir?: string;
-    /** 64 hex characters. Secret. */
+    /** 64 hex digits. Secret. */
     uds: string;
+    /** Explicit registration ID; or `mac` + `firmwareVersion`. */
     registrationId?: string;
-    /** 12 hex digits; with `firmwareVersion` gives `az-<mac>v<x>v<y>v<z>`. */
     mac?: string;
     firmwareVersion?: string;
+    /** Default `<projectDir>/.devkit/certs`, else the directory of the `.bin`. */
     outDir?: string;
     /** Also write the DeviceID certificate. */
     deviceCert?: boolean;
-    /** Accept the UDS published in the old tutorial (never for real devices). */
-    force?: boolean;
+    /** Record the identity in `<projectDir>/.devkit/state.json`. */
+    projectDir?: string;
+    /** Allow the UDS published in the original tutorial (its keys are public: tests only). */
+    allowSampleUds?: boolean;
 }
 export interface GenerateCertResult {
     registrationId: string;
+    /** Path of the alias certificate PEM written. */
     aliasCert: string;
-    deviceCert?: string | null;
+    deviceCert: string | null;
     sha1Thumbprint: string;
     sha256Thumbprint: string;
+    /** SHA-256 of `.riot_fw`, upper-case hex. */
     fwid: string;
     warnings: string[];
 }
@@ -68,207 +101,311 @@ export const generateCert = new lc.RequestType<WithProgress<GenerateCertParams>,
     "devkit/generateCert",
 );
 
+// ---------------------------------------------------------------------------------------------
+// devkit/inspectCert
+
 export interface InspectCertParams {
-    path: string;
-    /** Compare with a second certificate (e.g. what the device presented vs the enrollment). */
+    /** A PEM or DER file; or `pem` inline. */
+    path?: string;
+    pem?: string;
+    /** Another certificate file to compare with. */
     against?: string;
 }
-export interface InspectCertResult {
-    subject?: string;
-    registrationId?: string;
+export interface CertInfo {
+    subjectCn: string;
+    issuerCn: string;
+    publicKey: string;
+    deviceIdPublicKey: string | null;
+    fwid: string | null;
+    signatureValid: boolean;
+    isAlias: boolean;
     sha1Thumbprint: string;
     sha256Thumbprint: string;
-    fwid?: string;
-    signatureValid?: boolean;
-    same?: boolean;
-    [key: string]: unknown;
 }
+export interface CertComparison {
+    cert: CertInfo;
+    /** `identical`, `deviceId`, `fwid`, `registrationId` or `encoding`. */
+    difference: string;
+    explanation: string;
+}
+export type InspectCertResult = CertInfo & { against?: CertComparison };
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 
-export interface BuildParams {
-    /** Sketch folder or `.ino` file. */
-    sketch: string;
-    buildDir?: string;
-    fqbn?: string;
-    arduinoCli?: string;
-}
-export interface BuildResult {
-    bin: string;
-    map: string;
-    buildDir?: string;
-    /** Raw compiler output (for the problem matcher). */
-    output?: string;
-    warnings?: string[];
-}
-export const build = new lc.RequestType<WithProgress<BuildParams>, BuildResult, void>("devkit/build");
-
-export type UploadBackend = "auto" | "probe-rs" | "openocd" | "sim";
-
-export interface UploadParams {
-    bin: string;
-    backend?: UploadBackend;
-    port?: string;
-}
-export interface UploadResult {
-    backend?: string;
-    bytes?: number;
-    warnings?: string[];
-}
-export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
-
-export interface DeviceUploadParams {
-    sketch?: string;
-    buildDir?: string;
-    port?: string;
-    backend?: UploadBackend;
-    arduinoCli?: string;
-}
-export interface DeviceUploadResult {
-    bin?: string;
-    map?: string;
-    fwid?: string;
-    /** True when the new build's FWID differs from the enrolled identity (re-enroll needed). */
-    identityChanged?: boolean;
-    warnings?: string[];
-}
-export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>, DeviceUploadResult, void>(
-    "devkit/deviceUpload",
-);
-
-export interface SetUdsParams {
-    port: string;
-    /** 64 hex characters. Secret. */
-    uds: string;
-    force?: boolean;
-}
-export interface SetUdsResult {
-    ok?: boolean;
-    warnings?: string[];
-}
-export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResult, void>("devkit/setUds");
-
-export interface SetWifiParams {
-    port: string;
-    ssid: string;
-    /** Secret. Empty clears it. */
-    password?: string;
-}
-export interface SetWifiResult {
-    ok?: boolean;
-    warnings?: string[];
-}
-export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
-
-export interface MonitorOpenParams {
-    port: string;
-    baudRate?: number;
-}
-export interface MonitorOpenResult {
-    port?: string;
-    [key: string]: unknown;
-}
-export const monitorOpen = new lc.RequestType<MonitorOpenParams, MonitorOpenResult | null, void>(
-    "devkit/monitor/open",
-);
-
-export interface MonitorCloseParams {
-    port: string;
-}
-export const monitorClose = new lc.RequestType<MonitorCloseParams, unknown, void>("devkit/monitor/close");
-
-export interface MonitorSendParams {
-    port: string;
-    text: string;
-}
-export const monitorSend = new lc.RequestType<MonitorSendParams, unknown, void>("devkit/monitor/send");
-
-export interface EnrollParams {
-    /** DPS service connection string. Secret. Absent: the daemon uses `az`. */
-    connectionString?: string;
-    useAz?: boolean;
-    dpsName?: string;
-    cert?: string;
-    registrationId?: string;
-    iotHub?: string;
-}
-export interface EnrollResult {
-    registrationId: string;
-    sha256Thumbprint?: string;
-    created?: boolean;
-    etag?: string;
-    [key: string]: unknown;
-}
-export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
-
-export interface ProvisionParams {
-    /** Run against the virtual DevKit and a local DPS emulator (no hardware, no Azure). */
-    simulate?: boolean;
-    port?: string;
-    registrationId?: string;
-    idScope?: string;
-    globalEndpoint?: string;
-    /** Where the daemon keeps its outputs (certificates, sim state). */
-    workDir?: string;
-}
-export interface ProvisionResult {
-    registrationId?: string;
-    assignedHub?: string;
-    deviceId?: string;
-    status?: string;
-    /** Serial port of the virtual DevKit, when simulated. */
-    port?: string;
-    [key: string]: unknown;
-}
-export const provision = new lc.RequestType<WithProgress<ProvisionParams>, ProvisionResult, void>("devkit/provision");
+// ---------------------------------------------------------------------------------------------
+// devkit/identity
 
 export interface IdentityParams {
-    /** Project root (default: the workspace the daemon was started in). */
-    root?: string;
+    /** The project directory holding `.devkit/state.json`. */
+    projectDir: string;
+    /** A build directory to compare the current FWID with the recorded identity. */
+    buildDir?: string;
 }
 export interface IdentityRecord {
     registrationId: string;
     fwid: string;
     sha256Thumbprint: string;
     aliasCert: string;
-    source?: string;
 }
 export interface IdentityResult {
-    lastGenerated?: IdentityRecord | null;
-    lastEnrolled?: IdentityRecord | null;
+    lastGenerated: IdentityRecord | null;
+    lastEnrolled: IdentityRecord | null;
+    currentFwid: string | null;
+    /** The enrollment no longer matches the current build or the last generated certificate. */
+    drift: boolean;
+    warnings: string[];
 }
 export const identity = new lc.RequestType<IdentityParams, IdentityResult, void>("devkit/identity");
+
+// ---------------------------------------------------------------------------------------------
+// devkit/build
+
+export interface BuildParams {
+    /** Project root (holds `.devkit/`). */
+    projectDir: string;
+    /** Sketch directory; default `<projectDir>/firmware/DevKitDPS`. */
+    sketch?: string;
+    /** arduino-cli build path; default `<projectDir>/.devkit/build`. */
+    buildDir?: string;
+    arduinoCli?: string;
+    globalEndpoint?: string;
+    idScope?: string;
+    registrationId?: string;
+    /** Compile even when nothing changed. */
+    force?: boolean;
+}
+export interface CompilerDiagnostic {
+    file: string;
+    /** 1-based. */
+    line: number;
+    column: number | null;
+    /** `error`, `warning` or `note`. */
+    severity: string;
+    message: string;
+}
+export interface BuildResult {
+    bin: string;
+    map: string;
+    /** True when nothing changed and the compile was skipped. */
+    skipped: boolean;
+    diagnostics: CompilerDiagnostic[];
+    warnings: string[];
+}
+export const build = new lc.RequestType<WithProgress<BuildParams>, BuildResult, void>("devkit/build");
+
+// ---------------------------------------------------------------------------------------------
+// devkit/upload
+
+/** Where to flash (shared by upload and deviceUpload). */
+export interface FlashParams {
+    /** `probe-rs` (default), `openocd` or `sim`. */
+    backend?: string;
+    /** probe-rs probe selector `VID:PID[:serial]`. */
+    probe?: string;
+    openocd?: string;
+    /** State directory of the virtual DevKit (backend `sim`). */
+    simDir?: string;
+    trustedCa?: string;
+    /** The DevKit's serial port: its monitor is paused during the upload and resumed after. */
+    port?: string;
+}
+export interface UploadParams extends FlashParams {
+    bin?: string;
+    buildDir?: string;
+}
+export interface UploadResult {
+    backend: string;
+    bytes: number;
+    warnings: string[];
+}
+export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
+
+// ---------------------------------------------------------------------------------------------
+// devkit/deviceUpload
+
+export interface DeviceUploadParams extends BuildParams, FlashParams {
+    /** Optional. Secret. With it an identity-drift warning names the new thumbprint. */
+    uds?: string;
+}
+export interface DeviceUploadResult {
+    bin: string;
+    map: string;
+    skippedBuild: boolean;
+    backend: string;
+    fwid: string | null;
+    /** The FWID changed: regenerate the certificate and enroll again. */
+    identityChanged: boolean;
+    drift: unknown;
+    warnings: string[];
+}
+export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>, DeviceUploadResult, void>(
+    "devkit/deviceUpload",
+);
+
+// ---------------------------------------------------------------------------------------------
+// devkit/setUds, devkit/setWifi
+
+export interface SetUdsParams {
+    port: string;
+    /** 64 hex digits. Secret. Omit with `generate: true`. */
+    uds?: string;
+    generate?: boolean;
+    allowSampleUds?: boolean;
+}
+export interface SetUdsResult {
+    port: string;
+    /** Only when `generate` was true: the new UDS, for the client's secret storage. */
+    uds?: string;
+    warnings: string[];
+}
+export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResult, void>("devkit/setUds");
+
+export interface SetWifiParams {
+    port: string;
+    ssid: string;
+    /** Secret. Omit or empty to clear. */
+    password?: string;
+}
+export interface SetWifiResult {
+    port: string;
+    ssid: string;
+}
+export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
+
+// ---------------------------------------------------------------------------------------------
+// devkit/monitor/*
+
+export interface MonitorOpenParams {
+    port: string;
+    /** Default 115200. */
+    baudRate?: number;
+}
+export interface MonitorOpenResult {
+    port: string;
+    baudRate: number;
+    /** False when it was already open (idempotent). */
+    opened: boolean;
+}
+export const monitorOpen = new lc.RequestType<MonitorOpenParams, MonitorOpenResult, void>("devkit/monitor/open");
+
+export interface MonitorCloseParams {
+    port: string;
+}
+export interface MonitorCloseResult {
+    port: string;
+    closed: boolean;
+}
+export const monitorClose = new lc.RequestType<MonitorCloseParams, MonitorCloseResult, void>("devkit/monitor/close");
+
+export interface MonitorSendParams {
+    port: string;
+    text: string;
+    /** `none`, `cr` (default), `lf` or `crlf`: appended to `text`. */
+    lineEnding?: "none" | "cr" | "lf" | "crlf";
+}
+export interface MonitorSendResult {
+    bytes: number;
+}
+export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResult, void>("devkit/monitor/send");
+
+// ---------------------------------------------------------------------------------------------
+// devkit/enroll, devkit/provision
+
+export interface EnrollParams {
+    /** DPS service connection string. Secret. Absent: the daemon uses the Azure CLI (`az`). */
+    connectionString?: string;
+    /** Alias certificate PEM; default: the project's last generated certificate. */
+    aliasCert?: string;
+    projectDir?: string;
+    /** Default: the certificate's CN. */
+    registrationId?: string;
+    /** IoT hub to pin the device to (host name). */
+    iotHubHostName?: string;
+}
+export interface EnrollResult {
+    registrationId: string;
+    sha256Thumbprint: string;
+    /** `created`, `updated` or `unchanged`. */
+    action: string;
+    warnings: string[];
+}
+export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
+
+export interface ProvisionParams {
+    /** Virtual DevKit + local DPS emulator (no hardware, no Azure). */
+    simulate?: boolean;
+    projectDir?: string;
+    sketch?: string;
+    port?: string;
+    /** Secret; generated when omitted. */
+    uds?: string;
+    wifiSsid?: string;
+    /** Secret. */
+    wifiPassword?: string;
+    /** Secret. */
+    connectionString?: string;
+    idScope?: string;
+    globalEndpoint?: string;
+    registrationId?: string;
+}
+export interface ProvisionResult {
+    registrationId: string;
+    assignedHub: string | null;
+    deviceId: string | null;
+    sha256Thumbprint: string | null;
+    /** `assigned` or `failed`. */
+    status: string;
+    warnings: string[];
+}
+export const provision = new lc.RequestType<WithProgress<ProvisionParams>, ProvisionResult, void>("devkit/provision");
 
 // ---------------------------------------------------------------------------------------------
 // Notifications (server -> client)
 
 export interface SerialDataParams {
     port: string;
+    /** UTF-8 text, line endings as received; batched (at most one per port every 20 ms). */
     text: string;
 }
 export const serialData = new lc.NotificationType<SerialDataParams>("devkit/serialData");
 
-/** One registration log event, as `tasks::logs` recognises them from the device's output. */
+/**
+ * A device log line recognised as a provisioning step. `kind`: `boot`, `configMode`,
+ * `identity`, `status` (with `status`: `connected`, `registering`, `assigning`, ...),
+ * `registrationRequest`, `dpsError`, `assigned` (with `hub`, `deviceId`), `failed` (with
+ * `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+ */
 export interface RegistrationEventParams {
-    /** e.g. "connected", "registering", "assigning", "assigned", "failed", "udsMissing", ... */
-    kind: string;
+    /** The port it came from (`simulated` for `devkit/provision` with `simulate`). */
     port?: string;
-    registrationId?: string;
+    kind: string;
+    status?: string;
     hub?: string;
-    message?: string;
-    /** What to do next, for failures. */
+    deviceId?: string;
+    reason?: string;
     hint?: string;
+    message?: string;
+    registrationId?: string;
     [key: string]: unknown;
 }
 export const registrationEvent = new lc.NotificationType<RegistrationEventParams>("devkit/registrationEvent");
 
+export interface RunningTask {
+    id: number;
+    method: string;
+    /** Ports and probes it holds (`port:/dev/ttyACM0`, `probe:default`). */
+    resources: string[];
+}
+export interface MonitorStatus {
+    port: string;
+    paused?: boolean;
+}
 export interface StatusParams {
-    /** "ok" | "warning" | "error" */
+    /** `ok`, `warning` (the last task failed) or `error` (a task panicked). */
     health: string;
+    /** True when nothing is running. */
+    quiescent: boolean;
     message?: string;
-    /** What is running now (e.g. "upload /dev/ttyACM0"). */
-    running?: string[];
-    /** Ports with an open monitor, and whether paused. */
-    monitors?: { port: string; paused?: boolean }[];
-    [key: string]: unknown;
+    running: RunningTask[];
+    monitors: MonitorStatus[];
 }
 export const status = new lc.NotificationType<StatusParams>("devkit/status");

@@ -150,8 +150,6 @@ export class MonitorManager implements vscode.Disposable {
     private readonly changeEmitter = new vscode.EventEmitter<void>();
     readonly onDidChange = this.changeEmitter.event;
     private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
-    /** Device facts learned from any port's output (even with the monitor closed). */
-    readonly facts = new Map<string, DeviceFacts>();
 
     constructor(private readonly ctx: Ctx) {
         this.disposables.push(
@@ -202,7 +200,8 @@ export class MonitorManager implements vscode.Disposable {
             const was = this.pausedNoted.get(m.port) ?? false;
             const now = !!m.paused;
             if (now !== was) {
-                t.note(now ? `monitor paused${p.running?.length ? ` (${p.running.join(", ")})` : ""}` : "monitor resumed");
+                const by = p.running.filter((r) => r.resources.includes(`port:${m.port}`)).map((r) => r.method);
+                t.note(now ? `monitor paused${by.length ? ` for ${by.join(", ")}` : ""}` : "monitor resumed");
                 this.pausedNoted.set(m.port, now);
             }
         }
@@ -271,7 +270,8 @@ export class MonitorManager implements vscode.Disposable {
 
     async send(port: string, text: string): Promise<void> {
         const client = await this.ctx.ready();
-        await client.sendRequest(ext.monitorSend, { port, text });
+        // The line ending is already applied to what was typed: send the bytes as they are.
+        await client.sendRequest(ext.monitorSend, { port, text, lineEnding: "none" });
     }
 
     /** After a daemon restart, ask it to watch the ports whose terminals are still open. */

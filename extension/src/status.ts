@@ -13,20 +13,39 @@ export type RegistrationState =
     | { state: "assigned"; hub: string; event: ext.RegistrationEventParams }
     | { state: "failed"; event: ext.RegistrationEventParams };
 
-/** Maps one device event onto the state shown in the status bar. */
-export function registrationStateOf(e: ext.RegistrationEventParams): RegistrationState {
-    const kind = String(e.kind ?? "").replace(/[_\s-]/g, "").toLowerCase();
-    const hub = typeof e.hub === "string" ? e.hub : typeof e.assignedHub === "string" ? (e.assignedHub as string) : undefined;
-    if (kind === "assigned" || (kind.includes("assigned") && hub) || (kind === "hubassigned" && hub)) {
-        return { state: "assigned", hub: hub ?? "?", event: e };
+/** What the device said, in one sentence (events carry `reason` or `message`). */
+export function describe(e: ext.RegistrationEventParams): string {
+    return String(e.reason ?? e.message ?? e.kind);
+}
+
+/**
+ * Maps one device event onto the state shown in the status bar; `undefined` for events that do
+ * not change it (identity lines, configuration mode).
+ */
+export function registrationStateOf(e: ext.RegistrationEventParams): RegistrationState | undefined {
+    switch (e.kind) {
+        case "assigned":
+            return { state: "assigned", hub: String(e.hub ?? "?"), event: e };
+        case "failed":
+        case "dpsError":
+        case "udsMissing":
+        case "wifiFailed":
+        case "deviceError":
+            return { state: "failed", event: e };
+        case "status":
+            return { state: "progress", kind: String(e.status ?? "registering").toLowerCase(), event: e };
+        case "registrationRequest":
+            return { state: "progress", kind: "registering", event: e };
+        case "boot":
+            return { state: "progress", kind: "booting", event: e };
+        default:
+            return undefined;
     }
-    if (/fail|error|reject|unauthori|missing|empty|invalid|disabled/.test(kind)) return { state: "failed", event: e };
-    return { state: "progress", kind: kind || "registering", event: e };
 }
 
 /** The next step to suggest for a failure, from what the device said. */
 export function nextActionFor(e: ext.RegistrationEventParams): { label: string; command: string }[] {
-    const text = `${e.kind} ${e.message ?? ""} ${e.hint ?? ""}`.toLowerCase();
+    const text = `${e.kind} ${describe(e)} ${e.hint ?? ""}`.toLowerCase();
     const actions: { label: string; command: string }[] = [];
     if (/uds|dice/.test(text)) actions.push({ label: "Set UDS", command: "devkit.setUds" });
     if (/certificate|401|enroll|unauthori|not found|404/.test(text)) {
@@ -44,6 +63,8 @@ export class StatusBar implements vscode.Disposable {
     readonly monitor: vscode.StatusBarItem;
     readonly registration: vscode.StatusBarItem;
     reg: RegistrationState = { state: "none" };
+    /** The latest events, oldest first (the tests read them). */
+    readonly events: ext.RegistrationEventParams[] = [];
     private readonly disposables: vscode.Disposable[] = [];
 
     constructor(
@@ -89,8 +110,12 @@ export class StatusBar implements vscode.Disposable {
     }
 
     onEvent(e: ext.RegistrationEventParams): void {
-        this.ctx.log.info(`registration event: ${e.kind}${e.hub ? ` (${e.hub})` : ""}${e.message ? `: ${e.message}` : ""}`);
-        this.reg = registrationStateOf(e);
+        this.ctx.log.info(`registration event on ${e.port ?? "?"}: ${e.kind}${e.status ? ` ${e.status}` : ""}${e.hub ? ` (${e.hub})` : ""}${e.reason ? `: ${e.reason}` : ""}`);
+        this.events.push(e);
+        if (this.events.length > 200) this.events.shift();
+        const next = registrationStateOf(e);
+        if (!next) return;
+        this.reg = next;
         if (this.reg.state === "assigned") {
             void vscode.commands.executeCommand("setContext", "devkit.registrationAssigned", true);
         }
@@ -107,7 +132,7 @@ export class StatusBar implements vscode.Disposable {
                 return;
             case "progress":
                 item.text = `$(sync~spin) DPS: ${r.kind}`;
-                item.tooltip = r.event.message ?? `Registration: ${r.kind}`;
+                item.tooltip = `Registration: ${r.kind}`;
                 break;
             case "assigned":
                 item.text = `$(pass-filled) Assigned to ${r.hub}`;
@@ -115,7 +140,7 @@ export class StatusBar implements vscode.Disposable {
                 break;
             case "failed":
                 item.text = "$(error) DPS: failed";
-                item.tooltip = `${r.event.message ?? "Registration failed"}${r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
+                item.tooltip = `${describe(r.event)}${r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
                 item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
                 break;
         }
@@ -140,7 +165,7 @@ export class StatusBar implements vscode.Disposable {
             return;
         }
         const actions = nextActionFor(r.event);
-        const msg = [r.event.message ?? "Registration failed.", r.event.hint].filter(Boolean).join(" ");
+        const msg = [`Registration failed: ${describe(r.event)}.`, r.event.hint].filter(Boolean).join(" ");
         const pick = await vscode.window.showErrorMessage(msg, ...actions.map((a) => a.label));
         const chosen = actions.find((a) => a.label === pick);
         if (chosen) await vscode.commands.executeCommand(chosen.command);

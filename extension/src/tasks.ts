@@ -3,7 +3,7 @@
 // daemon's progress; compiler output goes through the contributed `$arm-none-eabi-gcc` matcher.
 
 import * as vscode from "vscode";
-import { generateCert, resolvePort, Services } from "./commands";
+import { buildInputs, gccLines, generateCert, resolvePort, Services, uploadBackend } from "./commands";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
@@ -81,8 +81,6 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
 
     private async run(def: DevkitTaskDefinition, pty: TaskPty, token: vscode.CancellationToken): Promise<void> {
         const s = this.s;
-        const cfg = vscode.workspace.getConfiguration("devkitDps");
-        const sketch = def.sketch ?? vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
         const sink = {
             begin: (t: string) => pty.line(`\x1b[1m${t}\x1b[0m`),
             report: (m: string | undefined, p: number | undefined) => {
@@ -91,25 +89,26 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             end: (m: string | undefined) => m && pty.line(m),
         };
         const client = await s.ctx.ready();
-        const arduinoCli = cfg.get<string>("arduinoCli.path", "") || undefined;
+        const compilerErrors = (e: unknown): never => {
+            // A failed build carries the compiler's messages: print them for the problem matcher.
+            const data = (e as { data?: { diagnostics?: ext.CompilerDiagnostic[] } }).data;
+            for (const l of gccLines(data?.diagnostics)) pty.line(l);
+            throw e;
+        };
         switch (def.task) {
             case "build": {
-                if (!sketch) throw new Error("Open the sketch's folder first.");
-                const r = await requestWithProgress(client, ext.build, { sketch, arduinoCli }, sink, token);
-                if (r.output) pty.line(r.output);
-                pty.line(`Built ${r.bin}`);
+                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}) };
+                const r = await requestWithProgress(client, ext.build, params, sink, token).catch(compilerErrors);
+                for (const l of gccLines(r.diagnostics)) pty.line(l);
+                for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                pty.line(r.skipped ? `Up to date: ${r.bin}` : `Built ${r.bin}`);
                 break;
             }
             case "device-upload": {
                 const port = def.port ?? (await resolvePort(s));
                 if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
-                const r = await requestWithProgress(
-                    client,
-                    ext.deviceUpload,
-                    { sketch, port, backend: cfg.get<ext.UploadBackend>("upload.backend", "auto"), arduinoCli },
-                    sink,
-                    token,
-                );
+                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), port, backend: uploadBackend() };
+                const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
                 for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
                 if (r.identityChanged) pty.line("\x1b[33mThe FWID changed: generate the certificate again and update the enrollment.\x1b[0m");
                 pty.line(`Uploaded to ${port}.`);

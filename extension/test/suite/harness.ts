@@ -64,7 +64,8 @@ export function skipIfUnimplemented(e: unknown, method: string): void {
     // The error comes from the extension's own bundle of vscode-languageclient: compare the code,
     // not the class.
     const code = (e as { code?: number })?.code;
-    if (code === lc.ErrorCodes.MethodNotFound || /method not found|unhandled method|not implemented/i.test(msg)) {
+    // 1002 = notAvailable: the task is not part of this build of the daemon.
+    if (code === lc.ErrorCodes.MethodNotFound || code === 1002 || /method not found|unhandled method|not implemented/i.test(msg)) {
         skip(`the daemon does not implement ${method} yet (${msg.slice(0, 120)})`);
     }
 }

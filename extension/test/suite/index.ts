@@ -127,16 +127,20 @@ test("status bar: port item and monitor toggle are shown", async () => {
 });
 
 test("client: registration events map to the status bar states", async () => {
-    assertEq(registrationStateOf({ kind: "assigning" }).state, "progress", "assigning");
+    assertEq(registrationStateOf({ kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
     const a = registrationStateOf({ kind: "assigned", hub: "hub1.azure-devices.net" });
-    assert(a.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
-    assertEq(registrationStateOf({ kind: "failed", message: "Invalid certificate" }).state, "failed", "failed");
-    api.status.onEvent({ kind: "failed", message: "Invalid certificate (401002)", hint: "enroll the current certificate" });
+    assert(a?.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
+    assertEq(registrationStateOf({ kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
+    assertEq(registrationStateOf({ kind: "identity" }), undefined, "identity lines leave the state alone");
+    api.status.onEvent({ kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
     assertEq(api.status.registration.text, "$(error) DPS: failed", "failed item text");
     assert(String(api.status.registration.tooltip).includes("enroll the current certificate"), "tooltip carries the hint");
-    api.status.onEvent({ kind: "assigning" });
-    assert(api.status.registration.text.includes("assigning"), "assigning item text");
+    api.status.onEvent({ kind: "status", status: "ASSIGNING" });
+    assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
+    api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1.azure-devices.net", "assigned item text");
     api.status.reg = { state: "none" };
+    api.status.events.length = 0;
 });
 
 test("client: monitor formatting (CRLF, timestamps across chunks) and redaction", async () => {
@@ -300,20 +304,19 @@ test("set UDS on the virtual DevKit (configuration mode) lands in its secure chi
 
 test("simulated provisioning turns the status bar to assigned", async () => {
     needDaemon();
-    const events: ext.RegistrationEventParams[] = [];
-    const sub = api.ctx.client!.onNotification(ext.registrationEvent, (e) => events.push(e));
+    const events = api.status.events;
+    events.length = 0;
     let r: ext.ProvisionResult | undefined;
     try {
         r = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
     } catch (e) {
         skipIfUnimplemented(e, "devkit/provision");
         throw e;
-    } finally {
-        sub.dispose();
     }
     assert(r, "a result");
+    assertEq(r.status, "assigned", "provision status");
     assert(events.length > 0, "the daemon sent devkit/registrationEvent notifications");
-    assert(events.some((e) => registrationStateOf(e).state === "assigned"), `an assigned event among ${JSON.stringify(events.map((e) => e.kind))}`);
+    assert(events.some((e) => registrationStateOf(e)?.state === "assigned"), `an assigned event among ${JSON.stringify(events.map((e) => e.kind))}`);
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
     assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
 }, 120_000);
