@@ -1,1 +1,362 @@
-//! build: see lib.rs. (Skeleton; filled in by its issue.)
+//! build: the DevKit sketch built with arduino-cli.
+//!
+//! `build()` finds arduino-cli, checks it and the `AZ3166:stm32f4` platform, writes the
+//! generated `dps_config.h` into the sketch, compiles into a build path the caller chooses
+//! (the CLI uses `<project>/.devkit/build`), streams the compiler's output as progress, turns
+//! gcc diagnostics into [`Diagnostic`]s and returns the `.bin` + `.map`.
+//!
+//! A build is skipped when nothing that affects it changed: the fingerprint (SHA-256 over the
+//! sketch files, the DPS settings, the FQBN and the toolchain versions) is stored in the build
+//! path as `devkit-build.json` and compared before compiling.
+
+pub mod diagnostics;
+pub mod settings;
+pub mod toolchain;
+
+pub use diagnostics::{Diagnostic, Severity};
+pub use settings::{DpsSettings, SettingsError, DEFAULT_GLOBAL_ENDPOINT};
+pub use toolchain::{Toolchain, FQBN, PLATFORM_ID};
+
+use crate::fsutil::{self, Mode};
+use crate::progress::{CancellationToken, Progress};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Name of the stamp file in the build path.
+pub const STAMP_FILE: &str = "devkit-build.json";
+/// Name of the settings file written next to the outputs (read by the sim flash backend).
+pub const DPS_CONFIG_JSON: &str = "dps_config.json";
+/// Name of the generated header in the sketch directory.
+pub const DPS_CONFIG_HEADER: &str = "dps_config.h";
+
+/// Errors from building.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The caller's input (exit 2 at the CLI).
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    #[error("arduino-cli not found: looked for {looked}.\n{guidance}")]
+    ArduinoCliNotFound { looked: String, guidance: String },
+    #[error("arduino-cli {found} is too old: version {minimum} or newer is needed. Update it: https://arduino.github.io/arduino-cli/latest/installation/")]
+    ArduinoCliTooOld { found: String, minimum: String },
+    #[error("the DevKit platform {platform} is not installed in arduino-cli.\n{guidance}")]
+    PlatformMissing { platform: String, guidance: String },
+    #[error("`{command}` failed: {message}")]
+    ToolchainQuery { command: String, message: String },
+    #[error("compilation failed{}", summary(.diagnostics, .output_tail))]
+    Compile { diagnostics: Vec<Diagnostic>, output_tail: String },
+    #[error("arduino-cli reported success but {0} is missing")]
+    MissingOutput(PathBuf),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] fsutil::FsError),
+    #[error("build cancelled")]
+    Cancelled,
+}
+
+fn summary(diagnostics: &[Diagnostic], tail: &str) -> String {
+    let errors: Vec<_> = diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    match errors.first() {
+        Some(first) => format!(" with {} error(s); first: {first}", errors.len()),
+        None if !tail.trim().is_empty() => format!(":\n{}", tail.trim_end()),
+        None => String::new(),
+    }
+}
+
+impl BuildError {
+    /// True when the error is about the caller's input.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, BuildError::Invalid { .. })
+    }
+    fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        BuildError::Invalid { input: input.into(), reason: reason.into() }
+    }
+}
+
+impl From<SettingsError> for BuildError {
+    fn from(e: SettingsError) -> Self {
+        BuildError::invalid(e.input, e.reason)
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// The sketch directory (holds `<dir name>.ino`).
+    pub sketch_dir: PathBuf,
+    /// Where arduino-cli writes objects and outputs; must not be inside the sketch.
+    pub build_path: PathBuf,
+    /// Explicit arduino-cli path (setting); `None` = `arduino-cli` on PATH.
+    pub arduino_cli: Option<PathBuf>,
+    pub dps: DpsSettings,
+    /// Compile even when the fingerprint says nothing changed.
+    pub force: bool,
+}
+
+/// A finished (or skipped) build.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    pub bin: PathBuf,
+    pub map: PathBuf,
+    /// True when the compile was skipped because nothing changed.
+    pub skipped: bool,
+    /// Warnings and notes of a successful compile (empty when skipped).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Hex SHA-256 of everything that affects the build.
+    pub fingerprint: String,
+    pub toolchain: Toolchain,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    fingerprint: String,
+    bin: PathBuf,
+    map: PathBuf,
+}
+
+/// The sketch's name (its directory name) after checking `<name>.ino` exists.
+fn sketch_name(sketch_dir: &Path) -> Result<String, BuildError> {
+    let name = sketch_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| BuildError::invalid("sketch directory", format!("{} has no usable name", sketch_dir.display())))?
+        .to_string();
+    let ino = sketch_dir.join(format!("{name}.ino"));
+    if !ino.is_file() {
+        return Err(BuildError::invalid("sketch directory", format!("{} does not hold {name}.ino (an Arduino sketch directory holds a .ino named after it)", sketch_dir.display())));
+    }
+    Ok(name)
+}
+
+/// The outputs arduino-cli writes for sketch `name` into `build_path`.
+pub fn output_paths(build_path: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (build_path.join(format!("{name}.ino.bin")), build_path.join(format!("{name}.ino.map")))
+}
+
+/// SHA-256 over every input that affects the compiled image. Hidden files and directories are
+/// left out (editor swap files, `.git`).
+pub fn fingerprint(sketch_dir: &Path, dps: &DpsSettings, toolchain: &Toolchain) -> Result<String, BuildError> {
+    let mut files = Vec::new();
+    collect_files(sketch_dir, sketch_dir, &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    field(b"devkit-build-v1");
+    field(FQBN.as_bytes());
+    field(toolchain.arduino_cli_version.as_bytes());
+    field(toolchain.platform_version.as_bytes());
+    field(&serde_json::to_vec(dps).unwrap_or_default());
+    for rel in &files {
+        let path = sketch_dir.join(rel);
+        let bytes = std::fs::read(&path).map_err(|source| BuildError::Io { context: format!("cannot read {}", path.display()), source })?;
+        field(rel.to_string_lossy().as_bytes());
+        field(&bytes);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), BuildError> {
+    let io = |source| BuildError::Io { context: format!("cannot list {}", dir.display()), source };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let ty = entry.file_type().map_err(io)?;
+        if ty.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if ty.is_file() {
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write `dps_config.h` into the sketch when its content differs (an unchanged header keeps
+/// its timestamp, so arduino-cli's own caching is not disturbed).
+pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildError> {
+    let path = sketch_dir.join(DPS_CONFIG_HEADER);
+    let text = dps.render_header();
+    if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
+        return Ok(());
+    }
+    fsutil::write_atomic(&path, text.as_bytes(), Mode::Public)?;
+    Ok(())
+}
+
+/// Build the sketch (or skip it when nothing changed).
+pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &CancellationToken) -> Result<BuildOutput, BuildError> {
+    let name = sketch_name(&opts.sketch_dir)?;
+    let sketch_abs = std::path::absolute(&opts.sketch_dir).map_err(|source| BuildError::Io { context: "cannot resolve the sketch path".into(), source })?;
+    let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io { context: "cannot resolve the build path".into(), source })?;
+    if build_abs.starts_with(&sketch_abs) {
+        return Err(BuildError::invalid("build path", format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
+    }
+
+    progress.begin("Building");
+    let cli = toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), None)?;
+    progress.report(format!("Checking {}", cli.display()), None);
+    let warn = |m: String| progress.warn(m);
+    let toolchain = toolchain::check(&cli, &warn).await?;
+    progress.report(format!("arduino-cli {}, platform {} {}", toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version), None);
+
+    write_header(&opts.sketch_dir, &opts.dps)?;
+    let fp = fingerprint(&opts.sketch_dir, &opts.dps, &toolchain)?;
+    let (bin, map) = output_paths(&build_abs, &name);
+    let stamp_path = build_abs.join(STAMP_FILE);
+
+    if !opts.force {
+        if let Some(stamp) = read_stamp(&stamp_path) {
+            if stamp.fingerprint == fp && stamp.bin == bin && stamp.map == map && bin.is_file() && map.is_file() {
+                progress.end("Up to date: nothing that affects the build changed");
+                return Ok(BuildOutput { bin, map, skipped: true, diagnostics: vec![], fingerprint: fp, toolchain });
+            }
+        }
+    }
+    // A failed compile must not leave an old stamp that vouches for old outputs.
+    match std::fs::remove_file(&stamp_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(BuildError::Io { context: format!("cannot remove {}", stamp_path.display()), source }),
+    }
+    std::fs::create_dir_all(&build_abs).map_err(|source| BuildError::Io { context: format!("cannot create {}", build_abs.display()), source })?;
+
+    let diagnostics = compile(&cli, &sketch_abs, &build_abs, progress, cancel).await?;
+    for p in [&bin, &map] {
+        if !p.is_file() {
+            return Err(BuildError::MissingOutput(p.clone()));
+        }
+    }
+    let dps_json = serde_json::to_vec_pretty(&opts.dps).unwrap_or_default();
+    let stamp = serde_json::to_vec_pretty(&Stamp { fingerprint: fp.clone(), bin: bin.clone(), map: map.clone() }).unwrap_or_default();
+    fsutil::write_all_atomic(&[(build_abs.join(DPS_CONFIG_JSON), dps_json, Mode::Public), (stamp_path, stamp, Mode::Public)])?;
+    progress.end(format!("Built {}", bin.display()));
+    Ok(BuildOutput { bin, map, skipped: false, diagnostics, fingerprint: fp, toolchain })
+}
+
+fn read_stamp(path: &Path) -> Option<Stamp> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Run `arduino-cli compile`, streaming every output line as progress.
+async fn compile(cli: &Path, sketch: &Path, build_path: &Path, progress: &Progress, cancel: &CancellationToken) -> Result<Vec<Diagnostic>, BuildError> {
+    progress.report(format!("Compiling {} for {FQBN}", sketch.display()), None);
+    let mut child = tokio::process::Command::new(cli)
+        .arg("compile")
+        .arg("--fqbn")
+        .arg(FQBN)
+        .arg("--build-path")
+        .arg(build_path)
+        .arg(sketch)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| BuildError::Io { context: format!("cannot run {}", cli.display()), source })?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for reader in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(reader).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut diagnostics = Vec::new();
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = child.kill().await;
+                return Err(BuildError::Cancelled);
+            }
+            line = rx.recv() => match line {
+                Some(line) => {
+                    if let Some(d) = diagnostics::parse_line(&line) {
+                        diagnostics.push(d);
+                    }
+                    progress.report(line.clone(), None);
+                    tail.push_back(line);
+                    if tail.len() > 20 { tail.pop_front(); }
+                }
+                None => break,
+            }
+        }
+    }
+    let status = tokio::select! {
+        _ = cancel.cancelled() => {
+            let _ = child.kill().await;
+            return Err(BuildError::Cancelled);
+        }
+        s = child.wait() => s.map_err(|source| BuildError::Io { context: "waiting for arduino-cli".into(), source })?,
+    };
+    if !status.success() {
+        let output_tail = tail.into_iter().collect::<Vec<_>>().join("\n");
+        return Err(BuildError::Compile { diagnostics, output_tail });
+    }
+    Ok(diagnostics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tc(v: &str) -> Toolchain {
+        Toolchain { arduino_cli: "/x".into(), arduino_cli_version: v.into(), platform_version: "1.6.2".into() }
+    }
+
+    #[test]
+    fn fingerprint_tracks_sources_settings_and_toolchain_not_hidden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let sk = dir.path().join("S");
+        std::fs::create_dir(&sk).unwrap();
+        std::fs::write(sk.join("S.ino"), "void setup(){}").unwrap();
+        let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
+        let a = fingerprint(&sk, &dps, &tc("1.0.0")).unwrap();
+        assert_eq!(a, fingerprint(&sk, &dps, &tc("1.0.0")).unwrap());
+        assert_ne!(a, fingerprint(&sk, &dps, &tc("1.0.1")).unwrap());
+        let (dps2, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B4", None).unwrap();
+        assert_ne!(a, fingerprint(&sk, &dps2, &tc("1.0.0")).unwrap());
+        std::fs::write(sk.join(".S.ino.swp"), "junk").unwrap();
+        assert_eq!(a, fingerprint(&sk, &dps, &tc("1.0.0")).unwrap());
+        std::fs::write(sk.join("S.ino"), "void setup(){ }").unwrap();
+        assert_ne!(a, fingerprint(&sk, &dps, &tc("1.0.0")).unwrap());
+    }
+
+    #[test]
+    fn header_is_rewritten_only_when_different() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
+        write_header(dir.path(), &dps).unwrap();
+        let p = dir.path().join(DPS_CONFIG_HEADER);
+        let t1 = std::fs::metadata(&p).unwrap().modified().unwrap();
+        write_header(dir.path(), &dps).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().modified().unwrap(), t1);
+        assert!(std::fs::read_to_string(&p).unwrap().contains("0ne0001A2B3"));
+    }
+
+    #[test]
+    fn compile_error_summary_names_first_error() {
+        let d = diagnostics::parse_output("a.ino:3:1: warning: w\na.ino:4:2: error: boom\nb.ino:5:1: error: bang");
+        let e = BuildError::Compile { diagnostics: d, output_tail: String::new() }.to_string();
+        assert!(e.contains("2 error(s)") && e.contains("a.ino:4:2: error: boom"), "{e}");
+    }
+}

@@ -1,1 +1,182 @@
-//! flash: see lib.rs. (Skeleton; filled in by its issue.)
+//! flash: putting a build on the DevKit (probe-rs in process, OpenOCD, or the virtual DevKit).
+//!
+//! Every backend checks the image against the flash layout first ([`guard::check`]), before
+//! any probe is opened: empty images, images over 999,424 bytes and anything below
+//! 0x0800_C000 (the bootloader) or past the end of flash are refused as invalid input.
+
+pub mod guard;
+pub mod openocd;
+pub mod probe;
+
+use crate::progress::{CancellationToken, Progress};
+use crate::sim::control::SimDpsConfig;
+use std::path::{Path, PathBuf};
+
+/// What to do about USB permissions on Linux.
+pub const UDEV_HINT: &str = "on Linux, allow your user to open the ST-LINK: add the udev rule \
+`SUBSYSTEM==\"usb\", ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"374b\", MODE=\"0660\", TAG+=\"uaccess\"` \
+to /etc/udev/rules.d/69-devkit-stlink.rules, run `sudo udevadm control --reload-rules && sudo udevadm trigger`, and replug the DevKit";
+
+/// Errors from flashing. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    /// The caller's input (exit 2 at the CLI); nothing was opened or written.
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    #[error("{wanted} not found; probes found: {}. {detail}", if .found.is_empty() { "none".to_string() } else { .found.join(", ") })]
+    NoProbe { wanted: String, found: Vec<String>, detail: String },
+    #[error("{0}")]
+    ProbeFirmwareTooOld(String),
+    #[error("USB permission denied: {detail}; {hint}")]
+    PermissionDenied { detail: String, hint: String },
+    #[error("{0}")]
+    ToolNotFound(String),
+    #[error("{0}")]
+    Backend(String),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::control::ControlError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("flashing cancelled")]
+    Cancelled,
+}
+
+impl FlashError {
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, FlashError::Invalid { .. })
+    }
+    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        FlashError::Invalid { input: input.into(), reason: reason.into() }
+    }
+}
+
+/// A build to flash: the raw image (starting at `address`), and its map and DPS settings when
+/// known (the virtual DevKit needs them; a real probe does not).
+#[derive(Debug, Clone)]
+pub struct FlashImage {
+    pub bin_path: PathBuf,
+    pub bin: Vec<u8>,
+    pub map: Option<String>,
+    pub dps: Option<crate::build::DpsSettings>,
+    pub address: u32,
+}
+
+impl FlashImage {
+    /// `bin` and, when it exists, the map next to it (same stem, `.map`), and the build's
+    /// `dps_config.json` in the same directory.
+    pub fn load(bin: &Path) -> Result<FlashImage, FlashError> {
+        let bytes = std::fs::read(bin).map_err(|source| FlashError::Read { path: bin.to_path_buf(), source })?;
+        let map_path = bin.with_extension("map");
+        let map = std::fs::read_to_string(&map_path).ok();
+        let dps = bin
+            .parent()
+            .and_then(|d| std::fs::read(d.join(crate::build::DPS_CONFIG_JSON)).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        Ok(FlashImage { bin_path: bin.to_path_buf(), bin: bytes, map, dps, address: guard::APP_BASE })
+    }
+
+    /// The single `*.bin` in a build directory (arduino-cli writes `<sketch>.ino.bin`), with its map.
+    pub fn from_build_dir(dir: &Path) -> Result<FlashImage, FlashError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| FlashError::Read { path: dir.to_path_buf(), source })?;
+        let mut bins: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "bin") && !p.to_string_lossy().ends_with(".bootloader.bin"))
+            .collect();
+        bins.sort();
+        let preferred: Vec<_> = bins.iter().filter(|p| p.to_string_lossy().ends_with(".ino.bin")).cloned().collect();
+        let candidates = if preferred.is_empty() { bins } else { preferred };
+        match candidates.as_slice() {
+            [one] => Self::load(one),
+            [] => Err(FlashError::invalid("build directory", format!("{} holds no .bin; run `devkit build` first", dir.display()))),
+            many => Err(FlashError::invalid(
+                "build directory",
+                format!("{} holds several images ({}); pass one with --bin", dir.display(), many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+            )),
+        }
+    }
+}
+
+/// Where to flash.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// probe-rs in process; `probe` is a `VID:PID[:serial]` selector (default 0483:374b).
+    ProbeRs { probe: Option<String> },
+    /// External OpenOCD (`which openocd` when `None`).
+    OpenOcd { openocd: Option<PathBuf> },
+    /// The virtual DevKit with this state directory; `trusted_ca_pem` is the DPS emulator's CA.
+    Sim { state_dir: PathBuf, trusted_ca_pem: Option<String> },
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::ProbeRs { .. } => "probe-rs",
+            Backend::OpenOcd { .. } => "openocd",
+            Backend::Sim { .. } => "sim",
+        }
+    }
+}
+
+/// Flash `image` with `backend`, then reset the target.
+pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, cancel: &CancellationToken) -> Result<(), FlashError> {
+    guard::check(image.address, image.bin.len())?;
+    progress.begin(format!("Flashing {} bytes at {:#010x} ({})", image.bin.len(), image.address, backend.name()));
+    match backend {
+        Backend::ProbeRs { probe } => {
+            let bin = image.bin.clone();
+            let address = image.address;
+            let probe = probe.clone();
+            let p = progress.clone();
+            let job = tokio::task::spawn_blocking(move || probe::flash_blocking(&bin, address, probe.as_deref(), &p));
+            tokio::select! {
+                // probe-rs cannot be interrupted mid-sector; the blocking job finishes on its own.
+                _ = cancel.cancelled() => return Err(FlashError::Cancelled),
+                r = job => r.map_err(|e| FlashError::Backend(format!("flash task failed: {e}")))??,
+            }
+        }
+        Backend::OpenOcd { openocd: path } => {
+            let exe = openocd::find(path.as_deref())?;
+            openocd::flash(&exe, &image.bin_path, image.bin.len(), image.address, progress, cancel).await?;
+        }
+        Backend::Sim { state_dir, trusted_ca_pem } => {
+            if image.address != guard::APP_BASE {
+                return Err(FlashError::invalid("address", format!("the virtual DevKit boots images linked at {:#010x} only", guard::APP_BASE)));
+            }
+            let map = image.map.as_deref().ok_or_else(|| {
+                FlashError::invalid("image", format!("the virtual DevKit needs the map file next to {} (same name, .map)", image.bin_path.display()))
+            })?;
+            let dps = image.dps.as_ref().map(|d| SimDpsConfig {
+                global_endpoint: d.global_endpoint.clone(),
+                id_scope: d.id_scope.clone(),
+                registration_id: d.registration_id.as_ref().map(|r| r.as_str().to_string()),
+                trusted_ca_pem: trusted_ca_pem.clone(),
+            });
+            crate::sim::control::load_image(state_dir, &image.bin, map, dps.as_ref()).await?;
+        }
+    }
+    progress.end("Flashed, verified and reset");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_dir_picks_the_sketch_image() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(FlashImage::from_build_dir(dir.path()).unwrap_err().is_invalid_input());
+        std::fs::write(dir.path().join("S.ino.bin"), b"\x01\x02").unwrap();
+        std::fs::write(dir.path().join("S.ino.map"), "map").unwrap();
+        std::fs::write(dir.path().join("S.ino.bootloader.bin"), b"x").unwrap();
+        std::fs::write(dir.path().join("other.bin"), b"x").unwrap();
+        let img = FlashImage::from_build_dir(dir.path()).unwrap();
+        assert_eq!(img.bin, b"\x01\x02");
+        assert_eq!(img.map.as_deref(), Some("map"));
+        assert_eq!(img.address, guard::APP_BASE);
+    }
+}

@@ -19,6 +19,25 @@
 use std::path::Path;
 use zeroize::Zeroizing;
 
+pub mod batch;
+mod cert;
+mod der;
+pub mod dsha;
+mod image;
+mod inspect;
+mod keys;
+pub mod map;
+mod regid;
+mod uds;
+
+pub use inspect::{compare, differences, Difference};
+
+/// Why the published sample UDS is refused (without `--allow-sample-uds`).
+pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (pass --allow-sample-uds only for tests)";
+
+/// One sentence on the fixed-nonce weakness, for every output that hands out a certificate.
+pub const FIXED_NONCE_WARNING: &str = "The DevKit signs with a fixed ECDSA nonce, so anyone holding one of its alias certificates can compute the DeviceID private key: never use the DeviceID certificate as a CA.";
+
 /// Errors from identity computations. Messages name the input and what is allowed; they never
 /// contain secret material.
 #[derive(Debug, thiserror::Error)]
@@ -57,12 +76,11 @@ pub struct Uds(Zeroizing<[u8; 32]>);
 impl Uds {
     /// Parse 64 hex digits (any case, surrounding whitespace trimmed).
     pub fn parse(text: &str) -> Result<Uds, IdentityError> {
-        let _ = text;
-        todo!("identity helper")
+        uds::parse(text)
     }
     /// A fresh UDS from the operating system's cryptographic random source.
     pub fn generate() -> Uds {
-        todo!("identity helper")
+        uds::generate()
     }
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -83,14 +101,13 @@ impl Uds {
 pub struct RegistrationId(String);
 
 impl RegistrationId {
+    /// Validate `text`; the error names the rule that failed.
     pub fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
-        let _ = text;
-        todo!("identity helper")
+        regid::parse(text)
     }
     /// `az-<mac>v<major>v<minor>v<patch>` from a MAC (any accepted form) and `N.N.N`.
     pub fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<RegistrationId, IdentityError> {
-        let _ = (mac, firmware_version);
-        todo!("identity helper")
+        regid::from_mac_and_version(mac, firmware_version)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -105,29 +122,51 @@ impl std::fmt::Display for RegistrationId {
 
 /// Normalise a MAC: 12 hex digits, optional `:`/`-` separators, any case → lower-case, no separators.
 pub fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
-    let _ = mac;
-    todo!("identity helper")
+    regid::normalize_mac(mac)
 }
 
-/// A firmware image with its RIoT regions located from the map file.
-#[derive(Debug, Clone)]
+/// Validate a firmware version `N.N.N` (digits only; `2.0.10` is valid).
+pub fn validate_firmware_version(version: &str) -> Result<(), IdentityError> {
+    regid::firmware_version(version).map(|_| ())
+}
+
+/// A firmware image with its RIoT regions located from the map file. Both digests are
+/// computed once, when the image is built (cheap to clone: the bytes are shared).
+#[derive(Clone)]
 pub struct FirmwareImage {
     pub flash_origin: u32,
     pub riot_core: std::ops::Range<u32>,
     pub riot_fw: std::ops::Range<u32>,
     bin: std::sync::Arc<[u8]>,
+    core_digest: [u8; 32],
+    fwid: [u8; 32],
+}
+
+impl std::fmt::Debug for FirmwareImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirmwareImage")
+            .field("flash_origin", &format_args!("{:#x}", self.flash_origin))
+            .field("riot_core", &format_args!("{:#x}..{:#x}", self.riot_core.start, self.riot_core.end))
+            .field("riot_fw", &format_args!("{:#x}..{:#x}", self.riot_fw.start, self.riot_fw.end))
+            .field("bin_len", &self.bin.len())
+            .field("fwid", &hex::encode(self.fwid))
+            .finish()
+    }
 }
 
 impl FirmwareImage {
     /// Read `bin` and `map` from disk.
     pub fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
-        let _ = (bin, map);
-        todo!("identity helper")
+        image::load(bin, map)
     }
     /// From bytes already in memory (`map` is the map file's text).
     pub fn from_parts(bin: Vec<u8>, map: &str) -> Result<FirmwareImage, IdentityError> {
-        let _ = (bin, map);
-        todo!("identity helper")
+        image::from_parts(bin, map, "firmware image", "map file")
+    }
+    /// Like [`FirmwareImage::from_parts`], naming the inputs in error messages
+    /// (e.g. `--bin "build/x.ino.bin"`).
+    pub fn from_parts_named(bin: Vec<u8>, map: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
+        image::from_parts(bin, map, bin_name, map_name)
     }
     /// The whole image.
     pub fn bin(&self) -> &[u8] {
@@ -135,11 +174,11 @@ impl FirmwareImage {
     }
     /// DSHA of the `.riot_core` bytes (the device's non-standard hash).
     pub fn core_digest(&self) -> [u8; 32] {
-        todo!("identity helper")
+        self.core_digest
     }
     /// FWID: standard SHA-256 of the `.riot_fw` bytes.
     pub fn fwid(&self) -> [u8; 32] {
-        todo!("identity helper")
+        self.fwid
     }
 }
 
@@ -161,23 +200,28 @@ pub struct DeviceIdentity {
 impl DeviceIdentity {
     /// Alias certificate as 64-column PEM.
     pub fn alias_cert_pem(&self) -> String {
-        todo!("identity helper")
+        pem::encode("CERTIFICATE", &self.alias_cert_der)
     }
     /// DeviceID certificate as 64-column PEM.
     pub fn device_cert_pem(&self) -> String {
-        todo!("identity helper")
+        pem::encode("CERTIFICATE", &self.device_cert_der)
     }
     /// DeviceID public key as a `PUBLIC KEY` PEM (SubjectPublicKeyInfo).
     pub fn device_id_public_pem(&self) -> String {
-        todo!("identity helper")
+        pem::encode("PUBLIC KEY", &der::spki(&self.device_id_public))
     }
     /// Alias private key as PEM in the vectors' format (zeroized on drop).
     pub fn alias_key_pem(&self) -> Zeroizing<String> {
-        todo!("identity helper")
+        let der = der::sec1_private_key(&self.alias_private, &self.alias_public, true);
+        Zeroizing::new(pem::encode("EC PRIVATE KEY", &der))
     }
     /// Alias private key as PKCS#8 DER (zeroized on drop), for TLS client authentication.
     pub fn alias_key_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
-        todo!("identity helper")
+        der::pkcs8_private_key(&self.alias_private, &self.alias_public)
+    }
+    /// FWID as lower-case hex (as `case.json` and the JSON output show it).
+    pub fn fwid_hex(&self) -> String {
+        hex::encode(self.fwid)
     }
     /// The raw alias private scalar, big-endian.
     pub fn alias_private_scalar(&self) -> &[u8; 32] {
@@ -195,8 +239,37 @@ impl DeviceIdentity {
 
 /// Compute the device identity exactly as the DevKit does at boot.
 pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId) -> Result<DeviceIdentity, IdentityError> {
-    let _ = (uds, image, registration_id);
-    todo!("identity helper")
+    use sha2::Digest;
+    let c = Zeroizing::new(<[u8; 32]>::from(sha2::Sha256::digest(&*cdi(uds, image))));
+    let device_id = keys::kdf(&c, "Identity")?;
+    let fwid = image.fwid();
+    let mut c2_input = Zeroizing::new([0u8; 64]);
+    c2_input[..32].copy_from_slice(&*c);
+    c2_input[32..].copy_from_slice(&fwid);
+    let c2 = Zeroizing::new(<[u8; 32]>::from(sha2::Sha256::digest(&*c2_input)));
+    let alias = keys::kdf(&c2, "Alias")?;
+    let device_id_public = device_id.public_point();
+    let alias_public = alias.public_point();
+    let (alias_cert_der, device_cert_der) =
+        cert::build(registration_id.as_str(), &device_id_public, &device_id, &alias_public, &fwid)?;
+    Ok(DeviceIdentity {
+        registration_id: registration_id.clone(),
+        fwid,
+        alias_cert_der,
+        device_cert_der,
+        device_id_public,
+        alias_public,
+        alias_private: alias.to_be_bytes(),
+    })
+}
+
+/// The Compound Device Identifier, `DSHA(DSHA(uds) || core_digest)` (facts §3 steps 1-3).
+/// Secret: exposed for cross-checking against device-verified vectors only.
+pub fn cdi(uds: &Uds, image: &FirmwareImage) -> Zeroizing<[u8; 32]> {
+    let mut input = Zeroizing::new([0u8; 64]);
+    input[..32].copy_from_slice(&dsha::dsha(uds.as_bytes()));
+    input[32..].copy_from_slice(&image.core_digest());
+    Zeroizing::new(dsha::dsha(&*input))
 }
 
 /// What a lenient read of a RIoT certificate finds.
@@ -219,8 +292,7 @@ pub struct CertInfo {
 
 /// Leniently parse a RIoT alias or DeviceID certificate (DER).
 pub fn inspect(der: &[u8]) -> Result<CertInfo, IdentityError> {
-    let _ = der;
-    todo!("identity helper")
+    inspect::inspect(der)
 }
 
 /// Upper-case hex SHA-1 of `der`.
@@ -236,16 +308,4 @@ pub fn sha256_thumbprint(der: &[u8]) -> String {
 }
 
 /// PEM helpers (64-column output, lenient input: CRLF, one-line base64).
-pub mod pem {
-    use super::IdentityError;
-    /// Encode `der` under `label` with 64-column lines.
-    pub fn encode(label: &str, der: &[u8]) -> String {
-        let _ = (label, der);
-        todo!("identity helper")
-    }
-    /// Decode the first PEM block labelled `label` (any label when `None`).
-    pub fn decode(text: &str, label: Option<&str>) -> Result<Vec<u8>, IdentityError> {
-        let _ = (text, label);
-        todo!("identity helper")
-    }
-}
+pub mod pem;

@@ -1,1 +1,500 @@
-//! monitor: see lib.rs. (Skeleton; filled in by its issue.)
+//! The serial monitor: one owner per port, any number of subscribers, pause/resume for
+//! exclusive users, reconnect when the port comes back.
+//!
+//! A [`Monitor`] owns a port on a dedicated thread (serial I/O is blocking). What it reads
+//! goes through one pipeline: every chunk is broadcast as [`MonitorEvent::Data`], complete
+//! lines (CR, LF and CRLF normalised; partial lines kept until their end arrives) as
+//! [`MonitorEvent::Line`] with an optional timestamp, and lines are appended to the log file
+//! when one is set. Subscribers are `tokio::sync::broadcast` receivers: a subscriber that
+//! falls more than `capacity` events behind gets `Lagged` (the log file and other subscribers
+//! never lose anything).
+//!
+//! Exclusive users (console commands now, uploads later) call [`Monitor::pause`] (or
+//! [`PortRegistry::exclusive`]) and get an [`ExclusivePort`]: the monitor stops reading and
+//! lends its open port; what the exclusive user reads is still fed to the pipeline, and what
+//! nobody reads stays in the kernel buffer until the monitor resumes (when the
+//! `ExclusivePort` is dropped). No byte is lost either way.
+//!
+//! When the port disappears (board reset, USB re-enumeration, the virtual DevKit restarting),
+//! the monitor reports [`PortStatus::Disconnected`] and reopens the same path every 200 ms,
+//! or the path now carrying the same USB serial number, reporting
+//! [`PortStatus::Reconnected`].
+//!
+//! The daemon holds a [`PortRegistry`]: open/close/send/subscribe by path, and run exclusive
+//! work on a port whether or not a monitor currently owns it.
+
+pub mod framing;
+pub mod ports;
+
+use crate::console::{read_port, SerialTransport, Transport};
+use bytes::Bytes;
+use framing::LineFramer;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How to monitor a port.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    pub baud: u32,
+    /// Stamp lines with the local time (`HH:MM:SS.mmm`).
+    pub timestamps: bool,
+    /// Append lines to this file (created if needed).
+    pub log_file: Option<PathBuf>,
+    /// Reopen the port when it disappears.
+    pub reconnect: bool,
+    /// Events a subscriber may fall behind before it lags.
+    pub capacity: usize,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions { baud: crate::console::DEFAULT_BAUD, timestamps: false, log_file: None, reconnect: true, capacity: 4096 }
+    }
+}
+
+/// One complete line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitorLine {
+    pub text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// The port's state changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PortStatus {
+    Disconnected { reason: String },
+    Reconnected { path: String },
+    /// An exclusive user holds the port.
+    Paused,
+    Resumed,
+    Closed,
+}
+
+/// What subscribers receive.
+#[derive(Debug, Clone)]
+pub enum MonitorEvent {
+    /// Bytes as received.
+    Data(Bytes),
+    /// A complete line.
+    Line(MonitorLine),
+    Status(PortStatus),
+}
+
+/// Errors of the monitor.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("cannot open serial port {port}: {source}")]
+    Open {
+        port: String,
+        #[source]
+        source: serialport::Error,
+    },
+    #[error("cannot open log file {path}: {source}")]
+    LogFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("serial port {0} is not connected right now (waiting for it to come back)")]
+    NotConnected(String),
+    #[error("the monitor of {0} is closed")]
+    Closed(String),
+    #[error("serial port {port}: {source}")]
+    Io {
+        port: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+struct Pipeline {
+    framer: LineFramer,
+    timestamps: bool,
+    log: Option<io::BufWriter<std::fs::File>>,
+    tx: broadcast::Sender<MonitorEvent>,
+}
+
+impl Pipeline {
+    fn feed(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let _ = self.tx.send(MonitorEvent::Data(Bytes::copy_from_slice(bytes)));
+        for line in self.framer.push(bytes) {
+            self.line(line);
+        }
+        if let Some(log) = &mut self.log {
+            let _ = log.flush();
+        }
+    }
+
+    fn line(&mut self, text: String) {
+        let timestamp = self.timestamps.then(now_stamp);
+        if let Some(log) = &mut self.log {
+            let _ = match &timestamp {
+                Some(t) => writeln!(log, "[{t}] {text}"),
+                None => writeln!(log, "{text}"),
+            };
+        }
+        let _ = self.tx.send(MonitorEvent::Line(MonitorLine { text, timestamp }));
+    }
+
+    fn finish(&mut self) {
+        if let Some(l) = self.framer.finish() {
+            self.line(l);
+        }
+        if let Some(log) = &mut self.log {
+            let _ = log.flush();
+        }
+    }
+
+    fn status(&self, s: PortStatus) {
+        let _ = self.tx.send(MonitorEvent::Status(s));
+    }
+}
+
+/// Local wall-clock time `HH:MM:SS.mmm` (UTC when the local offset is unknown).
+pub fn now_stamp() -> String {
+    let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let fmt = time::macros::format_description!("[hour]:[minute]:[second].[subsecond digits:3]");
+    now.format(&fmt).unwrap_or_default()
+}
+
+type Port = Box<dyn serialport::SerialPort>;
+
+enum Cmd {
+    Send(Vec<u8>, mpsc::Sender<Result<(), MonitorError>>),
+    Pause(mpsc::Sender<Result<ExclusivePort, MonitorError>>),
+    Close,
+}
+
+/// The port lent to an exclusive user. Reads are also fed to the monitor's subscribers and
+/// log; dropping it gives the port back and the monitor resumes.
+pub struct ExclusivePort {
+    port: Option<Port>,
+    name: String,
+    tee: Option<Arc<Mutex<Pipeline>>>,
+    give_back: Option<mpsc::Sender<Option<Port>>>,
+    broken: bool,
+}
+
+impl ExclusivePort {
+    /// A port opened for exclusive use without a monitor.
+    fn standalone(port: Port, name: String) -> Self {
+        ExclusivePort { port: Some(port), name, tee: None, give_back: None, broken: false }
+    }
+
+    /// The port's path.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying serial port (for uploads that need modem lines or raw access).
+    pub fn port_mut(&mut self) -> Option<&mut Port> {
+        self.port.as_mut()
+    }
+}
+
+impl Transport for ExclusivePort {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        let port = self.port.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
+        match read_port(&mut **port, buf, timeout) {
+            Ok(n) => {
+                if let Some(tee) = &self.tee {
+                    if let Ok(mut p) = tee.lock() {
+                        p.feed(&buf[..n]);
+                    }
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let port = self.port.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
+        let r = port.write_all(data).and_then(|_| port.flush());
+        if r.is_err() {
+            self.broken = true;
+        }
+        r
+    }
+}
+
+impl Drop for ExclusivePort {
+    fn drop(&mut self) {
+        if let Some(tx) = self.give_back.take() {
+            let port = if self.broken { None } else { self.port.take() };
+            let _ = tx.send(port);
+        }
+    }
+}
+
+/// The owner of one serial port.
+pub struct Monitor {
+    path: PathBuf,
+    tx: broadcast::Sender<MonitorEvent>,
+    cmds: Mutex<mpsc::Sender<Cmd>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn open_port(path: &Path, baud: u32) -> Result<Port, MonitorError> {
+    SerialTransport::open(path, baud).map(|t| t.0).map_err(|source| MonitorError::Open { port: path.display().to_string(), source })
+}
+
+impl Monitor {
+    /// Open `path` and start monitoring it. Fails when the port cannot be opened now.
+    pub fn open(path: &Path, opts: MonitorOptions) -> Result<Monitor, MonitorError> {
+        let log = match &opts.log_file {
+            Some(p) => Some(io::BufWriter::new(
+                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|source| MonitorError::LogFile { path: p.clone(), source })?,
+            )),
+            None => None,
+        };
+        let port = open_port(path, opts.baud)?;
+        let usb_serial = ports::usb_serial_of(path);
+        let (tx, _) = broadcast::channel(opts.capacity.max(16));
+        let pipeline = Arc::new(Mutex::new(Pipeline { framer: LineFramer::new(), timestamps: opts.timestamps, log, tx: tx.clone() }));
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let reader = Reader { path: path.to_path_buf(), opts, usb_serial, port: Some(port), pipeline, cmds: cmd_rx };
+        let thread = std::thread::Builder::new()
+            .name(format!("monitor {}", path.display()))
+            .spawn(move || reader.run())
+            .map_err(|source| MonitorError::Io { port: path.display().to_string(), source })?;
+        Ok(Monitor { path: path.to_path_buf(), tx, cmds: Mutex::new(cmd_tx), thread: Mutex::new(Some(thread)) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new subscriber: it receives what arrives from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
+        self.tx.subscribe()
+    }
+
+    fn cmd(&self, c: Cmd) -> Result<(), MonitorError> {
+        self.cmds.lock().map_err(|_| MonitorError::Closed(self.name()))?.send(c).map_err(|_| MonitorError::Closed(self.name()))
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Write bytes to the device (blocking until written).
+    pub fn send(&self, data: &[u8]) -> Result<(), MonitorError> {
+        let (tx, rx) = mpsc::channel();
+        self.cmd(Cmd::Send(data.to_vec(), tx))?;
+        rx.recv().map_err(|_| MonitorError::Closed(self.name()))?
+    }
+
+    /// Stop reading and lend the port to an exclusive user (blocking, typically < 20 ms).
+    /// The monitor resumes when the [`ExclusivePort`] is dropped.
+    pub fn pause(&self) -> Result<ExclusivePort, MonitorError> {
+        let (tx, rx) = mpsc::channel();
+        self.cmd(Cmd::Pause(tx))?;
+        rx.recv().map_err(|_| MonitorError::Closed(self.name()))?
+    }
+
+    /// Stop monitoring and close the port (the partial line is flushed to subscribers/log).
+    pub fn close(&self) {
+        let _ = self.cmd(Cmd::Close);
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+struct Reader {
+    path: PathBuf,
+    opts: MonitorOptions,
+    usb_serial: Option<String>,
+    port: Option<Port>,
+    pipeline: Arc<Mutex<Pipeline>>,
+    cmds: mpsc::Receiver<Cmd>,
+}
+
+impl Reader {
+    fn status(&self, s: PortStatus) {
+        if let Ok(p) = self.pipeline.lock() {
+            p.status(s);
+        }
+    }
+
+    fn run(mut self) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            loop {
+                match self.cmds.try_recv() {
+                    Ok(Cmd::Close) | Err(mpsc::TryRecvError::Disconnected) => return self.finish(),
+                    Ok(Cmd::Send(data, reply)) => {
+                        let r = match self.port.as_mut() {
+                            Some(p) => p.write_all(&data).and_then(|_| p.flush()).map_err(|source| MonitorError::Io { port: self.path.display().to_string(), source }),
+                            None => Err(MonitorError::NotConnected(self.path.display().to_string())),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Ok(Cmd::Pause(reply)) => self.lend(reply),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            let Some(port) = self.port.as_mut() else {
+                if !self.opts.reconnect {
+                    return self.finish();
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                self.reconnect();
+                continue;
+            };
+            match read_port(&mut **port, &mut buf, Duration::from_millis(20)) {
+                Ok(n) => {
+                    if let Ok(mut p) = self.pipeline.lock() {
+                        p.feed(&buf[..n]);
+                    }
+                }
+                Err(e) => {
+                    self.port = None;
+                    if let Ok(mut p) = self.pipeline.lock() {
+                        p.finish();
+                    }
+                    self.status(PortStatus::Disconnected { reason: e.to_string() });
+                }
+            }
+        }
+    }
+
+    fn lend(&mut self, reply: mpsc::Sender<Result<ExclusivePort, MonitorError>>) {
+        let Some(port) = self.port.take() else {
+            let _ = reply.send(Err(MonitorError::NotConnected(self.path.display().to_string())));
+            return;
+        };
+        let (give_back, returned) = mpsc::channel();
+        let lent = ExclusivePort { port: Some(port), name: self.path.display().to_string(), tee: Some(self.pipeline.clone()), give_back: Some(give_back), broken: false };
+        self.status(PortStatus::Paused);
+        if reply.send(Ok(lent)).is_err() {
+            // The requester went away: the ExclusivePort was dropped and sent the port back.
+        }
+        self.port = returned.recv().ok().flatten();
+        self.status(PortStatus::Resumed);
+        if self.port.is_none() {
+            self.status(PortStatus::Disconnected { reason: "the port failed while lent out".into() });
+        }
+    }
+
+    fn reconnect(&mut self) {
+        let mut candidate = self.path.clone();
+        if let Some(sn) = &self.usb_serial {
+            if !self.path.exists() {
+                match ports::find_by_usb_serial(sn) {
+                    Some(p) => candidate = PathBuf::from(p),
+                    None => return,
+                }
+            } else if ports::usb_serial_of(&self.path).as_deref().is_some_and(|now| now != sn) {
+                return; // another device took this path
+            }
+        }
+        if let Ok(port) = open_port(&candidate, self.opts.baud) {
+            self.port = Some(port);
+            self.status(PortStatus::Reconnected { path: candidate.display().to_string() });
+        }
+    }
+
+    fn finish(&mut self) {
+        self.port = None;
+        if let Ok(mut p) = self.pipeline.lock() {
+            p.finish();
+            p.status(PortStatus::Closed);
+        }
+    }
+}
+
+/// The ports the daemon monitors, by path (as given). One monitor per port.
+#[derive(Default)]
+pub struct PortRegistry {
+    monitors: Mutex<HashMap<PathBuf, Arc<Monitor>>>,
+}
+
+impl PortRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Start monitoring `path`, or return the monitor that already owns it.
+    pub fn open(&self, path: &Path, opts: MonitorOptions) -> Result<Arc<Monitor>, MonitorError> {
+        let mut map = self.monitors.lock().map_err(|_| MonitorError::Closed(path.display().to_string()))?;
+        if let Some(m) = map.get(path) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(Monitor::open(path, opts)?);
+        map.insert(path.to_path_buf(), m.clone());
+        Ok(m)
+    }
+
+    pub fn get(&self, path: &Path) -> Option<Arc<Monitor>> {
+        self.monitors.lock().ok()?.get(path).cloned()
+    }
+
+    /// Stop monitoring `path`; false when it was not monitored.
+    pub fn close(&self, path: &Path) -> bool {
+        let m = self.monitors.lock().ok().and_then(|mut map| map.remove(path));
+        match m {
+            Some(m) => {
+                m.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Paths currently monitored.
+    pub fn open_ports(&self) -> Vec<PathBuf> {
+        self.monitors.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn subscribe(&self, path: &Path) -> Option<broadcast::Receiver<MonitorEvent>> {
+        self.get(path).map(|m| m.subscribe())
+    }
+
+    /// Write to a monitored port.
+    pub fn send(&self, path: &Path, data: &[u8]) -> Result<(), MonitorError> {
+        self.get(path).ok_or_else(|| MonitorError::Closed(path.display().to_string()))?.send(data)
+    }
+
+    /// Run `f` with exclusive use of the port: the monitor (if any) is paused and resumes
+    /// afterwards; an unmonitored port is opened for the duration. Runs on a blocking thread.
+    pub async fn exclusive<R, F>(&self, path: &Path, baud: u32, f: F) -> Result<R, MonitorError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut ExclusivePort) -> R + Send + 'static,
+    {
+        let monitor = self.get(path);
+        let path = path.to_path_buf();
+        let name = path.display().to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut port = match monitor {
+                Some(m) => m.pause()?,
+                None => ExclusivePort::standalone(open_port(&path, baud)?, path.display().to_string()),
+            };
+            Ok(f(&mut port))
+        })
+        .await
+        .map_err(|e| MonitorError::Io { port: name, source: io::Error::other(e.to_string()) })?
+    }
+}

@@ -5,9 +5,17 @@
 //! `firmware/dps_config.json` (what the sketch's generated `dps_config.h` compiles in: see
 //! [`SimDpsConfig`]), and while it runs a local control socket. The serial issue implements
 //! this module; the upload (sim backend) and DPS (provision) issues call it.
+//!
+//! The control socket is `<state-dir>/control.sock` (a Unix socket, so the state directory's
+//! path must stay under ~100 bytes). Protocol: one JSON request line, one JSON reply line:
+//! `{"op":"reset","config_mode":false}` / `{"op":"status"}` →
+//! `{"ok":true,"pty":"/dev/pts/3","config_mode":false}` or `{"ok":false,"error":"..."}`.
 
+use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// What our sketch compiles in from `dps_config.h`, as the virtual DevKit reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,15 +42,115 @@ pub enum ControlError {
     Protocol(String),
 }
 
+/// Files of the state directory.
+pub fn image_bin_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("firmware").join("image.bin")
+}
+pub fn image_map_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("firmware").join("image.map")
+}
+pub fn dps_config_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("firmware").join("dps_config.json")
+}
+pub fn eeprom_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("eeprom.json")
+}
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.sock")
+}
+
 /// "Flash" the virtual DevKit: store the image (and the sketch's DPS settings) in its state
 /// directory atomically, then reset it if it is running, so its next boot runs the new image.
 pub async fn load_image(state_dir: &Path, bin: &[u8], map: &str, dps: Option<&SimDpsConfig>) -> Result<(), ControlError> {
-    let _ = (state_dir, bin, map, dps);
-    todo!("serial issue")
+    let io = |e: std::io::Error| ControlError::Io(state_dir.to_path_buf(), e);
+    let mut files = vec![
+        (image_bin_path(state_dir), bin.to_vec(), Mode::Public),
+        (image_map_path(state_dir), map.as_bytes().to_vec(), Mode::Public),
+    ];
+    if let Some(dps) = dps {
+        let json = serde_json::to_vec_pretty(dps).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        files.push((dps_config_path(state_dir), json, Mode::Public));
+    }
+    fsutil::write_all_atomic(&files).map_err(|e| match e {
+        fsutil::FsError::Io { source, .. } => io(source),
+        other => ControlError::Protocol(other.to_string()),
+    })?;
+    if dps.is_none() {
+        match std::fs::remove_file(dps_config_path(state_dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+    }
+    match reset(state_dir, false).await {
+        Ok(()) | Err(ControlError::NotRunning(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Reset a running virtual DevKit, into configuration mode or user mode.
 pub async fn reset(state_dir: &Path, config_mode: bool) -> Result<(), ControlError> {
-    let _ = (state_dir, config_mode);
-    todo!("serial issue")
+    request(state_dir, &Request::Reset { config_mode }).await.map(|_| ())
+}
+
+/// What a running virtual DevKit reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStatus {
+    /// The pty it speaks through.
+    pub pty: PathBuf,
+    /// Whether the current (or pending) boot is into configuration mode.
+    pub config_mode: bool,
+}
+
+/// Ask a running virtual DevKit for its pty and mode.
+pub async fn status(state_dir: &Path) -> Result<SimStatus, ControlError> {
+    let reply = request(state_dir, &Request::Status).await?;
+    match (reply.pty, reply.config_mode) {
+        (Some(pty), Some(config_mode)) => Ok(SimStatus { pty, config_mode }),
+        _ => Err(ControlError::Protocol("status reply without pty".into())),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub(crate) enum Request {
+    Reset { config_mode: bool },
+    Status,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pty: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_mode: Option<bool>,
+}
+
+async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError> {
+    let path = socket_path(state_dir);
+    let mut stream = match tokio::net::UnixStream::connect(&path).await {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Err(ControlError::NotRunning(state_dir.to_path_buf()))
+        }
+        Err(e) => return Err(ControlError::Io(state_dir.to_path_buf(), e)),
+    };
+    let exchange = async {
+        let mut line = serde_json::to_vec(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        stream.write_all(&line).await.map_err(|e| ControlError::Io(state_dir.to_path_buf(), e))?;
+        let mut reply = String::new();
+        BufReader::new(&mut stream).read_line(&mut reply).await.map_err(|e| ControlError::Io(state_dir.to_path_buf(), e))?;
+        let reply: Reply = serde_json::from_str(&reply).map_err(|e| ControlError::Protocol(format!("bad reply: {e}")))?;
+        if reply.ok {
+            Ok(reply)
+        } else {
+            Err(ControlError::Protocol(reply.error.unwrap_or_else(|| "request refused".into())))
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {} within 60 s", path.display())))?
 }

@@ -1,7 +1,319 @@
-//! The virtual DevKit on a pseudo-terminal. (Skeleton; filled in by the serial issue.)
+//! The virtual DevKit on a pseudo-terminal: a test peer for everything that talks to the
+//! serial port, and a product feature (learn and demo without hardware).
 //!
-//! CONTRACT used by other modules (keep these names):
-//! - `control::load_image(state_dir, bin, map, dps)`: what "flashing" the virtual DevKit means.
-//! - `control::reset(state_dir, config_mode)`: reset a running virtual DevKit.
+//! [`VirtualDevKit::start`] opens a pty and runs the device on a dedicated thread:
+//! - it waits until a reader opens the pty, then boots (after start and after every reset),
+//!   so no boot output is lost;
+//! - in configuration mode it speaks the console exactly as the firmware does
+//!   (devkit-facts.md §2: echo, `*` masking after `set_wifipwd ` / `set_dps_uds `, quotes,
+//!   backslash escapes, BS/DEL, TAB, the 1024-byte overflow, at most 4 words,
+//!   `Error:Syntax error`, `Error:Invalid command: NAME`, and the firmware's quirk of storing
+//!   a wrong-length UDS after printing `Invalid UDS.`);
+//! - the secure-chip zones live in `<state-dir>/eeprom.json` (keys `wifi_ssid`, `wifi_pwd`,
+//!   `az_iothub`, `dps_uds`, `az_iotdps`), written atomically, mode 0600;
+//! - in user mode it prints the boot banner, `Info: DevKit MAC Address: <mac>`,
+//!   `Info: DevKit Firmware Version: <X.Y.Z>`, then runs "the sketch" when an image is loaded
+//!   (`<state-dir>/firmware/image.bin|image.map`): computes its DICE/RIoT identity with
+//!   [`crate::identity`] from that image and the stored UDS, prints
+//!   `DevKit alias certificate SHA-256: <HEX>`, needs a Wi-Fi SSID in its EEPROM (else it
+//!   logs a Wi-Fi failure), and registers with DPS through
+//!   [`crate::dps::device::register_like_device`] when `firmware/dps_config.json`
+//!   ([`control::SimDpsConfig`]) exists, otherwise logs a realistic registration failure.
+//!   The registration ID is `SimDpsConfig::registration_id`, else `az-<mac>v<x>v<y>v<z>`.
+//!   Control requests wait while a registration runs.
+//! - a Unix socket `<state-dir>/control.sock` takes [`control::reset`] and
+//!   [`control::load_image`] from other processes.
+//!
+//! The MAC address is kept in `<state-dir>/device.json` so a restarted virtual DevKit is the
+//! same device (same registration ID, same identity).
 
+pub mod console;
 pub mod control;
+mod device;
+pub mod eeprom;
+mod pty;
+
+pub use eeprom::EepromFault;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The firmware (DevKit SDK) version a virtual DevKit reports unless told otherwise.
+pub const DEFAULT_FIRMWARE_VERSION: &str = "1.6.2";
+
+/// Errors starting a virtual DevKit.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Invalid option (the CLI exits 2).
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    #[error("another virtual DevKit is already running with state directory {0}")]
+    AlreadyRunning(PathBuf),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Something the virtual DevKit did (for a log on stderr; never carries a secret: commands
+/// are named, their arguments never shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimEvent {
+    WaitingForReader,
+    ReaderConnected,
+    Booted { config_mode: bool },
+    /// A console command started (name only).
+    Command { name: String },
+    Reset { config_mode: bool },
+}
+
+impl std::fmt::Display for SimEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimEvent::WaitingForReader => write!(f, "waiting for a reader to open the port"),
+            SimEvent::ReaderConnected => write!(f, "reader connected"),
+            SimEvent::Booted { config_mode: true } => write!(f, "booted into configuration mode"),
+            SimEvent::Booted { config_mode: false } => write!(f, "booted into user mode"),
+            SimEvent::Command { name } => write!(f, "running command {name}"),
+            SimEvent::Reset { config_mode } => write!(f, "reset ({} mode)", if *config_mode { "configuration" } else { "user" }),
+        }
+    }
+}
+
+/// How to run a virtual DevKit.
+#[derive(Clone)]
+pub struct SimOptions {
+    pub state_dir: PathBuf,
+    /// Boot into configuration mode (as if button A were held during reset).
+    pub config_mode: bool,
+    /// MAC address (12 hex digits, separators allowed); default: the one stored in the state
+    /// directory, else a new random one (stored).
+    pub mac: Option<String>,
+    /// DevKit SDK version reported (`version`, boot log, automatic registration ID).
+    pub firmware_version: String,
+    /// A symlink to create (atomically replaced) pointing at the pty.
+    pub link: Option<PathBuf>,
+    /// Time every console command takes before it answers (a slow EEPROM; tests use it).
+    pub command_delay: Duration,
+    /// Make every EEPROM write fail.
+    pub eeprom_fault: Option<EepromFault>,
+    /// Called for every [`SimEvent`].
+    pub on_event: Option<Arc<dyn Fn(&SimEvent) + Send + Sync>>,
+}
+
+impl SimOptions {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        SimOptions {
+            state_dir: state_dir.into(),
+            config_mode: false,
+            mac: None,
+            firmware_version: DEFAULT_FIRMWARE_VERSION.into(),
+            link: None,
+            command_delay: Duration::ZERO,
+            eeprom_fault: None,
+            on_event: None,
+        }
+    }
+}
+
+/// A running virtual DevKit. Dropping it (or [`stop`](Self::stop)) turns it off: the pty
+/// disappears, as a DevKit unplugged.
+pub struct VirtualDevKit {
+    pty: PathBuf,
+    link: Option<PathBuf>,
+    state_dir: PathBuf,
+    mac: String,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeviceFile {
+    mac: String,
+}
+
+impl VirtualDevKit {
+    /// Start a virtual DevKit: open the pty, bind the control socket, run the device.
+    pub fn start(opts: SimOptions) -> Result<VirtualDevKit, SimError> {
+        let dir = opts.state_dir.clone();
+        let io = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SimError::Io { what, path, source }
+        };
+        std::fs::create_dir_all(&dir).map_err(io("cannot create state directory", &dir))?;
+        if let Err(e) = semver_like(&opts.firmware_version) {
+            return Err(SimError::Invalid { input: "firmware version".into(), reason: e });
+        }
+        let mac = resolve_mac(&dir, opts.mac.as_deref())?;
+
+        // One virtual DevKit per state directory.
+        let sock = control::socket_path(&dir);
+        if sock.exists() {
+            if UnixStream::connect(&sock).is_ok() {
+                return Err(SimError::AlreadyRunning(dir));
+            }
+            let _ = std::fs::remove_file(&sock);
+        }
+        let listener = UnixListener::bind(&sock).map_err(io("cannot create control socket", &sock))?;
+        listener.set_nonblocking(true).map_err(io("control socket", &sock))?;
+
+        let pty = pty::Pty::open().map_err(io("cannot open a pseudo-terminal", Path::new("/dev/ptmx")))?;
+        let pty_path = pty.path().clone();
+        if let Some(link) = &opts.link {
+            make_link(link, &pty_path)?;
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Mutex::new(device::Shared { config_mode: opts.config_mode }));
+        let (tx, rx) = mpsc::channel();
+        let dev = device::Device {
+            pty,
+            config_mode: opts.config_mode,
+            opts: opts.clone(),
+            mac: mac.clone(),
+            control: rx,
+            stop: stop.clone(),
+            shared: shared.clone(),
+        };
+        let device_thread = std::thread::Builder::new()
+            .name("virtual-devkit".into())
+            .spawn(move || dev.run())
+            .map_err(io("cannot start thread", &dir))?;
+        let control_thread = {
+            let stop = stop.clone();
+            let pty_path = pty_path.clone();
+            std::thread::Builder::new()
+                .name("virtual-devkit-control".into())
+                .spawn(move || serve_control(listener, tx, stop, shared, pty_path))
+                .map_err(io("cannot start thread", &dir))?
+        };
+        Ok(VirtualDevKit { pty: pty_path, link: opts.link.clone(), state_dir: dir, mac, stop, threads: vec![device_thread, control_thread] })
+    }
+
+    /// The pty device (`/dev/pts/N`).
+    pub fn pty_path(&self) -> &Path {
+        &self.pty
+    }
+
+    /// The path to give a serial client: the link when one was asked for, else the pty.
+    pub fn port_path(&self) -> &Path {
+        self.link.as_deref().unwrap_or(&self.pty)
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The MAC address, 12 lower-case hex digits.
+    pub fn mac(&self) -> &str {
+        &self.mac
+    }
+
+    /// Turn the virtual DevKit off (same as dropping it).
+    pub fn stop(self) {}
+}
+
+impl Drop for VirtualDevKit {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(control::socket_path(&self.state_dir));
+        if let Some(link) = &self.link {
+            if std::fs::read_link(link).ok().as_deref() == Some(self.pty.as_path()) {
+                let _ = std::fs::remove_file(link);
+            }
+        }
+    }
+}
+
+fn semver_like(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit())) {
+        Ok(())
+    } else {
+        Err(format!("`{v}`: expected X.Y.Z with decimal numbers, e.g. {DEFAULT_FIRMWARE_VERSION}"))
+    }
+}
+
+/// The MAC: given (validated and stored), else stored, else random (an MXChip-like OUI).
+fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
+    let file = dir.join("device.json");
+    let stored: Option<DeviceFile> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let mac = match given {
+        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid { input: "MAC address".into(), reason: e.to_string() })?,
+        None => match stored {
+            Some(d) => return Ok(d.mac),
+            None => {
+                let tail: [u8; 3] = rand::random();
+                format!("c0bdd1{}", hex::encode(tail))
+            }
+        },
+    };
+    let json = serde_json::to_vec_pretty(&DeviceFile { mac: mac.clone() }).unwrap_or_default();
+    crate::fsutil::write_atomic(&file, &json, crate::fsutil::Mode::Public).map_err(|e| SimError::Io {
+        what: "cannot write",
+        path: file.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(mac)
+}
+
+/// Point `link` at `target`, replacing an older link atomically (never a regular file).
+fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
+    if let Ok(meta) = std::fs::symlink_metadata(link) {
+        if !meta.file_type().is_symlink() {
+            return Err(SimError::Invalid { input: "--link".into(), reason: format!("{} exists and is not a symlink; choose another path", link.display()) });
+        }
+    }
+    let tmp = link.with_file_name(format!(".{}.devkit-tmp-{}", link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let err = |source| SimError::Io { what: "cannot create link", path: link.to_path_buf(), source };
+    std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
+    std::fs::rename(&tmp, link).map_err(err)
+}
+
+fn serve_control(listener: UnixListener, tx: mpsc::Sender<device::ControlMsg>, stop: Arc<AtomicBool>, shared: Arc<Mutex<device::Shared>>, pty: PathBuf) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = handle_control(stream, &tx, &shared, &pty);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn handle_control(stream: UnixStream, tx: &mpsc::Sender<device::ControlMsg>, shared: &Mutex<device::Shared>, pty: &Path) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line)?;
+    let reply = match serde_json::from_str::<control::Request>(&line) {
+        Err(e) => control::Reply { ok: false, error: Some(format!("bad request: {e}")), ..Default::default() },
+        Ok(control::Request::Status) => control::Reply {
+            ok: true,
+            pty: Some(pty.to_path_buf()),
+            config_mode: shared.lock().ok().map(|s| s.config_mode),
+            ..Default::default()
+        },
+        Ok(request) => {
+            let (rtx, rrx) = mpsc::channel();
+            let _ = tx.send(device::ControlMsg { request, reply: rtx });
+            rrx.recv_timeout(Duration::from_secs(55))
+                .unwrap_or(control::Reply { ok: false, error: Some("the virtual DevKit did not answer".into()), ..Default::default() })
+        }
+    };
+    let mut out = serde_json::to_vec(&reply).unwrap_or_default();
+    out.push(b'\n');
+    (&stream).write_all(&out)
+}

@@ -1,0 +1,304 @@
+//! The language server: lifecycle, documents, diagnostics, code lenses, and the entry point of
+//! every custom request (decode params safely, run the handler with panics contained, map
+//! errors to stable codes).
+
+use super::error::{decode, TaskError};
+use super::ext;
+use super::handlers;
+use super::jobs::{guarded, Jobs};
+use super::sketch::{self, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::lsp_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService};
+
+/// Shared daemon state. Handlers get `&Backend`; jobs clone what they need.
+pub struct Backend {
+    pub client: Client,
+    pub jobs: Jobs,
+    pub state: Arc<handlers::State>,
+    client_progress: AtomicBool,
+    shutdown: Arc<AtomicBool>,
+    documents: Mutex<HashMap<Uri, String>>,
+    /// Diagnostics of the last build, per file; merged with the sketch checks on publish.
+    build_diagnostics: Mutex<HashMap<Uri, Vec<Diagnostic>>>,
+}
+
+impl Backend {
+    fn new(client: Client, shutdown: Arc<AtomicBool>) -> Self {
+        let jobs = Jobs::new();
+        Backend {
+            state: Arc::new(handlers::State::new(client.clone(), jobs.clone())),
+            client,
+            jobs,
+            client_progress: AtomicBool::new(false),
+            shutdown,
+            documents: Mutex::default(),
+            build_diagnostics: Mutex::default(),
+        }
+    }
+
+    /// Whether the client accepts server-created work-done progress tokens.
+    pub fn client_progress(&self) -> bool {
+        self.client_progress.load(Ordering::Relaxed)
+    }
+
+    /// Replace the build diagnostics (all files) and republish the files concerned.
+    pub async fn set_build_diagnostics(&self, diags: HashMap<Uri, Vec<Diagnostic>>) {
+        let touched: Vec<Uri> = {
+            let mut map = lock(&self.build_diagnostics);
+            let mut touched: Vec<Uri> = map.keys().cloned().collect();
+            touched.extend(diags.keys().cloned());
+            *map = diags;
+            touched.sort();
+            touched.dedup();
+            touched
+        };
+        for uri in touched {
+            self.publish(uri).await;
+        }
+    }
+
+    async fn publish(&self, uri: Uri) {
+        let mut diags = lock(&self.build_diagnostics).get(&uri).cloned().unwrap_or_default();
+        let text = lock(&self.documents).get(&uri).cloned();
+        if let Some(text) = text {
+            if sketch::is_sketch_file(uri.as_str()) {
+                diags.extend(sketch_diagnostics(&text));
+            }
+        }
+        self.client.publish_diagnostics(uri, diags, None).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn severity(s: Severity) -> DiagnosticSeverity {
+    match s {
+        Severity::Error => DiagnosticSeverity::ERROR,
+        Severity::Warning => DiagnosticSeverity::WARNING,
+        Severity::Information => DiagnosticSeverity::INFORMATION,
+    }
+}
+
+fn range(line: u32, start: u32, end: u32) -> Range {
+    Range::new(Position::new(line, start), Position::new(line, end))
+}
+
+/// The sketch checks as LSP diagnostics (a panic in a check is contained: no diagnostics).
+fn sketch_diagnostics(text: &str) -> Vec<Diagnostic> {
+    let findings = std::panic::catch_unwind(|| sketch::check(&sketch::scan(text))).unwrap_or_default();
+    findings
+        .into_iter()
+        .map(|f| Diagnostic {
+            range: range(f.line, f.start, f.end),
+            severity: Some(severity(f.severity)),
+            code: Some(NumberOrString::String(f.code.to_string())),
+            source: Some("devkit".into()),
+            message: f.message,
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
+    let settings = sketch::scan(text);
+    let Some(id) = settings.iter().find(|s| s.kind == sketch::SettingKind::RegistrationId) else {
+        return Vec::new();
+    };
+    let arg = serde_json::json!({
+        "uri": uri.as_str(),
+        "registrationId": if id.value.is_empty() { Value::Null } else { Value::String(id.value.clone()) },
+    });
+    let lens = |title: &str, command: &str| CodeLens {
+        range: range(id.line, 0, 0),
+        command: Some(Command { title: title.into(), command: command.into(), arguments: Some(vec![arg.clone()]) }),
+        data: None,
+    };
+    vec![lens("Generate certificate", ext::CMD_GENERATE_CERT), lens("Enroll", ext::CMD_ENROLL)]
+}
+
+/// The `workDoneToken` a client may put in any request's params.
+fn work_done_token(params: &Value) -> Option<ProgressToken> {
+    match params.get("workDoneToken")? {
+        Value::String(s) => Some(NumberOrString::String(s.clone())),
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).map(NumberOrString::Number),
+        _ => None,
+    }
+}
+
+/// Turn a handler outcome into the JSON-RPC result. Logs the method and the outcome's code,
+/// never the params or the result.
+fn respond<R: Serialize>(method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
+    let elapsed = started.elapsed();
+    match r {
+        Ok(v) => {
+            tracing::debug!(method, ?elapsed, "ok");
+            serde_json::to_value(v).map_err(|_| TaskError::new(ext::codes::INTERNAL, "result could not be encoded").into())
+        }
+        Err(e) => {
+            tracing::info!(method, ?elapsed, code = e.name, "failed: {}", e.message);
+            Err(e.into())
+        }
+    }
+}
+
+/// Declare the request entry points: `name => METHOD, handler`. Each decodes its params
+/// with [`decode`] (safe messages), runs `handler(&Backend, params, workDoneToken)` with
+/// panics contained, and maps the outcome with [`respond`].
+macro_rules! requests {
+    ($($fn_name:ident => $method:path, $handler:path;)*) => {
+        impl Backend {
+            $(
+                async fn $fn_name(&self, params: Value) -> RpcResult<Value> {
+                    let started = std::time::Instant::now();
+                    let token = work_done_token(&params);
+                    let r = guarded(async move {
+                        let p = decode(params)?;
+                        $handler(self, p, token).await
+                    })
+                    .await;
+                    respond($method, started, r)
+                }
+            )*
+        }
+
+        /// Register every custom request with the service builder.
+        fn register(b: tower_lsp_server::LspServiceBuilder<Backend>) -> tower_lsp_server::LspServiceBuilder<Backend> {
+            b $(.custom_method($method, Backend::$fn_name))*
+        }
+
+        #[cfg(test)]
+        const REGISTERED: &[&str] = &[$($method),*];
+    };
+}
+
+requests! {
+    list_ports => ext::LIST_PORTS, handlers::serial::list_ports;
+    generate_cert => ext::GENERATE_CERT, handlers::identity::generate_cert;
+    inspect_cert => ext::INSPECT_CERT, handlers::identity::inspect_cert;
+    identity => ext::IDENTITY, handlers::identity::identity;
+    build => ext::BUILD, handlers::upload::build;
+    upload => ext::UPLOAD, handlers::upload::upload;
+    device_upload => ext::DEVICE_UPLOAD, handlers::upload::device_upload;
+    set_uds => ext::SET_UDS, handlers::serial::set_uds;
+    set_wifi => ext::SET_WIFI, handlers::serial::set_wifi;
+    monitor_open => ext::MONITOR_OPEN, handlers::serial::monitor_open;
+    monitor_close => ext::MONITOR_CLOSE, handlers::serial::monitor_close;
+    monitor_send => ext::MONITOR_SEND, handlers::serial::monitor_send;
+    enroll => ext::ENROLL, handlers::dps::enroll;
+    provision => ext::PROVISION, handlers::dps::provision;
+}
+
+impl Backend {
+    async fn work_done_progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        self.jobs.cancel_by_progress_token(&params.token);
+    }
+}
+
+/// The service with every method registered.
+pub fn build_service(shutdown: Arc<AtomicBool>) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    let b = LspService::build(|client| Backend::new(client, shutdown))
+        .custom_method("window/workDoneProgress/cancel", Backend::work_done_progress_cancel);
+    register(b).finish()
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
+        let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        self.client_progress.store(progress, Ordering::Relaxed);
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+                code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+                experimental: Some(serde_json::json!({
+                    "devkitRequests": ext::REQUESTS,
+                    "devkitNotifications": ext::NOTIFICATIONS,
+                })),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo { name: "devkit".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        tracing::info!("client initialized");
+        tokio::spawn(self.jobs.clone().publish_status(self.client.clone()));
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.state.shutdown().await;
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let uri = params.text_document.uri;
+        lock(&self.documents).insert(uri.clone(), params.text_document.text);
+        self.publish(uri).await;
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        let uri = params.text_document.uri;
+        // Full sync: the last change holds the whole text.
+        if let Some(change) = params.content_changes.into_iter().last() {
+            lock(&self.documents).insert(uri.clone(), change.text);
+        }
+        self.publish(uri).await;
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let uri = params.text_document.uri;
+        lock(&self.documents).remove(&uri);
+        self.publish(uri).await;
+    }
+
+    async fn code_lens(&self, params: CodeLensParams) -> RpcResult<Option<Vec<CodeLens>>> {
+        let uri = params.text_document.uri;
+        if !sketch::is_sketch_file(uri.as_str()) {
+            return Ok(None);
+        }
+        let text = lock(&self.documents).get(&uri).cloned();
+        Ok(text.map(|t| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code_lenses(&uri, &t))).unwrap_or_default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_request_is_registered() {
+        let mut declared = ext::REQUESTS.to_vec();
+        let mut registered = REGISTERED.to_vec();
+        declared.sort();
+        registered.sort();
+        assert_eq!(declared, registered);
+    }
+
+    #[test]
+    fn code_lenses_sit_above_the_registration_id() {
+        let uri: Uri = "file:///s/dps_config.h".parse().unwrap();
+        let lenses = code_lenses(&uri, "#define DPS_ID_SCOPE \"0ne00000A0A\"\n#define DPS_REGISTRATION_ID \"dev-1\"\n");
+        assert_eq!(lenses.len(), 2);
+        assert_eq!(lenses[0].range.start.line, 1);
+        let cmd = lenses[0].command.as_ref().unwrap();
+        assert_eq!(cmd.command, "devkit.generateCert");
+        assert_eq!(cmd.arguments.as_ref().unwrap()[0]["registrationId"], "dev-1");
+        assert_eq!(lenses[1].command.as_ref().unwrap().command, "devkit.enroll");
+    }
+
+    #[test]
+    fn sketch_diagnostics_use_the_cli_rules() {
+        let d = sketch_diagnostics("#define DPS_REGISTRATION_ID \"My_Device\"\n#define DPS_ID_SCOPE \"abc\"\n");
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
+        assert_eq!(d[1].severity, Some(DiagnosticSeverity::WARNING));
+    }
+}

@@ -1,0 +1,197 @@
+//! Errors as the client sees them: a stable numeric code, `data.code` (its name) and a human
+//! message, built only from text we wrote or from task errors (which never hold secrets).
+//!
+//! Invalid params get -32602 with a message naming the field. serde's own messages can echo
+//! the offending value (a UDS pasted into the wrong field, say), so they are never passed on:
+//! [`decode`] keeps only the field path and what was expected.
+
+use super::ext::codes;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode};
+
+/// A failed request, ready to become a JSON-RPC error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskError {
+    pub code: i64,
+    pub name: &'static str,
+    pub message: String,
+    /// Extra `data` members next to `code` (e.g. `field`, `resource`, `heldBy`).
+    pub data: serde_json::Map<String, Value>,
+}
+
+impl TaskError {
+    pub fn new((code, name): (i64, &'static str), message: impl Into<String>) -> Self {
+        TaskError { code, name, message: message.into(), data: serde_json::Map::new() }
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+    /// -32602 for `field`.
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        TaskError::new(codes::INVALID_PARAMS, format!("invalid params: `{field}`: {message}")).with("field", field)
+    }
+    pub fn not_available(method: &str, what: &str) -> Self {
+        TaskError::new(
+            codes::NOT_AVAILABLE,
+            format!("{method} is not available in this build of devkit ({what} is not included)"),
+        )
+        .with("method", method)
+    }
+    pub fn cancelled() -> Self {
+        TaskError::new(codes::CANCELLED, "cancelled")
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        TaskError::new(codes::TASK_FAILED, message)
+    }
+    /// From an error chain (`anyhow` style `{:#}`): task errors name inputs, never secrets.
+    pub fn from_error(code: (i64, &'static str), e: &dyn std::error::Error) -> Self {
+        let mut message = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !message.contains(&s_text) {
+                message.push_str(": ");
+                message.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        TaskError::new(code, message)
+    }
+}
+
+impl std::fmt::Display for TaskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.name)
+    }
+}
+
+impl From<TaskError> for Error {
+    fn from(e: TaskError) -> Error {
+        let mut data = e.data;
+        data.insert("code".into(), json!(e.name));
+        Error { code: ErrorCode::from(e.code), message: e.message.into(), data: Some(Value::Object(data)) }
+    }
+}
+
+impl From<tasks::identity::IdentityError> for TaskError {
+    fn from(e: tasks::identity::IdentityError) -> Self {
+        use tasks::identity::IdentityError as E;
+        match &e {
+            E::Invalid { input, .. } => {
+                let field = input.clone();
+                TaskError::new(codes::INVALID_PARAMS, format!("invalid params: {e}")).with("field", field)
+            }
+            E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                TaskError::from_error(codes::NOT_FOUND, &e)
+            }
+            _ => TaskError::from_error(codes::TASK_FAILED, &e),
+        }
+    }
+}
+
+impl From<tasks::fsutil::FsError> for TaskError {
+    fn from(e: tasks::fsutil::FsError) -> Self {
+        match &e {
+            tasks::fsutil::FsError::WouldOverwrite { .. } => TaskError::from_error(codes::WOULD_OVERWRITE, &e),
+            _ => TaskError::from_error(codes::TASK_FAILED, &e),
+        }
+    }
+}
+
+impl From<tasks::project::ProjectError> for TaskError {
+    fn from(e: tasks::project::ProjectError) -> Self {
+        TaskError::from_error(codes::TASK_FAILED, &e)
+    }
+}
+
+/// Decode request params into `T`. Errors name the field and what was expected, never the
+/// value that was sent.
+pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
+    if !params.is_object() {
+        return Err(TaskError::new(codes::INVALID_PARAMS, "invalid params: expected an object with named fields")
+            .with("field", ""));
+    }
+    serde_path_to_error::deserialize(params).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (field, what) = describe(&path, &inner.to_string());
+        TaskError::invalid(&field, what)
+    })
+}
+
+/// (field path, safe description) from a serde_json message. Only parts that come from the
+/// type (field names we declared, the `expected ...` text) are kept.
+fn describe(path: &str, message: &str) -> (String, String) {
+    let base = if path == "." { String::new() } else { path.to_string() };
+    let join = |name: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or("");
+        return (join(name), "is required".into());
+    }
+    if message.starts_with("unknown field") || message.starts_with("unknown variant") {
+        return (base, "is not an allowed value".into());
+    }
+    match message.rfind(", expected ") {
+        Some(i) => {
+            let expected = &message[i + 2..];
+            // Strip serde_json's " at line L column C" suffix.
+            let expected = expected.split(" at line ").next().unwrap_or(expected);
+            (base, format!("{expected}"))
+        }
+        None => (base, "has an invalid value".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsp::ext::GenerateCertParams;
+
+    const CANARY: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffee1234";
+
+    #[test]
+    fn wrong_type_names_the_field_not_the_value() {
+        // The UDS pasted into a numeric-ish position: out_dir given a string is fine, so put the
+        // canary where a bool is expected.
+        let err = decode::<GenerateCertParams>(json!({"uds": "x", "outDir": "/tmp", "deviceCert": CANARY}))
+            .err()
+            .unwrap();
+        assert_eq!(err.code, -32602);
+        assert!(err.message.contains("`deviceCert`"), "{}", err.message);
+        assert!(err.message.contains("expected a boolean"), "{}", err.message);
+        assert!(!err.message.contains(CANARY));
+        assert_eq!(err.data["field"], "deviceCert");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let err = decode::<GenerateCertParams>(json!({"outDir": "/tmp"})).err().unwrap();
+        assert_eq!(err.data["field"], "uds");
+        assert!(err.message.contains("`uds`: is required"), "{}", err.message);
+    }
+
+    #[test]
+    fn secret_of_wrong_type_is_not_echoed() {
+        let err = decode::<GenerateCertParams>(json!({"uds": 12345678901234u64, "outDir": "/tmp"})).err().unwrap();
+        assert_eq!(err.data["field"], "uds");
+        assert!(!err.message.contains("12345678901234"), "{}", err.message);
+    }
+
+    #[test]
+    fn non_object_params_are_refused() {
+        let err = decode::<GenerateCertParams>(json!([CANARY])).err().unwrap();
+        assert_eq!(err.code, -32602);
+        assert!(!err.message.contains(CANARY));
+    }
+
+    #[test]
+    fn into_jsonrpc_error_carries_data_code() {
+        let e: Error = TaskError::new(codes::BUSY, "port held").with("resource", "port:/dev/x").into();
+        assert_eq!(e.code.code(), 1001);
+        let data = e.data.unwrap();
+        assert_eq!(data["code"], "busy");
+        assert_eq!(data["resource"], "port:/dev/x");
+    }
+}

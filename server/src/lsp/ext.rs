@@ -1,0 +1,570 @@
+//! The DevKit protocol extensions: every custom method and notification of `devkit lsp`, with
+//! its params and result types, in one place (like rust-analyzer's `lsp_ext.rs`).
+//!
+//! `docs/protocol.md` documents each of them with example JSON and `extension/src/lsp_ext.ts`
+//! mirrors them 1:1; `server/tests/lsp_protocol_drift.rs` fails when the three drift apart.
+//! Params and results are camelCase JSON. Fields that carry secrets are [`Secret`]s: they have
+//! no Debug or Serialize and are never logged.
+
+use super::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tower_lsp_server::lsp_types::notification::Notification;
+
+// ---- Requests (client -> server) -------------------------------------------------------------
+
+pub const LIST_PORTS: &str = "devkit/listPorts";
+pub const GENERATE_CERT: &str = "devkit/generateCert";
+pub const INSPECT_CERT: &str = "devkit/inspectCert";
+pub const IDENTITY: &str = "devkit/identity";
+pub const BUILD: &str = "devkit/build";
+pub const UPLOAD: &str = "devkit/upload";
+pub const DEVICE_UPLOAD: &str = "devkit/deviceUpload";
+pub const SET_UDS: &str = "devkit/setUds";
+pub const SET_WIFI: &str = "devkit/setWifi";
+pub const MONITOR_OPEN: &str = "devkit/monitor/open";
+pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
+pub const MONITOR_SEND: &str = "devkit/monitor/send";
+pub const ENROLL: &str = "devkit/enroll";
+pub const PROVISION: &str = "devkit/provision";
+
+// ---- Notifications (server -> client) --------------------------------------------------------
+
+pub const SERIAL_DATA: &str = "devkit/serialData";
+pub const REGISTRATION_EVENT: &str = "devkit/registrationEvent";
+pub const STATUS: &str = "devkit/status";
+
+/// Every custom request, in documentation order.
+pub const REQUESTS: &[&str] = &[
+    LIST_PORTS,
+    GENERATE_CERT,
+    INSPECT_CERT,
+    IDENTITY,
+    BUILD,
+    UPLOAD,
+    DEVICE_UPLOAD,
+    SET_UDS,
+    SET_WIFI,
+    MONITOR_OPEN,
+    MONITOR_CLOSE,
+    MONITOR_SEND,
+    ENROLL,
+    PROVISION,
+];
+
+/// Every custom notification the server sends.
+pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
+
+/// Client commands the code lenses invoke (implemented by the extension).
+pub const CMD_GENERATE_CERT: &str = "devkit.generateCert";
+pub const CMD_ENROLL: &str = "devkit.enroll";
+
+// ---- Error codes -----------------------------------------------------------------------------
+
+/// Stable error codes. Every error also carries `data.code` (the string name).
+pub mod codes {
+    /// JSON-RPC invalid params; `data.field` names the field.
+    pub const INVALID_PARAMS: (i64, &str) = (-32602, "invalidParams");
+    /// JSON-RPC internal error: a task panicked (the daemon keeps running).
+    pub const INTERNAL: (i64, &str) = (-32603, "internal");
+    /// LSP RequestCancelled: `$/cancelRequest` or `window/workDoneProgress/cancel`.
+    pub const CANCELLED: (i64, &str) = (-32800, "cancelled");
+    /// A port or probe is held by another running request; `data.resource`, `data.heldBy`.
+    pub const BUSY: (i64, &str) = (1001, "busy");
+    /// The task is not part of this build of the daemon.
+    pub const NOT_AVAILABLE: (i64, &str) = (1002, "notAvailable");
+    /// A task failed for a reason not covered below; the message says why.
+    pub const TASK_FAILED: (i64, &str) = (1003, "taskFailed");
+    /// A file, port, probe or device was not found.
+    pub const NOT_FOUND: (i64, &str) = (1004, "notFound");
+    /// Refused to overwrite another identity's files.
+    pub const WOULD_OVERWRITE: (i64, &str) = (1005, "wouldOverwrite");
+    /// The DevKit answered with an error or not as expected (console, serial).
+    pub const DEVICE: (i64, &str) = (1006, "deviceError");
+    /// The sketch did not compile; the errors are published as diagnostics.
+    pub const BUILD_FAILED: (i64, &str) = (1007, "buildFailed");
+    /// Flashing failed (probe, OpenOCD, virtual DevKit).
+    pub const FLASH_FAILED: (i64, &str) = (1008, "flashFailed");
+    /// DPS refused or failed (enrollment, registration).
+    pub const DPS: (i64, &str) = (1009, "dpsError");
+    /// The monitor is not open on that port.
+    pub const NOT_OPEN: (i64, &str) = (1010, "monitorNotOpen");
+
+    /// All codes, for the documentation drift test.
+    pub const ALL: &[(i64, &str)] = &[
+        INVALID_PARAMS,
+        INTERNAL,
+        CANCELLED,
+        BUSY,
+        NOT_AVAILABLE,
+        TASK_FAILED,
+        NOT_FOUND,
+        WOULD_OVERWRITE,
+        DEVICE,
+        BUILD_FAILED,
+        FLASH_FAILED,
+        DPS,
+        NOT_OPEN,
+    ];
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+// ---- devkit/listPorts ------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPortsParams {}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortInfo {
+    /// OS name of the port (`/dev/ttyACM0`, `COM3`).
+    pub path: String,
+    /// A DevKit (USB 0483:374B).
+    pub is_devkit: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    /// The request currently holding the port, if any (e.g. `devkit/upload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    /// Whether the daemon's monitor is open on it.
+    pub monitor_open: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPortsResult {
+    /// DevKits first.
+    pub ports: Vec<PortInfo>,
+}
+
+// ---- devkit/generateCert ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateCertParams {
+    /// The build's `.bin`; with `map`. Or give `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub map: Option<PathBuf>,
+    /// Directory holding exactly one `*.ino.bin` and its `*.ino.map`.
+    pub build_dir: Option<PathBuf>,
+    /// 64 hex digits. Secret.
+    pub uds: Secret,
+    /// Explicit registration ID; or `mac` + `firmwareVersion`.
+    pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub firmware_version: Option<String>,
+    /// Where `<registrationId>.pem` (and `device-cert.pem`) are written.
+    pub out_dir: PathBuf,
+    /// Also write the DeviceID certificate.
+    #[serde(default)]
+    pub device_cert: bool,
+    /// Record the identity in `<projectDir>/.devkit/state.json`.
+    pub project_dir: Option<PathBuf>,
+    /// Allow the UDS published in the original tutorial.
+    #[serde(default)]
+    pub allow_sample_uds: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateCertResult {
+    pub registration_id: String,
+    /// Path of the alias certificate PEM written.
+    pub alias_cert: PathBuf,
+    /// Path of the DeviceID certificate PEM, when `deviceCert` was asked for.
+    pub device_cert: Option<PathBuf>,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+    /// SHA-256 of `.riot_fw`, upper-case hex.
+    pub fwid: String,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/inspectCert ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectCertParams {
+    /// A PEM or DER file; or `pem` inline.
+    pub path: Option<PathBuf>,
+    pub pem: Option<String>,
+    /// Another certificate file to compare with (same key, FWID, thumbprint?).
+    pub against: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertInfo {
+    pub subject_cn: String,
+    pub issuer_cn: String,
+    pub public_key: String,
+    pub device_id_public_key: Option<String>,
+    pub fwid: Option<String>,
+    pub signature_valid: bool,
+    pub is_alias: bool,
+    pub sha1_thumbprint: String,
+    pub sha256_thumbprint: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InspectCertResult {
+    pub cert: CertInfo,
+    /// Present when `against` was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<CertComparison>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertComparison {
+    pub cert: CertInfo,
+    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
+    /// `.riot_fw` code changed), `registrationId` or `encoding`.
+    pub difference: String,
+    /// One sentence for users.
+    pub explanation: String,
+}
+
+// ---- devkit/identity -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityParams {
+    /// The project (sketch) directory holding `.devkit/state.json`.
+    pub project_dir: PathBuf,
+    /// A build directory to compare the current FWID with the recorded identity.
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityRecord {
+    pub registration_id: String,
+    pub fwid: String,
+    pub sha256_thumbprint: String,
+    pub alias_cert: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityResult {
+    pub last_generated: Option<IdentityRecord>,
+    pub last_enrolled: Option<IdentityRecord>,
+    /// FWID of the build in `buildDir`, when given.
+    pub current_fwid: Option<String>,
+    /// True when the enrolled (or generated) identity no longer matches the current build or
+    /// the last generated certificate: the enrollment must be updated.
+    pub drift: bool,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/build ----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildParams {
+    /// The sketch directory (or its `.ino`).
+    pub sketch: PathBuf,
+    /// Output directory; default `<sketch>/.devkit/build`.
+    pub build_dir: Option<PathBuf>,
+    /// Board; default `AZ3166:stm32f4:MXCHIP_AZ3166`.
+    pub fqbn: Option<String>,
+    /// arduino-cli binary; default from PATH.
+    pub arduino_cli: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildResult {
+    pub bin: PathBuf,
+    pub map: PathBuf,
+    pub build_dir: PathBuf,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/upload ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadParams {
+    /// The image; or `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    /// `probe-rs` (default), `openocd` or `sim`.
+    pub backend: Option<String>,
+    /// probe-rs probe selector (`VID:PID[:serial]`).
+    pub probe: Option<String>,
+    /// Serial port whose monitor is paused during the upload and resumed after.
+    pub port: Option<String>,
+    /// State directory of the virtual DevKit (`backend: "sim"`).
+    pub sim_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadResult {
+    pub backend: String,
+    pub bytes: u64,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/deviceUpload ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceUploadParams {
+    pub sketch: PathBuf,
+    pub build_dir: Option<PathBuf>,
+    pub fqbn: Option<String>,
+    pub arduino_cli: Option<PathBuf>,
+    pub backend: Option<String>,
+    pub probe: Option<String>,
+    pub port: Option<String>,
+    pub sim_dir: Option<PathBuf>,
+    /// Flash the existing build without rebuilding.
+    #[serde(default)]
+    pub skip_build: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceUploadResult {
+    pub bin: PathBuf,
+    pub backend: String,
+    pub bytes: u64,
+    /// True when the new build's FWID differs from the enrolled identity.
+    pub identity_drift: bool,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/setUds ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUdsParams {
+    /// The DevKit's serial port (in configuration mode, or the virtual DevKit's pty).
+    pub port: String,
+    /// 64 hex digits. Secret. Omit with `generate: true`.
+    pub uds: Option<Secret>,
+    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result.
+    #[serde(default)]
+    pub generate: bool,
+    #[serde(default)]
+    pub allow_sample_uds: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetUdsResult {
+    pub port: String,
+    /// Only when `generate` was true: the new UDS, for the client's secret storage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uds: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/setWifi --------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetWifiParams {
+    pub port: String,
+    pub ssid: String,
+    /// Secret. Omit or empty to clear.
+    pub password: Option<Secret>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SetWifiResult {
+    pub port: String,
+    pub ssid: String,
+}
+
+// ---- devkit/monitor/* ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorOpenParams {
+    pub port: String,
+    /// Default 115200.
+    pub baud_rate: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorOpenResult {
+    pub port: String,
+    pub baud_rate: u32,
+    /// False when it was already open (the call is idempotent).
+    pub opened: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorCloseParams {
+    pub port: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorCloseResult {
+    pub port: String,
+    /// False when it was not open.
+    pub closed: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorSendParams {
+    pub port: String,
+    pub text: String,
+    /// `none`, `cr` (default, what the DevKit console expects), `lf` or `crlf`.
+    pub line_ending: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorSendResult {
+    pub bytes: usize,
+}
+
+// ---- devkit/enroll ---------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollParams {
+    /// DPS service connection string (`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`). Secret.
+    pub connection_string: Option<Secret>,
+    /// Alias certificate PEM; default: the project's last generated certificate.
+    pub alias_cert: Option<PathBuf>,
+    pub project_dir: Option<PathBuf>,
+    /// Registration ID; default: the certificate's CN.
+    pub registration_id: Option<String>,
+    /// IoT hub to pin the device to (host name).
+    pub iot_hub_host_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollResult {
+    pub registration_id: String,
+    pub sha256_thumbprint: String,
+    /// `created`, `updated` or `unchanged`.
+    pub action: String,
+    pub warnings: Vec<String>,
+}
+
+// ---- devkit/provision ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionParams {
+    /// Run everything against the virtual DevKit and a local DPS emulator (no hardware, no Azure).
+    #[serde(default)]
+    pub simulate: bool,
+    pub project_dir: Option<PathBuf>,
+    pub sketch: Option<PathBuf>,
+    pub port: Option<String>,
+    /// Secret; generated when omitted.
+    pub uds: Option<Secret>,
+    pub wifi_ssid: Option<String>,
+    /// Secret.
+    pub wifi_password: Option<Secret>,
+    /// Secret.
+    pub connection_string: Option<Secret>,
+    pub id_scope: Option<String>,
+    pub global_endpoint: Option<String>,
+    pub registration_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionResult {
+    pub registration_id: String,
+    pub assigned_hub: Option<String>,
+    pub device_id: Option<String>,
+    pub sha256_thumbprint: Option<String>,
+    /// `assigned` or `failed`.
+    pub status: String,
+    pub warnings: Vec<String>,
+}
+
+// ---- Notifications ---------------------------------------------------------------------------
+
+/// `devkit/serialData`: text read from a monitored port, batched (at most one per port every 20 ms).
+pub enum SerialData {}
+impl Notification for SerialData {
+    type Params = SerialDataParams;
+    const METHOD: &'static str = SERIAL_DATA;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialDataParams {
+    pub port: String,
+    /// UTF-8 text (invalid bytes replaced by U+FFFD), line endings as received.
+    pub text: String,
+}
+
+/// `devkit/registrationEvent`: a device log line recognised as a provisioning step.
+pub enum RegistrationEvent {}
+impl Notification for RegistrationEvent {
+    type Params = RegistrationEventParams;
+    const METHOD: &'static str = REGISTRATION_EVENT;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationEventParams {
+    /// The port it came from; `"simulated"` for `devkit/provision` with `simulate`.
+    pub port: String,
+    /// The event, as `tasks::logs` describes it: always has `kind`
+    /// (e.g. `assigning`, `assigned`, `failed`); `assigned` has `hub`, `failed` has `hint`.
+    pub event: serde_json::Value,
+}
+
+/// `devkit/status`: health and what is running, sent whenever it changes.
+pub enum Status {}
+impl Notification for Status {
+    type Params = StatusParams;
+    const METHOD: &'static str = STATUS;
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusParams {
+    /// `ok`, `warning` (the last task failed) or `error` (a task panicked).
+    pub health: String,
+    /// True when nothing is running.
+    pub quiescent: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub running: Vec<RunningTask>,
+    /// Ports with an open monitor, and whether it is paused for another task.
+    pub monitors: Vec<MonitorStatus>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningTask {
+    pub id: u64,
+    pub method: String,
+    /// Ports and probes it holds (`port:/dev/ttyACM0`, `probe:default`).
+    pub resources: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitorStatus {
+    pub port: String,
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub paused: bool,
+}

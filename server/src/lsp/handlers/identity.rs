@@ -1,0 +1,283 @@
+//! `devkit/generateCert`, `devkit/inspectCert`, `devkit/identity` over `tasks::identity` and
+//! `tasks::project`.
+
+use super::blocking;
+use crate::lsp::backend::Backend;
+use crate::lsp::error::TaskError;
+use crate::lsp::ext::{self, codes, *};
+use crate::lsp::jobs::{run_job, JobSpec};
+use std::path::{Path, PathBuf};
+use tasks::fsutil::{self, FsError, Mode};
+use tasks::identity::{self as id, IdentityError, RegistrationId, Uds};
+use tasks::project::{IdentityRecord as StateRecord, IdentitySource, ProjectState};
+use tower_lsp_server::lsp_types::ProgressToken;
+
+/// An identity error about the caller's input, reported against the param `field`.
+fn input_error(e: IdentityError, field: &str) -> TaskError {
+    if e.is_invalid_input() {
+        TaskError::invalid(field, e)
+    } else {
+        e.into()
+    }
+}
+
+/// The `.bin` and `.map` from `bin` + `map`, or the one `*.ino.bin` / `*.ino.map` pair in `buildDir`.
+pub fn image_paths(bin: Option<PathBuf>, map: Option<PathBuf>, build_dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf), TaskError> {
+    match (bin, map, build_dir) {
+        (Some(b), Some(m), _) => Ok((b, m)),
+        (Some(_), None, None) => Err(TaskError::invalid("map", "is required with `bin` (the build's .map file)")),
+        (None, Some(_), None) => Err(TaskError::invalid("bin", "is required with `map` (the build's .bin file)")),
+        (_, _, Some(dir)) => find_build_outputs(&dir),
+        (None, None, None) => Err(TaskError::invalid("buildDir", "is required: give `bin` and `map`, or `buildDir`")),
+    }
+}
+
+fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        TaskError::new(codes::NOT_FOUND, format!("cannot read build directory {}: {e}", dir.display())).with("field", "buildDir")
+    })?;
+    let mut bins: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".ino.bin")).collect();
+    bins.sort();
+    match bins.as_slice() {
+        [bin] => {
+            let map = bin.with_extension("map");
+            if map.is_file() {
+                Ok((bin.clone(), map))
+            } else {
+                Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display()))
+                    .with("field", "buildDir"))
+            }
+        }
+        [] => Err(TaskError::new(codes::NOT_FOUND, format!("no *.ino.bin in {}: build the sketch first", dir.display()))
+            .with("field", "buildDir")),
+        _ => Err(TaskError::invalid("buildDir", format!("holds {} *.ino.bin files; give `bin` and `map` instead", bins.len()))),
+    }
+}
+
+fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> {
+    match (&p.registration_id, &p.mac, &p.firmware_version) {
+        (Some(r), _, _) => RegistrationId::parse(r).map_err(|e| input_error(e, "registrationId")),
+        (None, Some(mac), Some(v)) => RegistrationId::from_mac_and_version(mac, v).map_err(|e| {
+            let field = match &e {
+                IdentityError::Invalid { input, .. } if input.to_ascii_lowercase().contains("mac") => "mac",
+                _ => "firmwareVersion",
+            };
+            input_error(e, field)
+        }),
+        (None, Some(_), None) => Err(TaskError::invalid("firmwareVersion", "is required with `mac` (X.Y.Z)")),
+        (None, None, Some(_)) => Err(TaskError::invalid("mac", "is required with `firmwareVersion` (12 hex digits)")),
+        (None, None, None) => {
+            Err(TaskError::invalid("registrationId", "is required: give `registrationId`, or `mac` and `firmwareVersion`"))
+        }
+    }
+}
+
+/// Read a certificate file or inline text: PEM (any label) or DER.
+fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<u8>, TaskError> {
+    let bytes = match (path, pem) {
+        (_, Some(text)) => text.as_bytes().to_vec(),
+        (Some(p), None) => std::fs::read(p).map_err(|e| {
+            let code = if e.kind() == std::io::ErrorKind::NotFound { codes::NOT_FOUND } else { codes::TASK_FAILED };
+            TaskError::new(code, format!("cannot read {}: {e}", p.display())).with("field", field)
+        })?,
+        (None, None) => return Err(TaskError::invalid(field, "is required: give `path` or `pem`")),
+    };
+    if bytes.first() == Some(&0x30) {
+        return Ok(bytes); // DER SEQUENCE
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    id::pem::decode(&text, None).map_err(|e| input_error(e, field))
+}
+
+/// Refuse to replace `path` when it holds another device's certificate (a different DeviceID
+/// key). The same device's certificate after a rebuild (new FWID) is replaced.
+fn check_overwrite(path: &Path, new_der: &[u8]) -> Result<(), TaskError> {
+    let Ok(existing) = std::fs::read_to_string(path) else { return Ok(()) };
+    let key = |c: &id::CertInfo| c.device_id_public_key.clone().unwrap_or_else(|| c.public_key.clone());
+    let new = id::inspect(new_der)?;
+    let old = id::pem::decode(&existing, None).ok().and_then(|der| id::inspect(&der).ok());
+    match old {
+        Some(old) if key(&old) == key(&new) => Ok(()),
+        Some(old) => Err(FsError::WouldOverwrite {
+            path: path.to_path_buf(),
+            existing: format!("the certificate of another device (CN={}, different DeviceID key)", old.subject_cn),
+            new: format!("CN={}", new.subject_cn),
+        }
+        .into()),
+        None => Err(FsError::WouldOverwrite {
+            path: path.to_path_buf(),
+            existing: "something that is not a RIoT certificate".into(),
+            new: format!("CN={}", new.subject_cn),
+        }
+        .into()),
+    }
+}
+
+pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
+    // Validate everything before any work.
+    let uds = Uds::parse(p.uds.expose()).map_err(|e| input_error(e, "uds"))?;
+    if uds.is_published_sample() && !p.allow_sample_uds {
+        return Err(TaskError::invalid(
+            "uds",
+            "is the sample UDS published in the original tutorial: anyone can compute this device's keys. \
+             Generate a new one (devkit/setUds with generate), or set `allowSampleUds` for a throw-away test",
+        ));
+    }
+    let reg_id = registration_id(&p)?;
+    let (bin, map) = image_paths(p.bin.clone(), p.map.clone(), p.build_dir.clone())?;
+    let spec = JobSpec {
+        method: ext::GENERATE_CERT,
+        title: "Generating certificate".into(),
+        resources: vec![],
+        work_done_token: token,
+        progress: false,
+    };
+    run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
+        blocking(move || {
+            let image = id::FirmwareImage::load(&bin, &map).map_err(|e| match &e {
+                IdentityError::Invalid { input, .. } if input.contains("map") => input_error(e, "map"),
+                _ => input_error(e, "bin"),
+            })?;
+            let identity = id::derive(&uds, &image, &reg_id)?;
+            let alias_path = p.out_dir.join(format!("{}.pem", reg_id.as_str()));
+            check_overwrite(&alias_path, &identity.alias_cert_der)?;
+            let mut files = vec![(alias_path.clone(), identity.alias_cert_pem().into_bytes(), Mode::Public)];
+            let device_path = p.device_cert.then(|| p.out_dir.join("device-cert.pem"));
+            if let Some(dp) = &device_path {
+                check_overwrite(dp, &identity.device_cert_der)?;
+                files.push((dp.clone(), identity.device_cert_pem().into_bytes(), Mode::Public));
+            }
+            fsutil::write_all_atomic(&files)?;
+            let alias_abs = std::fs::canonicalize(&alias_path).unwrap_or(alias_path);
+            let mut warnings = ctx.warnings();
+            if let Some(dir) = &p.project_dir {
+                let record = StateRecord {
+                    registration_id: reg_id.as_str().to_string(),
+                    fwid: hex::encode_upper(identity.fwid),
+                    sha256_thumbprint: identity.sha256_thumbprint(),
+                    alias_cert: alias_abs.clone(),
+                    source: IdentitySource::Generated,
+                };
+                let state = ProjectState::update(dir, |s| s.last_generated = Some(record.clone()))?;
+                if let Some(enrolled) = &state.last_enrolled {
+                    if enrolled.registration_id == record.registration_id && enrolled.sha256_thumbprint != record.sha256_thumbprint {
+                        warnings.push(format!(
+                            "the enrollment of {} holds a different certificate: enroll again (devkit/enroll)",
+                            record.registration_id
+                        ));
+                    }
+                }
+            }
+            warnings.push(id::FIXED_NONCE_WARNING.to_string());
+            Ok(GenerateCertResult {
+                registration_id: reg_id.as_str().to_string(),
+                alias_cert: alias_abs,
+                device_cert: device_path.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+                sha1_thumbprint: identity.sha1_thumbprint(),
+                sha256_thumbprint: identity.sha256_thumbprint(),
+                fwid: hex::encode_upper(identity.fwid),
+                warnings,
+            })
+        })
+        .await
+    })
+    .await
+}
+
+fn cert_info(c: id::CertInfo) -> CertInfo {
+    CertInfo {
+        subject_cn: c.subject_cn,
+        issuer_cn: c.issuer_cn,
+        public_key: c.public_key,
+        device_id_public_key: c.device_id_public_key,
+        fwid: c.fwid,
+        signature_valid: c.signature_valid,
+        is_alias: c.is_alias,
+        sha1_thumbprint: c.sha1_thumbprint,
+        sha256_thumbprint: c.sha256_thumbprint,
+    }
+}
+
+pub async fn inspect_cert(_b: &Backend, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
+    blocking(move || {
+        let der = read_cert(p.path.as_deref(), p.pem.as_deref(), if p.pem.is_some() { "pem" } else { "path" })?;
+        let info = id::inspect(&der).map_err(|e| input_error(e, "path"))?;
+        let against = match &p.against {
+            None => None,
+            Some(other) => {
+                let der2 = read_cert(Some(other), None, "against")?;
+                let info2 = id::inspect(&der2).map_err(|e| input_error(e, "against"))?;
+                let diff = id::compare(&info, &info2);
+                Some(CertComparison {
+                    difference: difference_name(&diff).to_string(),
+                    explanation: diff.explanation().to_string(),
+                    cert: cert_info(info2),
+                })
+            }
+        };
+        Ok(InspectCertResult { cert: cert_info(info), against })
+    })
+    .await
+}
+
+fn difference_name(d: &id::Difference) -> &'static str {
+    match d {
+        id::Difference::Identical => "identical",
+        id::Difference::DeviceId => "deviceId",
+        id::Difference::Fwid => "fwid",
+        id::Difference::RegistrationId => "registrationId",
+        id::Difference::Encoding => "encoding",
+    }
+}
+
+fn record(r: StateRecord) -> IdentityRecord {
+    IdentityRecord {
+        registration_id: r.registration_id,
+        fwid: r.fwid,
+        sha256_thumbprint: r.sha256_thumbprint,
+        alias_cert: r.alias_cert,
+    }
+}
+
+pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
+    blocking(move || {
+        let state = ProjectState::load(&p.project_dir)?;
+        let current_fwid = match &p.build_dir {
+            None => None,
+            Some(dir) => {
+                let (bin, map) = find_build_outputs(dir)?;
+                let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
+                Some(hex::encode_upper(image.fwid()))
+            }
+        };
+        let mut warnings = Vec::new();
+        let reference = state.last_enrolled.as_ref().or(state.last_generated.as_ref());
+        let mut drift = false;
+        if let (Some(r), Some(fwid)) = (reference, &current_fwid) {
+            if !r.fwid.eq_ignore_ascii_case(fwid) {
+                drift = true;
+                warnings.push(format!(
+                    "the build's FWID differs from the {} identity of {}: regenerate the certificate and enroll again",
+                    if state.last_enrolled.is_some() { "enrolled" } else { "generated" },
+                    r.registration_id
+                ));
+            }
+        }
+        if let (Some(e), Some(g)) = (&state.last_enrolled, &state.last_generated) {
+            if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint {
+                drift = true;
+                warnings.push(format!("the last generated certificate of {} is not the enrolled one: enroll again", g.registration_id));
+            }
+        }
+        Ok(IdentityResult {
+            last_generated: state.last_generated.map(record),
+            last_enrolled: state.last_enrolled.map(record),
+            current_fwid,
+            drift,
+            warnings,
+        })
+    })
+    .await
+}
+

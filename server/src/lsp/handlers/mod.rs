@@ -1,0 +1,47 @@
+//! One function per custom request, thin over `tasks`: decode-checked params in, a typed
+//! result or a [`TaskError`] out. Signature of every handler:
+//! `async fn(&Backend, Params, Option<ProgressToken>) -> Result<Result, TaskError>`.
+
+pub mod dps;
+pub mod identity;
+pub mod serial;
+pub mod upload;
+
+use super::error::TaskError;
+use super::jobs::Jobs;
+use tower_lsp_server::Client;
+
+/// Daemon-wide task state shared with running jobs (monitors live here).
+pub struct State {
+    pub client: Client,
+    pub jobs: Jobs,
+    pub serial: serial::SerialState,
+}
+
+impl State {
+    pub fn new(client: Client, jobs: Jobs) -> Self {
+        State { serial: serial::SerialState::default(), client, jobs }
+    }
+
+    /// `shutdown`: close monitors so ports are released before `exit`.
+    pub async fn shutdown(&self) {
+        self.serial.close_all(&self.jobs).await;
+    }
+}
+
+/// Run blocking work (file IO, crypto, serial, probe) off the async threads; a panic in it
+/// becomes an `internal` error.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, TaskError> + Send + 'static,
+) -> Result<T, TaskError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(super::jobs::panic_error(e.into_panic())),
+        Err(_) => Err(TaskError::cancelled()),
+    }
+}
+
+/// Require exactly one of two ways to give an input.
+pub fn required<T>(v: Option<T>, field: &str, what: &str) -> Result<T, TaskError> {
+    v.ok_or_else(|| TaskError::invalid(field, format!("is required: {what}")))
+}

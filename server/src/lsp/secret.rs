@@ -1,0 +1,42 @@
+//! A secret that arrives in request params (UDS, Wi-Fi password, DPS connection string).
+//!
+//! Deliberately has no `Debug`, `Display` or `Serialize`: it cannot end up in a log line, a
+//! notification or an error message by accident. The text is zeroized on drop.
+
+use serde::{Deserialize, Deserializer};
+use zeroize::Zeroizing;
+
+/// A secret string from params. Read it with [`Secret::expose`] only where it is used.
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Secret(Zeroizing::new(text.into()))
+    }
+    /// The secret text; keep the borrow short and never format it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret::new(v))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(Zeroizing::new(v)))
+            }
+        }
+        deserializer.deserialize_string(Visitor)
+    }
+}

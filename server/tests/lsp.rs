@@ -1,0 +1,223 @@
+//! `devkit lsp` over stdio against the real binary: lifecycle, errors, identity methods,
+//! language features, and secrets kept off stderr.
+
+mod lsp_client;
+
+use lsp_client::{error_code, fixture, Lsp};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// The UDS of the `auto-id-small` vector: our canary secret.
+const UDS: &str = "29e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eaf";
+
+fn started() -> Lsp {
+    let mut lsp = Lsp::start(&[]);
+    lsp.initialize(true);
+    lsp
+}
+
+/// The base64 body of a PEM file, whitespace removed (64-column and one-line PEM compare equal).
+fn pem_body(text: &str) -> String {
+    text.lines().filter(|l| !l.starts_with("-----")).collect::<String>().split_whitespace().collect()
+}
+
+#[test]
+fn initialize_then_shutdown_and_exit_cleanly() {
+    let mut lsp = Lsp::start(&[]);
+    let init = lsp.initialize(true);
+    let caps = &init["result"]["capabilities"];
+    assert_eq!(caps["textDocumentSync"], 1, "{init}");
+    assert_eq!(caps["codeLensProvider"]["resolveProvider"], false);
+    let requests = caps["experimental"]["devkitRequests"].as_array().unwrap();
+    assert!(requests.contains(&json!("devkit/generateCert")));
+    assert_eq!(init["result"]["serverInfo"]["name"], "devkit");
+    // devkit/status arrives once initialized.
+    let status = lsp.wait_for("devkit/status", Duration::from_secs(10), |_| true).expect("devkit/status");
+    assert_eq!(status["params"]["health"], "ok");
+    assert_eq!(status["params"]["quiescent"], true);
+    let (code, _) = lsp.shutdown_and_exit();
+    assert!(code.success(), "{code:?}");
+}
+
+#[test]
+fn exit_without_shutdown_is_exit_code_1() {
+    let mut lsp = started();
+    lsp.notify("exit", Value::Null);
+    assert_eq!(lsp.wait_exit().code(), Some(1));
+}
+
+#[test]
+fn unknown_method_is_32601() {
+    let mut lsp = started();
+    let r = lsp.request("devkit/doesNotExist", json!({}));
+    assert_eq!(error_code(&r), -32601, "{r}");
+}
+
+#[test]
+fn malformed_params_name_the_field_and_never_echo_values() {
+    let mut lsp = started();
+    // Wrong type for a boolean field, holding the canary.
+    let r = lsp.request("devkit/generateCert", json!({"uds": UDS, "outDir": "/tmp", "buildDir": "/tmp", "deviceCert": UDS}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "deviceCert");
+    assert_eq!(r["error"]["data"]["code"], "invalidParams");
+    assert!(!r.to_string().contains(UDS), "{r}");
+    // A missing field.
+    let r = lsp.request("devkit/generateCert", json!({"outDir": "/tmp"}));
+    assert_eq!(error_code(&r), -32602);
+    assert_eq!(r["error"]["data"]["field"], "uds");
+    // A UDS that is not 64 hex digits: named, not echoed.
+    let bad = format!("{}zz", &UDS[..62]);
+    let r = lsp.request("devkit/generateCert", json!({"uds": bad, "outDir": "/tmp", "registrationId": "a", "buildDir": "/tmp"}));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "uds");
+    assert!(!r.to_string().contains(&bad[..40]), "{r}");
+    // Params that are not an object.
+    let r = lsp.request("devkit/inspectCert", json!([UDS]));
+    assert_eq!(error_code(&r), -32602);
+    assert!(!r.to_string().contains(UDS));
+}
+
+#[test]
+fn generate_cert_matches_the_device_vector_and_records_the_identity() {
+    let vector = fixture("dice-vectors/auto-id-small");
+    let out = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let mut lsp = started();
+    let r = lsp.request(
+        "devkit/generateCert",
+        json!({
+            "buildDir": vector,
+            "uds": UDS,
+            "mac": "C0:BD:D1:A2:B3:C4",
+            "firmwareVersion": "1.6.2",
+            "outDir": out.path(),
+            "deviceCert": true,
+            "projectDir": project.path(),
+        }),
+    );
+    let res = &r["result"];
+    assert_eq!(res["registrationId"], "az-c0bdd1a2b3c4v1v6v2", "{r}");
+    let alias = std::fs::read_to_string(res["aliasCert"].as_str().unwrap()).unwrap();
+    let expected = std::fs::read_to_string(vector.join("az-c0bdd1a2b3c4v1v6v2.pem")).unwrap();
+    assert_eq!(pem_body(&alias), pem_body(&expected), "alias certificate differs from the device's");
+    let device = std::fs::read_to_string(res["deviceCert"].as_str().unwrap()).unwrap();
+    let expected_device = std::fs::read_to_string(vector.join("device-cert.pem")).unwrap();
+    assert_eq!(pem_body(&device), pem_body(&expected_device));
+    assert!(alias.lines().all(|l| l.len() <= 64), "64-column PEM");
+    assert!(res["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("fixed ECDSA nonce")));
+
+    // inspectCert on the expected file agrees on the thumbprints.
+    let i = lsp.request("devkit/inspectCert", json!({"path": vector.join("az-c0bdd1a2b3c4v1v6v2.pem"), "against": res["aliasCert"]}));
+    let cert = &i["result"]["cert"];
+    assert_eq!(cert["sha256Thumbprint"], res["sha256Thumbprint"], "{i}");
+    assert_eq!(cert["sha1Thumbprint"], res["sha1Thumbprint"]);
+    assert_eq!(cert["fwid"], res["fwid"]);
+    assert_eq!(cert["subjectCn"], "az-c0bdd1a2b3c4v1v6v2");
+    assert_eq!(cert["signatureValid"], true);
+    assert_eq!(i["result"]["against"]["difference"], "identical");
+
+    // The project now knows the identity.
+    let id = lsp.request("devkit/identity", json!({"projectDir": project.path(), "buildDir": vector}));
+    assert_eq!(id["result"]["lastGenerated"]["sha256Thumbprint"], res["sha256Thumbprint"], "{id}");
+    assert_eq!(id["result"]["currentFwid"], res["fwid"]);
+    assert_eq!(id["result"]["drift"], false);
+    let (code, _) = lsp.shutdown_and_exit();
+    assert!(code.success());
+}
+
+#[test]
+fn generate_cert_refuses_the_sample_uds_and_another_devices_files() {
+    let vector = fixture("dice-vectors/explicit-id-small");
+    let out = tempfile::tempdir().unwrap();
+    let mut lsp = started();
+    let sample = "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae";
+    let params = |uds: &str, allow: bool| {
+        json!({"bin": vector.join("DevKitDPS.ino.bin"), "map": vector.join("DevKitDPS.ino.map"), "uds": uds,
+               "registrationId": "my-devkit-01", "outDir": out.path(), "allowSampleUds": allow})
+    };
+    let r = lsp.request("devkit/generateCert", params(sample, false));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "uds");
+    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
+    let r = lsp.request("devkit/generateCert", params(sample, true));
+    let written = std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap();
+    let expected = std::fs::read_to_string(vector.join("my-devkit-01.pem")).unwrap();
+    assert_eq!(pem_body(&written), pem_body(&expected), "{r}");
+    // Another UDS = another device: its certificate must not replace this one.
+    let r = lsp.request("devkit/generateCert", params(UDS, false));
+    assert_eq!(r["error"]["data"]["code"], "wouldOverwrite", "{r}");
+    assert_eq!(error_code(&r), 1005);
+    assert_eq!(std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap(), written);
+}
+
+#[test]
+fn no_secret_reaches_stderr_even_at_trace_level() {
+    let vector = fixture("dice-vectors/auto-id-small");
+    let out = tempfile::tempdir().unwrap();
+    let mut lsp = Lsp::start(&[("RUST_LOG", "trace")]);
+    lsp.initialize(true);
+    let r = lsp.request(
+        "devkit/generateCert",
+        json!({"buildDir": vector, "uds": UDS, "mac": "c0bdd1a2b3c4", "firmwareVersion": "1.6.2", "outDir": out.path()}),
+    );
+    assert!(r.get("result").is_some(), "{r}");
+    lsp.request("devkit/generateCert", json!({"uds": UDS, "outDir": 5}));
+    lsp.request("devkit/setUds", json!({"port": "/dev/null-devkit", "uds": UDS}));
+    lsp.request("devkit/doesNotExist", json!({"uds": UDS}));
+    let upper = UDS.to_uppercase();
+    let (code, stderr) = lsp.shutdown_and_exit();
+    assert!(code.success());
+    assert!(!stderr.is_empty(), "trace logging is on, something is logged");
+    assert!(!stderr.contains(UDS) && !stderr.contains(&upper) && !stderr.contains(&UDS[..16]), "UDS on stderr:\n{stderr}");
+}
+
+#[test]
+fn sketch_settings_get_diagnostics_and_code_lenses() {
+    let mut lsp = started();
+    let uri = "file:///tmp/devkit-test/DevKitDPS/dps_config.h";
+    let text = "#define DPS_GLOBAL_DEVICE_ENDPOINT \"https://global.azure-devices-provisioning.net\"\n\
+                #define DPS_ID_SCOPE \"[ID Scope]\"\n\
+                #define DPS_REGISTRATION_ID \"My_DevKit\"\n";
+    lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "c", "version": 1, "text": text}}));
+    let d = lsp.wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| m["params"]["uri"] == uri).unwrap();
+    let diags = d["params"]["diagnostics"].as_array().unwrap();
+    let by_code = |c: &str| diags.iter().find(|d| d["code"] == c).unwrap_or_else(|| panic!("no {c} in {d}"));
+    assert_eq!(by_code("endpoint")["severity"], 1);
+    assert_eq!(by_code("id-scope")["severity"], 2);
+    let reg = by_code("registration-id");
+    assert_eq!(reg["severity"], 1);
+    assert_eq!(reg["range"]["start"]["line"], 2);
+    assert!(reg["message"].as_str().unwrap().contains("registration ID"), "{reg}");
+
+    let lenses = lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": uri}}));
+    let lenses = lenses["result"].as_array().unwrap();
+    let commands: Vec<_> = lenses.iter().map(|l| l["command"]["command"].as_str().unwrap()).collect();
+    assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
+    assert_eq!(lenses[0]["range"]["start"]["line"], 2);
+
+    // Fixed: no diagnostics left.
+    let fixed = "#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"\n\
+                 #define DPS_ID_SCOPE \"0ne00000A0A\"\n\
+                 #define DPS_REGISTRATION_ID \"my-devkit-01\"\n";
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
+    );
+    let d = lsp
+        .wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| {
+            m["params"]["uri"] == uri && m["params"]["diagnostics"].as_array().unwrap().is_empty()
+        })
+        .is_some();
+    assert!(d, "diagnostics cleared");
+}
+
+#[test]
+fn devkit_requests_may_omit_params() {
+    let mut lsp = started();
+    // No params at all: decoded as {} (so only real field problems are reported).
+    let id = lsp.send_request_without_params("devkit/inspectCert");
+    let r = lsp.response(id);
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "path");
+}

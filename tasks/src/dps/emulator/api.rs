@@ -1,0 +1,456 @@
+//! The emulator's request handling, apart from the HTTP/TLS plumbing: service API (SAS),
+//! IoT Hub registry API (SAS), device API (client certificate). Pure functions of the state
+//! and the request, so they are easy to test.
+
+use super::state::{Persisted, RegistrationState};
+use crate::dps::cert;
+use crate::dps::enrollment::{BulkMode, IndividualEnrollment, X509CertificateInfo};
+use crate::dps::sas;
+use base64::Engine;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+/// The SAS policy the emulator's DPS connection string names.
+pub const SERVICE_POLICY: &str = "provisioningserviceowner";
+/// The SAS policy of the hub connection strings it hands out.
+pub const HUB_POLICY: &str = "iothubowner";
+
+/// What a handler answers.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(status: u16, value: &impl serde::Serialize) -> Reply {
+        Reply { status, headers: vec![("content-type", "application/json; charset=utf-8".into())], body: serde_json::to_vec(value).unwrap_or_default() }
+    }
+    fn empty(status: u16) -> Reply {
+        Reply { status, headers: vec![], body: vec![] }
+    }
+    /// A DPS error answer: body and `x-ms-error-code` header.
+    pub fn error(status: u16, code: u32, message: &str) -> Reply {
+        let body = json!({
+            "errorCode": code,
+            "trackingId": hex::encode(rand::random::<[u8; 16]>()),
+            "message": message,
+            "timestampUtc": now_rfc3339(),
+        });
+        let mut r = Reply::json(status, &body);
+        r.headers.push(("x-ms-error-code", code.to_string()));
+        r
+    }
+    fn with_header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A request as the handlers see it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a hyper::HeaderMap,
+    pub body: &'a [u8],
+    /// The TLS client certificate (device API only).
+    pub peer_cert: Option<&'a [u8]>,
+}
+
+impl Request<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Knobs of the emulator's behaviour.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// `Retry-After` seconds on 202 (assigning) and injected 429 answers.
+    pub retry_after_secs: u32,
+    /// How many polls answer 202 "assigning" before the result.
+    pub assigning_polls: u32,
+    /// Hub for enrollments that name none.
+    pub default_hub: String,
+}
+
+struct Operation {
+    registration_id: String,
+    cert_der: Vec<u8>,
+    polls_left: u32,
+}
+
+/// The emulator's state and counters, behind one lock.
+pub struct Core {
+    pub dir: PathBuf,
+    pub persisted: Persisted,
+    pub service_key: Zeroizing<Vec<u8>>,
+    /// Accepted SAS resources for the DPS service API (`127.0.0.1:PORT`, ...).
+    pub service_hosts: Vec<String>,
+    pub behaviour: Behaviour,
+    /// Injected 429 answers still to give on the service API / the device API.
+    pub throttle_service: u32,
+    pub throttle_device: u32,
+    ops: HashMap<String, Operation>,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// DPS's registration ID rule: 1..=128 of lowercase letters, digits, `-._:`; ends in a letter, digit or `-`.
+pub fn valid_registration_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | ':'))
+        && id.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+fn throttled(retry_after: u32) -> Reply {
+    Reply::error(429, 429001, "Operations are being throttled for this tenant.").with_header("retry-after", retry_after.to_string())
+}
+
+fn registration_id_error() -> Reply {
+    Reply::error(400, 400004, "Invalid RegistrationId")
+}
+
+fn not_found() -> Reply {
+    Reply::error(404, 404201, "Enrollment not found")
+}
+
+/// The copy of an enrollment that goes on the wire: certificate replaced by its `info`.
+fn public_view(e: &IndividualEnrollment) -> IndividualEnrollment {
+    let mut e = e.clone();
+    if let Some(p) = e.attestation.x509.as_mut().and_then(|x| x.client_certificates.as_mut()).and_then(|c| c.primary.as_mut()) {
+        p.certificate = None;
+    }
+    e
+}
+
+impl Core {
+    pub fn new(dir: PathBuf, persisted: Persisted, service_key: Zeroizing<Vec<u8>>, service_hosts: Vec<String>, behaviour: Behaviour) -> Core {
+        Core { dir, persisted, service_key, service_hosts, behaviour, throttle_service: 0, throttle_device: 0, ops: HashMap::new() }
+    }
+
+    fn save(&self) -> Result<(), Reply> {
+        self.persisted.save(&self.dir).map_err(|e| {
+            tracing::error!("{e}");
+            Reply::error(500, 500000, "Internal error: the emulator cannot write its state")
+        })
+    }
+
+    fn next_etag(&mut self) -> String {
+        self.persisted.next_etag += 1;
+        format!("\"{}\"", base64::engine::general_purpose::STANDARD.encode(self.persisted.next_etag.to_be_bytes()))
+    }
+
+    // ---------------------------------------------------------------- service API
+
+    /// The service endpoint: DPS enrollments (`/enrollments...`, `/registrations/...`) and the
+    /// IoT Hub registries (`/iothubs/{hub}/devices/{deviceId}`).
+    pub fn handle_service(&mut self, req: &Request) -> Reply {
+        let path = req.path.trim_start_matches('/');
+        let segments: Vec<String> = path
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let auth = req.header("authorization").unwrap_or_default();
+        let now = sas::now_unix();
+        if let ["iothubs", hub, "devices", device_id] = seg[..] {
+            if !self.persisted.hubs.contains_key(hub) && hub != self.behaviour.default_hub {
+                return Reply::error(404, 404000, "IotHub not found");
+            }
+            if sas::verify(auth, &[hub], &self.service_key, HUB_POLICY, now).is_err() {
+                return Reply::error(401, 401002, "Unauthorized");
+            }
+            if req.method != "GET" {
+                return Reply::error(405, 405000, "Method not allowed");
+            }
+            return match self.persisted.hubs.get(hub).and_then(|h| h.get(device_id)) {
+                Some(d) => Reply::json(200, d),
+                None => Reply::error(404, 404001, &format!("Device {device_id} not found")),
+            };
+        }
+        let hosts: Vec<&str> = self.service_hosts.iter().map(String::as_str).collect();
+        if let Err(e) = sas::verify(auth, &hosts, &self.service_key, SERVICE_POLICY, now) {
+            return Reply::error(401, 401002, &format!("Unauthorized: {e}"));
+        }
+        if self.throttle_service > 0 {
+            self.throttle_service -= 1;
+            return throttled(self.behaviour.retry_after_secs);
+        }
+        match (req.method, &seg[..]) {
+            ("POST", ["enrollments", "query"]) => self.query(req),
+            ("POST", ["enrollments"]) => self.bulk(req),
+            ("PUT", ["enrollments", id]) => self.put_enrollment(id, req),
+            ("GET", ["enrollments", id]) => match self.persisted.enrollments.get(*id) {
+                Some(e) => Reply::json(200, &public_view(e)),
+                None => not_found(),
+            },
+            ("DELETE", ["enrollments", id]) => self.delete_enrollment(id, req.header("if-match")),
+            ("GET", ["registrations", id]) => match self.persisted.registrations.get(*id) {
+                Some(r) => Reply::json(200, r),
+                None => Reply::error(404, 404202, "Registration not found"),
+            },
+            ("DELETE", ["registrations", id]) => {
+                if self.persisted.registrations.remove(*id).is_none() {
+                    return Reply::error(404, 404202, "Registration not found");
+                }
+                self.save().err().unwrap_or(Reply::empty(204))
+            }
+            _ => Reply::error(404, 404000, "Not found"),
+        }
+    }
+
+    fn etag_matches(&self, id: &str, if_match: Option<&str>) -> bool {
+        match (if_match.map(str::trim), self.persisted.enrollments.get(id)) {
+            (None, _) => true,
+            (Some("*"), existing) => existing.is_some(),
+            (Some(tag), Some(existing)) => existing.etag.as_deref() == Some(tag),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Validate and store an enrollment; `Err` is the error answer.
+    fn store(&mut self, id: &str, mut e: IndividualEnrollment) -> Result<IndividualEnrollment, Reply> {
+        if !valid_registration_id(id) || e.registration_id != id {
+            return Err(registration_id_error());
+        }
+        if e.attestation.kind != "x509" {
+            return Err(Reply::error(400, 400011, "Only X.509 attestation is supported by this emulator"));
+        }
+        let der = e.primary_certificate_der().ok_or_else(|| Reply::error(400, 400010, "Invalid certificate: attestation.x509.clientCertificates.primary.certificate must be PEM or base64 DER"))?;
+        let fields = cert::read(&der).ok_or_else(|| Reply::error(400, 400010, "Invalid certificate: not an X.509 certificate"))?;
+        let now = now_rfc3339();
+        let previous = self.persisted.enrollments.get(id);
+        e.created_date_time_utc = Some(previous.and_then(|p| p.created_date_time_utc.clone()).unwrap_or_else(|| now.clone()));
+        e.last_updated_date_time_utc = Some(now);
+        e.etag = Some(self.next_etag());
+        if e.provisioning_status.is_none() {
+            e.provisioning_status = Some(crate::dps::enrollment::ProvisioningStatus::Enabled);
+        }
+        if let Some(p) = e.attestation.x509.as_mut().and_then(|x| x.client_certificates.as_mut()).and_then(|c| c.primary.as_mut()) {
+            p.certificate = Some(cert::pem_encode(&der));
+            p.info = Some(X509CertificateInfo {
+                subject_name: format!("CN={}", fields.subject_cn.unwrap_or_default()),
+                sha1_thumbprint: crate::identity::sha1_thumbprint(&der),
+                sha256_thumbprint: crate::identity::sha256_thumbprint(&der),
+                issuer_name: format!("CN={}", fields.issuer_cn.unwrap_or_default()),
+                version: Some(3),
+                ..Default::default()
+            });
+        }
+        self.persisted.enrollments.insert(id.to_string(), e.clone());
+        Ok(e)
+    }
+
+    fn put_enrollment(&mut self, id: &str, req: &Request) -> Reply {
+        let e: IndividualEnrollment = match serde_json::from_slice(req.body) {
+            Ok(e) => e,
+            Err(err) => return Reply::error(400, 400000, &format!("Malformed enrollment: {err}")),
+        };
+        if !self.etag_matches(id, req.header("if-match")) {
+            return Reply::error(412, 412, "Precondition failed: the enrollment's ETag does not match If-Match");
+        }
+        match self.store(id, e) {
+            Ok(stored) => self.save().err().unwrap_or_else(|| Reply::json(200, &public_view(&stored))),
+            Err(reply) => reply,
+        }
+    }
+
+    fn delete_enrollment(&mut self, id: &str, if_match: Option<&str>) -> Reply {
+        if !self.persisted.enrollments.contains_key(id) {
+            return not_found();
+        }
+        if !self.etag_matches(id, if_match) {
+            return Reply::error(412, 412, "Precondition failed: the enrollment's ETag does not match If-Match");
+        }
+        self.persisted.enrollments.remove(id);
+        self.save().err().unwrap_or(Reply::empty(204))
+    }
+
+    fn query(&mut self, req: &Request) -> Reply {
+        let page = req.header("x-ms-max-item-count").and_then(|v| v.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+        let start = match req.header("x-ms-continuation") {
+            None => 0,
+            Some(c) => match c.parse::<usize>() {
+                Ok(n) => n,
+                Err(_) => return Reply::error(400, 400000, "Invalid continuation token"),
+            },
+        };
+        let items: Vec<IndividualEnrollment> = self.persisted.enrollments.values().skip(start).take(page).map(public_view).collect();
+        let mut reply = Reply::json(200, &items);
+        if start + items.len() < self.persisted.enrollments.len() {
+            reply.headers.push(("x-ms-continuation", (start + items.len()).to_string()));
+        }
+        reply
+    }
+
+    fn bulk(&mut self, req: &Request) -> Reply {
+        #[derive(serde::Deserialize)]
+        struct Bulk {
+            enrollments: Vec<IndividualEnrollment>,
+            mode: BulkMode,
+        }
+        let b: Bulk = match serde_json::from_slice(req.body) {
+            Ok(b) => b,
+            Err(err) => return Reply::error(400, 400000, &format!("Malformed bulk operation: {err}")),
+        };
+        if b.enrollments.len() > crate::dps::service::BULK_CHUNK {
+            return Reply::error(400, 400000, "At most 10 enrollments per bulk operation");
+        }
+        let mut errors = Vec::new();
+        for e in b.enrollments {
+            let id = e.registration_id.clone();
+            let exists = self.persisted.enrollments.contains_key(&id);
+            let fail = |code: u32, status: &str| json!({"registrationId": id, "errorCode": code, "errorStatus": status});
+            let result = match b.mode {
+                BulkMode::Create if exists => Err(fail(409201, "Enrollment already exists")),
+                BulkMode::Delete if !exists => Err(fail(404201, "Enrollment not found")),
+                BulkMode::Delete => {
+                    self.persisted.enrollments.remove(&id);
+                    Ok(())
+                }
+                BulkMode::UpdateIfMatchETag if !self.etag_matches(&id, Some(e.etag.as_deref().unwrap_or("\"\""))) => Err(fail(412, "Precondition failed")),
+                _ => self.store(&id.clone(), e).map(|_| ()).map_err(|r| {
+                    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                    fail(v["errorCode"].as_u64().unwrap_or(400) as u32, v["message"].as_str().unwrap_or("invalid"))
+                }),
+            };
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        if let Err(r) = self.save() {
+            return r;
+        }
+        Reply::json(200, &json!({"isSuccessful": errors.is_empty(), "errors": errors}))
+    }
+
+    // ---------------------------------------------------------------- device API
+
+    /// The device endpoint: `PUT /{scope}/registrations/{id}/register` and
+    /// `GET /{scope}/registrations/{id}/operations/{operationId}`, any api-version.
+    pub fn handle_device(&mut self, req: &Request) -> Reply {
+        let seg: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        match (req.method, &seg[..]) {
+            ("PUT", [scope, "registrations", id, "register"]) => self.register(scope, id, req),
+            ("GET", [scope, "registrations", id, "operations", op]) => self.operation(scope, id, op, req),
+            _ => Reply::error(404, 404000, "Not found"),
+        }
+    }
+
+    fn register(&mut self, scope: &str, id: &str, req: &Request) -> Reply {
+        if scope != self.persisted.id_scope {
+            return Reply::error(404, 404104, "ID scope not found");
+        }
+        if self.throttle_device > 0 {
+            self.throttle_device -= 1;
+            return throttled(self.behaviour.retry_after_secs);
+        }
+        if !valid_registration_id(id) {
+            return registration_id_error();
+        }
+        let body_id = serde_json::from_slice::<serde_json::Value>(req.body).ok().and_then(|v| v["registrationId"].as_str().map(str::to_string));
+        if body_id.as_deref() != Some(id) {
+            return registration_id_error();
+        }
+        let Some(presented) = req.peer_cert else {
+            return Reply::error(401, 401002, "Invalid certificate");
+        };
+        let Some(enrollment) = self.persisted.enrollments.get(id) else {
+            return not_found();
+        };
+        let cn = cert::read(presented).and_then(|f| f.subject_cn);
+        if cn.as_deref() != Some(id) || enrollment.primary_certificate_der().as_deref() != Some(presented) {
+            tracing::info!(registration_id = id, "refused: the presented certificate is not the enrolled one");
+            return Reply::error(401, 401002, "Invalid certificate");
+        }
+        let operation_id = format!("5.{}.{}", hex::encode(rand::random::<[u8; 8]>()), hex::encode(rand::random::<[u8; 16]>()));
+        self.ops.insert(
+            operation_id.clone(),
+            Operation { registration_id: id.to_string(), cert_der: presented.to_vec(), polls_left: self.behaviour.assigning_polls },
+        );
+        Reply::json(202, &json!({"operationId": operation_id, "status": "assigning"})).with_header("retry-after", self.behaviour.retry_after_secs.to_string())
+    }
+
+    fn operation(&mut self, scope: &str, id: &str, op_id: &str, req: &Request) -> Reply {
+        if scope != self.persisted.id_scope {
+            return Reply::error(404, 404104, "ID scope not found");
+        }
+        let Some(op) = self.ops.get_mut(op_id).filter(|o| o.registration_id == id) else {
+            return Reply::error(404, 404203, "Operation not found");
+        };
+        if req.peer_cert != Some(op.cert_der.as_slice()) {
+            return Reply::error(401, 401002, "Invalid certificate");
+        }
+        if op.polls_left > 0 {
+            op.polls_left -= 1;
+            return Reply::json(202, &json!({"operationId": op_id, "status": "assigning"})).with_header("retry-after", self.behaviour.retry_after_secs.to_string());
+        }
+        self.ops.remove(op_id);
+        let Some(enrollment) = self.persisted.enrollments.get(id).cloned() else {
+            return not_found();
+        };
+        let now = now_rfc3339();
+        let previous = self.persisted.registrations.get(id).cloned();
+        let etag = self.next_etag();
+        let mut state = RegistrationState {
+            registration_id: id.to_string(),
+            assigned_hub: None,
+            device_id: None,
+            status: "disabled".into(),
+            substatus: None,
+            error_code: None,
+            error_message: None,
+            created_date_time_utc: previous.as_ref().map(|p| p.created_date_time_utc.clone()).unwrap_or_else(|| now.clone()),
+            last_updated_date_time_utc: now,
+            etag,
+            x509: json!({}),
+        };
+        if !enrollment.is_enabled() {
+            state.error_message = Some("Enrollment is disabled".into());
+        } else {
+            let hub = enrollment.iot_hubs.as_ref().and_then(|h| h.first().cloned()).unwrap_or_else(|| self.behaviour.default_hub.clone());
+            let device_id = enrollment.device_id.clone().unwrap_or_else(|| id.to_string());
+            state.status = "assigned".into();
+            state.substatus = Some(if previous.as_ref().is_some_and(|p| p.status == "assigned") { "reprovisionedToInitialAssignment" } else { "initialAssignment" }.into());
+            state.assigned_hub = Some(hub.clone());
+            state.device_id = Some(device_id.clone());
+            let thumbprint = crate::identity::sha1_thumbprint(&enrollment.primary_certificate_der().unwrap_or_default());
+            let device = json!({
+                "deviceId": device_id,
+                "generationId": hex::encode(rand::random::<[u8; 8]>()),
+                "etag": base64::engine::general_purpose::STANDARD.encode(state.etag.as_bytes()),
+                "status": "enabled",
+                "connectionState": "Disconnected",
+                "authentication": {"type": "selfSigned", "x509Thumbprint": {"primaryThumbprint": thumbprint, "secondaryThumbprint": null}},
+                "capabilities": {"iotEdge": false},
+            });
+            self.persisted.hubs.entry(hub).or_default().insert(device_id, device);
+        }
+        self.persisted.registrations.insert(id.to_string(), state.clone());
+        if let Err(r) = self.save() {
+            return r;
+        }
+        Reply::json(200, &json!({"operationId": op_id, "status": state.status, "registrationState": state}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_id_rule() {
+        assert!(valid_registration_id("az-c0bdd1a2b3c4v1v6v2"));
+        assert!(valid_registration_id("a.b_c:d-"));
+        assert!(!valid_registration_id("Az-upper"));
+        assert!(!valid_registration_id(""));
+        assert!(!valid_registration_id("ends-with."));
+        assert!(!valid_registration_id(&"a".repeat(129)));
+    }
+}

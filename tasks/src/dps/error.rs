@@ -1,0 +1,141 @@
+//! DPS (and IoT Hub) service errors, typed so callers can react and users get a hint.
+
+/// What a DPS or IoT Hub error body says: `{"errorCode":..,"trackingId":..,"message":..}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub status: u16,
+    pub error_code: Option<u32>,
+    pub message: String,
+    pub tracking_id: Option<String>,
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = self.error_code {
+            write!(f, ", errorCode {code}")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(t) = &self.tracking_id {
+            write!(f, " (trackingId {t})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ServiceError {
+    /// Build from a status, the `x-ms-error-code` header and a body (JSON or not).
+    pub fn from_response(status: u16, header_code: Option<&str>, body: &[u8]) -> ServiceError {
+        let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let field = |k: &str| json.as_ref().and_then(|j| j.get(k));
+        let error_code = field("errorCode")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .map(|c| c as u32)
+            .or_else(|| header_code.and_then(|h| h.parse().ok()));
+        let message = field("message")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .or_else(|| header_code.filter(|h| h.parse::<u32>().is_err()).map(str::to_string))
+            .unwrap_or_else(|| {
+                // A non-JSON body: keep a short printable prefix (service bodies never hold our secrets).
+                String::from_utf8_lossy(body).chars().filter(|c| !c.is_control()).take(200).collect()
+            });
+        let tracking_id = field("trackingId").and_then(|v| v.as_str()).map(str::to_string);
+        ServiceError { status, error_code, message, tracking_id }
+    }
+}
+
+/// Errors from the DPS service client, the az backend and the IoT Hub client.
+#[derive(Debug, thiserror::Error)]
+pub enum DpsError {
+    /// The caller's input (registration ID, certificate, ...) is invalid; CLI exit 2.
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    ConnectionString(#[from] super::connection_string::ConnectionStringError),
+    /// 401/403: the SAS key or policy is wrong.
+    #[error("the service refused the credentials ({0}); check the connection string's SharedAccessKey and policy")]
+    Unauthorized(ServiceError),
+    #[error("not found ({0})")]
+    NotFound(ServiceError),
+    /// 412: the enrollment changed since its ETag was read.
+    #[error("the enrollment was changed by someone else ({0}); read it again and retry")]
+    EtagMismatch(ServiceError),
+    /// 429 after all retries.
+    #[error("the service is throttling requests ({0}); try again later")]
+    Throttled(ServiceError),
+    /// Any other error answer.
+    #[error("the service refused the request ({0})")]
+    Rejected(ServiceError),
+    #[error("cannot reach {endpoint}: {reason}")]
+    Transport { endpoint: String, reason: String },
+    #[error("unexpected answer from {endpoint}: {reason}")]
+    Protocol { endpoint: String, reason: String },
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("az CLI: {0}")]
+    Az(String),
+}
+
+impl DpsError {
+    /// True when the error is about the caller's input (a CLI exits 2 for these).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, DpsError::Invalid { .. } | DpsError::ConnectionString(_))
+    }
+    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        DpsError::Invalid { input: input.into(), reason: reason.into() }
+    }
+    /// Map an error answer to its variant.
+    pub fn from_service(e: ServiceError) -> DpsError {
+        match e.status {
+            401 | 403 => DpsError::Unauthorized(e),
+            404 => DpsError::NotFound(e),
+            412 => DpsError::EtagMismatch(e),
+            429 => DpsError::Throttled(e),
+            _ => DpsError::Rejected(e),
+        }
+    }
+    /// The service error behind this one, if any.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        match self {
+            DpsError::Unauthorized(e) | DpsError::NotFound(e) | DpsError::EtagMismatch(e) | DpsError::Throttled(e) | DpsError::Rejected(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What to tell the user about a DPS error code (dps-api.md §6), when we know.
+pub fn hint_for_error_code(code: u32) -> Option<&'static str> {
+    Some(match code {
+        401002 => "the certificate the device presented does not match the enrolled one: the device's UDS, registration ID or firmware (.riot_fw code, hence FWID) differs from what the certificate was generated from; regenerate the certificate from the image on the device and the UDS set on it, then enroll again",
+        400004 => "invalid registration ID: DevKit registration IDs are 1-64 characters of lowercase letters, digits and '-'",
+        401 | 401000 => "the device is not authorised: check that an individual enrollment exists for this registration ID",
+        403 | 403000 | 403001 => "the enrollment is disabled or the device is blocked: enable the enrollment",
+        404 | 404201 | 404202 => "no enrollment was found for this registration ID: enroll the device's alias certificate first",
+        429 | 429001 | 429002 => "DPS is throttling registrations: wait and reset the device",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_error_bodies_and_headers() {
+        let e = ServiceError::from_response(401, None, br#"{"errorCode":401002,"trackingId":"t-1","message":"Invalid certificate","timestampUtc":"x"}"#);
+        assert_eq!(e.error_code, Some(401002));
+        assert_eq!(e.to_string(), "HTTP 401, errorCode 401002: Invalid certificate (trackingId t-1)");
+        assert!(matches!(DpsError::from_service(e), DpsError::Unauthorized(_)));
+        let e = ServiceError::from_response(412, Some("412"), b"");
+        assert_eq!(e.error_code, Some(412));
+        assert!(matches!(DpsError::from_service(e), DpsError::EtagMismatch(_)));
+        let e = ServiceError::from_response(500, Some("ServerError"), b"<html>\n");
+        assert_eq!(e.message, "ServerError");
+        assert!(hint_for_error_code(401002).unwrap().contains("UDS"));
+    }
+}

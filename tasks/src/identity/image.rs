@@ -1,0 +1,65 @@
+//! Slicing the RIoT regions out of the firmware image, with bounds checks, and hashing them
+//! once per image (a batch reuses the digests for every device).
+
+use super::{dsha::dsha, map, FirmwareImage, IdentityError};
+use std::ops::Range;
+use std::path::Path;
+
+/// Build an image; `bin_name` / `map_name` name the inputs in error messages.
+pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
+    let info = map::parse(map_text).map_err(|reason| IdentityError::invalid(map_name, reason))?;
+    if bin.is_empty() {
+        return Err(IdentityError::invalid(bin_name, "is empty; expected the sketch's .bin built with the map"));
+    }
+    let core = region(&bin, info.flash_origin, &info.riot_core, ".riot_core", bin_name)?;
+    if core.len() < 8 {
+        return Err(IdentityError::invalid(
+            map_name,
+            format!(".riot_core region is {} bytes; at least 8 are expected (the RIoT core code)", core.len()),
+        ));
+    }
+    let fw = region(&bin, info.flash_origin, &info.riot_fw, ".riot_fw", bin_name)?;
+    let core_digest = dsha(&bin[core.clone()]);
+    let fwid = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bin[fw]).into()
+    };
+    Ok(FirmwareImage {
+        flash_origin: info.flash_origin,
+        riot_core: info.riot_core,
+        riot_fw: info.riot_fw,
+        bin: bin.into(),
+        core_digest,
+        fwid,
+    })
+}
+
+/// The byte range of `addrs` in `bin`, or an error naming the image.
+fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &str) -> Result<Range<usize>, IdentityError> {
+    let flash_end = origin as u64 + bin.len() as u64;
+    if addrs.start < origin || addrs.end as u64 > flash_end {
+        let why = if addrs.start >= origin && (addrs.start as u64) < flash_end {
+            "is truncated or does not belong to this map"
+        } else {
+            "does not belong to this map"
+        };
+        return Err(IdentityError::invalid(
+            bin_name,
+            format!(
+                "{name} ({:#x}..{:#x}) lies outside the image ({origin:#x}..{flash_end:#x}, {} bytes): the image {why}",
+                addrs.start,
+                addrs.end,
+                bin.len()
+            ),
+        ));
+    }
+    Ok((addrs.start - origin) as usize..(addrs.end - origin) as usize)
+}
+
+pub(crate) fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
+    let bin_bytes = std::fs::read(bin).map_err(|source| IdentityError::Io { path: bin.to_path_buf(), source })?;
+    let map_bytes = std::fs::read(map).map_err(|source| IdentityError::Io { path: map.to_path_buf(), source })?;
+    // Maps are ASCII in practice; tolerate stray non-UTF-8 bytes (e.g. in paths).
+    let map_text = String::from_utf8_lossy(&map_bytes);
+    from_parts(bin_bytes, &map_text, &format!("firmware image {:?}", bin.display().to_string()), &format!("map file {:?}", map.display().to_string()))
+}

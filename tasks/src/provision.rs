@@ -1,1 +1,0 @@
-//! provision: the end-to-end provisioning job. (Skeleton; filled in by its issue.)

@@ -1,0 +1,3 @@
+//! provision: the end-to-end provisioning job.
+
+pub mod sample;

@@ -1,1 +1,0 @@
-//! upload: `device-upload` orchestration. (Skeleton; filled in by its issue.)

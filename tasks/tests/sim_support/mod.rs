@@ -1,0 +1,103 @@
+//! Helpers shared by the serial tests: a virtual DevKit in a temp dir and bounded reads.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tasks::sim::{SimEvent, SimOptions, VirtualDevKit};
+
+pub const UDS: &str = "4b8e2f0c9a7d61e3b5c4a29f8d7e6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b";
+
+pub fn fixture(case: &str, file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors").join(case).join(file)
+}
+
+pub struct Sim {
+    pub dir: tempfile::TempDir,
+    pub sim: Option<VirtualDevKit>,
+    pub events: std::sync::mpsc::Receiver<SimEvent>,
+}
+
+impl Sim {
+    pub fn start(config_mode: bool) -> Sim {
+        Self::start_with(config_mode, |_| {})
+    }
+
+    pub fn start_with(config_mode: bool, tweak: impl FnOnce(&mut SimOptions)) -> Sim {
+        let dir = tempfile::tempdir().unwrap();
+        let (sim, events) = start_in(dir.path(), config_mode, tweak);
+        Sim { dir, sim: Some(sim), events }
+    }
+
+    pub fn port(&self) -> PathBuf {
+        self.sim.as_ref().unwrap().port_path().to_path_buf()
+    }
+
+    pub fn eeprom(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir.path().join("eeprom.json")).unwrap()).unwrap()
+    }
+
+    /// Wait for a sim event matching `pred`.
+    pub fn wait_event(&self, pred: impl Fn(&SimEvent) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(e) = self.events.recv_timeout(Duration::from_millis(100)) {
+                if pred(&e) {
+                    return;
+                }
+            }
+        }
+        panic!("sim event not seen within 10 s");
+    }
+}
+
+pub fn start_in(dir: &Path, config_mode: bool, tweak: impl FnOnce(&mut SimOptions)) -> (VirtualDevKit, std::sync::mpsc::Receiver<SimEvent>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let mut opts = SimOptions::new(dir);
+    opts.config_mode = config_mode;
+    opts.mac = Some("c0bdd1a2b3c4".into());
+    opts.on_event = Some(std::sync::Arc::new(move |e: &SimEvent| {
+        let _ = tx.lock().unwrap().send(e.clone());
+    }));
+    tweak(&mut opts);
+    (VirtualDevKit::start(opts).unwrap(), rx)
+}
+
+/// A raw reader/writer on the pty, like a terminal program.
+pub struct Term {
+    pub file: std::fs::File,
+    pub seen: Vec<u8>,
+}
+
+impl Term {
+    pub fn open(path: &Path) -> Term {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK).open(path).unwrap();
+        Term { file, seen: Vec::new() }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.file.write_all(bytes).unwrap();
+    }
+
+    /// Read until `needle` appears after `from`; returns the text from `from` to its end.
+    pub fn until(&mut self, needle: &[u8]) -> String {
+        let start = self.seen.len();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(i) = self.seen[start..].windows(needle.len()).position(|w| w == needle) {
+                let end = start + i + needle.len();
+                let text = String::from_utf8_lossy(&self.seen[start..end]).into_owned();
+                self.seen.drain(..end);
+                return text;
+            }
+            assert!(Instant::now() < deadline, "did not see {:?} within 10 s; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&self.seen[start..]));
+            match self.file.read(&mut buf) {
+                Ok(n) if n > 0 => self.seen.extend_from_slice(&buf[..n]),
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
