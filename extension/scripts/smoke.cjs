@@ -84,7 +84,7 @@ async function openPalette(page) {
     await page.screenshot({ path: `${OUT}/04-uds-masked.png` });
     await page.keyboard.press("Enter");
 
-    const toast = page.locator(".notifications-toasts .notification-list-item-message", { hasText: "Certificate for upper-case-uds" });
+    const toast = page.locator(".notifications-toasts .notification-list-item-message", { hasText: /^Certificate for upper-case-uds: SHA-1 thumbprint/ });
     const failure = page.locator(".notifications-toasts .notification-list-item-message").first();
     await step("result toast", async () => {
         try {
