@@ -189,12 +189,14 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
         uds = await askUds(s, device, false);
         if (!uds) return undefined;
     }
+    const root = workspaceRoot();
     const params: ext.GenerateCertParams = {
         ...build,
         ...reg,
         uds,
-        outDir: args.outDir,
-        projectDir: workspaceRoot(),
+        // Certificates go with the project's state (`.devkit/certs`), else next to the build.
+        outDir: args.outDir ?? (root ? path.join(root, ".devkit", "certs") : path.dirname(build.bin ?? path.join(build.buildDir ?? ".", "x"))),
+        projectDir: root,
         deviceCert: args.deviceCert ?? true,
     };
     const client = await s.ctx.ready();

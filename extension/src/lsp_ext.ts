@@ -1,8 +1,9 @@
 // The daemon's protocol extensions, mirrored 1:1 from the server (`devkit lsp`,
 // server/src/lsp/ and docs/protocol.md), rust-analyzer style.
 //
-// Keep exactly ONE string literal per method name in this file: the server's drift test reads
-// the `devkit/...` strings here and compares them with the methods the server declares.
+// Keep exactly ONE string literal per method name in this file, and no method name in comments:
+// the server's drift test reads the quoted method strings here and compares them with the
+// methods the server declares.
 // Params are camelCase. Secrets (uds, password, connectionString) travel only in params and
 // must never be logged by the client either.
 
@@ -32,7 +33,7 @@ export const ErrorCode = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// devkit/listPorts
+// listPorts
 
 export interface ListPortsParams {
     /** Only DevKits (USB 0483:374B). */
@@ -51,7 +52,7 @@ export interface PortInfo {
     manufacturer?: string;
     /** USB product string. */
     description?: string;
-    /** The request currently holding the port, if any (e.g. `devkit/upload`). */
+    /** The request currently holding the port, if any (e.g. an upload). */
     heldBy?: string;
     /** Whether the daemon's monitor is open on it. */
     monitorOpen: boolean;
@@ -63,7 +64,7 @@ export interface ListPortsResult {
 export const listPorts = new lc.RequestType<ListPortsParams, ListPortsResult, void>("devkit/listPorts");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/generateCert
+// generateCert
 
 export interface GenerateCertParams {
     /** The build's `.bin`; with `map`. Or give `buildDir`. */
@@ -77,11 +78,11 @@ export interface GenerateCertParams {
     registrationId?: string;
     mac?: string;
     firmwareVersion?: string;
-    /** Default `<projectDir>/.devkit/certs`, else the directory of the `.bin`. */
+    /** Default: `certs` in the project's `.devkit` folder, else the directory of the `.bin`. */
     outDir?: string;
     /** Also write the DeviceID certificate. */
     deviceCert?: boolean;
-    /** Record the identity in `<projectDir>/.devkit/state.json`. */
+    /** Record the identity in the project's state file (`.devkit` folder). */
     projectDir?: string;
     /** Allow the UDS published in the original tutorial (its keys are public: tests only). */
     allowSampleUds?: boolean;
@@ -102,7 +103,7 @@ export const generateCert = new lc.RequestType<WithProgress<GenerateCertParams>,
 );
 
 // ---------------------------------------------------------------------------------------------
-// devkit/inspectCert
+// inspectCert
 
 export interface InspectCertParams {
     /** A PEM or DER file; or `pem` inline. */
@@ -132,10 +133,10 @@ export type InspectCertResult = CertInfo & { against?: CertComparison };
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/identity
+// identity
 
 export interface IdentityParams {
-    /** The project directory holding `.devkit/state.json`. */
+    /** The project directory (holding the `.devkit` state folder). */
     projectDir: string;
     /** A build directory to compare the current FWID with the recorded identity. */
     buildDir?: string;
@@ -157,14 +158,14 @@ export interface IdentityResult {
 export const identity = new lc.RequestType<IdentityParams, IdentityResult, void>("devkit/identity");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/build
+// build
 
 export interface BuildParams {
-    /** Project root (holds `.devkit/`). */
+    /** Project root (holds the `.devkit` folder). */
     projectDir: string;
     /** Sketch directory; default `<projectDir>/firmware/DevKitDPS`. */
     sketch?: string;
-    /** arduino-cli build path; default `<projectDir>/.devkit/build`. */
+    /** arduino-cli build path; default: `build` in the project's `.devkit` folder. */
     buildDir?: string;
     arduinoCli?: string;
     globalEndpoint?: string;
@@ -193,7 +194,7 @@ export interface BuildResult {
 export const build = new lc.RequestType<WithProgress<BuildParams>, BuildResult, void>("devkit/build");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/upload
+// upload
 
 /** Where to flash (shared by upload and deviceUpload). */
 export interface FlashParams {
@@ -220,7 +221,7 @@ export interface UploadResult {
 export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/deviceUpload
+// deviceUpload
 
 export interface DeviceUploadParams extends BuildParams, FlashParams {
     /** Optional. Secret. With it an identity-drift warning names the new thumbprint. */
@@ -242,7 +243,7 @@ export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>,
 );
 
 // ---------------------------------------------------------------------------------------------
-// devkit/setUds, devkit/setWifi
+// setUds, setWifi
 
 export interface SetUdsParams {
     port: string;
@@ -272,7 +273,7 @@ export interface SetWifiResult {
 export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/monitor/*
+// monitor/*
 
 export interface MonitorOpenParams {
     port: string;
@@ -308,7 +309,7 @@ export interface MonitorSendResult {
 export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResult, void>("devkit/monitor/send");
 
 // ---------------------------------------------------------------------------------------------
-// devkit/enroll, devkit/provision
+// enroll, provision
 
 export interface EnrollParams {
     /** DPS service connection string. Secret. Absent: the daemon uses the Azure CLI (`az`). */
@@ -375,7 +376,7 @@ export const serialData = new lc.NotificationType<SerialDataParams>("devkit/seri
  * `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
  */
 export interface RegistrationEventParams {
-    /** The port it came from (`simulated` for `devkit/provision` with `simulate`). */
+    /** The port it came from (`simulated` for a simulated provisioning run). */
     port?: string;
     kind: string;
     status?: string;
