@@ -98,6 +98,14 @@ async function openPalette(page) {
     await page.screenshot({ path: `${OUT}/05-certificate-toast.png` });
     console.log("   toast:", JSON.stringify(text));
     if (!text.replace(/[^0-9A-F]/gi, "").toUpperCase().includes(want.sha1)) throw new Error(`toast does not show SHA-1 ${want.sha1}: ${text}`);
+    // The walkthrough, opened from the palette.
+    const input2 = await step("palette opens again", () => openPalette(page));
+    await input2.fill(">DevKit: Get Started: Provision a DevKit");
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Provision a DevKit" }).first().waitFor({ state: "visible", timeout: 15000 });
+    await page.keyboard.press("Enter");
+    await step("walkthrough shown", () => page.getByText("Provision your DevKit with Azure DPS").first().waitFor({ state: "visible", timeout: 20000 }));
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${OUT}/06-walkthrough.png` });
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();

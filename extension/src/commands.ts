@@ -452,6 +452,8 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         },
         "devkit.clearMonitor": () => s.monitors.clear(),
         "devkit.showLogs": () => s.ctx.log.channel.show(true),
+        "devkit.openWalkthrough": () =>
+            vscode.commands.executeCommand("workbench.action.openWalkthrough", `${s.ctx.extCtx.extension.id}#devkit.provisioning`, false),
         "devkit.restartServer": () => s.ctx.restart(),
         "devkit.serverStatus": async () => {
             const pick = await vscode.window.showQuickPick(

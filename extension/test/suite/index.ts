@@ -321,6 +321,36 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
 }, 120_000);
 
+test("daemon: restarted after a crash, with a message in the log", async () => {
+    needDaemon();
+    const children = cp.execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+    const line = children.split("\n").find((l) => / lsp\s*$/.test(l.trim()) && l.includes(path.basename(SERVER)));
+    assert(line, `the daemon is a child of the extension host: ${children}`);
+    process.kill(parseInt(line.trim(), 10), "SIGKILL");
+    await waitFor("the restart message", () => api.ctx.log.channel.transcript.includes("stopped unexpectedly; restarting (1/3)"));
+    await waitFor("the daemon running again", () => api.ctx.client?.isRunning() && api.ctx.health === "ok", 30_000);
+    const ports = await api.ctx.client!.sendRequest(ext.listPorts, {});
+    assert(Array.isArray(ports.ports), "the restarted daemon answers");
+}, 60_000);
+
+test("bootstrap: a devkitDps.server.path that is not devkit gives a clear error on the status item", async () => {
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const before = cfg.inspect<string>("server.path")?.globalValue;
+    await cfg.update("server.path", "/bin/false", vscode.ConfigurationTarget.Global);
+    try {
+        let err: Error | undefined;
+        await api.ctx.restart().catch((e) => (err = e));
+        assert(err && /devkitDps\.server\.path .* does not point to a working devkit binary/.test(err.message), `error: ${err?.message}`);
+        assertEq(api.ctx.health, "error", "health");
+    } finally {
+        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
+    }
+    if (daemonUp) {
+        await api.ctx.restart();
+        assertEq(api.ctx.health, "ok", "health after restoring the setting");
+    }
+}, 60_000);
+
 test("a UDS never shows in any output channel (with verbose protocol tracing on)", async () => {
     const channels = api.channels();
     const all = channels.map((c) => c.transcript).join("\n");
