@@ -1,10 +1,88 @@
-//! `devkit dps-emulator`. (Skeleton; filled in by its issue.)
+//! `devkit dps-emulator --listen ADDR --state-dir DIR [--hub HOST]`: a local DPS (service and
+//! device APIs over TLS, plus the registry of every hub it assigns to). Prints, one per line,
+//! `service endpoint: ...`, `connection string: ...`, `id scope: ...`, `device endpoint: ...`,
+//! `ca certificate: ...`, then serves until interrupted (Ctrl-C / SIGTERM).
 
-use super::CliResult;
+use super::{CliError, CliResult};
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tasks::dps::emulator::{Emulator, EmulatorConfig};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Service API address, e.g. 127.0.0.1:8443 (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Device API address [default: the --listen IP, any free port].
+    #[arg(long, value_name = "ADDR")]
+    device_listen: Option<String>,
+    /// Where enrollments, registrations, hub registries, the CA and the SAS key are kept.
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    /// IoT hub host name assigned when an enrollment names none.
+    #[arg(long, value_name = "HOST")]
+    hub: Option<String>,
+    /// Answer the first N service requests and the first N device registrations with 429.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    inject_429: u32,
+    /// Retry-After seconds on 202 (assigning) and 429 answers.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    retry_after: u32,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(super::CliError::Failed(anyhow::anyhow!("`devkit dps-emulator` is not implemented yet")))
+fn addr(flag: &str, text: &str) -> Result<SocketAddr, CliError> {
+    text.parse().map_err(|_| CliError::invalid(format!("invalid {flag} {text:?}: expected IP:PORT, e.g. 127.0.0.1:8443")))
+}
+
+pub fn run(args: Args) -> CliResult {
+    let mut config = EmulatorConfig::new(addr("--listen", &args.listen)?, &args.state_dir);
+    config.device_listen = args.device_listen.as_deref().map(|d| addr("--device-listen", d)).transpose()?;
+    config.hub = args.hub.clone();
+    config.inject_429 = args.inject_429;
+    config.retry_after_secs = args.retry_after;
+    if !config.service_listen.ip().is_loopback() {
+        eprintln!("warning: listening on {}, not loopback: the emulator is for local development only", config.service_listen.ip());
+    }
+    super::runtime().block_on(async move {
+        let emulator = Emulator::start(config).await.map_err(|e| {
+            if e.is_invalid_input() {
+                CliError::Invalid(e.into())
+            } else {
+                CliError::Failed(anyhow::Error::new(e).context("cannot start the DPS emulator"))
+            }
+        })?;
+        {
+            let mut out = std::io::stdout().lock();
+            out.write_all(emulator.banner().as_bytes()).and_then(|_| out.flush()).context("stdout")?;
+        }
+        eprintln!("DPS emulator running (hub {}); Ctrl-C to stop", emulator.default_hub());
+        wait_for_shutdown().await;
+        emulator.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -87,13 +87,14 @@ fn invalid(input: String, reason: impl Into<String>) -> CliError {
 
 pub fn run(args: Args) -> CliResult {
     // 1. Validate every input; nothing is written before all of them are good.
-    let image = load_image(&args)?;
     if let Some(manifest) = &args.batch {
+        let image = load_image(&args)?;
         return run_batch(&args, manifest, &image);
     }
     let id = registration_id(&args)?;
     let mut warnings = Vec::new();
     let uds = read_uds(&args, &mut warnings)?;
+    let image = load_image(&args)?;
     let derived = identity::derive(&uds, &image, &id)?;
     drop(uds);
 

@@ -1,10 +1,83 @@
-//! `devkit monitor`. (Skeleton; filled in by its issue.)
+//! `devkit monitor`: watch a DevKit's serial output, as raw text or registration events.
 
-use super::CliResult;
+use super::{CliError, CliResult};
+use std::io::Write;
+use std::path::PathBuf;
+use tasks::logs::EventParser;
+use tasks::monitor::{Monitor, MonitorEvent, MonitorOptions, PortStatus};
+use tokio::sync::broadcast::error::RecvError;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Serial port (see `devkit ports`).
+    #[arg(long)]
+    pub port: PathBuf,
+    #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Prefix every line with the local time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Also append every line to this file.
+    #[arg(long)]
+    pub log_file: Option<PathBuf>,
+    /// Print registration events as JSON lines instead of the raw text.
+    #[arg(long)]
+    pub events: bool,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(super::CliError::Failed(anyhow::anyhow!("`devkit monitor` is not implemented yet")))
+pub fn run(args: Args) -> CliResult {
+    let opts = MonitorOptions { baud: args.baud, timestamps: args.timestamps, log_file: args.log_file.clone(), reconnect: true, ..Default::default() };
+    let (monitor, mut rx) = Monitor::open_subscribed(&args.port, opts).map_err(|e| match e {
+        tasks::monitor::MonitorError::LogFile { .. } => CliError::Invalid(e.into()),
+        other => CliError::Failed(other.into()),
+    })?;
+    eprintln!("monitoring {} at {} baud (Ctrl-C to stop)", args.port.display(), args.baud);
+    super::runtime().block_on(async move {
+        let mut parser = EventParser::new();
+        let mut out = std::io::stdout();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
+            };
+            match ev {
+                Ok(MonitorEvent::Data(bytes)) => {
+                    if args.events {
+                        for e in parser.push_bytes(&bytes) {
+                            let _ = writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
+                        }
+                    } else if !args.timestamps {
+                        let _ = out.write_all(&bytes);
+                    }
+                }
+                Ok(MonitorEvent::Line(l)) => {
+                    if !args.events && args.timestamps {
+                        let _ = writeln!(out, "[{}] {}", l.timestamp.unwrap_or_default(), l.text);
+                    }
+                }
+                Ok(MonitorEvent::Status(s)) => {
+                    let msg = match &s {
+                        PortStatus::Disconnected { reason } => format!("port disconnected ({reason}); waiting for it to come back"),
+                        PortStatus::Reconnected { path } => format!("reconnected to {path}"),
+                        PortStatus::Paused => "paused (another task is using the port)".into(),
+                        PortStatus::Resumed => "resumed".into(),
+                        PortStatus::Closed => break,
+                    };
+                    eprintln!("-- {msg}");
+                }
+                Err(RecvError::Lagged(n)) => eprintln!("-- display fell behind: {n} chunks skipped (the log file has everything)"),
+                Err(RecvError::Closed) => break,
+            }
+            let _ = out.flush();
+        }
+        if args.events {
+            for e in parser.finish() {
+                let _ = writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
+            }
+        }
+    });
+    monitor.close();
+    Ok(())
 }

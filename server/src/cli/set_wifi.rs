@@ -1,10 +1,62 @@
-//! `devkit set-wifi`. (Skeleton; filled in by its issue.)
+//! `devkit set-wifi`: store the Wi-Fi SSID and password on a DevKit in configuration mode.
+//! The password comes from a file or stdin, never from the command line, and is never shown.
 
-use super::CliResult;
+use super::set_uds::console_error;
+use super::{CliError, CliResult};
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+use tasks::console::Console;
+use zeroize::Zeroizing;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Serial port of the DevKit (see `devkit ports`).
+    #[arg(long)]
+    pub port: PathBuf,
+    /// Network name (spaces and quotes are fine; at most 31 bytes).
+    #[arg(long)]
+    pub ssid: String,
+    /// File holding the password (one trailing newline ignored; empty = open network).
+    #[arg(long, conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from standard input (one trailing newline ignored).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
+    pub baud: u32,
+}
 
-pub fn run(_args: Args) -> CliResult {
-    Err(super::CliError::Failed(anyhow::anyhow!("`devkit set-wifi` is not implemented yet")))
+fn strip_newline(mut s: Zeroizing<String>) -> Zeroizing<String> {
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    s
+}
+
+pub fn run(args: Args) -> CliResult {
+    let password = match &args.password_file {
+        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("cannot read --password-file {}: {e}", path.display())))?),
+        None => {
+            let mut s = Zeroizing::new(String::new());
+            std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::invalid(format!("cannot read the password from stdin: {e}")))?;
+            s
+        }
+    };
+    let password = strip_newline(password);
+    // Validate both values before touching the port.
+    tasks::console::wifi_ssid_command(&args.ssid).map_err(console_error)?;
+    tasks::console::wifi_password_command(&password).map_err(console_error)?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
+    console.enter_config_mode(timeout, &mut |g| eprintln!("{g}; waiting up to {} s...", timeout.as_secs())).map_err(console_error)?;
+    console.set_wifi(&args.ssid, &password, timeout).map_err(console_error)?;
+    println!("Wi-Fi settings stored on the DevKit at {} (SSID {:?}; device confirmed both)", args.port.display(), args.ssid);
+    Ok(())
 }

@@ -116,19 +116,32 @@ fn is_false(b: &bool) -> bool {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct ListPortsParams {}
+pub struct ListPortsParams {
+    /// Only DevKits (USB 0483:374B).
+    #[serde(default)]
+    pub devkits_only: bool,
+}
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PortInfo {
     /// OS name of the port (`/dev/ttyACM0`, `COM3`).
-    pub path: String,
+    pub name: String,
     /// A DevKit (USB 0483:374B).
     pub is_devkit: bool,
+    /// `usb`, `pci`, `bluetooth` or `unknown`.
+    pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub vid: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// USB product string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// The request currently holding the port, if any (e.g. `devkit/upload`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
@@ -159,15 +172,17 @@ pub struct GenerateCertParams {
     pub registration_id: Option<String>,
     pub mac: Option<String>,
     pub firmware_version: Option<String>,
-    /// Where `<registrationId>.pem` (and `device-cert.pem`) are written.
-    pub out_dir: PathBuf,
+    /// Where `<registrationId>.pem` (and `device-cert.pem`) are written; default
+    /// `<projectDir>/.devkit/certs`, else the directory of the `.bin`.
+    pub out_dir: Option<PathBuf>,
     /// Also write the DeviceID certificate.
     #[serde(default)]
     pub device_cert: bool,
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
-    /// Allow the UDS published in the original tutorial.
-    #[serde(default)]
+    /// Allow the UDS published in the original tutorial (its keys are public: tests only).
+    /// `force` is accepted as an alias.
+    #[serde(default, alias = "force")]
     pub allow_sample_uds: bool,
 }
 
@@ -215,6 +230,7 @@ pub struct CertInfo {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InspectCertResult {
+    #[serde(flatten)]
     pub cert: CertInfo,
     /// Present when `against` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -237,7 +253,8 @@ pub struct CertComparison {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityParams {
-    /// The project (sketch) directory holding `.devkit/state.json`.
+    /// The project directory holding `.devkit/state.json` (`root` is accepted as an alias).
+    #[serde(alias = "root")]
     pub project_dir: PathBuf,
     /// A build directory to compare the current FWID with the recorded identity.
     pub build_dir: Option<PathBuf>,
@@ -267,17 +284,29 @@ pub struct IdentityResult {
 
 // ---- devkit/build ----------------------------------------------------------------------------
 
+/// Where the sketch is and what DPS settings are compiled into it (shared by build and
+/// deviceUpload). When none of `globalEndpoint`, `idScope`, `registrationId` is given, the
+/// settings of the previous build in `buildDir` are reused.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildParams {
-    /// The sketch directory (or its `.ino`).
-    pub sketch: PathBuf,
-    /// Output directory; default `<sketch>/.devkit/build`.
+    /// Project root (holds `.devkit/`).
+    pub project_dir: PathBuf,
+    /// Sketch directory; default `<projectDir>/firmware/DevKitDPS`.
+    pub sketch: Option<PathBuf>,
+    /// arduino-cli build path; default `<projectDir>/.devkit/build`.
     pub build_dir: Option<PathBuf>,
-    /// Board; default `AZ3166:stm32f4:MXCHIP_AZ3166`.
-    pub fqbn: Option<String>,
-    /// arduino-cli binary; default from PATH.
+    /// arduino-cli binary; default `arduino-cli` on PATH.
     pub arduino_cli: Option<PathBuf>,
+    /// Default `global.azure-devices-provisioning.net`.
+    pub global_endpoint: Option<String>,
+    /// `0ne` + 8 hex digits.
+    pub id_scope: Option<String>,
+    /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
+    pub registration_id: Option<String>,
+    /// Compile even when nothing changed.
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -285,11 +314,45 @@ pub struct BuildParams {
 pub struct BuildResult {
     pub bin: PathBuf,
     pub map: PathBuf,
-    pub build_dir: PathBuf,
+    /// True when nothing changed and the compile was skipped.
+    pub skipped: bool,
+    /// Compiler warnings of a successful build (also published as diagnostics).
+    pub diagnostics: Vec<CompilerDiagnostic>,
     pub warnings: Vec<String>,
 }
 
+/// One compiler message. Errors of a failed build come in `error.data.diagnostics`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CompilerDiagnostic {
+    pub file: String,
+    /// 1-based, as the compiler prints it.
+    pub line: u32,
+    pub column: Option<u32>,
+    /// `error`, `warning` or `note`.
+    pub severity: String,
+    pub message: String,
+}
+
 // ---- devkit/upload ---------------------------------------------------------------------------
+
+/// Where to flash (shared by upload and deviceUpload).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlashParams {
+    /// `probe-rs` (default), `openocd` or `sim`.
+    pub backend: Option<String>,
+    /// probe-rs probe selector `VID:PID[:serial]` (default `0483:374b`).
+    pub probe: Option<String>,
+    /// openocd executable (backend `openocd`).
+    pub openocd: Option<PathBuf>,
+    /// State directory of the virtual DevKit (backend `sim`).
+    pub sim_dir: Option<PathBuf>,
+    /// PEM file of the CA the virtual DevKit trusts for DPS (backend `sim`).
+    pub trusted_ca: Option<PathBuf>,
+    /// The DevKit's serial port: its monitor is paused during the upload and resumed after.
+    pub port: Option<String>,
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -297,14 +360,8 @@ pub struct UploadParams {
     /// The image; or `buildDir`.
     pub bin: Option<PathBuf>,
     pub build_dir: Option<PathBuf>,
-    /// `probe-rs` (default), `openocd` or `sim`.
-    pub backend: Option<String>,
-    /// probe-rs probe selector (`VID:PID[:serial]`).
-    pub probe: Option<String>,
-    /// Serial port whose monitor is paused during the upload and resumed after.
-    pub port: Option<String>,
-    /// State directory of the virtual DevKit (`backend: "sim"`).
-    pub sim_dir: Option<PathBuf>,
+    #[serde(flatten)]
+    pub flash: FlashParams,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -320,27 +377,29 @@ pub struct UploadResult {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceUploadParams {
-    pub sketch: PathBuf,
-    pub build_dir: Option<PathBuf>,
-    pub fqbn: Option<String>,
-    pub arduino_cli: Option<PathBuf>,
-    pub backend: Option<String>,
-    pub probe: Option<String>,
-    pub port: Option<String>,
-    pub sim_dir: Option<PathBuf>,
-    /// Flash the existing build without rebuilding.
-    #[serde(default)]
-    pub skip_build: bool,
+    #[serde(flatten)]
+    pub build: BuildParams,
+    #[serde(flatten)]
+    pub flash: FlashParams,
+    /// The device's UDS (secret, optional): with it an identity-drift warning names the new
+    /// certificate thumbprint.
+    pub uds: Option<Secret>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceUploadResult {
     pub bin: PathBuf,
+    pub map: PathBuf,
+    pub skipped_build: bool,
     pub backend: String,
-    pub bytes: u64,
-    /// True when the new build's FWID differs from the enrolled identity.
-    pub identity_drift: bool,
+    /// FWID of the flashed image, upper-case hex.
+    pub fwid: Option<String>,
+    /// True when the new build's FWID differs from the enrolled (or generated) identity: the
+    /// certificate must be regenerated and enrolled again. `warnings` says so too.
+    pub identity_changed: bool,
+    /// The drift details when `identityChanged`.
+    pub drift: Option<serde_json::Value>,
     pub warnings: Vec<String>,
 }
 
@@ -524,11 +583,14 @@ impl Notification for RegistrationEvent {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrationEventParams {
-    /// The port it came from; `"simulated"` for `devkit/provision` with `simulate`.
+    /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
     pub port: String,
-    /// The event, as `tasks::logs` describes it: always has `kind`
-    /// (e.g. `assigning`, `assigned`, `failed`); `assigned` has `hub`, `failed` has `hint`.
-    pub event: serde_json::Value,
+    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
+    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
+    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
+    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    #[serde(flatten)]
+    pub event: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

@@ -32,6 +32,8 @@ use tower_lsp_server::Client;
 pub enum Resource {
     Port(String),
     Probe(String),
+    /// A build directory (two builds into one directory would clobber each other).
+    BuildDir(std::path::PathBuf),
 }
 
 impl std::fmt::Display for Resource {
@@ -39,6 +41,7 @@ impl std::fmt::Display for Resource {
         match self {
             Resource::Port(p) => write!(f, "port:{p}"),
             Resource::Probe(p) => write!(f, "probe:{p}"),
+            Resource::BuildDir(p) => write!(f, "buildDir:{}", p.display()),
         }
     }
 }

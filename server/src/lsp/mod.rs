@@ -8,14 +8,13 @@
 //! - [`handlers`]: one function per custom request, thin over `tasks`;
 //! - [`jobs`]: resource ownership, cancellation, progress and panic isolation;
 //! - [`error`]: error codes and safe params decoding;
-//! - [`sketch`] / [`compiler`]: sketch settings and compiler output as diagnostics;
+//! - [`sketch`]: the sketch's DPS settings as diagnostics and code lenses;
 //! - [`serial_data`]: batching of serial output into notifications.
 //!
 //! Secrets arrive only in request params. Params are never logged (tower-lsp-server's own
 //! message tracing is filtered out in `cli::lsp`), and secret fields are [`secret::Secret`]s.
 
 pub mod backend;
-pub mod compiler;
 pub mod error;
 pub mod ext;
 pub mod handlers;

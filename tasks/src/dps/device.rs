@@ -3,6 +3,12 @@
 //! CONTRACT: the virtual DevKit (serial issue) calls [`register_like_device`] in user mode
 //! when its image carries a DPS configuration; the DPS issue implements it. It logs through
 //! `log` the same lines the real device prints (devkit-facts.md §6), including the HTTP trace.
+//! Lines logged: `Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_<S>` and
+//! `Registration status: <S>` (CONNECTED, REGISTERING, ASSIGNING), the trace
+//! (`PUT|GET <path>?api-version=2018-09-01-preview HTTP/1.1`, `HTTP Status: <code>`, the JSON
+//! reply), then `Registration Information received from service: <hub>!` or
+//! `Failure encountered on registration!`. The sketch's `registration failed!` is the
+//! caller's line (the virtual DevKit prints it after a failed outcome, as the sketch does).
 
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -70,8 +76,8 @@ fn failed(log: &mut (dyn FnMut(String) + Send), http_status: Option<u16>, body: 
         .map(str::to_string)
         .or_else(|| status_field.map(|s| format!("registration status {s}")))
         .unwrap_or_else(|| format!("HTTP {}", http_status.unwrap_or(0)));
+    // The DPS library's line; the sketch's own `registration failed!` follows from the caller.
     log("Failure encountered on registration!".into());
-    log("registration failed!".into());
     RegistrationOutcome::Failed { http_status, error_code, message }
 }
 

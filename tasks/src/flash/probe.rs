@@ -180,6 +180,40 @@ mod tests {
     }
 
     #[test]
+    fn probe_errors_say_what_to_do() {
+        let old = probe_error(DebugProbeError::from(StlinkError::ProbeFirmwareOutdated(28)));
+        assert!(matches!(old, FlashError::ProbeFirmwareTooOld(_)), "{old}");
+        assert!(old.to_string().contains("STSW-LINK007") && old.to_string().contains("28"), "{old}");
+        let denied = probe_error(DebugProbeError::Usb(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
+        assert!(matches!(denied, FlashError::PermissionDenied { .. }), "{denied}");
+        assert!(denied.to_string().contains("udev"), "{denied}");
+        let busy = probe_error(DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::CouldNotOpen));
+        assert!(busy.to_string().contains("no other program"), "{busy}");
+    }
+
+    fn item(vid: u16, pid: u16, serial: &str, access: Accessibility) -> probe_rs::probe::list::ProbeListItem {
+        let info = DebugProbeInfo::new("STLink", vid, pid, Some(serial.into()), &probe_rs::probe::stlink::StLinkFactory, None, false);
+        probe_rs::probe::list::ProbeListItem { info, accessibility: access }
+    }
+
+    #[test]
+    fn choosing_among_listed_probes() {
+        let devkit = parse_selector(DEVKIT_PROBE).unwrap();
+        // Only another probe: not found, and the other one is listed.
+        let e = choose(vec![item(0x0483, 0x3748, "OTHER1", Accessibility::Accessible)], &devkit, false).unwrap_err();
+        assert!(e.to_string().contains("OTHER1") && e.to_string().contains("3748"), "{e}");
+        // The DevKit, but not accessible: the udev hint.
+        let e = choose(vec![item(0x0483, 0x374b, "A1", Accessibility::PermissionDenied)], &devkit, false).unwrap_err();
+        assert!(matches!(e, FlashError::PermissionDenied { .. }) && e.to_string().contains("udev"), "{e}");
+        // Two DevKits: ask for the serial; with it, the right one.
+        let two = || vec![item(0x0483, 0x374b, "A1", Accessibility::Accessible), item(0x0483, 0x374b, "B2", Accessibility::Accessible)];
+        let e = choose(two(), &devkit, false).unwrap_err();
+        assert!(e.is_invalid_input() && e.to_string().contains("A1") && e.to_string().contains("B2"), "{e}");
+        let chosen = choose(two(), &parse_selector("0483:374b:B2").unwrap(), true).unwrap();
+        assert_eq!(chosen.serial_number.as_deref(), Some("B2"));
+    }
+
+    #[test]
     fn nothing_found_lists_nothing_and_says_what_to_do() {
         let e = choose(vec![], &parse_selector(DEVKIT_PROBE).unwrap(), false).unwrap_err();
         let msg = e.to_string();

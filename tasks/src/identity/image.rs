@@ -38,15 +38,15 @@ pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name:
 fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &str) -> Result<Range<usize>, IdentityError> {
     let flash_end = origin as u64 + bin.len() as u64;
     if addrs.start < origin || addrs.end as u64 > flash_end {
-        let why = if addrs.start >= origin && (addrs.start as u64) < flash_end {
-            "is truncated or does not belong to this map"
+        let why = if addrs.start < origin {
+            "the map's FLASH origin is above the region, so this image and map do not belong together"
         } else {
-            "does not belong to this map"
+            "the image is truncated or was not built with this map"
         };
         return Err(IdentityError::invalid(
             bin_name,
             format!(
-                "{name} ({:#x}..{:#x}) lies outside the image ({origin:#x}..{flash_end:#x}, {} bytes): the image {why}",
+                "{name} ({:#x}..{:#x}) lies outside the image ({origin:#x}..{flash_end:#x}, {} bytes): {why}",
                 addrs.start,
                 addrs.end,
                 bin.len()

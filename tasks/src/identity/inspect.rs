@@ -4,6 +4,9 @@
 use super::der::{self, Reader, Tlv};
 use super::{sha1_thumbprint, sha256_thumbprint, CertInfo, IdentityError};
 
+/// From the RIoT extension: (DeviceID public point, FWID).
+type RiotIds = (Vec<u8>, Vec<u8>);
+
 fn bad(reason: impl Into<String>) -> IdentityError {
     IdentityError::invalid("certificate", reason)
 }
@@ -30,7 +33,7 @@ fn parse(bytes: &[u8]) -> Result<CertInfo, String> {
     let subject = t.expect(0x30, "subject")?;
     let spki = t.expect(0x30, "subjectPublicKeyInfo")?;
     let public = spki_point(spki)?;
-    let mut riot: Option<(Vec<u8>, Vec<u8>)> = None;
+    let mut riot: Option<RiotIds> = None;
     while !t.is_empty() {
         let item = t.any()?;
         if item.tag == 0xa3 {
@@ -94,7 +97,7 @@ fn common_name(name: Tlv<'_>) -> Result<Option<String>, String> {
 }
 
 /// From the `[3]` extensions, the RIoT composite device ID: (DeviceID point, FWID).
-fn riot_extension(exts: Tlv<'_>) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+fn riot_extension(exts: Tlv<'_>) -> Result<Option<RiotIds>, String> {
     let seq = Reader::new(exts.content).expect(0x30, "extensions")?;
     let mut r = Reader::new(seq.content);
     while !r.is_empty() {
@@ -113,7 +116,7 @@ fn riot_extension(exts: Tlv<'_>) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
 }
 
 /// Find the RIoT otherName in GeneralNames, with or without the `[0] EXPLICIT` wrapper.
-fn riot_san(value: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+fn riot_san(value: &[u8]) -> Result<Option<RiotIds>, String> {
     let names = Reader::new(value).expect(0x30, "GeneralNames")?;
     let mut r = Reader::new(names.content);
     while !r.is_empty() {

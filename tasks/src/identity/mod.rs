@@ -87,6 +87,7 @@ impl Uds {
         &self.0
     }
     /// Lower-case hex, zeroized on drop (what is sent to the device with `set_dps_uds`).
+    #[allow(clippy::needless_borrows_for_generic_args)] // by reference: no unzeroized copy
     pub fn to_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(&*self.0))
     }
@@ -238,6 +239,9 @@ impl DeviceIdentity {
 }
 
 /// Compute the device identity exactly as the DevKit does at boot.
+// Secrets are hashed through references on purpose: passing the arrays by value would leave
+// unzeroized copies behind.
+#[allow(clippy::needless_borrows_for_generic_args)]
 pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId) -> Result<DeviceIdentity, IdentityError> {
     use sha2::Digest;
     let c = Zeroizing::new(<[u8; 32]>::from(sha2::Sha256::digest(&*cdi(uds, image))));

@@ -109,6 +109,9 @@ pub struct EventParser {
     alias_cert_sha256: Option<String>,
     http_status: Option<u16>,
     error: Option<(Option<u32>, Option<String>)>,
+    last_status: Option<String>,
+    /// `PROV_DEVICE_RESULT_X` of the SDK's registration callback, when logged.
+    result: Option<String>,
     device_id: Option<String>,
     assigned_hub: Option<String>,
     failed_reported: bool,
@@ -179,6 +182,15 @@ impl EventParser {
         }
         let inner = strip_prefix_ci(text, "Info:").map(str::trim).unwrap_or(text);
         self.classify(inner, &mut out);
+        // The SDK and the sketch both report each status: keep one event per change.
+        out.retain(|e| match e {
+            LogEvent::Status { status, .. } => {
+                let repeated = self.last_status.as_deref() == Some(status.as_str());
+                self.last_status = Some(status.clone());
+                !repeated
+            }
+            _ => true,
+        });
         out
     }
 
@@ -238,6 +250,13 @@ impl EventParser {
             out.push(LogEvent::RegistrationRequest { id_scope: scope, registration_id: id });
         } else if let Some(v) = after(text, "HTTP Status:") {
             self.http_status = first_word(v).parse().ok();
+        } else if let Some(code) = http_response_status(text) {
+            self.http_status = Some(code);
+        } else if let Some(v) = after(text, "PROV_DEVICE_RESULT_") {
+            let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            if !result.is_empty() && result != "OK" {
+                self.result = Some(result);
+            }
         } else if text.contains("\"errorCode\"") {
             let code = json_number(text, "errorCode").and_then(|c| u32::try_from(c).ok());
             let message = json_string(text, "message");
@@ -276,6 +295,7 @@ impl EventParser {
     fn new_attempt(&mut self) {
         self.http_status = None;
         self.error = None;
+        self.result = None;
         self.failed_reported = false;
         self.assigned_hub = None;
         self.device_id = None;
@@ -301,6 +321,10 @@ impl EventParser {
             ),
             Some(c) if c / 1000 == 429 => (format!("DPS throttled the device (errorCode {c}{msg})"), "wait a minute, then press reset on the DevKit to try again".into()),
             Some(c) => (format!("DPS answered with errorCode {c}{msg}"), "press reset to retry; if it persists, check the enrollment in the Azure portal".into()),
+            None if self.result.as_deref() == Some("DEV_AUTH_ERROR") => (
+                "DPS refused the device's authentication (PROV_DEVICE_RESULT_DEV_AUTH_ERROR): the enrolled certificate probably does not match this device's identity".into(),
+                HINT_401002.into(),
+            ),
             None if self.uds_missing => ("the device has no valid UDS, so it has no identity to register with".into(), HINT_UDS.into()),
             None if self.wifi_failed => ("the device is not on the network (Wi-Fi failed)".into(), HINT_WIFI.into()),
             None => match status {
@@ -373,6 +397,13 @@ fn is_failure(lower: &str) -> bool {
     ["fail", "no wi-fi", "no wifi", "not connect", "cannot", "can't", "unable", "not set", "empty", "error", "timeout", "timed out"]
         .iter()
         .any(|w| lower.contains(w))
+}
+
+/// `HTTP/1.1 401 Unauthorized` (a traced response status line).
+fn http_response_status(text: &str) -> Option<u16> {
+    let i = text.find("HTTP/1.1 ")?;
+    let code = text[i + 9..].get(..3)?;
+    code.chars().all(|c| c.is_ascii_digit()).then(|| code.parse().ok())?
 }
 
 /// `PUT /<scope>/registrations/<id>/register...`

@@ -255,7 +255,14 @@ fn open_port(path: &Path, baud: u32) -> Result<Port, MonitorError> {
 
 impl Monitor {
     /// Open `path` and start monitoring it. Fails when the port cannot be opened now.
+    /// Subscribers added later miss what arrived before: use [`Monitor::open_subscribed`] to
+    /// see everything from the first byte (a virtual DevKit boots as soon as it is opened).
     pub fn open(path: &Path, opts: MonitorOptions) -> Result<Monitor, MonitorError> {
+        Self::open_subscribed(path, opts).map(|(m, _)| m)
+    }
+
+    /// Open `path` with a first subscriber that sees everything from the first byte.
+    pub fn open_subscribed(path: &Path, opts: MonitorOptions) -> Result<(Monitor, broadcast::Receiver<MonitorEvent>), MonitorError> {
         let log = match &opts.log_file {
             Some(p) => Some(io::BufWriter::new(
                 std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|source| MonitorError::LogFile { path: p.clone(), source })?,
@@ -264,7 +271,7 @@ impl Monitor {
         };
         let port = open_port(path, opts.baud)?;
         let usb_serial = ports::usb_serial_of(path);
-        let (tx, _) = broadcast::channel(opts.capacity.max(16));
+        let (tx, first) = broadcast::channel(opts.capacity.max(16));
         let pipeline = Arc::new(Mutex::new(Pipeline { framer: LineFramer::new(), timestamps: opts.timestamps, log, tx: tx.clone() }));
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let reader = Reader { path: path.to_path_buf(), opts, usb_serial, port: Some(port), pipeline, cmds: cmd_rx };
@@ -272,7 +279,7 @@ impl Monitor {
             .name(format!("monitor {}", path.display()))
             .spawn(move || reader.run())
             .map_err(|source| MonitorError::Io { port: path.display().to_string(), source })?;
-        Ok(Monitor { path: path.to_path_buf(), tx, cmds: Mutex::new(cmd_tx), thread: Mutex::new(Some(thread)) })
+        Ok((Monitor { path: path.to_path_buf(), tx, cmds: Mutex::new(cmd_tx), thread: Mutex::new(Some(thread)) }, first))
     }
 
     pub fn path(&self) -> &Path {
@@ -438,13 +445,19 @@ impl PortRegistry {
 
     /// Start monitoring `path`, or return the monitor that already owns it.
     pub fn open(&self, path: &Path, opts: MonitorOptions) -> Result<Arc<Monitor>, MonitorError> {
+        self.open_subscribed(path, opts).map(|(m, _)| m)
+    }
+
+    /// Like [`open`](Self::open), with a subscriber that misses nothing the new monitor reads.
+    pub fn open_subscribed(&self, path: &Path, opts: MonitorOptions) -> Result<(Arc<Monitor>, broadcast::Receiver<MonitorEvent>), MonitorError> {
         let mut map = self.monitors.lock().map_err(|_| MonitorError::Closed(path.display().to_string()))?;
         if let Some(m) = map.get(path) {
-            return Ok(m.clone());
+            return Ok((m.clone(), m.subscribe()));
         }
-        let m = Arc::new(Monitor::open(path, opts)?);
+        let (m, rx) = Monitor::open_subscribed(path, opts)?;
+        let m = Arc::new(m);
         map.insert(path.to_path_buf(), m.clone());
-        Ok(m)
+        Ok((m, rx))
     }
 
     pub fn get(&self, path: &Path) -> Option<Arc<Monitor>> {

@@ -94,7 +94,7 @@ mod tests {
     fn usb(path: &str, vid: u16, pid: u16) -> SerialPortInfo {
         SerialPortInfo {
             port_name: path.into(),
-            port_type: SerialPortType::UsbPort(UsbPortInfo { vid, pid, serial_number: Some("SN".into()), manufacturer: None, product: None }),
+            port_type: SerialPortType::UsbPort(UsbPortInfo { vid, pid, serial_number: Some("SN".into()), manufacturer: None, product: None, interface: None }),
         }
     }
 

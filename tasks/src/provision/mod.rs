@@ -1,3 +1,529 @@
-//! provision: the end-to-end provisioning job.
+//! provision: the end-to-end provisioning job, from a DevKit in configuration mode to "the
+//! device is in its IoT hub's registry".
+//!
+//! Steps (each a progress `Begin`/`End`; device output is reported as it arrives):
+//! 1. configure the DevKit over its console: Wi-Fi, UDS (generated from the OS CSPRNG unless
+//!    given), read its firmware version;
+//! 2. compute the alias certificate from UDS + image + registration ID (and write it);
+//! 3. enroll it (DPS service API, create or update under the current ETag);
+//! 4. open the serial port, upload the image (which resets the DevKit into user mode);
+//! 5. follow the registration in the device's log ([`crate::logs::EventParser`]) until it is
+//!    assigned or fails (failures carry the logs' hint, e.g. 401002 -> certificate mismatch);
+//! 6. check that the device appears in the assigned hub's registry.
+//!
+//! [`simulate`] runs the same job against an in-process DPS emulator and virtual DevKit with
+//! the built-in [`sample`] image. The CLI (and the daemon) only render the progress events and
+//! the [`ProvisionReport`].
 
+mod follow;
 pub mod sample;
+
+use crate::console::{ConsoleError, DEFAULT_BAUD};
+use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
+use crate::dps::hub::HubClient;
+use crate::dps::{ClientOptions, ConnectionString, DpsError, IndividualEnrollment, ProvisioningStatus, ServiceClient};
+use crate::flash::{Backend, FlashError, FlashImage};
+use crate::fsutil::{self, FsError, Mode};
+use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
+use crate::logs::LogEvent;
+use crate::progress::{CancellationToken, Progress};
+use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use crate::sim::control::{self, ControlError, SimDpsConfig};
+use crate::sim::{SimError, SimOptions, VirtualDevKit};
+use follow::{Followed, Follower};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Wi-Fi settings to store on the DevKit.
+pub struct WifiSettings {
+    pub ssid: String,
+    pub password: Zeroizing<String>,
+}
+
+/// How the image gets onto the DevKit.
+pub enum Upload {
+    /// The virtual DevKit with this state directory; `dps` is what its sketch compiles in.
+    Sim { state_dir: PathBuf, dps: SimDpsConfig },
+    /// Through a flash backend: a real DevKit's probe (the image's own `dps_config.h`
+    /// settings apply), or the sim backend for a separately running virtual DevKit.
+    Flash { backend: Backend, image: FlashImage },
+}
+
+/// Where to check that the device arrived in its hub.
+pub enum HubCheck {
+    /// An IoT Hub connection string (Azure); checked when it names the assigned hub.
+    ConnectionString(ConnectionString),
+    /// The DPS emulator: every hub it assigns to is served under `<service>/iothubs/<hub>`,
+    /// SAS-signed with the emulator's key.
+    Emulator { service_endpoint: String, key: Zeroizing<Vec<u8>> },
+}
+
+/// Fault injection for demos and tests of the failure paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Enroll a certificate computed from another UDS than the one set on the device (401002).
+    WrongUds,
+    /// Enroll the certificate as disabled.
+    DisabledEnrollment,
+    /// The emulator throttles (429) the first service request and the first registration.
+    Throttle,
+}
+
+/// What to do with the enrollment.
+#[derive(Debug, Clone, Default)]
+pub struct EnrollmentSettings {
+    pub device_id: Option<String>,
+    pub iot_hub: Option<String>,
+    pub disabled: bool,
+}
+
+/// Everything one provisioning run needs.
+pub struct ProvisionPlan {
+    /// The DevKit's serial port.
+    pub port: PathBuf,
+    pub upload: Upload,
+    pub image_bin: Vec<u8>,
+    pub image_map: String,
+    /// DPS service connection string and client options (CA, retries, cancellation).
+    pub dps: ConnectionString,
+    pub client: ClientOptions,
+    pub hub_check: Option<HubCheck>,
+    pub wifi: Option<WifiSettings>,
+    /// The UDS to set; `None` = generate one.
+    pub uds: Option<Uds>,
+    /// Where to save a generated UDS (mode 0600).
+    pub save_uds_to: Option<PathBuf>,
+    /// Registration ID; `None` = `az-<mac>v<x>v<y>v<z>` from `mac` and the device's version.
+    pub registration_id: Option<RegistrationId>,
+    pub mac: Option<String>,
+    /// Where the alias certificate is written.
+    pub cert_dir: PathBuf,
+    /// Project whose state records the generated and enrolled identity.
+    pub project_root: Option<PathBuf>,
+    pub enrollment: EnrollmentSettings,
+    pub fault: Option<Fault>,
+    /// How long to wait for the configuration console and for the registration.
+    pub console_timeout: Duration,
+    pub registration_timeout: Duration,
+}
+
+/// The outcome of a successful run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionReport {
+    pub registration_id: String,
+    pub device_id: String,
+    pub assigned_hub: String,
+    pub sha256_thumbprint: String,
+    pub fwid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrollment_etag: Option<String>,
+    pub alias_cert: PathBuf,
+    /// `Some(true)` when the hub registry was checked and holds the device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_hub_registry: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uds_saved_to: Option<PathBuf>,
+}
+
+/// Why provisioning stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("invalid {input}: {reason}")]
+    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error("enrollment: {0}")]
+    Dps(#[from] DpsError),
+    #[error(transparent)]
+    Flash(#[from] FlashError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    #[error(transparent)]
+    Emulator(#[from] EmulatorError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("serial port: {0}")]
+    Monitor(String),
+    /// The device reported a failed registration.
+    #[error("registration failed: {reason}")]
+    Registration { reason: String, hint: String, error_code: Option<u32>, http_status: Option<u16> },
+    #[error("no registration result from the device within {waited_secs} s (last status: {last_status})")]
+    Timeout { waited_secs: u64, last_status: String },
+    #[error("the device was assigned to {hub}, but that hub's registry has no device {device_id}")]
+    NotInRegistry { hub: String, device_id: String },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ProvisionError {
+    /// True when the error is about the caller's input (CLI exit 2).
+    pub fn is_invalid_input(&self) -> bool {
+        match self {
+            ProvisionError::Invalid { .. } => true,
+            ProvisionError::Identity(e) => e.is_invalid_input(),
+            ProvisionError::Console(e) => e.is_invalid_input(),
+            ProvisionError::Dps(e) => e.is_invalid_input(),
+            ProvisionError::Flash(e) => e.is_invalid_input(),
+            ProvisionError::Emulator(e) => e.is_invalid_input(),
+            _ => false,
+        }
+    }
+    /// What the user should do, when we know.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ProvisionError::Registration { hint, .. } => Some(hint.clone()),
+            ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; `devkit monitor --events` shows what the device does".into()),
+            ProvisionError::NotInRegistry { .. } => Some("the DPS enrollment may point at another hub (iotHubs / allocation policy); check the enrollment".into()),
+            ProvisionError::Console(ConsoleError::NotInConfigMode { .. }) => Some(crate::console::GUIDANCE.into()),
+            ProvisionError::Dps(e) => e.service_error().and_then(|s| s.error_code).and_then(crate::dps::hint_for_error_code).map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
+fn check_cancel(cancel: &CancellationToken) -> Result<(), ProvisionError> {
+    if cancel.is_cancelled() {
+        Err(ProvisionError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// A one-line description of a device event for progress reports.
+pub fn describe_event(e: &LogEvent) -> Option<String> {
+    Some(match e {
+        LogEvent::Boot => "device: booted".into(),
+        LogEvent::Identity { alias_cert_sha256: Some(t), .. } => format!("device: alias certificate SHA-256 {t}"),
+        LogEvent::Status { status, .. } => format!("device: {}", status.replace('_', " ")),
+        LogEvent::RegistrationRequest { id_scope, registration_id } => format!("device: registering {registration_id} in ID scope {id_scope}"),
+        LogEvent::DpsError { http_status, error_code, message, .. } => format!(
+            "device: DPS answered{}{}{}",
+            http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
+            error_code.map(|c| format!(", errorCode {c}")).unwrap_or_default(),
+            message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
+        LogEvent::Assigned { hub, .. } => format!("device: assigned to {hub}"),
+        LogEvent::Failed { reason, .. } => format!("device: {reason}"),
+        LogEvent::UdsMissing { message, .. } | LogEvent::WifiFailed { message, .. } => format!("device: {message}"),
+        LogEvent::DeviceError { text, .. } => format!("device error: {text}"),
+        _ => return None,
+    })
+}
+
+/// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
+pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+    let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
+    let service = ServiceClient::new(plan.dps.clone(), ClientOptions { cancel: cancel.clone(), ..plan.client.clone() })?;
+
+    // 1. Console.
+    progress.begin(format!("Configuring the DevKit on {}", plan.port.display()));
+    let generated = plan.uds.is_none();
+    let uds = plan.uds.take().unwrap_or_else(Uds::generate);
+    let mut uds_saved_to = None;
+    if generated {
+        if let Some(path) = &plan.save_uds_to {
+            let mut text = uds.to_hex();
+            text.push('\n');
+            fsutil::write_atomic(path, text.as_bytes(), Mode::Private)?;
+            uds_saved_to = Some(path.clone());
+        }
+    }
+    let uds_hex = uds.to_hex();
+    let wifi = plan.wifi.take();
+    let guidance_progress = progress.clone();
+    let version = {
+        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| {
+            if let Some(w) = &wifi {
+                c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
+            }
+            // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
+            let uds = Uds::parse(&uds_hex).map_err(|e| ConsoleError::Refused { input: "UDS".into(), reason: e.to_string() })?;
+            c.set_uds(&uds, Duration::from_secs(10))?;
+            c.version(Duration::from_secs(10))
+        });
+        tokio::select! {
+            r = job => r?,
+            _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
+        }
+    };
+    progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
+    check_cancel(cancel)?;
+
+    // 2. Certificate.
+    let registration_id = match (plan.registration_id.take(), plan.mac.as_deref()) {
+        (Some(id), _) => id,
+        (None, Some(mac)) => RegistrationId::from_mac_and_version(mac, &version.devkit_sdk)?,
+        (None, None) => {
+            return Err(ProvisionError::Invalid {
+                input: "registration ID".into(),
+                reason: "give --registration-id, or --mac so that az-<mac>v<x>v<y>v<z> can be built (the DevKit shows its MAC on its screen)".into(),
+            })
+        }
+    };
+    progress.begin(format!("Computing the alias certificate for {registration_id}"));
+    let identity = identity::derive(&uds, &image, &registration_id)?;
+    let alias_cert = plan.cert_dir.join(format!("{registration_id}.pem"));
+    write_identity_file(&alias_cert, identity.alias_cert_pem().as_bytes(), &registration_id)?;
+    let record = |source| IdentityRecord {
+        registration_id: registration_id.to_string(),
+        fwid: hex::encode_upper(identity.fwid),
+        sha256_thumbprint: identity.sha256_thumbprint(),
+        alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
+        source,
+    };
+    if let Some(root) = &plan.project_root {
+        ProjectState::update(root, |s| s.last_generated = Some(record(IdentitySource::Generated)))?;
+    }
+    progress.end(format!("{} (SHA-256 {})", alias_cert.display(), identity.sha256_thumbprint()));
+    check_cancel(cancel)?;
+
+    // 3. Enrollment.
+    let enrolled_der = if plan.fault == Some(Fault::WrongUds) {
+        progress.warn("fault injection: enrolling a certificate computed from a different UDS");
+        identity::derive(&Uds::generate(), &image, &registration_id)?.alias_cert_der
+    } else {
+        identity.alias_cert_der.clone()
+    };
+    progress.begin(format!("Enrolling {registration_id} with {}", service.endpoint()));
+    let mut enrollment = IndividualEnrollment::x509(registration_id.as_str(), &enrolled_der);
+    enrollment.device_id = plan.enrollment.device_id.clone();
+    if let Some(hub) = &plan.enrollment.iot_hub {
+        enrollment.iot_hubs = Some(vec![hub.clone()]);
+        enrollment.allocation_policy = Some("static".into());
+    }
+    if plan.enrollment.disabled || plan.fault == Some(Fault::DisabledEnrollment) {
+        enrollment.provisioning_status = Some(ProvisioningStatus::Disabled);
+    }
+    let enrolled = service.upsert(&enrollment).await?;
+    if let Some(root) = &plan.project_root {
+        if plan.fault.is_none() {
+            ProjectState::update(root, |s| s.last_enrolled = Some(record(IdentitySource::Enrolled)))?;
+        }
+    }
+    progress.end(format!("enrolled ({}, etag {})", if enrolled.is_enabled() { "enabled" } else { "disabled" }, enrolled.etag.as_deref().unwrap_or("-")));
+    check_cancel(cancel)?;
+
+    // 4. Follow the port, upload (resets into user mode).
+    progress.begin(format!("Opening {} to follow the registration", plan.port.display()));
+    let mut follower = Follower::start(plan.port.clone());
+    match follower.rx.recv().await {
+        Some(Followed::Opened) => {}
+        Some(Followed::Gone(reason)) => return Err(ProvisionError::Monitor(reason)),
+        _ => return Err(ProvisionError::Monitor(format!("cannot follow {}", plan.port.display()))),
+    }
+    progress.end("following the device's output");
+    match &plan.upload {
+        Upload::Sim { state_dir, dps } => {
+            progress.begin("Uploading the image to the virtual DevKit and resetting it into user mode");
+            control::load_image(state_dir, &plan.image_bin, &plan.image_map, Some(dps)).await?;
+            progress.end("uploaded; the DevKit is booting");
+        }
+        Upload::Flash { backend, image } => {
+            crate::flash::flash(image, backend, progress, cancel).await?;
+        }
+    }
+
+    // 5. Registration.
+    progress.begin("Waiting for the device to register with DPS");
+    let outcome = wait_for_outcome(&mut follower, plan.registration_timeout, progress, cancel).await;
+    drop(follower);
+    let (assigned_hub, device_id) = match outcome {
+        Ok(x) => x,
+        Err(ProvisionError::Registration { mut reason, mut hint, error_code, http_status }) => {
+            // DPS says "disabled" without an error code: ask the service which it is.
+            if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
+                if !e.is_enabled() {
+                    reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
+                    hint = "enable the enrollment (`devkit enroll` without --disabled), then reset the DevKit".into();
+                }
+            }
+            return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
+        }
+        Err(e) => return Err(e),
+    };
+    let device_id = device_id.or_else(|| plan.enrollment.device_id.clone()).unwrap_or_else(|| registration_id.to_string());
+    progress.end(format!("assigned to {assigned_hub} as {device_id}"));
+
+    // 6. Hub registry.
+    let in_hub_registry = match &plan.hub_check {
+        None => None,
+        Some(check) => Some(check_hub(check, &assigned_hub, &device_id, &plan.client, progress, cancel).await?),
+    };
+    if in_hub_registry == Some(false) {
+        return Err(ProvisionError::NotInRegistry { hub: assigned_hub, device_id });
+    }
+    Ok(ProvisionReport {
+        registration_id: registration_id.to_string(),
+        device_id,
+        assigned_hub,
+        sha256_thumbprint: identity.sha256_thumbprint(),
+        fwid: hex::encode_upper(identity.fwid),
+        enrollment_etag: enrolled.etag,
+        alias_cert,
+        in_hub_registry,
+        uds_saved_to,
+    })
+}
+
+/// Write `contents` unless the file holds something else (another identity's certificate):
+/// that is refused, never overwritten.
+fn write_identity_file(path: &std::path::Path, contents: &[u8], id: &RegistrationId) -> Result<(), ProvisionError> {
+    match std::fs::read(path) {
+        Ok(existing) if existing == contents => Ok(()),
+        Ok(_) => Err(FsError::WouldOverwrite {
+            path: path.to_path_buf(),
+            existing: "a different certificate".into(),
+            new: format!("the alias certificate of {id} for this UDS and image"),
+        }
+        .into()),
+        Err(_) => Ok(fsutil::write_atomic(path, contents, Mode::Public)?),
+    }
+}
+
+async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: &Progress, cancel: &CancellationToken) -> Result<(String, Option<String>), ProvisionError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_status = "no output yet".to_string();
+    loop {
+        let msg = tokio::select! {
+            m = follower.rx.recv() => m,
+            _ = tokio::time::sleep_until(deadline) => return Err(ProvisionError::Timeout { waited_secs: timeout.as_secs(), last_status }),
+            _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
+        };
+        let event = match msg {
+            Some(Followed::Event(e)) => e,
+            Some(Followed::Opened) => continue,
+            Some(Followed::Gone(reason)) => return Err(ProvisionError::Monitor(reason)),
+            None => return Err(ProvisionError::Monitor("the serial reader stopped".into())),
+        };
+        if let Some(text) = describe_event(&event) {
+            progress.report(text.clone(), None);
+            last_status = text;
+        }
+        match event {
+            LogEvent::Assigned { hub, device_id } => return Ok((hub, device_id)),
+            LogEvent::Failed { reason, hint, error_code, http_status } => return Err(ProvisionError::Registration { reason, hint, error_code, http_status }),
+            LogEvent::UdsMissing { message, hint } | LogEvent::WifiFailed { message, hint } => {
+                return Err(ProvisionError::Registration { reason: message, hint, error_code: None, http_status: None })
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn check_hub(check: &HubCheck, hub: &str, device_id: &str, client: &ClientOptions, progress: &Progress, cancel: &CancellationToken) -> Result<bool, ProvisionError> {
+    let options = ClientOptions { cancel: cancel.clone(), ..client.clone() };
+    let hub_client = match check {
+        HubCheck::ConnectionString(cs) => {
+            if !cs.host_name().eq_ignore_ascii_case(hub) {
+                progress.warn(format!("the IoT Hub connection string is for {}, but the device was assigned to {hub}: registry not checked", cs.host_name()));
+                return Ok(true);
+            }
+            HubClient::new(cs.clone(), options)?
+        }
+        HubCheck::Emulator { service_endpoint, key } => {
+            HubClient::with_base_url(ConnectionString::new(hub, HUB_POLICY, key), format!("{service_endpoint}/iothubs/{hub}"), options)?
+        }
+    };
+    progress.begin(format!("Checking that {device_id} is in {hub}'s device registry"));
+    let found = hub_client.get_device(device_id).await?;
+    match &found {
+        Some(d) => progress.end(format!("found {} (status {})", d.device_id, d.status.as_deref().unwrap_or("unknown"))),
+        None => progress.end("not found"),
+    }
+    Ok(found.is_some())
+}
+
+/// Options of [`simulate`].
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// Keep the emulator's and virtual DevKit's state and the certificate here; `None` = a
+    /// temporary directory removed at the end.
+    pub work_dir: Option<PathBuf>,
+    /// Hub the emulator assigns to.
+    pub hub: Option<String>,
+    pub fault: Option<Fault>,
+    pub registration_timeout: Duration,
+}
+
+impl Default for SimulateOptions {
+    fn default() -> Self {
+        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// `devkit provision --simulate`: a DPS emulator and a virtual DevKit in process (loopback,
+/// temporary state), the built-in sample image, then [`provision`] end to end.
+pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+    // Short paths: the virtual DevKit's control socket path must stay under ~100 bytes.
+    let temp = match &opts.work_dir {
+        Some(_) => None,
+        None => Some(tempfile::Builder::new().prefix("devkit-sim-").tempdir_in(std::env::temp_dir()).map_err(|e| ProvisionError::Fs(FsError::Io { path: std::env::temp_dir(), source: e }))?),
+    };
+    let work: PathBuf = match (&opts.work_dir, &temp) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => unreachable!(),
+    };
+    let (dps_dir, sim_dir, cert_dir) = (work.join("dps"), work.join("devkit"), work.join("certs"));
+    for d in [&dps_dir, &sim_dir, &cert_dir] {
+        std::fs::create_dir_all(d).map_err(|source| FsError::Io { path: d.clone(), source })?;
+    }
+
+    progress.begin("Starting the DPS emulator");
+    let mut config = EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &dps_dir);
+    config.hub = opts.hub.clone();
+    config.retry_after_secs = 1;
+    if opts.fault == Some(Fault::Throttle) {
+        config.inject_429 = 1;
+    }
+    let emulator = Emulator::start(config).await?;
+    progress.end(format!("service {}, device endpoint {}, ID scope {}", emulator.service_endpoint(), emulator.device_endpoint(), emulator.id_scope()));
+
+    progress.begin("Starting a virtual DevKit");
+    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_dir) })?;
+    progress.end(format!("{} (MAC {}), in configuration mode", devkit.pty_path().display(), devkit.mac()));
+
+    let plan = ProvisionPlan {
+        port: devkit.pty_path().to_path_buf(),
+        upload: Upload::Sim {
+            state_dir: sim_dir.clone(),
+            dps: SimDpsConfig {
+                global_endpoint: emulator.device_endpoint(),
+                id_scope: emulator.id_scope().to_string(),
+                registration_id: None,
+                trusted_ca_pem: Some(emulator.ca_certificate_pem().to_string()),
+            },
+        },
+        image_bin: sample::SAMPLE_BIN.to_vec(),
+        image_map: sample::SAMPLE_MAP.to_string(),
+        dps: emulator.connection_string(),
+        client: ClientOptions { ca_pem: Some(emulator.ca_certificate_pem().to_string()), cancel: cancel.clone(), ..Default::default() },
+        hub_check: Some(HubCheck::Emulator { service_endpoint: emulator.service_endpoint(), key: Zeroizing::new(emulator.connection_string().key().to_vec()) }),
+        wifi: Some(WifiSettings { ssid: "DevKitSim".into(), password: Zeroizing::new("simulated-wifi-password".into()) }),
+        uds: None,
+        save_uds_to: None,
+        registration_id: None,
+        mac: Some(devkit.mac().to_string()),
+        cert_dir,
+        project_root: None,
+        enrollment: EnrollmentSettings::default(),
+        fault: opts.fault,
+        console_timeout: Duration::from_secs(15),
+        registration_timeout: opts.registration_timeout,
+    };
+    let result = provision(plan, progress, cancel).await;
+    // Turning the virtual DevKit off joins its threads: keep that off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(devkit)).await;
+    emulator.shutdown().await;
+    drop(temp);
+    result
+}

@@ -197,8 +197,13 @@ impl Device {
         let known = COMMANDS.iter().any(|(n, _)| *n == name);
         if known {
             self.event(SimEvent::Command { name: name.clone() });
-            if !self.opts.command_delay.is_zero() {
-                std::thread::sleep(self.opts.command_delay);
+            // A slow EEPROM; turning the device off interrupts it, like pulling the plug.
+            let until = std::time::Instant::now() + self.opts.command_delay;
+            while std::time::Instant::now() < until {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Some(Next::Stop);
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
         let arg1 = args.get(1).map(|a| String::from_utf8_lossy(a).into_owned());

@@ -101,3 +101,38 @@ impl Term {
         }
     }
 }
+
+/// A bare pty pair in raw mode: the test plays the device on the master.
+pub fn raw_pty() -> (std::fs::File, PathBuf) {
+    let pair = nix::pty::openpty(None, None).unwrap();
+    let mut t = nix::sys::termios::tcgetattr(&pair.slave).unwrap();
+    nix::sys::termios::cfmakeraw(&mut t);
+    nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &t).unwrap();
+    let path = nix::unistd::ttyname(&pair.slave).unwrap();
+    (std::fs::File::from(pair.master), path)
+}
+
+/// Collect monitor events until `pred` says stop (bounded).
+pub fn collect_until(
+    rx: &mut tokio::sync::broadcast::Receiver<tasks::monitor::MonitorEvent>,
+    mut pred: impl FnMut(&tasks::monitor::MonitorEvent) -> bool,
+) -> Vec<tasks::monitor::MonitorEvent> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        match rx.try_recv() {
+            Ok(ev) => {
+                let stop = pred(&ev);
+                seen.push(ev);
+                if stop {
+                    return seen;
+                }
+            }
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
+                assert!(Instant::now() < deadline, "condition not met within 10 s; saw {seen:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("subscriber: {e}; saw {seen:?}"),
+        }
+    }
+}

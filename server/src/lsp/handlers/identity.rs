@@ -126,6 +126,11 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
     }
     let reg_id = registration_id(&p)?;
     let (bin, map) = image_paths(p.bin.clone(), p.map.clone(), p.build_dir.clone())?;
+    let out_dir = match (&p.out_dir, &p.project_dir) {
+        (Some(d), _) => d.clone(),
+        (None, Some(project)) => project.join(".devkit").join("certs"),
+        (None, None) => bin.parent().map(Path::to_path_buf).unwrap_or_default(),
+    };
     let spec = JobSpec {
         method: ext::GENERATE_CERT,
         title: "Generating certificate".into(),
@@ -140,10 +145,10 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
                 _ => input_error(e, "bin"),
             })?;
             let identity = id::derive(&uds, &image, &reg_id)?;
-            let alias_path = p.out_dir.join(format!("{}.pem", reg_id.as_str()));
+            let alias_path = out_dir.join(format!("{}.pem", reg_id.as_str()));
             check_overwrite(&alias_path, &identity.alias_cert_der)?;
             let mut files = vec![(alias_path.clone(), identity.alias_cert_pem().into_bytes(), Mode::Public)];
-            let device_path = p.device_cert.then(|| p.out_dir.join("device-cert.pem"));
+            let device_path = p.device_cert.then(|| out_dir.join("device-cert.pem"));
             if let Some(dp) = &device_path {
                 check_overwrite(dp, &identity.device_cert_der)?;
                 files.push((dp.clone(), identity.device_cert_pem().into_bytes(), Mode::Public));

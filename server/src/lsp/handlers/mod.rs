@@ -45,3 +45,14 @@ pub async fn blocking<T: Send + 'static>(
 pub fn required<T>(v: Option<T>, field: &str, what: &str) -> Result<T, TaskError> {
     v.ok_or_else(|| TaskError::invalid(field, format!("is required: {what}")))
 }
+
+/// Run a future that is not `Send` (tasks::build's toolchain check holds a `&dyn Fn` across an
+/// await) on a blocking thread of the current runtime. `make` builds the future there.
+pub async fn on_blocking_thread<T, Fut>(make: impl FnOnce() -> Fut + Send + 'static) -> Result<T, TaskError>
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let handle = tokio::runtime::Handle::current();
+    blocking(move || Ok(handle.block_on(make()))).await
+}

@@ -1,42 +1,355 @@
 //! `devkit/listPorts`, `devkit/setUds`, `devkit/setWifi`, `devkit/monitor/*` over
-//! `tasks::console` and `tasks::monitor`. (Waiting for the serial tasks to land.)
+//! `tasks::monitor` (the port registry: one owner per port, pause/resume) and
+//! `tasks::console`.
+//!
+//! An open monitor is not a job: it owns its port until closed, and console commands and
+//! uploads borrow the port from it ([`PortRegistry::exclusive`]) and give it back, so the
+//! monitor pauses and resumes around them by itself. A port held by a *job* (a UDS push in
+//! progress) is busy for other jobs and for monitor/open and monitor/send.
 
+use super::blocking;
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
-use crate::lsp::ext::{self, *};
-use crate::lsp::jobs::Jobs;
+use crate::lsp::ext::{self, codes, *};
+use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
+use crate::lsp::serial_data;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tasks::console::{Console, ConsoleError, Transport, DEFAULT_BAUD};
+use tasks::identity::Uds;
+use tasks::logs::EventParser;
+use tasks::monitor::{ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus};
+use tasks::progress::CancellationToken;
+use tokio::sync::broadcast::error::RecvError;
 use tower_lsp_server::lsp_types::ProgressToken;
+use tower_lsp_server::Client;
 
-/// Open monitors, one per port.
+/// How long the user has to put the DevKit into configuration mode.
+const CONFIG_MODE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one console command may take (the EEPROM write and read-back).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The monitors the daemon runs, and the tasks forwarding their output to the client.
 #[derive(Default)]
-pub struct SerialState {}
+pub struct SerialState {
+    pub registry: Arc<PortRegistry>,
+    forwarders: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
 
 impl SerialState {
-    pub async fn close_all(&self, _jobs: &Jobs) {}
+    /// Close every monitor (on `shutdown`).
+    pub async fn close_all(&self, jobs: &Jobs) {
+        for port in self.registry.open_ports() {
+            let name = port.display().to_string();
+            self.close(&name, jobs).await;
+        }
+    }
+
+    async fn close(&self, port: &str, jobs: &Jobs) -> bool {
+        let registry = self.registry.clone();
+        let path = PathBuf::from(port);
+        let closed = tokio::task::spawn_blocking(move || registry.close(&path)).await.unwrap_or(false);
+        let forwarder = self.forwarders.lock().ok().and_then(|mut f| f.remove(port));
+        if let Some(mut f) = forwarder {
+            // It ends by itself once the monitor's channel closes (flushing what it holds).
+            if tokio::time::timeout(Duration::from_millis(200), &mut f).await.is_err() {
+                f.abort();
+            }
+        }
+        jobs.set_monitor(port, None);
+        closed
+    }
 }
 
-const WHAT: &str = "the serial tasks";
-
-pub async fn list_ports(_b: &Backend, _p: ListPortsParams, _: Option<ProgressToken>) -> Result<ListPortsResult, TaskError> {
-    Err(TaskError::not_available(ext::LIST_PORTS, WHAT))
+fn monitor_error(e: MonitorError, port: &str) -> TaskError {
+    let code = match &e {
+        MonitorError::Open { .. } if !Path::new(port).exists() => codes::NOT_FOUND,
+        MonitorError::Closed(_) => codes::NOT_OPEN,
+        _ => codes::DEVICE,
+    };
+    TaskError::from_error(code, &e).with("field", "port")
 }
 
-pub async fn set_uds(_b: &Backend, _p: SetUdsParams, _: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
-    Err(TaskError::not_available(ext::SET_UDS, WHAT))
+fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
+    if cancel.is_cancelled() {
+        return TaskError::cancelled();
+    }
+    match &e {
+        ConsoleError::Refused { input, .. } => {
+            let field = if input.contains("password") { "password" } else if input.contains("SSID") { "ssid" } else { "port" };
+            TaskError::invalid(field, &e)
+        }
+        ConsoleError::Open { .. } => TaskError::from_error(codes::NOT_FOUND, &e).with("field", "port"),
+        _ => TaskError::from_error(codes::DEVICE, &e),
+    }
 }
 
-pub async fn set_wifi(_b: &Backend, _p: SetWifiParams, _: Option<ProgressToken>) -> Result<SetWifiResult, TaskError> {
-    Err(TaskError::not_available(ext::SET_WIFI, WHAT))
+/// The exclusive port, stopping at the next read once the job is cancelled.
+struct CancellablePort<'a> {
+    port: &'a mut ExclusivePort,
+    cancel: CancellationToken,
 }
 
-pub async fn monitor_open(_b: &Backend, _p: MonitorOpenParams, _: Option<ProgressToken>) -> Result<MonitorOpenResult, TaskError> {
-    Err(TaskError::not_available(ext::MONITOR_OPEN, WHAT))
+impl Transport for CancellablePort<'_> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.port.read_timeout(buf, timeout.min(Duration::from_millis(100)))
+    }
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.port.write_all(data)
+    }
 }
 
-pub async fn monitor_close(_b: &Backend, _p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
-    Err(TaskError::not_available(ext::MONITOR_CLOSE, WHAT))
+/// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
+/// DevKit is brought to configuration mode (the user is told how through progress), `f`
+/// runs, the monitor resumes.
+async fn console_job<R: Send + 'static>(
+    b: &Backend,
+    method: &'static str,
+    title: &str,
+    port: String,
+    token: Option<ProgressToken>,
+    f: impl FnOnce(&mut Console<CancellablePort<'_>>) -> Result<R, ConsoleError> + Send + 'static,
+) -> Result<R, TaskError> {
+    let registry = b.state.serial.registry.clone();
+    let spec = JobSpec {
+        method,
+        title: title.to_string(),
+        resources: vec![Resource::Port(port.clone())],
+        work_done_token: token,
+        progress: true,
+    };
+    run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx: JobCtx| async move {
+        let cancel = ctx.cancel.clone();
+        let progress = ctx.progress.clone();
+        let name = port.clone();
+        let port_name = port.clone();
+        let r = registry
+            .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
+                let mut console = Console::new(CancellablePort { port: ex, cancel: cancel.clone() }, name);
+                let mut guidance = |g: &str| progress.report(g.to_string(), None);
+                console.enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance).map_err(|e| console_error(e, &cancel))?;
+                f(&mut console).map_err(|e| console_error(e, &cancel))
+            })
+            .await;
+        match r {
+            Ok(inner) => inner,
+            Err(e) => Err(monitor_error(e, &port_name)),
+        }
+    })
+    .await
 }
 
-pub async fn monitor_send(_b: &Backend, _p: MonitorSendParams, _: Option<ProgressToken>) -> Result<MonitorSendResult, TaskError> {
-    Err(TaskError::not_available(ext::MONITOR_SEND, WHAT))
+pub async fn list_ports(b: &Backend, p: ListPortsParams, _: Option<ProgressToken>) -> Result<ListPortsResult, TaskError> {
+    let ports = blocking(|| {
+        tasks::monitor::ports::list_ports().map_err(|e| TaskError::failed(format!("cannot list serial ports: {e}")))
+    })
+    .await?;
+    let open: Vec<String> = b.state.serial.registry.open_ports().iter().map(|p| p.display().to_string()).collect();
+    let ports = ports
+        .into_iter()
+        .filter(|port| port.is_devkit || !p.devkits_only)
+        .map(|port| PortInfo {
+            held_by: b.jobs.holder(&Resource::Port(port.path.clone())).map(str::to_string),
+            monitor_open: open.contains(&port.path),
+            name: port.path,
+            is_devkit: port.is_devkit,
+            kind: port.kind,
+            vid: port.vid,
+            pid: port.pid,
+            serial_number: port.serial_number,
+            manufacturer: port.manufacturer,
+            description: port.product,
+        })
+        .collect();
+    Ok(ListPortsResult { ports })
+}
+
+pub async fn set_uds(b: &Backend, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
+    let (uds, generated) = match (&p.uds, p.generate) {
+        (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
+        (Some(text), false) => {
+            let uds = Uds::parse(text.expose()).map_err(|e| TaskError::invalid("uds", e))?;
+            (uds, false)
+        }
+        (None, true) => (Uds::generate(), true),
+        (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
+    };
+    if uds.is_published_sample() && !p.allow_sample_uds {
+        return Err(TaskError::invalid(
+            "uds",
+            "is the sample UDS published in the original tutorial: anyone can compute this device's keys; use `generate`",
+        ));
+    }
+    let returned = generated.then(|| uds.to_hex().to_string());
+    console_job(b, ext::SET_UDS, "Setting the UDS", p.port.clone(), token, move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()))
+        .await?;
+    Ok(SetUdsResult { port: p.port, uds: returned, warnings: Vec::new() })
+}
+
+pub async fn set_wifi(b: &Backend, p: SetWifiParams, token: Option<ProgressToken>) -> Result<SetWifiResult, TaskError> {
+    // Validate before touching the port.
+    tasks::console::wifi_ssid_command(&p.ssid).map_err(|e| TaskError::invalid("ssid", e))?;
+    let password = p.password.map(|s| zeroize::Zeroizing::new(s.expose().to_string())).unwrap_or_default();
+    tasks::console::wifi_password_command(&password).map_err(|e| TaskError::invalid("password", e))?;
+    let ssid = p.ssid.clone();
+    console_job(b, ext::SET_WIFI, "Setting Wi-Fi", p.port.clone(), token, move |c| c.set_wifi(&ssid, &password, COMMAND_TIMEOUT))
+        .await?;
+    Ok(SetWifiResult { port: p.port, ssid: p.ssid })
+}
+
+pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressToken>) -> Result<MonitorOpenResult, TaskError> {
+    let baud = p.baud_rate.unwrap_or(DEFAULT_BAUD);
+    if baud == 0 {
+        return Err(TaskError::invalid("baudRate", "must be a positive number (the DevKit uses 115200)"));
+    }
+    if let Some(holder) = b.jobs.holder(&Resource::Port(p.port.clone())) {
+        return Err(TaskError::new(codes::BUSY, format!("port:{} is busy: {holder} is using it", p.port))
+            .with("resource", format!("port:{}", p.port))
+            .with("heldBy", holder));
+    }
+    let serial = &b.state.serial;
+    if serial.registry.get(Path::new(&p.port)).is_some() {
+        return Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened: false });
+    }
+    let registry = serial.registry.clone();
+    let path = PathBuf::from(&p.port);
+    let opts = MonitorOptions { baud, ..MonitorOptions::default() };
+    let port_name = p.port.clone();
+    let monitor = blocking(move || registry.open(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
+    let rx = monitor.subscribe();
+    let forwarder = tokio::spawn(forward(b.client.clone(), b.jobs.clone(), p.port.clone(), rx));
+    if let Ok(mut f) = serial.forwarders.lock() {
+        if let Some(old) = f.insert(p.port.clone(), forwarder) {
+            old.abort();
+        }
+    }
+    b.jobs.set_monitor(&p.port, Some(false));
+    Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened: true })
+}
+
+pub async fn monitor_close(b: &Backend, p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
+    let closed = b.state.serial.close(&p.port, &b.jobs).await;
+    Ok(MonitorCloseResult { port: p.port, closed })
+}
+
+pub async fn monitor_send(b: &Backend, p: MonitorSendParams, _: Option<ProgressToken>) -> Result<MonitorSendResult, TaskError> {
+    let ending: &[u8] = match p.line_ending.as_deref().unwrap_or("cr") {
+        "none" => b"",
+        "cr" => b"\r",
+        "lf" => b"\n",
+        "crlf" => b"\r\n",
+        _ => return Err(TaskError::invalid("lineEnding", "must be one of `none`, `cr`, `lf`, `crlf`")),
+    };
+    if let Some(holder) = b.jobs.holder(&Resource::Port(p.port.clone())) {
+        return Err(TaskError::new(codes::BUSY, format!("port:{} is busy: {holder} is using it", p.port))
+            .with("resource", format!("port:{}", p.port))
+            .with("heldBy", holder));
+    }
+    let Some(monitor) = b.state.serial.registry.get(Path::new(&p.port)) else {
+        return Err(TaskError::new(codes::NOT_OPEN, format!("no monitor is open on {}: call devkit/monitor/open first", p.port))
+            .with("field", "port"));
+    };
+    let mut data = p.text.into_bytes();
+    data.extend_from_slice(ending);
+    let bytes = data.len();
+    let port_name = p.port.clone();
+    blocking(move || monitor.send(&data).map_err(|e| monitor_error(e, &port_name))).await?;
+    Ok(MonitorSendResult { bytes })
+}
+
+/// A monitor's events -> `devkit/serialData` (batched), `devkit/registrationEvent`, and the
+/// paused state in `devkit/status`.
+async fn forward(client: Client, jobs: Jobs, port: String, mut rx: tokio::sync::broadcast::Receiver<MonitorEvent>) {
+    let (tx, data_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
+    let batcher = {
+        let client = client.clone();
+        let port = port.clone();
+        tokio::spawn(serial_data::batch(data_rx, serial_data::INTERVAL, move |text| {
+            let client = client.clone();
+            let port = port.clone();
+            async move { client.send_notification::<ext::SerialData>(SerialDataParams { port, text }).await }
+        }))
+    };
+    let mut parser = EventParser::new();
+    loop {
+        match rx.recv().await {
+            Ok(MonitorEvent::Data(bytes)) => {
+                for event in parser.push_bytes(&bytes) {
+                    if let Some(params) = registration_event(&port, &event) {
+                        client.send_notification::<ext::RegistrationEvent>(params).await;
+                    }
+                }
+                if tx.send(bytes.to_vec()).await.is_err() {
+                    break;
+                }
+            }
+            Ok(MonitorEvent::Line(_)) => {}
+            Ok(MonitorEvent::Status(status)) => match status {
+                PortStatus::Paused => jobs.set_monitor(&port, Some(true)),
+                PortStatus::Resumed | PortStatus::Reconnected { .. } => jobs.set_monitor(&port, Some(false)),
+                PortStatus::Disconnected { reason } => tracing::info!(port, "port disconnected: {reason}"),
+                PortStatus::Closed => break,
+            },
+            Err(RecvError::Lagged(n)) => tracing::warn!(port, "monitor forwarder lagged by {n} events"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+    drop(tx);
+    let _ = batcher.await;
+}
+
+/// A `tasks::logs` event as notification params: keys and `kind` in camelCase.
+pub fn registration_event(port: &str, event: &tasks::logs::LogEvent) -> Option<RegistrationEventParams> {
+    let serde_json::Value::Object(map) = serde_json::to_value(event).ok()? else { return None };
+    let event = map
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("kind", serde_json::Value::String(s)) => serde_json::Value::String(camel(&s)),
+                (_, v) => v,
+            };
+            (camel(&k), v)
+        })
+        .collect();
+    Some(RegistrationEventParams { port: port.to_string(), event })
+}
+
+fn camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tasks::logs::LogEvent;
+
+    #[test]
+    fn log_events_become_camel_case_params() {
+        let e = LogEvent::UdsMissing { message: "m".into(), hint: "h".into() };
+        let p = registration_event("/dev/x", &e).unwrap();
+        assert_eq!(p.event["kind"], "udsMissing");
+        let e = LogEvent::Assigned { hub: "hub.azure-devices.net".into(), device_id: Some("d".into()) };
+        let v = serde_json::to_value(registration_event("/dev/x", &e).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!({"port": "/dev/x", "kind": "assigned", "hub": "hub.azure-devices.net", "deviceId": "d"}));
+    }
 }

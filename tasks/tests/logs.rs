@@ -1,0 +1,94 @@
+//! Registration events from captured DevKit logs (fixtures written from devkit-facts.md §6).
+
+use tasks::logs::{EventParser, LogEvent};
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs").join(name)).unwrap()
+}
+
+fn events(name: &str) -> Vec<LogEvent> {
+    EventParser::parse_all(&read(name))
+}
+
+fn kinds(ev: &[LogEvent]) -> Vec<String> {
+    ev.iter().map(|e| serde_json::to_value(e).unwrap()["kind"].as_str().unwrap().to_string()).collect()
+}
+
+const THUMB: &str = "7308B0F4F4ABEAD9AD01A9E1E7172F652B44886F623ACDE9C0193A630D3C7857";
+
+#[test]
+fn rejected_certificate_401002_explains_and_points_at_inspect_cert() {
+    let ev = events("dps-401002.log");
+    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "identity", "status", "status", "status", "registration_request", "dps_error", "device_error", "failed"]);
+    assert_eq!(ev[3], LogEvent::Identity { mac: Some("c0bdd1a2b3c4".into()), firmware_version: Some("1.6.2".into()), alias_cert_sha256: Some(THUMB.into()) });
+    assert_eq!(
+        ev[8],
+        LogEvent::DpsError { http_status: Some(401), error_code: Some(401002), message: Some("Invalid certificate".into()), tracking_id: Some("6a0f3d3e-8a70-4d2e-bf55-5d0c3c0e2a11".into()) }
+    );
+    let LogEvent::Failed { reason, hint, error_code, http_status } = &ev[10] else { unreachable!() };
+    assert_eq!((*error_code, *http_status), (Some(401002), Some(401)));
+    assert!(reason.contains("the enrolled certificate does not match this device's identity"));
+    assert!(hint.contains("devkit inspect-cert <enrolled.pem> --against <generated.pem>"));
+    let json = serde_json::to_value(&ev[10]).unwrap();
+    assert_eq!(json["kind"], "failed");
+}
+
+#[test]
+fn successful_assignment() {
+    let ev = events("dps-assigned.log");
+    let statuses: Vec<_> = ev.iter().filter_map(|e| if let LogEvent::Status { status, .. } = e { Some(status.as_str()) } else { None }).collect();
+    assert_eq!(statuses, ["wifi_connected", "dps_started", "connected", "registering", "assigning"]);
+    let assigned: Vec<_> = ev.iter().filter(|e| matches!(e, LogEvent::Assigned { .. })).collect();
+    assert_eq!(assigned, [&LogEvent::Assigned { hub: "devkit-hub.azure-devices.net".into(), device_id: Some("az-c0bdd1a2b3c4v1v6v2".into()) }]);
+    assert!(!kinds(&ev).iter().any(|k| k == "failed" || k == "dps_error"));
+}
+
+#[test]
+fn uds_missing() {
+    let ev = events("uds-missing.log");
+    let missing: Vec<_> = ev.iter().filter(|e| matches!(e, LogEvent::UdsMissing { .. })).collect();
+    assert_eq!(missing.len(), 1, "one event for the two lines");
+    let LogEvent::UdsMissing { hint, .. } = missing[0] else { unreachable!() };
+    assert!(hint.contains("devkit set-uds"));
+}
+
+#[test]
+fn wifi_failure_and_the_registration_failure_it_causes() {
+    let ev = events("wifi-failed.log");
+    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "wifi_failed", "failed"]);
+    let LogEvent::Failed { reason, hint, .. } = &ev[4] else { unreachable!() };
+    assert!(reason.contains("Wi-Fi"));
+    assert!(hint.contains("devkit set-wifi"));
+}
+
+#[test]
+fn crlf_variants_garbage_and_partial_lines() {
+    let bytes = read("crlf-garbage.log");
+    let ev = EventParser::parse_all(&bytes);
+    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "status", "registration_request", "dps_error", "failed"]);
+    assert!(matches!(&ev[6], LogEvent::Failed { error_code: Some(401002), .. }));
+    // Byte-at-a-time gives the same events.
+    let mut p = EventParser::new();
+    let mut one_by_one = Vec::new();
+    for b in &bytes {
+        one_by_one.extend(p.push_bytes(std::slice::from_ref(b)));
+    }
+    one_by_one.extend(p.finish());
+    assert_eq!(one_by_one, ev);
+}
+
+#[test]
+fn captures_with_monitor_timestamps() {
+    let ev = events("monitor-timestamps.log");
+    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "identity", "status", "assigned"]);
+}
+
+#[test]
+fn a_new_boot_forgets_the_previous_attempt() {
+    let mut all = read("dps-401002.log");
+    all.extend(read("dps-assigned.log"));
+    let ev = EventParser::parse_all(&all);
+    assert_eq!(kinds(&ev).iter().filter(|k| *k == "failed").count(), 1);
+    assert_eq!(kinds(&ev).iter().filter(|k| *k == "assigned").count(), 1);
+    assert_eq!(kinds(&ev).iter().filter(|k| *k == "boot").count(), 2);
+}
