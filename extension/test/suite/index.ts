@@ -329,7 +329,8 @@ test("daemon: restarted after a crash, with a message in the log", async () => {
     process.kill(parseInt(line.trim(), 10), "SIGKILL");
     await waitFor("the restart message", () => api.ctx.log.channel.transcript.includes("stopped unexpectedly; restarting (1/3)"));
     await waitFor("the daemon running again", () => api.ctx.client?.isRunning() && api.ctx.health === "ok", 30_000);
-    const ports = await api.ctx.client!.sendRequest(ext.listPorts, {});
+    // By method name: the test bundle's RequestType objects are not the extension's.
+    const ports = await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {});
     assert(Array.isArray(ports.ports), "the restarted daemon answers");
 }, 60_000);
 
