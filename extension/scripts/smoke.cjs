@@ -106,10 +106,26 @@ async function openPalette(page) {
     await step("walkthrough shown", () => page.getByText("Provision your DevKit with Azure DPS").first().waitFor({ state: "visible", timeout: 20000 }));
     await page.waitForTimeout(500);
     await page.screenshot({ path: `${OUT}/06-walkthrough.png` });
+
+    // The serial monitor on the virtual DevKit (started by scripts/test.mjs, its pty link is the
+    // workspace's port setting), from the palette; the status bar shows the port.
+    const input3 = await step("palette opens for the monitor", () => openPalette(page));
+    await input3.fill(">DevKit: Open Serial Monitor");
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Open Serial Monitor" }).first().waitFor({ state: "visible", timeout: 15000 });
+    await page.keyboard.press("Enter");
+    await step("monitor terminal shows the boot output", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /MAC\s+Address:\s+c0bdd1a2b3c4/ }).first().waitFor({ state: "visible", timeout: 30000 }),
+    );
+    await step("status bar shows the port and the open monitor", async () => {
+        await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/07-monitor.png` });
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();
     console.log(ts(), "smoke PASS");
+    process.exit(0);
 })().catch((e) => {
     console.error("smoke FAIL:", e.message);
     process.exit(1);

@@ -141,6 +141,8 @@ async function startCodeServer(cs, name, server, extraEnv = {}, vsix = undefined
                 "extensions.autoUpdate": false,
                 "extensions.autoCheckUpdates": false,
                 "security.workspace.trust.enabled": false,
+                // DOM-rendered terminals, so the smoke test can read the monitor's text.
+                "terminal.integrated.gpuAcceleration": "off",
                 "devkitDps.server.path": server,
                 // Trace every message, params included: the secret test checks that the client
                 // still never shows a UDS.
@@ -190,6 +192,20 @@ async function startCodeServer(cs, name, server, extraEnv = {}, vsix = undefined
         await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`code-server did not come up; see ${logFile}`);
+}
+
+/** A virtual DevKit for the smoke test's monitor; its pty link becomes the workspace's port. */
+function startSim(server, ws) {
+    const dir = path.join(ws, ".sim");
+    const link = path.join(dir, "devkit.tty");
+    fs.mkdirSync(dir, { recursive: true });
+    const proc = spawn(server, ["sim", "--state-dir", dir, "--mac", "c0bdd1a2b3c4", "--link", link], { stdio: "ignore", detached: true });
+    children.add(proc.pid);
+    const settings = path.join(ws, ".vscode", "settings.json");
+    const s = JSON.parse(fs.readFileSync(settings, "utf8"));
+    s["devkitDps.serial.port"] = link;
+    s["devkitDps.serial.timestamps"] = true;
+    fs.writeFileSync(settings, JSON.stringify(s, null, 2));
 }
 
 function stopCodeServer(h) {
@@ -286,6 +302,8 @@ async function main() {
             CHROMIUM,
             TMO: "240000",
         },
+        timeout: 300_000,
+        killSignal: "SIGKILL",
     });
     stopCodeServer(h);
     let results = [];
@@ -319,6 +337,7 @@ async function main() {
           : `the daemon does not start (${probe.error})`;
     if (smokeSkip) log(`smoke test: certificate part skipped: ${smokeSkip}`);
     const smokeWs = freshWorkspace("smoke-ws");
+    if (smokeFull) startSim(server, smokeWs);
     const h3 = await startCodeServer(cs, "smoke", server, {}, path.join(EXT, "dist", "devkit-dps.vsix"));
     const smoke = spawnSync(process.execPath, [path.join(EXT, "scripts", "smoke.cjs")], {
         stdio: "inherit",
@@ -332,7 +351,10 @@ async function main() {
             CHROMIUM,
             FIXTURES: path.join(EXT, "test", "fixtures"),
             SMOKE_UI_ONLY: smokeFull ? "" : "1",
+            DEVKIT_SERVER_PATH: server,
         },
+        timeout: 240_000,
+        killSignal: "SIGKILL",
     });
     stopCodeServer(h3);
     if (smoke.status === 0) log(`smoke test passed${smokeSkip ? " (UI part only)" : ""}; screenshots in`, shots);

@@ -99,7 +99,9 @@ export class StatusBar implements vscode.Disposable {
 
     refresh(): void {
         const port = this.configuredPort();
-        this.port.text = `$(plug) ${port || "Select DevKit port"}`;
+        // Long paths (pty links, /dev/serial/by-id/...) are shortened; the tooltip has the full one.
+        const shown = port.length > 24 ? `…/${port.split(/[\\/]/).pop()}` : port;
+        this.port.text = `$(plug) ${shown || "Select DevKit port"}`;
         this.port.tooltip = port ? `DevKit serial port ${port}: click to change` : "Pick the DevKit's serial port";
         this.port.show();
         const open = port ? this.monitors.isOpen(port) : this.monitors.isOpen();
