@@ -37,7 +37,7 @@ export function registrationStateOf(e: ext.RegistrationEventParams): Registratio
         case "registrationRequest":
             return { state: "progress", kind: "registering", event: e };
         case "boot":
-            return { state: "progress", kind: "booting", event: e };
+            return { state: "progress", kind: "booted", event: e };
         default:
             return undefined;
     }
