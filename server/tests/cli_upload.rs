@@ -7,11 +7,9 @@
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
 mod standin;
 
-use standin::{vector, Project};
-use std::io::Read;
+use standin::{next_thumbprint, open_port, vector, Project};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const DEVKIT: &str = env!("CARGO_BIN_EXE_devkit");
 /// The UDS of vector `explicit-id-medium-crlf`; it must never appear in any output.
@@ -164,28 +162,6 @@ fn which_openocd() -> bool {
     found
 }
 
-/// Read the virtual DevKit's port until its thumbprint line (bounded).
-fn read_thumbprint(pty: &Path) -> String {
-    let mut port = serialport::new(pty.to_string_lossy(), 115_200).timeout(Duration::from_millis(200)).open().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut pending = String::new();
-    let mut buf = [0u8; 512];
-    loop {
-        while let Some(nl) = pending.find('\n') {
-            let line: String = pending.drain(..=nl).collect();
-            if let Some(hex) = line.trim_end().strip_prefix("DevKit alias certificate SHA-256: ") {
-                return hex.to_string();
-            }
-        }
-        assert!(Instant::now() < deadline, "no thumbprint line; output: {pending:?}");
-        match port.read(&mut buf) {
-            Ok(n) => pending.push_str(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("reading the virtual DevKit: {e}"),
-        }
-    }
-}
-
 fn uds_file(dir: &Path) -> PathBuf {
     let p = dir.join("devkit.uds");
     std::fs::write(&p, format!("{MEDIUM_UDS}\n")).unwrap();
@@ -227,7 +203,7 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();
     eeprom.set("dps_uds", MEDIUM_UDS).unwrap();
     let devkit = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(state.path())).unwrap();
-    assert_eq!(read_thumbprint(devkit.pty_path()), expected);
+    assert_eq!(next_thumbprint(open_port(devkit.pty_path()).as_mut(), &mut String::new()), expected);
     devkit.stop();
     assert_eq!(expected.len(), 64);
 }

@@ -125,3 +125,48 @@ async fn bad_sketch_and_build_path_are_invalid_input() {
     let e = r.unwrap_err();
     assert!(e.is_invalid_input() && e.to_string().contains("firmware.ino"), "{e}");
 }
+
+/// The repository's sketch and the generator agree: the macros it uses are the ones
+/// `dps_config.h` defines, it prints the thumbprint line the tools parse, its sketch.yaml names
+/// the FQBN the driver compiles for, and it goes through the driver (stand-in compiler: this
+/// checks the flow, not that the C++ compiles for the AZ3166).
+#[tokio::test]
+async fn the_repository_sketch_matches_the_generated_header() {
+    let firmware = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/DevKitDPS");
+    let ino = std::fs::read_to_string(firmware.join("DevKitDPS.ino")).unwrap();
+    let yaml = std::fs::read_to_string(firmware.join("sketch.yaml")).unwrap();
+    assert!(yaml.contains(&format!("default_fqbn: {}", tasks::build::FQBN)));
+    assert!(ino.contains("#include \"dps_config.h\""));
+    assert!(ino.contains("\"DevKit alias certificate SHA-256: \""));
+    assert!(ino.contains("DevkitDPSClientStart(DPS_GLOBAL_DEVICE_ENDPOINT, DPS_ID_SCOPE, DPS_REGISTRATION_ID)"));
+    assert!(std::fs::read_to_string(firmware.join(".gitignore")).unwrap().lines().any(|l| l == "dps_config.h"));
+
+    let p = Project::new(true);
+    std::fs::write(p.sketch().join("DevKitDPS.ino"), &ino).unwrap();
+    let mut opts = p.options("0ne0001A2B3");
+    opts.dps = tasks::build::DpsSettings::new("global.azure-devices-provisioning.net", "0ne0001A2B3", Some("my-devkit-01")).unwrap().0;
+    let (r, _) = run(&opts).await;
+    r.unwrap();
+    let header = std::fs::read_to_string(p.sketch().join("dps_config.h")).unwrap();
+    for name in ["DPS_GLOBAL_DEVICE_ENDPOINT", "DPS_ID_SCOPE", "DPS_REGISTRATION_ID"] {
+        assert!(header.contains(&format!("#define {name} ")), "{name}: {header}");
+    }
+    assert!(header.contains("#define DPS_REGISTRATION_ID \"my-devkit-01\""));
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_compiler() {
+    let p = Project::new(true);
+    p.wrapper_with("1.2.2", "explicit-id-small", "DEVKIT_STANDIN_HANG=1");
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    // Cancel as soon as the compile starts (the stand-in then never finishes by itself).
+    let progress = Progress::new(move |e| {
+        if matches!(&e, ProgressEvent::Report { message, .. } if message.starts_with("Compiling")) {
+            c.cancel();
+        }
+    });
+    let r = build(&p.options("0ne0001A2B3"), &progress, &cancel).await;
+    assert!(matches!(r, Err(BuildError::Cancelled)), "{r:?}");
+    assert!(!p.build_path().join("devkit-build.json").exists());
+}

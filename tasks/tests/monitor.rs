@@ -59,7 +59,7 @@ fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
     let link = dir.path().join("devkit-port");
     let state = dir.path().join("state");
     let (sim, _ev) = start_in(&state, false, |o| o.link = Some(link.clone()));
-    let (m, mut rx) = Monitor::open_subscribed(&link, MonitorOptions::default()).unwrap();
+    let (_monitor, mut rx) = Monitor::open_subscribed(&link, MonitorOptions::default()).unwrap();
     collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")));
     drop(sim);
     collect_until(&mut rx, |e| matches!(e, MonitorEvent::Status(PortStatus::Disconnected { .. })));

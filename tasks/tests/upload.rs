@@ -146,3 +146,15 @@ async fn nothing_recorded_means_no_drift_and_a_bad_build_never_pauses_the_monito
     let small = load("explicit-id-small");
     assert_eq!(check_drift(&state, &small.image, "b".as_ref(), "m".as_ref(), None, None), None);
 }
+
+#[tokio::test]
+async fn a_corrupt_project_state_warns_and_does_not_block_the_upload() {
+    let p = Project::new(true);
+    std::fs::create_dir_all(p.root().join(".devkit")).unwrap();
+    std::fs::write(p.root().join(".devkit/state.json"), b"{not json").unwrap();
+    let (progress, events) = recorder();
+    let r = device_upload(&options(&p), None, &CountingMonitor::default(), &progress, &CancellationToken::new()).await;
+    assert!(matches!(r, Err(UploadError::Flash(FlashError::NoProbe { .. }))), "{r:?}");
+    let events = events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("state.json"))), "{events:?}");
+}

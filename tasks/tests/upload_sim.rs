@@ -6,36 +6,13 @@
 #[path = "fixtures/arduino-cli-standin/project.rs"]
 mod standin;
 
-use standin::{vector, Project};
+use standin::{next_thumbprint, open_port, vector, Project};
 use std::path::Path;
-use std::time::{Duration, Instant};
 use tasks::build::{build, DpsSettings};
 use tasks::flash::{flash, Backend, FlashImage};
 use tasks::identity::{self, FirmwareImage, RegistrationId, Uds};
 use tasks::progress::{CancellationToken, Progress};
 use tasks::sim::{SimOptions, VirtualDevKit};
-
-const THUMB_PREFIX: &str = "DevKit alias certificate SHA-256: ";
-
-/// Read the port until a thumbprint line arrives (bounded).
-fn next_thumbprint(port: &mut dyn serialport::SerialPort, pending: &mut String) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut buf = [0u8; 512];
-    loop {
-        while let Some(nl) = pending.find('\n') {
-            let line: String = pending.drain(..=nl).collect();
-            if let Some(hex) = line.trim_end().strip_prefix(THUMB_PREFIX) {
-                return hex.to_string();
-            }
-        }
-        assert!(Instant::now() < deadline, "no thumbprint line from the virtual DevKit; output so far: {pending:?}");
-        match port.read(&mut buf) {
-            Ok(n) => pending.push_str(&String::from_utf8_lossy(&buf[..n])),
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-            Err(e) => panic!("reading the virtual DevKit: {e}"),
-        }
-    }
-}
 
 fn case_inputs(case: &str) -> (Uds, RegistrationId) {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(vector(case).join("case.json")).unwrap()).unwrap();
@@ -68,7 +45,7 @@ async fn virtual_devkit_boots_the_uploaded_image_with_the_hosts_thumbprint() {
 
     // Started afterwards, it boots the uploaded image.
     let devkit = VirtualDevKit::start(SimOptions::new(state.path())).unwrap();
-    let mut port = serialport::new(devkit.pty_path().to_string_lossy(), 115_200).timeout(Duration::from_millis(200)).open().unwrap();
+    let mut port = open_port(devkit.pty_path());
     let mut pending = String::new();
     let printed = tokio::task::block_in_place(|| next_thumbprint(port.as_mut(), &mut pending));
     assert_eq!(printed, host_thumbprint(&out.bin, &out.map, &uds, &reg));

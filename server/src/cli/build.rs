@@ -103,8 +103,9 @@ pub fn progress_printer() -> Progress {
     })
 }
 
-pub fn classify(e: BuildError) -> CliError {
-    if e.is_invalid_input() {
+/// Exit 2 for the caller's input, 1 for the rest.
+pub fn classify<E: std::error::Error + Send + Sync + 'static>(e: E, invalid_input: bool) -> CliError {
+    if invalid_input {
         CliError::Invalid(e.into())
     } else {
         CliError::Failed(e.into())
@@ -129,7 +130,8 @@ pub fn run(args: Args) -> CliResult {
                 let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics });
                 println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
             }
-            Err(classify(e))
+            let invalid = e.is_invalid_input();
+            Err(classify(e, invalid))
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{CliError, CliResult};
 use std::path::PathBuf;
 use tasks::identity::Uds;
 use tasks::progress::CancellationToken;
-use tasks::upload::{DeviceUploadOptions, NoMonitor, UploadError};
+use tasks::upload::{DeviceUploadOptions, NoMonitor};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,9 +41,10 @@ pub fn run(args: Args) -> CliResult {
     let report = super::runtime()
         .block_on(tasks::upload::device_upload(&opts, uds.as_ref(), &NoMonitor, &progress, &CancellationToken::new()))
         .map_err(|e| match e {
-            UploadError::Build(e) => super::build::classify(e),
-            UploadError::Flash(e) => super::upload::classify(e),
-            e => CliError::Failed(e.into()),
+            e => {
+                let invalid = e.is_invalid_input();
+                super::build::classify(e, invalid)
+            }
         })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?);

@@ -34,15 +34,8 @@ pub struct Args {
     /// Alias certificate PEM [default: the last one `devkit generate-cert` wrote for the project].
     #[arg(long, value_name = "FILE")]
     cert: Option<PathBuf>,
-    /// IoT Hub device ID [default: the registration ID].
-    #[arg(long, value_name = "ID")]
-    device_id: Option<String>,
-    /// Assign to this IoT hub (static allocation), e.g. myhub.azure-devices.net.
-    #[arg(long, value_name = "HOST")]
-    iot_hub: Option<String>,
-    /// Create the enrollment disabled.
-    #[arg(long)]
-    disabled: bool,
+    #[command(flatten)]
+    enrollment: EnrollmentArgs,
     /// CA certificate to trust for the DPS service (e.g. the emulator's ca.pem) [default: public roots].
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
@@ -62,22 +55,56 @@ pub struct Args {
     json: bool,
 }
 
+/// What the enrollment says besides the certificate. Shared with `provision`.
+#[derive(clap::Args)]
+pub struct EnrollmentArgs {
+    /// IoT Hub device ID [default: the registration ID].
+    #[arg(long, value_name = "ID")]
+    pub device_id: Option<String>,
+    /// Assign to this IoT hub (static allocation), e.g. myhub.azure-devices.net.
+    #[arg(long, value_name = "HOST")]
+    pub iot_hub: Option<String>,
+    /// Create the enrollment disabled.
+    #[arg(long)]
+    pub disabled: bool,
+}
+
+impl EnrollmentArgs {
+    /// Validate `--iot-hub` and `--device-id`.
+    pub fn validate(&self) -> Result<(), CliError> {
+        if let Some(hub) = &self.iot_hub {
+            if hub.is_empty() || !hub.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+                return Err(CliError::invalid(format!("invalid --iot-hub {hub:?}: expected a host name such as myhub.azure-devices.net")));
+            }
+        }
+        if let Some(d) = &self.device_id {
+            if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
+                return Err(CliError::invalid(format!("invalid --device-id {d:?}: 1 to 128 printable characters without '/' or spaces")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Read a connection string from a file or stdin (never from argv). Errors name the input,
 /// never the content.
 pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<ConnectionString>, CliError> {
-    let text = match (file, stdin) {
-        (Some(path), _) => Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {input}-file {}: cannot read it ({e})", path.display())))?,
-        ),
+    let (text, source) = match (file, stdin) {
+        (Some(path), _) => {
+            let source = format!("--{input}-file {}", path.display());
+            let text = std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {source}: cannot read it ({e})")))?;
+            (Zeroizing::new(text), source)
+        }
         (None, true) => {
+            let source = format!("--{input}-stdin");
             let mut line = Zeroizing::new(String::new());
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {input}-stdin: {e}")))?;
-            line
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))?;
+            (line, source)
         }
         (None, false) => return Ok(None),
     };
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid --{input}: {e}")))
+    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
 }
 
 /// Read a CA file for `--ca-file`.
@@ -122,26 +149,17 @@ pub fn run(args: Args) -> CliResult {
         )));
     }
     let id = RegistrationId::parse(&info.subject_cn).map_err(|e| CliError::invalid(format!("invalid --cert {}: its CN is not a valid registration ID ({e})", cert_path.display())))?;
-    if let Some(hub) = &args.iot_hub {
-        if hub.is_empty() || !hub.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
-            return Err(CliError::invalid(format!("invalid --iot-hub {hub:?}: expected a host name such as myhub.azure-devices.net")));
-        }
-    }
-    if let Some(d) = &args.device_id {
-        if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
-            return Err(CliError::invalid(format!("invalid --device-id {d:?}: 1 to 128 printable characters without '/' or spaces")));
-        }
-    }
-    let status = if args.disabled { ProvisioningStatus::Disabled } else { ProvisioningStatus::Enabled };
+    args.enrollment.validate()?;
+    let status = if args.enrollment.disabled { ProvisioningStatus::Disabled } else { ProvisioningStatus::Enabled };
 
     // 2. Enroll.
     let enrolled = match args.backend {
         BackendArg::Rest => {
             let cs = cs.ok_or_else(|| CliError::invalid("missing connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
             let mut e = IndividualEnrollment::x509(id.as_str(), &der);
-            e.device_id = args.device_id.clone();
+            e.device_id = args.enrollment.device_id.clone();
             e.provisioning_status = Some(status);
-            if let Some(hub) = &args.iot_hub {
+            if let Some(hub) = &args.enrollment.iot_hub {
                 e.iot_hubs = Some(vec![hub.clone()]);
                 e.allocation_policy = Some("static".into());
             }
@@ -161,9 +179,9 @@ pub fn run(args: Args) -> CliResult {
                 target,
                 registration_id: id.to_string(),
                 certificate_path: cert_path.clone(),
-                device_id: args.device_id.clone(),
+                device_id: args.enrollment.device_id.clone(),
                 status,
-                iot_hubs: args.iot_hub.iter().cloned().collect(),
+                iot_hubs: args.enrollment.iot_hub.iter().cloned().collect(),
             };
             super::runtime().block_on(az::enroll(&az, &request)).map_err(classify)?
         }

@@ -12,7 +12,7 @@
 //! Output: progress on stderr, a summary on stdout ending with `assigned hub: <host>` (or one
 //! JSON object with --json). On failure: the error and a `hint:` line, exit 1 (2 for bad input).
 
-use super::enroll::{read_ca, read_connection_string};
+use super::enroll::{read_ca, read_connection_string, EnrollmentArgs};
 use super::upload::FlashArgs;
 use super::{CliError, CliResult};
 use std::path::PathBuf;
@@ -86,16 +86,12 @@ pub struct Args {
     /// The DevKit's MAC address (shown on its screen), for the automatic registration ID.
     #[arg(long, value_name = "HEX12")]
     mac: Option<String>,
-    /// IoT Hub device ID [default: the registration ID].
-    #[arg(long, value_name = "ID")]
-    device_id: Option<String>,
-    /// Assign to this IoT hub (static allocation).
-    #[arg(long, value_name = "HOST")]
-    iot_hub: Option<String>,
-    /// Create the enrollment disabled.
-    #[arg(long)]
-    disabled: bool,
-    /// Project whose state records the identity; the certificate is written here too.
+    #[command(flatten)]
+    enrollment: EnrollmentArgs,
+    /// Where the alias certificate is written [default: the project directory].
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Project whose state records the identity.
     #[arg(long, value_name = "DIR", default_value = ".")]
     project: PathBuf,
     /// Seconds to wait for the device's registration result.
@@ -196,6 +192,7 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         .ok_or_else(|| CliError::invalid("missing DPS connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
     let ca_pem = read_ca(args.ca_file.as_deref())?;
     let hub_cs = read_connection_string(args.hub_connection_string_file.as_deref(), false, "hub-connection-string")?;
+    args.enrollment.validate()?;
     let backend = args.flash.backend()?;
     let image = FlashImage::load(&bin).map_err(|e| if e.is_invalid_input() { CliError::Invalid(e.into()) } else { CliError::Failed(e.into()) })?;
     let map = image.map.clone().ok_or_else(|| CliError::invalid(format!("invalid --bin {}: no .map next to it (the identity is computed from the image and its map)", bin.display())))?;
@@ -240,9 +237,9 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         save_uds_to: args.save_uds_to.clone(),
         registration_id,
         mac,
-        cert_dir: args.project.clone(),
+        cert_dir: args.out_dir.clone().unwrap_or_else(|| args.project.clone()),
         project_root: Some(args.project.clone()),
-        enrollment: EnrollmentSettings { device_id: args.device_id.clone(), iot_hub: args.iot_hub.clone(), disabled: args.disabled },
+        enrollment: EnrollmentSettings { device_id: args.enrollment.device_id.clone(), iot_hub: args.enrollment.iot_hub.clone(), disabled: args.enrollment.disabled },
         fault: None,
         console_timeout: Duration::from_secs(60),
         registration_timeout: Duration::from_secs(args.timeout),

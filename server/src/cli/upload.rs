@@ -92,11 +92,8 @@ fn parse_address(s: &str) -> Result<u32, String> {
 }
 
 pub fn classify(e: FlashError) -> CliError {
-    if e.is_invalid_input() {
-        CliError::Invalid(e.into())
-    } else {
-        CliError::Failed(e.into())
-    }
+    let invalid = e.is_invalid_input();
+    super::build::classify(e, invalid)
 }
 
 pub fn run(args: Args) -> CliResult {

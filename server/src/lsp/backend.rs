@@ -32,7 +32,7 @@ impl Backend {
     fn new(client: Client, shutdown: Arc<AtomicBool>) -> Self {
         let jobs = Jobs::new();
         Backend {
-            state: Arc::new(handlers::State::new(client.clone(), jobs.clone())),
+            state: Arc::new(handlers::State::new(jobs.clone())),
             client,
             jobs,
             client_progress: AtomicBool::new(false),
@@ -135,8 +135,9 @@ fn work_done_token(params: &Value) -> Option<ProgressToken> {
 
 /// Turn a handler outcome into the JSON-RPC result. Logs the method and the outcome's code,
 /// never the params or the result.
-fn respond<R: Serialize>(method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
+fn respond<R: Serialize>(jobs: &Jobs, method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
     let elapsed = started.elapsed();
+    jobs.record_outcome(method, &r.as_ref().map(|_| ()));
     match r {
         Ok(v) => {
             tracing::debug!(method, ?elapsed, "ok");
@@ -164,7 +165,7 @@ macro_rules! requests {
                         $handler(self, p, token).await
                     })
                     .await;
-                    respond($method, started, r)
+                    respond(&self.jobs, $method, started, r)
                 }
             )*
         }
@@ -220,6 +221,7 @@ impl LanguageServer for Backend {
                 experimental: Some(serde_json::json!({
                     "devkitRequests": ext::REQUESTS,
                     "devkitNotifications": ext::NOTIFICATIONS,
+                    "devkitErrorCodes": ext::codes::ALL.iter().map(|(code, name)| (name.to_string(), Value::from(*code))).collect::<serde_json::Map<_, _>>(),
                 })),
                 ..Default::default()
             },

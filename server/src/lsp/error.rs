@@ -113,12 +113,32 @@ pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
         return Err(TaskError::new(codes::INVALID_PARAMS, "invalid params: expected an object with named fields")
             .with("field", ""));
     }
-    serde_path_to_error::deserialize(params).map_err(|e| {
+    serde_path_to_error::deserialize(&params).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        let (field, what) = describe(&path, &inner.to_string());
+        let message = e.into_inner().to_string();
+        let (mut field, what) = describe(&path, &message);
+        if field.is_empty() {
+            // Errors inside `#[serde(flatten)]` structs lose their path: find the field whose
+            // removal changes the outcome.
+            field = culprit::<T>(&params, &message).unwrap_or_default();
+        }
         TaskError::invalid(&field, what)
     })
+}
+
+fn culprit<T: DeserializeOwned>(params: &Value, message: &str) -> Option<String> {
+    let obj = params.as_object()?;
+    obj.keys()
+        .filter(|k| k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .find(|k| {
+            let mut without = obj.clone();
+            without.remove(*k);
+            match T::deserialize(&Value::Object(without)) {
+                Ok(_) => true,
+                Err(e) => e.to_string() != message,
+            }
+        })
+        .cloned()
 }
 
 /// (field path, safe description) from a serde_json message. Only parts that come from the
@@ -177,6 +197,16 @@ mod tests {
         let err = decode::<GenerateCertParams>(json!({"uds": 12345678901234u64, "outDir": "/tmp"})).err().unwrap();
         assert_eq!(err.data["field"], "uds");
         assert!(!err.message.contains("12345678901234"), "{}", err.message);
+    }
+
+    #[test]
+    fn flattened_fields_are_named_too() {
+        use crate::lsp::ext::DeviceUploadParams;
+        let err = decode::<DeviceUploadParams>(json!({"projectDir": "/p", "backend": 5, "uds": CANARY})).err().unwrap();
+        assert_eq!(err.data["field"], "backend", "{}", err.message);
+        let err = decode::<DeviceUploadParams>(json!({"backend": "sim"})).err().unwrap();
+        assert_eq!(err.data["field"], "projectDir", "{}", err.message);
+        assert!(!err.message.contains(CANARY));
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub const REQUESTS: &[&str] = &[
     PROVISION,
 ];
 
+/// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
+pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
+
 /// Every custom notification the server sends.
 pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 
@@ -502,22 +505,41 @@ pub struct MonitorSendResult {
 pub struct EnrollParams {
     /// DPS service connection string (`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`). Secret.
     pub connection_string: Option<Secret>,
+    /// Enroll with the Azure CLI (`az iot dps enrollment ...`) instead of the REST API.
+    #[serde(default)]
+    pub use_az: bool,
+    /// With `useAz`: the DPS name (uses the `az login` session) and its resource group.
+    pub dps_name: Option<String>,
+    pub resource_group: Option<String>,
     /// Alias certificate PEM; default: the project's last generated certificate.
-    pub alias_cert: Option<PathBuf>,
-    pub project_dir: Option<PathBuf>,
-    /// Registration ID; default: the certificate's CN.
-    pub registration_id: Option<String>,
-    /// IoT hub to pin the device to (host name).
-    pub iot_hub_host_name: Option<String>,
+    pub cert: Option<PathBuf>,
+    /// Project whose state gives the default certificate and records the enrollment.
+    pub project_dir: PathBuf,
+    /// IoT Hub device ID; default the registration ID.
+    pub device_id: Option<String>,
+    /// Pin the device to this hub (static allocation), e.g. `myhub.azure-devices.net`.
+    pub iot_hub: Option<String>,
+    /// Create the enrollment disabled.
+    #[serde(default)]
+    pub disabled: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollResult {
+    /// The certificate's CN.
     pub registration_id: String,
+    pub device_id: Option<String>,
+    /// `enabled` or `disabled`.
+    pub provisioning_status: String,
+    pub iot_hubs: Option<Vec<String>>,
     pub sha256_thumbprint: String,
-    /// `created`, `updated` or `unchanged`.
-    pub action: String,
+    pub sha1_thumbprint: String,
+    pub etag: Option<String>,
+    /// The enrolled certificate file.
+    pub cert: PathBuf,
     pub warnings: Vec<String>,
 }
 
@@ -526,33 +548,69 @@ pub struct EnrollResult {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionParams {
-    /// Run everything against the virtual DevKit and a local DPS emulator (no hardware, no Azure).
+    /// Run everything in the daemon: a local DPS emulator, a virtual DevKit and the built-in
+    /// sample image (no hardware, no Azure). Only `workDir`, `hub` and `timeoutSecs` apply.
     #[serde(default)]
     pub simulate: bool,
-    pub project_dir: Option<PathBuf>,
-    pub sketch: Option<PathBuf>,
+    /// With `simulate`: keep the emulator's and virtual DevKit's state and the certificate here.
+    pub work_dir: Option<PathBuf>,
+    /// With `simulate`: the hub the emulator assigns to.
+    pub hub: Option<String>,
+    /// The DevKit's serial port.
     pub port: Option<String>,
-    /// Secret; generated when omitted.
-    pub uds: Option<Secret>,
+    /// The image to flash (`<sketch>.ino.bin` with its `.map` next to it); or `buildDir`.
+    pub bin: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    /// Flash backend (as `devkit/upload`): `probe-rs` (default), `openocd`, `sim` + `simDir`.
+    pub backend: Option<String>,
+    pub probe: Option<String>,
+    pub openocd: Option<PathBuf>,
+    pub sim_dir: Option<PathBuf>,
+    pub trusted_ca: Option<PathBuf>,
+    /// DPS service connection string. Secret.
+    pub connection_string: Option<Secret>,
+    /// PEM file of a CA to trust for the DPS service.
+    pub ca_file: Option<PathBuf>,
+    /// IoT Hub connection string to check the device arrived. Secret.
+    pub hub_connection_string: Option<Secret>,
     pub wifi_ssid: Option<String>,
     /// Secret.
     pub wifi_password: Option<Secret>,
-    /// Secret.
-    pub connection_string: Option<Secret>,
-    pub id_scope: Option<String>,
-    pub global_endpoint: Option<String>,
+    /// The UDS to set (secret); generated when omitted (and returned nowhere: give
+    /// `saveUdsTo` to keep it).
+    pub uds: Option<Secret>,
+    /// Where to save a generated UDS (mode 0600).
+    pub save_uds_to: Option<PathBuf>,
+    /// Registration ID; or `mac` for the automatic `az-<mac>v<x>v<y>v<z>`.
     pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub device_id: Option<String>,
+    pub iot_hub: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Project whose state records the identity; the certificate is written here too.
+    pub project_dir: Option<PathBuf>,
+    /// Seconds to wait for the device's registration result (default 90; 60 simulated).
+    pub timeout_secs: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionResult {
-    pub registration_id: String,
-    pub assigned_hub: Option<String>,
-    pub device_id: Option<String>,
-    pub sha256_thumbprint: Option<String>,
-    /// `assigned` or `failed`.
+    /// `assigned` (failures are errors).
     pub status: String,
+    pub registration_id: String,
+    pub device_id: String,
+    pub assigned_hub: String,
+    pub sha256_thumbprint: String,
+    pub fwid: String,
+    pub alias_cert: PathBuf,
+    pub enrollment_etag: Option<String>,
+    /// True when the hub registry was checked and holds the device.
+    pub in_hub_registry: Option<bool>,
+    pub uds_saved_to: Option<PathBuf>,
+    /// The serial port the run used (`simulated` for `simulate`).
+    pub port: String,
     pub warnings: Vec<String>,
 }
 

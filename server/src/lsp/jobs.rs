@@ -176,15 +176,20 @@ impl Jobs {
         self.changed.notify_one();
     }
 
+    /// Update the health from a finished request: a crash is an error, a task that failed
+    /// (not for bad input or a busy resource) a warning, a task that succeeded clears it.
     pub fn record_outcome(&self, method: &str, result: &Result<(), &TaskError>) {
         let mut inner = self.lock();
+        let task = ext::TASKS.contains(&method);
         inner.health = match result {
-            Ok(()) => Health { level: "ok", message: None },
             Err(e) if e.name == codes::INTERNAL.1 => {
                 Health { level: "error", message: Some(format!("{method} crashed: {}", e.message)) }
             }
-            Err(e) if e.name == codes::CANCELLED.1 => inner.health.clone(),
-            Err(e) => Health { level: "warning", message: Some(format!("{method} failed: {}", e.message)) },
+            Ok(()) if task => Health { level: "ok", message: None },
+            Err(e) if task && ![codes::CANCELLED.1, codes::INVALID_PARAMS.1, codes::BUSY.1].contains(&e.name) => {
+                Health { level: "warning", message: Some(format!("{method} failed: {}", e.message)) }
+            }
+            _ => return,
         };
         drop(inner);
         self.changed.notify_one();
@@ -269,7 +274,6 @@ where
     let _cancel_on_drop = cancel.clone().drop_guard();
     let jobs2 = jobs.clone();
     let client = client.clone();
-    let method = spec.method;
     let handle = tokio::spawn(async move {
         let guard = guard;
         let token = match (spec.progress, spec.work_done_token) {
@@ -323,7 +327,6 @@ where
                 end_progress(&client, t, message).await;
             }
         }
-        jobs2.record_outcome(method, &result.as_ref().map(|_| ()));
         drop(guard);
         result
     });
@@ -446,6 +449,8 @@ mod tests {
         assert_eq!(jobs.status().health, "warning");
         jobs.record_outcome(ext::BUILD, &Err(&TaskError::cancelled()));
         assert_eq!(jobs.status().health, "warning");
+        jobs.record_outcome(ext::LIST_PORTS, &Ok(()));
+        assert_eq!(jobs.status().health, "warning", "a quick query does not clear a task failure");
         jobs.record_outcome(ext::BUILD, &Ok(()));
         assert_eq!(jobs.status().health, "ok");
     }

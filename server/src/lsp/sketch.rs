@@ -12,8 +12,8 @@
 //! A name matches when, lower-cased and without underscores, it ends in `registrationid`,
 //! `idscope` or `endpoint`. The value is the first string literal after the name on that
 //! line. Checks are the CLI's: [`tasks::identity::RegistrationId`] for the registration ID,
-//! `0ne` + 8 hex digits for the ID Scope (a warning: DPS may change the format), and a bare
-//! `host[:port]` for the endpoint.
+//! `tasks::build::settings::is_usual_id_scope` (`0ne` + 8 hex digits; a warning: the format is
+//! not documented) for the ID Scope, and `tasks::build::DpsSettings`' endpoint check.
 
 /// One of the settings we look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +210,7 @@ fn check_one(s: &Setting) -> Option<Finding> {
             }
         }
         SettingKind::IdScope => {
-            if is_id_scope(&s.value) {
+            if tasks::build::settings::is_usual_id_scope(&s.value) {
                 None
             } else {
                 finding(
@@ -221,40 +221,12 @@ fn check_one(s: &Setting) -> Option<Finding> {
                 )
             }
         }
-        SettingKind::Endpoint => check_endpoint(&s.value).err().and_then(|m| finding(s, Severity::Error, "endpoint", m)),
+        // The build's own check (a known-good scope so that only the endpoint is judged).
+        SettingKind::Endpoint => match tasks::build::DpsSettings::new(&s.value, "0ne00000000", None) {
+            Ok(_) => None,
+            Err(e) => finding(s, Severity::Error, "endpoint", e.to_string()),
+        },
     }
-}
-
-/// `0ne` + 8 hex digits (any case), as the CLI checks it.
-pub fn is_id_scope(v: &str) -> bool {
-    v.len() == 11 && v[..3].eq_ignore_ascii_case("0ne") && v[3..].chars().all(|c| c.is_ascii_hexdigit())
-}
-
-/// A DPS device endpoint is a bare host name with an optional port.
-pub fn check_endpoint(v: &str) -> Result<(), String> {
-    const ALLOWED: &str = "a host name such as `global.azure-devices-provisioning.net`, optionally with `:port`";
-    if v.is_empty() {
-        return Err(format!("endpoint is empty: expected {ALLOWED}"));
-    }
-    if v.contains("://") {
-        return Err(format!("endpoint must not include a scheme: expected {ALLOWED}"));
-    }
-    let (host, port) = match v.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (v, None),
-    };
-    if let Some(p) = port {
-        if !matches!(p.parse::<u16>(), Ok(n) if n > 0) {
-            return Err(format!("endpoint port must be 1-65535: expected {ALLOWED}"));
-        }
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-')
-    };
-    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
-        return Err(format!("endpoint is not a valid host name: expected {ALLOWED}"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -292,20 +264,12 @@ mod tests {
     }
 
     #[test]
-    fn id_scope_rule() {
-        assert!(is_id_scope("0ne00000A0A"));
-        assert!(is_id_scope("0NE1234abcd"));
-        assert!(!is_id_scope("0ne0000A0A"));
-        assert!(!is_id_scope("one00000A0A"));
-    }
-
-    #[test]
-    fn endpoint_rule() {
-        assert!(check_endpoint("global.azure-devices-provisioning.net").is_ok());
-        assert!(check_endpoint("127.0.0.1:8443").is_ok());
-        assert!(check_endpoint("localhost:0").is_err());
-        assert!(check_endpoint("host/path").is_err());
-        assert!(check_endpoint("").is_err());
+    fn endpoint_and_scope_rules_are_the_builds() {
+        let f = |t: &str| check(&scan(t));
+        assert!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"127.0.0.1:8443\"").is_empty());
+        assert_eq!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"host/path\"")[0].code, "endpoint");
+        assert!(f("#define DPS_ID_SCOPE \"0NE1234abcd\"").is_empty());
+        assert_eq!(f("#define DPS_ID_SCOPE \"0ne0000A0A\"")[0].severity, Severity::Warning);
     }
 
     #[test]

@@ -199,8 +199,8 @@ pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildErr
 
 /// Build the sketch (or skip it when nothing changed).
 pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &CancellationToken) -> Result<BuildOutput, BuildError> {
-    let name = sketch_name(&opts.sketch_dir)?;
     let sketch_abs = std::path::absolute(&opts.sketch_dir).map_err(|source| BuildError::Io { context: "cannot resolve the sketch path".into(), source })?;
+    let name = sketch_name(&sketch_abs)?;
     let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io { context: "cannot resolve the build path".into(), source })?;
     if build_abs.starts_with(&sketch_abs) {
         return Err(BuildError::invalid("build path", format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
@@ -209,8 +209,7 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
     progress.begin("Building");
     let cli = toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), None)?;
     progress.report(format!("Checking {}", cli.display()), None);
-    let warn = |m: String| progress.warn(m);
-    let toolchain = toolchain::check(&cli, &warn).await?;
+    let toolchain = toolchain::check(&cli, progress).await?;
     progress.report(format!("arduino-cli {}, platform {} {}", toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version), None);
 
     write_header(&opts.sketch_dir, &opts.dps)?;
@@ -351,6 +350,20 @@ mod tests {
         write_header(dir.path(), &dps).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().modified().unwrap(), t1);
         assert!(std::fs::read_to_string(&p).unwrap().contains("0ne0001A2B3"));
+    }
+
+    /// The daemon runs builds on its multi-threaded runtime: the futures must be `Send`.
+    #[test]
+    fn futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
+        let opts = BuildOptions { sketch_dir: "s".into(), build_path: "b".into(), arduino_cli: None, dps, force: false };
+        let (p, c) = (Progress::none(), CancellationToken::new());
+        is_send(&build(&opts, &p, &c));
+        let up = crate::upload::DeviceUploadOptions { project_root: ".".into(), build: opts.clone(), backend: crate::flash::Backend::ProbeRs { probe: None }, port: None };
+        is_send(&crate::upload::device_upload(&up, None, &crate::upload::NoMonitor, &p, &c));
+        let img = crate::flash::FlashImage { bin_path: "x".into(), bin: vec![], map: None, dps: None, address: 0 };
+        is_send(&crate::flash::flash(&img, &up.backend, &p, &c));
     }
 
     #[test]

@@ -124,8 +124,8 @@ async fn query(cli: &Path, args: &[&str]) -> Result<String, BuildError> {
 }
 
 /// Check arduino-cli's version and that the DevKit platform is installed. Warnings (an
-/// unparsable development version) go to `warn`.
-pub async fn check(cli: &Path, warn: &dyn Fn(String)) -> Result<Toolchain, BuildError> {
+/// unparsable development version) go to `progress`.
+pub async fn check(cli: &Path, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
     let out = query(cli, &["version", "--format", "json"]).await?;
     let version = version_from_json(&out).ok_or_else(|| BuildError::ToolchainQuery {
         command: format!("{} version --format json", cli.display()),
@@ -136,7 +136,7 @@ pub async fn check(cli: &Path, warn: &dyn Fn(String)) -> Result<Toolchain, Build
             return Err(BuildError::ArduinoCliTooOld { found: version, minimum: format!("{}.{}.{}", MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2) })
         }
         Some(_) => {}
-        None => warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
+        None => progress.warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
     }
     let out = query(cli, &["core", "list", "--format", "json"]).await?;
     let platform_version = installed_platform_version(&out, PLATFORM_ID)

@@ -131,12 +131,20 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
             let address = image.address;
             let probe = probe.clone();
             let p = progress.clone();
-            let job = tokio::task::spawn_blocking(move || probe::flash_blocking(&bin, address, probe.as_deref(), &p));
-            tokio::select! {
-                // probe-rs cannot be interrupted mid-sector; the blocking job finishes on its own.
-                _ = cancel.cancelled() => return Err(FlashError::Cancelled),
-                r = job => r.map_err(|e| FlashError::Backend(format!("flash task failed: {e}")))??,
+            if cancel.is_cancelled() {
+                return Err(FlashError::Cancelled);
             }
+            let mut job = tokio::task::spawn_blocking(move || probe::flash_blocking(&bin, address, probe.as_deref(), &p));
+            // Once the probe is open the write runs to the end: stopping between sectors would
+            // leave a half-written application (and a busy probe) while reporting "cancelled".
+            let r = tokio::select! {
+                r = &mut job => r,
+                _ = cancel.cancelled() => {
+                    progress.warn("cancellation requested: flashing cannot be interrupted safely; finishing first");
+                    job.await
+                }
+            };
+            r.map_err(|e| FlashError::Backend(format!("flash task failed: {e}")))??;
         }
         Backend::OpenOcd { openocd: path } => {
             let exe = openocd::find(path.as_deref())?;

@@ -134,7 +134,7 @@ pub fn flash_blocking(image: &[u8], address: u32, selector: Option<&str>, progre
             PrEvent::Progress { operation, size, .. } => {
                 let e = totals.entry(name(operation)).or_insert((0, 0));
                 e.0 += size;
-                let pct = if e.1 > 0 { (e.0.saturating_mul(100) / e.1).min(100) as u32 } else { 0 };
+                let pct = e.0.saturating_mul(100).checked_div(e.1).map_or(0, |v| v.min(100) as u32);
                 p.report(name(operation), Some(pct));
             }
             PrEvent::Finished(op) => p.report(format!("{} done", name(op)), Some(100)),

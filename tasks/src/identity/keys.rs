@@ -48,9 +48,20 @@ impl SecretScalar {
 /// ~256 doublings and 64 additions, which is what makes 10,000-device batches fast. Table entries are
 /// selected in constant time (every entry is read), so the private scalar does not leak
 /// through memory access patterns.
+///
+/// Building the table costs about as much as four plain multiplications, so a process that
+/// derives one or two identities (a single `generate-cert`) never builds it.
 fn mul_generator(d: &Scalar) -> ProjectivePoint {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PLAIN_CALLS: AtomicUsize = AtomicUsize::new(0);
+    if TABLE.get().is_none() && PLAIN_CALLS.fetch_add(1, Ordering::Relaxed) < 4 {
+        return ProjectivePoint::GENERATOR * d;
+    }
+    mul_with_table(d, generator_table())
+}
+
+fn mul_with_table(d: &Scalar, table: &[[ProjectivePoint; 15]; 64]) -> ProjectivePoint {
     use p256::elliptic_curve::subtle::{ConditionallySelectable, ConstantTimeEq};
-    let table = generator_table();
     let bytes = Zeroizing::new(<[u8; 32]>::from(d.to_repr()));
     let mut acc = ProjectivePoint::IDENTITY;
     for (i, window) in table.iter().enumerate() {
@@ -66,8 +77,9 @@ fn mul_generator(d: &Scalar) -> ProjectivePoint {
 }
 
 /// `table[i][j-1] = j·16^i·G` for `i` in 0..64, `j` in 1..16.
+static TABLE: OnceLock<Box<[[ProjectivePoint; 15]; 64]>> = OnceLock::new();
+
 fn generator_table() -> &'static [[ProjectivePoint; 15]; 64] {
-    static TABLE: OnceLock<Box<[[ProjectivePoint; 15]; 64]>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = Box::new([[ProjectivePoint::IDENTITY; 15]; 64]);
         let mut base = ProjectivePoint::GENERATOR;
@@ -161,6 +173,7 @@ mod tests {
             scalars.push(*key.scalar());
         }
         for d in scalars {
+            assert_eq!(mul_with_table(&d, generator_table()).to_affine(), (ProjectivePoint::GENERATOR * d).to_affine());
             assert_eq!(mul_generator(&d).to_affine(), (ProjectivePoint::GENERATOR * d).to_affine());
         }
     }

@@ -1,77 +1,56 @@
-//! Following a DevKit's serial output during provisioning: a blocking reader thread that feeds
-//! [`crate::logs::EventParser`] and forwards its events.
+//! Following a DevKit's output during provisioning: a [`crate::monitor::Monitor`] on the port
+//! (one owner, reconnects when the port comes back after a reset) whose lines go through
+//! [`crate::logs::EventParser`].
 
-use crate::console::{SerialTransport, Transport, DEFAULT_BAUD};
 use crate::logs::{EventParser, LogEvent};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::mpsc;
+use crate::monitor::{Monitor, MonitorEvent, MonitorOptions, PortStatus};
+use std::collections::VecDeque;
+use std::path::Path;
+use tokio::sync::broadcast;
 
-/// What the reader thread reports.
+/// What following the port yields.
 pub(crate) enum Followed {
-    /// The port is open: output from now on is seen.
-    Opened,
     Event(LogEvent),
-    /// The port could not be opened or went away.
+    /// The port went away and is being reopened (a reset, USB re-enumeration).
+    Reconnecting(String),
+    /// The monitor stopped.
     Gone(String),
 }
 
-/// A running follower; stops (and closes the port) when dropped.
 pub(crate) struct Follower {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pub rx: mpsc::UnboundedReceiver<Followed>,
+    monitor: Monitor,
+    rx: broadcast::Receiver<MonitorEvent>,
+    parser: EventParser,
+    pending: VecDeque<LogEvent>,
 }
 
 impl Follower {
-    pub fn start(port: PathBuf) -> Follower {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = mpsc::unbounded_channel();
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("provision-follow".into())
-            .spawn(move || run(port, tx, flag))
-            .ok();
-        Follower { stop, thread, rx }
+    /// Open the port now: output from this moment on is seen.
+    pub fn open(port: &Path) -> Result<Follower, String> {
+        let (monitor, rx) = Monitor::open_subscribed(port, MonitorOptions::default())
+            .map_err(|e| format!("{e} (is another program, such as a serial monitor, holding the port?)"))?;
+        Ok(Follower { monitor, rx, parser: EventParser::new(), pending: VecDeque::new() })
+    }
+
+    /// The next event (cancel-safe: nothing is lost when the future is dropped).
+    pub async fn next(&mut self) -> Followed {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Followed::Event(e);
+            }
+            match self.rx.recv().await {
+                Ok(MonitorEvent::Line(line)) => self.pending.extend(self.parser.push_line(&line.text)),
+                Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => return Followed::Reconnecting(reason),
+                Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.monitor.path().display())),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return Followed::Gone(format!("the monitor of {} stopped", self.monitor.path().display())),
+            }
+        }
     }
 }
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn run(port: PathBuf, tx: mpsc::UnboundedSender<Followed>, stop: Arc<AtomicBool>) {
-    let mut transport = match SerialTransport::open(&port, DEFAULT_BAUD) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = tx.send(Followed::Gone(format!("cannot open {}: {e} (is another program, such as a serial monitor, holding the port?)", port.display())));
-            return;
-        }
-    };
-    let _ = tx.send(Followed::Opened);
-    let mut parser = EventParser::new();
-    let mut buf = [0u8; 2048];
-    while !stop.load(Ordering::Relaxed) {
-        match transport.read_timeout(&mut buf, Duration::from_millis(100)) {
-            Ok(0) => {}
-            Ok(n) => {
-                for e in parser.push_bytes(&buf[..n]) {
-                    if tx.send(Followed::Event(e)).is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Followed::Gone(format!("{} went away: {e}", port.display())));
-                return;
-            }
-        }
+        self.monitor.close();
     }
 }

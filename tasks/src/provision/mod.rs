@@ -314,12 +314,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
 
     // 4. Follow the port, upload (resets into user mode).
     progress.begin(format!("Opening {} to follow the registration", plan.port.display()));
-    let mut follower = Follower::start(plan.port.clone());
-    match follower.rx.recv().await {
-        Some(Followed::Opened) => {}
-        Some(Followed::Gone(reason)) => return Err(ProvisionError::Monitor(reason)),
-        _ => return Err(ProvisionError::Monitor(format!("cannot follow {}", plan.port.display()))),
-    }
+    let mut follower = Follower::open(&plan.port).map_err(ProvisionError::Monitor)?;
     progress.end("following the device's output");
     match &plan.upload {
         Upload::Sim { state_dir, dps } => {
@@ -335,7 +330,8 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     // 5. Registration.
     progress.begin("Waiting for the device to register with DPS");
     let outcome = wait_for_outcome(&mut follower, plan.registration_timeout, progress, cancel).await;
-    drop(follower);
+    // Closing the monitor joins its reader thread: keep that off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(follower)).await;
     let (assigned_hub, device_id) = match outcome {
         Ok(x) => x,
         Err(ProvisionError::Registration { mut reason, mut hint, error_code, http_status }) => {
@@ -394,15 +390,17 @@ async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: 
     let mut last_status = "no output yet".to_string();
     loop {
         let msg = tokio::select! {
-            m = follower.rx.recv() => m,
+            m = follower.next() => m,
             _ = tokio::time::sleep_until(deadline) => return Err(ProvisionError::Timeout { waited_secs: timeout.as_secs(), last_status }),
             _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
         };
         let event = match msg {
-            Some(Followed::Event(e)) => e,
-            Some(Followed::Opened) => continue,
-            Some(Followed::Gone(reason)) => return Err(ProvisionError::Monitor(reason)),
-            None => return Err(ProvisionError::Monitor("the serial reader stopped".into())),
+            Followed::Event(e) => e,
+            Followed::Reconnecting(reason) => {
+                progress.report(format!("port disconnected ({reason}); reopening"), None);
+                continue;
+            }
+            Followed::Gone(reason) => return Err(ProvisionError::Monitor(reason)),
         };
         if let Some(text) = describe_event(&event) {
             progress.report(text.clone(), None);

@@ -14,7 +14,7 @@ use crate::build::{self, BuildError, BuildOptions, BuildOutput};
 use crate::flash::{self, Backend, FlashError, FlashImage};
 use crate::identity::{FirmwareImage, RegistrationId, Uds};
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use crate::project::{IdentityRecord, IdentitySource, ProjectState};
 use serde::Serialize;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,7 @@ impl PortPause for NoMonitor {
 
 /// Errors from `device-upload`.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UploadError {
     #[error(transparent)]
     Build(#[from] BuildError),
@@ -45,8 +46,6 @@ pub enum UploadError {
     Flash(#[from] FlashError),
     #[error("cannot pause the monitor on {port}: {message}; close whatever holds the port and retry")]
     Pause { port: String, message: String },
-    #[error(transparent)]
-    Project(#[from] ProjectError),
 }
 
 impl UploadError {
@@ -152,7 +151,10 @@ pub async fn device_upload<P: PortPause>(opts: &DeviceUploadOptions, uds: Option
     let image = FlashImage::load(&built.bin)?;
 
     // Identity drift guard, before anything is flashed.
-    let state = ProjectState::load(&opts.project_root)?;
+    let state = ProjectState::load(&opts.project_root).unwrap_or_else(|e| {
+        progress.warn(format!("{e}; the identity drift check has nothing to compare with"));
+        ProjectState::default()
+    });
     let (fwid, drift) = match FirmwareImage::load(&built.bin, &built.map) {
         Ok(fw) => {
             let reg = opts.build.dps.registration_id.as_ref().map(|r| r.as_str());

@@ -13,7 +13,7 @@ use tasks::project::{IdentityRecord as StateRecord, IdentitySource, ProjectState
 use tower_lsp_server::lsp_types::ProgressToken;
 
 /// An identity error about the caller's input, reported against the param `field`.
-fn input_error(e: IdentityError, field: &str) -> TaskError {
+pub fn input_error(e: IdentityError, field: &str) -> TaskError {
     if e.is_invalid_input() {
         TaskError::invalid(field, e)
     } else {

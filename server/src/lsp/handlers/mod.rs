@@ -9,18 +9,16 @@ pub mod upload;
 
 use super::error::TaskError;
 use super::jobs::Jobs;
-use tower_lsp_server::Client;
 
 /// Daemon-wide task state shared with running jobs (monitors live here).
 pub struct State {
-    pub client: Client,
     pub jobs: Jobs,
     pub serial: serial::SerialState,
 }
 
 impl State {
-    pub fn new(client: Client, jobs: Jobs) -> Self {
-        State { serial: serial::SerialState::default(), client, jobs }
+    pub fn new(jobs: Jobs) -> Self {
+        State { serial: serial::SerialState::default(), jobs }
     }
 
     /// `shutdown`: close monitors so ports are released before `exit`.
@@ -39,20 +37,4 @@ pub async fn blocking<T: Send + 'static>(
         Err(e) if e.is_panic() => Err(super::jobs::panic_error(e.into_panic())),
         Err(_) => Err(TaskError::cancelled()),
     }
-}
-
-/// Require exactly one of two ways to give an input.
-pub fn required<T>(v: Option<T>, field: &str, what: &str) -> Result<T, TaskError> {
-    v.ok_or_else(|| TaskError::invalid(field, format!("is required: {what}")))
-}
-
-/// Run a future that is not `Send` (tasks::build's toolchain check holds a `&dyn Fn` across an
-/// await) on a blocking thread of the current runtime. `make` builds the future there.
-pub async fn on_blocking_thread<T, Fut>(make: impl FnOnce() -> Fut + Send + 'static) -> Result<T, TaskError>
-where
-    T: Send + 'static,
-    Fut: std::future::Future<Output = T>,
-{
-    let handle = tokio::runtime::Handle::current();
-    blocking(move || Ok(handle.block_on(make()))).await
 }

@@ -35,7 +35,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct SerialState {
     pub registry: Arc<PortRegistry>,
-    forwarders: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// Per open monitor: the task forwarding its output, and its baud rate.
+    forwarders: Mutex<HashMap<String, (tokio::task::JoinHandle<()>, u32)>>,
 }
 
 impl SerialState {
@@ -52,7 +53,7 @@ impl SerialState {
         let path = PathBuf::from(port);
         let closed = tokio::task::spawn_blocking(move || registry.close(&path)).await.unwrap_or(false);
         let forwarder = self.forwarders.lock().ok().and_then(|mut f| f.remove(port));
-        if let Some(mut f) = forwarder {
+        if let Some((mut f, _)) = forwarder {
             // It ends by itself once the monitor's channel closes (flushing what it holds).
             if tokio::time::timeout(Duration::from_millis(200), &mut f).await.is_err() {
                 f.abort();
@@ -60,6 +61,13 @@ impl SerialState {
         }
         jobs.set_monitor(port, None);
         closed
+    }
+
+    /// Close the monitor on `port` for a task that opens the port itself; its baud rate, to
+    /// reopen it after (`None` when no monitor was open).
+    pub async fn close_for_run(&self, port: &str, jobs: &Jobs) -> Option<u32> {
+        let baud = self.forwarders.lock().ok().and_then(|f| f.get(port).map(|(_, b)| *b));
+        self.close(port, jobs).await.then_some(baud.unwrap_or(DEFAULT_BAUD))
     }
 }
 
@@ -223,11 +231,11 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
     let path = PathBuf::from(&p.port);
     let opts = MonitorOptions { baud, ..MonitorOptions::default() };
     let port_name = p.port.clone();
-    let monitor = blocking(move || registry.open(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
-    let rx = monitor.subscribe();
+    // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
+    let (_monitor, rx) = blocking(move || registry.open_subscribed(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
     let forwarder = tokio::spawn(forward(b.client.clone(), b.jobs.clone(), p.port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
-        if let Some(old) = f.insert(p.port.clone(), forwarder) {
+        if let Some((old, _)) = f.insert(p.port.clone(), (forwarder, baud)) {
             old.abort();
         }
     }

@@ -2,7 +2,6 @@
 //! and `tasks::upload`. Compiler messages are published as diagnostics; the monitor on the
 //! DevKit's port is paused around flashing and resumed after (through the port registry).
 
-use super::on_blocking_thread;
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
@@ -123,7 +122,7 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
 }
 
 /// The flash backend and the resources it needs (the probe, or the virtual DevKit).
-fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
+pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
     let mut resources = Vec::new();
     let backend = match p.backend.as_deref().unwrap_or("probe-rs") {
         "probe-rs" => FlashBackend::ProbeRs { probe: p.probe.clone() },
@@ -176,8 +175,7 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
         progress: true,
     };
     let outcome = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let (progress, cancel) = (ctx.progress.clone(), ctx.cancel.clone());
-        let r = on_blocking_thread(move || async move { b::build(&opts, &progress, &cancel).await }).await?;
+        let r = b::build(&opts, &ctx.progress, &ctx.cancel).await;
         Ok((r, ctx.warnings()))
     })
     .await?;
@@ -203,7 +201,17 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
     }
 }
 
-pub async fn upload(bk: &Backend, p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+/// Without `port`, the one open monitor (if exactly one is open) is the DevKit's: pause it.
+fn default_port(bk: &Backend, flash: &mut FlashParams) {
+    if flash.port.is_none() {
+        if let [only] = bk.state.serial.registry.open_ports().as_slice() {
+            flash.port = Some(only.display().to_string());
+        }
+    }
+}
+
+pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+    default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
     let image_src = match (&p.bin, &p.build_dir) {
         (Some(bin), _) => Ok(bin.clone()),
@@ -231,7 +239,8 @@ pub async fn upload(bk: &Backend, p: UploadParams, token: Option<ProgressToken>)
     .await
 }
 
-pub async fn device_upload(bk: &Backend, p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+    default_port(bk, &mut p.flash);
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
     let uds = match &p.uds {
@@ -244,11 +253,7 @@ pub async fn device_upload(bk: &Backend, p: DeviceUploadParams, token: Option<Pr
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let spec = JobSpec { method: ext::DEVICE_UPLOAD, title: "Device upload".into(), resources, work_done_token: token, progress: true };
     let (r, task_warnings) = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let (progress, cancel) = (ctx.progress.clone(), ctx.cancel.clone());
-        let r = on_blocking_thread(move || async move {
-            tasks::upload::device_upload(&opts, uds.as_ref(), &pause, &progress, &cancel).await
-        })
-        .await?;
+        let r = tasks::upload::device_upload(&opts, uds.as_ref(), &pause, &ctx.progress, &ctx.cancel).await;
         Ok((r, ctx.warnings()))
     })
     .await?;

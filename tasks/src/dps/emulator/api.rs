@@ -81,7 +81,11 @@ struct Operation {
     registration_id: String,
     cert_der: Vec<u8>,
     polls_left: u32,
+    started: std::time::Instant,
 }
+
+/// Operations nobody polled for this long are forgotten.
+const OPERATION_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// The emulator's state and counters, behind one lock.
 pub struct Core {
@@ -159,7 +163,16 @@ impl Core {
         let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
         let auth = req.header("authorization").unwrap_or_default();
         let now = sas::now_unix();
-        if let ["iothubs", hub, "devices", device_id] = seg[..] {
+        // IoT Hub registry: `/iothubs/{hub}/devices/{id}`, or `/devices/{id}` with the hub in
+        // the Host header (a client that resolves the hub name to the emulator).
+        let host_hub = req.header("host").map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name).to_ascii_lowercase());
+        let hub_request = match (&seg[..], host_hub.as_deref()) {
+            (["iothubs", hub, "devices", device_id], _) => Some((hub.to_string(), *device_id)),
+            (["devices", device_id], Some(h)) if h.contains('.') && h.parse::<std::net::IpAddr>().is_err() && h != "localhost" => Some((h.to_string(), *device_id)),
+            _ => None,
+        };
+        if let Some((hub, device_id)) = hub_request {
+            let hub = hub.as_str();
             if !self.persisted.hubs.contains_key(hub) && hub != self.behaviour.default_hub {
                 return Reply::error(404, 404000, "IotHub not found");
             }
@@ -370,9 +383,10 @@ impl Core {
             return Reply::error(401, 401002, "Invalid certificate");
         }
         let operation_id = format!("5.{}.{}", hex::encode(rand::random::<[u8; 8]>()), hex::encode(rand::random::<[u8; 16]>()));
+        self.ops.retain(|_, o| o.started.elapsed() < OPERATION_TTL);
         self.ops.insert(
             operation_id.clone(),
-            Operation { registration_id: id.to_string(), cert_der: presented.to_vec(), polls_left: self.behaviour.assigning_polls },
+            Operation { registration_id: id.to_string(), cert_der: presented.to_vec(), polls_left: self.behaviour.assigning_polls, started: std::time::Instant::now() },
         );
         Reply::json(202, &json!({"operationId": operation_id, "status": "assigning"})).with_header("retry-after", self.behaviour.retry_after_secs.to_string())
     }
@@ -443,6 +457,29 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hub_registry_is_addressed_by_path_prefix_or_host_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Zeroizing::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        let behaviour = Behaviour { retry_after_secs: 0, assigning_polls: 0, default_hub: "h.azure-devices.net".into() };
+        let mut core = Core::new(dir.path().to_path_buf(), Persisted::default(), key.clone(), vec!["127.0.0.1:1".into()], behaviour);
+        core.persisted.hubs.entry("h.azure-devices.net".into()).or_default().insert("d1".into(), json!({"deviceId": "d1"}));
+        let token = sas::token("h.azure-devices.net", &key, Some(HUB_POLICY), sas::now_unix() + 60);
+        let get = |core: &mut Core, path: &str, host: &str, auth: &str| {
+            let mut headers = hyper::HeaderMap::new();
+            headers.insert("host", host.parse().unwrap());
+            headers.insert("authorization", auth.parse().unwrap());
+            core.handle_service(&Request { method: "GET", path, headers: &headers, body: b"", peer_cert: None }).status
+        };
+        assert_eq!(get(&mut core, "/iothubs/h.azure-devices.net/devices/d1", "127.0.0.1:1", &token), 200);
+        assert_eq!(get(&mut core, "/devices/d1", "h.azure-devices.net:443", &token), 200);
+        assert_eq!(get(&mut core, "/devices/nobody", "h.azure-devices.net", &token), 404);
+        assert_eq!(get(&mut core, "/devices/d1", "h.azure-devices.net", "SharedAccessSignature sr=x&sig=y&se=1"), 401);
+        // A DPS token is not a hub token.
+        let dps_token = sas::token("127.0.0.1:1", &key, Some(SERVICE_POLICY), sas::now_unix() + 60);
+        assert_eq!(get(&mut core, "/iothubs/h.azure-devices.net/devices/d1", "127.0.0.1:1", &dps_token), 401);
+    }
 
     #[test]
     fn registration_id_rule() {

@@ -277,7 +277,9 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
                     tracing::warn!("accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             },

@@ -1,0 +1,169 @@
+//! `devkit lsp` running the build, upload, enroll and provisioning tasks: compiler errors as
+//! diagnostics, device upload to the virtual DevKit with its monitor open, enrollment against
+//! the local DPS emulator, simulated provisioning.
+
+mod lsp_client;
+
+#[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
+mod standin;
+
+use lsp_client::{error_code, Lsp};
+use serde_json::{json, Value};
+use standin::Project;
+use std::time::Duration;
+use tasks::sim::{SimOptions, VirtualDevKit};
+
+fn started() -> Lsp {
+    let mut lsp = Lsp::start(&[]);
+    lsp.initialize(true);
+    lsp
+}
+
+fn file_uri(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+#[test]
+fn compiler_errors_are_published_as_diagnostics_and_cleared_by_a_good_build() {
+    let p = Project::new(true);
+    let ino = p.sketch().join("DevKitDPS.ino");
+    std::fs::write(&ino, "void setup() {}\n  #error \"DPS settings missing\"\nvoid loop() {}\n").unwrap();
+    let mut lsp = started();
+    let params = json!({"projectDir": p.root(), "arduinoCli": p.arduino_cli(), "idScope": "0ne0001A2B3"});
+    let r = lsp.request("devkit/build", params.clone());
+    assert_eq!(error_code(&r), 1007, "{r}");
+    let diags = r["error"]["data"]["diagnostics"].as_array().unwrap();
+    assert_eq!(diags[0]["line"], 2, "{r}");
+    let uri = file_uri(&ino);
+    let published = lsp
+        .wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| m["params"]["uri"] == uri)
+        .unwrap_or_else(|| panic!("no diagnostics for {uri}"));
+    let d = &published["params"]["diagnostics"][0];
+    assert_eq!(d["severity"], 1);
+    assert_eq!(d["range"]["start"]["line"], 1);
+    assert_eq!(d["message"], "#error \"DPS settings missing\"");
+    assert_eq!(d["source"], "arm-none-eabi-gcc");
+    // The status says the last task failed.
+    let warn = lsp.wait_for("devkit/status", Duration::from_secs(5), |m| m["params"]["health"] == "warning");
+    assert!(warn.is_some());
+
+    std::fs::write(&ino, "void setup() {}\nvoid loop() {}\n").unwrap();
+    let r = lsp.request("devkit/build", params);
+    assert!(r["result"]["bin"].as_str().unwrap().ends_with("DevKitDPS.ino.bin"), "{r}");
+    let cleared = lsp.wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| {
+        m["params"]["uri"] == uri && m["params"]["diagnostics"].as_array().unwrap().is_empty()
+    });
+    assert!(cleared.is_some(), "diagnostics cleared by the good build");
+    // Invalid settings are refused before anything runs.
+    let r = lsp.request("devkit/build", json!({"projectDir": p.root(), "idScope": "0ne0001A2B3", "globalEndpoint": "https://x"}));
+    assert_eq!(r["error"]["data"]["field"], "globalEndpoint", "{r}");
+}
+
+#[test]
+fn device_upload_flashes_the_virtual_devkit_and_its_monitor_sees_the_reboot() {
+    let p = Project::new(true);
+    let sim_dir = tempfile::Builder::new().prefix("dk").tempdir_in("/tmp").unwrap();
+    let mut opts = SimOptions::new(sim_dir.path());
+    opts.mac = Some("c0bdd1a2b3c4".into());
+    let sim = VirtualDevKit::start(opts).unwrap();
+    let port = sim.port_path().display().to_string();
+    let mut lsp = started();
+    let r = lsp.request("devkit/monitor/open", json!({"port": port}));
+    assert_eq!(r["result"]["opened"], true, "{r}");
+    let r = lsp.request(
+        "devkit/deviceUpload",
+        json!({"projectDir": p.root(), "arduinoCli": p.arduino_cli(), "idScope": "0ne0001A2B3",
+               "backend": "sim", "simDir": sim_dir.path()}),
+    );
+    let res = &r["result"];
+    assert_eq!(res["backend"], "sim", "{r}");
+    assert_eq!(res["identityChanged"], false);
+    assert!(res["fwid"].as_str().is_some_and(|f| f.len() == 64), "{r}");
+    // (No `port`: the one open monitor's port was paused.) The device rebooted into the new
+    // image: it has no UDS yet, and says so.
+    let missing = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(15), |m| {
+        m["params"]["port"] == port && m["params"]["kind"] == "udsMissing"
+    });
+    assert!(missing.is_some(), "the monitor kept running across the upload");
+    // Uploading needs a backend it knows.
+    let r = lsp.request("devkit/upload", json!({"buildDir": p.build_path(), "backend": "jtag"}));
+    assert_eq!(r["error"]["data"]["field"], "backend", "{r}");
+    let (code, _) = lsp.shutdown_and_exit();
+    assert!(code.success());
+}
+
+#[test]
+fn simulated_provisioning_ends_assigned() {
+    let work = tempfile::Builder::new().prefix("dk").tempdir_in("/tmp").unwrap();
+    let mut lsp = started();
+    let r = lsp.request("devkit/provision", json!({"simulate": true, "workDir": work.path()}));
+    let res = &r["result"];
+    assert_eq!(res["status"], "assigned", "{r}");
+    assert_eq!(res["port"], "simulated");
+    assert!(res["assignedHub"].as_str().is_some_and(|h| !h.is_empty()));
+    let event = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(5), |m| m["params"]["kind"] == "assigned");
+    assert_eq!(event.unwrap()["params"]["hub"], res["assignedHub"]);
+    // Progress was reported along the way.
+    assert!(lsp.wait_for("$/progress", Duration::ZERO, |m| m["params"]["value"]["kind"] == "end").is_some());
+}
+
+#[test]
+fn enroll_against_the_local_dps_emulator_records_the_enrollment() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let config = tasks::dps::emulator::EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), state.path());
+    let emulator = rt.block_on(tasks::dps::emulator::Emulator::start(config)).unwrap();
+    let cs = emulator.connection_string().to_secret_string().to_string();
+    let ca = emulator.ca_certificate_path().to_path_buf();
+
+    let vector = lsp_client::fixture("dice-vectors/auto-id-small");
+    let project = tempfile::tempdir().unwrap();
+    let mut lsp = started();
+    let r = lsp.request(
+        "devkit/generateCert",
+        json!({"buildDir": vector, "uds": "29e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eaf",
+               "mac": "c0bdd1a2b3c4", "firmwareVersion": "1.6.2", "projectDir": project.path()}),
+    );
+    let thumb = r["result"]["sha256Thumbprint"].clone();
+    assert!(thumb.is_string(), "{r}");
+    // Without a connection string (and not az): invalid, nothing sent.
+    let r = lsp.request("devkit/enroll", json!({"projectDir": project.path()}));
+    assert_eq!(r["error"]["data"]["field"], "connectionString", "{r}");
+    let r = lsp.request("devkit/enroll", json!({"projectDir": project.path(), "connectionString": cs, "caFile": ca}));
+    let res = &r["result"];
+    assert_eq!(res["registrationId"], "az-c0bdd1a2b3c4v1v6v2", "{r}");
+    assert_eq!(res["sha256Thumbprint"], thumb);
+    assert_eq!(res["provisioningStatus"], "enabled");
+    let id = lsp.request("devkit/identity", json!({"projectDir": project.path()}));
+    assert_eq!(id["result"]["lastEnrolled"]["sha256Thumbprint"], thumb, "{id}");
+    assert_eq!(id["result"]["drift"], false);
+    let (code, stderr) = lsp.shutdown_and_exit();
+    assert!(code.success());
+    let key = cs.split("SharedAccessKey=").nth(1).unwrap();
+    assert!(!stderr.contains(key), "the connection string's key reached stderr");
+    rt.block_on(emulator.shutdown());
+}
+
+#[test]
+fn requests_for_the_same_build_directory_do_not_overlap() {
+    // A compile that takes a while; a second build into the same directory is refused.
+    let p = Project::new(true);
+    let cli = p.arduino_cli();
+    let slow = p.root().join("bin/slow-arduino-cli");
+    std::fs::write(&slow, format!("#!/bin/sh\n[ \"$1\" = compile ] && sleep 2\nexec '{}' \"$@\"\n", cli.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut lsp = started();
+    let params = json!({"projectDir": p.root(), "arduinoCli": slow, "idScope": "0ne0001A2B3"});
+    let first = lsp.send_request("devkit/build", params.clone());
+    let running = lsp.wait_for("devkit/status", Duration::from_secs(10), |m| {
+        m["params"]["running"].as_array().is_some_and(|a| a.iter().any(|t| t["method"] == "devkit/build"))
+    });
+    assert!(running.is_some());
+    let r = lsp.request("devkit/build", params);
+    assert_eq!(r["error"]["data"]["code"], "busy", "{r}");
+    assert!(r["error"]["data"]["resource"].as_str().unwrap().starts_with("buildDir:"));
+    let r = lsp.response(first);
+    assert!(r.get("result").is_some(), "{r}");
+    let _: Value = r;
+}
