@@ -289,10 +289,43 @@ export async function configureDps(): Promise<boolean> {
     return true;
 }
 
-export async function enroll(s: Services, args: { aliasCert?: string; registrationId?: string; useAz?: boolean } = {}): Promise<ext.EnrollResult | undefined> {
+export interface EnrollArgs {
+    /** Alias certificate; default: the project's last generated certificate. */
+    cert?: string;
+    useAz?: boolean;
+    /** PEM of a CA to trust for the DPS service (a local emulator). */
+    caFile?: string;
+    quiet?: boolean;
+}
+
+async function askAzTarget(s: Services): Promise<{ dpsName: string; resourceGroup: string } | undefined> {
+    const state = s.ctx.extCtx.workspaceState;
+    const dpsName = await vscode.window.showInputBox({
+        title: "DPS name (Azure CLI)",
+        value: state.get<string>("devkitDps.az.dpsName", ""),
+        ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() ? undefined : "The name of your Device Provisioning Service."),
+    });
+    if (!dpsName) return undefined;
+    const resourceGroup = await vscode.window.showInputBox({
+        title: `Resource group of ${dpsName}`,
+        value: state.get<string>("devkitDps.az.resourceGroup", ""),
+        ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() ? undefined : "The resource group the DPS is in."),
+    });
+    if (!resourceGroup) return undefined;
+    await state.update("devkitDps.az.dpsName", dpsName.trim());
+    await state.update("devkitDps.az.resourceGroup", resourceGroup.trim());
+    return { dpsName: dpsName.trim(), resourceGroup: resourceGroup.trim() };
+}
+
+export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.EnrollResult | undefined> {
+    const projectDir = workspaceRoot();
+    if (!projectDir) throw new Error("Open the project's folder first: the enrollment is recorded in its state.");
     let connectionString = await s.secrets.getConnectionString();
     let useAz = args.useAz ?? false;
     if (!connectionString && !useAz) {
+        if (args.quiet) throw new Error("No DPS connection string stored: run DevKit: Enroll Device in DPS once interactively.");
         const pick = await vscode.window.showQuickPick(
             [
                 { id: "cs", label: "$(key) DPS connection string", description: "stored in VS Code's secret storage" },
@@ -315,18 +348,24 @@ export async function enroll(s: Services, args: { aliasCert?: string; registrati
             await s.secrets.storeConnectionString(connectionString);
         }
     }
+    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile: args.caFile };
+    if (useAz) {
+        const target = await askAzTarget(s);
+        if (!target) return undefined;
+        Object.assign(params, { useAz: true }, target);
+    } else params.connectionString = connectionString;
     const client = await s.ctx.ready();
-    // Without a connection string the daemon uses the Azure CLI (`az login` session).
-    const params: ext.EnrollParams = useAz ? {} : { connectionString };
-    params.projectDir = workspaceRoot();
-    if (args.aliasCert) params.aliasCert = args.aliasCert;
-    if (args.registrationId) params.registrationId = args.registrationId;
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);
-    s.ctx.log.info(`enrolled ${result.registrationId}${result.sha256Thumbprint ? ` (SHA-256 ${result.sha256Thumbprint})` : ""}`);
+    s.ctx.log.info(`enrolled ${result.registrationId} (${result.provisioningStatus}, SHA-1 ${result.sha1Thumbprint}, ${result.cert})`);
+    for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.enrolled", true);
-    void vscode.window.showInformationMessage(`Enrollment for ${result.registrationId} is ready. Reset the DevKit to register.`, "Watch Registration").then((p) => {
-        if (p) void vscode.commands.executeCommand("devkit.watchRegistration");
-    });
+    if (!args.quiet) {
+        void vscode.window
+            .showInformationMessage(`Enrollment for ${result.registrationId} is ${result.provisioningStatus}. Reset the DevKit to register.`, "Watch Registration")
+            .then((p) => {
+                if (p) void vscode.commands.executeCommand("devkit.watchRegistration");
+            });
+    }
     return result;
 }
 
@@ -391,24 +430,24 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
 
 export async function provisionSimulated(s: Services, args: { quiet?: boolean } = {}): Promise<ext.ProvisionResult> {
     const client = await s.ctx.ready();
-    // The virtual DevKit's project (state, certificates) lives in the extension's storage, not
-    // in the user's workspace.
-    const projectDir = path.join(s.ctx.extCtx.globalStorageUri.fsPath, "simulated");
-    await vscode.workspace.fs.createDirectory(vscode.Uri.file(projectDir));
-    const result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, {
-        simulate: true,
-        projectDir,
-        registrationId: cfg().get<string>("registrationId", "") || undefined,
-    });
-    const hub = result.assignedHub;
-    if (result.status === "failed") throw new Error(`The virtual DevKit did not register: ${result.warnings.join(" ") || "see the DevKit log"}`);
-    if (hub && s.status.reg.state !== "assigned") {
-        // The result is authoritative even if the last event was missed.
-        s.status.onEvent({ kind: "assigned", hub, registrationId: result.registrationId });
+    // The virtual DevKit's state and certificate live in the extension's storage, not in the
+    // user's workspace.
+    const workDir = path.join(s.ctx.extCtx.globalStorageUri.fsPath, "simulated");
+    await vscode.workspace.fs.createDirectory(vscode.Uri.file(workDir));
+    const result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, { simulate: true, workDir });
+    if (s.status.reg.state !== "assigned") {
+        // The result is authoritative even if the final event was missed.
+        s.status.onEvent({ kind: "assigned", hub: result.assignedHub, deviceId: result.deviceId, port: result.port }, false);
     }
     setContext("devkit.simulatedAssigned", true);
-    s.ctx.log.info(`virtual DevKit ${result.registrationId ?? ""} assigned to ${hub ?? "?"}`);
-    if (!args.quiet) void vscode.window.showInformationMessage(`Virtual DevKit ${result.registrationId ?? ""} registered: assigned to ${hub ?? "?"}.`);
+    s.ctx.log.info(`virtual DevKit ${result.registrationId} assigned to ${result.assignedHub} (certificate ${result.aliasCert})`);
+    if (!args.quiet) {
+        void vscode.window
+            .showInformationMessage(`Virtual DevKit ${result.registrationId} registered: assigned to ${result.assignedHub}.`, "Open Certificate")
+            .then((p) => {
+                if (p) void vscode.window.showTextDocument(vscode.Uri.file(result.aliasCert));
+            });
+    }
     return result;
 }
 
@@ -429,7 +468,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.setUds": (args?: SetUdsArgs) => setUds(s, args ?? {}),
         "devkit.configureWifi": () => configureWifi(s),
         "devkit.configureDps": () => configureDps(),
-        "devkit.enroll": (args?: { aliasCert?: string; registrationId?: string; useAz?: boolean }) => enroll(s, args ?? {}),
+        "devkit.enroll": (args?: EnrollArgs) => enroll(s, args ?? {}),
         "devkit.deviceUpload": () => deviceUpload(s),
         "devkit.build": () => vscode.commands.executeCommand("workbench.action.tasks.runTask", "devkit: build"),
         "devkit.provisionSimulated": (args?: { quiet?: boolean }) => provisionSimulated(s, args ?? {}),
@@ -486,7 +525,9 @@ export function registerCommands(s: Services): vscode.Disposable[] {
                     if (quiet) throw e;
                     return undefined;
                 }
-                const msg = s.ctx.redactor.redact((e as Error).message ?? String(e));
+                // Daemon errors may carry what to do next in `data.hint`.
+                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
+                const msg = s.ctx.redactor.redact(`${(e as Error).message ?? String(e)}${typeof hint === "string" ? ` (${hint})` : ""}`);
                 s.ctx.log.error(`${id}: ${msg}`);
                 if (quiet) throw Object.assign(new Error(msg), { code: (e as { code?: unknown }).code });
                 void vscode.window.showErrorMessage(msg, "Show Logs").then((p) => {

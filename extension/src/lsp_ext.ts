@@ -129,7 +129,10 @@ export interface CertComparison {
     difference: string;
     explanation: string;
 }
-export type InspectCertResult = CertInfo & { against?: CertComparison };
+export interface InspectCertResult extends CertInfo {
+    /** Present when `against` was given. */
+    against?: CertComparison;
+}
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 
 // ---------------------------------------------------------------------------------------------
@@ -312,49 +315,90 @@ export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResu
 // enroll, provision
 
 export interface EnrollParams {
-    /** DPS service connection string. Secret. Absent: the daemon uses the Azure CLI (`az`). */
+    /** DPS service connection string. Secret. */
     connectionString?: string;
+    /** Enroll with the Azure CLI (`az login` session) instead of the REST API. */
+    useAz?: boolean;
+    /** With `useAz`: the DPS name and its resource group. */
+    dpsName?: string;
+    resourceGroup?: string;
     /** Alias certificate PEM; default: the project's last generated certificate. */
-    aliasCert?: string;
-    projectDir?: string;
-    /** Default: the certificate's CN. */
-    registrationId?: string;
-    /** IoT hub to pin the device to (host name). */
-    iotHubHostName?: string;
+    cert?: string;
+    /** Project whose state gives the default certificate and records the enrollment. */
+    projectDir: string;
+    /** IoT Hub device ID; default the registration ID. */
+    deviceId?: string;
+    /** Pin the device to this hub (static allocation). */
+    iotHub?: string;
+    disabled?: boolean;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
 }
 export interface EnrollResult {
+    /** The certificate's CN. */
     registrationId: string;
+    deviceId: string | null;
+    /** `enabled` or `disabled`. */
+    provisioningStatus: string;
+    iotHubs: string[] | null;
     sha256Thumbprint: string;
-    /** `created`, `updated` or `unchanged`. */
-    action: string;
+    sha1Thumbprint: string;
+    etag: string | null;
+    /** The enrolled certificate file. */
+    cert: string;
     warnings: string[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
 
 export interface ProvisionParams {
-    /** Virtual DevKit + local DPS emulator (no hardware, no Azure). */
+    /** Virtual DevKit + local DPS emulator + sample image (no hardware, no Azure). */
     simulate?: boolean;
-    projectDir?: string;
-    sketch?: string;
+    /** With `simulate`: where the emulator's and virtual DevKit's state and the certificate go. */
+    workDir?: string;
+    /** With `simulate`: the hub the emulator assigns to. */
+    hub?: string;
     port?: string;
-    /** Secret; generated when omitted. */
-    uds?: string;
+    bin?: string;
+    buildDir?: string;
+    backend?: string;
+    probe?: string;
+    openocd?: string;
+    simDir?: string;
+    trustedCa?: string;
+    /** Secret. */
+    connectionString?: string;
+    caFile?: string;
+    /** Secret. */
+    hubConnectionString?: string;
     wifiSsid?: string;
     /** Secret. */
     wifiPassword?: string;
-    /** Secret. */
-    connectionString?: string;
-    idScope?: string;
-    globalEndpoint?: string;
+    /** Secret; generated when omitted. */
+    uds?: string;
+    saveUdsTo?: string;
     registrationId?: string;
+    mac?: string;
+    deviceId?: string;
+    iotHub?: string;
+    disabled?: boolean;
+    projectDir?: string;
+    /** Default 90 (60 simulated). */
+    timeoutSecs?: number;
 }
 export interface ProvisionResult {
-    registrationId: string;
-    assignedHub: string | null;
-    deviceId: string | null;
-    sha256Thumbprint: string | null;
-    /** `assigned` or `failed`. */
+    /** `assigned` (failures are errors). */
     status: string;
+    registrationId: string;
+    deviceId: string;
+    assignedHub: string;
+    sha256Thumbprint: string;
+    fwid: string;
+    aliasCert: string;
+    enrollmentEtag: string | null;
+    inHubRegistry: boolean | null;
+    udsSavedTo: string | null;
+    /** `simulated` for `simulate`. */
+    port: string;
     warnings: string[];
 }
 export const provision = new lc.RequestType<WithProgress<ProvisionParams>, ProvisionResult, void>("devkit/provision");

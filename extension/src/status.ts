@@ -111,10 +111,13 @@ export class StatusBar implements vscode.Disposable {
         this.renderRegistration();
     }
 
-    onEvent(e: ext.RegistrationEventParams): void {
+    /** A `devkit/registrationEvent`; `fromDaemon` false for a state the client inferred (not recorded). */
+    onEvent(e: ext.RegistrationEventParams, fromDaemon = true): void {
         this.ctx.log.info(`registration event on ${e.port ?? "?"}: ${e.kind}${e.status ? ` ${e.status}` : ""}${e.hub ? ` (${e.hub})` : ""}${e.reason ? `: ${e.reason}` : ""}`);
-        this.events.push(e);
-        if (this.events.length > 200) this.events.shift();
+        if (fromDaemon) {
+            this.events.push(e);
+            if (this.events.length > 200) this.events.shift();
+        }
         const next = registrationStateOf(e);
         if (!next) return;
         this.reg = next;
