@@ -12,6 +12,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
+import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { probeDaemon } from "./probe.mjs";
@@ -282,9 +283,14 @@ async function main() {
     const ws = freshWorkspace("inhost-ws");
     const resultsFile = path.join(WORK, "runs", "inhost-results.json");
     fs.rmSync(resultsFile, { force: true });
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "dkx-"));
+    process.on("exit", () => fs.rmSync(scratch, { recursive: true, force: true }));
     const h = await startCodeServer(cs, "inhost", server, {
         DEVKIT_TEST_RESULTS: resultsFile,
         DEVKIT_TEST_FIXTURES: path.join(EXT, "test", "fixtures"),
+        // Short (unix socket paths of virtual DevKits must fit in 108 bytes) and outside the
+        // code-server folders scanned for leaked secrets.
+        DEVKIT_TEST_SCRATCH: scratch,
     });
     const shots = path.join(WORK, "shots");
     fs.mkdirSync(shots, { recursive: true });

@@ -2,6 +2,8 @@
 // factory): gather inputs (settings, SecretStorage, a prompt), call the daemon with progress and
 // cancellation, show the result, and set the walkthrough's context keys.
 
+import * as crypto from "node:crypto";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Ctx } from "./ctx";
@@ -428,11 +430,22 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
     return result;
 }
 
+/**
+ * Where the virtual DevKit's state and certificate go: the extension's storage, not the user's
+ * workspace. The virtual DevKit listens on a unix socket in it, and socket paths must fit in
+ * 108 bytes: when the storage path is too long (macOS, deep homes), a short per-user temp
+ * folder is used instead.
+ */
+export function simulatedWorkDir(globalStorage: string): string {
+    const preferred = path.join(globalStorage, "simulated");
+    if (Buffer.byteLength(path.join(preferred, "devkit", "control.sock")) < 100) return preferred;
+    const tag = crypto.createHash("sha256").update(globalStorage).digest("hex").slice(0, 8);
+    return path.join(os.tmpdir(), `devkit-dps-sim-${tag}`);
+}
+
 export async function provisionSimulated(s: Services, args: { quiet?: boolean } = {}): Promise<ext.ProvisionResult> {
     const client = await s.ctx.ready();
-    // The virtual DevKit's state and certificate live in the extension's storage, not in the
-    // user's workspace.
-    const workDir = path.join(s.ctx.extCtx.globalStorageUri.fsPath, "simulated");
+    const workDir = simulatedWorkDir(s.ctx.extCtx.globalStorageUri.fsPath);
     await vscode.workspace.fs.createDirectory(vscode.Uri.file(workDir));
     const result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, { simulate: true, workDir });
     if (s.status.reg.state !== "assigned") {

@@ -53,7 +53,11 @@ const sameHex = (a: string, b: string) => a.replace(/[^0-9a-f]/gi, "").toUpperCa
 
 let api: DevkitApi;
 let daemonUp = false;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "devkit-ext-test-"));
+// Scratch space for virtual devices and the DPS emulator (their own stores hold secrets by
+// design), outside the code-server folders the runner scans for leaked secrets.
+const scratch = process.env.DEVKIT_TEST_SCRATCH ?? os.tmpdir();
+fs.mkdirSync(scratch, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(scratch, "devkit-ext-test-"));
 const sims: cp.ChildProcess[] = [];
 
 /** Starts a virtual DevKit (`devkit sim`); resolves its pty path (first stdout line). */
@@ -217,6 +221,59 @@ test("generate-cert with MAC + firmware version gives the automatic registration
     assertEq(r.registrationId, c.expectedId, "automatic registration ID");
     assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
 });
+
+/** Starts the local DPS emulator (`devkit dps-emulator`); resolves its connection string and CA. */
+function startEmulator(stateDir: string): Promise<{ connectionString: string; ca: string }> {
+    const proc = cp.spawn(SERVER, ["dps-emulator", "--state-dir", stateDir], { stdio: ["ignore", "pipe", "pipe"] });
+    sims.push(proc);
+    return new Promise((resolve, reject) => {
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => reject(new Error(`devkit dps-emulator did not start in 15 s (${err.slice(0, 200)})`)), 15_000);
+        proc.stdout?.on("data", (d: Buffer) => {
+            out += d.toString();
+            const cs = /connection string: (\S+)/.exec(out);
+            const ca = /ca certificate: (\S+)/.exec(out);
+            if (cs && ca) {
+                clearTimeout(timer);
+                resolve({ connectionString: cs[1], ca: ca[1] });
+            }
+        });
+        proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+        proc.on("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`devkit dps-emulator exited with ${code}: ${err.slice(0, 200)}`));
+        });
+    });
+}
+
+test("enroll (DPS emulator, connection string from secret storage) enrolls the last generated certificate", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator"));
+    } catch (e) {
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    await api.secrets.storeConnectionString(emu.connectionString);
+    let r: ext.EnrollResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.EnrollResult>("devkit.enroll", { caFile: emu.ca, quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/enroll");
+        throw e;
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    assert(r, "a result");
+    // The default certificate is the project's last generated one: the automatic-ID test's.
+    const c = loadCase("auto-id-small");
+    assertEq(r.registrationId, c.expectedId, "enrolled registration ID (the workspace's last generated certificate)");
+    assert(sameHex(r.sha1Thumbprint, hex("sha1", c.der)), `enrolled SHA-1 thumbprint ${r.sha1Thumbprint}`);
+    assertEq(r.provisioningStatus, "enabled", "provisioning status");
+}, 60_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();
