@@ -121,6 +121,15 @@ async function openPalette(page) {
     });
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/07-monitor.png` });
+
+    // "Try it without hardware": the status bar follows the virtual DevKit to its hub.
+    const input4 = await step("palette opens for provisioning", () => openPalette(page));
+    await input4.fill(">DevKit: Provision a Virtual DevKit");
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Provision a Virtual DevKit" }).first().waitFor({ state: "visible", timeout: 15000 });
+    await page.keyboard.press("Enter");
+    await step("status bar says assigned", () => sb("Assigned to").waitFor({ state: "visible", timeout: 90000 }));
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/08-provisioned.png` });
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();
