@@ -33,6 +33,14 @@ async function openPalette(page) {
     }
 }
 
+/** Runs a palette command by its full title ("DevKit: ..."). */
+async function runCommand(page, title) {
+    const input = await openPalette(page);
+    await input.fill(`>${title}`);
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: title }).first().waitFor({ state: "visible", timeout: 15000 });
+    await page.keyboard.press("Enter");
+}
+
 (async () => {
     const want = expected();
     const browser = await launch();
@@ -99,20 +107,14 @@ async function openPalette(page) {
     console.log("   toast:", JSON.stringify(text));
     if (!text.replace(/[^0-9A-F]/gi, "").toUpperCase().includes(want.sha1)) throw new Error(`toast does not show SHA-1 ${want.sha1}: ${text}`);
     // The walkthrough, opened from the palette.
-    const input2 = await step("palette opens again", () => openPalette(page));
-    await input2.fill(">DevKit: Get Started: Provision a DevKit");
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Provision a DevKit" }).first().waitFor({ state: "visible", timeout: 15000 });
-    await page.keyboard.press("Enter");
+    await step("walkthrough command", () => runCommand(page, "DevKit: Get Started: Provision a DevKit"));
     await step("walkthrough shown", () => page.getByText("Provision your DevKit with Azure DPS").first().waitFor({ state: "visible", timeout: 20000 }));
     await page.waitForTimeout(500);
     await page.screenshot({ path: `${OUT}/06-walkthrough.png` });
 
     // The serial monitor on the virtual DevKit (started by scripts/test.mjs, its pty link is the
     // workspace's port setting), from the palette; the status bar shows the port.
-    const input3 = await step("palette opens for the monitor", () => openPalette(page));
-    await input3.fill(">DevKit: Open Serial Monitor");
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Open Serial Monitor" }).first().waitFor({ state: "visible", timeout: 15000 });
-    await page.keyboard.press("Enter");
+    await step("monitor command", () => runCommand(page, "DevKit: Open Serial Monitor"));
     await step("monitor terminal shows the boot output", () =>
         page.locator(".terminal-wrapper, .xterm", { hasText: /MAC\s+Address:\s+c0bdd1a2b3c4/ }).first().waitFor({ state: "visible", timeout: 30000 }),
     );
@@ -123,10 +125,7 @@ async function openPalette(page) {
     await page.screenshot({ path: `${OUT}/07-monitor.png` });
 
     // "Try it without hardware": the status bar follows the virtual DevKit to its hub.
-    const input4 = await step("palette opens for provisioning", () => openPalette(page));
-    await input4.fill(">DevKit: Provision a Virtual DevKit");
-    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Provision a Virtual DevKit" }).first().waitFor({ state: "visible", timeout: 15000 });
-    await page.keyboard.press("Enter");
+    await step("provisioning command", () => runCommand(page, "DevKit: Provision a Virtual DevKit (no hardware)"));
     await step("status bar says assigned", () => sb("Assigned to").waitFor({ state: "visible", timeout: 90000 }));
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/08-provisioned.png` });
