@@ -70,7 +70,21 @@ export async function findServer(settingPath: string, extensionPath: string): Pr
         candidates.push({ path: process.env.DEVKIT_SERVER_PATH, source: "env", explicit: true });
     }
     const bundled = path.join(extensionPath, "server", exe);
-    if (fs.existsSync(bundled)) candidates.push({ path: bundled, source: "bundled", explicit: false });
+    if (fs.existsSync(bundled)) {
+        // Unpacking a VSIX does not always keep the execute bit.
+        if (process.platform !== "win32") {
+            try {
+                fs.accessSync(bundled, fs.constants.X_OK);
+            } catch {
+                try {
+                    fs.chmodSync(bundled, 0o755);
+                } catch {
+                    /* reported by the --version check */
+                }
+            }
+        }
+        candidates.push({ path: bundled, source: "bundled", explicit: false });
+    }
     const fromPath = onPath("devkit");
     if (fromPath) candidates.push({ path: fromPath, source: "PATH", explicit: false });
 
