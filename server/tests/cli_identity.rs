@@ -266,6 +266,8 @@ fn the_uds_never_appears_in_any_output() {
         (vec!["--uds-file", s(&uds), "--registration-id", "Bad_Id"], None),
         (vec!["--uds-stdin", "--registration-id", "canary"], Some(format!("{CANARY_UDS}x"))),
         (vec!["--uds-stdin", "--registration-id", "canary", "--json"], Some(format!("  {} ", &CANARY_UDS[1..]))),
+        // On argv it is refused (exit 2) without being echoed.
+        (vec!["--uds", CANARY_UDS, "--registration-id", "canary"], None),
     ];
     for (extra, stdin) in runs {
         let mut args = base.to_vec();
@@ -273,6 +275,10 @@ fn the_uds_never_appears_in_any_output() {
         let o = run(&args, tmp.path(), stdin.as_deref());
         let (stdout, stderr) = text(&o);
         let all = format!("{stdout}{stderr}").to_lowercase();
+        if extra[0] == "--uds" {
+            assert_eq!(o.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("never taken on the command line"), "{stderr}");
+        }
         for window in [&CANARY_UDS[..16], &CANARY_UDS[24..40], &CANARY_UDS[48..]] {
             assert!(!all.contains(window), "UDS fragment leaked with {extra:?}: {all}");
         }
@@ -411,4 +417,19 @@ fn inspect_cert_diagnoses_which_input_differs() {
     let o = run(&["inspect-cert", s(&junk)], tmp.path(), None);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("junk.pem"));
+}
+
+#[test]
+fn help_lists_the_contract_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = run(&["generate-cert", "--help"], tmp.path(), None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let help = text(&o).0;
+    for flag in ["--bin", "--map", "--build-dir", "--uds-file", "--uds-stdin", "--registration-id", "--mac", "--firmware-version", "--out-dir", "--device-cert", "--alias-key", "--json", "--allow-sample-uds", "--batch", "--project"] {
+        assert!(help.contains(flag), "{flag} missing from help");
+    }
+    assert!(!help.contains("--uds <"), "the argv trap stays hidden");
+    let o = run(&["inspect-cert", "--help"], tmp.path(), None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(text(&o).0.contains("--against"));
 }

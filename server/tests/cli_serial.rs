@@ -332,3 +332,16 @@ fn ports_lists_as_table_and_json() {
     assert!(serde_json::from_str::<serde_json::Value>(&o.stdout).unwrap().is_array());
     let _ = BufReader::new(&b""[..]).lines();
 }
+
+#[test]
+fn set_uds_exits_1_when_the_device_does_not_confirm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let _sim = sim(&state, &link, &["--config-mode", "--eeprom-fault", "verify"]);
+    let uds_file = dir.path().join("uds.txt");
+    std::fs::write(&uds_file, CANARY_UDS).unwrap();
+    let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&uds_file), "--timeout", "10"], "");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("did not read back") && o.stderr.contains("ERROR: Verify failed."), "{}", o.stderr);
+    assert!(o.stdout.is_empty());
+}

@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
     nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &t).expect("raw");
     let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
     let master = std::fs::File::from(pair.master);
-    let (monitor, mut rx) = Monitor::open_subscribed(&path, MonitorOptions { capacity: 1 << 16, ..Default::default() }).expect("monitor");
+    let (monitor, mut rx) = Monitor::open_subscribed(&path, MonitorOptions { capacity: 1 << 16, line_events: false, ..Default::default() }).expect("monitor");
     let data = payload();
     let expected = checksum(0, &data);
 

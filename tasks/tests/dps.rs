@@ -346,3 +346,19 @@ async fn a_real_riot_alias_identity_registers() {
     assert!(matches!(r, Err(DeviceRegistrationError::Connect { .. })), "{r:?}");
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_outside_the_trusted_ca_is_refused_by_the_device() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (emu, other) = (emulator(a.path()).await, emulator(b.path()).await);
+    let (cert, key) = make_test_device_cert("dev-ca").unwrap();
+    let mut config = device(&emu, "dev-ca", &cert, &key);
+    config.trusted_ca_pem = Some(other.ca_certificate_pem().to_string());
+    let (r, lines) = register(config).await;
+    match r {
+        Err(DeviceRegistrationError::Connect { reason, .. }) => assert!(reason.to_ascii_lowercase().contains("certificate"), "{reason}"),
+        other => panic!("{other:?} {lines:#?}"),
+    }
+    emu.shutdown().await;
+    other.shutdown().await;
+}

@@ -92,3 +92,21 @@ fn a_new_boot_forgets_the_previous_attempt() {
     assert_eq!(kinds(&ev).iter().filter(|k| *k == "assigned").count(), 1);
     assert_eq!(kinds(&ev).iter().filter(|k| *k == "boot").count(), 2);
 }
+
+#[test]
+fn sdk_style_trace_with_headers_and_windows_paths() {
+    let ev = events("dps-401002-windows-sdk.log");
+    assert_eq!(kinds(&ev), ["boot", "status", "status", "status", "dps_error", "device_error", "failed"]);
+    assert_eq!(ev[1], LogEvent::Status { status: "wifi_connected".into(), detail: None }, "an SSID with `Error` in it is still a connection");
+    let LogEvent::Failed { error_code, hint, .. } = &ev[6] else { unreachable!() };
+    assert_eq!(*error_code, Some(401002));
+    assert!(hint.contains("--against"));
+    let LogEvent::DeviceError { function, line, .. } = &ev[5] else { unreachable!() };
+    assert_eq!((function.as_deref(), *line), (Some("prov_transport_process_json_reply"), Some(323)));
+}
+
+#[test]
+fn dice_init_failure_logged_as_an_sdk_error_is_uds_missing() {
+    let ev = events("dice-init-failed-sdk.log");
+    assert_eq!(kinds(&ev), ["status", "status", "uds_missing"]);
+}

@@ -6,20 +6,21 @@
 //! [--alias-key] [--json] [--allow-sample-uds] [--project DIR]`, or `--batch MANIFEST.csv`
 //! instead of the UDS and ID options. Every input is validated before anything is written;
 //! exit 2 names the bad input. Existing files with different content are kept as
-//! `<name>.<UTC timestamp>.bak` (said in the output); identical content is left untouched.
+//! `<name>.<UTC timestamp>.bak` (said in the output); identical content is left untouched
+//! (`tasks::identity::files`).
 
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use tasks::fsutil::{self, Mode};
 use tasks::identity::batch::{self, ManifestRow};
-use tasks::identity::{self, DeviceIdentity, FirmwareImage, IdentityError, RegistrationId, Uds};
+use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
+use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
 use zeroize::Zeroizing;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
-#[command(group(clap::ArgGroup::new("uds").args(["uds_file", "uds_stdin"])))]
+#[command(group(clap::ArgGroup::new("uds_source").args(["uds_file", "uds_stdin"])))]
 pub struct Args {
     /// The sketch's firmware image (`<sketch>.ino.bin`).
     #[arg(long, value_name = "FILE", requires = "map")]
@@ -36,6 +37,9 @@ pub struct Args {
     /// Read the UDS from the first line of standard input.
     #[arg(long)]
     uds_stdin: bool,
+    /// Never accepted: catches `--uds <hex>` to refuse it without echoing the secret.
+    #[arg(long, hide = true, value_name = "NEVER")]
+    uds: Option<Zeroizing<String>>,
     /// Registration ID (1 to 64 characters of a-z, 0-9 and -).
     #[arg(long, value_name = "ID", conflicts_with_all = ["mac", "firmware_version"])]
     registration_id: Option<String>,
@@ -68,6 +72,12 @@ pub struct Args {
     project: PathBuf,
 }
 
+impl Args {
+    fn file_options(&self, per_device_dir: bool) -> FileOptions {
+        FileOptions { device_cert: self.device_cert, alias_key: self.alias_key, per_device_dir }
+    }
+}
+
 /// `--flag "value"` as error messages name inputs.
 fn flag(name: &str, value: &impl std::fmt::Display) -> String {
     format!("{name} {:?}", value.to_string())
@@ -87,6 +97,12 @@ fn invalid(input: String, reason: impl Into<String>) -> CliError {
 
 pub fn run(args: Args) -> CliResult {
     // 1. Validate every input; nothing is written before all of them are good.
+    if args.uds.is_some() {
+        return Err(invalid(
+            "--uds".into(),
+            "the UDS is never taken on the command line (it would show in the process list and shell history); use --uds-file FILE or --uds-stdin",
+        ));
+    }
     if let Some(manifest) = &args.batch {
         let image = load_image(&args)?;
         return run_batch(&args, manifest, &image);
@@ -99,44 +115,27 @@ pub fn run(args: Args) -> CliResult {
     drop(uds);
 
     // 2. Write the files (atomically, backing up a different identity's file).
-    let files = identity_files(&derived, &args.out_dir, "", args.device_cert, args.alias_key);
-    let outcomes = write_files(&files)?;
-    for o in &outcomes {
-        if let Some(w) = o.warning() {
-            warnings.push(w);
-        }
-    }
-    let alias_path = outcomes[0].path.clone();
-    let device_path = args.device_cert.then(|| outcomes[1].path.clone());
-    let key_path = args.alias_key.then(|| outcomes[outcomes.len() - 1].path.clone());
+    let written = files::write_identity(&derived, &args.out_dir, args.file_options(false)).context("writing the certificate files")?;
+    warnings.extend(written.iter().filter_map(files::WrittenFile::warning));
+    let path_of = |kind| written.iter().find(|f| f.kind == kind).map(|f| f.path.clone());
+    let alias_path = written[0].path.clone();
 
     // 3. Record the identity in the project state (public data only).
-    let record = tasks::project::IdentityRecord {
-        registration_id: derived.registration_id.to_string(),
-        fwid: hex::encode_upper(derived.fwid),
-        sha256_thumbprint: derived.sha256_thumbprint(),
-        alias_cert: alias_path.clone(),
-        source: tasks::project::IdentitySource::Generated,
-    };
-    let unchanged = tasks::project::ProjectState::load(&args.project)
-        .is_ok_and(|s| s.last_generated.as_ref() == Some(&record));
-    if !unchanged {
-        if let Err(e) = tasks::project::ProjectState::update(&args.project, |s| s.last_generated = Some(record)) {
-            warnings.push(format!("the certificate was written but the project state was not updated: {e}"));
-        }
+    if let Err(e) = files::record_generated(&args.project, &derived, &alias_path) {
+        warnings.push(format!("the certificate was written but the project state was not updated: {e}"));
     }
 
     if args.json {
         let out = serde_json::json!({
             "registration_id": derived.registration_id.as_str(),
             "alias_cert": alias_path,
-            "device_cert": device_path,
-            "device_id_public_key": args.device_cert.then(|| outcomes[2].path.clone()),
-            "alias_key": key_path,
+            "device_cert": path_of(FileKind::DeviceCert),
+            "device_id_public_key": path_of(FileKind::DeviceIdPublicKey),
+            "alias_key": path_of(FileKind::AliasKey),
             "sha1_thumbprint": derived.sha1_thumbprint(),
             "sha256_thumbprint": derived.sha256_thumbprint(),
             "fwid": derived.fwid_hex(),
-            "files": outcomes.iter().map(|o| serde_json::json!({"path": o.path, "action": o.action.as_str(), "backup": o.backup})).collect::<Vec<_>>(),
+            "files": written,
             "warnings": warnings,
             "note": identity::FIXED_NONCE_WARNING,
         });
@@ -146,8 +145,13 @@ pub fn run(args: Args) -> CliResult {
         println!("SHA-1 thumbprint:   {}", derived.sha1_thumbprint());
         println!("SHA-256 thumbprint: {}", derived.sha256_thumbprint());
         println!("FWID:               {}", derived.fwid_hex());
-        for o in &outcomes {
-            println!("{:<19} {} ({})", format!("{}:", o.what), o.path.display(), o.action.as_str());
+        for f in &written {
+            let action = match f.action {
+                FileAction::Written => "written",
+                FileAction::Unchanged => "unchanged",
+                FileAction::Replaced => "replaced; previous file backed up",
+            };
+            println!("{:<19} {} ({action})", format!("{}:", f.kind.label()), f.path.display());
         }
         for w in &warnings {
             eprintln!("warning: {w}");
@@ -179,7 +183,7 @@ fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| invalid(name.clone(), format!("cannot be read: {e}")))?;
     let mut bins: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")) && p.is_file())
         .collect();
     bins.sort();
     match bins.len() {
@@ -228,6 +232,9 @@ fn read_uds(args: &Args, warnings: &mut Vec<String>) -> Result<Uds, CliError> {
         (batch::read_uds_file(path, &input)?, input)
     } else if args.uds_stdin {
         let mut line = Zeroizing::new(String::new());
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            eprint!("UDS (64 hex digits): ");
+        }
         std::io::stdin()
             .lock()
             .read_line(&mut line)
@@ -257,126 +264,6 @@ fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path, _warnings: &mut Vec<String>) {}
-
-/// A file to write: what it is, where, its bytes, its mode.
-struct OutFile {
-    what: &'static str,
-    path: PathBuf,
-    contents: Zeroizing<Vec<u8>>,
-    mode: Mode,
-}
-
-/// The files of one identity: alias certificate first, then the optional ones in a fixed
-/// order (device certificate, DeviceID public key, alias key last). `prefix` prefixes the
-/// optional files' names (batch mode puts them in a per-device directory).
-fn identity_files(d: &DeviceIdentity, out_dir: &Path, prefix: &str, device_cert: bool, alias_key: bool) -> Vec<OutFile> {
-    let dir = std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
-    let file = |what, name: String, contents: Vec<u8>, mode| OutFile { what, path: dir.join(name), contents: Zeroizing::new(contents), mode };
-    let mut files = vec![file("Alias certificate", format!("{}.pem", d.registration_id), d.alias_cert_pem().into_bytes(), Mode::Public)];
-    if device_cert {
-        files.push(file("DeviceID cert", format!("{prefix}device-cert.pem"), d.device_cert_pem().into_bytes(), Mode::Public));
-        files.push(file("DeviceID key", format!("{prefix}device-id-pub.pem"), d.device_id_public_pem().into_bytes(), Mode::Public));
-    }
-    if alias_key {
-        let pem = d.alias_key_pem();
-        files.push(OutFile { what: "Alias key", path: dir.join(format!("{prefix}alias-key.pem")), contents: Zeroizing::new(pem.as_bytes().to_vec()), mode: Mode::Private });
-    }
-    files
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Written,
-    Unchanged,
-    Replaced,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Written => "written",
-            Action::Unchanged => "unchanged",
-            Action::Replaced => "replaced, previous file backed up",
-        }
-    }
-}
-
-struct Outcome {
-    what: &'static str,
-    path: PathBuf,
-    action: Action,
-    backup: Option<PathBuf>,
-}
-
-impl Outcome {
-    fn warning(&self) -> Option<String> {
-        self.backup.as_ref().map(|b| {
-            format!("{} held a different identity; it was kept as {} and replaced", self.path.display(), b.display())
-        })
-    }
-}
-
-/// Write `files` as one unit: identical files are left alone, different ones are first kept
-/// as `<name>.<UTC timestamp>.bak` (a hard link, so the original never disappears), then all
-/// new contents are renamed into place together.
-fn write_files(files: &[OutFile]) -> Result<Vec<Outcome>, CliError> {
-    let stamp = utc_stamp();
-    let mut outcomes = Vec::with_capacity(files.len());
-    let mut to_write = Vec::new();
-    for f in files {
-        let (action, backup) = match std::fs::read(&f.path) {
-            Ok(existing) => {
-                let existing = Zeroizing::new(existing);
-                if *existing == *f.contents {
-                    (Action::Unchanged, None)
-                } else {
-                    (Action::Replaced, Some(backup_file(&f.path, &stamp)?))
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Action::Written, None),
-            Err(e) => return Err(CliError::Failed(anyhow::anyhow!("cannot read existing {}: {e}", f.path.display()))),
-        };
-        if action != Action::Unchanged {
-            to_write.push((f.path.clone(), f.contents.to_vec(), f.mode));
-        }
-        outcomes.push(Outcome { what: f.what, path: f.path.clone(), action, backup });
-    }
-    let result = fsutil::write_all_atomic(&to_write);
-    for (_, contents, _) in &mut to_write {
-        zeroize::Zeroize::zeroize(contents);
-    }
-    result.context("writing the certificate files")?;
-    Ok(outcomes)
-}
-
-/// Keep `path` as `<name>.<stamp>.bak` (a fresh name) and return the backup's path.
-fn backup_file(path: &Path, stamp: &str) -> Result<PathBuf, CliError> {
-    let name = file_name(path);
-    let mut n = 0;
-    loop {
-        let suffix = if n == 0 { String::new() } else { format!("-{n}") };
-        let bak = path.with_file_name(format!("{name}.{stamp}{suffix}.bak"));
-        match std::fs::hard_link(path, &bak) {
-            Ok(()) => return Ok(bak),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
-            Err(_) => {
-                // No hard links here: copy (permissions are copied too, so a key stays 0600).
-                if bak.exists() && n < 100 {
-                    n += 1;
-                    continue;
-                }
-                std::fs::copy(path, &bak).with_context(|| format!("backing up {} to {}", path.display(), bak.display()))?;
-                return Ok(bak);
-            }
-        }
-    }
-}
-
-fn utc_stamp() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
 
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
@@ -438,17 +325,14 @@ fn batch_row(
     }
     seen.insert(id.as_str().to_string(), row.line);
     let d = batch::derive_row(row, image, args.allow_sample_uds)?;
-    let files = identity_files(&d, &args.out_dir, &format!("{}/", d.registration_id), args.device_cert, args.alias_key);
-    let outcomes = write_files(&files).map_err(|e| match e {
-        CliError::Invalid(e) | CliError::Failed(e) => e,
-    })?;
+    let written = files::write_identity(&d, &args.out_dir, args.file_options(true))?;
     Ok(serde_json::json!({
         "line": row.line,
         "registration_id": d.registration_id.as_str(),
-        "alias_cert": outcomes[0].path,
+        "alias_cert": written[0].path,
         "sha1_thumbprint": d.sha1_thumbprint(),
         "sha256_thumbprint": d.sha256_thumbprint(),
         "fwid": d.fwid_hex(),
-        "warnings": outcomes.iter().filter_map(Outcome::warning).collect::<Vec<_>>(),
+        "warnings": written.iter().filter_map(files::WrittenFile::warning).collect::<Vec<_>>(),
     }))
 }

@@ -4,7 +4,7 @@
 
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
-use tasks::identity::{self, pem, CertInfo, IdentityError};
+use tasks::identity::{self, CertInfo, IdentityError};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,14 +26,7 @@ fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
     };
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::from(IdentityError::Invalid { input: input.clone(), reason: format!("cannot be read: {e}") }))?;
-    let der = match std::str::from_utf8(&bytes) {
-        Ok(text) if text.contains("-----BEGIN") => {
-            let decoded = pem::decode(text, Some("CERTIFICATE")).or_else(|_| pem::decode(text, None));
-            decoded.map_err(relabel)?
-        }
-        _ => bytes,
-    };
-    Ok(identity::inspect(&der).map_err(relabel)?)
+    Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 
 fn print_info(title: &str, path: &Path, c: &CertInfo) {

@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let opts = MonitorOptions { baud: args.baud, timestamps: args.timestamps, log_file: args.log_file.clone(), reconnect: true, ..Default::default() };
+    let opts = MonitorOptions { baud: args.baud, timestamps: args.timestamps, log_file: args.log_file.clone(), reconnect: true, line_events: args.timestamps && !args.events, ..Default::default() };
     let (monitor, mut rx) = Monitor::open_subscribed(&args.port, opts).map_err(|e| match e {
         tasks::monitor::MonitorError::LogFile { .. } => CliError::Invalid(e.into()),
         other => CliError::Failed(other.into()),

@@ -48,6 +48,8 @@ impl Backend {
     }
 
     /// Replace the build diagnostics (all files) and republish the files concerned.
+    // `Uri` hashes and compares by its string only, so it is a sound key.
+    #[allow(clippy::mutable_key_type)]
     pub async fn set_build_diagnostics(&self, diags: HashMap<Uri, Vec<Diagnostic>>) {
         let touched: Vec<Uri> = {
             let mut map = lock(&self.build_diagnostics);

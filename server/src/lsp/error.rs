@@ -158,7 +158,7 @@ fn describe(path: &str, message: &str) -> (String, String) {
             let expected = &message[i + 2..];
             // Strip serde_json's " at line L column C" suffix.
             let expected = expected.split(" at line ").next().unwrap_or(expected);
-            (base, format!("{expected}"))
+            (base, expected.to_string())
         }
         None => (base, "has an invalid value".into()),
     }

@@ -357,8 +357,9 @@ impl<T: Transport> Console<T> {
             while Instant::now() < probe_end {
                 self.fill(Duration::from_millis(50), "(configuration mode check)")?;
                 if find(&self.rx, PROMPT).is_some() {
-                    // Let the rest of a boot banner / extra prompts pass, then start clean.
-                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? {}
+                    // Let the rest of a boot banner / extra prompts pass (bounded), then start clean.
+                    let quiet_by = Instant::now() + Duration::from_secs(1);
+                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
                     self.rx.clear();
                     return Ok(());
                 }
@@ -381,8 +382,8 @@ impl<T: Transport> Console<T> {
     pub fn command(&mut self, cmd: &Command, timeout: Duration) -> Result<Reply, ConsoleError> {
         let label = cmd.name().to_string();
         // Forget stale output so that only this command's echo and reply are read.
-        self.rx.clear();
-        while self.fill(Duration::from_millis(1), &label)? {}
+        let drain_by = Instant::now() + Duration::from_millis(200);
+        while self.fill(Duration::from_millis(1), &label)? && Instant::now() < drain_by {}
         self.rx.clear();
         let mut line = cmd.encode();
         line.push(b'\r');
@@ -521,6 +522,20 @@ mod tests {
             assert_eq!(roundtrip(&[v]), vec!["set_wifissid".to_string(), v.to_string()], "value {v:?}");
         }
         assert_eq!(roundtrip(&[""]), vec!["set_wifissid".to_string(), String::new()]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the value (no control characters), the firmware reads back exactly it.
+        #[test]
+        fn any_value_survives_the_firmware_tokenizer(a in "[^\\p{Cc}]{0,60}", b in "[^\\p{Cc}]{0,60}") {
+            match Command::new("set_az_iothub", &[&a, &b]) {
+                Ok(cmd) => {
+                    let args: Vec<Vec<u8>> = parse_args(&cmd.encode()).unwrap().iter().map(|x| x.to_vec()).collect();
+                    proptest::prop_assert_eq!(args, vec![b"set_az_iothub".to_vec(), a.as_bytes().to_vec(), b.as_bytes().to_vec()]);
+                }
+                Err(e) => proptest::prop_assert!(a.ends_with('\\'), "refused only for a trailing backslash before another word: {}", e),
+            }
+        }
     }
 
     #[test]

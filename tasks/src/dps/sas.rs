@@ -107,6 +107,17 @@ mod tests {
     }
     const EXPECTED: &str = "SharedAccessSignature sr=mydps.azure-devices-provisioning.net&sig=xXBqEKztXMACe9dg1gMBreO%2F8CMn3ovt%2B%2BxDvPb6Xl0%3D&se=1700000000&skn=provisioningserviceowner";
 
+    proptest::proptest! {
+        #[test]
+        fn any_token_verifies_only_with_its_key(resource in "[a-zA-Z0-9.:-]{1,40}", key in proptest::collection::vec(proptest::num::u8::ANY, 1..64), expiry in 1u64..u32::MAX as u64) {
+            let t = token(&resource, &key, Some("p"), expiry);
+            proptest::prop_assert_eq!(verify(&t, &[&resource], &key, "p", expiry - 1), Ok(()));
+            let mut other = key.clone();
+            other[0] ^= 1;
+            proptest::prop_assert_eq!(verify(&t, &[&resource], &other, "p", expiry - 1), Err(SasError::BadSignature));
+        }
+    }
+
     #[test]
     fn verify_accepts_own_tokens_and_refuses_tampering() {
         let key = b"0123456789abcdef0123456789abcdef";

@@ -43,6 +43,8 @@ pub fn dsha(data: &[u8]) -> [u8; 32] {
     for block in tail[..tail_len].chunks_exact(64) {
         compress_le(&mut state, block);
     }
+    // The inputs are secrets (UDS, CDI material): leave no copy on the stack.
+    zeroize::Zeroize::zeroize(&mut tail);
     let mut out = [0u8; 32];
     for (o, w) in out.chunks_exact_mut(4).zip(state) {
         o.copy_from_slice(&w.to_le_bytes());
@@ -81,6 +83,7 @@ fn compress_le(state: &mut [u32; 8], block: &[u8]) {
     for (s, v) in state.iter_mut().zip([a, b, c, d, e, f, g, h]) {
         *s = s.wrapping_add(v);
     }
+    zeroize::Zeroize::zeroize(&mut w);
 }
 
 #[cfg(test)]

@@ -224,6 +224,22 @@ mod tests {
     }
 
     #[test]
+    fn riot_san_is_read_with_or_without_the_explicit_wrapper() {
+        use crate::identity::der::{tlv, tlv_concat};
+        let point = [4u8; 65];
+        let fwid = [9u8; 32];
+        let device_form = crate::identity::cert::riot_san(&point, &fwid);
+        assert_eq!(riot_san(&device_form).unwrap(), Some((point.to_vec(), fwid.to_vec())));
+        // RFC 5280 form: otherName value wrapped in [0] EXPLICIT.
+        let fwid_seq = tlv_concat(0x30, &[&tlv(0x06, der::OID_SHA256), &tlv(0x04, &fwid)]);
+        let composite = tlv_concat(0x30, &[&der::uint(&[1]), &der::spki(&point), &fwid_seq]);
+        let other_name = tlv_concat(0xa0, &[&tlv(0x06, der::OID_RIOT), &tlv(0xa0, &composite)]);
+        assert_eq!(riot_san(&tlv(0x30, &other_name)).unwrap(), Some((point.to_vec(), fwid.to_vec())));
+        // A SAN without the RIoT name is not an alias certificate.
+        assert_eq!(riot_san(&tlv(0x30, &tlv(0x82, b"example.com"))).unwrap(), None);
+    }
+
+    #[test]
     fn diagnosis_names_the_input_that_differs() {
         let a = info("K1", "F1", "dev", "T1");
         assert_eq!(compare(&a, &a), Difference::Identical);

@@ -15,6 +15,8 @@ pub struct MapInfo {
     pub riot_fw: Range<u32>,
 }
 
+const FLASH_EXACT: &str = "FLASH            0x";
+
 const SYMBOLS: [&str; 4] = ["__start_riot_core", "__stop_riot_core", "__start_riot_fw", "__stop_riot_fw"];
 
 /// Parse the map text. Errors are reasons (the caller names the input).
@@ -23,9 +25,15 @@ pub fn parse(map: &str) -> Result<MapInfo, String> {
     let mut last: [Option<&str>; 4] = [None; 4];
     for line in map.lines() {
         if origin.is_none() {
-            let mut words = line.split_whitespace();
-            if words.next() == Some("FLASH") && words.next().is_some_and(|w| w.starts_with("0x")) {
-                origin = Some(line);
+            // As the original: the number right after `FLASH` + 12 spaces + `0x`; also any
+            // spacing when `FLASH` is the line's first word.
+            if let Some(pos) = line.find(FLASH_EXACT) {
+                origin = Some(&line[pos + FLASH_EXACT.len() - 2..]);
+            } else {
+                let mut words = line.split_whitespace();
+                if words.next() == Some("FLASH") && words.next().is_some_and(|w| w.starts_with("0x")) {
+                    origin = Some(line);
+                }
             }
         }
         if line.contains("_riot_") && line.contains("0x") {
@@ -101,6 +109,10 @@ mod tests {
         assert_eq!(parse(&MAP.replace('\n', "\r\n")).unwrap(), m);
         let wide = MAP.replace("0x080", "0x00000000080");
         assert_eq!(parse(&wide).unwrap(), m);
+        let tabs = MAP.replace("FLASH            0x", "FLASH\t0x");
+        assert_eq!(parse(&tabs).unwrap(), m);
+        let prefixed = MAP.replace("FLASH            0x", "  region FLASH            0x");
+        assert_eq!(parse(&prefixed).unwrap(), m);
     }
 
     #[test]

@@ -10,11 +10,27 @@
 //! - [`normalize_mac`]: 12 hex digits, `:`/`-` separators and any case accepted, lowercased.
 //! - [`FirmwareImage`]: `.bin` + `.map` → flash origin and the `.riot_core` / `.riot_fw`
 //!   regions (bounds-checked); `load`, `from_parts`, `core_digest` (DSHA), `fwid` (SHA-256).
-//! - [`derive`]: UDS + image + registration ID → [`DeviceIdentity`] (alias + DeviceID
+//! - [`derive()`]: UDS + image + registration ID → [`DeviceIdentity`] (alias + DeviceID
 //!   certificates as DER, alias private key, thumbprints).
 //! - [`inspect`]: lenient parse of a RIoT alias (or DeviceID) certificate → [`CertInfo`].
 //! - [`pem`]: 64-column PEM encode / decode helpers.
 //! - [`IdentityError`]: every error; `is_invalid_input()` says whether it is the caller's input.
+//!
+//! Added beyond the contract: [`FirmwareImage::from_parts_named`] (names the inputs in
+//! errors), [`validate_firmware_version`], [`cdi`], [`inspect_bytes`] (PEM or DER), [`DeviceIdentity::fwid_hex`],
+//! [`compare`]/[`differences`] (which input differs between two certificates: the 401002
+//! diagnosis), [`batch`] (factory manifests), [`map::parse`], [`dsha::dsha`], and the message
+//! constants [`FIXED_NONCE_WARNING`] and [`SAMPLE_UDS_REFUSAL`], and [`files`] (writing an
+//! identity's files with backups, recording it in the project state).
+//!
+//! Layout: `map` (linker map), `image` (bounds-checked regions, digests computed once),
+//! `dsha` (the device's non-standard SHA-256), `keys` (KDF, fixed-base multiplication, the
+//! device's fixed-nonce ECDSA), `cert` (rcgen with an external signer), `der` (tiny DER writer
+//! for keys/extension values and the lenient reader), `inspect`, `pem`, `regid`, `uds`, `batch`.
+//!
+//! Security: the device signs with a fixed nonce, so anyone holding an alias certificate can
+//! compute the DeviceID private key; the DeviceID certificate must never be used as a CA. The
+//! fixed nonce is used here only to reproduce the device's certificates.
 
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -23,6 +39,7 @@ pub mod batch;
 mod cert;
 mod der;
 pub mod dsha;
+pub mod files;
 mod image;
 mod inspect;
 mod keys;
@@ -297,6 +314,18 @@ pub struct CertInfo {
 /// Leniently parse a RIoT alias or DeviceID certificate (DER).
 pub fn inspect(der: &[u8]) -> Result<CertInfo, IdentityError> {
     inspect::inspect(der)
+}
+
+/// Like [`inspect`], for a file's contents: PEM (a `CERTIFICATE` block preferred, any block
+/// otherwise; one-line base64 and CRLF accepted) or raw DER.
+pub fn inspect_bytes(bytes: &[u8]) -> Result<CertInfo, IdentityError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let der = pem::decode(text, Some("CERTIFICATE")).or_else(|_| pem::decode(text, None))?;
+            inspect::inspect(&der)
+        }
+        _ => inspect::inspect(bytes),
+    }
 }
 
 /// Upper-case hex SHA-1 of `der`.

@@ -273,13 +273,16 @@ impl EventParser {
                 }
             }
         } else if is_wifi_line(&lower) {
-            if is_failure(&lower) {
+            // `Wi-Fi <ssid> connected.`: the SSID itself may contain any word, so the success
+            // shape is checked first.
+            let connected = lower.trim_end_matches('.').ends_with(" connected") && !lower.contains("not connected") && !lower.contains("failed to connect");
+            if connected {
+                out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
+            } else if is_failure(&lower) {
                 if !self.wifi_failed {
                     self.wifi_failed = true;
                     out.push(LogEvent::WifiFailed { message: text.to_string(), hint: HINT_WIFI.into() });
                 }
-            } else if lower.contains("connected") {
-                out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
             }
         }
     }

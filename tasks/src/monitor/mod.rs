@@ -50,11 +50,15 @@ pub struct MonitorOptions {
     pub reconnect: bool,
     /// Events a subscriber may fall behind before it lags.
     pub capacity: usize,
+    /// Broadcast [`MonitorEvent::Line`] events (a chatty device makes one per line; turn
+    /// them off when only raw [`MonitorEvent::Data`] is consumed). The log file gets lines
+    /// either way.
+    pub line_events: bool,
 }
 
 impl Default for MonitorOptions {
     fn default() -> Self {
-        MonitorOptions { baud: crate::console::DEFAULT_BAUD, timestamps: false, log_file: None, reconnect: true, capacity: 4096 }
+        MonitorOptions { baud: crate::console::DEFAULT_BAUD, timestamps: false, log_file: None, reconnect: true, capacity: 4096, line_events: true }
     }
 }
 
@@ -118,6 +122,7 @@ pub enum MonitorError {
 struct Pipeline {
     framer: LineFramer,
     timestamps: bool,
+    line_events: bool,
     log: Option<io::BufWriter<std::fs::File>>,
     tx: broadcast::Sender<MonitorEvent>,
 }
@@ -144,7 +149,9 @@ impl Pipeline {
                 None => writeln!(log, "{text}"),
             };
         }
-        let _ = self.tx.send(MonitorEvent::Line(MonitorLine { text, timestamp }));
+        if self.line_events {
+            let _ = self.tx.send(MonitorEvent::Line(MonitorLine { text, timestamp }));
+        }
     }
 
     fn finish(&mut self) {
@@ -272,7 +279,7 @@ impl Monitor {
         let port = open_port(path, opts.baud)?;
         let usb_serial = ports::usb_serial_of(path);
         let (tx, first) = broadcast::channel(opts.capacity.max(16));
-        let pipeline = Arc::new(Mutex::new(Pipeline { framer: LineFramer::new(), timestamps: opts.timestamps, log, tx: tx.clone() }));
+        let pipeline = Arc::new(Mutex::new(Pipeline { framer: LineFramer::new(), timestamps: opts.timestamps, line_events: opts.line_events, log, tx: tx.clone() }));
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let reader = Reader { path: path.to_path_buf(), opts, usb_serial, port: Some(port), pipeline, cmds: cmd_rx };
         let thread = std::thread::Builder::new()

@@ -8,13 +8,11 @@ use zeroize::Zeroizing;
 pub const INBUF_SIZE: usize = 1024;
 /// At most this many words are parsed.
 pub const MAX_CMD_ARG: usize = 4;
-/// The prompt printed after every command.
-pub const PROMPT: &[u8] = b"\r\n# ";
-/// Commands whose arguments are echoed as `*`.
-pub const MASKED_COMMANDS: [&str; 2] = ["set_wifipwd", "set_dps_uds"];
+/// The prompt and the masked commands are the protocol's, shared with the client.
+pub use crate::console::{MASKED_COMMANDS, PROMPT};
 
-/// What one input byte produced.
-#[derive(Debug, PartialEq, Eq)]
+/// What one input byte produced. `Debug` never shows a line's content (it may be a secret).
+#[derive(PartialEq, Eq)]
 pub enum Fed {
     /// Nothing to run yet; `echo` is what the device writes back (possibly empty).
     Echo(Vec<u8>),
@@ -22,6 +20,16 @@ pub enum Fed {
     Line(Zeroizing<Vec<u8>>),
     /// The buffer overflowed: print the overflow error and the prompt (already in the bytes).
     Overflow(Vec<u8>),
+}
+
+impl std::fmt::Debug for Fed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fed::Echo(e) => write!(f, "Echo({} bytes)", e.len()),
+            Fed::Line(l) => write!(f, "Line({} bytes)", l.len()),
+            Fed::Overflow(_) => write!(f, "Overflow"),
+        }
+    }
 }
 
 /// The firmware's `get_input`: one byte at a time.
@@ -187,6 +195,25 @@ mod tests {
         let mut d = LineDiscipline::new();
         let (_, line) = feed_all(&mut d, &[vec![b'b'; INBUF_SIZE - 1], b"\r".to_vec()].concat());
         assert_eq!(line.unwrap().len(), INBUF_SIZE - 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_never_echoes_a_masked_value(input in proptest::collection::vec(proptest::num::u8::ANY, 0..3000)) {
+            let mut d = LineDiscipline::new();
+            for &b in &input {
+                if let Fed::Line(line) = d.feed(b) {
+                    let _ = parse_args(&line);
+                }
+            }
+            let mut d = LineDiscipline::new();
+            let (echo, _) = feed_all(&mut d, b"set_dps_uds ");
+            let mut echo = echo;
+            for &b in input.iter().filter(|&&b| b >= b' ' && b != 0x7f).take(500) {
+                if let Fed::Echo(e) = d.feed(b) { echo.extend(e) }
+            }
+            proptest::prop_assert!(echo[b"set_dps_uds ".len()..].iter().all(|&c| c == b'*'));
+        }
     }
 
     #[test]

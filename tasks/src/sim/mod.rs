@@ -106,8 +106,11 @@ pub struct SimOptions {
     /// Make every EEPROM write fail.
     pub eeprom_fault: Option<EepromFault>,
     /// Called for every [`SimEvent`].
-    pub on_event: Option<Arc<dyn Fn(&SimEvent) + Send + Sync>>,
+    pub on_event: Option<SimEventSink>,
 }
+
+/// Where [`SimEvent`]s go.
+pub type SimEventSink = Arc<dyn Fn(&SimEvent) + Send + Sync>;
 
 impl SimOptions {
     pub fn new(state_dir: impl Into<PathBuf>) -> Self {

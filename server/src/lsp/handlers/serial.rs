@@ -229,7 +229,8 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
     }
     let registry = serial.registry.clone();
     let path = PathBuf::from(&p.port);
-    let opts = MonitorOptions { baud, ..MonitorOptions::default() };
+    // Registration events come from the raw data (EventParser), so no Line events are needed.
+    let opts = MonitorOptions { baud, line_events: false, ..MonitorOptions::default() };
     let port_name = p.port.clone();
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
     let (_monitor, rx) = blocking(move || registry.open_subscribed(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;

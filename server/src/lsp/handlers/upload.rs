@@ -71,6 +71,8 @@ fn compiler_diagnostic(d: &b::Diagnostic) -> CompilerDiagnostic {
 }
 
 /// Compiler messages as LSP diagnostics per file (relative paths are taken from the sketch).
+// `Uri` hashes and compares by its string only, so it is a sound key.
+#[allow(clippy::mutable_key_type)]
 fn lsp_diagnostics(diags: &[b::Diagnostic], sketch_dir: &Path) -> HashMap<Uri, Vec<Diagnostic>> {
     let mut out: HashMap<Uri, Vec<Diagnostic>> = HashMap::new();
     for d in diags {

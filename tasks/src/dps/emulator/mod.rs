@@ -170,7 +170,7 @@ impl Emulator {
             device_addr,
             id_scope,
             default_hub,
-            ca_path: state::ca_file(&dir),
+            ca_path: std::path::absolute(state::ca_file(&dir)).unwrap_or_else(|_| state::ca_file(&dir)),
             ca_pem,
             service_key: secrets.service_key.clone(),
             core,

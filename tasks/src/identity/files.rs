@@ -1,0 +1,223 @@
+//! Writing an identity's files safely, shared by the CLI, the daemon and provisioning.
+//!
+//! All files of one identity are written as one unit through [`crate::fsutil`] (atomic, the
+//! key created 0600). A file that already holds exactly the new content is left untouched; a
+//! file with different content (another identity, or the same ID after a firmware change) is
+//! never silently overwritten: it is first kept as `<name>.<UTC timestamp>.bak` (a hard link,
+//! so the original name never disappears), and the result says so.
+
+use super::DeviceIdentity;
+use crate::fsutil::{self, FsError, Mode};
+use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// Which files to write besides the alias certificate `<registration-id>.pem`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileOptions {
+    /// `device-cert.pem` and `device-id-pub.pem`.
+    pub device_cert: bool,
+    /// `alias-key.pem` (mode 0600).
+    pub alias_key: bool,
+    /// Put the optional files in `<out-dir>/<registration-id>/` (batches: one set per device).
+    pub per_device_dir: bool,
+}
+
+/// What a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    AliasCert,
+    DeviceCert,
+    DeviceIdPublicKey,
+    AliasKey,
+}
+
+impl FileKind {
+    /// Human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            FileKind::AliasCert => "Alias certificate",
+            FileKind::DeviceCert => "DeviceID cert",
+            FileKind::DeviceIdPublicKey => "DeviceID key",
+            FileKind::AliasKey => "Alias key",
+        }
+    }
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileAction {
+    /// The file did not exist.
+    Written,
+    /// The file already held exactly this content; not touched.
+    Unchanged,
+    /// The file held something else; it was kept as the backup, then replaced.
+    Replaced,
+}
+
+/// One written (or untouched) file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WrittenFile {
+    pub kind: FileKind,
+    /// Absolute path.
+    pub path: PathBuf,
+    pub action: FileAction,
+    /// Where the previous content was kept (for [`FileAction::Replaced`]).
+    pub backup: Option<PathBuf>,
+}
+
+impl WrittenFile {
+    /// A warning sentence when a previous file was backed up.
+    pub fn warning(&self) -> Option<String> {
+        self.backup.as_ref().map(|b| {
+            format!("{} held a different identity; it was kept as {} and replaced", self.path.display(), b.display())
+        })
+    }
+}
+
+/// The files of one identity and their bytes: alias certificate first, then device
+/// certificate, DeviceID public key, alias key (each when requested).
+fn contents(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Vec<(FileKind, PathBuf, Zeroizing<Vec<u8>>, Mode)> {
+    let dir = std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
+    let extras = if opts.per_device_dir { dir.join(d.registration_id.as_str()) } else { dir.clone() };
+    let mut files = vec![(
+        FileKind::AliasCert,
+        dir.join(format!("{}.pem", d.registration_id)),
+        Zeroizing::new(d.alias_cert_pem().into_bytes()),
+        Mode::Public,
+    )];
+    if opts.device_cert {
+        files.push((FileKind::DeviceCert, extras.join("device-cert.pem"), Zeroizing::new(d.device_cert_pem().into_bytes()), Mode::Public));
+        files.push((FileKind::DeviceIdPublicKey, extras.join("device-id-pub.pem"), Zeroizing::new(d.device_id_public_pem().into_bytes()), Mode::Public));
+    }
+    if opts.alias_key {
+        let pem = d.alias_key_pem();
+        files.push((FileKind::AliasKey, extras.join("alias-key.pem"), Zeroizing::new(pem.as_bytes().to_vec()), Mode::Private));
+    }
+    files
+}
+
+/// Write the identity's files under `out_dir` (see the module documentation). Returns them
+/// in the order alias certificate, device certificate, DeviceID public key, alias key.
+pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<Vec<WrittenFile>, FsError> {
+    let stamp = utc_stamp();
+    let mut written = Vec::new();
+    let mut to_write = Vec::new();
+    for (kind, path, bytes, mode) in contents(d, out_dir, opts) {
+        let io = |source| FsError::Io { path: path.clone(), source };
+        // Zeroizing: the existing file may be a private key.
+        let (action, backup) = match std::fs::read(&path).map(Zeroizing::new) {
+            Ok(existing) if *existing == *bytes => (FileAction::Unchanged, None),
+            Ok(_) => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileAction::Written, None),
+            Err(e) => return Err(io(e)),
+        };
+        if action != FileAction::Unchanged {
+            to_write.push((path.clone(), bytes.to_vec(), mode));
+        }
+        written.push(WrittenFile { kind, path, action, backup });
+    }
+    let result = fsutil::write_all_atomic(&to_write);
+    for (_, bytes, _) in &mut to_write {
+        zeroize::Zeroize::zeroize(bytes);
+    }
+    result.map(|()| written)
+}
+
+/// Keep `path` as `<name>.<stamp>.bak` (a fresh name; permissions preserved) and return it.
+fn backup_file(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for n in 0..100 {
+        let suffix = if n == 0 { String::new() } else { format!("-{n}") };
+        let bak = path.with_file_name(format!("{name}.{stamp}{suffix}.bak"));
+        if bak.exists() {
+            continue;
+        }
+        return match std::fs::hard_link(path, &bak) {
+            Ok(()) => Ok(bak),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // No hard links on this filesystem: copy (std copies the permissions too).
+            Err(_) => std::fs::copy(path, &bak).map(|_| bak),
+        };
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "too many backups with the same timestamp"))
+}
+
+fn utc_stamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// The project-state record of a generated identity (public data only; FWID upper-case hex).
+pub fn generated_record(d: &DeviceIdentity, alias_cert: &Path) -> IdentityRecord {
+    IdentityRecord {
+        registration_id: d.registration_id.to_string(),
+        fwid: hex::encode_upper(d.fwid),
+        sha256_thumbprint: d.sha256_thumbprint(),
+        alias_cert: alias_cert.to_path_buf(),
+        source: IdentitySource::Generated,
+    }
+}
+
+/// Record `d` as the project's `last_generated` identity (skipped when already recorded).
+pub fn record_generated(project: &Path, d: &DeviceIdentity, alias_cert: &Path) -> Result<(), ProjectError> {
+    let record = generated_record(d, alias_cert);
+    if ProjectState::load(project).is_ok_and(|s| s.last_generated.as_ref() == Some(&record)) {
+        return Ok(());
+    }
+    ProjectState::update(project, |s| s.last_generated = Some(record)).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{derive, FirmwareImage, RegistrationId, Uds};
+
+    fn identity(uds: &str) -> DeviceIdentity {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors/auto-id-small");
+        let image = FirmwareImage::load(&dir.join("DevKitDPS.ino.bin"), &dir.join("DevKitDPS.ino.map")).unwrap();
+        derive(&Uds::parse(uds).unwrap(), &image, &RegistrationId::parse("dev-1").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn written_unchanged_then_replaced_with_a_backup() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = FileOptions { device_cert: true, alias_key: true, per_device_dir: true };
+        let a = identity(&"1".repeat(64));
+        let first = write_identity(&a, tmp.path(), opts).unwrap();
+        let kinds: Vec<_> = first.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FileKind::AliasCert, FileKind::DeviceCert, FileKind::DeviceIdPublicKey, FileKind::AliasKey]);
+        assert!(first.iter().all(|f| f.action == FileAction::Written));
+        assert_eq!(first[0].path, tmp.path().join("dev-1.pem"));
+        assert_eq!(first[3].path, tmp.path().join("dev-1/alias-key.pem"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&first[3].path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let again = write_identity(&a, tmp.path(), opts).unwrap();
+        assert!(again.iter().all(|f| f.action == FileAction::Unchanged && f.warning().is_none()));
+
+        let b = identity(&"2".repeat(64));
+        let third = write_identity(&b, tmp.path(), opts).unwrap();
+        assert!(third.iter().all(|f| f.action == FileAction::Replaced));
+        let backup = third[0].backup.as_ref().unwrap();
+        assert_eq!(std::fs::read_to_string(backup).unwrap(), a.alias_cert_pem());
+        assert_eq!(std::fs::read_to_string(&third[0].path).unwrap(), b.alias_cert_pem());
+        assert!(third[0].warning().unwrap().contains(".bak"));
+    }
+
+    #[test]
+    fn project_state_records_public_data_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = identity(&"3".repeat(64));
+        record_generated(tmp.path(), &d, &tmp.path().join("dev-1.pem")).unwrap();
+        let state = std::fs::read_to_string(crate::project::state_path(tmp.path())).unwrap();
+        assert!(state.contains(&d.sha256_thumbprint()));
+        assert!(!state.to_lowercase().contains(&"3".repeat(64)));
+        assert!(!state.contains(&hex::encode_upper(d.alias_private_scalar())));
+    }
+}
