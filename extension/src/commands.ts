@@ -3,6 +3,7 @@
 // cancellation, show the result, and set the walkthrough's context keys.
 
 import * as crypto from "node:crypto";
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
@@ -388,6 +389,29 @@ export function uploadBackend(): string | undefined {
     return b === "auto" ? undefined : b;
 }
 
+/**
+ * The flash target for `port`: the backend, and for the virtual DevKit its state folder (the
+ * folder holding the port's link and `eeprom.json`, else the one chosen before, else ask).
+ */
+export async function flashTarget(s: Services, port: string): Promise<ext.FlashParams> {
+    const backend = uploadBackend();
+    if (backend !== "sim") return { port, backend };
+    const beside = path.dirname(port);
+    const remembered = s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir");
+    let simDir = fs.existsSync(path.join(beside, "eeprom.json")) ? beside : remembered;
+    if (!simDir) {
+        const picked = await vscode.window.showOpenDialog({
+            title: "State folder of the virtual DevKit (devkit sim --state-dir)",
+            canSelectFolders: true,
+            canSelectFiles: false,
+        });
+        if (!picked?.[0]) throw new vscode.CancellationError();
+        simDir = picked[0].fsPath;
+        await s.ctx.extCtx.workspaceState.update("devkitDps.simDir", simDir);
+    }
+    return { port, backend, simDir };
+}
+
 /** What build and device-upload need: the project, the sketch and the DPS settings compiled in. */
 export async function buildInputs(): Promise<ext.BuildParams> {
     const root = workspaceRoot();
@@ -414,8 +438,7 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Device Upload", ext.deviceUpload, {
         ...(await buildInputs()),
-        port,
-        backend: uploadBackend(),
+        ...(await flashTarget(s, port)),
     });
     setContext("devkit.uploaded", true);
     for (const w of result.warnings ?? []) void vscode.window.showWarningMessage(w);

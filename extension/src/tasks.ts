@@ -3,7 +3,7 @@
 // daemon's progress; compiler output goes through the contributed `$arm-none-eabi-gcc` matcher.
 
 import * as vscode from "vscode";
-import { buildInputs, gccLines, generateCert, resolvePort, Services, uploadBackend } from "./commands";
+import { buildInputs, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
@@ -107,7 +107,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             case "device-upload": {
                 const port = def.port ?? (await resolvePort(s));
                 if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
-                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), port, backend: uploadBackend() };
+                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), ...(await flashTarget(s, port)) };
                 const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
                 for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
                 if (r.identityChanged) pty.line("\x1b[33mThe FWID changed: generate the certificate again and update the enrollment.\x1b[0m");
