@@ -28,7 +28,7 @@ const remote = (p) => `vscode-remote://${HOST}${p}`;
     await page.goto(url);
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), +(process.env.TMO || 180000)))]);
     console.log(ts(), "in-host tests exit code:", code);
-    await page.screenshot({ path: `${process.env.OUT_DIR}/10-inhost-end.png` }).catch(() => {});
+    await page.screenshot({ path: `${process.env.OUT_DIR}/20-inhost-end.png` }).catch(() => {});
     await browser.close();
     process.exit(code === 0 ? 0 : 1);
 })().catch((e) => {

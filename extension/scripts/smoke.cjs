@@ -124,11 +124,35 @@ async function runCommand(page, title) {
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/07-monitor.png` });
 
+    // A UDS push waits for configuration mode (this DevKit is in user mode): cancel it from the
+    // progress notification. The monitor pauses for the push and resumes after; no error shows.
+    await step("set UDS command", () => runCommand(page, "DevKit: Set Unique Device Secret (UDS)"));
+    await step("use the stored UDS", async () => {
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+    });
+    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: "Pushing the UDS" }).first();
+    await step("progress notification with Cancel", () => pushing.waitFor({ state: "visible", timeout: 15000 }));
+    await step("monitor paused for the push", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+paused/ }).first().waitFor({ state: "visible", timeout: 15000 }),
+    );
+    await page.screenshot({ path: `${OUT}/08-uds-push-waiting.png` });
+    await pushing.locator(".monaco-button", { hasText: "Cancel" }).first().click();
+    await step("cancelled: the notification goes away", () => pushing.waitFor({ state: "hidden", timeout: 15000 }));
+    await step("monitor resumed after the cancelled push", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+resumed/ }).first().waitFor({ state: "visible", timeout: 15000 }),
+    );
+    await page.waitForTimeout(1000);
+    const errors = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
+    if (errors) throw new Error(`an error notification appeared after cancelling: ${await page.locator(".notifications-toasts").innerText()}`);
+    await page.screenshot({ path: `${OUT}/09-uds-push-cancelled.png` });
+
     // "Try it without hardware": the status bar follows the virtual DevKit to its hub.
     await step("provisioning command", () => runCommand(page, "DevKit: Provision a Virtual DevKit (no hardware)"));
     await step("status bar says assigned", () => sb("Assigned to").waitFor({ state: "visible", timeout: 90000 }));
     await page.waitForTimeout(300);
-    await page.screenshot({ path: `${OUT}/08-provisioned.png` });
+    await page.screenshot({ path: `${OUT}/10-provisioned.png` });
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();

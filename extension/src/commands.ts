@@ -117,7 +117,16 @@ export function deviceKey(r: Pick<CertArgs, "registrationId" | "mac" | "firmware
     return `az-${r.mac}v${(r.firmwareVersion ?? "").split(".").join("v")}`;
 }
 
-async function askUds(s: Services, device: string, allowStored: boolean): Promise<string | undefined> {
+/** A UDS chosen by the user; `sample` when they insisted on the published tutorial value. */
+interface ChosenUds {
+    uds: string;
+    sample: boolean;
+    /** Already in secret storage. */
+    stored: boolean;
+}
+
+/** Asks for a UDS (stored / generate / paste). Stores nothing: callers store it once it was used. */
+async function askUds(s: Services, device: string, allowStored: boolean): Promise<ChosenUds | undefined> {
     const stored = allowStored ? await s.secrets.getUds(device) : undefined;
     const items: (vscode.QuickPickItem & { id: string })[] = [];
     if (stored) items.push({ id: "stored", label: "$(key) Use the stored UDS", description: `for ${device}` });
@@ -125,11 +134,11 @@ async function askUds(s: Services, device: string, allowStored: boolean): Promis
     items.push({ id: "paste", label: "$(clippy) Paste an existing UDS", description: "64 hex characters" });
     const pick = await vscode.window.showQuickPick(items, { title: `Unique Device Secret for ${device}`, ignoreFocusOut: true });
     if (!pick) return undefined;
-    if (pick.id === "stored") return stored;
+    if (pick.id === "stored" && stored) return { uds: stored, sample: stored.toLowerCase() === PUBLISHED_SAMPLE_UDS, stored: true };
     if (pick.id === "generate") {
         const uds = newUds();
-        await s.secrets.storeUds(device, uds);
-        return uds;
+        s.secrets.remember(uds);
+        return { uds, sample: false, stored: false };
     }
     const uds = await vscode.window.showInputBox({
         title: `Paste the UDS for ${device}`,
@@ -139,7 +148,9 @@ async function askUds(s: Services, device: string, allowStored: boolean): Promis
     });
     if (!uds) return undefined;
     const clean = uds.trim();
-    if (clean.toLowerCase() === PUBLISHED_SAMPLE_UDS) {
+    s.secrets.remember(clean);
+    const sample = clean.toLowerCase() === PUBLISHED_SAMPLE_UDS;
+    if (sample) {
         const go = await vscode.window.showWarningMessage(
             "This is the UDS published in the old tutorial: anyone can compute this device's keys. Use it only for throwaway tests.",
             { modal: true },
@@ -147,8 +158,7 @@ async function askUds(s: Services, device: string, allowStored: boolean): Promis
         );
         if (go !== "Use it anyway") return undefined;
     }
-    await s.secrets.storeUds(device, clean);
-    return clean;
+    return { uds: clean, sample, stored: false };
 }
 
 // --------------------------------------------------------------------------------------------
@@ -186,12 +196,14 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
     const reg = await resolveRegistration(s, args);
     if (!reg) return undefined;
     const device = deviceKey(reg);
-    let uds = await s.secrets.getUds(device);
-    if (!uds) {
+    const storedUds = await s.secrets.getUds(device);
+    let chosen: ChosenUds | undefined = storedUds ? { uds: storedUds, sample: storedUds.toLowerCase() === PUBLISHED_SAMPLE_UDS, stored: true } : undefined;
+    if (!chosen) {
         if (args.quiet) throw new Error(`No UDS stored for ${device}: run "DevKit: Set Unique Device Secret" first.`);
-        uds = await askUds(s, device, false);
-        if (!uds) return undefined;
+        chosen = await askUds(s, device, false);
+        if (!chosen) return undefined;
     }
+    const uds = chosen.uds;
     const root = workspaceRoot();
     const params: ext.GenerateCertParams = {
         ...build,
@@ -200,10 +212,12 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
         // Certificates go with the project's state (`.devkit/certs`), else next to the build.
         outDir: args.outDir ?? (root ? path.join(root, ".devkit", "certs") : path.dirname(build.bin ?? path.join(build.buildDir ?? ".", "x"))),
         projectDir: root,
+        allowSampleUds: chosen.sample || undefined,
         deviceCert: args.deviceCert ?? true,
     };
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, `Generating the certificate for ${device}`, ext.generateCert, params);
+    if (!chosen.stored) await s.secrets.storeUds(device, uds);
     s.ctx.log.info(`certificate for ${result.registrationId}: ${result.aliasCert} (SHA-1 ${result.sha1Thumbprint}, SHA-256 ${result.sha256Thumbprint}, FWID ${result.fwid})`);
     for (const w of result.warnings ?? []) s.ctx.log.warn(w);
     setContext("devkit.certGenerated", true);
@@ -239,16 +253,23 @@ export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolea
     const reg = args.registrationId ? { registrationId: args.registrationId } : await resolveRegistration(s, { quiet: args.quiet });
     if (!reg) return false;
     const device = deviceKey(reg);
-    const uds = args.useStored ? await s.secrets.getUds(device) : await askUds(s, device, true);
-    if (!uds && args.useStored) throw new Error(`No UDS stored for ${device}.`);
-    if (!uds) return false;
+    let chosen: ChosenUds | undefined;
+    if (args.useStored) {
+        const stored = await s.secrets.getUds(device);
+        if (!stored) throw new Error(`No UDS stored for ${device}.`);
+        chosen = { uds: stored, sample: stored.toLowerCase() === PUBLISHED_SAMPLE_UDS, stored: true };
+    } else chosen = await askUds(s, device, true);
+    if (!chosen) return false;
+    const uds = chosen.uds;
     const client = await s.ctx.ready();
     await withNotificationProgress(
         client,
         `Pushing the UDS to ${port} (configuration mode: hold A, press and release Reset)`,
         ext.setUds,
-        { port, uds },
+        { port, uds, allowSampleUds: chosen.sample || undefined },
     );
+    // Stored only once the device has it: secret storage holds what the device holds.
+    if (!chosen.stored) await s.secrets.storeUds(device, uds);
     s.ctx.log.info(`UDS for ${device} stored in secret storage and pushed to ${port}`);
     setContext("devkit.udsSet", true);
     if (!args.quiet) void vscode.window.showInformationMessage(`UDS set on ${port} for ${device}. It is kept in VS Code's secret storage.`);
@@ -417,13 +438,15 @@ export async function buildInputs(): Promise<ext.BuildParams> {
     const root = workspaceRoot();
     if (!root) throw new Error("Open the sketch's folder (or the project) first.");
     const c = cfg();
+    const idScope = c.get<string>("dps.idScope") || undefined;
     return {
         projectDir: root,
         sketch: await sketchPath(root),
         arduinoCli: c.get<string>("arduinoCli.path", "") || undefined,
-        globalEndpoint: c.get<string>("dps.globalEndpoint") || undefined,
-        idScope: c.get<string>("dps.idScope") || undefined,
-        registrationId: c.get<string>("registrationId") || undefined,
+        // Without an ID Scope the daemon reuses the DPS settings of the previous build.
+        ...(idScope
+            ? { idScope, globalEndpoint: c.get<string>("dps.globalEndpoint") || undefined, registrationId: c.get<string>("registrationId") || undefined }
+            : {}),
     };
 }
 

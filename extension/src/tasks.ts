@@ -29,7 +29,11 @@ class TaskPty implements vscode.Pseudoterminal {
     readonly onDidClose = this.closeEmitter.event;
     private readonly cancel = new vscode.CancellationTokenSource();
 
-    constructor(private readonly body: (pty: TaskPty, token: vscode.CancellationToken) => Promise<void>) {}
+    constructor(
+        private readonly name: string,
+        private readonly log: { info(m: string): void; error(m: string): void },
+        private readonly body: (pty: TaskPty, token: vscode.CancellationToken) => Promise<void>,
+    ) {}
 
     line(s: string): void {
         this.writeEmitter.fire(s.replace(/\r?\n/g, "\r\n") + "\r\n");
@@ -37,9 +41,15 @@ class TaskPty implements vscode.Pseudoterminal {
 
     open(): void {
         this.body(this, this.cancel.token).then(
-            () => this.closeEmitter.fire(0),
+            () => {
+                this.log.info(`task ${this.name}: done`);
+                this.closeEmitter.fire(0);
+            },
             (e) => {
-                this.line(isCancelled(e) ? "\x1b[33mCancelled.\x1b[0m" : `\x1b[31m${(e as Error).message}\x1b[0m`);
+                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
+                const msg = `${(e as Error).message}${typeof hint === "string" ? `\n${hint}` : ""}`;
+                this.log.error(`task ${this.name}: ${isCancelled(e) ? "cancelled" : msg}`);
+                this.line(isCancelled(e) ? "\x1b[33mCancelled.\x1b[0m" : `\x1b[31m${msg}\x1b[0m`);
                 this.closeEmitter.fire(isCancelled(e) ? 130 : 1);
             },
         );
@@ -70,7 +80,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             scope,
             def.task,
             TASK_TYPE,
-            new vscode.CustomExecution(async () => new TaskPty((pty, token) => this.run(def, pty, token))),
+            new vscode.CustomExecution(async () => new TaskPty(def.task, this.s.ctx.log, (pty, token) => this.run(def, pty, token))),
             meta.matcher ? ["$arm-none-eabi-gcc"] : [],
         );
         task.detail = meta.detail;

@@ -278,22 +278,44 @@ test("enroll (DPS emulator, connection string from secret storage) enrolls the l
 test("task devkit: generate-cert runs in its terminal and writes the certificate", async () => {
     needDaemon();
     const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
-    const task = (await vscode.tasks.fetchTasks({ type: "devkit" })).find((t) => t.name === "generate-cert");
-    assert(task, "the generate-cert task");
     const pem = path.join(root, ".devkit", "certs", "upper-case-uds.pem");
     fs.rmSync(pem, { force: true });
+    assertEq(await runTask("generate-cert"), 0, "task exit code");
+    const c = loadCase("uppercase-uds-medium");
+    assert(pemToDer(fs.readFileSync(pem, "utf8")).equals(c.der), "the task wrote the vector's certificate to .devkit/certs");
+}, 60_000);
+
+/** Runs a `devkit` task to its end; resolves its exit code. */
+async function runTask(name: string): Promise<number | undefined> {
+    const task = (await vscode.tasks.fetchTasks({ type: "devkit" })).find((t) => t.name === name);
+    assert(task, `the ${name} task`);
     const ended = new Promise<number | undefined>((resolve) => {
         const sub = vscode.tasks.onDidEndTaskProcess((e) => {
-            if (e.execution.task.name === "generate-cert") {
+            if (e.execution.task.name === name) {
                 sub.dispose();
                 resolve(e.exitCode);
             }
         });
     });
     await vscode.tasks.executeTask(task);
-    assertEq(await ended, 0, "task exit code");
-    const c = loadCase("uppercase-uds-medium");
-    assert(pemToDer(fs.readFileSync(pem, "utf8")).equals(c.der), "the task wrote the vector's certificate to .devkit/certs");
+    return ended;
+}
+
+test("task devkit: device-upload without arduino-cli fails with a clear message (exit 1)", async () => {
+    needDaemon();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    await cfg.update("serial.port", path.join(tmp, "no-such-devkit"), vscode.ConfigurationTarget.Workspace);
+    await cfg.update("arduinoCli.path", path.join(tmp, "no-such-arduino-cli"), vscode.ConfigurationTarget.Workspace);
+    await cfg.update("dps.idScope", "0ne0001A2B3", vscode.ConfigurationTarget.Workspace);
+    try {
+        assertEq(await runTask("device-upload"), 1, "task exit code");
+        const log = api.ctx.log.channel.transcript;
+        assert(/task device-upload: .*arduino-cli/i.test(log), `the log names arduino-cli: ${log.split("\n").filter((l) => l.includes("device-upload")).join(" | ")}`);
+    } finally {
+        await cfg.update("serial.port", undefined, vscode.ConfigurationTarget.Workspace);
+        await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
+        await cfg.update("dps.idScope", undefined, vscode.ConfigurationTarget.Workspace);
+    }
 }, 60_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
