@@ -10,6 +10,8 @@ import * as vscode from "vscode";
 
 const SECRET_FIELDS = /("(?:uds|password|connectionString|sharedAccessKey|primaryKey|secondaryKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
 const SAS_KEY = /(SharedAccessKey=)[^;"\s]+/gi;
+/** Masked console commands typed or pasted into the monitor (their argument is a secret). */
+const MASKED_COMMAND = /((?:set_dps_uds|set_wifipwd)\s+)[^\s"\\]+/gi;
 
 export class Redactor {
     private readonly secrets = new Set<string>();
@@ -24,7 +26,7 @@ export class Redactor {
     }
 
     redact(text: string): string {
-        let out = text.replace(SECRET_FIELDS, '$1"***"').replace(SAS_KEY, "$1***");
+        let out = text.replace(SECRET_FIELDS, '$1"***"').replace(SAS_KEY, "$1***").replace(MASKED_COMMAND, "$1***");
         for (const s of this.secrets) {
             if (out.includes(s)) out = out.split(s).join("***");
         }
