@@ -5,7 +5,7 @@
 //   -> a Playwright smoke test through the UI (screenshots in .vscode-test-work/shots/).
 // Exit code is non-zero on any failure; the last line is `N passed, N failed` (in-host tests).
 //
-// Needs (CI's scripts/deps.sh installs them): chromium, libkrb5-dev, ripgrep, curl.
+// Needs (CI's scripts/deps.sh installs them): chromium, libkrb5-dev, ripgrep.
 // DEVKIT_SERVER_PATH: the `devkit` binary; when unset it is built with `cargo build -p devkit`.
 // Only Node built-ins here: this runs before node_modules exists.
 
@@ -58,8 +58,8 @@ function ensureTools() {
     const cs = path.join(TOOLS, "node_modules", ".bin", "code-server");
     const pw = path.join(TOOLS, "node_modules", "playwright-core", "package.json");
     if (fs.existsSync(cs) && fs.existsSync(pw)) return cs;
-    for (const bin of ["rg", "curl"]) {
-        if (spawnSync("which", [bin]).status !== 0) throw new Error(`${bin} is missing (apt-get install ripgrep curl chromium libkrb5-dev)`);
+    for (const bin of ["rg"]) {
+        if (spawnSync("which", [bin]).status !== 0) throw new Error(`${bin} is missing (apt-get install ripgrep chromium libkrb5-dev)`);
     }
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install chromium)`);
     const tmp = path.join(WORK, "tmp");
@@ -373,7 +373,8 @@ async function main() {
         console.log(`  ${mark} ${r.name}${r.status === "skipped" ? `  (skipped: ${r.reason})` : ""}${r.status === "failed" ? `\n       ${r.error}` : ""}`);
     }
     const passed = results.filter((r) => r.status === "passed").length;
-    const failed = results.filter((r) => r.status === "failed").length;
+    // No results at all (the extension host never reported) counts as one failed run.
+    const failed = results.filter((r) => r.status === "failed").length + (results.length ? 0 : 1);
     const skipped = results.filter((r) => r.status === "skipped");
     for (const f of failures) console.log(`FAIL ${f}`);
     if (skipped.length) console.log(`${skipped.length} skipped: ${skipped.map((r) => r.name).join("; ")}`);
