@@ -337,6 +337,34 @@ test("generate-cert with no UDS stored fails clearly (nothing guessed)", async (
     assert(err && /No UDS stored for no-uds-stored-here/.test(err.message), `error names the device: ${err?.message}`);
 });
 
+test("sketch: code lenses above the registration ID run the extension's commands; a bad ID gets a diagnostic", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const uri = vscode.Uri.file(path.join(root, "DevKitDPS", "DevKitDPS.ino"));
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri));
+    const lenses = await waitFor("code lenses from the daemon", async () => {
+        const l = await vscode.commands.executeCommand<vscode.CodeLens[]>("vscode.executeCodeLensProvider", uri);
+        return l?.filter((x) => x.command).length ? l : undefined;
+    });
+    const registered = await vscode.commands.getCommands(true);
+    for (const title of ["Generate certificate", "Enroll"]) {
+        const lens = lenses.find((l) => l.command?.title === title);
+        assert(lens?.command, `a "${title}" lens`);
+        assert(registered.includes(lens.command.command), `its command ${lens.command.command} is the extension's`);
+        assertEq(lens.range.start.line, 2, `the "${title}" lens sits on the registration ID's line`);
+    }
+    const bad = vscode.Uri.file(path.join(root, "DevKitDPS", "bad_id.ino"));
+    fs.writeFileSync(bad.fsPath, '#define DPS_REGISTRATION_ID "Not_Valid!"\n');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(bad));
+    const diags = await waitFor("a diagnostic on the bad registration ID", () => {
+        const d = vscode.languages.getDiagnostics(bad).filter((x) => x.range.start.line === 0);
+        return d.length ? d : undefined;
+    });
+    assert(/registration/i.test(diags.map((d) => d.message).join(" ")), `the diagnostic is about the registration ID: ${diags.map((d) => d.message).join(" | ")}`);
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+    fs.rmSync(bad.fsPath, { force: true });
+}, 60_000);
+
 test("monitor: the terminal shows the virtual DevKit's boot output", async () => {
     needDaemon();
     let sim: { port: string; proc: cp.ChildProcess };
