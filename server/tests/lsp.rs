@@ -105,6 +105,8 @@ fn generate_cert_matches_the_device_vector_and_records_the_identity() {
     let expected_device = std::fs::read_to_string(vector.join("device-cert.pem")).unwrap();
     assert_eq!(pem_body(&device), pem_body(&expected_device));
     assert!(alias.lines().all(|l| l.len() <= 64), "64-column PEM");
+    assert_eq!(res["aliasCertPem"], alias, "the result carries the PEM written");
+    assert_eq!(res["deviceCertPem"], device);
     assert!(res["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("fixed ECDSA nonce")));
 
     // inspectCert on the expected file agrees on the thumbprints.

@@ -85,6 +85,10 @@ fn device_upload_flashes_the_virtual_devkit_and_its_monitor_sees_the_reboot() {
         m["params"]["port"] == port && m["params"]["kind"] == "udsMissing"
     });
     assert!(missing.is_some(), "the monitor kept running across the upload");
+    // A plain upload of the same build.
+    let r = lsp.request("devkit/upload", json!({"buildDir": p.build_path(), "backend": "sim", "simDir": sim_dir.path()}));
+    assert_eq!(r["result"]["backend"], "sim", "{r}");
+    assert!(r["result"]["bytes"].as_u64().unwrap() > 0);
     // Uploading needs a backend it knows.
     let r = lsp.request("devkit/upload", json!({"buildDir": p.build_path(), "backend": "jtag"}));
     assert_eq!(r["error"]["data"]["field"], "backend", "{r}");
@@ -166,4 +170,51 @@ fn requests_for_the_same_build_directory_do_not_overlap() {
     let r = lsp.response(first);
     assert!(r.get("result").is_some(), "{r}");
     let _: Value = r;
+}
+
+#[test]
+fn provisioning_a_devkit_on_a_port_closes_and_reopens_its_monitor() {
+    let dir = tempfile::Builder::new().prefix("dk").tempdir_in("/tmp").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = tasks::dps::emulator::EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().join("dps"));
+    let emulator = rt.block_on(tasks::dps::emulator::Emulator::start(config)).unwrap();
+    let cs = emulator.connection_string().to_secret_string().to_string();
+    let ca = emulator.ca_certificate_path().to_path_buf();
+    // The built-in sample image, with the DPS settings its build would carry.
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/assets/sample-firmware");
+    let build = dir.path().join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::copy(sample.join("sample.bin"), build.join("sample.bin")).unwrap();
+    std::fs::copy(sample.join("sample.map"), build.join("sample.map")).unwrap();
+    let dps = json!({"global_endpoint": emulator.device_endpoint(), "id_scope": emulator.id_scope(), "registration_id": null});
+    std::fs::write(build.join("dps_config.json"), dps.to_string()).unwrap();
+    let sim_state = dir.path().join("s");
+    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_state) }).unwrap();
+    let port = devkit.pty_path().display().to_string();
+    let project = dir.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+
+    let mut lsp = started();
+    let r = lsp.request("devkit/monitor/open", json!({"port": port}));
+    assert_eq!(r["result"]["opened"], true, "{r}");
+    let r = lsp.request(
+        "devkit/provision",
+        json!({"port": port, "bin": build.join("sample.bin"), "backend": "sim", "simDir": sim_state, "trustedCa": ca,
+               "connectionString": cs, "caFile": ca, "mac": devkit.mac(), "wifiSsid": "Lab", "wifiPassword": "hunter2-canary",
+               "projectDir": project, "timeoutSecs": 60}),
+    );
+    let res = &r["result"];
+    assert_eq!(res["status"], "assigned", "{r}");
+    assert_eq!(res["port"], port);
+    assert_eq!(res["registrationId"], format!("az-{}v1v6v2", devkit.mac()));
+    let event = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(5), |m| m["params"]["kind"] == "assigned" && m["params"]["port"] == port);
+    assert!(event.is_some());
+    // The monitor is back on the port.
+    let r = lsp.request("devkit/monitor/open", json!({"port": port}));
+    assert_eq!(r["result"]["opened"], false, "reopened after the run: {r}");
+    let (code, stderr) = lsp.shutdown_and_exit();
+    assert!(code.success());
+    assert!(!stderr.contains("hunter2"));
+    drop(devkit);
+    rt.block_on(emulator.shutdown());
 }

@@ -176,7 +176,7 @@ pub struct GenerateCertParams {
     pub mac: Option<String>,
     pub firmware_version: Option<String>,
     /// Where `<registrationId>.pem` (and `device-cert.pem`) are written; default
-    /// `<projectDir>/.devkit/certs`, else the directory of the `.bin`.
+    /// `<projectDir>/.devkit/certs`, else the daemon's working directory (as the CLI).
     pub out_dir: Option<PathBuf>,
     /// Also write the DeviceID certificate.
     #[serde(default)]
@@ -195,8 +195,11 @@ pub struct GenerateCertResult {
     pub registration_id: String,
     /// Path of the alias certificate PEM written.
     pub alias_cert: PathBuf,
+    /// The alias certificate itself (64-column PEM; public).
+    pub alias_cert_pem: String,
     /// Path of the DeviceID certificate PEM, when `deviceCert` was asked for.
     pub device_cert: Option<PathBuf>,
+    pub device_cert_pem: Option<String>,
     pub sha1_thumbprint: String,
     pub sha256_thumbprint: String,
     /// SHA-256 of `.riot_fw`, upper-case hex.

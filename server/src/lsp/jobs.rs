@@ -442,6 +442,47 @@ mod tests {
         assert!(e.message.contains("boom"));
     }
 
+    /// A client for jobs run outside a server (no progress is reported to it).
+    fn client() -> Client {
+        struct Nop(Client);
+        impl tower_lsp_server::LanguageServer for Nop {
+            async fn initialize(
+                &self,
+                _: tower_lsp_server::lsp_types::InitializeParams,
+            ) -> tower_lsp_server::jsonrpc::Result<tower_lsp_server::lsp_types::InitializeResult> {
+                Ok(Default::default())
+            }
+            async fn shutdown(&self) -> tower_lsp_server::jsonrpc::Result<()> {
+                Ok(())
+            }
+        }
+        let (service, _socket) = tower_lsp_server::LspService::new(Nop);
+        service.inner().0.clone()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_releases_its_port() {
+        let jobs = Jobs::new();
+        let port = Resource::Port("/dev/ttyACM0".into());
+        let spec = || JobSpec {
+            method: ext::SET_UDS,
+            title: "t".into(),
+            resources: vec![Resource::Port("/dev/ttyACM0".into())],
+            work_done_token: None,
+            progress: false,
+        };
+        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), |_| async { panic!("boom") }).await;
+        let e = r.err().unwrap();
+        assert_eq!((e.code, e.name), (-32603, "internal"));
+        assert_eq!(jobs.holder(&port), None, "the port was released");
+        let r = run_job(&jobs, &client(), false, spec(), |ctx| async move {
+            ctx.progress.warn("careful");
+            Ok(ctx.warnings())
+        })
+        .await;
+        assert_eq!(r.unwrap(), vec!["careful".to_string()], "the next job runs normally");
+    }
+
     #[test]
     fn health_follows_outcomes() {
         let jobs = Jobs::new();

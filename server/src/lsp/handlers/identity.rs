@@ -129,8 +129,13 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
     let out_dir = match (&p.out_dir, &p.project_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(project)) => project.join(".devkit").join("certs"),
-        (None, None) => bin.parent().map(Path::to_path_buf).unwrap_or_default(),
+        // Like the CLI's `--out-dir .`: the daemon's working directory (the workspace).
+        (None, None) => std::env::current_dir().unwrap_or_default(),
     };
+    let mut early_warnings = Vec::new();
+    if p.registration_id.is_some() && (p.mac.is_some() || p.firmware_version.is_some()) {
+        early_warnings.push("`registrationId` was given: `mac` and `firmwareVersion` were not used".to_string());
+    }
     let spec = JobSpec {
         method: ext::GENERATE_CERT,
         title: "Generating certificate".into(),
@@ -155,7 +160,8 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
             }
             fsutil::write_all_atomic(&files)?;
             let alias_abs = std::fs::canonicalize(&alias_path).unwrap_or(alias_path);
-            let mut warnings = ctx.warnings();
+            let mut warnings = early_warnings;
+            warnings.extend(ctx.warnings());
             if let Some(dir) = &p.project_dir {
                 let record = StateRecord {
                     registration_id: reg_id.as_str().to_string(),
@@ -178,7 +184,9 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
             Ok(GenerateCertResult {
                 registration_id: reg_id.as_str().to_string(),
                 alias_cert: alias_abs,
+                alias_cert_pem: identity.alias_cert_pem(),
                 device_cert: device_path.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+                device_cert_pem: p.device_cert.then(|| identity.device_cert_pem()),
                 sha1_thumbprint: identity.sha1_thumbprint(),
                 sha256_thumbprint: identity.sha256_thumbprint(),
                 fwid: hex::encode_upper(identity.fwid),
