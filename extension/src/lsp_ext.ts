@@ -91,7 +91,11 @@ export interface GenerateCertResult {
     registrationId: string;
     /** Path of the alias certificate PEM written. */
     aliasCert: string;
+    /** The alias certificate itself (64-column PEM; public). */
+    aliasCertPem: string;
+    /** Path of the DeviceID certificate PEM, when `deviceCert` was asked for. */
     deviceCert: string | null;
+    deviceCertPem: string | null;
     sha1Thumbprint: string;
     sha256Thumbprint: string;
     /** SHA-256 of `.riot_fw`, upper-case hex. */

@@ -198,6 +198,7 @@ test("generate-cert on the fixture workspace gives the vector's thumbprint (expl
     assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
     const written = pemToDer(fs.readFileSync(r.aliasCert, "utf8"));
     assert(written.equals(c.der), "the written alias certificate equals the vector byte for byte");
+    assert(pemToDer(r.aliasCertPem).equals(c.der), "the returned PEM is the same certificate");
 });
 
 test("generate-cert with MAC + firmware version gives the automatic registration ID and thumbprint", async () => {
