@@ -8,7 +8,7 @@
 
 import * as vscode from "vscode";
 
-const SECRET_FIELDS = /("(?:uds|password|connectionString|sharedAccessKey|primaryKey|secondaryKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
+const SECRET_FIELDS = /("(?:uds|password|wifiPassword|connectionString|hubConnectionString|sharedAccessKey|primaryKey|secondaryKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
 const SAS_KEY = /(SharedAccessKey=)[^;"\s]+/gi;
 /** Masked console commands typed or pasted into the monitor (their argument is a secret). */
 const MASKED_COMMAND = /((?:set_dps_uds|set_wifipwd)\s+)[^\s"\\]+/gi;

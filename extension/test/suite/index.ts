@@ -157,6 +157,8 @@ test("client: monitor formatting (CRLF, timestamps across chunks) and redaction"
     r.add("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
     const s = r.redact('{"uds":"zzz","port":"p"} abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789 HostName=x;SharedAccessKey=k1k1k1=');
     assert(!/zzz|abcdef0123456789|k1k1k1/.test(s), `redacted: ${s}`);
+    const fields = r.redact('{"wifiPassword":"pw-canary-1","hubConnectionString":"HostName=h;SharedAccessKeyName=n;SharedAccessKey=k","password":"pw-canary-2"}');
+    assert(!/pw-canary|SharedAccessKey=k/.test(fields), `secret fields redacted: ${fields}`);
     const typed = r.redact('{"port":"p","text":"set_dps_uds 0011223344556677889900112233445566778899001122334455667788990011\\r"} set_wifipwd hunter22');
     assert(!/00112233|hunter22/.test(typed), `masked console commands redacted: ${typed}`);
 });
