@@ -412,6 +412,50 @@ test("monitor: survives a device restart (same port, no new terminal)", async ()
     assert(!api.monitors.isOpen(port), "monitor closed");
 }, 60_000);
 
+test("task devkit: device-upload flashes the virtual DevKit; the open monitor pauses, resumes and sees the reboot", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-upload");
+    const link = path.join(stateDir, "devkit.tty");
+    try {
+        await startSim(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
+    } catch (e) {
+        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    // arduino-cli stand-in: "compiles" by copying a vector's image into the build path.
+    const data = path.join(tmp, "arduino-data");
+    fs.mkdirSync(path.join(data, "packages", "AZ3166", "hardware", "stm32f4", "1.6.2"), { recursive: true });
+    const cli = path.join(tmp, "arduino-cli");
+    const standin = path.join(FIXTURES, "arduino-cli-standin", "arduino-cli");
+    const image = path.join(FIXTURES, "vectors", "uppercase-uds-medium");
+    fs.writeFileSync(cli, `#!/bin/sh\nexport ARDUINO_DIRECTORIES_DATA='${data}' DEVKIT_STANDIN_IMAGE_DIR='${image}'\nexec bash '${standin}' "$@"\n`, { mode: 0o755 });
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    await cfg.update("serial.port", link, T);
+    await cfg.update("arduinoCli.path", cli, T);
+    await cfg.update("upload.backend", "sim", T);
+    await cfg.update("dps.idScope", "0ne0001A2B3", T);
+    await api.ctx.extCtx.workspaceState.update("devkitDps.simDir", stateDir);
+    try {
+        await vscode.commands.executeCommand("devkit.openMonitor", link);
+        await waitFor("the first boot in the monitor", () => api.monitors.transcript(link).includes("DevKit MAC Address"));
+        const boots = () => api.monitors.transcript(link).split("MXChip - Microsoft IoT Developer Kit").length;
+        const before = boots();
+        api.status.events.length = 0;
+        const code = await runTask("device-upload");
+        const why = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("task device-upload")).pop();
+        assertEq(code, 0, `task exit code (${why})`);
+        const t = api.monitors.transcript(link);
+        assert(/monitor paused for devkit\/deviceUpload/.test(t), "the monitor noted the pause for the upload");
+        await waitFor("the monitor resumed", () => api.monitors.transcript(link).includes("monitor resumed"));
+        await waitFor("the device rebooted into the new image", () => boots() > before, 30_000);
+        await waitFor("registration events from the monitored port", () => api.status.events.some((e) => e.port === link));
+        assert(api.monitors.isOpen(link), "the monitor is still open");
+    } finally {
+        await vscode.commands.executeCommand("devkit.closeMonitor", link);
+        for (const k of ["serial.port", "arduinoCli.path", "upload.backend", "dps.idScope"]) await cfg.update(k, undefined, T);
+    }
+}, 90_000);
+
 test("set UDS on the virtual DevKit (configuration mode) lands in its secure chip", async () => {
     needDaemon();
     const stateDir = path.join(tmp, "sim-uds");
