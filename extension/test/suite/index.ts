@@ -85,6 +85,15 @@ function startSim(stateDir: string, opts: string[]): Promise<{ port: string; pro
     });
 }
 
+/** A virtual DevKit for a test, or the test is skipped (a build without `devkit sim`). */
+async function simOrSkip(stateDir: string, opts: string[]): Promise<{ port: string; proc: cp.ChildProcess }> {
+    try {
+        return await startSim(stateDir, opts);
+    } catch (e) {
+        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+}
+
 function needDaemon(): void {
     if (!daemonUp) skip("the devkit daemon did not start (see the daemon test)");
 }
@@ -370,12 +379,7 @@ test("sketch: code lenses above the registration ID run the extension's commands
 
 test("monitor: the terminal shows the virtual DevKit's boot output", async () => {
     needDaemon();
-    let sim: { port: string; proc: cp.ChildProcess };
-    try {
-        sim = await startSim(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", path.join(tmp, "sim-monitor.tty")]);
-    } catch (e) {
-        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
-    }
+    const sim = await simOrSkip(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", path.join(tmp, "sim-monitor.tty")]);
     const port = path.join(tmp, "sim-monitor.tty");
     try {
         await vscode.commands.executeCommand("devkit.openMonitor", port);
@@ -416,11 +420,7 @@ test("task devkit: device-upload flashes the virtual DevKit; the open monitor pa
     needDaemon();
     const stateDir = path.join(tmp, "sim-upload");
     const link = path.join(stateDir, "devkit.tty");
-    try {
-        await startSim(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
-    } catch (e) {
-        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
-    }
+    await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
     // arduino-cli stand-in: "compiles" by copying a vector's image into the build path.
     const data = path.join(tmp, "arduino-data");
     fs.mkdirSync(path.join(data, "packages", "AZ3166", "hardware", "stm32f4", "1.6.2"), { recursive: true });
@@ -460,11 +460,7 @@ test("set UDS on the virtual DevKit (configuration mode) lands in its secure chi
     needDaemon();
     const stateDir = path.join(tmp, "sim-uds");
     const link = path.join(tmp, "sim-uds.tty");
-    try {
-        await startSim(stateDir, ["--config-mode", "--link", link]);
-    } catch (e) {
-        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
-    }
+    await simOrSkip(stateDir, ["--config-mode", "--link", link]);
     const uds = crypto.randomBytes(32).toString("hex");
     canaries.add(uds);
     await api.secrets.storeUds("sim-uds-device", uds);
