@@ -40,7 +40,8 @@ function run(cmd, args, opts = {}) {
 
 function ensureNodeModules() {
     if (fs.existsSync(path.join(EXT, "node_modules", ".bin", "tsc"))) return;
-    run("npm", ["ci", "--no-audit", "--no-fund"]);
+    // Explicit log level: npm passes this package's `loglevel=silent` (.npmrc) on to children.
+    run("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=warn"]);
 }
 
 function ensureServer() {
