@@ -64,6 +64,13 @@ async function runCommand(page, title) {
         console.log("   status items:", JSON.stringify(await page.locator("#workbench\\.parts\\.statusbar .statusbar-item").allInnerTexts()).slice(0, 400));
     });
     await page.screenshot({ path: `${OUT}/01-workbench.png` });
+    // The daemon's health item: its tooltip links to the logs and to a restart.
+    await step("health tooltip with logs and restart links", async () => {
+        await sb("DevKit").hover();
+        await page.locator(".monaco-hover", { hasText: "Restart daemon" }).first().waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.screenshot({ path: `${OUT}/01b-health-tooltip.png` });
+    await page.mouse.move(640, 300);
 
     const input = await step("palette opens", () => openPalette(page));
     await input.fill(">DevKit: Generate Certificate");

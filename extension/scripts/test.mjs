@@ -143,6 +143,7 @@ async function startCodeServer(cs, name, server, extraEnv = {}, vsix = undefined
                 "extensions.autoUpdate": false,
                 "extensions.autoCheckUpdates": false,
                 "security.workspace.trust.enabled": false,
+                "git.openRepositoryInParentFolders": "never",
                 // DOM-rendered terminals, so the smoke test can read the monitor's text.
                 "terminal.integrated.gpuAcceleration": "off",
                 "devkitDps.server.path": server,

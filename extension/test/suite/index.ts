@@ -473,6 +473,23 @@ test("set UDS on the virtual DevKit (configuration mode) lands in its secure chi
     }
     const eeprom = JSON.parse(fs.readFileSync(path.join(stateDir, "eeprom.json"), "utf8"));
     assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "dps_uds in eeprom.json");
+    configModeSim = link;
+}, 60_000);
+
+let configModeSim: string | undefined;
+
+test("monitor: typing goes to the device, Enter sends the configured line ending (CR)", async () => {
+    if (!configModeSim) skip("the set-UDS test did not get a virtual DevKit in configuration mode");
+    const port = configModeSim;
+    await vscode.commands.executeCommand("devkit.openMonitor", port);
+    const term = vscode.window.terminals.find((t) => t.name === `DevKit Monitor (${port})`);
+    assert(term, "the monitor terminal");
+    assertEq(vscode.workspace.getConfiguration("devkitDps.serial").get("lineEnding"), "cr", "default line ending");
+    term.sendText("version", true); // "version\r", as if typed and Enter pressed
+    await waitFor("the console's answer in the monitor", () => /DevKitSDK version: \d+\.\d+\.\d+/.test(api.monitors.transcript(port)));
+    await vscode.commands.executeCommand("devkit.clearMonitor");
+    assertEq(api.monitors.transcript(port), "", "cleared");
+    await vscode.commands.executeCommand("devkit.closeMonitor", port);
 }, 60_000);
 
 test("simulated provisioning turns the status bar to assigned", async () => {
