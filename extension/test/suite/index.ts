@@ -416,18 +416,47 @@ test("monitor: survives a device restart (same port, no new terminal)", async ()
     assert(!api.monitors.isOpen(port), "monitor closed");
 }, 60_000);
 
-test("task devkit: device-upload flashes the virtual DevKit; the open monitor pauses, resumes and sees the reboot", async () => {
-    needDaemon();
-    const stateDir = path.join(tmp, "sim-upload");
-    const link = path.join(stateDir, "devkit.tty");
-    await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
-    // arduino-cli stand-in: "compiles" by copying a vector's image into the build path.
+/** The arduino-cli stand-in: "compiles" by copying a vector's image into the build path. */
+function standinArduinoCli(): string {
     const data = path.join(tmp, "arduino-data");
     fs.mkdirSync(path.join(data, "packages", "AZ3166", "hardware", "stm32f4", "1.6.2"), { recursive: true });
     const cli = path.join(tmp, "arduino-cli");
     const standin = path.join(FIXTURES, "arduino-cli-standin", "arduino-cli");
     const image = path.join(FIXTURES, "vectors", "uppercase-uds-medium");
     fs.writeFileSync(cli, `#!/bin/sh\nexport ARDUINO_DIRECTORIES_DATA='${data}' DEVKIT_STANDIN_IMAGE_DIR='${image}'\nexec bash '${standin}' "$@"\n`, { mode: 0o755 });
+    return cli;
+}
+
+test("task devkit: build: a compile error reaches Problems through the arm-none-eabi-gcc matcher", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const broken = path.join(root, "DevKitDPS", "broken.cpp");
+    fs.writeFileSync(broken, "// a compile error for the problem matcher\n#error devkit-matcher-canary\n");
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    await cfg.update("arduinoCli.path", standinArduinoCli(), T);
+    await cfg.update("dps.idScope", "0ne0001A2B3", T);
+    try {
+        assertEq(await runTask("build"), 1, "task exit code");
+        const diags = await waitFor("the matcher's diagnostic on broken.cpp", () => {
+            const d = vscode.languages.getDiagnostics(vscode.Uri.file(broken)).filter((x) => x.source === "arm-none-eabi-gcc");
+            return d.length ? d : undefined;
+        });
+        assertEq(diags[0].range.start.line, 1, "line (0-based) of the #error");
+        assertEq(diags[0].severity, vscode.DiagnosticSeverity.Error, "severity");
+        assert(diags[0].message.includes("devkit-matcher-canary"), `message: ${diags[0].message}`);
+    } finally {
+        fs.rmSync(broken, { force: true });
+        for (const k of ["arduinoCli.path", "dps.idScope"]) await cfg.update(k, undefined, T);
+    }
+}, 60_000);
+
+test("task devkit: device-upload flashes the virtual DevKit; the open monitor pauses, resumes and sees the reboot", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-upload");
+    const link = path.join(stateDir, "devkit.tty");
+    await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
+    const cli = standinArduinoCli();
     const cfg = vscode.workspace.getConfiguration("devkitDps");
     const T = vscode.ConfigurationTarget.Workspace;
     await cfg.update("serial.port", link, T);
