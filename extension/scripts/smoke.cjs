@@ -1,0 +1,171 @@
+// UI smoke test through the real workbench (the packaged VSIX installed in code-server):
+// the DevKit status items appear, "DevKit: Generate Certificate" runs from the palette, the
+// UDS is pasted into the password box, and the toast shows the vector's SHA-1 thumbprint.
+// Screenshots go to OUT_DIR.
+const crypto = require("node:crypto");
+const fs = require("node:fs");
+const path = require("node:path");
+const { launch, ts } = require("./browser.cjs");
+
+const HOST = process.env.CS_HOST;
+const OUT = process.env.OUT_DIR;
+const CASE = path.join(process.env.FIXTURES, "vectors", "uppercase-uds-medium");
+
+function expected() {
+    const c = JSON.parse(fs.readFileSync(path.join(CASE, "case.json"), "utf8"));
+    const pem = fs.readFileSync(path.join(CASE, c.expected.alias_cert_file), "utf8");
+    const der = Buffer.from(pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+    return { uds: c.inputs.uds, sha1: crypto.createHash("sha1").update(der).digest("hex").toUpperCase() };
+}
+
+async function openPalette(page) {
+    const input = page.locator(".quick-input-widget .quick-input-box input");
+    for (let attempt = 0; ; attempt++) {
+        await page.keyboard.press("Escape");
+        await page.locator("#workbench\\.parts\\.editor").click({ position: { x: 400, y: 300 } }).catch(() => {});
+        await page.keyboard.press(attempt % 2 ? "Control+Shift+P" : "F1");
+        try {
+            await input.waitFor({ state: "visible", timeout: 3000 });
+            return input;
+        } catch (e) {
+            if (attempt >= 3) throw e;
+        }
+    }
+}
+
+/** Runs a palette command by its full title ("DevKit: ..."). */
+async function runCommand(page, title) {
+    const input = await openPalette(page);
+    await input.fill(`>${title}`);
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: title }).first().waitFor({ state: "visible", timeout: 15000 });
+    await page.keyboard.press("Enter");
+}
+
+(async () => {
+    const want = expected();
+    const browser = await launch();
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    page.on("pageerror", (e) => console.log("  [pageerror]", e.message.slice(0, 200)));
+    const step = async (name, f) => {
+        console.log(ts(), name);
+        try {
+            return await f();
+        } catch (e) {
+            await page.screenshot({ path: `${OUT}/smoke-failed.png` }).catch(() => {});
+            throw new Error(`${name}: ${e.message}`);
+        }
+    };
+    await page.goto(`http://${HOST}/?folder=${encodeURIComponent(process.env.WS)}`, { waitUntil: "domcontentloaded" });
+    await step("workbench visible", () => page.locator(".monaco-workbench").waitFor({ state: "visible", timeout: 60000 }));
+    const sb = (text) => page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { hasText: text }).first();
+    await step("DevKit status items visible", async () => {
+        await sb("DevKit").waitFor({ state: "visible", timeout: 60000 });
+        await sb("Monitor").waitFor({ state: "visible", timeout: 10000 });
+        console.log("   status items:", JSON.stringify(await page.locator("#workbench\\.parts\\.statusbar .statusbar-item").allInnerTexts()).slice(0, 400));
+    });
+    await page.screenshot({ path: `${OUT}/01-workbench.png` });
+    // The daemon's health item: its tooltip links to the logs and to a restart.
+    await step("health tooltip with logs and restart links", async () => {
+        await sb("DevKit").hover();
+        await page.locator(".monaco-hover", { hasText: "Restart daemon" }).first().waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.screenshot({ path: `${OUT}/01b-health-tooltip.png` });
+    await page.mouse.move(640, 300);
+
+    const input = await step("palette opens", () => openPalette(page));
+    await input.fill(">DevKit: Generate Certificate");
+    await step("command listed", () =>
+        page.locator(".quick-input-widget .monaco-list-row", { hasText: "DevKit: Generate Certificate" }).first().waitFor({ state: "visible", timeout: 15000 }),
+    );
+    await page.screenshot({ path: `${OUT}/02-palette.png` });
+    if (process.env.SMOKE_UI_ONLY) {
+        console.log(ts(), "smoke PASS (UI only: the daemon cannot generate certificates yet)");
+        await browser.close();
+        return;
+    }
+    await page.keyboard.press("Enter");
+
+    // No UDS stored yet for this device: the command offers generate / paste.
+    await step("UDS choice offered", () =>
+        page.locator(".quick-input-widget .monaco-list-row", { hasText: "Paste an existing UDS" }).first().waitFor({ state: "visible", timeout: 30000 }),
+    );
+    await page.screenshot({ path: `${OUT}/03-uds-choice.png` });
+    await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Paste an existing UDS" }).first().click();
+    await step("password box", async () => {
+        const box = page.locator(".quick-input-widget .quick-input-box input[type=password]");
+        await box.waitFor({ state: "visible", timeout: 10000 });
+        await box.fill(want.uds);
+    });
+    await page.screenshot({ path: `${OUT}/04-uds-masked.png` });
+    await page.keyboard.press("Enter");
+
+    const toast = page.locator(".notifications-toasts .notification-list-item-message", { hasText: /^Certificate for upper-case-uds: SHA-1 thumbprint/ });
+    const failure = page.locator(".notifications-toasts .notification-list-item-message").first();
+    await step("result toast", async () => {
+        try {
+            await toast.waitFor({ state: "visible", timeout: 60000 });
+        } catch (e) {
+            const other = await failure.innerText().catch(() => "(no notification)");
+            throw new Error(`no certificate toast; notification: ${other}`);
+        }
+    });
+    const text = await toast.innerText();
+    await page.screenshot({ path: `${OUT}/05-certificate-toast.png` });
+    console.log("   toast:", JSON.stringify(text));
+    if (!text.replace(/[^0-9A-F]/gi, "").toUpperCase().includes(want.sha1)) throw new Error(`toast does not show SHA-1 ${want.sha1}: ${text}`);
+    // The walkthrough, opened from the palette.
+    await step("walkthrough command", () => runCommand(page, "DevKit: Get Started: Provision a DevKit"));
+    await step("walkthrough shown", () => page.getByText("Provision your DevKit with Azure DPS").first().waitFor({ state: "visible", timeout: 20000 }));
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: `${OUT}/06-walkthrough.png` });
+
+    // The serial monitor on the virtual DevKit (started by scripts/test.mjs, its pty link is the
+    // workspace's port setting), from the palette; the status bar shows the port.
+    await step("monitor command", () => runCommand(page, "DevKit: Open Serial Monitor"));
+    await step("monitor terminal shows the boot output", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /MAC\s+Address:\s+c0bdd1a2b3c4/ }).first().waitFor({ state: "visible", timeout: 30000 }),
+    );
+    await step("status bar shows the port and the open monitor", async () => {
+        await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/07-monitor.png` });
+
+    // A UDS push waits for configuration mode (this DevKit is in user mode): cancel it from the
+    // progress notification. The monitor pauses for the push and resumes after; no error shows.
+    await step("set UDS command", () => runCommand(page, "DevKit: Set Unique Device Secret (UDS)"));
+    await step("use the stored UDS", async () => {
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+    });
+    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: "Pushing the UDS" }).first();
+    await step("progress notification with Cancel", () => pushing.waitFor({ state: "visible", timeout: 15000 }));
+    await step("monitor paused for the push", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+paused/ }).first().waitFor({ state: "visible", timeout: 15000 }),
+    );
+    await page.screenshot({ path: `${OUT}/08-uds-push-waiting.png` });
+    await pushing.locator(".monaco-button", { hasText: "Cancel" }).first().click();
+    await step("cancelled: the notification goes away", () => pushing.waitFor({ state: "hidden", timeout: 15000 }));
+    await step("monitor resumed after the cancelled push", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+resumed/ }).first().waitFor({ state: "visible", timeout: 15000 }),
+    );
+    await page.waitForTimeout(1000);
+    const errors = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
+    if (errors) throw new Error(`an error notification appeared after cancelling: ${await page.locator(".notifications-toasts").innerText()}`);
+    await page.screenshot({ path: `${OUT}/09-uds-push-cancelled.png` });
+
+    // "Try it without hardware": the status bar follows the virtual DevKit to its hub.
+    await step("provisioning command", () => runCommand(page, "DevKit: Provision a Virtual DevKit (no hardware)"));
+    await step("status bar says assigned", () => sb("Assigned to").waitFor({ state: "visible", timeout: 90000 }));
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/10-provisioned.png` });
+    const html = await page.content();
+    if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
+    await browser.close();
+    console.log(ts(), "smoke PASS");
+    process.exit(0);
+})().catch((e) => {
+    console.error("smoke FAIL:", e.message);
+    process.exit(1);
+});

@@ -1,0 +1,58 @@
+// DevKit DPS: a thin client over the `devkit lsp` daemon.
+
+import * as vscode from "vscode";
+import { Redactor, SafeChannel } from "./channels";
+import { registerCommands, Services } from "./commands";
+import { Ctx } from "./ctx";
+import { MonitorManager } from "./monitor";
+import { Secrets } from "./secrets";
+import { StatusBar } from "./status";
+import { DevkitTaskProvider, TASK_TYPE } from "./tasks";
+
+/** What the extension exports: used by its integration tests (and other extensions, read-only). */
+export interface DevkitApi {
+    ctx: Ctx;
+    monitors: MonitorManager;
+    status: StatusBar;
+    secrets: Secrets;
+    /** Everything our output channels showed (already redacted), per channel name. */
+    channels(): SafeChannel[];
+}
+
+let services: Services | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<DevkitApi> {
+    const redactor = new Redactor();
+    const ctx = new Ctx(context, redactor);
+    const monitors = new MonitorManager(ctx);
+    const status = new StatusBar(ctx, monitors);
+    const secrets = new Secrets(context.secrets, redactor);
+    const s: Services = { ctx, monitors, status, secrets };
+    services = s;
+    context.subscriptions.push(
+        ctx,
+        monitors,
+        status,
+        ...registerCommands(s),
+        vscode.tasks.registerTaskProvider(TASK_TYPE, new DevkitTaskProvider(s)),
+        vscode.workspace.onDidChangeConfiguration((e) => {
+            if (e.affectsConfiguration("devkitDps.server.path")) {
+                void vscode.window.showInformationMessage("devkitDps.server.path changed: restart the DevKit daemon?", "Restart").then((p) => {
+                    if (p) void ctx.restart();
+                });
+            }
+        }),
+    );
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    void vscode.commands.executeCommand("setContext", "devkit.portSelected", !!cfg.get<string>("serial.port"));
+    void vscode.commands.executeCommand("setContext", "devkit.dpsConfigured", !!cfg.get<string>("dps.idScope"));
+    // Start the daemon in the background; commands wait for it. A failure is shown on the
+    // status item (with links to the logs) rather than as a modal at startup.
+    ctx.start().catch(() => undefined);
+    return { ctx, monitors, status, secrets, channels: () => ctx.channels };
+}
+
+export async function deactivate(): Promise<void> {
+    await services?.ctx.stop();
+    services = undefined;
+}

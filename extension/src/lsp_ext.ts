@@ -1,0 +1,460 @@
+// The daemon's protocol extensions, mirrored 1:1 from the server (`devkit lsp`,
+// server/src/lsp/ and docs/protocol.md), rust-analyzer style.
+//
+// Keep exactly ONE string literal per method name in this file, and no method name in comments:
+// the server's drift test reads the quoted method strings here and compares them with the
+// methods the server declares.
+// Params are camelCase. Secrets (uds, password, connectionString) travel only in params and
+// must never be logged by the client either.
+
+import * as lc from "vscode-languageclient/node";
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+
+/** Progress-capable requests accept the standard work-done token. */
+export type WithProgress<T> = T & lc.WorkDoneProgressParams;
+
+/** Stable error codes (`error.code`; `error.data.code` holds the name). */
+export const ErrorCode = {
+    invalidParams: -32602,
+    internal: -32603,
+    cancelled: -32800,
+    busy: 1001,
+    notAvailable: 1002,
+    taskFailed: 1003,
+    notFound: 1004,
+    wouldOverwrite: 1005,
+    deviceError: 1006,
+    buildFailed: 1007,
+    flashFailed: 1008,
+    dpsError: 1009,
+    monitorNotOpen: 1010,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// listPorts
+
+export interface ListPortsParams {
+    /** Only DevKits (USB 0483:374B). */
+    devkitsOnly?: boolean;
+}
+export interface PortInfo {
+    /** OS name of the port (`/dev/ttyACM0`, `COM3`). */
+    name: string;
+    /** A DevKit (USB 0483:374B). */
+    isDevkit: boolean;
+    /** `usb`, `pci`, `bluetooth` or `unknown`. */
+    kind: string;
+    vid?: number;
+    pid?: number;
+    serialNumber?: string;
+    manufacturer?: string;
+    /** USB product string. */
+    description?: string;
+    /** The request currently holding the port, if any (e.g. an upload). */
+    heldBy?: string;
+    /** Whether the daemon's monitor is open on it. */
+    monitorOpen: boolean;
+}
+export interface ListPortsResult {
+    /** DevKits first. */
+    ports: PortInfo[];
+}
+export const listPorts = new lc.RequestType<ListPortsParams, ListPortsResult, void>("devkit/listPorts");
+
+// ---------------------------------------------------------------------------------------------
+// generateCert
+
+export interface GenerateCertParams {
+    /** The build's `.bin`; with `map`. Or give `buildDir`. */
+    bin?: string;
+    map?: string;
+    /** Directory holding exactly one `*.ino.bin` and its `*.ino.map`. */
+    buildDir?: string;
+    /** 64 hex digits. Secret. */
+    uds: string;
+    /** Explicit registration ID; or `mac` + `firmwareVersion`. */
+    registrationId?: string;
+    mac?: string;
+    firmwareVersion?: string;
+    /** Default: `certs` in the project's `.devkit` folder, else the directory of the `.bin`. */
+    outDir?: string;
+    /** Also write the DeviceID certificate. */
+    deviceCert?: boolean;
+    /** Record the identity in the project's state file (`.devkit` folder). */
+    projectDir?: string;
+    /** Allow the UDS published in the original tutorial (its keys are public: tests only). */
+    allowSampleUds?: boolean;
+}
+export interface GenerateCertResult {
+    registrationId: string;
+    /** Path of the alias certificate PEM written. */
+    aliasCert: string;
+    /** The alias certificate itself (64-column PEM; public). */
+    aliasCertPem: string;
+    /** Path of the DeviceID certificate PEM, when `deviceCert` was asked for. */
+    deviceCert: string | null;
+    deviceCertPem: string | null;
+    sha1Thumbprint: string;
+    sha256Thumbprint: string;
+    /** SHA-256 of `.riot_fw`, upper-case hex. */
+    fwid: string;
+    warnings: string[];
+}
+export const generateCert = new lc.RequestType<WithProgress<GenerateCertParams>, GenerateCertResult, void>(
+    "devkit/generateCert",
+);
+
+// ---------------------------------------------------------------------------------------------
+// inspectCert
+
+export interface InspectCertParams {
+    /** A PEM or DER file; or `pem` inline. */
+    path?: string;
+    pem?: string;
+    /** Another certificate file to compare with. */
+    against?: string;
+}
+export interface CertInfo {
+    subjectCn: string;
+    issuerCn: string;
+    publicKey: string;
+    deviceIdPublicKey: string | null;
+    fwid: string | null;
+    signatureValid: boolean;
+    isAlias: boolean;
+    sha1Thumbprint: string;
+    sha256Thumbprint: string;
+}
+export interface CertComparison {
+    cert: CertInfo;
+    /** `identical`, `deviceId`, `fwid`, `registrationId` or `encoding`. */
+    difference: string;
+    explanation: string;
+}
+export interface InspectCertResult extends CertInfo {
+    /** Present when `against` was given. */
+    against?: CertComparison;
+}
+export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
+
+// ---------------------------------------------------------------------------------------------
+// identity
+
+export interface IdentityParams {
+    /** The project directory (holding the `.devkit` state folder). */
+    projectDir: string;
+    /** A build directory to compare the current FWID with the recorded identity. */
+    buildDir?: string;
+}
+export interface IdentityRecord {
+    registrationId: string;
+    fwid: string;
+    sha256Thumbprint: string;
+    aliasCert: string;
+}
+export interface IdentityResult {
+    lastGenerated: IdentityRecord | null;
+    lastEnrolled: IdentityRecord | null;
+    currentFwid: string | null;
+    /** The enrollment no longer matches the current build or the last generated certificate. */
+    drift: boolean;
+    warnings: string[];
+}
+export const identity = new lc.RequestType<IdentityParams, IdentityResult, void>("devkit/identity");
+
+// ---------------------------------------------------------------------------------------------
+// build
+
+export interface BuildParams {
+    /** Project root (holds the `.devkit` folder). */
+    projectDir: string;
+    /** Sketch directory; default `<projectDir>/firmware/DevKitDPS`. */
+    sketch?: string;
+    /** arduino-cli build path; default: `build` in the project's `.devkit` folder. */
+    buildDir?: string;
+    arduinoCli?: string;
+    globalEndpoint?: string;
+    idScope?: string;
+    registrationId?: string;
+    /** Compile even when nothing changed. */
+    force?: boolean;
+}
+export interface CompilerDiagnostic {
+    file: string;
+    /** 1-based. */
+    line: number;
+    column: number | null;
+    /** `error`, `warning` or `note`. */
+    severity: string;
+    message: string;
+}
+export interface BuildResult {
+    bin: string;
+    map: string;
+    /** True when nothing changed and the compile was skipped. */
+    skipped: boolean;
+    diagnostics: CompilerDiagnostic[];
+    warnings: string[];
+}
+export const build = new lc.RequestType<WithProgress<BuildParams>, BuildResult, void>("devkit/build");
+
+// ---------------------------------------------------------------------------------------------
+// upload
+
+/** Where to flash (shared by upload and deviceUpload). */
+export interface FlashParams {
+    /** `probe-rs` (default), `openocd` or `sim`. */
+    backend?: string;
+    /** probe-rs probe selector `VID:PID[:serial]`. */
+    probe?: string;
+    openocd?: string;
+    /** State directory of the virtual DevKit (backend `sim`). */
+    simDir?: string;
+    trustedCa?: string;
+    /** The DevKit's serial port: its monitor is paused during the upload and resumed after. */
+    port?: string;
+}
+export interface UploadParams extends FlashParams {
+    bin?: string;
+    buildDir?: string;
+}
+export interface UploadResult {
+    backend: string;
+    bytes: number;
+    warnings: string[];
+}
+export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
+
+// ---------------------------------------------------------------------------------------------
+// deviceUpload
+
+export interface DeviceUploadParams extends BuildParams, FlashParams {
+    /** Optional. Secret. With it an identity-drift warning names the new thumbprint. */
+    uds?: string;
+}
+export interface DeviceUploadResult {
+    bin: string;
+    map: string;
+    skippedBuild: boolean;
+    backend: string;
+    fwid: string | null;
+    /** The FWID changed: regenerate the certificate and enroll again. */
+    identityChanged: boolean;
+    drift: unknown;
+    warnings: string[];
+}
+export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>, DeviceUploadResult, void>(
+    "devkit/deviceUpload",
+);
+
+// ---------------------------------------------------------------------------------------------
+// setUds, setWifi
+
+export interface SetUdsParams {
+    port: string;
+    /** 64 hex digits. Secret. Omit with `generate: true`. */
+    uds?: string;
+    generate?: boolean;
+    allowSampleUds?: boolean;
+}
+export interface SetUdsResult {
+    port: string;
+    /** Only when `generate` was true: the new UDS, for the client's secret storage. */
+    uds?: string;
+    warnings: string[];
+}
+export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResult, void>("devkit/setUds");
+
+export interface SetWifiParams {
+    port: string;
+    ssid: string;
+    /** Secret. Omit or empty to clear. */
+    password?: string;
+}
+export interface SetWifiResult {
+    port: string;
+    ssid: string;
+}
+export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
+
+// ---------------------------------------------------------------------------------------------
+// monitor/*
+
+export interface MonitorOpenParams {
+    port: string;
+    /** Default 115200. */
+    baudRate?: number;
+}
+export interface MonitorOpenResult {
+    port: string;
+    baudRate: number;
+    /** False when it was already open (idempotent). */
+    opened: boolean;
+}
+export const monitorOpen = new lc.RequestType<MonitorOpenParams, MonitorOpenResult, void>("devkit/monitor/open");
+
+export interface MonitorCloseParams {
+    port: string;
+}
+export interface MonitorCloseResult {
+    port: string;
+    closed: boolean;
+}
+export const monitorClose = new lc.RequestType<MonitorCloseParams, MonitorCloseResult, void>("devkit/monitor/close");
+
+export interface MonitorSendParams {
+    port: string;
+    text: string;
+    /** `none`, `cr` (default), `lf` or `crlf`: appended to `text`. */
+    lineEnding?: "none" | "cr" | "lf" | "crlf";
+}
+export interface MonitorSendResult {
+    bytes: number;
+}
+export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResult, void>("devkit/monitor/send");
+
+// ---------------------------------------------------------------------------------------------
+// enroll, provision
+
+export interface EnrollParams {
+    /** DPS service connection string. Secret. */
+    connectionString?: string;
+    /** Enroll with the Azure CLI (`az login` session) instead of the REST API. */
+    useAz?: boolean;
+    /** With `useAz`: the DPS name and its resource group. */
+    dpsName?: string;
+    resourceGroup?: string;
+    /** Alias certificate PEM; default: the project's last generated certificate. */
+    cert?: string;
+    /** Project whose state gives the default certificate and records the enrollment. */
+    projectDir: string;
+    /** IoT Hub device ID; default the registration ID. */
+    deviceId?: string;
+    /** Pin the device to this hub (static allocation). */
+    iotHub?: string;
+    disabled?: boolean;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
+}
+export interface EnrollResult {
+    /** The certificate's CN. */
+    registrationId: string;
+    deviceId: string | null;
+    /** `enabled` or `disabled`. */
+    provisioningStatus: string;
+    iotHubs: string[] | null;
+    sha256Thumbprint: string;
+    sha1Thumbprint: string;
+    etag: string | null;
+    /** The enrolled certificate file. */
+    cert: string;
+    warnings: string[];
+}
+export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
+
+export interface ProvisionParams {
+    /** Virtual DevKit + local DPS emulator + sample image (no hardware, no Azure). */
+    simulate?: boolean;
+    /** With `simulate`: where the emulator's and virtual DevKit's state and the certificate go. */
+    workDir?: string;
+    /** With `simulate`: the hub the emulator assigns to. */
+    hub?: string;
+    port?: string;
+    bin?: string;
+    buildDir?: string;
+    backend?: string;
+    probe?: string;
+    openocd?: string;
+    simDir?: string;
+    trustedCa?: string;
+    /** Secret. */
+    connectionString?: string;
+    caFile?: string;
+    /** Secret. */
+    hubConnectionString?: string;
+    wifiSsid?: string;
+    /** Secret. */
+    wifiPassword?: string;
+    /** Secret; generated when omitted. */
+    uds?: string;
+    saveUdsTo?: string;
+    registrationId?: string;
+    mac?: string;
+    deviceId?: string;
+    iotHub?: string;
+    disabled?: boolean;
+    projectDir?: string;
+    /** Default 90 (60 simulated). */
+    timeoutSecs?: number;
+}
+export interface ProvisionResult {
+    /** `assigned` (failures are errors). */
+    status: string;
+    registrationId: string;
+    deviceId: string;
+    assignedHub: string;
+    sha256Thumbprint: string;
+    fwid: string;
+    aliasCert: string;
+    enrollmentEtag: string | null;
+    inHubRegistry: boolean | null;
+    udsSavedTo: string | null;
+    /** `simulated` for `simulate`. */
+    port: string;
+    warnings: string[];
+}
+export const provision = new lc.RequestType<WithProgress<ProvisionParams>, ProvisionResult, void>("devkit/provision");
+
+// ---------------------------------------------------------------------------------------------
+// Notifications (server -> client)
+
+export interface SerialDataParams {
+    port: string;
+    /** UTF-8 text, line endings as received; batched (at most one per port every 20 ms). */
+    text: string;
+}
+export const serialData = new lc.NotificationType<SerialDataParams>("devkit/serialData");
+
+/**
+ * A device log line recognised as a provisioning step. `kind`: `boot`, `configMode`,
+ * `identity`, `status` (with `status`: `connected`, `registering`, `assigning`, ...),
+ * `registrationRequest`, `dpsError`, `assigned` (with `hub`, `deviceId`), `failed` (with
+ * `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+ */
+export interface RegistrationEventParams {
+    /** The port it came from (`simulated` for a simulated provisioning run). */
+    port?: string;
+    kind: string;
+    status?: string;
+    hub?: string;
+    deviceId?: string;
+    reason?: string;
+    hint?: string;
+    message?: string;
+    registrationId?: string;
+    [key: string]: unknown;
+}
+export const registrationEvent = new lc.NotificationType<RegistrationEventParams>("devkit/registrationEvent");
+
+export interface RunningTask {
+    id: number;
+    method: string;
+    /** Ports and probes it holds (`port:/dev/ttyACM0`, `probe:default`). */
+    resources: string[];
+}
+export interface MonitorStatus {
+    port: string;
+    paused?: boolean;
+}
+export interface StatusParams {
+    /** `ok`, `warning` (the last task failed) or `error` (a task panicked). */
+    health: string;
+    /** True when nothing is running. */
+    quiescent: boolean;
+    message?: string;
+    running: RunningTask[];
+    monitors: MonitorStatus[];
+}
+export const status = new lc.NotificationType<StatusParams>("devkit/status");

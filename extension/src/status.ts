@@ -1,0 +1,182 @@
+// Status bar: the DevKit's port, the monitor toggle, and the registration state as the device
+// reports it (`devkit/registrationEvent`): assigning / assigned to <hub> / failed, where a click
+// on a failure shows the hint and the next action.
+
+import * as vscode from "vscode";
+import { Ctx } from "./ctx";
+import * as ext from "./lsp_ext";
+import { MonitorManager } from "./monitor";
+
+export type RegistrationState =
+    | { state: "none" }
+    | { state: "progress"; kind: string; event: ext.RegistrationEventParams }
+    | { state: "assigned"; hub: string; event: ext.RegistrationEventParams }
+    | { state: "failed"; event: ext.RegistrationEventParams };
+
+/** What the device said, in one sentence (events carry `reason` or `message`). */
+export function describe(e: ext.RegistrationEventParams): string {
+    return String(e.reason ?? e.message ?? e.kind);
+}
+
+/**
+ * Maps one device event onto the state shown in the status bar; `undefined` for events that do
+ * not change it (identity lines, configuration mode).
+ */
+export function registrationStateOf(e: ext.RegistrationEventParams): RegistrationState | undefined {
+    switch (e.kind) {
+        case "assigned":
+            return { state: "assigned", hub: String(e.hub ?? "?"), event: e };
+        case "failed":
+        case "dpsError":
+        case "udsMissing":
+        case "wifiFailed":
+        case "deviceError":
+            return { state: "failed", event: e };
+        case "status":
+            return { state: "progress", kind: String(e.status ?? "registering").toLowerCase(), event: e };
+        case "registrationRequest":
+            return { state: "progress", kind: "registering", event: e };
+        case "boot":
+            return { state: "progress", kind: "booted", event: e };
+        default:
+            return undefined;
+    }
+}
+
+/** The next step to suggest for a failure, from what the device said. */
+export function nextActionFor(e: ext.RegistrationEventParams): { label: string; command: string }[] {
+    const text = `${e.kind} ${describe(e)} ${e.hint ?? ""}`.toLowerCase();
+    const actions: { label: string; command: string }[] = [];
+    if (/uds|dice/.test(text)) actions.push({ label: "Set UDS", command: "devkit.setUds" });
+    if (/certificate|401|enroll|unauthori|not found|404/.test(text)) {
+        actions.push({ label: "Generate Certificate", command: "devkit.generateCert" });
+        actions.push({ label: "Enroll", command: "devkit.enroll" });
+    }
+    if (/wi-?fi|network|dns|connect/.test(text)) actions.push({ label: "Configure Wi-Fi", command: "devkit.configureWifi" });
+    if (/scope|endpoint/.test(text)) actions.push({ label: "Configure DPS", command: "devkit.configureDps" });
+    actions.push({ label: "Open Monitor", command: "devkit.openMonitor" });
+    return actions;
+}
+
+export class StatusBar implements vscode.Disposable {
+    readonly port: vscode.StatusBarItem;
+    readonly monitor: vscode.StatusBarItem;
+    readonly registration: vscode.StatusBarItem;
+    reg: RegistrationState = { state: "none" };
+    /** The latest events, oldest first (the tests read them). */
+    readonly events: ext.RegistrationEventParams[] = [];
+    private readonly disposables: vscode.Disposable[] = [];
+
+    constructor(
+        private readonly ctx: Ctx,
+        private readonly monitors: MonitorManager,
+    ) {
+        this.port = vscode.window.createStatusBarItem("devkit.port", vscode.StatusBarAlignment.Left, 99);
+        this.port.name = "DevKit Port";
+        this.port.command = "devkit.selectPort";
+        this.monitor = vscode.window.createStatusBarItem("devkit.monitor", vscode.StatusBarAlignment.Left, 98);
+        this.monitor.name = "DevKit Serial Monitor";
+        this.monitor.command = "devkit.toggleMonitor";
+        this.registration = vscode.window.createStatusBarItem("devkit.registration", vscode.StatusBarAlignment.Left, 97);
+        this.registration.name = "DevKit Registration";
+        this.registration.command = "devkit.showRegistration";
+        this.disposables.push(
+            this.port,
+            this.monitor,
+            this.registration,
+            ctx.onClientCreated((client) => client.onNotification(ext.registrationEvent, (e) => this.onEvent(e))),
+            monitors.onDidChange(() => this.refresh()),
+            vscode.workspace.onDidChangeConfiguration((e) => {
+                if (e.affectsConfiguration("devkitDps.serial")) this.refresh();
+            }),
+        );
+        this.refresh();
+    }
+
+    configuredPort(): string {
+        return vscode.workspace.getConfiguration("devkitDps.serial").get<string>("port", "");
+    }
+
+    refresh(): void {
+        const port = this.configuredPort();
+        // Long paths (pty links, /dev/serial/by-id/...) are shortened; the tooltip has the full one.
+        const shown = port.length > 24 ? `…/${port.split(/[\\/]/).pop()}` : port;
+        this.port.text = `$(plug) ${shown || "Select DevKit port"}`;
+        this.port.tooltip = port ? `DevKit serial port ${port}: click to change` : "Pick the DevKit's serial port";
+        this.port.show();
+        const open = port ? this.monitors.isOpen(port) : this.monitors.isOpen();
+        this.monitor.text = open ? "$(eye) Monitor" : "$(eye-closed) Monitor";
+        this.monitor.tooltip = open ? "Serial monitor is open: click to close it" : "Open the serial monitor";
+        this.monitor.show();
+        this.renderRegistration();
+    }
+
+    /** A `devkit/registrationEvent`; `fromDaemon` false for a state the client inferred (not recorded). */
+    onEvent(e: ext.RegistrationEventParams, fromDaemon = true): void {
+        this.ctx.log.info(`registration event on ${e.port ?? "?"}: ${e.kind}${e.status ? ` ${e.status}` : ""}${e.hub ? ` (${e.hub})` : ""}${e.reason ? `: ${e.reason}` : ""}`);
+        if (fromDaemon) {
+            this.events.push(e);
+            if (this.events.length > 200) this.events.shift();
+        }
+        const next = registrationStateOf(e);
+        if (!next) return;
+        this.reg = next;
+        if (this.reg.state === "assigned") {
+            void vscode.commands.executeCommand("setContext", "devkit.registrationAssigned", true);
+        }
+        this.renderRegistration();
+    }
+
+    private renderRegistration(): void {
+        const r = this.reg;
+        const item = this.registration;
+        item.backgroundColor = undefined;
+        switch (r.state) {
+            case "none":
+                item.hide();
+                return;
+            case "progress":
+                item.text = `$(sync~spin) DPS: ${r.kind}`;
+                item.tooltip = `Registration: ${r.kind}`;
+                break;
+            case "assigned":
+                item.text = `$(pass-filled) Assigned to ${r.hub}`;
+                item.tooltip = `Registered${r.event.registrationId ? ` as ${r.event.registrationId}` : ""} and assigned to IoT hub ${r.hub}`;
+                break;
+            case "failed":
+                item.text = "$(error) DPS: failed";
+                item.tooltip = `${describe(r.event)}${r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
+                item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
+                break;
+        }
+        item.show();
+    }
+
+    /** The click on the registration item: what happened and what to do next. */
+    async explain(): Promise<void> {
+        const r = this.reg;
+        if (r.state === "none") {
+            void vscode.window.showInformationMessage("No registration seen yet. Reset the DevKit with the monitor open to watch it register.", "Open Monitor").then((p) => {
+                if (p) void vscode.commands.executeCommand("devkit.openMonitor");
+            });
+            return;
+        }
+        if (r.state === "assigned") {
+            void vscode.window.showInformationMessage(`The device is registered and assigned to ${r.hub}.`);
+            return;
+        }
+        if (r.state === "progress") {
+            void vscode.window.showInformationMessage(`Registration in progress: ${r.kind}.`);
+            return;
+        }
+        const actions = nextActionFor(r.event);
+        const msg = [`Registration failed: ${describe(r.event)}.`, r.event.hint].filter(Boolean).join(" ");
+        const pick = await vscode.window.showErrorMessage(msg, ...actions.map((a) => a.label));
+        const chosen = actions.find((a) => a.label === pick);
+        if (chosen) await vscode.commands.executeCommand(chosen.command);
+    }
+
+    dispose(): void {
+        for (const d of this.disposables) d.dispose();
+    }
+}

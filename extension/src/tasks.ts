@@ -1,0 +1,141 @@
+// Task type `devkit`: device-upload, build, generate-cert (so "task device-upload" in Quick Open
+// works as in the old tutorial). Each runs in a custom execution whose terminal shows the
+// daemon's progress; compiler output goes through the contributed `$arm-none-eabi-gcc` matcher.
+
+import * as vscode from "vscode";
+import { buildInputs, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
+import * as ext from "./lsp_ext";
+import { isCancelled, requestWithProgress } from "./progress";
+
+export const TASK_TYPE = "devkit";
+export type TaskName = "device-upload" | "build" | "generate-cert";
+const TASKS: { name: TaskName; detail: string; group?: vscode.TaskGroup; matcher: boolean }[] = [
+    { name: "device-upload", detail: "Build (when needed), pause the monitor, flash the DevKit, resume", group: vscode.TaskGroup.Build, matcher: true },
+    { name: "build", detail: "Build the sketch with arduino-cli", group: vscode.TaskGroup.Build, matcher: true },
+    { name: "generate-cert", detail: "Compute the device's DICE/RIoT alias certificate", matcher: false },
+];
+
+interface DevkitTaskDefinition extends vscode.TaskDefinition {
+    task: TaskName;
+    sketch?: string;
+    port?: string;
+}
+
+/** A task terminal: writes lines, closes with an exit code, cancels the request on close. */
+class TaskPty implements vscode.Pseudoterminal {
+    private readonly writeEmitter = new vscode.EventEmitter<string>();
+    private readonly closeEmitter = new vscode.EventEmitter<number>();
+    readonly onDidWrite = this.writeEmitter.event;
+    readonly onDidClose = this.closeEmitter.event;
+    private readonly cancel = new vscode.CancellationTokenSource();
+
+    constructor(
+        private readonly name: string,
+        private readonly log: { info(m: string): void; error(m: string): void },
+        private readonly body: (pty: TaskPty, token: vscode.CancellationToken) => Promise<void>,
+    ) {}
+
+    line(s: string): void {
+        this.writeEmitter.fire(s.replace(/\r?\n/g, "\r\n") + "\r\n");
+    }
+
+    open(): void {
+        this.body(this, this.cancel.token).then(
+            () => {
+                this.log.info(`task ${this.name}: done`);
+                this.closeEmitter.fire(0);
+            },
+            (e) => {
+                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
+                const msg = `${(e as Error).message}${typeof hint === "string" ? `\n${hint}` : ""}`;
+                this.log.error(`task ${this.name}: ${isCancelled(e) ? "cancelled" : msg}`);
+                this.line(isCancelled(e) ? "\x1b[33mCancelled.\x1b[0m" : `\x1b[31m${msg}\x1b[0m`);
+                this.closeEmitter.fire(isCancelled(e) ? 130 : 1);
+            },
+        );
+    }
+
+    close(): void {
+        this.cancel.cancel();
+    }
+}
+
+export class DevkitTaskProvider implements vscode.TaskProvider {
+    constructor(private readonly s: Services) {}
+
+    provideTasks(): vscode.Task[] {
+        return TASKS.map((t) => this.make({ type: TASK_TYPE, task: t.name }, vscode.TaskScope.Workspace));
+    }
+
+    resolveTask(task: vscode.Task): vscode.Task | undefined {
+        const def = task.definition as DevkitTaskDefinition;
+        if (!TASKS.some((t) => t.name === def.task)) return undefined;
+        return this.make(def, task.scope ?? vscode.TaskScope.Workspace);
+    }
+
+    private make(def: DevkitTaskDefinition, scope: vscode.TaskScope | vscode.WorkspaceFolder): vscode.Task {
+        const meta = TASKS.find((t) => t.name === def.task) ?? TASKS[0];
+        const task = new vscode.Task(
+            def,
+            scope,
+            def.task,
+            TASK_TYPE,
+            new vscode.CustomExecution(async () => new TaskPty(def.task, this.s.ctx.log, (pty, token) => this.run(def, pty, token))),
+            meta.matcher ? ["$arm-none-eabi-gcc"] : [],
+        );
+        task.detail = meta.detail;
+        if (meta.group) task.group = meta.group;
+        task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, clear: true };
+        return task;
+    }
+
+    private async run(def: DevkitTaskDefinition, pty: TaskPty, token: vscode.CancellationToken): Promise<void> {
+        const s = this.s;
+        const sink = {
+            begin: (t: string) => pty.line(`\x1b[1m${t}\x1b[0m`),
+            report: (m: string | undefined, p: number | undefined) => {
+                if (m !== undefined || p !== undefined) pty.line(`${p !== undefined ? `[${String(p).padStart(3)}%] ` : ""}${m ?? ""}`);
+            },
+            end: (m: string | undefined) => m && pty.line(m),
+        };
+        const client = await s.ctx.ready();
+        const compilerErrors = (e: unknown): never => {
+            // A failed build carries the compiler's messages: print them for the problem matcher.
+            const data = (e as { data?: { diagnostics?: ext.CompilerDiagnostic[] } }).data;
+            for (const l of gccLines(data?.diagnostics)) pty.line(l);
+            throw e;
+        };
+        switch (def.task) {
+            case "build": {
+                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}) };
+                const r = await requestWithProgress(client, ext.build, params, sink, token).catch(compilerErrors);
+                for (const l of gccLines(r.diagnostics)) pty.line(l);
+                for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                pty.line(r.skipped ? `Up to date: ${r.bin}` : `Built ${r.bin}`);
+                break;
+            }
+            case "device-upload": {
+                const port = def.port ?? (await resolvePort(s));
+                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
+                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), ...(await flashTarget(s, port)) };
+                const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
+                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                if (r.identityChanged) pty.line("\x1b[33mThe FWID changed: generate the certificate again and update the enrollment.\x1b[0m");
+                pty.line(`Uploaded to ${port}.`);
+                void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
+                break;
+            }
+            case "generate-cert": {
+                const r = await generateCert(s, { quiet: true });
+                if (!r) throw new Error("Cancelled.");
+                pty.line(`Registration ID  ${r.registrationId}`);
+                pty.line(`Alias cert       ${r.aliasCert}`);
+                pty.line(`SHA-1            ${r.sha1Thumbprint}`);
+                pty.line(`SHA-256          ${r.sha256Thumbprint}`);
+                pty.line(`FWID             ${r.fwid}`);
+                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                break;
+            }
+        }
+    }
+}

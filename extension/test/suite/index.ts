@@ -1,0 +1,603 @@
+// In-host integration tests: run inside a real VS Code extension host (code-server), against the
+// real `devkit` daemon (DEVKIT_SERVER_PATH). See scripts/test.mjs.
+
+import * as cp from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import { Redactor } from "../../src/channels";
+import type { DevkitApi } from "../../src/extension";
+import * as ext from "../../src/lsp_ext";
+import { LineFormatter } from "../../src/monitor";
+import { registrationStateOf } from "../../src/status";
+import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, test, waitFor } from "./harness";
+
+const EXT_ID = "devkit-dps.devkit-dps";
+const FIXTURES = process.env.DEVKIT_TEST_FIXTURES ?? path.resolve(__dirname, "../../test/fixtures");
+const SERVER = process.env.DEVKIT_SERVER_PATH ?? "devkit";
+
+interface Case {
+    dir: string;
+    uds: string;
+    registrationId: string | null;
+    mac: string | null;
+    firmwareVersion: string | null;
+    expectedId: string;
+    der: Buffer;
+}
+
+function loadCase(name: string): Case {
+    const dir = path.join(FIXTURES, "vectors", name);
+    const c = JSON.parse(fs.readFileSync(path.join(dir, "case.json"), "utf8"));
+    const pem = fs.readFileSync(path.join(dir, c.expected.alias_cert_file), "utf8");
+    return {
+        dir,
+        uds: c.inputs.uds,
+        registrationId: c.inputs.registration_id,
+        mac: c.inputs.mac,
+        firmwareVersion: c.inputs.firmware_version,
+        expectedId: c.expected.registration_id,
+        der: pemToDer(pem),
+    };
+}
+
+function pemToDer(pem: string): Buffer {
+    const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
+    return Buffer.from(b64, "base64");
+}
+
+const hex = (algo: string, data: Buffer) => crypto.createHash(algo).update(data).digest("hex").toUpperCase();
+const sameHex = (a: string, b: string) => a.replace(/[^0-9a-f]/gi, "").toUpperCase() === b.toUpperCase();
+
+let api: DevkitApi;
+let daemonUp = false;
+// Scratch space for virtual devices and the DPS emulator (their own stores hold secrets by
+// design), outside the code-server folders the runner scans for leaked secrets.
+const scratch = process.env.DEVKIT_TEST_SCRATCH ?? os.tmpdir();
+fs.mkdirSync(scratch, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(scratch, "devkit-ext-test-"));
+const sims: cp.ChildProcess[] = [];
+
+/** Starts a virtual DevKit (`devkit sim`); resolves its pty path (first stdout line). */
+function startSim(stateDir: string, opts: string[]): Promise<{ port: string; proc: cp.ChildProcess }> {
+    fs.mkdirSync(stateDir, { recursive: true });
+    const proc = cp.spawn(SERVER, ["sim", "--state-dir", stateDir, ...opts], { stdio: ["ignore", "pipe", "pipe"] });
+    sims.push(proc);
+    return new Promise((resolve, reject) => {
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => reject(new Error(`devkit sim printed no pty path in 15 s (stderr: ${err.slice(0, 300)})`)), 15_000);
+        proc.stdout?.on("data", (d: Buffer) => {
+            out += d.toString();
+            const m = /virtual DevKit on (\S+)/.exec(out);
+            if (m) {
+                clearTimeout(timer);
+                resolve({ port: m[1], proc });
+            }
+        });
+        proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+        proc.on("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`devkit sim exited with ${code}: ${err.slice(0, 300)}`));
+        });
+    });
+}
+
+/** A virtual DevKit for a test, or the test is skipped (a build without `devkit sim`). */
+async function simOrSkip(stateDir: string, opts: string[]): Promise<{ port: string; proc: cp.ChildProcess }> {
+    try {
+        return await startSim(stateDir, opts);
+    } catch (e) {
+        skip(`the virtual DevKit is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+}
+
+function needDaemon(): void {
+    if (!daemonUp) skip("the devkit daemon did not start (see the daemon test)");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+test("activation: extension activates and contributes its commands, tasks and walkthrough", async () => {
+    const e = vscode.extensions.getExtension<DevkitApi>(EXT_ID);
+    assert(e, `extension ${EXT_ID} is installed`);
+    api = await e.activate();
+    assert(api?.ctx, "activate() returns the API");
+    const pkg = e.packageJSON;
+    const contributed: string[] = pkg.contributes.commands.map((c: { command: string }) => c.command);
+    for (const id of [
+        "devkit.deviceUpload", "devkit.generateCert", "devkit.setUds", "devkit.configureWifi", "devkit.enroll",
+        "devkit.openMonitor", "devkit.closeMonitor", "devkit.selectPort", "devkit.provisionSimulated", "devkit.showLogs",
+    ]) {
+        assert(contributed.includes(id), `package.json contributes ${id}`);
+    }
+    for (const c of pkg.contributes.commands) assertEq(c.category, "DevKit", `category of ${c.command}`);
+    assertEq(pkg.contributes.commands.find((c: { command: string }) => c.command === "devkit.deviceUpload").title, "Device Upload", "title of devkit.deviceUpload");
+    const registered = await vscode.commands.getCommands(true);
+    for (const id of contributed) assert(registered.includes(id), `command ${id} is registered`);
+    const tasks = await vscode.tasks.fetchTasks({ type: "devkit" });
+    for (const name of ["device-upload", "build", "generate-cert"]) assert(tasks.some((t) => t.name === name), `task devkit: ${name} is provided`);
+    const walk = pkg.contributes.walkthroughs.find((w: { id: string }) => w.id === "devkit.provisioning");
+    assert(walk && walk.steps.length >= 8, "walkthrough devkit.provisioning with its steps");
+    for (const s of walk.steps) assert(s.completionEvents?.length, `walkthrough step ${s.id} has a completion event`);
+    const props = Object.keys(pkg.contributes.configuration.properties);
+    for (const k of [
+        "devkitDps.dps.globalEndpoint", "devkitDps.dps.idScope", "devkitDps.registrationId", "devkitDps.serial.port",
+        "devkitDps.serial.baudRate", "devkitDps.serial.lineEnding", "devkitDps.upload.backend", "devkitDps.arduinoCli.path",
+        "devkitDps.server.path",
+    ]) {
+        assert(props.includes(k), `setting ${k}`);
+    }
+    assertEq(vscode.workspace.getConfiguration("devkitDps").get("dps.globalEndpoint"), "global.azure-devices-provisioning.net", "default endpoint");
+});
+
+test("status bar: port item and monitor toggle are shown", async () => {
+    assert(api.status.port.text.includes("$(plug)"), `port item text ${api.status.port.text}`);
+    assert(/Monitor/.test(api.status.monitor.text), `monitor item text ${api.status.monitor.text}`);
+    assertEq(api.status.monitor.command, "devkit.toggleMonitor", "monitor item command");
+});
+
+test("client: registration events map to the status bar states", async () => {
+    assertEq(registrationStateOf({ kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
+    const a = registrationStateOf({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assert(a?.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
+    assertEq(registrationStateOf({ kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
+    assertEq(registrationStateOf({ kind: "identity" }), undefined, "identity lines leave the state alone");
+    api.status.onEvent({ kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
+    assertEq(api.status.registration.text, "$(error) DPS: failed", "failed item text");
+    assert(String(api.status.registration.tooltip).includes("enroll the current certificate"), "tooltip carries the hint");
+    api.status.onEvent({ kind: "status", status: "ASSIGNING" });
+    assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
+    api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1.azure-devices.net", "assigned item text");
+    api.status.reg = { state: "none" };
+    api.status.events.length = 0;
+});
+
+test("client: monitor formatting (CRLF, timestamps across chunks) and redaction", async () => {
+    const f = new LineFormatter(true);
+    const at = () => new Date(2026, 0, 1, 12, 34, 56, 7);
+    const out = f.format("ab", at) + f.format("c\r\nde\n", at);
+    assert(out.includes("[12:34:56.007]\x1b[0m abc\r\n"), `first line stamped once: ${JSON.stringify(out)}`);
+    assertEq((out.match(/12:34:56/g) ?? []).length, 2, "one stamp per line");
+    const r = new Redactor();
+    r.add("ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+    const s = r.redact('{"uds":"zzz","port":"p"} abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789 HostName=x;SharedAccessKey=k1k1k1=');
+    assert(!/zzz|abcdef0123456789|k1k1k1/.test(s), `redacted: ${s}`);
+    const fields = r.redact('{"wifiPassword":"pw-canary-1","hubConnectionString":"HostName=h;SharedAccessKeyName=n;SharedAccessKey=k","password":"pw-canary-2"}');
+    assert(!/pw-canary|SharedAccessKey=k/.test(fields), `secret fields redacted: ${fields}`);
+    const typed = r.redact('{"port":"p","text":"set_dps_uds 0011223344556677889900112233445566778899001122334455667788990011\\r"} set_wifipwd hunter22');
+    assert(!/00112233|hunter22/.test(typed), `masked console commands redacted: ${typed}`);
+});
+
+test("daemon: starts (bootstrap with --version), status item healthy", async () => {
+    try {
+        await api.ctx.ready();
+    } catch (e) {
+        const msg = String((e as Error).message);
+        if (/not implemented/i.test(msg + api.ctx.serverChannel.transcript)) skip(`\`devkit lsp\` is not implemented in this build (${msg.slice(0, 120)})`);
+        throw e;
+    }
+    assert(api.ctx.server && /devkit/i.test(api.ctx.server.version), `server version ${api.ctx.server?.version}`);
+    assertEq(api.ctx.health, "ok", "health");
+    daemonUp = true;
+});
+
+test("generate-cert on the fixture workspace gives the vector's thumbprint (explicit registration ID)", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    canaries.add(c.uds);
+    canaries.add(c.uds.toLowerCase());
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    const outDir = path.join(tmp, "certs-explicit");
+    let r: ext.GenerateCertResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+            buildDir: path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, "build"),
+            outDir,
+            quiet: true,
+        });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/generateCert");
+        throw e;
+    }
+    assert(r, "a result");
+    assertEq(r.registrationId, "upper-case-uds", "registration ID (from the workspace setting)");
+    assert(sameHex(r.sha1Thumbprint, hex("sha1", c.der)), `SHA-1 thumbprint ${r.sha1Thumbprint} = ${hex("sha1", c.der)}`);
+    assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
+    const written = pemToDer(fs.readFileSync(r.aliasCert, "utf8"));
+    assert(written.equals(c.der), "the written alias certificate equals the vector byte for byte");
+    assert(pemToDer(r.aliasCertPem).equals(c.der), "the returned PEM is the same certificate");
+});
+
+test("generate-cert with MAC + firmware version gives the automatic registration ID and thumbprint", async () => {
+    needDaemon();
+    const c = loadCase("auto-id-small");
+    canaries.add(c.uds);
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    let r: ext.GenerateCertResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+            bin: path.join(c.dir, "DevKitDPS.ino.bin"),
+            map: path.join(c.dir, "DevKitDPS.ino.map"),
+            mac: c.mac,
+            firmwareVersion: c.firmwareVersion,
+            outDir: path.join(tmp, "certs-auto"),
+            quiet: true,
+        });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/generateCert");
+        throw e;
+    }
+    assert(r, "a result");
+    assertEq(r.registrationId, c.expectedId, "automatic registration ID");
+    assert(sameHex(r.sha256Thumbprint, hex("sha256", c.der)), `SHA-256 thumbprint ${r.sha256Thumbprint}`);
+});
+
+/** Starts the local DPS emulator (`devkit dps-emulator`); resolves its connection string and CA. */
+function startEmulator(stateDir: string): Promise<{ connectionString: string; ca: string }> {
+    const proc = cp.spawn(SERVER, ["dps-emulator", "--state-dir", stateDir], { stdio: ["ignore", "pipe", "pipe"] });
+    sims.push(proc);
+    return new Promise((resolve, reject) => {
+        let out = "";
+        let err = "";
+        const timer = setTimeout(() => reject(new Error(`devkit dps-emulator did not start in 15 s (${err.slice(0, 200)})`)), 15_000);
+        proc.stdout?.on("data", (d: Buffer) => {
+            out += d.toString();
+            const cs = /connection string: (\S+)/.exec(out);
+            const ca = /ca certificate: (\S+)/.exec(out);
+            if (cs && ca) {
+                clearTimeout(timer);
+                resolve({ connectionString: cs[1], ca: ca[1] });
+            }
+        });
+        proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
+        proc.on("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`devkit dps-emulator exited with ${code}: ${err.slice(0, 200)}`));
+        });
+    });
+}
+
+test("enroll (DPS emulator, connection string from secret storage) enrolls the last generated certificate", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator"));
+    } catch (e) {
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    await api.secrets.storeConnectionString(emu.connectionString);
+    let r: ext.EnrollResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.EnrollResult>("devkit.enroll", { caFile: emu.ca, quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/enroll");
+        throw e;
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    assert(r, "a result");
+    // The default certificate is the project's last generated one: the automatic-ID test's.
+    const c = loadCase("auto-id-small");
+    assertEq(r.registrationId, c.expectedId, "enrolled registration ID (the workspace's last generated certificate)");
+    assert(sameHex(r.sha1Thumbprint, hex("sha1", c.der)), `enrolled SHA-1 thumbprint ${r.sha1Thumbprint}`);
+    assertEq(r.provisioningStatus, "enabled", "provisioning status");
+}, 60_000);
+
+test("task devkit: generate-cert runs in its terminal and writes the certificate", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const pem = path.join(root, ".devkit", "certs", "upper-case-uds.pem");
+    fs.rmSync(pem, { force: true });
+    assertEq(await runTask("generate-cert"), 0, "task exit code");
+    const c = loadCase("uppercase-uds-medium");
+    assert(pemToDer(fs.readFileSync(pem, "utf8")).equals(c.der), "the task wrote the vector's certificate to .devkit/certs");
+}, 60_000);
+
+/** Runs a `devkit` task to its end; resolves its exit code. */
+async function runTask(name: string): Promise<number | undefined> {
+    const task = (await vscode.tasks.fetchTasks({ type: "devkit" })).find((t) => t.name === name);
+    assert(task, `the ${name} task`);
+    const ended = new Promise<number | undefined>((resolve) => {
+        const sub = vscode.tasks.onDidEndTaskProcess((e) => {
+            if (e.execution.task.name === name) {
+                sub.dispose();
+                resolve(e.exitCode);
+            }
+        });
+    });
+    await vscode.tasks.executeTask(task);
+    return ended;
+}
+
+test("task devkit: device-upload without arduino-cli fails with a clear message (exit 1)", async () => {
+    needDaemon();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    await cfg.update("serial.port", path.join(tmp, "no-such-devkit"), vscode.ConfigurationTarget.Workspace);
+    await cfg.update("arduinoCli.path", path.join(tmp, "no-such-arduino-cli"), vscode.ConfigurationTarget.Workspace);
+    await cfg.update("dps.idScope", "0ne0001A2B3", vscode.ConfigurationTarget.Workspace);
+    try {
+        assertEq(await runTask("device-upload"), 1, "task exit code");
+        const log = api.ctx.log.channel.transcript;
+        assert(/task device-upload: .*arduino-cli/i.test(log), `the log names arduino-cli: ${log.split("\n").filter((l) => l.includes("device-upload")).join(" | ")}`);
+    } finally {
+        await cfg.update("serial.port", undefined, vscode.ConfigurationTarget.Workspace);
+        await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
+        await cfg.update("dps.idScope", undefined, vscode.ConfigurationTarget.Workspace);
+    }
+}, 60_000);
+
+test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    let err: Error | undefined;
+    try {
+        await vscode.commands.executeCommand("devkit.generateCert", {
+            bin: path.join(c.dir, "DevKitDPS.ino.bin"),
+            map: path.join(c.dir, "DevKitDPS.ino.map"),
+            registrationId: "no-uds-stored-here",
+            quiet: true,
+        });
+    } catch (e) {
+        err = e as Error;
+    }
+    assert(err && /No UDS stored for no-uds-stored-here/.test(err.message), `error names the device: ${err?.message}`);
+});
+
+test("sketch: code lenses above the registration ID run the extension's commands; a bad ID gets a diagnostic", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const uri = vscode.Uri.file(path.join(root, "DevKitDPS", "DevKitDPS.ino"));
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri));
+    const lenses = await waitFor("code lenses from the daemon", async () => {
+        const l = await vscode.commands.executeCommand<vscode.CodeLens[]>("vscode.executeCodeLensProvider", uri);
+        return l?.filter((x) => x.command).length ? l : undefined;
+    });
+    const registered = await vscode.commands.getCommands(true);
+    for (const title of ["Generate certificate", "Enroll"]) {
+        const lens = lenses.find((l) => l.command?.title === title);
+        assert(lens?.command, `a "${title}" lens`);
+        assert(registered.includes(lens.command.command), `its command ${lens.command.command} is the extension's`);
+        assertEq(lens.range.start.line, 2, `the "${title}" lens sits on the registration ID's line`);
+    }
+    const bad = vscode.Uri.file(path.join(root, "DevKitDPS", "bad_id.ino"));
+    fs.writeFileSync(bad.fsPath, '#define DPS_REGISTRATION_ID "Not_Valid!"\n');
+    await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(bad));
+    const diags = await waitFor("a diagnostic on the bad registration ID", () => {
+        const d = vscode.languages.getDiagnostics(bad).filter((x) => x.range.start.line === 0);
+        return d.length ? d : undefined;
+    });
+    assert(/registration/i.test(diags.map((d) => d.message).join(" ")), `the diagnostic is about the registration ID: ${diags.map((d) => d.message).join(" | ")}`);
+    await vscode.commands.executeCommand("workbench.action.closeAllEditors");
+    fs.rmSync(bad.fsPath, { force: true });
+}, 60_000);
+
+test("monitor: the terminal shows the virtual DevKit's boot output", async () => {
+    needDaemon();
+    const sim = await simOrSkip(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", path.join(tmp, "sim-monitor.tty")]);
+    const port = path.join(tmp, "sim-monitor.tty");
+    try {
+        await vscode.commands.executeCommand("devkit.openMonitor", port);
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/monitor/open");
+        throw e;
+    }
+    assert(api.monitors.isOpen(port), "monitor is open");
+    assert(vscode.window.terminals.some((t) => t.name === `DevKit Monitor (${port})`), "a monitor terminal exists");
+    await waitFor("the boot banner in the monitor", () => api.monitors.transcript(port).includes("MXChip - Microsoft IoT Developer Kit"));
+    await waitFor("the MAC line in the monitor", () => /DevKit MAC Address:\s*c0bdd1a2b3c4/i.test(api.monitors.transcript(port)));
+    assertEq(api.monitors.deviceFacts(port).mac, "c0bdd1a2b3c4", "MAC learned from the output");
+    assert(api.status.monitor.text.includes("$(eye)") || api.monitors.isOpen(port), "monitor toggle reflects it");
+    monitorSim = { ...sim, port };
+}, 60_000);
+
+let monitorSim: { port: string; proc: cp.ChildProcess } | undefined;
+
+test("monitor: survives a device restart (same port, no new terminal)", async () => {
+    if (!monitorSim) skip("the monitor test did not get a virtual DevKit");
+    const { port, proc } = monitorSim;
+    // A device reset (here: the virtual DevKit restarts on the same link) must not need a new monitor.
+    const before = api.monitors.transcript(port).split("MXChip - Microsoft IoT Developer Kit").length;
+    proc.kill("SIGTERM");
+    await new Promise((r) => proc.once("exit", r));
+    await startSim(path.join(tmp, "sim-monitor"), ["--mac", "c0bdd1a2b3c4", "--link", port]);
+    await waitFor(
+        "the boot banner again after the device restarted",
+        () => api.monitors.transcript(port).split("MXChip - Microsoft IoT Developer Kit").length > before,
+        30_000,
+    );
+    assertEq(vscode.window.terminals.filter((t) => t.name === `DevKit Monitor (${port})`).length, 1, "still one monitor terminal");
+    await vscode.commands.executeCommand("devkit.closeMonitor", port);
+    assert(!api.monitors.isOpen(port), "monitor closed");
+}, 60_000);
+
+/** The arduino-cli stand-in: "compiles" by copying a vector's image into the build path. */
+function standinArduinoCli(): string {
+    const data = path.join(tmp, "arduino-data");
+    fs.mkdirSync(path.join(data, "packages", "AZ3166", "hardware", "stm32f4", "1.6.2"), { recursive: true });
+    const cli = path.join(tmp, "arduino-cli");
+    const standin = path.join(FIXTURES, "arduino-cli-standin", "arduino-cli");
+    const image = path.join(FIXTURES, "vectors", "uppercase-uds-medium");
+    fs.writeFileSync(cli, `#!/bin/sh\nexport ARDUINO_DIRECTORIES_DATA='${data}' DEVKIT_STANDIN_IMAGE_DIR='${image}'\nexec bash '${standin}' "$@"\n`, { mode: 0o755 });
+    return cli;
+}
+
+test("task devkit: build: a compile error reaches Problems through the arm-none-eabi-gcc matcher", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const broken = path.join(root, "DevKitDPS", "broken.cpp");
+    fs.writeFileSync(broken, "// a compile error for the problem matcher\n#error devkit-matcher-canary\n");
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    await cfg.update("arduinoCli.path", standinArduinoCli(), T);
+    await cfg.update("dps.idScope", "0ne0001A2B3", T);
+    try {
+        assertEq(await runTask("build"), 1, "task exit code");
+        const diags = await waitFor("the matcher's diagnostic on broken.cpp", () => {
+            const d = vscode.languages.getDiagnostics(vscode.Uri.file(broken)).filter((x) => x.source === "arm-none-eabi-gcc");
+            return d.length ? d : undefined;
+        });
+        assertEq(diags[0].range.start.line, 1, "line (0-based) of the #error");
+        assertEq(diags[0].severity, vscode.DiagnosticSeverity.Error, "severity");
+        assert(diags[0].message.includes("devkit-matcher-canary"), `message: ${diags[0].message}`);
+    } finally {
+        fs.rmSync(broken, { force: true });
+        for (const k of ["arduinoCli.path", "dps.idScope"]) await cfg.update(k, undefined, T);
+    }
+}, 60_000);
+
+test("task devkit: device-upload flashes the virtual DevKit; the open monitor pauses, resumes and sees the reboot", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-upload");
+    const link = path.join(stateDir, "devkit.tty");
+    await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
+    const cli = standinArduinoCli();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    await cfg.update("serial.port", link, T);
+    await cfg.update("arduinoCli.path", cli, T);
+    await cfg.update("upload.backend", "sim", T);
+    await cfg.update("dps.idScope", "0ne0001A2B3", T);
+    await api.ctx.extCtx.workspaceState.update("devkitDps.simDir", stateDir);
+    try {
+        await vscode.commands.executeCommand("devkit.openMonitor", link);
+        await waitFor("the first boot in the monitor", () => api.monitors.transcript(link).includes("DevKit MAC Address"));
+        const boots = () => api.monitors.transcript(link).split("MXChip - Microsoft IoT Developer Kit").length;
+        const before = boots();
+        api.status.events.length = 0;
+        const code = await runTask("device-upload");
+        const why = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("task device-upload")).pop();
+        assertEq(code, 0, `task exit code (${why})`);
+        const t = api.monitors.transcript(link);
+        assert(/monitor paused for devkit\/deviceUpload/.test(t), "the monitor noted the pause for the upload");
+        await waitFor("the monitor resumed", () => api.monitors.transcript(link).includes("monitor resumed"));
+        await waitFor("the device rebooted into the new image", () => boots() > before, 30_000);
+        await waitFor("registration events from the monitored port", () => api.status.events.some((e) => e.port === link));
+        assert(api.monitors.isOpen(link), "the monitor is still open");
+    } finally {
+        await vscode.commands.executeCommand("devkit.closeMonitor", link);
+        for (const k of ["serial.port", "arduinoCli.path", "upload.backend", "dps.idScope"]) await cfg.update(k, undefined, T);
+    }
+}, 90_000);
+
+test("set UDS on the virtual DevKit (configuration mode) lands in its secure chip", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-uds");
+    const link = path.join(tmp, "sim-uds.tty");
+    await simOrSkip(stateDir, ["--config-mode", "--link", link]);
+    const uds = crypto.randomBytes(32).toString("hex");
+    canaries.add(uds);
+    await api.secrets.storeUds("sim-uds-device", uds);
+    try {
+        const ok = await vscode.commands.executeCommand("devkit.setUds", { port: link, registrationId: "sim-uds-device", useStored: true, quiet: true });
+        assertEq(ok, true, "setUds result");
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/setUds");
+        throw e;
+    }
+    const eeprom = JSON.parse(fs.readFileSync(path.join(stateDir, "eeprom.json"), "utf8"));
+    assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "dps_uds in eeprom.json");
+    configModeSim = link;
+}, 60_000);
+
+let configModeSim: string | undefined;
+
+test("monitor: typing goes to the device, Enter sends the configured line ending (CR)", async () => {
+    if (!configModeSim) skip("the set-UDS test did not get a virtual DevKit in configuration mode");
+    const port = configModeSim;
+    await vscode.commands.executeCommand("devkit.openMonitor", port);
+    const term = vscode.window.terminals.find((t) => t.name === `DevKit Monitor (${port})`);
+    assert(term, "the monitor terminal");
+    assertEq(vscode.workspace.getConfiguration("devkitDps.serial").get("lineEnding"), "cr", "default line ending");
+    term.sendText("version", true); // "version\r", as if typed and Enter pressed
+    await waitFor("the console's answer in the monitor", () => /DevKitSDK version: \d+\.\d+\.\d+/.test(api.monitors.transcript(port)));
+    await vscode.commands.executeCommand("devkit.clearMonitor");
+    assertEq(api.monitors.transcript(port), "", "cleared");
+    await vscode.commands.executeCommand("devkit.closeMonitor", port);
+}, 60_000);
+
+test("simulated provisioning turns the status bar to assigned", async () => {
+    needDaemon();
+    const events = api.status.events;
+    events.length = 0;
+    let r: ext.ProvisionResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/provision");
+        throw e;
+    }
+    assert(r, "a result");
+    assertEq(r.status, "assigned", "provision status");
+    // The daemon's notification and its response travel separately: the event may come just after.
+    await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
+    await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
+    assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+}, 120_000);
+
+test("daemon: restarted after a crash, with a message in the log", async () => {
+    needDaemon();
+    const children = cp.execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+    const line = children.split("\n").find((l) => / lsp\s*$/.test(l.trim()) && l.includes(path.basename(SERVER)));
+    assert(line, `the daemon is a child of the extension host: ${children}`);
+    process.kill(parseInt(line.trim(), 10), "SIGKILL");
+    await waitFor("the restart message", () => api.ctx.log.channel.transcript.includes("stopped unexpectedly; restarting (1/3)"));
+    await waitFor("the daemon running again", () => api.ctx.client?.isRunning() && api.ctx.health === "ok", 30_000);
+    // By method name: the test bundle's RequestType objects are not the extension's.
+    const ports = await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {});
+    assert(Array.isArray(ports.ports), "the restarted daemon answers");
+}, 60_000);
+
+test("bootstrap: a devkitDps.server.path that is not devkit gives a clear error on the status item", async () => {
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const before = cfg.inspect<string>("server.path")?.globalValue;
+    await cfg.update("server.path", "/bin/false", vscode.ConfigurationTarget.Global);
+    try {
+        let err: Error | undefined;
+        await api.ctx.restart().catch((e) => (err = e));
+        assert(err && /devkitDps\.server\.path .* does not point to a working devkit binary/.test(err.message), `error: ${err?.message}`);
+        assertEq(api.ctx.health, "error", "health");
+    } finally {
+        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
+    }
+    if (daemonUp) {
+        await api.ctx.restart();
+        assertEq(api.ctx.health, "ok", "health after restoring the setting");
+    }
+}, 60_000);
+
+test("a UDS never shows in any output channel (with verbose protocol tracing on)", async () => {
+    const channels = api.channels();
+    const all = channels.map((c) => c.transcript).join("\n");
+    assert(all.length > 0, "the channels recorded something");
+    if (daemonUp) {
+        assert(api.ctx.traceChannel.transcript.includes("devkit/"), "the trace channel saw devkit/ requests (tracing is on)");
+    }
+    assert(canaries.size > 0 || !daemonUp, "some UDS was used");
+    for (const c of channels) {
+        for (const secret of canaries) {
+            assert(!c.transcript.includes(secret), `channel "${c.name}" does not contain a UDS`);
+            assert(!c.transcript.toLowerCase().includes(secret.toLowerCase()), `channel "${c.name}" does not contain a UDS (any case)`);
+        }
+    }
+    if (!daemonUp) skip("no daemon: no UDS was sent, nothing meaningful to check");
+});
+
+// ---------------------------------------------------------------------------------------------
+
+export async function run(): Promise<void> {
+    let results;
+    try {
+        results = await runAll();
+    } finally {
+        for (const p of sims) p.kill("SIGTERM");
+        await api?.ctx.stop().catch(() => undefined);
+    }
+    const failed = results.filter((r) => r.status === "failed").length;
+    if (failed) throw new Error(`${failed} in-host test(s) failed`);
+}
