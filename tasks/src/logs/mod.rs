@@ -197,6 +197,15 @@ impl EventParser {
     /// Recognise one line's text (without any `Info:`/`Error:` prefix).
     fn classify(&mut self, text: &str, out: &mut Vec<LogEvent>) {
         let lower = text.to_ascii_lowercase();
+        // The SDK's result code can share a line with "registration failed" (the sketch logs
+        // `DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR`): record it
+        // before deciding what the line means, so the failure it announces is diagnosed right.
+        if let Some(v) = after(text, "PROV_DEVICE_RESULT_") {
+            let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            if !result.is_empty() && result != "OK" {
+                self.result = Some(result);
+            }
+        }
         if let Some(v) = after(text, "DevKit MAC Address:") {
             let mac: String = v.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>().to_ascii_lowercase();
             if mac.len() == 12 {
@@ -252,10 +261,12 @@ impl EventParser {
             self.http_status = first_word(v).parse().ok();
         } else if let Some(code) = http_response_status(text) {
             self.http_status = Some(code);
-        } else if let Some(v) = after(text, "PROV_DEVICE_RESULT_") {
-            let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
-            if !result.is_empty() && result != "OK" {
-                self.result = Some(result);
+        } else if let Some(v) = after(text, "Provisioning Failure:") {
+            // Without the HTTP trace this SDK line is all the device says of DPS's answer
+            // (`Provisioning Failure: Reason: Invalid certificate`); keep it for the diagnosis.
+            let reason = v.trim().trim_start_matches("Reason:").trim();
+            if self.error.is_none() && !reason.is_empty() {
+                self.error = Some((None, Some(reason.to_string())));
             }
         } else if text.contains("\"errorCode\"") {
             let code = json_number(text, "errorCode").and_then(|c| u32::try_from(c).ok());
@@ -324,9 +335,17 @@ impl EventParser {
             ),
             Some(c) if c / 1000 == 429 => (format!("DPS throttled the device (errorCode {c}{msg})"), "wait a minute, then press reset on the DevKit to try again".into()),
             Some(c) => (format!("DPS answered with errorCode {c}{msg}"), "press reset to retry; if it persists, check the enrollment in the Azure portal".into()),
+            None if message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("invalid certificate")) => (
+                format!("DPS rejected the device certificate{msg}: the enrolled certificate does not match this device's identity"),
+                HINT_401002.into(),
+            ),
             None if self.result.as_deref() == Some("DEV_AUTH_ERROR") => (
                 "DPS refused the device's authentication (PROV_DEVICE_RESULT_DEV_AUTH_ERROR): the enrolled certificate probably does not match this device's identity".into(),
                 HINT_401002.into(),
+            ),
+            None if self.result.as_deref() == Some("DISABLED") => (
+                "the device's enrollment is disabled (PROV_DEVICE_RESULT_DISABLED)".into(),
+                "enable the individual enrollment (`devkit enroll` without --disabled, or in the Azure portal), then press reset".into(),
             ),
             None if self.uds_missing => ("the device has no valid UDS, so it has no identity to register with".into(), HINT_UDS.into()),
             None if self.wifi_failed => ("the device is not on the network (Wi-Fi failed)".into(), HINT_WIFI.into()),
@@ -459,6 +478,28 @@ fn json_value_start<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn invalid_certificate_without_http_trace_is_diagnosed_as_a_certificate_mismatch() {
+        // The shape of public DevKit bug reports: tracing off, the SDK's reason line, then the
+        // sketch's result line that also says "registration failed".
+        let log = b"Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_REGISTERING\r\n\
+Error: Time:Fri Jul 20 08:02:55 2018 File:C:\\x\\prov_device_ll_client.c Func:prov_transport_process_json_reply Line:439 Provisioning Failure: Reason: Invalid certificate\r\n\
+Error: Time:Fri Jul 20 08:02:56 2018 File:C:\\x\\DevkitDPSClient.cpp Func:register_device_callback Line:71 DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n\
+Failure encountered on registration!\r\nregistration failed!\r\n";
+        let failed: Vec<_> = EventParser::parse_all(log).into_iter().filter(|e| matches!(e, LogEvent::Failed { .. })).collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        let LogEvent::Failed { reason, hint, .. } = &failed[0] else { unreachable!() };
+        assert!(reason.contains("Invalid certificate") && reason.contains("does not match"), "{reason}");
+        assert_eq!(hint, HINT_401002);
+    }
+
+    #[test]
+    fn a_result_code_on_the_failure_line_itself_is_used() {
+        let log = b"DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n";
+        let events = EventParser::parse_all(log);
+        assert!(matches!(&events[..], [LogEvent::Failed { hint, .. }] if hint == HINT_401002), "{events:?}");
+    }
 
     #[test]
     fn error_401002_gives_failed_with_inspect_cert_hint() {
