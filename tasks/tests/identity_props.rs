@@ -44,7 +44,7 @@ proptest! {
         prop_assert!(info.signature_valid);
         prop_assert_eq!(&info.subject_cn, &id);
         prop_assert_eq!(info.device_id_public_key.clone(), Some(hex::encode_upper(d.device_id_public)));
-        prop_assert_eq!(info.fwid.clone(), Some(hex::encode_upper(image().fwid())));
+        prop_assert_eq!(info.fwid.clone(), Some(hex::encode(image().fwid())));
         prop_assert_eq!(&info.public_key, &hex::encode_upper(d.alias_public));
         prop_assert_eq!(pem::decode(&d.alias_cert_pem(), Some("CERTIFICATE")).unwrap(), d.alias_cert_der.clone());
         let dev = identity::inspect(&d.device_cert_der).unwrap();

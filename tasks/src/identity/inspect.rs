@@ -51,7 +51,7 @@ fn parse(bytes: &[u8]) -> Result<CertInfo, String> {
         issuer_cn: common_name(issuer)?.unwrap_or_default(),
         public_key: hex::encode_upper(&public),
         device_id_public_key: riot.as_ref().map(|(k, _)| hex::encode_upper(k)),
-        fwid: riot.as_ref().map(|(_, f)| hex::encode_upper(f)),
+        fwid: riot.as_ref().map(|(_, f)| hex::encode(f)),
         signature_valid,
         is_alias,
         sha1_thumbprint: sha1_thumbprint(cert.raw),

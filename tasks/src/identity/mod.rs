@@ -302,7 +302,7 @@ pub struct CertInfo {
     pub public_key: String,
     /// DeviceID public key embedded in the RIoT extension (alias certificates only), upper-case hex.
     pub device_id_public_key: Option<String>,
-    /// FWID from the RIoT extension (alias certificates only), upper-case hex.
+    /// FWID from the RIoT extension (alias certificates only), lower-case hex (as `generate-cert --json`).
     pub fwid: Option<String>,
     /// Whether the signature verifies with the embedded DeviceID key (alias) or own key (DeviceID cert).
     pub signature_valid: bool,

@@ -165,7 +165,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
             if let Some(dir) = &p.project_dir {
                 let record = StateRecord {
                     registration_id: reg_id.as_str().to_string(),
-                    fwid: hex::encode_upper(identity.fwid),
+                    fwid: identity.fwid_hex(),
                     sha256_thumbprint: identity.sha256_thumbprint(),
                     alias_cert: alias_abs.clone(),
                     source: IdentitySource::Generated,
@@ -189,7 +189,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
                 device_cert_pem: p.device_cert.then(|| identity.device_cert_pem()),
                 sha1_thumbprint: identity.sha1_thumbprint(),
                 sha256_thumbprint: identity.sha256_thumbprint(),
-                fwid: hex::encode_upper(identity.fwid),
+                fwid: identity.fwid_hex(),
                 warnings,
             })
         })
@@ -261,7 +261,7 @@ pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>)
             Some(dir) => {
                 let (bin, map) = find_build_outputs(dir)?;
                 let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
-                Some(hex::encode_upper(image.fwid()))
+                Some(hex::encode(image.fwid()))
             }
         };
         let mut warnings = Vec::new();
