@@ -6,8 +6,8 @@
 //! [`SimDpsConfig`]), and while it runs a local control socket. The serial issue implements
 //! this module; the upload (sim backend) and DPS (provision) issues call it.
 //!
-//! The control socket is `<state-dir>/control.sock` (a Unix socket, so the state directory's
-//! path must stay under ~100 bytes). Protocol: one JSON request line, one JSON reply line:
+//! The control socket is `<state-dir>/control.sock`, or a short path under `/tmp` derived from
+//! the state directory when that would be too long for a Unix socket ([`socket_path`]). Protocol: one JSON request line, one JSON reply line:
 //! `{"op":"reset","config_mode":false}` / `{"op":"status"}` →
 //! `{"ok":true,"pty":"/dev/pts/3","config_mode":false}` or `{"ok":false,"error":"..."}`.
 
@@ -55,9 +55,27 @@ pub fn dps_config_path(state_dir: &Path) -> PathBuf {
 pub fn eeprom_path(state_dir: &Path) -> PathBuf {
     state_dir.join("eeprom.json")
 }
+/// The control socket of the virtual DevKit whose state directory is `state_dir`.
+///
+/// `<state-dir>/control.sock` when that path fits in a Unix socket address (108 bytes with its
+/// NUL; we keep a margin); otherwise a short path under `/tmp` named after a hash of the
+/// canonical state directory, so that the device and every client still agree on it however
+/// deep the project lives.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("control.sock")
+    let dir = std::fs::canonicalize(state_dir)
+        .or_else(|_| std::path::absolute(state_dir))
+        .unwrap_or_else(|_| state_dir.to_path_buf());
+    let in_dir = dir.join("control.sock");
+    if in_dir.as_os_str().len() <= MAX_SOCKET_PATH {
+        return in_dir;
+    }
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
+    PathBuf::from(format!("/tmp/devkit-sim-{}.sock", hex::encode(&digest[..12])))
 }
+
+/// Longest socket path we use in place (sun_path is 108 bytes including the NUL).
+const MAX_SOCKET_PATH: usize = 100;
 
 /// "Flash" the virtual DevKit: store the image (and the sketch's DPS settings) in its state
 /// directory atomically, then reset it if it is running, so its next boot runs the new image.
@@ -153,4 +171,22 @@ async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError>
     tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
         .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {} within 60 s", path.display())))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_path_stays_short_and_deterministic_for_deep_state_dirs() {
+        let short = tempfile::tempdir().unwrap();
+        assert_eq!(socket_path(short.path()), std::fs::canonicalize(short.path()).unwrap().join("control.sock"));
+        let deep = short.path().join("a-rather-long-directory-name-for-a-project".repeat(3)).join("state");
+        std::fs::create_dir_all(&deep).unwrap();
+        let sock = socket_path(&deep);
+        assert!(sock.as_os_str().len() <= MAX_SOCKET_PATH, "{}", sock.display());
+        assert!(sock.starts_with("/tmp"));
+        assert_eq!(sock, socket_path(&deep.join("..").join("state")), "every spelling of the dir agrees");
+        assert_ne!(sock, socket_path(&short.path().join("b".repeat(120))));
+    }
 }
