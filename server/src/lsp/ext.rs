@@ -202,7 +202,7 @@ pub struct GenerateCertResult {
     pub device_cert_pem: Option<String>,
     pub sha1_thumbprint: String,
     pub sha256_thumbprint: String,
-    /// SHA-256 of `.riot_fw`, upper-case hex.
+    /// SHA-256 of `.riot_fw`, lower-case hex.
     pub fwid: String,
     pub warnings: Vec<String>,
 }
