@@ -399,7 +399,7 @@ pub struct DeviceUploadResult {
     pub map: PathBuf,
     pub skipped_build: bool,
     pub backend: String,
-    /// FWID of the flashed image, upper-case hex.
+    /// FWID of the flashed image, lower-case hex.
     pub fwid: Option<String>,
     /// True when the new build's FWID differs from the enrolled (or generated) identity: the
     /// certificate must be regenerated and enrolled again. `warnings` says so too.

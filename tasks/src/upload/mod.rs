@@ -90,7 +90,7 @@ pub struct IdentityDrift {
 #[serde(rename_all = "camelCase")]
 pub struct DeviceUploadReport {
     pub build: BuildOutput,
-    /// FWID of the flashed image (upper-case hex), when its map locates `.riot_fw`.
+    /// FWID of the flashed image (lower-case hex), when its map locates `.riot_fw`.
     pub fwid: Option<String>,
     pub drift: Option<IdentityDrift>,
     pub backend: &'static str,
