@@ -129,7 +129,7 @@ fn generate_cert_matches_the_device_vector_and_records_the_identity() {
 }
 
 #[test]
-fn generate_cert_refuses_the_sample_uds_and_another_devices_files() {
+fn generate_cert_refuses_the_sample_uds_and_backs_up_another_devices_files() {
     let vector = fixture("dice-vectors/explicit-id-small");
     let out = tempfile::tempdir().unwrap();
     let mut lsp = started();
@@ -146,11 +146,20 @@ fn generate_cert_refuses_the_sample_uds_and_another_devices_files() {
     let written = std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap();
     let expected = std::fs::read_to_string(vector.join("my-devkit-01.pem")).unwrap();
     assert_eq!(pem_body(&written), pem_body(&expected), "{r}");
-    // Another UDS = another device: its certificate must not replace this one.
+    // Another UDS = another device: its certificate is never silently lost. As with
+    // `devkit generate-cert`, the old file is kept as a backup and the result says where.
     let r = lsp.request("devkit/generateCert", params(UDS, false));
-    assert_eq!(r["error"]["data"]["code"], "wouldOverwrite", "{r}");
-    assert_eq!(error_code(&r), 1005);
-    assert_eq!(std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap(), written);
+    let warnings: Vec<String> = r["result"]["warnings"].as_array().expect("a result").iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    let backup_warning = warnings.iter().find(|w| w.contains(".bak")).unwrap_or_else(|| panic!("backup named: {r}"));
+    let backups: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".bak"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), written, "the other device's certificate is kept");
+    assert!(backup_warning.contains(&*backups[0].to_string_lossy()), "{backup_warning}");
+    assert_ne!(std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap(), written);
 }
 
 #[test]

@@ -7,9 +7,8 @@ use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec};
 use std::path::{Path, PathBuf};
-use tasks::fsutil::{self, FsError, Mode};
 use tasks::identity::{self as id, IdentityError, RegistrationId, Uds};
-use tasks::project::{IdentityRecord as StateRecord, IdentitySource, ProjectState};
+use tasks::project::{IdentityRecord as StateRecord, ProjectState};
 use tower_lsp_server::lsp_types::ProgressToken;
 
 /// An identity error about the caller's input, reported against the param `field`.
@@ -90,30 +89,6 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
     id::pem::decode(&text, None).map_err(|e| input_error(e, field))
 }
 
-/// Refuse to replace `path` when it holds another device's certificate (a different DeviceID
-/// key). The same device's certificate after a rebuild (new FWID) is replaced.
-fn check_overwrite(path: &Path, new_der: &[u8]) -> Result<(), TaskError> {
-    let Ok(existing) = std::fs::read_to_string(path) else { return Ok(()) };
-    let key = |c: &id::CertInfo| c.device_id_public_key.clone().unwrap_or_else(|| c.public_key.clone());
-    let new = id::inspect(new_der)?;
-    let old = id::pem::decode(&existing, None).ok().and_then(|der| id::inspect(&der).ok());
-    match old {
-        Some(old) if key(&old) == key(&new) => Ok(()),
-        Some(old) => Err(FsError::WouldOverwrite {
-            path: path.to_path_buf(),
-            existing: format!("the certificate of another device (CN={}, different DeviceID key)", old.subject_cn),
-            new: format!("CN={}", new.subject_cn),
-        }
-        .into()),
-        None => Err(FsError::WouldOverwrite {
-            path: path.to_path_buf(),
-            existing: "something that is not a RIoT certificate".into(),
-            new: format!("CN={}", new.subject_cn),
-        }
-        .into()),
-    }
-}
-
 pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
     let uds = Uds::parse(p.uds.expose()).map_err(|e| input_error(e, "uds"))?;
@@ -150,26 +125,17 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
                 _ => input_error(e, "bin"),
             })?;
             let identity = id::derive(&uds, &image, &reg_id)?;
-            let alias_path = out_dir.join(format!("{}.pem", reg_id.as_str()));
-            check_overwrite(&alias_path, &identity.alias_cert_der)?;
-            let mut files = vec![(alias_path.clone(), identity.alias_cert_pem().into_bytes(), Mode::Public)];
-            let device_path = p.device_cert.then(|| out_dir.join("device-cert.pem"));
-            if let Some(dp) = &device_path {
-                check_overwrite(dp, &identity.device_cert_der)?;
-                files.push((dp.clone(), identity.device_cert_pem().into_bytes(), Mode::Public));
-            }
-            fsutil::write_all_atomic(&files)?;
-            let alias_abs = std::fs::canonicalize(&alias_path).unwrap_or(alias_path);
+            // The same files, backups and warnings as `devkit generate-cert`: a file holding
+            // something else is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
+            let options = id::files::FileOptions { device_cert: p.device_cert, alias_key: false, per_device_dir: false };
+            let written = id::files::write_identity(&identity, &out_dir, options)?;
+            let alias_abs = written[0].path.clone();
+            let device_path = written.iter().find(|w| w.kind == id::files::FileKind::DeviceCert).map(|w| w.path.clone());
             let mut warnings = early_warnings;
             warnings.extend(ctx.warnings());
+            warnings.extend(written.iter().filter_map(id::files::WrittenFile::warning));
             if let Some(dir) = &p.project_dir {
-                let record = StateRecord {
-                    registration_id: reg_id.as_str().to_string(),
-                    fwid: identity.fwid_hex(),
-                    sha256_thumbprint: identity.sha256_thumbprint(),
-                    alias_cert: alias_abs.clone(),
-                    source: IdentitySource::Generated,
-                };
+                let record = id::files::generated_record(&identity, &alias_abs);
                 let state = ProjectState::update(dir, |s| s.last_generated = Some(record.clone()))?;
                 if let Some(enrolled) = &state.last_enrolled {
                     if enrolled.registration_id == record.registration_id && enrolled.sha256_thumbprint != record.sha256_thumbprint {
@@ -185,7 +151,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
                 registration_id: reg_id.as_str().to_string(),
                 alias_cert: alias_abs,
                 alias_cert_pem: identity.alias_cert_pem(),
-                device_cert: device_path.map(|d| std::fs::canonicalize(&d).unwrap_or(d)),
+                device_cert: device_path,
                 device_cert_pem: p.device_cert.then(|| identity.device_cert_pem()),
                 sha1_thumbprint: identity.sha1_thumbprint(),
                 sha256_thumbprint: identity.sha256_thumbprint(),
