@@ -9,9 +9,8 @@ use anyhow::Context;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use tasks::dps::az::{self, AzEnrollment, AzTarget};
-use tasks::dps::{ClientOptions, ConnectionString, DpsError, IndividualEnrollment, ProvisioningStatus, ServiceClient};
-use tasks::identity::{self, RegistrationId};
-use tasks::project::{IdentityRecord, IdentitySource, ProjectState};
+use tasks::dps::enroll::{self, EnrollError, EnrollInput, EnrollmentSettings};
+use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -70,20 +69,23 @@ pub struct EnrollmentArgs {
 }
 
 impl EnrollmentArgs {
-    /// Validate `--iot-hub` and `--device-id`.
-    pub fn validate(&self) -> Result<(), CliError> {
-        if let Some(hub) = &self.iot_hub {
-            if hub.is_empty() || !hub.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
-                return Err(CliError::invalid(format!("invalid --iot-hub {hub:?}: expected a host name such as myhub.azure-devices.net")));
-            }
-        }
-        if let Some(d) = &self.device_id {
-            if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
-                return Err(CliError::invalid(format!("invalid --device-id {d:?}: 1 to 128 printable characters without '/' or spaces")));
-            }
-        }
-        Ok(())
+    /// The validated settings (`--iot-hub` and `--device-id` checked).
+    pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
+        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled };
+        settings.validate().map_err(enroll_error)?;
+        Ok(settings)
     }
+}
+
+/// An enrollment-preparation error, naming the command-line input it is about.
+pub fn enroll_error(e: EnrollError) -> CliError {
+    let flag = match e.input() {
+        Some(EnrollInput::Cert) => "--cert",
+        Some(EnrollInput::DeviceId) => "--device-id",
+        Some(EnrollInput::IotHub) => "--iot-hub",
+        None => return CliError::Failed(e.into()),
+    };
+    CliError::invalid(format!("invalid {flag}: {e}"))
 }
 
 /// Read a connection string from a file or stdin (never from argv). Errors name the input,
@@ -128,41 +130,15 @@ pub fn run(args: Args) -> CliResult {
     // 1. Inputs, all validated before anything is sent or written.
     let cs = read_connection_string(args.connection_string_file.as_deref(), args.connection_string_stdin, "connection-string")?;
     let ca_pem = read_ca(args.ca_file.as_deref())?;
-    let (cert_path, from_state) = match &args.cert {
-        Some(p) => (p.clone(), false),
-        None => {
-            let state = ProjectState::load(&args.project).map_err(|e| CliError::Failed(e.into()))?;
-            let rec = state.last_generated.ok_or_else(|| {
-                CliError::invalid(format!("no --cert given and the project at {} has no generated certificate; run `devkit generate-cert` first or pass --cert FILE", args.project.display()))
-            })?;
-            (rec.alias_cert, true)
-        }
-    };
-    let pem = std::fs::read_to_string(&cert_path).map_err(|e| CliError::invalid(format!("invalid --cert {}: cannot read it ({e})", cert_path.display())))?;
-    let der = identity::pem::decode(&pem, Some("CERTIFICATE")).map_err(|e| CliError::invalid(format!("invalid --cert {}: {e}", cert_path.display())))?;
-    let info = identity::inspect(&der).map_err(|e| CliError::invalid(format!("invalid --cert {}: {e}", cert_path.display())))?;
-    if !info.is_alias {
-        return Err(CliError::invalid(format!(
-            "invalid --cert {}: this is the DeviceID certificate (CN={}); enroll the alias certificate `<registration id>.pem` instead",
-            cert_path.display(),
-            info.subject_cn
-        )));
-    }
-    let id = RegistrationId::parse(&info.subject_cn).map_err(|e| CliError::invalid(format!("invalid --cert {}: its CN is not a valid registration ID ({e})", cert_path.display())))?;
-    args.enrollment.validate()?;
-    let status = if args.enrollment.disabled { ProvisioningStatus::Disabled } else { ProvisioningStatus::Enabled };
+    let cert = enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(enroll_error)?;
+    let settings = args.enrollment.settings()?;
+    let id = &cert.registration_id;
 
     // 2. Enroll.
     let enrolled = match args.backend {
         BackendArg::Rest => {
             let cs = cs.ok_or_else(|| CliError::invalid("missing connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
-            let mut e = IndividualEnrollment::x509(id.as_str(), &der);
-            e.device_id = args.enrollment.device_id.clone();
-            e.provisioning_status = Some(status);
-            if let Some(hub) = &args.enrollment.iot_hub {
-                e.iot_hubs = Some(vec![hub.clone()]);
-                e.allocation_policy = Some("static".into());
-            }
+            let e = settings.individual_enrollment(id.as_str(), &cert.der);
             super::runtime().block_on(async {
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
                 client.upsert(&e).await.map_err(classify)
@@ -178,25 +154,18 @@ pub fn run(args: Args) -> CliResult {
             let request = AzEnrollment {
                 target,
                 registration_id: id.to_string(),
-                certificate_path: cert_path.clone(),
-                device_id: args.enrollment.device_id.clone(),
-                status,
-                iot_hubs: args.enrollment.iot_hub.iter().cloned().collect(),
+                certificate_path: cert.path.clone(),
+                device_id: settings.device_id.clone(),
+                status: settings.status(),
+                iot_hubs: settings.iot_hub.iter().cloned().collect(),
             };
             super::runtime().block_on(az::enroll(&az, &request)).map_err(classify)?
         }
     };
 
     // 3. Record and print.
-    let abs = std::path::absolute(&cert_path).unwrap_or(cert_path.clone());
-    let record = IdentityRecord {
-        registration_id: id.to_string(),
-        fwid: info.fwid.clone().unwrap_or_default(),
-        sha256_thumbprint: info.sha256_thumbprint.clone(),
-        alias_cert: abs.clone(),
-        source: IdentitySource::Enrolled,
-    };
-    ProjectState::update(&args.project, |s| s.last_enrolled = Some(record)).context("recording the enrollment in the project state")?;
+    enroll::record_enrolled(&args.project, &cert).context("recording the enrollment in the project state")?;
+    let info = &cert.info;
     let thumbprint = enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint.clone());
     let etag = enrolled.etag.clone().unwrap_or_else(|| "-".into());
     let status_text = if enrolled.is_enabled() { "enabled" } else { "disabled" };
@@ -209,12 +178,12 @@ pub fn run(args: Args) -> CliResult {
             "sha256Thumbprint": thumbprint,
             "sha1Thumbprint": info.sha1_thumbprint,
             "etag": enrolled.etag,
-            "certificate": abs,
+            "certificate": cert.path,
         });
         println!("{v}");
     } else {
-        if from_state {
-            eprintln!("using {} (last generated for this project)", cert_path.display());
+        if cert.from_project_state {
+            eprintln!("using {} (last generated for this project)", cert.path.display());
         }
         println!("enrollment: {id} ({status_text}{})", enrolled.iot_hubs.as_ref().map(|h| format!(", hub {}", h.join(" "))).unwrap_or_default());
         println!("thumbprint: {thumbprint} (SHA-256; SHA-1 {})", info.sha1_thumbprint);

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tasks::flash::FlashImage;
 use tasks::identity::{RegistrationId, Uds};
 use tasks::progress::{CancellationToken, Progress};
-use tasks::provision::{self, EnrollmentSettings, Fault, HubCheck, ProvisionError, ProvisionPlan, ProvisionReport, SimulateOptions, Upload, WifiSettings};
+use tasks::provision::{self, Fault, HubCheck, ProvisionError, ProvisionPlan, ProvisionReport, SimulateOptions, Upload, WifiSettings};
 use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,7 +192,7 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         .ok_or_else(|| CliError::invalid("missing DPS connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
     let ca_pem = read_ca(args.ca_file.as_deref())?;
     let hub_cs = read_connection_string(args.hub_connection_string_file.as_deref(), false, "hub-connection-string")?;
-    args.enrollment.validate()?;
+    let enrollment = args.enrollment.settings()?;
     let backend = args.flash.backend()?;
     let image = FlashImage::load(&bin).map_err(|e| if e.is_invalid_input() { CliError::Invalid(e.into()) } else { CliError::Failed(e.into()) })?;
     let map = image.map.clone().ok_or_else(|| CliError::invalid(format!("invalid --bin {}: no .map next to it (the identity is computed from the image and its map)", bin.display())))?;
@@ -239,7 +239,7 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         mac,
         cert_dir: args.out_dir.clone().unwrap_or_else(|| args.project.clone()),
         project_root: Some(args.project.clone()),
-        enrollment: EnrollmentSettings { device_id: args.enrollment.device_id.clone(), iot_hub: args.enrollment.iot_hub.clone(), disabled: args.enrollment.disabled },
+        enrollment,
         fault: None,
         console_timeout: Duration::from_secs(60),
         registration_timeout: Duration::from_secs(args.timeout),

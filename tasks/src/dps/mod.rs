@@ -12,6 +12,7 @@ pub mod cert;
 pub mod connection_string;
 pub mod device;
 pub mod emulator;
+pub mod enroll;
 pub mod enrollment;
 pub mod error;
 pub mod hub;
@@ -21,6 +22,7 @@ pub mod service;
 pub mod tls;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
+pub use enroll::{resolve_certificate, EnrollCertificate, EnrollError, EnrollInput, EnrollmentSettings};
 pub use enrollment::{BulkMode, BulkResult, IndividualEnrollment, ProvisioningStatus};
 pub use error::{hint_for_error_code, DpsError, ServiceError};
 pub use service::{ClientOptions, IfMatch, ServiceClient};

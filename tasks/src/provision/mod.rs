@@ -21,7 +21,7 @@ pub mod sample;
 use crate::console::{ConsoleError, DEFAULT_BAUD};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
-use crate::dps::{ClientOptions, ConnectionString, DpsError, IndividualEnrollment, ProvisioningStatus, ServiceClient};
+use crate::dps::{ClientOptions, ConnectionString, DpsError, ProvisioningStatus, ServiceClient};
 use crate::flash::{Backend, FlashError, FlashImage};
 use crate::fsutil::{self, FsError, Mode};
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
@@ -71,13 +71,8 @@ pub enum Fault {
     Throttle,
 }
 
-/// What to do with the enrollment.
-#[derive(Debug, Clone, Default)]
-pub struct EnrollmentSettings {
-    pub device_id: Option<String>,
-    pub iot_hub: Option<String>,
-    pub disabled: bool,
-}
+/// What to do with the enrollment (shared with `devkit enroll`).
+pub use crate::dps::enroll::EnrollmentSettings;
 
 /// Everything one provisioning run needs.
 pub struct ProvisionPlan {
@@ -294,13 +289,8 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         identity.alias_cert_der.clone()
     };
     progress.begin(format!("Enrolling {registration_id} with {}", service.endpoint()));
-    let mut enrollment = IndividualEnrollment::x509(registration_id.as_str(), &enrolled_der);
-    enrollment.device_id = plan.enrollment.device_id.clone();
-    if let Some(hub) = &plan.enrollment.iot_hub {
-        enrollment.iot_hubs = Some(vec![hub.clone()]);
-        enrollment.allocation_policy = Some("static".into());
-    }
-    if plan.enrollment.disabled || plan.fault == Some(Fault::DisabledEnrollment) {
+    let mut enrollment = plan.enrollment.individual_enrollment(registration_id.as_str(), &enrolled_der);
+    if plan.fault == Some(Fault::DisabledEnrollment) {
         enrollment.provisioning_status = Some(ProvisioningStatus::Disabled);
     }
     let enrolled = service.upsert(&enrollment).await?;

@@ -7,15 +7,14 @@
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
-use crate::lsp::handlers::identity::input_error;
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use std::path::Path;
 use std::time::Duration;
 use tasks::dps::az::{self, AzEnrollment, AzTarget};
-use tasks::dps::{ClientOptions, ConnectionString, DpsError, IndividualEnrollment, ProvisioningStatus, ServiceClient};
+use tasks::dps::enroll::{self as enroll_rules, EnrollError, EnrollInput};
+use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use tasks::flash::{Backend as FlashBackend, FlashImage};
 use tasks::identity::{self as id, RegistrationId, Uds};
-use tasks::project::{IdentityRecord, IdentitySource, ProjectState};
 use tasks::provision::{self, EnrollmentSettings, HubCheck, ProvisionError, ProvisionPlan, SimulateOptions, Upload, WifiSettings};
 use tower_lsp_server::lsp_types::ProgressToken;
 use zeroize::Zeroizing;
@@ -58,8 +57,20 @@ fn read_ca(path: &Option<std::path::PathBuf>, field: &str) -> Result<Option<Stri
         .transpose()
 }
 
-fn host_name_ok(h: &str) -> bool {
-    !h.is_empty() && h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+/// An enrollment-preparation error, naming the param it is about.
+fn enroll_error(e: EnrollError) -> TaskError {
+    let field = match e.input() {
+        Some(EnrollInput::Cert) => "cert",
+        Some(EnrollInput::DeviceId) => "deviceId",
+        Some(EnrollInput::IotHub) => "iotHub",
+        None => return TaskError::new(codes::TASK_FAILED, e.to_string()),
+    };
+    match &e {
+        EnrollError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            TaskError::new(codes::NOT_FOUND, e.to_string()).with("field", field)
+        }
+        _ => TaskError::invalid(field, &e.to_string()),
+    }
 }
 
 pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) -> Result<EnrollResult, TaskError> {
@@ -67,36 +78,12 @@ pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) 
     let cs = connection_string(&p.connection_string, "connectionString")?;
     let ca_pem = read_ca(&p.ca_file, "caFile")?;
     let mut warnings = Vec::new();
-    let cert_path = match &p.cert {
-        Some(c) => c.clone(),
-        None => {
-            let state = ProjectState::load(&p.project_dir)?;
-            let rec = state.last_generated.ok_or_else(|| {
-                TaskError::invalid("cert", "is required: the project has no generated certificate (run devkit/generateCert first)")
-            })?;
-            warnings.push(format!("enrolling {} (last generated for this project)", rec.alias_cert.display()));
-            rec.alias_cert
-        }
-    };
-    let pem = std::fs::read_to_string(&cert_path)
-        .map_err(|e| TaskError::new(codes::NOT_FOUND, format!("cannot read {}: {e}", cert_path.display())).with("field", "cert"))?;
-    let der = id::pem::decode(&pem, Some("CERTIFICATE")).map_err(|e| input_error(e, "cert"))?;
-    let info = id::inspect(&der).map_err(|e| input_error(e, "cert"))?;
-    if !info.is_alias {
-        return Err(TaskError::invalid("cert", "is the DeviceID certificate: enroll the alias certificate `<registration id>.pem`"));
+    let cert = enroll_rules::resolve_certificate(&p.project_dir, p.cert.as_deref()).map_err(enroll_error)?;
+    if cert.from_project_state {
+        warnings.push(format!("enrolling {} (last generated for this project)", cert.path.display()));
     }
-    let reg_id = RegistrationId::parse(&info.subject_cn).map_err(|e| input_error(e, "cert"))?;
-    if let Some(hub) = &p.iot_hub {
-        if !host_name_ok(hub) {
-            return Err(TaskError::invalid("iotHub", "expected a host name such as myhub.azure-devices.net"));
-        }
-    }
-    if let Some(d) = &p.device_id {
-        if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
-            return Err(TaskError::invalid("deviceId", "1 to 128 printable characters without '/' or spaces"));
-        }
-    }
-    let status = if p.disabled { ProvisioningStatus::Disabled } else { ProvisioningStatus::Enabled };
+    let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled };
+    settings.validate().map_err(enroll_error)?;
     let target = if p.use_az {
         Some(match (&p.dps_name, cs.clone()) {
             (Some(name), _) => AzTarget::Named { dps_name: name.clone(), resource_group: p.resource_group.clone() },
@@ -109,19 +96,13 @@ pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) 
         None
     };
     let spec = JobSpec { method: ext::ENROLL, title: "Enrolling".into(), resources: vec![], work_done_token: token, progress: true };
-    let (device_id, iot_hub, cert) = (p.device_id.clone(), p.iot_hub.clone(), cert_path.clone());
-    let reg = reg_id.to_string();
+    let job_cert = cert.clone();
     let enrolled = run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
+        let reg = job_cert.registration_id.to_string();
         ctx.progress.report(format!("Enrolling {reg}"), None);
         match target {
             None => {
-                let mut e = IndividualEnrollment::x509(&reg, &der);
-                e.device_id = device_id;
-                e.provisioning_status = Some(status);
-                if let Some(hub) = iot_hub {
-                    e.iot_hubs = Some(vec![hub]);
-                    e.allocation_policy = Some("static".into());
-                }
+                let e = settings.individual_enrollment(&reg, &job_cert.der);
                 let cs = cs.ok_or_else(|| TaskError::invalid("connectionString", "is required"))?;
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, cancel: ctx.cancel.clone(), ..Default::default() })
                     .map_err(dps_error)?;
@@ -131,32 +112,32 @@ pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) 
                 let az = az::find_az().ok_or_else(|| {
                     TaskError::new(codes::NOT_FOUND, "`az` (Azure CLI) is not on PATH; install it with the azure-iot extension, or give `connectionString`")
                 })?;
-                let request = AzEnrollment { target, registration_id: reg, certificate_path: cert, device_id, status, iot_hubs: iot_hub.into_iter().collect() };
+                let request = AzEnrollment {
+                    target,
+                    registration_id: reg,
+                    certificate_path: job_cert.path.clone(),
+                    device_id: settings.device_id.clone(),
+                    status: settings.status(),
+                    iot_hubs: settings.iot_hub.iter().cloned().collect(),
+                };
                 az::enroll(&az, &request).await.map_err(dps_error)
             }
         }
     })
     .await?;
-    let abs = std::path::absolute(&cert_path).unwrap_or(cert_path.clone());
-    let record = IdentityRecord {
-        registration_id: reg_id.to_string(),
-        fwid: info.fwid.clone().unwrap_or_default(),
-        sha256_thumbprint: info.sha256_thumbprint.clone(),
-        alias_cert: abs.clone(),
-        source: IdentitySource::Enrolled,
-    };
-    if let Err(e) = ProjectState::update(&p.project_dir, |s| s.last_enrolled = Some(record)) {
+    if let Err(e) = enroll_rules::record_enrolled(&p.project_dir, &cert) {
         warnings.push(format!("enrolled, but the project state was not updated: {e}"));
     }
+    let info = cert.info;
     Ok(EnrollResult {
-        registration_id: reg_id.to_string(),
+        registration_id: cert.registration_id.to_string(),
         device_id: enrolled.device_id.clone(),
         provisioning_status: if enrolled.is_enabled() { "enabled" } else { "disabled" }.into(),
         iot_hubs: enrolled.iot_hubs.clone(),
         sha256_thumbprint: enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint),
         sha1_thumbprint: info.sha1_thumbprint,
         etag: enrolled.etag.clone(),
-        cert: abs,
+        cert: cert.path,
         warnings,
     })
 }
@@ -225,7 +206,11 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>), Ta
         mac,
         cert_dir: project.clone(),
         project_root: Some(project),
-        enrollment: EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled },
+        enrollment: {
+            let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled };
+            settings.validate().map_err(enroll_error)?;
+            settings
+        },
         fault: None,
         console_timeout: Duration::from_secs(60),
         registration_timeout: Duration::from_secs(p.timeout_secs.unwrap_or(90)),

@@ -1,0 +1,213 @@
+//! Enrolling a device's alias certificate: the rules shared by `devkit enroll`, the daemon's
+//! `devkit/enroll` and `devkit provision`.
+//!
+//! Which certificate (the one named, else the one `generate-cert` last wrote for the project),
+//! that it is an alias certificate (users enrolling the DeviceID certificate is a known
+//! failure), that its CN is a registration ID DPS accepts, what the individual enrollment
+//! holds, and recording what was enrolled in the project state all live here, so that the
+//! CLI and the daemon cannot drift apart. The adapters only name their inputs (`--cert` /
+//! `cert`) in the errors.
+
+use super::enrollment::{IndividualEnrollment, ProvisioningStatus};
+use crate::identity::{self, CertInfo, RegistrationId};
+use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use std::path::{Path, PathBuf};
+
+/// Which input an [`EnrollError`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollInput {
+    Cert,
+    DeviceId,
+    IotHub,
+}
+
+/// Errors preparing an enrollment. Messages never contain secrets (a certificate is public).
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error("the project at {0} has no generated certificate: run `devkit generate-cert` first, or name the certificate to enroll")]
+    NoGeneratedCertificate(PathBuf),
+    #[error("cannot read the certificate {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    InvalidCertificate { path: PathBuf, reason: String },
+    #[error("{value:?}: {reason}")]
+    InvalidSetting { input: EnrollInput, value: String, reason: &'static str },
+    #[error(transparent)]
+    Project(#[from] ProjectError),
+}
+
+impl EnrollError {
+    /// The input the error is about, when it is the caller's input.
+    pub fn input(&self) -> Option<EnrollInput> {
+        match self {
+            EnrollError::NoGeneratedCertificate(_) | EnrollError::Unreadable { .. } | EnrollError::InvalidCertificate { .. } => {
+                Some(EnrollInput::Cert)
+            }
+            EnrollError::InvalidSetting { input, .. } => Some(*input),
+            EnrollError::Project(_) => None,
+        }
+    }
+    pub fn is_invalid_input(&self) -> bool {
+        self.input().is_some()
+    }
+}
+
+/// What to do with the enrollment besides the certificate.
+#[derive(Debug, Clone, Default)]
+pub struct EnrollmentSettings {
+    pub device_id: Option<String>,
+    /// Pin the device to this hub (static allocation); `None` = the DPS allocation policy.
+    pub iot_hub: Option<String>,
+    pub disabled: bool,
+}
+
+impl EnrollmentSettings {
+    /// Check the settings before anything is sent.
+    pub fn validate(&self) -> Result<(), EnrollError> {
+        if let Some(hub) = &self.iot_hub {
+            if !is_host_name(hub) {
+                return Err(EnrollError::InvalidSetting {
+                    input: EnrollInput::IotHub,
+                    value: hub.clone(),
+                    reason: "expected a host name such as myhub.azure-devices.net",
+                });
+            }
+        }
+        if let Some(d) = &self.device_id {
+            if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
+                return Err(EnrollError::InvalidSetting {
+                    input: EnrollInput::DeviceId,
+                    value: d.clone(),
+                    reason: "expected 1 to 128 printable characters without '/' or spaces",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn status(&self) -> ProvisioningStatus {
+        if self.disabled {
+            ProvisioningStatus::Disabled
+        } else {
+            ProvisioningStatus::Enabled
+        }
+    }
+
+    /// The X.509 individual enrollment for `cert_der` under `registration_id`.
+    pub fn individual_enrollment(&self, registration_id: &str, cert_der: &[u8]) -> IndividualEnrollment {
+        let mut e = IndividualEnrollment::x509(registration_id, cert_der);
+        e.device_id = self.device_id.clone();
+        e.provisioning_status = Some(self.status());
+        if let Some(hub) = &self.iot_hub {
+            e.iot_hubs = Some(vec![hub.clone()]);
+            e.allocation_policy = Some("static".into());
+        }
+        e
+    }
+}
+
+fn is_host_name(h: &str) -> bool {
+    !h.is_empty() && h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+/// The certificate to enroll, read and checked.
+#[derive(Debug, Clone)]
+pub struct EnrollCertificate {
+    /// Absolute path.
+    pub path: PathBuf,
+    pub der: Vec<u8>,
+    pub info: CertInfo,
+    /// The certificate's CN, which DPS requires to equal the registration ID.
+    pub registration_id: RegistrationId,
+    /// True when no certificate was named and the project's last generated one is used.
+    pub from_project_state: bool,
+}
+
+/// The certificate to enroll: `cert` when given, else the one `generate-cert` last wrote for
+/// the project at `project`. It must be an alias certificate whose CN is a valid registration ID.
+pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<EnrollCertificate, EnrollError> {
+    let (path, from_project_state) = match cert {
+        Some(p) => (p.to_path_buf(), false),
+        None => {
+            let state = ProjectState::load(project)?;
+            let rec = state.last_generated.ok_or_else(|| EnrollError::NoGeneratedCertificate(project.to_path_buf()))?;
+            (rec.alias_cert, true)
+        }
+    };
+    let path = std::path::absolute(&path).unwrap_or(path);
+    let invalid = |reason: String| EnrollError::InvalidCertificate { path: path.clone(), reason };
+    let text = std::fs::read_to_string(&path).map_err(|source| EnrollError::Unreadable { path: path.clone(), source })?;
+    let der = identity::pem::decode(&text, Some("CERTIFICATE")).map_err(|e| invalid(e.to_string()))?;
+    let info = identity::inspect(&der).map_err(|e| invalid(e.to_string()))?;
+    if !info.is_alias {
+        return Err(invalid(format!(
+            "this is the DeviceID certificate (CN={}); enroll the alias certificate `<registration id>.pem` instead",
+            info.subject_cn
+        )));
+    }
+    let registration_id =
+        RegistrationId::parse(&info.subject_cn).map_err(|e| invalid(format!("its CN is not a valid registration ID ({e})")))?;
+    Ok(EnrollCertificate { path, der, info, registration_id, from_project_state })
+}
+
+/// Record `cert` as the project's enrolled identity (what `device-upload`'s drift guard and
+/// `devkit/identity` compare new builds with).
+pub fn record_enrolled(project: &Path, cert: &EnrollCertificate) -> Result<(), ProjectError> {
+    let record = IdentityRecord {
+        registration_id: cert.registration_id.to_string(),
+        fwid: cert.info.fwid.clone().unwrap_or_default(),
+        sha256_thumbprint: cert.info.sha256_thumbprint.clone(),
+        alias_cert: cert.path.clone(),
+        source: IdentitySource::Enrolled,
+    };
+    ProjectState::update(project, |s| s.last_enrolled = Some(record)).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector_identity() -> identity::DeviceIdentity {
+        let uds = identity::Uds::parse(&"ab".repeat(32)).unwrap();
+        let image = crate::provision::sample::image().unwrap();
+        identity::derive(&uds, &image, &RegistrationId::parse("enroll-test").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn settings_are_validated_and_shape_the_enrollment() {
+        let bad_hub = EnrollmentSettings { iot_hub: Some("not a host".into()), ..Default::default() };
+        assert_eq!(bad_hub.validate().unwrap_err().input(), Some(EnrollInput::IotHub));
+        let bad_id = EnrollmentSettings { device_id: Some("a/b".into()), ..Default::default() };
+        assert_eq!(bad_id.validate().unwrap_err().input(), Some(EnrollInput::DeviceId));
+        let s = EnrollmentSettings { device_id: Some("dev".into()), iot_hub: Some("hub.azure-devices.net".into()), disabled: true };
+        s.validate().unwrap();
+        let e = s.individual_enrollment("enroll-test", b"der");
+        assert_eq!(e.iot_hubs, Some(vec!["hub.azure-devices.net".to_string()]));
+        assert_eq!(e.allocation_policy.as_deref(), Some("static"));
+        assert_eq!(e.provisioning_status, Some(ProvisioningStatus::Disabled));
+        assert_eq!(e.device_id.as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn the_certificate_comes_from_the_project_and_must_be_an_alias_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(resolve_certificate(dir.path(), None), Err(EnrollError::NoGeneratedCertificate(_))));
+        let d = vector_identity();
+        let written = identity::files::write_identity(&d, dir.path(), identity::files::FileOptions { device_cert: true, ..Default::default() }).unwrap();
+        identity::files::record_generated(dir.path(), &d, &written[0].path).unwrap();
+        let cert = resolve_certificate(dir.path(), None).unwrap();
+        assert!(cert.from_project_state);
+        assert_eq!(cert.registration_id.as_str(), "enroll-test");
+        assert_eq!(cert.der, d.alias_cert_der);
+        let device = resolve_certificate(dir.path(), Some(&dir.path().join("device-cert.pem"))).unwrap_err();
+        assert!(device.to_string().contains("DeviceID certificate"), "{device}");
+        assert_eq!(device.input(), Some(EnrollInput::Cert));
+        record_enrolled(dir.path(), &cert).unwrap();
+        let state = ProjectState::load(dir.path()).unwrap();
+        assert_eq!(state.last_enrolled.unwrap().sha256_thumbprint, d.sha256_thumbprint());
+    }
+}
