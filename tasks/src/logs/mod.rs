@@ -289,11 +289,9 @@ impl EventParser {
             let connected = lower.trim_end_matches('.').ends_with(" connected") && !lower.contains("not connected") && !lower.contains("failed to connect");
             if connected {
                 out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
-            } else if is_failure(&lower) {
-                if !self.wifi_failed {
-                    self.wifi_failed = true;
-                    out.push(LogEvent::WifiFailed { message: text.to_string(), hint: HINT_WIFI.into() });
-                }
+            } else if is_failure(&lower) && !self.wifi_failed {
+                self.wifi_failed = true;
+                out.push(LogEvent::WifiFailed { message: text.to_string(), hint: HINT_WIFI.into() });
             }
         }
     }

@@ -69,7 +69,7 @@ fn enroll_error(e: EnrollError) -> TaskError {
         EnrollError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
             TaskError::new(codes::NOT_FOUND, e.to_string()).with("field", field)
         }
-        _ => TaskError::invalid(field, &e.to_string()),
+        _ => TaskError::invalid(field, e.to_string()),
     }
 }
 
