@@ -172,41 +172,62 @@ fn requests_for_the_same_build_directory_do_not_overlap() {
     let _: Value = r;
 }
 
+/// A virtual DevKit in configuration mode on a pty, a DPS emulator, the sample build, and the
+/// `devkit/provision` params for that port.
+struct PortRun {
+    _dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    emulator: tasks::dps::emulator::Emulator,
+    devkit: VirtualDevKit,
+    port: String,
+    params: Value,
+}
+
+impl PortRun {
+    fn new() -> PortRun {
+        let dir = tempfile::Builder::new().prefix("dk").tempdir_in("/tmp").unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let config = tasks::dps::emulator::EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().join("dps"));
+        let emulator = rt.block_on(tasks::dps::emulator::Emulator::start(config)).unwrap();
+        let cs = emulator.connection_string().to_secret_string().to_string();
+        let ca = emulator.ca_certificate_path().to_path_buf();
+        // The built-in sample image, with the DPS settings its build would carry.
+        let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/assets/sample-firmware");
+        let build = dir.path().join("build");
+        std::fs::create_dir_all(&build).unwrap();
+        std::fs::copy(sample.join("sample.bin"), build.join("sample.bin")).unwrap();
+        std::fs::copy(sample.join("sample.map"), build.join("sample.map")).unwrap();
+        let dps = json!({"global_endpoint": emulator.device_endpoint(), "id_scope": emulator.id_scope(), "registration_id": null});
+        std::fs::write(build.join("dps_config.json"), dps.to_string()).unwrap();
+        let sim_state = dir.path().join("s");
+        let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_state) }).unwrap();
+        let port = devkit.pty_path().display().to_string();
+        let project = dir.path().join("proj");
+        std::fs::create_dir_all(&project).unwrap();
+        let params = json!({"port": port, "bin": build.join("sample.bin"), "backend": "sim", "simDir": sim_state, "trustedCa": ca,
+               "connectionString": cs, "caFile": ca, "mac": devkit.mac(), "wifiSsid": "Lab", "wifiPassword": "hunter2-canary",
+               "projectDir": project, "timeoutSecs": 60});
+        PortRun { _dir: dir, rt, emulator, devkit, port, params }
+    }
+
+    fn finish(self) {
+        drop(self.devkit);
+        self.rt.block_on(self.emulator.shutdown());
+    }
+}
+
 #[test]
 fn provisioning_a_devkit_on_a_port_closes_and_reopens_its_monitor() {
-    let dir = tempfile::Builder::new().prefix("dk").tempdir_in("/tmp").unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = tasks::dps::emulator::EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), dir.path().join("dps"));
-    let emulator = rt.block_on(tasks::dps::emulator::Emulator::start(config)).unwrap();
-    let cs = emulator.connection_string().to_secret_string().to_string();
-    let ca = emulator.ca_certificate_path().to_path_buf();
-    // The built-in sample image, with the DPS settings its build would carry.
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/assets/sample-firmware");
-    let build = dir.path().join("build");
-    std::fs::create_dir_all(&build).unwrap();
-    std::fs::copy(sample.join("sample.bin"), build.join("sample.bin")).unwrap();
-    std::fs::copy(sample.join("sample.map"), build.join("sample.map")).unwrap();
-    let dps = json!({"global_endpoint": emulator.device_endpoint(), "id_scope": emulator.id_scope(), "registration_id": null});
-    std::fs::write(build.join("dps_config.json"), dps.to_string()).unwrap();
-    let sim_state = dir.path().join("s");
-    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_state) }).unwrap();
-    let port = devkit.pty_path().display().to_string();
-    let project = dir.path().join("proj");
-    std::fs::create_dir_all(&project).unwrap();
-
+    let run = PortRun::new();
+    let port = run.port.clone();
     let mut lsp = started();
     let r = lsp.request("devkit/monitor/open", json!({"port": port}));
     assert_eq!(r["result"]["opened"], true, "{r}");
-    let r = lsp.request(
-        "devkit/provision",
-        json!({"port": port, "bin": build.join("sample.bin"), "backend": "sim", "simDir": sim_state, "trustedCa": ca,
-               "connectionString": cs, "caFile": ca, "mac": devkit.mac(), "wifiSsid": "Lab", "wifiPassword": "hunter2-canary",
-               "projectDir": project, "timeoutSecs": 60}),
-    );
+    let r = lsp.request("devkit/provision", run.params.clone());
     let res = &r["result"];
     assert_eq!(res["status"], "assigned", "{r}");
     assert_eq!(res["port"], port);
-    assert_eq!(res["registrationId"], format!("az-{}v1v6v2", devkit.mac()));
+    assert_eq!(res["registrationId"], format!("az-{}v1v6v2", run.devkit.mac()));
     let event = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(5), |m| m["params"]["kind"] == "assigned" && m["params"]["port"] == port);
     assert!(event.is_some());
     // The monitor is back on the port.
@@ -215,6 +236,35 @@ fn provisioning_a_devkit_on_a_port_closes_and_reopens_its_monitor() {
     let (code, stderr) = lsp.shutdown_and_exit();
     assert!(code.success());
     assert!(!stderr.contains("hunter2"));
-    drop(devkit);
-    rt.block_on(emulator.shutdown());
+    run.finish();
+}
+
+#[test]
+fn a_cancelled_provisioning_run_still_reopens_the_monitor_it_closed() {
+    let run = PortRun::new();
+    let port = run.port.clone();
+    let mut lsp = started();
+    let r = lsp.request("devkit/monitor/open", json!({"port": port}));
+    assert_eq!(r["result"]["opened"], true, "{r}");
+    let id = lsp.send_request("devkit/provision", run.params.clone());
+    // Cancel once the run has the port (its console work shows up as progress or serial data).
+    std::thread::sleep(Duration::from_millis(300));
+    lsp.notify("$/cancelRequest", json!({"id": id}));
+    let r = lsp.response(id);
+    assert!(r.get("error").is_some(), "a cancelled run answers with an error: {r}");
+    // The run stops at its next check and reopens the monitor before it frees the port: until
+    // then the port is busy; afterwards our own open finds the monitor already there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = lsp.request("devkit/monitor/open", json!({"port": port}));
+        if r["error"]["data"]["code"] == "busy" && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(r["result"]["opened"], false, "the run reopened the monitor itself: {r}\n{}", lsp.stderr());
+        break;
+    }
+    let (code, _) = lsp.shutdown_and_exit();
+    assert!(code.success());
+    run.finish();
 }

@@ -232,30 +232,37 @@ pub async fn provision(b: &Backend, p: ProvisionParams, token: Option<ProgressTo
         let (plan, port, resources) = plan(p)?;
         (Ok(plan), port, resources)
     };
-    // The run opens the port itself: close an open monitor for the run, reopen it after.
-    let reopen = match (&job, b.state.serial.registry.get(Path::new(&port))) {
-        (Ok(_), Some(_)) => {
-            if let Some(holder) = b.jobs.holder(&Resource::Port(port.clone())) {
-                return Err(TaskError::new(codes::BUSY, format!("port:{port} is busy: {holder} is using it"))
-                    .with("resource", format!("port:{port}"))
-                    .with("heldBy", holder));
-            }
-            b.state.serial.close_for_run(&port, &b.jobs).await
-        }
-        _ => None,
-    };
+    // The run opens the port itself: an open monitor is closed for the run and reopened after.
+    // Both happen in the job's own task, which has claimed the port and runs to its end even
+    // when the request is cancelled (its future dropped) at any point.
+    let had_monitor = job.is_ok() && b.state.serial.registry.get(Path::new(&port)).is_some();
     let spec = JobSpec { method: ext::PROVISION, title: "Provisioning".into(), resources, work_done_token: token, progress: true };
+    let (client, jobs, state, monitor_port) = (b.client.clone(), b.jobs.clone(), b.state.clone(), port.clone());
     let r = run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
+        let reopen = if had_monitor { state.serial.close_for_run(&monitor_port, &jobs).await } else { None };
         let r = match job {
             Ok(plan) => provision::provision(plan, &ctx.progress, &ctx.cancel).await,
             Err(opts) => provision::simulate(opts, &ctx.progress, &ctx.cancel).await,
         };
+        if let Some(baud) = reopen {
+            // After a cancellation the run's serial thread may hold the port (opened
+            // exclusively) until its next read times out: retry for a bounded while.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                match super::serial::open_monitor(client.clone(), jobs.clone(), state.clone(), monitor_port.clone(), baud).await {
+                    Ok(_) => break,
+                    Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Err(e) => {
+                        tracing::warn!(port = %monitor_port, "the monitor could not be reopened after provisioning: {}", e.message);
+                        ctx.progress.warn(format!("the monitor on {monitor_port} could not be reopened: {}", e.message));
+                        break;
+                    }
+                }
+            }
+        }
         Ok((r, ctx.warnings()))
     })
     .await;
-    if let Some(baud) = reopen {
-        let _ = super::serial::monitor_open(b, MonitorOpenParams { port: port.clone(), baud_rate: Some(baud) }, None).await;
-    }
     let (r, warnings) = r?;
     // The outcome as a registration event, for status bars.
     let event = match &r {

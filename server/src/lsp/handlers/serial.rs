@@ -7,7 +7,7 @@
 //! monitor pauses and resumes around them by itself. A port held by a *job* (a UDS push in
 //! progress) is busy for other jobs and for monitor/open and monitor/send.
 
-use super::blocking;
+use super::{blocking, State};
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
@@ -223,25 +223,33 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
             .with("resource", format!("port:{}", p.port))
             .with("heldBy", holder));
     }
-    let serial = &b.state.serial;
-    if serial.registry.get(Path::new(&p.port)).is_some() {
-        return Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened: false });
+    let opened = open_monitor(b.client.clone(), b.jobs.clone(), b.state.clone(), p.port.clone(), baud).await?;
+    Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened })
+}
+
+/// Open the daemon's monitor on `port` (no-op when open) and forward its data to the client.
+/// Takes owned handles so that a job can reopen a monitor from its own task (after a
+/// `provision` run, even when the request itself was cancelled). Returns whether it opened.
+pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, port: String, baud: u32) -> Result<bool, TaskError> {
+    let serial = &state.serial;
+    if serial.registry.get(Path::new(&port)).is_some() {
+        return Ok(false);
     }
     let registry = serial.registry.clone();
-    let path = PathBuf::from(&p.port);
+    let path = PathBuf::from(&port);
     // Registration events come from the raw data (EventParser), so no Line events are needed.
     let opts = MonitorOptions { baud, line_events: false, ..MonitorOptions::default() };
-    let port_name = p.port.clone();
+    let port_name = port.clone();
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
     let (_monitor, rx) = blocking(move || registry.open_subscribed(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
-    let forwarder = tokio::spawn(forward(b.client.clone(), b.jobs.clone(), p.port.clone(), rx));
+    let forwarder = tokio::spawn(forward(client, jobs.clone(), port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
-        if let Some((old, _)) = f.insert(p.port.clone(), (forwarder, baud)) {
+        if let Some((old, _)) = f.insert(port.clone(), (forwarder, baud)) {
             old.abort();
         }
     }
-    b.jobs.set_monitor(&p.port, Some(false));
-    Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened: true })
+    jobs.set_monitor(&port, Some(false));
+    Ok(true)
 }
 
 pub async fn monitor_close(b: &Backend, p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
