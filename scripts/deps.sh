@@ -8,7 +8,7 @@ for pkg in libudev-dev pkg-config openocd; do
 done
 if [ "${DEVKIT_WITH_EXTENSION:-0}" = 1 ]; then
   # The extension's tests run in a real VS Code (code-server) driven by headless Chromium.
-  for pkg in chromium libkrb5-dev ripgrep curl; do
+  for pkg in chromium libkrb5-dev ripgrep; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
 fi
