@@ -244,7 +244,10 @@ impl EventParser {
                 self.assigned_hub = Some(hub.clone());
                 out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
             }
-        } else if lower.contains("failure encountered on registration") || lower.contains("registration failed") {
+        } else if lower.contains("failure encountered on registration")
+            || lower.contains("registration failed")
+            || lower.contains("failure registering device")
+        {
             if !self.failed_reported {
                 self.failed_reported = true;
                 out.push(self.failure());
@@ -264,7 +267,7 @@ impl EventParser {
         } else if let Some(v) = after(text, "Provisioning Failure:") {
             // Without the HTTP trace this SDK line is all the device says of DPS's answer
             // (`Provisioning Failure: Reason: Invalid certificate`); keep it for the diagnosis.
-            let reason = v.trim().trim_start_matches("Reason:").trim();
+            let reason = v.trim().trim_start_matches("Reason:").trim().trim_end_matches('.');
             if self.error.is_none() && !reason.is_empty() {
                 self.error = Some((None, Some(reason.to_string())));
             }
@@ -490,6 +493,16 @@ Failure encountered on registration!\r\nregistration failed!\r\n";
         let LogEvent::Failed { reason, hint, .. } = &failed[0] else { unreachable!() };
         assert!(reason.contains("Invalid certificate") && reason.contains("does not match"), "{reason}");
         assert_eq!(hint, HINT_401002);
+    }
+
+    #[test]
+    fn the_sdk_callback_failure_alone_is_a_failure() {
+        let log = b"Error: Time:Wed Apr 11 03:41:34 2018 File:D:\\a\\prov_device_ll_client.c Func:prov_transport_process_json_reply Line:333 Provisioning Failure: Reason: Invalid certificate.\r\n\
+Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:registation_status_callback Line:45 Failure registering device: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n";
+        let events = EventParser::parse_all(log);
+        let Some(LogEvent::Failed { reason, hint, .. }) = events.last() else { panic!("{events:?}") };
+        assert_eq!(hint, HINT_401002);
+        assert!(reason.contains("Invalid certificate:") && !reason.contains("certificate.:"), "{reason}");
     }
 
     #[test]
