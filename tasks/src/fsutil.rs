@@ -34,21 +34,11 @@ pub enum Mode {
     Private,
 }
 
-/// Write `contents` to `path` atomically: temp file in the same directory, fsync, rename.
-/// Parent directories are created. The file has `mode` from the moment it exists.
+/// Write `contents` to `path` atomically: temp file in the same directory, fsync, rename
+/// (the one-file case of [`write_all_atomic`]). Parent directories are created. The file has
+/// `mode` from the moment it exists.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), FsError> {
-    let io = |source| FsError::Io { path: path.to_path_buf(), source };
-    let dir = parent_dir(path);
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".devkit-tmp-")
-        .permissions(permissions(mode))
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    write_all_atomic(&[(path.to_path_buf(), contents, mode)])
 }
 
 #[cfg(unix)]
