@@ -118,6 +118,8 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
         sketch_dir: p.sketch.clone().unwrap_or_else(|| p.project_dir.join("firmware").join("DevKitDPS")),
         build_path,
         arduino_cli: p.arduino_cli.clone(),
+        // TODO(daemon): expose the builder choice and Arduino15 folder as settings.
+        builder: Default::default(),
         dps,
         force: p.force,
     })
