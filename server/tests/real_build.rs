@@ -70,7 +70,7 @@ fn independent_image(elf: &Path, dir: &Path) -> FirmwareImage {
         "FLASH            0x{origin:08x}         0x000f4000         xr\n                0x{cs:08x}                __start_riot_core = .\n                0x{ce:08x}                __stop_riot_core = .\n                0x{fs:08x}                __start_riot_fw = .\n                0x{fe:08x}                __stop_riot_fw = .\n"
     );
     let image = FirmwareImage::from_parts(bytes, &map).unwrap();
-    assert_eq!(image.fwid().as_slice(), fwid.as_slice());
+    assert_eq!(image.fwid(), <[u8; 32]>::from(fwid));
     image
 }
 
