@@ -156,5 +156,20 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     let drift = tasks::upload::check_drift(&state, &moved, Path::new(&bin), Path::new(&map), None, Some(&uds)).expect("the guard sees it");
     assert_eq!(drift.changed, tasks::project::ImageChange { fwid: true, core_digest: Some(true) });
     assert_eq!(drift.device_id_key_changed, Some(true));
+
+    // 6. The prebuilt-library failure with newlib 3 (a library compiled as the vendor's were
+    //    calls __locale_ctype_ptr): diagnosed, and the compatibility source it prints links.
+    let src = std::fs::read_to_string(&ino).unwrap();
+    let legacy = format!("#include <LegacyCtype.h>\n{}", src.replace("void setup() {", "void setup() {\n  ticks += legacy_isdigit('7');"));
+    std::fs::write(&ino, legacy).unwrap();
+    let out = devkit(&build_args);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("undefined reference to `__locale_ctype_ptr'") && t.contains("newlib 3"), "{t}");
+    use tasks::build::known_failures::{LOCALE_SHIM_FILE, LOCALE_SHIM_SOURCE};
+    assert!(t.contains(LOCALE_SHIM_FILE) && t.contains(LOCALE_SHIM_SOURCE), "{t}");
+    std::fs::write(sketch.join(LOCALE_SHIM_FILE), LOCALE_SHIM_SOURCE).unwrap();
+    let out = devkit(&build_args);
+    assert!(out.status.success(), "{}", text(&out));
     eprintln!("real-builder test took {:.1} s", started.elapsed().as_secs_f64());
 }

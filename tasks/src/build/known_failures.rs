@@ -34,8 +34,9 @@ pub enum KnownFailure {
 /// The compatibility source that defines what newlib 3 removed, for the sketch directory.
 pub const LOCALE_SHIM_FILE: &str = "newlib_locale_compat.c";
 /// Its content: newlib 2's `__locale_ctype_ptr()` returned the C locale's ctype table, which
-/// newlib 3 still exports as `_ctype_` (same layout: one leading padding entry).
-pub const LOCALE_SHIM_SOURCE: &str = "/* newlib 2 compatibility for the AZ3166 platform's prebuilt libraries (see devkit build). */\n#include <ctype.h>\nconst char *__locale_ctype_ptr(void) { return _ctype_; }\n";
+/// newlib 3 still exports as `_ctype_` (same layout: one leading padding entry). newlib 3's
+/// `<ctype.h>` defines `__locale_ctype_ptr()` as a macro for `_ctype_`, hence the `#undef`.
+pub const LOCALE_SHIM_SOURCE: &str = "/* newlib 2 compatibility for the AZ3166 platform's prebuilt libraries (see devkit build). */\n#include <ctype.h>\n#undef __locale_ctype_ptr\nconst char *__locale_ctype_ptr(void) { return _ctype_; }\n";
 
 impl KnownFailure {
     /// The failure a line of build output shows, if any.
