@@ -34,8 +34,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Run devkit with no arduino-cli in reach (PATH without any directory holding one), so that
+/// `--builder auto` must pick arduino-builder.
 fn devkit(args: &[&str]) -> Output {
-    Command::new(DEVKIT).args(args).env_remove("DEVKIT_ARDUINO_CLI").env_remove("DEVKIT_BUILDER").output().expect("run devkit")
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::env::split_paths(&path).filter(|d| !d.join("arduino-cli").exists())).unwrap();
+    Command::new(DEVKIT).args(args).env("PATH", path).env_remove("DEVKIT_ARDUINO_CLI").env_remove("DEVKIT_BUILDER").output().expect("run devkit")
 }
 
 fn text(out: &Output) -> String {
@@ -106,8 +110,8 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     assert!(t.contains(&platform.join("platform.local.txt").display().to_string()), "{t}");
     std::fs::write(platform.join("platform.local.txt"), format!("{fix_line}\n")).unwrap();
 
-    // 2. The real build.
-    let mut json_args = build_args.to_vec();
+    // 2. The real build; without --builder, arduino-builder is chosen because arduino-cli is absent.
+    let mut json_args: Vec<&str> = build_args.iter().copied().filter(|a| *a != "--builder" && *a != "arduino-builder").collect();
     json_args.push("--json");
     let out = devkit(&json_args);
     assert!(out.status.success(), "{}", text(&out));
