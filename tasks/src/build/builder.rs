@@ -166,7 +166,8 @@ pub fn platform_dir(data: &Path, version: Option<&str>) -> Option<PathBuf> {
         let d = base.join(v);
         return d.join("platform.txt").is_file().then_some(d);
     }
-    let mut found: Vec<(Option<(u32, u32, u32)>, PathBuf)> = std::fs::read_dir(&base)
+    type Version = Option<(u32, u32, u32)>;
+    let mut found: Vec<(Version, PathBuf)> = std::fs::read_dir(&base)
         .ok()?
         .filter_map(Result::ok)
         .map(|e| e.path())
