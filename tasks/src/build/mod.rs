@@ -389,7 +389,11 @@ mod tests {
     #[test]
     fn compile_error_summary_names_first_error() {
         let d = diagnostics::parse_output("a.ino:3:1: warning: w\na.ino:4:2: error: boom\nb.ino:5:1: error: bang");
-        let e = BuildError::Compile { diagnostics: d, output_tail: String::new() }.to_string();
+        let e = BuildError::Compile { diagnostics: d.clone(), output_tail: String::new(), known: vec![] }.to_string();
         assert!(e.contains("2 error(s)") && e.contains("a.ino:4:2: error: boom"), "{e}");
+        // A known platform failure leads with its fix.
+        let k = KnownFailure::LocaleCtypePtr;
+        let e = BuildError::Compile { diagnostics: d, output_tail: String::new(), known: vec![(k, k.explain(None))] }.to_string();
+        assert!(e.contains("known problem") && e.contains(known_failures::LOCALE_SHIM_SOURCE), "{e}");
     }
 }
