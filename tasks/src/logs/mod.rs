@@ -656,7 +656,191 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         assert_eq!(serde_json::to_value(LogEvent::Boot).unwrap(), serde_json::json!({"kind": "boot"}));
     }
 
+    fn last(log: &str) -> LogEvent {
+        let events = EventParser::parse_all(log.as_bytes());
+        events.last().cloned().unwrap_or_else(|| panic!("no events from {log:?}"))
+    }
+
+    fn failed_hint(log: &str) -> (String, String) {
+        match last(log) {
+            LogEvent::Failed { reason, hint, .. } => (reason, hint),
+            other => panic!("{other:?} from {log:?}"),
+        }
+    }
+
+    #[test]
+    fn http_trace_401002_ends_in_failed_without_any_failure_line() {
+        // uhttp.c's trace (`HTTP Status: %d`, the headers, the body) as in
+        // microsoft/vscode-iot-workbench#590, cut right after the reply.
+        let log = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\n\r\nHTTP Status: 401\r\n\r\ndate: Fri, 15 Mar 2019 19:43:02 GMT\r\ncontent-type: application/json; charset=utf-8\r\n\r\n{\"errorCode\":401002,\"trackingId\":\"f40da7ba-8c91-4796-8fc3-89e1dfbdbe05\",\"message\":\"Invalid certificate\",\"timestampUtc\":\"2019-03-15T19:43:02.7904455Z\"}\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert!(matches!(&events[events.len() - 2], LogEvent::DpsError { error_code: Some(401002), http_status: Some(401), .. }), "{events:?}");
+        let LogEvent::Failed { hint, error_code, http_status, .. } = last(log) else { panic!() };
+        assert_eq!((hint.as_str(), error_code, http_status), (HINT_401002, Some(401002), Some(401)));
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_not_final() {
+        let log = "HTTP Status: 429\r\n{\"errorCode\":429001,\"message\":\"Operations are being throttled\"}\r\n";
+        assert!(matches!(last(log), LogEvent::DpsError { error_code: Some(429001), .. }));
+        let log = "HTTP Status: 500\r\n{\"errorCode\":500000,\"message\":\"internal\"}\r\n";
+        assert!(matches!(last(log), LogEvent::DpsError { .. }));
+    }
+
+    #[test]
+    fn older_sdk_dps_status_and_reply_status() {
+        // The older DPS client (DPSClient.cpp: `LogInfo(">>>DPS Status: %s", ...)`) and a raw
+        // `Reply Status:` trace with the operation reply.
+        let log = "Info: >>>DPS Status: DPS_REGISTRATION_STATUS_CONNECTED\r\nInfo: >>>DPS Status: DPS_REGISTRATION_STATUS_ASSIGNING\r\n";
+        let statuses: Vec<_> = EventParser::parse_all(log.as_bytes()).into_iter().collect();
+        assert_eq!(statuses, [LogEvent::Status { status: "connected".into(), detail: None }, LogEvent::Status { status: "assigning".into(), detail: None }]);
+        let log = "Reply Status: 202\r\n{\"operationId\":\"4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d\",\"status\":\"assigning\"}\r\n";
+        assert_eq!(last(log), LogEvent::Status { status: "assigning".into(), detail: None });
+        let log = "Reply Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"hub.azure-devices.net\",\"deviceId\":\"dev-1\",\"status\":\"assigned\"}}\r\nInfo: >>>Registration Information received from DPS: hub.azure-devices.net!\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert_eq!(events, [LogEvent::Assigned { hub: "hub.azure-devices.net".into(), device_id: Some("dev-1".into()) }]);
+    }
+
+    #[test]
+    fn registration_status_names_are_normalised() {
+        // prov_dev_client_sample.c prints `Registration status: %s` with the enum's name; some
+        // builds print its number (`Provisioning Status: 2`).
+        for (line, status) in [
+            ("Registration status: PROV_DEVICE_REG_STATUS_CONNECTED", "connected"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_REGISTERING", "registering"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNING", "assigning"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNED", "assigned"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ERROR", "error"),
+            ("Registration status: CONNECTED", "connected"),
+            ("Provisioning Status: 2", "assigning"),
+            ("DPS Status: DPS_REGISTRATION_STATUS_REGISTERING", "registering"),
+        ] {
+            assert_eq!(last(line), LogEvent::Status { status: status.into(), detail: None }, "{line}");
+        }
+        assert!(EventParser::parse_all(b"Registration status: SOMETHING_ELSE").is_empty());
+    }
+
+    #[test]
+    fn every_device_result_is_a_failure_with_its_hint() {
+        // `device result: %s` as printed by applications on the SDK (azure-iot-sdk-c#564).
+        let mut hints = std::collections::HashSet::new();
+        for r in ["INVALID_ARG", "MEMORY", "PARSING", "TRANSPORT", "INVALID_STATE", "DEV_AUTH_ERROR", "TIMEOUT", "KEY_ERROR", "ERROR", "HUB_NOT_SPECIFIED", "UNAUTHORIZED", "DISABLED"] {
+            let (reason, hint) = failed_hint(&format!("device result: PROV_DEVICE_RESULT_{r}\r\n"));
+            assert!(reason.contains(&format!("PROV_DEVICE_RESULT_{r}")), "{reason}");
+            hints.insert(hint);
+        }
+        assert_eq!(hints.len(), 12, "one hint per result");
+        let (_, hint) = failed_hint("device result: PROV_DEVICE_RESULT_TRANSPORT\r\n");
+        assert!(hint.contains("443") && hint.contains("Wi-Fi"), "{hint}");
+        assert!(EventParser::parse_all(b"device result: PROV_DEVICE_RESULT_OK\r\n").is_empty());
+    }
+
+    #[test]
+    fn sdk_error_lines_before_the_callback_decide_the_hint() {
+        // azure-iot-sdk-c#564: `Failure retrieving data from the provisioning service` (the
+        // SDK sets PROV_DEVICE_RESULT_TRANSPORT), then the sketch's generic failure line.
+        let log = "Error: Time:Fri Jul 13 10:32:01 2018 File:prov_device_ll_client.c Func:on_transport_registration_data Line:454 Failure retrieving data from the provisioning service\r\nError: Time:Fri Jul 13 10:32:01 2018 File:DevkitDPSClient.cpp Func:register_device_callback Line:60 Failure encountered on registration!\r\n";
+        let (reason, hint) = failed_hint(log);
+        assert!(reason.contains("PROV_DEVICE_RESULT_TRANSPORT"), "{reason}");
+        assert!(hint.contains("443"));
+        let log = "Error: Time:x File:prov_device_ll_client.c Func:Prov_Device_LL_DoWork Line:1 Timeout waiting for reply\r\nregistration failed!\r\n";
+        assert!(failed_hint(log).0.contains("TIMEOUT"));
+    }
+
+    #[test]
+    fn hub_link_failure_says_the_linked_hub_is_broken() {
+        // prov_device_ll_client.c: LogError("Provisioning Failure: OperationId: %s - Date: %s - Msg: %s", ...)
+        // with DPS's errorMessage for a linked hub whose access policy no longer works.
+        let log = "Error: Time:Mon Nov 30 10:00:00 2026 File:/sdk/provisioning_client/src/prov_device_ll_client.c Func:prov_transport_process_json_reply Line:402 Provisioning Failure: OperationId: 4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d - Date: 2026-11-30T10:00:00.000Z - Msg: {\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\",\"ExceptionMessage\":\"Tracking ID:0b9c1d2e-G:10-TimeStamp:11/30/2026 10:00:00\"}\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (reason, hint) = failed_hint(log);
+        assert!(reason.contains("linked IoT hub") && reason.contains("IotHubUnauthorizedAccess"), "{reason}");
+        assert!(hint.contains("Linked IoT hubs") && hint.contains("connection string"), "{hint}");
+        // The same failure from the operation-status reply (errorCode 400209).
+        let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"failed\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"failed\",\"errorCode\":400209,\"errorMessage\":\"{\\\"Message\\\":\\\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\\\"}\"}}\r\n";
+        let (_, hint2) = failed_hint(log);
+        assert_eq!(hint2, hint);
+    }
+
+    #[test]
+    fn a_disabled_enrollment_from_the_reply() {
+        let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"disabled\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"disabled\"}}\r\n";
+        assert!(failed_hint(log).1.contains("enable the individual enrollment"));
+    }
+
+    #[test]
+    fn any_prefix_crlf_and_colours() {
+        let sdk = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING";
+        for prefix in ["", "[12:34:56.789] ", "Nov 28 17:01:02 pi devkit[812]: ", "[INFO] DevKitDPS: ", "\u{1b}[32m", "2026-11-28T17:01:02Z "] {
+            let mut p = EventParser::new();
+            let ev = p.push_bytes(format!("{prefix}{sdk}\u{1b}[0m\r\n").as_bytes());
+            assert_eq!(ev, vec![LogEvent::Status { status: "assigning".into(), detail: None }], "{prefix:?}");
+        }
+        let ev = EventParser::parse_all("[12:34:56.789] Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n".as_bytes());
+        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+        // An unknown prefix before the SDK's error line.
+        let ev = EventParser::parse_all(b"devkit | Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n");
+        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+    }
+
+    #[test]
+    fn a_retrying_sketch_gets_one_failure_per_attempt() {
+        let attempt = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\nFailure encountered on registration!\r\nregistration failed!\r\n";
+        let events = EventParser::parse_all(format!("{attempt}{attempt}").as_bytes());
+        assert_eq!(events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).count(), 2, "{events:?}");
+    }
+
+    const TEMPLATES: [&str; 9] = [
+        "Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:1 {pre}{secret}{post}",
+        "HTTP Status: 401\r\n{\"errorCode\":401002,\"message\":\"{pre}{secret}{post}\"}",
+        "Info: Wi-Fi {pre}{secret}{post} failed",
+        "Provisioning Failure: OperationId: x - Date: y - Msg: {pre}{secret}{post}",
+        "Error: Time:x File:y Func:z Line:2 HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey={secret}{post}",
+        "Registration Information received from service: {pre}{secret}{post}!",
+        "Info:    DPS Version: {secret}",
+        "PUT /{secret}/registrations/{secret}/register?api-version=1 HTTP/1.1",
+        "The DPS UDS string is empty. {pre}{secret}{post}",
+    ];
+
     proptest! {
+        #[test]
+        fn events_never_echo_key_material(
+            secret in "[A-Za-z0-9+/]{40,88}",
+            pre in "[ -~]{0,20}",
+            post in "[ -~]{0,20}",
+            template in 0usize..TEMPLATES.len(),
+        ) {
+            let log = TEMPLATES[template].replace("{pre}", &pre).replace("{post}", &post).replace("{secret}", &secret);
+            for event in EventParser::parse_all(log.as_bytes()) {
+                let json = serde_json::to_string(&event).unwrap();
+                for window in secret.as_bytes().windows(12) {
+                    let window = std::str::from_utf8(window).unwrap();
+                    prop_assert!(!json.contains(window), "{json} holds part of the secret {secret}");
+                }
+            }
+        }
+
+        #[test]
+        fn events_hold_a_bounded_amount_of_input(
+            filler in "[a-z ]{300,3000}",
+            template in 0usize..TEMPLATES.len(),
+        ) {
+            let log = TEMPLATES[template].replace("{pre}", "").replace("{post}", "").replace("{secret}", &filler);
+            for event in EventParser::parse_all(log.as_bytes()) {
+                let json = serde_json::to_value(&event).unwrap();
+                for (key, value) in json.as_object().unwrap() {
+                    if let Some(s) = value.as_str() {
+                        // Reasons and hints add our own text to at most MAX_FIELD of input;
+                        // every other field is input only.
+                        let max = if key == "reason" || key == "hint" { MAX_EVENT_TEXT } else { MAX_FIELD };
+                        prop_assert!(s.chars().count() <= max, "{key}: {} chars", s.chars().count());
+                    }
+                }
+            }
+        }
+
+
         #[test]
         fn never_panics_and_chunking_does_not_matter(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in 0usize..2048) {
             let whole = EventParser::parse_all(&bytes);
