@@ -110,3 +110,25 @@ fn dice_init_failure_logged_as_an_sdk_error_is_uds_missing() {
     let ev = events("dice-init-failed-sdk.log");
     assert_eq!(kinds(&ev), ["status", "status", "uds_missing"]);
 }
+
+/// The corpus of realistic whole logs (`fixtures/device-logs`, sources in its expected.json):
+/// byte by byte gives the same events as the whole file, and the last one is the expected
+/// kind. (`server/tests/cli_logs.rs` checks the whole final event through `devkit logs`.)
+#[test]
+fn device_log_corpus_whole_and_byte_by_byte() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/device-logs");
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let logs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    assert_eq!(logs.len(), expected.as_object().unwrap().len(), "every log has its expectation");
+    for path in logs {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let whole = EventParser::parse_all(&bytes);
+        let mut p = EventParser::new();
+        let mut one_by_one: Vec<LogEvent> = bytes.iter().flat_map(|b| p.push_bytes(std::slice::from_ref(b))).collect();
+        one_by_one.extend(p.finish());
+        assert_eq!(whole, one_by_one, "{name}");
+        let last = kinds(&whole).pop();
+        assert_eq!(last.as_deref(), expected[name]["final"]["kind"].as_str(), "{name}: {whole:#?}");
+    }
+}

@@ -189,12 +189,12 @@ impl EventParser {
         }
         if let Some(rest) = strip_prefix_ci(text, "Error:").or_else(|| strip_prefix_ci(text, "Critical:")) {
             let sdk = parse_sdk_error(rest);
-            self.classify(&sdk.text, &mut out);
+            let recognised = self.classify(&sdk.text, &mut out);
             let console_reply = rest.trim_start().starts_with("Syntax error") || rest.trim_start().starts_with("Invalid command");
             // After `failed`, the SDK's further error lines are that failure unwinding
             // ("Unable to process registration reply", "registration failed!"): the failure
             // stays the attempt's last word.
-            if out.is_empty() && !console_reply && !self.failed_reported {
+            if !recognised && !console_reply && !self.failed_reported {
                 out.push(LogEvent::DeviceError { text: field(&sdk.text), function: sdk.function.map(|f| field(&f)), line: sdk.line });
             }
         } else {
@@ -216,8 +216,10 @@ impl EventParser {
         out
     }
 
-    /// Recognise one line's text (without any `Info:`/`Error:` prefix).
-    fn classify(&mut self, text: &str, out: &mut Vec<LogEvent>) {
+    /// Recognise one line's text (without any `Info:`/`Error:` prefix); false when the line
+    /// means nothing to the parser (a recognised line may add no event: a repeat, a status
+    /// code kept for the diagnosis).
+    fn classify(&mut self, text: &str, out: &mut Vec<LogEvent>) -> bool {
         let lower = text.to_ascii_lowercase();
         // The SDK's result code can share a line with "registration failed" (the sketch logs
         // `DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR`): record it
@@ -311,11 +313,16 @@ impl EventParser {
             let connected = lower.trim_end_matches('.').ends_with(" connected") && !lower.contains("not connected") && !lower.contains("failed to connect");
             if connected {
                 out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
-            } else if is_failure(&lower) && !self.wifi_failed {
+            } else if !is_failure(&lower) {
+                return false;
+            } else if !self.wifi_failed {
                 self.wifi_failed = true;
                 out.push(LogEvent::WifiFailed { message: field(text), hint: HINT_WIFI.into() });
             }
+        } else {
+            return false;
         }
+        true
     }
 
     /// A DPS reply body: an error (`errorCode`, or a failed registration state), an
