@@ -1,27 +1,46 @@
 //! Device log lines turned into structured registration events.
 //!
-//! The DevKit SDK logs `Info: <text>` and
-//! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and our
+//! The DevKit SDK (the Azure IoT C SDK inside the AZ3166 package) logs `Info: <text>` and
+//! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and the
 //! sketch add status lines and, with tracing on, the raw HTTP exchange (devkit-facts.md §6).
-//! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, with
-//! garbage mixed in) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
+//! The shapes recognised are those the SDK and firmware print (prov_device_ll_client.c,
+//! prov_transport_http_client.c, uhttp.c, DevkitDPSClient.cpp and the older DPSClient.cpp;
+//! tests/fixtures/device-logs names the source of each):
+//! `Provisioning Status:` / `Registration status:` / `DPS Status:` with
+//! `PROV_DEVICE_REG_STATUS_*`, `DPS_REGISTRATION_STATUS_*`, a bare name or the enum's number;
+//! `HTTP Status:` / `Reply Status:` and DPS's reply JSON; `PROV_DEVICE_RESULT_*` and
+//! `DPS_ERROR_*` results on any line (`device result: ...`, `Failure registering device: ...`);
+//! `Provisioning Failure: Reason: ...` and `Provisioning Failure: OperationId: ... - Msg: ...`;
+//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines.
+//!
+//! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, ANSI colours,
+//! garbage mixed in, behind monitor timestamps, syslog/journald prefixes or `[LEVEL] name:`,
+//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
 //!
 //! | kind | when |
 //! | --- | --- |
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
 //! | `config_mode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
-//! | `status` | Wi-Fi connected, DPS started, `PROV_DEVICE_REG_STATUS_*` / `Registration status:` |
+//! | `status` | `wifi_connected`, `dps_started`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
 //! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
 //! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
-//! | `assigned` | the hub (and device ID when traced) the device was assigned to |
-//! | `failed` | registration failed: `reason` and a `hint` saying what to do |
+//! | `assigned` | the hub (and device ID when known) the device was assigned to |
+//! | `failed` | registration failed: `reason` and a `hint` saying what to do (see `diagnosis`) |
 //! | `uds_missing` | the device has no (valid) UDS |
 //! | `wifi_failed` | the device could not join Wi-Fi |
 //! | `device_error` | any other `Error:` line |
 //!
-//! The parser never panics on any input (property-tested) and gives the same events however
-//! the input is split into chunks.
+//! `failed` comes once per attempt, as soon as the failure is certain: at DPS's final answer
+//! (an `errorCode` 4xx other than 429, a `failed`/`disabled` registration state), at the SDK's
+//! `Provisioning Failure:` or result line, or at the sketch's `registration failed!`. The SDK's
+//! error lines that follow it in the same attempt are that failure unwinding and add no
+//! `device_error`, so a failed attempt ends in its `failed` event. 429 and 5xx replies are
+//! retried by the SDK and give only `dps_error`.
+//!
+//! The parser never panics on any input and gives the same events however the input is split
+//! into chunks; no event string holds more than [`redact::MAX_FIELD`] characters of input, and nothing
+//! key-like from the input (see `redact`) — all property-tested.
 
 mod diagnosis;
 mod prefix;
