@@ -164,7 +164,7 @@ fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
     t.send(b"set_wifissid Lab\r");
     t.until(PROMPT);
     // Nothing listens on port 1: the device cannot reach DPS.
-    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None };
+    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None, emulator: true };
     let bin = std::fs::read(fixture(case, "DevKitDPS.ino.bin")).unwrap();
     let map = std::fs::read_to_string(fixture(case, "DevKitDPS.ino.map")).unwrap();
     rt.block_on(control::load_image(&state, &bin, &map, Some(&dps))).unwrap();

@@ -63,15 +63,18 @@ pub struct EnrollmentArgs {
     /// Assign to this IoT hub (static allocation), e.g. myhub.azure-devices.net.
     #[arg(long, value_name = "HOST")]
     pub iot_hub: Option<String>,
-    /// Create the enrollment disabled.
-    #[arg(long)]
+    /// Disable the enrollment.
+    #[arg(long, conflicts_with = "enable")]
     pub disabled: bool,
+    /// Enable an enrollment that is disabled (re-enrolling otherwise keeps a disabled state).
+    #[arg(long)]
+    pub enable: bool,
 }
 
 impl EnrollmentArgs {
     /// The validated settings (`--iot-hub` and `--device-id` checked).
     pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
-        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled };
+        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled, enable: self.enable };
         settings.validate().map_err(enroll_error)?;
         Ok(settings)
     }
@@ -138,10 +141,9 @@ pub fn run(args: Args) -> CliResult {
     let enrolled = match args.backend {
         BackendArg::Rest => {
             let cs = cs.ok_or_else(|| CliError::invalid("missing connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
-            let e = settings.individual_enrollment(id.as_str(), &cert.der);
             super::runtime().block_on(async {
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
-                client.upsert(&e).await.map_err(classify)
+                enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der).await.map_err(classify)
             })?
         }
         BackendArg::Az => {
