@@ -426,3 +426,24 @@ async fn slow_clients_are_closed_and_a_fresh_client_is_served() {
     assert!(started.elapsed() < Duration::from_secs(20));
     emu.shutdown().await;
 }
+
+/// A server certificate the client does not trust is not retried: retrying cannot fix it.
+#[tokio::test]
+async fn untrusted_server_certificates_are_not_retried() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (emu, other) = (emulator(a.path()).await, emulator(b.path()).await);
+    let options = ClientOptions {
+        ca_pem: Some(other.ca_certificate_pem().to_string()),
+        // A retry would wait 60 s: the test's 20 s limit tells whether one happened.
+        retry: RetryPolicy { max_attempts: 3, initial_delay: Duration::from_secs(60), max_delay: Duration::from_secs(60) },
+        ..Default::default()
+    };
+    let c = ServiceClient::new(emu.connection_string(), options).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), c.get_optional("nobody")).await.expect("a certificate error was retried");
+    match r {
+        Err(DpsError::Transport { reason, .. }) => assert!(reason.to_ascii_lowercase().contains("certificate"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    emu.shutdown().await;
+    other.shutdown().await;
+}

@@ -169,7 +169,8 @@ pub fn run(args: Args) -> CliResult {
     enroll::record_enrolled(&args.project, &cert).context("recording the enrollment in the project state")?;
     let info = &cert.info;
     let thumbprint = enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint.clone());
-    let etag = enrolled.etag.clone().unwrap_or_else(|| "-".into());
+    // Quoted, as HTTP headers carry it (the JSON output has it bare, as DPS's JSON does).
+    let etag = enrolled.etag.as_deref().map(|e| format!("\"{}\"", e.trim_matches('"'))).unwrap_or_else(|| "-".into());
     let status_text = if enrolled.is_enabled() { "enabled" } else { "disabled" };
     if args.json {
         let v = serde_json::json!({

@@ -614,6 +614,72 @@ mod tests {
         assert_eq!(get(&mut core, "/iothubs/h.azure-devices.net/devices/d1", "127.0.0.1:1", &dps_token), 401);
     }
 
+    fn service_request(core: &mut Core, method: &str, path: &str, query: &str, headers: &[(&'static str, &str)], body: &serde_json::Value) -> (u16, serde_json::Value, hyper::HeaderMap) {
+        let mut h = hyper::HeaderMap::new();
+        let token = sas::token("127.0.0.1:1", &core.service_key, Some(SERVICE_POLICY), sas::now_unix() + 60);
+        h.insert("authorization", token.parse().unwrap());
+        for (k, v) in headers {
+            h.insert(*k, v.parse().unwrap());
+        }
+        let body = serde_json::to_vec(body).unwrap();
+        let r = core.handle_service(&Request { method, path, query: Some(query), headers: &h, body: &body, peer_cert: None });
+        let mut out = hyper::HeaderMap::new();
+        for (k, v) in &r.headers {
+            out.insert(*k, v.parse().unwrap());
+        }
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default(), out)
+    }
+
+    fn test_core(dir: &std::path::Path) -> Core {
+        let behaviour = Behaviour { retry_after_secs: 0, assigning_polls: 0, default_hub: "h.azure-devices.net".into() };
+        Core::new(dir.to_path_buf(), Persisted::default(), Zeroizing::new(b"0123456789abcdef0123456789abcdef".to_vec()), vec!["127.0.0.1:1".into()], behaviour)
+    }
+
+    /// What Azure does and Microsoft's SDKs and `az` rely on: a PUT of the enrollment as GET
+    /// returned it keeps the certificate; ETags bare in JSON, quoted in headers, `If-Match`
+    /// either way; `POST /enrollments/` is bulk; unknown api-versions are refused.
+    #[test]
+    fn read_modify_write_etags_bulk_and_api_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = test_core(dir.path());
+        let v = "api-version=2021-10-01";
+        let (der, _) = super::super::certs::make_test_device_cert("rmw-1").unwrap();
+        let created = json!({"registrationId": "rmw-1", "attestation": {"type": "x509", "x509": {"clientCertificates": {"primary": {"certificate": cert::pem_encode(&der)}}}}, "initialTwin": {"tags": {"a": 1}}});
+        let (status, body, headers) = service_request(&mut core, "PUT", "/enrollments/rmw-1", v, &[], &created);
+        assert_eq!(status, 200, "{body}");
+        let etag = body["etag"].as_str().unwrap().to_string();
+        assert!(!etag.contains('"'));
+        assert_eq!(headers["etag"], format!("\"{etag}\"").as_str());
+        let info = &body["attestation"]["x509"]["clientCertificates"]["primary"]["info"];
+        for field in ["notBeforeUtc", "notAfterUtc", "serialNumber", "subjectName", "issuerName"] {
+            assert!(info[field].as_str().is_some_and(|s| !s.is_empty()), "{field}: {info}");
+        }
+        let (_, mut got, _) = service_request(&mut core, "GET", "/enrollments/rmw-1", v, &[], &json!(null));
+        assert!(got["attestation"]["x509"]["clientCertificates"]["primary"].get("certificate").is_none());
+        got["deviceId"] = json!("renamed");
+        // Quoted If-Match works as well as bare.
+        let quoted = format!("\"{etag}\"");
+        let (status, updated, _) = service_request(&mut core, "PUT", "/enrollments/rmw-1", v, &[("if-match", &quoted)], &got);
+        assert_eq!(status, 200, "{updated}");
+        assert_eq!(core.persisted.enrollments["rmw-1"].primary_certificate_der().unwrap(), der, "stored certificate kept");
+        assert_eq!(updated["initialTwin"]["tags"]["a"], 1);
+        let (status, _, _) = service_request(&mut core, "PUT", "/enrollments/rmw-1", v, &[("if-match", &etag)], &got);
+        assert_eq!(status, 412, "stale bare ETag");
+        let (status, _, _) = service_request(&mut core, "DELETE", "/enrollments/rmw-1", v, &[("if-match", "\"AAAAAAAAAAA=\"")], &json!(null));
+        assert_eq!(status, 412);
+        // Bulk through the trailing-slash path.
+        let bulk = json!({"mode": "create", "enrollments": [{"registrationId": "rmw-2", "attestation": created["attestation"].clone()}]});
+        let (status, result, _) = service_request(&mut core, "POST", "/enrollments/", v, &[], &bulk);
+        assert_eq!((status, result["isSuccessful"].as_bool()), (200, Some(true)), "{result}");
+        for query in ["api-version=1999-01-01", "other=1"] {
+            let (status, body, _) = service_request(&mut core, "GET", "/enrollments/rmw-2", query, &[], &json!(null));
+            assert_eq!(status, 400, "{query}: {body}");
+        }
+        // %XX in paths is decoded.
+        let (status, _, _) = service_request(&mut core, "GET", "/enrollments/rmw%2D2", v, &[], &json!(null));
+        assert_eq!(status, 200);
+    }
+
     #[test]
     fn registration_id_rule() {
         assert!(valid_registration_id("az-c0bdd1a2b3c4v1v6v2"));
