@@ -284,7 +284,7 @@ async fn handshake_signature_is_verified_in_tls12_and_tls13() {
                 }
                 Ok(mut tls) => {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let _ = tls.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+                    let _ = tls.write_all(b"GET /x?api-version=2019-03-31 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
                     let mut buf = Vec::new();
                     let read = tls.read_to_end(&mut buf).await;
                     read.is_ok() && buf.starts_with(b"HTTP/1.1 404")

@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn unusual_id_scope_warns_not_fails() {
-        let (_, w) = DpsSettings::new("localhost:8443", "scope-42", None).unwrap();
+        let (_, w) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "scope-42", None).unwrap();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("scope-42"));
         assert!(!is_usual_id_scope("0ne0001A2B"));

@@ -98,7 +98,11 @@ pub fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
         // io::Error's source() skips the error it wraps: look at the wrapped one too.
         let wrapped = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|w| w as &(dyn std::error::Error + 'static));
         for candidate in [Some(err), wrapped].into_iter().flatten() {
-            if matches!(candidate.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_))) {
+            // By type where the chain keeps it; by rustls' own wording where a layer boxed it
+            // into another error type.
+            if matches!(candidate.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_)))
+                || candidate.to_string().contains("invalid peer certificate")
+            {
                 return true;
             }
         }
