@@ -181,17 +181,22 @@ mod tests {
         assert!(!plain(&e.args(true)).contains(&"--attestation-type".to_string()));
     }
 
-    #[test]
-    fn login_target_keeps_the_connection_string_out_of_debug() {
+    /// An enrollment through `--login` with a canary key.
+    fn login_enrollment() -> AzEnrollment {
         let cs = ConnectionString::parse("HostName=mydps.azure-devices-provisioning.net;SharedAccessKeyName=p;SharedAccessKey=Y2FuYXJ5LWtleQ==").unwrap();
-        let e = AzEnrollment {
+        AzEnrollment {
             target: AzTarget::Login(cs),
             registration_id: "dev-1".into(),
             certificate_path: PathBuf::from("a.pem"),
             device_id: None,
             status: None,
             iot_hubs: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn login_target_keeps_the_connection_string_out_of_debug() {
+        let e = login_enrollment();
         let args = e.args(false);
         assert_eq!(plain(&args)[4..8], ["--dps-name", "mydps", "--login", "<secret>"]);
         let dbg = format!("{args:?}");
@@ -216,15 +221,7 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let cs = ConnectionString::parse("HostName=mydps.azure-devices-provisioning.net;SharedAccessKeyName=p;SharedAccessKey=Y2FuYXJ5LWtleQ==").unwrap();
-        let e = AzEnrollment {
-            target: AzTarget::Login(cs),
-            registration_id: "dev-1".into(),
-            certificate_path: PathBuf::from("a.pem"),
-            device_id: None,
-            status: None,
-            iot_hubs: vec![],
-        };
+        let e = login_enrollment();
         let enrolled = enroll(&fake, &e).await.unwrap();
         assert_eq!(enrolled.registration_id, "dev-1");
         let seen = std::fs::read_to_string(&seen).unwrap();

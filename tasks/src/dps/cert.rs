@@ -65,7 +65,9 @@ const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn common_name(name: &[u8]) -> Option<String> {
+/// A Name's attributes in DER order: (type OID, value bytes); `None` when malformed.
+fn attributes(name: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut out = Vec::new();
     let mut rdns = name;
     while let Some((_, set, rest)) = tlv(rdns) {
         rdns = rest;
@@ -73,13 +75,16 @@ fn common_name(name: &[u8]) -> Option<String> {
         while let Some((_, atv, rest)) = tlv(atvs) {
             atvs = rest;
             let (_, oid, value) = tlv(atv)?;
-            if oid == OID_CN {
-                let (_, text, _) = tlv(value)?;
-                return String::from_utf8(text.to_vec()).ok();
-            }
+            let (_, text, _) = tlv(value)?;
+            out.push((oid, text));
         }
     }
-    None
+    Some(out)
+}
+
+fn common_name(name: &[u8]) -> Option<String> {
+    let (_, text) = attributes(name)?.into_iter().find(|(oid, _)| *oid == OID_CN)?;
+    String::from_utf8(text.to_vec()).ok()
 }
 
 /// Short names of the attribute types certificates commonly carry (RFC 4514 and .NET's).
@@ -118,20 +123,14 @@ fn dotted_oid(oid: &[u8]) -> String {
 
 /// A Name as DPS (.NET) prints it: `CN=x, O=y`, the last RDN first.
 fn distinguished_name(name: &[u8]) -> Option<String> {
-    let mut parts = Vec::new();
-    let mut rdns = name;
-    while let Some((_, set, rest)) = tlv(rdns) {
-        rdns = rest;
-        let mut atvs = set;
-        while let Some((_, atv, rest)) = tlv(atvs) {
-            atvs = rest;
-            let (_, oid, value) = tlv(atv)?;
-            let (_, text, _) = tlv(value)?;
+    let parts: Vec<String> = attributes(name)?
+        .into_iter()
+        .rev()
+        .map(|(oid, text)| {
             let key = attribute_name(oid).map(str::to_string).unwrap_or_else(|| format!("OID.{}", dotted_oid(oid)));
-            parts.push(format!("{key}={}", String::from_utf8_lossy(text)));
-        }
-    }
-    parts.reverse();
+            format!("{key}={}", String::from_utf8_lossy(text))
+        })
+        .collect();
     Some(parts.join(", "))
 }
 
