@@ -6,7 +6,7 @@
 //! start, not chmod-ed afterwards). Temporary files left behind by a killed run are removed
 //! on the next write into the same directory ([`clean_stale_temps`]).
 //!
-//! Every input file (and stdin) is read through [`read_bounded`] / [`read_stdin_bounded`] /
+//! Every input file (and stdin) is read through [`read_bounded`] /
 //! [`read_secret_text`]: a FIFO, a device or a directory where a regular file is expected is
 //! refused before it is read, and nothing grows past what the input can legitimately be
 //! ([`limits`]), so `/dev/zero` as an image is an error, not gigabytes of memory.
@@ -157,33 +157,31 @@ fn read_limited(r: impl Read, input: &str, limit: u64, hint: u64) -> Result<Vec<
     Ok(buf)
 }
 
-/// Read standard input, bounded by `limit`: one line when it is a terminal (a prompt was
-/// typed at), else everything until end of input. Zeroized: it may be a secret.
-pub fn read_stdin_bounded(input: &str, limit: u64) -> Result<Zeroizing<Vec<u8>>, InputError> {
+/// Read the first line of standard input (line ending included), at most `limit` bytes: a
+/// secret typed at a prompt or piped in is one line (a UDS, a password, a connection string
+/// never holds a line break). Zeroized: it may be a secret.
+pub fn read_stdin_line(input: &str, limit: u64) -> Result<Zeroizing<Vec<u8>>, InputError> {
+    let mut line = Zeroizing::new(Vec::with_capacity(limit as usize + 1));
     let stdin = std::io::stdin();
-    if std::io::IsTerminal::is_terminal(&stdin) {
-        let mut line = Zeroizing::new(Vec::with_capacity(limit as usize + 1));
-        let mut lock = stdin.lock();
-        let mut byte = [0u8; 1];
-        loop {
-            match lock.read(&mut byte) {
-                Ok(0) => break,
-                Ok(_) => {
-                    line.push(byte[0]);
-                    if byte[0] == b'\n' {
-                        break;
-                    }
-                    if line.len() as u64 > limit {
-                        return Err(too_large(input, limit));
-                    }
+    let mut lock = stdin.lock();
+    let mut byte = [0u8; 1];
+    loop {
+        match lock.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    break;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(InputError::io(input, e)),
+                if line.len() as u64 > limit {
+                    return Err(too_large(input, limit));
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InputError::io(input, e)),
         }
-        return Ok(line);
     }
-    read_limited(stdin.lock(), input, limit, limit).map(Zeroizing::new)
+    Ok(line)
 }
 
 /// Where a secret text (a Wi-Fi password, a connection string) comes from.
@@ -193,14 +191,14 @@ pub enum SecretSource<'a> {
     Stdin,
 }
 
-/// Read a secret text: the whole file (or stdin: see [`read_stdin_bounded`]), at most
+/// Read a secret text: the whole file (or the first line of stdin), at most
 /// [`limits::SECRET_TEXT`] bytes, UTF-8. The one rule for every secret text: exactly one
 /// trailing line ending (LF or CRLF) is removed, nothing else (a password may begin or end
 /// with spaces; parsers that ignore whitespace trim it themselves). Errors never quote it.
 pub fn read_secret_text(source: SecretSource<'_>, input: &str) -> Result<Zeroizing<String>, InputError> {
     let bytes = match source {
         SecretSource::File(path) => Zeroizing::new(read_bounded(path, input, limits::SECRET_TEXT)?),
-        SecretSource::Stdin => read_stdin_bounded(input, limits::SECRET_TEXT)?,
+        SecretSource::Stdin => read_stdin_line(input, limits::SECRET_TEXT)?,
     };
     let text = std::str::from_utf8(&bytes).map_err(|e| InputError::new(input, format!("is not UTF-8 text (byte {} is invalid)", e.valid_up_to() + 1)))?;
     let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(text);
