@@ -74,7 +74,14 @@ pub fn run(args: Args) -> CliResult {
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
     console.enter_config_mode(timeout, &mut |g| eprintln!("{g}; waiting up to {} s...", timeout.as_secs())).map_err(console_error)?;
-    let reply = console.set_uds(&uds, timeout).map_err(console_error)?;
+    let reply = console.set_uds(&uds, timeout).map_err(|e| {
+        let e = console_error(e);
+        match (&args.save_to, e) {
+            // Sent, but not confirmed: the device may hold it, and the file keeps it.
+            (Some(path), CliError::Failed(e)) => CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display()))),
+            (_, e) => e,
+        }
+    })?;
     println!("UDS stored on the DevKit at {} (device confirmed: {})", args.port.display(), reply.text.trim());
     Ok(())
 }
