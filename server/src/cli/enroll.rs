@@ -6,12 +6,11 @@
 
 use super::{CliError, CliResult};
 use anyhow::Context;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use tasks::dps::az::{self, AzEnrollment, AzTarget};
 use tasks::dps::enroll::{self, EnrollError, EnrollInput, EnrollmentSettings};
 use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
-use zeroize::Zeroizing;
+use tasks::fsutil::{limits, SecretSource};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
@@ -96,25 +95,21 @@ pub fn enroll_error(e: EnrollError) -> CliError {
 pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<ConnectionString>, CliError> {
     let (text, source) = match (file, stdin) {
         (Some(path), _) => {
-            let source = format!("--{input}-file {}", path.display());
-            let text = std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {source}: cannot read it ({e})")))?;
-            (Zeroizing::new(text), source)
+            let source = format!("--{input}-file {:?}", path.display().to_string());
+            (super::read_secret_text(SecretSource::File(path), &source)?, source)
         }
         (None, true) => {
             let source = format!("--{input}-stdin");
-            let mut line = Zeroizing::new(String::new());
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))?;
-            (line, source)
+            (super::read_secret_text(SecretSource::Stdin, &source)?, source)
         }
         (None, false) => return Ok(None),
     };
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
+    ConnectionString::parse(&text).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
 }
 
-/// Read a CA file for `--ca-file`.
+/// Read a CA file for `--ca-file` (bounded like every certificate input).
 pub fn read_ca(path: Option<&Path>) -> Result<Option<String>, CliError> {
-    path.map(|p| std::fs::read_to_string(p).map_err(|e| CliError::invalid(format!("invalid --ca-file {}: cannot read it ({e})", p.display())))).transpose()
+    path.map(|p| super::read_text_file(p, &format!("--ca-file {:?}", p.display().to_string()), limits::CERT_FILE)).transpose()
 }
 
 pub fn classify(e: DpsError) -> CliError {

@@ -24,8 +24,8 @@ fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
         IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input: input.clone(), reason },
         other => other,
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::from(IdentityError::Invalid { input: input.clone(), reason: format!("cannot be read: {e}") }))?;
+    let bytes = tasks::fsutil::read_bounded(path, &input, tasks::fsutil::limits::CERT_FILE)
+        .map_err(|e| CliError::from(IdentityError::Invalid { input: e.input, reason: e.reason }))?;
     Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 

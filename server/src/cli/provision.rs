@@ -18,10 +18,11 @@ use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::flash::FlashImage;
-use tasks::identity::{RegistrationId, Uds};
+use tasks::fsutil::SecretSource;
+use tasks::identity::uds::check_new_uds_file;
+use tasks::identity::{RegistrationId, UdsSource};
 use tasks::progress::{CancellationToken, Progress};
 use tasks::provision::{self, Fault, HubCheck, ProvisionError, ProvisionPlan, ProvisionReport, SimulateOptions, Upload, WifiSettings};
-use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultArg {
@@ -198,20 +199,15 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
     let map = image.map.clone().ok_or_else(|| CliError::invalid(format!("invalid --bin {}: no .map next to it (the identity is computed from the image and its map)", bin.display())))?;
     let wifi = match (&args.wifi_ssid, &args.wifi_password_file) {
         (Some(ssid), Some(file)) => {
-            let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|e| CliError::invalid(format!("invalid --wifi-password-file {}: {e}", file.display())))?);
-            let password = Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string());
+            let password = super::read_secret_text(SecretSource::File(file), &format!("--wifi-password-file {:?}", file.display().to_string()))?;
             Some(WifiSettings { ssid: ssid.clone(), password })
         }
         _ => None,
     };
     let uds = match &args.uds_file {
         Some(f) => {
-            let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| CliError::invalid(format!("invalid --uds-file {}: {e}", f.display())))?);
-            let uds = Uds::parse(&text).map_err(|e| CliError::invalid(format!("invalid --uds-file {}: {e}", f.display())))?;
-            if uds.is_published_sample() {
-                return Err(CliError::invalid(format!("invalid --uds-file {}: this is the UDS published in the tutorial; its keys are public. Generate one (omit --uds-file)", f.display())));
-            }
-            Some(uds)
+            let input = format!("--uds-file {:?}", f.display().to_string());
+            Some(super::read_uds(UdsSource::File(f), &input, false, "omit --uds-file to generate one")?)
         }
         None => None,
     };
@@ -220,6 +216,9 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
     let mac = args.mac.as_deref().map(|m| tasks::identity::normalize_mac(m).map_err(|e| CliError::invalid(format!("invalid --mac: {e}")))).transpose()?;
     if registration_id.is_none() && mac.is_none() {
         return Err(CliError::invalid("give --registration-id ID, or --mac HEX12 (on the DevKit's screen) for the automatic az-<mac>v<x>v<y>v<z>"));
+    }
+    if let Some(path) = &args.save_uds_to {
+        check_new_uds_file(path, "--save-uds-to")?;
     }
     if uds.is_none() && args.save_uds_to.is_none() {
         eprintln!("warning: the generated UDS is not saved (--save-uds-to FILE): you will not be able to regenerate this certificate");

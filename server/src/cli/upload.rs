@@ -62,7 +62,7 @@ impl FlashArgs {
                 only("--openocd", self.openocd.is_some(), "openocd")?;
                 let state_dir = self.sim_state.clone().ok_or_else(|| CliError::invalid("--backend sim needs --sim-state DIR (the virtual DevKit's state directory, as given to `devkit sim`)"))?;
                 let trusted_ca_pem = match &self.trusted_ca {
-                    Some(p) => Some(std::fs::read_to_string(p).map_err(|e| CliError::invalid(format!("invalid --trusted-ca {}: {e}", p.display())))?),
+                    Some(p) => Some(super::read_text_file(p, &format!("--trusted-ca {:?}", p.display().to_string()), tasks::fsutil::limits::CERT_FILE)?),
                     None => None,
                 };
                 Ok(Backend::Sim { state_dir, trusted_ca_pem })

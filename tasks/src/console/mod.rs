@@ -269,6 +269,18 @@ impl Command {
         MASKED_COMMANDS.contains(&self.name.as_str())
     }
 
+    /// The line the firmware prints once this command's value is stored and verified
+    /// (devkit-facts.md §2). It confirms the command even when its echo never reached us
+    /// (another reader on the port took it): the firmware has no command to read a secret back.
+    pub fn confirmation(&self) -> Option<&'static str> {
+        match self.name.as_str() {
+            "set_dps_uds" => Some("INFO: Set DPS UDS successfully."),
+            "set_wifissid" => Some("INFO: Set Wi-Fi SSID successfully."),
+            "set_wifipwd" => Some("INFO: Set Wi-Fi password successfully."),
+            _ => None,
+        }
+    }
+
     /// The bytes typed (without the final CR): spaces and quotes escaped with a backslash,
     /// an empty value as `""`.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
@@ -381,7 +393,9 @@ impl<T: Transport> Console<T> {
         }
     }
 
-    /// Send a command, consume its echo, wait for the prompt and classify the reply.
+    /// Send a command, consume its echo, wait for the prompt and classify the reply. When the
+    /// echo is missing (another program reading the port took it) but the command's
+    /// confirmation line arrives before a prompt, that line is the answer.
     pub fn command(&mut self, cmd: &Command, timeout: Duration) -> Result<Reply, ConsoleError> {
         let label = cmd.name().to_string();
         // Forget stale output so that only this command's echo and reply are read.
@@ -402,16 +416,36 @@ impl<T: Transport> Console<T> {
                     self.rx.drain(..after + p + PROMPT.len());
                     return Ok(Reply { kind: classify(&text), text });
                 }
+            } else if let Some(reply) = self.confirmed_without_echo(cmd) {
+                return Ok(reply);
             }
             let now = Instant::now();
             if now >= deadline {
                 if find(&self.rx, PROMPT).is_some() && find(&self.rx, &echo).is_none() {
-                    return Err(ConsoleError::Protocol { command: label, detail: "the echo did not match what was sent (line noise, or another program typing on the port?)".into() });
+                    let stored = if cmd.confirmation().is_some() { "; the device may have stored the value" } else { "" };
+                    return Err(ConsoleError::Protocol {
+                        command: label,
+                        detail: format!("the echo did not match what was sent (line noise, or another program reading or typing on the port?){stored}"),
+                    });
                 }
                 return Err(ConsoleError::Timeout { port: self.name.clone(), command: label, waited_secs: timeout.as_secs() });
             }
             self.fill((deadline - now).min(Duration::from_millis(100)), &label)?;
         }
+    }
+
+    /// The reply to `cmd` from its confirmation line and the prompt after it, when its echo
+    /// is missing. The reply is what the device printed since the previous prompt (so a
+    /// preceding `Invalid ...` line still counts), shown as the confirmation line alone.
+    fn confirmed_without_echo(&mut self, cmd: &Command) -> Option<Reply> {
+        let confirmation = cmd.confirmation()?.as_bytes();
+        let c = find(&self.rx, confirmation)?;
+        let p = c + find(&self.rx[c..], PROMPT)?;
+        let start = self.rx[..c].windows(PROMPT.len()).rposition(|w| w == PROMPT).map_or(0, |i| i + PROMPT.len());
+        let kind = classify(&String::from_utf8_lossy(&self.rx[start..p]));
+        let text = format!("{}\r\n", String::from_utf8_lossy(confirmation));
+        self.rx.drain(..p + PROMPT.len());
+        Some(Reply { kind, text })
     }
 
     /// Run a command and require success.
@@ -559,6 +593,45 @@ mod tests {
         assert!(!format!("{cmd:?}").contains("secret"));
         let err = Command::new("set_wifipwd", &["sec\nret"]).unwrap_err().to_string();
         assert!(!err.contains("sec"), "{err}");
+    }
+
+    /// A device whose echo another reader takes: only the reply lines reach us.
+    struct EchoEaten {
+        out: std::collections::VecDeque<u8>,
+        reply: &'static str,
+    }
+
+    impl Transport for EchoEaten {
+        fn read_timeout(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<usize> {
+            let n = buf.len().min(self.out.len());
+            for b in buf.iter_mut().take(n) {
+                *b = self.out.pop_front().unwrap_or_default();
+            }
+            Ok(n)
+        }
+        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+            if data.ends_with(b"\r") {
+                // The echo (`set_dps_u` + masked part) went to someone else; a scrap may remain.
+                self.out.extend(b"\r\n".iter().chain(self.reply.as_bytes()).chain(PROMPT));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stored_uds_is_confirmed_by_its_reply_when_the_echo_was_taken() {
+        let uds = crate::identity::Uds::generate();
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "***\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
+        let reply = c.set_uds(&uds, Duration::from_millis(500)).unwrap();
+        assert_eq!(reply.kind, ReplyKind::Success);
+        assert!(!reply.text.contains(uds.to_hex().as_str()));
+        // A device that answered with an error is still an error.
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "ERROR: Verify failed.\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
+        assert!(matches!(c.set_uds(&uds, Duration::from_millis(500)), Err(ConsoleError::Rejected { kind: ReplyKind::EepromVerify, .. })));
+        // No confirmation at all: a protocol error that says the value may be stored.
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "" }, "test");
+        let e = c.set_uds(&uds, Duration::from_millis(300)).unwrap_err().to_string();
+        assert!(e.contains("may have stored"), "{e}");
     }
 
     #[test]

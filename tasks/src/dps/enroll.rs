@@ -177,7 +177,11 @@ pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<Enroll
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     let invalid = |reason: String| EnrollError::InvalidCertificate { path: path.clone(), reason };
-    let text = std::fs::read_to_string(&path).map_err(|source| EnrollError::Unreadable { path: path.clone(), source })?;
+    let bytes = crate::fsutil::read_bounded(&path, "certificate", crate::fsutil::limits::CERT_FILE).map_err(|e| match e.io_kind {
+        Some(kind) => EnrollError::Unreadable { path: path.clone(), source: std::io::Error::new(kind, e.reason) },
+        None => invalid(e.reason),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid("is not a PEM text file".into()))?;
     let der = identity::pem::decode(&text, Some("CERTIFICATE")).map_err(|e| invalid(e.to_string()))?;
     let info = identity::inspect(&der).map_err(|e| invalid(e.to_string()))?;
     if !info.is_alias {

@@ -69,12 +69,21 @@ impl FlashImage {
     /// `bin` and, when it exists, the map next to it (same stem, `.map`), and the build's
     /// `dps_config.json` in the same directory.
     pub fn load(bin: &Path) -> Result<FlashImage, FlashError> {
-        let bytes = std::fs::read(bin).map_err(|source| FlashError::Read { path: bin.to_path_buf(), source })?;
+        use crate::fsutil::{limits, read_bounded};
+        let name = |p: &Path| format!("image {:?}", p.display().to_string());
+        let bytes = read_bounded(bin, &name(bin), limits::FIRMWARE_BIN).map_err(|e| match e.io_kind {
+            Some(kind) => FlashError::Read { path: bin.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
+            None => FlashError::Invalid { input: e.input, reason: e.reason },
+        })?;
         let map_path = bin.with_extension("map");
-        let map = std::fs::read_to_string(&map_path).ok();
+        let map = match read_bounded(&map_path, &name(&map_path), limits::MAP_FILE) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(FlashError::Invalid { input: e.input, reason: e.reason }),
+        };
         let dps = bin
             .parent()
-            .and_then(|d| std::fs::read(d.join(crate::build::DPS_CONFIG_JSON)).ok())
+            .and_then(|d| read_bounded(&d.join(crate::build::DPS_CONFIG_JSON), "dps_config.json", limits::CERT_FILE).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
         Ok(FlashImage { bin_path: bin.to_path_buf(), bin: bytes, map, dps, address: guard::APP_BASE })
     }

@@ -115,12 +115,16 @@ pub fn plan_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> R
     let mut to_write = Vec::new();
     for (kind, path, bytes, mode) in contents(d, out_dir, opts) {
         let io = |source| FsError::Io { path: path.clone(), source };
-        // Zeroizing: the existing file may be a private key.
-        let (action, backup) = match std::fs::read(&path).map(Zeroizing::new) {
+        // A FIFO or device named as an output would hang (or never end) the comparison read.
+        fsutil::check_output(&path)?;
+        // Zeroizing: the existing file may be a private key. Bounded: an identity file is
+        // small; anything larger is some other file, kept as a backup.
+        let (action, backup) = match fsutil::read_bounded(&path, "existing file", fsutil::limits::CERT_FILE).map(Zeroizing::new) {
             Ok(existing) if *existing == *bytes => (FileAction::Unchanged, None),
-            Ok(_) => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileAction::Written, None),
-            Err(e) => return Err(io(e)),
+            Err(e) if e.is_not_found() => (FileAction::Written, None),
+            Err(e) if e.io_kind.is_some() => return Err(io(std::io::Error::new(e.io_kind.unwrap_or(std::io::ErrorKind::Other), e.reason))),
+            // Different content, or too large to be one of ours: kept as a backup.
+            _ => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
         };
         if action != FileAction::Unchanged {
             to_write.push((path.clone(), bytes, mode));

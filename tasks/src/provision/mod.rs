@@ -216,6 +216,10 @@ pub fn describe_event(e: &LogEvent) -> Option<String> {
 
 /// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
 pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+    // A UDS file is never overwritten (another device's secret?): refused before anything runs.
+    if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
+        identity::uds::check_new_uds_file(path, "the file to save the UDS to")?;
+    }
     let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
     let service = ServiceClient::new(plan.dps.clone(), ClientOptions { cancel: cancel.clone(), ..plan.client.clone() })?;
 
@@ -225,10 +229,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let uds = plan.uds.take().unwrap_or_else(Uds::generate);
     let mut uds_saved_to = None;
     if generated {
+        // Saved (0600, atomically, never over a file) before it is sent: a UDS the device
+        // may store is never lost, even when the run fails later.
         if let Some(path) = &plan.save_uds_to {
-            let mut text = uds.to_hex();
-            text.push('\n');
-            fsutil::write_atomic(path, text.as_bytes(), Mode::Private)?;
+            identity::uds::save_new_uds(&uds, path)?;
             uds_saved_to = Some(path.clone());
         }
     }

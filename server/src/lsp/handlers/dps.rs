@@ -14,7 +14,7 @@ use tasks::dps::az::{self, AzEnrollment, AzTarget};
 use tasks::dps::enroll::{self as enroll_rules, EnrollError, EnrollInput};
 use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use tasks::flash::{Backend as FlashBackend, FlashImage};
-use tasks::identity::{self as id, RegistrationId, Uds};
+use tasks::identity::{self as id, RegistrationId};
 use tasks::provision::{self, EnrollmentSettings, HubCheck, ProvisionError, ProvisionPlan, SimulateOptions, Upload, WifiSettings};
 use tower_lsp_server::lsp_types::ProgressToken;
 use zeroize::Zeroizing;
@@ -52,9 +52,7 @@ fn connection_string(s: &Option<crate::lsp::secret::Secret>, field: &str) -> Res
 }
 
 fn read_ca(path: &Option<std::path::PathBuf>, field: &str) -> Result<Option<String>, TaskError> {
-    path.as_ref()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| TaskError::invalid(field, format!("cannot read {}: {e}", p.display()))))
-        .transpose()
+    path.as_ref().map(|p| super::read_text_file(p, field, tasks::fsutil::limits::CERT_FILE)).transpose()
 }
 
 /// An enrollment-preparation error, naming the param it is about.
@@ -173,13 +171,7 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>), Ta
         (None, None) => None,
     };
     let uds = match &p.uds {
-        Some(s) => {
-            let uds = Uds::parse(s.expose()).map_err(|e| TaskError::invalid("uds", e))?;
-            if uds.is_published_sample() {
-                return Err(TaskError::invalid("uds", "is the sample UDS published in the tutorial; its keys are public. Omit it to generate one"));
-            }
-            Some(uds)
-        }
+        Some(s) => Some(super::identity::uds_param(s, false)?.0),
         None => None,
     };
     let registration_id = p.registration_id.as_deref().map(|r| RegistrationId::parse(r).map_err(|e| TaskError::invalid("registrationId", e))).transpose()?;
@@ -190,6 +182,9 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>), Ta
         return Err(TaskError::invalid("registrationId", "is required, or `mac` (on the DevKit's screen) for the automatic az-<mac>v<x>v<y>v<z>"));
     }
     let project = p.project_dir.clone().ok_or_else(|| TaskError::invalid("projectDir", "is required"))?;
+    if let Some(path) = &p.save_uds_to {
+        id::uds::check_new_uds_file(path, "saveUdsTo").map_err(|e| super::identity::input_error(e, "saveUdsTo"))?;
+    }
     let plan = ProvisionPlan {
         port: port.clone().into(),
         image_bin: image.bin.clone(),

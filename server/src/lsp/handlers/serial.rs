@@ -183,19 +183,10 @@ pub async fn list_ports(b: &Backend, p: ListPortsParams, _: Option<ProgressToken
 pub async fn set_uds(b: &Backend, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
     let (uds, generated) = match (&p.uds, p.generate) {
         (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
-        (Some(text), false) => {
-            let uds = Uds::parse(text.expose()).map_err(|e| TaskError::invalid("uds", e))?;
-            (uds, false)
-        }
+        (Some(text), false) => (super::identity::uds_param(text, p.allow_sample_uds)?.0, false),
         (None, true) => (Uds::generate(), true),
         (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
     };
-    if uds.is_published_sample() && !p.allow_sample_uds {
-        return Err(TaskError::invalid(
-            "uds",
-            "is the sample UDS published in the original tutorial: anyone can compute this device's keys; use `generate`",
-        ));
-    }
     let returned = generated.then(|| uds.to_hex().to_string());
     console_job(b, ext::SET_UDS, "Setting the UDS", p.port.clone(), token, move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()))
         .await?;

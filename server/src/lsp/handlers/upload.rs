@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuilderSettings, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
 use tasks::flash::{self, Backend as FlashBackend, FlashError, FlashImage};
-use tasks::identity::Uds;
 use tasks::monitor::{ExclusivePort, PortRegistry};
 use tasks::upload::{DeviceUploadOptions, PortPause, UploadError};
 use tower_lsp_server::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, ProgressToken, Range, Uri};
@@ -137,7 +136,7 @@ pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), T
         "sim" => {
             let state_dir = p.sim_dir.clone().ok_or_else(|| TaskError::invalid("simDir", "is required with backend `sim` (the virtual DevKit's state directory)"))?;
             let trusted_ca_pem = match &p.trusted_ca {
-                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| TaskError::invalid("trustedCa", format!("cannot read {}: {e}", path.display())))?),
+                Some(path) => Some(super::read_text_file(path, "trustedCa", tasks::fsutil::limits::CERT_FILE)?),
                 None => None,
             };
             FlashBackend::Sim { state_dir, trusted_ca_pem }
@@ -251,7 +250,8 @@ pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Optio
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
     let uds = match &p.uds {
-        Some(s) => Some(Uds::parse(s.expose()).map_err(|e| TaskError::invalid("uds", e))?),
+        // Only for the drift warning's thumbprint: the sample is accepted here.
+        Some(s) => Some(super::identity::uds_param(s, true)?.0),
         None => None,
     };
     let (backend, resources) = flash_backend(&p.flash)?;
