@@ -236,7 +236,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
     let version = {
-        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| {
+        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| {
             if let Some(w) = &wifi {
                 c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
             }
