@@ -122,6 +122,7 @@ impl Jobs {
     }
 
     /// Whether the status task runs.
+    #[cfg(test)]
     pub fn status_running(&self) -> bool {
         self.status_task.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|t| !t.is_finished())
     }
@@ -549,6 +550,31 @@ mod tests {
         })
         .await;
         assert_eq!(r.unwrap(), vec!["careful".to_string()], "the next job runs normally");
+    }
+
+    #[tokio::test]
+    async fn nothing_happens_after_a_cancellation_past_the_commit_point() {
+        let jobs = Jobs::new();
+        let spec = || JobSpec { method: ext::GENERATE_CERT, title: "t".into(), resources: vec![], work_done_token: None, progress: false };
+        let wrote = Arc::new(AtomicBool::new(false));
+        let w = wrote.clone();
+        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), move |ctx| async move {
+            ctx.cancel.cancel(); // the client cancelled while the certificate was derived
+            ctx.commit()?;
+            w.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        assert_eq!(r.err().unwrap().name, "cancelled");
+        assert!(!wrote.load(Ordering::SeqCst), "nothing was written");
+        // Once committed, what was done is reported even if a cancellation follows.
+        let r = run_job(&jobs, &client(), false, spec(), |ctx| async move {
+            ctx.commit()?;
+            ctx.cancel.cancel();
+            Ok(5)
+        })
+        .await;
+        assert_eq!(r.unwrap(), 5);
     }
 
     #[tokio::test]

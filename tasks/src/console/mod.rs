@@ -545,6 +545,28 @@ mod tests {
     use super::*;
     use crate::sim::console::parse_args;
 
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_cancelled_run_lets_go_of_the_port_long_before_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = crate::sim::SimOptions::new(dir.path());
+        opts.config_mode = false; // it waits for configuration mode, up to a minute
+        let sim = crate::sim::VirtualDevKit::start(opts).unwrap();
+        let cancel = crate::progress::CancellationToken::new();
+        let later = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            later.cancel();
+        });
+        let run = run_on_port(sim.port_path().to_path_buf(), DEFAULT_BAUD, Duration::from_secs(60), cancel, |_: &str| {}, |c| {
+            c.version(Duration::from_secs(10))
+        });
+        // Returning means the blocking loop has ended and closed the port.
+        let r = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the cancelled run still holds the port");
+        assert!(r.is_err());
+        assert!(SerialTransport::open(sim.port_path(), DEFAULT_BAUD).is_ok(), "the port opens again");
+    }
+
     fn roundtrip(args: &[&str]) -> Vec<String> {
         let cmd = Command::new("set_wifissid", args).unwrap();
         parse_args(&cmd.encode()).unwrap().iter().map(|a| String::from_utf8(a.to_vec()).unwrap()).collect()

@@ -245,10 +245,11 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             c.set_uds(&uds, Duration::from_secs(10))?;
             c.version(Duration::from_secs(10))
         });
-        tokio::select! {
-            r = job => r?,
-            _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
-        }
+        // The console stops at its next read once cancelled: waiting for it means the port
+        // is free when this returns.
+        let r = job.await;
+        check_cancel(cancel)?;
+        r?
     };
     progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
     check_cancel(cancel)?;
