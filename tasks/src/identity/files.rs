@@ -294,28 +294,25 @@ mod tests {
 
     #[test]
     fn concurrent_writes_of_one_registration_id_lose_no_identity() {
-        let tmp = tempfile::tempdir().unwrap();
-        let ids: Vec<DeviceIdentity> = (1..=4).map(|i| identity(&i.to_string().repeat(64))).collect();
-        let opts = FileOptions { device_cert: true, ..Default::default() };
-        let dir = tmp.path();
-        std::thread::scope(|s| {
+        let ids: Vec<DeviceIdentity> = (1..=6).map(|i| identity(&i.to_string().repeat(64))).collect();
+        for _round in 0..10 {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let start = std::sync::Barrier::new(ids.len());
+            std::thread::scope(|s| {
+                for d in &ids {
+                    let start = &start;
+                    s.spawn(move || {
+                        start.wait();
+                        write_identity(d, dir, FileOptions::default()).unwrap();
+                    });
+                }
+            });
+            // Every identity written is still somewhere: the current file or a backup.
+            let kept: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
             for d in &ids {
-                s.spawn(move || {
-                    for _ in 0..5 {
-                        write_identity(d, dir, opts).unwrap();
-                    }
-                });
+                assert!(kept.contains(&d.alias_cert_pem()), "an identity was lost: {} files kept", kept.len());
             }
-        });
-        // Every identity written is still somewhere: the current file or a backup.
-        let kept: Vec<String> = std::fs::read_dir(tmp.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("dev-1.pem"))
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect();
-        for d in &ids {
-            assert!(kept.contains(&d.alias_cert_pem()), "an identity was lost: {} files kept", kept.len());
         }
         assert!(held().as_ref().is_none_or(|m| m.is_empty()), "every lock was released");
     }
