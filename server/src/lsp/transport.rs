@@ -439,7 +439,7 @@ where
         let (out, in_flight) = (out.clone(), in_flight.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            tokio::pin!(fut);
+            let mut fut = Box::pin(fut);
             let r = tokio::select! {
                 r = &mut fut => Some(r),
                 _ = ctx.token.cancelled() => None,
@@ -450,7 +450,7 @@ where
                     fut.await.ok().flatten().map(|res| serde_json::to_vec(&res).unwrap_or_default())
                 }
                 None => {
-                    drop(fut);
+                    drop(fut); // the request's work stops here
                     Some(error_body(id.clone(), TaskError::cancelled().into()))
                 }
             };
