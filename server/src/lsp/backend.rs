@@ -233,11 +233,12 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         tracing::info!("client initialized");
-        tokio::spawn(self.jobs.clone().publish_status(self.client.clone()));
+        self.jobs.start_status(self.client.clone());
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
         self.shutdown.store(true, Ordering::SeqCst);
+        self.jobs.stop_status();
         self.state.shutdown().await;
         Ok(())
     }

@@ -60,6 +60,32 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
+/// A transport that stops at the next read or write once `cancel` is cancelled. Reads wait
+/// at most [`CANCEL_POLL`] at a time, so a cancelled blocking loop (waiting for configuration
+/// mode, say) lets go of its port within that, not at its own timeout.
+pub struct Cancellable<T> {
+    pub inner: T,
+    pub cancel: crate::progress::CancellationToken,
+}
+
+/// The longest a [`Cancellable`] read waits before looking at its cancellation again.
+pub const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+impl<T: Transport> Transport for Cancellable<T> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.read_timeout(buf, timeout.min(CANCEL_POLL))
+    }
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.write_all(data)
+    }
+}
+
 /// A serial port opened by path.
 pub struct SerialTransport(pub Box<dyn serialport::SerialPort>);
 
@@ -527,15 +553,23 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Open `port`, make sure it is in configuration mode (calling `guidance` if the user must
 /// act), then run `f`, all on a blocking thread.
-pub async fn run_on_port<R, F>(port: PathBuf, baud: u32, config_timeout: Duration, guidance: impl FnMut(&str) + Send + 'static, f: F) -> Result<R, ConsoleError>
+pub async fn run_on_port<R, F>(
+    port: PathBuf,
+    baud: u32,
+    config_timeout: Duration,
+    cancel: crate::progress::CancellationToken,
+    guidance: impl FnMut(&str) + Send + 'static,
+    f: F,
+) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
-    F: FnOnce(&mut Console<SerialTransport>) -> Result<R, ConsoleError> + Send + 'static,
+    F: FnOnce(&mut Console<Cancellable<SerialTransport>>) -> Result<R, ConsoleError> + Send + 'static,
 {
     let name = port.display().to_string();
     tokio::task::spawn_blocking(move || {
         let mut guidance = guidance;
-        let mut console = Console::open(&port, baud)?;
+        let t = SerialTransport::open(&port, baud).map_err(|source| ConsoleError::Open { port: port.display().to_string(), source })?;
+        let mut console = Console::new(Cancellable { inner: t, cancel }, port.display().to_string());
         console.enter_config_mode(config_timeout, &mut guidance)?;
         f(&mut console)
     })
@@ -547,6 +581,28 @@ where
 mod tests {
     use super::*;
     use crate::sim::console::parse_args;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_cancelled_run_lets_go_of_the_port_long_before_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = crate::sim::SimOptions::new(dir.path());
+        opts.config_mode = false; // it waits for configuration mode, up to a minute
+        let sim = crate::sim::VirtualDevKit::start(opts).unwrap();
+        let cancel = crate::progress::CancellationToken::new();
+        let later = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            later.cancel();
+        });
+        let run = run_on_port(sim.port_path().to_path_buf(), DEFAULT_BAUD, Duration::from_secs(60), cancel, |_: &str| {}, |c| {
+            c.version(Duration::from_secs(10))
+        });
+        // Returning means the blocking loop has ended and closed the port.
+        let r = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the cancelled run still holds the port");
+        assert!(r.is_err());
+        assert!(SerialTransport::open(sim.port_path(), DEFAULT_BAUD).is_ok(), "the port opens again");
+    }
 
     fn roundtrip(args: &[&str]) -> Vec<String> {
         let cmd = Command::new("set_wifissid", args).unwrap();

@@ -240,7 +240,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
     let version = {
-        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| {
+        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| {
             if let Some(w) = &wifi {
                 c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
             }
@@ -249,10 +249,11 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             c.set_uds(&uds, Duration::from_secs(10))?;
             c.version(Duration::from_secs(10))
         });
-        tokio::select! {
-            r = job => r?,
-            _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
-        }
+        // The console stops at its next read once cancelled: waiting for it means the port
+        // is free when this returns.
+        let r = job.await;
+        check_cancel(cancel)?;
+        r?
     };
     progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
     check_cancel(cancel)?;

@@ -223,7 +223,8 @@ pub async fn provision(b: &Backend, p: ProvisionParams, token: Option<ProgressTo
         };
         (Err(opts), "simulated".to_string(), vec![])
     } else {
-        let (plan, port, resources) = plan(p)?;
+        // Reading the image and its map is file work: off the async threads.
+        let (plan, port, resources) = super::blocking(move || plan(p)).await?;
         (Ok(plan), port, resources)
     };
     // The run opens the port itself: an open monitor is closed for the run and reopened after.

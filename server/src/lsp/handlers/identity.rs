@@ -128,6 +128,8 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
             // The same files, backups and warnings as `devkit generate-cert`: a file holding
             // something else is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
             let options = id::files::FileOptions { device_cert: p.device_cert, alias_key: false, per_device_dir: false };
+            // Nothing is written once the request was cancelled.
+            ctx.commit()?;
             let written = id::files::write_identity(&identity, &out_dir, options)?;
             let alias_abs = written[0].path.clone();
             let device_path = written.iter().find(|w| w.kind == id::files::FileKind::DeviceCert).map(|w| w.path.clone());

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tasks::console::{Console, ConsoleError, Transport, DEFAULT_BAUD};
+use tasks::console::{Cancellable, Console, ConsoleError, DEFAULT_BAUD};
 use tasks::identity::Uds;
 use tasks::logs::EventParser;
 use tasks::monitor::{ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus};
@@ -94,27 +94,6 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     }
 }
 
-/// The exclusive port, stopping at the next read once the job is cancelled.
-struct CancellablePort<'a> {
-    port: &'a mut ExclusivePort,
-    cancel: CancellationToken,
-}
-
-impl Transport for CancellablePort<'_> {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.read_timeout(buf, timeout.min(Duration::from_millis(100)))
-    }
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.cancel.is_cancelled() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.write_all(data)
-    }
-}
-
 /// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
 /// DevKit is brought to configuration mode (the user is told how through progress), `f`
 /// runs, the monitor resumes.
@@ -124,7 +103,7 @@ async fn console_job<R: Send + 'static>(
     title: &str,
     port: String,
     token: Option<ProgressToken>,
-    f: impl FnOnce(&mut Console<CancellablePort<'_>>) -> Result<R, ConsoleError> + Send + 'static,
+    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, ConsoleError> + Send + 'static,
 ) -> Result<R, TaskError> {
     let registry = b.state.serial.registry.clone();
     let spec = JobSpec {
@@ -141,7 +120,7 @@ async fn console_job<R: Send + 'static>(
         let port_name = port.clone();
         let r = registry
             .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
-                let mut console = Console::new(CancellablePort { port: ex, cancel: cancel.clone() }, name);
+                let mut console = Console::new(Cancellable { inner: ex, cancel: cancel.clone() }, name);
                 let mut guidance = |g: &str| progress.report(g.to_string(), None);
                 console.enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance).map_err(|e| console_error(e, &cancel))?;
                 f(&mut console).map_err(|e| console_error(e, &cancel))

@@ -224,11 +224,15 @@ pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressTok
         (None, Some(dir)) => Err(dir.clone()),
         (None, None) => return Err(TaskError::invalid("bin", "is required: give `bin` or `buildDir`")),
     };
-    let image = match image_src {
-        Ok(bin) => FlashImage::load(&bin),
-        Err(dir) => FlashImage::from_build_dir(&dir),
-    }
-    .map_err(flash_error)?;
+    // Reading the image is file work: off the async threads.
+    let image = super::blocking(move || {
+        match image_src {
+            Ok(bin) => FlashImage::load(&bin),
+            Err(dir) => FlashImage::from_build_dir(&dir),
+        }
+        .map_err(flash_error)
+    })
+    .await?;
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let port = p.flash.port.clone();
     let spec = JobSpec { method: ext::UPLOAD, title: "Uploading".into(), resources, work_done_token: token, progress: true };
