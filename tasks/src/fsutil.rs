@@ -2,8 +2,8 @@
 //!
 //! Every file this project writes goes through here so that nothing is ever half-written (we
 //! write a temporary file in the same directory, fsync it and rename it over the target) and
-//! secrets are never world-readable (private material is created with mode 0600 from the
-//! start, not chmod-ed afterwards).
+//! secrets are never readable by others (private material is created owner-only from the
+//! start, not chmod-ed afterwards: mode 0600 on Unix, an owner-only protected DACL on Windows).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,18 +41,104 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), FsEr
     write_all_atomic(&[(path.to_path_buf(), contents, mode)])
 }
 
-#[cfg(unix)]
-fn permissions(mode: Mode) -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(match mode {
-        Mode::Public => 0o644,
-        Mode::Private => 0o600,
-    })
+/// Create the staging file for `mode` in `dir`: private files are readable by their owner only
+/// from the moment they exist (mode 0600 on Unix; on Windows a protected DACL granting the
+/// current user alone, see [`private_windows`]).
+fn staging_file(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".devkit-tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(match mode {
+            Mode::Public => 0o644,
+            Mode::Private => 0o600,
+        }));
+    }
+    #[cfg(windows)]
+    if mode == Mode::Private {
+        return builder.make_in(dir, private_windows::create_new);
+    }
+    #[cfg(not(any(unix, windows)))]
+    if mode == Mode::Private {
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "private files need Unix or Windows file permissions"));
+    }
+    builder.tempfile_in(dir)
 }
 
-#[cfg(not(unix))]
-fn permissions(_mode: Mode) -> std::fs::Permissions {
-    std::fs::metadata(".").map(|m| m.permissions()).unwrap_or_else(|_| unreachable!())
+/// Private files on Windows: created with a security descriptor whose DACL is protected (no
+/// inherited entries from the directory) and grants full access to the current user's SID
+/// only: `D:P(A;;FA;;;<user SID>)`. Administrators and other users get no entry, the Windows
+/// counterpart of mode 0600. The descriptor is given to `CreateFileW`, so there is no moment
+/// when the file exists with the directory's inherited (often wider) permissions.
+#[cfg(windows)]
+mod private_windows {
+    use std::io;
+    use std::os::windows::fs::OpenOptionsExt;
+    use std::path::Path;
+    use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
+    use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1};
+    use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER};
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    /// Create `path` (it must not exist) readable and writable by the current user only.
+    pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
+        let sddl: Vec<u16> = format!("D:P(A;;FA;;;{})", current_user_sid()?).encode_utf16().chain([0]).collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `sddl` is NUL-terminated UTF-16; on success `sd` is a LocalAlloc'ed
+        // descriptor we free below.
+        if unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut()) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut attrs = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd, bInheritHandle: 0 };
+        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).security_attributes((&mut attrs as *mut SECURITY_ATTRIBUTES).cast()).open(path);
+        // SAFETY: `sd` came from ConvertStringSecurityDescriptorToSecurityDescriptorW.
+        unsafe { LocalFree(sd) };
+        file
+    }
+
+    /// The current process user's SID as a string (`S-1-5-21-...`).
+    fn current_user_sid() -> io::Result<String> {
+        let mut token: HANDLE = std::ptr::null_mut();
+        // SAFETY: plain Win32 calls with valid out-pointers; the token handle is closed below.
+        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sid = token_user_sid(token);
+        // SAFETY: `token` is the handle opened above.
+        unsafe { CloseHandle(token) };
+        sid
+    }
+
+    fn token_user_sid(token: HANDLE) -> io::Result<String> {
+        let mut len = 0u32;
+        // SAFETY: asks for the needed size only (the call fails with ERROR_INSUFFICIENT_BUFFER).
+        unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
+        if len == 0 || len > 64 * 1024 {
+            return Err(io::Error::last_os_error());
+        }
+        // u64 storage keeps TOKEN_USER's pointer field aligned.
+        let mut buf = vec![0u64; (len as usize).div_ceil(8)];
+        // SAFETY: `buf` holds `len` bytes.
+        if unsafe { GetTokenInformation(token, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into it.
+        let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        let mut text: *mut u16 = std::ptr::null_mut();
+        // SAFETY: `sid` is valid while `buf` lives; `text` is LocalAlloc'ed on success.
+        if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `text` is a NUL-terminated UTF-16 string.
+        let s = unsafe {
+            let n = (0..).take_while(|&i| *text.add(i) != 0).count();
+            String::from_utf16_lossy(std::slice::from_raw_parts(text, n))
+        };
+        // SAFETY: allocated by ConvertSidToStringSidW.
+        unsafe { LocalFree(text.cast()) };
+        Ok(s)
+    }
 }
 
 /// Write several files as one unit: every file is first written to a temporary sibling, the
@@ -68,11 +154,7 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<
         let io = |source| FsError::Io { path: path.clone(), source };
         let dir = parent_dir(path);
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".devkit-tmp-")
-            .permissions(permissions(*mode))
-            .tempfile_in(&dir)
-            .map_err(io)?;
+        let mut tmp = staging_file(&dir, *mode).map_err(io)?;
         tmp.write_all(contents.as_ref()).map_err(io)?;
         staged.push((tmp, path.clone()));
     }
