@@ -74,11 +74,13 @@ fn staging_file(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFi
 #[cfg(windows)]
 mod private_windows {
     use std::io;
-    use std::os::windows::fs::OpenOptionsExt;
+    use std::os::windows::ffi::OsStrExt;
+    use std::os::windows::io::FromRawHandle;
     use std::path::Path;
-    use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
+    use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE};
     use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1};
     use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER};
+    use windows_sys::Win32::Storage::FileSystem::{CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
     /// Create `path` (it must not exist) readable and writable by the current user only.
@@ -90,11 +92,29 @@ mod private_windows {
         if unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut()) } == 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut attrs = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd, bInheritHandle: 0 };
-        let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).security_attributes((&mut attrs as *mut SECURITY_ATTRIBUTES).cast()).open(path);
+        let attrs = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd, bInheritHandle: 0 };
+        let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+        // SAFETY: `wide` is a NUL-terminated path, `attrs` points at a valid descriptor; the
+        // share mode is std's (so the file can be renamed into place while open).
+        let handle = unsafe {
+            CreateFileW(
+                wide.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                &attrs,
+                CREATE_NEW,
+                FILE_ATTRIBUTE_NORMAL,
+                std::ptr::null_mut(),
+            )
+        };
+        let err = io::Error::last_os_error();
         // SAFETY: `sd` came from ConvertStringSecurityDescriptorToSecurityDescriptorW.
         unsafe { LocalFree(sd) };
-        file
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(err);
+        }
+        // SAFETY: a fresh handle we own.
+        Ok(unsafe { std::fs::File::from_raw_handle(handle) })
     }
 
     /// The current process user's SID as a string (`S-1-5-21-...`).
