@@ -224,12 +224,11 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s
         .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {name} within 60 s")))?
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
     #[test]
-    #[cfg(unix)]
     fn socket_path_stays_short_and_deterministic_for_deep_state_dirs() {
         let short = tempfile::tempdir().unwrap();
         assert_eq!(socket_path(short.path()), std::fs::canonicalize(short.path()).unwrap().join("control.sock"));

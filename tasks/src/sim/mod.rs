@@ -179,9 +179,9 @@ impl VirtualDevKit {
             SimTransport::Tcp { port } => SimError::Io { what: "cannot listen on", path: format!("127.0.0.1:{port}").into(), source },
         })?;
         let listener = ControlListener::bind(&dir, opts.transport)?;
-        let pty_path = link.port_name();
+        let port_name = link.port_name();
         if let Some(link) = &opts.link {
-            make_link(link, &pty_path)?;
+            make_link(link, &port_name)?;
         }
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -202,14 +202,14 @@ impl VirtualDevKit {
             .map_err(io("cannot start thread", &dir))?;
         let control_thread = {
             let stop = stop.clone();
-            let pty_path = pty_path.clone();
+            let port_name = port_name.clone();
             std::thread::Builder::new()
                 .name("virtual-devkit-control".into())
-                .spawn(move || serve_control(listener, tx, stop, shared, pty_path))
+                .spawn(move || serve_control(listener, tx, stop, shared, port_name))
                 .map_err(io("cannot start thread", &dir))?
         };
         Ok(VirtualDevKit {
-            port: pty_path,
+            port: port_name,
             transport: opts.transport,
             link: opts.link.clone(),
             state_dir: dir,
