@@ -244,7 +244,7 @@ fn provision_against_a_port_with_the_sim_backend() {
     let o = Command::new(DEVKIT)
         .arg("provision")
         .arg("--port")
-        .arg(devkit.pty_path())
+        .arg(devkit.device_port())
         .arg("--bin")
         .arg(build.join("sample.bin"))
         .args(["--backend", "sim", "--sim-state"])

@@ -2,9 +2,10 @@
 //!
 //! Every file this project writes goes through here so that nothing is ever half-written (we
 //! write a temporary file in the same directory, fsync it and rename it over the target) and
-//! secrets are never world-readable (private material is created with mode 0600 from the
-//! start, not chmod-ed afterwards). Temporary files left behind by a killed run are removed
-//! on the next write into the same directory ([`clean_stale_temps`]).
+//! secrets are never readable by others (private material is created owner-only from the
+//! start, not chmod-ed afterwards: mode 0600 on Unix, an owner-only protected DACL on Windows).
+//! Temporary files left behind by a killed run are removed on the next write into the same
+//! directory ([`clean_stale_temps`]).
 //!
 //! Every input file (and stdin) is read through [`read_bounded`] /
 //! [`read_secret_text`]: a FIFO, a device or a directory where a regular file is expected is
@@ -250,13 +251,6 @@ const STALE_DEAD_PID: std::time::Duration = std::time::Duration::from_secs(60);
 /// removed once it is this old: no write of ours takes that long.
 const STALE_UNKNOWN: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .permissions(permissions(mode))
-        .tempfile_in(dir)
-}
-
 /// Remove our temporary files that a killed run (SIGKILL, power loss) left in `dir`: only
 /// regular files named `.devkit-tmp-*`, and only when stale: their process (the PID in the
 /// name) is gone and they are over a minute old, or (no PID) over a day old. A live writer's
@@ -334,18 +328,125 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), FsEr
     write_all_atomic(&[(path.to_path_buf(), contents, mode)])
 }
 
-#[cfg(unix)]
-fn permissions(mode: Mode) -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(match mode {
-        Mode::Public => 0o644,
-        Mode::Private => 0o600,
-    })
+/// Create the staging file for `mode` in `dir`: private files are readable by their owner only
+/// from the moment they exist (mode 0600 on Unix; on Windows a protected DACL granting the
+/// current user alone, see [`private_windows`]).
+fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(match mode {
+            Mode::Public => 0o644,
+            Mode::Private => 0o600,
+        }));
+    }
+    #[cfg(windows)]
+    if mode == Mode::Private {
+        return builder.make_in(dir, private_windows::create_new);
+    }
+    #[cfg(not(any(unix, windows)))]
+    if mode == Mode::Private {
+        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "private files need Unix or Windows file permissions"));
+    }
+    builder.tempfile_in(dir)
 }
 
-#[cfg(not(unix))]
-fn permissions(_mode: Mode) -> std::fs::Permissions {
-    std::fs::metadata(".").map(|m| m.permissions()).unwrap_or_else(|_| unreachable!())
+/// Private files on Windows: created with a security descriptor whose DACL is protected (no
+/// inherited entries from the directory) and grants full access to the current user's SID
+/// only: `D:P(A;;FA;;;<user SID>)`. Administrators and other users get no entry, the Windows
+/// counterpart of mode 0600. The descriptor is given to `CreateFileW`, so there is no moment
+/// when the file exists with the directory's inherited (often wider) permissions.
+#[cfg(windows)]
+mod private_windows {
+    use std::io;
+    use std::os::windows::ffi::OsStrExt;
+    use std::os::windows::io::FromRawHandle;
+    use std::path::Path;
+    use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1};
+    use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER};
+    use windows_sys::Win32::Storage::FileSystem::{CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
+    use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+    /// Create `path` (it must not exist) readable and writable by the current user only.
+    pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
+        let sddl: Vec<u16> = format!("D:P(A;;FA;;;{})", current_user_sid()?).encode_utf16().chain([0]).collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `sddl` is NUL-terminated UTF-16; on success `sd` is a LocalAlloc'ed
+        // descriptor we free below.
+        if unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut()) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let attrs = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd, bInheritHandle: 0 };
+        let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+        // SAFETY: `wide` is a NUL-terminated path, `attrs` points at a valid descriptor; the
+        // share mode is std's (so the file can be renamed into place while open).
+        let handle = unsafe {
+            CreateFileW(
+                wide.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                &attrs,
+                CREATE_NEW,
+                FILE_ATTRIBUTE_NORMAL,
+                std::ptr::null_mut(),
+            )
+        };
+        let err = io::Error::last_os_error();
+        // SAFETY: `sd` came from ConvertStringSecurityDescriptorToSecurityDescriptorW.
+        unsafe { LocalFree(sd) };
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(err);
+        }
+        // SAFETY: a fresh handle we own.
+        Ok(unsafe { std::fs::File::from_raw_handle(handle) })
+    }
+
+    /// The current process user's SID as a string (`S-1-5-21-...`).
+    fn current_user_sid() -> io::Result<String> {
+        let mut token: HANDLE = std::ptr::null_mut();
+        // SAFETY: plain Win32 calls with valid out-pointers; the token handle is closed below.
+        if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sid = token_user_sid(token);
+        // SAFETY: `token` is the handle opened above.
+        unsafe { CloseHandle(token) };
+        sid
+    }
+
+    fn token_user_sid(token: HANDLE) -> io::Result<String> {
+        let mut len = 0u32;
+        // SAFETY: asks for the needed size only (the call fails with ERROR_INSUFFICIENT_BUFFER).
+        unsafe { GetTokenInformation(token, TokenUser, std::ptr::null_mut(), 0, &mut len) };
+        if len == 0 || len > 64 * 1024 {
+            return Err(io::Error::last_os_error());
+        }
+        // u64 storage keeps TOKEN_USER's pointer field aligned.
+        let mut buf = vec![0u64; (len as usize).div_ceil(8)];
+        // SAFETY: `buf` holds `len` bytes.
+        if unsafe { GetTokenInformation(token, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into it.
+        let sid = unsafe { (*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+        let mut text: *mut u16 = std::ptr::null_mut();
+        // SAFETY: `sid` is valid while `buf` lives; `text` is LocalAlloc'ed on success.
+        if unsafe { ConvertSidToStringSidW(sid, &mut text) } == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `text` is a NUL-terminated UTF-16 string.
+        let s = unsafe {
+            let n = (0..).take_while(|&i| *text.add(i) != 0).count();
+            String::from_utf16_lossy(std::slice::from_raw_parts(text, n))
+        };
+        // SAFETY: allocated by ConvertSidToStringSidW.
+        unsafe { LocalFree(text.cast()) };
+        Ok(s)
+    }
 }
 
 /// Write several files as one unit: every file is first written to a temporary sibling, the

@@ -66,6 +66,18 @@ async fn a_disabled_enrollment_fails_with_an_enable_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_provisioning_over_the_tcp_transport_reaches_assigned() {
+    // The virtual DevKit as on Windows: console and control channel on loopback TCP.
+    let (progress, events) = recorder();
+    let opts = SimulateOptions { transport: tasks::sim::SimTransport::Tcp { port: 0 }, ..Default::default() };
+    let report = simulate(opts, &progress, &CancellationToken::new()).await.unwrap_or_else(|e| panic!("{e}\n{}", texts(&events)));
+    assert_eq!(report.assigned_hub, tasks::dps::emulator::DEFAULT_HUB);
+    assert_eq!(report.in_hub_registry, Some(true));
+    let log = texts(&events);
+    assert!(log.contains("tcp://127.0.0.1:"), "the virtual DevKit was on TCP: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_to_success() {
     let (progress, events) = recorder();
     let opts = SimulateOptions { fault: Some(Fault::Throttle), ..Default::default() };

@@ -134,7 +134,7 @@ fn control_channel_resets_into_configuration_mode() {
     assert!(out.contains("Configuration console:"), "{out:?}");
     let status = rt.block_on(control::status(&state)).unwrap();
     assert!(status.config_mode);
-    assert_eq!(status.pty, sim.sim.as_ref().unwrap().pty_path());
+    assert_eq!(status.pty, sim.sim.as_ref().unwrap().device_port());
     // `exit` reboots into user mode.
     t.send(b"exit\r");
     let out = t.until(b"Firmware Version");
@@ -188,4 +188,36 @@ fn without_the_emulator_a_host_port_endpoint_fails_like_a_real_devkit() {
     let (out, _sim) = registration_failure_output(&dps);
     assert!(out.contains("dials port 443"), "{out}");
     assert!(!out.contains("PUT /"), "no request is sent: {out}");
+}
+
+#[test]
+fn tcp_transport_serves_the_console_and_the_control_channel_on_loopback() {
+    let mut sim = Sim::start_with(false, |o| o.transport = tasks::sim::SimTransport::Tcp { port: 0 });
+    let state = sim.dir.path().to_path_buf();
+    let port = sim.port();
+    assert!(port.to_string_lossy().starts_with("tcp://127.0.0.1:"), "{}", port.display());
+    let endpoint = std::fs::read_to_string(control::tcp_endpoint_path(&state)).unwrap();
+    assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
+    assert!(!control::socket_path(&state).exists(), "no Unix socket next to a TCP console");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut t = Term::open(&port);
+    assert!(t.until(b"Firmware Version: 1.6.2\r\n").contains("Info: DevKit MAC Address: c0bdd1a2b3c4\r\n"));
+    rt.block_on(control::reset(&state, true)).unwrap();
+    assert!(t.until(PROMPT).contains("Configuration console:"));
+    t.send(b"set_wifissid Lab\r");
+    assert!(t.until(PROMPT).contains("INFO: Set Wi-Fi SSID successfully."));
+    assert_eq!(sim.eeprom()["wifi_ssid"], "Lab");
+    let status = rt.block_on(control::status(&state)).unwrap();
+    assert!(status.config_mode);
+    assert_eq!(status.pty, port);
+
+    // One virtual DevKit per state directory, whatever the transport.
+    let err = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(&state)).err().expect("second sim refused");
+    assert!(matches!(err, tasks::sim::SimError::AlreadyRunning(_)), "{err}");
+
+    drop(t);
+    drop(sim.sim.take());
+    assert!(!control::tcp_endpoint_path(&state).exists(), "turned off: the control address is gone");
+    assert!(matches!(rt.block_on(control::status(&state)), Err(control::ControlError::NotRunning(_))));
 }

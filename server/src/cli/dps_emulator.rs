@@ -66,31 +66,8 @@ pub fn run(args: Args) -> CliResult {
             out.write_all(emulator.banner().as_bytes()).and_then(|_| out.flush()).context("stdout")?;
         }
         eprintln!("DPS emulator running (hub {}); Ctrl-C to stop", emulator.default_hub());
-        wait_for_shutdown().await;
+        super::wait_for_shutdown().await;
         emulator.shutdown().await;
         Ok(())
     })
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn wait_for_shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -1,6 +1,6 @@
 //! `devkit provision`: the main job, end to end, with progress as it goes.
 //!
-//! - `devkit provision --simulate [--work-dir DIR] [--hub HOST]`: an in-process DPS emulator
+//! - `devkit provision --simulate [--work-dir DIR] [--hub HOST] [--transport pty|tcp]`: an in-process DPS emulator
 //!   and virtual DevKit, the built-in sample image; exit 0 only when the device is assigned
 //!   (and found in the hub's registry).
 //! - `devkit provision --port P --bin F (--connection-string-file F | --connection-string-stdin)
@@ -48,6 +48,9 @@ pub struct Args {
     /// With --simulate: inject a failure (demos and tests of the failure paths).
     #[arg(long, value_enum, requires = "simulate", hide = true)]
     fault: Option<FaultArg>,
+    /// With --simulate: how the virtual DevKit's console is reached (`pty`, default on Unix, or `tcp`).
+    #[arg(long, value_enum, requires = "simulate")]
+    transport: Option<super::sim::TransportArg>,
 
     /// The DevKit's serial port.
     #[arg(long, value_name = "PORT")]
@@ -152,7 +155,7 @@ where
         let watcher = {
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                super::dps_emulator::wait_for_shutdown().await;
+                super::wait_for_shutdown().await;
                 eprintln!("cancelling...");
                 cancel.cancel();
             })
@@ -174,6 +177,7 @@ pub fn run(args: Args) -> CliResult {
                 FaultArg::Throttle => Fault::Throttle,
             }),
             registration_timeout: Duration::from_secs(args.timeout),
+            transport: super::sim::transport(args.transport, None)?,
         };
         run_cancellable(|p, c| async move { provision::simulate(opts, &p, &c).await })
     } else {

@@ -19,6 +19,8 @@
 //! ([`crate::monitor::ExclusivePort`], via [`crate::monitor::PortRegistry::exclusive`]).
 //! From async code run it on `spawn_blocking` ([`run_on_port`] does that).
 
+pub mod tcp;
+
 use crate::identity::Uds;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -90,9 +92,14 @@ impl<T: Transport> Transport for Cancellable<T> {
 pub struct SerialTransport(pub Box<dyn serialport::SerialPort>);
 
 impl SerialTransport {
-    /// Open `path` at `baud`, 8N1, no flow control, exclusively.
+    /// Open `path` at `baud`, 8N1, no flow control, exclusively; a `tcp://HOST:PORT` name
+    /// (the virtual DevKit on Windows, or `devkit sim --transport tcp`) is a [`tcp::TcpPort`].
     pub fn open(path: &Path, baud: u32) -> Result<SerialTransport, serialport::Error> {
-        let port = serialport::new(path.to_string_lossy(), baud)
+        let name = path.to_string_lossy();
+        if let Some(address) = tcp::tcp_address(&name) {
+            return Ok(SerialTransport(Box::new(tcp::TcpPort::open(address, &name, baud, Duration::from_millis(100))?)));
+        }
+        let port = serialport::new(name, baud)
             .data_bits(serialport::DataBits::Eight)
             .parity(serialport::Parity::None)
             .stop_bits(serialport::StopBits::One)

@@ -29,7 +29,7 @@ use crate::logs::LogEvent;
 use crate::progress::{CancellationToken, Progress};
 use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
 use crate::sim::control::{self, ControlError, SimDpsConfig};
-use crate::sim::{SimError, SimOptions, VirtualDevKit};
+use crate::sim::{SimError, SimOptions, SimTransport, VirtualDevKit};
 use follow::{Followed, Follower};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -447,11 +447,13 @@ pub struct SimulateOptions {
     pub hub: Option<String>,
     pub fault: Option<Fault>,
     pub registration_timeout: Duration,
+    /// How the virtual DevKit's console is reached (a pty on Unix, TCP on Windows by default).
+    pub transport: SimTransport,
 }
 
 impl Default for SimulateOptions {
     fn default() -> Self {
-        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60) }
+        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60), transport: SimTransport::default() }
     }
 }
 
@@ -486,11 +488,11 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     progress.end(format!("service {}, device endpoint {}, ID scope {}", emulator.service_endpoint(), emulator.device_endpoint(), emulator.id_scope()));
 
     progress.begin("Starting a virtual DevKit");
-    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_dir) })?;
-    progress.end(format!("{} (MAC {}), in configuration mode", devkit.pty_path().display(), devkit.mac()));
+    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, transport: opts.transport, ..SimOptions::new(&sim_dir) })?;
+    progress.end(format!("{} (MAC {}), in configuration mode", devkit.device_port().display(), devkit.mac()));
 
     let plan = ProvisionPlan {
-        port: devkit.pty_path().to_path_buf(),
+        port: devkit.device_port().to_path_buf(),
         upload: Upload::Sim {
             state_dir: sim_dir.clone(),
             dps: SimDpsConfig {

@@ -220,6 +220,7 @@ pub async fn provision(b: &Backend, p: ProvisionParams, token: Option<ProgressTo
             hub: p.hub.clone(),
             fault: None,
             registration_timeout: Duration::from_secs(p.timeout_secs.unwrap_or(60)),
+            transport: Default::default(),
         };
         (Err(opts), "simulated".to_string(), vec![])
     } else {
