@@ -126,6 +126,13 @@ async fn query(cli: &Path, args: &[&str]) -> Result<String, BuildError> {
 /// Check arduino-cli's version and that the DevKit platform is installed. Warnings (an
 /// unparsable development version) go to `progress`.
 pub async fn check(cli: &Path, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
+    let version = arduino_cli_version(cli, progress).await?;
+    let platform_version = platform_version(cli).await?;
+    Ok(Toolchain { arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+}
+
+/// arduino-cli's version, refused when older than [`MIN_VERSION`].
+pub async fn arduino_cli_version(cli: &Path, progress: &crate::progress::Progress) -> Result<String, BuildError> {
     let out = query(cli, &["version", "--format", "json"]).await?;
     let version = version_from_json(&out).ok_or_else(|| BuildError::ToolchainQuery {
         command: format!("{} version --format json", cli.display()),
@@ -138,11 +145,15 @@ pub async fn check(cli: &Path, progress: &crate::progress::Progress) -> Result<T
         Some(_) => {}
         None => progress.warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
     }
+    Ok(version)
+}
+
+/// The installed version of the DevKit platform ([`PLATFORM_ID`]); missing is an error.
+pub async fn platform_version(cli: &Path) -> Result<String, BuildError> {
     let out = query(cli, &["core", "list", "--format", "json"]).await?;
-    let platform_version = installed_platform_version(&out, PLATFORM_ID)
+    installed_platform_version(&out, PLATFORM_ID)
         .map_err(|m| BuildError::ToolchainQuery { command: format!("{} core list --format json", cli.display()), message: m })?
-        .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })?;
-    Ok(Toolchain { arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+        .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })
 }
 
 #[cfg(test)]
