@@ -118,10 +118,15 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
     };
     let cli = match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
         Ok(cli) => cli,
-        Err(e) => {
-            let mut next = vec![action("installToolchain", None)];
-            next.push(action("setArduinoCliPath", Some("devkitDps.arduinoCli.path")));
-            let found = Check { id: "arduinoCli", title: "arduino-cli", status: CheckStatus::Error, detail: e.to_string(), next_actions: next };
+        Err(_) => {
+            // Worded here without CLI flags: each adapter renders the next actions its own way.
+            let looked = match &opts.arduino_cli {
+                Some(p) => format!("the configured arduino-cli {} does not exist", p.display()),
+                None => "`arduino-cli` is not on PATH".to_string(),
+            };
+            let next = vec![action("installToolchain", None), action("setArduinoCliPath", Some("devkitDps.arduinoCli.path"))];
+            let detail = format!("{looked}.\n{}", toolchain::install_guidance());
+            let found = Check { id: "arduinoCli", title: "arduino-cli", status: CheckStatus::Error, detail, next_actions: next };
             return vec![found, not_checked("arduino-cli was not found")];
         }
     };
