@@ -243,7 +243,7 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
 /** The state folder of the virtual DevKit whose port link is `port` (the link lies in it), if it is one. */
 export function virtualDevkitDir(port: string): string | undefined {
     const dir = path.dirname(port);
-    return fs.existsSync(path.join(dir, "eeprom.json")) ? dir : undefined;
+    return ["device.json", "eeprom.json"].some((f) => fs.existsSync(path.join(dir, f))) ? dir : undefined;
 }
 
 /**
@@ -519,9 +519,8 @@ export function uploadBackend(): string | undefined {
 export async function flashTarget(s: Services, port: string): Promise<ext.FlashParams> {
     const backend = uploadBackend();
     if (backend !== "sim") return { port, backend };
-    const beside = path.dirname(port);
     const remembered = s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir");
-    let simDir = fs.existsSync(path.join(beside, "eeprom.json")) ? beside : remembered;
+    let simDir = virtualDevkitDir(port) ?? remembered;
     if (!simDir) {
         const picked = await vscode.window.showOpenDialog({
             title: "State folder of the virtual DevKit (devkit sim --state-dir)",

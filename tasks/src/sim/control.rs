@@ -75,11 +75,11 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 }
 
 /// The state directory of the virtual DevKit whose port link is `port`: `devkit sim --link`
-/// puts the link in its state directory by convention, so the link's folder when it holds an
-/// `eeprom.json`.
+/// puts the link in its state directory by convention, so the link's folder when it holds a
+/// virtual DevKit's `device.json` (written at its first start) or `eeprom.json`.
 pub fn state_dir_of_port(port: &Path) -> Option<PathBuf> {
     let dir = port.parent()?;
-    eeprom_path(dir).is_file().then(|| dir.to_path_buf())
+    (dir.join("device.json").is_file() || eeprom_path(dir).is_file()).then(|| dir.to_path_buf())
 }
 
 /// Longest socket path we use in place (sun_path is 108 bytes including the NUL).
