@@ -222,6 +222,7 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
     s.ctx.log.info(`certificate for ${result.registrationId}: ${result.aliasCert} (SHA-1 ${result.sha1Thumbprint}, SHA-256 ${result.sha256Thumbprint}, FWID ${result.fwid})`);
     for (const w of result.warnings ?? []) s.ctx.log.warn(w);
     setContext("devkit.certGenerated", true);
+    void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
         for (const w of result.warnings ?? []) void vscode.window.showWarningMessage(w);
         void vscode.window
@@ -444,6 +445,7 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     s.ctx.log.info(`enrolled ${result.registrationId} (${result.provisioningStatus}, SHA-1 ${result.sha1Thumbprint}, ${result.cert})`);
     for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.enrolled", true);
+    void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
         void vscode.window
             .showInformationMessage(`Enrollment for ${result.registrationId} is ${result.provisioningStatus}. Reset the DevKit to register.`, "Watch Registration")

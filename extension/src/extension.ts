@@ -9,6 +9,7 @@ import { MonitorManager } from "./monitor";
 import { Secrets } from "./secrets";
 import { StatusBar } from "./status";
 import { DevkitTaskProvider, TASK_TYPE } from "./tasks";
+import { DevkitView, registerViewCommands } from "./view";
 
 /** What the extension exports: used by its integration tests (and other extensions, read-only). */
 export interface DevkitApi {
@@ -20,6 +21,7 @@ export interface DevkitApi {
     channels(): SafeChannel[];
     /** The error notifications shown, with their buttons (newest last). */
     shownErrors: typeof shownErrors;
+    view: DevkitView;
 }
 
 let services: Services | undefined;
@@ -31,6 +33,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     const status = new StatusBar(ctx, monitors);
     const secrets = new Secrets(context.secrets, redactor, context.globalState);
     const s: Services = { ctx, monitors, status, secrets };
+    const view = new DevkitView(ctx, status);
     services = s;
     context.subscriptions.push(
         ctx,
@@ -38,6 +41,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
         status,
         ...registerCommands(s),
         vscode.tasks.registerTaskProvider(TASK_TYPE, new DevkitTaskProvider(s)),
+        view,
+        ...registerViewCommands(ctx, view),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (e.affectsConfiguration("devkitDps.server.path")) {
                 void vscode.window.showInformationMessage("The DevKit daemon's path changed: restart the daemon?", "Restart").then((p) => {
@@ -53,7 +58,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     // Start the daemon in the background; commands wait for it. A failure shows on the status
     // item and once as a notification that says how to fix it.
     ctx.start().catch((e) => void showErrorView(errorView(e, (t) => redactor.redact(t)), () => ctx.log.channel.show(true)));
-    return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors };
+    return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors, view };
 }
 
 export async function deactivate(): Promise<void> {

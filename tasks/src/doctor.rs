@@ -7,6 +7,7 @@
 //! next-action contract), so each adapter renders it its own way.
 
 use crate::build::toolchain;
+use crate::flash::{UDEV_RELOAD, UDEV_RULE, UDEV_RULE_FILE};
 use crate::progress::Progress;
 use serde::Serialize;
 use std::ffi::OsString;
@@ -62,10 +63,6 @@ pub struct DoctorOptions {
     pub skip_probe: bool,
 }
 
-/// The udev rule that lets the logged-in user open the DevKit's ST-LINK/V2-1 (USB 0483:374B).
-pub const UDEV_RULE: &str = r#"SUBSYSTEMS=="usb", ATTRS{idVendor}=="0483", ATTRS{idProduct}=="374b", MODE="0660", TAG+="uaccess""#;
-/// Where [`UDEV_RULE`] goes.
-pub const UDEV_RULE_FILE: &str = "/etc/udev/rules.d/49-mxchip-az3166.rules";
 const SYSTEM_UDEV_DIRS: [&str; 3] = ["/etc/udev/rules.d", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"];
 
 fn action(action: &'static str, detail: Option<&str>) -> NextActionRef {
@@ -201,7 +198,7 @@ fn udev_check(dirs: &[PathBuf]) -> Check {
             status: CheckStatus::Warning,
             detail: format!(
                 "no udev rule gives you access to the DevKit's ST-LINK (USB 0483:374B); flashing may need root.\n\
-                 Add this line to {UDEV_RULE_FILE}, then run `sudo udevadm control --reload` and replug the DevKit:\n{UDEV_RULE}"
+                 Add this line to {UDEV_RULE_FILE}, then run `{UDEV_RELOAD}` and replug the DevKit:\n{UDEV_RULE}"
             ),
             next_actions: vec![action("installUdevRule", Some(UDEV_RULE_FILE))],
         },

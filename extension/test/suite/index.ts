@@ -338,6 +338,25 @@ test("task devkit: device-upload without arduino-cli fails with a clear message 
     }
 }, 60_000);
 
+test("DevKit view: the project's identity with its thumbprint, FWID and enrollment state", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    const r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+        buildDir: path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, "build"),
+        quiet: true,
+    });
+    assert(r, "a certificate generated into the project");
+    const roots = await api.view.getChildren();
+    const device = roots.find((n) => n.label === r.registrationId);
+    assert(device, `a device node for ${r.registrationId}: ${roots.map((n) => String(n.label)).join(", ")}`);
+    const kids = await api.view.getChildren(device);
+    const text = kids.map((k) => `${String(k.label)}=${String(k.description)}`).join("; ");
+    assert(text.includes(`SHA-256=${r.sha256Thumbprint}`), `thumbprint shown: ${text}`);
+    assert(/Enrollment=not enrolled/.test(text), `enrollment state: ${text}`);
+    assertEq(device.contextValue, "devkitDevice", "the node carries Copy Thumbprint / Re-enroll / Open in Azure portal");
+}, 60_000);
+
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();
     const c = loadCase("uppercase-uds-medium");

@@ -21,7 +21,7 @@ fn render_action(action: &str, detail: Option<&str>) -> String {
     match action {
         "installToolchain" => "install the toolchain (see the detail above)".into(),
         "setArduinoCliPath" => "pass --arduino-cli FILE (or set DEVKIT_ARDUINO_CLI)".into(),
-        "installUdevRule" => format!("add the udev rule to {}", detail.unwrap_or(doctor::UDEV_RULE_FILE)),
+        "installUdevRule" => format!("add the udev rule to {}", detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)),
         other => other.to_string(),
     }
 }
