@@ -12,7 +12,7 @@ import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
 import { LineFormatter } from "../../src/monitor";
-import { registrationStateOf } from "../../src/status";
+import { registrationStateOf, shortHub } from "../../src/status";
 import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, test, waitFor } from "./harness";
 
 const EXT_ID = "devkit-dps.devkit-dps";
@@ -157,7 +157,10 @@ test("client: registration events map to the status bar states", async () => {
     api.status.onEvent({ kind: "status", status: "ASSIGNING" });
     assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
     api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
-    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1.azure-devices.net", "assigned item text");
+    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
+    assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
+    api.status.onEvent({ kind: "configMode" });
+    assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.reg = { state: "none" };
     api.status.events.length = 0;
 });
@@ -562,7 +565,7 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     // The daemon's notification and its response travel separately: the event may come just after.
     await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
-    assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+    assert(r.assignedHub && api.status.registration.text.includes(shortHub(r.assignedHub)), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
 }, 120_000);
 
 test("simulated provisioning again: the same virtual DevKit registers again (no refusal); Reset starts a new one", async () => {
@@ -575,7 +578,7 @@ test("simulated provisioning again: the same virtual DevKit registers again (no 
     assertEq(second.sha256Thumbprint, first.sha256Thumbprint, "same identity");
     const removed = await vscode.commands.executeCommand<boolean>("devkit.resetSimulated", { quiet: true });
     assertEq(removed, true, "reset removed the virtual DevKit's state");
-    assert(!api.status.registration.text.includes("Assigned"), `status bar cleared after the reset: ${api.status.registration.text}`);
+    assertEq(api.status.reg.state, "none", "status bar cleared after the reset");
     const third = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
     assert(third && third.sha256Thumbprint !== first.sha256Thumbprint, "after a reset the virtual DevKit is a new device");
     assert(api.status.registration.text.startsWith("$(pass-filled) Assigned to "), `short hub label: ${api.status.registration.text}`);
