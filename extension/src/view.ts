@@ -55,22 +55,20 @@ export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposa
         } catch (e) {
             return [leaf("Identity", `not available: ${(e as Error).message}`, "warning")];
         }
-        const rec = id.lastEnrolled ?? id.lastGenerated;
+        // The current identity is the last generated certificate; the enrollment is checked against it.
+        const rec = id.lastGenerated ?? id.lastEnrolled;
         if (!rec) return [];
         const device = new Node(rec.registrationId, vscode.TreeItemCollapsibleState.Expanded);
         device.iconPath = new vscode.ThemeIcon("circuit-board");
         device.contextValue = "devkitDevice";
         device.record = rec;
         const reg = this.status.reg;
-        const enrolled = id.lastEnrolled;
+        const enrolled = id.lastEnrolled?.registrationId === rec.registrationId ? id.lastEnrolled : undefined;
+        const current = !!enrolled && enrolled.sha256Thumbprint === rec.sha256Thumbprint && !id.drift;
         device.children = [
             leaf("SHA-256", rec.sha256Thumbprint, "key"),
             leaf("FWID", rec.fwid, "file-binary"),
-            leaf(
-                "Enrollment",
-                enrolled ? (id.drift ? "out of date: enroll the current certificate" : "enrolled") : "not enrolled",
-                enrolled && !id.drift ? "pass" : "warning",
-            ),
+            leaf("Enrollment", enrolled ? (current ? "enrolled" : "out of date: enroll the current certificate") : "not enrolled", current ? "pass" : "warning"),
             leaf("Hub", reg.state === "assigned" ? reg.hub : "not seen yet", reg.state === "assigned" ? "cloud" : "circle-outline"),
         ];
         const cert = leaf("Certificate", rec.aliasCert, "shield");
