@@ -546,6 +546,7 @@ export async function buildInputs(): Promise<ext.BuildParams> {
         projectDir: root,
         sketch: await sketchPath(root),
         arduinoCli: c.get<string>("arduinoCli.path", "") || undefined,
+        arduinoData: c.get<string>("arduinoData.path", "") || undefined,
         // Without an ID Scope the daemon reuses the DPS settings of the previous build.
         ...(idScope
             ? { idScope, globalEndpoint: c.get<string>("dps.globalEndpoint") || undefined, registrationId: c.get<string>("registrationId") || undefined }
@@ -638,7 +639,10 @@ const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)" } a
 /** "Check Setup": the daemon's checks (arduino-cli, platform, probe, udev rule) with their fixes. */
 export async function checkSetup(s: Services, args: { quiet?: boolean } = {}): Promise<ext.CheckSetupResult> {
     const client = await s.ctx.ready();
-    const result = await client.sendRequest(ext.checkSetup, { arduinoCli: cfg().get<string>("arduinoCli.path", "") || undefined });
+    const result = await client.sendRequest(ext.checkSetup, {
+        arduinoCli: cfg().get<string>("arduinoCli.path", "") || undefined,
+        arduinoData: cfg().get<string>("arduinoData.path", "") || undefined,
+    });
     for (const c of result.checks) s.ctx.log.info(`check setup: ${c.status} ${c.title}: ${c.detail.split("\n")[0]}`);
     setContext("devkit.setupChecked", true);
     if (args.quiet) return result;

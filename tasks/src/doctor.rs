@@ -55,6 +55,8 @@ pub struct Check {
 pub struct DoctorOptions {
     /// The configured arduino-cli (`devkitDps.arduinoCli.path`, `--arduino-cli`); else PATH.
     pub arduino_cli: Option<PathBuf>,
+    /// The Arduino15 folder holding the platform (arduino-cli's `ARDUINO_DIRECTORIES_DATA`).
+    pub arduino_data: Option<PathBuf>,
     /// PATH to search (`None`: the process's).
     pub path_env: Option<OsString>,
     /// Folders holding udev rules (`None`: the system's). Only read on Linux.
@@ -128,7 +130,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
         }
     };
     let progress = Progress::none();
-    let version = match toolchain::arduino_cli_version(&cli, &progress).await {
+    let version = match toolchain::arduino_cli_version(&cli, opts.arduino_data.as_deref(), &progress).await {
         Ok(v) => Check {
             id: "arduinoCli",
             title: "arduino-cli",
@@ -147,7 +149,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
     if version.status != CheckStatus::Ok {
         return vec![version, not_checked("arduino-cli does not work")];
     }
-    let platform = match toolchain::platform_version(&cli).await {
+    let platform = match toolchain::platform_version(&cli, opts.arduino_data.as_deref()).await {
         Ok(v) => Check {
             id: "platform",
             title: "AZ3166 platform",
@@ -226,7 +228,7 @@ mod tests {
     }
 
     fn opts(dir: &Path) -> DoctorOptions {
-        DoctorOptions { arduino_cli: None, path_env: Some(dir.as_os_str().to_owned()), udev_dirs: Some(vec![dir.join("rules.d")]), skip_probe: true }
+        DoctorOptions { arduino_cli: None, arduino_data: None, path_env: Some(dir.as_os_str().to_owned()), udev_dirs: Some(vec![dir.join("rules.d")]), skip_probe: true }
     }
 
     fn by_id<'a>(checks: &'a [Check], id: &str) -> &'a Check {

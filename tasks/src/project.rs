@@ -2,8 +2,9 @@
 //!
 //! Kept in `<project>/.devkit/state.json` (written atomically). `generate-cert` records what it
 //! wrote, `enroll` defaults to that certificate and records what it enrolled, and
-//! `device-upload` compares a new build's FWID with it to warn that the enrollment must be
-//! updated (the identity drift guard). No secret is ever stored here.
+//! `device-upload` compares a new build's FWID and RIoT core digest with it to warn that the
+//! certificate must be regenerated and the enrollment updated (the identity drift guard). No
+//! secret is ever stored here.
 
 use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,44 @@ pub struct IdentityRecord {
     /// Absolute path of the alias certificate PEM.
     pub alias_cert: PathBuf,
     pub source: IdentitySource,
+    /// DSHA of the `.riot_core` bytes, lower-case hex (with the UDS it fixes the DeviceID key).
+    /// Absent in state files written before it was recorded, and for an enrolled certificate
+    /// that was not generated in this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_digest: Option<String>,
+    /// The DeviceID public key (uncompressed point, upper-case hex as `inspect-cert` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id_public_key: Option<String>,
+}
+
+/// What differs between a recorded identity and a new image. The RIoT regions sit after all
+/// `.text`/`.rodata` and hold absolute addresses, so nearly any change to the sketch, a
+/// library, the platform or the toolchain moves them and changes both digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChange {
+    /// FWID (SHA-256 of `.riot_fw`) differs: new alias key and certificate.
+    pub fwid: bool,
+    /// The RIoT core digest differs (new DeviceID key, hence new DeviceID and alias
+    /// certificates); `None` when the record has no core digest to compare with.
+    pub core_digest: Option<bool>,
+}
+
+impl ImageChange {
+    /// True when the device will present another alias certificate.
+    pub fn any(&self) -> bool {
+        self.fwid || self.core_digest == Some(true)
+    }
+}
+
+impl IdentityRecord {
+    /// Compare this record with an image's FWID and core digest (hex, any case).
+    pub fn image_change(&self, fwid_hex: &str, core_digest_hex: &str) -> ImageChange {
+        ImageChange {
+            fwid: !self.fwid.eq_ignore_ascii_case(fwid_hex),
+            core_digest: self.core_digest.as_deref().map(|c| !c.eq_ignore_ascii_case(core_digest_hex)),
+        }
+    }
 }
 
 /// The whole state file.
@@ -104,9 +143,25 @@ mod tests {
             sha256_thumbprint: "CD".into(),
             alias_cert: dir.path().join("my-devkit-01.pem"),
             source: IdentitySource::Generated,
+            core_digest: Some("ef".into()),
+            device_id_public_key: None,
         };
         ProjectState::update(dir.path(), |s| s.last_generated = Some(rec.clone())).unwrap();
         assert_eq!(ProjectState::load(dir.path()).unwrap().last_generated, Some(rec));
+    }
+
+    #[test]
+    fn records_without_the_new_fields_still_load_and_compare_by_fwid_only() {
+        let old = r#"{"last_generated":{"registration_id":"r","fwid":"AB","sha256_thumbprint":"CD","alias_cert":"/x.pem","source":"generated"}}"#;
+        let state: ProjectState = serde_json::from_str(old).unwrap();
+        let rec = state.last_generated.unwrap();
+        assert_eq!(rec.core_digest, None);
+        assert_eq!(rec.image_change("ab", "00"), ImageChange { fwid: false, core_digest: None });
+        assert!(!rec.image_change("ab", "00").any());
+        let rec = IdentityRecord { core_digest: Some("00".into()), ..rec };
+        assert_eq!(rec.image_change("ab", "01"), ImageChange { fwid: false, core_digest: Some(true) });
+        assert!(rec.image_change("ab", "01").any());
+        assert!(rec.image_change("ac", "00").any());
     }
 
     #[test]

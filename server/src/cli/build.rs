@@ -2,7 +2,7 @@
 
 use super::{CliError, CliResult};
 use std::path::PathBuf;
-use tasks::build::{BuildError, BuildOptions, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
+use tasks::build::{BuildError, BuildOptions, BuilderSettings, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
 /// Where the sketch and build live, and what is compiled in. Shared with `device-upload`.
@@ -20,6 +20,17 @@ pub struct BuildArgs {
     /// arduino-cli to use [default: `arduino-cli` on PATH].
     #[arg(long, env = "DEVKIT_ARDUINO_CLI", value_name = "FILE")]
     pub arduino_cli: Option<PathBuf>,
+    /// Which program builds: `arduino-cli`, `arduino-builder`, or `auto` (arduino-cli when
+    /// found, else arduino-builder).
+    #[arg(long, env = "DEVKIT_BUILDER", value_name = "BUILDER", default_value = "auto")]
+    pub builder: String,
+    /// arduino-builder to use [default: `arduino-builder` on PATH].
+    #[arg(long, env = "DEVKIT_ARDUINO_BUILDER", value_name = "FILE")]
+    pub arduino_builder: Option<PathBuf>,
+    /// The Arduino15 folder holding packages/AZ3166/hardware/stm32f4/<version> (arduino-cli's
+    /// data directory) [default: ~/.arduino15, ~/Library/Arduino15 or %LOCALAPPDATA%\Arduino15].
+    #[arg(long, env = "DEVKIT_ARDUINO_DATA", value_name = "DIR")]
+    pub arduino_data: Option<PathBuf>,
     /// DPS Global Device Endpoint compiled into the sketch [default: global.azure-devices-provisioning.net].
     #[arg(long, env = "DEVKIT_DPS_GLOBAL_ENDPOINT", value_name = "HOST[:PORT]")]
     pub global_endpoint: Option<String>,
@@ -74,6 +85,11 @@ impl BuildArgs {
             sketch_dir: self.sketch.clone().unwrap_or_else(|| self.project.join("firmware").join("DevKitDPS")),
             build_path,
             arduino_cli: self.arduino_cli.clone(),
+            builder: BuilderSettings {
+                choice: self.builder.parse().map_err(|e: BuildError| CliError::invalid(format!("invalid --builder: {e}")))?,
+                arduino_builder: self.arduino_builder.clone(),
+                arduino_data: self.arduino_data.clone(),
+            },
             dps,
             force: self.force,
         })
@@ -126,8 +142,9 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
         Err(e) => {
-            if let (true, BuildError::Compile { diagnostics, .. }) = (args.json, &e) {
-                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics });
+            if let (true, BuildError::Compile { diagnostics, known, .. }) = (args.json, &e) {
+                let known: Vec<_> = known.iter().map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix })).collect();
+                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
                 println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
             }
             let invalid = e.is_invalid_input();

@@ -274,6 +274,8 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         sha256_thumbprint: identity.sha256_thumbprint(),
         alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
         source,
+        core_digest: Some(hex::encode(identity.core_digest)),
+        device_id_public_key: Some(hex::encode_upper(identity.device_id_public)),
     };
     if let Some(root) = &plan.project_root {
         ProjectState::update(root, |s| s.last_generated = Some(record(IdentitySource::Generated)))?;

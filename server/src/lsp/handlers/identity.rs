@@ -222,27 +222,34 @@ fn record(r: StateRecord) -> IdentityRecord {
 pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
     blocking(move || {
         let state = ProjectState::load(&p.project_dir)?;
-        let current_fwid = match &p.build_dir {
+        let current = match &p.build_dir {
             None => None,
             Some(dir) => {
                 let (bin, map) = find_build_outputs(dir)?;
                 let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
-                Some(hex::encode(image.fwid()))
+                Some((hex::encode(image.fwid()), hex::encode(image.core_digest())))
             }
         };
         let mut warnings = Vec::new();
         let reference = state.last_enrolled.as_ref().or(state.last_generated.as_ref());
         let mut drift = false;
-        if let (Some(r), Some(fwid)) = (reference, &current_fwid) {
-            if !r.fwid.eq_ignore_ascii_case(fwid) {
+        if let (Some(r), Some((fwid, core))) = (reference, &current) {
+            let change = r.image_change(fwid, core);
+            if change.any() {
                 drift = true;
+                let which = match (change.fwid, change.core_digest == Some(true)) {
+                    (true, true) => "FWID and RIoT core digest (alias and DeviceID keys)",
+                    (false, true) => "RIoT core digest (DeviceID key)",
+                    _ => "FWID (alias key)",
+                };
                 warnings.push(format!(
-                    "the build's FWID differs from the {} identity of {}: regenerate the certificate and enroll again",
+                    "the build's {which} differ from the {} identity of {}: regenerate the certificate and update the enrollment",
                     if state.last_enrolled.is_some() { "enrolled" } else { "generated" },
                     r.registration_id
                 ));
             }
         }
+        let current_fwid = current.map(|(fwid, _)| fwid);
         if let (Some(e), Some(g)) = (&state.last_enrolled, &state.last_generated) {
             if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint {
                 drift = true;

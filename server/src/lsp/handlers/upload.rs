@@ -9,7 +9,7 @@ use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tasks::build::{self as b, BuildError, BuildOptions, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
+use tasks::build::{self as b, BuildError, BuildOptions, BuilderSettings, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
 use tasks::flash::{self, Backend as FlashBackend, FlashError, FlashImage};
 use tasks::identity::Uds;
 use tasks::monitor::{ExclusivePort, PortRegistry};
@@ -118,6 +118,11 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
         sketch_dir: p.sketch.clone().unwrap_or_else(|| p.project_dir.join("firmware").join("DevKitDPS")),
         build_path,
         arduino_cli: p.arduino_cli.clone(),
+        builder: BuilderSettings {
+            choice: p.builder.as_deref().unwrap_or("auto").parse().map_err(|_| TaskError::invalid("builder", "must be one of `auto`, `arduino-cli`, `arduino-builder`"))?,
+            arduino_builder: p.arduino_builder.clone(),
+            arduino_data: p.arduino_data.clone(),
+        },
         dps,
         force: p.force,
     })
