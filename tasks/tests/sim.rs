@@ -151,11 +151,11 @@ fn one_virtual_devkit_per_state_directory() {
     assert!(matches!(err, tasks::sim::SimError::AlreadyRunning(_)));
 }
 
-#[test]
-fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
+/// A virtual DevKit in configuration mode given a UDS and Wi-Fi, then flashed with a sketch
+/// compiled with `dps`: what it prints up to `registration failed!`.
+fn registration_failure_output(dps: &control::SimDpsConfig) -> (String, Sim) {
     let case = "auto-id-small";
     let sim = Sim::start(true);
-    let state = sim.dir.path().to_path_buf();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut t = Term::open(&sim.port());
     t.until(PROMPT);
@@ -163,14 +163,29 @@ fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
     t.until(PROMPT);
     t.send(b"set_wifissid Lab\r");
     t.until(PROMPT);
-    // Nothing listens on port 1: the device cannot reach DPS.
-    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None };
     let bin = std::fs::read(fixture(case, "DevKitDPS.ino.bin")).unwrap();
     let map = std::fs::read_to_string(fixture(case, "DevKitDPS.ino.map")).unwrap();
-    rt.block_on(control::load_image(&state, &bin, &map, Some(&dps))).unwrap();
-    let out = t.until(b"registration failed!\r\n");
+    rt.block_on(control::load_image(sim.dir.path(), &bin, &map, Some(dps))).unwrap();
+    (t.until(b"registration failed!\r\n"), sim)
+}
+
+#[test]
+fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
+    // Nothing listens on port 1: the device cannot reach DPS.
+    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None, emulator: true };
+    let (out, sim) = registration_failure_output(&dps);
     let events = EventParser::parse_all(out.as_bytes());
     let failed: Vec<_> = events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).collect();
     assert_eq!(failed.len(), 1, "{out}\n{events:?}");
-    assert!(std::fs::read_to_string(control::dps_config_path(&state)).unwrap().contains("lab-device-7"));
+    assert!(std::fs::read_to_string(control::dps_config_path(sim.dir.path())).unwrap().contains("lab-device-7"));
+}
+
+/// Like a real DevKit, the virtual one dials port 443 of a host name unless it is told it talks
+/// to the emulator: a `host:port` endpoint fails before any connection.
+#[test]
+fn without_the_emulator_a_host_port_endpoint_fails_like_a_real_devkit() {
+    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:8443".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-8".into()), trusted_ca_pem: None, emulator: false };
+    let (out, _sim) = registration_failure_output(&dps);
+    assert!(out.contains("dials port 443"), "{out}");
+    assert!(!out.contains("PUT /"), "no request is sent: {out}");
 }

@@ -63,15 +63,18 @@ pub struct EnrollmentArgs {
     /// Assign to this IoT hub (static allocation), e.g. myhub.azure-devices.net.
     #[arg(long, value_name = "HOST")]
     pub iot_hub: Option<String>,
-    /// Create the enrollment disabled.
-    #[arg(long)]
+    /// Disable the enrollment.
+    #[arg(long, conflicts_with = "enable")]
     pub disabled: bool,
+    /// Enable an enrollment that is disabled (re-enrolling otherwise keeps a disabled state).
+    #[arg(long)]
+    pub enable: bool,
 }
 
 impl EnrollmentArgs {
     /// The validated settings (`--iot-hub` and `--device-id` checked).
     pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
-        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled };
+        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled, enable: self.enable };
         settings.validate().map_err(enroll_error)?;
         Ok(settings)
     }
@@ -138,10 +141,9 @@ pub fn run(args: Args) -> CliResult {
     let enrolled = match args.backend {
         BackendArg::Rest => {
             let cs = cs.ok_or_else(|| CliError::invalid("missing connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
-            let e = settings.individual_enrollment(id.as_str(), &cert.der);
             super::runtime().block_on(async {
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
-                client.upsert(&e).await.map_err(classify)
+                enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der).await.map_err(classify)
             })?
         }
         BackendArg::Az => {
@@ -167,7 +169,8 @@ pub fn run(args: Args) -> CliResult {
     enroll::record_enrolled(&args.project, &cert).context("recording the enrollment in the project state")?;
     let info = &cert.info;
     let thumbprint = enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint.clone());
-    let etag = enrolled.etag.clone().unwrap_or_else(|| "-".into());
+    // Quoted, as HTTP headers carry it (the JSON output has it bare, as DPS's JSON does).
+    let etag = enrolled.etag.as_deref().map(|e| format!("\"{}\"", e.trim_matches('"'))).unwrap_or_else(|| "-".into());
     let status_text = if enrolled.is_enabled() { "enabled" } else { "disabled" };
     if args.json {
         let v = serde_json::json!({

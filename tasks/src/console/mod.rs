@@ -357,9 +357,12 @@ impl<T: Transport> Console<T> {
             while Instant::now() < probe_end {
                 self.fill(Duration::from_millis(50), "(configuration mode check)")?;
                 if find(&self.rx, PROMPT).is_some() {
-                    // Let the rest of a boot banner / extra prompts pass (bounded), then start clean.
-                    let quiet_by = Instant::now() + Duration::from_secs(1);
-                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
+                    // Output ending at the prompt: the console waits for us. Otherwise let the
+                    // rest of a boot banner / extra prompts pass (bounded), then start clean.
+                    if !self.rx.ends_with(PROMPT) {
+                        let quiet_by = Instant::now() + Duration::from_secs(1);
+                        while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
+                    }
                     self.rx.clear();
                     return Ok(());
                 }

@@ -189,6 +189,8 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
                 id_scope: d.id_scope.clone(),
                 registration_id: d.registration_id.as_ref().map(|r| r.as_str().to_string()),
                 trusted_ca_pem: trusted_ca_pem.clone(),
+                // Trusting a CA of one's own means a local emulator (a DevKit trusts Azure only).
+                emulator: trusted_ca_pem.is_some(),
             });
             crate::sim::control::load_image(state_dir, &image.bin, map, dps.as_ref()).await?;
         }

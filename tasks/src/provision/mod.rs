@@ -21,7 +21,7 @@ pub mod sample;
 use crate::console::{ConsoleError, DEFAULT_BAUD};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
-use crate::dps::{ClientOptions, ConnectionString, DpsError, ProvisioningStatus, ServiceClient};
+use crate::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use crate::flash::{Backend, FlashError, FlashImage};
 use crate::fsutil::{self, FsError, Mode};
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
@@ -291,11 +291,11 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         identity.alias_cert_der.clone()
     };
     progress.begin(format!("Enrolling {registration_id} with {}", service.endpoint()));
-    let mut enrollment = plan.enrollment.individual_enrollment(registration_id.as_str(), &enrolled_der);
+    let mut settings = plan.enrollment.clone();
     if plan.fault == Some(Fault::DisabledEnrollment) {
-        enrollment.provisioning_status = Some(ProvisioningStatus::Disabled);
+        settings.disabled = true;
     }
-    let enrolled = service.upsert(&enrollment).await?;
+    let enrolled = crate::dps::enroll::enroll_rest(&service, &settings, registration_id.as_str(), &enrolled_der).await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
             ProjectState::update(root, |s| s.last_enrolled = Some(record(IdentitySource::Enrolled)))?;
@@ -492,7 +492,9 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     progress.begin("Starting the DPS emulator");
     let mut config = EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &dps_dir);
     config.hub = opts.hub.clone();
-    config.retry_after_secs = 1;
+    // The demo hub answers with `Retry-After: 0`: the device-like register/poll exchange is
+    // kept, without the two 1 s waits a real DPS asks for.
+    config.retry_after_secs = 0;
     if opts.fault == Some(Fault::Throttle) {
         config.inject_429 = 1;
     }
@@ -516,6 +518,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
                 id_scope: emulator.id_scope().to_string(),
                 registration_id: None,
                 trusted_ca_pem: Some(emulator.ca_certificate_pem().to_string()),
+                emulator: true,
             },
         },
         image_bin: sample::SAMPLE_BIN.to_vec(),

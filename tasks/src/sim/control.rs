@@ -26,9 +26,15 @@ pub struct SimDpsConfig {
     /// Registration ID compiled in; `None` = automatic `az-<mac>v<x>v<y>v<z>`.
     #[serde(default)]
     pub registration_id: Option<String>,
-    /// PEM of the CA the device trusts for the DPS server (the emulator's CA); `None` = public roots.
+    /// PEM of the CA the device trusts for the DPS server (the emulator's CA); `None` = public
+    /// roots. Used only with `emulator`.
     #[serde(default)]
     pub trusted_ca_pem: Option<String>,
+    /// The device talks to a local DPS emulator: it may dial `host:port` and trust
+    /// `trusted_ca_pem`. Otherwise it behaves as a real DevKit: port 443 only (a `host:port`
+    /// endpoint fails), Azure's public roots only.
+    #[serde(default)]
+    pub emulator: bool,
 }
 
 /// Errors controlling a virtual DevKit.

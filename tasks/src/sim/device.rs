@@ -338,13 +338,20 @@ impl Device {
             self.say("Failure encountered on registration!\r\nregistration failed!\r\n");
             return;
         };
+        // A real DevKit resolves the endpoint as a host name, dials 443 and trusts Azure's roots.
+        if !dps.emulator && dps.global_endpoint.contains(':') {
+            self.say("Info:    DPS Version: 1.3.9\r\n");
+            self.error_line("DevkitDPSClientStart", &format!("cannot resolve the global endpoint {}: a DevKit dials port 443 of a host name (no port)", dps.global_endpoint));
+            self.say("Failure encountered on registration!\r\nregistration failed!\r\n");
+            return;
+        }
         let config = crate::dps::device::DeviceRegistrationConfig {
             global_endpoint: dps.global_endpoint.clone(),
             id_scope: dps.id_scope.clone(),
             registration_id: rid.as_str().to_string(),
             alias_cert_der: id.alias_cert_der.clone(),
             alias_key_pkcs8: id.alias_key_pkcs8_der(),
-            trusted_ca_pem: dps.trusted_ca_pem.clone(),
+            trusted_ca_pem: if dps.emulator { dps.trusted_ca_pem.clone() } else { None },
         };
         let pty = &self.pty;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

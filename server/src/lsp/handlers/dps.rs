@@ -82,7 +82,7 @@ pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) 
     if cert.from_project_state {
         warnings.push(format!("enrolling {} (last generated for this project)", cert.path.display()));
     }
-    let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled };
+    let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled, enable: false };
     settings.validate().map_err(enroll_error)?;
     let target = if p.use_az {
         Some(match (&p.dps_name, cs.clone()) {
@@ -102,11 +102,10 @@ pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) 
         ctx.progress.report(format!("Enrolling {reg}"), None);
         match target {
             None => {
-                let e = settings.individual_enrollment(&reg, &job_cert.der);
                 let cs = cs.ok_or_else(|| TaskError::invalid("connectionString", "is required"))?;
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, cancel: ctx.cancel.clone(), ..Default::default() })
                     .map_err(dps_error)?;
-                client.upsert(&e).await.map_err(dps_error)
+                tasks::dps::enroll::enroll_rest(&client, &settings, &reg, &job_cert.der).await.map_err(dps_error)
             }
             Some(target) => {
                 let az = az::find_az().ok_or_else(|| {
@@ -207,7 +206,7 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>), Ta
         cert_dir: project.clone(),
         project_root: Some(project),
         enrollment: {
-            let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled };
+            let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled, enable: false };
             settings.validate().map_err(enroll_error)?;
             settings
         },
