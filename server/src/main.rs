@@ -53,6 +53,8 @@ enum Command {
     Provision(cli::provision::Args),
     /// Run the language-server daemon on stdio (used by the VS Code extension).
     Lsp(cli::lsp::Args),
+    /// Check this machine's setup: arduino-cli, the AZ3166 platform, a probe, the udev rule.
+    Doctor(cli::doctor::Args),
 }
 
 fn main() {
@@ -76,6 +78,7 @@ fn main() {
         Command::Enroll(a) => cli::enroll::run(a),
         Command::Provision(a) => cli::provision::run(a),
         Command::Lsp(a) => cli::lsp::run(a),
+        Command::Doctor(a) => cli::doctor::run(a),
     };
     if let Err(e) = result {
         std::process::exit(e.report());

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod device_upload;
+pub mod doctor;
 pub mod dps_emulator;
 pub mod enroll;
 pub mod generate_cert;

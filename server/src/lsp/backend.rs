@@ -197,6 +197,9 @@ requests! {
     monitor_send => ext::MONITOR_SEND, handlers::serial::monitor_send;
     enroll => ext::ENROLL, handlers::dps::enroll;
     provision => ext::PROVISION, handlers::dps::provision;
+    check_setup => ext::CHECK_SETUP, handlers::setup::check_setup;
+    sim_config_mode => ext::SIM_CONFIG_MODE, handlers::sim::sim_config_mode;
+    sim_reset => ext::SIM_RESET, handlers::sim::sim_reset;
 }
 
 impl Backend {

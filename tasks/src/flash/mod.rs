@@ -12,10 +12,37 @@ use crate::progress::{CancellationToken, Progress};
 use crate::sim::control::SimDpsConfig;
 use std::path::{Path, PathBuf};
 
+macro_rules! udev_rule {
+    () => {
+        r#"SUBSYSTEM=="usb", ATTRS{idVendor}=="0483", ATTRS{idProduct}=="374b", MODE="0660", TAG+="uaccess""#
+    };
+}
+macro_rules! udev_rule_file {
+    () => {
+        "/etc/udev/rules.d/69-devkit-stlink.rules"
+    };
+}
+macro_rules! udev_reload {
+    () => {
+        "sudo udevadm control --reload-rules && sudo udevadm trigger"
+    };
+}
+/// The udev rule that lets the logged-in user open the DevKit's ST-LINK/V2-1 (USB 0483:374B).
+pub const UDEV_RULE: &str = udev_rule!();
+/// Where [`UDEV_RULE`] goes.
+pub const UDEV_RULE_FILE: &str = udev_rule_file!();
+/// The command that applies a new rule.
+pub const UDEV_RELOAD: &str = udev_reload!();
 /// What to do about USB permissions on Linux.
-pub const UDEV_HINT: &str = "on Linux, allow your user to open the ST-LINK: add the udev rule \
-`SUBSYSTEM==\"usb\", ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"374b\", MODE=\"0660\", TAG+=\"uaccess\"` \
-to /etc/udev/rules.d/69-devkit-stlink.rules, run `sudo udevadm control --reload-rules && sudo udevadm trigger`, and replug the DevKit";
+pub const UDEV_HINT: &str = concat!(
+    "on Linux, allow your user to open the ST-LINK: add the udev rule `",
+    udev_rule!(),
+    "` to ",
+    udev_rule_file!(),
+    ", run `",
+    udev_reload!(),
+    "`, and replug the DevKit"
+);
 
 /// Errors from flashing. Messages say what to do.
 #[derive(Debug, thiserror::Error)]

@@ -457,6 +457,27 @@ impl Default for SimulateOptions {
     }
 }
 
+/// The folders [`simulate`] keeps in its work dir: the emulator's state, the virtual DevKit's
+/// state, the certificates.
+const SIMULATED_DIRS: [&str; 3] = ["dps", "devkit", "certs"];
+
+/// Forget the virtual DevKit of a [`simulate`] work dir (its secure chip, MAC and image), the
+/// emulator's enrollments and CA, and the certificates: the next run is a new device. Only
+/// the folders [`simulate`] creates are removed; anything else in `work_dir` stays. Returns
+/// whether there was anything to remove.
+pub fn reset_simulated(work_dir: &std::path::Path) -> Result<bool, ProvisionError> {
+    let mut removed = false;
+    for name in SIMULATED_DIRS {
+        let d = work_dir.join(name);
+        match std::fs::remove_dir_all(&d) {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ProvisionError::Fs(FsError::Io { path: d, source })),
+        }
+    }
+    Ok(removed)
+}
+
 /// `devkit provision --simulate`: a DPS emulator and a virtual DevKit in process (loopback,
 /// temporary state), the built-in sample image, then [`provision`] end to end.
 pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
@@ -470,7 +491,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         (None, Some(t)) => t.path().to_path_buf(),
         (None, None) => unreachable!(),
     };
-    let (dps_dir, sim_dir, cert_dir) = (work.join("dps"), work.join("devkit"), work.join("certs"));
+    let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
         std::fs::create_dir_all(d).map_err(|source| FsError::Io { path: d.clone(), source })?;
     }
@@ -491,6 +512,10 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     let devkit = VirtualDevKit::start(SimOptions { config_mode: true, transport: opts.transport, ..SimOptions::new(&sim_dir) })?;
     progress.end(format!("{} (MAC {}), in configuration mode", devkit.device_port().display(), devkit.mac()));
 
+    // A second run in the same work dir is the same virtual DevKit: keep the UDS in its secure
+    // chip, so the certificate (and the emulator's enrollment) stays that device's identity
+    // instead of being refused as a different one. [`reset_simulated`] starts from scratch.
+    let uds = crate::sim::eeprom::Eeprom::load(&sim_dir).ok().and_then(|e| Uds::parse(e.get("dps_uds")).ok());
     let plan = ProvisionPlan {
         port: devkit.device_port().to_path_buf(),
         upload: Upload::Sim {
@@ -509,7 +534,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         client: ClientOptions { ca_pem: Some(emulator.ca_certificate_pem().to_string()), cancel: cancel.clone(), ..Default::default() },
         hub_check: Some(HubCheck::Emulator { service_endpoint: emulator.service_endpoint(), key: Zeroizing::new(emulator.connection_string().key().to_vec()) }),
         wifi: Some(WifiSettings { ssid: "DevKitSim".into(), password: Zeroizing::new("simulated-wifi-password".into()) }),
-        uds: None,
+        uds,
         save_uds_to: None,
         registration_id: None,
         mac: Some(devkit.mac().to_string()),

@@ -115,6 +115,14 @@ pub fn is_running(state_dir: &Path) -> bool {
 /// Longest control request or reply line.
 pub const MAX_LINE: u64 = 64 * 1024;
 
+/// The state directory of the virtual DevKit whose port link is `port`: `devkit sim --link`
+/// puts the link in its state directory by convention, so the link's folder when it holds a
+/// virtual DevKit's `device.json` (written at its first start) or `eeprom.json`.
+pub fn state_dir_of_port(port: &Path) -> Option<PathBuf> {
+    let dir = port.parent()?;
+    (dir.join("device.json").is_file() || eeprom_path(dir).is_file()).then(|| dir.to_path_buf())
+}
+
 /// Longest socket path we use in place (sun_path is 108 bytes including the NUL).
 const MAX_SOCKET_PATH: usize = 100;
 

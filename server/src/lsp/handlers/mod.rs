@@ -5,6 +5,8 @@
 pub mod dps;
 pub mod identity;
 pub mod serial;
+pub mod setup;
+pub mod sim;
 pub mod upload;
 
 use super::error::TaskError;
