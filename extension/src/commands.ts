@@ -131,11 +131,16 @@ async function askUds(s: Services, device: string, allowStored: boolean): Promis
     const stored = allowStored ? await s.secrets.getUds(device) : undefined;
     const items: (vscode.QuickPickItem & { id: string })[] = [];
     if (stored) items.push({ id: "stored", label: "$(key) Use the stored UDS", description: `for ${device}` });
+    const unconfirmed = allowStored ? await s.secrets.getUnconfirmedUds(device) : undefined;
+    if (unconfirmed && unconfirmed !== stored) {
+        items.push({ id: "unconfirmed", label: "$(history) Use the UDS of the last unconfirmed push", description: "the device may hold it" });
+    }
     items.push({ id: "generate", label: "$(sparkle) Generate a new UDS", description: "recommended: 32 random bytes" });
     items.push({ id: "paste", label: "$(clippy) Paste an existing UDS", description: "64 hex characters" });
     const pick = await vscode.window.showQuickPick(items, { title: `Unique Device Secret for ${device}`, ignoreFocusOut: true });
     if (!pick) return undefined;
     if (pick.id === "stored" && stored) return { uds: stored, sample: stored.toLowerCase() === PUBLISHED_SAMPLE_UDS, stored: true };
+    if (pick.id === "unconfirmed" && unconfirmed) return { uds: unconfirmed, sample: unconfirmed.toLowerCase() === PUBLISHED_SAMPLE_UDS, stored: false };
     if (pick.id === "generate") {
         const uds = newUds();
         s.secrets.remember(uds);
@@ -298,14 +303,22 @@ export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolea
     const uds = chosen.uds;
     const client = await s.ctx.ready();
     await virtualConfigMode(s, port);
-    await withNotificationProgress(
-        client,
-        `Pushing the UDS to ${port} (configuration mode: hold A, press and release Reset)`,
-        ext.setUds,
-        { port, uds, allowSampleUds: chosen.sample || undefined },
-    );
+    try {
+        await withNotificationProgress(
+            client,
+            `Pushing the UDS to ${port} (configuration mode: hold A, press and release Reset)`,
+            ext.setUds,
+            { port, uds, allowSampleUds: chosen.sample || undefined },
+        );
+    } catch (e) {
+        // Once the line may have reached the device (anything but refused params), the device
+        // may hold this UDS although nothing confirmed it: keep it apart, never lose it.
+        if (!chosen.stored && (e as { code?: number }).code !== -32602) await s.secrets.storeUnconfirmedUds(device, uds);
+        throw e;
+    }
     // Stored only once the device has it: secret storage holds what the device holds.
     if (!chosen.stored) await s.secrets.storeUds(device, uds);
+    await s.secrets.storeUnconfirmedUds(device, undefined);
     s.ctx.log.info(`UDS for ${device} stored in secret storage and pushed to ${port}`);
     setContext("devkit.udsSet", true);
     if (!args.quiet) void vscode.window.showInformationMessage(`UDS set on ${port} for ${device}. It is kept in VS Code's secret storage.`);

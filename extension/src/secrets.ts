@@ -72,6 +72,27 @@ export class Secrets {
         await this.indexDevice(device, true);
     }
 
+    private static unconfirmedKey(device: string): string {
+        return `devkitDps.udsUnconfirmed/${device}`;
+    }
+
+    /** A UDS whose push failed after it may have reached the device (no confirmation): kept
+     * apart from the confirmed one, so a UDS the device may hold is never lost and a confirmed
+     * one is never replaced by a guess. */
+    async getUnconfirmedUds(device: string): Promise<string | undefined> {
+        const v = await this.storage.get(Secrets.unconfirmedKey(device));
+        this.redactor.add(v);
+        return v;
+    }
+
+    async storeUnconfirmedUds(device: string, uds: string | undefined): Promise<void> {
+        if (uds === undefined) await this.storage.delete(Secrets.unconfirmedKey(device));
+        else {
+            this.redactor.add(uds);
+            await this.storage.store(Secrets.unconfirmedKey(device), uds);
+        }
+    }
+
     async deleteUds(device: string): Promise<void> {
         await this.storage.delete(Secrets.udsKey(device));
         await this.indexDevice(device, false);

@@ -12,8 +12,6 @@ use crate::progress::Progress;
 use serde::Serialize;
 use std::ffi::OsString;
 use std::path::PathBuf;
-#[cfg(test)]
-use std::path::Path;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -212,9 +210,11 @@ pub fn ready(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.status != CheckStatus::Error)
 }
 
-#[cfg(test)]
+// The tests drive shell-script stand-ins of arduino-cli (Unix only).
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn standin(dir: &Path, version: &str, platforms: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
