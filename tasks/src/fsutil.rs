@@ -25,6 +25,15 @@ pub enum FsError {
     },
 }
 
+impl crate::error::DomainError for FsError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            FsError::Io { .. } => crate::error::ErrorKind::Failed,
+            FsError::WouldOverwrite { .. } => crate::error::ErrorKind::WouldOverwrite,
+        }
+    }
+}
+
 /// Who may read a file we write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -28,6 +28,15 @@ pub enum ProjectError {
     Write(#[from] fsutil::FsError),
 }
 
+impl crate::error::DomainError for ProjectError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ProjectError::Write(e) => e.kind(),
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+}
+
 /// Where an identity record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

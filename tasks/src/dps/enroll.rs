@@ -51,8 +51,29 @@ impl EnrollError {
             EnrollError::Project(_) => None,
         }
     }
-    pub fn is_invalid_input(&self) -> bool {
-        self.input().is_some()
+}
+
+impl crate::error::DomainError for EnrollError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            EnrollError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            EnrollError::Project(e) => e.kind(),
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+    fn input(&self) -> Option<crate::error::Input> {
+        EnrollError::input(self).map(|i| match i {
+            EnrollInput::Cert => crate::error::Input::Cert,
+            EnrollInput::DeviceId => crate::error::Input::DeviceId,
+            EnrollInput::IotHub => crate::error::Input::IotHub,
+        })
+    }
+    fn next_actions(&self) -> Vec<crate::error::NextStep> {
+        match self {
+            EnrollError::NoGeneratedCertificate(_) => vec![crate::error::NextAction::RegenerateCert.into()],
+            _ => Vec::new(),
+        }
     }
 }
 

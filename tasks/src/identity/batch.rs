@@ -6,6 +6,7 @@
 //! paths are relative to the manifest's directory.
 
 use super::{derive, DeviceIdentity, FirmwareImage, IdentityError, RegistrationId, Uds};
+use crate::error::Input;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
@@ -44,14 +45,17 @@ impl ManifestRow {
 
 fn prefix(e: IdentityError, row: &str) -> IdentityError {
     match e {
-        IdentityError::Invalid { input, reason } => IdentityError::Invalid { input: format!("{row}: {input}"), reason },
+        IdentityError::Invalid(i) => {
+            let name = format!("{row}: {}", i.subject());
+            IdentityError::Invalid(i.named(name))
+        }
         other => other,
     }
 }
 
 /// Parse a manifest. `manifest_name` names it in errors; `base_dir` resolves relative paths.
 pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Result<Vec<ManifestRow>, IdentityError> {
-    let invalid = |reason: String| IdentityError::invalid(manifest_name, reason);
+    let invalid = |reason: String| IdentityError::named(Input::Manifest, manifest_name, reason);
     let mut rows = Vec::new();
     let mut columns: Option<usize> = None;
     for (index, raw) in text.lines().enumerate() {
@@ -113,11 +117,11 @@ pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Resul
 /// Read a UDS file (the whole file, surrounding whitespace ignored). `input` names it.
 pub fn read_uds_file(path: &Path, input: &str) -> Result<Uds, IdentityError> {
     let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|e| IdentityError::invalid(input, format!("cannot be read: {e}")))?,
+        std::fs::read(path).map_err(|e| IdentityError::named(Input::Uds, input, format!("cannot be read: {e}")))?,
     );
-    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::invalid(input, "is not text; expected 64 hexadecimal digits"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::named(Input::Uds, input, "is not text; expected 64 hexadecimal digits"))?;
     Uds::parse(text).map_err(|e| match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input: input.to_string(), reason },
+        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input)),
         other => other,
     })
 }
@@ -128,7 +132,7 @@ pub fn derive_row(row: &ManifestRow, image: &FirmwareImage, allow_sample_uds: bo
     let input = format!("{}: uds_file {:?}", row.label(), row.uds_file.display().to_string());
     let uds = read_uds_file(&row.uds_file, &input)?;
     if uds.is_published_sample() && !allow_sample_uds {
-        return Err(IdentityError::invalid(input, super::SAMPLE_UDS_REFUSAL));
+        return Err(IdentityError::named(Input::Uds, input, super::SAMPLE_UDS_REFUSAL));
     }
     derive(&uds, image, &id)
 }

@@ -2,18 +2,20 @@
 //! once per image (a batch reuses the digests for every device).
 
 use super::{dsha::dsha, map, FirmwareImage, IdentityError};
+use crate::error::Input;
 use std::ops::Range;
 use std::path::Path;
 
 /// Build an image; `bin_name` / `map_name` name the inputs in error messages.
 pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
-    let info = map::parse(map_text).map_err(|reason| IdentityError::invalid(map_name, reason))?;
+    let info = map::parse(map_text).map_err(|reason| IdentityError::named(Input::Map, map_name, reason))?;
     if bin.is_empty() {
-        return Err(IdentityError::invalid(bin_name, "is empty; expected the sketch's .bin built with the map"));
+        return Err(IdentityError::named(Input::Bin, bin_name, "is empty; expected the sketch's .bin built with the map"));
     }
     let core = region(&bin, info.flash_origin, &info.riot_core, ".riot_core", bin_name)?;
     if core.len() < 8 {
-        return Err(IdentityError::invalid(
+        return Err(IdentityError::named(
+            Input::Map,
             map_name,
             format!(".riot_core region is {} bytes; at least 8 are expected (the RIoT core code)", core.len()),
         ));
@@ -43,7 +45,8 @@ fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &st
         } else {
             "the image is truncated or was not built with this map"
         };
-        return Err(IdentityError::invalid(
+        return Err(IdentityError::named(
+            Input::Bin,
             bin_name,
             format!(
                 "{name} ({:#x}..{:#x}) lies outside the image ({origin:#x}..{flash_end:#x}, {} bytes): {why}",

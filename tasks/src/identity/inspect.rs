@@ -8,7 +8,7 @@ use super::{sha1_thumbprint, sha256_thumbprint, CertInfo, IdentityError};
 type RiotIds = (Vec<u8>, Vec<u8>);
 
 fn bad(reason: impl Into<String>) -> IdentityError {
-    IdentityError::invalid("certificate", reason)
+    IdentityError::invalid(crate::error::Input::Cert, reason)
 }
 
 /// Parse `der` (one X.509 certificate).

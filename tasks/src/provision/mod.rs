@@ -16,9 +16,13 @@
 //! the [`ProvisionReport`].
 
 mod follow;
+mod request;
 pub mod sample;
 
+pub use request::{PlannedRun, ProvisionRequest, CONSOLE_TIMEOUT, DEFAULT_REGISTRATION_TIMEOUT};
+
 use crate::console::{ConsoleError, DEFAULT_BAUD};
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
 use crate::dps::{ClientOptions, ConnectionString, DpsError, ProvisioningStatus, ServiceClient};
@@ -126,8 +130,8 @@ pub struct ProvisionReport {
 /// Why provisioning stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
@@ -159,19 +163,52 @@ pub enum ProvisionError {
     Cancelled,
 }
 
-impl ProvisionError {
-    /// True when the error is about the caller's input (CLI exit 2).
-    pub fn is_invalid_input(&self) -> bool {
+impl DomainError for ProvisionError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            ProvisionError::Invalid { .. } => true,
-            ProvisionError::Identity(e) => e.is_invalid_input(),
-            ProvisionError::Console(e) => e.is_invalid_input(),
-            ProvisionError::Dps(e) => e.is_invalid_input(),
-            ProvisionError::Flash(e) => e.is_invalid_input(),
-            ProvisionError::Emulator(e) => e.is_invalid_input(),
-            _ => false,
+            ProvisionError::Invalid(_) => ErrorKind::InvalidInput,
+            ProvisionError::Identity(e) => e.kind(),
+            ProvisionError::Console(e) => e.kind(),
+            ProvisionError::Dps(e) => e.kind(),
+            ProvisionError::Flash(e) => e.kind(),
+            ProvisionError::Emulator(e) => e.kind(),
+            ProvisionError::Sim(e) => e.kind(),
+            ProvisionError::Project(e) => e.kind(),
+            ProvisionError::Fs(e) => e.kind(),
+            ProvisionError::Control(_) => ErrorKind::Failed,
+            ProvisionError::Monitor(_) => ErrorKind::Device,
+            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } | ProvisionError::NotInRegistry { .. } => ErrorKind::Dps,
+            ProvisionError::Cancelled => ErrorKind::Cancelled,
         }
     }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            ProvisionError::Invalid(i) => Some(i),
+            ProvisionError::Identity(e) => e.invalid_input(),
+            ProvisionError::Console(e) => e.invalid_input(),
+            ProvisionError::Dps(e) => e.invalid_input(),
+            ProvisionError::Flash(e) => e.invalid_input(),
+            ProvisionError::Emulator(e) => e.invalid_input(),
+            ProvisionError::Sim(e) => e.invalid_input(),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            ProvisionError::Console(e) => e.next_actions(),
+            ProvisionError::Dps(e) => e.next_actions(),
+            ProvisionError::Flash(e) => e.next_actions(),
+            ProvisionError::Registration { error_code: Some(401002), .. } => vec![NextStep::new(NextAction::RegenerateCert), NextStep::new(NextAction::Enroll)],
+            ProvisionError::Registration { reason, .. } if reason.contains("disabled") => vec![NextStep::new(NextAction::Enroll)],
+            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } => vec![NextStep::new(NextAction::CheckSetup), NextStep::new(NextAction::Retry)],
+            ProvisionError::NotInRegistry { .. } => vec![NextStep::new(NextAction::Enroll)],
+            ProvisionError::Monitor(_) => vec![NextStep::new(NextAction::SelectPort)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ProvisionError {
     /// What the user should do, when we know.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -241,7 +278,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
                 c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
             }
             // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
-            let uds = Uds::parse(&uds_hex).map_err(|e| ConsoleError::Refused { input: "UDS".into(), reason: e.to_string() })?;
+            let uds = Uds::parse(&uds_hex).map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
             c.set_uds(&uds, Duration::from_secs(10))?;
             c.version(Duration::from_secs(10))
         });
@@ -258,10 +295,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         (Some(id), _) => id,
         (None, Some(mac)) => RegistrationId::from_mac_and_version(mac, &version.devkit_sdk)?,
         (None, None) => {
-            return Err(ProvisionError::Invalid {
-                input: "registration ID".into(),
-                reason: "give --registration-id, or --mac so that az-<mac>v<x>v<y>v<z> can be built (the DevKit shows its MAC on its screen)".into(),
-            })
+            return Err(InvalidInput::new(Input::RegistrationId, "is required, or the DevKit's MAC address (on its screen) for the automatic az-<mac>v<x>v<y>v<z>").into())
         }
     };
     progress.begin(format!("Computing the alias certificate for {registration_id}"));

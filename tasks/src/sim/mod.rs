@@ -50,8 +50,8 @@ pub const DEFAULT_FIRMWARE_VERSION: &str = "1.6.2";
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// Invalid option (the CLI exits 2).
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] crate::error::InvalidInput),
     #[error("another virtual DevKit is already running with state directory {0}")]
     AlreadyRunning(PathBuf),
     #[error("{what} {path}: {source}")]
@@ -61,6 +61,21 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl crate::error::DomainError for SimError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            SimError::Invalid(_) => crate::error::ErrorKind::InvalidInput,
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&crate::error::InvalidInput> {
+        match self {
+            SimError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
 }
 
 /// Something the virtual DevKit did (for a log on stderr; never carries a secret: commands
@@ -153,7 +168,7 @@ impl VirtualDevKit {
         };
         std::fs::create_dir_all(&dir).map_err(io("cannot create state directory", &dir))?;
         if let Err(e) = semver_like(&opts.firmware_version) {
-            return Err(SimError::Invalid { input: "firmware version".into(), reason: e });
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::FirmwareVersion, e)));
         }
         let mac = resolve_mac(&dir, opts.mac.as_deref())?;
 
@@ -253,7 +268,7 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
     let file = dir.join("device.json");
     let stored: Option<DeviceFile> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let mac = match given {
-        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid { input: "MAC address".into(), reason: e.to_string() })?,
+        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Mac, e.to_string())))?,
         None => match stored {
             Some(d) => return Ok(d.mac),
             None => {
@@ -275,7 +290,7 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
 fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if !meta.file_type().is_symlink() {
-            return Err(SimError::Invalid { input: "--link".into(), reason: format!("{} exists and is not a symlink; choose another path", link.display()) });
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, format!("{} exists and is not a symlink; choose another path", link.display()))));
         }
     }
     let tmp = link.with_file_name(format!(".{}.devkit-tmp-{}", link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));

@@ -11,6 +11,7 @@
 //! with its monitor registry; the CLI, which owns no monitor, passes [`NoMonitor`]).
 
 use crate::build::{self, BuildError, BuildOptions, BuildOutput};
+use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
 use crate::flash::{self, Backend, FlashError, FlashImage};
 use crate::identity::{FirmwareImage, RegistrationId, Uds};
 use crate::progress::{CancellationToken, Progress};
@@ -48,12 +49,26 @@ pub enum UploadError {
     Pause { port: String, message: String },
 }
 
-impl UploadError {
-    pub fn is_invalid_input(&self) -> bool {
+impl DomainError for UploadError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            UploadError::Build(e) => e.is_invalid_input(),
-            UploadError::Flash(e) => e.is_invalid_input(),
-            _ => false,
+            UploadError::Build(e) => e.kind(),
+            UploadError::Flash(e) => e.kind(),
+            UploadError::Pause { .. } => ErrorKind::Device,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            UploadError::Build(e) => e.invalid_input(),
+            UploadError::Flash(e) => e.invalid_input(),
+            UploadError::Pause { .. } => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            UploadError::Build(e) => e.next_actions(),
+            UploadError::Flash(e) => e.next_actions(),
+            UploadError::Pause { .. } => vec![NextStep::new(NextAction::Retry)],
         }
     }
 }

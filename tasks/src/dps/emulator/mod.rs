@@ -67,8 +67,8 @@ impl EmulatorConfig {
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] crate::error::InvalidInput),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -77,9 +77,18 @@ pub enum EmulatorError {
     Certificates(String),
 }
 
-impl EmulatorError {
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, EmulatorError::Invalid { .. })
+impl crate::error::DomainError for EmulatorError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            EmulatorError::Invalid(_) => crate::error::ErrorKind::InvalidInput,
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&crate::error::InvalidInput> {
+        match self {
+            EmulatorError::Invalid(i) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -113,7 +122,7 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         let default_hub = config.hub.clone().unwrap_or_else(|| DEFAULT_HUB.to_string());
         if !valid_hub(&default_hub) {
-            return Err(EmulatorError::Invalid { input: "hub".into(), reason: "must be a host name such as myhub.azure-devices.net".into() });
+            return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Hub, "must be a host name such as myhub.azure-devices.net")));
         }
         let dir = config.state_dir.clone();
         let (persisted, secrets, ca_pem) = load_or_create(&dir)?;
