@@ -254,13 +254,7 @@ impl ErrorKind {
     pub const fn is_invalid(self) -> bool {
         matches!(self, ErrorKind::InvalidInput)
     }
-    /// The CLI's exit code: 2 for invalid input, 1 otherwise.
-    pub const fn exit_code(self) -> i32 {
-        match self {
-            ErrorKind::InvalidInput => 2,
-            _ => 1,
-        }
-    }
+
 }
 
 /// Something the user can do about an error. The wire names (camelCase) are a contract with
@@ -376,6 +370,15 @@ pub trait DomainError: std::error::Error {
     fn is_invalid_input(&self) -> bool {
         self.kind().is_invalid()
     }
+    /// The CLI's exit code, decided here only: 2 for invalid input and for an input file
+    /// that does not exist (both the caller's to fix), 1 for everything else.
+    fn exit_code(&self) -> i32 {
+        match self.kind() {
+            ErrorKind::InvalidInput => 2,
+            ErrorKind::NotFound if self.input().is_some() => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl DomainError for InvalidInput {
@@ -434,7 +437,7 @@ mod tests {
         assert_eq!(e.to_string(), "invalid ID Scope: is required");
         assert_eq!(e.cli_message(), "invalid --id-scope: is required");
         assert_eq!(e.input.field(), "idScope");
-        assert_eq!(e.kind().exit_code(), 2);
+        assert_eq!(e.exit_code(), 2);
         let named = InvalidInput::new(Input::Uds, "has 3 digits").named("--uds-file a.uds");
         assert_eq!(named.to_string(), "invalid --uds-file a.uds: has 3 digits");
         assert_eq!(named.cli_message(), named.to_string());

@@ -86,13 +86,13 @@ fn flag(name: &str, value: &impl std::fmt::Display) -> String {
 /// Re-label an invalid-input error with the command-line input it came from.
 fn relabel(e: IdentityError, input: String) -> IdentityError {
     match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input, reason },
+        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input)),
         other => other,
     }
 }
 
 fn invalid(input: String, reason: impl Into<String>) -> CliError {
-    IdentityError::Invalid { input, reason: reason.into() }.into()
+    CliError::invalid(format!("invalid {input}: {}", reason.into()))
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -300,7 +300,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
             .iter()
             .map(|(row, r)| match r {
                 Ok(v) => v.clone(),
-                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(IdentityError::is_invalid_input)}),
+                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(|e| tasks::error::DomainError::is_invalid_input(e))}),
             })
             .collect();
         let out = serde_json::json!({

@@ -21,11 +21,11 @@ pub struct Args {
 fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
     let input = format!("{name} {:?}", path.display().to_string());
     let relabel = |e: IdentityError| match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input: input.clone(), reason },
+        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input.clone())),
         other => other,
     };
     let bytes = std::fs::read(path)
-        .map_err(|e| CliError::from(IdentityError::Invalid { input: input.clone(), reason: format!("cannot be read: {e}") }))?;
+        .map_err(|e| CliError::invalid(format!("invalid {input}: cannot be read: {e}")))?;
     Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 

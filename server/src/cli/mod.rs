@@ -1,5 +1,7 @@
 //! One module per subcommand: argument parsing and rendering only; the work is in `tasks`.
 
+use tasks::error::DomainError;
+
 pub mod build;
 pub mod device_upload;
 pub mod dps_emulator;
@@ -50,15 +52,54 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-impl From<tasks::identity::IdentityError> for CliError {
-    fn from(e: tasks::identity::IdentityError) -> Self {
-        if e.is_invalid_input() {
-            CliError::Invalid(e.into())
-        } else {
-            CliError::Failed(e.into())
+impl CliError {
+    /// The one conversion from a task error: the exit code from its kind, an invalid input
+    /// named by its flag, next actions rendered as the commands and flags that do them.
+    pub fn from_domain<E: DomainError + Send + Sync + 'static>(e: E) -> Self {
+        let code = e.exit_code();
+        let next: Vec<String> = e.next_actions().iter().map(|n| n.action.cli_hint().to_string()).collect();
+        let cli_message = e.invalid_input().map(|i| i.cli_message());
+        let flag = e.input().map(|i| i.flag());
+        let text = match (cli_message, flag) {
+            (Some(m), _) => m,
+            // A missing input file: name the flag it came from.
+            (None, Some(flag)) => format!("invalid {flag}: {:#}", anyhow::Error::new(e)),
+            (None, None) => format!("{:#}", anyhow::Error::new(e)),
+        };
+        let err = if next.is_empty() { anyhow::anyhow!(text) } else { anyhow::anyhow!("{text}\nnext: {}", next.join("; or ")) };
+        match code {
+            2 => CliError::Invalid(err),
+            _ => CliError::Failed(err),
         }
     }
 }
+
+macro_rules! from_domain {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                CliError::from_domain(e)
+            }
+        }
+    )*};
+}
+
+from_domain!(
+    tasks::identity::IdentityError,
+    tasks::fsutil::FsError,
+    tasks::project::ProjectError,
+    tasks::build::BuildError,
+    tasks::build::FindOutputError,
+    tasks::flash::FlashError,
+    tasks::console::ConsoleError,
+    tasks::dps::DpsError,
+    tasks::dps::enroll::EnrollError,
+    tasks::upload::UploadError,
+    tasks::provision::ProvisionError,
+    tasks::sim::SimError,
+    tasks::dps::emulator::EmulatorError,
+    tasks::error::InvalidInput
+);
 
 pub type CliResult = Result<(), CliError>;
 

@@ -93,6 +93,24 @@ pub mod codes {
     /// The monitor is not open on that port.
     pub const NOT_OPEN: (i64, &str) = (1010, "monitorNotOpen");
 
+    /// The code of a task error's kind (`data.code` is the kind's stable name).
+    pub fn for_kind(kind: tasks::error::ErrorKind) -> (i64, &'static str) {
+        use tasks::error::ErrorKind as K;
+        let code = match kind {
+            K::InvalidInput => INVALID_PARAMS,
+            K::NotFound => NOT_FOUND,
+            K::WouldOverwrite => WOULD_OVERWRITE,
+            K::Device => DEVICE,
+            K::BuildFailed => BUILD_FAILED,
+            K::FlashFailed => FLASH_FAILED,
+            K::Dps => DPS,
+            K::Cancelled => CANCELLED,
+            K::Failed => TASK_FAILED,
+        };
+        debug_assert_eq!(code.1, kind.code_name());
+        code
+    }
+
     /// All codes, for the documentation drift test.
     pub const ALL: &[(i64, &str)] = &[
         INVALID_PARAMS,

@@ -116,7 +116,9 @@ impl FlashImage {
         match crate::build::find_outputs(dir) {
             Ok((bin, _map)) => Self::load(&bin),
             Err(crate::build::FindOutputError::Invalid(i)) => Err(FlashError::Invalid(i)),
-            Err(crate::build::FindOutputError::Unreadable { dir, source }) => Err(FlashError::Read { path: dir, source }),
+            Err(crate::build::FindOutputError::Unreadable { dir, source }) => {
+                Err(FlashError::invalid(Input::BuildDir, format!("cannot read {}: {source}", dir.display())))
+            }
         }
     }
 

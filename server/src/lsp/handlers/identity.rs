@@ -11,12 +11,13 @@ use tasks::identity::{self as id, IdentityError, RegistrationId, Uds};
 use tasks::project::{IdentityRecord as StateRecord, ProjectState};
 use tower_lsp_server::lsp_types::ProgressToken;
 
-/// An identity error about the caller's input, reported against the param `field`.
+/// An identity error about the caller's input, reported against the param `field` (one input
+/// type, a certificate, arrives through several params).
 pub fn input_error(e: IdentityError, field: &str) -> TaskError {
-    if e.is_invalid_input() {
-        TaskError::invalid(field, e)
-    } else {
-        e.into()
+    let t = TaskError::from(e);
+    match t.data.get("field").and_then(|f| f.as_str()).map(str::to_string) {
+        Some(from) => t.rename_field(&from, field),
+        None => t,
     }
 }
 
@@ -31,39 +32,20 @@ pub fn image_paths(bin: Option<PathBuf>, map: Option<PathBuf>, build_dir: Option
     }
 }
 
+/// The build's outputs ([`tasks::build::find_outputs`], the one rule), with the map present.
 fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        TaskError::new(codes::NOT_FOUND, format!("cannot read build directory {}: {e}", dir.display())).with("field", "buildDir")
-    })?;
-    let mut bins: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".ino.bin")).collect();
-    bins.sort();
-    match bins.as_slice() {
-        [bin] => {
-            let map = bin.with_extension("map");
-            if map.is_file() {
-                Ok((bin.clone(), map))
-            } else {
-                Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display()))
-                    .with("field", "buildDir"))
-            }
-        }
-        [] => Err(TaskError::new(codes::NOT_FOUND, format!("no *.ino.bin in {}: build the sketch first", dir.display()))
-            .with("field", "buildDir")),
-        _ => Err(TaskError::invalid("buildDir", format!("holds {} *.ino.bin files; give `bin` and `map` instead", bins.len()))),
+    let (bin, map) = tasks::build::find_outputs(dir)?;
+    if map.is_file() {
+        Ok((bin, map))
+    } else {
+        Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display())).with("field", "buildDir"))
     }
 }
 
 fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> {
     match (&p.registration_id, &p.mac, &p.firmware_version) {
-        (Some(r), _, _) => RegistrationId::parse(r).map_err(|e| input_error(e, "registrationId")),
-        (None, Some(mac), Some(v)) => RegistrationId::from_mac_and_version(mac, v).map_err(|e| {
-            let field = match &e {
-                IdentityError::Invalid { input, .. } if input.to_ascii_lowercase().contains("mac") => "mac",
-                _ => "firmwareVersion",
-            };
-            input_error(e, field)
-        }),
+        (Some(r), _, _) => Ok(RegistrationId::parse(r)?),
+        (None, Some(mac), Some(v)) => Ok(RegistrationId::from_mac_and_version(mac, v)?),
         (None, Some(_), None) => Err(TaskError::invalid("firmwareVersion", "is required with `mac` (X.Y.Z)")),
         (None, None, Some(_)) => Err(TaskError::invalid("mac", "is required with `firmwareVersion` (12 hex digits)")),
         (None, None, None) => {
@@ -91,7 +73,7 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
 
 pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
-    let uds = Uds::parse(p.uds.expose()).map_err(|e| input_error(e, "uds"))?;
+    let uds = Uds::parse(p.uds.expose())?;
     if uds.is_published_sample() && !p.allow_sample_uds {
         return Err(TaskError::invalid(
             "uds",
@@ -120,10 +102,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
     };
     run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
         blocking(move || {
-            let image = id::FirmwareImage::load(&bin, &map).map_err(|e| match &e {
-                IdentityError::Invalid { input, .. } if input.contains("map") => input_error(e, "map"),
-                _ => input_error(e, "bin"),
-            })?;
+            let image = id::FirmwareImage::load(&bin, &map)?;
             let identity = id::derive(&uds, &image, &reg_id)?;
             // The same files, backups and warnings as `devkit generate-cert`: a file holding
             // something else is kept as `<name>.<UTC>.bak`, then replaced, and we say so.

@@ -84,13 +84,12 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     if cancel.is_cancelled() {
         return TaskError::cancelled();
     }
+    let t = TaskError::from_domain(&e);
     match &e {
-        ConsoleError::Refused { input, .. } => {
-            let field = if input.contains("password") { "password" } else if input.contains("SSID") { "ssid" } else { "port" };
-            TaskError::invalid(field, &e)
-        }
-        ConsoleError::Open { .. } => TaskError::from_error(codes::NOT_FOUND, &e).with("field", "port"),
-        _ => TaskError::from_error(codes::DEVICE, &e),
+        // `devkit/setWifi` names them `ssid` and `password`.
+        ConsoleError::Refused(_) => t.rename_field("wifiSsid", "ssid").rename_field("wifiPassword", "password"),
+        ConsoleError::Open { .. } => t.with("field", "port"),
+        _ => t,
     }
 }
 
