@@ -154,10 +154,10 @@ mod tests {
 
     #[test]
     fn unsafe_values_are_refused() {
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "", None).unwrap_err().input, "ID Scope");
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None).unwrap_err().input, "ID Scope");
+        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "", None).unwrap_err().input, crate::error::Input::IdScope);
+        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None).unwrap_err().input, crate::error::Input::IdScope);
         for ep in ["", "host name", "a\"b", "host:0", "host:99999", "-bad.example", "x..y"] {
-            assert_eq!(DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input, "global device endpoint", "{ep:?}");
+            assert_eq!(DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input, crate::error::Input::GlobalEndpoint, "{ep:?}");
         }
         DpsSettings::new("127.0.0.1:4443", "0ne0001A2B3", None).unwrap();
     }

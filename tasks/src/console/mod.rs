@@ -537,6 +537,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
     use crate::sim::console::parse_args;
 

@@ -41,6 +41,8 @@ pub fn check(address: u32, len: usize) -> Result<(), FlashError> {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

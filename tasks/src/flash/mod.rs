@@ -273,6 +273,8 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

@@ -82,6 +82,8 @@ pub async fn flash(openocd: &Path, bin: &Path, len: usize, address: u32, progres
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

@@ -160,6 +160,8 @@ pub fn list() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
     use probe_rs::config::{MemoryRegion, Registry};
 

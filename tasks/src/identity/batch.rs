@@ -139,6 +139,8 @@ pub fn derive_row(row: &ManifestRow, image: &FirmwareImage, allow_sample_uds: bo
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

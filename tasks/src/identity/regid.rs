@@ -74,6 +74,8 @@ pub(crate) fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]
