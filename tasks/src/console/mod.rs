@@ -517,6 +517,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// A borrowed transport that stops at its next read or write once `cancel` fires (reads
+/// wait at most 100 ms at a time so that cancellation is seen promptly).
+pub struct Cancellable<'a, T: Transport> {
+    pub port: &'a mut T,
+    pub cancel: crate::progress::CancellationToken,
+}
+
+impl<T: Transport> Transport for Cancellable<'_, T> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.port.read_timeout(buf, timeout.min(Duration::from_millis(100)))
+    }
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.port.write_all(data)
+    }
+}
+
 /// Open `port`, make sure it is in configuration mode (calling `guidance` if the user must
 /// act), then run `f`, all on a blocking thread.
 pub async fn run_on_port<R, F>(port: PathBuf, baud: u32, config_timeout: Duration, guidance: impl FnMut(&str) + Send + 'static, f: F) -> Result<R, ConsoleError>

@@ -31,7 +31,7 @@ use crate::fsutil::{self, FsError, Mode};
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
 use crate::logs::LogEvent;
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use crate::project::ProjectError;
 use crate::sim::control::{self, ControlError, SimDpsConfig};
 use crate::sim::{SimError, SimOptions, VirtualDevKit};
 use follow::{Followed, Follower};
@@ -103,6 +103,10 @@ pub struct ProvisionPlan {
     pub project_root: Option<PathBuf>,
     pub enrollment: EnrollmentSettings,
     pub fault: Option<Fault>,
+    /// The monitors of whoever runs the job (the daemon's): the port is borrowed from its
+    /// monitor for the console and the monitor's output followed, instead of opening the port
+    /// again. `None` = the run opens the port itself.
+    pub ports: Option<std::sync::Arc<crate::monitor::PortRegistry>>,
     /// How long to wait for the configuration console and for the registration.
     pub console_timeout: Duration,
     pub registration_timeout: Duration,
@@ -251,6 +255,17 @@ pub fn describe_event(e: &LogEvent) -> Option<String> {
     })
 }
 
+/// The console step: Wi-Fi, UDS, then the device's version.
+fn configure<T: crate::console::Transport>(c: &mut crate::console::Console<T>, wifi: Option<&WifiSettings>, uds_hex: &str) -> Result<crate::console::DeviceVersion, ConsoleError> {
+    if let Some(w) = wifi {
+        c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
+    }
+    // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
+    let uds = Uds::parse(uds_hex).map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
+    c.set_uds(&uds, Duration::from_secs(10))?;
+    c.version(Duration::from_secs(10))
+}
+
 /// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
 pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
     let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
@@ -272,19 +287,27 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
-    let version = {
-        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| {
-            if let Some(w) = &wifi {
-                c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
+    let version = match &plan.ports {
+        // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
+        Some(ports) => {
+            let (port_name, job_cancel, timeout) = (plan.port.display().to_string(), cancel.clone(), plan.console_timeout);
+            let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
+                let mut console = crate::console::Console::new(crate::console::Cancellable { port: ex, cancel: job_cancel }, port_name);
+                console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
+                configure(&mut console, wifi.as_ref(), &uds_hex)
+            });
+            match borrowed.await {
+                _ if cancel.is_cancelled() => return Err(ProvisionError::Cancelled),
+                Ok(r) => r?,
+                Err(e) => return Err(ProvisionError::Monitor(e.to_string())),
             }
-            // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
-            let uds = Uds::parse(&uds_hex).map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
-            c.set_uds(&uds, Duration::from_secs(10))?;
-            c.version(Duration::from_secs(10))
-        });
-        tokio::select! {
-            r = job => r?,
-            _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
+        }
+        None => {
+            let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| configure(c, wifi.as_ref(), &uds_hex));
+            tokio::select! {
+                r = job => r?,
+                _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
+            }
         }
     };
     progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
@@ -300,17 +323,15 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     };
     progress.begin(format!("Computing the alias certificate for {registration_id}"));
     let identity = identity::derive(&uds, &image, &registration_id)?;
-    let alias_cert = plan.cert_dir.join(format!("{registration_id}.pem"));
-    write_identity_file(&alias_cert, identity.alias_cert_pem().as_bytes(), &registration_id)?;
-    let record = |source| IdentityRecord {
-        registration_id: registration_id.to_string(),
-        fwid: identity.fwid_hex(),
-        sha256_thumbprint: identity.sha256_thumbprint(),
-        alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
-        source,
-    };
+    // The same files and backups as `devkit generate-cert`: a file holding another identity
+    // is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
+    let written = identity::files::write_identity(&identity, &plan.cert_dir, identity::files::FileOptions::default())?;
+    for w in written.iter().filter_map(identity::files::WrittenFile::warning) {
+        progress.warn(w);
+    }
+    let alias_cert = written[0].path.clone();
     if let Some(root) = &plan.project_root {
-        ProjectState::update(root, |s| s.last_generated = Some(record(IdentitySource::Generated)))?;
+        identity::files::record_generated(root, &identity, &alias_cert)?;
     }
     progress.end(format!("{} (SHA-256 {})", alias_cert.display(), identity.sha256_thumbprint()));
     check_cancel(cancel)?;
@@ -330,7 +351,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let enrolled = service.upsert(&enrollment).await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
-            ProjectState::update(root, |s| s.last_enrolled = Some(record(IdentitySource::Enrolled)))?;
+            identity::files::record_enrolled(root, &identity, &alias_cert)?;
         }
     }
     progress.end(format!("enrolled ({}, etag {})", if enrolled.is_enabled() { "enabled" } else { "disabled" }, enrolled.etag.as_deref().unwrap_or("-")));
@@ -338,7 +359,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
 
     // 4. Follow the port, upload (resets into user mode).
     progress.begin(format!("Opening {} to follow the registration", plan.port.display()));
-    let mut follower = Follower::open(&plan.port).map_err(ProvisionError::Monitor)?;
+    let mut follower = match plan.ports.as_ref().and_then(|p| p.subscribe(&plan.port)) {
+        Some(rx) => Follower::subscribed(&plan.port, rx),
+        None => Follower::open(&plan.port).map_err(ProvisionError::Monitor)?,
+    };
     progress.end("following the device's output");
     match &plan.upload {
         Upload::Sim { state_dir, dps } => {
@@ -392,21 +416,6 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         in_hub_registry,
         uds_saved_to,
     })
-}
-
-/// Write `contents` unless the file holds something else (another identity's certificate):
-/// that is refused, never overwritten.
-fn write_identity_file(path: &std::path::Path, contents: &[u8], id: &RegistrationId) -> Result<(), ProvisionError> {
-    match std::fs::read(path) {
-        Ok(existing) if existing == contents => Ok(()),
-        Ok(_) => Err(FsError::WouldOverwrite {
-            path: path.to_path_buf(),
-            existing: "a different certificate".into(),
-            new: format!("the alias certificate of {id} for this UDS and image"),
-        }
-        .into()),
-        Err(_) => Ok(fsutil::write_atomic(path, contents, Mode::Public)?),
-    }
 }
 
 async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: &Progress, cancel: &CancellationToken) -> Result<(String, Option<String>), ProvisionError> {
@@ -539,6 +548,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         project_root: None,
         enrollment: EnrollmentSettings::default(),
         fault: opts.fault,
+        ports: None,
         console_timeout: Duration::from_secs(15),
         registration_timeout: opts.registration_timeout,
     };

@@ -120,6 +120,7 @@ impl ProvisionRequest {
             project_root: Some(project),
             enrollment: self.enrollment,
             fault: None,
+            ports: None,
             console_timeout: CONSOLE_TIMEOUT,
             registration_timeout: self.registration_timeout.unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
         };

@@ -15,7 +15,7 @@ use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
 use crate::flash::{self, Backend, FlashError, FlashImage};
 use crate::identity::{FirmwareImage, RegistrationId, Uds};
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentityRecord, IdentitySource, ProjectState};
+use crate::project::{IdentitySource, ProjectState};
 use serde::Serialize;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -115,15 +115,8 @@ pub struct DeviceUploadReport {
 /// Compare a new image's FWID with the identity last enrolled (else last generated) for the
 /// project. `None` when there is nothing to compare with or FWID is unchanged.
 pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map: &Path, registration_id: Option<&str>, uds: Option<&Uds>) -> Option<IdentityDrift> {
-    let (record, source): (&IdentityRecord, IdentitySource) = match (&state.last_enrolled, &state.last_generated) {
-        (Some(r), _) => (r, IdentitySource::Enrolled),
-        (None, Some(r)) => (r, IdentitySource::Generated),
-        (None, None) => return None,
-    };
     let new_fwid = hex::encode(image.fwid());
-    if new_fwid.eq_ignore_ascii_case(&record.fwid) {
-        return None;
-    }
+    let (record, source) = state.fwid_drift(&new_fwid)?;
     let reg_text = registration_id.unwrap_or(&record.registration_id).to_string();
     let new_thumb = match (uds, RegistrationId::parse(&reg_text)) {
         (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok().map(|id| id.sha256_thumbprint()),

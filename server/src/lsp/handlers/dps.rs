@@ -1,14 +1,13 @@
 //! `devkit/enroll`, `devkit/provision` over `tasks::dps` and `tasks::provision`.
 //!
-//! Provisioning talks to the DevKit's port itself (console, then following its log): an open
-//! monitor on that port is closed for the run and reopened after (its output during the run
-//! reaches the client as progress and as the final `devkit/registrationEvent`).
+//! Provisioning borrows the DevKit's port through the monitor registry (the console step
+//! pauses an open monitor, following the registration reads its output), so an open monitor
+//! stays open; the outcome also reaches the client as a `devkit/registrationEvent`.
 
 use crate::lsp::backend::Backend;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
-use std::path::Path;
 use std::time::Duration;
 use tasks::dps::az::{self, AzEnrollment};
 use tasks::dps::enroll::{self as enroll_rules, EnrollVia};
@@ -156,34 +155,18 @@ pub async fn provision(b: &Backend, p: ProvisionParams, token: Option<ProgressTo
         let (plan, port, resources, warnings) = plan(p)?;
         (Ok(plan), port, resources, warnings)
     };
-    // The run opens the port itself: an open monitor is closed for the run and reopened after.
-    // Both happen in the job's own task, which has claimed the port and runs to its end even
-    // when the request is cancelled (its future dropped) at any point.
-    let had_monitor = job.is_ok() && b.state.serial.registry.get(Path::new(&port)).is_some();
+    // The run borrows the port from an open monitor (paused for the console, then followed),
+    // through the registry, like devkit/setUds: the monitor stays open throughout.
+    let job = job.map(|mut plan| {
+        plan.ports = Some(b.state.serial.registry.clone());
+        plan
+    });
     let spec = JobSpec { method: ext::PROVISION, title: "Provisioning".into(), resources, work_done_token: token, progress: true };
-    let (client, jobs, state, monitor_port) = (b.client.clone(), b.jobs.clone(), b.state.clone(), port.clone());
     let r = run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
-        let reopen = if had_monitor { state.serial.close_for_run(&monitor_port, &jobs).await } else { None };
         let r = match job {
             Ok(plan) => provision::provision(plan, &ctx.progress, &ctx.cancel).await,
             Err(opts) => provision::simulate(opts, &ctx.progress, &ctx.cancel).await,
         };
-        if let Some(baud) = reopen {
-            // After a cancellation the run's serial thread may hold the port (opened
-            // exclusively) until its next read times out: retry for a bounded while.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                match super::serial::open_monitor(client.clone(), jobs.clone(), state.clone(), monitor_port.clone(), baud).await {
-                    Ok(_) => break,
-                    Err(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-                    Err(e) => {
-                        tracing::warn!(port = %monitor_port, "the monitor could not be reopened after provisioning: {}", e.message);
-                        ctx.progress.warn(format!("the monitor on {monitor_port} could not be reopened: {}", e.message));
-                        break;
-                    }
-                }
-            }
-        }
         Ok((r, ctx.warnings()))
     })
     .await;

@@ -210,23 +210,19 @@ pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>)
             }
         };
         let mut warnings = Vec::new();
-        let reference = state.last_enrolled.as_ref().or(state.last_generated.as_ref());
         let mut drift = false;
-        if let (Some(r), Some(fwid)) = (reference, &current_fwid) {
-            if !r.fwid.eq_ignore_ascii_case(fwid) {
-                drift = true;
-                warnings.push(format!(
-                    "the build's FWID differs from the {} identity of {}: regenerate the certificate and enroll again",
-                    if state.last_enrolled.is_some() { "enrolled" } else { "generated" },
-                    r.registration_id
-                ));
-            }
+        if let Some((r, source)) = current_fwid.as_deref().and_then(|fwid| state.fwid_drift(fwid)) {
+            drift = true;
+            warnings.push(format!(
+                "the build's FWID differs from the {} identity of {}: regenerate the certificate and enroll again",
+                if source == tasks::project::IdentitySource::Enrolled { "enrolled" } else { "generated" },
+                r.registration_id
+            ));
         }
-        if let (Some(e), Some(g)) = (&state.last_enrolled, &state.last_generated) {
-            if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint {
-                drift = true;
-                warnings.push(format!("the last generated certificate of {} is not the enrolled one: enroll again", g.registration_id));
-            }
+        if state.enrollment_is_stale() {
+            drift = true;
+            let g = state.last_generated.as_ref().map(|g| g.registration_id.as_str()).unwrap_or_default();
+            warnings.push(format!("the last generated certificate of {g} is not the enrolled one: enroll again"));
         }
         Ok(IdentityResult {
             last_generated: state.last_generated.map(record),

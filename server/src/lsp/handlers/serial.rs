@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tasks::console::{Console, ConsoleError, Transport, DEFAULT_BAUD};
+use tasks::console::{Cancellable, Console, ConsoleError, DEFAULT_BAUD};
 use tasks::identity::Uds;
 use tasks::logs::EventParser;
 use tasks::monitor::{ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus};
@@ -62,13 +62,6 @@ impl SerialState {
         jobs.set_monitor(port, None);
         closed
     }
-
-    /// Close the monitor on `port` for a task that opens the port itself; its baud rate, to
-    /// reopen it after (`None` when no monitor was open).
-    pub async fn close_for_run(&self, port: &str, jobs: &Jobs) -> Option<u32> {
-        let baud = self.forwarders.lock().ok().and_then(|f| f.get(port).map(|(_, b)| *b));
-        self.close(port, jobs).await.then_some(baud.unwrap_or(DEFAULT_BAUD))
-    }
 }
 
 fn monitor_error(e: MonitorError, port: &str) -> TaskError {
@@ -94,25 +87,7 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
 }
 
 /// The exclusive port, stopping at the next read once the job is cancelled.
-struct CancellablePort<'a> {
-    port: &'a mut ExclusivePort,
-    cancel: CancellationToken,
-}
-
-impl Transport for CancellablePort<'_> {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> std::io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.read_timeout(buf, timeout.min(Duration::from_millis(100)))
-    }
-    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        if self.cancel.is_cancelled() {
-            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.write_all(data)
-    }
-}
+type CancellablePort<'a> = Cancellable<'a, ExclusivePort>;
 
 /// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
 /// DevKit is brought to configuration mode (the user is told how through progress), `f`
@@ -228,7 +203,7 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
 
 /// Open the daemon's monitor on `port` (no-op when open) and forward its data to the client.
 /// Takes owned handles so that a job can reopen a monitor from its own task (after a
-/// `provision` run, even when the request itself was cancelled). Returns whether it opened.
+/// Returns whether it opened.
 pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, port: String, baud: u32) -> Result<bool, TaskError> {
     let serial = &state.serial;
     if serial.registry.get(Path::new(&port)).is_some() {
