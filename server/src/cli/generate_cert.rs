@@ -3,7 +3,7 @@
 //! Contract (later tooling depends on it):
 //! `devkit generate-cert (--bin FILE --map FILE | --build-dir DIR) (--uds-file FILE | --uds-stdin)
 //! (--registration-id ID | --mac HEX12 --firmware-version X.Y.Z) [--out-dir DIR] [--device-cert]
-//! [--alias-key] [--json] [--allow-sample-uds] [--project DIR]`, or `--batch MANIFEST.csv`
+//! [--alias-key] [--json] [--allow-sample-uds] [--project-dir DIR]`, or `--batch MANIFEST.csv`
 //! instead of the UDS and ID options. Every input is validated before anything is written;
 //! exit 2 names the bad input. Existing files with different content are kept as
 //! `<name>.<UTC timestamp>.bak` (said in the output); identical content is left untouched
@@ -68,7 +68,7 @@ pub struct Args {
     #[arg(long)]
     allow_sample_uds: bool,
     /// Project whose state records the generated identity (`<DIR>/.devkit/state.json`).
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
     project: PathBuf,
 }
 

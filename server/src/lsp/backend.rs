@@ -152,51 +152,52 @@ fn respond<R: Serialize>(jobs: &Jobs, method: &'static str, started: std::time::
     }
 }
 
-/// Declare the request entry points: `name => METHOD, handler`. Each decodes its params
-/// with [`decode`] (safe messages), runs `handler(&Backend, params, workDoneToken)` with
-/// panics contained, and maps the outcome with [`respond`].
+/// Declare the request entry points: `name => Marker, handler`, the marker pairing the
+/// method with its params and result types ([`ext::Request`]). Each decodes its params with
+/// [`decode`] (safe messages), runs `handler(&Backend, params, workDoneToken)` with panics
+/// contained, and maps the outcome with [`respond`].
 macro_rules! requests {
-    ($($fn_name:ident => $method:path, $handler:path;)*) => {
+    ($($fn_name:ident => $marker:ty, $handler:path;)*) => {
         impl Backend {
             $(
                 async fn $fn_name(&self, params: Value) -> RpcResult<Value> {
                     let started = std::time::Instant::now();
                     let token = work_done_token(&params);
-                    let r = guarded(async move {
-                        let p = decode(params)?;
+                    let r: Result<<$marker as ext::Request>::Result, TaskError> = guarded(async move {
+                        let p: <$marker as ext::Request>::Params = decode(params)?;
                         $handler(self, p, token).await
                     })
                     .await;
-                    respond(&self.jobs, $method, started, r)
+                    respond(&self.jobs, <$marker as ext::Request>::METHOD, started, r)
                 }
             )*
         }
 
         /// Register every custom request with the service builder.
         fn register(b: tower_lsp_server::LspServiceBuilder<Backend>) -> tower_lsp_server::LspServiceBuilder<Backend> {
-            b $(.custom_method($method, Backend::$fn_name))*
+            b $(.custom_method(<$marker as ext::Request>::METHOD, Backend::$fn_name))*
         }
 
         #[cfg(test)]
-        const REGISTERED: &[&str] = &[$($method),*];
+        const REGISTERED: &[&str] = &[$(<$marker as ext::Request>::METHOD),*];
     };
 }
 
 requests! {
-    list_ports => ext::LIST_PORTS, handlers::serial::list_ports;
-    generate_cert => ext::GENERATE_CERT, handlers::identity::generate_cert;
-    inspect_cert => ext::INSPECT_CERT, handlers::identity::inspect_cert;
-    identity => ext::IDENTITY, handlers::identity::identity;
-    build => ext::BUILD, handlers::upload::build;
-    upload => ext::UPLOAD, handlers::upload::upload;
-    device_upload => ext::DEVICE_UPLOAD, handlers::upload::device_upload;
-    set_uds => ext::SET_UDS, handlers::serial::set_uds;
-    set_wifi => ext::SET_WIFI, handlers::serial::set_wifi;
-    monitor_open => ext::MONITOR_OPEN, handlers::serial::monitor_open;
-    monitor_close => ext::MONITOR_CLOSE, handlers::serial::monitor_close;
-    monitor_send => ext::MONITOR_SEND, handlers::serial::monitor_send;
-    enroll => ext::ENROLL, handlers::dps::enroll;
-    provision => ext::PROVISION, handlers::dps::provision;
+    list_ports => ext::ListPorts, handlers::serial::list_ports;
+    generate_cert => ext::GenerateCert, handlers::identity::generate_cert;
+    inspect_cert => ext::InspectCert, handlers::identity::inspect_cert;
+    identity => ext::Identity, handlers::identity::identity;
+    build => ext::Build, handlers::upload::build;
+    upload => ext::Upload, handlers::upload::upload;
+    device_upload => ext::DeviceUpload, handlers::upload::device_upload;
+    set_uds => ext::SetUds, handlers::serial::set_uds;
+    set_wifi => ext::SetWifi, handlers::serial::set_wifi;
+    monitor_open => ext::MonitorOpen, handlers::serial::monitor_open;
+    monitor_close => ext::MonitorClose, handlers::serial::monitor_close;
+    monitor_send => ext::MonitorSend, handlers::serial::monitor_send;
+    enroll => ext::Enroll, handlers::dps::enroll;
+    provision => ext::Provision, handlers::dps::provision;
 }
 
 impl Backend {

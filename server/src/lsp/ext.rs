@@ -55,6 +55,43 @@ pub const REQUESTS: &[&str] = &[
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
 pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
 
+/// A custom request: its method paired with its params and result types (like
+/// `lsp_types::request::Request`, which needs `Serialize` params: ours hold [`Secret`]s).
+pub trait Request {
+    type Params: serde::de::DeserializeOwned + Send + 'static;
+    type Result: Serialize + Send + 'static;
+    const METHOD: &'static str;
+}
+
+macro_rules! request_markers {
+    ($($marker:ident: $method:ident, $params:ty => $result:ty;)*) => {$(
+        #[doc = concat!("The `", stringify!($method), "` request.")]
+        pub enum $marker {}
+        impl Request for $marker {
+            type Params = $params;
+            type Result = $result;
+            const METHOD: &'static str = $method;
+        }
+    )*};
+}
+
+request_markers! {
+    ListPorts: LIST_PORTS, ListPortsParams => ListPortsResult;
+    GenerateCert: GENERATE_CERT, GenerateCertParams => GenerateCertResult;
+    InspectCert: INSPECT_CERT, InspectCertParams => InspectCertResult;
+    Identity: IDENTITY, IdentityParams => IdentityResult;
+    Build: BUILD, BuildParams => BuildResult;
+    Upload: UPLOAD, UploadParams => UploadResult;
+    DeviceUpload: DEVICE_UPLOAD, DeviceUploadParams => DeviceUploadResult;
+    SetUds: SET_UDS, SetUdsParams => SetUdsResult;
+    SetWifi: SET_WIFI, SetWifiParams => SetWifiResult;
+    MonitorOpen: MONITOR_OPEN, MonitorOpenParams => MonitorOpenResult;
+    MonitorClose: MONITOR_CLOSE, MonitorCloseParams => MonitorCloseResult;
+    MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
+    Enroll: ENROLL, EnrollParams => EnrollResult;
+    Provision: PROVISION, ProvisionParams => ProvisionResult;
+}
+
 /// Every custom notification the server sends.
 pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 

@@ -217,7 +217,7 @@ impl ProvisionError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ProvisionError::Registration { hint, .. } => Some(hint.clone()),
-            ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; `devkit monitor --events` shows what the device does".into()),
+            ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; the device's log shows what it does".into()),
             ProvisionError::NotInRegistry { .. } => Some("the DPS enrollment may point at another hub (iotHubs / allocation policy); check the enrollment".into()),
             ProvisionError::Console(ConsoleError::NotInConfigMode { .. }) => Some(crate::console::GUIDANCE.into()),
             ProvisionError::Dps(e) => e.service_error().and_then(|s| s.error_code).and_then(crate::dps::hint_for_error_code).map(str::to_string),
@@ -387,7 +387,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
                     reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
-                    hint = "enable the enrollment (`devkit enroll` without --disabled), then reset the DevKit".into();
+                    hint = "enable the enrollment, then reset the DevKit".into();
                 }
             }
             return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
