@@ -15,13 +15,13 @@ pub struct Args {
     #[arg(long)]
     pub port: PathBuf,
     /// Network name (spaces and quotes are fine; at most 31 bytes).
-    #[arg(long)]
+    #[arg(long = "wifi-ssid", alias = "ssid", value_name = "SSID")]
     pub ssid: String,
     /// File holding the password (one trailing newline ignored; empty = open network).
-    #[arg(long, conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+    #[arg(long = "wifi-password-file", alias = "password-file", value_name = "FILE", conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
     pub password_file: Option<PathBuf>,
     /// Read the password from standard input (one trailing newline ignored).
-    #[arg(long)]
+    #[arg(long = "wifi-password-stdin", alias = "password-stdin")]
     pub password_stdin: bool,
     /// Seconds to wait for configuration mode (hold A, press reset) and for each reply.
     #[arg(long, default_value_t = 60)]
@@ -42,7 +42,7 @@ fn strip_newline(mut s: Zeroizing<String>) -> Zeroizing<String> {
 
 pub fn run(args: Args) -> CliResult {
     let password = match &args.password_file {
-        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("cannot read --password-file {}: {e}", path.display())))?),
+        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("cannot read --wifi-password-file {}: {e}", path.display())))?),
         None => {
             let mut s = Zeroizing::new(String::new());
             std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::invalid(format!("cannot read the password from stdin: {e}")))?;

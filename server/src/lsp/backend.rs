@@ -16,32 +16,53 @@ use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::lsp_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
-/// Shared daemon state. Handlers get `&Backend`; jobs clone what they need.
+/// The language server: lifecycle and documents; every custom request runs its handler
+/// with the [`Ctx`].
 pub struct Backend {
+    ctx: Ctx,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// What request handlers get: small and cloneable, so a job's own task can hold it.
+#[derive(Clone)]
+pub struct Ctx {
     pub client: Client,
     pub jobs: Jobs,
     pub state: Arc<handlers::State>,
-    client_progress: AtomicBool,
-    shutdown: Arc<AtomicBool>,
-    documents: Mutex<HashMap<Uri, String>>,
+    client_progress: Arc<AtomicBool>,
+    documents: Arc<Documents>,
+}
+
+/// Open documents and the last build's diagnostics, merged on publish.
+#[derive(Default)]
+struct Documents {
+    text: Mutex<HashMap<Uri, String>>,
     /// Diagnostics of the last build, per file; merged with the sketch checks on publish.
     build_diagnostics: Mutex<HashMap<Uri, Vec<Diagnostic>>>,
+}
+
+impl std::ops::Deref for Backend {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
 }
 
 impl Backend {
     fn new(client: Client, shutdown: Arc<AtomicBool>) -> Self {
         let jobs = Jobs::new();
-        Backend {
+        let ctx = Ctx {
             state: Arc::new(handlers::State::new(jobs.clone())),
             client,
             jobs,
-            client_progress: AtomicBool::new(false),
-            shutdown,
-            documents: Mutex::default(),
-            build_diagnostics: Mutex::default(),
-        }
+            client_progress: Arc::new(AtomicBool::new(false)),
+            documents: Arc::default(),
+        };
+        Backend { ctx, shutdown }
     }
+}
 
+impl Ctx {
     /// Whether the client accepts server-created work-done progress tokens.
     pub fn client_progress(&self) -> bool {
         self.client_progress.load(Ordering::Relaxed)
@@ -52,7 +73,7 @@ impl Backend {
     #[allow(clippy::mutable_key_type)]
     pub async fn set_build_diagnostics(&self, diags: HashMap<Uri, Vec<Diagnostic>>) {
         let touched: Vec<Uri> = {
-            let mut map = lock(&self.build_diagnostics);
+            let mut map = lock(&self.documents.build_diagnostics);
             let mut touched: Vec<Uri> = map.keys().cloned().collect();
             touched.extend(diags.keys().cloned());
             *map = diags;
@@ -66,8 +87,8 @@ impl Backend {
     }
 
     async fn publish(&self, uri: Uri) {
-        let mut diags = lock(&self.build_diagnostics).get(&uri).cloned().unwrap_or_default();
-        let text = lock(&self.documents).get(&uri).cloned();
+        let mut diags = lock(&self.documents.build_diagnostics).get(&uri).cloned().unwrap_or_default();
+        let text = lock(&self.documents.text).get(&uri).cloned();
         if let Some(text) = text {
             if sketch::is_sketch_file(uri.as_str()) {
                 diags.extend(sketch_diagnostics(&text));
@@ -165,7 +186,7 @@ macro_rules! requests {
                     let token = work_done_token(&params);
                     let r: Result<<$marker as ext::Request>::Result, TaskError> = guarded(async move {
                         let p: <$marker as ext::Request>::Params = decode(params)?;
-                        $handler(self, p, token).await
+                        $handler(&self.ctx, p, token).await
                     })
                     .await;
                     respond(&self.jobs, <$marker as ext::Request>::METHOD, started, r)
@@ -245,7 +266,7 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.documents).insert(uri.clone(), params.text_document.text);
+        lock(&self.documents.text).insert(uri.clone(), params.text_document.text);
         self.publish(uri).await;
     }
 
@@ -253,14 +274,14 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         // Full sync: the last change holds the whole text.
         if let Some(change) = params.content_changes.into_iter().last() {
-            lock(&self.documents).insert(uri.clone(), change.text);
+            lock(&self.documents.text).insert(uri.clone(), change.text);
         }
         self.publish(uri).await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.documents).remove(&uri);
+        lock(&self.documents.text).remove(&uri);
         self.publish(uri).await;
     }
 
@@ -269,7 +290,7 @@ impl LanguageServer for Backend {
         if !sketch::is_sketch_file(uri.as_str()) {
             return Ok(None);
         }
-        let text = lock(&self.documents).get(&uri).cloned();
+        let text = lock(&self.documents.text).get(&uri).cloned();
         Ok(text.map(|t| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code_lenses(&uri, &t))).unwrap_or_default()))
     }
 }

@@ -46,7 +46,9 @@ impl Follower {
                 return Followed::Event(e);
             }
             match self.rx.recv().await {
-                Ok(MonitorEvent::Line(line)) => self.pending.extend(self.parser.push_line(&line.text)),
+                // An owned monitor sends lines; a borrowed one (the daemon's) may send only bytes.
+                Ok(MonitorEvent::Line(line)) if self.monitor.is_some() => self.pending.extend(self.parser.push_line(&line.text)),
+                Ok(MonitorEvent::Data(bytes)) if self.monitor.is_none() => self.pending.extend(self.parser.push_bytes(&bytes)),
                 Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => return Followed::Reconnecting(reason),
                 Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.port)),
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}

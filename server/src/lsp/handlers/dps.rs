@@ -4,7 +4,7 @@
 //! pauses an open monitor, following the registration reads its output), so an open monitor
 //! stays open; the outcome also reaches the client as a `devkit/registrationEvent`.
 
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
@@ -37,7 +37,7 @@ fn read_ca(path: &Option<std::path::PathBuf>) -> Result<Option<String>, TaskErro
         .transpose()
 }
 
-pub async fn enroll(b: &Backend, p: EnrollParams, token: Option<ProgressToken>) -> Result<EnrollResult, TaskError> {
+pub async fn enroll(b: &Ctx, p: EnrollParams, token: Option<ProgressToken>) -> Result<EnrollResult, TaskError> {
     // Validate everything before anything is sent.
     let cs = connection_string(&p.connection_string, Input::ConnectionString)?;
     let ca_pem = read_ca(&p.ca_file)?;
@@ -141,7 +141,7 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>, Vec
     Ok((run.plan, port, resources, run.warnings))
 }
 
-pub async fn provision(b: &Backend, p: ProvisionParams, token: Option<ProgressToken>) -> Result<ProvisionResult, TaskError> {
+pub async fn provision(b: &Ctx, p: ProvisionParams, token: Option<ProgressToken>) -> Result<ProvisionResult, TaskError> {
     let simulate = p.simulate;
     let (job, port, resources, plan_warnings) = if simulate {
         let opts = SimulateOptions {

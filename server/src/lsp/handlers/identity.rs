@@ -2,7 +2,7 @@
 //! `tasks::project`.
 
 use super::blocking;
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec};
@@ -71,7 +71,7 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
     id::pem::decode(&text, None).map_err(|e| input_error(e, field))
 }
 
-pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
+pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
     let uds = Uds::parse(p.uds.expose())?;
     if uds.is_published_sample() && !p.allow_sample_uds {
@@ -157,7 +157,7 @@ fn cert_info(c: id::CertInfo) -> CertInfo {
     }
 }
 
-pub async fn inspect_cert(_b: &Backend, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
+pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
     blocking(move || {
         let der = read_cert(p.path.as_deref(), p.pem.as_deref(), if p.pem.is_some() { "pem" } else { "path" })?;
         let info = id::inspect(&der).map_err(|e| input_error(e, "path"))?;
@@ -198,7 +198,7 @@ fn record(r: StateRecord) -> IdentityRecord {
     }
 }
 
-pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
+pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
     blocking(move || {
         let state = ProjectState::load(&p.project_dir)?;
         let current_fwid = match &p.build_dir {

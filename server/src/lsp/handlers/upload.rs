@@ -2,7 +2,7 @@
 //! and `tasks::upload`. Compiler messages are published as diagnostics; the monitor on the
 //! DevKit's port is paused around flashing and resumed after (through the port registry).
 
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
@@ -130,7 +130,7 @@ impl PortPause for RegistryPause {
     }
 }
 
-pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -> Result<BuildResult, TaskError> {
+pub async fn build(bk: &Ctx, p: BuildParams, token: Option<ProgressToken>) -> Result<BuildResult, TaskError> {
     let mut warnings = Vec::new();
     let opts = build_options(&p, &mut warnings)?;
     let sketch_dir = opts.sketch_dir.clone();
@@ -169,7 +169,7 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
 }
 
 /// Without `port`, the one open monitor (if exactly one is open) is the DevKit's: pause it.
-fn default_port(bk: &Backend, flash: &mut FlashParams) {
+fn default_port(bk: &Ctx, flash: &mut FlashParams) {
     if flash.port.is_none() {
         if let [only] = bk.state.serial.registry.open_ports().as_slice() {
             flash.port = Some(only.display().to_string());
@@ -177,7 +177,7 @@ fn default_port(bk: &Backend, flash: &mut FlashParams) {
     }
 }
 
-pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+pub async fn upload(bk: &Ctx, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
     let image = FlashImage::from_inputs(p.bin.as_deref(), p.build_dir.as_deref())?;
@@ -197,7 +197,7 @@ pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressTok
     .await
 }
 
-pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
