@@ -300,7 +300,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
             .iter()
             .map(|(row, r)| match r {
                 Ok(v) => v.clone(),
-                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(|e| tasks::error::DomainError::is_invalid_input(e))}),
+                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
             })
             .collect();
         let out = serde_json::json!({
