@@ -390,6 +390,30 @@ impl DomainError for InvalidInput {
     }
 }
 
+/// Call `$m!` with every task error type that implements [`DomainError`] (the adapters
+/// derive their conversions from it, so a new error type is added in one place).
+#[macro_export]
+macro_rules! for_each_domain_error {
+    ($m:ident) => {
+        $m!(
+            $crate::identity::IdentityError,
+            $crate::fsutil::FsError,
+            $crate::project::ProjectError,
+            $crate::build::BuildError,
+            $crate::build::FindOutputError,
+            $crate::flash::FlashError,
+            $crate::console::ConsoleError,
+            $crate::dps::DpsError,
+            $crate::dps::enroll::EnrollError,
+            $crate::upload::UploadError,
+            $crate::provision::ProvisionError,
+            $crate::sim::SimError,
+            $crate::dps::emulator::EmulatorError,
+            $crate::error::InvalidInput
+        );
+    };
+}
+
 /// `NotFound` for a missing file, `Failed` for other I/O errors.
 pub fn io_kind(e: &std::io::Error) -> ErrorKind {
     if e.kind() == std::io::ErrorKind::NotFound {

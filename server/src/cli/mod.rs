@@ -84,22 +84,7 @@ macro_rules! from_domain {
     )*};
 }
 
-from_domain!(
-    tasks::identity::IdentityError,
-    tasks::fsutil::FsError,
-    tasks::project::ProjectError,
-    tasks::build::BuildError,
-    tasks::build::FindOutputError,
-    tasks::flash::FlashError,
-    tasks::console::ConsoleError,
-    tasks::dps::DpsError,
-    tasks::dps::enroll::EnrollError,
-    tasks::upload::UploadError,
-    tasks::provision::ProvisionError,
-    tasks::sim::SimError,
-    tasks::dps::emulator::EmulatorError,
-    tasks::error::InvalidInput
-);
+tasks::for_each_domain_error!(from_domain);
 
 pub type CliResult = Result<(), CliError>;
 
@@ -110,4 +95,27 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+    use tasks::build::BuildError;
+    use tasks::error::{Input, InvalidInput};
+
+    fn text(e: &CliError) -> String {
+        match e {
+            CliError::Invalid(e) | CliError::Failed(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn exit_codes_and_flags_come_from_the_error_model() {
+        let e = CliError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        assert!(matches!(e, CliError::Invalid(_)));
+        assert!(text(&e).starts_with("invalid --id-scope: is required"), "{}", text(&e));
+        let e = CliError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert!(matches!(e, CliError::Failed(_)));
+        assert!(text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"), "{}", text(&e));
+    }
 }

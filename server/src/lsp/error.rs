@@ -128,20 +128,7 @@ macro_rules! from_domain {
     )*};
 }
 
-from_domain!(
-    tasks::identity::IdentityError,
-    tasks::fsutil::FsError,
-    tasks::project::ProjectError,
-    tasks::build::BuildError,
-    tasks::build::FindOutputError,
-    tasks::flash::FlashError,
-    tasks::console::ConsoleError,
-    tasks::dps::DpsError,
-    tasks::dps::enroll::EnrollError,
-    tasks::upload::UploadError,
-    tasks::provision::ProvisionError,
-    tasks::error::InvalidInput
-);
+tasks::for_each_domain_error!(from_domain);
 
 /// Decode request params into `T`. Errors name the field and what was expected, never the
 /// value that was sent.
@@ -251,6 +238,20 @@ mod tests {
         let err = decode::<GenerateCertParams>(json!([CANARY])).err().unwrap();
         assert_eq!(err.code, -32602);
         assert!(!err.message.contains(CANARY));
+    }
+
+    #[test]
+    fn task_errors_carry_typed_field_and_next_actions() {
+        use tasks::build::BuildError;
+        use tasks::error::{Input, InvalidInput};
+        let t = TaskError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        assert_eq!((t.code, t.name), codes::INVALID_PARAMS);
+        assert_eq!(t.data["field"], "idScope");
+        assert_eq!(t.data["nextActions"], json!([{"action": "configureDps"}]));
+        assert!(t.message.contains("`idScope`: is required") && !t.message.contains("--"), "{}", t.message);
+        let t = TaskError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert_eq!((t.code, t.name), codes::NOT_FOUND);
+        assert_eq!(t.data["nextActions"][1], json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"}));
     }
 
     #[test]
