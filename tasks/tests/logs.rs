@@ -19,17 +19,19 @@ const THUMB: &str = "7308B0F4F4ABEAD9AD01A9E1E7172F652B44886F623ACDE9C0193A630D3
 #[test]
 fn rejected_certificate_401002_explains_and_points_at_inspect_cert() {
     let ev = events("dps-401002.log");
-    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "identity", "status", "status", "status", "registration_request", "dps_error", "device_error", "failed"]);
+    // The failure is reported at DPS's final answer; the SDK's error lines that unwind it
+    // (`Provisioning Failure: ...`, `Failure encountered on registration!`) add nothing.
+    assert_eq!(kinds(&ev), ["boot", "identity", "identity", "identity", "status", "status", "status", "registration_request", "dps_error", "failed"]);
     assert_eq!(ev[3], LogEvent::Identity { mac: Some("c0bdd1a2b3c4".into()), firmware_version: Some("1.6.2".into()), alias_cert_sha256: Some(THUMB.into()) });
     assert_eq!(
         ev[8],
         LogEvent::DpsError { http_status: Some(401), error_code: Some(401002), message: Some("Invalid certificate".into()), tracking_id: Some("6a0f3d3e-8a70-4d2e-bf55-5d0c3c0e2a11".into()) }
     );
-    let LogEvent::Failed { reason, hint, error_code, http_status } = &ev[10] else { unreachable!() };
+    let LogEvent::Failed { reason, hint, error_code, http_status } = &ev[9] else { unreachable!() };
     assert_eq!((*error_code, *http_status), (Some(401002), Some(401)));
     assert!(reason.contains("the enrolled certificate does not match this device's identity"));
     assert!(hint.contains("devkit inspect-cert <enrolled.pem> --against <generated.pem>"));
-    let json = serde_json::to_value(&ev[10]).unwrap();
+    let json = serde_json::to_value(&ev[9]).unwrap();
     assert_eq!(json["kind"], "failed");
 }
 
@@ -96,17 +98,37 @@ fn a_new_boot_forgets_the_previous_attempt() {
 #[test]
 fn sdk_style_trace_with_headers_and_windows_paths() {
     let ev = events("dps-401002-windows-sdk.log");
-    assert_eq!(kinds(&ev), ["boot", "status", "status", "status", "dps_error", "device_error", "failed"]);
+    assert_eq!(kinds(&ev), ["boot", "status", "status", "status", "dps_error", "failed"]);
     assert_eq!(ev[1], LogEvent::Status { status: "wifi_connected".into(), detail: None }, "an SSID with `Error` in it is still a connection");
-    let LogEvent::Failed { error_code, hint, .. } = &ev[6] else { unreachable!() };
+    let LogEvent::Failed { error_code, hint, .. } = &ev[5] else { unreachable!() };
     assert_eq!(*error_code, Some(401002));
     assert!(hint.contains("--against"));
-    let LogEvent::DeviceError { function, line, .. } = &ev[5] else { unreachable!() };
-    assert_eq!((function.as_deref(), *line), (Some("prov_transport_process_json_reply"), Some(323)));
 }
 
 #[test]
 fn dice_init_failure_logged_as_an_sdk_error_is_uds_missing() {
     let ev = events("dice-init-failed-sdk.log");
     assert_eq!(kinds(&ev), ["status", "status", "uds_missing"]);
+}
+
+/// The corpus of realistic whole logs (`fixtures/device-logs`, sources in its expected.json):
+/// byte by byte gives the same events as the whole file, and the last one is the expected
+/// kind. (`server/tests/cli_logs.rs` checks the whole final event through `devkit logs`.)
+#[test]
+fn device_log_corpus_whole_and_byte_by_byte() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/device-logs");
+    let expected: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let logs: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "log")).collect();
+    assert_eq!(logs.len(), expected.as_object().unwrap().len(), "every log has its expectation");
+    for path in logs {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let whole = EventParser::parse_all(&bytes);
+        let mut p = EventParser::new();
+        let mut one_by_one: Vec<LogEvent> = bytes.iter().flat_map(|b| p.push_bytes(std::slice::from_ref(b))).collect();
+        one_by_one.extend(p.finish());
+        assert_eq!(whole, one_by_one, "{name}");
+        let last = kinds(&whole).pop();
+        assert_eq!(last.as_deref(), expected[name]["final"]["kind"].as_str(), "{name}: {whole:#?}");
+    }
 }

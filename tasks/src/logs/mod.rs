@@ -1,33 +1,56 @@
 //! Device log lines turned into structured registration events.
 //!
-//! The DevKit SDK logs `Info: <text>` and
-//! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and our
+//! The DevKit SDK (the Azure IoT C SDK inside the AZ3166 package) logs `Info: <text>` and
+//! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and the
 //! sketch add status lines and, with tracing on, the raw HTTP exchange (devkit-facts.md §6).
-//! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, with
-//! garbage mixed in) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
+//! The shapes recognised are those the SDK and firmware print (prov_device_ll_client.c,
+//! prov_transport_http_client.c, uhttp.c, DevkitDPSClient.cpp and the older DPSClient.cpp;
+//! tests/fixtures/device-logs names the source of each):
+//! `Provisioning Status:` / `Registration status:` / `DPS Status:` with
+//! `PROV_DEVICE_REG_STATUS_*`, `DPS_REGISTRATION_STATUS_*`, a bare name or the enum's number;
+//! `HTTP Status:` / `Reply Status:` and DPS's reply JSON; `PROV_DEVICE_RESULT_*` and
+//! `DPS_ERROR_*` results on any line (`device result: ...`, `Failure registering device: ...`);
+//! `Provisioning Failure: Reason: ...` and `Provisioning Failure: OperationId: ... - Msg: ...`;
+//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines.
+//!
+//! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, ANSI colours,
+//! garbage mixed in, behind monitor timestamps, syslog/journald prefixes or `[LEVEL] name:`,
+//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
 //!
 //! | kind | when |
 //! | --- | --- |
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
 //! | `config_mode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
-//! | `status` | Wi-Fi connected, DPS started, `PROV_DEVICE_REG_STATUS_*` / `Registration status:` |
+//! | `status` | `wifi_connected`, `dps_started`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
 //! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
 //! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
-//! | `assigned` | the hub (and device ID when traced) the device was assigned to |
-//! | `failed` | registration failed: `reason` and a `hint` saying what to do |
+//! | `assigned` | the hub (and device ID when known) the device was assigned to |
+//! | `failed` | registration failed: `reason` and a `hint` saying what to do (see `diagnosis`) |
 //! | `uds_missing` | the device has no (valid) UDS |
 //! | `wifi_failed` | the device could not join Wi-Fi |
 //! | `device_error` | any other `Error:` line |
 //!
-//! The parser never panics on any input (property-tested) and gives the same events however
-//! the input is split into chunks.
+//! `failed` comes once per attempt, as soon as the failure is certain: at DPS's final answer
+//! (an `errorCode` 4xx other than 429, a `failed`/`disabled` registration state), at the SDK's
+//! `Provisioning Failure:` or result line, or at the sketch's `registration failed!`. The SDK's
+//! error lines that follow it in the same attempt are that failure unwinding and add no
+//! `device_error`, so a failed attempt ends in its `failed` event. 429 and 5xx replies are
+//! retried by the SDK and give only `dps_error`.
+//!
+//! The parser never panics on any input and gives the same events however the input is split
+//! into chunks; no event string holds more than [`redact::MAX_FIELD`] characters of input, and nothing
+//! key-like from the input (see `redact`) — all property-tested.
+
+mod diagnosis;
+mod prefix;
+pub mod redact;
 
 use crate::monitor::framing::LineFramer;
+use diagnosis::{HINT_UDS, HINT_WIFI};
+pub use diagnosis::HINT_401002;
+use redact::{field, MAX_FIELD};
 use serde::{Deserialize, Serialize};
-
-/// The hint for DPS error 401002, the most common provisioning failure.
-pub const HINT_401002: &str = "the enrolled certificate does not match this device's identity; run `devkit inspect-cert <enrolled.pem> --against <generated.pem>` to see which input differs (UDS, firmware .riot_core/.riot_fw, registration ID), then regenerate the certificate and re-enroll it with `devkit enroll`";
 
 /// One event recognised in the device's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,8 +119,9 @@ pub enum LogEvent {
     },
 }
 
-const HINT_UDS: &str = "the device has no valid UDS: hold button A, press reset to enter configuration mode, then run `devkit set-uds --port <port> --generate --save-to <uds file>` (or --uds-file)";
-const HINT_WIFI: &str = "check the Wi-Fi name and password: enter configuration mode (hold A, press reset) and run `devkit set-wifi --port <port> --ssid <name> --password-stdin`";
+/// The longest string an event holds: [`MAX_FIELD`] characters of input plus our own fixed
+/// text (reasons and hints).
+pub const MAX_EVENT_TEXT: usize = 1024;
 
 /// Turns device output into [`LogEvent`]s. Feed it bytes ([`push_bytes`](Self::push_bytes))
 /// or whole lines ([`push_line`](Self::push_line)).
@@ -109,14 +133,19 @@ pub struct EventParser {
     alias_cert_sha256: Option<String>,
     http_status: Option<u16>,
     error: Option<(Option<u32>, Option<String>)>,
+    /// A failed registration state from DPS's reply (`failed`, `disabled`, `blacklisted`).
+    dps_status: Option<String>,
     last_status: Option<String>,
-    /// `PROV_DEVICE_RESULT_X` of the SDK's registration callback, when logged.
+    /// `PROV_DEVICE_RESULT_X` of the SDK's registration callback (or what the SDK's own error
+    /// lines imply it will be), as `X`.
     result: Option<String>,
     device_id: Option<String>,
     assigned_hub: Option<String>,
     failed_reported: bool,
     uds_missing: bool,
     wifi_failed: bool,
+    /// The firmware reports the SDK's status callbacks; raw reply statuses are then not needed.
+    sdk_status_seen: bool,
 }
 
 impl EventParser {
@@ -156,8 +185,14 @@ impl EventParser {
     }
 
     fn line(&mut self, raw: &str) -> Vec<LogEvent> {
-        let cleaned: String = raw.chars().map(|c| if c == '\t' { ' ' } else { c }).filter(|c| !c.is_control()).collect();
-        let text = strip_timestamp(cleaned.trim());
+        let cleaned = prefix::clean(raw);
+        let mut text = prefix::strip_prefixes(cleaned.trim()).trim_end();
+        // An SDK error line behind a prefix we do not know.
+        if !starts_with_sdk_level(text) {
+            if let Some(i) = text.find("Error: Time:") {
+                text = &text[i..];
+            }
+        }
         let mut out = Vec::new();
         if text.is_empty() {
             return out;
@@ -171,17 +206,23 @@ impl EventParser {
             out.push(LogEvent::ConfigMode);
             return out;
         }
-        if let Some(rest) = strip_prefix_ci(text, "Error:") {
+        if let Some(rest) = strip_prefix_ci(text, "Error:").or_else(|| strip_prefix_ci(text, "Critical:")) {
             let sdk = parse_sdk_error(rest);
-            let before = out.len();
-            self.classify(&sdk.text, &mut out);
-            if out.len() == before && !rest.starts_with("Syntax error") && !rest.starts_with("Invalid command") {
-                out.push(LogEvent::DeviceError { text: sdk.text, function: sdk.function, line: sdk.line });
+            let recognised = self.classify(&sdk.text, &mut out);
+            let console_reply = rest.trim_start().starts_with("Syntax error") || rest.trim_start().starts_with("Invalid command");
+            // After `failed`, the SDK's further error lines are that failure unwinding
+            // ("Unable to process registration reply", "registration failed!"): the failure
+            // stays the attempt's last word.
+            if !recognised && !console_reply && !self.failed_reported {
+                out.push(LogEvent::DeviceError { text: field(&sdk.text), function: sdk.function.map(|f| field(&f)), line: sdk.line });
             }
-            return out;
+        } else {
+            let inner = match strip_prefix_ci(text, "Warning:").or_else(|| strip_prefix_ci(text, "Verbose:")) {
+                Some(rest) => parse_sdk_error(rest).text,
+                None => strip_prefix_ci(text, "Info:").unwrap_or(text).trim().to_string(),
+            };
+            self.classify(&inner, &mut out);
         }
-        let inner = strip_prefix_ci(text, "Info:").map(str::trim).unwrap_or(text);
-        self.classify(inner, &mut out);
         // The SDK and the sketch both report each status: keep one event per change.
         out.retain(|e| match e {
             LogEvent::Status { status, .. } => {
@@ -194,17 +235,19 @@ impl EventParser {
         out
     }
 
-    /// Recognise one line's text (without any `Info:`/`Error:` prefix).
-    fn classify(&mut self, text: &str, out: &mut Vec<LogEvent>) {
+    /// Recognise one line's text (without any `Info:`/`Error:` prefix); false when the line
+    /// means nothing to the parser (a recognised line may add no event: a repeat, a status
+    /// code kept for the diagnosis).
+    fn classify(&mut self, text: &str, out: &mut Vec<LogEvent>) -> bool {
         let lower = text.to_ascii_lowercase();
         // The SDK's result code can share a line with "registration failed" (the sketch logs
         // `DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR`): record it
         // before deciding what the line means, so the failure it announces is diagnosed right.
-        if let Some(v) = after(text, "PROV_DEVICE_RESULT_") {
-            let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
-            if !result.is_empty() && result != "OK" {
-                self.result = Some(result);
-            }
+        let failed_result = sdk_result(text).filter(|r| !diagnosis::is_success_result(r));
+        if let Some(r) = &failed_result {
+            self.result = Some(r.clone());
+        } else if self.result.is_none() {
+            self.result = SDK_RESULT_LINES.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, r)| r.to_string());
         }
         if let Some(v) = after(text, "DevKit MAC Address:") {
             let mac: String = v.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>().to_ascii_lowercase();
@@ -213,9 +256,8 @@ impl EventParser {
                 out.push(self.identity());
             }
         } else if let Some(v) = after(text, "DevKit Firmware Version:") {
-            let v = first_word(v);
-            if !v.is_empty() {
-                self.firmware_version = Some(v.to_string());
+            if let Some(v) = version_word(v) {
+                self.firmware_version = Some(v);
                 out.push(self.identity());
             }
         } else if let Some(v) = after(text, "alias certificate SHA-256:") {
@@ -226,76 +268,115 @@ impl EventParser {
             }
         } else if let Some(v) = after(text, "DPS Version:") {
             self.new_attempt();
-            out.push(LogEvent::Status { status: "dps_started".into(), detail: Some(first_word(v).to_string()) });
-        } else if let Some(v) = after(text, "Provisioning Status:") {
-            let s = first_word(v);
-            let s = s.strip_prefix("PROV_DEVICE_REG_STATUS_").unwrap_or(s);
-            if !s.is_empty() {
-                out.push(LogEvent::Status { status: s.to_ascii_lowercase(), detail: None });
-            }
-        } else if let Some(v) = after(text, "Registration status:") {
-            let s = first_word(v);
-            if !s.is_empty() {
-                out.push(LogEvent::Status { status: s.to_ascii_lowercase(), detail: None });
-            }
-        } else if let Some(v) = after(text, "Registration Information received from service:") {
-            let hub = v.trim().trim_end_matches('!').trim().to_string();
-            if !hub.is_empty() && self.assigned_hub.as_deref() != Some(hub.as_str()) {
-                self.assigned_hub = Some(hub.clone());
-                out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
-            }
-        } else if lower.contains("failure encountered on registration")
-            || lower.contains("registration failed")
-            || lower.contains("failure registering device")
-        {
-            if !self.failed_reported {
-                self.failed_reported = true;
-                out.push(self.failure());
-            }
-        } else if lower.contains("uds string is empty") || lower.contains("diceinit failed") {
-            if !self.uds_missing {
-                self.uds_missing = true;
-                out.push(LogEvent::UdsMissing { message: text.to_string(), hint: HINT_UDS.into() });
-            }
+            out.push(LogEvent::Status { status: "dps_started".into(), detail: version_word(v) });
         } else if let Some((scope, id)) = parse_register_put(text) {
             self.new_attempt();
             out.push(LogEvent::RegistrationRequest { id_scope: scope, registration_id: id });
-        } else if let Some(v) = after(text, "HTTP Status:") {
-            self.http_status = first_word(v).parse().ok();
-        } else if let Some(code) = http_response_status(text) {
-            self.http_status = Some(code);
-        } else if let Some(v) = after(text, "Provisioning Failure:") {
-            // Without the HTTP trace this SDK line is all the device says of DPS's answer
-            // (`Provisioning Failure: Reason: Invalid certificate`); keep it for the diagnosis.
-            let reason = v.trim().trim_start_matches("Reason:").trim().trim_end_matches('.');
-            if self.error.is_none() && !reason.is_empty() {
-                self.error = Some((None, Some(reason.to_string())));
+        } else if is_json_reply(text) {
+            self.json_reply(text, out);
+        } else if let Some(v) = after_ci(text, &lower, "provisioning status:").or_else(|| after_ci(text, &lower, "registration status:")).or_else(|| after_ci(text, &lower, "dps status:")) {
+            if let Some(status) = normalise_status(first_word(v)) {
+                self.sdk_status_seen = true;
+                if status == "connected" && self.failed_reported {
+                    // The SDK connects again: a new attempt (a sketch that retries).
+                    self.new_attempt();
+                }
+                out.push(LogEvent::Status { status, detail: None });
             }
-        } else if text.contains("\"errorCode\"") {
-            let code = json_number(text, "errorCode").and_then(|c| u32::try_from(c).ok());
-            let message = json_string(text, "message");
-            let http_status = self.http_status.or_else(|| code.and_then(|c| u16::try_from(c / 1000).ok()));
-            self.http_status = http_status;
-            self.error = Some((code, message.clone()));
-            out.push(LogEvent::DpsError { http_status, error_code: code, message, tracking_id: json_string(text, "trackingId") });
-        } else if text.contains("\"assignedHub\"") {
-            self.device_id = json_string(text, "deviceId");
-            if let Some(hub) = json_string(text, "assignedHub") {
+        } else if let Some(v) = after(text, "Registration Information received from service:").or_else(|| after(text, "Registration Information received from DPS:")) {
+            // `<hub>!` (DevKit), `<hub>, deviceId: <id>` (the SDK's sample).
+            if let Some(hub) = hub_name(v) {
+                if let Some(id) = after(v, "deviceId:").or_else(|| after(v, "deviceId=")).map(first_word) {
+                    self.device_id = Some(field(id.trim_end_matches(['!', ',', '.'])));
+                }
                 if self.assigned_hub.as_deref() != Some(hub.as_str()) {
                     self.assigned_hub = Some(hub.clone());
                     out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
                 }
             }
+        } else if let Some(v) = after(text, "Provisioning Failure:") {
+            // `Provisioning Failure: OperationId: <id> - Date: <utc> - Msg: <DPS errorMessage>`
+            // (prov_device_ll_client.c) or `Provisioning Failure: Reason: <text>`: without the
+            // HTTP trace this line is all the device says of DPS's answer.
+            let msg = after(v, "Msg:").unwrap_or_else(|| v.trim().trim_start_matches("Reason:").trim()).trim_end_matches('.');
+            if !msg.is_empty() && !msg.contains("PROV_DEVICE_RESULT_") {
+                let msg = field(msg);
+                match &mut self.error {
+                    None => self.error = Some((None, Some(msg))),
+                    Some((_, m @ None)) => *m = Some(msg),
+                    Some(_) => {}
+                }
+            }
+            self.fail(out);
+        } else if failed_result.is_some()
+            || lower.contains("failure encountered on registration")
+            || lower.contains("registration failed")
+            || lower.contains("failure registering device")
+            || lower.contains("dps failed")
+        {
+            self.fail(out);
+        } else if UDS_LINES.iter().any(|l| lower.contains(l)) {
+            if !self.uds_missing {
+                self.uds_missing = true;
+                out.push(LogEvent::UdsMissing { message: field(text), hint: HINT_UDS.into() });
+            }
+        } else if let Some(v) = after(text, "HTTP Status:").or_else(|| after(text, "Reply Status:")).or_else(|| after(text, "Failure status code sent from the server:")) {
+            if let Some(code) = first_word(v).parse().ok().filter(|c| (100..=599).contains(c)) {
+                self.http_status = Some(code);
+            }
+        } else if let Some(code) = http_response_status(text) {
+            self.http_status = Some(code);
         } else if is_wifi_line(&lower) {
             // `Wi-Fi <ssid> connected.`: the SSID itself may contain any word, so the success
             // shape is checked first.
             let connected = lower.trim_end_matches('.').ends_with(" connected") && !lower.contains("not connected") && !lower.contains("failed to connect");
             if connected {
                 out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
-            } else if is_failure(&lower) && !self.wifi_failed {
+            } else if !is_failure(&lower) {
+                return false;
+            } else if !self.wifi_failed {
                 self.wifi_failed = true;
-                out.push(LogEvent::WifiFailed { message: text.to_string(), hint: HINT_WIFI.into() });
+                out.push(LogEvent::WifiFailed { message: field(text), hint: HINT_WIFI.into() });
             }
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// A DPS reply body: an error (`errorCode`, or a failed registration state), an
+    /// assignment, or an operation still assigning.
+    fn json_reply(&mut self, text: &str, out: &mut Vec<LogEvent>) {
+        // The top-level `status` comes first in DPS's replies (`registrationState` after it).
+        let status = json_string(text, "status").map(|s| s.to_ascii_lowercase());
+        let failed_state = status.as_deref().filter(|s| matches!(*s, "failed" | "disabled" | "blacklisted")).map(str::to_string);
+        let code = json_number(text, "errorCode").and_then(|c| u32::try_from(c).ok());
+        if code.is_some() || failed_state.is_some() {
+            let message = json_string(text, "message").or_else(|| json_string(text, "errorMessage")).map(|m| field(&m)).filter(|m| !m.is_empty());
+            if code.is_some() {
+                let http_status = self.http_status.or_else(|| code.and_then(|c| u16::try_from(c / 1000).ok()).filter(|s| (100..=599).contains(s)));
+                self.http_status = http_status;
+                let tracking_id = json_string(text, "trackingId").filter(|t| t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+                out.push(LogEvent::DpsError { http_status, error_code: code, message: message.clone(), tracking_id });
+            }
+            self.error = Some((code, message));
+            self.dps_status = failed_state.clone();
+            // 4xx answers are final (the SDK gives up); throttling (429) and 5xx are retried.
+            let final_code = code.is_some_and(|c| c / 1000 >= 400 && c / 1000 < 500 && c / 1000 != 429);
+            if final_code || failed_state.is_some() {
+                self.fail(out);
+            }
+        } else if let Some(hub) = json_string(text, "assignedHub") {
+            self.device_id = json_string(text, "deviceId").map(|d| field(&d));
+            if let Some(hub) = hub_name(&hub) {
+                if self.assigned_hub.as_deref() != Some(hub.as_str()) {
+                    self.assigned_hub = Some(hub.clone());
+                    out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
+                }
+            }
+        } else if status.as_deref() == Some("assigning") && !self.sdk_status_seen {
+            // Older firmware without status callbacks: the reply is the only progress shown.
+            out.push(LogEvent::Status { status: "assigning".into(), detail: None });
         }
     }
 
@@ -310,56 +391,101 @@ impl EventParser {
     fn new_attempt(&mut self) {
         self.http_status = None;
         self.error = None;
+        self.dps_status = None;
         self.result = None;
         self.failed_reported = false;
         self.assigned_hub = None;
         self.device_id = None;
     }
 
+    /// Report the attempt's failure, once.
+    fn fail(&mut self, out: &mut Vec<LogEvent>) {
+        if !self.failed_reported {
+            self.failed_reported = true;
+            out.push(self.failure());
+        }
+    }
+
     fn failure(&self) -> LogEvent {
         let (code, message) = self.error.clone().unwrap_or((None, None));
-        let status = self.http_status;
-        let msg = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-        let (reason, hint): (String, String) = match code {
-            Some(401002) => (format!("DPS rejected the device certificate (errorCode 401002{msg}): {}", "the enrolled certificate does not match this device's identity"), HINT_401002.into()),
-            Some(c) if c / 1000 == 401 => (
-                format!("DPS refused the device's credentials (errorCode {c}{msg})"),
-                "check that an individual enrollment with this device's alias certificate exists (`devkit enroll`) and that the ID scope is right".into(),
-            ),
-            Some(c) if c / 1000 == 404 => (
-                format!("DPS has no enrollment for this registration ID (errorCode {c}{msg})"),
-                "create the enrollment with `devkit enroll`, and check the ID scope compiled into the sketch".into(),
-            ),
-            Some(c) if c / 1000 == 400 => (
-                format!("DPS rejected the registration request (errorCode {c}{msg})"),
-                "check the registration ID (1 to 64 of a-z, 0-9 and '-') and the ID scope".into(),
-            ),
-            Some(c) if c / 1000 == 429 => (format!("DPS throttled the device (errorCode {c}{msg})"), "wait a minute, then press reset on the DevKit to try again".into()),
-            Some(c) => (format!("DPS answered with errorCode {c}{msg}"), "press reset to retry; if it persists, check the enrollment in the Azure portal".into()),
-            None if message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("invalid certificate")) => (
-                format!("DPS rejected the device certificate{msg}: the enrolled certificate does not match this device's identity"),
-                HINT_401002.into(),
-            ),
-            None if self.result.as_deref() == Some("DEV_AUTH_ERROR") => (
-                "DPS refused the device's authentication (PROV_DEVICE_RESULT_DEV_AUTH_ERROR): the enrolled certificate probably does not match this device's identity".into(),
-                HINT_401002.into(),
-            ),
-            None if self.result.as_deref() == Some("DISABLED") => (
-                "the device's enrollment is disabled (PROV_DEVICE_RESULT_DISABLED)".into(),
-                "enable the individual enrollment (`devkit enroll` without --disabled, or in the Azure portal), then press reset".into(),
-            ),
-            None if self.uds_missing => ("the device has no valid UDS, so it has no identity to register with".into(), HINT_UDS.into()),
-            None if self.wifi_failed => ("the device is not on the network (Wi-Fi failed)".into(), HINT_WIFI.into()),
-            None => match status {
-                Some(s) if s >= 400 => (format!("DPS answered HTTP {s}"), "press reset to retry; if it persists, check the enrollment and the ID scope".into()),
-                _ => (
-                    "registration failed before DPS answered (network, TLS or endpoint)".into(),
-                    "check Wi-Fi and the global endpoint and ID scope in the sketch's dps_config.h; with tracing on, `devkit monitor --events` shows the HTTP exchange".into(),
-                ),
-            },
+        let facts = diagnosis::Facts {
+            error_code: code,
+            message: message.as_deref(),
+            http_status: self.http_status,
+            result: self.result.as_deref(),
+            dps_status: self.dps_status.as_deref(),
+            uds_missing: self.uds_missing,
+            wifi_failed: self.wifi_failed,
         };
-        LogEvent::Failed { reason, hint, error_code: code, http_status: status }
+        let (reason, hint) = diagnosis::diagnose(&facts);
+        LogEvent::Failed { reason, hint, error_code: code, http_status: self.http_status }
     }
+}
+
+/// SDK error lines that decide the callback's result before the callback reports it
+/// (prov_device_ll_client.c), so a bare `Failure encountered on registration!` after them is
+/// diagnosed right.
+const SDK_RESULT_LINES: [(&str, &str); 7] = [
+    ("timeout waiting for reply", "TIMEOUT"),
+    ("timed out connecting to provisioning service", "TIMEOUT"),
+    ("provisioning result is unauthorized", "DEV_AUTH_ERROR"),
+    ("the device has been disabled by dps service", "DISABLED"),
+    ("the device is unauthorized with service", "ERROR"),
+    ("failure retrieving data from the provisioning service", "TRANSPORT"),
+    ("http error encountered", "TRANSPORT"),
+];
+
+/// The firmware's lines for a missing or unusable UDS (DevkitDPSClient.cpp, the older
+/// DPSClient.cpp's `Untrusted device.`).
+const UDS_LINES: [&str; 5] = ["uds string is empty", "diceinit failed", "length of dps uds string must be", "unable to get dps uds string", "untrusted device"];
+
+/// `PROV_DEVICE_RESULT_X` or the older client's `DPS_ERROR_X`, as `X`.
+fn sdk_result(text: &str) -> Option<String> {
+    let v = after_raw(text, "PROV_DEVICE_RESULT_").or_else(|| after_raw(text, "DPS_ERROR_"))?;
+    let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').take(32).collect();
+    let result = result.trim_end_matches('_');
+    (!result.is_empty()).then(|| result.to_string())
+}
+
+/// A registration status as the parser names it everywhere: `PROV_DEVICE_REG_STATUS_X`,
+/// `DPS_REGISTRATION_STATUS_X`, `X` and the enum's number all become `x`.
+fn normalise_status(word: &str) -> Option<String> {
+    let upper = word.trim_end_matches(['.', ',', '!', ';']).to_ascii_uppercase();
+    let name = upper.strip_prefix("PROV_DEVICE_REG_STATUS_").or_else(|| upper.strip_prefix("DPS_REGISTRATION_STATUS_")).unwrap_or(&upper);
+    let name = match name {
+        "0" => "CONNECTED",
+        "1" => "REGISTERING",
+        "2" => "ASSIGNING",
+        "3" => "ASSIGNED",
+        "4" => "ERROR",
+        n => n,
+    };
+    let status = name.to_ascii_lowercase();
+    KNOWN_STATUSES.contains(&status.as_str()).then_some(status)
+}
+
+const KNOWN_STATUSES: [&str; 8] = ["connected", "registering", "assigning", "assigned", "unassigned", "error", "failed", "disabled"];
+
+fn starts_with_sdk_level(text: &str) -> bool {
+    ["Error:", "Critical:", "Warning:", "Info:", "Verbose:"].iter().any(|p| strip_prefix_ci(text, p).is_some())
+}
+
+fn is_json_reply(text: &str) -> bool {
+    text.contains("\"errorCode\"") || text.contains("\"assignedHub\"") || (text.contains("\"operationId\"") && text.contains("\"status\""))
+}
+
+/// An IoT hub host name (`<name>.azure-devices.net`, or any DNS name): never key material.
+fn hub_name(text: &str) -> Option<String> {
+    let hub = first_word(text).trim_end_matches(['!', ',', '.', ';']);
+    let ok = (3..=253).contains(&hub.len()) && hub.contains('.') && hub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    ok.then(|| hub.to_ascii_lowercase())
+}
+
+/// A version (`1.3.9`, `1.6.2-preview`); anything else is not one.
+fn version_word(text: &str) -> Option<String> {
+    let v = first_word(text);
+    let ok = (1..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || ".-+_".contains(c)) && v.chars().any(|c| c.is_ascii_digit());
+    ok.then(|| v.to_string())
 }
 
 struct SdkError {
@@ -379,24 +505,11 @@ fn parse_sdk_error(rest: &str) -> SdkError {
     }
     if let Some(i) = rest.find(" Line:") {
         let after = &rest[i + 6..];
-        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).take(9).collect();
         line = digits.parse().ok();
         text = after[digits.len()..].trim();
     }
     SdkError { text: text.to_string(), function, line }
-}
-
-/// Remove a leading `[timestamp] ` as `devkit monitor --timestamps` writes it.
-fn strip_timestamp(text: &str) -> &str {
-    if let Some(rest) = text.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let stamp = &rest[..end];
-            if end <= 40 && !stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit() || ":.-+TZ ".contains(c)) {
-                return rest[end + 1..].trim_start();
-            }
-        }
-    }
-    text
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -404,8 +517,19 @@ fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
 }
 
+/// What follows `marker`, trimmed.
 fn after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
-    text.find(marker).map(|i| text[i + marker.len()..].trim())
+    after_raw(text, marker).map(str::trim)
+}
+
+fn after_raw<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    text.find(marker).map(|i| &text[i + marker.len()..])
+}
+
+/// [`after`] ignoring ASCII case; `lower` is `text` in lower case, `marker` lower case.
+fn after_ci<'a>(text: &'a str, lower: &str, marker: &str) -> Option<&'a str> {
+    // ASCII lowering keeps byte offsets.
+    lower.find(marker).map(|i| text[i + marker.len()..].trim())
 }
 
 fn first_word(text: &str) -> &str {
@@ -429,17 +553,20 @@ fn http_response_status(text: &str) -> Option<u16> {
     code.chars().all(|c| c.is_ascii_digit()).then(|| code.parse().ok())?
 }
 
-/// `PUT /<scope>/registrations/<id>/register...`
+/// `PUT /<scope>/registrations/<id>/register...` (DPS's ID scopes are alphanumeric; the
+/// registration IDs it accepts are lower-case alphanumerics and `-._:`).
 fn parse_register_put(text: &str) -> Option<(String, String)> {
     let i = text.find("PUT /")?;
     let path = text[i + 5..].split_whitespace().next()?;
     let path = path.split('?').next()?;
     let mut parts = path.split('/');
-    let scope = parts.next()?;
+    let scope = percent_decode(parts.next()?);
     (parts.next()? == "registrations").then_some(())?;
-    let id = parts.next()?;
+    let id = percent_decode(parts.next()?);
     (parts.next()? == "register").then_some(())?;
-    Some((percent_decode(scope), percent_decode(id)))
+    let scope_ok = (1..=32).contains(&scope.len()) && scope.chars().all(|c| c.is_ascii_alphanumeric());
+    let id_ok = (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._:".contains(c));
+    (scope_ok && id_ok).then_some((scope, id))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -449,11 +576,12 @@ fn percent_decode(s: &str) -> String {
 /// The number after `"key":` (lenient: the JSON may be cut or interleaved).
 fn json_number(text: &str, key: &str) -> Option<u64> {
     let v = json_value_start(text, key)?;
-    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).take(12).collect();
     digits.parse().ok()
 }
 
-/// The string after `"key":` (lenient; `\"` escapes handled).
+/// The string after `"key":` (lenient; `\"` escapes handled; at most [`MAX_FIELD`] * 4
+/// characters are read).
 fn json_string(text: &str, key: &str) -> Option<String> {
     let v = json_value_start(text, key)?.strip_prefix('"')?;
     let mut out = String::new();
@@ -463,6 +591,9 @@ fn json_string(text: &str, key: &str) -> Option<String> {
             '"' => return Some(out),
             '\\' => out.extend(chars.next()),
             c => out.push(c),
+        }
+        if out.len() > MAX_FIELD * 4 {
+            return Some(out);
         }
     }
     None
@@ -551,7 +682,191 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         assert_eq!(serde_json::to_value(LogEvent::Boot).unwrap(), serde_json::json!({"kind": "boot"}));
     }
 
+    fn last(log: &str) -> LogEvent {
+        let events = EventParser::parse_all(log.as_bytes());
+        events.last().cloned().unwrap_or_else(|| panic!("no events from {log:?}"))
+    }
+
+    fn failed_hint(log: &str) -> (String, String) {
+        match last(log) {
+            LogEvent::Failed { reason, hint, .. } => (reason, hint),
+            other => panic!("{other:?} from {log:?}"),
+        }
+    }
+
+    #[test]
+    fn http_trace_401002_ends_in_failed_without_any_failure_line() {
+        // uhttp.c's trace (`HTTP Status: %d`, the headers, the body) as in
+        // microsoft/vscode-iot-workbench#590, cut right after the reply.
+        let log = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\n\r\nHTTP Status: 401\r\n\r\ndate: Fri, 15 Mar 2019 19:43:02 GMT\r\ncontent-type: application/json; charset=utf-8\r\n\r\n{\"errorCode\":401002,\"trackingId\":\"f40da7ba-8c91-4796-8fc3-89e1dfbdbe05\",\"message\":\"Invalid certificate\",\"timestampUtc\":\"2019-03-15T19:43:02.7904455Z\"}\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert!(matches!(&events[events.len() - 2], LogEvent::DpsError { error_code: Some(401002), http_status: Some(401), .. }), "{events:?}");
+        let LogEvent::Failed { hint, error_code, http_status, .. } = last(log) else { panic!() };
+        assert_eq!((hint.as_str(), error_code, http_status), (HINT_401002, Some(401002), Some(401)));
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_not_final() {
+        let log = "HTTP Status: 429\r\n{\"errorCode\":429001,\"message\":\"Operations are being throttled\"}\r\n";
+        assert!(matches!(last(log), LogEvent::DpsError { error_code: Some(429001), .. }));
+        let log = "HTTP Status: 500\r\n{\"errorCode\":500000,\"message\":\"internal\"}\r\n";
+        assert!(matches!(last(log), LogEvent::DpsError { .. }));
+    }
+
+    #[test]
+    fn older_sdk_dps_status_and_reply_status() {
+        // The older DPS client (DPSClient.cpp: `LogInfo(">>>DPS Status: %s", ...)`) and a raw
+        // `Reply Status:` trace with the operation reply.
+        let log = "Info: >>>DPS Status: DPS_REGISTRATION_STATUS_CONNECTED\r\nInfo: >>>DPS Status: DPS_REGISTRATION_STATUS_ASSIGNING\r\n";
+        let statuses: Vec<_> = EventParser::parse_all(log.as_bytes()).into_iter().collect();
+        assert_eq!(statuses, [LogEvent::Status { status: "connected".into(), detail: None }, LogEvent::Status { status: "assigning".into(), detail: None }]);
+        let log = "Reply Status: 202\r\n{\"operationId\":\"4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d\",\"status\":\"assigning\"}\r\n";
+        assert_eq!(last(log), LogEvent::Status { status: "assigning".into(), detail: None });
+        let log = "Reply Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"hub.azure-devices.net\",\"deviceId\":\"dev-1\",\"status\":\"assigned\"}}\r\nInfo: >>>Registration Information received from DPS: hub.azure-devices.net!\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert_eq!(events, [LogEvent::Assigned { hub: "hub.azure-devices.net".into(), device_id: Some("dev-1".into()) }]);
+    }
+
+    #[test]
+    fn registration_status_names_are_normalised() {
+        // prov_dev_client_sample.c prints `Registration status: %s` with the enum's name; some
+        // builds print its number (`Provisioning Status: 2`).
+        for (line, status) in [
+            ("Registration status: PROV_DEVICE_REG_STATUS_CONNECTED", "connected"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_REGISTERING", "registering"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNING", "assigning"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNED", "assigned"),
+            ("Registration status: PROV_DEVICE_REG_STATUS_ERROR", "error"),
+            ("Registration status: CONNECTED", "connected"),
+            ("Provisioning Status: 2", "assigning"),
+            ("DPS Status: DPS_REGISTRATION_STATUS_REGISTERING", "registering"),
+        ] {
+            assert_eq!(last(line), LogEvent::Status { status: status.into(), detail: None }, "{line}");
+        }
+        assert!(EventParser::parse_all(b"Registration status: SOMETHING_ELSE").is_empty());
+    }
+
+    #[test]
+    fn every_device_result_is_a_failure_with_its_hint() {
+        // `device result: %s` as printed by applications on the SDK (azure-iot-sdk-c#564).
+        let mut hints = std::collections::HashSet::new();
+        for r in ["INVALID_ARG", "MEMORY", "PARSING", "TRANSPORT", "INVALID_STATE", "DEV_AUTH_ERROR", "TIMEOUT", "KEY_ERROR", "ERROR", "HUB_NOT_SPECIFIED", "UNAUTHORIZED", "DISABLED"] {
+            let (reason, hint) = failed_hint(&format!("device result: PROV_DEVICE_RESULT_{r}\r\n"));
+            assert!(reason.contains(&format!("PROV_DEVICE_RESULT_{r}")), "{reason}");
+            hints.insert(hint);
+        }
+        assert_eq!(hints.len(), 12, "one hint per result");
+        let (_, hint) = failed_hint("device result: PROV_DEVICE_RESULT_TRANSPORT\r\n");
+        assert!(hint.contains("443") && hint.contains("Wi-Fi"), "{hint}");
+        assert!(EventParser::parse_all(b"device result: PROV_DEVICE_RESULT_OK\r\n").is_empty());
+    }
+
+    #[test]
+    fn sdk_error_lines_before_the_callback_decide_the_hint() {
+        // azure-iot-sdk-c#564: `Failure retrieving data from the provisioning service` (the
+        // SDK sets PROV_DEVICE_RESULT_TRANSPORT), then the sketch's generic failure line.
+        let log = "Error: Time:Fri Jul 13 10:32:01 2018 File:prov_device_ll_client.c Func:on_transport_registration_data Line:454 Failure retrieving data from the provisioning service\r\nError: Time:Fri Jul 13 10:32:01 2018 File:DevkitDPSClient.cpp Func:register_device_callback Line:60 Failure encountered on registration!\r\n";
+        let (reason, hint) = failed_hint(log);
+        assert!(reason.contains("PROV_DEVICE_RESULT_TRANSPORT"), "{reason}");
+        assert!(hint.contains("443"));
+        let log = "Error: Time:x File:prov_device_ll_client.c Func:Prov_Device_LL_DoWork Line:1 Timeout waiting for reply\r\nregistration failed!\r\n";
+        assert!(failed_hint(log).0.contains("TIMEOUT"));
+    }
+
+    #[test]
+    fn hub_link_failure_says_the_linked_hub_is_broken() {
+        // prov_device_ll_client.c: LogError("Provisioning Failure: OperationId: %s - Date: %s - Msg: %s", ...)
+        // with DPS's errorMessage for a linked hub whose access policy no longer works.
+        let log = "Error: Time:Mon Nov 30 10:00:00 2026 File:/sdk/provisioning_client/src/prov_device_ll_client.c Func:prov_transport_process_json_reply Line:402 Provisioning Failure: OperationId: 4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d - Date: 2026-11-30T10:00:00.000Z - Msg: {\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\",\"ExceptionMessage\":\"Tracking ID:0b9c1d2e-G:10-TimeStamp:11/30/2026 10:00:00\"}\r\n";
+        let events = EventParser::parse_all(log.as_bytes());
+        assert_eq!(events.len(), 1, "{events:?}");
+        let (reason, hint) = failed_hint(log);
+        assert!(reason.contains("linked IoT hub") && reason.contains("IotHubUnauthorizedAccess"), "{reason}");
+        assert!(hint.contains("Linked IoT hubs") && hint.contains("connection string"), "{hint}");
+        // The same failure from the operation-status reply (errorCode 400209).
+        let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"failed\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"failed\",\"errorCode\":400209,\"errorMessage\":\"{\\\"Message\\\":\\\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\\\"}\"}}\r\n";
+        let (_, hint2) = failed_hint(log);
+        assert_eq!(hint2, hint);
+    }
+
+    #[test]
+    fn a_disabled_enrollment_from_the_reply() {
+        let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"disabled\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"disabled\"}}\r\n";
+        assert!(failed_hint(log).1.contains("enable the individual enrollment"));
+    }
+
+    #[test]
+    fn any_prefix_crlf_and_colours() {
+        let sdk = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING";
+        for prefix in ["", "[12:34:56.789] ", "Nov 28 17:01:02 pi devkit[812]: ", "[INFO] DevKitDPS: ", "\u{1b}[32m", "2026-11-28T17:01:02Z "] {
+            let mut p = EventParser::new();
+            let ev = p.push_bytes(format!("{prefix}{sdk}\u{1b}[0m\r\n").as_bytes());
+            assert_eq!(ev, vec![LogEvent::Status { status: "assigning".into(), detail: None }], "{prefix:?}");
+        }
+        let ev = EventParser::parse_all("[12:34:56.789] Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n".as_bytes());
+        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+        // An unknown prefix before the SDK's error line.
+        let ev = EventParser::parse_all(b"devkit | Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n");
+        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+    }
+
+    #[test]
+    fn a_retrying_sketch_gets_one_failure_per_attempt() {
+        let attempt = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\nFailure encountered on registration!\r\nregistration failed!\r\n";
+        let events = EventParser::parse_all(format!("{attempt}{attempt}").as_bytes());
+        assert_eq!(events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).count(), 2, "{events:?}");
+    }
+
+    const TEMPLATES: [&str; 9] = [
+        "Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:1 {pre}{secret}{post}",
+        "HTTP Status: 401\r\n{\"errorCode\":401002,\"message\":\"{pre}{secret}{post}\"}",
+        "Info: Wi-Fi {pre}{secret}{post} failed",
+        "Provisioning Failure: OperationId: x - Date: y - Msg: {pre}{secret}{post}",
+        "Error: Time:x File:y Func:z Line:2 HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey={secret}{post}",
+        "Registration Information received from service: {pre}{secret}{post}!",
+        "Info:    DPS Version: {secret}",
+        "PUT /{secret}/registrations/{secret}/register?api-version=1 HTTP/1.1",
+        "The DPS UDS string is empty. {pre}{secret}{post}",
+    ];
+
     proptest! {
+        #[test]
+        fn events_never_echo_key_material(
+            secret in "[A-Za-z0-9+/]{40,88}",
+            pre in "[ -~]{0,20}",
+            post in "[ -~]{0,20}",
+            template in 0usize..TEMPLATES.len(),
+        ) {
+            let log = TEMPLATES[template].replace("{pre}", &pre).replace("{post}", &post).replace("{secret}", &secret);
+            for event in EventParser::parse_all(log.as_bytes()) {
+                let json = serde_json::to_string(&event).unwrap();
+                for window in secret.as_bytes().windows(12) {
+                    let window = std::str::from_utf8(window).unwrap();
+                    prop_assert!(!json.contains(window), "{json} holds part of the secret {secret}");
+                }
+            }
+        }
+
+        #[test]
+        fn events_hold_a_bounded_amount_of_input(
+            filler in "[a-z ]{300,3000}",
+            template in 0usize..TEMPLATES.len(),
+        ) {
+            let log = TEMPLATES[template].replace("{pre}", "").replace("{post}", "").replace("{secret}", &filler);
+            for event in EventParser::parse_all(log.as_bytes()) {
+                let json = serde_json::to_value(&event).unwrap();
+                for (key, value) in json.as_object().unwrap() {
+                    if let Some(s) = value.as_str() {
+                        // Reasons and hints add our own text to at most MAX_FIELD of input;
+                        // every other field is input only.
+                        let max = if key == "reason" || key == "hint" { MAX_EVENT_TEXT } else { MAX_FIELD };
+                        prop_assert!(s.chars().count() <= max, "{key}: {} chars", s.chars().count());
+                    }
+                }
+            }
+        }
+
+
         #[test]
         fn never_panics_and_chunking_does_not_matter(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in 0usize..2048) {
             let whole = EventParser::parse_all(&bytes);
