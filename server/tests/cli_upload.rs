@@ -197,7 +197,7 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let gen: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let expected = gen["sha256_thumbprint"].as_str().unwrap().to_string();
+    let expected = gen["sha256Thumbprint"].as_str().unwrap().to_string();
 
     // The virtual DevKit started afterwards boots the uploaded image.
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();

@@ -127,13 +127,13 @@ pub fn run(args: Args) -> CliResult {
 
     if args.json {
         let out = serde_json::json!({
-            "registration_id": derived.registration_id.as_str(),
-            "alias_cert": alias_path,
-            "device_cert": path_of(FileKind::DeviceCert),
-            "device_id_public_key": path_of(FileKind::DeviceIdPublicKey),
-            "alias_key": path_of(FileKind::AliasKey),
-            "sha1_thumbprint": derived.sha1_thumbprint(),
-            "sha256_thumbprint": derived.sha256_thumbprint(),
+            "registrationId": derived.registration_id.as_str(),
+            "aliasCert": alias_path,
+            "deviceCert": path_of(FileKind::DeviceCert),
+            "deviceIdPublicKey": path_of(FileKind::DeviceIdPublicKey),
+            "aliasKey": path_of(FileKind::AliasKey),
+            "sha1Thumbprint": derived.sha1_thumbprint(),
+            "sha256Thumbprint": derived.sha256_thumbprint(),
             "fwid": derived.fwid_hex(),
             "files": written,
             "warnings": warnings,
@@ -300,7 +300,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
             .iter()
             .map(|(row, r)| match r {
                 Ok(v) => v.clone(),
-                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
+                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalidInput": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
             })
             .collect();
         let out = serde_json::json!({
@@ -344,10 +344,10 @@ fn batch_row(
     let plan = files::plan_identity(&d, &args.out_dir, args.file_options(true))?;
     let summary = serde_json::json!({
         "line": row.line,
-        "registration_id": d.registration_id.as_str(),
-        "alias_cert": plan.files[0].path,
-        "sha1_thumbprint": d.sha1_thumbprint(),
-        "sha256_thumbprint": d.sha256_thumbprint(),
+        "registrationId": d.registration_id.as_str(),
+        "aliasCert": plan.files[0].path,
+        "sha1Thumbprint": d.sha1_thumbprint(),
+        "sha256Thumbprint": d.sha256_thumbprint(),
         "fwid": d.fwid_hex(),
         "warnings": plan.files.iter().filter_map(files::WrittenFile::warning).collect::<Vec<_>>(),
     });

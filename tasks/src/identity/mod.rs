@@ -312,6 +312,7 @@ pub fn cdi(uds: &Uds, image: &FirmwareImage) -> Zeroizing<[u8; 32]> {
 
 /// What a lenient read of a RIoT certificate finds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CertInfo {
     pub subject_cn: String,
     pub issuer_cn: String,

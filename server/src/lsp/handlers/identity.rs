@@ -168,7 +168,7 @@ pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToke
                 let info2 = id::inspect(&der2).map_err(|e| input_error(e, "against"))?;
                 let diff = id::compare(&info, &info2);
                 Some(CertComparison {
-                    difference: difference_name(&diff).to_string(),
+                    difference: difference_name(&diff),
                     explanation: diff.explanation().to_string(),
                     cert: cert_info(info2),
                 })
@@ -179,14 +179,9 @@ pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToke
     .await
 }
 
-fn difference_name(d: &id::Difference) -> &'static str {
-    match d {
-        id::Difference::Identical => "identical",
-        id::Difference::DeviceId => "deviceId",
-        id::Difference::Fwid => "fwid",
-        id::Difference::RegistrationId => "registrationId",
-        id::Difference::Encoding => "encoding",
-    }
+/// The difference's wire name (its camelCase serde name, as `inspect-cert --json` prints it).
+fn difference_name(d: &id::Difference) -> String {
+    serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn record(r: StateRecord) -> IdentityRecord {
