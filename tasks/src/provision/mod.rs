@@ -387,7 +387,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
                     reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
-                    hint = "enable the enrollment, then reset the DevKit".into();
+                    hint = "the enrollment is disabled: enable it, then reset the DevKit".into();
                 }
             }
             return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
