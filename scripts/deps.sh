@@ -3,7 +3,9 @@
 # package registries only. Idempotent: skips what is already there.
 set -euo pipefail
 need=()
-for pkg in libudev-dev pkg-config openocd; do
+# The real-builder test (server/tests/real_build.rs) compiles a sketch with Debian's
+# arduino-builder and arm-none-eabi-gcc against a small AZ3166-layout platform of our own.
+for pkg in libudev-dev pkg-config openocd arduino-builder arduino-ctags gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${DEVKIT_WITH_EXTENSION:-0}" = 1 ]; then

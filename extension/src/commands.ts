@@ -443,6 +443,7 @@ export async function buildInputs(): Promise<ext.BuildParams> {
         projectDir: root,
         sketch: await sketchPath(root),
         arduinoCli: c.get<string>("arduinoCli.path", "") || undefined,
+        arduinoData: c.get<string>("arduinoData.path", "") || undefined,
         // Without an ID Scope the daemon reuses the DPS settings of the previous build.
         ...(idScope
             ? { idScope, globalEndpoint: c.get<string>("dps.globalEndpoint") || undefined, registrationId: c.get<string>("registrationId") || undefined }

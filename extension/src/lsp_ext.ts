@@ -207,6 +207,11 @@ export interface BuildParams {
     /** arduino-cli build path; default: `build` in the project's `.devkit` folder. */
     buildDir?: string;
     arduinoCli?: string;
+    /** `auto` (default), `arduino-cli` or `arduino-builder`. */
+    builder?: string;
+    arduinoBuilder?: string;
+    /** Arduino15 folder holding `packages/AZ3166/hardware/stm32f4/<version>`. */
+    arduinoData?: string;
     globalEndpoint?: string;
     idScope?: string;
     registrationId?: string;

@@ -2,8 +2,9 @@
 //!
 //! Kept in `<project>/.devkit/state.json` (written atomically). `generate-cert` records what it
 //! wrote, `enroll` defaults to that certificate and records what it enrolled, and
-//! `device-upload` compares a new build's FWID with it to warn that the enrollment must be
-//! updated (the identity drift guard). No secret is ever stored here.
+//! `device-upload` compares a new build's FWID and RIoT core digest with it to warn that the
+//! certificate must be regenerated and the enrollment updated (the identity drift guard). No
+//! secret is ever stored here.
 
 use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,44 @@ pub struct IdentityRecord {
     /// Absolute path of the alias certificate PEM.
     pub alias_cert: PathBuf,
     pub source: IdentitySource,
+    /// DSHA of the `.riot_core` bytes, lower-case hex (with the UDS it fixes the DeviceID key).
+    /// Absent in state files written before it was recorded, and for an enrolled certificate
+    /// that was not generated in this project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_digest: Option<String>,
+    /// The DeviceID public key (uncompressed point, upper-case hex as `inspect-cert` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id_public_key: Option<String>,
+}
+
+/// What differs between a recorded identity and a new image. The RIoT regions sit after all
+/// `.text`/`.rodata` and hold absolute addresses, so nearly any change to the sketch, a
+/// library, the platform or the toolchain moves them and changes both digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChange {
+    /// FWID (SHA-256 of `.riot_fw`) differs: new alias key and certificate.
+    pub fwid: bool,
+    /// The RIoT core digest differs (new DeviceID key, hence new DeviceID and alias
+    /// certificates); `None` when the record has no core digest to compare with.
+    pub core_digest: Option<bool>,
+}
+
+impl ImageChange {
+    /// True when the device will present another alias certificate.
+    pub fn any(&self) -> bool {
+        self.fwid || self.core_digest == Some(true)
+    }
+}
+
+impl IdentityRecord {
+    /// Compare this record with an image's FWID and core digest (hex, any case).
+    pub fn image_change(&self, fwid_hex: &str, core_digest_hex: &str) -> ImageChange {
+        ImageChange {
+            fwid: !self.fwid.eq_ignore_ascii_case(fwid_hex),
+            core_digest: self.core_digest.as_deref().map(|c| !c.eq_ignore_ascii_case(core_digest_hex)),
+        }
+    }
 }
 
 /// The whole state file.
@@ -102,19 +141,14 @@ impl ProjectState {
         Ok(state)
     }
 
-    /// The identity the device is expected to have: the last enrolled, else the last generated.
+    /// The identity the device is expected to have (what a new build's drift is computed
+    /// against, with [`IdentityRecord::image_change`]): the last enrolled, else the last generated.
     pub fn reference(&self) -> Option<(&IdentityRecord, IdentitySource)> {
         match (&self.last_enrolled, &self.last_generated) {
             (Some(r), _) => Some((r, IdentitySource::Enrolled)),
             (None, Some(r)) => Some((r, IdentitySource::Generated)),
             (None, None) => None,
         }
-    }
-
-    /// The one drift computation: the reference identity when a build with `fwid` no longer
-    /// matches it (its certificate changes with FWID).
-    pub fn fwid_drift(&self, fwid: &str) -> Option<(&IdentityRecord, IdentitySource)> {
-        self.reference().filter(|(r, _)| !r.fwid.eq_ignore_ascii_case(fwid))
     }
 
     /// True when the last generated certificate of the enrolled device is not the enrolled one.
@@ -136,6 +170,8 @@ mod tests {
             sha256_thumbprint: "cd".into(),
             alias_cert: "/x/dev-a.pem".into(),
             source: IdentitySource::Generated,
+            core_digest: None,
+            device_id_public_key: None,
         };
         ProjectState::update(dir.path(), |s| s.last_generated = Some(record.clone())).unwrap();
         let path = state_path(dir.path());
@@ -147,8 +183,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
         assert_eq!(std::fs::read(&path).unwrap(), text);
         let state = ProjectState::load(dir.path()).unwrap();
-        assert_eq!(state.fwid_drift("AB"), None);
-        assert_eq!(state.fwid_drift("ef").map(|(r, s)| (r.registration_id.as_str(), s)), Some(("dev-a", IdentitySource::Generated)));
+        assert_eq!(state.reference().map(|(r, s)| (r.registration_id.as_str(), s)), Some(("dev-a", IdentitySource::Generated)));
     }
 
     #[test]
@@ -161,9 +196,25 @@ mod tests {
             sha256_thumbprint: "CD".into(),
             alias_cert: dir.path().join("my-devkit-01.pem"),
             source: IdentitySource::Generated,
+            core_digest: Some("ef".into()),
+            device_id_public_key: None,
         };
         ProjectState::update(dir.path(), |s| s.last_generated = Some(rec.clone())).unwrap();
         assert_eq!(ProjectState::load(dir.path()).unwrap().last_generated, Some(rec));
+    }
+
+    #[test]
+    fn records_without_the_new_fields_still_load_and_compare_by_fwid_only() {
+        let old = r#"{"last_generated":{"registration_id":"r","fwid":"AB","sha256_thumbprint":"CD","alias_cert":"/x.pem","source":"generated"}}"#;
+        let state: ProjectState = serde_json::from_str(old).unwrap();
+        let rec = state.last_generated.unwrap();
+        assert_eq!(rec.core_digest, None);
+        assert_eq!(rec.image_change("ab", "00"), ImageChange { fwid: false, core_digest: None });
+        assert!(!rec.image_change("ab", "00").any());
+        let rec = IdentityRecord { core_digest: Some("00".into()), ..rec };
+        assert_eq!(rec.image_change("ab", "01"), ImageChange { fwid: false, core_digest: Some(true) });
+        assert!(rec.image_change("ab", "01").any());
+        assert!(rec.image_change("ac", "00").any());
     }
 
     #[test]

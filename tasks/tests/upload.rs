@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tasks::flash::{Backend, FlashError};
 use tasks::identity::{self, FirmwareImage, RegistrationId, Uds};
 use tasks::progress::{CancellationToken, ProgressEvent};
-use tasks::project::{IdentityRecord, IdentitySource, ProjectState};
+use tasks::project::{IdentityRecord, IdentitySource, ImageChange, ProjectState};
 use tasks::upload::{check_drift, device_upload, DeviceUploadOptions, PortPause, UploadError};
 
 /// A monitor stand-in counting pauses and resumes (its guard resumes on drop).
@@ -58,13 +58,7 @@ fn load(case: &str) -> Vector {
 fn record_generated(p: &Project, case: &str) -> IdentityRecord {
     let v = load(case);
     let id = identity::derive(&v.uds, &v.image, &v.reg).unwrap();
-    let rec = IdentityRecord {
-        registration_id: v.reg.as_str().to_string(),
-        fwid: hex::encode(v.image.fwid()),
-        sha256_thumbprint: id.sha256_thumbprint(),
-        alias_cert: p.root().join(format!("{}.pem", v.reg.as_str())),
-        source: IdentitySource::Generated,
-    };
+    let rec = identity::files::generated_record(&id, &p.root().join(format!("{}.pem", v.reg.as_str())));
     ProjectState::update(p.root(), |s| s.last_generated = Some(rec.clone())).unwrap();
     rec
 }
@@ -104,6 +98,50 @@ async fn drift_is_warned_before_flashing_with_the_new_thumbprint_and_the_monitor
     assert!(message.contains(&expected_thumb), "{message}");
     assert!(message.contains(&old.fwid) && message.contains(&hex::encode(medium.image.fwid())), "{message}");
     assert!(message.contains("my-devkit-01"), "{message}");
+    // The medium image's .riot_core differs too: the guard says the DeviceID key changes.
+    assert!(message.contains("RIoT core digest") && message.contains(&hex::encode(medium.image.core_digest())), "{message}");
+    assert!(message.contains("regenerated") && message.contains("enrollment"), "{message}");
+}
+
+#[test]
+fn the_guard_says_which_digest_changed() {
+    let p = Project::new(true);
+    let old = record_generated(&p, "explicit-id-small");
+    let state = ProjectState::load(p.root()).unwrap();
+    let (small, medium) = (load("explicit-id-small"), load("explicit-id-medium-crlf"));
+    let (bin, map) = (std::path::Path::new("b.bin"), std::path::Path::new("b.map"));
+
+    // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
+    let d = check_drift(&state, &medium.image, bin, map, None, Some(&small.uds)).unwrap();
+    assert_eq!(d.changed, ImageChange { fwid: true, core_digest: Some(true) });
+    assert_eq!(d.device_id_key_changed, Some(true));
+    assert_eq!(d.previous_core_digest.as_deref(), Some(hex::encode(small.image.core_digest()).as_str()));
+    assert!(d.message.contains("FWID") && d.message.contains("DeviceID key changes"), "{}", d.message);
+
+    // Only the core digest differs (FWID recorded equal): still drift, and said so.
+    let mut rec = old.clone();
+    rec.fwid = hex::encode(medium.image.fwid());
+    let only_core = ProjectState { last_generated: Some(rec), ..Default::default() };
+    let d = check_drift(&only_core, &medium.image, bin, map, None, None).unwrap();
+    assert_eq!(d.changed, ImageChange { fwid: false, core_digest: Some(true) });
+    assert!(!d.message.contains("FWID (SHA-256") && d.message.contains("RIoT core digest"), "{}", d.message);
+
+    // Only FWID differs: the DeviceID key stays.
+    let mut rec = old.clone();
+    rec.core_digest = Some(hex::encode(medium.image.core_digest()));
+    let only_fw = ProjectState { last_generated: Some(rec), ..Default::default() };
+    let d = check_drift(&only_fw, &medium.image, bin, map, None, None).unwrap();
+    assert_eq!(d.changed, ImageChange { fwid: true, core_digest: Some(false) });
+    assert!(!d.message.contains("DeviceID key changes"), "{}", d.message);
+
+    // A record from before the core digest was kept: FWID decides, and the message says the rest is unknown.
+    let mut rec = old;
+    rec.core_digest = None;
+    let legacy = ProjectState { last_generated: Some(rec), ..Default::default() };
+    assert_eq!(check_drift(&legacy, &small.image, bin, map, None, None), None);
+    let d = check_drift(&legacy, &medium.image, bin, map, None, None).unwrap();
+    assert_eq!(d.changed.core_digest, None);
+    assert!(d.message.contains("not recorded"), "{}", d.message);
 }
 
 #[tokio::test]
@@ -128,6 +166,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     let mut enrolled = state.last_generated.clone().unwrap();
     enrolled.source = IdentitySource::Enrolled;
     enrolled.fwid = hex::encode(medium.image.fwid());
+    enrolled.core_digest = Some(hex::encode(medium.image.core_digest()));
     let state = ProjectState { last_enrolled: Some(enrolled), ..state };
     assert_eq!(check_drift(&state, &medium.image, bin, map, None, None), None);
     assert_eq!(check_drift(&state, &small.image, bin, map, None, None).unwrap().previous_source, IdentitySource::Enrolled);

@@ -20,6 +20,17 @@ pub struct BuildArgs {
     /// arduino-cli to use [default: `arduino-cli` on PATH].
     #[arg(long, env = "DEVKIT_ARDUINO_CLI", value_name = "FILE")]
     pub arduino_cli: Option<PathBuf>,
+    /// Which program builds: `arduino-cli`, `arduino-builder`, or `auto` (arduino-cli when
+    /// found, else arduino-builder).
+    #[arg(long, env = "DEVKIT_BUILDER", value_name = "BUILDER", default_value = "auto")]
+    pub builder: String,
+    /// arduino-builder to use [default: `arduino-builder` on PATH].
+    #[arg(long, env = "DEVKIT_ARDUINO_BUILDER", value_name = "FILE")]
+    pub arduino_builder: Option<PathBuf>,
+    /// The Arduino15 folder holding packages/AZ3166/hardware/stm32f4/<version> (arduino-cli's
+    /// data directory) [default: ~/.arduino15, ~/Library/Arduino15 or %LOCALAPPDATA%\Arduino15].
+    #[arg(long, env = "DEVKIT_ARDUINO_DATA", value_name = "DIR")]
+    pub arduino_data: Option<PathBuf>,
     /// DPS Global Device Endpoint compiled into the sketch [default: global.azure-devices-provisioning.net].
     #[arg(long, env = "DEVKIT_DPS_GLOBAL_ENDPOINT", value_name = "HOST[:PORT]")]
     pub global_endpoint: Option<String>,
@@ -54,6 +65,9 @@ impl BuildArgs {
             global_endpoint: self.global_endpoint.clone(),
             id_scope: self.id_scope.clone(),
             registration_id: self.registration_id.clone(),
+            builder: Some(self.builder.clone()),
+            arduino_builder: self.arduino_builder.clone(),
+            arduino_data: self.arduino_data.clone(),
             force: self.force,
         }
     }
@@ -108,8 +122,9 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
         Err(e) => {
-            if let (true, BuildError::Compile { diagnostics, .. }) = (args.json, &e) {
-                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics });
+            if let (true, BuildError::Compile { diagnostics, known, .. }) = (args.json, &e) {
+                let known: Vec<_> = known.iter().map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix })).collect();
+                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
                 println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
             }
             Err(e.into())

@@ -359,6 +359,14 @@ pub struct BuildParams {
     pub build_dir: Option<PathBuf>,
     /// arduino-cli binary; default `arduino-cli` on PATH.
     pub arduino_cli: Option<PathBuf>,
+    /// `auto` (default: arduino-cli when found, else arduino-builder), `arduino-cli` or
+    /// `arduino-builder`.
+    pub builder: Option<String>,
+    /// arduino-builder binary; default `arduino-builder` on PATH.
+    pub arduino_builder: Option<PathBuf>,
+    /// Arduino15 folder holding `packages/AZ3166/hardware/stm32f4/<version>`; default the OS's
+    /// usual place.
+    pub arduino_data: Option<PathBuf>,
     /// Default `global.azure-devices-provisioning.net`.
     pub global_endpoint: Option<String>,
     /// `0ne` + 8 hex digits.

@@ -9,11 +9,15 @@
 //! sketch files, the DPS settings, the FQBN and the toolchain versions) is stored in the build
 //! path as `devkit-build.json` and compared before compiling.
 
+pub mod builder;
 pub mod diagnostics;
+pub mod known_failures;
 pub mod settings;
 pub mod toolchain;
 
+pub use builder::{BuilderChoice, BuilderSettings};
 pub use diagnostics::{Diagnostic, Severity};
+pub use known_failures::KnownFailure;
 pub use settings::{DpsSettings, SettingsError, DEFAULT_GLOBAL_ENDPOINT};
 pub use toolchain::{Toolchain, FQBN, PLATFORM_ID};
 
@@ -45,8 +49,13 @@ pub enum BuildError {
     PlatformMissing { platform: String, guidance: String },
     #[error("`{command}` failed: {message}")]
     ToolchainQuery { command: String, message: String },
-    #[error("compilation failed{}", summary(.diagnostics, .output_tail))]
-    Compile { diagnostics: Vec<Diagnostic>, output_tail: String },
+    #[error("compilation failed{}", summary(.diagnostics, .output_tail, .known))]
+    Compile {
+        diagnostics: Vec<Diagnostic>,
+        output_tail: String,
+        /// Known platform/toolchain failures recognised in the output, each with its fix.
+        known: Vec<(KnownFailure, String)>,
+    },
     #[error("arduino-cli reported success but {0} is missing")]
     MissingOutput(PathBuf),
     #[error("{context}: {source}")]
@@ -61,7 +70,11 @@ pub enum BuildError {
     Cancelled,
 }
 
-fn summary(diagnostics: &[Diagnostic], tail: &str) -> String {
+fn summary(diagnostics: &[Diagnostic], tail: &str, known: &[(KnownFailure, String)]) -> String {
+    if !known.is_empty() {
+        let fixes: Vec<&str> = known.iter().map(|(_, fix)| fix.as_str()).collect();
+        return format!(": a known problem of the AZ3166 platform with this toolchain.\n{}", fixes.join("\n"));
+    }
     let errors: Vec<_> = diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
     match errors.first() {
         Some(first) => format!(" with {} error(s); first: {first}", errors.len()),
@@ -116,6 +129,8 @@ pub struct BuildOptions {
     pub build_path: PathBuf,
     /// Explicit arduino-cli path (setting); `None` = `arduino-cli` on PATH.
     pub arduino_cli: Option<PathBuf>,
+    /// Which builder (arduino-cli or arduino-builder) and the Arduino15 folder.
+    pub builder: BuilderSettings,
     pub dps: DpsSettings,
     /// Compile even when the fingerprint says nothing changed.
     pub force: bool,
@@ -142,6 +157,10 @@ pub struct BuildRequest {
     pub global_endpoint: Option<String>,
     pub id_scope: Option<String>,
     pub registration_id: Option<String>,
+    /// `auto` (default), `arduino-cli` or `arduino-builder`.
+    pub builder: Option<String>,
+    pub arduino_builder: Option<PathBuf>,
+    pub arduino_data: Option<PathBuf>,
     pub force: bool,
 }
 
@@ -183,6 +202,11 @@ impl BuildRequest {
             sketch_dir: self.sketch.clone().unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
             build_path,
             arduino_cli: self.arduino_cli.clone(),
+            builder: BuilderSettings {
+                choice: self.builder.as_deref().unwrap_or("auto").parse()?,
+                arduino_builder: self.arduino_builder.clone(),
+                arduino_data: self.arduino_data.clone(),
+            },
             dps,
             force: self.force,
         };
@@ -301,6 +325,7 @@ pub fn fingerprint(sketch_dir: &Path, dps: &DpsSettings, toolchain: &Toolchain) 
     };
     field(b"devkit-build-v1");
     field(FQBN.as_bytes());
+    field(serde_json::to_string(&toolchain.builder).unwrap_or_default().as_bytes());
     field(toolchain.arduino_cli_version.as_bytes());
     field(toolchain.platform_version.as_bytes());
     field(&serde_json::to_vec(dps).unwrap_or_default());
@@ -355,10 +380,13 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
     }
 
     progress.begin("Building");
-    let cli = toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), None)?;
-    progress.report(format!("Checking {}", cli.display()), None);
-    let toolchain = toolchain::check(&cli, progress).await?;
-    progress.report(format!("arduino-cli {}, platform {} {}", toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version), None);
+    let builder = builder::resolve(opts.arduino_cli.as_deref(), &opts.builder, progress).await?;
+    let toolchain = builder.toolchain.clone();
+    let builder_name = match toolchain.builder {
+        BuilderChoice::ArduinoBuilder => "arduino-builder",
+        _ => "arduino-cli",
+    };
+    progress.report(format!("{builder_name} {}, platform {} {}", toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version), None);
 
     write_header(&opts.sketch_dir, &opts.dps)?;
     let fp = fingerprint(&opts.sketch_dir, &opts.dps, &toolchain)?;
@@ -381,7 +409,8 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
     }
     std::fs::create_dir_all(&build_abs).map_err(|source| BuildError::Io { context: format!("cannot create {}", build_abs.display()), source })?;
 
-    let diagnostics = compile(&cli, &sketch_abs, &build_abs, progress, cancel).await?;
+    progress.report(format!("Compiling {} for {FQBN} with {builder_name}", sketch_abs.display()), None);
+    let diagnostics = compile(builder.compile_command(&sketch_abs, &build_abs), builder.platform_dir.as_deref(), progress, cancel).await?;
     for p in [&bin, &map] {
         if !p.is_file() {
             return Err(BuildError::MissingOutput(p.clone()));
@@ -398,22 +427,17 @@ fn read_stamp(path: &Path) -> Option<Stamp> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Run `arduino-cli compile`, streaming every output line as progress.
-async fn compile(cli: &Path, sketch: &Path, build_path: &Path, progress: &Progress, cancel: &CancellationToken) -> Result<Vec<Diagnostic>, BuildError> {
-    progress.report(format!("Compiling {} for {FQBN}", sketch.display()), None);
-    let mut child = tokio::process::Command::new(cli)
-        .arg("compile")
-        .arg("--fqbn")
-        .arg(FQBN)
-        .arg("--build-path")
-        .arg(build_path)
-        .arg(sketch)
+/// Run the builder's compile command, streaming every output line as progress and
+/// recognising known platform failures (answered with fixes exact for `platform_dir`).
+async fn compile(mut command: tokio::process::Command, platform_dir: Option<&Path>, progress: &Progress, cancel: &CancellationToken) -> Result<Vec<Diagnostic>, BuildError> {
+    let program = PathBuf::from(command.as_std().get_program());
+    let mut child = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| BuildError::Io { context: format!("cannot run {}", cli.display()), source })?;
+        .map_err(|source| BuildError::Io { context: format!("cannot run {}", program.display()), source })?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     for reader in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
         let tx = tx.clone();
@@ -428,6 +452,7 @@ async fn compile(cli: &Path, sketch: &Path, build_path: &Path, progress: &Progre
     }
     drop(tx);
     let mut diagnostics = Vec::new();
+    let mut known: Vec<KnownFailure> = Vec::new();
     let mut tail: std::collections::VecDeque<String> = Default::default();
     loop {
         tokio::select! {
@@ -439,6 +464,9 @@ async fn compile(cli: &Path, sketch: &Path, build_path: &Path, progress: &Progre
                 Some(line) => {
                     if let Some(d) = diagnostics::parse_line(&line) {
                         diagnostics.push(d);
+                    }
+                    if let Some(k) = KnownFailure::detect(&line) {
+                        if !known.contains(&k) { known.push(k); }
                     }
                     progress.report(line.clone(), None);
                     tail.push_back(line);
@@ -453,11 +481,12 @@ async fn compile(cli: &Path, sketch: &Path, build_path: &Path, progress: &Progre
             let _ = child.kill().await;
             return Err(BuildError::Cancelled);
         }
-        s = child.wait() => s.map_err(|source| BuildError::Io { context: "waiting for arduino-cli".into(), source })?,
+        s = child.wait() => s.map_err(|source| BuildError::Io { context: format!("waiting for {}", program.display()), source })?,
     };
     if !status.success() {
         let output_tail = tail.into_iter().collect::<Vec<_>>().join("\n");
-        return Err(BuildError::Compile { diagnostics, output_tail });
+        let known = known.into_iter().map(|k| (k, k.explain(platform_dir))).collect();
+        return Err(BuildError::Compile { diagnostics, output_tail, known });
     }
     Ok(diagnostics)
 }
@@ -467,7 +496,7 @@ mod tests {
     use super::*;
 
     fn tc(v: &str) -> Toolchain {
-        Toolchain { arduino_cli: "/x".into(), arduino_cli_version: v.into(), platform_version: "1.6.2".into() }
+        Toolchain { builder: BuilderChoice::ArduinoCli, arduino_cli: "/x".into(), arduino_cli_version: v.into(), platform_version: "1.6.2".into() }
     }
 
     #[test]
@@ -505,7 +534,7 @@ mod tests {
     fn futures_are_send() {
         fn is_send<T: Send>(_: &T) {}
         let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
-        let opts = BuildOptions { sketch_dir: "s".into(), build_path: "b".into(), arduino_cli: None, dps, force: false };
+        let opts = BuildOptions { sketch_dir: "s".into(), build_path: "b".into(), arduino_cli: None, builder: BuilderSettings::default(), dps, force: false };
         let (p, c) = (Progress::none(), CancellationToken::new());
         is_send(&build(&opts, &p, &c));
         let up = crate::upload::DeviceUploadOptions { project_root: ".".into(), build: opts.clone(), backend: crate::flash::Backend::ProbeRs { probe: None }, port: None };
@@ -517,7 +546,11 @@ mod tests {
     #[test]
     fn compile_error_summary_names_first_error() {
         let d = diagnostics::parse_output("a.ino:3:1: warning: w\na.ino:4:2: error: boom\nb.ino:5:1: error: bang");
-        let e = BuildError::Compile { diagnostics: d, output_tail: String::new() }.to_string();
+        let e = BuildError::Compile { diagnostics: d.clone(), output_tail: String::new(), known: vec![] }.to_string();
         assert!(e.contains("2 error(s)") && e.contains("a.ino:4:2: error: boom"), "{e}");
+        // A known platform failure leads with its fix.
+        let k = KnownFailure::LocaleCtypePtr;
+        let e = BuildError::Compile { diagnostics: d, output_tail: String::new(), known: vec![(k, k.explain(None))] }.to_string();
+        assert!(e.contains("known problem") && e.contains(known_failures::LOCALE_SHIM_SOURCE), "{e}");
     }
 }

@@ -24,6 +24,9 @@ pub const MIN_VERSION: (u32, u32, u32) = (0, 18, 0);
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Toolchain {
+    /// Which program builds (`arduino-cli` or `arduino-builder`).
+    pub builder: super::builder::BuilderChoice,
+    /// The builder's executable (arduino-cli or arduino-builder).
     pub arduino_cli: PathBuf,
     pub arduino_cli_version: String,
     pub platform_version: String,
@@ -35,9 +38,10 @@ pub fn install_guidance() -> String {
         "Install arduino-cli (https://arduino.github.io/arduino-cli/latest/installation/), then the DevKit platform:\n  \
          arduino-cli core update-index --additional-urls {VENDOR_INDEX_URL}\n  \
          arduino-cli core install {PLATFORM_ID} --additional-urls {VENDOR_INDEX_URL}\n\
-         Note: the vendor's old board index URL may no longer be served; if the index download fails, install the \
-         {PLATFORM_ID} platform from a copy of that index (or an existing Arduino15 packages folder) and point \
-         --additional-urls at it."
+         Note: the vendor's old board index URL may no longer be served; if the index download fails, use an existing \
+         Arduino15 folder that holds packages/AZ3166/hardware/stm32f4/<version> (from an Arduino IDE install): pass \
+         --arduino-data DIR (or set DEVKIT_ARDUINO_DATA); without arduino-cli, Arduino's arduino-builder \
+         (e.g. Debian's package) builds from that folder (--builder arduino-builder)."
     )
 }
 
@@ -105,9 +109,13 @@ pub fn installed_platform_version(stdout: &str, platform_id: &str) -> Result<Opt
 }
 
 /// Run `arduino-cli <args>` and return stdout; a failure names the command.
-async fn query(cli: &Path, args: &[&str]) -> Result<String, BuildError> {
+async fn query(cli: &Path, data: Option<&Path>, args: &[&str]) -> Result<String, BuildError> {
     let command = format!("{} {}", cli.display(), args.join(" "));
-    let out = tokio::process::Command::new(cli)
+    let mut cmd = tokio::process::Command::new(cli);
+    if let Some(d) = data {
+        cmd.env("ARDUINO_DIRECTORIES_DATA", d);
+    }
+    let out = cmd
         .args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -123,10 +131,11 @@ async fn query(cli: &Path, args: &[&str]) -> Result<String, BuildError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Check arduino-cli's version and that the DevKit platform is installed. Warnings (an
+/// Check arduino-cli's version and that the DevKit platform is installed (in `data`, the
+/// Arduino15 folder, when given: arduino-cli's `ARDUINO_DIRECTORIES_DATA`). Warnings (an
 /// unparsable development version) go to `progress`.
-pub async fn check(cli: &Path, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
-    let out = query(cli, &["version", "--format", "json"]).await?;
+pub async fn check(cli: &Path, data: Option<&Path>, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
+    let out = query(cli, data, &["version", "--format", "json"]).await?;
     let version = version_from_json(&out).ok_or_else(|| BuildError::ToolchainQuery {
         command: format!("{} version --format json", cli.display()),
         message: format!("no VersionString in its output: {}", out.trim()),
@@ -138,11 +147,11 @@ pub async fn check(cli: &Path, progress: &crate::progress::Progress) -> Result<T
         Some(_) => {}
         None => progress.warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
     }
-    let out = query(cli, &["core", "list", "--format", "json"]).await?;
+    let out = query(cli, data, &["core", "list", "--format", "json"]).await?;
     let platform_version = installed_platform_version(&out, PLATFORM_ID)
         .map_err(|m| BuildError::ToolchainQuery { command: format!("{} core list --format json", cli.display()), message: m })?
         .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })?;
-    Ok(Toolchain { arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+    Ok(Toolchain { builder: super::builder::BuilderChoice::ArduinoCli, arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
 }
 
 #[cfg(test)]

@@ -204,14 +204,25 @@ pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<Enroll
 /// Record `cert` as the project's enrolled identity (what `device-upload`'s drift guard and
 /// `devkit/identity` compare new builds with).
 pub fn record_enrolled(project: &Path, cert: &EnrollCertificate) -> Result<(), ProjectError> {
-    let record = IdentityRecord {
-        registration_id: cert.registration_id.to_string(),
-        fwid: cert.info.fwid.clone().unwrap_or_default(),
-        sha256_thumbprint: cert.info.sha256_thumbprint.clone(),
-        alias_cert: cert.path.clone(),
-        source: IdentitySource::Enrolled,
-    };
-    ProjectState::update(project, |s| s.last_enrolled = Some(record)).map(|_| ())
+    ProjectState::update(project, |s| {
+        // The core digest is not in the certificate: carry it over when this is the certificate
+        // generated in this project.
+        let core_digest = s
+            .last_generated
+            .as_ref()
+            .filter(|g| g.sha256_thumbprint.eq_ignore_ascii_case(&cert.info.sha256_thumbprint))
+            .and_then(|g| g.core_digest.clone());
+        s.last_enrolled = Some(IdentityRecord {
+            registration_id: cert.registration_id.to_string(),
+            fwid: cert.info.fwid.clone().unwrap_or_default(),
+            sha256_thumbprint: cert.info.sha256_thumbprint.clone(),
+            alias_cert: cert.path.clone(),
+            source: IdentitySource::Enrolled,
+            core_digest,
+            device_id_public_key: cert.info.device_id_public_key.clone(),
+        })
+    })
+    .map(|_| ())
 }
 
 #[cfg(test)]

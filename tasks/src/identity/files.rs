@@ -179,6 +179,8 @@ pub fn generated_record(d: &DeviceIdentity, alias_cert: &Path) -> IdentityRecord
         sha256_thumbprint: d.sha256_thumbprint(),
         alias_cert: alias_cert.to_path_buf(),
         source: IdentitySource::Generated,
+        core_digest: Some(hex::encode(d.core_digest)),
+        device_id_public_key: Some(hex::encode_upper(d.device_id_public)),
     }
 }
 

@@ -221,6 +221,8 @@ impl FirmwareImage {
 pub struct DeviceIdentity {
     pub registration_id: RegistrationId,
     pub fwid: [u8; 32],
+    /// DSHA of the `.riot_core` bytes: with the UDS it fixes the DeviceID key (public data).
+    pub core_digest: [u8; 32],
     /// Alias certificate, DER (what DPS sees).
     pub alias_cert_der: Vec<u8>,
     /// DeviceID certificate (self-signed), DER. Never use it as a CA: see the fixed-nonce note.
@@ -293,6 +295,7 @@ pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId
     Ok(DeviceIdentity {
         registration_id: registration_id.clone(),
         fwid,
+        core_digest: image.core_digest(),
         alias_cert_der,
         device_cert_der,
         device_id_public,

@@ -3,9 +3,12 @@
 //!
 //! Two things the old task did not do: the serial monitor is paused around the upload (the
 //! ST-LINK and the virtual COM port are one USB device, and a held port made uploads fail with
-//! "access denied"), and the identity drift guard: when a new build's `.riot_fw` code changes
+//! "access denied"), and the identity drift guard: when a new build's `.riot_fw` bytes change
 //! FWID, the device's alias certificate changes with it and the DPS enrollment no longer
-//! matches. We warn before flashing, with the new thumbprint when the UDS is at hand.
+//! matches; when its `.riot_core` changes, the DeviceID key changes too. Both digests are
+//! compared, and because the RIoT regions sit after all code and hold absolute addresses,
+//! nearly any rebuild after a code or toolchain change trips the guard. We warn before
+//! flashing, naming what changed, with the new thumbprint when the UDS is at hand.
 //!
 //! The monitor is not a dependency: the caller passes a [`PortPause`] (the daemon implements it
 //! with its monitor registry; the CLI, which owns no monitor, passes [`NoMonitor`]).
@@ -15,7 +18,7 @@ use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
 use crate::flash::{self, Backend, FlashError, FlashImage};
 use crate::identity::{FirmwareImage, RegistrationId, Uds};
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentitySource, ProjectState};
+use crate::project::{IdentitySource, ImageChange, ProjectState};
 use serde::Serialize;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -91,12 +94,22 @@ pub struct IdentityDrift {
     pub registration_id: String,
     /// Where the old identity came from (the enrollment when there is one).
     pub previous_source: IdentitySource,
+    /// Which digest changed.
+    pub changed: ImageChange,
     pub previous_fwid: String,
     pub new_fwid: String,
+    /// The recorded RIoT core digest (absent in records made before it was kept).
+    pub previous_core_digest: Option<String>,
+    pub new_core_digest: String,
+    /// Whether the DeviceID public key changes, when the UDS was given and the record holds the
+    /// old key (with the UDS this is exactly "the core digest changed").
+    pub device_id_key_changed: Option<bool>,
     pub previous_sha256_thumbprint: String,
     /// The new alias certificate's SHA-256 thumbprint, when the UDS was available.
     pub new_sha256_thumbprint: Option<String>,
     /// What to tell the user.
+    // TODO(next actions): carry `regenerateCert` and `enroll` as typed next actions
+    // (`tasks::error::NextAction`) once that type lands, and drop the command text below.
     pub message: String,
 }
 
@@ -112,41 +125,65 @@ pub struct DeviceUploadReport {
     pub port_paused: Option<String>,
 }
 
-/// Compare a new image's FWID with the identity last enrolled (else last generated) for the
-/// project. `None` when there is nothing to compare with or FWID is unchanged.
+/// Why nearly every rebuild changes the identity (said once, in every drift message).
+pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are linked after all other code and constant data and contain absolute addresses, so almost any change to the sketch, a library, the platform or the compiler moves or changes them.";
+
+/// Compare a new image's FWID and RIoT core digest with the identity last enrolled (else last
+/// generated) for the project. `None` when there is nothing to compare with or neither digest
+/// changed.
 pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map: &Path, registration_id: Option<&str>, uds: Option<&Uds>) -> Option<IdentityDrift> {
     let new_fwid = hex::encode(image.fwid());
-    let (record, source) = state.fwid_drift(&new_fwid)?;
+    let new_core = hex::encode(image.core_digest());
+    let (record, source) = state.reference()?;
+    let changed = record.image_change(&new_fwid, &new_core);
+    if !changed.any() {
+        return None;
+    }
     let reg_text = registration_id.unwrap_or(&record.registration_id).to_string();
-    let new_thumb = match (uds, RegistrationId::parse(&reg_text)) {
-        (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok().map(|id| id.sha256_thumbprint()),
+    let new_identity = match (uds, RegistrationId::parse(&reg_text)) {
+        (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok(),
+        _ => None,
+    };
+    let new_thumb = new_identity.as_ref().map(|id| id.sha256_thumbprint());
+    let device_id_key_changed = match (&new_identity, &record.device_id_public_key) {
+        (Some(id), Some(old)) => Some(!old.eq_ignore_ascii_case(&hex::encode(id.device_id_public))),
         _ => None,
     };
     let what = match source {
         IdentitySource::Enrolled => "enrolled",
         IdentitySource::Generated => "generated",
     };
+    let mut which = Vec::new();
+    if changed.fwid {
+        which.push(format!("FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change", record.fwid));
+    }
+    if changed.core_digest == Some(true) || device_id_key_changed == Some(true) {
+        which.push(format!(
+            "the RIoT core digest {} -> {new_core}, so the DeviceID key changes too (new DeviceID certificate and public key)",
+            record.core_digest.as_deref().unwrap_or("(not recorded)")
+        ));
+    } else if changed.core_digest.is_none() && device_id_key_changed.is_none() {
+        which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
+    }
+    let command = format!("devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>", bin.display(), map.display());
     let next = match &new_thumb {
-        Some(t) => format!(
-            "The new alias certificate's SHA-256 thumbprint is {t}. Regenerate it with `devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>` and update the enrollment with `devkit enroll`.",
-            bin.display(),
-            map.display()
-        ),
-        None => format!(
-            "New FWID: {new_fwid}. Regenerate the certificate with the device's UDS: `devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>`, then update the enrollment with `devkit enroll`.",
-            bin.display(),
-            map.display()
-        ),
+        Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate (`{command}`) and update the enrollment (`devkit enroll`)."),
+        None => format!("Regenerate the certificate with the device's UDS (`{command}`), then update the enrollment (`devkit enroll`)."),
     };
     let message = format!(
-        "This build changes the device identity: the code in .riot_fw changed (FWID {} -> {new_fwid}), so the {what} certificate for {reg_text} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the enrollment is updated. {next}",
-        record.fwid, record.sha256_thumbprint
+        "This build changes the device identity: {}. The {what} certificate for {reg_text} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the certificate is regenerated and the enrollment updated. {DRIFT_EXPLANATION} {next}",
+        which.join("; "),
+        record.sha256_thumbprint
     );
     Some(IdentityDrift {
         registration_id: reg_text,
         previous_source: source,
+        changed,
         previous_fwid: record.fwid.clone(),
         new_fwid,
+        previous_core_digest: record.core_digest.clone(),
+        new_core_digest: new_core,
+        device_id_key_changed,
         previous_sha256_thumbprint: record.sha256_thumbprint.clone(),
         new_sha256_thumbprint: new_thumb,
         message,

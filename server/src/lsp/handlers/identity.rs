@@ -196,24 +196,33 @@ fn record(r: StateRecord) -> IdentityRecord {
 pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
     blocking(move || {
         let state = ProjectState::load(&p.project_dir)?;
-        let current_fwid = match &p.build_dir {
+        let current = match &p.build_dir {
             None => None,
             Some(dir) => {
                 let (bin, map) = find_build_outputs(dir)?;
                 let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
-                Some(hex::encode(image.fwid()))
+                Some((hex::encode(image.fwid()), hex::encode(image.core_digest())))
             }
         };
         let mut warnings = Vec::new();
         let mut drift = false;
-        if let Some((r, source)) = current_fwid.as_deref().and_then(|fwid| state.fwid_drift(fwid)) {
-            drift = true;
-            warnings.push(format!(
-                "the build's FWID differs from the {} identity of {}: regenerate the certificate and enroll again",
-                if source == tasks::project::IdentitySource::Enrolled { "enrolled" } else { "generated" },
-                r.registration_id
-            ));
+        if let (Some((r, source)), Some((fwid, core))) = (state.reference(), &current) {
+            let change = r.image_change(fwid, core);
+            if change.any() {
+                drift = true;
+                let which = match (change.fwid, change.core_digest == Some(true)) {
+                    (true, true) => "FWID and RIoT core digest (alias and DeviceID keys)",
+                    (false, true) => "RIoT core digest (DeviceID key)",
+                    _ => "FWID (alias key)",
+                };
+                warnings.push(format!(
+                    "the build's {which} differ from the {} identity of {}: regenerate the certificate and update the enrollment",
+                    if source == tasks::project::IdentitySource::Enrolled { "enrolled" } else { "generated" },
+                    r.registration_id
+                ));
+            }
         }
+        let current_fwid = current.map(|(fwid, _)| fwid);
         if state.enrollment_is_stale() {
             drift = true;
             let g = state.last_generated.as_ref().map(|g| g.registration_id.as_str()).unwrap_or_default();

@@ -80,6 +80,9 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
         global_endpoint: p.global_endpoint.clone(),
         id_scope: p.id_scope.clone(),
         registration_id: p.registration_id.clone(),
+        builder: p.builder.clone(),
+        arduino_builder: p.arduino_builder.clone(),
+        arduino_data: p.arduino_data.clone(),
         force: p.force,
     };
     let planned = request.options().map_err(build_error)?;
