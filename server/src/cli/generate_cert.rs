@@ -177,33 +177,17 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
     Ok(FirmwareImage::from_parts_named(bin_bytes, &String::from_utf8_lossy(&map_bytes), &bin_name, &map_name)?)
 }
 
-/// The single `*.ino.bin` + `*.ino.map` pair in `dir`.
+/// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
 fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let name = flag("--build-dir", &dir.display());
-    let entries = std::fs::read_dir(dir).map_err(|e| invalid(name.clone(), format!("cannot be read: {e}")))?;
-    let mut bins: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")) && p.is_file())
-        .collect();
-    bins.sort();
-    match bins.len() {
-        0 => Err(invalid(name, "holds no *.ino.bin; expected exactly one *.ino.bin + *.ino.map pair (build the sketch first)")),
-        1 => {
-            let bin = bins.remove(0);
-            let map = bin.with_extension("map");
-            if !map.is_file() {
-                return Err(invalid(name, format!("has {} but no matching {}", file_name(&bin), file_name(&map))));
-            }
-            Ok((bin, map))
-        }
-        n => Err(invalid(
-            name,
-            format!(
-                "holds {n} *.ino.bin files ({}); expected exactly one: pass --bin and --map instead",
-                bins.iter().map(|b| file_name(b)).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+    let (bin, map) = tasks::build::find_outputs(dir).map_err(|e| match e {
+        tasks::build::FindOutputError::Invalid(i) => invalid(name.clone(), i.reason),
+        tasks::build::FindOutputError::Unreadable { source, .. } => invalid(name.clone(), format!("cannot be read: {source}")),
+    })?;
+    if !map.is_file() {
+        return Err(invalid(name, format!("has {} but no matching {}", file_name(&bin), file_name(&map))));
     }
+    Ok((bin, map))
 }
 
 fn file_name(p: &Path) -> String {
