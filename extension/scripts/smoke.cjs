@@ -1,6 +1,8 @@
-// UI smoke test through the real workbench (the packaged VSIX installed in code-server):
-// the DevKit status items appear, "DevKit: Generate Certificate" runs from the palette, the
-// UDS is pasted into the password box, and the toast shows the vector's SHA-1 thumbprint.
+// UI smoke test through the real workbench (the packaged VSIX installed in code-server, a
+// fresh profile): the DevKit status items appear, "DevKit: Generate Certificate" runs from the
+// palette, the UDS is pasted into the password box, and the toast shows the vector's SHA-1
+// thumbprint; Set UDS on a virtual DevKit, Check Setup, and "Provision a Virtual DevKit" twice
+// in a row.
 // Screenshots go to OUT_DIR.
 const crypto = require("node:crypto");
 const fs = require("node:fs");
@@ -131,35 +133,54 @@ async function runCommand(page, title) {
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/07-monitor.png` });
 
-    // A UDS push waits for configuration mode (this DevKit is in user mode): cancel it from the
-    // progress notification. The monitor pauses for the push and resumes after; no error shows.
+    // Set UDS on the virtual DevKit (in user mode): the extension puts it into configuration
+    // mode by itself; the monitor pauses for the push and resumes after.
     await step("set UDS command", () => runCommand(page, "DevKit: Set Unique Device Secret (UDS)"));
     await step("use the stored UDS", async () => {
         const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
         await row.waitFor({ state: "visible", timeout: 15000 });
         await row.click();
     });
-    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: "Pushing the UDS" }).first();
-    await step("progress notification with Cancel", () => pushing.waitFor({ state: "visible", timeout: 15000 }));
-    await step("monitor paused for the push", () =>
-        page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+paused/ }).first().waitFor({ state: "visible", timeout: 15000 }),
+    await step("UDS set toast", () =>
+        page.locator(".notifications-toasts .notification-list-item-message", { hasText: /UDS set on/ }).first().waitFor({ state: "visible", timeout: 60000 }),
     );
-    await page.screenshot({ path: `${OUT}/08-uds-push-waiting.png` });
-    await pushing.locator(".monaco-button", { hasText: "Cancel" }).first().click();
-    await step("cancelled: the notification goes away", () => pushing.waitFor({ state: "hidden", timeout: 15000 }));
-    await step("monitor resumed after the cancelled push", () =>
+    await step("monitor resumed after the push", () =>
         page.locator(".terminal-wrapper, .xterm", { hasText: /monitor\s+resumed/ }).first().waitFor({ state: "visible", timeout: 15000 }),
     );
-    await page.waitForTimeout(1000);
-    const errors = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
-    if (errors) throw new Error(`an error notification appeared after cancelling: ${await page.locator(".notifications-toasts").innerText()}`);
-    await page.screenshot({ path: `${OUT}/09-uds-push-cancelled.png` });
+    await page.screenshot({ path: `${OUT}/08-uds-set-virtual.png` });
+    const errorsAfterUds = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
+    if (errorsAfterUds) throw new Error(`an error notification appeared: ${await page.locator(".notifications-toasts").innerText()}`);
+
+    // Check Setup: the checks with their fixes.
+    await step("check setup command", () => runCommand(page, "DevKit: Check Setup"));
+    await step("check setup list", () =>
+        page.locator(".quick-input-widget .monaco-list-row", { hasText: "arduino-cli" }).first().waitFor({ state: "visible", timeout: 30000 }),
+    );
+    await page.screenshot({ path: `${OUT}/09-check-setup.png` });
+    await page.keyboard.press("Escape");
 
     // "Try it without hardware": the status bar follows the virtual DevKit to its hub.
     await step("provisioning command", () => runCommand(page, "DevKit: Provision a Virtual DevKit (no hardware)"));
     await step("status bar says assigned", () => sb("Assigned to").waitFor({ state: "visible", timeout: 90000 }));
+    const registered = page.locator(".notifications-toasts .notification-list-item-message", { hasText: /^Virtual DevKit .* registered/ });
+    await step("registered toast", () => registered.first().waitFor({ state: "visible", timeout: 30000 }));
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/10-provisioned.png` });
+    // Twice in a row on the same profile: the same virtual DevKit registers again.
+    await step("clear notifications", () => runCommand(page, "Notifications: Clear All Notifications"));
+    await step("registered toast gone", () => registered.first().waitFor({ state: "hidden", timeout: 10000 }));
+    await step("provisioning command again", () => runCommand(page, "DevKit: Provision a Virtual DevKit (no hardware)"));
+    await step("registered again", async () => {
+        const failure = page.locator(".notifications-toasts .notification-list-item", { has: page.locator(".codicon-error") });
+        await Promise.race([
+            registered.first().waitFor({ state: "visible", timeout: 90000 }),
+            failure.first().waitFor({ state: "visible", timeout: 90000 }).then(async () => {
+                throw new Error(`the second run failed: ${await failure.first().innerText()}`);
+            }),
+        ]);
+    });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/11-provisioned-again.png` });
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();

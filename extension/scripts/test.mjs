@@ -265,8 +265,12 @@ async function main() {
     step("bundle", () => run(process.execPath, ["scripts/bundle.mjs"]));
     step("package", () => {
         fs.mkdirSync(path.join(EXT, "dist"), { recursive: true });
-        run(path.join(EXT, "node_modules", ".bin", "vsce"), ["package", "--no-dependencies", "--out", "dist/devkit-dps.vsix"]);
-        if (fs.statSync(path.join(EXT, "dist", "devkit-dps.vsix")).size < 1000) throw new Error("VSIX is empty");
+        // The universal VSIX (no daemon inside: the script refuses a leftover server/ binary).
+        run(process.execPath, ["scripts/package.mjs"]);
+        const vsix = path.join(EXT, "dist", "devkit-dps.vsix");
+        if (fs.statSync(vsix).size < 1000) throw new Error("VSIX is empty");
+        // File names are stored uncompressed in a zip's directory.
+        if (fs.readFileSync(vsix).includes("extension/server/")) throw new Error("the universal VSIX carries a daemon binary");
     });
     if (failures.length) {
         console.log(failures.join("\n"));

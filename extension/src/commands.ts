@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Ctx } from "./ctx";
+import { ActionButton, buttonsFor, errorView, showErrorView } from "./errors";
 import * as ext from "./lsp_ext";
 import { MonitorManager } from "./monitor";
 import { isCancelled, withNotificationProgress } from "./progress";
@@ -221,6 +222,7 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
     s.ctx.log.info(`certificate for ${result.registrationId}: ${result.aliasCert} (SHA-1 ${result.sha1Thumbprint}, SHA-256 ${result.sha256Thumbprint}, FWID ${result.fwid})`);
     for (const w of result.warnings ?? []) s.ctx.log.warn(w);
     setContext("devkit.certGenerated", true);
+    void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
         for (const w of result.warnings ?? []) void vscode.window.showWarningMessage(w);
         void vscode.window
@@ -237,6 +239,39 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
             });
     }
     return result;
+}
+
+/** The state folder of the virtual DevKit whose port link is `port` (the link lies in it), if it is one. */
+export function virtualDevkitDir(port: string): string | undefined {
+    const dir = path.dirname(port);
+    return ["device.json", "eeprom.json"].some((f) => fs.existsSync(path.join(dir, f))) ? dir : undefined;
+}
+
+/**
+ * A virtual DevKit is put into configuration mode before a console command (a real one needs
+ * button A held while pressing Reset; the progress title says so).
+ */
+async function virtualConfigMode(s: Services, port: string): Promise<void> {
+    const simDir = virtualDevkitDir(port);
+    if (!simDir) return;
+    const client = await s.ctx.ready();
+    await client.sendRequest(ext.simConfigMode, { simDir });
+    s.ctx.log.info(`virtual DevKit ${simDir} reset into configuration mode`);
+}
+
+/** "Enter Configuration Mode": the virtual DevKit by itself; a real one by its buttons. */
+export async function enterConfigMode(s: Services, args: { port?: string } = {}): Promise<boolean> {
+    const port = args.port ?? (await resolvePort(s));
+    if (!port) return false;
+    if (virtualDevkitDir(port)) {
+        await virtualConfigMode(s, port);
+        void vscode.window.showInformationMessage(`The virtual DevKit on ${port} is in configuration mode.`);
+        return true;
+    }
+    void vscode.window.showInformationMessage(
+        "On the DevKit: hold button A, press and release Reset, then release A. The screen shows the configuration mode.",
+    );
+    return false;
 }
 
 export interface SetUdsArgs {
@@ -262,6 +297,7 @@ export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolea
     if (!chosen) return false;
     const uds = chosen.uds;
     const client = await s.ctx.ready();
+    await virtualConfigMode(s, port);
     await withNotificationProgress(
         client,
         `Pushing the UDS to ${port} (configuration mode: hold A, press and release Reset)`,
@@ -285,6 +321,7 @@ export async function configureWifi(s: Services): Promise<boolean> {
     if (password === undefined) return false;
     s.secrets.remember(password);
     const client = await s.ctx.ready();
+    await virtualConfigMode(s, port);
     await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, ssid, password });
     setContext("devkit.wifiConfigured", true);
     void vscode.window.showInformationMessage(`Wi-Fi network ${ssid} stored on the DevKit.`);
@@ -343,16 +380,46 @@ async function askAzTarget(s: Services): Promise<{ dpsName: string; resourceGrou
     return { dpsName: dpsName.trim(), resourceGroup: resourceGroup.trim() };
 }
 
+/** The host of a connection string (`HostName=`), lower-cased. */
+function hostOf(cs: string): string {
+    return (/(?:^|;)\s*HostName=([^;]+)/i.exec(cs)?.[1] ?? "").trim().toLowerCase();
+}
+
+/** A DPS service on this machine (the local emulator, `devkit dps-emulator`). */
+export function isLocalDps(cs: string): boolean {
+    return /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(hostOf(cs));
+}
+
+/**
+ * The CA to trust for the DPS service: `devkitDps.dps.caFile`; for a local emulator without
+ * it, ask for the emulator's `ca.pem` once and keep it in the setting.
+ */
+async function dpsCaFile(cs: string | undefined, quiet: boolean): Promise<string | undefined> {
+    const configured = cfg().get<string>("dps.caFile", "");
+    if (configured || !cs || !isLocalDps(cs) || quiet) return configured || undefined;
+    const picked = await vscode.window.showOpenDialog({
+        title: `DPS at ${hostOf(cs)} is local (the DPS emulator?): pick its CA certificate (ca.pem in its state folder)`,
+        canSelectFiles: true,
+        canSelectFolders: false,
+        filters: { "PEM certificate": ["pem", "crt"] },
+    });
+    const file = picked?.[0]?.fsPath;
+    if (file) await updateSetting("dps.caFile", file);
+    return file;
+}
+
 export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.EnrollResult | undefined> {
     const projectDir = workspaceRoot();
     if (!projectDir) throw new Error("Open the project's folder first: the enrollment is recorded in its state.");
     let connectionString = await s.secrets.getConnectionString();
+    // Stored only once an enrollment worked with it.
+    let newConnectionString = false;
     let useAz = args.useAz ?? false;
     if (!connectionString && !useAz) {
         if (args.quiet) throw new Error("No DPS connection string stored: run DevKit: Enroll Device in DPS once interactively.");
         const pick = await vscode.window.showQuickPick(
             [
-                { id: "cs", label: "$(key) DPS connection string", description: "stored in VS Code's secret storage" },
+                { id: "cs", label: "$(key) DPS connection string", description: "kept in VS Code's secret storage once it worked" },
                 { id: "az", label: "$(azure) Azure CLI (az)", description: "uses your `az login` session" },
             ],
             { title: "How should the enrollment be created?", ignoreFocusOut: true },
@@ -360,19 +427,13 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
         if (!pick) return undefined;
         if (pick.id === "az") useAz = true;
         else {
-            const cs = await vscode.window.showInputBox({
-                title: "DPS service connection string",
-                prompt: "Azure portal > your DPS > Shared access policies > provisioningserviceowner",
-                password: true,
-                ignoreFocusOut: true,
-                validateInput: (v) => checkConnectionString(v.trim()),
-            });
-            if (!cs) return undefined;
-            connectionString = cs.trim();
-            await s.secrets.storeConnectionString(connectionString);
+            connectionString = await askConnectionString(s);
+            if (!connectionString) return undefined;
+            newConnectionString = true;
         }
     }
-    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile: args.caFile };
+    const caFile = args.caFile ?? (useAz ? undefined : await dpsCaFile(connectionString, !!args.quiet));
+    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile };
     if (useAz) {
         const target = await askAzTarget(s);
         if (!target) return undefined;
@@ -380,9 +441,11 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     } else params.connectionString = connectionString;
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);
+    if (newConnectionString && connectionString) await s.secrets.storeConnectionString(connectionString);
     s.ctx.log.info(`enrolled ${result.registrationId} (${result.provisioningStatus}, SHA-1 ${result.sha1Thumbprint}, ${result.cert})`);
     for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.enrolled", true);
+    void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
         void vscode.window
             .showInformationMessage(`Enrollment for ${result.registrationId} is ${result.provisioningStatus}. Reset the DevKit to register.`, "Watch Registration")
@@ -391,6 +454,47 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
             });
     }
     return result;
+}
+
+async function askConnectionString(s: Services): Promise<string | undefined> {
+    const cs = await vscode.window.showInputBox({
+        title: "DPS service connection string",
+        prompt: "Azure portal > your DPS > Shared access policies > provisioningserviceowner",
+        password: true,
+        ignoreFocusOut: true,
+        validateInput: (v) => checkConnectionString(v.trim()),
+    });
+    if (!cs) return undefined;
+    s.secrets.remember(cs.trim());
+    return cs.trim();
+}
+
+/** "Manage Stored Secrets": change or forget the DPS connection string or a device's UDS, with confirmation. */
+export async function manageSecrets(s: Services): Promise<void> {
+    const cs = await s.secrets.getConnectionString();
+    const devices = s.secrets.knownDevices();
+    const items: (vscode.QuickPickItem & { id: string; device?: string })[] = [];
+    if (cs) {
+        items.push({ id: "cs-change", label: "$(edit) Change the DPS connection string", description: hostOf(cs) });
+        items.push({ id: "cs-forget", label: "$(trash) Forget the DPS connection string", description: hostOf(cs) });
+    } else items.push({ id: "cs-none", label: "$(info) No DPS connection string stored", description: "Enroll asks for one" });
+    for (const d of devices) items.push({ id: "uds-forget", device: d, label: `$(trash) Forget the UDS of ${d}` });
+    const pick = await vscode.window.showQuickPick(items, { title: "DevKit secrets (VS Code secret storage)" });
+    if (!pick || pick.id === "cs-none") return;
+    if (pick.id === "cs-change") {
+        const next = await askConnectionString(s);
+        if (next) await s.secrets.storeConnectionString(next);
+        return;
+    }
+    const what = pick.id === "cs-forget" ? "the DPS connection string" : `the UDS of ${pick.device}`;
+    const sure = await vscode.window.showWarningMessage(
+        `Forget ${what}?`,
+        { modal: true, detail: pick.id === "cs-forget" ? "Enroll will ask for it again." : "Without it, its certificate cannot be generated again: the device needs a new UDS." },
+        "Forget",
+    );
+    if (sure !== "Forget") return;
+    if (pick.id === "cs-forget") await s.secrets.deleteConnectionString();
+    else if (pick.device) await s.secrets.deleteUds(pick.device);
 }
 
 /** The sketch folder: the daemon's default `firmware/DevKitDPS` when present, else the first `.ino`'s folder. */
@@ -417,9 +521,8 @@ export function uploadBackend(): string | undefined {
 export async function flashTarget(s: Services, port: string): Promise<ext.FlashParams> {
     const backend = uploadBackend();
     if (backend !== "sim") return { port, backend };
-    const beside = path.dirname(port);
     const remembered = s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir");
-    let simDir = fs.existsSync(path.join(beside, "eeprom.json")) ? beside : remembered;
+    let simDir = virtualDevkitDir(port) ?? remembered;
     if (!simDir) {
         const picked = await vscode.window.showOpenDialog({
             title: "State folder of the virtual DevKit (devkit sim --state-dir)",
@@ -511,6 +614,70 @@ export async function provisionSimulated(s: Services, args: { quiet?: boolean } 
     return result;
 }
 
+/** "Reset Virtual DevKit": the next "Provision a Virtual DevKit" starts with a new device. */
+export async function resetSimulated(s: Services, args: { quiet?: boolean } = {}): Promise<boolean> {
+    if (!args.quiet) {
+        const sure = await vscode.window.showWarningMessage(
+            "Reset the virtual DevKit?",
+            { modal: true, detail: "Its secret (UDS), certificate and the local DPS emulator's enrollment are deleted; the next run provisions a new virtual device." },
+            "Reset",
+        );
+        if (sure !== "Reset") return false;
+    }
+    const client = await s.ctx.ready();
+    const workDir = simulatedWorkDir(s.ctx.extCtx.globalStorageUri.fsPath);
+    const { removed } = await client.sendRequest(ext.simReset, { workDir });
+    setContext("devkit.simulatedAssigned", false);
+    if (s.status.reg.state !== "none" && s.status.reg.event.port === "simulated") s.status.clearRegistration();
+    s.ctx.log.info(`virtual DevKit reset (${removed ? "state removed" : "nothing to remove"}): ${workDir}`);
+    if (!args.quiet) void vscode.window.showInformationMessage(removed ? "The virtual DevKit was reset." : "The virtual DevKit had no state yet.");
+    return removed;
+}
+
+const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)" } as const;
+
+/** "Check Setup": the daemon's checks (arduino-cli, platform, probe, udev rule) with their fixes. */
+export async function checkSetup(s: Services, args: { quiet?: boolean } = {}): Promise<ext.CheckSetupResult> {
+    const client = await s.ctx.ready();
+    const result = await client.sendRequest(ext.checkSetup, {
+        arduinoCli: cfg().get<string>("arduinoCli.path", "") || undefined,
+        arduinoData: cfg().get<string>("arduinoData.path", "") || undefined,
+    });
+    for (const c of result.checks) s.ctx.log.info(`check setup: ${c.status} ${c.title}: ${c.detail.split("\n")[0]}`);
+    setContext("devkit.setupChecked", true);
+    if (args.quiet) return result;
+    const items = result.checks.map((c) => ({
+        label: `${CHECK_ICON[c.status] ?? ""} ${c.title}`,
+        description: c.detail.split("\n")[0],
+        detail: c.status === "ok" ? undefined : c.nextActions.length ? "Select for the fix" : undefined,
+        check: c,
+    }));
+    const pick = await vscode.window.showQuickPick(items, {
+        title: result.ready ? "DevKit setup: ready (select a line for details)" : "DevKit setup: something is missing (select a line to fix it)",
+        matchOnDescription: true,
+    });
+    if (!pick) return result;
+    const c = pick.check;
+    const buttons: ActionButton[] = buttonsFor(c.nextActions).filter((b) => b.command !== "devkit.checkSetup");
+    const rule = c.nextActions.some((a) => a.action === "installUdevRule") ? c.detail.split("\n").find((l) => l.includes("ATTRS{idVendor}")) : undefined;
+    const labels = [...buttons.map((b) => b.label), ...(rule ? ["Copy udev Rule"] : [])];
+    const chosen = await vscode.window.showInformationMessage(`${c.title}: ${c.status}`, { modal: true, detail: c.detail }, ...labels);
+    if (chosen === "Copy udev Rule" && rule) await vscode.env.clipboard.writeText(rule);
+    const b = buttons.find((x) => x.label === chosen);
+    if (b) await vscode.commands.executeCommand(b.command, ...b.args);
+    return result;
+}
+
+/** The installation guide: the extension's README (daemon, arduino-cli, the AZ3166 platform). */
+export async function installationGuide(s: Services): Promise<void> {
+    const readme = vscode.Uri.joinPath(s.ctx.extCtx.extensionUri, "README.md");
+    try {
+        await vscode.commands.executeCommand("markdown.showPreview", readme);
+    } catch {
+        await vscode.window.showTextDocument(readme);
+    }
+}
+
 export async function watchRegistration(s: Services): Promise<void> {
     const port = await resolvePort(s);
     if (!port) return;
@@ -532,6 +699,11 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.deviceUpload": () => deviceUpload(s),
         "devkit.build": () => vscode.commands.executeCommand("workbench.action.tasks.runTask", "devkit: build"),
         "devkit.provisionSimulated": (args?: { quiet?: boolean }) => provisionSimulated(s, args ?? {}),
+        "devkit.resetSimulated": (args?: { quiet?: boolean }) => resetSimulated(s, args ?? {}),
+        "devkit.enterConfigMode": (args?: { port?: string }) => enterConfigMode(s, args ?? {}),
+        "devkit.checkSetup": (args?: { quiet?: boolean }) => checkSetup(s, args ?? {}),
+        "devkit.installationGuide": () => installationGuide(s),
+        "devkit.manageSecrets": () => manageSecrets(s),
         "devkit.watchRegistration": () => watchRegistration(s),
         "devkit.showRegistration": () => s.status.explain(),
         "devkit.openMonitor": async (port?: string) => {
@@ -545,7 +717,11 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         },
         "devkit.toggleMonitor": async () => {
             const port = s.status.configuredPort();
-            if (port ? s.monitors.isOpen(port) : s.monitors.isOpen()) {
+            const open = port ? s.monitors.isOpen(port) : s.monitors.isOpen();
+            // A monitor that is open but hidden is revealed; a shown one is closed.
+            const term = open ? await s.monitors.open(port || s.monitors.openPorts()[0], false) : undefined;
+            if (term && vscode.window.activeTerminal !== term) term.show(true);
+            else if (open) {
                 for (const p of port ? [port] : s.monitors.openPorts()) await s.monitors.close(p);
             } else await vscode.commands.executeCommand("devkit.openMonitor");
         },
@@ -567,12 +743,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
             if (pick?.id === "daemon") s.ctx.serverChannel.show(true);
             if (pick?.id === "restart") await s.ctx.restart();
         },
-        "devkit.forgetSecrets": async () => {
-            const device = await vscode.window.showInputBox({ title: "Forget the UDS of which registration ID? (empty: only the DPS connection string)" });
-            if (device === undefined) return;
-            if (device) await s.secrets.deleteUds(device);
-            else await s.secrets.deleteConnectionString();
-        },
+        "devkit.forgetSecrets": () => manageSecrets(s),
     };
     return Object.entries(cmds).map(([id, fn]) =>
         vscode.commands.registerCommand(id, async (...args: never[]) => {
@@ -585,14 +756,11 @@ export function registerCommands(s: Services): vscode.Disposable[] {
                     if (quiet) throw e;
                     return undefined;
                 }
-                // Daemon errors may carry what to do next in `data.hint`.
-                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
-                const msg = s.ctx.redactor.redact(`${(e as Error).message ?? String(e)}${typeof hint === "string" ? ` (${hint})` : ""}`);
-                s.ctx.log.error(`${id}: ${msg}`);
-                if (quiet) throw Object.assign(new Error(msg), { code: (e as { code?: unknown }).code });
-                void vscode.window.showErrorMessage(msg, "Show Logs").then((p) => {
-                    if (p) s.ctx.log.channel.show(true);
-                });
+                // Daemon errors carry what to do next: `data.nextActions` (buttons), `data.hint`.
+                const view = errorView(e, (t) => s.ctx.redactor.redact(t), { label: "Retry", command: id, args });
+                s.ctx.log.error(`${id}: ${view.full}`);
+                if (quiet) throw Object.assign(new Error(view.full), { code: (e as { code?: unknown }).code, data: (e as { data?: unknown }).data });
+                void showErrorView(view, () => s.ctx.log.channel.show(true));
                 return undefined;
             }
         }),

@@ -111,9 +111,8 @@ export class Ctx implements vscode.Disposable {
             options: { cwd, env: { ...process.env, RUST_BACKTRACE: "1" } },
         };
         const clientOptions: lc.LanguageClientOptions = {
+            // Only the sketch: the daemon has nothing to say about other C/C++ files.
             documentSelector: [
-                { scheme: "file", language: "cpp" },
-                { scheme: "file", language: "c" },
                 { scheme: "file", pattern: "**/*.ino" },
                 { scheme: "file", pattern: "**/dps_config.h" },
             ],

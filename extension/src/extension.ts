@@ -4,10 +4,12 @@ import * as vscode from "vscode";
 import { Redactor, SafeChannel } from "./channels";
 import { registerCommands, Services } from "./commands";
 import { Ctx } from "./ctx";
+import { errorView, shownErrors, showErrorView } from "./errors";
 import { MonitorManager } from "./monitor";
 import { Secrets } from "./secrets";
 import { StatusBar } from "./status";
 import { DevkitTaskProvider, TASK_TYPE } from "./tasks";
+import { DevkitView, registerViewCommands } from "./view";
 
 /** What the extension exports: used by its integration tests (and other extensions, read-only). */
 export interface DevkitApi {
@@ -17,6 +19,9 @@ export interface DevkitApi {
     secrets: Secrets;
     /** Everything our output channels showed (already redacted), per channel name. */
     channels(): SafeChannel[];
+    /** The error notifications shown, with their buttons (newest last). */
+    shownErrors: typeof shownErrors;
+    view: DevkitView;
 }
 
 let services: Services | undefined;
@@ -26,8 +31,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     const ctx = new Ctx(context, redactor);
     const monitors = new MonitorManager(ctx);
     const status = new StatusBar(ctx, monitors);
-    const secrets = new Secrets(context.secrets, redactor);
+    const secrets = new Secrets(context.secrets, redactor, context.globalState);
     const s: Services = { ctx, monitors, status, secrets };
+    const view = new DevkitView(ctx, status);
     services = s;
     context.subscriptions.push(
         ctx,
@@ -35,10 +41,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
         status,
         ...registerCommands(s),
         vscode.tasks.registerTaskProvider(TASK_TYPE, new DevkitTaskProvider(s)),
+        view,
+        ...registerViewCommands(ctx, view),
         vscode.workspace.onDidChangeConfiguration((e) => {
             if (e.affectsConfiguration("devkitDps.server.path")) {
-                void vscode.window.showInformationMessage("devkitDps.server.path changed: restart the DevKit daemon?", "Restart").then((p) => {
-                    if (p) void ctx.restart();
+                void vscode.window.showInformationMessage("The DevKit daemon's path changed: restart the daemon?", "Restart").then((p) => {
+                    // Through the command: a failed restart is shown, never an unhandled rejection.
+                    if (p) void vscode.commands.executeCommand("devkit.restartServer");
                 });
             }
         }),
@@ -46,10 +55,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     const cfg = vscode.workspace.getConfiguration("devkitDps");
     void vscode.commands.executeCommand("setContext", "devkit.portSelected", !!cfg.get<string>("serial.port"));
     void vscode.commands.executeCommand("setContext", "devkit.dpsConfigured", !!cfg.get<string>("dps.idScope"));
-    // Start the daemon in the background; commands wait for it. A failure is shown on the
-    // status item (with links to the logs) rather than as a modal at startup.
-    ctx.start().catch(() => undefined);
-    return { ctx, monitors, status, secrets, channels: () => ctx.channels };
+    // Start the daemon in the background; commands wait for it. A failure shows on the status
+    // item and once as a notification that says how to fix it.
+    ctx.start().catch((e) => void showErrorView(errorView(e, (t) => redactor.redact(t)), () => ctx.log.channel.show(true)));
+    return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors, view };
 }
 
 export async function deactivate(): Promise<void> {

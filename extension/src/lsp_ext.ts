@@ -445,6 +445,52 @@ export interface ProvisionResult {
 export const provision = new lc.RequestType<WithProgress<ProvisionParams>, ProvisionResult, void>("devkit/provision");
 
 // ---------------------------------------------------------------------------------------------
+// checkSetup, simConfigMode, simReset
+
+export interface CheckSetupParams {
+    arduinoCli?: string;
+    /** Arduino15 folder holding the platform. */
+    arduinoData?: string;
+}
+export interface SetupCheck {
+    /** `daemon`, `arduinoCli`, `platform`, `probe`, `udevRule`. */
+    id: string;
+    title: string;
+    status: "ok" | "warning" | "error";
+    /** May span lines. */
+    detail: string;
+    nextActions: NextAction[];
+}
+export interface CheckSetupResult {
+    checks: SetupCheck[];
+    /** No check is an error. */
+    ready: boolean;
+}
+export const checkSetup = new lc.RequestType<CheckSetupParams, CheckSetupResult, void>("devkit/checkSetup");
+
+export interface SimConfigModeParams {
+    /** The virtual DevKit's state directory; or `port`. */
+    simDir?: string;
+    /** Its port link, inside its state directory. */
+    port?: string;
+}
+export interface SimConfigModeResult {
+    simDir: string;
+    pty: string;
+    configMode: boolean;
+}
+export const simConfigMode = new lc.RequestType<SimConfigModeParams, SimConfigModeResult, void>("devkit/simConfigMode");
+
+export interface SimResetParams {
+    /** The `workDir` of simulated provisioning runs. */
+    workDir: string;
+}
+export interface SimResetResult {
+    removed: boolean;
+}
+export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
+
+// ---------------------------------------------------------------------------------------------
 // Notifications (server -> client)
 
 export interface SerialDataParams {

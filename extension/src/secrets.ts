@@ -41,7 +41,20 @@ export class Secrets {
     constructor(
         private readonly storage: vscode.SecretStorage,
         private readonly redactor: Redactor,
+        /** Which devices have a UDS stored (secret storage cannot list its keys); no secrets. */
+        private readonly index?: vscode.Memento,
     ) {}
+
+    /** Registration IDs with a UDS stored. */
+    knownDevices(): string[] {
+        return this.index?.get<string[]>("devkitDps.udsDevices", []) ?? [];
+    }
+
+    private async indexDevice(device: string, present: boolean): Promise<void> {
+        if (!this.index) return;
+        const rest = this.knownDevices().filter((d) => d !== device);
+        await this.index.update("devkitDps.udsDevices", present ? [...rest, device] : rest);
+    }
 
     private static udsKey(device: string): string {
         return `devkitDps.uds/${device}`;
@@ -56,10 +69,12 @@ export class Secrets {
     async storeUds(device: string, uds: string): Promise<void> {
         this.redactor.add(uds);
         await this.storage.store(Secrets.udsKey(device), uds);
+        await this.indexDevice(device, true);
     }
 
     async deleteUds(device: string): Promise<void> {
         await this.storage.delete(Secrets.udsKey(device));
+        await this.indexDevice(device, false);
     }
 
     async getConnectionString(): Promise<string | undefined> {

@@ -10,6 +10,7 @@ import { MonitorManager } from "./monitor";
 export type RegistrationState =
     | { state: "none" }
     | { state: "progress"; kind: string; event: ext.RegistrationEventParams }
+    | { state: "configMode"; event: ext.RegistrationEventParams }
     | { state: "assigned"; hub: string; event: ext.RegistrationEventParams }
     | { state: "failed"; event: ext.RegistrationEventParams };
 
@@ -38,9 +39,16 @@ export function registrationStateOf(e: ext.RegistrationEventParams): Registratio
             return { state: "progress", kind: "registering", event: e };
         case "boot":
             return { state: "progress", kind: "booted", event: e };
+        case "configMode":
+            return { state: "configMode", event: e };
         default:
             return undefined;
     }
+}
+
+/** `myhub` for `myhub.azure-devices.net`: the status bar is narrow; the tooltip has the full name. */
+export function shortHub(hub: string): string {
+    return hub.replace(/\.azure-devices\.net$/i, "");
 }
 
 /** The next step to suggest for a failure, from what the device said. */
@@ -106,7 +114,7 @@ export class StatusBar implements vscode.Disposable {
         this.port.show();
         const open = port ? this.monitors.isOpen(port) : this.monitors.isOpen();
         this.monitor.text = open ? "$(eye) Monitor" : "$(eye-closed) Monitor";
-        this.monitor.tooltip = open ? "Serial monitor is open: click to close it" : "Open the serial monitor";
+        this.monitor.tooltip = open ? "Serial monitor is open: click to show it (click again to close it)" : "Open the serial monitor";
         this.monitor.show();
         this.renderRegistration();
     }
@@ -121,7 +129,8 @@ export class StatusBar implements vscode.Disposable {
         const next = registrationStateOf(e);
         if (!next) return;
         this.reg = next;
-        if (this.reg.state === "assigned") {
+        // A virtual run ticks its own walkthrough step, not the real device's.
+        if (this.reg.state === "assigned" && e.port !== "simulated") {
             void vscode.commands.executeCommand("setContext", "devkit.registrationAssigned", true);
         }
         this.renderRegistration();
@@ -139,8 +148,12 @@ export class StatusBar implements vscode.Disposable {
                 item.text = `$(sync~spin) DPS: ${r.kind}`;
                 item.tooltip = `Registration: ${r.kind}`;
                 break;
+            case "configMode":
+                item.text = "$(tools) DevKit: configuration mode";
+                item.tooltip = "The DevKit is in configuration mode: it accepts UDS and Wi-Fi settings. Press Reset to run the sketch.";
+                break;
             case "assigned":
-                item.text = `$(pass-filled) Assigned to ${r.hub}`;
+                item.text = `$(pass-filled) Assigned to ${shortHub(r.hub)}`;
                 item.tooltip = `Registered${r.event.registrationId ? ` as ${r.event.registrationId}` : ""} and assigned to IoT hub ${r.hub}`;
                 break;
             case "failed":
@@ -150,6 +163,12 @@ export class StatusBar implements vscode.Disposable {
                 break;
         }
         item.show();
+    }
+
+    /** Forget the registration shown (the virtual DevKit was reset). */
+    clearRegistration(): void {
+        this.reg = { state: "none" };
+        this.renderRegistration();
     }
 
     /** The click on the registration item: what happened and what to do next. */
@@ -163,6 +182,10 @@ export class StatusBar implements vscode.Disposable {
         }
         if (r.state === "assigned") {
             void vscode.window.showInformationMessage(`The device is registered and assigned to ${r.hub}.`);
+            return;
+        }
+        if (r.state === "configMode") {
+            void vscode.window.showInformationMessage("The DevKit is in configuration mode: set its UDS or Wi-Fi now, then press Reset.");
             return;
         }
         if (r.state === "progress") {

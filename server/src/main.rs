@@ -53,6 +53,8 @@ enum Command {
     Provision(cli::provision::Args),
     /// Run the language-server daemon on stdio (used by the VS Code extension).
     Lsp(cli::lsp::Args),
+    /// Check this machine's setup: arduino-cli, the AZ3166 platform, a probe, the udev rule.
+    Doctor(cli::doctor::Args),
 }
 
 fn main() {
@@ -76,25 +78,22 @@ fn main() {
         Command::Enroll(a) => cli::enroll::run(a),
         Command::Provision(a) => cli::provision::run(a),
         Command::Lsp(a) => cli::lsp::run(a),
+        Command::Doctor(a) => cli::doctor::run(a),
     };
     if let Err(e) = result {
         std::process::exit(e.report());
     }
 }
 
-/// Print clap's usage error with anything that looks like a secret redacted, then exit.
+/// Print clap's usage error with every command-line value redacted, then exit.
 ///
-/// Clap quotes unexpected arguments back ("unexpected argument '<value>' found"): a user who
-/// types the UDS or a connection string on the command line must not see it echoed into a
-/// terminal log or CI output.
+/// Clap quotes arguments back ("unexpected argument '<value>' found", "invalid value
+/// '<value>' for ..."): a secret typed on the command line (a UDS, a base64 key, a positional
+/// Wi-Fi password) must not be echoed into a terminal log or CI output. Whatever the shape of
+/// the value, only its position is named; flag and subcommand names are kept.
 fn exit_on_usage_error(e: clap::Error) -> ! {
-    let rendered = e.render().to_string();
-    let mut text = rendered.clone();
-    for arg in std::env::args().skip(1) {
-        if looks_secret(&arg) {
-            text = text.replace(&arg, "<redacted>");
-        }
-    }
+    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let text = redact_usage(&e.render().to_string(), &args, &known_names());
     if e.use_stderr() {
         eprint!("{text}");
     } else {
@@ -103,26 +102,68 @@ fn exit_on_usage_error(e: clap::Error) -> ! {
     std::process::exit(e.exit_code());
 }
 
-/// A UDS-like hex string (32 bytes or more of hex) or a key/connection-string fragment.
-fn looks_secret(arg: &str) -> bool {
-    let value = arg.split_once('=').map_or(arg, |(_, v)| v);
-    let hex_digits = value.chars().filter(|c| c.is_ascii_hexdigit()).count();
-    (hex_digits >= 32 && value.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '-'))
-        || arg.contains("SharedAccessKey")
-        || arg.contains("SharedAccessSignature")
+/// Every subcommand and flag name (`set-uds`, `--port`, `-h`): the only argv words shown.
+fn known_names() -> std::collections::HashSet<String> {
+    fn walk(cmd: &clap::Command, names: &mut std::collections::HashSet<String>) {
+        names.insert(cmd.get_name().to_string());
+        for a in cmd.get_arguments() {
+            if let Some(l) = a.get_long() {
+                names.insert(format!("--{l}"));
+            }
+            if let Some(s) = a.get_short() {
+                names.insert(format!("-{s}"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, names);
+        }
+    }
+    let mut names = std::collections::HashSet::from(["--help".to_string(), "-h".into(), "--version".into(), "-V".into(), "help".into(), "--".into()]);
+    walk(&<Cli as clap::CommandFactory>::command(), &mut names);
+    names
+}
+
+/// Replace each argument (`args[i]`, or the value of `--flag=value`) that is not a known name
+/// with `<argument N>` wherever clap quoted it; long values (12+ characters: key-sized) are
+/// replaced wherever they occur.
+fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<String>) -> String {
+    let mut text = text.to_string();
+    let mut values: Vec<(usize, &str)> = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && known.contains(flag) => values.push((i, value)),
+            _ => values.push((i, arg)),
+        }
+    }
+    // Longest first, so that a value containing another is replaced whole.
+    values.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    for (i, value) in values {
+        if value.is_empty() || known.contains(value) {
+            continue;
+        }
+        let label = format!("<argument {}>", i + 1);
+        text = text.replace(&format!("'{value}'"), &format!("'{label}'")).replace(&format!("'-- {value}'"), &format!("'-- {label}'"));
+        if value.chars().count() >= 12 {
+            text = text.replace(value, &label);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
-    use super::looks_secret;
+    use super::{known_names, redact_usage};
 
     #[test]
-    fn secrets_are_recognised_and_ordinary_arguments_are_not() {
-        assert!(looks_secret("19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae"));
-        assert!(looks_secret("--uds=ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"));
-        assert!(looks_secret("HostName=x;SharedAccessKeyName=p;SharedAccessKey=abc="));
-        assert!(!looks_secret("--registration-id"));
-        assert!(!looks_secret("c0bdd1a2b3c4"));
-        assert!(!looks_secret("az-c0bdd1a2b3c4v1v6v2"));
+    fn every_unknown_argument_is_redacted_and_names_are_kept() {
+        let known = known_names();
+        assert!(known.contains("--port") && known.contains("set-wifi") && known.contains("--uds-file"));
+        let args: Vec<String> = ["set-wifi", "--port", "/dev/x", "hunter2", "--timeout=c2VjcmV0LWtleQ==", "--prot"].iter().map(|s| s.to_string()).collect();
+        let text = "error: unexpected argument 'hunter2' found\n  tip: to pass 'hunter2' as a value, use '-- hunter2'\n\
+                    error: invalid value 'c2VjcmV0LWtleQ==' for '--timeout <SECS>'\nerror: unexpected argument '--prot' found; a similar argument exists: '--port'\n";
+        let out = redact_usage(text, &args, &known);
+        assert!(!out.contains("hunter2") && !out.contains("c2VjcmV0"), "{out}");
+        assert!(out.contains("'<argument 4>'") && out.contains("'-- <argument 4>'") && out.contains("'<argument 5>'"), "{out}");
+        assert!(out.contains("'<argument 6>'") && out.contains("'--port'") && out.contains("'--timeout <SECS>'"), "{out}");
     }
 }

@@ -120,7 +120,10 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
     assert!(o2.status.success(), "{:?}", text(&o2));
     let v: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
     assert_eq!(v["registrationId"], "cli-dev-1");
-    assert_ne!(format!("etag: {}", v["etag"].as_str().unwrap()), lines[2]);
+    assert_ne!(format!("etag: \"{}\"", v["etag"].as_str().unwrap()), lines[2]);
+    // Re-enrolling without --iot-hub keeps the hub someone set (read-modify-write).
+    assert_eq!(v["iotHubs"], serde_json::json!(["cli-hub.azure-devices.net"]), "{v}");
+    assert_eq!(v["provisioningStatus"], "enabled");
 }
 
 #[test]
@@ -241,7 +244,7 @@ fn provision_against_a_port_with_the_sim_backend() {
     let o = Command::new(DEVKIT)
         .arg("provision")
         .arg("--port")
-        .arg(devkit.pty_path())
+        .arg(devkit.device_port())
         .arg("--bin")
         .arg(build.join("sample.bin"))
         .args(["--backend", "sim", "--sim-state"])

@@ -203,7 +203,7 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();
     eeprom.set("dps_uds", MEDIUM_UDS).unwrap();
     let devkit = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(state.path())).unwrap();
-    assert_eq!(next_thumbprint(open_port(devkit.pty_path()).as_mut(), &mut String::new()), expected);
+    assert_eq!(next_thumbprint(open_port(devkit.device_port()).as_mut(), &mut String::new()), expected);
     devkit.stop();
     assert_eq!(expected.len(), 64);
 }

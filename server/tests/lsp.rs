@@ -232,3 +232,31 @@ fn devkit_requests_may_omit_params() {
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "path");
 }
+
+/// Hardening: a key where a field name belongs is never echoed (reply or daemon log), and a
+/// `saveUdsTo` naming an existing file is refused before anything runs.
+#[test]
+fn secrets_in_bad_params_are_not_echoed_and_a_uds_file_is_never_overwritten() {
+    let key = "Y2FuYXJ5LWtleS1uZXZlci1zaG93bg==";
+    let dir = tempfile::tempdir().unwrap();
+    let mut lsp = started();
+    for cs in [key.to_string(), format!("SharedAccessKey:{key}"), format!("HostName=h;SharedAccessKeyName=p;SharedAccessKey:{key}")] {
+        let r = lsp.request("devkit/enroll", json!({"connectionString": cs, "cert": "/nonexistent.pem", "projectDir": dir.path()}));
+        assert_eq!(error_code(&r), -32602, "{r}");
+        assert_eq!(r["error"]["data"]["field"], "connectionString", "{r}");
+        assert!(!r.to_string().contains("Y2FuYXJ5"), "{r}");
+    }
+    let vector = fixture("dice-vectors/explicit-id-small");
+    let existing = dir.path().join("other.uds");
+    std::fs::write(&existing, "ab".repeat(32)).unwrap();
+    let r = lsp.request(
+        "devkit/provision",
+        json!({"port": "/nonexistent-port", "bin": vector.join("DevKitDPS.ino.bin"), "connectionString": format!("HostName=h.example;SharedAccessKeyName=p;SharedAccessKey={key}"),
+               "registrationId": "dev-1", "projectDir": dir.path(), "saveUdsTo": existing}),
+    );
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "ab".repeat(32));
+    let (_, stderr) = lsp.shutdown_and_exit();
+    assert!(!stderr.contains("Y2FuYXJ5"), "the daemon log never holds the key: {stderr}");
+}

@@ -201,7 +201,7 @@ impl PortRun {
         std::fs::write(build.join("dps_config.json"), dps.to_string()).unwrap();
         let sim_state = dir.path().join("s");
         let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_state) }).unwrap();
-        let port = devkit.pty_path().display().to_string();
+        let port = devkit.device_port().display().to_string();
         let project = dir.path().join("proj");
         std::fs::create_dir_all(&project).unwrap();
         let params = json!({"port": port, "bin": build.join("sample.bin"), "backend": "sim", "simDir": sim_state, "trustedCa": ca,

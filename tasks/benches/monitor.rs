@@ -4,6 +4,8 @@
 //!
 //! `cargo bench -p tasks --bench monitor`
 
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -26,6 +28,7 @@ fn checksum(acc: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(acc, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64))
 }
 
+#[cfg(unix)]
 fn bench(c: &mut Criterion) {
     let pair = nix::pty::openpty(None, None).expect("pty");
     let mut t = nix::sys::termios::tcgetattr(&pair.slave).expect("termios");
@@ -70,5 +73,13 @@ fn bench(c: &mut Criterion) {
     monitor.close();
 }
 
+#[cfg(unix)]
 criterion_group!(benches, bench);
+#[cfg(unix)]
 criterion_main!(benches);
+
+/// The benchmark drives a pty: Unix only.
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("the monitor benchmark needs a pseudo-terminal (Unix)");
+}

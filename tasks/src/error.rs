@@ -56,6 +56,10 @@ pub enum Input {
     Command,
     /// A request body we built ourselves (an enrollment) that the service would not take.
     Enrollment,
+    HostName,
+    Transport,
+    /// Where a generated UDS is saved (never over an existing file).
+    SaveUdsTo,
 }
 
 impl Input {
@@ -100,6 +104,9 @@ impl Input {
             Input::OutDir => "outDir",
             Input::Command => "text",
             Input::Enrollment => "enrollment",
+            Input::HostName => "hostName",
+            Input::Transport => "transport",
+            Input::SaveUdsTo => "saveUdsTo",
         }
     }
 
@@ -144,6 +151,9 @@ impl Input {
             Input::OutDir => "--out-dir",
             Input::Command => "--command",
             Input::Enrollment => "enrollment",
+            Input::HostName => "--host-name",
+            Input::Transport => "--transport",
+            Input::SaveUdsTo => "--save-uds-to",
         }
     }
 
@@ -188,6 +198,9 @@ impl Input {
             Input::OutDir => "output directory",
             Input::Command => "command",
             Input::Enrollment => "enrollment",
+            Input::HostName => "host name",
+            Input::Transport => "transport",
+            Input::SaveUdsTo => "file to save the UDS to",
         }
     }
 }
@@ -420,6 +433,7 @@ macro_rules! for_each_domain_error {
             $crate::upload::UploadError,
             $crate::provision::ProvisionError,
             $crate::sim::SimError,
+            $crate::sim::control::ControlError,
             $crate::dps::emulator::EmulatorError,
             $crate::error::InvalidInput
         );

@@ -14,6 +14,7 @@
 //! - [`build`]: arduino-cli builds of the sketch.
 //! - [`flash`]: probe-rs / OpenOCD / virtual-DevKit flashing.
 //! - [`upload`]: `device-upload` orchestration (build, pause monitor, flash, resume).
+//! - [`doctor`]: is this machine ready (arduino-cli, platform, probe, udev rule)?
 //! - [`dps`]: DPS service client, device client and the local DPS emulator.
 //! - [`provision`]: the end-to-end provisioning job.
 //! - [`project`]: per-project state (the identity last generated or enrolled).
@@ -23,6 +24,7 @@
 
 pub mod build;
 pub mod console;
+pub mod doctor;
 pub mod dps;
 pub mod error;
 pub mod flash;

@@ -182,3 +182,18 @@ fn console_runs_over_a_monitored_port_while_the_monitor_is_paused() {
     assert!(lines.iter().any(|l| l.starts_with("# set_dps_uds ****")), "{lines:?}");
     assert!(lines.iter().all(|l| !l.contains(UDS)));
 }
+
+#[test]
+fn the_console_client_opens_a_virtual_devkit_on_tcp_like_a_serial_port() {
+    let sim = Sim::start_with(true, |o| o.transport = tasks::sim::SimTransport::Tcp { port: 0 });
+    assert!(sim.port().to_string_lossy().starts_with("tcp://127.0.0.1:"), "{}", sim.port().display());
+    let mut c = console(&sim);
+    let reply = c.set_uds(&Uds::parse(UDS).unwrap(), T).unwrap();
+    assert_eq!(reply.kind, ReplyKind::Success);
+    assert_eq!(sim.eeprom()["dps_uds"], UDS);
+    // Like an exclusively opened serial port: a second client gets nothing while one is on.
+    let mut other = Console::open(&sim.port(), 115_200).unwrap();
+    assert!(other.enter_config_mode(Duration::from_millis(500), &mut |_| {}).is_err());
+    drop(other);
+    assert_eq!(c.version(T).unwrap().devkit_sdk, "1.6.2");
+}

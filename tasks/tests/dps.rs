@@ -284,7 +284,7 @@ async fn handshake_signature_is_verified_in_tls12_and_tls13() {
                 }
                 Ok(mut tls) => {
                     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let _ = tls.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
+                    let _ = tls.write_all(b"GET /x?api-version=2019-03-31 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
                     let mut buf = Vec::new();
                     let read = tls.read_to_end(&mut buf).await;
                     read.is_ok() && buf.starts_with(b"HTTP/1.1 404")
@@ -358,6 +358,91 @@ async fn a_server_outside_the_trusted_ca_is_refused_by_the_device() {
     match r {
         Err(DeviceRegistrationError::Connect { reason, .. }) => assert!(reason.to_ascii_lowercase().contains("certificate"), "{reason}"),
         other => panic!("{other:?} {lines:#?}"),
+    }
+    emu.shutdown().await;
+    other.shutdown().await;
+}
+
+/// Slowloris: clients that connect and then stall (before the TLS handshake, or trickling a
+/// request header after it) are closed after the read timeout, at most `max_connections` are
+/// held at once, and a fresh client is served meanwhile.
+#[tokio::test]
+async fn slow_clients_are_closed_and_a_fresh_client_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = EmulatorConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+    config.limits.read_timeout = Duration::from_millis(400);
+    config.limits.max_connections = 8;
+    let emu = Emulator::start(config).await.unwrap();
+    let addr = emu.service_socket_addr();
+    let tls = Arc::new(tasks::dps::tls::client_config(Some(emu.ca_certificate_pem())).unwrap());
+    let started = std::time::Instant::now();
+
+    let mut slow = Vec::new();
+    for i in 0..24 {
+        let tls = tls.clone();
+        slow.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // Ends when the server closes the connection (EOF or reset), or never.
+            async fn closed(mut s: impl AsyncReadExt + Unpin) {
+                let mut buf = [0u8; 256];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                }
+            }
+            if i % 2 == 0 {
+                // Stall before the TLS handshake.
+                closed(tcp).await;
+            } else {
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                let Ok(mut s) = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await else { return };
+                // Trickle a header that never ends, one byte every 100 ms.
+                let (mut r, mut w) = tokio::io::split(&mut s);
+                let trickle = async {
+                    for b in b"GET /enrollments/x?api-version=2021-10-01 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".iter().cycle() {
+                        if w.write_all(&[*b]).await.is_err() || w.flush().await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                };
+                tokio::select! {
+                    _ = trickle => {}
+                    _ = closed(&mut r) => {}
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A fresh client is served while the slow ones hold (or wait for) every slot.
+    let served = tokio::time::timeout(Duration::from_secs(10), client(&emu).query_page(Some(1), None)).await;
+    assert!(matches!(served, Ok(Ok(_))), "fresh client not served: {served:?}");
+    // Every slow connection was closed by the server (far before the test's own limit).
+    for s in slow {
+        tokio::time::timeout(Duration::from_secs(20), s).await.expect("a slow connection was never closed").unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+    emu.shutdown().await;
+}
+
+/// A server certificate the client does not trust is not retried: retrying cannot fix it.
+#[tokio::test]
+async fn untrusted_server_certificates_are_not_retried() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (emu, other) = (emulator(a.path()).await, emulator(b.path()).await);
+    let options = ClientOptions {
+        ca_pem: Some(other.ca_certificate_pem().to_string()),
+        // A retry would wait 60 s: the test's 20 s limit tells whether one happened.
+        retry: RetryPolicy { max_attempts: 3, initial_delay: Duration::from_secs(60), max_delay: Duration::from_secs(60) },
+        ..Default::default()
+    };
+    let c = ServiceClient::new(emu.connection_string(), options).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), c.get_optional("nobody")).await.expect("a certificate error was retried");
+    match r {
+        Err(DpsError::Transport { reason, .. }) => assert!(reason.to_ascii_lowercase().contains("certificate"), "{reason}"),
+        other => panic!("{other:?}"),
     }
     emu.shutdown().await;
     other.shutdown().await;

@@ -66,6 +66,18 @@ async fn a_disabled_enrollment_fails_with_an_enable_hint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_provisioning_over_the_tcp_transport_reaches_assigned() {
+    // The virtual DevKit as on Windows: console and control channel on loopback TCP.
+    let (progress, events) = recorder();
+    let opts = SimulateOptions { transport: tasks::sim::SimTransport::Tcp { port: 0 }, ..Default::default() };
+    let report = simulate(opts, &progress, &CancellationToken::new()).await.unwrap_or_else(|e| panic!("{e}\n{}", texts(&events)));
+    assert_eq!(report.assigned_hub, tasks::dps::emulator::DEFAULT_HUB);
+    assert_eq!(report.in_hub_registry, Some(true));
+    let log = texts(&events);
+    assert!(log.contains("tcp://127.0.0.1:"), "the virtual DevKit was on TCP: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_to_success() {
     let (progress, events) = recorder();
     let opts = SimulateOptions { fault: Some(Fault::Throttle), ..Default::default() };
@@ -80,4 +92,22 @@ async fn cancelling_stops_the_job() {
     let opts = SimulateOptions { registration_timeout: Duration::from_secs(5), ..Default::default() };
     let r = tokio::time::timeout(Duration::from_secs(30), simulate(opts, &Progress::none(), &cancel)).await.expect("bounded");
     assert!(matches!(r, Err(ProvisionError::Cancelled)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_simulated_run_in_the_same_work_dir_is_the_same_device_and_reset_starts_over() {
+    let work = tempfile::tempdir().unwrap();
+    let opts = || SimulateOptions { work_dir: Some(work.path().to_path_buf()), ..Default::default() };
+    let first = simulate(opts(), &Progress::none(), &CancellationToken::new()).await.unwrap_or_else(|e| panic!("first run: {e}"));
+    let (progress, events) = recorder();
+    let second = simulate(opts(), &progress, &CancellationToken::new()).await.unwrap_or_else(|e| panic!("second run: {e}\n{}", texts(&events)));
+    assert_eq!(second.registration_id, first.registration_id, "same virtual DevKit");
+    assert_eq!(second.sha256_thumbprint, first.sha256_thumbprint, "same identity: the UDS in its chip was kept");
+    std::fs::write(work.path().join("keep.txt"), "not ours").unwrap();
+    assert!(tasks::provision::reset_simulated(work.path()).unwrap());
+    assert!(!work.path().join("devkit").exists() && !work.path().join("certs").exists() && !work.path().join("dps").exists());
+    assert!(work.path().join("keep.txt").exists(), "only the simulated run's folders are removed");
+    assert!(!tasks::provision::reset_simulated(work.path()).unwrap(), "nothing left to reset");
+    let third = simulate(opts(), &Progress::none(), &CancellationToken::new()).await.unwrap_or_else(|e| panic!("after reset: {e}"));
+    assert_ne!(third.sha256_thumbprint, first.sha256_thumbprint, "a reset virtual DevKit is a new device");
 }

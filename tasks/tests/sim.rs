@@ -134,7 +134,7 @@ fn control_channel_resets_into_configuration_mode() {
     assert!(out.contains("Configuration console:"), "{out:?}");
     let status = rt.block_on(control::status(&state)).unwrap();
     assert!(status.config_mode);
-    assert_eq!(status.pty, sim.sim.as_ref().unwrap().pty_path());
+    assert_eq!(status.pty, sim.sim.as_ref().unwrap().device_port());
     // `exit` reboots into user mode.
     t.send(b"exit\r");
     let out = t.until(b"Firmware Version");
@@ -151,11 +151,11 @@ fn one_virtual_devkit_per_state_directory() {
     assert!(matches!(err, tasks::sim::SimError::AlreadyRunning(_)));
 }
 
-#[test]
-fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
+/// A virtual DevKit in configuration mode given a UDS and Wi-Fi, then flashed with a sketch
+/// compiled with `dps`: what it prints up to `registration failed!`.
+fn registration_failure_output(dps: &control::SimDpsConfig) -> (String, Sim) {
     let case = "auto-id-small";
     let sim = Sim::start(true);
-    let state = sim.dir.path().to_path_buf();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut t = Term::open(&sim.port());
     t.until(PROMPT);
@@ -163,14 +163,61 @@ fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
     t.until(PROMPT);
     t.send(b"set_wifissid Lab\r");
     t.until(PROMPT);
-    // Nothing listens on port 1: the device cannot reach DPS.
-    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None };
     let bin = std::fs::read(fixture(case, "DevKitDPS.ino.bin")).unwrap();
     let map = std::fs::read_to_string(fixture(case, "DevKitDPS.ino.map")).unwrap();
-    rt.block_on(control::load_image(&state, &bin, &map, Some(&dps))).unwrap();
-    let out = t.until(b"registration failed!\r\n");
+    rt.block_on(control::load_image(sim.dir.path(), &bin, &map, Some(dps))).unwrap();
+    (t.until(b"registration failed!\r\n"), sim)
+}
+
+#[test]
+fn a_dps_config_makes_the_sketch_register_and_failures_become_events() {
+    // Nothing listens on port 1: the device cannot reach DPS.
+    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:1".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-7".into()), trusted_ca_pem: None, emulator: true };
+    let (out, sim) = registration_failure_output(&dps);
     let events = EventParser::parse_all(out.as_bytes());
     let failed: Vec<_> = events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).collect();
     assert_eq!(failed.len(), 1, "{out}\n{events:?}");
-    assert!(std::fs::read_to_string(control::dps_config_path(&state)).unwrap().contains("lab-device-7"));
+    assert!(std::fs::read_to_string(control::dps_config_path(sim.dir.path())).unwrap().contains("lab-device-7"));
+}
+
+/// Like a real DevKit, the virtual one dials port 443 of a host name unless it is told it talks
+/// to the emulator: a `host:port` endpoint fails before any connection.
+#[test]
+fn without_the_emulator_a_host_port_endpoint_fails_like_a_real_devkit() {
+    let dps = control::SimDpsConfig { global_endpoint: "127.0.0.1:8443".into(), id_scope: "0ne00000001".into(), registration_id: Some("lab-device-8".into()), trusted_ca_pem: None, emulator: false };
+    let (out, _sim) = registration_failure_output(&dps);
+    assert!(out.contains("dials port 443"), "{out}");
+    assert!(!out.contains("PUT /"), "no request is sent: {out}");
+}
+
+#[test]
+fn tcp_transport_serves_the_console_and_the_control_channel_on_loopback() {
+    let mut sim = Sim::start_with(false, |o| o.transport = tasks::sim::SimTransport::Tcp { port: 0 });
+    let state = sim.dir.path().to_path_buf();
+    let port = sim.port();
+    assert!(port.to_string_lossy().starts_with("tcp://127.0.0.1:"), "{}", port.display());
+    let endpoint = std::fs::read_to_string(control::tcp_endpoint_path(&state)).unwrap();
+    assert!(endpoint.starts_with("127.0.0.1:"), "{endpoint}");
+    assert!(!control::socket_path(&state).exists(), "no Unix socket next to a TCP console");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut t = Term::open(&port);
+    assert!(t.until(b"Firmware Version: 1.6.2\r\n").contains("Info: DevKit MAC Address: c0bdd1a2b3c4\r\n"));
+    rt.block_on(control::reset(&state, true)).unwrap();
+    assert!(t.until(PROMPT).contains("Configuration console:"));
+    t.send(b"set_wifissid Lab\r");
+    assert!(t.until(PROMPT).contains("INFO: Set Wi-Fi SSID successfully."));
+    assert_eq!(sim.eeprom()["wifi_ssid"], "Lab");
+    let status = rt.block_on(control::status(&state)).unwrap();
+    assert!(status.config_mode);
+    assert_eq!(status.pty, port);
+
+    // One virtual DevKit per state directory, whatever the transport.
+    let err = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(&state)).err().expect("second sim refused");
+    assert!(matches!(err, tasks::sim::SimError::AlreadyRunning(_)), "{err}");
+
+    drop(t);
+    drop(sim.sim.take());
+    assert!(!control::tcp_endpoint_path(&state).exists(), "turned off: the control address is gone");
+    assert!(matches!(rt.block_on(control::status(&state)), Err(control::ControlError::NotRunning(_))));
 }

@@ -45,7 +45,7 @@ async fn virtual_devkit_boots_the_uploaded_image_with_the_hosts_thumbprint() {
 
     // Started afterwards, it boots the uploaded image.
     let devkit = VirtualDevKit::start(SimOptions::new(state.path())).unwrap();
-    let mut port = open_port(devkit.pty_path());
+    let mut port = open_port(devkit.device_port());
     let mut pending = String::new();
     let printed = tokio::task::block_in_place(|| next_thumbprint(port.as_mut(), &mut pending));
     assert_eq!(printed, host_thumbprint(&out.bin, &out.map, &uds, &reg));

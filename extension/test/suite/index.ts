@@ -8,10 +8,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
+import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
 import { LineFormatter } from "../../src/monitor";
-import { registrationStateOf } from "../../src/status";
+import { registrationStateOf, shortHub } from "../../src/status";
 import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, test, waitFor } from "./harness";
 
 const EXT_ID = "devkit-dps.devkit-dps";
@@ -94,6 +95,11 @@ async function simOrSkip(stateDir: string, opts: string[]): Promise<{ port: stri
     }
 }
 
+// Every unhandled promise rejection in the extension host during the run (the last test
+// asserts there was none: a failed restart or a dismissed notification must not leave one).
+const rejections: string[] = [];
+process.on("unhandledRejection", (r) => rejections.push(String((r as Error)?.stack ?? r).slice(0, 300)));
+
 function needDaemon(): void {
     if (!daemonUp) skip("the devkit daemon did not start (see the daemon test)");
 }
@@ -151,7 +157,10 @@ test("client: registration events map to the status bar states", async () => {
     api.status.onEvent({ kind: "status", status: "ASSIGNING" });
     assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
     api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
-    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1.azure-devices.net", "assigned item text");
+    assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
+    assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
+    api.status.onEvent({ kind: "configMode" });
+    assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.reg = { state: "none" };
     api.status.events.length = 0;
 });
@@ -330,6 +339,25 @@ test("task devkit: device-upload without arduino-cli fails with a clear message 
         await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
         await cfg.update("dps.idScope", undefined, vscode.ConfigurationTarget.Workspace);
     }
+}, 60_000);
+
+test("DevKit view: the project's identity with its thumbprint, FWID and enrollment state", async () => {
+    needDaemon();
+    const c = loadCase("uppercase-uds-medium");
+    await api.secrets.storeUds(c.expectedId, c.uds);
+    const r = await vscode.commands.executeCommand<ext.GenerateCertResult>("devkit.generateCert", {
+        buildDir: path.join(vscode.workspace.workspaceFolders![0].uri.fsPath, "build"),
+        quiet: true,
+    });
+    assert(r, "a certificate generated into the project");
+    const roots = await api.view.getChildren();
+    const device = roots.find((n) => n.label === r.registrationId);
+    assert(device, `a device node for ${r.registrationId}: ${roots.map((n) => String(n.label)).join(", ")}`);
+    const kids = await api.view.getChildren(device);
+    const text = kids.map((k) => `${String(k.label)}=${String(k.description)}`).join("; ");
+    assert(text.includes(`SHA-256=${r.sha256Thumbprint}`), `thumbprint shown: ${text}`);
+    assert(/Enrollment=not enrolled/.test(text), `enrollment state: ${text}`);
+    assertEq(device.contextValue, "devkitDevice", "the node carries Copy Thumbprint / Re-enroll / Open in Azure portal");
 }, 60_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
@@ -537,8 +565,87 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     // The daemon's notification and its response travel separately: the event may come just after.
     await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
-    assert(r.assignedHub && api.status.registration.text.includes(r.assignedHub), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+    assert(r.assignedHub && api.status.registration.text.includes(shortHub(r.assignedHub)), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
 }, 120_000);
+
+test("simulated provisioning again: the same virtual DevKit registers again (no refusal); Reset starts a new one", async () => {
+    needDaemon();
+    const first = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
+    const second = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
+    assert(first && second, "two results");
+    assertEq(second.status, "assigned", "second run");
+    assertEq(second.registrationId, first.registrationId, "same virtual DevKit");
+    assertEq(second.sha256Thumbprint, first.sha256Thumbprint, "same identity");
+    const removed = await vscode.commands.executeCommand<boolean>("devkit.resetSimulated", { quiet: true });
+    assertEq(removed, true, "reset removed the virtual DevKit's state");
+    assertEq(api.status.reg.state, "none", "status bar cleared after the reset");
+    const third = await vscode.commands.executeCommand<ext.ProvisionResult>("devkit.provisionSimulated", { quiet: true });
+    assert(third && third.sha256Thumbprint !== first.sha256Thumbprint, "after a reset the virtual DevKit is a new device");
+    assert(api.status.registration.text.startsWith("$(pass-filled) Assigned to "), `short hub label: ${api.status.registration.text}`);
+    assert(!api.status.registration.text.includes(".azure-devices.net"), `hub label without the domain: ${api.status.registration.text}`);
+    assert(String(api.status.registration.tooltip).includes(third.assignedHub), "the tooltip has the full hub name");
+}, 180_000);
+
+test("set UDS on a virtual DevKit in user mode puts it into configuration mode by itself", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-auto-config");
+    const link = path.join(stateDir, "devkit.tty");
+    await simOrSkip(stateDir, ["--link", link]);
+    const uds = crypto.randomBytes(32).toString("hex");
+    canaries.add(uds);
+    await api.secrets.storeUds("sim-auto-config", uds);
+    const ok = await vscode.commands.executeCommand("devkit.setUds", { port: link, registrationId: "sim-auto-config", useStored: true, quiet: true });
+    assertEq(ok, true, "setUds result");
+    const eeprom = JSON.parse(fs.readFileSync(path.join(stateDir, "eeprom.json"), "utf8"));
+    assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "dps_uds in eeprom.json");
+    const mode = await api.ctx.client!.sendRequest<ext.SimConfigModeResult>(ext.simConfigMode.method, { port: link });
+    assertEq(mode.configMode, true, "devkit/simConfigMode by port");
+    let err: Error | undefined;
+    await api.ctx.client!.sendRequest(ext.simConfigMode.method, { port: path.join(tmp, "not-a-devkit", "x.tty") }).catch((e) => (err = e));
+    assert(err && /not the link of a virtual DevKit/.test(err.message) && !/--/.test(err.message), `clear error without CLI flags: ${err?.message}`);
+}, 60_000);
+
+test("check setup: the daemon's checks, each failure with next actions that map to buttons", async () => {
+    needDaemon();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    await cfg.update("arduinoCli.path", path.join(tmp, "no-such-arduino-cli"), vscode.ConfigurationTarget.Workspace);
+    try {
+        const r = await vscode.commands.executeCommand<ext.CheckSetupResult>("devkit.checkSetup", { quiet: true });
+        assert(r, "a result");
+        for (const id of ["daemon", "arduinoCli", "platform"]) assert(r.checks.some((c) => c.id === id), `a ${id} check`);
+        const cli = r.checks.find((c) => c.id === "arduinoCli")!;
+        assertEq(cli.status, "error", "a missing arduino-cli");
+        assertEq(r.ready, false, "not ready");
+        assert(cli.detail.includes("no-such-arduino-cli"), `the detail names the configured path: ${cli.detail}`);
+        const labels = buttonsFor(cli.nextActions).map((b) => b.label);
+        assertEq(labels.join(","), "Installation Guide,Set arduino-cli Path", "buttons of the arduino-cli check");
+    } finally {
+        await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
+    }
+}, 60_000);
+
+test("errors: data.nextActions become buttons running the matching commands; line breaks kept in Details", async () => {
+    const e = Object.assign(new Error("The certificate does not match the enrollment.\nThe FWID changed since the last enrollment."), {
+        data: {
+            hint: "regenerate the certificate, then enroll it again",
+            nextActions: [{ action: "regenerateCert" }, { action: "enroll" }, { action: "setArduinoCliPath", detail: "devkitDps.arduinoCli.path" }, { action: "retry" }, { action: "noSuchAction" }],
+        },
+    });
+    const v = errorView(e, (t) => t, { label: "Retry", command: "devkit.enroll", args: [] });
+    assertEq(v.title, "The certificate does not match the enrollment.", "toast title is the first line");
+    assertEq(v.full.split("\n").length, 3, "message lines and the hint, line breaks kept");
+    assertEq(v.buttons.map((b) => b.label).join(","), "Generate Certificate,Enroll,Set arduino-cli Path,Retry", "buttons, unknown names left out");
+    assertEq(v.buttons[0].command, "devkit.generateCert", "regenerateCert runs Generate Certificate");
+    assertEq(v.buttons[2].command, "workbench.action.openSettings", "a path action opens the setting");
+    assertEq(String(v.buttons[2].args[0]), "devkitDps.arduinoCli.path", "that setting");
+    const registered = await vscode.commands.getCommands(true);
+    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
+    for (const name of names) {
+        const b = buttonsFor([{ action: name }])[0];
+        assert(b, `a button for ${name}`);
+        assert(registered.includes(b.command), `${name} runs a registered command (${b.command})`);
+    }
+});
 
 test("daemon: restarted after a crash, with a message in the log", async () => {
     needDaemon();
@@ -570,6 +677,28 @@ test("bootstrap: a devkitDps.server.path that is not devkit gives a clear error 
         assertEq(api.ctx.health, "ok", "health after restoring the setting");
     }
 }, 60_000);
+
+test("no daemon: Restart shows an error with Open Setting and Installation Guide (no unhandled rejection)", async () => {
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const before = cfg.inspect<string>("server.path")?.globalValue;
+    await cfg.update("server.path", path.join(tmp, "no-such-devkit"), vscode.ConfigurationTarget.Global);
+    try {
+        const shown = api.shownErrors.length;
+        await vscode.commands.executeCommand("devkit.restartServer"); // resolves: the failure is shown, not thrown
+        const last = await waitFor("the error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
+        assert(/devkitDps\.server\.path/.test(last.title), `names the setting: ${last.title}`);
+        assertEq(last.buttons.slice(0, 2).join(","), "Open Setting,Installation Guide", "buttons");
+        assertEq(api.ctx.health, "error", "health");
+    } finally {
+        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
+    }
+    if (daemonUp) await api.ctx.restart();
+}, 60_000);
+
+test("no unhandled promise rejections during the run", async () => {
+    await new Promise((r) => setTimeout(r, 500));
+    assertEq(rejections.length, 0, `unhandled rejections: ${rejections.join(" | ")}`);
+});
 
 test("a UDS never shows in any output channel (with verbose protocol tracing on)", async () => {
     const channels = api.channels();

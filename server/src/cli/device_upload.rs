@@ -7,7 +7,6 @@ use super::build::BuildArgs;
 use super::upload::FlashArgs;
 use super::{CliError, CliResult};
 use std::path::PathBuf;
-use tasks::identity::Uds;
 use tasks::progress::CancellationToken;
 use tasks::upload::{DeviceUploadOptions, NoMonitor};
 
@@ -31,8 +30,8 @@ pub fn run(args: Args) -> CliResult {
     let backend = args.flash.backend()?;
     let uds = match &args.uds_file {
         Some(path) => {
-            let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid --uds-file {}: {e}", path.display())))?);
-            Some(Uds::parse(&text)?)
+            let input = format!("--uds-file {:?}", path.display().to_string());
+            Some(super::read_uds(tasks::identity::UdsSource::File(path), &input, true, "")?)
         }
         None => None,
     };

@@ -12,12 +12,19 @@ use tasks::dps::emulator::{Emulator, EmulatorConfig};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Service API address, e.g. 127.0.0.1:8443 (port 0: any free port).
+    /// Service API address, e.g. 127.0.0.1:8443 (port 0: any free port). On port 443 the
+    /// device API shares it and the connection string is port-less (what Microsoft's SDKs need).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen: String,
-    /// Device API address [default: the --listen IP, any free port].
+    /// Device API address [default: the --listen address on port 443, else the --listen IP
+    /// with any free port].
     #[arg(long, value_name = "ADDR")]
     device_listen: Option<String>,
+    /// Host name clients use (connection string HostName, device endpoint, server certificate)
+    /// [default: localhost for 127.0.0.1:443, else the --listen IP]. It must resolve to the
+    /// listen address.
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
     /// Where enrollments, registrations, hub registries, the CA and the SAS key are kept.
     #[arg(long, value_name = "DIR")]
     state_dir: PathBuf,
@@ -40,6 +47,7 @@ pub fn run(args: Args) -> CliResult {
     let mut config = EmulatorConfig::new(addr("--listen", &args.listen)?, &args.state_dir);
     config.device_listen = args.device_listen.as_deref().map(|d| addr("--device-listen", d)).transpose()?;
     config.hub = args.hub.clone();
+    config.host_name = args.host_name.clone();
     config.inject_429 = args.inject_429;
     config.retry_after_secs = args.retry_after;
     if !config.service_listen.ip().is_loopback() {
@@ -58,31 +66,8 @@ pub fn run(args: Args) -> CliResult {
             out.write_all(emulator.banner().as_bytes()).and_then(|_| out.flush()).context("stdout")?;
         }
         eprintln!("DPS emulator running (hub {}); Ctrl-C to stop", emulator.default_hub());
-        wait_for_shutdown().await;
+        super::wait_for_shutdown().await;
         emulator.shutdown().await;
         Ok(())
     })
-}
-
-/// Ctrl-C or SIGTERM.
-pub async fn wait_for_shutdown() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

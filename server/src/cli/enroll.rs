@@ -6,13 +6,13 @@
 
 use super::{CliError, CliResult};
 use anyhow::Context;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use tasks::dps::az::{self, AzEnrollment};
 use tasks::dps::enroll::{self, EnrollVia, EnrollmentSettings};
 use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use tasks::error::DomainError;
 use zeroize::Zeroizing;
+use tasks::fsutil::{limits, SecretSource};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
@@ -64,15 +64,18 @@ pub struct EnrollmentArgs {
     /// Assign to this IoT hub (static allocation), e.g. myhub.azure-devices.net.
     #[arg(long, value_name = "HOST")]
     pub iot_hub: Option<String>,
-    /// Create the enrollment disabled.
-    #[arg(long)]
+    /// Disable the enrollment.
+    #[arg(long, conflicts_with = "enable")]
     pub disabled: bool,
+    /// Enable an enrollment that is disabled (re-enrolling otherwise keeps a disabled state).
+    #[arg(long)]
+    pub enable: bool,
 }
 
 impl EnrollmentArgs {
     /// The validated settings (`--iot-hub` and `--device-id` checked).
     pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
-        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled };
+        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled, enable: self.enable };
         settings.validate()?;
         Ok(settings)
     }
@@ -90,24 +93,21 @@ pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> 
 pub fn read_connection_string_text(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<(Zeroizing<String>, String)>, CliError> {
     let (text, source) = match (file, stdin) {
         (Some(path), _) => {
-            let source = format!("--{input}-file {}", path.display());
-            let text = std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("invalid {source}: cannot read it ({e})")))?;
-            (Zeroizing::new(text), source)
+            let source = format!("--{input}-file {:?}", path.display().to_string());
+            (super::read_secret_text(SecretSource::File(path), &source)?, source)
         }
         (None, true) => {
             let source = format!("--{input}-stdin");
-            let mut line = Zeroizing::new(String::new());
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))?;
-            (line, source)
+            (super::read_secret_text(SecretSource::Stdin, &source)?, source)
         }
         (None, false) => return Ok(None),
     };
     Ok(Some((text, source)))
 }
 
-/// Read a CA file for `--ca-file`.
+/// Read a CA file for `--ca-file` (bounded like every certificate input).
 pub fn read_ca(path: Option<&Path>) -> Result<Option<String>, CliError> {
-    path.map(|p| std::fs::read_to_string(p).map_err(|e| CliError::invalid(format!("invalid --ca-file {}: cannot read it ({e})", p.display())))).transpose()
+    path.map(|p| super::read_text_file(p, &format!("--ca-file {:?}", p.display().to_string()), limits::CERT_FILE)).transpose()
 }
 
 pub fn classify(e: DpsError) -> CliError {
@@ -130,10 +130,9 @@ pub fn run(args: Args) -> CliResult {
     let via = enroll::select_target(args.backend == BackendArg::Az, args.dps_name.clone(), args.resource_group.clone(), cs)?;
     let enrolled = match via {
         EnrollVia::Rest(cs) => {
-            let e = settings.individual_enrollment(id.as_str(), &cert.der);
             super::runtime().block_on(async {
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
-                client.upsert(&e).await.map_err(classify)
+                enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der).await.map_err(classify)
             })?
         }
         EnrollVia::Az(target) => {
@@ -154,7 +153,8 @@ pub fn run(args: Args) -> CliResult {
     enroll::record_enrolled(&args.project, &cert).context("recording the enrollment in the project state")?;
     let info = &cert.info;
     let thumbprint = enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint.clone());
-    let etag = enrolled.etag.clone().unwrap_or_else(|| "-".into());
+    // Quoted, as HTTP headers carry it (the JSON output has it bare, as DPS's JSON does).
+    let etag = enrolled.etag.as_deref().map(|e| format!("\"{}\"", e.trim_matches('"'))).unwrap_or_else(|| "-".into());
     let status_text = if enrolled.is_enabled() { "enabled" } else { "disabled" };
     if args.json {
         let v = serde_json::json!({

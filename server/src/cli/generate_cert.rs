@@ -11,12 +11,11 @@
 
 use super::{CliError, CliResult};
 use anyhow::Context;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
-use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
-use zeroize::Zeroizing;
+use tasks::fsutil::{limits, read_bounded};
+use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
@@ -39,7 +38,7 @@ pub struct Args {
     uds_stdin: bool,
     /// Never accepted: catches `--uds <hex>` to refuse it without echoing the secret.
     #[arg(long, hide = true, value_name = "NEVER")]
-    uds: Option<Zeroizing<String>>,
+    uds: Option<zeroize::Zeroizing<String>>,
     /// Registration ID (1 to 64 characters of a-z, 0-9 and -).
     #[arg(long, value_name = "ID", conflicts_with_all = ["mac", "firmware_version"])]
     registration_id: Option<String>,
@@ -95,6 +94,10 @@ fn invalid(input: String, reason: impl Into<String>) -> CliError {
     CliError::invalid(format!("invalid {input}: {}", reason.into()))
 }
 
+fn input_error(e: tasks::fsutil::InputError) -> CliError {
+    invalid(e.input, e.reason)
+}
+
 pub fn run(args: Args) -> CliResult {
     // 1. Validate every input; nothing is written before all of them are good.
     if args.uds.is_some() {
@@ -109,7 +112,7 @@ pub fn run(args: Args) -> CliResult {
     }
     let id = registration_id(&args)?;
     let mut warnings = Vec::new();
-    let uds = read_uds(&args, &mut warnings)?;
+    let uds = read_uds(&args)?;
     let image = load_image(&args)?;
     let derived = identity::derive(&uds, &image, &id)?;
     drop(uds);
@@ -172,8 +175,8 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
         }
         _ => return Err(CliError::invalid("give --bin FILE --map FILE, or --build-dir DIR")),
     };
-    let bin_bytes = std::fs::read(&bin).map_err(|e| invalid(bin_name.clone(), format!("cannot be read: {e}")))?;
-    let map_bytes = std::fs::read(&map).map_err(|e| invalid(map_name.clone(), format!("cannot be read: {e}")))?;
+    let bin_bytes = read_bounded(&bin, &bin_name, limits::FIRMWARE_BIN).map_err(input_error)?;
+    let map_bytes = read_bounded(&map, &map_name, limits::MAP_FILE).map_err(input_error)?;
     Ok(FirmwareImage::from_parts_named(bin_bytes, &String::from_utf8_lossy(&map_bytes), &bin_name, &map_name)?)
 }
 
@@ -208,51 +211,27 @@ fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
     }
 }
 
-/// The UDS from `--uds-file` or one line of stdin, checked against the published sample.
-fn read_uds(args: &Args, warnings: &mut Vec<String>) -> Result<Uds, CliError> {
-    let (uds, input) = if let Some(path) = &args.uds_file {
-        let input = flag("--uds-file", &path.display());
-        warn_if_readable_by_others(path, warnings);
-        (batch::read_uds_file(path, &input)?, input)
+/// The UDS from `--uds-file` or stdin (`tasks::identity::read_uds`: bounded, the published
+/// sample refused unless `--allow-sample-uds`, a file readable by others warned about).
+fn read_uds(args: &Args) -> Result<Uds, CliError> {
+    const SAMPLE_HINT: &str = "--allow-sample-uds accepts it for a throw-away test";
+    if let Some(path) = &args.uds_file {
+        super::read_uds(UdsSource::File(path), &flag("--uds-file", &path.display()), args.allow_sample_uds, SAMPLE_HINT)
     } else if args.uds_stdin {
-        let mut line = Zeroizing::new(String::new());
         if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             eprint!("UDS (64 hex digits): ");
         }
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| invalid("--uds-stdin".into(), format!("cannot be read: {e}")))?;
-        (Uds::parse(&line).map_err(|e| relabel(e, "--uds-stdin".into()))?, "--uds-stdin".to_string())
+        super::read_uds(UdsSource::Stdin, "--uds-stdin", args.allow_sample_uds, SAMPLE_HINT)
     } else {
-        return Err(CliError::invalid("give the UDS with --uds-file FILE or --uds-stdin (never on the command line)"));
-    };
-    if uds.is_published_sample() {
-        if !args.allow_sample_uds {
-            return Err(invalid(input, identity::SAMPLE_UDS_REFUSAL));
-        }
-        warnings.push("using the published sample UDS (--allow-sample-uds): this identity's keys are public".into());
-    }
-    Ok(uds)
-}
-
-#[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path, warnings: &mut Vec<String>) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            warnings.push(format!("{} is readable by other users; a UDS file should be mode 0600", path.display()));
-        }
+        Err(CliError::invalid("give the UDS with --uds-file FILE or --uds-stdin (never on the command line)"))
     }
 }
-
-#[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path, _warnings: &mut Vec<String>) {}
 
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let name = flag("--batch", &manifest.display());
-    let text = std::fs::read_to_string(manifest).map_err(|e| invalid(name.clone(), format!("cannot be read: {e}")))?;
+    let bytes = read_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid(name.clone(), "is not UTF-8 text (a CSV manifest is expected)"))?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();

@@ -24,8 +24,8 @@ fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
         IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input.clone())),
         other => other,
     };
-    let bytes = std::fs::read(path)
-        .map_err(|e| CliError::invalid(format!("invalid {input}: cannot be read: {e}")))?;
+    let bytes = tasks::fsutil::read_bounded(path, &input, tasks::fsutil::limits::CERT_FILE)
+        .map_err(|e| CliError::from(IdentityError::Invalid(e.into_invalid(tasks::error::Input::Cert))))?;
     Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 

@@ -3,6 +3,7 @@
 use super::{CliError, CliResult};
 use std::io::Write;
 use std::path::PathBuf;
+use tasks::fsutil::limits;
 use tasks::logs::EventParser;
 
 #[derive(clap::Args)]
@@ -17,10 +18,14 @@ pub struct Args {
 pub fn run(args: Args) -> CliResult {
     let bytes = if args.file.as_os_str() == "-" {
         let mut b = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| CliError::invalid(format!("cannot read the log from stdin: {e}")))?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), limits::LOG_FILE + 1), &mut b).map_err(|e| CliError::invalid(format!("cannot read the log from stdin: {e}")))?;
+        if b.len() as u64 > limits::LOG_FILE {
+            return Err(CliError::invalid("invalid standard input: the log is larger than 256 MiB; split it"));
+        }
         b
     } else {
-        std::fs::read(&args.file).map_err(|e| CliError::invalid(format!("cannot read log file {}: {e}", args.file.display())))?
+        let input = format!("log file {:?}", args.file.display().to_string());
+        tasks::fsutil::read_bounded(&args.file, &input, limits::LOG_FILE).map_err(|e| CliError::Invalid(e.into()))?
     };
     let mut out = std::io::stdout().lock();
     if args.events {

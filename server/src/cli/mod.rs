@@ -4,6 +4,7 @@ use tasks::error::DomainError;
 
 pub mod build;
 pub mod device_upload;
+pub mod doctor;
 pub mod dps_emulator;
 pub mod enroll;
 pub mod generate_cert;
@@ -88,6 +89,32 @@ tasks::for_each_domain_error!(from_domain);
 
 pub type CliResult = Result<(), CliError>;
 
+/// A UDS from a file or stdin through `tasks::identity::read_uds` (the one reader): warnings
+/// go to stderr; a refused published sample ends with `sample_hint` (what to do instead).
+pub fn read_uds(source: tasks::identity::UdsSource<'_>, input: &str, allow_sample: bool, sample_hint: &str) -> Result<tasks::identity::Uds, CliError> {
+    use tasks::identity::{IdentityError, SAMPLE_UDS_REFUSAL};
+    let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
+        IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => CliError::invalid(format!("{}; {sample_hint}", i.cli_message())),
+        e => e.into(),
+    })?;
+    for w in &read.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(read.uds)
+}
+
+/// A secret text (Wi-Fi password, connection string) from a file or stdin through
+/// `tasks::fsutil::read_secret_text` (bounded; one trailing line ending removed).
+pub fn read_secret_text(source: tasks::fsutil::SecretSource<'_>, input: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+    tasks::fsutil::read_secret_text(source, input).map_err(|e| CliError::Invalid(e.into()))
+}
+
+/// A small input file (certificate, CA bundle) read within `limit` bytes, as text.
+pub fn read_text_file(path: &std::path::Path, input: &str, limit: u64) -> Result<String, CliError> {
+    let bytes = tasks::fsutil::read_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))?;
+    String::from_utf8(bytes).map_err(|_| CliError::invalid(format!("invalid {input}: is not UTF-8 text")))
+}
+
 /// A tokio runtime for subcommands that do async work (built only when needed, so that
 /// quick commands such as `generate-cert` pay nothing for it).
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -95,6 +122,30 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// Ctrl-C, or SIGTERM on Unix (tokio has no SIGTERM on Windows): how long-running
+/// subcommands (sim, monitor, dps-emulator, provision) learn to stop cleanly.
+pub async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

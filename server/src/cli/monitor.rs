@@ -35,12 +35,12 @@ pub fn run(args: Args) -> CliResult {
     super::runtime().block_on(async move {
         let mut parser = EventParser::new();
         let mut out = std::io::stdout();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let shutdown = super::wait_for_shutdown();
+        tokio::pin!(shutdown);
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => ev,
-                _ = tokio::signal::ctrl_c() => break,
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
+                _ = &mut shutdown => break,
             };
             match ev {
                 Ok(MonitorEvent::Data(bytes)) => {

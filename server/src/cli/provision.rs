@@ -1,6 +1,6 @@
 //! `devkit provision`: the main job, end to end, with progress as it goes.
 //!
-//! - `devkit provision --simulate [--work-dir DIR] [--hub HOST]`: an in-process DPS emulator
+//! - `devkit provision --simulate [--work-dir DIR] [--hub HOST] [--transport pty|tcp]`: an in-process DPS emulator
 //!   and virtual DevKit, the built-in sample image; exit 0 only when the device is assigned
 //!   (and found in the hub's registry).
 //! - `devkit provision --port P --bin F (--connection-string-file F | --connection-string-stdin)
@@ -18,10 +18,10 @@ use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::error::DomainError;
-use tasks::identity::Uds;
+use tasks::fsutil::SecretSource;
+use tasks::identity::UdsSource;
 use tasks::progress::{CancellationToken, Progress};
 use tasks::provision::{self, Fault, ProvisionError, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions};
-use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultArg {
@@ -47,6 +47,9 @@ pub struct Args {
     /// With --simulate: inject a failure (demos and tests of the failure paths).
     #[arg(long, value_enum, requires = "simulate", hide = true)]
     fault: Option<FaultArg>,
+    /// With --simulate: how the virtual DevKit's console is reached (`pty`, default on Unix, or `tcp`).
+    #[arg(long, value_enum, requires = "simulate")]
+    transport: Option<super::sim::TransportArg>,
 
     /// The DevKit's serial port.
     #[arg(long, value_name = "PORT")]
@@ -148,7 +151,7 @@ where
         let watcher = {
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                super::dps_emulator::wait_for_shutdown().await;
+                super::wait_for_shutdown().await;
                 eprintln!("cancelling...");
                 cancel.cancel();
             })
@@ -170,6 +173,7 @@ pub fn run(args: Args) -> CliResult {
                 FaultArg::Throttle => Fault::Throttle,
             }),
             registration_timeout: Duration::from_secs(args.timeout),
+            transport: super::sim::transport(args.transport, None)?,
         };
         run_cancellable(|p, c| async move { provision::simulate(opts, &p, &c).await })
     } else {
@@ -188,19 +192,14 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
     };
     let wifi_password = match &args.wifi_password_file {
         Some(file) => {
-            let text = Zeroizing::new(std::fs::read_to_string(file).map_err(|e| CliError::invalid(format!("invalid --wifi-password-file {}: {e}", file.display())))?);
-            Some(Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string()))
+            Some(super::read_secret_text(SecretSource::File(file), &format!("--wifi-password-file {:?}", file.display().to_string()))?)
         }
         None => None,
     };
     let uds = match &args.uds_file {
         Some(f) => {
-            let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| CliError::invalid(format!("invalid --uds-file {}: {e}", f.display())))?);
-            let uds = Uds::parse(&text).map_err(|e| CliError::invalid(format!("invalid --uds-file {}: {e}", f.display())))?;
-            if uds.is_published_sample() {
-                return Err(CliError::invalid(format!("invalid --uds-file {}: this is the UDS published in the tutorial; its keys are public. Generate one (omit --uds-file)", f.display())));
-            }
-            Some(uds)
+            let input = format!("--uds-file {:?}", f.display().to_string());
+            Some(super::read_uds(UdsSource::File(f), &input, false, "omit --uds-file to generate one")?)
         }
         None => None,
     };

@@ -5,11 +5,12 @@
 //! (the firmware stores a bad one anyway), and confirmed by the device's reply.
 
 use super::{CliError, CliResult};
-use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::console::{Console, ConsoleError};
-use tasks::identity::Uds;
+use tasks::fsutil::FsError;
+use tasks::identity::uds::save_new_uds;
+use tasks::identity::{Uds, UdsSource};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,28 +44,22 @@ pub fn console_error(e: ConsoleError) -> CliError {
 pub fn run(args: Args) -> CliResult {
     let uds = match &args.uds_file {
         Some(path) => {
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("cannot read --uds-file {}: {e}", path.display())))?,
-            );
-            let uds = Uds::parse(&text).map_err(|e| CliError::invalid(format!("--uds-file {}: {e}", path.display())))?;
-            if uds.is_published_sample() && !args.allow_published_sample {
-                return Err(CliError::invalid(format!(
-                    "--uds-file {}: this is the UDS published in the original tutorial; anyone can compute the device's keys from it. Generate one with --generate",
-                    path.display()
-                )));
-            }
-            uds
+            let input = format!("--uds-file {:?}", path.display().to_string());
+            super::read_uds(UdsSource::File(path), &input, args.allow_published_sample, "generate one with --generate")?
         }
         None => {
             let uds = Uds::generate();
             match &args.save_to {
                 Some(path) => {
-                    if path.exists() {
-                        return Err(CliError::invalid(format!("--save-to {}: the file exists; refusing to overwrite a UDS (another device's secret?)", path.display())));
-                    }
-                    let mut line = zeroize::Zeroizing::new(uds.to_hex().as_bytes().to_vec());
-                    line.push(b'\n');
-                    tasks::fsutil::write_atomic(path, &line, tasks::fsutil::Mode::Private).with_context(|| format!("saving the UDS to {}", path.display()))?;
+                    // Written (atomically, 0600, never over an existing file) before it is sent:
+                    // a UDS the device may have stored is never lost.
+                    save_new_uds(&uds, path).map_err(|e| match e {
+                        FsError::Exists { .. } => CliError::invalid(format!(
+                            "invalid --save-to {}: the file exists; refusing to overwrite a UDS (another device's secret?)",
+                            path.display()
+                        )),
+                        e => CliError::Failed(anyhow::Error::new(e).context(format!("saving the UDS to {}", path.display()))),
+                    })?;
                     eprintln!("saved the new UDS to {} (mode 0600); keep it secret, it is this device's root secret", path.display());
                 }
                 None => eprintln!("warning: the generated UDS is not saved (no --save-to): you will not be able to compute this device's certificate"),
@@ -75,7 +70,14 @@ pub fn run(args: Args) -> CliResult {
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
     console.enter_config_mode(timeout, &mut |g| eprintln!("{g}; waiting up to {} s...", timeout.as_secs())).map_err(console_error)?;
-    let reply = console.set_uds(&uds, timeout).map_err(console_error)?;
+    let reply = console.set_uds(&uds, timeout).map_err(|e| {
+        let e = console_error(e);
+        match (&args.save_to, e) {
+            // Sent, but not confirmed: the device may hold it, and the file keeps it.
+            (Some(path), CliError::Failed(e)) => CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display()))),
+            (_, e) => e,
+        }
+    })?;
     println!("UDS stored on the DevKit at {} (device confirmed: {})", args.port.display(), reply.text.trim());
     Ok(())
 }

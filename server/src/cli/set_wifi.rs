@@ -2,12 +2,11 @@
 //! The password comes from a file or stdin, never from the command line, and is never shown.
 
 use super::set_uds::console_error;
-use super::{CliError, CliResult};
-use std::io::Read;
+use super::CliResult;
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::console::Console;
-use zeroize::Zeroizing;
+use tasks::fsutil::SecretSource;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,10 +16,10 @@ pub struct Args {
     /// Network name (spaces and quotes are fine; at most 31 bytes).
     #[arg(long = "wifi-ssid", alias = "ssid", value_name = "SSID")]
     pub ssid: String,
-    /// File holding the password (one trailing newline ignored; empty = open network).
+    /// File holding the password (one trailing line ending ignored; empty = open network; at most 4 KiB).
     #[arg(long = "wifi-password-file", alias = "password-file", value_name = "FILE", conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
     pub password_file: Option<PathBuf>,
-    /// Read the password from standard input (one trailing newline ignored).
+    /// Read the password from the first line of standard input.
     #[arg(long = "wifi-password-stdin", alias = "password-stdin")]
     pub password_stdin: bool,
     /// Seconds to wait for configuration mode (hold A, press reset) and for each reply.
@@ -30,26 +29,11 @@ pub struct Args {
     pub baud: u32,
 }
 
-fn strip_newline(mut s: Zeroizing<String>) -> Zeroizing<String> {
-    if s.ends_with('\n') {
-        s.pop();
-        if s.ends_with('\r') {
-            s.pop();
-        }
-    }
-    s
-}
-
 pub fn run(args: Args) -> CliResult {
     let password = match &args.password_file {
-        Some(path) => Zeroizing::new(std::fs::read_to_string(path).map_err(|e| CliError::invalid(format!("cannot read --wifi-password-file {}: {e}", path.display())))?),
-        None => {
-            let mut s = Zeroizing::new(String::new());
-            std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::invalid(format!("cannot read the password from stdin: {e}")))?;
-            s
-        }
+        Some(path) => super::read_secret_text(SecretSource::File(path), &format!("--wifi-password-file {:?}", path.display().to_string()))?,
+        None => super::read_secret_text(SecretSource::Stdin, "--wifi-password-stdin")?,
     };
-    let password = strip_newline(password);
     // Validate both values before touching the port.
     tasks::console::wifi_ssid_command(&args.ssid).map_err(console_error)?;
     tasks::console::wifi_password_command(&password).map_err(console_error)?;

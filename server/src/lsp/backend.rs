@@ -219,6 +219,9 @@ requests! {
     monitor_send => ext::MonitorSend, handlers::serial::monitor_send;
     enroll => ext::Enroll, handlers::dps::enroll;
     provision => ext::Provision, handlers::dps::provision;
+    check_setup => ext::CheckSetup, handlers::setup::check_setup;
+    sim_config_mode => ext::SimConfigMode, handlers::sim::sim_config_mode;
+    sim_reset => ext::SimReset, handlers::sim::sim_reset;
 }
 
 impl Backend {
@@ -255,11 +258,12 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         tracing::info!("client initialized");
-        tokio::spawn(self.jobs.clone().publish_status(self.client.clone()));
+        self.jobs.start_status(self.client.clone());
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
         self.shutdown.store(true, Ordering::SeqCst);
+        self.jobs.stop_status();
         self.state.shutdown().await;
         Ok(())
     }

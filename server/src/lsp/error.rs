@@ -150,11 +150,19 @@ pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
     })
 }
 
+/// The key an error inside a `#[serde(flatten)]` struct is about (such errors lose their
+/// path): the key whose removal changes the outcome. Linear in the params: only keys whose
+/// value the message describes are tried (scalars it names first, then containers), at most
+/// [`MAX_CULPRIT_TRIES`] of them, each with one deserialization.
 fn culprit<T: DeserializeOwned>(params: &Value, message: &str) -> Option<String> {
     let obj = params.as_object()?;
-    obj.keys()
-        .filter(|k| k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        .find(|k| {
+    let named = |k: &String| k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let scalars = obj.iter().filter(|(k, v)| named(k) && !(v.is_object() || v.is_array()) && described(v, message));
+    let containers = obj.iter().filter(|(k, v)| named(k) && (v.is_object() || v.is_array()));
+    scalars
+        .chain(containers)
+        .take(MAX_CULPRIT_TRIES)
+        .find(|(k, _)| {
             let mut without = obj.clone();
             without.remove(*k);
             match T::deserialize(&Value::Object(without)) {
@@ -162,7 +170,22 @@ fn culprit<T: DeserializeOwned>(params: &Value, message: &str) -> Option<String>
                 Err(e) => e.to_string() != message,
             }
         })
-        .cloned()
+        .map(|(k, _)| k.clone())
+}
+
+/// How many keys [`culprit`] tries at most.
+const MAX_CULPRIT_TRIES: usize = 8;
+
+/// Whether serde's `message` may be about the scalar `v` (as serde's `Unexpected` or an
+/// unknown variant shows it).
+fn described(v: &Value, message: &str) -> bool {
+    match v {
+        Value::Null => message.contains("unit value") || message.contains("null"),
+        Value::Bool(b) => message.contains(&format!("`{b}`")),
+        Value::Number(n) => message.contains(&format!("`{n}`")) || (n.is_f64() && message.contains("floating point")),
+        Value::String(s) => message.contains(&format!("{s:?}")) || message.contains(&format!("`{s}`")),
+        Value::Array(_) | Value::Object(_) => true,
+    }
 }
 
 /// (field path, safe description) from a serde_json message. Only parts that come from the
@@ -231,6 +254,25 @@ mod tests {
         let err = decode::<DeviceUploadParams>(json!({"backend": "sim"})).err().unwrap();
         assert_eq!(err.data["field"], "projectDir", "{}", err.message);
         assert!(!err.message.contains(CANARY));
+    }
+
+    #[test]
+    fn the_culprit_search_stays_linear_with_thousands_of_keys() {
+        use crate::lsp::ext::DeviceUploadParams;
+        let mut params = serde_json::Map::new();
+        for i in 0..20_000 {
+            params.insert(format!("k{i}"), json!(format!("v{i}")));
+        }
+        params.insert("projectDir".into(), json!("/p"));
+        params.insert("backend".into(), json!(5));
+        let err = decode::<DeviceUploadParams>(Value::Object(params.clone())).err().unwrap();
+        assert_eq!(err.data["field"], "backend", "{}", err.message);
+        // Thousands of keys holding the same value: bounded tries, still a clean -32602.
+        for i in 0..20_000 {
+            params.insert(format!("k{i}"), json!(5));
+        }
+        let err = decode::<DeviceUploadParams>(Value::Object(params)).err().unwrap();
+        assert_eq!(err.code, -32602);
     }
 
     #[test]

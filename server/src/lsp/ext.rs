@@ -27,6 +27,9 @@ pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
 pub const MONITOR_SEND: &str = "devkit/monitor/send";
 pub const ENROLL: &str = "devkit/enroll";
 pub const PROVISION: &str = "devkit/provision";
+pub const CHECK_SETUP: &str = "devkit/checkSetup";
+pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
+pub const SIM_RESET: &str = "devkit/simReset";
 
 // ---- Notifications (server -> client) --------------------------------------------------------
 
@@ -50,6 +53,9 @@ pub const REQUESTS: &[&str] = &[
     MONITOR_SEND,
     ENROLL,
     PROVISION,
+    CHECK_SETUP,
+    SIM_CONFIG_MODE,
+    SIM_RESET,
 ];
 
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
@@ -90,6 +96,9 @@ request_markers! {
     MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
     Enroll: ENROLL, EnrollParams => EnrollResult;
     Provision: PROVISION, ProvisionParams => ProvisionResult;
+    CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
+    SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
+    SimReset: SIM_RESET, SimResetParams => SimResetResult;
 }
 
 /// Every custom notification the server sends.
@@ -678,6 +687,63 @@ pub struct ProvisionResult {
     /// The serial port the run used (`simulated` for `simulate`).
     pub port: String,
     pub warnings: Vec<String>,
+}
+
+// ---- devkit/checkSetup -----------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSetupParams {
+    /// The configured arduino-cli; default `arduino-cli` on PATH.
+    pub arduino_cli: Option<PathBuf>,
+    /// Arduino15 folder holding the platform (as `devkit/build`'s `arduinoData`).
+    pub arduino_data: Option<PathBuf>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckSetupResult {
+    /// One entry per check: `id`, `title`, `status` (`ok`, `warning`, `error`), `detail`,
+    /// `nextActions` (`{action, detail?}`, the next-action contract of errors).
+    pub checks: Vec<tasks::doctor::Check>,
+    /// No check is an error (warnings allowed).
+    pub ready: bool,
+}
+
+// ---- devkit/simConfigMode --------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SimConfigModeParams {
+    /// The virtual DevKit's state directory; or `port`.
+    pub sim_dir: Option<PathBuf>,
+    /// A virtual DevKit's port link inside its state directory (`devkit sim --link`).
+    pub port: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimConfigModeResult {
+    pub sim_dir: PathBuf,
+    /// The pty it speaks through.
+    pub pty: PathBuf,
+    pub config_mode: bool,
+}
+
+// ---- devkit/simReset -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimResetParams {
+    /// The `workDir` given to `devkit/provision` with `simulate`.
+    pub work_dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimResetResult {
+    /// False when there was nothing to reset.
+    pub removed: bool,
 }
 
 // ---- Notifications ---------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 //! - it first claims its resources (ports, probes); a resource held by another job fails the
 //!   request at once with `busy`, naming the resource and the method holding it (we fail fast
 //!   rather than queue: the editor shows why and the user decides);
-//! - it gets a [`CancellationToken`] that is cancelled when the request future is dropped
-//!   (tower-lsp-server drops it on `$/cancelRequest`) or when the client cancels the job's
-//!   work-done progress (`window/workDoneProgress/cancel`);
+//! - it gets a [`CancellationToken`] that is cancelled on `$/cancelRequest` (the transport
+//!   then waits for the job to stop before answering), when the request future is dropped, or
+//!   when the client cancels the job's work-done progress (`window/workDoneProgress/cancel`);
+//! - work that must not happen after a cancellation (writing files) passes a commit point
+//!   ([`JobCtx::commit`]): before it a cancellation wins, after it the job's result stands;
 //! - its `tasks::progress` events become `$/progress` reports on a token the server creates
 //!   with `window/workDoneProgress/create` (or the `workDoneToken` the client sent);
 //! - a panic inside it becomes an `internal` error for that request only;
@@ -18,6 +20,7 @@ use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 use tower_lsp_server::lsp_types::{
@@ -73,6 +76,8 @@ struct Health {
 pub struct Jobs {
     inner: Arc<Mutex<Inner>>,
     changed: Arc<tokio::sync::Notify>,
+    /// The one task sending `devkit/status` (started on `initialized`).
+    status_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Default for Jobs {
@@ -97,7 +102,36 @@ impl Drop for JobGuard {
 impl Jobs {
     pub fn new() -> Self {
         let inner = Inner { health: Health { level: "ok", message: None }, ..Default::default() };
-        Jobs { inner: Arc::new(Mutex::new(inner)), changed: Arc::new(tokio::sync::Notify::new()) }
+        Jobs { inner: Arc::new(Mutex::new(inner)), changed: Arc::new(tokio::sync::Notify::new()), status_task: Arc::default() }
+    }
+
+    /// Start sending `devkit/status` to `client` unless it is already being sent (a client may
+    /// send `initialized` more than once).
+    pub fn start_status(&self, client: Client) {
+        let mut task = self.status_task.lock().unwrap_or_else(|p| p.into_inner());
+        if task.as_ref().is_none_or(|t| t.is_finished()) {
+            *task = Some(tokio::spawn(self.clone().publish_status(client)));
+        }
+    }
+
+    /// Stop sending `devkit/status` (on `shutdown`, `exit` or the end of input).
+    pub fn stop_status(&self) {
+        if let Some(t) = self.status_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// Whether the status task runs.
+    #[cfg(test)]
+    pub fn status_running(&self) -> bool {
+        self.status_task.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Cancel every running job (the input ended).
+    pub fn cancel_all(&self) {
+        for job in self.lock().jobs.values() {
+            job.cancel.cancel();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -214,8 +248,8 @@ impl Jobs {
         }
     }
 
-    /// Send `devkit/status` whenever the table changes (coalesced), until the client closes.
-    pub async fn publish_status(self, client: Client) {
+    /// Send `devkit/status` whenever the table changes (coalesced), until stopped.
+    async fn publish_status(self, client: Client) {
         let mut last = None;
         loop {
             let status = self.status();
@@ -234,9 +268,22 @@ pub struct JobCtx {
     /// Feed this to the task; events become `$/progress` reports and warnings.
     pub progress: Progress,
     warnings: Arc<Mutex<Vec<String>>>,
+    committed: Arc<AtomicBool>,
 }
 
 impl JobCtx {
+    /// The point of no return: fails with `cancelled` when the job was cancelled; after it, a
+    /// cancellation no longer turns the job's outcome into `cancelled` (what was done is
+    /// reported). The transport answers a cancelled request only once its job has ended, so
+    /// nothing is written after the client was told "cancelled".
+    pub fn commit(&self) -> Result<(), TaskError> {
+        if self.cancel.is_cancelled() {
+            return Err(TaskError::cancelled());
+        }
+        self.committed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
     /// Warnings the task emitted so far (`ProgressEvent::Warning`).
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
@@ -270,8 +317,13 @@ where
 {
     let guard = jobs.claim(spec.method, spec.resources)?;
     let cancel = guard.cancel.clone();
-    // Dropping the request future (on `$/cancelRequest`) cancels the job.
+    // Dropping the request future cancels the job.
     let _cancel_on_drop = cancel.clone().drop_guard();
+    // `$/cancelRequest` cancels the job, and the request answers when the job has ended.
+    let request = super::transport::current_request();
+    if let Some(r) = &request {
+        r.handle_cancellation();
+    }
     let jobs2 = jobs.clone();
     let client = client.clone();
     let handle = tokio::spawn(async move {
@@ -305,11 +357,28 @@ where
                 let _ = tx.send(ev);
             })
         };
-        let ctx = JobCtx { cancel: guard.cancel.clone(), progress, warnings };
-        let result = guarded(body(ctx)).await;
+        let committed = Arc::new(AtomicBool::new(false));
+        let ctx = JobCtx { cancel: guard.cancel.clone(), progress, warnings, committed: committed.clone() };
+        let result = match request {
+            Some(r) => {
+                let cancel = guard.cancel.clone();
+                let body = guarded(body(ctx));
+                tokio::pin!(body);
+                // The body goes on after a cancellation: it stops at its own pace.
+                tokio::select! {
+                    r = &mut body => r,
+                    _ = r.token.cancelled() => {
+                        cancel.cancel();
+                        body.await
+                    }
+                }
+            }
+            None => guarded(body(ctx)).await,
+        };
+        let cancelled = guard.cancel.is_cancelled() && !committed.load(Ordering::SeqCst);
         let result = match result {
-            Err(e) if guard.cancel.is_cancelled() && e.name != codes::INTERNAL.1 => Err(TaskError::cancelled()),
-            Ok(_) if guard.cancel.is_cancelled() => Err(TaskError::cancelled()),
+            Err(e) if cancelled && e.name != codes::INTERNAL.1 => Err(TaskError::cancelled()),
+            Ok(_) if cancelled => Err(TaskError::cancelled()),
             r => r,
         };
         // The Progress (and so the channel's sender) went with the body; the forwarder ends
@@ -481,6 +550,43 @@ mod tests {
         })
         .await;
         assert_eq!(r.unwrap(), vec!["careful".to_string()], "the next job runs normally");
+    }
+
+    #[tokio::test]
+    async fn nothing_happens_after_a_cancellation_past_the_commit_point() {
+        let jobs = Jobs::new();
+        let spec = || JobSpec { method: ext::GENERATE_CERT, title: "t".into(), resources: vec![], work_done_token: None, progress: false };
+        let wrote = Arc::new(AtomicBool::new(false));
+        let w = wrote.clone();
+        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), move |ctx| async move {
+            ctx.cancel.cancel(); // the client cancelled while the certificate was derived
+            ctx.commit()?;
+            w.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        assert_eq!(r.err().unwrap().name, "cancelled");
+        assert!(!wrote.load(Ordering::SeqCst), "nothing was written");
+        // Once committed, what was done is reported even if a cancellation follows.
+        let r = run_job(&jobs, &client(), false, spec(), |ctx| async move {
+            ctx.commit()?;
+            ctx.cancel.cancel();
+            Ok(5)
+        })
+        .await;
+        assert_eq!(r.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn one_status_task_at_most_and_it_stops() {
+        let jobs = Jobs::new();
+        jobs.start_status(client());
+        let first = jobs.status_task.lock().unwrap().as_ref().map(|t| t.id());
+        jobs.start_status(client());
+        assert_eq!(jobs.status_task.lock().unwrap().as_ref().map(|t| t.id()), first, "a second `initialized` starts no task");
+        assert!(jobs.status_running());
+        jobs.stop_status();
+        assert!(!jobs.status_running());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`jobs`]: resource ownership, cancellation, progress and panic isolation;
 //! - [`error`]: error codes and safe params decoding;
 //! - [`sketch`]: the sketch's DPS settings as diagnostics and code lenses;
-//! - [`serial_data`]: batching of serial output into notifications.
+//! - [`serial_data`]: batching of serial output into notifications;
+//! - [`transport`]: framing with bounds, dispatch and cancellation on stdio.
 //!
 //! Secrets arrive only in request params. Params are never logged (tower-lsp-server's own
 //! message tracing is filtered out in `cli::lsp`), and secret fields are [`secret::Secret`]s.
@@ -22,27 +23,34 @@ pub mod jobs;
 pub mod secret;
 pub mod serial_data;
 pub mod sketch;
+pub mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tower_lsp_server::jsonrpc::{Request, Response};
-use tower_lsp_server::{LspService, Server};
+use tower_lsp_server::LspService;
 use tower_service::Service;
 
-/// How many requests may run at once. Long jobs (uploads, monitors, provisioning) hold a slot
-/// for their whole run and `$/cancelRequest` needs one to be processed, so this is generous.
-const MAX_CONCURRENCY: usize = 64;
+/// How long the daemon may take to let go of its jobs and ports once the input has ended (or
+/// `exit` came): the process then exits whatever still runs.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Serve the protocol on stdin/stdout until `exit`. Returns whether `shutdown` came first
-/// (the LSP exit code is 0 then, 1 otherwise).
+/// Serve the protocol on stdin/stdout until `exit` or the end of input. Returns whether
+/// `shutdown` came first (the LSP exit code is 0 then, 1 otherwise).
 pub async fn serve_stdio() -> bool {
     let shutdown = Arc::new(AtomicBool::new(false));
     let (service, socket) = backend::build_service(shutdown.clone());
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .concurrency_level(MAX_CONCURRENCY)
-        .serve(DefaultParams(service))
-        .await;
+    let (jobs, state) = (service.inner().jobs.clone(), service.inner().state.clone());
+    transport::serve(tokio::io::stdin(), tokio::io::stdout(), DefaultParams(service), socket).await;
+    // Running jobs are cancelled (their blocking loops stop at their next read) and monitors
+    // close, so no port stays held by a daemon nobody talks to.
+    jobs.stop_status();
+    jobs.cancel_all();
+    if tokio::time::timeout(RELEASE_TIMEOUT, state.shutdown()).await.is_err() {
+        tracing::warn!("monitors did not close in time; exiting anyway");
+    }
     shutdown.load(Ordering::SeqCst)
 }
 

@@ -223,7 +223,7 @@ fn check_one(s: &Setting) -> Option<Finding> {
         }
         // The build's own check (a known-good scope so that only the endpoint is judged).
         SettingKind::Endpoint => match tasks::build::DpsSettings::new(&s.value, "0ne00000000", None) {
-            Ok(_) => None,
+            Ok(_) => tasks::build::settings::endpoint_warning(&s.value).and_then(|w| finding(s, Severity::Warning, "endpoint", w)),
             Err(e) => finding(s, Severity::Error, "endpoint", e.to_string()),
         },
     }
@@ -266,7 +266,12 @@ mod tests {
     #[test]
     fn endpoint_and_scope_rules_are_the_builds() {
         let f = |t: &str| check(&scan(t));
-        assert!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"127.0.0.1:8443\"").is_empty());
+        assert!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"").is_empty());
+        // Valid, but a real DevKit dials 443 and trusts only Azure: a warning, not silence.
+        for endpoint in ["127.0.0.1:8443", "localhost"] {
+            let found = f(&format!("#define DPS_GLOBAL_DEVICE_ENDPOINT \"{endpoint}\""));
+            assert_eq!((found.len(), found[0].code, found[0].severity), (1, "endpoint", Severity::Warning), "{found:?}");
+        }
         assert_eq!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"host/path\"")[0].code, "endpoint");
         assert!(f("#define DPS_ID_SCOPE \"0NE1234abcd\"").is_empty());
         assert_eq!(f("#define DPS_ID_SCOPE \"0ne0000A0A\"")[0].severity, Severity::Warning);

@@ -15,7 +15,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Lsp {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed ([`Lsp::close_stdin`]).
+    stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
     next_id: i64,
     /// Notifications and server requests not consumed yet, in arrival order.
@@ -83,17 +84,37 @@ impl Lsp {
                 }
             }
         });
-        Lsp { child, stdin, rx, next_id: 0, inbox: VecDeque::new(), stderr }
+        Lsp { child, stdin: Some(stdin), rx, next_id: 0, inbox: VecDeque::new(), stderr }
     }
 
     pub fn send(&mut self, msg: &Value) {
-        self.stdin.write_all(&frame(msg)).unwrap();
-        self.stdin.flush().unwrap();
+        self.send_raw(&frame(msg));
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stdin.write_all(bytes).unwrap();
-        self.stdin.flush().unwrap();
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Close the server's input (the editor went away without `exit`).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The next error response with `id: null` (an unreadable message), skipping others.
+    pub fn null_id_error(&mut self) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        if let Some(i) = self.inbox.iter().position(|m| m["id"].is_null() && m.get("error").is_some() && m.get("method").is_none()) {
+            return self.inbox.remove(i).unwrap();
+        }
+        loop {
+            let m = self.recv(deadline).unwrap_or_else(|| panic!("no error response; stderr:\n{}", self.stderr()));
+            if m["id"].is_null() && m.get("error").is_some() && m.get("method").is_none() {
+                return m;
+            }
+            self.inbox.push_back(m);
+        }
     }
 
     pub fn notify(&mut self, method: &str, params: Value) {
@@ -113,7 +134,7 @@ impl Lsp {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(left) {
             Ok(m) => {
-                if m.get("method").is_some() && m.get("id").is_some() {
+                if m.get("method").is_some() && m.get("id").is_some() && self.stdin.is_some() {
                     let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": null});
                     self.send(&reply);
                 }
@@ -125,6 +146,10 @@ impl Lsp {
 
     /// The response to request `id` (notifications meanwhile go to the inbox).
     pub fn response(&mut self, id: i64) -> Value {
+        // It may have arrived while another response was awaited.
+        if let Some(i) = self.inbox.iter().position(|m| m.get("method").is_none() && m["id"] == json!(id)) {
+            return self.inbox.remove(i).unwrap();
+        }
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let m = self.recv(deadline).unwrap_or_else(|| panic!("no response to request {id}; stderr:\n{}", self.stderr()));

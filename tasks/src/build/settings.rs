@@ -51,7 +51,8 @@ impl DpsSettings {
         let global_endpoint = global_endpoint.trim();
         validate_endpoint(global_endpoint)?;
         let id_scope = id_scope.trim();
-        let warnings = validate_id_scope(id_scope)?;
+        let mut warnings = validate_id_scope(id_scope)?;
+        warnings.extend(endpoint_warning(global_endpoint));
         let registration_id = match registration_id {
             None => None,
             Some(text) => Some(
@@ -109,6 +110,27 @@ fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
     Ok(())
 }
 
+/// Host suffixes of Azure's DPS endpoints (public cloud, China, US Government).
+const AZURE_DPS_SUFFIXES: &[&str] = &[".azure-devices-provisioning.net", ".azure-devices-provisioning.cn", ".azure-devices-provisioning.us"];
+
+/// Why an endpoint (already valid) will not work on a real DevKit: its DPS client dials port
+/// 443 of the host name and trusts only Azure's root certificates. `host:port` and other hosts
+/// work only with the virtual DevKit talking to the local emulator.
+pub fn endpoint_warning(text: &str) -> Option<String> {
+    let host = text.rsplit_once(':').map_or(text, |(h, _)| h).to_ascii_lowercase();
+    if text.contains(':') {
+        Some(format!(
+            "global device endpoint {text:?} has a port: a real DevKit always dials port 443 of a host name and trusts only Azure's roots, so this works only with the virtual DevKit and the local DPS emulator"
+        ))
+    } else if !AZURE_DPS_SUFFIXES.iter().any(|s| host.ends_with(s)) {
+        Some(format!(
+            "global device endpoint {text:?} is not an Azure DPS host (*.azure-devices-provisioning.net): a real DevKit trusts only Azure's roots, so its TLS handshake with another server fails"
+        ))
+    } else {
+        None
+    }
+}
+
 /// True for `0ne` followed by 8 hex digits.
 pub fn is_usual_id_scope(text: &str) -> bool {
     text.len() == 11 && text[..3].eq_ignore_ascii_case("0ne") && text[3..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -134,6 +156,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn endpoints_a_real_devkit_cannot_use_are_warned_about() {
+        assert_eq!(endpoint_warning(DEFAULT_GLOBAL_ENDPOINT), None);
+        assert_eq!(endpoint_warning("Global.Azure-Devices-Provisioning.cn"), None);
+        assert!(endpoint_warning("global.azure-devices-provisioning.net:8443").unwrap().contains("port 443"));
+        assert!(endpoint_warning("localhost").unwrap().contains("Azure's roots"));
+        let (_, warnings) = DpsSettings::new("127.0.0.1:8443", "0ne0001A2B3", None).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let (_, warnings) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
     fn usual_settings_have_no_warnings_and_render() {
         let (s, w) = DpsSettings::new(" global.azure-devices-provisioning.net ", "0ne0001A2B3", None).unwrap();
         assert!(w.is_empty());
@@ -145,7 +179,7 @@ mod tests {
 
     #[test]
     fn unusual_id_scope_warns_not_fails() {
-        let (_, w) = DpsSettings::new("localhost:8443", "scope-42", None).unwrap();
+        let (_, w) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "scope-42", None).unwrap();
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("scope-42"));
         assert!(!is_usual_id_scope("0ne0001A2B"));

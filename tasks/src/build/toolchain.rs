@@ -135,6 +135,13 @@ async fn query(cli: &Path, data: Option<&Path>, args: &[&str]) -> Result<String,
 /// Arduino15 folder, when given: arduino-cli's `ARDUINO_DIRECTORIES_DATA`). Warnings (an
 /// unparsable development version) go to `progress`.
 pub async fn check(cli: &Path, data: Option<&Path>, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
+    let version = arduino_cli_version(cli, data, progress).await?;
+    let platform_version = platform_version(cli, data).await?;
+    Ok(Toolchain { builder: super::builder::BuilderChoice::ArduinoCli, arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+}
+
+/// arduino-cli's version, refused when older than [`MIN_VERSION`].
+pub async fn arduino_cli_version(cli: &Path, data: Option<&Path>, progress: &crate::progress::Progress) -> Result<String, BuildError> {
     let out = query(cli, data, &["version", "--format", "json"]).await?;
     let version = version_from_json(&out).ok_or_else(|| BuildError::ToolchainQuery {
         command: format!("{} version --format json", cli.display()),
@@ -147,11 +154,16 @@ pub async fn check(cli: &Path, data: Option<&Path>, progress: &crate::progress::
         Some(_) => {}
         None => progress.warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
     }
+    Ok(version)
+}
+
+/// The installed version of the DevKit platform ([`PLATFORM_ID`]) in `data` (the Arduino15
+/// folder, when given); missing is an error.
+pub async fn platform_version(cli: &Path, data: Option<&Path>) -> Result<String, BuildError> {
     let out = query(cli, data, &["core", "list", "--format", "json"]).await?;
-    let platform_version = installed_platform_version(&out, PLATFORM_ID)
+    installed_platform_version(&out, PLATFORM_ID)
         .map_err(|m| BuildError::ToolchainQuery { command: format!("{} core list --format json", cli.display()), message: m })?
-        .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })?;
-    Ok(Toolchain { builder: super::builder::BuilderChoice::ArduinoCli, arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+        .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })
 }
 
 #[cfg(test)]

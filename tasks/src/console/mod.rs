@@ -19,6 +19,8 @@
 //! ([`crate::monitor::ExclusivePort`], via [`crate::monitor::PortRegistry::exclusive`]).
 //! From async code run it on `spawn_blocking` ([`run_on_port`] does that).
 
+pub mod tcp;
+
 use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::identity::Uds;
 use std::io;
@@ -61,13 +63,44 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
+/// A transport that stops at the next read or write once `cancel` is cancelled. Reads wait
+/// at most [`CANCEL_POLL`] at a time, so a cancelled blocking loop (waiting for configuration
+/// mode, say) lets go of its port within that, not at its own timeout.
+pub struct Cancellable<T> {
+    pub inner: T,
+    pub cancel: crate::progress::CancellationToken,
+}
+
+/// The longest a [`Cancellable`] read waits before looking at its cancellation again.
+pub const CANCEL_POLL: Duration = Duration::from_millis(100);
+
+impl<T: Transport> Transport for Cancellable<T> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.read_timeout(buf, timeout.min(CANCEL_POLL))
+    }
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        self.inner.write_all(data)
+    }
+}
+
 /// A serial port opened by path.
 pub struct SerialTransport(pub Box<dyn serialport::SerialPort>);
 
 impl SerialTransport {
-    /// Open `path` at `baud`, 8N1, no flow control, exclusively.
+    /// Open `path` at `baud`, 8N1, no flow control, exclusively; a `tcp://HOST:PORT` name
+    /// (the virtual DevKit on Windows, or `devkit sim --transport tcp`) is a [`tcp::TcpPort`].
     pub fn open(path: &Path, baud: u32) -> Result<SerialTransport, serialport::Error> {
-        let port = serialport::new(path.to_string_lossy(), baud)
+        let name = path.to_string_lossy();
+        if let Some(address) = tcp::tcp_address(&name) {
+            return Ok(SerialTransport(Box::new(tcp::TcpPort::open(address, &name, baud, Duration::from_millis(100))?)));
+        }
+        let port = serialport::new(name, baud)
             .data_bits(serialport::DataBits::Eight)
             .parity(serialport::Parity::None)
             .stop_bits(serialport::StopBits::One)
@@ -298,6 +331,18 @@ impl Command {
         MASKED_COMMANDS.contains(&self.name.as_str())
     }
 
+    /// The line the firmware prints once this command's value is stored and verified
+    /// (devkit-facts.md §2). It confirms the command even when its echo never reached us
+    /// (another reader on the port took it): the firmware has no command to read a secret back.
+    pub fn confirmation(&self) -> Option<&'static str> {
+        match self.name.as_str() {
+            "set_dps_uds" => Some("INFO: Set DPS UDS successfully."),
+            "set_wifissid" => Some("INFO: Set Wi-Fi SSID successfully."),
+            "set_wifipwd" => Some("INFO: Set Wi-Fi password successfully."),
+            _ => None,
+        }
+    }
+
     /// The bytes typed (without the final CR): spaces and quotes escaped with a backslash,
     /// an empty value as `""`.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
@@ -386,9 +431,12 @@ impl<T: Transport> Console<T> {
             while Instant::now() < probe_end {
                 self.fill(Duration::from_millis(50), "(configuration mode check)")?;
                 if find(&self.rx, PROMPT).is_some() {
-                    // Let the rest of a boot banner / extra prompts pass (bounded), then start clean.
-                    let quiet_by = Instant::now() + Duration::from_secs(1);
-                    while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
+                    // Output ending at the prompt: the console waits for us. Otherwise let the
+                    // rest of a boot banner / extra prompts pass (bounded), then start clean.
+                    if !self.rx.ends_with(PROMPT) {
+                        let quiet_by = Instant::now() + Duration::from_secs(1);
+                        while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
+                    }
                     self.rx.clear();
                     return Ok(());
                 }
@@ -407,7 +455,9 @@ impl<T: Transport> Console<T> {
         }
     }
 
-    /// Send a command, consume its echo, wait for the prompt and classify the reply.
+    /// Send a command, consume its echo, wait for the prompt and classify the reply. When the
+    /// echo is missing (another program reading the port took it) but the command's
+    /// confirmation line arrives before a prompt, that line is the answer.
     pub fn command(&mut self, cmd: &Command, timeout: Duration) -> Result<Reply, ConsoleError> {
         let label = cmd.name().to_string();
         // Forget stale output so that only this command's echo and reply are read.
@@ -428,16 +478,36 @@ impl<T: Transport> Console<T> {
                     self.rx.drain(..after + p + PROMPT.len());
                     return Ok(Reply { kind: classify(&text), text });
                 }
+            } else if let Some(reply) = self.confirmed_without_echo(cmd) {
+                return Ok(reply);
             }
             let now = Instant::now();
             if now >= deadline {
                 if find(&self.rx, PROMPT).is_some() && find(&self.rx, &echo).is_none() {
-                    return Err(ConsoleError::Protocol { command: label, detail: "the echo did not match what was sent (line noise, or another program typing on the port?)".into() });
+                    let stored = if cmd.confirmation().is_some() { "; the device may have stored the value" } else { "" };
+                    return Err(ConsoleError::Protocol {
+                        command: label,
+                        detail: format!("the echo did not match what was sent (line noise, or another program reading or typing on the port?){stored}"),
+                    });
                 }
                 return Err(ConsoleError::Timeout { port: self.name.clone(), command: label, waited_secs: timeout.as_secs() });
             }
             self.fill((deadline - now).min(Duration::from_millis(100)), &label)?;
         }
+    }
+
+    /// The reply to `cmd` from its confirmation line and the prompt after it, when its echo
+    /// is missing. The reply is what the device printed since the previous prompt (so a
+    /// preceding `Invalid ...` line still counts), shown as the confirmation line alone.
+    fn confirmed_without_echo(&mut self, cmd: &Command) -> Option<Reply> {
+        let confirmation = cmd.confirmation()?.as_bytes();
+        let c = find(&self.rx, confirmation)?;
+        let p = c + find(&self.rx[c..], PROMPT)?;
+        let start = self.rx[..c].windows(PROMPT.len()).rposition(|w| w == PROMPT).map_or(0, |i| i + PROMPT.len());
+        let kind = classify(&String::from_utf8_lossy(&self.rx[start..p]));
+        let text = format!("{}\r\n", String::from_utf8_lossy(confirmation));
+        self.rx.drain(..p + PROMPT.len());
+        Some(Reply { kind, text })
     }
 
     /// Run a command and require success.
@@ -517,39 +587,25 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A borrowed transport that stops at its next read or write once `cancel` fires (reads
-/// wait at most 100 ms at a time so that cancellation is seen promptly).
-pub struct Cancellable<'a, T: Transport> {
-    pub port: &'a mut T,
-    pub cancel: crate::progress::CancellationToken,
-}
-
-impl<T: Transport> Transport for Cancellable<'_, T> {
-    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.read_timeout(buf, timeout.min(Duration::from_millis(100)))
-    }
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.cancel.is_cancelled() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
-        }
-        self.port.write_all(data)
-    }
-}
-
 /// Open `port`, make sure it is in configuration mode (calling `guidance` if the user must
 /// act), then run `f`, all on a blocking thread.
-pub async fn run_on_port<R, F>(port: PathBuf, baud: u32, config_timeout: Duration, guidance: impl FnMut(&str) + Send + 'static, f: F) -> Result<R, ConsoleError>
+pub async fn run_on_port<R, F>(
+    port: PathBuf,
+    baud: u32,
+    config_timeout: Duration,
+    cancel: crate::progress::CancellationToken,
+    guidance: impl FnMut(&str) + Send + 'static,
+    f: F,
+) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
-    F: FnOnce(&mut Console<SerialTransport>) -> Result<R, ConsoleError> + Send + 'static,
+    F: FnOnce(&mut Console<Cancellable<SerialTransport>>) -> Result<R, ConsoleError> + Send + 'static,
 {
     let name = port.display().to_string();
     tokio::task::spawn_blocking(move || {
         let mut guidance = guidance;
-        let mut console = Console::open(&port, baud)?;
+        let t = SerialTransport::open(&port, baud).map_err(|source| ConsoleError::Open { port: port.display().to_string(), source })?;
+        let mut console = Console::new(Cancellable { inner: t, cancel }, port.display().to_string());
         console.enter_config_mode(config_timeout, &mut guidance)?;
         f(&mut console)
     })
@@ -563,6 +619,28 @@ mod tests {
     use crate::error::DomainError;
     use super::*;
     use crate::sim::console::parse_args;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_cancelled_run_lets_go_of_the_port_long_before_its_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = crate::sim::SimOptions::new(dir.path());
+        opts.config_mode = false; // it waits for configuration mode, up to a minute
+        let sim = crate::sim::VirtualDevKit::start(opts).unwrap();
+        let cancel = crate::progress::CancellationToken::new();
+        let later = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            later.cancel();
+        });
+        let run = run_on_port(sim.port_path().to_path_buf(), DEFAULT_BAUD, Duration::from_secs(60), cancel, |_: &str| {}, |c| {
+            c.version(Duration::from_secs(10))
+        });
+        // Returning means the blocking loop has ended and closed the port.
+        let r = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the cancelled run still holds the port");
+        assert!(r.is_err());
+        assert!(SerialTransport::open(sim.port_path(), DEFAULT_BAUD).is_ok(), "the port opens again");
+    }
 
     fn roundtrip(args: &[&str]) -> Vec<String> {
         let cmd = Command::new("set_wifissid", args).unwrap();
@@ -609,6 +687,45 @@ mod tests {
         assert!(!format!("{cmd:?}").contains("secret"));
         let err = Command::new("set_wifipwd", &["sec\nret"]).unwrap_err().to_string();
         assert!(!err.contains("sec"), "{err}");
+    }
+
+    /// A device whose echo another reader takes: only the reply lines reach us.
+    struct EchoEaten {
+        out: std::collections::VecDeque<u8>,
+        reply: &'static str,
+    }
+
+    impl Transport for EchoEaten {
+        fn read_timeout(&mut self, buf: &mut [u8], _timeout: Duration) -> io::Result<usize> {
+            let n = buf.len().min(self.out.len());
+            for b in buf.iter_mut().take(n) {
+                *b = self.out.pop_front().unwrap_or_default();
+            }
+            Ok(n)
+        }
+        fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+            if data.ends_with(b"\r") {
+                // The echo (`set_dps_u` + masked part) went to someone else; a scrap may remain.
+                self.out.extend(b"\r\n".iter().chain(self.reply.as_bytes()).chain(PROMPT));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stored_uds_is_confirmed_by_its_reply_when_the_echo_was_taken() {
+        let uds = crate::identity::Uds::generate();
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "***\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
+        let reply = c.set_uds(&uds, Duration::from_millis(500)).unwrap();
+        assert_eq!(reply.kind, ReplyKind::Success);
+        assert!(!reply.text.contains(uds.to_hex().as_str()));
+        // A device that answered with an error is still an error.
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "ERROR: Verify failed.\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
+        assert!(matches!(c.set_uds(&uds, Duration::from_millis(500)), Err(ConsoleError::Rejected { kind: ReplyKind::EepromVerify, .. })));
+        // No confirmation at all: a protocol error that says the value may be stored.
+        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "" }, "test");
+        let e = c.set_uds(&uds, Duration::from_millis(300)).unwrap_err().to_string();
+        assert!(e.contains("may have stored"), "{e}");
     }
 
     #[test]

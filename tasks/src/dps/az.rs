@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 pub enum AzTarget {
     /// `--dps-name N [-g RG]`, authenticated by the `az login` session.
     Named { dps_name: String, resource_group: Option<String> },
-    /// `--dps-name <from HostName> --login <connection string>`.
-    /// Note: `az` only takes the connection string on its command line.
+    /// `--dps-name <from HostName> --login @<private file holding the connection string>`.
     Login(ConnectionString),
 }
 
@@ -24,7 +23,8 @@ pub struct AzEnrollment {
     pub registration_id: String,
     pub certificate_path: PathBuf,
     pub device_id: Option<String>,
-    pub status: ProvisioningStatus,
+    /// `None`: leave the status as it is (`az` creates enrollments enabled).
+    pub status: Option<ProvisioningStatus>,
     pub iot_hubs: Vec<String>,
 }
 
@@ -69,13 +69,15 @@ impl AzEnrollment {
         if let Some(d) = &self.device_id {
             a.extend([p("--device-id"), p(d)]);
         }
-        a.extend([
-            p("--provisioning-status"),
-            p(match self.status {
-                ProvisioningStatus::Enabled => "enabled",
-                ProvisioningStatus::Disabled => "disabled",
-            }),
-        ]);
+        if let Some(status) = self.status {
+            a.extend([
+                p("--provisioning-status"),
+                p(match status {
+                    ProvisioningStatus::Enabled => "enabled",
+                    ProvisioningStatus::Disabled => "disabled",
+                }),
+            ]);
+        }
         if !self.iot_hubs.is_empty() {
             a.extend([p("--allocation-policy"), p("static"), p("--iot-hubs"), AzArg::Plain(self.iot_hubs.join(" "))]);
         }
@@ -88,14 +90,32 @@ pub fn find_az() -> Option<PathBuf> {
     which::which("az").ok()
 }
 
+/// A secret argument's value in a private temporary file (0600 on Unix), deleted on drop.
+fn secret_file(secret: &str) -> Result<tempfile::NamedTempFile, DpsError> {
+    use std::io::Write;
+    let cannot = |e: std::io::Error| DpsError::Az(format!("cannot write a private temporary file for az: {e}"));
+    let mut f = tempfile::Builder::new().prefix(".devkit-tmp-az-").tempfile().map_err(cannot)?;
+    f.write_all(secret.as_bytes()).and_then(|_| f.flush()).map_err(cannot)?;
+    Ok(f)
+}
+
 async fn run(az: &Path, args: &[AzArg]) -> Result<(bool, Vec<u8>, String), DpsError> {
-    let os: Vec<OsString> = args
-        .iter()
-        .map(|a| match a {
-            AzArg::Plain(s) => OsString::from(s),
-            AzArg::Secret(s) => OsString::from(s.as_str()),
-        })
-        .collect();
+    // Secrets never go on az's command line (visible to every user in the process list): az
+    // reads an argument written `@FILE` from that file, so each secret goes to a private file.
+    let mut files = Vec::new();
+    let mut os: Vec<OsString> = Vec::with_capacity(args.len());
+    for a in args {
+        match a {
+            AzArg::Plain(s) => os.push(OsString::from(s)),
+            AzArg::Secret(s) => {
+                let f = secret_file(s)?;
+                let mut arg = OsString::from("@");
+                arg.push(f.path());
+                os.push(arg);
+                files.push(f);
+            }
+        }
+    }
     let out = tokio::process::Command::new(az)
         .args(&os)
         .arg("--output")
@@ -104,6 +124,7 @@ async fn run(az: &Path, args: &[AzArg]) -> Result<(bool, Vec<u8>, String), DpsEr
         .output()
         .await
         .map_err(|e| DpsError::Az(format!("cannot run {}: {e}", az.display())))?;
+    drop(files);
     // az may echo its arguments in errors: drop any line that holds a secret argument.
     let secrets: Vec<&str> = args.iter().filter_map(|a| if let AzArg::Secret(s) = a { Some(s.as_str()) } else { None }).collect();
     let stderr: String = String::from_utf8_lossy(&out.stderr)
@@ -146,7 +167,7 @@ mod tests {
             registration_id: "az-c0bdd1a2b3c4v1v6v2".into(),
             certificate_path: PathBuf::from("/p/az-c0bdd1a2b3c4v1v6v2.pem"),
             device_id: Some("dev1".into()),
-            status: ProvisioningStatus::Disabled,
+            status: Some(ProvisioningStatus::Disabled),
             iot_hubs: vec!["h1.azure-devices.net".into(), "h2.azure-devices.net".into()],
         };
         assert_eq!(
@@ -160,20 +181,57 @@ mod tests {
         assert!(!plain(&e.args(true)).contains(&"--attestation-type".to_string()));
     }
 
-    #[test]
-    fn login_target_keeps_the_connection_string_out_of_debug() {
+    /// An enrollment through `--login` with a canary key.
+    fn login_enrollment() -> AzEnrollment {
         let cs = ConnectionString::parse("HostName=mydps.azure-devices-provisioning.net;SharedAccessKeyName=p;SharedAccessKey=Y2FuYXJ5LWtleQ==").unwrap();
-        let e = AzEnrollment {
+        AzEnrollment {
             target: AzTarget::Login(cs),
             registration_id: "dev-1".into(),
             certificate_path: PathBuf::from("a.pem"),
             device_id: None,
-            status: ProvisioningStatus::Enabled,
+            status: None,
             iot_hubs: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn login_target_keeps_the_connection_string_out_of_debug() {
+        let e = login_enrollment();
         let args = e.args(false);
         assert_eq!(plain(&args)[4..8], ["--dps-name", "mydps", "--login", "<secret>"]);
         let dbg = format!("{args:?}");
         assert!(!dbg.contains("Y2FuYXJ5") && dbg.contains("<redacted>"), "{dbg}");
+    }
+
+    /// The connection string reaches az through `--login @FILE` (a private file), never argv.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn secrets_reach_az_through_a_private_file_not_argv() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("az");
+        let seen = dir.path().join("seen");
+        // A stand-in az that records its argv, the mode and content of each @FILE argument.
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do echo \"arg $a\" >> {seen}; case \"$a\" in @*) f=${{a#@}}; echo \"mode $(stat -c %a \"$f\")\" >> {seen}; echo \"content $(cat \"$f\")\" >> {seen};; esac; done\necho '{{\"registrationId\":\"dev-1\",\"attestation\":{{\"type\":\"x509\"}}}}'\n",
+                seen = seen.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = login_enrollment();
+        let enrolled = enroll(&fake, &e).await.unwrap();
+        assert_eq!(enrolled.registration_id, "dev-1");
+        let seen = std::fs::read_to_string(&seen).unwrap();
+        let argv: Vec<&str> = seen.lines().filter(|l| l.starts_with("arg ")).collect();
+        assert!(argv.iter().all(|a| !a.contains("Y2FuYXJ5")));
+        assert!(argv.iter().any(|a| a.starts_with("arg @")));
+        assert!(seen.contains("mode 600"));
+        assert!(seen.contains("content HostName=mydps.azure-devices-provisioning.net;SharedAccessKeyName=p;SharedAccessKey=Y2FuYXJ5LWtleQ=="));
+        // The file is gone once az has run.
+        let file = argv.iter().find_map(|a| a.strip_prefix("arg @")).unwrap();
+        assert!(!std::path::Path::new(file).exists());
     }
 }

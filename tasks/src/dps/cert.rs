@@ -29,6 +29,14 @@ pub fn der_from_pem_or_base64(text: &str) -> Option<Vec<u8>> {
 pub struct CertFields {
     pub subject_cn: Option<String>,
     pub issuer_cn: Option<String>,
+    /// The whole subject / issuer, as DPS shows it (`CN=a, O=b`: last RDN first).
+    pub subject_name: Option<String>,
+    pub issuer_name: Option<String>,
+    /// Serial number, upper-case hex of its DER content bytes.
+    pub serial_number: Option<String>,
+    /// Validity, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub not_before_utc: Option<String>,
+    pub not_after_utc: Option<String>,
     /// Uncompressed SEC1 point of the certificate's own P-256 key.
     pub public_key: Option<Vec<u8>>,
 }
@@ -57,7 +65,9 @@ const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_PRIME256V1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
-fn common_name(name: &[u8]) -> Option<String> {
+/// A Name's attributes in DER order: (type OID, value bytes); `None` when malformed.
+fn attributes(name: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut out = Vec::new();
     let mut rdns = name;
     while let Some((_, set, rest)) = tlv(rdns) {
         rdns = rest;
@@ -65,13 +75,80 @@ fn common_name(name: &[u8]) -> Option<String> {
         while let Some((_, atv, rest)) = tlv(atvs) {
             atvs = rest;
             let (_, oid, value) = tlv(atv)?;
-            if oid == OID_CN {
-                let (_, text, _) = tlv(value)?;
-                return String::from_utf8(text.to_vec()).ok();
-            }
+            let (_, text, _) = tlv(value)?;
+            out.push((oid, text));
         }
     }
-    None
+    Some(out)
+}
+
+fn common_name(name: &[u8]) -> Option<String> {
+    let (_, text) = attributes(name)?.into_iter().find(|(oid, _)| *oid == OID_CN)?;
+    String::from_utf8(text.to_vec()).ok()
+}
+
+/// Short names of the attribute types certificates commonly carry (RFC 4514 and .NET's).
+fn attribute_name(oid: &[u8]) -> Option<&'static str> {
+    Some(match oid {
+        [0x55, 0x04, 0x03] => "CN",
+        [0x55, 0x04, 0x05] => "SERIALNUMBER",
+        [0x55, 0x04, 0x06] => "C",
+        [0x55, 0x04, 0x07] => "L",
+        [0x55, 0x04, 0x08] => "S",
+        [0x55, 0x04, 0x0a] => "O",
+        [0x55, 0x04, 0x0b] => "OU",
+        [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01] => "E",
+        _ => return None,
+    })
+}
+
+/// Dotted form of an OID's content bytes.
+fn dotted_oid(oid: &[u8]) -> String {
+    let mut parts: Vec<u64> = Vec::new();
+    let mut acc = 0u64;
+    for &b in oid {
+        acc = (acc << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if parts.is_empty() {
+                let first = (acc / 40).min(2);
+                parts.extend([first, acc - first * 40]);
+            } else {
+                parts.push(acc);
+            }
+            acc = 0;
+        }
+    }
+    parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+}
+
+/// A Name as DPS (.NET) prints it: `CN=x, O=y`, the last RDN first.
+fn distinguished_name(name: &[u8]) -> Option<String> {
+    let parts: Vec<String> = attributes(name)?
+        .into_iter()
+        .rev()
+        .map(|(oid, text)| {
+            let key = attribute_name(oid).map(str::to_string).unwrap_or_else(|| format!("OID.{}", dotted_oid(oid)));
+            format!("{key}={}", String::from_utf8_lossy(text))
+        })
+        .collect();
+    Some(parts.join(", "))
+}
+
+/// UTCTime (tag 0x17) or GeneralizedTime (0x18) as `YYYY-MM-DDTHH:MM:SSZ`.
+fn asn1_time(tag: u8, content: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(content).ok()?.strip_suffix('Z')?;
+    let full = match tag {
+        0x17 if text.len() == 12 => {
+            let yy: u32 = text[..2].parse().ok()?;
+            format!("{}{}", if yy >= 50 { 19 } else { 20 }, text)
+        }
+        0x18 if text.len() == 14 => text.to_string(),
+        _ => return None,
+    };
+    if !full.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{}-{}-{}T{}:{}:{}Z", &full[..4], &full[4..6], &full[6..8], &full[8..10], &full[10..12], &full[12..14]))
 }
 
 fn p256_point(spki: &[u8]) -> Option<Vec<u8>> {
@@ -102,13 +179,26 @@ pub fn read(der: &[u8]) -> Option<CertFields> {
     if fields.first() == Some(&0xa0) {
         fields = tlv(fields)?.2;
     }
-    let (_, _serial, rest) = tlv(fields)?;
+    let (_, serial, rest) = tlv(fields)?;
     let (_, _sig_alg, rest) = tlv(rest)?;
     let (_, issuer, rest) = tlv(rest)?;
-    let (_, _validity, rest) = tlv(rest)?;
+    let (_, validity, rest) = tlv(rest)?;
     let (_, subject, rest) = tlv(rest)?;
     let (_, spki, _) = tlv(rest)?;
-    Some(CertFields { subject_cn: common_name(subject), issuer_cn: common_name(issuer), public_key: p256_point(spki) })
+    let (not_before_utc, not_after_utc) = match tlv(validity) {
+        Some((t1, nb, rest)) => (asn1_time(t1, nb), tlv(rest).and_then(|(t2, na, _)| asn1_time(t2, na))),
+        None => (None, None),
+    };
+    Some(CertFields {
+        subject_cn: common_name(subject),
+        issuer_cn: common_name(issuer),
+        subject_name: distinguished_name(subject),
+        issuer_name: distinguished_name(issuer),
+        serial_number: (!serial.is_empty()).then(|| hex::encode_upper(serial)),
+        not_before_utc,
+        not_after_utc,
+        public_key: p256_point(spki),
+    })
 }
 
 #[cfg(test)]
@@ -125,6 +215,27 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
         assert_eq!(der_from_pem_or_base64(&b64).unwrap(), der);
         assert!(der_from_pem_or_base64("not base64!").is_none());
+    }
+
+    #[test]
+    fn reads_the_fields_dps_reports_in_certificate_info() {
+        let (der, _) = crate::dps::emulator::make_test_device_cert("dev-1").unwrap();
+        let f = read(&der).unwrap();
+        assert_eq!(f.subject_cn.as_deref(), Some("dev-1"));
+        assert_eq!(f.subject_name.as_deref(), Some("CN=dev-1"));
+        assert_eq!(f.issuer_name.as_deref(), Some("CN=dev-1"));
+        assert!(f.serial_number.as_deref().is_some_and(|s| s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())), "{f:?}");
+        let nb = f.not_before_utc.unwrap();
+        assert!(nb.len() == 20 && nb.ends_with('Z') && nb.as_bytes()[10] == b'T', "{nb}");
+        assert!(f.not_after_utc.unwrap() > nb);
+        assert_eq!(asn1_time(0x17, b"491231235959Z").as_deref(), Some("2049-12-31T23:59:59Z"));
+        assert_eq!(asn1_time(0x17, b"500101000000Z").as_deref(), Some("1950-01-01T00:00:00Z"));
+        assert_eq!(asn1_time(0x18, b"99991231235959Z").as_deref(), Some("9999-12-31T23:59:59Z"));
+        assert_eq!(asn1_time(0x18, b"9999123123595Z"), None);
+        // 2.5.4.10 = O, 2.5.4.6 = C; the last RDN comes first.
+        let name = [0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'U', b'S', 0x31, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x03, b'A', b'c', b'm'];
+        assert_eq!(distinguished_name(&name).as_deref(), Some("O=Acm, C=US"));
+        assert_eq!(dotted_oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), "1.2.840.10045.2.1");
     }
 
     proptest::proptest! {

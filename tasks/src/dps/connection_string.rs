@@ -2,7 +2,9 @@
 //! for DPS and for IoT Hub alike.
 //!
 //! The key is a secret: it is decoded once, kept zeroized, and never appears in an error, a
-//! log line or `Debug` output. Parse errors name the field and what is allowed, never its value.
+//! log line or `Debug` output. Parse errors name a known field or the segment's position and
+//! what is allowed, never a value and never an unknown name (a file holding only the key, or
+//! `SharedAccessKey:<key>`, has the secret where a name is expected).
 
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -81,10 +83,11 @@ impl ConnectionString {
                 }
                 // Fields that may appear in strings copied from the portal and do not matter here.
                 "DeviceId" | "ModuleId" | "GatewayHostName" => {}
-                other => {
+                // The name is not shown: it may be (part of) the key.
+                _ => {
                     return Err(ConnectionStringError::Invalid {
-                        field: other.chars().take(40).collect(),
-                        reason: "is not known (allowed: HostName, SharedAccessKeyName, SharedAccessKey)".into(),
+                        field: format!("#{}", i + 1),
+                        reason: "has a name that is not known (allowed: HostName, SharedAccessKeyName, SharedAccessKey; the text is not shown)".into(),
                     })
                 }
             }
@@ -161,8 +164,14 @@ mod tests {
         assert!(err.contains("#3") && !err.contains("canary"), "{err}");
         let err = ConnectionString::parse(&format!("HostName=a b;SharedAccessKeyName=p;SharedAccessKey={KEY_B64}")).unwrap_err().to_string();
         assert!(err.contains("HostName"), "{err}");
-        let err = ConnectionString::parse("Foo=bar").unwrap_err().to_string();
-        assert!(err.contains("Foo") && err.contains("allowed"), "{err}");
+        let err = ConnectionString::parse("HostName=h;Foo=bar").unwrap_err().to_string();
+        assert!(err.contains("#2") && err.contains("allowed") && !err.contains("Foo"), "{err}");
+        // A file holding only the key, or the key after a colon: the key is never shown.
+        for text in [KEY_B64.to_string(), format!("SharedAccessKey:{KEY_B64}"), format!("HostName=h;SharedAccessKey:{KEY_B64}")] {
+            let err = ConnectionString::parse(&text).unwrap_err().to_string();
+            assert!(!err.contains("c2VjcmV0") && !err.contains("canary"), "{err}");
+            assert!(err.contains('#'), "names the segment position: {err}");
+        }
     }
 
     proptest::proptest! {
@@ -172,6 +181,17 @@ mod tests {
                 let msg = e.to_string();
                 let echoed = s.len() >= 4 && msg.contains(&format!("zz{}", s));
                 proptest::prop_assert!(!echoed, "input echoed in {}", msg);
+            }
+        }
+
+        /// Whatever the text, no run of 6 of its characters that is not ours shows up in an error.
+        #[test]
+        fn errors_never_quote_any_part_of_the_text(secret in "[A-Za-z0-9+/]{12,40}={0,2}", sep in "[:=; ]", prefix in "(SharedAccessKey|HostName=h;|)") {
+            let text = format!("{prefix}{sep}Q{secret}");
+            if let Err(e) = ConnectionString::parse(&text) {
+                let msg = e.to_string();
+                let marked = format!("Q{}", &secret[..8]);
+                proptest::prop_assert!(!msg.contains(&marked), "{} in {}", marked, msg);
             }
         }
     }

@@ -9,6 +9,7 @@
 //! `cert`) in the errors.
 
 use super::enrollment::{IndividualEnrollment, ProvisioningStatus};
+use super::{DpsError, IfMatch, ServiceClient};
 use crate::identity::{self, CertInfo, RegistrationId};
 use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
 use std::path::{Path, PathBuf};
@@ -103,13 +104,19 @@ pub fn select_target(
     }
 }
 
-/// What to do with the enrollment besides the certificate.
+/// What to do with the enrollment besides the certificate. Whatever is not asked for here is
+/// left as it is when the enrollment exists (see [`EnrollmentSettings::apply_to`]).
 #[derive(Debug, Clone, Default)]
 pub struct EnrollmentSettings {
+    /// Set the IoT Hub device ID; `None` = keep it (new enrollments: the registration ID).
     pub device_id: Option<String>,
-    /// Pin the device to this hub (static allocation); `None` = the DPS allocation policy.
+    /// Pin the device to this hub (static allocation); `None` = keep the hubs and allocation
+    /// (new enrollments: the DPS allocation policy).
     pub iot_hub: Option<String>,
+    /// Disable the enrollment.
     pub disabled: bool,
+    /// Enable the enrollment (a disabled one stays disabled unless this is asked).
+    pub enable: bool,
 }
 
 impl EnrollmentSettings {
@@ -136,25 +143,55 @@ impl EnrollmentSettings {
         Ok(())
     }
 
-    pub fn status(&self) -> ProvisioningStatus {
-        if self.disabled {
-            ProvisioningStatus::Disabled
-        } else {
-            ProvisioningStatus::Enabled
+    /// The status asked for; `None` = keep the current one (enabled for a new enrollment).
+    pub fn status(&self) -> Option<ProvisioningStatus> {
+        match (self.disabled, self.enable) {
+            (true, _) => Some(ProvisioningStatus::Disabled),
+            (false, true) => Some(ProvisioningStatus::Enabled),
+            (false, false) => None,
         }
     }
 
-    /// The X.509 individual enrollment for `cert_der` under `registration_id`.
+    /// The X.509 individual enrollment for `cert_der` under `registration_id`, when none exists.
     pub fn individual_enrollment(&self, registration_id: &str, cert_der: &[u8]) -> IndividualEnrollment {
-        let mut e = IndividualEnrollment::x509(registration_id, cert_der);
-        e.device_id = self.device_id.clone();
-        e.provisioning_status = Some(self.status());
+        self.apply_to(IndividualEnrollment::x509(registration_id, cert_der), cert_der)
+    }
+
+    /// `existing` (as the service returned it) with the attestation replaced by `cert_der` and
+    /// only what these settings ask for changed: its device ID, hubs and allocation, initial
+    /// twin, reprovision policy, capabilities and a disabled state are kept, so that re-running
+    /// enroll never wipes what someone else set. The ETag stays, for `If-Match`.
+    pub fn apply_to(&self, existing: IndividualEnrollment, cert_der: &[u8]) -> IndividualEnrollment {
+        let mut e = existing;
+        e.attestation = IndividualEnrollment::x509(&e.registration_id, cert_der).attestation;
+        // Read-only: the service sets it.
+        e.extra.remove("registrationState");
+        if let Some(d) = &self.device_id {
+            e.device_id = Some(d.clone());
+        }
         if let Some(hub) = &self.iot_hub {
             e.iot_hubs = Some(vec![hub.clone()]);
             e.allocation_policy = Some("static".into());
         }
+        if let Some(status) = self.status() {
+            e.provisioning_status = Some(status);
+        }
         e
     }
+}
+
+/// Enroll `cert_der` under `registration_id` through the REST API: read the existing
+/// enrollment, change only the attestation and what `settings` ask for, and write it back
+/// under its ETag (a concurrent change is a [`DpsError::EtagMismatch`], never overwritten).
+pub async fn enroll_rest(client: &ServiceClient, settings: &EnrollmentSettings, registration_id: &str, cert_der: &[u8]) -> Result<IndividualEnrollment, DpsError> {
+    let (enrollment, if_match) = match client.get_optional(registration_id).await? {
+        Some(existing) => {
+            let if_match = existing.etag.clone().map(IfMatch::Etag).unwrap_or(IfMatch::Any);
+            (settings.apply_to(existing, cert_der), if_match)
+        }
+        None => (settings.individual_enrollment(registration_id, cert_der), IfMatch::None),
+    };
+    client.create_or_update(&enrollment, if_match).await
 }
 
 fn is_host_name(h: &str) -> bool {
@@ -187,7 +224,11 @@ pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<Enroll
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     let invalid = |reason: String| EnrollError::InvalidCertificate { path: path.clone(), reason };
-    let text = std::fs::read_to_string(&path).map_err(|source| EnrollError::Unreadable { path: path.clone(), source })?;
+    let bytes = crate::fsutil::read_bounded(&path, "certificate", crate::fsutil::limits::CERT_FILE).map_err(|e| match e.io_kind {
+        Some(kind) => EnrollError::Unreadable { path: path.clone(), source: std::io::Error::new(kind, e.reason) },
+        None => invalid(e.reason),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid("is not a PEM text file".into()))?;
     let der = identity::pem::decode(&text, Some("CERTIFICATE")).map_err(|e| invalid(e.to_string()))?;
     let info = identity::inspect(&der).map_err(|e| invalid(e.to_string()))?;
     if !info.is_alias {
@@ -241,13 +282,51 @@ mod tests {
         assert_eq!(bad_hub.validate().unwrap_err().input(), Some(EnrollInput::IotHub));
         let bad_id = EnrollmentSettings { device_id: Some("a/b".into()), ..Default::default() };
         assert_eq!(bad_id.validate().unwrap_err().input(), Some(EnrollInput::DeviceId));
-        let s = EnrollmentSettings { device_id: Some("dev".into()), iot_hub: Some("hub.azure-devices.net".into()), disabled: true };
+        let s = EnrollmentSettings { device_id: Some("dev".into()), iot_hub: Some("hub.azure-devices.net".into()), disabled: true, enable: false };
         s.validate().unwrap();
         let e = s.individual_enrollment("enroll-test", b"der");
         assert_eq!(e.iot_hubs, Some(vec!["hub.azure-devices.net".to_string()]));
         assert_eq!(e.allocation_policy.as_deref(), Some("static"));
         assert_eq!(e.provisioning_status, Some(ProvisioningStatus::Disabled));
         assert_eq!(e.device_id.as_deref(), Some("dev"));
+        let fresh = EnrollmentSettings::default().individual_enrollment("enroll-test", b"der");
+        assert_eq!(fresh.provisioning_status, Some(ProvisioningStatus::Enabled));
+    }
+
+    /// Re-enrolling changes the attestation only: what others set on the enrollment stays.
+    #[test]
+    fn re_enrolling_keeps_what_others_set() {
+        let existing: IndividualEnrollment = serde_json::from_value(serde_json::json!({
+            "registrationId": "enroll-test",
+            "deviceId": "kitchen-sensor",
+            "attestation": {"type": "x509", "x509": {"clientCertificates": {"primary": {"info": {"sha256Thumbprint": "AB"}}}}},
+            "provisioningStatus": "disabled",
+            "allocationPolicy": "hashed",
+            "iotHubs": ["a.azure-devices.net", "b.azure-devices.net"],
+            "initialTwin": {"tags": {"site": "lab"}},
+            "reprovisionPolicy": {"updateHubAssignment": false, "migrateDeviceData": true},
+            "registrationState": {"status": "assigned"},
+            "etag": "AAAAAAAAAAU="
+        }))
+        .unwrap();
+        let e = EnrollmentSettings::default().apply_to(existing.clone(), &[0x30, 0x00]);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(e.primary_certificate_der().unwrap(), vec![0x30, 0x00]);
+        assert!(v["attestation"]["x509"]["clientCertificates"]["primary"].get("info").is_none());
+        assert_eq!(v["deviceId"], "kitchen-sensor");
+        assert_eq!(v["provisioningStatus"], "disabled");
+        assert_eq!(v["allocationPolicy"], "hashed");
+        assert_eq!(v["iotHubs"], serde_json::json!(["a.azure-devices.net", "b.azure-devices.net"]));
+        assert_eq!(v["initialTwin"]["tags"]["site"], "lab");
+        assert_eq!(v["reprovisionPolicy"]["migrateDeviceData"], true);
+        assert_eq!(v["etag"], "AAAAAAAAAAU=");
+        assert!(v.get("registrationState").is_none());
+        // Only what is asked changes.
+        let asked = EnrollmentSettings { device_id: Some("d2".into()), iot_hub: Some("c.azure-devices.net".into()), disabled: false, enable: true };
+        let e = asked.apply_to(existing, &[0x30, 0x00]);
+        assert_eq!((e.device_id.as_deref(), e.is_enabled()), (Some("d2"), true));
+        assert_eq!((e.iot_hubs.unwrap(), e.allocation_policy.unwrap()), (vec!["c.azure-devices.net".to_string()], "static".to_string()));
+        assert_eq!(e.extra["initialTwin"]["tags"]["site"], "lab");
     }
 
     #[test]

@@ -61,11 +61,19 @@ pub enum SasError {
 
 /// Check an `Authorization` header value against `key`: resource one of `resources`
 /// (case-insensitive), not expired at `now`, policy `key_name`, signature valid (constant time).
+///
+/// The signed string is accepted in each form real clients sign: the URL-encoded, lower-cased
+/// resource (the C SDK, the Azure CLI, this crate), and the `sr` value exactly as sent (the
+/// Node.js SDK signs its `HostName` as is and sends it unencoded).
 pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now: u64) -> Result<(), SasError> {
     let rest = header.trim().strip_prefix("SharedAccessSignature ").ok_or(SasError::Malformed)?;
     let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
+    let mut sr_as_sent = "";
     for part in rest.split('&') {
         let (k, v) = part.split_once('=').ok_or(SasError::Malformed)?;
+        if k == "sr" {
+            sr_as_sent = v;
+        }
         let v = percent_encoding::percent_decode_str(v).decode_utf8().map_err(|_| SasError::Malformed)?.into_owned();
         match k {
             "sr" => sr = Some(v),
@@ -87,10 +95,19 @@ pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now:
         return Err(SasError::WrongPolicy);
     }
     let given = base64::engine::general_purpose::STANDARD.decode(sig.as_bytes()).map_err(|_| SasError::Malformed)?;
-    let message = format!("{}\n{}", url_encode(&sr.to_ascii_lowercase()), expiry);
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(message.as_bytes());
-    mac.verify_slice(&given).map_err(|_| SasError::BadSignature)
+    let mut signed_forms = vec![url_encode(&sr.to_ascii_lowercase()), sr_as_sent.to_string(), sr];
+    signed_forms.dedup();
+    let valid = signed_forms.iter().fold(false, |ok, form| {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+        mac.update(format!("{form}\n{se}").as_bytes());
+        // Every form is checked (no early exit), each comparison in constant time.
+        mac.verify_slice(&given).is_ok() | ok
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(SasError::BadSignature)
+    }
 }
 
 #[cfg(test)]
@@ -130,5 +147,20 @@ mod tests {
         assert_eq!(verify("Bearer x", &["a"], key, "p", 1), Err(SasError::Malformed));
         // sr is percent-encoded: ':' must be %3A.
         assert!(t.contains("sr=127.0.0.1%3A8443&"), "{}", t.as_str());
+    }
+
+    /// The Node.js SDK (azure-iot-common `SharedAccessSignature.create`) signs `HostName + "\n" + se`
+    /// as is and sends `sr` unencoded, with `se` in milliseconds.
+    #[test]
+    fn verify_accepts_tokens_signed_as_the_node_sdk_does() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let (host, se) = ("Localhost:8443", 1_900_000_000_000u64);
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        mac.update(format!("{host}\n{se}").as_bytes());
+        let sig = url_encode(&base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
+        let node = format!("SharedAccessSignature sr={host}&sig={sig}&se={se}&skn=provisioningserviceowner");
+        assert_eq!(verify(&node, &["localhost:8443"], key, "provisioningserviceowner", 1_000), Ok(()));
+        let tampered = node.replace("se=1900000000000", "se=1900000000001");
+        assert_eq!(verify(&tampered, &["localhost:8443"], key, "provisioningserviceowner", 1_000), Err(SasError::BadSignature));
     }
 }

@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 /// The service API version we speak.
 pub const SERVICE_API_VERSION: &str = "2021-10-01";
+/// `User-Agent` of the service and IoT Hub REST clients.
+pub const USER_AGENT: &str = concat!("devkit-dps/", env!("CARGO_PKG_VERSION"));
 /// DPS accepts at most this many enrollments per bulk call.
 pub const BULK_CHUNK: usize = 10;
 
@@ -91,6 +93,7 @@ impl RestClient {
                 .http
                 .request(method.clone(), &url)
                 .header("Authorization", self.cs.sas_token(Duration::from_secs(3600)).as_str())
+                .header("User-Agent", USER_AGENT)
                 .header("Accept", "application/json");
             for (k, v) in headers {
                 req = req.header(*k, v);
@@ -120,6 +123,8 @@ impl RestClient {
                     }
                     (parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok())), err)
                 }
+                // A certificate the client does not trust will not become trusted by retrying.
+                Err(e) if super::tls::is_certificate_error(&e) => return Err(self.transport(e)),
                 Err(e) => (None, self.transport(e)),
             };
             if attempt >= policy.max_attempts {

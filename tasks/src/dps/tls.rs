@@ -89,3 +89,24 @@ pub fn describe(e: reqwest::Error) -> String {
     }
     reason
 }
+
+/// Whether `e` (anywhere in its causes) is a TLS certificate verification failure: the server's
+/// certificate is not trusted, expired, for another name... Retrying cannot fix those.
+pub fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        // io::Error's source() skips the error it wraps: look at the wrapped one too.
+        let wrapped = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|w| w as &(dyn std::error::Error + 'static));
+        for candidate in [Some(err), wrapped].into_iter().flatten() {
+            // By type where the chain keeps it; by rustls' own wording where a layer boxed it
+            // into another error type.
+            if matches!(candidate.downcast_ref::<rustls::Error>(), Some(rustls::Error::InvalidCertificate(_)))
+                || candidate.to_string().contains("invalid peer certificate")
+            {
+                return true;
+            }
+        }
+        next = wrapped.and_then(|w| w.source()).or_else(|| err.source());
+    }
+    false
+}

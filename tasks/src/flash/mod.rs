@@ -13,10 +13,37 @@ use crate::progress::{CancellationToken, Progress};
 use crate::sim::control::SimDpsConfig;
 use std::path::{Path, PathBuf};
 
+macro_rules! udev_rule {
+    () => {
+        r#"SUBSYSTEM=="usb", ATTRS{idVendor}=="0483", ATTRS{idProduct}=="374b", MODE="0660", TAG+="uaccess""#
+    };
+}
+macro_rules! udev_rule_file {
+    () => {
+        "/etc/udev/rules.d/69-devkit-stlink.rules"
+    };
+}
+macro_rules! udev_reload {
+    () => {
+        "sudo udevadm control --reload-rules && sudo udevadm trigger"
+    };
+}
+/// The udev rule that lets the logged-in user open the DevKit's ST-LINK/V2-1 (USB 0483:374B).
+pub const UDEV_RULE: &str = udev_rule!();
+/// Where [`UDEV_RULE`] goes.
+pub const UDEV_RULE_FILE: &str = udev_rule_file!();
+/// The command that applies a new rule.
+pub const UDEV_RELOAD: &str = udev_reload!();
 /// What to do about USB permissions on Linux.
-pub const UDEV_HINT: &str = "on Linux, allow your user to open the ST-LINK: add the udev rule \
-`SUBSYSTEM==\"usb\", ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"374b\", MODE=\"0660\", TAG+=\"uaccess\"` \
-to /etc/udev/rules.d/69-devkit-stlink.rules, run `sudo udevadm control --reload-rules && sudo udevadm trigger`, and replug the DevKit";
+pub const UDEV_HINT: &str = concat!(
+    "on Linux, allow your user to open the ST-LINK: add the udev rule `",
+    udev_rule!(),
+    "` to ",
+    udev_rule_file!(),
+    ", run `",
+    udev_reload!(),
+    "`, and replug the DevKit"
+);
 
 /// Errors from flashing. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -101,12 +128,21 @@ impl FlashImage {
     /// `bin` and, when it exists, the map next to it (same stem, `.map`), and the build's
     /// `dps_config.json` in the same directory.
     pub fn load(bin: &Path) -> Result<FlashImage, FlashError> {
-        let bytes = std::fs::read(bin).map_err(|source| FlashError::Read { path: bin.to_path_buf(), source })?;
+        use crate::fsutil::{limits, read_bounded};
+        let name = |p: &Path| format!("image {:?}", p.display().to_string());
+        let bytes = read_bounded(bin, &name(bin), limits::FIRMWARE_BIN).map_err(|e| match e.io_kind {
+            Some(kind) => FlashError::Read { path: bin.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
+            None => FlashError::Invalid(e.into_invalid(Input::Bin)),
+        })?;
         let map_path = bin.with_extension("map");
-        let map = std::fs::read_to_string(&map_path).ok();
+        let map = match read_bounded(&map_path, &name(&map_path), limits::MAP_FILE) {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(FlashError::Invalid(e.into_invalid(Input::Map))),
+        };
         let dps = bin
             .parent()
-            .and_then(|d| std::fs::read(d.join(crate::build::DPS_CONFIG_JSON)).ok())
+            .and_then(|d| read_bounded(&d.join(crate::build::DPS_CONFIG_JSON), "dps_config.json", limits::CERT_FILE).ok())
             .and_then(|b| serde_json::from_slice(&b).ok());
         Ok(FlashImage { bin_path: bin.to_path_buf(), bin: bytes, map, dps, address: guard::APP_BASE })
     }
@@ -203,7 +239,11 @@ impl BackendRequest {
                     FlashError::invalid(Input::SimDir, "is required with backend `sim` (the virtual DevKit's state directory, as given to `devkit sim`)")
                 })?;
                 let trusted_ca_pem = match &self.trusted_ca {
-                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| FlashError::invalid(Input::TrustedCa, format!("cannot read {}: {e}", path.display())))?),
+                    Some(path) => {
+                        let name = format!("{} {:?}", Input::TrustedCa.flag(), path.display().to_string());
+                        let bytes = crate::fsutil::read_bounded(path, &name, crate::fsutil::limits::CERT_FILE).map_err(|e| FlashError::Invalid(e.into_invalid(Input::TrustedCa)))?;
+                        Some(String::from_utf8(bytes).map_err(|_| FlashError::invalid(Input::TrustedCa, "is not UTF-8 text (expected a PEM certificate)"))?)
+                    }
                     None => None,
                 };
                 Backend::Sim { state_dir, trusted_ca_pem }
@@ -263,6 +303,8 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
                 id_scope: d.id_scope.clone(),
                 registration_id: d.registration_id.as_ref().map(|r| r.as_str().to_string()),
                 trusted_ca_pem: trusted_ca_pem.clone(),
+                // Trusting a CA of one's own means a local emulator (a DevKit trusts Azure only).
+                emulator: trusted_ca_pem.is_some(),
             });
             crate::sim::control::load_image(state_dir, &image.bin, map, dps.as_ref()).await?;
         }

@@ -5,10 +5,9 @@
 //! (a header row naming them is optional; `#` starts a comment line). Relative `uds_file`
 //! paths are relative to the manifest's directory.
 
-use super::{derive, DeviceIdentity, FirmwareImage, IdentityError, RegistrationId, Uds};
+use super::{derive, DeviceIdentity, FirmwareImage, IdentityError, RegistrationId};
 use crate::error::Input;
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
 
 /// How a row names its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,27 +113,13 @@ pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Resul
     Ok(rows)
 }
 
-/// Read a UDS file (the whole file, surrounding whitespace ignored). `input` names it.
-pub fn read_uds_file(path: &Path, input: &str) -> Result<Uds, IdentityError> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path).map_err(|e| IdentityError::named(Input::Uds, input, format!("cannot be read: {e}")))?,
-    );
-    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::named(Input::Uds, input, "is not text; expected 64 hexadecimal digits"))?;
-    Uds::parse(text).map_err(|e| match e {
-        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input)),
-        other => other,
-    })
-}
-
 /// Derive one row's identity. The published sample UDS is refused unless `allow_sample_uds`.
+/// The UDS file is read like every other ([`super::read_uds`]): bounded, never echoed.
 pub fn derive_row(row: &ManifestRow, image: &FirmwareImage, allow_sample_uds: bool) -> Result<DeviceIdentity, IdentityError> {
     let id = row.registration_id()?;
     let input = format!("{}: uds_file {:?}", row.label(), row.uds_file.display().to_string());
-    let uds = read_uds_file(&row.uds_file, &input)?;
-    if uds.is_published_sample() && !allow_sample_uds {
-        return Err(IdentityError::named(Input::Uds, input, super::SAMPLE_UDS_REFUSAL));
-    }
-    derive(&uds, image, &id)
+    let read = super::read_uds(super::UdsSource::File(&row.uds_file), &input, allow_sample_uds)?;
+    derive(&read.uds, image, &id)
 }
 
 #[cfg(test)]

@@ -5,12 +5,70 @@
 //! file with different content (another identity, or the same ID after a firmware change) is
 //! never silently overwritten: it is first kept as `<name>.<UTC timestamp>.bak` (a hard link,
 //! so the original name never disappears), and the result says so.
+//!
+//! Deciding (and backing up) and writing are one step per file for the whole process: a
+//! [`PlannedWrite`] holds its files' locks until it is dropped, so two concurrent writes of the
+//! same files (two generateCert requests for one registration ID in the daemon) run one after
+//! the other, and the second backs up what the first wrote instead of losing it.
 
 use super::DeviceIdentity;
 use crate::fsutil::{self, FsError, Mode};
 use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 use zeroize::Zeroizing;
+
+/// The identity files being planned or written in this process: the thread holding each
+/// (re-entrant: a batch plans several identities on one thread before committing) and how
+/// many times it holds it.
+static HELD: Mutex<Option<HashMap<PathBuf, (ThreadId, usize)>>> = Mutex::new(None);
+static RELEASED: Condvar = Condvar::new();
+
+fn held() -> MutexGuard<'static, Option<HashMap<PathBuf, (ThreadId, usize)>>> {
+    HELD.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Exclusive use of some files by the current thread, until dropped.
+struct FileLocks(Vec<PathBuf>);
+
+impl FileLocks {
+    /// Wait until no other thread holds any of `paths`, then hold them all (all at once, so
+    /// two single-identity writes cannot deadlock).
+    fn acquire(paths: Vec<PathBuf>) -> FileLocks {
+        let me = std::thread::current().id();
+        let mut guard = held();
+        loop {
+            let map = guard.get_or_insert_with(HashMap::new);
+            if paths.iter().all(|p| map.get(p).is_none_or(|(t, _)| *t == me)) {
+                for p in &paths {
+                    map.entry(p.clone()).or_insert((me, 0)).1 += 1;
+                }
+                return FileLocks(paths);
+            }
+            guard = RELEASED.wait(guard).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+impl Drop for FileLocks {
+    fn drop(&mut self) {
+        let mut guard = held();
+        if let Some(map) = guard.as_mut() {
+            for p in &self.0 {
+                if let Some((_, n)) = map.get_mut(p) {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(p);
+                    }
+                }
+            }
+        }
+        drop(guard);
+        RELEASED.notify_all();
+    }
+}
 
 /// Which files to write besides the alias certificate `<registration-id>.pem`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -100,34 +158,42 @@ fn contents(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Vec<(FileK
 }
 
 /// Files of one identity to be written: what will happen to each, and the bytes to write
-/// (only those that change). Zeroized on drop: the alias key may be among them.
+/// (only those that change). Zeroized on drop: the alias key may be among them. Holds its
+/// files (see the module documentation) until dropped.
 pub struct PlannedWrite {
     pub files: Vec<WrittenFile>,
     pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
+    _locks: FileLocks,
 }
 
 /// Decide what writing the identity's files under `out_dir` means (see the module
 /// documentation): existing files with other content are backed up now; nothing is written
 /// yet. Commit one or several plans with [`commit`].
 pub fn plan_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<PlannedWrite, FsError> {
+    let contents = contents(d, out_dir, opts);
+    let locks = FileLocks::acquire(contents.iter().map(|(_, path, _, _)| path.clone()).collect());
     let stamp = utc_stamp();
     let mut files = Vec::new();
     let mut to_write = Vec::new();
-    for (kind, path, bytes, mode) in contents(d, out_dir, opts) {
+    for (kind, path, bytes, mode) in contents {
         let io = |source| FsError::Io { path: path.clone(), source };
-        // Zeroizing: the existing file may be a private key.
-        let (action, backup) = match std::fs::read(&path).map(Zeroizing::new) {
+        // A FIFO or device named as an output would hang (or never end) the comparison read.
+        fsutil::check_output(&path)?;
+        // Zeroizing: the existing file may be a private key. Bounded: an identity file is
+        // small; anything larger is some other file, kept as a backup.
+        let (action, backup) = match fsutil::read_bounded(&path, "existing file", fsutil::limits::CERT_FILE).map(Zeroizing::new) {
             Ok(existing) if *existing == *bytes => (FileAction::Unchanged, None),
-            Ok(_) => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (FileAction::Written, None),
-            Err(e) => return Err(io(e)),
+            Err(e) if e.is_not_found() => (FileAction::Written, None),
+            Err(e) if e.io_kind.is_some() => return Err(io(std::io::Error::new(e.io_kind.unwrap_or(std::io::ErrorKind::Other), e.reason))),
+            // Different content, or too large to be one of ours: kept as a backup.
+            _ => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
         };
         if action != FileAction::Unchanged {
             to_write.push((path.clone(), bytes, mode));
         }
         files.push(WrittenFile { kind, path, action, backup });
     }
-    Ok(PlannedWrite { files, to_write })
+    Ok(PlannedWrite { files, to_write, _locks: locks })
 }
 
 /// Write the files of several planned identities as one atomic, durable unit (one sync for
@@ -233,6 +299,40 @@ mod tests {
         assert_eq!(std::fs::read_to_string(backup).unwrap(), a.alias_cert_pem());
         assert_eq!(std::fs::read_to_string(&third[0].path).unwrap(), b.alias_cert_pem());
         assert!(third[0].warning().unwrap().contains(".bak"));
+    }
+
+    #[test]
+    fn concurrent_writes_of_one_registration_id_lose_no_identity() {
+        let ids: Vec<DeviceIdentity> = (1..=6).map(|i| identity(&i.to_string().repeat(64))).collect();
+        for _round in 0..10 {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let start = std::sync::Barrier::new(ids.len());
+            std::thread::scope(|s| {
+                for d in &ids {
+                    let start = &start;
+                    s.spawn(move || {
+                        start.wait();
+                        write_identity(d, dir, FileOptions::default()).unwrap();
+                    });
+                }
+            });
+            // Every identity written is still somewhere: the current file or a backup.
+            let kept: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+            for d in &ids {
+                assert!(kept.contains(&d.alias_cert_pem()), "an identity was lost: {} files kept", kept.len());
+            }
+        }
+        assert!(held().as_ref().is_none_or(|m| m.is_empty()), "every lock was released");
+    }
+
+    #[test]
+    fn a_batch_may_plan_one_file_twice_on_one_thread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = identity(&"5".repeat(64));
+        let a = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        let b = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        commit(&[a, b]).unwrap();
     }
 
     #[test]

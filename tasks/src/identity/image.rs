@@ -60,9 +60,15 @@ fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &st
 }
 
 pub(crate) fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
-    let bin_bytes = std::fs::read(bin).map_err(|source| IdentityError::Io { path: bin.to_path_buf(), source })?;
-    let map_bytes = std::fs::read(map).map_err(|source| IdentityError::Io { path: map.to_path_buf(), source })?;
+    use crate::fsutil::{limits, read_bounded, InputError};
+    let (bin_name, map_name) = (format!("firmware image {:?}", bin.display().to_string()), format!("map file {:?}", map.display().to_string()));
+    let err = |path: &Path, input: crate::error::Input, e: InputError| match e.io_kind {
+        Some(kind) => IdentityError::Io { path: path.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
+        None => IdentityError::Invalid(e.into_invalid(input)),
+    };
+    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN).map_err(|e| err(bin, crate::error::Input::Bin, e))?;
+    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE).map_err(|e| err(map, crate::error::Input::Map, e))?;
     // Maps are ASCII in practice; tolerate stray non-UTF-8 bytes (e.g. in paths).
     let map_text = String::from_utf8_lossy(&map_bytes);
-    from_parts(bin_bytes, &map_text, &format!("firmware image {:?}", bin.display().to_string()), &format!("map file {:?}", map.display().to_string()))
+    from_parts(bin_bytes, &map_text, &bin_name, &map_name)
 }

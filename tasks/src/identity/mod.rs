@@ -46,12 +46,14 @@ mod inspect;
 mod keys;
 pub mod map;
 mod regid;
-mod uds;
+pub mod uds;
 
+pub use uds::{read_uds, ReadUds, UdsSource};
 pub use inspect::{compare, differences, Difference};
 
 /// Why the published sample UDS is refused (without `--allow-sample-uds`).
-pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (pass --allow-sample-uds only for tests)";
+/// One wording for the CLI and the daemon (each adapter says how to allow it for tests).
+pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (allow the sample only for throw-away tests)";
 
 /// One sentence on the fixed-nonce weakness, for every output that hands out a certificate.
 pub const FIXED_NONCE_WARNING: &str = "The DevKit signs with a fixed ECDSA nonce, so anyone holding one of its alias certificates can compute the DeviceID private key: never use the DeviceID certificate as a CA.";

@@ -269,11 +269,12 @@ impl Monitor {
     }
 
     /// Open `path` with a first subscriber that sees everything from the first byte.
+    ///
+    /// The log file (`opts.log_file`) is appended to; a new one is created mode 0600 (device
+    /// output can hold connection strings a sketch prints); a FIFO or device is refused.
     pub fn open_subscribed(path: &Path, opts: MonitorOptions) -> Result<(Monitor, broadcast::Receiver<MonitorEvent>), MonitorError> {
         let log = match &opts.log_file {
-            Some(p) => Some(io::BufWriter::new(
-                std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|source| MonitorError::LogFile { path: p.clone(), source })?,
-            )),
+            Some(p) => Some(io::BufWriter::new(open_log_file(p)?)),
             None => None,
         };
         let port = open_port(path, opts.baud)?;
@@ -516,5 +517,35 @@ impl PortRegistry {
         })
         .await
         .map_err(|e| MonitorError::Io { port: name, source: io::Error::other(e.to_string()) })?
+    }
+}
+
+/// Open (append) or create (mode 0600) the monitor's log file: device output can hold what a
+/// sketch prints (connection strings, tokens). Only a regular file: a FIFO would block here.
+fn open_log_file(p: &Path) -> Result<std::fs::File, MonitorError> {
+    let err = |source| MonitorError::LogFile { path: p.to_path_buf(), source };
+    crate::fsutil::check_output(p).map_err(|e| err(io::Error::other(e.to_string())))?;
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(p).map_err(err)
+}
+
+#[cfg(all(test, unix))]
+mod log_file_tests {
+    #[test]
+    fn a_new_log_file_is_private_and_a_fifo_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("monitor.log");
+        super::open_log_file(&p).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(super::open_log_file(&fifo).is_err());
     }
 }

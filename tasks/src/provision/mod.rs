@@ -25,15 +25,15 @@ use crate::console::{ConsoleError, DEFAULT_BAUD};
 use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
-use crate::dps::{ClientOptions, ConnectionString, DpsError, ProvisioningStatus, ServiceClient};
+use crate::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use crate::flash::{Backend, FlashError, FlashImage};
-use crate::fsutil::{self, FsError, Mode};
+use crate::fsutil::FsError;
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
 use crate::logs::LogEvent;
 use crate::progress::{CancellationToken, Progress};
 use crate::project::ProjectError;
 use crate::sim::control::{self, ControlError, SimDpsConfig};
-use crate::sim::{SimError, SimOptions, VirtualDevKit};
+use crate::sim::{SimError, SimOptions, SimTransport, VirtualDevKit};
 use follow::{Followed, Follower};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -268,6 +268,10 @@ fn configure<T: crate::console::Transport>(c: &mut crate::console::Console<T>, w
 
 /// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
 pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+    // A UDS file is never overwritten (another device's secret?): refused before anything runs.
+    if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
+        identity::uds::check_new_uds_file(path)?;
+    }
     let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
     let service = ServiceClient::new(plan.dps.clone(), ClientOptions { cancel: cancel.clone(), ..plan.client.clone() })?;
 
@@ -277,10 +281,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let uds = plan.uds.take().unwrap_or_else(Uds::generate);
     let mut uds_saved_to = None;
     if generated {
+        // Saved (0600, atomically, never over a file) before it is sent: a UDS the device
+        // may store is never lost, even when the run fails later.
         if let Some(path) = &plan.save_uds_to {
-            let mut text = uds.to_hex();
-            text.push('\n');
-            fsutil::write_atomic(path, text.as_bytes(), Mode::Private)?;
+            identity::uds::save_new_uds(&uds, path)?;
             uds_saved_to = Some(path.clone());
         }
     }
@@ -292,7 +296,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         Some(ports) => {
             let (port_name, job_cancel, timeout) = (plan.port.display().to_string(), cancel.clone(), plan.console_timeout);
             let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
-                let mut console = crate::console::Console::new(crate::console::Cancellable { port: ex, cancel: job_cancel }, port_name);
+                let mut console = crate::console::Console::new(crate::console::Cancellable { inner: ex, cancel: job_cancel }, port_name);
                 console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
                 configure(&mut console, wifi.as_ref(), &uds_hex)
             });
@@ -303,11 +307,12 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             }
         }
         None => {
-            let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, move |g: &str| guidance_progress.warn(g), move |c| configure(c, wifi.as_ref(), &uds_hex));
-            tokio::select! {
-                r = job => r?,
-                _ = cancel.cancelled() => return Err(ProvisionError::Cancelled),
-            }
+            let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| configure(c, wifi.as_ref(), &uds_hex));
+            // The console stops at its next read once cancelled: waiting for it means the port
+            // is free when this returns.
+            let r = job.await;
+            check_cancel(cancel)?;
+            r?
         }
     };
     progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
@@ -344,11 +349,11 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         identity.alias_cert_der.clone()
     };
     progress.begin(format!("Enrolling {registration_id} with {}", service.endpoint()));
-    let mut enrollment = plan.enrollment.individual_enrollment(registration_id.as_str(), &enrolled_der);
+    let mut settings = plan.enrollment.clone();
     if plan.fault == Some(Fault::DisabledEnrollment) {
-        enrollment.provisioning_status = Some(ProvisioningStatus::Disabled);
+        settings.disabled = true;
     }
-    let enrolled = service.upsert(&enrollment).await?;
+    let enrolled = crate::dps::enroll::enroll_rest(&service, &settings, registration_id.as_str(), &enrolled_der).await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
             identity::files::record_enrolled(root, &identity, &alias_cert)?;
@@ -483,12 +488,35 @@ pub struct SimulateOptions {
     pub hub: Option<String>,
     pub fault: Option<Fault>,
     pub registration_timeout: Duration,
+    /// How the virtual DevKit's console is reached (a pty on Unix, TCP on Windows by default).
+    pub transport: SimTransport,
 }
 
 impl Default for SimulateOptions {
     fn default() -> Self {
-        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60) }
+        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60), transport: SimTransport::default() }
     }
+}
+
+/// The folders [`simulate`] keeps in its work dir: the emulator's state, the virtual DevKit's
+/// state, the certificates.
+const SIMULATED_DIRS: [&str; 3] = ["dps", "devkit", "certs"];
+
+/// Forget the virtual DevKit of a [`simulate`] work dir (its secure chip, MAC and image), the
+/// emulator's enrollments and CA, and the certificates: the next run is a new device. Only
+/// the folders [`simulate`] creates are removed; anything else in `work_dir` stays. Returns
+/// whether there was anything to remove.
+pub fn reset_simulated(work_dir: &std::path::Path) -> Result<bool, ProvisionError> {
+    let mut removed = false;
+    for name in SIMULATED_DIRS {
+        let d = work_dir.join(name);
+        match std::fs::remove_dir_all(&d) {
+            Ok(()) => removed = true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ProvisionError::Fs(FsError::Io { path: d, source })),
+        }
+    }
+    Ok(removed)
 }
 
 /// `devkit provision --simulate`: a DPS emulator and a virtual DevKit in process (loopback,
@@ -504,7 +532,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         (None, Some(t)) => t.path().to_path_buf(),
         (None, None) => unreachable!(),
     };
-    let (dps_dir, sim_dir, cert_dir) = (work.join("dps"), work.join("devkit"), work.join("certs"));
+    let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
         std::fs::create_dir_all(d).map_err(|source| FsError::Io { path: d.clone(), source })?;
     }
@@ -512,7 +540,9 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     progress.begin("Starting the DPS emulator");
     let mut config = EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &dps_dir);
     config.hub = opts.hub.clone();
-    config.retry_after_secs = 1;
+    // The demo hub answers with `Retry-After: 0`: the device-like register/poll exchange is
+    // kept, without the two 1 s waits a real DPS asks for.
+    config.retry_after_secs = 0;
     if opts.fault == Some(Fault::Throttle) {
         config.inject_429 = 1;
     }
@@ -520,11 +550,15 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     progress.end(format!("service {}, device endpoint {}, ID scope {}", emulator.service_endpoint(), emulator.device_endpoint(), emulator.id_scope()));
 
     progress.begin("Starting a virtual DevKit");
-    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, ..SimOptions::new(&sim_dir) })?;
-    progress.end(format!("{} (MAC {}), in configuration mode", devkit.pty_path().display(), devkit.mac()));
+    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, transport: opts.transport, ..SimOptions::new(&sim_dir) })?;
+    progress.end(format!("{} (MAC {}), in configuration mode", devkit.device_port().display(), devkit.mac()));
 
+    // A second run in the same work dir is the same virtual DevKit: keep the UDS in its secure
+    // chip, so the certificate (and the emulator's enrollment) stays that device's identity
+    // instead of being refused as a different one. [`reset_simulated`] starts from scratch.
+    let uds = crate::sim::eeprom::Eeprom::load(&sim_dir).ok().and_then(|e| Uds::parse(e.get("dps_uds")).ok());
     let plan = ProvisionPlan {
-        port: devkit.pty_path().to_path_buf(),
+        port: devkit.device_port().to_path_buf(),
         upload: Upload::Sim {
             state_dir: sim_dir.clone(),
             dps: SimDpsConfig {
@@ -532,6 +566,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
                 id_scope: emulator.id_scope().to_string(),
                 registration_id: None,
                 trusted_ca_pem: Some(emulator.ca_certificate_pem().to_string()),
+                emulator: true,
             },
         },
         image_bin: sample::SAMPLE_BIN.to_vec(),
@@ -540,7 +575,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         client: ClientOptions { ca_pem: Some(emulator.ca_certificate_pem().to_string()), cancel: cancel.clone(), ..Default::default() },
         hub_check: Some(HubCheck::Emulator { service_endpoint: emulator.service_endpoint(), key: Zeroizing::new(emulator.connection_string().key().to_vec()) }),
         wifi: Some(WifiSettings { ssid: "DevKitSim".into(), password: Zeroizing::new("simulated-wifi-password".into()) }),
-        uds: None,
+        uds,
         save_uds_to: None,
         registration_id: None,
         mac: Some(devkit.mac().to_string()),

@@ -71,7 +71,11 @@ impl ProvisionRequest {
             .ok_or_else(|| invalid(Input::ConnectionString, "is required: the DPS service connection string"))?;
         let hub_cs = connection_string(self.hub_connection_string.as_ref(), Input::HubConnectionString)?;
         let ca_pem = match &self.ca_file {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| InvalidInput::new(Input::CaFile, format!("cannot read {}: {e}", p.display())))?),
+            Some(p) => {
+                let name = format!("{} {:?}", Input::CaFile.flag(), p.display().to_string());
+                let bytes = crate::fsutil::read_bounded(p, &name, crate::fsutil::limits::CERT_FILE).map_err(|e| e.into_invalid(Input::CaFile))?;
+                Some(String::from_utf8(bytes).map_err(|_| invalid(Input::CaFile, "is not UTF-8 text (expected a PEM certificate)"))?)
+            }
             None => None,
         };
         let project = self.project_dir.clone().ok_or_else(|| invalid(Input::ProjectDir, "is required"))?;
@@ -98,6 +102,10 @@ impl ProvisionRequest {
         let mac = self.mac.as_deref().map(crate::identity::normalize_mac).transpose()?;
         if registration_id.is_none() && mac.is_none() {
             return Err(invalid(Input::RegistrationId, "is required, or the DevKit's MAC address (on its screen) for the automatic az-<mac>v<x>v<y>v<z>"));
+        }
+        // A UDS file is never overwritten (another device's secret?).
+        if let Some(path) = &self.save_uds_to {
+            crate::identity::uds::check_new_uds_file(path)?;
         }
         let mut warnings = Vec::new();
         if self.uds.is_none() && self.save_uds_to.is_none() {

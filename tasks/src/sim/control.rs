@@ -3,19 +3,29 @@
 //! CONTRACT: the state directory of a virtual DevKit holds `eeprom.json` (the secure-chip
 //! zones), `firmware/image.bin` + `firmware/image.map` (the image it boots), optionally
 //! `firmware/dps_config.json` (what the sketch's generated `dps_config.h` compiles in: see
-//! [`SimDpsConfig`]), and while it runs a local control socket. The serial issue implements
+//! [`SimDpsConfig`]), and while it runs a local control channel. The serial issue implements
 //! this module; the upload (sim backend) and DPS (provision) issues call it.
 //!
-//! The control socket is `<state-dir>/control.sock`, or a short path under `/tmp` derived from
-//! the state directory when that would be too long for a Unix socket ([`socket_path`]). Protocol: one JSON request line, one JSON reply line:
+//! The control channel follows the console's transport ([`super::SimTransport`]):
+//! - next to a pty, the Unix socket `<state-dir>/control.sock`, or a short path under `/tmp`
+//!   derived from the state directory when that would be too long for a Unix socket
+//!   ([`socket_path`]);
+//! - next to a TCP console (always on Windows), a loopback TCP port whose address
+//!   (`127.0.0.1:PORT`) is in `<state-dir>/control.tcp` ([`tcp_endpoint_path`]). Any local
+//!   user can connect to a loopback port: the channel only resets the device and reports its
+//!   port and mode, never a secret.
+//!
+//! Clients try the Unix socket (on Unix), then the TCP port. Protocol: one JSON request line
+//! (at most [`MAX_LINE`] bytes), one JSON reply line:
 //! `{"op":"reset","config_mode":false}` / `{"op":"status"}` →
-//! `{"ok":true,"pty":"/dev/pts/3","config_mode":false}` or `{"ok":false,"error":"..."}`.
+//! `{"ok":true,"pty":"/dev/pts/3","config_mode":false}` (`pty` is the console's port name,
+//! `tcp://127.0.0.1:PORT` for a TCP console) or `{"ok":false,"error":"..."}`.
 
 use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// What our sketch compiles in from `dps_config.h`, as the virtual DevKit reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,9 +36,15 @@ pub struct SimDpsConfig {
     /// Registration ID compiled in; `None` = automatic `az-<mac>v<x>v<y>v<z>`.
     #[serde(default)]
     pub registration_id: Option<String>,
-    /// PEM of the CA the device trusts for the DPS server (the emulator's CA); `None` = public roots.
+    /// PEM of the CA the device trusts for the DPS server (the emulator's CA); `None` = public
+    /// roots. Used only with `emulator`.
     #[serde(default)]
     pub trusted_ca_pem: Option<String>,
+    /// The device talks to a local DPS emulator: it may dial `host:port` and trust
+    /// `trusted_ca_pem`. Otherwise it behaves as a real DevKit: port 443 only (a `host:port`
+    /// endpoint fails), Azure's public roots only.
+    #[serde(default)]
+    pub emulator: bool,
 }
 
 /// Errors controlling a virtual DevKit.
@@ -40,6 +56,17 @@ pub enum ControlError {
     NotRunning(std::path::PathBuf),
     #[error("virtual DevKit control: {0}")]
     Protocol(String),
+}
+
+impl crate::error::DomainError for ControlError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ControlError::Io(_, source) => crate::error::io_kind(source),
+            ControlError::NotRunning(_) => ErrorKind::NotFound,
+            ControlError::Protocol(_) => ErrorKind::Device,
+        }
+    }
 }
 
 /// Files of the state directory.
@@ -72,6 +99,39 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
     PathBuf::from(format!("/tmp/devkit-sim-{}.sock", hex::encode(&digest[..12])))
+}
+
+/// Where a TCP control channel's address is kept.
+pub fn tcp_endpoint_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("control.tcp")
+}
+
+/// The TCP control address in the state directory, if any (loopback only: the file cannot
+/// send a client elsewhere).
+fn tcp_endpoint(state_dir: &Path) -> Option<std::net::SocketAddr> {
+    let text = std::fs::read(tcp_endpoint_path(state_dir)).ok().filter(|t| t.len() <= 64)?;
+    let addr: std::net::SocketAddr = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
+    addr.ip().is_loopback().then_some(addr)
+}
+
+/// Whether a virtual DevKit answers on the control channel of `state_dir` (blocking, quick).
+pub fn is_running(state_dir: &Path) -> bool {
+    #[cfg(unix)]
+    if std::os::unix::net::UnixStream::connect(socket_path(state_dir)).is_ok() {
+        return true;
+    }
+    tcp_endpoint(state_dir).is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+}
+
+/// Longest control request or reply line.
+pub const MAX_LINE: u64 = 64 * 1024;
+
+/// The state directory of the virtual DevKit whose port link is `port`: `devkit sim --link`
+/// puts the link in its state directory by convention, so the link's folder when it holds a
+/// virtual DevKit's `device.json` (written at its first start) or `eeprom.json`.
+pub fn state_dir_of_port(port: &Path) -> Option<PathBuf> {
+    let dir = port.parent()?;
+    (dir.join("device.json").is_file() || eeprom_path(dir).is_file()).then(|| dir.to_path_buf())
 }
 
 /// Longest socket path we use in place (sun_path is 108 bytes including the NUL).
@@ -113,13 +173,13 @@ pub async fn reset(state_dir: &Path, config_mode: bool) -> Result<(), ControlErr
 /// What a running virtual DevKit reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStatus {
-    /// The pty it speaks through.
+    /// The port it speaks through: the pty, or `tcp://127.0.0.1:PORT`.
     pub pty: PathBuf,
     /// Whether the current (or pending) boot is into configuration mode.
     pub config_mode: bool,
 }
 
-/// Ask a running virtual DevKit for its pty and mode.
+/// Ask a running virtual DevKit for its port and mode.
 pub async fn status(state_dir: &Path) -> Result<SimStatus, ControlError> {
     let reply = request(state_dir, &Request::Status).await?;
     match (reply.pty, reply.config_mode) {
@@ -147,20 +207,36 @@ pub(crate) struct Reply {
 }
 
 async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError> {
-    let path = socket_path(state_dir);
-    let mut stream = match tokio::net::UnixStream::connect(&path).await {
-        Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
-            return Err(ControlError::NotRunning(state_dir.to_path_buf()))
+    let io = |e| ControlError::Io(state_dir.to_path_buf(), e);
+    let not_running = |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused);
+    #[cfg(unix)]
+    {
+        let path = socket_path(state_dir);
+        match tokio::net::UnixStream::connect(&path).await {
+            Ok(stream) => return exchange(stream, state_dir, req, &path.display().to_string()).await,
+            Err(e) if not_running(&e) => {}
+            Err(e) => return Err(io(e)),
         }
-        Err(e) => return Err(ControlError::Io(state_dir.to_path_buf(), e)),
+    }
+    let Some(addr) = tcp_endpoint(state_dir) else {
+        return Err(ControlError::NotRunning(state_dir.to_path_buf()));
     };
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(stream) => exchange(stream, state_dir, req, &addr.to_string()).await,
+        Err(e) if not_running(&e) => Err(ControlError::NotRunning(state_dir.to_path_buf())),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Send `req` over a connected control channel and read the reply (bounded in size and time).
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, state_dir: &Path, req: &Request, name: &str) -> Result<Reply, ControlError> {
+    let io = |e| ControlError::Io(state_dir.to_path_buf(), e);
     let exchange = async {
         let mut line = serde_json::to_vec(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        stream.write_all(&line).await.map_err(|e| ControlError::Io(state_dir.to_path_buf(), e))?;
+        stream.write_all(&line).await.map_err(io)?;
         let mut reply = String::new();
-        BufReader::new(&mut stream).read_line(&mut reply).await.map_err(|e| ControlError::Io(state_dir.to_path_buf(), e))?;
+        BufReader::new(&mut stream).take(MAX_LINE).read_line(&mut reply).await.map_err(io)?;
         let reply: Reply = serde_json::from_str(&reply).map_err(|e| ControlError::Protocol(format!("bad reply: {e}")))?;
         if reply.ok {
             Ok(reply)
@@ -170,10 +246,10 @@ async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError>
     };
     tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
-        .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {} within 60 s", path.display())))?
+        .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {name} within 60 s")))?
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

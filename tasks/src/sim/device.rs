@@ -3,7 +3,7 @@
 use super::console::{self, Fed, LineDiscipline, PROMPT};
 use super::control::{self, Reply, Request, SimDpsConfig};
 use super::eeprom::{Eeprom, EepromFault, ZONES};
-use super::pty::{Pty, Readiness};
+use super::transport::{Link, Readiness};
 use super::{SimEvent, SimOptions};
 use crate::identity::{self, FirmwareImage, RegistrationId, Uds};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +43,8 @@ enum Next {
 }
 
 pub(crate) struct Device {
-    pub pty: Pty,
+    /// The console: a pty or a TCP port.
+    pub link: Link,
     pub opts: SimOptions,
     pub mac: String,
     pub config_mode: bool,
@@ -86,7 +87,7 @@ impl Device {
     }
 
     fn say(&self, text: &str) {
-        self.pty.write_all(text.as_bytes());
+        self.link.write_all(text.as_bytes());
     }
 
     /// Handle pending control requests; a reset ends the current run.
@@ -103,7 +104,7 @@ impl Device {
                     return Some(Next::Reset(config_mode));
                 }
                 Request::Status => {
-                    reply.pty = Some(self.pty.path().clone());
+                    reply.pty = Some(self.link.port_name());
                     reply.config_mode = Some(self.config_mode);
                     let _ = msg.reply.send(reply);
                 }
@@ -121,7 +122,7 @@ impl Device {
                 Some(Next::Reset(c)) => self.config_mode = c,
                 None => {}
             }
-            match self.pty.poll(20) {
+            match self.link.poll(20) {
                 Ok(Readiness::NoReader) => std::thread::sleep(Duration::from_millis(20)),
                 Ok(_) => {
                     self.event(SimEvent::ReaderConnected);
@@ -139,14 +140,14 @@ impl Device {
             if let Some(next) = self.control() {
                 return next;
             }
-            match self.pty.poll(20) {
+            match self.link.poll(20) {
                 Ok(Readiness::Readable) => {
-                    let n = self.pty.read(&mut buf);
+                    let n = self.link.read(&mut buf);
                     if let Some((disc, eeprom)) = console.as_mut() {
                         for &b in &buf[..n] {
                             match disc.feed(b) {
                                 Fed::Echo(e) | Fed::Overflow(e) => {
-                                    self.pty.write_all(&e);
+                                    self.link.write_all(&e);
                                 }
                                 Fed::Line(line) => {
                                     if let Some(next) = self.run_line(&line, eeprom) {
@@ -173,7 +174,7 @@ impl Device {
         };
         self.say(BANNER);
         self.say(&help_text());
-        self.pty.write_all(PROMPT);
+        self.link.write_all(PROMPT);
         let mut disc = LineDiscipline::new();
         self.serve(Some((&mut disc, &mut eeprom)))
     }
@@ -184,12 +185,12 @@ impl Device {
             Ok(a) => a,
             Err(console::SyntaxError) => {
                 self.say("Error:Syntax error\r\n");
-                self.pty.write_all(PROMPT);
+                self.link.write_all(PROMPT);
                 return None;
             }
         };
         if args.is_empty() {
-            self.pty.write_all(PROMPT);
+            self.link.write_all(PROMPT);
             return None;
         }
         self.say("\r\n");
@@ -257,7 +258,7 @@ impl Device {
             _ => format!("Error:Invalid command: {name}\r\n"),
         };
         self.say(&out);
-        self.pty.write_all(PROMPT);
+        self.link.write_all(PROMPT);
         None
     }
 
@@ -338,19 +339,26 @@ impl Device {
             self.say("Failure encountered on registration!\r\nregistration failed!\r\n");
             return;
         };
+        // A real DevKit resolves the endpoint as a host name, dials 443 and trusts Azure's roots.
+        if !dps.emulator && dps.global_endpoint.contains(':') {
+            self.say("Info:    DPS Version: 1.3.9\r\n");
+            self.error_line("DevkitDPSClientStart", &format!("cannot resolve the global endpoint {}: a DevKit dials port 443 of a host name (no port)", dps.global_endpoint));
+            self.say("Failure encountered on registration!\r\nregistration failed!\r\n");
+            return;
+        }
         let config = crate::dps::device::DeviceRegistrationConfig {
             global_endpoint: dps.global_endpoint.clone(),
             id_scope: dps.id_scope.clone(),
             registration_id: rid.as_str().to_string(),
             alias_cert_der: id.alias_cert_der.clone(),
             alias_key_pkcs8: id.alias_key_pkcs8_der(),
-            trusted_ca_pem: dps.trusted_ca_pem.clone(),
+            trusted_ca_pem: if dps.emulator { dps.trusted_ca_pem.clone() } else { None },
         };
-        let pty = &self.pty;
+        let link = &self.link;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             let mut log = |line: String| {
-                pty.write_all(format!("{}\r\n", line.trim_end_matches(['\r', '\n'])).as_bytes());
+                link.write_all(format!("{}\r\n", line.trim_end_matches(['\r', '\n'])).as_bytes());
             };
             Some(rt.block_on(crate::dps::device::register_like_device(config, &mut log)))
         }));

@@ -1,8 +1,10 @@
-//! The virtual DevKit on a pseudo-terminal: a test peer for everything that talks to the
-//! serial port, and a product feature (learn and demo without hardware).
+//! The virtual DevKit on a pseudo-terminal or a loopback TCP port: a test peer for everything
+//! that talks to the serial port, and a product feature (learn and demo without hardware).
 //!
-//! [`VirtualDevKit::start`] opens a pty and runs the device on a dedicated thread:
-//! - it waits until a reader opens the pty, then boots (after start and after every reset),
+//! [`VirtualDevKit::start`] opens its console ([`SimTransport`]: a pty on Unix by default, a
+//! `tcp://127.0.0.1:PORT` port on Windows or on request) and runs the device on a dedicated
+//! thread:
+//! - it waits until a reader opens the port, then boots (after start and after every reset),
 //!   so no boot output is lost;
 //! - in configuration mode it speaks the console exactly as the firmware does
 //!   (devkit-facts.md §2: echo, `*` masking after `set_wifipwd ` / `set_dps_uds `, quotes,
@@ -21,8 +23,9 @@
 //!   ([`control::SimDpsConfig`]) exists, otherwise logs a realistic registration failure.
 //!   The registration ID is `SimDpsConfig::registration_id`, else `az-<mac>v<x>v<y>v<z>`.
 //!   Control requests wait while a registration runs.
-//! - a Unix socket `<state-dir>/control.sock` takes [`control::reset`] and
-//!   [`control::load_image`] from other processes.
+//! - a control channel takes [`control::reset`] and [`control::load_image`] from other
+//!   processes: a Unix socket `<state-dir>/control.sock` next to a pty, a loopback TCP port
+//!   named in `<state-dir>/control.tcp` next to a TCP console (see [`control`]).
 //!
 //! The MAC address is kept in `<state-dir>/device.json` so a restarted virtual DevKit is the
 //! same device (same registration ID, same identity).
@@ -31,12 +34,14 @@ pub mod console;
 pub mod control;
 mod device;
 pub mod eeprom;
+#[cfg(unix)]
 mod pty;
+pub mod transport;
 
 pub use eeprom::EepromFault;
+pub use transport::SimTransport;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -114,7 +119,9 @@ pub struct SimOptions {
     pub mac: Option<String>,
     /// DevKit SDK version reported (`version`, boot log, automatic registration ID).
     pub firmware_version: String,
-    /// A symlink to create (atomically replaced) pointing at the pty.
+    /// How clients reach the console (pty or loopback TCP).
+    pub transport: SimTransport,
+    /// A symlink to create (atomically replaced) pointing at the pty (Unix, pty transport).
     pub link: Option<PathBuf>,
     /// Time every console command takes before it answers (a slow EEPROM; tests use it).
     pub command_delay: Duration,
@@ -134,6 +141,7 @@ impl SimOptions {
             config_mode: false,
             mac: None,
             firmware_version: DEFAULT_FIRMWARE_VERSION.into(),
+            transport: SimTransport::default(),
             link: None,
             command_delay: Duration::ZERO,
             eeprom_fault: None,
@@ -142,10 +150,11 @@ impl SimOptions {
     }
 }
 
-/// A running virtual DevKit. Dropping it (or [`stop`](Self::stop)) turns it off: the pty
-/// disappears, as a DevKit unplugged.
+/// A running virtual DevKit. Dropping it (or [`stop`](Self::stop)) turns it off: the pty or
+/// TCP port disappears, as a DevKit unplugged.
 pub struct VirtualDevKit {
-    pty: PathBuf,
+    port: PathBuf,
+    transport: SimTransport,
     link: Option<PathBuf>,
     state_dir: PathBuf,
     mac: String,
@@ -173,27 +182,28 @@ impl VirtualDevKit {
         let mac = resolve_mac(&dir, opts.mac.as_deref())?;
 
         // One virtual DevKit per state directory.
-        let sock = control::socket_path(&dir);
-        if sock.exists() {
-            if UnixStream::connect(&sock).is_ok() {
-                return Err(SimError::AlreadyRunning(dir));
-            }
-            let _ = std::fs::remove_file(&sock);
+        if control::is_running(&dir) {
+            return Err(SimError::AlreadyRunning(dir));
         }
-        let listener = UnixListener::bind(&sock).map_err(io("cannot create control socket", &sock))?;
-        listener.set_nonblocking(true).map_err(io("control socket", &sock))?;
-
-        let pty = pty::Pty::open().map_err(io("cannot open a pseudo-terminal", Path::new("/dev/ptmx")))?;
-        let pty_path = pty.path().clone();
+        if opts.link.is_some() && (opts.transport != SimTransport::Pty || cfg!(not(unix))) {
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, "points at a pty: it needs Unix and the pty transport")));
+        }
+        let link = transport::Link::open(opts.transport).map_err(|source| match opts.transport {
+            SimTransport::Pty if source.kind() == std::io::ErrorKind::Unsupported => SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Transport, source.to_string())),
+            SimTransport::Pty => SimError::Io { what: "cannot open a pseudo-terminal", path: "/dev/ptmx".into(), source },
+            SimTransport::Tcp { port } => SimError::Io { what: "cannot listen on", path: format!("127.0.0.1:{port}").into(), source },
+        })?;
+        let listener = ControlListener::bind(&dir, opts.transport)?;
+        let port_name = link.port_name();
         if let Some(link) = &opts.link {
-            make_link(link, &pty_path)?;
+            make_link(link, &port_name)?;
         }
 
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Mutex::new(device::Shared { config_mode: opts.config_mode }));
         let (tx, rx) = mpsc::channel();
         let dev = device::Device {
-            pty,
+            link,
             config_mode: opts.config_mode,
             opts: opts.clone(),
             mac: mac.clone(),
@@ -207,23 +217,36 @@ impl VirtualDevKit {
             .map_err(io("cannot start thread", &dir))?;
         let control_thread = {
             let stop = stop.clone();
-            let pty_path = pty_path.clone();
+            let port_name = port_name.clone();
             std::thread::Builder::new()
                 .name("virtual-devkit-control".into())
-                .spawn(move || serve_control(listener, tx, stop, shared, pty_path))
+                .spawn(move || serve_control(listener, tx, stop, shared, port_name))
                 .map_err(io("cannot start thread", &dir))?
         };
-        Ok(VirtualDevKit { pty: pty_path, link: opts.link.clone(), state_dir: dir, mac, stop, threads: vec![device_thread, control_thread] })
+        Ok(VirtualDevKit {
+            port: port_name,
+            transport: opts.transport,
+            link: opts.link.clone(),
+            state_dir: dir,
+            mac,
+            stop,
+            threads: vec![device_thread, control_thread],
+        })
     }
 
-    /// The pty device (`/dev/pts/N`).
-    pub fn pty_path(&self) -> &Path {
-        &self.pty
+    /// The device's own port: the pty (`/dev/pts/N`) or `tcp://127.0.0.1:PORT`.
+    pub fn device_port(&self) -> &Path {
+        &self.port
     }
 
-    /// The path to give a serial client: the link when one was asked for, else the pty.
+    /// The path to give a serial client: the link when one was asked for, else
+    /// [`device_port`](Self::device_port).
     pub fn port_path(&self) -> &Path {
-        self.link.as_deref().unwrap_or(&self.pty)
+        self.link.as_deref().unwrap_or(&self.port)
+    }
+
+    pub fn transport(&self) -> SimTransport {
+        self.transport
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -245,9 +268,9 @@ impl Drop for VirtualDevKit {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        let _ = std::fs::remove_file(control::socket_path(&self.state_dir));
+        ControlListener::remove(&self.state_dir, self.transport);
         if let Some(link) = &self.link {
-            if std::fs::read_link(link).ok().as_deref() == Some(self.pty.as_path()) {
+            if std::fs::read_link(link).ok().as_deref() == Some(self.port.as_path()) {
                 let _ = std::fs::remove_file(link);
             }
         }
@@ -287,6 +310,13 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
 }
 
 /// Point `link` at `target`, replacing an older link atomically (never a regular file).
+#[cfg(not(unix))]
+fn make_link(_link: &Path, _target: &Path) -> Result<(), SimError> {
+    Err(SimError::Invalid { input: "--link".into(), reason: "links to the port need Unix".into() })
+}
+
+/// Point `link` at `target`, replacing an older link atomically (never a regular file).
+#[cfg(unix)]
 fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if !meta.file_type().is_symlink() {
@@ -300,22 +330,90 @@ fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
     std::fs::rename(&tmp, link).map_err(err)
 }
 
-fn serve_control(listener: UnixListener, tx: mpsc::Sender<device::ControlMsg>, stop: Arc<AtomicBool>, shared: Arc<Mutex<device::Shared>>, pty: PathBuf) {
+/// The listening end of the control channel.
+enum ControlListener {
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener),
+    Tcp(std::net::TcpListener),
+}
+
+/// A connected control client.
+trait ControlStream: Read + Write {}
+impl<S: Read + Write> ControlStream for S {}
+
+impl ControlListener {
+    /// Listen next to `transport`: a Unix socket for a pty, a loopback TCP port (named in
+    /// `control.tcp`) for a TCP console.
+    fn bind(dir: &Path, transport: SimTransport) -> Result<ControlListener, SimError> {
+        let io = |what, path: PathBuf| move |source| SimError::Io { what, path, source };
+        match transport {
+            #[cfg(unix)]
+            SimTransport::Pty => {
+                let sock = control::socket_path(dir);
+                let _ = std::fs::remove_file(&sock); // stale: is_running said nobody answers
+                let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(io("cannot create control socket", sock.clone()))?;
+                listener.set_nonblocking(true).map_err(io("control socket", sock))?;
+                Ok(ControlListener::Unix(listener))
+            }
+            #[cfg(not(unix))]
+            SimTransport::Pty => Err(SimError::Invalid { input: "transport".into(), reason: "pseudo-terminals need Unix; use tcp".into() }),
+            SimTransport::Tcp { .. } => {
+                let file = control::tcp_endpoint_path(dir);
+                let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io("cannot listen for control on", "127.0.0.1:0".into()))?;
+                listener.set_nonblocking(true).map_err(io("control port", file.clone()))?;
+                let addr = listener.local_addr().map_err(io("control port", file.clone()))?;
+                crate::fsutil::write_atomic(&file, format!("{addr}\n").as_bytes(), crate::fsutil::Mode::Public)
+                    .map_err(|e| SimError::Io { what: "cannot write", path: file.clone(), source: std::io::Error::other(e.to_string()) })?;
+                Ok(ControlListener::Tcp(listener))
+            }
+        }
+    }
+
+    /// Remove what [`bind`](Self::bind) left in the file system.
+    fn remove(dir: &Path, transport: SimTransport) {
+        let _ = std::fs::remove_file(match transport {
+            SimTransport::Pty => control::socket_path(dir),
+            SimTransport::Tcp { .. } => control::tcp_endpoint_path(dir),
+        });
+    }
+
+    /// The next client, blocking with a timeout (the listener itself does not block).
+    fn accept(&self) -> std::io::Result<Box<dyn ControlStream>> {
+        let timeout = Some(Duration::from_secs(5));
+        match self {
+            #[cfg(unix)]
+            ControlListener::Unix(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(timeout)?;
+                Ok(Box::new(s))
+            }
+            ControlListener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nonblocking(false)?;
+                s.set_read_timeout(timeout)?;
+                Ok(Box::new(s))
+            }
+        }
+    }
+}
+
+fn serve_control(listener: ControlListener, tx: mpsc::Sender<device::ControlMsg>, stop: Arc<AtomicBool>, shared: Arc<Mutex<device::Shared>>, port: PathBuf) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = handle_control(stream, &tx, &shared, &pty);
+            Ok(stream) => {
+                let _ = handle_control(stream, &tx, &shared, &port);
             }
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }
 
-fn handle_control(stream: UnixStream, tx: &mpsc::Sender<device::ControlMsg>, shared: &Mutex<device::Shared>, pty: &Path) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+/// One request line (at most [`control::MAX_LINE`] bytes), one reply line.
+fn handle_control(stream: Box<dyn ControlStream>, tx: &mpsc::Sender<device::ControlMsg>, shared: &Mutex<device::Shared>, pty: &Path) -> std::io::Result<()> {
     let mut line = String::new();
-    BufReader::new(&stream).read_line(&mut line)?;
+    let mut reader = BufReader::new(stream);
+    (&mut reader).take(control::MAX_LINE).read_line(&mut line)?;
     let reply = match serde_json::from_str::<control::Request>(&line) {
         Err(e) => control::Reply { ok: false, error: Some(format!("bad request: {e}")), ..Default::default() },
         Ok(control::Request::Status) => control::Reply {
@@ -333,5 +431,5 @@ fn handle_control(stream: UnixStream, tx: &mpsc::Sender<device::ControlMsg>, sha
     };
     let mut out = serde_json::to_vec(&reply).unwrap_or_default();
     out.push(b'\n');
-    (&stream).write_all(&out)
+    reader.get_mut().write_all(&out)
 }

@@ -8,29 +8,15 @@
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios;
+use super::transport::{Readiness, WRITE_STALL};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// How long output waits for a reader that stopped reading before it is dropped (as a UART
-/// with nobody listening would drop it).
-const WRITE_STALL: Duration = Duration::from_secs(10);
+use std::time::Instant;
 
 pub struct Pty {
     master: OwnedFd,
     path: PathBuf,
-}
-
-/// What the master side sees.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Readiness {
-    /// No slave descriptor is open.
-    NoReader,
-    /// A reader is connected; nothing to read yet.
-    Idle,
-    /// Input is waiting.
-    Readable,
 }
 
 impl Pty {

@@ -64,16 +64,28 @@ pub fn start_in(dir: &Path, config_mode: bool, tweak: impl FnOnce(&mut SimOption
     (VirtualDevKit::start(opts).unwrap(), rx)
 }
 
-/// A raw reader/writer on the pty, like a terminal program.
+/// A non-blocking byte stream to the device.
+pub trait Stream: Read + Write + Send {}
+impl<S: Read + Write + Send> Stream for S {}
+
+/// A raw reader/writer on the port, like a terminal program: the pty, or the
+/// `tcp://127.0.0.1:PORT` of a virtual DevKit on the TCP transport.
 pub struct Term {
-    pub file: std::fs::File,
+    pub file: Box<dyn Stream>,
     pub seen: Vec<u8>,
 }
 
 impl Term {
     pub fn open(path: &Path) -> Term {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK).open(path).unwrap();
+        let name = path.to_string_lossy();
+        let file: Box<dyn Stream> = match name.strip_prefix("tcp://") {
+            Some(addr) => {
+                let s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_nonblocking(true).unwrap();
+                Box::new(s)
+            }
+            None => Box::new(open_tty(path)),
+        };
         Term { file, seen: Vec::new() }
     }
 
@@ -102,7 +114,19 @@ impl Term {
     }
 }
 
+#[cfg(unix)]
+fn open_tty(path: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK).open(path).unwrap()
+}
+
+#[cfg(not(unix))]
+fn open_tty(path: &Path) -> std::fs::File {
+    panic!("{}: only tcp:// ports can be opened by tests here", path.display())
+}
+
 /// A bare pty pair in raw mode: the test plays the device on the master.
+#[cfg(unix)]
 pub fn raw_pty() -> (std::fs::File, PathBuf) {
     let pair = nix::pty::openpty(None, None).unwrap();
     let mut t = nix::sys::termios::tcgetattr(&pair.slave).unwrap();

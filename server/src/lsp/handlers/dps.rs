@@ -14,7 +14,6 @@ use tasks::dps::enroll::{self as enroll_rules, EnrollVia};
 use tasks::dps::{ClientOptions, ConnectionString, ServiceClient};
 use tasks::error::{Input, InvalidInput};
 use tasks::flash::{BackendKind, BackendRequest};
-use tasks::identity::Uds;
 use tasks::provision::{self, EnrollmentSettings, ProvisionError, ProvisionPlan, ProvisionRequest, SimulateOptions, Upload};
 use tower_lsp_server::lsp_types::ProgressToken;
 use zeroize::Zeroizing;
@@ -32,9 +31,7 @@ fn connection_string(s: &Option<crate::lsp::secret::Secret>, input: Input) -> Re
 }
 
 fn read_ca(path: &Option<std::path::PathBuf>) -> Result<Option<String>, TaskError> {
-    path.as_ref()
-        .map(|p| std::fs::read_to_string(p).map_err(|e| InvalidInput::new(Input::CaFile, format!("cannot read {}: {e}", p.display())).into()))
-        .transpose()
+    path.as_ref().map(|p| super::read_text_file(p, Input::CaFile.field(), tasks::fsutil::limits::CERT_FILE)).transpose()
 }
 
 pub async fn enroll(b: &Ctx, p: EnrollParams, token: Option<ProgressToken>) -> Result<EnrollResult, TaskError> {
@@ -46,7 +43,7 @@ pub async fn enroll(b: &Ctx, p: EnrollParams, token: Option<ProgressToken>) -> R
     if cert.from_project_state {
         warnings.push(format!("enrolling {} (last generated for this project)", cert.path.display()));
     }
-    let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled };
+    let settings = EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled, enable: false };
     settings.validate()?;
     let via = enroll_rules::select_target(p.use_az, p.dps_name.clone(), p.resource_group.clone(), cs)?;
     let spec = JobSpec { method: ext::ENROLL, title: "Enrolling".into(), resources: vec![], work_done_token: token, progress: true };
@@ -56,9 +53,8 @@ pub async fn enroll(b: &Ctx, p: EnrollParams, token: Option<ProgressToken>) -> R
         ctx.progress.report(format!("Enrolling {reg}"), None);
         match via {
             EnrollVia::Rest(cs) => {
-                let e = settings.individual_enrollment(&reg, &job_cert.der);
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, cancel: ctx.cancel.clone(), ..Default::default() })?;
-                Ok(client.upsert(&e).await?)
+                Ok(enroll_rules::enroll_rest(&client, &settings, &reg, &job_cert.der).await?)
             }
             EnrollVia::Az(target) => {
                 let az = az::find_az().ok_or_else(|| {
@@ -98,13 +94,7 @@ pub async fn enroll(b: &Ctx, p: EnrollParams, token: Option<ProgressToken>) -> R
 /// The run's inputs from params; `tasks` validates them (the same rules as the CLI's).
 fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>, Vec<String>), TaskError> {
     let uds = match &p.uds {
-        Some(s) => {
-            let uds = Uds::parse(s.expose())?;
-            if uds.is_published_sample() {
-                return Err(TaskError::invalid("uds", "is the sample UDS published in the tutorial; its keys are public. Omit it to generate one"));
-            }
-            Some(uds)
-        }
+        Some(s) => Some(super::identity::uds_param(s, false)?.0),
         None => None,
     };
     let request = ProvisionRequest {
@@ -129,7 +119,7 @@ fn plan(p: ProvisionParams) -> Result<(ProvisionPlan, String, Vec<Resource>, Vec
         mac: p.mac.clone(),
         project_dir: p.project_dir.clone(),
         cert_dir: None,
-        enrollment: EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled },
+        enrollment: EnrollmentSettings { device_id: p.device_id.clone(), iot_hub: p.iot_hub.clone(), disabled: p.disabled, enable: false },
         registration_timeout: p.timeout_secs.map(Duration::from_secs),
     };
     let run = request.plan().map_err(provision_error)?;
@@ -149,10 +139,12 @@ pub async fn provision(b: &Ctx, p: ProvisionParams, token: Option<ProgressToken>
             hub: p.hub.clone(),
             fault: None,
             registration_timeout: p.timeout_secs.map_or(provision::DEFAULT_REGISTRATION_TIMEOUT, Duration::from_secs),
+            transport: Default::default(),
         };
         (Err(opts), "simulated".to_string(), vec![], vec![])
     } else {
-        let (plan, port, resources, warnings) = plan(p)?;
+        // Reading the image and its map is file work: off the async threads.
+        let (plan, port, resources, warnings) = super::blocking(move || plan(p)).await?;
         (Ok(plan), port, resources, warnings)
     };
     // The run borrows the port from an open monitor (paused for the console, then followed),

@@ -21,6 +21,13 @@ pub fn input_error(e: IdentityError, field: &str) -> TaskError {
     }
 }
 
+/// The `uds` param through `tasks::identity::read_uds` (the one reader, one wording): the
+/// published sample is refused unless `allow_sample`; never echoes the value.
+pub fn uds_param(uds: &crate::lsp::secret::Secret, allow_sample: bool) -> Result<(Uds, Vec<String>), TaskError> {
+    let read = id::read_uds(id::UdsSource::Text(uds.expose()), "UDS", allow_sample).map_err(|e| input_error(e, "uds"))?;
+    Ok((read.uds, read.warnings))
+}
+
 /// The `.bin` and `.map` from `bin` + `map`, or the one `*.ino.bin` / `*.ino.map` pair in `buildDir`.
 pub fn image_paths(bin: Option<PathBuf>, map: Option<PathBuf>, build_dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf), TaskError> {
     match (bin, map, build_dir) {
@@ -58,9 +65,9 @@ fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> 
 fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<u8>, TaskError> {
     let bytes = match (path, pem) {
         (_, Some(text)) => text.as_bytes().to_vec(),
-        (Some(p), None) => std::fs::read(p).map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::NotFound { codes::NOT_FOUND } else { codes::TASK_FAILED };
-            TaskError::new(code, format!("cannot read {}: {e}", p.display())).with("field", field)
+        (Some(p), None) => tasks::fsutil::read_bounded(p, &format!("{field} {:?}", p.display().to_string()), tasks::fsutil::limits::CERT_FILE).map_err(|e| {
+            let code = if e.is_not_found() { codes::NOT_FOUND } else { codes::INVALID_PARAMS };
+            TaskError::new(code, e.to_string()).with("field", field)
         })?,
         (None, None) => return Err(TaskError::invalid(field, "is required: give `path` or `pem`")),
     };
@@ -73,14 +80,7 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
 
 pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
-    let uds = Uds::parse(p.uds.expose())?;
-    if uds.is_published_sample() && !p.allow_sample_uds {
-        return Err(TaskError::invalid(
-            "uds",
-            "is the sample UDS published in the original tutorial: anyone can compute this device's keys. \
-             Generate a new one (devkit/setUds with generate), or set `allowSampleUds` for a throw-away test",
-        ));
-    }
+    let (uds, uds_warnings) = uds_param(&p.uds, p.allow_sample_uds)?;
     let reg_id = registration_id(&p)?;
     let (bin, map) = image_paths(p.bin.clone(), p.map.clone(), p.build_dir.clone())?;
     let out_dir = match (&p.out_dir, &p.project_dir) {
@@ -89,7 +89,7 @@ pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<Progres
         // Like the CLI's `--out-dir .`: the daemon's working directory (the workspace).
         (None, None) => std::env::current_dir().unwrap_or_default(),
     };
-    let mut early_warnings = Vec::new();
+    let mut early_warnings = uds_warnings;
     if p.registration_id.is_some() && (p.mac.is_some() || p.firmware_version.is_some()) {
         early_warnings.push("`registrationId` was given: `mac` and `firmwareVersion` were not used".to_string());
     }
@@ -107,6 +107,8 @@ pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<Progres
             // The same files, backups and warnings as `devkit generate-cert`: a file holding
             // something else is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
             let options = id::files::FileOptions { device_cert: p.device_cert, alias_key: false, per_device_dir: false };
+            // Nothing is written once the request was cancelled.
+            ctx.commit()?;
             let written = id::files::write_identity(&identity, &out_dir, options)?;
             let alias_abs = written[0].path.clone();
             let device_path = written.iter().find(|w| w.kind == id::files::FileKind::DeviceCert).map(|w| w.path.clone());

@@ -6,6 +6,8 @@
 pub mod dps;
 pub mod identity;
 pub mod serial;
+pub mod setup;
+pub mod sim;
 pub mod upload;
 
 use super::error::TaskError;
@@ -38,4 +40,12 @@ pub async fn blocking<T: Send + 'static>(
         Err(e) if e.is_panic() => Err(super::jobs::panic_error(e.into_panic())),
         Err(_) => Err(TaskError::cancelled()),
     }
+}
+
+/// A small text file named by param `field` (a CA bundle), read within `limit` bytes through
+/// `tasks::fsutil::read_bounded` (FIFOs and devices refused).
+pub fn read_text_file(path: &std::path::Path, field: &str, limit: u64) -> Result<String, TaskError> {
+    let input = format!("{field} {:?}", path.display().to_string());
+    let bytes = tasks::fsutil::read_bounded(path, &input, limit).map_err(|e| TaskError::invalid(field, e))?;
+    String::from_utf8(bytes).map_err(|_| TaskError::invalid(field, format!("{input} is not UTF-8 text")))
 }

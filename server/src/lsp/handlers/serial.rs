@@ -86,9 +86,6 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     }
 }
 
-/// The exclusive port, stopping at the next read once the job is cancelled.
-type CancellablePort<'a> = Cancellable<'a, ExclusivePort>;
-
 /// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
 /// DevKit is brought to configuration mode (the user is told how through progress), `f`
 /// runs, the monitor resumes.
@@ -98,7 +95,7 @@ async fn console_job<R: Send + 'static>(
     title: &str,
     port: String,
     token: Option<ProgressToken>,
-    f: impl FnOnce(&mut Console<CancellablePort<'_>>) -> Result<R, ConsoleError> + Send + 'static,
+    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, ConsoleError> + Send + 'static,
 ) -> Result<R, TaskError> {
     let registry = b.state.serial.registry.clone();
     let spec = JobSpec {
@@ -115,7 +112,7 @@ async fn console_job<R: Send + 'static>(
         let port_name = port.clone();
         let r = registry
             .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
-                let mut console = Console::new(CancellablePort { port: ex, cancel: cancel.clone() }, name);
+                let mut console = Console::new(Cancellable { inner: ex, cancel: cancel.clone() }, name);
                 let mut guidance = |g: &str| progress.report(g.to_string(), None);
                 console.enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance).map_err(|e| console_error(e, &cancel))?;
                 f(&mut console).map_err(|e| console_error(e, &cancel))
@@ -157,19 +154,10 @@ pub async fn list_ports(b: &Ctx, p: ListPortsParams, _: Option<ProgressToken>) -
 pub async fn set_uds(b: &Ctx, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
     let (uds, generated) = match (&p.uds, p.generate) {
         (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
-        (Some(text), false) => {
-            let uds = Uds::parse(text.expose()).map_err(|e| TaskError::invalid("uds", e))?;
-            (uds, false)
-        }
+        (Some(text), false) => (super::identity::uds_param(text, p.allow_sample_uds)?.0, false),
         (None, true) => (Uds::generate(), true),
         (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
     };
-    if uds.is_published_sample() && !p.allow_sample_uds {
-        return Err(TaskError::invalid(
-            "uds",
-            "is the sample UDS published in the original tutorial: anyone can compute this device's keys; use `generate`",
-        ));
-    }
     let returned = generated.then(|| uds.to_hex().to_string());
     console_job(b, ext::SET_UDS, "Setting the UDS", p.port.clone(), token, move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()))
         .await?;

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
 use tasks::flash::{self, Backend as FlashBackend, BackendKind, BackendRequest, FlashImage};
-use tasks::identity::Uds;
 use tasks::monitor::{ExclusivePort, PortRegistry};
 use tasks::upload::{DeviceUploadOptions, PortPause, UploadError};
 use tower_lsp_server::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, ProgressToken, Range, Uri};
@@ -183,7 +182,9 @@ fn default_port(bk: &Ctx, flash: &mut FlashParams) {
 pub async fn upload(bk: &Ctx, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
-    let image = FlashImage::from_inputs(p.bin.as_deref(), p.build_dir.as_deref())?;
+    // Reading the image is file work: off the async threads.
+    let (bin, build_dir) = (p.bin.clone(), p.build_dir.clone());
+    let image = super::blocking(move || Ok(FlashImage::from_inputs(bin.as_deref(), build_dir.as_deref())?)).await?;
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let port = p.flash.port.clone();
     let spec = JobSpec { method: ext::UPLOAD, title: "Uploading".into(), resources, work_done_token: token, progress: true };
@@ -205,7 +206,8 @@ pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<Pr
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
     let uds = match &p.uds {
-        Some(s) => Some(Uds::parse(s.expose())?),
+        // Only for the drift warning's thumbprint: the sample is accepted here.
+        Some(s) => Some(super::identity::uds_param(s, true)?.0),
         None => None,
     };
     let (backend, resources) = flash_backend(&p.flash)?;

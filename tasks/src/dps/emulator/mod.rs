@@ -43,10 +43,15 @@ const MAX_BODY: usize = 1 << 20;
 /// How to run the emulator.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
-    /// Service API address (port 0 = any free port).
+    /// Service API address (port 0 = any free port). On port 443 the device API shares it
+    /// (unless `device_listen` is given), as Microsoft's SDKs only dial 443.
     pub service_listen: SocketAddr,
-    /// Device API address; `None` = the service IP with any free port.
+    /// Device API address; `None` = the service listener on port 443, else the service IP
+    /// with any free port.
     pub device_listen: Option<SocketAddr>,
+    /// The DNS name clients use (connection string `HostName`, device endpoint, server
+    /// certificate SAN); `None` = `localhost` for 127.0.0.1 on port 443, else the IP.
+    pub host_name: Option<String>,
     pub state_dir: PathBuf,
     /// Hub for enrollments that name none; `None` = [`DEFAULT_HUB`].
     pub hub: Option<String>,
@@ -56,11 +61,41 @@ pub struct EmulatorConfig {
     pub retry_after_secs: u32,
     /// Polls answered 202 "assigning" before the result.
     pub assigning_polls: u32,
+    /// Limits that keep slow or idle clients from holding the emulator (slowloris).
+    pub limits: ConnectionLimits,
+}
+
+/// Per-connection time limits and the bound on open connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// TLS handshake, then each request's header (also the idle wait between keep-alive
+    /// requests), and each request's body: each must arrive within this time.
+    pub read_timeout: std::time::Duration,
+    /// No connection lives longer than this.
+    pub max_lifetime: std::time::Duration,
+    /// Connections served at once per listener; more wait in the accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits { read_timeout: std::time::Duration::from_secs(10), max_lifetime: std::time::Duration::from_secs(300), max_connections: 128 }
+    }
 }
 
 impl EmulatorConfig {
     pub fn new(service_listen: SocketAddr, state_dir: impl Into<PathBuf>) -> Self {
-        EmulatorConfig { service_listen, device_listen: None, state_dir: state_dir.into(), hub: None, inject_429: 0, retry_after_secs: 1, assigning_polls: 1 }
+        EmulatorConfig {
+            service_listen,
+            device_listen: None,
+            host_name: None,
+            state_dir: state_dir.into(),
+            hub: None,
+            inject_429: 0,
+            retry_after_secs: 1,
+            assigning_polls: 1,
+            limits: ConnectionLimits::default(),
+        }
     }
 }
 
@@ -96,6 +131,10 @@ impl crate::error::DomainError for EmulatorError {
 pub struct Emulator {
     service_addr: SocketAddr,
     device_addr: SocketAddr,
+    /// `HostName` of the connection string (`host` on port 443, else `host:port`).
+    service_host: String,
+    /// The device API's `host[:port]`.
+    device_host: String,
     id_scope: String,
     default_hub: String,
     ca_path: PathBuf,
@@ -111,6 +150,31 @@ fn host_port(addr: SocketAddr) -> String {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
+}
+
+/// `name` as clients dial it on `port`: port-less on 443 (what Microsoft's SDKs require).
+fn dial_name(name: &str, port: u16) -> String {
+    let bracketed = if name.contains(':') { format!("[{name}]") } else { name.to_string() };
+    if port == 443 {
+        bracketed
+    } else {
+        format!("{bracketed}:{port}")
+    }
+}
+
+/// Which API a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Service,
+    Device,
+    /// Both on one port: the service paths (`/enrollments`, `/registrations/{id}`, `/iothubs`,
+    /// `/devices`) go to the service API, everything else (`/{idScope}/...`) to the device API.
+    Both,
+}
+
+fn is_service_path(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_ascii_lowercase();
+    matches!(first.as_str(), "enrollments" | "enrollmentgroups" | "registrations" | "iothubs" | "devices")
 }
 
 fn valid_hub(h: &str) -> bool {
@@ -129,12 +193,36 @@ impl Emulator {
         let ca = certs::P256Signer::from_pkcs8(&secrets.ca_key_pkcs8).ok_or_else(|| StateError::Corrupt { path: state::secrets_file(&dir), reason: "the CA key is not a P-256 PKCS#8 key".into() })?;
 
         let service_listener = TcpListener::bind(config.service_listen).await.map_err(|source| EmulatorError::Listen { addr: config.service_listen, source })?;
-        let device_bind = config.device_listen.unwrap_or(SocketAddr::new(config.service_listen.ip(), 0));
-        let device_listener = TcpListener::bind(device_bind).await.map_err(|source| EmulatorError::Listen { addr: device_bind, source })?;
         let service_addr = service_listener.local_addr().map_err(|source| EmulatorError::Listen { addr: config.service_listen, source })?;
-        let device_addr = device_listener.local_addr().map_err(|source| EmulatorError::Listen { addr: device_bind, source })?;
+        let shared = config.device_listen.is_none() && service_addr.port() == 443;
+        let device_listener = match (shared, config.device_listen) {
+            (true, _) => None,
+            (false, d) => {
+                let bind = d.unwrap_or(SocketAddr::new(config.service_listen.ip(), 0));
+                Some(TcpListener::bind(bind).await.map_err(|source| EmulatorError::Listen { addr: bind, source })?)
+            }
+        };
+        let device_addr = match &device_listener {
+            Some(l) => l.local_addr().map_err(|source| EmulatorError::Listen { addr: service_addr, source })?,
+            None => service_addr,
+        };
+        let host_name = match &config.host_name {
+            Some(h) if valid_hub(h) || h.parse::<std::net::IpAddr>().is_ok() => h.to_ascii_lowercase(),
+            Some(_) => return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::HostName, "must be a DNS name that resolves to the listen address, e.g. localhost"))),
+            None if service_addr.ip() == std::net::Ipv4Addr::LOCALHOST && service_addr.port() == 443 => "localhost".to_string(),
+            None if service_addr.ip().is_unspecified() => "127.0.0.1".to_string(),
+            None => service_addr.ip().to_string(),
+        };
+        let service_host = dial_name(&host_name, service_addr.port());
+        let device_host = if shared {
+            service_host.clone()
+        } else if config.host_name.is_some() {
+            dial_name(&host_name, device_addr.port())
+        } else {
+            host_port(device_addr)
+        };
 
-        let mut hosts = vec!["127.0.0.1".to_string(), "localhost".to_string(), "::1".to_string()];
+        let mut hosts = vec!["127.0.0.1".to_string(), "localhost".to_string(), "::1".to_string(), host_name.clone()];
         for ip in [service_addr.ip(), device_addr.ip()] {
             if !ip.is_unspecified() {
                 hosts.push(ip.to_string());
@@ -154,12 +242,11 @@ impl Emulator {
         let device_tls = rustls::ServerConfig::builder_with_provider(tls::provider())
             .with_safe_default_protocol_versions()
             .map_err(cert_error)?
-            .with_client_cert_verifier(Arc::new(verifier::PossessionVerifier))
+            .with_client_cert_verifier(Arc::new(verifier::PossessionVerifier { mandatory: !shared }))
             .with_single_cert(chain, key())
             .map_err(cert_error)?;
 
-        let service_host = host_port(service_addr);
-        let mut service_hosts = vec![service_host.clone(), format!("localhost:{}", service_addr.port())];
+        let mut service_hosts = vec![service_host.clone(), host_port(service_addr), format!("localhost:{}", service_addr.port())];
         if service_addr.ip().is_unspecified() {
             service_hosts.push(format!("127.0.0.1:{}", service_addr.port()));
         }
@@ -170,13 +257,19 @@ impl Emulator {
         core.throttle_device = config.inject_429;
         let core = Arc::new(Mutex::new(core));
         let cancel = CancellationToken::new();
-        let tasks = vec![
-            tokio::spawn(serve(service_listener, Arc::new(service_tls), core.clone(), false, cancel.clone())),
-            tokio::spawn(serve(device_listener, Arc::new(device_tls), core.clone(), true, cancel.clone())),
-        ];
+        let limits = Arc::new(config.limits.clone());
+        let tasks = match device_listener {
+            None => vec![tokio::spawn(serve(service_listener, Arc::new(device_tls), core.clone(), Api::Both, limits, cancel.clone()))],
+            Some(device_listener) => vec![
+                tokio::spawn(serve(service_listener, Arc::new(service_tls), core.clone(), Api::Service, limits.clone(), cancel.clone())),
+                tokio::spawn(serve(device_listener, Arc::new(device_tls), core.clone(), Api::Device, limits, cancel.clone())),
+            ],
+        };
         Ok(Emulator {
             service_addr,
             device_addr,
+            service_host,
+            device_host,
             id_scope,
             default_hub,
             ca_path: std::path::absolute(state::ca_file(&dir)).unwrap_or_else(|_| state::ca_file(&dir)),
@@ -188,13 +281,22 @@ impl Emulator {
         })
     }
 
-    /// `https://IP:PORT` of the service API.
+    /// `https://HOST[:PORT]` of the service API.
     pub fn service_endpoint(&self) -> String {
-        format!("https://{}", host_port(self.service_addr))
+        format!("https://{}", self.service_host)
     }
-    /// `IP:PORT` of the device API (what goes in the device's global endpoint setting).
+    /// `HOST[:PORT]` of the device API (what goes in the device's global endpoint setting):
+    /// port-less when it is 443.
     pub fn device_endpoint(&self) -> String {
-        host_port(self.device_addr)
+        self.device_host.clone()
+    }
+    /// The socket address the device API listens on.
+    pub fn device_socket_addr(&self) -> SocketAddr {
+        self.device_addr
+    }
+    /// The socket address the service API listens on.
+    pub fn service_socket_addr(&self) -> SocketAddr {
+        self.service_addr
     }
     pub fn id_scope(&self) -> &str {
         &self.id_scope
@@ -210,7 +312,7 @@ impl Emulator {
     }
     /// The DPS service connection string (a secret).
     pub fn connection_string(&self) -> ConnectionString {
-        ConnectionString::new(host_port(self.service_addr), SERVICE_POLICY, &self.service_key)
+        ConnectionString::new(self.service_host.clone(), SERVICE_POLICY, &self.service_key)
     }
     /// An IoT Hub connection string for `hub` (a secret); use it with [`Emulator::hub_base_url`].
     pub fn hub_connection_string(&self, hub: &str) -> ConnectionString {
@@ -279,9 +381,19 @@ fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, Strin
     }
 }
 
-async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<Mutex<Core>>, device_api: bool, cancel: CancellationToken) {
+async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<Mutex<Core>>, api: Api, limits: Arc<ConnectionLimits>, cancel: CancellationToken) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    // At most `max_connections` at once: beyond that, clients wait in the accept queue until
+    // a connection ends (every one ends within the read timeout or the lifetime).
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = cancel.cancelled() => return,
+        };
         let (tcp, _) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -297,9 +409,12 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
         let acceptor = acceptor.clone();
         let core = core.clone();
         let cancel = cancel.clone();
+        let limits = limits.clone();
         tokio::spawn(async move {
+            let _permit = permit;
+            let lifetime = tokio::time::sleep(limits.max_lifetime);
             let tls = tokio::select! {
-                r = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)) => match r {
+                r = tokio::time::timeout(limits.read_timeout, acceptor.accept(tcp)) => match r {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         tracing::info!("TLS handshake refused: {e}");
@@ -310,27 +425,46 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
                 _ = cancel.cancelled() => return,
             };
             let peer: Option<Arc<Vec<u8>>> = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec()));
+            let read_timeout = limits.read_timeout;
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let core = core.clone();
                 let peer = peer.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, core, peer, device_api).await) }
+                let device_api = match api {
+                    Api::Service => false,
+                    Api::Device => true,
+                    Api::Both => !is_service_path(req.uri().path()),
+                };
+                async move { Ok::<_, std::convert::Infallible>(handle(req, core, peer, device_api, read_timeout).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.read_timeout)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(tls), service);
             tokio::select! {
                 r = conn => if let Err(e) = r { tracing::debug!("connection: {e}") },
+                _ = lifetime => tracing::debug!("connection closed: lifetime reached"),
                 _ = cancel.cancelled() => {}
             }
         });
     }
 }
 
-async fn handle(req: hyper::Request<hyper::body::Incoming>, core: Arc<Mutex<Core>>, peer: Option<Arc<Vec<u8>>>, device_api: bool) -> hyper::Response<Full<Bytes>> {
+async fn handle(req: hyper::Request<hyper::body::Incoming>, core: Arc<Mutex<Core>>, peer: Option<Arc<Vec<u8>>>, device_api: bool, read_timeout: std::time::Duration) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let reply = match Limited::new(body, MAX_BODY).collect().await {
-        Err(_) => Reply::error(413, 413000, "Request body too large"),
-        Ok(b) => {
+    let reply = match tokio::time::timeout(read_timeout, Limited::new(body, MAX_BODY).collect()).await {
+        Err(_) => Reply::error(408, 408000, "Request body not received in time"),
+        Ok(Err(_)) => Reply::error(413, 413000, "Request body too large"),
+        Ok(Ok(b)) => {
             let body = b.to_bytes();
-            let request = Request { method: parts.method.as_str(), path: parts.uri.path(), headers: &parts.headers, body: &body, peer_cert: peer.as_deref().map(|v| v.as_slice()) };
+            let request = Request {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &body,
+                peer_cert: peer.as_deref().map(|v| v.as_slice()),
+            };
             match core.lock() {
                 Ok(mut core) if device_api => core.handle_device(&request),
                 Ok(mut core) => core.handle_service(&request),

@@ -14,8 +14,12 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
+/// `mandatory: false` when the service API shares the listener: service clients present no
+/// certificate, and the device API refuses requests without one (401002).
 #[derive(Debug, Default)]
-pub(crate) struct PossessionVerifier;
+pub(crate) struct PossessionVerifier {
+    pub mandatory: bool,
+}
 
 fn public_key(cert_der: &[u8]) -> Result<VerifyingKey, Error> {
     let point = cert::read(cert_der).and_then(|f| f.public_key).ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
@@ -36,6 +40,10 @@ pub(crate) fn verify_handshake_signature(message: &[u8], cert_der: &[u8], dss: &
 impl ClientCertVerifier for PossessionVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
     }
 
     fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, Error> {

@@ -1,0 +1,119 @@
+// Errors speak VS Code: a daemon error's typed next actions (`data.nextActions`, the contract
+// shared with the CLI, which renders them as flags) become buttons that run the matching
+// command or open the matching setting. Toasts cannot show line breaks, so a message of several
+// lines shows its first line with a "Details" button that opens the whole text, line breaks
+// kept, in a modal.
+
+import * as vscode from "vscode";
+import { BootstrapError } from "./bootstrap";
+import * as ext from "./lsp_ext";
+
+/** A button: its label and what it does. */
+export interface ActionButton {
+    label: string;
+    /** The command it runs (for tests and logs). */
+    command: string;
+    args: unknown[];
+}
+
+const openSetting = (label: string, setting: string): ActionButton => ({
+    label,
+    command: "workbench.action.openSettings",
+    args: [setting],
+});
+
+/** The button for one next action; `undefined` for names this version does not know. */
+export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton | undefined {
+    switch (a.action) {
+        case "setUds":
+            return { label: "Set UDS", command: "devkit.setUds", args: [] };
+        case "enroll":
+            return { label: "Enroll", command: "devkit.enroll", args: [] };
+        case "regenerateCert":
+            return { label: "Generate Certificate", command: "devkit.generateCert", args: [] };
+        case "chooseUploadBackend":
+            return openSetting("Choose Upload Backend", "devkitDps.upload.backend");
+        case "installToolchain":
+            return { label: "Installation Guide", command: "devkit.installationGuide", args: [] };
+        case "setArduinoCliPath":
+            return openSetting("Set arduino-cli Path", a.detail?.startsWith("devkitDps.") ? a.detail : "devkitDps.arduinoCli.path");
+        case "configureDps":
+            return { label: "Configure DPS", command: "devkit.configureDps", args: [] };
+        case "selectPort":
+            return { label: "Select Port", command: "devkit.selectPort", args: [] };
+        case "enterConfigMode":
+            return { label: "Enter Configuration Mode", command: "devkit.enterConfigMode", args: [] };
+        case "installUdevRule":
+        case "checkSetup":
+            return { label: "Check Setup", command: "devkit.checkSetup", args: [] };
+        case "retry":
+            return retry;
+        default:
+            return undefined;
+    }
+}
+
+/** The next actions a daemon error carries (`data.nextActions`), as buttons, without duplicates. */
+export function buttonsFor(actions: ext.NextAction[] | undefined, retry?: ActionButton): ActionButton[] {
+    const out: ActionButton[] = [];
+    for (const a of Array.isArray(actions) ? actions : []) {
+        if (!a || typeof a.action !== "string") continue;
+        const b = buttonFor(a, retry);
+        if (b && !out.some((o) => o.label === b.label)) out.push(b);
+    }
+    return out;
+}
+
+export interface ErrorView {
+    /** First line, for the toast. */
+    title: string;
+    /** The whole text, line breaks kept (message, then the daemon's hint). */
+    full: string;
+    buttons: ActionButton[];
+}
+
+/** What to show for an error thrown by a command (a daemon ResponseError or any Error). */
+export function errorView(e: unknown, redact: (s: string) => string, retry?: ActionButton): ErrorView {
+    const data = (e as { data?: { hint?: unknown; nextActions?: ext.NextAction[] } }).data;
+    const message = String((e as Error)?.message ?? e);
+    const hint = typeof data?.hint === "string" && !message.includes(data.hint) ? data.hint : undefined;
+    const full = redact([message, hint].filter(Boolean).join("\n").trim());
+    const title = full.split(/\r?\n/)[0] ?? full;
+    const buttons = buttonsFor(data?.nextActions, retry);
+    // No working daemon: where to point the extension at one, and how to get one.
+    if (e instanceof BootstrapError) {
+        buttons.unshift(openSetting("Open Setting", "devkitDps.server.path"), { label: "Installation Guide", command: "devkit.installationGuide", args: [] });
+    }
+    return { title, full, buttons };
+}
+
+/** Every error notification shown (the tests read it), newest last, bounded. */
+export const shownErrors: { title: string; full: string; buttons: string[] }[] = [];
+
+/**
+ * Shows `view` as an error notification with its buttons (and Details, Show Logs); runs the
+ * chosen one. Resolves when the user picked or dismissed it.
+ */
+export async function showErrorView(view: ErrorView, showLogs: () => void): Promise<void> {
+    shownErrors.push({ title: view.title, full: view.full, buttons: view.buttons.map((b) => b.label) });
+    if (shownErrors.length > 50) shownErrors.shift();
+    const multiLine = view.full !== view.title;
+    const labels = [...view.buttons.map((b) => b.label), ...(multiLine ? ["Details"] : []), "Show Logs"];
+    const pick = await vscode.window.showErrorMessage(view.title, ...labels);
+    await runPick(pick, view, showLogs);
+}
+
+async function runPick(pick: string | undefined, view: ErrorView, showLogs: () => void): Promise<void> {
+    if (!pick) return;
+    if (pick === "Show Logs") return showLogs();
+    if (pick === "Details") {
+        const again = await vscode.window.showErrorMessage(
+            view.title,
+            { modal: true, detail: view.full.split(/\r?\n/).slice(1).join("\n") },
+            ...view.buttons.map((b) => b.label),
+        );
+        return runPick(again, { ...view, full: view.title }, showLogs);
+    }
+    const b = view.buttons.find((x) => x.label === pick);
+    if (b) await vscode.commands.executeCommand(b.command, ...b.args);
+}

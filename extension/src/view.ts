@@ -1,0 +1,121 @@
+// The "DevKit" view (Explorer): the project's device identity as the daemon records it
+// (`devkit/identity`: last generated and last enrolled certificate, registration ID,
+// thumbprint, FWID, drift) and the registration the status bar shows, with Copy Thumbprint,
+// Re-enroll, Open in Azure portal, and the certificate decoded (`devkit/inspectCert`).
+
+import * as vscode from "vscode";
+import { Ctx } from "./ctx";
+import * as ext from "./lsp_ext";
+import { StatusBar } from "./status";
+
+export class Node extends vscode.TreeItem {
+    children: Node[] = [];
+    /** For the context commands. */
+    record?: ext.IdentityRecord;
+}
+
+function leaf(label: string, description: string, icon: string, tooltip?: string): Node {
+    const n = new Node(label, vscode.TreeItemCollapsibleState.None);
+    n.description = description;
+    n.iconPath = new vscode.ThemeIcon(icon);
+    n.tooltip = tooltip ?? `${label}: ${description}`;
+    return n;
+}
+
+export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposable {
+    private readonly changed = new vscode.EventEmitter<void>();
+    readonly onDidChangeTreeData = this.changed.event;
+    private readonly disposables: vscode.Disposable[] = [this.changed];
+
+    constructor(
+        private readonly ctx: Ctx,
+        private readonly status: StatusBar,
+    ) {
+        this.disposables.push(
+            vscode.window.registerTreeDataProvider("devkit.devices", this),
+            ctx.onRunning(() => this.refresh()),
+        );
+    }
+
+    refresh(): void {
+        this.changed.fire();
+    }
+
+    getTreeItem(n: Node): vscode.TreeItem {
+        return n;
+    }
+
+    async getChildren(n?: Node): Promise<Node[]> {
+        if (n) return n.children;
+        const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        if (!root || !this.ctx.client?.isRunning()) return [];
+        let id: ext.IdentityResult;
+        try {
+            id = await this.ctx.client.sendRequest(ext.identity, { projectDir: root });
+        } catch (e) {
+            return [leaf("Identity", `not available: ${(e as Error).message}`, "warning")];
+        }
+        // The current identity is the last generated certificate; the enrollment is checked against it.
+        const rec = id.lastGenerated ?? id.lastEnrolled;
+        if (!rec) return [];
+        const device = new Node(rec.registrationId, vscode.TreeItemCollapsibleState.Expanded);
+        device.iconPath = new vscode.ThemeIcon("circuit-board");
+        device.contextValue = "devkitDevice";
+        device.record = rec;
+        const reg = this.status.reg;
+        const enrolled = id.lastEnrolled?.registrationId === rec.registrationId ? id.lastEnrolled : undefined;
+        const current = !!enrolled && enrolled.sha256Thumbprint === rec.sha256Thumbprint && !id.drift;
+        device.children = [
+            leaf("SHA-256", rec.sha256Thumbprint, "key"),
+            leaf("FWID", rec.fwid, "file-binary"),
+            leaf("Enrollment", enrolled ? (current ? "enrolled" : "out of date: enroll the current certificate") : "not enrolled", current ? "pass" : "warning"),
+            leaf("Hub", reg.state === "assigned" ? reg.hub : "not seen yet", reg.state === "assigned" ? "cloud" : "circle-outline"),
+        ];
+        const cert = leaf("Certificate", rec.aliasCert, "shield");
+        cert.command = { command: "devkit.showCertificate", title: "Show Certificate", arguments: [device] };
+        device.children.push(cert);
+        return [device];
+    }
+
+    dispose(): void {
+        for (const d of this.disposables) d.dispose();
+    }
+}
+
+/** The view's commands; `node` is the device node (context menu) or its certificate. */
+export function registerViewCommands(ctx: Ctx, view: DevkitView): vscode.Disposable[] {
+    const rec = (node?: Node) => node?.record;
+    return [
+        vscode.commands.registerCommand("devkit.refreshDevices", () => view.refresh()),
+        vscode.commands.registerCommand("devkit.copyThumbprint", async (node?: Node) => {
+            const r = rec(node);
+            if (r) await vscode.env.clipboard.writeText(r.sha256Thumbprint);
+        }),
+        vscode.commands.registerCommand("devkit.reenroll", async (node?: Node) => {
+            await vscode.commands.executeCommand("devkit.enroll", rec(node) ? { cert: rec(node)!.aliasCert } : undefined);
+            view.refresh();
+        }),
+        vscode.commands.registerCommand("devkit.openPortal", async () => {
+            await vscode.env.openExternal(vscode.Uri.parse("https://portal.azure.com/#browse/Microsoft.Devices%2FProvisioningServices"));
+        }),
+        vscode.commands.registerCommand("devkit.showCertificate", async (node?: Node) => {
+            const r = rec(node);
+            if (!r || !ctx.client) return;
+            const info = await ctx.client.sendRequest(ext.inspectCert, { path: r.aliasCert });
+            const lines = [
+                `Subject CN        ${info.subjectCn}`,
+                `Issuer CN         ${info.issuerCn}`,
+                `Kind              ${info.isAlias ? "RIoT alias certificate" : "DeviceID certificate"}`,
+                `Signature valid   ${info.signatureValid}`,
+                `SHA-1             ${info.sha1Thumbprint}`,
+                `SHA-256           ${info.sha256Thumbprint}`,
+                `FWID              ${info.fwid ?? "-"}`,
+                `Public key        ${info.publicKey}`,
+                `DeviceID key      ${info.deviceIdPublicKey ?? "-"}`,
+                `File              ${r.aliasCert}`,
+            ];
+            const doc = await vscode.workspace.openTextDocument({ content: lines.join("\n") + "\n", language: "plaintext" });
+            await vscode.window.showTextDocument(doc, { preview: true });
+        }),
+    ];
+}

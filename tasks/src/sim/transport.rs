@@ -1,0 +1,257 @@
+//! How the virtual DevKit's console is reached: one implementation per kind.
+//!
+//! - [`SimTransport::Pty`] (Unix, the default there): a pseudo-terminal that users open like
+//!   the DevKit's serial port (`/dev/pts/N`, or a `--link` to it).
+//! - [`SimTransport::Tcp`] (the only one on Windows, which has no ptys; available everywhere): a
+//!   TCP port on the loopback interface, opened by every client as the port name
+//!   `tcp://127.0.0.1:PORT` ([`crate::console::tcp`]). One client at a time, as a serial port
+//!   opened exclusively: a second connection is closed while the first is alive.
+//!
+//! The device sees either through [`Link`]: is a reader connected, read, write.
+
+use crate::console::tcp;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long output waits for a reader that stopped reading before it is dropped (as a UART
+/// with nobody listening would drop it).
+pub(crate) const WRITE_STALL: Duration = Duration::from_secs(10);
+
+/// The transport of a virtual DevKit's console (and of its control channel: a Unix socket
+/// next to a pty, a loopback TCP port next to a TCP console).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimTransport {
+    /// A pseudo-terminal (Unix only).
+    Pty,
+    /// A loopback TCP port; `port` 0 picks a free one.
+    Tcp { port: u16 },
+}
+
+impl Default for SimTransport {
+    /// A pty where there are ptys (users open it like a serial port), else TCP.
+    fn default() -> Self {
+        if cfg!(unix) {
+            SimTransport::Pty
+        } else {
+            SimTransport::Tcp { port: 0 }
+        }
+    }
+}
+
+impl SimTransport {
+    /// Parse a transport name: `pty` or `tcp` (`port` is the TCP port, 0 = any free one).
+    pub fn parse(name: &str, port: u16) -> Result<SimTransport, String> {
+        match name {
+            "pty" if cfg!(unix) => Ok(SimTransport::Pty),
+            "pty" => Err("`pty`: pseudo-terminals need Unix; use `tcp`".into()),
+            "tcp" => Ok(SimTransport::Tcp { port }),
+            other => Err(format!("`{other}`: expected `pty` or `tcp`")),
+        }
+    }
+}
+
+/// What the device side sees.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// Nobody has the port open.
+    NoReader,
+    /// A reader is connected; nothing to read yet.
+    Idle,
+    /// Input is waiting.
+    Readable,
+}
+
+/// The device's end of its console.
+pub(crate) enum Link {
+    #[cfg(unix)]
+    Pty(super::pty::Pty),
+    Tcp(TcpLink),
+}
+
+impl Link {
+    /// Open the device end of `transport`.
+    pub fn open(transport: SimTransport) -> io::Result<Link> {
+        match transport {
+            #[cfg(unix)]
+            SimTransport::Pty => super::pty::Pty::open().map(Link::Pty),
+            #[cfg(not(unix))]
+            SimTransport::Pty => Err(io::Error::new(io::ErrorKind::Unsupported, "pseudo-terminals need Unix; use the tcp transport")),
+            SimTransport::Tcp { port } => TcpLink::bind(port).map(Link::Tcp),
+        }
+    }
+
+    /// The port name clients open: `/dev/pts/N` or `tcp://127.0.0.1:PORT`.
+    pub fn port_name(&self) -> PathBuf {
+        match self {
+            #[cfg(unix)]
+            Link::Pty(p) => p.path().clone(),
+            Link::Tcp(t) => PathBuf::from(tcp::port_name(t.addr)),
+        }
+    }
+
+    /// Wait up to `timeout_ms` for input.
+    pub fn poll(&self, timeout_ms: u16) -> io::Result<Readiness> {
+        match self {
+            #[cfg(unix)]
+            Link::Pty(p) => p.poll(timeout_ms),
+            Link::Tcp(t) => t.poll(timeout_ms),
+        }
+    }
+
+    /// Read what is waiting (0 when nothing is).
+    pub fn read(&self, buf: &mut [u8]) -> usize {
+        match self {
+            #[cfg(unix)]
+            Link::Pty(p) => p.read(buf),
+            Link::Tcp(t) => t.read(buf),
+        }
+    }
+
+    /// Write everything, unless nobody is listening (then the bytes are lost, like a UART's).
+    /// Returns whether the bytes were delivered.
+    pub fn write_all(&self, data: &[u8]) -> bool {
+        match self {
+            #[cfg(unix)]
+            Link::Pty(p) => p.write_all(data),
+            Link::Tcp(t) => t.write_all(data),
+        }
+    }
+}
+
+/// The virtual DevKit's console on a loopback TCP port.
+pub(crate) struct TcpLink {
+    listener: TcpListener,
+    addr: SocketAddr,
+    /// The connected reader, if any.
+    conn: Mutex<Option<TcpStream>>,
+}
+
+impl TcpLink {
+    fn bind(port: u16) -> io::Result<TcpLink> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        Ok(TcpLink { listener, addr, conn: Mutex::new(None) })
+    }
+
+    /// Take a waiting connection when nobody (alive) holds the port; refuse it otherwise.
+    fn accept(&self, conn: &mut Option<TcpStream>) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            if conn.as_ref().is_some_and(alive) {
+                drop(stream); // busy, as an exclusively opened serial port
+                continue;
+            }
+            if stream.set_nonblocking(false).is_ok() {
+                let _ = stream.set_nodelay(true);
+                *conn = Some(stream);
+            }
+        }
+    }
+
+    fn poll(&self, timeout_ms: u16) -> io::Result<Readiness> {
+        let mut guard = self.conn.lock().map_err(|_| io::Error::other("poisoned"))?;
+        self.accept(&mut guard);
+        let Some(stream) = guard.as_ref() else {
+            return Ok(Readiness::NoReader);
+        };
+        stream.set_read_timeout(Some(Duration::from_millis(u64::from(timeout_ms).max(1))))?;
+        match stream.peek(&mut [0u8; 1]) {
+            Ok(0) => {
+                *guard = None;
+                Ok(Readiness::NoReader)
+            }
+            Ok(_) => Ok(Readiness::Readable),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => Ok(Readiness::Idle),
+            Err(_) => {
+                *guard = None;
+                Ok(Readiness::NoReader)
+            }
+        }
+    }
+
+    fn read(&self, buf: &mut [u8]) -> usize {
+        let Ok(guard) = self.conn.lock() else { return 0 };
+        let Some(mut stream) = guard.as_ref() else { return 0 };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(1)));
+        stream.read(buf).unwrap_or(0)
+    }
+
+    fn write_all(&self, data: &[u8]) -> bool {
+        let Ok(mut guard) = self.conn.lock() else { return false };
+        let Some(mut stream) = guard.as_ref() else { return false };
+        let _ = stream.set_write_timeout(Some(WRITE_STALL));
+        if stream.write_all(data).is_ok() {
+            return true;
+        }
+        *guard = None;
+        false
+    }
+}
+
+/// Whether the peer of `stream` is still connected (without consuming input).
+fn alive(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let r = stream.peek(&mut [0u8; 1]);
+    let _ = stream.set_nonblocking(false);
+    match r {
+        Ok(n) => n > 0,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_names() {
+        assert_eq!(SimTransport::parse("tcp", 7), Ok(SimTransport::Tcp { port: 7 }));
+        assert!(SimTransport::parse("serial", 0).unwrap_err().contains("expected `pty` or `tcp`"));
+        #[cfg(unix)]
+        assert_eq!(SimTransport::parse("pty", 0), Ok(SimTransport::Pty));
+    }
+
+    #[test]
+    fn tcp_link_has_one_reader_at_a_time_and_notices_it_leaving() {
+        let link = Link::open(SimTransport::Tcp { port: 0 }).unwrap();
+        let name = link.port_name().to_string_lossy().into_owned();
+        let addr = tcp::tcp_address(&name).unwrap().to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{name}");
+        assert_eq!(link.poll(5).unwrap(), Readiness::NoReader);
+        assert!(!link.write_all(b"lost"), "nobody listening: bytes are dropped");
+
+        let mut first = TcpStream::connect(&addr).unwrap();
+        assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
+        first.write_all(b"hi").unwrap();
+        assert_eq!(link.poll(1000).unwrap(), Readiness::Readable);
+        let mut buf = [0u8; 8];
+        assert_eq!(link.read(&mut buf), 2);
+        assert!(link.write_all(b"ok"));
+        let mut got = [0u8; 2];
+        first.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ok");
+
+        // A second client is turned away while the first is connected.
+        let mut second = TcpStream::connect(&addr).unwrap();
+        let _ = link.poll(20).unwrap();
+        second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(second.read(&mut buf).unwrap_or(0), 0, "refused: closed by the device");
+
+        // The first leaves: the device sees nobody, then a new client is welcome.
+        drop(first);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while link.poll(20).unwrap() != Readiness::NoReader {
+            assert!(std::time::Instant::now() < deadline, "the reader's leaving was not noticed");
+        }
+        let mut third = TcpStream::connect(&addr).unwrap();
+        assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
+        assert!(link.write_all(b"yo"));
+        third.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"yo");
+    }
+}
