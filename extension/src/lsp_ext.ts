@@ -32,6 +32,38 @@ export const ErrorCode = {
     monitorNotOpen: 1010,
 } as const;
 
+/** What the user can do about an error (`error.data.nextActions`), rendered as buttons. */
+export type NextActionName =
+    | "setUds"
+    | "enroll"
+    | "regenerateCert"
+    | "chooseUploadBackend"
+    | "installToolchain"
+    | "setArduinoCliPath"
+    | "configureDps"
+    | "selectPort"
+    | "enterConfigMode"
+    | "installUdevRule"
+    | "checkSetup"
+    | "retry";
+export interface NextAction {
+    action: NextActionName;
+    /** A setting id, a tool or package name, or what to run first. */
+    detail?: string;
+}
+/** `error.data` of every daemon error. */
+export interface ErrorData {
+    code: string;
+    /** The camelCase param the error is about. */
+    field?: string;
+    nextActions?: NextAction[];
+    hint?: string;
+    resource?: string;
+    heldBy?: string;
+    method?: string;
+    diagnostics?: CompilerDiagnostic[];
+}
+
 // ---------------------------------------------------------------------------------------------
 // listPorts
 
@@ -414,16 +446,6 @@ export const provision = new lc.RequestType<WithProgress<ProvisionParams>, Provi
 
 // ---------------------------------------------------------------------------------------------
 // checkSetup, simConfigMode, simReset
-
-/** What fixes an error or a failed check (`data.nextActions` on errors). */
-export interface NextAction {
-    /** `setUds`, `enroll`, `regenerateCert`, `chooseUploadBackend`, `installToolchain`,
-     * `setArduinoCliPath`, `configureDps`, `selectPort`, `enterConfigMode`, `installUdevRule`,
-     * `checkSetup` or `retry`. */
-    action: string;
-    /** e.g. a setting id or a tool name. */
-    detail?: string;
-}
 
 export interface CheckSetupParams {
     arduinoCli?: string;

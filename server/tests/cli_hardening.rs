@@ -114,7 +114,7 @@ fn devices_fifos_and_oversized_inputs_are_refused_naming_the_input() {
     let o = run(&[os("set-wifi"), os("--port"), os("/nonexistent"), os("--ssid"), os("Lab"), os("--password-file"), pw.as_os_str()]);
     let text = all_output(&o);
     assert_eq!(o.status.code(), Some(2), "{text}");
-    assert!(text.contains("--password-file") && text.contains("4 KiB") && !text.contains("hunter2"), "{text}");
+    assert!(text.contains("--wifi-password-file") && text.contains("4 KiB") && !text.contains("hunter2"), "{text}");
 }
 
 #[cfg(unix)]

@@ -84,18 +84,18 @@ fn every_vector_byte_for_byte_through_the_cli() {
         assert_eq!(o.status.code(), Some(0), "{dir:?}: {stderr}");
         let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
         let reg_id = expected["registration_id"].as_str().unwrap();
-        assert_eq!(json["registration_id"], reg_id);
+        assert_eq!(json["registrationId"], reg_id);
         assert_eq!(json["fwid"], expected["riot_fw_sha256"]);
         let alias_file = expected["alias_cert_file"].as_str().unwrap();
         for name in [alias_file, "device-cert.pem", "device-id-pub.pem", "alias-key.pem"] {
             assert_eq!(pem_der(&out.join(name)), pem_der(&dir.join(name)), "{dir:?} {name}");
         }
         let alias_der = pem_der(&out.join(alias_file));
-        assert_eq!(json["sha256_thumbprint"], tasks::identity::sha256_thumbprint(&alias_der));
-        assert_eq!(json["sha1_thumbprint"], tasks::identity::sha1_thumbprint(&alias_der));
-        assert!(json["sha1_thumbprint"].as_str().unwrap().chars().all(|c| !c.is_ascii_lowercase()));
-        assert_eq!(Path::new(json["alias_cert"].as_str().unwrap()), out.join(alias_file));
-        assert_eq!(Path::new(json["device_cert"].as_str().unwrap()), out.join("device-cert.pem"));
+        assert_eq!(json["sha256Thumbprint"], tasks::identity::sha256_thumbprint(&alias_der));
+        assert_eq!(json["sha1Thumbprint"], tasks::identity::sha1_thumbprint(&alias_der));
+        assert!(json["sha1Thumbprint"].as_str().unwrap().chars().all(|c| !c.is_ascii_lowercase()));
+        assert_eq!(Path::new(json["aliasCert"].as_str().unwrap()), out.join(alias_file));
+        assert_eq!(Path::new(json["deviceCert"].as_str().unwrap()), out.join("device-cert.pem"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -106,7 +106,7 @@ fn every_vector_byte_for_byte_through_the_cli() {
         let rec = state.last_generated.expect("identity recorded in the project state");
         assert_eq!(rec.registration_id, reg_id);
         assert_eq!(rec.alias_cert, out.join(alias_file));
-        assert_eq!(rec.sha256_thumbprint, json["sha256_thumbprint"].as_str().unwrap());
+        assert_eq!(rec.sha256_thumbprint, json["sha256Thumbprint"].as_str().unwrap());
         assert_eq!(rec.fwid, expected["riot_fw_sha256"].as_str().unwrap(), "FWID recorded lower-case, as --json prints it");
     }
     assert_eq!(count, 5);
@@ -306,7 +306,7 @@ fn a_different_identity_is_backed_up_and_an_identical_one_is_left_alone() {
     assert!(again["files"].as_array().unwrap().iter().all(|f| f["action"] == "unchanged"), "{again}");
     assert_eq!(again["warnings"].as_array().unwrap().len(), 0, "{again}");
     let second = gen(&b);
-    assert_ne!(first["sha256_thumbprint"], second["sha256_thumbprint"]);
+    assert_ne!(first["sha256Thumbprint"], second["sha256Thumbprint"]);
     let backups: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("out"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -396,12 +396,12 @@ fn inspect_cert_diagnoses_which_input_differs() {
     };
     assert_eq!(inspect(&base)["difference"], "identical");
     assert_eq!(inspect(&fw)["difference"], "fwid");
-    assert_eq!(inspect(&uds)["difference"], "device_id");
-    assert_eq!(inspect(&cn)["difference"], "registration_id");
+    assert_eq!(inspect(&uds)["difference"], "deviceId");
+    assert_eq!(inspect(&cn)["difference"], "registrationId");
     let j = inspect(&fw);
-    assert_eq!(j["certificate"]["signature_valid"], true);
-    assert_eq!(j["certificate"]["is_alias"], true);
-    assert_eq!(j["certificate"]["subject_cn"], "dev");
+    assert_eq!(j["certificate"]["signatureValid"], true);
+    assert_eq!(j["certificate"]["isAlias"], true);
+    assert_eq!(j["certificate"]["subjectCn"], "dev");
 
     // Human output explains, and a DER file works as well as PEM.
     let der = tmp.path().join("cert.der");

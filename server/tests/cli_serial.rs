@@ -187,7 +187,7 @@ fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     // Too long for the device: refused before sending.
     let o = run(&["set-wifi", "--port", s(&link), "--ssid", &"x".repeat(32), "--password-stdin"], "pw\n");
     assert_eq!(o.code, 2, "{}", o.stderr);
-    assert!(o.stderr.contains("SSID"));
+    assert!(o.stderr.contains("--wifi-ssid"), "{}", o.stderr);
     assert_eq!(eeprom(&state)["wifi_ssid"], "Plain");
 }
 

@@ -129,9 +129,9 @@ fn upload_guards_and_real_no_probe_errors() {
         (vec!["upload", "--bin", "ok.bin", "--address", "0x08000000"], "bootloader"),
         (vec!["upload", "--bin", "ok.bin", "--address", "0x0800BFFF"], "bootloader"),
         (vec!["upload", "--bin", "ok.bin", "--address", "0x0800C004"], "past the end"),
-        (vec!["upload", "--bin", "ok.bin", "--backend", "sim"], "--sim-state"),
+        (vec!["upload", "--bin", "ok.bin", "--backend", "sim"], "--sim-dir"),
         (vec!["upload", "--bin", "ok.bin", "--backend", "sim", "--sim-state", "s", "--probe", "0483:374b"], "--probe"),
-        (vec!["upload", "--bin", "ok.bin", "--probe", "not-a-selector"], "probe selector"),
+        (vec!["upload", "--bin", "ok.bin", "--probe", "not-a-selector"], "--probe"),
         (vec!["upload", "--bin", "missing.bin"], "--bin"),
         (vec!["upload", "--build-dir", "."], "several images"),
         (vec!["upload", "--build-dir", "no-such-dir"], "--build-dir"),
@@ -197,7 +197,7 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let gen: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let expected = gen["sha256_thumbprint"].as_str().unwrap().to_string();
+    let expected = gen["sha256Thumbprint"].as_str().unwrap().to_string();
 
     // The virtual DevKit started afterwards boots the uploaded image.
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();

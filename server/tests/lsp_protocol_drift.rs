@@ -10,6 +10,12 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The extension's declarations; `None` when this checkout has no extension (the server
+/// builds alone): nothing to compare then.
+fn extension_ts() -> Option<String> {
+    std::fs::read_to_string(root().join("extension/src/lsp_ext.ts")).ok()
+}
+
 fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
 }
@@ -86,13 +92,9 @@ fn every_error_code_is_documented() {
 
 #[test]
 fn the_extension_mirrors_the_server_when_present() {
-    let ts = root().join("extension/src/lsp_ext.ts");
-    if !ts.exists() {
-        // Not every checkout has the extension (the server builds alone); nothing to compare.
-        return;
-    }
+    let Some(ts) = extension_ts() else { return };
     let server = quoted_methods(&read("server/src/lsp/ext.rs"));
-    let client = quoted_methods(&std::fs::read_to_string(&ts).unwrap());
+    let client = quoted_methods(&ts);
     assert_eq!(server, client, "{}", diff("server/src/lsp/ext.rs", &server, "extension/src/lsp_ext.ts", &client));
 }
 
@@ -102,4 +104,197 @@ fn the_parsers_see_what_they_should() {
     assert_eq!(m.into_iter().collect::<Vec<_>>(), ["devkit/a", "devkit/monitor/open"]);
     let d = documented_methods("## x\n### `devkit/a`\ntext `devkit/b`\n### `devkit/monitor/open`\n");
     assert_eq!(d.into_iter().collect::<Vec<_>>(), ["devkit/a", "devkit/monitor/open"]);
+}
+
+// ---- Field drift ------------------------------------------------------------------------------
+
+use std::collections::BTreeMap;
+
+fn camel(snake: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Fields of a declaration: its own JSON names, and the declarations it flattens / extends.
+#[derive(Debug, Default, Clone)]
+struct Decl {
+    fields: BTreeSet<String>,
+    includes: Vec<String>,
+}
+
+/// Every `pub struct` in ext.rs with its JSON field names (camelCase, `rename` honoured,
+/// `flatten` followed).
+fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, Decl)> = None;
+    let (mut flatten, mut rename) = (false, None::<String>);
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = line.strip_prefix("pub struct ") {
+            if let Some(name) = rest.strip_suffix(" {") {
+                current = Some((name.trim().to_string(), Decl::default()));
+            }
+            continue;
+        }
+        let Some((_, decl)) = current.as_mut() else { continue };
+        if line == "}" {
+            let (name, decl) = current.take().unwrap();
+            out.insert(name, decl);
+            continue;
+        }
+        if t.starts_with("#[serde(") && t.contains("flatten") {
+            flatten = true;
+        }
+        if let Some(r) = t.strip_prefix("#[serde(rename = \"") {
+            rename = r.split('"').next().map(str::to_string);
+        }
+        if let Some(field) = t.strip_prefix("pub ") {
+            let Some((name, ty)) = field.split_once(':') else { continue };
+            if flatten {
+                decl.includes.push(ty.trim().trim_end_matches(',').to_string());
+            } else {
+                decl.fields.insert(rename.take().unwrap_or_else(|| camel(name.trim())));
+            }
+            flatten = false;
+            rename = None;
+        }
+    }
+    out
+}
+
+/// Every `export interface` in lsp_ext.ts with its field names and what it extends.
+fn ts_interfaces(text: &str) -> BTreeMap<String, Decl> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, Decl)> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("export interface ") {
+            let head = rest.trim_end_matches('{').trim();
+            let (name, includes) = match head.split_once(" extends ") {
+                Some((n, ext)) => (n.trim(), ext.split(',').map(|s| s.trim().to_string()).collect()),
+                None => (head, Vec::new()),
+            };
+            current = Some((name.to_string(), Decl { fields: BTreeSet::new(), includes }));
+            continue;
+        }
+        let Some((_, decl)) = current.as_mut() else { continue };
+        if line == "}" {
+            let (name, decl) = current.take().unwrap();
+            out.insert(name, decl);
+            continue;
+        }
+        let t = line.trim();
+        if t.starts_with("//") || t.starts_with('*') || t.starts_with("/*") {
+            continue;
+        }
+        if let Some((name, _)) = t.split_once(':') {
+            let name = name.trim().trim_end_matches('?');
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                decl.fields.insert(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// All JSON fields of `name`, its flattened / extended declarations included.
+fn all_fields(decls: &BTreeMap<String, Decl>, name: &str) -> Option<BTreeSet<String>> {
+    let d = decls.get(name)?;
+    let mut out = d.fields.clone();
+    for inc in &d.includes {
+        out.extend(all_fields(decls, inc).unwrap_or_default());
+    }
+    Some(out)
+}
+
+/// `devkit/monitor/open` -> `MonitorOpen`.
+fn type_stem(method: &str) -> String {
+    method
+        .trim_start_matches("devkit/")
+        .split('/')
+        .map(|part| {
+            let mut c = part.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn params_and_results_have_the_same_fields_in_server_and_extension() {
+    let Some(ts) = extension_ts() else { return };
+    let rust = rust_structs(&read("server/src/lsp/ext.rs"));
+    let ts = ts_interfaces(&ts);
+    let mut compared = 0;
+    for name in rust.keys().filter(|n| n.ends_with("Params") || n.ends_with("Result")) {
+        let r = all_fields(&rust, name).unwrap();
+        let t = all_fields(&ts, name).unwrap_or_else(|| panic!("extension/src/lsp_ext.ts has no interface {name}"));
+        // A flattened open map (an event's own keys) lets the extension name more fields.
+        let open = rust[name].includes.iter().any(|i| !rust.contains_key(i));
+        let only_r: Vec<_> = r.difference(&t).collect();
+        let only_t: Vec<_> = if open { Vec::new() } else { t.difference(&r).collect() };
+        assert!(only_r.is_empty() && only_t.is_empty(), "{name}: fields only in ext.rs: {only_r:?}; only in lsp_ext.ts: {only_t:?}");
+        compared += 1;
+    }
+    assert!(compared >= 25, "compared {compared} declarations");
+}
+
+#[test]
+fn every_param_field_is_documented_with_its_method() {
+    let rust = rust_structs(&read("server/src/lsp/ext.rs"));
+    let doc = read("docs/protocol.md");
+    let mut checked = 0;
+    for section in doc.split("\n### `").skip(1) {
+        let method = section.split('`').next().unwrap_or_default();
+        let body = section.split("\n## ").next().unwrap_or_default();
+        let stem = type_stem(method);
+        for kind in ["Params", "Result"] {
+            let Some(fields) = all_fields(&rust, &format!("{stem}{kind}")) else { continue };
+            for f in fields {
+                let named = body.contains(&format!("`{f}`")) || body.contains(&format!("\"{f}\""));
+                assert!(named, "docs/protocol.md: {method} does not mention its {kind} field `{f}`");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 60, "checked {checked} fields");
+}
+
+/// FNV-1a (64 bit) of the text with line endings normalised: stable across platforms.
+fn fnv1a(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.replace("\r\n", "\n").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[test]
+fn the_documentation_carries_the_hash_of_the_declarations() {
+    let hash = fnv1a(&read("server/src/lsp/ext.rs"));
+    let doc = read("docs/protocol.md");
+    let line = format!("ext.rs hash: {hash}");
+    assert!(
+        doc.contains(&line),
+        "server/src/lsp/ext.rs changed: review docs/protocol.md (and extension/src/lsp_ext.ts), then set its `ext.rs hash:` line to `{line}`"
+    );
+}
+
+#[test]
+fn the_field_parsers_see_what_they_should() {
+    let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
+    assert_eq!(all_fields(&r, "AParams").unwrap().into_iter().collect::<Vec<_>>(), ["portName", "probe", "x"]);
+    let t = ts_interfaces("export interface AParams extends BParams {\n    /** doc: not a field */\n    portName?: string;\n}\nexport interface BParams {\n    probe: string;\n}\n");
+    assert_eq!(all_fields(&t, "AParams").unwrap().into_iter().collect::<Vec<_>>(), ["portName", "probe"]);
+    assert_eq!(type_stem("devkit/monitor/open"), "MonitorOpen");
 }

@@ -3,10 +3,11 @@
 //! One list of checks for `devkit doctor` and the daemon's `devkit/checkSetup` (the editor's
 //! "Check Setup" command): `devkit` on PATH, arduino-cli and its version, the AZ3166 platform,
 //! a debug probe, and on Linux the udev rule that lets a user open the DevKit's ST-LINK. Each
-//! check that is not fine names the next action that fixes it (wire names of the shared
-//! next-action contract), so each adapter renders it its own way.
+//! check that is not fine names the next action that fixes it ([`NextStep`], the shared
+//! next-action contract of errors), so each adapter renders it its own way.
 
 use crate::build::toolchain;
+use crate::error::{NextAction, NextStep};
 use crate::flash::{UDEV_RELOAD, UDEV_RULE, UDEV_RULE_FILE};
 use crate::progress::Progress;
 use serde::Serialize;
@@ -24,17 +25,6 @@ pub enum CheckStatus {
     Error,
 }
 
-/// What fixes a failed check. `action` is a wire name of the shared next-action contract
-/// (`installToolchain`, `setArduinoCliPath`, `installUdevRule`, ...).
-// TODO(core): use `tasks::error::NextAction` once it has landed on main.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NextActionRef {
-    pub action: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,7 +35,8 @@ pub struct Check {
     pub status: CheckStatus,
     /// What was found, or what is wrong and how to fix it (may span lines).
     pub detail: String,
-    pub next_actions: Vec<NextActionRef>,
+    /// What fixes it (the next-action contract of errors).
+    pub next_actions: Vec<NextStep>,
 }
 
 /// Inputs of [`run`]; the defaults read the real machine.
@@ -65,8 +56,8 @@ pub struct DoctorOptions {
 
 const SYSTEM_UDEV_DIRS: [&str; 3] = ["/etc/udev/rules.d", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"];
 
-fn action(action: &'static str, detail: Option<&str>) -> NextActionRef {
-    NextActionRef { action, detail: detail.map(str::to_string) }
+fn action(action: NextAction, detail: Option<&str>) -> NextStep {
+    NextStep { action, detail: detail.map(str::to_string) }
 }
 
 /// Run every check (nothing is changed on the machine).
@@ -111,7 +102,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
         title: "AZ3166 platform",
         status: CheckStatus::Error,
         detail: format!("not checked: {why}"),
-        next_actions: vec![action("installToolchain", None)],
+        next_actions: vec![action(NextAction::InstallToolchain, None)],
     };
     let cli = match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
         Ok(cli) => cli,
@@ -121,7 +112,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
                 Some(p) => format!("the configured arduino-cli {} does not exist", p.display()),
                 None => "`arduino-cli` is not on PATH".to_string(),
             };
-            let next = vec![action("installToolchain", None), action("setArduinoCliPath", Some("devkitDps.arduinoCli.path"))];
+            let next = vec![action(NextAction::InstallToolchain, None), action(NextAction::SetArduinoCliPath, Some("devkitDps.arduinoCli.path"))];
             let detail = format!("{looked}.\n{}", toolchain::install_guidance());
             let found = Check { id: "arduinoCli", title: "arduino-cli", status: CheckStatus::Error, detail, next_actions: next };
             return vec![found, not_checked("arduino-cli was not found")];
@@ -141,7 +132,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
             title: "arduino-cli",
             status: CheckStatus::Error,
             detail: e.to_string(),
-            next_actions: vec![action("installToolchain", None), action("setArduinoCliPath", Some("devkitDps.arduinoCli.path"))],
+            next_actions: vec![action(NextAction::InstallToolchain, None), action(NextAction::SetArduinoCliPath, Some("devkitDps.arduinoCli.path"))],
         },
     };
     if version.status != CheckStatus::Ok {
@@ -160,7 +151,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
             title: "AZ3166 platform",
             status: CheckStatus::Error,
             detail: e.to_string(),
-            next_actions: vec![action("installToolchain", Some(toolchain::PLATFORM_ID))],
+            next_actions: vec![action(NextAction::InstallToolchain, Some(toolchain::PLATFORM_ID))],
         },
     };
     vec![version, platform]
@@ -200,7 +191,7 @@ fn udev_check(dirs: &[PathBuf]) -> Check {
                 "no udev rule gives you access to the DevKit's ST-LINK (USB 0483:374B); flashing may need root.\n\
                  Add this line to {UDEV_RULE_FILE}, then run `{UDEV_RELOAD}` and replug the DevKit:\n{UDEV_RULE}"
             ),
-            next_actions: vec![action("installUdevRule", Some(UDEV_RULE_FILE))],
+            next_actions: vec![action(NextAction::InstallUdevRule, Some(UDEV_RULE_FILE))],
         },
     }
 }
@@ -244,13 +235,13 @@ mod tests {
         let cli = by_id(&checks, "arduinoCli");
         assert_eq!(cli.status, CheckStatus::Error);
         let actions: Vec<_> = cli.next_actions.iter().map(|a| a.action).collect();
-        assert_eq!(actions, ["installToolchain", "setArduinoCliPath"]);
+        assert_eq!(actions, [NextAction::InstallToolchain, NextAction::SetArduinoCliPath]);
         assert_eq!(by_id(&checks, "platform").status, CheckStatus::Error);
         if cfg!(target_os = "linux") {
             let udev = by_id(&checks, "udevRule");
             assert_eq!(udev.status, CheckStatus::Warning);
             assert!(udev.detail.contains(UDEV_RULE), "{}", udev.detail);
-            assert_eq!(udev.next_actions[0].action, "installUdevRule");
+            assert_eq!(udev.next_actions[0].action, NextAction::InstallUdevRule);
         }
         let json = serde_json::to_value(&checks).unwrap();
         assert_eq!(json[1]["nextActions"][1]["detail"], "devkitDps.arduinoCli.path", "camelCase wire shape: {json}");

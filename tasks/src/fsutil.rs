@@ -77,6 +77,11 @@ impl InputError {
     fn io(input: &str, e: std::io::Error) -> Self {
         InputError { input: input.to_string(), reason: format!("cannot be read: {e}"), io_kind: Some(e.kind()) }
     }
+    /// The same refusal in the one error model: `input` is what was refused, the message
+    /// still naming it as this error did (`--bin "x.bin"`).
+    pub fn into_invalid(self, input: crate::error::Input) -> crate::error::InvalidInput {
+        crate::error::InvalidInput::new(input, self.reason).named(self.input)
+    }
     /// True when the input does not exist.
     pub fn is_not_found(&self) -> bool {
         self.io_kind == Some(std::io::ErrorKind::NotFound)
@@ -310,6 +315,16 @@ fn clean_stale_temps_once(dir: &Path) {
     cleaned.push(dir.to_path_buf());
     drop(cleaned);
     clean_stale_temps(dir);
+}
+
+impl crate::error::DomainError for FsError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            FsError::Io { .. } => crate::error::ErrorKind::Failed,
+            FsError::WouldOverwrite { .. } | FsError::Exists { .. } => crate::error::ErrorKind::WouldOverwrite,
+            FsError::NotRegular { .. } => crate::error::ErrorKind::Failed,
+        }
+    }
 }
 
 /// Who may read a file we write.

@@ -18,6 +18,7 @@
 //! - [`dps`]: DPS service client, device client and the local DPS emulator.
 //! - [`provision`]: the end-to-end provisioning job.
 //! - [`project`]: per-project state (the identity last generated or enrolled).
+//! - [`error`]: the one error model (invalid input, error kind, next actions).
 //! - [`progress`]: progress events and cancellation shared by long operations.
 //! - [`fsutil`]: atomic, identity-safe file writes.
 
@@ -25,6 +26,7 @@ pub mod build;
 pub mod console;
 pub mod doctor;
 pub mod dps;
+pub mod error;
 pub mod flash;
 pub mod fsutil;
 pub mod identity;

@@ -29,6 +29,15 @@ pub enum ProjectError {
     Write(#[from] fsutil::FsError),
 }
 
+impl crate::error::DomainError for ProjectError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            ProjectError::Write(e) => e.kind(),
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+}
+
 /// Where an identity record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,18 +129,62 @@ impl ProjectState {
         Ok(())
     }
 
-    /// Load, apply `f`, save.
+    /// Load, apply `f`, save when that changed anything: the one writer of the state file
+    /// (an unchanged state costs no write and no fsync).
     pub fn update(root: &Path, f: impl FnOnce(&mut ProjectState)) -> Result<ProjectState, ProjectError> {
-        let mut state = Self::load(root)?;
+        let before = Self::load(root)?;
+        let mut state = before.clone();
         f(&mut state);
-        state.save(root)?;
+        if state != before {
+            state.save(root)?;
+        }
         Ok(state)
+    }
+
+    /// The identity the device is expected to have (what a new build's drift is computed
+    /// against, with [`IdentityRecord::image_change`]): the last enrolled, else the last generated.
+    pub fn reference(&self) -> Option<(&IdentityRecord, IdentitySource)> {
+        match (&self.last_enrolled, &self.last_generated) {
+            (Some(r), _) => Some((r, IdentitySource::Enrolled)),
+            (None, Some(r)) => Some((r, IdentitySource::Generated)),
+            (None, None) => None,
+        }
+    }
+
+    /// True when the last generated certificate of the enrolled device is not the enrolled one.
+    pub fn enrollment_is_stale(&self) -> bool {
+        matches!((&self.last_enrolled, &self.last_generated), (Some(e), Some(g)) if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_state_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = IdentityRecord {
+            registration_id: "dev-a".into(),
+            fwid: "ab".into(),
+            sha256_thumbprint: "cd".into(),
+            alias_cert: "/x/dev-a.pem".into(),
+            source: IdentitySource::Generated,
+            core_digest: None,
+            device_id_public_key: None,
+        };
+        ProjectState::update(dir.path(), |s| s.last_generated = Some(record.clone())).unwrap();
+        let path = state_path(dir.path());
+        let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // Replace the file's content behind the writer's back: an unchanged update leaves it.
+        let text = std::fs::read(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        ProjectState::update(dir.path(), |s| s.last_generated = Some(record.clone())).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(std::fs::read(&path).unwrap(), text);
+        let state = ProjectState::load(dir.path()).unwrap();
+        assert_eq!(state.reference().map(|(r, s)| (r.registration_id.as_str(), s)), Some(("dev-a", IdentitySource::Generated)));
+    }
 
     #[test]
     fn round_trip_and_missing_is_empty() {

@@ -2,6 +2,7 @@
 //! which follows arduino-cli's documented command line and output. No real arduino-cli,
 //! AZ3166 platform or ARM compiler is involved.
 
+use tasks::error::DomainError;
 use tasks::build::{build, BuildError, BuildOptions, Severity};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
@@ -118,7 +119,7 @@ async fn bad_sketch_and_build_path_are_invalid_input() {
     opts.build_path = p.sketch().join("build");
     let (r, _) = run(&opts).await;
     let e = r.unwrap_err();
-    assert!(e.is_invalid_input() && e.to_string().contains("build path"), "{e}");
+    assert!(e.is_invalid_input() && e.to_string().contains("build directory"), "{e}");
     let mut opts = p.options("0ne0001A2B3");
     opts.sketch_dir = p.dir.path().join("firmware");
     let (r, _) = run(&opts).await;

@@ -3,6 +3,7 @@
 #[path = "sim_support/mod.rs"]
 mod support;
 
+use tasks::error::DomainError;
 use std::time::Duration;
 use support::{Sim, UDS};
 use tasks::console::{Console, ConsoleError, ReplyKind};

@@ -2,6 +2,7 @@
 //! the real probe-rs (no probe is attached on the test machines), and OpenOCD's real no-probe
 //! error with Debian's `openocd` (installed by scripts/deps.sh).
 
+use tasks::error::DomainError;
 use std::sync::{Arc, Mutex};
 use tasks::flash::{flash, guard, openocd, Backend, FlashError, FlashImage};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};

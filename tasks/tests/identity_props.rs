@@ -2,6 +2,7 @@
 //! derivation produced; the map/image parser never panics on arbitrary or mutated input; and
 //! secret types cannot be printed.
 
+use tasks::error::DomainError;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;

@@ -639,7 +639,8 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     assertEq(v.buttons[2].command, "workbench.action.openSettings", "a path action opens the setting");
     assertEq(String(v.buttons[2].args[0]), "devkitDps.arduinoCli.path", "that setting");
     const registered = await vscode.commands.getCommands(true);
-    for (const name of ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"]) {
+    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
+    for (const name of names) {
         const b = buttonsFor([{ action: name }])[0];
         assert(b, `a button for ${name}`);
         assert(registered.includes(b.command), `${name} runs a registered command (${b.command})`);

@@ -2,21 +2,21 @@
 
 use super::{CliError, CliResult};
 use std::path::PathBuf;
-use tasks::build::{BuildError, BuildOptions, BuilderSettings, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
+use tasks::build::{BuildError, BuildOptions, BuildRequest};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
 /// Where the sketch and build live, and what is compiled in. Shared with `device-upload`.
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
-    /// Project root (holds `.devkit/`).
-    #[arg(long, default_value = ".")]
+    /// Project directory (holds `.devkit/`).
+    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
     pub project: PathBuf,
     /// Sketch directory [default: <project>/firmware/DevKitDPS].
     #[arg(long, value_name = "DIR")]
     pub sketch: Option<PathBuf>,
-    /// arduino-cli build path [default: <project>/.devkit/build].
-    #[arg(long, value_name = "DIR")]
-    pub build_path: Option<PathBuf>,
+    /// Build directory (arduino-cli's build path) [default: <project>/.devkit/build].
+    #[arg(long = "build-dir", alias = "build-path", value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
     /// arduino-cli to use [default: `arduino-cli` on PATH].
     #[arg(long, env = "DEVKIT_ARDUINO_CLI", value_name = "FILE")]
     pub arduino_cli: Option<PathBuf>,
@@ -56,43 +56,32 @@ pub struct Args {
 }
 
 impl BuildArgs {
-    pub fn build_path(&self) -> PathBuf {
-        self.build_path.clone().unwrap_or_else(|| self.project.join(".devkit").join("build"))
+    pub fn request(&self) -> BuildRequest {
+        BuildRequest {
+            project_dir: self.project.clone(),
+            sketch: self.sketch.clone(),
+            build_dir: self.build_dir.clone(),
+            arduino_cli: self.arduino_cli.clone(),
+            global_endpoint: self.global_endpoint.clone(),
+            id_scope: self.id_scope.clone(),
+            registration_id: self.registration_id.clone(),
+            builder: Some(self.builder.clone()),
+            arduino_builder: self.arduino_builder.clone(),
+            arduino_data: self.arduino_data.clone(),
+            force: self.force,
+        }
     }
 
-    /// Validate into build options; settings warnings go to stderr.
+    /// Validate into build options; settings notes and warnings go to stderr.
     pub fn options(&self) -> Result<BuildOptions, CliError> {
-        let build_path = self.build_path();
-        let dps = if self.global_endpoint.is_none() && self.id_scope.is_none() && self.registration_id.is_none() {
-            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON)).ok().and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
-            match previous {
-                Some(p) => {
-                    eprintln!("note: using the DPS settings of the previous build (ID Scope {}, endpoint {})", p.id_scope, p.global_endpoint);
-                    p
-                }
-                None => return Err(CliError::invalid("missing --id-scope: the DPS ID Scope (0ne followed by 8 hex digits, from the DPS instance's overview page) must be compiled into the sketch; pass --id-scope or set DEVKIT_DPS_ID_SCOPE")),
-            }
-        } else {
-            let scope = self.id_scope.as_deref().ok_or_else(|| CliError::invalid("missing --id-scope (0ne followed by 8 hex digits)"))?;
-            let endpoint = self.global_endpoint.as_deref().unwrap_or(DEFAULT_GLOBAL_ENDPOINT);
-            let (dps, warnings) = DpsSettings::new(endpoint, scope, self.registration_id.as_deref()).map_err(CliError::invalid)?;
-            for w in warnings {
-                eprintln!("warning: {w}");
-            }
-            dps
-        };
-        Ok(BuildOptions {
-            sketch_dir: self.sketch.clone().unwrap_or_else(|| self.project.join("firmware").join("DevKitDPS")),
-            build_path,
-            arduino_cli: self.arduino_cli.clone(),
-            builder: BuilderSettings {
-                choice: self.builder.parse().map_err(|e: BuildError| CliError::invalid(format!("invalid --builder: {e}")))?,
-                arduino_builder: self.arduino_builder.clone(),
-                arduino_data: self.arduino_data.clone(),
-            },
-            dps,
-            force: self.force,
-        })
+        let planned = self.request().options()?;
+        if let Some(note) = &planned.note {
+            eprintln!("note: {note}");
+        }
+        for w in &planned.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(planned.options)
     }
 }
 
@@ -119,15 +108,6 @@ pub fn progress_printer() -> Progress {
     })
 }
 
-/// Exit 2 for the caller's input, 1 for the rest.
-pub fn classify<E: std::error::Error + Send + Sync + 'static>(e: E, invalid_input: bool) -> CliError {
-    if invalid_input {
-        CliError::Invalid(e.into())
-    } else {
-        CliError::Failed(e.into())
-    }
-}
-
 pub fn run(args: Args) -> CliResult {
     let opts = args.build.options()?;
     let result = super::runtime().block_on(tasks::build::build(&opts, &progress_printer(), &CancellationToken::new()));
@@ -147,8 +127,7 @@ pub fn run(args: Args) -> CliResult {
                 let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
                 println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
             }
-            let invalid = e.is_invalid_input();
-            Err(classify(e, invalid))
+            Err(e.into())
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::build::BuildArgs;
 use super::upload::FlashArgs;
-use super::CliResult;
+use super::{CliError, CliResult};
 use std::path::PathBuf;
 use tasks::progress::CancellationToken;
 use tasks::upload::{DeviceUploadOptions, NoMonitor};
@@ -39,10 +39,7 @@ pub fn run(args: Args) -> CliResult {
     let progress = super::build::progress_printer();
     let report = super::runtime()
         .block_on(tasks::upload::device_upload(&opts, uds.as_ref(), &NoMonitor, &progress, &CancellationToken::new()))
-        .map_err(|e| {
-            let invalid = e.is_invalid_input();
-            super::build::classify(e, invalid)
-        })?;
+        .map_err(CliError::from)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?);
     } else {

@@ -4,6 +4,7 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::PathBuf;
+use tasks::error::NextAction;
 use tasks::doctor::{self, CheckStatus, DoctorOptions};
 
 #[derive(clap::Args)]
@@ -17,12 +18,11 @@ pub struct Args {
 }
 
 /// How the terminal says what fixes a check (the editor shows buttons instead).
-fn render_action(action: &str, detail: Option<&str>) -> String {
+fn render_action(action: NextAction, detail: Option<&str>) -> String {
     match action {
-        "installToolchain" => "install the toolchain (see the detail above)".into(),
-        "setArduinoCliPath" => "pass --arduino-cli FILE (or set DEVKIT_ARDUINO_CLI)".into(),
-        "installUdevRule" => format!("add the udev rule to {}", detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)),
-        other => other.to_string(),
+        NextAction::InstallToolchain => "install the toolchain (see the detail above)".into(),
+        NextAction::InstallUdevRule => format!("add the udev rule to {}", detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)),
+        other => other.cli_hint().to_string(),
     }
 }
 

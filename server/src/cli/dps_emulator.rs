@@ -55,7 +55,7 @@ pub fn run(args: Args) -> CliResult {
     }
     super::runtime().block_on(async move {
         let emulator = Emulator::start(config).await.map_err(|e| {
-            if e.is_invalid_input() {
+            if tasks::error::DomainError::is_invalid_input(&e) {
                 CliError::Invalid(e.into())
             } else {
                 CliError::Failed(anyhow::Error::new(e).context("cannot start the DPS emulator"))

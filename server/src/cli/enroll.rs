@@ -7,9 +7,11 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tasks::dps::az::{self, AzEnrollment, AzTarget};
-use tasks::dps::enroll::{self, EnrollError, EnrollInput, EnrollmentSettings};
+use tasks::dps::az::{self, AzEnrollment};
+use tasks::dps::enroll::{self, EnrollVia, EnrollmentSettings};
 use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
+use tasks::error::DomainError;
+use zeroize::Zeroizing;
 use tasks::fsutil::{limits, SecretSource};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,7 +48,7 @@ pub struct Args {
     #[arg(long, value_name = "RG", requires = "dps_name")]
     resource_group: Option<String>,
     /// Project whose state gives the default certificate and records the enrollment.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
     project: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
@@ -74,25 +76,21 @@ impl EnrollmentArgs {
     /// The validated settings (`--iot-hub` and `--device-id` checked).
     pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
         let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled, enable: self.enable };
-        settings.validate().map_err(enroll_error)?;
+        settings.validate()?;
         Ok(settings)
     }
-}
-
-/// An enrollment-preparation error, naming the command-line input it is about.
-pub fn enroll_error(e: EnrollError) -> CliError {
-    let flag = match e.input() {
-        Some(EnrollInput::Cert) => "--cert",
-        Some(EnrollInput::DeviceId) => "--device-id",
-        Some(EnrollInput::IotHub) => "--iot-hub",
-        None => return CliError::Failed(e.into()),
-    };
-    CliError::invalid(format!("invalid {flag}: {e}"))
 }
 
 /// Read a connection string from a file or stdin (never from argv). Errors name the input,
 /// never the content.
 pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<ConnectionString>, CliError> {
+    let Some((text, source)) = read_connection_string_text(file, stdin, input)? else { return Ok(None) };
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
+}
+
+/// The text of a connection string file or stdin line, and how to name its source.
+pub fn read_connection_string_text(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<(Zeroizing<String>, String)>, CliError> {
     let (text, source) = match (file, stdin) {
         (Some(path), _) => {
             let source = format!("--{input}-file {:?}", path.display().to_string());
@@ -104,7 +102,7 @@ pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> 
         }
         (None, false) => return Ok(None),
     };
-    ConnectionString::parse(&text).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
+    Ok(Some((text, source)))
 }
 
 /// Read a CA file for `--ca-file` (bounded like every certificate input).
@@ -113,14 +111,10 @@ pub fn read_ca(path: Option<&Path>) -> Result<Option<String>, CliError> {
 }
 
 pub fn classify(e: DpsError) -> CliError {
-    if e.is_invalid_input() {
-        CliError::Invalid(e.into())
-    } else {
-        let hint = e.service_error().and_then(|s| s.error_code).and_then(tasks::dps::hint_for_error_code);
-        match hint {
-            Some(h) => CliError::Failed(anyhow::Error::new(e).context(format!("hint: {h}"))),
-            None => CliError::Failed(e.into()),
-        }
+    let hint = e.service_error().and_then(|s| s.error_code).and_then(tasks::dps::hint_for_error_code);
+    match hint {
+        Some(h) if !e.is_invalid_input() => CliError::Failed(anyhow::Error::new(e).context(format!("hint: {h}"))),
+        _ => CliError::from(e),
     }
 }
 
@@ -128,26 +122,21 @@ pub fn run(args: Args) -> CliResult {
     // 1. Inputs, all validated before anything is sent or written.
     let cs = read_connection_string(args.connection_string_file.as_deref(), args.connection_string_stdin, "connection-string")?;
     let ca_pem = read_ca(args.ca_file.as_deref())?;
-    let cert = enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(enroll_error)?;
+    let cert = enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(CliError::from)?;
     let settings = args.enrollment.settings()?;
     let id = &cert.registration_id;
 
     // 2. Enroll.
-    let enrolled = match args.backend {
-        BackendArg::Rest => {
-            let cs = cs.ok_or_else(|| CliError::invalid("missing connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
+    let via = enroll::select_target(args.backend == BackendArg::Az, args.dps_name.clone(), args.resource_group.clone(), cs)?;
+    let enrolled = match via {
+        EnrollVia::Rest(cs) => {
             super::runtime().block_on(async {
                 let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
                 enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der).await.map_err(classify)
             })?
         }
-        BackendArg::Az => {
+        EnrollVia::Az(target) => {
             let az = az::find_az().ok_or_else(|| CliError::Failed(anyhow::anyhow!("`az` (Azure CLI) is not on PATH; install it with the azure-iot extension, or use --backend rest")))?;
-            let target = match (&args.dps_name, cs) {
-                (Some(name), _) => AzTarget::Named { dps_name: name.clone(), resource_group: args.resource_group.clone() },
-                (None, Some(cs)) => AzTarget::Login(cs),
-                (None, None) => return Err(CliError::invalid("--backend az needs --dps-name NAME (with your az login) or a connection string")),
-            };
             let request = AzEnrollment {
                 target,
                 registration_id: id.to_string(),

@@ -3,7 +3,7 @@
 //! Contract (later tooling depends on it):
 //! `devkit generate-cert (--bin FILE --map FILE | --build-dir DIR) (--uds-file FILE | --uds-stdin)
 //! (--registration-id ID | --mac HEX12 --firmware-version X.Y.Z) [--out-dir DIR] [--device-cert]
-//! [--alias-key] [--json] [--allow-sample-uds] [--project DIR]`, or `--batch MANIFEST.csv`
+//! [--alias-key] [--json] [--allow-sample-uds] [--project-dir DIR]`, or `--batch MANIFEST.csv`
 //! instead of the UDS and ID options. Every input is validated before anything is written;
 //! exit 2 names the bad input. Existing files with different content are kept as
 //! `<name>.<UTC timestamp>.bak` (said in the output); identical content is left untouched
@@ -67,7 +67,7 @@ pub struct Args {
     #[arg(long)]
     allow_sample_uds: bool,
     /// Project whose state records the generated identity (`<DIR>/.devkit/state.json`).
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
     project: PathBuf,
 }
 
@@ -85,13 +85,13 @@ fn flag(name: &str, value: &impl std::fmt::Display) -> String {
 /// Re-label an invalid-input error with the command-line input it came from.
 fn relabel(e: IdentityError, input: String) -> IdentityError {
     match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input, reason },
+        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input)),
         other => other,
     }
 }
 
 fn invalid(input: String, reason: impl Into<String>) -> CliError {
-    IdentityError::Invalid { input, reason: reason.into() }.into()
+    CliError::invalid(format!("invalid {input}: {}", reason.into()))
 }
 
 fn input_error(e: tasks::fsutil::InputError) -> CliError {
@@ -130,13 +130,13 @@ pub fn run(args: Args) -> CliResult {
 
     if args.json {
         let out = serde_json::json!({
-            "registration_id": derived.registration_id.as_str(),
-            "alias_cert": alias_path,
-            "device_cert": path_of(FileKind::DeviceCert),
-            "device_id_public_key": path_of(FileKind::DeviceIdPublicKey),
-            "alias_key": path_of(FileKind::AliasKey),
-            "sha1_thumbprint": derived.sha1_thumbprint(),
-            "sha256_thumbprint": derived.sha256_thumbprint(),
+            "registrationId": derived.registration_id.as_str(),
+            "aliasCert": alias_path,
+            "deviceCert": path_of(FileKind::DeviceCert),
+            "deviceIdPublicKey": path_of(FileKind::DeviceIdPublicKey),
+            "aliasKey": path_of(FileKind::AliasKey),
+            "sha1Thumbprint": derived.sha1_thumbprint(),
+            "sha256Thumbprint": derived.sha256_thumbprint(),
             "fwid": derived.fwid_hex(),
             "files": written,
             "warnings": warnings,
@@ -180,33 +180,17 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
     Ok(FirmwareImage::from_parts_named(bin_bytes, &String::from_utf8_lossy(&map_bytes), &bin_name, &map_name)?)
 }
 
-/// The single `*.ino.bin` + `*.ino.map` pair in `dir`.
+/// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
 fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let name = flag("--build-dir", &dir.display());
-    let entries = std::fs::read_dir(dir).map_err(|e| invalid(name.clone(), format!("cannot be read: {e}")))?;
-    let mut bins: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".ino.bin")) && p.is_file())
-        .collect();
-    bins.sort();
-    match bins.len() {
-        0 => Err(invalid(name, "holds no *.ino.bin; expected exactly one *.ino.bin + *.ino.map pair (build the sketch first)")),
-        1 => {
-            let bin = bins.remove(0);
-            let map = bin.with_extension("map");
-            if !map.is_file() {
-                return Err(invalid(name, format!("has {} but no matching {}", file_name(&bin), file_name(&map))));
-            }
-            Ok((bin, map))
-        }
-        n => Err(invalid(
-            name,
-            format!(
-                "holds {n} *.ino.bin files ({}); expected exactly one: pass --bin and --map instead",
-                bins.iter().map(|b| file_name(b)).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+    let (bin, map) = tasks::build::find_outputs(dir).map_err(|e| match e {
+        tasks::build::FindOutputError::Invalid(i) => invalid(name.clone(), i.reason),
+        tasks::build::FindOutputError::Unreadable { source, .. } => invalid(name.clone(), format!("cannot be read: {source}")),
+    })?;
+    if !map.is_file() {
+        return Err(invalid(name, format!("has {} but no matching {}", file_name(&bin), file_name(&map))));
     }
+    Ok((bin, map))
 }
 
 fn file_name(p: &Path) -> String {
@@ -279,7 +263,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
             .iter()
             .map(|(row, r)| match r {
                 Ok(v) => v.clone(),
-                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalid_input": e.downcast_ref::<IdentityError>().is_some_and(IdentityError::is_invalid_input)}),
+                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalidInput": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
             })
             .collect();
         let out = serde_json::json!({
@@ -323,10 +307,10 @@ fn batch_row(
     let plan = files::plan_identity(&d, &args.out_dir, args.file_options(true))?;
     let summary = serde_json::json!({
         "line": row.line,
-        "registration_id": d.registration_id.as_str(),
-        "alias_cert": plan.files[0].path,
-        "sha1_thumbprint": d.sha1_thumbprint(),
-        "sha256_thumbprint": d.sha256_thumbprint(),
+        "registrationId": d.registration_id.as_str(),
+        "aliasCert": plan.files[0].path,
+        "sha1Thumbprint": d.sha1_thumbprint(),
+        "sha256Thumbprint": d.sha256_thumbprint(),
         "fwid": d.fwid_hex(),
         "warnings": plan.files.iter().filter_map(files::WrittenFile::warning).collect::<Vec<_>>(),
     });

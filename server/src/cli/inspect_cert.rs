@@ -21,11 +21,11 @@ pub struct Args {
 fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
     let input = format!("{name} {:?}", path.display().to_string());
     let relabel = |e: IdentityError| match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::Invalid { input: input.clone(), reason },
+        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input.clone())),
         other => other,
     };
     let bytes = tasks::fsutil::read_bounded(path, &input, tasks::fsutil::limits::CERT_FILE)
-        .map_err(|e| CliError::from(IdentityError::Invalid { input: e.input, reason: e.reason }))?;
+        .map_err(|e| CliError::from(IdentityError::Invalid(e.into_invalid(tasks::error::Input::Cert))))?;
     Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 

@@ -1,5 +1,7 @@
 //! One module per subcommand: argument parsing and rendering only; the work is in `tasks`.
 
+use tasks::error::DomainError;
+
 pub mod build;
 pub mod device_upload;
 pub mod doctor;
@@ -51,15 +53,39 @@ impl From<anyhow::Error> for CliError {
     }
 }
 
-impl From<tasks::identity::IdentityError> for CliError {
-    fn from(e: tasks::identity::IdentityError) -> Self {
-        if e.is_invalid_input() {
-            CliError::Invalid(e.into())
-        } else {
-            CliError::Failed(e.into())
+impl CliError {
+    /// The one conversion from a task error: the exit code from its kind, an invalid input
+    /// named by its flag, next actions rendered as the commands and flags that do them.
+    pub fn from_domain<E: DomainError + Send + Sync + 'static>(e: E) -> Self {
+        let code = e.exit_code();
+        let next: Vec<String> = e.next_actions().iter().map(|n| n.action.cli_hint().to_string()).collect();
+        let cli_message = e.invalid_input().map(|i| i.cli_message());
+        let flag = e.input().map(|i| i.flag());
+        let text = match (cli_message, flag) {
+            (Some(m), _) => m,
+            // A missing input file: name the flag it came from.
+            (None, Some(flag)) => format!("invalid {flag}: {:#}", anyhow::Error::new(e)),
+            (None, None) => format!("{:#}", anyhow::Error::new(e)),
+        };
+        let err = if next.is_empty() { anyhow::anyhow!(text) } else { anyhow::anyhow!("{text}\nnext: {}", next.join("; or ")) };
+        match code {
+            2 => CliError::Invalid(err),
+            _ => CliError::Failed(err),
         }
     }
 }
+
+macro_rules! from_domain {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                CliError::from_domain(e)
+            }
+        }
+    )*};
+}
+
+tasks::for_each_domain_error!(from_domain);
 
 pub type CliResult = Result<(), CliError>;
 
@@ -68,9 +94,7 @@ pub type CliResult = Result<(), CliError>;
 pub fn read_uds(source: tasks::identity::UdsSource<'_>, input: &str, allow_sample: bool, sample_hint: &str) -> Result<tasks::identity::Uds, CliError> {
     use tasks::identity::{IdentityError, SAMPLE_UDS_REFUSAL};
     let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
-        IdentityError::Invalid { input, reason } if reason == SAMPLE_UDS_REFUSAL => {
-            CliError::invalid(format!("invalid {input}: {reason}; {sample_hint}"))
-        }
+        IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => CliError::invalid(format!("{}; {sample_hint}", i.cli_message())),
         e => e.into(),
     })?;
     for w in &read.warnings {
@@ -121,5 +145,28 @@ pub async fn wait_for_shutdown() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+    use tasks::build::BuildError;
+    use tasks::error::{Input, InvalidInput};
+
+    fn text(e: &CliError) -> String {
+        match e {
+            CliError::Invalid(e) | CliError::Failed(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn exit_codes_and_flags_come_from_the_error_model() {
+        let e = CliError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        assert!(matches!(e, CliError::Invalid(_)));
+        assert!(text(&e).starts_with("invalid --id-scope: is required"), "{}", text(&e));
+        let e = CliError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert!(matches!(e, CliError::Failed(_)));
+        assert!(text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"), "{}", text(&e));
     }
 }

@@ -12,17 +12,16 @@
 //! Output: progress on stderr, a summary on stdout ending with `assigned hub: <host>` (or one
 //! JSON object with --json). On failure: the error and a `hint:` line, exit 1 (2 for bad input).
 
-use super::enroll::{read_ca, read_connection_string, EnrollmentArgs};
+use super::enroll::{read_connection_string_text, EnrollmentArgs};
 use super::upload::FlashArgs;
 use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
-use tasks::flash::FlashImage;
+use tasks::error::DomainError;
 use tasks::fsutil::SecretSource;
-use tasks::identity::uds::check_new_uds_file;
-use tasks::identity::{RegistrationId, UdsSource};
+use tasks::identity::UdsSource;
 use tasks::progress::{CancellationToken, Progress};
-use tasks::provision::{self, Fault, HubCheck, ProvisionError, ProvisionPlan, ProvisionReport, SimulateOptions, Upload, WifiSettings};
+use tasks::provision::{self, Fault, ProvisionError, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultArg {
@@ -72,8 +71,8 @@ pub struct Args {
     /// File holding an IoT Hub connection string: check the device appears in that hub.
     #[arg(long, value_name = "FILE")]
     hub_connection_string_file: Option<PathBuf>,
-    /// Wi-Fi network to store on the DevKit.
-    #[arg(long, value_name = "SSID", requires = "wifi_password_file")]
+    /// Wi-Fi network to store on the DevKit (without --wifi-password-file: an open network).
+    #[arg(long, value_name = "SSID")]
     wifi_ssid: Option<String>,
     /// File holding the Wi-Fi password (empty file: open network).
     #[arg(long, value_name = "FILE", requires = "wifi_ssid")]
@@ -96,10 +95,10 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Project whose state records the identity.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
     project: PathBuf,
     /// Seconds to wait for the device's registration result.
-    #[arg(long, value_name = "SECS", default_value_t = 90)]
+    #[arg(long, value_name = "SECS", default_value_t = tasks::provision::DEFAULT_REGISTRATION_TIMEOUT.as_secs())]
     timeout: u64,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -107,16 +106,13 @@ pub struct Args {
 }
 
 fn classify(e: ProvisionError) -> CliError {
-    let invalid = e.is_invalid_input();
-    let hint = e.hint();
-    let err = match hint {
-        Some(h) => anyhow::anyhow!("{e}\nhint: {h}"),
-        None => anyhow::Error::new(e),
-    };
-    if invalid {
-        CliError::Invalid(err)
-    } else {
-        CliError::Failed(err)
+    match e.hint() {
+        Some(h) if !e.is_invalid_input() => {
+            let next: Vec<&str> = e.next_actions().iter().map(|n| n.action.cli_hint()).collect();
+            let next = if next.is_empty() { String::new() } else { format!("\nnext: {}", next.join("; or ")) };
+            CliError::Failed(anyhow::anyhow!("{e}\nhint: {h}{next}"))
+        }
+        _ => CliError::from(e),
     }
 }
 
@@ -189,24 +185,16 @@ pub fn run(args: Args) -> CliResult {
     Ok(())
 }
 
-/// Validate every input of a run against a DevKit on a port; nothing is sent before.
+/// Map the flags to the run's inputs (read from files here); `tasks` validates them.
 fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
-    let port = args.port.clone().ok_or_else(|| CliError::invalid("missing --port PORT (the DevKit's serial port; `devkit ports` lists them), or use --simulate"))?;
-    let bin = args.bin.clone().ok_or_else(|| CliError::invalid("missing --bin FILE (the sketch image; its .map must be next to it)"))?;
-    let dps = read_connection_string(args.connection_string_file.as_deref(), args.connection_string_stdin, "connection-string")?
-        .ok_or_else(|| CliError::invalid("missing DPS connection string: give --connection-string-file FILE or --connection-string-stdin"))?;
-    let ca_pem = read_ca(args.ca_file.as_deref())?;
-    let hub_cs = read_connection_string(args.hub_connection_string_file.as_deref(), false, "hub-connection-string")?;
-    let enrollment = args.enrollment.settings()?;
-    let backend = args.flash.backend()?;
-    let image = FlashImage::load(&bin).map_err(|e| if e.is_invalid_input() { CliError::Invalid(e.into()) } else { CliError::Failed(e.into()) })?;
-    let map = image.map.clone().ok_or_else(|| CliError::invalid(format!("invalid --bin {}: no .map next to it (the identity is computed from the image and its map)", bin.display())))?;
-    let wifi = match (&args.wifi_ssid, &args.wifi_password_file) {
-        (Some(ssid), Some(file)) => {
-            let password = super::read_secret_text(SecretSource::File(file), &format!("--wifi-password-file {:?}", file.display().to_string()))?;
-            Some(WifiSettings { ssid: ssid.clone(), password })
+    let read = |file: &Option<PathBuf>, stdin: bool, input: &str| {
+        read_connection_string_text(file.as_deref(), stdin, input).map(|t| t.map(|(text, _)| text))
+    };
+    let wifi_password = match &args.wifi_password_file {
+        Some(file) => {
+            Some(super::read_secret_text(SecretSource::File(file), &format!("--wifi-password-file {:?}", file.display().to_string()))?)
         }
-        _ => None,
+        None => None,
     };
     let uds = match &args.uds_file {
         Some(f) => {
@@ -215,36 +203,28 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         }
         None => None,
     };
-    let registration_id = args.registration_id.as_deref().map(|r| RegistrationId::parse(r).map_err(|e| CliError::invalid(format!("invalid --registration-id: {e}")))).transpose()?;
-    let registration_id = registration_id.or_else(|| image.dps.as_ref().and_then(|d| d.registration_id.as_ref()).and_then(|r| RegistrationId::parse(r.as_str()).ok()));
-    let mac = args.mac.as_deref().map(|m| tasks::identity::normalize_mac(m).map_err(|e| CliError::invalid(format!("invalid --mac: {e}")))).transpose()?;
-    if registration_id.is_none() && mac.is_none() {
-        return Err(CliError::invalid("give --registration-id ID, or --mac HEX12 (on the DevKit's screen) for the automatic az-<mac>v<x>v<y>v<z>"));
-    }
-    if let Some(path) = &args.save_uds_to {
-        check_new_uds_file(path, "--save-uds-to")?;
-    }
-    if uds.is_none() && args.save_uds_to.is_none() {
-        eprintln!("warning: the generated UDS is not saved (--save-uds-to FILE): you will not be able to regenerate this certificate");
-    }
-    Ok(ProvisionPlan {
-        port,
-        image_bin: image.bin.clone(),
-        image_map: map,
-        upload: Upload::Flash { backend, image },
-        dps,
-        client: tasks::dps::ClientOptions { ca_pem, ..Default::default() },
-        hub_check: hub_cs.map(HubCheck::ConnectionString),
-        wifi,
+    let request = ProvisionRequest {
+        port: args.port.as_ref().map(|p| p.display().to_string()),
+        bin: args.bin.clone(),
+        build_dir: None,
+        flash: args.flash.request(),
+        connection_string: read(&args.connection_string_file, args.connection_string_stdin, "connection-string")?,
+        hub_connection_string: read(&args.hub_connection_string_file, false, "hub-connection-string")?,
+        ca_file: args.ca_file.clone(),
+        wifi_ssid: args.wifi_ssid.clone(),
+        wifi_password,
         uds,
         save_uds_to: args.save_uds_to.clone(),
-        registration_id,
-        mac,
-        cert_dir: args.out_dir.clone().unwrap_or_else(|| args.project.clone()),
-        project_root: Some(args.project.clone()),
-        enrollment,
-        fault: None,
-        console_timeout: Duration::from_secs(60),
-        registration_timeout: Duration::from_secs(args.timeout),
-    })
+        registration_id: args.registration_id.clone(),
+        mac: args.mac.clone(),
+        project_dir: Some(args.project.clone()),
+        cert_dir: args.out_dir.clone(),
+        enrollment: args.enrollment.settings()?,
+        registration_timeout: Some(Duration::from_secs(args.timeout)),
+    };
+    let run = request.plan()?;
+    for w in &run.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(run.plan)
 }

@@ -38,11 +38,7 @@ pub struct Args {
 
 /// Map a console error to the exit code (2 for input refused before sending).
 pub fn console_error(e: ConsoleError) -> CliError {
-    if e.is_invalid_input() {
-        CliError::Invalid(e.into())
-    } else {
-        CliError::Failed(e.into())
-    }
+    CliError::from(e)
 }
 
 pub fn run(args: Args) -> CliResult {

@@ -14,13 +14,13 @@ pub struct Args {
     #[arg(long)]
     pub port: PathBuf,
     /// Network name (spaces and quotes are fine; at most 31 bytes).
-    #[arg(long)]
+    #[arg(long = "wifi-ssid", alias = "ssid", value_name = "SSID")]
     pub ssid: String,
     /// File holding the password (one trailing line ending ignored; empty = open network; at most 4 KiB).
-    #[arg(long, conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+    #[arg(long = "wifi-password-file", alias = "password-file", value_name = "FILE", conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
     pub password_file: Option<PathBuf>,
     /// Read the password from the first line of standard input.
-    #[arg(long)]
+    #[arg(long = "wifi-password-stdin", alias = "password-stdin")]
     pub password_stdin: bool,
     /// Seconds to wait for configuration mode (hold A, press reset) and for each reply.
     #[arg(long, default_value_t = 60)]
@@ -31,8 +31,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let password = match &args.password_file {
-        Some(path) => super::read_secret_text(SecretSource::File(path), &format!("--password-file {:?}", path.display().to_string()))?,
-        None => super::read_secret_text(SecretSource::Stdin, "--password-stdin")?,
+        Some(path) => super::read_secret_text(SecretSource::File(path), &format!("--wifi-password-file {:?}", path.display().to_string()))?,
+        None => super::read_secret_text(SecretSource::Stdin, "--wifi-password-stdin")?,
     };
     // Validate both values before touching the port.
     tasks::console::wifi_ssid_command(&args.ssid).map_err(console_error)?;

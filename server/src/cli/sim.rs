@@ -5,7 +5,7 @@ use super::{CliError, CliResult};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tasks::sim::{EepromFault, SimError, SimOptions, SimTransport, VirtualDevKit};
+use tasks::sim::{EepromFault, SimOptions, SimTransport, VirtualDevKit};
 
 /// How clients reach the virtual DevKit's console.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,10 +76,7 @@ pub fn run(args: Args) -> CliResult {
         Some(other) => return Err(CliError::invalid(format!("--eeprom-fault `{other}`: expected `write` or `verify`"))),
     };
     opts.on_event = Some(Arc::new(|e| eprintln!("virtual DevKit: {e}")));
-    let sim = VirtualDevKit::start(opts).map_err(|e| match e {
-        SimError::Invalid { .. } => CliError::Invalid(e.into()),
-        other => CliError::Failed(other.into()),
-    })?;
+    let sim = VirtualDevKit::start(opts).map_err(CliError::from)?;
     println!("virtual DevKit on {}", sim.device_port().display());
     if sim.port_path() != sim.device_port() {
         println!("linked at {}", sim.port_path().display());

@@ -1,8 +1,8 @@
 //! `devkit upload`: flash a build (probe-rs in process, OpenOCD, or the virtual DevKit).
 
 use super::{CliError, CliResult};
-use std::path::PathBuf;
-use tasks::flash::{self, Backend, FlashError, FlashImage};
+use std::path::{Path, PathBuf};
+use tasks::flash::{self, Backend, BackendKind, BackendRequest, FlashImage};
 use tasks::progress::CancellationToken;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub enum BackendArg {
     ProbeRs,
     /// External OpenOCD with the vendor's command.
     Openocd,
-    /// The virtual DevKit whose state directory is --sim-state.
+    /// The virtual DevKit whose state directory is --sim-dir.
     Sim,
 }
 
@@ -22,8 +22,8 @@ pub struct FlashArgs {
     #[arg(long, value_enum, default_value = "probe-rs")]
     pub backend: BackendArg,
     /// Virtual DevKit state directory (with --backend sim).
-    #[arg(long, value_name = "DIR")]
-    pub sim_state: Option<PathBuf>,
+    #[arg(long = "sim-dir", alias = "sim-state", value_name = "DIR")]
+    pub sim_dir: Option<PathBuf>,
     /// PEM of the CA the virtual DevKit trusts for DPS (the DPS emulator's), with --backend sim.
     #[arg(long, value_name = "FILE")]
     pub trusted_ca: Option<PathBuf>,
@@ -36,38 +36,21 @@ pub struct FlashArgs {
 }
 
 impl FlashArgs {
-    pub fn backend(&self) -> Result<Backend, CliError> {
-        let only = |flag: &str, set: bool, backend: &str| {
-            if set {
-                Err(CliError::invalid(format!("{flag} is only used with --backend {backend}")))
-            } else {
-                Ok(())
-            }
-        };
-        match self.backend {
-            BackendArg::ProbeRs => {
-                only("--sim-state", self.sim_state.is_some(), "sim")?;
-                only("--trusted-ca", self.trusted_ca.is_some(), "sim")?;
-                only("--openocd", self.openocd.is_some(), "openocd")?;
-                Ok(Backend::ProbeRs { probe: self.probe.clone() })
-            }
-            BackendArg::Openocd => {
-                only("--sim-state", self.sim_state.is_some(), "sim")?;
-                only("--trusted-ca", self.trusted_ca.is_some(), "sim")?;
-                only("--probe", self.probe.is_some(), "probe-rs")?;
-                Ok(Backend::OpenOcd { openocd: self.openocd.clone() })
-            }
-            BackendArg::Sim => {
-                only("--probe", self.probe.is_some(), "probe-rs")?;
-                only("--openocd", self.openocd.is_some(), "openocd")?;
-                let state_dir = self.sim_state.clone().ok_or_else(|| CliError::invalid("--backend sim needs --sim-state DIR (the virtual DevKit's state directory, as given to `devkit sim`)"))?;
-                let trusted_ca_pem = match &self.trusted_ca {
-                    Some(p) => Some(super::read_text_file(p, &format!("--trusted-ca {:?}", p.display().to_string()), tasks::fsutil::limits::CERT_FILE)?),
-                    None => None,
-                };
-                Ok(Backend::Sim { state_dir, trusted_ca_pem })
-            }
+    pub fn request(&self) -> BackendRequest {
+        BackendRequest {
+            kind: match self.backend {
+                BackendArg::ProbeRs => BackendKind::ProbeRs,
+                BackendArg::Openocd => BackendKind::OpenOcd,
+                BackendArg::Sim => BackendKind::Sim,
+            },
+            probe: self.probe.clone(),
+            openocd: self.openocd.clone(),
+            sim_dir: self.sim_dir.clone(),
+            trusted_ca: self.trusted_ca.clone(),
         }
+    }
+    pub fn backend(&self) -> Result<Backend, CliError> {
+        Ok(self.request().backend()?)
     }
 }
 
@@ -91,28 +74,16 @@ fn parse_address(s: &str) -> Result<u32, String> {
     u32::from_str_radix(t, 16).map_err(|e| format!("{s:?} is not a hex address: {e}"))
 }
 
-pub fn classify(e: FlashError) -> CliError {
-    let invalid = e.is_invalid_input();
-    super::build::classify(e, invalid)
-}
-
 pub fn run(args: Args) -> CliResult {
     let backend = args.flash.backend()?;
-    let mut image = match (&args.bin, &args.build_dir) {
-        (Some(bin), _) => FlashImage::load(bin).map_err(|e| CliError::invalid(format!("invalid --bin: {e}")))?,
-        (None, dir) => {
-            let dir = dir.clone().unwrap_or_else(|| PathBuf::from(".devkit/build"));
-            FlashImage::from_build_dir(&dir).map_err(|e| match e {
-                FlashError::Read { .. } => CliError::invalid(format!("invalid --build-dir: {e}")),
-                e => classify(e),
-            })?
-        }
-    };
+    let default_dir = tasks::build::default_build_dir(Path::new("."));
+    let dir = args.build_dir.as_deref().unwrap_or(&default_dir);
+    let mut image = FlashImage::from_inputs(args.bin.as_deref(), Some(dir))?;
     image.address = args.address;
     let progress = super::build::progress_printer();
     super::runtime()
         .block_on(flash::flash(&image, &backend, &progress, &CancellationToken::new()))
-        .map_err(classify)?;
+        .map_err(CliError::from)?;
     println!("Flashed {} ({} bytes) with {}", image.bin_path.display(), image.bin.len(), backend.name());
     Ok(())
 }

@@ -16,32 +16,53 @@ use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::lsp_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
 
-/// Shared daemon state. Handlers get `&Backend`; jobs clone what they need.
+/// The language server: lifecycle and documents; every custom request runs its handler
+/// with the [`Ctx`].
 pub struct Backend {
+    ctx: Ctx,
+    shutdown: Arc<AtomicBool>,
+}
+
+/// What request handlers get: small and cloneable, so a job's own task can hold it.
+#[derive(Clone)]
+pub struct Ctx {
     pub client: Client,
     pub jobs: Jobs,
     pub state: Arc<handlers::State>,
-    client_progress: AtomicBool,
-    shutdown: Arc<AtomicBool>,
-    documents: Mutex<HashMap<Uri, String>>,
+    client_progress: Arc<AtomicBool>,
+    documents: Arc<Documents>,
+}
+
+/// Open documents and the last build's diagnostics, merged on publish.
+#[derive(Default)]
+struct Documents {
+    text: Mutex<HashMap<Uri, String>>,
     /// Diagnostics of the last build, per file; merged with the sketch checks on publish.
     build_diagnostics: Mutex<HashMap<Uri, Vec<Diagnostic>>>,
+}
+
+impl std::ops::Deref for Backend {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
 }
 
 impl Backend {
     fn new(client: Client, shutdown: Arc<AtomicBool>) -> Self {
         let jobs = Jobs::new();
-        Backend {
+        let ctx = Ctx {
             state: Arc::new(handlers::State::new(jobs.clone())),
             client,
             jobs,
-            client_progress: AtomicBool::new(false),
-            shutdown,
-            documents: Mutex::default(),
-            build_diagnostics: Mutex::default(),
-        }
+            client_progress: Arc::new(AtomicBool::new(false)),
+            documents: Arc::default(),
+        };
+        Backend { ctx, shutdown }
     }
+}
 
+impl Ctx {
     /// Whether the client accepts server-created work-done progress tokens.
     pub fn client_progress(&self) -> bool {
         self.client_progress.load(Ordering::Relaxed)
@@ -52,7 +73,7 @@ impl Backend {
     #[allow(clippy::mutable_key_type)]
     pub async fn set_build_diagnostics(&self, diags: HashMap<Uri, Vec<Diagnostic>>) {
         let touched: Vec<Uri> = {
-            let mut map = lock(&self.build_diagnostics);
+            let mut map = lock(&self.documents.build_diagnostics);
             let mut touched: Vec<Uri> = map.keys().cloned().collect();
             touched.extend(diags.keys().cloned());
             *map = diags;
@@ -66,8 +87,8 @@ impl Backend {
     }
 
     async fn publish(&self, uri: Uri) {
-        let mut diags = lock(&self.build_diagnostics).get(&uri).cloned().unwrap_or_default();
-        let text = lock(&self.documents).get(&uri).cloned();
+        let mut diags = lock(&self.documents.build_diagnostics).get(&uri).cloned().unwrap_or_default();
+        let text = lock(&self.documents.text).get(&uri).cloned();
         if let Some(text) = text {
             if sketch::is_sketch_file(uri.as_str()) {
                 diags.extend(sketch_diagnostics(&text));
@@ -152,54 +173,55 @@ fn respond<R: Serialize>(jobs: &Jobs, method: &'static str, started: std::time::
     }
 }
 
-/// Declare the request entry points: `name => METHOD, handler`. Each decodes its params
-/// with [`decode`] (safe messages), runs `handler(&Backend, params, workDoneToken)` with
-/// panics contained, and maps the outcome with [`respond`].
+/// Declare the request entry points: `name => Marker, handler`, the marker pairing the
+/// method with its params and result types ([`ext::Request`]). Each decodes its params with
+/// [`decode`] (safe messages), runs `handler(&Backend, params, workDoneToken)` with panics
+/// contained, and maps the outcome with [`respond`].
 macro_rules! requests {
-    ($($fn_name:ident => $method:path, $handler:path;)*) => {
+    ($($fn_name:ident => $marker:ty, $handler:path;)*) => {
         impl Backend {
             $(
                 async fn $fn_name(&self, params: Value) -> RpcResult<Value> {
                     let started = std::time::Instant::now();
                     let token = work_done_token(&params);
-                    let r = guarded(async move {
-                        let p = decode(params)?;
-                        $handler(self, p, token).await
+                    let r: Result<<$marker as ext::Request>::Result, TaskError> = guarded(async move {
+                        let p: <$marker as ext::Request>::Params = decode(params)?;
+                        $handler(&self.ctx, p, token).await
                     })
                     .await;
-                    respond(&self.jobs, $method, started, r)
+                    respond(&self.jobs, <$marker as ext::Request>::METHOD, started, r)
                 }
             )*
         }
 
         /// Register every custom request with the service builder.
         fn register(b: tower_lsp_server::LspServiceBuilder<Backend>) -> tower_lsp_server::LspServiceBuilder<Backend> {
-            b $(.custom_method($method, Backend::$fn_name))*
+            b $(.custom_method(<$marker as ext::Request>::METHOD, Backend::$fn_name))*
         }
 
         #[cfg(test)]
-        const REGISTERED: &[&str] = &[$($method),*];
+        const REGISTERED: &[&str] = &[$(<$marker as ext::Request>::METHOD),*];
     };
 }
 
 requests! {
-    list_ports => ext::LIST_PORTS, handlers::serial::list_ports;
-    generate_cert => ext::GENERATE_CERT, handlers::identity::generate_cert;
-    inspect_cert => ext::INSPECT_CERT, handlers::identity::inspect_cert;
-    identity => ext::IDENTITY, handlers::identity::identity;
-    build => ext::BUILD, handlers::upload::build;
-    upload => ext::UPLOAD, handlers::upload::upload;
-    device_upload => ext::DEVICE_UPLOAD, handlers::upload::device_upload;
-    set_uds => ext::SET_UDS, handlers::serial::set_uds;
-    set_wifi => ext::SET_WIFI, handlers::serial::set_wifi;
-    monitor_open => ext::MONITOR_OPEN, handlers::serial::monitor_open;
-    monitor_close => ext::MONITOR_CLOSE, handlers::serial::monitor_close;
-    monitor_send => ext::MONITOR_SEND, handlers::serial::monitor_send;
-    enroll => ext::ENROLL, handlers::dps::enroll;
-    provision => ext::PROVISION, handlers::dps::provision;
-    check_setup => ext::CHECK_SETUP, handlers::setup::check_setup;
-    sim_config_mode => ext::SIM_CONFIG_MODE, handlers::sim::sim_config_mode;
-    sim_reset => ext::SIM_RESET, handlers::sim::sim_reset;
+    list_ports => ext::ListPorts, handlers::serial::list_ports;
+    generate_cert => ext::GenerateCert, handlers::identity::generate_cert;
+    inspect_cert => ext::InspectCert, handlers::identity::inspect_cert;
+    identity => ext::Identity, handlers::identity::identity;
+    build => ext::Build, handlers::upload::build;
+    upload => ext::Upload, handlers::upload::upload;
+    device_upload => ext::DeviceUpload, handlers::upload::device_upload;
+    set_uds => ext::SetUds, handlers::serial::set_uds;
+    set_wifi => ext::SetWifi, handlers::serial::set_wifi;
+    monitor_open => ext::MonitorOpen, handlers::serial::monitor_open;
+    monitor_close => ext::MonitorClose, handlers::serial::monitor_close;
+    monitor_send => ext::MonitorSend, handlers::serial::monitor_send;
+    enroll => ext::Enroll, handlers::dps::enroll;
+    provision => ext::Provision, handlers::dps::provision;
+    check_setup => ext::CheckSetup, handlers::setup::check_setup;
+    sim_config_mode => ext::SimConfigMode, handlers::sim::sim_config_mode;
+    sim_reset => ext::SimReset, handlers::sim::sim_reset;
 }
 
 impl Backend {
@@ -248,7 +270,7 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.documents).insert(uri.clone(), params.text_document.text);
+        lock(&self.documents.text).insert(uri.clone(), params.text_document.text);
         self.publish(uri).await;
     }
 
@@ -256,14 +278,14 @@ impl LanguageServer for Backend {
         let uri = params.text_document.uri;
         // Full sync: the last change holds the whole text.
         if let Some(change) = params.content_changes.into_iter().last() {
-            lock(&self.documents).insert(uri.clone(), change.text);
+            lock(&self.documents.text).insert(uri.clone(), change.text);
         }
         self.publish(uri).await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.documents).remove(&uri);
+        lock(&self.documents.text).remove(&uri);
         self.publish(uri).await;
     }
 
@@ -272,7 +294,7 @@ impl LanguageServer for Backend {
         if !sketch::is_sketch_file(uri.as_str()) {
             return Ok(None);
         }
-        let text = lock(&self.documents).get(&uri).cloned();
+        let text = lock(&self.documents.text).get(&uri).cloned();
         Ok(text.map(|t| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code_lenses(&uri, &t))).unwrap_or_default()))
     }
 }

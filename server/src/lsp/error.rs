@@ -8,6 +8,7 @@
 use super::ext::codes;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use tasks::error::{DomainError, ErrorKind};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
 
 /// A failed request, ready to become a JSON-RPC error.
@@ -61,6 +62,48 @@ impl TaskError {
     }
 }
 
+impl TaskError {
+    /// The one conversion from a task error: the code from its kind, `data.field` from its
+    /// typed input, `data.nextActions` from its next actions.
+    pub fn from_domain<E: DomainError + ?Sized>(e: &E) -> Self {
+        let kind = e.kind();
+        let mut t = match (kind, e.invalid_input()) {
+            (ErrorKind::InvalidInput, Some(i)) => {
+                TaskError::new(codes::INVALID_PARAMS, format!("invalid params: `{}`: {}", i.input.field(), i.reason))
+            }
+            (ErrorKind::Cancelled, _) => TaskError::cancelled(),
+            _ => TaskError::from_error(codes::for_kind(kind), e.as_error()),
+        };
+        if let Some(input) = e.input() {
+            t = t.with("field", input.field());
+        }
+        let next = e.next_actions();
+        if !next.is_empty() {
+            t = t.with("nextActions", serde_json::to_value(next).unwrap_or_default());
+        }
+        t
+    }
+    /// Name the field as this method's params do (e.g. `ssid` for `devkit/setWifi`).
+    pub fn rename_field(mut self, from: &str, to: &str) -> Self {
+        if self.data.get("field").and_then(Value::as_str) == Some(from) {
+            self.data.insert("field".into(), to.into());
+            self.message = self.message.replace(&format!("`{from}`"), &format!("`{to}`"));
+        }
+        self
+    }
+}
+
+/// `&dyn Error` of any task error, sized or not.
+trait AsError {
+    fn as_error(&self) -> &dyn std::error::Error;
+}
+
+impl<E: std::error::Error> AsError for E {
+    fn as_error(&self) -> &dyn std::error::Error {
+        self
+    }
+}
+
 impl std::fmt::Display for TaskError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.message, self.name)
@@ -75,36 +118,17 @@ impl From<TaskError> for Error {
     }
 }
 
-impl From<tasks::identity::IdentityError> for TaskError {
-    fn from(e: tasks::identity::IdentityError) -> Self {
-        use tasks::identity::IdentityError as E;
-        match &e {
-            E::Invalid { input, .. } => {
-                let field = input.clone();
-                TaskError::new(codes::INVALID_PARAMS, format!("invalid params: {e}")).with("field", field)
+macro_rules! from_domain {
+    ($($t:ty),*) => {$(
+        impl From<$t> for TaskError {
+            fn from(e: $t) -> Self {
+                TaskError::from_domain(&e)
             }
-            E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                TaskError::from_error(codes::NOT_FOUND, &e)
-            }
-            _ => TaskError::from_error(codes::TASK_FAILED, &e),
         }
-    }
+    )*};
 }
 
-impl From<tasks::fsutil::FsError> for TaskError {
-    fn from(e: tasks::fsutil::FsError) -> Self {
-        match &e {
-            tasks::fsutil::FsError::WouldOverwrite { .. } => TaskError::from_error(codes::WOULD_OVERWRITE, &e),
-            _ => TaskError::from_error(codes::TASK_FAILED, &e),
-        }
-    }
-}
-
-impl From<tasks::project::ProjectError> for TaskError {
-    fn from(e: tasks::project::ProjectError) -> Self {
-        TaskError::from_error(codes::TASK_FAILED, &e)
-    }
-}
+tasks::for_each_domain_error!(from_domain);
 
 /// Decode request params into `T`. Errors name the field and what was expected, never the
 /// value that was sent.
@@ -256,6 +280,20 @@ mod tests {
         let err = decode::<GenerateCertParams>(json!([CANARY])).err().unwrap();
         assert_eq!(err.code, -32602);
         assert!(!err.message.contains(CANARY));
+    }
+
+    #[test]
+    fn task_errors_carry_typed_field_and_next_actions() {
+        use tasks::build::BuildError;
+        use tasks::error::{Input, InvalidInput};
+        let t = TaskError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        assert_eq!((t.code, t.name), codes::INVALID_PARAMS);
+        assert_eq!(t.data["field"], "idScope");
+        assert_eq!(t.data["nextActions"], json!([{"action": "configureDps"}]));
+        assert!(t.message.contains("`idScope`: is required") && !t.message.contains("--"), "{}", t.message);
+        let t = TaskError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert_eq!((t.code, t.name), codes::NOT_FOUND);
+        assert_eq!(t.data["nextActions"][1], json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"}));
     }
 
     #[test]

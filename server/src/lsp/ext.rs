@@ -61,6 +61,46 @@ pub const REQUESTS: &[&str] = &[
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
 pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
 
+/// A custom request: its method paired with its params and result types (like
+/// `lsp_types::request::Request`, which needs `Serialize` params: ours hold [`Secret`]s).
+pub trait Request {
+    type Params: serde::de::DeserializeOwned + Send + 'static;
+    type Result: Serialize + Send + 'static;
+    const METHOD: &'static str;
+}
+
+macro_rules! request_markers {
+    ($($marker:ident: $method:ident, $params:ty => $result:ty;)*) => {$(
+        #[doc = concat!("The `", stringify!($method), "` request.")]
+        pub enum $marker {}
+        impl Request for $marker {
+            type Params = $params;
+            type Result = $result;
+            const METHOD: &'static str = $method;
+        }
+    )*};
+}
+
+request_markers! {
+    ListPorts: LIST_PORTS, ListPortsParams => ListPortsResult;
+    GenerateCert: GENERATE_CERT, GenerateCertParams => GenerateCertResult;
+    InspectCert: INSPECT_CERT, InspectCertParams => InspectCertResult;
+    Identity: IDENTITY, IdentityParams => IdentityResult;
+    Build: BUILD, BuildParams => BuildResult;
+    Upload: UPLOAD, UploadParams => UploadResult;
+    DeviceUpload: DEVICE_UPLOAD, DeviceUploadParams => DeviceUploadResult;
+    SetUds: SET_UDS, SetUdsParams => SetUdsResult;
+    SetWifi: SET_WIFI, SetWifiParams => SetWifiResult;
+    MonitorOpen: MONITOR_OPEN, MonitorOpenParams => MonitorOpenResult;
+    MonitorClose: MONITOR_CLOSE, MonitorCloseParams => MonitorCloseResult;
+    MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
+    Enroll: ENROLL, EnrollParams => EnrollResult;
+    Provision: PROVISION, ProvisionParams => ProvisionResult;
+    CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
+    SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
+    SimReset: SIM_RESET, SimResetParams => SimResetResult;
+}
+
 /// Every custom notification the server sends.
 pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 
@@ -98,6 +138,24 @@ pub mod codes {
     pub const DPS: (i64, &str) = (1009, "dpsError");
     /// The monitor is not open on that port.
     pub const NOT_OPEN: (i64, &str) = (1010, "monitorNotOpen");
+
+    /// The code of a task error's kind (`data.code` is the kind's stable name).
+    pub fn for_kind(kind: tasks::error::ErrorKind) -> (i64, &'static str) {
+        use tasks::error::ErrorKind as K;
+        let code = match kind {
+            K::InvalidInput => INVALID_PARAMS,
+            K::NotFound => NOT_FOUND,
+            K::WouldOverwrite => WOULD_OVERWRITE,
+            K::Device => DEVICE,
+            K::BuildFailed => BUILD_FAILED,
+            K::FlashFailed => FLASH_FAILED,
+            K::Dps => DPS,
+            K::Cancelled => CANCELLED,
+            K::Failed => TASK_FAILED,
+        };
+        debug_assert_eq!(code.1, kind.code_name());
+        code
+    }
 
     /// All codes, for the documentation drift test.
     pub const ALL: &[(i64, &str)] = &[

@@ -33,7 +33,10 @@ impl std::str::FromStr for BuilderChoice {
             "auto" => Ok(BuilderChoice::Auto),
             "arduino-cli" => Ok(BuilderChoice::ArduinoCli),
             "arduino-builder" => Ok(BuilderChoice::ArduinoBuilder),
-            _ => Err(BuildError::Invalid { input: "builder".into(), reason: format!("{s:?} is not one of `auto`, `arduino-cli`, `arduino-builder`") }),
+            _ => Err(BuildError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Builder,
+                format!("{s:?} is not one of `auto`, `arduino-cli`, `arduino-builder`"),
+            ))),
         }
     }
 }

@@ -21,6 +21,7 @@ pub use known_failures::KnownFailure;
 pub use settings::{DpsSettings, SettingsError, DEFAULT_GLOBAL_ENDPOINT};
 pub use toolchain::{Toolchain, FQBN, PLATFORM_ID};
 
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::fsutil::{self, Mode};
 use crate::progress::{CancellationToken, Progress};
 use sha2::{Digest, Sha256};
@@ -38,8 +39,8 @@ pub const DPS_CONFIG_HEADER: &str = "dps_config.h";
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The caller's input (exit 2 at the CLI).
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     #[error("arduino-cli not found: looked for {looked}.\n{guidance}")]
     ArduinoCliNotFound { looked: String, guidance: String },
     #[error("arduino-cli {found} is too old: version {minimum} or newer is needed. Update it: https://arduino.github.io/arduino-cli/latest/installation/")]
@@ -83,18 +84,39 @@ fn summary(diagnostics: &[Diagnostic], tail: &str, known: &[(KnownFailure, Strin
 }
 
 impl BuildError {
-    /// True when the error is about the caller's input.
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, BuildError::Invalid { .. })
-    }
-    fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
-        BuildError::Invalid { input: input.into(), reason: reason.into() }
+    fn invalid(input: Input, reason: impl Into<String>) -> Self {
+        BuildError::Invalid(InvalidInput::new(input, reason))
     }
 }
 
-impl From<SettingsError> for BuildError {
-    fn from(e: SettingsError) -> Self {
-        BuildError::invalid(e.input, e.reason)
+impl DomainError for BuildError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            BuildError::Invalid(_) => ErrorKind::InvalidInput,
+            BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => ErrorKind::NotFound,
+            BuildError::Compile { .. } => ErrorKind::BuildFailed,
+            BuildError::Cancelled => ErrorKind::Cancelled,
+            BuildError::Write(e) => e.kind(),
+            _ => ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            BuildError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            BuildError::ArduinoCliNotFound { .. } => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
+                NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath"),
+            ],
+            BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli")],
+            BuildError::PlatformMissing { platform, .. } => vec![NextStep::with_detail(NextAction::InstallToolchain, platform.clone())],
+            BuildError::Invalid(i) if matches!(i.input, Input::IdScope | Input::GlobalEndpoint) => vec![NextStep::new(NextAction::ConfigureDps)],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -112,6 +134,141 @@ pub struct BuildOptions {
     pub dps: DpsSettings,
     /// Compile even when the fingerprint says nothing changed.
     pub force: bool,
+}
+
+/// Where a project's build goes unless told otherwise: `<project>/.devkit/build`.
+pub fn default_build_dir(project_dir: &Path) -> PathBuf {
+    project_dir.join(".devkit").join("build")
+}
+
+/// Where a project's sketch is unless told otherwise: `<project>/firmware/DevKitDPS`.
+pub fn default_sketch_dir(project_dir: &Path) -> PathBuf {
+    project_dir.join("firmware").join("DevKitDPS")
+}
+
+/// A build as the adapters receive it (CLI flags, daemon params): [`BuildRequest::options`]
+/// applies the defaults and validates the DPS settings, for both.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    pub project_dir: PathBuf,
+    pub sketch: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    pub arduino_cli: Option<PathBuf>,
+    pub global_endpoint: Option<String>,
+    pub id_scope: Option<String>,
+    pub registration_id: Option<String>,
+    /// `auto` (default), `arduino-cli` or `arduino-builder`.
+    pub builder: Option<String>,
+    pub arduino_builder: Option<PathBuf>,
+    pub arduino_data: Option<PathBuf>,
+    pub force: bool,
+}
+
+/// Validated build options, and what the user should read about them.
+#[derive(Debug, Clone)]
+pub struct PlannedBuild {
+    pub options: BuildOptions,
+    /// Settings warnings (an unusual ID Scope shape).
+    pub warnings: Vec<String>,
+    /// Set when the DPS settings of the previous build were reused.
+    pub note: Option<String>,
+}
+
+impl BuildRequest {
+    pub fn build_dir(&self) -> PathBuf {
+        self.build_dir.clone().unwrap_or_else(|| default_build_dir(&self.project_dir))
+    }
+
+    /// Without any DPS setting, the previous build's settings (its `dps_config.json`) are reused.
+    pub fn options(&self) -> Result<PlannedBuild, BuildError> {
+        let build_path = self.build_dir();
+        let mut warnings = Vec::new();
+        let mut note = None;
+        let dps = if self.global_endpoint.is_none() && self.id_scope.is_none() && self.registration_id.is_none() {
+            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON)).ok().and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
+            let previous = previous.ok_or_else(|| {
+                BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits, from the DPS instance's overview page): it is compiled into the sketch, and there is no previous build to take it from")
+            })?;
+            note = Some(format!("using the DPS settings of the previous build (ID Scope {}, endpoint {})", previous.id_scope, previous.global_endpoint));
+            previous
+        } else {
+            let scope = self.id_scope.as_deref().ok_or_else(|| BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits)"))?;
+            let endpoint = self.global_endpoint.as_deref().unwrap_or(DEFAULT_GLOBAL_ENDPOINT);
+            let (dps, w) = DpsSettings::new(endpoint, scope, self.registration_id.as_deref())?;
+            warnings = w;
+            dps
+        };
+        let options = BuildOptions {
+            sketch_dir: self.sketch.clone().unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
+            build_path,
+            arduino_cli: self.arduino_cli.clone(),
+            builder: BuilderSettings {
+                choice: self.builder.as_deref().unwrap_or("auto").parse()?,
+                arduino_builder: self.arduino_builder.clone(),
+                arduino_data: self.arduino_data.clone(),
+            },
+            dps,
+            force: self.force,
+        };
+        Ok(PlannedBuild { options, warnings, note })
+    }
+}
+
+/// The image a build directory holds: the one rule for finding build outputs (flashing,
+/// certificates, the project's identity). arduino-cli writes `<sketch>.ino.bin` and
+/// `<sketch>.ino.map`; a `*.ino.bin` is preferred, else the single other `*.bin` (never a
+/// `*.bootloader.bin`). The map is the `.bin`'s sibling with the `.map` extension.
+pub fn find_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| FindOutputError::Unreadable { dir: dir.to_path_buf(), source })?;
+    let mut bins: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "bin") && !p.to_string_lossy().ends_with(".bootloader.bin"))
+        .collect();
+    bins.sort();
+    let preferred: Vec<_> = bins.iter().filter(|p| p.to_string_lossy().ends_with(".ino.bin")).cloned().collect();
+    let candidates = if preferred.is_empty() { bins } else { preferred };
+    match candidates.as_slice() {
+        [one] => Ok((one.clone(), one.with_extension("map"))),
+        [] => Err(FindOutputError::Invalid(InvalidInput::new(Input::BuildDir, format!("{} holds no .bin; build the sketch first", dir.display())))),
+        many => Err(FindOutputError::Invalid(InvalidInput::new(
+            Input::BuildDir,
+            format!("{} holds several images ({}); name the image to use", dir.display(), many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+        ))),
+    }
+}
+
+/// Why [`find_outputs`] found no image.
+#[derive(Debug, thiserror::Error)]
+pub enum FindOutputError {
+    #[error("cannot read build directory {dir}: {source}")]
+    Unreadable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(InvalidInput),
+}
+
+impl DomainError for FindOutputError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            FindOutputError::Unreadable { source, .. } => crate::error::io_kind(source),
+            FindOutputError::Invalid(_) => ErrorKind::InvalidInput,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            FindOutputError::Invalid(i) => Some(i),
+            FindOutputError::Unreadable { .. } => None,
+        }
+    }
+    fn input(&self) -> Option<Input> {
+        Some(Input::BuildDir)
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        vec![NextStep::with_detail(NextAction::Retry, "build")]
+    }
 }
 
 /// A finished (or skipped) build.
@@ -141,11 +298,11 @@ fn sketch_name(sketch_dir: &Path) -> Result<String, BuildError> {
     let name = sketch_dir
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| BuildError::invalid("sketch directory", format!("{} has no usable name", sketch_dir.display())))?
+        .ok_or_else(|| BuildError::invalid(Input::Sketch, format!("{} has no usable name", sketch_dir.display())))?
         .to_string();
     let ino = sketch_dir.join(format!("{name}.ino"));
     if !ino.is_file() {
-        return Err(BuildError::invalid("sketch directory", format!("{} does not hold {name}.ino (an Arduino sketch directory holds a .ino named after it)", sketch_dir.display())));
+        return Err(BuildError::invalid(Input::Sketch, format!("{} does not hold {name}.ino (an Arduino sketch directory holds a .ino named after it)", sketch_dir.display())));
     }
     Ok(name)
 }
@@ -219,7 +376,7 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
     let name = sketch_name(&sketch_abs)?;
     let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io { context: "cannot resolve the build path".into(), source })?;
     if build_abs.starts_with(&sketch_abs) {
-        return Err(BuildError::invalid("build path", format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
+        return Err(BuildError::invalid(Input::BuildDir, format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
     }
 
     progress.begin("Building");

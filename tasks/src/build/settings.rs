@@ -5,6 +5,7 @@
 //! every build, never edited by hand, never committed). The same settings are stored next to
 //! the build outputs as `dps_config.json` so that the virtual DevKit can "compile them in" too.
 
+use crate::error::{DomainError, Input, InvalidInput};
 use crate::identity::RegistrationId;
 use serde::{Deserialize, Serialize};
 
@@ -41,12 +42,7 @@ impl From<RegistrationId> for RegistrationIdText {
 }
 
 /// A settings value that cannot be compiled into the sketch.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {input}: {reason}")]
-pub struct SettingsError {
-    pub input: &'static str,
-    pub reason: String,
-}
+pub type SettingsError = InvalidInput;
 
 impl DpsSettings {
     /// Validate user input. Returns the settings and warnings (an ID Scope of an unusual shape
@@ -61,7 +57,7 @@ impl DpsSettings {
             None => None,
             Some(text) => Some(
                 RegistrationId::parse(text)
-                    .map_err(|e| SettingsError { input: "registration ID", reason: e.to_string() })?
+                    .map_err(|e| e.invalid_input().cloned().unwrap_or_else(|| InvalidInput::new(Input::RegistrationId, e.to_string())))?
                     .into(),
             ),
         };
@@ -93,7 +89,7 @@ impl DpsSettings {
 
 /// `host` or `host:port`, host made of DNS labels (`[A-Za-z0-9-]`, dot-separated).
 fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
-    let err = |reason: &str| SettingsError { input: "global device endpoint", reason: format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port") };
+    let err = |reason: &str| InvalidInput::new(Input::GlobalEndpoint, format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port"));
     let (host, port) = match text.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (text, None),
@@ -142,11 +138,11 @@ pub fn is_usual_id_scope(text: &str) -> bool {
 
 fn validate_id_scope(text: &str) -> Result<Vec<String>, SettingsError> {
     if text.is_empty() {
-        return Err(SettingsError { input: "ID Scope", reason: "it is empty; copy it from the DPS instance's overview page (0ne followed by 8 hex digits)".into() });
+        return Err(InvalidInput::new(Input::IdScope, "it is empty; copy it from the DPS instance's overview page (0ne followed by 8 hex digits)"));
     }
     // Anything that could break out of the C string literal is refused outright.
     if !text.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
-        return Err(SettingsError { input: "ID Scope", reason: format!("{text:?} holds spaces, quotes, backslashes or non-ASCII characters; ID Scopes look like 0ne followed by 8 hex digits") });
+        return Err(InvalidInput::new(Input::IdScope, format!("{text:?} holds spaces, quotes, backslashes or non-ASCII characters; ID Scopes look like 0ne followed by 8 hex digits")));
     }
     if is_usual_id_scope(text) {
         Ok(vec![])
@@ -192,10 +188,10 @@ mod tests {
 
     #[test]
     fn unsafe_values_are_refused() {
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "", None).unwrap_err().input, "ID Scope");
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None).unwrap_err().input, "ID Scope");
+        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "", None).unwrap_err().input, crate::error::Input::IdScope);
+        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None).unwrap_err().input, crate::error::Input::IdScope);
         for ep in ["", "host name", "a\"b", "host:0", "host:99999", "-bad.example", "x..y"] {
-            assert_eq!(DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input, "global device endpoint", "{ep:?}");
+            assert_eq!(DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input, crate::error::Input::GlobalEndpoint, "{ep:?}");
         }
         DpsSettings::new("127.0.0.1:4443", "0ne0001A2B3", None).unwrap();
     }

@@ -21,6 +21,7 @@
 
 pub mod tcp;
 
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::identity::Uds;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -199,8 +200,8 @@ pub fn classify(text: &str) -> ReplyKind {
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
     /// Invalid input, refused before anything was sent (the CLI exits 2).
-    #[error("invalid {input}: {reason} (nothing was sent)")]
-    Refused { input: String, reason: String },
+    #[error("{0} (nothing was sent)")]
+    Refused(InvalidInput),
     #[error("cannot open serial port {port}: {source}")]
     Open {
         port: String,
@@ -226,9 +227,31 @@ pub enum ConsoleError {
 }
 
 impl ConsoleError {
-    /// True when the caller's input was refused (CLI exit 2).
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, ConsoleError::Refused { .. })
+    fn refused(input: Input, reason: impl Into<String>) -> Self {
+        ConsoleError::Refused(InvalidInput::new(input, reason))
+    }
+}
+
+impl DomainError for ConsoleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ConsoleError::Refused(_) => ErrorKind::InvalidInput,
+            ConsoleError::Open { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::Device,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            ConsoleError::Refused(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            ConsoleError::NotInConfigMode { .. } | ConsoleError::Timeout { .. } => vec![NextStep::new(NextAction::EnterConfigMode), NextStep::new(NextAction::Retry)],
+            ConsoleError::Open { .. } | ConsoleError::PortGone { .. } => vec![NextStep::new(NextAction::SelectPort)],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -269,7 +292,13 @@ impl Command {
     /// characters, a value may end in a backslash only as the last word, and the encoded line
     /// fits the firmware's buffer.
     pub fn new(name: &str, args: &[&str]) -> Result<Command, ConsoleError> {
-        let refuse = |input: &str, reason: String| ConsoleError::Refused { input: input.to_string(), reason };
+        let input = match name {
+            "set_wifissid" => Input::WifiSsid,
+            "set_wifipwd" => Input::WifiPassword,
+            "set_dps_uds" => Input::Uds,
+            _ => Input::Command,
+        };
+        let refuse = |what: &str, reason: String| ConsoleError::Refused(InvalidInput::new(input, reason).named(what));
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             return Err(refuse("command", format!("`{name}`: a command name is lower-case letters, digits and `_`")));
         }
@@ -524,7 +553,7 @@ impl<T: Transport> Console<T> {
 /// `set_wifissid <ssid>`, validated: 1 to 31 bytes.
 pub fn wifi_ssid_command(ssid: &str) -> Result<Command, ConsoleError> {
     if ssid.is_empty() || ssid.len() > MAX_SSID {
-        return Err(ConsoleError::Refused { input: "SSID".into(), reason: format!("{} bytes; the DevKit stores 1 to {MAX_SSID}", ssid.len()) });
+        return Err(ConsoleError::refused(Input::WifiSsid, format!("{} bytes; the DevKit stores 1 to {MAX_SSID}", ssid.len())));
     }
     Command::new("set_wifissid", &[ssid])
 }
@@ -532,7 +561,7 @@ pub fn wifi_ssid_command(ssid: &str) -> Result<Command, ConsoleError> {
 /// `set_wifipwd [password]`, validated: at most 63 bytes; empty clears it.
 pub fn wifi_password_command(password: &str) -> Result<Command, ConsoleError> {
     if password.len() > MAX_WIFI_PASSWORD {
-        return Err(ConsoleError::Refused { input: "Wi-Fi password".into(), reason: format!("too long; the DevKit stores at most {MAX_WIFI_PASSWORD} bytes") });
+        return Err(ConsoleError::refused(Input::WifiPassword, format!("too long; the DevKit stores at most {MAX_WIFI_PASSWORD} bytes")));
     }
     if password.is_empty() {
         Command::new("set_wifipwd", &[])
@@ -586,6 +615,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
     use crate::sim::console::parse_args;
 

@@ -52,8 +52,55 @@ impl EnrollError {
             EnrollError::Project(_) => None,
         }
     }
-    pub fn is_invalid_input(&self) -> bool {
-        self.input().is_some()
+}
+
+impl crate::error::DomainError for EnrollError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            EnrollError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            EnrollError::Project(e) => e.kind(),
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+    fn input(&self) -> Option<crate::error::Input> {
+        EnrollError::input(self).map(|i| match i {
+            EnrollInput::Cert => crate::error::Input::Cert,
+            EnrollInput::DeviceId => crate::error::Input::DeviceId,
+            EnrollInput::IotHub => crate::error::Input::IotHub,
+        })
+    }
+    fn next_actions(&self) -> Vec<crate::error::NextStep> {
+        match self {
+            EnrollError::NoGeneratedCertificate(_) => vec![crate::error::NextAction::RegenerateCert.into()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How an enrollment reaches DPS.
+pub enum EnrollVia {
+    /// The DPS REST API with the service connection string's SAS.
+    Rest(super::ConnectionString),
+    /// `az iot dps enrollment` (Azure CLI).
+    Az(super::az::AzTarget),
+}
+
+/// The one rule choosing how to enroll: with the az backend, a named DPS (the user's
+/// `az login`) or else the connection string handed to az; without it, the connection string.
+pub fn select_target(
+    use_az: bool,
+    dps_name: Option<String>,
+    resource_group: Option<String>,
+    cs: Option<super::ConnectionString>,
+) -> Result<EnrollVia, crate::error::InvalidInput> {
+    use crate::error::{Input, InvalidInput};
+    match (use_az, dps_name, cs) {
+        (true, Some(dps_name), _) => Ok(EnrollVia::Az(super::az::AzTarget::Named { dps_name, resource_group })),
+        (true, None, Some(cs)) => Ok(EnrollVia::Az(super::az::AzTarget::Login(cs))),
+        (true, None, None) => Err(InvalidInput::new(Input::DpsName, "is required with the az backend (it uses your az login), or give a connection string")),
+        (false, _, Some(cs)) => Ok(EnrollVia::Rest(cs)),
+        (false, _, None) => Err(InvalidInput::new(Input::ConnectionString, "is required: the DPS service connection string (or use the az backend)")),
     }
 }
 

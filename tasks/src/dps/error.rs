@@ -1,5 +1,30 @@
 //! DPS (and IoT Hub) service errors, typed so callers can react and users get a hint.
 
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
+
+impl DomainError for DpsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            DpsError::Invalid(_) | DpsError::ConnectionString(_) => ErrorKind::InvalidInput,
+            DpsError::Cancelled => ErrorKind::Cancelled,
+            _ => ErrorKind::Dps,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            DpsError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            DpsError::Unauthorized(_) => vec![NextStep::new(NextAction::ConfigureDps)],
+            DpsError::EtagMismatch(_) | DpsError::Throttled(_) | DpsError::Transport { .. } => vec![NextStep::new(NextAction::Retry)],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// What a DPS or IoT Hub error body says: `{"errorCode":..,"trackingId":..,"message":..}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceError {
@@ -51,8 +76,8 @@ impl ServiceError {
 #[derive(Debug, thiserror::Error)]
 pub enum DpsError {
     /// The caller's input (registration ID, certificate, ...) is invalid; CLI exit 2.
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     #[error(transparent)]
     ConnectionString(#[from] super::connection_string::ConnectionStringError),
     /// 401/403: the SAS key or policy is wrong.
@@ -82,12 +107,8 @@ pub enum DpsError {
 }
 
 impl DpsError {
-    /// True when the error is about the caller's input (a CLI exits 2 for these).
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, DpsError::Invalid { .. } | DpsError::ConnectionString(_))
-    }
-    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
-        DpsError::Invalid { input: input.into(), reason: reason.into() }
+    pub(crate) fn invalid(input: Input, reason: impl Into<String>) -> Self {
+        DpsError::Invalid(InvalidInput::new(input, reason))
     }
     /// Map an error answer to its variant.
     pub fn from_service(e: ServiceError) -> DpsError {

@@ -177,7 +177,7 @@ impl ServiceClient {
 
     /// `PUT /enrollments/{id}`: create or replace.
     pub async fn create_or_update(&self, enrollment: &IndividualEnrollment, if_match: IfMatch) -> Result<IndividualEnrollment, DpsError> {
-        let body = serde_json::to_vec(enrollment).map_err(|e| DpsError::invalid("enrollment", e.to_string()))?;
+        let body = serde_json::to_vec(enrollment).map_err(|e| DpsError::invalid(crate::error::Input::Enrollment, e.to_string()))?;
         let a = self.rest.send(Method::PUT, &Self::path(&enrollment.registration_id), &Self::if_match_header(&if_match), Some(body)).await?;
         self.rest.parse_json(&a.body)
     }
@@ -248,7 +248,7 @@ impl ServiceClient {
         let mut merged = BulkResult { is_successful: true, errors: vec![] };
         for chunk in enrollments.chunks(BULK_CHUNK) {
             let body = serde_json::to_vec(&serde_json::json!({"enrollments": chunk, "mode": mode}))
-                .map_err(|e| DpsError::invalid("enrollments", e.to_string()))?;
+                .map_err(|e| DpsError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Enrollment, e.to_string()).named("enrollments")))?;
             let a = self.rest.send(Method::POST, "/enrollments", &[], Some(body)).await?;
             let r: BulkResult = self.rest.parse_json(&a.body)?;
             merged.is_successful &= r.is_successful;

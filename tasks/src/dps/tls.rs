@@ -15,9 +15,9 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, DpsError> {
     let certs: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
-        .map_err(|e| DpsError::invalid("CA certificate", format!("not PEM certificates ({e})")))?;
+        .map_err(|e| DpsError::invalid(crate::error::Input::CaFile, format!("not PEM certificates ({e})")))?;
     if certs.is_empty() {
-        return Err(DpsError::invalid("CA certificate", "no CERTIFICATE block found"));
+        return Err(DpsError::invalid(crate::error::Input::CaFile, "no CERTIFICATE block found"));
     }
     Ok(certs)
 }
@@ -28,7 +28,7 @@ pub fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, DpsErro
     match ca_pem {
         Some(pem) => {
             for cert in certs_from_pem(pem)? {
-                roots.add(cert).map_err(|e| DpsError::invalid("CA certificate", format!("not usable as a trust anchor ({e})")))?;
+                roots.add(cert).map_err(|e| DpsError::invalid(crate::error::Input::CaFile, format!("not usable as a trust anchor ({e})")))?;
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -58,7 +58,7 @@ pub fn client_config_with_cert(ca_pem: Option<&str>, cert_der: &[u8], key_pkcs8:
     let signing_key = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|_| DpsError::invalid("alias private key", "not a P-256 PKCS#8 key"))?;
+        .map_err(|_| DpsError::invalid(crate::error::Input::AliasKey, "not a P-256 PKCS#8 key"))?;
     let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert_der.to_vec())], signing_key);
     Ok(builder()?
         .with_root_certificates(root_store(ca_pem)?)

@@ -4,6 +4,7 @@
 //! is linked at 0x0800_C000 with 1 MiB - 0xC000 = 999,424 bytes of room.
 
 use super::FlashError;
+use crate::error::Input;
 
 /// Start of the STM32F412RG's flash.
 pub const FLASH_BASE: u32 = 0x0800_0000;
@@ -17,29 +18,31 @@ pub const MAX_APP_SIZE: usize = (FLASH_END - APP_BASE) as usize;
 /// Refuse empty images, images that do not fit, and anything that would touch the bootloader.
 pub fn check(address: u32, len: usize) -> Result<(), FlashError> {
     if len == 0 {
-        return Err(FlashError::invalid("image", "it is empty (0 bytes); build the sketch first"));
+        return Err(FlashError::invalid(Input::Bin, "it is empty (0 bytes); build the sketch first"));
     }
     if address < APP_BASE {
         return Err(FlashError::invalid(
-            "address",
+            Input::Address,
             format!("{address:#010x} is below {APP_BASE:#010x}: the bootloader occupies {FLASH_BASE:#010x}..{APP_BASE:#010x} and is never overwritten"),
         ));
     }
     if address >= FLASH_END {
-        return Err(FlashError::invalid("address", format!("{address:#010x} is past the end of flash ({FLASH_END:#010x})")));
+        return Err(FlashError::invalid(Input::Address, format!("{address:#010x} is past the end of flash ({FLASH_END:#010x})")));
     }
     if len > MAX_APP_SIZE {
-        return Err(FlashError::invalid("image", format!("it is {len} bytes; the application area holds at most {MAX_APP_SIZE} bytes")));
+        return Err(FlashError::invalid(Input::Bin, format!("it is {len} bytes; the application area holds at most {MAX_APP_SIZE} bytes")));
     }
     let end = address as u64 + len as u64;
     if end > FLASH_END as u64 {
-        return Err(FlashError::invalid("image", format!("{len} bytes at {address:#010x} would end at {end:#010x}, past the end of flash ({FLASH_END:#010x})")));
+        return Err(FlashError::invalid(Input::Bin, format!("{len} bytes at {address:#010x} would end at {end:#010x}, past the end of flash ({FLASH_END:#010x})")));
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

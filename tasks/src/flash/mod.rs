@@ -8,6 +8,7 @@ pub mod guard;
 pub mod openocd;
 pub mod probe;
 
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::progress::{CancellationToken, Progress};
 use crate::sim::control::SimDpsConfig;
 use std::path::{Path, PathBuf};
@@ -48,8 +49,8 @@ pub const UDEV_HINT: &str = concat!(
 #[derive(Debug, thiserror::Error)]
 pub enum FlashError {
     /// The caller's input (exit 2 at the CLI); nothing was opened or written.
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     #[error("{wanted} not found; probes found: {}. {detail}", if .found.is_empty() { "none".to_string() } else { .found.join(", ") })]
     NoProbe { wanted: String, found: Vec<String>, detail: String },
     #[error("{0}")]
@@ -73,11 +74,42 @@ pub enum FlashError {
 }
 
 impl FlashError {
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, FlashError::Invalid { .. })
+    pub(crate) fn invalid(input: Input, reason: impl Into<String>) -> Self {
+        FlashError::Invalid(InvalidInput::new(input, reason))
     }
-    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
-        FlashError::Invalid { input: input.into(), reason: reason.into() }
+}
+
+impl DomainError for FlashError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            FlashError::Invalid(_) => ErrorKind::InvalidInput,
+            FlashError::NoProbe { .. } | FlashError::ToolNotFound(_) => ErrorKind::NotFound,
+            FlashError::Read { source, .. } => crate::error::io_kind(source),
+            FlashError::Cancelled => ErrorKind::Cancelled,
+            _ => ErrorKind::FlashFailed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            FlashError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn input(&self) -> Option<Input> {
+        match self {
+            FlashError::Invalid(i) => Some(i.input),
+            FlashError::Read { .. } => Some(Input::Bin),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            FlashError::NoProbe { .. } => vec![NextStep::new(NextAction::ChooseUploadBackend), NextStep::new(NextAction::Retry)],
+            FlashError::PermissionDenied { .. } => vec![NextStep::new(NextAction::InstallUdevRule)],
+            FlashError::ToolNotFound(_) => vec![NextStep::with_detail(NextAction::InstallToolchain, "openocd"), NextStep::new(NextAction::ChooseUploadBackend)],
+            FlashError::ProbeFirmwareTooOld(_) => vec![NextStep::with_detail(NextAction::InstallToolchain, "stlink-firmware")],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -100,13 +132,13 @@ impl FlashImage {
         let name = |p: &Path| format!("image {:?}", p.display().to_string());
         let bytes = read_bounded(bin, &name(bin), limits::FIRMWARE_BIN).map_err(|e| match e.io_kind {
             Some(kind) => FlashError::Read { path: bin.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
-            None => FlashError::Invalid { input: e.input, reason: e.reason },
+            None => FlashError::Invalid(e.into_invalid(Input::Bin)),
         })?;
         let map_path = bin.with_extension("map");
         let map = match read_bounded(&map_path, &name(&map_path), limits::MAP_FILE) {
             Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(FlashError::Invalid { input: e.input, reason: e.reason }),
+            Err(e) => return Err(FlashError::Invalid(e.into_invalid(Input::Map))),
         };
         let dps = bin
             .parent()
@@ -115,23 +147,23 @@ impl FlashImage {
         Ok(FlashImage { bin_path: bin.to_path_buf(), bin: bytes, map, dps, address: guard::APP_BASE })
     }
 
-    /// The single `*.bin` in a build directory (arduino-cli writes `<sketch>.ino.bin`), with its map.
+    /// The image of a build directory ([`crate::build::find_outputs`]), with its map.
     pub fn from_build_dir(dir: &Path) -> Result<FlashImage, FlashError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| FlashError::Read { path: dir.to_path_buf(), source })?;
-        let mut bins: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "bin") && !p.to_string_lossy().ends_with(".bootloader.bin"))
-            .collect();
-        bins.sort();
-        let preferred: Vec<_> = bins.iter().filter(|p| p.to_string_lossy().ends_with(".ino.bin")).cloned().collect();
-        let candidates = if preferred.is_empty() { bins } else { preferred };
-        match candidates.as_slice() {
-            [one] => Self::load(one),
-            [] => Err(FlashError::invalid("build directory", format!("{} holds no .bin; run `devkit build` first", dir.display()))),
-            many => Err(FlashError::invalid(
-                "build directory",
-                format!("{} holds several images ({}); pass one with --bin", dir.display(), many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
-            )),
+        match crate::build::find_outputs(dir) {
+            Ok((bin, _map)) => Self::load(&bin),
+            Err(crate::build::FindOutputError::Invalid(i)) => Err(FlashError::Invalid(i)),
+            Err(crate::build::FindOutputError::Unreadable { dir, source }) => {
+                Err(FlashError::invalid(Input::BuildDir, format!("cannot read {}: {source}", dir.display())))
+            }
+        }
+    }
+
+    /// `bin` when given, else the image of `build_dir`: the image inputs of upload and provision.
+    pub fn from_inputs(bin: Option<&Path>, build_dir: Option<&Path>) -> Result<FlashImage, FlashError> {
+        match (bin, build_dir) {
+            (Some(bin), _) => Self::load(bin),
+            (None, Some(dir)) => Self::from_build_dir(dir),
+            (None, None) => Err(FlashError::invalid(Input::Bin, "is required: name the image or the build directory holding it")),
         }
     }
 }
@@ -145,6 +177,79 @@ pub enum Backend {
     OpenOcd { openocd: Option<PathBuf> },
     /// The virtual DevKit with this state directory; `trusted_ca_pem` is the DPS emulator's CA.
     Sim { state_dir: PathBuf, trusted_ca_pem: Option<String> },
+}
+
+/// Which backend the adapters asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    #[default]
+    ProbeRs,
+    OpenOcd,
+    Sim,
+}
+
+impl BackendKind {
+    /// From its name (`probe-rs`, `openocd`, `sim`).
+    pub fn parse(name: &str) -> Result<BackendKind, InvalidInput> {
+        match name {
+            "probe-rs" => Ok(BackendKind::ProbeRs),
+            "openocd" => Ok(BackendKind::OpenOcd),
+            "sim" => Ok(BackendKind::Sim),
+            _ => Err(InvalidInput::new(Input::Backend, "must be one of `probe-rs`, `openocd`, `sim`")),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::ProbeRs => "probe-rs",
+            BackendKind::OpenOcd => "openocd",
+            BackendKind::Sim => "sim",
+        }
+    }
+}
+
+/// A flash backend as the adapters receive it. [`BackendRequest::backend`] refuses options
+/// that do not fit the chosen backend (the same rule for the CLI and the daemon).
+#[derive(Debug, Clone, Default)]
+pub struct BackendRequest {
+    pub kind: BackendKind,
+    pub probe: Option<String>,
+    pub openocd: Option<PathBuf>,
+    pub sim_dir: Option<PathBuf>,
+    pub trusted_ca: Option<PathBuf>,
+}
+
+impl BackendRequest {
+    pub fn backend(&self) -> Result<Backend, FlashError> {
+        let only = |input: Input, set: bool, backend: BackendKind| {
+            if set && self.kind != backend {
+                Err(FlashError::invalid(input, format!("is only used with backend `{}` (the backend is `{}`)", backend.name(), self.kind.name())))
+            } else {
+                Ok(())
+            }
+        };
+        only(Input::SimDir, self.sim_dir.is_some(), BackendKind::Sim)?;
+        only(Input::TrustedCa, self.trusted_ca.is_some(), BackendKind::Sim)?;
+        only(Input::Probe, self.probe.is_some(), BackendKind::ProbeRs)?;
+        only(Input::Openocd, self.openocd.is_some(), BackendKind::OpenOcd)?;
+        Ok(match self.kind {
+            BackendKind::ProbeRs => Backend::ProbeRs { probe: self.probe.clone() },
+            BackendKind::OpenOcd => Backend::OpenOcd { openocd: self.openocd.clone() },
+            BackendKind::Sim => {
+                let state_dir = self.sim_dir.clone().ok_or_else(|| {
+                    FlashError::invalid(Input::SimDir, "is required with backend `sim` (the virtual DevKit's state directory, as given to `devkit sim`)")
+                })?;
+                let trusted_ca_pem = match &self.trusted_ca {
+                    Some(path) => {
+                        let name = format!("{} {:?}", Input::TrustedCa.flag(), path.display().to_string());
+                        let bytes = crate::fsutil::read_bounded(path, &name, crate::fsutil::limits::CERT_FILE).map_err(|e| FlashError::Invalid(e.into_invalid(Input::TrustedCa)))?;
+                        Some(String::from_utf8(bytes).map_err(|_| FlashError::invalid(Input::TrustedCa, "is not UTF-8 text (expected a PEM certificate)"))?)
+                    }
+                    None => None,
+                };
+                Backend::Sim { state_dir, trusted_ca_pem }
+            }
+        })
+    }
 }
 
 impl Backend {
@@ -188,10 +293,10 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
         }
         Backend::Sim { state_dir, trusted_ca_pem } => {
             if image.address != guard::APP_BASE {
-                return Err(FlashError::invalid("address", format!("the virtual DevKit boots images linked at {:#010x} only", guard::APP_BASE)));
+                return Err(FlashError::invalid(Input::Address, format!("the virtual DevKit boots images linked at {:#010x} only", guard::APP_BASE)));
             }
             let map = image.map.as_deref().ok_or_else(|| {
-                FlashError::invalid("image", format!("the virtual DevKit needs the map file next to {} (same name, .map)", image.bin_path.display()))
+                FlashError::invalid(Input::Bin, format!("the virtual DevKit needs the map file next to {} (same name, .map)", image.bin_path.display()))
             })?;
             let dps = image.dps.as_ref().map(|d| SimDpsConfig {
                 global_endpoint: d.global_endpoint.clone(),
@@ -210,6 +315,8 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

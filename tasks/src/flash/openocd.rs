@@ -5,15 +5,16 @@
 //! `shutdown` so that OpenOCD exits instead of staying up as a debug server.
 
 use super::{guard, FlashError};
+use crate::error::Input;
 use crate::progress::{CancellationToken, Progress};
 use std::path::{Path, PathBuf};
 
 /// The arguments for `openocd` that program `bin` at `address`.
 pub fn args(bin: &Path, address: u32) -> Result<Vec<String>, FlashError> {
-    let path = bin.to_str().ok_or_else(|| FlashError::invalid("image path", format!("{} is not valid UTF-8", bin.display())))?;
+    let path = bin.to_str().ok_or_else(|| FlashError::invalid(Input::Bin, format!("{} is not valid UTF-8", bin.display())))?;
     // The path goes into a Tcl word in braces: braces inside it cannot be quoted safely.
     if path.contains(['{', '}']) || path.contains('\n') {
-        return Err(FlashError::invalid("image path", format!("{path} contains braces or a newline, which OpenOCD's command line cannot carry; copy the image elsewhere")));
+        return Err(FlashError::invalid(Input::Bin, format!("{path} contains braces or a newline, which OpenOCD's command line cannot carry; copy the image elsewhere")));
     }
     Ok(vec![
         "-f".into(),
@@ -58,7 +59,7 @@ pub fn classify_failure(output: &str) -> FlashError {
 /// Program `bin` (already on disk) with OpenOCD.
 pub async fn flash(openocd: &Path, bin: &Path, len: usize, address: u32, progress: &Progress, cancel: &CancellationToken) -> Result<(), FlashError> {
     guard::check(address, len)?;
-    let bin = std::path::absolute(bin).map_err(|e| FlashError::invalid("image path", format!("{}: {e}", bin.display())))?;
+    let bin = std::path::absolute(bin).map_err(|e| FlashError::invalid(Input::Bin, format!("{}: {e}", bin.display())))?;
     let args = args(&bin, address)?;
     progress.report(format!("Running {} {}", openocd.display(), args.join(" ")), None);
     let child = tokio::process::Command::new(openocd)
@@ -81,6 +82,8 @@ pub async fn flash(openocd: &Path, bin: &Path, len: usize, address: u32, progres
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

@@ -6,6 +6,7 @@
 //! can refuse a plain attach), program with verify, reset.
 
 use super::{guard, FlashError, UDEV_HINT};
+use crate::error::Input;
 use crate::progress::Progress;
 use probe_rs::flashing::{DownloadOptions, FlashProgress, ProgressEvent as PrEvent, ProgressOperation};
 use probe_rs::probe::list::{Accessibility, Lister};
@@ -21,7 +22,7 @@ pub const DEVKIT_PROBE: &str = "0483:374b";
 /// Parse a `VID:PID[:serial]` selector (hex VID/PID).
 pub fn parse_selector(text: &str) -> Result<DebugProbeSelector, FlashError> {
     text.parse::<DebugProbeSelector>()
-        .map_err(|e| FlashError::invalid("probe selector", format!("{text:?}: {e}; expected VID:PID or VID:PID:SERIAL in hex, e.g. {DEVKIT_PROBE}")))
+        .map_err(|e| FlashError::invalid(Input::Probe, format!("{text:?}: {e}; expected VID:PID or VID:PID:SERIAL in hex, e.g. {DEVKIT_PROBE}")))
 }
 
 fn describe(info: &DebugProbeInfo) -> String {
@@ -53,7 +54,7 @@ fn choose(found: Vec<probe_rs::probe::list::ProbeListItem>, selector: &DebugProb
             Ok(item.info)
         }
         _ => Err(FlashError::invalid(
-            "probe selector",
+            Input::Probe,
             format!("{wanted} matches {} probes: {}; add the serial number: --probe VID:PID:SERIAL", matching.len(), matching.iter().map(|i| describe(&i.info)).collect::<Vec<_>>().join(", ")),
         )),
     }
@@ -159,6 +160,8 @@ pub fn list() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
     use probe_rs::config::{MemoryRegion, Registry};
 

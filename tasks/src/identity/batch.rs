@@ -6,6 +6,7 @@
 //! paths are relative to the manifest's directory.
 
 use super::{derive, DeviceIdentity, FirmwareImage, IdentityError, RegistrationId};
+use crate::error::Input;
 use std::path::{Path, PathBuf};
 
 /// How a row names its device.
@@ -43,14 +44,17 @@ impl ManifestRow {
 
 fn prefix(e: IdentityError, row: &str) -> IdentityError {
     match e {
-        IdentityError::Invalid { input, reason } => IdentityError::Invalid { input: format!("{row}: {input}"), reason },
+        IdentityError::Invalid(i) => {
+            let name = format!("{row}: {}", i.subject());
+            IdentityError::Invalid(i.named(name))
+        }
         other => other,
     }
 }
 
 /// Parse a manifest. `manifest_name` names it in errors; `base_dir` resolves relative paths.
 pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Result<Vec<ManifestRow>, IdentityError> {
-    let invalid = |reason: String| IdentityError::invalid(manifest_name, reason);
+    let invalid = |reason: String| IdentityError::named(Input::Manifest, manifest_name, reason);
     let mut rows = Vec::new();
     let mut columns: Option<usize> = None;
     for (index, raw) in text.lines().enumerate() {
@@ -120,6 +124,8 @@ pub fn derive_row(row: &ManifestRow, image: &FirmwareImage, allow_sample_uds: bo
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

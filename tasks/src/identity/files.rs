@@ -250,13 +250,16 @@ pub fn generated_record(d: &DeviceIdentity, alias_cert: &Path) -> IdentityRecord
     }
 }
 
-/// Record `d` as the project's `last_generated` identity (skipped when already recorded).
+/// Record `d` as the project's `last_generated` identity (nothing is written when it already is).
 pub fn record_generated(project: &Path, d: &DeviceIdentity, alias_cert: &Path) -> Result<(), ProjectError> {
     let record = generated_record(d, alias_cert);
-    if ProjectState::load(project).is_ok_and(|s| s.last_generated.as_ref() == Some(&record)) {
-        return Ok(());
-    }
     ProjectState::update(project, |s| s.last_generated = Some(record)).map(|_| ())
+}
+
+/// Record `d` as the project's `last_enrolled` identity.
+pub fn record_enrolled(project: &Path, d: &DeviceIdentity, alias_cert: &Path) -> Result<(), ProjectError> {
+    let record = IdentityRecord { source: IdentitySource::Enrolled, ..generated_record(d, alias_cert) };
+    ProjectState::update(project, |s| s.last_enrolled = Some(record)).map(|_| ())
 }
 
 #[cfg(test)]

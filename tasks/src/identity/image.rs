@@ -2,18 +2,20 @@
 //! once per image (a batch reuses the digests for every device).
 
 use super::{dsha::dsha, map, FirmwareImage, IdentityError};
+use crate::error::Input;
 use std::ops::Range;
 use std::path::Path;
 
 /// Build an image; `bin_name` / `map_name` name the inputs in error messages.
 pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
-    let info = map::parse(map_text).map_err(|reason| IdentityError::invalid(map_name, reason))?;
+    let info = map::parse(map_text).map_err(|reason| IdentityError::named(Input::Map, map_name, reason))?;
     if bin.is_empty() {
-        return Err(IdentityError::invalid(bin_name, "is empty; expected the sketch's .bin built with the map"));
+        return Err(IdentityError::named(Input::Bin, bin_name, "is empty; expected the sketch's .bin built with the map"));
     }
     let core = region(&bin, info.flash_origin, &info.riot_core, ".riot_core", bin_name)?;
     if core.len() < 8 {
-        return Err(IdentityError::invalid(
+        return Err(IdentityError::named(
+            Input::Map,
             map_name,
             format!(".riot_core region is {} bytes; at least 8 are expected (the RIoT core code)", core.len()),
         ));
@@ -43,7 +45,8 @@ fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &st
         } else {
             "the image is truncated or was not built with this map"
         };
-        return Err(IdentityError::invalid(
+        return Err(IdentityError::named(
+            Input::Bin,
             bin_name,
             format!(
                 "{name} ({:#x}..{:#x}) lies outside the image ({origin:#x}..{flash_end:#x}, {} bytes): {why}",
@@ -59,12 +62,12 @@ fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &st
 pub(crate) fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
     use crate::fsutil::{limits, read_bounded, InputError};
     let (bin_name, map_name) = (format!("firmware image {:?}", bin.display().to_string()), format!("map file {:?}", map.display().to_string()));
-    let err = |path: &Path, e: InputError| match e.io_kind {
+    let err = |path: &Path, input: crate::error::Input, e: InputError| match e.io_kind {
         Some(kind) => IdentityError::Io { path: path.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
-        None => IdentityError::Invalid { input: e.input, reason: e.reason },
+        None => IdentityError::Invalid(e.into_invalid(input)),
     };
-    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN).map_err(|e| err(bin, e))?;
-    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE).map_err(|e| err(map, e))?;
+    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN).map_err(|e| err(bin, crate::error::Input::Bin, e))?;
+    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE).map_err(|e| err(map, crate::error::Input::Map, e))?;
     // Maps are ASCII in practice; tolerate stray non-UTF-8 bytes (e.g. in paths).
     let map_text = String::from_utf8_lossy(&map_bytes);
     from_parts(bin_bytes, &map_text, &bin_name, &map_name)

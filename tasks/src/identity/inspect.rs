@@ -8,7 +8,7 @@ use super::{sha1_thumbprint, sha256_thumbprint, CertInfo, IdentityError};
 type RiotIds = (Vec<u8>, Vec<u8>);
 
 fn bad(reason: impl Into<String>) -> IdentityError {
-    IdentityError::invalid("certificate", reason)
+    IdentityError::invalid(crate::error::Input::Cert, reason)
 }
 
 /// Parse `der` (one X.509 certificate).
@@ -150,7 +150,7 @@ fn riot_san(value: &[u8]) -> Result<Option<RiotIds>, String> {
 
 /// Which input differs between two certificates (the diagnosis for DPS error 401002).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum Difference {
     /// Byte-identical certificates.
     Identical,

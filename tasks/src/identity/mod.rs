@@ -32,6 +32,7 @@
 //! compute the DeviceID private key; the DeviceID certificate must never be used as a CA. The
 //! fixed nonce is used here only to reproduce the device's certificates.
 
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput};
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -61,9 +62,9 @@ pub const FIXED_NONCE_WARNING: &str = "The DevKit signs with a fixed ECDSA nonce
 /// contain secret material.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The caller's input is invalid (exit code 2 at the CLI). `input` names it.
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    /// The caller's input is invalid (exit code 2 at the CLI).
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     /// Reading an input file failed.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -77,12 +78,28 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    /// True when the error is about the caller's input (a CLI exits 2 for these).
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, IdentityError::Invalid { .. })
+    pub(crate) fn invalid(input: Input, reason: impl Into<String>) -> Self {
+        IdentityError::Invalid(InvalidInput::new(input, reason))
     }
-    pub(crate) fn invalid(input: impl Into<String>, reason: impl Into<String>) -> Self {
-        IdentityError::Invalid { input: input.into(), reason: reason.into() }
+    /// Invalid `input`, the message naming it `name` (a file, a value that is not secret).
+    pub(crate) fn named(input: Input, name: impl Into<String>, reason: impl Into<String>) -> Self {
+        IdentityError::Invalid(InvalidInput::new(input, reason).named(name))
+    }
+}
+
+impl DomainError for IdentityError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IdentityError::Invalid(_) => ErrorKind::InvalidInput,
+            IdentityError::Io { source, .. } => crate::error::io_kind(source),
+            IdentityError::Derivation(_) => ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            IdentityError::Invalid(i) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -300,6 +317,7 @@ pub fn cdi(uds: &Uds, image: &FirmwareImage) -> Zeroizing<[u8; 32]> {
 
 /// What a lenient read of a RIoT certificate finds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CertInfo {
     pub subject_cn: String,
     pub issuer_cn: String,

@@ -1,24 +1,26 @@
 //! Registration IDs (facts §5), MAC addresses and firmware versions.
 
 use super::{IdentityError, RegistrationId};
+use crate::error::Input;
 
 const ALLOWED: &str = "allowed: 1 to 64 characters of lower-case letters a-z, digits 0-9 and -";
 
 pub(crate) fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
     let input = || format!("registration ID {text:?}");
     if text.is_empty() {
-        return Err(IdentityError::invalid(input(), format!("is empty; {ALLOWED}")));
+        return Err(IdentityError::named(Input::RegistrationId, input(), format!("is empty; {ALLOWED}")));
     }
     let len = text.chars().count();
     if len > 64 {
-        return Err(IdentityError::invalid(
+        return Err(IdentityError::named(
+            Input::RegistrationId,
             input(),
             format!("is {len} characters long; DPS allows at most 64 for X.509 registrations; {ALLOWED}"),
         ));
     }
     if let Some((pos, c)) = text.chars().enumerate().find(|(_, c)| !matches!(c, 'a'..='z' | '0'..='9' | '-')) {
         let why = if c.is_ascii_uppercase() { " (upper case is not allowed)" } else { "" };
-        return Err(IdentityError::invalid(input(), format!("character {} ({c:?}) is not allowed{why}; {ALLOWED}", pos + 1)));
+        return Err(IdentityError::named(Input::RegistrationId, input(), format!("character {} ({c:?}) is not allowed{why}; {ALLOWED}", pos + 1)));
     }
     Ok(RegistrationId(text.to_string()))
 }
@@ -31,11 +33,11 @@ pub(crate) fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
         match c {
             ':' | '-' => {}
             c if c.is_ascii_hexdigit() => out.push(c.to_ascii_lowercase()),
-            c => return Err(IdentityError::invalid(input(), format!("{c:?} is not a hexadecimal digit; {allowed}"))),
+            c => return Err(IdentityError::named(Input::Mac, input(), format!("{c:?} is not a hexadecimal digit; {allowed}"))),
         }
     }
     if out.len() != 12 {
-        return Err(IdentityError::invalid(input(), format!("has {} hexadecimal digits; {allowed}", out.len())));
+        return Err(IdentityError::named(Input::Mac, input(), format!("has {} hexadecimal digits; {allowed}", out.len())));
     }
     Ok(out)
 }
@@ -43,7 +45,8 @@ pub(crate) fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
 /// Validate `N.N.N` (digits only, three non-empty parts) and return the parts.
 pub(crate) fn firmware_version(version: &str) -> Result<[&str; 3], IdentityError> {
     let err = || {
-        IdentityError::invalid(
+        IdentityError::named(
+            Input::FirmwareVersion,
             format!("firmware version {version:?}"),
             "allowed: three dot-separated numbers N.N.N of digits only (e.g. 1.6.2 or 2.0.10)",
         )
@@ -71,6 +74,8 @@ pub(crate) fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::error::DomainError;
     use super::*;
 
     #[test]

@@ -2,6 +2,7 @@
 //! (its length, the position of a bad character) but never repeat its characters.
 
 use super::{IdentityError, Uds, SAMPLE_UDS_REFUSAL};
+use crate::error::Input;
 use crate::fsutil::{self, limits, InputError};
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -31,7 +32,7 @@ pub struct ReadUds {
 /// no message ever contains a character of the UDS.
 pub fn read_uds(source: UdsSource<'_>, input: &str, allow_sample: bool) -> Result<ReadUds, IdentityError> {
     let mut warnings = Vec::new();
-    let from_input = |e: InputError| IdentityError::Invalid { input: e.input, reason: e.reason };
+    let from_input = |e: InputError| IdentityError::Invalid(e.into_invalid(Input::Uds));
     let bytes = match source {
         UdsSource::File(path) => {
             if let Some(w) = readable_by_others(path, input) {
@@ -42,14 +43,14 @@ pub fn read_uds(source: UdsSource<'_>, input: &str, allow_sample: bool) -> Resul
         UdsSource::Stdin => fsutil::read_stdin_line(input, limits::UDS_FILE).map_err(from_input)?,
         UdsSource::Text(text) => Zeroizing::new(text.as_bytes().to_vec()),
     };
-    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::invalid(input, "is not text; allowed: exactly 64 hexadecimal digits"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::named(Input::Uds, input, "is not text; allowed: exactly 64 hexadecimal digits"))?;
     let uds = parse(text).map_err(|e| match e {
-        IdentityError::Invalid { reason, .. } => IdentityError::invalid(input, reason),
+        IdentityError::Invalid(i) => IdentityError::named(Input::Uds, input, i.reason),
         other => other,
     })?;
     if uds.is_published_sample() {
         if !allow_sample {
-            return Err(IdentityError::invalid(input, SAMPLE_UDS_REFUSAL));
+            return Err(IdentityError::named(Input::Uds, input, SAMPLE_UDS_REFUSAL));
         }
         warnings.push("using the published sample UDS (allowed on request): this identity's keys are public".into());
     }
@@ -78,10 +79,10 @@ pub fn save_new_uds(uds: &Uds, path: &Path) -> Result<(), fsutil::FsError> {
 }
 
 /// Refuse, before anything runs, a path a generated UDS would be saved to when it exists.
-pub fn check_new_uds_file(path: &Path, input: &str) -> Result<(), IdentityError> {
+pub fn check_new_uds_file(path: &Path) -> Result<(), IdentityError> {
     if path.exists() {
         return Err(IdentityError::invalid(
-            input,
+            Input::SaveUdsTo,
             format!("{} exists; refusing to overwrite a UDS file (another device's secret?): choose a new file name or move it away", path.display()),
         ));
     }
@@ -92,13 +93,13 @@ pub(crate) fn parse(text: &str) -> Result<Uds, IdentityError> {
     let t = text.trim();
     let allowed = "allowed: exactly 64 hexadecimal digits (0-9, a-f, any case)";
     if let Some(pos) = t.chars().position(|c| !c.is_ascii_hexdigit()) {
-        return Err(IdentityError::invalid("UDS", format!("character {} is not a hexadecimal digit; {allowed}", pos + 1)));
+        return Err(IdentityError::invalid(Input::Uds, format!("character {} is not a hexadecimal digit; {allowed}", pos + 1)));
     }
     if t.len() != 64 {
-        return Err(IdentityError::invalid("UDS", format!("has {} digits; {allowed}", t.len())));
+        return Err(IdentityError::invalid(Input::Uds, format!("has {} digits; {allowed}", t.len())));
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(t, &mut bytes[..]).map_err(|_| IdentityError::invalid("UDS", allowed))?;
+    hex::decode_to_slice(t, &mut bytes[..]).map_err(|_| IdentityError::invalid(Input::Uds, allowed))?;
     Ok(Uds(bytes))
 }
 
@@ -155,7 +156,7 @@ mod tests {
         let f = dir.path().join("a.uds");
         let first = generate();
         save_new_uds(&first, &f).unwrap();
-        assert!(check_new_uds_file(&f, "--save-to").is_err());
+        assert!(check_new_uds_file(&f).is_err());
         assert!(save_new_uds(&generate(), &f).is_err());
         assert_eq!(read_uds(UdsSource::File(&f), "f", false).unwrap().uds.as_bytes(), first.as_bytes());
     }

@@ -18,7 +18,9 @@ pub(crate) enum Followed {
 }
 
 pub(crate) struct Follower {
-    monitor: Monitor,
+    /// The monitor this follower opened (`None` when it follows one it borrowed).
+    monitor: Option<Monitor>,
+    port: String,
     rx: broadcast::Receiver<MonitorEvent>,
     parser: EventParser,
     pending: VecDeque<LogEvent>,
@@ -29,7 +31,12 @@ impl Follower {
     pub fn open(port: &Path) -> Result<Follower, String> {
         let (monitor, rx) = Monitor::open_subscribed(port, MonitorOptions::default())
             .map_err(|e| format!("{e} (is another program, such as a serial monitor, holding the port?)"))?;
-        Ok(Follower { monitor, rx, parser: EventParser::new(), pending: VecDeque::new() })
+        Ok(Follower { port: port.display().to_string(), monitor: Some(monitor), rx, parser: EventParser::new(), pending: VecDeque::new() })
+    }
+
+    /// Follow a monitor someone else owns (the daemon's), from this moment on.
+    pub fn subscribed(port: &Path, rx: broadcast::Receiver<MonitorEvent>) -> Follower {
+        Follower { port: port.display().to_string(), monitor: None, rx, parser: EventParser::new(), pending: VecDeque::new() }
     }
 
     /// The next event (cancel-safe: nothing is lost when the future is dropped).
@@ -39,11 +46,13 @@ impl Follower {
                 return Followed::Event(e);
             }
             match self.rx.recv().await {
-                Ok(MonitorEvent::Line(line)) => self.pending.extend(self.parser.push_line(&line.text)),
+                // An owned monitor sends lines; a borrowed one (the daemon's) may send only bytes.
+                Ok(MonitorEvent::Line(line)) if self.monitor.is_some() => self.pending.extend(self.parser.push_line(&line.text)),
+                Ok(MonitorEvent::Data(bytes)) if self.monitor.is_none() => self.pending.extend(self.parser.push_bytes(&bytes)),
                 Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => return Followed::Reconnecting(reason),
-                Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.monitor.path().display())),
+                Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.port)),
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return Followed::Gone(format!("the monitor of {} stopped", self.monitor.path().display())),
+                Err(broadcast::error::RecvError::Closed) => return Followed::Gone(format!("the monitor of {} stopped", self.port)),
             }
         }
     }
@@ -51,6 +60,8 @@ impl Follower {
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        self.monitor.close();
+        if let Some(m) = &self.monitor {
+            m.close();
+        }
     }
 }

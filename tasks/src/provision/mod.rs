@@ -16,18 +16,22 @@
 //! the [`ProvisionReport`].
 
 mod follow;
+mod request;
 pub mod sample;
 
+pub use request::{PlannedRun, ProvisionRequest, CONSOLE_TIMEOUT, DEFAULT_REGISTRATION_TIMEOUT};
+
 use crate::console::{ConsoleError, DEFAULT_BAUD};
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
 use crate::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use crate::flash::{Backend, FlashError, FlashImage};
-use crate::fsutil::{self, FsError, Mode};
+use crate::fsutil::FsError;
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
 use crate::logs::LogEvent;
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
+use crate::project::ProjectError;
 use crate::sim::control::{self, ControlError, SimDpsConfig};
 use crate::sim::{SimError, SimOptions, SimTransport, VirtualDevKit};
 use follow::{Followed, Follower};
@@ -99,6 +103,10 @@ pub struct ProvisionPlan {
     pub project_root: Option<PathBuf>,
     pub enrollment: EnrollmentSettings,
     pub fault: Option<Fault>,
+    /// The monitors of whoever runs the job (the daemon's): the port is borrowed from its
+    /// monitor for the console and the monitor's output followed, instead of opening the port
+    /// again. `None` = the run opens the port itself.
+    pub ports: Option<std::sync::Arc<crate::monitor::PortRegistry>>,
     /// How long to wait for the configuration console and for the registration.
     pub console_timeout: Duration,
     pub registration_timeout: Duration,
@@ -126,8 +134,8 @@ pub struct ProvisionReport {
 /// Why provisioning stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
@@ -159,24 +167,57 @@ pub enum ProvisionError {
     Cancelled,
 }
 
-impl ProvisionError {
-    /// True when the error is about the caller's input (CLI exit 2).
-    pub fn is_invalid_input(&self) -> bool {
+impl DomainError for ProvisionError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            ProvisionError::Invalid { .. } => true,
-            ProvisionError::Identity(e) => e.is_invalid_input(),
-            ProvisionError::Console(e) => e.is_invalid_input(),
-            ProvisionError::Dps(e) => e.is_invalid_input(),
-            ProvisionError::Flash(e) => e.is_invalid_input(),
-            ProvisionError::Emulator(e) => e.is_invalid_input(),
-            _ => false,
+            ProvisionError::Invalid(_) => ErrorKind::InvalidInput,
+            ProvisionError::Identity(e) => e.kind(),
+            ProvisionError::Console(e) => e.kind(),
+            ProvisionError::Dps(e) => e.kind(),
+            ProvisionError::Flash(e) => e.kind(),
+            ProvisionError::Emulator(e) => e.kind(),
+            ProvisionError::Sim(e) => e.kind(),
+            ProvisionError::Project(e) => e.kind(),
+            ProvisionError::Fs(e) => e.kind(),
+            ProvisionError::Control(_) => ErrorKind::Failed,
+            ProvisionError::Monitor(_) => ErrorKind::Device,
+            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } | ProvisionError::NotInRegistry { .. } => ErrorKind::Dps,
+            ProvisionError::Cancelled => ErrorKind::Cancelled,
         }
     }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            ProvisionError::Invalid(i) => Some(i),
+            ProvisionError::Identity(e) => e.invalid_input(),
+            ProvisionError::Console(e) => e.invalid_input(),
+            ProvisionError::Dps(e) => e.invalid_input(),
+            ProvisionError::Flash(e) => e.invalid_input(),
+            ProvisionError::Emulator(e) => e.invalid_input(),
+            ProvisionError::Sim(e) => e.invalid_input(),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            ProvisionError::Console(e) => e.next_actions(),
+            ProvisionError::Dps(e) => e.next_actions(),
+            ProvisionError::Flash(e) => e.next_actions(),
+            ProvisionError::Registration { error_code: Some(401002), .. } => vec![NextStep::new(NextAction::RegenerateCert), NextStep::new(NextAction::Enroll)],
+            ProvisionError::Registration { reason, .. } if reason.contains("disabled") => vec![NextStep::new(NextAction::Enroll)],
+            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } => vec![NextStep::new(NextAction::CheckSetup), NextStep::new(NextAction::Retry)],
+            ProvisionError::NotInRegistry { .. } => vec![NextStep::new(NextAction::Enroll)],
+            ProvisionError::Monitor(_) => vec![NextStep::new(NextAction::SelectPort)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ProvisionError {
     /// What the user should do, when we know.
     pub fn hint(&self) -> Option<String> {
         match self {
             ProvisionError::Registration { hint, .. } => Some(hint.clone()),
-            ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; `devkit monitor --events` shows what the device does".into()),
+            ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; the device's log shows what it does".into()),
             ProvisionError::NotInRegistry { .. } => Some("the DPS enrollment may point at another hub (iotHubs / allocation policy); check the enrollment".into()),
             ProvisionError::Console(ConsoleError::NotInConfigMode { .. }) => Some(crate::console::GUIDANCE.into()),
             ProvisionError::Dps(e) => e.service_error().and_then(|s| s.error_code).and_then(crate::dps::hint_for_error_code).map(str::to_string),
@@ -214,11 +255,22 @@ pub fn describe_event(e: &LogEvent) -> Option<String> {
     })
 }
 
+/// The console step: Wi-Fi, UDS, then the device's version.
+fn configure<T: crate::console::Transport>(c: &mut crate::console::Console<T>, wifi: Option<&WifiSettings>, uds_hex: &str) -> Result<crate::console::DeviceVersion, ConsoleError> {
+    if let Some(w) = wifi {
+        c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
+    }
+    // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
+    let uds = Uds::parse(uds_hex).map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
+    c.set_uds(&uds, Duration::from_secs(10))?;
+    c.version(Duration::from_secs(10))
+}
+
 /// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
 pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
     // A UDS file is never overwritten (another device's secret?): refused before anything runs.
     if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
-        identity::uds::check_new_uds_file(path, "the file to save the UDS to")?;
+        identity::uds::check_new_uds_file(path)?;
     }
     let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
     let service = ServiceClient::new(plan.dps.clone(), ClientOptions { cancel: cancel.clone(), ..plan.client.clone() })?;
@@ -239,21 +291,29 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
-    let version = {
-        let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| {
-            if let Some(w) = &wifi {
-                c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
+    let version = match &plan.ports {
+        // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
+        Some(ports) => {
+            let (port_name, job_cancel, timeout) = (plan.port.display().to_string(), cancel.clone(), plan.console_timeout);
+            let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
+                let mut console = crate::console::Console::new(crate::console::Cancellable { inner: ex, cancel: job_cancel }, port_name);
+                console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
+                configure(&mut console, wifi.as_ref(), &uds_hex)
+            });
+            match borrowed.await {
+                _ if cancel.is_cancelled() => return Err(ProvisionError::Cancelled),
+                Ok(r) => r?,
+                Err(e) => return Err(ProvisionError::Monitor(e.to_string())),
             }
-            // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
-            let uds = Uds::parse(&uds_hex).map_err(|e| ConsoleError::Refused { input: "UDS".into(), reason: e.to_string() })?;
-            c.set_uds(&uds, Duration::from_secs(10))?;
-            c.version(Duration::from_secs(10))
-        });
-        // The console stops at its next read once cancelled: waiting for it means the port
-        // is free when this returns.
-        let r = job.await;
-        check_cancel(cancel)?;
-        r?
+        }
+        None => {
+            let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| configure(c, wifi.as_ref(), &uds_hex));
+            // The console stops at its next read once cancelled: waiting for it means the port
+            // is free when this returns.
+            let r = job.await;
+            check_cancel(cancel)?;
+            r?
+        }
     };
     progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
     check_cancel(cancel)?;
@@ -263,27 +323,20 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         (Some(id), _) => id,
         (None, Some(mac)) => RegistrationId::from_mac_and_version(mac, &version.devkit_sdk)?,
         (None, None) => {
-            return Err(ProvisionError::Invalid {
-                input: "registration ID".into(),
-                reason: "give --registration-id, or --mac so that az-<mac>v<x>v<y>v<z> can be built (the DevKit shows its MAC on its screen)".into(),
-            })
+            return Err(InvalidInput::new(Input::RegistrationId, "is required, or the DevKit's MAC address (on its screen) for the automatic az-<mac>v<x>v<y>v<z>").into())
         }
     };
     progress.begin(format!("Computing the alias certificate for {registration_id}"));
     let identity = identity::derive(&uds, &image, &registration_id)?;
-    let alias_cert = plan.cert_dir.join(format!("{registration_id}.pem"));
-    write_identity_file(&alias_cert, identity.alias_cert_pem().as_bytes(), &registration_id)?;
-    let record = |source| IdentityRecord {
-        registration_id: registration_id.to_string(),
-        fwid: identity.fwid_hex(),
-        sha256_thumbprint: identity.sha256_thumbprint(),
-        alias_cert: std::path::absolute(&alias_cert).unwrap_or_else(|_| alias_cert.clone()),
-        source,
-        core_digest: Some(hex::encode(identity.core_digest)),
-        device_id_public_key: Some(hex::encode_upper(identity.device_id_public)),
-    };
+    // The same files and backups as `devkit generate-cert`: a file holding another identity
+    // is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
+    let written = identity::files::write_identity(&identity, &plan.cert_dir, identity::files::FileOptions::default())?;
+    for w in written.iter().filter_map(identity::files::WrittenFile::warning) {
+        progress.warn(w);
+    }
+    let alias_cert = written[0].path.clone();
     if let Some(root) = &plan.project_root {
-        ProjectState::update(root, |s| s.last_generated = Some(record(IdentitySource::Generated)))?;
+        identity::files::record_generated(root, &identity, &alias_cert)?;
     }
     progress.end(format!("{} (SHA-256 {})", alias_cert.display(), identity.sha256_thumbprint()));
     check_cancel(cancel)?;
@@ -303,7 +356,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let enrolled = crate::dps::enroll::enroll_rest(&service, &settings, registration_id.as_str(), &enrolled_der).await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
-            ProjectState::update(root, |s| s.last_enrolled = Some(record(IdentitySource::Enrolled)))?;
+            identity::files::record_enrolled(root, &identity, &alias_cert)?;
         }
     }
     progress.end(format!("enrolled ({}, etag {})", if enrolled.is_enabled() { "enabled" } else { "disabled" }, enrolled.etag.as_deref().unwrap_or("-")));
@@ -311,7 +364,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
 
     // 4. Follow the port, upload (resets into user mode).
     progress.begin(format!("Opening {} to follow the registration", plan.port.display()));
-    let mut follower = Follower::open(&plan.port).map_err(ProvisionError::Monitor)?;
+    let mut follower = match plan.ports.as_ref().and_then(|p| p.subscribe(&plan.port)) {
+        Some(rx) => Follower::subscribed(&plan.port, rx),
+        None => Follower::open(&plan.port).map_err(ProvisionError::Monitor)?,
+    };
     progress.end("following the device's output");
     match &plan.upload {
         Upload::Sim { state_dir, dps } => {
@@ -336,7 +392,7 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
                     reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
-                    hint = "enable the enrollment (`devkit enroll` without --disabled), then reset the DevKit".into();
+                    hint = "the enrollment is disabled: enable it, then reset the DevKit".into();
                 }
             }
             return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
@@ -365,21 +421,6 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
         in_hub_registry,
         uds_saved_to,
     })
-}
-
-/// Write `contents` unless the file holds something else (another identity's certificate):
-/// that is refused, never overwritten.
-fn write_identity_file(path: &std::path::Path, contents: &[u8], id: &RegistrationId) -> Result<(), ProvisionError> {
-    match std::fs::read(path) {
-        Ok(existing) if existing == contents => Ok(()),
-        Ok(_) => Err(FsError::WouldOverwrite {
-            path: path.to_path_buf(),
-            existing: "a different certificate".into(),
-            new: format!("the alias certificate of {id} for this UDS and image"),
-        }
-        .into()),
-        Err(_) => Ok(fsutil::write_atomic(path, contents, Mode::Public)?),
-    }
 }
 
 async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: &Progress, cancel: &CancellationToken) -> Result<(String, Option<String>), ProvisionError> {
@@ -542,6 +583,7 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         project_root: None,
         enrollment: EnrollmentSettings::default(),
         fault: opts.fault,
+        ports: None,
         console_timeout: Duration::from_secs(15),
         registration_timeout: opts.registration_timeout,
     };

@@ -58,6 +58,17 @@ pub enum ControlError {
     Protocol(String),
 }
 
+impl crate::error::DomainError for ControlError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            ControlError::Io(_, source) => crate::error::io_kind(source),
+            ControlError::NotRunning(_) => ErrorKind::NotFound,
+            ControlError::Protocol(_) => ErrorKind::Device,
+        }
+    }
+}
+
 /// Files of the state directory.
 pub fn image_bin_path(state_dir: &Path) -> PathBuf {
     state_dir.join("firmware").join("image.bin")

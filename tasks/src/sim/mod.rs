@@ -55,8 +55,8 @@ pub const DEFAULT_FIRMWARE_VERSION: &str = "1.6.2";
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     /// Invalid option (the CLI exits 2).
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] crate::error::InvalidInput),
     #[error("another virtual DevKit is already running with state directory {0}")]
     AlreadyRunning(PathBuf),
     #[error("{what} {path}: {source}")]
@@ -66,6 +66,21 @@ pub enum SimError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl crate::error::DomainError for SimError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            SimError::Invalid(_) => crate::error::ErrorKind::InvalidInput,
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&crate::error::InvalidInput> {
+        match self {
+            SimError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
 }
 
 /// Something the virtual DevKit did (for a log on stderr; never carries a secret: commands
@@ -162,7 +177,7 @@ impl VirtualDevKit {
         };
         std::fs::create_dir_all(&dir).map_err(io("cannot create state directory", &dir))?;
         if let Err(e) = semver_like(&opts.firmware_version) {
-            return Err(SimError::Invalid { input: "firmware version".into(), reason: e });
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::FirmwareVersion, e)));
         }
         let mac = resolve_mac(&dir, opts.mac.as_deref())?;
 
@@ -171,10 +186,10 @@ impl VirtualDevKit {
             return Err(SimError::AlreadyRunning(dir));
         }
         if opts.link.is_some() && (opts.transport != SimTransport::Pty || cfg!(not(unix))) {
-            return Err(SimError::Invalid { input: "--link".into(), reason: "a link points at a pty: it needs Unix and the pty transport".into() });
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, "points at a pty: it needs Unix and the pty transport")));
         }
         let link = transport::Link::open(opts.transport).map_err(|source| match opts.transport {
-            SimTransport::Pty if source.kind() == std::io::ErrorKind::Unsupported => SimError::Invalid { input: "transport".into(), reason: source.to_string() },
+            SimTransport::Pty if source.kind() == std::io::ErrorKind::Unsupported => SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Transport, source.to_string())),
             SimTransport::Pty => SimError::Io { what: "cannot open a pseudo-terminal", path: "/dev/ptmx".into(), source },
             SimTransport::Tcp { port } => SimError::Io { what: "cannot listen on", path: format!("127.0.0.1:{port}").into(), source },
         })?;
@@ -276,7 +291,7 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
     let file = dir.join("device.json");
     let stored: Option<DeviceFile> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let mac = match given {
-        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid { input: "MAC address".into(), reason: e.to_string() })?,
+        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Mac, e.to_string())))?,
         None => match stored {
             Some(d) => return Ok(d.mac),
             None => {
@@ -305,7 +320,7 @@ fn make_link(_link: &Path, _target: &Path) -> Result<(), SimError> {
 fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if !meta.file_type().is_symlink() {
-            return Err(SimError::Invalid { input: "--link".into(), reason: format!("{} exists and is not a symlink; choose another path", link.display()) });
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, format!("{} exists and is not a symlink; choose another path", link.display()))));
         }
     }
     let tmp = link.with_file_name(format!(".{}.devkit-tmp-{}", link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));

@@ -14,10 +14,11 @@
 //! with its monitor registry; the CLI, which owns no monitor, passes [`NoMonitor`]).
 
 use crate::build::{self, BuildError, BuildOptions, BuildOutput};
+use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
 use crate::flash::{self, Backend, FlashError, FlashImage};
 use crate::identity::{FirmwareImage, RegistrationId, Uds};
 use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentityRecord, IdentitySource, ImageChange, ProjectState};
+use crate::project::{IdentitySource, ImageChange, ProjectState};
 use serde::Serialize;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -51,12 +52,26 @@ pub enum UploadError {
     Pause { port: String, message: String },
 }
 
-impl UploadError {
-    pub fn is_invalid_input(&self) -> bool {
+impl DomainError for UploadError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            UploadError::Build(e) => e.is_invalid_input(),
-            UploadError::Flash(e) => e.is_invalid_input(),
-            _ => false,
+            UploadError::Build(e) => e.kind(),
+            UploadError::Flash(e) => e.kind(),
+            UploadError::Pause { .. } => ErrorKind::Device,
+        }
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        match self {
+            UploadError::Build(e) => e.invalid_input(),
+            UploadError::Flash(e) => e.invalid_input(),
+            UploadError::Pause { .. } => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        match self {
+            UploadError::Build(e) => e.next_actions(),
+            UploadError::Flash(e) => e.next_actions(),
+            UploadError::Pause { .. } => vec![NextStep::new(NextAction::Retry)],
         }
     }
 }
@@ -117,13 +132,9 @@ pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are
 /// generated) for the project. `None` when there is nothing to compare with or neither digest
 /// changed.
 pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map: &Path, registration_id: Option<&str>, uds: Option<&Uds>) -> Option<IdentityDrift> {
-    let (record, source): (&IdentityRecord, IdentitySource) = match (&state.last_enrolled, &state.last_generated) {
-        (Some(r), _) => (r, IdentitySource::Enrolled),
-        (None, Some(r)) => (r, IdentitySource::Generated),
-        (None, None) => return None,
-    };
     let new_fwid = hex::encode(image.fwid());
     let new_core = hex::encode(image.core_digest());
+    let (record, source) = state.reference()?;
     let changed = record.image_change(&new_fwid, &new_core);
     if !changed.any() {
         return None;

@@ -2,7 +2,7 @@
 //! `tasks::project`.
 
 use super::blocking;
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec};
@@ -11,12 +11,13 @@ use tasks::identity::{self as id, IdentityError, RegistrationId, Uds};
 use tasks::project::{IdentityRecord as StateRecord, ProjectState};
 use tower_lsp_server::lsp_types::ProgressToken;
 
-/// An identity error about the caller's input, reported against the param `field`.
+/// An identity error about the caller's input, reported against the param `field` (one input
+/// type, a certificate, arrives through several params).
 pub fn input_error(e: IdentityError, field: &str) -> TaskError {
-    if e.is_invalid_input() {
-        TaskError::invalid(field, e)
-    } else {
-        e.into()
+    let t = TaskError::from(e);
+    match t.data.get("field").and_then(|f| f.as_str()).map(str::to_string) {
+        Some(from) => t.rename_field(&from, field),
+        None => t,
     }
 }
 
@@ -38,39 +39,20 @@ pub fn image_paths(bin: Option<PathBuf>, map: Option<PathBuf>, build_dir: Option
     }
 }
 
+/// The build's outputs ([`tasks::build::find_outputs`], the one rule), with the map present.
 fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        TaskError::new(codes::NOT_FOUND, format!("cannot read build directory {}: {e}", dir.display())).with("field", "buildDir")
-    })?;
-    let mut bins: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".ino.bin")).collect();
-    bins.sort();
-    match bins.as_slice() {
-        [bin] => {
-            let map = bin.with_extension("map");
-            if map.is_file() {
-                Ok((bin.clone(), map))
-            } else {
-                Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display()))
-                    .with("field", "buildDir"))
-            }
-        }
-        [] => Err(TaskError::new(codes::NOT_FOUND, format!("no *.ino.bin in {}: build the sketch first", dir.display()))
-            .with("field", "buildDir")),
-        _ => Err(TaskError::invalid("buildDir", format!("holds {} *.ino.bin files; give `bin` and `map` instead", bins.len()))),
+    let (bin, map) = tasks::build::find_outputs(dir)?;
+    if map.is_file() {
+        Ok((bin, map))
+    } else {
+        Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display())).with("field", "buildDir"))
     }
 }
 
 fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> {
     match (&p.registration_id, &p.mac, &p.firmware_version) {
-        (Some(r), _, _) => RegistrationId::parse(r).map_err(|e| input_error(e, "registrationId")),
-        (None, Some(mac), Some(v)) => RegistrationId::from_mac_and_version(mac, v).map_err(|e| {
-            let field = match &e {
-                IdentityError::Invalid { input, .. } if input.to_ascii_lowercase().contains("mac") => "mac",
-                _ => "firmwareVersion",
-            };
-            input_error(e, field)
-        }),
+        (Some(r), _, _) => Ok(RegistrationId::parse(r)?),
+        (None, Some(mac), Some(v)) => Ok(RegistrationId::from_mac_and_version(mac, v)?),
         (None, Some(_), None) => Err(TaskError::invalid("firmwareVersion", "is required with `mac` (X.Y.Z)")),
         (None, None, Some(_)) => Err(TaskError::invalid("mac", "is required with `firmwareVersion` (12 hex digits)")),
         (None, None, None) => {
@@ -96,7 +78,7 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
     id::pem::decode(&text, None).map_err(|e| input_error(e, field))
 }
 
-pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
+pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
     let (uds, uds_warnings) = uds_param(&p.uds, p.allow_sample_uds)?;
     let reg_id = registration_id(&p)?;
@@ -120,10 +102,7 @@ pub async fn generate_cert(b: &Backend, p: GenerateCertParams, token: Option<Pro
     };
     run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
         blocking(move || {
-            let image = id::FirmwareImage::load(&bin, &map).map_err(|e| match &e {
-                IdentityError::Invalid { input, .. } if input.contains("map") => input_error(e, "map"),
-                _ => input_error(e, "bin"),
-            })?;
+            let image = id::FirmwareImage::load(&bin, &map)?;
             let identity = id::derive(&uds, &image, &reg_id)?;
             // The same files, backups and warnings as `devkit generate-cert`: a file holding
             // something else is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
@@ -180,7 +159,7 @@ fn cert_info(c: id::CertInfo) -> CertInfo {
     }
 }
 
-pub async fn inspect_cert(_b: &Backend, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
+pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
     blocking(move || {
         let der = read_cert(p.path.as_deref(), p.pem.as_deref(), if p.pem.is_some() { "pem" } else { "path" })?;
         let info = id::inspect(&der).map_err(|e| input_error(e, "path"))?;
@@ -191,7 +170,7 @@ pub async fn inspect_cert(_b: &Backend, p: InspectCertParams, _: Option<Progress
                 let info2 = id::inspect(&der2).map_err(|e| input_error(e, "against"))?;
                 let diff = id::compare(&info, &info2);
                 Some(CertComparison {
-                    difference: difference_name(&diff).to_string(),
+                    difference: difference_name(&diff),
                     explanation: diff.explanation().to_string(),
                     cert: cert_info(info2),
                 })
@@ -202,14 +181,9 @@ pub async fn inspect_cert(_b: &Backend, p: InspectCertParams, _: Option<Progress
     .await
 }
 
-fn difference_name(d: &id::Difference) -> &'static str {
-    match d {
-        id::Difference::Identical => "identical",
-        id::Difference::DeviceId => "deviceId",
-        id::Difference::Fwid => "fwid",
-        id::Difference::RegistrationId => "registrationId",
-        id::Difference::Encoding => "encoding",
-    }
+/// The difference's wire name (its camelCase serde name, as `inspect-cert --json` prints it).
+fn difference_name(d: &id::Difference) -> String {
+    serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 fn record(r: StateRecord) -> IdentityRecord {
@@ -221,7 +195,7 @@ fn record(r: StateRecord) -> IdentityRecord {
     }
 }
 
-pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
+pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
     blocking(move || {
         let state = ProjectState::load(&p.project_dir)?;
         let current = match &p.build_dir {
@@ -233,9 +207,8 @@ pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>)
             }
         };
         let mut warnings = Vec::new();
-        let reference = state.last_enrolled.as_ref().or(state.last_generated.as_ref());
         let mut drift = false;
-        if let (Some(r), Some((fwid, core))) = (reference, &current) {
+        if let (Some((r, source)), Some((fwid, core))) = (state.reference(), &current) {
             let change = r.image_change(fwid, core);
             if change.any() {
                 drift = true;
@@ -246,17 +219,16 @@ pub async fn identity(_b: &Backend, p: IdentityParams, _: Option<ProgressToken>)
                 };
                 warnings.push(format!(
                     "the build's {which} differ from the {} identity of {}: regenerate the certificate and update the enrollment",
-                    if state.last_enrolled.is_some() { "enrolled" } else { "generated" },
+                    if source == tasks::project::IdentitySource::Enrolled { "enrolled" } else { "generated" },
                     r.registration_id
                 ));
             }
         }
         let current_fwid = current.map(|(fwid, _)| fwid);
-        if let (Some(e), Some(g)) = (&state.last_enrolled, &state.last_generated) {
-            if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint {
-                drift = true;
-                warnings.push(format!("the last generated certificate of {} is not the enrolled one: enroll again", g.registration_id));
-            }
+        if state.enrollment_is_stale() {
+            drift = true;
+            let g = state.last_generated.as_ref().map(|g| g.registration_id.as_str()).unwrap_or_default();
+            warnings.push(format!("the last generated certificate of {g} is not the enrolled one: enroll again"));
         }
         Ok(IdentityResult {
             last_generated: state.last_generated.map(record),

@@ -1,6 +1,7 @@
 //! One function per custom request, thin over `tasks`: decode-checked params in, a typed
 //! result or a [`TaskError`] out. Signature of every handler:
-//! `async fn(&Backend, Params, Option<ProgressToken>) -> Result<Result, TaskError>`.
+//! `async fn(&Ctx, Params, Option<ProgressToken>) -> Result<Result, TaskError>`: the small
+//! cloneable context, not the whole server.
 
 pub mod dps;
 pub mod identity;

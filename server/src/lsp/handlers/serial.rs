@@ -8,7 +8,7 @@
 //! progress) is busy for other jobs and for monitor/open and monitor/send.
 
 use super::{blocking, State};
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
@@ -62,13 +62,6 @@ impl SerialState {
         jobs.set_monitor(port, None);
         closed
     }
-
-    /// Close the monitor on `port` for a task that opens the port itself; its baud rate, to
-    /// reopen it after (`None` when no monitor was open).
-    pub async fn close_for_run(&self, port: &str, jobs: &Jobs) -> Option<u32> {
-        let baud = self.forwarders.lock().ok().and_then(|f| f.get(port).map(|(_, b)| *b));
-        self.close(port, jobs).await.then_some(baud.unwrap_or(DEFAULT_BAUD))
-    }
 }
 
 fn monitor_error(e: MonitorError, port: &str) -> TaskError {
@@ -84,13 +77,12 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     if cancel.is_cancelled() {
         return TaskError::cancelled();
     }
+    let t = TaskError::from_domain(&e);
     match &e {
-        ConsoleError::Refused { input, .. } => {
-            let field = if input.contains("password") { "password" } else if input.contains("SSID") { "ssid" } else { "port" };
-            TaskError::invalid(field, &e)
-        }
-        ConsoleError::Open { .. } => TaskError::from_error(codes::NOT_FOUND, &e).with("field", "port"),
-        _ => TaskError::from_error(codes::DEVICE, &e),
+        // `devkit/setWifi` names them `ssid` and `password`.
+        ConsoleError::Refused(_) => t.rename_field("wifiSsid", "ssid").rename_field("wifiPassword", "password"),
+        ConsoleError::Open { .. } => t.with("field", "port"),
+        _ => t,
     }
 }
 
@@ -98,7 +90,7 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
 /// DevKit is brought to configuration mode (the user is told how through progress), `f`
 /// runs, the monitor resumes.
 async fn console_job<R: Send + 'static>(
-    b: &Backend,
+    b: &Ctx,
     method: &'static str,
     title: &str,
     port: String,
@@ -134,7 +126,7 @@ async fn console_job<R: Send + 'static>(
     .await
 }
 
-pub async fn list_ports(b: &Backend, p: ListPortsParams, _: Option<ProgressToken>) -> Result<ListPortsResult, TaskError> {
+pub async fn list_ports(b: &Ctx, p: ListPortsParams, _: Option<ProgressToken>) -> Result<ListPortsResult, TaskError> {
     let ports = blocking(|| {
         tasks::monitor::ports::list_ports().map_err(|e| TaskError::failed(format!("cannot list serial ports: {e}")))
     })
@@ -159,7 +151,7 @@ pub async fn list_ports(b: &Backend, p: ListPortsParams, _: Option<ProgressToken
     Ok(ListPortsResult { ports })
 }
 
-pub async fn set_uds(b: &Backend, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
+pub async fn set_uds(b: &Ctx, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
     let (uds, generated) = match (&p.uds, p.generate) {
         (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
         (Some(text), false) => (super::identity::uds_param(text, p.allow_sample_uds)?.0, false),
@@ -172,7 +164,7 @@ pub async fn set_uds(b: &Backend, p: SetUdsParams, token: Option<ProgressToken>)
     Ok(SetUdsResult { port: p.port, uds: returned, warnings: Vec::new() })
 }
 
-pub async fn set_wifi(b: &Backend, p: SetWifiParams, token: Option<ProgressToken>) -> Result<SetWifiResult, TaskError> {
+pub async fn set_wifi(b: &Ctx, p: SetWifiParams, token: Option<ProgressToken>) -> Result<SetWifiResult, TaskError> {
     // Validate before touching the port.
     tasks::console::wifi_ssid_command(&p.ssid).map_err(|e| TaskError::invalid("ssid", e))?;
     let password = p.password.map(|s| zeroize::Zeroizing::new(s.expose().to_string())).unwrap_or_default();
@@ -183,7 +175,7 @@ pub async fn set_wifi(b: &Backend, p: SetWifiParams, token: Option<ProgressToken
     Ok(SetWifiResult { port: p.port, ssid: p.ssid })
 }
 
-pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressToken>) -> Result<MonitorOpenResult, TaskError> {
+pub async fn monitor_open(b: &Ctx, p: MonitorOpenParams, _: Option<ProgressToken>) -> Result<MonitorOpenResult, TaskError> {
     let baud = p.baud_rate.unwrap_or(DEFAULT_BAUD);
     if baud == 0 {
         return Err(TaskError::invalid("baudRate", "must be a positive number (the DevKit uses 115200)"));
@@ -199,7 +191,7 @@ pub async fn monitor_open(b: &Backend, p: MonitorOpenParams, _: Option<ProgressT
 
 /// Open the daemon's monitor on `port` (no-op when open) and forward its data to the client.
 /// Takes owned handles so that a job can reopen a monitor from its own task (after a
-/// `provision` run, even when the request itself was cancelled). Returns whether it opened.
+/// Returns whether it opened.
 pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, port: String, baud: u32) -> Result<bool, TaskError> {
     let serial = &state.serial;
     if serial.registry.get(Path::new(&port)).is_some() {
@@ -222,12 +214,12 @@ pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, 
     Ok(true)
 }
 
-pub async fn monitor_close(b: &Backend, p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
+pub async fn monitor_close(b: &Ctx, p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
     let closed = b.state.serial.close(&p.port, &b.jobs).await;
     Ok(MonitorCloseResult { port: p.port, closed })
 }
 
-pub async fn monitor_send(b: &Backend, p: MonitorSendParams, _: Option<ProgressToken>) -> Result<MonitorSendResult, TaskError> {
+pub async fn monitor_send(b: &Ctx, p: MonitorSendParams, _: Option<ProgressToken>) -> Result<MonitorSendResult, TaskError> {
     let ending: &[u8] = match p.line_ending.as_deref().unwrap_or("cr") {
         "none" => b"",
         "cr" => b"\r",

@@ -2,55 +2,28 @@
 //! and `tasks::upload`. Compiler messages are published as diagnostics; the monitor on the
 //! DevKit's port is paused around flashing and resumed after (through the port registry).
 
-use crate::lsp::backend::Backend;
+use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tasks::build::{self as b, BuildError, BuildOptions, BuilderSettings, DpsSettings, DEFAULT_GLOBAL_ENDPOINT, DPS_CONFIG_JSON};
-use tasks::flash::{self, Backend as FlashBackend, FlashError, FlashImage};
+use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
+use tasks::flash::{self, Backend as FlashBackend, BackendKind, BackendRequest, FlashImage};
 use tasks::monitor::{ExclusivePort, PortRegistry};
 use tasks::upload::{DeviceUploadOptions, PortPause, UploadError};
 use tower_lsp_server::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, ProgressToken, Range, Uri};
 use tower_lsp_server::UriExt;
 
 fn build_error(e: BuildError) -> TaskError {
+    let t = TaskError::from_domain(&e);
     match &e {
-        BuildError::Invalid { input, .. } => {
-            let field = match input.as_str() {
-                i if i.contains("endpoint") => "globalEndpoint",
-                i if i.contains("Scope") || i.contains("scope") => "idScope",
-                i if i.contains("registration") => "registrationId",
-                i if i.contains("build") => "buildDir",
-                _ => "sketch",
-            };
-            TaskError::invalid(field, &e)
-        }
-        BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
-            TaskError::from_error(codes::NOT_FOUND, &e).with("field", "arduinoCli")
-        }
+        BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => t.with("field", "arduinoCli"),
         BuildError::Compile { diagnostics, .. } => {
-            TaskError::from_error(codes::BUILD_FAILED, &e).with("diagnostics", serde_json::json!(diagnostics.iter().map(compiler_diagnostic).collect::<Vec<_>>()))
+            t.with("diagnostics", serde_json::json!(diagnostics.iter().map(compiler_diagnostic).collect::<Vec<_>>()))
         }
-        BuildError::Cancelled => TaskError::cancelled(),
-        _ => TaskError::from_error(codes::TASK_FAILED, &e),
-    }
-}
-
-fn flash_error(e: FlashError) -> TaskError {
-    match &e {
-        FlashError::Invalid { input, .. } => {
-            let field = if input.contains("build") { "buildDir" } else if input.contains("probe") { "probe" } else { "bin" };
-            TaskError::invalid(field, &e)
-        }
-        FlashError::NoProbe { .. } | FlashError::ToolNotFound(_) => TaskError::from_error(codes::NOT_FOUND, &e),
-        FlashError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            TaskError::from_error(codes::NOT_FOUND, &e).with("field", "bin")
-        }
-        FlashError::Cancelled => TaskError::cancelled(),
-        _ => TaskError::from_error(codes::FLASH_FAILED, &e),
+        _ => t,
     }
 }
 
@@ -96,61 +69,51 @@ fn lsp_diagnostics(diags: &[b::Diagnostic], sketch_dir: &Path) -> HashMap<Uri, V
     out
 }
 
-/// Build options from params, validated like the CLI's `devkit build`.
+/// Build options from params (the same rules as `devkit build`, in `tasks::build`).
 fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOptions, TaskError> {
-    let build_path = p.build_dir.clone().unwrap_or_else(|| p.project_dir.join(".devkit").join("build"));
-    let dps = if p.global_endpoint.is_none() && p.id_scope.is_none() && p.registration_id.is_none() {
-        std::fs::read(build_path.join(DPS_CONFIG_JSON))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<DpsSettings>(&bytes).ok())
-            .ok_or_else(|| {
-                TaskError::invalid("idScope", "is required (0ne + 8 hex digits, from the DPS instance's overview page): no previous build to take it from")
-            })?
-    } else {
-        let scope = p.id_scope.as_deref().ok_or_else(|| TaskError::invalid("idScope", "is required (0ne + 8 hex digits)"))?;
-        let endpoint = p.global_endpoint.as_deref().unwrap_or(DEFAULT_GLOBAL_ENDPOINT);
-        let (dps, w) = DpsSettings::new(endpoint, scope, p.registration_id.as_deref()).map_err(|e| build_error(e.into()))?;
-        warnings.extend(w);
-        dps
-    };
-    Ok(BuildOptions {
-        sketch_dir: p.sketch.clone().unwrap_or_else(|| p.project_dir.join("firmware").join("DevKitDPS")),
-        build_path,
+    let request = BuildRequest {
+        project_dir: p.project_dir.clone(),
+        sketch: p.sketch.clone(),
+        build_dir: p.build_dir.clone(),
         arduino_cli: p.arduino_cli.clone(),
-        builder: BuilderSettings {
-            choice: p.builder.as_deref().unwrap_or("auto").parse().map_err(|_| TaskError::invalid("builder", "must be one of `auto`, `arduino-cli`, `arduino-builder`"))?,
-            arduino_builder: p.arduino_builder.clone(),
-            arduino_data: p.arduino_data.clone(),
-        },
-        dps,
+        global_endpoint: p.global_endpoint.clone(),
+        id_scope: p.id_scope.clone(),
+        registration_id: p.registration_id.clone(),
+        builder: p.builder.clone(),
+        arduino_builder: p.arduino_builder.clone(),
+        arduino_data: p.arduino_data.clone(),
         force: p.force,
-    })
+    };
+    let planned = request.options().map_err(build_error)?;
+    warnings.extend(planned.warnings);
+    Ok(planned.options)
 }
 
-/// The flash backend and the resources it needs (the probe, or the virtual DevKit).
+/// The flash backend (the same rules as the CLI's, in `tasks::flash`) and the resources it
+/// needs (the probe, or the virtual DevKit, and the port).
 pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
-    let mut resources = Vec::new();
-    let backend = match p.backend.as_deref().unwrap_or("probe-rs") {
-        "probe-rs" => FlashBackend::ProbeRs { probe: p.probe.clone() },
-        "openocd" => FlashBackend::OpenOcd { openocd: p.openocd.clone() },
-        "sim" => {
-            let state_dir = p.sim_dir.clone().ok_or_else(|| TaskError::invalid("simDir", "is required with backend `sim` (the virtual DevKit's state directory)"))?;
-            let trusted_ca_pem = match &p.trusted_ca {
-                Some(path) => Some(super::read_text_file(path, "trustedCa", tasks::fsutil::limits::CERT_FILE)?),
-                None => None,
-            };
-            FlashBackend::Sim { state_dir, trusted_ca_pem }
-        }
-        _ => return Err(TaskError::invalid("backend", "must be one of `probe-rs`, `openocd`, `sim`")),
+    let request = BackendRequest {
+        kind: BackendKind::parse(p.backend.as_deref().unwrap_or("probe-rs"))?,
+        probe: p.probe.clone(),
+        openocd: p.openocd.clone(),
+        sim_dir: p.sim_dir.clone(),
+        trusted_ca: p.trusted_ca.clone(),
     };
-    resources.push(match &backend {
+    let backend = request.backend()?;
+    Ok((backend.clone(), flash_resources(&backend, p.port.as_deref())))
+}
+
+/// What a flash with `backend` holds while it runs.
+pub fn flash_resources(backend: &FlashBackend, port: Option<&str>) -> Vec<Resource> {
+    let mut resources = vec![match backend {
         FlashBackend::Sim { state_dir, .. } => Resource::Probe(format!("sim:{}", state_dir.display())),
-        _ => Resource::Probe(p.probe.clone().unwrap_or_else(|| "default".into())),
-    });
-    if let Some(port) = &p.port {
-        resources.push(Resource::Port(port.clone()));
+        FlashBackend::ProbeRs { probe: Some(p) } => Resource::Probe(p.clone()),
+        _ => Resource::Probe("default".into()),
+    }];
+    if let Some(port) = port {
+        resources.push(Resource::Port(port.to_string()));
     }
-    Ok((backend, resources))
+    resources
 }
 
 /// Pauses the monitor that owns a port (if any) through the registry; dropping the guard
@@ -169,7 +132,7 @@ impl PortPause for RegistryPause {
     }
 }
 
-pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -> Result<BuildResult, TaskError> {
+pub async fn build(bk: &Ctx, p: BuildParams, token: Option<ProgressToken>) -> Result<BuildResult, TaskError> {
     let mut warnings = Vec::new();
     let opts = build_options(&p, &mut warnings)?;
     let sketch_dir = opts.sketch_dir.clone();
@@ -208,7 +171,7 @@ pub async fn build(bk: &Backend, p: BuildParams, token: Option<ProgressToken>) -
 }
 
 /// Without `port`, the one open monitor (if exactly one is open) is the DevKit's: pause it.
-fn default_port(bk: &Backend, flash: &mut FlashParams) {
+fn default_port(bk: &Ctx, flash: &mut FlashParams) {
     if flash.port.is_none() {
         if let [only] = bk.state.serial.registry.open_ports().as_slice() {
             flash.port = Some(only.display().to_string());
@@ -216,23 +179,12 @@ fn default_port(bk: &Backend, flash: &mut FlashParams) {
     }
 }
 
-pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+pub async fn upload(bk: &Ctx, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
-    let image_src = match (&p.bin, &p.build_dir) {
-        (Some(bin), _) => Ok(bin.clone()),
-        (None, Some(dir)) => Err(dir.clone()),
-        (None, None) => return Err(TaskError::invalid("bin", "is required: give `bin` or `buildDir`")),
-    };
     // Reading the image is file work: off the async threads.
-    let image = super::blocking(move || {
-        match image_src {
-            Ok(bin) => FlashImage::load(&bin),
-            Err(dir) => FlashImage::from_build_dir(&dir),
-        }
-        .map_err(flash_error)
-    })
-    .await?;
+    let (bin, build_dir) = (p.bin.clone(), p.build_dir.clone());
+    let image = super::blocking(move || Ok(FlashImage::from_inputs(bin.as_deref(), build_dir.as_deref())?)).await?;
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let port = p.flash.port.clone();
     let spec = JobSpec { method: ext::UPLOAD, title: "Uploading".into(), resources, work_done_token: token, progress: true };
@@ -243,13 +195,13 @@ pub async fn upload(bk: &Backend, mut p: UploadParams, token: Option<ProgressTok
         };
         let r = flash::flash(&image, &backend, &ctx.progress, &ctx.cancel).await;
         drop(guard);
-        r.map_err(flash_error)?;
+        r?;
         Ok(UploadResult { backend: backend.name().into(), bytes: image.bin.len() as u64, warnings: ctx.warnings() })
     })
     .await
 }
 
-pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
@@ -289,9 +241,7 @@ pub async fn device_upload(bk: &Backend, mut p: DeviceUploadParams, token: Optio
             }
             Err(build_error(e))
         }
-        Err(UploadError::Flash(e)) => Err(flash_error(e)),
-        Err(e @ UploadError::Pause { .. }) => Err(TaskError::from_error(codes::DEVICE, &e)),
-        Err(e) => Err(TaskError::from_error(codes::TASK_FAILED, &e)),
+        Err(e) => Err(e.into()),
     }
 }
 

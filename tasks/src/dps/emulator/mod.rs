@@ -102,8 +102,8 @@ impl EmulatorConfig {
 /// Errors starting the emulator.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
-    #[error("invalid {input}: {reason}")]
-    Invalid { input: String, reason: String },
+    #[error(transparent)]
+    Invalid(#[from] crate::error::InvalidInput),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
@@ -112,9 +112,18 @@ pub enum EmulatorError {
     Certificates(String),
 }
 
-impl EmulatorError {
-    pub fn is_invalid_input(&self) -> bool {
-        matches!(self, EmulatorError::Invalid { .. })
+impl crate::error::DomainError for EmulatorError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            EmulatorError::Invalid(_) => crate::error::ErrorKind::InvalidInput,
+            _ => crate::error::ErrorKind::Failed,
+        }
+    }
+    fn invalid_input(&self) -> Option<&crate::error::InvalidInput> {
+        match self {
+            EmulatorError::Invalid(i) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -177,7 +186,7 @@ impl Emulator {
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         let default_hub = config.hub.clone().unwrap_or_else(|| DEFAULT_HUB.to_string());
         if !valid_hub(&default_hub) {
-            return Err(EmulatorError::Invalid { input: "hub".into(), reason: "must be a host name such as myhub.azure-devices.net".into() });
+            return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Hub, "must be a host name such as myhub.azure-devices.net")));
         }
         let dir = config.state_dir.clone();
         let (persisted, secrets, ca_pem) = load_or_create(&dir)?;
@@ -199,7 +208,7 @@ impl Emulator {
         };
         let host_name = match &config.host_name {
             Some(h) if valid_hub(h) || h.parse::<std::net::IpAddr>().is_ok() => h.to_ascii_lowercase(),
-            Some(_) => return Err(EmulatorError::Invalid { input: "host name".into(), reason: "must be a DNS name that resolves to the listen address, e.g. localhost".into() }),
+            Some(_) => return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::HostName, "must be a DNS name that resolves to the listen address, e.g. localhost"))),
             None if service_addr.ip() == std::net::Ipv4Addr::LOCALHOST && service_addr.port() == 443 => "localhost".to_string(),
             None if service_addr.ip().is_unspecified() => "127.0.0.1".to_string(),
             None => service_addr.ip().to_string(),

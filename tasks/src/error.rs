@@ -1,0 +1,505 @@
+//! One error model for every task: which input was wrong, what kind of failure it is, and
+//! what the user can do next.
+//!
+//! Each domain error type (`IdentityError`, `BuildError`, `FlashError`, ...) implements
+//! [`DomainError`]; the adapters render from it and nothing else:
+//! - the CLI: exit code from [`ErrorKind::exit_code`], an invalid input named by its flag
+//!   ([`Input::flag`]), next actions as commands and flags ([`NextAction::cli_hint`]);
+//! - the daemon: `data.code` from [`ErrorKind::code_name`], `data.field` from [`Input::field`]
+//!   (never from matching message text), `data.nextActions` from [`DomainError::next_actions`]
+//!   (wire names of [`NextAction`], the extension renders them as buttons).
+//!
+//! Messages written here name inputs and rules, never values of secrets.
+
+use serde::Serialize;
+
+/// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Input {
+    Port,
+    Bin,
+    Map,
+    BuildDir,
+    ProjectDir,
+    Sketch,
+    ArduinoCli,
+    Builder,
+    ArduinoBuilder,
+    ArduinoData,
+    GlobalEndpoint,
+    IdScope,
+    RegistrationId,
+    Mac,
+    FirmwareVersion,
+    Uds,
+    ConnectionString,
+    HubConnectionString,
+    CaFile,
+    TrustedCa,
+    Cert,
+    AliasKey,
+    DeviceId,
+    IotHub,
+    DpsName,
+    Backend,
+    Probe,
+    Openocd,
+    SimDir,
+    Address,
+    WifiSsid,
+    WifiPassword,
+    Link,
+    Hub,
+    Manifest,
+    OutDir,
+    /// A line for the DevKit's console.
+    Command,
+    /// A request body we built ourselves (an enrollment) that the service would not take.
+    Enrollment,
+    HostName,
+    Transport,
+    /// Where a generated UDS is saved (never over an existing file).
+    SaveUdsTo,
+}
+
+impl Input {
+    /// The daemon's camelCase param name (`data.field`).
+    pub const fn field(self) -> &'static str {
+        match self {
+            Input::Port => "port",
+            Input::Bin => "bin",
+            Input::Map => "map",
+            Input::BuildDir => "buildDir",
+            Input::ProjectDir => "projectDir",
+            Input::Sketch => "sketch",
+            Input::ArduinoCli => "arduinoCli",
+            Input::Builder => "builder",
+            Input::ArduinoBuilder => "arduinoBuilder",
+            Input::ArduinoData => "arduinoData",
+            Input::GlobalEndpoint => "globalEndpoint",
+            Input::IdScope => "idScope",
+            Input::RegistrationId => "registrationId",
+            Input::Mac => "mac",
+            Input::FirmwareVersion => "firmwareVersion",
+            Input::Uds => "uds",
+            Input::ConnectionString => "connectionString",
+            Input::HubConnectionString => "hubConnectionString",
+            Input::CaFile => "caFile",
+            Input::TrustedCa => "trustedCa",
+            Input::Cert => "cert",
+            Input::AliasKey => "aliasKey",
+            Input::DeviceId => "deviceId",
+            Input::IotHub => "iotHub",
+            Input::DpsName => "dpsName",
+            Input::Backend => "backend",
+            Input::Probe => "probe",
+            Input::Openocd => "openocd",
+            Input::SimDir => "simDir",
+            Input::Address => "address",
+            Input::WifiSsid => "wifiSsid",
+            Input::WifiPassword => "wifiPassword",
+            Input::Link => "link",
+            Input::Hub => "hub",
+            Input::Manifest => "manifest",
+            Input::OutDir => "outDir",
+            Input::Command => "text",
+            Input::Enrollment => "enrollment",
+            Input::HostName => "hostName",
+            Input::Transport => "transport",
+            Input::SaveUdsTo => "saveUdsTo",
+        }
+    }
+
+    /// The CLI flag that carries this input.
+    pub const fn flag(self) -> &'static str {
+        match self {
+            Input::Port => "--port",
+            Input::Bin => "--bin",
+            Input::Map => "--map",
+            Input::BuildDir => "--build-dir",
+            Input::ProjectDir => "--project-dir",
+            Input::Sketch => "--sketch",
+            Input::ArduinoCli => "--arduino-cli",
+            Input::Builder => "--builder",
+            Input::ArduinoBuilder => "--arduino-builder",
+            Input::ArduinoData => "--arduino-data",
+            Input::GlobalEndpoint => "--global-endpoint",
+            Input::IdScope => "--id-scope",
+            Input::RegistrationId => "--registration-id",
+            Input::Mac => "--mac",
+            Input::FirmwareVersion => "--firmware-version",
+            Input::Uds => "--uds-file",
+            Input::ConnectionString => "--connection-string-file",
+            Input::HubConnectionString => "--hub-connection-string-file",
+            Input::CaFile => "--ca-file",
+            Input::TrustedCa => "--trusted-ca",
+            Input::Cert => "--cert",
+            Input::AliasKey => "--alias-key",
+            Input::DeviceId => "--device-id",
+            Input::IotHub => "--iot-hub",
+            Input::DpsName => "--dps-name",
+            Input::Backend => "--backend",
+            Input::Probe => "--probe",
+            Input::Openocd => "--openocd",
+            Input::SimDir => "--sim-dir",
+            Input::Address => "--address",
+            Input::WifiSsid => "--wifi-ssid",
+            Input::WifiPassword => "--wifi-password-file",
+            Input::Link => "--link",
+            Input::Hub => "--hub",
+            Input::Manifest => "--manifest",
+            Input::OutDir => "--out-dir",
+            Input::Command => "--command",
+            Input::Enrollment => "enrollment",
+            Input::HostName => "--host-name",
+            Input::Transport => "--transport",
+            Input::SaveUdsTo => "--save-uds-to",
+        }
+    }
+
+    /// What the input is, in words (the default subject of a message).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Input::Port => "serial port",
+            Input::Bin => "image",
+            Input::Map => "map",
+            Input::BuildDir => "build directory",
+            Input::ProjectDir => "project directory",
+            Input::Sketch => "sketch directory",
+            Input::ArduinoCli => "arduino-cli",
+            Input::Builder => "builder",
+            Input::ArduinoBuilder => "arduino-builder",
+            Input::ArduinoData => "Arduino data directory",
+            Input::GlobalEndpoint => "global device endpoint",
+            Input::IdScope => "ID Scope",
+            Input::RegistrationId => "registration ID",
+            Input::Mac => "MAC address",
+            Input::FirmwareVersion => "firmware version",
+            Input::Uds => "UDS",
+            Input::ConnectionString => "connection string",
+            Input::HubConnectionString => "IoT Hub connection string",
+            Input::CaFile => "CA certificate",
+            Input::TrustedCa => "trusted CA certificate",
+            Input::Cert => "certificate",
+            Input::AliasKey => "alias private key",
+            Input::DeviceId => "device ID",
+            Input::IotHub => "IoT hub",
+            Input::DpsName => "DPS name",
+            Input::Backend => "flash backend",
+            Input::Probe => "probe selector",
+            Input::Openocd => "openocd",
+            Input::SimDir => "sim state directory",
+            Input::Address => "address",
+            Input::WifiSsid => "SSID",
+            Input::WifiPassword => "Wi-Fi password",
+            Input::Link => "link",
+            Input::Hub => "hub",
+            Input::Manifest => "manifest",
+            Input::OutDir => "output directory",
+            Input::Command => "command",
+            Input::Enrollment => "enrollment",
+            Input::HostName => "host name",
+            Input::Transport => "transport",
+            Input::SaveUdsTo => "file to save the UDS to",
+        }
+    }
+}
+
+/// The caller's input was refused: nothing was sent or written.
+///
+/// `subject` names the exact thing when more precise than the input's label (a file path, a
+/// manifest row, the value of a non-secret input); it only changes the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {}: {reason}", self.subject())]
+pub struct InvalidInput {
+    pub input: Input,
+    pub reason: String,
+    pub name: Option<String>,
+}
+
+impl InvalidInput {
+    pub fn new(input: Input, reason: impl Into<String>) -> Self {
+        InvalidInput { input, reason: reason.into(), name: None }
+    }
+    /// The same error, its message naming `name` (e.g. `--uds-file dev.uds`, `row 3: UDS`).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    pub fn subject(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.input.label())
+    }
+    /// The message with the input named by its CLI flag (when no more precise name is set).
+    pub fn cli_message(&self) -> String {
+        match &self.name {
+            Some(n) => format!("invalid {n}: {}", self.reason),
+            None => format!("invalid {}: {}", self.input.flag(), self.reason),
+        }
+    }
+}
+
+/// What kind of failure an error is: the daemon's `data.code` and the CLI's exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The caller's input (CLI exit 2, JSON-RPC invalid params).
+    InvalidInput,
+    /// A file, port, probe, tool or device was not found.
+    NotFound,
+    /// Refused to overwrite another identity's files.
+    WouldOverwrite,
+    /// The DevKit answered with an error or not as expected (console, serial).
+    Device,
+    /// The sketch did not compile.
+    BuildFailed,
+    /// Flashing failed.
+    FlashFailed,
+    /// DPS (or the IoT hub) refused or failed.
+    Dps,
+    /// The run was cancelled.
+    Cancelled,
+    /// Anything else.
+    Failed,
+}
+
+impl ErrorKind {
+    /// The stable name (`data.code` on the wire).
+    pub const fn code_name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalidParams",
+            ErrorKind::NotFound => "notFound",
+            ErrorKind::WouldOverwrite => "wouldOverwrite",
+            ErrorKind::Device => "deviceError",
+            ErrorKind::BuildFailed => "buildFailed",
+            ErrorKind::FlashFailed => "flashFailed",
+            ErrorKind::Dps => "dpsError",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Failed => "taskFailed",
+        }
+    }
+    pub const fn is_invalid(self) -> bool {
+        matches!(self, ErrorKind::InvalidInput)
+    }
+
+}
+
+/// Something the user can do about an error. The wire names (camelCase) are a contract with
+/// the extension, which renders each as a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NextAction {
+    SetUds,
+    Enroll,
+    RegenerateCert,
+    ChooseUploadBackend,
+    InstallToolchain,
+    SetArduinoCliPath,
+    ConfigureDps,
+    SelectPort,
+    EnterConfigMode,
+    InstallUdevRule,
+    CheckSetup,
+    Retry,
+}
+
+impl NextAction {
+    pub const ALL: [NextAction; 12] = [
+        NextAction::SetUds,
+        NextAction::Enroll,
+        NextAction::RegenerateCert,
+        NextAction::ChooseUploadBackend,
+        NextAction::InstallToolchain,
+        NextAction::SetArduinoCliPath,
+        NextAction::ConfigureDps,
+        NextAction::SelectPort,
+        NextAction::EnterConfigMode,
+        NextAction::InstallUdevRule,
+        NextAction::CheckSetup,
+        NextAction::Retry,
+    ];
+
+    /// The wire name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            NextAction::SetUds => "setUds",
+            NextAction::Enroll => "enroll",
+            NextAction::RegenerateCert => "regenerateCert",
+            NextAction::ChooseUploadBackend => "chooseUploadBackend",
+            NextAction::InstallToolchain => "installToolchain",
+            NextAction::SetArduinoCliPath => "setArduinoCliPath",
+            NextAction::ConfigureDps => "configureDps",
+            NextAction::SelectPort => "selectPort",
+            NextAction::EnterConfigMode => "enterConfigMode",
+            NextAction::InstallUdevRule => "installUdevRule",
+            NextAction::CheckSetup => "checkSetup",
+            NextAction::Retry => "retry",
+        }
+    }
+
+    /// How the CLI says it: the command or flag that does it.
+    pub const fn cli_hint(self) -> &'static str {
+        match self {
+            NextAction::SetUds => "push a UDS to the DevKit with `devkit set-uds`",
+            NextAction::Enroll => "update the enrollment with `devkit enroll`",
+            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert`",
+            NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
+            NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
+            NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
+            NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
+            NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
+            NextAction::EnterConfigMode => "put the DevKit in configuration mode: hold button A, press and release Reset, release A",
+            NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
+            NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
+            NextAction::Retry => "run the command again",
+        }
+    }
+}
+
+/// A next action with an optional detail (a setting id, a tool name, a registration ID).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextStep {
+    pub action: NextAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl NextStep {
+    pub fn new(action: NextAction) -> Self {
+        NextStep { action, detail: None }
+    }
+    pub fn with_detail(action: NextAction, detail: impl Into<String>) -> Self {
+        NextStep { action, detail: Some(detail.into()) }
+    }
+}
+
+impl From<NextAction> for NextStep {
+    fn from(action: NextAction) -> Self {
+        NextStep::new(action)
+    }
+}
+
+/// What every task error tells its adapters, defined once per error type.
+pub trait DomainError: std::error::Error {
+    fn kind(&self) -> ErrorKind;
+    /// The refused input, for [`ErrorKind::InvalidInput`].
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        None
+    }
+    /// The input an [`ErrorKind::InvalidInput`] (or a missing input file) is about.
+    fn input(&self) -> Option<Input> {
+        self.invalid_input().map(|i| i.input)
+    }
+    fn next_actions(&self) -> Vec<NextStep> {
+        Vec::new()
+    }
+    /// True when the error is about the caller's input (CLI exit 2).
+    fn is_invalid_input(&self) -> bool {
+        self.kind().is_invalid()
+    }
+    /// The CLI's exit code, decided here only: 2 for invalid input and for an input file
+    /// that does not exist (both the caller's to fix), 1 for everything else.
+    fn exit_code(&self) -> i32 {
+        match self.kind() {
+            ErrorKind::InvalidInput => 2,
+            ErrorKind::NotFound if self.input().is_some() => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl DomainError for InvalidInput {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+    fn invalid_input(&self) -> Option<&InvalidInput> {
+        Some(self)
+    }
+}
+
+/// Call `$m!` with every task error type that implements [`DomainError`] (the adapters
+/// derive their conversions from it, so a new error type is added in one place).
+#[macro_export]
+macro_rules! for_each_domain_error {
+    ($m:ident) => {
+        $m!(
+            $crate::identity::IdentityError,
+            $crate::fsutil::FsError,
+            $crate::project::ProjectError,
+            $crate::build::BuildError,
+            $crate::build::FindOutputError,
+            $crate::flash::FlashError,
+            $crate::console::ConsoleError,
+            $crate::dps::DpsError,
+            $crate::dps::enroll::EnrollError,
+            $crate::upload::UploadError,
+            $crate::provision::ProvisionError,
+            $crate::sim::SimError,
+            $crate::sim::control::ControlError,
+            $crate::dps::emulator::EmulatorError,
+            $crate::error::InvalidInput
+        );
+    };
+}
+
+/// `NotFound` for a missing file, `Failed` for other I/O errors.
+pub fn io_kind(e: &std::io::Error) -> ErrorKind {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_action_wire_names_are_the_contract() {
+        let names: Vec<&str> = NextAction::ALL.iter().map(|a| a.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "setUds",
+                "enroll",
+                "regenerateCert",
+                "chooseUploadBackend",
+                "installToolchain",
+                "setArduinoCliPath",
+                "configureDps",
+                "selectPort",
+                "enterConfigMode",
+                "installUdevRule",
+                "checkSetup",
+                "retry"
+            ]
+        );
+        for a in NextAction::ALL {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.name());
+        }
+        let step = serde_json::to_value(NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath")).unwrap();
+        assert_eq!(step, serde_json::json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"}));
+        assert_eq!(serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(), serde_json::json!({"action": "retry"}));
+    }
+
+    #[test]
+    fn invalid_input_names_the_input_per_adapter() {
+        let e = InvalidInput::new(Input::IdScope, "is required");
+        assert_eq!(e.to_string(), "invalid ID Scope: is required");
+        assert_eq!(e.cli_message(), "invalid --id-scope: is required");
+        assert_eq!(e.input.field(), "idScope");
+        assert_eq!(e.exit_code(), 2);
+        let named = InvalidInput::new(Input::Uds, "has 3 digits").named("--uds-file a.uds");
+        assert_eq!(named.to_string(), "invalid --uds-file a.uds: has 3 digits");
+        assert_eq!(named.cli_message(), named.to_string());
+    }
+
+    #[test]
+    fn fields_are_camel_case_and_flags_kebab_case() {
+        use Input::*;
+        for i in [Port, Bin, Map, BuildDir, ProjectDir, Sketch, ArduinoCli, GlobalEndpoint, IdScope, RegistrationId, Mac, FirmwareVersion, Uds, ConnectionString, HubConnectionString, CaFile, TrustedCa, Cert, AliasKey, DeviceId, IotHub, DpsName, Backend, Probe, Openocd, SimDir, Address, WifiSsid, WifiPassword, Link, Hub, Manifest, OutDir] {
+            assert!(i.field().chars().all(|c| c.is_ascii_alphanumeric()), "{i:?}");
+            assert!(i.field().starts_with(|c: char| c.is_ascii_lowercase()), "{i:?}");
+            assert!(i.flag().starts_with("--") && !i.flag().contains(char::is_uppercase), "{i:?}");
+        }
+    }
+}
