@@ -294,6 +294,8 @@ export interface SetUdsParams {
     /** 64 hex digits. Secret. Omit with `generate: true`. */
     uds?: string;
     generate?: boolean;
+    /** With `generate` (required): a new file (0600) the UDS is written to before it is sent. */
+    saveUdsTo?: string;
     allowSampleUds?: boolean;
 }
 export interface SetUdsResult {

@@ -89,11 +89,27 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     assert!(text.contains("set_dps_uds ****"), "{text:?}");
     assert!(!text.contains(&UDS[..16]));
 
-    // A generated UDS is returned once, and is what the device stores.
+    // A generated UDS needs a file to be kept in before it is sent (never lost with a lost
+    // confirmation); an existing file is never overwritten.
     let r = lsp.request("devkit/setUds", json!({"port": port, "generate": true}));
+    assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
+    let keep = tempfile::tempdir().unwrap();
+    let existing = keep.path().join("other.uds");
+    std::fs::write(&existing, "keep me").unwrap();
+    let r = lsp.request("devkit/setUds", json!({"port": port, "generate": true, "saveUdsTo": existing}));
+    assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+    // It is saved (0600), returned once, and is what the device stores.
+    let saved = keep.path().join("devkit.uds");
+    let r = lsp.request("devkit/setUds", json!({"port": port, "generate": true, "saveUdsTo": saved}));
     let generated = r["result"]["uds"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
     assert_eq!(generated.len(), 64);
     assert_eq!(sim.eeprom()["dps_uds"], generated);
+    assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 
     let r = lsp.request("devkit/monitor/close", json!({"port": port}));
     assert_eq!(r["result"]["closed"], true);

@@ -490,9 +490,13 @@ pub struct SetUdsParams {
     pub port: String,
     /// 64 hex digits. Secret. Omit with `generate: true`.
     pub uds: Option<Secret>,
-    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result.
+    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result. Needs
+    /// `save_uds_to`: a UDS the device may hold is never only in a reply that may not come.
     #[serde(default)]
     pub generate: bool,
+    /// With `generate`: a new file (0600, never over an existing one) the UDS is written to
+    /// before it is sent, like `set-uds --save-to`.
+    pub save_uds_to: Option<PathBuf>,
     #[serde(default)]
     pub allow_sample_uds: bool,
 }

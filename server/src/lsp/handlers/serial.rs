@@ -155,7 +155,25 @@ pub async fn set_uds(b: &Ctx, p: SetUdsParams, token: Option<ProgressToken>) -> 
     let (uds, generated) = match (&p.uds, p.generate) {
         (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
         (Some(text), false) => (super::identity::uds_param(text, p.allow_sample_uds)?.0, false),
-        (None, true) => (Uds::generate(), true),
+        (None, true) => {
+            // Saved before it is sent: if the confirmation is lost, the device may hold a UDS
+            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-to).
+            let Some(path) = &p.save_uds_to else {
+                return Err(TaskError::invalid("saveUdsTo", "is required with `generate` (a new file to keep the UDS in before it is sent)"));
+            };
+            let path = path.clone();
+            let uds = tokio::task::spawn_blocking(move || {
+                let uds = Uds::generate();
+                tasks::identity::uds::save_new_uds(&uds, &path).map(|()| uds)
+            })
+            .await
+            .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))?
+            .map_err(|e| match e {
+                tasks::fsutil::FsError::Exists { .. } => TaskError::invalid("saveUdsTo", "the file exists; refusing to overwrite a UDS (another device's secret?)"),
+                e => TaskError::failed(format!("saving the UDS: {e}")),
+            })?;
+            (uds, true)
+        }
         (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
     };
     let returned = generated.then(|| uds.to_hex().to_string());
