@@ -312,7 +312,7 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
 /// Point `link` at `target`, replacing an older link atomically (never a regular file).
 #[cfg(not(unix))]
 fn make_link(_link: &Path, _target: &Path) -> Result<(), SimError> {
-    Err(SimError::Invalid { input: "--link".into(), reason: "links to the port need Unix".into() })
+    Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, "links to the port need Unix")))
 }
 
 /// Point `link` at `target`, replacing an older link atomically (never a regular file).
@@ -356,7 +356,7 @@ impl ControlListener {
                 Ok(ControlListener::Unix(listener))
             }
             #[cfg(not(unix))]
-            SimTransport::Pty => Err(SimError::Invalid { input: "transport".into(), reason: "pseudo-terminals need Unix; use tcp".into() }),
+            SimTransport::Pty => Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Transport, "pseudo-terminals need Unix; use tcp"))),
             SimTransport::Tcp { .. } => {
                 let file = control::tcp_endpoint_path(dir);
                 let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io("cannot listen for control on", "127.0.0.1:0".into()))?;
