@@ -81,12 +81,17 @@ pub fn save_new_uds(uds: &Uds, path: &Path) -> Result<(), fsutil::FsError> {
 /// Refuse, before anything runs, a path a generated UDS would be saved to when it exists.
 pub fn check_new_uds_file(path: &Path) -> Result<(), IdentityError> {
     if path.exists() {
-        return Err(IdentityError::invalid(
-            Input::SaveUdsTo,
-            format!("{} exists; refusing to overwrite a UDS file (another device's secret?): choose a new file name or move it away", path.display()),
-        ));
+        return Err(uds_file_exists(path));
     }
     Ok(())
+}
+
+/// The refusal for a UDS file that exists (checked before a run, or found when saving).
+pub fn uds_file_exists(path: &Path) -> IdentityError {
+    IdentityError::invalid(
+        Input::SaveUdsTo,
+        format!("{} exists; refusing to overwrite a UDS file (another device's secret?): choose a new file name or move it away", path.display()),
+    )
 }
 
 pub(crate) fn parse(text: &str) -> Result<Uds, IdentityError> {

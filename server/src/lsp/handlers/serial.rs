@@ -164,14 +164,13 @@ pub async fn set_uds(b: &Ctx, p: SetUdsParams, token: Option<ProgressToken>) -> 
             let path = path.clone();
             let uds = tokio::task::spawn_blocking(move || {
                 let uds = Uds::generate();
-                tasks::identity::uds::save_new_uds(&uds, &path).map(|()| uds)
+                tasks::identity::uds::save_new_uds(&uds, &path).map(|()| uds).map_err(|e| match e {
+                    tasks::fsutil::FsError::Exists { .. } => TaskError::from(tasks::identity::uds::uds_file_exists(&path)),
+                    e => TaskError::failed(format!("saving the UDS: {e}")),
+                })
             })
             .await
-            .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))?
-            .map_err(|e| match e {
-                tasks::fsutil::FsError::Exists { .. } => TaskError::invalid("saveUdsTo", "the file exists; refusing to overwrite a UDS (another device's secret?)"),
-                e => TaskError::failed(format!("saving the UDS: {e}")),
-            })?;
+            .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))??;
             (uds, true)
         }
         (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
