@@ -58,10 +58,10 @@ export async function pickPort(s: Services): Promise<string | undefined> {
     const client = await s.ctx.ready();
     const { ports } = await client.sendRequest(ext.listPorts, {});
     const items: (vscode.QuickPickItem & { port?: string })[] = ports.map((p) => ({
-        label: `${p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.name}`,
+        label: `${p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.port}`,
         description: p.isDevkit ? "MXChip AZ3166 DevKit" : p.description ?? p.manufacturer ?? "",
         detail: p.serialNumber ? `serial ${p.serialNumber}` : undefined,
-        port: p.name,
+        port: p.port,
     }));
     items.push({ label: "$(edit) Enter a port path…", port: undefined });
     const pick = await vscode.window.showQuickPick(items, {
@@ -85,7 +85,7 @@ export async function resolvePort(s: Services): Promise<string | undefined> {
     const client = await s.ctx.ready();
     const { ports } = await client.sendRequest(ext.listPorts, {});
     const devkits = ports.filter((p) => p.isDevkit);
-    if (devkits.length === 1) return devkits[0].name;
+    if (devkits.length === 1) return devkits[0].port;
     return pickPort(s);
 }
 

@@ -73,7 +73,7 @@ export interface ListPortsParams {
 }
 export interface PortInfo {
     /** OS name of the port (`/dev/ttyACM0`, `COM3`). */
-    name: string;
+    port: string;
     /** A DevKit (USB 0483:374B). */
     isDevkit: boolean;
     /** `usb`, `pci`, `bluetooth` or `unknown`. */

@@ -28,7 +28,10 @@ fn start_to_initialize(c: &mut Criterion) {
             for _ in 0..iters {
                 let t = Instant::now();
                 let mut lsp = Lsp::start(&[]);
-                let id = lsp.send_request("initialize", json!({"processId": null, "rootUri": null, "capabilities": {}}));
+                let id = lsp.send_request(
+                    "initialize",
+                    json!({"processId": null, "rootUri": null, "capabilities": {}}),
+                );
                 let r = lsp.response(id);
                 total += t.elapsed();
                 assert!(r.get("result").is_some());
@@ -49,7 +52,10 @@ fn round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("lsp/round_trip");
     g.bench_function("codeLens", |b| {
         b.iter(|| {
-            let r = lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": "file:///bench/untracked.ino"}}));
+            let r = lsp.request(
+                "textDocument/codeLens",
+                json!({"textDocument": {"uri": "file:///bench/untracked.ino"}}),
+            );
             assert!(r.get("result").is_some());
             // Notifications (devkit/status) are not part of the round trip.
             lsp.inbox.clear();

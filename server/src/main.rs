@@ -13,7 +13,11 @@ mod lsp;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "devkit", version, about = "MXChip AZ3166 DevKit: zero-touch Azure DPS provisioning with a DICE/RIoT X.509 identity")]
+#[command(
+    name = "devkit",
+    version,
+    about = "MXChip AZ3166 DevKit: zero-touch Azure DPS provisioning with a DICE/RIoT X.509 identity"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,7 +96,10 @@ fn main() {
 /// Wi-Fi password) must not be echoed into a terminal log or CI output. Whatever the shape of
 /// the value, only its position is named; flag and subcommand names are kept.
 fn exit_on_usage_error(e: clap::Error) -> ! {
-    let args: Vec<String> = std::env::args_os().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let text = redact_usage(&e.render().to_string(), &args, &known_names());
     if e.use_stderr() {
         eprint!("{text}");
@@ -118,7 +125,14 @@ fn known_names() -> std::collections::HashSet<String> {
             walk(sub, names);
         }
     }
-    let mut names = std::collections::HashSet::from(["--help".to_string(), "-h".into(), "--version".into(), "-V".into(), "help".into(), "--".into()]);
+    let mut names = std::collections::HashSet::from([
+        "--help".to_string(),
+        "-h".into(),
+        "--version".into(),
+        "-V".into(),
+        "help".into(),
+        "--".into(),
+    ]);
     walk(&<Cli as clap::CommandFactory>::command(), &mut names);
     names
 }
@@ -131,7 +145,9 @@ fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<S
     let mut values: Vec<(usize, &str)> = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") && known.contains(flag) => values.push((i, value)),
+            Some((flag, value)) if flag.starts_with("--") && known.contains(flag) => {
+                values.push((i, value))
+            }
             _ => values.push((i, arg)),
         }
     }
@@ -142,7 +158,9 @@ fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<S
             continue;
         }
         let label = format!("<argument {}>", i + 1);
-        text = text.replace(&format!("'{value}'"), &format!("'{label}'")).replace(&format!("'-- {value}'"), &format!("'-- {label}'"));
+        text = text
+            .replace(&format!("'{value}'"), &format!("'{label}'"))
+            .replace(&format!("'-- {value}'"), &format!("'-- {label}'"));
         if value.chars().count() >= 12 {
             text = text.replace(value, &label);
         }
@@ -157,13 +175,38 @@ mod tests {
     #[test]
     fn every_unknown_argument_is_redacted_and_names_are_kept() {
         let known = known_names();
-        assert!(known.contains("--port") && known.contains("set-wifi") && known.contains("--uds-file"));
-        let args: Vec<String> = ["set-wifi", "--port", "/dev/x", "hunter2", "--timeout=c2VjcmV0LWtleQ==", "--prot"].iter().map(|s| s.to_string()).collect();
+        assert!(
+            known.contains("--port") && known.contains("set-wifi") && known.contains("--uds-file")
+        );
+        let args: Vec<String> = [
+            "set-wifi",
+            "--port",
+            "/dev/x",
+            "hunter2",
+            "--timeout=c2VjcmV0LWtleQ==",
+            "--prot",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let text = "error: unexpected argument 'hunter2' found\n  tip: to pass 'hunter2' as a value, use '-- hunter2'\n\
                     error: invalid value 'c2VjcmV0LWtleQ==' for '--timeout <SECS>'\nerror: unexpected argument '--prot' found; a similar argument exists: '--port'\n";
         let out = redact_usage(text, &args, &known);
-        assert!(!out.contains("hunter2") && !out.contains("c2VjcmV0"), "{out}");
-        assert!(out.contains("'<argument 4>'") && out.contains("'-- <argument 4>'") && out.contains("'<argument 5>'"), "{out}");
-        assert!(out.contains("'<argument 6>'") && out.contains("'--port'") && out.contains("'--timeout <SECS>'"), "{out}");
+        assert!(
+            !out.contains("hunter2") && !out.contains("c2VjcmV0"),
+            "{out}"
+        );
+        assert!(
+            out.contains("'<argument 4>'")
+                && out.contains("'-- <argument 4>'")
+                && out.contains("'<argument 5>'"),
+            "{out}"
+        );
+        assert!(
+            out.contains("'<argument 6>'")
+                && out.contains("'--port'")
+                && out.contains("'--timeout <SECS>'"),
+            "{out}"
+        );
     }
 }

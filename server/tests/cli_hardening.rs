@@ -10,12 +10,19 @@ const DEVKIT: &str = env!("CARGO_BIN_EXE_devkit");
 const KEY_CANARY: &str = "Y2FuYXJ5LWtleS1uZXZlci1zaG93bg==";
 
 fn small() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures/dice-vectors/explicit-id-small")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tasks/tests/fixtures/dice-vectors/explicit-id-small")
 }
 
 /// Run with a deadline: a FIFO or device input must be refused, not hang.
 fn run(args: &[&std::ffi::OsStr]) -> Output {
-    let mut child = Command::new(DEVKIT).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(DEVKIT)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let start = std::time::Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(20) {
@@ -32,20 +39,40 @@ fn os<S: AsRef<std::ffi::OsStr> + ?Sized>(s: &S) -> &std::ffi::OsStr {
 }
 
 fn all_output(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn a_connection_string_file_holding_only_the_key_is_never_echoed() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("dps.cs");
-    for content in [KEY_CANARY.to_string(), format!("SharedAccessKey:{KEY_CANARY}"), format!("HostName=h;SharedAccessKeyName=p;SharedAccessKey:{KEY_CANARY}\n")] {
+    for content in [
+        KEY_CANARY.to_string(),
+        format!("SharedAccessKey:{KEY_CANARY}"),
+        format!("HostName=h;SharedAccessKeyName=p;SharedAccessKey:{KEY_CANARY}\n"),
+    ] {
         std::fs::write(&f, &content).unwrap();
-        let o = run(&[os("enroll"), os("--connection-string-file"), f.as_os_str(), os("--cert"), os("/nonexistent.pem")]);
+        let o = run(&[
+            os("enroll"),
+            os("--connection-string-file"),
+            f.as_os_str(),
+            os("--cert"),
+            os("/nonexistent.pem"),
+        ]);
         let out = all_output(&o);
         assert_eq!(o.status.code(), Some(2), "{out}");
-        assert!(out.contains("--connection-string-file") && out.contains('#'), "names the input and the segment: {out}");
-        assert!(!out.contains("Y2FuYXJ5") && !out.contains("canary"), "{out}");
+        assert!(
+            out.contains("--connection-string-file") && out.contains('#'),
+            "names the input and the segment: {out}"
+        );
+        assert!(
+            !out.contains("Y2FuYXJ5") && !out.contains("canary"),
+            "{out}"
+        );
     }
 }
 
@@ -54,19 +81,45 @@ fn provision_never_overwrites_a_uds_file() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("x.ino.bin");
     std::fs::copy(small().join("DevKitDPS.ino.bin"), &bin).unwrap();
-    std::fs::copy(small().join("DevKitDPS.ino.map"), dir.path().join("x.ino.map")).unwrap();
+    std::fs::copy(
+        small().join("DevKitDPS.ino.map"),
+        dir.path().join("x.ino.map"),
+    )
+    .unwrap();
     let cs = dir.path().join("dps.cs");
-    std::fs::write(&cs, format!("HostName=h.example;SharedAccessKeyName=p;SharedAccessKey={KEY_CANARY}\n")).unwrap();
+    std::fs::write(
+        &cs,
+        format!("HostName=h.example;SharedAccessKeyName=p;SharedAccessKey={KEY_CANARY}\n"),
+    )
+    .unwrap();
     let existing = dir.path().join("other-device.uds");
     std::fs::write(&existing, "ab".repeat(32)).unwrap();
     let o = run(&[
-        os("provision"), os("--port"), os("/nonexistent-port"), os("--bin"), bin.as_os_str(), os("--connection-string-file"), cs.as_os_str(),
-        os("--registration-id"), os("dev-1"), os("--save-uds-to"), existing.as_os_str(), os("--project"), dir.path().as_os_str(),
+        os("provision"),
+        os("--port"),
+        os("/nonexistent-port"),
+        os("--bin"),
+        bin.as_os_str(),
+        os("--connection-string-file"),
+        cs.as_os_str(),
+        os("--registration-id"),
+        os("dev-1"),
+        os("--save-uds-to"),
+        existing.as_os_str(),
+        os("--project"),
+        dir.path().as_os_str(),
     ]);
     let out = all_output(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
-    assert!(out.contains("--save-uds-to") && out.contains("exists"), "{out}");
-    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "ab".repeat(32), "the other device's UDS is kept");
+    assert!(
+        out.contains("--save-uds-to") && out.contains("exists"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&existing).unwrap(),
+        "ab".repeat(32),
+        "the other device's UDS is kept"
+    );
     assert!(!out.contains("Y2FuYXJ5"), "{out}");
 }
 
@@ -78,23 +131,52 @@ fn devices_fifos_and_oversized_inputs_are_refused_naming_the_input() {
     std::fs::write(&uds, "ab".repeat(32)).unwrap();
     let fifo = dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-    let (bin, map) = (small().join("DevKitDPS.ino.bin"), small().join("DevKitDPS.ino.map"));
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
     let gen = |bin: &Path, map: &Path, uds: &Path, out: &Path| {
         run(&[
-            os("generate-cert"), os("--bin"), bin.as_os_str(), os("--map"), map.as_os_str(), os("--uds-file"), uds.as_os_str(),
-            os("--registration-id"), os("dev-1"), os("--out-dir"), out.as_os_str(), os("--project"), out.as_os_str(),
+            os("generate-cert"),
+            os("--bin"),
+            bin.as_os_str(),
+            os("--map"),
+            map.as_os_str(),
+            os("--uds-file"),
+            uds.as_os_str(),
+            os("--registration-id"),
+            os("dev-1"),
+            os("--out-dir"),
+            out.as_os_str(),
+            os("--project"),
+            out.as_os_str(),
         ])
     };
     let out_dir = dir.path().join("out");
     for (o, input, what) in [
-        (gen(Path::new("/dev/zero"), &map, &uds, &out_dir), "--bin", "device"),
+        (
+            gen(Path::new("/dev/zero"), &map, &uds, &out_dir),
+            "--bin",
+            "device",
+        ),
         (gen(&bin, &fifo, &uds, &out_dir), "--map", "FIFO"),
-        (gen(&bin, &map, Path::new("/dev/urandom"), &out_dir), "--uds-file", "device"),
-        (gen(&bin, &map, dir.path(), &out_dir), "--uds-file", "directory"),
+        (
+            gen(&bin, &map, Path::new("/dev/urandom"), &out_dir),
+            "--uds-file",
+            "device",
+        ),
+        (
+            gen(&bin, &map, dir.path(), &out_dir),
+            "--uds-file",
+            "directory",
+        ),
     ] {
         let text = all_output(&o);
         assert_eq!(o.status.code(), Some(2), "{text}");
-        assert!(text.contains(input) && text.contains(what), "{input}: {text}");
+        assert!(
+            text.contains(input) && text.contains(what),
+            "{input}: {text}"
+        );
     }
     // Too large for what it is.
     let big = dir.path().join("big.bin");
@@ -111,10 +193,23 @@ fn devices_fifos_and_oversized_inputs_are_refused_naming_the_input() {
     // A Wi-Fi password file that is not a password: bounded, never echoed.
     let pw = dir.path().join("pw");
     std::fs::write(&pw, "hunter2-canary ".repeat(1000)).unwrap();
-    let o = run(&[os("set-wifi"), os("--port"), os("/nonexistent"), os("--ssid"), os("Lab"), os("--password-file"), pw.as_os_str()]);
+    let o = run(&[
+        os("set-wifi"),
+        os("--port"),
+        os("/nonexistent"),
+        os("--ssid"),
+        os("Lab"),
+        os("--password-file"),
+        pw.as_os_str(),
+    ]);
     let text = all_output(&o);
     assert_eq!(o.status.code(), Some(2), "{text}");
-    assert!(text.contains("--wifi-password-file") && text.contains("4 KiB") && !text.contains("hunter2"), "{text}");
+    assert!(
+        text.contains("--wifi-password-file")
+            && text.contains("4 KiB")
+            && !text.contains("hunter2"),
+        "{text}"
+    );
 }
 
 #[cfg(unix)]
@@ -132,17 +227,43 @@ fn a_readable_uds_file_is_warned_about_and_stale_temp_files_are_cleaned() {
     let live = out_dir.join(format!(".devkit-tmp-{}-abcdef", std::process::id()));
     for p in [&stale, &live] {
         let f = std::fs::File::create(p).unwrap();
-        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(600)).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(600))
+            .unwrap();
     }
     let o = run(&[
-        os("generate-cert"), os("--bin"), small().join("DevKitDPS.ino.bin").as_os_str(), os("--map"), small().join("DevKitDPS.ino.map").as_os_str(),
-        os("--uds-file"), uds.as_os_str(), os("--registration-id"), os("dev-1"), os("--alias-key"), os("--out-dir"), out_dir.as_os_str(), os("--project"), out_dir.as_os_str(),
+        os("generate-cert"),
+        os("--bin"),
+        small().join("DevKitDPS.ino.bin").as_os_str(),
+        os("--map"),
+        small().join("DevKitDPS.ino.map").as_os_str(),
+        os("--uds-file"),
+        uds.as_os_str(),
+        os("--registration-id"),
+        os("dev-1"),
+        os("--alias-key"),
+        os("--out-dir"),
+        out_dir.as_os_str(),
+        os("--project"),
+        out_dir.as_os_str(),
     ]);
     let text = all_output(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
-    assert!(text.contains("readable by other users") && text.contains("0600"), "{text}");
+    assert!(
+        text.contains("readable by other users") && text.contains("0600"),
+        "{text}"
+    );
     assert!(!text.contains("c4a7c4a7"), "{text}");
-    assert!(!stale.exists(), "the killed run's temporary file is removed");
+    assert!(
+        !stale.exists(),
+        "the killed run's temporary file is removed"
+    );
     assert!(live.exists(), "a live writer's temporary file is kept");
-    assert_eq!(std::fs::metadata(out_dir.join("alias-key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(out_dir.join("alias-key.pem"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 }

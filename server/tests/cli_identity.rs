@@ -20,18 +20,30 @@ fn small() -> PathBuf {
 
 fn run(args: &[&str], cwd: &Path, stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(DEVKIT);
-    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.args(args).current_dir(cwd).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn devkit");
     if let Some(text) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     }
     child.wait_with_output().unwrap()
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn write_uds(dir: &Path, name: &str, uds: &str) -> PathBuf {
@@ -58,7 +70,9 @@ fn every_vector_byte_for_byte_through_the_cli() {
     let mut count = 0;
     for entry in std::fs::read_dir(vectors()).unwrap() {
         let dir = entry.unwrap().path();
-        let Ok(case) = std::fs::read(dir.join("case.json")) else { continue };
+        let Ok(case) = std::fs::read(dir.join("case.json")) else {
+            continue;
+        };
         count += 1;
         let case: serde_json::Value = serde_json::from_slice(&case).unwrap();
         let inputs = &case["inputs"];
@@ -68,8 +82,25 @@ fn every_vector_byte_for_byte_through_the_cli() {
         let out = tmp.path().join("out");
         let bin = dir.join("DevKitDPS.ino.bin");
         let map = dir.join("DevKitDPS.ino.map");
-        let mut args = vec!["generate-cert", "--bin", s(&bin), "--map", s(&map), "--uds-file", s(&uds), "--out-dir", s(&out)];
-        args.extend(["--device-cert", "--alias-key", "--json", "--allow-sample-uds", "--project", s(tmp.path())]);
+        let mut args = vec![
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--uds-file",
+            s(&uds),
+            "--out-dir",
+            s(&out),
+        ];
+        args.extend([
+            "--device-cert",
+            "--alias-key",
+            "--json",
+            "--allow-sample-uds",
+            "--project",
+            s(tmp.path()),
+        ]);
         let (mac, fw);
         match inputs["registration_id"].as_str() {
             Some(id) => args.extend(["--registration-id", id]),
@@ -87,27 +118,65 @@ fn every_vector_byte_for_byte_through_the_cli() {
         assert_eq!(json["registrationId"], reg_id);
         assert_eq!(json["fwid"], expected["riot_fw_sha256"]);
         let alias_file = expected["alias_cert_file"].as_str().unwrap();
-        for name in [alias_file, "device-cert.pem", "device-id-pub.pem", "alias-key.pem"] {
-            assert_eq!(pem_der(&out.join(name)), pem_der(&dir.join(name)), "{dir:?} {name}");
+        for name in [
+            alias_file,
+            "device-cert.pem",
+            "device-id-pub.pem",
+            "alias-key.pem",
+        ] {
+            assert_eq!(
+                pem_der(&out.join(name)),
+                pem_der(&dir.join(name)),
+                "{dir:?} {name}"
+            );
         }
         let alias_der = pem_der(&out.join(alias_file));
-        assert_eq!(json["sha256Thumbprint"], tasks::identity::sha256_thumbprint(&alias_der));
-        assert_eq!(json["sha1Thumbprint"], tasks::identity::sha1_thumbprint(&alias_der));
-        assert!(json["sha1Thumbprint"].as_str().unwrap().chars().all(|c| !c.is_ascii_lowercase()));
-        assert_eq!(Path::new(json["aliasCert"].as_str().unwrap()), out.join(alias_file));
-        assert_eq!(Path::new(json["deviceCert"].as_str().unwrap()), out.join("device-cert.pem"));
+        assert_eq!(
+            json["sha256Thumbprint"],
+            tasks::identity::sha256_thumbprint(&alias_der)
+        );
+        assert_eq!(
+            json["sha1Thumbprint"],
+            tasks::identity::sha1_thumbprint(&alias_der)
+        );
+        assert!(json["sha1Thumbprint"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| !c.is_ascii_lowercase()));
+        assert_eq!(
+            Path::new(json["aliasCert"].as_str().unwrap()),
+            out.join(alias_file)
+        );
+        assert_eq!(
+            Path::new(json["deviceCert"].as_str().unwrap()),
+            out.join("device-cert.pem")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(out.join("alias-key.pem")).unwrap().permissions().mode() & 0o777;
+            let mode = std::fs::metadata(out.join("alias-key.pem"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o600, "alias key must be private");
         }
         let state = tasks::project::ProjectState::load(tmp.path()).unwrap();
-        let rec = state.last_generated.expect("identity recorded in the project state");
+        let rec = state
+            .last_generated
+            .expect("identity recorded in the project state");
         assert_eq!(rec.registration_id, reg_id);
         assert_eq!(rec.alias_cert, out.join(alias_file));
-        assert_eq!(rec.sha256_thumbprint, json["sha256Thumbprint"].as_str().unwrap());
-        assert_eq!(rec.fwid, expected["riot_fw_sha256"].as_str().unwrap(), "FWID recorded lower-case, as --json prints it");
+        assert_eq!(
+            rec.sha256_thumbprint,
+            json["sha256Thumbprint"].as_str().unwrap()
+        );
+        assert_eq!(
+            rec.fwid,
+            expected["riot_fw_sha256"].as_str().unwrap(),
+            "FWID recorded lower-case, as --json prints it"
+        );
     }
     assert_eq!(count, 5);
 }
@@ -117,25 +186,76 @@ fn build_dir_and_uds_stdin_and_human_output() {
     let tmp = tempfile::tempdir().unwrap();
     let build = tmp.path().join("build");
     std::fs::create_dir(&build).unwrap();
-    std::fs::copy(small().join("DevKitDPS.ino.bin"), build.join("DevKitDPS.ino.bin")).unwrap();
-    std::fs::copy(small().join("DevKitDPS.ino.map"), build.join("DevKitDPS.ino.map")).unwrap();
+    std::fs::copy(
+        small().join("DevKitDPS.ino.bin"),
+        build.join("DevKitDPS.ino.bin"),
+    )
+    .unwrap();
+    std::fs::copy(
+        small().join("DevKitDPS.ino.map"),
+        build.join("DevKitDPS.ino.map"),
+    )
+    .unwrap();
     let o = run(
-        &["generate-cert", "--build-dir", "build", "--uds-stdin", "--registration-id", "my-devkit-01", "--allow-sample-uds"],
+        &[
+            "generate-cert",
+            "--build-dir",
+            "build",
+            "--uds-stdin",
+            "--registration-id",
+            "my-devkit-01",
+            "--allow-sample-uds",
+        ],
         tmp.path(),
         Some(&format!("{SAMPLE_UDS}\nsecond line ignored\n")),
     );
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{stderr}");
-    assert_eq!(pem_der(&tmp.path().join("my-devkit-01.pem")), pem_der(&small().join("my-devkit-01.pem")));
-    assert!(stdout.contains("my-devkit-01") && stdout.contains("5332329D73CABEB8389370E051B968B0E87C548A"), "{stdout}");
-    assert!(stdout.contains("never use the DeviceID certificate as a CA"), "{stdout}");
-    assert!(stderr.contains("sample UDS"), "the sample-UDS warning is shown: {stderr}");
-    assert!(!tmp.path().join("alias-key.pem").exists(), "keys only on request");
-    assert!(tmp.path().join(".devkit/state.json").exists(), "project defaults to the current directory");
+    assert_eq!(
+        pem_der(&tmp.path().join("my-devkit-01.pem")),
+        pem_der(&small().join("my-devkit-01.pem"))
+    );
+    assert!(
+        stdout.contains("my-devkit-01")
+            && stdout.contains("5332329D73CABEB8389370E051B968B0E87C548A"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("never use the DeviceID certificate as a CA"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("sample UDS"),
+        "the sample-UDS warning is shown: {stderr}"
+    );
+    assert!(
+        !tmp.path().join("alias-key.pem").exists(),
+        "keys only on request"
+    );
+    assert!(
+        tmp.path().join(".devkit/state.json").exists(),
+        "project defaults to the current directory"
+    );
 
     // Two pairs in the build directory: refused, naming --build-dir.
-    std::fs::copy(small().join("DevKitDPS.ino.bin"), build.join("Other.ino.bin")).unwrap();
-    let o = run(&["generate-cert", "--build-dir", "build", "--uds-stdin", "--registration-id", "x", "--allow-sample-uds"], tmp.path(), Some(SAMPLE_UDS));
+    std::fs::copy(
+        small().join("DevKitDPS.ino.bin"),
+        build.join("Other.ino.bin"),
+    )
+    .unwrap();
+    let o = run(
+        &[
+            "generate-cert",
+            "--build-dir",
+            "build",
+            "--uds-stdin",
+            "--registration-id",
+            "x",
+            "--allow-sample-uds",
+        ],
+        tmp.path(),
+        Some(SAMPLE_UDS),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--build-dir"), "{}", text(&o).1);
 }
@@ -151,12 +271,25 @@ struct Bad {
 }
 
 fn bad(name: &'static str, names: &'static str) -> Bad {
-    Bad { name, args: vec!["--registration-id".into(), "good-id".into()], bin: None, map: None, uds: CANARY_UDS.into(), names }
+    Bad {
+        name,
+        args: vec!["--registration-id".into(), "good-id".into()],
+        bin: None,
+        map: None,
+        uds: CANARY_UDS.into(),
+        names,
+    }
 }
 
 fn replace_addr(map: &str, symbol: &str, new_addr: &str) -> String {
     map.lines()
-        .map(|l| if l.contains(symbol) && l.contains("0x") { format!("                {new_addr}                        {symbol} = .") } else { l.to_string() })
+        .map(|l| {
+            if l.contains(symbol) && l.contains("0x") {
+                format!("                {new_addr}                        {symbol} = .")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -165,9 +298,17 @@ fn replace_addr(map: &str, symbol: &str, new_addr: &str) -> String {
 fn every_rejection_exits_2_names_the_input_and_writes_nothing() {
     let map = std::fs::read_to_string(small().join("DevKitDPS.ino.map")).unwrap();
     let bin = std::fs::read(small().join("DevKitDPS.ino.bin")).unwrap();
-    let with_id = |name, id: &str, names| Bad { args: vec!["--registration-id".into(), id.into()], ..bad(name, names) };
+    let with_id = |name, id: &str, names| Bad {
+        args: vec!["--registration-id".into(), id.into()],
+        ..bad(name, names)
+    };
     let with_auto = |name, mac: &str, fw: &str, names| Bad {
-        args: vec!["--mac".into(), mac.into(), "--firmware-version".into(), fw.into()],
+        args: vec![
+            "--mac".into(),
+            mac.into(),
+            "--firmware-version".into(),
+            fw.into(),
+        ],
         ..bad(name, names)
     };
     let mut cases = vec![
@@ -175,28 +316,72 @@ fn every_rejection_exits_2_names_the_input_and_writes_nothing() {
         with_id("id upper case", "My-dev", "--registration-id"),
         with_id("id underscore", "my_dev", "--registration-id"),
         with_id("id empty", "", "--registration-id"),
-        Bad { uds: CANARY_UDS[..63].into(), ..bad("uds 63", "--uds-file") },
-        Bad { uds: format!("{CANARY_UDS}0"), ..bad("uds 65", "--uds-file") },
-        Bad { uds: format!("{}g", &CANARY_UDS[..63]), ..bad("uds non-hex", "--uds-file") },
-        Bad { uds: SAMPLE_UDS.into(), ..bad("sample uds", "--uds-file") },
+        Bad {
+            uds: CANARY_UDS[..63].into(),
+            ..bad("uds 63", "--uds-file")
+        },
+        Bad {
+            uds: format!("{CANARY_UDS}0"),
+            ..bad("uds 65", "--uds-file")
+        },
+        Bad {
+            uds: format!("{}g", &CANARY_UDS[..63]),
+            ..bad("uds non-hex", "--uds-file")
+        },
+        Bad {
+            uds: SAMPLE_UDS.into(),
+            ..bad("sample uds", "--uds-file")
+        },
         with_auto("mac 11", "a0b1c2d3e4f", "1.6.2", "--mac"),
         with_auto("mac 13", "a0b1c2d3e4f5a", "1.6.2", "--mac"),
         with_auto("mac non-hex", "a0b1c2d3e4fz", "1.6.2", "--mac"),
         with_auto("version 1.6", "a0b1c2d3e4f5", "1.6", "--firmware-version"),
         with_auto("version 1..6", "a0b1c2d3e4f5", "1..6", "--firmware-version"),
-        with_auto("version a.b.c", "a0b1c2d3e4f5", "a.b.c", "--firmware-version"),
-        Bad { map: Some(map.replace("__stop_riot_fw", "__stop_riot_xx")), ..bad("missing symbol", "--map") },
-        Bad { map: Some(map.replace("FLASH            0x", "FLESH            0x")), ..bad("missing FLASH", "--map") },
-        Bad { map: Some(replace_addr(&map, "__stop_riot_core", "0x0800d000")), ..bad("stop before start", "--map") },
-        Bad { map: Some(replace_addr(&map, "__stop_riot_fw", "0x0810d5dc")), ..bad("region outside", "--bin") },
-        Bad { map: Some(map.replace("FLASH            0x0800c000", "FLASH            0x0800e000")), ..bad("region before origin", "--bin") },
-        Bad { bin: Some(Vec::new()), ..bad("empty image", "--bin") },
-        Bad { bin: Some(bin[..0x1500].to_vec()), ..bad("truncated image", "--bin") },
-        Bad { map: Some(replace_addr(&map, "__stop_riot_core", "0x0800d4a8")), ..bad("core < 8 bytes", "--map") },
+        with_auto(
+            "version a.b.c",
+            "a0b1c2d3e4f5",
+            "a.b.c",
+            "--firmware-version",
+        ),
+        Bad {
+            map: Some(map.replace("__stop_riot_fw", "__stop_riot_xx")),
+            ..bad("missing symbol", "--map")
+        },
+        Bad {
+            map: Some(map.replace("FLASH            0x", "FLESH            0x")),
+            ..bad("missing FLASH", "--map")
+        },
+        Bad {
+            map: Some(replace_addr(&map, "__stop_riot_core", "0x0800d000")),
+            ..bad("stop before start", "--map")
+        },
+        Bad {
+            map: Some(replace_addr(&map, "__stop_riot_fw", "0x0810d5dc")),
+            ..bad("region outside", "--bin")
+        },
+        Bad {
+            map: Some(map.replace("FLASH            0x0800c000", "FLASH            0x0800e000")),
+            ..bad("region before origin", "--bin")
+        },
+        Bad {
+            bin: Some(Vec::new()),
+            ..bad("empty image", "--bin")
+        },
+        Bad {
+            bin: Some(bin[..0x1500].to_vec()),
+            ..bad("truncated image", "--bin")
+        },
+        Bad {
+            map: Some(replace_addr(&map, "__stop_riot_core", "0x0800d4a8")),
+            ..bad("core < 8 bytes", "--map")
+        },
     ];
     // The missing-symbol case must hold for each of the four symbols.
     for sym in ["__start_riot_core", "__stop_riot_core", "__start_riot_fw"] {
-        cases.push(Bad { map: Some(map.replace(sym, "__other_symbol")), ..bad("missing symbol (each)", "--map") });
+        cases.push(Bad {
+            map: Some(map.replace(sym, "__other_symbol")),
+            ..bad("missing symbol (each)", "--map")
+        });
     }
     for case in cases {
         let tmp = tempfile::tempdir().unwrap();
@@ -207,10 +392,20 @@ fn every_rejection_exits_2_names_the_input_and_writes_nothing() {
         std::fs::write(&map_path, case.map.as_deref().unwrap_or(&map)).unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let mut args: Vec<String> = ["generate-cert", "--bin", s(&bin_path), "--map", s(&map_path), "--uds-file", s(&uds), "--out-dir", s(&out)]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "generate-cert",
+            "--bin",
+            s(&bin_path),
+            "--map",
+            s(&map_path),
+            "--uds-file",
+            s(&uds),
+            "--out-dir",
+            s(&out),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
         args.extend(["--device-cert".into(), "--alias-key".into()]);
         args.extend(case.args.iter().cloned());
         for json in [false, true] {
@@ -222,12 +417,34 @@ fn every_rejection_exits_2_names_the_input_and_writes_nothing() {
             let o = run(&a, tmp.path(), None);
             let (stdout, stderr) = text(&o);
             assert_eq!(o.status.code(), Some(2), "{}: {stderr}", case.name);
-            assert!(stderr.contains(case.names), "{}: the message must name {}: {stderr}", case.name, case.names);
-            assert!(stderr.contains("allowed") || stderr.len() > 40, "{}: says what is allowed: {stderr}", case.name);
-            assert!(std::fs::read_dir(&out).unwrap().next().is_none(), "{}: nothing written", case.name);
-            assert!(!tmp.path().join(".devkit").exists(), "{}: no project state written", case.name);
+            assert!(
+                stderr.contains(case.names),
+                "{}: the message must name {}: {stderr}",
+                case.name,
+                case.names
+            );
+            assert!(
+                stderr.contains("allowed") || stderr.len() > 40,
+                "{}: says what is allowed: {stderr}",
+                case.name
+            );
+            assert!(
+                std::fs::read_dir(&out).unwrap().next().is_none(),
+                "{}: nothing written",
+                case.name
+            );
+            assert!(
+                !tmp.path().join(".devkit").exists(),
+                "{}: no project state written",
+                case.name
+            );
             for secret in [CANARY_UDS, &CANARY_UDS[..32], &CANARY_UDS[32..]] {
-                assert!(!stdout.to_lowercase().contains(secret) && !stderr.to_lowercase().contains(secret), "{}: UDS leaked", case.name);
+                assert!(
+                    !stdout.to_lowercase().contains(secret)
+                        && !stderr.to_lowercase().contains(secret),
+                    "{}: UDS leaked",
+                    case.name
+                );
             }
         }
     }
@@ -237,14 +454,26 @@ fn every_rejection_exits_2_names_the_input_and_writes_nothing() {
 fn valid_edge_inputs_are_accepted() {
     let tmp = tempfile::tempdir().unwrap();
     let uds = write_uds(tmp.path(), "uds.txt", &CANARY_UDS.to_uppercase());
-    let (bin, map) = (small().join("DevKitDPS.ino.bin"), small().join("DevKitDPS.ino.map"));
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
     let long = "a".repeat(64);
     for extra in [
         vec!["--mac", "A0:B1:C2:D3:E4:F5", "--firmware-version", "2.0.10"],
         vec!["--mac", "a0-b1-c2-d3-e4-f5", "--firmware-version", "1.6.2"],
         vec!["--registration-id", long.as_str()],
     ] {
-        let mut args = vec!["generate-cert", "--bin", s(&bin), "--map", s(&map), "--uds-file", s(&uds), "--json"];
+        let mut args = vec![
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--uds-file",
+            s(&uds),
+            "--json",
+        ];
         args.extend(extra.iter().copied());
         let o = run(&args, tmp.path(), None);
         assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", text(&o).1);
@@ -257,17 +486,54 @@ fn valid_edge_inputs_are_accepted() {
 fn the_uds_never_appears_in_any_output() {
     let tmp = tempfile::tempdir().unwrap();
     let uds = write_uds(tmp.path(), "uds.txt", CANARY_UDS);
-    let (bin, map) = (small().join("DevKitDPS.ino.bin"), small().join("DevKitDPS.ino.map"));
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
     let base = ["generate-cert", "--bin", s(&bin), "--map", s(&map)];
     let runs: Vec<(Vec<&str>, Option<String>)> = vec![
-        (vec!["--uds-file", s(&uds), "--registration-id", "canary", "--device-cert", "--alias-key"], None),
-        (vec!["--uds-file", s(&uds), "--registration-id", "canary", "--json"], None),
-        (vec!["--uds-stdin", "--registration-id", "canary", "--json"], Some(CANARY_UDS.to_uppercase())),
-        (vec!["--uds-file", s(&uds), "--registration-id", "Bad_Id"], None),
-        (vec!["--uds-stdin", "--registration-id", "canary"], Some(format!("{CANARY_UDS}x"))),
-        (vec!["--uds-stdin", "--registration-id", "canary", "--json"], Some(format!("  {} ", &CANARY_UDS[1..]))),
+        (
+            vec![
+                "--uds-file",
+                s(&uds),
+                "--registration-id",
+                "canary",
+                "--device-cert",
+                "--alias-key",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "--uds-file",
+                s(&uds),
+                "--registration-id",
+                "canary",
+                "--json",
+            ],
+            None,
+        ),
+        (
+            vec!["--uds-stdin", "--registration-id", "canary", "--json"],
+            Some(CANARY_UDS.to_uppercase()),
+        ),
+        (
+            vec!["--uds-file", s(&uds), "--registration-id", "Bad_Id"],
+            None,
+        ),
+        (
+            vec!["--uds-stdin", "--registration-id", "canary"],
+            Some(format!("{CANARY_UDS}x")),
+        ),
+        (
+            vec!["--uds-stdin", "--registration-id", "canary", "--json"],
+            Some(format!("  {} ", &CANARY_UDS[1..])),
+        ),
         // On argv it is refused (exit 2) without being echoed.
-        (vec!["--uds", CANARY_UDS, "--registration-id", "canary"], None),
+        (
+            vec!["--uds", CANARY_UDS, "--registration-id", "canary"],
+            None,
+        ),
     ];
     for (extra, stdin) in runs {
         let mut args = base.to_vec();
@@ -277,10 +543,16 @@ fn the_uds_never_appears_in_any_output() {
         let all = format!("{stdout}{stderr}").to_lowercase();
         if extra[0] == "--uds" {
             assert_eq!(o.status.code(), Some(2), "{stderr}");
-            assert!(stderr.contains("never taken on the command line"), "{stderr}");
+            assert!(
+                stderr.contains("never taken on the command line"),
+                "{stderr}"
+            );
         }
         for window in [&CANARY_UDS[..16], &CANARY_UDS[24..40], &CANARY_UDS[48..]] {
-            assert!(!all.contains(window), "UDS fragment leaked with {extra:?}: {all}");
+            assert!(
+                !all.contains(window),
+                "UDS fragment leaked with {extra:?}: {all}"
+            );
         }
     }
 }
@@ -290,10 +562,27 @@ fn a_different_identity_is_backed_up_and_an_identical_one_is_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let a = write_uds(tmp.path(), "a.uds", CANARY_UDS);
     let b = write_uds(tmp.path(), "b.uds", &"7".repeat(64));
-    let (bin, map) = (small().join("DevKitDPS.ino.bin"), small().join("DevKitDPS.ino.map"));
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
     let gen = |uds: &Path| {
         let o = run(
-            &["generate-cert", "--bin", s(&bin), "--map", s(&map), "--uds-file", s(uds), "--registration-id", "dev", "--alias-key", "--json", "--out-dir", "out"],
+            &[
+                "generate-cert",
+                "--bin",
+                s(&bin),
+                "--map",
+                s(&map),
+                "--uds-file",
+                s(uds),
+                "--registration-id",
+                "dev",
+                "--alias-key",
+                "--json",
+                "--out-dir",
+                "out",
+            ],
             tmp.path(),
             None,
         );
@@ -303,7 +592,14 @@ fn a_different_identity_is_backed_up_and_an_identical_one_is_left_alone() {
     let first = gen(&a);
     let cert_a = std::fs::read(tmp.path().join("out/dev.pem")).unwrap();
     let again = gen(&a);
-    assert!(again["files"].as_array().unwrap().iter().all(|f| f["action"] == "unchanged"), "{again}");
+    assert!(
+        again["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["action"] == "unchanged"),
+        "{again}"
+    );
     assert_eq!(again["warnings"].as_array().unwrap().len(), 0, "{again}");
     let second = gen(&b);
     assert_ne!(first["sha256Thumbprint"], second["sha256Thumbprint"]);
@@ -312,16 +608,46 @@ fn a_different_identity_is_backed_up_and_an_identical_one_is_left_alone() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".bak"))
         .collect();
-    assert_eq!(backups.len(), 2, "certificate and key backed up: {backups:?}");
-    let cert_backup = backups.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with("dev.pem.")).unwrap();
-    assert_eq!(std::fs::read(cert_backup).unwrap(), cert_a, "the old identity is kept intact");
+    assert_eq!(
+        backups.len(),
+        2,
+        "certificate and key backed up: {backups:?}"
+    );
+    let cert_backup = backups
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("dev.pem.")
+        })
+        .unwrap();
+    assert_eq!(
+        std::fs::read(cert_backup).unwrap(),
+        cert_a,
+        "the old identity is kept intact"
+    );
     let warnings = second["warnings"].to_string();
-    assert!(warnings.contains(".bak") && warnings.contains("dev.pem"), "the backup is reported: {warnings}");
+    assert!(
+        warnings.contains(".bak") && warnings.contains("dev.pem"),
+        "the backup is reported: {warnings}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let key_backup = backups.iter().find(|p| p.file_name().unwrap().to_string_lossy().starts_with("alias-key.pem.")).unwrap();
-        assert_eq!(std::fs::metadata(key_backup).unwrap().permissions().mode() & 0o777, 0o600);
+        let key_backup = backups
+            .iter()
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("alias-key.pem.")
+            })
+            .unwrap();
+        assert_eq!(
+            std::fs::metadata(key_backup).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
@@ -336,22 +662,65 @@ fn batch_writes_good_rows_and_reports_bad_ones() {
         "uds_file,mac,firmware_version\na.uds,a0b1c2d3e4f5,2.0.9\nbad.uds,a0b1c2d3e4f6,2.0.9\nb.uds,A0:B1:C2:D3:E4:F7,2.0.10\nb.uds,a0b1c2d3e4f8,1.6\n",
     )
     .unwrap();
-    let (bin, map) = (small().join("DevKitDPS.ino.bin"), small().join("DevKitDPS.ino.map"));
-    let o = run(&["generate-cert", "--bin", s(&bin), "--map", s(&map), "--batch", "m.csv", "--out-dir", "out", "--json"], tmp.path(), None);
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
+    let o = run(
+        &[
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--batch",
+            "m.csv",
+            "--out-dir",
+            "out",
+            "--json",
+        ],
+        tmp.path(),
+        None,
+    );
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "some rows failed: {stderr}");
     let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(json["ok"], 2);
     assert_eq!(json["failed"], 2);
     let results = json["results"].as_array().unwrap();
-    assert!(results[1]["error"].as_str().unwrap().contains("line 3"), "{}", results[1]);
-    assert!(results[3]["error"].as_str().unwrap().contains("firmware version"), "{}", results[3]);
+    assert!(
+        results[1]["error"].as_str().unwrap().contains("line 3"),
+        "{}",
+        results[1]
+    );
+    assert!(
+        results[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("firmware version"),
+        "{}",
+        results[3]
+    );
     assert!(tmp.path().join("out/az-a0b1c2d3e4f5v2v0v9.pem").exists());
     assert!(tmp.path().join("out/az-a0b1c2d3e4f7v2v0v10.pem").exists());
     assert!(!stdout.contains(CANARY_UDS) && !stderr.contains(CANARY_UDS));
     // The batch certificate equals the single-device one.
     let single = run(
-        &["generate-cert", "--bin", s(&bin), "--map", s(&map), "--uds-file", "a.uds", "--mac", "a0b1c2d3e4f5", "--firmware-version", "2.0.9", "--out-dir", "single"],
+        &[
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--uds-file",
+            "a.uds",
+            "--mac",
+            "a0b1c2d3e4f5",
+            "--firmware-version",
+            "2.0.9",
+            "--out-dir",
+            "single",
+        ],
         tmp.path(),
         None,
     );
@@ -362,7 +731,21 @@ fn batch_writes_good_rows_and_reports_bad_ones() {
     );
     // An invalid manifest writes nothing and exits 2.
     std::fs::write(tmp.path().join("bad.csv"), "uds_file,colour\na.uds,red\n").unwrap();
-    let o = run(&["generate-cert", "--bin", s(&bin), "--map", s(&map), "--batch", "bad.csv", "--out-dir", "out2"], tmp.path(), None);
+    let o = run(
+        &[
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--batch",
+            "bad.csv",
+            "--out-dir",
+            "out2",
+        ],
+        tmp.path(),
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--batch"));
     assert!(!tmp.path().join("out2").exists());
@@ -381,7 +764,23 @@ fn inspect_cert_diagnoses_which_input_differs() {
     let bin2 = tmp.path().join("changed.bin");
     std::fs::write(&bin2, changed).unwrap();
     let gen = |bin: &Path, uds: &Path, id: &str, out: &str| {
-        let o = run(&["generate-cert", "--bin", s(bin), "--map", s(&map), "--uds-file", s(uds), "--registration-id", id, "--out-dir", out], tmp.path(), None);
+        let o = run(
+            &[
+                "generate-cert",
+                "--bin",
+                s(bin),
+                "--map",
+                s(&map),
+                "--uds-file",
+                s(uds),
+                "--registration-id",
+                id,
+                "--out-dir",
+                out,
+            ],
+            tmp.path(),
+            None,
+        );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         tmp.path().join(out).join(format!("{id}.pem"))
     };
@@ -390,7 +789,11 @@ fn inspect_cert_diagnoses_which_input_differs() {
     let uds = gen(&bin, &b, "dev", "uds");
     let cn = gen(&bin, &a, "other", "cn");
     let inspect = |other: &Path| {
-        let o = run(&["inspect-cert", s(&base), "--against", s(other), "--json"], tmp.path(), None);
+        let o = run(
+            &["inspect-cert", s(&base), "--against", s(other), "--json"],
+            tmp.path(),
+            None,
+        );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         serde_json::from_str::<serde_json::Value>(text(&o).0.trim()).unwrap()
     };
@@ -406,14 +809,22 @@ fn inspect_cert_diagnoses_which_input_differs() {
     // Human output explains, and a DER file works as well as PEM.
     let der = tmp.path().join("cert.der");
     std::fs::write(&der, pem_der(&fw)).unwrap();
-    let o = run(&["inspect-cert", s(&base), "--against", s(&der)], tmp.path(), None);
+    let o = run(
+        &["inspect-cert", s(&base), "--against", s(&der)],
+        tmp.path(),
+        None,
+    );
     let (stdout, _) = text(&o);
     assert!(stdout.contains(".riot_fw code changed"), "{stdout}");
     assert!(stdout.contains("Signature:          valid"), "{stdout}");
 
     // Garbage is invalid input naming the file.
     let junk = tmp.path().join("junk.pem");
-    std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(
+        &junk,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let o = run(&["inspect-cert", s(&junk)], tmp.path(), None);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("junk.pem"));
@@ -425,7 +836,23 @@ fn help_lists_the_contract_flags() {
     let o = run(&["generate-cert", "--help"], tmp.path(), None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
     let help = text(&o).0;
-    for flag in ["--bin", "--map", "--build-dir", "--uds-file", "--uds-stdin", "--registration-id", "--mac", "--firmware-version", "--out-dir", "--device-cert", "--alias-key", "--json", "--allow-sample-uds", "--batch", "--project"] {
+    for flag in [
+        "--bin",
+        "--map",
+        "--build-dir",
+        "--uds-file",
+        "--uds-stdin",
+        "--registration-id",
+        "--mac",
+        "--firmware-version",
+        "--out-dir",
+        "--device-cert",
+        "--alias-key",
+        "--json",
+        "--allow-sample-uds",
+        "--batch",
+        "--project",
+    ] {
         assert!(help.contains(flag), "{flag} missing from help");
     }
     assert!(!help.contains("--uds <"), "the argv trap stays hidden");

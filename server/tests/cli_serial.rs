@@ -35,7 +35,13 @@ fn collect(mut r: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 
 impl Proc {
     fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(DEVKIT).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = Command::new(DEVKIT)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let out = collect(child.stdout.take().unwrap());
         let err = collect(child.stderr.take().unwrap());
         Proc { child, out, err }
@@ -47,10 +53,16 @@ impl Proc {
         String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
     }
     fn wait_stdout(&self, needle: &str, count: usize) {
-        wait_for(|| self.stdout().matches(needle).count() >= count, || format!("stdout {:?} / stderr {:?}", self.stdout(), self.stderr()));
+        wait_for(
+            || self.stdout().matches(needle).count() >= count,
+            || format!("stdout {:?} / stderr {:?}", self.stdout(), self.stderr()),
+        );
     }
     fn wait_stderr(&self, needle: &str) {
-        wait_for(|| self.stderr().contains(needle), || format!("stderr {:?}", self.stderr()));
+        wait_for(
+            || self.stderr().contains(needle),
+            || format!("stderr {:?}", self.stderr()),
+        );
     }
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -67,7 +79,11 @@ impl Drop for Proc {
 fn wait_for(cond: impl Fn() -> bool, what: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !cond() {
-        assert!(Instant::now() < deadline, "condition not met within 20 s: {}", what());
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within 20 s: {}",
+            what()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -80,8 +96,19 @@ struct Out {
 
 /// Run `devkit args` to completion (bounded), feeding `stdin`.
 fn run(args: &[&str], stdin: &str) -> Out {
-    let mut child = Command::new(DEVKIT).args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let mut child = Command::new(DEVKIT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = collect(child.stdout.take().unwrap());
     let err = collect(child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -96,20 +123,38 @@ fn run(args: &[&str], stdin: &str) -> Out {
         std::thread::sleep(Duration::from_millis(10));
     };
     std::thread::sleep(Duration::from_millis(20));
-    let o = Out { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&out.lock().unwrap()).into_owned(), stderr: String::from_utf8_lossy(&err.lock().unwrap()).into_owned() };
+    let o = Out {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.lock().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.lock().unwrap()).into_owned(),
+    };
     o
 }
 
 /// `devkit sim` with a link; returns once its first stdout line is out.
 fn sim(state: &Path, link: &Path, extra: &[&str]) -> Proc {
-    let mut args = vec!["sim", "--state-dir", state.to_str().unwrap(), "--link", link.to_str().unwrap(), "--mac", "c0bdd1a2b3c4"];
+    let mut args = vec![
+        "sim",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--link",
+        link.to_str().unwrap(),
+        "--mac",
+        "c0bdd1a2b3c4",
+    ];
     args.extend_from_slice(extra);
     let p = Proc::spawn(&args);
     p.wait_stdout("\n", 1);
     let first = p.stdout().lines().next().unwrap().to_string();
-    assert!(first.starts_with("virtual DevKit on /dev/"), "first line: {first:?}");
+    assert!(
+        first.starts_with("virtual DevKit on /dev/"),
+        "first line: {first:?}"
+    );
     let pty = PathBuf::from(first.trim_start_matches("virtual DevKit on "));
-    wait_for(|| std::fs::read_link(link).ok().as_deref() == Some(pty.as_path()), || "link".into());
+    wait_for(
+        || std::fs::read_link(link).ok().as_deref() == Some(pty.as_path()),
+        || "link".into(),
+    );
     p
 }
 
@@ -128,13 +173,36 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     let _sim = sim(&state, &link, &["--config-mode"]);
     let uds_file = dir.path().join("uds.txt");
     std::fs::write(&uds_file, format!("{}\n", CANARY_UDS.to_uppercase())).unwrap();
-    let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&uds_file), "--timeout", "10"], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--uds-file",
+            s(&uds_file),
+            "--timeout",
+            "10",
+        ],
+        "",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.contains("INFO: Set DPS UDS successfully."));
     assert_eq!(eeprom(&state)["dps_uds"], CANARY_UDS);
 
     let saved = dir.path().join("new-uds.txt");
-    let o = run(&["set-uds", "--port", s(&link), "--generate", "--save-to", s(&saved), "--timeout", "10"], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--generate",
+            "--save-to",
+            s(&saved),
+            "--timeout",
+            "10",
+        ],
+        "",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     let generated = std::fs::read_to_string(&saved).unwrap();
     let generated = generated.trim();
@@ -142,9 +210,22 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     assert_eq!(eeprom(&state)["dps_uds"], generated);
     assert!(!o.stdout.contains(generated) && !o.stderr.contains(generated));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     // Never overwrite a saved UDS.
-    let o = run(&["set-uds", "--port", s(&link), "--generate", "--save-to", s(&saved)], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--generate",
+            "--save-to",
+            s(&saved),
+        ],
+        "",
+    );
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
 }
@@ -155,7 +236,13 @@ fn invalid_uds_exits_2_and_sends_nothing() {
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
     let sim = sim(&state, &link, &["--config-mode"]);
     let short = &CANARY_UDS[..63];
-    for (name, content) in [("short.txt", short.to_string()), ("sample.txt", "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae".into())] {
+    for (name, content) in [
+        ("short.txt", short.to_string()),
+        (
+            "sample.txt",
+            "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae".into(),
+        ),
+    ] {
         let f = dir.path().join(name);
         std::fs::write(&f, &content).unwrap();
         let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&f)], "");
@@ -163,9 +250,22 @@ fn invalid_uds_exits_2_and_sends_nothing() {
         assert!(o.stderr.contains("--uds-file"), "{}", o.stderr);
         assert!(!o.stderr.contains(short), "the bad value is not echoed");
     }
-    let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&dir.path().join("missing.txt"))], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--uds-file",
+            s(&dir.path().join("missing.txt")),
+        ],
+        "",
+    );
     assert_eq!(o.code, 2);
-    assert!(!sim.stderr().contains("reader connected"), "the port was never opened: {}", sim.stderr());
+    assert!(
+        !sim.stderr().contains("reader connected"),
+        "the port was never opened: {}",
+        sim.stderr()
+    );
     assert!(!state.join("eeprom.json").exists());
 }
 
@@ -175,17 +275,52 @@ fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
     let _sim = sim(&state, &link, &["--config-mode"]);
     let ssid = "Joe's \"Lab\" 5 GHz";
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", ssid, "--password-stdin", "--timeout", "10"], "pass \"word\" x\n");
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            ssid,
+            "--password-stdin",
+            "--timeout",
+            "10",
+        ],
+        "pass \"word\" x\n",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(eeprom(&state)["wifi_ssid"], ssid);
     assert_eq!(eeprom(&state)["wifi_pwd"], "pass \"word\" x");
     let pw = dir.path().join("pw.txt");
     std::fs::write(&pw, "second\r\n").unwrap();
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", "Plain", "--password-file", s(&pw), "--timeout", "10"], "");
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            "Plain",
+            "--password-file",
+            s(&pw),
+            "--timeout",
+            "10",
+        ],
+        "",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(eeprom(&state)["wifi_pwd"], "second");
     // Too long for the device: refused before sending.
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", &"x".repeat(32), "--password-stdin"], "pw\n");
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            &"x".repeat(32),
+            "--password-stdin",
+        ],
+        "pw\n",
+    );
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("--wifi-ssid"), "{}", o.stderr);
     assert_eq!(eeprom(&state)["wifi_ssid"], "Plain");
@@ -196,9 +331,26 @@ fn not_in_configuration_mode_gives_guidance_then_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
     let _sim = sim(&state, &link, &[]);
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", "Lab", "--password-stdin", "--timeout", "2"], "pw\n");
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            "Lab",
+            "--password-stdin",
+            "--timeout",
+            "2",
+        ],
+        "pw\n",
+    );
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("hold button A, press and release the reset button"), "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("hold button A, press and release the reset button"),
+        "{}",
+        o.stderr
+    );
     assert!(!state.join("eeprom.json").exists());
 }
 
@@ -206,10 +358,24 @@ fn not_in_configuration_mode_gives_guidance_then_fails() {
 fn sim_killed_mid_command_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
-    let mut sim = sim(&state, &link, &["--config-mode", "--command-delay-ms", "30000"]);
+    let mut sim = sim(
+        &state,
+        &link,
+        &["--config-mode", "--command-delay-ms", "30000"],
+    );
     let pw = dir.path().join("pw.txt");
     std::fs::write(&pw, "pw").unwrap();
-    let setter = Proc::spawn(&["set-wifi", "--port", s(&link), "--ssid", "Lab", "--password-file", s(&pw), "--timeout", "60"]);
+    let setter = Proc::spawn(&[
+        "set-wifi",
+        "--port",
+        s(&link),
+        "--ssid",
+        "Lab",
+        "--password-file",
+        s(&pw),
+        "--timeout",
+        "60",
+    ]);
     sim.wait_stderr("running command set_wifissid");
     sim.kill();
     let mut setter = setter;
@@ -218,13 +384,21 @@ fn sim_killed_mid_command_is_a_clear_error() {
         if let Some(st) = setter.child.try_wait().unwrap() {
             break st;
         }
-        assert!(Instant::now() < deadline, "set-wifi hung after the sim died");
+        assert!(
+            Instant::now() < deadline,
+            "set-wifi hung after the sim died"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(status.code(), Some(1));
     let err = setter.stderr();
-    assert!(err.contains("went away") && err.contains("set_wifissid") && err.contains("Nothing was confirmed"), "{err}");
+    assert!(
+        err.contains("went away")
+            && err.contains("set_wifissid")
+            && err.contains("Nothing was confirmed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -240,9 +414,21 @@ fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
     let _second = sim(&state, &link, &[]);
     mon.wait_stdout("Info: DevKit Firmware Version: 1.6.2", 2);
     mon.wait_stderr("reconnected to");
-    assert_eq!(mon.stdout().matches("MXChip - Microsoft IoT Developer Kit").count(), 2, "both boots seen whole");
+    assert_eq!(
+        mon.stdout()
+            .matches("MXChip - Microsoft IoT Developer Kit")
+            .count(),
+        2,
+        "both boots seen whole"
+    );
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(logged.matches("Info: DevKit MAC Address: c0bdd1a2b3c4").count(), 2, "{logged}");
+    assert_eq!(
+        logged
+            .matches("Info: DevKit MAC Address: c0bdd1a2b3c4")
+            .count(),
+        2,
+        "{logged}"
+    );
 }
 
 #[test]
@@ -251,9 +437,12 @@ fn monitor_prints_events_as_json_lines() {
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
     let _sim = sim(&state, &link, &[]);
     let mon = Proc::spawn(&["monitor", "--port", s(&link), "--events"]);
-    mon.wait_stdout("\"firmware_version\":\"1.6.2\"", 1);
+    mon.wait_stdout("\"firmwareVersion\":\"1.6.2\"", 1);
     let first = mon.stdout().lines().next().unwrap().to_string();
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&first).unwrap()["kind"], "boot");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&first).unwrap()["kind"],
+        "boot"
+    );
 }
 
 #[test]
@@ -265,7 +454,18 @@ fn canary_secrets_never_appear_in_any_output_or_log() {
 
     let uds_file = dir.path().join("uds.txt");
     std::fs::write(&uds_file, CANARY_UDS).unwrap();
-    let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&uds_file), "--timeout", "10"], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--uds-file",
+            s(&uds_file),
+            "--timeout",
+            "10",
+        ],
+        "",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     outputs.push(("set-uds".into(), o.stdout + &o.stderr));
     let bad = dir.path().join("bad.txt");
@@ -273,29 +473,67 @@ fn canary_secrets_never_appear_in_any_output_or_log() {
     let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&bad)], "");
     assert_eq!(o.code, 2);
     outputs.push(("set-uds bad".into(), o.stdout + &o.stderr));
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", "Lab", "--password-stdin", "--timeout", "10"], &format!("{CANARY_PW}\n"));
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            "Lab",
+            "--password-stdin",
+            "--timeout",
+            "10",
+        ],
+        &format!("{CANARY_PW}\n"),
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     outputs.push(("set-wifi".into(), o.stdout + &o.stderr));
-    let o = run(&["set-wifi", "--port", s(&link), "--ssid", "Lab", "--password-stdin"], &format!("{CANARY_PW}\t{CANARY_PW}{CANARY_PW}{CANARY_PW}{CANARY_PW}\n"));
+    let o = run(
+        &[
+            "set-wifi",
+            "--port",
+            s(&link),
+            "--ssid",
+            "Lab",
+            "--password-stdin",
+        ],
+        &format!("{CANARY_PW}\t{CANARY_PW}{CANARY_PW}{CANARY_PW}{CANARY_PW}\n"),
+    );
     assert_eq!(o.code, 2);
     outputs.push(("set-wifi bad".into(), o.stdout + &o.stderr));
-    assert_eq!(eeprom(&state)["dps_uds"], CANARY_UDS, "the secrets did reach the device");
+    assert_eq!(
+        eeprom(&state)["dps_uds"],
+        CANARY_UDS,
+        "the secrets did reach the device"
+    );
     assert_eq!(eeprom(&state)["wifi_pwd"], CANARY_PW);
 
     // Boot the image in user mode under the monitor: the identity is derived from the UDS.
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures/dice-vectors/auto-id-small");
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tasks/tests/fixtures/dice-vectors/auto-id-small");
     let bin = std::fs::read(fx.join("DevKitDPS.ino.bin")).unwrap();
     let map = std::fs::read_to_string(fx.join("DevKitDPS.ino.map")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let log = dir.path().join("monitor.log");
-    let mon = Proc::spawn(&["monitor", "--port", s(&link), "--timestamps", "--log-file", s(&log)]);
+    let mon = Proc::spawn(&[
+        "monitor",
+        "--port",
+        s(&link),
+        "--timestamps",
+        "--log-file",
+        s(&log),
+    ]);
     mon.wait_stderr("monitoring");
-    rt.block_on(tasks::sim::control::load_image(&state, &bin, &map, None)).unwrap();
+    rt.block_on(tasks::sim::control::load_image(&state, &bin, &map, None))
+        .unwrap();
     mon.wait_stdout("registration failed!", 1);
     assert!(mon.stdout().contains("DevKit alias certificate SHA-256: "));
     let o = run(&["logs", "--events", s(&log)], "");
     assert_eq!(o.code, 0);
-    assert!(o.stdout.contains("\"alias_cert_sha256\""));
+    assert!(o.stdout.contains("\"aliasCertSha256\""));
     outputs.push(("logs".into(), o.stdout + &o.stderr));
     drop(mon);
     sim.kill();
@@ -303,7 +541,12 @@ fn canary_secrets_never_appear_in_any_output_or_log() {
     outputs.push(("monitor log".into(), std::fs::read_to_string(&log).unwrap()));
 
     for (what, text) in &outputs {
-        for secret in [CANARY_UDS, &CANARY_UDS.to_uppercase(), &CANARY_UDS[..32], CANARY_PW] {
+        for secret in [
+            CANARY_UDS,
+            &CANARY_UDS.to_uppercase(),
+            &CANARY_UDS[..32],
+            CANARY_PW,
+        ] {
             assert!(!text.contains(secret), "{what} leaked a secret: {text}");
         }
     }
@@ -311,13 +554,21 @@ fn canary_secrets_never_appear_in_any_output_or_log() {
 
 #[test]
 fn logs_events_from_a_captured_file() {
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures/logs/dps-401002.log");
+    let fx =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures/logs/dps-401002.log");
     let o = run(&["logs", "--events", s(&fx)], "");
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let events: Vec<serde_json::Value> = o.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = o
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let failed = events.iter().find(|e| e["kind"] == "failed").unwrap();
-    assert_eq!(failed["error_code"], 401002);
-    assert!(failed["hint"].as_str().unwrap().contains("devkit inspect-cert"));
+    assert_eq!(failed["errorCode"], 401002);
+    assert!(failed["hint"]
+        .as_str()
+        .unwrap()
+        .contains("devkit inspect-cert"));
     let o = run(&["logs", "--events", "/nonexistent/serial.log"], "");
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("/nonexistent/serial.log"));
@@ -329,7 +580,9 @@ fn ports_lists_as_table_and_json() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = run(&["ports", "--json"], "");
     assert_eq!(o.code, 0, "{}", o.stderr);
-    assert!(serde_json::from_str::<serde_json::Value>(&o.stdout).unwrap().is_array());
+    assert!(serde_json::from_str::<serde_json::Value>(&o.stdout)
+        .unwrap()
+        .is_array());
     let _ = BufReader::new(&b""[..]).lines();
 }
 
@@ -337,11 +590,30 @@ fn ports_lists_as_table_and_json() {
 fn set_uds_exits_1_when_the_device_does_not_confirm() {
     let dir = tempfile::tempdir().unwrap();
     let (state, link) = (dir.path().join("state"), dir.path().join("port"));
-    let _sim = sim(&state, &link, &["--config-mode", "--eeprom-fault", "verify"]);
+    let _sim = sim(
+        &state,
+        &link,
+        &["--config-mode", "--eeprom-fault", "verify"],
+    );
     let uds_file = dir.path().join("uds.txt");
     std::fs::write(&uds_file, CANARY_UDS).unwrap();
-    let o = run(&["set-uds", "--port", s(&link), "--uds-file", s(&uds_file), "--timeout", "10"], "");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&link),
+            "--uds-file",
+            s(&uds_file),
+            "--timeout",
+            "10",
+        ],
+        "",
+    );
     assert_eq!(o.code, 1, "{}", o.stderr);
-    assert!(o.stderr.contains("did not read back") && o.stderr.contains("ERROR: Verify failed."), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("did not read back") && o.stderr.contains("ERROR: Verify failed."),
+        "{}",
+        o.stderr
+    );
     assert!(o.stdout.is_empty());
 }

@@ -28,13 +28,23 @@ fn run(args: &[&str], cwd: &Path) -> Output {
         .stderr(Stdio::piped())
         .output()
         .expect("run devkit");
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!all.contains(MEDIUM_UDS), "the UDS leaked into the output of {args:?}");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains(MEDIUM_UDS),
+        "the UDS leaked into the output of {args:?}"
+    );
     out
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn s(p: &Path) -> &str {
@@ -63,9 +73,15 @@ fn build_success_skip_compile_error_and_missing_tools() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["skipped"], false);
-    assert!(v["bin"].as_str().unwrap().ends_with(".devkit/build/DevKitDPS.ino.bin"));
+    assert!(v["bin"]
+        .as_str()
+        .unwrap()
+        .ends_with(".devkit/build/DevKitDPS.ino.bin"));
     assert!(Path::new(v["map"].as_str().unwrap()).is_file());
-    assert!(text(&o).1.contains("Sketch uses"), "compiler output streamed on stderr");
+    assert!(
+        text(&o).1.contains("Sketch uses"),
+        "compiler output streamed on stderr"
+    );
 
     // Same inputs (settings reused from the previous build): skipped.
     let mut again = args.clone();
@@ -84,7 +100,11 @@ fn build_success_skip_compile_error_and_missing_tools() {
     assert!(text(&o).1.contains("does not look like 0ne"));
 
     // A compile error: exit 1, structured diagnostics on stdout with --json.
-    std::fs::write(p.sketch().join("DevKitDPS.ino"), "void setup() {}\n#error \"broken\"\n").unwrap();
+    std::fs::write(
+        p.sketch().join("DevKitDPS.ino"),
+        "void setup() {}\n#error \"broken\"\n",
+    )
+    .unwrap();
     let o = run(&with_scope, p.root());
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -94,14 +114,24 @@ fn build_success_skip_compile_error_and_missing_tools() {
 
     // arduino-cli missing from PATH: exit 1 with install commands.
     let o = Command::new(DEVKIT)
-        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3"])
+        .args([
+            "build",
+            "--project",
+            s(p.root()),
+            "--id-scope",
+            "0ne0001A2B3",
+        ])
         .env("PATH", p.root().join("empty-path"))
         .env_remove("DEVKIT_ARDUINO_CLI")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o).1;
-    assert!(err.contains("arduino-cli not found") && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls"), "{err}");
+    assert!(
+        err.contains("arduino-cli not found")
+            && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,7 +143,10 @@ fn build_without_the_platform_names_the_install_commands() {
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o).1;
-    assert!(err.contains("AZ3166:stm32f4 is not installed") && err.contains("may no longer be served"), "{err}");
+    assert!(
+        err.contains("AZ3166:stm32f4 is not installed") && err.contains("may no longer be served"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -126,12 +159,40 @@ fn upload_guards_and_real_no_probe_errors() {
     for (args, needle) in [
         (vec!["upload", "--bin", "empty.bin"], "empty"),
         (vec!["upload", "--bin", "big.bin"], "999424"),
-        (vec!["upload", "--bin", "ok.bin", "--address", "0x08000000"], "bootloader"),
-        (vec!["upload", "--bin", "ok.bin", "--address", "0x0800BFFF"], "bootloader"),
-        (vec!["upload", "--bin", "ok.bin", "--address", "0x0800C004"], "past the end"),
-        (vec!["upload", "--bin", "ok.bin", "--backend", "sim"], "--sim-dir"),
-        (vec!["upload", "--bin", "ok.bin", "--backend", "sim", "--sim-state", "s", "--probe", "0483:374b"], "--probe"),
-        (vec!["upload", "--bin", "ok.bin", "--probe", "not-a-selector"], "--probe"),
+        (
+            vec!["upload", "--bin", "ok.bin", "--address", "0x08000000"],
+            "bootloader",
+        ),
+        (
+            vec!["upload", "--bin", "ok.bin", "--address", "0x0800BFFF"],
+            "bootloader",
+        ),
+        (
+            vec!["upload", "--bin", "ok.bin", "--address", "0x0800C004"],
+            "past the end",
+        ),
+        (
+            vec!["upload", "--bin", "ok.bin", "--backend", "sim"],
+            "--sim-dir",
+        ),
+        (
+            vec![
+                "upload",
+                "--bin",
+                "ok.bin",
+                "--backend",
+                "sim",
+                "--sim-state",
+                "s",
+                "--probe",
+                "0483:374b",
+            ],
+            "--probe",
+        ),
+        (
+            vec!["upload", "--bin", "ok.bin", "--probe", "not-a-selector"],
+            "--probe",
+        ),
         (vec!["upload", "--bin", "missing.bin"], "--bin"),
         (vec!["upload", "--build-dir", "."], "several images"),
         (vec!["upload", "--build-dir", "no-such-dir"], "--build-dir"),
@@ -139,26 +200,39 @@ fn upload_guards_and_real_no_probe_errors() {
         let o = run(&args, d);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}", text(&o));
         assert!(text(&o).1.contains(needle), "{args:?}: {}", text(&o).1);
-        assert!(!text(&o).1.contains("Looking for the probe"), "{args:?} opened nothing");
+        assert!(
+            !text(&o).1.contains("Looking for the probe"),
+            "{args:?} opened nothing"
+        );
     }
     // The largest image passes the guards and reaches probe-rs, which finds no probe.
     let o = run(&["upload", "--bin", "ok.bin"], d);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o).1;
-    assert!(err.contains("0483:374b") && err.contains("probes found:"), "{err}");
+    assert!(
+        err.contains("0483:374b") && err.contains("probes found:"),
+        "{err}"
+    );
 
     if which_openocd() {
         let o = run(&["upload", "--bin", "ok.bin", "--backend", "openocd"], d);
         assert_eq!(o.status.code(), Some(1));
         let err = text(&o).1;
-        assert!(err.contains("program {") && err.contains("verify reset 0x800c000"), "{err}");
+        assert!(
+            err.contains("program {") && err.contains("verify reset 0x800c000"),
+            "{err}"
+        );
         assert!(err.contains("ST-LINK"), "{err}");
     }
 }
 
 fn which_openocd() -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("openocd").is_file()));
-    assert!(found || std::env::var_os("DEVKIT_SKIP_OPENOCD").is_some(), "openocd is not installed: run scripts/deps.sh (or set DEVKIT_SKIP_OPENOCD=1)");
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("openocd").is_file()));
+    assert!(
+        found || std::env::var_os("DEVKIT_SKIP_OPENOCD").is_some(),
+        "openocd is not installed: run scripts/deps.sh (or set DEVKIT_SKIP_OPENOCD=1)"
+    );
     found
 }
 
@@ -173,16 +247,38 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     let p = Project::new(true);
     p.wrapper("1.2.2", "explicit-id-medium-crlf");
     let cli = p.arduino_cli();
-    let mut args = vec!["build", "--id-scope", "0ne0001A2B3", "--global-endpoint", "127.0.0.1:9", "--registration-id", "devkit-medium-crlf"];
+    let mut args = vec![
+        "build",
+        "--id-scope",
+        "0ne0001A2B3",
+        "--global-endpoint",
+        "127.0.0.1:9",
+        "--registration-id",
+        "devkit-medium-crlf",
+    ];
     args.extend(build_args(&p, s(&cli)));
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
 
     let state = tempfile::tempdir().unwrap();
     let build_dir = p.build_path();
-    let o = run(&["upload", "--backend", "sim", "--build-dir", s(&build_dir), "--sim-state", s(state.path())], p.root());
+    let o = run(
+        &[
+            "upload",
+            "--backend",
+            "sim",
+            "--build-dir",
+            s(&build_dir),
+            "--sim-state",
+            s(state.path()),
+        ],
+        p.root(),
+    );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
-    let dps: serde_json::Value = serde_json::from_slice(&std::fs::read(state.path().join("firmware/dps_config.json")).unwrap()).unwrap();
+    let dps: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(state.path().join("firmware/dps_config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(dps["registration_id"], "devkit-medium-crlf");
     assert_eq!(dps["id_scope"], "0ne0001A2B3");
 
@@ -192,7 +288,22 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     let map = build_dir.join("DevKitDPS.ino.map");
     let out_dir = p.root().join("certs");
     let o = run(
-        &["generate-cert", "--bin", s(&bin), "--map", s(&map), "--uds-file", s(&uds), "--registration-id", "devkit-medium-crlf", "--out-dir", s(&out_dir), "--project", s(p.root()), "--json"],
+        &[
+            "generate-cert",
+            "--bin",
+            s(&bin),
+            "--map",
+            s(&map),
+            "--uds-file",
+            s(&uds),
+            "--registration-id",
+            "devkit-medium-crlf",
+            "--out-dir",
+            s(&out_dir),
+            "--project",
+            s(p.root()),
+            "--json",
+        ],
         p.root(),
     );
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -202,8 +313,12 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     // The virtual DevKit started afterwards boots the uploaded image.
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();
     eeprom.set("dps_uds", MEDIUM_UDS).unwrap();
-    let devkit = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(state.path())).unwrap();
-    assert_eq!(next_thumbprint(open_port(devkit.device_port()).as_mut(), &mut String::new()), expected);
+    let devkit =
+        tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(state.path())).unwrap();
+    assert_eq!(
+        next_thumbprint(open_port(devkit.device_port()).as_mut(), &mut String::new()),
+        expected
+    );
     devkit.stop();
     assert_eq!(expected.len(), 64);
 }
@@ -217,8 +332,19 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
     let small = vector("explicit-id-small");
     let o = run(
         &[
-            "generate-cert", "--bin", s(&small.join("DevKitDPS.ino.bin")), "--map", s(&small.join("DevKitDPS.ino.map")), "--uds-file", s(&uds),
-            "--registration-id", "devkit-a", "--out-dir", s(&p.root().join("certs")), "--project", s(p.root()),
+            "generate-cert",
+            "--bin",
+            s(&small.join("DevKitDPS.ino.bin")),
+            "--map",
+            s(&small.join("DevKitDPS.ino.map")),
+            "--uds-file",
+            s(&uds),
+            "--registration-id",
+            "devkit-a",
+            "--out-dir",
+            s(&p.root().join("certs")),
+            "--project",
+            s(p.root()),
         ],
         p.root(),
     );
@@ -226,7 +352,18 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
 
     // The same image: no drift.
     let state = tempfile::tempdir().unwrap();
-    let mut args = vec!["device-upload", "--id-scope", "0ne0001A2B3", "--backend", "sim", "--sim-state", s(state.path()), "--uds-file", s(&uds), "--json"];
+    let mut args = vec![
+        "device-upload",
+        "--id-scope",
+        "0ne0001A2B3",
+        "--backend",
+        "sim",
+        "--sim-state",
+        s(state.path()),
+        "--uds-file",
+        s(&uds),
+        "--json",
+    ];
     args.extend(build_args(&p, s(&cli)));
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -236,12 +373,22 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
 
     // A build whose .riot_fw changed: warned, with the new thumbprint, and still flashed.
     p.wrapper("1.2.2", "explicit-id-medium-crlf");
-    std::fs::write(p.sketch().join("DevKitDPS.ino"), "#include \"dps_config.h\"\nvoid setup() { /* new */ }\nvoid loop() {}\n").unwrap();
+    std::fs::write(
+        p.sketch().join("DevKitDPS.ino"),
+        "#include \"dps_config.h\"\nvoid setup() { /* new */ }\nvoid loop() {}\n",
+    )
+    .unwrap();
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let thumb = v["drift"]["newSha256Thumbprint"].as_str().expect("new thumbprint with the UDS");
-    assert!(text(&o).1.contains("changes the device identity") && text(&o).1.contains(thumb), "{}", text(&o).1);
+    let thumb = v["drift"]["newSha256Thumbprint"]
+        .as_str()
+        .expect("new thumbprint with the UDS");
+    assert!(
+        text(&o).1.contains("changes the device identity") && text(&o).1.contains(thumb),
+        "{}",
+        text(&o).1
+    );
     assert_eq!(v["drift"]["registrationId"], "devkit-a");
 
     // Through probe-rs there is no probe: the warning still comes first, then exit 1.
@@ -250,7 +397,9 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
     let o = run(&probe_args, p.root());
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o).1;
-    let warn = err.find("changes the device identity").expect("drift warning");
+    let warn = err
+        .find("changes the device identity")
+        .expect("drift warning");
     let flash = err.find("==> Flashing").expect("flash attempted");
     assert!(warn < flash, "{err}");
     assert!(err.contains("probes found:"), "{err}");

@@ -18,7 +18,11 @@ fn started() -> Lsp {
 
 /// The base64 body of a PEM file, whitespace removed (64-column and one-line PEM compare equal).
 fn pem_body(text: &str) -> String {
-    text.lines().filter(|l| !l.starts_with("-----")).collect::<String>().split_whitespace().collect()
+    text.lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>()
+        .split_whitespace()
+        .collect()
 }
 
 #[test]
@@ -32,7 +36,9 @@ fn initialize_then_shutdown_and_exit_cleanly() {
     assert!(requests.contains(&json!("devkit/generateCert")));
     assert_eq!(init["result"]["serverInfo"]["name"], "devkit");
     // devkit/status arrives once initialized.
-    let status = lsp.wait_for("devkit/status", Duration::from_secs(10), |_| true).expect("devkit/status");
+    let status = lsp
+        .wait_for("devkit/status", Duration::from_secs(10), |_| true)
+        .expect("devkit/status");
     assert_eq!(status["params"]["health"], "ok");
     assert_eq!(status["params"]["quiescent"], true);
     let (code, _) = lsp.shutdown_and_exit();
@@ -57,7 +63,10 @@ fn unknown_method_is_32601() {
 fn malformed_params_name_the_field_and_never_echo_values() {
     let mut lsp = started();
     // Wrong type for a boolean field, holding the canary.
-    let r = lsp.request("devkit/generateCert", json!({"uds": UDS, "outDir": "/tmp", "buildDir": "/tmp", "deviceCert": UDS}));
+    let r = lsp.request(
+        "devkit/generateCert",
+        json!({"uds": UDS, "outDir": "/tmp", "buildDir": "/tmp", "deviceCert": UDS}),
+    );
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "deviceCert");
     assert_eq!(r["error"]["data"]["code"], "invalidParams");
@@ -68,7 +77,10 @@ fn malformed_params_name_the_field_and_never_echo_values() {
     assert_eq!(r["error"]["data"]["field"], "uds");
     // A UDS that is not 64 hex digits: named, not echoed.
     let bad = format!("{}zz", &UDS[..62]);
-    let r = lsp.request("devkit/generateCert", json!({"uds": bad, "outDir": "/tmp", "registrationId": "a", "buildDir": "/tmp"}));
+    let r = lsp.request(
+        "devkit/generateCert",
+        json!({"uds": bad, "outDir": "/tmp", "registrationId": "a", "buildDir": "/tmp"}),
+    );
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "uds");
     assert!(!r.to_string().contains(&bad[..40]), "{r}");
@@ -100,17 +112,31 @@ fn generate_cert_matches_the_device_vector_and_records_the_identity() {
     assert_eq!(res["registrationId"], "az-c0bdd1a2b3c4v1v6v2", "{r}");
     let alias = std::fs::read_to_string(res["aliasCert"].as_str().unwrap()).unwrap();
     let expected = std::fs::read_to_string(vector.join("az-c0bdd1a2b3c4v1v6v2.pem")).unwrap();
-    assert_eq!(pem_body(&alias), pem_body(&expected), "alias certificate differs from the device's");
+    assert_eq!(
+        pem_body(&alias),
+        pem_body(&expected),
+        "alias certificate differs from the device's"
+    );
     let device = std::fs::read_to_string(res["deviceCert"].as_str().unwrap()).unwrap();
     let expected_device = std::fs::read_to_string(vector.join("device-cert.pem")).unwrap();
     assert_eq!(pem_body(&device), pem_body(&expected_device));
     assert!(alias.lines().all(|l| l.len() <= 64), "64-column PEM");
-    assert_eq!(res["aliasCertPem"], alias, "the result carries the PEM written");
+    assert_eq!(
+        res["aliasCertPem"], alias,
+        "the result carries the PEM written"
+    );
     assert_eq!(res["deviceCertPem"], device);
-    assert!(res["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("fixed ECDSA nonce")));
+    assert!(res["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("fixed ECDSA nonce")));
 
     // inspectCert on the expected file agrees on the thumbprints.
-    let i = lsp.request("devkit/inspectCert", json!({"path": vector.join("az-c0bdd1a2b3c4v1v6v2.pem"), "against": res["aliasCert"]}));
+    let i = lsp.request(
+        "devkit/inspectCert",
+        json!({"path": vector.join("az-c0bdd1a2b3c4v1v6v2.pem"), "against": res["aliasCert"]}),
+    );
     let cert = &i["result"];
     assert_eq!(cert["sha256Thumbprint"], res["sha256Thumbprint"], "{i}");
     assert_eq!(cert["sha1Thumbprint"], res["sha1Thumbprint"]);
@@ -120,8 +146,14 @@ fn generate_cert_matches_the_device_vector_and_records_the_identity() {
     assert_eq!(i["result"]["against"]["difference"], "identical");
 
     // The project now knows the identity.
-    let id = lsp.request("devkit/identity", json!({"projectDir": project.path(), "buildDir": vector}));
-    assert_eq!(id["result"]["lastGenerated"]["sha256Thumbprint"], res["sha256Thumbprint"], "{id}");
+    let id = lsp.request(
+        "devkit/identity",
+        json!({"projectDir": project.path(), "buildDir": vector}),
+    );
+    assert_eq!(
+        id["result"]["lastGenerated"]["sha256Thumbprint"], res["sha256Thumbprint"],
+        "{id}"
+    );
     assert_eq!(id["result"]["currentFwid"], res["fwid"]);
     assert_eq!(id["result"]["drift"], false);
     let (code, _) = lsp.shutdown_and_exit();
@@ -141,7 +173,10 @@ fn generate_cert_refuses_the_sample_uds_and_backs_up_another_devices_files() {
     let r = lsp.request("devkit/generateCert", params(sample, false));
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "uds");
-    assert!(std::fs::read_dir(out.path()).unwrap().next().is_none(), "nothing written");
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
     let r = lsp.request("devkit/generateCert", params(sample, true));
     let written = std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap();
     let expected = std::fs::read_to_string(vector.join("my-devkit-01.pem")).unwrap();
@@ -149,17 +184,35 @@ fn generate_cert_refuses_the_sample_uds_and_backs_up_another_devices_files() {
     // Another UDS = another device: its certificate is never silently lost. As with
     // `devkit generate-cert`, the old file is kept as a backup and the result says where.
     let r = lsp.request("devkit/generateCert", params(UDS, false));
-    let warnings: Vec<String> = r["result"]["warnings"].as_array().expect("a result").iter().map(|w| w.as_str().unwrap().to_string()).collect();
-    let backup_warning = warnings.iter().find(|w| w.contains(".bak")).unwrap_or_else(|| panic!("backup named: {r}"));
+    let warnings: Vec<String> = r["result"]["warnings"]
+        .as_array()
+        .expect("a result")
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    let backup_warning = warnings
+        .iter()
+        .find(|w| w.contains(".bak"))
+        .unwrap_or_else(|| panic!("backup named: {r}"));
     let backups: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".bak"))
         .collect();
     assert_eq!(backups.len(), 1, "{backups:?}");
-    assert_eq!(std::fs::read_to_string(&backups[0]).unwrap(), written, "the other device's certificate is kept");
-    assert!(backup_warning.contains(&*backups[0].to_string_lossy()), "{backup_warning}");
-    assert_ne!(std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap(), written);
+    assert_eq!(
+        std::fs::read_to_string(&backups[0]).unwrap(),
+        written,
+        "the other device's certificate is kept"
+    );
+    assert!(
+        backup_warning.contains(&*backups[0].to_string_lossy()),
+        "{backup_warning}"
+    );
+    assert_ne!(
+        std::fs::read_to_string(out.path().join("my-devkit-01.pem")).unwrap(),
+        written
+    );
 }
 
 #[test]
@@ -174,36 +227,69 @@ fn no_secret_reaches_stderr_even_at_trace_level() {
     );
     assert!(r.get("result").is_some(), "{r}");
     lsp.request("devkit/generateCert", json!({"uds": UDS, "outDir": 5}));
-    lsp.request("devkit/setUds", json!({"port": "/dev/null-devkit", "uds": UDS}));
+    lsp.request(
+        "devkit/setUds",
+        json!({"port": "/dev/null-devkit", "uds": UDS}),
+    );
     lsp.request("devkit/doesNotExist", json!({"uds": UDS}));
     let upper = UDS.to_uppercase();
     let (code, stderr) = lsp.shutdown_and_exit();
     assert!(code.success());
-    assert!(!stderr.is_empty(), "trace logging is on, something is logged");
-    assert!(!stderr.contains(UDS) && !stderr.contains(&upper) && !stderr.contains(&UDS[..16]), "UDS on stderr:\n{stderr}");
+    assert!(
+        !stderr.is_empty(),
+        "trace logging is on, something is logged"
+    );
+    assert!(
+        !stderr.contains(UDS) && !stderr.contains(&upper) && !stderr.contains(&UDS[..16]),
+        "UDS on stderr:\n{stderr}"
+    );
 }
 
 #[test]
 fn sketch_settings_get_diagnostics_and_code_lenses() {
     let mut lsp = started();
     let uri = "file:///tmp/devkit-test/DevKitDPS/dps_config.h";
-    let text = "#define DPS_GLOBAL_DEVICE_ENDPOINT \"https://global.azure-devices-provisioning.net\"\n\
+    let text =
+        "#define DPS_GLOBAL_DEVICE_ENDPOINT \"https://global.azure-devices-provisioning.net\"\n\
                 #define DPS_ID_SCOPE \"[ID Scope]\"\n\
                 #define DPS_REGISTRATION_ID \"My_DevKit\"\n";
-    lsp.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "c", "version": 1, "text": text}}));
-    let d = lsp.wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| m["params"]["uri"] == uri).unwrap();
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "c", "version": 1, "text": text}}),
+    );
+    let d = lsp
+        .wait_for(
+            "textDocument/publishDiagnostics",
+            Duration::from_secs(10),
+            |m| m["params"]["uri"] == uri,
+        )
+        .unwrap();
     let diags = d["params"]["diagnostics"].as_array().unwrap();
-    let by_code = |c: &str| diags.iter().find(|d| d["code"] == c).unwrap_or_else(|| panic!("no {c} in {d}"));
+    let by_code = |c: &str| {
+        diags
+            .iter()
+            .find(|d| d["code"] == c)
+            .unwrap_or_else(|| panic!("no {c} in {d}"))
+    };
     assert_eq!(by_code("endpoint")["severity"], 1);
     assert_eq!(by_code("id-scope")["severity"], 2);
     let reg = by_code("registration-id");
     assert_eq!(reg["severity"], 1);
     assert_eq!(reg["range"]["start"]["line"], 2);
-    assert!(reg["message"].as_str().unwrap().contains("registration ID"), "{reg}");
+    assert!(
+        reg["message"].as_str().unwrap().contains("registration ID"),
+        "{reg}"
+    );
 
-    let lenses = lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": uri}}));
+    let lenses = lsp.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
     let lenses = lenses["result"].as_array().unwrap();
-    let commands: Vec<_> = lenses.iter().map(|l| l["command"]["command"].as_str().unwrap()).collect();
+    let commands: Vec<_> = lenses
+        .iter()
+        .map(|l| l["command"]["command"].as_str().unwrap())
+        .collect();
     assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
     assert_eq!(lenses[0]["range"]["start"]["line"], 2);
 
@@ -216,9 +302,14 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
     );
     let d = lsp
-        .wait_for("textDocument/publishDiagnostics", Duration::from_secs(10), |m| {
-            m["params"]["uri"] == uri && m["params"]["diagnostics"].as_array().unwrap().is_empty()
-        })
+        .wait_for(
+            "textDocument/publishDiagnostics",
+            Duration::from_secs(10),
+            |m| {
+                m["params"]["uri"] == uri
+                    && m["params"]["diagnostics"].as_array().unwrap().is_empty()
+            },
+        )
         .is_some();
     assert!(d, "diagnostics cleared");
 }
@@ -240,8 +331,15 @@ fn secrets_in_bad_params_are_not_echoed_and_a_uds_file_is_never_overwritten() {
     let key = "Y2FuYXJ5LWtleS1uZXZlci1zaG93bg==";
     let dir = tempfile::tempdir().unwrap();
     let mut lsp = started();
-    for cs in [key.to_string(), format!("SharedAccessKey:{key}"), format!("HostName=h;SharedAccessKeyName=p;SharedAccessKey:{key}")] {
-        let r = lsp.request("devkit/enroll", json!({"connectionString": cs, "cert": "/nonexistent.pem", "projectDir": dir.path()}));
+    for cs in [
+        key.to_string(),
+        format!("SharedAccessKey:{key}"),
+        format!("HostName=h;SharedAccessKeyName=p;SharedAccessKey:{key}"),
+    ] {
+        let r = lsp.request(
+            "devkit/enroll",
+            json!({"connectionString": cs, "cert": "/nonexistent.pem", "projectDir": dir.path()}),
+        );
         assert_eq!(error_code(&r), -32602, "{r}");
         assert_eq!(r["error"]["data"]["field"], "connectionString", "{r}");
         assert!(!r.to_string().contains("Y2FuYXJ5"), "{r}");
@@ -258,5 +356,8 @@ fn secrets_in_bad_params_are_not_echoed_and_a_uds_file_is_never_overwritten() {
     assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "ab".repeat(32));
     let (_, stderr) = lsp.shutdown_and_exit();
-    assert!(!stderr.contains("Y2FuYXJ5"), "the daemon log never holds the key: {stderr}");
+    assert!(
+        !stderr.contains("Y2FuYXJ5"),
+        "the daemon log never holds the key: {stderr}"
+    );
 }

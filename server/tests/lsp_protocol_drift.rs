@@ -28,7 +28,10 @@ fn quoted_methods(text: &str) -> BTreeSet<String> {
         let after = &rest[i + 1..];
         let end = after.find('"').unwrap_or(after.len());
         let name = &after[..end];
-        if name.len() > "devkit/".len() && !name.ends_with('/') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '/') {
+        if name.len() > "devkit/".len()
+            && !name.ends_with('/')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '/')
+        {
             out.insert(name.to_string());
         }
         rest = &after[end.min(after.len())..];
@@ -57,8 +60,22 @@ fn server_and_documentation_declare_the_same_methods() {
     let server = quoted_methods(&read("server/src/lsp/ext.rs"));
     let doc = read("docs/protocol.md");
     let documented = documented_methods(&doc);
-    assert!(server.len() >= 17, "ext.rs declares {} methods", server.len());
-    assert_eq!(server, documented, "{}", diff("server/src/lsp/ext.rs", &server, "docs/protocol.md", &documented));
+    assert!(
+        server.len() >= 17,
+        "ext.rs declares {} methods",
+        server.len()
+    );
+    assert_eq!(
+        server,
+        documented,
+        "{}",
+        diff(
+            "server/src/lsp/ext.rs",
+            &server,
+            "docs/protocol.md",
+            &documented
+        )
+    );
 }
 
 #[test]
@@ -69,7 +86,10 @@ fn every_documented_method_has_example_json() {
     for s in sections {
         let name = s.split('`').next().unwrap_or_default();
         let body = s.split("\n## ").next().unwrap_or_default();
-        assert!(body.contains("```json"), "{name} has no example JSON in docs/protocol.md");
+        assert!(
+            body.contains("```json"),
+            "{name} has no example JSON in docs/protocol.md"
+        );
     }
 }
 
@@ -77,14 +97,23 @@ fn every_documented_method_has_example_json() {
 fn every_error_code_is_documented() {
     let ext = read("server/src/lsp/ext.rs");
     let doc = read("docs/protocol.md");
-    let codes = ext.split("pub mod codes").nth(1).expect("ext.rs has a codes module");
+    let codes = ext
+        .split("pub mod codes")
+        .nth(1)
+        .expect("ext.rs has a codes module");
     let mut seen = 0;
-    for line in codes.lines().filter(|l| l.contains("pub const") && l.contains(": (i64, &str) = (")) {
+    for line in codes
+        .lines()
+        .filter(|l| l.contains("pub const") && l.contains(": (i64, &str) = ("))
+    {
         let tuple = line.split("= (").nth(1).unwrap();
         let code = tuple.split(',').next().unwrap().trim();
         let name = tuple.split('"').nth(1).unwrap();
         let row = format!("| {code} | `{name}` |");
-        assert!(doc.contains(&row), "docs/protocol.md lacks the error row {row}");
+        assert!(
+            doc.contains(&row),
+            "docs/protocol.md lacks the error row {row}"
+        );
         seen += 1;
     }
     assert!(seen >= 10, "found {seen} codes");
@@ -95,15 +124,34 @@ fn the_extension_mirrors_the_server_when_present() {
     let Some(ts) = extension_ts() else { return };
     let server = quoted_methods(&read("server/src/lsp/ext.rs"));
     let client = quoted_methods(&ts);
-    assert_eq!(server, client, "{}", diff("server/src/lsp/ext.rs", &server, "extension/src/lsp_ext.ts", &client));
+    assert_eq!(
+        server,
+        client,
+        "{}",
+        diff(
+            "server/src/lsp/ext.rs",
+            &server,
+            "extension/src/lsp_ext.ts",
+            &client
+        )
+    );
 }
 
 #[test]
 fn the_parsers_see_what_they_should() {
-    let m = quoted_methods(r#"const A: &str = "devkit/a"; x("devkit/monitor/open") "devkit/" "other/x" "devkit/with space""#);
-    assert_eq!(m.into_iter().collect::<Vec<_>>(), ["devkit/a", "devkit/monitor/open"]);
-    let d = documented_methods("## x\n### `devkit/a`\ntext `devkit/b`\n### `devkit/monitor/open`\n");
-    assert_eq!(d.into_iter().collect::<Vec<_>>(), ["devkit/a", "devkit/monitor/open"]);
+    let m = quoted_methods(
+        r#"const A: &str = "devkit/a"; x("devkit/monitor/open") "devkit/" "other/x" "devkit/with space""#,
+    );
+    assert_eq!(
+        m.into_iter().collect::<Vec<_>>(),
+        ["devkit/a", "devkit/monitor/open"]
+    );
+    let d =
+        documented_methods("## x\n### `devkit/a`\ntext `devkit/b`\n### `devkit/monitor/open`\n");
+    assert_eq!(
+        d.into_iter().collect::<Vec<_>>(),
+        ["devkit/a", "devkit/monitor/open"]
+    );
 }
 
 // ---- Field drift ------------------------------------------------------------------------------
@@ -147,7 +195,9 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
             }
             continue;
         }
-        let Some((_, decl)) = current.as_mut() else { continue };
+        let Some((_, decl)) = current.as_mut() else {
+            continue;
+        };
         if line == "}" {
             let (name, decl) = current.take().unwrap();
             out.insert(name, decl);
@@ -160,11 +210,15 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
             rename = r.split('"').next().map(str::to_string);
         }
         if let Some(field) = t.strip_prefix("pub ") {
-            let Some((name, ty)) = field.split_once(':') else { continue };
+            let Some((name, ty)) = field.split_once(':') else {
+                continue;
+            };
             if flatten {
-                decl.includes.push(ty.trim().trim_end_matches(',').to_string());
+                decl.includes
+                    .push(ty.trim().trim_end_matches(',').to_string());
             } else {
-                decl.fields.insert(rename.take().unwrap_or_else(|| camel(name.trim())));
+                decl.fields
+                    .insert(rename.take().unwrap_or_else(|| camel(name.trim())));
             }
             flatten = false;
             rename = None;
@@ -181,13 +235,24 @@ fn ts_interfaces(text: &str) -> BTreeMap<String, Decl> {
         if let Some(rest) = line.strip_prefix("export interface ") {
             let head = rest.trim_end_matches('{').trim();
             let (name, includes) = match head.split_once(" extends ") {
-                Some((n, ext)) => (n.trim(), ext.split(',').map(|s| s.trim().to_string()).collect()),
+                Some((n, ext)) => (
+                    n.trim(),
+                    ext.split(',').map(|s| s.trim().to_string()).collect(),
+                ),
                 None => (head, Vec::new()),
             };
-            current = Some((name.to_string(), Decl { fields: BTreeSet::new(), includes }));
+            current = Some((
+                name.to_string(),
+                Decl {
+                    fields: BTreeSet::new(),
+                    includes,
+                },
+            ));
             continue;
         }
-        let Some((_, decl)) = current.as_mut() else { continue };
+        let Some((_, decl)) = current.as_mut() else {
+            continue;
+        };
         if line == "}" {
             let (name, decl) = current.take().unwrap();
             out.insert(name, decl);
@@ -224,7 +289,9 @@ fn type_stem(method: &str) -> String {
         .split('/')
         .map(|part| {
             let mut c = part.chars();
-            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -235,14 +302,25 @@ fn params_and_results_have_the_same_fields_in_server_and_extension() {
     let rust = rust_structs(&read("server/src/lsp/ext.rs"));
     let ts = ts_interfaces(&ts);
     let mut compared = 0;
-    for name in rust.keys().filter(|n| n.ends_with("Params") || n.ends_with("Result")) {
+    for name in rust
+        .keys()
+        .filter(|n| n.ends_with("Params") || n.ends_with("Result"))
+    {
         let r = all_fields(&rust, name).unwrap();
-        let t = all_fields(&ts, name).unwrap_or_else(|| panic!("extension/src/lsp_ext.ts has no interface {name}"));
+        let t = all_fields(&ts, name)
+            .unwrap_or_else(|| panic!("extension/src/lsp_ext.ts has no interface {name}"));
         // A flattened open map (an event's own keys) lets the extension name more fields.
         let open = rust[name].includes.iter().any(|i| !rust.contains_key(i));
         let only_r: Vec<_> = r.difference(&t).collect();
-        let only_t: Vec<_> = if open { Vec::new() } else { t.difference(&r).collect() };
-        assert!(only_r.is_empty() && only_t.is_empty(), "{name}: fields only in ext.rs: {only_r:?}; only in lsp_ext.ts: {only_t:?}");
+        let only_t: Vec<_> = if open {
+            Vec::new()
+        } else {
+            t.difference(&r).collect()
+        };
+        assert!(
+            only_r.is_empty() && only_t.is_empty(),
+            "{name}: fields only in ext.rs: {only_r:?}; only in lsp_ext.ts: {only_t:?}"
+        );
         compared += 1;
     }
     assert!(compared >= 25, "compared {compared} declarations");
@@ -258,10 +336,15 @@ fn every_param_field_is_documented_with_its_method() {
         let body = section.split("\n## ").next().unwrap_or_default();
         let stem = type_stem(method);
         for kind in ["Params", "Result"] {
-            let Some(fields) = all_fields(&rust, &format!("{stem}{kind}")) else { continue };
+            let Some(fields) = all_fields(&rust, &format!("{stem}{kind}")) else {
+                continue;
+            };
             for f in fields {
                 let named = body.contains(&format!("`{f}`")) || body.contains(&format!("\"{f}\""));
-                assert!(named, "docs/protocol.md: {method} does not mention its {kind} field `{f}`");
+                assert!(
+                    named,
+                    "docs/protocol.md: {method} does not mention its {kind} field `{f}`"
+                );
                 checked += 1;
             }
         }
@@ -293,8 +376,20 @@ fn the_documentation_carries_the_hash_of_the_declarations() {
 #[test]
 fn the_field_parsers_see_what_they_should() {
     let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
-    assert_eq!(all_fields(&r, "AParams").unwrap().into_iter().collect::<Vec<_>>(), ["portName", "probe", "x"]);
+    assert_eq!(
+        all_fields(&r, "AParams")
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["portName", "probe", "x"]
+    );
     let t = ts_interfaces("export interface AParams extends BParams {\n    /** doc: not a field */\n    portName?: string;\n}\nexport interface BParams {\n    probe: string;\n}\n");
-    assert_eq!(all_fields(&t, "AParams").unwrap().into_iter().collect::<Vec<_>>(), ["portName", "probe"]);
+    assert_eq!(
+        all_fields(&t, "AParams")
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["portName", "probe"]
+    );
     assert_eq!(type_stem("devkit/monitor/open"), "MonitorOpen");
 }

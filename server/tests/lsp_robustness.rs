@@ -34,7 +34,10 @@ fn unreadable_messages_are_answered_and_the_daemon_keeps_serving() {
         (raw(&[b'{', 0xc3, 0x28, b'}']), -32700),
         (raw(format!("{{\"uds\": \"{CANARY}\"").as_bytes()), -32700),
         (raw(deep.as_bytes()), -32700),
-        (format!("Content-Length: 12x\r\n\r\n{{\"uds\":\"{CANARY}\"}}").into_bytes(), -32700),
+        (
+            format!("Content-Length: 12x\r\n\r\n{{\"uds\":\"{CANARY}\"}}").into_bytes(),
+            -32700,
+        ),
         (raw(b"[]"), -32600),
     ];
     for (bytes, code) in bad {
@@ -50,7 +53,10 @@ fn unreadable_messages_are_answered_and_the_daemon_keeps_serving() {
     lsp.send_raw(b"Content-Length: 4000000000\r\n\r\n");
     let r = lsp.null_id_error();
     assert_eq!(error_code(&r), -32600, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("at most"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("at most"),
+        "{r}"
+    );
     lsp.close_stdin();
     let status = lsp.wait_exit();
     assert!(!status.success(), "exit without shutdown");
@@ -62,7 +68,9 @@ fn a_lone_surrogate_from_javascript_is_replaced_not_fatal() {
     let mut lsp = started();
     let id = 99;
     // What Node's JSON.stringify writes for a string holding half a surrogate pair.
-    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"devkit/listPorts","params":{{"note":"broken \ud800 text"}}}}"#);
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"devkit/listPorts","params":{{"note":"broken \ud800 text"}}}}"#
+    );
     lsp.send_raw(&raw(body.as_bytes()));
     let r = lsp.response(id);
     assert!(r.get("result").is_some(), "{r}");
@@ -75,7 +83,14 @@ fn many_long_requests_starve_neither_other_requests_nor_cancellation() {
     // 80 builds that each take long (more than the old limit of 64 running requests).
     let p = standin::Project::new(true);
     let slow = p.root().join("bin/slow-arduino-cli");
-    std::fs::write(&slow, format!("#!/bin/sh\n[ \"$1\" = compile ] && sleep 15\nexec '{}' \"$@\"\n", p.arduino_cli().display())).unwrap();
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = compile ] && sleep 15\nexec '{}' \"$@\"\n",
+            p.arduino_cli().display()
+        ),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut lsp = started();
@@ -111,14 +126,18 @@ fn closing_the_input_ends_the_daemon_and_frees_the_port_while_a_job_waits_on_it(
     lsp.request("devkit/monitor/open", json!({"port": port}));
     let _ = lsp.send_request("devkit/setUds", json!({"port": port, "uds": CANARY}));
     let guidance = lsp.wait_for("$/progress", Duration::from_secs(10), |m| {
-        m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("configuration mode"))
+        m["params"]["value"]["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("configuration mode"))
     });
     assert!(guidance.is_some(), "{}", lsp.stderr());
     lsp.close_stdin();
     let status = lsp.wait_exit();
     assert!(!status.success());
     // Nobody holds the port: it opens (exclusively) again.
-    let opened = serialport::new(&port, 115_200).timeout(Duration::from_millis(100)).open();
+    let opened = serialport::new(&port, 115_200)
+        .timeout(Duration::from_millis(100))
+        .open();
     assert!(opened.is_ok(), "{:?}", opened.err());
 }
 
@@ -140,7 +159,10 @@ fn concurrent_generate_cert_for_one_registration_id_keeps_every_identity() {
         .iter()
         .map(|id| {
             let r = lsp.response(*id);
-            r["result"]["aliasCertPem"].as_str().unwrap_or_else(|| panic!("{r}")).to_string()
+            r["result"]["aliasCertPem"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{r}"))
+                .to_string()
         })
         .collect();
     let kept: Vec<String> = std::fs::read_dir(out.path())

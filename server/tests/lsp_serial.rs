@@ -29,7 +29,10 @@ impl Sim {
         self.sim.port_path().display().to_string()
     }
     fn eeprom(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.path().join("eeprom.json")).unwrap_or_default()).unwrap_or(Value::Null)
+        serde_json::from_slice(
+            &std::fs::read(self.dir.path().join("eeprom.json")).unwrap_or_default(),
+        )
+        .unwrap_or(Value::Null)
     }
 }
 
@@ -41,17 +44,26 @@ fn started() -> Lsp {
 
 /// All serialData text for `port` received so far (draining the inbox), plus what arrives
 /// until `until` holds or the timeout passes.
-fn serial_text(lsp: &mut Lsp, port: &str, timeout: Duration, until: impl Fn(&str) -> bool) -> String {
+fn serial_text(
+    lsp: &mut Lsp,
+    port: &str,
+    timeout: Duration,
+    until: impl Fn(&str) -> bool,
+) -> String {
     let mut text = String::new();
     let deadline = Instant::now() + timeout;
     loop {
-        while let Some(m) = lsp.wait_for("devkit/serialData", Duration::ZERO, |m| m["params"]["port"] == port) {
+        while let Some(m) = lsp.wait_for("devkit/serialData", Duration::ZERO, |m| {
+            m["params"]["port"] == port
+        }) {
             text.push_str(m["params"]["text"].as_str().unwrap());
         }
         if until(&text) || Instant::now() >= deadline {
             return text;
         }
-        if let Some(m) = lsp.wait_for("devkit/serialData", Duration::from_millis(200), |m| m["params"]["port"] == port) {
+        if let Some(m) = lsp.wait_for("devkit/serialData", Duration::from_millis(200), |m| {
+            m["params"]["port"] == port
+        }) {
             text.push_str(m["params"]["text"].as_str().unwrap());
         }
     }
@@ -66,26 +78,37 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     let r = lsp.request("devkit/monitor/open", json!({"port": port}));
     assert_eq!(r["result"]["opened"], true, "{r}");
     // The configuration console's banner arrives as serialData.
-    let banner = serial_text(&mut lsp, &port, Duration::from_secs(10), |t| t.contains("# "));
+    let banner = serial_text(&mut lsp, &port, Duration::from_secs(10), |t| {
+        t.contains("# ")
+    });
     assert!(banner.contains("MXChip"), "{banner:?}");
 
     let r = lsp.request("devkit/setUds", json!({"port": port, "uds": UDS}));
     assert_eq!(r["result"]["port"], port, "{r}");
-    assert!(r["result"].get("uds").is_none(), "a UDS the client sent is not sent back");
+    assert!(
+        r["result"].get("uds").is_none(),
+        "a UDS the client sent is not sent back"
+    );
     assert_eq!(sim.eeprom()["dps_uds"], UDS);
 
     // The monitor was paused for the command and resumed after.
     let paused = lsp.wait_for("devkit/status", Duration::from_secs(5), |m| {
-        m["params"]["monitors"].as_array().is_some_and(|a| a.iter().any(|x| x["port"] == port && x["paused"] == true))
+        m["params"]["monitors"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["port"] == port && x["paused"] == true))
     });
     assert!(paused.is_some(), "status showed the monitor paused");
     let resumed = lsp.wait_for("devkit/status", Duration::from_secs(5), |m| {
-        m["params"]["monitors"].as_array().is_some_and(|a| a.iter().any(|x| x["port"] == port && x.get("paused").is_none()))
-            && m["params"]["quiescent"] == true
+        m["params"]["monitors"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["port"] == port && x.get("paused").is_none())
+        }) && m["params"]["quiescent"] == true
     });
     assert!(resumed.is_some(), "status showed the monitor resumed");
     // What the monitor saw of the command is the masked echo, never the UDS.
-    let text = serial_text(&mut lsp, &port, Duration::from_secs(5), |t| t.contains("set_dps_uds ****"));
+    let text = serial_text(&mut lsp, &port, Duration::from_secs(5), |t| {
+        t.contains("set_dps_uds ****")
+    });
     assert!(text.contains("set_dps_uds ****"), "{text:?}");
     assert!(!text.contains(&UDS[..16]));
 
@@ -96,26 +119,41 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     let keep = tempfile::tempdir().unwrap();
     let existing = keep.path().join("other.uds");
     std::fs::write(&existing, "keep me").unwrap();
-    let r = lsp.request("devkit/setUds", json!({"port": port, "generate": true, "saveUdsTo": existing}));
+    let r = lsp.request(
+        "devkit/setUds",
+        json!({"port": port, "generate": true, "saveUdsTo": existing}),
+    );
     assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
     // It is saved (0600), returned once, and is what the device stores.
     let saved = keep.path().join("devkit.uds");
-    let r = lsp.request("devkit/setUds", json!({"port": port, "generate": true, "saveUdsTo": saved}));
-    let generated = r["result"]["uds"].as_str().unwrap_or_else(|| panic!("{r}")).to_string();
+    let r = lsp.request(
+        "devkit/setUds",
+        json!({"port": port, "generate": true, "saveUdsTo": saved}),
+    );
+    let generated = r["result"]["uds"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
     assert_eq!(generated.len(), 64);
     assert_eq!(sim.eeprom()["dps_uds"], generated);
     assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     let r = lsp.request("devkit/monitor/close", json!({"port": port}));
     assert_eq!(r["result"]["closed"], true);
     let (code, stderr) = lsp.shutdown_and_exit();
     assert!(code.success());
-    assert!(!stderr.contains(UDS) && !stderr.contains(&generated), "UDS on stderr");
+    assert!(
+        !stderr.contains(UDS) && !stderr.contains(&generated),
+        "UDS on stderr"
+    );
 }
 
 #[test]
@@ -123,18 +161,34 @@ fn user_mode_output_arrives_as_serial_data_and_registration_events() {
     let sim = Sim::start(false, Duration::ZERO);
     let port = sim.port();
     let mut lsp = started();
-    let r = lsp.request("devkit/monitor/open", json!({"port": port, "baudRate": 115200}));
+    let r = lsp.request(
+        "devkit/monitor/open",
+        json!({"port": port, "baudRate": 115200}),
+    );
     assert_eq!(r["result"]["baudRate"], 115200, "{r}");
-    let text = serial_text(&mut lsp, &port, Duration::from_secs(10), |t| t.contains("Firmware Version"));
-    assert!(text.contains("DevKit MAC Address: c0bdd1a2b3c4"), "{text:?}");
-    let boot = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(5), |m| m["params"]["kind"] == "boot");
+    let text = serial_text(&mut lsp, &port, Duration::from_secs(10), |t| {
+        t.contains("Firmware Version")
+    });
+    assert!(
+        text.contains("DevKit MAC Address: c0bdd1a2b3c4"),
+        "{text:?}"
+    );
+    let boot = lsp.wait_for("devkit/registrationEvent", Duration::from_secs(5), |m| {
+        m["params"]["kind"] == "boot"
+    });
     assert_eq!(boot.unwrap()["params"]["port"], port);
     // Opening twice is idempotent; sending needs an open monitor.
     let r = lsp.request("devkit/monitor/open", json!({"port": port}));
     assert_eq!(r["result"]["opened"], false);
-    let r = lsp.request("devkit/monitor/send", json!({"port": port, "text": "help", "lineEnding": "crlf"}));
+    let r = lsp.request(
+        "devkit/monitor/send",
+        json!({"port": port, "text": "help", "lineEnding": "crlf"}),
+    );
     assert_eq!(r["result"]["bytes"], 6, "{r}");
-    let r = lsp.request("devkit/monitor/send", json!({"port": port, "text": "x", "lineEnding": "\\n"}));
+    let r = lsp.request(
+        "devkit/monitor/send",
+        json!({"port": port, "text": "x", "lineEnding": "\\n"}),
+    );
     assert_eq!(r["error"]["data"]["field"], "lineEnding", "{r}");
     lsp.request("devkit/monitor/close", json!({"port": port}));
     let r = lsp.request("devkit/monitor/send", json!({"port": port, "text": "help"}));
@@ -152,7 +206,9 @@ fn a_busy_port_fails_fast_naming_its_holder() {
     let first = lsp.send_request("devkit/setUds", json!({"port": port, "uds": UDS}));
     // Wait until the first request holds the port.
     let held = lsp.wait_for("devkit/status", Duration::from_secs(10), |m| {
-        m["params"]["running"].as_array().is_some_and(|a| a.iter().any(|t| t["method"] == "devkit/setUds"))
+        m["params"]["running"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|t| t["method"] == "devkit/setUds"))
     });
     assert!(held.is_some());
     let r = lsp.request("devkit/setWifi", json!({"port": port, "ssid": "home"}));
@@ -174,28 +230,50 @@ fn cancel_request_stops_a_long_operation_and_frees_the_port() {
     let mut lsp = started();
     let id = lsp.send_request("devkit/setUds", json!({"port": port, "uds": UDS}));
     // It reports progress, and tells the user how to enter configuration mode.
-    let begin = lsp.wait_for("$/progress", Duration::from_secs(10), |m| m["params"]["value"]["kind"] == "begin").unwrap();
+    let begin = lsp
+        .wait_for("$/progress", Duration::from_secs(10), |m| {
+            m["params"]["value"]["kind"] == "begin"
+        })
+        .unwrap();
     assert_eq!(begin["params"]["value"]["cancellable"], true);
     let guidance = lsp.wait_for("$/progress", Duration::from_secs(10), |m| {
-        m["params"]["value"]["message"].as_str().is_some_and(|s| s.contains("configuration mode"))
+        m["params"]["value"]["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("configuration mode"))
     });
     assert!(guidance.is_some());
     lsp.notify("$/cancelRequest", json!({"id": id}));
     let r = lsp.response(id);
     assert_eq!(error_code(&r), -32800, "{r}");
     // The job notices, ends its progress and releases the port.
-    let end = lsp.wait_for("$/progress", Duration::from_secs(10), |m| m["params"]["value"]["kind"] == "end");
+    let end = lsp.wait_for("$/progress", Duration::from_secs(10), |m| {
+        m["params"]["value"]["kind"] == "end"
+    });
     assert!(end.is_some());
-    let free = lsp.wait_for("devkit/status", Duration::from_secs(10), |m| m["params"]["quiescent"] == true);
+    let free = lsp.wait_for("devkit/status", Duration::from_secs(10), |m| {
+        m["params"]["quiescent"] == true
+    });
     assert!(free.is_some());
     // Cancelling through the progress token works too.
     let id = lsp.send_request("devkit/setUds", json!({"port": port, "uds": UDS}));
-    let begin = lsp.wait_for("$/progress", Duration::from_secs(10), |m| m["params"]["value"]["kind"] == "begin").unwrap();
-    lsp.notify("window/workDoneProgress/cancel", json!({"token": begin["params"]["token"]}));
+    let begin = lsp
+        .wait_for("$/progress", Duration::from_secs(10), |m| {
+            m["params"]["value"]["kind"] == "begin"
+        })
+        .unwrap();
+    lsp.notify(
+        "window/workDoneProgress/cancel",
+        json!({"token": begin["params"]["token"]}),
+    );
     let r = lsp.response(id);
     assert_eq!(error_code(&r), -32800, "{r}");
     assert_eq!(r["error"]["data"]["code"], "cancelled");
-    assert!(sim.eeprom().get("dps_uds").is_none_or(|v| v.is_null() || v == ""), "nothing was stored");
+    assert!(
+        sim.eeprom()
+            .get("dps_uds")
+            .is_none_or(|v| v.is_null() || v == ""),
+        "nothing was stored"
+    );
     let (code, _) = lsp.shutdown_and_exit();
     assert!(code.success());
 }
@@ -203,11 +281,17 @@ fn cancel_request_stops_a_long_operation_and_frees_the_port() {
 #[test]
 fn set_wifi_validates_before_touching_the_port() {
     let mut lsp = started();
-    let r = lsp.request("devkit/setWifi", json!({"port": "/nonexistent/tty", "ssid": "x".repeat(40), "password": "hunter2hunter2"}));
+    let r = lsp.request(
+        "devkit/setWifi",
+        json!({"port": "/nonexistent/tty", "ssid": "x".repeat(40), "password": "hunter2hunter2"}),
+    );
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "ssid");
     assert!(!r.to_string().contains("hunter2"));
-    let r = lsp.request("devkit/setUds", json!({"port": "/nonexistent/tty", "uds": UDS}));
+    let r = lsp.request(
+        "devkit/setUds",
+        json!({"port": "/nonexistent/tty", "uds": UDS}),
+    );
     assert_eq!(r["error"]["data"]["code"], "notFound", "{r}");
     let r = lsp.request("devkit/listPorts", json!({}));
     assert!(r["result"]["ports"].is_array(), "{r}");

@@ -15,7 +15,12 @@ use std::process::{Command, Output};
 use tasks::identity::{self, FirmwareImage, RegistrationId, Uds};
 
 const DEVKIT: &str = env!("CARGO_BIN_EXE_devkit");
-const TOOLS: [&str; 4] = ["arduino-builder", "arm-none-eabi-gcc", "arm-none-eabi-nm", "arm-none-eabi-objcopy"];
+const TOOLS: [&str; 4] = [
+    "arduino-builder",
+    "arm-none-eabi-gcc",
+    "arm-none-eabi-nm",
+    "arm-none-eabi-objcopy",
+];
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures/az3166-platform")
@@ -38,12 +43,25 @@ fn copy_dir(from: &Path, to: &Path) {
 /// `--builder auto` must pick arduino-builder.
 fn devkit(args: &[&str]) -> Output {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::env::split_paths(&path).filter(|d| !d.join("arduino-cli").exists())).unwrap();
-    Command::new(DEVKIT).args(args).env("PATH", path).env_remove("DEVKIT_ARDUINO_CLI").env_remove("DEVKIT_BUILDER").output().expect("run devkit")
+    let path = std::env::join_paths(
+        std::env::split_paths(&path).filter(|d| !d.join("arduino-cli").exists()),
+    )
+    .unwrap();
+    Command::new(DEVKIT)
+        .args(args)
+        .env("PATH", path)
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .env_remove("DEVKIT_BUILDER")
+        .output()
+        .expect("run devkit")
 }
 
 fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The image's RIoT identity inputs recomputed without the map file or the builder's `.bin`:
@@ -53,16 +71,32 @@ fn independent_image(elf: &Path, dir: &Path) -> FirmwareImage {
     assert!(nm.status.success());
     let nm = String::from_utf8(nm.stdout).unwrap();
     let sym = |name: &str| -> u32 {
-        let line = nm.lines().find(|l| l.split_whitespace().nth(2) == Some(name)).unwrap_or_else(|| panic!("{name} not in the ELF"));
+        let line = nm
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(name))
+            .unwrap_or_else(|| panic!("{name} not in the ELF"));
         u32::from_str_radix(line.split_whitespace().next().unwrap(), 16).unwrap()
     };
     let text = dir.join("text.bin");
-    let st = Command::new("arm-none-eabi-objcopy").args(["-O", "binary", "-j", ".text"]).arg(elf).arg(&text).status().unwrap();
+    let st = Command::new("arm-none-eabi-objcopy")
+        .args(["-O", "binary", "-j", ".text"])
+        .arg(elf)
+        .arg(&text)
+        .status()
+        .unwrap();
     assert!(st.success());
     let bytes = std::fs::read(&text).unwrap();
     let origin = 0x0800_C000u32;
-    let (cs, ce, fs, fe) = (sym("__start_riot_core"), sym("__stop_riot_core"), sym("__start_riot_fw"), sym("__stop_riot_fw"));
-    assert!(cs < ce && ce == fs && fs < fe, "regions {cs:#x}..{ce:#x} {fs:#x}..{fe:#x}");
+    let (cs, ce, fs, fe) = (
+        sym("__start_riot_core"),
+        sym("__stop_riot_core"),
+        sym("__start_riot_fw"),
+        sym("__stop_riot_fw"),
+    );
+    assert!(
+        cs < ce && ce == fs && fs < fe,
+        "regions {cs:#x}..{ce:#x} {fs:#x}..{fe:#x}"
+    );
     // The regions sit after all .text/.rodata: nothing of the code but them is at or past cs.
     let etext = sym("__etext");
     assert!(fe <= etext);
@@ -83,7 +117,10 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     let missing: Vec<_> = TOOLS.iter().filter(|t| which::which(t).is_err()).collect();
     if !missing.is_empty() {
         let msg = format!("real-builder test skipped: {missing:?} not installed (Debian: arduino-builder arduino-ctags gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib; scripts/deps.sh installs them)");
-        assert!(std::env::var_os("DEVKIT_REQUIRE_REAL_BUILDER").is_none(), "{msg}");
+        assert!(
+            std::env::var_os("DEVKIT_REQUIRE_REAL_BUILDER").is_none(),
+            "{msg}"
+        );
         eprintln!("{msg}");
         return;
     }
@@ -95,31 +132,73 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     copy_dir(&fixture().join("sketch/Identity"), &sketch);
     let project = tmp.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
-    let (p, s, d) = (project.to_str().unwrap(), sketch.to_str().unwrap(), data.to_str().unwrap());
-    let build_args = ["build", "--project", p, "--sketch", s, "--arduino-data", d, "--builder", "arduino-builder", "--id-scope", "0ne0001A2B3"];
+    let (p, s, d) = (
+        project.to_str().unwrap(),
+        sketch.to_str().unwrap(),
+        data.to_str().unwrap(),
+    );
+    let build_args = [
+        "build",
+        "--project",
+        p,
+        "--sketch",
+        s,
+        "--arduino-data",
+        d,
+        "--builder",
+        "arduino-builder",
+        "--id-scope",
+        "0ne0001A2B3",
+    ];
 
     // 1. The vendor's link recipe with current GCC: the known failure, diagnosed with its fix.
     let out = devkit(&build_args);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("unrecognized debug output level 'cc'") && t.contains("`-gcc` where `-lgcc` was meant"), "{t}");
+    assert!(
+        t.contains("unrecognized debug output level 'cc'")
+            && t.contains("`-gcc` where `-lgcc` was meant"),
+        "{t}"
+    );
     // Apply the fix exactly as printed: the line after "(it overrides platform.txt):".
-    let fix_line = t.lines().skip_while(|l| !l.contains("(it overrides platform.txt):")).nth(1).expect("the line to add").trim().to_string();
-    assert!(fix_line.starts_with("recipe.c.combine.pattern=") && fix_line.contains(" -lgcc "), "{fix_line}");
+    let fix_line = t
+        .lines()
+        .skip_while(|l| !l.contains("(it overrides platform.txt):"))
+        .nth(1)
+        .expect("the line to add")
+        .trim()
+        .to_string();
+    assert!(
+        fix_line.starts_with("recipe.c.combine.pattern=") && fix_line.contains(" -lgcc "),
+        "{fix_line}"
+    );
     let platform = data.join("packages/AZ3166/hardware/stm32f4/0.1.0");
-    assert!(t.contains(&platform.join("platform.local.txt").display().to_string()), "{t}");
+    assert!(
+        t.contains(&platform.join("platform.local.txt").display().to_string()),
+        "{t}"
+    );
     std::fs::write(platform.join("platform.local.txt"), format!("{fix_line}\n")).unwrap();
 
     // 2. The real build; without --builder, arduino-builder is chosen because arduino-cli is absent.
-    let mut json_args: Vec<&str> = build_args.iter().copied().filter(|a| *a != "--builder" && *a != "arduino-builder").collect();
+    let mut json_args: Vec<&str> = build_args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--builder" && *a != "arduino-builder")
+        .collect();
     json_args.push("--json");
     let out = devkit(&json_args);
     assert!(out.status.success(), "{}", text(&out));
     let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(built["toolchain"]["builder"], "arduino-builder");
     assert_eq!(built["toolchain"]["platformVersion"], "0.1.0");
-    let (bin, map) = (built["bin"].as_str().unwrap().to_string(), built["map"].as_str().unwrap().to_string());
-    assert!(bin.ends_with("Identity.ino.bin") && map.ends_with("Identity.ino.map"), "{bin} {map}");
+    let (bin, map) = (
+        built["bin"].as_str().unwrap().to_string(),
+        built["map"].as_str().unwrap().to_string(),
+    );
+    assert!(
+        bin.ends_with("Identity.ino.bin") && map.ends_with("Identity.ino.map"),
+        "{bin} {map}"
+    );
     let elf = Path::new(&bin).with_extension("elf");
 
     // 3. generate-cert on the real image.
@@ -128,20 +207,44 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     std::fs::write(&uds_file, uds.to_hex().as_bytes()).unwrap();
     let certs = tmp.path().join("certs");
     let out = devkit(&[
-        "generate-cert", "--bin", &bin, "--map", &map, "--uds-file", uds_file.to_str().unwrap(), "--registration-id", "real-build-01",
-        "--out-dir", certs.to_str().unwrap(), "--device-cert", "--project", p,
+        "generate-cert",
+        "--bin",
+        &bin,
+        "--map",
+        &map,
+        "--uds-file",
+        uds_file.to_str().unwrap(),
+        "--registration-id",
+        "real-build-01",
+        "--out-dir",
+        certs.to_str().unwrap(),
+        "--device-cert",
+        "--project",
+        p,
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(!text(&out).contains(uds.to_hex().as_str()), "the UDS leaked");
+    assert!(
+        !text(&out).contains(uds.to_hex().as_str()),
+        "the UDS leaked"
+    );
 
     // 4. Against the independent computation from the ELF.
     let image = independent_image(&elf, tmp.path());
     let reg = RegistrationId::parse("real-build-01").unwrap();
     let expected = identity::derive(&uds, &image, &reg).unwrap();
-    assert_eq!(std::fs::read_to_string(certs.join("real-build-01.pem")).unwrap(), expected.alias_cert_pem());
-    assert_eq!(std::fs::read_to_string(certs.join("device-cert.pem")).unwrap(), expected.device_cert_pem());
+    assert_eq!(
+        std::fs::read_to_string(certs.join("real-build-01.pem")).unwrap(),
+        expected.alias_cert_pem()
+    );
+    assert_eq!(
+        std::fs::read_to_string(certs.join("device-cert.pem")).unwrap(),
+        expected.device_cert_pem()
+    );
     let from_map = FirmwareImage::load(Path::new(&bin), Path::new(&map)).unwrap();
-    assert_eq!((from_map.fwid(), from_map.core_digest()), (image.fwid(), image.core_digest()));
+    assert_eq!(
+        (from_map.fwid(), from_map.core_digest()),
+        (image.fwid(), image.core_digest())
+    );
 
     // 5. What changes the identity: a change in the sketch only (nothing in .riot_core or
     //    .riot_fw) moves the RIoT regions, whose code holds absolute addresses: both digests change.
@@ -153,27 +256,63 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     let out = devkit(&json_args);
     assert!(out.status.success(), "{}", text(&out));
     let moved = FirmwareImage::load(Path::new(&bin), Path::new(&map)).unwrap();
-    assert_ne!(moved.riot_core.start, from_map.riot_core.start, "the regions moved");
+    assert_ne!(
+        moved.riot_core.start, from_map.riot_core.start,
+        "the regions moved"
+    );
     assert_ne!(moved.fwid(), from_map.fwid(), "FWID changed");
-    assert_ne!(moved.core_digest(), from_map.core_digest(), "the RIoT core digest (hence the DeviceID key) changed");
+    assert_ne!(
+        moved.core_digest(),
+        from_map.core_digest(),
+        "the RIoT core digest (hence the DeviceID key) changed"
+    );
     let state = tasks::project::ProjectState::load(&project).unwrap();
-    let drift = tasks::upload::check_drift(&state, &moved, Path::new(&bin), Path::new(&map), None, Some(&uds)).expect("the guard sees it");
-    assert_eq!(drift.changed, tasks::project::ImageChange { fwid: true, core_digest: Some(true) });
+    let drift = tasks::upload::check_drift(
+        &state,
+        &moved,
+        Path::new(&bin),
+        Path::new(&map),
+        None,
+        Some(&uds),
+    )
+    .expect("the guard sees it");
+    assert_eq!(
+        drift.changed,
+        tasks::project::ImageChange {
+            fwid: true,
+            core_digest: Some(true)
+        }
+    );
     assert_eq!(drift.device_id_key_changed, Some(true));
 
     // 6. The prebuilt-library failure with newlib 3 (a library compiled as the vendor's were
     //    calls __locale_ctype_ptr): diagnosed, and the compatibility source it prints links.
     let src = std::fs::read_to_string(&ino).unwrap();
-    let legacy = format!("#include <LegacyCtype.h>\n{}", src.replace("void setup() {", "void setup() {\n  ticks += legacy_isdigit('7');"));
+    let legacy = format!(
+        "#include <LegacyCtype.h>\n{}",
+        src.replace(
+            "void setup() {",
+            "void setup() {\n  ticks += legacy_isdigit('7');"
+        )
+    );
     std::fs::write(&ino, legacy).unwrap();
     let out = devkit(&build_args);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("undefined reference to `__locale_ctype_ptr'") && t.contains("newlib 3"), "{t}");
+    assert!(
+        t.contains("undefined reference to `__locale_ctype_ptr'") && t.contains("newlib 3"),
+        "{t}"
+    );
     use tasks::build::known_failures::{LOCALE_SHIM_FILE, LOCALE_SHIM_SOURCE};
-    assert!(t.contains(LOCALE_SHIM_FILE) && t.contains(LOCALE_SHIM_SOURCE), "{t}");
+    assert!(
+        t.contains(LOCALE_SHIM_FILE) && t.contains(LOCALE_SHIM_SOURCE),
+        "{t}"
+    );
     std::fs::write(sketch.join(LOCALE_SHIM_FILE), LOCALE_SHIM_SOURCE).unwrap();
     let out = devkit(&build_args);
     assert!(out.status.success(), "{}", text(&out));
-    eprintln!("real-builder test took {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "real-builder test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -38,7 +38,9 @@ fn bench_derive(c: &mut Criterion) {
     let image = FirmwareImage::from_parts(bin, &map).expect("image");
     let uds = uds_for(1);
     let id = RegistrationId::parse("bench-device").expect("id");
-    c.bench_function("derive/one_device", |b| b.iter(|| identity::derive(&uds, &image, &id).expect("derive")));
+    c.bench_function("derive/one_device", |b| {
+        b.iter(|| identity::derive(&uds, &image, &id).expect("derive"))
+    });
 }
 
 fn bench_batch(c: &mut Criterion) {
@@ -46,15 +48,25 @@ fn bench_batch(c: &mut Criterion) {
     let n: u64 = if full { 10_000 } else { 10 };
     let (bin, map) = image_400k();
     let image = FirmwareImage::from_parts(bin, &map).expect("image");
-    let devices: Vec<(Uds, RegistrationId)> =
-        (0..n).map(|i| (uds_for(i), RegistrationId::parse(&format!("factory-{i:05}")).expect("id"))).collect();
+    let devices: Vec<(Uds, RegistrationId)> = (0..n)
+        .map(|i| {
+            (
+                uds_for(i),
+                RegistrationId::parse(&format!("factory-{i:05}")).expect("id"),
+            )
+        })
+        .collect();
     if full {
         // Wall time is shared with whatever else runs on the machine; report CPU time too, so
         // "certificates per second per core" can be read on a busy machine.
         if let Some(cpu) = thread_cpu_ns() {
             let wall = std::time::Instant::now();
             for (uds, id) in &devices {
-                std::hint::black_box(identity::derive(uds, &image, id).expect("derive").alias_cert_pem());
+                std::hint::black_box(
+                    identity::derive(uds, &image, id)
+                        .expect("derive")
+                        .alias_cert_pem(),
+                );
             }
             let cpu = (thread_cpu_ns().unwrap_or(cpu) - cpu) as f64 / 1e9;
             let wall = wall.elapsed().as_secs_f64();
@@ -83,7 +95,12 @@ fn bench_batch(c: &mut Criterion) {
 
 /// CPU time of the current thread (Linux `/proc/thread-self/schedstat`, nanoseconds).
 fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// User + system CPU time of waited-for children (Linux `/proc/self/stat`, clock ticks of 10 ms).
@@ -131,13 +148,20 @@ fn bench_process(c: &mut Criterion) {
             .expect("spawn devkit");
         assert!(status.success());
     };
-    let next_fresh = || dir.path().join(format!("out-{}", fresh.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let next_fresh = || {
+        dir.path().join(format!(
+            "out-{}",
+            fresh.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ))
+    };
     let same = dir.path().join("out");
     if std::env::args().any(|a| a == "--bench") {
         // CPU time of the child processes (wall time depends on the machine's load and disk).
         let cpu = |label: &str, out: &dyn Fn() -> PathBuf| {
             let runs = 200;
-            let Some(before) = children_cpu_ticks() else { return };
+            let Some(before) = children_cpu_ticks() else {
+                return;
+            };
             let wall = std::time::Instant::now();
             for _ in 0..runs {
                 run(out());

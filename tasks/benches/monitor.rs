@@ -17,7 +17,10 @@ fn payload() -> Vec<u8> {
     let mut data = Vec::with_capacity(TOTAL);
     let mut i = 0u64;
     while data.len() < TOTAL {
-        data.extend_from_slice(format!("Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING {i}\r\n").as_bytes());
+        data.extend_from_slice(
+            format!("Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING {i}\r\n")
+                .as_bytes(),
+        );
         i += 1;
     }
     data.truncate(TOTAL);
@@ -25,7 +28,9 @@ fn payload() -> Vec<u8> {
 }
 
 fn checksum(acc: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(acc, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64))
+    bytes
+        .iter()
+        .fold(acc, |a, &b| a.wrapping_mul(31).wrapping_add(b as u64))
 }
 
 #[cfg(unix)]
@@ -36,7 +41,15 @@ fn bench(c: &mut Criterion) {
     nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &t).expect("raw");
     let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
     let master = std::fs::File::from(pair.master);
-    let (monitor, mut rx) = Monitor::open_subscribed(&path, MonitorOptions { capacity: 1 << 16, line_events: false, ..Default::default() }).expect("monitor");
+    let (monitor, mut rx) = Monitor::open_subscribed(
+        &path,
+        MonitorOptions {
+            capacity: 1 << 16,
+            line_events: false,
+            ..Default::default()
+        },
+    )
+    .expect("monitor");
     let data = payload();
     let expected = checksum(0, &data);
 

@@ -54,10 +54,17 @@ pub struct DoctorOptions {
     pub skip_probe: bool,
 }
 
-const SYSTEM_UDEV_DIRS: [&str; 3] = ["/etc/udev/rules.d", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"];
+const SYSTEM_UDEV_DIRS: [&str; 3] = [
+    "/etc/udev/rules.d",
+    "/lib/udev/rules.d",
+    "/usr/lib/udev/rules.d",
+];
 
 fn action(action: NextAction, detail: Option<&str>) -> NextStep {
-    NextStep { action, detail: detail.map(str::to_string) }
+    NextStep {
+        action,
+        detail: detail.map(str::to_string),
+    }
 }
 
 /// Run every check (nothing is changed on the machine).
@@ -65,10 +72,17 @@ pub async fn run(opts: &DoctorOptions) -> Vec<Check> {
     let mut checks = vec![daemon_check(opts.path_env.as_ref())];
     checks.extend(toolchain_checks(opts).await);
     if !opts.skip_probe {
-        checks.push(probe_check(tokio::task::spawn_blocking(crate::flash::probe::list).await.unwrap_or_default()));
+        checks.push(probe_check(
+            tokio::task::spawn_blocking(crate::flash::probe::list)
+                .await
+                .unwrap_or_default(),
+        ));
     }
     if cfg!(target_os = "linux") {
-        let dirs = opts.udev_dirs.clone().unwrap_or_else(|| SYSTEM_UDEV_DIRS.iter().map(PathBuf::from).collect());
+        let dirs = opts
+            .udev_dirs
+            .clone()
+            .unwrap_or_else(|| SYSTEM_UDEV_DIRS.iter().map(PathBuf::from).collect());
         checks.push(udev_check(&dirs));
     }
     checks
@@ -76,7 +90,12 @@ pub async fn run(opts: &DoctorOptions) -> Vec<Check> {
 
 fn which_in(name: &str, path_env: Option<&OsString>) -> Option<PathBuf> {
     match path_env {
-        Some(p) => which::which_in(name, Some(p), std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))).ok(),
+        Some(p) => which::which_in(
+            name,
+            Some(p),
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        )
+        .ok(),
         None => which::which(name).ok(),
     }
 }
@@ -93,7 +112,13 @@ fn daemon_check(path_env: Option<&OsString>) -> Check {
             ),
         ),
     };
-    Check { id: "daemon", title: "DevKit daemon", status, detail, next_actions: vec![] }
+    Check {
+        id: "daemon",
+        title: "DevKit daemon",
+        status,
+        detail,
+        next_actions: vec![],
+    }
 }
 
 async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
@@ -104,37 +129,57 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
         detail: format!("not checked: {why}"),
         next_actions: vec![action(NextAction::InstallToolchain, None)],
     };
-    let cli = match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
-        Ok(cli) => cli,
-        Err(_) => {
-            // Worded here without CLI flags: each adapter renders the next actions its own way.
-            let looked = match &opts.arduino_cli {
-                Some(p) => format!("the configured arduino-cli {} does not exist", p.display()),
-                None => "`arduino-cli` is not on PATH".to_string(),
-            };
-            let next = vec![action(NextAction::InstallToolchain, None), action(NextAction::SetArduinoCliPath, Some("devkitDps.arduinoCli.path"))];
-            let detail = format!("{looked}.\n{}", toolchain::install_guidance());
-            let found = Check { id: "arduinoCli", title: "arduino-cli", status: CheckStatus::Error, detail, next_actions: next };
-            return vec![found, not_checked("arduino-cli was not found")];
-        }
-    };
+    let cli =
+        match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
+            Ok(cli) => cli,
+            Err(_) => {
+                // Worded here without CLI flags: each adapter renders the next actions its own way.
+                let looked = match &opts.arduino_cli {
+                    Some(p) => format!("the configured arduino-cli {} does not exist", p.display()),
+                    None => "`arduino-cli` is not on PATH".to_string(),
+                };
+                let next = vec![
+                    action(NextAction::InstallToolchain, None),
+                    action(
+                        NextAction::SetArduinoCliPath,
+                        Some("devkitDps.arduinoCli.path"),
+                    ),
+                ];
+                let detail = format!("{looked}.\n{}", toolchain::install_guidance());
+                let found = Check {
+                    id: "arduinoCli",
+                    title: "arduino-cli",
+                    status: CheckStatus::Error,
+                    detail,
+                    next_actions: next,
+                };
+                return vec![found, not_checked("arduino-cli was not found")];
+            }
+        };
     let progress = Progress::none();
-    let version = match toolchain::arduino_cli_version(&cli, opts.arduino_data.as_deref(), &progress).await {
-        Ok(v) => Check {
-            id: "arduinoCli",
-            title: "arduino-cli",
-            status: CheckStatus::Ok,
-            detail: format!("{} version {v}", cli.display()),
-            next_actions: vec![],
-        },
-        Err(e) => Check {
-            id: "arduinoCli",
-            title: "arduino-cli",
-            status: CheckStatus::Error,
-            detail: e.to_string(),
-            next_actions: vec![action(NextAction::InstallToolchain, None), action(NextAction::SetArduinoCliPath, Some("devkitDps.arduinoCli.path"))],
-        },
-    };
+    let version =
+        match toolchain::arduino_cli_version(&cli, opts.arduino_data.as_deref(), &progress).await {
+            Ok(v) => Check {
+                id: "arduinoCli",
+                title: "arduino-cli",
+                status: CheckStatus::Ok,
+                detail: format!("{} version {v}", cli.display()),
+                next_actions: vec![],
+            },
+            Err(e) => Check {
+                id: "arduinoCli",
+                title: "arduino-cli",
+                status: CheckStatus::Error,
+                detail: e.to_string(),
+                next_actions: vec![
+                    action(NextAction::InstallToolchain, None),
+                    action(
+                        NextAction::SetArduinoCliPath,
+                        Some("devkitDps.arduinoCli.path"),
+                    ),
+                ],
+            },
+        };
     if version.status != CheckStatus::Ok {
         return vec![version, not_checked("arduino-cli does not work")];
     }
@@ -151,7 +196,10 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
             title: "AZ3166 platform",
             status: CheckStatus::Error,
             detail: e.to_string(),
-            next_actions: vec![action(NextAction::InstallToolchain, Some(toolchain::PLATFORM_ID))],
+            next_actions: vec![action(
+                NextAction::InstallToolchain,
+                Some(toolchain::PLATFORM_ID),
+            )],
         },
     };
     vec![version, platform]
@@ -166,21 +214,34 @@ fn probe_check(probes: Vec<String>) -> Check {
     } else {
         (CheckStatus::Ok, probes.join("\n"))
     };
-    Check { id: "probe", title: "Debug probe (ST-LINK)", status, detail, next_actions: vec![] }
+    Check {
+        id: "probe",
+        title: "Debug probe (ST-LINK)",
+        status,
+        detail,
+        next_actions: vec![],
+    }
 }
 
 /// Whether a rules file grants access to USB 0483:374B.
 fn rule_matches(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
-    t.lines().any(|l| !l.trim_start().starts_with('#') && l.contains("0483") && l.contains("374b"))
+    t.lines()
+        .any(|l| !l.trim_start().starts_with('#') && l.contains("0483") && l.contains("374b"))
 }
 
 fn udev_check(dirs: &[PathBuf]) -> Check {
-    let found = dirs.iter().filter_map(|d| std::fs::read_dir(d).ok()).flatten().flatten().map(|e| e.path()).find(|p| {
-        p.extension().is_some_and(|x| x == "rules")
-            && std::fs::metadata(p).is_ok_and(|m| m.len() < 1 << 20)
-            && std::fs::read_to_string(p).is_ok_and(|t| rule_matches(&t))
-    });
+    let found = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "rules")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() < 1 << 20)
+                && std::fs::read_to_string(p).is_ok_and(|t| rule_matches(&t))
+        });
     match found {
         Some(p) => Check { id: "udevRule", title: "udev rule for the ST-LINK", status: CheckStatus::Ok, detail: p.display().to_string(), next_actions: vec![] },
         None => Check {
@@ -219,11 +280,20 @@ mod tests {
     }
 
     fn opts(dir: &Path) -> DoctorOptions {
-        DoctorOptions { arduino_cli: None, arduino_data: None, path_env: Some(dir.as_os_str().to_owned()), udev_dirs: Some(vec![dir.join("rules.d")]), skip_probe: true }
+        DoctorOptions {
+            arduino_cli: None,
+            arduino_data: None,
+            path_env: Some(dir.as_os_str().to_owned()),
+            udev_dirs: Some(vec![dir.join("rules.d")]),
+            skip_probe: true,
+        }
     }
 
     fn by_id<'a>(checks: &'a [Check], id: &str) -> &'a Check {
-        checks.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("no {id} check in {checks:?}"))
+        checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no {id} check in {checks:?}"))
     }
 
     #[tokio::test]
@@ -235,7 +305,10 @@ mod tests {
         let cli = by_id(&checks, "arduinoCli");
         assert_eq!(cli.status, CheckStatus::Error);
         let actions: Vec<_> = cli.next_actions.iter().map(|a| a.action).collect();
-        assert_eq!(actions, [NextAction::InstallToolchain, NextAction::SetArduinoCliPath]);
+        assert_eq!(
+            actions,
+            [NextAction::InstallToolchain, NextAction::SetArduinoCliPath]
+        );
         assert_eq!(by_id(&checks, "platform").status, CheckStatus::Error);
         if cfg!(target_os = "linux") {
             let udev = by_id(&checks, "udevRule");
@@ -244,15 +317,26 @@ mod tests {
             assert_eq!(udev.next_actions[0].action, NextAction::InstallUdevRule);
         }
         let json = serde_json::to_value(&checks).unwrap();
-        assert_eq!(json[1]["nextActions"][1]["detail"], "devkitDps.arduinoCli.path", "camelCase wire shape: {json}");
+        assert_eq!(
+            json[1]["nextActions"][1]["detail"], "devkitDps.arduinoCli.path",
+            "camelCase wire shape: {json}"
+        );
     }
 
     #[tokio::test]
     async fn a_working_toolchain_and_rule_pass() {
         let dir = tempfile::tempdir().unwrap();
-        standin(dir.path(), "1.2.2", r#"{"platforms":[{"id":"AZ3166:stm32f4","installed_version":"1.6.2"}]}"#);
+        standin(
+            dir.path(),
+            "1.2.2",
+            r#"{"platforms":[{"id":"AZ3166:stm32f4","installed_version":"1.6.2"}]}"#,
+        );
         std::fs::create_dir_all(dir.path().join("rules.d")).unwrap();
-        std::fs::write(dir.path().join("rules.d/49-stlink.rules"), format!("# ST-LINK\n{}\n", UDEV_RULE.to_uppercase())).unwrap();
+        std::fs::write(
+            dir.path().join("rules.d/49-stlink.rules"),
+            format!("# ST-LINK\n{}\n", UDEV_RULE.to_uppercase()),
+        )
+        .unwrap();
         let checks = run(&opts(dir.path())).await;
         assert!(ready(&checks), "{checks:?}");
         assert!(by_id(&checks, "arduinoCli").detail.contains("1.2.2"));
@@ -269,7 +353,11 @@ mod tests {
         let checks = run(&opts(dir.path())).await;
         let platform = by_id(&checks, "platform");
         assert_eq!(platform.status, CheckStatus::Error);
-        assert!(platform.detail.contains("core install"), "{}", platform.detail);
+        assert!(
+            platform.detail.contains("core install"),
+            "{}",
+            platform.detail
+        );
         standin(dir.path(), "0.10.0", "[]");
         let checks = run(&opts(dir.path())).await;
         assert_eq!(by_id(&checks, "arduinoCli").status, CheckStatus::Error);
@@ -278,7 +366,9 @@ mod tests {
 
     #[test]
     fn commented_rules_do_not_count() {
-        assert!(!rule_matches("# ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"374b\""));
+        assert!(!rule_matches(
+            "# ATTRS{idVendor}==\"0483\", ATTRS{idProduct}==\"374b\""
+        ));
         assert!(rule_matches(UDEV_RULE));
     }
 }

@@ -219,7 +219,11 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     pub fn new(input: Input, reason: impl Into<String>) -> Self {
-        InvalidInput { input, reason: reason.into(), name: None }
+        InvalidInput {
+            input,
+            reason: reason.into(),
+            name: None,
+        }
     }
     /// The same error, its message naming `name` (e.g. `--uds-file dev.uds`, `row 3: UDS`).
     pub fn named(mut self, name: impl Into<String>) -> Self {
@@ -279,7 +283,6 @@ impl ErrorKind {
     pub const fn is_invalid(self) -> bool {
         matches!(self, ErrorKind::InvalidInput)
     }
-
 }
 
 /// Something the user can do about an error. The wire names (camelCase) are a contract with
@@ -364,10 +367,16 @@ pub struct NextStep {
 
 impl NextStep {
     pub fn new(action: NextAction) -> Self {
-        NextStep { action, detail: None }
+        NextStep {
+            action,
+            detail: None,
+        }
     }
     pub fn with_detail(action: NextAction, detail: impl Into<String>) -> Self {
-        NextStep { action, detail: Some(detail.into()) }
+        NextStep {
+            action,
+            detail: Some(detail.into()),
+        }
     }
 }
 
@@ -476,9 +485,19 @@ mod tests {
         for a in NextAction::ALL {
             assert_eq!(serde_json::to_value(a).unwrap(), a.name());
         }
-        let step = serde_json::to_value(NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath")).unwrap();
-        assert_eq!(step, serde_json::json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"}));
-        assert_eq!(serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(), serde_json::json!({"action": "retry"}));
+        let step = serde_json::to_value(NextStep::with_detail(
+            NextAction::SetArduinoCliPath,
+            "devkit.arduinoCliPath",
+        ))
+        .unwrap();
+        assert_eq!(
+            step,
+            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"})
+        );
+        assert_eq!(
+            serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(),
+            serde_json::json!({"action": "retry"})
+        );
     }
 
     #[test]
@@ -496,10 +515,53 @@ mod tests {
     #[test]
     fn fields_are_camel_case_and_flags_kebab_case() {
         use Input::*;
-        for i in [Port, Bin, Map, BuildDir, ProjectDir, Sketch, ArduinoCli, GlobalEndpoint, IdScope, RegistrationId, Mac, FirmwareVersion, Uds, ConnectionString, HubConnectionString, CaFile, TrustedCa, Cert, AliasKey, DeviceId, IotHub, DpsName, Backend, Probe, Openocd, SimDir, Address, WifiSsid, WifiPassword, Link, Hub, Manifest, OutDir] {
-            assert!(i.field().chars().all(|c| c.is_ascii_alphanumeric()), "{i:?}");
-            assert!(i.field().starts_with(|c: char| c.is_ascii_lowercase()), "{i:?}");
-            assert!(i.flag().starts_with("--") && !i.flag().contains(char::is_uppercase), "{i:?}");
+        for i in [
+            Port,
+            Bin,
+            Map,
+            BuildDir,
+            ProjectDir,
+            Sketch,
+            ArduinoCli,
+            GlobalEndpoint,
+            IdScope,
+            RegistrationId,
+            Mac,
+            FirmwareVersion,
+            Uds,
+            ConnectionString,
+            HubConnectionString,
+            CaFile,
+            TrustedCa,
+            Cert,
+            AliasKey,
+            DeviceId,
+            IotHub,
+            DpsName,
+            Backend,
+            Probe,
+            Openocd,
+            SimDir,
+            Address,
+            WifiSsid,
+            WifiPassword,
+            Link,
+            Hub,
+            Manifest,
+            OutDir,
+        ] {
+            assert!(
+                i.field().chars().all(|c| c.is_ascii_alphanumeric()),
+                "{i:?}"
+            );
+            assert!(
+                i.field().starts_with(|c: char| c.is_ascii_lowercase()),
+                "{i:?}"
+            );
+            assert!(
+                i.flag().starts_with("--") && !i.flag().contains(char::is_uppercase),
+                "{i:?}"
+            );
         }
     }
 }

@@ -32,7 +32,9 @@ pub enum FsError {
         new: String,
     },
     /// The output path exists and is not a regular file (a FIFO, a device, a directory).
-    #[error("cannot write {path}: it is {kind}; an output must be a regular file or not exist yet")]
+    #[error(
+        "cannot write {path}: it is {kind}; an output must be a regular file or not exist yet"
+    )]
     NotRegular { path: PathBuf, kind: &'static str },
     /// [`write_new_atomic`]: the file appeared (or existed) and is kept.
     #[error("refusing to overwrite {path}: the file exists")]
@@ -72,10 +74,18 @@ pub struct InputError {
 
 impl InputError {
     fn new(input: &str, reason: impl Into<String>) -> Self {
-        InputError { input: input.to_string(), reason: reason.into(), io_kind: None }
+        InputError {
+            input: input.to_string(),
+            reason: reason.into(),
+            io_kind: None,
+        }
     }
     fn io(input: &str, e: std::io::Error) -> Self {
-        InputError { input: input.to_string(), reason: format!("cannot be read: {e}"), io_kind: Some(e.kind()) }
+        InputError {
+            input: input.to_string(),
+            reason: format!("cannot be read: {e}"),
+            io_kind: Some(e.kind()),
+        }
     }
     /// The same refusal in the one error model: `input` is what was refused, the message
     /// still naming it as this error did (`--bin "x.bin"`).
@@ -133,13 +143,25 @@ fn open_regular(path: &Path, input: &str) -> Result<(std::fs::File, u64), InputE
     let file = opts.open(path).map_err(|e| InputError::io(input, e))?;
     let meta = file.metadata().map_err(|e| InputError::io(input, e))?;
     if !meta.file_type().is_file() {
-        return Err(InputError::new(input, format!("is {}; expected a regular file", file_kind(&meta.file_type()))));
+        return Err(InputError::new(
+            input,
+            format!(
+                "is {}; expected a regular file",
+                file_kind(&meta.file_type())
+            ),
+        ));
     }
     Ok((file, meta.len()))
 }
 
 fn too_large(input: &str, limit: u64) -> InputError {
-    InputError::new(input, format!("is larger than {} (the most this input can legitimately be)", human_size(limit)))
+    InputError::new(
+        input,
+        format!(
+            "is larger than {} (the most this input can legitimately be)",
+            human_size(limit)
+        ),
+    )
 }
 
 /// Read the whole regular file at `path`, refusing FIFOs, devices and directories and
@@ -155,7 +177,9 @@ pub fn read_bounded(path: &Path, input: &str, limit: u64) -> Result<Vec<u8>, Inp
 fn read_limited(r: impl Read, input: &str, limit: u64, hint: u64) -> Result<Vec<u8>, InputError> {
     // Sized up front: a secret is not left behind in a reallocated buffer.
     let mut buf = Vec::with_capacity(hint.min(limit) as usize + 1);
-    r.take(limit + 1).read_to_end(&mut buf).map_err(|e| InputError::io(input, e))?;
+    r.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| InputError::io(input, e))?;
     if buf.len() as u64 > limit {
         buf.fill(0);
         return Err(too_large(input, limit));
@@ -201,13 +225,27 @@ pub enum SecretSource<'a> {
 /// [`limits::SECRET_TEXT`] bytes, UTF-8. The one rule for every secret text: exactly one
 /// trailing line ending (LF or CRLF) is removed, nothing else (a password may begin or end
 /// with spaces; parsers that ignore whitespace trim it themselves). Errors never quote it.
-pub fn read_secret_text(source: SecretSource<'_>, input: &str) -> Result<Zeroizing<String>, InputError> {
+pub fn read_secret_text(
+    source: SecretSource<'_>,
+    input: &str,
+) -> Result<Zeroizing<String>, InputError> {
     let bytes = match source {
         SecretSource::File(path) => Zeroizing::new(read_bounded(path, input, limits::SECRET_TEXT)?),
         SecretSource::Stdin => read_stdin_line(input, limits::SECRET_TEXT)?,
     };
-    let text = std::str::from_utf8(&bytes).map_err(|e| InputError::new(input, format!("is not UTF-8 text (byte {} is invalid)", e.valid_up_to() + 1)))?;
-    let text = text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(text);
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        InputError::new(
+            input,
+            format!(
+                "is not UTF-8 text (byte {} is invalid)",
+                e.valid_up_to() + 1
+            ),
+        )
+    })?;
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text);
     Ok(Zeroizing::new(text.to_string()))
 }
 
@@ -215,7 +253,10 @@ pub fn read_secret_text(source: SecretSource<'_>, input: &str) -> Result<Zeroizi
 /// device would work, but reading it first (to compare identities) would hang or never end.
 pub fn check_output(path: &Path) -> Result<(), FsError> {
     match std::fs::metadata(path) {
-        Ok(m) if !m.file_type().is_file() => Err(FsError::NotRegular { path: path.to_path_buf(), kind: file_kind(&m.file_type()) }),
+        Ok(m) if !m.file_type().is_file() => Err(FsError::NotRegular {
+            path: path.to_path_buf(),
+            kind: file_kind(&m.file_type()),
+        }),
         _ => Ok(()),
     }
 }
@@ -224,9 +265,14 @@ pub fn check_output(path: &Path) -> Result<(), FsError> {
 /// replaced (it may be another device's root secret). The check and the rename are one
 /// operation (no window in which a concurrent writer's file would be overwritten).
 pub fn write_new_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), FsError> {
-    let io = |source| FsError::Io { path: path.to_path_buf(), source };
+    let io = |source| FsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     if path.exists() {
-        return Err(FsError::Exists { path: path.to_path_buf() });
+        return Err(FsError::Exists {
+            path: path.to_path_buf(),
+        });
     }
     let dir = parent_dir(path);
     std::fs::create_dir_all(&dir).map_err(io)?;
@@ -236,7 +282,9 @@ pub fn write_new_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), 
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist_noclobber(path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            FsError::Exists { path: path.to_path_buf() }
+            FsError::Exists {
+                path: path.to_path_buf(),
+            }
         } else {
             io(e.error)
         }
@@ -261,18 +309,30 @@ const STALE_UNKNOWN: std::time::Duration = std::time::Duration::from_secs(24 * 3
 /// name) is gone and they are over a minute old, or (no PID) over a day old. A live writer's
 /// file is never touched. Returns how many were removed. Best effort: errors are ignored.
 pub fn clean_stale_temps(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     let now = std::time::SystemTime::now();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else { continue };
-        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+            continue;
+        };
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
         if !meta.file_type().is_file() {
             continue;
         }
-        let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-        let pid = rest.split_once('-').and_then(|(p, _)| p.parse::<u32>().ok());
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .unwrap_or_default();
+        let pid = rest
+            .split_once('-')
+            .and_then(|(p, _)| p.parse::<u32>().ok());
         let stale = match pid.map(process_alive) {
             Some(Some(false)) => age >= STALE_DEAD_PID,
             Some(Some(true)) => false,
@@ -308,7 +368,9 @@ fn process_alive(pid: u32) -> Option<bool> {
 /// the same directory; one scan is enough).
 fn clean_stale_temps_once(dir: &Path) {
     static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let Ok(mut cleaned) = CLEANED.lock() else { return };
+    let Ok(mut cleaned) = CLEANED.lock() else {
+        return;
+    };
     if cleaned.iter().any(|d| d == dir) {
         return;
     }
@@ -321,7 +383,9 @@ impl crate::error::DomainError for FsError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
             FsError::Io { .. } => crate::error::ErrorKind::Failed,
-            FsError::WouldOverwrite { .. } | FsError::Exists { .. } => crate::error::ErrorKind::WouldOverwrite,
+            FsError::WouldOverwrite { .. } | FsError::Exists { .. } => {
+                crate::error::ErrorKind::WouldOverwrite
+            }
             FsError::NotRegular { .. } => crate::error::ErrorKind::Failed,
         }
     }
@@ -364,7 +428,10 @@ fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFile> {
     }
     #[cfg(not(any(unix, windows)))]
     if mode == Mode::Private {
-        return Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "private files need Unix or Windows file permissions"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "private files need Unix or Windows file permissions",
+        ));
     }
     builder.tempfile_in(dir)
 }
@@ -380,22 +447,48 @@ mod private_windows {
     use std::os::windows::ffi::OsStrExt;
     use std::os::windows::io::FromRawHandle;
     use std::path::Path;
-    use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE};
-    use windows_sys::Win32::Security::Authorization::{ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1};
-    use windows_sys::Win32::Security::{GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY, TOKEN_USER};
-    use windows_sys::Win32::Storage::FileSystem::{CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE};
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, LocalFree, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
+    };
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
+        SDDL_REVISION_1,
+    };
+    use windows_sys::Win32::Security::{
+        GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY,
+        TOKEN_USER,
+    };
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_DELETE, FILE_SHARE_READ,
+        FILE_SHARE_WRITE,
+    };
     use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 
     /// Create `path` (it must not exist) readable and writable by the current user only.
     pub fn create_new(path: &Path) -> io::Result<std::fs::File> {
-        let sddl: Vec<u16> = format!("D:P(A;;FA;;;{})", current_user_sid()?).encode_utf16().chain([0]).collect();
+        let sddl: Vec<u16> = format!("D:P(A;;FA;;;{})", current_user_sid()?)
+            .encode_utf16()
+            .chain([0])
+            .collect();
         let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
         // SAFETY: `sddl` is NUL-terminated UTF-16; on success `sd` is a LocalAlloc'ed
         // descriptor we free below.
-        if unsafe { ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl.as_ptr(), SDDL_REVISION_1, &mut sd, std::ptr::null_mut()) } == 0 {
+        if unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        } == 0
+        {
             return Err(io::Error::last_os_error());
         }
-        let attrs = SECURITY_ATTRIBUTES { nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32, lpSecurityDescriptor: sd, bInheritHandle: 0 };
+        let attrs = SECURITY_ATTRIBUTES {
+            nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: sd,
+            bInheritHandle: 0,
+        };
         let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
         // SAFETY: `wide` is a NUL-terminated path, `attrs` points at a valid descriptor; the
         // share mode is std's (so the file can be renamed into place while open).
@@ -443,7 +536,9 @@ mod private_windows {
         // u64 storage keeps TOKEN_USER's pointer field aligned.
         let mut buf = vec![0u64; (len as usize).div_ceil(8)];
         // SAFETY: `buf` holds `len` bytes.
-        if unsafe { GetTokenInformation(token, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) } == 0 {
+        if unsafe { GetTokenInformation(token, TokenUser, buf.as_mut_ptr().cast(), len, &mut len) }
+            == 0
+        {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: on success the buffer starts with a TOKEN_USER whose SID points into it.
@@ -474,7 +569,10 @@ mod private_windows {
 pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<(), FsError> {
     let mut staged = Vec::with_capacity(files.len());
     for (path, contents, mode) in files {
-        let io = |source| FsError::Io { path: path.clone(), source };
+        let io = |source| FsError::Io {
+            path: path.clone(),
+            source,
+        };
         check_output(path)?;
         let dir = parent_dir(path);
         std::fs::create_dir_all(&dir).map_err(io)?;
@@ -486,7 +584,10 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<
     sync_staged(&staged)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (tmp, path) in staged {
-        tmp.persist(&path).map_err(|e| FsError::Io { path: path.clone(), source: e.error })?;
+        tmp.persist(&path).map_err(|e| FsError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
         let dir = parent_dir(&path);
         if !dirs.contains(&dir) {
             dirs.push(dir);
@@ -513,18 +614,25 @@ fn sync_staged(staged: &[(tempfile::NamedTempFile, PathBuf)]) -> Result<(), FsEr
     use std::os::fd::AsRawFd;
     if let [(tmp, path), ..] = staged {
         if staged.len() == 1 {
-            return tmp.as_file().sync_all().map_err(|source| FsError::Io { path: path.clone(), source });
+            return tmp.as_file().sync_all().map_err(|source| FsError::Io {
+                path: path.clone(),
+                source,
+            });
         }
         // Staged files may sit on several filesystems (out-dir and per-device dirs normally
         // share one); sync each distinct filesystem once.
         let mut devices = Vec::new();
         for (tmp, path) in staged {
             use std::os::unix::fs::MetadataExt;
-            let io = |source| FsError::Io { path: path.clone(), source };
+            let io = |source| FsError::Io {
+                path: path.clone(),
+                source,
+            };
             let dev = tmp.as_file().metadata().map_err(io)?.dev();
             if !devices.contains(&dev) {
                 devices.push(dev);
-                nix::unistd::syncfs(tmp.as_file().as_raw_fd()).map_err(|e| io(std::io::Error::from(e)))?;
+                nix::unistd::syncfs(tmp.as_file().as_raw_fd())
+                    .map_err(|e| io(std::io::Error::from(e)))?;
             }
         }
     }
@@ -534,7 +642,10 @@ fn sync_staged(staged: &[(tempfile::NamedTempFile, PathBuf)]) -> Result<(), FsEr
 #[cfg(not(target_os = "linux"))]
 fn sync_staged(staged: &[(tempfile::NamedTempFile, PathBuf)]) -> Result<(), FsError> {
     for (tmp, path) in staged {
-        tmp.as_file().sync_all().map_err(|source| FsError::Io { path: path.clone(), source })?;
+        tmp.as_file().sync_all().map_err(|source| FsError::Io {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -578,15 +689,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = vec![
             (dir.path().join("cert.pem"), b"cert".to_vec(), Mode::Public),
-            (dir.path().join("dev/key.pem"), b"key".to_vec(), Mode::Private),
+            (
+                dir.path().join("dev/key.pem"),
+                b"key".to_vec(),
+                Mode::Private,
+            ),
         ];
         write_all_atomic(&files).unwrap();
         assert_eq!(std::fs::read(dir.path().join("cert.pem")).unwrap(), b"cert");
-        assert_eq!(std::fs::read(dir.path().join("dev/key.pem")).unwrap(), b"key");
+        assert_eq!(
+            std::fs::read(dir.path().join("dev/key.pem")).unwrap(),
+            b"key"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+            let mode = |p: &str| {
+                std::fs::metadata(dir.path().join(p))
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777
+            };
             assert_eq!((mode("cert.pem"), mode("dev/key.pem")), (0o644, 0o600));
         }
     }
@@ -597,21 +721,37 @@ mod tests {
         let small = dir.path().join("small");
         std::fs::write(&small, b"hello").unwrap();
         assert_eq!(read_bounded(&small, "--x", 5).unwrap(), b"hello");
-        let e = read_bounded(&small, "--x \"small\"", 4).unwrap_err().to_string();
-        assert!(e.contains("--x \"small\"") && e.contains("4 bytes") && !e.contains("hello"), "{e}");
-        let e = read_bounded(dir.path(), "--dir-as-file", 4).unwrap_err().to_string();
+        let e = read_bounded(&small, "--x \"small\"", 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--x \"small\"") && e.contains("4 bytes") && !e.contains("hello"),
+            "{e}"
+        );
+        let e = read_bounded(dir.path(), "--dir-as-file", 4)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("directory"), "{e}");
-        assert!(read_bounded(&dir.path().join("missing"), "--m", 4).unwrap_err().is_not_found());
+        assert!(read_bounded(&dir.path().join("missing"), "--m", 4)
+            .unwrap_err()
+            .is_not_found());
         #[cfg(unix)]
         {
-            let e = read_bounded(Path::new("/dev/zero"), "--bin", limits::FIRMWARE_BIN).unwrap_err().to_string();
+            let e = read_bounded(Path::new("/dev/zero"), "--bin", limits::FIRMWARE_BIN)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("--bin") && e.contains("device"), "{e}");
             let fifo = dir.path().join("fifo");
             nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
             // Must return at once (no writer would ever come).
-            let e = read_bounded(&fifo, "--map", limits::MAP_FILE).unwrap_err().to_string();
+            let e = read_bounded(&fifo, "--map", limits::MAP_FILE)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("FIFO"), "{e}");
-            assert!(matches!(write_atomic(&fifo, b"x", Mode::Public), Err(FsError::NotRegular { .. })));
+            assert!(matches!(
+                write_atomic(&fifo, b"x", Mode::Public),
+                Err(FsError::NotRegular { .. })
+            ));
         }
     }
 
@@ -619,15 +759,28 @@ mod tests {
     fn secret_text_drops_one_line_ending_and_never_quotes_itself() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pw");
-        for (raw, want) in [(&b" canary pw \r\n"[..], " canary pw "), (b"canary\n\n", "canary\n"), (b"", "")] {
+        for (raw, want) in [
+            (&b" canary pw \r\n"[..], " canary pw "),
+            (b"canary\n\n", "canary\n"),
+            (b"", ""),
+        ] {
             std::fs::write(&f, raw).unwrap();
-            assert_eq!(read_secret_text(SecretSource::File(&f), "--password-file").unwrap().as_str(), want);
+            assert_eq!(
+                read_secret_text(SecretSource::File(&f), "--password-file")
+                    .unwrap()
+                    .as_str(),
+                want
+            );
         }
         std::fs::write(&f, b"canary\xff").unwrap();
-        let e = read_secret_text(SecretSource::File(&f), "--password-file").unwrap_err().to_string();
+        let e = read_secret_text(SecretSource::File(&f), "--password-file")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("UTF-8") && !e.contains("canary"), "{e}");
         std::fs::write(&f, "canary".repeat(1000)).unwrap();
-        let e = read_secret_text(SecretSource::File(&f), "--password-file").unwrap_err().to_string();
+        let e = read_secret_text(SecretSource::File(&f), "--password-file")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("4 KiB") && !e.contains("canary"), "{e}");
     }
 
@@ -636,14 +789,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("devkit.uds");
         write_new_atomic(&p, b"first", Mode::Private).unwrap();
-        assert!(matches!(write_new_atomic(&p, b"second", Mode::Private), Err(FsError::Exists { .. })));
+        assert!(matches!(
+            write_new_atomic(&p, b"second", Mode::Private),
+            Err(FsError::Exists { .. })
+        ));
         assert_eq!(std::fs::read(&p).unwrap(), b"first");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 
     #[cfg(unix)]
@@ -662,7 +825,10 @@ mod tests {
         let dead_new = touch(".devkit-tmp-4194999-def", std::time::SystemTime::now());
         let live = touch(&format!(".devkit-tmp-{}-ghi", std::process::id()), old);
         let legacy_recent = touch(".devkit-tmp-XyZ123", old);
-        let legacy_ancient = touch(".devkit-tmp-AbC456", std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600));
+        let legacy_ancient = touch(
+            ".devkit-tmp-AbC456",
+            std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 3600),
+        );
         let other = touch("devkit.uds", old);
         assert_eq!(clean_stale_temps(dir.path()), 2);
         assert!(!dead_old.exists() && !legacy_ancient.exists());
@@ -675,8 +841,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let tmp = temp_in(dir.path(), Mode::Private).unwrap();
-        assert_eq!(tmp.as_file().metadata().unwrap().permissions().mode() & 0o777, 0o600);
-        let name = tmp.path().file_name().unwrap().to_str().unwrap().to_string();
-        assert!(name.starts_with(&format!(".devkit-tmp-{}-", std::process::id())), "{name}");
+        assert_eq!(
+            tmp.as_file().metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let name = tmp
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            name.starts_with(&format!(".devkit-tmp-{}-", std::process::id())),
+            "{name}"
+        );
     }
 }

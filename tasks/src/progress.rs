@@ -46,16 +46,25 @@ impl Progress {
         }
     }
     pub fn begin(&self, title: impl Into<String>) {
-        self.emit(ProgressEvent::Begin { title: title.into() })
+        self.emit(ProgressEvent::Begin {
+            title: title.into(),
+        })
     }
     pub fn report(&self, message: impl Into<String>, percentage: Option<u32>) {
-        self.emit(ProgressEvent::Report { message: message.into(), percentage })
+        self.emit(ProgressEvent::Report {
+            message: message.into(),
+            percentage,
+        })
     }
     pub fn end(&self, message: impl Into<String>) {
-        self.emit(ProgressEvent::End { message: message.into() })
+        self.emit(ProgressEvent::End {
+            message: message.into(),
+        })
     }
     pub fn warn(&self, message: impl Into<String>) {
-        self.emit(ProgressEvent::Warning { message: message.into() })
+        self.emit(ProgressEvent::Warning {
+            message: message.into(),
+        })
     }
 }
 

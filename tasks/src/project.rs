@@ -91,7 +91,10 @@ impl IdentityRecord {
     pub fn image_change(&self, fwid_hex: &str, core_digest_hex: &str) -> ImageChange {
         ImageChange {
             fwid: !self.fwid.eq_ignore_ascii_case(fwid_hex),
-            core_digest: self.core_digest.as_deref().map(|c| !c.eq_ignore_ascii_case(core_digest_hex)),
+            core_digest: self
+                .core_digest
+                .as_deref()
+                .map(|c| !c.eq_ignore_ascii_case(core_digest_hex)),
         }
     }
 }
@@ -115,7 +118,8 @@ impl ProjectState {
     pub fn load(root: &Path) -> Result<Self, ProjectError> {
         let path = state_path(root);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| ProjectError::Parse { path, source }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| ProjectError::Parse { path, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(ProjectError::Read { path, source }),
         }
@@ -131,7 +135,10 @@ impl ProjectState {
 
     /// Load, apply `f`, save when that changed anything: the one writer of the state file
     /// (an unchanged state costs no write and no fsync).
-    pub fn update(root: &Path, f: impl FnOnce(&mut ProjectState)) -> Result<ProjectState, ProjectError> {
+    pub fn update(
+        root: &Path,
+        f: impl FnOnce(&mut ProjectState),
+    ) -> Result<ProjectState, ProjectError> {
         let before = Self::load(root)?;
         let mut state = before.clone();
         f(&mut state);
@@ -180,16 +187,27 @@ mod tests {
         let text = std::fs::read(&path).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         ProjectState::update(dir.path(), |s| s.last_generated = Some(record.clone())).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().modified().unwrap(),
+            before
+        );
         assert_eq!(std::fs::read(&path).unwrap(), text);
         let state = ProjectState::load(dir.path()).unwrap();
-        assert_eq!(state.reference().map(|(r, s)| (r.registration_id.as_str(), s)), Some(("dev-a", IdentitySource::Generated)));
+        assert_eq!(
+            state
+                .reference()
+                .map(|(r, s)| (r.registration_id.as_str(), s)),
+            Some(("dev-a", IdentitySource::Generated))
+        );
     }
 
     #[test]
     fn round_trip_and_missing_is_empty() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(ProjectState::load(dir.path()).unwrap(), ProjectState::default());
+        assert_eq!(
+            ProjectState::load(dir.path()).unwrap(),
+            ProjectState::default()
+        );
         let rec = IdentityRecord {
             registration_id: "my-devkit-01".into(),
             fwid: "AB".into(),
@@ -200,7 +218,10 @@ mod tests {
             device_id_public_key: None,
         };
         ProjectState::update(dir.path(), |s| s.last_generated = Some(rec.clone())).unwrap();
-        assert_eq!(ProjectState::load(dir.path()).unwrap().last_generated, Some(rec));
+        assert_eq!(
+            ProjectState::load(dir.path()).unwrap().last_generated,
+            Some(rec)
+        );
     }
 
     #[test]
@@ -209,10 +230,25 @@ mod tests {
         let state: ProjectState = serde_json::from_str(old).unwrap();
         let rec = state.last_generated.unwrap();
         assert_eq!(rec.core_digest, None);
-        assert_eq!(rec.image_change("ab", "00"), ImageChange { fwid: false, core_digest: None });
+        assert_eq!(
+            rec.image_change("ab", "00"),
+            ImageChange {
+                fwid: false,
+                core_digest: None
+            }
+        );
         assert!(!rec.image_change("ab", "00").any());
-        let rec = IdentityRecord { core_digest: Some("00".into()), ..rec };
-        assert_eq!(rec.image_change("ab", "01"), ImageChange { fwid: false, core_digest: Some(true) });
+        let rec = IdentityRecord {
+            core_digest: Some("00".into()),
+            ..rec
+        };
+        assert_eq!(
+            rec.image_change("ab", "01"),
+            ImageChange {
+                fwid: false,
+                core_digest: Some(true)
+            }
+        );
         assert!(rec.image_change("ab", "01").any());
         assert!(rec.image_change("ac", "00").any());
     }

@@ -2,8 +2,8 @@
 //! which follows arduino-cli's documented command line and output. No real arduino-cli,
 //! AZ3166 platform or ARM compiler is involved.
 
-use tasks::error::DomainError;
 use tasks::build::{build, BuildError, BuildOptions, Severity};
+use tasks::error::DomainError;
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
 #[path = "fixtures/arduino-cli-standin/project.rs"]
@@ -12,7 +12,12 @@ mod standin;
 use standin::{recorder, Project};
 
 /// Run a build; returns the result and the progress events.
-async fn run(opts: &BuildOptions) -> (Result<tasks::build::BuildOutput, BuildError>, Vec<ProgressEvent>) {
+async fn run(
+    opts: &BuildOptions,
+) -> (
+    Result<tasks::build::BuildOutput, BuildError>,
+    Vec<ProgressEvent>,
+) {
     let (progress, events) = recorder();
     let r = build(opts, &progress, &CancellationToken::new()).await;
     let events = events.lock().unwrap().clone();
@@ -26,8 +31,14 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     let (r, events) = run(&opts).await;
     let out = r.unwrap();
     assert!(!out.skipped);
-    assert_eq!(out.bin, p.dir.path().join(".devkit/build/DevKitDPS.ino.bin"));
-    assert_eq!(std::fs::read(&out.bin).unwrap(), std::fs::read(standin::vector("explicit-id-small").join("DevKitDPS.ino.bin")).unwrap());
+    assert_eq!(
+        out.bin,
+        p.dir.path().join(".devkit/build/DevKitDPS.ino.bin")
+    );
+    assert_eq!(
+        std::fs::read(&out.bin).unwrap(),
+        std::fs::read(standin::vector("explicit-id-small").join("DevKitDPS.ino.bin")).unwrap()
+    );
     assert!(out.map.is_file());
     assert_eq!(out.toolchain.arduino_cli_version, "1.2.2");
     assert_eq!(out.toolchain.platform_version, "1.6.2");
@@ -35,8 +46,14 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     assert!(events.iter().any(|e| matches!(e, ProgressEvent::Report { message, .. } if message.starts_with("Sketch uses"))), "{events:?}");
     // dps_config.h generated in the sketch, dps_config.json next to the outputs.
     let header = std::fs::read_to_string(p.sketch().join("dps_config.h")).unwrap();
-    assert!(header.contains("#define DPS_ID_SCOPE \"0ne0001A2B3\""), "{header}");
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(p.dir.path().join(".devkit/build/dps_config.json")).unwrap()).unwrap();
+    assert!(
+        header.contains("#define DPS_ID_SCOPE \"0ne0001A2B3\""),
+        "{header}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(p.dir.path().join(".devkit/build/dps_config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["id_scope"], "0ne0001A2B3");
     assert_eq!(p.compiles(), 1);
 
@@ -53,7 +70,12 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     let (r, _) = run(&p.options("0ne0001A2B4")).await;
     assert!(!r.unwrap().skipped);
     assert_eq!(p.compiles(), 3);
-    std::fs::create_dir_all(p.dir.path().join("arduino-data/packages/AZ3166/hardware/stm32f4/1.6.3")).unwrap();
+    std::fs::create_dir_all(
+        p.dir
+            .path()
+            .join("arduino-data/packages/AZ3166/hardware/stm32f4/1.6.3"),
+    )
+    .unwrap();
     let (r, _) = run(&p.options("0ne0001A2B4")).await;
     let out = r.unwrap();
     assert!(!out.skipped);
@@ -71,14 +93,29 @@ async fn compile_error_becomes_structured_diagnostics_and_no_stamp() {
     std::fs::write(p.sketch().join("DevKitDPS.ino"), "void setup() {}\n  #error \"DPS settings missing\"\n#warning \"check me\"\nvoid loop() {}\n").unwrap();
     let (r, _) = run(&p.options("0ne0001A2B3")).await;
     let err = r.unwrap_err();
-    let BuildError::Compile { diagnostics, .. } = &err else { panic!("expected a compile error, got {err}") };
-    let e = diagnostics.iter().find(|d| d.severity == Severity::Error).unwrap();
-    assert!(e.file.ends_with("firmware/DevKitDPS/DevKitDPS.ino"), "{}", e.file);
+    let BuildError::Compile { diagnostics, .. } = &err else {
+        panic!("expected a compile error, got {err}")
+    };
+    let e = diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+        .unwrap();
+    assert!(
+        e.file.ends_with("firmware/DevKitDPS/DevKitDPS.ino"),
+        "{}",
+        e.file
+    );
     assert_eq!((e.line, e.column), (2, Some(3)));
     assert_eq!(e.message, "#error \"DPS settings missing\"");
-    assert!(diagnostics.iter().any(|d| d.severity == Severity::Warning && d.line == 3));
+    assert!(diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Warning && d.line == 3));
     assert!(err.to_string().contains("1 error(s)"), "{err}");
-    assert!(!p.dir.path().join(".devkit/build/devkit-build.json").exists());
+    assert!(!p
+        .dir
+        .path()
+        .join(".devkit/build/devkit-build.json")
+        .exists());
 }
 
 #[tokio::test]
@@ -100,14 +137,24 @@ async fn missing_arduino_cli_gives_install_guidance() {
     opts.arduino_cli = Some(p.dir.path().join("no-such/arduino-cli"));
     let (r, _) = run(&opts).await;
     let msg = r.unwrap_err().to_string();
-    assert!(msg.contains("arduino-cli not found") && msg.contains("no-such/arduino-cli") && msg.contains("core install"), "{msg}");
+    assert!(
+        msg.contains("arduino-cli not found")
+            && msg.contains("no-such/arduino-cli")
+            && msg.contains("core install"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
 async fn old_arduino_cli_is_refused() {
     let p = Project::new(true);
     p.wrapper("0.10.0", "explicit-id-small");
-    let r = build(&p.options("0ne0001A2B3"), &Progress::none(), &CancellationToken::new()).await;
+    let r = build(
+        &p.options("0ne0001A2B3"),
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await;
     let msg = r.unwrap_err().to_string();
     assert!(msg.contains("0.10.0") && msg.contains("too old"), "{msg}");
 }
@@ -119,12 +166,18 @@ async fn bad_sketch_and_build_path_are_invalid_input() {
     opts.build_path = p.sketch().join("build");
     let (r, _) = run(&opts).await;
     let e = r.unwrap_err();
-    assert!(e.is_invalid_input() && e.to_string().contains("build directory"), "{e}");
+    assert!(
+        e.is_invalid_input() && e.to_string().contains("build directory"),
+        "{e}"
+    );
     let mut opts = p.options("0ne0001A2B3");
     opts.sketch_dir = p.dir.path().join("firmware");
     let (r, _) = run(&opts).await;
     let e = r.unwrap_err();
-    assert!(e.is_invalid_input() && e.to_string().contains("firmware.ino"), "{e}");
+    assert!(
+        e.is_invalid_input() && e.to_string().contains("firmware.ino"),
+        "{e}"
+    );
 }
 
 /// The repository's sketch and the generator agree: the macros it uses are the ones
@@ -139,18 +192,36 @@ async fn the_repository_sketch_matches_the_generated_header() {
     assert!(yaml.contains(&format!("default_fqbn: {}", tasks::build::FQBN)));
     assert!(ino.contains("#include \"dps_config.h\""));
     assert!(ino.contains("\"DevKit alias certificate SHA-256: \""));
-    assert!(ino.contains("DevkitDPSClientStart(DPS_GLOBAL_DEVICE_ENDPOINT, DPS_ID_SCOPE, DPS_REGISTRATION_ID)"));
-    assert!(std::fs::read_to_string(firmware.join(".gitignore")).unwrap().lines().any(|l| l == "dps_config.h"));
+    assert!(ino.contains(
+        "DevkitDPSClientStart(DPS_GLOBAL_DEVICE_ENDPOINT, DPS_ID_SCOPE, DPS_REGISTRATION_ID)"
+    ));
+    assert!(std::fs::read_to_string(firmware.join(".gitignore"))
+        .unwrap()
+        .lines()
+        .any(|l| l == "dps_config.h"));
 
     let p = Project::new(true);
     std::fs::write(p.sketch().join("DevKitDPS.ino"), &ino).unwrap();
     let mut opts = p.options("0ne0001A2B3");
-    opts.dps = tasks::build::DpsSettings::new("global.azure-devices-provisioning.net", "0ne0001A2B3", Some("my-devkit-01")).unwrap().0;
+    opts.dps = tasks::build::DpsSettings::new(
+        "global.azure-devices-provisioning.net",
+        "0ne0001A2B3",
+        Some("my-devkit-01"),
+    )
+    .unwrap()
+    .0;
     let (r, _) = run(&opts).await;
     r.unwrap();
     let header = std::fs::read_to_string(p.sketch().join("dps_config.h")).unwrap();
-    for name in ["DPS_GLOBAL_DEVICE_ENDPOINT", "DPS_ID_SCOPE", "DPS_REGISTRATION_ID"] {
-        assert!(header.contains(&format!("#define {name} ")), "{name}: {header}");
+    for name in [
+        "DPS_GLOBAL_DEVICE_ENDPOINT",
+        "DPS_ID_SCOPE",
+        "DPS_REGISTRATION_ID",
+    ] {
+        assert!(
+            header.contains(&format!("#define {name} ")),
+            "{name}: {header}"
+        );
     }
     assert!(header.contains("#define DPS_REGISTRATION_ID \"my-devkit-01\""));
 }

@@ -3,10 +3,10 @@
 #[path = "sim_support/mod.rs"]
 mod support;
 
-use tasks::error::DomainError;
 use std::time::Duration;
 use support::{Sim, UDS};
 use tasks::console::{Console, ConsoleError, ReplyKind};
+use tasks::error::DomainError;
 use tasks::identity::Uds;
 use tasks::sim::{EepromFault, SimEvent};
 
@@ -14,7 +14,8 @@ const T: Duration = Duration::from_secs(5);
 
 fn console(sim: &Sim) -> Console<tasks::console::SerialTransport> {
     let mut c = Console::open(&sim.port(), 115_200).unwrap();
-    c.enter_config_mode(T, &mut |g| panic!("unexpected guidance: {g}")).unwrap();
+    c.enter_config_mode(T, &mut |g| panic!("unexpected guidance: {g}"))
+        .unwrap();
     c
 }
 
@@ -64,8 +65,14 @@ fn invalid_values_are_refused_before_sending() {
     assert!(err.is_invalid_input(), "{err}");
     let err = c.set_wifi("ok", "bad\npassword", T).unwrap_err();
     assert!(err.is_invalid_input());
-    assert!(!err.to_string().contains("password\n") && !err.to_string().contains("bad"), "{err}");
-    assert!(!sim.dir.path().join("eeprom.json").exists(), "nothing was stored");
+    assert!(
+        !err.to_string().contains("password\n") && !err.to_string().contains("bad"),
+        "{err}"
+    );
+    assert!(
+        !sim.dir.path().join("eeprom.json").exists(),
+        "nothing was stored"
+    );
 }
 
 #[test]
@@ -73,18 +80,43 @@ fn device_errors_are_classified() {
     let sim = Sim::start_with(true, |o| o.eeprom_fault = Some(EepromFault::WriteFails));
     let mut c = console(&sim);
     match c.set_wifi("Lab", "pw", T).unwrap_err() {
-        ConsoleError::Rejected { kind: ReplyKind::EepromWrite { zone: Some(3) }, command, .. } => assert_eq!(command, "set_wifissid"),
+        ConsoleError::Rejected {
+            kind: ReplyKind::EepromWrite { zone: Some(3) },
+            command,
+            ..
+        } => assert_eq!(command, "set_wifissid"),
         e => panic!("{e}"),
     }
-    let reply = c.command(&tasks::console::Command::new("frob", &[]).unwrap(), T).unwrap();
-    assert_eq!(reply.kind, ReplyKind::InvalidCommand { name: "frob".into() });
-    let reply = c.command(&tasks::console::Command::new("set_az_iothub", &[]).unwrap(), T).unwrap();
+    let reply = c
+        .command(&tasks::console::Command::new("frob", &[]).unwrap(), T)
+        .unwrap();
+    assert_eq!(
+        reply.kind,
+        ReplyKind::InvalidCommand {
+            name: "frob".into()
+        }
+    );
+    let reply = c
+        .command(
+            &tasks::console::Command::new("set_az_iothub", &[]).unwrap(),
+            T,
+        )
+        .unwrap();
     assert_eq!(reply.kind, ReplyKind::Usage);
 
     let sim = Sim::start_with(true, |o| o.eeprom_fault = Some(EepromFault::VerifyFails));
     let mut c = console(&sim);
     let err = c.set_uds(&Uds::parse(UDS).unwrap(), T).unwrap_err();
-    assert!(matches!(err, ConsoleError::Rejected { kind: ReplyKind::EepromVerify, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ConsoleError::Rejected {
+                kind: ReplyKind::EepromVerify,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -92,7 +124,9 @@ fn not_in_configuration_mode_gives_guidance_then_times_out() {
     let sim = Sim::start(false);
     let mut c = Console::open(&sim.port(), 115_200).unwrap();
     let mut told = Vec::new();
-    let err = c.enter_config_mode(Duration::from_secs(2), &mut |g| told.push(g.to_string())).unwrap_err();
+    let err = c
+        .enter_config_mode(Duration::from_secs(2), &mut |g| told.push(g.to_string()))
+        .unwrap_err();
     assert_eq!(told.len(), 1);
     assert!(told[0].contains("hold button A") && told[0].contains("reset"));
     assert!(matches!(err, ConsoleError::NotInConfigMode { .. }));
@@ -106,11 +140,16 @@ fn entering_configuration_mode_while_waiting_succeeds() {
     let mut c = Console::open(&sim.port(), 115_200).unwrap();
     let mut told = 0;
     let handle = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(1200));
-        rt.block_on(tasks::sim::control::reset(&state, true)).unwrap();
+        rt.block_on(tasks::sim::control::reset(&state, true))
+            .unwrap();
     });
-    c.enter_config_mode(Duration::from_secs(10), &mut |_| told += 1).unwrap();
+    c.enter_config_mode(Duration::from_secs(10), &mut |_| told += 1)
+        .unwrap();
     handle.join().unwrap();
     assert_eq!(told, 1, "guidance given once while waiting");
     assert!(c.version(T).is_ok());
@@ -131,7 +170,9 @@ fn sim_gone_mid_command_is_a_clear_error() {
         }
         drop(dk);
     });
-    let err = c.set_wifi("Lab", "pw", Duration::from_secs(20)).unwrap_err();
+    let err = c
+        .set_wifi("Lab", "pw", Duration::from_secs(20))
+        .unwrap_err();
     killer.join().unwrap();
     match &err {
         ConsoleError::PortGone { command, .. } => assert_eq!(command, "set_wifissid"),
@@ -146,7 +187,11 @@ fn console_runs_over_a_monitored_port_while_the_monitor_is_paused() {
     let registry = tasks::monitor::PortRegistry::new();
     let port = sim.port();
     let (monitor, mut rx) = registry.open_subscribed(&port, Default::default()).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let reply = rt
         .block_on(registry.exclusive(&port, 115_200, |p| {
             let mut c = Console::new(p, "sim");
@@ -169,9 +214,13 @@ fn console_runs_over_a_monitored_port_while_the_monitor_is_paused() {
                 }
                 lines.push(l.text);
             }
-            Ok(tasks::monitor::MonitorEvent::Status(tasks::monitor::PortStatus::Resumed)) => resumed = true,
+            Ok(tasks::monitor::MonitorEvent::Status(tasks::monitor::PortStatus::Resumed)) => {
+                resumed = true
+            }
             Ok(_) => {}
-            Err(_) if std::time::Instant::now() > deadline => panic!("no version line after resume; lines {lines:?}"),
+            Err(_) if std::time::Instant::now() > deadline => {
+                panic!("no version line after resume; lines {lines:?}")
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
         if resumed && !asked {
@@ -179,21 +228,32 @@ fn console_runs_over_a_monitored_port_while_the_monitor_is_paused() {
             monitor.send(b"version\r").unwrap();
         }
     }
-    assert!(lines.iter().any(|l| l.starts_with("# set_dps_uds ****")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("# set_dps_uds ****")),
+        "{lines:?}"
+    );
     assert!(lines.iter().all(|l| !l.contains(UDS)));
 }
 
 #[test]
 fn the_console_client_opens_a_virtual_devkit_on_tcp_like_a_serial_port() {
-    let sim = Sim::start_with(true, |o| o.transport = tasks::sim::SimTransport::Tcp { port: 0 });
-    assert!(sim.port().to_string_lossy().starts_with("tcp://127.0.0.1:"), "{}", sim.port().display());
+    let sim = Sim::start_with(true, |o| {
+        o.transport = tasks::sim::SimTransport::Tcp { port: 0 }
+    });
+    assert!(
+        sim.port().to_string_lossy().starts_with("tcp://127.0.0.1:"),
+        "{}",
+        sim.port().display()
+    );
     let mut c = console(&sim);
     let reply = c.set_uds(&Uds::parse(UDS).unwrap(), T).unwrap();
     assert_eq!(reply.kind, ReplyKind::Success);
     assert_eq!(sim.eeprom()["dps_uds"], UDS);
     // Like an exclusively opened serial port: a second client gets nothing while one is on.
     let mut other = Console::open(&sim.port(), 115_200).unwrap();
-    assert!(other.enter_config_mode(Duration::from_millis(500), &mut |_| {}).is_err());
+    assert!(other
+        .enter_config_mode(Duration::from_millis(500), &mut |_| {})
+        .is_err());
     drop(other);
     assert_eq!(c.version(T).unwrap().devkit_sdk, "1.6.2");
 }

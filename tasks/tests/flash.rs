@@ -2,13 +2,19 @@
 //! the real probe-rs (no probe is attached on the test machines), and OpenOCD's real no-probe
 //! error with Debian's `openocd` (installed by scripts/deps.sh).
 
-use tasks::error::DomainError;
 use std::sync::{Arc, Mutex};
+use tasks::error::DomainError;
 use tasks::flash::{flash, guard, openocd, Backend, FlashError, FlashImage};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 
 fn image(len: usize, address: u32) -> FlashImage {
-    FlashImage { bin_path: "/nonexistent/test.bin".into(), bin: vec![0xA5; len], map: None, dps: None, address }
+    FlashImage {
+        bin_path: "/nonexistent/test.bin".into(),
+        bin: vec![0xA5; len],
+        map: None,
+        dps: None,
+        address,
+    }
 }
 
 async fn run(img: &FlashImage, backend: &Backend) -> (Result<(), FlashError>, Vec<ProgressEvent>) {
@@ -30,7 +36,16 @@ async fn guards_refuse_before_any_probe_is_opened() {
         (image(16, guard::FLASH_END), "past the end"),
         (image(8, guard::FLASH_END - 4), "past the end"),
     ];
-    for backend in [Backend::ProbeRs { probe: None }, Backend::OpenOcd { openocd: Some("/nonexistent/openocd".into()) }, Backend::Sim { state_dir: "/nonexistent".into(), trusted_ca_pem: None }] {
+    for backend in [
+        Backend::ProbeRs { probe: None },
+        Backend::OpenOcd {
+            openocd: Some("/nonexistent/openocd".into()),
+        },
+        Backend::Sim {
+            state_dir: "/nonexistent".into(),
+            trusted_ca_pem: None,
+        },
+    ] {
         for (img, needle) in &cases {
             let (r, events) = run(img, &backend).await;
             let e = r.unwrap_err();
@@ -43,9 +58,15 @@ async fn guards_refuse_before_any_probe_is_opened() {
 
 #[tokio::test]
 async fn no_probe_with_real_probe_rs_lists_what_was_found() {
-    let (r, events) = run(&image(1024, guard::APP_BASE), &Backend::ProbeRs { probe: None }).await;
+    let (r, events) = run(
+        &image(1024, guard::APP_BASE),
+        &Backend::ProbeRs { probe: None },
+    )
+    .await;
     let e = r.unwrap_err();
-    let FlashError::NoProbe { found, .. } = &e else { panic!("expected no probe, got {e}") };
+    let FlashError::NoProbe { found, .. } = &e else {
+        panic!("expected no probe, got {e}")
+    };
     let msg = e.to_string();
     assert!(msg.contains("0483:374b"), "{msg}");
     // The message lists every probe probe-rs saw, or says there were none.
@@ -57,9 +78,21 @@ async fn no_probe_with_real_probe_rs_lists_what_was_found() {
     assert!(events.iter().any(|e| matches!(e, ProgressEvent::Report { message, .. } if message.contains("Looking for the probe"))));
 
     // An explicit selector is named in the error; a malformed one is invalid input.
-    let (r, _) = run(&image(1024, guard::APP_BASE), &Backend::ProbeRs { probe: Some("1366:0101:000123".into()) }).await;
+    let (r, _) = run(
+        &image(1024, guard::APP_BASE),
+        &Backend::ProbeRs {
+            probe: Some("1366:0101:000123".into()),
+        },
+    )
+    .await;
     assert!(r.unwrap_err().to_string().contains("1366:0101:000123"));
-    let (r, _) = run(&image(1024, guard::APP_BASE), &Backend::ProbeRs { probe: Some("st-link".into()) }).await;
+    let (r, _) = run(
+        &image(1024, guard::APP_BASE),
+        &Backend::ProbeRs {
+            probe: Some("st-link".into()),
+        },
+    )
+    .await;
     assert!(r.unwrap_err().is_invalid_input());
 }
 
@@ -78,10 +111,21 @@ async fn openocd_real_no_probe_error() {
     let img = FlashImage::load(&bin).unwrap();
     let (r, events) = run(&img, &Backend::OpenOcd { openocd: Some(exe) }).await;
     let e = r.unwrap_err();
-    assert!(matches!(e, FlashError::NoProbe { .. } | FlashError::PermissionDenied { .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            FlashError::NoProbe { .. } | FlashError::PermissionDenied { .. }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("ST-LINK"), "{e}");
     // The vendor's command was run.
     let expected = format!("program {{{}}} verify reset 0x800c000", bin.display());
-    assert!(events.iter().any(|e| matches!(e, ProgressEvent::Report { message, .. } if message.contains(&expected))), "{events:?}");
+    assert!(
+        events.iter().any(
+            |e| matches!(e, ProgressEvent::Report { message, .. } if message.contains(&expected))
+        ),
+        "{events:?}"
+    );
     assert_eq!(openocd::args(&bin, guard::APP_BASE).unwrap()[5], expected);
 }

@@ -2,10 +2,10 @@
 //! derivation produced; the map/image parser never panics on arbitrary or mutated input; and
 //! secret types cannot be printed.
 
-use tasks::error::DomainError;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
+use tasks::error::DomainError;
 use tasks::identity::{self, pem, FirmwareImage, RegistrationId, Uds};
 
 fn small_dir() -> std::path::PathBuf {
@@ -130,6 +130,10 @@ fn generated_uds_values_are_random_and_valid() {
     assert_ne!(a.as_bytes(), b.as_bytes());
     assert!(Uds::parse(&a.to_hex()).is_ok());
     assert!(!a.is_published_sample());
-    assert!(Uds::parse(identity::PUBLISHED_SAMPLE_UDS).unwrap().is_published_sample());
-    assert!(Uds::parse(&identity::PUBLISHED_SAMPLE_UDS.to_uppercase()).unwrap().is_published_sample());
+    assert!(Uds::parse(identity::PUBLISHED_SAMPLE_UDS)
+        .unwrap()
+        .is_published_sample());
+    assert!(Uds::parse(&identity::PUBLISHED_SAMPLE_UDS.to_uppercase())
+        .unwrap()
+        .is_published_sample());
 }

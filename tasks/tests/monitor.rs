@@ -9,7 +9,16 @@ use support::{collect_until, raw_pty, start_in};
 use tasks::monitor::{Monitor, MonitorEvent, MonitorOptions, PortStatus};
 
 fn lines(events: &[MonitorEvent]) -> Vec<String> {
-    events.iter().filter_map(|e| if let MonitorEvent::Line(l) = e { Some(l.text.clone()) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| {
+            if let MonitorEvent::Line(l) = e {
+                Some(l.text.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -17,20 +26,35 @@ fn frames_lines_with_timestamps_into_the_log_file() {
     let (mut master, path) = raw_pty();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serial.log");
-    let opts = MonitorOptions { timestamps: true, log_file: Some(log.clone()), ..Default::default() };
+    let opts = MonitorOptions {
+        timestamps: true,
+        log_file: Some(log.clone()),
+        ..Default::default()
+    };
     let (m, mut rx) = Monitor::open_subscribed(&path, opts).unwrap();
     master.write_all(b"one\r\ntw").unwrap();
     master.write_all(b"o\rthree\nfour\r").unwrap();
     master.write_all(b"\npartial").unwrap();
-    let ev = collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text == "four"));
+    let ev = collect_until(
+        &mut rx,
+        |e| matches!(e, MonitorEvent::Line(l) if l.text == "four"),
+    );
     assert_eq!(lines(&ev), ["one", "two", "three", "four"]);
-    assert!(ev.iter().all(|e| !matches!(e, MonitorEvent::Line(l) if l.timestamp.is_none())));
+    assert!(ev
+        .iter()
+        .all(|e| !matches!(e, MonitorEvent::Line(l) if l.timestamp.is_none())));
     m.close();
     let text = std::fs::read_to_string(&log).unwrap();
     let logged: Vec<&str> = text.lines().collect();
     assert_eq!(logged.len(), 5, "{text}");
-    for (l, want) in logged.iter().zip(["one", "two", "three", "four", "partial"]) {
-        assert!(l.starts_with('[') && l.ends_with(&format!("] {want}")) && l.len() == want.len() + 15, "{l}");
+    for (l, want) in logged
+        .iter()
+        .zip(["one", "two", "three", "four", "partial"])
+    {
+        assert!(
+            l.starts_with('[') && l.ends_with(&format!("] {want}")) && l.len() == want.len() + 15,
+            "{l}"
+        );
     }
 }
 
@@ -40,16 +64,24 @@ fn pause_and_resume_lose_no_bytes() {
     let m = Monitor::open(&path, MonitorOptions::default()).unwrap();
     let mut rx = m.subscribe();
     master.write_all(b"before\r\n").unwrap();
-    collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text == "before"));
+    collect_until(
+        &mut rx,
+        |e| matches!(e, MonitorEvent::Line(l) if l.text == "before"),
+    );
     let lent = m.pause().unwrap();
-    collect_until(&mut rx, |e| matches!(e, MonitorEvent::Status(PortStatus::Paused)));
+    collect_until(&mut rx, |e| {
+        matches!(e, MonitorEvent::Status(PortStatus::Paused))
+    });
     // Arrives while an exclusive user holds the port without reading it.
     master.write_all(b"while paused\r\nhalf").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert!(rx.try_recv().is_err(), "nothing read while paused");
     drop(lent);
     master.write_all(b" line\r\n").unwrap();
-    let ev = collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text == "half line"));
+    let ev = collect_until(
+        &mut rx,
+        |e| matches!(e, MonitorEvent::Line(l) if l.text == "half line"),
+    );
     assert_eq!(lines(&ev), ["while paused", "half line"]);
 }
 
@@ -60,13 +92,26 @@ fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
     let state = dir.path().join("state");
     let (sim, _ev) = start_in(&state, false, |o| o.link = Some(link.clone()));
     let (_monitor, mut rx) = Monitor::open_subscribed(&link, MonitorOptions::default()).unwrap();
-    collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")));
+    collect_until(
+        &mut rx,
+        |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")),
+    );
     drop(sim);
-    collect_until(&mut rx, |e| matches!(e, MonitorEvent::Status(PortStatus::Disconnected { .. })));
+    collect_until(&mut rx, |e| {
+        matches!(e, MonitorEvent::Status(PortStatus::Disconnected { .. }))
+    });
     let (sim2, _ev2) = start_in(&state, false, |o| o.link = Some(link.clone()));
-    let ev = collect_until(&mut rx, |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")));
+    let ev = collect_until(
+        &mut rx,
+        |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")),
+    );
     assert!(ev.iter().any(|e| matches!(e, MonitorEvent::Status(PortStatus::Reconnected { path }) if *path == link.display().to_string())));
-    assert!(lines(&ev).iter().any(|l| l.contains("MXChip - Microsoft IoT Developer Kit")), "the whole boot is seen after reconnecting");
+    assert!(
+        lines(&ev)
+            .iter()
+            .any(|l| l.contains("MXChip - Microsoft IoT Developer Kit")),
+        "the whole boot is seen after reconnecting"
+    );
     drop(sim2);
 }
 

@@ -46,9 +46,14 @@ struct Vector {
 
 fn load(case: &str) -> Vector {
     let dir = vector(case);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
     Vector {
-        image: FirmwareImage::load(&dir.join("DevKitDPS.ino.bin"), &dir.join("DevKitDPS.ino.map")).unwrap(),
+        image: FirmwareImage::load(
+            &dir.join("DevKitDPS.ino.bin"),
+            &dir.join("DevKitDPS.ino.map"),
+        )
+        .unwrap(),
         uds: Uds::parse(json["inputs"]["uds"].as_str().unwrap()).unwrap(),
         reg: RegistrationId::parse(json["inputs"]["registration_id"].as_str().unwrap()).unwrap(),
     }
@@ -58,13 +63,19 @@ fn load(case: &str) -> Vector {
 fn record_generated(p: &Project, case: &str) -> IdentityRecord {
     let v = load(case);
     let id = identity::derive(&v.uds, &v.image, &v.reg).unwrap();
-    let rec = identity::files::generated_record(&id, &p.root().join(format!("{}.pem", v.reg.as_str())));
+    let rec =
+        identity::files::generated_record(&id, &p.root().join(format!("{}.pem", v.reg.as_str())));
     ProjectState::update(p.root(), |s| s.last_generated = Some(rec.clone())).unwrap();
     rec
 }
 
 fn options(p: &Project) -> DeviceUploadOptions {
-    DeviceUploadOptions { project_root: p.root().to_path_buf(), build: p.options("0ne0001A2B3"), backend: Backend::ProbeRs { probe: None }, port: Some("/dev/ttyACM7".into()) }
+    DeviceUploadOptions {
+        project_root: p.root().to_path_buf(),
+        build: p.options("0ne0001A2B3"),
+        backend: Backend::ProbeRs { probe: None },
+        port: Some("/dev/ttyACM7".into()),
+    }
 }
 
 #[tokio::test]
@@ -77,30 +88,57 @@ async fn drift_is_warned_before_flashing_with_the_new_thumbprint_and_the_monitor
     let medium = load("explicit-id-medium-crlf");
     let small = load("explicit-id-small");
     assert_ne!(medium.image.fwid(), small.image.fwid());
-    let expected_thumb = identity::derive(&small.uds, &medium.image, &small.reg).unwrap().sha256_thumbprint();
+    let expected_thumb = identity::derive(&small.uds, &medium.image, &small.reg)
+        .unwrap()
+        .sha256_thumbprint();
 
     let monitor = CountingMonitor::default();
     let (progress, events) = recorder();
-    let r = device_upload(&options(&p), Some(&small.uds), &monitor, &progress, &CancellationToken::new()).await;
+    let r = device_upload(
+        &options(&p),
+        Some(&small.uds),
+        &monitor,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await;
     let events = events.lock().unwrap().clone();
 
     // No probe here: the flash step fails, after the drift warning and with the monitor resumed.
-    assert!(matches!(r, Err(UploadError::Flash(FlashError::NoProbe { .. }))), "{r:?}");
+    assert!(
+        matches!(r, Err(UploadError::Flash(FlashError::NoProbe { .. }))),
+        "{r:?}"
+    );
     assert_eq!(monitor.paused.load(Ordering::SeqCst), 1);
     assert_eq!(monitor.resumed.load(Ordering::SeqCst), 1);
     let warn_at = events
         .iter()
         .position(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("changes the device identity")))
         .expect("drift warning");
-    let flash_at = events.iter().position(|e| matches!(e, ProgressEvent::Begin { title } if title.starts_with("Flashing"))).expect("flash began");
+    let flash_at = events
+        .iter()
+        .position(|e| matches!(e, ProgressEvent::Begin { title } if title.starts_with("Flashing")))
+        .expect("flash began");
     assert!(warn_at < flash_at, "warned before flashing");
-    let ProgressEvent::Warning { message } = &events[warn_at] else { unreachable!() };
+    let ProgressEvent::Warning { message } = &events[warn_at] else {
+        unreachable!()
+    };
     assert!(message.contains(&expected_thumb), "{message}");
-    assert!(message.contains(&old.fwid) && message.contains(&hex::encode(medium.image.fwid())), "{message}");
+    assert!(
+        message.contains(&old.fwid) && message.contains(&hex::encode(medium.image.fwid())),
+        "{message}"
+    );
     assert!(message.contains("my-devkit-01"), "{message}");
     // The medium image's .riot_core differs too: the guard says the DeviceID key changes.
-    assert!(message.contains("RIoT core digest") && message.contains(&hex::encode(medium.image.core_digest())), "{message}");
-    assert!(message.contains("regenerated") && message.contains("enrollment"), "{message}");
+    assert!(
+        message.contains("RIoT core digest")
+            && message.contains(&hex::encode(medium.image.core_digest())),
+        "{message}"
+    );
+    assert!(
+        message.contains("regenerated") && message.contains("enrollment"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -113,32 +151,73 @@ fn the_guard_says_which_digest_changed() {
 
     // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
     let d = check_drift(&state, &medium.image, bin, map, None, Some(&small.uds)).unwrap();
-    assert_eq!(d.changed, ImageChange { fwid: true, core_digest: Some(true) });
+    assert_eq!(
+        d.changed,
+        ImageChange {
+            fwid: true,
+            core_digest: Some(true)
+        }
+    );
     assert_eq!(d.device_id_key_changed, Some(true));
-    assert_eq!(d.previous_core_digest.as_deref(), Some(hex::encode(small.image.core_digest()).as_str()));
-    assert!(d.message.contains("FWID") && d.message.contains("DeviceID key changes"), "{}", d.message);
+    assert_eq!(
+        d.previous_core_digest.as_deref(),
+        Some(hex::encode(small.image.core_digest()).as_str())
+    );
+    assert!(
+        d.message.contains("FWID") && d.message.contains("DeviceID key changes"),
+        "{}",
+        d.message
+    );
 
     // Only the core digest differs (FWID recorded equal): still drift, and said so.
     let mut rec = old.clone();
     rec.fwid = hex::encode(medium.image.fwid());
-    let only_core = ProjectState { last_generated: Some(rec), ..Default::default() };
+    let only_core = ProjectState {
+        last_generated: Some(rec),
+        ..Default::default()
+    };
     let d = check_drift(&only_core, &medium.image, bin, map, None, None).unwrap();
-    assert_eq!(d.changed, ImageChange { fwid: false, core_digest: Some(true) });
-    assert!(!d.message.contains("FWID (SHA-256") && d.message.contains("RIoT core digest"), "{}", d.message);
+    assert_eq!(
+        d.changed,
+        ImageChange {
+            fwid: false,
+            core_digest: Some(true)
+        }
+    );
+    assert!(
+        !d.message.contains("FWID (SHA-256") && d.message.contains("RIoT core digest"),
+        "{}",
+        d.message
+    );
 
     // Only FWID differs: the DeviceID key stays.
     let mut rec = old.clone();
     rec.core_digest = Some(hex::encode(medium.image.core_digest()));
-    let only_fw = ProjectState { last_generated: Some(rec), ..Default::default() };
+    let only_fw = ProjectState {
+        last_generated: Some(rec),
+        ..Default::default()
+    };
     let d = check_drift(&only_fw, &medium.image, bin, map, None, None).unwrap();
-    assert_eq!(d.changed, ImageChange { fwid: true, core_digest: Some(false) });
+    assert_eq!(
+        d.changed,
+        ImageChange {
+            fwid: true,
+            core_digest: Some(false)
+        }
+    );
     assert!(!d.message.contains("DeviceID key changes"), "{}", d.message);
 
     // A record from before the core digest was kept: FWID decides, and the message says the rest is unknown.
     let mut rec = old;
     rec.core_digest = None;
-    let legacy = ProjectState { last_generated: Some(rec), ..Default::default() };
-    assert_eq!(check_drift(&legacy, &small.image, bin, map, None, None), None);
+    let legacy = ProjectState {
+        last_generated: Some(rec),
+        ..Default::default()
+    };
+    assert_eq!(
+        check_drift(&legacy, &small.image, bin, map, None, None),
+        None
+    );
     let d = check_drift(&legacy, &medium.image, bin, map, None, None).unwrap();
     assert_eq!(d.changed.core_digest, None);
     assert!(d.message.contains("not recorded"), "{}", d.message);
@@ -152,14 +231,26 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     let state = ProjectState::load(p.root()).unwrap();
     let bin = std::path::Path::new("b.bin");
     let map = std::path::Path::new("b.map");
-    assert_eq!(check_drift(&state, &small.image, bin, map, None, Some(&small.uds)), None);
+    assert_eq!(
+        check_drift(&state, &small.image, bin, map, None, Some(&small.uds)),
+        None
+    );
     // Changes outside .riot_fw keep FWID: the medium images of two cases share it.
-    assert_eq!(load("explicit-id-medium-crlf").image.fwid(), load("uppercase-uds-medium").image.fwid());
+    assert_eq!(
+        load("explicit-id-medium-crlf").image.fwid(),
+        load("uppercase-uds-medium").image.fwid()
+    );
 
     let medium = load("explicit-id-medium-crlf");
     let d = check_drift(&state, &medium.image, bin, map, None, None).unwrap();
     assert_eq!(d.new_sha256_thumbprint, None);
-    assert!(d.message.contains("devkit generate-cert --bin b.bin --map b.map --registration-id my-devkit-01"), "{}", d.message);
+    assert!(
+        d.message.contains(
+            "devkit generate-cert --bin b.bin --map b.map --registration-id my-devkit-01"
+        ),
+        "{}",
+        d.message
+    );
     assert_eq!(d.previous_source, IdentitySource::Generated);
 
     // An enrollment takes precedence over a generated certificate.
@@ -167,9 +258,20 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     enrolled.source = IdentitySource::Enrolled;
     enrolled.fwid = hex::encode(medium.image.fwid());
     enrolled.core_digest = Some(hex::encode(medium.image.core_digest()));
-    let state = ProjectState { last_enrolled: Some(enrolled), ..state };
-    assert_eq!(check_drift(&state, &medium.image, bin, map, None, None), None);
-    assert_eq!(check_drift(&state, &small.image, bin, map, None, None).unwrap().previous_source, IdentitySource::Enrolled);
+    let state = ProjectState {
+        last_enrolled: Some(enrolled),
+        ..state
+    };
+    assert_eq!(
+        check_drift(&state, &medium.image, bin, map, None, None),
+        None
+    );
+    assert_eq!(
+        check_drift(&state, &small.image, bin, map, None, None)
+            .unwrap()
+            .previous_source,
+        IdentitySource::Enrolled
+    );
 }
 
 #[tokio::test]
@@ -177,13 +279,31 @@ async fn nothing_recorded_means_no_drift_and_a_bad_build_never_pauses_the_monito
     let p = Project::new(false); // no platform: the build fails
     let monitor = CountingMonitor::default();
     let (progress, _) = recorder();
-    let r = device_upload(&options(&p), None, &monitor, &progress, &CancellationToken::new()).await;
-    assert!(matches!(r, Err(UploadError::Build(tasks::build::BuildError::PlatformMissing { .. }))), "{r:?}");
+    let r = device_upload(
+        &options(&p),
+        None,
+        &monitor,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(UploadError::Build(
+                tasks::build::BuildError::PlatformMissing { .. }
+            ))
+        ),
+        "{r:?}"
+    );
     assert_eq!(monitor.paused.load(Ordering::SeqCst), 0);
 
     let state = ProjectState::load(p.root()).unwrap();
     let small = load("explicit-id-small");
-    assert_eq!(check_drift(&state, &small.image, "b".as_ref(), "m".as_ref(), None, None), None);
+    assert_eq!(
+        check_drift(&state, &small.image, "b".as_ref(), "m".as_ref(), None, None),
+        None
+    );
 }
 
 #[tokio::test]
@@ -192,8 +312,23 @@ async fn a_corrupt_project_state_warns_and_does_not_block_the_upload() {
     std::fs::create_dir_all(p.root().join(".devkit")).unwrap();
     std::fs::write(p.root().join(".devkit/state.json"), b"{not json").unwrap();
     let (progress, events) = recorder();
-    let r = device_upload(&options(&p), None, &CountingMonitor::default(), &progress, &CancellationToken::new()).await;
-    assert!(matches!(r, Err(UploadError::Flash(FlashError::NoProbe { .. }))), "{r:?}");
+    let r = device_upload(
+        &options(&p),
+        None,
+        &CountingMonitor::default(),
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(
+        matches!(r, Err(UploadError::Flash(FlashError::NoProbe { .. }))),
+        "{r:?}"
+    );
     let events = events.lock().unwrap().clone();
-    assert!(events.iter().any(|e| matches!(e, ProgressEvent::Warning { message } if message.contains("state.json"))), "{events:?}");
+    assert!(
+        events.iter().any(
+            |e| matches!(e, ProgressEvent::Warning { message } if message.contains("state.json"))
+        ),
+        "{events:?}"
+    );
 }

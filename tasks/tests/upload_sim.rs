@@ -15,12 +15,18 @@ use tasks::progress::{CancellationToken, Progress};
 use tasks::sim::{SimOptions, VirtualDevKit};
 
 fn case_inputs(case: &str) -> (Uds, RegistrationId) {
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(vector(case).join("case.json")).unwrap()).unwrap();
-    (Uds::parse(json["inputs"]["uds"].as_str().unwrap()).unwrap(), RegistrationId::parse(json["inputs"]["registration_id"].as_str().unwrap()).unwrap())
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vector(case).join("case.json")).unwrap()).unwrap();
+    (
+        Uds::parse(json["inputs"]["uds"].as_str().unwrap()).unwrap(),
+        RegistrationId::parse(json["inputs"]["registration_id"].as_str().unwrap()).unwrap(),
+    )
 }
 
 fn host_thumbprint(bin: &Path, map: &Path, uds: &Uds, reg: &RegistrationId) -> String {
-    identity::derive(uds, &FirmwareImage::load(bin, map).unwrap(), reg).unwrap().sha256_thumbprint()
+    identity::derive(uds, &FirmwareImage::load(bin, map).unwrap(), reg)
+        .unwrap()
+        .sha256_thumbprint()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,12 +39,27 @@ async fn virtual_devkit_boots_the_uploaded_image_with_the_hosts_thumbprint() {
 
     // Build (stand-in "compiles" the small vector image), flash it into a virtual DevKit that
     // is not running yet.
-    let out = build(&opts, &Progress::none(), &CancellationToken::new()).await.unwrap();
+    let out = build(&opts, &Progress::none(), &CancellationToken::new())
+        .await
+        .unwrap();
     let state = tempfile::tempdir().unwrap();
-    let backend = Backend::Sim { state_dir: state.path().to_path_buf(), trusted_ca_pem: None };
+    let backend = Backend::Sim {
+        state_dir: state.path().to_path_buf(),
+        trusted_ca_pem: None,
+    };
     let image = FlashImage::from_build_dir(&p.build_path()).unwrap();
-    assert!(image.dps.is_some(), "the build's DPS settings travel with the image");
-    flash(&image, &backend, &Progress::none(), &CancellationToken::new()).await.unwrap();
+    assert!(
+        image.dps.is_some(),
+        "the build's DPS settings travel with the image"
+    );
+    flash(
+        &image,
+        &backend,
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
 
     let mut eeprom = tasks::sim::eeprom::Eeprom::load(state.path()).unwrap();
     eeprom.set("dps_uds", &uds.to_hex()).unwrap();
@@ -52,15 +73,31 @@ async fn virtual_devkit_boots_the_uploaded_image_with_the_hosts_thumbprint() {
 
     // A new upload while it runs resets it into the new image (a different .riot_fw).
     p.wrapper("1.2.2", "explicit-id-medium-crlf");
-    std::fs::write(p.sketch().join("DevKitDPS.ino"), "#include \"dps_config.h\"\nvoid setup() { /* changed */ }\nvoid loop() {}\n").unwrap();
-    let out2 = build(&opts, &Progress::none(), &CancellationToken::new()).await.unwrap();
+    std::fs::write(
+        p.sketch().join("DevKitDPS.ino"),
+        "#include \"dps_config.h\"\nvoid setup() { /* changed */ }\nvoid loop() {}\n",
+    )
+    .unwrap();
+    let out2 = build(&opts, &Progress::none(), &CancellationToken::new())
+        .await
+        .unwrap();
     assert!(!out2.skipped);
     let image2 = FlashImage::from_build_dir(&p.build_path()).unwrap();
-    flash(&image2, &backend, &Progress::none(), &CancellationToken::new()).await.unwrap();
+    flash(
+        &image2,
+        &backend,
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let printed2 = tokio::task::block_in_place(|| next_thumbprint(port.as_mut(), &mut pending));
     let expected2 = host_thumbprint(&out2.bin, &out2.map, &uds, &reg);
     assert_eq!(printed2, expected2);
-    assert_ne!(printed2, printed, "a different .riot_fw is a different identity");
+    assert_ne!(
+        printed2, printed,
+        "a different .riot_fw is a different identity"
+    );
     drop(port);
     devkit.stop();
 }

@@ -9,7 +9,12 @@ use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
     /// Project directory (holds `.devkit/`).
-    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
+    #[arg(
+        long = "project-dir",
+        alias = "project",
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub project: PathBuf,
     /// Sketch directory [default: <project>/firmware/DevKitDPS].
     #[arg(long, value_name = "DIR")]
@@ -22,7 +27,12 @@ pub struct BuildArgs {
     pub arduino_cli: Option<PathBuf>,
     /// Which program builds: `arduino-cli`, `arduino-builder`, or `auto` (arduino-cli when
     /// found, else arduino-builder).
-    #[arg(long, env = "DEVKIT_BUILDER", value_name = "BUILDER", default_value = "auto")]
+    #[arg(
+        long,
+        env = "DEVKIT_BUILDER",
+        value_name = "BUILDER",
+        default_value = "auto"
+    )]
     pub builder: String,
     /// arduino-builder to use [default: `arduino-builder` on PATH].
     #[arg(long, env = "DEVKIT_ARDUINO_BUILDER", value_name = "FILE")]
@@ -90,7 +100,10 @@ pub fn progress_printer() -> Progress {
     let last = std::sync::Mutex::new((String::new(), None::<u32>));
     Progress::new(move |e| match e {
         ProgressEvent::Begin { title } => eprintln!("==> {title}"),
-        ProgressEvent::Report { message, percentage } => {
+        ProgressEvent::Report {
+            message,
+            percentage,
+        } => {
             let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
             // Percentages: one line per 10% step of a step, not one per sector.
             let step = percentage.map(|p| p / 10);
@@ -110,22 +123,45 @@ pub fn progress_printer() -> Progress {
 
 pub fn run(args: Args) -> CliResult {
     let opts = args.build.options()?;
-    let result = super::runtime().block_on(tasks::build::build(&opts, &progress_printer(), &CancellationToken::new()));
+    let result = super::runtime().block_on(tasks::build::build(
+        &opts,
+        &progress_printer(),
+        &CancellationToken::new(),
+    ));
     match result {
         Ok(out) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?
+                );
             } else {
-                println!("{} {}", if out.skipped { "Up to date:" } else { "Built" }, out.bin.display());
+                println!(
+                    "{} {}",
+                    if out.skipped { "Up to date:" } else { "Built" },
+                    out.bin.display()
+                );
                 println!("map: {}", out.map.display());
             }
             Ok(())
         }
         Err(e) => {
-            if let (true, BuildError::Compile { diagnostics, known, .. }) = (args.json, &e) {
-                let known: Vec<_> = known.iter().map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix })).collect();
+            if let (
+                true,
+                BuildError::Compile {
+                    diagnostics, known, ..
+                },
+            ) = (args.json, &e)
+            {
+                let known: Vec<_> = known
+                    .iter()
+                    .map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix }))
+                    .collect();
                 let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
-                println!("{}", serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
+                );
             }
             Err(e.into())
         }

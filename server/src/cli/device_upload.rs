@@ -31,21 +31,44 @@ pub fn run(args: Args) -> CliResult {
     let uds = match &args.uds_file {
         Some(path) => {
             let input = format!("--uds-file {:?}", path.display().to_string());
-            Some(super::read_uds(tasks::identity::UdsSource::File(path), &input, true, "")?)
+            Some(super::read_uds(
+                tasks::identity::UdsSource::File(path),
+                &input,
+                true,
+                "",
+            )?)
         }
         None => None,
     };
-    let opts = DeviceUploadOptions { project_root: args.build.project.clone(), build, backend, port: None };
+    let opts = DeviceUploadOptions {
+        project_root: args.build.project.clone(),
+        build,
+        backend,
+        port: None,
+    };
     let progress = super::build::progress_printer();
     let report = super::runtime()
-        .block_on(tasks::upload::device_upload(&opts, uds.as_ref(), &NoMonitor, &progress, &CancellationToken::new()))
+        .block_on(tasks::upload::device_upload(
+            &opts,
+            uds.as_ref(),
+            &NoMonitor,
+            &progress,
+            &CancellationToken::new(),
+        ))
         .map_err(CliError::from)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
+        );
     } else {
         println!(
             "{} {} and flashed it with {}",
-            if report.build.skipped { "Reused" } else { "Built" },
+            if report.build.skipped {
+                "Reused"
+            } else {
+                "Built"
+            },
             report.build.bin.display(),
             report.backend
         );

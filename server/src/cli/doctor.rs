@@ -4,8 +4,8 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::PathBuf;
-use tasks::error::NextAction;
 use tasks::doctor::{self, CheckStatus, DoctorOptions};
+use tasks::error::NextAction;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,17 +21,26 @@ pub struct Args {
 fn render_action(action: NextAction, detail: Option<&str>) -> String {
     match action {
         NextAction::InstallToolchain => "install the toolchain (see the detail above)".into(),
-        NextAction::InstallUdevRule => format!("add the udev rule to {}", detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)),
+        NextAction::InstallUdevRule => format!(
+            "add the udev rule to {}",
+            detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)
+        ),
         other => other.cli_hint().to_string(),
     }
 }
 
 pub fn run(args: Args) -> CliResult {
-    let checks = super::runtime().block_on(doctor::run(&DoctorOptions { arduino_cli: args.arduino_cli, ..Default::default() }));
+    let checks = super::runtime().block_on(doctor::run(&DoctorOptions {
+        arduino_cli: args.arduino_cli,
+        ..Default::default()
+    }));
     let ready = doctor::ready(&checks);
     if args.json {
         let out = serde_json::json!({ "checks": checks, "ready": ready });
-        println!("{}", serde_json::to_string_pretty(&out).context("serialising the checks")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).context("serialising the checks")?
+        );
     } else {
         for c in &checks {
             let mark = match c.status {
@@ -40,18 +49,28 @@ pub fn run(args: Args) -> CliResult {
                 CheckStatus::Error => "FAIL",
             };
             let mut lines = c.detail.lines();
-            println!("{mark} {:<26} {}", c.title, lines.next().unwrap_or_default());
+            println!(
+                "{mark} {:<26} {}",
+                c.title,
+                lines.next().unwrap_or_default()
+            );
             for l in lines {
                 println!("     {:<26} {l}", "");
             }
             for a in &c.next_actions {
-                println!("     {:<26} next: {}", "", render_action(a.action, a.detail.as_deref()));
+                println!(
+                    "     {:<26} next: {}",
+                    "",
+                    render_action(a.action, a.detail.as_deref())
+                );
             }
         }
     }
     if ready {
         Ok(())
     } else {
-        Err(CliError::Failed(anyhow::anyhow!("the setup is not complete (see the checks above)")))
+        Err(CliError::Failed(anyhow::anyhow!(
+            "the setup is not complete (see the checks above)"
+        )))
     }
 }

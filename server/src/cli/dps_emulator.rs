@@ -40,18 +40,29 @@ pub struct Args {
 }
 
 fn addr(flag: &str, text: &str) -> Result<SocketAddr, CliError> {
-    text.parse().map_err(|_| CliError::invalid(format!("invalid {flag} {text:?}: expected IP:PORT, e.g. 127.0.0.1:8443")))
+    text.parse().map_err(|_| {
+        CliError::invalid(format!(
+            "invalid {flag} {text:?}: expected IP:PORT, e.g. 127.0.0.1:8443"
+        ))
+    })
 }
 
 pub fn run(args: Args) -> CliResult {
     let mut config = EmulatorConfig::new(addr("--listen", &args.listen)?, &args.state_dir);
-    config.device_listen = args.device_listen.as_deref().map(|d| addr("--device-listen", d)).transpose()?;
+    config.device_listen = args
+        .device_listen
+        .as_deref()
+        .map(|d| addr("--device-listen", d))
+        .transpose()?;
     config.hub = args.hub.clone();
     config.host_name = args.host_name.clone();
     config.inject_429 = args.inject_429;
     config.retry_after_secs = args.retry_after;
     if !config.service_listen.ip().is_loopback() {
-        eprintln!("warning: listening on {}, not loopback: the emulator is for local development only", config.service_listen.ip());
+        eprintln!(
+            "warning: listening on {}, not loopback: the emulator is for local development only",
+            config.service_listen.ip()
+        );
     }
     super::runtime().block_on(async move {
         let emulator = Emulator::start(config).await.map_err(|e| {
@@ -63,9 +74,14 @@ pub fn run(args: Args) -> CliResult {
         })?;
         {
             let mut out = std::io::stdout().lock();
-            out.write_all(emulator.banner().as_bytes()).and_then(|_| out.flush()).context("stdout")?;
+            out.write_all(emulator.banner().as_bytes())
+                .and_then(|_| out.flush())
+                .context("stdout")?;
         }
-        eprintln!("DPS emulator running (hub {}); Ctrl-C to stop", emulator.default_hub());
+        eprintln!(
+            "DPS emulator running (hub {}); Ctrl-C to stop",
+            emulator.default_hub()
+        );
         super::wait_for_shutdown().await;
         emulator.shutdown().await;
         Ok(())

@@ -11,8 +11,8 @@ use tasks::dps::az::{self, AzEnrollment};
 use tasks::dps::enroll::{self, EnrollVia, EnrollmentSettings};
 use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
 use tasks::error::DomainError;
-use zeroize::Zeroizing;
 use tasks::fsutil::{limits, SecretSource};
+use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
@@ -48,7 +48,12 @@ pub struct Args {
     #[arg(long, value_name = "RG", requires = "dps_name")]
     resource_group: Option<String>,
     /// Project whose state gives the default certificate and records the enrollment.
-    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
+    #[arg(
+        long = "project-dir",
+        alias = "project",
+        value_name = "DIR",
+        default_value = "."
+    )]
     project: PathBuf,
     /// Print one JSON object.
     #[arg(long)]
@@ -75,7 +80,12 @@ pub struct EnrollmentArgs {
 impl EnrollmentArgs {
     /// The validated settings (`--iot-hub` and `--device-id` checked).
     pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
-        let settings = EnrollmentSettings { device_id: self.device_id.clone(), iot_hub: self.iot_hub.clone(), disabled: self.disabled, enable: self.enable };
+        let settings = EnrollmentSettings {
+            device_id: self.device_id.clone(),
+            iot_hub: self.iot_hub.clone(),
+            disabled: self.disabled,
+            enable: self.enable,
+        };
         settings.validate()?;
         Ok(settings)
     }
@@ -83,22 +93,44 @@ impl EnrollmentArgs {
 
 /// Read a connection string from a file or stdin (never from argv). Errors name the input,
 /// never the content.
-pub fn read_connection_string(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<ConnectionString>, CliError> {
-    let Some((text, source)) = read_connection_string_text(file, stdin, input)? else { return Ok(None) };
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    ConnectionString::parse(first).map(Some).map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
+pub fn read_connection_string(
+    file: Option<&Path>,
+    stdin: bool,
+    input: &str,
+) -> Result<Option<ConnectionString>, CliError> {
+    let Some((text, source)) = read_connection_string_text(file, stdin, input)? else {
+        return Ok(None);
+    };
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    ConnectionString::parse(first)
+        .map(Some)
+        .map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
 }
 
 /// The text of a connection string file or stdin line, and how to name its source.
-pub fn read_connection_string_text(file: Option<&Path>, stdin: bool, input: &str) -> Result<Option<(Zeroizing<String>, String)>, CliError> {
+pub fn read_connection_string_text(
+    file: Option<&Path>,
+    stdin: bool,
+    input: &str,
+) -> Result<Option<(Zeroizing<String>, String)>, CliError> {
     let (text, source) = match (file, stdin) {
         (Some(path), _) => {
             let source = format!("--{input}-file {:?}", path.display().to_string());
-            (super::read_secret_text(SecretSource::File(path), &source)?, source)
+            (
+                super::read_secret_text(SecretSource::File(path), &source)?,
+                source,
+            )
         }
         (None, true) => {
             let source = format!("--{input}-stdin");
-            (super::read_secret_text(SecretSource::Stdin, &source)?, source)
+            (
+                super::read_secret_text(SecretSource::Stdin, &source)?,
+                source,
+            )
         }
         (None, false) => return Ok(None),
     };
@@ -107,34 +139,63 @@ pub fn read_connection_string_text(file: Option<&Path>, stdin: bool, input: &str
 
 /// Read a CA file for `--ca-file` (bounded like every certificate input).
 pub fn read_ca(path: Option<&Path>) -> Result<Option<String>, CliError> {
-    path.map(|p| super::read_text_file(p, &format!("--ca-file {:?}", p.display().to_string()), limits::CERT_FILE)).transpose()
+    path.map(|p| {
+        super::read_text_file(
+            p,
+            &format!("--ca-file {:?}", p.display().to_string()),
+            limits::CERT_FILE,
+        )
+    })
+    .transpose()
 }
 
 pub fn classify(e: DpsError) -> CliError {
-    let hint = e.service_error().and_then(|s| s.error_code).and_then(tasks::dps::hint_for_error_code);
+    let hint = e
+        .service_error()
+        .and_then(|s| s.error_code)
+        .and_then(tasks::dps::hint_for_error_code);
     match hint {
-        Some(h) if !e.is_invalid_input() => CliError::Failed(anyhow::Error::new(e).context(format!("hint: {h}"))),
+        Some(h) if !e.is_invalid_input() => {
+            CliError::Failed(anyhow::Error::new(e).context(format!("hint: {h}")))
+        }
         _ => CliError::from(e),
     }
 }
 
 pub fn run(args: Args) -> CliResult {
     // 1. Inputs, all validated before anything is sent or written.
-    let cs = read_connection_string(args.connection_string_file.as_deref(), args.connection_string_stdin, "connection-string")?;
+    let cs = read_connection_string(
+        args.connection_string_file.as_deref(),
+        args.connection_string_stdin,
+        "connection-string",
+    )?;
     let ca_pem = read_ca(args.ca_file.as_deref())?;
-    let cert = enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(CliError::from)?;
+    let cert =
+        enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(CliError::from)?;
     let settings = args.enrollment.settings()?;
     let id = &cert.registration_id;
 
     // 2. Enroll.
-    let via = enroll::select_target(args.backend == BackendArg::Az, args.dps_name.clone(), args.resource_group.clone(), cs)?;
+    let via = enroll::select_target(
+        args.backend == BackendArg::Az,
+        args.dps_name.clone(),
+        args.resource_group.clone(),
+        cs,
+    )?;
     let enrolled = match via {
-        EnrollVia::Rest(cs) => {
-            super::runtime().block_on(async {
-                let client = ServiceClient::new(cs, ClientOptions { ca_pem, ..Default::default() }).map_err(classify)?;
-                enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der).await.map_err(classify)
-            })?
-        }
+        EnrollVia::Rest(cs) => super::runtime().block_on(async {
+            let client = ServiceClient::new(
+                cs,
+                ClientOptions {
+                    ca_pem,
+                    ..Default::default()
+                },
+            )
+            .map_err(classify)?;
+            enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der)
+                .await
+                .map_err(classify)
+        })?,
         EnrollVia::Az(target) => {
             let az = az::find_az().ok_or_else(|| CliError::Failed(anyhow::anyhow!("`az` (Azure CLI) is not on PATH; install it with the azure-iot extension, or use --backend rest")))?;
             let request = AzEnrollment {
@@ -145,17 +206,30 @@ pub fn run(args: Args) -> CliResult {
                 status: settings.status(),
                 iot_hubs: settings.iot_hub.iter().cloned().collect(),
             };
-            super::runtime().block_on(az::enroll(&az, &request)).map_err(classify)?
+            super::runtime()
+                .block_on(az::enroll(&az, &request))
+                .map_err(classify)?
         }
     };
 
     // 3. Record and print.
-    enroll::record_enrolled(&args.project, &cert).context("recording the enrollment in the project state")?;
+    enroll::record_enrolled(&args.project, &cert)
+        .context("recording the enrollment in the project state")?;
     let info = &cert.info;
-    let thumbprint = enrolled.sha256_thumbprint().unwrap_or(info.sha256_thumbprint.clone());
+    let thumbprint = enrolled
+        .sha256_thumbprint()
+        .unwrap_or(info.sha256_thumbprint.clone());
     // Quoted, as HTTP headers carry it (the JSON output has it bare, as DPS's JSON does).
-    let etag = enrolled.etag.as_deref().map(|e| format!("\"{}\"", e.trim_matches('"'))).unwrap_or_else(|| "-".into());
-    let status_text = if enrolled.is_enabled() { "enabled" } else { "disabled" };
+    let etag = enrolled
+        .etag
+        .as_deref()
+        .map(|e| format!("\"{}\"", e.trim_matches('"')))
+        .unwrap_or_else(|| "-".into());
+    let status_text = if enrolled.is_enabled() {
+        "enabled"
+    } else {
+        "disabled"
+    };
     if args.json {
         let v = serde_json::json!({
             "registrationId": id.as_str(),
@@ -170,10 +244,23 @@ pub fn run(args: Args) -> CliResult {
         println!("{v}");
     } else {
         if cert.from_project_state {
-            eprintln!("using {} (last generated for this project)", cert.path.display());
+            eprintln!(
+                "using {} (last generated for this project)",
+                cert.path.display()
+            );
         }
-        println!("enrollment: {id} ({status_text}{})", enrolled.iot_hubs.as_ref().map(|h| format!(", hub {}", h.join(" "))).unwrap_or_default());
-        println!("thumbprint: {thumbprint} (SHA-256; SHA-1 {})", info.sha1_thumbprint);
+        println!(
+            "enrollment: {id} ({status_text}{})",
+            enrolled
+                .iot_hubs
+                .as_ref()
+                .map(|h| format!(", hub {}", h.join(" ")))
+                .unwrap_or_default()
+        );
+        println!(
+            "thumbprint: {thumbprint} (SHA-256; SHA-1 {})",
+            info.sha1_thumbprint
+        );
         println!("etag: {etag}");
     }
     Ok(())

@@ -12,9 +12,9 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use tasks::fsutil::{limits, read_bounded};
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
-use tasks::fsutil::{limits, read_bounded};
 use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
 
 #[derive(clap::Args)]
@@ -67,13 +67,22 @@ pub struct Args {
     #[arg(long)]
     allow_sample_uds: bool,
     /// Project whose state records the generated identity (`<DIR>/.devkit/state.json`).
-    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
+    #[arg(
+        long = "project-dir",
+        alias = "project",
+        value_name = "DIR",
+        default_value = "."
+    )]
     project: PathBuf,
 }
 
 impl Args {
     fn file_options(&self, per_device_dir: bool) -> FileOptions {
-        FileOptions { device_cert: self.device_cert, alias_key: self.alias_key, per_device_dir }
+        FileOptions {
+            device_cert: self.device_cert,
+            alias_key: self.alias_key,
+            per_device_dir,
+        }
     }
 }
 
@@ -118,14 +127,22 @@ pub fn run(args: Args) -> CliResult {
     drop(uds);
 
     // 2. Write the files (atomically, backing up a different identity's file).
-    let written = files::write_identity(&derived, &args.out_dir, args.file_options(false)).context("writing the certificate files")?;
+    let written = files::write_identity(&derived, &args.out_dir, args.file_options(false))
+        .context("writing the certificate files")?;
     warnings.extend(written.iter().filter_map(files::WrittenFile::warning));
-    let path_of = |kind| written.iter().find(|f| f.kind == kind).map(|f| f.path.clone());
+    let path_of = |kind| {
+        written
+            .iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.path.clone())
+    };
     let alias_path = written[0].path.clone();
 
     // 3. Record the identity in the project state (public data only).
     if let Err(e) = files::record_generated(&args.project, &derived, &alias_path) {
-        warnings.push(format!("the certificate was written but the project state was not updated: {e}"));
+        warnings.push(format!(
+            "the certificate was written but the project state was not updated: {e}"
+        ));
     }
 
     if args.json {
@@ -154,7 +171,11 @@ pub fn run(args: Args) -> CliResult {
                 FileAction::Unchanged => "unchanged",
                 FileAction::Replaced => "replaced; previous file backed up",
             };
-            println!("{:<19} {} ({action})", format!("{}:", f.kind.label()), f.path.display());
+            println!(
+                "{:<19} {} ({action})",
+                format!("{}:", f.kind.label()),
+                f.path.display()
+            );
         }
         for w in &warnings {
             eprintln!("warning: {w}");
@@ -167,17 +188,34 @@ pub fn run(args: Args) -> CliResult {
 /// The image from `--bin/--map` or `--build-dir`; unreadable or inconsistent inputs are invalid.
 fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
     let (bin, map, bin_name, map_name) = match (&args.bin, &args.map, &args.build_dir) {
-        (Some(bin), Some(map), _) => (bin.clone(), map.clone(), flag("--bin", &bin.display()), flag("--map", &map.display())),
+        (Some(bin), Some(map), _) => (
+            bin.clone(),
+            map.clone(),
+            flag("--bin", &bin.display()),
+            flag("--map", &map.display()),
+        ),
         (_, _, Some(dir)) => {
             let (bin, map) = find_build_pair(dir)?;
-            let (b, m) = (flag("firmware image", &bin.display()), flag("map file", &map.display()));
+            let (b, m) = (
+                flag("firmware image", &bin.display()),
+                flag("map file", &map.display()),
+            );
             (bin, map, b, m)
         }
-        _ => return Err(CliError::invalid("give --bin FILE --map FILE, or --build-dir DIR")),
+        _ => {
+            return Err(CliError::invalid(
+                "give --bin FILE --map FILE, or --build-dir DIR",
+            ))
+        }
     };
     let bin_bytes = read_bounded(&bin, &bin_name, limits::FIRMWARE_BIN).map_err(input_error)?;
     let map_bytes = read_bounded(&map, &map_name, limits::MAP_FILE).map_err(input_error)?;
-    Ok(FirmwareImage::from_parts_named(bin_bytes, &String::from_utf8_lossy(&map_bytes), &bin_name, &map_name)?)
+    Ok(FirmwareImage::from_parts_named(
+        bin_bytes,
+        &String::from_utf8_lossy(&map_bytes),
+        &bin_name,
+        &map_name,
+    )?)
 }
 
 /// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
@@ -185,29 +223,46 @@ fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let name = flag("--build-dir", &dir.display());
     let (bin, map) = tasks::build::find_outputs(dir).map_err(|e| match e {
         tasks::build::FindOutputError::Invalid(i) => invalid(name.clone(), i.reason),
-        tasks::build::FindOutputError::Unreadable { source, .. } => invalid(name.clone(), format!("cannot be read: {source}")),
+        tasks::build::FindOutputError::Unreadable { source, .. } => {
+            invalid(name.clone(), format!("cannot be read: {source}"))
+        }
     })?;
     if !map.is_file() {
-        return Err(invalid(name, format!("has {} but no matching {}", file_name(&bin), file_name(&map))));
+        return Err(invalid(
+            name,
+            format!(
+                "has {} but no matching {}",
+                file_name(&bin),
+                file_name(&map)
+            ),
+        ));
     }
     Ok((bin, map))
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
     if let Some(id) = &args.registration_id {
-        return Ok(RegistrationId::parse(id).map_err(|e| relabel(e, flag("--registration-id", id)))?);
+        return Ok(
+            RegistrationId::parse(id).map_err(|e| relabel(e, flag("--registration-id", id)))?
+        );
     }
     match (&args.mac, &args.firmware_version) {
         (Some(mac), Some(version)) => {
             identity::normalize_mac(mac).map_err(|e| relabel(e, flag("--mac", mac)))?;
-            identity::validate_firmware_version(version).map_err(|e| relabel(e, flag("--firmware-version", version)))?;
-            Ok(RegistrationId::from_mac_and_version(mac, version).map_err(|e| relabel(e, flag("--firmware-version", version)))?)
+            identity::validate_firmware_version(version)
+                .map_err(|e| relabel(e, flag("--firmware-version", version)))?;
+            Ok(RegistrationId::from_mac_and_version(mac, version)
+                .map_err(|e| relabel(e, flag("--firmware-version", version)))?)
         }
-        _ => Err(CliError::invalid("give --registration-id ID, or --mac HEX12 with --firmware-version X.Y.Z")),
+        _ => Err(CliError::invalid(
+            "give --registration-id ID, or --mac HEX12 with --firmware-version X.Y.Z",
+        )),
     }
 }
 
@@ -216,14 +271,26 @@ fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
 fn read_uds(args: &Args) -> Result<Uds, CliError> {
     const SAMPLE_HINT: &str = "--allow-sample-uds accepts it for a throw-away test";
     if let Some(path) = &args.uds_file {
-        super::read_uds(UdsSource::File(path), &flag("--uds-file", &path.display()), args.allow_sample_uds, SAMPLE_HINT)
+        super::read_uds(
+            UdsSource::File(path),
+            &flag("--uds-file", &path.display()),
+            args.allow_sample_uds,
+            SAMPLE_HINT,
+        )
     } else if args.uds_stdin {
         if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             eprint!("UDS (64 hex digits): ");
         }
-        super::read_uds(UdsSource::Stdin, "--uds-stdin", args.allow_sample_uds, SAMPLE_HINT)
+        super::read_uds(
+            UdsSource::Stdin,
+            "--uds-stdin",
+            args.allow_sample_uds,
+            SAMPLE_HINT,
+        )
     } else {
-        Err(CliError::invalid("give the UDS with --uds-file FILE or --uds-stdin (never on the command line)"))
+        Err(CliError::invalid(
+            "give the UDS with --uds-file FILE or --uds-stdin (never on the command line)",
+        ))
     }
 }
 
@@ -231,11 +298,17 @@ fn read_uds(args: &Args) -> Result<Uds, CliError> {
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let name = flag("--batch", &manifest.display());
     let bytes = read_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid(name.clone(), "is not UTF-8 text (a CSV manifest is expected)"))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        invalid(
+            name.clone(),
+            "is not UTF-8 text (a CSV manifest is expected)",
+        )
+    })?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();
-    let mut results: Vec<(&ManifestRow, Result<serde_json::Value, anyhow::Error>)> = Vec::with_capacity(rows.len());
+    let mut results: Vec<(&ManifestRow, Result<serde_json::Value, anyhow::Error>)> =
+        Vec::with_capacity(rows.len());
     // Rows are committed in chunks: one atomic, durable write (one sync) per chunk instead of
     // one fsync per file, which would bound a factory batch by disk latency.
     for chunk in rows.chunks(BATCH_COMMIT_ROWS) {
@@ -275,7 +348,13 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     } else {
         for (row, r) in &results {
             match r {
-                Ok(v) => println!("line {}: {} {} {}", row.line, v["registration_id"].as_str().unwrap_or(""), v["sha1_thumbprint"].as_str().unwrap_or(""), v["alias_cert"].as_str().unwrap_or("")),
+                Ok(v) => println!(
+                    "line {}: {} {} {}",
+                    row.line,
+                    v["registration_id"].as_str().unwrap_or(""),
+                    v["sha1_thumbprint"].as_str().unwrap_or(""),
+                    v["alias_cert"].as_str().unwrap_or("")
+                ),
                 Err(e) => eprintln!("line {}: error: {e}", row.line),
             }
         }
@@ -283,7 +362,10 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
         println!("Note: {}", identity::FIXED_NONCE_WARNING);
     }
     if failed > 0 {
-        return Err(CliError::Failed(anyhow::anyhow!("{failed} of {} manifest rows failed (see above)", rows.len())));
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "{failed} of {} manifest rows failed (see above)",
+            rows.len()
+        )));
     }
     Ok(())
 }
@@ -300,7 +382,11 @@ fn batch_row(
 ) -> Result<(serde_json::Value, files::PlannedWrite), anyhow::Error> {
     let id = row.registration_id()?;
     if let Some(first) = seen.get(id.as_str()) {
-        anyhow::bail!("{}: registration ID {:?} already used on manifest line {first}", row.label(), id.as_str());
+        anyhow::bail!(
+            "{}: registration ID {:?} already used on manifest line {first}",
+            row.label(),
+            id.as_str()
+        );
     }
     seen.insert(id.as_str().to_string(), row.line);
     let d = batch::derive_row(row, image, args.allow_sample_uds)?;

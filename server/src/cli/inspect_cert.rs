@@ -25,13 +25,21 @@ fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
         other => other,
     };
     let bytes = tasks::fsutil::read_bounded(path, &input, tasks::fsutil::limits::CERT_FILE)
-        .map_err(|e| CliError::from(IdentityError::Invalid(e.into_invalid(tasks::error::Input::Cert))))?;
+        .map_err(|e| {
+            CliError::from(IdentityError::Invalid(
+                e.into_invalid(tasks::error::Input::Cert),
+            ))
+        })?;
     Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
 }
 
 fn print_info(title: &str, path: &Path, c: &CertInfo) {
     println!("{title}: {}", path.display());
-    let kind = if c.is_alias { "RIoT alias certificate" } else { "DeviceID (or other) certificate" };
+    let kind = if c.is_alias {
+        "RIoT alias certificate"
+    } else {
+        "DeviceID (or other) certificate"
+    };
     println!("  Kind:               {kind}");
     println!("  Subject CN:         {}", c.subject_cn);
     println!("  Issuer CN:          {}", c.issuer_cn);
@@ -42,8 +50,16 @@ fn print_info(title: &str, path: &Path, c: &CertInfo) {
     if let Some(f) = &c.fwid {
         println!("  FWID:               {f}");
     }
-    let signer = if c.is_alias { "the embedded DeviceID key" } else { "its own key" };
-    let verdict = if c.signature_valid { "valid" } else { "INVALID" };
+    let signer = if c.is_alias {
+        "the embedded DeviceID key"
+    } else {
+        "its own key"
+    };
+    let verdict = if c.signature_valid {
+        "valid"
+    } else {
+        "INVALID"
+    };
     println!("  Signature:          {verdict} (checked with {signer})");
     println!("  SHA-1 thumbprint:   {}", c.sha1_thumbprint);
     println!("  SHA-256 thumbprint: {}", c.sha256_thumbprint);
@@ -56,7 +72,10 @@ pub fn run(args: Args) -> CliResult {
         None => None,
     };
     let difference = other.as_ref().map(|o| identity::compare(&info, o));
-    let all = other.as_ref().map(|o| identity::differences(&info, o)).unwrap_or_default();
+    let all = other
+        .as_ref()
+        .map(|o| identity::differences(&info, o))
+        .unwrap_or_default();
     if args.json {
         let mut out = serde_json::json!({ "certificate": info });
         if let (Some(o), Some(d)) = (&other, &difference) {

@@ -47,6 +47,8 @@ pub fn run(_args: Args) -> CliResult {
     if clean {
         Ok(())
     } else {
-        Err(super::CliError::Failed(anyhow::anyhow!("exit without shutdown")))
+        Err(super::CliError::Failed(anyhow::anyhow!(
+            "exit without shutdown"
+        )))
     }
 }

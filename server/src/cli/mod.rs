@@ -58,7 +58,11 @@ impl CliError {
     /// named by its flag, next actions rendered as the commands and flags that do them.
     pub fn from_domain<E: DomainError + Send + Sync + 'static>(e: E) -> Self {
         let code = e.exit_code();
-        let next: Vec<String> = e.next_actions().iter().map(|n| n.action.cli_hint().to_string()).collect();
+        let next: Vec<String> = e
+            .next_actions()
+            .iter()
+            .map(|n| n.action.cli_hint().to_string())
+            .collect();
         let cli_message = e.invalid_input().map(|i| i.cli_message());
         let flag = e.input().map(|i| i.flag());
         let text = match (cli_message, flag) {
@@ -67,7 +71,11 @@ impl CliError {
             (None, Some(flag)) => format!("invalid {flag}: {:#}", anyhow::Error::new(e)),
             (None, None) => format!("{:#}", anyhow::Error::new(e)),
         };
-        let err = if next.is_empty() { anyhow::anyhow!(text) } else { anyhow::anyhow!("{text}\nnext: {}", next.join("; or ")) };
+        let err = if next.is_empty() {
+            anyhow::anyhow!(text)
+        } else {
+            anyhow::anyhow!("{text}\nnext: {}", next.join("; or "))
+        };
         match code {
             2 => CliError::Invalid(err),
             _ => CliError::Failed(err),
@@ -91,10 +99,17 @@ pub type CliResult = Result<(), CliError>;
 
 /// A UDS from a file or stdin through `tasks::identity::read_uds` (the one reader): warnings
 /// go to stderr; a refused published sample ends with `sample_hint` (what to do instead).
-pub fn read_uds(source: tasks::identity::UdsSource<'_>, input: &str, allow_sample: bool, sample_hint: &str) -> Result<tasks::identity::Uds, CliError> {
+pub fn read_uds(
+    source: tasks::identity::UdsSource<'_>,
+    input: &str,
+    allow_sample: bool,
+    sample_hint: &str,
+) -> Result<tasks::identity::Uds, CliError> {
     use tasks::identity::{IdentityError, SAMPLE_UDS_REFUSAL};
     let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
-        IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => CliError::invalid(format!("{}; {sample_hint}", i.cli_message())),
+        IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => {
+            CliError::invalid(format!("{}; {sample_hint}", i.cli_message()))
+        }
         e => e.into(),
     })?;
     for w in &read.warnings {
@@ -105,14 +120,19 @@ pub fn read_uds(source: tasks::identity::UdsSource<'_>, input: &str, allow_sampl
 
 /// A secret text (Wi-Fi password, connection string) from a file or stdin through
 /// `tasks::fsutil::read_secret_text` (bounded; one trailing line ending removed).
-pub fn read_secret_text(source: tasks::fsutil::SecretSource<'_>, input: &str) -> Result<zeroize::Zeroizing<String>, CliError> {
+pub fn read_secret_text(
+    source: tasks::fsutil::SecretSource<'_>,
+    input: &str,
+) -> Result<zeroize::Zeroizing<String>, CliError> {
     tasks::fsutil::read_secret_text(source, input).map_err(|e| CliError::Invalid(e.into()))
 }
 
 /// A small input file (certificate, CA bundle) read within `limit` bytes, as text.
 pub fn read_text_file(path: &std::path::Path, input: &str, limit: u64) -> Result<String, CliError> {
-    let bytes = tasks::fsutil::read_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))?;
-    String::from_utf8(bytes).map_err(|_| CliError::invalid(format!("invalid {input}: is not UTF-8 text")))
+    let bytes =
+        tasks::fsutil::read_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))?;
+    String::from_utf8(bytes)
+        .map_err(|_| CliError::invalid(format!("invalid {input}: is not UTF-8 text")))
 }
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that
@@ -162,11 +182,25 @@ mod tests {
 
     #[test]
     fn exit_codes_and_flags_come_from_the_error_model() {
-        let e = CliError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        let e = CliError::from(BuildError::from(InvalidInput::new(
+            Input::IdScope,
+            "is required",
+        )));
         assert!(matches!(e, CliError::Invalid(_)));
-        assert!(text(&e).starts_with("invalid --id-scope: is required"), "{}", text(&e));
-        let e = CliError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert!(
+            text(&e).starts_with("invalid --id-scope: is required"),
+            "{}",
+            text(&e)
+        );
+        let e = CliError::from(BuildError::ArduinoCliNotFound {
+            looked: "PATH".into(),
+            guidance: "install it".into(),
+        });
         assert!(matches!(e, CliError::Failed(_)));
-        assert!(text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"), "{}", text(&e));
+        assert!(
+            text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"),
+            "{}",
+            text(&e)
+        );
     }
 }

@@ -26,12 +26,23 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let opts = MonitorOptions { baud: args.baud, timestamps: args.timestamps, log_file: args.log_file.clone(), reconnect: true, line_events: args.timestamps && !args.events, ..Default::default() };
+    let opts = MonitorOptions {
+        baud: args.baud,
+        timestamps: args.timestamps,
+        log_file: args.log_file.clone(),
+        reconnect: true,
+        line_events: args.timestamps && !args.events,
+        ..Default::default()
+    };
     let (monitor, mut rx) = Monitor::open_subscribed(&args.port, opts).map_err(|e| match e {
         tasks::monitor::MonitorError::LogFile { .. } => CliError::Invalid(e.into()),
         other => CliError::Failed(other.into()),
     })?;
-    eprintln!("monitoring {} at {} baud (Ctrl-C to stop)", args.port.display(), args.baud);
+    eprintln!(
+        "monitoring {} at {} baud (Ctrl-C to stop)",
+        args.port.display(),
+        args.baud
+    );
     super::runtime().block_on(async move {
         let mut parser = EventParser::new();
         let mut out = std::io::stdout();
@@ -46,7 +57,8 @@ pub fn run(args: Args) -> CliResult {
                 Ok(MonitorEvent::Data(bytes)) => {
                     if args.events {
                         for e in parser.push_bytes(&bytes) {
-                            let _ = writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
+                            let _ =
+                                writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
                         }
                     } else if !args.timestamps {
                         let _ = out.write_all(&bytes);
@@ -59,7 +71,9 @@ pub fn run(args: Args) -> CliResult {
                 }
                 Ok(MonitorEvent::Status(s)) => {
                     let msg = match &s {
-                        PortStatus::Disconnected { reason } => format!("port disconnected ({reason}); waiting for it to come back"),
+                        PortStatus::Disconnected { reason } => {
+                            format!("port disconnected ({reason}); waiting for it to come back")
+                        }
                         PortStatus::Reconnected { path } => format!("reconnected to {path}"),
                         PortStatus::Paused => "paused (another task is using the port)".into(),
                         PortStatus::Resumed => "resumed".into(),
@@ -67,7 +81,9 @@ pub fn run(args: Args) -> CliResult {
                     };
                     eprintln!("-- {msg}");
                 }
-                Err(RecvError::Lagged(n)) => eprintln!("-- display fell behind: {n} chunks skipped (the log file has everything)"),
+                Err(RecvError::Lagged(n)) => eprintln!(
+                    "-- display fell behind: {n} chunks skipped (the log file has everything)"
+                ),
                 Err(RecvError::Closed) => break,
             }
             let _ = out.flush();

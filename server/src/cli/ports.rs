@@ -11,9 +11,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let ports = tasks::monitor::ports::list_ports().context("cannot list serial ports").map_err(CliError::Failed)?;
+    let ports = tasks::monitor::ports::list_ports()
+        .context("cannot list serial ports")
+        .map_err(CliError::Failed)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&ports).context("serialising ports")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ports).context("serialising ports")?
+        );
         return Ok(());
     }
     if ports.is_empty() {
@@ -25,11 +30,11 @@ pub fn run(args: Args) -> CliResult {
             (Some(v), Some(d)) => format!("{v:04x}:{d:04x}"),
             _ => p.kind.clone(),
         };
-        let mut line = format!("{:<20} {:<7} {ids}", p.path, mark);
+        let mut line = format!("{:<20} {:<7} {ids}", p.port, mark);
         if let Some(sn) = &p.serial_number {
             line += &format!("  SN {sn}");
         }
-        if let Some(prod) = p.product.as_ref().or(p.manufacturer.as_ref()) {
+        if let Some(prod) = p.description.as_ref().or(p.manufacturer.as_ref()) {
             line += &format!("  {prod}");
         }
         println!("{line}");

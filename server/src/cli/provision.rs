@@ -21,7 +21,9 @@ use tasks::error::DomainError;
 use tasks::fsutil::SecretSource;
 use tasks::identity::UdsSource;
 use tasks::progress::{CancellationToken, Progress};
-use tasks::provision::{self, Fault, ProvisionError, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions};
+use tasks::provision::{
+    self, Fault, ProvisionError, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaultArg {
@@ -95,7 +97,12 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
     /// Project whose state records the identity.
-    #[arg(long = "project-dir", alias = "project", value_name = "DIR", default_value = ".")]
+    #[arg(
+        long = "project-dir",
+        alias = "project",
+        value_name = "DIR",
+        default_value = "."
+    )]
     project: PathBuf,
     /// Seconds to wait for the device's registration result.
     #[arg(long, value_name = "SECS", default_value_t = tasks::provision::DEFAULT_REGISTRATION_TIMEOUT.as_secs())]
@@ -108,8 +115,16 @@ pub struct Args {
 fn classify(e: ProvisionError) -> CliError {
     match e.hint() {
         Some(h) if !e.is_invalid_input() => {
-            let next: Vec<&str> = e.next_actions().iter().map(|n| n.action.cli_hint()).collect();
-            let next = if next.is_empty() { String::new() } else { format!("\nnext: {}", next.join("; or ")) };
+            let next: Vec<&str> = e
+                .next_actions()
+                .iter()
+                .map(|n| n.action.cli_hint())
+                .collect();
+            let next = if next.is_empty() {
+                String::new()
+            } else {
+                format!("\nnext: {}", next.join("; or "))
+            };
             CliError::Failed(anyhow::anyhow!("{e}\nhint: {h}{next}"))
         }
         _ => CliError::from(e),
@@ -124,7 +139,16 @@ fn print_report(r: &ProvisionReport, json: bool, temporary: bool) {
     println!("Provisioned.");
     println!("registration ID: {}", r.registration_id);
     println!("device ID: {}", r.device_id);
-    println!("certificate: {} (SHA-256 {}){}", r.alias_cert.display(), r.sha256_thumbprint, if temporary { " [temporary: --work-dir DIR keeps it]" } else { "" });
+    println!(
+        "certificate: {} (SHA-256 {}){}",
+        r.alias_cert.display(),
+        r.sha256_thumbprint,
+        if temporary {
+            " [temporary: --work-dir DIR keeps it]"
+        } else {
+            ""
+        }
+    );
     if let Some(etag) = &r.enrollment_etag {
         println!("enrollment etag: {etag}");
     }
@@ -191,15 +215,21 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         read_connection_string_text(file.as_deref(), stdin, input).map(|t| t.map(|(text, _)| text))
     };
     let wifi_password = match &args.wifi_password_file {
-        Some(file) => {
-            Some(super::read_secret_text(SecretSource::File(file), &format!("--wifi-password-file {:?}", file.display().to_string()))?)
-        }
+        Some(file) => Some(super::read_secret_text(
+            SecretSource::File(file),
+            &format!("--wifi-password-file {:?}", file.display().to_string()),
+        )?),
         None => None,
     };
     let uds = match &args.uds_file {
         Some(f) => {
             let input = format!("--uds-file {:?}", f.display().to_string());
-            Some(super::read_uds(UdsSource::File(f), &input, false, "omit --uds-file to generate one")?)
+            Some(super::read_uds(
+                UdsSource::File(f),
+                &input,
+                false,
+                "omit --uds-file to generate one",
+            )?)
         }
         None => None,
     };
@@ -208,8 +238,16 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         bin: args.bin.clone(),
         build_dir: None,
         flash: args.flash.request(),
-        connection_string: read(&args.connection_string_file, args.connection_string_stdin, "connection-string")?,
-        hub_connection_string: read(&args.hub_connection_string_file, false, "hub-connection-string")?,
+        connection_string: read(
+            &args.connection_string_file,
+            args.connection_string_stdin,
+            "connection-string",
+        )?,
+        hub_connection_string: read(
+            &args.hub_connection_string_file,
+            false,
+            "hub-connection-string",
+        )?,
         ca_file: args.ca_file.clone(),
         wifi_ssid: args.wifi_ssid.clone(),
         wifi_password,

@@ -18,7 +18,11 @@ pub struct Args {
     #[arg(long)]
     pub port: PathBuf,
     /// File holding the UDS: 64 hex digits.
-    #[arg(long, conflicts_with = "generate", required_unless_present = "generate")]
+    #[arg(
+        long,
+        conflicts_with = "generate",
+        required_unless_present = "generate"
+    )]
     pub uds_file: Option<PathBuf>,
     /// Generate a new UDS from the OS's cryptographic random source.
     #[arg(long)]
@@ -45,7 +49,12 @@ pub fn run(args: Args) -> CliResult {
     let uds = match &args.uds_file {
         Some(path) => {
             let input = format!("--uds-file {:?}", path.display().to_string());
-            super::read_uds(UdsSource::File(path), &input, args.allow_published_sample, "generate one with --generate")?
+            super::read_uds(
+                UdsSource::File(path),
+                &input,
+                args.allow_published_sample,
+                "generate one with --generate",
+            )?
         }
         None => {
             let uds = Uds::generate();
@@ -69,15 +78,25 @@ pub fn run(args: Args) -> CliResult {
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
-    console.enter_config_mode(timeout, &mut |g| eprintln!("{g}; waiting up to {} s...", timeout.as_secs())).map_err(console_error)?;
+    console
+        .enter_config_mode(timeout, &mut |g| {
+            eprintln!("{g}; waiting up to {} s...", timeout.as_secs())
+        })
+        .map_err(console_error)?;
     let reply = console.set_uds(&uds, timeout).map_err(|e| {
         let e = console_error(e);
         match (&args.save_to, e) {
             // Sent, but not confirmed: the device may hold it, and the file keeps it.
-            (Some(path), CliError::Failed(e)) => CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display()))),
+            (Some(path), CliError::Failed(e)) => {
+                CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display())))
+            }
             (_, e) => e,
         }
     })?;
-    println!("UDS stored on the DevKit at {} (device confirmed: {})", args.port.display(), reply.text.trim());
+    println!(
+        "UDS stored on the DevKit at {} (device confirmed: {})",
+        args.port.display(),
+        reply.text.trim()
+    );
     Ok(())
 }

@@ -17,7 +17,13 @@ pub struct Args {
     #[arg(long = "wifi-ssid", alias = "ssid", value_name = "SSID")]
     pub ssid: String,
     /// File holding the password (one trailing line ending ignored; empty = open network; at most 4 KiB).
-    #[arg(long = "wifi-password-file", alias = "password-file", value_name = "FILE", conflicts_with = "password_stdin", required_unless_present = "password_stdin")]
+    #[arg(
+        long = "wifi-password-file",
+        alias = "password-file",
+        value_name = "FILE",
+        conflicts_with = "password_stdin",
+        required_unless_present = "password_stdin"
+    )]
     pub password_file: Option<PathBuf>,
     /// Read the password from the first line of standard input.
     #[arg(long = "wifi-password-stdin", alias = "password-stdin")]
@@ -31,7 +37,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult {
     let password = match &args.password_file {
-        Some(path) => super::read_secret_text(SecretSource::File(path), &format!("--wifi-password-file {:?}", path.display().to_string()))?,
+        Some(path) => super::read_secret_text(
+            SecretSource::File(path),
+            &format!("--wifi-password-file {:?}", path.display().to_string()),
+        )?,
         None => super::read_secret_text(SecretSource::Stdin, "--wifi-password-stdin")?,
     };
     // Validate both values before touching the port.
@@ -39,8 +48,18 @@ pub fn run(args: Args) -> CliResult {
     tasks::console::wifi_password_command(&password).map_err(console_error)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
     let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
-    console.enter_config_mode(timeout, &mut |g| eprintln!("{g}; waiting up to {} s...", timeout.as_secs())).map_err(console_error)?;
-    console.set_wifi(&args.ssid, &password, timeout).map_err(console_error)?;
-    println!("Wi-Fi settings stored on the DevKit at {} (SSID {:?}; device confirmed both)", args.port.display(), args.ssid);
+    console
+        .enter_config_mode(timeout, &mut |g| {
+            eprintln!("{g}; waiting up to {} s...", timeout.as_secs())
+        })
+        .map_err(console_error)?;
+    console
+        .set_wifi(&args.ssid, &password, timeout)
+        .map_err(console_error)?;
+    println!(
+        "Wi-Fi settings stored on the DevKit at {} (SSID {:?}; device confirmed both)",
+        args.port.display(),
+        args.ssid
+    );
     Ok(())
 }

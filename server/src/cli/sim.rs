@@ -17,10 +17,14 @@ pub enum TransportArg {
 }
 
 /// The transport asked for (default: a pty on Unix, TCP elsewhere); `tcp_port` only with TCP.
-pub fn transport(arg: Option<TransportArg>, tcp_port: Option<u16>) -> Result<SimTransport, CliError> {
+pub fn transport(
+    arg: Option<TransportArg>,
+    tcp_port: Option<u16>,
+) -> Result<SimTransport, CliError> {
     let chosen = match arg {
         None => SimTransport::default(),
-        Some(TransportArg::Pty) => SimTransport::parse("pty", 0).map_err(|r| CliError::invalid(format!("--transport {r}")))?,
+        Some(TransportArg::Pty) => SimTransport::parse("pty", 0)
+            .map_err(|r| CliError::invalid(format!("--transport {r}")))?,
         Some(TransportArg::Tcp) => SimTransport::Tcp { port: 0 },
     };
     match (chosen, tcp_port) {
@@ -73,7 +77,11 @@ pub fn run(args: Args) -> CliResult {
         None => None,
         Some("write") => Some(EepromFault::WriteFails),
         Some("verify") => Some(EepromFault::VerifyFails),
-        Some(other) => return Err(CliError::invalid(format!("--eeprom-fault `{other}`: expected `write` or `verify`"))),
+        Some(other) => {
+            return Err(CliError::invalid(format!(
+                "--eeprom-fault `{other}`: expected `write` or `verify`"
+            )))
+        }
     };
     opts.on_event = Some(Arc::new(|e| eprintln!("virtual DevKit: {e}")));
     let sim = VirtualDevKit::start(opts).map_err(CliError::from)?;
@@ -81,7 +89,11 @@ pub fn run(args: Args) -> CliResult {
     if sim.port_path() != sim.device_port() {
         println!("linked at {}", sim.port_path().display());
     }
-    println!("MAC address {}; state in {}", sim.mac(), sim.state_dir().display());
+    println!(
+        "MAC address {}; state in {}",
+        sim.mac(),
+        sim.state_dir().display()
+    );
     let _ = std::io::stdout().flush();
     // Run until interrupted or terminated; then turn the device off cleanly.
     super::runtime().block_on(super::wait_for_shutdown());

@@ -82,9 +82,18 @@ pub fn run(args: Args) -> CliResult {
     image.address = args.address;
     let progress = super::build::progress_printer();
     super::runtime()
-        .block_on(flash::flash(&image, &backend, &progress, &CancellationToken::new()))
+        .block_on(flash::flash(
+            &image,
+            &backend,
+            &progress,
+            &CancellationToken::new(),
+        ))
         .map_err(CliError::from)?;
-    println!("Flashed {} ({} bytes) with {}", image.bin_path.display(), image.bin.len(), backend.name());
+    println!(
+        "Flashed {} ({} bytes) with {}",
+        image.bin_path.display(),
+        image.bin.len(),
+        backend.name()
+    );
     Ok(())
 }
-

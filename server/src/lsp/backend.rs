@@ -6,7 +6,8 @@ use super::error::{decode, TaskError};
 use super::ext;
 use super::handlers;
 use super::jobs::{guarded, Jobs};
-use super::sketch::{self, Severity};
+use super::sketch;
+use super::to_proto::{self, range};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -87,7 +88,10 @@ impl Ctx {
     }
 
     async fn publish(&self, uri: Uri) {
-        let mut diags = lock(&self.documents.build_diagnostics).get(&uri).cloned().unwrap_or_default();
+        let mut diags = lock(&self.documents.build_diagnostics)
+            .get(&uri)
+            .cloned()
+            .unwrap_or_default();
         let text = lock(&self.documents.text).get(&uri).cloned();
         if let Some(text) = text {
             if sketch::is_sketch_file(uri.as_str()) {
@@ -102,37 +106,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub fn severity(s: Severity) -> DiagnosticSeverity {
-    match s {
-        Severity::Error => DiagnosticSeverity::ERROR,
-        Severity::Warning => DiagnosticSeverity::WARNING,
-        Severity::Information => DiagnosticSeverity::INFORMATION,
-    }
-}
-
-fn range(line: u32, start: u32, end: u32) -> Range {
-    Range::new(Position::new(line, start), Position::new(line, end))
-}
-
 /// The sketch checks as LSP diagnostics (a panic in a check is contained: no diagnostics).
 fn sketch_diagnostics(text: &str) -> Vec<Diagnostic> {
-    let findings = std::panic::catch_unwind(|| sketch::check(&sketch::scan(text))).unwrap_or_default();
+    let findings =
+        std::panic::catch_unwind(|| sketch::check(&sketch::scan(text))).unwrap_or_default();
     findings
         .into_iter()
-        .map(|f| Diagnostic {
-            range: range(f.line, f.start, f.end),
-            severity: Some(severity(f.severity)),
-            code: Some(NumberOrString::String(f.code.to_string())),
-            source: Some("devkit".into()),
-            message: f.message,
-            ..Default::default()
-        })
+        .map(to_proto::sketch_diagnostic)
         .collect()
 }
 
 fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
     let settings = sketch::scan(text);
-    let Some(id) = settings.iter().find(|s| s.kind == sketch::SettingKind::RegistrationId) else {
+    let Some(id) = settings
+        .iter()
+        .find(|s| s.kind == sketch::SettingKind::RegistrationId)
+    else {
         return Vec::new();
     };
     let arg = serde_json::json!({
@@ -141,30 +130,47 @@ fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
     });
     let lens = |title: &str, command: &str| CodeLens {
         range: range(id.line, 0, 0),
-        command: Some(Command { title: title.into(), command: command.into(), arguments: Some(vec![arg.clone()]) }),
+        command: Some(Command {
+            title: title.into(),
+            command: command.into(),
+            arguments: Some(vec![arg.clone()]),
+        }),
         data: None,
     };
-    vec![lens("Generate certificate", ext::CMD_GENERATE_CERT), lens("Enroll", ext::CMD_ENROLL)]
+    vec![
+        lens("Generate certificate", ext::CMD_GENERATE_CERT),
+        lens("Enroll", ext::CMD_ENROLL),
+    ]
 }
 
 /// The `workDoneToken` a client may put in any request's params.
 fn work_done_token(params: &Value) -> Option<ProgressToken> {
     match params.get("workDoneToken")? {
         Value::String(s) => Some(NumberOrString::String(s.clone())),
-        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).map(NumberOrString::Number),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .map(NumberOrString::Number),
         _ => None,
     }
 }
 
 /// Turn a handler outcome into the JSON-RPC result. Logs the method and the outcome's code,
 /// never the params or the result.
-fn respond<R: Serialize>(jobs: &Jobs, method: &'static str, started: std::time::Instant, r: Result<R, TaskError>) -> RpcResult<Value> {
+fn respond<R: Serialize>(
+    jobs: &Jobs,
+    method: &'static str,
+    started: std::time::Instant,
+    r: Result<R, TaskError>,
+) -> RpcResult<Value> {
     let elapsed = started.elapsed();
     jobs.record_outcome(method, &r.as_ref().map(|_| ()));
     match r {
         Ok(v) => {
             tracing::debug!(method, ?elapsed, "ok");
-            serde_json::to_value(v).map_err(|_| TaskError::new(ext::codes::INTERNAL, "result could not be encoded").into())
+            serde_json::to_value(v).map_err(|_| {
+                TaskError::new(ext::codes::INTERNAL, "result could not be encoded").into()
+            })
         }
         Err(e) => {
             tracing::info!(method, ?elapsed, code = e.name, "failed: {}", e.message);
@@ -231,20 +237,33 @@ impl Backend {
 }
 
 /// The service with every method registered.
-pub fn build_service(shutdown: Arc<AtomicBool>) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
-    let b = LspService::build(|client| Backend::new(client, shutdown))
-        .custom_method("window/workDoneProgress/cancel", Backend::work_done_progress_cancel);
+pub fn build_service(
+    shutdown: Arc<AtomicBool>,
+) -> (LspService<Backend>, tower_lsp_server::ClientSocket) {
+    let b = LspService::build(|client| Backend::new(client, shutdown)).custom_method(
+        "window/workDoneProgress/cancel",
+        Backend::work_done_progress_cancel,
+    );
     register(b).finish()
 }
 
 impl LanguageServer for Backend {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
-        let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+        let progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
         self.client_progress.store(progress, Ordering::Relaxed);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
-                text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
-                code_lens_provider: Some(CodeLensOptions { resolve_provider: Some(false) }),
+                text_document_sync: Some(TextDocumentSyncCapability::Kind(
+                    TextDocumentSyncKind::FULL,
+                )),
+                code_lens_provider: Some(CodeLensOptions {
+                    resolve_provider: Some(false),
+                }),
                 experimental: Some(serde_json::json!({
                     "devkitRequests": ext::REQUESTS,
                     "devkitNotifications": ext::NOTIFICATIONS,
@@ -252,7 +271,10 @@ impl LanguageServer for Backend {
                 })),
                 ..Default::default()
             },
-            server_info: Some(ServerInfo { name: "devkit".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "devkit".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
         })
     }
 
@@ -295,7 +317,10 @@ impl LanguageServer for Backend {
             return Ok(None);
         }
         let text = lock(&self.documents.text).get(&uri).cloned();
-        Ok(text.map(|t| std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code_lenses(&uri, &t))).unwrap_or_default()))
+        Ok(text.map(|t| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| code_lenses(&uri, &t)))
+                .unwrap_or_default()
+        }))
     }
 }
 
@@ -315,18 +340,26 @@ mod tests {
     #[test]
     fn code_lenses_sit_above_the_registration_id() {
         let uri: Uri = "file:///s/dps_config.h".parse().unwrap();
-        let lenses = code_lenses(&uri, "#define DPS_ID_SCOPE \"0ne00000A0A\"\n#define DPS_REGISTRATION_ID \"dev-1\"\n");
+        let lenses = code_lenses(
+            &uri,
+            "#define DPS_ID_SCOPE \"0ne00000A0A\"\n#define DPS_REGISTRATION_ID \"dev-1\"\n",
+        );
         assert_eq!(lenses.len(), 2);
         assert_eq!(lenses[0].range.start.line, 1);
         let cmd = lenses[0].command.as_ref().unwrap();
         assert_eq!(cmd.command, "devkit.generateCert");
-        assert_eq!(cmd.arguments.as_ref().unwrap()[0]["registrationId"], "dev-1");
+        assert_eq!(
+            cmd.arguments.as_ref().unwrap()[0]["registrationId"],
+            "dev-1"
+        );
         assert_eq!(lenses[1].command.as_ref().unwrap().command, "devkit.enroll");
     }
 
     #[test]
     fn sketch_diagnostics_use_the_cli_rules() {
-        let d = sketch_diagnostics("#define DPS_REGISTRATION_ID \"My_Device\"\n#define DPS_ID_SCOPE \"abc\"\n");
+        let d = sketch_diagnostics(
+            "#define DPS_REGISTRATION_ID \"My_Device\"\n#define DPS_ID_SCOPE \"abc\"\n",
+        );
         assert_eq!(d.len(), 2, "{d:?}");
         assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
         assert_eq!(d[1].severity, Some(DiagnosticSeverity::WARNING));

@@ -23,7 +23,12 @@ pub struct TaskError {
 
 impl TaskError {
     pub fn new((code, name): (i64, &'static str), message: impl Into<String>) -> Self {
-        TaskError { code, name, message: message.into(), data: serde_json::Map::new() }
+        TaskError {
+            code,
+            name,
+            message: message.into(),
+            data: serde_json::Map::new(),
+        }
     }
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.data.insert(key.to_string(), value.into());
@@ -31,7 +36,11 @@ impl TaskError {
     }
     /// -32602 for `field`.
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        TaskError::new(codes::INVALID_PARAMS, format!("invalid params: `{field}`: {message}")).with("field", field)
+        TaskError::new(
+            codes::INVALID_PARAMS,
+            format!("invalid params: `{field}`: {message}"),
+        )
+        .with("field", field)
     }
     pub fn not_available(method: &str, what: &str) -> Self {
         TaskError::new(
@@ -68,9 +77,10 @@ impl TaskError {
     pub fn from_domain<E: DomainError + ?Sized>(e: &E) -> Self {
         let kind = e.kind();
         let mut t = match (kind, e.invalid_input()) {
-            (ErrorKind::InvalidInput, Some(i)) => {
-                TaskError::new(codes::INVALID_PARAMS, format!("invalid params: `{}`: {}", i.input.field(), i.reason))
-            }
+            (ErrorKind::InvalidInput, Some(i)) => TaskError::new(
+                codes::INVALID_PARAMS,
+                format!("invalid params: `{}`: {}", i.input.field(), i.reason),
+            ),
             (ErrorKind::Cancelled, _) => TaskError::cancelled(),
             _ => TaskError::from_error(codes::for_kind(kind), e.as_error()),
         };
@@ -79,7 +89,10 @@ impl TaskError {
         }
         let next = e.next_actions();
         if !next.is_empty() {
-            t = t.with("nextActions", serde_json::to_value(next).unwrap_or_default());
+            t = t.with(
+                "nextActions",
+                serde_json::to_value(next).unwrap_or_default(),
+            );
         }
         t
     }
@@ -87,7 +100,9 @@ impl TaskError {
     pub fn rename_field(mut self, from: &str, to: &str) -> Self {
         if self.data.get("field").and_then(Value::as_str) == Some(from) {
             self.data.insert("field".into(), to.into());
-            self.message = self.message.replace(&format!("`{from}`"), &format!("`{to}`"));
+            self.message = self
+                .message
+                .replace(&format!("`{from}`"), &format!("`{to}`"));
         }
         self
     }
@@ -114,7 +129,11 @@ impl From<TaskError> for Error {
     fn from(e: TaskError) -> Error {
         let mut data = e.data;
         data.insert("code".into(), json!(e.name));
-        Error { code: ErrorCode::from(e.code), message: e.message.into(), data: Some(Value::Object(data)) }
+        Error {
+            code: ErrorCode::from(e.code),
+            message: e.message.into(),
+            data: Some(Value::Object(data)),
+        }
     }
 }
 
@@ -134,8 +153,11 @@ tasks::for_each_domain_error!(from_domain);
 /// value that was sent.
 pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
     if !params.is_object() {
-        return Err(TaskError::new(codes::INVALID_PARAMS, "invalid params: expected an object with named fields")
-            .with("field", ""));
+        return Err(TaskError::new(
+            codes::INVALID_PARAMS,
+            "invalid params: expected an object with named fields",
+        )
+        .with("field", ""));
     }
     serde_path_to_error::deserialize(&params).map_err(|e| {
         let path = e.path().to_string();
@@ -156,9 +178,14 @@ pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
 /// [`MAX_CULPRIT_TRIES`] of them, each with one deserialization.
 fn culprit<T: DeserializeOwned>(params: &Value, message: &str) -> Option<String> {
     let obj = params.as_object()?;
-    let named = |k: &String| k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let scalars = obj.iter().filter(|(k, v)| named(k) && !(v.is_object() || v.is_array()) && described(v, message));
-    let containers = obj.iter().filter(|(k, v)| named(k) && (v.is_object() || v.is_array()));
+    let named =
+        |k: &String| k.len() <= 40 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let scalars = obj
+        .iter()
+        .filter(|(k, v)| named(k) && !(v.is_object() || v.is_array()) && described(v, message));
+    let containers = obj
+        .iter()
+        .filter(|(k, v)| named(k) && (v.is_object() || v.is_array()));
     scalars
         .chain(containers)
         .take(MAX_CULPRIT_TRIES)
@@ -182,8 +209,13 @@ fn described(v: &Value, message: &str) -> bool {
     match v {
         Value::Null => message.contains("unit value") || message.contains("null"),
         Value::Bool(b) => message.contains(&format!("`{b}`")),
-        Value::Number(n) => message.contains(&format!("`{n}`")) || (n.is_f64() && message.contains("floating point")),
-        Value::String(s) => message.contains(&format!("{s:?}")) || message.contains(&format!("`{s}`")),
+        Value::Number(n) => {
+            message.contains(&format!("`{n}`"))
+                || (n.is_f64() && message.contains("floating point"))
+        }
+        Value::String(s) => {
+            message.contains(&format!("{s:?}")) || message.contains(&format!("`{s}`"))
+        }
         Value::Array(_) | Value::Object(_) => true,
     }
 }
@@ -191,8 +223,18 @@ fn described(v: &Value, message: &str) -> bool {
 /// (field path, safe description) from a serde_json message. Only parts that come from the
 /// type (field names we declared, the `expected ...` text) are kept.
 fn describe(path: &str, message: &str) -> (String, String) {
-    let base = if path == "." { String::new() } else { path.to_string() };
-    let join = |name: &str| if base.is_empty() { name.to_string() } else { format!("{base}.{name}") };
+    let base = if path == "." {
+        String::new()
+    } else {
+        path.to_string()
+    };
+    let join = |name: &str| {
+        if base.is_empty() {
+            name.to_string()
+        } else {
+            format!("{base}.{name}")
+        }
+    };
     if let Some(rest) = message.strip_prefix("missing field `") {
         let name = rest.split('`').next().unwrap_or("");
         return (join(name), "is required".into());
@@ -222,26 +264,40 @@ mod tests {
     fn wrong_type_names_the_field_not_the_value() {
         // The UDS pasted into a numeric-ish position: out_dir given a string is fine, so put the
         // canary where a bool is expected.
-        let err = decode::<GenerateCertParams>(json!({"uds": "x", "outDir": "/tmp", "deviceCert": CANARY}))
-            .err()
-            .unwrap();
+        let err = decode::<GenerateCertParams>(
+            json!({"uds": "x", "outDir": "/tmp", "deviceCert": CANARY}),
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.code, -32602);
         assert!(err.message.contains("`deviceCert`"), "{}", err.message);
-        assert!(err.message.contains("expected a boolean"), "{}", err.message);
+        assert!(
+            err.message.contains("expected a boolean"),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains(CANARY));
         assert_eq!(err.data["field"], "deviceCert");
     }
 
     #[test]
     fn missing_field_is_named() {
-        let err = decode::<GenerateCertParams>(json!({"outDir": "/tmp"})).err().unwrap();
+        let err = decode::<GenerateCertParams>(json!({"outDir": "/tmp"}))
+            .err()
+            .unwrap();
         assert_eq!(err.data["field"], "uds");
-        assert!(err.message.contains("`uds`: is required"), "{}", err.message);
+        assert!(
+            err.message.contains("`uds`: is required"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn secret_of_wrong_type_is_not_echoed() {
-        let err = decode::<GenerateCertParams>(json!({"uds": 12345678901234u64, "outDir": "/tmp"})).err().unwrap();
+        let err = decode::<GenerateCertParams>(json!({"uds": 12345678901234u64, "outDir": "/tmp"}))
+            .err()
+            .unwrap();
         assert_eq!(err.data["field"], "uds");
         assert!(!err.message.contains("12345678901234"), "{}", err.message);
     }
@@ -249,9 +305,14 @@ mod tests {
     #[test]
     fn flattened_fields_are_named_too() {
         use crate::lsp::ext::DeviceUploadParams;
-        let err = decode::<DeviceUploadParams>(json!({"projectDir": "/p", "backend": 5, "uds": CANARY})).err().unwrap();
+        let err =
+            decode::<DeviceUploadParams>(json!({"projectDir": "/p", "backend": 5, "uds": CANARY}))
+                .err()
+                .unwrap();
         assert_eq!(err.data["field"], "backend", "{}", err.message);
-        let err = decode::<DeviceUploadParams>(json!({"backend": "sim"})).err().unwrap();
+        let err = decode::<DeviceUploadParams>(json!({"backend": "sim"}))
+            .err()
+            .unwrap();
         assert_eq!(err.data["field"], "projectDir", "{}", err.message);
         assert!(!err.message.contains(CANARY));
     }
@@ -265,13 +326,17 @@ mod tests {
         }
         params.insert("projectDir".into(), json!("/p"));
         params.insert("backend".into(), json!(5));
-        let err = decode::<DeviceUploadParams>(Value::Object(params.clone())).err().unwrap();
+        let err = decode::<DeviceUploadParams>(Value::Object(params.clone()))
+            .err()
+            .unwrap();
         assert_eq!(err.data["field"], "backend", "{}", err.message);
         // Thousands of keys holding the same value: bounded tries, still a clean -32602.
         for i in 0..20_000 {
             params.insert(format!("k{i}"), json!(5));
         }
-        let err = decode::<DeviceUploadParams>(Value::Object(params)).err().unwrap();
+        let err = decode::<DeviceUploadParams>(Value::Object(params))
+            .err()
+            .unwrap();
         assert_eq!(err.code, -32602);
     }
 
@@ -286,19 +351,34 @@ mod tests {
     fn task_errors_carry_typed_field_and_next_actions() {
         use tasks::build::BuildError;
         use tasks::error::{Input, InvalidInput};
-        let t = TaskError::from(BuildError::from(InvalidInput::new(Input::IdScope, "is required")));
+        let t = TaskError::from(BuildError::from(InvalidInput::new(
+            Input::IdScope,
+            "is required",
+        )));
         assert_eq!((t.code, t.name), codes::INVALID_PARAMS);
         assert_eq!(t.data["field"], "idScope");
         assert_eq!(t.data["nextActions"], json!([{"action": "configureDps"}]));
-        assert!(t.message.contains("`idScope`: is required") && !t.message.contains("--"), "{}", t.message);
-        let t = TaskError::from(BuildError::ArduinoCliNotFound { looked: "PATH".into(), guidance: "install it".into() });
+        assert!(
+            t.message.contains("`idScope`: is required") && !t.message.contains("--"),
+            "{}",
+            t.message
+        );
+        let t = TaskError::from(BuildError::ArduinoCliNotFound {
+            looked: "PATH".into(),
+            guidance: "install it".into(),
+        });
         assert_eq!((t.code, t.name), codes::NOT_FOUND);
-        assert_eq!(t.data["nextActions"][1], json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"}));
+        assert_eq!(
+            t.data["nextActions"][1],
+            json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"})
+        );
     }
 
     #[test]
     fn into_jsonrpc_error_carries_data_code() {
-        let e: Error = TaskError::new(codes::BUSY, "port held").with("resource", "port:/dev/x").into();
+        let e: Error = TaskError::new(codes::BUSY, "port held")
+            .with("resource", "port:/dev/x")
+            .into();
         assert_eq!(e.code.code(), 1001);
         let data = e.data.unwrap();
         assert_eq!(data["code"], "busy");

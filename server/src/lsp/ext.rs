@@ -59,7 +59,16 @@ pub const REQUESTS: &[&str] = &[
 ];
 
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
-pub const TASKS: &[&str] = &[GENERATE_CERT, BUILD, UPLOAD, DEVICE_UPLOAD, SET_UDS, SET_WIFI, ENROLL, PROVISION];
+pub const TASKS: &[&str] = &[
+    GENERATE_CERT,
+    BUILD,
+    UPLOAD,
+    DEVICE_UPLOAD,
+    SET_UDS,
+    SET_WIFI,
+    ENROLL,
+    PROVISION,
+];
 
 /// A custom request: its method paired with its params and result types (like
 /// `lsp_types::request::Request`, which needs `Serialize` params: ours hold [`Secret`]s).
@@ -193,7 +202,7 @@ pub struct ListPortsParams {
 #[serde(rename_all = "camelCase")]
 pub struct PortInfo {
     /// OS name of the port (`/dev/ttyACM0`, `COM3`).
-    pub name: String,
+    pub port: String,
     /// A DevKit (USB 0483:374B).
     pub is_devkit: bool,
     /// `usb`, `pci`, `bluetooth` or `unknown`.

@@ -24,9 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 use tower_lsp_server::lsp_types::{
-    notification::Progress as ProgressNotification, request::WorkDoneProgressCreate, NumberOrString, ProgressParams,
-    ProgressParamsValue, ProgressToken, WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressCreateParams,
-    WorkDoneProgressEnd, WorkDoneProgressReport,
+    notification::Progress as ProgressNotification, request::WorkDoneProgressCreate,
+    NumberOrString, ProgressParams, ProgressParamsValue, ProgressToken, WorkDoneProgress,
+    WorkDoneProgressBegin, WorkDoneProgressCreateParams, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 use tower_lsp_server::Client;
 
@@ -101,8 +102,18 @@ impl Drop for JobGuard {
 
 impl Jobs {
     pub fn new() -> Self {
-        let inner = Inner { health: Health { level: "ok", message: None }, ..Default::default() };
-        Jobs { inner: Arc::new(Mutex::new(inner)), changed: Arc::new(tokio::sync::Notify::new()), status_task: Arc::default() }
+        let inner = Inner {
+            health: Health {
+                level: "ok",
+                message: None,
+            },
+            ..Default::default()
+        };
+        Jobs {
+            inner: Arc::new(Mutex::new(inner)),
+            changed: Arc::new(tokio::sync::Notify::new()),
+            status_task: Arc::default(),
+        }
     }
 
     /// Start sending `devkit/status` to `client` unless it is already being sent (a client may
@@ -116,7 +127,12 @@ impl Jobs {
 
     /// Stop sending `devkit/status` (on `shutdown`, `exit` or the end of input).
     pub fn stop_status(&self) {
-        if let Some(t) = self.status_task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(t) = self
+            .status_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             t.abort();
         }
     }
@@ -124,7 +140,11 @@ impl Jobs {
     /// Whether the status task runs.
     #[cfg(test)]
     pub fn status_running(&self) -> bool {
-        self.status_task.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|t| !t.is_finished())
+        self.status_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|t| !t.is_finished())
     }
 
     /// Cancel every running job (the input ended).
@@ -141,13 +161,20 @@ impl Jobs {
     }
 
     /// Claim `resources` for `method`, or fail with `busy` naming who holds the first busy one.
-    pub fn claim(&self, method: &'static str, resources: Vec<Resource>) -> Result<JobGuard, TaskError> {
+    pub fn claim(
+        &self,
+        method: &'static str,
+        resources: Vec<Resource>,
+    ) -> Result<JobGuard, TaskError> {
         let mut inner = self.lock();
         for r in &resources {
             if let Some(holder) = inner.owners.get(r).and_then(|id| inner.jobs.get(id)) {
-                return Err(TaskError::new(codes::BUSY, format!("{r} is busy: {} is using it", holder.method))
-                    .with("resource", r.to_string())
-                    .with("heldBy", holder.method));
+                return Err(TaskError::new(
+                    codes::BUSY,
+                    format!("{r} is busy: {} is using it", holder.method),
+                )
+                .with("resource", r.to_string())
+                .with("heldBy", holder.method));
             }
         }
         inner.next_id += 1;
@@ -156,10 +183,22 @@ impl Jobs {
             inner.owners.insert(r.clone(), id);
         }
         let cancel = CancellationToken::new();
-        inner.jobs.insert(id, JobInfo { method, resources, cancel: cancel.clone(), progress_token: None });
+        inner.jobs.insert(
+            id,
+            JobInfo {
+                method,
+                resources,
+                cancel: cancel.clone(),
+                progress_token: None,
+            },
+        );
         drop(inner);
         self.changed.notify_one();
-        Ok(JobGuard { jobs: self.clone(), id, cancel })
+        Ok(JobGuard {
+            jobs: self.clone(),
+            id,
+            cancel,
+        })
     }
 
     fn finish(&self, id: u64) {
@@ -196,7 +235,11 @@ impl Jobs {
     /// The method holding `resource`, if any.
     pub fn holder(&self, resource: &Resource) -> Option<&'static str> {
         let inner = self.lock();
-        inner.owners.get(resource).and_then(|id| inner.jobs.get(id)).map(|j| j.method)
+        inner
+            .owners
+            .get(resource)
+            .and_then(|id| inner.jobs.get(id))
+            .map(|j| j.method)
     }
 
     /// Record an open (or paused, or closed when `None`) monitor for the status.
@@ -216,12 +259,23 @@ impl Jobs {
         let mut inner = self.lock();
         let task = ext::TASKS.contains(&method);
         inner.health = match result {
-            Err(e) if e.name == codes::INTERNAL.1 => {
-                Health { level: "error", message: Some(format!("{method} crashed: {}", e.message)) }
-            }
-            Ok(()) if task => Health { level: "ok", message: None },
-            Err(e) if task && ![codes::CANCELLED.1, codes::INVALID_PARAMS.1, codes::BUSY.1].contains(&e.name) => {
-                Health { level: "warning", message: Some(format!("{method} failed: {}", e.message)) }
+            Err(e) if e.name == codes::INTERNAL.1 => Health {
+                level: "error",
+                message: Some(format!("{method} crashed: {}", e.message)),
+            },
+            Ok(()) if task => Health {
+                level: "ok",
+                message: None,
+            },
+            Err(e)
+                if task
+                    && ![codes::CANCELLED.1, codes::INVALID_PARAMS.1, codes::BUSY.1]
+                        .contains(&e.name) =>
+            {
+                Health {
+                    level: "warning",
+                    message: Some(format!("{method} failed: {}", e.message)),
+                }
             }
             _ => return,
         };
@@ -244,7 +298,14 @@ impl Jobs {
                     resources: j.resources.iter().map(|r| r.to_string()).collect(),
                 })
                 .collect(),
-            monitors: inner.monitors.iter().map(|(p, paused)| MonitorStatus { port: p.clone(), paused: *paused }).collect(),
+            monitors: inner
+                .monitors
+                .iter()
+                .map(|(p, paused)| MonitorStatus {
+                    port: p.clone(),
+                    paused: *paused,
+                })
+                .collect(),
         }
     }
 
@@ -254,7 +315,9 @@ impl Jobs {
         loop {
             let status = self.status();
             if last.as_ref() != Some(&status) {
-                client.send_notification::<ext::Status>(status.clone()).await;
+                client
+                    .send_notification::<ext::Status>(status.clone())
+                    .await;
                 last = Some(status);
             }
             self.changed.notified().await;
@@ -334,7 +397,9 @@ where
             (true, None) if client_progress => {
                 let t = NumberOrString::String(format!("devkit/{}", guard.id));
                 let created = client
-                    .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: t.clone() })
+                    .send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                        token: t.clone(),
+                    })
                     .await;
                 created.ok().map(|_| t)
             }
@@ -358,7 +423,12 @@ where
             })
         };
         let committed = Arc::new(AtomicBool::new(false));
-        let ctx = JobCtx { cancel: guard.cancel.clone(), progress, warnings, committed: committed.clone() };
+        let ctx = JobCtx {
+            cancel: guard.cancel.clone(),
+            progress,
+            warnings,
+            committed: committed.clone(),
+        };
         let result = match request {
             Some(r) => {
                 let cancel = guard.cancel.clone();
@@ -385,7 +455,10 @@ where
         // the progress once it has drained the reports.
         if let Some(mut f) = forwarder {
             // Normally immediate; bounded in case the task leaked a clone of its Progress.
-            if tokio::time::timeout(std::time::Duration::from_millis(250), &mut f).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_millis(250), &mut f)
+                .await
+                .is_err()
+            {
                 f.abort();
             }
             if let Some(t) = token {
@@ -421,7 +494,10 @@ pub(crate) fn panic_error(payload: Box<dyn std::any::Any + Send>) -> TaskError {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
     tracing::error!("a task panicked: {what}");
-    TaskError::new(codes::INTERNAL, format!("internal error: the task crashed ({what}); the daemon is still running"))
+    TaskError::new(
+        codes::INTERNAL,
+        format!("internal error: the task crashed ({what}); the daemon is still running"),
+    )
 }
 
 async fn forward_progress(
@@ -447,7 +523,10 @@ async fn forward_progress(
     while let Some(ev) = rx.recv().await {
         let (message, percentage) = match ev {
             ProgressEvent::Begin { title } => (title, None),
-            ProgressEvent::Report { message, percentage } => (message, percentage),
+            ProgressEvent::Report {
+                message,
+                percentage,
+            } => (message, percentage),
             ProgressEvent::End { message } => (message, None),
             ProgressEvent::Warning { message } => (format!("warning: {message}"), None),
         };
@@ -469,7 +548,9 @@ async fn end_progress(client: &Client, token: ProgressToken, message: String) {
     client
         .send_notification::<ProgressNotification>(ProgressParams {
             token,
-            value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })),
+            value: ProgressParamsValue::WorkDone(WorkDoneProgress::End(WorkDoneProgressEnd {
+                message: Some(message),
+            })),
         })
         .await;
 }
@@ -482,7 +563,12 @@ mod tests {
     fn second_claim_of_a_port_is_busy_and_names_the_holder() {
         let jobs = Jobs::new();
         let port = Resource::Port("/dev/ttyACM0".into());
-        let g = jobs.claim(ext::UPLOAD, vec![port.clone(), Resource::Probe("default".into())]).unwrap();
+        let g = jobs
+            .claim(
+                ext::UPLOAD,
+                vec![port.clone(), Resource::Probe("default".into())],
+            )
+            .unwrap();
         let err = jobs.claim(ext::SET_UDS, vec![port.clone()]).err().unwrap();
         assert_eq!(err.name, "busy");
         assert_eq!(err.data["heldBy"], "devkit/upload");
@@ -518,7 +604,8 @@ mod tests {
             async fn initialize(
                 &self,
                 _: tower_lsp_server::lsp_types::InitializeParams,
-            ) -> tower_lsp_server::jsonrpc::Result<tower_lsp_server::lsp_types::InitializeResult> {
+            ) -> tower_lsp_server::jsonrpc::Result<tower_lsp_server::lsp_types::InitializeResult>
+            {
                 Ok(Default::default())
             }
             async fn shutdown(&self) -> tower_lsp_server::jsonrpc::Result<()> {
@@ -540,7 +627,10 @@ mod tests {
             work_done_token: None,
             progress: false,
         };
-        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), |_| async { panic!("boom") }).await;
+        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), |_| async {
+            panic!("boom")
+        })
+        .await;
         let e = r.err().unwrap();
         assert_eq!((e.code, e.name), (-32603, "internal"));
         assert_eq!(jobs.holder(&port), None, "the port was released");
@@ -549,22 +639,33 @@ mod tests {
             Ok(ctx.warnings())
         })
         .await;
-        assert_eq!(r.unwrap(), vec!["careful".to_string()], "the next job runs normally");
+        assert_eq!(
+            r.unwrap(),
+            vec!["careful".to_string()],
+            "the next job runs normally"
+        );
     }
 
     #[tokio::test]
     async fn nothing_happens_after_a_cancellation_past_the_commit_point() {
         let jobs = Jobs::new();
-        let spec = || JobSpec { method: ext::GENERATE_CERT, title: "t".into(), resources: vec![], work_done_token: None, progress: false };
+        let spec = || JobSpec {
+            method: ext::GENERATE_CERT,
+            title: "t".into(),
+            resources: vec![],
+            work_done_token: None,
+            progress: false,
+        };
         let wrote = Arc::new(AtomicBool::new(false));
         let w = wrote.clone();
-        let r: Result<(), TaskError> = run_job(&jobs, &client(), false, spec(), move |ctx| async move {
-            ctx.cancel.cancel(); // the client cancelled while the certificate was derived
-            ctx.commit()?;
-            w.store(true, Ordering::SeqCst);
-            Ok(())
-        })
-        .await;
+        let r: Result<(), TaskError> =
+            run_job(&jobs, &client(), false, spec(), move |ctx| async move {
+                ctx.cancel.cancel(); // the client cancelled while the certificate was derived
+                ctx.commit()?;
+                w.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+            .await;
         assert_eq!(r.err().unwrap().name, "cancelled");
         assert!(!wrote.load(Ordering::SeqCst), "nothing was written");
         // Once committed, what was done is reported even if a cancellation follows.
@@ -583,7 +684,11 @@ mod tests {
         jobs.start_status(client());
         let first = jobs.status_task.lock().unwrap().as_ref().map(|t| t.id());
         jobs.start_status(client());
-        assert_eq!(jobs.status_task.lock().unwrap().as_ref().map(|t| t.id()), first, "a second `initialized` starts no task");
+        assert_eq!(
+            jobs.status_task.lock().unwrap().as_ref().map(|t| t.id()),
+            first,
+            "a second `initialized` starts no task"
+        );
         assert!(jobs.status_running());
         jobs.stop_status();
         assert!(!jobs.status_running());
@@ -597,7 +702,11 @@ mod tests {
         jobs.record_outcome(ext::BUILD, &Err(&TaskError::cancelled()));
         assert_eq!(jobs.status().health, "warning");
         jobs.record_outcome(ext::LIST_PORTS, &Ok(()));
-        assert_eq!(jobs.status().health, "warning", "a quick query does not clear a task failure");
+        assert_eq!(
+            jobs.status().health,
+            "warning",
+            "a quick query does not clear a task failure"
+        );
         jobs.record_outcome(ext::BUILD, &Ok(()));
         assert_eq!(jobs.status().health, "ok");
     }

@@ -10,6 +10,7 @@
 //! - [`error`]: error codes and safe params decoding;
 //! - [`sketch`]: the sketch's DPS settings as diagnostics and code lenses;
 //! - [`serial_data`]: batching of serial output into notifications;
+//! - [`to_proto`]: every conversion from a `tasks` value to a wire value;
 //! - [`transport`]: framing with bounds, dispatch and cancellation on stdio.
 //!
 //! Secrets arrive only in request params. Params are never logged (tower-lsp-server's own
@@ -23,6 +24,7 @@ pub mod jobs;
 pub mod secret;
 pub mod serial_data;
 pub mod sketch;
+pub mod to_proto;
 pub mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,12 +45,21 @@ pub async fn serve_stdio() -> bool {
     let shutdown = Arc::new(AtomicBool::new(false));
     let (service, socket) = backend::build_service(shutdown.clone());
     let (jobs, state) = (service.inner().jobs.clone(), service.inner().state.clone());
-    transport::serve(tokio::io::stdin(), tokio::io::stdout(), DefaultParams(service), socket).await;
+    transport::serve(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        DefaultParams(service),
+        socket,
+    )
+    .await;
     // Running jobs are cancelled (their blocking loops stop at their next read) and monitors
     // close, so no port stays held by a daemon nobody talks to.
     jobs.stop_status();
     jobs.cancel_all();
-    if tokio::time::timeout(RELEASE_TIMEOUT, state.shutdown()).await.is_err() {
+    if tokio::time::timeout(RELEASE_TIMEOUT, state.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("monitors did not close in time; exiting anyway");
     }
     shutdown.load(Ordering::SeqCst)
@@ -68,7 +79,9 @@ impl<S: tower_lsp_server::LanguageServer> Service<Request> for DefaultParams<S> 
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if req.method().starts_with("devkit/") && matches!(req.params(), None | Some(serde_json::Value::Null)) {
+        if req.method().starts_with("devkit/")
+            && matches!(req.params(), None | Some(serde_json::Value::Null))
+        {
             let (method, id, _) = req.into_parts();
             let mut b = Request::build(method).params(serde_json::json!({}));
             if let Some(id) = id {

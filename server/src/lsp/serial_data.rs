@@ -144,6 +144,9 @@ mod tests {
         let expected: String = (0..60).map(|i| format!("{i},")).collect();
         assert_eq!(all, expected, "nothing lost or reordered");
         assert_eq!(sent.len(), 2, "one notification per burst");
-        assert!(sent[1].0 - sent[0].0 >= INTERVAL, "spaced by at least 20 ms");
+        assert!(
+            sent[1].0 - sent[0].0 >= INTERVAL,
+            "spaced by at least 20 ms"
+        );
     }
 }

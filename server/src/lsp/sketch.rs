@@ -55,12 +55,20 @@ pub struct Finding {
 
 /// Files we analyse: `*.ino` and `dps_config.h`.
 pub fn is_sketch_file(path: &str) -> bool {
-    let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_ascii_lowercase();
+    let name = path
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(path)
+        .to_ascii_lowercase();
     name.ends_with(".ino") || name == "dps_config.h"
 }
 
 fn classify(ident: &str) -> Option<SettingKind> {
-    let norm: String = ident.chars().filter(|c| *c != '_').collect::<String>().to_ascii_lowercase();
+    let norm: String = ident
+        .chars()
+        .filter(|c| *c != '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
     if norm.ends_with("registrationid") {
         Some(SettingKind::RegistrationId)
     } else if norm.ends_with("idscope") {
@@ -174,7 +182,13 @@ fn scan_line(code: &str, original: &str, line: u32) -> Option<Setting> {
                 }
                 let start = utf16_len(&original[..vstart]);
                 let end = utf16_len(&original[..j]);
-                return Some(Setting { kind, value, line, start, end });
+                return Some(Setting {
+                    kind,
+                    value,
+                    line,
+                    start,
+                    end,
+                });
             }
             continue;
         }
@@ -188,8 +202,20 @@ pub fn check(settings: &[Setting]) -> Vec<Finding> {
     settings.iter().filter_map(check_one).collect()
 }
 
-fn finding(s: &Setting, severity: Severity, code: &'static str, message: String) -> Option<Finding> {
-    Some(Finding { line: s.line, start: s.start, end: s.end, severity, code, message })
+fn finding(
+    s: &Setting,
+    severity: Severity,
+    code: &'static str,
+    message: String,
+) -> Option<Finding> {
+    Some(Finding {
+        line: s.line,
+        start: s.start,
+        end: s.end,
+        severity,
+        code,
+        message,
+    })
 }
 
 fn check_one(s: &Setting) -> Option<Finding> {
@@ -222,10 +248,13 @@ fn check_one(s: &Setting) -> Option<Finding> {
             }
         }
         // The build's own check (a known-good scope so that only the endpoint is judged).
-        SettingKind::Endpoint => match tasks::build::DpsSettings::new(&s.value, "0ne00000000", None) {
-            Ok(_) => tasks::build::settings::endpoint_warning(&s.value).and_then(|w| finding(s, Severity::Warning, "endpoint", w)),
-            Err(e) => finding(s, Severity::Error, "endpoint", e.to_string()),
-        },
+        SettingKind::Endpoint => {
+            match tasks::build::DpsSettings::new(&s.value, "0ne00000000", None) {
+                Ok(_) => tasks::build::settings::endpoint_warning(&s.value)
+                    .and_then(|w| finding(s, Severity::Warning, "endpoint", w)),
+                Err(e) => finding(s, Severity::Error, "endpoint", e.to_string()),
+            }
+        }
     }
 }
 
@@ -244,7 +273,10 @@ mod tests {
     fn finds_defines_and_skips_comments() {
         let s = scan(CONFIG);
         assert_eq!(s.len(), 3);
-        let id = s.iter().find(|s| s.kind == SettingKind::RegistrationId).unwrap();
+        let id = s
+            .iter()
+            .find(|s| s.kind == SettingKind::RegistrationId)
+            .unwrap();
         assert_eq!(id.value, "my-devkit-01");
         assert_eq!(id.line, 4);
         assert_eq!(id.start, 29);
@@ -260,21 +292,39 @@ mod tests {
         let codes: Vec<_> = f.iter().map(|f| (f.code, f.severity)).collect();
         assert!(codes.contains(&("endpoint", Severity::Error)), "{f:?}");
         assert!(codes.contains(&("id-scope", Severity::Warning)), "{f:?}");
-        assert!(codes.contains(&("registration-id", Severity::Information)), "{f:?}");
+        assert!(
+            codes.contains(&("registration-id", Severity::Information)),
+            "{f:?}"
+        );
     }
 
     #[test]
     fn endpoint_and_scope_rules_are_the_builds() {
         let f = |t: &str| check(&scan(t));
-        assert!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"").is_empty());
+        assert!(
+            f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"")
+                .is_empty()
+        );
         // Valid, but a real DevKit dials 443 and trusts only Azure: a warning, not silence.
         for endpoint in ["127.0.0.1:8443", "localhost"] {
-            let found = f(&format!("#define DPS_GLOBAL_DEVICE_ENDPOINT \"{endpoint}\""));
-            assert_eq!((found.len(), found[0].code, found[0].severity), (1, "endpoint", Severity::Warning), "{found:?}");
+            let found = f(&format!(
+                "#define DPS_GLOBAL_DEVICE_ENDPOINT \"{endpoint}\""
+            ));
+            assert_eq!(
+                (found.len(), found[0].code, found[0].severity),
+                (1, "endpoint", Severity::Warning),
+                "{found:?}"
+            );
         }
-        assert_eq!(f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"host/path\"")[0].code, "endpoint");
+        assert_eq!(
+            f("#define DPS_GLOBAL_DEVICE_ENDPOINT \"host/path\"")[0].code,
+            "endpoint"
+        );
         assert!(f("#define DPS_ID_SCOPE \"0NE1234abcd\"").is_empty());
-        assert_eq!(f("#define DPS_ID_SCOPE \"0ne0000A0A\"")[0].severity, Severity::Warning);
+        assert_eq!(
+            f("#define DPS_ID_SCOPE \"0ne0000A0A\"")[0].severity,
+            Severity::Warning
+        );
     }
 
     #[test]

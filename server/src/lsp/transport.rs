@@ -30,7 +30,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower_lsp_server::jsonrpc::{Error, Id, Request, Response};
@@ -52,7 +54,10 @@ const INVALID_REQUEST: i64 = -32600;
 pub enum Frame {
     Body(Vec<u8>),
     /// A frame that could not be read: answered with this error, then skipped.
-    Bad { code: i64, message: String },
+    Bad {
+        code: i64,
+        message: String,
+    },
     Eof,
 }
 
@@ -94,29 +99,43 @@ async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, max: usize) -> std::io::R
         }
         r.consume(n);
         if done {
-            return Ok(if too_long { Line::TooLong } else { Line::Text(line) });
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Text(line)
+            });
         }
     }
 }
 
 fn find_ci(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+    haystack
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn bad(code: i64, message: impl Into<String>) -> Frame {
-    Frame::Bad { code, message: message.into() }
+    Frame::Bad {
+        code,
+        message: message.into(),
+    }
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(r: R) -> Self {
-        FrameReader { r: BufReader::new(r), resync: false, skip: 0 }
+        FrameReader {
+            r: BufReader::new(r),
+            resync: false,
+            skip: 0,
+        }
     }
 
     /// The next frame.
     pub async fn next(&mut self) -> std::io::Result<Frame> {
         if self.skip > 0 {
             let n = std::mem::take(&mut self.skip);
-            let skipped = tokio::io::copy(&mut (&mut self.r).take(n), &mut tokio::io::sink()).await?;
+            let skipped =
+                tokio::io::copy(&mut (&mut self.r).take(n), &mut tokio::io::sink()).await?;
             if skipped < n {
                 return Ok(Frame::Eof);
             }
@@ -129,7 +148,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                 Line::TooLong if self.resync => continue,
                 Line::TooLong => {
                     self.resync = true;
-                    return Ok(bad(PARSE_ERROR, format!("parse error: a header line is longer than {MAX_HEADER_LINE} bytes")));
+                    return Ok(bad(
+                        PARSE_ERROR,
+                        format!(
+                            "parse error: a header line is longer than {MAX_HEADER_LINE} bytes"
+                        ),
+                    ));
                 }
                 Line::Text(l) => l,
             };
@@ -154,7 +178,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             seen_header = true;
             let Some(colon) = text.iter().position(|&b| b == b':') else {
                 self.resync = true;
-                return Ok(bad(PARSE_ERROR, "parse error: a header line is not `Name: value`"));
+                return Ok(bad(
+                    PARSE_ERROR,
+                    "parse error: a header line is not `Name: value`",
+                ));
             };
             if text[..colon].eq_ignore_ascii_case(b"content-length") {
                 let value = std::str::from_utf8(&text[colon + 1..]).ok().map(str::trim);
@@ -166,11 +193,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             Some(Some(n)) => n,
             Some(None) => {
                 self.resync = true;
-                return Ok(bad(PARSE_ERROR, "parse error: `Content-Length` is not a number of bytes"));
+                return Ok(bad(
+                    PARSE_ERROR,
+                    "parse error: `Content-Length` is not a number of bytes",
+                ));
             }
             None => {
                 self.resync = true;
-                return Ok(bad(PARSE_ERROR, "parse error: the message has no `Content-Length` header"));
+                return Ok(bad(
+                    PARSE_ERROR,
+                    "parse error: the message has no `Content-Length` header",
+                ));
             }
         };
         if n > MAX_BODY {
@@ -215,7 +248,8 @@ pub fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
         };
         let lone = match unit {
             0xD800..=0xDBFF => {
-                let low = b.get(i + 6..i + 8) == Some(b"\\u") && hex4(b, i + 8).is_some_and(|l| (0xDC00..=0xDFFF).contains(&l));
+                let low = b.get(i + 6..i + 8) == Some(b"\\u")
+                    && hex4(b, i + 8).is_some_and(|l| (0xDC00..=0xDFFF).contains(&l));
                 if low {
                     i += 12;
                     continue;
@@ -261,20 +295,50 @@ pub struct Refused {
 pub fn parse_message(body: &[u8]) -> Result<Incoming, Refused> {
     let refused = |id, code, message: String| Refused { id, code, message };
     let text = std::str::from_utf8(body).map_err(|e| {
-        refused(Id::Null, PARSE_ERROR, format!("parse error: the message is not UTF-8 (at byte {})", e.valid_up_to()))
+        refused(
+            Id::Null,
+            PARSE_ERROR,
+            format!(
+                "parse error: the message is not UTF-8 (at byte {})",
+                e.valid_up_to()
+            ),
+        )
     })?;
     let text = replace_lone_surrogates(text);
-    let value: Value =
-        serde_json::from_str(&text).map_err(|e| refused(Id::Null, PARSE_ERROR, format!("parse error: the message is not JSON: {e}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        refused(
+            Id::Null,
+            PARSE_ERROR,
+            format!("parse error: the message is not JSON: {e}"),
+        )
+    })?;
     let Value::Object(map) = &value else {
-        return Err(refused(Id::Null, INVALID_REQUEST, "invalid request: expected one JSON-RPC message object (batches are not supported)".into()));
+        return Err(refused(
+            Id::Null,
+            INVALID_REQUEST,
+            "invalid request: expected one JSON-RPC message object (batches are not supported)"
+                .into(),
+        ));
     };
-    let id = map.get("id").and_then(|v| serde_json::from_value::<Id>(v.clone()).ok()).unwrap_or(Id::Null);
-    let invalid = |id| refused(id, INVALID_REQUEST, "invalid request: not a JSON-RPC 2.0 request, notification or response".into());
+    let id = map
+        .get("id")
+        .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok())
+        .unwrap_or(Id::Null);
+    let invalid = |id| {
+        refused(
+            id,
+            INVALID_REQUEST,
+            "invalid request: not a JSON-RPC 2.0 request, notification or response".into(),
+        )
+    };
     if map.contains_key("method") {
-        serde_json::from_value(value).map(Incoming::Request).map_err(|_| invalid(id))
+        serde_json::from_value(value)
+            .map(Incoming::Request)
+            .map_err(|_| invalid(id))
     } else if map.contains_key("result") || map.contains_key("error") {
-        serde_json::from_value(value).map(Incoming::Response).map_err(|_| invalid(id))
+        serde_json::from_value(value)
+            .map(Incoming::Response)
+            .map_err(|_| invalid(id))
     } else {
         Err(invalid(id))
     }
@@ -310,8 +374,16 @@ fn error_body(id: Id, e: Error) -> Vec<u8> {
 }
 
 fn refused_error(r: Refused) -> Vec<u8> {
-    let name = if r.code == PARSE_ERROR { "parseError" } else { "invalidRequest" };
-    let e = Error { code: r.code.into(), message: r.message.into(), data: Some(json!({ "code": name })) };
+    let name = if r.code == PARSE_ERROR {
+        "parseError"
+    } else {
+        "invalidRequest"
+    };
+    let e = Error {
+        code: r.code.into(),
+        message: r.message.into(),
+        data: Some(json!({ "code": name })),
+    };
     error_body(r.id, e)
 }
 
@@ -351,7 +423,9 @@ where
     let server_out = out.clone();
     let outgoing = tokio::spawn(async move {
         while let Some(req) = server_requests.next().await {
-            let Ok(body) = serde_json::to_vec(&req) else { continue };
+            let Ok(body) = serde_json::to_vec(&req) else {
+                continue;
+            };
             if server_out.send(body).await.is_err() {
                 break;
             }
@@ -365,7 +439,13 @@ where
             Ok(Frame::Body(body)) => body,
             Ok(Frame::Bad { code, message }) => {
                 tracing::warn!("unreadable message: {message}");
-                let _ = out.send(refused_error(Refused { id: Id::Null, code, message })).await;
+                let _ = out
+                    .send(refused_error(Refused {
+                        id: Id::Null,
+                        code,
+                        message,
+                    }))
+                    .await;
                 continue;
             }
             Ok(Frame::Eof) => {
@@ -390,7 +470,10 @@ where
             }
         };
         if req.method() == "$/cancelRequest" {
-            let id = req.params().and_then(|p| p.get("id")).and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
+            let id = req
+                .params()
+                .and_then(|p| p.get("id"))
+                .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
             let ctx = id.and_then(|id| in_flight.lock().ok().and_then(|m| m.get(&id).cloned()));
             if let Some(ctx) = ctx {
                 ctx.token.cancel();
@@ -417,8 +500,11 @@ where
             continue;
         }
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            let e = TaskError::new(codes::BUSY, format!("too many requests are running (at most {MAX_IN_FLIGHT}); try again later"))
-                .with("resource", "requests");
+            let e = TaskError::new(
+                codes::BUSY,
+                format!("too many requests are running (at most {MAX_IN_FLIGHT}); try again later"),
+            )
+            .with("resource", "requests");
             let _ = out.send(error_body(id, e.into())).await;
             continue;
         };
@@ -431,7 +517,11 @@ where
             _ => true,
         };
         if duplicate {
-            let e = Error { code: INVALID_REQUEST.into(), message: "invalid request: a request with this id is already running".into(), data: None };
+            let e = Error {
+                code: INVALID_REQUEST.into(),
+                message: "invalid request: a request with this id is already running".into(),
+                data: None,
+            };
             let _ = out.send(error_body(id, e)).await;
             continue;
         }
@@ -445,10 +535,15 @@ where
                 _ = ctx.token.cancelled() => None,
             };
             let body = match r {
-                Some(r) => r.ok().flatten().map(|res| serde_json::to_vec(&res).unwrap_or_default()),
-                None if ctx.handles_cancel.load(Ordering::SeqCst) => {
-                    fut.await.ok().flatten().map(|res| serde_json::to_vec(&res).unwrap_or_default())
-                }
+                Some(r) => r
+                    .ok()
+                    .flatten()
+                    .map(|res| serde_json::to_vec(&res).unwrap_or_default()),
+                None if ctx.handles_cancel.load(Ordering::SeqCst) => fut
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|res| serde_json::to_vec(&res).unwrap_or_default()),
                 None => {
                     drop(fut); // the request's work stops here
                     Some(error_body(id.clone(), TaskError::cancelled().into()))
@@ -496,11 +591,17 @@ mod tests {
         input.extend(b"X-Other: 1\r\n\r\n{}\r\n");
         input.extend(framed("{\"a\":2}"));
         let f = frames(&input).await;
-        assert!(matches!(&f[0], Frame::Bad { code: -32700, message } if message.contains("Content-Length")), "{f:?}");
+        assert!(
+            matches!(&f[0], Frame::Bad { code: -32700, message } if message.contains("Content-Length")),
+            "{f:?}"
+        );
         assert_eq!(f[1], Frame::Body(b"{}".to_vec()));
         assert!(matches!(&f[2], Frame::Bad { code: -32700, .. }), "{f:?}");
         assert_eq!(f[3], Frame::Body(b"[1]".to_vec()));
-        assert!(matches!(&f[4], Frame::Bad { code: -32700, message } if message.contains("no `Content-Length`")), "{f:?}");
+        assert!(
+            matches!(&f[4], Frame::Bad { code: -32700, message } if message.contains("no `Content-Length`")),
+            "{f:?}"
+        );
         assert_eq!(f[5], Frame::Body(b"{\"a\":2}".to_vec()));
         assert_eq!(f.len(), 6);
     }
@@ -510,7 +611,10 @@ mod tests {
         let mut input = b"Content-Length: 3\r\n\r\n{\"a\":1}".to_vec();
         input.extend(framed("{}"));
         let f = frames(&input).await;
-        assert_eq!(f, vec![Frame::Body(b"{\"a".to_vec()), Frame::Body(b"{}".to_vec())]);
+        assert_eq!(
+            f,
+            vec![Frame::Body(b"{\"a".to_vec()), Frame::Body(b"{}".to_vec())]
+        );
     }
 
     #[tokio::test]
@@ -520,7 +624,11 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', declared as usize));
         input.extend(framed("{}"));
         let f = frames(&input).await;
-        assert!(matches!(&f[0], Frame::Bad { code: -32600, message } if message.contains("at most")), "{:?}", f.first());
+        assert!(
+            matches!(&f[0], Frame::Bad { code: -32600, message } if message.contains("at most")),
+            "{:?}",
+            f.first()
+        );
         assert_eq!(f[1], Frame::Body(b"{}".to_vec()));
     }
 
@@ -536,16 +644,28 @@ mod tests {
 
     #[test]
     fn lone_surrogates_become_replacement_characters() {
-        assert_eq!(replace_lone_surrogates(r#"{"a":"x\ud800y"}"#), r#"{"a":"x\ufffdy"}"#);
-        assert_eq!(replace_lone_surrogates(r#""\udc00\ud83d""#), r#""\ufffd\ufffd""#);
+        assert_eq!(
+            replace_lone_surrogates(r#"{"a":"x\ud800y"}"#),
+            r#"{"a":"x\ufffdy"}"#
+        );
+        assert_eq!(
+            replace_lone_surrogates(r#""\udc00\ud83d""#),
+            r#""\ufffd\ufffd""#
+        );
         // A pair, an escaped backslash before `u`, and plain escapes are kept.
         for s in [r#""\ud83d\ude00""#, r#""\\ud800""#, r#""\n\u00e9""#] {
-            assert!(matches!(replace_lone_surrogates(s), Cow::Borrowed(_)), "{s}");
+            assert!(
+                matches!(replace_lone_surrogates(s), Cow::Borrowed(_)),
+                "{s}"
+            );
         }
-        let v: Value = match parse_message(br#"{"jsonrpc":"2.0","method":"m","params":{"t":"a\ud800"}}"#).unwrap() {
-            Incoming::Request(r) => r.params().cloned().unwrap(),
-            other => panic!("{other:?}"),
-        };
+        let v: Value =
+            match parse_message(br#"{"jsonrpc":"2.0","method":"m","params":{"t":"a\ud800"}}"#)
+                .unwrap()
+            {
+                Incoming::Request(r) => r.params().cloned().unwrap(),
+                other => panic!("{other:?}"),
+            };
         assert_eq!(v["t"], "a\u{fffd}");
     }
 
@@ -557,14 +677,25 @@ mod tests {
             (vec![b'{', 0xff, 0xfe, b'}'], PARSE_ERROR),
             (format!("{{\"uds\": {canary}").into_bytes(), PARSE_ERROR),
             (deep.into_bytes(), PARSE_ERROR),
-            (format!("[{{\"jsonrpc\":\"2.0\",\"method\":\"{canary}\"}}]").into_bytes(), INVALID_REQUEST),
-            (format!("{{\"jsonrpc\":\"1.0\",\"id\":7,\"method\":\"{canary}\"}}").into_bytes(), INVALID_REQUEST),
+            (
+                format!("[{{\"jsonrpc\":\"2.0\",\"method\":\"{canary}\"}}]").into_bytes(),
+                INVALID_REQUEST,
+            ),
+            (
+                format!("{{\"jsonrpc\":\"1.0\",\"id\":7,\"method\":\"{canary}\"}}").into_bytes(),
+                INVALID_REQUEST,
+            ),
         ];
         for (body, code) in cases {
             let r = parse_message(&body).unwrap_err();
             assert_eq!(r.code, code, "{}", String::from_utf8_lossy(&body));
             assert!(!r.message.contains(canary), "{}", r.message);
         }
-        assert_eq!(parse_message(br#"{"jsonrpc":"1.0","id":7,"method":"m"}"#).unwrap_err().id, Id::Number(7));
+        assert_eq!(
+            parse_message(br#"{"jsonrpc":"1.0","id":7,"method":"m"}"#)
+                .unwrap_err()
+                .id,
+            Id::Number(7)
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Lsp {
     /// Start `devkit lsp` with extra environment variables.
     pub fn start(env: &[(&str, &str)]) -> Lsp {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_devkit"));
-        cmd.arg("lsp").arg("--stdio").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg("lsp")
+            .arg("--stdio")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
@@ -84,7 +88,14 @@ impl Lsp {
                 }
             }
         });
-        Lsp { child, stdin: Some(stdin), rx, next_id: 0, inbox: VecDeque::new(), stderr }
+        Lsp {
+            child,
+            stdin: Some(stdin),
+            rx,
+            next_id: 0,
+            inbox: VecDeque::new(),
+            stderr,
+        }
     }
 
     pub fn send(&mut self, msg: &Value) {
@@ -105,11 +116,15 @@ impl Lsp {
     /// The next error response with `id: null` (an unreadable message), skipping others.
     pub fn null_id_error(&mut self) -> Value {
         let deadline = Instant::now() + TIMEOUT;
-        if let Some(i) = self.inbox.iter().position(|m| m["id"].is_null() && m.get("error").is_some() && m.get("method").is_none()) {
+        if let Some(i) = self.inbox.iter().position(|m| {
+            m["id"].is_null() && m.get("error").is_some() && m.get("method").is_none()
+        }) {
             return self.inbox.remove(i).unwrap();
         }
         loop {
-            let m = self.recv(deadline).unwrap_or_else(|| panic!("no error response; stderr:\n{}", self.stderr()));
+            let m = self
+                .recv(deadline)
+                .unwrap_or_else(|| panic!("no error response; stderr:\n{}", self.stderr()));
             if m["id"].is_null() && m.get("error").is_some() && m.get("method").is_none() {
                 return m;
             }
@@ -147,12 +162,18 @@ impl Lsp {
     /// The response to request `id` (notifications meanwhile go to the inbox).
     pub fn response(&mut self, id: i64) -> Value {
         // It may have arrived while another response was awaited.
-        if let Some(i) = self.inbox.iter().position(|m| m.get("method").is_none() && m["id"] == json!(id)) {
+        if let Some(i) = self
+            .inbox
+            .iter()
+            .position(|m| m.get("method").is_none() && m["id"] == json!(id))
+        {
             return self.inbox.remove(i).unwrap();
         }
         let deadline = Instant::now() + TIMEOUT;
         loop {
-            let m = self.recv(deadline).unwrap_or_else(|| panic!("no response to request {id}; stderr:\n{}", self.stderr()));
+            let m = self.recv(deadline).unwrap_or_else(|| {
+                panic!("no response to request {id}; stderr:\n{}", self.stderr())
+            });
             if m.get("method").is_none() && m["id"] == json!(id) {
                 return m;
             }
@@ -167,8 +188,17 @@ impl Lsp {
 
     /// The first message (notification or server request) with `method` matching `pred`,
     /// from the inbox or still to come; `None` after `timeout`.
-    pub fn wait_for(&mut self, method: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
-        if let Some(i) = self.inbox.iter().position(|m| m["method"] == method && pred(m)) {
+    pub fn wait_for(
+        &mut self,
+        method: &str,
+        timeout: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        if let Some(i) = self
+            .inbox
+            .iter()
+            .position(|m| m["method"] == method && pred(m))
+        {
             return self.inbox.remove(i);
         }
         let deadline = Instant::now() + timeout;
@@ -234,10 +264,14 @@ impl Drop for Lsp {
 
 /// `error.code` of a response (panics with the response when it is not an error).
 pub fn error_code(r: &Value) -> i64 {
-    r["error"]["code"].as_i64().unwrap_or_else(|| panic!("not an error: {r}"))
+    r["error"]["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an error: {r}"))
 }
 
 /// A fixture path under `tasks/tests/fixtures`.
 pub fn fixture(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tasks/tests/fixtures").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tasks/tests/fixtures")
+        .join(rel)
 }

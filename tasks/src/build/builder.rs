@@ -58,7 +58,11 @@ pub fn default_arduino_data() -> Option<PathBuf> {
         std::env::var_os("LOCALAPPDATA").map(|d| PathBuf::from(d).join("Arduino15"))
     } else {
         let home = PathBuf::from(std::env::var_os("HOME")?);
-        Some(if cfg!(target_os = "macos") { home.join("Library/Arduino15") } else { home.join(".arduino15") })
+        Some(if cfg!(target_os = "macos") {
+            home.join("Library/Arduino15")
+        } else {
+            home.join(".arduino15")
+        })
     }
 }
 
@@ -76,24 +80,45 @@ pub struct Builder {
 }
 
 /// Find and check the builder the settings ask for.
-pub async fn resolve(arduino_cli: Option<&Path>, settings: &BuilderSettings, progress: &Progress) -> Result<Builder, BuildError> {
+pub async fn resolve(
+    arduino_cli: Option<&Path>,
+    settings: &BuilderSettings,
+    progress: &Progress,
+) -> Result<Builder, BuildError> {
     let data = settings.arduino_data.clone().or_else(default_arduino_data);
     let use_cli = match settings.choice {
         BuilderChoice::ArduinoCli => true,
         BuilderChoice::ArduinoBuilder => false,
-        BuilderChoice::Auto => arduino_cli.is_some() || which::which("arduino-cli").is_ok() || find_arduino_builder(settings.arduino_builder.as_deref()).is_err(),
+        BuilderChoice::Auto => {
+            arduino_cli.is_some()
+                || which::which("arduino-cli").is_ok()
+                || find_arduino_builder(settings.arduino_builder.as_deref()).is_err()
+        }
     };
     if use_cli {
         let cli = toolchain::find_arduino_cli(arduino_cli, None)?;
         progress.report(format!("Checking {}", cli.display()), None);
         let toolchain = toolchain::check(&cli, settings.arduino_data.as_deref(), progress).await?;
-        let platform_dir = data.as_deref().and_then(|d| platform_dir(d, Some(&toolchain.platform_version)));
-        return Ok(Builder { toolchain, platform_dir, arduino_data: settings.arduino_data.clone(), extra_hardware: vec![], extra_tools: vec![], prefs: vec![] });
+        let platform_dir = data
+            .as_deref()
+            .and_then(|d| platform_dir(d, Some(&toolchain.platform_version)));
+        return Ok(Builder {
+            toolchain,
+            platform_dir,
+            arduino_data: settings.arduino_data.clone(),
+            extra_hardware: vec![],
+            extra_tools: vec![],
+            prefs: vec![],
+        });
     }
     let exe = find_arduino_builder(settings.arduino_builder.as_deref())?;
     progress.report(format!("Checking {}", exe.display()), None);
     let version = builder_version(&exe).await?;
-    let data = data.ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: "no Arduino15 folder: pass --arduino-data DIR (or set DEVKIT_ARDUINO_DATA)".into() })?;
+    let data = data.ok_or_else(|| BuildError::PlatformMissing {
+        platform: PLATFORM_ID.into(),
+        guidance: "no Arduino15 folder: pass --arduino-data DIR (or set DEVKIT_ARDUINO_DATA)"
+            .into(),
+    })?;
     let platform = platform_dir(&data, None).ok_or_else(|| BuildError::PlatformMissing {
         platform: PLATFORM_ID.into(),
         guidance: format!(
@@ -101,16 +126,26 @@ pub async fn resolve(arduino_cli: Option<&Path>, settings: &BuilderSettings, pro
             data.display()
         ),
     })?;
-    let platform_version = platform.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let platform_version = platform
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     // The builder's own files: ctags and global prefs (Debian: /usr/share/arduino-builder;
     // Arduino IDE 1.x: <ide>/hardware and <ide>/tools-builder next to the executable).
     let exe_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    let extra_hardware: Vec<PathBuf> = [exe_dir.join("hardware"), exe_dir.join("../share/arduino-builder"), PathBuf::from("/usr/share/arduino-builder")]
+    let extra_hardware: Vec<PathBuf> = [
+        exe_dir.join("hardware"),
+        exe_dir.join("../share/arduino-builder"),
+        PathBuf::from("/usr/share/arduino-builder"),
+    ]
+    .into_iter()
+    .filter(|d| d.join("platform.txt").is_file() || d.join("arduino").is_dir())
+    .take(1)
+    .collect();
+    let extra_tools: Vec<PathBuf> = [exe_dir.join("tools-builder")]
         .into_iter()
-        .filter(|d| d.join("platform.txt").is_file() || d.join("arduino").is_dir())
-        .take(1)
+        .filter(|d| d.is_dir())
         .collect();
-    let extra_tools: Vec<PathBuf> = [exe_dir.join("tools-builder")].into_iter().filter(|d| d.is_dir()).collect();
     let mut prefs = Vec::new();
     if !has_packaged_gcc(&data) {
         match which::which("arm-none-eabi-gcc") {
@@ -127,16 +162,32 @@ pub async fn resolve(arduino_cli: Option<&Path>, settings: &BuilderSettings, pro
             }
         }
     }
-    let toolchain = Toolchain { builder: BuilderChoice::ArduinoBuilder, arduino_cli: exe, arduino_cli_version: version, platform_version };
-    Ok(Builder { toolchain, platform_dir: Some(platform), arduino_data: Some(data), extra_hardware, extra_tools, prefs })
+    let toolchain = Toolchain {
+        builder: BuilderChoice::ArduinoBuilder,
+        arduino_cli: exe,
+        arduino_cli_version: version,
+        platform_version,
+    };
+    Ok(Builder {
+        toolchain,
+        platform_dir: Some(platform),
+        arduino_data: Some(data),
+        extra_hardware,
+        extra_tools,
+        prefs,
+    })
 }
 
 fn find_arduino_builder(explicit: Option<&Path>) -> Result<PathBuf, BuildError> {
     match explicit {
         Some(p) if p.is_file() => Ok(p.to_path_buf()),
-        Some(p) => Err(BuildError::ArduinoCliNotFound { looked: format!("the configured arduino-builder {}", p.display()), guidance: toolchain::install_guidance() }),
+        Some(p) => Err(BuildError::ArduinoCliNotFound {
+            looked: format!("the configured arduino-builder {}", p.display()),
+            guidance: toolchain::install_guidance(),
+        }),
         None => which::which("arduino-builder").map_err(|_| BuildError::ArduinoCliNotFound {
-            looked: "`arduino-builder` on PATH (pass --arduino-builder FILE, or use arduino-cli)".into(),
+            looked: "`arduino-builder` on PATH (pass --arduino-builder FILE, or use arduino-cli)"
+                .into(),
             guidance: toolchain::install_guidance(),
         }),
     }
@@ -150,9 +201,15 @@ async fn builder_version(exe: &Path) -> Result<String, BuildError> {
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| BuildError::ToolchainQuery { command: format!("{} -version", exe.display()), message: e.to_string() })?;
+        .map_err(|e| BuildError::ToolchainQuery {
+            command: format!("{} -version", exe.display()),
+            message: e.to_string(),
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
-    parse_builder_version(&text).ok_or_else(|| BuildError::ToolchainQuery { command: format!("{} -version", exe.display()), message: format!("no version in its output: {}", text.trim()) })
+    parse_builder_version(&text).ok_or_else(|| BuildError::ToolchainQuery {
+        command: format!("{} -version", exe.display()),
+        message: format!("no version in its output: {}", text.trim()),
+    })
 }
 
 fn parse_builder_version(text: &str) -> Option<String> {
@@ -175,15 +232,27 @@ pub fn platform_dir(data: &Path, version: Option<&str>) -> Option<PathBuf> {
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.join("platform.txt").is_file())
-        .map(|p| (p.file_name().and_then(|n| n.to_str()).and_then(toolchain::parse_version), p))
+        .map(|p| {
+            (
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(toolchain::parse_version),
+                p,
+            )
+        })
         .collect();
     found.sort();
     found.pop().map(|(_, p)| p)
 }
 
 fn has_packaged_gcc(data: &Path) -> bool {
-    let Ok(vendors) = std::fs::read_dir(data.join("packages")) else { return false };
-    vendors.filter_map(Result::ok).any(|v| std::fs::read_dir(v.path().join("tools/arm-none-eabi-gcc")).is_ok_and(|mut versions| versions.next().is_some()))
+    let Ok(vendors) = std::fs::read_dir(data.join("packages")) else {
+        return false;
+    };
+    vendors.filter_map(Result::ok).any(|v| {
+        std::fs::read_dir(v.path().join("tools/arm-none-eabi-gcc"))
+            .is_ok_and(|mut versions| versions.next().is_some())
+    })
 }
 
 impl Builder {
@@ -192,7 +261,11 @@ impl Builder {
         let mut cmd = tokio::process::Command::new(&self.toolchain.arduino_cli);
         match self.toolchain.builder {
             BuilderChoice::ArduinoBuilder => {
-                let packages = self.arduino_data.as_ref().map(|d| d.join("packages")).unwrap_or_default();
+                let packages = self
+                    .arduino_data
+                    .as_ref()
+                    .map(|d| d.join("packages"))
+                    .unwrap_or_default();
                 cmd.arg("-compile").arg("-logger").arg("human");
                 for h in self.extra_hardware.iter().chain(std::iter::once(&packages)) {
                     cmd.arg("-hardware").arg(h);
@@ -200,7 +273,10 @@ impl Builder {
                 for t in self.extra_tools.iter().chain(std::iter::once(&packages)) {
                     cmd.arg("-tools").arg(t);
                 }
-                cmd.arg("-fqbn").arg(FQBN).arg("-build-path").arg(build_path);
+                cmd.arg("-fqbn")
+                    .arg(FQBN)
+                    .arg("-build-path")
+                    .arg(build_path);
                 for p in &self.prefs {
                     let mut a = OsString::from("-prefs=");
                     a.push(p);
@@ -212,7 +288,12 @@ impl Builder {
                 if let Some(d) = &self.arduino_data {
                     cmd.env("ARDUINO_DIRECTORIES_DATA", d);
                 }
-                cmd.arg("compile").arg("--fqbn").arg(FQBN).arg("--build-path").arg(build_path).arg(sketch);
+                cmd.arg("compile")
+                    .arg("--fqbn")
+                    .arg(FQBN)
+                    .arg("--build-path")
+                    .arg(build_path)
+                    .arg(sketch);
             }
         }
         cmd
@@ -225,11 +306,24 @@ mod tests {
 
     #[test]
     fn choices_and_versions() {
-        assert_eq!("arduino-builder".parse::<BuilderChoice>().unwrap(), BuilderChoice::ArduinoBuilder);
-        assert_eq!("auto".parse::<BuilderChoice>().unwrap(), BuilderChoice::Auto);
+        assert_eq!(
+            "arduino-builder".parse::<BuilderChoice>().unwrap(),
+            BuilderChoice::ArduinoBuilder
+        );
+        assert_eq!(
+            "auto".parse::<BuilderChoice>().unwrap(),
+            BuilderChoice::Auto
+        );
         let e = "make".parse::<BuilderChoice>().unwrap_err().to_string();
-        assert!(e.contains("builder") && e.contains("arduino-builder"), "{e}");
-        assert_eq!(parse_builder_version("Arduino Builder 1.3.25\nCopyright (C) 2015 Arduino LLC\n").as_deref(), Some("1.3.25"));
+        assert!(
+            e.contains("builder") && e.contains("arduino-builder"),
+            "{e}"
+        );
+        assert_eq!(
+            parse_builder_version("Arduino Builder 1.3.25\nCopyright (C) 2015 Arduino LLC\n")
+                .as_deref(),
+            Some("1.3.25")
+        );
         assert_eq!(parse_builder_version("something else"), None);
     }
 
@@ -244,7 +338,10 @@ mod tests {
             std::fs::write(base.join(v).join("platform.txt"), "").unwrap();
         }
         assert_eq!(platform_dir(d.path(), None), Some(base.join("2.0.0")));
-        assert_eq!(platform_dir(d.path(), Some("1.6.2")), Some(base.join("1.6.2")));
+        assert_eq!(
+            platform_dir(d.path(), Some("1.6.2")),
+            Some(base.join("1.6.2"))
+        );
         assert_eq!(platform_dir(d.path(), Some("9.9.9")), None);
         assert_eq!(platform_dir(&d.path().join("nowhere"), None), None);
     }

@@ -40,7 +40,11 @@ impl std::fmt::Display for Diagnostic {
             Severity::Note => "note",
         };
         match self.column {
-            Some(c) => write!(f, "{}:{}:{}: {sev}: {}", self.file, self.line, c, self.message),
+            Some(c) => write!(
+                f,
+                "{}:{}:{}: {sev}: {}",
+                self.file, self.line, c, self.message
+            ),
             None => write!(f, "{}:{}: {sev}: {}", self.file, self.line, self.message),
         }
     }
@@ -73,7 +77,13 @@ pub fn parse_line(line: &str) -> Option<Diagnostic> {
     if file.is_empty() || line_no == 0 {
         return None;
     }
-    Some(Diagnostic { file: file.to_string(), line: line_no, column, severity, message })
+    Some(Diagnostic {
+        file: file.to_string(),
+        line: line_no,
+        column,
+        severity,
+        message,
+    })
 }
 
 fn parse_number(s: &str) -> Option<u32> {
@@ -95,7 +105,10 @@ mod tests {
 
     #[test]
     fn error_with_column() {
-        let d = parse_line("/home/u/DevKitDPS/DevKitDPS.ino:12:5: error: 'foo' was not declared in this scope").unwrap();
+        let d = parse_line(
+            "/home/u/DevKitDPS/DevKitDPS.ino:12:5: error: 'foo' was not declared in this scope",
+        )
+        .unwrap();
         assert_eq!(d.file, "/home/u/DevKitDPS/DevKitDPS.ino");
         assert_eq!((d.line, d.column), (12, Some(5)));
         assert_eq!(d.severity, Severity::Error);
@@ -106,7 +119,10 @@ mod tests {
     fn windows_path_warning_and_fatal() {
         let d = parse_line(r"C:\Users\me\DevKitDPS\DevKitDPS.ino:3:10: fatal error: dps_config.h: No such file or directory").unwrap();
         assert_eq!(d.file, r"C:\Users\me\DevKitDPS\DevKitDPS.ino");
-        assert_eq!((d.line, d.column, d.severity), (3, Some(10), Severity::Error));
+        assert_eq!(
+            (d.line, d.column, d.severity),
+            (3, Some(10), Severity::Error)
+        );
         assert_eq!(d.message, "dps_config.h: No such file or directory");
         let w = parse_line("a.cpp:7: warning: unused variable 'x'\r").unwrap();
         assert_eq!((w.line, w.column, w.severity), (7, None, Severity::Warning));

@@ -42,13 +42,17 @@ impl KnownFailure {
     /// The failure a line of build output shows, if any.
     pub fn detect(line: &str) -> Option<KnownFailure> {
         // GCC quotes with ' in the C locale and with ‘ ’ in UTF-8 locales.
-        if line.contains("unrecognized debug output level") && (line.contains("'cc'") || line.contains("‘cc’")) {
+        if line.contains("unrecognized debug output level")
+            && (line.contains("'cc'") || line.contains("‘cc’"))
+        {
             return Some(KnownFailure::GccFlagInLinkRecipe);
         }
         if line.contains("__locale_ctype_ptr") && line.contains("undefined reference") {
             return Some(KnownFailure::LocaleCtypePtr);
         }
-        if line.contains("cannot find -lstsafe") || (line.contains("libstsafe.a") && line.contains("No such file")) {
+        if line.contains("cannot find -lstsafe")
+            || (line.contains("libstsafe.a") && line.contains("No such file"))
+        {
             return Some(KnownFailure::MissingStsafe);
         }
         None
@@ -68,7 +72,9 @@ impl KnownFailure {
     /// What went wrong and how to fix it. `platform_dir` (the installed
     /// `packages/AZ3166/hardware/stm32f4/<version>` folder), when known, makes the fix exact.
     pub fn explain(&self, platform_dir: Option<&Path>) -> String {
-        let platform = platform_dir.map(|p| p.display().to_string()).unwrap_or_else(|| "<Arduino15>/packages/AZ3166/hardware/stm32f4/<version>".into());
+        let platform = platform_dir
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<Arduino15>/packages/AZ3166/hardware/stm32f4/<version>".into());
         match self {
             KnownFailure::GccFlagInLinkRecipe => {
                 let line = platform_dir.and_then(fixed_combine_pattern);
@@ -101,14 +107,19 @@ impl KnownFailure {
 /// platform's `platform.txt` has it.
 pub fn fixed_combine_pattern(platform_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(platform_dir.join("platform.txt")).ok()?;
-    let line = text.lines().find(|l| l.trim_start().starts_with("recipe.c.combine.pattern="))?;
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("recipe.c.combine.pattern="))?;
     let fixed = replace_flag(line.trim(), "-gcc", "-lgcc");
     (fixed != line.trim()).then_some(fixed)
 }
 
 /// Replace the whole word `from` (between spaces or at the ends) with `to`.
 fn replace_flag(line: &str, from: &str, to: &str) -> String {
-    line.split(' ').map(|w| if w == from { to } else { w }).collect::<Vec<_>>().join(" ")
+    line.split(' ')
+        .map(|w| if w == from { to } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -117,23 +128,53 @@ mod tests {
 
     // The lines as the public reports show them.
     const GCC8: &str = "arm-none-eabi-gcc: error: unrecognized debug output level 'cc'"; // microsoft/devkit-sdk#1079
-    const NEWLIB3: &str = "StringUtils.c:(.text.formatMACAddr+0xc): undefined reference to `__locale_ctype_ptr'"; // Azure/azure-iot-device-ecosystem#417
+    const NEWLIB3: &str =
+        "StringUtils.c:(.text.formatMACAddr+0xc): undefined reference to `__locale_ctype_ptr'"; // Azure/azure-iot-device-ecosystem#417
     const NEWLIB3_NEW_LD: &str = "/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: StringUtils.c:(.text.formatMACAddr+0xc): undefined reference to `__locale_ctype_ptr'";
     const STSAFE: &str = "/usr/lib/gcc/arm-none-eabi/12.2.1/../../../arm-none-eabi/bin/ld: cannot find -lstsafe: No such file or directory";
 
     #[test]
     fn the_reported_lines_are_recognised() {
-        assert_eq!(KnownFailure::detect(GCC8), Some(KnownFailure::GccFlagInLinkRecipe));
-        assert_eq!(KnownFailure::detect("arm-none-eabi-gcc: error: unrecognized debug output level ‘cc’"), Some(KnownFailure::GccFlagInLinkRecipe));
-        assert_eq!(KnownFailure::detect(NEWLIB3), Some(KnownFailure::LocaleCtypePtr));
-        assert_eq!(KnownFailure::detect(NEWLIB3_NEW_LD), Some(KnownFailure::LocaleCtypePtr));
-        assert_eq!(KnownFailure::detect(STSAFE), Some(KnownFailure::MissingStsafe));
-        assert_eq!(KnownFailure::detect("ld: cannot find -lstsafe"), Some(KnownFailure::MissingStsafe));
-        for other in ["Sketch uses 620 bytes", "x.ino:1:2: error: 'foo' was not declared", "ld: cannot find -lwlan", "error: unrecognized debug output level 'g3x'"] {
+        assert_eq!(
+            KnownFailure::detect(GCC8),
+            Some(KnownFailure::GccFlagInLinkRecipe)
+        );
+        assert_eq!(
+            KnownFailure::detect("arm-none-eabi-gcc: error: unrecognized debug output level ‘cc’"),
+            Some(KnownFailure::GccFlagInLinkRecipe)
+        );
+        assert_eq!(
+            KnownFailure::detect(NEWLIB3),
+            Some(KnownFailure::LocaleCtypePtr)
+        );
+        assert_eq!(
+            KnownFailure::detect(NEWLIB3_NEW_LD),
+            Some(KnownFailure::LocaleCtypePtr)
+        );
+        assert_eq!(
+            KnownFailure::detect(STSAFE),
+            Some(KnownFailure::MissingStsafe)
+        );
+        assert_eq!(
+            KnownFailure::detect("ld: cannot find -lstsafe"),
+            Some(KnownFailure::MissingStsafe)
+        );
+        for other in [
+            "Sketch uses 620 bytes",
+            "x.ino:1:2: error: 'foo' was not declared",
+            "ld: cannot find -lwlan",
+            "error: unrecognized debug output level 'g3x'",
+        ] {
             assert_eq!(KnownFailure::detect(other), None, "{other}");
         }
         let text = format!("noise\n{NEWLIB3}\n{NEWLIB3_NEW_LD}\n{GCC8}\n");
-        assert_eq!(KnownFailure::detect_all(&text), vec![KnownFailure::LocaleCtypePtr, KnownFailure::GccFlagInLinkRecipe]);
+        assert_eq!(
+            KnownFailure::detect_all(&text),
+            vec![
+                KnownFailure::LocaleCtypePtr,
+                KnownFailure::GccFlagInLinkRecipe
+            ]
+        );
     }
 
     #[test]
@@ -146,14 +187,24 @@ mod tests {
         )
         .unwrap();
         let fixed = fixed_combine_pattern(dir.path()).unwrap();
-        assert!(fixed.contains(" -lstdc++ -lgcc --specs=nano.specs") && !fixed.contains(" -gcc "), "{fixed}");
+        assert!(
+            fixed.contains(" -lstdc++ -lgcc --specs=nano.specs") && !fixed.contains(" -gcc "),
+            "{fixed}"
+        );
         let text = KnownFailure::GccFlagInLinkRecipe.explain(Some(dir.path()));
-        assert!(text.contains("platform.local.txt") && text.contains(&fixed), "{text}");
+        assert!(
+            text.contains("platform.local.txt") && text.contains(&fixed),
+            "{text}"
+        );
         // Unknown platform folder: the instruction in words.
         let text = KnownFailure::GccFlagInLinkRecipe.explain(None);
         assert!(text.contains("` -gcc ` replaced by ` -lgcc `"), "{text}");
         // Already fixed: nothing to offer.
-        std::fs::write(dir.path().join("platform.txt"), "recipe.c.combine.pattern=gcc -lgcc -o x\n").unwrap();
+        std::fs::write(
+            dir.path().join("platform.txt"),
+            "recipe.c.combine.pattern=gcc -lgcc -o x\n",
+        )
+        .unwrap();
         assert_eq!(fixed_combine_pattern(dir.path()), None);
     }
 
@@ -161,7 +212,12 @@ mod tests {
     fn the_other_fixes_name_the_remedy() {
         let t = KnownFailure::LocaleCtypePtr.explain(None);
         assert!(t.contains(LOCALE_SHIM_SOURCE) && t.contains("5.4"), "{t}");
-        let t = KnownFailure::MissingStsafe.explain(Some(Path::new("/a/packages/AZ3166/hardware/stm32f4/2.0.0")));
-        assert!(t.contains("/a/packages/AZ3166/hardware/stm32f4/2.0.0/system/sdk/lib") && t.contains("reinstall"), "{t}");
+        let t = KnownFailure::MissingStsafe
+            .explain(Some(Path::new("/a/packages/AZ3166/hardware/stm32f4/2.0.0")));
+        assert!(
+            t.contains("/a/packages/AZ3166/hardware/stm32f4/2.0.0/system/sdk/lib")
+                && t.contains("reinstall"),
+            "{t}"
+        );
     }
 }

@@ -73,9 +73,15 @@ pub enum BuildError {
 fn summary(diagnostics: &[Diagnostic], tail: &str, known: &[(KnownFailure, String)]) -> String {
     if !known.is_empty() {
         let fixes: Vec<&str> = known.iter().map(|(_, fix)| fix.as_str()).collect();
-        return format!(": a known problem of the AZ3166 platform with this toolchain.\n{}", fixes.join("\n"));
+        return format!(
+            ": a known problem of the AZ3166 platform with this toolchain.\n{}",
+            fixes.join("\n")
+        );
     }
-    let errors: Vec<_> = diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    let errors: Vec<_> = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
     match errors.first() {
         Some(first) => format!(" with {} error(s); first: {first}", errors.len()),
         None if !tail.trim().is_empty() => format!(":\n{}", tail.trim_end()),
@@ -93,7 +99,9 @@ impl DomainError for BuildError {
     fn kind(&self) -> ErrorKind {
         match self {
             BuildError::Invalid(_) => ErrorKind::InvalidInput,
-            BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => ErrorKind::NotFound,
+            BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
+                ErrorKind::NotFound
+            }
             BuildError::Compile { .. } => ErrorKind::BuildFailed,
             BuildError::Cancelled => ErrorKind::Cancelled,
             BuildError::Write(e) => e.kind(),
@@ -112,9 +120,17 @@ impl DomainError for BuildError {
                 NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
                 NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath"),
             ],
-            BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli")],
-            BuildError::PlatformMissing { platform, .. } => vec![NextStep::with_detail(NextAction::InstallToolchain, platform.clone())],
-            BuildError::Invalid(i) if matches!(i.input, Input::IdScope | Input::GlobalEndpoint) => vec![NextStep::new(NextAction::ConfigureDps)],
+            BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                "arduino-cli",
+            )],
+            BuildError::PlatformMissing { platform, .. } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                platform.clone(),
+            )],
+            BuildError::Invalid(i) if matches!(i.input, Input::IdScope | Input::GlobalEndpoint) => {
+                vec![NextStep::new(NextAction::ConfigureDps)]
+            }
             _ => Vec::new(),
         }
     }
@@ -176,7 +192,9 @@ pub struct PlannedBuild {
 
 impl BuildRequest {
     pub fn build_dir(&self) -> PathBuf {
-        self.build_dir.clone().unwrap_or_else(|| default_build_dir(&self.project_dir))
+        self.build_dir
+            .clone()
+            .unwrap_or_else(|| default_build_dir(&self.project_dir))
     }
 
     /// Without any DPS setting, the previous build's settings (its `dps_config.json`) are reused.
@@ -184,22 +202,38 @@ impl BuildRequest {
         let build_path = self.build_dir();
         let mut warnings = Vec::new();
         let mut note = None;
-        let dps = if self.global_endpoint.is_none() && self.id_scope.is_none() && self.registration_id.is_none() {
-            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON)).ok().and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
+        let dps = if self.global_endpoint.is_none()
+            && self.id_scope.is_none()
+            && self.registration_id.is_none()
+        {
+            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
             let previous = previous.ok_or_else(|| {
                 BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits, from the DPS instance's overview page): it is compiled into the sketch, and there is no previous build to take it from")
             })?;
-            note = Some(format!("using the DPS settings of the previous build (ID Scope {}, endpoint {})", previous.id_scope, previous.global_endpoint));
+            note = Some(format!(
+                "using the DPS settings of the previous build (ID Scope {}, endpoint {})",
+                previous.id_scope, previous.global_endpoint
+            ));
             previous
         } else {
-            let scope = self.id_scope.as_deref().ok_or_else(|| BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits)"))?;
-            let endpoint = self.global_endpoint.as_deref().unwrap_or(DEFAULT_GLOBAL_ENDPOINT);
+            let scope = self.id_scope.as_deref().ok_or_else(|| {
+                BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits)")
+            })?;
+            let endpoint = self
+                .global_endpoint
+                .as_deref()
+                .unwrap_or(DEFAULT_GLOBAL_ENDPOINT);
             let (dps, w) = DpsSettings::new(endpoint, scope, self.registration_id.as_deref())?;
             warnings = w;
             dps
         };
         let options = BuildOptions {
-            sketch_dir: self.sketch.clone().unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
+            sketch_dir: self
+                .sketch
+                .clone()
+                .unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
             build_path,
             arduino_cli: self.arduino_cli.clone(),
             builder: BuilderSettings {
@@ -210,7 +244,11 @@ impl BuildRequest {
             dps,
             force: self.force,
         };
-        Ok(PlannedBuild { options, warnings, note })
+        Ok(PlannedBuild {
+            options,
+            warnings,
+            note,
+        })
     }
 }
 
@@ -219,20 +257,45 @@ impl BuildRequest {
 /// `<sketch>.ino.map`; a `*.ino.bin` is preferred, else the single other `*.bin` (never a
 /// `*.bootloader.bin`). The map is the `.bin`'s sibling with the `.map` extension.
 pub fn find_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FindOutputError::Unreadable { dir: dir.to_path_buf(), source })?;
+    let entries = std::fs::read_dir(dir).map_err(|source| FindOutputError::Unreadable {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let mut bins: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "bin") && !p.to_string_lossy().ends_with(".bootloader.bin"))
+        .filter(|p| {
+            p.is_file()
+                && p.extension().is_some_and(|x| x == "bin")
+                && !p.to_string_lossy().ends_with(".bootloader.bin")
+        })
         .collect();
     bins.sort();
-    let preferred: Vec<_> = bins.iter().filter(|p| p.to_string_lossy().ends_with(".ino.bin")).cloned().collect();
-    let candidates = if preferred.is_empty() { bins } else { preferred };
+    let preferred: Vec<_> = bins
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".ino.bin"))
+        .cloned()
+        .collect();
+    let candidates = if preferred.is_empty() {
+        bins
+    } else {
+        preferred
+    };
     match candidates.as_slice() {
         [one] => Ok((one.clone(), one.with_extension("map"))),
-        [] => Err(FindOutputError::Invalid(InvalidInput::new(Input::BuildDir, format!("{} holds no .bin; build the sketch first", dir.display())))),
+        [] => Err(FindOutputError::Invalid(InvalidInput::new(
+            Input::BuildDir,
+            format!("{} holds no .bin; build the sketch first", dir.display()),
+        ))),
         many => Err(FindOutputError::Invalid(InvalidInput::new(
             Input::BuildDir,
-            format!("{} holds several images ({}); name the image to use", dir.display(), many.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")),
+            format!(
+                "{} holds several images ({}); name the image to use",
+                dir.display(),
+                many.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ))),
     }
 }
@@ -298,7 +361,12 @@ fn sketch_name(sketch_dir: &Path) -> Result<String, BuildError> {
     let name = sketch_dir
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| BuildError::invalid(Input::Sketch, format!("{} has no usable name", sketch_dir.display())))?
+        .ok_or_else(|| {
+            BuildError::invalid(
+                Input::Sketch,
+                format!("{} has no usable name", sketch_dir.display()),
+            )
+        })?
         .to_string();
     let ino = sketch_dir.join(format!("{name}.ino"));
     if !ino.is_file() {
@@ -309,12 +377,19 @@ fn sketch_name(sketch_dir: &Path) -> Result<String, BuildError> {
 
 /// The outputs arduino-cli writes for sketch `name` into `build_path`.
 pub fn output_paths(build_path: &Path, name: &str) -> (PathBuf, PathBuf) {
-    (build_path.join(format!("{name}.ino.bin")), build_path.join(format!("{name}.ino.map")))
+    (
+        build_path.join(format!("{name}.ino.bin")),
+        build_path.join(format!("{name}.ino.map")),
+    )
 }
 
 /// SHA-256 over every input that affects the compiled image. Hidden files and directories are
 /// left out (editor swap files, `.git`).
-pub fn fingerprint(sketch_dir: &Path, dps: &DpsSettings, toolchain: &Toolchain) -> Result<String, BuildError> {
+pub fn fingerprint(
+    sketch_dir: &Path,
+    dps: &DpsSettings,
+    toolchain: &Toolchain,
+) -> Result<String, BuildError> {
     let mut files = Vec::new();
     collect_files(sketch_dir, sketch_dir, &mut files)?;
     files.sort();
@@ -325,13 +400,20 @@ pub fn fingerprint(sketch_dir: &Path, dps: &DpsSettings, toolchain: &Toolchain) 
     };
     field(b"devkit-build-v1");
     field(FQBN.as_bytes());
-    field(serde_json::to_string(&toolchain.builder).unwrap_or_default().as_bytes());
+    field(
+        serde_json::to_string(&toolchain.builder)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     field(toolchain.arduino_cli_version.as_bytes());
     field(toolchain.platform_version.as_bytes());
     field(&serde_json::to_vec(dps).unwrap_or_default());
     for rel in &files {
         let path = sketch_dir.join(rel);
-        let bytes = std::fs::read(&path).map_err(|source| BuildError::Io { context: format!("cannot read {}", path.display()), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| BuildError::Io {
+            context: format!("cannot read {}", path.display()),
+            source,
+        })?;
         field(rel.to_string_lossy().as_bytes());
         field(&bytes);
     }
@@ -339,7 +421,10 @@ pub fn fingerprint(sketch_dir: &Path, dps: &DpsSettings, toolchain: &Toolchain) 
 }
 
 fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), BuildError> {
-    let io = |source| BuildError::Io { context: format!("cannot list {}", dir.display()), source };
+    let io = |source| BuildError::Io {
+        context: format!("cannot list {}", dir.display()),
+        source,
+    };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         if entry.file_name().to_string_lossy().starts_with('.') {
@@ -371,10 +456,20 @@ pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildErr
 }
 
 /// Build the sketch (or skip it when nothing changed).
-pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &CancellationToken) -> Result<BuildOutput, BuildError> {
-    let sketch_abs = std::path::absolute(&opts.sketch_dir).map_err(|source| BuildError::Io { context: "cannot resolve the sketch path".into(), source })?;
+pub async fn build(
+    opts: &BuildOptions,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<BuildOutput, BuildError> {
+    let sketch_abs = std::path::absolute(&opts.sketch_dir).map_err(|source| BuildError::Io {
+        context: "cannot resolve the sketch path".into(),
+        source,
+    })?;
     let name = sketch_name(&sketch_abs)?;
-    let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io { context: "cannot resolve the build path".into(), source })?;
+    let build_abs = std::path::absolute(&opts.build_path).map_err(|source| BuildError::Io {
+        context: "cannot resolve the build path".into(),
+        source,
+    })?;
     if build_abs.starts_with(&sketch_abs) {
         return Err(BuildError::invalid(Input::BuildDir, format!("{} is inside the sketch directory {}; choose a directory outside it (default: <project>/.devkit/build)", build_abs.display(), sketch_abs.display())));
     }
@@ -386,7 +481,13 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
         BuilderChoice::ArduinoBuilder => "arduino-builder",
         _ => "arduino-cli",
     };
-    progress.report(format!("{builder_name} {}, platform {} {}", toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version), None);
+    progress.report(
+        format!(
+            "{builder_name} {}, platform {} {}",
+            toolchain.arduino_cli_version, PLATFORM_ID, toolchain.platform_version
+        ),
+        None,
+    );
 
     write_header(&opts.sketch_dir, &opts.dps)?;
     let fp = fingerprint(&opts.sketch_dir, &opts.dps, &toolchain)?;
@@ -395,9 +496,21 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
 
     if !opts.force {
         if let Some(stamp) = read_stamp(&stamp_path) {
-            if stamp.fingerprint == fp && stamp.bin == bin && stamp.map == map && bin.is_file() && map.is_file() {
+            if stamp.fingerprint == fp
+                && stamp.bin == bin
+                && stamp.map == map
+                && bin.is_file()
+                && map.is_file()
+            {
                 progress.end("Up to date: nothing that affects the build changed");
-                return Ok(BuildOutput { bin, map, skipped: true, diagnostics: vec![], fingerprint: fp, toolchain });
+                return Ok(BuildOutput {
+                    bin,
+                    map,
+                    skipped: true,
+                    diagnostics: vec![],
+                    fingerprint: fp,
+                    toolchain,
+                });
             }
         }
     }
@@ -405,22 +518,57 @@ pub async fn build(opts: &BuildOptions, progress: &Progress, cancel: &Cancellati
     match std::fs::remove_file(&stamp_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(BuildError::Io { context: format!("cannot remove {}", stamp_path.display()), source }),
+        Err(source) => {
+            return Err(BuildError::Io {
+                context: format!("cannot remove {}", stamp_path.display()),
+                source,
+            })
+        }
     }
-    std::fs::create_dir_all(&build_abs).map_err(|source| BuildError::Io { context: format!("cannot create {}", build_abs.display()), source })?;
+    std::fs::create_dir_all(&build_abs).map_err(|source| BuildError::Io {
+        context: format!("cannot create {}", build_abs.display()),
+        source,
+    })?;
 
-    progress.report(format!("Compiling {} for {FQBN} with {builder_name}", sketch_abs.display()), None);
-    let diagnostics = compile(builder.compile_command(&sketch_abs, &build_abs), builder.platform_dir.as_deref(), progress, cancel).await?;
+    progress.report(
+        format!(
+            "Compiling {} for {FQBN} with {builder_name}",
+            sketch_abs.display()
+        ),
+        None,
+    );
+    let diagnostics = compile(
+        builder.compile_command(&sketch_abs, &build_abs),
+        builder.platform_dir.as_deref(),
+        progress,
+        cancel,
+    )
+    .await?;
     for p in [&bin, &map] {
         if !p.is_file() {
             return Err(BuildError::MissingOutput(p.clone()));
         }
     }
     let dps_json = serde_json::to_vec_pretty(&opts.dps).unwrap_or_default();
-    let stamp = serde_json::to_vec_pretty(&Stamp { fingerprint: fp.clone(), bin: bin.clone(), map: map.clone() }).unwrap_or_default();
-    fsutil::write_all_atomic(&[(build_abs.join(DPS_CONFIG_JSON), dps_json, Mode::Public), (stamp_path, stamp, Mode::Public)])?;
+    let stamp = serde_json::to_vec_pretty(&Stamp {
+        fingerprint: fp.clone(),
+        bin: bin.clone(),
+        map: map.clone(),
+    })
+    .unwrap_or_default();
+    fsutil::write_all_atomic(&[
+        (build_abs.join(DPS_CONFIG_JSON), dps_json, Mode::Public),
+        (stamp_path, stamp, Mode::Public),
+    ])?;
     progress.end(format!("Built {}", bin.display()));
-    Ok(BuildOutput { bin, map, skipped: false, diagnostics, fingerprint: fp, toolchain })
+    Ok(BuildOutput {
+        bin,
+        map,
+        skipped: false,
+        diagnostics,
+        fingerprint: fp,
+        toolchain,
+    })
 }
 
 fn read_stamp(path: &Path) -> Option<Stamp> {
@@ -429,7 +577,12 @@ fn read_stamp(path: &Path) -> Option<Stamp> {
 
 /// Run the builder's compile command, streaming every output line as progress and
 /// recognising known platform failures (answered with fixes exact for `platform_dir`).
-async fn compile(mut command: tokio::process::Command, platform_dir: Option<&Path>, progress: &Progress, cancel: &CancellationToken) -> Result<Vec<Diagnostic>, BuildError> {
+async fn compile(
+    mut command: tokio::process::Command,
+    platform_dir: Option<&Path>,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Vec<Diagnostic>, BuildError> {
     let program = PathBuf::from(command.as_std().get_program());
     let mut child = command
         .stdin(std::process::Stdio::null())
@@ -437,9 +590,21 @@ async fn compile(mut command: tokio::process::Command, platform_dir: Option<&Pat
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|source| BuildError::Io { context: format!("cannot run {}", program.display()), source })?;
+        .map_err(|source| BuildError::Io {
+            context: format!("cannot run {}", program.display()),
+            source,
+        })?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    for reader in [child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), child.stderr.take().map(|s| Box::new(s) as _)].into_iter().flatten() {
+    for reader in [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child.stderr.take().map(|s| Box::new(s) as _),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let tx = tx.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(reader).lines();
@@ -485,8 +650,15 @@ async fn compile(mut command: tokio::process::Command, platform_dir: Option<&Pat
     };
     if !status.success() {
         let output_tail = tail.into_iter().collect::<Vec<_>>().join("\n");
-        let known = known.into_iter().map(|k| (k, k.explain(platform_dir))).collect();
-        return Err(BuildError::Compile { diagnostics, output_tail, known });
+        let known = known
+            .into_iter()
+            .map(|k| (k, k.explain(platform_dir)))
+            .collect();
+        return Err(BuildError::Compile {
+            diagnostics,
+            output_tail,
+            known,
+        });
     }
     Ok(diagnostics)
 }
@@ -496,7 +668,12 @@ mod tests {
     use super::*;
 
     fn tc(v: &str) -> Toolchain {
-        Toolchain { builder: BuilderChoice::ArduinoCli, arduino_cli: "/x".into(), arduino_cli_version: v.into(), platform_version: "1.6.2".into() }
+        Toolchain {
+            builder: BuilderChoice::ArduinoCli,
+            arduino_cli: "/x".into(),
+            arduino_cli_version: v.into(),
+            platform_version: "1.6.2".into(),
+        }
     }
 
     #[test]
@@ -534,23 +711,65 @@ mod tests {
     fn futures_are_send() {
         fn is_send<T: Send>(_: &T) {}
         let (dps, _) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
-        let opts = BuildOptions { sketch_dir: "s".into(), build_path: "b".into(), arduino_cli: None, builder: BuilderSettings::default(), dps, force: false };
+        let opts = BuildOptions {
+            sketch_dir: "s".into(),
+            build_path: "b".into(),
+            arduino_cli: None,
+            builder: BuilderSettings::default(),
+            dps,
+            force: false,
+        };
         let (p, c) = (Progress::none(), CancellationToken::new());
         is_send(&build(&opts, &p, &c));
-        let up = crate::upload::DeviceUploadOptions { project_root: ".".into(), build: opts.clone(), backend: crate::flash::Backend::ProbeRs { probe: None }, port: None };
-        is_send(&crate::upload::device_upload(&up, None, &crate::upload::NoMonitor, &p, &c));
-        let img = crate::flash::FlashImage { bin_path: "x".into(), bin: vec![], map: None, dps: None, address: 0 };
+        let up = crate::upload::DeviceUploadOptions {
+            project_root: ".".into(),
+            build: opts.clone(),
+            backend: crate::flash::Backend::ProbeRs { probe: None },
+            port: None,
+        };
+        is_send(&crate::upload::device_upload(
+            &up,
+            None,
+            &crate::upload::NoMonitor,
+            &p,
+            &c,
+        ));
+        let img = crate::flash::FlashImage {
+            bin_path: "x".into(),
+            bin: vec![],
+            map: None,
+            dps: None,
+            address: 0,
+        };
         is_send(&crate::flash::flash(&img, &up.backend, &p, &c));
     }
 
     #[test]
     fn compile_error_summary_names_first_error() {
-        let d = diagnostics::parse_output("a.ino:3:1: warning: w\na.ino:4:2: error: boom\nb.ino:5:1: error: bang");
-        let e = BuildError::Compile { diagnostics: d.clone(), output_tail: String::new(), known: vec![] }.to_string();
-        assert!(e.contains("2 error(s)") && e.contains("a.ino:4:2: error: boom"), "{e}");
+        let d = diagnostics::parse_output(
+            "a.ino:3:1: warning: w\na.ino:4:2: error: boom\nb.ino:5:1: error: bang",
+        );
+        let e = BuildError::Compile {
+            diagnostics: d.clone(),
+            output_tail: String::new(),
+            known: vec![],
+        }
+        .to_string();
+        assert!(
+            e.contains("2 error(s)") && e.contains("a.ino:4:2: error: boom"),
+            "{e}"
+        );
         // A known platform failure leads with its fix.
         let k = KnownFailure::LocaleCtypePtr;
-        let e = BuildError::Compile { diagnostics: d, output_tail: String::new(), known: vec![(k, k.explain(None))] }.to_string();
-        assert!(e.contains("known problem") && e.contains(known_failures::LOCALE_SHIM_SOURCE), "{e}");
+        let e = BuildError::Compile {
+            diagnostics: d,
+            output_tail: String::new(),
+            known: vec![(k, k.explain(None))],
+        }
+        .to_string();
+        assert!(
+            e.contains("known problem") && e.contains(known_failures::LOCALE_SHIM_SOURCE),
+            "{e}"
+        );
     }
 }

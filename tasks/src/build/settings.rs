@@ -47,7 +47,11 @@ pub type SettingsError = InvalidInput;
 impl DpsSettings {
     /// Validate user input. Returns the settings and warnings (an ID Scope of an unusual shape
     /// is a warning, not an error: the format is not documented).
-    pub fn new(global_endpoint: &str, id_scope: &str, registration_id: Option<&str>) -> Result<(DpsSettings, Vec<String>), SettingsError> {
+    pub fn new(
+        global_endpoint: &str,
+        id_scope: &str,
+        registration_id: Option<&str>,
+    ) -> Result<(DpsSettings, Vec<String>), SettingsError> {
         let global_endpoint = global_endpoint.trim();
         validate_endpoint(global_endpoint)?;
         let id_scope = id_scope.trim();
@@ -57,11 +61,22 @@ impl DpsSettings {
             None => None,
             Some(text) => Some(
                 RegistrationId::parse(text)
-                    .map_err(|e| e.invalid_input().cloned().unwrap_or_else(|| InvalidInput::new(Input::RegistrationId, e.to_string())))?
+                    .map_err(|e| {
+                        e.invalid_input().cloned().unwrap_or_else(|| {
+                            InvalidInput::new(Input::RegistrationId, e.to_string())
+                        })
+                    })?
                     .into(),
             ),
         };
-        Ok((DpsSettings { global_endpoint: global_endpoint.to_string(), id_scope: id_scope.to_string(), registration_id }, warnings))
+        Ok((
+            DpsSettings {
+                global_endpoint: global_endpoint.to_string(),
+                id_scope: id_scope.to_string(),
+                registration_id,
+            },
+            warnings,
+        ))
     }
 
     /// The text of the generated `dps_config.h`.
@@ -89,7 +104,9 @@ impl DpsSettings {
 
 /// `host` or `host:port`, host made of DNS labels (`[A-Za-z0-9-]`, dot-separated).
 fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
-    let err = |reason: &str| InvalidInput::new(Input::GlobalEndpoint, format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port"));
+    let err = |reason: &str| {
+        InvalidInput::new(Input::GlobalEndpoint, format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port"))
+    };
     let (host, port) = match text.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (text, None),
@@ -103,21 +120,36 @@ fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
     if host.is_empty() || host.len() > 253 {
         return Err(err("the host name is empty or longer than 253 characters"));
     }
-    let label_ok = |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !l.starts_with('-') && !l.ends_with('-');
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
     if !host.split('.').all(label_ok) {
-        return Err(err("the host name may only hold letters, digits, '-' and '.'"));
+        return Err(err(
+            "the host name may only hold letters, digits, '-' and '.'",
+        ));
     }
     Ok(())
 }
 
 /// Host suffixes of Azure's DPS endpoints (public cloud, China, US Government).
-const AZURE_DPS_SUFFIXES: &[&str] = &[".azure-devices-provisioning.net", ".azure-devices-provisioning.cn", ".azure-devices-provisioning.us"];
+const AZURE_DPS_SUFFIXES: &[&str] = &[
+    ".azure-devices-provisioning.net",
+    ".azure-devices-provisioning.cn",
+    ".azure-devices-provisioning.us",
+];
 
 /// Why an endpoint (already valid) will not work on a real DevKit: its DPS client dials port
 /// 443 of the host name and trusts only Azure's root certificates. `host:port` and other hosts
 /// work only with the virtual DevKit talking to the local emulator.
 pub fn endpoint_warning(text: &str) -> Option<String> {
-    let host = text.rsplit_once(':').map_or(text, |(h, _)| h).to_ascii_lowercase();
+    let host = text
+        .rsplit_once(':')
+        .map_or(text, |(h, _)| h)
+        .to_ascii_lowercase();
     if text.contains(':') {
         Some(format!(
             "global device endpoint {text:?} has a port: a real DevKit always dials port 443 of a host name and trusts only Azure's roots, so this works only with the virtual DevKit and the local DPS emulator"
@@ -133,7 +165,9 @@ pub fn endpoint_warning(text: &str) -> Option<String> {
 
 /// True for `0ne` followed by 8 hex digits.
 pub fn is_usual_id_scope(text: &str) -> bool {
-    text.len() == 11 && text[..3].eq_ignore_ascii_case("0ne") && text[3..].bytes().all(|b| b.is_ascii_hexdigit())
+    text.len() == 11
+        && text[..3].eq_ignore_ascii_case("0ne")
+        && text[3..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn validate_id_scope(text: &str) -> Result<Vec<String>, SettingsError> {
@@ -141,7 +175,10 @@ fn validate_id_scope(text: &str) -> Result<Vec<String>, SettingsError> {
         return Err(InvalidInput::new(Input::IdScope, "it is empty; copy it from the DPS instance's overview page (0ne followed by 8 hex digits)"));
     }
     // Anything that could break out of the C string literal is refused outright.
-    if !text.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    {
         return Err(InvalidInput::new(Input::IdScope, format!("{text:?} holds spaces, quotes, backslashes or non-ASCII characters; ID Scopes look like 0ne followed by 8 hex digits")));
     }
     if is_usual_id_scope(text) {
@@ -158,9 +195,18 @@ mod tests {
     #[test]
     fn endpoints_a_real_devkit_cannot_use_are_warned_about() {
         assert_eq!(endpoint_warning(DEFAULT_GLOBAL_ENDPOINT), None);
-        assert_eq!(endpoint_warning("Global.Azure-Devices-Provisioning.cn"), None);
-        assert!(endpoint_warning("global.azure-devices-provisioning.net:8443").unwrap().contains("port 443"));
-        assert!(endpoint_warning("localhost").unwrap().contains("Azure's roots"));
+        assert_eq!(
+            endpoint_warning("Global.Azure-Devices-Provisioning.cn"),
+            None
+        );
+        assert!(
+            endpoint_warning("global.azure-devices-provisioning.net:8443")
+                .unwrap()
+                .contains("port 443")
+        );
+        assert!(endpoint_warning("localhost")
+            .unwrap()
+            .contains("Azure's roots"));
         let (_, warnings) = DpsSettings::new("127.0.0.1:8443", "0ne0001A2B3", None).unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         let (_, warnings) = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne0001A2B3", None).unwrap();
@@ -169,10 +215,20 @@ mod tests {
 
     #[test]
     fn usual_settings_have_no_warnings_and_render() {
-        let (s, w) = DpsSettings::new(" global.azure-devices-provisioning.net ", "0ne0001A2B3", None).unwrap();
+        let (s, w) = DpsSettings::new(
+            " global.azure-devices-provisioning.net ",
+            "0ne0001A2B3",
+            None,
+        )
+        .unwrap();
         assert!(w.is_empty());
         let h = s.render_header();
-        assert!(h.contains("#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"\n"), "{h}");
+        assert!(
+            h.contains(
+                "#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"\n"
+            ),
+            "{h}"
+        );
         assert!(h.contains("#define DPS_ID_SCOPE \"0ne0001A2B3\"\n"));
         assert!(h.contains("#define DPS_REGISTRATION_ID NULL\n"));
     }
@@ -188,10 +244,32 @@ mod tests {
 
     #[test]
     fn unsafe_values_are_refused() {
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "", None).unwrap_err().input, crate::error::Input::IdScope);
-        assert_eq!(DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None).unwrap_err().input, crate::error::Input::IdScope);
-        for ep in ["", "host name", "a\"b", "host:0", "host:99999", "-bad.example", "x..y"] {
-            assert_eq!(DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input, crate::error::Input::GlobalEndpoint, "{ep:?}");
+        assert_eq!(
+            DpsSettings::new("global.azure-devices-provisioning.net", "", None)
+                .unwrap_err()
+                .input,
+            crate::error::Input::IdScope
+        );
+        assert_eq!(
+            DpsSettings::new("global.azure-devices-provisioning.net", "0ne\"; evil", None)
+                .unwrap_err()
+                .input,
+            crate::error::Input::IdScope
+        );
+        for ep in [
+            "",
+            "host name",
+            "a\"b",
+            "host:0",
+            "host:99999",
+            "-bad.example",
+            "x..y",
+        ] {
+            assert_eq!(
+                DpsSettings::new(ep, "0ne0001A2B3", None).unwrap_err().input,
+                crate::error::Input::GlobalEndpoint,
+                "{ep:?}"
+            );
         }
         DpsSettings::new("127.0.0.1:4443", "0ne0001A2B3", None).unwrap();
     }

@@ -47,12 +47,18 @@ pub fn install_guidance() -> String {
 
 /// The arduino-cli to use: the explicit setting when given (it must exist), else `arduino-cli`
 /// on `path_env` (the process PATH when `None`).
-pub fn find_arduino_cli(explicit: Option<&Path>, path_env: Option<&OsStr>) -> Result<PathBuf, BuildError> {
+pub fn find_arduino_cli(
+    explicit: Option<&Path>,
+    path_env: Option<&OsStr>,
+) -> Result<PathBuf, BuildError> {
     if let Some(p) = explicit {
         return if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(BuildError::ArduinoCliNotFound { looked: format!("the configured path {}", p.display()), guidance: install_guidance() })
+            Err(BuildError::ArduinoCliNotFound {
+                looked: format!("the configured path {}", p.display()),
+                guidance: install_guidance(),
+            })
         };
     }
     let found = match path_env {
@@ -70,19 +76,29 @@ pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     let t = text.trim().trim_start_matches('v');
     let t = t.split(['-', '+', ' ']).next()?;
     let mut it = t.split('.');
-    let v = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next().unwrap_or("0").parse().ok()?);
+    let v = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next().unwrap_or("0").parse().ok()?,
+    );
     Some(v)
 }
 
 /// `VersionString` from `arduino-cli version --format json`.
 pub fn version_from_json(stdout: &str) -> Option<String> {
     let v: Value = serde_json::from_str(stdout.trim()).ok()?;
-    v.get("VersionString").or_else(|| v.get("version_string")).and_then(Value::as_str).map(str::to_string)
+    v.get("VersionString")
+        .or_else(|| v.get("version_string"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// The installed version of `platform_id` in `arduino-cli core list --format json` output, in
 /// any of its historical shapes. `Ok(None)`: the list is readable and the platform is absent.
-pub fn installed_platform_version(stdout: &str, platform_id: &str) -> Result<Option<String>, String> {
+pub fn installed_platform_version(
+    stdout: &str,
+    platform_id: &str,
+) -> Result<Option<String>, String> {
     let v: Value = serde_json::from_str(stdout.trim()).map_err(|e| format!("not JSON: {e}"))?;
     let list = match &v {
         Value::Null => return Ok(None),
@@ -121,12 +137,22 @@ async fn query(cli: &Path, data: Option<&Path>, args: &[&str]) -> Result<String,
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| BuildError::ToolchainQuery { command: command.clone(), message: e.to_string() })?;
+        .map_err(|e| BuildError::ToolchainQuery {
+            command: command.clone(),
+            message: e.to_string(),
+        })?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let msg = if stderr.trim().is_empty() { stdout.trim().to_string() } else { stderr.trim().to_string() };
-        return Err(BuildError::ToolchainQuery { command, message: format!("{}: {msg}", out.status) });
+        let msg = if stderr.trim().is_empty() {
+            stdout.trim().to_string()
+        } else {
+            stderr.trim().to_string()
+        };
+        return Err(BuildError::ToolchainQuery {
+            command,
+            message: format!("{}: {msg}", out.status),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -134,14 +160,27 @@ async fn query(cli: &Path, data: Option<&Path>, args: &[&str]) -> Result<String,
 /// Check arduino-cli's version and that the DevKit platform is installed (in `data`, the
 /// Arduino15 folder, when given: arduino-cli's `ARDUINO_DIRECTORIES_DATA`). Warnings (an
 /// unparsable development version) go to `progress`.
-pub async fn check(cli: &Path, data: Option<&Path>, progress: &crate::progress::Progress) -> Result<Toolchain, BuildError> {
+pub async fn check(
+    cli: &Path,
+    data: Option<&Path>,
+    progress: &crate::progress::Progress,
+) -> Result<Toolchain, BuildError> {
     let version = arduino_cli_version(cli, data, progress).await?;
     let platform_version = platform_version(cli, data).await?;
-    Ok(Toolchain { builder: super::builder::BuilderChoice::ArduinoCli, arduino_cli: cli.to_path_buf(), arduino_cli_version: version, platform_version })
+    Ok(Toolchain {
+        builder: super::builder::BuilderChoice::ArduinoCli,
+        arduino_cli: cli.to_path_buf(),
+        arduino_cli_version: version,
+        platform_version,
+    })
 }
 
 /// arduino-cli's version, refused when older than [`MIN_VERSION`].
-pub async fn arduino_cli_version(cli: &Path, data: Option<&Path>, progress: &crate::progress::Progress) -> Result<String, BuildError> {
+pub async fn arduino_cli_version(
+    cli: &Path,
+    data: Option<&Path>,
+    progress: &crate::progress::Progress,
+) -> Result<String, BuildError> {
     let out = query(cli, data, &["version", "--format", "json"]).await?;
     let version = version_from_json(&out).ok_or_else(|| BuildError::ToolchainQuery {
         command: format!("{} version --format json", cli.display()),
@@ -149,10 +188,15 @@ pub async fn arduino_cli_version(cli: &Path, data: Option<&Path>, progress: &cra
     })?;
     match parse_version(&version) {
         Some(v) if v < MIN_VERSION => {
-            return Err(BuildError::ArduinoCliTooOld { found: version, minimum: format!("{}.{}.{}", MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2) })
+            return Err(BuildError::ArduinoCliTooOld {
+                found: version,
+                minimum: format!("{}.{}.{}", MIN_VERSION.0, MIN_VERSION.1, MIN_VERSION.2),
+            })
         }
         Some(_) => {}
-        None => progress.warn(format!("arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway")),
+        None => progress.warn(format!(
+            "arduino-cli reports version {version:?}, which is not X.Y.Z; trying it anyway"
+        )),
     }
     Ok(version)
 }
@@ -162,8 +206,14 @@ pub async fn arduino_cli_version(cli: &Path, data: Option<&Path>, progress: &cra
 pub async fn platform_version(cli: &Path, data: Option<&Path>) -> Result<String, BuildError> {
     let out = query(cli, data, &["core", "list", "--format", "json"]).await?;
     installed_platform_version(&out, PLATFORM_ID)
-        .map_err(|m| BuildError::ToolchainQuery { command: format!("{} core list --format json", cli.display()), message: m })?
-        .ok_or_else(|| BuildError::PlatformMissing { platform: PLATFORM_ID.into(), guidance: install_guidance() })
+        .map_err(|m| BuildError::ToolchainQuery {
+            command: format!("{} core list --format json", cli.display()),
+            message: m,
+        })?
+        .ok_or_else(|| BuildError::PlatformMissing {
+            platform: PLATFORM_ID.into(),
+            guidance: install_guidance(),
+        })
 }
 
 #[cfg(test)]
@@ -182,15 +232,45 @@ mod tests {
     #[test]
     fn core_list_shapes() {
         let v1 = r#"{"platforms":[{"id":"arduino:avr","installed_version":"1.8.6"},{"id":"AZ3166:stm32f4","installed_version":"1.6.2","latest_version":"1.6.2"}]}"#;
-        assert_eq!(installed_platform_version(v1, PLATFORM_ID).unwrap().as_deref(), Some("1.6.2"));
+        assert_eq!(
+            installed_platform_version(v1, PLATFORM_ID)
+                .unwrap()
+                .as_deref(),
+            Some("1.6.2")
+        );
         let v036 = r#"{"platforms":[{"id":"AZ3166:stm32f4","installed":"1.6.0"}]}"#;
-        assert_eq!(installed_platform_version(v036, PLATFORM_ID).unwrap().as_deref(), Some("1.6.0"));
+        assert_eq!(
+            installed_platform_version(v036, PLATFORM_ID)
+                .unwrap()
+                .as_deref(),
+            Some("1.6.0")
+        );
         let v020 = r#"[{"id":"AZ3166:stm32f4","installed":"1.5.0","latest":"1.6.0"}]"#;
-        assert_eq!(installed_platform_version(v020, PLATFORM_ID).unwrap().as_deref(), Some("1.5.0"));
+        assert_eq!(
+            installed_platform_version(v020, PLATFORM_ID)
+                .unwrap()
+                .as_deref(),
+            Some("1.5.0")
+        );
         let v010 = r#"[{"ID":"AZ3166:stm32f4","Installed":"1.4.0"}]"#;
-        assert_eq!(installed_platform_version(v010, PLATFORM_ID).unwrap().as_deref(), Some("1.4.0"));
-        for none in ["[]", "null", "{}", r#"{"platforms":null}"#, r#"{"platforms":[{"id":"arduino:avr","installed_version":"1.8.6"}]}"#] {
-            assert_eq!(installed_platform_version(none, PLATFORM_ID).unwrap(), None, "{none}");
+        assert_eq!(
+            installed_platform_version(v010, PLATFORM_ID)
+                .unwrap()
+                .as_deref(),
+            Some("1.4.0")
+        );
+        for none in [
+            "[]",
+            "null",
+            "{}",
+            r#"{"platforms":null}"#,
+            r#"{"platforms":[{"id":"arduino:avr","installed_version":"1.8.6"}]}"#,
+        ] {
+            assert_eq!(
+                installed_platform_version(none, PLATFORM_ID).unwrap(),
+                None,
+                "{none}"
+            );
         }
         assert!(installed_platform_version("garbage", PLATFORM_ID).is_err());
     }
@@ -204,10 +284,17 @@ mod tests {
 
     #[test]
     fn missing_explicit_path_names_it() {
-        let err = find_arduino_cli(Some(Path::new("/nonexistent/arduino-cli")), None).unwrap_err().to_string();
+        let err = find_arduino_cli(Some(Path::new("/nonexistent/arduino-cli")), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/nonexistent/arduino-cli"), "{err}");
         let dir = tempfile::tempdir().unwrap();
-        let err = find_arduino_cli(None, Some(dir.path().as_os_str())).unwrap_err().to_string();
-        assert!(err.contains("PATH") && err.contains("core install"), "{err}");
+        let err = find_arduino_cli(None, Some(dir.path().as_os_str()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("PATH") && err.contains("core install"),
+            "{err}"
+        );
     }
 }

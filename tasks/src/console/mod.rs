@@ -98,7 +98,12 @@ impl SerialTransport {
     pub fn open(path: &Path, baud: u32) -> Result<SerialTransport, serialport::Error> {
         let name = path.to_string_lossy();
         if let Some(address) = tcp::tcp_address(&name) {
-            return Ok(SerialTransport(Box::new(tcp::TcpPort::open(address, &name, baud, Duration::from_millis(100))?)));
+            return Ok(SerialTransport(Box::new(tcp::TcpPort::open(
+                address,
+                &name,
+                baud,
+                Duration::from_millis(100),
+            )?)));
         }
         let port = serialport::new(name, baud)
             .data_bits(serialport::DataBits::Eight)
@@ -112,12 +117,22 @@ impl SerialTransport {
 }
 
 /// Read from a serial port with a timeout, telling "nothing yet" (Ok(0)) from "gone" (Err).
-pub fn read_port(port: &mut dyn serialport::SerialPort, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-    port.set_timeout(timeout.max(Duration::from_millis(1))).map_err(io::Error::from)?;
+pub fn read_port(
+    port: &mut dyn serialport::SerialPort,
+    buf: &mut [u8],
+    timeout: Duration,
+) -> io::Result<usize> {
+    port.set_timeout(timeout.max(Duration::from_millis(1)))
+        .map_err(io::Error::from)?;
     match port.read(buf) {
-        Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the port was closed (end of file)")),
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::BrokenPipe,
+            "the port was closed (end of file)",
+        )),
         Ok(n) => Ok(n),
-        Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::Interrupted => {
+            Ok(0)
+        }
         Err(e) => Err(e),
     }
 }
@@ -172,16 +187,31 @@ impl Reply {
 
 /// Classify the device's answer to one command.
 pub fn classify(text: &str) -> ReplyKind {
-    let lines: Vec<&str> = text.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let any = |p: &dyn Fn(&str) -> bool| lines.iter().any(|l| p(l));
     if any(&|l| l.starts_with("Error:Syntax error")) {
         ReplyKind::SyntaxError
-    } else if let Some(l) = lines.iter().find(|l| l.starts_with("Error:Invalid command:")) {
-        ReplyKind::InvalidCommand { name: l["Error:Invalid command:".len()..].trim().to_string() }
+    } else if let Some(l) = lines
+        .iter()
+        .find(|l| l.starts_with("Error:Invalid command:"))
+    {
+        ReplyKind::InvalidCommand {
+            name: l["Error:Invalid command:".len()..].trim().to_string(),
+        }
     } else if any(&|l| l.contains("input buffer overflow")) {
         ReplyKind::BufferOverflow
-    } else if let Some(l) = lines.iter().find(|l| l.starts_with("ERROR: Failed to write EEPROM")) {
-        let zone = l.rsplit("0x").next().and_then(|h| u8::from_str_radix(h.trim_end_matches('.'), 16).ok());
+    } else if let Some(l) = lines
+        .iter()
+        .find(|l| l.starts_with("ERROR: Failed to write EEPROM"))
+    {
+        let zone = l
+            .rsplit("0x")
+            .next()
+            .and_then(|h| u8::from_str_radix(h.trim_end_matches('.'), 16).ok());
         ReplyKind::EepromWrite { zone }
     } else if any(&|l| l.starts_with("ERROR: Verify failed")) {
         ReplyKind::EepromVerify
@@ -211,9 +241,17 @@ pub enum ConsoleError {
     #[error("{GUIDANCE} (waited {waited_secs} s on {port})")]
     NotInConfigMode { port: String, waited_secs: u64 },
     #[error("no answer to `{command}` from {port} within {waited_secs} s; is the DevKit still in configuration mode?")]
-    Timeout { port: String, command: String, waited_secs: u64 },
+    Timeout {
+        port: String,
+        command: String,
+        waited_secs: u64,
+    },
     #[error("serial port {port} went away while waiting for the answer to `{command}` ({detail}); was the DevKit unplugged or reset? Nothing was confirmed")]
-    PortGone { port: String, command: String, detail: String },
+    PortGone {
+        port: String,
+        command: String,
+        detail: String,
+    },
     #[error("serial port {port}: {source}")]
     Io {
         port: String,
@@ -221,7 +259,11 @@ pub enum ConsoleError {
         source: io::Error,
     },
     #[error("the DevKit refused `{command}`: {}", describe(kind, reply))]
-    Rejected { command: String, kind: ReplyKind, reply: String },
+    Rejected {
+        command: String,
+        kind: ReplyKind,
+        reply: String,
+    },
     #[error("unexpected answer from the DevKit to `{command}`: {detail}")]
     Protocol { command: String, detail: String },
 }
@@ -248,8 +290,13 @@ impl DomainError for ConsoleError {
     }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
-            ConsoleError::NotInConfigMode { .. } | ConsoleError::Timeout { .. } => vec![NextStep::new(NextAction::EnterConfigMode), NextStep::new(NextAction::Retry)],
-            ConsoleError::Open { .. } | ConsoleError::PortGone { .. } => vec![NextStep::new(NextAction::SelectPort)],
+            ConsoleError::NotInConfigMode { .. } | ConsoleError::Timeout { .. } => vec![
+                NextStep::new(NextAction::EnterConfigMode),
+                NextStep::new(NextAction::Retry),
+            ],
+            ConsoleError::Open { .. } | ConsoleError::PortGone { .. } => {
+                vec![NextStep::new(NextAction::SelectPort)]
+            }
             _ => Vec::new(),
         }
     }
@@ -259,7 +306,10 @@ fn describe(kind: &ReplyKind, reply: &str) -> String {
     let what = match kind {
         ReplyKind::Usage => "missing or malformed argument".to_string(),
         ReplyKind::InvalidValue => "the value is invalid for the device".to_string(),
-        ReplyKind::EepromWrite { zone } => format!("writing the secure chip failed (zone {})", zone.map_or("?".into(), |z| format!("0x{z:02x}"))),
+        ReplyKind::EepromWrite { zone } => format!(
+            "writing the secure chip failed (zone {})",
+            zone.map_or("?".into(), |z| format!("0x{z:02x}"))
+        ),
         ReplyKind::EepromVerify => "the secure chip did not read back what was written".into(),
         ReplyKind::SyntaxError => "syntax error (unterminated quote)".into(),
         ReplyKind::InvalidCommand { name } => format!("unknown command `{name}` (older firmware?)"),
@@ -298,27 +348,55 @@ impl Command {
             "set_dps_uds" => Input::Uds,
             _ => Input::Command,
         };
-        let refuse = |what: &str, reason: String| ConsoleError::Refused(InvalidInput::new(input, reason).named(what));
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-            return Err(refuse("command", format!("`{name}`: a command name is lower-case letters, digits and `_`")));
+        let refuse = |what: &str, reason: String| {
+            ConsoleError::Refused(InvalidInput::new(input, reason).named(what))
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(refuse(
+                "command",
+                format!("`{name}`: a command name is lower-case letters, digits and `_`"),
+            ));
         }
         if 1 + args.len() > MAX_WORDS {
-            return Err(refuse("command", format!("`{name}` with {} arguments: the DevKit parses at most {MAX_WORDS} words", args.len())));
+            return Err(refuse(
+                "command",
+                format!(
+                    "`{name}` with {} arguments: the DevKit parses at most {MAX_WORDS} words",
+                    args.len()
+                ),
+            ));
         }
         let masked = MASKED_COMMANDS.contains(&name);
         for (i, a) in args.iter().enumerate() {
-            let what = if masked { format!("{name} argument") } else { format!("{name} argument `{a}`") };
+            let what = if masked {
+                format!("{name} argument")
+            } else {
+                format!("{name} argument `{a}`")
+            };
             if a.chars().any(|c| c.is_control()) {
                 return Err(refuse(&what, "control characters (tab, newline, ...) cannot be typed into the DevKit console".into()));
             }
             if a.ends_with('\\') && i + 1 < args.len() {
-                return Err(refuse(&what, "a value ending in a backslash can only be the last word".into()));
+                return Err(refuse(
+                    &what,
+                    "a value ending in a backslash can only be the last word".into(),
+                ));
             }
         }
-        let cmd = Command { name: name.to_string(), args: args.iter().map(|a| Zeroizing::new(a.to_string())).collect() };
+        let cmd = Command {
+            name: name.to_string(),
+            args: args.iter().map(|a| Zeroizing::new(a.to_string())).collect(),
+        };
         let len = cmd.encode().len();
         if len > MAX_LINE {
-            return Err(refuse(&format!("{name} line"), format!("{len} bytes once encoded; the DevKit accepts at most {MAX_LINE}")));
+            return Err(refuse(
+                &format!("{name} line"),
+                format!("{len} bytes once encoded; the DevKit accepts at most {MAX_LINE}"),
+            ));
         }
         Ok(cmd)
     }
@@ -395,7 +473,10 @@ pub struct Console<T: Transport> {
 impl Console<SerialTransport> {
     /// Open the serial port at `path` (115200 8N1 for a DevKit).
     pub fn open(path: &Path, baud: u32) -> Result<Self, ConsoleError> {
-        let t = SerialTransport::open(path, baud).map_err(|source| ConsoleError::Open { port: path.display().to_string(), source })?;
+        let t = SerialTransport::open(path, baud).map_err(|source| ConsoleError::Open {
+            port: path.display().to_string(),
+            source,
+        })?;
         Ok(Console::new(t, path.display().to_string()))
     }
 }
@@ -403,17 +484,28 @@ impl Console<SerialTransport> {
 impl<T: Transport> Console<T> {
     /// A console over `port`; `name` names the port in messages.
     pub fn new(port: T, name: impl Into<String>) -> Self {
-        Console { port, name: name.into(), rx: Vec::new() }
+        Console {
+            port,
+            name: name.into(),
+            rx: Vec::new(),
+        }
     }
 
     fn gone(&self, command: &str, e: io::Error) -> ConsoleError {
-        ConsoleError::PortGone { port: self.name.clone(), command: command.to_string(), detail: e.to_string() }
+        ConsoleError::PortGone {
+            port: self.name.clone(),
+            command: command.to_string(),
+            detail: e.to_string(),
+        }
     }
 
     /// Read once (up to `slice`); returns whether bytes arrived.
     fn fill(&mut self, slice: Duration, command: &str) -> Result<bool, ConsoleError> {
         let mut buf = [0u8; 1024];
-        let n = self.port.read_timeout(&mut buf, slice).map_err(|e| self.gone(command, e))?;
+        let n = self
+            .port
+            .read_timeout(&mut buf, slice)
+            .map_err(|e| self.gone(command, e))?;
         self.rx.extend_from_slice(&buf[..n]);
         Ok(n > 0)
     }
@@ -421,12 +513,18 @@ impl<T: Transport> Console<T> {
     /// Make sure the DevKit is in configuration mode: an empty line is answered with the
     /// prompt. When it is not, `guidance` is called once with [`GUIDANCE`] and we keep
     /// asking until `timeout`.
-    pub fn enter_config_mode(&mut self, timeout: Duration, guidance: &mut dyn FnMut(&str)) -> Result<(), ConsoleError> {
+    pub fn enter_config_mode(
+        &mut self,
+        timeout: Duration,
+        guidance: &mut dyn FnMut(&str),
+    ) -> Result<(), ConsoleError> {
         let start = Instant::now();
         let mut told = false;
         loop {
             self.rx.clear();
-            self.port.write_all(b"\r").map_err(|e| self.gone("(configuration mode check)", e))?;
+            self.port
+                .write_all(b"\r")
+                .map_err(|e| self.gone("(configuration mode check)", e))?;
             let probe_end = Instant::now() + Duration::from_millis(800);
             while Instant::now() < probe_end {
                 self.fill(Duration::from_millis(50), "(configuration mode check)")?;
@@ -435,7 +533,9 @@ impl<T: Transport> Console<T> {
                     // rest of a boot banner / extra prompts pass (bounded), then start clean.
                     if !self.rx.ends_with(PROMPT) {
                         let quiet_by = Instant::now() + Duration::from_secs(1);
-                        while self.fill(Duration::from_millis(100), "(configuration mode check)")? && Instant::now() < quiet_by {}
+                        while self.fill(Duration::from_millis(100), "(configuration mode check)")?
+                            && Instant::now() < quiet_by
+                        {}
                     }
                     self.rx.clear();
                     return Ok(());
@@ -446,7 +546,10 @@ impl<T: Transport> Console<T> {
                 }
             }
             if start.elapsed() >= timeout {
-                return Err(ConsoleError::NotInConfigMode { port: self.name.clone(), waited_secs: timeout.as_secs() });
+                return Err(ConsoleError::NotInConfigMode {
+                    port: self.name.clone(),
+                    waited_secs: timeout.as_secs(),
+                });
             }
             if !told {
                 told = true;
@@ -466,7 +569,9 @@ impl<T: Transport> Console<T> {
         self.rx.clear();
         let mut line = cmd.encode();
         line.push(b'\r');
-        self.port.write_all(&line).map_err(|e| self.gone(&label, e))?;
+        self.port
+            .write_all(&line)
+            .map_err(|e| self.gone(&label, e))?;
         drop(line);
         let echo = cmd.expected_echo();
         let deadline = Instant::now() + timeout;
@@ -474,9 +579,14 @@ impl<T: Transport> Console<T> {
             if let Some(e) = find(&self.rx, &echo) {
                 let after = e + echo.len();
                 if let Some(p) = find(&self.rx[after..], PROMPT) {
-                    let text = String::from_utf8_lossy(&self.rx[after..after + p]).trim_start_matches("\r\n").to_string();
+                    let text = String::from_utf8_lossy(&self.rx[after..after + p])
+                        .trim_start_matches("\r\n")
+                        .to_string();
                     self.rx.drain(..after + p + PROMPT.len());
-                    return Ok(Reply { kind: classify(&text), text });
+                    return Ok(Reply {
+                        kind: classify(&text),
+                        text,
+                    });
                 }
             } else if let Some(reply) = self.confirmed_without_echo(cmd) {
                 return Ok(reply);
@@ -484,13 +594,21 @@ impl<T: Transport> Console<T> {
             let now = Instant::now();
             if now >= deadline {
                 if find(&self.rx, PROMPT).is_some() && find(&self.rx, &echo).is_none() {
-                    let stored = if cmd.confirmation().is_some() { "; the device may have stored the value" } else { "" };
+                    let stored = if cmd.confirmation().is_some() {
+                        "; the device may have stored the value"
+                    } else {
+                        ""
+                    };
                     return Err(ConsoleError::Protocol {
                         command: label,
                         detail: format!("the echo did not match what was sent (line noise, or another program reading or typing on the port?){stored}"),
                     });
                 }
-                return Err(ConsoleError::Timeout { port: self.name.clone(), command: label, waited_secs: timeout.as_secs() });
+                return Err(ConsoleError::Timeout {
+                    port: self.name.clone(),
+                    command: label,
+                    waited_secs: timeout.as_secs(),
+                });
             }
             self.fill((deadline - now).min(Duration::from_millis(100)), &label)?;
         }
@@ -503,7 +621,10 @@ impl<T: Transport> Console<T> {
         let confirmation = cmd.confirmation()?.as_bytes();
         let c = find(&self.rx, confirmation)?;
         let p = c + find(&self.rx[c..], PROMPT)?;
-        let start = self.rx[..c].windows(PROMPT.len()).rposition(|w| w == PROMPT).map_or(0, |i| i + PROMPT.len());
+        let start = self.rx[..c]
+            .windows(PROMPT.len())
+            .rposition(|w| w == PROMPT)
+            .map_or(0, |i| i + PROMPT.len());
         let kind = classify(&String::from_utf8_lossy(&self.rx[start..p]));
         let text = format!("{}\r\n", String::from_utf8_lossy(confirmation));
         self.rx.drain(..p + PROMPT.len());
@@ -516,7 +637,11 @@ impl<T: Transport> Console<T> {
         if reply.is_success() {
             Ok(reply)
         } else {
-            Err(ConsoleError::Rejected { command: cmd.name().to_string(), kind: reply.kind, reply: reply.text })
+            Err(ConsoleError::Rejected {
+                command: cmd.name().to_string(),
+                kind: reply.kind,
+                reply: reply.text,
+            })
         }
     }
 
@@ -530,7 +655,12 @@ impl<T: Transport> Console<T> {
 
     /// Store the Wi-Fi SSID and password (`set_wifissid`, `set_wifipwd`). Both are validated
     /// before anything is sent. An empty password clears it (open network).
-    pub fn set_wifi(&mut self, ssid: &str, password: &str, timeout: Duration) -> Result<(), ConsoleError> {
+    pub fn set_wifi(
+        &mut self,
+        ssid: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<(), ConsoleError> {
         let ssid_cmd = wifi_ssid_command(ssid)?;
         let pwd_cmd = wifi_password_command(password)?;
         self.run(&ssid_cmd, timeout)?;
@@ -541,7 +671,10 @@ impl<T: Transport> Console<T> {
     /// The device's versions (`version`).
     pub fn version(&mut self, timeout: Duration) -> Result<DeviceVersion, ConsoleError> {
         let reply = self.run(&Command::new("version", &[])?, timeout)?;
-        parse_version(&reply.text).ok_or_else(|| ConsoleError::Protocol { command: "version".into(), detail: "no `DevKitSDK version:` line".into() })
+        parse_version(&reply.text).ok_or_else(|| ConsoleError::Protocol {
+            command: "version".into(),
+            detail: "no `DevKitSDK version:` line".into(),
+        })
     }
 
     /// Give the transport back.
@@ -553,7 +686,10 @@ impl<T: Transport> Console<T> {
 /// `set_wifissid <ssid>`, validated: 1 to 31 bytes.
 pub fn wifi_ssid_command(ssid: &str) -> Result<Command, ConsoleError> {
     if ssid.is_empty() || ssid.len() > MAX_SSID {
-        return Err(ConsoleError::refused(Input::WifiSsid, format!("{} bytes; the DevKit stores 1 to {MAX_SSID}", ssid.len())));
+        return Err(ConsoleError::refused(
+            Input::WifiSsid,
+            format!("{} bytes; the DevKit stores 1 to {MAX_SSID}", ssid.len()),
+        ));
     }
     Command::new("set_wifissid", &[ssid])
 }
@@ -561,7 +697,10 @@ pub fn wifi_ssid_command(ssid: &str) -> Result<Command, ConsoleError> {
 /// `set_wifipwd [password]`, validated: at most 63 bytes; empty clears it.
 pub fn wifi_password_command(password: &str) -> Result<Command, ConsoleError> {
     if password.len() > MAX_WIFI_PASSWORD {
-        return Err(ConsoleError::refused(Input::WifiPassword, format!("too long; the DevKit stores at most {MAX_WIFI_PASSWORD} bytes")));
+        return Err(ConsoleError::refused(
+            Input::WifiPassword,
+            format!("too long; the DevKit stores at most {MAX_WIFI_PASSWORD} bytes"),
+        ));
     }
     if password.is_empty() {
         Command::new("set_wifipwd", &[])
@@ -574,7 +713,10 @@ pub fn wifi_password_command(password: &str) -> Result<Command, ConsoleError> {
 pub fn parse_version(text: &str) -> Option<DeviceVersion> {
     let all: Vec<(String, String)> = text
         .lines()
-        .filter_map(|l| l.split_once(" version:").map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .filter_map(|l| {
+            l.split_once(" version:")
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
         .collect();
     let devkit_sdk = all.iter().find(|(k, _)| k == "DevKitSDK")?.1.clone();
     Some(DeviceVersion { devkit_sdk, all })
@@ -599,25 +741,34 @@ pub async fn run_on_port<R, F>(
 ) -> Result<R, ConsoleError>
 where
     R: Send + 'static,
-    F: FnOnce(&mut Console<Cancellable<SerialTransport>>) -> Result<R, ConsoleError> + Send + 'static,
+    F: FnOnce(&mut Console<Cancellable<SerialTransport>>) -> Result<R, ConsoleError>
+        + Send
+        + 'static,
 {
     let name = port.display().to_string();
     tokio::task::spawn_blocking(move || {
         let mut guidance = guidance;
-        let t = SerialTransport::open(&port, baud).map_err(|source| ConsoleError::Open { port: port.display().to_string(), source })?;
-        let mut console = Console::new(Cancellable { inner: t, cancel }, port.display().to_string());
+        let t = SerialTransport::open(&port, baud).map_err(|source| ConsoleError::Open {
+            port: port.display().to_string(),
+            source,
+        })?;
+        let mut console =
+            Console::new(Cancellable { inner: t, cancel }, port.display().to_string());
         console.enter_config_mode(config_timeout, &mut guidance)?;
         f(&mut console)
     })
     .await
-    .map_err(|e| ConsoleError::Io { port: name, source: io::Error::other(e.to_string()) })?
+    .map_err(|e| ConsoleError::Io {
+        port: name,
+        source: io::Error::other(e.to_string()),
+    })?
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
     use crate::sim::console::parse_args;
 
     #[cfg(unix)]
@@ -633,26 +784,57 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
             later.cancel();
         });
-        let run = run_on_port(sim.port_path().to_path_buf(), DEFAULT_BAUD, Duration::from_secs(60), cancel, |_: &str| {}, |c| {
-            c.version(Duration::from_secs(10))
-        });
+        let run = run_on_port(
+            sim.port_path().to_path_buf(),
+            DEFAULT_BAUD,
+            Duration::from_secs(60),
+            cancel,
+            |_: &str| {},
+            |c| c.version(Duration::from_secs(10)),
+        );
         // Returning means the blocking loop has ended and closed the port.
-        let r = tokio::time::timeout(Duration::from_secs(30), run).await.expect("the cancelled run still holds the port");
+        let r = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("the cancelled run still holds the port");
         assert!(r.is_err());
-        assert!(SerialTransport::open(sim.port_path(), DEFAULT_BAUD).is_ok(), "the port opens again");
+        assert!(
+            SerialTransport::open(sim.port_path(), DEFAULT_BAUD).is_ok(),
+            "the port opens again"
+        );
     }
 
     fn roundtrip(args: &[&str]) -> Vec<String> {
         let cmd = Command::new("set_wifissid", args).unwrap();
-        parse_args(&cmd.encode()).unwrap().iter().map(|a| String::from_utf8(a.to_vec()).unwrap()).collect()
+        parse_args(&cmd.encode())
+            .unwrap()
+            .iter()
+            .map(|a| String::from_utf8(a.to_vec()).unwrap())
+            .collect()
     }
 
     #[test]
     fn encoding_survives_the_firmware_tokenizer() {
-        for v in ["plain", "My Home Net", "say \"hi\"", "\"lead", "a\\ b", "a\\\"b", "end\\", "tab-free  double", "ünï côdé"] {
-            assert_eq!(roundtrip(&[v]), vec!["set_wifissid".to_string(), v.to_string()], "value {v:?}");
+        for v in [
+            "plain",
+            "My Home Net",
+            "say \"hi\"",
+            "\"lead",
+            "a\\ b",
+            "a\\\"b",
+            "end\\",
+            "tab-free  double",
+            "ünï côdé",
+        ] {
+            assert_eq!(
+                roundtrip(&[v]),
+                vec!["set_wifissid".to_string(), v.to_string()],
+                "value {v:?}"
+            );
         }
-        assert_eq!(roundtrip(&[""]), vec!["set_wifissid".to_string(), String::new()]);
+        assert_eq!(
+            roundtrip(&[""]),
+            vec!["set_wifissid".to_string(), String::new()]
+        );
     }
 
     proptest::proptest! {
@@ -671,13 +853,25 @@ mod tests {
 
     #[test]
     fn refusals_happen_before_sending() {
-        assert!(Command::new("set_wifissid", &["a", "b", "c", "d"]).unwrap_err().is_invalid_input());
-        assert!(Command::new("set_wifissid", &["a\tb"]).unwrap_err().is_invalid_input());
-        assert!(Command::new("set_wifissid", &["a\\", "b"]).unwrap_err().is_invalid_input());
-        assert!(Command::new("set_az_iothub", &[&"x".repeat(1010)]).unwrap_err().is_invalid_input());
+        assert!(Command::new("set_wifissid", &["a", "b", "c", "d"])
+            .unwrap_err()
+            .is_invalid_input());
+        assert!(Command::new("set_wifissid", &["a\tb"])
+            .unwrap_err()
+            .is_invalid_input());
+        assert!(Command::new("set_wifissid", &["a\\", "b"])
+            .unwrap_err()
+            .is_invalid_input());
+        assert!(Command::new("set_az_iothub", &[&"x".repeat(1010)])
+            .unwrap_err()
+            .is_invalid_input());
         assert!(Command::new("set_az_iothub", &[&"x".repeat(1009)]).is_ok());
-        assert!(wifi_ssid_command(&"s".repeat(32)).unwrap_err().is_invalid_input());
-        assert!(wifi_password_command(&"p".repeat(64)).unwrap_err().is_invalid_input());
+        assert!(wifi_ssid_command(&"s".repeat(32))
+            .unwrap_err()
+            .is_invalid_input());
+        assert!(wifi_password_command(&"p".repeat(64))
+            .unwrap_err()
+            .is_invalid_input());
     }
 
     #[test]
@@ -685,7 +879,9 @@ mod tests {
         let cmd = Command::new("set_dps_uds", &["secretsecret"]).unwrap();
         assert_eq!(cmd.expected_echo(), b"set_dps_uds ************");
         assert!(!format!("{cmd:?}").contains("secret"));
-        let err = Command::new("set_wifipwd", &["sec\nret"]).unwrap_err().to_string();
+        let err = Command::new("set_wifipwd", &["sec\nret"])
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("sec"), "{err}");
     }
 
@@ -706,7 +902,8 @@ mod tests {
         fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
             if data.ends_with(b"\r") {
                 // The echo (`set_dps_u` + masked part) went to someone else; a scrap may remain.
-                self.out.extend(b"\r\n".iter().chain(self.reply.as_bytes()).chain(PROMPT));
+                self.out
+                    .extend(b"\r\n".iter().chain(self.reply.as_bytes()).chain(PROMPT));
             }
             Ok(())
         }
@@ -715,28 +912,75 @@ mod tests {
     #[test]
     fn a_stored_uds_is_confirmed_by_its_reply_when_the_echo_was_taken() {
         let uds = crate::identity::Uds::generate();
-        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "***\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
+        let mut c = Console::new(
+            EchoEaten {
+                out: Default::default(),
+                reply: "***\r\nINFO: Set DPS UDS successfully.\r\n",
+            },
+            "test",
+        );
         let reply = c.set_uds(&uds, Duration::from_millis(500)).unwrap();
         assert_eq!(reply.kind, ReplyKind::Success);
         assert!(!reply.text.contains(uds.to_hex().as_str()));
         // A device that answered with an error is still an error.
-        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "ERROR: Verify failed.\r\nINFO: Set DPS UDS successfully.\r\n" }, "test");
-        assert!(matches!(c.set_uds(&uds, Duration::from_millis(500)), Err(ConsoleError::Rejected { kind: ReplyKind::EepromVerify, .. })));
+        let mut c = Console::new(
+            EchoEaten {
+                out: Default::default(),
+                reply: "ERROR: Verify failed.\r\nINFO: Set DPS UDS successfully.\r\n",
+            },
+            "test",
+        );
+        assert!(matches!(
+            c.set_uds(&uds, Duration::from_millis(500)),
+            Err(ConsoleError::Rejected {
+                kind: ReplyKind::EepromVerify,
+                ..
+            })
+        ));
         // No confirmation at all: a protocol error that says the value may be stored.
-        let mut c = Console::new(EchoEaten { out: Default::default(), reply: "" }, "test");
-        let e = c.set_uds(&uds, Duration::from_millis(300)).unwrap_err().to_string();
+        let mut c = Console::new(
+            EchoEaten {
+                out: Default::default(),
+                reply: "",
+            },
+            "test",
+        );
+        let e = c
+            .set_uds(&uds, Duration::from_millis(300))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("may have stored"), "{e}");
     }
 
     #[test]
     fn replies_are_classified() {
-        assert_eq!(classify("INFO: Set Wi-Fi SSID successfully.\r\n"), ReplyKind::Success);
-        assert_eq!(classify("Invalid UDS.\r\nINFO: Set DPS UDS successfully.\r\n"), ReplyKind::InvalidValue);
-        assert_eq!(classify("Usage: set_wifissid <SSID>. Please provide the SSID of the Wi-Fi.\r\n"), ReplyKind::Usage);
-        assert_eq!(classify("ERROR: Failed to write EEPROM: 0x0a.\r\n"), ReplyKind::EepromWrite { zone: Some(10) });
-        assert_eq!(classify("ERROR: Verify failed.\r\n"), ReplyKind::EepromVerify);
+        assert_eq!(
+            classify("INFO: Set Wi-Fi SSID successfully.\r\n"),
+            ReplyKind::Success
+        );
+        assert_eq!(
+            classify("Invalid UDS.\r\nINFO: Set DPS UDS successfully.\r\n"),
+            ReplyKind::InvalidValue
+        );
+        assert_eq!(
+            classify("Usage: set_wifissid <SSID>. Please provide the SSID of the Wi-Fi.\r\n"),
+            ReplyKind::Usage
+        );
+        assert_eq!(
+            classify("ERROR: Failed to write EEPROM: 0x0a.\r\n"),
+            ReplyKind::EepromWrite { zone: Some(10) }
+        );
+        assert_eq!(
+            classify("ERROR: Verify failed.\r\n"),
+            ReplyKind::EepromVerify
+        );
         assert_eq!(classify("Error:Syntax error\r\n"), ReplyKind::SyntaxError);
-        assert_eq!(classify("Error:Invalid command: frob\r\n"), ReplyKind::InvalidCommand { name: "frob".into() });
+        assert_eq!(
+            classify("Error:Invalid command: frob\r\n"),
+            ReplyKind::InvalidCommand {
+                name: "frob".into()
+            }
+        );
         assert_eq!(classify("DevKitSDK version: 1.6.2\r\n"), ReplyKind::Output);
         let v = parse_version("DevKitSDK version: 1.6.2\r\nMico version: 3\r\n").unwrap();
         assert_eq!(v.devkit_sdk, "1.6.2");

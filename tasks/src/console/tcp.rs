@@ -39,25 +39,46 @@ pub struct TcpPort {
 
 impl TcpPort {
     /// Connect to `address` (`HOST:PORT`, e.g. `127.0.0.1:5555`); `name` is the full port name.
-    pub fn open(address: &str, name: &str, baud: u32, timeout: Duration) -> Result<TcpPort, serialport::Error> {
-        let invalid = |why: String| serialport::Error::new(serialport::ErrorKind::InvalidInput, format!("{name}: {why}; expected {SCHEME}HOST:PORT, e.g. {SCHEME}127.0.0.1:5555"));
+    pub fn open(
+        address: &str,
+        name: &str,
+        baud: u32,
+        timeout: Duration,
+    ) -> Result<TcpPort, serialport::Error> {
+        let invalid = |why: String| {
+            serialport::Error::new(
+                serialport::ErrorKind::InvalidInput,
+                format!("{name}: {why}; expected {SCHEME}HOST:PORT, e.g. {SCHEME}127.0.0.1:5555"),
+            )
+        };
         if address.is_empty() || address.len() > 255 || address.contains('/') {
             return Err(invalid("not a host and port".into()));
         }
-        let addrs: Vec<SocketAddr> = address.to_socket_addrs().map_err(|e| invalid(e.to_string()))?.collect();
+        let addrs: Vec<SocketAddr> = address
+            .to_socket_addrs()
+            .map_err(|e| invalid(e.to_string()))?
+            .collect();
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         for addr in addrs {
             match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
-                    let mut port = TcpPort { stream, name: name.to_string(), baud, timeout: Duration::ZERO };
+                    let mut port = TcpPort {
+                        stream,
+                        name: name.to_string(),
+                        baud,
+                        timeout: Duration::ZERO,
+                    };
                     port.set_timeout(timeout)?;
                     return Ok(port);
                 }
                 Err(e) => last = e,
             }
         }
-        Err(serialport::Error::new(serialport::ErrorKind::Io(last.kind()), format!("{name}: {last}")))
+        Err(serialport::Error::new(
+            serialport::ErrorKind::Io(last.kind()),
+            format!("{name}: {last}"),
+        ))
     }
 }
 
@@ -66,7 +87,9 @@ impl Read for TcpPort {
         match self.stream.read(buf) {
             // A socket read timeout is `WouldBlock` on Unix and `TimedOut` on Windows; a serial
             // port's is `TimedOut`, which is what the readers expect.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out"))
+            }
             r => r,
         }
     }
@@ -123,7 +146,8 @@ impl SerialPort for TcpPort {
         // A zero socket timeout means "block forever"; a serial port's means "return now".
         let t = timeout.max(Duration::from_millis(1));
         self.stream.set_read_timeout(Some(t))?;
-        self.stream.set_write_timeout(Some(t.max(Duration::from_secs(1))))?;
+        self.stream
+            .set_write_timeout(Some(t.max(Duration::from_secs(1))))?;
         self.timeout = timeout;
         Ok(())
     }
@@ -155,7 +179,12 @@ impl SerialPort for TcpPort {
         Ok(())
     }
     fn try_clone(&self) -> serialport::Result<Box<dyn SerialPort>> {
-        Ok(Box::new(TcpPort { stream: self.stream.try_clone()?, name: self.name.clone(), baud: self.baud, timeout: self.timeout }))
+        Ok(Box::new(TcpPort {
+            stream: self.stream.try_clone()?,
+            name: self.name.clone(),
+            baud: self.baud,
+            timeout: self.timeout,
+        }))
     }
     fn set_break(&self) -> serialport::Result<()> {
         Ok(())
@@ -174,9 +203,19 @@ mod tests {
         assert_eq!(tcp_address("tcp://127.0.0.1:5555"), Some("127.0.0.1:5555"));
         assert_eq!(tcp_address("/dev/ttyACM0"), None);
         assert_eq!(tcp_address("COM3"), None);
-        assert_eq!(port_name(SocketAddr::from(([127, 0, 0, 1], 7))), "tcp://127.0.0.1:7");
+        assert_eq!(
+            port_name(SocketAddr::from(([127, 0, 0, 1], 7))),
+            "tcp://127.0.0.1:7"
+        );
         for bad in ["", "no-port", "127.0.0.1:5555/x"] {
-            let e = TcpPort::open(bad, &format!("tcp://{bad}"), 115_200, Duration::from_millis(10)).err().expect(bad);
+            let e = TcpPort::open(
+                bad,
+                &format!("tcp://{bad}"),
+                115_200,
+                Duration::from_millis(10),
+            )
+            .err()
+            .expect(bad);
             assert_eq!(e.kind(), serialport::ErrorKind::InvalidInput, "{bad}: {e}");
             assert!(e.to_string().contains("expected tcp://HOST:PORT"), "{e}");
         }
@@ -189,7 +228,10 @@ mod tests {
         let mut port = TcpPort::open(&addr, "t", 115_200, Duration::from_millis(20)).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
         let mut buf = [0u8; 8];
-        assert_eq!(port.read(&mut buf).unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            port.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
         peer.write_all(b"hi").unwrap();
         port.write_all(b"yo").unwrap();
         let mut got = [0u8; 2];
@@ -197,6 +239,10 @@ mod tests {
         assert_eq!(&got, b"yo");
         assert_eq!(port.read(&mut buf).unwrap(), 2);
         drop(peer);
-        assert_eq!(port.read(&mut buf).unwrap(), 0, "the peer closing is end of file");
+        assert_eq!(
+            port.read(&mut buf).unwrap(),
+            0,
+            "the peer closing is end of file"
+        );
     }
 }

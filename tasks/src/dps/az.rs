@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Clone)]
 pub enum AzTarget {
     /// `--dps-name N [-g RG]`, authenticated by the `az login` session.
-    Named { dps_name: String, resource_group: Option<String> },
+    Named {
+        dps_name: String,
+        resource_group: Option<String>,
+    },
     /// `--dps-name <from HostName> --login @<private file holding the connection string>`.
     Login(ConnectionString),
 }
@@ -48,9 +51,17 @@ impl AzEnrollment {
     /// The arguments after `az` for `create` (`update = false`) or `update`.
     pub fn args(&self, update: bool) -> Vec<AzArg> {
         let p = |s: &str| AzArg::Plain(s.to_string());
-        let mut a = vec![p("iot"), p("dps"), p("enrollment"), p(if update { "update" } else { "create" })];
+        let mut a = vec![
+            p("iot"),
+            p("dps"),
+            p("enrollment"),
+            p(if update { "update" } else { "create" }),
+        ];
         match &self.target {
-            AzTarget::Named { dps_name, resource_group } => {
+            AzTarget::Named {
+                dps_name,
+                resource_group,
+            } => {
                 if let Some(rg) = resource_group {
                     a.extend([p("-g"), p(rg)]);
                 }
@@ -58,14 +69,22 @@ impl AzEnrollment {
             }
             AzTarget::Login(cs) => {
                 let name = cs.host_name().split('.').next().unwrap_or_default();
-                a.extend([p("--dps-name"), p(name), p("--login"), AzArg::Secret(cs.to_secret_string())]);
+                a.extend([
+                    p("--dps-name"),
+                    p(name),
+                    p("--login"),
+                    AzArg::Secret(cs.to_secret_string()),
+                ]);
             }
         }
         a.extend([p("--enrollment-id"), p(&self.registration_id)]);
         if !update {
             a.extend([p("--attestation-type"), p("x509")]);
         }
-        a.extend([p("--certificate-path"), AzArg::Plain(self.certificate_path.to_string_lossy().into_owned())]);
+        a.extend([
+            p("--certificate-path"),
+            AzArg::Plain(self.certificate_path.to_string_lossy().into_owned()),
+        ]);
         if let Some(d) = &self.device_id {
             a.extend([p("--device-id"), p(d)]);
         }
@@ -79,7 +98,12 @@ impl AzEnrollment {
             ]);
         }
         if !self.iot_hubs.is_empty() {
-            a.extend([p("--allocation-policy"), p("static"), p("--iot-hubs"), AzArg::Plain(self.iot_hubs.join(" "))]);
+            a.extend([
+                p("--allocation-policy"),
+                p("static"),
+                p("--iot-hubs"),
+                AzArg::Plain(self.iot_hubs.join(" ")),
+            ]);
         }
         a
     }
@@ -93,9 +117,16 @@ pub fn find_az() -> Option<PathBuf> {
 /// A secret argument's value in a private temporary file (0600 on Unix), deleted on drop.
 fn secret_file(secret: &str) -> Result<tempfile::NamedTempFile, DpsError> {
     use std::io::Write;
-    let cannot = |e: std::io::Error| DpsError::Az(format!("cannot write a private temporary file for az: {e}"));
-    let mut f = tempfile::Builder::new().prefix(".devkit-tmp-az-").tempfile().map_err(cannot)?;
-    f.write_all(secret.as_bytes()).and_then(|_| f.flush()).map_err(cannot)?;
+    let cannot = |e: std::io::Error| {
+        DpsError::Az(format!("cannot write a private temporary file for az: {e}"))
+    };
+    let mut f = tempfile::Builder::new()
+        .prefix(".devkit-tmp-az-")
+        .tempfile()
+        .map_err(cannot)?;
+    f.write_all(secret.as_bytes())
+        .and_then(|_| f.flush())
+        .map_err(cannot)?;
     Ok(f)
 }
 
@@ -126,10 +157,23 @@ async fn run(az: &Path, args: &[AzArg]) -> Result<(bool, Vec<u8>, String), DpsEr
         .map_err(|e| DpsError::Az(format!("cannot run {}: {e}", az.display())))?;
     drop(files);
     // az may echo its arguments in errors: drop any line that holds a secret argument.
-    let secrets: Vec<&str> = args.iter().filter_map(|a| if let AzArg::Secret(s) = a { Some(s.as_str()) } else { None }).collect();
+    let secrets: Vec<&str> = args
+        .iter()
+        .filter_map(|a| {
+            if let AzArg::Secret(s) = a {
+                Some(s.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
     let stderr: String = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .filter(|l| !secrets.iter().any(|s| l.contains(s) || s.split(';').any(|part| part.len() > 20 && l.contains(part))))
+        .filter(|l| {
+            !secrets.iter().any(|s| {
+                l.contains(s) || s.split(';').any(|part| part.len() > 20 && l.contains(part))
+            })
+        })
         .collect::<Vec<_>>()
         .join("\n");
     Ok((out.status.success(), out.stdout, stderr))
@@ -138,15 +182,17 @@ async fn run(az: &Path, args: &[AzArg]) -> Result<(bool, Vec<u8>, String), DpsEr
 /// Create the enrollment with `az` (update it when it already exists); returns what `az` printed.
 pub async fn enroll(az: &Path, e: &AzEnrollment) -> Result<IndividualEnrollment, DpsError> {
     let (ok, stdout, stderr) = run(az, &e.args(false)).await?;
-    let (ok, stdout, stderr) = if !ok && (stderr.contains("already exists") || stderr.contains("Conflict")) {
-        run(az, &e.args(true)).await?
-    } else {
-        (ok, stdout, stderr)
-    };
+    let (ok, stdout, stderr) =
+        if !ok && (stderr.contains("already exists") || stderr.contains("Conflict")) {
+            run(az, &e.args(true)).await?
+        } else {
+            (ok, stdout, stderr)
+        };
     if !ok {
         return Err(DpsError::Az(stderr.trim().to_string()));
     }
-    serde_json::from_slice(&stdout).map_err(|err| DpsError::Az(format!("unexpected output ({err})")))
+    serde_json::from_slice(&stdout)
+        .map_err(|err| DpsError::Az(format!("unexpected output ({err})")))
 }
 
 #[cfg(test)]
@@ -154,16 +200,21 @@ mod tests {
     use super::*;
 
     fn plain(args: &[AzArg]) -> Vec<String> {
-        args.iter().map(|a| match a {
-            AzArg::Plain(s) => s.clone(),
-            AzArg::Secret(_) => "<secret>".into(),
-        }).collect()
+        args.iter()
+            .map(|a| match a {
+                AzArg::Plain(s) => s.clone(),
+                AzArg::Secret(_) => "<secret>".into(),
+            })
+            .collect()
     }
 
     #[test]
     fn builds_the_documented_create_command() {
         let e = AzEnrollment {
-            target: AzTarget::Named { dps_name: "mydps".into(), resource_group: Some("rg1".into()) },
+            target: AzTarget::Named {
+                dps_name: "mydps".into(),
+                resource_group: Some("rg1".into()),
+            },
             registration_id: "az-c0bdd1a2b3c4v1v6v2".into(),
             certificate_path: PathBuf::from("/p/az-c0bdd1a2b3c4v1v6v2.pem"),
             device_id: Some("dev1".into()),
@@ -177,7 +228,10 @@ mod tests {
              --allocation-policy static --iot-hubs h1.azure-devices.net h2.azure-devices.net"
         );
         // --iot-hubs is one argument holding the space-separated list.
-        assert_eq!(plain(&e.args(false)).last().unwrap(), "h1.azure-devices.net h2.azure-devices.net");
+        assert_eq!(
+            plain(&e.args(false)).last().unwrap(),
+            "h1.azure-devices.net h2.azure-devices.net"
+        );
         assert!(!plain(&e.args(true)).contains(&"--attestation-type".to_string()));
     }
 
@@ -198,9 +252,15 @@ mod tests {
     fn login_target_keeps_the_connection_string_out_of_debug() {
         let e = login_enrollment();
         let args = e.args(false);
-        assert_eq!(plain(&args)[4..8], ["--dps-name", "mydps", "--login", "<secret>"]);
+        assert_eq!(
+            plain(&args)[4..8],
+            ["--dps-name", "mydps", "--login", "<secret>"]
+        );
         let dbg = format!("{args:?}");
-        assert!(!dbg.contains("Y2FuYXJ5") && dbg.contains("<redacted>"), "{dbg}");
+        assert!(
+            !dbg.contains("Y2FuYXJ5") && dbg.contains("<redacted>"),
+            "{dbg}"
+        );
     }
 
     /// The connection string reaches az through `--login @FILE` (a private file), never argv.

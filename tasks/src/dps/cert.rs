@@ -19,7 +19,9 @@ pub fn der_from_pem_or_base64(text: &str) -> Option<Vec<u8>> {
         crate::identity::pem::decode(text, Some("CERTIFICATE")).ok()?
     } else {
         let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD.decode(compact).ok()?
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .ok()?
     };
     (!der.is_empty()).then_some(der)
 }
@@ -52,7 +54,9 @@ fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || rest.len() < n {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
         (len, &rest[n..])
     };
     if rest.len() < len {
@@ -83,7 +87,9 @@ fn attributes(name: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 }
 
 fn common_name(name: &[u8]) -> Option<String> {
-    let (_, text) = attributes(name)?.into_iter().find(|(oid, _)| *oid == OID_CN)?;
+    let (_, text) = attributes(name)?
+        .into_iter()
+        .find(|(oid, _)| *oid == OID_CN)?;
     String::from_utf8(text.to_vec()).ok()
 }
 
@@ -118,7 +124,11 @@ fn dotted_oid(oid: &[u8]) -> String {
             acc = 0;
         }
     }
-    parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// A Name as DPS (.NET) prints it: `CN=x, O=y`, the last RDN first.
@@ -127,7 +137,9 @@ fn distinguished_name(name: &[u8]) -> Option<String> {
         .into_iter()
         .rev()
         .map(|(oid, text)| {
-            let key = attribute_name(oid).map(str::to_string).unwrap_or_else(|| format!("OID.{}", dotted_oid(oid)));
+            let key = attribute_name(oid)
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("OID.{}", dotted_oid(oid)));
             format!("{key}={}", String::from_utf8_lossy(text))
         })
         .collect();
@@ -148,7 +160,15 @@ fn asn1_time(tag: u8, content: &[u8]) -> Option<String> {
     if !full.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(format!("{}-{}-{}T{}:{}:{}Z", &full[..4], &full[4..6], &full[6..8], &full[8..10], &full[10..12], &full[12..14]))
+    Some(format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &full[..4],
+        &full[4..6],
+        &full[6..8],
+        &full[8..10],
+        &full[10..12],
+        &full[12..14]
+    ))
 }
 
 fn p256_point(spki: &[u8]) -> Option<Vec<u8>> {
@@ -186,7 +206,10 @@ pub fn read(der: &[u8]) -> Option<CertFields> {
     let (_, subject, rest) = tlv(rest)?;
     let (_, spki, _) = tlv(rest)?;
     let (not_before_utc, not_after_utc) = match tlv(validity) {
-        Some((t1, nb, rest)) => (asn1_time(t1, nb), tlv(rest).and_then(|(t2, na, _)| asn1_time(t2, na))),
+        Some((t1, nb, rest)) => (
+            asn1_time(t1, nb),
+            tlv(rest).and_then(|(t2, na, _)| asn1_time(t2, na)),
+        ),
         None => (None, None),
     };
     Some(CertFields {
@@ -211,7 +234,10 @@ mod tests {
         let pem = pem_encode(&der);
         assert!(pem.lines().all(|l| l.len() <= 64));
         assert_eq!(der_from_pem_or_base64(&pem).unwrap(), der);
-        assert_eq!(der_from_pem_or_base64(&pem.replace('\n', "\r\n")).unwrap(), der);
+        assert_eq!(
+            der_from_pem_or_base64(&pem.replace('\n', "\r\n")).unwrap(),
+            der
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
         assert_eq!(der_from_pem_or_base64(&b64).unwrap(), der);
         assert!(der_from_pem_or_base64("not base64!").is_none());
@@ -224,18 +250,41 @@ mod tests {
         assert_eq!(f.subject_cn.as_deref(), Some("dev-1"));
         assert_eq!(f.subject_name.as_deref(), Some("CN=dev-1"));
         assert_eq!(f.issuer_name.as_deref(), Some("CN=dev-1"));
-        assert!(f.serial_number.as_deref().is_some_and(|s| s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())), "{f:?}");
+        assert!(
+            f.serial_number.as_deref().is_some_and(|s| s.len() == 32
+                && s.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())),
+            "{f:?}"
+        );
         let nb = f.not_before_utc.unwrap();
-        assert!(nb.len() == 20 && nb.ends_with('Z') && nb.as_bytes()[10] == b'T', "{nb}");
+        assert!(
+            nb.len() == 20 && nb.ends_with('Z') && nb.as_bytes()[10] == b'T',
+            "{nb}"
+        );
         assert!(f.not_after_utc.unwrap() > nb);
-        assert_eq!(asn1_time(0x17, b"491231235959Z").as_deref(), Some("2049-12-31T23:59:59Z"));
-        assert_eq!(asn1_time(0x17, b"500101000000Z").as_deref(), Some("1950-01-01T00:00:00Z"));
-        assert_eq!(asn1_time(0x18, b"99991231235959Z").as_deref(), Some("9999-12-31T23:59:59Z"));
+        assert_eq!(
+            asn1_time(0x17, b"491231235959Z").as_deref(),
+            Some("2049-12-31T23:59:59Z")
+        );
+        assert_eq!(
+            asn1_time(0x17, b"500101000000Z").as_deref(),
+            Some("1950-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            asn1_time(0x18, b"99991231235959Z").as_deref(),
+            Some("9999-12-31T23:59:59Z")
+        );
         assert_eq!(asn1_time(0x18, b"9999123123595Z"), None);
         // 2.5.4.10 = O, 2.5.4.6 = C; the last RDN comes first.
-        let name = [0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'U', b'S', 0x31, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x03, b'A', b'c', b'm'];
+        let name = [
+            0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'U', b'S', 0x31,
+            0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x04, 0x0a, 0x0c, 0x03, b'A', b'c', b'm',
+        ];
         assert_eq!(distinguished_name(&name).as_deref(), Some("O=Acm, C=US"));
-        assert_eq!(dotted_oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]), "1.2.840.10045.2.1");
+        assert_eq!(
+            dotted_oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]),
+            "1.2.840.10045.2.1"
+        );
     }
 
     proptest::proptest! {

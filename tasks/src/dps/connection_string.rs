@@ -55,7 +55,10 @@ impl ConnectionString {
                     reason: "has no '=' (each field is Name=value, separated by ';')".into(),
                 });
             };
-            let invalid = |reason: &str| ConnectionStringError::Invalid { field: name.to_string(), reason: reason.to_string() };
+            let invalid = |reason: &str| ConnectionStringError::Invalid {
+                field: name.to_string(),
+                reason: reason.to_string(),
+            };
             match name {
                 "HostName" => {
                     let ok = !value.is_empty()
@@ -100,8 +103,16 @@ impl ConnectionString {
     }
 
     /// Build one from parts (the emulator hands out its own).
-    pub fn new(host_name: impl Into<String>, key_name: impl Into<String>, key: &[u8]) -> ConnectionString {
-        ConnectionString { host_name: host_name.into(), key_name: key_name.into(), key: Zeroizing::new(key.to_vec()) }
+    pub fn new(
+        host_name: impl Into<String>,
+        key_name: impl Into<String>,
+        key: &[u8],
+    ) -> ConnectionString {
+        ConnectionString {
+            host_name: host_name.into(),
+            key_name: key_name.into(),
+            key: Zeroizing::new(key.to_vec()),
+        }
     }
 
     /// The service host, possibly with `:port` (the emulator).
@@ -150,26 +161,54 @@ mod tests {
         let dbg = format!("{cs:?}");
         assert!(!dbg.contains(KEY_B64) && !dbg.contains("canary"), "{dbg}");
         assert!(cs.to_secret_string().contains(KEY_B64));
-        assert_eq!(ConnectionString::parse(&cs.to_secret_string()).unwrap().key(), cs.key());
+        assert_eq!(
+            ConnectionString::parse(&cs.to_secret_string())
+                .unwrap()
+                .key(),
+            cs.key()
+        );
     }
 
     #[test]
     fn errors_name_the_field_and_never_echo_the_key() {
         let bad_key = "SharedAccessKey=not*base64*canary;HostName=h;SharedAccessKeyName=p";
         let err = ConnectionString::parse(bad_key).unwrap_err().to_string();
-        assert!(err.contains("SharedAccessKey") && !err.contains("canary"), "{err}");
-        let err = ConnectionString::parse(&format!("HostName=h;SharedAccessKey={KEY_B64}")).unwrap_err();
+        assert!(
+            err.contains("SharedAccessKey") && !err.contains("canary"),
+            "{err}"
+        );
+        let err =
+            ConnectionString::parse(&format!("HostName=h;SharedAccessKey={KEY_B64}")).unwrap_err();
         assert_eq!(err, ConnectionStringError::Missing("SharedAccessKeyName"));
-        let err = ConnectionString::parse("HostName=h;SharedAccessKeyName=p;canarysecretwithoutequals").unwrap_err().to_string();
+        let err =
+            ConnectionString::parse("HostName=h;SharedAccessKeyName=p;canarysecretwithoutequals")
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("#3") && !err.contains("canary"), "{err}");
-        let err = ConnectionString::parse(&format!("HostName=a b;SharedAccessKeyName=p;SharedAccessKey={KEY_B64}")).unwrap_err().to_string();
+        let err = ConnectionString::parse(&format!(
+            "HostName=a b;SharedAccessKeyName=p;SharedAccessKey={KEY_B64}"
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("HostName"), "{err}");
-        let err = ConnectionString::parse("HostName=h;Foo=bar").unwrap_err().to_string();
-        assert!(err.contains("#2") && err.contains("allowed") && !err.contains("Foo"), "{err}");
+        let err = ConnectionString::parse("HostName=h;Foo=bar")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("#2") && err.contains("allowed") && !err.contains("Foo"),
+            "{err}"
+        );
         // A file holding only the key, or the key after a colon: the key is never shown.
-        for text in [KEY_B64.to_string(), format!("SharedAccessKey:{KEY_B64}"), format!("HostName=h;SharedAccessKey:{KEY_B64}")] {
+        for text in [
+            KEY_B64.to_string(),
+            format!("SharedAccessKey:{KEY_B64}"),
+            format!("HostName=h;SharedAccessKey:{KEY_B64}"),
+        ] {
             let err = ConnectionString::parse(&text).unwrap_err().to_string();
-            assert!(!err.contains("c2VjcmV0") && !err.contains("canary"), "{err}");
+            assert!(
+                !err.contains("c2VjcmV0") && !err.contains("canary"),
+                "{err}"
+            );
             assert!(err.contains('#'), "names the segment position: {err}");
         }
     }

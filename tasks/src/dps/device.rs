@@ -29,8 +29,15 @@ pub struct DeviceRegistrationConfig {
 /// How registration ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistrationOutcome {
-    Assigned { assigned_hub: String, device_id: String },
-    Failed { http_status: Option<u16>, error_code: Option<u32>, message: String },
+    Assigned {
+        assigned_hub: String,
+        device_id: String,
+    },
+    Failed {
+        http_status: Option<u16>,
+        error_code: Option<u32>,
+        message: String,
+    },
 }
 
 /// Errors before any DPS answer (connection, TLS, protocol).
@@ -55,20 +62,35 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(2);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(20);
 
 fn status_lines(log: &mut (dyn FnMut(String) + Send), status: &str) {
-    log(format!("Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_{status}"));
+    log(format!(
+        "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_{status}"
+    ));
     log(format!("Registration status: {status}"));
 }
 
 fn retry_after(resp: &reqwest::Response) -> Duration {
-    super::retry::parse_retry_after(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()))
-        .unwrap_or(DEFAULT_RETRY_AFTER)
-        .min(MAX_RETRY_AFTER)
+    super::retry::parse_retry_after(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+    )
+    .unwrap_or(DEFAULT_RETRY_AFTER)
+    .min(MAX_RETRY_AFTER)
 }
 
-fn failed(log: &mut (dyn FnMut(String) + Send), http_status: Option<u16>, body: &[u8], status_field: Option<&str>) -> RegistrationOutcome {
+fn failed(
+    log: &mut (dyn FnMut(String) + Send),
+    http_status: Option<u16>,
+    body: &[u8],
+    status_field: Option<&str>,
+) -> RegistrationOutcome {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let state = json.as_ref().and_then(|j| j.get("registrationState"));
-    let pick = |k: &str| state.and_then(|s| s.get(k)).or_else(|| json.as_ref().and_then(|j| j.get(k)));
+    let pick = |k: &str| {
+        state
+            .and_then(|s| s.get(k))
+            .or_else(|| json.as_ref().and_then(|j| j.get(k)))
+    };
     let error_code = pick("errorCode").and_then(|v| v.as_u64()).map(|c| c as u32);
     let message = pick("errorMessage")
         .or_else(|| pick("message"))
@@ -78,7 +100,11 @@ fn failed(log: &mut (dyn FnMut(String) + Send), http_status: Option<u16>, body: 
         .unwrap_or_else(|| format!("HTTP {}", http_status.unwrap_or(0)));
     // The DPS library's line; the sketch's own `registration failed!` follows from the caller.
     log("Failure encountered on registration!".into());
-    RegistrationOutcome::Failed { http_status, error_code, message }
+    RegistrationOutcome::Failed {
+        http_status,
+        error_code,
+        message,
+    }
 }
 
 /// Register like the DevKit: PUT register, poll operations until assigned or failed.
@@ -87,13 +113,25 @@ pub async fn register_like_device(
     log: &mut (dyn FnMut(String) + Send),
 ) -> Result<RegistrationOutcome, DeviceRegistrationError> {
     let endpoint = config.global_endpoint.clone();
-    let connect_err = |reason: String| DeviceRegistrationError::Connect { endpoint: endpoint.clone(), reason };
-    let tls = super::tls::client_config_with_cert(config.trusted_ca_pem.as_deref(), &config.alias_cert_der, &config.alias_key_pkcs8)
+    let connect_err = |reason: String| DeviceRegistrationError::Connect {
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    let tls = super::tls::client_config_with_cert(
+        config.trusted_ca_pem.as_deref(),
+        &config.alias_cert_der,
+        &config.alias_key_pkcs8,
+    )
+    .map_err(|e| connect_err(e.to_string()))?;
+    let http = super::tls::http_client(tls, Duration::from_secs(30))
         .map_err(|e| connect_err(e.to_string()))?;
-    let http = super::tls::http_client(tls, Duration::from_secs(30)).map_err(|e| connect_err(e.to_string()))?;
     let enc = super::sas::url_encode;
     let base = format!("https://{}", config.global_endpoint);
-    let reg_path = format!("/{}/registrations/{}", enc(&config.id_scope), enc(&config.registration_id));
+    let reg_path = format!(
+        "/{}/registrations/{}",
+        enc(&config.id_scope),
+        enc(&config.registration_id)
+    );
     let send = |req: reqwest::RequestBuilder| {
         req.header("Accept", "application/json")
             .header("Content-Type", "application/json; charset=utf-8")
@@ -108,7 +146,12 @@ pub async fn register_like_device(
     let mut throttled = 0;
     let (operation_id, mut wait) = loop {
         log(format!("PUT {register_target} HTTP/1.1"));
-        let resp = send(http.put(format!("{base}{register_target}")).body(body.clone())).await.map_err(|e| connect_err(describe(e)))?;
+        let resp = send(
+            http.put(format!("{base}{register_target}"))
+                .body(body.clone()),
+        )
+        .await
+        .map_err(|e| connect_err(describe(e)))?;
         let status = resp.status().as_u16();
         let wait = retry_after(&resp);
         let bytes = resp.bytes().await.map_err(|e| connect_err(describe(e)))?;
@@ -122,20 +165,29 @@ pub async fn register_like_device(
         if status != 200 && status != 202 {
             return Ok(failed(log, Some(status), &bytes, None));
         }
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| DeviceRegistrationError::Protocol(format!("register reply is not JSON: {e}")))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            DeviceRegistrationError::Protocol(format!("register reply is not JSON: {e}"))
+        })?;
         if let Some(outcome) = finished(log, status, &json, &bytes) {
             return Ok(outcome);
         }
-        let op = json["operationId"].as_str().ok_or_else(|| DeviceRegistrationError::Protocol("register reply has no operationId".into()))?;
+        let op = json["operationId"].as_str().ok_or_else(|| {
+            DeviceRegistrationError::Protocol("register reply has no operationId".into())
+        })?;
         break (op.to_string(), wait);
     };
     status_lines(log, "REGISTERING");
 
-    let op_target = format!("{reg_path}/operations/{}?api-version={DEVICE_API_VERSION}", enc(&operation_id));
+    let op_target = format!(
+        "{reg_path}/operations/{}?api-version={DEVICE_API_VERSION}",
+        enc(&operation_id)
+    );
     for poll in 0..MAX_POLLS {
         tokio::time::sleep(wait).await;
         log(format!("GET {op_target} HTTP/1.1"));
-        let resp = send(http.get(format!("{base}{op_target}"))).await.map_err(|e| connect_err(describe(e)))?;
+        let resp = send(http.get(format!("{base}{op_target}")))
+            .await
+            .map_err(|e| connect_err(describe(e)))?;
         let status = resp.status().as_u16();
         wait = retry_after(&resp);
         let bytes = resp.bytes().await.map_err(|e| connect_err(describe(e)))?;
@@ -147,7 +199,9 @@ pub async fn register_like_device(
         if status != 200 && status != 202 {
             return Ok(failed(log, Some(status), &bytes, None));
         }
-        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| DeviceRegistrationError::Protocol(format!("operation reply is not JSON: {e}")))?;
+        let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            DeviceRegistrationError::Protocol(format!("operation reply is not JSON: {e}"))
+        })?;
         if let Some(outcome) = finished(log, status, &json, &bytes) {
             return Ok(outcome);
         }
@@ -155,22 +209,39 @@ pub async fn register_like_device(
             status_lines(log, "ASSIGNING");
         }
     }
-    Err(DeviceRegistrationError::Protocol(format!("still assigning after {MAX_POLLS} polls")))
+    Err(DeviceRegistrationError::Protocol(format!(
+        "still assigning after {MAX_POLLS} polls"
+    )))
 }
 
 /// `Some` when the reply ends the registration (assigned or any final failure status).
-fn finished(log: &mut (dyn FnMut(String) + Send), http_status: u16, json: &serde_json::Value, body: &[u8]) -> Option<RegistrationOutcome> {
+fn finished(
+    log: &mut (dyn FnMut(String) + Send),
+    http_status: u16,
+    json: &serde_json::Value,
+    body: &[u8],
+) -> Option<RegistrationOutcome> {
     match json["status"].as_str().unwrap_or("assigning") {
         "assigning" | "unassigned" => None,
         "assigned" => {
             let state = &json["registrationState"];
             match (state["assignedHub"].as_str(), state["deviceId"].as_str()) {
                 (Some(hub), Some(device)) => {
-                    log(format!("Registration Information received from service: {hub}!"));
-                    Some(RegistrationOutcome::Assigned { assigned_hub: hub.to_string(), device_id: device.to_string() })
+                    log(format!(
+                        "Registration Information received from service: {hub}!"
+                    ));
+                    Some(RegistrationOutcome::Assigned {
+                        assigned_hub: hub.to_string(),
+                        device_id: device.to_string(),
+                    })
                 }
                 // The C SDK fails to parse an assignment without these.
-                _ => Some(failed(log, Some(http_status), body, Some("assigned without assignedHub/deviceId"))),
+                _ => Some(failed(
+                    log,
+                    Some(http_status),
+                    body,
+                    Some("assigned without assignedHub/deviceId"),
+                )),
             }
         }
         other => Some(failed(log, Some(http_status), body, Some(other))),

@@ -36,7 +36,11 @@ pub enum EnrollError {
     #[error("{path}: {reason}")]
     InvalidCertificate { path: PathBuf, reason: String },
     #[error("{value:?}: {reason}")]
-    InvalidSetting { input: EnrollInput, value: String, reason: &'static str },
+    InvalidSetting {
+        input: EnrollInput,
+        value: String,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Project(#[from] ProjectError),
 }
@@ -45,9 +49,9 @@ impl EnrollError {
     /// The input the error is about, when it is the caller's input.
     pub fn input(&self) -> Option<EnrollInput> {
         match self {
-            EnrollError::NoGeneratedCertificate(_) | EnrollError::Unreadable { .. } | EnrollError::InvalidCertificate { .. } => {
-                Some(EnrollInput::Cert)
-            }
+            EnrollError::NoGeneratedCertificate(_)
+            | EnrollError::Unreadable { .. }
+            | EnrollError::InvalidCertificate { .. } => Some(EnrollInput::Cert),
             EnrollError::InvalidSetting { input, .. } => Some(*input),
             EnrollError::Project(_) => None,
         }
@@ -58,7 +62,11 @@ impl crate::error::DomainError for EnrollError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
-            EnrollError::Unreadable { source, .. } if source.kind() == std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            EnrollError::Unreadable { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ErrorKind::NotFound
+            }
             EnrollError::Project(e) => e.kind(),
             _ => ErrorKind::InvalidInput,
         }
@@ -72,7 +80,9 @@ impl crate::error::DomainError for EnrollError {
     }
     fn next_actions(&self) -> Vec<crate::error::NextStep> {
         match self {
-            EnrollError::NoGeneratedCertificate(_) => vec![crate::error::NextAction::RegenerateCert.into()],
+            EnrollError::NoGeneratedCertificate(_) => {
+                vec![crate::error::NextAction::RegenerateCert.into()]
+            }
             _ => Vec::new(),
         }
     }
@@ -96,11 +106,20 @@ pub fn select_target(
 ) -> Result<EnrollVia, crate::error::InvalidInput> {
     use crate::error::{Input, InvalidInput};
     match (use_az, dps_name, cs) {
-        (true, Some(dps_name), _) => Ok(EnrollVia::Az(super::az::AzTarget::Named { dps_name, resource_group })),
+        (true, Some(dps_name), _) => Ok(EnrollVia::Az(super::az::AzTarget::Named {
+            dps_name,
+            resource_group,
+        })),
         (true, None, Some(cs)) => Ok(EnrollVia::Az(super::az::AzTarget::Login(cs))),
-        (true, None, None) => Err(InvalidInput::new(Input::DpsName, "is required with the az backend (it uses your az login), or give a connection string")),
+        (true, None, None) => Err(InvalidInput::new(
+            Input::DpsName,
+            "is required with the az backend (it uses your az login), or give a connection string",
+        )),
         (false, _, Some(cs)) => Ok(EnrollVia::Rest(cs)),
-        (false, _, None) => Err(InvalidInput::new(Input::ConnectionString, "is required: the DPS service connection string (or use the az backend)")),
+        (false, _, None) => Err(InvalidInput::new(
+            Input::ConnectionString,
+            "is required: the DPS service connection string (or use the az backend)",
+        )),
     }
 }
 
@@ -132,7 +151,10 @@ impl EnrollmentSettings {
             }
         }
         if let Some(d) = &self.device_id {
-            if d.is_empty() || d.len() > 128 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ') {
+            if d.is_empty()
+                || d.len() > 128
+                || d.chars().any(|c| c.is_control() || c == '/' || c == ' ')
+            {
                 return Err(EnrollError::InvalidSetting {
                     input: EnrollInput::DeviceId,
                     value: d.clone(),
@@ -153,15 +175,26 @@ impl EnrollmentSettings {
     }
 
     /// The X.509 individual enrollment for `cert_der` under `registration_id`, when none exists.
-    pub fn individual_enrollment(&self, registration_id: &str, cert_der: &[u8]) -> IndividualEnrollment {
-        self.apply_to(IndividualEnrollment::x509(registration_id, cert_der), cert_der)
+    pub fn individual_enrollment(
+        &self,
+        registration_id: &str,
+        cert_der: &[u8],
+    ) -> IndividualEnrollment {
+        self.apply_to(
+            IndividualEnrollment::x509(registration_id, cert_der),
+            cert_der,
+        )
     }
 
     /// `existing` (as the service returned it) with the attestation replaced by `cert_der` and
     /// only what these settings ask for changed: its device ID, hubs and allocation, initial
     /// twin, reprovision policy, capabilities and a disabled state are kept, so that re-running
     /// enroll never wipes what someone else set. The ETag stays, for `If-Match`.
-    pub fn apply_to(&self, existing: IndividualEnrollment, cert_der: &[u8]) -> IndividualEnrollment {
+    pub fn apply_to(
+        &self,
+        existing: IndividualEnrollment,
+        cert_der: &[u8],
+    ) -> IndividualEnrollment {
         let mut e = existing;
         e.attestation = IndividualEnrollment::x509(&e.registration_id, cert_der).attestation;
         // Read-only: the service sets it.
@@ -183,19 +216,33 @@ impl EnrollmentSettings {
 /// Enroll `cert_der` under `registration_id` through the REST API: read the existing
 /// enrollment, change only the attestation and what `settings` ask for, and write it back
 /// under its ETag (a concurrent change is a [`DpsError::EtagMismatch`], never overwritten).
-pub async fn enroll_rest(client: &ServiceClient, settings: &EnrollmentSettings, registration_id: &str, cert_der: &[u8]) -> Result<IndividualEnrollment, DpsError> {
+pub async fn enroll_rest(
+    client: &ServiceClient,
+    settings: &EnrollmentSettings,
+    registration_id: &str,
+    cert_der: &[u8],
+) -> Result<IndividualEnrollment, DpsError> {
     let (enrollment, if_match) = match client.get_optional(registration_id).await? {
         Some(existing) => {
-            let if_match = existing.etag.clone().map(IfMatch::Etag).unwrap_or(IfMatch::Any);
+            let if_match = existing
+                .etag
+                .clone()
+                .map(IfMatch::Etag)
+                .unwrap_or(IfMatch::Any);
             (settings.apply_to(existing, cert_der), if_match)
         }
-        None => (settings.individual_enrollment(registration_id, cert_der), IfMatch::None),
+        None => (
+            settings.individual_enrollment(registration_id, cert_der),
+            IfMatch::None,
+        ),
     };
     client.create_or_update(&enrollment, if_match).await
 }
 
 fn is_host_name(h: &str) -> bool {
-    !h.is_empty() && h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    !h.is_empty()
+        && h.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 /// The certificate to enroll, read and checked.
@@ -213,23 +260,36 @@ pub struct EnrollCertificate {
 
 /// The certificate to enroll: `cert` when given, else the one `generate-cert` last wrote for
 /// the project at `project`. It must be an alias certificate whose CN is a valid registration ID.
-pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<EnrollCertificate, EnrollError> {
+pub fn resolve_certificate(
+    project: &Path,
+    cert: Option<&Path>,
+) -> Result<EnrollCertificate, EnrollError> {
     let (path, from_project_state) = match cert {
         Some(p) => (p.to_path_buf(), false),
         None => {
             let state = ProjectState::load(project)?;
-            let rec = state.last_generated.ok_or_else(|| EnrollError::NoGeneratedCertificate(project.to_path_buf()))?;
+            let rec = state
+                .last_generated
+                .ok_or_else(|| EnrollError::NoGeneratedCertificate(project.to_path_buf()))?;
             (rec.alias_cert, true)
         }
     };
     let path = std::path::absolute(&path).unwrap_or(path);
-    let invalid = |reason: String| EnrollError::InvalidCertificate { path: path.clone(), reason };
-    let bytes = crate::fsutil::read_bounded(&path, "certificate", crate::fsutil::limits::CERT_FILE).map_err(|e| match e.io_kind {
-        Some(kind) => EnrollError::Unreadable { path: path.clone(), source: std::io::Error::new(kind, e.reason) },
-        None => invalid(e.reason),
-    })?;
+    let invalid = |reason: String| EnrollError::InvalidCertificate {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = crate::fsutil::read_bounded(&path, "certificate", crate::fsutil::limits::CERT_FILE)
+        .map_err(|e| match e.io_kind {
+            Some(kind) => EnrollError::Unreadable {
+                path: path.clone(),
+                source: std::io::Error::new(kind, e.reason),
+            },
+            None => invalid(e.reason),
+        })?;
     let text = String::from_utf8(bytes).map_err(|_| invalid("is not a PEM text file".into()))?;
-    let der = identity::pem::decode(&text, Some("CERTIFICATE")).map_err(|e| invalid(e.to_string()))?;
+    let der =
+        identity::pem::decode(&text, Some("CERTIFICATE")).map_err(|e| invalid(e.to_string()))?;
     let info = identity::inspect(&der).map_err(|e| invalid(e.to_string()))?;
     if !info.is_alias {
         return Err(invalid(format!(
@@ -237,9 +297,15 @@ pub fn resolve_certificate(project: &Path, cert: Option<&Path>) -> Result<Enroll
             info.subject_cn
         )));
     }
-    let registration_id =
-        RegistrationId::parse(&info.subject_cn).map_err(|e| invalid(format!("its CN is not a valid registration ID ({e})")))?;
-    Ok(EnrollCertificate { path, der, info, registration_id, from_project_state })
+    let registration_id = RegistrationId::parse(&info.subject_cn)
+        .map_err(|e| invalid(format!("its CN is not a valid registration ID ({e})")))?;
+    Ok(EnrollCertificate {
+        path,
+        der,
+        info,
+        registration_id,
+        from_project_state,
+    })
 }
 
 /// Record `cert` as the project's enrolled identity (what `device-upload`'s drift guard and
@@ -251,7 +317,10 @@ pub fn record_enrolled(project: &Path, cert: &EnrollCertificate) -> Result<(), P
         let core_digest = s
             .last_generated
             .as_ref()
-            .filter(|g| g.sha256_thumbprint.eq_ignore_ascii_case(&cert.info.sha256_thumbprint))
+            .filter(|g| {
+                g.sha256_thumbprint
+                    .eq_ignore_ascii_case(&cert.info.sha256_thumbprint)
+            })
             .and_then(|g| g.core_digest.clone());
         s.last_enrolled = Some(IdentityRecord {
             registration_id: cert.registration_id.to_string(),
@@ -278,11 +347,28 @@ mod tests {
 
     #[test]
     fn settings_are_validated_and_shape_the_enrollment() {
-        let bad_hub = EnrollmentSettings { iot_hub: Some("not a host".into()), ..Default::default() };
-        assert_eq!(bad_hub.validate().unwrap_err().input(), Some(EnrollInput::IotHub));
-        let bad_id = EnrollmentSettings { device_id: Some("a/b".into()), ..Default::default() };
-        assert_eq!(bad_id.validate().unwrap_err().input(), Some(EnrollInput::DeviceId));
-        let s = EnrollmentSettings { device_id: Some("dev".into()), iot_hub: Some("hub.azure-devices.net".into()), disabled: true, enable: false };
+        let bad_hub = EnrollmentSettings {
+            iot_hub: Some("not a host".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_hub.validate().unwrap_err().input(),
+            Some(EnrollInput::IotHub)
+        );
+        let bad_id = EnrollmentSettings {
+            device_id: Some("a/b".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_id.validate().unwrap_err().input(),
+            Some(EnrollInput::DeviceId)
+        );
+        let s = EnrollmentSettings {
+            device_id: Some("dev".into()),
+            iot_hub: Some("hub.azure-devices.net".into()),
+            disabled: true,
+            enable: false,
+        };
         s.validate().unwrap();
         let e = s.individual_enrollment("enroll-test", b"der");
         assert_eq!(e.iot_hubs, Some(vec!["hub.azure-devices.net".to_string()]));
@@ -312,39 +398,73 @@ mod tests {
         let e = EnrollmentSettings::default().apply_to(existing.clone(), &[0x30, 0x00]);
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(e.primary_certificate_der().unwrap(), vec![0x30, 0x00]);
-        assert!(v["attestation"]["x509"]["clientCertificates"]["primary"].get("info").is_none());
+        assert!(v["attestation"]["x509"]["clientCertificates"]["primary"]
+            .get("info")
+            .is_none());
         assert_eq!(v["deviceId"], "kitchen-sensor");
         assert_eq!(v["provisioningStatus"], "disabled");
         assert_eq!(v["allocationPolicy"], "hashed");
-        assert_eq!(v["iotHubs"], serde_json::json!(["a.azure-devices.net", "b.azure-devices.net"]));
+        assert_eq!(
+            v["iotHubs"],
+            serde_json::json!(["a.azure-devices.net", "b.azure-devices.net"])
+        );
         assert_eq!(v["initialTwin"]["tags"]["site"], "lab");
         assert_eq!(v["reprovisionPolicy"]["migrateDeviceData"], true);
         assert_eq!(v["etag"], "AAAAAAAAAAU=");
         assert!(v.get("registrationState").is_none());
         // Only what is asked changes.
-        let asked = EnrollmentSettings { device_id: Some("d2".into()), iot_hub: Some("c.azure-devices.net".into()), disabled: false, enable: true };
+        let asked = EnrollmentSettings {
+            device_id: Some("d2".into()),
+            iot_hub: Some("c.azure-devices.net".into()),
+            disabled: false,
+            enable: true,
+        };
         let e = asked.apply_to(existing, &[0x30, 0x00]);
         assert_eq!((e.device_id.as_deref(), e.is_enabled()), (Some("d2"), true));
-        assert_eq!((e.iot_hubs.unwrap(), e.allocation_policy.unwrap()), (vec!["c.azure-devices.net".to_string()], "static".to_string()));
+        assert_eq!(
+            (e.iot_hubs.unwrap(), e.allocation_policy.unwrap()),
+            (
+                vec!["c.azure-devices.net".to_string()],
+                "static".to_string()
+            )
+        );
         assert_eq!(e.extra["initialTwin"]["tags"]["site"], "lab");
     }
 
     #[test]
     fn the_certificate_comes_from_the_project_and_must_be_an_alias_certificate() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(resolve_certificate(dir.path(), None), Err(EnrollError::NoGeneratedCertificate(_))));
+        assert!(matches!(
+            resolve_certificate(dir.path(), None),
+            Err(EnrollError::NoGeneratedCertificate(_))
+        ));
         let d = vector_identity();
-        let written = identity::files::write_identity(&d, dir.path(), identity::files::FileOptions { device_cert: true, ..Default::default() }).unwrap();
+        let written = identity::files::write_identity(
+            &d,
+            dir.path(),
+            identity::files::FileOptions {
+                device_cert: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         identity::files::record_generated(dir.path(), &d, &written[0].path).unwrap();
         let cert = resolve_certificate(dir.path(), None).unwrap();
         assert!(cert.from_project_state);
         assert_eq!(cert.registration_id.as_str(), "enroll-test");
         assert_eq!(cert.der, d.alias_cert_der);
-        let device = resolve_certificate(dir.path(), Some(&dir.path().join("device-cert.pem"))).unwrap_err();
-        assert!(device.to_string().contains("DeviceID certificate"), "{device}");
+        let device =
+            resolve_certificate(dir.path(), Some(&dir.path().join("device-cert.pem"))).unwrap_err();
+        assert!(
+            device.to_string().contains("DeviceID certificate"),
+            "{device}"
+        );
         assert_eq!(device.input(), Some(EnrollInput::Cert));
         record_enrolled(dir.path(), &cert).unwrap();
         let state = ProjectState::load(dir.path()).unwrap();
-        assert_eq!(state.last_enrolled.unwrap().sha256_thumbprint, d.sha256_thumbprint());
+        assert_eq!(
+            state.last_enrolled.unwrap().sha256_thumbprint,
+            d.sha256_thumbprint()
+        );
     }
 }

@@ -107,7 +107,10 @@ impl IndividualEnrollment {
                 kind: "x509".into(),
                 x509: Some(X509Attestation {
                     client_certificates: Some(X509Certificates {
-                        primary: Some(X509CertificateWithInfo { certificate: Some(super::cert::pem_encode(cert_der)), info: None }),
+                        primary: Some(X509CertificateWithInfo {
+                            certificate: Some(super::cert::pem_encode(cert_der)),
+                            info: None,
+                        }),
                         secondary: None,
                     }),
                     extra: Default::default(),
@@ -127,7 +130,13 @@ impl IndividualEnrollment {
 
     /// The primary X.509 certificate entry.
     pub fn primary_certificate(&self) -> Option<&X509CertificateWithInfo> {
-        self.attestation.x509.as_ref()?.client_certificates.as_ref()?.primary.as_ref()
+        self.attestation
+            .x509
+            .as_ref()?
+            .client_certificates
+            .as_ref()?
+            .primary
+            .as_ref()
     }
 
     /// The primary certificate's DER, when the document carries the certificate (PEM or base64).
@@ -139,8 +148,12 @@ impl IndividualEnrollment {
     pub fn sha256_thumbprint(&self) -> Option<String> {
         let primary = self.primary_certificate()?;
         match &primary.info {
-            Some(info) if !info.sha256_thumbprint.is_empty() => Some(info.sha256_thumbprint.to_ascii_uppercase()),
-            _ => self.primary_certificate_der().map(|d| crate::identity::sha256_thumbprint(&d)),
+            Some(info) if !info.sha256_thumbprint.is_empty() => {
+                Some(info.sha256_thumbprint.to_ascii_uppercase())
+            }
+            _ => self
+                .primary_certificate_der()
+                .map(|d| crate::identity::sha256_thumbprint(&d)),
         }
     }
 
@@ -184,19 +197,28 @@ mod tests {
 
     #[test]
     fn serialises_like_the_documented_body_and_keeps_unknown_fields() {
-        let mut e = IndividualEnrollment::x509("az-c0bdd1a2b3c4v1v6v2", &[0x30, 0x03, 0x02, 0x01, 0x01]);
+        let mut e =
+            IndividualEnrollment::x509("az-c0bdd1a2b3c4v1v6v2", &[0x30, 0x03, 0x02, 0x01, 0x01]);
         e.iot_hubs = Some(vec!["myhub.azure-devices.net".into()]);
         e.allocation_policy = Some("static".into());
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["attestation"]["type"], "x509");
         assert_eq!(v["provisioningStatus"], "enabled");
         assert_eq!(v["iotHubs"][0], "myhub.azure-devices.net");
-        assert!(v["attestation"]["x509"]["clientCertificates"]["primary"]["certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----\n"));
+        assert!(
+            v["attestation"]["x509"]["clientCertificates"]["primary"]["certificate"]
+                .as_str()
+                .unwrap()
+                .starts_with("-----BEGIN CERTIFICATE-----\n")
+        );
         assert!(v.get("etag").is_none());
         let mut v2 = v.clone();
         v2["reprovisionPolicy"] = serde_json::json!({"updateHubAssignment": true});
         let back: IndividualEnrollment = serde_json::from_value(v2.clone()).unwrap();
         assert_eq!(serde_json::to_value(&back).unwrap(), v2);
-        assert_eq!(back.primary_certificate_der().unwrap(), vec![0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert_eq!(
+            back.primary_certificate_der().unwrap(),
+            vec![0x30, 0x03, 0x02, 0x01, 0x01]
+        );
     }
 }

@@ -19,7 +19,9 @@ impl DomainError for DpsError {
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
             DpsError::Unauthorized(_) => vec![NextStep::new(NextAction::ConfigureDps)],
-            DpsError::EtagMismatch(_) | DpsError::Throttled(_) | DpsError::Transport { .. } => vec![NextStep::new(NextAction::Retry)],
+            DpsError::EtagMismatch(_) | DpsError::Throttled(_) | DpsError::Transport { .. } => {
+                vec![NextStep::new(NextAction::Retry)]
+            }
             _ => Vec::new(),
         }
     }
@@ -56,19 +58,37 @@ impl ServiceError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k));
         let error_code = field("errorCode")
-            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
             .map(|c| c as u32)
             .or_else(|| header_code.and_then(|h| h.parse().ok()));
         let message = field("message")
             .and_then(|v| v.as_str())
             .map(str::to_string)
-            .or_else(|| header_code.filter(|h| h.parse::<u32>().is_err()).map(str::to_string))
+            .or_else(|| {
+                header_code
+                    .filter(|h| h.parse::<u32>().is_err())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| {
                 // A non-JSON body: keep a short printable prefix (service bodies never hold our secrets).
-                String::from_utf8_lossy(body).chars().filter(|c| !c.is_control()).take(200).collect()
+                String::from_utf8_lossy(body)
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect()
             });
-        let tracking_id = field("trackingId").and_then(|v| v.as_str()).map(str::to_string);
-        ServiceError { status, error_code, message, tracking_id }
+        let tracking_id = field("trackingId")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        ServiceError {
+            status,
+            error_code,
+            message,
+            tracking_id,
+        }
     }
 }
 
@@ -123,7 +143,11 @@ impl DpsError {
     /// The service error behind this one, if any.
     pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
-            DpsError::Unauthorized(e) | DpsError::NotFound(e) | DpsError::EtagMismatch(e) | DpsError::Throttled(e) | DpsError::Rejected(e) => Some(e),
+            DpsError::Unauthorized(e)
+            | DpsError::NotFound(e)
+            | DpsError::EtagMismatch(e)
+            | DpsError::Throttled(e)
+            | DpsError::Rejected(e) => Some(e),
             _ => None,
         }
     }
@@ -150,11 +174,20 @@ mod tests {
     fn parses_error_bodies_and_headers() {
         let e = ServiceError::from_response(401, None, br#"{"errorCode":401002,"trackingId":"t-1","message":"Invalid certificate","timestampUtc":"x"}"#);
         assert_eq!(e.error_code, Some(401002));
-        assert_eq!(e.to_string(), "HTTP 401, errorCode 401002: Invalid certificate (trackingId t-1)");
-        assert!(matches!(DpsError::from_service(e), DpsError::Unauthorized(_)));
+        assert_eq!(
+            e.to_string(),
+            "HTTP 401, errorCode 401002: Invalid certificate (trackingId t-1)"
+        );
+        assert!(matches!(
+            DpsError::from_service(e),
+            DpsError::Unauthorized(_)
+        ));
         let e = ServiceError::from_response(412, Some("412"), b"");
         assert_eq!(e.error_code, Some(412));
-        assert!(matches!(DpsError::from_service(e), DpsError::EtagMismatch(_)));
+        assert!(matches!(
+            DpsError::from_service(e),
+            DpsError::EtagMismatch(_)
+        ));
         let e = ServiceError::from_response(500, Some("ServerError"), b"<html>\n");
         assert_eq!(e.message, "ServerError");
         assert!(hint_for_error_code(401002).unwrap().contains("UDS"));

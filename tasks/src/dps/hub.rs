@@ -35,13 +35,28 @@ impl HubClient {
 
     /// A hub served at another address (the emulator serves hub `H` under
     /// `https://<service endpoint>/iothubs/H`); the SAS is still for the hub host name.
-    pub fn with_base_url(cs: ConnectionString, base_url: String, options: ClientOptions) -> Result<HubClient, DpsError> {
-        Ok(HubClient { rest: RestClient::new(cs, base_url, HUB_API_VERSION, options)? })
+    pub fn with_base_url(
+        cs: ConnectionString,
+        base_url: String,
+        options: ClientOptions,
+    ) -> Result<HubClient, DpsError> {
+        Ok(HubClient {
+            rest: RestClient::new(cs, base_url, HUB_API_VERSION, options)?,
+        })
     }
 
     /// The device, or `None` when the hub does not know it.
     pub async fn get_device(&self, device_id: &str) -> Result<Option<HubDevice>, DpsError> {
-        match self.rest.send(Method::GET, &format!("/devices/{}", url_encode(device_id)), &[], None).await {
+        match self
+            .rest
+            .send(
+                Method::GET,
+                &format!("/devices/{}", url_encode(device_id)),
+                &[],
+                None,
+            )
+            .await
+        {
             Ok(a) => Ok(Some(self.rest.parse_json(&a.body)?)),
             Err(DpsError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),

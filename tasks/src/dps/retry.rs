@@ -17,18 +17,27 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 5, initial_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30) }
+        RetryPolicy {
+            max_attempts: 5,
+            initial_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy { max_attempts: 1, ..Default::default() }
+        RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        }
     }
     /// The delay before retry number `retry` (1-based), given the server's `Retry-After`.
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = self.initial_delay.saturating_mul(1u32 << retry.saturating_sub(1).min(16));
+        let backoff = self
+            .initial_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(16));
         retry_after.unwrap_or(backoff).min(self.max_delay)
     }
     /// Whether an answer with this status is worth retrying.
@@ -56,13 +65,26 @@ mod tests {
 
     #[test]
     fn honours_retry_after_within_bounds() {
-        let p = RetryPolicy { max_attempts: 4, initial_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) };
+        let p = RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        };
         assert_eq!(p.delay(1, None), Duration::from_millis(100));
         assert_eq!(p.delay(3, None), Duration::from_millis(400));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(5));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(5)
+        );
         assert_eq!(parse_retry_after(Some(" 3 ")), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
         assert!(RetryPolicy::is_retryable_status(429) && RetryPolicy::is_retryable_status(503));
         assert!(!RetryPolicy::is_retryable_status(412));
     }

@@ -8,7 +8,11 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 /// URL encoding as the Azure SDKs do it: everything but RFC 3986 unreserved characters.
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub(crate) fn url_encode(s: &str) -> String {
     utf8_percent_encode(s, ENCODE).to_string()
@@ -16,7 +20,10 @@ pub(crate) fn url_encode(s: &str) -> String {
 
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The base64 signature for `resource` (lower-cased, as DPS expects) and `expiry`.
@@ -65,8 +72,17 @@ pub enum SasError {
 /// The signed string is accepted in each form real clients sign: the URL-encoded, lower-cased
 /// resource (the C SDK, the Azure CLI, this crate), and the `sr` value exactly as sent (the
 /// Node.js SDK signs its `HostName` as is and sends it unencoded).
-pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now: u64) -> Result<(), SasError> {
-    let rest = header.trim().strip_prefix("SharedAccessSignature ").ok_or(SasError::Malformed)?;
+pub fn verify(
+    header: &str,
+    resources: &[&str],
+    key: &[u8],
+    key_name: &str,
+    now: u64,
+) -> Result<(), SasError> {
+    let rest = header
+        .trim()
+        .strip_prefix("SharedAccessSignature ")
+        .ok_or(SasError::Malformed)?;
     let (mut sr, mut sig, mut se, mut skn) = (None, None, None, None);
     let mut sr_as_sent = "";
     for part in rest.split('&') {
@@ -74,7 +90,10 @@ pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now:
         if k == "sr" {
             sr_as_sent = v;
         }
-        let v = percent_encoding::percent_decode_str(v).decode_utf8().map_err(|_| SasError::Malformed)?.into_owned();
+        let v = percent_encoding::percent_decode_str(v)
+            .decode_utf8()
+            .map_err(|_| SasError::Malformed)?
+            .into_owned();
         match k {
             "sr" => sr = Some(v),
             "sig" => sig = Some(v),
@@ -83,7 +102,11 @@ pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now:
             _ => {}
         }
     }
-    let (sr, sig, se) = (sr.ok_or(SasError::Malformed)?, sig.ok_or(SasError::Malformed)?, se.ok_or(SasError::Malformed)?);
+    let (sr, sig, se) = (
+        sr.ok_or(SasError::Malformed)?,
+        sig.ok_or(SasError::Malformed)?,
+        se.ok_or(SasError::Malformed)?,
+    );
     let expiry: u64 = se.parse().map_err(|_| SasError::Malformed)?;
     if !resources.iter().any(|r| r.eq_ignore_ascii_case(&sr)) {
         return Err(SasError::WrongResource);
@@ -94,8 +117,14 @@ pub fn verify(header: &str, resources: &[&str], key: &[u8], key_name: &str, now:
     if skn.as_deref().is_some_and(|n| n != key_name) {
         return Err(SasError::WrongPolicy);
     }
-    let given = base64::engine::general_purpose::STANDARD.decode(sig.as_bytes()).map_err(|_| SasError::Malformed)?;
-    let mut signed_forms = vec![url_encode(&sr.to_ascii_lowercase()), sr_as_sent.to_string(), sr];
+    let given = base64::engine::general_purpose::STANDARD
+        .decode(sig.as_bytes())
+        .map_err(|_| SasError::Malformed)?;
+    let mut signed_forms = vec![
+        url_encode(&sr.to_ascii_lowercase()),
+        sr_as_sent.to_string(),
+        sr,
+    ];
     signed_forms.dedup();
     let valid = signed_forms.iter().fold(false, |ok, form| {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
@@ -118,8 +147,15 @@ mod tests {
     /// b"mydps.azure-devices-provisioning.net\n1700000000", sha256), base64, quote(safe='')).
     #[test]
     fn matches_a_hand_computed_token() {
-        let key = base64::engine::general_purpose::STANDARD.decode("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap();
-        let t = token("MyDPS.azure-devices-provisioning.net", &key, Some("provisioningserviceowner"), 1_700_000_000);
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+            .unwrap();
+        let t = token(
+            "MyDPS.azure-devices-provisioning.net",
+            &key,
+            Some("provisioningserviceowner"),
+            1_700_000_000,
+        );
         assert_eq!(t.as_str(), EXPECTED);
     }
     const EXPECTED: &str = "SharedAccessSignature sr=mydps.azure-devices-provisioning.net&sig=xXBqEKztXMACe9dg1gMBreO%2F8CMn3ovt%2B%2BxDvPb6Xl0%3D&se=1700000000&skn=provisioningserviceowner";
@@ -138,13 +174,54 @@ mod tests {
     #[test]
     fn verify_accepts_own_tokens_and_refuses_tampering() {
         let key = b"0123456789abcdef0123456789abcdef";
-        let t = token("127.0.0.1:8443", key, Some("provisioningserviceowner"), 2000);
-        assert_eq!(verify(&t, &["127.0.0.1:8443"], key, "provisioningserviceowner", 1000), Ok(()));
-        assert_eq!(verify(&t, &["127.0.0.1:8443"], b"other key", "provisioningserviceowner", 1000), Err(SasError::BadSignature));
-        assert_eq!(verify(&t, &["127.0.0.1:8443"], key, "provisioningserviceowner", 3000), Err(SasError::Expired));
-        assert_eq!(verify(&t, &["other"], key, "provisioningserviceowner", 1000), Err(SasError::WrongResource));
-        assert_eq!(verify(&t, &["127.0.0.1:8443"], key, "other", 1000), Err(SasError::WrongPolicy));
-        assert_eq!(verify("Bearer x", &["a"], key, "p", 1), Err(SasError::Malformed));
+        let t = token(
+            "127.0.0.1:8443",
+            key,
+            Some("provisioningserviceowner"),
+            2000,
+        );
+        assert_eq!(
+            verify(
+                &t,
+                &["127.0.0.1:8443"],
+                key,
+                "provisioningserviceowner",
+                1000
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify(
+                &t,
+                &["127.0.0.1:8443"],
+                b"other key",
+                "provisioningserviceowner",
+                1000
+            ),
+            Err(SasError::BadSignature)
+        );
+        assert_eq!(
+            verify(
+                &t,
+                &["127.0.0.1:8443"],
+                key,
+                "provisioningserviceowner",
+                3000
+            ),
+            Err(SasError::Expired)
+        );
+        assert_eq!(
+            verify(&t, &["other"], key, "provisioningserviceowner", 1000),
+            Err(SasError::WrongResource)
+        );
+        assert_eq!(
+            verify(&t, &["127.0.0.1:8443"], key, "other", 1000),
+            Err(SasError::WrongPolicy)
+        );
+        assert_eq!(
+            verify("Bearer x", &["a"], key, "p", 1),
+            Err(SasError::Malformed)
+        );
         // sr is percent-encoded: ':' must be %3A.
         assert!(t.contains("sr=127.0.0.1%3A8443&"), "{}", t.as_str());
     }
@@ -157,10 +234,32 @@ mod tests {
         let (host, se) = ("Localhost:8443", 1_900_000_000_000u64);
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
         mac.update(format!("{host}\n{se}").as_bytes());
-        let sig = url_encode(&base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
-        let node = format!("SharedAccessSignature sr={host}&sig={sig}&se={se}&skn=provisioningserviceowner");
-        assert_eq!(verify(&node, &["localhost:8443"], key, "provisioningserviceowner", 1_000), Ok(()));
+        let sig = url_encode(
+            &base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+        );
+        let node = format!(
+            "SharedAccessSignature sr={host}&sig={sig}&se={se}&skn=provisioningserviceowner"
+        );
+        assert_eq!(
+            verify(
+                &node,
+                &["localhost:8443"],
+                key,
+                "provisioningserviceowner",
+                1_000
+            ),
+            Ok(())
+        );
         let tampered = node.replace("se=1900000000000", "se=1900000000001");
-        assert_eq!(verify(&tampered, &["localhost:8443"], key, "provisioningserviceowner", 1_000), Err(SasError::BadSignature));
+        assert_eq!(
+            verify(
+                &tampered,
+                &["localhost:8443"],
+                key,
+                "provisioningserviceowner",
+                1_000
+            ),
+            Err(SasError::BadSignature)
+        );
     }
 }

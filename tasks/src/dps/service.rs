@@ -30,7 +30,12 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { ca_pem: None, retry: RetryPolicy::default(), cancel: CancellationToken::new(), timeout: Duration::from_secs(30) }
+        ClientOptions {
+            ca_pem: None,
+            retry: RetryPolicy::default(),
+            cancel: CancellationToken::new(),
+            timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -69,9 +74,23 @@ pub(crate) struct RestClient {
 }
 
 impl RestClient {
-    pub fn new(cs: ConnectionString, base_url: String, api_version: &'static str, options: ClientOptions) -> Result<Self, DpsError> {
-        let http = super::tls::http_client(super::tls::client_config(options.ca_pem.as_deref())?, options.timeout)?;
-        Ok(RestClient { http, cs, base_url, api_version, options })
+    pub fn new(
+        cs: ConnectionString,
+        base_url: String,
+        api_version: &'static str,
+        options: ClientOptions,
+    ) -> Result<Self, DpsError> {
+        let http = super::tls::http_client(
+            super::tls::client_config(options.ca_pem.as_deref())?,
+            options.timeout,
+        )?;
+        Ok(RestClient {
+            http,
+            cs,
+            base_url,
+            api_version,
+            options,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -79,7 +98,13 @@ impl RestClient {
     }
 
     /// Send with retries on 429 / 5xx / transport errors; any final non-2xx is a typed error.
-    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, String)], body: Option<Vec<u8>>) -> Result<Answer, DpsError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, DpsError> {
         let url = format!("{}{}?api-version={}", self.base_url, path, self.api_version);
         let policy = &self.options.retry;
         let cancel = &self.options.cancel;
@@ -92,14 +117,19 @@ impl RestClient {
             let mut req = self
                 .http
                 .request(method.clone(), &url)
-                .header("Authorization", self.cs.sas_token(Duration::from_secs(3600)).as_str())
+                .header(
+                    "Authorization",
+                    self.cs.sas_token(Duration::from_secs(3600)).as_str(),
+                )
                 .header("User-Agent", USER_AGENT)
                 .header("Accept", "application/json");
             for (k, v) in headers {
                 req = req.header(*k, v);
             }
             if let Some(b) = &body {
-                req = req.header("Content-Type", "application/json; charset=utf-8").body(b.clone());
+                req = req
+                    .header("Content-Type", "application/json; charset=utf-8")
+                    .body(b.clone());
             }
             let result = tokio::select! {
                 r = req.send() => r,
@@ -117,11 +147,18 @@ impl RestClient {
                         return Ok(Answer { headers, body });
                     }
                     let header_code = headers.get("x-ms-error-code").and_then(|v| v.to_str().ok());
-                    let err = DpsError::from_service(ServiceError::from_response(status, header_code, &body));
+                    let err = DpsError::from_service(ServiceError::from_response(
+                        status,
+                        header_code,
+                        &body,
+                    ));
                     if !RetryPolicy::is_retryable_status(status) {
                         return Err(err);
                     }
-                    (parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok())), err)
+                    (
+                        parse_retry_after(headers.get("retry-after").and_then(|v| v.to_str().ok())),
+                        err,
+                    )
                 }
                 // A certificate the client does not trust will not become trusted by retrying.
                 Err(e) if super::tls::is_certificate_error(&e) => return Err(self.transport(e)),
@@ -139,11 +176,17 @@ impl RestClient {
 
     fn transport(&self, e: reqwest::Error) -> DpsError {
         let reason = super::tls::describe(e);
-        DpsError::Transport { endpoint: self.base_url.clone(), reason }
+        DpsError::Transport {
+            endpoint: self.base_url.clone(),
+            reason,
+        }
     }
 
     pub fn parse_json<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, DpsError> {
-        serde_json::from_slice(body).map_err(|e| DpsError::Protocol { endpoint: self.base_url.clone(), reason: e.to_string() })
+        serde_json::from_slice(body).map_err(|e| DpsError::Protocol {
+            endpoint: self.base_url.clone(),
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -156,7 +199,9 @@ impl ServiceClient {
     /// A client for the DPS named by the connection string's `HostName`.
     pub fn new(cs: ConnectionString, options: ClientOptions) -> Result<ServiceClient, DpsError> {
         let base = format!("https://{}", cs.host_name());
-        Ok(ServiceClient { rest: RestClient::new(cs, base, SERVICE_API_VERSION, options)? })
+        Ok(ServiceClient {
+            rest: RestClient::new(cs, base, SERVICE_API_VERSION, options)?,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -176,15 +221,31 @@ impl ServiceClient {
     }
 
     /// `PUT /enrollments/{id}`: create or replace.
-    pub async fn create_or_update(&self, enrollment: &IndividualEnrollment, if_match: IfMatch) -> Result<IndividualEnrollment, DpsError> {
-        let body = serde_json::to_vec(enrollment).map_err(|e| DpsError::invalid(crate::error::Input::Enrollment, e.to_string()))?;
-        let a = self.rest.send(Method::PUT, &Self::path(&enrollment.registration_id), &Self::if_match_header(&if_match), Some(body)).await?;
+    pub async fn create_or_update(
+        &self,
+        enrollment: &IndividualEnrollment,
+        if_match: IfMatch,
+    ) -> Result<IndividualEnrollment, DpsError> {
+        let body = serde_json::to_vec(enrollment)
+            .map_err(|e| DpsError::invalid(crate::error::Input::Enrollment, e.to_string()))?;
+        let a = self
+            .rest
+            .send(
+                Method::PUT,
+                &Self::path(&enrollment.registration_id),
+                &Self::if_match_header(&if_match),
+                Some(body),
+            )
+            .await?;
         self.rest.parse_json(&a.body)
     }
 
     /// Create, or update the existing enrollment under its current ETag (so a concurrent change
     /// is reported as [`DpsError::EtagMismatch`] instead of being overwritten).
-    pub async fn upsert(&self, enrollment: &IndividualEnrollment) -> Result<IndividualEnrollment, DpsError> {
+    pub async fn upsert(
+        &self,
+        enrollment: &IndividualEnrollment,
+    ) -> Result<IndividualEnrollment, DpsError> {
         let if_match = match self.get_optional(&enrollment.registration_id).await? {
             Some(existing) => existing.etag.map(IfMatch::Etag).unwrap_or(IfMatch::Any),
             None => IfMatch::None,
@@ -194,12 +255,18 @@ impl ServiceClient {
 
     /// `GET /enrollments/{id}`.
     pub async fn get(&self, registration_id: &str) -> Result<IndividualEnrollment, DpsError> {
-        let a = self.rest.send(Method::GET, &Self::path(registration_id), &[], None).await?;
+        let a = self
+            .rest
+            .send(Method::GET, &Self::path(registration_id), &[], None)
+            .await?;
         self.rest.parse_json(&a.body)
     }
 
     /// `GET /enrollments/{id}`, `None` when it does not exist.
-    pub async fn get_optional(&self, registration_id: &str) -> Result<Option<IndividualEnrollment>, DpsError> {
+    pub async fn get_optional(
+        &self,
+        registration_id: &str,
+    ) -> Result<Option<IndividualEnrollment>, DpsError> {
         match self.get(registration_id).await {
             Ok(e) => Ok(Some(e)),
             Err(DpsError::NotFound(_)) => Ok(None),
@@ -209,12 +276,23 @@ impl ServiceClient {
 
     /// `DELETE /enrollments/{id}`.
     pub async fn delete(&self, registration_id: &str, if_match: IfMatch) -> Result<(), DpsError> {
-        self.rest.send(Method::DELETE, &Self::path(registration_id), &Self::if_match_header(&if_match), None).await?;
+        self.rest
+            .send(
+                Method::DELETE,
+                &Self::path(registration_id),
+                &Self::if_match_header(&if_match),
+                None,
+            )
+            .await?;
         Ok(())
     }
 
     /// One page of `SELECT * FROM enrollments`.
-    pub async fn query_page(&self, page_size: Option<u32>, continuation: Option<&str>) -> Result<QueryPage, DpsError> {
+    pub async fn query_page(
+        &self,
+        page_size: Option<u32>,
+        continuation: Option<&str>,
+    ) -> Result<QueryPage, DpsError> {
         let mut headers = Vec::new();
         if let Some(n) = page_size {
             headers.push(("x-ms-max-item-count", n.to_string()));
@@ -223,14 +301,28 @@ impl ServiceClient {
             headers.push(("x-ms-continuation", c.to_string()));
         }
         let body = br#"{"query":"SELECT * FROM enrollments"}"#.to_vec();
-        let a = self.rest.send(Method::POST, "/enrollments/query", &headers, Some(body)).await?;
+        let a = self
+            .rest
+            .send(Method::POST, "/enrollments/query", &headers, Some(body))
+            .await?;
         let items = self.rest.parse_json(&a.body)?;
-        let continuation = a.headers.get("x-ms-continuation").and_then(|v| v.to_str().ok()).filter(|s| !s.is_empty()).map(str::to_string);
-        Ok(QueryPage { items, continuation })
+        let continuation = a
+            .headers
+            .get("x-ms-continuation")
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Ok(QueryPage {
+            items,
+            continuation,
+        })
     }
 
     /// Every enrollment, following continuations.
-    pub async fn query_all(&self, page_size: Option<u32>) -> Result<Vec<IndividualEnrollment>, DpsError> {
+    pub async fn query_all(
+        &self,
+        page_size: Option<u32>,
+    ) -> Result<Vec<IndividualEnrollment>, DpsError> {
         let mut all = Vec::new();
         let mut continuation: Option<String> = None;
         loop {
@@ -244,12 +336,30 @@ impl ServiceClient {
     }
 
     /// `POST /enrollments` in chunks of [`BULK_CHUNK`]; the results are merged.
-    pub async fn bulk(&self, mode: BulkMode, enrollments: &[IndividualEnrollment]) -> Result<BulkResult, DpsError> {
-        let mut merged = BulkResult { is_successful: true, errors: vec![] };
+    pub async fn bulk(
+        &self,
+        mode: BulkMode,
+        enrollments: &[IndividualEnrollment],
+    ) -> Result<BulkResult, DpsError> {
+        let mut merged = BulkResult {
+            is_successful: true,
+            errors: vec![],
+        };
         for chunk in enrollments.chunks(BULK_CHUNK) {
             let body = serde_json::to_vec(&serde_json::json!({"enrollments": chunk, "mode": mode}))
-                .map_err(|e| DpsError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Enrollment, e.to_string()).named("enrollments")))?;
-            let a = self.rest.send(Method::POST, "/enrollments", &[], Some(body)).await?;
+                .map_err(|e| {
+                    DpsError::Invalid(
+                        crate::error::InvalidInput::new(
+                            crate::error::Input::Enrollment,
+                            e.to_string(),
+                        )
+                        .named("enrollments"),
+                    )
+                })?;
+            let a = self
+                .rest
+                .send(Method::POST, "/enrollments", &[], Some(body))
+                .await?;
             let r: BulkResult = self.rest.parse_json(&a.body)?;
             merged.is_successful &= r.is_successful;
             merged.errors.extend(r.errors);

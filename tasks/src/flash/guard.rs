@@ -18,7 +18,10 @@ pub const MAX_APP_SIZE: usize = (FLASH_END - APP_BASE) as usize;
 /// Refuse empty images, images that do not fit, and anything that would touch the bootloader.
 pub fn check(address: u32, len: usize) -> Result<(), FlashError> {
     if len == 0 {
-        return Err(FlashError::invalid(Input::Bin, "it is empty (0 bytes); build the sketch first"));
+        return Err(FlashError::invalid(
+            Input::Bin,
+            "it is empty (0 bytes); build the sketch first",
+        ));
     }
     if address < APP_BASE {
         return Err(FlashError::invalid(
@@ -27,10 +30,16 @@ pub fn check(address: u32, len: usize) -> Result<(), FlashError> {
         ));
     }
     if address >= FLASH_END {
-        return Err(FlashError::invalid(Input::Address, format!("{address:#010x} is past the end of flash ({FLASH_END:#010x})")));
+        return Err(FlashError::invalid(
+            Input::Address,
+            format!("{address:#010x} is past the end of flash ({FLASH_END:#010x})"),
+        ));
     }
     if len > MAX_APP_SIZE {
-        return Err(FlashError::invalid(Input::Bin, format!("it is {len} bytes; the application area holds at most {MAX_APP_SIZE} bytes")));
+        return Err(FlashError::invalid(
+            Input::Bin,
+            format!("it is {len} bytes; the application area holds at most {MAX_APP_SIZE} bytes"),
+        ));
     }
     let end = address as u64 + len as u64;
     if end > FLASH_END as u64 {
@@ -41,9 +50,9 @@ pub fn check(address: u32, len: usize) -> Result<(), FlashError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
 
     #[test]
     fn limits() {

@@ -52,7 +52,11 @@ pub enum FlashError {
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     #[error("{wanted} not found; probes found: {}. {detail}", if .found.is_empty() { "none".to_string() } else { .found.join(", ") })]
-    NoProbe { wanted: String, found: Vec<String>, detail: String },
+    NoProbe {
+        wanted: String,
+        found: Vec<String>,
+        detail: String,
+    },
     #[error("{0}")]
     ProbeFirmwareTooOld(String),
     #[error("USB permission denied: {detail}; {hint}")]
@@ -104,10 +108,19 @@ impl DomainError for FlashError {
     }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
-            FlashError::NoProbe { .. } => vec![NextStep::new(NextAction::ChooseUploadBackend), NextStep::new(NextAction::Retry)],
+            FlashError::NoProbe { .. } => vec![
+                NextStep::new(NextAction::ChooseUploadBackend),
+                NextStep::new(NextAction::Retry),
+            ],
             FlashError::PermissionDenied { .. } => vec![NextStep::new(NextAction::InstallUdevRule)],
-            FlashError::ToolNotFound(_) => vec![NextStep::with_detail(NextAction::InstallToolchain, "openocd"), NextStep::new(NextAction::ChooseUploadBackend)],
-            FlashError::ProbeFirmwareTooOld(_) => vec![NextStep::with_detail(NextAction::InstallToolchain, "stlink-firmware")],
+            FlashError::ToolNotFound(_) => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, "openocd"),
+                NextStep::new(NextAction::ChooseUploadBackend),
+            ],
+            FlashError::ProbeFirmwareTooOld(_) => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                "stlink-firmware",
+            )],
             _ => Vec::new(),
         }
     }
@@ -130,10 +143,14 @@ impl FlashImage {
     pub fn load(bin: &Path) -> Result<FlashImage, FlashError> {
         use crate::fsutil::{limits, read_bounded};
         let name = |p: &Path| format!("image {:?}", p.display().to_string());
-        let bytes = read_bounded(bin, &name(bin), limits::FIRMWARE_BIN).map_err(|e| match e.io_kind {
-            Some(kind) => FlashError::Read { path: bin.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
-            None => FlashError::Invalid(e.into_invalid(Input::Bin)),
-        })?;
+        let bytes =
+            read_bounded(bin, &name(bin), limits::FIRMWARE_BIN).map_err(|e| match e.io_kind {
+                Some(kind) => FlashError::Read {
+                    path: bin.to_path_buf(),
+                    source: std::io::Error::new(kind, e.reason),
+                },
+                None => FlashError::Invalid(e.into_invalid(Input::Bin)),
+            })?;
         let map_path = bin.with_extension("map");
         let map = match read_bounded(&map_path, &name(&map_path), limits::MAP_FILE) {
             Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
@@ -142,9 +159,22 @@ impl FlashImage {
         };
         let dps = bin
             .parent()
-            .and_then(|d| read_bounded(&d.join(crate::build::DPS_CONFIG_JSON), "dps_config.json", limits::CERT_FILE).ok())
+            .and_then(|d| {
+                read_bounded(
+                    &d.join(crate::build::DPS_CONFIG_JSON),
+                    "dps_config.json",
+                    limits::CERT_FILE,
+                )
+                .ok()
+            })
             .and_then(|b| serde_json::from_slice(&b).ok());
-        Ok(FlashImage { bin_path: bin.to_path_buf(), bin: bytes, map, dps, address: guard::APP_BASE })
+        Ok(FlashImage {
+            bin_path: bin.to_path_buf(),
+            bin: bytes,
+            map,
+            dps,
+            address: guard::APP_BASE,
+        })
     }
 
     /// The image of a build directory ([`crate::build::find_outputs`]), with its map.
@@ -153,17 +183,26 @@ impl FlashImage {
             Ok((bin, _map)) => Self::load(&bin),
             Err(crate::build::FindOutputError::Invalid(i)) => Err(FlashError::Invalid(i)),
             Err(crate::build::FindOutputError::Unreadable { dir, source }) => {
-                Err(FlashError::invalid(Input::BuildDir, format!("cannot read {}: {source}", dir.display())))
+                Err(FlashError::invalid(
+                    Input::BuildDir,
+                    format!("cannot read {}: {source}", dir.display()),
+                ))
             }
         }
     }
 
     /// `bin` when given, else the image of `build_dir`: the image inputs of upload and provision.
-    pub fn from_inputs(bin: Option<&Path>, build_dir: Option<&Path>) -> Result<FlashImage, FlashError> {
+    pub fn from_inputs(
+        bin: Option<&Path>,
+        build_dir: Option<&Path>,
+    ) -> Result<FlashImage, FlashError> {
         match (bin, build_dir) {
             (Some(bin), _) => Self::load(bin),
             (None, Some(dir)) => Self::from_build_dir(dir),
-            (None, None) => Err(FlashError::invalid(Input::Bin, "is required: name the image or the build directory holding it")),
+            (None, None) => Err(FlashError::invalid(
+                Input::Bin,
+                "is required: name the image or the build directory holding it",
+            )),
         }
     }
 }
@@ -176,7 +215,10 @@ pub enum Backend {
     /// External OpenOCD (`which openocd` when `None`).
     OpenOcd { openocd: Option<PathBuf> },
     /// The virtual DevKit with this state directory; `trusted_ca_pem` is the DPS emulator's CA.
-    Sim { state_dir: PathBuf, trusted_ca_pem: Option<String> },
+    Sim {
+        state_dir: PathBuf,
+        trusted_ca_pem: Option<String>,
+    },
 }
 
 /// Which backend the adapters asked for.
@@ -195,7 +237,10 @@ impl BackendKind {
             "probe-rs" => Ok(BackendKind::ProbeRs),
             "openocd" => Ok(BackendKind::OpenOcd),
             "sim" => Ok(BackendKind::Sim),
-            _ => Err(InvalidInput::new(Input::Backend, "must be one of `probe-rs`, `openocd`, `sim`")),
+            _ => Err(InvalidInput::new(
+                Input::Backend,
+                "must be one of `probe-rs`, `openocd`, `sim`",
+            )),
         }
     }
     pub fn name(self) -> &'static str {
@@ -222,31 +267,63 @@ impl BackendRequest {
     pub fn backend(&self) -> Result<Backend, FlashError> {
         let only = |input: Input, set: bool, backend: BackendKind| {
             if set && self.kind != backend {
-                Err(FlashError::invalid(input, format!("is only used with backend `{}` (the backend is `{}`)", backend.name(), self.kind.name())))
+                Err(FlashError::invalid(
+                    input,
+                    format!(
+                        "is only used with backend `{}` (the backend is `{}`)",
+                        backend.name(),
+                        self.kind.name()
+                    ),
+                ))
             } else {
                 Ok(())
             }
         };
         only(Input::SimDir, self.sim_dir.is_some(), BackendKind::Sim)?;
-        only(Input::TrustedCa, self.trusted_ca.is_some(), BackendKind::Sim)?;
+        only(
+            Input::TrustedCa,
+            self.trusted_ca.is_some(),
+            BackendKind::Sim,
+        )?;
         only(Input::Probe, self.probe.is_some(), BackendKind::ProbeRs)?;
         only(Input::Openocd, self.openocd.is_some(), BackendKind::OpenOcd)?;
         Ok(match self.kind {
-            BackendKind::ProbeRs => Backend::ProbeRs { probe: self.probe.clone() },
-            BackendKind::OpenOcd => Backend::OpenOcd { openocd: self.openocd.clone() },
+            BackendKind::ProbeRs => Backend::ProbeRs {
+                probe: self.probe.clone(),
+            },
+            BackendKind::OpenOcd => Backend::OpenOcd {
+                openocd: self.openocd.clone(),
+            },
             BackendKind::Sim => {
                 let state_dir = self.sim_dir.clone().ok_or_else(|| {
                     FlashError::invalid(Input::SimDir, "is required with backend `sim` (the virtual DevKit's state directory, as given to `devkit sim`)")
                 })?;
                 let trusted_ca_pem = match &self.trusted_ca {
                     Some(path) => {
-                        let name = format!("{} {:?}", Input::TrustedCa.flag(), path.display().to_string());
-                        let bytes = crate::fsutil::read_bounded(path, &name, crate::fsutil::limits::CERT_FILE).map_err(|e| FlashError::Invalid(e.into_invalid(Input::TrustedCa)))?;
-                        Some(String::from_utf8(bytes).map_err(|_| FlashError::invalid(Input::TrustedCa, "is not UTF-8 text (expected a PEM certificate)"))?)
+                        let name = format!(
+                            "{} {:?}",
+                            Input::TrustedCa.flag(),
+                            path.display().to_string()
+                        );
+                        let bytes = crate::fsutil::read_bounded(
+                            path,
+                            &name,
+                            crate::fsutil::limits::CERT_FILE,
+                        )
+                        .map_err(|e| FlashError::Invalid(e.into_invalid(Input::TrustedCa)))?;
+                        Some(String::from_utf8(bytes).map_err(|_| {
+                            FlashError::invalid(
+                                Input::TrustedCa,
+                                "is not UTF-8 text (expected a PEM certificate)",
+                            )
+                        })?)
                     }
                     None => None,
                 };
-                Backend::Sim { state_dir, trusted_ca_pem }
+                Backend::Sim {
+                    state_dir,
+                    trusted_ca_pem,
+                }
             }
         })
     }
@@ -263,9 +340,19 @@ impl Backend {
 }
 
 /// Flash `image` with `backend`, then reset the target.
-pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, cancel: &CancellationToken) -> Result<(), FlashError> {
+pub async fn flash(
+    image: &FlashImage,
+    backend: &Backend,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(), FlashError> {
     guard::check(image.address, image.bin.len())?;
-    progress.begin(format!("Flashing {} bytes at {:#010x} ({})", image.bin.len(), image.address, backend.name()));
+    progress.begin(format!(
+        "Flashing {} bytes at {:#010x} ({})",
+        image.bin.len(),
+        image.address,
+        backend.name()
+    ));
     match backend {
         Backend::ProbeRs { probe } => {
             let bin = image.bin.clone();
@@ -275,7 +362,9 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
             if cancel.is_cancelled() {
                 return Err(FlashError::Cancelled);
             }
-            let mut job = tokio::task::spawn_blocking(move || probe::flash_blocking(&bin, address, probe.as_deref(), &p));
+            let mut job = tokio::task::spawn_blocking(move || {
+                probe::flash_blocking(&bin, address, probe.as_deref(), &p)
+            });
             // Once the probe is open the write runs to the end: stopping between sectors would
             // leave a half-written application (and a busy probe) while reporting "cancelled".
             let r = tokio::select! {
@@ -289,14 +378,37 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
         }
         Backend::OpenOcd { openocd: path } => {
             let exe = openocd::find(path.as_deref())?;
-            openocd::flash(&exe, &image.bin_path, image.bin.len(), image.address, progress, cancel).await?;
+            openocd::flash(
+                &exe,
+                &image.bin_path,
+                image.bin.len(),
+                image.address,
+                progress,
+                cancel,
+            )
+            .await?;
         }
-        Backend::Sim { state_dir, trusted_ca_pem } => {
+        Backend::Sim {
+            state_dir,
+            trusted_ca_pem,
+        } => {
             if image.address != guard::APP_BASE {
-                return Err(FlashError::invalid(Input::Address, format!("the virtual DevKit boots images linked at {:#010x} only", guard::APP_BASE)));
+                return Err(FlashError::invalid(
+                    Input::Address,
+                    format!(
+                        "the virtual DevKit boots images linked at {:#010x} only",
+                        guard::APP_BASE
+                    ),
+                ));
             }
             let map = image.map.as_deref().ok_or_else(|| {
-                FlashError::invalid(Input::Bin, format!("the virtual DevKit needs the map file next to {} (same name, .map)", image.bin_path.display()))
+                FlashError::invalid(
+                    Input::Bin,
+                    format!(
+                        "the virtual DevKit needs the map file next to {} (same name, .map)",
+                        image.bin_path.display()
+                    ),
+                )
             })?;
             let dps = image.dps.as_ref().map(|d| SimDpsConfig {
                 global_endpoint: d.global_endpoint.clone(),
@@ -315,14 +427,16 @@ pub async fn flash(image: &FlashImage, backend: &Backend, progress: &Progress, c
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
 
     #[test]
     fn build_dir_picks_the_sketch_image() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(FlashImage::from_build_dir(dir.path()).unwrap_err().is_invalid_input());
+        assert!(FlashImage::from_build_dir(dir.path())
+            .unwrap_err()
+            .is_invalid_input());
         std::fs::write(dir.path().join("S.ino.bin"), b"\x01\x02").unwrap();
         std::fs::write(dir.path().join("S.ino.map"), "map").unwrap();
         std::fs::write(dir.path().join("S.ino.bootloader.bin"), b"x").unwrap();

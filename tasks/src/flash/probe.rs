@@ -8,7 +8,9 @@
 use super::{guard, FlashError, UDEV_HINT};
 use crate::error::Input;
 use crate::progress::Progress;
-use probe_rs::flashing::{DownloadOptions, FlashProgress, ProgressEvent as PrEvent, ProgressOperation};
+use probe_rs::flashing::{
+    DownloadOptions, FlashProgress, ProgressEvent as PrEvent, ProgressOperation,
+};
 use probe_rs::probe::list::{Accessibility, Lister};
 use probe_rs::probe::stlink::StlinkError;
 use probe_rs::probe::{DebugProbeError, DebugProbeInfo, DebugProbeSelector, ProbeCreationError};
@@ -21,8 +23,14 @@ pub const DEVKIT_PROBE: &str = "0483:374b";
 
 /// Parse a `VID:PID[:serial]` selector (hex VID/PID).
 pub fn parse_selector(text: &str) -> Result<DebugProbeSelector, FlashError> {
-    text.parse::<DebugProbeSelector>()
-        .map_err(|e| FlashError::invalid(Input::Probe, format!("{text:?}: {e}; expected VID:PID or VID:PID:SERIAL in hex, e.g. {DEVKIT_PROBE}")))
+    text.parse::<DebugProbeSelector>().map_err(|e| {
+        FlashError::invalid(
+            Input::Probe,
+            format!(
+                "{text:?}: {e}; expected VID:PID or VID:PID:SERIAL in hex, e.g. {DEVKIT_PROBE}"
+            ),
+        )
+    })
 }
 
 fn describe(info: &DebugProbeInfo) -> String {
@@ -31,15 +39,29 @@ fn describe(info: &DebugProbeInfo) -> String {
         info.identifier,
         info.vendor_id,
         info.product_id,
-        info.serial_number.as_deref().map(|s| format!(":{s}")).unwrap_or_default()
+        info.serial_number
+            .as_deref()
+            .map(|s| format!(":{s}"))
+            .unwrap_or_default()
     )
 }
 
 /// Pick the probe to open from what the lister found.
-fn choose(found: Vec<probe_rs::probe::list::ProbeListItem>, selector: &DebugProbeSelector, explicit: bool) -> Result<DebugProbeInfo, FlashError> {
+fn choose(
+    found: Vec<probe_rs::probe::list::ProbeListItem>,
+    selector: &DebugProbeSelector,
+    explicit: bool,
+) -> Result<DebugProbeInfo, FlashError> {
     let all: Vec<String> = found.iter().map(|i| describe(&i.info)).collect();
-    let matching: Vec<_> = found.into_iter().filter(|i| selector.matches_probe(&i.info)).collect();
-    let wanted = if explicit { format!("Probe {selector}") } else { format!("The DevKit's ST-LINK/V2-1 ({DEVKIT_PROBE})") };
+    let matching: Vec<_> = found
+        .into_iter()
+        .filter(|i| selector.matches_probe(&i.info))
+        .collect();
+    let wanted = if explicit {
+        format!("Probe {selector}")
+    } else {
+        format!("The DevKit's ST-LINK/V2-1 ({DEVKIT_PROBE})")
+    };
     match matching.len() {
         0 => Err(FlashError::NoProbe {
             wanted,
@@ -64,7 +86,9 @@ fn choose(found: Vec<probe_rs::probe::list::ProbeListItem>, selector: &DebugProb
 fn probe_error(e: DebugProbeError) -> FlashError {
     let stlink = match &e {
         DebugProbeError::ProbeSpecific(b) => b.downcast_ref::<StlinkError>(),
-        DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::ProbeSpecific(b)) => b.downcast_ref::<StlinkError>(),
+        DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::ProbeSpecific(b)) => {
+            b.downcast_ref::<StlinkError>()
+        }
         _ => None,
     };
     if let Some(StlinkError::ProbeFirmwareOutdated(min)) = stlink {
@@ -73,13 +97,22 @@ fn probe_error(e: DebugProbeError) -> FlashError {
         ));
     }
     let io = match &e {
-        DebugProbeError::Usb(io) | DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::Usb(io)) => Some(io),
+        DebugProbeError::Usb(io)
+        | DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::Usb(io)) => Some(io),
         _ => None,
     };
     if io.is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied) {
-        return FlashError::PermissionDenied { detail: e.to_string(), hint: UDEV_HINT.into() };
+        return FlashError::PermissionDenied {
+            detail: e.to_string(),
+            hint: UDEV_HINT.into(),
+        };
     }
-    if matches!(e, DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::NotFound | ProbeCreationError::CouldNotOpen)) {
+    if matches!(
+        e,
+        DebugProbeError::ProbeCouldNotBeCreated(
+            ProbeCreationError::NotFound | ProbeCreationError::CouldNotOpen
+        )
+    ) {
         return FlashError::Backend(format!("{e}: the probe was listed but could not be opened; check that no other program (OpenOCD, another flasher) holds it, and the USB permissions ({UDEV_HINT})"));
     }
     FlashError::Backend(format!("probe: {e}"))
@@ -93,7 +126,12 @@ fn session_error(e: probe_rs::Error) -> FlashError {
 }
 
 /// Program `image` at `address` with probe-rs, verify, and reset. Blocking.
-pub fn flash_blocking(image: &[u8], address: u32, selector: Option<&str>, progress: &Progress) -> Result<(), FlashError> {
+pub fn flash_blocking(
+    image: &[u8],
+    address: u32,
+    selector: Option<&str>,
+    progress: &Progress,
+) -> Result<(), FlashError> {
     guard::check(address, image.len())?;
     let (sel, explicit) = match selector {
         Some(s) => (parse_selector(s)?, true),
@@ -107,13 +145,19 @@ pub fn flash_blocking(image: &[u8], address: u32, selector: Option<&str>, progre
     let mut session = match probe.attach(TARGET, Permissions::default()) {
         Ok(s) => s,
         Err(first) => {
-            progress.warn(format!("plain attach failed ({first}); retrying under reset"));
+            progress.warn(format!(
+                "plain attach failed ({first}); retrying under reset"
+            ));
             let probe = info.open().map_err(probe_error)?;
-            probe.attach_under_reset(TARGET, Permissions::default()).map_err(session_error)?
+            probe
+                .attach_under_reset(TARGET, Permissions::default())
+                .map_err(session_error)?
         }
     };
     let mut loader = session.target().flash_loader();
-    loader.add_data(address as u64, image).map_err(|e| FlashError::Backend(format!("preparing the image: {e}")))?;
+    loader
+        .add_data(address as u64, image)
+        .map_err(|e| FlashError::Backend(format!("preparing the image: {e}")))?;
 
     let mut totals = std::collections::HashMap::<&'static str, (u64, u64)>::new();
     let p = progress.clone();
@@ -132,10 +176,15 @@ pub fn flash_blocking(image: &[u8], address: u32, selector: Option<&str>, progre
                 e.1 += total.unwrap_or(0);
             }
             PrEvent::Started(op) => p.report(name(op), Some(0)),
-            PrEvent::Progress { operation, size, .. } => {
+            PrEvent::Progress {
+                operation, size, ..
+            } => {
                 let e = totals.entry(name(operation)).or_insert((0, 0));
                 e.0 += size;
-                let pct = e.0.saturating_mul(100).checked_div(e.1).map_or(0, |v| v.min(100) as u32);
+                let pct =
+                    e.0.saturating_mul(100)
+                        .checked_div(e.1)
+                        .map_or(0, |v| v.min(100) as u32);
                 p.report(name(operation), Some(pct));
             }
             PrEvent::Finished(op) => p.report(format!("{} done", name(op)), Some(100)),
@@ -144,7 +193,9 @@ pub fn flash_blocking(image: &[u8], address: u32, selector: Option<&str>, progre
             _ => {}
         }
     });
-    loader.commit(&mut session, options).map_err(|e| FlashError::Backend(format!("programming {TARGET}: {e}")))?;
+    loader
+        .commit(&mut session, options)
+        .map_err(|e| FlashError::Backend(format!("programming {TARGET}: {e}")))?;
     progress.report("Resetting", None);
     session
         .core(0)
@@ -160,16 +211,20 @@ pub fn list() -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
     use probe_rs::config::{MemoryRegion, Registry};
 
     #[test]
     fn target_exists_with_the_devkit_flash() {
-        let target = Registry::from_builtin_families().get_target_by_name(TARGET).expect("STM32F412RGTx is a builtin target");
+        let target = Registry::from_builtin_families()
+            .get_target_by_name(TARGET)
+            .expect("STM32F412RGTx is a builtin target");
         let covers_app = target.memory_map.iter().any(|r| match r {
-            MemoryRegion::Nvm(n) => n.range.start <= guard::APP_BASE as u64 && n.range.end >= guard::FLASH_END as u64,
+            MemoryRegion::Nvm(n) => {
+                n.range.start <= guard::APP_BASE as u64 && n.range.end >= guard::FLASH_END as u64
+            }
             _ => false,
         });
         assert!(covers_app, "flash region covering the application area");
@@ -178,40 +233,95 @@ mod tests {
     #[test]
     fn selectors() {
         let s = parse_selector("0483:374B:066DFF").unwrap();
-        assert_eq!((s.vendor_id, s.product_id, s.serial_number.as_deref()), (0x0483, 0x374b, Some("066DFF")));
+        assert_eq!(
+            (s.vendor_id, s.product_id, s.serial_number.as_deref()),
+            (0x0483, 0x374b, Some("066DFF"))
+        );
         assert!(parse_selector("stlink").unwrap_err().is_invalid_input());
     }
 
     #[test]
     fn probe_errors_say_what_to_do() {
-        let old = probe_error(DebugProbeError::from(StlinkError::ProbeFirmwareOutdated(28)));
+        let old = probe_error(DebugProbeError::from(StlinkError::ProbeFirmwareOutdated(
+            28,
+        )));
         assert!(matches!(old, FlashError::ProbeFirmwareTooOld(_)), "{old}");
-        assert!(old.to_string().contains("STSW-LINK007") && old.to_string().contains("28"), "{old}");
-        let denied = probe_error(DebugProbeError::Usb(std::io::Error::from(std::io::ErrorKind::PermissionDenied)));
-        assert!(matches!(denied, FlashError::PermissionDenied { .. }), "{denied}");
+        assert!(
+            old.to_string().contains("STSW-LINK007") && old.to_string().contains("28"),
+            "{old}"
+        );
+        let denied = probe_error(DebugProbeError::Usb(std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied,
+        )));
+        assert!(
+            matches!(denied, FlashError::PermissionDenied { .. }),
+            "{denied}"
+        );
         assert!(denied.to_string().contains("udev"), "{denied}");
-        let busy = probe_error(DebugProbeError::ProbeCouldNotBeCreated(ProbeCreationError::CouldNotOpen));
+        let busy = probe_error(DebugProbeError::ProbeCouldNotBeCreated(
+            ProbeCreationError::CouldNotOpen,
+        ));
         assert!(busy.to_string().contains("no other program"), "{busy}");
     }
 
-    fn item(vid: u16, pid: u16, serial: &str, access: Accessibility) -> probe_rs::probe::list::ProbeListItem {
-        let info = DebugProbeInfo::new("STLink", vid, pid, Some(serial.into()), &probe_rs::probe::stlink::StLinkFactory, None, false);
-        probe_rs::probe::list::ProbeListItem { info, accessibility: access }
+    fn item(
+        vid: u16,
+        pid: u16,
+        serial: &str,
+        access: Accessibility,
+    ) -> probe_rs::probe::list::ProbeListItem {
+        let info = DebugProbeInfo::new(
+            "STLink",
+            vid,
+            pid,
+            Some(serial.into()),
+            &probe_rs::probe::stlink::StLinkFactory,
+            None,
+            false,
+        );
+        probe_rs::probe::list::ProbeListItem {
+            info,
+            accessibility: access,
+        }
     }
 
     #[test]
     fn choosing_among_listed_probes() {
         let devkit = parse_selector(DEVKIT_PROBE).unwrap();
         // Only another probe: not found, and the other one is listed.
-        let e = choose(vec![item(0x0483, 0x3748, "OTHER1", Accessibility::Accessible)], &devkit, false).unwrap_err();
-        assert!(e.to_string().contains("OTHER1") && e.to_string().contains("3748"), "{e}");
+        let e = choose(
+            vec![item(0x0483, 0x3748, "OTHER1", Accessibility::Accessible)],
+            &devkit,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("OTHER1") && e.to_string().contains("3748"),
+            "{e}"
+        );
         // The DevKit, but not accessible: the udev hint.
-        let e = choose(vec![item(0x0483, 0x374b, "A1", Accessibility::PermissionDenied)], &devkit, false).unwrap_err();
-        assert!(matches!(e, FlashError::PermissionDenied { .. }) && e.to_string().contains("udev"), "{e}");
+        let e = choose(
+            vec![item(0x0483, 0x374b, "A1", Accessibility::PermissionDenied)],
+            &devkit,
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, FlashError::PermissionDenied { .. }) && e.to_string().contains("udev"),
+            "{e}"
+        );
         // Two DevKits: ask for the serial; with it, the right one.
-        let two = || vec![item(0x0483, 0x374b, "A1", Accessibility::Accessible), item(0x0483, 0x374b, "B2", Accessibility::Accessible)];
+        let two = || {
+            vec![
+                item(0x0483, 0x374b, "A1", Accessibility::Accessible),
+                item(0x0483, 0x374b, "B2", Accessibility::Accessible),
+            ]
+        };
         let e = choose(two(), &devkit, false).unwrap_err();
-        assert!(e.is_invalid_input() && e.to_string().contains("A1") && e.to_string().contains("B2"), "{e}");
+        assert!(
+            e.is_invalid_input() && e.to_string().contains("A1") && e.to_string().contains("B2"),
+            "{e}"
+        );
         let chosen = choose(two(), &parse_selector("0483:374b:B2").unwrap(), true).unwrap();
         assert_eq!(chosen.serial_number.as_deref(), Some("B2"));
     }

@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowId {
     Explicit(String),
-    MacVersion { mac: String, firmware_version: String },
+    MacVersion {
+        mac: String,
+        firmware_version: String,
+    },
 }
 
 /// One manifest row (public data only: the UDS stays in its file until derivation).
@@ -35,9 +38,11 @@ impl ManifestRow {
         let row = self.label();
         match &self.id {
             RowId::Explicit(id) => RegistrationId::parse(id).map_err(|e| prefix(e, &row)),
-            RowId::MacVersion { mac, firmware_version } => {
-                RegistrationId::from_mac_and_version(mac, firmware_version).map_err(|e| prefix(e, &row))
-            }
+            RowId::MacVersion {
+                mac,
+                firmware_version,
+            } => RegistrationId::from_mac_and_version(mac, firmware_version)
+                .map_err(|e| prefix(e, &row)),
         }
     }
 }
@@ -53,7 +58,11 @@ fn prefix(e: IdentityError, row: &str) -> IdentityError {
 }
 
 /// Parse a manifest. `manifest_name` names it in errors; `base_dir` resolves relative paths.
-pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Result<Vec<ManifestRow>, IdentityError> {
+pub fn parse_manifest(
+    text: &str,
+    base_dir: &Path,
+    manifest_name: &str,
+) -> Result<Vec<ManifestRow>, IdentityError> {
     let invalid = |reason: String| IdentityError::named(Input::Manifest, manifest_name, reason);
     let mut rows = Vec::new();
     let mut columns: Option<usize> = None;
@@ -81,11 +90,10 @@ pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Resul
             columns = Some(match fields[..] {
                 ["uds_file", "registration_id"] => 2,
                 ["uds_file", "mac", "firmware_version"] => 3,
-                _ => {
-                    return Err(invalid(
-                        "header must be `uds_file,registration_id` or `uds_file,mac,firmware_version`".into(),
-                    ))
-                }
+                _ => return Err(invalid(
+                    "header must be `uds_file,registration_id` or `uds_file,mac,firmware_version`"
+                        .into(),
+                )),
             });
             continue;
         }
@@ -103,7 +111,10 @@ pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Resul
         let id = if expected == 2 {
             RowId::Explicit(fields[1].to_string())
         } else {
-            RowId::MacVersion { mac: fields[1].to_string(), firmware_version: fields[2].to_string() }
+            RowId::MacVersion {
+                mac: fields[1].to_string(),
+                firmware_version: fields[2].to_string(),
+            }
         };
         rows.push(ManifestRow { line, uds_file, id });
     }
@@ -115,34 +126,67 @@ pub fn parse_manifest(text: &str, base_dir: &Path, manifest_name: &str) -> Resul
 
 /// Derive one row's identity. The published sample UDS is refused unless `allow_sample_uds`.
 /// The UDS file is read like every other ([`super::read_uds`]): bounded, never echoed.
-pub fn derive_row(row: &ManifestRow, image: &FirmwareImage, allow_sample_uds: bool) -> Result<DeviceIdentity, IdentityError> {
+pub fn derive_row(
+    row: &ManifestRow,
+    image: &FirmwareImage,
+    allow_sample_uds: bool,
+) -> Result<DeviceIdentity, IdentityError> {
     let id = row.registration_id()?;
-    let input = format!("{}: uds_file {:?}", row.label(), row.uds_file.display().to_string());
-    let read = super::read_uds(super::UdsSource::File(&row.uds_file), &input, allow_sample_uds)?;
+    let input = format!(
+        "{}: uds_file {:?}",
+        row.label(),
+        row.uds_file.display().to_string()
+    );
+    let read = super::read_uds(
+        super::UdsSource::File(&row.uds_file),
+        &input,
+        allow_sample_uds,
+    )?;
     derive(&read.uds, image, &id)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
 
     #[test]
     fn manifests_with_and_without_headers() {
         let base = Path::new("/m");
-        let rows = parse_manifest("uds_file,registration_id\na.uds, dev-a\n\n# comment\nb.uds,dev-b\n", base, "m").unwrap();
+        let rows = parse_manifest(
+            "uds_file,registration_id\na.uds, dev-a\n\n# comment\nb.uds,dev-b\n",
+            base,
+            "m",
+        )
+        .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].uds_file, Path::new("/m/a.uds"));
         assert_eq!(rows[1].id, RowId::Explicit("dev-b".into()));
         assert_eq!(rows[1].line, 5);
         let rows = parse_manifest("/abs/c.uds,A0:B1:C2:D3:E4:F5,2.0.10\n", base, "m").unwrap();
         assert_eq!(rows[0].uds_file, Path::new("/abs/c.uds"));
-        assert_eq!(rows[0].registration_id().unwrap().as_str(), "az-a0b1c2d3e4f5v2v0v10");
-        for bad in ["", "uds_file,registration_id\n", "a,b\nc,d,e\n", "uds_file,foo\na,b\n", "a\n"] {
-            assert!(parse_manifest(bad, base, "m").unwrap_err().is_invalid_input(), "{bad:?}");
+        assert_eq!(
+            rows[0].registration_id().unwrap().as_str(),
+            "az-a0b1c2d3e4f5v2v0v10"
+        );
+        for bad in [
+            "",
+            "uds_file,registration_id\n",
+            "a,b\nc,d,e\n",
+            "uds_file,foo\na,b\n",
+            "a\n",
+        ] {
+            assert!(
+                parse_manifest(bad, base, "m")
+                    .unwrap_err()
+                    .is_invalid_input(),
+                "{bad:?}"
+            );
         }
-        let e = parse_manifest("a.uds,My_Dev\n", base, "m").unwrap()[0].registration_id().unwrap_err();
+        let e = parse_manifest("a.uds,My_Dev\n", base, "m").unwrap()[0]
+            .registration_id()
+            .unwrap_err();
         assert!(e.to_string().contains("manifest line 1"), "{e}");
     }
 }

@@ -9,7 +9,10 @@
 use super::der::{self, tlv, tlv_concat};
 use super::keys::{sign_fixed_nonce, SecretScalar};
 use super::IdentityError;
-use rcgen::{CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, Issuer, PublicKeyData, SigningKey};
+use rcgen::{
+    CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, Issuer, PublicKeyData,
+    SigningKey,
+};
 
 const ALIAS_SERIAL: [u8; 5] = [0x0a, 0x0b, 0x0c, 0x0d, 0x0e];
 const DEVICE_SERIAL: [u8; 5] = [0x0e, 0x0d, 0x0c, 0x0b, 0x0a];
@@ -57,7 +60,10 @@ fn name(cn: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, DnValue::Utf8String(cn.into()));
     dn.push(DnType::CountryName, DnValue::Utf8String("US".into()));
-    dn.push(DnType::OrganizationName, DnValue::Utf8String("DEVKIT_TEST".into()));
+    dn.push(
+        DnType::OrganizationName,
+        DnValue::Utf8String("DEVKIT_TEST".into()),
+    );
     dn
 }
 
@@ -83,7 +89,10 @@ fn extension(oid: &[u64], critical: bool, content: Vec<u8>) -> CustomExtension {
 /// (no `[0] EXPLICIT`, as the device writes it) by the composite device ID.
 pub(crate) fn riot_san(device_id_public: &[u8; 65], fwid: &[u8; 32]) -> Vec<u8> {
     let fwid_seq = tlv_concat(0x30, &[&tlv(0x06, der::OID_SHA256), &tlv(0x04, fwid)]);
-    let composite = tlv_concat(0x30, &[&der::uint(&[1]), &der::spki(device_id_public), &fwid_seq]);
+    let composite = tlv_concat(
+        0x30,
+        &[&der::uint(&[1]), &der::spki(device_id_public), &fwid_seq],
+    );
     let other_name = tlv_concat(0xa0, &[&tlv(0x06, der::OID_RIOT), &composite]);
     tlv(0x30, &other_name)
 }
@@ -100,17 +109,32 @@ pub(crate) fn build(
     alias_public: &[u8; 65],
     fwid: &[u8; 32],
 ) -> Result<(Vec<u8>, Vec<u8>), IdentityError> {
-    let signer = DeviceSigner { public: device_id_public, secret: device_id_secret };
+    let signer = DeviceSigner {
+        public: device_id_public,
+        secret: device_id_secret,
+    };
     // basicConstraints CA=TRUE, pathLen=2, not marked critical (as the device writes it).
-    let basic = extension(OID_BASIC_CONSTRAINTS, false, vec![0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x02]);
+    let basic = extension(
+        OID_BASIC_CONSTRAINTS,
+        false,
+        vec![0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x02],
+    );
     let device_params = params(DEVICE_CN, &DEVICE_SERIAL, vec![basic]);
     let device_cert = device_params.self_signed(&signer).map_err(failed)?;
 
     // extKeyUsage (critical) = clientAuth, then the RIoT subjectAltName (critical).
-    let eku = extension(OID_EXT_KEY_USAGE, true, vec![0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02]);
+    let eku = extension(
+        OID_EXT_KEY_USAGE,
+        true,
+        vec![
+            0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02,
+        ],
+    );
     let san = extension(OID_SUBJECT_ALT_NAME, true, riot_san(device_id_public, fwid));
     let alias_params = params(registration_id, &ALIAS_SERIAL, vec![eku, san]);
     let issuer = Issuer::from_params(&device_params, &signer);
-    let alias_cert = alias_params.signed_by(&P256Public(alias_public), &issuer).map_err(failed)?;
+    let alias_cert = alias_params
+        .signed_by(&P256Public(alias_public), &issuer)
+        .map_err(failed)?;
     Ok((alias_cert.der().to_vec(), device_cert.der().to_vec()))
 }

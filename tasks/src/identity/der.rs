@@ -46,8 +46,16 @@ pub(crate) fn tlv_concat(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 
 /// Minimal DER INTEGER of a non-negative big-endian number.
 pub(crate) fn uint(be: &[u8]) -> Vec<u8> {
-    let skip = be.iter().take_while(|b| **b == 0).count().min(be.len().saturating_sub(1));
-    let digits = if be.is_empty() { &[0u8][..] } else { &be[skip..] };
+    let skip = be
+        .iter()
+        .take_while(|b| **b == 0)
+        .count()
+        .min(be.len().saturating_sub(1));
+    let digits = if be.is_empty() {
+        &[0u8][..]
+    } else {
+        &be[skip..]
+    };
     let mut content = Vec::with_capacity(digits.len() + 1);
     if digits[0] & 0x80 != 0 {
         content.push(0);
@@ -63,7 +71,10 @@ pub(crate) fn ecdsa_sig_der(r: &[u8; 32], s: &[u8; 32]) -> Vec<u8> {
 
 /// `SEQUENCE { id-ecPublicKey, prime256v1 }`.
 pub(crate) fn ec_p256_algorithm() -> Vec<u8> {
-    tlv_concat(0x30, &[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, OID_PRIME256V1)])
+    tlv_concat(
+        0x30,
+        &[&tlv(0x06, OID_EC_PUBLIC_KEY), &tlv(0x06, OID_PRIME256V1)],
+    )
 }
 
 /// SubjectPublicKeyInfo for an uncompressed P-256 point.
@@ -75,7 +86,11 @@ pub(crate) fn spki(point: &[u8; 65]) -> Vec<u8> {
 }
 
 /// SEC1 `ECPrivateKey` (RFC 5915) with parameters and public key: the vectors' `EC PRIVATE KEY`.
-pub(crate) fn sec1_private_key(d: &[u8; 32], point: &[u8; 65], with_params: bool) -> Zeroizing<Vec<u8>> {
+pub(crate) fn sec1_private_key(
+    d: &[u8; 32],
+    point: &[u8; 65],
+    with_params: bool,
+) -> Zeroizing<Vec<u8>> {
     let mut content = Zeroizing::new(Vec::with_capacity(121));
     content.extend_from_slice(&[0x02, 0x01, 0x01, 0x04, 0x20]);
     content.extend_from_slice(d);
@@ -146,23 +161,34 @@ impl<'a> Reader<'a> {
             if n == 0 || n > 4 || after.len() < n {
                 return Err("bad length".into());
             }
-            let len = after[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+            let len = after[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | *b as usize);
             after = &after[n..];
             len
         };
         if after.len() < len {
-            return Err(format!("element with tag {tag:#04x} runs past the end of its container"));
+            return Err(format!(
+                "element with tag {tag:#04x} runs past the end of its container"
+            ));
         }
         let header = bytes.len() - after.len();
         let raw = &bytes[..header + len];
         self.rest = &after[len..];
-        Ok(Tlv { tag, raw, content: &after[..len] })
+        Ok(Tlv {
+            tag,
+            raw,
+            content: &after[..len],
+        })
     }
     /// Read the next element and require `tag`.
     pub(crate) fn expect(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, String> {
         let t = self.any().map_err(|e| format!("{what}: {e}"))?;
         if t.tag != tag {
-            return Err(format!("{what}: expected tag {tag:#04x}, found {:#04x}", t.tag));
+            return Err(format!(
+                "{what}: expected tag {tag:#04x}, found {:#04x}",
+                t.tag
+            ));
         }
         Ok(t)
     }
@@ -197,7 +223,13 @@ mod tests {
 
     #[test]
     fn reader_rejects_truncation_without_panicking() {
-        for bytes in [&[][..], &[0x30], &[0x30, 0x82, 0x01], &[0x30, 0x05, 0x00], &[0x1f, 0x00]] {
+        for bytes in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x82, 0x01],
+            &[0x30, 0x05, 0x00],
+            &[0x1f, 0x00],
+        ] {
             assert!(Reader::new(bytes).any().is_err());
         }
     }
@@ -211,6 +243,9 @@ mod tests {
         let parsed = p256::SecretKey::from_pkcs8_der(&der).unwrap();
         assert_eq!(&parsed.to_bytes()[..], &d[..]);
         let sec1 = sec1_private_key(&d, &key.public_point(), true);
-        assert_eq!(&p256::SecretKey::from_sec1_der(&sec1).unwrap().to_bytes()[..], &d[..]);
+        assert_eq!(
+            &p256::SecretKey::from_sec1_der(&sec1).unwrap().to_bytes()[..],
+            &d[..]
+        );
     }
 }

@@ -61,13 +61,20 @@ fn compress_le(state: &mut [u32; 8], block: &[u8]) {
     for i in 16..64 {
         let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
         let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        w[i] = w[i - 16]
+            .wrapping_add(s0)
+            .wrapping_add(w[i - 7])
+            .wrapping_add(s1);
     }
     let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = *state;
     for i in 0..64 {
         let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
         let ch = (e & f) ^ (!e & g);
-        let t1 = h.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+        let t1 = h
+            .wrapping_add(s1)
+            .wrapping_add(ch)
+            .wrapping_add(K[i])
+            .wrapping_add(w[i]);
         let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
         let maj = (a & b) ^ (a & c) ^ (b & c);
         let t2 = s0.wrapping_add(maj);
@@ -92,7 +99,10 @@ mod tests {
 
     #[test]
     fn dsha_abc_matches_the_device() {
-        assert_eq!(hex::encode(dsha(b"abc")), "bb392cd2622eecbce49cd242285d0009ef70eae1a3e43e5ec8eae7c779b9f600");
+        assert_eq!(
+            hex::encode(dsha(b"abc")),
+            "bb392cd2622eecbce49cd242285d0009ef70eae1a3e43e5ec8eae7c779b9f600"
+        );
     }
 
     /// Our compression is the standard one: with big-endian loads and a big-endian length it

@@ -41,7 +41,10 @@ impl FileLocks {
         let mut guard = held();
         loop {
             let map = guard.get_or_insert_with(HashMap::new);
-            if paths.iter().all(|p| map.get(p).is_none_or(|(t, _)| *t == me)) {
+            if paths
+                .iter()
+                .all(|p| map.get(p).is_none_or(|(t, _)| *t == me))
+            {
                 for p in &paths {
                     map.entry(p.clone()).or_insert((me, 0)).1 += 1;
                 }
@@ -130,16 +133,28 @@ impl WrittenFile {
     /// A warning sentence when a previous file was backed up.
     pub fn warning(&self) -> Option<String> {
         self.backup.as_ref().map(|b| {
-            format!("{} held a different identity; it was kept as {} and replaced", self.path.display(), b.display())
+            format!(
+                "{} held a different identity; it was kept as {} and replaced",
+                self.path.display(),
+                b.display()
+            )
         })
     }
 }
 
 /// The files of one identity and their bytes: alias certificate first, then device
 /// certificate, DeviceID public key, alias key (each when requested).
-fn contents(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Vec<(FileKind, PathBuf, Zeroizing<Vec<u8>>, Mode)> {
+fn contents(
+    d: &DeviceIdentity,
+    out_dir: &Path,
+    opts: FileOptions,
+) -> Vec<(FileKind, PathBuf, Zeroizing<Vec<u8>>, Mode)> {
     let dir = std::path::absolute(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
-    let extras = if opts.per_device_dir { dir.join(d.registration_id.as_str()) } else { dir.clone() };
+    let extras = if opts.per_device_dir {
+        dir.join(d.registration_id.as_str())
+    } else {
+        dir.clone()
+    };
     let mut files = vec![(
         FileKind::AliasCert,
         dir.join(format!("{}.pem", d.registration_id)),
@@ -147,12 +162,27 @@ fn contents(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Vec<(FileK
         Mode::Public,
     )];
     if opts.device_cert {
-        files.push((FileKind::DeviceCert, extras.join("device-cert.pem"), Zeroizing::new(d.device_cert_pem().into_bytes()), Mode::Public));
-        files.push((FileKind::DeviceIdPublicKey, extras.join("device-id-pub.pem"), Zeroizing::new(d.device_id_public_pem().into_bytes()), Mode::Public));
+        files.push((
+            FileKind::DeviceCert,
+            extras.join("device-cert.pem"),
+            Zeroizing::new(d.device_cert_pem().into_bytes()),
+            Mode::Public,
+        ));
+        files.push((
+            FileKind::DeviceIdPublicKey,
+            extras.join("device-id-pub.pem"),
+            Zeroizing::new(d.device_id_public_pem().into_bytes()),
+            Mode::Public,
+        ));
     }
     if opts.alias_key {
         let pem = d.alias_key_pem();
-        files.push((FileKind::AliasKey, extras.join("alias-key.pem"), Zeroizing::new(pem.as_bytes().to_vec()), Mode::Private));
+        files.push((
+            FileKind::AliasKey,
+            extras.join("alias-key.pem"),
+            Zeroizing::new(pem.as_bytes().to_vec()),
+            Mode::Private,
+        ));
     }
     files
 }
@@ -169,44 +199,84 @@ pub struct PlannedWrite {
 /// Decide what writing the identity's files under `out_dir` means (see the module
 /// documentation): existing files with other content are backed up now; nothing is written
 /// yet. Commit one or several plans with [`commit`].
-pub fn plan_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<PlannedWrite, FsError> {
+pub fn plan_identity(
+    d: &DeviceIdentity,
+    out_dir: &Path,
+    opts: FileOptions,
+) -> Result<PlannedWrite, FsError> {
     let contents = contents(d, out_dir, opts);
-    let locks = FileLocks::acquire(contents.iter().map(|(_, path, _, _)| path.clone()).collect());
+    let locks = FileLocks::acquire(
+        contents
+            .iter()
+            .map(|(_, path, _, _)| path.clone())
+            .collect(),
+    );
     let stamp = utc_stamp();
     let mut files = Vec::new();
     let mut to_write = Vec::new();
     for (kind, path, bytes, mode) in contents {
-        let io = |source| FsError::Io { path: path.clone(), source };
+        let io = |source| FsError::Io {
+            path: path.clone(),
+            source,
+        };
         // A FIFO or device named as an output would hang (or never end) the comparison read.
         fsutil::check_output(&path)?;
         // Zeroizing: the existing file may be a private key. Bounded: an identity file is
         // small; anything larger is some other file, kept as a backup.
-        let (action, backup) = match fsutil::read_bounded(&path, "existing file", fsutil::limits::CERT_FILE).map(Zeroizing::new) {
-            Ok(existing) if *existing == *bytes => (FileAction::Unchanged, None),
-            Err(e) if e.is_not_found() => (FileAction::Written, None),
-            Err(e) if e.io_kind.is_some() => return Err(io(std::io::Error::new(e.io_kind.unwrap_or(std::io::ErrorKind::Other), e.reason))),
-            // Different content, or too large to be one of ours: kept as a backup.
-            _ => (FileAction::Replaced, Some(backup_file(&path, &stamp).map_err(io)?)),
-        };
+        let (action, backup) =
+            match fsutil::read_bounded(&path, "existing file", fsutil::limits::CERT_FILE)
+                .map(Zeroizing::new)
+            {
+                Ok(existing) if *existing == *bytes => (FileAction::Unchanged, None),
+                Err(e) if e.is_not_found() => (FileAction::Written, None),
+                Err(e) if e.io_kind.is_some() => {
+                    return Err(io(std::io::Error::new(
+                        e.io_kind.unwrap_or(std::io::ErrorKind::Other),
+                        e.reason,
+                    )))
+                }
+                // Different content, or too large to be one of ours: kept as a backup.
+                _ => (
+                    FileAction::Replaced,
+                    Some(backup_file(&path, &stamp).map_err(io)?),
+                ),
+            };
         if action != FileAction::Unchanged {
             to_write.push((path.clone(), bytes, mode));
         }
-        files.push(WrittenFile { kind, path, action, backup });
+        files.push(WrittenFile {
+            kind,
+            path,
+            action,
+            backup,
+        });
     }
-    Ok(PlannedWrite { files, to_write, _locks: locks })
+    Ok(PlannedWrite {
+        files,
+        to_write,
+        _locks: locks,
+    })
 }
 
 /// Write the files of several planned identities as one atomic, durable unit (one sync for
 /// all: see [`fsutil::write_all_atomic`]).
 pub fn commit(plans: &[PlannedWrite]) -> Result<(), FsError> {
-    let all: Vec<&(PathBuf, Zeroizing<Vec<u8>>, Mode)> = plans.iter().flat_map(|p| p.to_write.iter()).collect();
-    let refs: Vec<(PathBuf, &[u8], Mode)> = all.iter().map(|(p, b, m)| (p.clone(), b.as_slice(), *m)).collect();
+    let all: Vec<&(PathBuf, Zeroizing<Vec<u8>>, Mode)> =
+        plans.iter().flat_map(|p| p.to_write.iter()).collect();
+    let refs: Vec<(PathBuf, &[u8], Mode)> = all
+        .iter()
+        .map(|(p, b, m)| (p.clone(), b.as_slice(), *m))
+        .collect();
     fsutil::write_all_atomic(&refs)
 }
 
 /// Write the identity's files under `out_dir` (see the module documentation). Returns them
 /// in the order alias certificate, device certificate, DeviceID public key, alias key.
-pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> Result<Vec<WrittenFile>, FsError> {
+pub fn write_identity(
+    d: &DeviceIdentity,
+    out_dir: &Path,
+    opts: FileOptions,
+) -> Result<Vec<WrittenFile>, FsError> {
     let plan = plan_identity(d, out_dir, opts)?;
     commit(std::slice::from_ref(&plan))?;
     Ok(plan.files)
@@ -214,9 +284,16 @@ pub fn write_identity(d: &DeviceIdentity, out_dir: &Path, opts: FileOptions) -> 
 
 /// Keep `path` as `<name>.<stamp>.bak` (a fresh name; permissions preserved) and return it.
 fn backup_file(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     for n in 0..100 {
-        let suffix = if n == 0 { String::new() } else { format!("-{n}") };
+        let suffix = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
         let bak = path.with_file_name(format!("{name}.{stamp}{suffix}.bak"));
         if bak.exists() {
             continue;
@@ -228,13 +305,17 @@ fn backup_file(path: &Path, stamp: &str) -> std::io::Result<PathBuf> {
             Err(_) => std::fs::copy(path, &bak).map(|_| bak),
         };
     }
-    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "too many backups with the same timestamp"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "too many backups with the same timestamp",
+    ))
 }
 
 fn utc_stamp() -> String {
     let now = time::OffsetDateTime::now_utc();
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    now.format(&fmt).unwrap_or_else(|_| now.unix_timestamp().to_string())
+    now.format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
 /// The project-state record of a generated identity (public data only; FWID lower-case hex).
@@ -251,14 +332,25 @@ pub fn generated_record(d: &DeviceIdentity, alias_cert: &Path) -> IdentityRecord
 }
 
 /// Record `d` as the project's `last_generated` identity (nothing is written when it already is).
-pub fn record_generated(project: &Path, d: &DeviceIdentity, alias_cert: &Path) -> Result<(), ProjectError> {
+pub fn record_generated(
+    project: &Path,
+    d: &DeviceIdentity,
+    alias_cert: &Path,
+) -> Result<(), ProjectError> {
     let record = generated_record(d, alias_cert);
     ProjectState::update(project, |s| s.last_generated = Some(record)).map(|_| ())
 }
 
 /// Record `d` as the project's `last_enrolled` identity.
-pub fn record_enrolled(project: &Path, d: &DeviceIdentity, alias_cert: &Path) -> Result<(), ProjectError> {
-    let record = IdentityRecord { source: IdentitySource::Enrolled, ..generated_record(d, alias_cert) };
+pub fn record_enrolled(
+    project: &Path,
+    d: &DeviceIdentity,
+    alias_cert: &Path,
+) -> Result<(), ProjectError> {
+    let record = IdentityRecord {
+        source: IdentitySource::Enrolled,
+        ..generated_record(d, alias_cert)
+    };
     ProjectState::update(project, |s| s.last_enrolled = Some(record)).map(|_| ())
 }
 
@@ -268,42 +360,78 @@ mod tests {
     use crate::identity::{derive, FirmwareImage, RegistrationId, Uds};
 
     fn identity(uds: &str) -> DeviceIdentity {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors/auto-id-small");
-        let image = FirmwareImage::load(&dir.join("DevKitDPS.ino.bin"), &dir.join("DevKitDPS.ino.map")).unwrap();
-        derive(&Uds::parse(uds).unwrap(), &image, &RegistrationId::parse("dev-1").unwrap()).unwrap()
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors/auto-id-small");
+        let image = FirmwareImage::load(
+            &dir.join("DevKitDPS.ino.bin"),
+            &dir.join("DevKitDPS.ino.map"),
+        )
+        .unwrap();
+        derive(
+            &Uds::parse(uds).unwrap(),
+            &image,
+            &RegistrationId::parse("dev-1").unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
     fn written_unchanged_then_replaced_with_a_backup() {
         let tmp = tempfile::tempdir().unwrap();
-        let opts = FileOptions { device_cert: true, alias_key: true, per_device_dir: true };
+        let opts = FileOptions {
+            device_cert: true,
+            alias_key: true,
+            per_device_dir: true,
+        };
         let a = identity(&"1".repeat(64));
         let first = write_identity(&a, tmp.path(), opts).unwrap();
         let kinds: Vec<_> = first.iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, [FileKind::AliasCert, FileKind::DeviceCert, FileKind::DeviceIdPublicKey, FileKind::AliasKey]);
+        assert_eq!(
+            kinds,
+            [
+                FileKind::AliasCert,
+                FileKind::DeviceCert,
+                FileKind::DeviceIdPublicKey,
+                FileKind::AliasKey
+            ]
+        );
         assert!(first.iter().all(|f| f.action == FileAction::Written));
         assert_eq!(first[0].path, tmp.path().join("dev-1.pem"));
         assert_eq!(first[3].path, tmp.path().join("dev-1/alias-key.pem"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&first[3].path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&first[3].path)
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o600
+            );
         }
         let again = write_identity(&a, tmp.path(), opts).unwrap();
-        assert!(again.iter().all(|f| f.action == FileAction::Unchanged && f.warning().is_none()));
+        assert!(again
+            .iter()
+            .all(|f| f.action == FileAction::Unchanged && f.warning().is_none()));
 
         let b = identity(&"2".repeat(64));
         let third = write_identity(&b, tmp.path(), opts).unwrap();
         assert!(third.iter().all(|f| f.action == FileAction::Replaced));
         let backup = third[0].backup.as_ref().unwrap();
         assert_eq!(std::fs::read_to_string(backup).unwrap(), a.alias_cert_pem());
-        assert_eq!(std::fs::read_to_string(&third[0].path).unwrap(), b.alias_cert_pem());
+        assert_eq!(
+            std::fs::read_to_string(&third[0].path).unwrap(),
+            b.alias_cert_pem()
+        );
         assert!(third[0].warning().unwrap().contains(".bak"));
     }
 
     #[test]
     fn concurrent_writes_of_one_registration_id_lose_no_identity() {
-        let ids: Vec<DeviceIdentity> = (1..=6).map(|i| identity(&i.to_string().repeat(64))).collect();
+        let ids: Vec<DeviceIdentity> = (1..=6)
+            .map(|i| identity(&i.to_string().repeat(64)))
+            .collect();
         for _round in 0..10 {
             let tmp = tempfile::tempdir().unwrap();
             let dir = tmp.path();
@@ -318,12 +446,22 @@ mod tests {
                 }
             });
             // Every identity written is still somewhere: the current file or a backup.
-            let kept: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+            let kept: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+                .collect();
             for d in &ids {
-                assert!(kept.contains(&d.alias_cert_pem()), "an identity was lost: {} files kept", kept.len());
+                assert!(
+                    kept.contains(&d.alias_cert_pem()),
+                    "an identity was lost: {} files kept",
+                    kept.len()
+                );
             }
         }
-        assert!(held().as_ref().is_none_or(|m| m.is_empty()), "every lock was released");
+        assert!(
+            held().as_ref().is_none_or(|m| m.is_empty()),
+            "every lock was released"
+        );
     }
 
     #[test]

@@ -7,17 +7,36 @@ use std::ops::Range;
 use std::path::Path;
 
 /// Build an image; `bin_name` / `map_name` name the inputs in error messages.
-pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
-    let info = map::parse(map_text).map_err(|reason| IdentityError::named(Input::Map, map_name, reason))?;
+pub(crate) fn from_parts(
+    bin: Vec<u8>,
+    map_text: &str,
+    bin_name: &str,
+    map_name: &str,
+) -> Result<FirmwareImage, IdentityError> {
+    let info = map::parse(map_text)
+        .map_err(|reason| IdentityError::named(Input::Map, map_name, reason))?;
     if bin.is_empty() {
-        return Err(IdentityError::named(Input::Bin, bin_name, "is empty; expected the sketch's .bin built with the map"));
+        return Err(IdentityError::named(
+            Input::Bin,
+            bin_name,
+            "is empty; expected the sketch's .bin built with the map",
+        ));
     }
-    let core = region(&bin, info.flash_origin, &info.riot_core, ".riot_core", bin_name)?;
+    let core = region(
+        &bin,
+        info.flash_origin,
+        &info.riot_core,
+        ".riot_core",
+        bin_name,
+    )?;
     if core.len() < 8 {
         return Err(IdentityError::named(
             Input::Map,
             map_name,
-            format!(".riot_core region is {} bytes; at least 8 are expected (the RIoT core code)", core.len()),
+            format!(
+                ".riot_core region is {} bytes; at least 8 are expected (the RIoT core code)",
+                core.len()
+            ),
         ));
     }
     let fw = region(&bin, info.flash_origin, &info.riot_fw, ".riot_fw", bin_name)?;
@@ -37,7 +56,13 @@ pub(crate) fn from_parts(bin: Vec<u8>, map_text: &str, bin_name: &str, map_name:
 }
 
 /// The byte range of `addrs` in `bin`, or an error naming the image.
-fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &str) -> Result<Range<usize>, IdentityError> {
+fn region(
+    bin: &[u8],
+    origin: u32,
+    addrs: &Range<u32>,
+    name: &str,
+    bin_name: &str,
+) -> Result<Range<usize>, IdentityError> {
     let flash_end = origin as u64 + bin.len() as u64;
     if addrs.start < origin || addrs.end as u64 > flash_end {
         let why = if addrs.start < origin {
@@ -61,13 +86,21 @@ fn region(bin: &[u8], origin: u32, addrs: &Range<u32>, name: &str, bin_name: &st
 
 pub(crate) fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
     use crate::fsutil::{limits, read_bounded, InputError};
-    let (bin_name, map_name) = (format!("firmware image {:?}", bin.display().to_string()), format!("map file {:?}", map.display().to_string()));
+    let (bin_name, map_name) = (
+        format!("firmware image {:?}", bin.display().to_string()),
+        format!("map file {:?}", map.display().to_string()),
+    );
     let err = |path: &Path, input: crate::error::Input, e: InputError| match e.io_kind {
-        Some(kind) => IdentityError::Io { path: path.to_path_buf(), source: std::io::Error::new(kind, e.reason) },
+        Some(kind) => IdentityError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(kind, e.reason),
+        },
         None => IdentityError::Invalid(e.into_invalid(input)),
     };
-    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN).map_err(|e| err(bin, crate::error::Input::Bin, e))?;
-    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE).map_err(|e| err(map, crate::error::Input::Map, e))?;
+    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN)
+        .map_err(|e| err(bin, crate::error::Input::Bin, e))?;
+    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE)
+        .map_err(|e| err(map, crate::error::Input::Map, e))?;
     // Maps are ASCII in practice; tolerate stray non-UTF-8 bytes (e.g. in paths).
     let map_text = String::from_utf8_lossy(&map_bytes);
     from_parts(bin_bytes, &map_text, &bin_name, &map_name)

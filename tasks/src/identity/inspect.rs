@@ -61,8 +61,12 @@ fn parse(bytes: &[u8]) -> Result<CertInfo, String> {
 
 fn verify(point: &[u8], tbs: &[u8], sig: &[u8]) -> bool {
     use p256::ecdsa::signature::Verifier;
-    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(point) else { return false };
-    let Ok(sig) = p256::ecdsa::Signature::from_der(sig) else { return false };
+    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(point) else {
+        return false;
+    };
+    let Ok(sig) = p256::ecdsa::Signature::from_der(sig) else {
+        return false;
+    };
     key.verify(tbs, &sig).is_ok()
 }
 
@@ -183,7 +187,11 @@ pub fn differences(a: &CertInfo, b: &CertInfo) -> Vec<Difference> {
     if a.sha256_thumbprint == b.sha256_thumbprint {
         return Vec::new();
     }
-    let key = |c: &CertInfo| c.device_id_public_key.clone().unwrap_or_else(|| c.public_key.clone());
+    let key = |c: &CertInfo| {
+        c.device_id_public_key
+            .clone()
+            .unwrap_or_else(|| c.public_key.clone())
+    };
     let mut out = Vec::new();
     if key(a) != key(b) {
         out.push(Difference::DeviceId);
@@ -202,7 +210,10 @@ pub fn differences(a: &CertInfo, b: &CertInfo) -> Vec<Difference> {
 
 /// Compare two inspected certificates: the most fundamental input that differs.
 pub fn compare(a: &CertInfo, b: &CertInfo) -> Difference {
-    differences(a, b).into_iter().next().unwrap_or(Difference::Identical)
+    differences(a, b)
+        .into_iter()
+        .next()
+        .unwrap_or(Difference::Identical)
 }
 
 #[cfg(test)]
@@ -229,24 +240,52 @@ mod tests {
         let point = [4u8; 65];
         let fwid = [9u8; 32];
         let device_form = crate::identity::cert::riot_san(&point, &fwid);
-        assert_eq!(riot_san(&device_form).unwrap(), Some((point.to_vec(), fwid.to_vec())));
+        assert_eq!(
+            riot_san(&device_form).unwrap(),
+            Some((point.to_vec(), fwid.to_vec()))
+        );
         // RFC 5280 form: otherName value wrapped in [0] EXPLICIT.
         let fwid_seq = tlv_concat(0x30, &[&tlv(0x06, der::OID_SHA256), &tlv(0x04, &fwid)]);
         let composite = tlv_concat(0x30, &[&der::uint(&[1]), &der::spki(&point), &fwid_seq]);
         let other_name = tlv_concat(0xa0, &[&tlv(0x06, der::OID_RIOT), &tlv(0xa0, &composite)]);
-        assert_eq!(riot_san(&tlv(0x30, &other_name)).unwrap(), Some((point.to_vec(), fwid.to_vec())));
+        assert_eq!(
+            riot_san(&tlv(0x30, &other_name)).unwrap(),
+            Some((point.to_vec(), fwid.to_vec()))
+        );
         // A SAN without the RIoT name is not an alias certificate.
-        assert_eq!(riot_san(&tlv(0x30, &tlv(0x82, b"example.com"))).unwrap(), None);
+        assert_eq!(
+            riot_san(&tlv(0x30, &tlv(0x82, b"example.com"))).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn diagnosis_names_the_input_that_differs() {
         let a = info("K1", "F1", "dev", "T1");
         assert_eq!(compare(&a, &a), Difference::Identical);
-        assert_eq!(compare(&a, &info("K1", "F2", "dev", "T2")), Difference::Fwid);
-        assert_eq!(compare(&a, &info("K2", "F1", "dev", "T2")), Difference::DeviceId);
-        assert_eq!(compare(&a, &info("K1", "F1", "other", "T2")), Difference::RegistrationId);
-        assert_eq!(compare(&a, &info("K1", "F1", "dev", "T2")), Difference::Encoding);
-        assert_eq!(differences(&a, &info("K2", "F2", "x", "T2")), [Difference::DeviceId, Difference::Fwid, Difference::RegistrationId]);
+        assert_eq!(
+            compare(&a, &info("K1", "F2", "dev", "T2")),
+            Difference::Fwid
+        );
+        assert_eq!(
+            compare(&a, &info("K2", "F1", "dev", "T2")),
+            Difference::DeviceId
+        );
+        assert_eq!(
+            compare(&a, &info("K1", "F1", "other", "T2")),
+            Difference::RegistrationId
+        );
+        assert_eq!(
+            compare(&a, &info("K1", "F1", "dev", "T2")),
+            Difference::Encoding
+        );
+        assert_eq!(
+            differences(&a, &info("K2", "F2", "x", "T2")),
+            [
+                Difference::DeviceId,
+                Difference::Fwid,
+                Difference::RegistrationId
+            ]
+        );
     }
 }

@@ -124,7 +124,8 @@ const FIXED_K: [u8; 32] = [
 fn fixed_nonce_constants() -> &'static (Scalar, Scalar) {
     static CONSTANTS: OnceLock<(Scalar, Scalar)> = OnceLock::new();
     CONSTANTS.get_or_init(|| {
-        let k = Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(FIXED_K))).unwrap_or(Scalar::ONE);
+        let k = Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(FIXED_K)))
+            .unwrap_or(Scalar::ONE);
         let big_r = (ProjectivePoint::GENERATOR * k).to_affine();
         let r = <Scalar as Reduce<U256>>::reduce_bytes(&big_r.x());
         let k_inv = Option::<Scalar>::from(k.invert()).unwrap_or(Scalar::ONE);
@@ -167,14 +168,26 @@ mod tests {
 
     #[test]
     fn fixed_base_table_matches_plain_multiplication() {
-        let mut scalars = vec![Scalar::ONE, Scalar::from(15u64), Scalar::from(16u64), Scalar::from(0x1000_0001u64), -Scalar::ONE];
+        let mut scalars = vec![
+            Scalar::ONE,
+            Scalar::from(15u64),
+            Scalar::from(16u64),
+            Scalar::from(0x1000_0001u64),
+            -Scalar::ONE,
+        ];
         for i in 0..16u8 {
             let key = kdf(&[i; 32], "Identity").unwrap();
             scalars.push(*key.scalar());
         }
         for d in scalars {
-            assert_eq!(mul_with_table(&d, generator_table()).to_affine(), (ProjectivePoint::GENERATOR * d).to_affine());
-            assert_eq!(mul_generator(&d).to_affine(), (ProjectivePoint::GENERATOR * d).to_affine());
+            assert_eq!(
+                mul_with_table(&d, generator_table()).to_affine(),
+                (ProjectivePoint::GENERATOR * d).to_affine()
+            );
+            assert_eq!(
+                mul_generator(&d).to_affine(),
+                (ProjectivePoint::GENERATOR * d).to_affine()
+            );
         }
     }
 

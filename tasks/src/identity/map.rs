@@ -17,7 +17,12 @@ pub struct MapInfo {
 
 const FLASH_EXACT: &str = "FLASH            0x";
 
-const SYMBOLS: [&str; 4] = ["__start_riot_core", "__stop_riot_core", "__start_riot_fw", "__stop_riot_fw"];
+const SYMBOLS: [&str; 4] = [
+    "__start_riot_core",
+    "__stop_riot_core",
+    "__start_riot_fw",
+    "__stop_riot_fw",
+];
 
 /// Parse the map text. Errors are reasons (the caller names the input).
 pub fn parse(map: &str) -> Result<MapInfo, String> {
@@ -31,7 +36,9 @@ pub fn parse(map: &str) -> Result<MapInfo, String> {
                 origin = Some(&line[pos + FLASH_EXACT.len() - 2..]);
             } else {
                 let mut words = line.split_whitespace();
-                if words.next() == Some("FLASH") && words.next().is_some_and(|w| w.starts_with("0x")) {
+                if words.next() == Some("FLASH")
+                    && words.next().is_some_and(|w| w.starts_with("0x"))
+                {
                     origin = Some(line);
                 }
             }
@@ -57,19 +64,30 @@ pub fn parse(map: &str) -> Result<MapInfo, String> {
     }
     let [core_start, core_stop, fw_start, fw_stop] = addrs;
     if core_stop < core_start {
-        return Err(format!("__stop_riot_core ({core_stop:#x}) is before __start_riot_core ({core_start:#x})"));
+        return Err(format!(
+            "__stop_riot_core ({core_stop:#x}) is before __start_riot_core ({core_start:#x})"
+        ));
     }
     if fw_stop < fw_start {
-        return Err(format!("__stop_riot_fw ({fw_stop:#x}) is before __start_riot_fw ({fw_start:#x})"));
+        return Err(format!(
+            "__stop_riot_fw ({fw_stop:#x}) is before __start_riot_fw ({fw_start:#x})"
+        ));
     }
-    Ok(MapInfo { flash_origin, riot_core: core_start..core_stop, riot_fw: fw_start..fw_stop })
+    Ok(MapInfo {
+        flash_origin,
+        riot_core: core_start..core_stop,
+        riot_fw: fw_start..fw_stop,
+    })
 }
 
 /// `sym` occurs in `line` as a whole identifier.
 fn contains_symbol(line: &str, sym: &str) -> bool {
     let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     line.match_indices(sym).any(|(i, _)| {
-        let before = i.checked_sub(1).and_then(|j| line.as_bytes().get(j)).copied();
+        let before = i
+            .checked_sub(1)
+            .and_then(|j| line.as_bytes().get(j))
+            .copied();
         let after = line.as_bytes().get(i + sym.len()).copied();
         !before.is_some_and(ident) && !after.is_some_and(ident)
     })
@@ -79,7 +97,9 @@ fn contains_symbol(line: &str, sym: &str) -> bool {
 fn first_hex(line: &str) -> Result<u32, String> {
     let start = line.find("0x").ok_or("no 0x address")? + 2;
     let digits: &str = &line[start..];
-    let end = digits.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(digits.len());
+    let end = digits
+        .find(|c: char| !c.is_ascii_hexdigit())
+        .unwrap_or(digits.len());
     let digits = &digits[..end];
     if digits.is_empty() {
         return Err("0x is not followed by hexadecimal digits".into());
@@ -88,7 +108,15 @@ fn first_hex(line: &str) -> Result<u32, String> {
     if significant.len() > 8 {
         return Err(format!("address 0x{digits} does not fit in 32 bits"));
     }
-    u32::from_str_radix(if significant.is_empty() { "0" } else { significant }, 16).map_err(|e| e.to_string())
+    u32::from_str_radix(
+        if significant.is_empty() {
+            "0"
+        } else {
+            significant
+        },
+        16,
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -105,7 +133,14 @@ mod tests {
     #[test]
     fn last_match_wins_and_crlf_and_64_bit_columns() {
         let m = parse(MAP).unwrap();
-        assert_eq!(m, MapInfo { flash_origin: 0x0800c000, riot_core: 0x08000200..0x08000300, riot_fw: 0x08000300..0x08000400 });
+        assert_eq!(
+            m,
+            MapInfo {
+                flash_origin: 0x0800c000,
+                riot_core: 0x08000200..0x08000300,
+                riot_fw: 0x08000300..0x08000400
+            }
+        );
         assert_eq!(parse(&MAP.replace('\n', "\r\n")).unwrap(), m);
         let wide = MAP.replace("0x080", "0x00000000080");
         assert_eq!(parse(&wide).unwrap(), m);
@@ -117,11 +152,17 @@ mod tests {
 
     #[test]
     fn rejections() {
-        assert!(parse(&MAP.replace("FLASH", "FLESH")).unwrap_err().contains("FLASH"));
-        assert!(parse(&MAP.replace("__stop_riot_fw", "__stop_other")).unwrap_err().contains("__stop_riot_fw"));
+        assert!(parse(&MAP.replace("FLASH", "FLESH"))
+            .unwrap_err()
+            .contains("FLASH"));
+        assert!(parse(&MAP.replace("__stop_riot_fw", "__stop_other"))
+            .unwrap_err()
+            .contains("__stop_riot_fw"));
         let backwards = MAP.replace("0x08000400 __stop_riot_fw", "0x08000000 __stop_riot_fw");
         assert!(parse(&backwards).unwrap_err().contains("before"));
-        assert!(parse(&MAP.replace("0x0800c000", "0x1234567890")).unwrap_err().contains("32 bits"));
+        assert!(parse(&MAP.replace("0x0800c000", "0x1234567890"))
+            .unwrap_err()
+            .contains("32 bits"));
         // A longer identifier containing the symbol is not the symbol.
         assert!(parse(&MAP.replace("__stop_riot_core = .", "__stop_riot_core_x = .")).is_err());
     }

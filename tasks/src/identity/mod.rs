@@ -48,8 +48,8 @@ pub mod map;
 mod regid;
 pub mod uds;
 
-pub use uds::{read_uds, ReadUds, UdsSource};
 pub use inspect::{compare, differences, Difference};
+pub use uds::{read_uds, ReadUds, UdsSource};
 
 /// Why the published sample UDS is refused (without `--allow-sample-uds`).
 /// One wording for the CLI and the daemon (each adapter says how to allow it for tests).
@@ -104,7 +104,8 @@ impl DomainError for IdentityError {
 }
 
 /// The published sample UDS from the original tutorial: refused unless explicitly allowed.
-pub const PUBLISHED_SAMPLE_UDS: &str = "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae";
+pub const PUBLISHED_SAMPLE_UDS: &str =
+    "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae";
 
 /// A Unique Device Secret. Zeroized on drop; deliberately has no Debug or Display.
 pub struct Uds(Zeroizing<[u8; 32]>);
@@ -143,7 +144,10 @@ impl RegistrationId {
         regid::parse(text)
     }
     /// `az-<mac>v<major>v<minor>v<patch>` from a MAC (any accepted form) and `N.N.N`.
-    pub fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<RegistrationId, IdentityError> {
+    pub fn from_mac_and_version(
+        mac: &str,
+        firmware_version: &str,
+    ) -> Result<RegistrationId, IdentityError> {
         regid::from_mac_and_version(mac, firmware_version)
     }
     pub fn as_str(&self) -> &str {
@@ -183,8 +187,14 @@ impl std::fmt::Debug for FirmwareImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FirmwareImage")
             .field("flash_origin", &format_args!("{:#x}", self.flash_origin))
-            .field("riot_core", &format_args!("{:#x}..{:#x}", self.riot_core.start, self.riot_core.end))
-            .field("riot_fw", &format_args!("{:#x}..{:#x}", self.riot_fw.start, self.riot_fw.end))
+            .field(
+                "riot_core",
+                &format_args!("{:#x}..{:#x}", self.riot_core.start, self.riot_core.end),
+            )
+            .field(
+                "riot_fw",
+                &format_args!("{:#x}..{:#x}", self.riot_fw.start, self.riot_fw.end),
+            )
             .field("bin_len", &self.bin.len())
             .field("fwid", &hex::encode(self.fwid))
             .finish()
@@ -202,7 +212,12 @@ impl FirmwareImage {
     }
     /// Like [`FirmwareImage::from_parts`], naming the inputs in error messages
     /// (e.g. `--bin "build/x.ino.bin"`).
-    pub fn from_parts_named(bin: Vec<u8>, map: &str, bin_name: &str, map_name: &str) -> Result<FirmwareImage, IdentityError> {
+    pub fn from_parts_named(
+        bin: Vec<u8>,
+        map: &str,
+        bin_name: &str,
+        map_name: &str,
+    ) -> Result<FirmwareImage, IdentityError> {
         image::from_parts(bin, map, bin_name, map_name)
     }
     /// The whole image.
@@ -280,7 +295,11 @@ impl DeviceIdentity {
 // Secrets are hashed through references on purpose: passing the arrays by value would leave
 // unzeroized copies behind.
 #[allow(clippy::needless_borrows_for_generic_args)]
-pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId) -> Result<DeviceIdentity, IdentityError> {
+pub fn derive(
+    uds: &Uds,
+    image: &FirmwareImage,
+    registration_id: &RegistrationId,
+) -> Result<DeviceIdentity, IdentityError> {
     use sha2::Digest;
     let c = Zeroizing::new(<[u8; 32]>::from(sha2::Sha256::digest(&*cdi(uds, image))));
     let device_id = keys::kdf(&c, "Identity")?;
@@ -292,8 +311,13 @@ pub fn derive(uds: &Uds, image: &FirmwareImage, registration_id: &RegistrationId
     let alias = keys::kdf(&c2, "Alias")?;
     let device_id_public = device_id.public_point();
     let alias_public = alias.public_point();
-    let (alias_cert_der, device_cert_der) =
-        cert::build(registration_id.as_str(), &device_id_public, &device_id, &alias_public, &fwid)?;
+    let (alias_cert_der, device_cert_der) = cert::build(
+        registration_id.as_str(),
+        &device_id_public,
+        &device_id,
+        &alias_public,
+        &fwid,
+    )?;
     Ok(DeviceIdentity {
         registration_id: registration_id.clone(),
         fwid,
@@ -344,7 +368,8 @@ pub fn inspect(der: &[u8]) -> Result<CertInfo, IdentityError> {
 pub fn inspect_bytes(bytes: &[u8]) -> Result<CertInfo, IdentityError> {
     match std::str::from_utf8(bytes) {
         Ok(text) if text.contains("-----BEGIN") => {
-            let der = pem::decode(text, Some("CERTIFICATE")).or_else(|_| pem::decode(text, None))?;
+            let der =
+                pem::decode(text, Some("CERTIFICATE")).or_else(|_| pem::decode(text, None))?;
             inspect::inspect(&der)
         }
         _ => inspect::inspect(bytes),

@@ -31,11 +31,19 @@ pub fn decode(text: &str, label: Option<&str>) -> Result<Vec<u8>, IdentityError>
     let mut search = text;
     loop {
         let Some(begin) = search.find("-----BEGIN ") else {
-            return Err(IdentityError::named(crate::error::Input::Cert, "PEM input", format!("no {} found", what())));
+            return Err(IdentityError::named(
+                crate::error::Input::Cert,
+                "PEM input",
+                format!("no {} found", what()),
+            ));
         };
         let after_begin = &search[begin + "-----BEGIN ".len()..];
         let Some(label_end) = after_begin.find("-----") else {
-            return Err(IdentityError::named(crate::error::Input::Cert, "PEM input", "unterminated BEGIN line"));
+            return Err(IdentityError::named(
+                crate::error::Input::Cert,
+                "PEM input",
+                "unterminated BEGIN line",
+            ));
         };
         let found = after_begin[..label_end].trim();
         let body_start = &after_begin[label_end + 5..];
@@ -45,12 +53,25 @@ pub fn decode(text: &str, label: Option<&str>) -> Result<Vec<u8>, IdentityError>
         }
         let end_marker = format!("-----END {found}-----");
         let Some(end) = body_start.find(&end_marker) else {
-            return Err(IdentityError::named(crate::error::Input::Cert, "PEM input", format!("the \"{found}\" block has no END line")));
+            return Err(IdentityError::named(
+                crate::error::Input::Cert,
+                "PEM input",
+                format!("the \"{found}\" block has no END line"),
+            ));
         };
-        let body: String = body_start[..end].chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let body: String = body_start[..end]
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         return base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
-            .map_err(|_| IdentityError::named(crate::error::Input::Cert, "PEM input", format!("the \"{found}\" block is not valid base64")));
+            .map_err(|_| {
+                IdentityError::named(
+                    crate::error::Input::Cert,
+                    "PEM input",
+                    format!("the \"{found}\" block is not valid base64"),
+                )
+            });
     }
 }
 
@@ -70,7 +91,11 @@ mod tests {
 
     #[test]
     fn picks_the_requested_label_and_reports_missing() {
-        let text = format!("junk\n{}{}", encode("PUBLIC KEY", b"pk"), encode("CERTIFICATE", b"cert"));
+        let text = format!(
+            "junk\n{}{}",
+            encode("PUBLIC KEY", b"pk"),
+            encode("CERTIFICATE", b"cert")
+        );
         assert_eq!(decode(&text, Some("CERTIFICATE")).unwrap(), b"cert");
         assert_eq!(decode(&text, None).unwrap(), b"pk");
         assert!(decode(&text, Some("EC PRIVATE KEY")).is_err());

@@ -8,7 +8,11 @@ const ALLOWED: &str = "allowed: 1 to 64 characters of lower-case letters a-z, di
 pub(crate) fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
     let input = || format!("registration ID {text:?}");
     if text.is_empty() {
-        return Err(IdentityError::named(Input::RegistrationId, input(), format!("is empty; {ALLOWED}")));
+        return Err(IdentityError::named(
+            Input::RegistrationId,
+            input(),
+            format!("is empty; {ALLOWED}"),
+        ));
     }
     let len = text.chars().count();
     if len > 64 {
@@ -18,9 +22,24 @@ pub(crate) fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
             format!("is {len} characters long; DPS allows at most 64 for X.509 registrations; {ALLOWED}"),
         ));
     }
-    if let Some((pos, c)) = text.chars().enumerate().find(|(_, c)| !matches!(c, 'a'..='z' | '0'..='9' | '-')) {
-        let why = if c.is_ascii_uppercase() { " (upper case is not allowed)" } else { "" };
-        return Err(IdentityError::named(Input::RegistrationId, input(), format!("character {} ({c:?}) is not allowed{why}; {ALLOWED}", pos + 1)));
+    if let Some((pos, c)) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+    {
+        let why = if c.is_ascii_uppercase() {
+            " (upper case is not allowed)"
+        } else {
+            ""
+        };
+        return Err(IdentityError::named(
+            Input::RegistrationId,
+            input(),
+            format!(
+                "character {} ({c:?}) is not allowed{why}; {ALLOWED}",
+                pos + 1
+            ),
+        ));
     }
     Ok(RegistrationId(text.to_string()))
 }
@@ -33,11 +52,21 @@ pub(crate) fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
         match c {
             ':' | '-' => {}
             c if c.is_ascii_hexdigit() => out.push(c.to_ascii_lowercase()),
-            c => return Err(IdentityError::named(Input::Mac, input(), format!("{c:?} is not a hexadecimal digit; {allowed}"))),
+            c => {
+                return Err(IdentityError::named(
+                    Input::Mac,
+                    input(),
+                    format!("{c:?} is not a hexadecimal digit; {allowed}"),
+                ))
+            }
         }
     }
     if out.len() != 12 {
-        return Err(IdentityError::named(Input::Mac, input(), format!("has {} hexadecimal digits; {allowed}", out.len())));
+        return Err(IdentityError::named(
+            Input::Mac,
+            input(),
+            format!("has {} hexadecimal digits; {allowed}", out.len()),
+        ));
     }
     Ok(out)
 }
@@ -66,7 +95,10 @@ pub(crate) fn firmware_version(version: &str) -> Result<[&str; 3], IdentityError
     Ok(out)
 }
 
-pub(crate) fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<RegistrationId, IdentityError> {
+pub(crate) fn from_mac_and_version(
+    mac: &str,
+    firmware_version: &str,
+) -> Result<RegistrationId, IdentityError> {
     let mac = normalize_mac(mac)?;
     let [x, y, z] = self::firmware_version(firmware_version)?;
     parse(&format!("az-{mac}v{x}v{y}v{z}"))
@@ -74,9 +106,9 @@ pub(crate) fn from_mac_and_version(mac: &str, firmware_version: &str) -> Result<
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
-    use super::*;
 
     #[test]
     fn registration_ids() {
@@ -96,9 +128,21 @@ mod tests {
         for bad in ["a0b1c2d3e4f", "a0b1c2d3e4f5a", "g0b1c2d3e4f5", ""] {
             assert!(normalize_mac(bad).is_err(), "{bad}");
         }
-        assert_eq!(from_mac_and_version("C0BDD1A2B3C4", "1.6.2").unwrap().as_str(), "az-c0bdd1a2b3c4v1v6v2");
-        assert_eq!(from_mac_and_version("c0bdd1a2b3c4", "2.0.10").unwrap().as_str(), "az-c0bdd1a2b3c4v2v0v10");
-        for bad in ["1.6", "1..6", "a.b.c", "1.6.2.1", "1.6.", " 1.6.2", "1.6.-2", ""] {
+        assert_eq!(
+            from_mac_and_version("C0BDD1A2B3C4", "1.6.2")
+                .unwrap()
+                .as_str(),
+            "az-c0bdd1a2b3c4v1v6v2"
+        );
+        assert_eq!(
+            from_mac_and_version("c0bdd1a2b3c4", "2.0.10")
+                .unwrap()
+                .as_str(),
+            "az-c0bdd1a2b3c4v2v0v10"
+        );
+        for bad in [
+            "1.6", "1..6", "a.b.c", "1.6.2.1", "1.6.", " 1.6.2", "1.6.-2", "",
+        ] {
             assert!(from_mac_and_version("c0bdd1a2b3c4", bad).is_err(), "{bad}");
         }
     }

@@ -30,7 +30,11 @@ pub struct ReadUds {
 /// published sample refused unless `allow_sample` (then a warning), a group/world-readable
 /// file warned about. `input` names the source in messages (`--uds-file "a.uds"`, `uds`);
 /// no message ever contains a character of the UDS.
-pub fn read_uds(source: UdsSource<'_>, input: &str, allow_sample: bool) -> Result<ReadUds, IdentityError> {
+pub fn read_uds(
+    source: UdsSource<'_>,
+    input: &str,
+    allow_sample: bool,
+) -> Result<ReadUds, IdentityError> {
     let mut warnings = Vec::new();
     let from_input = |e: InputError| IdentityError::Invalid(e.into_invalid(Input::Uds));
     let bytes = match source {
@@ -43,7 +47,13 @@ pub fn read_uds(source: UdsSource<'_>, input: &str, allow_sample: bool) -> Resul
         UdsSource::Stdin => fsutil::read_stdin_line(input, limits::UDS_FILE).map_err(from_input)?,
         UdsSource::Text(text) => Zeroizing::new(text.as_bytes().to_vec()),
     };
-    let text = std::str::from_utf8(&bytes).map_err(|_| IdentityError::named(Input::Uds, input, "is not text; allowed: exactly 64 hexadecimal digits"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        IdentityError::named(
+            Input::Uds,
+            input,
+            "is not text; allowed: exactly 64 hexadecimal digits",
+        )
+    })?;
     let uds = parse(text).map_err(|e| match e {
         IdentityError::Invalid(i) => IdentityError::named(Input::Uds, input, i.reason),
         other => other,
@@ -52,7 +62,10 @@ pub fn read_uds(source: UdsSource<'_>, input: &str, allow_sample: bool) -> Resul
         if !allow_sample {
             return Err(IdentityError::named(Input::Uds, input, SAMPLE_UDS_REFUSAL));
         }
-        warnings.push("using the published sample UDS (allowed on request): this identity's keys are public".into());
+        warnings.push(
+            "using the published sample UDS (allowed on request): this identity's keys are public"
+                .into(),
+        );
     }
     Ok(ReadUds { uds, warnings })
 }
@@ -98,13 +111,23 @@ pub(crate) fn parse(text: &str) -> Result<Uds, IdentityError> {
     let t = text.trim();
     let allowed = "allowed: exactly 64 hexadecimal digits (0-9, a-f, any case)";
     if let Some(pos) = t.chars().position(|c| !c.is_ascii_hexdigit()) {
-        return Err(IdentityError::invalid(Input::Uds, format!("character {} is not a hexadecimal digit; {allowed}", pos + 1)));
+        return Err(IdentityError::invalid(
+            Input::Uds,
+            format!(
+                "character {} is not a hexadecimal digit; {allowed}",
+                pos + 1
+            ),
+        ));
     }
     if t.len() != 64 {
-        return Err(IdentityError::invalid(Input::Uds, format!("has {} digits; {allowed}", t.len())));
+        return Err(IdentityError::invalid(
+            Input::Uds,
+            format!("has {} digits; {allowed}", t.len()),
+        ));
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
-    hex::decode_to_slice(t, &mut bytes[..]).map_err(|_| IdentityError::invalid(Input::Uds, allowed))?;
+    hex::decode_to_slice(t, &mut bytes[..])
+        .map_err(|_| IdentityError::invalid(Input::Uds, allowed))?;
     Ok(Uds(bytes))
 }
 
@@ -126,16 +149,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a.uds");
         std::fs::write(&f, format!("{}\n", &CANARY[..64].replace('Z', "a"))).unwrap();
-        let e = read_uds(UdsSource::Text(CANARY), "uds", false).err().unwrap().to_string();
-        assert!(e.starts_with("invalid uds:") && e.contains("character 64") && !e.contains("c0ffee"), "{e}");
+        let e = read_uds(UdsSource::Text(CANARY), "uds", false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("invalid uds:") && e.contains("character 64") && !e.contains("c0ffee"),
+            "{e}"
+        );
         std::fs::write(&f, CANARY).unwrap();
-        let e = read_uds(UdsSource::File(&f), "--uds-file \"a.uds\"", false).err().unwrap().to_string();
-        assert!(e.contains("--uds-file \"a.uds\"") && !e.contains("c0ffee"), "{e}");
+        let e = read_uds(UdsSource::File(&f), "--uds-file \"a.uds\"", false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("--uds-file \"a.uds\"") && !e.contains("c0ffee"),
+            "{e}"
+        );
         std::fs::write(&f, "ab".repeat(2000)).unwrap();
-        let e = read_uds(UdsSource::File(&f), "--uds-file", false).err().unwrap().to_string();
+        let e = read_uds(UdsSource::File(&f), "--uds-file", false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("1 KiB") && !e.contains("abab"), "{e}");
         let sample = super::super::PUBLISHED_SAMPLE_UDS;
-        let e = read_uds(UdsSource::Text(sample), "uds", false).err().unwrap().to_string();
+        let e = read_uds(UdsSource::Text(sample), "uds", false)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("published sample"), "{e}");
         let ok = read_uds(UdsSource::Text(sample), "uds", true).unwrap();
         assert!(ok.warnings.iter().any(|w| w.contains("sample")));
@@ -150,9 +191,18 @@ mod tests {
         std::fs::write(&f, "ab".repeat(32)).unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
         let r = read_uds(UdsSource::File(&f), "--uds-file", false).unwrap();
-        assert!(r.warnings.iter().any(|w| w.contains("0644") && w.contains("0600")), "{:?}", r.warnings);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("0644") && w.contains("0600")),
+            "{:?}",
+            r.warnings
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(read_uds(UdsSource::File(&f), "--uds-file", false).unwrap().warnings.is_empty());
+        assert!(read_uds(UdsSource::File(&f), "--uds-file", false)
+            .unwrap()
+            .warnings
+            .is_empty());
     }
 
     #[test]
@@ -163,6 +213,12 @@ mod tests {
         save_new_uds(&first, &f).unwrap();
         assert!(check_new_uds_file(&f).is_err());
         assert!(save_new_uds(&generate(), &f).is_err());
-        assert_eq!(read_uds(UdsSource::File(&f), "f", false).unwrap().uds.as_bytes(), first.as_bytes());
+        assert_eq!(
+            read_uds(UdsSource::File(&f), "f", false)
+                .unwrap()
+                .uds
+                .as_bytes(),
+            first.as_bytes()
+        );
     }
 }

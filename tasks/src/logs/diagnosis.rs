@@ -18,7 +18,8 @@ const HINT_NO_HUB: &str = "DPS has no IoT hub to assign the device to: link an I
 const HINT_DISABLED: &str = "enable the individual enrollment (`devkit enroll` without --disabled, or in the Azure portal), then press reset";
 const HINT_TRANSPORT: &str = "the device could not reach DPS (network, DNS, TLS or endpoint): check the Wi-Fi, that the network allows HTTPS (port 443) to the global endpoint, and the global endpoint and ID scope in the sketch's dps_config.h; then press reset. With tracing on, `devkit monitor --events` shows the HTTP exchange";
 const HINT_TIMEOUT: &str = "DPS did not answer in time: check the network (Wi-Fi signal, firewall, proxy), then press reset to retry";
-const HINT_RETRY: &str = "press reset to retry; if it persists, check the enrollment in the Azure portal";
+const HINT_RETRY: &str =
+    "press reset to retry; if it persists, check the enrollment in the Azure portal";
 
 /// Everything known about the failed attempt.
 #[derive(Debug, Default, Clone)]
@@ -62,7 +63,10 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, String) {
         return (what, hint.into());
     }
     if is_hub_unauthorized(&lower_msg) {
-        return (format!("DPS could not register the device in the linked IoT hub{msg}"), HINT_HUB_LINK.into());
+        return (
+            format!("DPS could not register the device in the linked IoT hub{msg}"),
+            HINT_HUB_LINK.into(),
+        );
     }
     if lower_msg.contains("invalid certificate") {
         return (format!("DPS rejected the device certificate{msg}: the enrolled certificate does not match this device's identity"), HINT_401002.into());
@@ -76,17 +80,29 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, String) {
         return by_result(r, &msg);
     }
     if f.uds_missing {
-        return ("the device has no valid UDS, so it has no identity to register with".into(), HINT_UDS.into());
+        return (
+            "the device has no valid UDS, so it has no identity to register with".into(),
+            HINT_UDS.into(),
+        );
     }
     if f.wifi_failed {
-        return ("the device is not on the network (Wi-Fi failed)".into(), HINT_WIFI.into());
+        return (
+            "the device is not on the network (Wi-Fi failed)".into(),
+            HINT_WIFI.into(),
+        );
     }
     if !msg.is_empty() {
         return (format!("DPS registration failed{msg}"), HINT_RETRY.into());
     }
     match f.http_status {
-        Some(s) if s >= 400 => (format!("DPS answered HTTP {s}"), "press reset to retry; if it persists, check the enrollment and the ID scope".into()),
-        _ => ("registration failed before DPS answered (network, TLS or endpoint)".into(), HINT_TRANSPORT.into()),
+        Some(s) if s >= 400 => (
+            format!("DPS answered HTTP {s}"),
+            "press reset to retry; if it persists, check the enrollment and the ID scope".into(),
+        ),
+        _ => (
+            "registration failed before DPS answered (network, TLS or endpoint)".into(),
+            HINT_TRANSPORT.into(),
+        ),
     }
 }
 
@@ -142,11 +158,30 @@ mod tests {
 
     #[test]
     fn every_sdk_result_has_its_own_hint() {
-        let results = ["INVALID_ARG", "MEMORY", "PARSING", "TRANSPORT", "INVALID_STATE", "DEV_AUTH_ERROR", "TIMEOUT", "KEY_ERROR", "ERROR", "HUB_NOT_SPECIFIED", "UNAUTHORIZED", "DISABLED"];
+        let results = [
+            "INVALID_ARG",
+            "MEMORY",
+            "PARSING",
+            "TRANSPORT",
+            "INVALID_STATE",
+            "DEV_AUTH_ERROR",
+            "TIMEOUT",
+            "KEY_ERROR",
+            "ERROR",
+            "HUB_NOT_SPECIFIED",
+            "UNAUTHORIZED",
+            "DISABLED",
+        ];
         let mut hints = std::collections::HashMap::new();
         for r in results {
-            let (reason, hint) = diagnose(&Facts { result: Some(r), ..Facts::default() });
-            assert!(reason.contains(&format!("PROV_DEVICE_RESULT_{r}")), "{reason}");
+            let (reason, hint) = diagnose(&Facts {
+                result: Some(r),
+                ..Facts::default()
+            });
+            assert!(
+                reason.contains(&format!("PROV_DEVICE_RESULT_{r}")),
+                "{reason}"
+            );
             hints.entry(hint).or_insert_with(Vec::new).push(r);
         }
         // Every result names its own cause.
@@ -155,15 +190,32 @@ mod tests {
 
     #[test]
     fn the_hub_link_failure_points_at_the_linked_hub() {
-        let (reason, hint) = diagnose(&Facts { message: Some("{\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\"}"), ..Facts::default() });
+        let (reason, hint) = diagnose(&Facts {
+            message: Some("{\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\"}"),
+            ..Facts::default()
+        });
         assert!(reason.contains("linked IoT hub"), "{reason}");
-        assert!(hint.contains("Linked IoT hubs") && hint.contains("connection string"), "{hint}");
-        assert_eq!(diagnose(&Facts { error_code: Some(400209), ..Facts::default() }).1, hint);
+        assert!(
+            hint.contains("Linked IoT hubs") && hint.contains("connection string"),
+            "{hint}"
+        );
+        assert_eq!(
+            diagnose(&Facts {
+                error_code: Some(400209),
+                ..Facts::default()
+            })
+            .1,
+            hint
+        );
     }
 
     #[test]
     fn the_error_code_wins_over_the_sdk_result() {
-        let (_, hint) = diagnose(&Facts { error_code: Some(401002), result: Some("TRANSPORT"), ..Facts::default() });
+        let (_, hint) = diagnose(&Facts {
+            error_code: Some(401002),
+            result: Some("TRANSPORT"),
+            ..Facts::default()
+        });
         assert_eq!(hint, HINT_401002);
     }
 }

@@ -47,14 +47,22 @@ mod prefix;
 pub mod redact;
 
 use crate::monitor::framing::LineFramer;
-use diagnosis::{HINT_UDS, HINT_WIFI};
 pub use diagnosis::HINT_401002;
+use diagnosis::{HINT_UDS, HINT_WIFI};
 use redact::{field, MAX_FIELD};
 use serde::{Deserialize, Serialize};
 
 /// One event recognised in the device's output.
+///
+/// Serialized with `kind` and every key in camelCase, the one casing of every `--json` output and
+/// of the daemon: `devkit monitor --events`, `devkit logs --events` and the daemon's
+/// `devkit/registrationEvent` all print exactly this.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum LogEvent {
     /// The boot banner.
     Boot,
@@ -78,7 +86,10 @@ pub enum LogEvent {
         detail: Option<String>,
     },
     /// The traced registration request.
-    RegistrationRequest { id_scope: String, registration_id: String },
+    RegistrationRequest {
+        id_scope: String,
+        registration_id: String,
+    },
     /// DPS answered with an error.
     DpsError {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,7 +209,10 @@ impl EventParser {
             return out;
         }
         if text.contains("MXChip - Microsoft IoT Developer Kit") {
-            *self = EventParser { framer: std::mem::take(&mut self.framer), ..EventParser::default() };
+            *self = EventParser {
+                framer: std::mem::take(&mut self.framer),
+                ..EventParser::default()
+            };
             out.push(LogEvent::Boot);
             return out;
         }
@@ -206,20 +220,32 @@ impl EventParser {
             out.push(LogEvent::ConfigMode);
             return out;
         }
-        if let Some(rest) = strip_prefix_ci(text, "Error:").or_else(|| strip_prefix_ci(text, "Critical:")) {
+        if let Some(rest) =
+            strip_prefix_ci(text, "Error:").or_else(|| strip_prefix_ci(text, "Critical:"))
+        {
             let sdk = parse_sdk_error(rest);
             let recognised = self.classify(&sdk.text, &mut out);
-            let console_reply = rest.trim_start().starts_with("Syntax error") || rest.trim_start().starts_with("Invalid command");
+            let console_reply = rest.trim_start().starts_with("Syntax error")
+                || rest.trim_start().starts_with("Invalid command");
             // After `failed`, the SDK's further error lines are that failure unwinding
             // ("Unable to process registration reply", "registration failed!"): the failure
             // stays the attempt's last word.
             if !recognised && !console_reply && !self.failed_reported {
-                out.push(LogEvent::DeviceError { text: field(&sdk.text), function: sdk.function.map(|f| field(&f)), line: sdk.line });
+                out.push(LogEvent::DeviceError {
+                    text: field(&sdk.text),
+                    function: sdk.function.map(|f| field(&f)),
+                    line: sdk.line,
+                });
             }
         } else {
-            let inner = match strip_prefix_ci(text, "Warning:").or_else(|| strip_prefix_ci(text, "Verbose:")) {
+            let inner = match strip_prefix_ci(text, "Warning:")
+                .or_else(|| strip_prefix_ci(text, "Verbose:"))
+            {
                 Some(rest) => parse_sdk_error(rest).text,
-                None => strip_prefix_ci(text, "Info:").unwrap_or(text).trim().to_string(),
+                None => strip_prefix_ci(text, "Info:")
+                    .unwrap_or(text)
+                    .trim()
+                    .to_string(),
             };
             self.classify(&inner, &mut out);
         }
@@ -247,10 +273,17 @@ impl EventParser {
         if let Some(r) = &failed_result {
             self.result = Some(r.clone());
         } else if self.result.is_none() {
-            self.result = SDK_RESULT_LINES.iter().find(|(needle, _)| lower.contains(needle)).map(|(_, r)| r.to_string());
+            self.result = SDK_RESULT_LINES
+                .iter()
+                .find(|(needle, _)| lower.contains(needle))
+                .map(|(_, r)| r.to_string());
         }
         if let Some(v) = after(text, "DevKit MAC Address:") {
-            let mac: String = v.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>().to_ascii_lowercase();
+            let mac: String = v
+                .chars()
+                .filter(|c| c.is_ascii_hexdigit())
+                .collect::<String>()
+                .to_ascii_lowercase();
             if mac.len() == 12 {
                 self.mac = Some(mac);
                 out.push(self.identity());
@@ -268,37 +301,59 @@ impl EventParser {
             }
         } else if let Some(v) = after(text, "DPS Version:") {
             self.new_attempt();
-            out.push(LogEvent::Status { status: "dps_started".into(), detail: version_word(v) });
+            out.push(LogEvent::Status {
+                status: "dps_started".into(),
+                detail: version_word(v),
+            });
         } else if let Some((scope, id)) = parse_register_put(text) {
             self.new_attempt();
-            out.push(LogEvent::RegistrationRequest { id_scope: scope, registration_id: id });
+            out.push(LogEvent::RegistrationRequest {
+                id_scope: scope,
+                registration_id: id,
+            });
         } else if is_json_reply(text) {
             self.json_reply(text, out);
-        } else if let Some(v) = after_ci(text, &lower, "provisioning status:").or_else(|| after_ci(text, &lower, "registration status:")).or_else(|| after_ci(text, &lower, "dps status:")) {
+        } else if let Some(v) = after_ci(text, &lower, "provisioning status:")
+            .or_else(|| after_ci(text, &lower, "registration status:"))
+            .or_else(|| after_ci(text, &lower, "dps status:"))
+        {
             if let Some(status) = normalise_status(first_word(v)) {
                 self.sdk_status_seen = true;
                 if status == "connected" && self.failed_reported {
                     // The SDK connects again: a new attempt (a sketch that retries).
                     self.new_attempt();
                 }
-                out.push(LogEvent::Status { status, detail: None });
+                out.push(LogEvent::Status {
+                    status,
+                    detail: None,
+                });
             }
-        } else if let Some(v) = after(text, "Registration Information received from service:").or_else(|| after(text, "Registration Information received from DPS:")) {
+        } else if let Some(v) = after(text, "Registration Information received from service:")
+            .or_else(|| after(text, "Registration Information received from DPS:"))
+        {
             // `<hub>!` (DevKit), `<hub>, deviceId: <id>` (the SDK's sample).
             if let Some(hub) = hub_name(v) {
-                if let Some(id) = after(v, "deviceId:").or_else(|| after(v, "deviceId=")).map(first_word) {
+                if let Some(id) = after(v, "deviceId:")
+                    .or_else(|| after(v, "deviceId="))
+                    .map(first_word)
+                {
                     self.device_id = Some(field(id.trim_end_matches(['!', ',', '.'])));
                 }
                 if self.assigned_hub.as_deref() != Some(hub.as_str()) {
                     self.assigned_hub = Some(hub.clone());
-                    out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
+                    out.push(LogEvent::Assigned {
+                        hub,
+                        device_id: self.device_id.clone(),
+                    });
                 }
             }
         } else if let Some(v) = after(text, "Provisioning Failure:") {
             // `Provisioning Failure: OperationId: <id> - Date: <utc> - Msg: <DPS errorMessage>`
             // (prov_device_ll_client.c) or `Provisioning Failure: Reason: <text>`: without the
             // HTTP trace this line is all the device says of DPS's answer.
-            let msg = after(v, "Msg:").unwrap_or_else(|| v.trim().trim_start_matches("Reason:").trim()).trim_end_matches('.');
+            let msg = after(v, "Msg:")
+                .unwrap_or_else(|| v.trim().trim_start_matches("Reason:").trim())
+                .trim_end_matches('.');
             if !msg.is_empty() && !msg.contains("PROV_DEVICE_RESULT_") {
                 let msg = field(msg);
                 match &mut self.error {
@@ -318,10 +373,20 @@ impl EventParser {
         } else if UDS_LINES.iter().any(|l| lower.contains(l)) {
             if !self.uds_missing {
                 self.uds_missing = true;
-                out.push(LogEvent::UdsMissing { message: field(text), hint: HINT_UDS.into() });
+                out.push(LogEvent::UdsMissing {
+                    message: field(text),
+                    hint: HINT_UDS.into(),
+                });
             }
-        } else if let Some(v) = after(text, "HTTP Status:").or_else(|| after(text, "Reply Status:")).or_else(|| after(text, "Failure status code sent from the server:")) {
-            if let Some(code) = first_word(v).parse().ok().filter(|c| (100..=599).contains(c)) {
+        } else if let Some(v) = after(text, "HTTP Status:")
+            .or_else(|| after(text, "Reply Status:"))
+            .or_else(|| after(text, "Failure status code sent from the server:"))
+        {
+            if let Some(code) = first_word(v)
+                .parse()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+            {
                 self.http_status = Some(code);
             }
         } else if let Some(code) = http_response_status(text) {
@@ -329,14 +394,22 @@ impl EventParser {
         } else if is_wifi_line(&lower) {
             // `Wi-Fi <ssid> connected.`: the SSID itself may contain any word, so the success
             // shape is checked first.
-            let connected = lower.trim_end_matches('.').ends_with(" connected") && !lower.contains("not connected") && !lower.contains("failed to connect");
+            let connected = lower.trim_end_matches('.').ends_with(" connected")
+                && !lower.contains("not connected")
+                && !lower.contains("failed to connect");
             if connected {
-                out.push(LogEvent::Status { status: "wifi_connected".into(), detail: None });
+                out.push(LogEvent::Status {
+                    status: "wifi_connected".into(),
+                    detail: None,
+                });
             } else if !is_failure(&lower) {
                 return false;
             } else if !self.wifi_failed {
                 self.wifi_failed = true;
-                out.push(LogEvent::WifiFailed { message: field(text), hint: HINT_WIFI.into() });
+                out.push(LogEvent::WifiFailed {
+                    message: field(text),
+                    hint: HINT_WIFI.into(),
+                });
             }
         } else {
             return false;
@@ -349,20 +422,37 @@ impl EventParser {
     fn json_reply(&mut self, text: &str, out: &mut Vec<LogEvent>) {
         // The top-level `status` comes first in DPS's replies (`registrationState` after it).
         let status = json_string(text, "status").map(|s| s.to_ascii_lowercase());
-        let failed_state = status.as_deref().filter(|s| matches!(*s, "failed" | "disabled" | "blacklisted")).map(str::to_string);
+        let failed_state = status
+            .as_deref()
+            .filter(|s| matches!(*s, "failed" | "disabled" | "blacklisted"))
+            .map(str::to_string);
         let code = json_number(text, "errorCode").and_then(|c| u32::try_from(c).ok());
         if code.is_some() || failed_state.is_some() {
-            let message = json_string(text, "message").or_else(|| json_string(text, "errorMessage")).map(|m| field(&m)).filter(|m| !m.is_empty());
+            let message = json_string(text, "message")
+                .or_else(|| json_string(text, "errorMessage"))
+                .map(|m| field(&m))
+                .filter(|m| !m.is_empty());
             if code.is_some() {
-                let http_status = self.http_status.or_else(|| code.and_then(|c| u16::try_from(c / 1000).ok()).filter(|s| (100..=599).contains(s)));
+                let http_status = self.http_status.or_else(|| {
+                    code.and_then(|c| u16::try_from(c / 1000).ok())
+                        .filter(|s| (100..=599).contains(s))
+                });
                 self.http_status = http_status;
-                let tracking_id = json_string(text, "trackingId").filter(|t| t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-                out.push(LogEvent::DpsError { http_status, error_code: code, message: message.clone(), tracking_id });
+                let tracking_id = json_string(text, "trackingId").filter(|t| {
+                    t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                });
+                out.push(LogEvent::DpsError {
+                    http_status,
+                    error_code: code,
+                    message: message.clone(),
+                    tracking_id,
+                });
             }
             self.error = Some((code, message));
             self.dps_status = failed_state.clone();
             // 4xx answers are final (the SDK gives up); throttling (429) and 5xx are retried.
-            let final_code = code.is_some_and(|c| c / 1000 >= 400 && c / 1000 < 500 && c / 1000 != 429);
+            let final_code =
+                code.is_some_and(|c| c / 1000 >= 400 && c / 1000 < 500 && c / 1000 != 429);
             if final_code || failed_state.is_some() {
                 self.fail(out);
             }
@@ -371,12 +461,18 @@ impl EventParser {
             if let Some(hub) = hub_name(&hub) {
                 if self.assigned_hub.as_deref() != Some(hub.as_str()) {
                     self.assigned_hub = Some(hub.clone());
-                    out.push(LogEvent::Assigned { hub, device_id: self.device_id.clone() });
+                    out.push(LogEvent::Assigned {
+                        hub,
+                        device_id: self.device_id.clone(),
+                    });
                 }
             }
         } else if status.as_deref() == Some("assigning") && !self.sdk_status_seen {
             // Older firmware without status callbacks: the reply is the only progress shown.
-            out.push(LogEvent::Status { status: "assigning".into(), detail: None });
+            out.push(LogEvent::Status {
+                status: "assigning".into(),
+                detail: None,
+            });
         }
     }
 
@@ -418,7 +514,12 @@ impl EventParser {
             wifi_failed: self.wifi_failed,
         };
         let (reason, hint) = diagnosis::diagnose(&facts);
-        LogEvent::Failed { reason, hint, error_code: code, http_status: self.http_status }
+        LogEvent::Failed {
+            reason,
+            hint,
+            error_code: code,
+            http_status: self.http_status,
+        }
     }
 }
 
@@ -431,18 +532,31 @@ const SDK_RESULT_LINES: [(&str, &str); 7] = [
     ("provisioning result is unauthorized", "DEV_AUTH_ERROR"),
     ("the device has been disabled by dps service", "DISABLED"),
     ("the device is unauthorized with service", "ERROR"),
-    ("failure retrieving data from the provisioning service", "TRANSPORT"),
+    (
+        "failure retrieving data from the provisioning service",
+        "TRANSPORT",
+    ),
     ("http error encountered", "TRANSPORT"),
 ];
 
 /// The firmware's lines for a missing or unusable UDS (DevkitDPSClient.cpp, the older
 /// DPSClient.cpp's `Untrusted device.`).
-const UDS_LINES: [&str; 5] = ["uds string is empty", "diceinit failed", "length of dps uds string must be", "unable to get dps uds string", "untrusted device"];
+const UDS_LINES: [&str; 5] = [
+    "uds string is empty",
+    "diceinit failed",
+    "length of dps uds string must be",
+    "unable to get dps uds string",
+    "untrusted device",
+];
 
 /// `PROV_DEVICE_RESULT_X` or the older client's `DPS_ERROR_X`, as `X`.
 fn sdk_result(text: &str) -> Option<String> {
     let v = after_raw(text, "PROV_DEVICE_RESULT_").or_else(|| after_raw(text, "DPS_ERROR_"))?;
-    let result: String = v.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').take(32).collect();
+    let result: String = v
+        .chars()
+        .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+        .take(32)
+        .collect();
     let result = result.trim_end_matches('_');
     (!result.is_empty()).then(|| result.to_string())
 }
@@ -450,8 +564,13 @@ fn sdk_result(text: &str) -> Option<String> {
 /// A registration status as the parser names it everywhere: `PROV_DEVICE_REG_STATUS_X`,
 /// `DPS_REGISTRATION_STATUS_X`, `X` and the enum's number all become `x`.
 fn normalise_status(word: &str) -> Option<String> {
-    let upper = word.trim_end_matches(['.', ',', '!', ';']).to_ascii_uppercase();
-    let name = upper.strip_prefix("PROV_DEVICE_REG_STATUS_").or_else(|| upper.strip_prefix("DPS_REGISTRATION_STATUS_")).unwrap_or(&upper);
+    let upper = word
+        .trim_end_matches(['.', ',', '!', ';'])
+        .to_ascii_uppercase();
+    let name = upper
+        .strip_prefix("PROV_DEVICE_REG_STATUS_")
+        .or_else(|| upper.strip_prefix("DPS_REGISTRATION_STATUS_"))
+        .unwrap_or(&upper);
     let name = match name {
         "0" => "CONNECTED",
         "1" => "REGISTERING",
@@ -464,27 +583,47 @@ fn normalise_status(word: &str) -> Option<String> {
     KNOWN_STATUSES.contains(&status.as_str()).then_some(status)
 }
 
-const KNOWN_STATUSES: [&str; 8] = ["connected", "registering", "assigning", "assigned", "unassigned", "error", "failed", "disabled"];
+const KNOWN_STATUSES: [&str; 8] = [
+    "connected",
+    "registering",
+    "assigning",
+    "assigned",
+    "unassigned",
+    "error",
+    "failed",
+    "disabled",
+];
 
 fn starts_with_sdk_level(text: &str) -> bool {
-    ["Error:", "Critical:", "Warning:", "Info:", "Verbose:"].iter().any(|p| strip_prefix_ci(text, p).is_some())
+    ["Error:", "Critical:", "Warning:", "Info:", "Verbose:"]
+        .iter()
+        .any(|p| strip_prefix_ci(text, p).is_some())
 }
 
 fn is_json_reply(text: &str) -> bool {
-    text.contains("\"errorCode\"") || text.contains("\"assignedHub\"") || (text.contains("\"operationId\"") && text.contains("\"status\""))
+    text.contains("\"errorCode\"")
+        || text.contains("\"assignedHub\"")
+        || (text.contains("\"operationId\"") && text.contains("\"status\""))
 }
 
 /// An IoT hub host name (`<name>.azure-devices.net`, or any DNS name): never key material.
 fn hub_name(text: &str) -> Option<String> {
     let hub = first_word(text).trim_end_matches(['!', ',', '.', ';']);
-    let ok = (3..=253).contains(&hub.len()) && hub.contains('.') && hub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    let ok = (3..=253).contains(&hub.len())
+        && hub.contains('.')
+        && hub
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     ok.then(|| hub.to_ascii_lowercase())
 }
 
 /// A version (`1.3.9`, `1.6.2-preview`); anything else is not one.
 fn version_word(text: &str) -> Option<String> {
     let v = first_word(text);
-    let ok = (1..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || ".-+_".contains(c)) && v.chars().any(|c| c.is_ascii_digit());
+    let ok = (1..=32).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+_".contains(c))
+        && v.chars().any(|c| c.is_ascii_digit());
     ok.then(|| v.to_string())
 }
 
@@ -505,16 +644,25 @@ fn parse_sdk_error(rest: &str) -> SdkError {
     }
     if let Some(i) = rest.find(" Line:") {
         let after = &rest[i + 6..];
-        let digits: String = after.chars().take_while(|c| c.is_ascii_digit()).take(9).collect();
+        let digits: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .take(9)
+            .collect();
         line = digits.parse().ok();
         text = after[digits.len()..].trim();
     }
-    SdkError { text: text.to_string(), function, line }
+    SdkError {
+        text: text.to_string(),
+        function,
+        line,
+    }
 }
 
 fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 /// What follows `marker`, trimmed.
@@ -541,16 +689,31 @@ fn is_wifi_line(lower: &str) -> bool {
 }
 
 fn is_failure(lower: &str) -> bool {
-    ["fail", "no wi-fi", "no wifi", "not connect", "cannot", "can't", "unable", "not set", "empty", "error", "timeout", "timed out"]
-        .iter()
-        .any(|w| lower.contains(w))
+    [
+        "fail",
+        "no wi-fi",
+        "no wifi",
+        "not connect",
+        "cannot",
+        "can't",
+        "unable",
+        "not set",
+        "empty",
+        "error",
+        "timeout",
+        "timed out",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// `HTTP/1.1 401 Unauthorized` (a traced response status line).
 fn http_response_status(text: &str) -> Option<u16> {
     let i = text.find("HTTP/1.1 ")?;
     let code = text[i + 9..].get(..3)?;
-    code.chars().all(|c| c.is_ascii_digit()).then(|| code.parse().ok())?
+    code.chars()
+        .all(|c| c.is_ascii_digit())
+        .then(|| code.parse().ok())?
 }
 
 /// `PUT /<scope>/registrations/<id>/register...` (DPS's ID scopes are alphanumeric; the
@@ -564,19 +727,29 @@ fn parse_register_put(text: &str) -> Option<(String, String)> {
     (parts.next()? == "registrations").then_some(())?;
     let id = percent_decode(parts.next()?);
     (parts.next()? == "register").then_some(())?;
-    let scope_ok = (1..=32).contains(&scope.len()) && scope.chars().all(|c| c.is_ascii_alphanumeric());
-    let id_ok = (1..=128).contains(&id.len()) && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._:".contains(c));
+    let scope_ok =
+        (1..=32).contains(&scope.len()) && scope.chars().all(|c| c.is_ascii_alphanumeric());
+    let id_ok = (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._:".contains(c));
     (scope_ok && id_ok).then_some((scope, id))
 }
 
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The number after `"key":` (lenient: the JSON may be cut or interleaved).
 fn json_number(text: &str, key: &str) -> Option<u64> {
     let v = json_value_start(text, key)?;
-    let digits: String = v.chars().take_while(|c| c.is_ascii_digit()).take(12).collect();
+    let digits: String = v
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .take(12)
+        .collect();
     digits.parse().ok()
 }
 
@@ -619,10 +792,18 @@ mod tests {
 Error: Time:Fri Jul 20 08:02:55 2018 File:C:\\x\\prov_device_ll_client.c Func:prov_transport_process_json_reply Line:439 Provisioning Failure: Reason: Invalid certificate\r\n\
 Error: Time:Fri Jul 20 08:02:56 2018 File:C:\\x\\DevkitDPSClient.cpp Func:register_device_callback Line:71 DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n\
 Failure encountered on registration!\r\nregistration failed!\r\n";
-        let failed: Vec<_> = EventParser::parse_all(log).into_iter().filter(|e| matches!(e, LogEvent::Failed { .. })).collect();
+        let failed: Vec<_> = EventParser::parse_all(log)
+            .into_iter()
+            .filter(|e| matches!(e, LogEvent::Failed { .. }))
+            .collect();
         assert_eq!(failed.len(), 1, "{failed:?}");
-        let LogEvent::Failed { reason, hint, .. } = &failed[0] else { unreachable!() };
-        assert!(reason.contains("Invalid certificate") && reason.contains("does not match"), "{reason}");
+        let LogEvent::Failed { reason, hint, .. } = &failed[0] else {
+            unreachable!()
+        };
+        assert!(
+            reason.contains("Invalid certificate") && reason.contains("does not match"),
+            "{reason}"
+        );
         assert_eq!(hint, HINT_401002);
     }
 
@@ -631,28 +812,52 @@ Failure encountered on registration!\r\nregistration failed!\r\n";
         let log = b"Error: Time:Wed Apr 11 03:41:34 2018 File:D:\\a\\prov_device_ll_client.c Func:prov_transport_process_json_reply Line:333 Provisioning Failure: Reason: Invalid certificate.\r\n\
 Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:registation_status_callback Line:45 Failure registering device: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n";
         let events = EventParser::parse_all(log);
-        let Some(LogEvent::Failed { reason, hint, .. }) = events.last() else { panic!("{events:?}") };
+        let Some(LogEvent::Failed { reason, hint, .. }) = events.last() else {
+            panic!("{events:?}")
+        };
         assert_eq!(hint, HINT_401002);
-        assert!(reason.contains("Invalid certificate:") && !reason.contains("certificate.:"), "{reason}");
+        assert!(
+            reason.contains("Invalid certificate:") && !reason.contains("certificate.:"),
+            "{reason}"
+        );
     }
 
     #[test]
     fn a_result_code_on_the_failure_line_itself_is_used() {
         let log = b"DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n";
         let events = EventParser::parse_all(log);
-        assert!(matches!(&events[..], [LogEvent::Failed { hint, .. }] if hint == HINT_401002), "{events:?}");
+        assert!(
+            matches!(&events[..], [LogEvent::Failed { hint, .. }] if hint == HINT_401002),
+            "{events:?}"
+        );
     }
 
     #[test]
     fn error_401002_gives_failed_with_inspect_cert_hint() {
         let log = b"Info:    DPS Version: 1.3.9\r\nPUT /0ne00000001/registrations/az-c0bdd1a2b3c4v1v6v2/register?api-version=2019-03-31 HTTP/1.1\r\nHTTP Status: 401\r\n{\"errorCode\":401002,\"trackingId\":\"t-1\",\"message\":\"Invalid certificate\",\"timestampUtc\":\"x\"}\r\nFailure encountered on registration!\r\nregistration failed!\r\n";
         let events = EventParser::parse_all(log);
-        assert!(events.contains(&LogEvent::RegistrationRequest { id_scope: "0ne00000001".into(), registration_id: "az-c0bdd1a2b3c4v1v6v2".into() }));
-        assert!(events.contains(&LogEvent::DpsError { http_status: Some(401), error_code: Some(401002), message: Some("Invalid certificate".into()), tracking_id: Some("t-1".into()) }));
-        let failed: Vec<_> = events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).collect();
+        assert!(events.contains(&LogEvent::RegistrationRequest {
+            id_scope: "0ne00000001".into(),
+            registration_id: "az-c0bdd1a2b3c4v1v6v2".into()
+        }));
+        assert!(events.contains(&LogEvent::DpsError {
+            http_status: Some(401),
+            error_code: Some(401002),
+            message: Some("Invalid certificate".into()),
+            tracking_id: Some("t-1".into())
+        }));
+        let failed: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, LogEvent::Failed { .. }))
+            .collect();
         assert_eq!(failed.len(), 1, "one failure per attempt: {events:?}");
         match failed[0] {
-            LogEvent::Failed { hint, error_code, reason, .. } => {
+            LogEvent::Failed {
+                hint,
+                error_code,
+                reason,
+                ..
+            } => {
                 assert_eq!(*error_code, Some(401002));
                 assert!(reason.contains("does not match this device's identity"));
                 assert!(hint.contains("devkit inspect-cert") && hint.contains("--against"));
@@ -665,26 +870,53 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
     fn sdk_error_lines_keep_function_and_line() {
         let mut p = EventParser::new();
         let ev = p.push_line("Error: Time:Sat Nov 28 17:00:00 2026 File:/src/x.cpp Func:foo Line:42 something odd happened\r\n");
-        assert_eq!(ev, vec![LogEvent::DeviceError { text: "something odd happened".into(), function: Some("foo".into()), line: Some(42) }]);
+        assert_eq!(
+            ev,
+            vec![LogEvent::DeviceError {
+                text: "something odd happened".into(),
+                function: Some("foo".into()),
+                line: Some(42)
+            }]
+        );
     }
 
     #[test]
     fn timestamps_from_the_monitor_are_ignored() {
         let mut p = EventParser::new();
         let ev = p.push_line("[17:01:02.123] Info: DevKit MAC Address: C0:BD:D1:A2:B3:C4");
-        assert_eq!(ev, vec![LogEvent::Identity { mac: Some("c0bdd1a2b3c4".into()), firmware_version: None, alias_cert_sha256: None }]);
+        assert_eq!(
+            ev,
+            vec![LogEvent::Identity {
+                mac: Some("c0bdd1a2b3c4".into()),
+                firmware_version: None,
+                alias_cert_sha256: None
+            }]
+        );
     }
 
     #[test]
     fn events_serialise_with_kind() {
-        let v = serde_json::to_value(LogEvent::Assigned { hub: "h.azure-devices.net".into(), device_id: None }).unwrap();
-        assert_eq!(v, serde_json::json!({"kind": "assigned", "hub": "h.azure-devices.net"}));
-        assert_eq!(serde_json::to_value(LogEvent::Boot).unwrap(), serde_json::json!({"kind": "boot"}));
+        let v = serde_json::to_value(LogEvent::Assigned {
+            hub: "h.azure-devices.net".into(),
+            device_id: None,
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"kind": "assigned", "hub": "h.azure-devices.net"})
+        );
+        assert_eq!(
+            serde_json::to_value(LogEvent::Boot).unwrap(),
+            serde_json::json!({"kind": "boot"})
+        );
     }
 
     fn last(log: &str) -> LogEvent {
         let events = EventParser::parse_all(log.as_bytes());
-        events.last().cloned().unwrap_or_else(|| panic!("no events from {log:?}"))
+        events
+            .last()
+            .cloned()
+            .unwrap_or_else(|| panic!("no events from {log:?}"))
     }
 
     fn failed_hint(log: &str) -> (String, String) {
@@ -700,15 +932,42 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         // microsoft/vscode-iot-workbench#590, cut right after the reply.
         let log = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\n\r\nHTTP Status: 401\r\n\r\ndate: Fri, 15 Mar 2019 19:43:02 GMT\r\ncontent-type: application/json; charset=utf-8\r\n\r\n{\"errorCode\":401002,\"trackingId\":\"f40da7ba-8c91-4796-8fc3-89e1dfbdbe05\",\"message\":\"Invalid certificate\",\"timestampUtc\":\"2019-03-15T19:43:02.7904455Z\"}\r\n";
         let events = EventParser::parse_all(log.as_bytes());
-        assert!(matches!(&events[events.len() - 2], LogEvent::DpsError { error_code: Some(401002), http_status: Some(401), .. }), "{events:?}");
-        let LogEvent::Failed { hint, error_code, http_status, .. } = last(log) else { panic!() };
-        assert_eq!((hint.as_str(), error_code, http_status), (HINT_401002, Some(401002), Some(401)));
+        assert!(
+            matches!(
+                &events[events.len() - 2],
+                LogEvent::DpsError {
+                    error_code: Some(401002),
+                    http_status: Some(401),
+                    ..
+                }
+            ),
+            "{events:?}"
+        );
+        let LogEvent::Failed {
+            hint,
+            error_code,
+            http_status,
+            ..
+        } = last(log)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (hint.as_str(), error_code, http_status),
+            (HINT_401002, Some(401002), Some(401))
+        );
     }
 
     #[test]
     fn throttling_and_server_errors_are_not_final() {
         let log = "HTTP Status: 429\r\n{\"errorCode\":429001,\"message\":\"Operations are being throttled\"}\r\n";
-        assert!(matches!(last(log), LogEvent::DpsError { error_code: Some(429001), .. }));
+        assert!(matches!(
+            last(log),
+            LogEvent::DpsError {
+                error_code: Some(429001),
+                ..
+            }
+        ));
         let log = "HTTP Status: 500\r\n{\"errorCode\":500000,\"message\":\"internal\"}\r\n";
         assert!(matches!(last(log), LogEvent::DpsError { .. }));
     }
@@ -719,12 +978,36 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         // `Reply Status:` trace with the operation reply.
         let log = "Info: >>>DPS Status: DPS_REGISTRATION_STATUS_CONNECTED\r\nInfo: >>>DPS Status: DPS_REGISTRATION_STATUS_ASSIGNING\r\n";
         let statuses: Vec<_> = EventParser::parse_all(log.as_bytes()).into_iter().collect();
-        assert_eq!(statuses, [LogEvent::Status { status: "connected".into(), detail: None }, LogEvent::Status { status: "assigning".into(), detail: None }]);
+        assert_eq!(
+            statuses,
+            [
+                LogEvent::Status {
+                    status: "connected".into(),
+                    detail: None
+                },
+                LogEvent::Status {
+                    status: "assigning".into(),
+                    detail: None
+                }
+            ]
+        );
         let log = "Reply Status: 202\r\n{\"operationId\":\"4.d0a671905ea5b2c8.42d78160-4c78-479e-8be7-61d5e55dac0d\",\"status\":\"assigning\"}\r\n";
-        assert_eq!(last(log), LogEvent::Status { status: "assigning".into(), detail: None });
+        assert_eq!(
+            last(log),
+            LogEvent::Status {
+                status: "assigning".into(),
+                detail: None
+            }
+        );
         let log = "Reply Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"assigned\",\"registrationState\":{\"assignedHub\":\"hub.azure-devices.net\",\"deviceId\":\"dev-1\",\"status\":\"assigned\"}}\r\nInfo: >>>Registration Information received from DPS: hub.azure-devices.net!\r\n";
         let events = EventParser::parse_all(log.as_bytes());
-        assert_eq!(events, [LogEvent::Assigned { hub: "hub.azure-devices.net".into(), device_id: Some("dev-1".into()) }]);
+        assert_eq!(
+            events,
+            [LogEvent::Assigned {
+                hub: "hub.azure-devices.net".into(),
+                device_id: Some("dev-1".into())
+            }]
+        );
     }
 
     #[test]
@@ -732,16 +1015,38 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         // prov_dev_client_sample.c prints `Registration status: %s` with the enum's name; some
         // builds print its number (`Provisioning Status: 2`).
         for (line, status) in [
-            ("Registration status: PROV_DEVICE_REG_STATUS_CONNECTED", "connected"),
-            ("Registration status: PROV_DEVICE_REG_STATUS_REGISTERING", "registering"),
-            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNING", "assigning"),
-            ("Registration status: PROV_DEVICE_REG_STATUS_ASSIGNED", "assigned"),
+            (
+                "Registration status: PROV_DEVICE_REG_STATUS_CONNECTED",
+                "connected",
+            ),
+            (
+                "Registration status: PROV_DEVICE_REG_STATUS_REGISTERING",
+                "registering",
+            ),
+            (
+                "Registration status: PROV_DEVICE_REG_STATUS_ASSIGNING",
+                "assigning",
+            ),
+            (
+                "Registration status: PROV_DEVICE_REG_STATUS_ASSIGNED",
+                "assigned",
+            ),
             ("Registration status: PROV_DEVICE_REG_STATUS_ERROR", "error"),
             ("Registration status: CONNECTED", "connected"),
             ("Provisioning Status: 2", "assigning"),
-            ("DPS Status: DPS_REGISTRATION_STATUS_REGISTERING", "registering"),
+            (
+                "DPS Status: DPS_REGISTRATION_STATUS_REGISTERING",
+                "registering",
+            ),
         ] {
-            assert_eq!(last(line), LogEvent::Status { status: status.into(), detail: None }, "{line}");
+            assert_eq!(
+                last(line),
+                LogEvent::Status {
+                    status: status.into(),
+                    detail: None
+                },
+                "{line}"
+            );
         }
         assert!(EventParser::parse_all(b"Registration status: SOMETHING_ELSE").is_empty());
     }
@@ -750,9 +1055,25 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
     fn every_device_result_is_a_failure_with_its_hint() {
         // `device result: %s` as printed by applications on the SDK (azure-iot-sdk-c#564).
         let mut hints = std::collections::HashSet::new();
-        for r in ["INVALID_ARG", "MEMORY", "PARSING", "TRANSPORT", "INVALID_STATE", "DEV_AUTH_ERROR", "TIMEOUT", "KEY_ERROR", "ERROR", "HUB_NOT_SPECIFIED", "UNAUTHORIZED", "DISABLED"] {
+        for r in [
+            "INVALID_ARG",
+            "MEMORY",
+            "PARSING",
+            "TRANSPORT",
+            "INVALID_STATE",
+            "DEV_AUTH_ERROR",
+            "TIMEOUT",
+            "KEY_ERROR",
+            "ERROR",
+            "HUB_NOT_SPECIFIED",
+            "UNAUTHORIZED",
+            "DISABLED",
+        ] {
             let (reason, hint) = failed_hint(&format!("device result: PROV_DEVICE_RESULT_{r}\r\n"));
-            assert!(reason.contains(&format!("PROV_DEVICE_RESULT_{r}")), "{reason}");
+            assert!(
+                reason.contains(&format!("PROV_DEVICE_RESULT_{r}")),
+                "{reason}"
+            );
             hints.insert(hint);
         }
         assert_eq!(hints.len(), 12, "one hint per result");
@@ -781,8 +1102,14 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         let events = EventParser::parse_all(log.as_bytes());
         assert_eq!(events.len(), 1, "{events:?}");
         let (reason, hint) = failed_hint(log);
-        assert!(reason.contains("linked IoT hub") && reason.contains("IotHubUnauthorizedAccess"), "{reason}");
-        assert!(hint.contains("Linked IoT hubs") && hint.contains("connection string"), "{hint}");
+        assert!(
+            reason.contains("linked IoT hub") && reason.contains("IotHubUnauthorizedAccess"),
+            "{reason}"
+        );
+        assert!(
+            hint.contains("Linked IoT hubs") && hint.contains("connection string"),
+            "{hint}"
+        );
         // The same failure from the operation-status reply (errorCode 400209).
         let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"failed\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"failed\",\"errorCode\":400209,\"errorMessage\":\"{\\\"Message\\\":\\\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\\\"}\"}}\r\n";
         let (_, hint2) = failed_hint(log);
@@ -792,29 +1119,71 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
     #[test]
     fn a_disabled_enrollment_from_the_reply() {
         let log = "HTTP Status: 200\r\n{\"operationId\":\"4.x\",\"status\":\"disabled\",\"registrationState\":{\"registrationId\":\"az-1\",\"status\":\"disabled\"}}\r\n";
-        assert!(failed_hint(log).1.contains("enable the individual enrollment"));
+        assert!(failed_hint(log)
+            .1
+            .contains("enable the individual enrollment"));
     }
 
     #[test]
     fn any_prefix_crlf_and_colours() {
         let sdk = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING";
-        for prefix in ["", "[12:34:56.789] ", "Nov 28 17:01:02 pi devkit[812]: ", "[INFO] DevKitDPS: ", "\u{1b}[32m", "2026-11-28T17:01:02Z "] {
+        for prefix in [
+            "",
+            "[12:34:56.789] ",
+            "Nov 28 17:01:02 pi devkit[812]: ",
+            "[INFO] DevKitDPS: ",
+            "\u{1b}[32m",
+            "2026-11-28T17:01:02Z ",
+        ] {
             let mut p = EventParser::new();
             let ev = p.push_bytes(format!("{prefix}{sdk}\u{1b}[0m\r\n").as_bytes());
-            assert_eq!(ev, vec![LogEvent::Status { status: "assigning".into(), detail: None }], "{prefix:?}");
+            assert_eq!(
+                ev,
+                vec![LogEvent::Status {
+                    status: "assigning".into(),
+                    detail: None
+                }],
+                "{prefix:?}"
+            );
         }
-        let ev = EventParser::parse_all("[12:34:56.789] Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n".as_bytes());
-        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+        let ev = EventParser::parse_all(
+            "[12:34:56.789] Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n"
+                .as_bytes(),
+        );
+        assert_eq!(
+            ev,
+            vec![LogEvent::DeviceError {
+                text: "odd".into(),
+                function: Some("f".into()),
+                line: Some(7)
+            }]
+        );
         // An unknown prefix before the SDK's error line.
-        let ev = EventParser::parse_all(b"devkit | Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n");
-        assert_eq!(ev, vec![LogEvent::DeviceError { text: "odd".into(), function: Some("f".into()), line: Some(7) }]);
+        let ev = EventParser::parse_all(
+            b"devkit | Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:7 odd\r\n",
+        );
+        assert_eq!(
+            ev,
+            vec![LogEvent::DeviceError {
+                text: "odd".into(),
+                function: Some("f".into()),
+                line: Some(7)
+            }]
+        );
     }
 
     #[test]
     fn a_retrying_sketch_gets_one_failure_per_attempt() {
         let attempt = "Info: >>>Provisioning Status: PROV_DEVICE_REG_STATUS_CONNECTED\r\nFailure encountered on registration!\r\nregistration failed!\r\n";
         let events = EventParser::parse_all(format!("{attempt}{attempt}").as_bytes());
-        assert_eq!(events.iter().filter(|e| matches!(e, LogEvent::Failed { .. })).count(), 2, "{events:?}");
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, LogEvent::Failed { .. }))
+                .count(),
+            2,
+            "{events:?}"
+        );
     }
 
     const TEMPLATES: [&str; 9] = [

@@ -11,8 +11,13 @@
 /// name or a syslog tag.
 const SDK_LEVELS: [&str; 5] = ["info", "error", "warning", "critical", "verbose"];
 /// Level words that loggers put in brackets or in upper case before the text.
-const LOGGER_LEVELS: [&str; 13] = ["trace", "debug", "info", "notice", "warn", "warning", "error", "err", "crit", "critical", "fatal", "verbose", "i"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const LOGGER_LEVELS: [&str; 13] = [
+    "trace", "debug", "info", "notice", "warn", "warning", "error", "err", "crit", "critical",
+    "fatal", "verbose", "i",
+];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 /// How many stacked prefixes are removed at most (`2026-... [INFO] name: [12:00:00] text`).
 const MAX_PREFIXES: usize = 6;
 
@@ -67,7 +72,12 @@ fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 pub(super) fn strip_prefixes(text: &str) -> &str {
     let mut text = text.trim_start();
     for _ in 0..MAX_PREFIXES {
-        let Some(rest) = bracketed(text).or_else(|| syslog(text)).or_else(|| iso_timestamp(text)).or_else(|| clock(text)).or_else(|| bare_level(text)) else {
+        let Some(rest) = bracketed(text)
+            .or_else(|| syslog(text))
+            .or_else(|| iso_timestamp(text))
+            .or_else(|| clock(text))
+            .or_else(|| bare_level(text))
+        else {
             break;
         };
         text = rest.trim_start();
@@ -84,7 +94,11 @@ fn bracketed(text: &str) -> Option<&str> {
         return None;
     }
     let rest = &inner_and_rest[end + 1..];
-    if inner.chars().all(|c| c.is_ascii_digit() || ":.-+TZ/, ".contains(c)) && inner.chars().any(|c| c.is_ascii_digit()) {
+    if inner
+        .chars()
+        .all(|c| c.is_ascii_digit() || ":.-+TZ/, ".contains(c))
+        && inner.chars().any(|c| c.is_ascii_digit())
+    {
         return Some(rest);
     }
     if LOGGER_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(inner)) {
@@ -98,7 +112,9 @@ fn logger_name(text: &str) -> Option<&str> {
     let colon = text.find(": ")?;
     let name = &text[..colon];
     let ok = (1..=40).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-/[]".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/[]".contains(c))
         && !SDK_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(name));
     ok.then(|| &text[colon + 2..])
 }
@@ -116,7 +132,11 @@ fn syslog(text: &str) -> Option<&str> {
     }
     let rest = clock_prefix(rest[day_len..].strip_prefix(' ')?)?.strip_prefix(' ')?;
     let (host, rest) = rest.split_once(' ')?;
-    if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
         return None;
     }
     Some(syslog_tag(rest).unwrap_or(rest))
@@ -128,7 +148,9 @@ fn syslog_tag(text: &str) -> Option<&str> {
     let name = tag.strip_suffix(':')?;
     let base = name.split('[').next().unwrap_or(name);
     let ok = !base.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-._/[]".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._/[]".contains(c))
         && !SDK_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(base));
     ok.then_some(rest)
 }
@@ -137,7 +159,14 @@ fn syslog_tag(text: &str) -> Option<&str> {
 /// the tag carries a pid (journald's short-iso output).
 fn iso_timestamp(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    let date_ok = b.len() > 11 && b[..10].iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    let date_ok = b.len() > 11
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     if !date_ok || !(b[10] == b'T' || b[10] == b' ') {
         return None;
     }
@@ -148,7 +177,12 @@ fn iso_timestamp(text: &str) -> Option<&str> {
     if let Some((host, after)) = rest.split_once(' ') {
         if let Some((tag, text)) = after.split_once(": ") {
             let pid_tag = tag.ends_with(']') && tag.contains('[') && !tag.contains(' ');
-            if pid_tag && !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+            if pid_tag
+                && !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+            {
                 return Some(text);
             }
         }
@@ -159,14 +193,24 @@ fn iso_timestamp(text: &str) -> Option<&str> {
 /// `17:01:02.123 ` (optionally followed by `> ` or `-> `, as serial monitors write it).
 fn clock(text: &str) -> Option<&str> {
     let rest = clock_prefix(text)?.strip_prefix(' ')?;
-    let rest = rest.strip_prefix("-> ").or_else(|| rest.strip_prefix("> ")).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("-> ")
+        .or_else(|| rest.strip_prefix("> "))
+        .unwrap_or(rest);
     Some(rest)
 }
 
 /// `HH:MM:SS` with an optional `.fraction`; returns what follows.
 fn clock_prefix(text: &str) -> Option<&str> {
     let b = text.as_bytes();
-    let ok = b.len() >= 8 && b[..8].iter().enumerate().all(|(i, c)| if i == 2 || i == 5 { *c == b':' } else { c.is_ascii_digit() });
+    let ok = b.len() >= 8
+        && b[..8].iter().enumerate().all(|(i, c)| {
+            if i == 2 || i == 5 {
+                *c == b':'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     if !ok {
         return None;
     }
@@ -181,7 +225,8 @@ fn clock_prefix(text: &str) -> Option<&str> {
 fn bare_level(text: &str) -> Option<&str> {
     let (word, rest) = text.split_once(' ')?;
     let upper = word.len() > 1 && word.chars().all(|c| c.is_ascii_uppercase());
-    (upper && LOGGER_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word))).then(|| logger_name(rest.trim_start()).unwrap_or(rest))
+    (upper && LOGGER_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word)))
+        .then(|| logger_name(rest.trim_start()).unwrap_or(rest))
 }
 
 #[cfg(test)]
@@ -193,7 +238,11 @@ mod tests {
         assert_eq!(clean("\u{1b}[1;31mError:\u{1b}[0m x\ty\u{7}"), "Error: x y");
         assert_eq!(clean("\u{1b}]0;title\u{7}Info: a"), "Info: a");
         assert_eq!(clean("cut \u{1b}["), "cut ");
-        assert_eq!(clean("\u{1b}[é"), "é", "a broken sequence does not eat text");
+        assert_eq!(
+            clean("\u{1b}[é"),
+            "é",
+            "a broken sequence does not eat text"
+        );
     }
 
     #[test]
@@ -227,7 +276,10 @@ mod tests {
         ] {
             assert_eq!(strip_prefixes(text), text);
         }
-        assert_eq!(strip_prefixes("Nov 28 17:01:02 pi HTTP Status: 401"), "HTTP Status: 401");
+        assert_eq!(
+            strip_prefixes("Nov 28 17:01:02 pi HTTP Status: 401"),
+            "HTTP Status: 401"
+        );
         assert_eq!(strip_prefixes("[INFO] Error: Time:x"), "Error: Time:x");
     }
 }

@@ -14,8 +14,17 @@ pub const MAX_FIELD: usize = 256;
 const KEY_RUN: usize = 32;
 const REDACTED: &str = "<redacted>";
 /// Markers after which the next token is a secret (matched ignoring case).
-const SECRET_MARKERS: [&str; 9] =
-    ["sharedaccesskey=", "sharedaccesskey:", "sharedaccesssignature ", "sig=", "authorization:", "password:", "password=", "passphrase:", "key="];
+const SECRET_MARKERS: [&str; 9] = [
+    "sharedaccesskey=",
+    "sharedaccesskey:",
+    "sharedaccesssignature ",
+    "sig=",
+    "authorization:",
+    "password:",
+    "password=",
+    "passphrase:",
+    "key=",
+];
 
 /// A piece of input as an event may hold it: secrets redacted, then bounded.
 pub fn field(text: &str) -> String {
@@ -46,7 +55,10 @@ fn redact_after_markers(text: &str) -> String {
     let mut rest = text;
     loop {
         let lower = rest.to_ascii_lowercase();
-        let hit = SECRET_MARKERS.iter().filter_map(|m| lower.find(m).map(|i| (i, m.len()))).min();
+        let hit = SECRET_MARKERS
+            .iter()
+            .filter_map(|m| lower.find(m).map(|i| (i, m.len())))
+            .min();
         let Some((i, len)) = hit else {
             out.push_str(rest);
             return out;
@@ -55,7 +67,9 @@ fn redact_after_markers(text: &str) -> String {
         out.push_str(&rest[..i + len]);
         let value = &rest[i + len..];
         let spaces = value.len() - value.trim_start_matches(' ').len();
-        let token_len = value[spaces..].find(|c: char| c.is_whitespace() || ";&\",'}".contains(c)).unwrap_or(value.len() - spaces);
+        let token_len = value[spaces..]
+            .find(|c: char| c.is_whitespace() || ";&\",'}".contains(c))
+            .unwrap_or(value.len() - spaces);
         out.push_str(&value[..spaces]);
         if token_len > 0 {
             out.push_str(REDACTED);

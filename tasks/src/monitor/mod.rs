@@ -58,7 +58,14 @@ pub struct MonitorOptions {
 
 impl Default for MonitorOptions {
     fn default() -> Self {
-        MonitorOptions { baud: crate::console::DEFAULT_BAUD, timestamps: false, log_file: None, reconnect: true, capacity: 4096, line_events: true }
+        MonitorOptions {
+            baud: crate::console::DEFAULT_BAUD,
+            timestamps: false,
+            log_file: None,
+            reconnect: true,
+            capacity: 4096,
+            line_events: true,
+        }
     }
 }
 
@@ -74,8 +81,12 @@ pub struct MonitorLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PortStatus {
-    Disconnected { reason: String },
-    Reconnected { path: String },
+    Disconnected {
+        reason: String,
+    },
+    Reconnected {
+        path: String,
+    },
     /// An exclusive user holds the port.
     Paused,
     Resumed,
@@ -132,7 +143,9 @@ impl Pipeline {
         if bytes.is_empty() {
             return;
         }
-        let _ = self.tx.send(MonitorEvent::Data(Bytes::copy_from_slice(bytes)));
+        let _ = self
+            .tx
+            .send(MonitorEvent::Data(Bytes::copy_from_slice(bytes)));
         for line in self.framer.push(bytes) {
             self.line(line);
         }
@@ -150,7 +163,9 @@ impl Pipeline {
             };
         }
         if self.line_events {
-            let _ = self.tx.send(MonitorEvent::Line(MonitorLine { text, timestamp }));
+            let _ = self
+                .tx
+                .send(MonitorEvent::Line(MonitorLine { text, timestamp }));
         }
     }
 
@@ -196,7 +211,13 @@ pub struct ExclusivePort {
 impl ExclusivePort {
     /// A port opened for exclusive use without a monitor.
     fn standalone(port: Port, name: String) -> Self {
-        ExclusivePort { port: Some(port), name, tee: None, give_back: None, broken: false }
+        ExclusivePort {
+            port: Some(port),
+            name,
+            tee: None,
+            give_back: None,
+            broken: false,
+        }
     }
 
     /// The port's path.
@@ -212,7 +233,10 @@ impl ExclusivePort {
 
 impl Transport for ExclusivePort {
     fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        let port = self.port.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
+        let port = self
+            .port
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
         match read_port(&mut **port, buf, timeout) {
             Ok(n) => {
                 if let Some(tee) = &self.tee {
@@ -230,7 +254,10 @@ impl Transport for ExclusivePort {
     }
 
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        let port = self.port.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
+        let port = self
+            .port
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "port closed"))?;
         let r = port.write_all(data).and_then(|_| port.flush());
         if r.is_err() {
             self.broken = true;
@@ -257,7 +284,12 @@ pub struct Monitor {
 }
 
 fn open_port(path: &Path, baud: u32) -> Result<Port, MonitorError> {
-    SerialTransport::open(path, baud).map(|t| t.0).map_err(|source| MonitorError::Open { port: path.display().to_string(), source })
+    SerialTransport::open(path, baud)
+        .map(|t| t.0)
+        .map_err(|source| MonitorError::Open {
+            port: path.display().to_string(),
+            source,
+        })
 }
 
 impl Monitor {
@@ -272,7 +304,10 @@ impl Monitor {
     ///
     /// The log file (`opts.log_file`) is appended to; a new one is created mode 0600 (device
     /// output can hold connection strings a sketch prints); a FIFO or device is refused.
-    pub fn open_subscribed(path: &Path, opts: MonitorOptions) -> Result<(Monitor, broadcast::Receiver<MonitorEvent>), MonitorError> {
+    pub fn open_subscribed(
+        path: &Path,
+        opts: MonitorOptions,
+    ) -> Result<(Monitor, broadcast::Receiver<MonitorEvent>), MonitorError> {
         let log = match &opts.log_file {
             Some(p) => Some(io::BufWriter::new(open_log_file(p)?)),
             None => None,
@@ -280,14 +315,38 @@ impl Monitor {
         let port = open_port(path, opts.baud)?;
         let usb_serial = ports::usb_serial_of(path);
         let (tx, first) = broadcast::channel(opts.capacity.max(16));
-        let pipeline = Arc::new(Mutex::new(Pipeline { framer: LineFramer::new(), timestamps: opts.timestamps, line_events: opts.line_events, log, tx: tx.clone() }));
+        let pipeline = Arc::new(Mutex::new(Pipeline {
+            framer: LineFramer::new(),
+            timestamps: opts.timestamps,
+            line_events: opts.line_events,
+            log,
+            tx: tx.clone(),
+        }));
         let (cmd_tx, cmd_rx) = mpsc::channel();
-        let reader = Reader { path: path.to_path_buf(), opts, usb_serial, port: Some(port), pipeline, cmds: cmd_rx };
+        let reader = Reader {
+            path: path.to_path_buf(),
+            opts,
+            usb_serial,
+            port: Some(port),
+            pipeline,
+            cmds: cmd_rx,
+        };
         let thread = std::thread::Builder::new()
             .name(format!("monitor {}", path.display()))
             .spawn(move || reader.run())
-            .map_err(|source| MonitorError::Io { port: path.display().to_string(), source })?;
-        Ok((Monitor { path: path.to_path_buf(), tx, cmds: Mutex::new(cmd_tx), thread: Mutex::new(Some(thread)) }, first))
+            .map_err(|source| MonitorError::Io {
+                port: path.display().to_string(),
+                source,
+            })?;
+        Ok((
+            Monitor {
+                path: path.to_path_buf(),
+                tx,
+                cmds: Mutex::new(cmd_tx),
+                thread: Mutex::new(Some(thread)),
+            },
+            first,
+        ))
     }
 
     pub fn path(&self) -> &Path {
@@ -300,7 +359,11 @@ impl Monitor {
     }
 
     fn cmd(&self, c: Cmd) -> Result<(), MonitorError> {
-        self.cmds.lock().map_err(|_| MonitorError::Closed(self.name()))?.send(c).map_err(|_| MonitorError::Closed(self.name()))
+        self.cmds
+            .lock()
+            .map_err(|_| MonitorError::Closed(self.name()))?
+            .send(c)
+            .map_err(|_| MonitorError::Closed(self.name()))
     }
 
     fn name(&self) -> String {
@@ -361,8 +424,17 @@ impl Reader {
                     Ok(Cmd::Close) | Err(mpsc::TryRecvError::Disconnected) => return self.finish(),
                     Ok(Cmd::Send(data, reply)) => {
                         let r = match self.port.as_mut() {
-                            Some(p) => p.write_all(&data).and_then(|_| p.flush()).map_err(|source| MonitorError::Io { port: self.path.display().to_string(), source }),
-                            None => Err(MonitorError::NotConnected(self.path.display().to_string())),
+                            Some(p) => {
+                                p.write_all(&data)
+                                    .and_then(|_| p.flush())
+                                    .map_err(|source| MonitorError::Io {
+                                        port: self.path.display().to_string(),
+                                        source,
+                                    })
+                            }
+                            None => {
+                                Err(MonitorError::NotConnected(self.path.display().to_string()))
+                            }
                         };
                         let _ = reply.send(r);
                     }
@@ -389,7 +461,9 @@ impl Reader {
                     if let Ok(mut p) = self.pipeline.lock() {
                         p.finish();
                     }
-                    self.status(PortStatus::Disconnected { reason: e.to_string() });
+                    self.status(PortStatus::Disconnected {
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
@@ -397,11 +471,19 @@ impl Reader {
 
     fn lend(&mut self, reply: mpsc::Sender<Result<ExclusivePort, MonitorError>>) {
         let Some(port) = self.port.take() else {
-            let _ = reply.send(Err(MonitorError::NotConnected(self.path.display().to_string())));
+            let _ = reply.send(Err(MonitorError::NotConnected(
+                self.path.display().to_string(),
+            )));
             return;
         };
         let (give_back, returned) = mpsc::channel();
-        let lent = ExclusivePort { port: Some(port), name: self.path.display().to_string(), tee: Some(self.pipeline.clone()), give_back: Some(give_back), broken: false };
+        let lent = ExclusivePort {
+            port: Some(port),
+            name: self.path.display().to_string(),
+            tee: Some(self.pipeline.clone()),
+            give_back: Some(give_back),
+            broken: false,
+        };
         self.status(PortStatus::Paused);
         if reply.send(Ok(lent)).is_err() {
             // The requester went away: the ExclusivePort was dropped and sent the port back.
@@ -409,7 +491,9 @@ impl Reader {
         self.port = returned.recv().ok().flatten();
         self.status(PortStatus::Resumed);
         if self.port.is_none() {
-            self.status(PortStatus::Disconnected { reason: "the port failed while lent out".into() });
+            self.status(PortStatus::Disconnected {
+                reason: "the port failed while lent out".into(),
+            });
         }
     }
 
@@ -421,13 +505,18 @@ impl Reader {
                     Some(p) => candidate = PathBuf::from(p),
                     None => return,
                 }
-            } else if ports::usb_serial_of(&self.path).as_deref().is_some_and(|now| now != sn) {
+            } else if ports::usb_serial_of(&self.path)
+                .as_deref()
+                .is_some_and(|now| now != sn)
+            {
                 return; // another device took this path
             }
         }
         if let Ok(port) = open_port(&candidate, self.opts.baud) {
             self.port = Some(port);
-            self.status(PortStatus::Reconnected { path: candidate.display().to_string() });
+            self.status(PortStatus::Reconnected {
+                path: candidate.display().to_string(),
+            });
         }
     }
 
@@ -457,8 +546,15 @@ impl PortRegistry {
     }
 
     /// Like [`open`](Self::open), with a subscriber that misses nothing the new monitor reads.
-    pub fn open_subscribed(&self, path: &Path, opts: MonitorOptions) -> Result<(Arc<Monitor>, broadcast::Receiver<MonitorEvent>), MonitorError> {
-        let mut map = self.monitors.lock().map_err(|_| MonitorError::Closed(path.display().to_string()))?;
+    pub fn open_subscribed(
+        &self,
+        path: &Path,
+        opts: MonitorOptions,
+    ) -> Result<(Arc<Monitor>, broadcast::Receiver<MonitorEvent>), MonitorError> {
+        let mut map = self
+            .monitors
+            .lock()
+            .map_err(|_| MonitorError::Closed(path.display().to_string()))?;
         if let Some(m) = map.get(path) {
             return Ok((m.clone(), m.subscribe()));
         }
@@ -474,7 +570,11 @@ impl PortRegistry {
 
     /// Stop monitoring `path`; false when it was not monitored.
     pub fn close(&self, path: &Path) -> bool {
-        let m = self.monitors.lock().ok().and_then(|mut map| map.remove(path));
+        let m = self
+            .monitors
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(path));
         match m {
             Some(m) => {
                 m.close();
@@ -486,7 +586,10 @@ impl PortRegistry {
 
     /// Paths currently monitored.
     pub fn open_ports(&self) -> Vec<PathBuf> {
-        self.monitors.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.monitors
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn subscribe(&self, path: &Path) -> Option<broadcast::Receiver<MonitorEvent>> {
@@ -495,7 +598,9 @@ impl PortRegistry {
 
     /// Write to a monitored port.
     pub fn send(&self, path: &Path, data: &[u8]) -> Result<(), MonitorError> {
-        self.get(path).ok_or_else(|| MonitorError::Closed(path.display().to_string()))?.send(data)
+        self.get(path)
+            .ok_or_else(|| MonitorError::Closed(path.display().to_string()))?
+            .send(data)
     }
 
     /// Run `f` with exclusive use of the port: the monitor (if any) is paused and resumes
@@ -511,19 +616,27 @@ impl PortRegistry {
         tokio::task::spawn_blocking(move || {
             let mut port = match monitor {
                 Some(m) => m.pause()?,
-                None => ExclusivePort::standalone(open_port(&path, baud)?, path.display().to_string()),
+                None => {
+                    ExclusivePort::standalone(open_port(&path, baud)?, path.display().to_string())
+                }
             };
             Ok(f(&mut port))
         })
         .await
-        .map_err(|e| MonitorError::Io { port: name, source: io::Error::other(e.to_string()) })?
+        .map_err(|e| MonitorError::Io {
+            port: name,
+            source: io::Error::other(e.to_string()),
+        })?
     }
 }
 
 /// Open (append) or create (mode 0600) the monitor's log file: device output can hold what a
 /// sketch prints (connection strings, tokens). Only a regular file: a FIFO would block here.
 fn open_log_file(p: &Path) -> Result<std::fs::File, MonitorError> {
-    let err = |source| MonitorError::LogFile { path: p.to_path_buf(), source };
+    let err = |source| MonitorError::LogFile {
+        path: p.to_path_buf(),
+        source,
+    };
     crate::fsutil::check_output(p).map_err(|e| err(io::Error::other(e.to_string())))?;
     let mut o = std::fs::OpenOptions::new();
     o.create(true).append(true);
@@ -543,7 +656,10 @@ mod log_file_tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("monitor.log");
         super::open_log_file(&p).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(super::open_log_file(&fifo).is_err());

@@ -29,14 +29,28 @@ pub(crate) struct Follower {
 impl Follower {
     /// Open the port now: output from this moment on is seen.
     pub fn open(port: &Path) -> Result<Follower, String> {
-        let (monitor, rx) = Monitor::open_subscribed(port, MonitorOptions::default())
-            .map_err(|e| format!("{e} (is another program, such as a serial monitor, holding the port?)"))?;
-        Ok(Follower { port: port.display().to_string(), monitor: Some(monitor), rx, parser: EventParser::new(), pending: VecDeque::new() })
+        let (monitor, rx) =
+            Monitor::open_subscribed(port, MonitorOptions::default()).map_err(|e| {
+                format!("{e} (is another program, such as a serial monitor, holding the port?)")
+            })?;
+        Ok(Follower {
+            port: port.display().to_string(),
+            monitor: Some(monitor),
+            rx,
+            parser: EventParser::new(),
+            pending: VecDeque::new(),
+        })
     }
 
     /// Follow a monitor someone else owns (the daemon's), from this moment on.
     pub fn subscribed(port: &Path, rx: broadcast::Receiver<MonitorEvent>) -> Follower {
-        Follower { port: port.display().to_string(), monitor: None, rx, parser: EventParser::new(), pending: VecDeque::new() }
+        Follower {
+            port: port.display().to_string(),
+            monitor: None,
+            rx,
+            parser: EventParser::new(),
+            pending: VecDeque::new(),
+        }
     }
 
     /// The next event (cancel-safe: nothing is lost when the future is dropped).
@@ -47,12 +61,22 @@ impl Follower {
             }
             match self.rx.recv().await {
                 // An owned monitor sends lines; a borrowed one (the daemon's) may send only bytes.
-                Ok(MonitorEvent::Line(line)) if self.monitor.is_some() => self.pending.extend(self.parser.push_line(&line.text)),
-                Ok(MonitorEvent::Data(bytes)) if self.monitor.is_none() => self.pending.extend(self.parser.push_bytes(&bytes)),
-                Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => return Followed::Reconnecting(reason),
-                Ok(MonitorEvent::Status(PortStatus::Closed)) => return Followed::Gone(format!("{} was closed", self.port)),
+                Ok(MonitorEvent::Line(line)) if self.monitor.is_some() => {
+                    self.pending.extend(self.parser.push_line(&line.text))
+                }
+                Ok(MonitorEvent::Data(bytes)) if self.monitor.is_none() => {
+                    self.pending.extend(self.parser.push_bytes(&bytes))
+                }
+                Ok(MonitorEvent::Status(PortStatus::Disconnected { reason })) => {
+                    return Followed::Reconnecting(reason)
+                }
+                Ok(MonitorEvent::Status(PortStatus::Closed)) => {
+                    return Followed::Gone(format!("{} was closed", self.port))
+                }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return Followed::Gone(format!("the monitor of {} stopped", self.port)),
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Followed::Gone(format!("the monitor of {} stopped", self.port))
+                }
             }
         }
     }

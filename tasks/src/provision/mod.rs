@@ -22,10 +22,10 @@ pub mod sample;
 pub use request::{PlannedRun, ProvisionRequest, CONSOLE_TIMEOUT, DEFAULT_REGISTRATION_TIMEOUT};
 
 use crate::console::{ConsoleError, DEFAULT_BAUD};
-use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::dps::emulator::{Emulator, EmulatorConfig, EmulatorError, HUB_POLICY};
 use crate::dps::hub::HubClient;
 use crate::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
+use crate::error::{DomainError, ErrorKind, Input, InvalidInput, NextAction, NextStep};
 use crate::flash::{Backend, FlashError, FlashImage};
 use crate::fsutil::FsError;
 use crate::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds};
@@ -49,7 +49,10 @@ pub struct WifiSettings {
 /// How the image gets onto the DevKit.
 pub enum Upload {
     /// The virtual DevKit with this state directory; `dps` is what its sketch compiles in.
-    Sim { state_dir: PathBuf, dps: SimDpsConfig },
+    Sim {
+        state_dir: PathBuf,
+        dps: SimDpsConfig,
+    },
     /// Through a flash backend: a real DevKit's probe (the image's own `dps_config.h`
     /// settings apply), or the sim backend for a separately running virtual DevKit.
     Flash { backend: Backend, image: FlashImage },
@@ -61,7 +64,10 @@ pub enum HubCheck {
     ConnectionString(ConnectionString),
     /// The DPS emulator: every hub it assigns to is served under `<service>/iothubs/<hub>`,
     /// SAS-signed with the emulator's key.
-    Emulator { service_endpoint: String, key: Zeroizing<Vec<u8>> },
+    Emulator {
+        service_endpoint: String,
+        key: Zeroizing<Vec<u8>>,
+    },
 }
 
 /// Fault injection for demos and tests of the failure paths.
@@ -158,9 +164,17 @@ pub enum ProvisionError {
     Monitor(String),
     /// The device reported a failed registration.
     #[error("registration failed: {reason}")]
-    Registration { reason: String, hint: String, error_code: Option<u32>, http_status: Option<u16> },
+    Registration {
+        reason: String,
+        hint: String,
+        error_code: Option<u32>,
+        http_status: Option<u16>,
+    },
     #[error("no registration result from the device within {waited_secs} s (last status: {last_status})")]
-    Timeout { waited_secs: u64, last_status: String },
+    Timeout {
+        waited_secs: u64,
+        last_status: String,
+    },
     #[error("the device was assigned to {hub}, but that hub's registry has no device {device_id}")]
     NotInRegistry { hub: String, device_id: String },
     #[error("cancelled")]
@@ -181,7 +195,9 @@ impl DomainError for ProvisionError {
             ProvisionError::Fs(e) => e.kind(),
             ProvisionError::Control(_) => ErrorKind::Failed,
             ProvisionError::Monitor(_) => ErrorKind::Device,
-            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } | ProvisionError::NotInRegistry { .. } => ErrorKind::Dps,
+            ProvisionError::Registration { .. }
+            | ProvisionError::Timeout { .. }
+            | ProvisionError::NotInRegistry { .. } => ErrorKind::Dps,
             ProvisionError::Cancelled => ErrorKind::Cancelled,
         }
     }
@@ -202,9 +218,20 @@ impl DomainError for ProvisionError {
             ProvisionError::Console(e) => e.next_actions(),
             ProvisionError::Dps(e) => e.next_actions(),
             ProvisionError::Flash(e) => e.next_actions(),
-            ProvisionError::Registration { error_code: Some(401002), .. } => vec![NextStep::new(NextAction::RegenerateCert), NextStep::new(NextAction::Enroll)],
-            ProvisionError::Registration { reason, .. } if reason.contains("disabled") => vec![NextStep::new(NextAction::Enroll)],
-            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } => vec![NextStep::new(NextAction::CheckSetup), NextStep::new(NextAction::Retry)],
+            ProvisionError::Registration {
+                error_code: Some(401002),
+                ..
+            } => vec![
+                NextStep::new(NextAction::RegenerateCert),
+                NextStep::new(NextAction::Enroll),
+            ],
+            ProvisionError::Registration { reason, .. } if reason.contains("disabled") => {
+                vec![NextStep::new(NextAction::Enroll)]
+            }
+            ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } => vec![
+                NextStep::new(NextAction::CheckSetup),
+                NextStep::new(NextAction::Retry),
+            ],
             ProvisionError::NotInRegistry { .. } => vec![NextStep::new(NextAction::Enroll)],
             ProvisionError::Monitor(_) => vec![NextStep::new(NextAction::SelectPort)],
             _ => Vec::new(),
@@ -226,6 +253,35 @@ impl ProvisionError {
     }
 }
 
+/// A provisioning run's outcome as the registration event a status bar shows (`assigned`, or
+/// `failed` with the reason and what to do), the same event the device's log would give.
+pub fn outcome_event(outcome: &Result<ProvisionReport, ProvisionError>) -> crate::logs::LogEvent {
+    use crate::logs::LogEvent;
+    match outcome {
+        Ok(r) => LogEvent::Assigned {
+            hub: r.assigned_hub.clone(),
+            device_id: Some(r.device_id.clone()),
+        },
+        Err(ProvisionError::Registration {
+            reason,
+            hint,
+            error_code,
+            http_status,
+        }) => LogEvent::Failed {
+            reason: reason.clone(),
+            hint: hint.clone(),
+            error_code: *error_code,
+            http_status: *http_status,
+        },
+        Err(e) => LogEvent::Failed {
+            reason: e.to_string(),
+            hint: e.hint().unwrap_or_default(),
+            error_code: None,
+            http_status: None,
+        },
+    }
+}
+
 fn check_cancel(cancel: &CancellationToken) -> Result<(), ProvisionError> {
     if cancel.is_cancelled() {
         Err(ProvisionError::Cancelled)
@@ -238,42 +294,82 @@ fn check_cancel(cancel: &CancellationToken) -> Result<(), ProvisionError> {
 pub fn describe_event(e: &LogEvent) -> Option<String> {
     Some(match e {
         LogEvent::Boot => "device: booted".into(),
-        LogEvent::Identity { alias_cert_sha256: Some(t), .. } => format!("device: alias certificate SHA-256 {t}"),
+        LogEvent::Identity {
+            alias_cert_sha256: Some(t),
+            ..
+        } => format!("device: alias certificate SHA-256 {t}"),
         LogEvent::Status { status, .. } => format!("device: {}", status.replace('_', " ")),
-        LogEvent::RegistrationRequest { id_scope, registration_id } => format!("device: registering {registration_id} in ID scope {id_scope}"),
-        LogEvent::DpsError { http_status, error_code, message, .. } => format!(
+        LogEvent::RegistrationRequest {
+            id_scope,
+            registration_id,
+        } => format!("device: registering {registration_id} in ID scope {id_scope}"),
+        LogEvent::DpsError {
+            http_status,
+            error_code,
+            message,
+            ..
+        } => format!(
             "device: DPS answered{}{}{}",
-            http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
-            error_code.map(|c| format!(", errorCode {c}")).unwrap_or_default(),
-            message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            http_status
+                .map(|s| format!(" HTTP {s}"))
+                .unwrap_or_default(),
+            error_code
+                .map(|c| format!(", errorCode {c}"))
+                .unwrap_or_default(),
+            message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
         ),
         LogEvent::Assigned { hub, .. } => format!("device: assigned to {hub}"),
         LogEvent::Failed { reason, .. } => format!("device: {reason}"),
-        LogEvent::UdsMissing { message, .. } | LogEvent::WifiFailed { message, .. } => format!("device: {message}"),
+        LogEvent::UdsMissing { message, .. } | LogEvent::WifiFailed { message, .. } => {
+            format!("device: {message}")
+        }
         LogEvent::DeviceError { text, .. } => format!("device error: {text}"),
         _ => return None,
     })
 }
 
 /// The console step: Wi-Fi, UDS, then the device's version.
-fn configure<T: crate::console::Transport>(c: &mut crate::console::Console<T>, wifi: Option<&WifiSettings>, uds_hex: &str) -> Result<crate::console::DeviceVersion, ConsoleError> {
+fn configure<T: crate::console::Transport>(
+    c: &mut crate::console::Console<T>,
+    wifi: Option<&WifiSettings>,
+    uds_hex: &str,
+) -> Result<crate::console::DeviceVersion, ConsoleError> {
     if let Some(w) = wifi {
         c.set_wifi(&w.ssid, &w.password, Duration::from_secs(10))?;
     }
     // Parsing our own hex cannot fail; the UDS crosses the thread as zeroizing text.
-    let uds = Uds::parse(uds_hex).map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
+    let uds = Uds::parse(uds_hex)
+        .map_err(|e| ConsoleError::Refused(InvalidInput::new(Input::Uds, e.to_string())))?;
     c.set_uds(&uds, Duration::from_secs(10))?;
     c.version(Duration::from_secs(10))
 }
 
 /// Run the whole job. Progress goes to `progress`; `cancel` stops it between and during steps.
-pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+pub async fn provision(
+    mut plan: ProvisionPlan,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<ProvisionReport, ProvisionError> {
     // A UDS file is never overwritten (another device's secret?): refused before anything runs.
     if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
         identity::uds::check_new_uds_file(path)?;
     }
-    let image = FirmwareImage::from_parts_named(plan.image_bin.clone(), &plan.image_map, "image .bin", "image .map")?;
-    let service = ServiceClient::new(plan.dps.clone(), ClientOptions { cancel: cancel.clone(), ..plan.client.clone() })?;
+    let image = FirmwareImage::from_parts_named(
+        plan.image_bin.clone(),
+        &plan.image_map,
+        "image .bin",
+        "image .map",
+    )?;
+    let service = ServiceClient::new(
+        plan.dps.clone(),
+        ClientOptions {
+            cancel: cancel.clone(),
+            ..plan.client.clone()
+        },
+    )?;
 
     // 1. Console.
     progress.begin(format!("Configuring the DevKit on {}", plan.port.display()));
@@ -294,9 +390,19 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     let version = match &plan.ports {
         // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
         Some(ports) => {
-            let (port_name, job_cancel, timeout) = (plan.port.display().to_string(), cancel.clone(), plan.console_timeout);
+            let (port_name, job_cancel, timeout) = (
+                plan.port.display().to_string(),
+                cancel.clone(),
+                plan.console_timeout,
+            );
             let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
-                let mut console = crate::console::Console::new(crate::console::Cancellable { inner: ex, cancel: job_cancel }, port_name);
+                let mut console = crate::console::Console::new(
+                    crate::console::Cancellable {
+                        inner: ex,
+                        cancel: job_cancel,
+                    },
+                    port_name,
+                );
                 console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
                 configure(&mut console, wifi.as_ref(), &uds_hex)
             });
@@ -307,7 +413,14 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             }
         }
         None => {
-            let job = crate::console::run_on_port(plan.port.clone(), DEFAULT_BAUD, plan.console_timeout, cancel.clone(), move |g: &str| guidance_progress.warn(g), move |c| configure(c, wifi.as_ref(), &uds_hex));
+            let job = crate::console::run_on_port(
+                plan.port.clone(),
+                DEFAULT_BAUD,
+                plan.console_timeout,
+                cancel.clone(),
+                move |g: &str| guidance_progress.warn(g),
+                move |c| configure(c, wifi.as_ref(), &uds_hex),
+            );
             // The console stops at its next read once cancelled: waiting for it means the port
             // is free when this returns.
             let r = job.await;
@@ -315,7 +428,10 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             r?
         }
     };
-    progress.end(format!("Wi-Fi and UDS stored; DevKit SDK {}", version.devkit_sdk));
+    progress.end(format!(
+        "Wi-Fi and UDS stored; DevKit SDK {}",
+        version.devkit_sdk
+    ));
     check_cancel(cancel)?;
 
     // 2. Certificate.
@@ -326,19 +442,32 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
             return Err(InvalidInput::new(Input::RegistrationId, "is required, or the DevKit's MAC address (on its screen) for the automatic az-<mac>v<x>v<y>v<z>").into())
         }
     };
-    progress.begin(format!("Computing the alias certificate for {registration_id}"));
+    progress.begin(format!(
+        "Computing the alias certificate for {registration_id}"
+    ));
     let identity = identity::derive(&uds, &image, &registration_id)?;
     // The same files and backups as `devkit generate-cert`: a file holding another identity
     // is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
-    let written = identity::files::write_identity(&identity, &plan.cert_dir, identity::files::FileOptions::default())?;
-    for w in written.iter().filter_map(identity::files::WrittenFile::warning) {
+    let written = identity::files::write_identity(
+        &identity,
+        &plan.cert_dir,
+        identity::files::FileOptions::default(),
+    )?;
+    for w in written
+        .iter()
+        .filter_map(identity::files::WrittenFile::warning)
+    {
         progress.warn(w);
     }
     let alias_cert = written[0].path.clone();
     if let Some(root) = &plan.project_root {
         identity::files::record_generated(root, &identity, &alias_cert)?;
     }
-    progress.end(format!("{} (SHA-256 {})", alias_cert.display(), identity.sha256_thumbprint()));
+    progress.end(format!(
+        "{} (SHA-256 {})",
+        alias_cert.display(),
+        identity.sha256_thumbprint()
+    ));
     check_cancel(cancel)?;
 
     // 3. Enrollment.
@@ -348,22 +477,42 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     } else {
         identity.alias_cert_der.clone()
     };
-    progress.begin(format!("Enrolling {registration_id} with {}", service.endpoint()));
+    progress.begin(format!(
+        "Enrolling {registration_id} with {}",
+        service.endpoint()
+    ));
     let mut settings = plan.enrollment.clone();
     if plan.fault == Some(Fault::DisabledEnrollment) {
         settings.disabled = true;
     }
-    let enrolled = crate::dps::enroll::enroll_rest(&service, &settings, registration_id.as_str(), &enrolled_der).await?;
+    let enrolled = crate::dps::enroll::enroll_rest(
+        &service,
+        &settings,
+        registration_id.as_str(),
+        &enrolled_der,
+    )
+    .await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
             identity::files::record_enrolled(root, &identity, &alias_cert)?;
         }
     }
-    progress.end(format!("enrolled ({}, etag {})", if enrolled.is_enabled() { "enabled" } else { "disabled" }, enrolled.etag.as_deref().unwrap_or("-")));
+    progress.end(format!(
+        "enrolled ({}, etag {})",
+        if enrolled.is_enabled() {
+            "enabled"
+        } else {
+            "disabled"
+        },
+        enrolled.etag.as_deref().unwrap_or("-")
+    ));
     check_cancel(cancel)?;
 
     // 4. Follow the port, upload (resets into user mode).
-    progress.begin(format!("Opening {} to follow the registration", plan.port.display()));
+    progress.begin(format!(
+        "Opening {} to follow the registration",
+        plan.port.display()
+    ));
     let mut follower = match plan.ports.as_ref().and_then(|p| p.subscribe(&plan.port)) {
         Some(rx) => Follower::subscribed(&plan.port, rx),
         None => Follower::open(&plan.port).map_err(ProvisionError::Monitor)?,
@@ -371,7 +520,8 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     progress.end("following the device's output");
     match &plan.upload {
         Upload::Sim { state_dir, dps } => {
-            progress.begin("Uploading the image to the virtual DevKit and resetting it into user mode");
+            progress
+                .begin("Uploading the image to the virtual DevKit and resetting it into user mode");
             control::load_image(state_dir, &plan.image_bin, &plan.image_map, Some(dps)).await?;
             progress.end("uploaded; the DevKit is booting");
         }
@@ -382,12 +532,18 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
 
     // 5. Registration.
     progress.begin("Waiting for the device to register with DPS");
-    let outcome = wait_for_outcome(&mut follower, plan.registration_timeout, progress, cancel).await;
+    let outcome =
+        wait_for_outcome(&mut follower, plan.registration_timeout, progress, cancel).await;
     // Closing the monitor joins its reader thread: keep that off the async workers.
     let _ = tokio::task::spawn_blocking(move || drop(follower)).await;
     let (assigned_hub, device_id) = match outcome {
         Ok(x) => x,
-        Err(ProvisionError::Registration { mut reason, mut hint, error_code, http_status }) => {
+        Err(ProvisionError::Registration {
+            mut reason,
+            mut hint,
+            error_code,
+            http_status,
+        }) => {
             // DPS says "disabled" without an error code: ask the service which it is.
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
@@ -395,20 +551,40 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
                     hint = "the enrollment is disabled: enable it, then reset the DevKit".into();
                 }
             }
-            return Err(ProvisionError::Registration { reason, hint, error_code, http_status });
+            return Err(ProvisionError::Registration {
+                reason,
+                hint,
+                error_code,
+                http_status,
+            });
         }
         Err(e) => return Err(e),
     };
-    let device_id = device_id.or_else(|| plan.enrollment.device_id.clone()).unwrap_or_else(|| registration_id.to_string());
+    let device_id = device_id
+        .or_else(|| plan.enrollment.device_id.clone())
+        .unwrap_or_else(|| registration_id.to_string());
     progress.end(format!("assigned to {assigned_hub} as {device_id}"));
 
     // 6. Hub registry.
     let in_hub_registry = match &plan.hub_check {
         None => None,
-        Some(check) => Some(check_hub(check, &assigned_hub, &device_id, &plan.client, progress, cancel).await?),
+        Some(check) => Some(
+            check_hub(
+                check,
+                &assigned_hub,
+                &device_id,
+                &plan.client,
+                progress,
+                cancel,
+            )
+            .await?,
+        ),
     };
     if in_hub_registry == Some(false) {
-        return Err(ProvisionError::NotInRegistry { hub: assigned_hub, device_id });
+        return Err(ProvisionError::NotInRegistry {
+            hub: assigned_hub,
+            device_id,
+        });
     }
     Ok(ProvisionReport {
         registration_id: registration_id.to_string(),
@@ -423,7 +599,12 @@ pub async fn provision(mut plan: ProvisionPlan, progress: &Progress, cancel: &Ca
     })
 }
 
-async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: &Progress, cancel: &CancellationToken) -> Result<(String, Option<String>), ProvisionError> {
+async fn wait_for_outcome(
+    follower: &mut Follower,
+    timeout: Duration,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(String, Option<String>), ProvisionError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut last_status = "no output yet".to_string();
     loop {
@@ -446,17 +627,44 @@ async fn wait_for_outcome(follower: &mut Follower, timeout: Duration, progress: 
         }
         match event {
             LogEvent::Assigned { hub, device_id } => return Ok((hub, device_id)),
-            LogEvent::Failed { reason, hint, error_code, http_status } => return Err(ProvisionError::Registration { reason, hint, error_code, http_status }),
+            LogEvent::Failed {
+                reason,
+                hint,
+                error_code,
+                http_status,
+            } => {
+                return Err(ProvisionError::Registration {
+                    reason,
+                    hint,
+                    error_code,
+                    http_status,
+                })
+            }
             LogEvent::UdsMissing { message, hint } | LogEvent::WifiFailed { message, hint } => {
-                return Err(ProvisionError::Registration { reason: message, hint, error_code: None, http_status: None })
+                return Err(ProvisionError::Registration {
+                    reason: message,
+                    hint,
+                    error_code: None,
+                    http_status: None,
+                })
             }
             _ => {}
         }
     }
 }
 
-async fn check_hub(check: &HubCheck, hub: &str, device_id: &str, client: &ClientOptions, progress: &Progress, cancel: &CancellationToken) -> Result<bool, ProvisionError> {
-    let options = ClientOptions { cancel: cancel.clone(), ..client.clone() };
+async fn check_hub(
+    check: &HubCheck,
+    hub: &str,
+    device_id: &str,
+    client: &ClientOptions,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<bool, ProvisionError> {
+    let options = ClientOptions {
+        cancel: cancel.clone(),
+        ..client.clone()
+    };
     let hub_client = match check {
         HubCheck::ConnectionString(cs) => {
             if !cs.host_name().eq_ignore_ascii_case(hub) {
@@ -465,14 +673,25 @@ async fn check_hub(check: &HubCheck, hub: &str, device_id: &str, client: &Client
             }
             HubClient::new(cs.clone(), options)?
         }
-        HubCheck::Emulator { service_endpoint, key } => {
-            HubClient::with_base_url(ConnectionString::new(hub, HUB_POLICY, key), format!("{service_endpoint}/iothubs/{hub}"), options)?
-        }
+        HubCheck::Emulator {
+            service_endpoint,
+            key,
+        } => HubClient::with_base_url(
+            ConnectionString::new(hub, HUB_POLICY, key),
+            format!("{service_endpoint}/iothubs/{hub}"),
+            options,
+        )?,
     };
-    progress.begin(format!("Checking that {device_id} is in {hub}'s device registry"));
+    progress.begin(format!(
+        "Checking that {device_id} is in {hub}'s device registry"
+    ));
     let found = hub_client.get_device(device_id).await?;
     match &found {
-        Some(d) => progress.end(format!("found {} (status {})", d.device_id, d.status.as_deref().unwrap_or("unknown"))),
+        Some(d) => progress.end(format!(
+            "found {} (status {})",
+            d.device_id,
+            d.status.as_deref().unwrap_or("unknown")
+        )),
         None => progress.end("not found"),
     }
     Ok(found.is_some())
@@ -494,7 +713,13 @@ pub struct SimulateOptions {
 
 impl Default for SimulateOptions {
     fn default() -> Self {
-        SimulateOptions { work_dir: None, hub: None, fault: None, registration_timeout: Duration::from_secs(60), transport: SimTransport::default() }
+        SimulateOptions {
+            work_dir: None,
+            hub: None,
+            fault: None,
+            registration_timeout: Duration::from_secs(60),
+            transport: SimTransport::default(),
+        }
     }
 }
 
@@ -521,11 +746,25 @@ pub fn reset_simulated(work_dir: &std::path::Path) -> Result<bool, ProvisionErro
 
 /// `devkit provision --simulate`: a DPS emulator and a virtual DevKit in process (loopback,
 /// temporary state), the built-in sample image, then [`provision`] end to end.
-pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &CancellationToken) -> Result<ProvisionReport, ProvisionError> {
+pub async fn simulate(
+    opts: SimulateOptions,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<ProvisionReport, ProvisionError> {
     // Short paths: the virtual DevKit's control socket path must stay under ~100 bytes.
     let temp = match &opts.work_dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("devkit-sim-").tempdir_in(std::env::temp_dir()).map_err(|e| ProvisionError::Fs(FsError::Io { path: std::env::temp_dir(), source: e }))?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("devkit-sim-")
+                .tempdir_in(std::env::temp_dir())
+                .map_err(|e| {
+                    ProvisionError::Fs(FsError::Io {
+                        path: std::env::temp_dir(),
+                        source: e,
+                    })
+                })?,
+        ),
     };
     let work: PathBuf = match (&opts.work_dir, &temp) {
         (Some(d), _) => d.clone(),
@@ -534,7 +773,10 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
     };
     let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
-        std::fs::create_dir_all(d).map_err(|source| FsError::Io { path: d.clone(), source })?;
+        std::fs::create_dir_all(d).map_err(|source| FsError::Io {
+            path: d.clone(),
+            source,
+        })?;
     }
 
     progress.begin("Starting the DPS emulator");
@@ -547,16 +789,31 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         config.inject_429 = 1;
     }
     let emulator = Emulator::start(config).await?;
-    progress.end(format!("service {}, device endpoint {}, ID scope {}", emulator.service_endpoint(), emulator.device_endpoint(), emulator.id_scope()));
+    progress.end(format!(
+        "service {}, device endpoint {}, ID scope {}",
+        emulator.service_endpoint(),
+        emulator.device_endpoint(),
+        emulator.id_scope()
+    ));
 
     progress.begin("Starting a virtual DevKit");
-    let devkit = VirtualDevKit::start(SimOptions { config_mode: true, transport: opts.transport, ..SimOptions::new(&sim_dir) })?;
-    progress.end(format!("{} (MAC {}), in configuration mode", devkit.device_port().display(), devkit.mac()));
+    let devkit = VirtualDevKit::start(SimOptions {
+        config_mode: true,
+        transport: opts.transport,
+        ..SimOptions::new(&sim_dir)
+    })?;
+    progress.end(format!(
+        "{} (MAC {}), in configuration mode",
+        devkit.device_port().display(),
+        devkit.mac()
+    ));
 
     // A second run in the same work dir is the same virtual DevKit: keep the UDS in its secure
     // chip, so the certificate (and the emulator's enrollment) stays that device's identity
     // instead of being refused as a different one. [`reset_simulated`] starts from scratch.
-    let uds = crate::sim::eeprom::Eeprom::load(&sim_dir).ok().and_then(|e| Uds::parse(e.get("dps_uds")).ok());
+    let uds = crate::sim::eeprom::Eeprom::load(&sim_dir)
+        .ok()
+        .and_then(|e| Uds::parse(e.get("dps_uds")).ok());
     let plan = ProvisionPlan {
         port: devkit.device_port().to_path_buf(),
         upload: Upload::Sim {
@@ -572,9 +829,19 @@ pub async fn simulate(opts: SimulateOptions, progress: &Progress, cancel: &Cance
         image_bin: sample::SAMPLE_BIN.to_vec(),
         image_map: sample::SAMPLE_MAP.to_string(),
         dps: emulator.connection_string(),
-        client: ClientOptions { ca_pem: Some(emulator.ca_certificate_pem().to_string()), cancel: cancel.clone(), ..Default::default() },
-        hub_check: Some(HubCheck::Emulator { service_endpoint: emulator.service_endpoint(), key: Zeroizing::new(emulator.connection_string().key().to_vec()) }),
-        wifi: Some(WifiSettings { ssid: "DevKitSim".into(), password: Zeroizing::new("simulated-wifi-password".into()) }),
+        client: ClientOptions {
+            ca_pem: Some(emulator.ca_certificate_pem().to_string()),
+            cancel: cancel.clone(),
+            ..Default::default()
+        },
+        hub_check: Some(HubCheck::Emulator {
+            service_endpoint: emulator.service_endpoint(),
+            key: Zeroizing::new(emulator.connection_string().key().to_vec()),
+        }),
+        wifi: Some(WifiSettings {
+            ssid: "DevKitSim".into(),
+            password: Zeroizing::new("simulated-wifi-password".into()),
+        }),
         uds,
         save_uds_to: None,
         registration_id: None,

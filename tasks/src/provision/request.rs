@@ -56,39 +56,87 @@ pub struct PlannedRun {
     pub warnings: Vec<String>,
 }
 
-fn connection_string(text: Option<&Zeroizing<String>>, input: Input) -> Result<Option<ConnectionString>, ProvisionError> {
+fn connection_string(
+    text: Option<&Zeroizing<String>>,
+    input: Input,
+) -> Result<Option<ConnectionString>, ProvisionError> {
     let Some(text) = text else { return Ok(None) };
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
-    ConnectionString::parse(first).map(Some).map_err(|e| InvalidInput::new(input, e.to_string()).into())
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    ConnectionString::parse(first)
+        .map(Some)
+        .map_err(|e| InvalidInput::new(input, e.to_string()).into())
 }
 
 impl ProvisionRequest {
     /// Validate every input; nothing is sent or written.
     pub fn plan(self) -> Result<PlannedRun, ProvisionError> {
-        let invalid = |input, reason: &str| -> ProvisionError { InvalidInput::new(input, reason).into() };
-        let port = self.port.clone().ok_or_else(|| invalid(Input::Port, "is required: the DevKit's serial port (or run the simulated provisioning)"))?;
+        let invalid =
+            |input, reason: &str| -> ProvisionError { InvalidInput::new(input, reason).into() };
+        let port = self.port.clone().ok_or_else(|| {
+            invalid(
+                Input::Port,
+                "is required: the DevKit's serial port (or run the simulated provisioning)",
+            )
+        })?;
         let dps = connection_string(self.connection_string.as_ref(), Input::ConnectionString)?
-            .ok_or_else(|| invalid(Input::ConnectionString, "is required: the DPS service connection string"))?;
-        let hub_cs = connection_string(self.hub_connection_string.as_ref(), Input::HubConnectionString)?;
+            .ok_or_else(|| {
+                invalid(
+                    Input::ConnectionString,
+                    "is required: the DPS service connection string",
+                )
+            })?;
+        let hub_cs = connection_string(
+            self.hub_connection_string.as_ref(),
+            Input::HubConnectionString,
+        )?;
         let ca_pem = match &self.ca_file {
             Some(p) => {
                 let name = format!("{} {:?}", Input::CaFile.flag(), p.display().to_string());
-                let bytes = crate::fsutil::read_bounded(p, &name, crate::fsutil::limits::CERT_FILE).map_err(|e| e.into_invalid(Input::CaFile))?;
-                Some(String::from_utf8(bytes).map_err(|_| invalid(Input::CaFile, "is not UTF-8 text (expected a PEM certificate)"))?)
+                let bytes = crate::fsutil::read_bounded(p, &name, crate::fsutil::limits::CERT_FILE)
+                    .map_err(|e| e.into_invalid(Input::CaFile))?;
+                Some(String::from_utf8(bytes).map_err(|_| {
+                    invalid(
+                        Input::CaFile,
+                        "is not UTF-8 text (expected a PEM certificate)",
+                    )
+                })?)
             }
             None => None,
         };
-        let project = self.project_dir.clone().ok_or_else(|| invalid(Input::ProjectDir, "is required"))?;
+        let project = self
+            .project_dir
+            .clone()
+            .ok_or_else(|| invalid(Input::ProjectDir, "is required"))?;
         self.enrollment.validate().map_err(|e| {
             use crate::error::DomainError;
-            InvalidInput::new(DomainError::input(&e).unwrap_or(Input::DeviceId), e.to_string())
+            InvalidInput::new(
+                DomainError::input(&e).unwrap_or(Input::DeviceId),
+                e.to_string(),
+            )
         })?;
         let backend = self.flash.backend()?;
         let image = FlashImage::from_inputs(self.bin.as_deref(), self.build_dir.as_deref())?;
-        let map = image.map.clone().ok_or_else(|| invalid(Input::Bin, "has no .map next to it (the identity is computed from the image and its map)"))?;
+        let map = image.map.clone().ok_or_else(|| {
+            invalid(
+                Input::Bin,
+                "has no .map next to it (the identity is computed from the image and its map)",
+            )
+        })?;
         let wifi = match (&self.wifi_ssid, &self.wifi_password) {
-            (Some(ssid), password) => Some(WifiSettings { ssid: ssid.clone(), password: password.clone().unwrap_or_default() }),
-            (None, Some(_)) => return Err(invalid(Input::WifiSsid, "is required with a Wi-Fi password")),
+            (Some(ssid), password) => Some(WifiSettings {
+                ssid: ssid.clone(),
+                password: password.clone().unwrap_or_default(),
+            }),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    Input::WifiSsid,
+                    "is required with a Wi-Fi password",
+                ))
+            }
             (None, None) => None,
         };
         let registration_id = self
@@ -97,9 +145,18 @@ impl ProvisionRequest {
             .map(RegistrationId::parse)
             .transpose()?;
         // The image's own settings may name the device.
-        let registration_id =
-            registration_id.or_else(|| image.dps.as_ref().and_then(|d| d.registration_id.as_ref()).and_then(|r| RegistrationId::parse(r.as_str()).ok()));
-        let mac = self.mac.as_deref().map(crate::identity::normalize_mac).transpose()?;
+        let registration_id = registration_id.or_else(|| {
+            image
+                .dps
+                .as_ref()
+                .and_then(|d| d.registration_id.as_ref())
+                .and_then(|r| RegistrationId::parse(r.as_str()).ok())
+        });
+        let mac = self
+            .mac
+            .as_deref()
+            .map(crate::identity::normalize_mac)
+            .transpose()?;
         if registration_id.is_none() && mac.is_none() {
             return Err(invalid(Input::RegistrationId, "is required, or the DevKit's MAC address (on its screen) for the automatic az-<mac>v<x>v<y>v<z>"));
         }
@@ -109,7 +166,10 @@ impl ProvisionRequest {
         }
         let mut warnings = Vec::new();
         if self.uds.is_none() && self.save_uds_to.is_none() {
-            warnings.push("the generated UDS is not saved: this certificate cannot be regenerated later".to_string());
+            warnings.push(
+                "the generated UDS is not saved: this certificate cannot be regenerated later"
+                    .to_string(),
+            );
         }
         let plan = ProvisionPlan {
             port: PathBuf::from(port),
@@ -117,7 +177,10 @@ impl ProvisionRequest {
             image_map: map,
             upload: Upload::Flash { backend, image },
             dps,
-            client: ClientOptions { ca_pem, ..Default::default() },
+            client: ClientOptions {
+                ca_pem,
+                ..Default::default()
+            },
             hub_check: hub_cs.map(HubCheck::ConnectionString),
             wifi,
             uds: self.uds,
@@ -130,7 +193,9 @@ impl ProvisionRequest {
             fault: None,
             ports: None,
             console_timeout: CONSOLE_TIMEOUT,
-            registration_timeout: self.registration_timeout.unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
+            registration_timeout: self
+                .registration_timeout
+                .unwrap_or(DEFAULT_REGISTRATION_TIMEOUT),
         };
         Ok(PlannedRun { plan, warnings })
     }
@@ -152,10 +217,25 @@ mod tests {
 
     #[test]
     fn missing_inputs_are_named_by_type() {
-        let e = ProvisionRequest { port: None, ..request() }.plan().err().unwrap();
+        let e = ProvisionRequest {
+            port: None,
+            ..request()
+        }
+        .plan()
+        .err()
+        .unwrap();
         assert_eq!(e.invalid_input().map(|i| i.input), Some(Input::Port));
-        let e = ProvisionRequest { connection_string: None, ..request() }.plan().err().unwrap();
-        assert_eq!(e.invalid_input().map(|i| i.input), Some(Input::ConnectionString));
+        let e = ProvisionRequest {
+            connection_string: None,
+            ..request()
+        }
+        .plan()
+        .err()
+        .unwrap();
+        assert_eq!(
+            e.invalid_input().map(|i| i.input),
+            Some(Input::ConnectionString)
+        );
         let e = request().plan().err().unwrap();
         assert_eq!(e.invalid_input().map(|i| i.input), Some(Input::Bin), "{e}");
         assert!(e.is_invalid_input());
@@ -166,14 +246,25 @@ mod tests {
         let mut r = request();
         r.flash.sim_dir = Some("/tmp/sim".into());
         let e = r.plan().err().unwrap();
-        assert_eq!(e.invalid_input().map(|i| i.input), Some(Input::SimDir), "{e}");
+        assert_eq!(
+            e.invalid_input().map(|i| i.input),
+            Some(Input::SimDir),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_bad_connection_string_is_invalid_and_not_echoed() {
-        let r = ProvisionRequest { hub_connection_string: Some(Zeroizing::new("SharedAccessKey=c2VjcmV0Y2FuYXJ5".into())), ..request() };
+        let r = ProvisionRequest {
+            hub_connection_string: Some(Zeroizing::new("SharedAccessKey=c2VjcmV0Y2FuYXJ5".into())),
+            ..request()
+        };
         let e = r.plan().err().unwrap();
-        assert_eq!(e.invalid_input().map(|i| i.input), Some(Input::HubConnectionString), "{e}");
+        assert_eq!(
+            e.invalid_input().map(|i| i.input),
+            Some(Input::HubConnectionString),
+            "{e}"
+        );
         assert!(!e.to_string().contains("c2VjcmV0Y2FuYXJ5"));
     }
 }

@@ -11,7 +11,12 @@ pub const SAMPLE_MAP: &str = include_str!("../../assets/sample-firmware/sample.m
 
 /// The sample as a [`crate::identity::FirmwareImage`].
 pub fn image() -> Result<crate::identity::FirmwareImage, crate::identity::IdentityError> {
-    crate::identity::FirmwareImage::from_parts_named(SAMPLE_BIN.to_vec(), SAMPLE_MAP, "sample.bin", "sample.map")
+    crate::identity::FirmwareImage::from_parts_named(
+        SAMPLE_BIN.to_vec(),
+        SAMPLE_MAP,
+        "sample.bin",
+        "sample.map",
+    )
 }
 
 #[cfg(test)]
@@ -24,6 +29,9 @@ mod tests {
         assert_eq!(image.riot_core.end, image.riot_fw.start);
         assert!(image.riot_fw.end as usize - 0x0800_C000 <= super::SAMPLE_BIN.len());
         // The FWID is a fixed property of the committed image (SHA-256 of 0x0800C090..0x0800C0AC).
-        assert_eq!(hex::encode(image.fwid()), "6996cf3682e5bec2960c49c3342c06da353a1980b887612f8e0ee2c4cc4f7172");
+        assert_eq!(
+            hex::encode(image.fwid()),
+            "6996cf3682e5bec2960c49c3342c06da353a1980b887612f8e0ee2c4cc4f7172"
+        );
     }
 }

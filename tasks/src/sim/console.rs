@@ -48,7 +48,11 @@ impl LineDiscipline {
             b'\r' => return Fed::Line(Zeroizing::new(std::mem::take(&mut *self.buf))),
             b'\t' => b' ',
             0x08 | 0x7f => {
-                return if self.buf.pop().is_some() { Fed::Echo(b"\x08 \x08".to_vec()) } else { Fed::Echo(Vec::new()) };
+                return if self.buf.pop().is_some() {
+                    Fed::Echo(b"\x08 \x08".to_vec())
+                } else {
+                    Fed::Echo(Vec::new())
+                };
             }
             c if c < b' ' => return Fed::Echo(Vec::new()),
             c => c,
@@ -139,7 +143,10 @@ pub fn parse_args(line: &[u8]) -> Result<Vec<Zeroizing<Vec<u8>>>, SyntaxError> {
         .iter()
         .take(MAX_CMD_ARG)
         .map(|&s| {
-            let end = b[s..].iter().position(|&c| c == 0).map_or(b.len(), |e| s + e);
+            let end = b[s..]
+                .iter()
+                .position(|&c| c == 0)
+                .map_or(b.len(), |e| s + e);
             Zeroizing::new(b[s..end].to_vec())
         })
         .collect())
@@ -161,7 +168,11 @@ mod tests {
     }
 
     fn args(s: &str) -> Result<Vec<String>, SyntaxError> {
-        parse_args(s.as_bytes()).map(|v| v.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect())
+        parse_args(s.as_bytes()).map(|v| {
+            v.iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
     }
 
     #[test]
@@ -193,7 +204,10 @@ mod tests {
         let (_, line) = feed_all(&mut d, b"x\r");
         assert_eq!(line.unwrap(), b"x", "buffer emptied after overflow");
         let mut d = LineDiscipline::new();
-        let (_, line) = feed_all(&mut d, &[vec![b'b'; INBUF_SIZE - 1], b"\r".to_vec()].concat());
+        let (_, line) = feed_all(
+            &mut d,
+            &[vec![b'b'; INBUF_SIZE - 1], b"\r".to_vec()].concat(),
+        );
         assert_eq!(line.unwrap().len(), INBUF_SIZE - 1);
     }
 
@@ -218,11 +232,20 @@ mod tests {
 
     #[test]
     fn quotes_and_escapes_like_the_firmware() {
-        assert_eq!(args("set_wifissid \"My Net\"").unwrap(), ["set_wifissid", "My Net"]);
-        assert_eq!(args("set_wifissid My\\ Net\\\"s").unwrap(), ["set_wifissid", "My Net\"s"]);
+        assert_eq!(
+            args("set_wifissid \"My Net\"").unwrap(),
+            ["set_wifissid", "My Net"]
+        );
+        assert_eq!(
+            args("set_wifissid My\\ Net\\\"s").unwrap(),
+            ["set_wifissid", "My Net\"s"]
+        );
         assert_eq!(args("set_wifissid a\"b").unwrap(), ["set_wifissid", "a\"b"]);
         assert_eq!(args("set_wifissid \\\"x").unwrap(), ["set_wifissid", "\"x"]);
-        assert_eq!(args("set_wifissid a\\\\ b").unwrap(), ["set_wifissid", "a\\ b"]);
+        assert_eq!(
+            args("set_wifissid a\\\\ b").unwrap(),
+            ["set_wifissid", "a\\ b"]
+        );
         assert_eq!(args("  help   ").unwrap(), ["help"]);
         assert_eq!(args("").unwrap(), Vec::<String>::new());
         assert_eq!(args("set_wifissid \"open"), Err(SyntaxError));

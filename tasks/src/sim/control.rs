@@ -98,7 +98,10 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
     }
     use sha2::Digest;
     let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
-    PathBuf::from(format!("/tmp/devkit-sim-{}.sock", hex::encode(&digest[..12])))
+    PathBuf::from(format!(
+        "/tmp/devkit-sim-{}.sock",
+        hex::encode(&digest[..12])
+    ))
 }
 
 /// Where a TCP control channel's address is kept.
@@ -109,7 +112,9 @@ pub fn tcp_endpoint_path(state_dir: &Path) -> PathBuf {
 /// The TCP control address in the state directory, if any (loopback only: the file cannot
 /// send a client elsewhere).
 fn tcp_endpoint(state_dir: &Path) -> Option<std::net::SocketAddr> {
-    let text = std::fs::read(tcp_endpoint_path(state_dir)).ok().filter(|t| t.len() <= 64)?;
+    let text = std::fs::read(tcp_endpoint_path(state_dir))
+        .ok()
+        .filter(|t| t.len() <= 64)?;
     let addr: std::net::SocketAddr = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
     addr.ip().is_loopback().then_some(addr)
 }
@@ -120,7 +125,9 @@ pub fn is_running(state_dir: &Path) -> bool {
     if std::os::unix::net::UnixStream::connect(socket_path(state_dir)).is_ok() {
         return true;
     }
-    tcp_endpoint(state_dir).is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok())
+    tcp_endpoint(state_dir).is_some_and(|addr| {
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+    })
 }
 
 /// Longest control request or reply line.
@@ -139,14 +146,24 @@ const MAX_SOCKET_PATH: usize = 100;
 
 /// "Flash" the virtual DevKit: store the image (and the sketch's DPS settings) in its state
 /// directory atomically, then reset it if it is running, so its next boot runs the new image.
-pub async fn load_image(state_dir: &Path, bin: &[u8], map: &str, dps: Option<&SimDpsConfig>) -> Result<(), ControlError> {
+pub async fn load_image(
+    state_dir: &Path,
+    bin: &[u8],
+    map: &str,
+    dps: Option<&SimDpsConfig>,
+) -> Result<(), ControlError> {
     let io = |e: std::io::Error| ControlError::Io(state_dir.to_path_buf(), e);
     let mut files = vec![
         (image_bin_path(state_dir), bin.to_vec(), Mode::Public),
-        (image_map_path(state_dir), map.as_bytes().to_vec(), Mode::Public),
+        (
+            image_map_path(state_dir),
+            map.as_bytes().to_vec(),
+            Mode::Public,
+        ),
     ];
     if let Some(dps) = dps {
-        let json = serde_json::to_vec_pretty(dps).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(dps).map_err(|e| ControlError::Protocol(e.to_string()))?;
         files.push((dps_config_path(state_dir), json, Mode::Public));
     }
     fsutil::write_all_atomic(&files).map_err(|e| match e {
@@ -167,7 +184,9 @@ pub async fn load_image(state_dir: &Path, bin: &[u8], map: &str, dps: Option<&Si
 
 /// Reset a running virtual DevKit, into configuration mode or user mode.
 pub async fn reset(state_dir: &Path, config_mode: bool) -> Result<(), ControlError> {
-    request(state_dir, &Request::Reset { config_mode }).await.map(|_| ())
+    request(state_dir, &Request::Reset { config_mode })
+        .await
+        .map(|_| ())
 }
 
 /// What a running virtual DevKit reports about itself.
@@ -208,12 +227,19 @@ pub(crate) struct Reply {
 
 async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError> {
     let io = |e| ControlError::Io(state_dir.to_path_buf(), e);
-    let not_running = |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused);
+    let not_running = |e: &std::io::Error| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        )
+    };
     #[cfg(unix)]
     {
         let path = socket_path(state_dir);
         match tokio::net::UnixStream::connect(&path).await {
-            Ok(stream) => return exchange(stream, state_dir, req, &path.display().to_string()).await,
+            Ok(stream) => {
+                return exchange(stream, state_dir, req, &path.display().to_string()).await
+            }
             Err(e) if not_running(&e) => {}
             Err(e) => return Err(io(e)),
         }
@@ -229,24 +255,41 @@ async fn request(state_dir: &Path, req: &Request) -> Result<Reply, ControlError>
 }
 
 /// Send `req` over a connected control channel and read the reply (bounded in size and time).
-async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, state_dir: &Path, req: &Request, name: &str) -> Result<Reply, ControlError> {
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    state_dir: &Path,
+    req: &Request,
+    name: &str,
+) -> Result<Reply, ControlError> {
     let io = |e| ControlError::Io(state_dir.to_path_buf(), e);
     let exchange = async {
-        let mut line = serde_json::to_vec(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
+        let mut line =
+            serde_json::to_vec(req).map_err(|e| ControlError::Protocol(e.to_string()))?;
         line.push(b'\n');
         stream.write_all(&line).await.map_err(io)?;
         let mut reply = String::new();
-        BufReader::new(&mut stream).take(MAX_LINE).read_line(&mut reply).await.map_err(io)?;
-        let reply: Reply = serde_json::from_str(&reply).map_err(|e| ControlError::Protocol(format!("bad reply: {e}")))?;
+        BufReader::new(&mut stream)
+            .take(MAX_LINE)
+            .read_line(&mut reply)
+            .await
+            .map_err(io)?;
+        let reply: Reply = serde_json::from_str(&reply)
+            .map_err(|e| ControlError::Protocol(format!("bad reply: {e}")))?;
         if reply.ok {
             Ok(reply)
         } else {
-            Err(ControlError::Protocol(reply.error.unwrap_or_else(|| "request refused".into())))
+            Err(ControlError::Protocol(
+                reply.error.unwrap_or_else(|| "request refused".into()),
+            ))
         }
     };
     tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
-        .map_err(|_| ControlError::Protocol(format!("no reply from the virtual DevKit at {name} within 60 s")))?
+        .map_err(|_| {
+            ControlError::Protocol(format!(
+                "no reply from the virtual DevKit at {name} within 60 s"
+            ))
+        })?
 }
 
 #[cfg(all(test, unix))]
@@ -256,13 +299,29 @@ mod tests {
     #[test]
     fn socket_path_stays_short_and_deterministic_for_deep_state_dirs() {
         let short = tempfile::tempdir().unwrap();
-        assert_eq!(socket_path(short.path()), std::fs::canonicalize(short.path()).unwrap().join("control.sock"));
-        let deep = short.path().join("a-rather-long-directory-name-for-a-project".repeat(3)).join("state");
+        assert_eq!(
+            socket_path(short.path()),
+            std::fs::canonicalize(short.path())
+                .unwrap()
+                .join("control.sock")
+        );
+        let deep = short
+            .path()
+            .join("a-rather-long-directory-name-for-a-project".repeat(3))
+            .join("state");
         std::fs::create_dir_all(&deep).unwrap();
         let sock = socket_path(&deep);
-        assert!(sock.as_os_str().len() <= MAX_SOCKET_PATH, "{}", sock.display());
+        assert!(
+            sock.as_os_str().len() <= MAX_SOCKET_PATH,
+            "{}",
+            sock.display()
+        );
         assert!(sock.starts_with("/tmp"));
-        assert_eq!(sock, socket_path(&deep.join("..").join("state")), "every spelling of the dir agrees");
+        assert_eq!(
+            sock,
+            socket_path(&deep.join("..").join("state")),
+            "every spelling of the dir agrees"
+        );
         assert_ne!(sock, socket_path(&short.path().join("b".repeat(120))));
     }
 }

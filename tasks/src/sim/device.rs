@@ -62,8 +62,14 @@ impl Device {
                 Next::Stop => return,
                 Next::Reset(_) => {}
             }
-            self.event(SimEvent::Booted { config_mode: self.config_mode });
-            let next = if self.config_mode { self.config_console() } else { self.user_mode() };
+            self.event(SimEvent::Booted {
+                config_mode: self.config_mode,
+            });
+            let next = if self.config_mode {
+                self.config_console()
+            } else {
+                self.user_mode()
+            };
             match next {
                 Next::Stop => return,
                 Next::Reset(config_mode) => {
@@ -96,7 +102,10 @@ impl Device {
             return Some(Next::Stop);
         }
         while let Ok(msg) = self.control.try_recv() {
-            let mut reply = Reply { ok: true, ..Reply::default() };
+            let mut reply = Reply {
+                ok: true,
+                ..Reply::default()
+            };
             match msg.request {
                 Request::Reset { config_mode } => {
                     self.set_mode(config_mode);
@@ -168,7 +177,9 @@ impl Device {
         let mut eeprom = match Eeprom::load(&self.opts.state_dir) {
             Ok(e) => e,
             Err(e) => {
-                self.say(&format!("{BANNER}ERROR: cannot read the secure chip: {e}\r\n"));
+                self.say(&format!(
+                    "{BANNER}ERROR: cannot read the secure chip: {e}\r\n"
+                ));
                 return self.serve(None);
             }
         };
@@ -265,7 +276,9 @@ impl Device {
     fn write_zone(&self, eeprom: &mut Eeprom, zone: &str, value: &str, ok: &str) -> String {
         let idx = ZONES.iter().find(|z| z.0 == zone).map_or(0, |z| z.1);
         match self.opts.eeprom_fault {
-            Some(EepromFault::WriteFails) => return format!("ERROR: Failed to write EEPROM: 0x{idx:02x}.\r\n"),
+            Some(EepromFault::WriteFails) => {
+                return format!("ERROR: Failed to write EEPROM: 0x{idx:02x}.\r\n")
+            }
             Some(EepromFault::VerifyFails) => return "ERROR: Verify failed.\r\n".into(),
             None => {}
         }
@@ -281,7 +294,10 @@ impl Device {
         self.say(BANNER);
         self.say("You can 1. press Button A and reset to enter configuration mode.\r\n        2. press Button B and reset to enter AP mode.\r\n");
         self.say(&format!("Info: DevKit MAC Address: {}\r\n", self.mac));
-        self.say(&format!("Info: DevKit Firmware Version: {}\r\n", self.opts.firmware_version));
+        self.say(&format!(
+            "Info: DevKit Firmware Version: {}\r\n",
+            self.opts.firmware_version
+        ));
         self.sketch();
         self.serve(None)
     }
@@ -311,23 +327,33 @@ impl Device {
             self.say("DiceInit failed! Check UDS string provided or set on configuration mode\r\n");
             return;
         };
-        let dps: Option<SimDpsConfig> = std::fs::read(control::dps_config_path(&dir)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let dps: Option<SimDpsConfig> = std::fs::read(control::dps_config_path(&dir))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let rid = match dps.as_ref().and_then(|d| d.registration_id.clone()) {
             Some(id) => RegistrationId::parse(&id),
             None => RegistrationId::from_mac_and_version(&self.mac, &self.opts.firmware_version),
         };
         let rid = match rid {
             Ok(r) => r,
-            Err(e) => return self.error_line("DevkitDPSClientStart", &format!("registration ID: {e}")),
+            Err(e) => {
+                return self.error_line("DevkitDPSClientStart", &format!("registration ID: {e}"))
+            }
         };
         let id = match identity::derive(&uds, &image, &rid) {
             Ok(i) => i,
             Err(e) => return self.error_line("RiotStart", &format!("DICE/RIoT failed: {e}")),
         };
-        self.say(&format!("DevKit alias certificate SHA-256: {}\r\n", id.sha256_thumbprint()));
+        self.say(&format!(
+            "DevKit alias certificate SHA-256: {}\r\n",
+            id.sha256_thumbprint()
+        ));
         let ssid = eeprom.get("wifi_ssid").to_string();
         if ssid.is_empty() {
-            self.error_line("InitSystemWiFi", "Wi-Fi SSID is not set: Wi-Fi connection failed");
+            self.error_line(
+                "InitSystemWiFi",
+                "Wi-Fi SSID is not set: Wi-Fi connection failed",
+            );
             self.say("No Wi-Fi\r\n");
             return;
         }
@@ -335,7 +361,10 @@ impl Device {
         self.say("Info: IP address: 192.168.1.42\r\n");
         let Some(dps) = dps else {
             self.say("Info:    DPS Version: 1.3.9\r\n");
-            self.error_line("DevkitDPSClientStart", "no DPS global endpoint or ID scope compiled into the sketch (dps_config.h)");
+            self.error_line(
+                "DevkitDPSClientStart",
+                "no DPS global endpoint or ID scope compiled into the sketch (dps_config.h)",
+            );
             self.say("Failure encountered on registration!\r\nregistration failed!\r\n");
             return;
         };
@@ -352,11 +381,18 @@ impl Device {
             registration_id: rid.as_str().to_string(),
             alias_cert_der: id.alias_cert_der.clone(),
             alias_key_pkcs8: id.alias_key_pkcs8_der(),
-            trusted_ca_pem: if dps.emulator { dps.trusted_ca_pem.clone() } else { None },
+            trusted_ca_pem: if dps.emulator {
+                dps.trusted_ca_pem.clone()
+            } else {
+                None
+            },
         };
         let link = &self.link;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             let mut log = |line: String| {
                 link.write_all(format!("{}\r\n", line.trim_end_matches(['\r', '\n'])).as_bytes());
             };
@@ -364,7 +400,9 @@ impl Device {
         }));
         match outcome {
             Ok(Some(Ok(crate::dps::device::RegistrationOutcome::Assigned { .. }))) => {}
-            Ok(Some(Ok(crate::dps::device::RegistrationOutcome::Failed { .. }))) => self.say("registration failed!\r\n"),
+            Ok(Some(Ok(crate::dps::device::RegistrationOutcome::Failed { .. }))) => {
+                self.say("registration failed!\r\n")
+            }
             Ok(Some(Err(e))) => {
                 self.error_line("DevkitDPSClientStart", &e.to_string());
                 self.say("registration failed!\r\n");
@@ -376,8 +414,12 @@ impl Device {
     /// An SDK-style error line.
     fn error_line(&self, func: &str, text: &str) {
         let fmt = time::macros::format_description!("[weekday repr:short] [month repr:short] [day padding:space] [hour]:[minute]:[second] [year]");
-        let now = time::OffsetDateTime::now_utc().format(&fmt).unwrap_or_default();
-        self.say(&format!("Error: Time:{now} File:/devkit/sketch/DevKitDPS.ino Func:{func} Line:1 {text}\r\n"));
+        let now = time::OffsetDateTime::now_utc()
+            .format(&fmt)
+            .unwrap_or_default();
+        self.say(&format!(
+            "Error: Time:{now} File:/devkit/sketch/DevKitDPS.ino Func:{func} Line:1 {text}\r\n"
+        ));
     }
 }
 

@@ -89,10 +89,16 @@ impl crate::error::DomainError for SimError {
 pub enum SimEvent {
     WaitingForReader,
     ReaderConnected,
-    Booted { config_mode: bool },
+    Booted {
+        config_mode: bool,
+    },
     /// A console command started (name only).
-    Command { name: String },
-    Reset { config_mode: bool },
+    Command {
+        name: String,
+    },
+    Reset {
+        config_mode: bool,
+    },
 }
 
 impl std::fmt::Display for SimEvent {
@@ -103,7 +109,15 @@ impl std::fmt::Display for SimEvent {
             SimEvent::Booted { config_mode: true } => write!(f, "booted into configuration mode"),
             SimEvent::Booted { config_mode: false } => write!(f, "booted into user mode"),
             SimEvent::Command { name } => write!(f, "running command {name}"),
-            SimEvent::Reset { config_mode } => write!(f, "reset ({} mode)", if *config_mode { "configuration" } else { "user" }),
+            SimEvent::Reset { config_mode } => write!(
+                f,
+                "reset ({} mode)",
+                if *config_mode {
+                    "configuration"
+                } else {
+                    "user"
+                }
+            ),
         }
     }
 }
@@ -177,7 +191,10 @@ impl VirtualDevKit {
         };
         std::fs::create_dir_all(&dir).map_err(io("cannot create state directory", &dir))?;
         if let Err(e) = semver_like(&opts.firmware_version) {
-            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::FirmwareVersion, e)));
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::FirmwareVersion,
+                e,
+            )));
         }
         let mac = resolve_mac(&dir, opts.mac.as_deref())?;
 
@@ -186,13 +203,30 @@ impl VirtualDevKit {
             return Err(SimError::AlreadyRunning(dir));
         }
         if opts.link.is_some() && (opts.transport != SimTransport::Pty || cfg!(not(unix))) {
-            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, "points at a pty: it needs Unix and the pty transport")));
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Link,
+                "points at a pty: it needs Unix and the pty transport",
+            )));
         }
-        let link = transport::Link::open(opts.transport).map_err(|source| match opts.transport {
-            SimTransport::Pty if source.kind() == std::io::ErrorKind::Unsupported => SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Transport, source.to_string())),
-            SimTransport::Pty => SimError::Io { what: "cannot open a pseudo-terminal", path: "/dev/ptmx".into(), source },
-            SimTransport::Tcp { port } => SimError::Io { what: "cannot listen on", path: format!("127.0.0.1:{port}").into(), source },
-        })?;
+        let link =
+            transport::Link::open(opts.transport).map_err(|source| match opts.transport {
+                SimTransport::Pty if source.kind() == std::io::ErrorKind::Unsupported => {
+                    SimError::Invalid(crate::error::InvalidInput::new(
+                        crate::error::Input::Transport,
+                        source.to_string(),
+                    ))
+                }
+                SimTransport::Pty => SimError::Io {
+                    what: "cannot open a pseudo-terminal",
+                    path: "/dev/ptmx".into(),
+                    source,
+                },
+                SimTransport::Tcp { port } => SimError::Io {
+                    what: "cannot listen on",
+                    path: format!("127.0.0.1:{port}").into(),
+                    source,
+                },
+            })?;
         let listener = ControlListener::bind(&dir, opts.transport)?;
         let port_name = link.port_name();
         if let Some(link) = &opts.link {
@@ -200,7 +234,9 @@ impl VirtualDevKit {
         }
 
         let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Mutex::new(device::Shared { config_mode: opts.config_mode }));
+        let shared = Arc::new(Mutex::new(device::Shared {
+            config_mode: opts.config_mode,
+        }));
         let (tx, rx) = mpsc::channel();
         let dev = device::Device {
             link,
@@ -279,19 +315,32 @@ impl Drop for VirtualDevKit {
 
 fn semver_like(v: &str) -> Result<(), String> {
     let parts: Vec<&str> = v.split('.').collect();
-    if parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit())) {
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit()))
+    {
         Ok(())
     } else {
-        Err(format!("`{v}`: expected X.Y.Z with decimal numbers, e.g. {DEFAULT_FIRMWARE_VERSION}"))
+        Err(format!(
+            "`{v}`: expected X.Y.Z with decimal numbers, e.g. {DEFAULT_FIRMWARE_VERSION}"
+        ))
     }
 }
 
 /// The MAC: given (validated and stored), else stored, else random (an MXChip-like OUI).
 fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
     let file = dir.join("device.json");
-    let stored: Option<DeviceFile> = std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let stored: Option<DeviceFile> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let mac = match given {
-        Some(m) => crate::identity::normalize_mac(m).map_err(|e| SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Mac, e.to_string())))?,
+        Some(m) => crate::identity::normalize_mac(m).map_err(|e| {
+            SimError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Mac,
+                e.to_string(),
+            ))
+        })?,
         None => match stored {
             Some(d) => return Ok(d.mac),
             None => {
@@ -301,10 +350,12 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
         },
     };
     let json = serde_json::to_vec_pretty(&DeviceFile { mac: mac.clone() }).unwrap_or_default();
-    crate::fsutil::write_atomic(&file, &json, crate::fsutil::Mode::Public).map_err(|e| SimError::Io {
-        what: "cannot write",
-        path: file.clone(),
-        source: std::io::Error::other(e.to_string()),
+    crate::fsutil::write_atomic(&file, &json, crate::fsutil::Mode::Public).map_err(|e| {
+        SimError::Io {
+            what: "cannot write",
+            path: file.clone(),
+            source: std::io::Error::other(e.to_string()),
+        }
     })?;
     Ok(mac)
 }
@@ -312,7 +363,10 @@ fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
 /// Point `link` at `target`, replacing an older link atomically (never a regular file).
 #[cfg(not(unix))]
 fn make_link(_link: &Path, _target: &Path) -> Result<(), SimError> {
-    Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, "links to the port need Unix")))
+    Err(SimError::Invalid(crate::error::InvalidInput::new(
+        crate::error::Input::Link,
+        "links to the port need Unix",
+    )))
 }
 
 /// Point `link` at `target`, replacing an older link atomically (never a regular file).
@@ -320,12 +374,28 @@ fn make_link(_link: &Path, _target: &Path) -> Result<(), SimError> {
 fn make_link(link: &Path, target: &Path) -> Result<(), SimError> {
     if let Ok(meta) = std::fs::symlink_metadata(link) {
         if !meta.file_type().is_symlink() {
-            return Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Link, format!("{} exists and is not a symlink; choose another path", link.display()))));
+            return Err(SimError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Link,
+                format!(
+                    "{} exists and is not a symlink; choose another path",
+                    link.display()
+                ),
+            )));
         }
     }
-    let tmp = link.with_file_name(format!(".{}.devkit-tmp-{}", link.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::process::id()));
+    let tmp = link.with_file_name(format!(
+        ".{}.devkit-tmp-{}",
+        link.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&tmp);
-    let err = |source| SimError::Io { what: "cannot create link", path: link.to_path_buf(), source };
+    let err = |source| SimError::Io {
+        what: "cannot create link",
+        path: link.to_path_buf(),
+        source,
+    };
     std::os::unix::fs::symlink(target, &tmp).map_err(err)?;
     std::fs::rename(&tmp, link).map_err(err)
 }
@@ -351,19 +421,38 @@ impl ControlListener {
             SimTransport::Pty => {
                 let sock = control::socket_path(dir);
                 let _ = std::fs::remove_file(&sock); // stale: is_running said nobody answers
-                let listener = std::os::unix::net::UnixListener::bind(&sock).map_err(io("cannot create control socket", sock.clone()))?;
-                listener.set_nonblocking(true).map_err(io("control socket", sock))?;
+                let listener = std::os::unix::net::UnixListener::bind(&sock)
+                    .map_err(io("cannot create control socket", sock.clone()))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(io("control socket", sock))?;
                 Ok(ControlListener::Unix(listener))
             }
             #[cfg(not(unix))]
-            SimTransport::Pty => Err(SimError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Transport, "pseudo-terminals need Unix; use tcp"))),
+            SimTransport::Pty => Err(SimError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Transport,
+                "pseudo-terminals need Unix; use tcp",
+            ))),
             SimTransport::Tcp { .. } => {
                 let file = control::tcp_endpoint_path(dir);
-                let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).map_err(io("cannot listen for control on", "127.0.0.1:0".into()))?;
-                listener.set_nonblocking(true).map_err(io("control port", file.clone()))?;
-                let addr = listener.local_addr().map_err(io("control port", file.clone()))?;
-                crate::fsutil::write_atomic(&file, format!("{addr}\n").as_bytes(), crate::fsutil::Mode::Public)
-                    .map_err(|e| SimError::Io { what: "cannot write", path: file.clone(), source: std::io::Error::other(e.to_string()) })?;
+                let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+                    .map_err(io("cannot listen for control on", "127.0.0.1:0".into()))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(io("control port", file.clone()))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(io("control port", file.clone()))?;
+                crate::fsutil::write_atomic(
+                    &file,
+                    format!("{addr}\n").as_bytes(),
+                    crate::fsutil::Mode::Public,
+                )
+                .map_err(|e| SimError::Io {
+                    what: "cannot write",
+                    path: file.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
                 Ok(ControlListener::Tcp(listener))
             }
         }
@@ -398,7 +487,13 @@ impl ControlListener {
     }
 }
 
-fn serve_control(listener: ControlListener, tx: mpsc::Sender<device::ControlMsg>, stop: Arc<AtomicBool>, shared: Arc<Mutex<device::Shared>>, port: PathBuf) {
+fn serve_control(
+    listener: ControlListener,
+    tx: mpsc::Sender<device::ControlMsg>,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<device::Shared>>,
+    port: PathBuf,
+) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok(stream) => {
@@ -410,12 +505,21 @@ fn serve_control(listener: ControlListener, tx: mpsc::Sender<device::ControlMsg>
 }
 
 /// One request line (at most [`control::MAX_LINE`] bytes), one reply line.
-fn handle_control(stream: Box<dyn ControlStream>, tx: &mpsc::Sender<device::ControlMsg>, shared: &Mutex<device::Shared>, pty: &Path) -> std::io::Result<()> {
+fn handle_control(
+    stream: Box<dyn ControlStream>,
+    tx: &mpsc::Sender<device::ControlMsg>,
+    shared: &Mutex<device::Shared>,
+    pty: &Path,
+) -> std::io::Result<()> {
     let mut line = String::new();
     let mut reader = BufReader::new(stream);
     (&mut reader).take(control::MAX_LINE).read_line(&mut line)?;
     let reply = match serde_json::from_str::<control::Request>(&line) {
-        Err(e) => control::Reply { ok: false, error: Some(format!("bad request: {e}")), ..Default::default() },
+        Err(e) => control::Reply {
+            ok: false,
+            error: Some(format!("bad request: {e}")),
+            ..Default::default()
+        },
         Ok(control::Request::Status) => control::Reply {
             ok: true,
             pty: Some(pty.to_path_buf()),
@@ -424,9 +528,16 @@ fn handle_control(stream: Box<dyn ControlStream>, tx: &mpsc::Sender<device::Cont
         },
         Ok(request) => {
             let (rtx, rrx) = mpsc::channel();
-            let _ = tx.send(device::ControlMsg { request, reply: rtx });
+            let _ = tx.send(device::ControlMsg {
+                request,
+                reply: rtx,
+            });
             rrx.recv_timeout(Duration::from_secs(55))
-                .unwrap_or(control::Reply { ok: false, error: Some("the virtual DevKit did not answer".into()), ..Default::default() })
+                .unwrap_or(control::Reply {
+                    ok: false,
+                    error: Some("the virtual DevKit did not answer".into()),
+                    ..Default::default()
+                })
         }
     };
     let mut out = serde_json::to_vec(&reply).unwrap_or_default();

@@ -5,10 +5,10 @@
 //! the kernel reports `POLLHUP` on the master, which is how the virtual DevKit knows whether
 //! anyone is listening (and waits for a reader before it boots, so no boot output is lost).
 
+use super::transport::{Readiness, WRITE_STALL};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios;
-use super::transport::{Readiness, WRITE_STALL};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -29,11 +29,24 @@ impl Pty {
         termios::cfsetspeed(&mut t, termios::BaudRate::B115200).map_err(io::Error::from)?;
         termios::tcsetattr(&pair.slave, termios::SetArg::TCSANOW, &t).map_err(io::Error::from)?;
         let path = nix::unistd::ttyname(&pair.slave).map_err(io::Error::from)?;
-        let flags = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&pair.master), nix::fcntl::FcntlArg::F_GETFL).map_err(io::Error::from)?;
-        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC;
-        nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&pair.master), nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+        let flags = nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&pair.master),
+            nix::fcntl::FcntlArg::F_GETFL,
+        )
+        .map_err(io::Error::from)?;
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags)
+            | nix::fcntl::OFlag::O_NONBLOCK
+            | nix::fcntl::OFlag::O_CLOEXEC;
+        nix::fcntl::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&pair.master),
+            nix::fcntl::FcntlArg::F_SETFL(flags),
+        )
+        .map_err(io::Error::from)?;
         drop(pair.slave);
-        Ok(Pty { master: pair.master, path })
+        Ok(Pty {
+            master: pair.master,
+            path,
+        })
     }
 
     /// The slave device path (`/dev/pts/N`).
@@ -50,13 +63,15 @@ impl Pty {
             Err(e) => return Err(e.into()),
         }
         let r = fds[0].revents().unwrap_or(PollFlags::empty());
-        Ok(if r.contains(PollFlags::POLLIN) && !r.contains(PollFlags::POLLHUP) {
-            Readiness::Readable
-        } else if r.contains(PollFlags::POLLHUP) {
-            Readiness::NoReader
-        } else {
-            Readiness::Idle
-        })
+        Ok(
+            if r.contains(PollFlags::POLLIN) && !r.contains(PollFlags::POLLHUP) {
+                Readiness::Readable
+            } else if r.contains(PollFlags::POLLHUP) {
+                Readiness::NoReader
+            } else {
+                Readiness::Idle
+            },
+        )
     }
 
     /// Read what is waiting (0 when nothing is).

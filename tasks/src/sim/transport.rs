@@ -78,7 +78,10 @@ impl Link {
             #[cfg(unix)]
             SimTransport::Pty => super::pty::Pty::open().map(Link::Pty),
             #[cfg(not(unix))]
-            SimTransport::Pty => Err(io::Error::new(io::ErrorKind::Unsupported, "pseudo-terminals need Unix; use the tcp transport")),
+            SimTransport::Pty => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "pseudo-terminals need Unix; use the tcp transport",
+            )),
             SimTransport::Tcp { port } => TcpLink::bind(port).map(Link::Tcp),
         }
     }
@@ -134,7 +137,11 @@ impl TcpLink {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        Ok(TcpLink { listener, addr, conn: Mutex::new(None) })
+        Ok(TcpLink {
+            listener,
+            addr,
+            conn: Mutex::new(None),
+        })
     }
 
     /// Take a waiting connection when nobody (alive) holds the port; refuse it otherwise.
@@ -164,7 +171,16 @@ impl TcpLink {
                 Ok(Readiness::NoReader)
             }
             Ok(_) => Ok(Readiness::Readable),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => Ok(Readiness::Idle),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(Readiness::Idle)
+            }
             Err(_) => {
                 *guard = None;
                 Ok(Readiness::NoReader)
@@ -173,15 +189,23 @@ impl TcpLink {
     }
 
     fn read(&self, buf: &mut [u8]) -> usize {
-        let Ok(guard) = self.conn.lock() else { return 0 };
-        let Some(mut stream) = guard.as_ref() else { return 0 };
+        let Ok(guard) = self.conn.lock() else {
+            return 0;
+        };
+        let Some(mut stream) = guard.as_ref() else {
+            return 0;
+        };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(1)));
         stream.read(buf).unwrap_or(0)
     }
 
     fn write_all(&self, data: &[u8]) -> bool {
-        let Ok(mut guard) = self.conn.lock() else { return false };
-        let Some(mut stream) = guard.as_ref() else { return false };
+        let Ok(mut guard) = self.conn.lock() else {
+            return false;
+        };
+        let Some(mut stream) = guard.as_ref() else {
+            return false;
+        };
         let _ = stream.set_write_timeout(Some(WRITE_STALL));
         if stream.write_all(data).is_ok() {
             return true;
@@ -210,8 +234,13 @@ mod tests {
 
     #[test]
     fn transport_names() {
-        assert_eq!(SimTransport::parse("tcp", 7), Ok(SimTransport::Tcp { port: 7 }));
-        assert!(SimTransport::parse("serial", 0).unwrap_err().contains("expected `pty` or `tcp`"));
+        assert_eq!(
+            SimTransport::parse("tcp", 7),
+            Ok(SimTransport::Tcp { port: 7 })
+        );
+        assert!(SimTransport::parse("serial", 0)
+            .unwrap_err()
+            .contains("expected `pty` or `tcp`"));
         #[cfg(unix)]
         assert_eq!(SimTransport::parse("pty", 0), Ok(SimTransport::Pty));
     }
@@ -223,7 +252,10 @@ mod tests {
         let addr = tcp::tcp_address(&name).unwrap().to_string();
         assert!(addr.starts_with("127.0.0.1:"), "{name}");
         assert_eq!(link.poll(5).unwrap(), Readiness::NoReader);
-        assert!(!link.write_all(b"lost"), "nobody listening: bytes are dropped");
+        assert!(
+            !link.write_all(b"lost"),
+            "nobody listening: bytes are dropped"
+        );
 
         let mut first = TcpStream::connect(&addr).unwrap();
         assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
@@ -239,14 +271,23 @@ mod tests {
         // A second client is turned away while the first is connected.
         let mut second = TcpStream::connect(&addr).unwrap();
         let _ = link.poll(20).unwrap();
-        second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        assert_eq!(second.read(&mut buf).unwrap_or(0), 0, "refused: closed by the device");
+        second
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            second.read(&mut buf).unwrap_or(0),
+            0,
+            "refused: closed by the device"
+        );
 
         // The first leaves: the device sees nobody, then a new client is welcome.
         drop(first);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while link.poll(20).unwrap() != Readiness::NoReader {
-            assert!(std::time::Instant::now() < deadline, "the reader's leaving was not noticed");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader's leaving was not noticed"
+            );
         }
         let mut third = TcpStream::connect(&addr).unwrap();
         assert_eq!(link.poll(50).unwrap(), Readiness::Idle);

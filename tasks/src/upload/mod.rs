@@ -48,7 +48,9 @@ pub enum UploadError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Flash(#[from] FlashError),
-    #[error("cannot pause the monitor on {port}: {message}; close whatever holds the port and retry")]
+    #[error(
+        "cannot pause the monitor on {port}: {message}; close whatever holds the port and retry"
+    )]
     Pause { port: String, message: String },
 }
 
@@ -131,7 +133,14 @@ pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are
 /// Compare a new image's FWID and RIoT core digest with the identity last enrolled (else last
 /// generated) for the project. `None` when there is nothing to compare with or neither digest
 /// changed.
-pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map: &Path, registration_id: Option<&str>, uds: Option<&Uds>) -> Option<IdentityDrift> {
+pub fn check_drift(
+    state: &ProjectState,
+    image: &FirmwareImage,
+    bin: &Path,
+    map: &Path,
+    registration_id: Option<&str>,
+    uds: Option<&Uds>,
+) -> Option<IdentityDrift> {
     let new_fwid = hex::encode(image.fwid());
     let new_core = hex::encode(image.core_digest());
     let (record, source) = state.reference()?;
@@ -139,7 +148,9 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
     if !changed.any() {
         return None;
     }
-    let reg_text = registration_id.unwrap_or(&record.registration_id).to_string();
+    let reg_text = registration_id
+        .unwrap_or(&record.registration_id)
+        .to_string();
     let new_identity = match (uds, RegistrationId::parse(&reg_text)) {
         (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok(),
         _ => None,
@@ -155,7 +166,10 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
     };
     let mut which = Vec::new();
     if changed.fwid {
-        which.push(format!("FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change", record.fwid));
+        which.push(format!(
+            "FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change",
+            record.fwid
+        ));
     }
     if changed.core_digest == Some(true) || device_id_key_changed == Some(true) {
         which.push(format!(
@@ -165,7 +179,11 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
     } else if changed.core_digest.is_none() && device_id_key_changed.is_none() {
         which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
     }
-    let command = format!("devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>", bin.display(), map.display());
+    let command = format!(
+        "devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>",
+        bin.display(),
+        map.display()
+    );
     let next = match &new_thumb {
         Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate (`{command}`) and update the enrollment (`devkit enroll`)."),
         None => format!("Regenerate the certificate with the device's UDS (`{command}`), then update the enrollment (`devkit enroll`)."),
@@ -191,13 +209,21 @@ pub fn check_drift(state: &ProjectState, image: &FirmwareImage, bin: &Path, map:
 }
 
 /// Build (or skip), check identity drift, pause the monitor, flash, resume.
-pub async fn device_upload<P: PortPause>(opts: &DeviceUploadOptions, uds: Option<&Uds>, pause: &P, progress: &Progress, cancel: &CancellationToken) -> Result<DeviceUploadReport, UploadError> {
+pub async fn device_upload<P: PortPause>(
+    opts: &DeviceUploadOptions,
+    uds: Option<&Uds>,
+    pause: &P,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<DeviceUploadReport, UploadError> {
     let built = build::build(&opts.build, progress, cancel).await?;
     let image = FlashImage::load(&built.bin)?;
 
     // Identity drift guard, before anything is flashed.
     let state = ProjectState::load(&opts.project_root).unwrap_or_else(|e| {
-        progress.warn(format!("{e}; the identity drift check has nothing to compare with"));
+        progress.warn(format!(
+            "{e}; the identity drift check has nothing to compare with"
+        ));
         ProjectState::default()
     });
     let (fwid, drift) = match FirmwareImage::load(&built.bin, &built.map) {
@@ -218,7 +244,15 @@ pub async fn device_upload<P: PortPause>(opts: &DeviceUploadOptions, uds: Option
     let guard = match &opts.port {
         Some(port) => {
             progress.report(format!("Pausing the monitor on {port}"), None);
-            Some(pause.pause(port).await.map_err(|message| UploadError::Pause { port: port.clone(), message })?)
+            Some(
+                pause
+                    .pause(port)
+                    .await
+                    .map_err(|message| UploadError::Pause {
+                        port: port.clone(),
+                        message,
+                    })?,
+            )
         }
         None => None,
     };
@@ -228,5 +262,11 @@ pub async fn device_upload<P: PortPause>(opts: &DeviceUploadOptions, uds: Option
         progress.report(format!("Monitor on {port} resumed"), None);
     }
     result?;
-    Ok(DeviceUploadReport { build: built, fwid, drift, backend: opts.backend.name(), port_paused: opts.port.clone() })
+    Ok(DeviceUploadReport {
+        build: built,
+        fwid,
+        drift,
+        backend: opts.backend.name(),
+        port_paused: opts.port.clone(),
+    })
 }

@@ -9,7 +9,10 @@ use tasks::sim::{SimEvent, SimOptions, VirtualDevKit};
 pub const UDS: &str = "4b8e2f0c9a7d61e3b5c4a29f8d7e6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b";
 
 pub fn fixture(case: &str, file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dice-vectors").join(case).join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dice-vectors")
+        .join(case)
+        .join(file)
 }
 
 pub struct Sim {
@@ -26,7 +29,11 @@ impl Sim {
     pub fn start_with(config_mode: bool, tweak: impl FnOnce(&mut SimOptions)) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let (sim, events) = start_in(dir.path(), config_mode, tweak);
-        Sim { dir, sim: Some(sim), events }
+        Sim {
+            dir,
+            sim: Some(sim),
+            events,
+        }
     }
 
     pub fn port(&self) -> PathBuf {
@@ -34,7 +41,8 @@ impl Sim {
     }
 
     pub fn eeprom(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.dir.path().join("eeprom.json")).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(self.dir.path().join("eeprom.json")).unwrap())
+            .unwrap()
     }
 
     /// Wait for a sim event matching `pred`.
@@ -51,7 +59,11 @@ impl Sim {
     }
 }
 
-pub fn start_in(dir: &Path, config_mode: bool, tweak: impl FnOnce(&mut SimOptions)) -> (VirtualDevKit, std::sync::mpsc::Receiver<SimEvent>) {
+pub fn start_in(
+    dir: &Path,
+    config_mode: bool,
+    tweak: impl FnOnce(&mut SimOptions),
+) -> (VirtualDevKit, std::sync::mpsc::Receiver<SimEvent>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let mut opts = SimOptions::new(dir);
@@ -86,7 +98,10 @@ impl Term {
             }
             None => Box::new(open_tty(path)),
         };
-        Term { file, seen: Vec::new() }
+        Term {
+            file,
+            seen: Vec::new(),
+        }
     }
 
     pub fn send(&mut self, bytes: &[u8]) {
@@ -99,13 +114,21 @@ impl Term {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(i) = self.seen[start..].windows(needle.len()).position(|w| w == needle) {
+            if let Some(i) = self.seen[start..]
+                .windows(needle.len())
+                .position(|w| w == needle)
+            {
                 let end = start + i + needle.len();
                 let text = String::from_utf8_lossy(&self.seen[start..end]).into_owned();
                 self.seen.drain(..end);
                 return text;
             }
-            assert!(Instant::now() < deadline, "did not see {:?} within 10 s; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&self.seen[start..]));
+            assert!(
+                Instant::now() < deadline,
+                "did not see {:?} within 10 s; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&self.seen[start..])
+            );
             match self.file.read(&mut buf) {
                 Ok(n) if n > 0 => self.seen.extend_from_slice(&buf[..n]),
                 _ => std::thread::sleep(Duration::from_millis(5)),
@@ -117,12 +140,20 @@ impl Term {
 #[cfg(unix)]
 fn open_tty(path: &Path) -> std::fs::File {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK).open(path).unwrap()
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
 }
 
 #[cfg(not(unix))]
 fn open_tty(path: &Path) -> std::fs::File {
-    panic!("{}: only tcp:// ports can be opened by tests here", path.display())
+    panic!(
+        "{}: only tcp:// ports can be opened by tests here",
+        path.display()
+    )
 }
 
 /// A bare pty pair in raw mode: the test plays the device on the master.
@@ -153,7 +184,10 @@ pub fn collect_until(
                 }
             }
             Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
-                assert!(Instant::now() < deadline, "condition not met within 10 s; saw {seen:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "condition not met within 10 s; saw {seen:?}"
+                );
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => panic!("subscriber: {e}; saw {seen:?}"),

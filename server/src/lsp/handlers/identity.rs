@@ -6,16 +6,22 @@ use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec};
+use crate::lsp::to_proto;
 use std::path::{Path, PathBuf};
 use tasks::identity::{self as id, IdentityError, RegistrationId, Uds};
-use tasks::project::{IdentityRecord as StateRecord, ProjectState};
+use tasks::project::ProjectState;
 use tower_lsp_server::lsp_types::ProgressToken;
 
 /// An identity error about the caller's input, reported against the param `field` (one input
 /// type, a certificate, arrives through several params).
 pub fn input_error(e: IdentityError, field: &str) -> TaskError {
     let t = TaskError::from(e);
-    match t.data.get("field").and_then(|f| f.as_str()).map(str::to_string) {
+    match t
+        .data
+        .get("field")
+        .and_then(|f| f.as_str())
+        .map(str::to_string)
+    {
         Some(from) => t.rename_field(&from, field),
         None => t,
     }
@@ -23,19 +29,36 @@ pub fn input_error(e: IdentityError, field: &str) -> TaskError {
 
 /// The `uds` param through `tasks::identity::read_uds` (the one reader, one wording): the
 /// published sample is refused unless `allow_sample`; never echoes the value.
-pub fn uds_param(uds: &crate::lsp::secret::Secret, allow_sample: bool) -> Result<(Uds, Vec<String>), TaskError> {
-    let read = id::read_uds(id::UdsSource::Text(uds.expose()), "UDS", allow_sample).map_err(|e| input_error(e, "uds"))?;
+pub fn uds_param(
+    uds: &crate::lsp::secret::Secret,
+    allow_sample: bool,
+) -> Result<(Uds, Vec<String>), TaskError> {
+    let read = id::read_uds(id::UdsSource::Text(uds.expose()), "UDS", allow_sample)
+        .map_err(|e| input_error(e, "uds"))?;
     Ok((read.uds, read.warnings))
 }
 
 /// The `.bin` and `.map` from `bin` + `map`, or the one `*.ino.bin` / `*.ino.map` pair in `buildDir`.
-pub fn image_paths(bin: Option<PathBuf>, map: Option<PathBuf>, build_dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf), TaskError> {
+pub fn image_paths(
+    bin: Option<PathBuf>,
+    map: Option<PathBuf>,
+    build_dir: Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf), TaskError> {
     match (bin, map, build_dir) {
         (Some(b), Some(m), _) => Ok((b, m)),
-        (Some(_), None, None) => Err(TaskError::invalid("map", "is required with `bin` (the build's .map file)")),
-        (None, Some(_), None) => Err(TaskError::invalid("bin", "is required with `map` (the build's .bin file)")),
+        (Some(_), None, None) => Err(TaskError::invalid(
+            "map",
+            "is required with `bin` (the build's .map file)",
+        )),
+        (None, Some(_), None) => Err(TaskError::invalid(
+            "bin",
+            "is required with `map` (the build's .bin file)",
+        )),
         (_, _, Some(dir)) => find_build_outputs(&dir),
-        (None, None, None) => Err(TaskError::invalid("buildDir", "is required: give `bin` and `map`, or `buildDir`")),
+        (None, None, None) => Err(TaskError::invalid(
+            "buildDir",
+            "is required: give `bin` and `map`, or `buildDir`",
+        )),
     }
 }
 
@@ -45,7 +68,11 @@ fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
     if map.is_file() {
         Ok((bin, map))
     } else {
-        Err(TaskError::new(codes::NOT_FOUND, format!("{} has no {} next to it", bin.display(), map.display())).with("field", "buildDir"))
+        Err(TaskError::new(
+            codes::NOT_FOUND,
+            format!("{} has no {} next to it", bin.display(), map.display()),
+        )
+        .with("field", "buildDir"))
     }
 }
 
@@ -53,11 +80,18 @@ fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> 
     match (&p.registration_id, &p.mac, &p.firmware_version) {
         (Some(r), _, _) => Ok(RegistrationId::parse(r)?),
         (None, Some(mac), Some(v)) => Ok(RegistrationId::from_mac_and_version(mac, v)?),
-        (None, Some(_), None) => Err(TaskError::invalid("firmwareVersion", "is required with `mac` (X.Y.Z)")),
-        (None, None, Some(_)) => Err(TaskError::invalid("mac", "is required with `firmwareVersion` (12 hex digits)")),
-        (None, None, None) => {
-            Err(TaskError::invalid("registrationId", "is required: give `registrationId`, or `mac` and `firmwareVersion`"))
-        }
+        (None, Some(_), None) => Err(TaskError::invalid(
+            "firmwareVersion",
+            "is required with `mac` (X.Y.Z)",
+        )),
+        (None, None, Some(_)) => Err(TaskError::invalid(
+            "mac",
+            "is required with `firmwareVersion` (12 hex digits)",
+        )),
+        (None, None, None) => Err(TaskError::invalid(
+            "registrationId",
+            "is required: give `registrationId`, or `mac` and `firmwareVersion`",
+        )),
     }
 }
 
@@ -65,11 +99,25 @@ fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> 
 fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<u8>, TaskError> {
     let bytes = match (path, pem) {
         (_, Some(text)) => text.as_bytes().to_vec(),
-        (Some(p), None) => tasks::fsutil::read_bounded(p, &format!("{field} {:?}", p.display().to_string()), tasks::fsutil::limits::CERT_FILE).map_err(|e| {
-            let code = if e.is_not_found() { codes::NOT_FOUND } else { codes::INVALID_PARAMS };
+        (Some(p), None) => tasks::fsutil::read_bounded(
+            p,
+            &format!("{field} {:?}", p.display().to_string()),
+            tasks::fsutil::limits::CERT_FILE,
+        )
+        .map_err(|e| {
+            let code = if e.is_not_found() {
+                codes::NOT_FOUND
+            } else {
+                codes::INVALID_PARAMS
+            };
             TaskError::new(code, e.to_string()).with("field", field)
         })?,
-        (None, None) => return Err(TaskError::invalid(field, "is required: give `path` or `pem`")),
+        (None, None) => {
+            return Err(TaskError::invalid(
+                field,
+                "is required: give `path` or `pem`",
+            ))
+        }
     };
     if bytes.first() == Some(&0x30) {
         return Ok(bytes); // DER SEQUENCE
@@ -78,7 +126,11 @@ fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<
     id::pem::decode(&text, None).map_err(|e| input_error(e, field))
 }
 
-pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<ProgressToken>) -> Result<GenerateCertResult, TaskError> {
+pub async fn generate_cert(
+    b: &Ctx,
+    p: GenerateCertParams,
+    token: Option<ProgressToken>,
+) -> Result<GenerateCertResult, TaskError> {
     // Validate everything before any work.
     let (uds, uds_warnings) = uds_param(&p.uds, p.allow_sample_uds)?;
     let reg_id = registration_id(&p)?;
@@ -91,7 +143,9 @@ pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<Progres
     };
     let mut early_warnings = uds_warnings;
     if p.registration_id.is_some() && (p.mac.is_some() || p.firmware_version.is_some()) {
-        early_warnings.push("`registrationId` was given: `mac` and `firmwareVersion` were not used".to_string());
+        early_warnings.push(
+            "`registrationId` was given: `mac` and `firmwareVersion` were not used".to_string(),
+        );
     }
     let spec = JobSpec {
         method: ext::GENERATE_CERT,
@@ -145,23 +199,17 @@ pub async fn generate_cert(b: &Ctx, p: GenerateCertParams, token: Option<Progres
     .await
 }
 
-fn cert_info(c: id::CertInfo) -> CertInfo {
-    CertInfo {
-        subject_cn: c.subject_cn,
-        issuer_cn: c.issuer_cn,
-        public_key: c.public_key,
-        device_id_public_key: c.device_id_public_key,
-        fwid: c.fwid,
-        signature_valid: c.signature_valid,
-        is_alias: c.is_alias,
-        sha1_thumbprint: c.sha1_thumbprint,
-        sha256_thumbprint: c.sha256_thumbprint,
-    }
-}
-
-pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToken>) -> Result<InspectCertResult, TaskError> {
+pub async fn inspect_cert(
+    _b: &Ctx,
+    p: InspectCertParams,
+    _: Option<ProgressToken>,
+) -> Result<InspectCertResult, TaskError> {
     blocking(move || {
-        let der = read_cert(p.path.as_deref(), p.pem.as_deref(), if p.pem.is_some() { "pem" } else { "path" })?;
+        let der = read_cert(
+            p.path.as_deref(),
+            p.pem.as_deref(),
+            if p.pem.is_some() { "pem" } else { "path" },
+        )?;
         let info = id::inspect(&der).map_err(|e| input_error(e, "path"))?;
         let against = match &p.against {
             None => None,
@@ -170,32 +218,25 @@ pub async fn inspect_cert(_b: &Ctx, p: InspectCertParams, _: Option<ProgressToke
                 let info2 = id::inspect(&der2).map_err(|e| input_error(e, "against"))?;
                 let diff = id::compare(&info, &info2);
                 Some(CertComparison {
-                    difference: difference_name(&diff),
+                    difference: to_proto::difference_name(&diff),
                     explanation: diff.explanation().to_string(),
-                    cert: cert_info(info2),
+                    cert: to_proto::cert_info(info2),
                 })
             }
         };
-        Ok(InspectCertResult { cert: cert_info(info), against })
+        Ok(InspectCertResult {
+            cert: to_proto::cert_info(info),
+            against,
+        })
     })
     .await
 }
 
-/// The difference's wire name (its camelCase serde name, as `inspect-cert --json` prints it).
-fn difference_name(d: &id::Difference) -> String {
-    serde_json::to_value(d).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
-fn record(r: StateRecord) -> IdentityRecord {
-    IdentityRecord {
-        registration_id: r.registration_id,
-        fwid: r.fwid,
-        sha256_thumbprint: r.sha256_thumbprint,
-        alias_cert: r.alias_cert,
-    }
-}
-
-pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> Result<IdentityResult, TaskError> {
+pub async fn identity(
+    _b: &Ctx,
+    p: IdentityParams,
+    _: Option<ProgressToken>,
+) -> Result<IdentityResult, TaskError> {
     blocking(move || {
         let state = ProjectState::load(&p.project_dir)?;
         let current = match &p.build_dir {
@@ -231,8 +272,8 @@ pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> 
             warnings.push(format!("the last generated certificate of {g} is not the enrolled one: enroll again"));
         }
         Ok(IdentityResult {
-            last_generated: state.last_generated.map(record),
-            last_enrolled: state.last_enrolled.map(record),
+            last_generated: state.last_generated.map(to_proto::identity_record),
+            last_enrolled: state.last_enrolled.map(to_proto::identity_record),
             current_fwid,
             drift,
             warnings,
@@ -240,4 +281,3 @@ pub async fn identity(_b: &Ctx, p: IdentityParams, _: Option<ProgressToken>) -> 
     })
     .await
 }
-

@@ -13,6 +13,7 @@ use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
 use crate::lsp::serial_data;
+use crate::lsp::to_proto;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,9 @@ use std::time::Duration;
 use tasks::console::{Cancellable, Console, ConsoleError, DEFAULT_BAUD};
 use tasks::identity::Uds;
 use tasks::logs::EventParser;
-use tasks::monitor::{ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus};
+use tasks::monitor::{
+    ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus,
+};
 use tasks::progress::CancellationToken;
 use tokio::sync::broadcast::error::RecvError;
 use tower_lsp_server::lsp_types::ProgressToken;
@@ -51,11 +54,16 @@ impl SerialState {
     async fn close(&self, port: &str, jobs: &Jobs) -> bool {
         let registry = self.registry.clone();
         let path = PathBuf::from(port);
-        let closed = tokio::task::spawn_blocking(move || registry.close(&path)).await.unwrap_or(false);
+        let closed = tokio::task::spawn_blocking(move || registry.close(&path))
+            .await
+            .unwrap_or(false);
         let forwarder = self.forwarders.lock().ok().and_then(|mut f| f.remove(port));
         if let Some((mut f, _)) = forwarder {
             // It ends by itself once the monitor's channel closes (flushing what it holds).
-            if tokio::time::timeout(Duration::from_millis(200), &mut f).await.is_err() {
+            if tokio::time::timeout(Duration::from_millis(200), &mut f)
+                .await
+                .is_err()
+            {
                 f.abort();
             }
         }
@@ -80,7 +88,9 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     let t = TaskError::from_domain(&e);
     match &e {
         // `devkit/setWifi` names them `ssid` and `password`.
-        ConsoleError::Refused(_) => t.rename_field("wifiSsid", "ssid").rename_field("wifiPassword", "password"),
+        ConsoleError::Refused(_) => t
+            .rename_field("wifiSsid", "ssid")
+            .rename_field("wifiPassword", "password"),
         ConsoleError::Open { .. } => t.with("field", "port"),
         _ => t,
     }
@@ -95,7 +105,9 @@ async fn console_job<R: Send + 'static>(
     title: &str,
     port: String,
     token: Option<ProgressToken>,
-    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, ConsoleError> + Send + 'static,
+    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, ConsoleError>
+        + Send
+        + 'static,
 ) -> Result<R, TaskError> {
     let registry = b.state.serial.registry.clone();
     let spec = JobSpec {
@@ -105,111 +117,213 @@ async fn console_job<R: Send + 'static>(
         work_done_token: token,
         progress: true,
     };
-    run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx: JobCtx| async move {
-        let cancel = ctx.cancel.clone();
-        let progress = ctx.progress.clone();
-        let name = port.clone();
-        let port_name = port.clone();
-        let r = registry
-            .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
-                let mut console = Console::new(Cancellable { inner: ex, cancel: cancel.clone() }, name);
-                let mut guidance = |g: &str| progress.report(g.to_string(), None);
-                console.enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance).map_err(|e| console_error(e, &cancel))?;
-                f(&mut console).map_err(|e| console_error(e, &cancel))
-            })
-            .await;
-        match r {
-            Ok(inner) => inner,
-            Err(e) => Err(monitor_error(e, &port_name)),
-        }
-    })
+    run_job(
+        &b.jobs,
+        &b.client,
+        b.client_progress(),
+        spec,
+        move |ctx: JobCtx| async move {
+            let cancel = ctx.cancel.clone();
+            let progress = ctx.progress.clone();
+            let name = port.clone();
+            let port_name = port.clone();
+            let r = registry
+                .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
+                    let mut console = Console::new(
+                        Cancellable {
+                            inner: ex,
+                            cancel: cancel.clone(),
+                        },
+                        name,
+                    );
+                    let mut guidance = |g: &str| progress.report(g.to_string(), None);
+                    console
+                        .enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance)
+                        .map_err(|e| console_error(e, &cancel))?;
+                    f(&mut console).map_err(|e| console_error(e, &cancel))
+                })
+                .await;
+            match r {
+                Ok(inner) => inner,
+                Err(e) => Err(monitor_error(e, &port_name)),
+            }
+        },
+    )
     .await
 }
 
-pub async fn list_ports(b: &Ctx, p: ListPortsParams, _: Option<ProgressToken>) -> Result<ListPortsResult, TaskError> {
+pub async fn list_ports(
+    b: &Ctx,
+    p: ListPortsParams,
+    _: Option<ProgressToken>,
+) -> Result<ListPortsResult, TaskError> {
     let ports = blocking(|| {
-        tasks::monitor::ports::list_ports().map_err(|e| TaskError::failed(format!("cannot list serial ports: {e}")))
+        tasks::monitor::ports::list_ports()
+            .map_err(|e| TaskError::failed(format!("cannot list serial ports: {e}")))
     })
     .await?;
-    let open: Vec<String> = b.state.serial.registry.open_ports().iter().map(|p| p.display().to_string()).collect();
+    let open: Vec<String> = b
+        .state
+        .serial
+        .registry
+        .open_ports()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let ports = ports
         .into_iter()
         .filter(|port| port.is_devkit || !p.devkits_only)
-        .map(|port| PortInfo {
-            held_by: b.jobs.holder(&Resource::Port(port.path.clone())).map(str::to_string),
-            monitor_open: open.contains(&port.path),
-            name: port.path,
-            is_devkit: port.is_devkit,
-            kind: port.kind,
-            vid: port.vid,
-            pid: port.pid,
-            serial_number: port.serial_number,
-            manufacturer: port.manufacturer,
-            description: port.product,
+        .map(|port| {
+            let held_by = b
+                .jobs
+                .holder(&Resource::Port(port.port.clone()))
+                .map(str::to_string);
+            let monitor_open = open.contains(&port.port);
+            to_proto::port_info(port, held_by, monitor_open)
         })
         .collect();
     Ok(ListPortsResult { ports })
 }
 
-pub async fn set_uds(b: &Ctx, p: SetUdsParams, token: Option<ProgressToken>) -> Result<SetUdsResult, TaskError> {
+pub async fn set_uds(
+    b: &Ctx,
+    p: SetUdsParams,
+    token: Option<ProgressToken>,
+) -> Result<SetUdsResult, TaskError> {
     let (uds, generated) = match (&p.uds, p.generate) {
-        (Some(_), true) => return Err(TaskError::invalid("generate", "cannot be combined with `uds`")),
-        (Some(text), false) => (super::identity::uds_param(text, p.allow_sample_uds)?.0, false),
+        (Some(_), true) => {
+            return Err(TaskError::invalid(
+                "generate",
+                "cannot be combined with `uds`",
+            ))
+        }
+        (Some(text), false) => (
+            super::identity::uds_param(text, p.allow_sample_uds)?.0,
+            false,
+        ),
         (None, true) => {
             // Saved before it is sent: if the confirmation is lost, the device may hold a UDS
             // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-to).
             let Some(path) = &p.save_uds_to else {
-                return Err(TaskError::invalid("saveUdsTo", "is required with `generate` (a new file to keep the UDS in before it is sent)"));
+                return Err(TaskError::invalid(
+                    "saveUdsTo",
+                    "is required with `generate` (a new file to keep the UDS in before it is sent)",
+                ));
             };
             let path = path.clone();
             let uds = tokio::task::spawn_blocking(move || {
                 let uds = Uds::generate();
-                tasks::identity::uds::save_new_uds(&uds, &path).map(|()| uds).map_err(|e| match e {
-                    tasks::fsutil::FsError::Exists { .. } => TaskError::from(tasks::identity::uds::uds_file_exists(&path)),
-                    e => TaskError::failed(format!("saving the UDS: {e}")),
-                })
+                tasks::identity::uds::save_new_uds(&uds, &path)
+                    .map(|()| uds)
+                    .map_err(|e| match e {
+                        tasks::fsutil::FsError::Exists { .. } => {
+                            TaskError::from(tasks::identity::uds::uds_file_exists(&path))
+                        }
+                        e => TaskError::failed(format!("saving the UDS: {e}")),
+                    })
             })
             .await
             .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))??;
             (uds, true)
         }
-        (None, false) => return Err(TaskError::invalid("uds", "is required (64 hex digits), or set `generate`")),
+        (None, false) => {
+            return Err(TaskError::invalid(
+                "uds",
+                "is required (64 hex digits), or set `generate`",
+            ))
+        }
     };
     let returned = generated.then(|| uds.to_hex().to_string());
-    console_job(b, ext::SET_UDS, "Setting the UDS", p.port.clone(), token, move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()))
-        .await?;
-    Ok(SetUdsResult { port: p.port, uds: returned, warnings: Vec::new() })
+    console_job(
+        b,
+        ext::SET_UDS,
+        "Setting the UDS",
+        p.port.clone(),
+        token,
+        move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()),
+    )
+    .await?;
+    Ok(SetUdsResult {
+        port: p.port,
+        uds: returned,
+        warnings: Vec::new(),
+    })
 }
 
-pub async fn set_wifi(b: &Ctx, p: SetWifiParams, token: Option<ProgressToken>) -> Result<SetWifiResult, TaskError> {
+pub async fn set_wifi(
+    b: &Ctx,
+    p: SetWifiParams,
+    token: Option<ProgressToken>,
+) -> Result<SetWifiResult, TaskError> {
     // Validate before touching the port.
     tasks::console::wifi_ssid_command(&p.ssid).map_err(|e| TaskError::invalid("ssid", e))?;
-    let password = p.password.map(|s| zeroize::Zeroizing::new(s.expose().to_string())).unwrap_or_default();
-    tasks::console::wifi_password_command(&password).map_err(|e| TaskError::invalid("password", e))?;
+    let password = p
+        .password
+        .map(|s| zeroize::Zeroizing::new(s.expose().to_string()))
+        .unwrap_or_default();
+    tasks::console::wifi_password_command(&password)
+        .map_err(|e| TaskError::invalid("password", e))?;
     let ssid = p.ssid.clone();
-    console_job(b, ext::SET_WIFI, "Setting Wi-Fi", p.port.clone(), token, move |c| c.set_wifi(&ssid, &password, COMMAND_TIMEOUT))
-        .await?;
-    Ok(SetWifiResult { port: p.port, ssid: p.ssid })
+    console_job(
+        b,
+        ext::SET_WIFI,
+        "Setting Wi-Fi",
+        p.port.clone(),
+        token,
+        move |c| c.set_wifi(&ssid, &password, COMMAND_TIMEOUT),
+    )
+    .await?;
+    Ok(SetWifiResult {
+        port: p.port,
+        ssid: p.ssid,
+    })
 }
 
-pub async fn monitor_open(b: &Ctx, p: MonitorOpenParams, _: Option<ProgressToken>) -> Result<MonitorOpenResult, TaskError> {
+pub async fn monitor_open(
+    b: &Ctx,
+    p: MonitorOpenParams,
+    _: Option<ProgressToken>,
+) -> Result<MonitorOpenResult, TaskError> {
     let baud = p.baud_rate.unwrap_or(DEFAULT_BAUD);
     if baud == 0 {
-        return Err(TaskError::invalid("baudRate", "must be a positive number (the DevKit uses 115200)"));
+        return Err(TaskError::invalid(
+            "baudRate",
+            "must be a positive number (the DevKit uses 115200)",
+        ));
     }
     if let Some(holder) = b.jobs.holder(&Resource::Port(p.port.clone())) {
-        return Err(TaskError::new(codes::BUSY, format!("port:{} is busy: {holder} is using it", p.port))
-            .with("resource", format!("port:{}", p.port))
-            .with("heldBy", holder));
+        return Err(TaskError::new(
+            codes::BUSY,
+            format!("port:{} is busy: {holder} is using it", p.port),
+        )
+        .with("resource", format!("port:{}", p.port))
+        .with("heldBy", holder));
     }
-    let opened = open_monitor(b.client.clone(), b.jobs.clone(), b.state.clone(), p.port.clone(), baud).await?;
-    Ok(MonitorOpenResult { port: p.port, baud_rate: baud, opened })
+    let opened = open_monitor(
+        b.client.clone(),
+        b.jobs.clone(),
+        b.state.clone(),
+        p.port.clone(),
+        baud,
+    )
+    .await?;
+    Ok(MonitorOpenResult {
+        port: p.port,
+        baud_rate: baud,
+        opened,
+    })
 }
 
 /// Open the daemon's monitor on `port` (no-op when open) and forward its data to the client.
 /// Takes owned handles so that a job can reopen a monitor from its own task (after a
 /// Returns whether it opened.
-pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, port: String, baud: u32) -> Result<bool, TaskError> {
+pub(crate) async fn open_monitor(
+    client: Client,
+    jobs: Jobs,
+    state: Arc<State>,
+    port: String,
+    baud: u32,
+) -> Result<bool, TaskError> {
     let serial = &state.serial;
     if serial.registry.get(Path::new(&port)).is_some() {
         return Ok(false);
@@ -217,10 +331,19 @@ pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, 
     let registry = serial.registry.clone();
     let path = PathBuf::from(&port);
     // Registration events come from the raw data (EventParser), so no Line events are needed.
-    let opts = MonitorOptions { baud, line_events: false, ..MonitorOptions::default() };
+    let opts = MonitorOptions {
+        baud,
+        line_events: false,
+        ..MonitorOptions::default()
+    };
     let port_name = port.clone();
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
-    let (_monitor, rx) = blocking(move || registry.open_subscribed(&path, opts).map_err(|e| monitor_error(e, &port_name))).await?;
+    let (_monitor, rx) = blocking(move || {
+        registry
+            .open_subscribed(&path, opts)
+            .map_err(|e| monitor_error(e, &port_name))
+    })
+    .await?;
     let forwarder = tokio::spawn(forward(client, jobs.clone(), port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
         if let Some((old, _)) = f.insert(port.clone(), (forwarder, baud)) {
@@ -231,56 +354,101 @@ pub(crate) async fn open_monitor(client: Client, jobs: Jobs, state: Arc<State>, 
     Ok(true)
 }
 
-pub async fn monitor_close(b: &Ctx, p: MonitorCloseParams, _: Option<ProgressToken>) -> Result<MonitorCloseResult, TaskError> {
+pub async fn monitor_close(
+    b: &Ctx,
+    p: MonitorCloseParams,
+    _: Option<ProgressToken>,
+) -> Result<MonitorCloseResult, TaskError> {
     let closed = b.state.serial.close(&p.port, &b.jobs).await;
-    Ok(MonitorCloseResult { port: p.port, closed })
+    Ok(MonitorCloseResult {
+        port: p.port,
+        closed,
+    })
 }
 
-pub async fn monitor_send(b: &Ctx, p: MonitorSendParams, _: Option<ProgressToken>) -> Result<MonitorSendResult, TaskError> {
+pub async fn monitor_send(
+    b: &Ctx,
+    p: MonitorSendParams,
+    _: Option<ProgressToken>,
+) -> Result<MonitorSendResult, TaskError> {
     let ending: &[u8] = match p.line_ending.as_deref().unwrap_or("cr") {
         "none" => b"",
         "cr" => b"\r",
         "lf" => b"\n",
         "crlf" => b"\r\n",
-        _ => return Err(TaskError::invalid("lineEnding", "must be one of `none`, `cr`, `lf`, `crlf`")),
+        _ => {
+            return Err(TaskError::invalid(
+                "lineEnding",
+                "must be one of `none`, `cr`, `lf`, `crlf`",
+            ))
+        }
     };
     if let Some(holder) = b.jobs.holder(&Resource::Port(p.port.clone())) {
-        return Err(TaskError::new(codes::BUSY, format!("port:{} is busy: {holder} is using it", p.port))
-            .with("resource", format!("port:{}", p.port))
-            .with("heldBy", holder));
+        return Err(TaskError::new(
+            codes::BUSY,
+            format!("port:{} is busy: {holder} is using it", p.port),
+        )
+        .with("resource", format!("port:{}", p.port))
+        .with("heldBy", holder));
     }
     let Some(monitor) = b.state.serial.registry.get(Path::new(&p.port)) else {
-        return Err(TaskError::new(codes::NOT_OPEN, format!("no monitor is open on {}: call devkit/monitor/open first", p.port))
-            .with("field", "port"));
+        return Err(TaskError::new(
+            codes::NOT_OPEN,
+            format!(
+                "no monitor is open on {}: call devkit/monitor/open first",
+                p.port
+            ),
+        )
+        .with("field", "port"));
     };
     let mut data = p.text.into_bytes();
     data.extend_from_slice(ending);
     let bytes = data.len();
     let port_name = p.port.clone();
-    blocking(move || monitor.send(&data).map_err(|e| monitor_error(e, &port_name))).await?;
+    blocking(move || {
+        monitor
+            .send(&data)
+            .map_err(|e| monitor_error(e, &port_name))
+    })
+    .await?;
     Ok(MonitorSendResult { bytes })
 }
 
 /// A monitor's events -> `devkit/serialData` (batched), `devkit/registrationEvent`, and the
 /// paused state in `devkit/status`.
-async fn forward(client: Client, jobs: Jobs, port: String, mut rx: tokio::sync::broadcast::Receiver<MonitorEvent>) {
+async fn forward(
+    client: Client,
+    jobs: Jobs,
+    port: String,
+    mut rx: tokio::sync::broadcast::Receiver<MonitorEvent>,
+) {
     let (tx, data_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
     let batcher = {
         let client = client.clone();
         let port = port.clone();
-        tokio::spawn(serial_data::batch(data_rx, serial_data::INTERVAL, move |text| {
-            let client = client.clone();
-            let port = port.clone();
-            async move { client.send_notification::<ext::SerialData>(SerialDataParams { port, text }).await }
-        }))
+        tokio::spawn(serial_data::batch(
+            data_rx,
+            serial_data::INTERVAL,
+            move |text| {
+                let client = client.clone();
+                let port = port.clone();
+                async move {
+                    client
+                        .send_notification::<ext::SerialData>(SerialDataParams { port, text })
+                        .await
+                }
+            },
+        ))
     };
     let mut parser = EventParser::new();
     loop {
         match rx.recv().await {
             Ok(MonitorEvent::Data(bytes)) => {
                 for event in parser.push_bytes(&bytes) {
-                    if let Some(params) = registration_event(&port, &event) {
-                        client.send_notification::<ext::RegistrationEvent>(params).await;
+                    if let Some(params) = to_proto::registration_event(&port, &event) {
+                        client
+                            .send_notification::<ext::RegistrationEvent>(params)
+                            .await;
                     }
                 }
                 if tx.send(bytes.to_vec()).await.is_err() {
@@ -290,62 +458,20 @@ async fn forward(client: Client, jobs: Jobs, port: String, mut rx: tokio::sync::
             Ok(MonitorEvent::Line(_)) => {}
             Ok(MonitorEvent::Status(status)) => match status {
                 PortStatus::Paused => jobs.set_monitor(&port, Some(true)),
-                PortStatus::Resumed | PortStatus::Reconnected { .. } => jobs.set_monitor(&port, Some(false)),
-                PortStatus::Disconnected { reason } => tracing::info!(port, "port disconnected: {reason}"),
+                PortStatus::Resumed | PortStatus::Reconnected { .. } => {
+                    jobs.set_monitor(&port, Some(false))
+                }
+                PortStatus::Disconnected { reason } => {
+                    tracing::info!(port, "port disconnected: {reason}")
+                }
                 PortStatus::Closed => break,
             },
-            Err(RecvError::Lagged(n)) => tracing::warn!(port, "monitor forwarder lagged by {n} events"),
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(port, "monitor forwarder lagged by {n} events")
+            }
             Err(RecvError::Closed) => break,
         }
     }
     drop(tx);
     let _ = batcher.await;
-}
-
-/// A `tasks::logs` event as notification params: keys and `kind` in camelCase.
-pub fn registration_event(port: &str, event: &tasks::logs::LogEvent) -> Option<RegistrationEventParams> {
-    let serde_json::Value::Object(map) = serde_json::to_value(event).ok()? else { return None };
-    let event = map
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match (k.as_str(), v) {
-                ("kind", serde_json::Value::String(s)) => serde_json::Value::String(camel(&s)),
-                (_, v) => v,
-            };
-            (camel(&k), v)
-        })
-        .collect();
-    Some(RegistrationEventParams { port: port.to_string(), event })
-}
-
-fn camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tasks::logs::LogEvent;
-
-    #[test]
-    fn log_events_become_camel_case_params() {
-        let e = LogEvent::UdsMissing { message: "m".into(), hint: "h".into() };
-        let p = registration_event("/dev/x", &e).unwrap();
-        assert_eq!(p.event["kind"], "udsMissing");
-        let e = LogEvent::Assigned { hub: "hub.azure-devices.net".into(), device_id: Some("d".into()) };
-        let v = serde_json::to_value(registration_event("/dev/x", &e).unwrap()).unwrap();
-        assert_eq!(v, serde_json::json!({"port": "/dev/x", "kind": "assigned", "hub": "hub.azure-devices.net", "deviceId": "d"}));
-    }
 }

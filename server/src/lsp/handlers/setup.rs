@@ -6,7 +6,19 @@ use crate::lsp::ext::{CheckSetupParams, CheckSetupResult};
 use tasks::doctor::{self, DoctorOptions};
 use tower_lsp_server::lsp_types::ProgressToken;
 
-pub async fn check_setup(_: &Ctx, p: CheckSetupParams, _: Option<ProgressToken>) -> Result<CheckSetupResult, TaskError> {
-    let checks = doctor::run(&DoctorOptions { arduino_cli: p.arduino_cli, arduino_data: p.arduino_data, ..Default::default() }).await;
-    Ok(CheckSetupResult { ready: doctor::ready(&checks), checks })
+pub async fn check_setup(
+    _: &Ctx,
+    p: CheckSetupParams,
+    _: Option<ProgressToken>,
+) -> Result<CheckSetupResult, TaskError> {
+    let checks = doctor::run(&DoctorOptions {
+        arduino_cli: p.arduino_cli,
+        arduino_data: p.arduino_data,
+        ..Default::default()
+    })
+    .await;
+    Ok(CheckSetupResult {
+        ready: doctor::ready(&checks),
+        checks,
+    })
 }

@@ -12,21 +12,38 @@ use tower_lsp_server::lsp_types::ProgressToken;
 
 /// Reset a running virtual DevKit into configuration mode (what holding A while pressing Reset
 /// does on a real one), so console commands (UDS, Wi-Fi) reach it.
-pub async fn sim_config_mode(_: &Ctx, p: SimConfigModeParams, _: Option<ProgressToken>) -> Result<SimConfigModeResult, TaskError> {
+pub async fn sim_config_mode(
+    _: &Ctx,
+    p: SimConfigModeParams,
+    _: Option<ProgressToken>,
+) -> Result<SimConfigModeResult, TaskError> {
     let sim_dir = match (p.sim_dir, p.port) {
         (Some(dir), _) => dir,
         (None, Some(port)) => control::state_dir_of_port(Path::new(&port)).ok_or_else(|| {
-            InvalidInput::new(Input::Port, format!("{port} is not the link of a virtual DevKit (no eeprom.json beside it)"))
+            InvalidInput::new(
+                Input::Port,
+                format!("{port} is not the link of a virtual DevKit (no eeprom.json beside it)"),
+            )
         })?,
-        (None, None) => return Err(InvalidInput::new(Input::SimDir, "is required (or `port`)").into()),
+        (None, None) => {
+            return Err(InvalidInput::new(Input::SimDir, "is required (or `port`)").into())
+        }
     };
     control::reset(&sim_dir, true).await?;
     let status = control::status(&sim_dir).await?;
-    Ok(SimConfigModeResult { sim_dir, pty: status.pty, config_mode: status.config_mode })
+    Ok(SimConfigModeResult {
+        sim_dir,
+        pty: status.pty,
+        config_mode: status.config_mode,
+    })
 }
 
 /// Forget the virtual DevKit of a simulated provisioning work dir: the next run is a new device.
-pub async fn sim_reset(_: &Ctx, p: SimResetParams, _: Option<ProgressToken>) -> Result<SimResetResult, TaskError> {
+pub async fn sim_reset(
+    _: &Ctx,
+    p: SimResetParams,
+    _: Option<ProgressToken>,
+) -> Result<SimResetResult, TaskError> {
     let work_dir = p.work_dir;
     let removed = blocking(move || Ok(tasks::provision::reset_simulated(&work_dir)?)).await?;
     Ok(SimResetResult { removed })

@@ -6,70 +6,32 @@ use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
-use std::collections::HashMap;
+use crate::lsp::to_proto;
 use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
 use tasks::flash::{self, Backend as FlashBackend, BackendKind, BackendRequest, FlashImage};
 use tasks::monitor::{ExclusivePort, PortRegistry};
 use tasks::upload::{DeviceUploadOptions, PortPause, UploadError};
-use tower_lsp_server::lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, ProgressToken, Range, Uri};
-use tower_lsp_server::UriExt;
+use tower_lsp_server::lsp_types::ProgressToken;
 
 fn build_error(e: BuildError) -> TaskError {
     let t = TaskError::from_domain(&e);
     match &e {
-        BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => t.with("field", "arduinoCli"),
-        BuildError::Compile { diagnostics, .. } => {
-            t.with("diagnostics", serde_json::json!(diagnostics.iter().map(compiler_diagnostic).collect::<Vec<_>>()))
+        BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
+            t.with("field", "arduinoCli")
         }
+        BuildError::Compile { diagnostics, .. } => t.with(
+            "diagnostics",
+            serde_json::json!(diagnostics
+                .iter()
+                .map(to_proto::compiler_diagnostic)
+                .collect::<Vec<_>>()),
+        ),
         _ => t,
     }
 }
 
-fn compiler_diagnostic(d: &b::Diagnostic) -> CompilerDiagnostic {
-    CompilerDiagnostic {
-        file: d.file.clone(),
-        line: d.line,
-        column: d.column,
-        severity: match d.severity {
-            b::Severity::Error => "error",
-            b::Severity::Warning => "warning",
-            b::Severity::Note => "note",
-        }
-        .into(),
-        message: d.message.clone(),
-    }
-}
-
-/// Compiler messages as LSP diagnostics per file (relative paths are taken from the sketch).
-// `Uri` hashes and compares by its string only, so it is a sound key.
-#[allow(clippy::mutable_key_type)]
-fn lsp_diagnostics(diags: &[b::Diagnostic], sketch_dir: &Path) -> HashMap<Uri, Vec<Diagnostic>> {
-    let mut out: HashMap<Uri, Vec<Diagnostic>> = HashMap::new();
-    for d in diags {
-        let path = Path::new(&d.file);
-        let path = if path.is_absolute() { path.to_path_buf() } else { sketch_dir.join(path) };
-        let Some(uri) = Uri::from_file_path(&path) else { continue };
-        let line = d.line.saturating_sub(1);
-        let col = d.column.unwrap_or(1).saturating_sub(1);
-        out.entry(uri).or_default().push(Diagnostic {
-            range: Range::new(Position::new(line, col), Position::new(line, col)),
-            severity: Some(match d.severity {
-                b::Severity::Error => DiagnosticSeverity::ERROR,
-                b::Severity::Warning => DiagnosticSeverity::WARNING,
-                b::Severity::Note => DiagnosticSeverity::INFORMATION,
-            }),
-            code: Some(NumberOrString::String("compiler".into())),
-            source: Some("arm-none-eabi-gcc".into()),
-            message: d.message.clone(),
-            ..Default::default()
-        });
-    }
-    out
-}
-
-/// Build options from params (the same rules as `devkit build`, in `tasks::build`).
 fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOptions, TaskError> {
     let request = BuildRequest {
         project_dir: p.project_dir.clone(),
@@ -100,13 +62,18 @@ pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), T
         trusted_ca: p.trusted_ca.clone(),
     };
     let backend = request.backend()?;
-    Ok((backend.clone(), flash_resources(&backend, p.port.as_deref())))
+    Ok((
+        backend.clone(),
+        flash_resources(&backend, p.port.as_deref()),
+    ))
 }
 
 /// What a flash with `backend` holds while it runs.
 pub fn flash_resources(backend: &FlashBackend, port: Option<&str>) -> Vec<Resource> {
     let mut resources = vec![match backend {
-        FlashBackend::Sim { state_dir, .. } => Resource::Probe(format!("sim:{}", state_dir.display())),
+        FlashBackend::Sim { state_dir, .. } => {
+            Resource::Probe(format!("sim:{}", state_dir.display()))
+        }
         FlashBackend::ProbeRs { probe: Some(p) } => Resource::Probe(p.clone()),
         _ => Resource::Probe("default".into()),
     }];
@@ -123,7 +90,9 @@ struct RegistryPause(Arc<PortRegistry>);
 impl PortPause for RegistryPause {
     type Guard = Option<ExclusivePort>;
     async fn pause(&self, port: &str) -> Result<Option<ExclusivePort>, String> {
-        let Some(monitor) = self.0.get(Path::new(port)) else { return Ok(None) };
+        let Some(monitor) = self.0.get(Path::new(port)) else {
+            return Ok(None);
+        };
         tokio::task::spawn_blocking(move || monitor.pause())
             .await
             .map_err(|e| e.to_string())?
@@ -132,7 +101,11 @@ impl PortPause for RegistryPause {
     }
 }
 
-pub async fn build(bk: &Ctx, p: BuildParams, token: Option<ProgressToken>) -> Result<BuildResult, TaskError> {
+pub async fn build(
+    bk: &Ctx,
+    p: BuildParams,
+    token: Option<ProgressToken>,
+) -> Result<BuildResult, TaskError> {
     let mut warnings = Vec::new();
     let opts = build_options(&p, &mut warnings)?;
     let sketch_dir = opts.sketch_dir.clone();
@@ -143,27 +116,42 @@ pub async fn build(bk: &Ctx, p: BuildParams, token: Option<ProgressToken>) -> Re
         work_done_token: token,
         progress: true,
     };
-    let outcome = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let r = b::build(&opts, &ctx.progress, &ctx.cancel).await;
-        Ok((r, ctx.warnings()))
-    })
+    let outcome = run_job(
+        &bk.jobs,
+        &bk.client,
+        bk.client_progress(),
+        spec,
+        move |ctx| async move {
+            let r = b::build(&opts, &ctx.progress, &ctx.cancel).await;
+            Ok((r, ctx.warnings()))
+        },
+    )
     .await?;
     let (r, task_warnings) = outcome;
     warnings.extend(task_warnings);
     match r {
         Ok(out) => {
-            bk.set_build_diagnostics(lsp_diagnostics(&out.diagnostics, &sketch_dir)).await;
+            bk.set_build_diagnostics(to_proto::compiler_diagnostics(
+                &out.diagnostics,
+                &sketch_dir,
+            ))
+            .await;
             Ok(BuildResult {
                 bin: out.bin,
                 map: out.map,
                 skipped: out.skipped,
-                diagnostics: out.diagnostics.iter().map(compiler_diagnostic).collect(),
+                diagnostics: out
+                    .diagnostics
+                    .iter()
+                    .map(to_proto::compiler_diagnostic)
+                    .collect(),
                 warnings,
             })
         }
         Err(e) => {
             if let BuildError::Compile { diagnostics, .. } = &e {
-                bk.set_build_diagnostics(lsp_diagnostics(diagnostics, &sketch_dir)).await;
+                bk.set_build_diagnostics(to_proto::compiler_diagnostics(diagnostics, &sketch_dir))
+                    .await;
             }
             Err(build_error(e))
         }
@@ -179,29 +167,64 @@ fn default_port(bk: &Ctx, flash: &mut FlashParams) {
     }
 }
 
-pub async fn upload(bk: &Ctx, mut p: UploadParams, token: Option<ProgressToken>) -> Result<UploadResult, TaskError> {
+pub async fn upload(
+    bk: &Ctx,
+    mut p: UploadParams,
+    token: Option<ProgressToken>,
+) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let (backend, resources) = flash_backend(&p.flash)?;
     // Reading the image is file work: off the async threads.
     let (bin, build_dir) = (p.bin.clone(), p.build_dir.clone());
-    let image = super::blocking(move || Ok(FlashImage::from_inputs(bin.as_deref(), build_dir.as_deref())?)).await?;
+    let image = super::blocking(move || {
+        Ok(FlashImage::from_inputs(
+            bin.as_deref(),
+            build_dir.as_deref(),
+        )?)
+    })
+    .await?;
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let port = p.flash.port.clone();
-    let spec = JobSpec { method: ext::UPLOAD, title: "Uploading".into(), resources, work_done_token: token, progress: true };
-    run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let guard = match &port {
-            Some(port) => pause.pause(port).await.map_err(|m| TaskError::new(codes::DEVICE, format!("cannot pause the monitor on {port}: {m}")))?,
-            None => None,
-        };
-        let r = flash::flash(&image, &backend, &ctx.progress, &ctx.cancel).await;
-        drop(guard);
-        r?;
-        Ok(UploadResult { backend: backend.name().into(), bytes: image.bin.len() as u64, warnings: ctx.warnings() })
-    })
+    let spec = JobSpec {
+        method: ext::UPLOAD,
+        title: "Uploading".into(),
+        resources,
+        work_done_token: token,
+        progress: true,
+    };
+    run_job(
+        &bk.jobs,
+        &bk.client,
+        bk.client_progress(),
+        spec,
+        move |ctx| async move {
+            let guard = match &port {
+                Some(port) => pause.pause(port).await.map_err(|m| {
+                    TaskError::new(
+                        codes::DEVICE,
+                        format!("cannot pause the monitor on {port}: {m}"),
+                    )
+                })?,
+                None => None,
+            };
+            let r = flash::flash(&image, &backend, &ctx.progress, &ctx.cancel).await;
+            drop(guard);
+            r?;
+            Ok(UploadResult {
+                backend: backend.name().into(),
+                bytes: image.bin.len() as u64,
+                warnings: ctx.warnings(),
+            })
+        },
+    )
     .await
 }
 
-pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<ProgressToken>) -> Result<DeviceUploadResult, TaskError> {
+pub async fn device_upload(
+    bk: &Ctx,
+    mut p: DeviceUploadParams,
+    token: Option<ProgressToken>,
+) -> Result<DeviceUploadResult, TaskError> {
     default_port(bk, &mut p.flash);
     let mut warnings = Vec::new();
     let build = build_options(&p.build, &mut warnings)?;
@@ -212,18 +235,46 @@ pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<Pr
     };
     let (backend, resources) = flash_backend(&p.flash)?;
     let sketch_dir = build.sketch_dir.clone();
-    let opts = DeviceUploadOptions { project_root: p.build.project_dir.clone(), build, backend, port: p.flash.port.clone() };
+    let opts = DeviceUploadOptions {
+        project_root: p.build.project_dir.clone(),
+        build,
+        backend,
+        port: p.flash.port.clone(),
+    };
     let pause = RegistryPause(bk.state.serial.registry.clone());
-    let spec = JobSpec { method: ext::DEVICE_UPLOAD, title: "Device upload".into(), resources, work_done_token: token, progress: true };
-    let (r, task_warnings) = run_job(&bk.jobs, &bk.client, bk.client_progress(), spec, move |ctx| async move {
-        let r = tasks::upload::device_upload(&opts, uds.as_ref(), &pause, &ctx.progress, &ctx.cancel).await;
-        Ok((r, ctx.warnings()))
-    })
+    let spec = JobSpec {
+        method: ext::DEVICE_UPLOAD,
+        title: "Device upload".into(),
+        resources,
+        work_done_token: token,
+        progress: true,
+    };
+    let (r, task_warnings) = run_job(
+        &bk.jobs,
+        &bk.client,
+        bk.client_progress(),
+        spec,
+        move |ctx| async move {
+            let r = tasks::upload::device_upload(
+                &opts,
+                uds.as_ref(),
+                &pause,
+                &ctx.progress,
+                &ctx.cancel,
+            )
+            .await;
+            Ok((r, ctx.warnings()))
+        },
+    )
     .await?;
     warnings.extend(task_warnings);
     match r {
         Ok(report) => {
-            bk.set_build_diagnostics(lsp_diagnostics(&report.build.diagnostics, &sketch_dir)).await;
+            bk.set_build_diagnostics(to_proto::compiler_diagnostics(
+                &report.build.diagnostics,
+                &sketch_dir,
+            ))
+            .await;
             Ok(DeviceUploadResult {
                 bin: report.build.bin,
                 map: report.build.map,
@@ -237,11 +288,11 @@ pub async fn device_upload(bk: &Ctx, mut p: DeviceUploadParams, token: Option<Pr
         }
         Err(UploadError::Build(e)) => {
             if let BuildError::Compile { diagnostics, .. } = &e {
-                bk.set_build_diagnostics(lsp_diagnostics(diagnostics, &sketch_dir)).await;
+                bk.set_build_diagnostics(to_proto::compiler_diagnostics(diagnostics, &sketch_dir))
+                    .await;
             }
             Err(build_error(e))
         }
         Err(e) => Err(e.into()),
     }
 }
-

@@ -5,7 +5,10 @@
 use p256::ecdsa::signature::RandomizedSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyIdMethod, KeyUsagePurpose, SanType,
+};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
@@ -20,7 +23,11 @@ impl P256Signer {
         Self::from_key(SigningKey::random(&mut rand::rngs::OsRng))
     }
     fn from_key(key: SigningKey) -> Self {
-        let point = key.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+        let point = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
         P256Signer { key, point }
     }
     pub fn from_pkcs8(der: &[u8]) -> Option<Self> {
@@ -28,7 +35,10 @@ impl P256Signer {
     }
     pub fn pkcs8(&self) -> Zeroizing<Vec<u8>> {
         // Encoding a valid key cannot fail; an empty key would be refused by rustls later.
-        self.key.to_pkcs8_der().map(|d| Zeroizing::new(d.as_bytes().to_vec())).unwrap_or_default()
+        self.key
+            .to_pkcs8_der()
+            .map(|d| Zeroizing::new(d.as_bytes().to_vec()))
+            .unwrap_or_default()
     }
     /// SubjectKeyIdentifier: the first 20 bytes of SHA-256 over the public point.
     fn key_id(&self) -> Vec<u8> {
@@ -65,10 +75,17 @@ pub(crate) fn ca_params(ca: &P256Signer) -> CertificateParams {
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "DevKit DPS emulator CA");
-    dn.push(DnType::OrganizationName, "DevKit DPS (local emulator, not Azure)");
+    dn.push(
+        DnType::OrganizationName,
+        "DevKit DPS (local emulator, not Azure)",
+    );
     p.distinguished_name = dn;
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p.key_identifier_method = KeyIdMethod::PreSpecified(ca.key_id());
     p
 }
@@ -85,7 +102,10 @@ pub(crate) fn make_ca_cert(ca: &P256Signer) -> Result<Vec<u8>, rcgen::Error> {
 
 /// A server certificate for `hosts` (IP addresses or DNS names) signed by the CA; returns
 /// (certificate DER, server key PKCS#8).
-pub(crate) fn make_server_cert(ca: &P256Signer, hosts: &[String]) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), rcgen::Error> {
+pub(crate) fn make_server_cert(
+    ca: &P256Signer,
+    hosts: &[String],
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), rcgen::Error> {
     let server = P256Signer::generate();
     let mut p = CertificateParams::default();
     let mut dn = DistinguishedName::new();

@@ -79,7 +79,11 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { read_timeout: std::time::Duration::from_secs(10), max_lifetime: std::time::Duration::from_secs(300), max_connections: 128 }
+        ConnectionLimits {
+            read_timeout: std::time::Duration::from_secs(10),
+            max_lifetime: std::time::Duration::from_secs(300),
+            max_connections: 128,
+        }
     }
 }
 
@@ -105,7 +109,10 @@ pub enum EmulatorError {
     #[error(transparent)]
     Invalid(#[from] crate::error::InvalidInput),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     State(#[from] StateError),
     #[error("emulator certificates: {0}")]
@@ -154,7 +161,11 @@ fn host_port(addr: SocketAddr) -> String {
 
 /// `name` as clients dial it on `port`: port-less on 443 (what Microsoft's SDKs require).
 fn dial_name(name: &str, port: u16) -> String {
-    let bracketed = if name.contains(':') { format!("[{name}]") } else { name.to_string() };
+    let bracketed = if name.contains(':') {
+        format!("[{name}]")
+    } else {
+        name.to_string()
+    };
     if port == 443 {
         bracketed
     } else {
@@ -173,43 +184,95 @@ enum Api {
 }
 
 fn is_service_path(path: &str) -> bool {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_ascii_lowercase();
-    matches!(first.as_str(), "enrollments" | "enrollmentgroups" | "registrations" | "iothubs" | "devices")
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    matches!(
+        first.as_str(),
+        "enrollments" | "enrollmentgroups" | "registrations" | "iothubs" | "devices"
+    )
 }
 
 fn valid_hub(h: &str) -> bool {
-    !h.is_empty() && h.len() <= 253 && h.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 impl Emulator {
     /// Load or create the state in `config.state_dir`, bind both endpoints and start serving.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
-        let default_hub = config.hub.clone().unwrap_or_else(|| DEFAULT_HUB.to_string());
+        let default_hub = config
+            .hub
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HUB.to_string());
         if !valid_hub(&default_hub) {
-            return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::Hub, "must be a host name such as myhub.azure-devices.net")));
+            return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(
+                crate::error::Input::Hub,
+                "must be a host name such as myhub.azure-devices.net",
+            )));
         }
         let dir = config.state_dir.clone();
         let (persisted, secrets, ca_pem) = load_or_create(&dir)?;
-        let ca = certs::P256Signer::from_pkcs8(&secrets.ca_key_pkcs8).ok_or_else(|| StateError::Corrupt { path: state::secrets_file(&dir), reason: "the CA key is not a P-256 PKCS#8 key".into() })?;
+        let ca = certs::P256Signer::from_pkcs8(&secrets.ca_key_pkcs8).ok_or_else(|| {
+            StateError::Corrupt {
+                path: state::secrets_file(&dir),
+                reason: "the CA key is not a P-256 PKCS#8 key".into(),
+            }
+        })?;
 
-        let service_listener = TcpListener::bind(config.service_listen).await.map_err(|source| EmulatorError::Listen { addr: config.service_listen, source })?;
-        let service_addr = service_listener.local_addr().map_err(|source| EmulatorError::Listen { addr: config.service_listen, source })?;
+        let service_listener =
+            TcpListener::bind(config.service_listen)
+                .await
+                .map_err(|source| EmulatorError::Listen {
+                    addr: config.service_listen,
+                    source,
+                })?;
+        let service_addr =
+            service_listener
+                .local_addr()
+                .map_err(|source| EmulatorError::Listen {
+                    addr: config.service_listen,
+                    source,
+                })?;
         let shared = config.device_listen.is_none() && service_addr.port() == 443;
         let device_listener = match (shared, config.device_listen) {
             (true, _) => None,
             (false, d) => {
                 let bind = d.unwrap_or(SocketAddr::new(config.service_listen.ip(), 0));
-                Some(TcpListener::bind(bind).await.map_err(|source| EmulatorError::Listen { addr: bind, source })?)
+                Some(
+                    TcpListener::bind(bind)
+                        .await
+                        .map_err(|source| EmulatorError::Listen { addr: bind, source })?,
+                )
             }
         };
         let device_addr = match &device_listener {
-            Some(l) => l.local_addr().map_err(|source| EmulatorError::Listen { addr: service_addr, source })?,
+            Some(l) => l.local_addr().map_err(|source| EmulatorError::Listen {
+                addr: service_addr,
+                source,
+            })?,
             None => service_addr,
         };
         let host_name = match &config.host_name {
-            Some(h) if valid_hub(h) || h.parse::<std::net::IpAddr>().is_ok() => h.to_ascii_lowercase(),
-            Some(_) => return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(crate::error::Input::HostName, "must be a DNS name that resolves to the listen address, e.g. localhost"))),
-            None if service_addr.ip() == std::net::Ipv4Addr::LOCALHOST && service_addr.port() == 443 => "localhost".to_string(),
+            Some(h) if valid_hub(h) || h.parse::<std::net::IpAddr>().is_ok() => {
+                h.to_ascii_lowercase()
+            }
+            Some(_) => {
+                return Err(EmulatorError::Invalid(crate::error::InvalidInput::new(
+                    crate::error::Input::HostName,
+                    "must be a DNS name that resolves to the listen address, e.g. localhost",
+                )))
+            }
+            None if service_addr.ip() == std::net::Ipv4Addr::LOCALHOST
+                && service_addr.port() == 443 =>
+            {
+                "localhost".to_string()
+            }
             None if service_addr.ip().is_unspecified() => "127.0.0.1".to_string(),
             None => service_addr.ip().to_string(),
         };
@@ -222,14 +285,22 @@ impl Emulator {
             host_port(device_addr)
         };
 
-        let mut hosts = vec!["127.0.0.1".to_string(), "localhost".to_string(), "::1".to_string(), host_name.clone()];
+        let mut hosts = vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+            "::1".to_string(),
+            host_name.clone(),
+        ];
         for ip in [service_addr.ip(), device_addr.ip()] {
             if !ip.is_unspecified() {
                 hosts.push(ip.to_string());
             }
         }
-        let (server_der, server_key) = certs::make_server_cert(&ca, &hosts).map_err(|e| EmulatorError::Certificates(e.to_string()))?;
-        let ca_der = tls::certs_from_pem(&ca_pem).map_err(|e| EmulatorError::Certificates(e.to_string()))?.remove(0);
+        let (server_der, server_key) = certs::make_server_cert(&ca, &hosts)
+            .map_err(|e| EmulatorError::Certificates(e.to_string()))?;
+        let ca_der = tls::certs_from_pem(&ca_pem)
+            .map_err(|e| EmulatorError::Certificates(e.to_string()))?
+            .remove(0);
         let chain = vec![CertificateDer::from(server_der), ca_der];
         let key = || PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.to_vec()));
         let cert_error = |e: rustls::Error| EmulatorError::Certificates(e.to_string());
@@ -242,27 +313,64 @@ impl Emulator {
         let device_tls = rustls::ServerConfig::builder_with_provider(tls::provider())
             .with_safe_default_protocol_versions()
             .map_err(cert_error)?
-            .with_client_cert_verifier(Arc::new(verifier::PossessionVerifier { mandatory: !shared }))
+            .with_client_cert_verifier(Arc::new(verifier::PossessionVerifier {
+                mandatory: !shared,
+            }))
             .with_single_cert(chain, key())
             .map_err(cert_error)?;
 
-        let mut service_hosts = vec![service_host.clone(), host_port(service_addr), format!("localhost:{}", service_addr.port())];
+        let mut service_hosts = vec![
+            service_host.clone(),
+            host_port(service_addr),
+            format!("localhost:{}", service_addr.port()),
+        ];
         if service_addr.ip().is_unspecified() {
             service_hosts.push(format!("127.0.0.1:{}", service_addr.port()));
         }
         let id_scope = persisted.id_scope.clone();
-        let behaviour = Behaviour { retry_after_secs: config.retry_after_secs, assigning_polls: config.assigning_polls, default_hub: default_hub.clone() };
-        let mut core = Core::new(dir.clone(), persisted, secrets.service_key.clone(), service_hosts, behaviour);
+        let behaviour = Behaviour {
+            retry_after_secs: config.retry_after_secs,
+            assigning_polls: config.assigning_polls,
+            default_hub: default_hub.clone(),
+        };
+        let mut core = Core::new(
+            dir.clone(),
+            persisted,
+            secrets.service_key.clone(),
+            service_hosts,
+            behaviour,
+        );
         core.throttle_service = config.inject_429;
         core.throttle_device = config.inject_429;
         let core = Arc::new(Mutex::new(core));
         let cancel = CancellationToken::new();
         let limits = Arc::new(config.limits.clone());
         let tasks = match device_listener {
-            None => vec![tokio::spawn(serve(service_listener, Arc::new(device_tls), core.clone(), Api::Both, limits, cancel.clone()))],
+            None => vec![tokio::spawn(serve(
+                service_listener,
+                Arc::new(device_tls),
+                core.clone(),
+                Api::Both,
+                limits,
+                cancel.clone(),
+            ))],
             Some(device_listener) => vec![
-                tokio::spawn(serve(service_listener, Arc::new(service_tls), core.clone(), Api::Service, limits.clone(), cancel.clone())),
-                tokio::spawn(serve(device_listener, Arc::new(device_tls), core.clone(), Api::Device, limits, cancel.clone())),
+                tokio::spawn(serve(
+                    service_listener,
+                    Arc::new(service_tls),
+                    core.clone(),
+                    Api::Service,
+                    limits.clone(),
+                    cancel.clone(),
+                )),
+                tokio::spawn(serve(
+                    device_listener,
+                    Arc::new(device_tls),
+                    core.clone(),
+                    Api::Device,
+                    limits,
+                    cancel.clone(),
+                )),
             ],
         };
         Ok(Emulator {
@@ -272,7 +380,8 @@ impl Emulator {
             device_host,
             id_scope,
             default_hub,
-            ca_path: std::path::absolute(state::ca_file(&dir)).unwrap_or_else(|_| state::ca_file(&dir)),
+            ca_path: std::path::absolute(state::ca_file(&dir))
+                .unwrap_or_else(|_| state::ca_file(&dir)),
             ca_pem,
             service_key: secrets.service_key.clone(),
             core,
@@ -362,26 +471,55 @@ fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, Strin
     let ca_pem = match std::fs::read_to_string(state::ca_file(dir)) {
         Ok(s) => Some(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => return Err(StateError::Read { path: state::ca_file(dir), source }.into()),
+        Err(source) => {
+            return Err(StateError::Read {
+                path: state::ca_file(dir),
+                source,
+            }
+            .into())
+        }
     };
     match (persisted, secrets, ca_pem) {
         (Some(p), Some(s), Some(ca)) => Ok((p, s, ca)),
         (None, None, None) => {
             let ca = certs::P256Signer::generate();
-            let ca_der = certs::make_ca_cert(&ca).map_err(|e| EmulatorError::Certificates(e.to_string()))?;
+            let ca_der =
+                certs::make_ca_cert(&ca).map_err(|e| EmulatorError::Certificates(e.to_string()))?;
             let ca_pem = crate::dps::cert::pem_encode(&ca_der);
-            let secrets = state::Secrets { service_key: Zeroizing::new(rand::random::<[u8; 32]>().to_vec()), ca_key_pkcs8: ca.pkcs8() };
-            let persisted = state::Persisted { id_scope: format!("0ne{}", hex::encode_upper(rand::random::<[u8; 4]>())), ..Default::default() };
+            let secrets = state::Secrets {
+                service_key: Zeroizing::new(rand::random::<[u8; 32]>().to_vec()),
+                ca_key_pkcs8: ca.pkcs8(),
+            };
+            let persisted = state::Persisted {
+                id_scope: format!("0ne{}", hex::encode_upper(rand::random::<[u8; 4]>())),
+                ..Default::default()
+            };
             secrets.save(dir)?;
-            crate::fsutil::write_atomic(&state::ca_file(dir), ca_pem.as_bytes(), crate::fsutil::Mode::Public).map_err(StateError::from)?;
+            crate::fsutil::write_atomic(
+                &state::ca_file(dir),
+                ca_pem.as_bytes(),
+                crate::fsutil::Mode::Public,
+            )
+            .map_err(StateError::from)?;
             persisted.save(dir)?;
             Ok((persisted, secrets, ca_pem))
         }
-        _ => Err(StateError::Corrupt { path: dir.to_path_buf(), reason: "state.json, secrets.json and ca.pem must all be present or all absent".into() }.into()),
+        _ => Err(StateError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: "state.json, secrets.json and ca.pem must all be present or all absent".into(),
+        }
+        .into()),
     }
 }
 
-async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<Mutex<Core>>, api: Api, limits: Arc<ConnectionLimits>, cancel: CancellationToken) {
+async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    core: Arc<Mutex<Core>>,
+    api: Api,
+    limits: Arc<ConnectionLimits>,
+    cancel: CancellationToken,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     // At most `max_connections` at once: beyond that, clients wait in the accept queue until
     // a connection ends (every one ends within the read timeout or the lifetime).
@@ -424,7 +562,12 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
                 },
                 _ = cancel.cancelled() => return,
             };
-            let peer: Option<Arc<Vec<u8>>> = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| Arc::new(c.to_vec()));
+            let peer: Option<Arc<Vec<u8>>> = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| Arc::new(c.to_vec()));
             let read_timeout = limits.read_timeout;
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let core = core.clone();
@@ -434,7 +577,11 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
                     Api::Device => true,
                     Api::Both => !is_service_path(req.uri().path()),
                 };
-                async move { Ok::<_, std::convert::Infallible>(handle(req, core, peer, device_api, read_timeout).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(req, core, peer, device_api, read_timeout).await,
+                    )
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
@@ -450,31 +597,40 @@ async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, core: Arc<
     }
 }
 
-async fn handle(req: hyper::Request<hyper::body::Incoming>, core: Arc<Mutex<Core>>, peer: Option<Arc<Vec<u8>>>, device_api: bool, read_timeout: std::time::Duration) -> hyper::Response<Full<Bytes>> {
+async fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    core: Arc<Mutex<Core>>,
+    peer: Option<Arc<Vec<u8>>>,
+    device_api: bool,
+    read_timeout: std::time::Duration,
+) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
-    let reply = match tokio::time::timeout(read_timeout, Limited::new(body, MAX_BODY).collect()).await {
-        Err(_) => Reply::error(408, 408000, "Request body not received in time"),
-        Ok(Err(_)) => Reply::error(413, 413000, "Request body too large"),
-        Ok(Ok(b)) => {
-            let body = b.to_bytes();
-            let request = Request {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query(),
-                headers: &parts.headers,
-                body: &body,
-                peer_cert: peer.as_deref().map(|v| v.as_slice()),
-            };
-            match core.lock() {
-                Ok(mut core) if device_api => core.handle_device(&request),
-                Ok(mut core) => core.handle_service(&request),
-                Err(_) => Reply::error(500, 500000, "Internal error"),
+    let reply =
+        match tokio::time::timeout(read_timeout, Limited::new(body, MAX_BODY).collect()).await {
+            Err(_) => Reply::error(408, 408000, "Request body not received in time"),
+            Ok(Err(_)) => Reply::error(413, 413000, "Request body too large"),
+            Ok(Ok(b)) => {
+                let body = b.to_bytes();
+                let request = Request {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query(),
+                    headers: &parts.headers,
+                    body: &body,
+                    peer_cert: peer.as_deref().map(|v| v.as_slice()),
+                };
+                match core.lock() {
+                    Ok(mut core) if device_api => core.handle_device(&request),
+                    Ok(mut core) => core.handle_service(&request),
+                    Err(_) => Reply::error(500, 500000, "Internal error"),
+                }
             }
-        }
-    };
+        };
     let mut builder = hyper::Response::builder().status(reply.status);
     for (k, v) in reply.headers {
         builder = builder.header(k, v);
     }
-    builder.body(Full::new(Bytes::from(reply.body))).unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
+    builder
+        .body(Full::new(Bytes::from(reply.body)))
+        .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
 }

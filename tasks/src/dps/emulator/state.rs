@@ -74,8 +74,13 @@ impl Drop for SecretsFile {
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("emulator state {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("emulator state {path} is not valid ({reason}); remove the state directory to start afresh")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "emulator state {path} is not valid ({reason}); remove the state directory to start afresh"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error(transparent)]
     Write(#[from] fsutil::FsError),
@@ -95,7 +100,10 @@ fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StateError> 
     match std::fs::read(path) {
         Ok(b) => Ok(Some(Zeroizing::new(b))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read { path: path.to_path_buf(), source }),
+        Err(source) => Err(StateError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -104,11 +112,19 @@ impl Persisted {
         let path = state_file(dir);
         match read_optional(&path)? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StateError::Corrupt { path, reason: e.to_string() }),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StateError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                }),
         }
     }
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt { path: state_file(dir), reason: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
+            path: state_file(dir),
+            reason: e.to_string(),
+        })?;
         fsutil::write_atomic(&state_file(dir), &json, Mode::Public)?;
         Ok(())
     }
@@ -117,18 +133,33 @@ impl Persisted {
 impl Secrets {
     pub fn load(dir: &Path) -> Result<Option<Secrets>, StateError> {
         let path = secrets_file(dir);
-        let Some(bytes) = read_optional(&path)? else { return Ok(None) };
-        let corrupt = |reason: &str| StateError::Corrupt { path: path.clone(), reason: reason.to_string() };
-        let f: SecretsFile = serde_json::from_slice(&bytes).map_err(|_| corrupt("not the expected JSON"))?;
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let corrupt = |reason: &str| StateError::Corrupt {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        let f: SecretsFile =
+            serde_json::from_slice(&bytes).map_err(|_| corrupt("not the expected JSON"))?;
         let b64 = base64::engine::general_purpose::STANDARD;
         Ok(Some(Secrets {
-            service_key: Zeroizing::new(b64.decode(&f.service_key).map_err(|_| corrupt("serviceKey is not base64"))?),
-            ca_key_pkcs8: Zeroizing::new(b64.decode(&f.ca_key_pkcs8).map_err(|_| corrupt("caKeyPkcs8 is not base64"))?),
+            service_key: Zeroizing::new(
+                b64.decode(&f.service_key)
+                    .map_err(|_| corrupt("serviceKey is not base64"))?,
+            ),
+            ca_key_pkcs8: Zeroizing::new(
+                b64.decode(&f.ca_key_pkcs8)
+                    .map_err(|_| corrupt("caKeyPkcs8 is not base64"))?,
+            ),
         }))
     }
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let f = SecretsFile { service_key: b64.encode(&*self.service_key), ca_key_pkcs8: b64.encode(&*self.ca_key_pkcs8) };
+        let f = SecretsFile {
+            service_key: b64.encode(&*self.service_key),
+            ca_key_pkcs8: b64.encode(&*self.ca_key_pkcs8),
+        };
         let json = Zeroizing::new(serde_json::to_vec_pretty(&f).unwrap_or_default());
         fsutil::write_atomic(&secrets_file(dir), &json, Mode::Private)?;
         Ok(())

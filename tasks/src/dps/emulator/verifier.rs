@@ -22,18 +22,29 @@ pub(crate) struct PossessionVerifier {
 }
 
 fn public_key(cert_der: &[u8]) -> Result<VerifyingKey, Error> {
-    let point = cert::read(cert_der).and_then(|f| f.public_key).ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
-    VerifyingKey::from_sec1_bytes(&point).map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))
+    let point = cert::read(cert_der)
+        .and_then(|f| f.public_key)
+        .ok_or(Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    VerifyingKey::from_sec1_bytes(&point)
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))
 }
 
 /// Verify a handshake signature with the certificate's own key.
-pub(crate) fn verify_handshake_signature(message: &[u8], cert_der: &[u8], dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, Error> {
+pub(crate) fn verify_handshake_signature(
+    message: &[u8],
+    cert_der: &[u8],
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
     if dss.scheme != SignatureScheme::ECDSA_NISTP256_SHA256 {
-        return Err(Error::PeerIncompatible(rustls::PeerIncompatible::NoSignatureSchemesInCommon));
+        return Err(Error::PeerIncompatible(
+            rustls::PeerIncompatible::NoSignatureSchemesInCommon,
+        ));
     }
     let key = public_key(cert_der)?;
-    let sig = DerSignature::try_from(dss.signature()).map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature))?;
-    key.verify(message, &sig).map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature))?;
+    let sig = DerSignature::try_from(dss.signature())
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature))?;
+    key.verify(message, &sig)
+        .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature))?;
     Ok(HandshakeSignatureValid::assertion())
 }
 
@@ -46,16 +57,31 @@ impl ClientCertVerifier for PossessionVerifier {
         self.mandatory
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, Error> {
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
         public_key(end_entity)?;
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
         verify_handshake_signature(message, cert, dss)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
         verify_handshake_signature(message, cert, dss)
     }
 
