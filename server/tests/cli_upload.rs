@@ -4,6 +4,9 @@
 //! with the thumbprint `devkit generate-cert --json` computes, the identity drift warning,
 //! and that the UDS never appears in any output.
 
+// The tests that run the arduino-cli stand-in (a shell script) are Unix-only.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
 mod standin;
 
@@ -55,6 +58,7 @@ fn build_args<'a>(p: &'a Project, cli: &'a str) -> Vec<&'a str> {
     vec!["--project", s(p.root()), "--arduino-cli", cli]
 }
 
+#[cfg(unix)]
 #[test]
 fn build_success_skip_compile_error_and_missing_tools() {
     let p = Project::new(true);
@@ -134,6 +138,7 @@ fn build_success_skip_compile_error_and_missing_tools() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn build_without_the_platform_names_the_install_commands() {
     let p = Project::new(false);
@@ -242,6 +247,7 @@ fn uds_file(dir: &Path) -> PathBuf {
     p
 }
 
+#[cfg(unix)]
 #[test]
 fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     let p = Project::new(true);
@@ -323,6 +329,7 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
     assert_eq!(expected.len(), 64);
 }
 
+#[cfg(unix)]
 #[test]
 fn device_upload_warns_on_identity_drift_before_flashing() {
     let p = Project::new(true);

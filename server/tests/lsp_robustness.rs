@@ -2,6 +2,9 @@
 //! many long requests at once, cancellation of blocking work, the input closing while jobs
 //! run, concurrent certificate generation. Every wait is a generous liveness bound.
 
+// The tests that run the arduino-cli stand-in (a shell script) are Unix-only.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 mod lsp_client;
 
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
@@ -78,6 +81,7 @@ fn a_lone_surrogate_from_javascript_is_replaced_not_fatal() {
     assert!(status.success());
 }
 
+#[cfg(unix)]
 #[test]
 fn many_long_requests_starve_neither_other_requests_nor_cancellation() {
     // 80 builds that each take long (more than the old limit of 64 running requests).

@@ -138,6 +138,7 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     assert_eq!(generated.len(), 64);
     assert_eq!(sim.eeprom()["dps_uds"], generated);
     assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
+    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(

@@ -2,6 +2,9 @@
 //! diagnostics, device upload to the virtual DevKit with its monitor open, enrollment against
 //! the local DPS emulator, simulated provisioning.
 
+// The tests that run the arduino-cli stand-in (a shell script) are Unix-only.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
 mod lsp_client;
 
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
@@ -23,6 +26,7 @@ fn file_uri(path: &std::path::Path) -> String {
     format!("file://{}", path.display())
 }
 
+#[cfg(unix)]
 #[test]
 fn compiler_errors_are_published_as_diagnostics_and_cleared_by_a_good_build() {
     let p = Project::new(true);
@@ -81,6 +85,7 @@ fn compiler_errors_are_published_as_diagnostics_and_cleared_by_a_good_build() {
     assert_eq!(r["error"]["data"]["field"], "globalEndpoint", "{r}");
 }
 
+#[cfg(unix)]
 #[test]
 fn device_upload_flashes_the_virtual_devkit_and_its_monitor_sees_the_reboot() {
     let p = Project::new(true);
@@ -208,6 +213,7 @@ fn enroll_against_the_local_dps_emulator_records_the_enrollment() {
     rt.block_on(emulator.shutdown());
 }
 
+#[cfg(unix)]
 #[test]
 fn requests_for_the_same_build_directory_do_not_overlap() {
     // A compile that takes a while; a second build into the same directory is refused.

@@ -140,18 +140,23 @@ fn open_regular(path: &Path, input: &str) -> Result<(std::fs::File, u64), InputE
         use std::os::unix::fs::OpenOptionsExt;
         opts.custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits());
     }
-    let file = opts.open(path).map_err(|e| InputError::io(input, e))?;
+    let file = opts.open(path).map_err(|e| match std::fs::metadata(path) {
+        // Windows refuses to open a directory as a file ("Access is denied"): say what it is.
+        Ok(m) if !m.file_type().is_file() => not_regular(input, &m.file_type()),
+        _ => InputError::io(input, e),
+    })?;
     let meta = file.metadata().map_err(|e| InputError::io(input, e))?;
     if !meta.file_type().is_file() {
-        return Err(InputError::new(
-            input,
-            format!(
-                "is {}; expected a regular file",
-                file_kind(&meta.file_type())
-            ),
-        ));
+        return Err(not_regular(input, &meta.file_type()));
     }
     Ok((file, meta.len()))
+}
+
+fn not_regular(input: &str, ft: &std::fs::FileType) -> InputError {
+    InputError::new(
+        input,
+        format!("is {}; expected a regular file", file_kind(ft)),
+    )
 }
 
 fn too_large(input: &str, limit: u64) -> InputError {
@@ -513,8 +518,73 @@ mod private_windows {
         Ok(unsafe { std::fs::File::from_raw_handle(handle) })
     }
 
+    /// The DACL of the file at `path` in SDDL (`D:P(A;;FA;;;S-1-5-21-...)`): what the tests
+    /// compare with the owner-only descriptor [`create_new`] gives.
+    #[cfg(test)]
+    pub(super) fn dacl_sddl(path: &Path) -> io::Result<String> {
+        use windows_sys::Win32::Security::Authorization::{
+            ConvertSecurityDescriptorToStringSecurityDescriptorW, GetNamedSecurityInfoW,
+            SE_FILE_OBJECT,
+        };
+        use windows_sys::Win32::Security::DACL_SECURITY_INFORMATION;
+        let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: `wide` is a NUL-terminated path; on success `sd` is LocalAlloc'ed (freed below).
+        let rc = unsafe {
+            GetNamedSecurityInfoW(
+                wide.as_ptr(),
+                SE_FILE_OBJECT,
+                DACL_SECURITY_INFORMATION,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut sd,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc as i32));
+        }
+        let mut text: *mut u16 = std::ptr::null_mut();
+        // SAFETY: `sd` is the descriptor read above; `text` is LocalAlloc'ed on success.
+        let ok = unsafe {
+            ConvertSecurityDescriptorToStringSecurityDescriptorW(
+                sd,
+                SDDL_REVISION_1,
+                DACL_SECURITY_INFORMATION,
+                &mut text,
+                std::ptr::null_mut(),
+            )
+        };
+        let err = io::Error::last_os_error();
+        // SAFETY: allocated by GetNamedSecurityInfoW.
+        unsafe { LocalFree(sd) };
+        if ok == 0 {
+            return Err(err);
+        }
+        // SAFETY: `text` is a NUL-terminated UTF-16 string, freed right after.
+        let s = unsafe {
+            let n = (0..).take_while(|&i| *text.add(i) != 0).count();
+            let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, n));
+            LocalFree(text.cast());
+            s
+        };
+        Ok(s)
+    }
+
+    /// Whether this process runs under Wine (which exports `wine_get_version` from ntdll).
+    #[cfg(test)]
+    pub(super) fn under_wine() -> bool {
+        use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+        // SAFETY: NUL-terminated names; ntdll is loaded in every process.
+        unsafe {
+            let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+            !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+        }
+    }
+
     /// The current process user's SID as a string (`S-1-5-21-...`).
-    fn current_user_sid() -> io::Result<String> {
+    pub(super) fn current_user_sid() -> io::Result<String> {
         let mut token: HANDLE = std::ptr::null_mut();
         // SAFETY: plain Win32 calls with valid out-pointers; the token handle is closed below.
         if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
@@ -833,6 +903,48 @@ mod tests {
         assert_eq!(clean_stale_temps(dir.path()), 2);
         assert!(!dead_old.exists() && !legacy_ancient.exists());
         assert!(dead_new.exists() && live.exists() && legacy_recent.exists() && other.exists());
+    }
+
+    /// The Windows counterpart of mode 0600: a private file (and its staging file) carries a
+    /// protected DACL granting the current user alone; a public one inherits the directory's.
+    #[cfg(windows)]
+    #[test]
+    fn private_files_have_an_owner_only_protected_dacl() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner_only = format!(
+            "D:P(A;;FA;;;{})",
+            private_windows::current_user_sid().unwrap()
+        );
+        // Wine 8 keeps no security descriptor on files: it turns the DACL into Unix mode bits
+        // and reports one made from them (`D:(A;;FA;;;SY)(A;;FA;;;<user>)` for ours). There
+        // the check is what those bits can say: the owner has full access, nobody else any.
+        let wine = private_windows::under_wine();
+        let is_owner_only = |path: &Path| {
+            let dacl = private_windows::dacl_sddl(path).unwrap();
+            if wine {
+                let user_ace = owner_only.trim_start_matches("D:P");
+                dacl.contains(user_ace)
+                    && !["WD)", "BU)", "AU)", "BA)"]
+                        .iter()
+                        .any(|who| dacl.contains(who))
+            } else {
+                dacl == owner_only
+            }
+        };
+        let tmp = temp_in(dir.path(), Mode::Private).unwrap();
+        assert!(is_owner_only(tmp.path()));
+        drop(tmp);
+        let key = dir.path().join("sub/alias-key.pem");
+        write_atomic(&key, b"one", Mode::Private).unwrap();
+        write_atomic(&key, b"two", Mode::Private).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), b"two");
+        assert!(is_owner_only(&key));
+        let uds = dir.path().join("devkit.uds");
+        write_new_atomic(&uds, b"uds", Mode::Private).unwrap();
+        assert!(is_owner_only(&uds));
+        let cert = dir.path().join("cert.pem");
+        write_atomic(&cert, b"cert", Mode::Public).unwrap();
+        assert!(!is_owner_only(&cert));
     }
 
     #[cfg(unix)]

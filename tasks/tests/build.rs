@@ -1,6 +1,9 @@
 //! The build driver against a stand-in for arduino-cli (`tests/fixtures/arduino-cli-standin`),
 //! which follows arduino-cli's documented command line and output. No real arduino-cli,
 //! AZ3166 platform or ARM compiler is involved.
+//!
+//! Unix-only: the arduino-cli stand-in is a shell script.
+#![cfg(unix)]
 
 use tasks::build::{build, BuildError, BuildOptions, Severity};
 use tasks::error::DomainError;

@@ -1,5 +1,8 @@
 //! The monitor over real ptys: framing, timestamps, log file, pause/resume without losing
 //! bytes, reconnect when the virtual DevKit restarts on the same link.
+//!
+//! Unix-only: bare ptys, and links to the port (symlinks).
+#![cfg(unix)]
 
 #[path = "sim_support/mod.rs"]
 mod support;

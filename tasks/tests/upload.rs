@@ -2,6 +2,9 @@
 //! pause the monitor -> flash -> resume. No probe is attached on the test machines, so the
 //! probe-rs flash step fails with "no probe": everything before it, and the resume after it,
 //! is what these tests check.
+//!
+//! Unix-only: the arduino-cli stand-in is a shell script.
+#![cfg(unix)]
 
 #[path = "fixtures/arduino-cli-standin/project.rs"]
 mod standin;

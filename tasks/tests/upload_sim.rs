@@ -2,6 +2,9 @@
 //! DevKit boots next, and the alias certificate thumbprint it prints equals the host's
 //! computation (`identity::derive`, what `devkit generate-cert` prints) for the same image,
 //! UDS and registration ID.
+//!
+//! Unix-only: the arduino-cli stand-in is a shell script.
+#![cfg(unix)]
 
 #[path = "fixtures/arduino-cli-standin/project.rs"]
 mod standin;
