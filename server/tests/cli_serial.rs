@@ -1,5 +1,7 @@
 //! The serial CLI end to end: `devkit sim` on a real pty, `set-uds`, `set-wifi`, `monitor`,
 //! `logs`, `ports`; secrets never in any output or log file.
+//! Most run `devkit sim --link` (a symlink to the pty): Unix-only.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -131,7 +133,9 @@ fn run(args: &[&str], stdin: &str) -> Out {
     o
 }
 
-/// `devkit sim` with a link; returns once its first stdout line is out.
+/// `devkit sim` with a link (Unix: a symlink to its pty); returns once its first stdout line
+/// is out.
+#[cfg(unix)]
 fn sim(state: &Path, link: &Path, extra: &[&str]) -> Proc {
     let mut args = vec![
         "sim",
@@ -166,6 +170,7 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     let dir = tempfile::tempdir().unwrap();
@@ -233,6 +238,7 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn invalid_uds_exits_2_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -272,6 +278,7 @@ fn invalid_uds_exits_2_and_sends_nothing() {
     assert!(!state.join("eeprom.json").exists());
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,6 +336,7 @@ fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     assert_eq!(eeprom(&state)["wifi_ssid"], "Plain");
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn not_in_configuration_mode_gives_guidance_then_fails() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,6 +365,7 @@ fn not_in_configuration_mode_gives_guidance_then_fails() {
     assert!(!state.join("eeprom.json").exists());
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn sim_killed_mid_command_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -404,6 +413,7 @@ fn sim_killed_mid_command_is_a_clear_error() {
     );
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
     let dir = tempfile::tempdir().unwrap();
@@ -434,6 +444,7 @@ fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
     );
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn monitor_prints_events_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -448,6 +459,7 @@ fn monitor_prints_events_as_json_lines() {
     );
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn canary_secrets_never_appear_in_any_output_or_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -589,6 +601,7 @@ fn ports_lists_as_table_and_json() {
     let _ = BufReader::new(&b""[..]).lines();
 }
 
+#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_uds_exits_1_when_the_device_does_not_confirm() {
     let dir = tempfile::tempdir().unwrap();

@@ -138,10 +138,9 @@ fn closing_the_input_ends_the_daemon_and_frees_the_port_while_a_job_waits_on_it(
     lsp.close_stdin();
     let status = lsp.wait_exit();
     assert!(!status.success());
-    // Nobody holds the port: it opens (exclusively) again.
-    let opened = serialport::new(&port, 115_200)
-        .timeout(Duration::from_millis(100))
-        .open();
+    // Nobody holds the port: it opens (exclusively) again (a pty, or the TCP console on
+    // Windows: opened as every client opens a port name).
+    let opened = tasks::console::SerialTransport::open(std::path::Path::new(&port), 115_200);
     assert!(opened.is_ok(), "{:?}", opened.err());
 }
 
