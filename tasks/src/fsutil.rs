@@ -364,7 +364,38 @@ fn process_alive(pid: u32) -> Option<bool> {
     }
 }
 
-#[cfg(not(unix))]
+/// Whether process `pid` exists (`None`: cannot tell): a handle to it says whether it is still
+/// running; no such PID (`ERROR_INVALID_PARAMETER`) means gone, another user's (access denied)
+/// means alive.
+#[cfg(windows)]
+fn process_alive(pid: u32) -> Option<bool> {
+    use windows_sys::Win32::Foundation::{
+        CloseHandle, GetLastError, ERROR_ACCESS_DENIED, ERROR_INVALID_PARAMETER, STILL_ACTIVE,
+    };
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    if pid == std::process::id() {
+        return Some(true);
+    }
+    // SAFETY: plain Win32 calls; the handle, when opened, is closed below.
+    unsafe {
+        let handle = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if handle.is_null() {
+            return match GetLastError() {
+                ERROR_INVALID_PARAMETER => Some(false),
+                ERROR_ACCESS_DENIED => Some(true),
+                _ => None,
+            };
+        }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(handle, &mut code);
+        CloseHandle(handle);
+        (ok != 0).then_some(code == STILL_ACTIVE as u32)
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 fn process_alive(pid: u32) -> Option<bool> {
     (pid == std::process::id()).then_some(true)
 }
@@ -879,7 +910,7 @@ mod tests {
         );
     }
 
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     #[test]
     fn stale_temps_of_dead_processes_are_removed_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
@@ -890,9 +921,14 @@ mod tests {
             f.set_modified(when).unwrap();
             p
         };
-        // A PID that cannot exist (above the kernel's pid_max limit of 2^22).
-        let dead_old = touch(".devkit-tmp-4194999-abc", old);
-        let dead_new = touch(".devkit-tmp-4194999-def", std::time::SystemTime::now());
+        // A PID that cannot exist: above Linux's pid_max limit of 2^22; on Windows (PIDs are
+        // multiples of 4, from a handle table) one near 2^32.
+        let dead = if cfg!(windows) { 4_294_967_292u32 } else { 4_194_999 };
+        let dead_old = touch(&format!(".devkit-tmp-{dead}-abc"), old);
+        let dead_new = touch(
+            &format!(".devkit-tmp-{dead}-def"),
+            std::time::SystemTime::now(),
+        );
         let live = touch(&format!(".devkit-tmp-{}-ghi", std::process::id()), old);
         let legacy_recent = touch(".devkit-tmp-XyZ123", old);
         let legacy_ancient = touch(
