@@ -1,7 +1,6 @@
 //! The serial CLI end to end: `devkit sim` on a real pty, `set-uds`, `set-wifi`, `monitor`,
 //! `logs`, `ports`; secrets never in any output or log file.
-//! Most run `devkit sim --link` (a symlink to the pty): Unix-only.
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+//! On Windows (no ptys) the virtual DevKit is on its TCP transport, at a port kept across restarts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -133,32 +132,44 @@ fn run(args: &[&str], stdin: &str) -> Out {
     o
 }
 
-/// `devkit sim` with a link (Unix: a symlink to its pty); returns once its first stdout line
-/// is out.
-#[cfg(unix)]
+/// The port name a test's virtual DevKit is reached at, the same across its restarts: on Unix
+/// a symlink to its pty (`devkit sim --link`), elsewhere `tcp://127.0.0.1:PORT` with a free
+/// port picked now (`devkit sim --transport tcp --tcp-port PORT`).
+fn port_in(dir: &Path) -> PathBuf {
+    if cfg!(unix) {
+        dir.join("port")
+    } else {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        PathBuf::from(format!("tcp://{}", probe.local_addr().unwrap()))
+    }
+}
+
+/// `devkit sim` reachable at `link` (see [`port_in`]); returns once its first stdout line is
+/// out (and, on Unix, the link points at its pty).
 fn sim(state: &Path, link: &Path, extra: &[&str]) -> Proc {
-    let mut args = vec![
-        "sim",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--link",
-        link.to_str().unwrap(),
-        "--mac",
-        "c0bdd1a2b3c4",
-    ];
+    let name = link.to_str().unwrap();
+    let tcp_port = name.rsplit(':').next().unwrap_or_default();
+    let mut args = vec!["sim", "--state-dir", s(state), "--mac", "c0bdd1a2b3c4"];
+    if cfg!(unix) {
+        args.extend(["--link", name]);
+    } else {
+        args.extend(["--transport", "tcp", "--tcp-port", tcp_port]);
+    }
     args.extend_from_slice(extra);
     let p = Proc::spawn(&args);
     p.wait_stdout("\n", 1);
     let first = p.stdout().lines().next().unwrap().to_string();
-    assert!(
-        first.starts_with("virtual DevKit on /dev/"),
-        "first line: {first:?}"
-    );
-    let pty = PathBuf::from(first.trim_start_matches("virtual DevKit on "));
-    wait_for(
-        || std::fs::read_link(link).ok().as_deref() == Some(pty.as_path()),
-        || "link".into(),
-    );
+    let on = first.trim_start_matches("virtual DevKit on ");
+    if cfg!(unix) {
+        assert!(on.starts_with("/dev/"), "first line: {first:?}");
+        let pty = PathBuf::from(on);
+        wait_for(
+            || std::fs::read_link(link).ok().as_deref() == Some(pty.as_path()),
+            || "link".into(),
+        );
+    } else {
+        assert_eq!(on, name, "first line: {first:?}");
+    }
     p
 }
 
@@ -170,11 +181,10 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let _sim = sim(&state, &link, &["--config-mode"]);
     let uds_file = dir.path().join("uds.txt");
     std::fs::write(&uds_file, format!("{}\n", CANARY_UDS.to_uppercase())).unwrap();
@@ -238,11 +248,10 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn invalid_uds_exits_2_and_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let sim = sim(&state, &link, &["--config-mode"]);
     let short = &CANARY_UDS[..63];
     for (name, content) in [
@@ -278,11 +287,10 @@ fn invalid_uds_exits_2_and_sends_nothing() {
     assert!(!state.join("eeprom.json").exists());
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let _sim = sim(&state, &link, &["--config-mode"]);
     let ssid = "Joe's \"Lab\" 5 GHz";
     let o = run(
@@ -336,11 +344,10 @@ fn set_wifi_with_spaces_and_quotes_from_stdin_and_file() {
     assert_eq!(eeprom(&state)["wifi_ssid"], "Plain");
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn not_in_configuration_mode_gives_guidance_then_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let _sim = sim(&state, &link, &[]);
     let o = run(
         &[
@@ -365,11 +372,10 @@ fn not_in_configuration_mode_gives_guidance_then_fails() {
     assert!(!state.join("eeprom.json").exists());
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn sim_killed_mid_command_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let mut sim = sim(
         &state,
         &link,
@@ -413,11 +419,10 @@ fn sim_killed_mid_command_is_a_clear_error() {
     );
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let mut first = sim(&state, &link, &[]);
     let log = dir.path().join("serial.log");
     let mon = Proc::spawn(&["monitor", "--port", s(&link), "--log-file", s(&log)]);
@@ -444,11 +449,10 @@ fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
     );
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn monitor_prints_events_as_json_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let _sim = sim(&state, &link, &[]);
     let mon = Proc::spawn(&["monitor", "--port", s(&link), "--events"]);
     mon.wait_stdout("\"firmwareVersion\":\"1.6.2\"", 1);
@@ -459,11 +463,10 @@ fn monitor_prints_events_as_json_lines() {
     );
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn canary_secrets_never_appear_in_any_output_or_log() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let mut sim = sim(&state, &link, &["--config-mode"]);
     let mut outputs: Vec<(String, String)> = Vec::new();
 
@@ -601,11 +604,10 @@ fn ports_lists_as_table_and_json() {
     let _ = BufReader::new(&b""[..]).lines();
 }
 
-#[cfg(unix)] // `devkit sim --link`
 #[test]
 fn set_uds_exits_1_when_the_device_does_not_confirm() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, link) = (dir.path().join("state"), dir.path().join("port"));
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
     let _sim = sim(
         &state,
         &link,
