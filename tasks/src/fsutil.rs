@@ -443,6 +443,25 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), FsEr
     write_all_atomic(&[(path.to_path_buf(), contents, mode)])
 }
 
+/// Open `path` for appending, creating it private (owner-only, as [`Mode::Private`]) when it
+/// does not exist: a log that may hold secrets. An existing file keeps its permissions.
+pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(windows)]
+    match private_windows::create_new(path) {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    opts.open(path)
+}
+
 /// Create the staging file for `mode` in `dir`: private files are readable by their owner only
 /// from the moment they exist (mode 0600 on Unix; on Windows a protected DACL granting the
 /// current user alone, see [`private_windows`]).
@@ -978,6 +997,11 @@ mod tests {
         let uds = dir.path().join("devkit.uds");
         write_new_atomic(&uds, b"uds", Mode::Private).unwrap();
         assert!(is_owner_only(&uds));
+        let log = dir.path().join("monitor.log");
+        std::io::Write::write_all(&mut open_private_append(&log).unwrap(), b"one\n").unwrap();
+        std::io::Write::write_all(&mut open_private_append(&log).unwrap(), b"two\n").unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"one\ntwo\n");
+        assert!(is_owner_only(&log));
         let cert = dir.path().join("cert.pem");
         write_atomic(&cert, b"cert", Mode::Public).unwrap();
         assert!(!is_owner_only(&cert));

@@ -630,22 +630,16 @@ impl PortRegistry {
     }
 }
 
-/// Open (append) or create (mode 0600) the monitor's log file: device output can hold what a
-/// sketch prints (connection strings, tokens). Only a regular file: a FIFO would block here.
+/// Open (append) or create (owner-only: mode 0600, a protected DACL on Windows) the monitor's
+/// log file: device output can hold what a sketch prints (connection strings, tokens). Only a
+/// regular file: a FIFO would block here.
 fn open_log_file(p: &Path) -> Result<std::fs::File, MonitorError> {
     let err = |source| MonitorError::LogFile {
         path: p.to_path_buf(),
         source,
     };
     crate::fsutil::check_output(p).map_err(|e| err(io::Error::other(e.to_string())))?;
-    let mut o = std::fs::OpenOptions::new();
-    o.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    o.open(p).map_err(err)
+    crate::fsutil::open_private_append(p).map_err(err)
 }
 
 #[cfg(all(test, unix))]
