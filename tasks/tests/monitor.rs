@@ -1,14 +1,12 @@
-//! The monitor over real ptys: framing, timestamps, log file, pause/resume without losing
-//! bytes, reconnect when the virtual DevKit restarts on the same link.
-//!
-//! Unix-only: bare ptys, and links to the port (symlinks).
-#![cfg(unix)]
+//! The monitor over real ptys (on Windows over the loopback TCP ports that stand for them):
+//! framing, timestamps, log file, pause/resume without losing bytes, reconnect when the
+//! virtual DevKit restarts on the same port.
 
 #[path = "sim_support/mod.rs"]
 mod support;
 
 use std::io::Write;
-use support::{collect_until, raw_pty, start_in};
+use support::{collect_until, free_tcp_port, raw_device, stable_port, start_in};
 use tasks::monitor::{Monitor, MonitorEvent, MonitorOptions, PortStatus};
 
 fn lines(events: &[MonitorEvent]) -> Vec<String> {
@@ -26,7 +24,7 @@ fn lines(events: &[MonitorEvent]) -> Vec<String> {
 
 #[test]
 fn frames_lines_with_timestamps_into_the_log_file() {
-    let (mut master, path) = raw_pty();
+    let (mut master, path) = raw_device();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serial.log");
     let opts = MonitorOptions {
@@ -63,7 +61,7 @@ fn frames_lines_with_timestamps_into_the_log_file() {
 
 #[test]
 fn pause_and_resume_lose_no_bytes() {
-    let (mut master, path) = raw_pty();
+    let (mut master, path) = raw_device();
     let m = Monitor::open(&path, MonitorOptions::default()).unwrap();
     let mut rx = m.subscribe();
     master.write_all(b"before\r\n").unwrap();
@@ -91,9 +89,11 @@ fn pause_and_resume_lose_no_bytes() {
 #[test]
 fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
     let dir = tempfile::tempdir().unwrap();
-    let link = dir.path().join("devkit-port");
+    let at = dir.path().join("devkit-port");
+    let tcp_port = free_tcp_port();
     let state = dir.path().join("state");
-    let (sim, _ev) = start_in(&state, false, |o| o.link = Some(link.clone()));
+    let mut link = std::path::PathBuf::new();
+    let (sim, _ev) = start_in(&state, false, |o| link = stable_port(o, &at, tcp_port));
     let (_monitor, mut rx) = Monitor::open_subscribed(&link, MonitorOptions::default()).unwrap();
     collect_until(
         &mut rx,
@@ -103,7 +103,9 @@ fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
     collect_until(&mut rx, |e| {
         matches!(e, MonitorEvent::Status(PortStatus::Disconnected { .. }))
     });
-    let (sim2, _ev2) = start_in(&state, false, |o| o.link = Some(link.clone()));
+    let (sim2, _ev2) = start_in(&state, false, |o| {
+        stable_port(o, &at, tcp_port);
+    });
     let ev = collect_until(
         &mut rx,
         |e| matches!(e, MonitorEvent::Line(l) if l.text.starts_with("Info: DevKit Firmware Version")),
@@ -120,7 +122,7 @@ fn reconnects_when_the_virtual_devkit_restarts_on_the_same_link() {
 
 #[test]
 fn the_registry_keeps_one_monitor_per_port() {
-    let (_master, path) = raw_pty();
+    let (_master, path) = raw_device();
     let reg = tasks::monitor::PortRegistry::new();
     let a = reg.open(&path, MonitorOptions::default()).unwrap();
     let b = reg.open(&path, MonitorOptions::default()).unwrap();

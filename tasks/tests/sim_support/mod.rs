@@ -167,6 +167,69 @@ pub fn raw_pty() -> (std::fs::File, PathBuf) {
     (std::fs::File::from(pair.master), path)
 }
 
+/// A bare device end where there are no ptys (Windows): a loopback TCP listener whose port
+/// name is `tcp://127.0.0.1:PORT`; the first write accepts the client (which connected when it
+/// opened the port) and writes to it.
+#[cfg(not(unix))]
+pub struct TcpDevice {
+    listener: std::net::TcpListener,
+    conn: Option<std::net::TcpStream>,
+}
+
+#[cfg(not(unix))]
+impl Write for TcpDevice {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.conn.is_none() {
+            self.conn = Some(self.listener.accept()?.0);
+        }
+        self.conn.as_mut().map_or(Ok(0), |c| c.write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.conn.as_mut().map_or(Ok(()), |c| c.flush())
+    }
+}
+
+/// A bare device end and the port name clients open: the test plays the device by writing
+/// to it (a raw pty on Unix, [`TcpDevice`] elsewhere).
+#[cfg(unix)]
+pub fn raw_device() -> (impl Write, PathBuf) {
+    raw_pty()
+}
+
+/// A bare device end and the port name clients open: the test plays the device by writing
+/// to it (a raw pty on Unix, [`TcpDevice`] elsewhere).
+#[cfg(not(unix))]
+pub fn raw_device() -> (impl Write, PathBuf) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let path = PathBuf::from(format!("tcp://{}", listener.local_addr().unwrap()));
+    (
+        TcpDevice {
+            listener,
+            conn: None,
+        },
+        path,
+    )
+}
+
+/// Make a virtual DevKit reachable at the same port name across restarts: a `--link` symlink
+/// to its pty on Unix (`at` is the link), a fixed loopback TCP port elsewhere (picked now;
+/// `at` is unused). Returns the port name clients open.
+pub fn stable_port(opts: &mut SimOptions, at: &Path, tcp_port: u16) -> PathBuf {
+    if cfg!(unix) {
+        opts.link = Some(at.to_path_buf());
+        at.to_path_buf()
+    } else {
+        opts.transport = tasks::sim::SimTransport::Tcp { port: tcp_port };
+        PathBuf::from(format!("tcp://127.0.0.1:{tcp_port}"))
+    }
+}
+
+/// A loopback TCP port free right now.
+pub fn free_tcp_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 /// Collect monitor events until `pred` says stop (bounded).
 pub fn collect_until(
     rx: &mut tokio::sync::broadcast::Receiver<tasks::monitor::MonitorEvent>,
