@@ -285,7 +285,7 @@ pub fn write_new_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), 
     let mut tmp = temp_in(&dir, mode).map_err(io)?;
     tmp.write_all(contents).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist_noclobber(path).map_err(|e| {
+    retry_while_shared(tmp, |t| t.persist_noclobber(path)).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             FsError::Exists {
                 path: path.to_path_buf(),
@@ -704,7 +704,7 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<
     sync_staged(&staged)?;
     let mut dirs: Vec<PathBuf> = Vec::new();
     for (tmp, path) in staged {
-        tmp.persist(&path).map_err(|e| FsError::Io {
+        retry_while_shared(tmp, |t| t.persist(&path)).map_err(|e| FsError::Io {
             path: path.clone(),
             source: e.error,
         })?;
@@ -720,6 +720,32 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<
         }
     }
     Ok(())
+}
+
+/// Rename a staged file into place. On Windows a rename fails with "access denied" while
+/// another program has the target (or the staged file) open without delete sharing: a virus
+/// scanner or the search indexer looking at a file just written, an editor showing it. Those
+/// opens are brief, so the rename is retried for up to about 2 s before the error is given.
+fn retry_while_shared(
+    mut tmp: tempfile::NamedTempFile,
+    mut rename: impl FnMut(tempfile::NamedTempFile) -> Result<std::fs::File, tempfile::PersistError>,
+) -> Result<std::fs::File, tempfile::PersistError> {
+    let mut wait = std::time::Duration::from_millis(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match rename(tmp) {
+            Err(e)
+                if cfg!(windows)
+                    && e.error.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::time::Instant::now() < deadline =>
+            {
+                tmp = e.file;
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -958,6 +984,30 @@ mod tests {
         assert_eq!(clean_stale_temps(dir.path()), 2);
         assert!(!dead_old.exists() && !legacy_ancient.exists());
         assert!(dead_new.exists() && live.exists() && legacy_recent.exists() && other.exists());
+    }
+
+    /// A file another program holds open without delete sharing (a virus scanner, an editor)
+    /// is replaced once it lets go, not refused.
+    #[cfg(windows)]
+    #[test]
+    fn a_briefly_locked_target_is_replaced_once_released() {
+        use std::os::windows::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"old", Mode::Public).unwrap();
+        // FILE_SHARE_READ only: renaming over it fails while it is open.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .share_mode(1)
+            .open(&p)
+            .unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        write_atomic(&p, b"new", Mode::Public).unwrap();
+        release.join().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
     /// The Windows counterpart of mode 0600: a private file (and its staging file) carries a
