@@ -538,7 +538,7 @@ export async function flashTarget(s: Services, port: string): Promise<ext.FlashP
     let simDir = virtualDevkitDir(port) ?? remembered;
     if (!simDir) {
         const picked = await vscode.window.showOpenDialog({
-            title: "State folder of the virtual DevKit (devkit sim --state-dir)",
+            title: "State folder of the virtual DevKit (devkit sim --sim-dir)",
             canSelectFolders: true,
             canSelectFiles: false,
         });

@@ -135,7 +135,7 @@ fn run(args: &[&str], stdin: &str) -> Out {
 fn sim(state: &Path, link: &Path, extra: &[&str]) -> Proc {
     let mut args = vec![
         "sim",
-        "--state-dir",
+        "--sim-dir",
         state.to_str().unwrap(),
         "--link",
         link.to_str().unwrap(),

@@ -64,7 +64,7 @@ const sims: cp.ChildProcess[] = [];
 /** Starts a virtual DevKit (`devkit sim`); resolves its pty path (first stdout line). */
 function startSim(stateDir: string, opts: string[]): Promise<{ port: string; proc: cp.ChildProcess }> {
     fs.mkdirSync(stateDir, { recursive: true });
-    const proc = cp.spawn(SERVER, ["sim", "--state-dir", stateDir, ...opts], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = cp.spawn(SERVER, ["sim", "--sim-dir", stateDir, ...opts], { stdio: ["ignore", "pipe", "pipe"] });
     sims.push(proc);
     return new Promise((resolve, reject) => {
         let out = "";
