@@ -1,6 +1,8 @@
 //! CLI: `devkit dps-emulator`, `devkit enroll`, `devkit provision` (simulated, and against a
 //! port with the sim flash backend), run as the real binary.
 
+mod json_casing;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -170,6 +172,7 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
         .unwrap();
     assert!(o2.status.success(), "{:?}", text(&o2));
     let v: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "enroll --json");
     assert_eq!(v["registrationId"], "cli-dev-1");
     assert_ne!(
         format!("etag: \"{}\"", v["etag"].as_str().unwrap()),

@@ -196,7 +196,7 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
             "--port",
             s(&link),
             "--generate",
-            "--save-to",
+            "--save-uds-to",
             s(&saved),
             "--timeout",
             "10",
@@ -214,7 +214,7 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
         std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    // Never overwrite a saved UDS.
+    // Never overwrite a saved UDS (the old flag name `--save-to` still parses).
     let o = run(
         &[
             "set-uds",

@@ -4,6 +4,8 @@
 //! with the thumbprint `devkit generate-cert --json` computes, the identity drift warning,
 //! and that the UDS never appears in any output.
 
+mod json_casing;
+
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
 mod standin;
 
@@ -72,6 +74,7 @@ fn build_success_skip_compile_error_and_missing_tools() {
     let o = run(&with_scope, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "build --json");
     assert_eq!(v["skipped"], false);
     assert!(v["bin"]
         .as_str()
@@ -381,6 +384,7 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "device-upload --json");
     let thumb = v["drift"]["newSha256Thumbprint"]
         .as_str()
         .expect("new thumbprint with the UDS");

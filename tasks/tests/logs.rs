@@ -97,8 +97,8 @@ fn successful_assignment() {
     assert_eq!(
         statuses,
         [
-            "wifi_connected",
-            "dps_started",
+            "wifiConnected",
+            "dpsStarted",
             "connected",
             "registering",
             "assigning"
@@ -208,7 +208,7 @@ fn sdk_style_trace_with_headers_and_windows_paths() {
     assert_eq!(
         ev[1],
         LogEvent::Status {
-            status: "wifi_connected".into(),
+            status: "wifiConnected".into(),
             detail: None
         },
         "an SSID with `Error` in it is still a connection"

@@ -307,7 +307,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();
-    let mut results: Vec<(&ManifestRow, Result<serde_json::Value, anyhow::Error>)> =
+    let mut results: Vec<(&ManifestRow, Result<BatchRowSummary, anyhow::Error>)> =
         Vec::with_capacity(rows.len());
     // Rows are committed in chunks: one atomic, durable write (one sync) per chunk instead of
     // one fsync per file, which would bound a factory batch by disk latency.
@@ -335,7 +335,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
         let items: Vec<_> = results
             .iter()
             .map(|(row, r)| match r {
-                Ok(v) => v.clone(),
+                Ok(v) => serde_json::to_value(v).unwrap_or_default(),
                 Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalidInput": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
             })
             .collect();
@@ -351,9 +351,9 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
                 Ok(v) => println!(
                     "line {}: {} {} {}",
                     row.line,
-                    v["registration_id"].as_str().unwrap_or(""),
-                    v["sha1_thumbprint"].as_str().unwrap_or(""),
-                    v["alias_cert"].as_str().unwrap_or("")
+                    v.registration_id,
+                    v.sha1_thumbprint,
+                    v.alias_cert.display()
                 ),
                 Err(e) => eprintln!("line {}: error: {e}", row.line),
             }
@@ -373,13 +373,26 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
 /// How many manifest rows are written (and synced) together.
 const BATCH_COMMIT_ROWS: usize = 256;
 
-/// One batch row: derive and plan its files. Returns the row's JSON summary and the plan.
+/// One batch row's result (an item of `results` in `--batch --json`, and a line of the text).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchRowSummary {
+    line: usize,
+    registration_id: String,
+    alias_cert: PathBuf,
+    sha1_thumbprint: String,
+    sha256_thumbprint: String,
+    fwid: String,
+    warnings: Vec<String>,
+}
+
+/// One batch row: derive and plan its files. Returns the row's summary and the plan.
 fn batch_row(
     args: &Args,
     row: &ManifestRow,
     image: &FirmwareImage,
     seen: &mut std::collections::HashMap<String, usize>,
-) -> Result<(serde_json::Value, files::PlannedWrite), anyhow::Error> {
+) -> Result<(BatchRowSummary, files::PlannedWrite), anyhow::Error> {
     let id = row.registration_id()?;
     if let Some(first) = seen.get(id.as_str()) {
         anyhow::bail!(
@@ -391,14 +404,18 @@ fn batch_row(
     seen.insert(id.as_str().to_string(), row.line);
     let d = batch::derive_row(row, image, args.allow_sample_uds)?;
     let plan = files::plan_identity(&d, &args.out_dir, args.file_options(true))?;
-    let summary = serde_json::json!({
-        "line": row.line,
-        "registrationId": d.registration_id.as_str(),
-        "aliasCert": plan.files[0].path,
-        "sha1Thumbprint": d.sha1_thumbprint(),
-        "sha256Thumbprint": d.sha256_thumbprint(),
-        "fwid": d.fwid_hex(),
-        "warnings": plan.files.iter().filter_map(files::WrittenFile::warning).collect::<Vec<_>>(),
-    });
+    let summary = BatchRowSummary {
+        line: row.line,
+        registration_id: d.registration_id.as_str().to_string(),
+        alias_cert: plan.files[0].path.clone(),
+        sha1_thumbprint: d.sha1_thumbprint(),
+        sha256_thumbprint: d.sha256_thumbprint(),
+        fwid: d.fwid_hex(),
+        warnings: plan
+            .files
+            .iter()
+            .filter_map(files::WrittenFile::warning)
+            .collect(),
+    };
     Ok((summary, plan))
 }

@@ -504,7 +504,7 @@ pub struct SetUdsParams {
     #[serde(default)]
     pub generate: bool,
     /// With `generate`: a new file (0600, never over an existing one) the UDS is written to
-    /// before it is sent, like `set-uds --save-to`.
+    /// before it is sent, like `set-uds --save-uds-to`.
     pub save_uds_to: Option<PathBuf>,
     #[serde(default)]
     pub allow_sample_uds: bool,

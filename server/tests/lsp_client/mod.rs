@@ -3,6 +3,9 @@
 //! notification and everything written to stderr for assertions. Every wait is bounded.
 #![allow(dead_code)]
 
+#[path = "../json_casing/mod.rs"]
+mod json_casing;
+
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -149,6 +152,8 @@ impl Lsp {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(left) {
             Ok(m) => {
+                // Every result, error and notification the daemon sends: one casing.
+                json_casing::assert_camel_case(&m, "the daemon");
                 if m.get("method").is_some() && m.get("id").is_some() && self.stdin.is_some() {
                     let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": null});
                     self.send(&reply);

@@ -84,9 +84,9 @@ pub struct FileOptions {
     pub per_device_dir: bool,
 }
 
-/// What a file is.
+/// What a file is (`kind` in `generate-cert --json`: camelCase like every JSON output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum FileKind {
     AliasCert,
     DeviceCert,
@@ -108,7 +108,7 @@ impl FileKind {
 
 /// What happened to a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum FileAction {
     /// The file did not exist.
     Written,
@@ -120,6 +120,7 @@ pub enum FileAction {
 
 /// One written (or untouched) file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WrittenFile {
     pub kind: FileKind,
     /// Absolute path.

@@ -75,6 +75,9 @@ pub enum IdentityError {
     /// The derivation produced a key the device could not use (the original loops forever).
     #[error("key derivation failed: {0}")]
     Derivation(String),
+    /// Writing an identity file (a generated UDS) failed.
+    #[error(transparent)]
+    Write(crate::fsutil::FsError),
 }
 
 impl IdentityError {
@@ -93,6 +96,7 @@ impl DomainError for IdentityError {
             IdentityError::Invalid(_) => ErrorKind::InvalidInput,
             IdentityError::Io { source, .. } => crate::error::io_kind(source),
             IdentityError::Derivation(_) => ErrorKind::Failed,
+            IdentityError::Write(e) => e.kind(),
         }
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {

@@ -22,7 +22,7 @@
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
 //! | `config_mode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
-//! | `status` | `wifi_connected`, `dps_started`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
+//! | `status` | `wifiConnected`, `dpsStarted`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
 //! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
 //! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
 //! | `assigned` | the hub (and device ID when known) the device was assigned to |
@@ -78,7 +78,7 @@ pub enum LogEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         alias_cert_sha256: Option<String>,
     },
-    /// Progress: `wifi_connected`, `dps_started`, `connected`, `registering`, `assigning`,
+    /// Progress: `wifiConnected`, `dpsStarted`, `connected`, `registering`, `assigning`,
     /// `assigned`, ... (`PROV_DEVICE_REG_STATUS_X` becomes `x`).
     Status {
         status: String,
@@ -302,7 +302,7 @@ impl EventParser {
         } else if let Some(v) = after(text, "DPS Version:") {
             self.new_attempt();
             out.push(LogEvent::Status {
-                status: "dps_started".into(),
+                status: "dpsStarted".into(),
                 detail: version_word(v),
             });
         } else if let Some((scope, id)) = parse_register_put(text) {
@@ -399,7 +399,7 @@ impl EventParser {
                 && !lower.contains("failed to connect");
             if connected {
                 out.push(LogEvent::Status {
-                    status: "wifi_connected".into(),
+                    status: "wifiConnected".into(),
                     detail: None,
                 });
             } else if !is_failure(&lower) {

@@ -203,7 +203,7 @@ pub async fn set_uds(
         ),
         (None, true) => {
             // Saved before it is sent: if the confirmation is lost, the device may hold a UDS
-            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-to).
+            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-uds-to).
             let Some(path) = &p.save_uds_to else {
                 return Err(TaskError::invalid(
                     "saveUdsTo",
@@ -215,12 +215,7 @@ pub async fn set_uds(
                 let uds = Uds::generate();
                 tasks::identity::uds::save_new_uds(&uds, &path)
                     .map(|()| uds)
-                    .map_err(|e| match e {
-                        tasks::fsutil::FsError::Exists { .. } => {
-                            TaskError::from(tasks::identity::uds::uds_file_exists(&path))
-                        }
-                        e => TaskError::failed(format!("saving the UDS: {e}")),
-                    })
+                    .map_err(TaskError::from)
             })
             .await
             .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))??;
