@@ -111,6 +111,7 @@ fn build_success_skip_compile_error_and_missing_tools() {
     let o = run(&with_scope, p.root());
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "build --json (compile error)");
     assert_eq!(v["diagnostics"][0]["line"], 2);
     assert_eq!(v["diagnostics"][0]["severity"], "error");
     assert!(text(&o).1.contains("error(s)"));
@@ -132,7 +133,35 @@ fn build_success_skip_compile_error_and_missing_tools() {
     let err = text(&o).1;
     assert!(
         err.contains("arduino-cli not found")
-            && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls"),
+            && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls")
+            && err.contains("next: ")
+            && err.contains("--arduino-cli FILE"),
+        "{err}"
+    );
+
+    // arduino-builder chosen and missing: it is named (not arduino-cli), with the Debian
+    // package to install and the flag that names another one.
+    let o = Command::new(DEVKIT)
+        .args([
+            "build",
+            "--project",
+            s(p.root()),
+            "--id-scope",
+            "0ne0001A2B3",
+            "--builder",
+            "arduino-builder",
+        ])
+        .env("PATH", p.root().join("empty-path"))
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let err = text(&o).1;
+    assert!(
+        err.contains("arduino-builder not found: `arduino-builder` is not on PATH")
+            && err.contains("apt-get install arduino-builder")
+            && err.contains("--arduino-builder FILE")
+            && !err.contains("arduino-cli not found"),
         "{err}"
     );
 }

@@ -380,6 +380,26 @@ impl NextStep {
     }
 }
 
+impl NextStep {
+    /// How the CLI says it: [`NextAction::cli_hint`], made precise by the detail where the
+    /// terminal has a better command (which tool to install, and how).
+    pub fn cli_hint(&self) -> String {
+        match (self.action, self.detail.as_deref()) {
+            (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli (see README: toolchain), \
+                 or build from an existing Arduino15 folder with --builder arduino-builder --arduino-data DIR"
+                .into(),
+            (NextAction::InstallToolchain, Some("arduino-builder")) => "install arduino-builder \
+                 (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
+                 or build with --builder arduino-cli"
+                .into(),
+            (NextAction::InstallToolchain, Some(what)) => {
+                format!("install {what} (see README: toolchain)")
+            }
+            (action, _) => action.cli_hint().into(),
+        }
+    }
+}
+
 impl From<NextAction> for NextStep {
     fn from(action: NextAction) -> Self {
         NextStep::new(action)
@@ -487,12 +507,12 @@ mod tests {
         }
         let step = serde_json::to_value(NextStep::with_detail(
             NextAction::SetArduinoCliPath,
-            "devkit.arduinoCliPath",
+            "devkitDps.arduinoCli.path",
         ))
         .unwrap();
         assert_eq!(
             step,
-            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"})
+            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
         );
         assert_eq!(
             serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(),

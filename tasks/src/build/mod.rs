@@ -41,12 +41,20 @@ pub enum BuildError {
     /// The caller's input (exit 2 at the CLI).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    #[error("arduino-cli not found: looked for {looked}.\n{guidance}")]
-    ArduinoCliNotFound { looked: String, guidance: String },
+    /// The program that compiles (arduino-cli, or arduino-builder when chosen) is missing:
+    /// `configured` is the path given for it (then the caller's input to fix), else PATH.
+    #[error("{} not found: {}.\n{}", .tool.name(), looked(*.tool, .configured.as_deref()), .tool.install_guidance())]
+    ToolNotFound {
+        tool: BuildTool,
+        configured: Option<PathBuf>,
+    },
     #[error("arduino-cli {found} is too old: version {minimum} or newer is needed. Update it: https://arduino.github.io/arduino-cli/latest/installation/")]
     ArduinoCliTooOld { found: String, minimum: String },
     #[error("the DevKit platform {platform} is not installed in arduino-cli.\n{guidance}")]
     PlatformMissing { platform: String, guidance: String },
+    /// arduino-builder reads the platform from an Arduino15 folder: none, or it lacks it.
+    #[error("{}", arduino_data_missing(.data.as_deref()))]
+    ArduinoDataMissing { data: Option<PathBuf> },
     #[error("`{command}` failed: {message}")]
     ToolchainQuery { command: String, message: String },
     #[error("compilation failed{}", summary(.diagnostics, .output_tail, .known))]
@@ -68,6 +76,73 @@ pub enum BuildError {
     Write(#[from] fsutil::FsError),
     #[error("build cancelled")]
     Cancelled,
+}
+
+/// A program that builds the sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildTool {
+    ArduinoCli,
+    ArduinoBuilder,
+}
+
+/// The editor setting that holds arduino-cli's path (the detail of
+/// [`NextAction::SetArduinoCliPath`]).
+pub const ARDUINO_CLI_SETTING: &str = "devkitDps.arduinoCli.path";
+
+impl BuildTool {
+    pub const fn name(self) -> &'static str {
+        match self {
+            BuildTool::ArduinoCli => "arduino-cli",
+            BuildTool::ArduinoBuilder => "arduino-builder",
+        }
+    }
+    /// The input that names its executable.
+    pub const fn input(self) -> Input {
+        match self {
+            BuildTool::ArduinoCli => Input::ArduinoCli,
+            BuildTool::ArduinoBuilder => Input::ArduinoBuilder,
+        }
+    }
+    /// It was not found: at `configured` when given, else on PATH.
+    pub(crate) fn not_found(self, configured: Option<&Path>) -> BuildError {
+        BuildError::ToolNotFound {
+            tool: self,
+            configured: configured.map(Path::to_path_buf),
+        }
+    }
+    /// How to install it, worded for the terminal and the editor alike (no CLI flags).
+    pub fn install_guidance(self) -> String {
+        match self {
+            BuildTool::ArduinoCli => toolchain::install_guidance(),
+            BuildTool::ArduinoBuilder => "Install Arduino's arduino-builder (Debian/Ubuntu: the package `arduino-builder`, \
+                 `sudo apt-get install arduino-builder`; it is also part of the Arduino IDE 1.x), or build with arduino-cli instead."
+                .into(),
+        }
+    }
+}
+
+/// Where a missing build tool was looked for.
+fn looked(tool: BuildTool, configured: Option<&Path>) -> String {
+    match configured {
+        Some(p) => format!("the configured {} {} does not exist", tool.name(), p.display()),
+        None => format!("`{}` is not on PATH", tool.name()),
+    }
+}
+
+fn arduino_data_missing(data: Option<&Path>) -> String {
+    match data {
+        None => format!(
+            "no Arduino data folder (Arduino15): arduino-builder reads the DevKit platform {} from one",
+            toolchain::PLATFORM_ID
+        ),
+        Some(d) => format!(
+            "the DevKit platform {} is not in the Arduino data folder {}: arduino-builder reads it from \
+             {}/packages/AZ3166/hardware/stm32f4/<version> (with platform.txt). Use an Arduino15 folder that has it.",
+            toolchain::PLATFORM_ID,
+            d.display(),
+            d.display()
+        ),
+    }
 }
 
 fn summary(diagnostics: &[Diagnostic], tail: &str, known: &[(KnownFailure, String)]) -> String {
@@ -99,9 +174,9 @@ impl DomainError for BuildError {
     fn kind(&self) -> ErrorKind {
         match self {
             BuildError::Invalid(_) => ErrorKind::InvalidInput,
-            BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
-                ErrorKind::NotFound
-            }
+            BuildError::ToolNotFound { .. }
+            | BuildError::PlatformMissing { .. }
+            | BuildError::ArduinoDataMissing { .. } => ErrorKind::NotFound,
             BuildError::Compile { .. } => ErrorKind::BuildFailed,
             BuildError::Cancelled => ErrorKind::Cancelled,
             BuildError::Write(e) => e.kind(),
@@ -114,12 +189,39 @@ impl DomainError for BuildError {
             _ => None,
         }
     }
+    /// A configured tool path that does not exist, and the Arduino data folder arduino-builder
+    /// needs, are the caller's inputs (the CLI names their flags, the daemon `data.field`).
+    fn input(&self) -> Option<Input> {
+        match self {
+            BuildError::Invalid(i) => Some(i.input),
+            BuildError::ToolNotFound {
+                tool,
+                configured: Some(_),
+            } => Some(tool.input()),
+            BuildError::ArduinoDataMissing { .. } => Some(Input::ArduinoData),
+            _ => None,
+        }
+    }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
-            BuildError::ArduinoCliNotFound { .. } => vec![
+            BuildError::ToolNotFound {
+                tool: BuildTool::ArduinoCli,
+                ..
+            } => vec![
                 NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
-                NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath"),
+                NextStep::with_detail(NextAction::SetArduinoCliPath, ARDUINO_CLI_SETTING),
             ],
+            BuildError::ToolNotFound {
+                tool: BuildTool::ArduinoBuilder,
+                ..
+            } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                "arduino-builder",
+            )],
+            BuildError::ArduinoDataMissing { .. } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                toolchain::PLATFORM_ID,
+            )],
             BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(
                 NextAction::InstallToolchain,
                 "arduino-cli",
