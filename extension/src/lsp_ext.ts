@@ -517,6 +517,8 @@ export interface RegistrationEventParams {
     deviceId?: string;
     reason?: string;
     hint?: string;
+    /** `failed`, `udsMissing`, `wifiFailed`: what to do, as the errors' typed next actions. */
+    nextActions?: NextAction[];
     message?: string;
     registrationId?: string;
     [key: string]: unknown;

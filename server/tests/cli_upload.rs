@@ -423,6 +423,11 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
         text(&o).1
     );
     assert_eq!(v["drift"]["registrationId"], "devkit-a");
+    assert_eq!(
+        v["drift"]["nextActions"],
+        serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
+    );
+    assert!(!v["drift"]["message"].as_str().unwrap().contains("devkit "), "{v}");
 
     // Through probe-rs there is no probe: the warning still comes first, then exit 1.
     let mut probe_args = vec!["device-upload", "--uds-file", s(&uds)];

@@ -270,8 +270,6 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     let drift = tasks::upload::check_drift(
         &state,
         &moved,
-        Path::new(&bin),
-        Path::new(&map),
         None,
         Some(&uds),
     )

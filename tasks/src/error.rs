@@ -11,7 +11,7 @@
 //!
 //! Messages written here name inputs and rules, never values of secrets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,7 +287,7 @@ impl ErrorKind {
 
 /// Something the user can do about an error. The wire names (camelCase) are a contract with
 /// the extension, which renders each as a button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NextAction {
     SetUds,
@@ -341,15 +341,15 @@ impl NextAction {
     /// How the CLI says it: the command or flag that does it.
     pub const fn cli_hint(self) -> &'static str {
         match self {
-            NextAction::SetUds => "push a UDS to the DevKit with `devkit set-uds`",
+            NextAction::SetUds => "push a UDS to the DevKit in configuration mode with `devkit set-uds --port PORT --generate --save-uds-to FILE` (or --uds-file FILE)",
             NextAction::Enroll => "update the enrollment with `devkit enroll`",
-            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert`",
+            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert` (`devkit inspect-cert ENROLLED.pem --against GENERATED.pem` shows which input differs)",
             NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
             NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
             NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
             NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
             NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
-            NextAction::EnterConfigMode => "put the DevKit in configuration mode: hold button A, press and release Reset, release A",
+            NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",
             NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
             NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
             NextAction::Retry => "run the command again",
@@ -358,10 +358,10 @@ impl NextAction {
 }
 
 /// A next action with an optional detail (a setting id, a tool name, a registration ID).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextStep {
     pub action: NextAction,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 

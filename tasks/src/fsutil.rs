@@ -25,12 +25,6 @@ pub enum FsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("refusing to overwrite {path}: it holds {existing}, not {new}; move it away or choose another --out-dir")]
-    WouldOverwrite {
-        path: PathBuf,
-        existing: String,
-        new: String,
-    },
     /// The output path exists and is not a regular file (a FIFO, a device, a directory).
     #[error(
         "cannot write {path}: it is {kind}; an output must be a regular file or not exist yet"
@@ -383,9 +377,7 @@ impl crate::error::DomainError for FsError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
             FsError::Io { .. } => crate::error::ErrorKind::Failed,
-            FsError::WouldOverwrite { .. } | FsError::Exists { .. } => {
-                crate::error::ErrorKind::WouldOverwrite
-            }
+            FsError::Exists { .. } => crate::error::ErrorKind::WouldOverwrite,
             FsError::NotRegular { .. } => crate::error::ErrorKind::Failed,
         }
     }

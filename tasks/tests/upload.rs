@@ -147,10 +147,9 @@ fn the_guard_says_which_digest_changed() {
     let old = record_generated(&p, "explicit-id-small");
     let state = ProjectState::load(p.root()).unwrap();
     let (small, medium) = (load("explicit-id-small"), load("explicit-id-medium-crlf"));
-    let (bin, map) = (std::path::Path::new("b.bin"), std::path::Path::new("b.map"));
 
     // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
-    let d = check_drift(&state, &medium.image, bin, map, None, Some(&small.uds)).unwrap();
+    let d = check_drift(&state, &medium.image, None, Some(&small.uds)).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -176,7 +175,7 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    let d = check_drift(&only_core, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&only_core, &medium.image, None, None).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -197,7 +196,7 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    let d = check_drift(&only_fw, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&only_fw, &medium.image, None, None).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -215,10 +214,10 @@ fn the_guard_says_which_digest_changed() {
         ..Default::default()
     };
     assert_eq!(
-        check_drift(&legacy, &small.image, bin, map, None, None),
+        check_drift(&legacy, &small.image, None, None),
         None
     );
-    let d = check_drift(&legacy, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&legacy, &medium.image, None, None).unwrap();
     assert_eq!(d.changed.core_digest, None);
     assert!(d.message.contains("not recorded"), "{}", d.message);
 }
@@ -229,10 +228,8 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     record_generated(&p, "explicit-id-small");
     let small = load("explicit-id-small");
     let state = ProjectState::load(p.root()).unwrap();
-    let bin = std::path::Path::new("b.bin");
-    let map = std::path::Path::new("b.map");
     assert_eq!(
-        check_drift(&state, &small.image, bin, map, None, Some(&small.uds)),
+        check_drift(&state, &small.image, None, Some(&small.uds)),
         None
     );
     // Changes outside .riot_fw keep FWID: the medium images of two cases share it.
@@ -242,7 +239,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     );
 
     let medium = load("explicit-id-medium-crlf");
-    let d = check_drift(&state, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&state, &medium.image, None, None).unwrap();
     assert_eq!(d.new_sha256_thumbprint, None);
     assert!(
         d.message.contains(
@@ -263,11 +260,11 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
         ..state
     };
     assert_eq!(
-        check_drift(&state, &medium.image, bin, map, None, None),
+        check_drift(&state, &medium.image, None, None),
         None
     );
     assert_eq!(
-        check_drift(&state, &small.image, bin, map, None, None)
+        check_drift(&state, &small.image, None, None)
             .unwrap()
             .previous_source,
         IdentitySource::Enrolled
@@ -301,7 +298,7 @@ async fn nothing_recorded_means_no_drift_and_a_bad_build_never_pauses_the_monito
     let state = ProjectState::load(p.root()).unwrap();
     let small = load("explicit-id-small");
     assert_eq!(
-        check_drift(&state, &small.image, "b".as_ref(), "m".as_ref(), None, None),
+        check_drift(&state, &small.image, None, None),
         None
     );
 }

@@ -165,9 +165,11 @@ mod tests {
         let e = LogEvent::UdsMissing {
             message: "m".into(),
             hint: "h".into(),
+            next_actions: vec![tasks::error::NextAction::SetUds.into()],
         };
         let p = registration_event("/dev/x", &e).unwrap();
         assert_eq!(p.event["kind"], "udsMissing");
+        assert_eq!(p.event["nextActions"], serde_json::json!([{"action": "setUds"}]));
         let e = LogEvent::Assigned {
             hub: "hub.azure-devices.net".into(),
             device_id: Some("d".into()),

@@ -23,7 +23,7 @@ pub mod tls;
 
 pub use connection_string::{ConnectionString, ConnectionStringError};
 pub use enroll::{
-    resolve_certificate, EnrollCertificate, EnrollError, EnrollInput, EnrollmentSettings,
+    resolve_certificate, EnrollCertificate, EnrollError, EnrollmentSettings,
 };
 pub use enrollment::{BulkMode, BulkResult, IndividualEnrollment, ProvisioningStatus};
 pub use error::{hint_for_error_code, DpsError, ServiceError};
