@@ -117,11 +117,14 @@ impl ProjectState {
     /// Load the state of the project at `root`; a missing file is an empty state.
     pub fn load(root: &Path) -> Result<Self, ProjectError> {
         let path = state_path(root);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        match fsutil::read_internal(&path, fsutil::limits::STATE_FILE) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
                 .map_err(|source| ProjectError::Parse { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ProjectError::Read { path, source }),
+            Ok(None) => Ok(Self::default()),
+            Err(e) => Err(ProjectError::Read {
+                path,
+                source: e.into(),
+            }),
         }
     }
 

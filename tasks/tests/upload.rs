@@ -223,7 +223,7 @@ fn the_guard_says_which_digest_changed() {
 }
 
 #[tokio::test]
-async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
+async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
     let p = Project::new(true);
     record_generated(&p, "explicit-id-small");
     let small = load("explicit-id-small");
@@ -242,11 +242,17 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     let d = check_drift(&state, &medium.image, None, None).unwrap();
     assert_eq!(d.new_sha256_thumbprint, None);
     assert!(
-        d.message.contains(
-            "devkit generate-cert --bin b.bin --map b.map --registration-id my-devkit-01"
-        ),
+        d.message.contains("Regenerate the certificate for this build with the device's UDS")
+            && !d.message.contains("devkit "),
         "{}",
         d.message
+    );
+    assert_eq!(
+        d.next_actions,
+        [
+            tasks::error::NextStep::new(tasks::error::NextAction::RegenerateCert),
+            tasks::error::NextStep::new(tasks::error::NextAction::Enroll)
+        ]
     );
     assert_eq!(d.previous_source, IdentitySource::Generated);
 

@@ -308,8 +308,7 @@ impl BuildRequest {
             && self.id_scope.is_none()
             && self.registration_id.is_none()
         {
-            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON))
-                .ok()
+            let previous = read_state(&build_path.join(DPS_CONFIG_JSON))
                 .and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
             let previous = previous.ok_or_else(|| {
                 BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits, from the DPS instance's overview page): it is compiled into the sketch, and there is no previous build to take it from")
@@ -550,7 +549,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), 
 pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildError> {
     let path = sketch_dir.join(DPS_CONFIG_HEADER);
     let text = dps.render_header();
-    if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
+    if read_state(&path).as_deref() == Some(text.as_bytes()) {
         return Ok(());
     }
     fsutil::write_atomic(&path, text.as_bytes(), Mode::Public)?;
@@ -674,7 +673,15 @@ pub async fn build(
 }
 
 fn read_stamp(path: &Path) -> Option<Stamp> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    serde_json::from_slice(&read_state(path)?).ok()
+}
+
+/// A small file the build wrote (stamp, `dps_config.json`, the generated header), bounded;
+/// missing or unreadable is "nothing to reuse".
+fn read_state(path: &Path) -> Option<Vec<u8>> {
+    fsutil::read_internal(path, fsutil::limits::STATE_FILE)
+        .ok()
+        .flatten()
 }
 
 /// Run the builder's compile command, streaming every output line as progress and

@@ -112,9 +112,7 @@ pub fn tcp_endpoint_path(state_dir: &Path) -> PathBuf {
 /// The TCP control address in the state directory, if any (loopback only: the file cannot
 /// send a client elsewhere).
 fn tcp_endpoint(state_dir: &Path) -> Option<std::net::SocketAddr> {
-    let text = std::fs::read(tcp_endpoint_path(state_dir))
-        .ok()
-        .filter(|t| t.len() <= 64)?;
+    let text = crate::fsutil::read_internal(&tcp_endpoint_path(state_dir), 64).ok()??;
     let addr: std::net::SocketAddr = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
     addr.ip().is_loopback().then_some(addr)
 }
