@@ -176,6 +176,17 @@ pub fn read_bounded(path: &Path, input: &str, limit: u64) -> Result<Vec<u8>, Inp
     read_limited(file, input, limit, len)
 }
 
+/// A small text input file (a certificate, a CA bundle, a manifest) through [`read_bounded`],
+/// refused when it is not UTF-8 text: the one rule for both adapters.
+pub fn read_text_bounded(path: &Path, input: &str, limit: u64) -> Result<String, InputError> {
+    let bytes = read_bounded(path, input, limit)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let mut bytes = e.into_bytes();
+        bytes.fill(0);
+        InputError::new(input, "is not UTF-8 text")
+    })
+}
+
 /// Read a file devkit wrote itself (project state, build stamps, the emulator's and the virtual
 /// DevKit's state) through [`read_bounded`]: `Ok(None)` when it does not exist; a FIFO, a
 /// device or a file over `limit` is an error naming its path, never an unbounded read.

@@ -297,13 +297,8 @@ fn read_uds(args: &Args) -> Result<Uds, CliError> {
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let name = flag("--batch", &manifest.display());
-    let bytes = read_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        invalid(
-            name.clone(),
-            "is not UTF-8 text (a CSV manifest is expected)",
-        )
-    })?;
+    let text = tasks::fsutil::read_text_bounded(manifest, &name, limits::MANIFEST)
+        .map_err(input_error)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();

@@ -127,12 +127,10 @@ pub fn read_secret_text(
     tasks::fsutil::read_secret_text(source, input).map_err(|e| CliError::Invalid(e.into()))
 }
 
-/// A small input file (certificate, CA bundle) read within `limit` bytes, as text.
+/// A small input file (certificate, CA bundle) read within `limit` bytes, as text
+/// (`tasks::fsutil::read_text_bounded`).
 pub fn read_text_file(path: &std::path::Path, input: &str, limit: u64) -> Result<String, CliError> {
-    let bytes =
-        tasks::fsutil::read_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))?;
-    String::from_utf8(bytes)
-        .map_err(|_| CliError::invalid(format!("invalid {input}: is not UTF-8 text")))
+    tasks::fsutil::read_text_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))
 }
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that

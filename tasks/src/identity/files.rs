@@ -197,6 +197,16 @@ pub struct PlannedWrite {
     _locks: FileLocks,
 }
 
+/// Where certificates go when no output directory is given: the project's `.devkit/certs`
+/// (next to its `state.json`), else the working directory. (The CLI's `--out-dir` defaults to
+/// `.`, the tutorial's contract, and always names its directory.)
+pub fn default_out_dir(project: Option<&Path>) -> PathBuf {
+    match project {
+        Some(p) => p.join(".devkit").join("certs"),
+        None => std::env::current_dir().unwrap_or_default(),
+    }
+}
+
 /// Decide what writing the identity's files under `out_dir` means (see the module
 /// documentation): existing files with other content are backed up now; nothing is written
 /// yet. Commit one or several plans with [`commit`].

@@ -135,12 +135,10 @@ pub async fn generate_cert(
     let (uds, uds_warnings) = uds_param(&p.uds, p.allow_sample_uds)?;
     let reg_id = registration_id(&p)?;
     let (bin, map) = image_paths(p.bin.clone(), p.map.clone(), p.build_dir.clone())?;
-    let out_dir = match (&p.out_dir, &p.project_dir) {
-        (Some(d), _) => d.clone(),
-        (None, Some(project)) => project.join(".devkit").join("certs"),
-        // Like the CLI's `--out-dir .`: the daemon's working directory (the workspace).
-        (None, None) => std::env::current_dir().unwrap_or_default(),
-    };
+    let out_dir = p
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| id::files::default_out_dir(p.project_dir.as_deref()));
     let mut early_warnings = uds_warnings;
     if p.registration_id.is_some() && (p.mac.is_some() || p.firmware_version.is_some()) {
         early_warnings.push(
