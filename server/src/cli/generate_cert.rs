@@ -221,29 +221,13 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
 /// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
 fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let name = flag("--build-dir", &dir.display());
-    let (bin, map) = tasks::build::find_outputs(dir).map_err(|e| match e {
-        tasks::build::FindOutputError::Invalid(i) => invalid(name.clone(), i.reason),
+    tasks::build::find_image_and_map(dir).map_err(|e| match e {
+        tasks::build::FindOutputError::Invalid(i) => invalid(name, i.reason),
         tasks::build::FindOutputError::Unreadable { source, .. } => {
-            invalid(name.clone(), format!("cannot be read: {source}"))
+            invalid(name, format!("cannot be read: {source}"))
         }
-    })?;
-    if !map.is_file() {
-        return Err(invalid(
-            name,
-            format!(
-                "has {} but no matching {}",
-                file_name(&bin),
-                file_name(&map)
-            ),
-        ));
-    }
-    Ok((bin, map))
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        e => invalid(name, e.to_string()),
+    })
 }
 
 fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {

@@ -401,6 +401,17 @@ pub fn find_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
     }
 }
 
+/// The image of a build directory and its map, both present ([`find_outputs`]): what the
+/// identity needs (certificates, the virtual DevKit), for the CLI and the daemon alike.
+pub fn find_image_and_map(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
+    let (bin, map) = find_outputs(dir)?;
+    if map.is_file() {
+        Ok((bin, map))
+    } else {
+        Err(FindOutputError::MapMissing { bin, map })
+    }
+}
+
 /// Why [`find_outputs`] found no image.
 #[derive(Debug, thiserror::Error)]
 pub enum FindOutputError {
@@ -412,6 +423,9 @@ pub enum FindOutputError {
     },
     #[error(transparent)]
     Invalid(InvalidInput),
+    /// [`find_image_and_map`]: the image has no map next to it.
+    #[error("{} has no {} next to it", .bin.display(), .map.display())]
+    MapMissing { bin: PathBuf, map: PathBuf },
 }
 
 impl DomainError for FindOutputError {
@@ -419,12 +433,13 @@ impl DomainError for FindOutputError {
         match self {
             FindOutputError::Unreadable { source, .. } => crate::error::io_kind(source),
             FindOutputError::Invalid(_) => ErrorKind::InvalidInput,
+            FindOutputError::MapMissing { .. } => ErrorKind::NotFound,
         }
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
             FindOutputError::Invalid(i) => Some(i),
-            FindOutputError::Unreadable { .. } => None,
+            FindOutputError::Unreadable { .. } | FindOutputError::MapMissing { .. } => None,
         }
     }
     fn input(&self) -> Option<Input> {
@@ -783,6 +798,20 @@ mod tests {
             arduino_cli_version: v.into(),
             platform_version: "1.6.2".into(),
         }
+    }
+
+    /// The image needs its map for an identity: one rule (and one error) for CLI and daemon.
+    #[test]
+    fn image_and_map_are_found_together_or_the_missing_map_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.ino.bin"), b"x").unwrap();
+        let e = find_image_and_map(dir.path()).unwrap_err();
+        assert!(matches!(e, FindOutputError::MapMissing { .. }), "{e}");
+        assert_eq!((e.kind(), e.input()), (ErrorKind::NotFound, Some(Input::BuildDir)));
+        assert!(e.to_string().contains("s.ino.map"), "{e}");
+        std::fs::write(dir.path().join("s.ino.map"), b"m").unwrap();
+        let (bin, map) = find_image_and_map(dir.path()).unwrap();
+        assert!(bin.ends_with("s.ino.bin") && map.ends_with("s.ino.map"));
     }
 
     #[test]

@@ -193,6 +193,9 @@ impl FlashImage {
                     format!("cannot read {}: {source}", dir.display()),
                 ))
             }
+            Err(e @ crate::build::FindOutputError::MapMissing { .. }) => {
+                Err(FlashError::invalid(Input::BuildDir, e.to_string()))
+            }
         }
     }
 

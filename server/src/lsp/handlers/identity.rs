@@ -54,25 +54,11 @@ pub fn image_paths(
             "bin",
             "is required with `map` (the build's .bin file)",
         )),
-        (_, _, Some(dir)) => find_build_outputs(&dir),
+        (_, _, Some(dir)) => Ok(tasks::build::find_image_and_map(&dir)?),
         (None, None, None) => Err(TaskError::invalid(
             "buildDir",
             "is required: give `bin` and `map`, or `buildDir`",
         )),
-    }
-}
-
-/// The build's outputs ([`tasks::build::find_outputs`], the one rule), with the map present.
-fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
-    let (bin, map) = tasks::build::find_outputs(dir)?;
-    if map.is_file() {
-        Ok((bin, map))
-    } else {
-        Err(TaskError::new(
-            codes::NOT_FOUND,
-            format!("{} has no {} next to it", bin.display(), map.display()),
-        )
-        .with("field", "buildDir"))
     }
 }
 
@@ -240,7 +226,7 @@ pub async fn identity(
         let current = match &p.build_dir {
             None => None,
             Some(dir) => {
-                let (bin, map) = find_build_outputs(dir)?;
+                let (bin, map) = tasks::build::find_image_and_map(dir)?;
                 let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
                 Some((hex::encode(image.fwid()), hex::encode(image.core_digest())))
             }
