@@ -16,6 +16,7 @@ use tasks::fsutil::{limits, read_bounded};
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
 use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
+use tasks::error::Input;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
@@ -230,24 +231,28 @@ fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     })
 }
 
+/// [`RegistrationId::from_inputs`] (the one rule), a refused value named by its flag.
 fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
-    if let Some(id) = &args.registration_id {
-        return Ok(
-            RegistrationId::parse(id).map_err(|e| relabel(e, flag("--registration-id", id)))?
-        );
-    }
-    match (&args.mac, &args.firmware_version) {
-        (Some(mac), Some(version)) => {
-            identity::normalize_mac(mac).map_err(|e| relabel(e, flag("--mac", mac)))?;
-            identity::validate_firmware_version(version)
-                .map_err(|e| relabel(e, flag("--firmware-version", version)))?;
-            Ok(RegistrationId::from_mac_and_version(mac, version)
-                .map_err(|e| relabel(e, flag("--firmware-version", version)))?)
+    let (id, mac, version) = (
+        args.registration_id.as_deref(),
+        args.mac.as_deref(),
+        args.firmware_version.as_deref(),
+    );
+    RegistrationId::from_inputs(id, mac, version).map_err(|e| {
+        let value = match &e {
+            IdentityError::Invalid(i) => match i.input {
+                Input::RegistrationId => id.map(|v| ("--registration-id", v)),
+                Input::Mac => mac.map(|v| ("--mac", v)),
+                Input::FirmwareVersion => version.map(|v| ("--firmware-version", v)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some((name, v)) => relabel(e, flag(name, &v)).into(),
+            None => e.into(),
         }
-        _ => Err(CliError::invalid(
-            "give --registration-id ID, or --mac HEX12 with --firmware-version X.Y.Z",
-        )),
-    }
+    })
 }
 
 /// The UDS from `--uds-file` or stdin (`tasks::identity::read_uds`: bounded, the published

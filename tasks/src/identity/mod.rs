@@ -154,6 +154,31 @@ impl RegistrationId {
     ) -> Result<RegistrationId, IdentityError> {
         regid::from_mac_and_version(mac, firmware_version)
     }
+    /// The registration ID from the inputs the adapters take: the ID itself (it wins), else
+    /// the MAC address with the firmware version; one of the pair alone is refused, naming the
+    /// other. The one rule for `generate-cert` in the CLI and the daemon.
+    pub fn from_inputs(
+        id: Option<&str>,
+        mac: Option<&str>,
+        firmware_version: Option<&str>,
+    ) -> Result<RegistrationId, IdentityError> {
+        match (id, mac, firmware_version) {
+            (Some(id), _, _) => RegistrationId::parse(id),
+            (None, Some(mac), Some(v)) => RegistrationId::from_mac_and_version(mac, v),
+            (None, Some(_), None) => Err(IdentityError::invalid(
+                Input::FirmwareVersion,
+                "is required with the MAC address (X.Y.Z, the DevKit SDK version)",
+            )),
+            (None, None, Some(_)) => Err(IdentityError::invalid(
+                Input::Mac,
+                "is required with the firmware version (12 hex digits)",
+            )),
+            (None, None, None) => Err(IdentityError::invalid(
+                Input::RegistrationId,
+                "is required: give the registration ID, or the MAC address and the firmware version",
+            )),
+        }
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -110,6 +110,20 @@ mod tests {
     #[allow(unused_imports)]
     use crate::error::DomainError;
 
+    /// The one rule of both adapters: the ID wins, else the pair; half a pair names the other.
+    #[test]
+    fn registration_id_from_the_adapters_inputs() {
+        use crate::identity::RegistrationId as R;
+        let ok = |a, b, c| R::from_inputs(a, b, c).unwrap().as_str().to_string();
+        assert_eq!(ok(Some("my-dev"), Some("c0bdd1a2b3c4"), None), "my-dev");
+        assert_eq!(ok(None, Some("C0:BD:D1:A2:B3:C4"), Some("1.6.2")), "az-c0bdd1a2b3c4v1v6v2");
+        let input = |a, b, c| R::from_inputs(a, b, c).unwrap_err().input();
+        assert_eq!(input(None, Some("c0bdd1a2b3c4"), None), Some(Input::FirmwareVersion));
+        assert_eq!(input(None, None, Some("1.6.2")), Some(Input::Mac));
+        assert_eq!(input(None, None, None), Some(Input::RegistrationId));
+        assert_eq!(input(None, Some("zz"), Some("1.6.2")), Some(Input::Mac));
+    }
+
     #[test]
     fn registration_ids() {
         assert!(parse("my-devkit-01").is_ok());

@@ -63,22 +63,11 @@ pub fn image_paths(
 }
 
 fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> {
-    match (&p.registration_id, &p.mac, &p.firmware_version) {
-        (Some(r), _, _) => Ok(RegistrationId::parse(r)?),
-        (None, Some(mac), Some(v)) => Ok(RegistrationId::from_mac_and_version(mac, v)?),
-        (None, Some(_), None) => Err(TaskError::invalid(
-            "firmwareVersion",
-            "is required with `mac` (X.Y.Z)",
-        )),
-        (None, None, Some(_)) => Err(TaskError::invalid(
-            "mac",
-            "is required with `firmwareVersion` (12 hex digits)",
-        )),
-        (None, None, None) => Err(TaskError::invalid(
-            "registrationId",
-            "is required: give `registrationId`, or `mac` and `firmwareVersion`",
-        )),
-    }
+    Ok(RegistrationId::from_inputs(
+        p.registration_id.as_deref(),
+        p.mac.as_deref(),
+        p.firmware_version.as_deref(),
+    )?)
 }
 
 /// Read a certificate file or inline text: PEM (any label) or DER.
