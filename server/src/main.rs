@@ -188,7 +188,10 @@ mod tests {
             .expect("sim")
             .render_long_help()
             .to_string();
-        assert!(help.contains("--sim-dir") && !help.contains("state-dir"), "{help}");
+        assert!(
+            help.contains("--sim-dir") && !help.contains("state-dir"),
+            "{help}"
+        );
     }
 
     #[test]

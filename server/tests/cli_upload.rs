@@ -116,21 +116,26 @@ fn build_success_skip_compile_error_and_missing_tools() {
     assert_eq!(v["diagnostics"][0]["severity"], "error");
     assert!(text(&o).1.contains("error(s)"));
 
-    // arduino-cli missing from PATH: exit 1 with install commands.
-    let o = Command::new(DEVKIT)
-        .args([
-            "build",
-            "--project",
-            s(p.root()),
-            "--id-scope",
-            "0ne0001A2B3",
-        ])
-        .env("PATH", p.root().join("empty-path"))
-        .env_remove("DEVKIT_ARDUINO_CLI")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = text(&o).1;
+    // A build with nothing on PATH (extra flags appended): exit 1, stderr.
+    let without_tools = |extra: &[&str]| {
+        let o = Command::new(DEVKIT)
+            .args([
+                "build",
+                "--project",
+                s(p.root()),
+                "--id-scope",
+                "0ne0001A2B3",
+            ])
+            .args(extra)
+            .env("PATH", p.root().join("empty-path"))
+            .env_remove("DEVKIT_ARDUINO_CLI")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+        text(&o).1
+    };
+    // arduino-cli missing from PATH: install commands, the flag as the next step.
+    let err = without_tools(&[]);
     assert!(
         err.contains("arduino-cli not found")
             && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls")
@@ -138,25 +143,9 @@ fn build_success_skip_compile_error_and_missing_tools() {
             && err.contains("--arduino-cli FILE"),
         "{err}"
     );
-
     // arduino-builder chosen and missing: it is named (not arduino-cli), with the Debian
     // package to install and the flag that names another one.
-    let o = Command::new(DEVKIT)
-        .args([
-            "build",
-            "--project",
-            s(p.root()),
-            "--id-scope",
-            "0ne0001A2B3",
-            "--builder",
-            "arduino-builder",
-        ])
-        .env("PATH", p.root().join("empty-path"))
-        .env_remove("DEVKIT_ARDUINO_CLI")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
-    let err = text(&o).1;
+    let err = without_tools(&["--builder", "arduino-builder"]);
     assert!(
         err.contains("arduino-builder not found: `arduino-builder` is not on PATH")
             && err.contains("apt-get install arduino-builder")
@@ -427,7 +416,10 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
         v["drift"]["nextActions"],
         serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
     );
-    assert!(!v["drift"]["message"].as_str().unwrap().contains("devkit "), "{v}");
+    assert!(
+        !v["drift"]["message"].as_str().unwrap().contains("devkit "),
+        "{v}"
+    );
 
     // Through probe-rs there is no probe: the warning still comes first, then exit 1.
     let mut probe_args = vec!["device-upload", "--uds-file", s(&uds)];

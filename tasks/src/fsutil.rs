@@ -755,11 +755,23 @@ mod tests {
         std::fs::write(&small, b"hello").unwrap();
         assert_eq!(read_bounded(&small, "--x", 5).unwrap(), b"hello");
         // Files devkit wrote itself: missing is `None`, too large an error naming the path.
-        assert_eq!(read_internal(&small, 5).unwrap().as_deref(), Some(&b"hello"[..]));
-        assert!(read_internal(&dir.path().join("none.json"), 5).unwrap().is_none());
+        assert_eq!(
+            read_internal(&small, 5).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert!(read_internal(&dir.path().join("none.json"), 5)
+            .unwrap()
+            .is_none());
         let e = read_internal(&small, 4).unwrap_err();
-        assert!(e.to_string().contains(&small.display().to_string()) && e.to_string().contains("4 bytes"), "{e}");
-        assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::InvalidData);
+        assert!(
+            e.to_string().contains(&small.display().to_string())
+                && e.to_string().contains("4 bytes"),
+            "{e}"
+        );
+        assert_eq!(
+            std::io::Error::from(e).kind(),
+            std::io::ErrorKind::InvalidData
+        );
         let e = read_bounded(&small, "--x \"small\"", 4)
             .unwrap_err()
             .to_string();

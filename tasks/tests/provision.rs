@@ -115,7 +115,9 @@ async fn a_disabled_enrollment_fails_with_an_enable_hint() {
             assert!(hint.contains("disabled"), "{hint}");
             assert_eq!(
                 next_actions,
-                [tasks::error::NextStep::new(tasks::error::NextAction::Enroll)]
+                [tasks::error::NextStep::new(
+                    tasks::error::NextAction::Enroll
+                )]
             );
         }
         other => panic!("{other}\n{}", texts(&events)),

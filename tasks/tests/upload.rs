@@ -213,10 +213,7 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    assert_eq!(
-        check_drift(&legacy, &small.image, None, None),
-        None
-    );
+    assert_eq!(check_drift(&legacy, &small.image, None, None), None);
     let d = check_drift(&legacy, &medium.image, None, None).unwrap();
     assert_eq!(d.changed.core_digest, None);
     assert!(d.message.contains("not recorded"), "{}", d.message);
@@ -242,7 +239,8 @@ async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
     let d = check_drift(&state, &medium.image, None, None).unwrap();
     assert_eq!(d.new_sha256_thumbprint, None);
     assert!(
-        d.message.contains("Regenerate the certificate for this build with the device's UDS")
+        d.message
+            .contains("Regenerate the certificate for this build with the device's UDS")
             && !d.message.contains("devkit "),
         "{}",
         d.message
@@ -265,10 +263,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
         last_enrolled: Some(enrolled),
         ..state
     };
-    assert_eq!(
-        check_drift(&state, &medium.image, None, None),
-        None
-    );
+    assert_eq!(check_drift(&state, &medium.image, None, None), None);
     assert_eq!(
         check_drift(&state, &small.image, None, None)
             .unwrap()
@@ -303,10 +298,7 @@ async fn nothing_recorded_means_no_drift_and_a_bad_build_never_pauses_the_monito
 
     let state = ProjectState::load(p.root()).unwrap();
     let small = load("explicit-id-small");
-    assert_eq!(
-        check_drift(&state, &small.image, None, None),
-        None
-    );
+    assert_eq!(check_drift(&state, &small.image, None, None), None);
 }
 
 #[tokio::test]

@@ -12,11 +12,11 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use tasks::error::Input;
 use tasks::fsutil::{limits, read_bounded};
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
 use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
-use tasks::error::Input;
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
@@ -286,8 +286,8 @@ fn read_uds(args: &Args) -> Result<Uds, CliError> {
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let name = flag("--batch", &manifest.display());
-    let text = tasks::fsutil::read_text_bounded(manifest, &name, limits::MANIFEST)
-        .map_err(input_error)?;
+    let text =
+        tasks::fsutil::read_text_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();

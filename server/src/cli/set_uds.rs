@@ -28,14 +28,23 @@ pub struct Args {
     pub generate: bool,
     /// With --generate: save the new UDS to this file (mode 0600) before sending it.
     // `--save-to`: the old name, kept as a hidden alias (`provision` and the daemon say saveUdsTo).
-    #[arg(long = "save-uds-to", alias = "save-to", value_name = "FILE", requires = "generate")]
+    #[arg(
+        long = "save-uds-to",
+        alias = "save-to",
+        value_name = "FILE",
+        requires = "generate"
+    )]
     pub save_uds_to: Option<PathBuf>,
     /// Seconds to wait for configuration mode (hold A, press reset) and for the reply.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
     /// Accept the UDS published in the original tutorial (never do this for a real device).
     // `--allow-published-sample`: the old name (generate-cert and the daemon say allow-sample-uds).
-    #[arg(long = "allow-sample-uds", alias = "allow-published-sample", hide = true)]
+    #[arg(
+        long = "allow-sample-uds",
+        alias = "allow-published-sample",
+        hide = true
+    )]
     pub allow_sample_uds: bool,
     #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
     pub baud: u32,

@@ -169,7 +169,10 @@ mod tests {
         };
         let p = registration_event("/dev/x", &e).unwrap();
         assert_eq!(p.event["kind"], "udsMissing");
-        assert_eq!(p.event["nextActions"], serde_json::json!([{"action": "setUds"}]));
+        assert_eq!(
+            p.event["nextActions"],
+            serde_json::json!([{"action": "setUds"}])
+        );
         let e = LogEvent::Assigned {
             hub: "hub.azure-devices.net".into(),
             device_id: Some("d".into()),

@@ -124,7 +124,11 @@ impl BuildTool {
 /// Where a missing build tool was looked for.
 fn looked(tool: BuildTool, configured: Option<&Path>) -> String {
     match configured {
-        Some(p) => format!("the configured {} {} does not exist", tool.name(), p.display()),
+        Some(p) => format!(
+            "the configured {} {} does not exist",
+            tool.name(),
+            p.display()
+        ),
         None => format!("`{}` is not on PATH", tool.name()),
     }
 }
@@ -807,7 +811,10 @@ mod tests {
         std::fs::write(dir.path().join("s.ino.bin"), b"x").unwrap();
         let e = find_image_and_map(dir.path()).unwrap_err();
         assert!(matches!(e, FindOutputError::MapMissing { .. }), "{e}");
-        assert_eq!((e.kind(), e.input()), (ErrorKind::NotFound, Some(Input::BuildDir)));
+        assert_eq!(
+            (e.kind(), e.input()),
+            (ErrorKind::NotFound, Some(Input::BuildDir))
+        );
         assert!(e.to_string().contains("s.ino.map"), "{e}");
         std::fs::write(dir.path().join("s.ino.map"), b"m").unwrap();
         let (bin, map) = find_image_and_map(dir.path()).unwrap();

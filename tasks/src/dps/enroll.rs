@@ -334,10 +334,7 @@ mod tests {
             iot_hub: Some("not a host".into()),
             ..Default::default()
         };
-        assert_eq!(
-            bad_hub.validate().unwrap_err().input(),
-            Some(Input::IotHub)
-        );
+        assert_eq!(bad_hub.validate().unwrap_err().input(), Some(Input::IotHub));
         let bad_id = EnrollmentSettings {
             device_id: Some("a/b".into()),
             ..Default::default()

@@ -304,7 +304,10 @@ impl BackendRequest {
             },
             BackendKind::Sim => {
                 let state_dir = self.sim_dir.clone().ok_or_else(|| {
-                    FlashError::invalid(Input::SimDir, "is required with backend `sim` (the virtual DevKit's state directory)")
+                    FlashError::invalid(
+                        Input::SimDir,
+                        "is required with backend `sim` (the virtual DevKit's state directory)",
+                    )
                 })?;
                 let trusted_ca_pem = match &self.trusted_ca {
                     Some(path) => {

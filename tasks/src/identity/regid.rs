@@ -116,9 +116,15 @@ mod tests {
         use crate::identity::RegistrationId as R;
         let ok = |a, b, c| R::from_inputs(a, b, c).unwrap().as_str().to_string();
         assert_eq!(ok(Some("my-dev"), Some("c0bdd1a2b3c4"), None), "my-dev");
-        assert_eq!(ok(None, Some("C0:BD:D1:A2:B3:C4"), Some("1.6.2")), "az-c0bdd1a2b3c4v1v6v2");
+        assert_eq!(
+            ok(None, Some("C0:BD:D1:A2:B3:C4"), Some("1.6.2")),
+            "az-c0bdd1a2b3c4v1v6v2"
+        );
         let input = |a, b, c| R::from_inputs(a, b, c).unwrap_err().input();
-        assert_eq!(input(None, Some("c0bdd1a2b3c4"), None), Some(Input::FirmwareVersion));
+        assert_eq!(
+            input(None, Some("c0bdd1a2b3c4"), None),
+            Some(Input::FirmwareVersion)
+        );
         assert_eq!(input(None, None, Some("1.6.2")), Some(Input::Mac));
         assert_eq!(input(None, None, None), Some(Input::RegistrationId));
         assert_eq!(input(None, Some("zz"), Some("1.6.2")), Some(Input::Mac));

@@ -121,7 +121,10 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, Hint) {
     match f.http_status {
         Some(s) if s >= 400 => (
             format!("DPS answered HTTP {s}"),
-            Hint::new("press reset to retry; if it persists, check the enrollment and the ID scope", &[]),
+            Hint::new(
+                "press reset to retry; if it persists, check the enrollment and the ID scope",
+                &[],
+            ),
         ),
         _ => (
             "registration failed before DPS answered (network, TLS or endpoint)".into(),
@@ -248,14 +251,38 @@ mod tests {
     #[test]
     fn hints_name_no_devkit_command_and_carry_their_next_actions() {
         let mut all = vec![HINT_401002, HINT_UDS, HINT_WIFI];
-        for code in [401002, 401000, 404201, 400004, 429001, 500000, 400208, 400209] {
-            all.push(diagnose(&Facts { error_code: Some(code), ..Facts::default() }).1);
+        for code in [
+            401002, 401000, 404201, 400004, 429001, 500000, 400208, 400209,
+        ] {
+            all.push(
+                diagnose(&Facts {
+                    error_code: Some(code),
+                    ..Facts::default()
+                })
+                .1,
+            );
         }
-        for r in ["PARSING", "KEY_ERROR", "TRANSPORT", "ERROR", "DISABLED", "INVALID_ARG"] {
-            all.push(diagnose(&Facts { result: Some(r), ..Facts::default() }).1);
+        for r in [
+            "PARSING",
+            "KEY_ERROR",
+            "TRANSPORT",
+            "ERROR",
+            "DISABLED",
+            "INVALID_ARG",
+        ] {
+            all.push(
+                diagnose(&Facts {
+                    result: Some(r),
+                    ..Facts::default()
+                })
+                .1,
+            );
         }
         for h in &all {
-            assert!(!h.text.contains("devkit ") && !h.text.contains(" --"), "{h:?}");
+            assert!(
+                !h.text.contains("devkit ") && !h.text.contains(" --"),
+                "{h:?}"
+            );
         }
         assert_eq!(HINT_401002.next, [RegenerateCert, Enroll]);
         assert_eq!(HINT_UDS.next, [EnterConfigMode, SetUds]);
