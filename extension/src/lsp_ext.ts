@@ -478,7 +478,8 @@ export interface SimConfigModeParams {
 }
 export interface SimConfigModeResult {
     simDir: string;
-    pty: string;
+    /** The port it speaks through (its pty, or `tcp://127.0.0.1:PORT`). */
+    port: string;
     configMode: boolean;
 }
 export const simConfigMode = new lc.RequestType<SimConfigModeParams, SimConfigModeResult, void>("devkit/simConfigMode");

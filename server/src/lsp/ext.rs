@@ -738,8 +738,9 @@ pub struct SimConfigModeParams {
 #[serde(rename_all = "camelCase")]
 pub struct SimConfigModeResult {
     pub sim_dir: PathBuf,
-    /// The pty it speaks through.
-    pub pty: PathBuf,
+    /// The port it speaks through (its pty, or `tcp://127.0.0.1:PORT`): `port` like every
+    /// port field.
+    pub port: PathBuf,
     pub config_mode: bool,
 }
 
