@@ -392,6 +392,9 @@ impl NextStep {
                  (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
                  or build with --builder arduino-cli"
                 .into(),
+            (NextAction::InstallToolchain, Some("az")) => "install the Azure CLI and its extension (`az extension add --name azure-iot`), \
+                 or enroll with --backend rest and the service connection string"
+                .into(),
             (NextAction::InstallToolchain, Some(what)) => {
                 format!("install {what} (see README: toolchain)")
             }
@@ -517,6 +520,38 @@ mod tests {
         assert_eq!(
             serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(),
             serde_json::json!({"action": "retry"})
+        );
+    }
+
+    /// The CLI renders a step by its detail where the terminal has a better command.
+    #[test]
+    fn cli_hints_use_the_detail() {
+        let hint = |d: Option<&str>| {
+            NextStep {
+                action: NextAction::InstallToolchain,
+                detail: d.map(str::to_string),
+            }
+            .cli_hint()
+        };
+        assert!(hint(Some("arduino-builder")).contains("apt-get install arduino-builder"));
+        assert!(hint(Some("arduino-cli")).contains("--builder arduino-builder"));
+        assert!(hint(Some("az")).contains("--backend rest"));
+        assert_eq!(
+            hint(Some("openocd")),
+            "install openocd (see README: toolchain)"
+        );
+        assert_eq!(hint(None), NextAction::InstallToolchain.cli_hint());
+        assert_eq!(
+            NextStep::new(NextAction::Enroll).cli_hint(),
+            NextAction::Enroll.cli_hint()
+        );
+        // The daemon's side of a missing az: typed, no CLI flag in the message.
+        let e = crate::dps::DpsError::AzNotFound;
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(!e.to_string().contains("--"), "{e}");
+        assert_eq!(
+            e.next_actions()[0],
+            NextStep::with_detail(NextAction::InstallToolchain, "az")
         );
     }
 
