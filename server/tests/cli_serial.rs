@@ -568,7 +568,11 @@ fn logs_events_from_a_captured_file() {
     assert!(failed["hint"]
         .as_str()
         .unwrap()
-        .contains("devkit inspect-cert"));
+        .contains("compare the enrolled certificate"));
+    assert_eq!(
+        failed["nextActions"],
+        serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
+    );
     let o = run(&["logs", "--events", "/nonexistent/serial.log"], "");
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("/nonexistent/serial.log"));
