@@ -300,8 +300,8 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
         &std::fs::read(state.path().join("firmware/dps_config.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(dps["registration_id"], "devkit-medium-crlf");
-    assert_eq!(dps["id_scope"], "0ne0001A2B3");
+    assert_eq!(dps["registrationId"], "devkit-medium-crlf");
+    assert_eq!(dps["idScope"], "0ne0001A2B3");
 
     // The host's view, through the CLI.
     let uds = uds_file(p.root());
