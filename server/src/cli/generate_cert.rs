@@ -13,7 +13,7 @@ use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tasks::error::Input;
-use tasks::fsutil::{limits, read_bounded};
+use tasks::fsutil::limits;
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
 use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
@@ -209,14 +209,7 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
             ))
         }
     };
-    let bin_bytes = read_bounded(&bin, &bin_name, limits::FIRMWARE_BIN).map_err(input_error)?;
-    let map_bytes = read_bounded(&map, &map_name, limits::MAP_FILE).map_err(input_error)?;
-    Ok(FirmwareImage::from_parts_named(
-        bin_bytes,
-        &String::from_utf8_lossy(&map_bytes),
-        &bin_name,
-        &map_name,
-    )?)
+    Ok(FirmwareImage::load_named(&bin, &map, &bin_name, &map_name)?)
 }
 
 /// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).

@@ -65,12 +65,15 @@ pub enum IdentityError {
     /// The caller's input is invalid (exit code 2 at the CLI).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    /// Reading an input file failed.
-    #[error("cannot read {path}: {source}")]
+    /// Reading an input file failed; `input` is the input it came from (the CLI names its
+    /// flag, the daemon `data.field`).
+    #[error("{}: {reason}", .path.display())]
     Io {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// What failed (`cannot be read: <the OS error>`).
+        reason: String,
+        io_kind: std::io::ErrorKind,
+        input: Option<Input>,
     },
     /// The derivation produced a key the device could not use (the original loops forever).
     #[error("key derivation failed: {0}")]
@@ -94,7 +97,10 @@ impl DomainError for IdentityError {
     fn kind(&self) -> ErrorKind {
         match self {
             IdentityError::Invalid(_) => ErrorKind::InvalidInput,
-            IdentityError::Io { source, .. } => crate::error::io_kind(source),
+            IdentityError::Io { io_kind, .. } if *io_kind == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            IdentityError::Io { .. } => ErrorKind::Failed,
             IdentityError::Derivation(_) => ErrorKind::Failed,
             IdentityError::Write(e) => e.kind(),
         }
@@ -102,6 +108,13 @@ impl DomainError for IdentityError {
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
             IdentityError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn input(&self) -> Option<Input> {
+        match self {
+            IdentityError::Invalid(i) => Some(i.input),
+            IdentityError::Io { input, .. } => *input,
             _ => None,
         }
     }
@@ -231,9 +244,24 @@ impl std::fmt::Debug for FirmwareImage {
 }
 
 impl FirmwareImage {
-    /// Read `bin` and `map` from disk.
+    /// Read `bin` and `map` from disk (bounded; the one reader of both adapters).
     pub fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
-        image::load(bin, map)
+        image::load(
+            bin,
+            map,
+            &format!("firmware image {:?}", bin.display().to_string()),
+            &format!("map file {:?}", map.display().to_string()),
+        )
+    }
+    /// Like [`FirmwareImage::load`], naming the files in messages as the caller does
+    /// (e.g. `--bin "build/x.ino.bin"`).
+    pub fn load_named(
+        bin: &Path,
+        map: &Path,
+        bin_name: &str,
+        map_name: &str,
+    ) -> Result<FirmwareImage, IdentityError> {
+        image::load(bin, map, bin_name, map_name)
     }
     /// From bytes already in memory (`map` is the map file's text).
     pub fn from_parts(bin: Vec<u8>, map: &str) -> Result<FirmwareImage, IdentityError> {
