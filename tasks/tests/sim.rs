@@ -194,7 +194,7 @@ fn control_channel_resets_into_configuration_mode() {
     assert!(out.contains("Configuration console:"), "{out:?}");
     let status = rt.block_on(control::status(&state)).unwrap();
     assert!(status.config_mode);
-    assert_eq!(status.port, sim.sim.as_ref().unwrap().device_port());
+    assert_eq!(status.pty, sim.sim.as_ref().unwrap().device_port());
     // `exit` reboots into user mode.
     t.send(b"exit\r");
     let out = t.until(b"Firmware Version");
@@ -314,7 +314,7 @@ fn tcp_transport_serves_the_console_and_the_control_channel_on_loopback() {
     assert_eq!(sim.eeprom()["wifi_ssid"], "Lab");
     let status = rt.block_on(control::status(&state)).unwrap();
     assert!(status.config_mode);
-    assert_eq!(status.port, port);
+    assert_eq!(status.pty, port);
 
     // One virtual DevKit per state directory, whatever the transport.
     let err = tasks::sim::VirtualDevKit::start(tasks::sim::SimOptions::new(&state))

@@ -196,8 +196,9 @@ pub async fn reset(state_dir: &Path, config_mode: bool) -> Result<(), ControlErr
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SimStatus {
-    /// The port it speaks through: the pty, or `tcp://127.0.0.1:PORT`.
-    pub port: PathBuf,
+    /// The port it speaks through: the pty, or `tcp://127.0.0.1:PORT` (`port` in JSON).
+    #[serde(rename = "port")]
+    pub pty: PathBuf,
     /// Whether the current (or pending) boot is into configuration mode.
     pub config_mode: bool,
 }
@@ -205,8 +206,8 @@ pub struct SimStatus {
 /// Ask a running virtual DevKit for its port and mode.
 pub async fn status(state_dir: &Path) -> Result<SimStatus, ControlError> {
     let reply = request(state_dir, &Request::Status).await?;
-    match (reply.port, reply.config_mode) {
-        (Some(port), Some(config_mode)) => Ok(SimStatus { port, config_mode }),
+    match (reply.pty, reply.config_mode) {
+        (Some(pty), Some(config_mode)) => Ok(SimStatus { pty, config_mode }),
         _ => Err(ControlError::Protocol("status reply without port".into())),
     }
 }
@@ -224,8 +225,9 @@ pub(crate) struct Reply {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<PathBuf>,
+    /// The console's port name (`port` on the wire).
+    #[serde(default, rename = "port", skip_serializing_if = "Option::is_none")]
+    pub pty: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_mode: Option<bool>,
 }

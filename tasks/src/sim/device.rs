@@ -113,7 +113,7 @@ impl Device {
                     return Some(Next::Reset(config_mode));
                 }
                 Request::Status => {
-                    reply.port = Some(self.link.port_name());
+                    reply.pty = Some(self.link.port_name());
                     reply.config_mode = Some(self.config_mode);
                     let _ = msg.reply.send(reply);
                 }

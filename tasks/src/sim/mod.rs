@@ -524,7 +524,7 @@ fn handle_control(
         },
         Ok(control::Request::Status) => control::Reply {
             ok: true,
-            port: Some(pty.to_path_buf()),
+            pty: Some(pty.to_path_buf()),
             config_mode: shared.lock().ok().map(|s| s.config_mode),
             ..Default::default()
         },
