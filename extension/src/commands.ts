@@ -335,7 +335,7 @@ export async function configureWifi(s: Services): Promise<boolean> {
     s.secrets.remember(password);
     const client = await s.ctx.ready();
     await virtualConfigMode(s, port);
-    await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, ssid, password });
+    await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, wifiSsid: ssid, wifiPassword: password });
     setContext("devkit.wifiConfigured", true);
     void vscode.window.showInformationMessage(`Wi-Fi network ${ssid} stored on the DevKit.`);
     return true;

@@ -308,13 +308,14 @@ export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResul
 
 export interface SetWifiParams {
     port: string;
-    ssid: string;
+    /** As `devkit/provision` names it (`ssid` is still accepted). */
+    wifiSsid: string;
     /** Secret. Omit or empty to clear. */
-    password?: string;
+    wifiPassword?: string;
 }
 export interface SetWifiResult {
     port: string;
-    ssid: string;
+    wifiSsid: string;
 }
 export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
 

@@ -526,16 +526,19 @@ pub struct SetUdsResult {
 #[serde(rename_all = "camelCase")]
 pub struct SetWifiParams {
     pub port: String,
-    pub ssid: String,
-    /// Secret. Omit or empty to clear.
-    pub password: Option<Secret>,
+    /// `wifiSsid` like `devkit/provision` and `--wifi-ssid` (`ssid`: the old name, accepted).
+    #[serde(alias = "ssid")]
+    pub wifi_ssid: String,
+    /// Secret. Omit or empty to clear. (`password`: the old name, accepted.)
+    #[serde(alias = "password")]
+    pub wifi_password: Option<Secret>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SetWifiResult {
     pub port: String,
-    pub ssid: String,
+    pub wifi_ssid: String,
 }
 
 // ---- devkit/monitor/* ------------------------------------------------------------------------
