@@ -154,10 +154,10 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(project.join(".devkit/state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["last_enrolled"]["registration_id"], "cli-dev-1");
+    assert_eq!(state["lastEnrolled"]["registrationId"], "cli-dev-1");
     assert_eq!(
-        state["last_enrolled"]["sha256_thumbprint"],
-        state["last_generated"]["sha256_thumbprint"]
+        state["lastEnrolled"]["sha256Thumbprint"],
+        state["lastGenerated"]["sha256Thumbprint"]
     );
 
     // Enrolling again updates under the ETag: a new etag.
@@ -461,7 +461,7 @@ fn provision_against_a_port_with_the_sim_backend() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(project.join(".devkit/state.json")).unwrap())
             .unwrap();
-    let id = state["last_enrolled"]["registration_id"]
+    let id = state["lastEnrolled"]["registrationId"]
         .as_str()
         .unwrap()
         .to_string();
