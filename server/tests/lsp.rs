@@ -285,13 +285,42 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "textDocument/codeLens",
         json!({"textDocument": {"uri": uri}}),
     );
+    // An invalid registration ID: no "Generate certificate" / "Enroll", a lens that says so.
     let lenses = lenses["result"].as_array().unwrap();
-    let commands: Vec<_> = lenses
-        .iter()
-        .map(|l| l["command"]["command"].as_str().unwrap())
-        .collect();
-    assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
+    assert_eq!(lenses.len(), 1, "{lenses:?}");
+    assert_eq!(lenses[0]["command"]["command"], "");
+    assert!(lenses[0]["command"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid registration ID"));
     assert_eq!(lenses[0]["range"]["start"]["line"], 2);
+    // Every diagnostic links to its rule's section.
+    for d in diags {
+        let href = d["codeDescription"]["href"].as_str().unwrap();
+        assert!(
+            href.ends_with(&format!(
+                "docs/diagnostics.md#{}",
+                d["code"].as_str().unwrap()
+            )),
+            "{d}"
+        );
+    }
+    // Quick fixes: the registration ID lower-cased, the endpoint without its scheme.
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}, "context": {"diagnostics": []}}),
+    );
+    let new_texts: Vec<_> = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["edit"]["changes"][uri][0]["newText"].as_str().unwrap())
+        .collect();
+    assert!(
+        new_texts.contains(&"my-devkit")
+            && new_texts.contains(&"global.azure-devices-provisioning.net"),
+        "{actions}"
+    );
 
     // Fixed: no diagnostics left.
     let fixed = "#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"\n\
@@ -312,6 +341,119 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         )
         .is_some();
     assert!(d, "diagnostics cleared");
+    let lenses = lsp.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let commands: Vec<_> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["command"]["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
+}
+
+/// The settings the client holds (`workspace/configuration`, section `devkitDps`) against a
+/// value hard-coded in the sketch: a diagnostic, the two quick fixes, and a change of the
+/// settings (`workspace/didChangeConfiguration`, then a new pull) that settles it.
+#[test]
+fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
+    let mut lsp = Lsp::start(&[]);
+    lsp.configuration = json!({"dps": {"globalEndpoint": "global.azure-devices-provisioning.net", "idScope": "0ne00000B0B"}, "registrationId": ""});
+    lsp.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {"workspace": {"configuration": true, "didChangeConfiguration": {"dynamicRegistration": true}}}}),
+    );
+    lsp.notify("initialized", json!({}));
+    // The server registers for configuration changes and pulls the section.
+    let reg = lsp
+        .wait_for("client/registerCapability", Duration::from_secs(10), |_| {
+            true
+        })
+        .expect("didChangeConfiguration registered");
+    assert_eq!(
+        reg["params"]["registrations"][0]["method"],
+        "workspace/didChangeConfiguration"
+    );
+    let pull = lsp
+        .wait_for("workspace/configuration", Duration::from_secs(10), |_| true)
+        .expect("settings pulled");
+    assert_eq!(pull["params"]["items"][0]["section"], "devkitDps");
+
+    let uri = "file:///tmp/devkit-test/Old/Old.ino";
+    let text = "static const char* ID_Scope = \"0ne00000A0A\";\nvoid setup() {}\n";
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cpp", "version": 1, "text": text}}),
+    );
+    let d = lsp
+        .wait_for(
+            "textDocument/publishDiagnostics",
+            Duration::from_secs(10),
+            |m| {
+                m["params"]["uri"] == uri
+                    && !m["params"]["diagnostics"].as_array().unwrap().is_empty()
+            },
+        )
+        .expect("a diagnostic on the hard-coded ID Scope");
+    let diag = &d["params"]["diagnostics"][0];
+    assert_eq!(diag["code"], "hard-coded-setting");
+    assert_eq!(diag["severity"], 2);
+    let msg = diag["message"].as_str().unwrap();
+    assert!(
+        msg.contains("0ne00000A0A") && msg.contains("0ne00000B0B"),
+        "{msg}"
+    );
+
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diag["range"], "context": {"diagnostics": [diag]}}),
+    );
+    let actions = actions["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    let moved = &actions[0];
+    assert_eq!(moved["kind"], "quickfix");
+    assert_eq!(
+        moved["title"],
+        "Move \"0ne00000A0A\" to settings (devkitDps.dps.idScope)"
+    );
+    assert_eq!(moved["command"]["command"], "devkit.writeSetting");
+    assert_eq!(
+        moved["command"]["arguments"][0],
+        json!({"setting": "devkitDps.dps.idScope", "value": "0ne00000A0A"})
+    );
+    let edits = moved["edit"]["changes"][uri].as_array().unwrap();
+    assert!(
+        edits.iter().any(|e| e["newText"] == "DPS_ID_SCOPE"),
+        "{edits:?}"
+    );
+    assert!(edits.iter().any(|e| e["newText"]
+        .as_str()
+        .unwrap()
+        .starts_with("#include \"dps_config.h\"")));
+    let use_setting = &actions[1];
+    assert_eq!(
+        use_setting["edit"]["changes"][uri][0]["newText"],
+        "0ne00000B0B"
+    );
+    assert!(use_setting.get("command").is_none());
+
+    // The user moved the value to the settings: the client says so, the server pulls again.
+    lsp.configuration = json!({"dps": {"idScope": "0ne00000A0A"}});
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    let cleared = lsp.wait_for(
+        "textDocument/publishDiagnostics",
+        Duration::from_secs(10),
+        |m| m["params"]["uri"] == uri && m["params"]["diagnostics"].as_array().unwrap().is_empty(),
+    );
+    assert!(
+        cleared.is_some(),
+        "the diagnostic went away with the new settings"
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub struct Lsp {
     /// Notifications and server requests not consumed yet, in arrival order.
     pub inbox: VecDeque<Value>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The answer to every item of the server's `workspace/configuration` requests (null:
+    /// nothing configured).
+    pub configuration: Value,
 }
 
 fn read_message(r: &mut impl BufRead) -> Option<Value> {
@@ -95,6 +98,7 @@ impl Lsp {
             next_id: 0,
             inbox: VecDeque::new(),
             stderr,
+            configuration: Value::Null,
         }
     }
 
@@ -150,7 +154,13 @@ impl Lsp {
         match self.rx.recv_timeout(left) {
             Ok(m) => {
                 if m.get("method").is_some() && m.get("id").is_some() && self.stdin.is_some() {
-                    let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": null});
+                    let result = if m["method"] == "workspace/configuration" {
+                        let items = m["params"]["items"].as_array().map_or(0, Vec::len);
+                        Value::Array(vec![self.configuration.clone(); items])
+                    } else {
+                        Value::Null
+                    };
+                    let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": result});
                     self.send(&reply);
                 }
                 Some(m)
