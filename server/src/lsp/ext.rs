@@ -122,6 +122,15 @@ pub const CMD_ENROLL: &str = "devkit.enroll";
 /// `devkitDps.registrationId`).
 pub const CMD_WRITE_SETTING: &str = "devkit.writeSetting";
 
+/// The argument of [`CMD_WRITE_SETTING`] (a client command, not a request).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteSettingParams {
+    /// The full setting id, e.g. `devkitDps.dps.idScope`.
+    pub setting: String,
+    pub value: String,
+}
+
 // ---- Error codes -----------------------------------------------------------------------------
 
 /// Stable error codes. Every error also carries `data.code` (the string name).

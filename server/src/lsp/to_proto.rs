@@ -1,7 +1,7 @@
 //! Conversions from `tasks` types to the protocol's types (rust-analyzer's `to_proto`): the one
 //! place where a domain value becomes a wire value, so handlers only call tasks and convert.
 
-use crate::lsp::ext::CMD_WRITE_SETTING;
+use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use crate::lsp::ext::{
     CertInfo, CompilerDiagnostic, IdentityRecord, PortInfo, RegistrationEventParams,
 };
@@ -205,10 +205,12 @@ pub fn code_actions(uri: &Uri, f: &sketch::Finding) -> Vec<CodeAction> {
                 command: fix.write_setting.as_ref().map(|(kind, value)| Command {
                     title: fix.title.clone(),
                     command: CMD_WRITE_SETTING.into(),
-                    arguments: Some(vec![serde_json::json!({
-                        "setting": kind.setting_id(),
-                        "value": value,
-                    })]),
+                    arguments: serde_json::to_value(WriteSettingParams {
+                        setting: kind.setting_id().into(),
+                        value: value.clone(),
+                    })
+                    .ok()
+                    .map(|v| vec![v]),
                 }),
                 is_preferred: Some(fix.preferred),
                 ..Default::default()
