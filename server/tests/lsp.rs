@@ -245,6 +245,28 @@ fn no_secret_reaches_stderr_even_at_trace_level() {
     );
 }
 
+/// Open a sketch document (full text).
+fn open_doc(lsp: &mut Lsp, uri: &str, text: &str) {
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cpp", "version": 1, "text": text}}),
+    );
+}
+
+/// The diagnostics of the first `publishDiagnostics` for `uri` that `pred` accepts.
+fn diagnostics_for(
+    lsp: &mut Lsp,
+    uri: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Option<Vec<Value>> {
+    lsp.wait_for(
+        "textDocument/publishDiagnostics",
+        Duration::from_secs(10),
+        |m| m["params"]["uri"] == uri && pred(m["params"]["diagnostics"].as_array().unwrap()),
+    )
+    .map(|m| m["params"]["diagnostics"].as_array().unwrap().clone())
+}
+
 #[test]
 fn sketch_settings_get_diagnostics_and_code_lenses() {
     let mut lsp = started();
@@ -253,23 +275,13 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "#define DPS_GLOBAL_DEVICE_ENDPOINT \"https://global.azure-devices-provisioning.net\"\n\
                 #define DPS_ID_SCOPE \"[ID Scope]\"\n\
                 #define DPS_REGISTRATION_ID \"My_DevKit\"\n";
-    lsp.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "c", "version": 1, "text": text}}),
-    );
-    let d = lsp
-        .wait_for(
-            "textDocument/publishDiagnostics",
-            Duration::from_secs(10),
-            |m| m["params"]["uri"] == uri,
-        )
-        .unwrap();
-    let diags = d["params"]["diagnostics"].as_array().unwrap();
+    open_doc(&mut lsp, uri, text);
+    let diags = &diagnostics_for(&mut lsp, uri, |_| true).unwrap();
     let by_code = |c: &str| {
         diags
             .iter()
             .find(|d| d["code"] == c)
-            .unwrap_or_else(|| panic!("no {c} in {d}"))
+            .unwrap_or_else(|| panic!("no {c} in {diags:?}"))
     };
     assert_eq!(by_code("endpoint")["severity"], 1);
     assert_eq!(by_code("id-scope")["severity"], 2);
@@ -330,17 +342,8 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
     );
-    let d = lsp
-        .wait_for(
-            "textDocument/publishDiagnostics",
-            Duration::from_secs(10),
-            |m| {
-                m["params"]["uri"] == uri
-                    && m["params"]["diagnostics"].as_array().unwrap().is_empty()
-            },
-        )
-        .is_some();
-    assert!(d, "diagnostics cleared");
+    let cleared = diagnostics_for(&mut lsp, uri, |d| d.is_empty()).is_some();
+    assert!(cleared, "diagnostics cleared");
     let lenses = lsp.request(
         "textDocument/codeLens",
         json!({"textDocument": {"uri": uri}}),
@@ -383,21 +386,10 @@ fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
 
     let uri = "file:///tmp/devkit-test/Old/Old.ino";
     let text = "static const char* ID_Scope = \"0ne00000A0A\";\nvoid setup() {}\n";
-    lsp.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "cpp", "version": 1, "text": text}}),
-    );
-    let d = lsp
-        .wait_for(
-            "textDocument/publishDiagnostics",
-            Duration::from_secs(10),
-            |m| {
-                m["params"]["uri"] == uri
-                    && !m["params"]["diagnostics"].as_array().unwrap().is_empty()
-            },
-        )
+    open_doc(&mut lsp, uri, text);
+    let diags = diagnostics_for(&mut lsp, uri, |d| !d.is_empty())
         .expect("a diagnostic on the hard-coded ID Scope");
-    let diag = &d["params"]["diagnostics"][0];
+    let diag = &diags[0];
     assert_eq!(diag["code"], "hard-coded-setting");
     assert_eq!(diag["severity"], 2);
     let msg = diag["message"].as_str().unwrap();
@@ -445,11 +437,7 @@ fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
         "workspace/didChangeConfiguration",
         json!({"settings": null}),
     );
-    let cleared = lsp.wait_for(
-        "textDocument/publishDiagnostics",
-        Duration::from_secs(10),
-        |m| m["params"]["uri"] == uri && m["params"]["diagnostics"].as_array().unwrap().is_empty(),
-    );
+    let cleared = diagnostics_for(&mut lsp, uri, |d| d.is_empty());
     assert!(
         cleared.is_some(),
         "the diagnostic went away with the new settings"

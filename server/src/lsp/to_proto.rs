@@ -1,10 +1,10 @@
 //! Conversions from `tasks` types to the protocol's types (rust-analyzer's `to_proto`): the one
 //! place where a domain value becomes a wire value, so handlers only call tasks and convert.
 
-use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use crate::lsp::ext::{
     CertInfo, CompilerDiagnostic, IdentityRecord, PortInfo, RegistrationEventParams,
 };
+use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use std::collections::HashMap;
 use std::path::Path;
 use tasks::build as b;
