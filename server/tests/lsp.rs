@@ -431,17 +431,27 @@ fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
     );
     assert!(use_setting.get("command").is_none());
 
-    // The user moved the value to the settings: the client says so, the server pulls again.
+    // The setting now holds the sketch's value: the client says so, the server pulls again.
+    // No disagreement left; the hard-coded copy is information (it shadows the setting).
     lsp.configuration = json!({"dps": {"idScope": "0ne00000A0A"}});
+    lsp.inbox.clear();
     lsp.notify(
         "workspace/didChangeConfiguration",
         json!({"settings": null}),
     );
-    let cleared = diagnostics_for(&mut lsp, uri, |d| d.is_empty());
-    assert!(
-        cleared.is_some(),
-        "the diagnostic went away with the new settings"
+    let settled = diagnostics_for(&mut lsp, uri, |d| {
+        !d.is_empty() && d.iter().all(|d| d["severity"] == 3)
+    })
+    .expect("the warning went away with the new settings");
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0]["code"], "hard-coded-setting");
+    // Once the sketch reads the generated header (the quick fix's edit), nothing is left.
+    lsp.inbox.clear();
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "#include \"dps_config.h\"\nstatic const char* ID_Scope = DPS_ID_SCOPE;\n"}]}),
     );
+    assert!(diagnostics_for(&mut lsp, uri, |d| d.is_empty()).is_some());
 }
 
 #[test]
