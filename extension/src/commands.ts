@@ -363,6 +363,20 @@ export async function configureDps(): Promise<boolean> {
     return true;
 }
 
+/** The settings the daemon's "Move <value> to settings" quick fix may write. */
+const WRITABLE_SETTINGS = ["devkitDps.dps.globalEndpoint", "devkitDps.dps.idScope", "devkitDps.registrationId"];
+
+/** `devkit.writeSetting`: the "Move <value> to settings" quick fix's command (lsp_ext.ts). */
+export async function writeSetting(args: ext.WriteSettingParams | undefined): Promise<void> {
+    const setting = String(args?.setting ?? "");
+    const value = args?.value;
+    if (!WRITABLE_SETTINGS.includes(setting)) throw new Error(`${setting.slice(0, 80)} is not a DPS setting; allowed: ${WRITABLE_SETTINGS.join(", ")}`);
+    if (typeof value !== "string" || value.length > 256) throw new Error(`The value for ${setting} must be a string of at most 256 characters.`);
+    await updateSetting(setting.slice("devkitDps.".length), value);
+    if (setting === "devkitDps.dps.idScope") setContext("devkit.dpsConfigured", true);
+    vscode.window.setStatusBarMessage(`$(check) ${setting} = "${value}": every build compiles it in (dps_config.h)`, 5000);
+}
+
 export interface EnrollArgs {
     /** Alias certificate; default: the project's last generated certificate. */
     cert?: string;
@@ -567,7 +581,7 @@ export async function buildInputs(): Promise<ext.BuildParams> {
     };
 }
 
-/** Compiler messages in GCC's format, for the `$arm-none-eabi-gcc` problem matcher. */
+/** Compiler messages in GCC's format, for the task terminal (Problems has them from the daemon). */
 export function gccLines(diags: ext.CompilerDiagnostic[] | undefined): string[] {
     return (diags ?? []).map((d) => `${d.file}:${d.line}:${d.column ?? 1}: ${d.severity}: ${d.message}`);
 }
@@ -708,6 +722,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.setUds": (args?: SetUdsArgs) => setUds(s, args ?? {}),
         "devkit.configureWifi": () => configureWifi(s),
         "devkit.configureDps": () => configureDps(),
+        [ext.writeSettingCommand]: (args?: ext.WriteSettingParams) => writeSetting(args),
         "devkit.enroll": (args?: EnrollArgs) => enroll(s, args ?? {}),
         "devkit.deviceUpload": () => deviceUpload(s),
         "devkit.build": () => vscode.commands.executeCommand("workbench.action.tasks.runTask", "devkit: build"),

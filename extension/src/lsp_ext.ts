@@ -495,6 +495,18 @@ export interface SimResetResult {
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
 
 // ---------------------------------------------------------------------------------------------
+// Client commands the daemon's quick fixes run (ext.rs CMD_*)
+
+/** The command of the "Move <value> to settings" quick fix: writes one DPS setting. */
+export const writeSettingCommand = "devkit.writeSetting";
+/** Its one argument. */
+export interface WriteSettingParams {
+    /** The full setting id: devkitDps.dps.globalEndpoint, devkitDps.dps.idScope or devkitDps.registrationId. */
+    setting: string;
+    value: string;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Notifications (server -> client)
 
 export interface SerialDataParams {

@@ -156,6 +156,38 @@ fn build_success_skip_compile_error_and_missing_tools() {
 }
 
 #[test]
+fn build_warns_where_the_sketch_hard_codes_a_setting_it_contradicts() {
+    let p = Project::new(true);
+    let cli = p.arduino_cli();
+    std::fs::write(
+        p.sketch().join("DevKitDPS.ino"),
+        "#include \"dps_config.h\"\nstatic const char* ID_Scope = \"0ne00000A0A\";\nvoid setup() {}\nvoid loop() {}\n",
+    )
+    .unwrap();
+    let mut args = vec!["build"];
+    args.extend(build_args(&p, s(&cli)));
+    args.extend(["--id-scope", "0ne0001A2B3"]);
+    let o = run(&args, p.root());
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let err = text(&o).1;
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: ") && l.contains("DevKitDPS.ino:2: "))
+        .unwrap_or_else(|| panic!("no file:line warning in {err}"));
+    assert!(
+        warning.contains("\"0ne00000A0A\"") && warning.contains("\"0ne0001A2B3\""),
+        "both values: {warning}"
+    );
+    // The settings agree with the sketch: no warning.
+    let mut same = vec!["build"];
+    same.extend(build_args(&p, s(&cli)));
+    same.extend(["--id-scope", "0ne00000A0A"]);
+    let o = run(&same, p.root());
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(!text(&o).1.contains("hard-coded"), "{:?}", text(&o));
+}
+
+#[test]
 fn build_without_the_platform_names_the_install_commands() {
     let p = Project::new(false);
     let cli = p.arduino_cli();

@@ -116,6 +116,20 @@ pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 /// Client commands the code lenses invoke (implemented by the extension).
 pub const CMD_GENERATE_CERT: &str = "devkit.generateCert";
 pub const CMD_ENROLL: &str = "devkit.enroll";
+/// The client command of the "Move <value> to settings" quick fix: writes one DPS setting,
+/// argument `{ "setting": "devkitDps.dps.idScope", "value": "0ne..." }` (the extension
+/// accepts only `devkitDps.dps.globalEndpoint`, `devkitDps.dps.idScope` and
+/// `devkitDps.registrationId`).
+pub const CMD_WRITE_SETTING: &str = "devkit.writeSetting";
+
+/// The argument of [`CMD_WRITE_SETTING`] (a client command, not a request).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteSettingParams {
+    /// The full setting id, e.g. `devkitDps.dps.idScope`.
+    pub setting: String,
+    pub value: String,
+}
 
 // ---- Error codes -----------------------------------------------------------------------------
 

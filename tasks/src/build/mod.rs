@@ -13,6 +13,7 @@ pub mod builder;
 pub mod diagnostics;
 pub mod known_failures;
 pub mod settings;
+pub mod sketch;
 pub mod toolchain;
 
 pub use builder::{BuilderChoice, BuilderSettings};
@@ -290,7 +291,8 @@ pub struct BuildRequest {
 #[derive(Debug, Clone)]
 pub struct PlannedBuild {
     pub options: BuildOptions,
-    /// Settings warnings (an unusual ID Scope shape).
+    /// Settings warnings (an unusual ID Scope shape, values hard-coded in the sketch that
+    /// disagree with the settings compiled in: [`sketch::hard_coded_in`]).
     pub warnings: Vec<String>,
     /// Set when the DPS settings of the previous build were reused.
     pub note: Option<String>,
@@ -334,11 +336,14 @@ impl BuildRequest {
             warnings = w;
             dps
         };
+        let sketch_dir = self
+            .sketch
+            .clone()
+            .unwrap_or_else(|| default_sketch_dir(&self.project_dir));
+        // Values hard-coded in the sketch that the settings compiled in contradict.
+        warnings.extend(sketch::hard_coded_in(&sketch_dir, &dps));
         let options = BuildOptions {
-            sketch_dir: self
-                .sketch
-                .clone()
-                .unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
+            sketch_dir,
             build_path,
             arduino_cli: self.arduino_cli.clone(),
             builder: BuilderSettings {

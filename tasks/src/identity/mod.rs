@@ -160,6 +160,12 @@ impl RegistrationId {
     pub fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
         regid::parse(text)
     }
+    /// The valid ID closest to an invalid `text` (lower case, other characters made `-`, at
+    /// most 64 characters): what a quick fix offers. `None` when `text` is valid or nothing
+    /// usable is left.
+    pub fn suggest(text: &str) -> Option<RegistrationId> {
+        regid::suggest(text)
+    }
     /// `az-<mac>v<major>v<minor>v<patch>` from a MAC (any accepted form) and `N.N.N`.
     pub fn from_mac_and_version(
         mac: &str,

@@ -44,6 +44,25 @@ pub(crate) fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
     Ok(RegistrationId(text.to_string()))
 }
 
+pub(crate) fn suggest(text: &str) -> Option<RegistrationId> {
+    if parse(text).is_ok() {
+        return None;
+    }
+    let fixed: String = text
+        .trim()
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .take(64)
+        .collect();
+    if fixed.chars().all(|c| c == '-') {
+        return None;
+    }
+    parse(&fixed).ok()
+}
+
 pub(crate) fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
     let input = || format!("MAC {mac:?}");
     let allowed = "allowed: 12 hexadecimal digits, optionally separated by ':' or '-' (e.g. a0:b1:c2:d3:e4:f5)";
@@ -128,6 +147,16 @@ mod tests {
         assert_eq!(input(None, None, Some("1.6.2")), Some(Input::Mac));
         assert_eq!(input(None, None, None), Some(Input::RegistrationId));
         assert_eq!(input(None, Some("zz"), Some("1.6.2")), Some(Input::Mac));
+    }
+
+    #[test]
+    fn suggestions_are_valid_and_close() {
+        let s = |t: &str| suggest(t).map(|id| id.as_str().to_string());
+        assert_eq!(s("My_DevKit 01"), Some("my-devkit-01".into()));
+        assert_eq!(s("my-devkit"), None, "already valid");
+        assert_eq!(s("___"), None);
+        assert_eq!(s(&"A".repeat(80)).unwrap().len(), 64);
+        assert_eq!(s("Gerät"), Some("ger-t".into()));
     }
 
     #[test]
