@@ -202,7 +202,7 @@ function startSim(server, ws) {
     const dir = path.join(ws, ".sim");
     const link = path.join(dir, "devkit.tty");
     fs.mkdirSync(dir, { recursive: true });
-    const proc = spawn(server, ["sim", "--state-dir", dir, "--mac", "c0bdd1a2b3c4", "--link", link], { stdio: "ignore", detached: true });
+    const proc = spawn(server, ["sim", "--sim-dir", dir, "--mac", "c0bdd1a2b3c4", "--link", link], { stdio: "ignore", detached: true });
     children.add(proc.pid);
     const settings = path.join(ws, ".vscode", "settings.json");
     const s = JSON.parse(fs.readFileSync(settings, "utf8"));

@@ -335,7 +335,7 @@ export async function configureWifi(s: Services): Promise<boolean> {
     s.secrets.remember(password);
     const client = await s.ctx.ready();
     await virtualConfigMode(s, port);
-    await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, ssid, password });
+    await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, wifiSsid: ssid, wifiPassword: password });
     setContext("devkit.wifiConfigured", true);
     void vscode.window.showInformationMessage(`Wi-Fi network ${ssid} stored on the DevKit.`);
     return true;
@@ -361,6 +361,20 @@ export async function configureDps(): Promise<boolean> {
     await updateSetting("dps.idScope", scope);
     setContext("devkit.dpsConfigured", true);
     return true;
+}
+
+/** The settings the daemon's "Move <value> to settings" quick fix may write. */
+const WRITABLE_SETTINGS = ["devkitDps.dps.globalEndpoint", "devkitDps.dps.idScope", "devkitDps.registrationId"];
+
+/** `devkit.writeSetting`: the "Move <value> to settings" quick fix's command (lsp_ext.ts). */
+export async function writeSetting(args: ext.WriteSettingParams | undefined): Promise<void> {
+    const setting = String(args?.setting ?? "");
+    const value = args?.value;
+    if (!WRITABLE_SETTINGS.includes(setting)) throw new Error(`${setting.slice(0, 80)} is not a DPS setting; allowed: ${WRITABLE_SETTINGS.join(", ")}`);
+    if (typeof value !== "string" || value.length > 256) throw new Error(`The value for ${setting} must be a string of at most 256 characters.`);
+    await updateSetting(setting.slice("devkitDps.".length), value);
+    if (setting === "devkitDps.dps.idScope") setContext("devkit.dpsConfigured", true);
+    vscode.window.setStatusBarMessage(`$(check) ${setting} = "${value}": every build compiles it in (dps_config.h)`, 5000);
 }
 
 export interface EnrollArgs {
@@ -538,7 +552,7 @@ export async function flashTarget(s: Services, port: string): Promise<ext.FlashP
     let simDir = virtualDevkitDir(port) ?? remembered;
     if (!simDir) {
         const picked = await vscode.window.showOpenDialog({
-            title: "State folder of the virtual DevKit (devkit sim --state-dir)",
+            title: "State folder of the virtual DevKit (devkit sim --sim-dir)",
             canSelectFolders: true,
             canSelectFiles: false,
         });
@@ -567,7 +581,7 @@ export async function buildInputs(): Promise<ext.BuildParams> {
     };
 }
 
-/** Compiler messages in GCC's format, for the `$arm-none-eabi-gcc` problem matcher. */
+/** Compiler messages in GCC's format, for the task terminal (Problems has them from the daemon). */
 export function gccLines(diags: ext.CompilerDiagnostic[] | undefined): string[] {
     return (diags ?? []).map((d) => `${d.file}:${d.line}:${d.column ?? 1}: ${d.severity}: ${d.message}`);
 }
@@ -708,6 +722,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.setUds": (args?: SetUdsArgs) => setUds(s, args ?? {}),
         "devkit.configureWifi": () => configureWifi(s),
         "devkit.configureDps": () => configureDps(),
+        [ext.writeSettingCommand]: (args?: ext.WriteSettingParams) => writeSetting(args),
         "devkit.enroll": (args?: EnrollArgs) => enroll(s, args ?? {}),
         "devkit.deviceUpload": () => deviceUpload(s),
         "devkit.build": () => vscode.commands.executeCommand("workbench.action.tasks.runTask", "devkit: build"),

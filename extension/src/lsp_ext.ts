@@ -308,13 +308,14 @@ export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResul
 
 export interface SetWifiParams {
     port: string;
-    ssid: string;
+    /** As `devkit/provision` names it (`ssid` is still accepted). */
+    wifiSsid: string;
     /** Secret. Omit or empty to clear. */
-    password?: string;
+    wifiPassword?: string;
 }
 export interface SetWifiResult {
     port: string;
-    ssid: string;
+    wifiSsid: string;
 }
 export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
 
@@ -478,7 +479,8 @@ export interface SimConfigModeParams {
 }
 export interface SimConfigModeResult {
     simDir: string;
-    pty: string;
+    /** The port it speaks through (its pty, or `tcp://127.0.0.1:PORT`). */
+    port: string;
     configMode: boolean;
 }
 export const simConfigMode = new lc.RequestType<SimConfigModeParams, SimConfigModeResult, void>("devkit/simConfigMode");
@@ -491,6 +493,18 @@ export interface SimResetResult {
     removed: boolean;
 }
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
+
+// ---------------------------------------------------------------------------------------------
+// Client commands the daemon's quick fixes run (ext.rs CMD_*)
+
+/** The command of the "Move <value> to settings" quick fix: writes one DPS setting. */
+export const writeSettingCommand = "devkit.writeSetting";
+/** Its one argument. */
+export interface WriteSettingParams {
+    /** The full setting id: devkitDps.dps.globalEndpoint, devkitDps.dps.idScope or devkitDps.registrationId. */
+    setting: string;
+    value: string;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Notifications (server -> client)
@@ -517,6 +531,8 @@ export interface RegistrationEventParams {
     deviceId?: string;
     reason?: string;
     hint?: string;
+    /** `failed`, `udsMissing`, `wifiFailed`: what to do, as the errors' typed next actions. */
+    nextActions?: NextAction[];
     message?: string;
     registrationId?: string;
     [key: string]: unknown;

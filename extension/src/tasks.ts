@@ -1,6 +1,9 @@
 // Task type `devkit`: device-upload, build, generate-cert (so "task device-upload" in Quick Open
 // works as in the old tutorial). Each runs in a custom execution whose terminal shows the
-// daemon's progress; compiler output goes through the contributed `$arm-none-eabi-gcc` matcher.
+// daemon's progress and the compiler's messages. No problem matcher: the daemon publishes the
+// compiler's diagnostics itself (replaced by the next build's), and a matcher would list each
+// error twice in Problems. The contributed `$arm-none-eabi-gcc` matcher is for tasks users
+// write themselves around a plain `arduino-cli compile`.
 
 import * as vscode from "vscode";
 import { buildInputs, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
@@ -9,10 +12,10 @@ import { isCancelled, requestWithProgress } from "./progress";
 
 export const TASK_TYPE = "devkit";
 export type TaskName = "device-upload" | "build" | "generate-cert";
-const TASKS: { name: TaskName; detail: string; group?: vscode.TaskGroup; matcher: boolean }[] = [
-    { name: "device-upload", detail: "Build (when needed), pause the monitor, flash the DevKit, resume", group: vscode.TaskGroup.Build, matcher: true },
-    { name: "build", detail: "Build the sketch with arduino-cli", group: vscode.TaskGroup.Build, matcher: true },
-    { name: "generate-cert", detail: "Compute the device's DICE/RIoT alias certificate", matcher: false },
+const TASKS: { name: TaskName; detail: string; group?: vscode.TaskGroup }[] = [
+    { name: "device-upload", detail: "Build (when needed), pause the monitor, flash the DevKit, resume", group: vscode.TaskGroup.Build },
+    { name: "build", detail: "Build the sketch with arduino-cli", group: vscode.TaskGroup.Build },
+    { name: "generate-cert", detail: "Compute the device's DICE/RIoT alias certificate" },
 ];
 
 interface DevkitTaskDefinition extends vscode.TaskDefinition {
@@ -81,7 +84,8 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             def.task,
             TASK_TYPE,
             new vscode.CustomExecution(async () => new TaskPty(def.task, this.s.ctx.log, (pty, token) => this.run(def, pty, token))),
-            meta.matcher ? ["$arm-none-eabi-gcc"] : [],
+            // No matcher: the daemon's diagnostics are the one source of compiler errors.
+            [],
         );
         task.detail = meta.detail;
         if (meta.group) task.group = meta.group;
@@ -100,7 +104,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
         };
         const client = await s.ctx.ready();
         const compilerErrors = (e: unknown): never => {
-            // A failed build carries the compiler's messages: print them for the problem matcher.
+            // A failed build carries the compiler's messages: print them (Problems has them from the daemon).
             const data = (e as { data?: { diagnostics?: ext.CompilerDiagnostic[] } }).data;
             for (const l of gccLines(data?.diagnostics)) pty.line(l);
             throw e;

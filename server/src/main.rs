@@ -170,7 +170,29 @@ fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<S
 
 #[cfg(test)]
 mod tests {
-    use super::{known_names, redact_usage};
+    use super::{known_names, redact_usage, Cli, Command};
+    use clap::Parser;
+
+    /// `devkit sim --sim-dir` is the name every command uses; `--state-dir` still parses.
+    #[test]
+    fn sim_dir_is_the_flag_and_state_dir_a_hidden_alias() {
+        for flag in ["--sim-dir", "--state-dir"] {
+            let cli = Cli::try_parse_from(["devkit", "sim", flag, "/tmp/s"]).expect(flag);
+            let Command::Sim(a) = cli.command else {
+                panic!("not sim")
+            };
+            assert_eq!(a.sim_dir, std::path::Path::new("/tmp/s"));
+        }
+        let help = <Cli as clap::CommandFactory>::command()
+            .find_subcommand_mut("sim")
+            .expect("sim")
+            .render_long_help()
+            .to_string();
+        assert!(
+            help.contains("--sim-dir") && !help.contains("state-dir"),
+            "{help}"
+        );
+    }
 
     #[test]
     fn every_unknown_argument_is_redacted_and_names_are_kept() {

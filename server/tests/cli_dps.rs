@@ -1,6 +1,8 @@
 //! CLI: `devkit dps-emulator`, `devkit enroll`, `devkit provision` (simulated, and against a
 //! port with the sim flash backend), run as the real binary.
 
+mod json_casing;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -152,10 +154,10 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(project.join(".devkit/state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["last_enrolled"]["registration_id"], "cli-dev-1");
+    assert_eq!(state["lastEnrolled"]["registrationId"], "cli-dev-1");
     assert_eq!(
-        state["last_enrolled"]["sha256_thumbprint"],
-        state["last_generated"]["sha256_thumbprint"]
+        state["lastEnrolled"]["sha256Thumbprint"],
+        state["lastGenerated"]["sha256Thumbprint"]
     );
 
     // Enrolling again updates under the ETag: a new etag.
@@ -170,6 +172,7 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
         .unwrap();
     assert!(o2.status.success(), "{:?}", text(&o2));
     let v: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "enroll --json");
     assert_eq!(v["registrationId"], "cli-dev-1");
     assert_ne!(
         format!("etag: \"{}\"", v["etag"].as_str().unwrap()),
@@ -458,7 +461,7 @@ fn provision_against_a_port_with_the_sim_backend() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(project.join(".devkit/state.json")).unwrap())
             .unwrap();
-    let id = state["last_enrolled"]["registration_id"]
+    let id = state["lastEnrolled"]["registrationId"]
         .as_str()
         .unwrap()
         .to_string();

@@ -2,6 +2,8 @@
 //! vectors byte for byte, every rejection of the contract (exit 2, input named, nothing
 //! written), backups, batches, the --against diagnosis, and that the UDS never leaks.
 
+mod json_casing;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -114,6 +116,7 @@ fn every_vector_byte_for_byte_through_the_cli() {
         let (stdout, stderr) = text(&o);
         assert_eq!(o.status.code(), Some(0), "{dir:?}: {stderr}");
         let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        json_casing::assert_camel_case(&json, "generate-cert --json");
         let reg_id = expected["registration_id"].as_str().unwrap();
         assert_eq!(json["registrationId"], reg_id);
         assert_eq!(json["fwid"], expected["riot_fw_sha256"]);
@@ -587,7 +590,9 @@ fn a_different_identity_is_backed_up_and_an_identical_one_is_left_alone() {
             None,
         );
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
-        serde_json::from_str::<serde_json::Value>(text(&o).0.trim()).unwrap()
+        let v = serde_json::from_str::<serde_json::Value>(text(&o).0.trim()).unwrap();
+        json_casing::assert_camel_case(&v, "inspect-cert --json");
+        v
     };
     let first = gen(&a);
     let cert_a = std::fs::read(tmp.path().join("out/dev.pem")).unwrap();
@@ -685,6 +690,7 @@ fn batch_writes_good_rows_and_reports_bad_ones() {
     let (stdout, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1), "some rows failed: {stderr}");
     let json: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    json_casing::assert_camel_case(&json, "generate-cert --batch --json");
     assert_eq!(json["ok"], 2);
     assert_eq!(json["failed"], 2);
     let results = json["results"].as_array().unwrap();

@@ -149,7 +149,7 @@ fn port_in(dir: &Path) -> PathBuf {
 fn sim(state: &Path, link: &Path, extra: &[&str]) -> Proc {
     let name = link.to_str().unwrap();
     let tcp_port = name.rsplit(':').next().unwrap_or_default();
-    let mut args = vec!["sim", "--state-dir", s(state), "--mac", "c0bdd1a2b3c4"];
+    let mut args = vec!["sim", "--sim-dir", s(state), "--mac", "c0bdd1a2b3c4"];
     if cfg!(unix) {
         args.extend(["--link", name]);
     } else {
@@ -211,7 +211,7 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
             "--port",
             s(&link),
             "--generate",
-            "--save-to",
+            "--save-uds-to",
             s(&saved),
             "--timeout",
             "10",
@@ -232,7 +232,7 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
             0o600
         );
     }
-    // Never overwrite a saved UDS.
+    // Never overwrite a saved UDS (the old flag name `--save-to` still parses).
     let o = run(
         &[
             "set-uds",
@@ -586,7 +586,11 @@ fn logs_events_from_a_captured_file() {
     assert!(failed["hint"]
         .as_str()
         .unwrap()
-        .contains("devkit inspect-cert"));
+        .contains("compare the enrolled certificate"));
+    assert_eq!(
+        failed["nextActions"],
+        serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
+    );
     let o = run(&["logs", "--events", "/nonexistent/serial.log"], "");
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("/nonexistent/serial.log"));

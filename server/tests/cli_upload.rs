@@ -7,6 +7,8 @@
 // The tests that run the arduino-cli stand-in (a shell script) are Unix-only.
 #![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
+mod json_casing;
+
 #[path = "../../tasks/tests/fixtures/arduino-cli-standin/project.rs"]
 mod standin;
 
@@ -76,6 +78,7 @@ fn build_success_skip_compile_error_and_missing_tools() {
     let o = run(&with_scope, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "build --json");
     assert_eq!(v["skipped"], false);
     assert!(v["bin"]
         .as_str()
@@ -112,30 +115,81 @@ fn build_success_skip_compile_error_and_missing_tools() {
     let o = run(&with_scope, p.root());
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "build --json (compile error)");
     assert_eq!(v["diagnostics"][0]["line"], 2);
     assert_eq!(v["diagnostics"][0]["severity"], "error");
     assert!(text(&o).1.contains("error(s)"));
 
-    // arduino-cli missing from PATH: exit 1 with install commands.
-    let o = Command::new(DEVKIT)
-        .args([
-            "build",
-            "--project",
-            s(p.root()),
-            "--id-scope",
-            "0ne0001A2B3",
-        ])
-        .env("PATH", p.root().join("empty-path"))
-        .env_remove("DEVKIT_ARDUINO_CLI")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = text(&o).1;
+    // A build with nothing on PATH (extra flags appended): exit 1, stderr.
+    let without_tools = |extra: &[&str]| {
+        let o = Command::new(DEVKIT)
+            .args([
+                "build",
+                "--project",
+                s(p.root()),
+                "--id-scope",
+                "0ne0001A2B3",
+            ])
+            .args(extra)
+            .env("PATH", p.root().join("empty-path"))
+            .env_remove("DEVKIT_ARDUINO_CLI")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+        text(&o).1
+    };
+    // arduino-cli missing from PATH: install commands, the flag as the next step.
+    let err = without_tools(&[]);
     assert!(
         err.contains("arduino-cli not found")
-            && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls"),
+            && err.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls")
+            && err.contains("next: ")
+            && err.contains("--arduino-cli FILE"),
         "{err}"
     );
+    // arduino-builder chosen and missing: it is named (not arduino-cli), with the Debian
+    // package to install and the flag that names another one.
+    let err = without_tools(&["--builder", "arduino-builder"]);
+    assert!(
+        err.contains("arduino-builder not found: `arduino-builder` is not on PATH")
+            && err.contains("apt-get install arduino-builder")
+            && err.contains("--arduino-builder FILE")
+            && !err.contains("arduino-cli not found"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn build_warns_where_the_sketch_hard_codes_a_setting_it_contradicts() {
+    let p = Project::new(true);
+    let cli = p.arduino_cli();
+    std::fs::write(
+        p.sketch().join("DevKitDPS.ino"),
+        "#include \"dps_config.h\"\nstatic const char* ID_Scope = \"0ne00000A0A\";\nvoid setup() {}\nvoid loop() {}\n",
+    )
+    .unwrap();
+    let mut args = vec!["build"];
+    args.extend(build_args(&p, s(&cli)));
+    args.extend(["--id-scope", "0ne0001A2B3"]);
+    let o = run(&args, p.root());
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let err = text(&o).1;
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: ") && l.contains("DevKitDPS.ino:2: "))
+        .unwrap_or_else(|| panic!("no file:line warning in {err}"));
+    assert!(
+        warning.contains("\"0ne00000A0A\"") && warning.contains("\"0ne0001A2B3\""),
+        "both values: {warning}"
+    );
+    // The settings agree with the sketch: no warning.
+    let mut same = vec!["build"];
+    same.extend(build_args(&p, s(&cli)));
+    same.extend(["--id-scope", "0ne00000A0A"]);
+    let o = run(&same, p.root());
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(!text(&o).1.contains("hard-coded"), "{:?}", text(&o));
 }
 
 #[cfg(unix)]
@@ -285,8 +339,8 @@ fn upload_to_the_virtual_devkit_boots_with_generate_certs_thumbprint() {
         &std::fs::read(state.path().join("firmware/dps_config.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(dps["registration_id"], "devkit-medium-crlf");
-    assert_eq!(dps["id_scope"], "0ne0001A2B3");
+    assert_eq!(dps["registrationId"], "devkit-medium-crlf");
+    assert_eq!(dps["idScope"], "0ne0001A2B3");
 
     // The host's view, through the CLI.
     let uds = uds_file(p.root());
@@ -388,6 +442,7 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
     let o = run(&args, p.root());
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    json_casing::assert_camel_case(&v, "device-upload --json");
     let thumb = v["drift"]["newSha256Thumbprint"]
         .as_str()
         .expect("new thumbprint with the UDS");
@@ -397,6 +452,14 @@ fn device_upload_warns_on_identity_drift_before_flashing() {
         text(&o).1
     );
     assert_eq!(v["drift"]["registrationId"], "devkit-a");
+    assert_eq!(
+        v["drift"]["nextActions"],
+        serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
+    );
+    assert!(
+        !v["drift"]["message"].as_str().unwrap().contains("devkit "),
+        "{v}"
+    );
 
     // Through probe-rs there is no probe: the warning still comes first, then exit 1.
     let mut probe_args = vec!["device-upload", "--uds-file", s(&uds)];

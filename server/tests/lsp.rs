@@ -245,6 +245,28 @@ fn no_secret_reaches_stderr_even_at_trace_level() {
     );
 }
 
+/// Open a sketch document (full text).
+fn open_doc(lsp: &mut Lsp, uri: &str, text: &str) {
+    lsp.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cpp", "version": 1, "text": text}}),
+    );
+}
+
+/// The diagnostics of the first `publishDiagnostics` for `uri` that `pred` accepts.
+fn diagnostics_for(
+    lsp: &mut Lsp,
+    uri: &str,
+    pred: impl Fn(&[Value]) -> bool,
+) -> Option<Vec<Value>> {
+    lsp.wait_for(
+        "textDocument/publishDiagnostics",
+        Duration::from_secs(10),
+        |m| m["params"]["uri"] == uri && pred(m["params"]["diagnostics"].as_array().unwrap()),
+    )
+    .map(|m| m["params"]["diagnostics"].as_array().unwrap().clone())
+}
+
 #[test]
 fn sketch_settings_get_diagnostics_and_code_lenses() {
     let mut lsp = started();
@@ -253,23 +275,13 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "#define DPS_GLOBAL_DEVICE_ENDPOINT \"https://global.azure-devices-provisioning.net\"\n\
                 #define DPS_ID_SCOPE \"[ID Scope]\"\n\
                 #define DPS_REGISTRATION_ID \"My_DevKit\"\n";
-    lsp.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": uri, "languageId": "c", "version": 1, "text": text}}),
-    );
-    let d = lsp
-        .wait_for(
-            "textDocument/publishDiagnostics",
-            Duration::from_secs(10),
-            |m| m["params"]["uri"] == uri,
-        )
-        .unwrap();
-    let diags = d["params"]["diagnostics"].as_array().unwrap();
+    open_doc(&mut lsp, uri, text);
+    let diags = &diagnostics_for(&mut lsp, uri, |_| true).unwrap();
     let by_code = |c: &str| {
         diags
             .iter()
             .find(|d| d["code"] == c)
-            .unwrap_or_else(|| panic!("no {c} in {d}"))
+            .unwrap_or_else(|| panic!("no {c} in {diags:?}"))
     };
     assert_eq!(by_code("endpoint")["severity"], 1);
     assert_eq!(by_code("id-scope")["severity"], 2);
@@ -285,13 +297,42 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "textDocument/codeLens",
         json!({"textDocument": {"uri": uri}}),
     );
+    // An invalid registration ID: no "Generate certificate" / "Enroll", a lens that says so.
     let lenses = lenses["result"].as_array().unwrap();
-    let commands: Vec<_> = lenses
-        .iter()
-        .map(|l| l["command"]["command"].as_str().unwrap())
-        .collect();
-    assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
+    assert_eq!(lenses.len(), 1, "{lenses:?}");
+    assert_eq!(lenses[0]["command"]["command"], "");
+    assert!(lenses[0]["command"]["title"]
+        .as_str()
+        .unwrap()
+        .contains("Invalid registration ID"));
     assert_eq!(lenses[0]["range"]["start"]["line"], 2);
+    // Every diagnostic links to its rule's section.
+    for d in diags {
+        let href = d["codeDescription"]["href"].as_str().unwrap();
+        assert!(
+            href.ends_with(&format!(
+                "docs/diagnostics.md#{}",
+                d["code"].as_str().unwrap()
+            )),
+            "{d}"
+        );
+    }
+    // Quick fixes: the registration ID lower-cased, the endpoint without its scheme.
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}, "context": {"diagnostics": []}}),
+    );
+    let new_texts: Vec<_> = actions["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["edit"]["changes"][uri][0]["newText"].as_str().unwrap())
+        .collect();
+    assert!(
+        new_texts.contains(&"my-devkit")
+            && new_texts.contains(&"global.azure-devices-provisioning.net"),
+        "{actions}"
+    );
 
     // Fixed: no diagnostics left.
     let fixed = "#define DPS_GLOBAL_DEVICE_ENDPOINT \"global.azure-devices-provisioning.net\"\n\
@@ -301,17 +342,116 @@ fn sketch_settings_get_diagnostics_and_code_lenses() {
         "textDocument/didChange",
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": fixed}]}),
     );
-    let d = lsp
-        .wait_for(
-            "textDocument/publishDiagnostics",
-            Duration::from_secs(10),
-            |m| {
-                m["params"]["uri"] == uri
-                    && m["params"]["diagnostics"].as_array().unwrap().is_empty()
-            },
-        )
-        .is_some();
-    assert!(d, "diagnostics cleared");
+    let cleared = diagnostics_for(&mut lsp, uri, |d| d.is_empty()).is_some();
+    assert!(cleared, "diagnostics cleared");
+    let lenses = lsp.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let commands: Vec<_> = lenses["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["command"]["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["devkit.generateCert", "devkit.enroll"]);
+}
+
+/// The settings the client holds (`workspace/configuration`, section `devkitDps`) against a
+/// value hard-coded in the sketch: a diagnostic, the two quick fixes, and a change of the
+/// settings (`workspace/didChangeConfiguration`, then a new pull) that settles it.
+#[test]
+fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
+    let mut lsp = Lsp::start(&[]);
+    lsp.configuration = json!({"dps": {"globalEndpoint": "global.azure-devices-provisioning.net", "idScope": "0ne00000B0B"}, "registrationId": ""});
+    lsp.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {"workspace": {"configuration": true, "didChangeConfiguration": {"dynamicRegistration": true}}}}),
+    );
+    lsp.notify("initialized", json!({}));
+    // The server registers for configuration changes and pulls the section.
+    let reg = lsp
+        .wait_for("client/registerCapability", Duration::from_secs(10), |_| {
+            true
+        })
+        .expect("didChangeConfiguration registered");
+    assert_eq!(
+        reg["params"]["registrations"][0]["method"],
+        "workspace/didChangeConfiguration"
+    );
+    let pull = lsp
+        .wait_for("workspace/configuration", Duration::from_secs(10), |_| true)
+        .expect("settings pulled");
+    assert_eq!(pull["params"]["items"][0]["section"], "devkitDps");
+
+    let uri = "file:///tmp/devkit-test/Old/Old.ino";
+    let text = "static const char* ID_Scope = \"0ne00000A0A\";\nvoid setup() {}\n";
+    open_doc(&mut lsp, uri, text);
+    let diags = diagnostics_for(&mut lsp, uri, |d| !d.is_empty())
+        .expect("a diagnostic on the hard-coded ID Scope");
+    let diag = &diags[0];
+    assert_eq!(diag["code"], "hard-coded-setting");
+    assert_eq!(diag["severity"], 2);
+    let msg = diag["message"].as_str().unwrap();
+    assert!(
+        msg.contains("0ne00000A0A") && msg.contains("0ne00000B0B"),
+        "{msg}"
+    );
+
+    let actions = lsp.request(
+        "textDocument/codeAction",
+        json!({"textDocument": {"uri": uri}, "range": diag["range"], "context": {"diagnostics": [diag]}}),
+    );
+    let actions = actions["result"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    let moved = &actions[0];
+    assert_eq!(moved["kind"], "quickfix");
+    assert_eq!(
+        moved["title"],
+        "Move \"0ne00000A0A\" to settings (devkitDps.dps.idScope)"
+    );
+    assert_eq!(moved["command"]["command"], "devkit.writeSetting");
+    assert_eq!(
+        moved["command"]["arguments"][0],
+        json!({"setting": "devkitDps.dps.idScope", "value": "0ne00000A0A"})
+    );
+    let edits = moved["edit"]["changes"][uri].as_array().unwrap();
+    assert!(
+        edits.iter().any(|e| e["newText"] == "DPS_ID_SCOPE"),
+        "{edits:?}"
+    );
+    assert!(edits.iter().any(|e| e["newText"]
+        .as_str()
+        .unwrap()
+        .starts_with("#include \"dps_config.h\"")));
+    let use_setting = &actions[1];
+    assert_eq!(
+        use_setting["edit"]["changes"][uri][0]["newText"],
+        "0ne00000B0B"
+    );
+    assert!(use_setting.get("command").is_none());
+
+    // The setting now holds the sketch's value: the client says so, the server pulls again.
+    // No disagreement left; the hard-coded copy is information (it shadows the setting).
+    lsp.configuration = json!({"dps": {"idScope": "0ne00000A0A"}});
+    lsp.inbox.clear();
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    let settled = diagnostics_for(&mut lsp, uri, |d| {
+        !d.is_empty() && d.iter().all(|d| d["severity"] == 3)
+    })
+    .expect("the warning went away with the new settings");
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0]["code"], "hard-coded-setting");
+    // Once the sketch reads the generated header (the quick fix's edit), nothing is left.
+    lsp.inbox.clear();
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": "#include \"dps_config.h\"\nstatic const char* ID_Scope = DPS_ID_SCOPE;\n"}]}),
+    );
+    assert!(diagnostics_for(&mut lsp, uri, |d| d.is_empty()).is_some());
 }
 
 #[test]

@@ -284,10 +284,10 @@ fn set_wifi_validates_before_touching_the_port() {
     let mut lsp = started();
     let r = lsp.request(
         "devkit/setWifi",
-        json!({"port": "/nonexistent/tty", "ssid": "x".repeat(40), "password": "hunter2hunter2"}),
+        json!({"port": "/nonexistent/tty", "wifiSsid": "x".repeat(40), "wifiPassword": "hunter2hunter2"}),
     );
     assert_eq!(error_code(&r), -32602, "{r}");
-    assert_eq!(r["error"]["data"]["field"], "ssid");
+    assert_eq!(r["error"]["data"]["field"], "wifiSsid");
     assert!(!r.to_string().contains("hunter2"));
     let r = lsp.request(
         "devkit/setUds",

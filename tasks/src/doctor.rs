@@ -7,7 +7,7 @@
 //! next-action contract of errors), so each adapter renders it its own way.
 
 use crate::build::toolchain;
-use crate::error::{NextAction, NextStep};
+use crate::error::{DomainError, NextAction, NextStep};
 use crate::flash::{UDEV_RELOAD, UDEV_RULE, UDEV_RULE_FILE};
 use crate::progress::Progress;
 use serde::Serialize;
@@ -132,26 +132,14 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
     let cli =
         match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
             Ok(cli) => cli,
-            Err(_) => {
-                // Worded here without CLI flags: each adapter renders the next actions its own way.
-                let looked = match &opts.arduino_cli {
-                    Some(p) => format!("the configured arduino-cli {} does not exist", p.display()),
-                    None => "`arduino-cli` is not on PATH".to_string(),
-                };
-                let next = vec![
-                    action(NextAction::InstallToolchain, None),
-                    action(
-                        NextAction::SetArduinoCliPath,
-                        Some("devkitDps.arduinoCli.path"),
-                    ),
-                ];
-                let detail = format!("{looked}.\n{}", toolchain::install_guidance());
+            Err(e) => {
+                // The build's own error: one wording and one list of next actions.
                 let found = Check {
                     id: "arduinoCli",
                     title: "arduino-cli",
                     status: CheckStatus::Error,
-                    detail,
-                    next_actions: next,
+                    detail: e.to_string(),
+                    next_actions: e.next_actions(),
                 };
                 return vec![found, not_checked("arduino-cli was not found")];
             }
@@ -172,10 +160,10 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
                 status: CheckStatus::Error,
                 detail: e.to_string(),
                 next_actions: vec![
-                    action(NextAction::InstallToolchain, None),
+                    action(NextAction::InstallToolchain, Some("arduino-cli")),
                     action(
                         NextAction::SetArduinoCliPath,
-                        Some("devkitDps.arduinoCli.path"),
+                        Some(crate::build::ARDUINO_CLI_SETTING),
                     ),
                 ],
             },

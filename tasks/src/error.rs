@@ -11,7 +11,7 @@
 //!
 //! Messages written here name inputs and rules, never values of secrets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,7 +287,7 @@ impl ErrorKind {
 
 /// Something the user can do about an error. The wire names (camelCase) are a contract with
 /// the extension, which renders each as a button.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NextAction {
     SetUds,
@@ -341,15 +341,15 @@ impl NextAction {
     /// How the CLI says it: the command or flag that does it.
     pub const fn cli_hint(self) -> &'static str {
         match self {
-            NextAction::SetUds => "push a UDS to the DevKit with `devkit set-uds`",
+            NextAction::SetUds => "push a UDS to the DevKit in configuration mode with `devkit set-uds --port PORT --generate --save-uds-to FILE` (or --uds-file FILE)",
             NextAction::Enroll => "update the enrollment with `devkit enroll`",
-            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert`",
+            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert` (`devkit inspect-cert ENROLLED.pem --against GENERATED.pem` shows which input differs)",
             NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
             NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
             NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
             NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
             NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
-            NextAction::EnterConfigMode => "put the DevKit in configuration mode: hold button A, press and release Reset, release A",
+            NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",
             NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
             NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
             NextAction::Retry => "run the command again",
@@ -358,10 +358,10 @@ impl NextAction {
 }
 
 /// A next action with an optional detail (a setting id, a tool name, a registration ID).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextStep {
     pub action: NextAction,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
@@ -376,6 +376,29 @@ impl NextStep {
         NextStep {
             action,
             detail: Some(detail.into()),
+        }
+    }
+}
+
+impl NextStep {
+    /// How the CLI says it: [`NextAction::cli_hint`], made precise by the detail where the
+    /// terminal has a better command (which tool to install, and how).
+    pub fn cli_hint(&self) -> String {
+        match (self.action, self.detail.as_deref()) {
+            (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli (see README: toolchain), \
+                 or build from an existing Arduino15 folder with --builder arduino-builder --arduino-data DIR"
+                .into(),
+            (NextAction::InstallToolchain, Some("arduino-builder")) => "install arduino-builder \
+                 (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
+                 or build with --builder arduino-cli"
+                .into(),
+            (NextAction::InstallToolchain, Some("az")) => "install the Azure CLI and its extension (`az extension add --name azure-iot`), \
+                 or enroll with --backend rest and the service connection string"
+                .into(),
+            (NextAction::InstallToolchain, Some(what)) => {
+                format!("install {what} (see README: toolchain)")
+            }
+            (action, _) => action.cli_hint().into(),
         }
     }
 }
@@ -487,16 +510,48 @@ mod tests {
         }
         let step = serde_json::to_value(NextStep::with_detail(
             NextAction::SetArduinoCliPath,
-            "devkit.arduinoCliPath",
+            "devkitDps.arduinoCli.path",
         ))
         .unwrap();
         assert_eq!(
             step,
-            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"})
+            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
         );
         assert_eq!(
             serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(),
             serde_json::json!({"action": "retry"})
+        );
+    }
+
+    /// The CLI renders a step by its detail where the terminal has a better command.
+    #[test]
+    fn cli_hints_use_the_detail() {
+        let hint = |d: Option<&str>| {
+            NextStep {
+                action: NextAction::InstallToolchain,
+                detail: d.map(str::to_string),
+            }
+            .cli_hint()
+        };
+        assert!(hint(Some("arduino-builder")).contains("apt-get install arduino-builder"));
+        assert!(hint(Some("arduino-cli")).contains("--builder arduino-builder"));
+        assert!(hint(Some("az")).contains("--backend rest"));
+        assert_eq!(
+            hint(Some("openocd")),
+            "install openocd (see README: toolchain)"
+        );
+        assert_eq!(hint(None), NextAction::InstallToolchain.cli_hint());
+        assert_eq!(
+            NextStep::new(NextAction::Enroll).cli_hint(),
+            NextAction::Enroll.cli_hint()
+        );
+        // The daemon's side of a missing az: typed, no CLI flag in the message.
+        let e = crate::dps::DpsError::AzNotFound;
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(!e.to_string().contains("--"), "{e}");
+        assert_eq!(
+            e.next_actions()[0],
+            NextStep::with_detail(NextAction::InstallToolchain, "az")
         );
     }
 

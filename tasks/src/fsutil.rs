@@ -25,12 +25,6 @@ pub enum FsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("refusing to overwrite {path}: it holds {existing}, not {new}; move it away or choose another --out-dir")]
-    WouldOverwrite {
-        path: PathBuf,
-        existing: String,
-        new: String,
-    },
     /// The output path exists and is not a regular file (a FIFO, a device, a directory).
     #[error(
         "cannot write {path}: it is {kind}; an output must be a regular file or not exist yet"
@@ -58,6 +52,14 @@ pub mod limits {
     pub const MANIFEST: u64 = 64 * 1024 * 1024;
     /// A captured serial log given to `devkit logs`.
     pub const LOG_FILE: u64 = 256 * 1024 * 1024;
+    /// A small file devkit writes and reads back (`.devkit/state.json`, a build stamp, the
+    /// build's `dps_config.json`, the virtual DevKit's EEPROM, MAC and DPS settings): a few KiB.
+    pub const STATE_FILE: u64 = 16 * 1024 * 1024;
+    /// The DPS emulator's state (enrollments with their certificates, registrations): room for
+    /// a factory's bulk enrollments.
+    pub const EMULATOR_STATE: u64 = 256 * 1024 * 1024;
+    /// A file of a third-party tool read for one line (the AZ3166 platform's `platform.txt`).
+    pub const TOOL_FILE: u64 = 4 * 1024 * 1024;
 }
 
 /// An input file (or stdin) that cannot be used: missing, unreadable, not a regular file,
@@ -177,6 +179,39 @@ pub fn read_bounded(path: &Path, input: &str, limit: u64) -> Result<Vec<u8>, Inp
         return Err(too_large(input, limit));
     }
     read_limited(file, input, limit, len)
+}
+
+/// A small text input file (a certificate, a CA bundle, a manifest) through [`read_bounded`],
+/// refused when it is not UTF-8 text: the one rule for both adapters.
+pub fn read_text_bounded(path: &Path, input: &str, limit: u64) -> Result<String, InputError> {
+    let bytes = read_bounded(path, input, limit)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let mut bytes = e.into_bytes();
+        bytes.fill(0);
+        InputError::new(input, "is not UTF-8 text")
+    })
+}
+
+/// Read a file devkit wrote itself (project state, build stamps, the emulator's and the virtual
+/// DevKit's state) through [`read_bounded`]: `Ok(None)` when it does not exist; a FIFO, a
+/// device or a file over `limit` is an error naming its path, never an unbounded read.
+pub fn read_internal(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, InputError> {
+    match read_bounded(path, &path.display().to_string(), limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// For callers whose errors hold an `io::Error`: the same kind (`InvalidData` for a refused
+/// file), the message naming the file and the rule.
+impl From<InputError> for std::io::Error {
+    fn from(e: InputError) -> Self {
+        std::io::Error::new(
+            e.io_kind.unwrap_or(std::io::ErrorKind::InvalidData),
+            e.to_string(),
+        )
+    }
 }
 
 fn read_limited(r: impl Read, input: &str, limit: u64, hint: u64) -> Result<Vec<u8>, InputError> {
@@ -419,9 +454,7 @@ impl crate::error::DomainError for FsError {
     fn kind(&self) -> crate::error::ErrorKind {
         match self {
             FsError::Io { .. } => crate::error::ErrorKind::Failed,
-            FsError::WouldOverwrite { .. } | FsError::Exists { .. } => {
-                crate::error::ErrorKind::WouldOverwrite
-            }
+            FsError::Exists { .. } => crate::error::ErrorKind::WouldOverwrite,
             FsError::NotRegular { .. } => crate::error::ErrorKind::Failed,
         }
     }
@@ -867,6 +900,24 @@ mod tests {
         let small = dir.path().join("small");
         std::fs::write(&small, b"hello").unwrap();
         assert_eq!(read_bounded(&small, "--x", 5).unwrap(), b"hello");
+        // Files devkit wrote itself: missing is `None`, too large an error naming the path.
+        assert_eq!(
+            read_internal(&small, 5).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert!(read_internal(&dir.path().join("none.json"), 5)
+            .unwrap()
+            .is_none());
+        let e = read_internal(&small, 4).unwrap_err();
+        assert!(
+            e.to_string().contains(&small.display().to_string())
+                && e.to_string().contains("4 bytes"),
+            "{e}"
+        );
+        assert_eq!(
+            std::io::Error::from(e).kind(),
+            std::io::ErrorKind::InvalidData
+        );
         let e = read_bounded(&small, "--x \"small\"", 4)
             .unwrap_err()
             .to_string();

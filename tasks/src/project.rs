@@ -46,23 +46,36 @@ pub enum IdentitySource {
     Enrolled,
 }
 
-/// A device identity as the project last saw it. Public data only.
+/// A device identity as the project last saw it. Public data only. camelCase in the file like
+/// every JSON devkit writes; files written with snake_case keys are still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct IdentityRecord {
+    #[serde(alias = "registration_id")]
     pub registration_id: String,
     /// FWID: SHA-256 of the `.riot_fw` code, lower-case hex (as `generate-cert --json` prints it).
     pub fwid: String,
+    #[serde(alias = "sha256_thumbprint")]
     pub sha256_thumbprint: String,
     /// Absolute path of the alias certificate PEM.
+    #[serde(alias = "alias_cert")]
     pub alias_cert: PathBuf,
     pub source: IdentitySource,
     /// DSHA of the `.riot_core` bytes, lower-case hex (with the UDS it fixes the DeviceID key).
     /// Absent in state files written before it was recorded, and for an enrolled certificate
     /// that was not generated in this project.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "core_digest",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub core_digest: Option<String>,
     /// The DeviceID public key (uncompressed point, upper-case hex as `inspect-cert` prints it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "device_id_public_key",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub device_id_public_key: Option<String>,
 }
 
@@ -99,12 +112,13 @@ impl IdentityRecord {
     }
 }
 
-/// The whole state file.
+/// The whole state file (`.devkit/state.json`: `lastGenerated`, `lastEnrolled`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProjectState {
-    #[serde(default)]
+    #[serde(default, alias = "last_generated")]
     pub last_generated: Option<IdentityRecord>,
-    #[serde(default)]
+    #[serde(default, alias = "last_enrolled")]
     pub last_enrolled: Option<IdentityRecord>,
 }
 
@@ -117,11 +131,14 @@ impl ProjectState {
     /// Load the state of the project at `root`; a missing file is an empty state.
     pub fn load(root: &Path) -> Result<Self, ProjectError> {
         let path = state_path(root);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
+        match fsutil::read_internal(&path, fsutil::limits::STATE_FILE) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes)
                 .map_err(|source| ProjectError::Parse { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(ProjectError::Read { path, source }),
+            Ok(None) => Ok(Self::default()),
+            Err(e) => Err(ProjectError::Read {
+                path,
+                source: e.into(),
+            }),
         }
     }
 
@@ -221,6 +238,12 @@ mod tests {
         assert_eq!(
             ProjectState::load(dir.path()).unwrap().last_generated,
             Some(rec)
+        );
+        // camelCase in the file, like every JSON devkit writes.
+        let text = std::fs::read_to_string(state_path(dir.path())).unwrap();
+        assert!(
+            text.contains("\"lastGenerated\"") && text.contains("\"sha256Thumbprint\""),
+            "{text}"
         );
     }
 

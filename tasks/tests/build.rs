@@ -148,6 +148,36 @@ async fn missing_arduino_cli_gives_install_guidance() {
     );
 }
 
+/// `builder: arduino-builder` with no arduino-builder: the error names arduino-builder and the
+/// Debian package, never "arduino-cli not found"; the configured path is the input to fix.
+#[tokio::test]
+async fn missing_arduino_builder_is_named_with_its_package() {
+    let p = Project::new(true);
+    let mut opts = p.options("0ne0001A2B3");
+    opts.builder.choice = tasks::build::BuilderChoice::ArduinoBuilder;
+    opts.builder.arduino_builder = Some(p.dir.path().join("no-such/arduino-builder"));
+    let (r, _) = run(&opts).await;
+    let e = r.unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("arduino-builder not found: the configured arduino-builder")
+            && msg.contains("no-such/arduino-builder")
+            && msg.contains("apt-get install arduino-builder")
+            && !msg.contains("arduino-cli not found")
+            && !msg.contains("--"),
+        "{msg}"
+    );
+    assert_eq!(e.input(), Some(tasks::error::Input::ArduinoBuilder));
+    assert_eq!(
+        e.next_actions(),
+        [tasks::error::NextStep::with_detail(
+            tasks::error::NextAction::InstallToolchain,
+            "arduino-builder"
+        )]
+    );
+    assert_eq!(p.compiles(), 0);
+}
+
 #[tokio::test]
 async fn old_arduino_cli_is_refused() {
     let p = Project::new(true);

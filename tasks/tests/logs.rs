@@ -70,15 +70,20 @@ fn rejected_certificate_401002_explains_and_points_at_inspect_cert() {
         hint,
         error_code,
         http_status,
+        ..
     } = &ev[9]
     else {
         unreachable!()
     };
     assert_eq!((*error_code, *http_status), (Some(401002), Some(401)));
     assert!(reason.contains("the enrolled certificate does not match this device's identity"));
-    assert!(hint.contains("devkit inspect-cert <enrolled.pem> --against <generated.pem>"));
+    assert!(hint.contains("compare the enrolled certificate with one generated now"));
     let json = serde_json::to_value(&ev[9]).unwrap();
     assert_eq!(json["kind"], "failed");
+    assert_eq!(
+        json["nextActions"],
+        serde_json::json!([{"action": "regenerateCert"}, {"action": "enroll"}])
+    );
 }
 
 #[test]
@@ -97,8 +102,8 @@ fn successful_assignment() {
     assert_eq!(
         statuses,
         [
-            "wifi_connected",
-            "dps_started",
+            "wifiConnected",
+            "dpsStarted",
             "connected",
             "registering",
             "assigning"
@@ -126,10 +131,15 @@ fn uds_missing() {
         .filter(|e| matches!(e, LogEvent::UdsMissing { .. }))
         .collect();
     assert_eq!(missing.len(), 1, "one event for the two lines");
-    let LogEvent::UdsMissing { hint, .. } = missing[0] else {
+    let LogEvent::UdsMissing {
+        hint, next_actions, ..
+    } = missing[0]
+    else {
         unreachable!()
     };
-    assert!(hint.contains("devkit set-uds"));
+    assert!(hint.contains("set a UDS"), "{hint}");
+    let names: Vec<&str> = next_actions.iter().map(|n| n.action.name()).collect();
+    assert_eq!(names, ["enterConfigMode", "setUds"]);
 }
 
 #[test]
@@ -143,7 +153,7 @@ fn wifi_failure_and_the_registration_failure_it_causes() {
         unreachable!()
     };
     assert!(reason.contains("Wi-Fi"));
-    assert!(hint.contains("devkit set-wifi"));
+    assert!(hint.contains("Wi-Fi name and password"), "{hint}");
 }
 
 #[test]
@@ -208,7 +218,7 @@ fn sdk_style_trace_with_headers_and_windows_paths() {
     assert_eq!(
         ev[1],
         LogEvent::Status {
-            status: "wifi_connected".into(),
+            status: "wifiConnected".into(),
             detail: None
         },
         "an SSID with `Error` in it is still a connection"
@@ -220,7 +230,7 @@ fn sdk_style_trace_with_headers_and_windows_paths() {
         unreachable!()
     };
     assert_eq!(*error_code, Some(401002));
-    assert!(hint.contains("--against"));
+    assert!(hint.contains("compare the enrolled certificate"));
 }
 
 #[test]

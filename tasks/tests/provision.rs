@@ -91,11 +91,11 @@ async fn a_certificate_from_another_uds_fails_with_401002_and_the_hint() {
                 "{}",
                 texts(&events)
             );
-            assert_eq!(hint, tasks::logs::HINT_401002);
+            assert_eq!(hint, tasks::logs::HINT_401002.text);
         }
         other => panic!("{other}\n{}", texts(&events)),
     }
-    assert_eq!(err.hint().as_deref(), Some(tasks::logs::HINT_401002));
+    assert_eq!(err.hint().as_deref(), Some(tasks::logs::HINT_401002.text));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +109,17 @@ async fn a_disabled_enrollment_fails_with_an_enable_hint() {
         .await
         .unwrap_err()
     {
-        ProvisionError::Registration { hint, .. } => assert!(hint.contains("disabled"), "{hint}"),
+        ProvisionError::Registration {
+            hint, next_actions, ..
+        } => {
+            assert!(hint.contains("disabled"), "{hint}");
+            assert_eq!(
+                next_actions,
+                [tasks::error::NextStep::new(
+                    tasks::error::NextAction::Enroll
+                )]
+            );
+        }
         other => panic!("{other}\n{}", texts(&events)),
     }
 }

@@ -153,7 +153,7 @@ fn user_mode_computes_the_identity_from_the_loaded_image() {
     let events = EventParser::parse_all(out.as_bytes());
     assert!(events.iter().any(|e| matches!(e, LogEvent::Identity { alias_cert_sha256: Some(h), mac: Some(m), firmware_version: Some(v) } if *h == expected && m == "c0bdd1a2b3c4" && v == "1.6.2")), "{events:?}");
     assert!(events.contains(&LogEvent::Status {
-        status: "wifi_connected".into(),
+        status: "wifiConnected".into(),
         detail: None
     }));
     assert_eq!(

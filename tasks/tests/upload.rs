@@ -150,10 +150,9 @@ fn the_guard_says_which_digest_changed() {
     let old = record_generated(&p, "explicit-id-small");
     let state = ProjectState::load(p.root()).unwrap();
     let (small, medium) = (load("explicit-id-small"), load("explicit-id-medium-crlf"));
-    let (bin, map) = (std::path::Path::new("b.bin"), std::path::Path::new("b.map"));
 
     // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
-    let d = check_drift(&state, &medium.image, bin, map, None, Some(&small.uds)).unwrap();
+    let d = check_drift(&state, &medium.image, None, Some(&small.uds)).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -179,7 +178,7 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    let d = check_drift(&only_core, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&only_core, &medium.image, None, None).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -200,7 +199,7 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    let d = check_drift(&only_fw, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&only_fw, &medium.image, None, None).unwrap();
     assert_eq!(
         d.changed,
         ImageChange {
@@ -217,25 +216,20 @@ fn the_guard_says_which_digest_changed() {
         last_generated: Some(rec),
         ..Default::default()
     };
-    assert_eq!(
-        check_drift(&legacy, &small.image, bin, map, None, None),
-        None
-    );
-    let d = check_drift(&legacy, &medium.image, bin, map, None, None).unwrap();
+    assert_eq!(check_drift(&legacy, &small.image, None, None), None);
+    let d = check_drift(&legacy, &medium.image, None, None).unwrap();
     assert_eq!(d.changed.core_digest, None);
     assert!(d.message.contains("not recorded"), "{}", d.message);
 }
 
 #[tokio::test]
-async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
+async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
     let p = Project::new(true);
     record_generated(&p, "explicit-id-small");
     let small = load("explicit-id-small");
     let state = ProjectState::load(p.root()).unwrap();
-    let bin = std::path::Path::new("b.bin");
-    let map = std::path::Path::new("b.map");
     assert_eq!(
-        check_drift(&state, &small.image, bin, map, None, Some(&small.uds)),
+        check_drift(&state, &small.image, None, Some(&small.uds)),
         None
     );
     // Changes outside .riot_fw keep FWID: the medium images of two cases share it.
@@ -245,14 +239,21 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
     );
 
     let medium = load("explicit-id-medium-crlf");
-    let d = check_drift(&state, &medium.image, bin, map, None, None).unwrap();
+    let d = check_drift(&state, &medium.image, None, None).unwrap();
     assert_eq!(d.new_sha256_thumbprint, None);
     assert!(
-        d.message.contains(
-            "devkit generate-cert --bin b.bin --map b.map --registration-id my-devkit-01"
-        ),
+        d.message
+            .contains("Regenerate the certificate for this build with the device's UDS")
+            && !d.message.contains("devkit "),
         "{}",
         d.message
+    );
+    assert_eq!(
+        d.next_actions,
+        [
+            tasks::error::NextStep::new(tasks::error::NextAction::RegenerateCert),
+            tasks::error::NextStep::new(tasks::error::NextAction::Enroll)
+        ]
     );
     assert_eq!(d.previous_source, IdentitySource::Generated);
 
@@ -265,12 +266,9 @@ async fn same_fwid_is_not_drift_and_without_uds_the_command_is_named() {
         last_enrolled: Some(enrolled),
         ..state
     };
+    assert_eq!(check_drift(&state, &medium.image, None, None), None);
     assert_eq!(
-        check_drift(&state, &medium.image, bin, map, None, None),
-        None
-    );
-    assert_eq!(
-        check_drift(&state, &small.image, bin, map, None, None)
+        check_drift(&state, &small.image, None, None)
             .unwrap()
             .previous_source,
         IdentitySource::Enrolled
@@ -303,10 +301,7 @@ async fn nothing_recorded_means_no_drift_and_a_bad_build_never_pauses_the_monito
 
     let state = ProjectState::load(p.root()).unwrap();
     let small = load("explicit-id-small");
-    assert_eq!(
-        check_drift(&state, &small.image, "b".as_ref(), "m".as_ref(), None, None),
-        None
-    );
+    assert_eq!(check_drift(&state, &small.image, None, None), None);
 }
 
 #[tokio::test]

@@ -70,9 +70,18 @@ export function skipIfUnimplemented(e: unknown, method: string): void {
     }
 }
 
+/** Tests every run needs (they set up the API and the daemon), kept by DEVKIT_TEST_FILTER. */
+const SETUP = /^(activation:|daemon: starts)/;
+
+/** With DEVKIT_TEST_FILTER set (substrings of test names, `|`-separated), only those tests and the setup. */
+function selected(): Test[] {
+    const filters = (process.env.DEVKIT_TEST_FILTER ?? "").split("|").filter(Boolean);
+    return filters.length ? tests.filter((t) => SETUP.test(t.name) || filters.some((f) => t.name.includes(f))) : tests;
+}
+
 export async function runAll(): Promise<Result[]> {
     const results: Result[] = [];
-    for (const t of tests) {
+    for (const t of selected()) {
         const start = Date.now();
         let timer: NodeJS.Timeout | undefined;
         try {

@@ -77,6 +77,13 @@ pub fn run(args: Args) -> CliResult {
         }
         if let Some(d) = &report.drift {
             println!("IDENTITY CHANGED: {}", d.message);
+            // The drift's next actions (regenerate, enroll) as the commands for this build.
+            println!(
+                "next: devkit generate-cert --bin {} --map {} --registration-id {} --uds-file <UDS file>; then devkit enroll",
+                report.build.bin.display(),
+                report.build.map.display(),
+                d.registration_id
+            );
         }
     }
     Ok(())

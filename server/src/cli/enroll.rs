@@ -197,7 +197,7 @@ pub fn run(args: Args) -> CliResult {
                 .map_err(classify)
         })?,
         EnrollVia::Az(target) => {
-            let az = az::find_az().ok_or_else(|| CliError::Failed(anyhow::anyhow!("`az` (Azure CLI) is not on PATH; install it with the azure-iot extension, or use --backend rest")))?;
+            let az = az::find_az()?;
             let request = AzEnrollment {
                 target,
                 registration_id: id.to_string(),

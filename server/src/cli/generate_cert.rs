@@ -12,7 +12,8 @@
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tasks::fsutil::{limits, read_bounded};
+use tasks::error::Input;
+use tasks::fsutil::limits;
 use tasks::identity::batch::{self, ManifestRow};
 use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
 use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
@@ -208,62 +209,43 @@ fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
             ))
         }
     };
-    let bin_bytes = read_bounded(&bin, &bin_name, limits::FIRMWARE_BIN).map_err(input_error)?;
-    let map_bytes = read_bounded(&map, &map_name, limits::MAP_FILE).map_err(input_error)?;
-    Ok(FirmwareImage::from_parts_named(
-        bin_bytes,
-        &String::from_utf8_lossy(&map_bytes),
-        &bin_name,
-        &map_name,
-    )?)
+    Ok(FirmwareImage::load_named(&bin, &map, &bin_name, &map_name)?)
 }
 
 /// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
 fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
     let name = flag("--build-dir", &dir.display());
-    let (bin, map) = tasks::build::find_outputs(dir).map_err(|e| match e {
-        tasks::build::FindOutputError::Invalid(i) => invalid(name.clone(), i.reason),
+    tasks::build::find_image_and_map(dir).map_err(|e| match e {
+        tasks::build::FindOutputError::Invalid(i) => invalid(name, i.reason),
         tasks::build::FindOutputError::Unreadable { source, .. } => {
-            invalid(name.clone(), format!("cannot be read: {source}"))
+            invalid(name, format!("cannot be read: {source}"))
         }
-    })?;
-    if !map.is_file() {
-        return Err(invalid(
-            name,
-            format!(
-                "has {} but no matching {}",
-                file_name(&bin),
-                file_name(&map)
-            ),
-        ));
-    }
-    Ok((bin, map))
+        e => invalid(name, e.to_string()),
+    })
 }
 
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
+/// [`RegistrationId::from_inputs`] (the one rule), a refused value named by its flag.
 fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
-    if let Some(id) = &args.registration_id {
-        return Ok(
-            RegistrationId::parse(id).map_err(|e| relabel(e, flag("--registration-id", id)))?
-        );
-    }
-    match (&args.mac, &args.firmware_version) {
-        (Some(mac), Some(version)) => {
-            identity::normalize_mac(mac).map_err(|e| relabel(e, flag("--mac", mac)))?;
-            identity::validate_firmware_version(version)
-                .map_err(|e| relabel(e, flag("--firmware-version", version)))?;
-            Ok(RegistrationId::from_mac_and_version(mac, version)
-                .map_err(|e| relabel(e, flag("--firmware-version", version)))?)
+    let (id, mac, version) = (
+        args.registration_id.as_deref(),
+        args.mac.as_deref(),
+        args.firmware_version.as_deref(),
+    );
+    RegistrationId::from_inputs(id, mac, version).map_err(|e| {
+        let value = match &e {
+            IdentityError::Invalid(i) => match i.input {
+                Input::RegistrationId => id.map(|v| ("--registration-id", v)),
+                Input::Mac => mac.map(|v| ("--mac", v)),
+                Input::FirmwareVersion => version.map(|v| ("--firmware-version", v)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match value {
+            Some((name, v)) => relabel(e, flag(name, &v)).into(),
+            None => e.into(),
         }
-        _ => Err(CliError::invalid(
-            "give --registration-id ID, or --mac HEX12 with --firmware-version X.Y.Z",
-        )),
-    }
+    })
 }
 
 /// The UDS from `--uds-file` or stdin (`tasks::identity::read_uds`: bounded, the published
@@ -297,17 +279,12 @@ fn read_uds(args: &Args) -> Result<Uds, CliError> {
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
 fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     let name = flag("--batch", &manifest.display());
-    let bytes = read_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        invalid(
-            name.clone(),
-            "is not UTF-8 text (a CSV manifest is expected)",
-        )
-    })?;
+    let text =
+        tasks::fsutil::read_text_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
     let base = manifest.parent().unwrap_or(Path::new("."));
     let rows = batch::parse_manifest(&text, base, &name)?;
     let mut seen = std::collections::HashMap::new();
-    let mut results: Vec<(&ManifestRow, Result<serde_json::Value, anyhow::Error>)> =
+    let mut results: Vec<(&ManifestRow, Result<BatchRowSummary, anyhow::Error>)> =
         Vec::with_capacity(rows.len());
     // Rows are committed in chunks: one atomic, durable write (one sync) per chunk instead of
     // one fsync per file, which would bound a factory batch by disk latency.
@@ -335,7 +312,7 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
         let items: Vec<_> = results
             .iter()
             .map(|(row, r)| match r {
-                Ok(v) => v.clone(),
+                Ok(v) => serde_json::to_value(v).unwrap_or_default(),
                 Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalidInput": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
             })
             .collect();
@@ -351,9 +328,9 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
                 Ok(v) => println!(
                     "line {}: {} {} {}",
                     row.line,
-                    v["registration_id"].as_str().unwrap_or(""),
-                    v["sha1_thumbprint"].as_str().unwrap_or(""),
-                    v["alias_cert"].as_str().unwrap_or("")
+                    v.registration_id,
+                    v.sha1_thumbprint,
+                    v.alias_cert.display()
                 ),
                 Err(e) => eprintln!("line {}: error: {e}", row.line),
             }
@@ -373,13 +350,26 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
 /// How many manifest rows are written (and synced) together.
 const BATCH_COMMIT_ROWS: usize = 256;
 
-/// One batch row: derive and plan its files. Returns the row's JSON summary and the plan.
+/// One batch row's result (an item of `results` in `--batch --json`, and a line of the text).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchRowSummary {
+    line: usize,
+    registration_id: String,
+    alias_cert: PathBuf,
+    sha1_thumbprint: String,
+    sha256_thumbprint: String,
+    fwid: String,
+    warnings: Vec<String>,
+}
+
+/// One batch row: derive and plan its files. Returns the row's summary and the plan.
 fn batch_row(
     args: &Args,
     row: &ManifestRow,
     image: &FirmwareImage,
     seen: &mut std::collections::HashMap<String, usize>,
-) -> Result<(serde_json::Value, files::PlannedWrite), anyhow::Error> {
+) -> Result<(BatchRowSummary, files::PlannedWrite), anyhow::Error> {
     let id = row.registration_id()?;
     if let Some(first) = seen.get(id.as_str()) {
         anyhow::bail!(
@@ -391,14 +381,18 @@ fn batch_row(
     seen.insert(id.as_str().to_string(), row.line);
     let d = batch::derive_row(row, image, args.allow_sample_uds)?;
     let plan = files::plan_identity(&d, &args.out_dir, args.file_options(true))?;
-    let summary = serde_json::json!({
-        "line": row.line,
-        "registrationId": d.registration_id.as_str(),
-        "aliasCert": plan.files[0].path,
-        "sha1Thumbprint": d.sha1_thumbprint(),
-        "sha256Thumbprint": d.sha256_thumbprint(),
-        "fwid": d.fwid_hex(),
-        "warnings": plan.files.iter().filter_map(files::WrittenFile::warning).collect::<Vec<_>>(),
-    });
+    let summary = BatchRowSummary {
+        line: row.line,
+        registration_id: d.registration_id.as_str().to_string(),
+        alias_cert: plan.files[0].path.clone(),
+        sha1_thumbprint: d.sha1_thumbprint(),
+        sha256_thumbprint: d.sha256_thumbprint(),
+        fwid: d.fwid_hex(),
+        warnings: plan
+            .files
+            .iter()
+            .filter_map(files::WrittenFile::warning)
+            .collect(),
+    };
     Ok((summary, plan))
 }

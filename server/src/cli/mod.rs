@@ -61,7 +61,7 @@ impl CliError {
         let next: Vec<String> = e
             .next_actions()
             .iter()
-            .map(|n| n.action.cli_hint().to_string())
+            .map(tasks::error::NextStep::cli_hint)
             .collect();
         let cli_message = e.invalid_input().map(|i| i.cli_message());
         let flag = e.input().map(|i| i.flag());
@@ -127,12 +127,10 @@ pub fn read_secret_text(
     tasks::fsutil::read_secret_text(source, input).map_err(|e| CliError::Invalid(e.into()))
 }
 
-/// A small input file (certificate, CA bundle) read within `limit` bytes, as text.
+/// A small input file (certificate, CA bundle) read within `limit` bytes, as text
+/// (`tasks::fsutil::read_text_bounded`).
 pub fn read_text_file(path: &std::path::Path, input: &str, limit: u64) -> Result<String, CliError> {
-    let bytes =
-        tasks::fsutil::read_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))?;
-    String::from_utf8(bytes)
-        .map_err(|_| CliError::invalid(format!("invalid {input}: is not UTF-8 text")))
+    tasks::fsutil::read_text_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))
 }
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that
@@ -171,7 +169,7 @@ pub async fn wait_for_shutdown() {
 #[cfg(test)]
 mod tests {
     use super::CliError;
-    use tasks::build::BuildError;
+    use tasks::build::{BuildError, BuildTool};
     use tasks::error::{Input, InvalidInput};
 
     fn text(e: &CliError) -> String {
@@ -192,15 +190,30 @@ mod tests {
             "{}",
             text(&e)
         );
-        let e = CliError::from(BuildError::ArduinoCliNotFound {
-            looked: "PATH".into(),
-            guidance: "install it".into(),
+        let e = CliError::from(BuildError::ToolNotFound {
+            tool: BuildTool::ArduinoCli,
+            configured: None,
         });
         assert!(matches!(e, CliError::Failed(_)));
         assert!(
             text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"),
             "{}",
             text(&e)
+        );
+        // arduino-builder chosen and missing: named, with the Debian package, its flag as the
+        // next step; a configured path that does not exist is the caller's input (exit 2).
+        let e = CliError::from(BuildError::ToolNotFound {
+            tool: BuildTool::ArduinoBuilder,
+            configured: Some("/nope/arduino-builder".into()),
+        });
+        assert!(matches!(e, CliError::Invalid(_)));
+        let t = text(&e);
+        assert!(
+            t.starts_with("invalid --arduino-builder: arduino-builder not found: the configured arduino-builder /nope/arduino-builder does not exist")
+                && t.contains("apt-get install arduino-builder")
+                && t.contains("--arduino-builder FILE")
+                && !t.contains("arduino-cli not found"),
+            "{t}"
         );
     }
 }

@@ -22,7 +22,7 @@ pub fn run(args: Args) -> CliResult {
         return Ok(());
     }
     if ports.is_empty() {
-        println!("no serial ports found (is the DevKit plugged in? a virtual one: `devkit sim --state-dir DIR`)");
+        println!("no serial ports found (is the DevKit plugged in? a virtual one: `devkit sim --sim-dir DIR`)");
     }
     for p in ports {
         let mark = if p.is_devkit { "DevKit" } else { "-" };

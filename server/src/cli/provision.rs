@@ -115,10 +115,10 @@ pub struct Args {
 fn classify(e: ProvisionError) -> CliError {
     match e.hint() {
         Some(h) if !e.is_invalid_input() => {
-            let next: Vec<&str> = e
+            let next: Vec<String> = e
                 .next_actions()
                 .iter()
-                .map(|n| n.action.cli_hint())
+                .map(tasks::error::NextStep::cli_hint)
                 .collect();
             let next = if next.is_empty() {
                 String::new()

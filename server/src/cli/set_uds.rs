@@ -8,7 +8,6 @@ use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::console::{Console, ConsoleError};
-use tasks::fsutil::FsError;
 use tasks::identity::uds::save_new_uds;
 use tasks::identity::{Uds, UdsSource};
 
@@ -28,14 +27,25 @@ pub struct Args {
     #[arg(long)]
     pub generate: bool,
     /// With --generate: save the new UDS to this file (mode 0600) before sending it.
-    #[arg(long, requires = "generate")]
-    pub save_to: Option<PathBuf>,
+    // `--save-to`: the old name, kept as a hidden alias (`provision` and the daemon say saveUdsTo).
+    #[arg(
+        long = "save-uds-to",
+        alias = "save-to",
+        value_name = "FILE",
+        requires = "generate"
+    )]
+    pub save_uds_to: Option<PathBuf>,
     /// Seconds to wait for configuration mode (hold A, press reset) and for the reply.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
     /// Accept the UDS published in the original tutorial (never do this for a real device).
-    #[arg(long, hide = true)]
-    pub allow_published_sample: bool,
+    // `--allow-published-sample`: the old name (generate-cert and the daemon say allow-sample-uds).
+    #[arg(
+        long = "allow-sample-uds",
+        alias = "allow-published-sample",
+        hide = true
+    )]
+    pub allow_sample_uds: bool,
     #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
     pub baud: u32,
 }
@@ -52,26 +62,20 @@ pub fn run(args: Args) -> CliResult {
             super::read_uds(
                 UdsSource::File(path),
                 &input,
-                args.allow_published_sample,
+                args.allow_sample_uds,
                 "generate one with --generate",
             )?
         }
         None => {
             let uds = Uds::generate();
-            match &args.save_to {
+            match &args.save_uds_to {
                 Some(path) => {
                     // Written (atomically, 0600, never over an existing file) before it is sent:
                     // a UDS the device may have stored is never lost.
-                    save_new_uds(&uds, path).map_err(|e| match e {
-                        FsError::Exists { .. } => CliError::invalid(format!(
-                            "invalid --save-to {}: the file exists; refusing to overwrite a UDS (another device's secret?)",
-                            path.display()
-                        )),
-                        e => CliError::Failed(anyhow::Error::new(e).context(format!("saving the UDS to {}", path.display()))),
-                    })?;
+                    save_new_uds(&uds, path)?;
                     eprintln!("saved the new UDS to {} (mode 0600); keep it secret, it is this device's root secret", path.display());
                 }
-                None => eprintln!("warning: the generated UDS is not saved (no --save-to): you will not be able to compute this device's certificate"),
+                None => eprintln!("warning: the generated UDS is not saved (no --save-uds-to): you will not be able to compute this device's certificate"),
             }
             uds
         }
@@ -85,7 +89,7 @@ pub fn run(args: Args) -> CliResult {
         .map_err(console_error)?;
     let reply = console.set_uds(&uds, timeout).map_err(|e| {
         let e = console_error(e);
-        match (&args.save_to, e) {
+        match (&args.save_uds_to, e) {
             // Sent, but not confirmed: the device may hold it, and the file keeps it.
             (Some(path), CliError::Failed(e)) => {
                 CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display())))

@@ -36,9 +36,11 @@ pub fn transport(
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where the virtual DevKit keeps its EEPROM, firmware image and control socket.
-    #[arg(long)]
-    pub state_dir: PathBuf,
+    /// Where the virtual DevKit keeps its EEPROM, firmware image and control socket (the
+    /// directory `devkit upload --backend sim --sim-dir` flashes).
+    // `--state-dir`: the old name, kept as a hidden alias.
+    #[arg(long = "sim-dir", alias = "state-dir", value_name = "DIR")]
+    pub sim_dir: PathBuf,
     /// Boot into configuration mode (as if button A were held during reset).
     #[arg(long)]
     pub config_mode: bool,
@@ -66,7 +68,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let mut opts = SimOptions::new(&args.state_dir);
+    let mut opts = SimOptions::new(&args.sim_dir);
     opts.config_mode = args.config_mode;
     opts.mac = args.mac;
     opts.transport = transport(args.transport, args.tcp_port)?;

@@ -6,13 +6,13 @@ use super::error::{decode, TaskError};
 use super::ext;
 use super::handlers;
 use super::jobs::{guarded, Jobs};
-use super::sketch;
 use super::to_proto::{self, range};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use tasks::build::sketch::{self, Configured};
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::lsp_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
@@ -32,6 +32,39 @@ pub struct Ctx {
     pub state: Arc<handlers::State>,
     client_progress: Arc<AtomicBool>,
     documents: Arc<Documents>,
+    settings: Arc<Settings>,
+}
+
+/// The DPS settings the editor holds (the extension's `devkitDps` section), learned with
+/// standard LSP: `initializationOptions` first, then `workspace/configuration` pulls on
+/// `initialized` and on every `workspace/didChangeConfiguration`. Hard-coded values in the
+/// sketch are compared with them; unknown settings: no comparison.
+#[derive(Default)]
+struct Settings {
+    values: Mutex<Option<Configured>>,
+    /// The client answers `workspace/configuration`.
+    pull: AtomicBool,
+    /// The client accepts a dynamic registration of `workspace/didChangeConfiguration`.
+    register: AtomicBool,
+}
+
+/// The configuration section the settings are in.
+const SETTINGS_SECTION: &str = "devkitDps";
+
+/// The DPS settings in the `devkitDps` section's value (nested as VS Code sends it, or with
+/// dotted keys); `None` when it holds none of them.
+fn configured_from(section: &Value) -> Option<Configured> {
+    let get = |nested: &str, dotted: &str| {
+        section
+            .pointer(nested)
+            .or_else(|| section.get(dotted))
+            .and_then(Value::as_str)
+    };
+    let endpoint = get("/dps/globalEndpoint", "dps.globalEndpoint");
+    let scope = get("/dps/idScope", "dps.idScope");
+    let id = get("/registrationId", "registrationId");
+    (section.is_object() && (endpoint.is_some() || scope.is_some() || id.is_some()))
+        .then(|| Configured::new(endpoint, scope, id))
 }
 
 /// Open documents and the last build's diagnostics, merged on publish.
@@ -58,6 +91,7 @@ impl Backend {
             jobs,
             client_progress: Arc::new(AtomicBool::new(false)),
             documents: Arc::default(),
+            settings: Arc::default(),
         };
         Backend { ctx, shutdown }
     }
@@ -95,10 +129,56 @@ impl Ctx {
         let text = lock(&self.documents.text).get(&uri).cloned();
         if let Some(text) = text {
             if sketch::is_sketch_file(uri.as_str()) {
-                diags.extend(sketch_diagnostics(&text));
+                diags.extend(
+                    self.sketch_findings(&text)
+                        .iter()
+                        .map(to_proto::sketch_diagnostic),
+                );
             }
         }
         self.client.publish_diagnostics(uri, diags, None).await;
+    }
+
+    /// The sketch rules on `text` with the settings known now (a panic in a rule is
+    /// contained: no findings).
+    fn sketch_findings(&self, text: &str) -> Vec<sketch::Finding> {
+        let settings = lock(&self.settings.values).clone();
+        std::panic::catch_unwind(|| sketch::findings(text, settings.as_ref())).unwrap_or_default()
+    }
+
+    /// New settings: republish every open sketch file.
+    async fn set_settings(&self, configured: Configured) {
+        let changed = lock(&self.settings.values).replace(configured.clone()) != Some(configured);
+        if !changed {
+            return;
+        }
+        let open: Vec<Uri> = lock(&self.documents.text)
+            .keys()
+            .filter(|u| sketch::is_sketch_file(u.as_str()))
+            .cloned()
+            .collect();
+        for uri in open {
+            self.publish(uri).await;
+        }
+    }
+
+    /// Ask the client for the `devkitDps` section (when it answers such requests).
+    async fn pull_settings(&self) {
+        if !self.settings.pull.load(Ordering::Relaxed) {
+            return;
+        }
+        let item = ConfigurationItem {
+            scope_uri: None,
+            section: Some(SETTINGS_SECTION.into()),
+        };
+        match self.client.configuration(vec![item]).await {
+            Ok(values) => {
+                if let Some(c) = values.first().and_then(configured_from) {
+                    self.set_settings(c).await;
+                }
+            }
+            Err(e) => tracing::debug!("workspace/configuration failed: {}", e.message),
+        }
     }
 }
 
@@ -106,24 +186,28 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The sketch checks as LSP diagnostics (a panic in a check is contained: no diagnostics).
-fn sketch_diagnostics(text: &str) -> Vec<Diagnostic> {
-    let findings =
-        std::panic::catch_unwind(|| sketch::check(&sketch::scan(text))).unwrap_or_default();
-    findings
-        .into_iter()
-        .map(to_proto::sketch_diagnostic)
-        .collect()
-}
-
+/// "Generate certificate" and "Enroll" above the registration ID; above an invalid one, a
+/// lens that says so and runs nothing (no certificate can be made for it).
 fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
-    let settings = sketch::scan(text);
+    let settings = sketch::scan(text).settings;
     let Some(id) = settings
         .iter()
         .find(|s| s.kind == sketch::SettingKind::RegistrationId)
     else {
         return Vec::new();
     };
+    if !id.value.is_empty() && tasks::identity::RegistrationId::parse(&id.value).is_err() {
+        return vec![CodeLens {
+            range: range(id.line, 0, 0),
+            command: Some(Command {
+                title: "Invalid registration ID (lower-case a-z, 0-9 and - only): fix it to generate a certificate".into(),
+                // No command: the lens is a label.
+                command: String::new(),
+                arguments: None,
+            }),
+            data: None,
+        }];
+    }
     let arg = serde_json::json!({
         "uri": uri.as_str(),
         "registrationId": if id.value.is_empty() { Value::Null } else { Value::String(id.value.clone()) },
@@ -256,6 +340,32 @@ impl LanguageServer for Backend {
             .and_then(|w| w.work_done_progress)
             .unwrap_or(false);
         self.client_progress.store(progress, Ordering::Relaxed);
+        let workspace = params.capabilities.workspace.as_ref();
+        self.settings.pull.store(
+            workspace.and_then(|w| w.configuration).unwrap_or(false),
+            Ordering::Relaxed,
+        );
+        self.settings.register.store(
+            workspace
+                .and_then(|w| w.did_change_configuration.as_ref())
+                .and_then(|d| d.dynamic_registration)
+                .unwrap_or(false),
+            Ordering::Relaxed,
+        );
+        // The extension sends the DPS settings it starts with (flat names).
+        if let Some(Value::Object(o)) = &params.initialization_options {
+            let get = |k: &str| o.get(k).and_then(Value::as_str);
+            if ["globalEndpoint", "idScope", "registrationId"]
+                .iter()
+                .any(|k| o.contains_key(*k))
+            {
+                *lock(&self.settings.values) = Some(Configured::new(
+                    get("globalEndpoint"),
+                    get("idScope"),
+                    get("registrationId"),
+                ));
+            }
+        }
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(
@@ -264,6 +374,12 @@ impl LanguageServer for Backend {
                 code_lens_provider: Some(CodeLensOptions {
                     resolve_provider: Some(false),
                 }),
+                code_action_provider: Some(CodeActionProviderCapability::Options(
+                    CodeActionOptions {
+                        code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+                        ..Default::default()
+                    },
+                )),
                 experimental: Some(serde_json::json!({
                     "devkitRequests": ext::REQUESTS,
                     "devkitNotifications": ext::NOTIFICATIONS,
@@ -281,6 +397,56 @@ impl LanguageServer for Backend {
     async fn initialized(&self, _: InitializedParams) {
         tracing::info!("client initialized");
         self.jobs.start_status(self.client.clone());
+        // Off the notification's path: these wait for the client's answers.
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            if ctx.settings.register.load(Ordering::Relaxed) {
+                let registration = Registration {
+                    id: "devkit-settings".into(),
+                    method: "workspace/didChangeConfiguration".into(),
+                    register_options: Some(serde_json::json!({ "section": SETTINGS_SECTION })),
+                };
+                if let Err(e) = ctx.client.register_capability(vec![registration]).await {
+                    tracing::debug!("registering didChangeConfiguration failed: {}", e.message);
+                }
+            }
+            ctx.pull_settings().await;
+        });
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        if self.settings.pull.load(Ordering::Relaxed) {
+            let ctx = self.ctx.clone();
+            tokio::spawn(async move { ctx.pull_settings().await });
+        } else {
+            // A client that pushes its settings instead.
+            let section = params
+                .settings
+                .get(SETTINGS_SECTION)
+                .unwrap_or(&params.settings);
+            if let Some(c) = configured_from(section) {
+                self.set_settings(c).await;
+            }
+        }
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        let uri = params.text_document.uri;
+        if !sketch::is_sketch_file(uri.as_str()) {
+            return Ok(None);
+        }
+        let Some(text) = lock(&self.documents.text).get(&uri).cloned() else {
+            return Ok(None);
+        };
+        let (first, last) = (params.range.start.line, params.range.end.line);
+        let actions = self
+            .sketch_findings(&text)
+            .iter()
+            .filter(|f| (first..=last).contains(&f.line))
+            .flat_map(|f| to_proto::code_actions(&uri, f))
+            .map(CodeActionOrCommand::CodeAction)
+            .collect();
+        Ok(Some(actions))
     }
 
     async fn shutdown(&self) -> RpcResult<()> {
@@ -356,12 +522,32 @@ mod tests {
     }
 
     #[test]
-    fn sketch_diagnostics_use_the_cli_rules() {
-        let d = sketch_diagnostics(
-            "#define DPS_REGISTRATION_ID \"My_Device\"\n#define DPS_ID_SCOPE \"abc\"\n",
+    fn an_invalid_registration_id_gets_a_lens_that_says_so_and_runs_nothing() {
+        let uri: Uri = "file:///s/DevKitDPS.ino".parse().unwrap();
+        let lenses = code_lenses(&uri, "#define DPS_REGISTRATION_ID \"My_DevKit\"\n");
+        assert_eq!(lenses.len(), 1);
+        let cmd = lenses[0].command.as_ref().unwrap();
+        assert!(
+            cmd.title.contains("Invalid registration ID"),
+            "{}",
+            cmd.title
         );
-        assert_eq!(d.len(), 2, "{d:?}");
-        assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
-        assert_eq!(d[1].severity, Some(DiagnosticSeverity::WARNING));
+        assert_eq!(cmd.command, "");
+    }
+
+    #[test]
+    fn settings_come_nested_or_dotted() {
+        let nested = serde_json::json!({"dps": {"idScope": "0ne00000A0A", "globalEndpoint": ""}, "registrationId": "dev-1", "serial": {}});
+        assert_eq!(
+            configured_from(&nested),
+            Some(Configured::new(None, Some("0ne00000A0A"), Some("dev-1")))
+        );
+        let dotted = serde_json::json!({"dps.idScope": "0ne00000A0A"});
+        assert_eq!(
+            configured_from(&dotted).unwrap().id_scope.as_deref(),
+            Some("0ne00000A0A")
+        );
+        assert_eq!(configured_from(&Value::Null), None);
+        assert_eq!(configured_from(&serde_json::json!({"serial": {}})), None);
     }
 }

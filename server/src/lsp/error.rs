@@ -363,14 +363,34 @@ mod tests {
             "{}",
             t.message
         );
-        let t = TaskError::from(BuildError::ArduinoCliNotFound {
-            looked: "PATH".into(),
-            guidance: "install it".into(),
+        let t = TaskError::from(BuildError::ToolNotFound {
+            tool: tasks::build::BuildTool::ArduinoCli,
+            configured: None,
         });
         assert_eq!((t.code, t.name), codes::NOT_FOUND);
         assert_eq!(
             t.data["nextActions"][1],
-            json!({"action": "setArduinoCliPath", "detail": "devkit.arduinoCliPath"})
+            json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
+        );
+        // arduino-cli's own commands are quoted; devkit's flags are not.
+        for flag in ["--arduino-cli", "--arduino-data", "--builder"] {
+            assert!(!t.message.contains(flag), "{}", t.message);
+        }
+        let t = TaskError::from(BuildError::ToolNotFound {
+            tool: tasks::build::BuildTool::ArduinoBuilder,
+            configured: Some("/nope/arduino-builder".into()),
+        });
+        assert_eq!(t.data["field"], "arduinoBuilder");
+        assert_eq!(
+            t.data["nextActions"],
+            json!([{"action": "installToolchain", "detail": "arduino-builder"}])
+        );
+        assert!(
+            t.message.starts_with("arduino-builder not found")
+                && t.message.contains("apt-get install arduino-builder")
+                && !t.message.contains("--"),
+            "{}",
+            t.message
         );
     }
 

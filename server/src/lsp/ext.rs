@@ -116,6 +116,20 @@ pub const NOTIFICATIONS: &[&str] = &[SERIAL_DATA, REGISTRATION_EVENT, STATUS];
 /// Client commands the code lenses invoke (implemented by the extension).
 pub const CMD_GENERATE_CERT: &str = "devkit.generateCert";
 pub const CMD_ENROLL: &str = "devkit.enroll";
+/// The client command of the "Move <value> to settings" quick fix: writes one DPS setting,
+/// argument `{ "setting": "devkitDps.dps.idScope", "value": "0ne..." }` (the extension
+/// accepts only `devkitDps.dps.globalEndpoint`, `devkitDps.dps.idScope` and
+/// `devkitDps.registrationId`).
+pub const CMD_WRITE_SETTING: &str = "devkit.writeSetting";
+
+/// The argument of [`CMD_WRITE_SETTING`] (a client command, not a request).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteSettingParams {
+    /// The full setting id, e.g. `devkitDps.dps.idScope`.
+    pub setting: String,
+    pub value: String,
+}
 
 // ---- Error codes -----------------------------------------------------------------------------
 
@@ -504,7 +518,7 @@ pub struct SetUdsParams {
     #[serde(default)]
     pub generate: bool,
     /// With `generate`: a new file (0600, never over an existing one) the UDS is written to
-    /// before it is sent, like `set-uds --save-to`.
+    /// before it is sent, like `set-uds --save-uds-to`.
     pub save_uds_to: Option<PathBuf>,
     #[serde(default)]
     pub allow_sample_uds: bool,
@@ -526,16 +540,19 @@ pub struct SetUdsResult {
 #[serde(rename_all = "camelCase")]
 pub struct SetWifiParams {
     pub port: String,
-    pub ssid: String,
-    /// Secret. Omit or empty to clear.
-    pub password: Option<Secret>,
+    /// `wifiSsid` like `devkit/provision` and `--wifi-ssid` (`ssid`: the old name, accepted).
+    #[serde(alias = "ssid")]
+    pub wifi_ssid: String,
+    /// Secret. Omit or empty to clear. (`password`: the old name, accepted.)
+    #[serde(alias = "password")]
+    pub wifi_password: Option<Secret>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SetWifiResult {
     pub port: String,
-    pub ssid: String,
+    pub wifi_ssid: String,
 }
 
 // ---- devkit/monitor/* ------------------------------------------------------------------------
@@ -738,8 +755,9 @@ pub struct SimConfigModeParams {
 #[serde(rename_all = "camelCase")]
 pub struct SimConfigModeResult {
     pub sim_dir: PathBuf,
-    /// The pty it speaks through.
-    pub pty: PathBuf,
+    /// The port it speaks through (its pty, or `tcp://127.0.0.1:PORT`): `port` like every
+    /// port field.
+    pub port: PathBuf,
     pub config_mode: bool,
 }
 

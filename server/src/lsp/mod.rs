@@ -1,5 +1,6 @@
 //! The `devkit lsp` daemon: every task as a custom JSON-RPC request over stdio
-//! (tower-lsp-server), plus diagnostics and code lenses for the sketch's DPS settings.
+//! (tower-lsp-server), plus diagnostics, quick fixes and code lenses for the sketch's DPS settings
+//! (the rules are `tasks::build::sketch`).
 //!
 //! Layout (rust-analyzer style):
 //! - [`ext`]: the protocol extensions (method names, params, results), mirrored by
@@ -8,7 +9,6 @@
 //! - [`handlers`]: one function per custom request, thin over `tasks`;
 //! - [`jobs`]: resource ownership, cancellation, progress and panic isolation;
 //! - [`error`]: error codes and safe params decoding;
-//! - [`sketch`]: the sketch's DPS settings as diagnostics and code lenses;
 //! - [`serial_data`]: batching of serial output into notifications;
 //! - [`to_proto`]: every conversion from a `tasks` value to a wire value;
 //! - [`transport`]: framing with bounds, dispatch and cancellation on stdio.
@@ -23,7 +23,6 @@ pub mod handlers;
 pub mod jobs;
 pub mod secret;
 pub mod serial_data;
-pub mod sketch;
 pub mod to_proto;
 pub mod transport;
 

@@ -4,13 +4,15 @@
 use crate::lsp::ext::{
     CertInfo, CompilerDiagnostic, IdentityRecord, PortInfo, RegistrationEventParams,
 };
-use crate::lsp::sketch::{self, Severity};
+use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use std::collections::HashMap;
 use std::path::Path;
 use tasks::build as b;
+use tasks::build::sketch::{self, Severity};
 use tasks::identity as id;
 use tower_lsp_server::lsp_types::{
-    Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range, Uri,
+    CodeAction, CodeActionKind, CodeDescription, Command, Diagnostic, DiagnosticSeverity,
+    NumberOrString, Position, Range, TextEdit, Uri, WorkspaceEdit,
 };
 use tower_lsp_server::UriExt;
 
@@ -122,7 +124,8 @@ pub fn compiler_diagnostics(
                 b::Severity::Warning => DiagnosticSeverity::WARNING,
                 b::Severity::Note => DiagnosticSeverity::INFORMATION,
             }),
-            code: Some(NumberOrString::String("compiler".into())),
+            code: Some(NumberOrString::String(COMPILER_CODE.into())),
+            code_description: code_description(COMPILER_CODE),
             source: Some("arm-none-eabi-gcc".into()),
             message: d.message.clone(),
             ..Default::default()
@@ -143,21 +146,109 @@ pub fn range(line: u32, start: u32, end: u32) -> Range {
     Range::new(Position::new(line, start), Position::new(line, end))
 }
 
+/// The `code` of compiler diagnostics (the sketch rules have theirs in [`sketch::Rule`]).
+pub const COMPILER_CODE: &str = "compiler";
+
+/// Where every diagnostic code is explained: one section per code, its anchor the code. The
+/// repository's address is the workspace's (`Cargo.toml`), so the links follow it.
+pub const DIAGNOSTICS_DOC: &str = concat!(
+    env!("CARGO_PKG_REPOSITORY"),
+    "/blob/main/docs/diagnostics.md"
+);
+
+/// The documentation link of a diagnostic code (`codeDescription`).
+pub fn code_description(code: &str) -> Option<CodeDescription> {
+    format!("{DIAGNOSTICS_DOC}#{code}")
+        .parse()
+        .ok()
+        .map(|href| CodeDescription { href })
+}
+
 /// A sketch check's finding as an LSP diagnostic.
-pub fn sketch_diagnostic(f: sketch::Finding) -> Diagnostic {
+pub fn sketch_diagnostic(f: &sketch::Finding) -> Diagnostic {
     Diagnostic {
         range: range(f.line, f.start, f.end),
         severity: Some(severity(f.severity)),
-        code: Some(NumberOrString::String(f.code.to_string())),
+        code: Some(NumberOrString::String(f.rule.code().to_string())),
+        code_description: code_description(f.rule.code()),
         source: Some("devkit".into()),
-        message: f.message,
+        message: f.message.clone(),
         ..Default::default()
     }
+}
+
+/// A finding's fixes as quick fixes: the file's edits, and for "move to settings" the
+/// extension's [`CMD_WRITE_SETTING`] command with `{ "setting", "value" }`.
+// `Uri` hashes and compares by its string only, so it is a sound key.
+#[allow(clippy::mutable_key_type)]
+pub fn code_actions(uri: &Uri, f: &sketch::Finding) -> Vec<CodeAction> {
+    let diagnostic = sketch_diagnostic(f);
+    f.fixes
+        .iter()
+        .map(|fix| {
+            let edits = fix
+                .edits
+                .iter()
+                .map(|e| TextEdit {
+                    range: range(e.line, e.start, e.end),
+                    new_text: e.new_text.clone(),
+                })
+                .collect();
+            CodeAction {
+                title: fix.title.clone(),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![diagnostic.clone()]),
+                edit: Some(WorkspaceEdit {
+                    changes: Some(HashMap::from([(uri.clone(), edits)])),
+                    ..Default::default()
+                }),
+                command: fix.write_setting.as_ref().map(|(kind, value)| Command {
+                    title: fix.title.clone(),
+                    command: CMD_WRITE_SETTING.into(),
+                    arguments: serde_json::to_value(WriteSettingParams {
+                        setting: kind.setting_id().into(),
+                        value: value.clone(),
+                    })
+                    .ok()
+                    .map(|v| vec![v]),
+                }),
+                is_preferred: Some(fix.preferred),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every code a diagnostic can carry has its section in docs/diagnostics.md.
+    #[test]
+    fn every_diagnostic_code_links_to_an_existing_section() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"),
+        )
+        .unwrap();
+        let codes = sketch::Rule::ALL
+            .iter()
+            .map(|r| r.code())
+            .chain([COMPILER_CODE]);
+        for code in codes {
+            // GitHub's anchor of a heading `## code` is `#code`.
+            assert!(
+                doc.lines().any(|l| l == format!("## {code}")),
+                "docs/diagnostics.md has no `## {code}` section"
+            );
+            let link = code_description(code).unwrap().href;
+            assert!(
+                link.as_str()
+                    .ends_with(&format!("docs/diagnostics.md#{code}")),
+                "{link:?}"
+            );
+            assert!(link.as_str().starts_with("https://"), "{link:?}");
+        }
+    }
     use tasks::logs::LogEvent;
 
     #[test]
@@ -165,9 +256,14 @@ mod tests {
         let e = LogEvent::UdsMissing {
             message: "m".into(),
             hint: "h".into(),
+            next_actions: vec![tasks::error::NextAction::SetUds.into()],
         };
         let p = registration_event("/dev/x", &e).unwrap();
         assert_eq!(p.event["kind"], "udsMissing");
+        assert_eq!(
+            p.event["nextActions"],
+            serde_json::json!([{"action": "setUds"}])
+        );
         let e = LogEvent::Assigned {
             hub: "hub.azure-devices.net".into(),
             device_id: Some("d".into()),

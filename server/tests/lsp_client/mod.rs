@@ -3,6 +3,9 @@
 //! notification and everything written to stderr for assertions. Every wait is bounded.
 #![allow(dead_code)]
 
+#[path = "../json_casing/mod.rs"]
+mod json_casing;
+
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +25,9 @@ pub struct Lsp {
     /// Notifications and server requests not consumed yet, in arrival order.
     pub inbox: VecDeque<Value>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// The answer to every item of the server's `workspace/configuration` requests (null:
+    /// nothing configured).
+    pub configuration: Value,
 }
 
 fn read_message(r: &mut impl BufRead) -> Option<Value> {
@@ -95,6 +101,7 @@ impl Lsp {
             next_id: 0,
             inbox: VecDeque::new(),
             stderr,
+            configuration: Value::Null,
         }
     }
 
@@ -149,8 +156,16 @@ impl Lsp {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.rx.recv_timeout(left) {
             Ok(m) => {
+                // Every result, error and notification the daemon sends: one casing.
+                json_casing::assert_camel_case(&m, "the daemon");
                 if m.get("method").is_some() && m.get("id").is_some() && self.stdin.is_some() {
-                    let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": null});
+                    let result = if m["method"] == "workspace/configuration" {
+                        let items = m["params"]["items"].as_array().map_or(0, Vec::len);
+                        Value::Array(vec![self.configuration.clone(); items])
+                    } else {
+                        Value::Null
+                    };
+                    let reply = json!({"jsonrpc": "2.0", "id": m["id"], "result": result});
                     self.send(&reply);
                 }
                 Some(m)

@@ -10,7 +10,7 @@
 //! `arm-none-eabi-gcc` on PATH is used (`runtime.tools.arm-none-eabi-gcc.path`).
 
 use super::toolchain::{self, Toolchain, FQBN, PLATFORM_ID};
-use super::BuildError;
+use super::{BuildError, BuildTool};
 use crate::progress::Progress;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -114,17 +114,9 @@ pub async fn resolve(
     let exe = find_arduino_builder(settings.arduino_builder.as_deref())?;
     progress.report(format!("Checking {}", exe.display()), None);
     let version = builder_version(&exe).await?;
-    let data = data.ok_or_else(|| BuildError::PlatformMissing {
-        platform: PLATFORM_ID.into(),
-        guidance: "no Arduino15 folder: pass --arduino-data DIR (or set DEVKIT_ARDUINO_DATA)"
-            .into(),
-    })?;
-    let platform = platform_dir(&data, None).ok_or_else(|| BuildError::PlatformMissing {
-        platform: PLATFORM_ID.into(),
-        guidance: format!(
-            "arduino-builder reads it from {}/packages/AZ3166/hardware/stm32f4/<version> (with platform.txt), and there is none. Point --arduino-data (DEVKIT_ARDUINO_DATA) at an Arduino15 folder that has it.",
-            data.display()
-        ),
+    let data = data.ok_or(BuildError::ArduinoDataMissing { data: None })?;
+    let platform = platform_dir(&data, None).ok_or_else(|| BuildError::ArduinoDataMissing {
+        data: Some(data.clone()),
     })?;
     let platform_version = platform
         .file_name()
@@ -178,18 +170,13 @@ pub async fn resolve(
     })
 }
 
+/// The arduino-builder to use; missing, it is named (not arduino-cli) with how to install it.
 fn find_arduino_builder(explicit: Option<&Path>) -> Result<PathBuf, BuildError> {
+    let not_found = |configured| BuildTool::ArduinoBuilder.not_found(configured);
     match explicit {
         Some(p) if p.is_file() => Ok(p.to_path_buf()),
-        Some(p) => Err(BuildError::ArduinoCliNotFound {
-            looked: format!("the configured arduino-builder {}", p.display()),
-            guidance: toolchain::install_guidance(),
-        }),
-        None => which::which("arduino-builder").map_err(|_| BuildError::ArduinoCliNotFound {
-            looked: "`arduino-builder` on PATH (pass --arduino-builder FILE, or use arduino-cli)"
-                .into(),
-            guidance: toolchain::install_guidance(),
-        }),
+        Some(p) => Err(not_found(Some(p))),
+        None => which::which("arduino-builder").map_err(|_| not_found(None)),
     }
 }
 

@@ -106,7 +106,12 @@ impl KnownFailure {
 /// The platform's `recipe.c.combine.pattern=` line with the `-gcc` typo corrected, when the
 /// platform's `platform.txt` has it.
 pub fn fixed_combine_pattern(platform_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(platform_dir.join("platform.txt")).ok()?;
+    let bytes = crate::fsutil::read_internal(
+        &platform_dir.join("platform.txt"),
+        crate::fsutil::limits::TOOL_FILE,
+    )
+    .ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     let line = text
         .lines()
         .find(|l| l.trim_start().starts_with("recipe.c.combine.pattern="))?;

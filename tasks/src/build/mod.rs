@@ -13,6 +13,7 @@ pub mod builder;
 pub mod diagnostics;
 pub mod known_failures;
 pub mod settings;
+pub mod sketch;
 pub mod toolchain;
 
 pub use builder::{BuilderChoice, BuilderSettings};
@@ -41,12 +42,20 @@ pub enum BuildError {
     /// The caller's input (exit 2 at the CLI).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    #[error("arduino-cli not found: looked for {looked}.\n{guidance}")]
-    ArduinoCliNotFound { looked: String, guidance: String },
+    /// The program that compiles (arduino-cli, or arduino-builder when chosen) is missing:
+    /// `configured` is the path given for it (then the caller's input to fix), else PATH.
+    #[error("{} not found: {}.\n{}", .tool.name(), looked(*.tool, .configured.as_deref()), .tool.install_guidance())]
+    ToolNotFound {
+        tool: BuildTool,
+        configured: Option<PathBuf>,
+    },
     #[error("arduino-cli {found} is too old: version {minimum} or newer is needed. Update it: https://arduino.github.io/arduino-cli/latest/installation/")]
     ArduinoCliTooOld { found: String, minimum: String },
     #[error("the DevKit platform {platform} is not installed in arduino-cli.\n{guidance}")]
     PlatformMissing { platform: String, guidance: String },
+    /// arduino-builder reads the platform from an Arduino15 folder: none, or it lacks it.
+    #[error("{}", arduino_data_missing(.data.as_deref()))]
+    ArduinoDataMissing { data: Option<PathBuf> },
     #[error("`{command}` failed: {message}")]
     ToolchainQuery { command: String, message: String },
     #[error("compilation failed{}", summary(.diagnostics, .output_tail, .known))]
@@ -68,6 +77,77 @@ pub enum BuildError {
     Write(#[from] fsutil::FsError),
     #[error("build cancelled")]
     Cancelled,
+}
+
+/// A program that builds the sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildTool {
+    ArduinoCli,
+    ArduinoBuilder,
+}
+
+/// The editor setting that holds arduino-cli's path (the detail of
+/// [`NextAction::SetArduinoCliPath`]).
+pub const ARDUINO_CLI_SETTING: &str = "devkitDps.arduinoCli.path";
+
+impl BuildTool {
+    pub const fn name(self) -> &'static str {
+        match self {
+            BuildTool::ArduinoCli => "arduino-cli",
+            BuildTool::ArduinoBuilder => "arduino-builder",
+        }
+    }
+    /// The input that names its executable.
+    pub const fn input(self) -> Input {
+        match self {
+            BuildTool::ArduinoCli => Input::ArduinoCli,
+            BuildTool::ArduinoBuilder => Input::ArduinoBuilder,
+        }
+    }
+    /// It was not found: at `configured` when given, else on PATH.
+    pub(crate) fn not_found(self, configured: Option<&Path>) -> BuildError {
+        BuildError::ToolNotFound {
+            tool: self,
+            configured: configured.map(Path::to_path_buf),
+        }
+    }
+    /// How to install it, worded for the terminal and the editor alike (no CLI flags).
+    pub fn install_guidance(self) -> String {
+        match self {
+            BuildTool::ArduinoCli => toolchain::install_guidance(),
+            BuildTool::ArduinoBuilder => "Install Arduino's arduino-builder (Debian/Ubuntu: the package `arduino-builder`, \
+                 `sudo apt-get install arduino-builder`; it is also part of the Arduino IDE 1.x), or build with arduino-cli instead."
+                .into(),
+        }
+    }
+}
+
+/// Where a missing build tool was looked for.
+fn looked(tool: BuildTool, configured: Option<&Path>) -> String {
+    match configured {
+        Some(p) => format!(
+            "the configured {} {} does not exist",
+            tool.name(),
+            p.display()
+        ),
+        None => format!("`{}` is not on PATH", tool.name()),
+    }
+}
+
+fn arduino_data_missing(data: Option<&Path>) -> String {
+    match data {
+        None => format!(
+            "no Arduino data folder (Arduino15): arduino-builder reads the DevKit platform {} from one",
+            toolchain::PLATFORM_ID
+        ),
+        Some(d) => format!(
+            "the DevKit platform {} is not in the Arduino data folder {}: arduino-builder reads it from \
+             {}/packages/AZ3166/hardware/stm32f4/<version> (with platform.txt). Use an Arduino15 folder that has it.",
+            toolchain::PLATFORM_ID,
+            d.display(),
+            d.display()
+        ),
+    }
 }
 
 fn summary(diagnostics: &[Diagnostic], tail: &str, known: &[(KnownFailure, String)]) -> String {
@@ -99,9 +179,9 @@ impl DomainError for BuildError {
     fn kind(&self) -> ErrorKind {
         match self {
             BuildError::Invalid(_) => ErrorKind::InvalidInput,
-            BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
-                ErrorKind::NotFound
-            }
+            BuildError::ToolNotFound { .. }
+            | BuildError::PlatformMissing { .. }
+            | BuildError::ArduinoDataMissing { .. } => ErrorKind::NotFound,
             BuildError::Compile { .. } => ErrorKind::BuildFailed,
             BuildError::Cancelled => ErrorKind::Cancelled,
             BuildError::Write(e) => e.kind(),
@@ -114,12 +194,39 @@ impl DomainError for BuildError {
             _ => None,
         }
     }
+    /// A configured tool path that does not exist, and the Arduino data folder arduino-builder
+    /// needs, are the caller's inputs (the CLI names their flags, the daemon `data.field`).
+    fn input(&self) -> Option<Input> {
+        match self {
+            BuildError::Invalid(i) => Some(i.input),
+            BuildError::ToolNotFound {
+                tool,
+                configured: Some(_),
+            } => Some(tool.input()),
+            BuildError::ArduinoDataMissing { .. } => Some(Input::ArduinoData),
+            _ => None,
+        }
+    }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
-            BuildError::ArduinoCliNotFound { .. } => vec![
+            BuildError::ToolNotFound {
+                tool: BuildTool::ArduinoCli,
+                ..
+            } => vec![
                 NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
-                NextStep::with_detail(NextAction::SetArduinoCliPath, "devkit.arduinoCliPath"),
+                NextStep::with_detail(NextAction::SetArduinoCliPath, ARDUINO_CLI_SETTING),
             ],
+            BuildError::ToolNotFound {
+                tool: BuildTool::ArduinoBuilder,
+                ..
+            } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                "arduino-builder",
+            )],
+            BuildError::ArduinoDataMissing { .. } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                toolchain::PLATFORM_ID,
+            )],
             BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(
                 NextAction::InstallToolchain,
                 "arduino-cli",
@@ -184,7 +291,8 @@ pub struct BuildRequest {
 #[derive(Debug, Clone)]
 pub struct PlannedBuild {
     pub options: BuildOptions,
-    /// Settings warnings (an unusual ID Scope shape).
+    /// Settings warnings (an unusual ID Scope shape, values hard-coded in the sketch that
+    /// disagree with the settings compiled in: [`sketch::hard_coded_in`]).
     pub warnings: Vec<String>,
     /// Set when the DPS settings of the previous build were reused.
     pub note: Option<String>,
@@ -206,8 +314,7 @@ impl BuildRequest {
             && self.id_scope.is_none()
             && self.registration_id.is_none()
         {
-            let previous = std::fs::read(build_path.join(DPS_CONFIG_JSON))
-                .ok()
+            let previous = read_state(&build_path.join(DPS_CONFIG_JSON))
                 .and_then(|b| serde_json::from_slice::<DpsSettings>(&b).ok());
             let previous = previous.ok_or_else(|| {
                 BuildError::invalid(Input::IdScope, "is required (0ne followed by 8 hex digits, from the DPS instance's overview page): it is compiled into the sketch, and there is no previous build to take it from")
@@ -229,11 +336,14 @@ impl BuildRequest {
             warnings = w;
             dps
         };
+        let sketch_dir = self
+            .sketch
+            .clone()
+            .unwrap_or_else(|| default_sketch_dir(&self.project_dir));
+        // Values hard-coded in the sketch that the settings compiled in contradict.
+        warnings.extend(sketch::hard_coded_in(&sketch_dir, &dps));
         let options = BuildOptions {
-            sketch_dir: self
-                .sketch
-                .clone()
-                .unwrap_or_else(|| default_sketch_dir(&self.project_dir)),
+            sketch_dir,
             build_path,
             arduino_cli: self.arduino_cli.clone(),
             builder: BuilderSettings {
@@ -300,6 +410,17 @@ pub fn find_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
     }
 }
 
+/// The image of a build directory and its map, both present ([`find_outputs`]): what the
+/// identity needs (certificates, the virtual DevKit), for the CLI and the daemon alike.
+pub fn find_image_and_map(dir: &Path) -> Result<(PathBuf, PathBuf), FindOutputError> {
+    let (bin, map) = find_outputs(dir)?;
+    if map.is_file() {
+        Ok((bin, map))
+    } else {
+        Err(FindOutputError::MapMissing { bin, map })
+    }
+}
+
 /// Why [`find_outputs`] found no image.
 #[derive(Debug, thiserror::Error)]
 pub enum FindOutputError {
@@ -311,6 +432,9 @@ pub enum FindOutputError {
     },
     #[error(transparent)]
     Invalid(InvalidInput),
+    /// [`find_image_and_map`]: the image has no map next to it.
+    #[error("{} has no {} next to it", .bin.display(), .map.display())]
+    MapMissing { bin: PathBuf, map: PathBuf },
 }
 
 impl DomainError for FindOutputError {
@@ -318,12 +442,13 @@ impl DomainError for FindOutputError {
         match self {
             FindOutputError::Unreadable { source, .. } => crate::error::io_kind(source),
             FindOutputError::Invalid(_) => ErrorKind::InvalidInput,
+            FindOutputError::MapMissing { .. } => ErrorKind::NotFound,
         }
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
             FindOutputError::Invalid(i) => Some(i),
-            FindOutputError::Unreadable { .. } => None,
+            FindOutputError::Unreadable { .. } | FindOutputError::MapMissing { .. } => None,
         }
     }
     fn input(&self) -> Option<Input> {
@@ -448,7 +573,7 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), 
 pub fn write_header(sketch_dir: &Path, dps: &DpsSettings) -> Result<(), BuildError> {
     let path = sketch_dir.join(DPS_CONFIG_HEADER);
     let text = dps.render_header();
-    if std::fs::read(&path).ok().as_deref() == Some(text.as_bytes()) {
+    if read_state(&path).as_deref() == Some(text.as_bytes()) {
         return Ok(());
     }
     fsutil::write_atomic(&path, text.as_bytes(), Mode::Public)?;
@@ -572,7 +697,15 @@ pub async fn build(
 }
 
 fn read_stamp(path: &Path) -> Option<Stamp> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    serde_json::from_slice(&read_state(path)?).ok()
+}
+
+/// A small file the build wrote (stamp, `dps_config.json`, the generated header), bounded;
+/// missing or unreadable is "nothing to reuse".
+fn read_state(path: &Path) -> Option<Vec<u8>> {
+    fsutil::read_internal(path, fsutil::limits::STATE_FILE)
+        .ok()
+        .flatten()
 }
 
 /// Run the builder's compile command, streaming every output line as progress and
@@ -674,6 +807,23 @@ mod tests {
             arduino_cli_version: v.into(),
             platform_version: "1.6.2".into(),
         }
+    }
+
+    /// The image needs its map for an identity: one rule (and one error) for CLI and daemon.
+    #[test]
+    fn image_and_map_are_found_together_or_the_missing_map_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.ino.bin"), b"x").unwrap();
+        let e = find_image_and_map(dir.path()).unwrap_err();
+        assert!(matches!(e, FindOutputError::MapMissing { .. }), "{e}");
+        assert_eq!(
+            (e.kind(), e.input()),
+            (ErrorKind::NotFound, Some(Input::BuildDir))
+        );
+        assert!(e.to_string().contains("s.ino.map"), "{e}");
+        std::fs::write(dir.path().join("s.ino.map"), b"m").unwrap();
+        let (bin, map) = find_image_and_map(dir.path()).unwrap();
+        assert!(bin.ends_with("s.ino.bin") && map.ends_with("s.ino.map"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `Installed` before 0.18, snake case later, `{"platforms": [...]}` with `installed_version`
 //! since 1.0), so all shapes are read.
 
-use super::BuildError;
+use super::{BuildError, BuildTool};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -32,16 +32,18 @@ pub struct Toolchain {
     pub platform_version: String,
 }
 
-/// How to install what is missing, shown with every "not found" error.
+/// How to install arduino-cli and the platform, shown with every "not found" error. Worded
+/// for the terminal and the editor alike: arduino-cli's own commands, none of devkit's flags
+/// (each adapter renders the next actions: flags in the terminal, buttons in the editor).
 pub fn install_guidance() -> String {
     format!(
         "Install arduino-cli (https://arduino.github.io/arduino-cli/latest/installation/), then the DevKit platform:\n  \
          arduino-cli core update-index --additional-urls {VENDOR_INDEX_URL}\n  \
          arduino-cli core install {PLATFORM_ID} --additional-urls {VENDOR_INDEX_URL}\n\
          Note: the vendor's old board index URL may no longer be served; if the index download fails, use an existing \
-         Arduino15 folder that holds packages/AZ3166/hardware/stm32f4/<version> (from an Arduino IDE install): pass \
-         --arduino-data DIR (or set DEVKIT_ARDUINO_DATA); without arduino-cli, Arduino's arduino-builder \
-         (e.g. Debian's package) builds from that folder (--builder arduino-builder)."
+         Arduino15 folder that holds packages/AZ3166/hardware/stm32f4/<version> (from an Arduino IDE install) as the \
+         Arduino data folder; without arduino-cli, Arduino's arduino-builder (e.g. Debian's package `arduino-builder`) \
+         builds from that folder."
     )
 }
 
@@ -51,14 +53,12 @@ pub fn find_arduino_cli(
     explicit: Option<&Path>,
     path_env: Option<&OsStr>,
 ) -> Result<PathBuf, BuildError> {
+    let not_found = |configured| BuildTool::ArduinoCli.not_found(configured);
     if let Some(p) = explicit {
         return if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(BuildError::ArduinoCliNotFound {
-                looked: format!("the configured path {}", p.display()),
-                guidance: install_guidance(),
-            })
+            Err(not_found(Some(p)))
         };
     }
     let found = match path_env {
@@ -68,7 +68,7 @@ pub fn find_arduino_cli(
         }
         None => which::which("arduino-cli"),
     };
-    found.map_err(|_| BuildError::ArduinoCliNotFound { looked: "`arduino-cli` on PATH (pass --arduino-cli FILE or set DEVKIT_ARDUINO_CLI to use another)".into(), guidance: install_guidance() })
+    found.map_err(|_| not_found(None))
 }
 
 /// Parse `X.Y.Z` (a leading `v` and any `-suffix` ignored).

@@ -149,7 +149,7 @@ impl Transport for SerialTransport {
 
 /// How the device answered a command.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ReplyKind {
     /// `INFO: ...`: the value was stored and verified.
     Success,
@@ -456,6 +456,7 @@ impl Command {
 
 /// The device's versions (`version`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeviceVersion {
     /// `DevKitSDK version: X.Y.Z` (what the registration ID is built from).
     pub devkit_sdk: String,

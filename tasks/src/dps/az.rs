@@ -109,9 +109,9 @@ impl AzEnrollment {
     }
 }
 
-/// `az` on PATH, if any.
-pub fn find_az() -> Option<PathBuf> {
-    which::which("az").ok()
+/// `az` on PATH; missing, the one typed error both adapters render.
+pub fn find_az() -> Result<PathBuf, DpsError> {
+    which::which("az").map_err(|_| DpsError::AzNotFound)
 }
 
 /// A secret argument's value in a private temporary file (0600 on Unix), deleted on drop.

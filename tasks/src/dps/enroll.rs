@@ -10,22 +10,15 @@
 
 use super::enrollment::{IndividualEnrollment, ProvisioningStatus};
 use super::{DpsError, IfMatch, ServiceClient};
+use crate::error::{DomainError, Input};
 use crate::identity::{self, CertInfo, RegistrationId};
 use crate::project::{IdentityRecord, IdentitySource, ProjectError, ProjectState};
 use std::path::{Path, PathBuf};
 
-/// Which input an [`EnrollError`] is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EnrollInput {
-    Cert,
-    DeviceId,
-    IotHub,
-}
-
 /// Errors preparing an enrollment. Messages never contain secrets (a certificate is public).
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
-    #[error("the project at {0} has no generated certificate: run `devkit generate-cert` first, or name the certificate to enroll")]
+    #[error("the project at {0} has no generated certificate: generate the certificate first, or name the certificate to enroll")]
     NoGeneratedCertificate(PathBuf),
     #[error("cannot read the certificate {path}: {source}")]
     Unreadable {
@@ -37,7 +30,7 @@ pub enum EnrollError {
     InvalidCertificate { path: PathBuf, reason: String },
     #[error("{value:?}: {reason}")]
     InvalidSetting {
-        input: EnrollInput,
+        input: Input,
         value: String,
         reason: &'static str,
     },
@@ -45,20 +38,7 @@ pub enum EnrollError {
     Project(#[from] ProjectError),
 }
 
-impl EnrollError {
-    /// The input the error is about, when it is the caller's input.
-    pub fn input(&self) -> Option<EnrollInput> {
-        match self {
-            EnrollError::NoGeneratedCertificate(_)
-            | EnrollError::Unreadable { .. }
-            | EnrollError::InvalidCertificate { .. } => Some(EnrollInput::Cert),
-            EnrollError::InvalidSetting { input, .. } => Some(*input),
-            EnrollError::Project(_) => None,
-        }
-    }
-}
-
-impl crate::error::DomainError for EnrollError {
+impl DomainError for EnrollError {
     fn kind(&self) -> crate::error::ErrorKind {
         use crate::error::ErrorKind;
         match self {
@@ -71,12 +51,15 @@ impl crate::error::DomainError for EnrollError {
             _ => ErrorKind::InvalidInput,
         }
     }
-    fn input(&self) -> Option<crate::error::Input> {
-        EnrollError::input(self).map(|i| match i {
-            EnrollInput::Cert => crate::error::Input::Cert,
-            EnrollInput::DeviceId => crate::error::Input::DeviceId,
-            EnrollInput::IotHub => crate::error::Input::IotHub,
-        })
+    /// The input the error is about, when it is the caller's input.
+    fn input(&self) -> Option<Input> {
+        match self {
+            EnrollError::NoGeneratedCertificate(_)
+            | EnrollError::Unreadable { .. }
+            | EnrollError::InvalidCertificate { .. } => Some(Input::Cert),
+            EnrollError::InvalidSetting { input, .. } => Some(*input),
+            EnrollError::Project(_) => None,
+        }
     }
     fn next_actions(&self) -> Vec<crate::error::NextStep> {
         match self {
@@ -144,7 +127,7 @@ impl EnrollmentSettings {
         if let Some(hub) = &self.iot_hub {
             if !is_host_name(hub) {
                 return Err(EnrollError::InvalidSetting {
-                    input: EnrollInput::IotHub,
+                    input: Input::IotHub,
                     value: hub.clone(),
                     reason: "expected a host name such as myhub.azure-devices.net",
                 });
@@ -156,7 +139,7 @@ impl EnrollmentSettings {
                 || d.chars().any(|c| c.is_control() || c == '/' || c == ' ')
             {
                 return Err(EnrollError::InvalidSetting {
-                    input: EnrollInput::DeviceId,
+                    input: Input::DeviceId,
                     value: d.clone(),
                     reason: "expected 1 to 128 printable characters without '/' or spaces",
                 });
@@ -351,17 +334,14 @@ mod tests {
             iot_hub: Some("not a host".into()),
             ..Default::default()
         };
-        assert_eq!(
-            bad_hub.validate().unwrap_err().input(),
-            Some(EnrollInput::IotHub)
-        );
+        assert_eq!(bad_hub.validate().unwrap_err().input(), Some(Input::IotHub));
         let bad_id = EnrollmentSettings {
             device_id: Some("a/b".into()),
             ..Default::default()
         };
         assert_eq!(
             bad_id.validate().unwrap_err().input(),
-            Some(EnrollInput::DeviceId)
+            Some(Input::DeviceId)
         );
         let s = EnrollmentSettings {
             device_id: Some("dev".into()),
@@ -459,7 +439,7 @@ mod tests {
             device.to_string().contains("DeviceID certificate"),
             "{device}"
         );
-        assert_eq!(device.input(), Some(EnrollInput::Cert));
+        assert_eq!(device.input(), Some(Input::Cert));
         record_enrolled(dir.path(), &cert).unwrap();
         let state = ProjectState::load(dir.path()).unwrap();
         assert_eq!(

@@ -7,6 +7,7 @@ impl DomainError for DpsError {
         match self {
             DpsError::Invalid(_) | DpsError::ConnectionString(_) => ErrorKind::InvalidInput,
             DpsError::Cancelled => ErrorKind::Cancelled,
+            DpsError::AzNotFound => ErrorKind::NotFound,
             _ => ErrorKind::Dps,
         }
     }
@@ -19,6 +20,10 @@ impl DomainError for DpsError {
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
             DpsError::Unauthorized(_) => vec![NextStep::new(NextAction::ConfigureDps)],
+            DpsError::AzNotFound => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, "az"),
+                NextStep::new(NextAction::ConfigureDps),
+            ],
             DpsError::EtagMismatch(_) | DpsError::Throttled(_) | DpsError::Transport { .. } => {
                 vec![NextStep::new(NextAction::Retry)]
             }
@@ -124,6 +129,9 @@ pub enum DpsError {
     Cancelled,
     #[error("az CLI: {0}")]
     Az(String),
+    /// The az backend was chosen and `az` is not on PATH.
+    #[error("`az` (Azure CLI) is not on PATH: install it with its azure-iot extension, or enroll through the DPS REST API with the service connection string")]
+    AzNotFound,
 }
 
 impl DpsError {

@@ -61,8 +61,10 @@ pub enum FlashError {
     ProbeFirmwareTooOld(String),
     #[error("USB permission denied: {detail}; {hint}")]
     PermissionDenied { detail: String, hint: String },
-    #[error("{0}")]
-    ToolNotFound(String),
+    /// openocd (the OpenOCD backend) is missing: at `configured` (the caller's input), else
+    /// on PATH.
+    #[error("openocd not found {}; install it (Debian/Ubuntu: `sudo apt-get install openocd`, macOS: `brew install open-ocd`) or use the probe-rs backend", match .configured { Some(p) => format!("at {}", p.display()), None => "on PATH".into() })]
+    ToolNotFound { configured: Option<PathBuf> },
     #[error("{0}")]
     Backend(String),
     #[error(transparent)]
@@ -87,7 +89,7 @@ impl DomainError for FlashError {
     fn kind(&self) -> ErrorKind {
         match self {
             FlashError::Invalid(_) => ErrorKind::InvalidInput,
-            FlashError::NoProbe { .. } | FlashError::ToolNotFound(_) => ErrorKind::NotFound,
+            FlashError::NoProbe { .. } | FlashError::ToolNotFound { .. } => ErrorKind::NotFound,
             FlashError::Read { source, .. } => crate::error::io_kind(source),
             FlashError::Cancelled => ErrorKind::Cancelled,
             _ => ErrorKind::FlashFailed,
@@ -103,6 +105,9 @@ impl DomainError for FlashError {
         match self {
             FlashError::Invalid(i) => Some(i.input),
             FlashError::Read { .. } => Some(Input::Bin),
+            FlashError::ToolNotFound {
+                configured: Some(_),
+            } => Some(Input::Openocd),
             _ => None,
         }
     }
@@ -113,14 +118,14 @@ impl DomainError for FlashError {
                 NextStep::new(NextAction::Retry),
             ],
             FlashError::PermissionDenied { .. } => vec![NextStep::new(NextAction::InstallUdevRule)],
-            FlashError::ToolNotFound(_) => vec![
+            FlashError::ToolNotFound { .. } => vec![
                 NextStep::with_detail(NextAction::InstallToolchain, "openocd"),
                 NextStep::new(NextAction::ChooseUploadBackend),
             ],
-            FlashError::ProbeFirmwareTooOld(_) => vec![NextStep::with_detail(
-                NextAction::InstallToolchain,
-                "stlink-firmware",
-            )],
+            FlashError::ProbeFirmwareTooOld(_) => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, "stlink-firmware"),
+                NextStep::new(NextAction::ChooseUploadBackend),
+            ],
             _ => Vec::new(),
         }
     }
@@ -187,6 +192,9 @@ impl FlashImage {
                     Input::BuildDir,
                     format!("cannot read {}: {source}", dir.display()),
                 ))
+            }
+            Err(e @ crate::build::FindOutputError::MapMissing { .. }) => {
+                Err(FlashError::invalid(Input::BuildDir, e.to_string()))
             }
         }
     }
@@ -296,7 +304,10 @@ impl BackendRequest {
             },
             BackendKind::Sim => {
                 let state_dir = self.sim_dir.clone().ok_or_else(|| {
-                    FlashError::invalid(Input::SimDir, "is required with backend `sim` (the virtual DevKit's state directory, as given to `devkit sim`)")
+                    FlashError::invalid(
+                        Input::SimDir,
+                        "is required with backend `sim` (the virtual DevKit's state directory)",
+                    )
                 })?;
                 let trusted_ca_pem = match &self.trusted_ca {
                     Some(path) => {

@@ -34,10 +34,10 @@ pub fn args(bin: &Path, address: u32) -> Result<Vec<String>, FlashError> {
 pub fn find(explicit: Option<&Path>) -> Result<PathBuf, FlashError> {
     match explicit {
         Some(p) if p.is_file() => Ok(p.to_path_buf()),
-        Some(p) => Err(FlashError::ToolNotFound(format!("openocd not found at {}", p.display()))),
-        None => which::which("openocd").map_err(|_| {
-            FlashError::ToolNotFound("openocd not found on PATH; install it (Debian/Ubuntu: `sudo apt-get install openocd`, macOS: `brew install open-ocd`) or use --backend probe-rs".into())
+        Some(p) => Err(FlashError::ToolNotFound {
+            configured: Some(p.to_path_buf()),
         }),
+        None => which::which("openocd").map_err(|_| FlashError::ToolNotFound { configured: None }),
     }
 }
 

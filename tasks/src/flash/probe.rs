@@ -66,7 +66,7 @@ fn choose(
         0 => Err(FlashError::NoProbe {
             wanted,
             found: all,
-            detail: "Connect the DevKit with a data-capable USB cable (its LED lights and a DevKit drive appears), or choose a probe with --probe VID:PID[:SERIAL].".into(),
+            detail: "Connect the DevKit with a data-capable USB cable (its LED lights and a DevKit drive appears), or select another probe by VID:PID[:SERIAL].".into(),
         }),
         1 => {
             let item = matching.into_iter().next().ok_or_else(|| FlashError::Backend("probe list changed".into()))?;
@@ -77,7 +77,7 @@ fn choose(
         }
         _ => Err(FlashError::invalid(
             Input::Probe,
-            format!("{wanted} matches {} probes: {}; add the serial number: --probe VID:PID:SERIAL", matching.len(), matching.iter().map(|i| describe(&i.info)).collect::<Vec<_>>().join(", ")),
+            format!("{wanted} matches {} probes: {}; add its serial number (VID:PID:SERIAL)", matching.len(), matching.iter().map(|i| describe(&i.info)).collect::<Vec<_>>().join(", ")),
         )),
     }
 }
@@ -93,7 +93,7 @@ fn probe_error(e: DebugProbeError) -> FlashError {
     };
     if let Some(StlinkError::ProbeFirmwareOutdated(min)) = stlink {
         return FlashError::ProbeFirmwareTooOld(format!(
-            "the ST-LINK firmware is older than probe-rs supports (minimum version {min}). Update it with ST's ST-LINK upgrade tool (STSW-LINK007), or use --backend openocd"
+            "the ST-LINK firmware is older than probe-rs supports (minimum version {min}). Update it with ST's ST-LINK upgrade tool (STSW-LINK007), or use the OpenOCD backend"
         ));
     }
     let io = match &e {

@@ -84,9 +84,9 @@ pub struct FileOptions {
     pub per_device_dir: bool,
 }
 
-/// What a file is.
+/// What a file is (`kind` in `generate-cert --json`: camelCase like every JSON output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum FileKind {
     AliasCert,
     DeviceCert,
@@ -108,7 +108,7 @@ impl FileKind {
 
 /// What happened to a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "camelCase")]
 pub enum FileAction {
     /// The file did not exist.
     Written,
@@ -120,6 +120,7 @@ pub enum FileAction {
 
 /// One written (or untouched) file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WrittenFile {
     pub kind: FileKind,
     /// Absolute path.
@@ -194,6 +195,16 @@ pub struct PlannedWrite {
     pub files: Vec<WrittenFile>,
     pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
     _locks: FileLocks,
+}
+
+/// Where certificates go when no output directory is given: the project's `.devkit/certs`
+/// (next to its `state.json`), else the working directory. (The CLI's `--out-dir` defaults to
+/// `.`, the tutorial's contract, and always names its directory.)
+pub fn default_out_dir(project: Option<&Path>) -> PathBuf {
+    match project {
+        Some(p) => p.join(".devkit").join("certs"),
+        None => std::env::current_dir().unwrap_or_default(),
+    }
 }
 
 /// Decide what writing the identity's files under `out_dir` means (see the module

@@ -84,24 +84,55 @@ fn region(
     Ok((addrs.start - origin) as usize..(addrs.end - origin) as usize)
 }
 
-pub(crate) fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
+pub(crate) fn load(
+    bin: &Path,
+    map: &Path,
+    bin_name: &str,
+    map_name: &str,
+) -> Result<FirmwareImage, IdentityError> {
     use crate::fsutil::{limits, read_bounded, InputError};
-    let (bin_name, map_name) = (
-        format!("firmware image {:?}", bin.display().to_string()),
-        format!("map file {:?}", map.display().to_string()),
-    );
     let err = |path: &Path, input: crate::error::Input, e: InputError| match e.io_kind {
-        Some(kind) => IdentityError::Io {
+        Some(io_kind) => IdentityError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::new(kind, e.reason),
+            reason: e.reason,
+            io_kind,
+            input: Some(input),
         },
         None => IdentityError::Invalid(e.into_invalid(input)),
     };
-    let bin_bytes = read_bounded(bin, &bin_name, limits::FIRMWARE_BIN)
+    let bin_bytes = read_bounded(bin, bin_name, limits::FIRMWARE_BIN)
         .map_err(|e| err(bin, crate::error::Input::Bin, e))?;
-    let map_bytes = read_bounded(map, &map_name, limits::MAP_FILE)
+    let map_bytes = read_bounded(map, map_name, limits::MAP_FILE)
         .map_err(|e| err(map, crate::error::Input::Map, e))?;
     // Maps are ASCII in practice; tolerate stray non-UTF-8 bytes (e.g. in paths).
     let map_text = String::from_utf8_lossy(&map_bytes);
-    from_parts(bin_bytes, &map_text, &bin_name, &map_name)
+    from_parts(bin_bytes, &map_text, bin_name, map_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::{DomainError, ErrorKind, Input};
+    use crate::identity::FirmwareImage;
+    use std::path::Path;
+
+    /// A missing image is the caller's input (the CLI names its flag, the daemon its field),
+    /// said once, under the name the caller gave.
+    #[test]
+    fn a_missing_image_names_its_input_once() {
+        let e = FirmwareImage::load_named(
+            Path::new("/nonexistent/x.bin"),
+            Path::new("/nonexistent/x.map"),
+            "--bin \"x.bin\"",
+            "--map \"x.map\"",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.kind(), e.input()),
+            (ErrorKind::NotFound, Some(Input::Bin))
+        );
+        assert_eq!(e.exit_code(), 2);
+        let text = e.to_string();
+        assert_eq!(text.matches("cannot be read").count(), 1, "{text}");
+        assert!(text.starts_with("/nonexistent/x.bin: "), "{text}");
+    }
 }

@@ -65,16 +65,22 @@ pub enum IdentityError {
     /// The caller's input is invalid (exit code 2 at the CLI).
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
-    /// Reading an input file failed.
-    #[error("cannot read {path}: {source}")]
+    /// Reading an input file failed; `input` is the input it came from (the CLI names its
+    /// flag, the daemon `data.field`).
+    #[error("{}: {reason}", .path.display())]
     Io {
         path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
+        /// What failed (`cannot be read: <the OS error>`).
+        reason: String,
+        io_kind: std::io::ErrorKind,
+        input: Option<Input>,
     },
     /// The derivation produced a key the device could not use (the original loops forever).
     #[error("key derivation failed: {0}")]
     Derivation(String),
+    /// Writing an identity file (a generated UDS) failed.
+    #[error(transparent)]
+    Write(crate::fsutil::FsError),
 }
 
 impl IdentityError {
@@ -91,13 +97,24 @@ impl DomainError for IdentityError {
     fn kind(&self) -> ErrorKind {
         match self {
             IdentityError::Invalid(_) => ErrorKind::InvalidInput,
-            IdentityError::Io { source, .. } => crate::error::io_kind(source),
+            IdentityError::Io { io_kind, .. } if *io_kind == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            IdentityError::Io { .. } => ErrorKind::Failed,
             IdentityError::Derivation(_) => ErrorKind::Failed,
+            IdentityError::Write(e) => e.kind(),
         }
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
             IdentityError::Invalid(i) => Some(i),
+            _ => None,
+        }
+    }
+    fn input(&self) -> Option<Input> {
+        match self {
+            IdentityError::Invalid(i) => Some(i.input),
+            IdentityError::Io { input, .. } => *input,
             _ => None,
         }
     }
@@ -143,12 +160,43 @@ impl RegistrationId {
     pub fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
         regid::parse(text)
     }
+    /// The valid ID closest to an invalid `text` (lower case, other characters made `-`, at
+    /// most 64 characters): what a quick fix offers. `None` when `text` is valid or nothing
+    /// usable is left.
+    pub fn suggest(text: &str) -> Option<RegistrationId> {
+        regid::suggest(text)
+    }
     /// `az-<mac>v<major>v<minor>v<patch>` from a MAC (any accepted form) and `N.N.N`.
     pub fn from_mac_and_version(
         mac: &str,
         firmware_version: &str,
     ) -> Result<RegistrationId, IdentityError> {
         regid::from_mac_and_version(mac, firmware_version)
+    }
+    /// The registration ID from the inputs the adapters take: the ID itself (it wins), else
+    /// the MAC address with the firmware version; one of the pair alone is refused, naming the
+    /// other. The one rule for `generate-cert` in the CLI and the daemon.
+    pub fn from_inputs(
+        id: Option<&str>,
+        mac: Option<&str>,
+        firmware_version: Option<&str>,
+    ) -> Result<RegistrationId, IdentityError> {
+        match (id, mac, firmware_version) {
+            (Some(id), _, _) => RegistrationId::parse(id),
+            (None, Some(mac), Some(v)) => RegistrationId::from_mac_and_version(mac, v),
+            (None, Some(_), None) => Err(IdentityError::invalid(
+                Input::FirmwareVersion,
+                "is required with the MAC address (X.Y.Z, the DevKit SDK version)",
+            )),
+            (None, None, Some(_)) => Err(IdentityError::invalid(
+                Input::Mac,
+                "is required with the firmware version (12 hex digits)",
+            )),
+            (None, None, None) => Err(IdentityError::invalid(
+                Input::RegistrationId,
+                "is required: give the registration ID, or the MAC address and the firmware version",
+            )),
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -202,9 +250,24 @@ impl std::fmt::Debug for FirmwareImage {
 }
 
 impl FirmwareImage {
-    /// Read `bin` and `map` from disk.
+    /// Read `bin` and `map` from disk (bounded; the one reader of both adapters).
     pub fn load(bin: &Path, map: &Path) -> Result<FirmwareImage, IdentityError> {
-        image::load(bin, map)
+        image::load(
+            bin,
+            map,
+            &format!("firmware image {:?}", bin.display().to_string()),
+            &format!("map file {:?}", map.display().to_string()),
+        )
+    }
+    /// Like [`FirmwareImage::load`], naming the files in messages as the caller does
+    /// (e.g. `--bin "build/x.ino.bin"`).
+    pub fn load_named(
+        bin: &Path,
+        map: &Path,
+        bin_name: &str,
+        map_name: &str,
+    ) -> Result<FirmwareImage, IdentityError> {
+        image::load(bin, map, bin_name, map_name)
     }
     /// From bytes already in memory (`map` is the map file's text).
     pub fn from_parts(bin: Vec<u8>, map: &str) -> Result<FirmwareImage, IdentityError> {

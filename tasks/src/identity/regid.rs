@@ -44,6 +44,25 @@ pub(crate) fn parse(text: &str) -> Result<RegistrationId, IdentityError> {
     Ok(RegistrationId(text.to_string()))
 }
 
+pub(crate) fn suggest(text: &str) -> Option<RegistrationId> {
+    if parse(text).is_ok() {
+        return None;
+    }
+    let fixed: String = text
+        .trim()
+        .chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-') => c,
+            _ => '-',
+        })
+        .take(64)
+        .collect();
+    if fixed.chars().all(|c| c == '-') {
+        return None;
+    }
+    parse(&fixed).ok()
+}
+
 pub(crate) fn normalize_mac(mac: &str) -> Result<String, IdentityError> {
     let input = || format!("MAC {mac:?}");
     let allowed = "allowed: 12 hexadecimal digits, optionally separated by ':' or '-' (e.g. a0:b1:c2:d3:e4:f5)";
@@ -109,6 +128,36 @@ mod tests {
     use super::*;
     #[allow(unused_imports)]
     use crate::error::DomainError;
+
+    /// The one rule of both adapters: the ID wins, else the pair; half a pair names the other.
+    #[test]
+    fn registration_id_from_the_adapters_inputs() {
+        use crate::identity::RegistrationId as R;
+        let ok = |a, b, c| R::from_inputs(a, b, c).unwrap().as_str().to_string();
+        assert_eq!(ok(Some("my-dev"), Some("c0bdd1a2b3c4"), None), "my-dev");
+        assert_eq!(
+            ok(None, Some("C0:BD:D1:A2:B3:C4"), Some("1.6.2")),
+            "az-c0bdd1a2b3c4v1v6v2"
+        );
+        let input = |a, b, c| R::from_inputs(a, b, c).unwrap_err().input();
+        assert_eq!(
+            input(None, Some("c0bdd1a2b3c4"), None),
+            Some(Input::FirmwareVersion)
+        );
+        assert_eq!(input(None, None, Some("1.6.2")), Some(Input::Mac));
+        assert_eq!(input(None, None, None), Some(Input::RegistrationId));
+        assert_eq!(input(None, Some("zz"), Some("1.6.2")), Some(Input::Mac));
+    }
+
+    #[test]
+    fn suggestions_are_valid_and_close() {
+        let s = |t: &str| suggest(t).map(|id| id.as_str().to_string());
+        assert_eq!(s("My_DevKit 01"), Some("my-devkit-01".into()));
+        assert_eq!(s("my-devkit"), None, "already valid");
+        assert_eq!(s("___"), None);
+        assert_eq!(s(&"A".repeat(80)).unwrap().len(), 64);
+        assert_eq!(s("Gerät"), Some("ger-t".into()));
+    }
 
     #[test]
     fn registration_ids() {

@@ -85,10 +85,14 @@ pub fn readable_by_others(_path: &Path, _input: &str) -> Option<String> {
 
 /// Save a generated UDS to `path` (a line of hex, mode 0600, atomically) only if `path` does
 /// not exist: a UDS file is never overwritten (it may be another device's root secret).
-pub fn save_new_uds(uds: &Uds, path: &Path) -> Result<(), fsutil::FsError> {
+/// An existing file is the typed refusal [`uds_file_exists`] (the input `saveUdsTo`).
+pub fn save_new_uds(uds: &Uds, path: &Path) -> Result<(), IdentityError> {
     let mut line = Zeroizing::new(uds.to_hex().as_bytes().to_vec());
     line.push(b'\n');
-    fsutil::write_new_atomic(path, &line, fsutil::Mode::Private)
+    fsutil::write_new_atomic(path, &line, fsutil::Mode::Private).map_err(|e| match e {
+        fsutil::FsError::Exists { .. } => uds_file_exists(path),
+        e => IdentityError::Write(e),
+    })
 }
 
 /// Refuse, before anything runs, a path a generated UDS would be saved to when it exists.

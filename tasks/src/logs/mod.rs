@@ -22,7 +22,7 @@
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
 //! | `config_mode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
-//! | `status` | `wifi_connected`, `dps_started`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
+//! | `status` | `wifiConnected`, `dpsStarted`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
 //! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
 //! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
 //! | `assigned` | the hub (and device ID when known) the device was assigned to |
@@ -46,8 +46,9 @@ mod diagnosis;
 mod prefix;
 pub mod redact;
 
+use crate::error::NextStep;
 use crate::monitor::framing::LineFramer;
-pub use diagnosis::HINT_401002;
+pub use diagnosis::{Hint, HINT_401002};
 use diagnosis::{HINT_UDS, HINT_WIFI};
 use redact::{field, MAX_FIELD};
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,7 @@ pub enum LogEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         alias_cert_sha256: Option<String>,
     },
-    /// Progress: `wifi_connected`, `dps_started`, `connected`, `registering`, `assigning`,
+    /// Progress: `wifiConnected`, `dpsStarted`, `connected`, `registering`, `assigning`,
     /// `assigned`, ... (`PROV_DEVICE_REG_STATUS_X` becomes `x`).
     Status {
         status: String,
@@ -107,7 +108,8 @@ pub enum LogEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         device_id: Option<String>,
     },
-    /// Registration failed; `hint` says what the user should do.
+    /// Registration failed; `hint` says what the user should do, `next_actions` the typed
+    /// steps each adapter renders (commands in the terminal, buttons in the editor).
     Failed {
         reason: String,
         hint: String,
@@ -115,11 +117,23 @@ pub enum LogEvent {
         error_code: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none")]
         http_status: Option<u16>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        next_actions: Vec<NextStep>,
     },
     /// The device has no usable UDS.
-    UdsMissing { message: String, hint: String },
+    UdsMissing {
+        message: String,
+        hint: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        next_actions: Vec<NextStep>,
+    },
     /// The device could not join Wi-Fi.
-    WifiFailed { message: String, hint: String },
+    WifiFailed {
+        message: String,
+        hint: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        next_actions: Vec<NextStep>,
+    },
     /// Any other SDK `Error:` line.
     DeviceError {
         text: String,
@@ -302,7 +316,7 @@ impl EventParser {
         } else if let Some(v) = after(text, "DPS Version:") {
             self.new_attempt();
             out.push(LogEvent::Status {
-                status: "dps_started".into(),
+                status: "dpsStarted".into(),
                 detail: version_word(v),
             });
         } else if let Some((scope, id)) = parse_register_put(text) {
@@ -375,7 +389,8 @@ impl EventParser {
                 self.uds_missing = true;
                 out.push(LogEvent::UdsMissing {
                     message: field(text),
-                    hint: HINT_UDS.into(),
+                    hint: HINT_UDS.text.into(),
+                    next_actions: HINT_UDS.next_steps(),
                 });
             }
         } else if let Some(v) = after(text, "HTTP Status:")
@@ -399,7 +414,7 @@ impl EventParser {
                 && !lower.contains("failed to connect");
             if connected {
                 out.push(LogEvent::Status {
-                    status: "wifi_connected".into(),
+                    status: "wifiConnected".into(),
                     detail: None,
                 });
             } else if !is_failure(&lower) {
@@ -408,7 +423,8 @@ impl EventParser {
                 self.wifi_failed = true;
                 out.push(LogEvent::WifiFailed {
                     message: field(text),
-                    hint: HINT_WIFI.into(),
+                    hint: HINT_WIFI.text.into(),
+                    next_actions: HINT_WIFI.next_steps(),
                 });
             }
         } else {
@@ -516,9 +532,10 @@ impl EventParser {
         let (reason, hint) = diagnosis::diagnose(&facts);
         LogEvent::Failed {
             reason,
-            hint,
+            hint: hint.text.into(),
             error_code: code,
             http_status: self.http_status,
+            next_actions: hint.next_steps(),
         }
     }
 }
@@ -804,7 +821,7 @@ Failure encountered on registration!\r\nregistration failed!\r\n";
             reason.contains("Invalid certificate") && reason.contains("does not match"),
             "{reason}"
         );
-        assert_eq!(hint, HINT_401002);
+        assert_eq!(hint, HINT_401002.text);
     }
 
     #[test]
@@ -815,7 +832,7 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         let Some(LogEvent::Failed { reason, hint, .. }) = events.last() else {
             panic!("{events:?}")
         };
-        assert_eq!(hint, HINT_401002);
+        assert_eq!(hint, HINT_401002.text);
         assert!(
             reason.contains("Invalid certificate:") && !reason.contains("certificate.:"),
             "{reason}"
@@ -827,13 +844,13 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         let log = b"DPS registration failed. Error code: PROV_DEVICE_RESULT_DEV_AUTH_ERROR\r\n";
         let events = EventParser::parse_all(log);
         assert!(
-            matches!(&events[..], [LogEvent::Failed { hint, .. }] if hint == HINT_401002),
+            matches!(&events[..], [LogEvent::Failed { hint, .. }] if hint == HINT_401002.text),
             "{events:?}"
         );
     }
 
     #[test]
-    fn error_401002_gives_failed_with_inspect_cert_hint() {
+    fn error_401002_gives_failed_with_compare_hint_and_typed_next_actions() {
         let log = b"Info:    DPS Version: 1.3.9\r\nPUT /0ne00000001/registrations/az-c0bdd1a2b3c4v1v6v2/register?api-version=2019-03-31 HTTP/1.1\r\nHTTP Status: 401\r\n{\"errorCode\":401002,\"trackingId\":\"t-1\",\"message\":\"Invalid certificate\",\"timestampUtc\":\"x\"}\r\nFailure encountered on registration!\r\nregistration failed!\r\n";
         let events = EventParser::parse_all(log);
         assert!(events.contains(&LogEvent::RegistrationRequest {
@@ -856,11 +873,14 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
                 hint,
                 error_code,
                 reason,
+                next_actions,
                 ..
             } => {
                 assert_eq!(*error_code, Some(401002));
                 assert!(reason.contains("does not match this device's identity"));
-                assert!(hint.contains("devkit inspect-cert") && hint.contains("--against"));
+                assert!(hint.contains("compare the enrolled certificate"), "{hint}");
+                let names: Vec<&str> = next_actions.iter().map(|n| n.action.name()).collect();
+                assert_eq!(names, ["regenerateCert", "enroll"]);
             }
             _ => unreachable!(),
         }
@@ -954,7 +974,7 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         };
         assert_eq!(
             (hint.as_str(), error_code, http_status),
-            (HINT_401002, Some(401002), Some(401))
+            (HINT_401002.text, Some(401002), Some(401))
         );
     }
 

@@ -79,7 +79,7 @@ pub struct MonitorLine {
 
 /// The port's state changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(tag = "status", rename_all = "camelCase")]
 pub enum PortStatus {
     Disconnected {
         reason: String,

@@ -169,6 +169,8 @@ pub enum ProvisionError {
         hint: String,
         error_code: Option<u32>,
         http_status: Option<u16>,
+        /// From the device log's diagnosis (`tasks::logs`), the one place that decides them.
+        next_actions: Vec<NextStep>,
     },
     #[error("no registration result from the device within {waited_secs} s (last status: {last_status})")]
     Timeout {
@@ -218,15 +220,8 @@ impl DomainError for ProvisionError {
             ProvisionError::Console(e) => e.next_actions(),
             ProvisionError::Dps(e) => e.next_actions(),
             ProvisionError::Flash(e) => e.next_actions(),
-            ProvisionError::Registration {
-                error_code: Some(401002),
-                ..
-            } => vec![
-                NextStep::new(NextAction::RegenerateCert),
-                NextStep::new(NextAction::Enroll),
-            ],
-            ProvisionError::Registration { reason, .. } if reason.contains("disabled") => {
-                vec![NextStep::new(NextAction::Enroll)]
+            ProvisionError::Registration { next_actions, .. } if !next_actions.is_empty() => {
+                next_actions.clone()
             }
             ProvisionError::Registration { .. } | ProvisionError::Timeout { .. } => vec![
                 NextStep::new(NextAction::CheckSetup),
@@ -267,17 +262,20 @@ pub fn outcome_event(outcome: &Result<ProvisionReport, ProvisionError>) -> crate
             hint,
             error_code,
             http_status,
+            next_actions,
         }) => LogEvent::Failed {
             reason: reason.clone(),
             hint: hint.clone(),
             error_code: *error_code,
             http_status: *http_status,
+            next_actions: next_actions.clone(),
         },
         Err(e) => LogEvent::Failed {
             reason: e.to_string(),
             hint: e.hint().unwrap_or_default(),
             error_code: None,
             http_status: None,
+            next_actions: e.next_actions(),
         },
     }
 }
@@ -543,12 +541,14 @@ pub async fn provision(
             mut hint,
             error_code,
             http_status,
+            mut next_actions,
         }) => {
             // DPS says "disabled" without an error code: ask the service which it is.
             if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
                 if !e.is_enabled() {
                     reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
                     hint = "the enrollment is disabled: enable it, then reset the DevKit".into();
+                    next_actions = vec![NextStep::new(NextAction::Enroll)];
                 }
             }
             return Err(ProvisionError::Registration {
@@ -556,6 +556,7 @@ pub async fn provision(
                 hint,
                 error_code,
                 http_status,
+                next_actions,
             });
         }
         Err(e) => return Err(e),
@@ -632,20 +633,32 @@ async fn wait_for_outcome(
                 hint,
                 error_code,
                 http_status,
+                next_actions,
             } => {
                 return Err(ProvisionError::Registration {
                     reason,
                     hint,
                     error_code,
                     http_status,
+                    next_actions,
                 })
             }
-            LogEvent::UdsMissing { message, hint } | LogEvent::WifiFailed { message, hint } => {
+            LogEvent::UdsMissing {
+                message,
+                hint,
+                next_actions,
+            }
+            | LogEvent::WifiFailed {
+                message,
+                hint,
+                next_actions,
+            } => {
                 return Err(ProvisionError::Registration {
                     reason: message,
                     hint,
                     error_code: None,
                     http_status: None,
+                    next_actions,
                 })
             }
             _ => {}

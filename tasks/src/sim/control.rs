@@ -17,9 +17,10 @@
 //!
 //! Clients try the Unix socket (on Unix), then the TCP port. Protocol: one JSON request line
 //! (at most [`MAX_LINE`] bytes), one JSON reply line:
-//! `{"op":"reset","config_mode":false}` / `{"op":"status"}` →
-//! `{"ok":true,"pty":"/dev/pts/3","config_mode":false}` (`pty` is the console's port name,
-//! `tcp://127.0.0.1:PORT` for a TCP console) or `{"ok":false,"error":"..."}`.
+//! `{"op":"reset","configMode":false}` / `{"op":"status"}` →
+//! `{"ok":true,"port":"/dev/pts/3","configMode":false}` (`port` is the console's port name,
+//! `tcp://127.0.0.1:PORT` for a TCP console) or `{"ok":false,"error":"..."}`; camelCase like
+//! every JSON devkit writes.
 
 use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
@@ -27,18 +28,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-/// What our sketch compiles in from `dps_config.h`, as the virtual DevKit reads it.
+/// What our sketch compiles in from `dps_config.h`, as the virtual DevKit reads it
+/// (`firmware/dps_config.json`: camelCase; files written before that are still read).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SimDpsConfig {
     /// Global device endpoint, `host` or `host:port` (the emulator's device endpoint).
+    #[serde(alias = "global_endpoint")]
     pub global_endpoint: String,
+    #[serde(alias = "id_scope")]
     pub id_scope: String,
     /// Registration ID compiled in; `None` = automatic `az-<mac>v<x>v<y>v<z>`.
-    #[serde(default)]
+    #[serde(default, alias = "registration_id")]
     pub registration_id: Option<String>,
     /// PEM of the CA the device trusts for the DPS server (the emulator's CA); `None` = public
     /// roots. Used only with `emulator`.
-    #[serde(default)]
+    #[serde(default, alias = "trusted_ca_pem")]
     pub trusted_ca_pem: Option<String>,
     /// The device talks to a local DPS emulator: it may dial `host:port` and trust
     /// `trusted_ca_pem`. Otherwise it behaves as a real DevKit: port 443 only (a `host:port`
@@ -112,9 +117,7 @@ pub fn tcp_endpoint_path(state_dir: &Path) -> PathBuf {
 /// The TCP control address in the state directory, if any (loopback only: the file cannot
 /// send a client elsewhere).
 fn tcp_endpoint(state_dir: &Path) -> Option<std::net::SocketAddr> {
-    let text = std::fs::read(tcp_endpoint_path(state_dir))
-        .ok()
-        .filter(|t| t.len() <= 64)?;
+    let text = crate::fsutil::read_internal(&tcp_endpoint_path(state_dir), 64).ok()??;
     let addr: std::net::SocketAddr = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
     addr.ip().is_loopback().then_some(addr)
 }
@@ -191,8 +194,10 @@ pub async fn reset(state_dir: &Path, config_mode: bool) -> Result<(), ControlErr
 
 /// What a running virtual DevKit reports about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SimStatus {
-    /// The port it speaks through: the pty, or `tcp://127.0.0.1:PORT`.
+    /// The port it speaks through: the pty, or `tcp://127.0.0.1:PORT` (`port` in JSON).
+    #[serde(rename = "port")]
     pub pty: PathBuf,
     /// Whether the current (or pending) boot is into configuration mode.
     pub config_mode: bool,
@@ -203,23 +208,25 @@ pub async fn status(state_dir: &Path) -> Result<SimStatus, ControlError> {
     let reply = request(state_dir, &Request::Status).await?;
     match (reply.pty, reply.config_mode) {
         (Some(pty), Some(config_mode)) => Ok(SimStatus { pty, config_mode }),
-        _ => Err(ControlError::Protocol("status reply without pty".into())),
+        _ => Err(ControlError::Protocol("status reply without port".into())),
     }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub(crate) enum Request {
     Reset { config_mode: bool },
     Status,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Reply {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The console's port name (`port` on the wire).
+    #[serde(default, rename = "port", skip_serializing_if = "Option::is_none")]
     pub pty: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_mode: Option<bool>,
@@ -295,6 +302,20 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    /// camelCase on the wire and on disk; a `dps_config.json` written before that still reads.
+    #[test]
+    fn control_messages_and_the_dps_file_are_camel_case() {
+        let req = serde_json::to_value(Request::Reset { config_mode: true }).unwrap();
+        assert_eq!(req, serde_json::json!({"op": "reset", "configMode": true}));
+        let old: SimDpsConfig = serde_json::from_str(
+            r#"{"global_endpoint":"h:1","id_scope":"0ne0001A2B3","registration_id":"r"}"#,
+        )
+        .unwrap();
+        let new = serde_json::to_value(&old).unwrap();
+        assert_eq!(new["globalEndpoint"], "h:1");
+        assert_eq!(serde_json::from_value::<SimDpsConfig>(new).unwrap(), old);
+    }
 
     #[test]
     fn socket_path_stays_short_and_deterministic_for_deep_state_dirs() {

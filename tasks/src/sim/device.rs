@@ -327,9 +327,13 @@ impl Device {
             self.say("DiceInit failed! Check UDS string provided or set on configuration mode\r\n");
             return;
         };
-        let dps: Option<SimDpsConfig> = std::fs::read(control::dps_config_path(&dir))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let dps: Option<SimDpsConfig> = crate::fsutil::read_internal(
+            &control::dps_config_path(&dir),
+            crate::fsutil::limits::STATE_FILE,
+        )
+        .ok()
+        .flatten()
+        .and_then(|b| serde_json::from_slice(&b).ok());
         let rid = match dps.as_ref().and_then(|d| d.registration_id.clone()) {
             Some(id) => RegistrationId::parse(&id),
             None => RegistrationId::from_mac_and_version(&self.mac, &self.opts.firmware_version),

@@ -37,15 +37,14 @@ impl Eeprom {
     /// Load `<state_dir>/eeprom.json`; a missing file is an empty chip.
     pub fn load(state_dir: &Path) -> std::io::Result<Eeprom> {
         let path = state_dir.join("eeprom.json");
-        let values = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        let values = match crate::fsutil::read_internal(&path, crate::fsutil::limits::STATE_FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!("{}: {e}", path.display()),
                 )
             })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-            Err(e) => return Err(e),
+            None => BTreeMap::new(),
         };
         Ok(Eeprom { path, values })
     }

@@ -331,9 +331,11 @@ fn semver_like(v: &str) -> Result<(), String> {
 /// The MAC: given (validated and stored), else stored, else random (an MXChip-like OUI).
 fn resolve_mac(dir: &Path, given: Option<&str>) -> Result<String, SimError> {
     let file = dir.join("device.json");
-    let stored: Option<DeviceFile> = std::fs::read(&file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let stored: Option<DeviceFile> =
+        crate::fsutil::read_internal(&file, crate::fsutil::limits::STATE_FILE)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice(&b).ok());
     let mac = match given {
         Some(m) => crate::identity::normalize_mac(m).map_err(|e| {
             SimError::Invalid(crate::error::InvalidInput::new(

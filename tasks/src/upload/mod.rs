@@ -21,7 +21,7 @@ use crate::progress::{CancellationToken, Progress};
 use crate::project::{IdentitySource, ImageChange, ProjectState};
 use serde::Serialize;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Pauses whatever holds a serial port (the monitor) for the duration of an upload.
 /// Dropping the guard resumes it.
@@ -109,10 +109,11 @@ pub struct IdentityDrift {
     pub previous_sha256_thumbprint: String,
     /// The new alias certificate's SHA-256 thumbprint, when the UDS was available.
     pub new_sha256_thumbprint: Option<String>,
-    /// What to tell the user.
-    // TODO(next actions): carry `regenerateCert` and `enroll` as typed next actions
-    // (`tasks::error::NextAction`) once that type lands, and drop the command text below.
+    /// What to tell the user (no CLI commands: see `next_actions`).
     pub message: String,
+    /// Regenerate the certificate, then update the enrollment: each adapter renders them (the
+    /// CLI as `devkit generate-cert ...` / `devkit enroll`, the editor as buttons).
+    pub next_actions: Vec<NextStep>,
 }
 
 /// What `device-upload` did.
@@ -136,8 +137,6 @@ pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are
 pub fn check_drift(
     state: &ProjectState,
     image: &FirmwareImage,
-    bin: &Path,
-    map: &Path,
     registration_id: Option<&str>,
     uds: Option<&Uds>,
 ) -> Option<IdentityDrift> {
@@ -179,14 +178,9 @@ pub fn check_drift(
     } else if changed.core_digest.is_none() && device_id_key_changed.is_none() {
         which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
     }
-    let command = format!(
-        "devkit generate-cert --bin {} --map {} --registration-id {reg_text} --uds-file <UDS file>",
-        bin.display(),
-        map.display()
-    );
     let next = match &new_thumb {
-        Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate (`{command}`) and update the enrollment (`devkit enroll`)."),
-        None => format!("Regenerate the certificate with the device's UDS (`{command}`), then update the enrollment (`devkit enroll`)."),
+        Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate for this build and update the enrollment."),
+        None => "Regenerate the certificate for this build with the device's UDS, then update the enrollment.".to_string(),
     };
     let message = format!(
         "This build changes the device identity: {}. The {what} certificate for {reg_text} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the certificate is regenerated and the enrollment updated. {DRIFT_EXPLANATION} {next}",
@@ -205,6 +199,10 @@ pub fn check_drift(
         previous_sha256_thumbprint: record.sha256_thumbprint.clone(),
         new_sha256_thumbprint: new_thumb,
         message,
+        next_actions: vec![
+            NextStep::new(NextAction::RegenerateCert),
+            NextStep::new(NextAction::Enroll),
+        ],
     })
 }
 
@@ -229,7 +227,7 @@ pub async fn device_upload<P: PortPause>(
     let (fwid, drift) = match FirmwareImage::load(&built.bin, &built.map) {
         Ok(fw) => {
             let reg = opts.build.dps.registration_id.as_ref().map(|r| r.as_str());
-            let drift = check_drift(&state, &fw, &built.bin, &built.map, reg, uds);
+            let drift = check_drift(&state, &fw, reg, uds);
             (Some(hex::encode(fw.fwid())), drift)
         }
         Err(e) => {

@@ -6,7 +6,7 @@
 
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
-use crate::lsp::ext::{self, codes, *};
+use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
 use std::time::Duration;
@@ -81,31 +81,41 @@ pub async fn enroll(
         progress: true,
     };
     let job_cert = cert.clone();
-    let enrolled = run_job(&b.jobs, &b.client, b.client_progress(), spec, move |ctx| async move {
-        let reg = job_cert.registration_id.to_string();
-        ctx.progress.report(format!("Enrolling {reg}"), None);
-        match via {
-            EnrollVia::Rest(cs) => {
-                let client = ServiceClient::new(cs, ClientOptions { ca_pem, cancel: ctx.cancel.clone(), ..Default::default() })?;
-                Ok(enroll_rules::enroll_rest(&client, &settings, &reg, &job_cert.der).await?)
+    let enrolled = run_job(
+        &b.jobs,
+        &b.client,
+        b.client_progress(),
+        spec,
+        move |ctx| async move {
+            let reg = job_cert.registration_id.to_string();
+            ctx.progress.report(format!("Enrolling {reg}"), None);
+            match via {
+                EnrollVia::Rest(cs) => {
+                    let client = ServiceClient::new(
+                        cs,
+                        ClientOptions {
+                            ca_pem,
+                            cancel: ctx.cancel.clone(),
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok(enroll_rules::enroll_rest(&client, &settings, &reg, &job_cert.der).await?)
+                }
+                EnrollVia::Az(target) => {
+                    let az = az::find_az()?;
+                    let request = AzEnrollment {
+                        target,
+                        registration_id: reg,
+                        certificate_path: job_cert.path.clone(),
+                        device_id: settings.device_id.clone(),
+                        status: settings.status(),
+                        iot_hubs: settings.iot_hub.iter().cloned().collect(),
+                    };
+                    Ok(az::enroll(&az, &request).await?)
+                }
             }
-            EnrollVia::Az(target) => {
-                let az = az::find_az().ok_or_else(|| {
-                    TaskError::new(codes::NOT_FOUND, "`az` (Azure CLI) is not on PATH; install it with the azure-iot extension, or give `connectionString`")
-                        .with("nextActions", serde_json::json!([{"action": "installToolchain", "detail": "az"}]))
-                })?;
-                let request = AzEnrollment {
-                    target,
-                    registration_id: reg,
-                    certificate_path: job_cert.path.clone(),
-                    device_id: settings.device_id.clone(),
-                    status: settings.status(),
-                    iot_hubs: settings.iot_hub.iter().cloned().collect(),
-                };
-                Ok(az::enroll(&az, &request).await?)
-            }
-        }
-    })
+        },
+    )
     .await?;
     if let Err(e) = enroll_rules::record_enrolled(&p.project_dir, &cert) {
         warnings.push(format!(

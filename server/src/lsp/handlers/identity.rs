@@ -54,7 +54,7 @@ pub fn image_paths(
             "bin",
             "is required with `map` (the build's .bin file)",
         )),
-        (_, _, Some(dir)) => find_build_outputs(&dir),
+        (_, _, Some(dir)) => Ok(tasks::build::find_image_and_map(&dir)?),
         (None, None, None) => Err(TaskError::invalid(
             "buildDir",
             "is required: give `bin` and `map`, or `buildDir`",
@@ -62,37 +62,12 @@ pub fn image_paths(
     }
 }
 
-/// The build's outputs ([`tasks::build::find_outputs`], the one rule), with the map present.
-fn find_build_outputs(dir: &Path) -> Result<(PathBuf, PathBuf), TaskError> {
-    let (bin, map) = tasks::build::find_outputs(dir)?;
-    if map.is_file() {
-        Ok((bin, map))
-    } else {
-        Err(TaskError::new(
-            codes::NOT_FOUND,
-            format!("{} has no {} next to it", bin.display(), map.display()),
-        )
-        .with("field", "buildDir"))
-    }
-}
-
 fn registration_id(p: &GenerateCertParams) -> Result<RegistrationId, TaskError> {
-    match (&p.registration_id, &p.mac, &p.firmware_version) {
-        (Some(r), _, _) => Ok(RegistrationId::parse(r)?),
-        (None, Some(mac), Some(v)) => Ok(RegistrationId::from_mac_and_version(mac, v)?),
-        (None, Some(_), None) => Err(TaskError::invalid(
-            "firmwareVersion",
-            "is required with `mac` (X.Y.Z)",
-        )),
-        (None, None, Some(_)) => Err(TaskError::invalid(
-            "mac",
-            "is required with `firmwareVersion` (12 hex digits)",
-        )),
-        (None, None, None) => Err(TaskError::invalid(
-            "registrationId",
-            "is required: give `registrationId`, or `mac` and `firmwareVersion`",
-        )),
-    }
+    Ok(RegistrationId::from_inputs(
+        p.registration_id.as_deref(),
+        p.mac.as_deref(),
+        p.firmware_version.as_deref(),
+    )?)
 }
 
 /// Read a certificate file or inline text: PEM (any label) or DER.
@@ -135,12 +110,10 @@ pub async fn generate_cert(
     let (uds, uds_warnings) = uds_param(&p.uds, p.allow_sample_uds)?;
     let reg_id = registration_id(&p)?;
     let (bin, map) = image_paths(p.bin.clone(), p.map.clone(), p.build_dir.clone())?;
-    let out_dir = match (&p.out_dir, &p.project_dir) {
-        (Some(d), _) => d.clone(),
-        (None, Some(project)) => project.join(".devkit").join("certs"),
-        // Like the CLI's `--out-dir .`: the daemon's working directory (the workspace).
-        (None, None) => std::env::current_dir().unwrap_or_default(),
-    };
+    let out_dir = p
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| id::files::default_out_dir(p.project_dir.as_deref()));
     let mut early_warnings = uds_warnings;
     if p.registration_id.is_some() && (p.mac.is_some() || p.firmware_version.is_some()) {
         early_warnings.push(
@@ -242,7 +215,7 @@ pub async fn identity(
         let current = match &p.build_dir {
             None => None,
             Some(dir) => {
-                let (bin, map) = find_build_outputs(dir)?;
+                let (bin, map) = tasks::build::find_image_and_map(dir)?;
                 let image = id::FirmwareImage::load(&bin, &map).map_err(|e| input_error(e, "buildDir"))?;
                 Some((hex::encode(image.fwid()), hex::encode(image.core_digest())))
             }

@@ -46,15 +46,12 @@ pub async fn blocking<T: Send + 'static>(
 }
 
 /// A small text file named by param `field` (a CA bundle), read within `limit` bytes through
-/// `tasks::fsutil::read_bounded` (FIFOs and devices refused).
+/// `tasks::fsutil::read_text_bounded` (FIFOs, devices and non-text refused).
 pub fn read_text_file(
     path: &std::path::Path,
     field: &str,
     limit: u64,
 ) -> Result<String, TaskError> {
     let input = format!("{field} {:?}", path.display().to_string());
-    let bytes = tasks::fsutil::read_bounded(path, &input, limit)
-        .map_err(|e| TaskError::invalid(field, e))?;
-    String::from_utf8(bytes)
-        .map_err(|_| TaskError::invalid(field, format!("{input} is not UTF-8 text")))
+    tasks::fsutil::read_text_bounded(path, &input, limit).map_err(|e| TaskError::invalid(field, e))
 }

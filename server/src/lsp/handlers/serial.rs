@@ -87,10 +87,6 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     }
     let t = TaskError::from_domain(&e);
     match &e {
-        // `devkit/setWifi` names them `ssid` and `password`.
-        ConsoleError::Refused(_) => t
-            .rename_field("wifiSsid", "ssid")
-            .rename_field("wifiPassword", "password"),
         ConsoleError::Open { .. } => t.with("field", "port"),
         _ => t,
     }
@@ -203,7 +199,7 @@ pub async fn set_uds(
         ),
         (None, true) => {
             // Saved before it is sent: if the confirmation is lost, the device may hold a UDS
-            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-to).
+            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-uds-to).
             let Some(path) = &p.save_uds_to else {
                 return Err(TaskError::invalid(
                     "saveUdsTo",
@@ -215,12 +211,7 @@ pub async fn set_uds(
                 let uds = Uds::generate();
                 tasks::identity::uds::save_new_uds(&uds, &path)
                     .map(|()| uds)
-                    .map_err(|e| match e {
-                        tasks::fsutil::FsError::Exists { .. } => {
-                            TaskError::from(tasks::identity::uds::uds_file_exists(&path))
-                        }
-                        e => TaskError::failed(format!("saving the UDS: {e}")),
-                    })
+                    .map_err(TaskError::from)
             })
             .await
             .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))??;
@@ -256,14 +247,13 @@ pub async fn set_wifi(
     token: Option<ProgressToken>,
 ) -> Result<SetWifiResult, TaskError> {
     // Validate before touching the port.
-    tasks::console::wifi_ssid_command(&p.ssid).map_err(|e| TaskError::invalid("ssid", e))?;
+    tasks::console::wifi_ssid_command(&p.wifi_ssid).map_err(TaskError::from)?;
     let password = p
-        .password
+        .wifi_password
         .map(|s| zeroize::Zeroizing::new(s.expose().to_string()))
         .unwrap_or_default();
-    tasks::console::wifi_password_command(&password)
-        .map_err(|e| TaskError::invalid("password", e))?;
-    let ssid = p.ssid.clone();
+    tasks::console::wifi_password_command(&password).map_err(TaskError::from)?;
+    let ssid = p.wifi_ssid.clone();
     console_job(
         b,
         ext::SET_WIFI,
@@ -275,7 +265,7 @@ pub async fn set_wifi(
     .await?;
     Ok(SetWifiResult {
         port: p.port,
-        ssid: p.ssid,
+        wifi_ssid: p.wifi_ssid,
     })
 }
 

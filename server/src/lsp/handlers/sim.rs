@@ -33,7 +33,7 @@ pub async fn sim_config_mode(
     let status = control::status(&sim_dir).await?;
     Ok(SimConfigModeResult {
         sim_dir,
-        pty: status.pty,
+        port: status.pty,
         config_mode: status.config_mode,
     })
 }

@@ -18,9 +18,12 @@ use tower_lsp_server::lsp_types::ProgressToken;
 fn build_error(e: BuildError) -> TaskError {
     let t = TaskError::from_domain(&e);
     match &e {
-        BuildError::ArduinoCliNotFound { .. } | BuildError::PlatformMissing { .. } => {
-            t.with("field", "arduinoCli")
-        }
+        // Not found on PATH (no input to name): the setting that would point at it.
+        BuildError::ToolNotFound {
+            tool,
+            configured: None,
+        } => t.with("field", tool.input().field()),
+        BuildError::PlatformMissing { .. } => t.with("field", "arduinoCli"),
         BuildError::Compile { diagnostics, .. } => t.with(
             "diagnostics",
             serde_json::json!(diagnostics

@@ -468,16 +468,12 @@ impl Drop for Emulator {
 fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, String), EmulatorError> {
     let persisted = state::Persisted::load(dir)?;
     let secrets = state::Secrets::load(dir)?;
-    let ca_pem = match std::fs::read_to_string(state::ca_file(dir)) {
-        Ok(s) => Some(s),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(StateError::Read {
-                path: state::ca_file(dir),
-                source,
-            }
-            .into())
-        }
+    let ca_pem = match state::read_optional(&state::ca_file(dir))? {
+        Some(b) => Some(String::from_utf8(b.to_vec()).map_err(|_| StateError::Read {
+            path: state::ca_file(dir),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+        })?),
+        None => None,
     };
     match (persisted, secrets, ca_pem) {
         (Some(p), Some(s), Some(ca)) => Ok((p, s, ca)),

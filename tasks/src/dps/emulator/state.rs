@@ -96,13 +96,13 @@ pub fn ca_file(dir: &Path) -> PathBuf {
     dir.join("ca.pem")
 }
 
-fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StateError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(Zeroizing::new(b))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(StateError::Read {
+/// The emulator's own file, bounded (`fsutil::read_internal`); missing is `None`.
+pub(super) fn read_optional(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StateError> {
+    match crate::fsutil::read_internal(path, crate::fsutil::limits::EMULATOR_STATE) {
+        Ok(b) => Ok(b.map(Zeroizing::new)),
+        Err(e) => Err(StateError::Read {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         }),
     }
 }
