@@ -1,8 +1,10 @@
 // UI smoke test through the real workbench (the packaged VSIX installed in code-server, a
-// fresh profile): the DevKit status items appear, "DevKit: Generate Certificate" runs from the
-// palette, the UDS is pasted into the password box, and the toast shows the vector's SHA-1
-// thumbprint; Set UDS on a virtual DevKit, Check Setup, and "Provision a Virtual DevKit" twice
-// in a row.
+// fresh profile; scripts/test.mjs runs it twice in a row): the DevKit status items appear,
+// "DevKit: Generate Certificate" runs from the palette, the UDS is pasted into the password
+// box, and the toast shows the vector's SHA-1 thumbprint; the walkthrough, step by step, with
+// a step's button; Set UDS on a virtual DevKit, Check Setup, "Provision a Virtual DevKit" twice
+// in a row; a UDS push cancelled while it waits for configuration mode; the port picker
+// listing the virtual DevKit; `task device-upload` from Quick Open.
 // Screenshots go to OUT_DIR.
 const crypto = require("node:crypto");
 const fs = require("node:fs");
@@ -65,6 +67,10 @@ async function runCommand(page, title) {
         await sb("Monitor").waitFor({ state: "visible", timeout: 10000 });
         console.log("   status items:", JSON.stringify(await page.locator("#workbench\\.parts\\.statusbar .statusbar-item").allInnerTexts()).slice(0, 400));
     });
+    // Commands that need the daemon are enabled once it runs (`devkit.daemonRunning`).
+    await step("daemon healthy", () =>
+        page.locator("#workbench\\.parts\\.statusbar .statusbar-item", { has: page.locator(".codicon-circuit-board") }).first().waitFor({ state: "visible", timeout: 60000 }),
+    );
     await page.screenshot({ path: `${OUT}/01-workbench.png` });
     // The daemon's health item: its tooltip links to the logs and to a restart.
     await step("health tooltip with logs and restart links", async () => {
@@ -120,6 +126,33 @@ async function runCommand(page, title) {
     await step("walkthrough shown", () => page.getByText("Provision your DevKit with Azure DPS").first().waitFor({ state: "visible", timeout: 20000 }));
     await page.waitForTimeout(500);
     await page.screenshot({ path: `${OUT}/06-walkthrough.png` });
+    // Each step opens with its media (text and picture); the Check Setup step's button runs it.
+    const walk = page.locator(".gettingStartedContainer");
+    const steps = [
+        ["No DevKit at hand? Try it without hardware", "06a"],
+        ["Connect the DevKit and pick its port", "06b"],
+        ["Set up Wi-Fi", "06c"],
+        ["Set the Unique Device Secret", "06d"],
+        ["Watch the registration", "06e"],
+        ["Check your setup", "06f"],
+    ];
+    for (const [title, shot] of steps) {
+        await step(`walkthrough step: ${title}`, async () => {
+            await walk.locator(".getting-started-step", { hasText: title }).first().click();
+            await walk.locator(".getting-started-step.expanded", { hasText: title }).first().waitFor({ state: "visible", timeout: 10000 });
+        });
+        await page.waitForTimeout(400);
+        await page.screenshot({ path: `${OUT}/${shot}-walkthrough-step.png` });
+    }
+    await step("walkthrough media shows its picture", () =>
+        walk.locator("img, .getting-started-media iframe, .getting-started-media").first().waitFor({ state: "visible", timeout: 10000 }),
+    );
+    await step("walkthrough button: Check Setup", async () => {
+        await walk.locator(".getting-started-step.expanded").getByRole("button", { name: "Check Setup" }).first().click();
+        await page.locator(".quick-input-widget .monaco-list-row", { hasText: "arduino-cli" }).first().waitFor({ state: "visible", timeout: 30000 });
+    });
+    await page.screenshot({ path: `${OUT}/06g-walkthrough-check-setup.png` });
+    await page.keyboard.press("Escape");
 
     // The serial monitor on the virtual DevKit (started by scripts/test.mjs, its pty link is the
     // workspace's port setting), from the palette; the status bar shows the port.
@@ -181,6 +214,83 @@ async function runCommand(page, title) {
     });
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/11-provisioned-again.png` });
+
+    // A UDS push cancelled while the daemon waits for configuration mode: the port is the
+    // virtual DevKit's raw pty (not its link), so the extension does not switch it by itself,
+    // as with a real DevKit whose buttons nobody presses.
+    const link = process.env.SMOKE_LINK;
+    const pty = fs.realpathSync(link);
+    await step("close the monitor", () => runCommand(page, "DevKit: Close Serial Monitor"));
+    await step("select serial port: enter the pty", async () => {
+        await runCommand(page, "DevKit: Select Serial Port");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Enter a port path" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+        const box = page.locator(".quick-input-widget .quick-input-box input");
+        await page.locator(".quick-input-widget", { hasText: "Serial port path" }).first().waitFor({ state: "visible", timeout: 10000 });
+        await box.fill(pty);
+        await page.keyboard.press("Enter");
+        await sb(path.basename(pty)).waitFor({ state: "visible", timeout: 10000 });
+    });
+    await step("clear notifications before the push", () => runCommand(page, "Notifications: Clear All Notifications"));
+    await step("set UDS (waits for configuration mode)", async () => {
+        await runCommand(page, "DevKit: Set Unique Device Secret (UDS)");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+    });
+    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: /Pushing the UDS/ }).first();
+    await step("the push waits, cancellable", async () => {
+        await pushing.waitFor({ state: "visible", timeout: 20000 });
+        await pushing.getByRole("button", { name: "Cancel" }).first().waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.screenshot({ path: `${OUT}/12-uds-push-waiting.png` });
+    await step("cancel the push", async () => {
+        await pushing.getByRole("button", { name: "Cancel" }).first().click();
+        await pushing.waitFor({ state: "hidden", timeout: 20000 });
+    });
+    await page.waitForTimeout(1000);
+    const errorsAfterCancel = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
+    if (errorsAfterCancel) throw new Error(`cancelling showed an error: ${await page.locator(".notifications-toasts").innerText()}`);
+    await page.screenshot({ path: `${OUT}/13-uds-push-cancelled.png` });
+
+    // The port picker lists the virtual DevKit as such; picking it puts its link back.
+    await step("port picker lists the virtual DevKit", async () => {
+        await runCommand(page, "DevKit: Select Serial Port");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Virtual DevKit" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await page.screenshot({ path: `${OUT}/14-port-picker.png` });
+        await row.click();
+        await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
+    });
+
+    // `task device-upload` from Quick Open, as the old tutorial says: the tasks go into the
+    // workspace's tasks.json first (Quick Open lists configured and recent tasks by name).
+    await step("add the DevKit tasks to tasks.json", () => runCommand(page, "DevKit: Add DevKit Tasks to tasks.json"));
+    await step("quick open: task device-upload", async () => {
+        for (let attempt = 0; ; attempt++) {
+            await page.keyboard.press("Escape");
+            await page.locator("#workbench\\.parts\\.editor").click({ position: { x: 400, y: 300 } }).catch(() => {});
+            await page.keyboard.press("Control+P");
+            const input = page.locator(".quick-input-widget .quick-input-box input");
+            try {
+                await input.waitFor({ state: "visible", timeout: 3000 });
+                await input.fill("task device-upload");
+                await page.locator(".quick-input-widget .monaco-list-row", { hasText: "devkit: device-upload" }).first().waitFor({ state: "visible", timeout: 15000 });
+                break;
+            } catch (e) {
+                if (attempt >= 2) throw e;
+            }
+        }
+        await page.screenshot({ path: `${OUT}/15-quick-open-task.png` });
+        await page.keyboard.press("Enter");
+    });
+    await step("the task uploads to the virtual DevKit", () =>
+        page.locator(".terminal-wrapper, .xterm", { hasText: /Uploaded to/ }).first().waitFor({ state: "visible", timeout: 120000 }),
+    );
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${OUT}/16-task-device-upload.png` });
+
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");
     await browser.close();

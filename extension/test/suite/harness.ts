@@ -30,7 +30,11 @@ interface Test {
 const tests: Test[] = [];
 export const canaries = new Set<string>();
 
+/** `DEVKIT_TEST_ONLY` (a regular expression): run only the tests whose name matches (while iterating). */
+const only = process.env.DEVKIT_TEST_ONLY ? new RegExp(process.env.DEVKIT_TEST_ONLY) : undefined;
+
 export function test(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
+    if (only && !only.test(name)) return;
     tests.push({ name, fn, timeoutMs });
 }
 
