@@ -93,10 +93,18 @@ async function runCommand(page, title) {
     }
     await page.keyboard.press("Enter");
 
-    // No UDS stored yet for this device: the command offers generate / paste.
-    await step("UDS choice offered", () =>
-        page.locator(".quick-input-widget .monaco-list-row", { hasText: "Paste an existing UDS" }).first().waitFor({ state: "visible", timeout: 30000 }),
-    );
+    // No UDS stored yet for this device: the command offers generate / paste. (On the second
+    // run the workspace holds two builds, the fixture's and the upload's: the newest is first.)
+    await step("UDS choice offered", async () => {
+        const paste = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Paste an existing UDS" }).first();
+        const which = page.locator(".quick-input-widget .monaco-list-row", { hasText: "(newest)" }).first();
+        const first = await Promise.race([paste.waitFor({ state: "visible", timeout: 30000 }).then(() => "paste"), which.waitFor({ state: "visible", timeout: 30000 }).then(() => "which")]);
+        if (first === "which") {
+            await page.screenshot({ path: `${OUT}/02b-which-build.png` });
+            await which.click();
+            await paste.waitFor({ state: "visible", timeout: 30000 });
+        }
+    });
     await page.screenshot({ path: `${OUT}/03-uds-choice.png` });
     await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Paste an existing UDS" }).first().click();
     await step("password box", async () => {
@@ -215,57 +223,9 @@ async function runCommand(page, title) {
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${OUT}/11-provisioned-again.png` });
 
-    // A UDS push cancelled while the daemon waits for configuration mode: the port is the
-    // virtual DevKit's raw pty (not its link), so the extension does not switch it by itself,
-    // as with a real DevKit whose buttons nobody presses.
-    const link = process.env.SMOKE_LINK;
-    const pty = fs.realpathSync(link);
-    await step("close the monitor", () => runCommand(page, "DevKit: Close Serial Monitor"));
-    await step("select serial port: enter the pty", async () => {
-        await runCommand(page, "DevKit: Select Serial Port");
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Enter a port path" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await row.click();
-        const box = page.locator(".quick-input-widget .quick-input-box input");
-        await page.locator(".quick-input-widget", { hasText: "Serial port path" }).first().waitFor({ state: "visible", timeout: 10000 });
-        await box.fill(pty);
-        await page.keyboard.press("Enter");
-        await sb(path.basename(pty)).waitFor({ state: "visible", timeout: 10000 });
-    });
-    await step("clear notifications before the push", () => runCommand(page, "Notifications: Clear All Notifications"));
-    await step("set UDS (waits for configuration mode)", async () => {
-        await runCommand(page, "DevKit: Set Unique Device Secret (UDS)");
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await row.click();
-    });
-    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: /Pushing the UDS/ }).first();
-    await step("the push waits, cancellable", async () => {
-        await pushing.waitFor({ state: "visible", timeout: 20000 });
-        await pushing.getByRole("button", { name: "Cancel" }).first().waitFor({ state: "visible", timeout: 10000 });
-    });
-    await page.screenshot({ path: `${OUT}/12-uds-push-waiting.png` });
-    await step("cancel the push", async () => {
-        await pushing.getByRole("button", { name: "Cancel" }).first().click();
-        await pushing.waitFor({ state: "hidden", timeout: 20000 });
-    });
-    await page.waitForTimeout(1000);
-    const errorsAfterCancel = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
-    if (errorsAfterCancel) throw new Error(`cancelling showed an error: ${await page.locator(".notifications-toasts").innerText()}`);
-    await page.screenshot({ path: `${OUT}/13-uds-push-cancelled.png` });
-
-    // The port picker lists the virtual DevKit as such; picking it puts its link back.
-    await step("port picker lists the virtual DevKit", async () => {
-        await runCommand(page, "DevKit: Select Serial Port");
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Virtual DevKit" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await page.screenshot({ path: `${OUT}/14-port-picker.png` });
-        await row.click();
-        await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
-    });
-
     // `task device-upload` from Quick Open, as the old tutorial says: the tasks go into the
-    // workspace's tasks.json first (Quick Open lists configured and recent tasks by name).
+    // workspace's tasks.json first (Quick Open lists configured and recent tasks by name). The
+    // virtual DevKit reboots into the new image, out of configuration mode.
     await step("add the DevKit tasks to tasks.json", () => runCommand(page, "DevKit: Add DevKit Tasks to tasks.json"));
     await step("quick open: task device-upload", async () => {
         for (let attempt = 0; ; attempt++) {
@@ -282,14 +242,66 @@ async function runCommand(page, title) {
                 if (attempt >= 2) throw e;
             }
         }
-        await page.screenshot({ path: `${OUT}/15-quick-open-task.png` });
+        await page.screenshot({ path: `${OUT}/12-quick-open-task.png` });
         await page.keyboard.press("Enter");
     });
     await step("the task uploads to the virtual DevKit", () =>
         page.locator(".terminal-wrapper, .xterm", { hasText: /Uploaded to/ }).first().waitFor({ state: "visible", timeout: 120000 }),
     );
     await page.waitForTimeout(300);
-    await page.screenshot({ path: `${OUT}/16-task-device-upload.png` });
+    await page.screenshot({ path: `${OUT}/13-task-device-upload.png` });
+
+
+    // A UDS push cancelled while the daemon waits for configuration mode: the port is the
+    // virtual DevKit's raw pty (not its link), so the extension does not switch it by itself,
+    // as with a real DevKit whose buttons nobody presses.
+    const link = process.env.SMOKE_LINK;
+    const pty = fs.realpathSync(link);
+    await step("close the monitor", () => runCommand(page, "DevKit: Close Serial Monitor"));
+    await step("select serial port: enter the pty", async () => {
+        await runCommand(page, "DevKit: Select Serial Port");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Enter a port path" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+        const box = page.locator(".quick-input-widget .quick-input-box input");
+        await page.locator(".quick-input-widget", { hasText: "Serial port path" }).first().waitFor({ state: "visible", timeout: 10000 });
+        await box.fill(pty);
+        await page.keyboard.press("Enter");
+        await sb(pty).waitFor({ state: "visible", timeout: 10000 });
+    });
+    await step("clear notifications before the push", () => runCommand(page, "Notifications: Clear All Notifications"));
+    await step("set UDS (waits for configuration mode)", async () => {
+        await runCommand(page, "DevKit: Set Unique Device Secret (UDS)");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await row.click();
+    });
+    const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: `Pushing the UDS to ${pty} ` }).first();
+    await step("the push waits, cancellable", async () => {
+        await pushing.waitFor({ state: "visible", timeout: 20000 });
+        await pushing.getByRole("button", { name: "Cancel" }).first().waitFor({ state: "visible", timeout: 10000 });
+    });
+    await page.screenshot({ path: `${OUT}/14-uds-push-waiting.png` });
+    await step("cancel the push", async () => {
+        await pushing.getByRole("button", { name: "Cancel" }).first().click();
+        await pushing.waitFor({ state: "hidden", timeout: 20000 });
+    });
+    await page.waitForTimeout(1500);
+    const pushed = await page.locator(".notifications-toasts .notification-list-item-message", { hasText: `UDS set on ${pty}` }).count();
+    if (pushed) throw new Error("the push was not cancelled: the UDS was set");
+    const errorsAfterCancel = await page.locator(".notifications-toasts .notification-list-item .codicon-error").count();
+    if (errorsAfterCancel) throw new Error(`cancelling showed an error: ${await page.locator(".notifications-toasts").innerText()}`);
+    await page.screenshot({ path: `${OUT}/15-uds-push-cancelled.png` });
+
+    // The port picker lists the virtual DevKit as such; picking it puts its link back.
+    await step("port picker lists the virtual DevKit", async () => {
+        await runCommand(page, "DevKit: Select Serial Port");
+        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Virtual DevKit" }).first();
+        await row.waitFor({ state: "visible", timeout: 15000 });
+        await page.screenshot({ path: `${OUT}/16-port-picker.png` });
+        await row.click();
+        await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
+    });
 
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");

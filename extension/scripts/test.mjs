@@ -197,7 +197,10 @@ async function startCodeServer(cs, name, server, extraEnv = {}, vsix = undefined
     throw new Error(`code-server did not come up; see ${logFile}`);
 }
 
-/** A virtual DevKit for the smoke test's monitor; its pty link becomes the workspace's port. */
+/**
+ * A virtual DevKit for the smoke test's monitor, just plugged in (each run starts one: the
+ * first monitor shows its boot); its pty link becomes the workspace's port.
+ */
 function startSim(server, ws) {
     const dir = path.join(ws, ".sim");
     const link = path.join(dir, "devkit.tty");
@@ -219,6 +222,7 @@ function startSim(server, ws) {
     s["devkitDps.upload.backend"] = "sim";
     s["devkitDps.dps.idScope"] = "0ne0001A2B3";
     fs.writeFileSync(settings, JSON.stringify(s, null, 2));
+    return proc;
 }
 
 function stopCodeServer(h) {
@@ -377,8 +381,20 @@ async function smokeTests(cs, server, failures) {
           : `the daemon does not start (${probe.error})`;
     if (smokeSkip) log(`smoke test: certificate part skipped: ${smokeSkip}`);
     const smokeWs = freshWorkspace("smoke-ws");
-    if (smokeFull) startSim(server, smokeWs);
+    let sim;
     for (const run of [1, 2]) {
+        if (smokeFull) {
+            if (sim) {
+                children.delete(sim.pid);
+                try {
+                    process.kill(-sim.pid, "SIGTERM");
+                } catch {
+                    /* gone */
+                }
+                await new Promise((r) => sim.exitCode !== null || sim.signalCode !== null ? r() : sim.once("exit", r));
+            }
+            sim = startSim(server, smokeWs);
+        }
         const shots = path.join(WORK, "shots", `run-${run}`);
         fs.rmSync(shots, { recursive: true, force: true });
         fs.mkdirSync(shots, { recursive: true });

@@ -205,7 +205,18 @@ export async function findBuild(args: CertArgs): Promise<Pick<CertArgs, "bin" | 
     if (args.bin && args.map) return { bin: args.bin, map: args.map };
     if (args.buildDir) return { buildDir: args.buildDir };
     const bins = await vscode.workspace.findFiles("**/*.ino.bin", "**/node_modules/**", 20);
-    const withMap = bins.map((u) => u.fsPath).filter(Boolean);
+    // Newest first: the build just made (or flashed) is the likely one.
+    const mtime = (p: string) => {
+        try {
+            return fs.statSync(p).mtimeMs;
+        } catch {
+            return 0;
+        }
+    };
+    const withMap = bins
+        .map((u) => u.fsPath)
+        .filter(Boolean)
+        .sort((a, b) => mtime(b) - mtime(a));
     if (withMap.length === 0) {
         if (args.quiet) throw new Error("No build found (<sketch>.ino.bin + .map): run Device Upload or the devkit: build task first.");
         const go = await vscode.window.showErrorMessage("No build of the sketch found (<sketch>.ino.bin and .ino.map).", "Build Now");
@@ -215,7 +226,7 @@ export async function findBuild(args: CertArgs): Promise<Pick<CertArgs, "bin" | 
     let bin = withMap[0];
     if (withMap.length > 1 && !args.quiet) {
         const pick = await vscode.window.showQuickPick(
-            withMap.map((p) => ({ label: path.basename(p), description: vscode.workspace.asRelativePath(p), p })),
+            withMap.map((p, i) => ({ label: path.basename(p), description: `${vscode.workspace.asRelativePath(p)}${i === 0 ? " (newest)" : ""}`, p })),
             { title: "Which build?" },
         );
         if (!pick) return undefined;
