@@ -652,54 +652,6 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     }
 });
 
-test("daemon: restarted after a crash, with a message in the log", async () => {
-    needDaemon();
-    const children = cp.execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
-    const line = children.split("\n").find((l) => / lsp\s*$/.test(l.trim()) && l.includes(path.basename(SERVER)));
-    assert(line, `the daemon is a child of the extension host: ${children}`);
-    process.kill(parseInt(line.trim(), 10), "SIGKILL");
-    await waitFor("the restart message", () => api.ctx.log.channel.transcript.includes("stopped unexpectedly; restarting (1/3)"));
-    await waitFor("the daemon running again", () => api.ctx.client?.isRunning() && api.ctx.health === "ok", 30_000);
-    // By method name: the test bundle's RequestType objects are not the extension's.
-    const ports = await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {});
-    assert(Array.isArray(ports.ports), "the restarted daemon answers");
-}, 60_000);
-
-test("bootstrap: a devkitDps.server.path that is not devkit gives a clear error on the status item", async () => {
-    const cfg = vscode.workspace.getConfiguration("devkitDps");
-    const before = cfg.inspect<string>("server.path")?.globalValue;
-    await cfg.update("server.path", "/bin/false", vscode.ConfigurationTarget.Global);
-    try {
-        let err: Error | undefined;
-        await api.ctx.restart().catch((e) => (err = e));
-        assert(err && /devkitDps\.server\.path .* does not point to a working devkit binary/.test(err.message), `error: ${err?.message}`);
-        assertEq(api.ctx.health, "error", "health");
-    } finally {
-        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
-    }
-    if (daemonUp) {
-        await api.ctx.restart();
-        assertEq(api.ctx.health, "ok", "health after restoring the setting");
-    }
-}, 60_000);
-
-test("no daemon: Restart shows an error with Open Setting and Installation Guide (no unhandled rejection)", async () => {
-    const cfg = vscode.workspace.getConfiguration("devkitDps");
-    const before = cfg.inspect<string>("server.path")?.globalValue;
-    await cfg.update("server.path", path.join(tmp, "no-such-devkit"), vscode.ConfigurationTarget.Global);
-    try {
-        const shown = api.shownErrors.length;
-        await vscode.commands.executeCommand("devkit.restartServer"); // resolves: the failure is shown, not thrown
-        const last = await waitFor("the error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
-        assert(/devkitDps\.server\.path/.test(last.title), `names the setting: ${last.title}`);
-        assertEq(last.buttons.slice(0, 2).join(","), "Open Setting,Installation Guide", "buttons");
-        assertEq(api.ctx.health, "error", "health");
-    } finally {
-        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
-    }
-    if (daemonUp) await api.ctx.restart();
-}, 60_000);
-
 test("keybindings: Build/Upload/Monitor do not clash with VS Code's default keybindings", async () => {
     const pkg = vscode.extensions.getExtension(EXT_ID)!.packageJSON;
     const ours: { command: string; key: string; mac?: string }[] = pkg.contributes.keybindings;
@@ -758,7 +710,7 @@ test("port picker: a running virtual DevKit is listed as such (devkit/listPorts 
     const sim = await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
     try {
         const client = await api.ctx.ready();
-        const r = await client.sendRequest(ext.listPorts, { simDirs: [stateDir] });
+        const r = await client.sendRequest<ext.ListPortsResult>("devkit/listPorts", { simDirs: [stateDir] });
         const v = r.ports.find((p) => p.kind === "virtual");
         assert(v, `a virtual port in ${JSON.stringify(r.ports)}`);
         assertEq(v.port, link, "the virtual DevKit's port is its link");
@@ -803,6 +755,54 @@ test("package: icon, walkthrough media and their images exist; activation globs 
     for (const a of pkg.activationEvents) assert(!a.includes("**"), `shallow activation event ${a}`);
     assert(pkg.repository?.url, "a repository URL");
 });
+
+test("daemon: restarted after a crash, with a message in the log", async () => {
+    needDaemon();
+    const children = cp.execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], { encoding: "utf8" });
+    const line = children.split("\n").find((l) => / lsp\s*$/.test(l.trim()) && l.includes(path.basename(SERVER)));
+    assert(line, `the daemon is a child of the extension host: ${children}`);
+    process.kill(parseInt(line.trim(), 10), "SIGKILL");
+    await waitFor("the restart message", () => api.ctx.log.channel.transcript.includes("stopped unexpectedly; restarting (1/3)"));
+    await waitFor("the daemon running again", () => api.ctx.client?.isRunning() && api.ctx.health === "ok", 30_000);
+    // By method name: the test bundle's RequestType objects are not the extension's.
+    const ports = await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {});
+    assert(Array.isArray(ports.ports), "the restarted daemon answers");
+}, 60_000);
+
+test("bootstrap: a devkitDps.server.path that is not devkit gives a clear error on the status item", async () => {
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const before = cfg.inspect<string>("server.path")?.globalValue;
+    await cfg.update("server.path", "/bin/false", vscode.ConfigurationTarget.Global);
+    try {
+        let err: Error | undefined;
+        await api.ctx.restart().catch((e) => (err = e));
+        assert(err && /devkitDps\.server\.path .* does not point to a working devkit binary/.test(err.message), `error: ${err?.message}`);
+        assertEq(api.ctx.health, "error", "health");
+    } finally {
+        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
+    }
+    if (daemonUp) {
+        await api.ctx.restart();
+        assertEq(api.ctx.health, "ok", "health after restoring the setting");
+    }
+}, 60_000);
+
+test("no daemon: Restart shows an error with Open Setting and Installation Guide (no unhandled rejection)", async () => {
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const before = cfg.inspect<string>("server.path")?.globalValue;
+    await cfg.update("server.path", path.join(tmp, "no-such-devkit"), vscode.ConfigurationTarget.Global);
+    try {
+        const shown = api.shownErrors.length;
+        await vscode.commands.executeCommand("devkit.restartServer"); // resolves: the failure is shown, not thrown
+        const last = await waitFor("the error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
+        assert(/devkitDps\.server\.path/.test(last.title), `names the setting: ${last.title}`);
+        assertEq(last.buttons.slice(0, 2).join(","), "Open Setting,Installation Guide", "buttons");
+        assertEq(api.ctx.health, "error", "health");
+    } finally {
+        await cfg.update("server.path", before, vscode.ConfigurationTarget.Global);
+    }
+    if (daemonUp) await api.ctx.restart();
+}, 60_000);
 
 test("no unhandled promise rejections during the run", async () => {
     await new Promise((r) => setTimeout(r, 500));
