@@ -363,6 +363,18 @@ test("DevKit view: the project's identity with its thumbprint, FWID and enrollme
     assert(text.includes(`SHA-256=${r.sha256Thumbprint}`), `thumbprint shown: ${text}`);
     assert(/Enrollment=not enrolled/.test(text), `enrollment state: ${text}`);
     assertEq(device.contextValue, "devkitDevice", "the node carries Copy Thumbprint / Re-enroll / Open in Azure portal");
+    // Copy Thumbprint and the decoded certificate (not the PEM).
+    await vscode.commands.executeCommand("devkit.copyThumbprint", device);
+    assertEq(await vscode.env.clipboard.readText(), r.sha256Thumbprint, "the thumbprint copied");
+    await vscode.commands.executeCommand("devkit.showCertificate", device);
+    const shown = await waitFor("the decoded certificate", () => {
+        const t = vscode.window.activeTextEditor?.document.getText() ?? "";
+        return t.includes("Subject CN") ? t : undefined;
+    });
+    assert(shown.includes(`Subject CN        ${r.registrationId}`), `subject shown: ${shown}`);
+    assert(sameHex(/SHA-256\s+(\S+)/.exec(shown)?.[1] ?? "", r.sha256Thumbprint.replace(/[^0-9a-f]/gi, "").toUpperCase()), `SHA-256 shown: ${shown}`);
+    assert(!shown.includes("BEGIN CERTIFICATE"), "decoded, not PEM");
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
 }, 60_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
