@@ -37,6 +37,13 @@ async function openPalette(page) {
     }
 }
 
+/** Clicks the quick pick row holding `text` once it shows. */
+async function pickRow(page, text) {
+    const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: text }).first();
+    await row.waitFor({ state: "visible", timeout: 15000 });
+    await row.click();
+}
+
 /** Runs a palette command by its full title ("DevKit: ..."). */
 async function runCommand(page, title) {
     const input = await openPalette(page);
@@ -178,9 +185,7 @@ async function runCommand(page, title) {
     // mode by itself; the monitor pauses for the push and resumes after.
     await step("set UDS command", () => runCommand(page, "DevKit: Set Unique Device Secret (UDS)"));
     await step("use the stored UDS", async () => {
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await row.click();
+        await pickRow(page, "Use the stored UDS");
     });
     await step("UDS set toast", () =>
         page.locator(".notifications-toasts .notification-list-item-message", { hasText: /UDS set on/ }).first().waitFor({ state: "visible", timeout: 60000 }),
@@ -260,9 +265,7 @@ async function runCommand(page, title) {
     await step("close the monitor", () => runCommand(page, "DevKit: Close Serial Monitor"));
     await step("select serial port: enter the pty", async () => {
         await runCommand(page, "DevKit: Select Serial Port");
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Enter a port path" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await row.click();
+        await pickRow(page, "Enter a port path");
         const box = page.locator(".quick-input-widget .quick-input-box input");
         await page.locator(".quick-input-widget", { hasText: "Serial port path" }).first().waitFor({ state: "visible", timeout: 10000 });
         await box.fill(pty);
@@ -272,9 +275,7 @@ async function runCommand(page, title) {
     await step("clear notifications before the push", () => runCommand(page, "Notifications: Clear All Notifications"));
     await step("set UDS (waits for configuration mode)", async () => {
         await runCommand(page, "DevKit: Set Unique Device Secret (UDS)");
-        const row = page.locator(".quick-input-widget .monaco-list-row", { hasText: "Use the stored UDS" }).first();
-        await row.waitFor({ state: "visible", timeout: 15000 });
-        await row.click();
+        await pickRow(page, "Use the stored UDS");
     });
     const pushing = page.locator(".notifications-toasts .notification-list-item", { hasText: `Pushing the UDS to ${pty} ` }).first();
     await step("the push waits, cancellable", async () => {
