@@ -10,6 +10,7 @@ import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
 import { portItem } from "../../src/commands";
 import { sketchSelector } from "../../src/ctx";
+import { taskJsonEntries } from "../../src/tasks";
 import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
@@ -711,6 +712,12 @@ test("tasks: Add DevKit Tasks writes the missing devkit tasks to tasks.json once
     assertEq(await vscode.commands.executeCommand<number>("devkit.addTasks", { quiet: true }), 0, "tasks added the second time");
     const text = fs.readFileSync(file, "utf8");
     for (const name of ["build", "upload", "device-upload", "monitor", "generate-cert"]) assert(text.includes(`"task": "${name}"`), `tasks.json has ${name}`);
+    // The repository's own .vscode/tasks.json carries the same entries.
+    const repoTasks = path.resolve(vscode.extensions.getExtension(EXT_ID)!.extensionPath, "..", ".vscode", "tasks.json");
+    if (fs.existsSync(repoTasks)) {
+        const json = JSON.parse(fs.readFileSync(repoTasks, "utf8").replace(/^\s*\/\/.*$/gm, ""));
+        assertEq(JSON.stringify(json.tasks), JSON.stringify(taskJsonEntries()), "the repository's .vscode/tasks.json");
+    }
     const tasks = await vscode.tasks.fetchTasks({ type: "devkit" });
     assert(tasks.some((t) => t.name === "device-upload" && t.source === "Workspace"), `device-upload is a configured task (${tasks.map((t) => `${t.name}/${t.source}`).join(", ")})`);
 });
