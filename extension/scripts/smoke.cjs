@@ -55,7 +55,7 @@ async function runCommand(page, title) {
 (async () => {
     const want = expected();
     const browser = await launch();
-    const page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
+    const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
     page.on("pageerror", (e) => console.log("  [pageerror]", e.message.slice(0, 200)));
     const step = async (name, f) => {
         console.log(ts(), name);
@@ -159,12 +159,33 @@ async function runCommand(page, title) {
         await page.waitForTimeout(400);
         await page.screenshot({ path: `${OUT}/${shot}-walkthrough-step.png` });
     }
-    await step("walkthrough media shows its picture", () =>
-        walk.locator("img, .getting-started-media iframe, .getting-started-media").first().waitFor({ state: "visible", timeout: 10000 }),
-    );
+    // The step's markdown media is a webview: its picture (an SVG beside the markdown) loaded.
+    await step("walkthrough media shows its picture", async () => {
+        await walk.locator(".getting-started-step", { hasText: "Connect the DevKit and pick its port" }).first().click();
+        const img = page.frameLocator("iframe.webview.ready").frameLocator("iframe#active-frame").locator("img").first();
+        await img.waitFor({ state: "attached", timeout: 15000 });
+        await img.scrollIntoViewIfNeeded();
+        const width = await img.evaluate(async (i) => {
+            if (!i.complete) await new Promise((r) => i.addEventListener("load", r, { once: true }));
+            return i.naturalWidth;
+        });
+        if (!(width > 0)) throw new Error(`the picture did not load (${await img.getAttribute("src")})`);
+    });
+    await page.screenshot({ path: `${OUT}/06f2-walkthrough-picture.png` });
+    await walk.locator(".getting-started-step", { hasText: "Check your setup" }).first().click();
     await step("walkthrough button: Check Setup", async () => {
-        await walk.locator(".getting-started-step.expanded").getByRole("button", { name: "Check Setup" }).first().click();
-        await page.locator(".quick-input-widget .monaco-list-row", { hasText: "arduino-cli" }).first().waitFor({ state: "visible", timeout: 30000 });
+        // The step's media webview may take the focus as it loads, which closes a quick pick:
+        // let it settle, and click again if the list closed.
+        await page.waitForTimeout(1000);
+        for (let attempt = 0; ; attempt++) {
+            await walk.locator(".getting-started-step.expanded").getByRole("button", { name: "Check Setup" }).first().click();
+            try {
+                await page.locator(".quick-input-widget .monaco-list-row", { hasText: "arduino-cli" }).first().waitFor({ state: "visible", timeout: 15000 });
+                break;
+            } catch (e) {
+                if (attempt >= 2) throw e;
+            }
+        }
     });
     await page.screenshot({ path: `${OUT}/06g-walkthrough-check-setup.png` });
     await page.keyboard.press("Escape");
