@@ -197,7 +197,10 @@ async function startCodeServer(cs, name, server, extraEnv = {}, vsix = undefined
     throw new Error(`code-server did not come up; see ${logFile}`);
 }
 
-/** A virtual DevKit for the smoke test's monitor; its pty link becomes the workspace's port. */
+/**
+ * A virtual DevKit for the smoke test's monitor, just plugged in (each run starts one: the
+ * first monitor shows its boot); its pty link becomes the workspace's port.
+ */
 function startSim(server, ws) {
     const dir = path.join(ws, ".sim");
     const link = path.join(dir, "devkit.tty");
@@ -208,7 +211,18 @@ function startSim(server, ws) {
     const s = JSON.parse(fs.readFileSync(settings, "utf8"));
     s["devkitDps.serial.port"] = link;
     s["devkitDps.serial.timestamps"] = true;
+    // `task device-upload` builds with the arduino-cli stand-in and flashes this virtual DevKit.
+    const data = path.join(dir, "arduino-data");
+    fs.mkdirSync(path.join(data, "packages", "AZ3166", "hardware", "stm32f4", "1.6.2"), { recursive: true });
+    const cli = path.join(dir, "arduino-cli");
+    const standin = path.join(EXT, "test", "fixtures", "arduino-cli-standin", "arduino-cli");
+    const image = path.join(EXT, "test", "fixtures", "vectors", "uppercase-uds-medium");
+    fs.writeFileSync(cli, `#!/bin/sh\nexport ARDUINO_DIRECTORIES_DATA='${data}' DEVKIT_STANDIN_IMAGE_DIR='${image}'\nexec bash '${standin}' "$@"\n`, { mode: 0o755 });
+    s["devkitDps.arduinoCli.path"] = cli;
+    s["devkitDps.upload.backend"] = "sim";
+    s["devkitDps.dps.idScope"] = "0ne0001A2B3";
     fs.writeFileSync(settings, JSON.stringify(s, null, 2));
+    return proc;
 }
 
 function stopCodeServer(h) {
@@ -284,7 +298,16 @@ async function main() {
     const canaryDir = path.join(WORK, "runs");
     fs.mkdirSync(canaryDir, { recursive: true });
 
-    // In-host integration tests.
+    // DEVKIT_TEST_PARTS=inhost or =smoke runs only that part (while iterating; CI runs both).
+    const parts = (process.env.DEVKIT_TEST_PARTS || "inhost,smoke").split(",");
+    let results = [];
+    if (parts.includes("inhost")) results = await inhostTests(cs, server, failures);
+    if (parts.includes("smoke")) await smokeTests(cs, server, failures);
+    report(results, failures, parts.includes("inhost"));
+}
+
+/** The in-host integration tests; their results (plus the on-disk secret scan). */
+async function inhostTests(cs, server, failures) {
     log("== in-host integration tests (code-server extension host)");
     const ws = freshWorkspace("inhost-ws");
     const resultsFile = path.join(WORK, "runs", "inhost-results.json");
@@ -337,8 +360,17 @@ async function main() {
         });
     }
 
-    // UI smoke test.
-    log("== Playwright smoke test (palette: DevKit: Generate Certificate)");
+    return results;
+}
+
+/**
+ * The Playwright smoke test, twice in a row: each run on a fresh profile (new user data and
+ * extensions folders, the VSIX installed again), both on the same workspace, so the second
+ * run also shows that nothing the first left behind (tasks.json, certificates, the virtual
+ * DevKit's state) gets in the way. Screenshots in .vscode-test-work/shots/run-<n>/.
+ */
+async function smokeTests(cs, server, failures) {
+    log("== Playwright smoke test (walkthrough and palette, twice on a fresh profile)");
     // The full smoke test needs the daemon's devkit/generateCert; without it the UI part still runs.
     const probe = await probeDaemon(server, ["devkit/generateCert"]);
     const smokeFull = probe.started && probe.methods["devkit/generateCert"] === "present";
@@ -349,30 +381,52 @@ async function main() {
           : `the daemon does not start (${probe.error})`;
     if (smokeSkip) log(`smoke test: certificate part skipped: ${smokeSkip}`);
     const smokeWs = freshWorkspace("smoke-ws");
-    if (smokeFull) startSim(server, smokeWs);
-    const h3 = await startCodeServer(cs, "smoke", server, {}, path.join(EXT, "dist", "devkit-dps.vsix"));
-    const smoke = spawnSync(process.execPath, [path.join(EXT, "scripts", "smoke.cjs")], {
-        stdio: "inherit",
-        cwd: TOOLS,
-        env: {
-            ...process.env,
-            NODE_PATH: path.join(TOOLS, "node_modules"),
-            CS_HOST: h3.host,
-            WS: smokeWs,
-            OUT_DIR: shots,
-            CHROMIUM,
-            FIXTURES: path.join(EXT, "test", "fixtures"),
-            SMOKE_UI_ONLY: smokeFull ? "" : "1",
-            DEVKIT_SERVER_PATH: server,
-        },
-        timeout: 240_000,
-        killSignal: "SIGKILL",
-    });
-    stopCodeServer(h3);
-    if (smoke.status === 0) log(`smoke test passed${smokeSkip ? " (UI part only)" : ""}; screenshots in`, shots);
-    else failures.push(`smoke test failed (exit ${smoke.status}); screenshots in ${shots}`);
+    let sim;
+    for (const run of [1, 2]) {
+        if (smokeFull) {
+            if (sim) {
+                children.delete(sim.pid);
+                try {
+                    process.kill(-sim.pid, "SIGTERM");
+                } catch {
+                    /* gone */
+                }
+                await new Promise((r) => sim.exitCode !== null || sim.signalCode !== null ? r() : sim.once("exit", r));
+            }
+            sim = startSim(server, smokeWs);
+        }
+        const shots = path.join(WORK, "shots", `run-${run}`);
+        fs.rmSync(shots, { recursive: true, force: true });
+        fs.mkdirSync(shots, { recursive: true });
+        const h3 = await startCodeServer(cs, `smoke-${run}`, server, {}, path.join(EXT, "dist", "devkit-dps.vsix"));
+        const smoke = spawnSync(process.execPath, [path.join(EXT, "scripts", "smoke.cjs")], {
+            stdio: "inherit",
+            cwd: TOOLS,
+            env: {
+                ...process.env,
+                NODE_PATH: path.join(TOOLS, "node_modules"),
+                CS_HOST: h3.host,
+                WS: smokeWs,
+                OUT_DIR: shots,
+                CHROMIUM,
+                FIXTURES: path.join(EXT, "test", "fixtures"),
+                SMOKE_UI_ONLY: smokeFull ? "" : "1",
+                SMOKE_RUN: String(run),
+                SMOKE_LINK: path.join(smokeWs, ".sim", "devkit.tty"),
+                DEVKIT_SERVER_PATH: server,
+            },
+            timeout: 360_000,
+            killSignal: "SIGKILL",
+        });
+        stopCodeServer(h3);
+        if (smoke.status === 0) log(`smoke run ${run} passed${smokeSkip ? " (UI part only)" : ""}; screenshots in`, shots);
+        else failures.push(`smoke run ${run} failed (exit ${smoke.status}); screenshots in ${shots}`);
+    }
+    if (smokeSkip) failures.smokeSkip = smokeSkip;
+}
 
-    // Report.
+function report(results, failures, ranInhost) {
+    const smokeSkip = failures.smokeSkip;
     console.log("\nIn-host integration tests:");
     for (const r of results) {
         const mark = r.status === "passed" ? "ok  " : r.status === "skipped" ? "skip" : "FAIL";
@@ -380,7 +434,7 @@ async function main() {
     }
     const passed = results.filter((r) => r.status === "passed").length;
     // No results at all (the extension host never reported) counts as one failed run.
-    const failed = results.filter((r) => r.status === "failed").length + (results.length ? 0 : 1);
+    const failed = results.filter((r) => r.status === "failed").length + (results.length || !ranInhost ? 0 : 1);
     const skipped = results.filter((r) => r.status === "skipped");
     for (const f of failures) console.log(`FAIL ${f}`);
     if (skipped.length) console.log(`${skipped.length} skipped: ${skipped.map((r) => r.name).join("; ")}`);

@@ -44,15 +44,17 @@ export class SafeChannel implements vscode.OutputChannel {
     constructor(
         readonly name: string,
         private readonly redactor: Redactor,
+        inner?: vscode.OutputChannel,
     ) {
-        this.inner = vscode.window.createOutputChannel(name);
+        this.inner = inner ?? vscode.window.createOutputChannel(name);
     }
 
     get transcript(): string {
         return this.text;
     }
 
-    private record(s: string): string {
+    /** Redacts `s` and keeps it in the transcript; what may be written. */
+    protected record(s: string): string {
         const safe = this.redactor.redact(s);
         this.text += safe;
         if (this.text.length > TRANSCRIPT_LIMIT) this.text = this.text.slice(-TRANSCRIPT_LIMIT / 2);
@@ -84,21 +86,53 @@ export class SafeChannel implements vscode.OutputChannel {
     }
 }
 
-/** The extension's own log: timestamped lines on top of a SafeChannel. */
-export class Log {
-    constructor(readonly channel: SafeChannel) {}
+export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error";
 
-    private line(level: string, msg: string): void {
-        const t = new Date().toISOString().slice(11, 23);
-        this.channel.appendLine(`${t} [${level}] ${msg}`);
+/**
+ * The extension's own log: a LogOutputChannel (levels, timestamps, the user's log level from
+ * "Developer: Set Log Level...") behind the same redaction and transcript as SafeChannel.
+ */
+export class Log {
+    readonly channel: SafeLogChannel;
+
+    constructor(name: string, redactor: Redactor) {
+        this.channel = new SafeLogChannel(name, redactor);
+    }
+
+    trace(msg: string): void {
+        this.channel.log("trace", msg);
+    }
+    debug(msg: string): void {
+        this.channel.log("debug", msg);
     }
     info(msg: string): void {
-        this.line("info", msg);
+        this.channel.log("info", msg);
     }
     warn(msg: string): void {
-        this.line("warn", msg);
+        this.channel.log("warn", msg);
     }
     error(msg: string): void {
-        this.line("error", msg);
+        this.channel.log("error", msg);
+    }
+}
+
+/** A redacting LogOutputChannel (`createOutputChannel(name, { log: true })`). */
+export class SafeLogChannel extends SafeChannel {
+    private readonly logChannel: vscode.LogOutputChannel;
+
+    constructor(name: string, redactor: Redactor) {
+        const inner = vscode.window.createOutputChannel(name, { log: true });
+        super(name, redactor, inner);
+        this.logChannel = inner;
+    }
+
+    /** The level the user chose for this channel (Developer: Set Log Level...). */
+    get logLevel(): vscode.LogLevel {
+        return this.logChannel.logLevel;
+    }
+
+    log(level: LogLevelName, msg: string): void {
+        const safe = this.record(`[${level}] ${msg}\n`).slice(0, -1).replace(/^\[\w+\] /, "");
+        this.logChannel[level](safe);
     }
 }

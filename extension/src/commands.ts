@@ -14,6 +14,7 @@ import { MonitorManager } from "./monitor";
 import { isCancelled, withNotificationProgress } from "./progress";
 import { checkConnectionString, checkUds, newUds, PUBLISHED_SAMPLE_UDS, Secrets } from "./secrets";
 import { StatusBar } from "./status";
+import { taskJsonEntries, TASK_TYPE } from "./tasks";
 
 export interface Services {
     ctx: Ctx;
@@ -54,19 +55,51 @@ async function updateSetting(key: string, value: unknown): Promise<void> {
 // --------------------------------------------------------------------------------------------
 // Port
 
-export async function pickPort(s: Services): Promise<string | undefined> {
+/** State directories of virtual DevKits this workspace knows of, for `devkit/listPorts`. */
+export function knownSimDirs(s: Services): string[] {
+    const dirs = [
+        s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir"),
+        virtualDevkitDir(cfg().get<string>("serial.port", "")),
+        path.join(simulatedWorkDir(s.ctx.extCtx.globalStorageUri.fsPath), "devkit"),
+    ];
+    return [...new Set(dirs.filter((d): d is string => !!d))];
+}
+
+/** The ports the daemon sees, virtual DevKits included. */
+export async function listPorts(s: Services): Promise<ext.PortInfo[]> {
     const client = await s.ctx.ready();
-    const { ports } = await client.sendRequest(ext.listPorts, {});
-    const items: (vscode.QuickPickItem & { port?: string })[] = ports.map((p) => ({
-        label: `${p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.port}`,
-        description: p.isDevkit ? "MXChip AZ3166 DevKit" : p.description ?? p.manufacturer ?? "",
-        detail: p.serialNumber ? `serial ${p.serialNumber}` : undefined,
+    return (await client.sendRequest(ext.listPorts, { simDirs: knownSimDirs(s) })).ports;
+}
+
+/** One port as the picker shows it: what it is (USB product, maker) and its serial number. */
+export function portItem(p: ext.PortInfo): vscode.QuickPickItem & { port: string } {
+    const virtual = p.kind === "virtual";
+    const what = virtual ? "Virtual DevKit" : p.isDevkit ? "MXChip AZ3166 DevKit" : p.description;
+    const details = [
+        p.isDevkit && !virtual && p.description ? p.description : undefined,
+        p.manufacturer,
+        p.serialNumber ? `serial ${p.serialNumber}` : undefined,
+        virtual && p.simDir ? `state ${p.simDir}` : undefined,
+        p.heldBy ? `in use by ${p.heldBy}` : undefined,
+        p.monitorOpen ? "monitor open" : undefined,
+    ].filter(Boolean);
+    return {
+        label: `${virtual ? "$(vm) " : p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.port}`,
+        description: what ?? "",
+        detail: details.length ? details.join(" · ") : undefined,
         port: p.port,
-    }));
+    };
+}
+
+export async function pickPort(s: Services): Promise<string | undefined> {
+    const ports = await listPorts(s);
+    const items: (vscode.QuickPickItem & { port?: string })[] = ports.map(portItem);
     items.push({ label: "$(edit) Enter a port path…", port: undefined });
     const pick = await vscode.window.showQuickPick(items, {
         title: "DevKit serial port",
-        placeHolder: ports.length ? "DevKits (USB 0483:374B) first" : "No serial port found: plug the DevKit in, or enter a path",
+        placeHolder: ports.length ? "DevKits (USB 0483:374B) first, then virtual DevKits" : "No serial port found: plug the DevKit in, or enter a path",
+        matchOnDescription: true,
+        matchOnDetail: true,
     });
     if (!pick) return undefined;
     const port =
@@ -82,9 +115,7 @@ export async function pickPort(s: Services): Promise<string | undefined> {
 export async function resolvePort(s: Services): Promise<string | undefined> {
     const configured = cfg().get<string>("serial.port", "");
     if (configured) return configured;
-    const client = await s.ctx.ready();
-    const { ports } = await client.sendRequest(ext.listPorts, {});
-    const devkits = ports.filter((p) => p.isDevkit);
+    const devkits = (await listPorts(s)).filter((p) => p.isDevkit);
     if (devkits.length === 1) return devkits[0].port;
     return pickPort(s);
 }
@@ -170,11 +201,22 @@ async function askUds(s: Services, device: string, allowStored: boolean): Promis
 // --------------------------------------------------------------------------------------------
 // Build outputs
 
-async function findBuild(args: CertArgs): Promise<Pick<CertArgs, "bin" | "map" | "buildDir"> | undefined> {
+export async function findBuild(args: CertArgs): Promise<Pick<CertArgs, "bin" | "map" | "buildDir"> | undefined> {
     if (args.bin && args.map) return { bin: args.bin, map: args.map };
     if (args.buildDir) return { buildDir: args.buildDir };
     const bins = await vscode.workspace.findFiles("**/*.ino.bin", "**/node_modules/**", 20);
-    const withMap = bins.map((u) => u.fsPath).filter(Boolean);
+    // Newest first: the build just made (or flashed) is the likely one.
+    const mtime = (p: string) => {
+        try {
+            return fs.statSync(p).mtimeMs;
+        } catch {
+            return 0;
+        }
+    };
+    const withMap = bins
+        .map((u) => u.fsPath)
+        .filter(Boolean)
+        .sort((a, b) => mtime(b) - mtime(a));
     if (withMap.length === 0) {
         if (args.quiet) throw new Error("No build found (<sketch>.ino.bin + .map): run Device Upload or the devkit: build task first.");
         const go = await vscode.window.showErrorMessage("No build of the sketch found (<sketch>.ino.bin and .ino.map).", "Build Now");
@@ -184,7 +226,7 @@ async function findBuild(args: CertArgs): Promise<Pick<CertArgs, "bin" | "map" |
     let bin = withMap[0];
     if (withMap.length > 1 && !args.quiet) {
         const pick = await vscode.window.showQuickPick(
-            withMap.map((p) => ({ label: path.basename(p), description: vscode.workspace.asRelativePath(p), p })),
+            withMap.map((p, i) => ({ label: path.basename(p), description: `${vscode.workspace.asRelativePath(p)}${i === 0 ? " (newest)" : ""}`, p })),
             { title: "Which build?" },
         );
         if (!pick) return undefined;
@@ -248,6 +290,7 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
 
 /** The state folder of the virtual DevKit whose port link is `port` (the link lies in it), if it is one. */
 export function virtualDevkitDir(port: string): string | undefined {
+    if (!port) return undefined;
     const dir = path.dirname(port);
     return ["device.json", "eeprom.json"].some((f) => fs.existsSync(path.join(dir, f))) ? dir : undefined;
 }
@@ -705,6 +748,33 @@ export async function installationGuide(s: Services): Promise<void> {
     }
 }
 
+/**
+ * "Add DevKit Tasks to tasks.json": the workspace's tasks.json gets the `devkit` tasks it does
+ * not have yet (nothing else in it changes), so that Quick Open's `task device-upload` lists
+ * them as the old tutorial says (Quick Open lists configured and recent tasks by name; provided
+ * ones only under their type). Resolves how many were added.
+ */
+export async function addTasks(args: { quiet?: boolean } = {}): Promise<number> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (!folder) throw new Error("Open the sketch's folder (or the project) first.");
+    const tasksCfg = vscode.workspace.getConfiguration("tasks", folder.uri);
+    const current = (tasksCfg.inspect<unknown[]>("tasks")?.workspaceFolderValue ?? []).filter((t) => t && typeof t === "object");
+    const has = (name: string) => current.some((t) => (t as { type?: unknown; task?: unknown }).type === TASK_TYPE && (t as { task?: unknown }).task === name);
+    const missing = taskJsonEntries().filter((t) => !has(t.task));
+    if (missing.length) {
+        if (tasksCfg.inspect("version")?.workspaceFolderValue === undefined) await tasksCfg.update("version", "2.0.0", vscode.ConfigurationTarget.WorkspaceFolder);
+        await tasksCfg.update("tasks", [...current, ...missing], vscode.ConfigurationTarget.WorkspaceFolder);
+    }
+    if (!args.quiet) {
+        void vscode.window.showInformationMessage(
+            missing.length
+                ? `Added ${missing.map((t) => t.task).join(", ")} to .vscode/tasks.json: run them with Quick Open (Ctrl+P), "task device-upload".`
+                : "The DevKit tasks are already in .vscode/tasks.json.",
+        );
+    }
+    return missing.length;
+}
+
 export async function watchRegistration(s: Services): Promise<void> {
     const port = await resolvePort(s);
     if (!port) return;
@@ -733,6 +803,7 @@ export function registerCommands(s: Services): vscode.Disposable[] {
         "devkit.installationGuide": () => installationGuide(s),
         "devkit.manageSecrets": () => manageSecrets(s),
         "devkit.watchRegistration": () => watchRegistration(s),
+        "devkit.addTasks": (args?: { quiet?: boolean }) => addTasks(args ?? {}),
         "devkit.showRegistration": () => s.status.explain(),
         "devkit.openMonitor": async (port?: string) => {
             const p = port ?? (await resolvePort(s));

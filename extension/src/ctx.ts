@@ -8,6 +8,20 @@ import { findServer, ServerBinary } from "./bootstrap";
 import { Log, Redactor, SafeChannel } from "./channels";
 import * as ext from "./lsp_ext";
 
+/**
+ * The files the daemon gets to see: the sketch (`*.ino`, `dps_config.h`), only within the
+ * workspace's folders (the daemon has nothing to say about other C/C++ files, nor about
+ * sketches opened from elsewhere). Document filters take string globs only: absolute ones,
+ * with forward slashes. A folder whose path holds glob characters, or no folder at all: any
+ * sketch file.
+ */
+export function sketchSelector(folders: readonly { uri: vscode.Uri }[]): lc.DocumentSelector {
+    const patterns = ["*.ino", "dps_config.h"];
+    const roots = folders.map((f) => f.uri.fsPath.replace(/\\/g, "/").replace(/\/+$/, ""));
+    if (!roots.length || roots.some((r) => /[*?[\]{}!]/.test(r))) return patterns.map((p) => ({ scheme: "file", pattern: `**/${p}` }));
+    return roots.flatMap((r) => patterns.map((p) => ({ scheme: "file", pattern: `${r}/**/${p}` })));
+}
+
 /** At most this many automatic restarts within RESTART_WINDOW_MS, then we stop and say so. */
 const MAX_RESTARTS = 3;
 const RESTART_WINDOW_MS = 3 * 60_000;
@@ -35,12 +49,13 @@ export class Ctx implements vscode.Disposable {
     /** Fires each time the daemon is running again (first start, automatic restart, restart). */
     readonly onRunning = this.onRunningEmitter.event;
     private starting: Promise<void> | undefined;
+    private running: boolean | undefined;
 
     constructor(
         readonly extCtx: vscode.ExtensionContext,
         readonly redactor: Redactor,
     ) {
-        this.log = new Log(new SafeChannel("DevKit", redactor));
+        this.log = new Log("DevKit", redactor);
         this.serverChannel = new SafeChannel("DevKit Daemon", redactor);
         this.traceChannel = new SafeChannel("DevKit Daemon Trace", redactor);
         this.healthItem = vscode.window.createStatusBarItem("devkit.health", vscode.StatusBarAlignment.Left, 100);
@@ -56,6 +71,12 @@ export class Ctx implements vscode.Disposable {
     }
 
     setHealth(health: Health, message: string): void {
+        // `devkit.daemonRunning`: the `enablement` of the commands that talk to the daemon.
+        const up = (health === "ok" || health === "warning") && !!this.client?.isRunning();
+        if (up !== this.running) {
+            this.running = up;
+            void vscode.commands.executeCommand("setContext", "devkit.daemonRunning", up);
+        }
         this.health = health;
         this.healthMessage = message;
         const icon = {
@@ -111,11 +132,7 @@ export class Ctx implements vscode.Disposable {
             options: { cwd, env: { ...process.env, RUST_BACKTRACE: "1" } },
         };
         const clientOptions: lc.LanguageClientOptions = {
-            // Only the sketch: the daemon has nothing to say about other C/C++ files.
-            documentSelector: [
-                { scheme: "file", pattern: "**/*.ino" },
-                { scheme: "file", pattern: "**/dps_config.h" },
-            ],
+            documentSelector: sketchSelector(vscode.workspace.workspaceFolders ?? []),
             outputChannel: this.serverChannel,
             traceOutputChannel: this.traceChannel,
             revealOutputChannelOn: lc.RevealOutputChannelOn.Never,

@@ -52,13 +52,39 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
             }
         }),
     );
-    const cfg = vscode.workspace.getConfiguration("devkitDps");
-    void vscode.commands.executeCommand("setContext", "devkit.portSelected", !!cfg.get<string>("serial.port"));
-    void vscode.commands.executeCommand("setContext", "devkit.dpsConfigured", !!cfg.get<string>("dps.idScope"));
+    context.subscriptions.push(...contextKeys());
     // Start the daemon in the background; commands wait for it. A failure shows on the status
     // item and once as a notification that says how to fix it.
     ctx.start().catch((e) => void showErrorView(errorView(e, (t) => redactor.redact(t)), () => ctx.log.channel.show(true)));
     return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors, view };
+}
+
+/**
+ * The context keys the commands' `enablement` and the walkthrough read, kept up to date:
+ * `devkit.portSelected`, `devkit.dpsConfigured` (settings), `devkit.hasBuild` (a
+ * `<sketch>.ino.bin` in the workspace). `devkit.daemonRunning` follows the daemon (Ctx),
+ * `devkit.monitorOpen` the monitors.
+ */
+function contextKeys(): vscode.Disposable[] {
+    const set = (key: string, value: unknown) => void vscode.commands.executeCommand("setContext", key, value);
+    const settings = () => {
+        const cfg = vscode.workspace.getConfiguration("devkitDps");
+        set("devkit.portSelected", !!cfg.get<string>("serial.port"));
+        set("devkit.dpsConfigured", !!cfg.get<string>("dps.idScope"));
+    };
+    const builds = async () => set("devkit.hasBuild", (await vscode.workspace.findFiles("**/*.ino.bin", "**/node_modules/**", 1)).length > 0);
+    settings();
+    void builds();
+    const watcher = vscode.workspace.createFileSystemWatcher("**/*.ino.bin");
+    return [
+        watcher,
+        watcher.onDidCreate(() => set("devkit.hasBuild", true)),
+        watcher.onDidDelete(() => void builds()),
+        vscode.workspace.onDidChangeConfiguration((e) => {
+            if (e.affectsConfiguration("devkitDps")) settings();
+        }),
+        vscode.workspace.onDidChangeWorkspaceFolders(() => void builds()),
+    ];
 }
 
 export async function deactivate(): Promise<void> {

@@ -68,15 +68,17 @@ export interface ErrorData {
 // listPorts
 
 export interface ListPortsParams {
-    /** Only DevKits (USB 0483:374B). */
+    /** Only DevKits (USB 0483:374B, and virtual DevKits). */
     devkitsOnly?: boolean;
+    /** State directories of virtual DevKits the client knows of (at most 16). */
+    simDirs?: string[];
 }
 export interface PortInfo {
     /** OS name of the port (`/dev/ttyACM0`, `COM3`). */
     port: string;
     /** A DevKit (USB 0483:374B). */
     isDevkit: boolean;
-    /** `usb`, `pci`, `bluetooth` or `unknown`. */
+    /** `usb`, `pci`, `bluetooth`, `virtual` (a running virtual DevKit) or `unknown`. */
     kind: string;
     vid?: number;
     pid?: number;
@@ -88,6 +90,8 @@ export interface PortInfo {
     heldBy?: string;
     /** Whether the daemon's monitor is open on it. */
     monitorOpen: boolean;
+    /** A virtual DevKit's state directory (`kind: "virtual"`). */
+    simDir?: string;
 }
 export interface ListPortsResult {
     /** DevKits first. */

@@ -1,22 +1,37 @@
-// Task type `devkit`: device-upload, build, generate-cert (so "task device-upload" in Quick Open
-// works as in the old tutorial). Each runs in a custom execution whose terminal shows the
-// daemon's progress and the compiler's messages. No problem matcher: the daemon publishes the
-// compiler's diagnostics itself (replaced by the next build's), and a matcher would list each
-// error twice in Problems. The contributed `$arm-none-eabi-gcc` matcher is for tasks users
-// write themselves around a plain `arduino-cli compile`.
+// Task type `devkit`: build, upload, device-upload, monitor, generate-cert (so that
+// `task device-upload` in Quick Open works as in the old tutorial, once the tasks are in the
+// workspace's tasks.json: "DevKit: Add DevKit Tasks to tasks.json"). Each runs in a custom
+// execution whose terminal shows the daemon's progress and the compiler's messages. No problem
+// matcher: the daemon publishes the compiler's diagnostics itself (replaced by the next build's),
+// and a matcher would list each error twice in Problems. The contributed `$arm-none-eabi-gcc`
+// matcher is for tasks users write themselves around a plain `arduino-cli compile`.
 
 import * as vscode from "vscode";
-import { buildInputs, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
+import { buildInputs, findBuild, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
 export const TASK_TYPE = "devkit";
-export type TaskName = "device-upload" | "build" | "generate-cert";
-const TASKS: { name: TaskName; detail: string; group?: vscode.TaskGroup }[] = [
-    { name: "device-upload", detail: "Build (when needed), pause the monitor, flash the DevKit, resume", group: vscode.TaskGroup.Build },
+export type TaskName = "build" | "upload" | "device-upload" | "monitor" | "generate-cert";
+export const TASKS: { name: TaskName; detail: string; group?: vscode.TaskGroup }[] = [
     { name: "build", detail: "Build the sketch with arduino-cli", group: vscode.TaskGroup.Build },
+    { name: "upload", detail: "Flash the last build (no build), pausing the monitor" },
+    { name: "device-upload", detail: "Build (when needed), pause the monitor, flash the DevKit, resume", group: vscode.TaskGroup.Build },
+    { name: "monitor", detail: "Open the serial monitor on the DevKit's port" },
     { name: "generate-cert", detail: "Compute the device's DICE/RIoT alias certificate" },
 ];
+
+/** The tasks.json entries "Add DevKit Tasks" writes (`task device-upload` then lists them). */
+export function taskJsonEntries(): { type: string; task: TaskName; problemMatcher: string[]; group?: string; detail: string }[] {
+    return TASKS.map((t) => ({
+        type: TASK_TYPE,
+        task: t.name,
+        // The daemon publishes the compiler's diagnostics: a matcher would show each error twice.
+        problemMatcher: [],
+        ...(t.group === vscode.TaskGroup.Build ? { group: "build" } : {}),
+        detail: t.detail,
+    }));
+}
 
 interface DevkitTaskDefinition extends vscode.TaskDefinition {
     task: TaskName;
@@ -127,6 +142,25 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 if (r.identityChanged) pty.line("\x1b[33mThe FWID changed: generate the certificate again and update the enrollment.\x1b[0m");
                 pty.line(`Uploaded to ${port}.`);
                 void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
+                break;
+            }
+            case "upload": {
+                const port = def.port ?? (await resolvePort(s));
+                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
+                const build = await findBuild({ quiet: true });
+                if (!build?.bin) throw new Error("No build found: run the devkit: build task first.");
+                pty.line(`Flashing ${build.bin}`);
+                const r = await requestWithProgress(client, ext.upload, { bin: build.bin, ...(await flashTarget(s, port)) }, sink, token);
+                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                pty.line(`Uploaded ${r.bytes} bytes to ${port} (${r.backend}).`);
+                void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
+                break;
+            }
+            case "monitor": {
+                const port = def.port ?? (await resolvePort(s));
+                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
+                await s.monitors.open(port);
+                pty.line(`Serial monitor open on ${port} (its own terminal).`);
                 break;
             }
             case "generate-cert": {

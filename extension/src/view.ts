@@ -82,6 +82,9 @@ export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     }
 }
 
+/** The Azure portal's list of DPS instances. */
+const PORTAL_DPS_LIST = "https://portal.azure.com/#browse/Microsoft.Devices%2FProvisioningServices";
+
 /** The view's commands; `node` is the device node (context menu) or its certificate. */
 export function registerViewCommands(ctx: Ctx, view: DevkitView): vscode.Disposable[] {
     const rec = (node?: Node) => node?.record;
@@ -95,8 +98,15 @@ export function registerViewCommands(ctx: Ctx, view: DevkitView): vscode.Disposa
             await vscode.commands.executeCommand("devkit.enroll", rec(node) ? { cert: rec(node)!.aliasCert } : undefined);
             view.refresh();
         }),
-        vscode.commands.registerCommand("devkit.openPortal", async () => {
-            await vscode.env.openExternal(vscode.Uri.parse("https://portal.azure.com/#browse/Microsoft.Devices%2FProvisioningServices"));
+        vscode.commands.registerCommand("devkit.openPortal", async (node?: Node) => {
+            // The portal has no link to one enrollment without the DPS resource's name: open the
+            // DPS list, with the registration ID on the clipboard for "Manage enrollments".
+            const r = rec(node);
+            if (r) {
+                await vscode.env.clipboard.writeText(r.registrationId);
+                void vscode.window.showInformationMessage(`Registration ID ${r.registrationId} copied: in your DPS, Manage enrollments › Individual enrollments.`);
+            }
+            await vscode.env.openExternal(vscode.Uri.parse(PORTAL_DPS_LIST));
         }),
         vscode.commands.registerCommand("devkit.showCertificate", async (node?: Node) => {
             const r = rec(node);

@@ -297,3 +297,49 @@ fn set_wifi_validates_before_touching_the_port() {
     let r = lsp.request("devkit/listPorts", json!({}));
     assert!(r["result"]["ports"].is_array(), "{r}");
 }
+
+#[test]
+fn list_ports_shows_running_virtual_devkits_the_client_or_the_daemon_knows_of() {
+    let sim = Sim::start(false, Duration::ZERO);
+    let other = Sim::start(false, Duration::ZERO);
+    let mut lsp = started();
+    let virtual_ports = |r: &Value| -> Vec<Value> {
+        r["result"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "virtual")
+            .cloned()
+            .collect()
+    };
+    // Unknown to the daemon: not listed until the client names its state directory.
+    let r = lsp.request("devkit/listPorts", json!({}));
+    assert!(virtual_ports(&r).is_empty(), "{r}");
+    let r = lsp.request(
+        "devkit/listPorts",
+        json!({"simDirs": [sim.dir.path()], "devkitsOnly": true}),
+    );
+    let listed = virtual_ports(&r);
+    assert_eq!(listed.len(), 1, "{r}");
+    assert_eq!(listed[0]["port"], sim.port().as_str());
+    assert_eq!(listed[0]["isDevkit"], true);
+    assert_eq!(listed[0]["description"], "Virtual DevKit");
+    assert_eq!(listed[0]["simDir"], sim.dir.path().display().to_string());
+    // One the daemon put into configuration mode is remembered.
+    let r = lsp.request("devkit/simConfigMode", json!({"simDir": other.dir.path()}));
+    assert!(r["result"]["configMode"].as_bool().unwrap(), "{r}");
+    let r = lsp.request("devkit/listPorts", json!({}));
+    let listed = virtual_ports(&r);
+    assert_eq!(listed.len(), 1, "{r}");
+    assert_eq!(listed[0]["port"], other.port().as_str());
+    // Turned off: gone from the list.
+    let dir = other.dir.path().to_path_buf();
+    drop(other.sim);
+    let r = lsp.request("devkit/listPorts", json!({"simDirs": [dir]}));
+    assert!(virtual_ports(&r).is_empty(), "{r}");
+    // Bounded input.
+    let many: Vec<String> = (0..17).map(|i| format!("/tmp/x{i}")).collect();
+    let r = lsp.request("devkit/listPorts", json!({ "simDirs": many }));
+    assert_eq!(error_code(&r), -32602, "{r}");
+    assert_eq!(r["error"]["data"]["field"], "simDirs");
+}

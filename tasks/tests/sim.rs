@@ -207,6 +207,39 @@ fn control_channel_resets_into_configuration_mode() {
     ));
 }
 
+#[cfg(unix)]
+#[test]
+fn a_running_virtual_devkit_is_listed_as_a_virtual_port_by_its_link() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let linked = Sim::start_with(false, |o| o.link = Some(o.state_dir.join("devkit.tty")));
+    let info = rt
+        .block_on(control::port_info(linked.dir.path()))
+        .expect("listed");
+    assert_eq!(
+        info.port,
+        linked.dir.path().join("devkit.tty").display().to_string()
+    );
+    assert_eq!(info.kind, tasks::monitor::ports::VIRTUAL_KIND);
+    assert!(info.is_devkit);
+    assert_eq!(info.description.as_deref(), Some("Virtual DevKit"));
+    // Without a link: its pty.
+    let mut bare = Sim::start(false);
+    let info = rt
+        .block_on(control::port_info(bare.dir.path()))
+        .expect("listed");
+    assert_eq!(
+        std::path::Path::new(&info.port),
+        bare.sim.as_ref().unwrap().device_port()
+    );
+    // Turned off: not listed.
+    let dir = bare.dir.path().to_path_buf();
+    drop(bare.sim.take());
+    assert_eq!(rt.block_on(control::port_info(&dir)), None);
+}
+
 #[test]
 fn one_virtual_devkit_per_state_directory() {
     let sim = Sim::start(false);

@@ -8,6 +8,9 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
+import { portItem } from "../../src/commands";
+import { sketchSelector } from "../../src/ctx";
+import { taskJsonEntries } from "../../src/tasks";
 import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
@@ -124,11 +127,14 @@ test("activation: extension activates and contributes its commands, tasks and wa
     const registered = await vscode.commands.getCommands(true);
     for (const id of contributed) assert(registered.includes(id), `command ${id} is registered`);
     const tasks = await vscode.tasks.fetchTasks({ type: "devkit" });
-    for (const name of ["device-upload", "build", "generate-cert"]) assert(tasks.some((t) => t.name === name), `task devkit: ${name} is provided`);
+    for (const name of ["build", "upload", "device-upload", "monitor", "generate-cert"]) assert(tasks.some((t) => t.name === name), `task devkit: ${name} is provided`);
     const walk = pkg.contributes.walkthroughs.find((w: { id: string }) => w.id === "devkit.provisioning");
     assert(walk && walk.steps.length >= 8, "walkthrough devkit.provisioning with its steps");
     for (const s of walk.steps) assert(s.completionEvents?.length, `walkthrough step ${s.id} has a completion event`);
-    const props = Object.keys(pkg.contributes.configuration.properties);
+    const groups: { title: string; order: number; properties: Record<string, { order?: number }> }[] = pkg.contributes.configuration;
+    assertEq(groups.map((g) => g.title).join(", "), "DPS, Device, Build, Upload, Daemon", "settings groups in order");
+    const props = groups.flatMap((g) => Object.keys(g.properties));
+    for (const g of groups) for (const [k, v] of Object.entries(g.properties)) assert(typeof v.order === "number", `setting ${k} has an order`);
     for (const k of [
         "devkitDps.dps.globalEndpoint", "devkitDps.dps.idScope", "devkitDps.registrationId", "devkitDps.serial.port",
         "devkitDps.serial.baudRate", "devkitDps.serial.lineEnding", "devkitDps.upload.backend", "devkitDps.arduinoCli.path",
@@ -358,6 +364,18 @@ test("DevKit view: the project's identity with its thumbprint, FWID and enrollme
     assert(text.includes(`SHA-256=${r.sha256Thumbprint}`), `thumbprint shown: ${text}`);
     assert(/Enrollment=not enrolled/.test(text), `enrollment state: ${text}`);
     assertEq(device.contextValue, "devkitDevice", "the node carries Copy Thumbprint / Re-enroll / Open in Azure portal");
+    // Copy Thumbprint and the decoded certificate (not the PEM).
+    await vscode.commands.executeCommand("devkit.copyThumbprint", device);
+    assertEq(await vscode.env.clipboard.readText(), r.sha256Thumbprint, "the thumbprint copied");
+    await vscode.commands.executeCommand("devkit.showCertificate", device);
+    const shown = await waitFor("the decoded certificate", () => {
+        const t = vscode.window.activeTextEditor?.document.getText() ?? "";
+        return t.includes("Subject CN") ? t : undefined;
+    });
+    assert(shown.includes(`Subject CN        ${r.registrationId}`), `subject shown: ${shown}`);
+    assert(sameHex(/SHA-256\s+(\S+)/.exec(shown)?.[1] ?? "", r.sha256Thumbprint.replace(/[^0-9a-f]/gi, "").toUpperCase()), `SHA-256 shown: ${shown}`);
+    assert(!shown.includes("BEGIN CERTIFICATE"), "decoded, not PEM");
+    await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
 }, 60_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
@@ -721,6 +739,116 @@ test("errors: data.nextActions become buttons running the matching commands; lin
         assert(b, `a button for ${name}`);
         assert(registered.includes(b.command), `${name} runs a registered command (${b.command})`);
     }
+});
+
+test("keybindings: Build/Upload/Monitor do not clash with VS Code's default keybindings", async () => {
+    const pkg = vscode.extensions.getExtension(EXT_ID)!.packageJSON;
+    const ours: { command: string; key: string; mac?: string }[] = pkg.contributes.keybindings;
+    assertEq(ours.map((k) => k.command).sort().join(" "), "devkit.build devkit.deviceUpload devkit.toggleMonitor", "the three keybindings");
+    await vscode.commands.executeCommand("workbench.action.openDefaultKeybindingsFile");
+    const doc = await waitFor("the default keybindings file", () => vscode.window.activeTextEditor?.document);
+    const defaults = doc.getText();
+    await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+    assert(defaults.includes('"key": "ctrl+p"') || defaults.includes('"key": "ctrl+e"'), "the default keybindings file was read");
+    // Each default as `key` (first chord) -> command; ours must not take a key VS Code uses.
+    const taken = new Map<string, string>();
+    for (const m of defaults.matchAll(/"key":\s*"([^"]+)",\s*"command":\s*"([^"]+)"/g)) {
+        if (!m[2].startsWith("devkit.") && !m[2].startsWith("-")) taken.set(m[1].split(" ")[0], m[2]);
+    }
+    for (const k of ours) {
+        for (const key of [k.key]) assert(!taken.has(key), `${k.command}: ${key} is VS Code's ${taken.get(key)}`);
+    }
+});
+
+test("context keys: every devkit.* key in when/enablement clauses is set by the extension", async () => {
+    const pkg = vscode.extensions.getExtension(EXT_ID)!.packageJSON;
+    const c = pkg.contributes;
+    const clauses: string[] = [
+        ...c.commands.map((x: { enablement?: string }) => x.enablement ?? ""),
+        ...Object.values(c.menus).flatMap((items) => (items as { when?: string }[]).map((x) => x.when ?? "")),
+        ...c.keybindings.map((x: { when?: string }) => x.when ?? ""),
+        ...c.walkthroughs.flatMap((w: { steps: { completionEvents: string[] }[] }) => w.steps.flatMap((st) => st.completionEvents.filter((ev) => ev.startsWith("onContext:")))),
+    ];
+    const notKeys = new Set([...c.commands.map((x: { command: string }) => x.command), ...c.views.explorer.map((v: { id: string }) => v.id)]);
+    const keys = new Set(clauses.flatMap((w) => [...w.matchAll(/devkit\.[A-Za-z]+/g)].map((m) => m[0])).filter((k) => !notKeys.has(k)));
+    const bundle = fs.readFileSync(path.join(vscode.extensions.getExtension(EXT_ID)!.extensionPath, "dist", "extension.js"), "utf8");
+    for (const k of keys) assert(bundle.includes(`"${k}"`), `context key ${k} is set by the extension`);
+    const all = clauses.join(" ");
+    for (const k of ["devkit.daemonRunning", "devkit.portSelected", "devkit.hasBuild"]) assert(all.includes(k), `${k} gates some command`);
+    // Commands that only make sense with arguments are not in the palette.
+    const hidden = new Set(pkg.contributes.menus.commandPalette.filter((m: { when: string }) => m.when === "false").map((m: { command: string }) => m.command));
+    for (const id of ["devkit.copyThumbprint", "devkit.reenroll", "devkit.showCertificate"]) assert(hidden.has(id), `${id} is hidden from the palette`);
+});
+
+test("tasks: Add DevKit Tasks writes the missing devkit tasks to tasks.json once; they are then configured tasks", async () => {
+    const folder = vscode.workspace.workspaceFolders![0];
+    const file = path.join(folder.uri.fsPath, ".vscode", "tasks.json");
+    const added = await vscode.commands.executeCommand<number>("devkit.addTasks", { quiet: true });
+    assertEq(added, 5, "tasks added the first time");
+    assertEq(await vscode.commands.executeCommand<number>("devkit.addTasks", { quiet: true }), 0, "tasks added the second time");
+    const text = fs.readFileSync(file, "utf8");
+    for (const name of ["build", "upload", "device-upload", "monitor", "generate-cert"]) assert(text.includes(`"task": "${name}"`), `tasks.json has ${name}`);
+    // The repository's own .vscode/tasks.json carries the same entries.
+    const repoTasks = path.resolve(vscode.extensions.getExtension(EXT_ID)!.extensionPath, "..", ".vscode", "tasks.json");
+    if (fs.existsSync(repoTasks)) {
+        const json = JSON.parse(fs.readFileSync(repoTasks, "utf8").replace(/^\s*\/\/.*$/gm, ""));
+        assertEq(JSON.stringify(json.tasks), JSON.stringify(taskJsonEntries()), "the repository's .vscode/tasks.json");
+    }
+    const tasks = await vscode.tasks.fetchTasks({ type: "devkit" });
+    assert(tasks.some((t) => t.name === "device-upload" && t.source === "Workspace"), `device-upload is a configured task (${tasks.map((t) => `${t.name}/${t.source}`).join(", ")})`);
+});
+
+test("port picker: a running virtual DevKit is listed as such (devkit/listPorts kind virtual), USB details shown", async () => {
+    needDaemon();
+    const stateDir = path.join(tmp, "sim-ports");
+    const link = path.join(stateDir, "devkit.tty");
+    const sim = await simOrSkip(stateDir, ["--mac", "c0bdd1a2b3c4", "--link", link]);
+    try {
+        const client = await api.ctx.ready();
+        const r = await client.sendRequest<ext.ListPortsResult>("devkit/listPorts", { simDirs: [stateDir] });
+        // (Other virtual DevKits of earlier tests, which the daemon controlled, may be listed too.)
+        const v = r.ports.find((p) => p.kind === "virtual" && p.simDir === stateDir);
+        assert(v, `the virtual DevKit in ${JSON.stringify(r.ports)}`);
+        assertEq(v.port, link, "the virtual DevKit's port is its link");
+        const item = portItem(v);
+        assertEq(item.description, "Virtual DevKit", "picker description");
+        const usb = portItem({ port: "/dev/ttyACM0", isDevkit: true, kind: "usb", description: "STM32 STLink", manufacturer: "STMicroelectronics", serialNumber: "0672FF", monitorOpen: false });
+        assertEq(usb.description, "MXChip AZ3166 DevKit", "a DevKit's description");
+        assert(/STM32 STLink.*STMicroelectronics.*serial 0672FF/.test(item.detail ?? "") || /STM32 STLink.*STMicroelectronics.*serial 0672FF/.test(usb.detail ?? ""), `USB product, maker and serial: ${usb.detail}`);
+    } finally {
+        sim.proc.kill();
+    }
+});
+
+test("logs: the extension's log is a LogOutputChannel with levels; sketch selector limited to the workspace", async () => {
+    const ch = api.ctx.log.channel as unknown as { logLevel?: vscode.LogLevel };
+    assert(typeof ch.logLevel === "number", "the DevKit log has a log level");
+    api.ctx.log.warn("a warning for the test");
+    assert(/\[warn\] a warning for the test/.test(api.ctx.log.channel.transcript), "the level is kept");
+    const folder = vscode.workspace.workspaceFolders![0];
+    const sel = sketchSelector([folder]) as { scheme: string; pattern: string }[];
+    const match = (p: string) => vscode.languages.match(sel as vscode.DocumentSelector, { uri: vscode.Uri.file(p), fileName: p, languageId: "cpp" } as vscode.TextDocument) > 0;
+    assert(match(path.join(folder.uri.fsPath, "DevKitDPS", "DevKitDPS.ino")), "the workspace's sketch is selected");
+    assert(match(path.join(folder.uri.fsPath, "DevKitDPS", "dps_config.h")), "its dps_config.h is selected");
+    assert(!match(path.join(tmp, "elsewhere", "Other.ino")), "a sketch outside the workspace is not");
+    assert(!match(path.join(folder.uri.fsPath, "DevKitDPS", "other.h")), "other headers are not");
+});
+
+test("package: icon, walkthrough media and their images exist; activation globs are shallow", async () => {
+    const e = vscode.extensions.getExtension(EXT_ID)!;
+    const pkg = e.packageJSON;
+    const icon = path.join(e.extensionPath, pkg.icon);
+    assert(fs.readFileSync(icon).subarray(1, 4).toString() === "PNG", `${pkg.icon} is a PNG`);
+    assertEq(fs.readFileSync(icon).readUInt32BE(16), 128, "icon width");
+    for (const step of pkg.contributes.walkthroughs[0].steps) {
+        const md = path.join(e.extensionPath, step.media.markdown ?? step.media.image);
+        assert(fs.existsSync(md), `${step.id}: ${md}`);
+        for (const m of fs.readFileSync(md, "utf8").matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)) {
+            assert(fs.existsSync(path.join(path.dirname(md), m[1])), `${step.id}: image ${m[1]}`);
+        }
+    }
+    for (const a of pkg.activationEvents) assert(!a.includes("**"), `shallow activation event ${a}`);
+    assert(pkg.repository?.url, "a repository URL");
 });
 
 test("daemon: restarted after a crash, with a message in the log", async () => {

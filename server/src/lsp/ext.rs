@@ -207,10 +207,18 @@ fn is_false(b: &bool) -> bool {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ListPortsParams {
-    /// Only DevKits (USB 0483:374B).
+    /// Only DevKits (USB 0483:374B, and virtual DevKits).
     #[serde(default)]
     pub devkits_only: bool,
+    /// State directories of virtual DevKits the client knows of (at most
+    /// [`MAX_SIM_DIRS`]); those running are listed with `kind: "virtual"`, as are the ones
+    /// the daemon itself controlled or flashed.
+    #[serde(default)]
+    pub sim_dirs: Vec<PathBuf>,
 }
+
+/// Most `simDirs` one `devkit/listPorts` looks at.
+pub const MAX_SIM_DIRS: usize = 16;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -219,7 +227,7 @@ pub struct PortInfo {
     pub port: String,
     /// A DevKit (USB 0483:374B).
     pub is_devkit: bool,
-    /// `usb`, `pci`, `bluetooth` or `unknown`.
+    /// `usb`, `pci`, `bluetooth`, `virtual` (a running virtual DevKit) or `unknown`.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vid: Option<u16>,
@@ -237,6 +245,9 @@ pub struct PortInfo {
     pub held_by: Option<String>,
     /// Whether the daemon's monitor is open on it.
     pub monitor_open: bool,
+    /// A virtual DevKit's state directory (`kind: "virtual"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -52,10 +52,12 @@ pub fn port_info(
     port: tasks::monitor::ports::PortInfo,
     held_by: Option<String>,
     monitor_open: bool,
+    sim_dir: Option<std::path::PathBuf>,
 ) -> PortInfo {
     PortInfo {
         held_by,
         monitor_open,
+        sim_dir,
         port: port.port,
         is_devkit: port.is_devkit,
         kind: port.kind,

@@ -61,11 +61,34 @@ impl From<&SerialPortInfo> for PortInfo {
     }
 }
 
-/// DevKits first, then USB ports, then the rest; by path within each group.
+impl PortInfo {
+    /// A running virtual DevKit (`devkit sim`) whose console is `port` (its link, or its pty).
+    pub fn virtual_devkit(port: String) -> PortInfo {
+        PortInfo {
+            port,
+            is_devkit: true,
+            kind: VIRTUAL_KIND.into(),
+            vid: None,
+            pid: None,
+            serial_number: None,
+            manufacturer: None,
+            description: Some("Virtual DevKit".into()),
+        }
+    }
+}
+
+/// The `kind` of a virtual DevKit's port.
+pub const VIRTUAL_KIND: &str = "virtual";
+
+/// DevKits first (real ones before virtual ones), then USB ports, then the rest; by path within
+/// each group.
 pub fn sort_ports(ports: &mut [PortInfo]) {
-    ports.sort_by(|a, b| {
-        (!a.is_devkit, a.kind != "usb", &a.port).cmp(&(!b.is_devkit, b.kind != "usb", &b.port))
-    });
+    ports.sort_by(port_order);
+}
+
+/// The order of [`sort_ports`].
+pub fn port_order(a: &PortInfo, b: &PortInfo) -> std::cmp::Ordering {
+    (!a.is_devkit, a.kind != "usb", &a.port).cmp(&(!b.is_devkit, b.kind != "usb", &b.port))
 }
 
 /// The serial ports of this machine, DevKits first.
@@ -150,5 +173,29 @@ mod tests {
                 ("/dev/ttyS0", false)
             ]
         );
+    }
+
+    #[test]
+    fn virtual_devkits_come_after_real_ones_and_before_other_ports() {
+        let mut ports = vec![
+            PortInfo::from(&usb("/dev/ttyUSB0", 0x10c4, 0xea60)),
+            PortInfo::virtual_devkit("/a/devkit.tty".into()),
+            PortInfo::from(&usb("/dev/ttyACM1", DEVKIT_VID, DEVKIT_PID)),
+        ];
+        sort_ports(&mut ports);
+        let order: Vec<_> = ports
+            .iter()
+            .map(|p| (p.port.as_str(), p.kind.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("/dev/ttyACM1", "usb"),
+                ("/a/devkit.tty", VIRTUAL_KIND),
+                ("/dev/ttyUSB0", "usb")
+            ]
+        );
+        assert_eq!(ports[1].description.as_deref(), Some("Virtual DevKit"));
+        assert!(ports[1].is_devkit);
     }
 }

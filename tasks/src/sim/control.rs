@@ -203,6 +203,41 @@ pub struct SimStatus {
     pub config_mode: bool,
 }
 
+/// A running virtual DevKit as a port list shows it (`kind: "virtual"`): its port is the link in
+/// its state directory that points at its console (what `devkit sim --link` makes, and what
+/// users configure), else the console itself. `None` when no virtual DevKit answers there.
+pub async fn port_info(state_dir: &Path) -> Option<crate::monitor::ports::PortInfo> {
+    let status = status(state_dir).await.ok()?;
+    let dir = state_dir.to_path_buf();
+    let pty = status.pty.clone();
+    let link = tokio::task::spawn_blocking(move || link_to(&dir, &pty))
+        .await
+        .ok()
+        .flatten();
+    let port = link.unwrap_or(status.pty);
+    Some(crate::monitor::ports::PortInfo::virtual_devkit(
+        port.display().to_string(),
+    ))
+}
+
+/// Most directory entries [`link_to`] looks at (a state directory holds a handful).
+const MAX_LINK_SCAN: usize = 256;
+
+/// The symlink directly in `dir` that resolves to `target`, if any.
+fn link_to(dir: &Path, target: &Path) -> Option<PathBuf> {
+    let target = std::fs::canonicalize(target).ok()?;
+    std::fs::read_dir(dir)
+        .ok()?
+        .take(MAX_LINK_SCAN)
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+                && std::fs::canonicalize(p).ok().as_ref() == Some(&target)
+        })
+}
+
 /// Ask a running virtual DevKit for its port and mode.
 pub async fn status(state_dir: &Path) -> Result<SimStatus, ControlError> {
     let reply = request(state_dir, &Request::Status).await?;

@@ -31,6 +31,8 @@ use tower_lsp_server::Client;
 
 /// How long the user has to put the DevKit into configuration mode.
 const CONFIG_MODE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a virtual DevKit may take to say which port it runs on.
+const SIM_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one console command may take (the EEPROM write and read-back).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -38,11 +40,35 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Default)]
 pub struct SerialState {
     pub registry: Arc<PortRegistry>,
+    /// State directories of the virtual DevKits this daemon controlled or flashed: listed by
+    /// `devkit/listPorts` while they run (most recent [`MAX_KNOWN_SIMS`]).
+    virtual_devkits: Mutex<Vec<PathBuf>>,
     /// Per open monitor: the task forwarding its output, and its baud rate.
     forwarders: Mutex<HashMap<String, (tokio::task::JoinHandle<()>, u32)>>,
 }
 
+/// How many virtual DevKits the daemon remembers.
+const MAX_KNOWN_SIMS: usize = 16;
+
 impl SerialState {
+    /// Remember a virtual DevKit's state directory (see `virtual_devkits`).
+    pub fn remember_virtual_devkit(&self, state_dir: &Path) {
+        let dir = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+        if let Ok(mut known) = self.virtual_devkits.lock() {
+            known.retain(|d| d != &dir);
+            known.push(dir);
+            let excess = known.len().saturating_sub(MAX_KNOWN_SIMS);
+            known.drain(..excess);
+        }
+    }
+
+    fn known_virtual_devkits(&self) -> Vec<PathBuf> {
+        self.virtual_devkits
+            .lock()
+            .map(|k| k.clone())
+            .unwrap_or_default()
+    }
+
     /// Close every monitor (on `shutdown`).
     pub async fn close_all(&self, jobs: &Jobs) {
         for port in self.registry.open_ports() {
@@ -153,11 +179,41 @@ pub async fn list_ports(
     p: ListPortsParams,
     _: Option<ProgressToken>,
 ) -> Result<ListPortsResult, TaskError> {
-    let ports = blocking(|| {
+    if p.sim_dirs.len() > MAX_SIM_DIRS {
+        return Err(TaskError::invalid(
+            "simDirs",
+            format!("at most {MAX_SIM_DIRS} state directories"),
+        ));
+    }
+    let mut ports: Vec<(tasks::monitor::ports::PortInfo, Option<PathBuf>)> = blocking(|| {
         tasks::monitor::ports::list_ports()
             .map_err(|e| TaskError::failed(format!("cannot list serial ports: {e}")))
     })
-    .await?;
+    .await?
+    .into_iter()
+    .map(|port| (port, None))
+    .collect();
+    // Running virtual DevKits: the ones the client names, then the ones this daemon used.
+    let mut sim_dirs: Vec<PathBuf> = p
+        .sim_dirs
+        .iter()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    for d in b.state.serial.known_virtual_devkits() {
+        if !sim_dirs.contains(&d) {
+            sim_dirs.push(d);
+        }
+    }
+    for dir in sim_dirs {
+        let listed =
+            tokio::time::timeout(SIM_STATUS_TIMEOUT, tasks::sim::control::port_info(&dir)).await;
+        if let Ok(Some(info)) = listed {
+            if !ports.iter().any(|(p, _)| p.port == info.port) {
+                ports.push((info, Some(dir)));
+            }
+        }
+    }
+    ports.sort_by(|a, b| tasks::monitor::ports::port_order(&a.0, &b.0));
     let open: Vec<String> = b
         .state
         .serial
@@ -168,14 +224,14 @@ pub async fn list_ports(
         .collect();
     let ports = ports
         .into_iter()
-        .filter(|port| port.is_devkit || !p.devkits_only)
-        .map(|port| {
+        .filter(|(port, _)| port.is_devkit || !p.devkits_only)
+        .map(|(port, sim_dir)| {
             let held_by = b
                 .jobs
                 .holder(&Resource::Port(port.port.clone()))
                 .map(str::to_string);
             let monitor_open = open.contains(&port.port);
-            to_proto::port_info(port, held_by, monitor_open)
+            to_proto::port_info(port, held_by, monitor_open, sim_dir)
         })
         .collect();
     Ok(ListPortsResult { ports })

@@ -13,7 +13,7 @@ use tower_lsp_server::lsp_types::ProgressToken;
 /// Reset a running virtual DevKit into configuration mode (what holding A while pressing Reset
 /// does on a real one), so console commands (UDS, Wi-Fi) reach it.
 pub async fn sim_config_mode(
-    _: &Ctx,
+    b: &Ctx,
     p: SimConfigModeParams,
     _: Option<ProgressToken>,
 ) -> Result<SimConfigModeResult, TaskError> {
@@ -30,6 +30,7 @@ pub async fn sim_config_mode(
         }
     };
     control::reset(&sim_dir, true).await?;
+    b.state.serial.remember_virtual_devkit(&sim_dir);
     let status = control::status(&sim_dir).await?;
     Ok(SimConfigModeResult {
         sim_dir,

@@ -55,8 +55,12 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
 }
 
 /// The flash backend (the same rules as the CLI's, in `tasks::flash`) and the resources it
-/// needs (the probe, or the virtual DevKit, and the port).
-pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
+/// needs (the probe, or the virtual DevKit, and the port). A virtual DevKit is remembered for
+/// `devkit/listPorts`.
+pub fn flash_backend(
+    bk: &Ctx,
+    p: &FlashParams,
+) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
     let request = BackendRequest {
         kind: BackendKind::parse(p.backend.as_deref().unwrap_or("probe-rs"))?,
         probe: p.probe.clone(),
@@ -65,6 +69,9 @@ pub fn flash_backend(p: &FlashParams) -> Result<(FlashBackend, Vec<Resource>), T
         trusted_ca: p.trusted_ca.clone(),
     };
     let backend = request.backend()?;
+    if let FlashBackend::Sim { state_dir, .. } = &backend {
+        bk.state.serial.remember_virtual_devkit(state_dir);
+    }
     Ok((
         backend.clone(),
         flash_resources(&backend, p.port.as_deref()),
@@ -176,7 +183,7 @@ pub async fn upload(
     token: Option<ProgressToken>,
 ) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
-    let (backend, resources) = flash_backend(&p.flash)?;
+    let (backend, resources) = flash_backend(bk, &p.flash)?;
     // Reading the image is file work: off the async threads.
     let (bin, build_dir) = (p.bin.clone(), p.build_dir.clone());
     let image = super::blocking(move || {
@@ -236,7 +243,7 @@ pub async fn device_upload(
         Some(s) => Some(super::identity::uds_param(s, true)?.0),
         None => None,
     };
-    let (backend, resources) = flash_backend(&p.flash)?;
+    let (backend, resources) = flash_backend(bk, &p.flash)?;
     let sketch_dir = build.sketch_dir.clone();
     let opts = DeviceUploadOptions {
         project_root: p.build.project_dir.clone(),
