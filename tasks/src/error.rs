@@ -13,196 +13,83 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Input {
-    Port,
-    Bin,
-    Map,
-    BuildDir,
-    ProjectDir,
-    Sketch,
-    ArduinoCli,
-    Builder,
-    ArduinoBuilder,
-    ArduinoData,
-    GlobalEndpoint,
-    IdScope,
-    RegistrationId,
-    Mac,
-    FirmwareVersion,
-    Uds,
-    ConnectionString,
-    HubConnectionString,
-    CaFile,
-    TrustedCa,
-    Cert,
-    AliasKey,
-    DeviceId,
-    IotHub,
-    DpsName,
-    Backend,
-    Probe,
-    Openocd,
-    SimDir,
-    Address,
-    WifiSsid,
-    WifiPassword,
-    Link,
-    Hub,
-    Manifest,
-    OutDir,
-    /// A line for the DevKit's console.
-    Command,
-    /// A request body we built ourselves (an enrollment) that the service would not take.
-    Enrollment,
-    HostName,
-    Transport,
-    /// Where a generated UDS is saved (never over an existing file).
-    SaveUdsTo,
+/// Declares [`Input`] from one table: variant => daemon param (`data.field`), CLI flag, words.
+/// One row per input, so a new input cannot miss a name (and [`Input::ALL`] lists every one).
+macro_rules! inputs {
+    ($( $(#[$doc:meta])* $v:ident => $field:literal, $flag:literal, $label:literal; )*) => {
+        /// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Input {
+            $( $(#[$doc])* $v, )*
+        }
+
+        impl Input {
+            /// Every input, in declaration order.
+            pub const ALL: &'static [Input] = &[$(Input::$v),*];
+
+            /// The daemon's camelCase param name (`data.field`).
+            pub const fn field(self) -> &'static str {
+                match self { $(Input::$v => $field,)* }
+            }
+
+            /// The CLI flag that carries this input.
+            pub const fn flag(self) -> &'static str {
+                match self { $(Input::$v => $flag,)* }
+            }
+
+            /// What the input is, in words (the default subject of a message).
+            pub const fn label(self) -> &'static str {
+                match self { $(Input::$v => $label,)* }
+            }
+        }
+    };
 }
 
-impl Input {
-    /// The daemon's camelCase param name (`data.field`).
-    pub const fn field(self) -> &'static str {
-        match self {
-            Input::Port => "port",
-            Input::Bin => "bin",
-            Input::Map => "map",
-            Input::BuildDir => "buildDir",
-            Input::ProjectDir => "projectDir",
-            Input::Sketch => "sketch",
-            Input::ArduinoCli => "arduinoCli",
-            Input::Builder => "builder",
-            Input::ArduinoBuilder => "arduinoBuilder",
-            Input::ArduinoData => "arduinoData",
-            Input::GlobalEndpoint => "globalEndpoint",
-            Input::IdScope => "idScope",
-            Input::RegistrationId => "registrationId",
-            Input::Mac => "mac",
-            Input::FirmwareVersion => "firmwareVersion",
-            Input::Uds => "uds",
-            Input::ConnectionString => "connectionString",
-            Input::HubConnectionString => "hubConnectionString",
-            Input::CaFile => "caFile",
-            Input::TrustedCa => "trustedCa",
-            Input::Cert => "cert",
-            Input::AliasKey => "aliasKey",
-            Input::DeviceId => "deviceId",
-            Input::IotHub => "iotHub",
-            Input::DpsName => "dpsName",
-            Input::Backend => "backend",
-            Input::Probe => "probe",
-            Input::Openocd => "openocd",
-            Input::SimDir => "simDir",
-            Input::Address => "address",
-            Input::WifiSsid => "wifiSsid",
-            Input::WifiPassword => "wifiPassword",
-            Input::Link => "link",
-            Input::Hub => "hub",
-            Input::Manifest => "manifest",
-            Input::OutDir => "outDir",
-            Input::Command => "text",
-            Input::Enrollment => "enrollment",
-            Input::HostName => "hostName",
-            Input::Transport => "transport",
-            Input::SaveUdsTo => "saveUdsTo",
-        }
-    }
-
-    /// The CLI flag that carries this input.
-    pub const fn flag(self) -> &'static str {
-        match self {
-            Input::Port => "--port",
-            Input::Bin => "--bin",
-            Input::Map => "--map",
-            Input::BuildDir => "--build-dir",
-            Input::ProjectDir => "--project-dir",
-            Input::Sketch => "--sketch",
-            Input::ArduinoCli => "--arduino-cli",
-            Input::Builder => "--builder",
-            Input::ArduinoBuilder => "--arduino-builder",
-            Input::ArduinoData => "--arduino-data",
-            Input::GlobalEndpoint => "--global-endpoint",
-            Input::IdScope => "--id-scope",
-            Input::RegistrationId => "--registration-id",
-            Input::Mac => "--mac",
-            Input::FirmwareVersion => "--firmware-version",
-            Input::Uds => "--uds-file",
-            Input::ConnectionString => "--connection-string-file",
-            Input::HubConnectionString => "--hub-connection-string-file",
-            Input::CaFile => "--ca-file",
-            Input::TrustedCa => "--trusted-ca",
-            Input::Cert => "--cert",
-            Input::AliasKey => "--alias-key",
-            Input::DeviceId => "--device-id",
-            Input::IotHub => "--iot-hub",
-            Input::DpsName => "--dps-name",
-            Input::Backend => "--backend",
-            Input::Probe => "--probe",
-            Input::Openocd => "--openocd",
-            Input::SimDir => "--sim-dir",
-            Input::Address => "--address",
-            Input::WifiSsid => "--wifi-ssid",
-            Input::WifiPassword => "--wifi-password-file",
-            Input::Link => "--link",
-            Input::Hub => "--hub",
-            Input::Manifest => "--manifest",
-            Input::OutDir => "--out-dir",
-            Input::Command => "--command",
-            Input::Enrollment => "enrollment",
-            Input::HostName => "--host-name",
-            Input::Transport => "--transport",
-            Input::SaveUdsTo => "--save-uds-to",
-        }
-    }
-
-    /// What the input is, in words (the default subject of a message).
-    pub const fn label(self) -> &'static str {
-        match self {
-            Input::Port => "serial port",
-            Input::Bin => "image",
-            Input::Map => "map",
-            Input::BuildDir => "build directory",
-            Input::ProjectDir => "project directory",
-            Input::Sketch => "sketch directory",
-            Input::ArduinoCli => "arduino-cli",
-            Input::Builder => "builder",
-            Input::ArduinoBuilder => "arduino-builder",
-            Input::ArduinoData => "Arduino data directory",
-            Input::GlobalEndpoint => "global device endpoint",
-            Input::IdScope => "ID Scope",
-            Input::RegistrationId => "registration ID",
-            Input::Mac => "MAC address",
-            Input::FirmwareVersion => "firmware version",
-            Input::Uds => "UDS",
-            Input::ConnectionString => "connection string",
-            Input::HubConnectionString => "IoT Hub connection string",
-            Input::CaFile => "CA certificate",
-            Input::TrustedCa => "trusted CA certificate",
-            Input::Cert => "certificate",
-            Input::AliasKey => "alias private key",
-            Input::DeviceId => "device ID",
-            Input::IotHub => "IoT hub",
-            Input::DpsName => "DPS name",
-            Input::Backend => "flash backend",
-            Input::Probe => "probe selector",
-            Input::Openocd => "openocd",
-            Input::SimDir => "sim state directory",
-            Input::Address => "address",
-            Input::WifiSsid => "SSID",
-            Input::WifiPassword => "Wi-Fi password",
-            Input::Link => "link",
-            Input::Hub => "hub",
-            Input::Manifest => "manifest",
-            Input::OutDir => "output directory",
-            Input::Command => "command",
-            Input::Enrollment => "enrollment",
-            Input::HostName => "host name",
-            Input::Transport => "transport",
-            Input::SaveUdsTo => "file to save the UDS to",
-        }
-    }
+inputs! {
+    Port => "port", "--port", "serial port";
+    Bin => "bin", "--bin", "image";
+    Map => "map", "--map", "map";
+    BuildDir => "buildDir", "--build-dir", "build directory";
+    ProjectDir => "projectDir", "--project-dir", "project directory";
+    Sketch => "sketch", "--sketch", "sketch directory";
+    ArduinoCli => "arduinoCli", "--arduino-cli", "arduino-cli";
+    Builder => "builder", "--builder", "builder";
+    ArduinoBuilder => "arduinoBuilder", "--arduino-builder", "arduino-builder";
+    ArduinoData => "arduinoData", "--arduino-data", "Arduino data directory";
+    GlobalEndpoint => "globalEndpoint", "--global-endpoint", "global device endpoint";
+    IdScope => "idScope", "--id-scope", "ID Scope";
+    RegistrationId => "registrationId", "--registration-id", "registration ID";
+    Mac => "mac", "--mac", "MAC address";
+    FirmwareVersion => "firmwareVersion", "--firmware-version", "firmware version";
+    Uds => "uds", "--uds-file", "UDS";
+    ConnectionString => "connectionString", "--connection-string-file", "connection string";
+    HubConnectionString => "hubConnectionString", "--hub-connection-string-file", "IoT Hub connection string";
+    CaFile => "caFile", "--ca-file", "CA certificate";
+    TrustedCa => "trustedCa", "--trusted-ca", "trusted CA certificate";
+    Cert => "cert", "--cert", "certificate";
+    AliasKey => "aliasKey", "--alias-key", "alias private key";
+    DeviceId => "deviceId", "--device-id", "device ID";
+    IotHub => "iotHub", "--iot-hub", "IoT hub";
+    DpsName => "dpsName", "--dps-name", "DPS name";
+    Backend => "backend", "--backend", "flash backend";
+    Probe => "probe", "--probe", "probe selector";
+    Openocd => "openocd", "--openocd", "openocd";
+    SimDir => "simDir", "--sim-dir", "sim state directory";
+    Address => "address", "--address", "address";
+    WifiSsid => "wifiSsid", "--wifi-ssid", "SSID";
+    WifiPassword => "wifiPassword", "--wifi-password-file", "Wi-Fi password";
+    Link => "link", "--link", "link";
+    Hub => "hub", "--hub", "hub";
+    Manifest => "manifest", "--manifest", "manifest";
+    OutDir => "outDir", "--out-dir", "output directory";
+    /// A line for the DevKit's console.
+    Command => "text", "--command", "command";
+    /// A request body we built ourselves (an enrollment) that the service would not take.
+    Enrollment => "enrollment", "enrollment", "enrollment";
+    HostName => "hostName", "--host-name", "host name";
+    Transport => "transport", "--transport", "transport";
+    /// Where a generated UDS is saved (never over an existing file).
+    SaveUdsTo => "saveUdsTo", "--save-uds-to", "file to save the UDS to";
 }
 
 /// The caller's input was refused: nothing was sent or written.
@@ -569,42 +456,7 @@ mod tests {
 
     #[test]
     fn fields_are_camel_case_and_flags_kebab_case() {
-        use Input::*;
-        for i in [
-            Port,
-            Bin,
-            Map,
-            BuildDir,
-            ProjectDir,
-            Sketch,
-            ArduinoCli,
-            GlobalEndpoint,
-            IdScope,
-            RegistrationId,
-            Mac,
-            FirmwareVersion,
-            Uds,
-            ConnectionString,
-            HubConnectionString,
-            CaFile,
-            TrustedCa,
-            Cert,
-            AliasKey,
-            DeviceId,
-            IotHub,
-            DpsName,
-            Backend,
-            Probe,
-            Openocd,
-            SimDir,
-            Address,
-            WifiSsid,
-            WifiPassword,
-            Link,
-            Hub,
-            Manifest,
-            OutDir,
-        ] {
+        for &i in Input::ALL {
             assert!(
                 i.field().chars().all(|c| c.is_ascii_alphanumeric()),
                 "{i:?}"
@@ -613,10 +465,11 @@ mod tests {
                 i.field().starts_with(|c: char| c.is_ascii_lowercase()),
                 "{i:?}"
             );
-            assert!(
-                i.flag().starts_with("--") && !i.flag().contains(char::is_uppercase),
-                "{i:?}"
-            );
+            // An enrollment is a body we built, not something a flag carries.
+            let is_flag = i.flag().starts_with("--") || i == Input::Enrollment;
+            assert!(is_flag && !i.flag().contains(char::is_uppercase), "{i:?}");
         }
+        let fields: std::collections::HashSet<_> = Input::ALL.iter().map(|i| i.field()).collect();
+        assert_eq!(fields.len(), Input::ALL.len(), "one param name per input");
     }
 }

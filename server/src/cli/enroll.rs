@@ -101,12 +101,7 @@ pub fn read_connection_string(
     let Some((text, source)) = read_connection_string_text(file, stdin, input)? else {
         return Ok(None);
     };
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or_default();
-    ConnectionString::parse(first)
+    ConnectionString::parse_file_text(&text)
         .map(Some)
         .map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
 }

@@ -37,6 +37,17 @@ impl std::fmt::Debug for ConnectionString {
 }
 
 impl ConnectionString {
+    /// Parse the text of a connection string file (or a line of stdin): its first non-empty
+    /// line, so files saved with a trailing newline or a blank first line work.
+    pub fn parse_file_text(text: &str) -> Result<ConnectionString, ConnectionStringError> {
+        let first = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default();
+        ConnectionString::parse(first)
+    }
+
     /// Parse `HostName=..;SharedAccessKeyName=..;SharedAccessKey=..` (field order free,
     /// surrounding whitespace trimmed, empty segments ignored).
     pub fn parse(text: &str) -> Result<ConnectionString, ConnectionStringError> {

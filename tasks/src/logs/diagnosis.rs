@@ -138,6 +138,24 @@ fn is_hub_unauthorized(lower_msg: &str) -> bool {
     lower_msg.contains("iothubunauthorized")
 }
 
+/// The SDK's failing `PROV_DEVICE_RESULT_*` values (azure-iot-sdk-c `prov_device_ll_client.h`),
+/// each of which [`by_result`] must explain on its own (tests walk them).
+#[cfg(test)]
+pub(crate) const SDK_RESULTS: [&str; 12] = [
+    "INVALID_ARG",
+    "MEMORY",
+    "PARSING",
+    "TRANSPORT",
+    "INVALID_STATE",
+    "DEV_AUTH_ERROR",
+    "TIMEOUT",
+    "KEY_ERROR",
+    "ERROR",
+    "HUB_NOT_SPECIFIED",
+    "UNAUTHORIZED",
+    "DISABLED",
+];
+
 /// One reason and hint per `PROV_DEVICE_RESULT_*` (and the older `DPS_ERROR_*`) value.
 fn by_result(result: &str, msg: &str) -> (String, Hint) {
     let code = |r: &str| format!("PROV_DEVICE_RESULT_{r}");
@@ -185,20 +203,7 @@ mod tests {
 
     #[test]
     fn every_sdk_result_has_its_own_hint() {
-        let results = [
-            "INVALID_ARG",
-            "MEMORY",
-            "PARSING",
-            "TRANSPORT",
-            "INVALID_STATE",
-            "DEV_AUTH_ERROR",
-            "TIMEOUT",
-            "KEY_ERROR",
-            "ERROR",
-            "HUB_NOT_SPECIFIED",
-            "UNAUTHORIZED",
-            "DISABLED",
-        ];
+        let results = SDK_RESULTS;
         let mut hints = std::collections::HashMap::new();
         for r in results {
             let (reason, hint) = diagnose(&Facts {

@@ -1075,20 +1075,7 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
     fn every_device_result_is_a_failure_with_its_hint() {
         // `device result: %s` as printed by applications on the SDK (azure-iot-sdk-c#564).
         let mut hints = std::collections::HashSet::new();
-        for r in [
-            "INVALID_ARG",
-            "MEMORY",
-            "PARSING",
-            "TRANSPORT",
-            "INVALID_STATE",
-            "DEV_AUTH_ERROR",
-            "TIMEOUT",
-            "KEY_ERROR",
-            "ERROR",
-            "HUB_NOT_SPECIFIED",
-            "UNAUTHORIZED",
-            "DISABLED",
-        ] {
+        for r in diagnosis::SDK_RESULTS {
             let (reason, hint) = failed_hint(&format!("device result: PROV_DEVICE_RESULT_{r}\r\n"));
             assert!(
                 reason.contains(&format!("PROV_DEVICE_RESULT_{r}")),

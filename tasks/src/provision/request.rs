@@ -61,12 +61,7 @@ fn connection_string(
     input: Input,
 ) -> Result<Option<ConnectionString>, ProvisionError> {
     let Some(text) = text else { return Ok(None) };
-    let first = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or_default();
-    ConnectionString::parse(first)
+    ConnectionString::parse_file_text(text)
         .map(Some)
         .map_err(|e| InvalidInput::new(input, e.to_string()).into())
 }
