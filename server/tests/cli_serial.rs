@@ -205,6 +205,24 @@ fn set_uds_from_a_file_and_generated_lands_in_the_eeprom() {
     assert_eq!(eeprom(&state)["dps_uds"], CANARY_UDS);
 
     let saved = dir.path().join("new-uds.txt");
+    // A wrong port leaves no file behind, so the retry on the right port may use the same name.
+    let wrong = dir.path().join("no-such-port");
+    let o = run(
+        &[
+            "set-uds",
+            "--port",
+            s(&wrong),
+            "--generate",
+            "--save-uds-to",
+            s(&saved),
+        ],
+        "",
+    );
+    assert_ne!(o.code, 0, "{}", o.stderr);
+    assert!(
+        !saved.exists(),
+        "a UDS file was written for a port that does not exist"
+    );
     let o = run(
         &[
             "set-uds",

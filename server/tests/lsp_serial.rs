@@ -125,8 +125,18 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     );
     assert_eq!(r["error"]["data"]["field"], "saveUdsTo", "{r}");
     assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
-    // It is saved (0600), returned once, and is what the device stores.
+    // A wrong port leaves no file behind: the retry on the right port may use the same name.
     let saved = keep.path().join("devkit.uds");
+    let r = lsp.request(
+        "devkit/setUds",
+        json!({"port": keep.path().join("no-such-port"), "generate": true, "saveUdsTo": saved}),
+    );
+    assert!(r.get("error").is_some(), "{r}");
+    assert!(
+        !saved.exists(),
+        "a UDS file was written for a port that does not exist"
+    );
+    // It is saved (0600), returned once, and is what the device stores.
     let r = lsp.request(
         "devkit/setUds",
         json!({"port": port, "generate": true, "saveUdsTo": saved}),

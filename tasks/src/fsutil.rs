@@ -1019,7 +1019,11 @@ mod tests {
         };
         // A PID that cannot exist: above Linux's pid_max limit of 2^22; on Windows (PIDs are
         // multiples of 4, from a handle table) one near 2^32.
-        let dead = if cfg!(windows) { 4_294_967_292u32 } else { 4_194_999 };
+        let dead = if cfg!(windows) {
+            4_294_967_292u32
+        } else {
+            4_194_999
+        };
         let dead_old = touch(&format!(".devkit-tmp-{dead}-abc"), old);
         let dead_new = touch(
             &format!(".devkit-tmp-{dead}-def"),

@@ -28,6 +28,21 @@ pub enum CliError {
     Failed(anyhow::Error),
 }
 
+/// An error and its causes, `: `-joined, leaving out a cause the text already says (domain
+/// messages often embed their source: "cannot open serial port X: No such file or directory").
+fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !text.contains(&cause) {
+            text = format!("{text}: {cause}");
+        }
+        source = s.source();
+    }
+    text
+}
+
 impl CliError {
     pub fn invalid(msg: impl std::fmt::Display) -> Self {
         CliError::Invalid(anyhow::anyhow!("{msg}"))
@@ -68,8 +83,8 @@ impl CliError {
         let text = match (cli_message, flag) {
             (Some(m), _) => m,
             // A missing input file: name the flag it came from.
-            (None, Some(flag)) => format!("invalid {flag}: {:#}", anyhow::Error::new(e)),
-            (None, None) => format!("{:#}", anyhow::Error::new(e)),
+            (None, Some(flag)) => format!("invalid {flag}: {}", chain_text(&e)),
+            (None, None) => chain_text(&e),
         };
         let err = if next.is_empty() {
             anyhow::anyhow!(text)
@@ -168,7 +183,7 @@ pub async fn wait_for_shutdown() {
 
 #[cfg(test)]
 mod tests {
-    use super::CliError;
+    use super::{chain_text, CliError};
     use tasks::build::{BuildError, BuildTool};
     use tasks::error::{Input, InvalidInput};
 
@@ -176,6 +191,34 @@ mod tests {
         match e {
             CliError::Invalid(e) | CliError::Failed(e) => format!("{e:#}"),
         }
+    }
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        #[derive(Debug)]
+        struct E(&'static str, std::io::Error);
+        impl std::fmt::Display for E {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for E {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.1)
+            }
+        }
+        let missing =
+            || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e = E(
+            "cannot open serial port /dev/x: No such file or directory",
+            missing(),
+        );
+        assert_eq!(
+            chain_text(&e),
+            "cannot open serial port /dev/x: No such file or directory"
+        );
+        let e = E("reading the state", std::io::Error::other("denied"));
+        assert_eq!(chain_text(&e), "reading the state: denied");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
 use tasks::console::{Console, ConsoleError};
-use tasks::identity::uds::save_new_uds;
+use tasks::identity::uds::{check_new_uds_file, save_new_uds};
 use tasks::identity::{Uds, UdsSource};
 
 #[derive(clap::Args)]
@@ -67,17 +67,12 @@ pub fn run(args: Args) -> CliResult {
             )?
         }
         None => {
-            let uds = Uds::generate();
             match &args.save_uds_to {
-                Some(path) => {
-                    // Written (atomically, 0600, never over an existing file) before it is sent:
-                    // a UDS the device may have stored is never lost.
-                    save_new_uds(&uds, path)?;
-                    eprintln!("saved the new UDS to {} (mode 0600); keep it secret, it is this device's root secret", path.display());
-                }
+                // Refused before the port is touched; written only once the device listens.
+                Some(path) => check_new_uds_file(path)?,
                 None => eprintln!("warning: the generated UDS is not saved (no --save-uds-to): you will not be able to compute this device's certificate"),
             }
-            uds
+            Uds::generate()
         }
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
@@ -87,6 +82,16 @@ pub fn run(args: Args) -> CliResult {
             eprintln!("{g}; waiting up to {} s...", timeout.as_secs())
         })
         .map_err(console_error)?;
+    if let (None, Some(path)) = (&args.uds_file, &args.save_uds_to) {
+        // Written (atomically, 0600, never over an existing file) before it is sent, and only
+        // once the device is in configuration mode: a UDS the device may have stored is never
+        // lost, and a wrong port leaves no file behind that would refuse the retry.
+        save_new_uds(&uds, path)?;
+        eprintln!(
+            "saved the new UDS to {} (mode 0600); keep it secret, it is this device's root secret",
+            path.display()
+        );
+    }
     let reply = console.set_uds(&uds, timeout).map_err(|e| {
         let e = console_error(e);
         match (&args.save_uds_to, e) {

@@ -118,6 +118,19 @@ fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
     }
 }
 
+/// Why a step run on the console (in configuration mode) failed: the console's own error, or a
+/// task error of a step between console commands (saving a generated UDS).
+enum StepError {
+    Console(ConsoleError),
+    Task(TaskError),
+}
+
+impl From<ConsoleError> for StepError {
+    fn from(e: ConsoleError) -> Self {
+        StepError::Console(e)
+    }
+}
+
 /// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
 /// DevKit is brought to configuration mode (the user is told how through progress), `f`
 /// runs, the monitor resumes.
@@ -127,7 +140,7 @@ async fn console_job<R: Send + 'static>(
     title: &str,
     port: String,
     token: Option<ProgressToken>,
-    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, ConsoleError>
+    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, StepError>
         + Send
         + 'static,
 ) -> Result<R, TaskError> {
@@ -162,7 +175,10 @@ async fn console_job<R: Send + 'static>(
                     console
                         .enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance)
                         .map_err(|e| console_error(e, &cancel))?;
-                    f(&mut console).map_err(|e| console_error(e, &cancel))
+                    f(&mut console).map_err(|e| match e {
+                        StepError::Console(e) => console_error(e, &cancel),
+                        StepError::Task(e) => e,
+                    })
                 })
                 .await;
             match r {
@@ -254,24 +270,15 @@ pub async fn set_uds(
             false,
         ),
         (None, true) => {
-            // Saved before it is sent: if the confirmation is lost, the device may hold a UDS
-            // that no reply carries; the file keeps it (create-new, 0600, like set-uds --save-uds-to).
             let Some(path) = &p.save_uds_to else {
                 return Err(TaskError::invalid(
                     "saveUdsTo",
                     "is required with `generate` (a new file to keep the UDS in before it is sent)",
                 ));
             };
-            let path = path.clone();
-            let uds = tokio::task::spawn_blocking(move || {
-                let uds = Uds::generate();
-                tasks::identity::uds::save_new_uds(&uds, &path)
-                    .map(|()| uds)
-                    .map_err(TaskError::from)
-            })
-            .await
-            .map_err(|e| TaskError::failed(format!("saving the UDS: {e}")))??;
-            (uds, true)
+            // Refused before the port is touched; written in the console step below.
+            tasks::identity::uds::check_new_uds_file(path).map_err(TaskError::from)?;
+            (Uds::generate(), true)
         }
         (None, false) => {
             return Err(TaskError::invalid(
@@ -281,13 +288,24 @@ pub async fn set_uds(
         }
     };
     let returned = generated.then(|| uds.to_hex().to_string());
+    let save_to = p.save_uds_to.clone();
     console_job(
         b,
         ext::SET_UDS,
         "Setting the UDS",
         p.port.clone(),
         token,
-        move |c| c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ()),
+        move |c| {
+            if let (true, Some(path)) = (generated, &save_to) {
+                // Saved before it is sent, once the device is in configuration mode: if the
+                // confirmation is lost, the device may hold a UDS no reply carries and the file
+                // keeps it (create-new, 0600, like set-uds --save-uds-to); a wrong port leaves no
+                // file behind that would refuse the retry.
+                tasks::identity::uds::save_new_uds(&uds, path)
+                    .map_err(|e| StepError::Task(e.into()))?;
+            }
+            Ok(c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ())?)
+        },
     )
     .await?;
     Ok(SetUdsResult {
@@ -316,7 +334,7 @@ pub async fn set_wifi(
         "Setting Wi-Fi",
         p.port.clone(),
         token,
-        move |c| c.set_wifi(&ssid, &password, COMMAND_TIMEOUT),
+        move |c| Ok(c.set_wifi(&ssid, &password, COMMAND_TIMEOUT)?),
     )
     .await?;
     Ok(SetWifiResult {
