@@ -121,6 +121,31 @@ fn provision_never_overwrites_a_uds_file() {
         "the other device's UDS is kept"
     );
     assert!(!out.contains("Y2FuYXJ5"), "{out}");
+
+    // A new file with a port that does not exist: nothing reached the device, so no UDS file is
+    // left behind to refuse the retry on the right port.
+    let fresh = dir.path().join("new-device.uds");
+    let o = run(&[
+        os("provision"),
+        os("--port"),
+        dir.path().join("no-such-port").as_os_str(),
+        os("--bin"),
+        bin.as_os_str(),
+        os("--connection-string-file"),
+        cs.as_os_str(),
+        os("--registration-id"),
+        os("dev-1"),
+        os("--save-uds-to"),
+        fresh.as_os_str(),
+        os("--project"),
+        dir.path().as_os_str(),
+    ]);
+    let out = all_output(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        !fresh.exists(),
+        "a UDS that was never sent left its file: {out}"
+    );
 }
 
 #[cfg(unix)]

@@ -385,45 +385,65 @@ pub async fn provision(
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
-    let version = match &plan.ports {
-        // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
-        Some(ports) => {
-            let (port_name, job_cancel, timeout) = (
-                plan.port.display().to_string(),
-                cancel.clone(),
-                plan.console_timeout,
-            );
-            let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
-                let mut console = crate::console::Console::new(
-                    crate::console::Cancellable {
-                        inner: ex,
-                        cancel: job_cancel,
-                    },
-                    port_name,
+    let console_step = async {
+        Ok::<_, ProvisionError>(match &plan.ports {
+            // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
+            Some(ports) => {
+                let (port_name, job_cancel, timeout) = (
+                    plan.port.display().to_string(),
+                    cancel.clone(),
+                    plan.console_timeout,
                 );
-                console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
-                configure(&mut console, wifi.as_ref(), &uds_hex)
-            });
-            match borrowed.await {
-                _ if cancel.is_cancelled() => return Err(ProvisionError::Cancelled),
-                Ok(r) => r?,
-                Err(e) => return Err(ProvisionError::Monitor(e.to_string())),
+                let borrowed = ports.exclusive(&plan.port, DEFAULT_BAUD, move |ex| {
+                    let mut console = crate::console::Console::new(
+                        crate::console::Cancellable {
+                            inner: ex,
+                            cancel: job_cancel,
+                        },
+                        port_name,
+                    );
+                    console.enter_config_mode(timeout, &mut |g: &str| guidance_progress.warn(g))?;
+                    configure(&mut console, wifi.as_ref(), &uds_hex)
+                });
+                match borrowed.await {
+                    _ if cancel.is_cancelled() => return Err(ProvisionError::Cancelled),
+                    Ok(r) => r?,
+                    Err(e) => return Err(ProvisionError::Monitor(e.to_string())),
+                }
             }
-        }
-        None => {
-            let job = crate::console::run_on_port(
-                plan.port.clone(),
-                DEFAULT_BAUD,
-                plan.console_timeout,
-                cancel.clone(),
-                move |g: &str| guidance_progress.warn(g),
-                move |c| configure(c, wifi.as_ref(), &uds_hex),
+            None => {
+                let job = crate::console::run_on_port(
+                    plan.port.clone(),
+                    DEFAULT_BAUD,
+                    plan.console_timeout,
+                    cancel.clone(),
+                    move |g: &str| guidance_progress.warn(g),
+                    move |c| configure(c, wifi.as_ref(), &uds_hex),
+                );
+                // The console stops at its next read once cancelled: waiting for it means the port
+                // is free when this returns.
+                let r = job.await;
+                check_cancel(cancel)?;
+                r?
+            }
+        })
+    };
+    let version = match console_step.await {
+        Ok(v) => v,
+        Err(e) => {
+            // Nothing reached the device (no port, or never in configuration mode): the UDS we
+            // just saved was never sent, so its file goes too and a retry may use the same name.
+            let unsent = matches!(
+                e,
+                ProvisionError::Monitor(_)
+                    | ProvisionError::Console(
+                        ConsoleError::Open { .. } | ConsoleError::NotInConfigMode { .. }
+                    )
             );
-            // The console stops at its next read once cancelled: waiting for it means the port
-            // is free when this returns.
-            let r = job.await;
-            check_cancel(cancel)?;
-            r?
+            if let (true, Some(path)) = (unsent, &uds_saved_to) {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
         }
     };
     progress.end(format!(
