@@ -94,21 +94,25 @@ fn provision_never_overwrites_a_uds_file() {
     .unwrap();
     let existing = dir.path().join("other-device.uds");
     std::fs::write(&existing, "ab".repeat(32)).unwrap();
-    let o = run(&[
-        os("provision"),
-        os("--port"),
-        os("/nonexistent-port"),
-        os("--bin"),
-        bin.as_os_str(),
-        os("--connection-string-file"),
-        cs.as_os_str(),
-        os("--registration-id"),
-        os("dev-1"),
-        os("--save-uds-to"),
-        existing.as_os_str(),
-        os("--project"),
-        dir.path().as_os_str(),
-    ]);
+    let port_missing = dir.path().join("no-such-port");
+    let provision = |save_uds_to: &Path| {
+        run(&[
+            os("provision"),
+            os("--port"),
+            port_missing.as_os_str(),
+            os("--bin"),
+            bin.as_os_str(),
+            os("--connection-string-file"),
+            cs.as_os_str(),
+            os("--registration-id"),
+            os("dev-1"),
+            os("--save-uds-to"),
+            save_uds_to.as_os_str(),
+            os("--project"),
+            dir.path().as_os_str(),
+        ])
+    };
+    let o = provision(&existing);
     let out = all_output(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
@@ -125,21 +129,7 @@ fn provision_never_overwrites_a_uds_file() {
     // A new file with a port that does not exist: nothing reached the device, so no UDS file is
     // left behind to refuse the retry on the right port.
     let fresh = dir.path().join("new-device.uds");
-    let o = run(&[
-        os("provision"),
-        os("--port"),
-        dir.path().join("no-such-port").as_os_str(),
-        os("--bin"),
-        bin.as_os_str(),
-        os("--connection-string-file"),
-        cs.as_os_str(),
-        os("--registration-id"),
-        os("dev-1"),
-        os("--save-uds-to"),
-        fresh.as_os_str(),
-        os("--project"),
-        dir.path().as_os_str(),
-    ]);
+    let o = provision(&fresh);
     let out = all_output(&o);
     assert_ne!(o.status.code(), Some(0), "{out}");
     assert!(
