@@ -552,6 +552,8 @@ export interface RunningTask {
 export interface MonitorStatus {
     port: string;
     paused?: boolean;
+    /** How many times the monitor was paused since it opened (a short pause still shows). */
+    pauses: number;
 }
 export interface StatusParams {
     /** `ok`, `warning` (the last task failed) or `error` (a task panicked). */

@@ -191,19 +191,27 @@ export class MonitorManager implements vscode.Disposable {
         return this.terminals.get(port)?.facts ?? {};
     }
 
-    private pausedNoted = new Map<string, boolean>();
+    /** Per port: whether a pause is noted in its terminal, and the daemon's pause count then. */
+    private pausedNoted = new Map<string, { paused: boolean; pauses: number }>();
 
     private onStatus(p: ext.StatusParams): void {
         for (const m of p.monitors ?? []) {
             const t = this.terminals.get(m.port);
             if (!t) continue;
-            const was = this.pausedNoted.get(m.port) ?? false;
+            const pauses = m.pauses ?? 0;
+            const was = this.pausedNoted.get(m.port) ?? { paused: false, pauses };
             const now = !!m.paused;
-            if (now !== was) {
+            // Status is coalesced: a pause that began and ended between two notifications shows
+            // only as a higher count, and is noted (paused, then resumed) all the same.
+            const missed = !was.paused && pauses > was.pauses;
+            if (now && !was.paused) {
                 const by = p.running.filter((r) => r.resources.includes(`port:${m.port}`)).map((r) => r.method);
-                t.note(now ? `monitor paused${by.length ? ` for ${by.join(", ")}` : ""}` : "monitor resumed");
-                this.pausedNoted.set(m.port, now);
+                t.note(`monitor paused${by.length ? ` for ${by.join(", ")}` : ""}`);
+            } else if (!now && (was.paused || missed)) {
+                if (missed) t.note("monitor paused");
+                t.note("monitor resumed");
             }
+            this.pausedNoted.set(m.port, { paused: now, pauses });
         }
     }
 

@@ -861,4 +861,8 @@ pub struct MonitorStatus {
     pub port: String,
     #[serde(skip_serializing_if = "is_false", default)]
     pub paused: bool,
+    /// How many times the monitor was paused since it opened: a pause shorter than the status's
+    /// coalescing still changes it, so a client notes "paused, resumed" it never saw as `paused`.
+    #[serde(default)]
+    pub pauses: u32,
 }

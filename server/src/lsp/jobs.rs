@@ -62,7 +62,8 @@ struct Inner {
     next_id: u64,
     jobs: BTreeMap<u64, JobInfo>,
     owners: HashMap<Resource, u64>,
-    monitors: BTreeMap<String, bool>,
+    /// Per open monitor: paused now, and how many times it was paused since it opened.
+    monitors: BTreeMap<String, (bool, u32)>,
     health: Health,
 }
 
@@ -246,9 +247,19 @@ impl Jobs {
     pub fn set_monitor(&self, port: &str, paused: Option<bool>) {
         let mut inner = self.lock();
         match paused {
-            Some(p) => inner.monitors.insert(port.to_string(), p),
-            None => inner.monitors.remove(port),
-        };
+            Some(p) => {
+                let entry = inner.monitors.entry(port.to_string()).or_insert((false, 0));
+                if p && !entry.0 {
+                    // Counted, so that a short pause between two status snapshots still changes
+                    // the status (the client notes it even when it never saw `paused`).
+                    entry.1 = entry.1.wrapping_add(1);
+                }
+                entry.0 = p;
+            }
+            None => {
+                inner.monitors.remove(port);
+            }
+        }
         drop(inner);
         self.changed.notify_one();
     }
@@ -301,9 +312,10 @@ impl Jobs {
             monitors: inner
                 .monitors
                 .iter()
-                .map(|(p, paused)| MonitorStatus {
+                .map(|(p, (paused, pauses))| MonitorStatus {
                     port: p.clone(),
                     paused: *paused,
+                    pauses: *pauses,
                 })
                 .collect(),
         }
@@ -558,6 +570,25 @@ async fn end_progress(client: &Client, token: ProgressToken, message: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pause_between_two_snapshots_still_changes_the_status() {
+        let jobs = Jobs::new();
+        jobs.set_monitor("/dev/x", Some(false));
+        let before = jobs.status();
+        jobs.set_monitor("/dev/x", Some(true));
+        jobs.set_monitor("/dev/x", Some(false));
+        let after = jobs.status();
+        assert_ne!(before, after, "a short pause is not lost to coalescing");
+        assert_eq!(
+            (after.monitors[0].paused, after.monitors[0].pauses),
+            (false, 1)
+        );
+        // Pausing an already paused monitor is the same pause.
+        jobs.set_monitor("/dev/x", Some(true));
+        jobs.set_monitor("/dev/x", Some(true));
+        assert_eq!(jobs.status().monitors[0].pauses, 2);
+    }
 
     #[test]
     fn second_claim_of_a_port_is_busy_and_names_the_holder() {
