@@ -12,6 +12,7 @@
 pub mod builder;
 pub mod diagnostics;
 pub mod known_failures;
+pub mod reproducible;
 pub mod settings;
 pub mod sketch;
 pub mod toolchain;
@@ -523,7 +524,8 @@ pub fn fingerprint(
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     };
-    field(b"devkit-build-v1");
+    // v2: the prefix maps of `reproducible` (an older image embeds this machine's paths).
+    field(b"devkit-build-v2");
     field(FQBN.as_bytes());
     field(
         serde_json::to_string(&toolchain.builder)
@@ -662,6 +664,9 @@ pub async fn build(
         ),
         None,
     );
+    if let Some(w) = builder.reproducibility(&sketch_abs, &build_abs).warning {
+        progress.warn(w);
+    }
     let diagnostics = compile(
         builder.compile_command(&sketch_abs, &build_abs),
         builder.platform_dir.as_deref(),
