@@ -489,3 +489,95 @@ pub async fn device_upload<P: PortPause>(
         next_actions,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Input;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn small_image() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/dice-vectors/explicit-id-small/DevKitDPS.ino.bin")
+    }
+
+    /// Counts pauses; the guard counts resumes.
+    #[derive(Default)]
+    struct Counting(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    struct Resume(Arc<AtomicUsize>);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl PortPause for Counting {
+        type Guard = Resume;
+        async fn pause(&self, _port: &str) -> Result<Resume, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Resume(self.1.clone()))
+        }
+    }
+
+    #[test]
+    fn an_upload_plan_needs_an_image_and_a_known_backend_combination() {
+        let e = UploadRequest::default().plan().unwrap_err();
+        assert_eq!(e.input(), Some(Input::Bin));
+        let e = UploadRequest {
+            bin: Some(small_image()),
+            flash: BackendRequest {
+                probe: Some("0483:374b".into()),
+                kind: crate::flash::BackendKind::Sim,
+                sim_dir: Some("/tmp/x".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .plan()
+        .unwrap_err();
+        assert_eq!(e.input(), Some(Input::Probe), "{e}");
+        let plan = UploadRequest {
+            bin: Some(small_image()),
+            address: Some(0x0801_0000),
+            port: Some("/dev/ttyACM0".into()),
+            ..Default::default()
+        }
+        .plan()
+        .unwrap();
+        assert_eq!(plan.image.address, 0x0801_0000);
+        assert_eq!(plan.port.as_deref(), Some("/dev/ttyACM0"));
+        assert_eq!(plan.backend.name(), "probe-rs");
+    }
+
+    #[tokio::test]
+    async fn an_upload_pauses_the_port_flashes_and_resumes_once() {
+        let state = tempfile::tempdir().unwrap();
+        let plan = UploadRequest {
+            bin: Some(small_image()),
+            flash: BackendRequest {
+                kind: crate::flash::BackendKind::Sim,
+                sim_dir: Some(state.path().to_path_buf()),
+                ..Default::default()
+            },
+            port: Some("/dev/ttyACM0".into()),
+            ..Default::default()
+        }
+        .plan()
+        .unwrap();
+        let pause = Counting::default();
+        let report = plan
+            .run(&pause, &Progress::none(), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(pause.0.load(Ordering::SeqCst), 1);
+        assert_eq!(pause.1.load(Ordering::SeqCst), 1);
+        assert_eq!(report.backend, "sim");
+        assert_eq!(report.bytes, std::fs::metadata(small_image()).unwrap().len());
+        assert_eq!(report.port_paused.as_deref(), Some("/dev/ttyACM0"));
+        // A cancelled run flashes nothing and never pauses.
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let e = plan.run(&pause, &Progress::none(), &cancel).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        assert_eq!(pause.0.load(Ordering::SeqCst), 1);
+    }
+}
