@@ -523,6 +523,9 @@ pub struct SetUdsParams {
     pub allow_sample_uds: bool,
     /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
     pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
 /// The `tasks::console::configure` report (`port`, `generated`, `confirmedBy`, `reply`,
@@ -551,6 +554,9 @@ pub struct SetWifiParams {
     pub wifi_password: Option<Secret>,
     /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
     pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
 /// The `tasks::console::configure` report as it is: `port`, `wifiSsid`, `passwordSet`,

@@ -225,7 +225,7 @@ pub async fn set_uds(
         save_uds_to: p.save_uds_to,
         return_uds: p.return_uds,
         baud: p.baud_rate,
-        timeout: None,
+        timeout: p.timeout_secs.map(Duration::from_secs),
     }
     .plan()?;
     let baud = plan.baud;
@@ -257,7 +257,7 @@ pub async fn set_wifi(
             .wifi_password
             .map(|s| zeroize::Zeroizing::new(s.expose().to_string())),
         baud: p.baud_rate,
-        timeout: None,
+        timeout: p.timeout_secs.map(Duration::from_secs),
     }
     .plan()?;
     let baud = plan.baud;
