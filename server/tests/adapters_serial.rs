@@ -58,7 +58,14 @@ fn cases() -> Vec<Case> {
         Case {
             name: "set-uds confirmed",
             config_mode: true,
-            cli: &["set-uds", "--port", "{port}", "--uds-file", "{uds}", "--json"],
+            cli: &[
+                "set-uds",
+                "--port",
+                "{port}",
+                "--uds-file",
+                "{uds}",
+                "--json",
+            ],
             stdin: "",
             method: "devkit/setUds",
             params: json!({"port": "{port}", "uds": UDS}),
@@ -156,7 +163,7 @@ impl Device {
             .prefix("dk")
             .tempdir_in(std::env::temp_dir())
             .unwrap();
-        let mut opts = SimOptions::new(&dir.path().join("state"));
+        let mut opts = SimOptions::new(dir.path().join("state"));
         opts.config_mode = config_mode;
         opts.mac = Some("c0bdd1a2b3c4".into());
         let sim = VirtualDevKit::start(opts).unwrap();
@@ -166,7 +173,10 @@ impl Device {
     fn fill(&self, text: &str) -> String {
         let bin = fixture("dice-vectors/explicit-id-small/DevKitDPS.ino.bin");
         text.replace("{port}", &self.sim.port_path().display().to_string())
-            .replace("{uds}", &self.dir.path().join("uds.txt").display().to_string())
+            .replace(
+                "{uds}",
+                &self.dir.path().join("uds.txt").display().to_string(),
+            )
             .replace("{dir}", &self.state().display().to_string())
             .replace("{bin}", &bin.display().to_string())
     }
@@ -252,10 +262,7 @@ fn typed(method: &str, v: Value) -> Value {
 }
 
 fn contains_all(have: &Value, want: &Value) -> bool {
-    want.as_object()
-        .unwrap()
-        .iter()
-        .all(|(k, v)| &have[k] == v)
+    want.as_object().unwrap().iter().all(|(k, v)| &have[k] == v)
 }
 
 #[test]
@@ -319,7 +326,10 @@ fn every_case_ends_the_same_through_the_cli_and_the_daemon() {
         assert_eq!(cli_eeprom, device.eeprom(), "{name}: the same device state");
         let (code, stderr) = lsp.shutdown_and_exit();
         assert!(code.success(), "{name}");
-        assert!(!stderr.contains(UDS) && !stderr.contains("word\" x"), "{name}: a secret in the daemon's log");
+        assert!(
+            !stderr.contains(UDS) && !stderr.contains("word\" x"),
+            "{name}: a secret in the daemon's log"
+        );
 
         // The same report, but for where the device was.
         if let (Some(mut c), Some(mut d)) = (cli_report, daemon_report) {
@@ -327,7 +337,10 @@ fn every_case_ends_the_same_through_the_cli_and_the_daemon() {
                 c.as_object_mut().unwrap().remove(key);
                 d.as_object_mut().unwrap().remove(key);
             }
-            assert_eq!(c, d, "{name}: the CLI's --json and the daemon's result differ");
+            assert_eq!(
+                c, d,
+                "{name}: the CLI's --json and the daemon's result differ"
+            );
         }
     }
 }

@@ -92,7 +92,10 @@ fn render(r: &SetUdsReport, json: bool) -> CliResult {
         ConfirmedBy::Echo => "device confirmed",
         ConfirmedBy::InfoLine => "device confirmed without echo",
     };
-    println!("UDS stored on the DevKit at {} ({how}: {})", r.port, r.reply);
+    println!(
+        "UDS stored on the DevKit at {} ({how}: {})",
+        r.port, r.reply
+    );
     if let Some(path) = &r.uds_saved_to {
         println!("the UDS is kept in {} (mode 0600)", path.display());
     }

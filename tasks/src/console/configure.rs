@@ -103,7 +103,10 @@ fn port_and_timing(
     timeout: Option<Duration>,
 ) -> Result<(String, u32, Duration), ConsoleError> {
     if port.trim().is_empty() {
-        return Err(refused(Input::Port, "is required: the DevKit's serial port"));
+        return Err(refused(
+            Input::Port,
+            "is required: the DevKit's serial port",
+        ));
     }
     let baud = baud.unwrap_or(DEFAULT_BAUD);
     if baud == 0 {
@@ -125,10 +128,7 @@ impl SetUdsRequest {
         let (port, baud, timeout) = port_and_timing(&self.port, self.baud, self.timeout)?;
         let uds = match (self.uds, self.generate) {
             (Some(_), true) => {
-                return Err(refused(
-                    Input::Uds,
-                    "give a UDS or generate one, not both",
-                ))
+                return Err(refused(Input::Uds, "give a UDS or generate one, not both"))
             }
             (Some(uds), false) => {
                 if self.save_uds_to.is_some() || self.return_uds {
@@ -221,7 +221,10 @@ fn config_mode_console<T: Transport>(
         },
         port,
     );
-    progress.report(format!("Checking that {port} is in configuration mode"), None);
+    progress.report(
+        format!("Checking that {port} is in configuration mode"),
+        None,
+    );
     console.enter_config_mode(timeout, &mut |g| {
         progress.report(
             format!(
@@ -269,8 +272,9 @@ impl SetUdsPlan {
         progress: &Progress,
         cancel: &CancellationToken,
     ) -> Result<SetUdsOutcome, ConsoleError> {
-        let mut console = config_mode_console(transport, &self.port, self.timeout, progress, cancel)
-            .map_err(|e| or_cancelled(e, cancel))?;
+        let mut console =
+            config_mode_console(transport, &self.port, self.timeout, progress, cancel)
+                .map_err(|e| or_cancelled(e, cancel))?;
         let (uds, keep) = match self.uds {
             UdsChoice::Given(uds) => (uds, None),
             UdsChoice::Generate(keep) => (Uds::generate(), Some(keep)),
@@ -464,7 +468,10 @@ mod tests {
         }
         .plan()
         .unwrap();
-        assert!(matches!(p.uds, UdsChoice::Generate(KeepUds::ReturnToCaller)));
+        assert!(matches!(
+            p.uds,
+            UdsChoice::Generate(KeepUds::ReturnToCaller)
+        ));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("new.uds");
         let p = SetUdsRequest {

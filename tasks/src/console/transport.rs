@@ -142,9 +142,7 @@ impl OpenFailure {
         use crate::error::ErrorKind;
         match self {
             OpenFailure::Missing | OpenFailure::Unavailable => ErrorKind::NotFound,
-            OpenFailure::Busy | OpenFailure::Permission | OpenFailure::Other => {
-                ErrorKind::Device
-            }
+            OpenFailure::Busy | OpenFailure::Permission | OpenFailure::Other => ErrorKind::Device,
         }
     }
 

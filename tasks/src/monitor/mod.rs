@@ -700,10 +700,7 @@ mod error_tests {
             source: std::io::Error::other("denied"),
         };
         assert_eq!(log.exit_code(), 2);
-        assert_eq!(
-            MonitorError::Closed("p".into()).kind(),
-            ErrorKind::NotFound
-        );
+        assert_eq!(MonitorError::Closed("p".into()).kind(), ErrorKind::NotFound);
     }
 }
 

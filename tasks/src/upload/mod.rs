@@ -248,7 +248,10 @@ fn collecting(progress: &Progress) -> (Progress, Arc<Mutex<Vec<String>>>) {
 }
 
 fn taken(warnings: &Mutex<Vec<String>>) -> Vec<String> {
-    warnings.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default()
+    warnings
+        .lock()
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default()
 }
 
 /// The one pause -> flash -> resume step of `upload` and `device-upload`: the monitor on
@@ -571,12 +574,18 @@ mod tests {
         assert_eq!(pause.0.load(Ordering::SeqCst), 1);
         assert_eq!(pause.1.load(Ordering::SeqCst), 1);
         assert_eq!(report.backend, "sim");
-        assert_eq!(report.bytes, std::fs::metadata(small_image()).unwrap().len());
+        assert_eq!(
+            report.bytes,
+            std::fs::metadata(small_image()).unwrap().len()
+        );
         assert_eq!(report.port_paused.as_deref(), Some("/dev/ttyACM0"));
         // A cancelled run flashes nothing and never pauses.
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let e = plan.run(&pause, &Progress::none(), &cancel).await.unwrap_err();
+        let e = plan
+            .run(&pause, &Progress::none(), &cancel)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Cancelled);
         assert_eq!(pause.0.load(Ordering::SeqCst), 1);
     }

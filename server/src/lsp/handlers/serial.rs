@@ -12,13 +12,13 @@ use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
+use crate::lsp::secret::ReturnedSecret;
 use crate::lsp::serial_data;
 use crate::lsp::to_proto;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::lsp::secret::ReturnedSecret;
 use tasks::console::configure::{SetUdsRequest, SetWifiRequest};
 use tasks::console::{ConsoleError, DEFAULT_BAUD};
 use tasks::logs::EventParser;
@@ -241,7 +241,9 @@ pub async fn set_uds(
     .await?;
     Ok(SetUdsResult {
         report: outcome.report,
-        uds: outcome.uds.map(|u| ReturnedSecret::new(u.to_hex().to_string())),
+        uds: outcome
+            .uds
+            .map(|u| ReturnedSecret::new(u.to_hex().to_string())),
     })
 }
 
@@ -331,12 +333,8 @@ pub(crate) async fn open_monitor(
         ..MonitorOptions::default()
     };
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
-    let (_monitor, rx) = blocking(move || {
-        registry
-            .open_subscribed(&path, opts)
-            .map_err(monitor_error)
-    })
-    .await?;
+    let (_monitor, rx) =
+        blocking(move || registry.open_subscribed(&path, opts).map_err(monitor_error)).await?;
     let forwarder = tokio::spawn(forward(client, jobs.clone(), port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
         if let Some((old, _)) = f.insert(port.clone(), (forwarder, baud)) {
@@ -397,12 +395,7 @@ pub async fn monitor_send(
     let mut data = p.text.into_bytes();
     data.extend_from_slice(ending);
     let bytes = data.len();
-    blocking(move || {
-        monitor
-            .send(&data)
-            .map_err(monitor_error)
-    })
-    .await?;
+    blocking(move || monitor.send(&data).map_err(monitor_error)).await?;
     Ok(MonitorSendResult { bytes })
 }
 
