@@ -261,10 +261,17 @@ export interface UploadParams extends FlashParams {
     bin?: string;
     buildDir?: string;
 }
+/** `tasks::upload::UploadReport` (what `devkit upload --json` prints). */
 export interface UploadResult {
-    backend: string;
+    bin: string;
     bytes: number;
+    /** Flash address (0x0800C000 unless the CLI's `--address` said otherwise). */
+    address: number;
+    backend: string;
+    /** The port whose monitor was paused around flashing. */
+    portPaused: string | null;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
 
@@ -275,16 +282,21 @@ export interface DeviceUploadParams extends BuildParams, FlashParams {
     /** Optional. Secret. With it an identity-drift warning names the new thumbprint. */
     uds?: string;
 }
+/** `tasks::upload::DeviceUploadReport` (what `devkit device-upload --json` prints). */
 export interface DeviceUploadResult {
     bin: string;
     map: string;
     skippedBuild: boolean;
     backend: string;
     fwid: string | null;
-    /** The FWID changed: regenerate the certificate and enroll again. */
+    /** The identity changed (`drift` says which digest): regenerate the certificate and enroll again. */
     identityChanged: boolean;
     drift: unknown;
+    /** The port whose monitor was paused around flashing. */
+    portPaused: string | null;
     warnings: string[];
+    /** The drift's next actions (empty without drift). */
+    nextActions: NextAction[];
 }
 export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>, DeviceUploadResult, void>(
     "devkit/deviceUpload",
@@ -297,16 +309,33 @@ export interface SetUdsParams {
     port: string;
     /** 64 hex digits. Secret. Omit with `generate: true`. */
     uds?: string;
+    /** Generate a UDS in the daemon; it must be kept: `saveUdsTo`, `returnUds`, or both. */
     generate?: boolean;
-    /** With `generate` (required): a new file (0600) the UDS is written to before it is sent. */
+    /** With `generate`: a new file (0600) the UDS is written to before it is sent. */
     saveUdsTo?: string;
+    /** With `generate`: return the new UDS in the result's `uds` (secret). */
+    returnUds?: boolean;
     allowSampleUds?: boolean;
+    /** Serial speed when the daemon opens the port itself (default 115200). */
+    baudRate?: number;
+    /** Seconds to wait for configuration mode and each reply (default 60). */
+    timeoutSecs?: number;
 }
+/** How the device confirmed: its echo then the reply, or only its `INFO:` line. */
+export type ConfirmedBy = "echo" | "infoLine";
+/** `tasks::console::configure::SetUdsReport` plus the secret `uds` (with `returnUds`). */
 export interface SetUdsResult {
     port: string;
-    /** Only when `generate` was true: the new UDS, for the client's secret storage. */
+    generated: boolean;
+    confirmedBy: ConfirmedBy;
+    /** The device's confirmation line (never the UDS). */
+    reply: string;
+    /** The file a generated UDS was saved to. */
+    udsSavedTo?: string;
+    /** Only with `returnUds`: the new UDS. Secret: store it in SecretStorage, never show or log it. */
     uds?: string;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResult, void>("devkit/setUds");
 
@@ -316,10 +345,20 @@ export interface SetWifiParams {
     wifiSsid: string;
     /** Secret. Omit or empty to clear. */
     wifiPassword?: string;
+    /** Serial speed when the daemon opens the port itself (default 115200). */
+    baudRate?: number;
+    /** Seconds to wait for configuration mode and each reply (default 60). */
+    timeoutSecs?: number;
 }
+/** `tasks::console::configure::SetWifiReport` (never the password). */
 export interface SetWifiResult {
     port: string;
     wifiSsid: string;
+    /** False for an open network. */
+    passwordSet: boolean;
+    confirmedBy: ConfirmedBy;
+    warnings: string[];
+    nextActions: NextAction[];
 }
 export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
 

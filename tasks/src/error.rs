@@ -347,6 +347,7 @@ macro_rules! for_each_domain_error {
             $crate::build::FindOutputError,
             $crate::flash::FlashError,
             $crate::console::ConsoleError,
+            $crate::monitor::MonitorError,
             $crate::dps::DpsError,
             $crate::dps::enroll::EnrollError,
             $crate::upload::UploadError,

@@ -14,6 +14,7 @@ pub mod lsp;
 pub mod monitor;
 pub mod ports;
 pub mod provision;
+pub mod render;
 pub mod set_uds;
 pub mod set_wifi;
 pub mod sim;

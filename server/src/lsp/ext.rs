@@ -6,7 +6,7 @@
 //! Params and results are camelCase JSON. Fields that carry secrets are [`Secret`]s: they have
 //! no Debug or Serialize and are never logged.
 
-use super::secret::Secret;
+use super::secret::{ReturnedSecret, Secret};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tower_lsp_server::lsp_types::notification::Notification;
@@ -476,13 +476,9 @@ pub struct UploadParams {
     pub flash: FlashParams,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadResult {
-    pub backend: String,
-    pub bytes: u64,
-    pub warnings: Vec<String>,
-}
+/// The `tasks::upload` report as it is: `bin`, `bytes`, `address`, `backend`, `portPaused`,
+/// `warnings`, `nextActions` (what `devkit upload --json` prints).
+pub type UploadResult = tasks::upload::UploadReport;
 
 // ---- devkit/deviceUpload ---------------------------------------------------------------------
 
@@ -498,22 +494,10 @@ pub struct DeviceUploadParams {
     pub uds: Option<Secret>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceUploadResult {
-    pub bin: PathBuf,
-    pub map: PathBuf,
-    pub skipped_build: bool,
-    pub backend: String,
-    /// FWID of the flashed image, lower-case hex.
-    pub fwid: Option<String>,
-    /// True when the new build's FWID differs from the enrolled (or generated) identity: the
-    /// certificate must be regenerated and enrolled again. `warnings` says so too.
-    pub identity_changed: bool,
-    /// The drift details when `identityChanged`.
-    pub drift: Option<serde_json::Value>,
-    pub warnings: Vec<String>,
-}
+/// The `tasks::upload` report as it is: `bin`, `map`, `skippedBuild`, `backend`, `fwid`,
+/// `identityChanged`, `drift`, `portPaused`, `warnings`, `nextActions` (what
+/// `devkit device-upload --json` prints).
+pub type DeviceUploadResult = tasks::upload::DeviceUploadReport;
 
 // ---- devkit/setUds ---------------------------------------------------------------------------
 
@@ -524,25 +508,36 @@ pub struct SetUdsParams {
     pub port: String,
     /// 64 hex digits. Secret. Omit with `generate: true`.
     pub uds: Option<Secret>,
-    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result. Needs
-    /// `save_uds_to`: a UDS the device may hold is never only in a reply that may not come.
+    /// Generate a fresh UDS (OS CSPRNG) and push it. It must be kept: in `saveUdsTo`, or
+    /// returned with `returnUds` (or both); kept nowhere is refused (`data.field` `saveUdsTo`).
     #[serde(default)]
     pub generate: bool,
     /// With `generate`: a new file (0600, never over an existing one) the UDS is written to
-    /// before it is sent, like `set-uds --save-uds-to`.
+    /// once the device is in configuration mode, before it is sent (`set-uds --save-uds-to`).
     pub save_uds_to: Option<PathBuf>,
+    /// With `generate`: return the new UDS in the result's `uds` (a secret, for the client's
+    /// secret storage).
+    #[serde(default)]
+    pub return_uds: bool,
     #[serde(default)]
     pub allow_sample_uds: bool,
+    /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
+    pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// The `tasks::console::configure` report (`port`, `generated`, `confirmedBy`, `reply`,
+/// `udsSavedTo`, `warnings`, `nextActions`), plus the secret `uds` with `returnUds`.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetUdsResult {
-    pub port: String,
-    /// Only when `generate` was true: the new UDS, for the client's secret storage.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uds: Option<String>,
-    pub warnings: Vec<String>,
+    #[serde(flatten)]
+    pub report: tasks::console::configure::SetUdsReport,
+    /// Only with `returnUds`: the generated UDS. Secret: store it, never show or log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uds: Option<ReturnedSecret>,
 }
 
 // ---- devkit/setWifi --------------------------------------------------------------------------
@@ -557,14 +552,16 @@ pub struct SetWifiParams {
     /// Secret. Omit or empty to clear. (`password`: the old name, accepted.)
     #[serde(alias = "password")]
     pub wifi_password: Option<Secret>,
+    /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
+    pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SetWifiResult {
-    pub port: String,
-    pub wifi_ssid: String,
-}
+/// The `tasks::console::configure` report as it is: `port`, `wifiSsid`, `passwordSet`,
+/// `confirmedBy`, `warnings`, `nextActions` (what `devkit set-wifi --json` prints).
+pub type SetWifiResult = tasks::console::configure::SetWifiReport;
 
 // ---- devkit/monitor/* ------------------------------------------------------------------------
 
