@@ -231,7 +231,10 @@ mod tests {
             })
         };
         let key = e(401, 401002).hint().unwrap();
-        assert!(key.contains("SharedAccessKey") && !key.contains("UDS"), "{key}");
+        assert!(
+            key.contains("SharedAccessKey") && !key.contains("UDS"),
+            "{key}"
+        );
         assert!(e(400, 400004).hint().unwrap().contains("registration ID"));
         assert!(e(412, 412).hint().unwrap().contains("enroll again"));
         assert!(e(500, 500000).hint().is_none());

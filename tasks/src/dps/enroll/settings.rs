@@ -131,7 +131,6 @@ fn is_host_name(h: &str) -> bool {
             .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +224,4 @@ mod tests {
         );
         assert_eq!(e.extra["initialTwin"]["tags"]["site"], "lab");
     }
-
 }

@@ -79,7 +79,10 @@ mod tests {
         ));
         assert!(matches!(
             select_target(EnrollBackend::Az, name(), Some("rg".into()), None),
-            Ok(EnrollVia::Az(AzTarget::Named { resource_group: Some(_), .. }))
+            Ok(EnrollVia::Az(AzTarget::Named {
+                resource_group: Some(_),
+                ..
+            }))
         ));
         assert!(matches!(
             select_target(EnrollBackend::Az, None, None, Some(cs())),

@@ -261,8 +261,7 @@ mod tests {
         let image = crate::provision::sample::image().unwrap();
         let id = RegistrationId::parse("plan-test").unwrap();
         let d = identity::derive(&uds, &image, &id).unwrap();
-        let written =
-            identity::files::write_identity(&d, dir.path(), Default::default()).unwrap();
+        let written = identity::files::write_identity(&d, dir.path(), Default::default()).unwrap();
         identity::files::record_generated(dir.path(), &d, &written[0].path).unwrap();
         dir
     }
@@ -322,7 +321,10 @@ mod tests {
             connection_string: None,
             ..request(dir.path())
         });
-        assert_eq!((e.input(), e.exit_code()), (Some(Input::ConnectionString), 2));
+        assert_eq!(
+            (e.input(), e.exit_code()),
+            (Some(Input::ConnectionString), 2)
+        );
         let e = refused(EnrollRequest {
             connection_string: None,
             backend: EnrollBackend::Az,
