@@ -252,9 +252,9 @@ fn server_declarations() -> BTreeMap<String, Decl> {
             continue;
         };
         let target = target.rsplit("::").next().unwrap_or(target);
-        let decl = tasks
-            .get(target)
-            .unwrap_or_else(|| panic!("ext.rs: {name} = {target}, which tasks/src does not declare"));
+        let decl = tasks.get(target).unwrap_or_else(|| {
+            panic!("ext.rs: {name} = {target}, which tasks/src does not declare")
+        });
         decls.insert(name.to_string(), decl.clone());
         for inc in &decl.includes {
             if let Some(d) = tasks.get(inc) {
