@@ -398,6 +398,30 @@ mod tests {
     }
 
     #[test]
+    fn a_task_errors_hint_is_data_hint() {
+        use tasks::dps::{DpsError, ServiceError};
+        let e = DpsError::from_service(ServiceError {
+            status: 401,
+            error_code: Some(401002),
+            message: "Unauthorized".into(),
+            tracking_id: None,
+        });
+        let t = TaskError::from(e);
+        assert!(
+            t.data["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("SharedAccessKey")),
+            "{:?}",
+            t.data
+        );
+        assert!(!t.message.contains("SharedAccessKey"), "{}", t.message);
+        assert!(TaskError::from(DpsError::Cancelled)
+            .data
+            .get("hint")
+            .is_none());
+    }
+
+    #[test]
     fn into_jsonrpc_error_carries_data_code() {
         let e: Error = TaskError::new(codes::BUSY, "port held")
             .with("resource", "port:/dev/x")
