@@ -207,9 +207,17 @@ pub async fn run(
         Err(e) => Some(e.to_string()),
     };
     if let Some(reason) = failure {
+        // Name the state file once: the error usually names it already.
+        let state = crate::project::state_path(&project_dir)
+            .display()
+            .to_string();
+        let reason = if reason.contains(&state) {
+            reason
+        } else {
+            format!("{state}: {reason}")
+        };
         warnings.push(format!(
-            "the enrollment exists in DPS, but recording it in the project state {} failed ({reason}): enroll again once that file can be written",
-            crate::project::state_path(&project_dir).display()
+            "the enrollment exists in DPS, but the project state was not saved ({reason}): enroll again once it can be written"
         ));
         next_actions.push(NextStep::new(NextAction::Retry));
     }
