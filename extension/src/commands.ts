@@ -507,7 +507,7 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     if (useAz) {
         const target = await askAzTarget(s);
         if (!target) return undefined;
-        Object.assign(params, { useAz: true }, target);
+        Object.assign(params, { backend: "az" }, target);
     } else params.connectionString = connectionString;
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);

@@ -401,12 +401,16 @@ export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResu
 // ---------------------------------------------------------------------------------------------
 // enroll, provision
 
+/** How `devkit/enroll` reaches DPS, as the CLI's `--backend`. */
+export type EnrollBackend = "rest" | "az";
 export interface EnrollParams {
     /** DPS service connection string. Secret. */
     connectionString?: string;
-    /** Enroll with the Azure CLI (`az login` session) instead of the REST API. */
+    /** `rest` (default: the REST API with `connectionString`) or `az` (the Azure CLI). */
+    backend?: EnrollBackend;
+    /** @deprecated `backend: "az"`. */
     useAz?: boolean;
-    /** With `useAz`: the DPS name and its resource group. */
+    /** With the az backend: the DPS name (the `az login` session) and its resource group. */
     dpsName?: string;
     resourceGroup?: string;
     /** Alias certificate PEM; default: the project's last generated certificate. */
@@ -417,23 +421,34 @@ export interface EnrollParams {
     deviceId?: string;
     /** Pin the device to this hub (static allocation). */
     iotHub?: string;
+    /** Disable the enrollment. */
     disabled?: boolean;
+    /** Enable an enrollment that is disabled (re-enrolling otherwise keeps it disabled). */
+    enable?: boolean;
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
 }
+/** The enroll task's report (what `devkit enroll --json` prints too). */
 export interface EnrollResult {
     /** The certificate's CN. */
     registrationId: string;
+    /** `null`: the registration ID. */
     deviceId: string | null;
-    /** `enabled` or `disabled`. */
-    provisioningStatus: string;
+    provisioningStatus: "enabled" | "disabled";
+    /** `null`: the DPS allocation policy chooses. */
     iotHubs: string[] | null;
     sha256Thumbprint: string;
     sha1Thumbprint: string;
+    /** Bare, as in DPS's JSON. */
     etag: string | null;
     /** The enrolled certificate file. */
     cert: string;
+    /** No certificate was named: the project's last generated one was enrolled. */
+    certFromProjectState: boolean;
+    /** E.g. the project state could not be saved (the enrollment exists in DPS). */
     warnings: string[];
+    /** `retry` when the project state was not saved. */
+    nextActions: NextAction[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
 

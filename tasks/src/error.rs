@@ -310,6 +310,12 @@ pub trait DomainError: std::error::Error {
     fn next_actions(&self) -> Vec<NextStep> {
         Vec::new()
     }
+    /// What the user should know to fix it, beyond the message (a DPS error code's meaning, what
+    /// a refusal usually comes from), when there is something to say. Words only, no adapter
+    /// vocabulary: the CLI prints it as `hint:` after the error, the daemon as `data.hint`.
+    fn hint(&self) -> Option<String> {
+        None
+    }
     /// True when the error is about the caller's input (CLI exit 2).
     fn is_invalid_input(&self) -> bool {
         self.kind().is_invalid()

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tasks::error::DomainError;
 use tasks::progress::{CancellationToken, Progress, ProgressEvent};
 use tasks::provision::{simulate, Fault, ProvisionError, SimulateOptions};
 

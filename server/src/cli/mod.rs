@@ -87,6 +87,11 @@ impl CliError {
             (None, Some(flag)) => format!("invalid {flag}: {}", chain_text(&e)),
             (None, None) => chain_text(&e),
         };
+        // The cause first, then what it usually means, then what to do.
+        let text = match e.hint() {
+            Some(hint) => format!("{text}\nhint: {hint}"),
+            None => text,
+        };
         let err = if next.is_empty() {
             anyhow::anyhow!(text)
         } else {
@@ -141,12 +146,6 @@ pub fn read_secret_text(
     input: &str,
 ) -> Result<zeroize::Zeroizing<String>, CliError> {
     tasks::fsutil::read_secret_text(source, input).map_err(|e| CliError::Invalid(e.into()))
-}
-
-/// A small input file (certificate, CA bundle) read within `limit` bytes, as text
-/// (`tasks::fsutil::read_text_bounded`).
-pub fn read_text_file(path: &std::path::Path, input: &str, limit: u64) -> Result<String, CliError> {
-    tasks::fsutil::read_text_bounded(path, input, limit).map_err(|e| CliError::Invalid(e.into()))
 }
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that

@@ -73,7 +73,7 @@ impl TaskError {
 
 impl TaskError {
     /// The one conversion from a task error: the code from its kind, `data.field` from its
-    /// typed input, `data.nextActions` from its next actions.
+    /// typed input, `data.hint` from its hint, `data.nextActions` from its next actions.
     pub fn from_domain<E: DomainError + ?Sized>(e: &E) -> Self {
         let kind = e.kind();
         let mut t = match (kind, e.invalid_input()) {
@@ -86,6 +86,9 @@ impl TaskError {
         };
         if let Some(input) = e.input() {
             t = t.with("field", input.field());
+        }
+        if let Some(hint) = e.hint() {
+            t = t.with("hint", hint);
         }
         let next = e.next_actions();
         if !next.is_empty() {
@@ -392,6 +395,30 @@ mod tests {
             "{}",
             t.message
         );
+    }
+
+    #[test]
+    fn a_task_errors_hint_is_data_hint() {
+        use tasks::dps::{DpsError, ServiceError};
+        let e = DpsError::from_service(ServiceError {
+            status: 401,
+            error_code: Some(401002),
+            message: "Unauthorized".into(),
+            tracking_id: None,
+        });
+        let t = TaskError::from(e);
+        assert!(
+            t.data["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("SharedAccessKey")),
+            "{:?}",
+            t.data
+        );
+        assert!(!t.message.contains("SharedAccessKey"), "{}", t.message);
+        assert!(TaskError::from(DpsError::Cancelled)
+            .data
+            .get("hint")
+            .is_none());
     }
 
     #[test]

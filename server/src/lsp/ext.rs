@@ -618,10 +618,13 @@ pub struct MonitorSendResult {
 pub struct EnrollParams {
     /// DPS service connection string (`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`). Secret.
     pub connection_string: Option<Secret>,
-    /// Enroll with the Azure CLI (`az iot dps enrollment ...`) instead of the REST API.
+    /// `rest` (default: the DPS REST API with `connectionString`) or `az` (the Azure CLI,
+    /// `az iot dps enrollment ...`), as the CLI's `--backend`.
+    pub backend: Option<EnrollBackend>,
+    /// Deprecated: `"backend": "az"` (still accepted; contradicting `backend` is refused).
     #[serde(default)]
     pub use_az: bool,
-    /// With `useAz`: the DPS name (uses the `az login` session) and its resource group.
+    /// With the az backend: the DPS name (uses the `az login` session) and its resource group.
     pub dps_name: Option<String>,
     pub resource_group: Option<String>,
     /// Alias certificate PEM; default: the project's last generated certificate.
@@ -632,29 +635,21 @@ pub struct EnrollParams {
     pub device_id: Option<String>,
     /// Pin the device to this hub (static allocation), e.g. `myhub.azure-devices.net`.
     pub iot_hub: Option<String>,
-    /// Create the enrollment disabled.
+    /// Disable the enrollment.
     #[serde(default)]
     pub disabled: bool,
+    /// Enable an enrollment that is disabled (re-enrolling otherwise keeps a disabled state).
+    #[serde(default)]
+    pub enable: bool,
     /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EnrollResult {
-    /// The certificate's CN.
-    pub registration_id: String,
-    pub device_id: Option<String>,
-    /// `enabled` or `disabled`.
-    pub provisioning_status: String,
-    pub iot_hubs: Option<Vec<String>>,
-    pub sha256_thumbprint: String,
-    pub sha1_thumbprint: String,
-    pub etag: Option<String>,
-    /// The enrolled certificate file.
-    pub cert: PathBuf,
-    pub warnings: Vec<String>,
-}
+/// `rest` or `az`.
+pub use tasks::dps::enroll::EnrollBackend;
+
+/// The task's report as it is (what `devkit enroll --json` prints too).
+pub type EnrollResult = tasks::dps::enroll::EnrollReport;
 
 // ---- devkit/provision ------------------------------------------------------------------------
 

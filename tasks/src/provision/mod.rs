@@ -232,17 +232,14 @@ impl DomainError for ProvisionError {
             _ => Vec::new(),
         }
     }
-}
-
-impl ProvisionError {
     /// What the user should do, when we know.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ProvisionError::Registration { hint, .. } => Some(hint.clone()),
             ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; the device's log shows what it does".into()),
             ProvisionError::NotInRegistry { .. } => Some("the DPS enrollment may point at another hub (iotHubs / allocation policy); check the enrollment".into()),
             ProvisionError::Console(ConsoleError::NotInConfigMode { .. }) => Some(crate::console::GUIDANCE.into()),
-            ProvisionError::Dps(e) => e.service_error().and_then(|s| s.error_code).and_then(crate::dps::hint_for_error_code).map(str::to_string),
+            ProvisionError::Dps(e) => e.hint(),
             _ => None,
         }
     }

@@ -44,14 +44,3 @@ pub async fn blocking<T: Send + 'static>(
         Err(_) => Err(TaskError::cancelled()),
     }
 }
-
-/// A small text file named by param `field` (a CA bundle), read within `limit` bytes through
-/// `tasks::fsutil::read_text_bounded` (FIFOs, devices and non-text refused).
-pub fn read_text_file(
-    path: &std::path::Path,
-    field: &str,
-    limit: u64,
-) -> Result<String, TaskError> {
-    let input = format!("{field} {:?}", path.display().to_string());
-    tasks::fsutil::read_text_bounded(path, &input, limit).map_err(|e| TaskError::invalid(field, e))
-}
