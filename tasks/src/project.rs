@@ -245,7 +245,9 @@ pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are
 impl Drift {
     /// True when the build changes the identity (as opposed to only a stale enrollment).
     pub fn image_changed(&self) -> bool {
-        self.fwid_changed || self.core_digest_changed == Some(true) || self.device_id_key_changed == Some(true)
+        self.fwid_changed
+            || self.core_digest_changed == Some(true)
+            || self.device_id_key_changed == Some(true)
     }
 
     /// The one wording of a drift, for every adapter.
@@ -312,7 +314,10 @@ impl Drift {
 pub fn drift(state: &ProjectState, current: Option<&CurrentIdentity>) -> Option<Drift> {
     let (record, reference) = state.reference()?;
     let change = current.map(|c| record.image_change(&c.fwid, &c.core_digest));
-    let device_id_key_changed = match (current.and_then(|c| c.device_id_public_key.as_deref()), &record.device_id_public_key) {
+    let device_id_key_changed = match (
+        current.and_then(|c| c.device_id_public_key.as_deref()),
+        &record.device_id_public_key,
+    ) {
         (Some(new), Some(old)) => Some(!old.eq_ignore_ascii_case(new)),
         _ => None,
     };
@@ -327,13 +332,23 @@ pub fn drift(state: &ProjectState, current: Option<&CurrentIdentity>) -> Option<
         Some(c) => c.core_digest,
         None => Some(false),
     };
-    let image_changed = fwid_changed || core_digest_changed == Some(true) || device_id_key_changed == Some(true);
+    let image_changed =
+        fwid_changed || core_digest_changed == Some(true) || device_id_key_changed == Some(true);
     if !image_changed && !stale_enrollment {
         return None;
     }
     let new_sha256_thumbprint = current
         .and_then(|c| c.sha256_thumbprint.clone())
-        .or_else(|| stale_enrollment.then(|| state.last_generated.as_ref().map(|g| g.sha256_thumbprint.clone())).flatten());
+        .or_else(|| {
+            stale_enrollment
+                .then(|| {
+                    state
+                        .last_generated
+                        .as_ref()
+                        .map(|g| g.sha256_thumbprint.clone())
+                })
+                .flatten()
+        });
     let mut next_actions = Vec::new();
     if image_changed && !stale_enrollment {
         next_actions.push(NextStep::new(NextAction::RegenerateCert));

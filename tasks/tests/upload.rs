@@ -153,10 +153,7 @@ fn the_guard_says_which_digest_changed() {
 
     // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
     let d = check_drift(&state, &medium.image, None, Some(&small.uds)).unwrap();
-    assert_eq!(
-        (d.fwid_changed, d.core_digest_changed),
-        (true, Some(true))
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (true, Some(true)));
     assert_eq!(d.device_id_key_changed, Some(true));
     assert_eq!(
         d.previous_core_digest.as_deref(),
@@ -176,10 +173,7 @@ fn the_guard_says_which_digest_changed() {
         ..Default::default()
     };
     let d = check_drift(&only_core, &medium.image, None, None).unwrap();
-    assert_eq!(
-        (d.fwid_changed, d.core_digest_changed),
-        (false, Some(true))
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (false, Some(true)));
     assert!(
         !d.message.contains("FWID (SHA-256") && d.message.contains("RIoT core digest"),
         "{}",
@@ -194,10 +188,7 @@ fn the_guard_says_which_digest_changed() {
         ..Default::default()
     };
     let d = check_drift(&only_fw, &medium.image, None, None).unwrap();
-    assert_eq!(
-        (d.fwid_changed, d.core_digest_changed),
-        (true, Some(false))
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (true, Some(false)));
     assert!(!d.message.contains("DeviceID key changes"), "{}", d.message);
 
     // A record from before the core digest was kept: FWID decides, and the message says the rest is unknown.

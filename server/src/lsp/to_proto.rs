@@ -2,7 +2,7 @@
 //! place where a domain value becomes a wire value, so handlers only call tasks and convert.
 
 use crate::lsp::ext::{
-    CertInfo, CompilerDiagnostic, IdentityRecord, PortInfo, RegistrationEventParams,
+    CertInfo, CompilerDiagnostic, PortInfo, RegistrationEventParams,
 };
 use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use std::collections::HashMap;
@@ -36,15 +36,6 @@ pub fn difference_name(d: &id::Difference) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-pub fn identity_record(r: tasks::project::IdentityRecord) -> IdentityRecord {
-    IdentityRecord {
-        registration_id: r.registration_id,
-        fwid: r.fwid,
-        sha256_thumbprint: r.sha256_thumbprint,
-        alias_cert: r.alias_cert,
-    }
 }
 
 /// A serial port as `devkit/listPorts` lists it, with what the daemon knows of its use.

@@ -208,17 +208,25 @@ pub fn run(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<GenerateReport, IdentityError> {
-    progress.report(format!("Deriving the identity of {}", plan.registration_id), None);
+    progress.report(
+        format!("Deriving the identity of {}", plan.registration_id),
+        None,
+    );
     let identity = derive(&plan.uds, &plan.image, &plan.registration_id)?;
     drop(plan.uds);
     if cancel.is_cancelled() {
         return Err(IdentityError::Cancelled);
     }
-    let written =
-        files::write_identity(&identity, &plan.out_dir, plan.files).map_err(IdentityError::Write)?;
+    let written = files::write_identity(&identity, &plan.out_dir, plan.files)
+        .map_err(IdentityError::Write)?;
     let mut warnings = plan.warnings;
     warnings.extend(written.iter().filter_map(WrittenFile::warning));
-    let path_of = |kind| written.iter().find(|f| f.kind == kind).map(|f| f.path.clone());
+    let path_of = |kind| {
+        written
+            .iter()
+            .find(|f| f.kind == kind)
+            .map(|f| f.path.clone())
+    };
     let alias_cert = path_of(FileKind::AliasCert).unwrap_or_default();
     let mut next_actions = Vec::new();
     if let Some(dir) = &plan.project_dir {
@@ -398,7 +406,11 @@ fn batch_row(
                 Input::RegistrationId,
                 format!("already used on manifest line {first}"),
             )
-            .named(format!("{}: registration ID {:?}", row.label(), id.as_str())),
+            .named(format!(
+                "{}: registration ID {:?}",
+                row.label(),
+                id.as_str()
+            )),
         ));
     }
     seen.insert(id.as_str().to_string(), row.line);
@@ -536,7 +548,10 @@ mod tests {
         };
         assert_eq!(input(r), Some(Input::BuildDir));
         // The sample: a typed refusal (the adapters say how to allow it), then allowed on request.
-        let e = request(PUBLISHED_SAMPLE_UDS, tmp.path()).plan().err().unwrap();
+        let e = request(PUBLISHED_SAMPLE_UDS, tmp.path())
+            .plan()
+            .err()
+            .unwrap();
         assert!(matches!(e, IdentityError::SampleUds(_)), "{e}");
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         let mut r = request(PUBLISHED_SAMPLE_UDS, tmp.path());
@@ -558,7 +573,12 @@ mod tests {
         r.allow_sample_uds = true;
         r.device_cert = true;
         r.project_dir = Some(project.path().to_path_buf());
-        let report = run(r.plan().unwrap(), &Progress::none(), &CancellationToken::new()).unwrap();
+        let report = run(
+            r.plan().unwrap(),
+            &Progress::none(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
         let expected =
             std::fs::read_to_string(vector("explicit-id-small").join("my-devkit-01.pem")).unwrap();
         assert_eq!(
@@ -579,7 +599,10 @@ mod tests {
         // The report is the wire shape: camelCase, and it reads back.
         let json = serde_json::to_value(&report).unwrap();
         assert!(json.get("sha256Thumbprint").is_some() && json.get("nextActions").is_some());
-        assert_eq!(serde_json::from_value::<GenerateReport>(json).unwrap(), report);
+        assert_eq!(
+            serde_json::from_value::<GenerateReport>(json).unwrap(),
+            report
+        );
     }
 
     #[test]
@@ -601,7 +624,12 @@ mod tests {
         std::fs::write(&not_a_dir, "x").unwrap();
         let mut r = request(&"1".repeat(64), &tmp.path().join("out"));
         r.project_dir = Some(not_a_dir);
-        let report = run(r.plan().unwrap(), &Progress::none(), &CancellationToken::new()).unwrap();
+        let report = run(
+            r.plan().unwrap(),
+            &Progress::none(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
         assert!(report.alias_cert.exists(), "the certificate exists");
         assert!(
             report
@@ -616,7 +644,12 @@ mod tests {
         let project = tempfile::tempdir().unwrap();
         let mut r = request(&"1".repeat(64), &tmp.path().join("a"));
         r.project_dir = Some(project.path().to_path_buf());
-        let first = run(r.plan().unwrap(), &Progress::none(), &CancellationToken::new()).unwrap();
+        let first = run(
+            r.plan().unwrap(),
+            &Progress::none(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
         ProjectState::update(project.path(), |s| {
             let mut e = s.last_generated.clone().unwrap();
             e.source = crate::project::IdentitySource::Enrolled;
@@ -625,7 +658,12 @@ mod tests {
         .unwrap();
         let mut r = request(&"2".repeat(64), &tmp.path().join("b"));
         r.project_dir = Some(project.path().to_path_buf());
-        let second = run(r.plan().unwrap(), &Progress::none(), &CancellationToken::new()).unwrap();
+        let second = run(
+            r.plan().unwrap(),
+            &Progress::none(),
+            &CancellationToken::new(),
+        )
+        .unwrap();
         assert_ne!(first.sha256_thumbprint, second.sha256_thumbprint);
         assert_eq!(second.next_actions, [NextStep::new(NextAction::Enroll)]);
         assert!(
@@ -667,10 +705,17 @@ mod tests {
         let lines: Vec<usize> = report.results.iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 2, 3, 4]);
         let bad = report.results[1].error.as_ref().unwrap();
-        assert_eq!((bad.kind.as_str(), bad.input.as_deref()), ("invalidParams", Some("uds")));
+        assert_eq!(
+            (bad.kind.as_str(), bad.input.as_deref()),
+            ("invalidParams", Some("uds"))
+        );
         assert!(bad.message.contains("manifest line 2"), "{}", bad.message);
         let dup = report.results[2].error.as_ref().unwrap();
-        assert!(dup.message.contains("already used on manifest line 1"), "{}", dup.message);
+        assert!(
+            dup.message.contains("already used on manifest line 1"),
+            "{}",
+            dup.message
+        );
         let c = report.results[3].certificate.as_ref().unwrap();
         assert_eq!(c.alias_cert, tmp.path().join("out/dev-c.pem"));
         assert!(tmp.path().join("out/dev-c/device-cert.pem").exists());

@@ -134,7 +134,10 @@ mod tests {
             ..Default::default()
         };
         // Same build: nothing.
-        assert_eq!(image_drift(&state, &image("explicit-id-small"), None, Some(&uds)), None);
+        assert_eq!(
+            image_drift(&state, &image("explicit-id-small"), None, Some(&uds)),
+            None
+        );
         // Both digests changed; with the UDS the DeviceID key is known to change.
         let d = image_drift(&state, &medium, None, Some(&uds)).unwrap();
         assert!(d.fwid_changed && d.core_digest_changed == Some(true));
@@ -199,12 +202,19 @@ mod tests {
         assert!(d.stale_enrollment && !d.image_changed());
         assert_eq!(d.reference, IdentitySource::Enrolled);
         assert_eq!(d.next_actions, [NextStep::new(NextAction::Enroll)]);
-        assert_eq!(d.new_sha256_thumbprint.as_deref(), Some(other.sha256_thumbprint.as_str()));
+        assert_eq!(
+            d.new_sha256_thumbprint.as_deref(),
+            Some(other.sha256_thumbprint.as_str())
+        );
         assert!(d.message.contains("enroll again"), "{}", d.message);
         // A build of another image: the enrollment is compared with the build, not stale.
         let d = project::drift(
             &state,
-            Some(&current_identity(&image("explicit-id-medium-crlf"), None, None)),
+            Some(&current_identity(
+                &image("explicit-id-medium-crlf"),
+                None,
+                None,
+            )),
         )
         .unwrap();
         assert!(!d.stale_enrollment && d.image_changed());
@@ -219,7 +229,10 @@ mod tests {
         }
         .run()
         .unwrap();
-        assert_eq!(report.drift, None, "nothing recorded, nothing to drift from");
+        assert_eq!(
+            report.drift, None,
+            "nothing recorded, nothing to drift from"
+        );
         assert_eq!(report.current_fwid.as_deref().map(str::len), Some(64));
         let rec = record("explicit-id-small", &Uds::parse(&"1".repeat(64)).unwrap());
         ProjectState::update(project.path(), |s| s.last_generated = Some(rec)).unwrap();

@@ -292,7 +292,7 @@ pub async fn device_upload(
                 backend: report.backend.into(),
                 fwid: report.fwid,
                 identity_changed: report.drift.is_some(),
-                drift: report.drift.and_then(|d| serde_json::to_value(d).ok()),
+                drift: report.drift,
                 warnings,
             })
         }
