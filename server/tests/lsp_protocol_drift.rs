@@ -253,9 +253,9 @@ fn server_decls() -> BTreeMap<String, Decl> {
             continue;
         };
         let stem = target.rsplit("::").next().unwrap_or_default().trim();
-        let decl = reports
-            .get(stem)
-            .unwrap_or_else(|| panic!("ext.rs aliases {target}, declared in none of {TASK_REPORTS:?}"));
+        let decl = reports.get(stem).unwrap_or_else(|| {
+            panic!("ext.rs aliases {target}, declared in none of {TASK_REPORTS:?}")
+        });
         decls.insert(alias.trim().to_string(), decl.clone());
     }
     decls
