@@ -66,7 +66,7 @@ impl ImageInput {
             (Some(bin), Some(map), _) => FirmwareImage::load(bin, map),
             (_, _, Some(dir)) => {
                 let (bin, map) = crate::build::find_image_and_map(dir)?;
-                FirmwareImage::load(&bin, &map).map_err(|e| e.as_input(Input::BuildDir))
+                FirmwareImage::load(&bin, &map).map_err(|e| e.about_input(Input::BuildDir))
             }
             (Some(_), None, None) => Err(IdentityError::invalid(
                 Input::Map,

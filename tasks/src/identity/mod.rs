@@ -160,7 +160,7 @@ impl IdentityError {
     }
     /// The same error about `input` instead (an image read from a build directory is that
     /// directory's problem).
-    pub(crate) fn as_input(self, input: Input) -> Self {
+    pub(crate) fn about_input(self, input: Input) -> Self {
         match self {
             IdentityError::Invalid(mut i) => {
                 i.input = input;

@@ -244,7 +244,7 @@ mod tests {
         .unwrap();
         let d = report.drift.as_ref().unwrap();
         assert!(d.fwid_changed);
-        assert_eq!(report.warnings, [d.message.clone()]);
+        assert_eq!(report.warnings, std::slice::from_ref(&d.message));
         assert_eq!(report.next_actions, d.next_actions);
         let e = IdentityStatusRequest {
             project_dir: project.path().to_path_buf(),
