@@ -182,15 +182,22 @@ export interface CertInfo {
     sha1Thumbprint: string;
     sha256Thumbprint: string;
 }
+/** Which input differs between two certificates. */
+export type Difference = "identical" | "deviceId" | "fwid" | "registrationId" | "encoding";
 export interface CertComparison {
     cert: CertInfo;
-    /** `identical`, `deviceId`, `fwid`, `registrationId` or `encoding`. */
-    difference: string;
+    /** What differs first. */
+    difference: Difference;
+    /** Every input that differs (empty when identical). */
+    differences: Difference[];
     explanation: string;
 }
+/** The task's report (`devkit inspect-cert --json` prints the same object). */
 export interface InspectCertResult extends CertInfo {
     /** Present when `against` was given. */
     against?: CertComparison;
+    /** The fixed-nonce weakness, for an alias certificate. */
+    note?: string;
 }
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 

@@ -814,14 +814,18 @@ fn inspect_cert_diagnoses_which_input_differs() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         serde_json::from_str::<serde_json::Value>(text(&o).0.trim()).unwrap()
     };
-    assert_eq!(inspect(&base)["difference"], "identical");
-    assert_eq!(inspect(&fw)["difference"], "fwid");
-    assert_eq!(inspect(&uds)["difference"], "deviceId");
-    assert_eq!(inspect(&cn)["difference"], "registrationId");
+    // `--json` prints the daemon's `devkit/inspectCert` result: the certificate's fields, the
+    // comparison under `against`.
+    assert_eq!(inspect(&base)["against"]["difference"], "identical");
+    assert_eq!(inspect(&fw)["against"]["difference"], "fwid");
+    assert_eq!(inspect(&uds)["against"]["difference"], "deviceId");
+    assert_eq!(inspect(&cn)["against"]["difference"], "registrationId");
     let j = inspect(&fw);
-    assert_eq!(j["certificate"]["signatureValid"], true);
-    assert_eq!(j["certificate"]["isAlias"], true);
-    assert_eq!(j["certificate"]["subjectCn"], "dev");
+    assert_eq!(j["signatureValid"], true);
+    assert_eq!(j["isAlias"], true);
+    assert_eq!(j["subjectCn"], "dev");
+    assert_eq!(j["against"]["differences"], serde_json::json!(["fwid"]));
+    serde_json::from_value::<tasks::identity::inspection::InspectReport>(j).unwrap();
 
     // Human output explains, and a DER file works as well as PEM.
     let der = tmp.path().join("cert.der");

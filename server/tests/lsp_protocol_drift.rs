@@ -234,6 +234,8 @@ const TASK_REPORTS: &[&str] = &[
     "tasks/src/identity/status.rs",
     "tasks/src/identity/files.rs",
     "tasks/src/project.rs",
+    "tasks/src/identity/inspection.rs",
+    "tasks/src/identity/mod.rs",
 ];
 
 /// The server's declarations: ext.rs's structs, and each `pub type` alias of a tasks report
@@ -257,6 +259,10 @@ fn server_decls() -> BTreeMap<String, Decl> {
             panic!("ext.rs aliases {target}, declared in none of {TASK_REPORTS:?}")
         });
         decls.insert(alias.trim().to_string(), decl.clone());
+    }
+    // What the reports flatten (`CertInfo`), when ext.rs does not declare it itself.
+    for (name, decl) in reports {
+        decls.entry(name).or_insert(decl);
     }
     decls
 }

@@ -305,40 +305,9 @@ pub struct InspectCertParams {
     pub against: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertInfo {
-    pub subject_cn: String,
-    pub issuer_cn: String,
-    pub public_key: String,
-    pub device_id_public_key: Option<String>,
-    pub fwid: Option<String>,
-    pub signature_valid: bool,
-    pub is_alias: bool,
-    pub sha1_thumbprint: String,
-    pub sha256_thumbprint: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InspectCertResult {
-    #[serde(flatten)]
-    pub cert: CertInfo,
-    /// Present when `against` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub against: Option<CertComparison>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertComparison {
-    pub cert: CertInfo,
-    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
-    /// `.riot_fw` code changed), `registrationId` or `encoding`.
-    pub difference: String,
-    /// One sentence for users.
-    pub explanation: String,
-}
+/// The task's report as it is (what `devkit inspect-cert --json` prints too): the
+/// certificate's fields, and `against` (`cert`, `difference`, `differences`, `explanation`).
+pub type InspectCertResult = tasks::identity::inspection::InspectReport;
 
 // ---- devkit/identity -------------------------------------------------------------------------
 

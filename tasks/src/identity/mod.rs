@@ -44,6 +44,7 @@ pub mod files;
 pub mod generate;
 mod image;
 mod inspect;
+pub mod inspection;
 mod keys;
 pub mod map;
 mod regid;
@@ -460,7 +461,7 @@ pub fn cdi(uds: &Uds, image: &FirmwareImage) -> Zeroizing<[u8; 32]> {
 }
 
 /// What a lenient read of a RIoT certificate finds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertInfo {
     pub subject_cn: String,

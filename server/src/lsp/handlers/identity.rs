@@ -4,11 +4,10 @@
 use super::blocking;
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
-use crate::lsp::ext::{self, codes, *};
+use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec};
-use crate::lsp::to_proto;
-use std::path::Path;
 use tasks::identity::generate::{self, GenerateRequest, ImageInput, UdsInput};
+use tasks::identity::inspection::{self, CertInput};
 use tasks::identity::{self as id, IdentityError, IdentityStatusRequest, Uds};
 use tower_lsp_server::lsp_types::ProgressToken;
 
@@ -36,37 +35,6 @@ pub fn uds_param(
     let read = id::read_uds(id::UdsSource::Text(uds.expose()), "UDS", allow_sample)
         .map_err(|e| input_error(e, "uds"))?;
     Ok((read.uds, read.warnings))
-}
-
-/// Read a certificate file or inline text: PEM (any label) or DER.
-fn read_cert(path: Option<&Path>, pem: Option<&str>, field: &str) -> Result<Vec<u8>, TaskError> {
-    let bytes = match (path, pem) {
-        (_, Some(text)) => text.as_bytes().to_vec(),
-        (Some(p), None) => tasks::fsutil::read_bounded(
-            p,
-            &format!("{field} {:?}", p.display().to_string()),
-            tasks::fsutil::limits::CERT_FILE,
-        )
-        .map_err(|e| {
-            let code = if e.is_not_found() {
-                codes::NOT_FOUND
-            } else {
-                codes::INVALID_PARAMS
-            };
-            TaskError::new(code, e.to_string()).with("field", field)
-        })?,
-        (None, None) => {
-            return Err(TaskError::invalid(
-                field,
-                "is required: give `path` or `pem`",
-            ))
-        }
-    };
-    if bytes.first() == Some(&0x30) {
-        return Ok(bytes); // DER SEQUENCE
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    id::pem::decode(&text, None).map_err(|e| input_error(e, field))
 }
 
 /// `devkit/generateCert`: the params as a [`GenerateRequest`], run as a job; the result is the
@@ -120,35 +88,32 @@ pub async fn generate_cert(
     .await
 }
 
+/// `devkit/inspectCert`: the task's reader for `path` or `pem` (and `against`), its report.
 pub async fn inspect_cert(
     _b: &Ctx,
     p: InspectCertParams,
     _: Option<ProgressToken>,
 ) -> Result<InspectCertResult, TaskError> {
     blocking(move || {
-        let der = read_cert(
-            p.path.as_deref(),
-            p.pem.as_deref(),
-            if p.pem.is_some() { "pem" } else { "path" },
-        )?;
-        let info = id::inspect(&der).map_err(|e| input_error(e, "path"))?;
-        let against = match &p.against {
-            None => None,
-            Some(other) => {
-                let der2 = read_cert(Some(other), None, "against")?;
-                let info2 = id::inspect(&der2).map_err(|e| input_error(e, "against"))?;
-                let diff = id::compare(&info, &info2);
-                Some(CertComparison {
-                    difference: to_proto::difference_name(&diff),
-                    explanation: diff.explanation().to_string(),
-                    cert: to_proto::cert_info(info2),
-                })
+        let (cert, field) = match (p.pem, p.path) {
+            (Some(pem), _) => (CertInput::Pem(pem), "pem"),
+            (None, Some(path)) => (CertInput::File(path), "path"),
+            (None, None) => {
+                return Err(TaskError::invalid(
+                    "path",
+                    "is required: give `path` or `pem`",
+                ))
             }
         };
-        Ok(InspectCertResult {
-            cert: to_proto::cert_info(info),
-            against,
-        })
+        let cert = inspection::read_cert(&cert).map_err(|e| input_error(e, field))?;
+        let against = match p.against {
+            Some(path) => Some(
+                inspection::read_cert(&CertInput::File(path))
+                    .map_err(|e| input_error(e, "against"))?,
+            ),
+            None => None,
+        };
+        Ok(inspection::report(cert, against))
     })
     .await
 }
