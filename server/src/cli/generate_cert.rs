@@ -176,14 +176,22 @@ pub fn run(args: Args) -> CliResult {
     };
     let plan = request.plan().map_err(|e| args.error(e))?;
     let report = generate::run(plan, &Progress::none(), &CancellationToken::new())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(anyhow::Error::from)?
-        );
-        warn(&report.warnings);
+    render(args.json, &report, &report.warnings, print_report)
+}
+
+/// `--json`: the report itself on stdout (its warnings on stderr too); else `human`.
+fn render<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    warnings: &[String],
+    human: fn(&T),
+) -> CliResult {
+    if json {
+        let text = serde_json::to_string(report).map_err(anyhow::Error::from)?;
+        println!("{text}");
+        warn(warnings);
     } else {
-        print_report(&report);
+        human(report);
     }
     Ok(())
 }
@@ -231,15 +239,7 @@ fn run_batch(args: &Args, manifest: &Path) -> CliResult {
     };
     let plan = request.plan().map_err(|e| args.error(e))?;
     let report = generate::run_batch(plan, &Progress::none(), &CancellationToken::new())?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(anyhow::Error::from)?
-        );
-        warn(&report.warnings);
-    } else {
-        print_batch(&report);
-    }
+    render(args.json, &report, &report.warnings, print_batch)?;
     if report.failed > 0 {
         return Err(CliError::Failed(anyhow::anyhow!(
             "{} of {} manifest rows failed (see above)",

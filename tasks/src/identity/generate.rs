@@ -497,11 +497,7 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::identity::PUBLISHED_SAMPLE_UDS;
 
-    fn vector(case: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/dice-vectors")
-            .join(case)
-    }
+    use crate::identity::test_vector as vector;
 
     fn image() -> ImageInput {
         ImageInput {

@@ -167,7 +167,12 @@ impl IdentityError {
                 i.input = input;
                 IdentityError::Invalid(i)
             }
-            IdentityError::Io { path, reason, io_kind, .. } => IdentityError::Io {
+            IdentityError::Io {
+                path,
+                reason,
+                io_kind,
+                ..
+            } => IdentityError::Io {
                 path,
                 reason,
                 io_kind,
@@ -511,3 +516,11 @@ pub fn sha256_thumbprint(der: &[u8]) -> String {
 
 /// PEM helpers (64-column output, lenient input: CRLF, one-line base64).
 pub mod pem;
+
+/// A device-verified vector's directory (`tests/fixtures/dice-vectors/<case>`), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_vector(case: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dice-vectors")
+        .join(case)
+}

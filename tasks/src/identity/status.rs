@@ -108,11 +108,7 @@ mod tests {
     use crate::project::IdentitySource;
     use std::path::Path;
 
-    fn vector(case: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/dice-vectors")
-            .join(case)
-    }
+    use crate::identity::test_vector as vector;
 
     fn image(case: &str) -> FirmwareImage {
         let d = vector(case);
