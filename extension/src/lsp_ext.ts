@@ -114,15 +114,25 @@ export interface GenerateCertParams {
     registrationId?: string;
     mac?: string;
     firmwareVersion?: string;
-    /** Default: `certs` in the project's `.devkit` folder, else the directory of the `.bin`. */
+    /** Default: `certs` in the project's `.devkit` folder, else the daemon's working directory. */
     outDir?: string;
-    /** Also write the DeviceID certificate. */
+    /** Also write the DeviceID certificate (and the DeviceID public key). */
     deviceCert?: boolean;
+    /** Also write the alias private key `alias-key.pem` (mode 0600): only on request. */
+    aliasKey?: boolean;
     /** Record the identity in the project's state file (`.devkit` folder). */
     projectDir?: string;
     /** Allow the UDS published in the original tutorial (its keys are public: tests only). */
     allowSampleUds?: boolean;
 }
+/** What happened to one file: `written` (new), `unchanged`, or `replaced` (the old one kept as `backup`). */
+export interface WrittenFile {
+    kind: "aliasCert" | "deviceCert" | "deviceIdPublicKey" | "aliasKey";
+    path: string;
+    action: "written" | "unchanged" | "replaced";
+    backup: string | null;
+}
+/** The task's report (`devkit generate-cert --json` prints the same object). */
 export interface GenerateCertResult {
     registrationId: string;
     /** Path of the alias certificate PEM written. */
@@ -132,11 +142,20 @@ export interface GenerateCertResult {
     /** Path of the DeviceID certificate PEM, when `deviceCert` was asked for. */
     deviceCert: string | null;
     deviceCertPem: string | null;
+    /** Path of the DeviceID public key PEM (with `deviceCert`). */
+    deviceIdPublicKey: string | null;
+    /** Path of the alias private key (with `aliasKey`). */
+    aliasKey: string | null;
     sha1Thumbprint: string;
     sha256Thumbprint: string;
-    /** SHA-256 of `.riot_fw`, upper-case hex. */
+    /** SHA-256 of `.riot_fw`, lower-case hex. */
     fwid: string;
+    files: WrittenFile[];
     warnings: string[];
+    /** `enroll` when the enrollment of this registration ID holds another certificate. */
+    nextActions: NextAction[];
+    /** The fixed-nonce weakness: never use the DeviceID certificate as a CA. */
+    note: string;
 }
 export const generateCert = new lc.RequestType<WithProgress<GenerateCertParams>, GenerateCertResult, void>(
     "devkit/generateCert",
@@ -163,15 +182,22 @@ export interface CertInfo {
     sha1Thumbprint: string;
     sha256Thumbprint: string;
 }
+/** Which input differs between two certificates. */
+export type Difference = "identical" | "deviceId" | "fwid" | "registrationId" | "encoding";
 export interface CertComparison {
     cert: CertInfo;
-    /** `identical`, `deviceId`, `fwid`, `registrationId` or `encoding`. */
-    difference: string;
+    /** What differs first. */
+    difference: Difference;
+    /** Every input that differs (empty when identical). */
+    differences: Difference[];
     explanation: string;
 }
+/** The task's report (`devkit inspect-cert --json` prints the same object). */
 export interface InspectCertResult extends CertInfo {
     /** Present when `against` was given. */
     against?: CertComparison;
+    /** The fixed-nonce weakness, for an alias certificate. */
+    note?: string;
 }
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 
@@ -186,17 +212,49 @@ export interface IdentityParams {
 }
 export interface IdentityRecord {
     registrationId: string;
+    /** Lower-case hex. */
     fwid: string;
     sha256Thumbprint: string;
     aliasCert: string;
+    source: "generated" | "enrolled";
+    /** RIoT core digest, lower-case hex (absent in older records). */
+    coreDigest?: string;
+    /** DeviceID public key, upper-case hex (absent in older records). */
+    deviceIdPublicKey?: string;
+}
+/**
+ * Why the recorded identity no longer matches the build (or the enrollment): one shape for
+ * `devkit/identity` and `devkit/deviceUpload`. Render `message`; buttons from `nextActions`.
+ */
+export interface Drift {
+    registrationId: string;
+    /** What the build was compared with: the enrollment when there is one. */
+    reference: "generated" | "enrolled";
+    /** New alias key and certificate. */
+    fwidChanged: boolean;
+    /** New DeviceID key; `null`: not recorded, unknown. */
+    coreDigestChanged: boolean | null;
+    deviceIdKeyChanged: boolean | null;
+    /** The enrollment holds another certificate than the last generated one. */
+    staleEnrollment: boolean;
+    previousFwid: string;
+    newFwid: string | null;
+    previousCoreDigest: string | null;
+    newCoreDigest: string | null;
+    previousSha256Thumbprint: string;
+    newSha256Thumbprint: string | null;
+    message: string;
+    nextActions: NextAction[];
 }
 export interface IdentityResult {
     lastGenerated: IdentityRecord | null;
     lastEnrolled: IdentityRecord | null;
     currentFwid: string | null;
-    /** The enrollment no longer matches the current build or the last generated certificate. */
-    drift: boolean;
+    currentCoreDigest: string | null;
+    /** `null` when the enrollment matches the build and the last generated certificate. */
+    drift: Drift | null;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const identity = new lc.RequestType<IdentityParams, IdentityResult, void>("devkit/identity");
 
@@ -289,9 +347,9 @@ export interface DeviceUploadResult {
     skippedBuild: boolean;
     backend: string;
     fwid: string | null;
-    /** The identity changed (`drift` says which digest): regenerate the certificate and enroll again. */
+    /** The build changes the identity (`drift` is present). */
     identityChanged: boolean;
-    drift: unknown;
+    drift: Drift | null;
     /** The port whose monitor was paused around flashing. */
     portPaused: string | null;
     warnings: string[];

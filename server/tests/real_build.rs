@@ -270,11 +270,8 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
     let drift =
         tasks::upload::check_drift(&state, &moved, None, Some(&uds)).expect("the guard sees it");
     assert_eq!(
-        drift.changed,
-        tasks::project::ImageChange {
-            fwid: true,
-            core_digest: Some(true)
-        }
+        (drift.fwid_changed, drift.core_digest_changed),
+        (true, Some(true))
     );
     assert_eq!(drift.device_id_key_changed, Some(true));
 

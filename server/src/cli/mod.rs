@@ -126,9 +126,9 @@ pub fn read_uds(
     allow_sample: bool,
     sample_hint: &str,
 ) -> Result<tasks::identity::Uds, CliError> {
-    use tasks::identity::{IdentityError, SAMPLE_UDS_REFUSAL};
+    use tasks::identity::IdentityError;
     let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
-        IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => {
+        IdentityError::SampleUds(i) => {
             CliError::invalid(format!("{}; {sample_hint}", i.cli_message()))
         }
         e => e.into(),

@@ -276,9 +276,12 @@ pub struct GenerateCertParams {
     /// Where `<registrationId>.pem` (and `device-cert.pem`) are written; default
     /// `<projectDir>/.devkit/certs`, else the daemon's working directory (as the CLI).
     pub out_dir: Option<PathBuf>,
-    /// Also write the DeviceID certificate.
+    /// Also write the DeviceID certificate (and the DeviceID public key).
     #[serde(default)]
     pub device_cert: bool,
+    /// Also write the alias private key `alias-key.pem` (mode 0600): only on request.
+    #[serde(default)]
+    pub alias_key: bool,
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
     /// Allow the UDS published in the original tutorial (its keys are public: tests only).
@@ -287,23 +290,8 @@ pub struct GenerateCertParams {
     pub allow_sample_uds: bool,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateCertResult {
-    pub registration_id: String,
-    /// Path of the alias certificate PEM written.
-    pub alias_cert: PathBuf,
-    /// The alias certificate itself (64-column PEM; public).
-    pub alias_cert_pem: String,
-    /// Path of the DeviceID certificate PEM, when `deviceCert` was asked for.
-    pub device_cert: Option<PathBuf>,
-    pub device_cert_pem: Option<String>,
-    pub sha1_thumbprint: String,
-    pub sha256_thumbprint: String,
-    /// SHA-256 of `.riot_fw`, lower-case hex.
-    pub fwid: String,
-    pub warnings: Vec<String>,
-}
+/// The task's report as it is (what `devkit generate-cert --json` prints too).
+pub type GenerateCertResult = tasks::identity::generate::GenerateReport;
 
 // ---- devkit/inspectCert ----------------------------------------------------------------------
 
@@ -317,40 +305,9 @@ pub struct InspectCertParams {
     pub against: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertInfo {
-    pub subject_cn: String,
-    pub issuer_cn: String,
-    pub public_key: String,
-    pub device_id_public_key: Option<String>,
-    pub fwid: Option<String>,
-    pub signature_valid: bool,
-    pub is_alias: bool,
-    pub sha1_thumbprint: String,
-    pub sha256_thumbprint: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InspectCertResult {
-    #[serde(flatten)]
-    pub cert: CertInfo,
-    /// Present when `against` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub against: Option<CertComparison>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertComparison {
-    pub cert: CertInfo,
-    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
-    /// `.riot_fw` code changed), `registrationId` or `encoding`.
-    pub difference: String,
-    /// One sentence for users.
-    pub explanation: String,
-}
+/// The task's report as it is (what `devkit inspect-cert --json` prints too): the
+/// certificate's fields, and `against` (`cert`, `difference`, `differences`, `explanation`).
+pub type InspectCertResult = tasks::identity::inspection::InspectReport;
 
 // ---- devkit/identity -------------------------------------------------------------------------
 
@@ -364,27 +321,8 @@ pub struct IdentityParams {
     pub build_dir: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityRecord {
-    pub registration_id: String,
-    pub fwid: String,
-    pub sha256_thumbprint: String,
-    pub alias_cert: PathBuf,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityResult {
-    pub last_generated: Option<IdentityRecord>,
-    pub last_enrolled: Option<IdentityRecord>,
-    /// FWID of the build in `buildDir`, when given.
-    pub current_fwid: Option<String>,
-    /// True when the enrolled (or generated) identity no longer matches the current build or
-    /// the last generated certificate: the enrollment must be updated.
-    pub drift: bool,
-    pub warnings: Vec<String>,
-}
+/// The task's report as it is: the recorded identities and the one typed drift.
+pub type IdentityResult = tasks::identity::status::IdentityStatusReport;
 
 // ---- devkit/build ----------------------------------------------------------------------------
 

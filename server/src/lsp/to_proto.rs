@@ -1,51 +1,17 @@
 //! Conversions from `tasks` types to the protocol's types (rust-analyzer's `to_proto`): the one
 //! place where a domain value becomes a wire value, so handlers only call tasks and convert.
 
-use crate::lsp::ext::{
-    CertInfo, CompilerDiagnostic, IdentityRecord, PortInfo, RegistrationEventParams,
-};
+use crate::lsp::ext::{CompilerDiagnostic, PortInfo, RegistrationEventParams};
 use crate::lsp::ext::{WriteSettingParams, CMD_WRITE_SETTING};
 use std::collections::HashMap;
 use std::path::Path;
 use tasks::build as b;
 use tasks::build::sketch::{self, Severity};
-use tasks::identity as id;
 use tower_lsp_server::lsp_types::{
     CodeAction, CodeActionKind, CodeDescription, Command, Diagnostic, DiagnosticSeverity,
     NumberOrString, Position, Range, TextEdit, Uri, WorkspaceEdit,
 };
 use tower_lsp_server::UriExt;
-
-pub fn cert_info(c: id::CertInfo) -> CertInfo {
-    CertInfo {
-        subject_cn: c.subject_cn,
-        issuer_cn: c.issuer_cn,
-        public_key: c.public_key,
-        device_id_public_key: c.device_id_public_key,
-        fwid: c.fwid,
-        signature_valid: c.signature_valid,
-        is_alias: c.is_alias,
-        sha1_thumbprint: c.sha1_thumbprint,
-        sha256_thumbprint: c.sha256_thumbprint,
-    }
-}
-
-/// The difference's wire name (its camelCase serde name, as `inspect-cert --json` prints it).
-pub fn difference_name(d: &id::Difference) -> String {
-    serde_json::to_value(d)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
-pub fn identity_record(r: tasks::project::IdentityRecord) -> IdentityRecord {
-    IdentityRecord {
-        registration_id: r.registration_id,
-        fwid: r.fwid,
-        sha256_thumbprint: r.sha256_thumbprint,
-        alias_cert: r.alias_cert,
-    }
-}
 
 /// A serial port as `devkit/listPorts` lists it, with what the daemon knows of its use.
 pub fn port_info(

@@ -17,9 +17,10 @@
 use crate::build::{self, BuildError, BuildOptions, BuildRequest, Diagnostic};
 use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
 use crate::flash::{self, Backend, BackendRequest, FlashError, FlashImage};
-use crate::identity::{FirmwareImage, RegistrationId, Uds};
+use crate::identity::{FirmwareImage, Uds};
 use crate::progress::{CancellationToken, Progress, ProgressEvent};
-use crate::project::{IdentitySource, ImageChange, ProjectState};
+pub use crate::project::Drift;
+use crate::project::ProjectState;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::path::PathBuf;
@@ -102,32 +103,8 @@ pub struct DeviceUploadOptions {
     pub port: Option<String>,
 }
 
-/// The identity drift found before flashing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityDrift {
-    pub registration_id: String,
-    /// Where the old identity came from (the enrollment when there is one).
-    pub previous_source: IdentitySource,
-    /// Which digest changed.
-    pub changed: ImageChange,
-    pub previous_fwid: String,
-    pub new_fwid: String,
-    /// The recorded RIoT core digest (absent in records made before it was kept).
-    pub previous_core_digest: Option<String>,
-    pub new_core_digest: String,
-    /// Whether the DeviceID public key changes, when the UDS was given and the record holds the
-    /// old key (with the UDS this is exactly "the core digest changed").
-    pub device_id_key_changed: Option<bool>,
-    pub previous_sha256_thumbprint: String,
-    /// The new alias certificate's SHA-256 thumbprint, when the UDS was available.
-    pub new_sha256_thumbprint: Option<String>,
-    /// What to tell the user (no CLI commands: see `next_actions`).
-    pub message: String,
-    /// Regenerate the certificate, then update the enrollment: each adapter renders them (the
-    /// CLI as `devkit generate-cert ...` / `devkit enroll`, the editor as buttons).
-    pub next_actions: Vec<NextStep>,
-}
+/// The identity drift found before flashing: the one typed drift ([`crate::project::Drift`]).
+pub type IdentityDrift = Drift;
 
 /// What `device-upload` did: the daemon's `devkit/deviceUpload` result and what
 /// `device-upload --json` prints.
@@ -154,82 +131,18 @@ pub struct DeviceUploadReport {
     pub next_actions: Vec<NextStep>,
 }
 
-/// Why nearly every rebuild changes the identity (said once, in every drift message).
-pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are linked after all other code and constant data and contain absolute addresses, so almost any change to the sketch, a library, the platform or the compiler moves or changes them.";
+pub use crate::project::DRIFT_EXPLANATION;
 
 /// Compare a new image's FWID and RIoT core digest with the identity last enrolled (else last
-/// generated) for the project. `None` when there is nothing to compare with or neither digest
-/// changed.
+/// generated) for the project ([`crate::identity::status::image_drift`], the rule
+/// `devkit/identity` uses too). `None` when there is nothing to compare with or nothing changed.
 pub fn check_drift(
     state: &ProjectState,
     image: &FirmwareImage,
     registration_id: Option<&str>,
     uds: Option<&Uds>,
-) -> Option<IdentityDrift> {
-    let new_fwid = hex::encode(image.fwid());
-    let new_core = hex::encode(image.core_digest());
-    let (record, source) = state.reference()?;
-    let changed = record.image_change(&new_fwid, &new_core);
-    if !changed.any() {
-        return None;
-    }
-    let reg_text = registration_id
-        .unwrap_or(&record.registration_id)
-        .to_string();
-    let new_identity = match (uds, RegistrationId::parse(&reg_text)) {
-        (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok(),
-        _ => None,
-    };
-    let new_thumb = new_identity.as_ref().map(|id| id.sha256_thumbprint());
-    let device_id_key_changed = match (&new_identity, &record.device_id_public_key) {
-        (Some(id), Some(old)) => Some(!old.eq_ignore_ascii_case(&hex::encode(id.device_id_public))),
-        _ => None,
-    };
-    let what = match source {
-        IdentitySource::Enrolled => "enrolled",
-        IdentitySource::Generated => "generated",
-    };
-    let mut which = Vec::new();
-    if changed.fwid {
-        which.push(format!(
-            "FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change",
-            record.fwid
-        ));
-    }
-    if changed.core_digest == Some(true) || device_id_key_changed == Some(true) {
-        which.push(format!(
-            "the RIoT core digest {} -> {new_core}, so the DeviceID key changes too (new DeviceID certificate and public key)",
-            record.core_digest.as_deref().unwrap_or("(not recorded)")
-        ));
-    } else if changed.core_digest.is_none() && device_id_key_changed.is_none() {
-        which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
-    }
-    let next = match &new_thumb {
-        Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate for this build and update the enrollment."),
-        None => "Regenerate the certificate for this build with the device's UDS, then update the enrollment.".to_string(),
-    };
-    let message = format!(
-        "This build changes the device identity: {}. The {what} certificate for {reg_text} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the certificate is regenerated and the enrollment updated. {DRIFT_EXPLANATION} {next}",
-        which.join("; "),
-        record.sha256_thumbprint
-    );
-    Some(IdentityDrift {
-        registration_id: reg_text,
-        previous_source: source,
-        changed,
-        previous_fwid: record.fwid.clone(),
-        new_fwid,
-        previous_core_digest: record.core_digest.clone(),
-        new_core_digest: new_core,
-        device_id_key_changed,
-        previous_sha256_thumbprint: record.sha256_thumbprint.clone(),
-        new_sha256_thumbprint: new_thumb,
-        message,
-        next_actions: vec![
-            NextStep::new(NextAction::RegenerateCert),
-            NextStep::new(NextAction::Enroll),
-        ],
-    })
+) -> Option<Drift> {
+    crate::identity::status::image_drift(state, image, registration_id, uds)
 }
 
 /// A progress sink that forwards to `progress` and keeps the warnings for the report.
