@@ -1,0 +1,222 @@
+//! The device API: `PUT /{idScope}/registrations/{registrationId}/register`, the operation
+//! polls and the registration status lookup, authenticated by the TLS client certificate
+//! (dps-api.md §2, §3).
+
+use super::{
+    check_api_version, now_rfc3339, registration_id_error, throttled, valid_registration_id, Core,
+    Reply, Request, DEVICE_API_VERSIONS,
+};
+use crate::dps::cert;
+use crate::dps::emulator::state::RegistrationState;
+use crate::dps::enrollment::IndividualEnrollment;
+use serde_json::json;
+
+/// A registration in progress: the device polls it until the result.
+pub(super) struct Operation {
+    registration_id: String,
+    cert_der: Vec<u8>,
+    polls_left: u32,
+    started: std::time::Instant,
+}
+
+/// What DPS answers a device whose certificate matches no enrollment: HTTP 401 with
+/// errorCode 401002, as for a certificate other than the enrolled one, never a 404 that would
+/// tell an unauthenticated caller which registration IDs exist (docs/dps.md, "A device
+/// without an enrollment"). The C SDK reports it as PROV_DEVICE_RESULT_DEV_AUTH_ERROR; a 404
+/// would be PROV_DEVICE_RESULT_TRANSPORT, a network error to the user.
+fn no_enrollment_matches() -> Reply {
+    Reply::error(401, 401002, "Unauthorized")
+}
+
+/// Operations nobody polled for this long are forgotten.
+const OPERATION_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Core {
+    /// The device endpoint: `PUT /{scope}/registrations/{id}/register` and
+    /// `GET /{scope}/registrations/{id}/operations/{operationId}`, any api-version.
+    pub fn handle_device(&mut self, req: &Request) -> Reply {
+        let Some(segments) = req.segments() else {
+            return Reply::error(400, 400000, "Invalid path encoding");
+        };
+        let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
+        if let Some(reply) = check_api_version(req, DEVICE_API_VERSIONS) {
+            return reply;
+        }
+        match (req.method, &seg[..]) {
+            ("PUT", [scope, "registrations", id, "register"]) => self.register(scope, id, req),
+            ("GET", [scope, "registrations", id, "operations", op]) => {
+                self.operation(scope, id, op, req)
+            }
+            ("POST", [scope, "registrations", id]) => self.status_lookup(scope, id, req),
+            _ => Reply::error(404, 404000, "Not found"),
+        }
+    }
+
+    /// Device registration status lookup: the device's last registration result.
+    fn status_lookup(&mut self, scope: &str, id: &str, req: &Request) -> Reply {
+        if scope != self.persisted.id_scope {
+            return Reply::error(404, 404104, "ID scope not found");
+        }
+        if !valid_registration_id(id) {
+            return registration_id_error();
+        }
+        let enrolled = self
+            .persisted
+            .enrollments
+            .get(id)
+            .and_then(IndividualEnrollment::primary_certificate_der);
+        if req.peer_cert.is_none() || enrolled.as_deref() != req.peer_cert {
+            return Reply::error(401, 401002, "Invalid certificate");
+        }
+        match self.persisted.registrations.get(id) {
+            Some(r) => Reply::json(200, r),
+            None => Reply::error(404, 404202, "Registration not found"),
+        }
+    }
+
+    fn register(&mut self, scope: &str, id: &str, req: &Request) -> Reply {
+        if scope != self.persisted.id_scope {
+            return Reply::error(404, 404104, "ID scope not found");
+        }
+        if self.throttle_device > 0 {
+            self.throttle_device -= 1;
+            return throttled(self.behaviour.retry_after_secs);
+        }
+        if !valid_registration_id(id) {
+            return registration_id_error();
+        }
+        let body_id = serde_json::from_slice::<serde_json::Value>(req.body)
+            .ok()
+            .and_then(|v| v["registrationId"].as_str().map(str::to_string));
+        if body_id.as_deref() != Some(id) {
+            return registration_id_error();
+        }
+        let Some(presented) = req.peer_cert else {
+            return Reply::error(401, 401002, "Invalid certificate");
+        };
+        let Some(enrollment) = self.persisted.enrollments.get(id) else {
+            return no_enrollment_matches();
+        };
+        let cn = cert::read(presented).and_then(|f| f.subject_cn);
+        if cn.as_deref() != Some(id)
+            || enrollment.primary_certificate_der().as_deref() != Some(presented)
+        {
+            tracing::info!(
+                registration_id = id,
+                "refused: the presented certificate is not the enrolled one"
+            );
+            return Reply::error(401, 401002, "Invalid certificate");
+        }
+        let operation_id = format!(
+            "5.{}.{}",
+            hex::encode(rand::random::<[u8; 8]>()),
+            hex::encode(rand::random::<[u8; 16]>())
+        );
+        self.ops.retain(|_, o| o.started.elapsed() < OPERATION_TTL);
+        self.ops.insert(
+            operation_id.clone(),
+            Operation {
+                registration_id: id.to_string(),
+                cert_der: presented.to_vec(),
+                polls_left: self.behaviour.assigning_polls,
+                started: std::time::Instant::now(),
+            },
+        );
+        Reply::json(
+            202,
+            &json!({"operationId": operation_id, "status": "assigning"}),
+        )
+        .with_header("retry-after", self.behaviour.retry_after_secs.to_string())
+    }
+
+    fn operation(&mut self, scope: &str, id: &str, op_id: &str, req: &Request) -> Reply {
+        if scope != self.persisted.id_scope {
+            return Reply::error(404, 404104, "ID scope not found");
+        }
+        let Some(op) = self.ops.get_mut(op_id).filter(|o| o.registration_id == id) else {
+            return Reply::error(404, 404203, "Operation not found");
+        };
+        if req.peer_cert != Some(op.cert_der.as_slice()) {
+            return Reply::error(401, 401002, "Invalid certificate");
+        }
+        if op.polls_left > 0 {
+            op.polls_left -= 1;
+            return Reply::json(202, &json!({"operationId": op_id, "status": "assigning"}))
+                .with_header("retry-after", self.behaviour.retry_after_secs.to_string());
+        }
+        self.ops.remove(op_id);
+        let Some(enrollment) = self.persisted.enrollments.get(id).cloned() else {
+            return no_enrollment_matches();
+        };
+        let now = now_rfc3339();
+        let previous = self.persisted.registrations.get(id).cloned();
+        let etag = self.next_etag();
+        let mut state = RegistrationState {
+            registration_id: id.to_string(),
+            assigned_hub: None,
+            device_id: None,
+            status: "disabled".into(),
+            substatus: None,
+            error_code: None,
+            error_message: None,
+            created_date_time_utc: previous
+                .as_ref()
+                .map(|p| p.created_date_time_utc.clone())
+                .unwrap_or_else(|| now.clone()),
+            last_updated_date_time_utc: now,
+            etag,
+            x509: json!({}),
+        };
+        if !enrollment.is_enabled() {
+            state.error_message = Some("Enrollment is disabled".into());
+        } else {
+            let hub = enrollment
+                .iot_hubs
+                .as_ref()
+                .and_then(|h| h.first().cloned())
+                .unwrap_or_else(|| self.behaviour.default_hub.clone());
+            let device_id = enrollment
+                .device_id
+                .clone()
+                .unwrap_or_else(|| id.to_string());
+            state.status = "assigned".into();
+            state.substatus = Some(
+                if previous.as_ref().is_some_and(|p| p.status == "assigned") {
+                    "reprovisionedToInitialAssignment"
+                } else {
+                    "initialAssignment"
+                }
+                .into(),
+            );
+            state.assigned_hub = Some(hub.clone());
+            state.device_id = Some(device_id.clone());
+            let thumbprint = crate::identity::sha1_thumbprint(
+                &enrollment.primary_certificate_der().unwrap_or_default(),
+            );
+            let device = json!({
+                "deviceId": device_id,
+                "generationId": hex::encode(rand::random::<[u8; 8]>()),
+                "etag": state.etag,
+                "status": "enabled",
+                "connectionState": "Disconnected",
+                "authentication": {"type": "selfSigned", "x509Thumbprint": {"primaryThumbprint": thumbprint, "secondaryThumbprint": null}},
+                "capabilities": {"iotEdge": false},
+            });
+            self.persisted
+                .hubs
+                .entry(hub)
+                .or_default()
+                .insert(device_id, device);
+        }
+        self.persisted
+            .registrations
+            .insert(id.to_string(), state.clone());
+        if let Err(r) = self.save() {
+            return r;
+        }
+        Reply::json(
+            200,
+            &json!({"operationId": op_id, "status": state.status, "registrationState": state}),
+        )
+    }
+}
