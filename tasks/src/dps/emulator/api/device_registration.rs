@@ -220,3 +220,44 @@ impl Core {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::test_core;
+    use super::*;
+
+    fn register(core: &mut Core, id: &str, cert: Option<&[u8]>) -> (u16, serde_json::Value) {
+        let headers = hyper::HeaderMap::new();
+        let scope = core.persisted.id_scope.clone();
+        let body = serde_json::to_vec(&json!({ "registrationId": id })).unwrap_or_default();
+        let path = format!("/{scope}/registrations/{id}/register");
+        let r = core.handle_device(&Request {
+            method: "PUT",
+            path: &path,
+            query: Some("api-version=2018-09-01-preview"),
+            headers: &headers,
+            body: &body,
+            peer_cert: cert,
+        });
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+    }
+
+    /// Issue 22 item 3: DPS answers a certificate that matches no enrollment as it answers a
+    /// wrong certificate (401 / 401002), which the C SDK reports as an authentication error,
+    /// not the 404 it would report as a network error.
+    #[test]
+    fn a_device_without_an_enrollment_is_unauthorized() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = test_core(dir.path());
+        core.persisted.id_scope = "0ne00000001".into();
+        let (der, _) = crate::dps::emulator::certs::make_test_device_cert("nobody-1").unwrap();
+        let (status, body) = register(&mut core, "nobody-1", Some(&der));
+        assert_eq!((status, body["errorCode"].as_u64()), (401, Some(401002)), "{body}");
+        // Enrolled with that certificate, the same request is accepted.
+        core.persisted.enrollments.insert(
+            "nobody-1".into(),
+            IndividualEnrollment::x509("nobody-1", &der),
+        );
+        assert_eq!(register(&mut core, "nobody-1", Some(&der)).0, 202);
+    }
+}
