@@ -2,18 +2,20 @@
 //! polls and the registration status lookup, authenticated by the TLS client certificate
 //! (dps-api.md §2, §3).
 
+use super::super::chain;
 use super::{
-    check_api_version, now_rfc3339, registration_id_error, throttled, valid_registration_id, Core,
-    Reply, Request, DEVICE_API_VERSIONS,
+    check_api_version, now_rfc3339, now_rfc3339_seconds, registration_id_error, throttled,
+    valid_registration_id, Core, Reply, Request, DEVICE_API_VERSIONS,
 };
 use crate::dps::cert;
 use crate::dps::emulator::state::RegistrationState;
-use crate::dps::enrollment::IndividualEnrollment;
 use serde_json::json;
 
 /// A registration in progress: the device polls it until the result.
 pub(super) struct Operation {
     registration_id: String,
+    /// `Some(group ID)` when the device registers through an enrollment group.
+    group: Option<String>,
     cert_der: Vec<u8>,
     polls_left: u32,
     started: std::time::Instant,
@@ -26,6 +28,21 @@ pub(super) struct Operation {
 /// would be PROV_DEVICE_RESULT_TRANSPORT, a network error to the user.
 fn no_enrollment_matches() -> Reply {
     Reply::error(401, 401002, "Unauthorized")
+}
+
+/// How a device is enrolled.
+enum EnrolledBy {
+    Individual,
+    Group(String),
+}
+
+/// What an assigned registration takes from its enrollment or group.
+struct Target {
+    enabled: bool,
+    hubs: Option<Vec<String>>,
+    device_id: Option<String>,
+    /// The hub registry's `authentication` for the device.
+    authentication: serde_json::Value,
 }
 
 /// Operations nobody polled for this long are forgotten.
@@ -60,18 +77,48 @@ impl Core {
         if !valid_registration_id(id) {
             return registration_id_error();
         }
-        let enrolled = self
-            .persisted
-            .enrollments
-            .get(id)
-            .and_then(IndividualEnrollment::primary_certificate_der);
-        if req.peer_cert.is_none() || enrolled.as_deref() != req.peer_cert {
+        if self.enrolled_by(id, req).is_none() {
             return Reply::error(401, 401002, "Invalid certificate");
         }
         match self.persisted.registrations.get(id) {
             Some(r) => Reply::json(200, r),
             None => Reply::error(404, 404202, "Registration not found"),
         }
+    }
+
+    /// What enrolls the device presenting `req`'s certificates as `id`: its individual
+    /// enrollment (the presented certificate is the enrolled one), else the first enrollment
+    /// group its chain leads to (the leaf's CN must be `id`). An individual enrollment wins
+    /// over a group, as in DPS.
+    fn enrolled_by(&self, id: &str, req: &Request) -> Option<EnrolledBy> {
+        let presented = req.peer_cert?;
+        let cn = cert::read(presented).and_then(|f| f.subject_cn);
+        if cn.as_deref() != Some(id) {
+            return None;
+        }
+        if let Some(e) = self.persisted.enrollments.get(id) {
+            return (e.primary_certificate_der().as_deref() == Some(presented))
+                .then_some(EnrolledBy::Individual);
+        }
+        let chain: Vec<&[u8]> = std::iter::once(presented)
+            .chain(req.peer_chain.iter().map(Vec::as_slice))
+            .collect();
+        let now = now_rfc3339_seconds();
+        self.persisted
+            .enrollment_groups
+            .values()
+            .find(|g| {
+                g.signing_certificates_der().iter().any(|ca| {
+                    match chain::leads_to(&chain, ca, &now) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::debug!(registration_id = id, group = %g.enrollment_group_id, "chain refused: {e}");
+                            false
+                        }
+                    }
+                })
+            })
+            .map(|g| EnrolledBy::Group(g.enrollment_group_id.clone()))
     }
 
     fn register(&mut self, scope: &str, id: &str, req: &Request) -> Reply {
@@ -94,19 +141,24 @@ impl Core {
         let Some(presented) = req.peer_cert else {
             return Reply::error(401, 401002, "Invalid certificate");
         };
-        let Some(enrollment) = self.persisted.enrollments.get(id) else {
-            return no_enrollment_matches();
+        let group = match self.enrolled_by(id, req) {
+            Some(EnrolledBy::Individual) => None,
+            Some(EnrolledBy::Group(g)) => Some(g),
+            None if self.persisted.enrollments.contains_key(id) => {
+                tracing::info!(
+                    registration_id = id,
+                    "refused: the presented certificate is not the enrolled one"
+                );
+                return Reply::error(401, 401002, "Invalid certificate");
+            }
+            None => {
+                tracing::info!(
+                    registration_id = id,
+                    "refused: no individual enrollment, and the chain leads to no enrollment group"
+                );
+                return no_enrollment_matches();
+            }
         };
-        let cn = cert::read(presented).and_then(|f| f.subject_cn);
-        if cn.as_deref() != Some(id)
-            || enrollment.primary_certificate_der().as_deref() != Some(presented)
-        {
-            tracing::info!(
-                registration_id = id,
-                "refused: the presented certificate is not the enrolled one"
-            );
-            return Reply::error(401, 401002, "Invalid certificate");
-        }
         let operation_id = format!(
             "5.{}.{}",
             hex::encode(rand::random::<[u8; 8]>()),
@@ -117,6 +169,7 @@ impl Core {
             operation_id.clone(),
             Operation {
                 registration_id: id.to_string(),
+                group,
                 cert_der: presented.to_vec(),
                 polls_left: self.behaviour.assigning_polls,
                 started: std::time::Instant::now(),
@@ -144,8 +197,25 @@ impl Core {
             return Reply::json(202, &json!({"operationId": op_id, "status": "assigning"}))
                 .with_header("retry-after", self.behaviour.retry_after_secs.to_string());
         }
-        self.ops.remove(op_id);
-        let Some(enrollment) = self.persisted.enrollments.get(id).cloned() else {
+        let Some(op) = self.ops.remove(op_id) else {
+            return no_enrollment_matches();
+        };
+        // What the device registers under, looked up again: it may have changed meanwhile.
+        let target = match &op.group {
+            None => self.persisted.enrollments.get(id).map(|e| Target {
+                enabled: e.is_enabled(),
+                hubs: e.iot_hubs.clone(),
+                device_id: e.device_id.clone(),
+                authentication: json!({"type": "selfSigned", "x509Thumbprint": {"primaryThumbprint": crate::identity::sha1_thumbprint(&e.primary_certificate_der().unwrap_or_default()), "secondaryThumbprint": null}}),
+            }),
+            Some(g) => self.persisted.enrollment_groups.get(g).map(|g| Target {
+                enabled: g.is_enabled(),
+                hubs: g.iot_hubs.clone(),
+                device_id: None,
+                authentication: json!({"type": "certificateAuthority", "x509Thumbprint": {"primaryThumbprint": null, "secondaryThumbprint": null}}),
+            }),
+        };
+        let Some(target) = target else {
             return no_enrollment_matches();
         };
         let now = now_rfc3339();
@@ -167,18 +237,22 @@ impl Core {
             etag,
             x509: json!({}),
         };
-        if !enrollment.is_enabled() {
-            state.error_message = Some("Enrollment is disabled".into());
+        if !target.enabled {
+            state.error_message = Some(
+                if op.group.is_some() {
+                    "Enrollment group is disabled"
+                } else {
+                    "Enrollment is disabled"
+                }
+                .into(),
+            );
         } else {
-            let hub = enrollment
-                .iot_hubs
+            let hub = target
+                .hubs
                 .as_ref()
                 .and_then(|h| h.first().cloned())
                 .unwrap_or_else(|| self.behaviour.default_hub.clone());
-            let device_id = enrollment
-                .device_id
-                .clone()
-                .unwrap_or_else(|| id.to_string());
+            let device_id = target.device_id.clone().unwrap_or_else(|| id.to_string());
             state.status = "assigned".into();
             state.substatus = Some(
                 if previous.as_ref().is_some_and(|p| p.status == "assigned") {
@@ -190,16 +264,13 @@ impl Core {
             );
             state.assigned_hub = Some(hub.clone());
             state.device_id = Some(device_id.clone());
-            let thumbprint = crate::identity::sha1_thumbprint(
-                &enrollment.primary_certificate_der().unwrap_or_default(),
-            );
             let device = json!({
                 "deviceId": device_id,
                 "generationId": hex::encode(rand::random::<[u8; 8]>()),
                 "etag": state.etag,
                 "status": "enabled",
                 "connectionState": "Disconnected",
-                "authentication": {"type": "selfSigned", "x509Thumbprint": {"primaryThumbprint": thumbprint, "secondaryThumbprint": null}},
+                "authentication": target.authentication,
                 "capabilities": {"iotEdge": false},
             });
             self.persisted
@@ -211,6 +282,13 @@ impl Core {
         self.persisted
             .registrations
             .insert(id.to_string(), state.clone());
+        match &op.group {
+            Some(g) => self
+                .persisted
+                .group_registrations
+                .insert(id.to_string(), g.clone()),
+            None => self.persisted.group_registrations.remove(id),
+        };
         if let Err(r) = self.save() {
             return r;
         }
@@ -225,6 +303,7 @@ impl Core {
 mod tests {
     use super::super::tests::test_core;
     use super::*;
+    use crate::dps::enrollment::IndividualEnrollment;
 
     fn register(core: &mut Core, id: &str, cert: Option<&[u8]>) -> (u16, serde_json::Value) {
         let headers = hyper::HeaderMap::new();
@@ -238,8 +317,12 @@ mod tests {
             headers: &headers,
             body: &body,
             peer_cert: cert,
+            peer_chain: &[],
         });
-        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or_default(),
+        )
     }
 
     /// Issue 22 item 3: DPS answers a certificate that matches no enrollment as it answers a
@@ -252,7 +335,11 @@ mod tests {
         core.persisted.id_scope = "0ne00000001".into();
         let (der, _) = crate::dps::emulator::certs::make_test_device_cert("nobody-1").unwrap();
         let (status, body) = register(&mut core, "nobody-1", Some(&der));
-        assert_eq!((status, body["errorCode"].as_u64()), (401, Some(401002)), "{body}");
+        assert_eq!(
+            (status, body["errorCode"].as_u64()),
+            (401, Some(401002)),
+            "{body}"
+        );
         // Enrolled with that certificate, the same request is accepted.
         core.persisted.enrollments.insert(
             "nobody-1".into(),

@@ -2,8 +2,8 @@
 //! query with paging, bulk operations and the attestation mechanism (dps-api.md §1).
 
 use super::{
-    bare_etag, if_match_allows, not_found, now_rfc3339, precondition_failed, registration_id_error,
-    valid_registration_id, Core, Reply, Request,
+    bare_etag, if_match_allows, not_found, now_rfc3339, precondition_failed, query_page,
+    registration_id_error, valid_registration_id, Core, Reply, Request,
 };
 use crate::dps::cert;
 use crate::dps::emulator::state::RegistrationState;
@@ -40,7 +40,7 @@ fn public_view(
 }
 
 /// Certificate `info` with every field the service spec marks required.
-fn certificate_info(der: &[u8], fields: &cert::CertFields) -> X509CertificateInfo {
+pub(super) fn certificate_info(der: &[u8], fields: &cert::CertFields) -> X509CertificateInfo {
     X509CertificateInfo {
         subject_name: fields.subject_name.clone().unwrap_or_default(),
         sha1_thumbprint: crate::identity::sha1_thumbprint(der),
@@ -192,33 +192,13 @@ impl Core {
     }
 
     fn query(&mut self, req: &Request) -> Reply {
-        let page = req
-            .header("x-ms-max-item-count")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(100)
-            .clamp(1, 1000);
-        let start = match req.header("x-ms-continuation") {
-            None => 0,
-            Some(c) => match c.parse::<usize>() {
-                Ok(n) => n,
-                Err(_) => return Reply::error(400, 400000, "Invalid continuation token"),
-            },
-        };
-        let items: Vec<IndividualEnrollment> = self
-            .persisted
-            .enrollments
-            .values()
-            .skip(start)
-            .take(page)
-            .map(|e| self.enrollment_view(e))
-            .collect();
-        let mut reply = Reply::json(200, &items);
-        if start + items.len() < self.persisted.enrollments.len() {
-            reply
-                .headers
-                .push(("x-ms-continuation", (start + items.len()).to_string()));
-        }
-        reply
+        let all = self.persisted.enrollments.values();
+        query_page(req, all.len(), |start, n| {
+            all.skip(start)
+                .take(n)
+                .map(|e| self.enrollment_view(e))
+                .collect()
+        })
     }
 
     fn bulk(&mut self, req: &Request) -> Reply {

@@ -91,6 +91,7 @@ mod tests {
                 headers: &headers,
                 body: b"",
                 peer_cert: None,
+                peer_chain: &[],
             })
             .status
         };

@@ -2,6 +2,7 @@
 //! state and the request, so they are easy to test. One module per API:
 //!
 //! - [`enrollments`]: individual enrollments (service API, SAS);
+//! - [`enrollment_groups`]: X.509 CA enrollment groups (service API, SAS);
 //! - [`registration_states`]: the registration records DPS keeps per device (service API);
 //! - [`device_registration`]: the device API (TLS client certificate);
 //! - [`hub_registry`]: the registry of the IoT hubs devices are assigned to (SAS).
@@ -10,6 +11,7 @@
 //! [`Core`] state and the service endpoint's routing.
 
 mod device_registration;
+mod enrollment_groups;
 mod enrollments;
 mod hub_registry;
 mod registration_states;
@@ -79,6 +81,8 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// The TLS client certificate (device API only).
     pub peer_cert: Option<&'a [u8]>,
+    /// The certificates the client sent after its own (its chain, for enrollment groups).
+    pub peer_chain: &'a [Vec<u8>],
 }
 
 impl Request<'_> {
@@ -169,8 +173,6 @@ pub struct Behaviour {
     pub default_hub: String,
 }
 
-const OPERATION_TTL: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// The emulator's state and counters, behind one lock.
 pub struct Core {
     pub dir: PathBuf,
@@ -183,6 +185,15 @@ pub struct Core {
     pub throttle_service: u32,
     pub throttle_device: u32,
     ops: HashMap<String, device_registration::Operation>,
+}
+
+/// Now as `YYYY-MM-DDTHH:MM:SSZ`, the form certificate validity is compared in.
+pub(super) fn now_rfc3339_seconds() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn now_rfc3339() -> String {
@@ -226,6 +237,35 @@ fn precondition_failed() -> Reply {
         412,
         "Precondition failed: the ETag does not match If-Match",
     )
+}
+
+/// One page of a query (`x-ms-max-item-count`, default 100; `x-ms-continuation`, the index to
+/// start at), `x-ms-continuation` in the answer while more items follow. `page(start, n)`
+/// gives up to `n` of the `total` items from `start` on.
+fn query_page<T: serde::Serialize>(
+    req: &Request,
+    total: usize,
+    page: impl FnOnce(usize, usize) -> Vec<T>,
+) -> Reply {
+    let size = req
+        .header("x-ms-max-item-count")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    let start = match req.header("x-ms-continuation") {
+        None => 0,
+        Some(c) => match c.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return Reply::error(400, 400000, "Invalid continuation token"),
+        },
+    };
+    let items = page(start, size);
+    let next = start + items.len();
+    let mut reply = Reply::json(200, &items);
+    if next < total {
+        reply.headers.push(("x-ms-continuation", next.to_string()));
+    }
+    reply
 }
 
 /// Whether `If-Match` (absent, `*`, or an ETag quoted or bare) allows changing a resource
@@ -311,6 +351,7 @@ impl Core {
         }
         match seg.first() {
             Some(&"enrollments") => self.enrollments(req.method, &seg[1..], req),
+            Some(&"enrollmentGroups") => self.enrollment_groups(req.method, &seg[1..], req),
             Some(&"registrations") => self.registration_states(req.method, &seg[1..], req),
             _ => None,
         }
@@ -349,6 +390,7 @@ pub(super) mod tests {
             headers: &h,
             body: &body,
             peer_cert: None,
+            peer_chain: &[],
         });
         let mut out = hyper::HeaderMap::new();
         for (k, v) in &r.headers {

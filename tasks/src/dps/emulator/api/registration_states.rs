@@ -1,7 +1,9 @@
 //! Registration states on the service API: the record DPS keeps of each device's last
-//! registration (`GET` / `DELETE /registrations/{registrationId}`, the DELETE under ETags).
+//! registration (`GET` / `DELETE /registrations/{registrationId}`, the DELETE under ETags),
+//! and the states of the devices that registered through an enrollment group
+//! (`POST /registrations/{enrollmentGroupId}/query`, paged like every query).
 
-use super::{bare_etag, if_match_allows, precondition_failed, Core, Reply, Request};
+use super::{bare_etag, if_match_allows, precondition_failed, query_page, Core, Reply, Request};
 
 fn registration_not_found() -> Reply {
     Reply::error(404, 404202, "Registration not found")
@@ -23,6 +25,25 @@ impl Core {
                 None => registration_not_found(),
             },
             ("DELETE", [id]) => self.delete_registration(id, req.header("if-match")),
+            ("POST", [group_id, "query"]) => {
+                if !self.persisted.enrollment_groups.contains_key(*group_id) {
+                    return Some(Reply::error(404, 404204, "Enrollment group not found"));
+                }
+                let p = &self.persisted;
+                let states: Vec<_> = p
+                    .registrations
+                    .values()
+                    .filter(|r| {
+                        p.group_registrations
+                            .get(&r.registration_id)
+                            .map(String::as_str)
+                            == Some(*group_id)
+                    })
+                    .collect();
+                query_page(req, states.len(), |start, n| {
+                    states.into_iter().skip(start).take(n).collect()
+                })
+            }
             _ => return None,
         })
     }
@@ -35,6 +56,7 @@ impl Core {
             return precondition_failed();
         }
         self.persisted.registrations.remove(id);
+        self.persisted.group_registrations.remove(id);
         self.save().err().unwrap_or(Reply::empty(204))
     }
 }
