@@ -267,3 +267,61 @@ async fn devices_register_through_their_group_chain() {
     );
     emu.shutdown().await;
 }
+
+/// The leniency the RIoT certificates need, and only that: the DevKit's alias certificate
+/// (its critical subjectAltName is not RFC 5280-valid) registers through a group whose
+/// certificate is its issuer, with the alias key proving possession in TLS. (A test-only
+/// anchor: a DeviceID certificate must never be a real group's CA.)
+#[tokio::test]
+async fn a_riot_alias_certificate_chains_to_its_issuer() {
+    use tasks::identity::{self, FirmwareImage, RegistrationId, Uds};
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(dir.path()).await;
+    let dps = client(&emu);
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample-firmware");
+    let image = FirmwareImage::from_parts(
+        std::fs::read(assets.join("sample.bin")).unwrap(),
+        &std::fs::read_to_string(assets.join("sample.map")).unwrap(),
+    )
+    .unwrap();
+    let d = identity::derive(
+        &Uds::generate(),
+        &image,
+        &RegistrationId::parse("riot-dev-1").unwrap(),
+    )
+    .unwrap();
+    dps.create_or_update_group(
+        &EnrollmentGroup::x509_ca("riot-test-group", &d.device_cert_der),
+        IfMatch::None,
+    )
+    .await
+    .unwrap();
+    let key = d.alias_key_pkcs8_der();
+    for chain in [
+        vec![d.alias_cert_der.as_slice(), d.device_cert_der.as_slice()],
+        vec![d.alias_cert_der.as_slice()],
+    ] {
+        let (status, body) = register(&emu, "riot-dev-1", &chain, &key).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("assigned")),
+            "{body}"
+        );
+    }
+    // Another device's alias certificate (another UDS) does not chain to it.
+    let other = identity::derive(
+        &Uds::generate(),
+        &image,
+        &RegistrationId::parse("riot-dev-1").unwrap(),
+    )
+    .unwrap();
+    let (status, _) = register(
+        &emu,
+        "riot-dev-1",
+        &[&other.alias_cert_der],
+        &other.alias_key_pkcs8_der(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    emu.shutdown().await;
+}
