@@ -349,10 +349,13 @@ impl Core {
             self.throttle_service -= 1;
             return throttled(self.behaviour.retry_after_secs);
         }
-        match seg.first() {
-            Some(&"enrollments") => self.enrollments(req.method, &seg[1..], req),
-            Some(&"enrollmentGroups") => self.enrollment_groups(req.method, &seg[1..], req),
-            Some(&"registrations") => self.registration_states(req.method, &seg[1..], req),
+        // Collection names are case-insensitive (the Node.js SDK sends `/enrollmentgroups/`
+        // for the attestation mechanism, `/enrollmentGroups/` elsewhere).
+        let collection = seg.first().map(|c| c.to_ascii_lowercase());
+        match collection.as_deref() {
+            Some("enrollments") => self.enrollments(req.method, &seg[1..], req),
+            Some("enrollmentgroups") => self.enrollment_groups(req.method, &seg[1..], req),
+            Some("registrations") => self.registration_states(req.method, &seg[1..], req),
             _ => None,
         }
         .unwrap_or_else(|| Reply::error(404, 404000, "Not found"))
