@@ -62,7 +62,9 @@ struct Parsed<'a> {
 }
 
 /// One DER TLV: (tag, the whole TLV, content, rest).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8], &[u8])> {
+type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
     let (&tag, rest) = input.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, header, rest) = if first < 0x80 {
