@@ -65,24 +65,8 @@ struct Parsed<'a> {
 type Tlv<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
 
 fn tlv(input: &[u8]) -> Option<Tlv<'_>> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, header, rest) = if first < 0x80 {
-        (first as usize, 2, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
-        (len, 2 + n, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &input[..header + len], &rest[..len], &rest[len..]))
+    let (tag, content, rest) = cert::tlv(input)?;
+    Some((tag, &input[..input.len() - rest.len()], content, rest))
 }
 
 fn parse(der: &[u8]) -> Option<Parsed<'_>> {

@@ -8,8 +8,8 @@
 
 use super::enrollments::certificate_info;
 use super::{
-    bare_etag, if_match_allows, now_rfc3339, precondition_failed, query_page,
-    valid_registration_id, Core, Reply, Request,
+    bare_etag, if_match_allows, precondition_failed, query_page, valid_registration_id, Core,
+    Reply, Request,
 };
 use crate::dps::cert;
 use crate::dps::enrollment::ProvisioningStatus;
@@ -151,17 +151,13 @@ impl Core {
                 "Invalid certificate: signingCertificates.primary is required",
             ));
         }
-        let now = now_rfc3339();
-        g.created_date_time_utc = Some(
-            previous
-                .and_then(|p| p.created_date_time_utc.clone())
-                .unwrap_or_else(|| now.clone()),
-        );
-        g.last_updated_date_time_utc = Some(now);
-        g.etag = Some(self.next_etag());
-        if g.provisioning_status.is_none() {
-            g.provisioning_status = Some(ProvisioningStatus::Enabled);
-        }
+        let (created, updated, etag) =
+            self.stamp(previous.and_then(|p| p.created_date_time_utc.clone()));
+        g.created_date_time_utc = Some(created);
+        g.last_updated_date_time_utc = Some(updated);
+        g.etag = Some(etag);
+        g.provisioning_status
+            .get_or_insert(ProvisioningStatus::Enabled);
         self.persisted
             .enrollment_groups
             .insert(id.to_string(), g.clone());

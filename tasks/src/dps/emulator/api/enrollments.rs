@@ -2,8 +2,8 @@
 //! query with paging, bulk operations and the attestation mechanism (dps-api.md §1).
 
 use super::{
-    bare_etag, if_match_allows, not_found, now_rfc3339, precondition_failed, query_page,
-    registration_id_error, valid_registration_id, Core, Reply, Request,
+    bare_etag, if_match_allows, not_found, precondition_failed, query_page, registration_id_error,
+    valid_registration_id, Core, Reply, Request,
 };
 use crate::dps::cert;
 use crate::dps::emulator::state::RegistrationState;
@@ -138,17 +138,13 @@ impl Core {
         let fields = cert::read(&der).ok_or_else(|| {
             Reply::error(400, 400010, "Invalid certificate: not an X.509 certificate")
         })?;
-        let now = now_rfc3339();
-        e.created_date_time_utc = Some(
-            previous
-                .and_then(|p| p.created_date_time_utc.clone())
-                .unwrap_or_else(|| now.clone()),
-        );
-        e.last_updated_date_time_utc = Some(now);
-        e.etag = Some(self.next_etag());
-        if e.provisioning_status.is_none() {
-            e.provisioning_status = Some(crate::dps::enrollment::ProvisioningStatus::Enabled);
-        }
+        let (created, updated, etag) =
+            self.stamp(previous.and_then(|p| p.created_date_time_utc.clone()));
+        e.created_date_time_utc = Some(created);
+        e.last_updated_date_time_utc = Some(updated);
+        e.etag = Some(etag);
+        e.provisioning_status
+            .get_or_insert(crate::dps::enrollment::ProvisioningStatus::Enabled);
         if let Some(p) = e
             .attestation
             .x509

@@ -310,6 +310,14 @@ impl Core {
         })
     }
 
+    /// The fields the service sets on every stored enrollment or group: (created, last
+    /// updated, a new ETag); `created` is kept from the version it replaces.
+    fn stamp(&mut self, previous_created: Option<String>) -> (String, String, String) {
+        let now = now_rfc3339();
+        let created = previous_created.unwrap_or_else(|| now.clone());
+        (created, now, self.next_etag())
+    }
+
     /// A new ETag, bare base64 as DPS puts it in JSON (headers carry it quoted).
     fn next_etag(&mut self) -> String {
         self.persisted.next_etag += 1;
