@@ -1287,7 +1287,37 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         );
     }
 
-    const TEMPLATES: [&str; 9] = [
+    #[test]
+    fn status_tokens_whatever_the_words_around_them() {
+        for (line, status) in [
+            (
+                "Device provision status update: PROV_DEVICE_REG_STATUS_ASSIGNING",
+                "assigning",
+            ),
+            (
+                "[app] state -> DPS_REGISTRATION_STATUS_REGISTERING (retry 1)",
+                "registering",
+            ),
+            (
+                "Provisioning Status - PROV_DEVICE_REG_STATUS_CONNECTED",
+                "connected",
+            ),
+        ] {
+            assert_eq!(
+                EventParser::parse_all(line.as_bytes()),
+                [LogEvent::Status {
+                    status: status.into(),
+                    detail: None
+                }],
+                "{line}"
+            );
+        }
+        assert!(EventParser::parse_all(b"PROV_DEVICE_REG_STATUS_SOMETHING").is_empty());
+    }
+
+    const TEMPLATES: [&str; 11] = [
+        "HTTP Status: 401\r\n{\"errorCode\":401002,\"trackingId\":\"{pre}{secret}{post}\"}",
+        "Provisioning Failure: OperationId: x - Date: y - Msg: {\"Message\":\"{\\\"errorCode\\\":401002,\\\"trackingId\\\":\\\"{secret}{post}\\\"}\"} Tracking ID:{secret}",
         "Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:1 {pre}{secret}{post}",
         "HTTP Status: 401\r\n{\"errorCode\":401002,\"message\":\"{pre}{secret}{post}\"}",
         "Info: Wi-Fi {pre}{secret}{post} failed",
