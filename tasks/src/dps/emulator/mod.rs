@@ -7,9 +7,13 @@
 //!   for hub `H` under the path prefix `/iothubs/H` (`GET /iothubs/H/devices/{deviceId}`,
 //!   SAS with resource `H`, policy `iothubowner`, same key).
 //! - Device endpoint (`IP:PORT`): `PUT /{scope}/registrations/{id}/register` and the
-//!   operation polls, authenticated by TLS client certificate as dps-api.md §3 says.
-//! - State (`--state-dir`): `state.json` (enrollments, registrations, hub registries),
-//!   `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust). All atomic writes.
+//!   operation polls, authenticated by TLS client certificate as dps-api.md §3 says: the
+//!   individual enrollment's certificate, or a chain leading to an X.509 CA enrollment
+//!   group's certificate ([`chain`]); a device matching neither gets 401 / 401002, as DPS
+//!   answers it.
+//! - State (`--state-dir`): `state.json` (enrollments, enrollment groups, registrations, hub
+//!   registries), `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust).
+//!   All atomic writes.
 
 mod api;
 mod certs;
