@@ -11,7 +11,10 @@
 //! `HTTP Status:` / `Reply Status:` and DPS's reply JSON; `PROV_DEVICE_RESULT_*` and
 //! `DPS_ERROR_*` results on any line (`device result: ...`, `Failure registering device: ...`);
 //! `Provisioning Failure: Reason: ...` and `Provisioning Failure: OperationId: ... - Msg: ...`;
-//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines.
+//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines; the SDK's status
+//! tokens in any application's words (`Device provision status update:
+//! PROV_DEVICE_REG_STATUS_ASSIGNING`); the MQTT transport's trace (azure-umqtt-c: the CONNECT
+//! user name, DPS's status in the `$dps/registrations/res/<status>/` reply topic).
 //!
 //! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, ANSI colours,
 //! garbage mixed in, behind monitor timestamps, syslog/journald prefixes or `[LEVEL] name:`,
@@ -35,8 +38,10 @@
 //! (an `errorCode` 4xx other than 429, a `failed`/`disabled` registration state), at the SDK's
 //! `Provisioning Failure:` or result line, or at the sketch's `registration failed!`. The SDK's
 //! error lines that follow it in the same attempt are that failure unwinding and add no
-//! `device_error`, so a failed attempt ends in its `failed` event. 429 and 5xx replies are
-//! retried by the SDK and give only `dps_error`.
+//! `device_error`, `dps_error` or error `status` (the C SDK repeats DPS's reply body in
+//! `Unsuccessful json encountered:` after the traced reply), so a failed attempt ends in its
+//! `failed` event. 429 and 5xx replies are retried by the SDK and give only `dps_error`.
+//! DPS tracking IDs are kept (`redact::tracking_id`).
 //!
 //! The parser never panics on any input and gives the same events however the input is split
 //! into chunks; no event string holds more than [`redact::MAX_FIELD`] characters of input, and nothing
