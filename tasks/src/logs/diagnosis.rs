@@ -65,7 +65,10 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, Hint) {
     let lower_msg = f.message.unwrap_or("").to_ascii_lowercase();
     if let Some(c) = f.error_code {
         let (what, hint): (String, Hint) = match c {
-            401002 => (format!("DPS rejected the device certificate (errorCode 401002{msg}): the enrolled certificate does not match this device's identity"), HINT_401002),
+            // DPS gives an X.509 device 401002 both when the enrolled certificate differs and
+            // when no enrollment matches it at all (docs/dps.md, "A device without an
+            // enrollment").
+            401002 => (format!("DPS rejected the device certificate (errorCode 401002{msg}): the enrolled certificate does not match this device's identity, or no enrollment exists for it"), HINT_401002),
             400208 => (format!("DPS found no IoT hub for the device (errorCode 400208{msg})"), HINT_NO_HUB),
             400209 => (format!("DPS could not register the device in the linked IoT hub (errorCode 400209{msg})"), HINT_HUB_LINK),
             _ if is_hub_unauthorized(&lower_msg) => (format!("DPS could not register the device in the linked IoT hub (errorCode {c}{msg})"), HINT_HUB_LINK),
@@ -99,6 +102,22 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, Hint) {
         Some("disabled") => return (format!("the device's enrollment is disabled{msg}"), HINT_DISABLED),
         Some("blacklisted") => return (format!("DPS has blocked this device{msg}"), Hint::new("the enrollment or device is blocked in DPS: check the individual enrollment in the Azure portal (enable it, or create it again), then press reset", &[Enroll])),
         _ => {}
+    }
+    // DPS's own 401 (an HTTP status, or the MQTT reply topic's) is an authentication
+    // failure whatever the SDK makes of the reply body after it: older SDKs report
+    // PROV_DEVICE_RESULT_PARSING, some TRANSPORT or ERROR. Only the results that name a
+    // different cause keep their own diagnosis.
+    if f.http_status == Some(401)
+        && !matches!(
+            f.result,
+            Some("UNAUTHORIZED" | "HUB_NOT_SPECIFIED" | "DISABLED")
+        )
+    {
+        let sdk = f
+            .result
+            .map(|r| format!("; the SDK reported PROV_DEVICE_RESULT_{r}"))
+            .unwrap_or_default();
+        return (format!("DPS refused the device's authentication (HTTP 401{sdk}{msg}): the enrolled certificate does not match this device's identity, or no enrollment exists for it"), HINT_401002);
     }
     if let Some(r) = f.result {
         return by_result(r, &msg);
