@@ -3,6 +3,7 @@
 import * as vscode from "vscode";
 import { Redactor, SafeChannel } from "./channels";
 import { registerCommands, Services } from "./commands";
+import { CHOSEN_BUILD_DIR } from "./commands/build";
 import { checkDpsSettings } from "./commands/setup";
 import { affects, config } from "./config";
 import { Ctx } from "./ctx";
@@ -79,7 +80,9 @@ function contextKeys(s: Services): vscode.Disposable[] {
         const projectDir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
         const client = s.ctx.client;
         if (!projectDir || !client?.isRunning()) return;
-        const found = await client.sendRequest(ext.findBuild, { projectDir }).then(
+        // The project's build directory, or the folder the user chose for this workspace.
+        const buildDir = s.ctx.extCtx.workspaceState.get<string>(CHOSEN_BUILD_DIR);
+        const found = await client.sendRequest(ext.findBuild, { projectDir, buildDir }).then(
             () => true,
             () => false,
         );

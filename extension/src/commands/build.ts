@@ -19,7 +19,7 @@ export interface BuildArgs extends Quiet {
 }
 
 /** The build folder the user chose once (when the project's own has no image). */
-const CHOSEN_BUILD_DIR = "devkitDps.buildDir";
+export const CHOSEN_BUILD_DIR = "devkitDps.buildDir";
 
 /**
  * The image and map to use: as given, else the daemon's choice (`devkit/findBuild`: the given
