@@ -611,6 +611,68 @@ export interface SimResetResult {
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
 
 // ---------------------------------------------------------------------------------------------
+// validateInput, findBuild, registrationId: what input boxes and pickers ask the daemon
+
+/** The inputs `validateInput` checks, by their param names (`data.field` of errors). */
+export type ValidatedInput =
+    | "registrationId"
+    | "mac"
+    | "firmwareVersion"
+    | "uds"
+    | "connectionString"
+    | "hubConnectionString"
+    | "idScope"
+    | "globalEndpoint"
+    | "port";
+export interface ValidateInputParams {
+    input: ValidatedInput;
+    /** The text as typed. Secret for `uds` and the connection strings (never echoed back). */
+    value: string;
+}
+export interface ValidateInputResult {
+    /** The tasks would accept the value. */
+    valid: boolean;
+    /** Why not. Never holds a secret. */
+    message?: string;
+    /** The value as the tasks use it (never for secrets). */
+    normalized?: string;
+    /** Accepted, but worth a look. */
+    warnings: string[];
+    /** `uds`: the UDS of the old tutorial (requests accept it only with `allowSampleUds`). */
+    publishedSample?: boolean;
+    /** Connection strings: the service's host (not secret). */
+    hostName?: string;
+    /** `connectionString`: the host is this machine (the DPS emulator: give `caFile` to enroll). */
+    localHost?: boolean;
+    /** `port`: the state directory of the virtual DevKit whose link the port is. */
+    simDir?: string;
+}
+export const validateInput = new lc.RequestType<ValidateInputParams, ValidateInputResult, void>("devkit/validateInput");
+
+export interface FindBuildParams {
+    projectDir: string;
+    /** Default: the project's build directory (`.devkit/build`). */
+    buildDir?: string;
+}
+export interface FindBuildResult {
+    buildDir: string;
+    bin: string;
+    map: string;
+}
+export const findBuild = new lc.RequestType<FindBuildParams, FindBuildResult, void>("devkit/findBuild");
+
+/** The registration ID itself (validated), else `mac` + `firmwareVersion` for the automatic one. */
+export interface RegistrationIdParams {
+    registrationId?: string;
+    mac?: string;
+    firmwareVersion?: string;
+}
+export interface RegistrationIdResult {
+    registrationId: string;
+}
+export const registrationId = new lc.RequestType<RegistrationIdParams, RegistrationIdResult, void>("devkit/registrationId");
+
+// ---------------------------------------------------------------------------------------------
 // Client commands the daemon's quick fixes run (ext.rs CMD_*)
 
 /** The command of the "Move <value> to settings" quick fix: writes one DPS setting. */

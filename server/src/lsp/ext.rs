@@ -30,6 +30,9 @@ pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
 pub const SIM_RESET: &str = "devkit/simReset";
+pub const VALIDATE_INPUT: &str = "devkit/validateInput";
+pub const FIND_BUILD: &str = "devkit/findBuild";
+pub const REGISTRATION_ID: &str = "devkit/registrationId";
 
 // ---- Notifications (server -> client) --------------------------------------------------------
 
@@ -56,6 +59,9 @@ pub const REQUESTS: &[&str] = &[
     CHECK_SETUP,
     SIM_CONFIG_MODE,
     SIM_RESET,
+    VALIDATE_INPUT,
+    FIND_BUILD,
+    REGISTRATION_ID,
 ];
 
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
@@ -108,6 +114,9 @@ request_markers! {
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
     SimReset: SIM_RESET, SimResetParams => SimResetResult;
+    ValidateInput: VALIDATE_INPUT, ValidateInputParams => ValidateInputResult;
+    FindBuild: FIND_BUILD, FindBuildParams => FindBuildResult;
+    RegistrationId: REGISTRATION_ID, RegistrationIdParams => RegistrationIdResult;
 }
 
 /// Every custom notification the server sends.
@@ -716,6 +725,91 @@ pub struct SimResetParams {
 pub struct SimResetResult {
     /// False when there was nothing to reset.
     pub removed: bool,
+}
+
+// ---- devkit/validateInput --------------------------------------------------------------------
+
+/// One value a user typed, checked by the rule the tasks apply to it (an input box asks before
+/// it accepts). `value` is a [`Secret`]: a UDS or a connection string is never echoed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInputParams {
+    /// The input's param name (`data.field` of errors): `registrationId`, `mac`,
+    /// `firmwareVersion`, `uds`, `connectionString`, `hubConnectionString`, `idScope`,
+    /// `globalEndpoint`, `port`.
+    pub input: String,
+    /// The text as typed. Secret for `uds` and the connection strings.
+    pub value: Secret,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInputResult {
+    /// The tasks would accept the value.
+    pub valid: bool,
+    /// Why not (or, when valid, nothing). Never holds a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The value as the tasks use it (a MAC without separators, lower case; a trimmed ID
+    /// Scope); never for secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+    /// Accepted, but worth a look (an ID Scope of an unusual shape, an endpoint a real DevKit
+    /// cannot reach, the published sample UDS).
+    pub warnings: Vec<String>,
+    /// `uds`: the UDS published in the original tutorial (its keys are public): the requests
+    /// that take a UDS accept it only with `allowSampleUds`.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub published_sample: bool,
+    /// `connectionString`, `hubConnectionString`: the service's host (not secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    /// `connectionString`: the host is this machine (the local DPS emulator, whose CA the
+    /// enrollment must trust: `caFile`).
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub local_host: bool,
+    /// `port`: the state directory of the virtual DevKit whose link the port is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_dir: Option<PathBuf>,
+}
+
+// ---- devkit/findBuild ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindBuildParams {
+    /// The project (its build goes to `<projectDir>/.devkit/build` unless told otherwise).
+    pub project_dir: PathBuf,
+    /// A build directory to look in instead.
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindBuildResult {
+    /// The directory looked in.
+    pub build_dir: PathBuf,
+    /// Its image (`<sketch>.ino.bin`) and map, both present.
+    pub bin: PathBuf,
+    pub map: PathBuf,
+}
+
+// ---- devkit/registrationId -------------------------------------------------------------------
+
+/// The registration ID from what the user gave: the ID itself, else the automatic
+/// `az-<mac>v<x>v<y>v<z>` from the MAC address (any accepted form) and firmware version.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationIdParams {
+    pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub firmware_version: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationIdResult {
+    pub registration_id: String,
 }
 
 // ---- Notifications ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ pub mod serial;
 pub mod setup;
 pub mod sim;
 pub mod upload;
+pub mod validate;
 
 use super::error::TaskError;
 use super::jobs::Jobs;
