@@ -62,10 +62,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let matches = match <Cli as clap::CommandFactory>::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => exit_on_usage_error(e),
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => exit_on_usage_error(e),
     };
+    let json = wants_json(&matches);
     let result = match cli.command {
         Command::GenerateCert(a) => cli::generate_cert::run(a),
         Command::InspectCert(a) => cli::inspect_cert::run(a),
@@ -85,8 +90,17 @@ fn main() {
         Command::Doctor(a) => cli::doctor::run(a),
     };
     if let Err(e) = result {
-        std::process::exit(e.report());
+        std::process::exit(e.report(json));
     }
+}
+
+/// Whether the subcommand was given `--json`: then a failure is printed as the JSON error
+/// object on stdout (every subcommand with a `json` flag, whatever else it takes).
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    matches
+        .subcommand()
+        .and_then(|(_, m)| m.try_get_one::<bool>("json").ok().flatten().copied())
+        .unwrap_or(false)
 }
 
 /// Print clap's usage error with every command-line value redacted, then exit.

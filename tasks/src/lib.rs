@@ -36,4 +36,5 @@ pub mod progress;
 pub mod project;
 pub mod provision;
 pub mod sim;
+pub mod text;
 pub mod upload;

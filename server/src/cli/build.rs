@@ -146,24 +146,26 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
         Err(e) => {
-            if let (
-                true,
+            // A failed compile: its diagnostics next to the JSON error object.
+            let output = match &e {
                 BuildError::Compile {
                     diagnostics, known, ..
-                },
-            ) = (args.json, &e)
-            {
-                let known: Vec<_> = known
-                    .iter()
-                    .map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix }))
-                    .collect();
-                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
-                );
-            }
-            Err(e.into())
+                } => {
+                    let known: Vec<_> = known
+                        .iter()
+                        .map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix }))
+                        .collect();
+                    Some((serde_json::json!(diagnostics), serde_json::json!(known)))
+                }
+                _ => None,
+            };
+            let err = CliError::from(e);
+            Err(match output {
+                Some((diagnostics, known)) => err
+                    .with_output("diagnostics", diagnostics)
+                    .with_output("knownFailures", known),
+                None => err,
+            })
         }
     }
 }

@@ -112,23 +112,10 @@ pub struct Args {
     json: bool,
 }
 
+/// The error model's conversion, with the provisioning hint (after its cause).
 fn classify(e: ProvisionError) -> CliError {
-    match e.hint() {
-        Some(h) if !e.is_invalid_input() => {
-            let next: Vec<String> = e
-                .next_actions()
-                .iter()
-                .map(tasks::error::NextStep::cli_hint)
-                .collect();
-            let next = if next.is_empty() {
-                String::new()
-            } else {
-                format!("\nnext: {}", next.join("; or "))
-            };
-            CliError::Failed(anyhow::anyhow!("{e}\nhint: {h}{next}"))
-        }
-        _ => CliError::from(e),
-    }
+    let hint = if e.is_invalid_input() { None } else { e.hint() };
+    CliError::from(e).with_hint(hint)
 }
 
 fn print_report(r: &ProvisionReport, json: bool, temporary: bool) {

@@ -8,6 +8,7 @@
 use super::ext::codes;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
+use super::vocab::Field;
 use tasks::error::{DomainError, ErrorKind};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
 

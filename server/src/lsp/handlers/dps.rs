@@ -9,6 +9,7 @@ use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
+use crate::lsp::vocab::Field;
 use std::time::Duration;
 use tasks::dps::az::{self, AzEnrollment};
 use tasks::dps::enroll::{self as enroll_rules, EnrollVia};

@@ -7,6 +7,7 @@ use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
+use crate::lsp::vocab::Field;
 use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
