@@ -117,6 +117,18 @@ fn exit_on_usage_error(e: clap::Error) -> ! {
     let text = redact_usage(&e.render().to_string(), &args, &known_names());
     if e.use_stderr() {
         eprint!("{text}");
+        // `--json`: the usage error as the JSON error object too (no input to name: clap's
+        // words, redacted, are the message).
+        if args.iter().any(|a| a == "--json") {
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            let message = message.trim_start_matches("error: ");
+            println!("{}", cli::CliError::invalid(message).json());
+        }
     } else {
         print!("{text}");
     }

@@ -817,12 +817,13 @@ impl Notification for RegistrationEvent {
 pub struct RegistrationEventParams {
     /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
     pub port: String,
-    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
-    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
-    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
-    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    /// The `tasks::logs::LogEvent`, flattened (its own camelCase serialization): `kind` is
+    /// one of `boot`, `configMode`, `identity`, `status` (with `status`: `connected`,
+    /// `registering`, `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with
+    /// `hub`, `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`,
+    /// `deviceError`.
     #[serde(flatten)]
-    pub event: serde_json::Map<String, serde_json::Value>,
+    pub event: tasks::logs::LogEvent,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

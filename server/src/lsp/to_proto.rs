@@ -72,17 +72,11 @@ pub fn port_info(
 
 /// A `tasks::logs` event as notification params (the event's own camelCase serialization,
 /// exactly what `devkit monitor --events` prints, plus the port).
-pub fn registration_event(
-    port: &str,
-    event: &tasks::logs::LogEvent,
-) -> Option<RegistrationEventParams> {
-    let serde_json::Value::Object(event) = serde_json::to_value(event).ok()? else {
-        return None;
-    };
-    Some(RegistrationEventParams {
+pub fn registration_event(port: &str, event: &tasks::logs::LogEvent) -> RegistrationEventParams {
+    RegistrationEventParams {
         port: port.to_string(),
-        event,
-    })
+        event: event.clone(),
+    }
 }
 
 pub fn compiler_diagnostic(d: &b::Diagnostic) -> CompilerDiagnostic {
@@ -346,17 +340,23 @@ mod tests {
             hint: "h".into(),
             next_actions: vec![tasks::error::NextAction::SetUds.into()],
         };
-        let p = registration_event("/dev/x", &e).unwrap();
-        assert_eq!(p.event["kind"], "udsMissing");
+        let p = serde_json::to_value(registration_event("/dev/x", &e)).unwrap();
         assert_eq!(
-            p.event["nextActions"],
-            serde_json::json!([{"action": "setUds"}])
+            p,
+            serde_json::json!({"port": "/dev/x", "kind": "udsMissing", "message": "m", "hint": "h",
+                               "nextActions": [{"action": "setUds"}]})
         );
+        // The event alone serializes the same, and the params read back typed.
+        let mut alone = serde_json::to_value(&e).unwrap();
+        alone["port"] = "/dev/x".into();
+        assert_eq!(p, alone);
+        let back: RegistrationEventParams = serde_json::from_value(p).unwrap();
+        assert_eq!(back.event, e);
         let e = LogEvent::Assigned {
             hub: "hub.azure-devices.net".into(),
             device_id: Some("d".into()),
         };
-        let v = serde_json::to_value(registration_event("/dev/x", &e).unwrap()).unwrap();
+        let v = serde_json::to_value(registration_event("/dev/x", &e)).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"port": "/dev/x", "kind": "assigned", "hub": "hub.azure-devices.net", "deviceId": "d"})

@@ -253,11 +253,10 @@ pub async fn provision(
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);
     // The outcome as a registration event, for status bars.
-    if let Some(event) = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r)) {
-        b.client
-            .send_notification::<ext::RegistrationEvent>(event)
-            .await;
-    }
+    let event = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r));
+    b.client
+        .send_notification::<ext::RegistrationEvent>(event)
+        .await;
     let report = r.map_err(provision_error)?;
     Ok(ProvisionResult {
         status: "assigned".into(),
