@@ -528,7 +528,7 @@ export const serialData = new lc.NotificationType<SerialDataParams>("devkit/seri
  */
 export interface RegistrationEventParams {
     /** The port it came from (`simulated` for a simulated provisioning run). */
-    port?: string;
+    port: string;
     kind: string;
     status?: string;
     hub?: string;

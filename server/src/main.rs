@@ -33,7 +33,7 @@ enum Command {
     InspectCert(cli::inspect_cert::Args),
     /// List serial ports, DevKits (USB 0483:374B) marked and first.
     Ports(cli::ports::Args),
-    /// Run a virtual DevKit on a pseudo-terminal.
+    /// Run a virtual DevKit on a pseudo-terminal (Unix) or a loopback TCP port (--transport tcp).
     Sim(cli::sim::Args),
     /// Push a Unique Device Secret to a DevKit in configuration mode.
     SetUds(cli::set_uds::Args),
@@ -43,7 +43,7 @@ enum Command {
     Monitor(cli::monitor::Args),
     /// Turn a captured serial log into registration events.
     Logs(cli::logs::Args),
-    /// Build the sketch with arduino-cli.
+    /// Build the sketch with arduino-cli or arduino-builder (--builder).
     Build(cli::build::Args),
     /// Flash a build to the DevKit (probe-rs, OpenOCD or the virtual DevKit).
     Upload(cli::upload::Args),

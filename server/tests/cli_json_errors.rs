@@ -22,7 +22,14 @@ fn devkit(args: &[&str], cwd: &Path) -> Output {
 /// One failing invocation per `--json` subcommand: (args, exit code, the refused input).
 const CASES: &[(&[&str], i32, Option<&str>)] = &[
     (
-        &["build", "--json", "--id-scope", "0ne00000A0A", "--sketch", "nowhere"],
+        &[
+            "build",
+            "--json",
+            "--id-scope",
+            "0ne00000A0A",
+            "--sketch",
+            "nowhere",
+        ],
         2,
         Some("sketch"),
     ),
@@ -41,7 +48,12 @@ const CASES: &[(&[&str], i32, Option<&str>)] = &[
         Some("simDir"),
     ),
     (
-        &["doctor", "--json", "--arduino-cli", "/nonexistent/arduino-cli"],
+        &[
+            "doctor",
+            "--json",
+            "--arduino-cli",
+            "/nonexistent/arduino-cli",
+        ],
         1,
         None,
     ),
@@ -105,7 +117,8 @@ fn every_json_subcommand_has_a_case() {
             continue;
         }
         assert!(
-            CASES.iter().any(|(args, ..)| args[0] == sub) || CANNOT_FAIL_HERE.contains(&sub.as_str()),
+            CASES.iter().any(|(args, ..)| args[0] == sub)
+                || CANNOT_FAIL_HERE.contains(&sub.as_str()),
             "`devkit {sub}` takes --json: add a failing invocation to CASES"
         );
     }
@@ -127,7 +140,10 @@ fn check_error(v: &serde_json::Value, what: &str, input: Option<&str>) {
     assert!(KINDS.contains(&kind), "{what}: kind {kind:?}");
     match input {
         Some(i) => assert_eq!(e["input"], i, "{what}: {v}"),
-        None => assert!(e["input"].is_null() || e["input"].is_string(), "{what}: {v}"),
+        None => assert!(
+            e["input"].is_null() || e["input"].is_string(),
+            "{what}: {v}"
+        ),
     }
     assert!(
         e["message"].as_str().is_some_and(|m| !m.is_empty()),

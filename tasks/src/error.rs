@@ -211,7 +211,6 @@ impl NextAction {
             NextAction::Retry => "retry",
         }
     }
-
 }
 
 /// A next action with an optional detail (a setting id, a tool name, a registration ID).

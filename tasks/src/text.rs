@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(index.line_col(x), LineCol { line: 1, col: 12 });
         assert_eq!(index.line_col(0), LineCol { line: 0, col: 0 });
         assert_eq!(index.line_col(2), LineCol { line: 0, col: 2 });
-        assert_eq!(index.line_col(text.len() as u32 + 9), LineCol { line: 3, col: 4 });
+        assert_eq!(
+            index.line_col(text.len() as u32 + 9),
+            LineCol { line: 3, col: 4 }
+        );
         assert_eq!(index.offset(LineCol { line: 1, col: 12 }), Some(x));
         assert_eq!(index.line_start(2), Some(x + 2));
         assert_eq!(index.offset(LineCol { line: 4, col: 0 }), None);

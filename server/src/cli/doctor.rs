@@ -1,11 +1,11 @@
 //! `devkit doctor`: is this machine ready to build, flash and provision a DevKit? A thin
 //! renderer of `tasks::doctor` (the editor's "Check Setup" shows the same checks).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::PathBuf;
 use tasks::doctor::{self, CheckStatus, DoctorOptions};
-use super::vocab::Hint;
 use tasks::error::NextAction;
 
 #[derive(clap::Args)]
@@ -71,11 +71,11 @@ pub fn run(args: Args) -> CliResult {
         Ok(())
     } else if args.json {
         // One document: the checks, with the error object next to them.
-        Err(
-            CliError::Failed(anyhow::anyhow!("the setup is not complete (see the checks)"))
-                .with_output("checks", serde_json::json!(checks))
-                .with_output("ready", false.into()),
-        )
+        Err(CliError::Failed(anyhow::anyhow!(
+            "the setup is not complete (see the checks)"
+        ))
+        .with_output("checks", serde_json::json!(checks))
+        .with_output("ready", false.into()))
     } else {
         Err(CliError::Failed(anyhow::anyhow!(
             "the setup is not complete (see the checks above)"

@@ -120,7 +120,12 @@ impl CliError {
             CliError::Task(t) => (t.kind, t.message.clone()),
         };
         let (input, hint, next, output) = match self {
-            CliError::Task(t) => (t.input, t.hint.as_deref(), &t.next_actions[..], Some(&t.output)),
+            CliError::Task(t) => (
+                t.input,
+                t.hint.as_deref(),
+                &t.next_actions[..],
+                Some(&t.output),
+            ),
             _ => (None, None, &[][..], None),
         };
         let error = JsonError {

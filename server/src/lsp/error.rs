@@ -6,9 +6,9 @@
 //! [`decode`] keeps only the field path and what was expected.
 
 use super::ext::codes;
+use super::vocab::Field;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
-use super::vocab::Field;
 use tasks::error::{DomainError, ErrorKind};
 use tower_lsp_server::jsonrpc::{Error, ErrorCode};
 

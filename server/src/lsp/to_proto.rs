@@ -173,10 +173,7 @@ pub fn position(text: &str, index: &LineIndex, offset: u32) -> Position {
 
 /// The LSP range of a byte range into `text`.
 pub fn range(text: &str, index: &LineIndex, r: TextRange) -> Range {
-    Range::new(
-        position(text, index, r.start),
-        position(text, index, r.end),
-    )
+    Range::new(position(text, index, r.start), position(text, index, r.end))
 }
 
 /// A range at the start of `line` (a code lens's place).
@@ -308,7 +305,10 @@ mod tests {
         );
         let d = sketch_diagnostic(text, &index, &f[0]);
         // `/* é日本 */ ` is 15 bytes and 10 UTF-16 units; the value is 23 bytes further.
-        assert_eq!(d.range, Range::new(Position::new(1, 33), Position::new(1, 44)));
+        assert_eq!(
+            d.range,
+            Range::new(Position::new(1, 33), Position::new(1, 44))
+        );
         // Inside a character: its start.
         let e = text.find('é').unwrap() as u32;
         assert_eq!(position(text, &index, e + 1), position(text, &index, e));
