@@ -219,8 +219,8 @@ export interface BuildParams {
     globalEndpoint?: string;
     idScope?: string;
     registrationId?: string;
-    /** Compile even when nothing changed. */
-    force?: boolean;
+    /** Compile even when nothing changed (the daemon also accepts the old name `force`). */
+    rebuild?: boolean;
 }
 export interface CompilerDiagnostic {
     file: string;

@@ -39,9 +39,9 @@ enum Command {
     SetUds(cli::set_uds::Args),
     /// Store Wi-Fi settings on a DevKit in configuration mode.
     SetWifi(cli::set_wifi::Args),
-    /// Watch a DevKit's serial output (raw text or registration events).
+    /// Watch a DevKit's serial output (raw text or log events).
     Monitor(cli::monitor::Args),
-    /// Turn a captured serial log into registration events.
+    /// Turn a captured serial log into log events.
     Logs(cli::logs::Args),
     /// Build the sketch with arduino-cli or arduino-builder (--builder).
     Build(cli::build::Args),
@@ -217,6 +217,38 @@ mod tests {
         assert!(
             help.contains("--sim-dir") && !help.contains("state-dir"),
             "{help}"
+        );
+    }
+
+    /// One name per concept: the old names parse, and help shows only the new ones.
+    #[test]
+    fn renamed_flags_keep_their_old_names_as_hidden_aliases() {
+        for flag in ["--rebuild", "--force"] {
+            let cli = Cli::try_parse_from(["devkit", "build", flag]).expect(flag);
+            let Command::Build(a) = cli.command else {
+                panic!("not build")
+            };
+            assert!(a.build.rebuild, "{flag}");
+        }
+        for flag in ["--emulator-dir", "--state-dir"] {
+            Cli::try_parse_from(["devkit", "dps-emulator", flag, "/tmp/e"]).expect(flag);
+        }
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = |cmd: &mut clap::Command, sub: &str| {
+            cmd.find_subcommand_mut(sub)
+                .expect(sub)
+                .render_long_help()
+                .to_string()
+        };
+        let build = help(&mut cmd, "build");
+        assert!(
+            build.contains("--rebuild") && !build.contains("--force"),
+            "{build}"
+        );
+        let emulator = help(&mut cmd, "dps-emulator");
+        assert!(
+            emulator.contains("--emulator-dir") && !emulator.contains("state-dir"),
+            "{emulator}"
         );
     }
 

@@ -52,8 +52,10 @@ pub struct BuildArgs {
     #[arg(long, env = "DEVKIT_DPS_REGISTRATION_ID", value_name = "ID")]
     pub registration_id: Option<String>,
     /// Compile even when nothing changed.
-    #[arg(long)]
-    pub force: bool,
+    // `--force`: the old name, kept as a hidden alias (`force` meant two things: this, and
+    // accepting the sample UDS).
+    #[arg(long = "rebuild", alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(clap::Args)]
@@ -78,7 +80,7 @@ impl BuildArgs {
             builder: Some(self.builder.clone()),
             arduino_builder: self.arduino_builder.clone(),
             arduino_data: self.arduino_data.clone(),
-            force: self.force,
+            force: self.rebuild,
         }
     }
 

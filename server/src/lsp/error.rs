@@ -341,6 +341,18 @@ mod tests {
         assert_eq!(err.code, -32602);
     }
 
+    /// `rebuild` is the name; `force`, the old one, still decodes.
+    #[test]
+    fn build_takes_rebuild_and_the_old_force() {
+        use crate::lsp::ext::BuildParams;
+        for key in ["rebuild", "force"] {
+            let p = decode::<BuildParams>(json!({"projectDir": "/p", key: true})).unwrap();
+            assert!(p.rebuild, "{key}");
+        }
+        let p = decode::<BuildParams>(json!({"projectDir": "/p"})).unwrap();
+        assert!(!p.rebuild);
+    }
+
     #[test]
     fn non_object_params_are_refused() {
         let err = decode::<GenerateCertParams>(json!([CANARY])).err().unwrap();

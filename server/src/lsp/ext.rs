@@ -282,7 +282,7 @@ pub struct GenerateCertParams {
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
     /// Allow the UDS published in the original tutorial (its keys are public: tests only).
-    /// `force` is accepted as an alias.
+    /// `force` is accepted as an alias (the old name; `force` alone now names nothing).
     #[serde(default, alias = "force")]
     pub allow_sample_uds: bool,
 }
@@ -416,9 +416,9 @@ pub struct BuildParams {
     pub id_scope: Option<String>,
     /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
     pub registration_id: Option<String>,
-    /// Compile even when nothing changed.
-    #[serde(default)]
-    pub force: bool,
+    /// Compile even when nothing changed. `force` is accepted as an alias (the old name).
+    #[serde(default, alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

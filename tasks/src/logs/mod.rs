@@ -1,4 +1,4 @@
-//! Device log lines turned into structured registration events.
+//! Device log lines turned into structured log events.
 //!
 //! The DevKit SDK (the Azure IoT C SDK inside the AZ3166 package) logs `Info: <text>` and
 //! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and the

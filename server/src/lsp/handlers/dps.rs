@@ -252,7 +252,7 @@ pub async fn provision(
     let (r, task_warnings) = r?;
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);
-    // The outcome as a registration event, for status bars.
+    // The outcome as a log event, for status bars.
     let event = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r));
     b.client
         .send_notification::<ext::RegistrationEvent>(event)

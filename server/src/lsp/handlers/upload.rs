@@ -48,7 +48,7 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
         builder: p.builder.clone(),
         arduino_builder: p.arduino_builder.clone(),
         arduino_data: p.arduino_data.clone(),
-        force: p.force,
+        force: p.rebuild,
     };
     let planned = request.options().map_err(build_error)?;
     warnings.extend(planned.warnings);

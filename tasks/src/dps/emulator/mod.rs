@@ -8,7 +8,7 @@
 //!   SAS with resource `H`, policy `iothubowner`, same key).
 //! - Device endpoint (`IP:PORT`): `PUT /{scope}/registrations/{id}/register` and the
 //!   operation polls, authenticated by TLS client certificate as dps-api.md §3 says.
-//! - State (`--state-dir`): `state.json` (enrollments, registrations, hub registries),
+//! - State (`devkit dps-emulator --emulator-dir`): `state.json` (enrollments, registrations, hub registries),
 //!   `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust). All atomic writes.
 
 mod api;
