@@ -491,8 +491,6 @@ fn rust_decls(text: &str, file: &str, out: &mut BTreeMap<String, Vec<(String, RD
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
         let rule = attr_value(&attrs, "rename_all");
-        let field_rule = attr_value(&attrs, "rename_all_fields");
-        let _ = field_rule;
         let struct_default = attrs.contains("serde(default") || attrs.contains(", default");
         let tag = attr_value(&attrs, "tag");
         attrs.clear();
@@ -666,9 +664,20 @@ impl RustSide {
 /// The TypeScript side: interfaces (fields with their type text and optionality, extends)
 /// and type aliases.
 struct TsSide {
-    interfaces: BTreeMap<String, (Vec<(String, String, bool)>, Vec<String>, bool)>,
+    interfaces: BTreeMap<String, TsInterface>,
     aliases: BTreeMap<String, String>,
 }
+
+/// An interface: its own fields (name, type text, optional), what it extends, and whether it
+/// has an index signature (`[key: string]: unknown`).
+struct TsInterface {
+    fields: Vec<(String, String, bool)>,
+    extends: Vec<String>,
+    open: bool,
+}
+
+/// An interface's fields, extended ones included: name -> (type text, optional).
+type TsFields = BTreeMap<String, (String, bool)>;
 
 fn ts_side(text: &str) -> TsSide {
     let mut interfaces = BTreeMap::new();
@@ -720,7 +729,14 @@ fn ts_side(text: &str) -> TsSide {
                 }
                 i += 1;
             }
-            interfaces.insert(name.to_string(), (fields, extends, open));
+            interfaces.insert(
+                name.to_string(),
+                TsInterface {
+                    fields,
+                    extends,
+                    open,
+                },
+            );
         }
         i += 1;
     }
@@ -733,8 +749,12 @@ fn ts_side(text: &str) -> TsSide {
 impl TsSide {
     /// All fields of an interface, extended ones included; and whether it is open (an index
     /// signature).
-    fn fields(&self, name: &str) -> Option<(BTreeMap<String, (String, bool)>, bool)> {
-        let (own, extends, open) = self.interfaces.get(name)?;
+    fn fields(&self, name: &str) -> Option<(TsFields, bool)> {
+        let TsInterface {
+            fields: own,
+            extends,
+            open,
+        } = self.interfaces.get(name)?;
         let mut out = BTreeMap::new();
         let mut open = *open;
         for e in extends {
@@ -802,9 +822,7 @@ impl Checker<'_> {
             .filter(|m| *m != "null" && *m != "undefined")
             .collect();
         if let Some(("Option", inner)) = generic(rust) {
-            if non_null.len() == members.len() {
-                // Optionality is the field's (`?`); here the value may also be null.
-            }
+            // Optionality is the field's (`?`, checked there); here the value may be null.
             let joined = non_null
                 .iter()
                 .map(|s| s.as_str())

@@ -315,6 +315,8 @@ mod tests {
     }
 
     #[test]
+    // `Uri` hashes and compares by its string only, so it is a sound key.
+    #[allow(clippy::mutable_key_type)]
     fn compiler_columns_are_bytes_converted_with_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("S.ino");
