@@ -1,7 +1,7 @@
 //! `--json` failures: every subcommand that takes `--json` prints, when it fails, one JSON
 //! object on stdout, `{"error": {"kind", "input", "message", "hint", "nextActions"}}`, and
-//! exits with the code it has without `--json` (2 for the caller's input, 1 otherwise); without
-//! `--json` the error goes to stderr as text.
+//! exits with the code it has without `--json` (2 for the caller's input, 1 otherwise). The
+//! error goes to stderr as text either way.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

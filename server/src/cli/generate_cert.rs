@@ -308,6 +308,8 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
     }
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
     let failed = results.len() - ok;
+    // With --json, one document: printed here, or (rows failed) next to the error object.
+    let mut document = None;
     if args.json {
         let items: Vec<_> = results
             .iter()
@@ -321,7 +323,10 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
             "warnings": if args.allow_sample_uds { vec!["--allow-sample-uds: rows using the published sample UDS were accepted; their keys are public"] } else { vec![] },
             "note": identity::FIXED_NONCE_WARNING,
         });
-        println!("{out}");
+        if failed == 0 {
+            println!("{out}");
+        }
+        document = Some(out);
     } else {
         for (row, r) in &results {
             match r {
@@ -339,10 +344,14 @@ fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
         println!("Note: {}", identity::FIXED_NONCE_WARNING);
     }
     if failed > 0 {
-        return Err(CliError::Failed(anyhow::anyhow!(
+        let e = CliError::Failed(anyhow::anyhow!(
             "{failed} of {} manifest rows failed (see above)",
             rows.len()
-        )));
+        ));
+        return Err(match document {
+            Some(doc) => e.with_document(doc),
+            None => e,
+        });
     }
     Ok(())
 }

@@ -143,15 +143,25 @@ impl CliError {
         serde_json::Value::Object(object)
     }
 
-    /// Print the error (to stderr; with `json`, the JSON error object to stdout) and return
-    /// the exit code.
+    /// Print the error to stderr (and with `json`, the JSON error object to stdout) and
+    /// return the exit code.
     pub fn report(&self, json: bool) -> i32 {
+        eprintln!("error: {}", self.text());
         if json {
             println!("{}", self.json());
-        } else {
-            eprintln!("error: {}", self.text());
         }
         self.exit_code()
+    }
+
+    /// The same error with every member of `document` (the command's own JSON output)
+    /// printed next to `error`.
+    pub fn with_document(self, document: serde_json::Value) -> Self {
+        match document {
+            serde_json::Value::Object(members) => members
+                .into_iter()
+                .fold(self, |e, (k, v)| e.with_output(&k, v)),
+            _ => self,
+        }
     }
 
     /// The same error with a hint (when it has none yet).
