@@ -231,47 +231,17 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
 
 /// Every `export interface` in lsp_ext.ts with its field names and what it extends.
 fn ts_interfaces(text: &str) -> BTreeMap<String, Decl> {
-    let mut out = BTreeMap::new();
-    let mut current: Option<(String, Decl)> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("export interface ") {
-            let head = rest.trim_end_matches('{').trim();
-            let (name, includes) = match head.split_once(" extends ") {
-                Some((n, ext)) => (
-                    n.trim(),
-                    ext.split(',').map(|s| s.trim().to_string()).collect(),
-                ),
-                None => (head, Vec::new()),
+    ts_side(text)
+        .interfaces
+        .into_iter()
+        .map(|(name, i)| {
+            let decl = Decl {
+                fields: i.fields.into_iter().map(|(n, ..)| n).collect(),
+                includes: i.extends,
             };
-            current = Some((
-                name.to_string(),
-                Decl {
-                    fields: BTreeSet::new(),
-                    includes,
-                },
-            ));
-            continue;
-        }
-        let Some((_, decl)) = current.as_mut() else {
-            continue;
-        };
-        if line == "}" {
-            let (name, decl) = current.take().unwrap();
-            out.insert(name, decl);
-            continue;
-        }
-        let t = line.trim();
-        if t.starts_with("//") || t.starts_with('*') || t.starts_with("/*") {
-            continue;
-        }
-        if let Some((name, _)) = t.split_once(':') {
-            let name = name.trim().trim_end_matches('?');
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                decl.fields.insert(name.to_string());
-            }
-        }
-    }
-    out
+            (name, decl)
+        })
+        .collect()
 }
 
 /// All JSON fields of `name`, its flattened / extended declarations included.
