@@ -777,7 +777,17 @@ struct Checker<'a> {
     compared: usize,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(rust: &'a RustSide, ts: &'a TsSide) -> Self {
+        Checker {
+            rust,
+            ts,
+            seen: BTreeSet::new(),
+            errors: Vec::new(),
+            compared: 0,
+        }
+    }
+
     fn fail(&mut self, at: &str, what: String) {
         self.errors.push(format!("{at}: {what}"));
     }
@@ -1101,13 +1111,7 @@ fn params_and_results_have_the_same_types_in_server_and_extension() {
     let rust = RustSide::load();
     let ts = ts_side(&ts_text);
     let ts_methods = ts_methods(&ts_text);
-    let mut checker = Checker {
-        rust: &rust,
-        ts: &ts,
-        seen: BTreeSet::new(),
-        errors: Vec::new(),
-        compared: 0,
-    };
+    let mut checker = Checker::new(&rust, &ts);
     let methods = rust_methods(&read("server/src/lsp/ext.rs"));
     assert!(methods.len() >= 20, "{methods:?}");
     for (method, params, result) in &methods {
@@ -1146,13 +1150,7 @@ fn the_typed_checker_finds_mismatches() {
     let rust = RustSide { decls };
     let check = |ts_text: &str| {
         let ts = ts_side(ts_text);
-        let mut c = Checker {
-            rust: &rust,
-            ts: &ts,
-            seen: BTreeSet::new(),
-            errors: Vec::new(),
-            compared: 0,
-        };
+        let mut c = Checker::new(&rust, &ts);
         c.compare_struct("m", "AResult", "AResult");
         c.errors
     };
@@ -1174,13 +1172,7 @@ fn the_typed_checker_finds_mismatches() {
     }
     // A type that cannot be followed fails, naming it.
     let ts = ts_side("export interface X {\n    a: string;\n}\n");
-    let mut c = Checker {
-        rust: &rust,
-        ts: &ts,
-        seen: BTreeSet::new(),
-        errors: Vec::new(),
-        compared: 0,
-    };
+    let mut c = Checker::new(&rust, &ts);
     c.compare("m", "Mystery", "X");
     assert!(
         c.errors[0].contains("cannot follow the Rust type `Mystery`"),
