@@ -391,6 +391,8 @@ enum RDecl {
     Names(Vec<String>),
     /// Variants with data, internally tagged by `tag` (`None`: not tagged).
     Tagged(Option<String>),
+    /// `pub type X = path::Y;` (a result that is a tasks report).
+    Alias(String),
 }
 
 fn rename(name: &str, rule: Option<&str>) -> String {
@@ -444,6 +446,20 @@ fn rust_decls(text: &str, file: &str, out: &mut BTreeMap<String, Vec<(String, RD
             continue;
         }
         if t.starts_with("///") || t.starts_with("//") {
+            i += 1;
+            continue;
+        }
+        if let Some((name, target)) = t
+            .strip_prefix("pub type ")
+            .and_then(|r| r.trim_end_matches(';').split_once('='))
+        {
+            let name = name.trim().to_string();
+            if !name.contains('<') {
+                out.entry(name)
+                    .or_default()
+                    .push((file.into(), RDecl::Alias(target.trim().to_string())));
+            }
+            attrs.clear();
             i += 1;
             continue;
         }
@@ -585,6 +601,8 @@ impl RustSide {
     fn load() -> RustSide {
         let mut decls = BTreeMap::new();
         rust_decls(&read("server/src/lsp/ext.rs"), "ext.rs", &mut decls);
+        // The daemon's own wire types (`Secret`, `ReturnedSecret`).
+        rust_decls(&read("server/src/lsp/secret.rs"), "ext.rs", &mut decls);
         let mut files = Vec::new();
         rust_files(&root().join("tasks/src"), &mut files);
         files.sort();
@@ -595,8 +613,16 @@ impl RustSide {
         RustSide { decls }
     }
 
-    /// `path::to::Name` resolved: ext.rs first, then the one tasks declaration of that name.
+    /// `path::to::Name` resolved (through `pub type` aliases): ext.rs first, then the one
+    /// tasks declaration of that name.
     fn get(&self, ty: &str) -> Result<&RDecl, String> {
+        match self.get_one(ty)? {
+            RDecl::Alias(target) if target != ty => self.get(target),
+            d => Ok(d),
+        }
+    }
+
+    fn get_one(&self, ty: &str) -> Result<&RDecl, String> {
         let name = ty.rsplit("::").next().unwrap_or(ty);
         let found = self
             .decls
@@ -932,6 +958,9 @@ impl<'a> Checker<'a> {
                 }
             }
             RDecl::Struct { .. } => self.compare_struct(at, rust, ts),
+            RDecl::Alias(target) => {
+                self.fail(at, format!("cannot follow the alias `{rust}` = `{target}`"))
+            }
         }
     }
 
