@@ -1199,6 +1199,17 @@ fn the_typed_checker_finds_mismatches() {
     ] {
         assert!(errors.contains(want), "missing {want:?} in:\n{errors}");
     }
+    // A result that is an alias of a tasks type is followed.
+    let mut decls = rust.decls.clone();
+    rust_decls("pub type CResult = tasks::x::B;\n", "ext.rs", &mut decls);
+    let aliased = RustSide { decls };
+    let ts = ts_side("export interface CResult {\n    ok: string;\n}\n");
+    let mut c = Checker::new(&aliased, &ts);
+    c.compare("c", "CResult", "CResult");
+    assert_eq!(
+        c.errors,
+        ["c.ok: `bool` is a boolean, but lsp_ext.ts says `string`"]
+    );
     // A type that cannot be followed fails, naming it.
     let ts = ts_side("export interface X {\n    a: string;\n}\n");
     let mut c = Checker::new(&rust, &ts);
