@@ -252,7 +252,7 @@ pub fn read_uds(
     use tasks::identity::{IdentityError, SAMPLE_UDS_REFUSAL};
     let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
         IdentityError::Invalid(i) if i.reason == SAMPLE_UDS_REFUSAL => {
-            CliError::invalid(format!("{}; {sample_hint}", i.cli_message()))
+            CliError::from(i).with_hint(Some(sample_hint.to_string()).filter(|h| !h.is_empty()))
         }
         e => e.into(),
     })?;
