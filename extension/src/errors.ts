@@ -36,7 +36,7 @@ export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton
         case "installToolchain":
             return { label: "Installation Guide", command: "devkit.installationGuide", args: [] };
         case "setArduinoCliPath":
-            return openSetting("Set arduino-cli Path", a.detail?.startsWith("devkitDps.") ? a.detail : "devkitDps.arduinoCli.path");
+            return openSetting("Set arduino-cli Path", "devkitDps.arduinoCli.path");
         case "configureDps":
             return { label: "Configure DPS", command: "devkit.configureDps", args: [] };
         case "selectPort":

@@ -161,10 +161,7 @@ async fn toolchain_checks(opts: &DoctorOptions) -> Vec<Check> {
                 detail: e.to_string(),
                 next_actions: vec![
                     action(NextAction::InstallToolchain, Some("arduino-cli")),
-                    action(
-                        NextAction::SetArduinoCliPath,
-                        Some(crate::build::ARDUINO_CLI_SETTING),
-                    ),
+                    action(NextAction::SetArduinoCliPath, None),
                 ],
             },
         };
@@ -306,7 +303,8 @@ mod tests {
         }
         let json = serde_json::to_value(&checks).unwrap();
         assert_eq!(
-            json[1]["nextActions"][1]["detail"], "devkitDps.arduinoCli.path",
+            json[1]["nextActions"][1],
+            serde_json::json!({"action": "setArduinoCliPath"}),
             "camelCase wire shape: {json}"
         );
     }

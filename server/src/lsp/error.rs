@@ -386,7 +386,7 @@ mod tests {
         assert_eq!((t.code, t.name), codes::NOT_FOUND);
         assert_eq!(
             t.data["nextActions"][1],
-            json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
+            json!({"action": "setArduinoCliPath"})
         );
         // arduino-cli's own commands are quoted; devkit's flags are not.
         for flag in ["--arduino-cli", "--arduino-data", "--builder"] {

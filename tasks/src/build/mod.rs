@@ -90,9 +90,6 @@ pub enum BuildTool {
     ArduinoBuilder,
 }
 
-/// The editor setting that holds arduino-cli's path (the detail of
-/// [`NextAction::SetArduinoCliPath`]).
-pub const ARDUINO_CLI_SETTING: &str = "devkitDps.arduinoCli.path";
 
 impl BuildTool {
     pub const fn name(self) -> &'static str {
@@ -218,7 +215,7 @@ impl DomainError for BuildError {
                 ..
             } => vec![
                 NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
-                NextStep::with_detail(NextAction::SetArduinoCliPath, ARDUINO_CLI_SETTING),
+                NextStep::new(NextAction::SetArduinoCliPath),
             ],
             BuildError::ToolNotFound {
                 tool: BuildTool::ArduinoBuilder,
