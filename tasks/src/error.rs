@@ -67,6 +67,8 @@ inputs! {
     CaFile => "caFile", "--ca-file", "CA certificate";
     TrustedCa => "trustedCa", "--trusted-ca", "trusted CA certificate";
     Cert => "cert", "--cert", "certificate";
+    Group => "group", "--group", "enrollment group ID";
+    CaCert => "caCert", "--ca-cert", "group CA certificate";
     AliasKey => "aliasKey", "--alias-key", "alias private key";
     DeviceId => "deviceId", "--device-id", "device ID";
     IotHub => "iotHub", "--iot-hub", "IoT hub";
