@@ -485,6 +485,26 @@ export interface EnrollParams {
     enable?: boolean;
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
+    /** Enroll an X.509 CA enrollment group with this ID instead of one device (REST only); the result is then a GroupEnrollResult. */
+    group?: string;
+    /** With `group`: the group's root or intermediate CA certificate (RIoT certificates are refused). */
+    caCert?: string;
+}
+/** `devkit/enroll` with `group`: the group's report (what `devkit enroll --group --json` prints). */
+export interface GroupEnrollResult {
+    enrollmentGroupId: string;
+    provisioningStatus: "enabled" | "disabled";
+    /** `null`: the DPS allocation policy chooses. */
+    iotHubs: string[] | null;
+    /** The CA certificate file and its subject CN. */
+    caCert: string;
+    caSubject: string | null;
+    sha256Thumbprint: string;
+    sha1Thumbprint: string;
+    /** Bare, as in DPS's JSON. */
+    etag: string | null;
+    warnings: string[];
+    nextActions: NextAction[];
 }
 /** The enroll task's report (what `devkit enroll --json` prints too). */
 export interface EnrollResult {

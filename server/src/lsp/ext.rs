@@ -590,13 +590,28 @@ pub struct EnrollParams {
     pub enable: bool,
     /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
     pub ca_file: Option<PathBuf>,
+    /// Enroll an X.509 CA enrollment group with this ID instead of one device (REST only;
+    /// `cert` and `deviceId` do not apply). The result is then a [`GroupEnrollResult`].
+    pub group: Option<String>,
+    /// With `group`: the group's root or intermediate CA certificate (PEM or DER). RIoT
+    /// certificates (the published root key, DeviceID and alias certificates) are refused.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `rest` or `az`.
 pub use tasks::dps::enroll::EnrollBackend;
 
-/// The task's report as it is (what `devkit enroll --json` prints too).
-pub type EnrollResult = tasks::dps::enroll::EnrollReport;
+/// The task's report as it is (what `devkit enroll --json` prints too): one device's
+/// enrollment, or with `group` the group's (told apart by `enrollmentGroupId`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum EnrollResult {
+    Group(GroupEnrollResult),
+    Device(tasks::dps::enroll::EnrollReport),
+}
+
+/// `devkit/enroll` with `group`: what `devkit enroll --group --json` prints too.
+pub type GroupEnrollResult = tasks::dps::enroll::GroupEnrollReport;
 
 // ---- devkit/provision ------------------------------------------------------------------------
 

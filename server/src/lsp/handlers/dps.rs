@@ -10,7 +10,7 @@ use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
 use std::time::Duration;
-use tasks::dps::enroll::{self, EnrollRequest};
+use tasks::dps::enroll::{self, EnrollRequest, GroupEnrollRequest};
 use tasks::flash::{BackendKind, BackendRequest};
 use tasks::provision::{
     self, EnrollmentSettings, ProvisionPlan, ProvisionRequest, SimulateOptions, Upload,
@@ -20,6 +20,12 @@ use zeroize::Zeroizing;
 
 /// The request from params: `backend` (or the deprecated `useAz`), the rest as they are.
 fn enroll_request(p: EnrollParams) -> Result<EnrollRequest, TaskError> {
+    if p.ca_cert.is_some() {
+        return Err(TaskError::invalid(
+            "caCert",
+            "applies to an enrollment group only: give `group` too",
+        ));
+    }
     let backend = match (p.backend, p.use_az) {
         (Some(EnrollBackend::Rest), true) => {
             return Err(TaskError::invalid(
@@ -56,9 +62,6 @@ pub async fn enroll(
     p: EnrollParams,
     token: Option<ProgressToken>,
 ) -> Result<EnrollResult, TaskError> {
-    let request = enroll_request(p)?;
-    // Reading the certificate and CA files and finding az: off the async threads.
-    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
     let spec = JobSpec {
         method: ext::ENROLL,
         title: "Enrolling".into(),
@@ -66,14 +69,67 @@ pub async fn enroll(
         work_done_token: token,
         progress: true,
     };
+    if let Some(request) = group_request(&p)? {
+        let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
+        return run_job(
+            &b.jobs,
+            &b.client,
+            b.client_progress(),
+            spec,
+            move |ctx| async move {
+                let report = enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?;
+                Ok(EnrollResult::Group(report))
+            },
+        )
+        .await;
+    }
+    let request = enroll_request(p)?;
+    // Reading the certificate and CA files and finding az: off the async threads.
+    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
     run_job(
         &b.jobs,
         &b.client,
         b.client_progress(),
         spec,
-        move |ctx| async move { Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?) },
+        move |ctx| async move {
+            let report = enroll::run(plan, &ctx.progress, &ctx.cancel).await?;
+            Ok(EnrollResult::Device(report))
+        },
     )
     .await
+}
+
+/// With `group`: the group's request (`cert` has no place in it; the task refuses the rest).
+fn group_request(p: &EnrollParams) -> Result<Option<GroupEnrollRequest>, TaskError> {
+    let Some(group_id) = p.group.clone() else {
+        return Ok(None);
+    };
+    if p.cert.is_some() {
+        return Err(TaskError::invalid(
+            "cert",
+            "does not apply to a group: give the group's CA as `caCert`",
+        ));
+    }
+    Ok(Some(GroupEnrollRequest {
+        connection_string: p
+            .connection_string
+            .as_ref()
+            .map(|s| Zeroizing::new(s.expose().to_string())),
+        ca_file: p.ca_file.clone(),
+        group_id,
+        ca_cert: p.ca_cert.clone(),
+        settings: EnrollmentSettings {
+            device_id: p.device_id.clone(),
+            iot_hub: p.iot_hub.clone(),
+            disabled: p.disabled,
+            enable: p.enable,
+        },
+        backend: match (p.backend, p.use_az) {
+            (Some(b), _) => b,
+            (None, true) => EnrollBackend::Az,
+            (None, false) => EnrollBackend::Rest,
+        },
+    }))
 }
 
 /// The run's inputs from params; `tasks` validates them (the same rules as the CLI's).
