@@ -277,8 +277,8 @@ export interface BuildParams {
     globalEndpoint?: string;
     idScope?: string;
     registrationId?: string;
-    /** Compile even when nothing changed. */
-    force?: boolean;
+    /** Compile even when nothing changed (the daemon also accepts the old name `force`). */
+    rebuild?: boolean;
 }
 export interface CompilerDiagnostic {
     file: string;
@@ -485,13 +485,25 @@ export interface EnrollParams {
     enable?: boolean;
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
-    /** Enroll an X.509 CA enrollment group with this ID instead of one device (REST only); the result is then a GroupEnrollResult. */
-    group?: string;
-    /** With `group`: the group's root or intermediate CA certificate (RIoT certificates are refused). */
-    caCert?: string;
 }
-/** `devkit/enroll` with `group`: the group's report (what `devkit enroll --group --json` prints). */
-export interface GroupEnrollResult {
+export interface EnrollGroupParams {
+    /** DPS service connection string (REST only). Secret. */
+    connectionString?: string;
+    /** The enrollment group's ID. */
+    group: string;
+    /** The group's root or intermediate CA certificate (RIoT certificates are refused). */
+    caCert?: string;
+    /** Pin the group's devices to this hub (static allocation). */
+    iotHub?: string;
+    /** Disable the group. */
+    disabled?: boolean;
+    /** Enable a disabled group. */
+    enable?: boolean;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
+}
+/** The group task's report (what `devkit enroll --group --json` prints too). */
+export interface EnrollGroupResult {
     enrollmentGroupId: string;
     provisioningStatus: "enabled" | "disabled";
     /** `null`: the DPS allocation policy chooses. */
@@ -529,6 +541,7 @@ export interface EnrollResult {
     nextActions: NextAction[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
+export const enrollGroup = new lc.RequestType<WithProgress<EnrollGroupParams>, EnrollGroupResult, void>("devkit/enrollGroup");
 
 export interface ProvisionParams {
     /** Virtual DevKit + local DPS emulator + sample image (no hardware, no Azure). */
@@ -722,7 +735,7 @@ export const serialData = new lc.NotificationType<SerialDataParams>("devkit/seri
  */
 export interface RegistrationEventParams {
     /** The port it came from (`simulated` for a simulated provisioning run). */
-    port?: string;
+    port: string;
     kind: string;
     status?: string;
     hub?: string;

@@ -7,6 +7,7 @@
 //! `devkit enroll --group GROUP_ID --ca-cert FILE` enrolls an X.509 CA enrollment group
 //! instead ([`tasks::dps::enroll::GroupEnrollRequest`]; REST only).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
 use tasks::dps::enroll::{
@@ -219,7 +220,7 @@ fn print_notes(warnings: &[String], next_actions: &[tasks::error::NextStep]) {
     if !next_actions.is_empty() {
         let next: Vec<String> = next_actions
             .iter()
-            .map(tasks::error::NextStep::cli_hint)
+            .map(|step| step.hint())
             .collect();
         eprintln!("next: {}", next.join("; or "));
     }

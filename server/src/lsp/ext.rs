@@ -26,6 +26,7 @@ pub const MONITOR_OPEN: &str = "devkit/monitor/open";
 pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
 pub const MONITOR_SEND: &str = "devkit/monitor/send";
 pub const ENROLL: &str = "devkit/enroll";
+pub const ENROLL_GROUP: &str = "devkit/enrollGroup";
 pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
@@ -55,6 +56,7 @@ pub const REQUESTS: &[&str] = &[
     MONITOR_CLOSE,
     MONITOR_SEND,
     ENROLL,
+    ENROLL_GROUP,
     PROVISION,
     CHECK_SETUP,
     SIM_CONFIG_MODE,
@@ -73,6 +75,7 @@ pub const TASKS: &[&str] = &[
     SET_UDS,
     SET_WIFI,
     ENROLL,
+    ENROLL_GROUP,
     PROVISION,
 ];
 
@@ -110,6 +113,7 @@ request_markers! {
     MonitorClose: MONITOR_CLOSE, MonitorCloseParams => MonitorCloseResult;
     MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
     Enroll: ENROLL, EnrollParams => EnrollResult;
+    EnrollGroup: ENROLL_GROUP, EnrollGroupParams => EnrollGroupResult;
     Provision: PROVISION, ProvisionParams => ProvisionResult;
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
@@ -294,7 +298,7 @@ pub struct GenerateCertParams {
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
     /// Allow the UDS published in the original tutorial (its keys are public: tests only).
-    /// `force` is accepted as an alias.
+    /// `force` is accepted as an alias (the old name; `force` alone now names nothing).
     #[serde(default, alias = "force")]
     pub allow_sample_uds: bool,
 }
@@ -363,9 +367,9 @@ pub struct BuildParams {
     pub id_scope: Option<String>,
     /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
     pub registration_id: Option<String>,
-    /// Compile even when nothing changed.
-    #[serde(default)]
-    pub force: bool,
+    /// Compile even when nothing changed. `force` is accepted as an alias (the old name).
+    #[serde(default, alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -590,28 +594,40 @@ pub struct EnrollParams {
     pub enable: bool,
     /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
     pub ca_file: Option<PathBuf>,
-    /// Enroll an X.509 CA enrollment group with this ID instead of one device (REST only;
-    /// `cert` and `deviceId` do not apply). The result is then a [`GroupEnrollResult`].
-    pub group: Option<String>,
-    /// With `group`: the group's root or intermediate CA certificate (PEM or DER). RIoT
-    /// certificates (the published root key, DeviceID and alias certificates) are refused.
-    pub ca_cert: Option<PathBuf>,
 }
 
 /// `rest` or `az`.
 pub use tasks::dps::enroll::EnrollBackend;
 
-/// The task's report as it is (what `devkit enroll --json` prints too): one device's
-/// enrollment, or with `group` the group's (told apart by `enrollmentGroupId`).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(untagged)]
-pub enum EnrollResult {
-    Group(GroupEnrollResult),
-    Device(tasks::dps::enroll::EnrollReport),
+/// The task's report as it is (what `devkit enroll --json` prints too).
+pub type EnrollResult = tasks::dps::enroll::EnrollReport;
+
+// ---- devkit/enrollGroup ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollGroupParams {
+    /// DPS service connection string. Secret. Group enrollments go through the REST API only.
+    pub connection_string: Option<Secret>,
+    /// The enrollment group's ID.
+    pub group: String,
+    /// The group's root or intermediate CA certificate (PEM or DER). RIoT certificates (the
+    /// published root key, DeviceID and alias certificates) are refused.
+    pub ca_cert: Option<PathBuf>,
+    /// Pin the group's devices to this hub (static allocation).
+    pub iot_hub: Option<String>,
+    /// Disable the group.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Enable a disabled group (updating otherwise keeps its state).
+    #[serde(default)]
+    pub enable: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
+    pub ca_file: Option<PathBuf>,
 }
 
-/// `devkit/enroll` with `group`: what `devkit enroll --group --json` prints too.
-pub type GroupEnrollResult = tasks::dps::enroll::GroupEnrollReport;
+/// The group task's report as it is (what `devkit enroll --group --json` prints too).
+pub type EnrollGroupResult = tasks::dps::enroll::GroupEnrollReport;
 
 // ---- devkit/provision ------------------------------------------------------------------------
 
@@ -856,12 +872,13 @@ impl Notification for RegistrationEvent {
 pub struct RegistrationEventParams {
     /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
     pub port: String,
-    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
-    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
-    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
-    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    /// The `tasks::logs::LogEvent`, flattened (its own camelCase serialization): `kind` is
+    /// one of `boot`, `configMode`, `identity`, `status` (with `status`: `connected`,
+    /// `registering`, `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with
+    /// `hub`, `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`,
+    /// `deviceError`.
     #[serde(flatten)]
-    pub event: serde_json::Map<String, serde_json::Value>,
+    pub event: tasks::logs::LogEvent,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

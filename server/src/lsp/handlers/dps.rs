@@ -20,12 +20,6 @@ use zeroize::Zeroizing;
 
 /// The request from params: `backend` (or the deprecated `useAz`), the rest as they are.
 fn enroll_request(p: EnrollParams) -> Result<EnrollRequest, TaskError> {
-    if p.ca_cert.is_some() {
-        return Err(TaskError::invalid(
-            "caCert",
-            "applies to an enrollment group only: give `group` too",
-        ));
-    }
     let backend = match (p.backend, p.use_az) {
         (Some(EnrollBackend::Rest), true) => {
             return Err(TaskError::invalid(
@@ -62,6 +56,9 @@ pub async fn enroll(
     p: EnrollParams,
     token: Option<ProgressToken>,
 ) -> Result<EnrollResult, TaskError> {
+    let request = enroll_request(p)?;
+    // Reading the certificate and CA files and finding az: off the async threads.
+    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
     let spec = JobSpec {
         method: ext::ENROLL,
         title: "Enrolling".into(),
@@ -69,67 +66,54 @@ pub async fn enroll(
         work_done_token: token,
         progress: true,
     };
-    if let Some(request) = group_request(&p)? {
-        let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
-        return run_job(
-            &b.jobs,
-            &b.client,
-            b.client_progress(),
-            spec,
-            move |ctx| async move {
-                let report = enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?;
-                Ok(EnrollResult::Group(report))
-            },
-        )
-        .await;
-    }
-    let request = enroll_request(p)?;
-    // Reading the certificate and CA files and finding az: off the async threads.
-    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
     run_job(
         &b.jobs,
         &b.client,
         b.client_progress(),
         spec,
-        move |ctx| async move {
-            let report = enroll::run(plan, &ctx.progress, &ctx.cancel).await?;
-            Ok(EnrollResult::Device(report))
-        },
+        move |ctx| async move { Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?) },
     )
     .await
 }
 
-/// With `group`: the group's request (`cert` has no place in it; the task refuses the rest).
-fn group_request(p: &EnrollParams) -> Result<Option<GroupEnrollRequest>, TaskError> {
-    let Some(group_id) = p.group.clone() else {
-        return Ok(None);
-    };
-    if p.cert.is_some() {
-        return Err(TaskError::invalid(
-            "cert",
-            "does not apply to a group: give the group's CA as `caCert`",
-        ));
-    }
-    Ok(Some(GroupEnrollRequest {
+/// `devkit/enrollGroup`: the same group task as `devkit enroll --group`.
+pub async fn enroll_group(
+    b: &Ctx,
+    p: EnrollGroupParams,
+    token: Option<ProgressToken>,
+) -> Result<EnrollGroupResult, TaskError> {
+    let request = GroupEnrollRequest {
         connection_string: p
             .connection_string
             .as_ref()
             .map(|s| Zeroizing::new(s.expose().to_string())),
-        ca_file: p.ca_file.clone(),
-        group_id,
-        ca_cert: p.ca_cert.clone(),
+        ca_file: p.ca_file,
+        group_id: p.group,
+        ca_cert: p.ca_cert,
         settings: EnrollmentSettings {
-            device_id: p.device_id.clone(),
-            iot_hub: p.iot_hub.clone(),
+            device_id: None,
+            iot_hub: p.iot_hub,
             disabled: p.disabled,
             enable: p.enable,
         },
-        backend: match (p.backend, p.use_az) {
-            (Some(b), _) => b,
-            (None, true) => EnrollBackend::Az,
-            (None, false) => EnrollBackend::Rest,
-        },
-    }))
+        backend: EnrollBackend::Rest,
+    };
+    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
+    let spec = JobSpec {
+        method: ext::ENROLL_GROUP,
+        title: "Enrolling group".into(),
+        resources: vec![],
+        work_done_token: token,
+        progress: true,
+    };
+    run_job(
+        &b.jobs,
+        &b.client,
+        b.client_progress(),
+        spec,
+        move |ctx| async move { Ok(enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?) },
+    )
+    .await
 }
 
 /// The run's inputs from params; `tasks` validates them (the same rules as the CLI's).
@@ -240,12 +224,11 @@ pub async fn provision(
     let (r, task_warnings) = r?;
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);
-    // The outcome as a registration event, for status bars.
-    if let Some(event) = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r)) {
-        b.client
-            .send_notification::<ext::RegistrationEvent>(event)
-            .await;
-    }
+    // The outcome as a log event, for status bars.
+    let event = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r));
+    b.client
+        .send_notification::<ext::RegistrationEvent>(event)
+        .await;
     let report = r?;
     Ok(ProvisionResult {
         status: "assigned".into(),
