@@ -218,10 +218,7 @@ fn print_notes(warnings: &[String], next_actions: &[tasks::error::NextStep]) {
         eprintln!("warning: {w}");
     }
     if !next_actions.is_empty() {
-        let next: Vec<String> = next_actions
-            .iter()
-            .map(|step| step.hint())
-            .collect();
+        let next: Vec<String> = next_actions.iter().map(|step| step.hint()).collect();
         eprintln!("next: {}", next.join("; or "));
     }
 }

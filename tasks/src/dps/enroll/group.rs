@@ -108,7 +108,11 @@ impl GroupEnrollRequest {
             .into());
         }
         self.settings.validate()?;
-        let ca_pem = self.ca_file.as_deref().map(super::task::read_ca).transpose()?;
+        let ca_pem = self
+            .ca_file
+            .as_deref()
+            .map(super::task::read_ca)
+            .transpose()?;
         let path = self.ca_cert.ok_or_else(|| {
             InvalidInput::new(
                 Input::CaCert,
@@ -154,9 +158,12 @@ fn validate_group_id(id: &str) -> Result<(), InvalidInput> {
 fn read_group_ca(path: &Path) -> Result<Vec<u8>, InvalidInput> {
     let name = format!("{:?}", path.display().to_string());
     let refuse = |reason: String| InvalidInput::new(Input::CaCert, format!("{name} {reason}"));
-    let bytes =
-        crate::fsutil::read_bounded(path, "group CA certificate", crate::fsutil::limits::CERT_FILE)
-            .map_err(|e| e.into_invalid(Input::CaCert))?;
+    let bytes = crate::fsutil::read_bounded(
+        path,
+        "group CA certificate",
+        crate::fsutil::limits::CERT_FILE,
+    )
+    .map_err(|e| e.into_invalid(Input::CaCert))?;
     let der = match std::str::from_utf8(&bytes) {
         Ok(text) if text.contains("-----BEGIN") => identity::pem::decode(text, Some("CERTIFICATE"))
             .map_err(|e| refuse(format!("is not a PEM certificate ({e})")))?,
@@ -240,7 +247,10 @@ pub async fn run_group(
         ca_subject: cert::read(&plan.ca_der).and_then(|f| f.subject_cn),
         sha256_thumbprint: identity::sha256_thumbprint(&plan.ca_der),
         sha1_thumbprint: identity::sha1_thumbprint(&plan.ca_der),
-        etag: written.etag.as_deref().map(|e| e.trim_matches('"').to_string()),
+        etag: written
+            .etag
+            .as_deref()
+            .map(|e| e.trim_matches('"').to_string()),
         ca_cert: plan.ca_cert,
         warnings: plan.warnings,
         next_actions: Vec::new(),
@@ -306,13 +316,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = TestCa::root("fleet-root").unwrap();
         let plan = request(dir.path(), &root.der).plan().unwrap();
-        assert_eq!((plan.group_id.as_str(), plan.ca_der.clone()), ("fleet-1", root.der.clone()));
+        assert_eq!(
+            (plan.group_id.as_str(), plan.ca_der.clone()),
+            ("fleet-1", root.der.clone())
+        );
 
         // The published RIoT root key, whatever certificate carries it.
         let riot_root = with_key(&root.der, &riot_root::PUBLISHED_ROOT_PUBLIC_KEY);
         let (input, msg) = refusal(request(dir.path(), &riot_root));
         assert_eq!(input, Some(Input::CaCert));
-        assert!(msg.contains("ca.pem") && msg.contains("published development root key"), "{msg}");
+        assert!(
+            msg.contains("ca.pem") && msg.contains("published development root key"),
+            "{msg}"
+        );
 
         // The DevKit's DeviceID and alias certificates.
         let uds = identity::Uds::parse(&"ab".repeat(32)).unwrap();
@@ -321,7 +337,10 @@ mod tests {
         let d = identity::derive(&uds, &image, &id).unwrap();
         let (input, msg) = refusal(request(dir.path(), &d.device_cert_der));
         assert_eq!(input, Some(Input::CaCert));
-        assert!(msg.contains("DeviceID certificate") && msg.contains("fixed nonce"), "{msg}");
+        assert!(
+            msg.contains("DeviceID certificate") && msg.contains("fixed nonce"),
+            "{msg}"
+        );
         let (_, msg) = refusal(request(dir.path(), &d.alias_cert_der));
         assert!(msg.contains("alias certificate"), "{msg}");
 
