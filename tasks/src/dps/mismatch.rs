@@ -53,6 +53,37 @@ pub struct MismatchExplanation {
     pub next_actions: Vec<NextStep>,
 }
 
+/// When a log's last attempt ended in 401002 (or the SDK's "Invalid certificate" without a
+/// trace), the registration ID it used (from the traced
+/// request; `Some(None)` when the trace did not show it). `None`: no 401002 verdict.
+pub fn rejected_registration(events: &[crate::logs::LogEvent]) -> Option<Option<String>> {
+    use crate::logs::LogEvent;
+    let verdict = events.iter().rposition(|e| {
+        matches!(
+            e,
+            LogEvent::Failed { .. } | LogEvent::Assigned { .. } | LogEvent::Boot
+        )
+    })?;
+    // With tracing off the SDK shows no error code, only the reason the diagnosis maps to
+    // 401002's hint.
+    let LogEvent::Failed {
+        error_code, hint, ..
+    } = &events[verdict]
+    else {
+        return None;
+    };
+    if *error_code != Some(401002) && hint != crate::logs::HINT_401002.text {
+        return None;
+    }
+    let registration_id = events[..verdict].iter().rev().find_map(|e| match e {
+        LogEvent::RegistrationRequest {
+            registration_id, ..
+        } => Some(registration_id.clone()),
+        _ => None,
+    });
+    Some(registration_id)
+}
+
 /// Fetch the enrollment of `registration_id` and explain the rejection against `state`.
 pub async fn explain_rejection(
     client: &ServiceClient,
@@ -203,6 +234,42 @@ mod tests {
     fn cause(enrolled: Option<&str>, state: &ProjectState) -> MismatchCause {
         let e = enrolled.map(enrollment);
         explain("dev-1", e.as_ref(), state).cause
+    }
+
+    #[test]
+    fn only_a_401002_verdict_is_explained() {
+        use crate::logs::LogEvent;
+        let failed = |code| LogEvent::Failed {
+            reason: "r".into(),
+            hint: if code == 0 {
+                crate::logs::HINT_401002.text.into()
+            } else {
+                "h".into()
+            },
+            error_code: Some(code),
+            http_status: Some(401),
+            next_actions: vec![],
+        };
+        let request = LogEvent::RegistrationRequest {
+            id_scope: "0ne".into(),
+            registration_id: "dev-1".into(),
+        };
+        assert_eq!(
+            rejected_registration(&[request.clone(), failed(401002)]),
+            Some(Some("dev-1".into()))
+        );
+        assert_eq!(rejected_registration(&[failed(401002)]), Some(None));
+        // No code (tracing off), but the SDK's reason: 401002's hint.
+        assert_eq!(rejected_registration(&[failed(0)]), Some(None));
+        assert_eq!(
+            rejected_registration(&[request.clone(), failed(404201)]),
+            None
+        );
+        // A later boot starts a new attempt: the old verdict is not the last.
+        assert_eq!(
+            rejected_registration(&[request, failed(401002), LogEvent::Boot]),
+            None
+        );
     }
 
     #[test]
