@@ -103,7 +103,9 @@ async fn a_certificate_from_another_uds_fails_with_401002_and_the_hint() {
     }
     assert_eq!(
         err.next_actions(),
-        vec![tasks::error::NextStep::new(tasks::error::NextAction::Enroll)]
+        vec![tasks::error::NextStep::new(
+            tasks::error::NextAction::Enroll
+        )]
     );
 }
 

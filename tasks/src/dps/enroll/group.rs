@@ -80,14 +80,9 @@ pub struct GroupEnrollReport {
 impl GroupEnrollRequest {
     /// Check every input; nothing is sent. Reads the CA files (blocking).
     pub fn plan(self) -> Result<GroupEnrollPlan, EnrollError> {
-        let cs = self
-            .connection_string
-            .as_deref()
-            .map(|text| {
-                ConnectionString::parse_file_text(text)
-                    .map_err(|e| InvalidInput::new(Input::ConnectionString, e.to_string()))
-            })
-            .transpose()?;
+        let cs = super::task::parse_connection_string(
+            self.connection_string.as_deref().map(|s| s.as_str()),
+        )?;
         if self.backend == EnrollBackend::Az {
             return Err(InvalidInput::new(
                 Input::Backend,
