@@ -16,11 +16,7 @@ fn a_401002_is_explained_by_the_input_that_differs() {
     let config = EmulatorConfig::new(([127, 0, 0, 1], 0).into(), dir.path().join("emulator"));
     let emulator = rt.block_on(Emulator::start(config)).unwrap();
     let cs_file = dir.path().join("cs.txt");
-    std::fs::write(
-        &cs_file,
-        emulator.connection_string().to_secret_string().to_string(),
-    )
-    .unwrap();
+    std::fs::write(&cs_file, &*emulator.connection_string().to_secret_string()).unwrap();
     let options = ClientOptions {
         ca_pem: Some(emulator.ca_certificate_pem().to_string()),
         ..Default::default()
