@@ -188,7 +188,7 @@ struct Decl {
 fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
     let mut out = BTreeMap::new();
     let mut current: Option<(String, Decl)> = None;
-    let (mut flatten, mut rename) = (false, None::<String>);
+    let (mut flatten, mut rename, mut skip) = (false, None::<String>, false);
     for line in text.lines() {
         let t = line.trim();
         if let Some(rest) = line.strip_prefix("pub struct ") {
@@ -211,10 +211,19 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
         if let Some(r) = t.strip_prefix("#[serde(rename = \"") {
             rename = r.split('"').next().map(str::to_string);
         }
+        // A field that is never serialized is not on the wire.
+        if t == "#[serde(skip)]" || t == "#[serde(skip_serializing)]" {
+            skip = true;
+        }
         if let Some(field) = t.strip_prefix("pub ") {
             let Some((name, ty)) = field.split_once(':') else {
                 continue;
             };
+            if std::mem::take(&mut skip) {
+                rename = None;
+                flatten = false;
+                continue;
+            }
             if flatten {
                 decl.includes
                     .push(ty.trim().trim_end_matches(',').to_string());
@@ -899,6 +908,11 @@ impl<'a> Checker<'a> {
             })
         };
         if let Some(p) = prim(rust) {
+            // A TS alias of literals (`type ValidatedInput = "mac" | ...`) is its members.
+            if let Some(value) = self.ts.aliases.get(ts) {
+                let value = value.clone();
+                return self.compare(at, rust, &value);
+            }
             let ok = ts == p
                 || (p == "string" && members.iter().all(|m| m.starts_with('"')))
                 || (p == "number" && members.iter().all(|m| m.parse::<f64>().is_ok()));
