@@ -486,6 +486,38 @@ export interface EnrollParams {
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
 }
+export interface EnrollGroupParams {
+    /** DPS service connection string (REST only). Secret. */
+    connectionString?: string;
+    /** The enrollment group's ID. */
+    group: string;
+    /** The group's root or intermediate CA certificate (RIoT certificates are refused). */
+    caCert?: string;
+    /** Pin the group's devices to this hub (static allocation). */
+    iotHub?: string;
+    /** Disable the group. */
+    disabled?: boolean;
+    /** Enable a disabled group. */
+    enable?: boolean;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
+}
+/** The group task's report (what `devkit enroll --group --json` prints too). */
+export interface EnrollGroupResult {
+    enrollmentGroupId: string;
+    provisioningStatus: "enabled" | "disabled";
+    /** `null`: the DPS allocation policy chooses. */
+    iotHubs: string[] | null;
+    /** The CA certificate file and its subject CN. */
+    caCert: string;
+    caSubject: string | null;
+    sha256Thumbprint: string;
+    sha1Thumbprint: string;
+    /** Bare, as in DPS's JSON. */
+    etag: string | null;
+    warnings: string[];
+    nextActions: NextAction[];
+}
 /** The enroll task's report (what `devkit enroll --json` prints too). */
 export interface EnrollResult {
     /** The certificate's CN. */
@@ -509,6 +541,7 @@ export interface EnrollResult {
     nextActions: NextAction[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
+export const enrollGroup = new lc.RequestType<WithProgress<EnrollGroupParams>, EnrollGroupResult, void>("devkit/enrollGroup");
 
 export interface ProvisionParams {
     /** Virtual DevKit + local DPS emulator + sample image (no hardware, no Azure). */

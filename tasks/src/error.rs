@@ -64,6 +64,8 @@ inputs! {
     CaFile => "CA certificate";
     TrustedCa => "trusted CA certificate";
     Cert => "certificate";
+    Group => "enrollment group ID";
+    CaCert => "group CA certificate";
     AliasKey => "alias private key";
     DeviceId => "device ID";
     IotHub => "IoT hub";

@@ -33,6 +33,8 @@ pub const fn flag(input: Input) -> &'static str {
         Input::CaFile => "--ca-file",
         Input::TrustedCa => "--trusted-ca",
         Input::Cert => "--cert",
+        Input::Group => "--group",
+        Input::CaCert => "--ca-cert",
         Input::AliasKey => "--alias-key",
         Input::DeviceId => "--device-id",
         Input::IotHub => "--iot-hub",

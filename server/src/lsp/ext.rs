@@ -26,6 +26,7 @@ pub const MONITOR_OPEN: &str = "devkit/monitor/open";
 pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
 pub const MONITOR_SEND: &str = "devkit/monitor/send";
 pub const ENROLL: &str = "devkit/enroll";
+pub const ENROLL_GROUP: &str = "devkit/enrollGroup";
 pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
@@ -55,6 +56,7 @@ pub const REQUESTS: &[&str] = &[
     MONITOR_CLOSE,
     MONITOR_SEND,
     ENROLL,
+    ENROLL_GROUP,
     PROVISION,
     CHECK_SETUP,
     SIM_CONFIG_MODE,
@@ -73,6 +75,7 @@ pub const TASKS: &[&str] = &[
     SET_UDS,
     SET_WIFI,
     ENROLL,
+    ENROLL_GROUP,
     PROVISION,
 ];
 
@@ -110,6 +113,7 @@ request_markers! {
     MonitorClose: MONITOR_CLOSE, MonitorCloseParams => MonitorCloseResult;
     MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
     Enroll: ENROLL, EnrollParams => EnrollResult;
+    EnrollGroup: ENROLL_GROUP, EnrollGroupParams => EnrollGroupResult;
     Provision: PROVISION, ProvisionParams => ProvisionResult;
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
@@ -597,6 +601,33 @@ pub use tasks::dps::enroll::EnrollBackend;
 
 /// The task's report as it is (what `devkit enroll --json` prints too).
 pub type EnrollResult = tasks::dps::enroll::EnrollReport;
+
+// ---- devkit/enrollGroup ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollGroupParams {
+    /// DPS service connection string. Secret. Group enrollments go through the REST API only.
+    pub connection_string: Option<Secret>,
+    /// The enrollment group's ID.
+    pub group: String,
+    /// The group's root or intermediate CA certificate (PEM or DER). RIoT certificates (the
+    /// published root key, DeviceID and alias certificates) are refused.
+    pub ca_cert: Option<PathBuf>,
+    /// Pin the group's devices to this hub (static allocation).
+    pub iot_hub: Option<String>,
+    /// Disable the group.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Enable a disabled group (updating otherwise keeps its state).
+    #[serde(default)]
+    pub enable: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The group task's report as it is (what `devkit enroll --group --json` prints too).
+pub type EnrollGroupResult = tasks::dps::enroll::GroupEnrollReport;
 
 // ---- devkit/provision ------------------------------------------------------------------------
 

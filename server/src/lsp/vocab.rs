@@ -39,6 +39,8 @@ pub const fn field(input: Input) -> &'static str {
         Input::CaFile => "caFile",
         Input::TrustedCa => "trustedCa",
         Input::Cert => "cert",
+        Input::Group => "group",
+        Input::CaCert => "caCert",
         Input::AliasKey => "aliasKey",
         Input::DeviceId => "deviceId",
         Input::IotHub => "iotHub",
@@ -97,7 +99,11 @@ mod tests {
     fn reports_name_inputs_as_the_daemon_does() {
         for &i in Input::ALL {
             let name = serde_json::to_value(i).unwrap();
-            let expected = if i == Input::Command { "command" } else { i.field() };
+            let expected = if i == Input::Command {
+                "command"
+            } else {
+                i.field()
+            };
             assert_eq!(name, expected, "{i:?}");
         }
     }

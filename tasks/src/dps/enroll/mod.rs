@@ -14,14 +14,17 @@
 //! - [`settings`]: what the individual enrollment holds besides the certificate, and the
 //!   read-modify-write through the REST API.
 //! - [`target`]: REST or `az`, and which DPS.
+//! - [`group`]: X.509 CA enrollment groups (`--group`), refusing the RIoT certificates as CA.
 //! - [`task`]: request, plan, run, report.
 
 pub mod certificate;
+pub mod group;
 pub mod settings;
 pub mod target;
 pub mod task;
 
 pub use certificate::{record_enrolled, resolve_certificate, EnrollCertificate};
+pub use group::{run_group, GroupEnrollPlan, GroupEnrollReport, GroupEnrollRequest};
 pub use settings::{enroll_rest, EnrollmentSettings};
 pub use target::{select_target, EnrollBackend, EnrollVia};
 pub use task::{run, EnrollPlan, EnrollReport, EnrollRequest};
