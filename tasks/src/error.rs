@@ -232,12 +232,12 @@ impl NextAction {
             NextAction::Enroll => "update the enrollment with `devkit enroll`",
             NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert` (`devkit inspect-cert ENROLLED.pem --against GENERATED.pem` shows which input differs)",
             NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
-            NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
+            NextAction::InstallToolchain => "install the missing tool (`devkit doctor` says what is missing and how)",
             NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
             NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
             NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
             NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",
-            NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
+            NextAction::InstallUdevRule => "install the ST-LINK udev rule (`devkit doctor` prints it)",
             NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
             NextAction::Retry => "run the command again",
         }
@@ -272,7 +272,7 @@ impl NextStep {
     /// terminal has a better command (which tool to install, and how).
     pub fn cli_hint(&self) -> String {
         match (self.action, self.detail.as_deref()) {
-            (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli (see README: toolchain), \
+            (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli and the AZ3166 platform (`devkit doctor` says how), \
                  or build from an existing Arduino15 folder with --builder arduino-builder --arduino-data DIR"
                 .into(),
             (NextAction::InstallToolchain, Some("arduino-builder")) => "install arduino-builder \
@@ -283,7 +283,7 @@ impl NextStep {
                  or enroll with --backend rest and the service connection string"
                 .into(),
             (NextAction::InstallToolchain, Some(what)) => {
-                format!("install {what} (see README: toolchain)")
+                format!("install {what} (`devkit doctor` says how)")
             }
             (action, _) => action.cli_hint().into(),
         }
@@ -432,7 +432,7 @@ mod tests {
         assert!(hint(Some("az")).contains("--backend rest"));
         assert_eq!(
             hint(Some("openocd")),
-            "install openocd (see README: toolchain)"
+            "install openocd (`devkit doctor` says how)"
         );
         assert_eq!(hint(None), NextAction::InstallToolchain.cli_hint());
         assert_eq!(
