@@ -157,6 +157,89 @@ fn build_success_skip_compile_error_and_missing_tools() {
             && !err.contains("arduino-cli not found"),
         "{err}"
     );
+
+    // No arduino-cli, an arduino-builder, and the default Arduino15 folder missing: the error
+    // names that folder and what it lacks, and is no "invalid --arduino-data" (never given).
+    let tools = p.root().join("builder-only");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    let home = p.root().join("home");
+    let o = Command::new(DEVKIT)
+        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3"])
+        .env("PATH", &tools)
+        .env("HOME", &home)
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .env_remove("DEVKIT_ARDUINO_DATA")
+        .env_remove("DEVKIT_BUILDER")
+        .output()
+        .unwrap();
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains("invalid --arduino-data")
+            && err.contains("`arduino-cli` is not on PATH")
+            && err.contains(&format!("the default Arduino data folder, {}, does not exist", home.join(".arduino15").display()))
+            && err.contains("next: install arduino-cli and the AZ3166 platform")
+            && err.contains("--arduino-data DIR"),
+        "{err}"
+    );
+}
+
+#[cfg(unix)]
+fn stand_in(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let f = dir.join(name);
+    std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `devkit doctor` takes the arduino-builder route the README offers: with it complete and no
+/// arduino-cli, the setup is complete (exit 0) and says which route the build takes.
+#[cfg(unix)]
+#[test]
+fn doctor_is_complete_with_the_arduino_builder_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tools = tmp.path().join("bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
+    let data = tmp.path().join("Arduino15");
+    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    let doctor = |extra: &[&str]| {
+        Command::new(DEVKIT)
+            .arg("doctor")
+            .args(extra)
+            .env("PATH", &tools)
+            .env("HOME", tmp.path())
+            .env_remove("DEVKIT_ARDUINO_CLI")
+            .env_remove("DEVKIT_ARDUINO_DATA")
+            .env_remove("DEVKIT_ARDUINO_BUILDER")
+            .output()
+            .unwrap()
+    };
+    let o = doctor(&["--arduino-data", s(&data)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("setup complete: `devkit build` will use arduino-builder")
+            && out.contains("the arduino-cli route lacks arduino-cli")
+            && out.contains("n/a  arduino-cli "),
+        "{out}"
+    );
+    let o = doctor(&["--arduino-data", s(&data), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["ready"].as_bool(), v["builder"].as_str()), (Some(true), Some("arduino-builder")));
+    // The default folder (under HOME) has no platform: neither route, exit 1, both named.
+    let o = doctor(&[]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("neither build route works")
+            && out.contains(&format!("the default Arduino data folder, {}, does not exist", tmp.path().join(".arduino15").display())),
+        "{out}\n{err}"
+    );
 }
 
 #[cfg(unix)]

@@ -279,6 +279,10 @@ impl NextStep {
                  (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
                  or build with --builder arduino-cli"
                 .into(),
+            (NextAction::InstallToolchain, Some(crate::build::PLATFORM_ID)) => "install arduino-cli and the AZ3166 platform \
+                 (`devkit doctor` says how), or give an Arduino15 folder holding packages/AZ3166/hardware/stm32f4/<version> \
+                 with --arduino-data DIR (or DEVKIT_ARDUINO_DATA)"
+                .into(),
             (NextAction::InstallToolchain, Some("az")) => "install the Azure CLI and its extension (`az extension add --name azure-iot`), \
                  or enroll with --backend rest and the service connection string"
                 .into(),

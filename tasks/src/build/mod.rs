@@ -257,10 +257,10 @@ impl DomainError for BuildError {
                 NextAction::InstallToolchain,
                 "arduino-builder",
             )],
-            BuildError::ArduinoDataMissing { .. } => vec![
-                NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
-                NextStep::with_detail(NextAction::InstallToolchain, toolchain::PLATFORM_ID),
-            ],
+            BuildError::ArduinoDataMissing { .. } => vec![NextStep::with_detail(
+                NextAction::InstallToolchain,
+                toolchain::PLATFORM_ID,
+            )],
             BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(
                 NextAction::InstallToolchain,
                 "arduino-cli",
