@@ -193,6 +193,38 @@ fn stand_in(dir: &Path, name: &str, body: &str) {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// `build`'s auto choice takes the first complete route, as `doctor` reports it: arduino-cli
+/// without the platform gives way to a complete arduino-builder route.
+#[cfg(unix)]
+#[test]
+fn build_falls_back_to_a_complete_arduino_builder_route() {
+    let p = Project::new(false);
+    let tools = p.root().join("builder-tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
+    let data = p.root().join("Arduino15");
+    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    let path = format!("{}:{}:/usr/bin:/bin", tools.display(), p.arduino_cli().parent().unwrap().display());
+    let o = Command::new(DEVKIT)
+        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3", "--arduino-data", s(&data)])
+        .env("PATH", path)
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .env_remove("DEVKIT_BUILDER")
+        .output()
+        .unwrap();
+    let err = text(&o).1;
+    // The stand-in builder compiles nothing: the build fails after choosing it.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("arduino-cli cannot build for the DevKit (the DevKit platform AZ3166:stm32f4 is not installed")
+            && err.contains("building with arduino-builder instead"),
+        "{err}"
+    );
+}
+
 /// `devkit doctor` takes the arduino-builder route the README offers: with it complete and no
 /// arduino-cli, the setup is complete (exit 0) and says which route the build takes.
 #[cfg(unix)]
