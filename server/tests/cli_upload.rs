@@ -193,20 +193,28 @@ fn stand_in(dir: &Path, name: &str, body: &str) {
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A complete arduino-builder route in `dir`: stand-ins of arduino-builder and
+/// arm-none-eabi-gcc in `bin/`, and an Arduino15 folder holding the AZ3166 platform 1.6.2.
+#[cfg(unix)]
+fn builder_route(dir: &Path) -> (PathBuf, PathBuf) {
+    let tools = dir.join("bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
+    let data = dir.join("Arduino15");
+    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    (tools, data)
+}
+
 /// `build`'s auto choice takes the first complete route, as `doctor` reports it: arduino-cli
 /// without the platform gives way to a complete arduino-builder route.
 #[cfg(unix)]
 #[test]
 fn build_falls_back_to_a_complete_arduino_builder_route() {
     let p = Project::new(false);
-    let tools = p.root().join("builder-tools");
-    std::fs::create_dir_all(&tools).unwrap();
-    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
-    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
-    let data = p.root().join("Arduino15");
-    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
-    std::fs::create_dir_all(&platform).unwrap();
-    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    let (tools, data) = builder_route(p.root());
     let path = format!("{}:{}:/usr/bin:/bin", tools.display(), p.arduino_cli().parent().unwrap().display());
     let o = Command::new(DEVKIT)
         .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3", "--arduino-data", s(&data)])
@@ -231,14 +239,7 @@ fn build_falls_back_to_a_complete_arduino_builder_route() {
 #[test]
 fn doctor_is_complete_with_the_arduino_builder_route() {
     let tmp = tempfile::tempdir().unwrap();
-    let tools = tmp.path().join("bin");
-    std::fs::create_dir_all(&tools).unwrap();
-    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
-    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
-    let data = tmp.path().join("Arduino15");
-    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
-    std::fs::create_dir_all(&platform).unwrap();
-    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    let (tools, data) = builder_route(tmp.path());
     let doctor = |extra: &[&str]| {
         Command::new(DEVKIT)
             .arg("doctor")
