@@ -13,7 +13,7 @@
 //! [`crate::build::builder::resolve`]: arduino-cli first) and what the other one lacks, whose
 //! failing checks are then [`CheckStatus::NotNeeded`] rather than errors.
 
-use crate::build::{builder, toolchain, BuildError, BuilderChoice};
+use crate::build::{builder, toolchain, BuildError};
 use crate::error::{DomainError, NextAction, NextStep};
 use crate::flash::{UDEV_RELOAD, UDEV_RULE, UDEV_RULE_FILE};
 use crate::progress::Progress;
@@ -82,6 +82,24 @@ fn action(action: NextAction, detail: Option<&str>) -> NextStep {
     }
 }
 
+/// The route a build takes: the build's [`crate::build::BuilderChoice`] once `auto` is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BuildRoute {
+    ArduinoCli,
+    ArduinoBuilder,
+}
+
+impl BuildRoute {
+    /// Its name, as `--builder` and the build report's `toolchain.builder` spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BuildRoute::ArduinoCli => "arduino-cli",
+            BuildRoute::ArduinoBuilder => "arduino-builder",
+        }
+    }
+}
+
 /// What `devkit doctor --json` prints and `devkit/checkSetup` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,7 +109,7 @@ pub struct SetupReport {
     pub ready: bool,
     /// The route `devkit build` will take (`arduino-cli` or `arduino-builder`); `None` when
     /// neither is complete.
-    pub builder: Option<BuilderChoice>,
+    pub builder: Option<BuildRoute>,
 }
 
 /// Run every check (nothing is changed on the machine).
@@ -293,15 +311,15 @@ fn lacks(checks: &[Check]) -> Option<String> {
 
 /// Both routes' checks, and the summary check (`buildRoute`) that says which one the build
 /// takes (arduino-cli first, as [`builder::resolve`]) and what the other one lacks.
-async fn build_route_checks(opts: &DoctorOptions) -> (Check, Vec<Check>, Option<BuilderChoice>) {
+async fn build_route_checks(opts: &DoctorOptions) -> (Check, Vec<Check>, Option<BuildRoute>) {
     let cli = cli_route(opts).await;
     let mut builder = builder_route(opts).await;
     let (cli_lacks, builder_lacks) = (lacks(&cli), lacks(&builder));
     let mut checks = cli;
     checks.append(&mut builder);
     let taken = match (&cli_lacks, &builder_lacks) {
-        (None, _) => Some((BuilderChoice::ArduinoCli, &CLI_ROUTE[..], "arduino-builder", builder_lacks.as_deref())),
-        (Some(_), None) => Some((BuilderChoice::ArduinoBuilder, &BUILDER_ROUTE[..], "arduino-cli", cli_lacks.as_deref())),
+        (None, _) => Some((BuildRoute::ArduinoCli, &CLI_ROUTE[..], "arduino-builder", builder_lacks.as_deref())),
+        (Some(_), None) => Some((BuildRoute::ArduinoBuilder, &BUILDER_ROUTE[..], "arduino-cli", cli_lacks.as_deref())),
         _ => None,
     };
     let route = match taken {
@@ -310,7 +328,7 @@ async fn build_route_checks(opts: &DoctorOptions) -> (Check, Vec<Check>, Option<
             for c in checks.iter_mut().filter(|c| !ids.contains(&c.id) && c.status == CheckStatus::Error) {
                 c.status = CheckStatus::NotNeeded;
             }
-            let name = if choice == BuilderChoice::ArduinoCli { "arduino-cli" } else { "arduino-builder" };
+            let name = choice.name();
             let other = match other_lacks {
                 None => format!("the {other} route is complete too"),
                 Some(l) => format!("the {other} route lacks {l}"),
@@ -543,7 +561,7 @@ mod tests {
         arduino15(dir.path());
         let report = run(&opts(dir.path())).await;
         assert!(report.ready, "{:?}", report.checks);
-        assert_eq!(report.builder, Some(BuilderChoice::ArduinoCli));
+        assert_eq!(report.builder, Some(BuildRoute::ArduinoCli));
         assert_eq!(
             statuses(&report, &["arduinoCli", "platform", "arduinoData"]),
             [CheckStatus::Ok; 3]
@@ -570,7 +588,7 @@ mod tests {
         arduino15(dir.path());
         let report = run(&opts(dir.path())).await;
         assert!(report.ready, "{:?}", report.checks);
-        assert_eq!(report.builder, Some(BuilderChoice::ArduinoBuilder));
+        assert_eq!(report.builder, Some(BuildRoute::ArduinoBuilder));
         assert_eq!(
             statuses(&report, &["arduinoBuilder", "arduinoData", "armGcc"]),
             [CheckStatus::Ok; 3]
@@ -600,7 +618,7 @@ mod tests {
         arduino15(dir.path());
         let report = run(&opts(dir.path())).await;
         assert!(report.ready);
-        assert_eq!(report.builder, Some(BuilderChoice::ArduinoCli));
+        assert_eq!(report.builder, Some(BuildRoute::ArduinoCli));
         assert!(report.checks.iter().all(|c| c.status != CheckStatus::NotNeeded));
         assert!(by_id(&report.checks, "buildRoute")
             .detail
@@ -615,7 +633,7 @@ mod tests {
         arduino15(dir.path());
         let report = run(&opts(dir.path())).await;
         assert!(report.ready, "{:?}", report.checks);
-        assert_eq!(report.builder, Some(BuilderChoice::ArduinoBuilder));
+        assert_eq!(report.builder, Some(BuildRoute::ArduinoBuilder));
         assert_eq!(statuses(&report, &["arduinoCli", "platform"]), [CheckStatus::Ok, CheckStatus::NotNeeded]);
     }
 

@@ -1,10 +1,10 @@
 //! `devkit doctor`: is this machine ready to build, flash and provision a DevKit? A thin
 //! renderer of `tasks::doctor` (the editor's "Check Setup" shows the same checks).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::PathBuf;
-use tasks::build::BuilderChoice;
 use tasks::doctor::{self, CheckStatus, DoctorOptions};
 use tasks::error::NextAction;
 
@@ -42,7 +42,7 @@ fn render_action(action: NextAction, detail: Option<&str>) -> String {
             "add the udev rule to {}",
             detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)
         ),
-        other => other.cli_hint().to_string(),
+        other => other.hint(),
     }
 }
 
@@ -53,12 +53,12 @@ pub fn run(args: Args) -> CliResult {
         arduino_data: args.arduino_data,
         ..Default::default()
     }));
-    if args.json {
+    if args.json && report.ready {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).context("serialising the checks")?
         );
-    } else {
+    } else if !args.json {
         let width = report.checks.iter().map(|c| c.title.len()).max().unwrap_or(0);
         for c in &report.checks {
             let mark = match c.status {
@@ -85,24 +85,27 @@ pub fn run(args: Args) -> CliResult {
             }
         }
     }
+    let not_complete = match report.builder {
+        None => "the setup is not complete: neither build route works (arduino-cli with the AZ3166 platform, \
+             or arduino-builder with an Arduino15 folder holding it and arm-none-eabi-gcc; see the checks)",
+        Some(_) => "the setup is not complete (see the checks)",
+    };
     match (report.ready, report.builder) {
-        (true, Some(builder)) => {
+        (true, Some(route)) => {
             if !args.json {
-                let name = match builder {
-                    BuilderChoice::ArduinoBuilder => "arduino-builder",
-                    _ => "arduino-cli",
-                };
-                println!("setup complete: `devkit build` will use {name}");
+                println!("setup complete: `devkit build` will use {}", route.name());
             }
             Ok(())
         }
         (true, None) => Ok(()),
-        (false, None) => Err(CliError::Failed(anyhow::anyhow!(
-            "the setup is not complete: neither build route works (arduino-cli with the AZ3166 platform, \
-             or arduino-builder with an Arduino15 folder holding it and arm-none-eabi-gcc; see the checks above)"
-        ))),
-        (false, Some(_)) => Err(CliError::Failed(anyhow::anyhow!(
-            "the setup is not complete (see the checks above)"
+        // One document: the checks, with the error object next to them.
+        (false, _) if args.json => Err(CliError::Failed(anyhow::anyhow!(not_complete))
+            .with_output("checks", serde_json::json!(report.checks))
+            .with_output("ready", false.into())
+            .with_output("builder", serde_json::json!(report.builder))),
+        (false, _) => Err(CliError::Failed(anyhow::anyhow!(
+            "{} above)",
+            not_complete.trim_end_matches(')')
         ))),
     }
 }
