@@ -164,15 +164,7 @@ fn build_success_skip_compile_error_and_missing_tools() {
     std::fs::create_dir_all(&tools).unwrap();
     stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
     let home = p.root().join("home");
-    let o = Command::new(DEVKIT)
-        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3"])
-        .env("PATH", &tools)
-        .env("HOME", &home)
-        .env_remove("DEVKIT_ARDUINO_CLI")
-        .env_remove("DEVKIT_ARDUINO_DATA")
-        .env_remove("DEVKIT_BUILDER")
-        .output()
-        .unwrap();
+    let o = build_on_path(&p, &[], tools.as_os_str(), &home);
     let err = text(&o).1;
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
@@ -183,6 +175,22 @@ fn build_success_skip_compile_error_and_missing_tools() {
             && err.contains("--arduino-data DIR"),
         "{err}"
     );
+}
+
+/// `devkit build` of `p` with only `path` on PATH, `home` as HOME and no builder settings
+/// from the environment (`extra` flags appended).
+#[cfg(unix)]
+fn build_on_path(p: &Project, extra: &[&str], path: &std::ffi::OsStr, home: &Path) -> Output {
+    Command::new(DEVKIT)
+        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3"])
+        .args(extra)
+        .env("PATH", path)
+        .env("HOME", home)
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .env_remove("DEVKIT_ARDUINO_DATA")
+        .env_remove("DEVKIT_BUILDER")
+        .output()
+        .unwrap()
 }
 
 #[cfg(unix)]
@@ -216,13 +224,7 @@ fn build_falls_back_to_a_complete_arduino_builder_route() {
     let p = Project::new(false);
     let (tools, data) = builder_route(p.root());
     let path = format!("{}:{}:/usr/bin:/bin", tools.display(), p.arduino_cli().parent().unwrap().display());
-    let o = Command::new(DEVKIT)
-        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3", "--arduino-data", s(&data)])
-        .env("PATH", path)
-        .env_remove("DEVKIT_ARDUINO_CLI")
-        .env_remove("DEVKIT_BUILDER")
-        .output()
-        .unwrap();
+    let o = build_on_path(&p, &["--arduino-data", s(&data)], path.as_ref(), p.root());
     let err = text(&o).1;
     // The stand-in builder compiles nothing: the build fails after choosing it.
     assert_eq!(o.status.code(), Some(1), "{err}");
