@@ -179,7 +179,10 @@ async fn cli_route(opts: &DoctorOptions) -> Vec<Check> {
         title: "AZ3166 platform (arduino-cli)",
         status: CheckStatus::Error,
         detail: format!("not checked: {why}"),
-        next_actions: vec![action(NextAction::InstallToolchain, Some(toolchain::PLATFORM_ID))],
+        next_actions: vec![action(
+            NextAction::InstallToolchain,
+            Some(toolchain::PLATFORM_ID),
+        )],
     };
     let cli =
         match toolchain::find_arduino_cli(opts.arduino_cli.as_deref(), opts.path_env.as_deref()) {
@@ -243,11 +246,7 @@ async fn cli_route(opts: &DoctorOptions) -> Vec<Check> {
 }
 
 /// A check from a build step's result: the build's own error wording and next actions.
-fn step_check(
-    id: &'static str,
-    title: &'static str,
-    result: Result<String, BuildError>,
-) -> Check {
+fn step_check(id: &'static str, title: &'static str, result: Result<String, BuildError>) -> Check {
     match result {
         Ok(detail) => Check {
             id,
@@ -281,7 +280,11 @@ async fn builder_route(opts: &DoctorOptions) -> Vec<Check> {
     let data = builder::builder_data(opts.arduino_data.as_deref(), false);
     let gcc = match &data {
         Ok((data, _)) => builder::builder_gcc(Some(data), path_env).map(|gcc| match gcc {
-            Some(gcc) => format!("{} (the platform in {} has no compiler of its own)", gcc.display(), data.display()),
+            Some(gcc) => format!(
+                "{} (the platform in {} has no compiler of its own)",
+                gcc.display(),
+                data.display()
+            ),
             None => format!("the platform's own, in {}", data.display()),
         }),
         // No platform folder to look in: only PATH can say.
@@ -289,8 +292,16 @@ async fn builder_route(opts: &DoctorOptions) -> Vec<Check> {
             .map(|gcc| gcc.map(|g| g.display().to_string()).unwrap_or_default()),
     };
     let data = data.map(|(data, platform)| {
-        let version = platform.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        format!("{} holds {} {version}", data.display(), toolchain::PLATFORM_ID)
+        let version = platform
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        format!(
+            "{} holds {} {version}",
+            data.display(),
+            toolchain::PLATFORM_ID
+        )
     });
     vec![
         step_check("arduinoBuilder", "arduino-builder", program),
@@ -304,9 +315,16 @@ const BUILDER_ROUTE: [&str; 3] = ["arduinoBuilder", "arduinoData", "armGcc"];
 
 /// What a route lacks: its first failing check, in one line.
 fn lacks(checks: &[Check]) -> Option<String> {
-    checks.iter().find(|c| c.status != CheckStatus::Ok).map(|c| {
-        format!("{}: {}", c.title, c.detail.lines().next().unwrap_or_default())
-    })
+    checks
+        .iter()
+        .find(|c| c.status != CheckStatus::Ok)
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.title,
+                c.detail.lines().next().unwrap_or_default()
+            )
+        })
 }
 
 /// Both routes' checks, and the summary check (`buildRoute`) that says which one the build
@@ -318,8 +336,18 @@ async fn build_route_checks(opts: &DoctorOptions) -> (Check, Vec<Check>, Option<
     let mut checks = cli;
     checks.append(&mut builder);
     let taken = match (&cli_lacks, &builder_lacks) {
-        (None, _) => Some((BuildRoute::ArduinoCli, &CLI_ROUTE[..], "arduino-builder", builder_lacks.as_deref())),
-        (Some(_), None) => Some((BuildRoute::ArduinoBuilder, &BUILDER_ROUTE[..], "arduino-cli", cli_lacks.as_deref())),
+        (None, _) => Some((
+            BuildRoute::ArduinoCli,
+            &CLI_ROUTE[..],
+            "arduino-builder",
+            builder_lacks.as_deref(),
+        )),
+        (Some(_), None) => Some((
+            BuildRoute::ArduinoBuilder,
+            &BUILDER_ROUTE[..],
+            "arduino-cli",
+            cli_lacks.as_deref(),
+        )),
         _ => None,
     };
     let route = match taken {
@@ -486,7 +514,9 @@ mod tests {
     }
 
     fn statuses(report: &SetupReport, ids: &[&str]) -> Vec<CheckStatus> {
-        ids.iter().map(|id| by_id(&report.checks, id).status).collect()
+        ids.iter()
+            .map(|id| by_id(&report.checks, id).status)
+            .collect()
     }
 
     #[tokio::test]
@@ -505,14 +535,21 @@ mod tests {
             [NextAction::InstallToolchain, NextAction::SetArduinoCliPath]
         );
         assert_eq!(
-            statuses(&report, &["platform", "arduinoBuilder", "arduinoData", "armGcc"]),
+            statuses(
+                &report,
+                &["platform", "arduinoBuilder", "arduinoData", "armGcc"]
+            ),
             [CheckStatus::Error; 4]
         );
         let route = by_id(checks, "buildRoute");
         assert_eq!(route.status, CheckStatus::Error);
         assert!(
-            route.detail.contains("the arduino-cli route lacks arduino-cli: arduino-cli not found")
-                && route.detail.contains("the arduino-builder route lacks arduino-builder: arduino-builder not found"),
+            route
+                .detail
+                .contains("the arduino-cli route lacks arduino-cli: arduino-cli not found")
+                && route.detail.contains(
+                    "the arduino-builder route lacks arduino-builder: arduino-builder not found"
+                ),
             "{}",
             route.detail
         );
@@ -573,12 +610,19 @@ mod tests {
         );
         let route = by_id(&report.checks, "buildRoute");
         assert!(
-            route.detail.starts_with("arduino-cli: `devkit build` will use it")
-                && route.detail.contains("the arduino-builder route lacks arduino-builder: arduino-builder not found"),
+            route
+                .detail
+                .starts_with("arduino-cli: `devkit build` will use it")
+                && route.detail.contains(
+                    "the arduino-builder route lacks arduino-builder: arduino-builder not found"
+                ),
             "{}",
             route.detail
         );
-        assert_eq!(serde_json::to_value(&report).unwrap()["builder"], "arduino-cli");
+        assert_eq!(
+            serde_json::to_value(&report).unwrap()["builder"],
+            "arduino-cli"
+        );
     }
 
     #[tokio::test]
@@ -598,13 +642,23 @@ mod tests {
             [CheckStatus::NotNeeded; 2]
         );
         let checks = &report.checks;
-        assert!(by_id(checks, "arduinoBuilder").detail.ends_with("version 1.3.25"));
-        assert!(by_id(checks, "arduinoData").detail.ends_with("holds AZ3166:stm32f4 1.6.2"));
-        assert!(by_id(checks, "armGcc").detail.contains("has no compiler of its own"));
+        assert!(by_id(checks, "arduinoBuilder")
+            .detail
+            .ends_with("version 1.3.25"));
+        assert!(by_id(checks, "arduinoData")
+            .detail
+            .ends_with("holds AZ3166:stm32f4 1.6.2"));
+        assert!(by_id(checks, "armGcc")
+            .detail
+            .contains("has no compiler of its own"));
         let route = by_id(checks, "buildRoute");
         assert!(
-            route.detail.starts_with("arduino-builder: `devkit build` will use it")
-                && route.detail.contains("the arduino-cli route lacks arduino-cli: arduino-cli not found"),
+            route
+                .detail
+                .starts_with("arduino-builder: `devkit build` will use it")
+                && route
+                    .detail
+                    .contains("the arduino-cli route lacks arduino-cli: arduino-cli not found"),
             "{}",
             route.detail
         );
@@ -619,7 +673,10 @@ mod tests {
         let report = run(&opts(dir.path())).await;
         assert!(report.ready);
         assert_eq!(report.builder, Some(BuildRoute::ArduinoCli));
-        assert!(report.checks.iter().all(|c| c.status != CheckStatus::NotNeeded));
+        assert!(report
+            .checks
+            .iter()
+            .all(|c| c.status != CheckStatus::NotNeeded));
         assert!(by_id(&report.checks, "buildRoute")
             .detail
             .ends_with("the arduino-builder route is complete too"));
@@ -634,7 +691,10 @@ mod tests {
         let report = run(&opts(dir.path())).await;
         assert!(report.ready, "{:?}", report.checks);
         assert_eq!(report.builder, Some(BuildRoute::ArduinoBuilder));
-        assert_eq!(statuses(&report, &["arduinoCli", "platform"]), [CheckStatus::Ok, CheckStatus::NotNeeded]);
+        assert_eq!(
+            statuses(&report, &["arduinoCli", "platform"]),
+            [CheckStatus::Ok, CheckStatus::NotNeeded]
+        );
     }
 
     #[tokio::test]
@@ -648,8 +708,12 @@ mod tests {
         assert_eq!(data.status, CheckStatus::Error);
         let folder = dir.path().join("Arduino15");
         assert!(
-            data.detail.contains(&format!("the Arduino data folder given, {},", folder.display()))
-                && data.detail.contains("has no packages/AZ3166/hardware/stm32f4/<version>"),
+            data.detail.contains(&format!(
+                "the Arduino data folder given, {},",
+                folder.display()
+            )) && data
+                .detail
+                .contains("has no packages/AZ3166/hardware/stm32f4/<version>"),
             "{}",
             data.detail
         );
@@ -660,7 +724,11 @@ mod tests {
         let report = run(&opts(dir.path())).await;
         let gcc = by_id(&report.checks, "armGcc");
         assert_eq!(gcc.status, CheckStatus::Error);
-        assert!(gcc.detail.contains("arm-none-eabi-gcc on PATH"), "{}", gcc.detail);
+        assert!(
+            gcc.detail.contains("arm-none-eabi-gcc on PATH"),
+            "{}",
+            gcc.detail
+        );
     }
 
     #[tokio::test]

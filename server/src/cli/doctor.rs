@@ -59,7 +59,12 @@ pub fn run(args: Args) -> CliResult {
             serde_json::to_string_pretty(&report).context("serialising the checks")?
         );
     } else if !args.json {
-        let width = report.checks.iter().map(|c| c.title.len()).max().unwrap_or(0);
+        let width = report
+            .checks
+            .iter()
+            .map(|c| c.title.len())
+            .max()
+            .unwrap_or(0);
         for c in &report.checks {
             let mark = match c.status {
                 CheckStatus::Ok => "ok  ",
