@@ -605,10 +605,11 @@ export interface CheckSetupParams {
     arduinoData?: string;
 }
 export interface SetupCheck {
-    /** `daemon`, `arduinoCli`, `platform`, `probe`, `udevRule`. */
+    /** `daemon`, `buildRoute`, `arduinoCli`, `platform`, `arduinoBuilder`, `arduinoData`, `armGcc`, `probe`, `udevRule`. */
     id: string;
     title: string;
-    status: "ok" | "warning" | "error";
+    /** `notNeeded`: fails only on the build route not taken (the other one is complete). */
+    status: "ok" | "warning" | "error" | "notNeeded";
     /** May span lines. */
     detail: string;
     nextActions: NextAction[];
@@ -617,6 +618,8 @@ export interface CheckSetupResult {
     checks: SetupCheck[];
     /** No check is an error. */
     ready: boolean;
+    /** The route the build takes; null when neither is complete. */
+    builder: "arduino-cli" | "arduino-builder" | null;
 }
 export const checkSetup = new lc.RequestType<CheckSetupParams, CheckSetupResult, void>("devkit/checkSetup");
 

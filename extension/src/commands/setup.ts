@@ -10,7 +10,7 @@ import { taskJsonEntries, TASK_TYPE } from "../tasks";
 import { validate, validator } from "./inputs";
 import { Quiet, Services, setContext } from "./services";
 
-const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)" } as const;
+const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)", notNeeded: "$(circle-slash)" } as const;
 
 /** "Check Setup": the daemon's checks (arduino-cli, platform, probe, udev rule) with their fixes. */
 export async function checkSetup(s: Services, args: Quiet = {}): Promise<ext.CheckSetupResult> {
@@ -23,7 +23,7 @@ export async function checkSetup(s: Services, args: Quiet = {}): Promise<ext.Che
     const items = result.checks.map((check) => ({
         label: `${CHECK_ICON[check.status] ?? ""} ${check.title}`,
         description: check.detail.split("\n")[0],
-        detail: check.status === "ok" ? undefined : check.nextActions.length ? "Select for the fix" : undefined,
+        detail: check.status === "ok" || check.status === "notNeeded" ? undefined : check.nextActions.length ? "Select for the fix" : undefined,
         check,
     }));
     const pick = await vscode.window.showQuickPick(items, {

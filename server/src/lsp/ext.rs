@@ -711,15 +711,11 @@ pub struct CheckSetupParams {
     pub arduino_data: Option<PathBuf>,
 }
 
-#[derive(Serialize, Debug, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckSetupResult {
-    /// One entry per check: `id`, `title`, `status` (`ok`, `warning`, `error`), `detail`,
-    /// `nextActions` (`{action, detail?}`, the next-action contract of errors).
-    pub checks: Vec<tasks::doctor::Check>,
-    /// No check is an error (warnings allowed).
-    pub ready: bool,
-}
+/// `checks`: one entry per check: `id`, `title`, `status` (`ok`, `warning`, `error`,
+/// `notNeeded`), `detail`, `nextActions` (`{action, detail?}`, the next-action contract of
+/// errors); `ready`: no check is an error (warnings allowed); `builder`: the route the build
+/// takes (`arduino-cli`, `arduino-builder`, or null when neither is complete).
+pub type CheckSetupResult = tasks::doctor::SetupReport;
 
 // ---- devkit/simConfigMode --------------------------------------------------------------------
 
