@@ -190,6 +190,16 @@ async function runCommand(page, title) {
     await page.screenshot({ path: `${OUT}/06g-walkthrough-check-setup.png` });
     await page.keyboard.press("Escape");
 
+    // The installation guide opens the packaged README (the VSIX holds it as `readme.md`).
+    await step("installation guide opens the packaged readme", async () => {
+        await runCommand(page, "DevKit: Installation Guide");
+        await page.locator(".tabs-container .tab", { hasText: /readme\.md/i }).first().waitFor({ state: "visible", timeout: 20000 });
+        const broken = await page.locator(".notifications-toasts .notification-list-item-message", { hasText: /cannot be found|is missing/i }).count();
+        if (broken) throw new Error(`the guide did not open: ${await page.locator(".notifications-toasts").innerText()}`);
+    });
+    await page.screenshot({ path: `${OUT}/06h-installation-guide.png` });
+    await page.keyboard.press("Escape");
+
     // The serial monitor on the virtual DevKit (started by scripts/test.mjs, its pty link is the
     // workspace's port setting), from the palette; the status bar shows the port.
     await step("monitor command", () => runCommand(page, "DevKit: Open Serial Monitor"));

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
 import { portItem } from "../../src/commands/port";
+import { readmeUri } from "../../src/commands/setup";
 import { sketchSelector } from "../../src/ctx";
 import { taskJsonEntries } from "../../src/tasks";
 import { buttonsFor, errorView } from "../../src/errors";
@@ -147,6 +148,21 @@ test("activation: extension activates and contributes its commands, tasks and wa
         assert(props.includes(k), `setting ${k}`);
     }
     assertEq(vscode.workspace.getConfiguration("devkitDps").get("dps.globalEndpoint"), "global.azure-devices-provisioning.net", "default endpoint");
+    // Every command stays in the palette (a missing precondition is said by the command, with
+    // its fix); only the DevKit view's commands, which need the view's item, are left out.
+    for (const c of pkg.contributes.commands) assert(!c.enablement, `${c.command} is never disabled in the palette (enablement: ${c.enablement})`);
+    const hidden = pkg.contributes.menus.commandPalette.filter((m: { when: string }) => m.when === "false").map((m: { command: string }) => m.command).sort();
+    assertEq(hidden.join(" "), "devkit.copyThumbprint devkit.forgetSecrets devkit.openPortal devkit.refreshDevices devkit.reenroll devkit.showCertificate devkit.showDrift", "palette: only the view's commands hidden");
+    assert(pkg.categories.includes("Azure") && !pkg.categories.includes("Other"), `marketplace category: ${pkg.categories}`);
+});
+
+test("installation guide: the README is found whatever case the packager gave its name", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "pkg-"));
+    fs.writeFileSync(path.join(dir, "readme.md"), "# guide\n");
+    const found = await readmeUri(vscode.Uri.file(dir));
+    assertEq(found ? path.basename(found.fsPath) : "none", "readme.md", "the packaged, lower-cased readme");
+    const none = fs.mkdtempSync(path.join(tmp, "pkg-"));
+    assertEq(await readmeUri(vscode.Uri.file(none)), undefined, "no README: undefined, not a broken path");
 });
 
 test("status bar: port item and monitor toggle are shown", async () => {
@@ -415,9 +431,15 @@ test("task devkit: device-upload without arduino-cli fails with a clear message 
     await cfg.update("arduinoCli.path", path.join(tmp, "no-such-arduino-cli"), vscode.ConfigurationTarget.Workspace);
     await cfg.update("dps.idScope", "0ne0001A2B3", vscode.ConfigurationTarget.Workspace);
     try {
+        const shown = api.shownErrors.length;
         assertEq(await runTask("device-upload"), 1, "task exit code");
         const log = api.ctx.log.channel.transcript;
         assert(/task device-upload: .*arduino-cli/i.test(log), `the log names arduino-cli: ${log.split("\n").filter((l) => l.includes("device-upload")).join(" | ")}`);
+        // A failed task gets the notification and buttons a failed command gets.
+        const last = await waitFor("the task's error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
+        assert(/arduino-cli/i.test(last.title), `the notification names arduino-cli: ${last.title}`);
+        assert(last.buttons.includes("Set arduino-cli Path"), `the daemon's next action as a button: ${last.buttons.join(", ")}`);
+        assert(last.buttons.includes("Retry"), `Retry runs the task again: ${last.buttons.join(", ")}`);
     } finally {
         await cfg.update("serial.port", undefined, vscode.ConfigurationTarget.Workspace);
         await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
@@ -675,7 +697,8 @@ test("task devkit: device-upload flashes the virtual DevKit; the open monitor pa
         const why = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("task device-upload")).pop();
         assertEq(code, 0, `task exit code (${why})`);
         const t = api.monitors.transcript(link);
-        assert(/monitor paused for devkit\/deviceUpload/.test(t), "the monitor noted the pause for the upload");
+        assert(/monitor paused for the upload/.test(t), "the monitor noted the pause for the upload");
+        assert(!/devkit\//.test(t), "no protocol method names in the monitor");
         await waitFor("the monitor resumed", () => api.monitors.transcript(link).includes("monitor resumed"));
         await waitFor("the device rebooted into the new image", () => boots() > before, 30_000);
         await waitFor("registration events from the monitored port", () => api.status.events.some((e) => e.port === link));
@@ -805,7 +828,7 @@ test("errors: data.nextActions become buttons running the matching commands; lin
         },
     });
     const v = errorView(e, (t) => t, { label: "Retry", command: "devkit.enroll", args: [] });
-    assertEq(v.title, "The certificate does not match the enrollment.", "toast title is the first line");
+    assertEq(v.title, "The certificate does not match the enrollment. Regenerate the certificate, then enroll it again.", "toast: the first line, then the hint as a sentence");
     assertEq(v.full.split("\n").length, 3, "message lines and the hint, line breaks kept");
     assertEq(v.buttons.map((b) => b.label).join(","), "Generate Certificate,Enroll,Set arduino-cli Path,Retry", "buttons, unknown names left out");
     const build = buttonsFor([{ action: "retry", detail: "build" }], { label: "Retry", command: "devkit.enroll", args: [] });
@@ -813,6 +836,10 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     assertEq(v.buttons[0].command, "devkit.generateCert", "regenerateCert runs Generate Certificate");
     assertEq(v.buttons[2].command, "workbench.action.openSettings", "a path action opens the setting");
     assertEq(String(v.buttons[2].args[0]), "devkitDps.arduinoCli.path", "that setting");
+    // Errors speak to a person: no protocol prefix, the field by its UI name, its fix as a button.
+    const scope = errorView(Object.assign(new Error("invalid params: `idScope`: is required"), { data: { code: "invalidParams", field: "idScope" } }), (t) => t);
+    assertEq(scope.title, "ID Scope: is required", "no \"invalid params:\", the field's name");
+    assertEq(scope.buttons.map((b) => b.command).join(","), "devkit.configureDps", "a bad ID Scope offers Configure DPS");
     const registered = await vscode.commands.getCommands(true);
     const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
     for (const name of names) {
