@@ -186,7 +186,7 @@ struct Decl {
 fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
     let mut out = BTreeMap::new();
     let mut current: Option<(String, Decl)> = None;
-    let (mut flatten, mut rename) = (false, None::<String>);
+    let (mut flatten, mut rename, mut skip) = (false, None::<String>, false);
     for line in text.lines() {
         let t = line.trim();
         if let Some(rest) = line.strip_prefix("pub struct ") {
@@ -206,6 +206,14 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
         if t.starts_with("#[serde(") && t.contains("flatten") {
             flatten = true;
         }
+        // Never on the wire (e.g. a report's compiler diagnostics, published separately).
+        if t.starts_with("#[serde(")
+            && ["skip)", "skip,", "skip_serializing)", "skip_serializing,"]
+                .iter()
+                .any(|a| t.contains(a))
+        {
+            skip = true;
+        }
         if let Some(r) = t.strip_prefix("#[serde(rename = \"") {
             rename = r.split('"').next().map(str::to_string);
         }
@@ -213,7 +221,9 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
             let Some((name, ty)) = field.split_once(':') else {
                 continue;
             };
-            if flatten {
+            if skip {
+                // not a JSON field
+            } else if flatten {
                 decl.includes
                     .push(ty.trim().trim_end_matches(',').to_string());
             } else {
@@ -222,6 +232,7 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
             }
             flatten = false;
             rename = None;
+            skip = false;
         }
     }
     out
@@ -413,13 +424,13 @@ fn the_documentation_carries_the_hash_of_the_declarations() {
 
 #[test]
 fn the_field_parsers_see_what_they_should() {
-    let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
+    let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n    #[serde(skip)]\n    pub diagnostics: Vec<u8>,\n    #[serde(skip_serializing_if = \"Option::is_none\")]\n    pub z: Option<u8>,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
     assert_eq!(
         all_fields(&r, "AParams")
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
-        ["portName", "probe", "x"]
+        ["portName", "probe", "x", "z"]
     );
     let t = ts_interfaces("export interface AParams extends BParams {\n    /** doc: not a field */\n    portName?: string;\n}\nexport interface BParams {\n    probe: string;\n}\n");
     assert_eq!(
