@@ -261,6 +261,16 @@ mod tests {
     const CANARY: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffee1234";
 
     #[test]
+    fn invalid_params_speak_to_a_person_without_the_protocol_prefix() {
+        let err = TaskError::invalid("idScope", "is required");
+        assert_eq!(err.code, -32602);
+        assert_eq!(err.message, "`idScope`: is required");
+        assert_eq!(err.data["field"], "idScope");
+        let err = decode::<GenerateCertParams>(json!([1])).err().unwrap();
+        assert!(!err.message.contains("invalid params"), "{}", err.message);
+    }
+
+    #[test]
     fn wrong_type_names_the_field_not_the_value() {
         // The UDS pasted into a numeric-ish position: out_dir given a string is fine, so put the
         // canary where a bool is expected.
