@@ -17,6 +17,8 @@ export interface EnrollArgs extends Quiet {
     backend?: ext.EnrollBackend;
     /** PEM of a CA to trust for the DPS service (a local emulator). */
     caFile?: string;
+    /** Enable the enrollment if it is disabled (re-enrolling otherwise keeps it disabled). */
+    enable?: boolean;
 }
 
 async function askAzTarget(s: Services): Promise<{ dpsName: string; resourceGroup: string } | undefined> {
@@ -87,7 +89,7 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     }
     const az = backend === "az";
     const caFile = args.caFile ?? (az ? undefined : await dpsCaFile(s, connectionString, !!args.quiet));
-    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile, backend: az ? "az" : "rest" };
+    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile, backend: az ? "az" : "rest", enable: args.enable || undefined };
     if (az) {
         const target = await askAzTarget(s);
         if (!target) return undefined;
@@ -105,7 +107,10 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
         const which = result.certFromProjectState ? " (the project's last generated certificate)" : "";
         const next = result.provisioningStatus === "enabled" ? " Reset the DevKit to register." : " It is disabled: DPS refuses the device until it is enabled.";
         const said = result.warnings.length ? ` ${result.warnings.join(" ")}` : "";
-        void showReport(result.warnings.length ? "warning" : "info", `Enrollment for ${result.registrationId}${which} is ${result.provisioningStatus}.${next}${said}`, result.nextActions);
+        // A disabled enrollment stays disabled on re-enrolling: offer to enable it.
+        const enable = { label: "Enable", run: () => vscode.commands.executeCommand("devkit.enroll", { ...args, cert: result.cert, enable: true }) };
+        const views = result.provisioningStatus === "disabled" ? [enable] : [];
+        void showReport(result.warnings.length ? "warning" : "info", `Enrollment for ${result.registrationId}${which} is ${result.provisioningStatus}.${next}${said}`, result.nextActions, views);
     }
     return result;
 }
