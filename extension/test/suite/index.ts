@@ -172,20 +172,20 @@ test("status bar: port item and monitor toggle are shown", async () => {
 });
 
 test("client: registration events map to the status bar states", async () => {
-    assertEq(registrationStateOf({ kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
-    const a = registrationStateOf({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assertEq(registrationStateOf({ port: "test-port", kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
+    const a = registrationStateOf({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assert(a?.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
-    assertEq(registrationStateOf({ kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
-    assertEq(registrationStateOf({ kind: "identity" }), undefined, "identity lines leave the state alone");
-    api.status.onEvent({ kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
+    assertEq(registrationStateOf({ port: "test-port", kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
+    assertEq(registrationStateOf({ port: "test-port", kind: "identity" }), undefined, "identity lines leave the state alone");
+    api.status.onEvent({ port: "test-port", kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
     assertEq(api.status.registration.text, "$(error) DPS: failed", "failed item text");
     assert(String(api.status.registration.tooltip).includes("enroll the current certificate"), "tooltip carries the hint");
-    api.status.onEvent({ kind: "status", status: "ASSIGNING" });
+    api.status.onEvent({ port: "test-port", kind: "status", status: "ASSIGNING" });
     assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
-    api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    api.status.onEvent({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
     assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
-    api.status.onEvent({ kind: "configMode" });
+    api.status.onEvent({ port: "test-port", kind: "configMode" });
     assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4" });
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4", firmwareVersion: "1.6.2" });
