@@ -123,7 +123,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
         return task;
     }
 
-    /** A failed task gets the notification and buttons a failed command gets (plus Retry: the task again). */
+    /** A failed task gets the notification and buttons a failed command gets (Retry runs the task again). */
     private failed(def: DevkitTaskDefinition, e: unknown): void {
         const retry = { label: "Retry", command: "workbench.action.tasks.runTask", args: [`${TASK_TYPE}: ${def.task}`] };
         const view = errorView(e, (t) => this.s.ctx.redactor.redact(t), retry);
@@ -159,10 +159,11 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 // The sketch first: a folder without one is said before a port is asked for.
                 const inputs = await buildInputs(def.sketch);
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw missing("No DevKit port was chosen: select the DevKit's serial port.", { action: "selectPort" });
+                if (!port) throw noPort();
                 const params = { ...inputs, ...(await flashTarget(s, port)) };
                 const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
-                for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                // The drift's message is among the warnings too: said once, below.
+                for (const w of r.warnings.filter((x) => x !== r.drift?.message)) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
                 pty.line(`Uploaded to ${port}.`);
                 // Which digest changed and what it means: the daemon's words, with its next steps.
                 if (r.drift) {
@@ -175,7 +176,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             }
             case "upload": {
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw missing("No DevKit port was chosen: select the DevKit's serial port.", { action: "selectPort" });
+                if (!port) throw noPort();
                 const build = await findBuild(s, { quiet: true });
                 if (!build) throw missing("No build found: build the sketch first.", { action: "retry", detail: "build" });
                 pty.line(`Flashing ${build.bin}`);
@@ -188,7 +189,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             }
             case "monitor": {
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw missing("No DevKit port was chosen: select the DevKit's serial port.", { action: "selectPort" });
+                if (!port) throw noPort();
                 await s.monitors.open(port);
                 pty.line(`Serial monitor open on ${port} (its own terminal).`);
                 break;
@@ -209,6 +210,9 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
         }
     }
 }
+
+/** No port given and none picked: said with the button that picks one. */
+const noPort = () => missing("No DevKit port was chosen: select the DevKit's serial port.", { action: "selectPort" });
 
 /** The report's next actions, as the palette commands that do them. */
 function nextSteps(pty: TaskPty, actions: ext.NextAction[]): void {

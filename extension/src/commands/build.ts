@@ -120,9 +120,10 @@ export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult 
     setContext("devkit.uploaded", true);
     for (const w of result.warnings) s.ctx.log.warn(w);
     // The daemon's words for what changed (the FWID, or only the RIoT core digest) and its next steps.
-    if (result.drift) void showReport("warning", `Uploaded to the DevKit on ${port}. ${result.drift.message}`, result.drift.nextActions);
-    else if (result.warnings.length) void showReport("warning", `Uploaded to the DevKit on ${port}. ${result.warnings.join(" ")}`, result.nextActions);
-    else void showReport("info", `Uploaded to the DevKit on ${port}.`, result.nextActions);
+    // The drift's message is among the warnings too: said once.
+    const said = [...result.warnings.filter((w) => w !== result.drift?.message), ...(result.drift ? [result.drift.message] : [])];
+    const next = result.drift ? result.drift.nextActions : result.nextActions;
+    void showReport(said.length ? "warning" : "info", [`Uploaded to the DevKit on ${port}.`, ...said].join(" "), next);
     return result;
 }
 
