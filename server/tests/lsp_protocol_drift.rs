@@ -910,9 +910,11 @@ impl<'a> Checker<'a> {
             })
         };
         if let Some(p) = prim(rust) {
+            // A named union of literals (`ValidatedInput`) narrows a string as an inline one does.
+            let resolved = union_members(self.ts.aliases.get(ts).map_or(ts, String::as_str));
             let ok = ts == p
-                || (p == "string" && members.iter().all(|m| m.starts_with('"')))
-                || (p == "number" && members.iter().all(|m| m.parse::<f64>().is_ok()));
+                || (p == "string" && resolved.iter().all(|m| m.starts_with('"')))
+                || (p == "number" && resolved.iter().all(|m| m.parse::<f64>().is_ok()));
             if !ok {
                 self.fail(at, format!("`{rust}` is a {p}, but lsp_ext.ts says `{ts}`"));
             }
