@@ -330,6 +330,13 @@ async function runCommand(page, title) {
     await step("installation guide opens the packaged readme", async () => {
         await runCommand(page, "DevKit: Installation Guide");
         await page.locator(".tabs-container .tab", { hasText: /readme\.md/i }).first().waitFor({ state: "visible", timeout: 20000 });
+        // The preview (a webview, frames inside frames) shows the README's installation guide.
+        for (let i = 0; ; i++) {
+            const counts = await Promise.all(page.frames().map((f) => f.locator("h2", { hasText: "Installation guide" }).count().catch(() => 0)));
+            if (counts.some((n) => n > 0)) break;
+            if (i >= 40) throw new Error("the preview does not show the README's Installation guide");
+            await page.waitForTimeout(500);
+        }
         const broken = await page.locator(".notifications-toasts .notification-list-item-message", { hasText: /cannot be found|is missing/i }).count();
         if (broken) throw new Error(`the guide did not open: ${await page.locator(".notifications-toasts").innerText()}`);
     });
