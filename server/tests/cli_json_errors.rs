@@ -57,7 +57,7 @@ const CASES: &[(&[&str], i32, Option<&str>)] = &[
         1,
         None,
     ),
-    (&["enroll", "--json"], 2, Some("cert")),
+    (&["enroll", "--json"], 2, Some("connectionString")),
     (
         &[
             "generate-cert",

