@@ -11,7 +11,7 @@ import { buildInputs, findBuild, flashTarget, gccLines } from "./commands/build"
 import { generateCert } from "./commands/identity";
 import { resolvePort } from "./commands/port";
 import { Services } from "./commands/services";
-import { buttonsFor, errorView, missing, showErrorView, showReport } from "./errors";
+import { buttonsFor, errorView, missing, personMessage, showErrorView, showReport } from "./errors";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
@@ -70,8 +70,10 @@ class TaskPty implements vscode.Pseudoterminal {
                 this.closeEmitter.fire(0);
             },
             (e) => {
-                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
-                const msg = `${(e as Error).message}${typeof hint === "string" ? `\n${hint}` : ""}`;
+                const data = (e as { data?: { hint?: unknown; field?: unknown } }).data;
+                const hint = data?.hint;
+                const field = typeof data?.field === "string" ? data.field : undefined;
+                const msg = `${personMessage((e as Error).message, field)}${typeof hint === "string" ? `\n${hint}` : ""}`;
                 this.log.error(`task ${this.name}: ${isCancelled(e) ? "cancelled" : msg}`);
                 this.line(isCancelled(e) ? "\x1b[33mCancelled.\x1b[0m" : `\x1b[31m${msg}\x1b[0m`);
                 if (!isCancelled(e)) this.failed(e);
