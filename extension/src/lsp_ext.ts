@@ -249,6 +249,8 @@ export interface Drift {
 export interface IdentityResult {
     lastGenerated: IdentityRecord | null;
     lastEnrolled: IdentityRecord | null;
+    /** Whether DPS holds the current certificate (the daemon decides; the view shows it). */
+    enrollment: "noIdentity" | "notEnrolled" | "enrolled" | "outOfDate";
     currentFwid: string | null;
     currentCoreDigest: string | null;
     /** `null` when the enrollment matches the build and the last generated certificate. */

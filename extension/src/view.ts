@@ -72,8 +72,8 @@ export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposa
         device.contextValue = "devkitDevice";
         device.record = rec;
         const reg = this.status.reg;
-        const enrolled = id.lastEnrolled?.registrationId === rec.registrationId ? id.lastEnrolled : undefined;
-        const current = !!enrolled && enrolled.sha256Thumbprint === rec.sha256Thumbprint && !id.drift;
+        const enrolled = id.enrollment !== "notEnrolled";
+        const current = id.enrollment === "enrolled";
         device.children = [
             leaf("SHA-256", rec.sha256Thumbprint, "key"),
             leaf("FWID", rec.fwid, "file-binary"),

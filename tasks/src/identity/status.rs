@@ -17,12 +17,51 @@ pub struct IdentityStatusRequest {
     pub build_dir: Option<PathBuf>,
 }
 
+/// Whether DPS holds the project's current certificate (the last generated one, else the last
+/// enrolled), as far as the project knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EnrollmentStatus {
+    /// No identity recorded yet.
+    NoIdentity,
+    /// Its registration ID was never enrolled from this project.
+    NotEnrolled,
+    /// Enrolled with the current certificate, and the build has not drifted.
+    Enrolled,
+    /// Enrolled, but with another certificate or for a build that changed: enroll again.
+    OutOfDate,
+}
+
+impl EnrollmentStatus {
+    /// The one rule: the current record is the last generated one (else the last enrolled);
+    /// enrolled means the enrollment of that registration ID holds its thumbprint and there is
+    /// no drift.
+    pub fn of(state: &ProjectState, drift: Option<&Drift>) -> EnrollmentStatus {
+        let Some(current) = state.last_generated.as_ref().or(state.last_enrolled.as_ref()) else {
+            return EnrollmentStatus::NoIdentity;
+        };
+        match &state.last_enrolled {
+            Some(e) if e.registration_id == current.registration_id => {
+                if e.sha256_thumbprint == current.sha256_thumbprint && drift.is_none() {
+                    EnrollmentStatus::Enrolled
+                } else {
+                    EnrollmentStatus::OutOfDate
+                }
+            }
+            _ => EnrollmentStatus::NotEnrolled,
+        }
+    }
+}
+
 /// The project's identity and its drift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityStatusReport {
     pub last_generated: Option<IdentityRecord>,
     pub last_enrolled: Option<IdentityRecord>,
+    /// Whether DPS holds the current certificate ([`EnrollmentStatus::of`]): the editor shows
+    /// it as it is, it does not compare thumbprints itself.
+    pub enrollment: EnrollmentStatus,
     /// FWID of the build in `build_dir`, when given (lower-case hex).
     pub current_fwid: Option<String>,
     /// RIoT core digest of that build (lower-case hex).
@@ -51,6 +90,7 @@ impl IdentityStatusRequest {
         };
         let drift = project::drift(&state, current.as_ref());
         Ok(IdentityStatusReport {
+            enrollment: EnrollmentStatus::of(&state, drift.as_ref()),
             current_fwid: current.as_ref().map(|c| c.fwid.clone()),
             current_core_digest: current.map(|c| c.core_digest),
             warnings: drift.iter().map(|d| d.message.clone()).collect(),
@@ -118,6 +158,45 @@ mod tests {
     fn record(case: &str, uds: &Uds) -> IdentityRecord {
         let d = derive(uds, &image(case), &RegistrationId::parse("dev").unwrap()).unwrap();
         generated_record(&d, Path::new("/x/dev.pem"))
+    }
+
+    /// The view shows this as it is: every state of the project gives one answer.
+    #[test]
+    fn enrollment_status_of_the_current_certificate() {
+        let uds = Uds::parse(&"1".repeat(64)).unwrap();
+        let small = record("explicit-id-small", &uds);
+        let other = record("explicit-id-medium-crlf", &uds);
+        let state = |generated: Option<&IdentityRecord>, enrolled: Option<&IdentityRecord>| {
+            ProjectState {
+                last_generated: generated.cloned(),
+                last_enrolled: enrolled.cloned(),
+                ..Default::default()
+            }
+        };
+        use EnrollmentStatus as E;
+        assert_eq!(E::of(&state(None, None), None), E::NoIdentity);
+        assert_eq!(E::of(&state(Some(&small), None), None), E::NotEnrolled);
+        assert_eq!(E::of(&state(Some(&small), Some(&small)), None), E::Enrolled);
+        assert_eq!(E::of(&state(None, Some(&small)), None), E::Enrolled);
+        // Another certificate enrolled for the same registration ID.
+        assert_eq!(E::of(&state(Some(&small), Some(&other)), None), E::OutOfDate);
+        // The same certificate, but the build drifted since.
+        let drifted = image_drift(
+            &state(Some(&small), Some(&small)),
+            &image("explicit-id-medium-crlf"),
+            None,
+            Some(&uds),
+        );
+        assert!(drifted.is_some());
+        assert_eq!(
+            E::of(&state(Some(&small), Some(&small)), drifted.as_ref()),
+            E::OutOfDate
+        );
+        // Another registration ID enrolled: this one is not.
+        let mut elsewhere = small.clone();
+        elsewhere.registration_id = "another".into();
+        assert_eq!(E::of(&state(Some(&small), Some(&elsewhere)), None), E::NotEnrolled);
+        assert_eq!(serde_json::to_value(E::OutOfDate).unwrap(), "outOfDate");
     }
 
     #[test]
