@@ -66,6 +66,9 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => exit_on_usage_error(e),
     };
+    if !matches!(cli.command, Command::Lsp(_)) {
+        end_quietly_when_stdout_fails();
+    }
     let result = match cli.command {
         Command::GenerateCert(a) => cli::generate_cert::run(a),
         Command::InspectCert(a) => cli::inspect_cert::run(a),
@@ -87,6 +90,37 @@ fn main() {
     if let Err(e) = result {
         std::process::exit(e.report());
     }
+}
+
+/// The exit status when standard output was closed under us: 128 + SIGPIPE, as a shell reports
+/// a Unix tool that stopped because its reader (`| head -1`) went away.
+const STDOUT_CLOSED: i32 = 141;
+
+/// `print!` panics when standard output fails; a CLI command's reader closing it (`| head -1`)
+/// or a full disk (`> /dev/full`) is no bug. Turn that panic into a quiet exit
+/// ([`STDOUT_CLOSED`]) for a closed pipe and a one-line error with exit 1 for any other write
+/// error. Not for `devkit lsp`: its stdout is the protocol, owned by its transport, and a
+/// panicking job there fails alone. (Not SIGPIPE's default action: it would also kill a CLI
+/// run that writes to an `az` or `arduino-cli` child which exited early, without a word.)
+fn end_quietly_when_stdout_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(e) = info
+            .payload_as_str()
+            .and_then(|m| m.strip_prefix("failed printing to stdout: "))
+        {
+            let os_error = e
+                .rsplit_once("(os error ")
+                .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())
+                .map(std::io::Error::from_raw_os_error);
+            if os_error.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                std::process::exit(STDOUT_CLOSED);
+            }
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+        default(info)
+    }));
 }
 
 /// Print clap's usage error with every command-line value redacted, then exit.
