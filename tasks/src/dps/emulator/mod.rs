@@ -12,7 +12,7 @@
 //!   `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust). All atomic writes.
 
 mod api;
-mod certs;
+pub(crate) mod certs;
 mod state;
 mod verifier;
 
