@@ -105,10 +105,10 @@ const STDOUT_CLOSED: i32 = 141;
 fn end_quietly_when_stdout_fails() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if let Some(e) = info
-            .payload_as_str()
-            .and_then(|m| m.strip_prefix("failed printing to stdout: "))
-        {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if let Some(e) = message.and_then(|m| m.strip_prefix("failed printing to stdout: ")) {
             let os_error = e
                 .rsplit_once("(os error ")
                 .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())
