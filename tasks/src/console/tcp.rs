@@ -24,9 +24,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// a client learns what a serial port says with `EBUSY` when it is opened a second time.
 pub const IN_USE: &str = "devkit: this port is in use by another client\r\n";
 
-/// How long opening waits for [`IN_USE`] after connecting (the virtual DevKit answers within
-/// milliseconds; a device that sends nothing costs this once per open).
-const IN_USE_WAIT: Duration = Duration::from_millis(150);
+/// The byte the virtual DevKit sends first to a client it takes: opening knows at once that
+/// the port is its own (and consumes the byte), however slow a loaded machine is to answer.
+pub const ACCEPTED: u8 = 0;
+
+/// How long opening waits for [`ACCEPTED`] or [`IN_USE`] after connecting. Only a server that
+/// says neither (a serial server other than the virtual DevKit) waits this long.
+const IN_USE_WAIT: Duration = Duration::from_secs(2);
 
 fn in_use(name: &str) -> io::Error {
     io::Error::new(
@@ -36,9 +40,9 @@ fn in_use(name: &str) -> io::Error {
 }
 
 /// After connecting: fail when the device says the port is in use, or closes the connection
-/// at once (a virtual DevKit older than [`IN_USE`] did that to a second client). Only peeks:
-/// device output that arrives meanwhile is left for the reader.
-fn refused(stream: &TcpStream, name: &str) -> io::Result<()> {
+/// at once (a virtual DevKit older than [`IN_USE`] did that to a second client); consume
+/// [`ACCEPTED`]. Device output that arrives first (another server) is left for the reader.
+fn refused(mut stream: &TcpStream, name: &str) -> io::Result<()> {
     let deadline = Instant::now() + IN_USE_WAIT;
     let mut buf = [0u8; IN_USE.len()];
     loop {
@@ -54,6 +58,7 @@ fn refused(stream: &TcpStream, name: &str) -> io::Result<()> {
                     format!("{name} closed the connection at once (in use by another client?)"),
                 ))
             }
+            Ok(_) if buf[0] == ACCEPTED => return stream.read_exact(&mut [0u8; 1]),
             Ok(n) if n == buf.len() && buf == *IN_USE.as_bytes() => return Err(in_use(name)),
             // Part of the notice so far: wait for the rest.
             Ok(n) if IN_USE.as_bytes().starts_with(&buf[..n]) => {
@@ -347,11 +352,23 @@ mod tests {
             let addr = addr.clone();
             move || TcpPort::open(&addr, "tcp://late", 115_200, Duration::from_secs(2))
         });
-        let server = serve(IN_USE, IN_USE_WAIT * 3);
+        let server = serve(IN_USE, IN_USE_WAIT + Duration::from_millis(300));
         let mut port = opening.join().unwrap().expect("opened before the notice");
         let e = port.read(&mut [0u8; 256]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
         assert!(e.to_string().contains("in use by another client"), "{e}");
+        server.join().unwrap();
+
+        // The virtual DevKit's acceptance is consumed; what follows is the reader's.
+        let opening = std::thread::spawn({
+            let addr = addr.clone();
+            move || TcpPort::open(&addr, "tcp://taken", 115_200, Duration::from_secs(2))
+        });
+        let server = serve("\0Info: booted\r\n", Duration::ZERO);
+        let mut port = opening.join().unwrap().expect("opened");
+        let mut got = String::new();
+        let _ = port.read_to_string(&mut got);
+        assert_eq!(got, "Info: booted\r\n");
         server.join().unwrap();
 
         // Device output that is not the notice is left for the reader.

@@ -6,7 +6,8 @@
 //!   TCP port on the loopback interface, opened by every client as the port name
 //!   `tcp://127.0.0.1:PORT` ([`crate::console::tcp`]). One client at a time, as a serial port
 //!   opened exclusively: a second connection is told the port is in use ([`tcp::IN_USE`]) and
-//!   closed while the first is alive.
+//!   closed while the first is alive; the one taken first gets [`tcp::ACCEPTED`], a byte its
+//!   client consumes.
 //!
 //! The device sees either through [`Link`]: is a reader connected, read, write.
 
@@ -242,7 +243,9 @@ fn accept_loop(listener: &TcpListener, conn: &Mutex<Option<TcpStream>>, stop: &A
             turn_away(stream);
         } else if stream.set_nonblocking(false).is_ok() {
             let _ = stream.set_nodelay(true);
-            *guard = Some(stream);
+            if (&stream).write_all(&[tcp::ACCEPTED]).is_ok() {
+                *guard = Some(stream);
+            }
         }
     }
 }
@@ -318,8 +321,14 @@ mod tests {
                 assert!(std::time::Instant::now() < deadline, "not accepted");
             }
         };
+        let taken = |s: &mut TcpStream| {
+            let mut ack = [1u8];
+            s.read_exact(&mut ack).unwrap();
+            assert_eq!(ack[0], tcp::ACCEPTED, "told it has the port");
+        };
         let mut first = TcpStream::connect(&addr).unwrap();
         connected(&link);
+        taken(&mut first);
         assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
         first.write_all(b"hi").unwrap();
         assert_eq!(link.poll(1000).unwrap(), Readiness::Readable);
@@ -353,6 +362,7 @@ mod tests {
         }
         let mut third = TcpStream::connect(&addr).unwrap();
         connected(&link);
+        taken(&mut third);
         assert!(link.write_all(b"yo"));
         third.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"yo");
