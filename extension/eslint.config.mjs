@@ -14,4 +14,19 @@ export default tseslint.config(
         },
         languageOptions: { parserOptions: { project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },
     },
+    {
+        // Settings are read in src/config.ts only (rust-analyzer's config.ts): one place knows
+        // the setting ids and their defaults.
+        files: ["src/**/*.ts"],
+        ignores: ["src/config.ts"],
+        rules: {
+            "no-restricted-syntax": [
+                "error",
+                {
+                    selector: "MemberExpression[property.name='getConfiguration']",
+                    message: "Read settings through src/config.ts (config(), updateSetting()).",
+                },
+            ],
+        },
+    },
 );

@@ -9,6 +9,8 @@
 import * as vscode from "vscode";
 
 const SECRET_FIELDS = /("(?:uds|password|wifiPassword|connectionString|hubConnectionString|sharedAccessKey|primaryKey|secondaryKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
+/** `devkit/validateInput` params for a secret input (the client sends `input` before `value`). */
+const SECRET_VALUE = /("input"\s*:\s*"(?:uds|connectionString|hubConnectionString)"\s*,\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
 const SAS_KEY = /(SharedAccessKey=)[^;"\s]+/gi;
 /** Masked console commands typed or pasted into the monitor (their argument is a secret). */
 const MASKED_COMMAND = /((?:set_dps_uds|set_wifipwd)\s+)[^\s"\\]+/gi;
@@ -26,7 +28,7 @@ export class Redactor {
     }
 
     redact(text: string): string {
-        let out = text.replace(SECRET_FIELDS, '$1"***"').replace(SAS_KEY, "$1***").replace(MASKED_COMMAND, "$1***");
+        let out = text.replace(SECRET_FIELDS, '$1"***"').replace(SECRET_VALUE, '$1"***"').replace(SAS_KEY, "$1***").replace(MASKED_COMMAND, "$1***");
         for (const s of this.secrets) {
             if (out.includes(s)) out = out.split(s).join("***");
         }

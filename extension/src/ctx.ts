@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 import { findServer, ServerBinary } from "./bootstrap";
 import { Log, Redactor, SafeChannel } from "./channels";
+import { config, initializationOptions } from "./config";
 import * as ext from "./lsp_ext";
 
 /**
@@ -115,9 +116,8 @@ export class Ctx implements vscode.Disposable {
 
     private async doStart(): Promise<void> {
         this.setHealth("starting", "starting…");
-        const cfg = vscode.workspace.getConfiguration("devkitDps");
         try {
-            this.server = await findServer(cfg.get<string>("server.path", ""), this.extCtx.extensionPath);
+            this.server = await findServer(config().serverPath, this.extCtx.extensionPath);
         } catch (e) {
             const msg = (e as Error).message;
             this.setHealth("error", msg);
@@ -136,7 +136,7 @@ export class Ctx implements vscode.Disposable {
             outputChannel: this.serverChannel,
             traceOutputChannel: this.traceChannel,
             revealOutputChannelOn: lc.RevealOutputChannelOn.Never,
-            initializationOptions: this.initializationOptions(),
+            initializationOptions: initializationOptions(),
             errorHandler: {
                 error: (_error, _message, count) => ({
                     action: (count ?? 0) <= 3 ? lc.ErrorAction.Continue : lc.ErrorAction.Shutdown,
@@ -172,17 +172,6 @@ export class Ctx implements vscode.Disposable {
         }
         this.setHealth("ok", "running");
         this.log.info("daemon started");
-    }
-
-    private initializationOptions(): Record<string, unknown> {
-        const cfg = vscode.workspace.getConfiguration("devkitDps");
-        return {
-            globalEndpoint: cfg.get("dps.globalEndpoint"),
-            idScope: cfg.get("dps.idScope"),
-            registrationId: cfg.get("registrationId"),
-            uploadBackend: cfg.get("upload.backend"),
-            arduinoCli: cfg.get("arduinoCli.path") || undefined,
-        };
     }
 
     /** The daemon's process ended. Restart a bounded number of times, then explain. */

@@ -47,7 +47,8 @@ export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton
         case "checkSetup":
             return { label: "Check Setup", command: "devkit.checkSetup", args: [] };
         case "retry":
-            return retry;
+            // "Run the build first, then retry" (a build directory without an image).
+            return a.detail === "build" ? { label: "Build Sketch", command: "devkit.build", args: [] } : retry;
         default:
             return undefined;
     }
@@ -62,6 +63,35 @@ export function buttonsFor(actions: ext.NextAction[] | undefined, retry?: Action
         if (b && !out.some((o) => o.label === b.label)) out.push(b);
     }
     return out;
+}
+
+/**
+ * The typed next actions of a report (`nextActions` on a result). Read without a declared
+ * field: every report may carry them, and older daemons send none.
+ */
+export function nextActionsOf(result: unknown): ext.NextAction[] {
+    const a = (result as { nextActions?: unknown } | undefined)?.nextActions;
+    return Array.isArray(a) ? (a as ext.NextAction[]) : [];
+}
+
+/** A button that shows something of the result itself (open a file, copy a value): not a next step. */
+export interface ViewButton {
+    label: string;
+    run: () => unknown;
+}
+
+/**
+ * Shows a task's outcome: `message` with the buttons of the report's next actions, after the
+ * buttons that show the result itself. Resolves once the user picked (or dismissed) it.
+ */
+export async function showReport(severity: "info" | "warning", message: string, next: ext.NextAction[], views: ViewButton[] = []): Promise<void> {
+    const actions = buttonsFor(next);
+    const labels = [...views.map((v) => v.label), ...actions.map((b) => b.label)];
+    const pick = severity === "warning" ? await vscode.window.showWarningMessage(message, ...labels) : await vscode.window.showInformationMessage(message, ...labels);
+    const view = views.find((v) => v.label === pick);
+    if (view) return void (await view.run());
+    const b = actions.find((x) => x.label === pick);
+    if (b) await vscode.commands.executeCommand(b.command, ...b.args);
 }
 
 export interface ErrorView {

@@ -3,8 +3,12 @@
 import * as vscode from "vscode";
 import { Redactor, SafeChannel } from "./channels";
 import { registerCommands, Services } from "./commands";
+import { CHOSEN_BUILD_DIR } from "./commands/build";
+import { checkDpsSettings } from "./commands/setup";
+import { affects, config } from "./config";
 import { Ctx } from "./ctx";
 import { errorView, shownErrors, showErrorView } from "./errors";
+import * as ext from "./lsp_ext";
 import { MonitorManager } from "./monitor";
 import { Secrets } from "./secrets";
 import { StatusBar } from "./status";
@@ -44,7 +48,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
         view,
         ...registerViewCommands(ctx, view),
         vscode.workspace.onDidChangeConfiguration((e) => {
-            if (e.affectsConfiguration("devkitDps.server.path")) {
+            if (affects(e, "server.path")) {
                 void vscode.window.showInformationMessage("The DevKit daemon's path changed: restart the daemon?", "Restart").then((p) => {
                     // Through the command: a failed restart is shown, never an unhandled rejection.
                     if (p) void vscode.commands.executeCommand("devkit.restartServer");
@@ -52,7 +56,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
             }
         }),
     );
-    context.subscriptions.push(...contextKeys());
+    context.subscriptions.push(...contextKeys(s));
     // Start the daemon in the background; commands wait for it. A failure shows on the status
     // item and once as a notification that says how to fix it.
     ctx.start().catch((e) => void showErrorView(errorView(e, (t) => redactor.redact(t)), () => ctx.log.channel.show(true)));
@@ -61,27 +65,44 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
 
 /**
  * The context keys the commands' `enablement` and the walkthrough read, kept up to date:
- * `devkit.portSelected`, `devkit.dpsConfigured` (settings), `devkit.hasBuild` (a
- * `<sketch>.ino.bin` in the workspace). `devkit.daemonRunning` follows the daemon (Ctx),
- * `devkit.monitorOpen` the monitors.
+ * `devkit.portSelected`, `devkit.dpsConfigured` (settings), `devkit.hasBuild` (the daemon
+ * finds the project's build). `devkit.daemonRunning` follows the daemon (Ctx),
+ * `devkit.monitorOpen` the monitors. Changed DPS settings are checked by the daemon.
  */
-function contextKeys(): vscode.Disposable[] {
+function contextKeys(s: Services): vscode.Disposable[] {
     const set = (key: string, value: unknown) => void vscode.commands.executeCommand("setContext", key, value);
     const settings = () => {
-        const cfg = vscode.workspace.getConfiguration("devkitDps");
-        set("devkit.portSelected", !!cfg.get<string>("serial.port"));
-        set("devkit.dpsConfigured", !!cfg.get<string>("dps.idScope"));
+        const c = config();
+        set("devkit.portSelected", !!c.port);
+        set("devkit.dpsConfigured", !!c.idScope);
     };
-    const builds = async () => set("devkit.hasBuild", (await vscode.workspace.findFiles("**/*.ino.bin", "**/node_modules/**", 1)).length > 0);
+    const builds = async () => {
+        const projectDir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        const client = s.ctx.client;
+        if (!projectDir || !client?.isRunning()) return;
+        // The project's build directory, or the folder the user chose for this workspace.
+        const buildDir = s.ctx.extCtx.workspaceState.get<string>(CHOSEN_BUILD_DIR);
+        const found = await client.sendRequest(ext.findBuild, { projectDir, buildDir }).then(
+            () => true,
+            () => false,
+        );
+        set("devkit.hasBuild", found);
+    };
     settings();
-    void builds();
-    const watcher = vscode.workspace.createFileSystemWatcher("**/*.ino.bin");
+    // Images and maps appear and go with builds: ask the daemon again (it decides what a build is).
+    const watcher = vscode.workspace.createFileSystemWatcher("**/*.{bin,map}");
     return [
         watcher,
-        watcher.onDidCreate(() => set("devkit.hasBuild", true)),
+        watcher.onDidCreate(() => void builds()),
         watcher.onDidDelete(() => void builds()),
+        s.ctx.onRunning(() => {
+            void builds();
+            void checkDpsSettings(s).catch(() => undefined);
+        }),
         vscode.workspace.onDidChangeConfiguration((e) => {
-            if (e.affectsConfiguration("devkitDps")) settings();
+            if (!affects(e)) return;
+            settings();
+            void checkDpsSettings(s, (key) => affects(e, key)).catch(() => undefined);
         }),
         vscode.workspace.onDidChangeWorkspaceFolders(() => void builds()),
     ];

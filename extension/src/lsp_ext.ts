@@ -114,15 +114,25 @@ export interface GenerateCertParams {
     registrationId?: string;
     mac?: string;
     firmwareVersion?: string;
-    /** Default: `certs` in the project's `.devkit` folder, else the directory of the `.bin`. */
+    /** Default: `certs` in the project's `.devkit` folder, else the daemon's working directory. */
     outDir?: string;
-    /** Also write the DeviceID certificate. */
+    /** Also write the DeviceID certificate (and the DeviceID public key). */
     deviceCert?: boolean;
+    /** Also write the alias private key `alias-key.pem` (mode 0600): only on request. */
+    aliasKey?: boolean;
     /** Record the identity in the project's state file (`.devkit` folder). */
     projectDir?: string;
     /** Allow the UDS published in the original tutorial (its keys are public: tests only). */
     allowSampleUds?: boolean;
 }
+/** What happened to one file: `written` (new), `unchanged`, or `replaced` (the old one kept as `backup`). */
+export interface WrittenFile {
+    kind: "aliasCert" | "deviceCert" | "deviceIdPublicKey" | "aliasKey";
+    path: string;
+    action: "written" | "unchanged" | "replaced";
+    backup: string | null;
+}
+/** The task's report (`devkit generate-cert --json` prints the same object). */
 export interface GenerateCertResult {
     registrationId: string;
     /** Path of the alias certificate PEM written. */
@@ -132,11 +142,20 @@ export interface GenerateCertResult {
     /** Path of the DeviceID certificate PEM, when `deviceCert` was asked for. */
     deviceCert: string | null;
     deviceCertPem: string | null;
+    /** Path of the DeviceID public key PEM (with `deviceCert`). */
+    deviceIdPublicKey: string | null;
+    /** Path of the alias private key (with `aliasKey`). */
+    aliasKey: string | null;
     sha1Thumbprint: string;
     sha256Thumbprint: string;
-    /** SHA-256 of `.riot_fw`, upper-case hex. */
+    /** SHA-256 of `.riot_fw`, lower-case hex. */
     fwid: string;
+    files: WrittenFile[];
     warnings: string[];
+    /** `enroll` when the enrollment of this registration ID holds another certificate. */
+    nextActions: NextAction[];
+    /** The fixed-nonce weakness: never use the DeviceID certificate as a CA. */
+    note: string;
 }
 export const generateCert = new lc.RequestType<WithProgress<GenerateCertParams>, GenerateCertResult, void>(
     "devkit/generateCert",
@@ -163,15 +182,22 @@ export interface CertInfo {
     sha1Thumbprint: string;
     sha256Thumbprint: string;
 }
+/** Which input differs between two certificates. */
+export type Difference = "identical" | "deviceId" | "fwid" | "registrationId" | "encoding";
 export interface CertComparison {
     cert: CertInfo;
-    /** `identical`, `deviceId`, `fwid`, `registrationId` or `encoding`. */
-    difference: string;
+    /** What differs first. */
+    difference: Difference;
+    /** Every input that differs (empty when identical). */
+    differences: Difference[];
     explanation: string;
 }
+/** The task's report (`devkit inspect-cert --json` prints the same object). */
 export interface InspectCertResult extends CertInfo {
     /** Present when `against` was given. */
     against?: CertComparison;
+    /** The fixed-nonce weakness, for an alias certificate. */
+    note?: string;
 }
 export const inspectCert = new lc.RequestType<InspectCertParams, InspectCertResult, void>("devkit/inspectCert");
 
@@ -186,17 +212,49 @@ export interface IdentityParams {
 }
 export interface IdentityRecord {
     registrationId: string;
+    /** Lower-case hex. */
     fwid: string;
     sha256Thumbprint: string;
     aliasCert: string;
+    source: "generated" | "enrolled";
+    /** RIoT core digest, lower-case hex (absent in older records). */
+    coreDigest?: string;
+    /** DeviceID public key, upper-case hex (absent in older records). */
+    deviceIdPublicKey?: string;
+}
+/**
+ * Why the recorded identity no longer matches the build (or the enrollment): one shape for
+ * `devkit/identity` and `devkit/deviceUpload`. Render `message`; buttons from `nextActions`.
+ */
+export interface Drift {
+    registrationId: string;
+    /** What the build was compared with: the enrollment when there is one. */
+    reference: "generated" | "enrolled";
+    /** New alias key and certificate. */
+    fwidChanged: boolean;
+    /** New DeviceID key; `null`: not recorded, unknown. */
+    coreDigestChanged: boolean | null;
+    deviceIdKeyChanged: boolean | null;
+    /** The enrollment holds another certificate than the last generated one. */
+    staleEnrollment: boolean;
+    previousFwid: string;
+    newFwid: string | null;
+    previousCoreDigest: string | null;
+    newCoreDigest: string | null;
+    previousSha256Thumbprint: string;
+    newSha256Thumbprint: string | null;
+    message: string;
+    nextActions: NextAction[];
 }
 export interface IdentityResult {
     lastGenerated: IdentityRecord | null;
     lastEnrolled: IdentityRecord | null;
     currentFwid: string | null;
-    /** The enrollment no longer matches the current build or the last generated certificate. */
-    drift: boolean;
+    currentCoreDigest: string | null;
+    /** `null` when the enrollment matches the build and the last generated certificate. */
+    drift: Drift | null;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const identity = new lc.RequestType<IdentityParams, IdentityResult, void>("devkit/identity");
 
@@ -219,8 +277,8 @@ export interface BuildParams {
     globalEndpoint?: string;
     idScope?: string;
     registrationId?: string;
-    /** Compile even when nothing changed. */
-    force?: boolean;
+    /** Compile even when nothing changed (the daemon also accepts the old name `force`). */
+    rebuild?: boolean;
 }
 export interface CompilerDiagnostic {
     file: string;
@@ -261,10 +319,17 @@ export interface UploadParams extends FlashParams {
     bin?: string;
     buildDir?: string;
 }
+/** `tasks::upload::UploadReport` (what `devkit upload --json` prints). */
 export interface UploadResult {
-    backend: string;
+    bin: string;
     bytes: number;
+    /** Flash address (0x0800C000 unless the CLI's `--address` said otherwise). */
+    address: number;
+    backend: string;
+    /** The port whose monitor was paused around flashing. */
+    portPaused: string | null;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const upload = new lc.RequestType<WithProgress<UploadParams>, UploadResult, void>("devkit/upload");
 
@@ -275,16 +340,21 @@ export interface DeviceUploadParams extends BuildParams, FlashParams {
     /** Optional. Secret. With it an identity-drift warning names the new thumbprint. */
     uds?: string;
 }
+/** `tasks::upload::DeviceUploadReport` (what `devkit device-upload --json` prints). */
 export interface DeviceUploadResult {
     bin: string;
     map: string;
     skippedBuild: boolean;
     backend: string;
     fwid: string | null;
-    /** The FWID changed: regenerate the certificate and enroll again. */
+    /** The build changes the identity (`drift` is present). */
     identityChanged: boolean;
-    drift: unknown;
+    drift: Drift | null;
+    /** The port whose monitor was paused around flashing. */
+    portPaused: string | null;
     warnings: string[];
+    /** The drift's next actions (empty without drift). */
+    nextActions: NextAction[];
 }
 export const deviceUpload = new lc.RequestType<WithProgress<DeviceUploadParams>, DeviceUploadResult, void>(
     "devkit/deviceUpload",
@@ -297,16 +367,33 @@ export interface SetUdsParams {
     port: string;
     /** 64 hex digits. Secret. Omit with `generate: true`. */
     uds?: string;
+    /** Generate a UDS in the daemon; it must be kept: `saveUdsTo`, `returnUds`, or both. */
     generate?: boolean;
-    /** With `generate` (required): a new file (0600) the UDS is written to before it is sent. */
+    /** With `generate`: a new file (0600) the UDS is written to before it is sent. */
     saveUdsTo?: string;
+    /** With `generate`: return the new UDS in the result's `uds` (secret). */
+    returnUds?: boolean;
     allowSampleUds?: boolean;
+    /** Serial speed when the daemon opens the port itself (default 115200). */
+    baudRate?: number;
+    /** Seconds to wait for configuration mode and each reply (default 60). */
+    timeoutSecs?: number;
 }
+/** How the device confirmed: its echo then the reply, or only its `INFO:` line. */
+export type ConfirmedBy = "echo" | "infoLine";
+/** `tasks::console::configure::SetUdsReport` plus the secret `uds` (with `returnUds`). */
 export interface SetUdsResult {
     port: string;
-    /** Only when `generate` was true: the new UDS, for the client's secret storage. */
+    generated: boolean;
+    confirmedBy: ConfirmedBy;
+    /** The device's confirmation line (never the UDS). */
+    reply: string;
+    /** The file a generated UDS was saved to. */
+    udsSavedTo?: string;
+    /** Only with `returnUds`: the new UDS. Secret: store it in SecretStorage, never show or log it. */
     uds?: string;
     warnings: string[];
+    nextActions: NextAction[];
 }
 export const setUds = new lc.RequestType<WithProgress<SetUdsParams>, SetUdsResult, void>("devkit/setUds");
 
@@ -316,10 +403,20 @@ export interface SetWifiParams {
     wifiSsid: string;
     /** Secret. Omit or empty to clear. */
     wifiPassword?: string;
+    /** Serial speed when the daemon opens the port itself (default 115200). */
+    baudRate?: number;
+    /** Seconds to wait for configuration mode and each reply (default 60). */
+    timeoutSecs?: number;
 }
+/** `tasks::console::configure::SetWifiReport` (never the password). */
 export interface SetWifiResult {
     port: string;
     wifiSsid: string;
+    /** False for an open network. */
+    passwordSet: boolean;
+    confirmedBy: ConfirmedBy;
+    warnings: string[];
+    nextActions: NextAction[];
 }
 export const setWifi = new lc.RequestType<WithProgress<SetWifiParams>, SetWifiResult, void>("devkit/setWifi");
 
@@ -362,12 +459,16 @@ export const monitorSend = new lc.RequestType<MonitorSendParams, MonitorSendResu
 // ---------------------------------------------------------------------------------------------
 // enroll, provision
 
+/** How `devkit/enroll` reaches DPS, as the CLI's `--backend`. */
+export type EnrollBackend = "rest" | "az";
 export interface EnrollParams {
     /** DPS service connection string. Secret. */
     connectionString?: string;
-    /** Enroll with the Azure CLI (`az login` session) instead of the REST API. */
+    /** `rest` (default: the REST API with `connectionString`) or `az` (the Azure CLI). */
+    backend?: EnrollBackend;
+    /** @deprecated `backend: "az"`. */
     useAz?: boolean;
-    /** With `useAz`: the DPS name and its resource group. */
+    /** With the az backend: the DPS name (the `az login` session) and its resource group. */
     dpsName?: string;
     resourceGroup?: string;
     /** Alias certificate PEM; default: the project's last generated certificate. */
@@ -378,23 +479,34 @@ export interface EnrollParams {
     deviceId?: string;
     /** Pin the device to this hub (static allocation). */
     iotHub?: string;
+    /** Disable the enrollment. */
     disabled?: boolean;
+    /** Enable an enrollment that is disabled (re-enrolling otherwise keeps it disabled). */
+    enable?: boolean;
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
 }
+/** The enroll task's report (what `devkit enroll --json` prints too). */
 export interface EnrollResult {
     /** The certificate's CN. */
     registrationId: string;
+    /** `null`: the registration ID. */
     deviceId: string | null;
-    /** `enabled` or `disabled`. */
-    provisioningStatus: string;
+    provisioningStatus: "enabled" | "disabled";
+    /** `null`: the DPS allocation policy chooses. */
     iotHubs: string[] | null;
     sha256Thumbprint: string;
     sha1Thumbprint: string;
+    /** Bare, as in DPS's JSON. */
     etag: string | null;
     /** The enrolled certificate file. */
     cert: string;
+    /** No certificate was named: the project's last generated one was enrolled. */
+    certFromProjectState: boolean;
+    /** E.g. the project state could not be saved (the enrollment exists in DPS). */
     warnings: string[];
+    /** `retry` when the project state was not saved. */
+    nextActions: NextAction[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
 
@@ -499,6 +611,68 @@ export interface SimResetResult {
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
 
 // ---------------------------------------------------------------------------------------------
+// validateInput, findBuild, registrationId: what input boxes and pickers ask the daemon
+
+/** The inputs `validateInput` checks, by their param names (`data.field` of errors). */
+export type ValidatedInput =
+    | "registrationId"
+    | "mac"
+    | "firmwareVersion"
+    | "uds"
+    | "connectionString"
+    | "hubConnectionString"
+    | "idScope"
+    | "globalEndpoint"
+    | "port";
+export interface ValidateInputParams {
+    input: ValidatedInput;
+    /** The text as typed. Secret for `uds` and the connection strings (never echoed back). */
+    value: string;
+}
+export interface ValidateInputResult {
+    /** The tasks would accept the value. */
+    valid: boolean;
+    /** Why not. Never holds a secret. */
+    message?: string;
+    /** The value as the tasks use it (never for secrets). */
+    normalized?: string;
+    /** Accepted, but worth a look. */
+    warnings: string[];
+    /** `uds`: the UDS of the old tutorial (requests accept it only with `allowSampleUds`). */
+    publishedSample?: boolean;
+    /** Connection strings: the service's host (not secret). */
+    hostName?: string;
+    /** `connectionString`: the host is this machine (the DPS emulator: give `caFile` to enroll). */
+    localHost?: boolean;
+    /** `port`: the state directory of the virtual DevKit whose link the port is. */
+    simDir?: string;
+}
+export const validateInput = new lc.RequestType<ValidateInputParams, ValidateInputResult, void>("devkit/validateInput");
+
+export interface FindBuildParams {
+    projectDir: string;
+    /** Default: the project's build directory (`.devkit/build`). */
+    buildDir?: string;
+}
+export interface FindBuildResult {
+    buildDir: string;
+    bin: string;
+    map: string;
+}
+export const findBuild = new lc.RequestType<FindBuildParams, FindBuildResult, void>("devkit/findBuild");
+
+/** The registration ID itself (validated), else `mac` + `firmwareVersion` for the automatic one. */
+export interface RegistrationIdParams {
+    registrationId?: string;
+    mac?: string;
+    firmwareVersion?: string;
+}
+export interface RegistrationIdResult {
+    registrationId: string;
+}
+export const registrationId = new lc.RequestType<RegistrationIdParams, RegistrationIdResult, void>("devkit/registrationId");
+
+// ---------------------------------------------------------------------------------------------
 // Client commands the daemon's quick fixes run (ext.rs CMD_*)
 
 /** The command of the "Move <value> to settings" quick fix: writes one DPS setting. */
@@ -528,7 +702,7 @@ export const serialData = new lc.NotificationType<SerialDataParams>("devkit/seri
  */
 export interface RegistrationEventParams {
     /** The port it came from (`simulated` for a simulated provisioning run). */
-    port?: string;
+    port: string;
     kind: string;
     status?: string;
     hub?: string;

@@ -6,19 +6,14 @@
 // other extensions have). When the daemon itself restarts, open monitors are re-opened.
 
 import * as vscode from "vscode";
+import { affects, config, LineEnding } from "./config";
 import { Ctx } from "./ctx";
 import * as ext from "./lsp_ext";
 
-export type LineEnding = "cr" | "lf" | "crlf" | "none";
+export type { LineEnding } from "./config";
 
 export function eolString(e: LineEnding): string {
     return { cr: "\r", lf: "\n", crlf: "\r\n", none: "\r" }[e] ?? "\r";
-}
-
-/** What a DevKit prints at boot that identifies it (used to fill in the registration ID). */
-export interface DeviceFacts {
-    mac?: string;
-    firmwareVersion?: string;
 }
 
 /**
@@ -68,8 +63,6 @@ class MonitorTerminal implements vscode.Pseudoterminal {
     terminal: vscode.Terminal | undefined;
     readonly formatter: LineFormatter;
     private sending: Promise<void> = Promise.resolve();
-    facts: DeviceFacts = {};
-    private factsLine = "";
 
     constructor(
         readonly port: string,
@@ -96,7 +89,6 @@ class MonitorTerminal implements vscode.Pseudoterminal {
 
     /** Device output. */
     data(text: string): void {
-        this.learn(text);
         this.transcript += text;
         if (this.transcript.length > 1 << 20) this.transcript = this.transcript.slice(-(1 << 19));
         this.write(this.formatter.format(text));
@@ -120,19 +112,6 @@ class MonitorTerminal implements vscode.Pseudoterminal {
         const text = data.replace(/\r/g, eol);
         // Keep the order of keystrokes: one send at a time.
         this.sending = this.sending.then(() => this.mgr.send(this.port, text)).catch((e) => this.note(`send failed: ${(e as Error).message}`));
-    }
-
-    private learn(text: string): void {
-        this.factsLine += text;
-        const lines = this.factsLine.split(/\r?\n/);
-        this.factsLine = lines.pop() ?? "";
-        for (const l of lines) {
-            const mac = /DevKit MAC Address:\s*([0-9A-Fa-f]{12})/.exec(l);
-            if (mac) this.facts.mac = mac[1].toLowerCase();
-            const fw = /DevKit Firmware Version:\s*(\d+\.\d+\.\d+)/.exec(l);
-            if (fw) this.facts.firmwareVersion = fw[1];
-        }
-        if (this.factsLine.length > 4096) this.factsLine = "";
     }
 
     dispose(): void {
@@ -159,7 +138,7 @@ export class MonitorManager implements vscode.Disposable {
             }),
             ctx.onRunning(() => void this.reopenAll()),
             vscode.workspace.onDidChangeConfiguration((e) => {
-                if (e.affectsConfiguration("devkitDps.serial.timestamps")) {
+                if (affects(e, "serial.timestamps")) {
                     for (const t of this.terminals.values()) t.formatter.timestamps = this.settings().timestamps;
                 }
             }),
@@ -167,12 +146,8 @@ export class MonitorManager implements vscode.Disposable {
     }
 
     settings(): { lineEnding: LineEnding; timestamps: boolean; baudRate: number } {
-        const cfg = vscode.workspace.getConfiguration("devkitDps.serial");
-        return {
-            lineEnding: cfg.get<LineEnding>("lineEnding", "cr"),
-            timestamps: cfg.get<boolean>("timestamps", false),
-            baudRate: cfg.get<number>("baudRate", 115200),
-        };
+        const c = config();
+        return { lineEnding: c.lineEnding, timestamps: c.timestamps, baudRate: c.baudRate };
     }
 
     isOpen(port?: string): boolean {
@@ -185,10 +160,6 @@ export class MonitorManager implements vscode.Disposable {
 
     transcript(port: string): string {
         return this.terminals.get(port)?.transcript ?? "";
-    }
-
-    deviceFacts(port: string): DeviceFacts {
-        return this.terminals.get(port)?.facts ?? {};
     }
 
     /** Per port: whether a pause is noted in its terminal, and the daemon's pause count then. */

@@ -1,41 +1,10 @@
 // Secrets live only in VS Code's SecretStorage (the OS keychain where there is one): the UDS per
 // device, the DPS connection string. Nothing secret goes to settings, state files, logs or argv.
+// What a valid UDS or connection string is, and generating a UDS, is the daemon's business
+// (`devkit/validateInput`, `devkit/setUds` with `generate`): this module only keeps them.
 
-import * as crypto from "node:crypto";
 import * as vscode from "vscode";
 import { Redactor } from "./channels";
-
-/** The UDS published in the old tutorial: refused unless the user insists (and never generated). */
-export const PUBLISHED_SAMPLE_UDS = "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae";
-
-const UDS_RE = /^[0-9a-fA-F]{64}$/;
-
-/** Why a UDS is unusable, or undefined when it is fine. */
-export function checkUds(uds: string): string | undefined {
-    if (!UDS_RE.test(uds)) return "A UDS is exactly 64 hexadecimal characters (32 bytes).";
-    if (/^0+$/.test(uds) || /^f+$/i.test(uds)) return "This UDS has no entropy; generate one instead.";
-    return undefined;
-}
-
-/** A fresh UDS from the platform's cryptographic random source. */
-export function newUds(): string {
-    return crypto.randomBytes(32).toString("hex");
-}
-
-export function checkConnectionString(cs: string): string | undefined {
-    const parts = new Map(
-        cs
-            .split(";")
-            .filter((p) => p.includes("="))
-            .map((p) => [p.slice(0, p.indexOf("=")).trim().toLowerCase(), p.slice(p.indexOf("=") + 1)] as const),
-    );
-    for (const k of ["hostname", "sharedaccesskeyname", "sharedaccesskey"]) {
-        if (!parts.get(k)) {
-            return "A DPS connection string looks like HostName=<dps>.azure-devices-provisioning.net;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=<key>.";
-        }
-    }
-    return undefined;
-}
 
 export class Secrets {
     constructor(

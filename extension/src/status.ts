@@ -3,7 +3,9 @@
 // on a failure shows the hint and the next action.
 
 import * as vscode from "vscode";
+import { affects, config } from "./config";
 import { Ctx } from "./ctx";
+import { buttonsFor } from "./errors";
 import * as ext from "./lsp_ext";
 import { MonitorManager } from "./monitor";
 
@@ -51,19 +53,10 @@ export function shortHub(hub: string): string {
     return hub.replace(/\.azure-devices\.net$/i, "");
 }
 
-/** The next step to suggest for a failure, from what the device said. */
-export function nextActionFor(e: ext.RegistrationEventParams): { label: string; command: string }[] {
-    const text = `${e.kind} ${describe(e)} ${e.hint ?? ""}`.toLowerCase();
-    const actions: { label: string; command: string }[] = [];
-    if (/uds|dice/.test(text)) actions.push({ label: "Set UDS", command: "devkit.setUds" });
-    if (/certificate|401|enroll|unauthori|not found|404/.test(text)) {
-        actions.push({ label: "Generate Certificate", command: "devkit.generateCert" });
-        actions.push({ label: "Enroll", command: "devkit.enroll" });
-    }
-    if (/wi-?fi|network|dns|connect/.test(text)) actions.push({ label: "Configure Wi-Fi", command: "devkit.configureWifi" });
-    if (/scope|endpoint/.test(text)) actions.push({ label: "Configure DPS", command: "devkit.configureDps" });
-    actions.push({ label: "Open Monitor", command: "devkit.openMonitor" });
-    return actions;
+/** What a DevKit said about itself (the daemon's `identity` events): fills in the registration ID. */
+export interface DeviceFacts {
+    mac?: string;
+    firmwareVersion?: string;
 }
 
 export class StatusBar implements vscode.Disposable {
@@ -73,6 +66,8 @@ export class StatusBar implements vscode.Disposable {
     reg: RegistrationState = { state: "none" };
     /** The latest events, oldest first (the tests read them). */
     readonly events: ext.RegistrationEventParams[] = [];
+    /** Per port, what the device said about itself since it was monitored. */
+    private readonly facts = new Map<string, DeviceFacts>();
     private readonly disposables: vscode.Disposable[] = [];
 
     constructor(
@@ -95,14 +90,19 @@ export class StatusBar implements vscode.Disposable {
             ctx.onClientCreated((client) => client.onNotification(ext.registrationEvent, (e) => this.onEvent(e))),
             monitors.onDidChange(() => this.refresh()),
             vscode.workspace.onDidChangeConfiguration((e) => {
-                if (e.affectsConfiguration("devkitDps.serial")) this.refresh();
+                if (affects(e, "serial")) this.refresh();
             }),
         );
         this.refresh();
     }
 
     configuredPort(): string {
-        return vscode.workspace.getConfiguration("devkitDps.serial").get<string>("port", "");
+        return config().port ?? "";
+    }
+
+    /** What the DevKit on `port` said about itself (MAC, firmware version), as the daemon parsed it. */
+    deviceFacts(port: string): DeviceFacts {
+        return this.facts.get(port) ?? {};
     }
 
     refresh(): void {
@@ -125,6 +125,12 @@ export class StatusBar implements vscode.Disposable {
         if (fromDaemon) {
             this.events.push(e);
             if (this.events.length > 200) this.events.shift();
+        }
+        if (e.kind === "identity" && e.port) {
+            const f = this.facts.get(e.port) ?? {};
+            if (typeof e.mac === "string") f.mac = e.mac;
+            if (typeof e.firmwareVersion === "string") f.firmwareVersion = e.firmwareVersion;
+            this.facts.set(e.port, f);
         }
         const next = registrationStateOf(e);
         if (!next) return;
@@ -175,9 +181,7 @@ export class StatusBar implements vscode.Disposable {
     async explain(): Promise<void> {
         const r = this.reg;
         if (r.state === "none") {
-            void vscode.window.showInformationMessage("No registration seen yet. Reset the DevKit with the monitor open to watch it register.", "Open Monitor").then((p) => {
-                if (p) void vscode.commands.executeCommand("devkit.openMonitor");
-            });
+            void vscode.window.showInformationMessage("No registration seen yet. Open the serial monitor and reset the DevKit to watch it register.");
             return;
         }
         if (r.state === "assigned") {
@@ -192,11 +196,12 @@ export class StatusBar implements vscode.Disposable {
             void vscode.window.showInformationMessage(`Registration in progress: ${r.kind}.`);
             return;
         }
-        const actions = nextActionFor(r.event);
+        // What to do is the daemon's diagnosis of the device's words (the event's next actions).
+        const actions = buttonsFor(r.event.nextActions);
         const msg = [`Registration failed: ${describe(r.event)}.`, r.event.hint].filter(Boolean).join(" ");
         const pick = await vscode.window.showErrorMessage(msg, ...actions.map((a) => a.label));
         const chosen = actions.find((a) => a.label === pick);
-        if (chosen) await vscode.commands.executeCommand(chosen.command);
+        if (chosen) await vscode.commands.executeCommand(chosen.command, ...chosen.args);
     }
 
     dispose(): void {

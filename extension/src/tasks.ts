@@ -7,7 +7,11 @@
 // matcher is for tasks users write themselves around a plain `arduino-cli compile`.
 
 import * as vscode from "vscode";
-import { buildInputs, findBuild, flashTarget, gccLines, generateCert, resolvePort, Services } from "./commands";
+import { buildInputs, findBuild, flashTarget, gccLines } from "./commands/build";
+import { generateCert } from "./commands/identity";
+import { resolvePort } from "./commands/port";
+import { Services } from "./commands/services";
+import { buttonsFor, nextActionsOf } from "./errors";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
@@ -139,7 +143,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), ...(await flashTarget(s, port)) };
                 const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
                 for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
-                if (r.identityChanged) pty.line("\x1b[33mThe FWID changed: generate the certificate again and update the enrollment.\x1b[0m");
+                nextSteps(pty, r);
                 pty.line(`Uploaded to ${port}.`);
                 void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
                 break;
@@ -147,8 +151,8 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             case "upload": {
                 const port = def.port ?? (await resolvePort(s));
                 if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
-                const build = await findBuild({ quiet: true });
-                if (!build?.bin) throw new Error("No build found: run the devkit: build task first.");
+                const build = await findBuild(s, { quiet: true });
+                if (!build) throw new Error("No build found: run the devkit: build task first.");
                 pty.line(`Flashing ${build.bin}`);
                 const r = await requestWithProgress(client, ext.upload, { bin: build.bin, ...(await flashTarget(s, port)) }, sink, token);
                 for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
@@ -172,8 +176,14 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 pty.line(`SHA-256          ${r.sha256Thumbprint}`);
                 pty.line(`FWID             ${r.fwid}`);
                 for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                nextSteps(pty, r);
                 break;
             }
         }
     }
+}
+
+/** The report's next actions, as the palette commands that do them. */
+function nextSteps(pty: TaskPty, report: unknown): void {
+    for (const b of buttonsFor(nextActionsOf(report))) pty.line(`\x1b[33mnext: DevKit: ${b.label}\x1b[0m`);
 }

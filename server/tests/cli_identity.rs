@@ -693,20 +693,33 @@ fn batch_writes_good_rows_and_reports_bad_ones() {
     json_casing::assert_camel_case(&json, "generate-cert --batch --json");
     assert_eq!(json["ok"], 2);
     assert_eq!(json["failed"], 2);
+    // One document: the summary and the JSON error object of the failed run.
+    assert_eq!(json["error"]["kind"], "taskFailed", "{json}");
     let results = json["results"].as_array().unwrap();
+    // A failed row carries a typed error object (kind, input, message), not a bare string.
     assert!(
-        results[1]["error"].as_str().unwrap().contains("line 3"),
+        results[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
         "{}",
         results[1]
     );
+    assert_eq!(results[1]["error"]["kind"], "invalidParams");
+    assert_eq!(results[1]["error"]["input"], "uds");
     assert!(
-        results[3]["error"]
+        results[3]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("firmware version"),
         "{}",
         results[3]
     );
+    assert_eq!(results[3]["error"]["input"], "firmwareVersion");
+    assert_eq!(results[0]["registrationId"], "az-a0b1c2d3e4f5v2v0v9");
+    // The output is the task's report type.
+    let report: tasks::identity::BatchReport = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((report.ok, report.failed), (2, 2));
     assert!(tmp.path().join("out/az-a0b1c2d3e4f5v2v0v9.pem").exists());
     assert!(tmp.path().join("out/az-a0b1c2d3e4f7v2v0v10.pem").exists());
     assert!(!stdout.contains(CANARY_UDS) && !stderr.contains(CANARY_UDS));
@@ -803,14 +816,18 @@ fn inspect_cert_diagnoses_which_input_differs() {
         assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
         serde_json::from_str::<serde_json::Value>(text(&o).0.trim()).unwrap()
     };
-    assert_eq!(inspect(&base)["difference"], "identical");
-    assert_eq!(inspect(&fw)["difference"], "fwid");
-    assert_eq!(inspect(&uds)["difference"], "deviceId");
-    assert_eq!(inspect(&cn)["difference"], "registrationId");
+    // `--json` prints the daemon's `devkit/inspectCert` result: the certificate's fields, the
+    // comparison under `against`.
+    assert_eq!(inspect(&base)["against"]["difference"], "identical");
+    assert_eq!(inspect(&fw)["against"]["difference"], "fwid");
+    assert_eq!(inspect(&uds)["against"]["difference"], "deviceId");
+    assert_eq!(inspect(&cn)["against"]["difference"], "registrationId");
     let j = inspect(&fw);
-    assert_eq!(j["certificate"]["signatureValid"], true);
-    assert_eq!(j["certificate"]["isAlias"], true);
-    assert_eq!(j["certificate"]["subjectCn"], "dev");
+    assert_eq!(j["signatureValid"], true);
+    assert_eq!(j["isAlias"], true);
+    assert_eq!(j["subjectCn"], "dev");
+    assert_eq!(j["against"]["differences"], serde_json::json!(["fwid"]));
+    serde_json::from_value::<tasks::identity::inspection::InspectReport>(j).unwrap();
 
     // Human output explains, and a DER file works as well as PEM.
     let der = tmp.path().join("cert.der");

@@ -136,18 +136,28 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
         !saved.exists(),
         "a UDS file was written for a port that does not exist"
     );
-    // It is saved (0600), returned once, and is what the device stores.
+    // It is saved (0600) and is what the device stores; not returned unless asked for.
     let r = lsp.request(
         "devkit/setUds",
         json!({"port": port, "generate": true, "saveUdsTo": saved}),
     );
-    let generated = r["result"]["uds"]
+    assert!(r["result"].get("uds").is_none(), "{r}");
+    assert_eq!(r["result"]["udsSavedTo"], json!(saved), "{r}");
+    let generated = std::fs::read_to_string(&saved).unwrap().trim().to_string();
+    assert_eq!(generated.len(), 64);
+    assert_eq!(sim.eeprom()["dps_uds"], generated);
+    // With `returnUds` (and no file) it comes back once, in the result only.
+    let r = lsp.request(
+        "devkit/setUds",
+        json!({"port": port, "generate": true, "returnUds": true}),
+    );
+    let returned = r["result"]["uds"]
         .as_str()
         .unwrap_or_else(|| panic!("{r}"))
         .to_string();
-    assert_eq!(generated.len(), 64);
-    assert_eq!(sim.eeprom()["dps_uds"], generated);
-    assert_eq!(std::fs::read_to_string(&saved).unwrap().trim(), generated);
+    assert_eq!(returned.len(), 64);
+    assert_ne!(returned, generated);
+    assert_eq!(sim.eeprom()["dps_uds"], returned);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -162,7 +172,7 @@ fn set_uds_on_the_virtual_devkit_pauses_and_resumes_the_monitor() {
     let (code, stderr) = lsp.shutdown_and_exit();
     assert!(code.success());
     assert!(
-        !stderr.contains(UDS) && !stderr.contains(&generated),
+        !stderr.contains(UDS) && !stderr.contains(&generated) && !stderr.contains(&returned),
         "UDS on stderr"
     );
 }

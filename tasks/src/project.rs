@@ -6,6 +6,7 @@
 //! certificate must be regenerated and the enrollment updated (the identity drift guard). No
 //! secret is ever stored here.
 
+use crate::error::{NextAction, NextStep};
 use crate::fsutil::{self, Mode};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -179,6 +180,200 @@ impl ProjectState {
     pub fn enrollment_is_stale(&self) -> bool {
         matches!((&self.last_enrolled, &self.last_generated), (Some(e), Some(g)) if e.registration_id == g.registration_id && e.sha256_thumbprint != g.sha256_thumbprint)
     }
+}
+
+/// What the device is expected to present now: a build's digests and, when the UDS was at
+/// hand, the identity derived from them (public data only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurrentIdentity {
+    /// FWID of the build, lower-case hex.
+    pub fwid: String,
+    /// RIoT core digest of the build, lower-case hex.
+    pub core_digest: String,
+    /// The registration ID the build uses, when known (else the recorded one is named).
+    pub registration_id: Option<String>,
+    /// The alias certificate's SHA-256 thumbprint, when the UDS was given.
+    pub sha256_thumbprint: Option<String>,
+    /// The DeviceID public key (upper-case hex), when the UDS was given.
+    pub device_id_public_key: Option<String>,
+}
+
+/// Why the project's identity no longer matches what the device presents (or will present
+/// after this build): the one drift of `devkit/identity`, `device-upload` and the editor.
+///
+/// The RIoT regions sit after all `.text`/`.rodata` and hold absolute addresses, so nearly any
+/// change to the sketch, a library, the platform or the toolchain changes both digests: a
+/// changed FWID means a new alias key; a changed core digest a new DeviceID key too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// The device the drift is about.
+    pub registration_id: String,
+    /// What the build was compared with: the enrollment when there is one, else the last
+    /// generated certificate.
+    pub reference: IdentitySource,
+    /// FWID (SHA-256 of `.riot_fw`) differs: new alias key and certificate.
+    pub fwid_changed: bool,
+    /// The RIoT core digest differs (new DeviceID key); `null` when the reference has no core
+    /// digest recorded (then whether the DeviceID key changed is unknown).
+    pub core_digest_changed: Option<bool>,
+    /// Whether the DeviceID public key changes, when the UDS was given and the reference holds
+    /// the old key.
+    pub device_id_key_changed: Option<bool>,
+    /// The enrollment holds another certificate than the last generated one (which the device
+    /// presents with this build, or with the build it runs when no build was compared).
+    pub stale_enrollment: bool,
+    pub previous_fwid: String,
+    /// FWID of the compared build (absent when no build was compared).
+    pub new_fwid: Option<String>,
+    /// The recorded RIoT core digest (absent in records made before it was kept).
+    pub previous_core_digest: Option<String>,
+    pub new_core_digest: Option<String>,
+    pub previous_sha256_thumbprint: String,
+    /// The alias certificate the device will present, when known (derived with the UDS, or the
+    /// last generated one for a stale enrollment).
+    pub new_sha256_thumbprint: Option<String>,
+    /// What to tell the user ([`Drift::message`]; no adapter words: see `next_actions`).
+    pub message: String,
+    /// `regenerateCert` when the build changed the identity, then `enroll`.
+    pub next_actions: Vec<NextStep>,
+}
+
+/// Why nearly every rebuild changes the identity (said once, in every drift message).
+pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are linked after all other code and constant data and contain absolute addresses, so almost any change to the sketch, a library, the platform or the compiler moves or changes them.";
+
+impl Drift {
+    /// True when the build changes the identity (as opposed to only a stale enrollment).
+    pub fn image_changed(&self) -> bool {
+        self.fwid_changed
+            || self.core_digest_changed == Some(true)
+            || self.device_id_key_changed == Some(true)
+    }
+
+    /// The one wording of a drift, for every adapter.
+    pub fn message(&self) -> String {
+        let what = match self.reference {
+            IdentitySource::Enrolled => "enrolled",
+            IdentitySource::Generated => "generated",
+        };
+        let mut parts = Vec::new();
+        if self.image_changed() {
+            let new_fwid = self.new_fwid.as_deref().unwrap_or("?");
+            let new_core = self.new_core_digest.as_deref().unwrap_or("?");
+            let mut which = Vec::new();
+            if self.fwid_changed {
+                which.push(format!(
+                    "FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change",
+                    self.previous_fwid
+                ));
+            }
+            if self.core_digest_changed == Some(true) || self.device_id_key_changed == Some(true) {
+                which.push(format!(
+                    "the RIoT core digest {} -> {new_core}, so the DeviceID key changes too (new DeviceID certificate and public key)",
+                    self.previous_core_digest.as_deref().unwrap_or("(not recorded)")
+                ));
+            } else if self.core_digest_changed.is_none() && self.device_id_key_changed.is_none() {
+                which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
+            }
+            let next = match (&self.new_sha256_thumbprint, self.stale_enrollment) {
+                (Some(t), true) => format!("The certificate for this build was already generated (SHA-256 {t}): update the enrollment."),
+                (Some(t), false) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate for this build and update the enrollment."),
+                (None, _) => "Regenerate the certificate for this build with the device's UDS, then update the enrollment.".to_string(),
+            };
+            parts.push(format!(
+                "This build changes the device identity: {}. The {what} certificate for {} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the certificate is regenerated and the enrollment updated. {DRIFT_EXPLANATION} {next}",
+                which.join("; "),
+                self.registration_id,
+                self.previous_sha256_thumbprint
+            ));
+        } else if self.stale_enrollment {
+            parts.push(format!(
+                "The enrollment of {} holds another certificate (SHA-256 {}) than the last generated one{}: enroll again.",
+                self.registration_id,
+                self.previous_sha256_thumbprint,
+                self.new_sha256_thumbprint
+                    .as_deref()
+                    .map(|t| format!(" (SHA-256 {t})"))
+                    .unwrap_or_default()
+            ));
+        }
+        parts.join(" ")
+    }
+}
+
+/// Compare the project's recorded identity with `current` (a build; `None`: the device runs
+/// whatever the last generated certificate was made for). `None` when nothing is recorded or
+/// nothing differs. The one rule for the daemon's identity status and `device-upload`:
+///
+/// - the reference is the last enrolled identity, else the last generated one;
+/// - the build drifts when its FWID or RIoT core digest (or, with the UDS, DeviceID key)
+///   differs from the reference's;
+/// - the enrollment is stale when the last generated certificate of the enrolled device is
+///   not the enrolled one and the device presents it (no build compared, or the build is the
+///   one it was generated for).
+pub fn drift(state: &ProjectState, current: Option<&CurrentIdentity>) -> Option<Drift> {
+    let (record, reference) = state.reference()?;
+    let change = current.map(|c| record.image_change(&c.fwid, &c.core_digest));
+    let device_id_key_changed = match (
+        current.and_then(|c| c.device_id_public_key.as_deref()),
+        &record.device_id_public_key,
+    ) {
+        (Some(new), Some(old)) => Some(!old.eq_ignore_ascii_case(new)),
+        _ => None,
+    };
+    let generated_is_current = match (current, &state.last_generated) {
+        (None, _) => true,
+        (Some(c), Some(g)) => !g.image_change(&c.fwid, &c.core_digest).any(),
+        (Some(_), None) => false,
+    };
+    let stale_enrollment = state.enrollment_is_stale() && generated_is_current;
+    let fwid_changed = change.is_some_and(|c| c.fwid);
+    let core_digest_changed = match change {
+        Some(c) => c.core_digest,
+        None => Some(false),
+    };
+    let image_changed =
+        fwid_changed || core_digest_changed == Some(true) || device_id_key_changed == Some(true);
+    if !image_changed && !stale_enrollment {
+        return None;
+    }
+    let new_sha256_thumbprint = current
+        .and_then(|c| c.sha256_thumbprint.clone())
+        .or_else(|| {
+            stale_enrollment
+                .then(|| {
+                    state
+                        .last_generated
+                        .as_ref()
+                        .map(|g| g.sha256_thumbprint.clone())
+                })
+                .flatten()
+        });
+    let mut next_actions = Vec::new();
+    if image_changed && !stale_enrollment {
+        next_actions.push(NextStep::new(NextAction::RegenerateCert));
+    }
+    next_actions.push(NextStep::new(NextAction::Enroll));
+    let mut d = Drift {
+        registration_id: current
+            .and_then(|c| c.registration_id.clone())
+            .unwrap_or_else(|| record.registration_id.clone()),
+        reference,
+        fwid_changed,
+        core_digest_changed,
+        device_id_key_changed,
+        stale_enrollment,
+        previous_fwid: record.fwid.clone(),
+        new_fwid: current.map(|c| c.fwid.clone()),
+        previous_core_digest: record.core_digest.clone(),
+        new_core_digest: current.map(|c| c.core_digest.clone()),
+        previous_sha256_thumbprint: record.sha256_thumbprint.clone(),
+        new_sha256_thumbprint,
+        message: String::new(),
+        next_actions,
+    };
+    d.message = d.message();
+    Some(d)
 }
 
 #[cfg(test)]

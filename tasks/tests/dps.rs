@@ -669,3 +669,63 @@ async fn untrusted_server_certificates_are_not_retried() {
     emu.shutdown().await;
     other.shutdown().await;
 }
+
+/// Issue 20 item 6: once DPS holds the enrollment, a project state that cannot be written
+/// (here `.devkit` is a file, which fails as root too) is a warning with a retry, the ETag is
+/// kept, and enrolling again once the state can be written records it.
+#[tokio::test]
+async fn enroll_survives_a_state_that_cannot_be_saved_and_recovers_on_the_next_run() {
+    use tasks::dps::enroll::{self, EnrollRequest};
+    use tasks::error::NextAction;
+    use tasks::identity::{self, RegistrationId};
+    use tasks::progress::{CancellationToken, Progress};
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator(&dir.path().join("emulator")).await;
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let uds = identity::Uds::parse(&"3c".repeat(32)).unwrap();
+    let image = tasks::provision::sample::image().unwrap();
+    let d = identity::derive(&uds, &image, &RegistrationId::parse("full-disk-1").unwrap()).unwrap();
+    let cert = identity::files::write_identity(&d, dir.path(), Default::default()).unwrap()[0]
+        .path
+        .clone();
+    std::fs::write(project.join(".devkit"), "not a directory").unwrap();
+    let request = || EnrollRequest {
+        connection_string: Some(emu.connection_string().to_secret_string()),
+        ca_file: Some(emu.ca_certificate_path().to_path_buf()),
+        cert: Some(cert.clone()),
+        project_dir: project.clone(),
+        ..Default::default()
+    };
+    let run = |r: EnrollRequest| async move {
+        enroll::run(
+            r.plan().unwrap(),
+            &Progress::none(),
+            &CancellationToken::new(),
+        )
+        .await
+    };
+    let first = run(request()).await.unwrap();
+    assert!(
+        first.warnings.iter().any(|w| w.contains("state.json")),
+        "{:?}",
+        first.warnings
+    );
+    assert_eq!(first.next_actions[0].action, NextAction::Retry);
+    let held = client(&emu).get("full-disk-1").await.unwrap();
+    assert_eq!(
+        first.etag.as_deref(),
+        held.etag.as_deref().map(|e| e.trim_matches('"'))
+    );
+    assert_eq!(first.sha256_thumbprint, d.sha256_thumbprint());
+    // The next run, with the state writable: recorded, no warning.
+    std::fs::remove_file(project.join(".devkit")).unwrap();
+    let second = run(request()).await.unwrap();
+    assert!(second.warnings.is_empty() && second.next_actions.is_empty());
+    let state = tasks::project::ProjectState::load(&project).unwrap();
+    assert_eq!(
+        state.last_enrolled.unwrap().sha256_thumbprint,
+        d.sha256_thumbprint()
+    );
+    emu.shutdown().await;
+}

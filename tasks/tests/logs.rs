@@ -276,3 +276,132 @@ fn device_log_corpus_whole_and_byte_by_byte() {
         );
     }
 }
+
+fn device_log(name: &str) -> Vec<LogEvent> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/device-logs")
+        .join(name);
+    EventParser::parse_all(&std::fs::read(path).unwrap())
+}
+
+/// Issue 22 item 1: the C SDK 1.3.4 prints DPS's 401 body again (`Unsuccessful json
+/// encountered: {...}`) after the traced reply; the attempt still ends in its verdict, and
+/// DPS's error is reported once, tracking ID included.
+#[test]
+fn the_repeated_reply_body_does_not_outlast_the_verdict() {
+    let ev = device_log("sdk134-http-trace-no-enrollment-401002.log");
+    assert_eq!(
+        kinds(&ev),
+        [
+            "boot",
+            "identity",
+            "identity",
+            "status",
+            "status",
+            "status",
+            "registrationRequest",
+            "dpsError",
+            "failed"
+        ]
+    );
+    assert_eq!(
+        ev[7],
+        LogEvent::DpsError {
+            http_status: Some(401),
+            error_code: Some(401002),
+            message: Some("Unauthorized".into()),
+            tracking_id: Some("5b0e8d4c-2f1a-4c3b-9d8e-7f6a5b4c3d2e".into())
+        }
+    );
+    // Without the trace, the `Unsuccessful json` line alone carries DPS's answer.
+    let log = "Error: Time:x File:prov_device_ll_client.c Func:prov_transport_process_json_reply Line:663 Unsuccessful json encountered: {\"errorCode\":401002,\"trackingId\":\"5b0e8d4c-2f1a-4c3b-9d8e-7f6a5b4c3d2e\",\"message\":\"Unauthorized\"}\r\nError: Time:x File:prov_transport_http_client.c Func:prov_transport_http_dowork Line:941 Unable to process registration reply.\r\n";
+    assert_eq!(
+        kinds(&EventParser::parse_all(log.as_bytes())),
+        ["dpsError", "failed"]
+    );
+}
+
+/// Issue 22 item 2: over MQTT the reply status is only in the topic; a 401 there is an
+/// authentication failure though the SDK reports PROV_DEVICE_RESULT_PARSING.
+#[test]
+fn mqtt_reply_topic_401_is_an_authentication_failure() {
+    let ev = device_log("mqtt-trace-401-result-parsing.log");
+    assert_eq!(
+        ev[0],
+        LogEvent::RegistrationRequest {
+            id_scope: "0ne00012345".into(),
+            registration_id: "gateway-7".into()
+        },
+        "the CONNECT trace's user name names the registration"
+    );
+    let LogEvent::Failed {
+        reason,
+        http_status,
+        next_actions,
+        ..
+    } = ev.last().unwrap()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(*http_status, Some(401));
+    assert!(reason.contains("PROV_DEVICE_RESULT_PARSING"), "{reason}");
+    assert!(
+        reason.contains("refused the device's authentication"),
+        "{reason}"
+    );
+    let names: Vec<&str> = next_actions.iter().map(|n| n.action.name()).collect();
+    assert_eq!(names, ["regenerateCert", "enroll"]);
+}
+
+#[test]
+fn status_tokens_in_any_wording() {
+    let ev = device_log("agent-syslog-status-update-assigned.log");
+    assert_eq!(
+        ev,
+        [
+            LogEvent::Status {
+                status: "connected".into(),
+                detail: None
+            },
+            LogEvent::Status {
+                status: "assigning".into(),
+                detail: None
+            },
+            LogEvent::Assigned {
+                hub: "contoso-hub.azure-devices.net".into(),
+                device_id: Some("gateway-7".into())
+            }
+        ]
+    );
+}
+
+/// Tracking IDs are not secrets: Azure support asks for them, in both of DPS's forms.
+#[test]
+fn tracking_ids_are_kept() {
+    let ev = device_log("sdk-2362-mqtt-group-401002-tracking-id.log");
+    assert_eq!(
+        ev.iter()
+            .find_map(|e| match e {
+                LogEvent::DpsError { tracking_id, .. } => tracking_id.clone(),
+                _ => None,
+            })
+            .as_deref(),
+        Some("EEC3FA1F7928480391CDF3FE09366AE9-G2:-TimeStamp:2026-11-30T11:40:18.035277889+00:00")
+    );
+    let LogEvent::Failed {
+        error_code, reason, ..
+    } = ev.last().unwrap()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(*error_code, Some(401002));
+    assert!(reason.contains("Unauthorized access"), "{reason}");
+    let ev = device_log("platformio-hub-link-unauthorized.log");
+    let LogEvent::Failed { reason, .. } = ev.last().unwrap() else {
+        panic!("{ev:?}")
+    };
+    assert!(
+        reason.contains("Tracking ID:0b9c1d2e3f404a5b8c6d7e8f90a1b2c3-G:10"),
+        "{reason}"
+    );
+}

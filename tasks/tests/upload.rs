@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tasks::flash::{Backend, FlashError};
 use tasks::identity::{self, FirmwareImage, RegistrationId, Uds};
 use tasks::progress::{CancellationToken, ProgressEvent};
-use tasks::project::{IdentityRecord, IdentitySource, ImageChange, ProjectState};
+use tasks::project::{IdentityRecord, IdentitySource, ProjectState};
 use tasks::upload::{check_drift, device_upload, DeviceUploadOptions, PortPause, UploadError};
 
 /// A monitor stand-in counting pauses and resumes (its guard resumes on drop).
@@ -153,13 +153,7 @@ fn the_guard_says_which_digest_changed() {
 
     // Both regions differ: FWID and core digest; with the UDS, the DeviceID key is known to change.
     let d = check_drift(&state, &medium.image, None, Some(&small.uds)).unwrap();
-    assert_eq!(
-        d.changed,
-        ImageChange {
-            fwid: true,
-            core_digest: Some(true)
-        }
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (true, Some(true)));
     assert_eq!(d.device_id_key_changed, Some(true));
     assert_eq!(
         d.previous_core_digest.as_deref(),
@@ -179,13 +173,7 @@ fn the_guard_says_which_digest_changed() {
         ..Default::default()
     };
     let d = check_drift(&only_core, &medium.image, None, None).unwrap();
-    assert_eq!(
-        d.changed,
-        ImageChange {
-            fwid: false,
-            core_digest: Some(true)
-        }
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (false, Some(true)));
     assert!(
         !d.message.contains("FWID (SHA-256") && d.message.contains("RIoT core digest"),
         "{}",
@@ -200,13 +188,7 @@ fn the_guard_says_which_digest_changed() {
         ..Default::default()
     };
     let d = check_drift(&only_fw, &medium.image, None, None).unwrap();
-    assert_eq!(
-        d.changed,
-        ImageChange {
-            fwid: true,
-            core_digest: Some(false)
-        }
-    );
+    assert_eq!((d.fwid_changed, d.core_digest_changed), (true, Some(false)));
     assert!(!d.message.contains("DeviceID key changes"), "{}", d.message);
 
     // A record from before the core digest was kept: FWID decides, and the message says the rest is unknown.
@@ -218,7 +200,7 @@ fn the_guard_says_which_digest_changed() {
     };
     assert_eq!(check_drift(&legacy, &small.image, None, None), None);
     let d = check_drift(&legacy, &medium.image, None, None).unwrap();
-    assert_eq!(d.changed.core_digest, None);
+    assert_eq!(d.core_digest_changed, None);
     assert!(d.message.contains("not recorded"), "{}", d.message);
 }
 
@@ -255,7 +237,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
             tasks::error::NextStep::new(tasks::error::NextAction::Enroll)
         ]
     );
-    assert_eq!(d.previous_source, IdentitySource::Generated);
+    assert_eq!(d.reference, IdentitySource::Generated);
 
     // An enrollment takes precedence over a generated certificate.
     let mut enrolled = state.last_generated.clone().unwrap();
@@ -270,7 +252,7 @@ async fn same_fwid_is_not_drift_and_without_uds_the_next_actions_are_typed() {
     assert_eq!(
         check_drift(&state, &small.image, None, None)
             .unwrap()
-            .previous_source,
+            .reference,
         IdentitySource::Enrolled
     );
 }

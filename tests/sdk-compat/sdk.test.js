@@ -128,9 +128,85 @@ test('device over HTTP with X.509: another identity for the same registration ID
   });
 });
 
+test('device over HTTP with X.509: a device without an enrollment is unauthorized (401002), as DPS answers', async () => {
+  await assert.rejects(register(env('REG_NOBODY'), 'CERT_NOBODY', 'KEY_NOBODY'), (err) => {
+    assert.equal(statusOf(err), 401, String(err));
+    return true;
+  });
+});
+
 test('device over HTTP with X.509: a disabled enrollment does not assign', async () => {
   await service.createOrUpdateIndividualEnrollment(x509Enrollment(regDisabled, read('CERT_DISABLED'), { provisioningStatus: 'disabled' }));
   await assert.rejects(register(regDisabled, 'CERT_DISABLED', 'KEY_DISABLED'), (err) => {
+    assert.equal(err.result && err.result.status, 'disabled', String(err));
+    return true;
+  });
+});
+
+// Enrollment groups (X.509 CA): the group holds the root; the device presents its leaf and the
+// intermediate (Node's TLS sends the PEM chain given as `cert`).
+const groupId = 'sdk-group-1';
+const groupDev = env('REG_GROUP_DEV');
+const caGroup = (id, pem, extra = {}) => ({
+  enrollmentGroupId: id,
+  attestation: { type: 'x509', x509: { signingCertificates: { primary: { certificate: pem } } } },
+  ...extra,
+});
+
+test('service: enrollment groups: create, get, read-modify-write, stale ETag, query, delete', async () => {
+  const created = (await service.createOrUpdateEnrollmentGroup(caGroup(groupId, read('GROUP_ROOT'), { provisioningStatus: 'enabled' }))).responseBody;
+  assert.equal(created.enrollmentGroupId, groupId);
+  assert.ok(created.etag && !created.etag.startsWith('"'), `bare ETag in JSON, got ${created.etag}`);
+  const info = created.attestation.x509.signingCertificates.primary.info;
+  assert.match(info.subjectName, /CN=sdk group root/);
+
+  const got = await service.getEnrollmentGroup(groupId);
+  const fetched = got.responseBody;
+  assert.equal(got.httpResponse.headers.etag, `"${created.etag}"`, 'quoted ETag header');
+  assert.equal(fetched.attestation.x509.signingCertificates.primary.certificate, undefined, 'GET returns certificate info only');
+  fetched.initialTwin = { tags: { fleet: 'sdk' } };
+  const updated = (await service.createOrUpdateEnrollmentGroup(fetched)).responseBody;
+  assert.notEqual(updated.etag, created.etag);
+  assert.equal(updated.attestation.x509.signingCertificates.primary.info.sha256Thumbprint, info.sha256Thumbprint, 'stored certificate kept');
+  assert.deepEqual(updated.initialTwin, fetched.initialTwin);
+  await assert.rejects(service.createOrUpdateEnrollmentGroup(fetched), (err) => statusOf(err) === 412);
+
+  const mechanism = (await service.getEnrollmentGroupAttestationMechanism(groupId)).responseBody;
+  assert.equal(mechanism.x509.signingCertificates.primary.info.sha256Thumbprint, info.sha256Thumbprint);
+
+  const other = (await service.createOrUpdateEnrollmentGroup(caGroup('sdk-group-2', read('GROUP_ROOT')))).responseBody;
+  const query = service.createEnrollmentGroupQuery({ query: 'SELECT * FROM enrollmentGroups' }, 1);
+  const seen = [];
+  let pages = 0;
+  while (query.hasMoreResults) {
+    const page = await query.next(query.continuationToken);
+    pages += 1;
+    seen.push(...page.responseBody.map((g) => g.enrollmentGroupId));
+    assert.ok(pages < 10, 'paging ends');
+  }
+  assert.deepEqual(seen.sort(), [groupId, 'sdk-group-2']);
+  assert.equal(pages, 2, 'paged by 1');
+
+  await assert.rejects(service.deleteEnrollmentGroup('sdk-group-2', 'AAAAAAAAAAA='), (err) => statusOf(err) === 412);
+  await service.deleteEnrollmentGroup('sdk-group-2', other.etag);
+  await assert.rejects(service.getEnrollmentGroup('sdk-group-2'), (err) => statusOf(err) === 404);
+});
+
+test('device over HTTP with X.509: registers through its enrollment group with its chain', async () => {
+  const result = await register(groupDev, 'GROUP_CHAIN', 'GROUP_LEAF_KEY');
+  assert.equal(result.registrationId, groupDev);
+  assert.equal(result.deviceId, groupDev);
+  assert.ok(result.assignedHub, JSON.stringify(result));
+
+  const states = service.createEnrollmentGroupDeviceRegistrationStateQuery({ query: 'SELECT * FROM enrollments' }, groupId, 10);
+  const page = await states.next();
+  assert.deepEqual(page.responseBody.map((s) => s.registrationId), [groupDev], 'only the group\'s devices');
+
+  // A disabled group assigns nothing.
+  const group = (await service.getEnrollmentGroup(groupId)).responseBody;
+  group.provisioningStatus = 'disabled';
+  await service.createOrUpdateEnrollmentGroup(group);
+  await assert.rejects(register(groupDev, 'GROUP_CHAIN', 'GROUP_LEAF_KEY'), (err) => {
     assert.equal(err.result && err.result.status, 'disabled', String(err));
     return true;
   });

@@ -6,6 +6,13 @@ import * as lc from "vscode-languageclient/node";
 
 export class Skip extends Error {}
 
+/**
+ * In CI (`CI=true`, or `DEVKIT_TEST_STRICT=1`) a skip is a failure: every test there has what it
+ * needs (the daemon, the virtual DevKit, the emulator), so a skip can only hide a broken part
+ * (a daemon that does not start turned ~20 tests into skips and the run into a pass).
+ */
+export const strict = process.env.CI === "true" || process.env.DEVKIT_TEST_STRICT === "1";
+
 /** Marks the current test skipped, with the reason printed in the report. */
 export function skip(reason: string): never {
     throw new Skip(reason);
@@ -92,9 +99,13 @@ export async function runAll(): Promise<Result[]> {
             results.push({ name: t.name, status: "passed", ms: Date.now() - start });
             console.warn(`ok   ${t.name}`);
         } catch (e) {
-            if (e instanceof Skip) {
+            if (e instanceof Skip && !strict) {
                 results.push({ name: t.name, status: "skipped", reason: e.message, ms: Date.now() - start });
                 console.warn(`skip ${t.name}: ${e.message}`);
+            } else if (e instanceof Skip) {
+                const err = `skipped in CI, which counts as a failure: ${e.message}`;
+                results.push({ name: t.name, status: "failed", error: err, ms: Date.now() - start });
+                console.warn(`FAIL ${t.name}: ${err}`);
             } else {
                 const err = e instanceof Error ? `${e.message}` : String(e);
                 results.push({ name: t.name, status: "failed", error: err, ms: Date.now() - start });

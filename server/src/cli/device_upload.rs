@@ -1,14 +1,17 @@
 //! `devkit device-upload`: build (when needed), warn on identity drift, flash, report.
+//! Flags -> [`DeviceUploadRequest`] -> plan -> run -> report (`--json`: the daemon's
+//! `devkit/deviceUpload` result).
 //!
 //! The CLI owns no serial monitor (monitors run in `devkit monitor` or the daemon), so nothing
 //! is paused here; the daemon runs the same task with its monitor registry as the `PortPause`.
 
 use super::build::BuildArgs;
+use super::render::print_json;
 use super::upload::FlashArgs;
 use super::{CliError, CliResult};
 use std::path::PathBuf;
 use tasks::progress::CancellationToken;
-use tasks::upload::{DeviceUploadOptions, NoMonitor};
+use tasks::upload::{DeviceUploadRequest, NoMonitor};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,11 +29,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let build = args.build.options()?;
-    let backend = args.flash.backend()?;
     let uds = match &args.uds_file {
         Some(path) => {
             let input = format!("--uds-file {:?}", path.display().to_string());
+            // Only for the drift warning's thumbprint: the sample is accepted here.
             Some(super::read_uds(
                 tasks::identity::UdsSource::File(path),
                 &input,
@@ -40,51 +42,49 @@ pub fn run(args: Args) -> CliResult {
         }
         None => None,
     };
-    let opts = DeviceUploadOptions {
-        project_root: args.build.project.clone(),
-        build,
-        backend,
+    let plan = DeviceUploadRequest {
+        build: args.build.request(),
+        flash: args.flash.request(),
         port: None,
-    };
+        uds,
+    }
+    .plan()?;
+    // Planning warnings are printed now (before the build), and kept in the report for --json.
+    if let Some(note) = &plan.note {
+        eprintln!("note: {note}");
+    }
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
     let progress = super::build::progress_printer();
     let report = super::runtime()
-        .block_on(tasks::upload::device_upload(
-            &opts,
-            uds.as_ref(),
-            &NoMonitor,
-            &progress,
-            &CancellationToken::new(),
-        ))
+        .block_on(plan.run(&NoMonitor, &progress, &CancellationToken::new()))
         .map_err(CliError::from)?;
     if args.json {
+        return print_json(&report);
+    }
+    println!(
+        "{} {} and flashed it with {}",
+        if report.skipped_build {
+            "Reused"
+        } else {
+            "Built"
+        },
+        report.bin.display(),
+        report.backend
+    );
+    if let Some(f) = &report.fwid {
+        println!("FWID: {f}");
+    }
+    if let Some(d) = &report.drift {
+        println!("IDENTITY CHANGED: {}", d.message);
+        // The drift's next actions (regenerate, enroll) as the commands for this build.
         println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
+            "next: devkit generate-cert --bin {} --map {} --registration-id {} --uds-file <UDS file>; then devkit enroll",
+            report.bin.display(),
+            report.map.display(),
+            d.registration_id
         );
-    } else {
-        println!(
-            "{} {} and flashed it with {}",
-            if report.build.skipped {
-                "Reused"
-            } else {
-                "Built"
-            },
-            report.build.bin.display(),
-            report.backend
-        );
-        if let Some(f) = &report.fwid {
-            println!("FWID: {f}");
-        }
-        if let Some(d) = &report.drift {
-            println!("IDENTITY CHANGED: {}", d.message);
-            // The drift's next actions (regenerate, enroll) as the commands for this build.
-            println!(
-                "next: devkit generate-cert --bin {} --map {} --registration-id {} --uds-file <UDS file>; then devkit enroll",
-                report.build.bin.display(),
-                report.build.map.display(),
-                d.registration_id
-            );
-        }
     }
     Ok(())
 }

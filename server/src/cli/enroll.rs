@@ -1,17 +1,14 @@
 //! `devkit enroll (--connection-string-file F | --connection-string-stdin) [--cert FILE]
-//! [--device-id ID] [--iot-hub HOST] [--disabled] [--ca-file F] [--backend rest|az]`:
-//! create or update the DPS individual enrollment for the device's alias certificate
-//! (default: the one `generate-cert` last wrote for this project), print the enrollment,
-//! its thumbprint and ETag, and record it in the project state.
+//! [--device-id ID] [--iot-hub HOST] [--disabled | --enable] [--ca-file F] [--backend rest|az]`:
+//! flags to a [`tasks::dps::enroll::EnrollRequest`], the task's report rendered for a terminal
+//! (`--json`: the report itself, the daemon's `devkit/enroll` result). The task creates or
+//! updates the enrollment and records it in the project state.
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tasks::dps::az::{self, AzEnrollment};
-use tasks::dps::enroll::{self, EnrollVia, EnrollmentSettings};
-use tasks::dps::{ClientOptions, ConnectionString, DpsError, ServiceClient};
-use tasks::error::DomainError;
-use tasks::fsutil::{limits, SecretSource};
+use tasks::dps::enroll::{self, EnrollBackend, EnrollReport, EnrollRequest, EnrollmentSettings};
+use tasks::fsutil::SecretSource;
 use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,32 +75,24 @@ pub struct EnrollmentArgs {
 }
 
 impl EnrollmentArgs {
-    /// The validated settings (`--iot-hub` and `--device-id` checked).
-    pub fn settings(&self) -> Result<EnrollmentSettings, CliError> {
-        let settings = EnrollmentSettings {
+    /// The settings as given; the task validates them.
+    pub fn settings(&self) -> EnrollmentSettings {
+        EnrollmentSettings {
             device_id: self.device_id.clone(),
             iot_hub: self.iot_hub.clone(),
             disabled: self.disabled,
             enable: self.enable,
-        };
-        settings.validate()?;
-        Ok(settings)
+        }
     }
 }
 
-/// Read a connection string from a file or stdin (never from argv). Errors name the input,
-/// never the content.
-pub fn read_connection_string(
-    file: Option<&Path>,
-    stdin: bool,
-    input: &str,
-) -> Result<Option<ConnectionString>, CliError> {
-    let Some((text, source)) = read_connection_string_text(file, stdin, input)? else {
-        return Ok(None);
-    };
-    ConnectionString::parse_file_text(&text)
-        .map(Some)
-        .map_err(|e| CliError::invalid(format!("invalid {source}: {e}")))
+impl From<BackendArg> for EnrollBackend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Rest => EnrollBackend::Rest,
+            BackendArg::Az => EnrollBackend::Az,
+        }
+    }
 }
 
 /// The text of a connection string file or stdin line, and how to name its source.
@@ -132,131 +121,65 @@ pub fn read_connection_string_text(
     Ok(Some((text, source)))
 }
 
-/// Read a CA file for `--ca-file` (bounded like every certificate input).
-pub fn read_ca(path: Option<&Path>) -> Result<Option<String>, CliError> {
-    path.map(|p| {
-        super::read_text_file(
-            p,
-            &format!("--ca-file {:?}", p.display().to_string()),
-            limits::CERT_FILE,
-        )
-    })
-    .transpose()
-}
-
-pub fn classify(e: DpsError) -> CliError {
-    let hint = e
-        .service_error()
-        .and_then(|s| s.error_code)
-        .and_then(tasks::dps::hint_for_error_code);
-    match hint {
-        Some(h) if !e.is_invalid_input() => {
-            CliError::Failed(anyhow::Error::new(e).context(format!("hint: {h}")))
-        }
-        _ => CliError::from(e),
-    }
-}
-
 pub fn run(args: Args) -> CliResult {
-    // 1. Inputs, all validated before anything is sent or written.
-    let cs = read_connection_string(
+    let connection_string = read_connection_string_text(
         args.connection_string_file.as_deref(),
         args.connection_string_stdin,
         "connection-string",
-    )?;
-    let ca_pem = read_ca(args.ca_file.as_deref())?;
-    let cert =
-        enroll::resolve_certificate(&args.project, args.cert.as_deref()).map_err(CliError::from)?;
-    let settings = args.enrollment.settings()?;
-    let id = &cert.registration_id;
-
-    // 2. Enroll.
-    let via = enroll::select_target(
-        args.backend == BackendArg::Az,
-        args.dps_name.clone(),
-        args.resource_group.clone(),
-        cs,
-    )?;
-    let enrolled = match via {
-        EnrollVia::Rest(cs) => super::runtime().block_on(async {
-            let client = ServiceClient::new(
-                cs,
-                ClientOptions {
-                    ca_pem,
-                    ..Default::default()
-                },
-            )
-            .map_err(classify)?;
-            enroll::enroll_rest(&client, &settings, id.as_str(), &cert.der)
-                .await
-                .map_err(classify)
-        })?,
-        EnrollVia::Az(target) => {
-            let az = az::find_az()?;
-            let request = AzEnrollment {
-                target,
-                registration_id: id.to_string(),
-                certificate_path: cert.path.clone(),
-                device_id: settings.device_id.clone(),
-                status: settings.status(),
-                iot_hubs: settings.iot_hub.iter().cloned().collect(),
-            };
-            super::runtime()
-                .block_on(az::enroll(&az, &request))
-                .map_err(classify)?
-        }
+    )?
+    .map(|(text, _)| text);
+    let request = EnrollRequest {
+        connection_string,
+        ca_file: args.ca_file,
+        cert: args.cert,
+        project_dir: args.project,
+        settings: args.enrollment.settings(),
+        backend: args.backend.into(),
+        dps_name: args.dps_name,
+        resource_group: args.resource_group,
     };
-
-    // 3. Record and print.
-    enroll::record_enrolled(&args.project, &cert)
-        .context("recording the enrollment in the project state")?;
-    let info = &cert.info;
-    let thumbprint = enrolled
-        .sha256_thumbprint()
-        .unwrap_or(info.sha256_thumbprint.clone());
-    // Quoted, as HTTP headers carry it (the JSON output has it bare, as DPS's JSON does).
-    let etag = enrolled
-        .etag
-        .as_deref()
-        .map(|e| format!("\"{}\"", e.trim_matches('"')))
-        .unwrap_or_else(|| "-".into());
-    let status_text = if enrolled.is_enabled() {
-        "enabled"
-    } else {
-        "disabled"
-    };
+    let plan = request.plan()?;
+    let report = super::provision::run_cancellable(|progress, cancel| async move {
+        enroll::run(plan, &progress, &cancel).await
+    })?;
     if args.json {
-        let v = serde_json::json!({
-            "registrationId": id.as_str(),
-            "deviceId": enrolled.device_id,
-            "provisioningStatus": status_text,
-            "iotHubs": enrolled.iot_hubs,
-            "sha256Thumbprint": thumbprint,
-            "sha1Thumbprint": info.sha1_thumbprint,
-            "etag": enrolled.etag,
-            "certificate": cert.path,
-        });
-        println!("{v}");
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
-        if cert.from_project_state {
-            eprintln!(
-                "using {} (last generated for this project)",
-                cert.path.display()
-            );
-        }
-        println!(
-            "enrollment: {id} ({status_text}{})",
-            enrolled
-                .iot_hubs
-                .as_ref()
-                .map(|h| format!(", hub {}", h.join(" ")))
-                .unwrap_or_default()
-        );
-        println!(
-            "thumbprint: {thumbprint} (SHA-256; SHA-1 {})",
-            info.sha1_thumbprint
-        );
-        println!("etag: {etag}");
+        print_report(&report);
     }
     Ok(())
+}
+
+/// The report for a terminal: warnings and next steps on stderr, the enrollment on stdout.
+fn print_report(r: &EnrollReport) {
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    if !r.next_actions.is_empty() {
+        let next: Vec<String> = r
+            .next_actions
+            .iter()
+            .map(|step| step.hint())
+            .collect();
+        eprintln!("next: {}", next.join("; or "));
+    }
+    let status = match r.provisioning_status {
+        tasks::dps::ProvisioningStatus::Enabled => "enabled",
+        tasks::dps::ProvisioningStatus::Disabled => "disabled",
+    };
+    let hubs = r
+        .iot_hubs
+        .as_ref()
+        .map(|h| format!(", hub {}", h.join(" ")))
+        .unwrap_or_default();
+    println!("enrollment: {} ({status}{hubs})", r.registration_id);
+    println!(
+        "thumbprint: {} (SHA-256; SHA-1 {})",
+        r.sha256_thumbprint, r.sha1_thumbprint
+    );
+    // Quoted, as HTTP headers carry it (the JSON has it bare, as DPS's JSON does).
+    match &r.etag {
+        Some(etag) => println!("etag: \"{etag}\""),
+        None => println!("etag: -"),
+    }
 }

@@ -8,15 +8,21 @@
 //! exit 2 names the bad input. Existing files with different content are kept as
 //! `<name>.<UTC timestamp>.bak` (said in the output); identical content is left untouched
 //! (`tasks::identity::files`).
+//!
+//! The task is `tasks::identity::generate` (the daemon's `devkit/generateCert` runs the same):
+//! this module maps the flags to its request, names refused inputs by their flags, and renders
+//! the report (`--json`: the report itself).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
-use anyhow::Context;
 use std::path::{Path, PathBuf};
-use tasks::error::Input;
-use tasks::fsutil::limits;
-use tasks::identity::batch::{self, ManifestRow};
-use tasks::identity::files::{self, FileAction, FileKind, FileOptions};
-use tasks::identity::{self, FirmwareImage, IdentityError, RegistrationId, Uds, UdsSource};
+use tasks::error::{DomainError, Input};
+use tasks::identity::files::FileAction;
+use tasks::identity::generate::{
+    self, BatchReport, BatchRequest, GenerateReport, GenerateRequest, ImageInput, UdsInput,
+};
+use tasks::identity::IdentityError;
+use tasks::progress::{CancellationToken, Progress};
 
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "build_dir"])))]
@@ -77,322 +83,206 @@ pub struct Args {
     project: PathBuf,
 }
 
-impl Args {
-    fn file_options(&self, per_device_dir: bool) -> FileOptions {
-        FileOptions {
-            device_cert: self.device_cert,
-            alias_key: self.alias_key,
-            per_device_dir,
-        }
-    }
-}
-
 /// `--flag "value"` as error messages name inputs.
 fn flag(name: &str, value: &impl std::fmt::Display) -> String {
     format!("{name} {:?}", value.to_string())
 }
 
-/// Re-label an invalid-input error with the command-line input it came from.
-fn relabel(e: IdentityError, input: String) -> IdentityError {
-    match e {
-        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input)),
-        other => other,
+/// What the CLI adds to the typed sample-UDS refusal: how to accept it here.
+const SAMPLE_HINT: &str = "--allow-sample-uds accepts it for a throw-away test";
+
+impl Args {
+    fn image(&self) -> ImageInput {
+        ImageInput {
+            bin: self.bin.clone(),
+            map: self.map.clone(),
+            build_dir: self.build_dir.clone(),
+        }
+    }
+
+    /// A refused input named by the flag (and value) it came from; the sample-UDS refusal with
+    /// the flag that accepts it.
+    fn error(&self, e: IdentityError) -> CliError {
+        let name = match e.input() {
+            Some(Input::Uds) => match &self.uds_file {
+                Some(p) => Some(flag("--uds-file", &p.display())),
+                None => Some("--uds-stdin".into()),
+            },
+            Some(Input::RegistrationId) => self
+                .registration_id
+                .as_ref()
+                .map(|v| flag("--registration-id", v)),
+            Some(Input::Mac) => self.mac.as_ref().map(|v| flag("--mac", v)),
+            Some(Input::FirmwareVersion) => self
+                .firmware_version
+                .as_ref()
+                .map(|v| flag("--firmware-version", v)),
+            Some(Input::Bin) => self.bin.as_ref().map(|p| flag("--bin", &p.display())),
+            Some(Input::Map) => self.map.as_ref().map(|p| flag("--map", &p.display())),
+            Some(Input::Manifest) => self.batch.as_ref().map(|p| flag("--batch", &p.display())),
+            _ => None,
+        };
+        let e = match name {
+            Some(n) => e.named_as(n),
+            None => e,
+        };
+        match &e {
+            IdentityError::SampleUds(i) => {
+                CliError::from(i.clone()).with_hint(Some(SAMPLE_HINT.to_string()))
+            }
+            _ => e.into(),
+        }
     }
 }
 
-fn invalid(input: String, reason: impl Into<String>) -> CliError {
-    CliError::invalid(format!("invalid {input}: {}", reason.into()))
-}
-
-fn input_error(e: tasks::fsutil::InputError) -> CliError {
-    invalid(e.input, e.reason)
+fn invalid(input: &str, reason: &str) -> CliError {
+    CliError::invalid(format!("invalid {input}: {reason}"))
 }
 
 pub fn run(args: Args) -> CliResult {
-    // 1. Validate every input; nothing is written before all of them are good.
     if args.uds.is_some() {
         return Err(invalid(
-            "--uds".into(),
+            "--uds",
             "the UDS is never taken on the command line (it would show in the process list and shell history); use --uds-file FILE or --uds-stdin",
         ));
     }
     if let Some(manifest) = &args.batch {
-        let image = load_image(&args)?;
-        return run_batch(&args, manifest, &image);
+        return run_batch(&args, manifest);
     }
-    let id = registration_id(&args)?;
-    let mut warnings = Vec::new();
-    let uds = read_uds(&args)?;
-    let image = load_image(&args)?;
-    let derived = identity::derive(&uds, &image, &id)?;
-    drop(uds);
-
-    // 2. Write the files (atomically, backing up a different identity's file).
-    let written = files::write_identity(&derived, &args.out_dir, args.file_options(false))
-        .context("writing the certificate files")?;
-    warnings.extend(written.iter().filter_map(files::WrittenFile::warning));
-    let path_of = |kind| {
-        written
-            .iter()
-            .find(|f| f.kind == kind)
-            .map(|f| f.path.clone())
-    };
-    let alias_path = written[0].path.clone();
-
-    // 3. Record the identity in the project state (public data only).
-    if let Err(e) = files::record_generated(&args.project, &derived, &alias_path) {
-        warnings.push(format!(
-            "the certificate was written but the project state was not updated: {e}"
-        ));
-    }
-
-    if args.json {
-        let out = serde_json::json!({
-            "registrationId": derived.registration_id.as_str(),
-            "aliasCert": alias_path,
-            "deviceCert": path_of(FileKind::DeviceCert),
-            "deviceIdPublicKey": path_of(FileKind::DeviceIdPublicKey),
-            "aliasKey": path_of(FileKind::AliasKey),
-            "sha1Thumbprint": derived.sha1_thumbprint(),
-            "sha256Thumbprint": derived.sha256_thumbprint(),
-            "fwid": derived.fwid_hex(),
-            "files": written,
-            "warnings": warnings,
-            "note": identity::FIXED_NONCE_WARNING,
-        });
-        println!("{out}");
-    } else {
-        println!("Registration ID:    {}", derived.registration_id);
-        println!("SHA-1 thumbprint:   {}", derived.sha1_thumbprint());
-        println!("SHA-256 thumbprint: {}", derived.sha256_thumbprint());
-        println!("FWID:               {}", derived.fwid_hex());
-        for f in &written {
-            let action = match f.action {
-                FileAction::Written => "written",
-                FileAction::Unchanged => "unchanged",
-                FileAction::Replaced => "replaced; previous file backed up",
-            };
-            println!(
-                "{:<19} {} ({action})",
-                format!("{}:", f.kind.label()),
-                f.path.display()
-            );
+    let uds = match (&args.uds_file, args.uds_stdin) {
+        (Some(path), _) => UdsInput::File(path.clone()),
+        (None, true) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprint!("UDS (64 hex digits): ");
+            }
+            UdsInput::Stdin
         }
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        println!("Note: {}", identity::FIXED_NONCE_WARNING);
-    }
-    Ok(())
-}
-
-/// The image from `--bin/--map` or `--build-dir`; unreadable or inconsistent inputs are invalid.
-fn load_image(args: &Args) -> Result<FirmwareImage, CliError> {
-    let (bin, map, bin_name, map_name) = match (&args.bin, &args.map, &args.build_dir) {
-        (Some(bin), Some(map), _) => (
-            bin.clone(),
-            map.clone(),
-            flag("--bin", &bin.display()),
-            flag("--map", &map.display()),
-        ),
-        (_, _, Some(dir)) => {
-            let (bin, map) = find_build_pair(dir)?;
-            let (b, m) = (
-                flag("firmware image", &bin.display()),
-                flag("map file", &map.display()),
-            );
-            (bin, map, b, m)
-        }
-        _ => {
+        (None, false) => {
             return Err(CliError::invalid(
-                "give --bin FILE --map FILE, or --build-dir DIR",
+                "give the UDS with --uds-file FILE or --uds-stdin (never on the command line)",
             ))
         }
     };
-    Ok(FirmwareImage::load_named(&bin, &map, &bin_name, &map_name)?)
+    let request = GenerateRequest {
+        image: args.image(),
+        uds: Some(uds),
+        registration_id: args.registration_id.clone(),
+        mac: args.mac.clone(),
+        firmware_version: args.firmware_version.clone(),
+        out_dir: Some(args.out_dir.clone()),
+        device_cert: args.device_cert,
+        alias_key: args.alias_key,
+        allow_sample_uds: args.allow_sample_uds,
+        project_dir: Some(args.project.clone()),
+    };
+    let plan = request.plan().map_err(|e| args.error(e))?;
+    let report = generate::run(plan, &Progress::none(), &CancellationToken::new())?;
+    render(args.json, &report, &report.warnings, print_report)
 }
 
-/// The image + map pair in `dir`, by the one rule for build outputs ([`tasks::build::find_outputs`]).
-fn find_build_pair(dir: &Path) -> Result<(PathBuf, PathBuf), CliError> {
-    let name = flag("--build-dir", &dir.display());
-    tasks::build::find_image_and_map(dir).map_err(|e| match e {
-        tasks::build::FindOutputError::Invalid(i) => invalid(name, i.reason),
-        tasks::build::FindOutputError::Unreadable { source, .. } => {
-            invalid(name, format!("cannot be read: {source}"))
-        }
-        e => invalid(name, e.to_string()),
-    })
-}
-
-/// [`RegistrationId::from_inputs`] (the one rule), a refused value named by its flag.
-fn registration_id(args: &Args) -> Result<RegistrationId, CliError> {
-    let (id, mac, version) = (
-        args.registration_id.as_deref(),
-        args.mac.as_deref(),
-        args.firmware_version.as_deref(),
-    );
-    RegistrationId::from_inputs(id, mac, version).map_err(|e| {
-        let value = match &e {
-            IdentityError::Invalid(i) => match i.input {
-                Input::RegistrationId => id.map(|v| ("--registration-id", v)),
-                Input::Mac => mac.map(|v| ("--mac", v)),
-                Input::FirmwareVersion => version.map(|v| ("--firmware-version", v)),
-                _ => None,
-            },
-            _ => None,
-        };
-        match value {
-            Some((name, v)) => relabel(e, flag(name, &v)).into(),
-            None => e.into(),
-        }
-    })
-}
-
-/// The UDS from `--uds-file` or stdin (`tasks::identity::read_uds`: bounded, the published
-/// sample refused unless `--allow-sample-uds`, a file readable by others warned about).
-fn read_uds(args: &Args) -> Result<Uds, CliError> {
-    const SAMPLE_HINT: &str = "--allow-sample-uds accepts it for a throw-away test";
-    if let Some(path) = &args.uds_file {
-        super::read_uds(
-            UdsSource::File(path),
-            &flag("--uds-file", &path.display()),
-            args.allow_sample_uds,
-            SAMPLE_HINT,
-        )
-    } else if args.uds_stdin {
-        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            eprint!("UDS (64 hex digits): ");
-        }
-        super::read_uds(
-            UdsSource::Stdin,
-            "--uds-stdin",
-            args.allow_sample_uds,
-            SAMPLE_HINT,
-        )
+/// `--json`: the report itself on stdout (its warnings on stderr too); else `human`.
+fn render<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    warnings: &[String],
+    human: fn(&T),
+) -> CliResult {
+    if json {
+        let text = serde_json::to_string(report).map_err(anyhow::Error::from)?;
+        println!("{text}");
+        warn(warnings);
     } else {
-        Err(CliError::invalid(
-            "give the UDS with --uds-file FILE or --uds-stdin (never on the command line)",
-        ))
-    }
-}
-
-/// `--batch`: one identity per manifest row; failing rows are reported, the others written.
-fn run_batch(args: &Args, manifest: &Path, image: &FirmwareImage) -> CliResult {
-    let name = flag("--batch", &manifest.display());
-    let text =
-        tasks::fsutil::read_text_bounded(manifest, &name, limits::MANIFEST).map_err(input_error)?;
-    let base = manifest.parent().unwrap_or(Path::new("."));
-    let rows = batch::parse_manifest(&text, base, &name)?;
-    let mut seen = std::collections::HashMap::new();
-    let mut results: Vec<(&ManifestRow, Result<BatchRowSummary, anyhow::Error>)> =
-        Vec::with_capacity(rows.len());
-    // Rows are committed in chunks: one atomic, durable write (one sync) per chunk instead of
-    // one fsync per file, which would bound a factory batch by disk latency.
-    for chunk in rows.chunks(BATCH_COMMIT_ROWS) {
-        let (mut indices, mut plans) = (Vec::new(), Vec::new());
-        for row in chunk {
-            match batch_row(args, row, image, &mut seen) {
-                Ok((summary, plan)) => {
-                    indices.push(results.len());
-                    plans.push(plan);
-                    results.push((row, Ok(summary)));
-                }
-                Err(e) => results.push((row, Err(e))),
-            }
-        }
-        if let Err(e) = files::commit(&plans) {
-            for i in indices {
-                results[i].1 = Err(anyhow::anyhow!("writing this row's files failed: {e}"));
-            }
-        }
-    }
-    let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
-    let failed = results.len() - ok;
-    if args.json {
-        let items: Vec<_> = results
-            .iter()
-            .map(|(row, r)| match r {
-                Ok(v) => serde_json::to_value(v).unwrap_or_default(),
-                Err(e) => serde_json::json!({"line": row.line, "error": e.to_string(), "invalidInput": e.downcast_ref::<IdentityError>().is_some_and(tasks::error::DomainError::is_invalid_input)}),
-            })
-            .collect();
-        let out = serde_json::json!({
-            "results": items, "ok": ok, "failed": failed,
-            "warnings": if args.allow_sample_uds { vec!["--allow-sample-uds: rows using the published sample UDS were accepted; their keys are public"] } else { vec![] },
-            "note": identity::FIXED_NONCE_WARNING,
-        });
-        println!("{out}");
-    } else {
-        for (row, r) in &results {
-            match r {
-                Ok(v) => println!(
-                    "line {}: {} {} {}",
-                    row.line,
-                    v.registration_id,
-                    v.sha1_thumbprint,
-                    v.alias_cert.display()
-                ),
-                Err(e) => eprintln!("line {}: error: {e}", row.line),
-            }
-        }
-        println!("{ok} certificate(s) written, {failed} row(s) failed.");
-        println!("Note: {}", identity::FIXED_NONCE_WARNING);
-    }
-    if failed > 0 {
-        return Err(CliError::Failed(anyhow::anyhow!(
-            "{failed} of {} manifest rows failed (see above)",
-            rows.len()
-        )));
+        human(report);
     }
     Ok(())
 }
 
-/// How many manifest rows are written (and synced) together.
-const BATCH_COMMIT_ROWS: usize = 256;
-
-/// One batch row's result (an item of `results` in `--batch --json`, and a line of the text).
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchRowSummary {
-    line: usize,
-    registration_id: String,
-    alias_cert: PathBuf,
-    sha1_thumbprint: String,
-    sha256_thumbprint: String,
-    fwid: String,
-    warnings: Vec<String>,
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
-/// One batch row: derive and plan its files. Returns the row's summary and the plan.
-fn batch_row(
-    args: &Args,
-    row: &ManifestRow,
-    image: &FirmwareImage,
-    seen: &mut std::collections::HashMap<String, usize>,
-) -> Result<(BatchRowSummary, files::PlannedWrite), anyhow::Error> {
-    let id = row.registration_id()?;
-    if let Some(first) = seen.get(id.as_str()) {
-        anyhow::bail!(
-            "{}: registration ID {:?} already used on manifest line {first}",
-            row.label(),
-            id.as_str()
+fn print_report(report: &GenerateReport) {
+    println!("Registration ID:    {}", report.registration_id);
+    println!("SHA-1 thumbprint:   {}", report.sha1_thumbprint);
+    println!("SHA-256 thumbprint: {}", report.sha256_thumbprint);
+    println!("FWID:               {}", report.fwid);
+    for f in &report.files {
+        let action = match f.action {
+            FileAction::Written => "written",
+            FileAction::Unchanged => "unchanged",
+            FileAction::Replaced => "replaced; previous file backed up",
+        };
+        println!(
+            "{:<19} {} ({action})",
+            format!("{}:", f.kind.label()),
+            f.path.display()
         );
     }
-    seen.insert(id.as_str().to_string(), row.line);
-    let d = batch::derive_row(row, image, args.allow_sample_uds)?;
-    let plan = files::plan_identity(&d, &args.out_dir, args.file_options(true))?;
-    let summary = BatchRowSummary {
-        line: row.line,
-        registration_id: d.registration_id.as_str().to_string(),
-        alias_cert: plan.files[0].path.clone(),
-        sha1_thumbprint: d.sha1_thumbprint(),
-        sha256_thumbprint: d.sha256_thumbprint(),
-        fwid: d.fwid_hex(),
-        warnings: plan
-            .files
-            .iter()
-            .filter_map(files::WrittenFile::warning)
-            .collect(),
+    warn(&report.warnings);
+    for step in &report.next_actions {
+        println!("next: {}", step.hint());
+    }
+    println!("Note: {}", report.note);
+}
+
+/// `--batch`: one identity per manifest row; failing rows are reported, the others written.
+fn run_batch(args: &Args, manifest: &Path) -> CliResult {
+    let request = BatchRequest {
+        image: args.image(),
+        manifest: manifest.to_path_buf(),
+        out_dir: Some(args.out_dir.clone()),
+        device_cert: args.device_cert,
+        alias_key: args.alias_key,
+        allow_sample_uds: args.allow_sample_uds,
+        project_dir: None,
     };
-    Ok((summary, plan))
+    let plan = request.plan().map_err(|e| args.error(e))?;
+    let report = generate::run_batch(plan, &Progress::none(), &CancellationToken::new())?;
+    if report.failed == 0 || !args.json {
+        render(args.json, &report, &report.warnings, print_batch)?;
+    }
+    if report.failed > 0 {
+        let e = CliError::Failed(anyhow::anyhow!(
+            "{} of {} manifest rows failed (see above)",
+            report.failed,
+            report.results.len()
+        ));
+        if !args.json {
+            return Err(e);
+        }
+        // With --json, one document: the batch report next to the error object.
+        warn(&report.warnings);
+        let document = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
+        return Err(e.with_document(document));
+    }
+    Ok(())
+}
+
+fn print_batch(report: &BatchReport) {
+    for row in &report.results {
+        match (&row.certificate, &row.error) {
+            (Some(c), _) => {
+                println!(
+                    "line {}: {} {} {}",
+                    row.line,
+                    c.registration_id,
+                    c.sha1_thumbprint,
+                    c.alias_cert.display()
+                );
+                for w in &c.warnings {
+                    eprintln!("line {}: warning: {w}", row.line);
+                }
+            }
+            (None, Some(e)) => eprintln!("line {}: error: {}", row.line, e.message),
+            (None, None) => {}
+        }
+    }
+    warn(&report.warnings);
+    println!(
+        "{} certificate(s) written, {} row(s) failed.",
+        report.ok, report.failed
+    );
+    println!("Note: {}", report.note);
 }

@@ -1,10 +1,13 @@
 //! `devkit inspect-cert FILE [--against FILE2] [--json]`: read a RIoT alias or DeviceID
 //! certificate leniently (OpenSSL refuses alias certificates) and, with `--against`, say which
 //! input differs between two of them: the diagnosis for DPS error 401002 "Invalid certificate".
+//! The task is `tasks::identity::inspection` (the daemon's `devkit/inspectCert` too); `--json`
+//! prints its report.
 
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
-use tasks::identity::{self, CertInfo, IdentityError};
+use tasks::identity::inspection::{self, CertInput};
+use tasks::identity::{CertInfo, IdentityError};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,19 +21,14 @@ pub struct Args {
     json: bool,
 }
 
+/// One certificate through the task's reader, a refusal named by the argument it came from.
 fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
-    let input = format!("{name} {:?}", path.display().to_string());
-    let relabel = |e: IdentityError| match e {
-        IdentityError::Invalid(i) => IdentityError::Invalid(i.named(input.clone())),
-        other => other,
-    };
-    let bytes = tasks::fsutil::read_bounded(path, &input, tasks::fsutil::limits::CERT_FILE)
-        .map_err(|e| {
-            CliError::from(IdentityError::Invalid(
-                e.into_invalid(tasks::error::Input::Cert),
-            ))
-        })?;
-    Ok(identity::inspect_bytes(&bytes).map_err(relabel)?)
+    let label = format!("{name} {:?}", path.display().to_string());
+    inspection::read_cert(&CertInput::File(path.to_path_buf())).map_err(|e| match e {
+        // A file that cannot be read is the caller's input (exit 2), named as given.
+        IdentityError::Io { reason, .. } => CliError::invalid(format!("invalid {label}: {reason}")),
+        e => e.named_as(label).into(),
+    })
 }
 
 fn print_info(title: &str, path: &Path, c: &CertInfo) {
@@ -66,41 +64,33 @@ fn print_info(title: &str, path: &Path, c: &CertInfo) {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let info = read_cert(&args.file, "certificate")?;
-    let other = match &args.against {
+    let cert = read_cert(&args.file, "certificate")?;
+    let against = match &args.against {
         Some(p) => Some(read_cert(p, "--against")?),
         None => None,
     };
-    let difference = other.as_ref().map(|o| identity::compare(&info, o));
-    let all = other
-        .as_ref()
-        .map(|o| identity::differences(&info, o))
-        .unwrap_or_default();
+    let report = inspection::report(cert, against);
     if args.json {
-        let mut out = serde_json::json!({ "certificate": info });
-        if let (Some(o), Some(d)) = (&other, &difference) {
-            out["against"] = serde_json::json!(o);
-            out["difference"] = serde_json::json!(d);
-            out["differences"] = serde_json::json!(all);
-            out["explanation"] = serde_json::json!(d.explanation());
-        }
-        println!("{out}");
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(anyhow::Error::from)?
+        );
         return Ok(());
     }
-    print_info("Certificate", &args.file, &info);
-    if let (Some(o), Some(d), Some(p)) = (&other, &difference, &args.against) {
-        print_info("Against", p, o);
-        if all.len() > 1 {
+    print_info("Certificate", &args.file, &report.cert);
+    if let (Some(c), Some(p)) = (&report.against, &args.against) {
+        print_info("Against", p, &c.cert);
+        if c.differences.len() > 1 {
             println!("Diagnosis (several inputs differ):");
-            for d in &all {
+            for d in &c.differences {
                 println!("  - {}", d.explanation());
             }
         } else {
-            println!("Diagnosis: {}", d.explanation());
+            println!("Diagnosis: {}", c.explanation);
         }
     }
-    if info.is_alias {
-        println!("Note: {}", identity::FIXED_NONCE_WARNING);
+    if let Some(note) = &report.note {
+        println!("Note: {note}");
     }
     Ok(())
 }

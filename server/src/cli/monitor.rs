@@ -1,4 +1,4 @@
-//! `devkit monitor`: watch a DevKit's serial output, as raw text or registration events.
+//! `devkit monitor`: watch a DevKit's serial output, as raw text or log events.
 
 use super::{CliError, CliResult};
 use std::io::Write;
@@ -12,6 +12,7 @@ pub struct Args {
     /// Serial port (see `devkit ports`).
     #[arg(long)]
     pub port: PathBuf,
+    /// Serial speed (the JSON name is `baudRate`).
     #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
     pub baud: u32,
     /// Prefix every line with the local time.
@@ -20,7 +21,7 @@ pub struct Args {
     /// Also append every line to this file.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
-    /// Print registration events as JSON lines instead of the raw text.
+    /// Print log events as JSON lines instead of the raw text.
     #[arg(long)]
     pub events: bool,
 }
@@ -34,10 +35,8 @@ pub fn run(args: Args) -> CliResult {
         line_events: args.timestamps && !args.events,
         ..Default::default()
     };
-    let (monitor, mut rx) = Monitor::open_subscribed(&args.port, opts).map_err(|e| match e {
-        tasks::monitor::MonitorError::LogFile { .. } => CliError::Invalid(e.into()),
-        other => CliError::Failed(other.into()),
-    })?;
+    // Exit code, flag and next actions from the error's `DomainError` (as the daemon's).
+    let (monitor, mut rx) = Monitor::open_subscribed(&args.port, opts).map_err(CliError::from)?;
     eprintln!(
         "monitoring {} at {} baud (Ctrl-C to stop)",
         args.port.display(),

@@ -17,12 +17,11 @@ use super::upload::FlashArgs;
 use super::{CliError, CliResult};
 use std::path::PathBuf;
 use std::time::Duration;
-use tasks::error::DomainError;
 use tasks::fsutil::SecretSource;
 use tasks::identity::UdsSource;
 use tasks::progress::{CancellationToken, Progress};
 use tasks::provision::{
-    self, Fault, ProvisionError, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions,
+    self, Fault, ProvisionPlan, ProvisionReport, ProvisionRequest, SimulateOptions,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -112,25 +111,6 @@ pub struct Args {
     json: bool,
 }
 
-fn classify(e: ProvisionError) -> CliError {
-    match e.hint() {
-        Some(h) if !e.is_invalid_input() => {
-            let next: Vec<String> = e
-                .next_actions()
-                .iter()
-                .map(tasks::error::NextStep::cli_hint)
-                .collect();
-            let next = if next.is_empty() {
-                String::new()
-            } else {
-                format!("\nnext: {}", next.join("; or "))
-            };
-            CliError::Failed(anyhow::anyhow!("{e}\nhint: {h}{next}"))
-        }
-        _ => CliError::from(e),
-    }
-}
-
 fn print_report(r: &ProvisionReport, json: bool, temporary: bool) {
     if json {
         println!("{}", serde_json::to_string(r).unwrap_or_default());
@@ -163,11 +143,11 @@ fn print_report(r: &ProvisionReport, json: bool, temporary: bool) {
     println!("assigned hub: {}", r.assigned_hub);
 }
 
-/// Run `job` with Ctrl-C cancelling it.
-fn run_cancellable<F, Fut>(job: F) -> Result<ProvisionReport, ProvisionError>
+/// Run `job` with Ctrl-C cancelling it, its progress on stderr (shared with `enroll`).
+pub fn run_cancellable<T, E, F, Fut>(job: F) -> Result<T, E>
 where
     F: FnOnce(Progress, CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = Result<ProvisionReport, ProvisionError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let cancel = CancellationToken::new();
     let progress = super::build::progress_printer();
@@ -204,7 +184,7 @@ pub fn run(args: Args) -> CliResult {
         let plan = real_plan(&args)?;
         run_cancellable(|p, c| async move { provision::provision(plan, &p, &c).await })
     }
-    .map_err(classify)?;
+    .map_err(CliError::from)?;
     print_report(&report, args.json, args.simulate && args.work_dir.is_none());
     Ok(())
 }
@@ -257,7 +237,7 @@ fn real_plan(args: &Args) -> Result<ProvisionPlan, CliError> {
         mac: args.mac.clone(),
         project_dir: Some(args.project.clone()),
         cert_dir: args.out_dir.clone(),
-        enrollment: args.enrollment.settings()?,
+        enrollment: args.enrollment.settings(),
         registration_timeout: Some(Duration::from_secs(args.timeout)),
     };
     let run = request.plan()?;

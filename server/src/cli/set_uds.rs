@@ -1,15 +1,18 @@
 //! `devkit set-uds`: push a Unique Device Secret to a DevKit in configuration mode.
 //!
-//! The UDS never appears on the command line, in output or in logs: it is read from a file
-//! (or generated and saved, mode 0600, before it is sent), validated before anything is sent
-//! (the firmware stores a bad one anyway), and confirmed by the device's reply.
+//! Flags -> [`SetUdsRequest`] -> plan -> run -> the report on the terminal (or `--json`). The
+//! UDS never appears on the command line, in output or in logs: it is read from a file, or
+//! generated and kept in the `--save-uds-to` file (mode 0600, written once the device is in
+//! configuration mode, before it is sent); a generated UDS kept nowhere is refused (exit 2).
 
-use super::{CliError, CliResult};
+use super::render::{print_json, print_next};
+use super::CliResult;
 use std::path::PathBuf;
 use std::time::Duration;
-use tasks::console::{Console, ConsoleError};
-use tasks::identity::uds::{check_new_uds_file, save_new_uds};
-use tasks::identity::{Uds, UdsSource};
+use tasks::console::configure::{SetUdsReport, SetUdsRequest};
+use tasks::console::ConfirmedBy;
+use tasks::identity::UdsSource;
+use tasks::progress::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,10 +26,10 @@ pub struct Args {
         required_unless_present = "generate"
     )]
     pub uds_file: Option<PathBuf>,
-    /// Generate a new UDS from the OS's cryptographic random source.
+    /// Generate a new UDS from the OS's cryptographic random source (needs --save-uds-to).
     #[arg(long)]
     pub generate: bool,
-    /// With --generate: save the new UDS to this file (mode 0600) before sending it.
+    /// With --generate: save the new UDS to this new file (mode 0600) before sending it.
     // `--save-to`: the old name, kept as a hidden alias (`provision` and the daemon say saveUdsTo).
     #[arg(
         long = "save-uds-to",
@@ -46,66 +49,59 @@ pub struct Args {
         hide = true
     )]
     pub allow_sample_uds: bool,
+    /// Serial speed (the JSON name is `baudRate`).
     #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
     pub baud: u32,
-}
-
-/// Map a console error to the exit code (2 for input refused before sending).
-pub fn console_error(e: ConsoleError) -> CliError {
-    CliError::from(e)
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
     let uds = match &args.uds_file {
         Some(path) => {
             let input = format!("--uds-file {:?}", path.display().to_string());
-            super::read_uds(
+            Some(super::read_uds(
                 UdsSource::File(path),
                 &input,
                 args.allow_sample_uds,
-                "generate one with --generate",
-            )?
+                "generate one with --generate --save-uds-to FILE",
+            )?)
         }
-        None => {
-            match &args.save_uds_to {
-                // Refused before the port is touched; written only once the device listens.
-                Some(path) => check_new_uds_file(path)?,
-                None => eprintln!("warning: the generated UDS is not saved (no --save-uds-to): you will not be able to compute this device's certificate"),
-            }
-            Uds::generate()
-        }
+        None => None,
     };
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
-    console
-        .enter_config_mode(timeout, &mut |g| {
-            eprintln!("{g}; waiting up to {} s...", timeout.as_secs())
-        })
-        .map_err(console_error)?;
-    if let (None, Some(path)) = (&args.uds_file, &args.save_uds_to) {
-        // Written (atomically, 0600, never over an existing file) before it is sent, and only
-        // once the device is in configuration mode: a UDS the device may have stored is never
-        // lost, and a wrong port leaves no file behind that would refuse the retry.
-        save_new_uds(&uds, path)?;
-        eprintln!(
-            "saved the new UDS to {} (mode 0600); keep it secret, it is this device's root secret",
-            path.display()
-        );
+    let plan = SetUdsRequest {
+        port: args.port.display().to_string(),
+        uds,
+        generate: args.generate,
+        save_uds_to: args.save_uds_to.clone(),
+        return_uds: false,
+        baud: Some(args.baud),
+        timeout: Some(Duration::from_secs(args.timeout)),
     }
-    let reply = console.set_uds(&uds, timeout).map_err(|e| {
-        let e = console_error(e);
-        match (&args.save_uds_to, e) {
-            // Sent, but not confirmed: the device may hold it, and the file keeps it.
-            (Some(path), CliError::Failed(e)) => {
-                CliError::Failed(e.context(format!("the UDS sent is kept in {}", path.display())))
-            }
-            (_, e) => e,
-        }
-    })?;
+    .plan()?;
+    let outcome = plan.run_on_port(&super::build::progress_printer(), &CancellationToken::new())?;
+    render(&outcome.report, args.json)
+}
+
+fn render(r: &SetUdsReport, json: bool) -> CliResult {
+    if json {
+        return print_json(r);
+    }
+    let how = match r.confirmed_by {
+        ConfirmedBy::Echo => "device confirmed",
+        ConfirmedBy::InfoLine => "device confirmed without echo",
+    };
     println!(
-        "UDS stored on the DevKit at {} (device confirmed: {})",
-        args.port.display(),
-        reply.text.trim()
+        "UDS stored on the DevKit at {} ({how}: {})",
+        r.port, r.reply
     );
+    if let Some(path) = &r.uds_saved_to {
+        println!("the UDS is kept in {} (mode 0600)", path.display());
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    print_next(&r.next_actions);
     Ok(())
 }

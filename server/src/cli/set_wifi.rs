@@ -1,12 +1,14 @@
 //! `devkit set-wifi`: store the Wi-Fi SSID and password on a DevKit in configuration mode.
-//! The password comes from a file or stdin, never from the command line, and is never shown.
+//! Flags -> [`SetWifiRequest`] -> plan -> run -> report. The password comes from a file or
+//! stdin, never from the command line, and is never shown.
 
-use super::set_uds::console_error;
+use super::render::{print_json, print_next};
 use super::CliResult;
 use std::path::PathBuf;
 use std::time::Duration;
-use tasks::console::Console;
+use tasks::console::configure::SetWifiRequest;
 use tasks::fsutil::SecretSource;
+use tasks::progress::CancellationToken;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,8 +33,12 @@ pub struct Args {
     /// Seconds to wait for configuration mode (hold A, press reset) and for each reply.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Serial speed (the JSON name is `baudRate`).
     #[arg(long, default_value_t = tasks::console::DEFAULT_BAUD)]
     pub baud: u32,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -43,23 +49,27 @@ pub fn run(args: Args) -> CliResult {
         )?,
         None => super::read_secret_text(SecretSource::Stdin, "--wifi-password-stdin")?,
     };
-    // Validate both values before touching the port.
-    tasks::console::wifi_ssid_command(&args.ssid).map_err(console_error)?;
-    tasks::console::wifi_password_command(&password).map_err(console_error)?;
-    let timeout = Duration::from_secs(args.timeout.max(1));
-    let mut console = Console::open(&args.port, args.baud).map_err(console_error)?;
-    console
-        .enter_config_mode(timeout, &mut |g| {
-            eprintln!("{g}; waiting up to {} s...", timeout.as_secs())
-        })
-        .map_err(console_error)?;
-    console
-        .set_wifi(&args.ssid, &password, timeout)
-        .map_err(console_error)?;
+    let plan = SetWifiRequest {
+        port: args.port.display().to_string(),
+        wifi_ssid: args.ssid.clone(),
+        wifi_password: Some(password),
+        baud: Some(args.baud),
+        timeout: Some(Duration::from_secs(args.timeout)),
+    }
+    .plan()?;
+    let r = plan.run_on_port(&super::build::progress_printer(), &CancellationToken::new())?;
+    if args.json {
+        return print_json(&r);
+    }
     println!(
-        "Wi-Fi settings stored on the DevKit at {} (SSID {:?}; device confirmed both)",
-        args.port.display(),
-        args.ssid
+        "Wi-Fi settings stored on the DevKit at {} (SSID {:?}{}; device confirmed both)",
+        r.port,
+        r.wifi_ssid,
+        if r.password_set { "" } else { ", open network" }
     );
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    print_next(&r.next_actions);
     Ok(())
 }

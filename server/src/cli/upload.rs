@@ -1,9 +1,13 @@
 //! `devkit upload`: flash a build (probe-rs in process, OpenOCD, or the virtual DevKit).
+//! Flags -> [`UploadRequest`] -> plan -> `tasks::upload` run -> report (the daemon's
+//! `devkit/upload` runs the same).
 
+use super::render::print_json;
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
-use tasks::flash::{self, Backend, BackendKind, BackendRequest, FlashImage};
+use tasks::flash::{BackendKind, BackendRequest};
 use tasks::progress::CancellationToken;
+use tasks::upload::{NoMonitor, UploadRequest};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendArg {
@@ -49,9 +53,6 @@ impl FlashArgs {
             trusted_ca: self.trusted_ca.clone(),
         }
     }
-    pub fn backend(&self) -> Result<Backend, CliError> {
-        Ok(self.request().backend()?)
-    }
 }
 
 #[derive(clap::Args)]
@@ -67,6 +68,9 @@ pub struct Args {
     /// Flash address in hex; the bootloader below 0x0800C000 is never touched.
     #[arg(long, value_name = "HEX", value_parser = parse_address, default_value = "0x0800C000")]
     pub address: u32,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_address(s: &str) -> Result<u32, String> {
@@ -75,25 +79,32 @@ fn parse_address(s: &str) -> Result<u32, String> {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let backend = args.flash.backend()?;
+    // The CLI's default image location: the build directory of the current project.
     let default_dir = tasks::build::default_build_dir(Path::new("."));
-    let dir = args.build_dir.as_deref().unwrap_or(&default_dir);
-    let mut image = FlashImage::from_inputs(args.bin.as_deref(), Some(dir))?;
-    image.address = args.address;
+    let plan = UploadRequest {
+        bin: args.bin.clone(),
+        build_dir: match (&args.bin, &args.build_dir) {
+            (None, None) => Some(default_dir),
+            (_, dir) => dir.clone(),
+        },
+        flash: args.flash.request(),
+        address: Some(args.address),
+        // The CLI owns no monitor: monitors run in other processes.
+        port: None,
+    }
+    .plan()?;
     let progress = super::build::progress_printer();
-    super::runtime()
-        .block_on(flash::flash(
-            &image,
-            &backend,
-            &progress,
-            &CancellationToken::new(),
-        ))
+    let report = super::runtime()
+        .block_on(plan.run(&NoMonitor, &progress, &CancellationToken::new()))
         .map_err(CliError::from)?;
+    if args.json {
+        return print_json(&report);
+    }
     println!(
         "Flashed {} ({} bytes) with {}",
-        image.bin_path.display(),
-        image.bin.len(),
-        backend.name()
+        report.bin.display(),
+        report.bytes,
+        report.backend
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! [`decode`] keeps only the field path and what was expected.
 
 use super::ext::codes;
+use super::vocab::Field;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tasks::error::{DomainError, ErrorKind};
@@ -73,7 +74,7 @@ impl TaskError {
 
 impl TaskError {
     /// The one conversion from a task error: the code from its kind, `data.field` from its
-    /// typed input, `data.nextActions` from its next actions.
+    /// typed input, `data.hint` from its hint, `data.nextActions` from its next actions.
     pub fn from_domain<E: DomainError + ?Sized>(e: &E) -> Self {
         let kind = e.kind();
         let mut t = match (kind, e.invalid_input()) {
@@ -86,6 +87,9 @@ impl TaskError {
         };
         if let Some(input) = e.input() {
             t = t.with("field", input.field());
+        }
+        if let Some(hint) = e.hint() {
+            t = t.with("hint", hint);
         }
         let next = e.next_actions();
         if !next.is_empty() {
@@ -340,6 +344,18 @@ mod tests {
         assert_eq!(err.code, -32602);
     }
 
+    /// `rebuild` is the name; `force`, the old one, still decodes.
+    #[test]
+    fn build_takes_rebuild_and_the_old_force() {
+        use crate::lsp::ext::BuildParams;
+        for key in ["rebuild", "force"] {
+            let p = decode::<BuildParams>(json!({"projectDir": "/p", key: true})).unwrap();
+            assert!(p.rebuild, "{key}");
+        }
+        let p = decode::<BuildParams>(json!({"projectDir": "/p"})).unwrap();
+        assert!(!p.rebuild);
+    }
+
     #[test]
     fn non_object_params_are_refused() {
         let err = decode::<GenerateCertParams>(json!([CANARY])).err().unwrap();
@@ -392,6 +408,30 @@ mod tests {
             "{}",
             t.message
         );
+    }
+
+    #[test]
+    fn a_task_errors_hint_is_data_hint() {
+        use tasks::dps::{DpsError, ServiceError};
+        let e = DpsError::from_service(ServiceError {
+            status: 401,
+            error_code: Some(401002),
+            message: "Unauthorized".into(),
+            tracking_id: None,
+        });
+        let t = TaskError::from(e);
+        assert!(
+            t.data["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("SharedAccessKey")),
+            "{:?}",
+            t.data
+        );
+        assert!(!t.message.contains("SharedAccessKey"), "{}", t.message);
+        assert!(TaskError::from(DpsError::Cancelled)
+            .data
+            .get("hint")
+            .is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Params and results are camelCase JSON. Fields that carry secrets are [`Secret`]s: they have
 //! no Debug or Serialize and are never logged.
 
-use super::secret::Secret;
+use super::secret::{ReturnedSecret, Secret};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tower_lsp_server::lsp_types::notification::Notification;
@@ -30,6 +30,9 @@ pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
 pub const SIM_RESET: &str = "devkit/simReset";
+pub const VALIDATE_INPUT: &str = "devkit/validateInput";
+pub const FIND_BUILD: &str = "devkit/findBuild";
+pub const REGISTRATION_ID: &str = "devkit/registrationId";
 
 // ---- Notifications (server -> client) --------------------------------------------------------
 
@@ -56,6 +59,9 @@ pub const REQUESTS: &[&str] = &[
     CHECK_SETUP,
     SIM_CONFIG_MODE,
     SIM_RESET,
+    VALIDATE_INPUT,
+    FIND_BUILD,
+    REGISTRATION_ID,
 ];
 
 /// The requests that run device or cloud tasks (their outcome sets the health in `devkit/status`).
@@ -108,6 +114,9 @@ request_markers! {
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
     SimReset: SIM_RESET, SimResetParams => SimResetResult;
+    ValidateInput: VALIDATE_INPUT, ValidateInputParams => ValidateInputResult;
+    FindBuild: FIND_BUILD, FindBuildParams => FindBuildResult;
+    RegistrationId: REGISTRATION_ID, RegistrationIdParams => RegistrationIdResult;
 }
 
 /// Every custom notification the server sends.
@@ -276,34 +285,22 @@ pub struct GenerateCertParams {
     /// Where `<registrationId>.pem` (and `device-cert.pem`) are written; default
     /// `<projectDir>/.devkit/certs`, else the daemon's working directory (as the CLI).
     pub out_dir: Option<PathBuf>,
-    /// Also write the DeviceID certificate.
+    /// Also write the DeviceID certificate (and the DeviceID public key).
     #[serde(default)]
     pub device_cert: bool,
+    /// Also write the alias private key `alias-key.pem` (mode 0600): only on request.
+    #[serde(default)]
+    pub alias_key: bool,
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
     /// Allow the UDS published in the original tutorial (its keys are public: tests only).
-    /// `force` is accepted as an alias.
+    /// `force` is accepted as an alias (the old name; `force` alone now names nothing).
     #[serde(default, alias = "force")]
     pub allow_sample_uds: bool,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct GenerateCertResult {
-    pub registration_id: String,
-    /// Path of the alias certificate PEM written.
-    pub alias_cert: PathBuf,
-    /// The alias certificate itself (64-column PEM; public).
-    pub alias_cert_pem: String,
-    /// Path of the DeviceID certificate PEM, when `deviceCert` was asked for.
-    pub device_cert: Option<PathBuf>,
-    pub device_cert_pem: Option<String>,
-    pub sha1_thumbprint: String,
-    pub sha256_thumbprint: String,
-    /// SHA-256 of `.riot_fw`, lower-case hex.
-    pub fwid: String,
-    pub warnings: Vec<String>,
-}
+/// The task's report as it is (what `devkit generate-cert --json` prints too).
+pub type GenerateCertResult = tasks::identity::generate::GenerateReport;
 
 // ---- devkit/inspectCert ----------------------------------------------------------------------
 
@@ -317,40 +314,9 @@ pub struct InspectCertParams {
     pub against: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertInfo {
-    pub subject_cn: String,
-    pub issuer_cn: String,
-    pub public_key: String,
-    pub device_id_public_key: Option<String>,
-    pub fwid: Option<String>,
-    pub signature_valid: bool,
-    pub is_alias: bool,
-    pub sha1_thumbprint: String,
-    pub sha256_thumbprint: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InspectCertResult {
-    #[serde(flatten)]
-    pub cert: CertInfo,
-    /// Present when `against` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub against: Option<CertComparison>,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CertComparison {
-    pub cert: CertInfo,
-    /// What differs first: `identical`, `deviceId` (another UDS or RIoT core), `fwid` (the
-    /// `.riot_fw` code changed), `registrationId` or `encoding`.
-    pub difference: String,
-    /// One sentence for users.
-    pub explanation: String,
-}
+/// The task's report as it is (what `devkit inspect-cert --json` prints too): the
+/// certificate's fields, and `against` (`cert`, `difference`, `differences`, `explanation`).
+pub type InspectCertResult = tasks::identity::inspection::InspectReport;
 
 // ---- devkit/identity -------------------------------------------------------------------------
 
@@ -364,27 +330,8 @@ pub struct IdentityParams {
     pub build_dir: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityRecord {
-    pub registration_id: String,
-    pub fwid: String,
-    pub sha256_thumbprint: String,
-    pub alias_cert: PathBuf,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityResult {
-    pub last_generated: Option<IdentityRecord>,
-    pub last_enrolled: Option<IdentityRecord>,
-    /// FWID of the build in `buildDir`, when given.
-    pub current_fwid: Option<String>,
-    /// True when the enrolled (or generated) identity no longer matches the current build or
-    /// the last generated certificate: the enrollment must be updated.
-    pub drift: bool,
-    pub warnings: Vec<String>,
-}
+/// The task's report as it is: the recorded identities and the one typed drift.
+pub type IdentityResult = tasks::identity::status::IdentityStatusReport;
 
 // ---- devkit/build ----------------------------------------------------------------------------
 
@@ -416,9 +363,9 @@ pub struct BuildParams {
     pub id_scope: Option<String>,
     /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
     pub registration_id: Option<String>,
-    /// Compile even when nothing changed.
-    #[serde(default)]
-    pub force: bool,
+    /// Compile even when nothing changed. `force` is accepted as an alias (the old name).
+    #[serde(default, alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -476,13 +423,9 @@ pub struct UploadParams {
     pub flash: FlashParams,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadResult {
-    pub backend: String,
-    pub bytes: u64,
-    pub warnings: Vec<String>,
-}
+/// The `tasks::upload` report as it is: `bin`, `bytes`, `address`, `backend`, `portPaused`,
+/// `warnings`, `nextActions` (what `devkit upload --json` prints).
+pub type UploadResult = tasks::upload::UploadReport;
 
 // ---- devkit/deviceUpload ---------------------------------------------------------------------
 
@@ -498,22 +441,10 @@ pub struct DeviceUploadParams {
     pub uds: Option<Secret>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceUploadResult {
-    pub bin: PathBuf,
-    pub map: PathBuf,
-    pub skipped_build: bool,
-    pub backend: String,
-    /// FWID of the flashed image, lower-case hex.
-    pub fwid: Option<String>,
-    /// True when the new build's FWID differs from the enrolled (or generated) identity: the
-    /// certificate must be regenerated and enrolled again. `warnings` says so too.
-    pub identity_changed: bool,
-    /// The drift details when `identityChanged`.
-    pub drift: Option<serde_json::Value>,
-    pub warnings: Vec<String>,
-}
+/// The `tasks::upload` report as it is: `bin`, `map`, `skippedBuild`, `backend`, `fwid`,
+/// `identityChanged`, `drift`, `portPaused`, `warnings`, `nextActions` (what
+/// `devkit device-upload --json` prints).
+pub type DeviceUploadResult = tasks::upload::DeviceUploadReport;
 
 // ---- devkit/setUds ---------------------------------------------------------------------------
 
@@ -524,25 +455,36 @@ pub struct SetUdsParams {
     pub port: String,
     /// 64 hex digits. Secret. Omit with `generate: true`.
     pub uds: Option<Secret>,
-    /// Generate a fresh UDS (OS CSPRNG), push it and return it once in the result. Needs
-    /// `save_uds_to`: a UDS the device may hold is never only in a reply that may not come.
+    /// Generate a fresh UDS (OS CSPRNG) and push it. It must be kept: in `saveUdsTo`, or
+    /// returned with `returnUds` (or both); kept nowhere is refused (`data.field` `saveUdsTo`).
     #[serde(default)]
     pub generate: bool,
     /// With `generate`: a new file (0600, never over an existing one) the UDS is written to
-    /// before it is sent, like `set-uds --save-uds-to`.
+    /// once the device is in configuration mode, before it is sent (`set-uds --save-uds-to`).
     pub save_uds_to: Option<PathBuf>,
+    /// With `generate`: return the new UDS in the result's `uds` (a secret, for the client's
+    /// secret storage).
+    #[serde(default)]
+    pub return_uds: bool,
     #[serde(default)]
     pub allow_sample_uds: bool,
+    /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
+    pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
+/// The `tasks::console::configure` report (`port`, `generated`, `confirmedBy`, `reply`,
+/// `udsSavedTo`, `warnings`, `nextActions`), plus the secret `uds` with `returnUds`.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SetUdsResult {
-    pub port: String,
-    /// Only when `generate` was true: the new UDS, for the client's secret storage.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uds: Option<String>,
-    pub warnings: Vec<String>,
+    #[serde(flatten)]
+    pub report: tasks::console::configure::SetUdsReport,
+    /// Only with `returnUds`: the generated UDS. Secret: store it, never show or log it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uds: Option<ReturnedSecret>,
 }
 
 // ---- devkit/setWifi --------------------------------------------------------------------------
@@ -557,14 +499,16 @@ pub struct SetWifiParams {
     /// Secret. Omit or empty to clear. (`password`: the old name, accepted.)
     #[serde(alias = "password")]
     pub wifi_password: Option<Secret>,
+    /// Serial speed when the daemon opens the port itself (`--baud`); default 115200.
+    pub baud_rate: Option<u32>,
+    /// Seconds to wait for configuration mode (hold A, press reset) and for each reply
+    /// (`--timeout`); default 60.
+    pub timeout_secs: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SetWifiResult {
-    pub port: String,
-    pub wifi_ssid: String,
-}
+/// The `tasks::console::configure` report as it is: `port`, `wifiSsid`, `passwordSet`,
+/// `confirmedBy`, `warnings`, `nextActions` (what `devkit set-wifi --json` prints).
+pub type SetWifiResult = tasks::console::configure::SetWifiReport;
 
 // ---- devkit/monitor/* ------------------------------------------------------------------------
 
@@ -621,10 +565,13 @@ pub struct MonitorSendResult {
 pub struct EnrollParams {
     /// DPS service connection string (`HostName=...;SharedAccessKeyName=...;SharedAccessKey=...`). Secret.
     pub connection_string: Option<Secret>,
-    /// Enroll with the Azure CLI (`az iot dps enrollment ...`) instead of the REST API.
+    /// `rest` (default: the DPS REST API with `connectionString`) or `az` (the Azure CLI,
+    /// `az iot dps enrollment ...`), as the CLI's `--backend`.
+    pub backend: Option<EnrollBackend>,
+    /// Deprecated: `"backend": "az"` (still accepted; contradicting `backend` is refused).
     #[serde(default)]
     pub use_az: bool,
-    /// With `useAz`: the DPS name (uses the `az login` session) and its resource group.
+    /// With the az backend: the DPS name (uses the `az login` session) and its resource group.
     pub dps_name: Option<String>,
     pub resource_group: Option<String>,
     /// Alias certificate PEM; default: the project's last generated certificate.
@@ -635,29 +582,21 @@ pub struct EnrollParams {
     pub device_id: Option<String>,
     /// Pin the device to this hub (static allocation), e.g. `myhub.azure-devices.net`.
     pub iot_hub: Option<String>,
-    /// Create the enrollment disabled.
+    /// Disable the enrollment.
     #[serde(default)]
     pub disabled: bool,
+    /// Enable an enrollment that is disabled (re-enrolling otherwise keeps a disabled state).
+    #[serde(default)]
+    pub enable: bool,
     /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EnrollResult {
-    /// The certificate's CN.
-    pub registration_id: String,
-    pub device_id: Option<String>,
-    /// `enabled` or `disabled`.
-    pub provisioning_status: String,
-    pub iot_hubs: Option<Vec<String>>,
-    pub sha256_thumbprint: String,
-    pub sha1_thumbprint: String,
-    pub etag: Option<String>,
-    /// The enrolled certificate file.
-    pub cert: PathBuf,
-    pub warnings: Vec<String>,
-}
+/// `rest` or `az`.
+pub use tasks::dps::enroll::EnrollBackend;
+
+/// The task's report as it is (what `devkit enroll --json` prints too).
+pub type EnrollResult = tasks::dps::enroll::EnrollReport;
 
 // ---- devkit/provision ------------------------------------------------------------------------
 
@@ -788,6 +727,91 @@ pub struct SimResetResult {
     pub removed: bool,
 }
 
+// ---- devkit/validateInput --------------------------------------------------------------------
+
+/// One value a user typed, checked by the rule the tasks apply to it (an input box asks before
+/// it accepts). `value` is a [`Secret`]: a UDS or a connection string is never echoed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInputParams {
+    /// The input's param name (`data.field` of errors): `registrationId`, `mac`,
+    /// `firmwareVersion`, `uds`, `connectionString`, `hubConnectionString`, `idScope`,
+    /// `globalEndpoint`, `port`.
+    pub input: String,
+    /// The text as typed. Secret for `uds` and the connection strings.
+    pub value: Secret,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateInputResult {
+    /// The tasks would accept the value.
+    pub valid: bool,
+    /// Why not (or, when valid, nothing). Never holds a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The value as the tasks use it (a MAC without separators, lower case; a trimmed ID
+    /// Scope); never for secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+    /// Accepted, but worth a look (an ID Scope of an unusual shape, an endpoint a real DevKit
+    /// cannot reach, the published sample UDS).
+    pub warnings: Vec<String>,
+    /// `uds`: the UDS published in the original tutorial (its keys are public): the requests
+    /// that take a UDS accept it only with `allowSampleUds`.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub published_sample: bool,
+    /// `connectionString`, `hubConnectionString`: the service's host (not secret).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_name: Option<String>,
+    /// `connectionString`: the host is this machine (the local DPS emulator, whose CA the
+    /// enrollment must trust: `caFile`).
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub local_host: bool,
+    /// `port`: the state directory of the virtual DevKit whose link the port is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sim_dir: Option<PathBuf>,
+}
+
+// ---- devkit/findBuild ------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindBuildParams {
+    /// The project (its build goes to `<projectDir>/.devkit/build` unless told otherwise).
+    pub project_dir: PathBuf,
+    /// A build directory to look in instead.
+    pub build_dir: Option<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FindBuildResult {
+    /// The directory looked in.
+    pub build_dir: PathBuf,
+    /// Its image (`<sketch>.ino.bin`) and map, both present.
+    pub bin: PathBuf,
+    pub map: PathBuf,
+}
+
+// ---- devkit/registrationId -------------------------------------------------------------------
+
+/// The registration ID from what the user gave: the ID itself, else the automatic
+/// `az-<mac>v<x>v<y>v<z>` from the MAC address (any accepted form) and firmware version.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationIdParams {
+    pub registration_id: Option<String>,
+    pub mac: Option<String>,
+    pub firmware_version: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationIdResult {
+    pub registration_id: String,
+}
+
 // ---- Notifications ---------------------------------------------------------------------------
 
 /// `devkit/serialData`: text read from a monitored port, batched (at most one per port every 20 ms).
@@ -817,12 +841,13 @@ impl Notification for RegistrationEvent {
 pub struct RegistrationEventParams {
     /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
     pub port: String,
-    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
-    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
-    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
-    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    /// The `tasks::logs::LogEvent`, flattened (its own camelCase serialization): `kind` is
+    /// one of `boot`, `configMode`, `identity`, `status` (with `status`: `connected`,
+    /// `registering`, `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with
+    /// `hub`, `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`,
+    /// `deviceError`.
     #[serde(flatten)]
-    pub event: serde_json::Map<String, serde_json::Value>,
+    pub event: tasks::logs::LogEvent,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

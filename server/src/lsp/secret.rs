@@ -37,3 +37,26 @@ impl<'de> Deserialize<'de> for Secret {
         deserializer.deserialize_string(Visitor)
     }
 }
+
+/// A secret the daemon hands back once in a result (a generated UDS for the client's secret
+/// storage). It serializes into that result and nowhere else: no `Debug`, no `Display`, and
+/// results are never logged. Zeroized on drop.
+pub struct ReturnedSecret(Zeroizing<String>);
+
+impl ReturnedSecret {
+    pub fn new(text: impl Into<String>) -> Self {
+        ReturnedSecret(Zeroizing::new(text.into()))
+    }
+}
+
+impl serde::Serialize for ReturnedSecret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReturnedSecret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Secret::deserialize(deserializer).map(|s| ReturnedSecret(s.0))
+    }
+}

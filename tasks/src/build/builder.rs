@@ -9,6 +9,7 @@
 //! platform's own compiler is not installed under `<Arduino15>/packages/*/tools`, the
 //! `arm-none-eabi-gcc` on PATH is used (`runtime.tools.arm-none-eabi-gcc.path`).
 
+use super::reproducible::{self, Reproducibility};
 use super::toolchain::{self, Toolchain, FQBN, PLATFORM_ID};
 use super::{BuildError, BuildTool};
 use crate::progress::Progress;
@@ -77,6 +78,10 @@ pub struct Builder {
     extra_hardware: Vec<PathBuf>,
     extra_tools: Vec<PathBuf>,
     prefs: Vec<String>,
+    /// The compiler the platform's recipes run and its `-dumpversion`, for
+    /// [`reproducible::plan`](super::reproducible::plan).
+    gcc: Option<PathBuf>,
+    gcc_version: Option<String>,
 }
 
 /// Find and check the builder the settings ask for.
@@ -102,6 +107,8 @@ pub async fn resolve(
         let platform_dir = data
             .as_deref()
             .and_then(|d| platform_dir(d, Some(&toolchain.platform_version)));
+        let gcc = reproducible::compiler_path(data.as_deref(), None);
+        let gcc_version = gcc_version(gcc.as_deref()).await;
         return Ok(Builder {
             toolchain,
             platform_dir,
@@ -109,6 +116,8 @@ pub async fn resolve(
             extra_hardware: vec![],
             extra_tools: vec![],
             prefs: vec![],
+            gcc,
+            gcc_version,
         });
     }
     let exe = find_arduino_builder(settings.arduino_builder.as_deref())?;
@@ -139,12 +148,14 @@ pub async fn resolve(
         .filter(|d| d.is_dir())
         .collect();
     let mut prefs = Vec::new();
+    let mut gcc_root = None;
     if !has_packaged_gcc(&data) {
         match which::which("arm-none-eabi-gcc") {
             Ok(gcc) => {
                 let root = gcc.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
                 progress.report(format!("The platform's compiler is not in {}: using {}", data.display(), gcc.display()), None);
                 prefs.push(format!("runtime.tools.arm-none-eabi-gcc.path={}", root.display()));
+                gcc_root = Some(root);
             }
             Err(_) => {
                 return Err(BuildError::PlatformMissing {
@@ -154,6 +165,8 @@ pub async fn resolve(
             }
         }
     }
+    let gcc = reproducible::compiler_path(Some(&data), gcc_root.as_deref());
+    let gcc_version = gcc_version(gcc.as_deref()).await;
     let toolchain = Toolchain {
         builder: BuilderChoice::ArduinoBuilder,
         arduino_cli: exe,
@@ -167,7 +180,23 @@ pub async fn resolve(
         extra_hardware,
         extra_tools,
         prefs,
+        gcc,
+        gcc_version,
     })
+}
+
+/// `gcc -dumpversion`, `None` when it cannot be run.
+async fn gcc_version(gcc: Option<&Path>) -> Option<String> {
+    let out = tokio::process::Command::new(gcc?)
+        .arg("-dumpversion")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// The arduino-builder to use; missing, it is named (not arduino-cli) with how to install it.
@@ -243,8 +272,29 @@ fn has_packaged_gcc(data: &Path) -> bool {
 }
 
 impl Builder {
+    /// The build properties that keep this machine's paths out of the image
+    /// ([`reproducible`]), or why there are none.
+    pub fn reproducibility(&self, sketch: &Path, build_path: &Path) -> Reproducibility {
+        let Some(platform) = &self.platform_dir else {
+            return Reproducibility {
+                properties: vec![],
+                warning: Some("the platform folder is not known (give the Arduino data folder): the image embeds this machine's install paths, so the device's identity depends on where the platform is installed".into()),
+            };
+        };
+        let props = reproducible::platform_properties(platform);
+        // `<data>/packages/AZ3166/hardware/stm32f4/<version>`: the data folder is 5 levels up.
+        let maps = reproducible::prefix_maps(
+            self.arduino_data.as_deref().or(platform.ancestors().nth(5)),
+            Some(platform),
+            sketch,
+            build_path,
+        );
+        reproducible::plan(&props, &maps, self.gcc.as_deref(), self.gcc_version.as_deref())
+    }
+
     /// The compile command for `sketch` into `build_path`.
     pub fn compile_command(&self, sketch: &Path, build_path: &Path) -> tokio::process::Command {
+        let properties = self.reproducibility(sketch, build_path).properties;
         let mut cmd = tokio::process::Command::new(&self.toolchain.arduino_cli);
         match self.toolchain.builder {
             BuilderChoice::ArduinoBuilder => {
@@ -264,7 +314,7 @@ impl Builder {
                     .arg(FQBN)
                     .arg("-build-path")
                     .arg(build_path);
-                for p in &self.prefs {
+                for p in self.prefs.iter().chain(&properties) {
                     let mut a = OsString::from("-prefs=");
                     a.push(p);
                     cmd.arg(a);
@@ -279,8 +329,11 @@ impl Builder {
                     .arg("--fqbn")
                     .arg(FQBN)
                     .arg("--build-path")
-                    .arg(build_path)
-                    .arg(sketch);
+                    .arg(build_path);
+                for p in &properties {
+                    cmd.arg("--build-property").arg(p);
+                }
+                cmd.arg(sketch);
             }
         }
         cmd

@@ -13,8 +13,9 @@
 //!   `__locale_ctype_ptr()`; newlib 3 removed that function, so the link reports it undefined
 //!   (Azure/azure-iot-device-ecosystem#417: `libwifi.a(StringUtils.o): In function
 //!   'formatMACAddr': ... undefined reference to '__locale_ctype_ptr'`);
-//! - its link recipe names `-lstsafe` (the secure element library in `system/sdk/lib`), which
-//!   an incomplete install or a copied Arduino15 folder may lack (`cannot find -lstsafe`).
+//! - its link recipe names `-lstsafe` (the secure element library), which an incomplete install
+//!   or a copied Arduino15 folder may lack (`cannot find -lstsafe`). Where it belongs is read
+//!   from the recipe's own `-L` folders (2.0.0: `system/az3166-driver`), not assumed.
 
 use serde::Serialize;
 use std::path::Path;
@@ -94,11 +95,30 @@ impl KnownFailure {
                  Fix: build with the toolchain the platform ships (arm-none-eabi-gcc 5.4 with its newlib), or add a compatibility source to the sketch directory, \
                  e.g. `{LOCALE_SHIM_FILE}` containing:\n{LOCALE_SHIM_SOURCE}"
             ),
-            KnownFailure::MissingStsafe => format!(
-                "The AZ3166 platform's link recipe needs `libstsafe.a` (the secure element library, in {platform}/system/sdk/lib), and it is missing: the platform install is incomplete \
-                 (an interrupted download, a quarantined file, or an Arduino15 folder copied without its .a files). Fix: reinstall that platform version, or restore \
-                 {platform}/system/sdk/lib from a complete install of the same version."
-            ),
+            KnownFailure::MissingStsafe => {
+                let dirs: Vec<String> = platform_dir
+                    .map(link_search_dirs)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                let (where_, restore) = match dirs.as_slice() {
+                    [] => (
+                        format!("in one of the folders its link recipe (`recipe.c.combine.pattern` in {platform}/platform.txt) names with `-L`"),
+                        "that folder".to_string(),
+                    ),
+                    [one] => (format!("in {one}, the folder its link recipe searches"), one.clone()),
+                    many => (
+                        format!("in one of the folders its link recipe searches: {}", many.join(", ")),
+                        "the platform's libraries".to_string(),
+                    ),
+                };
+                format!(
+                    "The AZ3166 platform's link recipe needs `libstsafe.a` (the secure element library), {where_}, and it is missing: the platform install is incomplete \
+                     (an interrupted download, a quarantined file, or an Arduino15 folder copied without its .a files). Fix: reinstall that platform version, or restore \
+                     {restore} from a complete install of the same version."
+                )
+            }
         }
     }
 }
@@ -119,6 +139,74 @@ pub fn fixed_combine_pattern(platform_dir: &Path) -> Option<String> {
     (fixed != line.trim()).then_some(fixed)
 }
 
+/// The folders the platform's link recipe searches for libraries (its `-L` arguments), with the
+/// platform's path placeholders resolved as the Arduino builders resolve them; the build
+/// folder (`{build.path}`) and anything unresolvable are left out.
+pub fn link_search_dirs(platform_dir: &Path) -> Vec<std::path::PathBuf> {
+    let props = super::reproducible::platform_properties(platform_dir);
+    let Some(pattern) = props.get("recipe.c.combine.pattern") else {
+        return Vec::new();
+    };
+    // `cores/<core>` and `variants/<variant>`: the one folder there, when there is one.
+    let only_child = |dir: &str| -> Option<String> {
+        let mut names = std::fs::read_dir(platform_dir.join(dir))
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.path().display().to_string());
+        let first = names.next()?;
+        names.next().is_none().then_some(first)
+    };
+    let platform = platform_dir.display().to_string();
+    let known: Vec<(&str, Option<String>)> = vec![
+        ("{build.system.path}", Some(format!("{platform}/system"))),
+        ("{runtime.platform.path}", Some(platform.clone())),
+        ("{build.core.path}", only_child("cores")),
+        ("{build.variant.path}", only_child("variants")),
+    ];
+    let mut dirs = Vec::new();
+    for word in split_recipe(pattern) {
+        let Some(dir) = word.strip_prefix("-L") else { continue };
+        let mut dir = dir.to_string();
+        for (placeholder, value) in &known {
+            if dir.contains(placeholder) {
+                match value {
+                    Some(v) => dir = dir.replace(placeholder, v),
+                    None => dir.clear(),
+                }
+            }
+        }
+        if !dir.is_empty() && !dir.contains('{') {
+            let path = std::path::PathBuf::from(dir);
+            if !dirs.contains(&path) {
+                dirs.push(path);
+            }
+        }
+    }
+    dirs
+}
+
+/// A recipe's command line split into words as the Arduino builders split it: on spaces
+/// outside double quotes, the quotes removed.
+fn split_recipe(pattern: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+    for c in pattern.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' | '\t' if !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 /// Replace the whole word `from` (between spaces or at the ends) with `to`.
 fn replace_flag(line: &str, from: &str, to: &str) -> String {
     line.split(' ')
@@ -130,6 +218,7 @@ fn replace_flag(line: &str, from: &str, to: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     // The lines as the public reports show them.
     const GCC8: &str = "arm-none-eabi-gcc: error: unrecognized debug output level 'cc'"; // microsoft/devkit-sdk#1079
@@ -217,12 +306,46 @@ mod tests {
     fn the_other_fixes_name_the_remedy() {
         let t = KnownFailure::LocaleCtypePtr.explain(None);
         assert!(t.contains(LOCALE_SHIM_SOURCE) && t.contains("5.4"), "{t}");
+        // No platform.txt to read: the recipe is named, no folder guessed.
         let t = KnownFailure::MissingStsafe
             .explain(Some(Path::new("/a/packages/AZ3166/hardware/stm32f4/2.0.0")));
         assert!(
-            t.contains("/a/packages/AZ3166/hardware/stm32f4/2.0.0/system/sdk/lib")
-                && t.contains("reinstall"),
+            t.contains("recipe.c.combine.pattern") && t.contains("reinstall") && !t.contains("sdk/lib"),
             "{t}"
         );
+    }
+
+    /// The vendor's 2.0.0 link recipe (microsoft/devkit-sdk AZ3166/src/platform.txt) searches
+    /// `system`, `system/az3166-driver` (where its libstsafe.a is) and the Wi-Fi library's folder.
+    #[test]
+    fn the_stsafe_fix_names_the_folders_the_platforms_own_link_recipe_searches() {
+        let dir = tempfile::tempdir().unwrap();
+        let platform = dir.path().join("packages/AZ3166/hardware/stm32f4/2.0.0");
+        std::fs::create_dir_all(&platform).unwrap();
+        std::fs::write(
+            platform.join("platform.txt"),
+            "recipe.c.combine.pattern=\"{compiler.path}{compiler.c.elf.cmd}\" -mcpu={build.mcu} -mthumb {compiler.c.elf.flags} \"-T{build.variant.path}/{build.ldscript}\" \"-Wl,-Map,{build.path}/{build.project_name}.map\" -o \"{build.path}/{build.project_name}.elf\" \"-L{build.path}\" \"-L{build.system.path}\" \"-L{build.system.path}/az3166-driver\" \"-L{build.system.path}/az3166-driver/libwlan/TARGET_EMW1062\" -Wl,--start-group {object_files} \"{build.path}/{archive_file}\" -Wl,--end-group -lwlan -lstsafe -ldevkit-sdk-core-lib -lm -lstdc++ -gcc --specs=nano.specs\n",
+        )
+        .unwrap();
+        let p = platform.display().to_string();
+        assert_eq!(
+            link_search_dirs(&platform),
+            vec![
+                PathBuf::from(format!("{p}/system")),
+                PathBuf::from(format!("{p}/system/az3166-driver")),
+                PathBuf::from(format!("{p}/system/az3166-driver/libwlan/TARGET_EMW1062")),
+            ]
+        );
+        let t = KnownFailure::MissingStsafe.explain(Some(&platform));
+        assert!(t.contains(&format!("{p}/system/az3166-driver")) && !t.contains("sdk/lib"), "{t}");
+        // A platform.local.txt recipe (the -gcc fix) is the one the builder runs.
+        std::fs::write(
+            platform.join("platform.local.txt"),
+            "recipe.c.combine.pattern=gcc \"-L{runtime.platform.path}/lib\" -lstsafe -lgcc\n",
+        )
+        .unwrap();
+        assert_eq!(link_search_dirs(&platform), vec![PathBuf::from(format!("{p}/lib"))]);
+        let t = KnownFailure::MissingStsafe.explain(Some(&platform));
+        assert!(t.contains(&format!("in {p}/lib, the folder its link recipe searches")), "{t}");
     }
 }

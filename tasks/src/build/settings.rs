@@ -106,7 +106,7 @@ impl DpsSettings {
 }
 
 /// `host` or `host:port`, host made of DNS labels (`[A-Za-z0-9-]`, dot-separated).
-fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
+pub fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
     let err = |reason: &str| {
         InvalidInput::new(Input::GlobalEndpoint, format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port"))
     };
@@ -173,7 +173,9 @@ pub fn is_usual_id_scope(text: &str) -> bool {
         && text[3..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn validate_id_scope(text: &str) -> Result<Vec<String>, SettingsError> {
+/// An ID Scope the sketch can hold: refused when empty or unsafe in a C string; an unusual
+/// shape is a warning (the format is not documented).
+pub fn validate_id_scope(text: &str) -> Result<Vec<String>, SettingsError> {
     if text.is_empty() {
         return Err(InvalidInput::new(Input::IdScope, "it is empty; copy it from the DPS instance's overview page (0ne followed by 8 hex digits)"));
     }

@@ -133,6 +133,19 @@ impl ConnectionString {
     pub fn key_name(&self) -> &str {
         &self.key_name
     }
+    /// The host is this machine (`localhost`, `127.x.x.x`, `[::1]`, any port): a local service
+    /// such as the DPS emulator, whose own CA must be trusted (`--ca-file`, `caFile`).
+    pub fn is_local_host(&self) -> bool {
+        let host = match self.host_name.strip_prefix('[') {
+            // `[::1]:8443`: the address is inside the brackets.
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => self.host_name.split(':').next().unwrap_or_default(),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
     /// The decoded shared access key.
     pub fn key(&self) -> &[u8] {
         &self.key
@@ -157,6 +170,29 @@ impl ConnectionString {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_hosts_are_this_machine_only() {
+        let host = |h: &str| ConnectionString::new(h, "p", b"k").is_local_host();
+        for h in [
+            "localhost",
+            "LOCALHOST:8443",
+            "127.0.0.1",
+            "127.1.2.3:5000",
+            "[::1]",
+            "[::1]:8443",
+        ] {
+            assert!(host(h), "{h}");
+        }
+        for h in [
+            "mydps.azure-devices-provisioning.net",
+            "10.0.0.1",
+            "localhost.example.com",
+            "[2001:db8::1]:443",
+        ] {
+            assert!(!host(h), "{h}");
+        }
+    }
 
     const KEY_B64: &str = "c2VjcmV0LWNhbmFyeS1rZXktZm9yLXRlc3RzLW9ubHk=";
 

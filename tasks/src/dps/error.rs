@@ -30,6 +30,24 @@ impl DomainError for DpsError {
             _ => Vec::new(),
         }
     }
+    /// The service's answers are about the service API (enrollments, the hub registry), not
+    /// the device's registration, so the variant speaks first: a 401 here is the connection
+    /// string's key (the emulator and DPS answer it with 401002, whose device-side meaning,
+    /// a certificate mismatch, would mislead). Other error codes mean what
+    /// [`hint_for_error_code`] says.
+    fn hint(&self) -> Option<String> {
+        let hint = match self {
+            DpsError::Unauthorized(_) => "check the connection string's SharedAccessKey and policy: a shared access policy of this DPS with enrollment write permission (such as provisioningserviceowner)",
+            DpsError::EtagMismatch(_) => "someone changed the enrollment meanwhile: enroll again, which reads the enrollment as it is now and changes only what you ask",
+            DpsError::Throttled(_) => "DPS limits service operations per minute: wait a minute and try again",
+            _ => return self
+                .service_error()
+                .and_then(|s| s.error_code)
+                .and_then(hint_for_error_code)
+                .map(str::to_string),
+        };
+        Some(hint.to_string())
+    }
 }
 
 /// What a DPS or IoT Hub error body says: `{"errorCode":..,"trackingId":..,"message":..}`.
@@ -107,15 +125,15 @@ pub enum DpsError {
     #[error(transparent)]
     ConnectionString(#[from] super::connection_string::ConnectionStringError),
     /// 401/403: the SAS key or policy is wrong.
-    #[error("the service refused the credentials ({0}); check the connection string's SharedAccessKey and policy")]
+    #[error("the service refused the credentials ({0})")]
     Unauthorized(ServiceError),
     #[error("not found ({0})")]
     NotFound(ServiceError),
     /// 412: the enrollment changed since its ETag was read.
-    #[error("the enrollment was changed by someone else ({0}); read it again and retry")]
+    #[error("the enrollment was changed by someone else ({0})")]
     EtagMismatch(ServiceError),
     /// 429 after all retries.
-    #[error("the service is throttling requests ({0}); try again later")]
+    #[error("the service is throttling requests ({0})")]
     Throttled(ServiceError),
     /// Any other error answer.
     #[error("the service refused the request ({0})")]
@@ -200,5 +218,27 @@ mod tests {
         let e = ServiceError::from_response(500, Some("ServerError"), b"<html>\n");
         assert_eq!(e.message, "ServerError");
         assert!(hint_for_error_code(401002).unwrap().contains("UDS"));
+    }
+
+    /// A service-side 401 is the key, whatever its error code says on the device side.
+    #[test]
+    fn hints_come_from_the_variant_then_the_error_code() {
+        let e = |status, code: u32| {
+            DpsError::from_service(ServiceError {
+                status,
+                error_code: Some(code),
+                message: String::new(),
+                tracking_id: None,
+            })
+        };
+        let key = e(401, 401002).hint().unwrap();
+        assert!(
+            key.contains("SharedAccessKey") && !key.contains("UDS"),
+            "{key}"
+        );
+        assert!(e(400, 400004).hint().unwrap().contains("registration ID"));
+        assert!(e(412, 412).hint().unwrap().contains("enroll again"));
+        assert!(e(500, 500000).hint().is_none());
+        assert!(DpsError::Cancelled.hint().is_none());
     }
 }

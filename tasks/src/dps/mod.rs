@@ -4,8 +4,8 @@
 //!   retries), [`az`]: the same through the Azure CLI, [`hub`]: the IoT Hub registry check.
 //! - [`device`]: registration exactly as the DevKit does it (TLS client certificate).
 //! - [`emulator`]: a local DPS (and hub registry) speaking the documented wire protocol.
-//! - [`connection_string`], [`sas`], [`enrollment`], [`error`], [`cert`], [`tls`], [`retry`],
-//!   [`reply`] (what of a server's reply may be shown): what those share.
+//! - [`connection_string`], [`sas`], [`enrollment`], [`enrollment_group`], [`error`], [`cert`],
+//!   [`tls`], [`retry`], [`reply`] (what of a server's reply may be shown): what those share.
 
 pub mod az;
 pub mod cert;
@@ -14,6 +14,7 @@ pub mod device;
 pub mod emulator;
 pub mod enroll;
 pub mod enrollment;
+pub mod enrollment_group;
 pub mod error;
 pub mod hub;
 pub mod reply;

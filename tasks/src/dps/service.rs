@@ -1,7 +1,9 @@
-//! DPS service API client: individual enrollments over REST (dps-api.md §1).
+//! DPS service API client: individual enrollments (and enrollment groups) over REST
+//! (dps-api.md §1).
 
 use super::connection_string::ConnectionString;
 use super::enrollment::{BulkMode, BulkResult, IndividualEnrollment};
+use super::enrollment_group::EnrollmentGroup;
 use super::error::{DpsError, ServiceError};
 use super::retry::{parse_retry_after, sleep_cancellable, RetryPolicy};
 use super::sas::url_encode;
@@ -281,6 +283,56 @@ impl ServiceClient {
             .send(
                 Method::DELETE,
                 &Self::path(registration_id),
+                &Self::if_match_header(&if_match),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn group_path(enrollment_group_id: &str) -> String {
+        format!("/enrollmentGroups/{}", url_encode(enrollment_group_id))
+    }
+
+    /// `PUT /enrollmentGroups/{id}`: create or replace an enrollment group.
+    pub async fn create_or_update_group(
+        &self,
+        group: &EnrollmentGroup,
+        if_match: IfMatch,
+    ) -> Result<EnrollmentGroup, DpsError> {
+        let body = serde_json::to_vec(group)
+            .map_err(|e| DpsError::invalid(crate::error::Input::Enrollment, e.to_string()))?;
+        let path = Self::group_path(&group.enrollment_group_id);
+        let a = self
+            .rest
+            .send(
+                Method::PUT,
+                &path,
+                &Self::if_match_header(&if_match),
+                Some(body),
+            )
+            .await?;
+        self.rest.parse_json(&a.body)
+    }
+
+    /// `GET /enrollmentGroups/{id}`.
+    pub async fn get_group(&self, enrollment_group_id: &str) -> Result<EnrollmentGroup, DpsError> {
+        let path = Self::group_path(enrollment_group_id);
+        let a = self.rest.send(Method::GET, &path, &[], None).await?;
+        self.rest.parse_json(&a.body)
+    }
+
+    /// `DELETE /enrollmentGroups/{id}`.
+    pub async fn delete_group(
+        &self,
+        enrollment_group_id: &str,
+        if_match: IfMatch,
+    ) -> Result<(), DpsError> {
+        let path = Self::group_path(enrollment_group_id);
+        self.rest
+            .send(
+                Method::DELETE,
+                &path,
                 &Self::if_match_header(&if_match),
                 None,
             )

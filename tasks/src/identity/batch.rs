@@ -124,13 +124,15 @@ pub fn parse_manifest(
     Ok(rows)
 }
 
-/// Derive one row's identity. The published sample UDS is refused unless `allow_sample_uds`.
-/// The UDS file is read like every other ([`super::read_uds`]): bounded, never echoed.
+/// Derive one row's identity, with what reading its UDS warned about (a file readable by
+/// others, the sample accepted). The published sample UDS is refused unless
+/// `allow_sample_uds`. The UDS file is read like every other ([`super::read_uds`]): bounded,
+/// never echoed.
 pub fn derive_row(
     row: &ManifestRow,
     image: &FirmwareImage,
     allow_sample_uds: bool,
-) -> Result<DeviceIdentity, IdentityError> {
+) -> Result<(DeviceIdentity, Vec<String>), IdentityError> {
     let id = row.registration_id()?;
     let input = format!(
         "{}: uds_file {:?}",
@@ -142,7 +144,7 @@ pub fn derive_row(
         &input,
         allow_sample_uds,
     )?;
-    derive(&read.uds, image, &id)
+    Ok((derive(&read.uds, image, &id)?, read.warnings))
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ pub struct FileOptions {
 }
 
 /// What a file is (`kind` in `generate-cert --json`: camelCase like every JSON output).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FileKind {
     AliasCert,
@@ -107,7 +107,7 @@ impl FileKind {
 }
 
 /// What happened to a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum FileAction {
     /// The file did not exist.
@@ -119,7 +119,7 @@ pub enum FileAction {
 }
 
 /// One written (or untouched) file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WrittenFile {
     pub kind: FileKind,

@@ -153,7 +153,7 @@ fn riot_san(value: &[u8]) -> Result<Option<RiotIds>, String> {
 }
 
 /// Which input differs between two certificates (the diagnosis for DPS error 401002).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Difference {
     /// Byte-identical certificates.

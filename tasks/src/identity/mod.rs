@@ -41,17 +41,22 @@ mod cert;
 mod der;
 pub mod dsha;
 pub mod files;
+pub mod generate;
 mod image;
 mod inspect;
+pub mod inspection;
 mod keys;
 pub mod map;
 mod regid;
+pub mod status;
 pub mod uds;
 
+pub use generate::{BatchReport, BatchRequest, GenerateReport, GenerateRequest, UdsInput};
 pub use inspect::{compare, differences, Difference};
+pub use status::{IdentityStatusReport, IdentityStatusRequest};
 pub use uds::{read_uds, ReadUds, UdsSource};
 
-/// Why the published sample UDS is refused (without `--allow-sample-uds`).
+/// Why the published sample UDS is refused ([`IdentityError::SampleUds`]).
 /// One wording for the CLI and the daemon (each adapter says how to allow it for tests).
 pub const SAMPLE_UDS_REFUSAL: &str = "is the published sample UDS from the original tutorial: anyone can compute this device's keys; use a freshly generated UDS (allow the sample only for throw-away tests)";
 
@@ -81,6 +86,19 @@ pub enum IdentityError {
     /// Writing an identity file (a generated UDS) failed.
     #[error(transparent)]
     Write(crate::fsutil::FsError),
+    /// The published sample UDS without permission to use it: invalid input, typed so that
+    /// each adapter can say how to allow it for a throw-away test (a flag, a setting).
+    #[error(transparent)]
+    SampleUds(InvalidInput),
+    /// The build directory holds no usable image and map.
+    #[error(transparent)]
+    BuildOutput(#[from] crate::build::FindOutputError),
+    /// The project state could not be read.
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    /// The run was cancelled before anything was written.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl IdentityError {
@@ -96,7 +114,10 @@ impl IdentityError {
 impl DomainError for IdentityError {
     fn kind(&self) -> ErrorKind {
         match self {
-            IdentityError::Invalid(_) => ErrorKind::InvalidInput,
+            IdentityError::Invalid(_) | IdentityError::SampleUds(_) => ErrorKind::InvalidInput,
+            IdentityError::BuildOutput(e) => e.kind(),
+            IdentityError::Project(e) => e.kind(),
+            IdentityError::Cancelled => ErrorKind::Cancelled,
             IdentityError::Io { io_kind, .. } if *io_kind == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
@@ -107,15 +128,57 @@ impl DomainError for IdentityError {
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
-            IdentityError::Invalid(i) => Some(i),
+            IdentityError::Invalid(i) | IdentityError::SampleUds(i) => Some(i),
+            IdentityError::BuildOutput(e) => e.invalid_input(),
             _ => None,
         }
     }
     fn input(&self) -> Option<Input> {
         match self {
-            IdentityError::Invalid(i) => Some(i.input),
+            IdentityError::Invalid(i) | IdentityError::SampleUds(i) => Some(i.input),
             IdentityError::Io { input, .. } => *input,
+            IdentityError::BuildOutput(e) => e.input(),
             _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<crate::error::NextStep> {
+        match self {
+            IdentityError::BuildOutput(e) => e.next_actions(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl IdentityError {
+    /// The same error with its invalid input named `name` in messages (how an adapter names
+    /// the input it received: a flag with its value, a manifest row).
+    pub fn named_as(self, name: impl Into<String>) -> Self {
+        match self {
+            IdentityError::Invalid(i) => IdentityError::Invalid(i.named(name)),
+            IdentityError::SampleUds(i) => IdentityError::SampleUds(i.named(name)),
+            other => other,
+        }
+    }
+    /// The same error about `input` instead (an image read from a build directory is that
+    /// directory's problem).
+    pub(crate) fn about_input(self, input: Input) -> Self {
+        match self {
+            IdentityError::Invalid(mut i) => {
+                i.input = input;
+                IdentityError::Invalid(i)
+            }
+            IdentityError::Io {
+                path,
+                reason,
+                io_kind,
+                ..
+            } => IdentityError::Io {
+                path,
+                reason,
+                io_kind,
+                input: Some(input),
+            },
+            other => other,
         }
     }
 }
@@ -403,7 +466,7 @@ pub fn cdi(uds: &Uds, image: &FirmwareImage) -> Zeroizing<[u8; 32]> {
 }
 
 /// What a lenient read of a RIoT certificate finds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CertInfo {
     pub subject_cn: String,
@@ -453,3 +516,11 @@ pub fn sha256_thumbprint(der: &[u8]) -> String {
 
 /// PEM helpers (64-column output, lenient input: CRLF, one-line base64).
 pub mod pem;
+
+/// A device-verified vector's directory (`tests/fixtures/dice-vectors/<case>`), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_vector(case: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/dice-vectors")
+        .join(case)
+}

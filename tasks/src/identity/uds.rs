@@ -60,7 +60,9 @@ pub fn read_uds(
     })?;
     if uds.is_published_sample() {
         if !allow_sample {
-            return Err(IdentityError::named(Input::Uds, input, SAMPLE_UDS_REFUSAL));
+            return Err(IdentityError::SampleUds(
+                crate::error::InvalidInput::new(Input::Uds, SAMPLE_UDS_REFUSAL).named(input),
+            ));
         }
         warnings.push(
             "using the published sample UDS (allowed on request): this identity's keys are public"

@@ -38,7 +38,7 @@ pub(super) const HINT_WIFI: Hint = Hint::new("check the Wi-Fi name and password:
 const HINT_HUB_LINK: Hint = Hint::new("DPS could not create the device in its linked IoT hub: the linked hub's access policy or connection string in DPS is wrong or was regenerated. Re-link the hub (Azure portal: the DPS instance > Linked IoT hubs, or `az iot dps linked-hub create` with the hub's current `iothubowner` connection string), then press reset on the DevKit", &[]);
 const HINT_NO_HUB: Hint = Hint::new("DPS has no IoT hub to assign the device to: link an IoT hub to the DPS instance (Azure portal: Linked IoT hubs, or `az iot dps linked-hub create`) and select it for the enrollment, then press reset on the DevKit", &[Enroll]);
 const HINT_DISABLED: Hint = Hint::new("enable the individual enrollment (enroll the device again, enabled, or enable it in the Azure portal), then press reset", &[Enroll]);
-const HINT_TRANSPORT: Hint = Hint::new("the device could not reach DPS (network, DNS, TLS or endpoint): check the Wi-Fi, that the network allows HTTPS (port 443) to the global endpoint, and the global endpoint and ID scope in the sketch's dps_config.h; then press reset. With tracing on, the device's registration events show the HTTP exchange", &[CheckSetup, ConfigureDps]);
+const HINT_TRANSPORT: Hint = Hint::new("the device could not reach DPS (network, DNS, TLS or endpoint): check the Wi-Fi, that the network allows HTTPS (port 443) to the global endpoint, and the global endpoint and ID scope in the sketch's dps_config.h; then press reset. With tracing on, the device's log events show the HTTP exchange", &[CheckSetup, ConfigureDps]);
 const HINT_TIMEOUT: Hint = Hint::new("DPS did not answer in time: check the network (Wi-Fi signal, firewall, proxy), then press reset to retry", &[]);
 const HINT_RETRY: Hint = Hint::new(
     "press reset to retry; if it persists, check the enrollment in the Azure portal",
@@ -65,7 +65,10 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, Hint) {
     let lower_msg = f.message.unwrap_or("").to_ascii_lowercase();
     if let Some(c) = f.error_code {
         let (what, hint): (String, Hint) = match c {
-            401002 => (format!("DPS rejected the device certificate (errorCode 401002{msg}): the enrolled certificate does not match this device's identity"), HINT_401002),
+            // DPS gives an X.509 device 401002 both when the enrolled certificate differs and
+            // when no enrollment matches it at all (docs/dps.md, "A device without an
+            // enrollment").
+            401002 => (format!("DPS rejected the device certificate (errorCode 401002{msg}): the enrolled certificate does not match this device's identity, or no enrollment exists for it"), HINT_401002),
             400208 => (format!("DPS found no IoT hub for the device (errorCode 400208{msg})"), HINT_NO_HUB),
             400209 => (format!("DPS could not register the device in the linked IoT hub (errorCode 400209{msg})"), HINT_HUB_LINK),
             _ if is_hub_unauthorized(&lower_msg) => (format!("DPS could not register the device in the linked IoT hub (errorCode {c}{msg})"), HINT_HUB_LINK),
@@ -99,6 +102,22 @@ pub(super) fn diagnose(f: &Facts<'_>) -> (String, Hint) {
         Some("disabled") => return (format!("the device's enrollment is disabled{msg}"), HINT_DISABLED),
         Some("blacklisted") => return (format!("DPS has blocked this device{msg}"), Hint::new("the enrollment or device is blocked in DPS: check the individual enrollment in the Azure portal (enable it, or create it again), then press reset", &[Enroll])),
         _ => {}
+    }
+    // DPS's own 401 (an HTTP status, or the MQTT reply topic's) is an authentication
+    // failure whatever the SDK makes of the reply body after it: older SDKs report
+    // PROV_DEVICE_RESULT_PARSING, some TRANSPORT or ERROR. Only the results that name a
+    // different cause keep their own diagnosis.
+    if f.http_status == Some(401)
+        && !matches!(
+            f.result,
+            Some("UNAUTHORIZED" | "HUB_NOT_SPECIFIED" | "DISABLED")
+        )
+    {
+        let sdk = f
+            .result
+            .map(|r| format!("; the SDK reported PROV_DEVICE_RESULT_{r}"))
+            .unwrap_or_default();
+        return (format!("DPS refused the device's authentication (HTTP 401{sdk}{msg}): the enrolled certificate does not match this device's identity, or no enrollment exists for it"), HINT_401002);
     }
     if let Some(r) = f.result {
         return by_result(r, &msg);
@@ -171,7 +190,7 @@ fn by_result(result: &str, msg: &str) -> (String, Hint) {
         "TIMEOUT" => (format!("DPS did not answer in time ({}{msg})", code(result)), HINT_TIMEOUT),
         "PARSING" => (
             format!("the device could not understand DPS's reply ({}{msg})", code(result)),
-            Hint::new("turn tracing on and watch the device's registration events to see the reply; a DevKit SDK older than the DPS API may need updating (rebuild and upload the sketch with the current AZ3166 package)", &[CheckSetup]),
+            Hint::new("turn tracing on and watch the device's log events to see the reply; a DevKit SDK older than the DPS API may need updating (rebuild and upload the sketch with the current AZ3166 package)", &[CheckSetup]),
         ),
         "KEY_ERROR" => (
             format!("the device could not use its key ({}{msg})", code(result)),

@@ -1,4 +1,4 @@
-//! Device log lines turned into structured registration events.
+//! Device log lines turned into structured log events.
 //!
 //! The DevKit SDK (the Azure IoT C SDK inside the AZ3166 package) logs `Info: <text>` and
 //! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and the
@@ -11,32 +11,38 @@
 //! `HTTP Status:` / `Reply Status:` and DPS's reply JSON; `PROV_DEVICE_RESULT_*` and
 //! `DPS_ERROR_*` results on any line (`device result: ...`, `Failure registering device: ...`);
 //! `Provisioning Failure: Reason: ...` and `Provisioning Failure: OperationId: ... - Msg: ...`;
-//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines.
+//! `Unsuccessful json encountered: {...}`; the firmware's UDS and Wi-Fi lines; the SDK's status
+//! tokens in any application's words (`Device provision status update:
+//! PROV_DEVICE_REG_STATUS_ASSIGNING`); the MQTT transport's trace (azure-umqtt-c: the CONNECT
+//! user name, DPS's status in the `$dps/registrations/res/<status>/` reply topic).
 //!
 //! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, ANSI colours,
 //! garbage mixed in, behind monitor timestamps, syslog/journald prefixes or `[LEVEL] name:`,
-//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
+//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a camelCase `kind` tag (and camelCase
+//! keys):
 //!
 //! | kind | when |
 //! | --- | --- |
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
-//! | `config_mode` | the configuration console's help banner |
+//! | `configMode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
 //! | `status` | `wifiConnected`, `dpsStarted`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
-//! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
-//! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
+//! | `registrationRequest` | the traced `PUT /<scope>/registrations/<id>/register` |
+//! | `dpsError` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
 //! | `assigned` | the hub (and device ID when known) the device was assigned to |
 //! | `failed` | registration failed: `reason` and a `hint` saying what to do (see `diagnosis`) |
-//! | `uds_missing` | the device has no (valid) UDS |
-//! | `wifi_failed` | the device could not join Wi-Fi |
-//! | `device_error` | any other `Error:` line |
+//! | `udsMissing` | the device has no (valid) UDS |
+//! | `wifiFailed` | the device could not join Wi-Fi |
+//! | `deviceError` | any other `Error:` line |
 //!
 //! `failed` comes once per attempt, as soon as the failure is certain: at DPS's final answer
 //! (an `errorCode` 4xx other than 429, a `failed`/`disabled` registration state), at the SDK's
 //! `Provisioning Failure:` or result line, or at the sketch's `registration failed!`. The SDK's
 //! error lines that follow it in the same attempt are that failure unwinding and add no
-//! `device_error`, so a failed attempt ends in its `failed` event. 429 and 5xx replies are
-//! retried by the SDK and give only `dps_error`.
+//! `deviceError`, `dpsError` or error `status` (the C SDK repeats DPS's reply body in
+//! `Unsuccessful json encountered:` after the traced reply), so a failed attempt ends in its
+//! `failed` event. 429 and 5xx replies are retried by the SDK and give only `dpsError`.
+//! DPS tracking IDs are kept (`redact::tracking_id`).
 //!
 //! The parser never panics on any input and gives the same events however the input is split
 //! into chunks; no event string holds more than [`redact::MAX_FIELD`] characters of input, and nothing
@@ -167,6 +173,8 @@ pub struct EventParser {
     device_id: Option<String>,
     assigned_hub: Option<String>,
     failed_reported: bool,
+    /// Counts attempts, so a line can tell whether it started a new one.
+    attempt: u32,
     uds_missing: bool,
     wifi_failed: bool,
     /// The firmware reports the SDK's status callbacks; raw reply statuses are then not needed.
@@ -210,6 +218,20 @@ impl EventParser {
     }
 
     fn line(&mut self, raw: &str) -> Vec<LogEvent> {
+        let verdict_given = self.failed_reported.then_some(self.attempt);
+        let mut out = self.events_of_line(raw);
+        // The last event of an attempt is its verdict: once `failed` is out, what the SDK
+        // prints while unwinding the same attempt (`Unsuccessful json encountered: {...}`
+        // repeating DPS's reply, `Unable to process registration reply.`, an error status)
+        // is that failure again, not news.
+        if verdict_given.is_some() && verdict_given == self.failed_reported.then_some(self.attempt)
+        {
+            out.retain(|e| !is_unwinding(e));
+        }
+        out
+    }
+
+    fn events_of_line(&mut self, raw: &str) -> Vec<LogEvent> {
         let cleaned = prefix::clean(raw);
         let mut text = prefix::strip_prefixes(cleaned.trim()).trim_end();
         // An SDK error line behind a prefix we do not know.
@@ -319,7 +341,9 @@ impl EventParser {
                 status: "dpsStarted".into(),
                 detail: version_word(v),
             });
-        } else if let Some((scope, id)) = parse_register_put(text) {
+        } else if let Some((scope, id)) =
+            parse_register_put(text).or_else(|| parse_mqtt_username(text))
+        {
             self.new_attempt();
             out.push(LogEvent::RegistrationRequest {
                 id_scope: scope,
@@ -327,21 +351,23 @@ impl EventParser {
             });
         } else if is_json_reply(text) {
             self.json_reply(text, out);
-        } else if let Some(v) = after_ci(text, &lower, "provisioning status:")
+        } else if let Some(status) = after_ci(text, &lower, "provisioning status:")
             .or_else(|| after_ci(text, &lower, "registration status:"))
             .or_else(|| after_ci(text, &lower, "dps status:"))
+            .and_then(|v| normalise_status(first_word(v)))
+            .or_else(|| status_token(text))
         {
-            if let Some(status) = normalise_status(first_word(v)) {
-                self.sdk_status_seen = true;
-                if status == "connected" && self.failed_reported {
-                    // The SDK connects again: a new attempt (a sketch that retries).
-                    self.new_attempt();
-                }
-                out.push(LogEvent::Status {
-                    status,
-                    detail: None,
-                });
+            // The firmware's own words (`Provisioning Status:`) or any application's around
+            // the SDK's token (`Device provision status update: PROV_DEVICE_REG_STATUS_X`).
+            self.sdk_status_seen = true;
+            if status == "connected" && self.failed_reported {
+                // The SDK connects again: a new attempt (a sketch that retries).
+                self.new_attempt();
             }
+            out.push(LogEvent::Status {
+                status,
+                detail: None,
+            });
         } else if let Some(v) = after(text, "Registration Information received from service:")
             .or_else(|| after(text, "Registration Information received from DPS:"))
         {
@@ -368,6 +394,25 @@ impl EventParser {
             let msg = after(v, "Msg:")
                 .unwrap_or_else(|| v.trim().trim_start_matches("Reason:").trim())
                 .trim_end_matches('.');
+            // DPS's error body may ride inside the message, its quotes escaped
+            // (azure-iot-sdk-c#2362: `Msg: {"Message":"{\"errorCode\":401002,...}"}`):
+            // its code decides the diagnosis and its tracking ID is kept.
+            let nested = msg.replace("\\\"", "\"");
+            if let Some(code) =
+                json_number(&nested, "errorCode").and_then(|c| u32::try_from(c).ok())
+            {
+                let message = json_string(&nested, "message")
+                    .map(|m| field(&m))
+                    .filter(|m| !m.is_empty());
+                out.push(LogEvent::DpsError {
+                    http_status: None,
+                    error_code: Some(code),
+                    message: message.clone(),
+                    tracking_id: json_string(&nested, "trackingId")
+                        .and_then(|t| redact::tracking_id(&t)),
+                });
+                self.error = Some((Some(code), message));
+            }
             if !msg.is_empty() && !msg.contains("PROV_DEVICE_RESULT_") {
                 let msg = field(msg);
                 match &mut self.error {
@@ -396,12 +441,12 @@ impl EventParser {
         } else if let Some(v) = after(text, "HTTP Status:")
             .or_else(|| after(text, "Reply Status:"))
             .or_else(|| after(text, "Failure status code sent from the server:"))
+            // The MQTT transport's trace (umqtt `<- hh:mm:ss PUBLISH | ... | TOPIC_NAME:
+            // $dps/registrations/res/401/?$rid=1 | PAYLOAD_LEN: n`): DPS's reply status is
+            // in the topic, and the reply body is never traced.
+            .or_else(|| after(text, "$dps/registrations/res/"))
         {
-            if let Some(code) = first_word(v)
-                .parse()
-                .ok()
-                .filter(|c| (100..=599).contains(c))
-            {
+            if let Some(code) = leading_status(v) {
                 self.http_status = Some(code);
             }
         } else if let Some(code) = http_response_status(text) {
@@ -454,9 +499,8 @@ impl EventParser {
                         .filter(|s| (100..=599).contains(s))
                 });
                 self.http_status = http_status;
-                let tracking_id = json_string(text, "trackingId").filter(|t| {
-                    t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                });
+                let tracking_id =
+                    json_string(text, "trackingId").and_then(|t| redact::tracking_id(&t));
                 out.push(LogEvent::DpsError {
                     http_status,
                     error_code: code,
@@ -501,6 +545,7 @@ impl EventParser {
     }
 
     fn new_attempt(&mut self) {
+        self.attempt = self.attempt.wrapping_add(1);
         self.http_status = None;
         self.error = None;
         self.dps_status = None;
@@ -543,7 +588,7 @@ impl EventParser {
 /// SDK error lines that decide the callback's result before the callback reports it
 /// (prov_device_ll_client.c), so a bare `Failure encountered on registration!` after them is
 /// diagnosed right.
-const SDK_RESULT_LINES: [(&str, &str); 7] = [
+const SDK_RESULT_LINES: [(&str, &str); 8] = [
     ("timeout waiting for reply", "TIMEOUT"),
     ("timed out connecting to provisioning service", "TIMEOUT"),
     ("provisioning result is unauthorized", "DEV_AUTH_ERROR"),
@@ -554,6 +599,9 @@ const SDK_RESULT_LINES: [(&str, &str); 7] = [
         "TRANSPORT",
     ),
     ("http error encountered", "TRANSPORT"),
+    // A reply without the field the SDK looked for: what older SDKs (the DevKit's 1.6.0
+    // core, microsoft/vscode-iot-workbench#590) print for DPS's 401 error body.
+    ("failure retrieving json auth key value", "PARSING"),
 ];
 
 /// The firmware's lines for a missing or unusable UDS (DevkitDPSClient.cpp, the older
@@ -576,6 +624,32 @@ fn sdk_result(text: &str) -> Option<String> {
         .collect();
     let result = result.trim_end_matches('_');
     (!result.is_empty()).then(|| result.to_string())
+}
+
+/// The SDK's status token anywhere in a line (`PROV_DEVICE_REG_STATUS_X`, or the older
+/// client's `DPS_REGISTRATION_STATUS_X`), normalised.
+fn status_token(text: &str) -> Option<String> {
+    ["PROV_DEVICE_REG_STATUS_", "DPS_REGISTRATION_STATUS_"]
+        .iter()
+        .find_map(|prefix| {
+            let i = text.find(prefix)?;
+            let token: String = text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .take(48)
+                .collect();
+            normalise_status(&token)
+        })
+}
+
+/// A status code at the start of `text` (`401`, `401/?$rid=1`).
+fn leading_status(text: &str) -> Option<u16> {
+    let digits: String = text
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(4)
+        .collect();
+    digits.parse().ok().filter(|c| (100..=599).contains(c))
 }
 
 /// A registration status as the parser names it everywhere: `PROV_DEVICE_REG_STATUS_X`,
@@ -610,6 +684,17 @@ const KNOWN_STATUSES: [&str; 8] = [
     "failed",
     "disabled",
 ];
+
+/// Events that, after an attempt's `failed`, only repeat that failure.
+fn is_unwinding(event: &LogEvent) -> bool {
+    match event {
+        LogEvent::DpsError { .. } | LogEvent::DeviceError { .. } => true,
+        LogEvent::Status { status, .. } => {
+            matches!(status.as_str(), "error" | "failed" | "disabled")
+        }
+        _ => false,
+    }
+}
 
 fn starts_with_sdk_level(text: &str) -> bool {
     ["Error:", "Critical:", "Warning:", "Info:", "Verbose:"]
@@ -751,6 +836,21 @@ fn parse_register_put(text: &str) -> Option<(String, String)> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._:".contains(c));
     (scope_ok && id_ok).then_some((scope, id))
+}
+
+/// The MQTT transport's CONNECT trace: `... CONNECT | ... | USERNAME:
+/// <scope>/registrations/<id>/api-version=...&ClientVersion=... | PWD: XXXX | ...`
+/// (prov_transport_mqtt_common.c builds the user name; umqtt traces it, never the password).
+fn parse_mqtt_username(text: &str) -> Option<(String, String)> {
+    if !text.contains("CONNECT") {
+        return None;
+    }
+    let user = after(text, "USERNAME:")?;
+    let mut parts = first_word(user).split('/');
+    let scope = parts.next()?;
+    (parts.next()? == "registrations").then_some(())?;
+    let id = parts.next()?;
+    parse_register_put(&format!("PUT /{scope}/registrations/{id}/register"))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -1193,7 +1293,37 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
         );
     }
 
-    const TEMPLATES: [&str; 9] = [
+    #[test]
+    fn status_tokens_whatever_the_words_around_them() {
+        for (line, status) in [
+            (
+                "Device provision status update: PROV_DEVICE_REG_STATUS_ASSIGNING",
+                "assigning",
+            ),
+            (
+                "[app] state -> DPS_REGISTRATION_STATUS_REGISTERING (retry 1)",
+                "registering",
+            ),
+            (
+                "Provisioning Status - PROV_DEVICE_REG_STATUS_CONNECTED",
+                "connected",
+            ),
+        ] {
+            assert_eq!(
+                EventParser::parse_all(line.as_bytes()),
+                [LogEvent::Status {
+                    status: status.into(),
+                    detail: None
+                }],
+                "{line}"
+            );
+        }
+        assert!(EventParser::parse_all(b"PROV_DEVICE_REG_STATUS_SOMETHING").is_empty());
+    }
+
+    const TEMPLATES: [&str; 11] = [
+        "HTTP Status: 401\r\n{\"errorCode\":401002,\"trackingId\":\"{pre}{secret}{post}\"}",
+        "Provisioning Failure: OperationId: x - Date: y - Msg: {\"Message\":\"{\\\"errorCode\\\":401002,\\\"trackingId\\\":\\\"{secret}{post}\\\"}\"} Tracking ID:{secret}",
         "Error: Time:Sat Nov 28 17:00:00 2026 File:x.c Func:f Line:1 {pre}{secret}{post}",
         "HTTP Status: 401\r\n{\"errorCode\":401002,\"message\":\"{pre}{secret}{post}\"}",
         "Info: Wi-Fi {pre}{secret}{post} failed",

@@ -6,6 +6,12 @@
 //! [`field`]: key-like values (SAS keys and signatures, `Authorization:` values, passwords,
 //! PEM blocks, long base64/hex runs such as a UDS) become `<redacted>`, and the result is cut
 //! to [`MAX_FIELD`] characters.
+//!
+//! DPS tracking IDs are kept: they are not secrets, and Azure support asks for them. Besides
+//! the UUID form (`f40da7ba-8c91-...`), DPS and IoT Hub write them as 32 hex digits with a
+//! gateway and time suffix (`EEC3FA1F7928480391CDF3FE09366AE9-G2:-TimeStamp:...`,
+//! azure-iot-sdk-c#2362), a run a key-run rule alone would redact: exactly 32 hex digits
+//! right after a `trackingId` / `Tracking ID:` label stay.
 
 /// The longest piece of input an event field holds (characters).
 pub const MAX_FIELD: usize = 256;
@@ -78,12 +84,53 @@ fn redact_after_markers(text: &str) -> String {
     }
 }
 
+/// The longest tracking ID kept (the longest DPS writes, with its suffix, is about 90).
+const MAX_TRACKING_ID: usize = 128;
+
+/// A DPS tracking ID as an event may hold it: `None` when `raw` is not shaped like one (a
+/// UUID, 32 hex digits with DPS's `-G...:-TimeStamp:...` suffix, or another short token) or holds
+/// anything key-like besides its 32 leading hex digits.
+pub fn tracking_id(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let shaped = (1..=MAX_TRACKING_ID).contains(&t.len())
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-:./+ _".contains(c))
+        && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let kept = redact_key_runs_after(t, true);
+    (shaped && kept == t).then(|| t.to_string())
+}
+
+/// Whether `before` (the text up to a key-like run) ends with a tracking-ID label:
+/// `"trackingId":"`, `\"trackingId\":\"` (DPS's message nested in a string), `Tracking ID:`.
+fn after_tracking_label(before: &str) -> bool {
+    let tail: String = before
+        .chars()
+        .rev()
+        .take(24)
+        .filter(|c| !matches!(c, '"' | '\\' | ':' | ' ' | '='))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<String>()
+        .to_ascii_lowercase();
+    tail.ends_with("trackingid")
+}
+
 fn redact_key_runs(text: &str) -> String {
+    redact_key_runs_after(text, false)
+}
+
+/// [`redact_key_runs`]; with `leading_tracking_id`, a run of exactly 32 hex digits at the very
+/// start is a tracking ID as well.
+fn redact_key_runs_after(text: &str, leading_tracking_id: bool) -> String {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || "+/=".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= KEY_RUN {
+        let tracking = run.len() == 32
+            && run.chars().all(|c| c.is_ascii_hexdigit())
+            && ((leading_tracking_id && out.is_empty()) || after_tracking_label(out));
+        if run.chars().count() >= KEY_RUN && !tracking {
             out.push_str(REDACTED);
         } else {
             out.push_str(run);
@@ -135,6 +182,44 @@ mod tests {
         ] {
             assert_eq!(field(text), text);
         }
+    }
+
+    #[test]
+    fn tracking_ids_are_kept_and_nothing_else_is() {
+        let long =
+            "EEC3FA1F7928480391CDF3FE09366AE9-G2:-TimeStamp:2022-09-05T11:40:18.035277889+00:00";
+        for id in [
+            long,
+            "f40da7ba-8c91-4796-8fc3-89e1dfbdbe05",
+            "0b9c1d2e3f404a5b8c6d7e8f90a1b2c3",
+        ] {
+            assert_eq!(tracking_id(id).as_deref(), Some(id));
+        }
+        let nested = format!("{{\\\"trackingId\\\":\\\"{long}\\\"}}");
+        assert_eq!(field(&nested), nested);
+        assert_eq!(
+            field("Tracking ID:0b9c1d2e3f404a5b8c6d7e8f90a1b2c3-G:10"),
+            "Tracking ID:0b9c1d2e3f404a5b8c6d7e8f90a1b2c3-G:10"
+        );
+        // The same 32 hex digits without the label, a longer run after it, a key as an ID.
+        assert_eq!(
+            field("id 0b9c1d2e3f404a5b8c6d7e8f90a1b2c3"),
+            "id <redacted>"
+        );
+        assert!(field(
+            "Tracking ID:19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae"
+        )
+        .ends_with("<redacted>"));
+        assert_eq!(
+            tracking_id("nz68jY29+MgnH9ZWoIKeQKC6iM1FhuOdzB9y7GITj4M="),
+            None
+        );
+        assert_eq!(
+            tracking_id(
+                "0b9c1d2e3f404a5b8c6d7e8f90a1b2c3-nz68jY29MgnH9ZWoIKeQKC6iM1FhuOdzB9y7GITj4M"
+            ),
+            None
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@
 pub mod framing;
 pub mod ports;
 
-use crate::console::{read_port, SerialTransport, Transport};
+use crate::console::{read_port, OpenFailure, SerialTransport, Transport};
 use bytes::Bytes;
 use framing::LineFramer;
 use serde::Serialize;
@@ -128,6 +128,39 @@ pub enum MonitorError {
         #[source]
         source: io::Error,
     },
+}
+
+impl crate::error::DomainError for MonitorError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            MonitorError::Open { source, .. } => OpenFailure::of(source).kind(),
+            // The caller named a file the monitor cannot log to (CLI exit 2).
+            MonitorError::LogFile { .. } => ErrorKind::InvalidInput,
+            // No monitor on that port: nothing to send to or close.
+            MonitorError::Closed(_) => ErrorKind::NotFound,
+            MonitorError::NotConnected(_) | MonitorError::Io { .. } => ErrorKind::Device,
+        }
+    }
+    fn input(&self) -> Option<crate::error::Input> {
+        match self {
+            MonitorError::Open { source, .. } => OpenFailure::of(source).input(),
+            _ => None,
+        }
+    }
+    fn next_actions(&self) -> Vec<crate::error::NextStep> {
+        use crate::error::{NextAction, NextStep};
+        match self {
+            MonitorError::Open { source, .. } => OpenFailure::of(source).next_actions(),
+            // The port comes back by itself (reset, re-enumeration): try again shortly.
+            MonitorError::NotConnected(_) => vec![NextStep::new(NextAction::Retry)],
+            MonitorError::Io { .. } => vec![
+                NextStep::new(NextAction::SelectPort),
+                NextStep::new(NextAction::Retry),
+            ],
+            MonitorError::LogFile { .. } | MonitorError::Closed(_) => Vec::new(),
+        }
+    }
 }
 
 struct Pipeline {
@@ -640,6 +673,35 @@ fn open_log_file(p: &Path) -> Result<std::fs::File, MonitorError> {
     };
     crate::fsutil::check_output(p).map_err(|e| err(io::Error::other(e.to_string())))?;
     crate::fsutil::open_private_append(p).map_err(err)
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::MonitorError;
+    use crate::error::{DomainError, ErrorKind, Input, NextAction};
+
+    #[test]
+    fn monitor_errors_say_their_kind_and_what_to_do() {
+        let open = |k| MonitorError::Open {
+            port: "/dev/ttyACM0".into(),
+            source: serialport::Error::new(k, "x"),
+        };
+        let missing = open(serialport::ErrorKind::Io(std::io::ErrorKind::NotFound));
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert_eq!(missing.input(), Some(Input::Port));
+        assert_eq!(missing.exit_code(), 2);
+        let denied = open(serialport::ErrorKind::Io(
+            std::io::ErrorKind::PermissionDenied,
+        ));
+        assert_eq!(denied.kind(), ErrorKind::Device);
+        assert_eq!(denied.next_actions()[0].action, NextAction::InstallUdevRule);
+        let log = MonitorError::LogFile {
+            path: "/x".into(),
+            source: std::io::Error::other("denied"),
+        };
+        assert_eq!(log.exit_code(), 2);
+        assert_eq!(MonitorError::Closed("p".into()).kind(), ErrorKind::NotFound);
+    }
 }
 
 #[cfg(all(test, unix))]

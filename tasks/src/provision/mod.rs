@@ -232,23 +232,20 @@ impl DomainError for ProvisionError {
             _ => Vec::new(),
         }
     }
-}
-
-impl ProvisionError {
     /// What the user should do, when we know.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ProvisionError::Registration { hint, .. } => Some(hint.clone()),
             ProvisionError::Timeout { .. } => Some("check the DevKit's Wi-Fi, and the global endpoint and ID scope compiled into the sketch; the device's log shows what it does".into()),
             ProvisionError::NotInRegistry { .. } => Some("the DPS enrollment may point at another hub (iotHubs / allocation policy); check the enrollment".into()),
             ProvisionError::Console(ConsoleError::NotInConfigMode { .. }) => Some(crate::console::GUIDANCE.into()),
-            ProvisionError::Dps(e) => e.service_error().and_then(|s| s.error_code).and_then(crate::dps::hint_for_error_code).map(str::to_string),
+            ProvisionError::Dps(e) => e.hint(),
             _ => None,
         }
     }
 }
 
-/// A provisioning run's outcome as the registration event a status bar shows (`assigned`, or
+/// A provisioning run's outcome as the log event a status bar shows (`assigned`, or
 /// `failed` with the reason and what to do), the same event the device's log would give.
 pub fn outcome_event(outcome: &Result<ProvisionReport, ProvisionError>) -> crate::logs::LogEvent {
     use crate::logs::LogEvent;
@@ -369,7 +366,56 @@ pub async fn provision(
         },
     )?;
 
-    // 1. Console.
+    let (uds, uds_saved_to, version) = console_step(&mut plan, progress, cancel).await?;
+    check_cancel(cancel)?;
+    let (registration_id, identity, alias_cert) =
+        identity_step(&mut plan, &uds, &image, &version, progress)?;
+    check_cancel(cancel)?;
+    let enrolled = enroll_step(
+        &plan,
+        &service,
+        &image,
+        &registration_id,
+        &identity,
+        &alias_cert,
+        progress,
+    )
+    .await?;
+    check_cancel(cancel)?;
+    let follower = upload_step(&plan, progress, cancel).await?;
+    let (assigned_hub, device_id) = registration_step(
+        &plan,
+        follower,
+        &service,
+        &registration_id,
+        progress,
+        cancel,
+    )
+    .await?;
+    let in_hub_registry = hub_step(&plan, &assigned_hub, &device_id, progress, cancel).await?;
+    Ok(ProvisionReport {
+        registration_id: registration_id.to_string(),
+        device_id,
+        assigned_hub,
+        sha256_thumbprint: identity.sha256_thumbprint(),
+        fwid: identity.fwid_hex(),
+        enrollment_etag: enrolled.etag,
+        alias_cert,
+        in_hub_registry,
+        uds_saved_to,
+    })
+}
+
+/// Step 1, the console: the UDS to set (the plan's, or a generated one saved to
+/// `save_uds_to` before it is sent, so a UDS the device may store is never lost), then Wi-Fi,
+/// UDS and the device's version over the DevKit's configuration console. The port is borrowed
+/// from the runner's monitor when it has one. A saved UDS that never reached the device is
+/// removed again, so a retry may use the same file name.
+async fn console_step(
+    plan: &mut ProvisionPlan,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(Uds, Option<PathBuf>, crate::console::DeviceVersion), ProvisionError> {
     progress.begin(format!("Configuring the DevKit on {}", plan.port.display()));
     let generated = plan.uds.is_none();
     let uds = plan.uds.take().unwrap_or_else(Uds::generate);
@@ -385,7 +431,7 @@ pub async fn provision(
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
     let guidance_progress = progress.clone();
-    let console_step = async {
+    let exchange = async {
         Ok::<_, ProvisionError>(match &plan.ports {
             // Borrow the port from its monitor (paused meanwhile), stopping when cancelled.
             Some(ports) => {
@@ -428,7 +474,7 @@ pub async fn provision(
             }
         })
     };
-    let version = match console_step.await {
+    let version = match exchange.await {
         Ok(v) => v,
         Err(e) => {
             // Nothing reached the device (no port, or never in configuration mode): the UDS we
@@ -450,9 +496,20 @@ pub async fn provision(
         "Wi-Fi and UDS stored; DevKit SDK {}",
         version.devkit_sdk
     ));
-    check_cancel(cancel)?;
+    Ok((uds, uds_saved_to, version))
+}
 
-    // 2. Certificate.
+/// Step 2, the identity: the registration ID (the plan's, or the automatic one from the MAC
+/// and the version the device reported), the alias certificate derived from UDS + image + ID,
+/// written with `devkit generate-cert`'s files and backups and recorded in the project's state.
+/// Returns the ID, the identity and the alias certificate's path.
+fn identity_step(
+    plan: &mut ProvisionPlan,
+    uds: &Uds,
+    image: &FirmwareImage,
+    version: &crate::console::DeviceVersion,
+    progress: &Progress,
+) -> Result<(RegistrationId, identity::DeviceIdentity, PathBuf), ProvisionError> {
     let registration_id = match (plan.registration_id.take(), plan.mac.as_deref()) {
         (Some(id), _) => id,
         (None, Some(mac)) => RegistrationId::from_mac_and_version(mac, &version.devkit_sdk)?,
@@ -463,7 +520,7 @@ pub async fn provision(
     progress.begin(format!(
         "Computing the alias certificate for {registration_id}"
     ));
-    let identity = identity::derive(&uds, &image, &registration_id)?;
+    let identity = identity::derive(uds, image, &registration_id)?;
     // The same files and backups as `devkit generate-cert`: a file holding another identity
     // is kept as `<name>.<UTC>.bak`, then replaced, and we say so.
     let written = identity::files::write_identity(
@@ -486,12 +543,24 @@ pub async fn provision(
         alias_cert.display(),
         identity.sha256_thumbprint()
     ));
-    check_cancel(cancel)?;
+    Ok((registration_id, identity, alias_cert))
+}
 
-    // 3. Enrollment.
+/// Step 3, the enrollment: the alias certificate enrolled in DPS (created, or updated under its
+/// ETag), with the plan's fault injected (another UDS's certificate, a disabled enrollment);
+/// a real enrollment is recorded in the project's state.
+async fn enroll_step(
+    plan: &ProvisionPlan,
+    service: &ServiceClient,
+    image: &FirmwareImage,
+    registration_id: &RegistrationId,
+    identity: &identity::DeviceIdentity,
+    alias_cert: &std::path::Path,
+    progress: &Progress,
+) -> Result<crate::dps::IndividualEnrollment, ProvisionError> {
     let enrolled_der = if plan.fault == Some(Fault::WrongUds) {
         progress.warn("fault injection: enrolling a certificate computed from a different UDS");
-        identity::derive(&Uds::generate(), &image, &registration_id)?.alias_cert_der
+        identity::derive(&Uds::generate(), image, registration_id)?.alias_cert_der
     } else {
         identity.alias_cert_der.clone()
     };
@@ -504,7 +573,7 @@ pub async fn provision(
         settings.disabled = true;
     }
     let enrolled = crate::dps::enroll::enroll_rest(
-        &service,
+        service,
         &settings,
         registration_id.as_str(),
         &enrolled_der,
@@ -512,7 +581,7 @@ pub async fn provision(
     .await?;
     if let Some(root) = &plan.project_root {
         if plan.fault.is_none() {
-            identity::files::record_enrolled(root, &identity, &alias_cert)?;
+            identity::files::record_enrolled(root, identity, alias_cert)?;
         }
     }
     progress.end(format!(
@@ -524,14 +593,22 @@ pub async fn provision(
         },
         enrolled.etag.as_deref().unwrap_or("-")
     ));
-    check_cancel(cancel)?;
+    Ok(enrolled)
+}
 
-    // 4. Follow the port, upload (resets into user mode).
+/// Step 4, the upload: the device's output followed first (subscribed to the runner's monitor,
+/// or the port opened), so nothing it prints after the reset is missed; then the image
+/// uploaded, which resets the DevKit into user mode.
+async fn upload_step(
+    plan: &ProvisionPlan,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Follower, ProvisionError> {
     progress.begin(format!(
         "Opening {} to follow the registration",
         plan.port.display()
     ));
-    let mut follower = match plan.ports.as_ref().and_then(|p| p.subscribe(&plan.port)) {
+    let follower = match plan.ports.as_ref().and_then(|p| p.subscribe(&plan.port)) {
         Some(rx) => Follower::subscribed(&plan.port, rx),
         None => Follower::open(&plan.port).map_err(ProvisionError::Monitor)?,
     };
@@ -547,8 +624,21 @@ pub async fn provision(
             crate::flash::flash(image, backend, progress, cancel).await?;
         }
     }
+    Ok(follower)
+}
 
-    // 5. Registration.
+/// Step 5, the registration: the device's log followed until it is assigned or fails.
+/// A refusal DPS gives without an error code is told apart by asking the service whether the
+/// enrollment is disabled. Returns the assigned hub and the device ID (the device's, the
+/// enrollment's, or the registration ID).
+async fn registration_step(
+    plan: &ProvisionPlan,
+    mut follower: Follower,
+    service: &ServiceClient,
+    registration_id: &RegistrationId,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(String, String), ProvisionError> {
     progress.begin("Waiting for the device to register with DPS");
     let outcome =
         wait_for_outcome(&mut follower, plan.registration_timeout, progress, cancel).await;
@@ -585,15 +675,25 @@ pub async fn provision(
         .or_else(|| plan.enrollment.device_id.clone())
         .unwrap_or_else(|| registration_id.to_string());
     progress.end(format!("assigned to {assigned_hub} as {device_id}"));
+    Ok((assigned_hub, device_id))
+}
 
-    // 6. Hub registry.
+/// Step 6, the hub check: when the plan names a hub to check, the device must be in the assigned
+/// hub's registry. `None` = not checked.
+async fn hub_step(
+    plan: &ProvisionPlan,
+    assigned_hub: &str,
+    device_id: &str,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Option<bool>, ProvisionError> {
     let in_hub_registry = match &plan.hub_check {
         None => None,
         Some(check) => Some(
             check_hub(
                 check,
-                &assigned_hub,
-                &device_id,
+                assigned_hub,
+                device_id,
                 &plan.client,
                 progress,
                 cancel,
@@ -603,21 +703,11 @@ pub async fn provision(
     };
     if in_hub_registry == Some(false) {
         return Err(ProvisionError::NotInRegistry {
-            hub: assigned_hub,
-            device_id,
+            hub: assigned_hub.to_string(),
+            device_id: device_id.to_string(),
         });
     }
-    Ok(ProvisionReport {
-        registration_id: registration_id.to_string(),
-        device_id,
-        assigned_hub,
-        sha256_thumbprint: identity.sha256_thumbprint(),
-        fwid: identity.fwid_hex(),
-        enrollment_etag: enrolled.etag,
-        alias_cert,
-        in_hub_registry,
-        uds_saved_to,
-    })
+    Ok(in_hub_registry)
 }
 
 async fn wait_for_outcome(
@@ -784,6 +874,31 @@ pub async fn simulate(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<ProvisionReport, ProvisionError> {
+    let (temp, work) = simulation_work_dir(&opts)?;
+    let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
+    for d in [&dps_dir, &sim_dir, &cert_dir] {
+        std::fs::create_dir_all(d).map_err(|source| FsError::Io {
+            path: d.clone(),
+            source,
+        })?;
+    }
+
+    let emulator = start_emulator(&opts, &dps_dir, progress).await?;
+    let devkit = start_virtual_devkit(&opts, &sim_dir, progress)?;
+    let plan = simulated_plan(&opts, &emulator, &devkit, sim_dir, cert_dir, cancel);
+    let result = provision(plan, progress, cancel).await;
+    // Turning the virtual DevKit off joins its threads: keep that off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(devkit)).await;
+    emulator.shutdown().await;
+    drop(temp);
+    result
+}
+
+/// The work dir of a [`simulate`] run: the one asked for, or a new temporary directory (with
+/// a short path) that is removed when the returned guard is dropped.
+fn simulation_work_dir(
+    opts: &SimulateOptions,
+) -> Result<(Option<tempfile::TempDir>, PathBuf), ProvisionError> {
     // Short paths: the virtual DevKit's control socket path must stay under ~100 bytes.
     let temp = match &opts.work_dir {
         Some(_) => None,
@@ -804,16 +919,17 @@ pub async fn simulate(
         (None, Some(t)) => t.path().to_path_buf(),
         (None, None) => unreachable!(),
     };
-    let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
-    for d in [&dps_dir, &sim_dir, &cert_dir] {
-        std::fs::create_dir_all(d).map_err(|source| FsError::Io {
-            path: d.clone(),
-            source,
-        })?;
-    }
+    Ok((temp, work))
+}
 
+/// The in-process DPS emulator of a [`simulate`] run, its state in `dps_dir`.
+async fn start_emulator(
+    opts: &SimulateOptions,
+    dps_dir: &std::path::Path,
+    progress: &Progress,
+) -> Result<Emulator, ProvisionError> {
     progress.begin("Starting the DPS emulator");
-    let mut config = EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), &dps_dir);
+    let mut config = EmulatorConfig::new(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), dps_dir);
     config.hub = opts.hub.clone();
     // The demo hub answers with `Retry-After: 0`: the device-like register/poll exchange is
     // kept, without the two 1 s waits a real DPS asks for.
@@ -828,26 +944,47 @@ pub async fn simulate(
         emulator.device_endpoint(),
         emulator.id_scope()
     ));
+    Ok(emulator)
+}
 
+/// The virtual DevKit of a [`simulate`] run, its state in `sim_dir`, started in configuration
+/// mode.
+fn start_virtual_devkit(
+    opts: &SimulateOptions,
+    sim_dir: &std::path::Path,
+    progress: &Progress,
+) -> Result<VirtualDevKit, ProvisionError> {
     progress.begin("Starting a virtual DevKit");
     let devkit = VirtualDevKit::start(SimOptions {
         config_mode: true,
         transport: opts.transport,
-        ..SimOptions::new(&sim_dir)
+        ..SimOptions::new(sim_dir)
     })?;
     progress.end(format!(
         "{} (MAC {}), in configuration mode",
         devkit.device_port().display(),
         devkit.mac()
     ));
+    Ok(devkit)
+}
 
+/// The [`ProvisionPlan`] of a [`simulate`] run: the virtual DevKit provisioned with the
+/// built-in sample image against the emulator, its hub checked.
+fn simulated_plan(
+    opts: &SimulateOptions,
+    emulator: &Emulator,
+    devkit: &VirtualDevKit,
+    sim_dir: PathBuf,
+    cert_dir: PathBuf,
+    cancel: &CancellationToken,
+) -> ProvisionPlan {
     // A second run in the same work dir is the same virtual DevKit: keep the UDS in its secure
     // chip, so the certificate (and the emulator's enrollment) stays that device's identity
     // instead of being refused as a different one. [`reset_simulated`] starts from scratch.
     let uds = crate::sim::eeprom::Eeprom::load(&sim_dir)
         .ok()
         .and_then(|e| Uds::parse(e.get("dps_uds")).ok());
-    let plan = ProvisionPlan {
+    ProvisionPlan {
         port: devkit.device_port().to_path_buf(),
         upload: Upload::Sim {
             state_dir: sim_dir.clone(),
@@ -886,11 +1023,5 @@ pub async fn simulate(
         ports: None,
         console_timeout: Duration::from_secs(15),
         registration_timeout: opts.registration_timeout,
-    };
-    let result = provision(plan, progress, cancel).await;
-    // Turning the virtual DevKit off joins its threads: keep that off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop(devkit)).await;
-    emulator.shutdown().await;
-    drop(temp);
-    result
+    }
 }

@@ -1,5 +1,6 @@
-//! upload: the `device-upload` task: build (or skip) -> pause the monitor on the port ->
-//! flash -> resume -> report.
+//! upload: the `upload` task (flash an image: pause the monitor on the port -> flash ->
+//! resume -> report) and the `device-upload` task (build, or skip -> identity drift guard ->
+//! the same pause/flash/resume step -> report). The CLI and the daemon run these, nothing else.
 //!
 //! Two things the old task did not do: the serial monitor is paused around the upload (the
 //! ST-LINK and the virtual COM port are one USB device, and a held port made uploads fail with
@@ -13,15 +14,17 @@
 //! The monitor is not a dependency: the caller passes a [`PortPause`] (the daemon implements it
 //! with its monitor registry; the CLI, which owns no monitor, passes [`NoMonitor`]).
 
-use crate::build::{self, BuildError, BuildOptions, BuildOutput};
+use crate::build::{self, BuildError, BuildOptions, BuildRequest, Diagnostic};
 use crate::error::{DomainError, ErrorKind, InvalidInput, NextAction, NextStep};
-use crate::flash::{self, Backend, FlashError, FlashImage};
-use crate::identity::{FirmwareImage, RegistrationId, Uds};
-use crate::progress::{CancellationToken, Progress};
-use crate::project::{IdentitySource, ImageChange, ProjectState};
-use serde::Serialize;
+use crate::flash::{self, Backend, BackendRequest, FlashError, FlashImage};
+use crate::identity::{FirmwareImage, Uds};
+use crate::progress::{CancellationToken, Progress, ProgressEvent};
+pub use crate::project::Drift;
+use crate::project::ProjectState;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// Pauses whatever holds a serial port (the monitor) for the duration of an upload.
 /// Dropping the guard resumes it.
@@ -52,6 +55,8 @@ pub enum UploadError {
         "cannot pause the monitor on {port}: {message}; close whatever holds the port and retry"
     )]
     Pause { port: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl DomainError for UploadError {
@@ -60,13 +65,21 @@ impl DomainError for UploadError {
             UploadError::Build(e) => e.kind(),
             UploadError::Flash(e) => e.kind(),
             UploadError::Pause { .. } => ErrorKind::Device,
+            UploadError::Cancelled => ErrorKind::Cancelled,
         }
     }
     fn invalid_input(&self) -> Option<&InvalidInput> {
         match self {
             UploadError::Build(e) => e.invalid_input(),
             UploadError::Flash(e) => e.invalid_input(),
-            UploadError::Pause { .. } => None,
+            UploadError::Pause { .. } | UploadError::Cancelled => None,
+        }
+    }
+    fn input(&self) -> Option<crate::error::Input> {
+        match self {
+            UploadError::Build(e) => e.input(),
+            UploadError::Flash(e) => e.input(),
+            UploadError::Pause { .. } | UploadError::Cancelled => None,
         }
     }
     fn next_actions(&self) -> Vec<NextStep> {
@@ -74,6 +87,7 @@ impl DomainError for UploadError {
             UploadError::Build(e) => e.next_actions(),
             UploadError::Flash(e) => e.next_actions(),
             UploadError::Pause { .. } => vec![NextStep::new(NextAction::Retry)],
+            UploadError::Cancelled => Vec::new(),
         }
     }
 }
@@ -89,121 +103,244 @@ pub struct DeviceUploadOptions {
     pub port: Option<String>,
 }
 
-/// The identity drift found before flashing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityDrift {
-    pub registration_id: String,
-    /// Where the old identity came from (the enrollment when there is one).
-    pub previous_source: IdentitySource,
-    /// Which digest changed.
-    pub changed: ImageChange,
-    pub previous_fwid: String,
-    pub new_fwid: String,
-    /// The recorded RIoT core digest (absent in records made before it was kept).
-    pub previous_core_digest: Option<String>,
-    pub new_core_digest: String,
-    /// Whether the DeviceID public key changes, when the UDS was given and the record holds the
-    /// old key (with the UDS this is exactly "the core digest changed").
-    pub device_id_key_changed: Option<bool>,
-    pub previous_sha256_thumbprint: String,
-    /// The new alias certificate's SHA-256 thumbprint, when the UDS was available.
-    pub new_sha256_thumbprint: Option<String>,
-    /// What to tell the user (no CLI commands: see `next_actions`).
-    pub message: String,
-    /// Regenerate the certificate, then update the enrollment: each adapter renders them (the
-    /// CLI as `devkit generate-cert ...` / `devkit enroll`, the editor as buttons).
-    pub next_actions: Vec<NextStep>,
-}
+/// The identity drift found before flashing: the one typed drift ([`crate::project::Drift`]).
+pub type IdentityDrift = Drift;
 
-/// What `device-upload` did.
+/// What `device-upload` did: the daemon's `devkit/deviceUpload` result and what
+/// `device-upload --json` prints.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceUploadReport {
-    pub build: BuildOutput,
+    pub bin: PathBuf,
+    pub map: PathBuf,
+    /// True when nothing changed and the compile was skipped.
+    pub skipped_build: bool,
+    /// Warnings and notes of the compile (the daemon publishes them as diagnostics).
+    #[serde(skip)]
+    pub diagnostics: Vec<Diagnostic>,
+    pub backend: String,
     /// FWID of the flashed image (lower-case hex), when its map locates `.riot_fw`.
     pub fwid: Option<String>,
+    /// True when the new build changes the enrolled (or generated) identity: `drift` says how.
+    pub identity_changed: bool,
     pub drift: Option<IdentityDrift>,
-    pub backend: &'static str,
+    /// The port whose monitor was paused around flashing.
     pub port_paused: Option<String>,
+    pub warnings: Vec<String>,
+    /// The drift's next actions (regenerate the certificate, update the enrollment).
+    pub next_actions: Vec<NextStep>,
 }
 
-/// Why nearly every rebuild changes the identity (said once, in every drift message).
-pub const DRIFT_EXPLANATION: &str = "The RIoT regions (.riot_core, .riot_fw) are linked after all other code and constant data and contain absolute addresses, so almost any change to the sketch, a library, the platform or the compiler moves or changes them.";
+pub use crate::project::DRIFT_EXPLANATION;
 
 /// Compare a new image's FWID and RIoT core digest with the identity last enrolled (else last
-/// generated) for the project. `None` when there is nothing to compare with or neither digest
-/// changed.
+/// generated) for the project ([`crate::identity::status::image_drift`], the rule
+/// `devkit/identity` uses too). `None` when there is nothing to compare with or nothing changed.
 pub fn check_drift(
     state: &ProjectState,
     image: &FirmwareImage,
     registration_id: Option<&str>,
     uds: Option<&Uds>,
-) -> Option<IdentityDrift> {
-    let new_fwid = hex::encode(image.fwid());
-    let new_core = hex::encode(image.core_digest());
-    let (record, source) = state.reference()?;
-    let changed = record.image_change(&new_fwid, &new_core);
-    if !changed.any() {
-        return None;
+) -> Option<Drift> {
+    crate::identity::status::image_drift(state, image, registration_id, uds)
+}
+
+/// A progress sink that forwards to `progress` and keeps the warnings for the report.
+fn collecting(progress: &Progress) -> (Progress, Arc<Mutex<Vec<String>>>) {
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let (inner, kept) = (progress.clone(), warnings.clone());
+    let p = Progress::new(move |e| {
+        if let ProgressEvent::Warning { message } = &e {
+            if let Ok(mut w) = kept.lock() {
+                w.push(message.clone());
+            }
+        }
+        inner.emit(e)
+    });
+    (p, warnings)
+}
+
+fn taken(warnings: &Mutex<Vec<String>>) -> Vec<String> {
+    warnings
+        .lock()
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default()
+}
+
+/// The one pause -> flash -> resume step of `upload` and `device-upload`: the monitor on
+/// `port` (if any) is paused, the image flashed, and the monitor resumed whatever happened.
+async fn flash_paused<P: PortPause>(
+    image: &FlashImage,
+    backend: &Backend,
+    port: Option<&str>,
+    pause: &P,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<(), UploadError> {
+    if cancel.is_cancelled() {
+        return Err(UploadError::Cancelled);
     }
-    let reg_text = registration_id
-        .unwrap_or(&record.registration_id)
-        .to_string();
-    let new_identity = match (uds, RegistrationId::parse(&reg_text)) {
-        (Some(uds), Ok(reg)) => crate::identity::derive(uds, image, &reg).ok(),
-        _ => None,
+    let guard = match port {
+        Some(port) => {
+            progress.report(format!("Pausing the monitor on {port}"), None);
+            Some(
+                pause
+                    .pause(port)
+                    .await
+                    .map_err(|message| UploadError::Pause {
+                        port: port.to_string(),
+                        message,
+                    })?,
+            )
+        }
+        None => None,
     };
-    let new_thumb = new_identity.as_ref().map(|id| id.sha256_thumbprint());
-    let device_id_key_changed = match (&new_identity, &record.device_id_public_key) {
-        (Some(id), Some(old)) => Some(!old.eq_ignore_ascii_case(&hex::encode(id.device_id_public))),
-        _ => None,
-    };
-    let what = match source {
-        IdentitySource::Enrolled => "enrolled",
-        IdentitySource::Generated => "generated",
-    };
-    let mut which = Vec::new();
-    if changed.fwid {
-        which.push(format!(
-            "FWID (SHA-256 of .riot_fw) {} -> {new_fwid}, so the alias key and certificate change",
-            record.fwid
-        ));
+    let result = flash::flash(image, backend, progress, cancel).await;
+    drop(guard);
+    if let Some(port) = port {
+        progress.report(format!("Monitor on {port} resumed"), None);
     }
-    if changed.core_digest == Some(true) || device_id_key_changed == Some(true) {
-        which.push(format!(
-            "the RIoT core digest {} -> {new_core}, so the DeviceID key changes too (new DeviceID certificate and public key)",
-            record.core_digest.as_deref().unwrap_or("(not recorded)")
-        ));
-    } else if changed.core_digest.is_none() && device_id_key_changed.is_none() {
-        which.push("the RIoT core digest was not recorded with that certificate, so whether the DeviceID key changed is unknown".into());
+    match result {
+        Err(_) if cancel.is_cancelled() => Err(UploadError::Cancelled),
+        r => Ok(r?),
     }
-    let next = match &new_thumb {
-        Some(t) => format!("The new alias certificate's SHA-256 thumbprint is {t}. Regenerate the certificate for this build and update the enrollment."),
-        None => "Regenerate the certificate for this build with the device's UDS, then update the enrollment.".to_string(),
-    };
-    let message = format!(
-        "This build changes the device identity: {}. The {what} certificate for {reg_text} (SHA-256 {}) will no longer match the device and DPS will reject it (401002 \"Invalid certificate\") until the certificate is regenerated and the enrollment updated. {DRIFT_EXPLANATION} {next}",
-        which.join("; "),
-        record.sha256_thumbprint
-    );
-    Some(IdentityDrift {
-        registration_id: reg_text,
-        previous_source: source,
-        changed,
-        previous_fwid: record.fwid.clone(),
-        new_fwid,
-        previous_core_digest: record.core_digest.clone(),
-        new_core_digest: new_core,
-        device_id_key_changed,
-        previous_sha256_thumbprint: record.sha256_thumbprint.clone(),
-        new_sha256_thumbprint: new_thumb,
-        message,
-        next_actions: vec![
-            NextStep::new(NextAction::RegenerateCert),
-            NextStep::new(NextAction::Enroll),
-        ],
-    })
+}
+
+/// The inputs of a plain upload as an adapter receives them.
+#[derive(Debug, Clone, Default)]
+pub struct UploadRequest {
+    /// The image; else the image of `build_dir`.
+    pub bin: Option<PathBuf>,
+    pub build_dir: Option<PathBuf>,
+    pub flash: BackendRequest,
+    /// Flash address [default: the image's, 0x0800C000].
+    pub address: Option<u32>,
+    /// The DevKit's serial port: its monitor is paused around flashing.
+    pub port: Option<String>,
+}
+
+/// A validated upload: the image read, the backend decided.
+#[derive(Debug, Clone)]
+pub struct UploadPlan {
+    pub image: FlashImage,
+    pub backend: Backend,
+    pub port: Option<String>,
+}
+
+impl UploadRequest {
+    /// Read the image and decide the backend; nothing is flashed. Blocking (reads the image).
+    pub fn plan(self) -> Result<UploadPlan, UploadError> {
+        let backend = self.flash.backend()?;
+        let mut image = FlashImage::from_inputs(self.bin.as_deref(), self.build_dir.as_deref())?;
+        if let Some(address) = self.address {
+            image.address = address;
+        }
+        Ok(UploadPlan {
+            image,
+            backend,
+            port: self.port,
+        })
+    }
+}
+
+/// What `upload` did: the daemon's `devkit/upload` result and what `upload --json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadReport {
+    pub bin: PathBuf,
+    pub bytes: u64,
+    pub address: u32,
+    pub backend: String,
+    /// The port whose monitor was paused around flashing.
+    pub port_paused: Option<String>,
+    pub warnings: Vec<String>,
+    pub next_actions: Vec<NextStep>,
+}
+
+impl UploadPlan {
+    /// Pause the monitor, flash, resume.
+    pub async fn run<P: PortPause>(
+        &self,
+        pause: &P,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<UploadReport, UploadError> {
+        let (progress, warnings) = collecting(progress);
+        flash_paused(
+            &self.image,
+            &self.backend,
+            self.port.as_deref(),
+            pause,
+            &progress,
+            cancel,
+        )
+        .await?;
+        Ok(UploadReport {
+            bin: self.image.bin_path.clone(),
+            bytes: self.image.bin.len() as u64,
+            address: self.image.address,
+            backend: self.backend.name().to_string(),
+            port_paused: self.port.clone(),
+            warnings: taken(&warnings),
+            next_actions: Vec::new(),
+        })
+    }
+}
+
+/// The inputs of `device-upload` as an adapter receives them.
+pub struct DeviceUploadRequest {
+    pub build: BuildRequest,
+    pub flash: BackendRequest,
+    /// The DevKit's serial port: its monitor is paused around flashing.
+    pub port: Option<String>,
+    /// The device's UDS (read by the adapter): with it the drift names the new thumbprint.
+    pub uds: Option<Uds>,
+}
+
+/// A validated `device-upload`.
+pub struct DeviceUploadPlan {
+    pub options: DeviceUploadOptions,
+    pub uds: Option<Uds>,
+    /// Settings warnings found while planning (they also go into the report).
+    pub warnings: Vec<String>,
+    /// Set when the DPS settings of the previous build are reused.
+    pub note: Option<String>,
+}
+
+impl DeviceUploadRequest {
+    /// Validate the build settings and the backend; nothing is built or flashed.
+    pub fn plan(self) -> Result<DeviceUploadPlan, UploadError> {
+        let planned = self.build.options()?;
+        let backend = self.flash.backend()?;
+        Ok(DeviceUploadPlan {
+            options: DeviceUploadOptions {
+                project_root: self.build.project_dir.clone(),
+                build: planned.options,
+                backend,
+                port: self.port,
+            },
+            uds: self.uds,
+            warnings: planned.warnings,
+            note: planned.note,
+        })
+    }
+}
+
+impl DeviceUploadPlan {
+    /// Build (or skip), check identity drift, pause the monitor, flash, resume.
+    pub async fn run<P: PortPause>(
+        &self,
+        pause: &P,
+        progress: &Progress,
+        cancel: &CancellationToken,
+    ) -> Result<DeviceUploadReport, UploadError> {
+        let mut report =
+            device_upload(&self.options, self.uds.as_ref(), pause, progress, cancel).await?;
+        let mut warnings = self.warnings.clone();
+        warnings.append(&mut report.warnings);
+        report.warnings = warnings;
+        Ok(report)
+    }
 }
 
 /// Build (or skip), check identity drift, pause the monitor, flash, resume.
@@ -214,6 +351,8 @@ pub async fn device_upload<P: PortPause>(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<DeviceUploadReport, UploadError> {
+    let (progress, warnings) = collecting(progress);
+    let progress = &progress;
     let built = build::build(&opts.build, progress, cancel).await?;
     let image = FlashImage::load(&built.bin)?;
 
@@ -239,32 +378,128 @@ pub async fn device_upload<P: PortPause>(
         progress.warn(d.message.clone());
     }
 
-    let guard = match &opts.port {
-        Some(port) => {
-            progress.report(format!("Pausing the monitor on {port}"), None);
-            Some(
-                pause
-                    .pause(port)
-                    .await
-                    .map_err(|message| UploadError::Pause {
-                        port: port.clone(),
-                        message,
-                    })?,
-            )
-        }
-        None => None,
-    };
-    let result = flash::flash(&image, &opts.backend, progress, cancel).await;
-    drop(guard);
-    if let Some(port) = &opts.port {
-        progress.report(format!("Monitor on {port} resumed"), None);
-    }
-    result?;
+    flash_paused(
+        &image,
+        &opts.backend,
+        opts.port.as_deref(),
+        pause,
+        progress,
+        cancel,
+    )
+    .await?;
+    let next_actions = drift
+        .as_ref()
+        .map(|d| d.next_actions.clone())
+        .unwrap_or_default();
     Ok(DeviceUploadReport {
-        build: built,
+        bin: built.bin,
+        map: built.map,
+        skipped_build: built.skipped,
+        diagnostics: built.diagnostics,
+        backend: opts.backend.name().to_string(),
         fwid,
+        identity_changed: drift.is_some(),
         drift,
-        backend: opts.backend.name(),
         port_paused: opts.port.clone(),
+        warnings: taken(&warnings),
+        next_actions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Input;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn small_image() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/dice-vectors/explicit-id-small/DevKitDPS.ino.bin")
+    }
+
+    /// Counts pauses; the guard counts resumes.
+    #[derive(Default)]
+    struct Counting(Arc<AtomicUsize>, Arc<AtomicUsize>);
+    struct Resume(Arc<AtomicUsize>);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    impl PortPause for Counting {
+        type Guard = Resume;
+        async fn pause(&self, _port: &str) -> Result<Resume, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Resume(self.1.clone()))
+        }
+    }
+
+    #[test]
+    fn an_upload_plan_needs_an_image_and_a_known_backend_combination() {
+        let e = UploadRequest::default().plan().unwrap_err();
+        assert_eq!(e.input(), Some(Input::Bin));
+        let e = UploadRequest {
+            bin: Some(small_image()),
+            flash: BackendRequest {
+                probe: Some("0483:374b".into()),
+                kind: crate::flash::BackendKind::Sim,
+                sim_dir: Some("/tmp/x".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .plan()
+        .unwrap_err();
+        assert_eq!(e.input(), Some(Input::Probe), "{e}");
+        let plan = UploadRequest {
+            bin: Some(small_image()),
+            address: Some(0x0801_0000),
+            port: Some("/dev/ttyACM0".into()),
+            ..Default::default()
+        }
+        .plan()
+        .unwrap();
+        assert_eq!(plan.image.address, 0x0801_0000);
+        assert_eq!(plan.port.as_deref(), Some("/dev/ttyACM0"));
+        assert_eq!(plan.backend.name(), "probe-rs");
+    }
+
+    #[tokio::test]
+    async fn an_upload_pauses_the_port_flashes_and_resumes_once() {
+        let state = tempfile::tempdir().unwrap();
+        let plan = UploadRequest {
+            bin: Some(small_image()),
+            flash: BackendRequest {
+                kind: crate::flash::BackendKind::Sim,
+                sim_dir: Some(state.path().to_path_buf()),
+                ..Default::default()
+            },
+            port: Some("/dev/ttyACM0".into()),
+            ..Default::default()
+        }
+        .plan()
+        .unwrap();
+        let pause = Counting::default();
+        let report = plan
+            .run(&pause, &Progress::none(), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(pause.0.load(Ordering::SeqCst), 1);
+        assert_eq!(pause.1.load(Ordering::SeqCst), 1);
+        assert_eq!(report.backend, "sim");
+        assert_eq!(
+            report.bytes,
+            std::fs::metadata(small_image()).unwrap().len()
+        );
+        assert_eq!(report.port_paused.as_deref(), Some("/dev/ttyACM0"));
+        // A cancelled run flashes nothing and never pauses.
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let e = plan
+            .run(&pause, &Progress::none(), &cancel)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+        assert_eq!(pause.0.load(Ordering::SeqCst), 1);
+    }
 }

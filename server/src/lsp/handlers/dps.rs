@@ -10,42 +10,45 @@ use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
 use std::time::Duration;
-use tasks::dps::az::{self, AzEnrollment};
-use tasks::dps::enroll::{self as enroll_rules, EnrollVia};
-use tasks::dps::{ClientOptions, ConnectionString, ServiceClient};
-use tasks::error::{Input, InvalidInput};
+use tasks::dps::enroll::{self, EnrollRequest};
 use tasks::flash::{BackendKind, BackendRequest};
 use tasks::provision::{
-    self, EnrollmentSettings, ProvisionError, ProvisionPlan, ProvisionRequest, SimulateOptions,
-    Upload,
+    self, EnrollmentSettings, ProvisionPlan, ProvisionRequest, SimulateOptions, Upload,
 };
 use tower_lsp_server::lsp_types::ProgressToken;
 use zeroize::Zeroizing;
 
-fn provision_error(e: ProvisionError) -> TaskError {
-    let t = TaskError::from_domain(&e);
-    match e.hint() {
-        Some(h) => t.with("hint", h),
-        None => t,
-    }
-}
-
-fn connection_string(
-    s: &Option<crate::lsp::secret::Secret>,
-    input: Input,
-) -> Result<Option<ConnectionString>, TaskError> {
-    s.as_ref()
-        .map(|s| {
-            ConnectionString::parse(s.expose())
-                .map_err(|e| InvalidInput::new(input, e.to_string()).into())
-        })
-        .transpose()
-}
-
-fn read_ca(path: &Option<std::path::PathBuf>) -> Result<Option<String>, TaskError> {
-    path.as_ref()
-        .map(|p| super::read_text_file(p, Input::CaFile.field(), tasks::fsutil::limits::CERT_FILE))
-        .transpose()
+/// The request from params: `backend` (or the deprecated `useAz`), the rest as they are.
+fn enroll_request(p: EnrollParams) -> Result<EnrollRequest, TaskError> {
+    let backend = match (p.backend, p.use_az) {
+        (Some(EnrollBackend::Rest), true) => {
+            return Err(TaskError::invalid(
+                "useAz",
+                "contradicts `backend`: \"rest\" (`useAz` is deprecated: give `backend` only)",
+            ))
+        }
+        (Some(b), _) => b,
+        (None, true) => EnrollBackend::Az,
+        (None, false) => EnrollBackend::Rest,
+    };
+    Ok(EnrollRequest {
+        connection_string: p
+            .connection_string
+            .as_ref()
+            .map(|s| Zeroizing::new(s.expose().to_string())),
+        ca_file: p.ca_file,
+        cert: p.cert,
+        project_dir: p.project_dir,
+        settings: EnrollmentSettings {
+            device_id: p.device_id,
+            iot_hub: p.iot_hub,
+            disabled: p.disabled,
+            enable: p.enable,
+        },
+        backend,
+        dps_name: p.dps_name,
+        resource_group: p.resource_group,
+    })
 }
 
 pub async fn enroll(
@@ -53,26 +56,9 @@ pub async fn enroll(
     p: EnrollParams,
     token: Option<ProgressToken>,
 ) -> Result<EnrollResult, TaskError> {
-    // Validate everything before anything is sent.
-    let cs = connection_string(&p.connection_string, Input::ConnectionString)?;
-    let ca_pem = read_ca(&p.ca_file)?;
-    let mut warnings = Vec::new();
-    let cert = enroll_rules::resolve_certificate(&p.project_dir, p.cert.as_deref())?;
-    if cert.from_project_state {
-        warnings.push(format!(
-            "enrolling {} (last generated for this project)",
-            cert.path.display()
-        ));
-    }
-    let settings = EnrollmentSettings {
-        device_id: p.device_id.clone(),
-        iot_hub: p.iot_hub.clone(),
-        disabled: p.disabled,
-        enable: false,
-    };
-    settings.validate()?;
-    let via =
-        enroll_rules::select_target(p.use_az, p.dps_name.clone(), p.resource_group.clone(), cs)?;
+    let request = enroll_request(p)?;
+    // Reading the certificate and CA files and finding az: off the async threads.
+    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
     let spec = JobSpec {
         method: ext::ENROLL,
         title: "Enrolling".into(),
@@ -80,67 +66,14 @@ pub async fn enroll(
         work_done_token: token,
         progress: true,
     };
-    let job_cert = cert.clone();
-    let enrolled = run_job(
+    run_job(
         &b.jobs,
         &b.client,
         b.client_progress(),
         spec,
-        move |ctx| async move {
-            let reg = job_cert.registration_id.to_string();
-            ctx.progress.report(format!("Enrolling {reg}"), None);
-            match via {
-                EnrollVia::Rest(cs) => {
-                    let client = ServiceClient::new(
-                        cs,
-                        ClientOptions {
-                            ca_pem,
-                            cancel: ctx.cancel.clone(),
-                            ..Default::default()
-                        },
-                    )?;
-                    Ok(enroll_rules::enroll_rest(&client, &settings, &reg, &job_cert.der).await?)
-                }
-                EnrollVia::Az(target) => {
-                    let az = az::find_az()?;
-                    let request = AzEnrollment {
-                        target,
-                        registration_id: reg,
-                        certificate_path: job_cert.path.clone(),
-                        device_id: settings.device_id.clone(),
-                        status: settings.status(),
-                        iot_hubs: settings.iot_hub.iter().cloned().collect(),
-                    };
-                    Ok(az::enroll(&az, &request).await?)
-                }
-            }
-        },
+        move |ctx| async move { Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?) },
     )
-    .await?;
-    if let Err(e) = enroll_rules::record_enrolled(&p.project_dir, &cert) {
-        warnings.push(format!(
-            "enrolled, but the project state was not updated: {e}"
-        ));
-    }
-    let info = cert.info;
-    Ok(EnrollResult {
-        registration_id: cert.registration_id.to_string(),
-        device_id: enrolled.device_id.clone(),
-        provisioning_status: if enrolled.is_enabled() {
-            "enabled"
-        } else {
-            "disabled"
-        }
-        .into(),
-        iot_hubs: enrolled.iot_hubs.clone(),
-        sha256_thumbprint: enrolled
-            .sha256_thumbprint()
-            .unwrap_or(info.sha256_thumbprint),
-        sha1_thumbprint: info.sha1_thumbprint,
-        etag: enrolled.etag.clone(),
-        cert: cert.path,
-        warnings,
-    })
+    .await
 }
 
 /// The run's inputs from params; `tasks` validates them (the same rules as the CLI's).
@@ -190,7 +123,7 @@ fn plan(
         },
         registration_timeout: p.timeout_secs.map(Duration::from_secs),
     };
-    let run = request.plan().map_err(provision_error)?;
+    let run = request.plan()?;
     let port = run.plan.port.display().to_string();
     let resources = match &run.plan.upload {
         Upload::Flash { backend, .. } => super::upload::flash_resources(backend, Some(&port)),
@@ -251,13 +184,12 @@ pub async fn provision(
     let (r, task_warnings) = r?;
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);
-    // The outcome as a registration event, for status bars.
-    if let Some(event) = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r)) {
-        b.client
-            .send_notification::<ext::RegistrationEvent>(event)
-            .await;
-    }
-    let report = r.map_err(provision_error)?;
+    // The outcome as a log event, for status bars.
+    let event = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r));
+    b.client
+        .send_notification::<ext::RegistrationEvent>(event)
+        .await;
+    let report = r?;
     Ok(ProvisionResult {
         status: "assigned".into(),
         registration_id: report.registration_id,

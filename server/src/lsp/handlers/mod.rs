@@ -9,6 +9,7 @@ pub mod serial;
 pub mod setup;
 pub mod sim;
 pub mod upload;
+pub mod validate;
 
 use super::error::TaskError;
 use super::jobs::Jobs;
@@ -43,15 +44,4 @@ pub async fn blocking<T: Send + 'static>(
         Err(e) if e.is_panic() => Err(super::jobs::panic_error(e.into_panic())),
         Err(_) => Err(TaskError::cancelled()),
     }
-}
-
-/// A small text file named by param `field` (a CA bundle), read within `limit` bytes through
-/// `tasks::fsutil::read_text_bounded` (FIFOs, devices and non-text refused).
-pub fn read_text_file(
-    path: &std::path::Path,
-    field: &str,
-    limit: u64,
-) -> Result<String, TaskError> {
-    let input = format!("{field} {:?}", path.display().to_string());
-    tasks::fsutil::read_text_bounded(path, &input, limit).map_err(|e| TaskError::invalid(field, e))
 }

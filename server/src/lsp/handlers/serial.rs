@@ -12,29 +12,26 @@ use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
 use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
+use crate::lsp::secret::ReturnedSecret;
 use crate::lsp::serial_data;
 use crate::lsp::to_proto;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tasks::console::{Cancellable, Console, ConsoleError, DEFAULT_BAUD};
-use tasks::identity::Uds;
+use tasks::console::configure::{SetUdsRequest, SetWifiRequest};
+use tasks::console::{ConsoleError, DEFAULT_BAUD};
 use tasks::logs::EventParser;
 use tasks::monitor::{
     ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus,
 };
-use tasks::progress::CancellationToken;
+use tasks::progress::{CancellationToken, Progress};
 use tokio::sync::broadcast::error::RecvError;
 use tower_lsp_server::lsp_types::ProgressToken;
 use tower_lsp_server::Client;
 
-/// How long the user has to put the DevKit into configuration mode.
-const CONFIG_MODE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a virtual DevKit may take to say which port it runs on.
 const SIM_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long one console command may take (the EEPROM write and read-back).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The monitors the daemon runs, and the tasks forwarding their output to the client.
 #[derive(Default)]
@@ -98,49 +95,26 @@ impl SerialState {
     }
 }
 
-fn monitor_error(e: MonitorError, port: &str) -> TaskError {
-    let code = match &e {
-        MonitorError::Open { .. } if !Path::new(port).exists() => codes::NOT_FOUND,
-        MonitorError::Closed(_) => codes::NOT_OPEN,
-        _ => codes::DEVICE,
-    };
-    TaskError::from_error(code, &e).with("field", "port")
-}
-
-fn console_error(e: ConsoleError, cancel: &CancellationToken) -> TaskError {
-    if cancel.is_cancelled() {
-        return TaskError::cancelled();
-    }
-    let t = TaskError::from_domain(&e);
+/// A monitor error as the client sees it: everything from its [`DomainError`] kind, except
+/// that "no monitor on that port" has its own code.
+fn monitor_error(e: MonitorError) -> TaskError {
     match &e {
-        ConsoleError::Open { .. } => t.with("field", "port"),
-        _ => t,
+        MonitorError::Closed(_) => TaskError::from_error(codes::NOT_OPEN, &e).with("field", "port"),
+        _ => TaskError::from_domain(&e),
     }
 }
 
-/// Why a step run on the console (in configuration mode) failed: the console's own error, or a
-/// task error of a step between console commands (saving a generated UDS).
-enum StepError {
-    Console(ConsoleError),
-    Task(TaskError),
-}
-
-impl From<ConsoleError> for StepError {
-    fn from(e: ConsoleError) -> Self {
-        StepError::Console(e)
-    }
-}
-
-/// Run console commands on `port` as a job holding it: the monitor (if open) pauses, the
-/// DevKit is brought to configuration mode (the user is told how through progress), `f`
-/// runs, the monitor resumes.
+/// Run a console task on `port` as a job holding it: the monitor (if open) lends the port and
+/// resumes after; `run` is the task's blocking run over the borrowed port, with the job's
+/// progress and cancellation.
 async fn console_job<R: Send + 'static>(
     b: &Ctx,
     method: &'static str,
     title: &str,
     port: String,
+    baud: u32,
     token: Option<ProgressToken>,
-    f: impl FnOnce(&mut Console<Cancellable<&mut ExclusivePort>>) -> Result<R, StepError>
+    run: impl FnOnce(&mut ExclusivePort, &Progress, &CancellationToken) -> Result<R, ConsoleError>
         + Send
         + 'static,
 ) -> Result<R, TaskError> {
@@ -158,32 +132,14 @@ async fn console_job<R: Send + 'static>(
         b.client_progress(),
         spec,
         move |ctx: JobCtx| async move {
-            let cancel = ctx.cancel.clone();
-            let progress = ctx.progress.clone();
-            let name = port.clone();
-            let port_name = port.clone();
             let r = registry
-                .exclusive(Path::new(&port), DEFAULT_BAUD, move |ex| {
-                    let mut console = Console::new(
-                        Cancellable {
-                            inner: ex,
-                            cancel: cancel.clone(),
-                        },
-                        name,
-                    );
-                    let mut guidance = |g: &str| progress.report(g.to_string(), None);
-                    console
-                        .enter_config_mode(CONFIG_MODE_TIMEOUT, &mut guidance)
-                        .map_err(|e| console_error(e, &cancel))?;
-                    f(&mut console).map_err(|e| match e {
-                        StepError::Console(e) => console_error(e, &cancel),
-                        StepError::Task(e) => e,
-                    })
+                .exclusive(Path::new(&port), baud, move |ex| {
+                    run(ex, &ctx.progress, &ctx.cancel)
                 })
                 .await;
             match r {
-                Ok(inner) => inner,
-                Err(e) => Err(monitor_error(e, &port_name)),
+                Ok(inner) => inner.map_err(|e| TaskError::from_domain(&e)),
+                Err(e) => Err(monitor_error(e)),
             }
         },
     )
@@ -258,60 +214,36 @@ pub async fn set_uds(
     p: SetUdsParams,
     token: Option<ProgressToken>,
 ) -> Result<SetUdsResult, TaskError> {
-    let (uds, generated) = match (&p.uds, p.generate) {
-        (Some(_), true) => {
-            return Err(TaskError::invalid(
-                "generate",
-                "cannot be combined with `uds`",
-            ))
-        }
-        (Some(text), false) => (
-            super::identity::uds_param(text, p.allow_sample_uds)?.0,
-            false,
-        ),
-        (None, true) => {
-            let Some(path) = &p.save_uds_to else {
-                return Err(TaskError::invalid(
-                    "saveUdsTo",
-                    "is required with `generate` (a new file to keep the UDS in before it is sent)",
-                ));
-            };
-            // Refused before the port is touched; written in the console step below.
-            tasks::identity::uds::check_new_uds_file(path).map_err(TaskError::from)?;
-            (Uds::generate(), true)
-        }
-        (None, false) => {
-            return Err(TaskError::invalid(
-                "uds",
-                "is required (64 hex digits), or set `generate`",
-            ))
-        }
+    let uds = match &p.uds {
+        Some(text) => Some(super::identity::uds_param(text, p.allow_sample_uds)?.0),
+        None => None,
     };
-    let returned = generated.then(|| uds.to_hex().to_string());
-    let save_to = p.save_uds_to.clone();
-    console_job(
+    let plan = SetUdsRequest {
+        port: p.port.clone(),
+        uds,
+        generate: p.generate,
+        save_uds_to: p.save_uds_to,
+        return_uds: p.return_uds,
+        baud: p.baud_rate,
+        timeout: p.timeout_secs.map(Duration::from_secs),
+    }
+    .plan()?;
+    let baud = plan.baud;
+    let outcome = console_job(
         b,
         ext::SET_UDS,
         "Setting the UDS",
-        p.port.clone(),
+        p.port,
+        baud,
         token,
-        move |c| {
-            if let (true, Some(path)) = (generated, &save_to) {
-                // Saved before it is sent, once the device is in configuration mode: if the
-                // confirmation is lost, the device may hold a UDS no reply carries and the file
-                // keeps it (create-new, 0600, like set-uds --save-uds-to); a wrong port leaves no
-                // file behind that would refuse the retry.
-                tasks::identity::uds::save_new_uds(&uds, path)
-                    .map_err(|e| StepError::Task(e.into()))?;
-            }
-            Ok(c.set_uds(&uds, COMMAND_TIMEOUT).map(|_| ())?)
-        },
+        move |port, progress, cancel| plan.run(port, progress, cancel),
     )
     .await?;
     Ok(SetUdsResult {
-        port: p.port,
-        uds: returned,
-        warnings: Vec::new(),
+        report: outcome.report,
+        uds: outcome
+            .uds
+            .map(|u| ReturnedSecret::new(u.to_hex().to_string())),
     })
 }
 
@@ -320,27 +252,27 @@ pub async fn set_wifi(
     p: SetWifiParams,
     token: Option<ProgressToken>,
 ) -> Result<SetWifiResult, TaskError> {
-    // Validate before touching the port.
-    tasks::console::wifi_ssid_command(&p.wifi_ssid).map_err(TaskError::from)?;
-    let password = p
-        .wifi_password
-        .map(|s| zeroize::Zeroizing::new(s.expose().to_string()))
-        .unwrap_or_default();
-    tasks::console::wifi_password_command(&password).map_err(TaskError::from)?;
-    let ssid = p.wifi_ssid.clone();
+    let plan = SetWifiRequest {
+        port: p.port.clone(),
+        wifi_ssid: p.wifi_ssid,
+        wifi_password: p
+            .wifi_password
+            .map(|s| zeroize::Zeroizing::new(s.expose().to_string())),
+        baud: p.baud_rate,
+        timeout: p.timeout_secs.map(Duration::from_secs),
+    }
+    .plan()?;
+    let baud = plan.baud;
     console_job(
         b,
         ext::SET_WIFI,
         "Setting Wi-Fi",
-        p.port.clone(),
+        p.port,
+        baud,
         token,
-        move |c| Ok(c.set_wifi(&ssid, &password, COMMAND_TIMEOUT)?),
+        move |port, progress, cancel| plan.run(port, progress, cancel),
     )
-    .await?;
-    Ok(SetWifiResult {
-        port: p.port,
-        wifi_ssid: p.wifi_ssid,
-    })
+    .await
 }
 
 pub async fn monitor_open(
@@ -400,14 +332,9 @@ pub(crate) async fn open_monitor(
         line_events: false,
         ..MonitorOptions::default()
     };
-    let port_name = port.clone();
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
-    let (_monitor, rx) = blocking(move || {
-        registry
-            .open_subscribed(&path, opts)
-            .map_err(|e| monitor_error(e, &port_name))
-    })
-    .await?;
+    let (_monitor, rx) =
+        blocking(move || registry.open_subscribed(&path, opts).map_err(monitor_error)).await?;
     let forwarder = tokio::spawn(forward(client, jobs.clone(), port.clone(), rx));
     if let Ok(mut f) = serial.forwarders.lock() {
         if let Some((old, _)) = f.insert(port.clone(), (forwarder, baud)) {
@@ -468,13 +395,7 @@ pub async fn monitor_send(
     let mut data = p.text.into_bytes();
     data.extend_from_slice(ending);
     let bytes = data.len();
-    let port_name = p.port.clone();
-    blocking(move || {
-        monitor
-            .send(&data)
-            .map_err(|e| monitor_error(e, &port_name))
-    })
-    .await?;
+    blocking(move || monitor.send(&data).map_err(monitor_error)).await?;
     Ok(MonitorSendResult { bytes })
 }
 
@@ -509,11 +430,11 @@ async fn forward(
         match rx.recv().await {
             Ok(MonitorEvent::Data(bytes)) => {
                 for event in parser.push_bytes(&bytes) {
-                    if let Some(params) = to_proto::registration_event(&port, &event) {
-                        client
-                            .send_notification::<ext::RegistrationEvent>(params)
-                            .await;
-                    }
+                    client
+                        .send_notification::<ext::RegistrationEvent>(to_proto::registration_event(
+                            &port, &event,
+                        ))
+                        .await;
                 }
                 if tx.send(bytes.to_vec()).await.is_err() {
                     break;

@@ -4,15 +4,16 @@
 
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
-use crate::lsp::ext::{self, codes, *};
+use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
+use crate::lsp::vocab::Field;
 use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
-use tasks::flash::{self, Backend as FlashBackend, BackendKind, BackendRequest, FlashImage};
+use tasks::flash::{Backend as FlashBackend, BackendKind, BackendRequest};
 use tasks::monitor::{ExclusivePort, PortRegistry};
-use tasks::upload::{DeviceUploadOptions, PortPause, UploadError};
+use tasks::upload::{DeviceUploadRequest, PortPause, UploadError, UploadRequest};
 use tower_lsp_server::lsp_types::ProgressToken;
 
 fn build_error(e: BuildError) -> TaskError {
@@ -35,8 +36,8 @@ fn build_error(e: BuildError) -> TaskError {
     }
 }
 
-fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOptions, TaskError> {
-    let request = BuildRequest {
+fn build_request(p: &BuildParams) -> BuildRequest {
+    BuildRequest {
         project_dir: p.project_dir.clone(),
         sketch: p.sketch.clone(),
         build_dir: p.build_dir.clone(),
@@ -47,20 +48,23 @@ fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOpt
         builder: p.builder.clone(),
         arduino_builder: p.arduino_builder.clone(),
         arduino_data: p.arduino_data.clone(),
-        force: p.force,
-    };
-    let planned = request.options().map_err(build_error)?;
+        force: p.rebuild,
+    }
+}
+
+fn build_options(p: &BuildParams, warnings: &mut Vec<String>) -> Result<BuildOptions, TaskError> {
+    let planned = build_request(p).options().map_err(build_error)?;
     warnings.extend(planned.warnings);
     Ok(planned.options)
 }
 
-/// The flash backend (the same rules as the CLI's, in `tasks::flash`) and the resources it
-/// needs (the probe, or the virtual DevKit, and the port). A virtual DevKit is remembered for
-/// `devkit/listPorts`.
+/// The flash backend request (decided by the same rules as the CLI's, in `tasks::flash`) and
+/// the resources it needs (the probe, or the virtual DevKit, and the port). A virtual DevKit
+/// is remembered for `devkit/listPorts`.
 pub fn flash_backend(
     bk: &Ctx,
     p: &FlashParams,
-) -> Result<(FlashBackend, Vec<Resource>), TaskError> {
+) -> Result<(BackendRequest, Vec<Resource>), TaskError> {
     let request = BackendRequest {
         kind: BackendKind::parse(p.backend.as_deref().unwrap_or("probe-rs"))?,
         probe: p.probe.clone(),
@@ -72,10 +76,7 @@ pub fn flash_backend(
     if let FlashBackend::Sim { state_dir, .. } = &backend {
         bk.state.serial.remember_virtual_devkit(state_dir);
     }
-    Ok((
-        backend.clone(),
-        flash_resources(&backend, p.port.as_deref()),
-    ))
+    Ok((request, flash_resources(&backend, p.port.as_deref())))
 }
 
 /// What a flash with `backend` holds while it runs.
@@ -183,18 +184,17 @@ pub async fn upload(
     token: Option<ProgressToken>,
 ) -> Result<UploadResult, TaskError> {
     default_port(bk, &mut p.flash);
-    let (backend, resources) = flash_backend(bk, &p.flash)?;
+    let (backend_request, resources) = flash_backend(bk, &p.flash)?;
+    let request = UploadRequest {
+        bin: p.bin,
+        build_dir: p.build_dir,
+        flash: backend_request,
+        address: None,
+        port: p.flash.port.clone(),
+    };
     // Reading the image is file work: off the async threads.
-    let (bin, build_dir) = (p.bin.clone(), p.build_dir.clone());
-    let image = super::blocking(move || {
-        Ok(FlashImage::from_inputs(
-            bin.as_deref(),
-            build_dir.as_deref(),
-        )?)
-    })
-    .await?;
+    let plan = super::blocking(move || Ok(request.plan()?)).await?;
     let pause = RegistryPause(bk.state.serial.registry.clone());
-    let port = p.flash.port.clone();
     let spec = JobSpec {
         method: ext::UPLOAD,
         title: "Uploading".into(),
@@ -207,25 +207,7 @@ pub async fn upload(
         &bk.client,
         bk.client_progress(),
         spec,
-        move |ctx| async move {
-            let guard = match &port {
-                Some(port) => pause.pause(port).await.map_err(|m| {
-                    TaskError::new(
-                        codes::DEVICE,
-                        format!("cannot pause the monitor on {port}: {m}"),
-                    )
-                })?,
-                None => None,
-            };
-            let r = flash::flash(&image, &backend, &ctx.progress, &ctx.cancel).await;
-            drop(guard);
-            r?;
-            Ok(UploadResult {
-                backend: backend.name().into(),
-                bytes: image.bin.len() as u64,
-                warnings: ctx.warnings(),
-            })
-        },
+        move |ctx| async move { Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await?) },
     )
     .await
 }
@@ -236,21 +218,21 @@ pub async fn device_upload(
     token: Option<ProgressToken>,
 ) -> Result<DeviceUploadResult, TaskError> {
     default_port(bk, &mut p.flash);
-    let mut warnings = Vec::new();
-    let build = build_options(&p.build, &mut warnings)?;
     let uds = match &p.uds {
         // Only for the drift warning's thumbprint: the sample is accepted here.
         Some(s) => Some(super::identity::uds_param(s, true)?.0),
         None => None,
     };
-    let (backend, resources) = flash_backend(bk, &p.flash)?;
-    let sketch_dir = build.sketch_dir.clone();
-    let opts = DeviceUploadOptions {
-        project_root: p.build.project_dir.clone(),
-        build,
-        backend,
+    let (backend_request, resources) = flash_backend(bk, &p.flash)?;
+    let plan = DeviceUploadRequest {
+        build: build_request(&p.build),
+        flash: backend_request,
         port: p.flash.port.clone(),
-    };
+        uds,
+    }
+    .plan()
+    .map_err(upload_error)?;
+    let sketch_dir = plan.options.build.sketch_dir.clone();
     let pause = RegistryPause(bk.state.serial.registry.clone());
     let spec = JobSpec {
         method: ext::DEVICE_UPLOAD,
@@ -259,42 +241,22 @@ pub async fn device_upload(
         work_done_token: token,
         progress: true,
     };
-    let (r, task_warnings) = run_job(
+    let r = run_job(
         &bk.jobs,
         &bk.client,
         bk.client_progress(),
         spec,
-        move |ctx| async move {
-            let r = tasks::upload::device_upload(
-                &opts,
-                uds.as_ref(),
-                &pause,
-                &ctx.progress,
-                &ctx.cancel,
-            )
-            .await;
-            Ok((r, ctx.warnings()))
-        },
+        move |ctx| async move { Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await) },
     )
     .await?;
-    warnings.extend(task_warnings);
     match r {
         Ok(report) => {
             bk.set_build_diagnostics(to_proto::compiler_diagnostics(
-                &report.build.diagnostics,
+                &report.diagnostics,
                 &sketch_dir,
             ))
             .await;
-            Ok(DeviceUploadResult {
-                bin: report.build.bin,
-                map: report.build.map,
-                skipped_build: report.build.skipped,
-                backend: report.backend.into(),
-                fwid: report.fwid,
-                identity_changed: report.drift.is_some(),
-                drift: report.drift.and_then(|d| serde_json::to_value(d).ok()),
-                warnings,
-            })
+            Ok(report)
         }
         Err(UploadError::Build(e)) => {
             if let BuildError::Compile { diagnostics, .. } = &e {
@@ -304,5 +266,14 @@ pub async fn device_upload(
             Err(build_error(e))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// An upload error; build errors carry the daemon's build details (the setting to fix, the
+/// compiler diagnostics).
+fn upload_error(e: UploadError) -> TaskError {
+    match e {
+        UploadError::Build(e) => build_error(e),
+        e => e.into(),
     }
 }

@@ -148,3 +148,81 @@ pub fn make_test_device_cert(cn: &str) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), 
     p.serial_number = Some(random_serial());
     Ok((p.self_signed(&key)?.der().to_vec(), key.pkcs8()))
 }
+
+/// A small P-256 certificate authority for tests of X.509 CA enrollment groups: a root,
+/// intermediates under it, device leaves (subject CN = registration ID, clientAuth). Real
+/// DPS users build such chains with Microsoft's `certGen.sh`; no Debug (it holds a key).
+pub struct TestCa {
+    /// This certificate (DER).
+    pub der: Vec<u8>,
+    params: CertificateParams,
+    key: P256Signer,
+}
+
+impl TestCa {
+    fn params(cn: &str, is_ca: IsCa, key: &P256Signer) -> CertificateParams {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        p.distinguished_name = dn;
+        p.is_ca = is_ca;
+        p.key_identifier_method = KeyIdMethod::PreSpecified(key.key_id());
+        p.use_authority_key_identifier_extension = true;
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now - time::Duration::days(1);
+        p.not_after = now + time::Duration::days(365);
+        p.serial_number = Some(random_serial());
+        p
+    }
+
+    fn sign(&self, p: CertificateParams, key: P256Signer) -> Result<TestCa, rcgen::Error> {
+        let issuer = Issuer::new(self.params.clone(), &self.key);
+        let der = p.signed_by(&key, &issuer)?.der().to_vec();
+        Ok(TestCa {
+            der,
+            params: p,
+            key,
+        })
+    }
+
+    /// A self-signed root CA (no path length limit).
+    pub fn root(cn: &str) -> Result<TestCa, rcgen::Error> {
+        let key = P256Signer::generate();
+        let mut p = Self::params(cn, IsCa::Ca(BasicConstraints::Unconstrained), &key);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.use_authority_key_identifier_extension = false;
+        let der = p.self_signed(&key)?.der().to_vec();
+        Ok(TestCa {
+            der,
+            params: p,
+            key,
+        })
+    }
+
+    /// An intermediate CA signed by this one (`path_len`: CAs allowed below it).
+    pub fn intermediate(&self, cn: &str, path_len: Option<u8>) -> Result<TestCa, rcgen::Error> {
+        let key = P256Signer::generate();
+        let constraint = match path_len {
+            Some(n) => BasicConstraints::Constrained(n),
+            None => BasicConstraints::Unconstrained,
+        };
+        let mut p = Self::params(cn, IsCa::Ca(constraint), &key);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        self.sign(p, key)
+    }
+
+    /// A device certificate (subject CN `registration_id`, clientAuth) signed by this CA, as a
+    /// [`TestCa`] so tests can also misuse it as an issuer.
+    pub fn leaf(&self, registration_id: &str) -> Result<TestCa, rcgen::Error> {
+        let key = P256Signer::generate();
+        let mut p = Self::params(registration_id, IsCa::NoCa, &key);
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.sign(p, key)
+    }
+
+    /// This certificate's private key, PKCS#8 DER.
+    pub fn key_pkcs8(&self) -> Zeroizing<Vec<u8>> {
+        self.key.pkcs8()
+    }
+}

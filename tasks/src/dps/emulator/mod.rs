@@ -7,17 +7,22 @@
 //!   for hub `H` under the path prefix `/iothubs/H` (`GET /iothubs/H/devices/{deviceId}`,
 //!   SAS with resource `H`, policy `iothubowner`, same key).
 //! - Device endpoint (`IP:PORT`): `PUT /{scope}/registrations/{id}/register` and the
-//!   operation polls, authenticated by TLS client certificate as dps-api.md §3 says.
-//! - State (`--state-dir`): `state.json` (enrollments, registrations, hub registries),
-//!   `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust). All atomic writes.
+//!   operation polls, authenticated by TLS client certificate as dps-api.md §3 says: the
+//!   individual enrollment's certificate, or a chain leading to an X.509 CA enrollment
+//!   group's certificate ([`chain`]); a device matching neither gets 401 / 401002, as DPS
+//!   answers it.
+//! - State (`devkit dps-emulator --emulator-dir`): `state.json` (enrollments, enrollment
+//!   groups, registrations, hub registries), `secrets.json` (SAS key, CA key; mode 0600),
+//!   `ca.pem` (the CA to trust). All atomic writes.
 
 mod api;
 pub(crate) mod certs;
+mod chain;
 mod state;
 mod verifier;
 
 pub use api::{Behaviour, HUB_POLICY, SERVICE_POLICY};
-pub use certs::make_test_device_cert;
+pub use certs::{make_test_device_cert, TestCa};
 pub use state::StateError;
 
 use crate::dps::connection_string::ConnectionString;
@@ -558,12 +563,14 @@ async fn serve(
                 },
                 _ = cancel.cancelled() => return,
             };
-            let peer: Option<Arc<Vec<u8>>> = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| Arc::new(c.to_vec()));
+            // The client's certificate, then the chain it sent (enrollment groups).
+            let peer: Arc<Vec<Vec<u8>>> = Arc::new(
+                tls.get_ref()
+                    .1
+                    .peer_certificates()
+                    .map(|c| c.iter().map(|c| c.to_vec()).collect())
+                    .unwrap_or_default(),
+            );
             let read_timeout = limits.read_timeout;
             let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let core = core.clone();
@@ -596,7 +603,7 @@ async fn serve(
 async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
     core: Arc<Mutex<Core>>,
-    peer: Option<Arc<Vec<u8>>>,
+    peer: Arc<Vec<Vec<u8>>>,
     device_api: bool,
     read_timeout: std::time::Duration,
 ) -> hyper::Response<Full<Bytes>> {
@@ -613,7 +620,8 @@ async fn handle(
                     query: parts.uri.query(),
                     headers: &parts.headers,
                     body: &body,
-                    peer_cert: peer.as_deref().map(|v| v.as_slice()),
+                    peer_cert: peer.first().map(Vec::as_slice),
+                    peer_chain: peer.get(1..).unwrap_or_default(),
                 };
                 match core.lock() {
                     Ok(mut core) if device_api => core.handle_device(&request),

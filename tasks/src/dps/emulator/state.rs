@@ -2,6 +2,7 @@
 //! it lives in. Every write is atomic (`fsutil`); secrets go to a 0600 file.
 
 use crate::dps::enrollment::IndividualEnrollment;
+use crate::dps::enrollment_group::EnrollmentGroup;
 use crate::fsutil::{self, Mode};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,12 @@ pub struct Persisted {
     pub enrollments: BTreeMap<String, IndividualEnrollment>,
     #[serde(default)]
     pub registrations: BTreeMap<String, RegistrationState>,
+    /// Enrollment groups as stored, signing certificates included.
+    #[serde(default)]
+    pub enrollment_groups: BTreeMap<String, EnrollmentGroup>,
+    /// registration ID -> the enrollment group it registered through.
+    #[serde(default)]
+    pub group_registrations: BTreeMap<String, String>,
     /// hub host name -> device ID -> device (IoT Hub registry JSON).
     #[serde(default)]
     pub hubs: BTreeMap<String, BTreeMap<String, serde_json::Value>>,

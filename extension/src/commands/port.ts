@@ -1,0 +1,72 @@
+// The DevKit's serial port: the picker over `devkit/listPorts` (virtual DevKits included) and
+// the port a command uses (the setting, else the only DevKit, else ask).
+
+import * as vscode from "vscode";
+import { config, updateSetting } from "../config";
+import * as ext from "../lsp_ext";
+import { simDirOf } from "./inputs";
+import { Services, setContext } from "./services";
+
+/** State directories of virtual DevKits this workspace knows of, for `devkit/listPorts`. */
+export async function knownSimDirs(s: Services): Promise<string[]> {
+    const dirs = [s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir"), await simDirOf(s, config().port).catch(() => undefined)];
+    return [...new Set(dirs.filter((d): d is string => !!d))];
+}
+
+/** The ports the daemon sees, virtual DevKits included. */
+export async function listPorts(s: Services): Promise<ext.PortInfo[]> {
+    const client = await s.ctx.ready();
+    return (await client.sendRequest(ext.listPorts, { simDirs: await knownSimDirs(s) })).ports;
+}
+
+/** One port as the picker shows it: what it is (USB product, maker) and its serial number. */
+export function portItem(p: ext.PortInfo): vscode.QuickPickItem & { port: string } {
+    const virtual = p.kind === "virtual";
+    const what = virtual ? "Virtual DevKit" : p.isDevkit ? "MXChip AZ3166 DevKit" : p.description;
+    const details = [
+        p.isDevkit && !virtual && p.description ? p.description : undefined,
+        p.manufacturer,
+        p.serialNumber ? `serial ${p.serialNumber}` : undefined,
+        virtual && p.simDir ? `state ${p.simDir}` : undefined,
+        p.heldBy ? `in use by ${p.heldBy}` : undefined,
+        p.monitorOpen ? "monitor open" : undefined,
+    ].filter(Boolean);
+    return {
+        label: `${virtual ? "$(vm) " : p.isDevkit ? "$(circuit-board) " : "$(plug) "}${p.port}`,
+        description: what ?? "",
+        detail: details.length ? details.join(" · ") : undefined,
+        port: p.port,
+    };
+}
+
+/** "Select Serial Port": pick one (or type a path) and keep it in the setting. */
+export async function pickPort(s: Services): Promise<string | undefined> {
+    const ports = await listPorts(s);
+    const items: (vscode.QuickPickItem & { port?: string })[] = ports.map(portItem);
+    items.push({ label: "$(edit) Enter a port path…", port: undefined });
+    const pick = await vscode.window.showQuickPick(items, {
+        title: "DevKit serial port",
+        placeHolder: ports.length ? "DevKits (USB 0483:374B) first, then virtual DevKits" : "No serial port found: plug the DevKit in, or enter a path",
+        matchOnDescription: true,
+        matchOnDetail: true,
+    });
+    if (!pick) return undefined;
+    const port =
+        pick.port ??
+        (await vscode.window.showInputBox({ title: "Serial port path", placeHolder: "/dev/ttyACM0 or COM3", ignoreFocusOut: true }));
+    if (!port) return undefined;
+    await updateSetting("serial.port", port);
+    setContext("devkit.portSelected", true);
+    return port;
+}
+
+/** The configured port, else the only DevKit found, else ask. */
+export async function resolvePort(s: Services): Promise<string | undefined> {
+    const configured = config().port;
+    if (configured) return configured;
+    const devkits = (await listPorts(s)).filter((p) => p.isDevkit);
+    if (devkits.length === 1) return devkits[0].port;
+    return pickPort(s);
+}
+
+export const selectPort = (s: Services) => () => pickPort(s);

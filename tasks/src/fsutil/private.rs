@@ -1,0 +1,141 @@
+//! Owner-only files: who may read a file we write ([`Mode`]), and files that are private
+//! from the moment they exist (mode 0600 on Unix, an owner-only protected DACL on Windows).
+
+#[cfg(windows)]
+use super::private_windows;
+use super::stale::TEMP_PREFIX;
+use std::path::Path;
+
+/// Who may read a file we write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// 0644: certificates, public keys, state.
+    Public,
+    /// 0600: private keys, UDS files, connection strings.
+    Private,
+}
+
+/// Open `path` for appending, creating it private (owner-only, as [`Mode::Private`]) when it
+/// does not exist: a log that may hold secrets. An existing file keeps its permissions.
+pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    #[cfg(windows)]
+    match private_windows::create_new(path) {
+        Ok(file) => return Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    opts.open(path)
+}
+
+/// Create the staging file for `mode` in `dir`: private files are readable by their owner only
+/// from the moment they exist (mode 0600 on Unix; on Windows a protected DACL granting the
+/// current user alone, see [`private_windows`]).
+pub(super) fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::NamedTempFile> {
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(match mode {
+            Mode::Public => 0o644,
+            Mode::Private => 0o600,
+        }));
+    }
+    #[cfg(windows)]
+    if mode == Mode::Private {
+        return builder.make_in(dir, private_windows::create_new);
+    }
+    #[cfg(not(any(unix, windows)))]
+    if mode == Mode::Private {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "private files need Unix or Windows file permissions",
+        ));
+    }
+    builder.tempfile_in(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(windows)]
+    use crate::fsutil::{write_atomic, write_new_atomic};
+
+    /// The Windows counterpart of mode 0600: a private file (and its staging file) carries a
+    /// protected DACL granting the current user alone; a public one inherits the directory's.
+    #[cfg(windows)]
+    #[test]
+    fn private_files_have_an_owner_only_protected_dacl() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner_only = format!(
+            "D:P(A;;FA;;;{})",
+            private_windows::current_user_sid().unwrap()
+        );
+        // Wine 8 keeps no security descriptor on files: it turns the DACL into Unix mode bits
+        // and reports one made from them (`D:(A;;FA;;;SY)(A;;FA;;;<user>)` for ours). There
+        // the check is what those bits can say: the owner has full access, nobody else any.
+        let wine = private_windows::under_wine();
+        let is_owner_only = |path: &Path| {
+            let dacl = private_windows::dacl_sddl(path).unwrap();
+            if wine {
+                let user_ace = owner_only.trim_start_matches("D:P");
+                dacl.contains(user_ace)
+                    && !["WD)", "BU)", "AU)", "BA)"]
+                        .iter()
+                        .any(|who| dacl.contains(who))
+            } else {
+                dacl == owner_only
+            }
+        };
+        let tmp = temp_in(dir.path(), Mode::Private).unwrap();
+        assert!(is_owner_only(tmp.path()));
+        drop(tmp);
+        let key = dir.path().join("sub/alias-key.pem");
+        write_atomic(&key, b"one", Mode::Private).unwrap();
+        write_atomic(&key, b"two", Mode::Private).unwrap();
+        assert_eq!(std::fs::read(&key).unwrap(), b"two");
+        assert!(is_owner_only(&key));
+        let uds = dir.path().join("devkit.uds");
+        write_new_atomic(&uds, b"uds", Mode::Private).unwrap();
+        assert!(is_owner_only(&uds));
+        let log = dir.path().join("monitor.log");
+        std::io::Write::write_all(&mut open_private_append(&log).unwrap(), b"one\n").unwrap();
+        std::io::Write::write_all(&mut open_private_append(&log).unwrap(), b"two\n").unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"one\ntwo\n");
+        assert!(is_owner_only(&log));
+        let cert = dir.path().join("cert.pem");
+        write_atomic(&cert, b"cert", Mode::Public).unwrap();
+        assert!(!is_owner_only(&cert));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_temp_files_are_0600_while_they_exist() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = temp_in(dir.path(), Mode::Private).unwrap();
+        assert_eq!(
+            tmp.as_file().metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let name = tmp
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            name.starts_with(&format!(".devkit-tmp-{}-", std::process::id())),
+            "{name}"
+        );
+    }
+}
