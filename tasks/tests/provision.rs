@@ -214,6 +214,30 @@ async fn a_second_simulated_run_in_the_same_work_dir_is_the_same_device_and_rese
         "same identity: the UDS in its chip was kept"
     );
     std::fs::write(work.path().join("keep.txt"), "not ours").unwrap();
+    // A certs/ folder the user had before the first run is used but never removed.
+    let own = tempfile::tempdir().unwrap();
+    std::fs::create_dir(own.path().join("certs")).unwrap();
+    std::fs::write(own.path().join("certs/server.pem"), "the user's").unwrap();
+    let mine = simulate(
+        SimulateOptions {
+            work_dir: Some(own.path().to_path_buf()),
+            ..Default::default()
+        },
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("with the user's certs/: {e}"));
+    assert!(own
+        .path()
+        .join("certs")
+        .join(format!("{}.pem", mine.registration_id))
+        .exists());
+    assert!(tasks::provision::reset_simulated(own.path()).unwrap());
+    assert!(
+        own.path().join("certs/server.pem").exists() && !own.path().join("dps").exists(),
+        "the user's folder stays, the run's own folders go"
+    );
     assert!(tasks::provision::reset_simulated(work.path()).unwrap());
     assert!(
         !work.path().join("devkit").exists()

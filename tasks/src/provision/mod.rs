@@ -36,7 +36,7 @@ use crate::sim::control::{self, ControlError, SimDpsConfig};
 use crate::sim::{SimError, SimOptions, SimTransport, VirtualDevKit};
 use follow::{Followed, Follower};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -850,14 +850,46 @@ impl Default for SimulateOptions {
 /// state, the certificates.
 const SIMULATED_DIRS: [&str; 3] = ["dps", "devkit", "certs"];
 
+/// The file [`simulate`] puts in each of [`SIMULATED_DIRS`] it creates: only a folder holding
+/// it is devkit's to remove. A folder of that name the user already had (a project's own
+/// `certs/`) is used as it is and never removed.
+const CREATED_MARKER: &str = ".devkit-simulated";
+
+/// Create `dir` for [`simulate`], marked as devkit's ([`CREATED_MARKER`]) when it is new.
+fn create_simulated_dir(dir: &Path) -> Result<(), FsError> {
+    let io = |source| FsError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => std::fs::write(
+            dir.join(CREATED_MARKER),
+            "Created by devkit provision --simulate: devkit/simReset removes this folder.\n",
+        )
+        .map_err(io),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Forget the virtual DevKit of a [`simulate`] work dir (its secure chip, MAC and image), the
 /// emulator's enrollments and CA, and the certificates: the next run is a new device. Only
-/// the folders [`simulate`] creates are removed; anything else in `work_dir` stays. Returns
-/// whether there was anything to remove.
+/// the folders [`simulate`] created (marked with [`CREATED_MARKER`]) are removed; anything
+/// else in `work_dir`, a same-named folder the user had included, stays. Returns whether there
+/// was anything to remove.
 pub fn reset_simulated(work_dir: &std::path::Path) -> Result<bool, ProvisionError> {
     let mut removed = false;
     for name in SIMULATED_DIRS {
         let d = work_dir.join(name);
+        // `symlink_metadata`: a link named like our folder is not ours to follow.
+        let ours = std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir())
+            && std::fs::symlink_metadata(d.join(CREATED_MARKER)).is_ok_and(|m| m.is_file());
+        if !ours {
+            continue;
+        }
         match std::fs::remove_dir_all(&d) {
             Ok(()) => removed = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -877,10 +909,7 @@ pub async fn simulate(
     let (temp, work) = simulation_work_dir(&opts)?;
     let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
-        std::fs::create_dir_all(d).map_err(|source| FsError::Io {
-            path: d.clone(),
-            source,
-        })?;
+        create_simulated_dir(d)?;
     }
 
     let emulator = start_emulator(&opts, &dps_dir, progress).await?;
