@@ -6,10 +6,13 @@
 //! never silently overwritten: it is first kept as `<name>.<UTC timestamp>.bak` (a hard link,
 //! so the original name never disappears), and the result says so.
 //!
-//! Deciding (and backing up) and writing are one step per file for the whole process: a
-//! [`PlannedWrite`] holds its files' locks until it is dropped, so two concurrent writes of the
-//! same files (two generateCert requests for one registration ID in the daemon) run one after
-//! the other, and the second backs up what the first wrote instead of losing it.
+//! Deciding (and backing up) and writing are one step per file: a [`PlannedWrite`] holds its
+//! files' locks until it is dropped, so two concurrent writes of the same files run one after
+//! the other, and the second backs up what the first wrote instead of losing it. Within a
+//! process (two generateCert requests for one registration ID in the daemon) per file; across
+//! processes (several `devkit generate-cert` at once) with an advisory lock on each output
+//! directory ([`DirLocks`]), held from the plan to the end of the commit, so an identity's
+//! files are always one identity's.
 
 use super::DeviceIdentity;
 use crate::fsutil::{self, FsError, Mode};
@@ -70,6 +73,72 @@ impl Drop for FileLocks {
         }
         drop(guard);
         RELEASED.notify_all();
+    }
+}
+
+/// This process's advisory locks on output directories, shared by its threads: the lock and
+/// how many plans hold it. (An advisory lock belongs to the open file: a second one from the
+/// same process would wait for the first.)
+static DIR_LOCKS: Mutex<Option<HashMap<PathBuf, (std::fs::File, usize)>>> = Mutex::new(None);
+
+/// Exclusive use of output directories against other processes, until dropped: an advisory
+/// lock (`flock` on Unix, `LockFileEx` on Windows, through `std::fs::File::lock`) on the
+/// directory itself on Unix, on a `.devkit.lock` file in it on Windows (which cannot lock a
+/// directory). The file is left in place: removing a lock file races with its next user.
+struct DirLocks(Vec<PathBuf>);
+
+impl DirLocks {
+    /// Lock every directory of `paths` (created when missing), in one order for everyone.
+    fn acquire(paths: &[PathBuf]) -> std::io::Result<DirLocks> {
+        let mut dirs: Vec<PathBuf> = paths.iter().map(|p| parent(p)).collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut held = DirLocks(Vec::new());
+        for dir in dirs {
+            let mut guard = DIR_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+            let map = guard.get_or_insert_with(HashMap::new);
+            if let Some((_, n)) = map.get_mut(&dir) {
+                *n += 1;
+            } else {
+                std::fs::create_dir_all(&dir)?;
+                let file = if cfg!(windows) {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(dir.join(".devkit.lock"))?
+                } else {
+                    std::fs::File::open(&dir)?
+                };
+                file.lock()?;
+                map.insert(dir.clone(), (file, 1));
+            }
+            held.0.push(dir);
+        }
+        Ok(held)
+    }
+}
+
+/// The directory of an identity file (their paths are absolute: see [`contents`]).
+fn parent(path: &Path) -> PathBuf {
+    path.parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl Drop for DirLocks {
+    fn drop(&mut self) {
+        let mut guard = DIR_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = guard.as_mut() {
+            for dir in &self.0 {
+                if let Some((_, n)) = map.get_mut(dir) {
+                    *n -= 1;
+                    if *n == 0 {
+                        // Closing the file releases the lock.
+                        map.remove(dir);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -194,6 +263,7 @@ fn contents(
 pub struct PlannedWrite {
     pub files: Vec<WrittenFile>,
     pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
+    _dir_locks: DirLocks,
     _locks: FileLocks,
 }
 
@@ -216,12 +286,12 @@ pub fn plan_identity(
     opts: FileOptions,
 ) -> Result<PlannedWrite, FsError> {
     let contents = contents(d, out_dir, opts);
-    let locks = FileLocks::acquire(
-        contents
-            .iter()
-            .map(|(_, path, _, _)| path.clone())
-            .collect(),
-    );
+    let paths: Vec<PathBuf> = contents.iter().map(|(_, p, _, _)| p.clone()).collect();
+    let locks = FileLocks::acquire(paths.clone());
+    let dir_locks = DirLocks::acquire(&paths).map_err(|source| FsError::Io {
+        path: parent(&paths[0]),
+        source,
+    })?;
     let stamp = utc_stamp();
     let mut files = Vec::new();
     let mut to_write = Vec::new();
@@ -265,6 +335,7 @@ pub fn plan_identity(
     Ok(PlannedWrite {
         files,
         to_write,
+        _dir_locks: dir_locks,
         _locks: locks,
     })
 }
@@ -473,6 +544,32 @@ mod tests {
             held().as_ref().is_none_or(|m| m.is_empty()),
             "every lock was released"
         );
+    }
+
+    /// What another process sees while a plan holds its output directory: the directory
+    /// (its lock file on Windows) is locked until the plan is committed or dropped.
+    #[test]
+    fn a_plan_locks_its_output_directory_against_other_processes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = || {
+            let lock = if cfg!(windows) {
+                tmp.path().join(".devkit.lock")
+            } else {
+                tmp.path().to_path_buf()
+            };
+            std::fs::File::open(lock).unwrap()
+        };
+        let d = identity(&"6".repeat(64));
+        let plan = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        let second = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        assert!(
+            matches!(other().try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "held while planned"
+        );
+        commit(&[plan]).unwrap();
+        assert!(other().try_lock().is_err(), "held while another plan is");
+        drop(second);
+        other().try_lock().expect("released");
     }
 
     #[test]
