@@ -12,7 +12,8 @@
 //! process (two generateCert requests for one registration ID in the daemon) per file; across
 //! processes (several `devkit generate-cert` at once) with an advisory lock on each output
 //! directory ([`DirLocks`]), held from the plan to the end of the commit, so an identity's
-//! files are always one identity's.
+//! files are always one identity's. A plan dropped without a successful commit removes the
+//! backups it made (the originals were not replaced).
 
 use super::DeviceIdentity;
 use crate::fsutil::{self, FsError, Mode};
@@ -263,8 +264,32 @@ fn contents(
 pub struct PlannedWrite {
     pub files: Vec<WrittenFile>,
     pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
+    /// Set by a successful [`commit`]; until then the backups are this plan's to remove.
+    committed: std::sync::atomic::AtomicBool,
+    // Field order is drop order: the backups are removed (Drop) while the locks are held.
     _dir_locks: DirLocks,
     _locks: FileLocks,
+}
+
+impl Drop for PlannedWrite {
+    /// Not committed (or the commit failed): the originals are still in place, so the backups
+    /// made of them are redundant (hard links, or copies); remove each one whose original
+    /// still holds the same bytes. A backup of a file that was replaced after all is kept.
+    fn drop(&mut self) {
+        if self.committed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let read = |p: &Path| {
+            fsutil::read_bounded(p, "backup", fsutil::limits::CERT_FILE).map(Zeroizing::new)
+        };
+        for f in &self.files {
+            if let Some(bak) = &f.backup {
+                if matches!((read(&f.path), read(bak)), (Ok(a), Ok(b)) if a == b) {
+                    let _ = std::fs::remove_file(bak);
+                }
+            }
+        }
+    }
 }
 
 /// Where certificates go when no output directory is given: the project's `.devkit/certs`
@@ -335,6 +360,7 @@ pub fn plan_identity(
     Ok(PlannedWrite {
         files,
         to_write,
+        committed: std::sync::atomic::AtomicBool::new(false),
         _dir_locks: dir_locks,
         _locks: locks,
     })
@@ -349,7 +375,12 @@ pub fn commit(plans: &[PlannedWrite]) -> Result<(), FsError> {
         .iter()
         .map(|(p, b, m)| (p.clone(), b.as_slice(), *m))
         .collect();
-    fsutil::write_all_atomic(&refs)
+    fsutil::write_all_atomic(&refs)?;
+    for p in plans {
+        p.committed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Write the identity's files under `out_dir` (see the module documentation). Returns them
@@ -361,7 +392,7 @@ pub fn write_identity(
 ) -> Result<Vec<WrittenFile>, FsError> {
     let plan = plan_identity(d, out_dir, opts)?;
     commit(std::slice::from_ref(&plan))?;
-    Ok(plan.files)
+    Ok(plan.files.clone())
 }
 
 /// Keep `path` as `<name>.<stamp>.bak` (a fresh name; permissions preserved) and return it.
@@ -570,6 +601,46 @@ mod tests {
         assert!(other().try_lock().is_err(), "held while another plan is");
         drop(second);
         other().try_lock().expect("released");
+    }
+
+    /// A replace that does not happen (the plan is dropped, or its commit fails) leaves no
+    /// `.bak` behind for a file still in place; a backup of a file that is gone is kept.
+    #[test]
+    fn backups_of_a_replace_that_did_not_happen_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = FileOptions {
+            device_cert: true,
+            ..Default::default()
+        };
+        let (a, b) = (identity(&"7".repeat(64)), identity(&"8".repeat(64)));
+        write_identity(&a, tmp.path(), opts).unwrap();
+        let baks = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".bak"))
+                .collect();
+            v.sort();
+            v
+        };
+        let plan = plan_identity(&b, tmp.path(), opts).unwrap();
+        assert_eq!(baks().len(), 3);
+        drop(plan);
+        assert!(baks().is_empty(), "{:?}", baks());
+
+        let plan = plan_identity(&b, tmp.path(), opts).unwrap();
+        let gone = tmp.path().join("device-id-pub.pem");
+        std::fs::remove_file(&gone).unwrap();
+        std::fs::create_dir(&gone).unwrap();
+        assert!(commit(std::slice::from_ref(&plan)).is_err());
+        drop(plan);
+        let left = baks();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].starts_with("device-id-pub.pem."), "{left:?}");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("dev-1.pem")).unwrap(),
+            a.alias_cert_pem()
+        );
     }
 
     #[test]
