@@ -349,7 +349,7 @@ pub async fn provision(
     cancel: &CancellationToken,
 ) -> Result<ProvisionReport, ProvisionError> {
     // A UDS file is never overwritten (another device's secret?): refused before anything runs.
-    if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
+    if let Some(path) = &plan.save_uds_to {
         identity::uds::check_new_uds_file(path)?;
     }
     let image = FirmwareImage::from_parts_named(
@@ -406,11 +406,11 @@ pub async fn provision(
     })
 }
 
-/// Step 1, the console: the UDS to set (the plan's, or a generated one saved to
-/// `save_uds_to` before it is sent, so a UDS the device may store is never lost), then Wi-Fi,
-/// UDS and the device's version over the DevKit's configuration console. The port is borrowed
-/// from the runner's monitor when it has one. A saved UDS that never reached the device is
-/// removed again, so a retry may use the same file name.
+/// Step 1, the console: the UDS to set (the plan's, or a generated one; saved to
+/// `save_uds_to` when asked, before it is sent, so a UDS the device may store is never lost),
+/// then Wi-Fi, UDS and the device's version over the DevKit's configuration console. The port
+/// is borrowed from the runner's monitor when it has one. A generated UDS saved that never
+/// reached the device is removed again, so a retry may use the same file name.
 async fn console_step(
     plan: &mut ProvisionPlan,
     progress: &Progress,
@@ -420,13 +420,12 @@ async fn console_step(
     let generated = plan.uds.is_none();
     let uds = plan.uds.take().unwrap_or_else(Uds::generate);
     let mut uds_saved_to = None;
-    if generated {
-        // Saved (0600, atomically, never over a file) before it is sent: a UDS the device
-        // may store is never lost, even when the run fails later.
-        if let Some(path) = &plan.save_uds_to {
-            identity::uds::save_new_uds(&uds, path)?;
-            uds_saved_to = Some(path.clone());
-        }
+    // Saved (0600, atomically, never over a file) before it is sent: a UDS the device may
+    // store is never lost, even when the run fails later. A UDS that was given (or, simulated,
+    // the one already in the virtual DevKit's chip) is saved when asked too: never ignored.
+    if let Some(path) = &plan.save_uds_to {
+        identity::uds::save_new_uds(&uds, path)?;
+        uds_saved_to = Some(path.clone());
     }
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
@@ -486,7 +485,7 @@ async fn console_step(
                         ConsoleError::Open { .. } | ConsoleError::NotInConfigMode { .. }
                     )
             );
-            if let (true, Some(path)) = (unsent, &uds_saved_to) {
+            if let (true, true, Some(path)) = (unsent, generated, &uds_saved_to) {
                 let _ = std::fs::remove_file(path);
             }
             return Err(e);
@@ -832,6 +831,9 @@ pub struct SimulateOptions {
     pub registration_timeout: Duration,
     /// How the virtual DevKit's console is reached (a pty on Unix, TCP on Windows by default).
     pub transport: SimTransport,
+    /// Save the virtual DevKit's UDS here (mode 0600, never over a file), as a real run saves
+    /// the one it generates: the new one, or the one a second run in `work_dir` keeps.
+    pub save_uds_to: Option<PathBuf>,
 }
 
 impl Default for SimulateOptions {
@@ -842,6 +844,7 @@ impl Default for SimulateOptions {
             fault: None,
             registration_timeout: Duration::from_secs(60),
             transport: SimTransport::default(),
+            save_uds_to: None,
         }
     }
 }
@@ -906,6 +909,10 @@ pub async fn simulate(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<ProvisionReport, ProvisionError> {
+    // Refused before anything starts, as a real run refuses it.
+    if let Some(path) = &opts.save_uds_to {
+        identity::uds::check_new_uds_file(path)?;
+    }
     let (temp, work) = simulation_work_dir(&opts)?;
     let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
@@ -1042,7 +1049,7 @@ fn simulated_plan(
             password: Zeroizing::new("simulated-wifi-password".into()),
         }),
         uds,
-        save_uds_to: None,
+        save_uds_to: opts.save_uds_to.clone(),
         registration_id: None,
         mac: Some(devkit.mac().to_string()),
         cert_dir,
