@@ -253,6 +253,23 @@ fn the_console_client_opens_a_virtual_devkit_on_tcp_like_a_serial_port() {
     // the port is in use, at once, instead of finding a device that "went away".
     let e = Console::open(&sim.port(), 115_200).err().expect("in use");
     assert!(e.to_string().contains("is in use by another client"), "{e}");
+    // ... and which program holds it (here: this test), where the OS tells.
+    #[cfg(target_os = "linux")]
+    assert!(
+        e.to_string().contains("held by ")
+            && e.to_string()
+                .contains(&format!("(pid {})", std::process::id())),
+        "{e}"
+    );
+    let actions: Vec<_> = tasks::error::DomainError::next_actions(&e)
+        .iter()
+        .map(|s| s.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [tasks::error::NextAction::Retry],
+        "not another port"
+    );
     let e = tasks::monitor::Monitor::open(&sim.port(), Default::default())
         .err()
         .expect("in use");
