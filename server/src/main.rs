@@ -106,13 +106,9 @@ fn wants_json(matches: &clap::ArgMatches) -> bool {
         .unwrap_or(false)
 }
 
-/// The exit status when standard output was closed under us: 128 + SIGPIPE, as a shell reports
-/// a Unix tool that stopped because its reader (`| head -1`) went away.
-const STDOUT_CLOSED: i32 = 141;
-
 /// `print!` panics when standard output fails; a CLI command's reader closing it (`| head -1`)
-/// or a full disk (`> /dev/full`) is no bug. Turn that panic into a quiet exit
-/// ([`STDOUT_CLOSED`]) for a closed pipe and a one-line error with exit 1 for any other write
+/// or a full disk (`> /dev/full`) is no bug. Turn that panic into [`cli::stdout_failed`]'s
+/// end: a quiet exit for a closed pipe, a one-line error with exit 1 for any other write
 /// error. Not for `devkit lsp`: its stdout is the protocol, owned by its transport, and a
 /// panicking job there fails alone. (Not SIGPIPE's default action: it would also kill a CLI
 /// run that writes to an `az` or `arduino-cli` child which exited early, without a word.)
@@ -127,11 +123,10 @@ fn end_quietly_when_stdout_fails() {
                 .rsplit_once("(os error ")
                 .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())
                 .map(std::io::Error::from_raw_os_error);
-            if os_error.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
-                std::process::exit(STDOUT_CLOSED);
+            match os_error {
+                Some(os_error) => cli::stdout_failed(&os_error),
+                None => cli::stdout_failed(&std::io::Error::other(e.to_string())),
             }
-            eprintln!("error: cannot write to standard output: {e}");
-            std::process::exit(1);
         }
         default(info)
     }));

@@ -84,24 +84,70 @@ fn a_reader_that_went_away_ends_inspect_cert_ports_and_generate_cert_quietly() {
     );
 }
 
+/// `devkit logs` writes as it goes (it ignored write errors): a closed pipe ends it quietly.
+#[test]
+fn a_reader_that_went_away_ends_logs_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("serial.log");
+    std::fs::write(&log, "Info: booted\r\n".repeat(1000)).unwrap();
+    let o = with_closed_stdout(&["logs", "serial.log"], tmp.path());
+    assert_quiet(&o, "logs");
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_full_standard_output_is_a_clear_error() {
-    let full = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/full")
-        .expect("/dev/full");
-    let o = Command::new(DEVKIT)
-        .arg("ports")
-        .stdout(full)
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("serial.log"), "Info: booted\r\n").unwrap();
+    for args in [vec!["ports"], vec!["logs", "serial.log"]] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let o = Command::new(DEVKIT)
+            .args(&args)
+            .current_dir(tmp.path())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run devkit");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot write to standard output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// `devkit monitor | head -1`: the monitor ignored write errors and ran on for nothing; it
+/// now ends quietly once its reader is gone, the port closed.
+#[test]
+fn a_reader_that_went_away_ends_the_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = tasks::sim::SimOptions::new(dir.path());
+    opts.transport = tasks::sim::SimTransport::Tcp { port: 0 };
+    let sim = tasks::sim::VirtualDevKit::start(opts).unwrap();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut child = Command::new(DEVKIT)
+        .arg("monitor")
+        .arg("--port")
+        .arg(sim.port_path())
+        .stdin(Stdio::null())
+        .stdout(writer)
         .stderr(Stdio::piped())
-        .output()
-        .expect("run devkit");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.starts_with("error: cannot write to standard output: No space left on device"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the monitor ran on with nobody reading");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_quiet(&o, "monitor");
 }
