@@ -70,6 +70,9 @@ fn main() {
         Ok(cli) => cli,
         Err(e) => exit_on_usage_error(e),
     };
+    if !matches!(cli.command, Command::Lsp(_)) {
+        end_quietly_when_stdout_fails();
+    }
     let json = wants_json(&matches);
     let result = match cli.command {
         Command::GenerateCert(a) => cli::generate_cert::run(a),
@@ -101,6 +104,32 @@ fn wants_json(matches: &clap::ArgMatches) -> bool {
         .subcommand()
         .and_then(|(_, m)| m.try_get_one::<bool>("json").ok().flatten().copied())
         .unwrap_or(false)
+}
+
+/// `print!` panics when standard output fails; a CLI command's reader closing it (`| head -1`)
+/// or a full disk (`> /dev/full`) is no bug. Turn that panic into [`cli::stdout_failed`]'s
+/// end: a quiet exit for a closed pipe, a one-line error with exit 1 for any other write
+/// error. Not for `devkit lsp`: its stdout is the protocol, owned by its transport, and a
+/// panicking job there fails alone. (Not SIGPIPE's default action: it would also kill a CLI
+/// run that writes to an `az` or `arduino-cli` child which exited early, without a word.)
+fn end_quietly_when_stdout_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<String>().map(String::as_str))
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if let Some(e) = message.and_then(|m| m.strip_prefix("failed printing to stdout: ")) {
+            let os_error = e
+                .rsplit_once("(os error ")
+                .and_then(|(_, n)| n.trim_end_matches(')').parse().ok())
+                .map(std::io::Error::from_raw_os_error);
+            match os_error {
+                Some(os_error) => cli::stdout_failed(&os_error),
+                None => cli::stdout_failed(&std::io::Error::other(e.to_string())),
+            }
+        }
+        default(info)
+    }));
 }
 
 /// Print clap's usage error with every command-line value redacted, then exit.
@@ -139,13 +168,19 @@ fn exit_on_usage_error(e: clap::Error) -> ! {
 fn known_names() -> std::collections::HashSet<String> {
     fn walk(cmd: &clap::Command, names: &mut std::collections::HashSet<String>) {
         names.insert(cmd.get_name().to_string());
+        names.extend(cmd.get_all_aliases().map(str::to_string));
         for a in cmd.get_arguments() {
-            if let Some(l) = a.get_long() {
-                names.insert(format!("--{l}"));
-            }
-            if let Some(s) = a.get_short() {
-                names.insert(format!("-{s}"));
-            }
+            // Hidden aliases too: a name is shown, never taken for a value.
+            let longs = a
+                .get_long()
+                .into_iter()
+                .chain(a.get_all_aliases().unwrap_or_default());
+            names.extend(longs.map(|l| format!("--{l}")));
+            let shorts = a
+                .get_short()
+                .into_iter()
+                .chain(a.get_all_short_aliases().unwrap_or_default());
+            names.extend(shorts.map(|s| format!("-{s}")));
         }
         for sub in cmd.get_subcommands() {
             walk(sub, names);
@@ -163,18 +198,23 @@ fn known_names() -> std::collections::HashSet<String> {
     names
 }
 
-/// Replace each argument (`args[i]`, or the value of `--flag=value`) that is not a known name
-/// with `<argument N>` wherever clap quoted it; long values (12+ characters: key-sized) are
-/// replaced wherever they occur.
+/// Replace each argument (`args[i]`, and the value of any `--flag=value` or `-fVALUE`, whatever
+/// the flag: a hidden alias, a misspelling) that is not a known name with `<argument N>`
+/// wherever clap quoted it; long values (12+ characters: key-sized) and secret-shaped ones
+/// (as [`tasks::logs::redact`] sees them: hex or base64 runs, `SharedAccessKey=`, `sig=`) are
+/// replaced wherever they occur; last, whatever clap quotes that is secret-shaped is redacted
+/// by shape, so no list of names decides what is a secret.
 fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<String>) -> String {
     let mut text = text.to_string();
     let mut values: Vec<(usize, &str)> = Vec::new();
     for (i, arg) in args.iter().enumerate() {
-        match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") && known.contains(flag) => {
-                values.push((i, value))
+        values.push((i, arg));
+        if let Some((_, value)) = arg.split_once('=').filter(|(f, _)| f.starts_with("--")) {
+            values.push((i, value));
+        } else if let Some(tail) = arg.strip_prefix('-').filter(|t| !t.starts_with('-')) {
+            if let Some((_, value)) = tail.split_at_checked(1).filter(|(_, v)| !v.is_empty()) {
+                values.push((i, value.strip_prefix('=').unwrap_or(value)));
             }
-            _ => values.push((i, arg)),
         }
     }
     // Longest first, so that a value containing another is replaced whole.
@@ -187,11 +227,21 @@ fn redact_usage(text: &str, args: &[String], known: &std::collections::HashSet<S
         text = text
             .replace(&format!("'{value}'"), &format!("'{label}'"))
             .replace(&format!("'-- {value}'"), &format!("'-- {label}'"));
-        if value.chars().count() >= 12 {
+        if value.chars().count() >= 12 || tasks::logs::redact::redact(value) != value {
             text = text.replace(value, &label);
         }
     }
-    text
+    let mut quoted = text.split('\'');
+    let mut out = quoted.next().unwrap_or_default().to_string();
+    for (i, piece) in quoted.enumerate() {
+        out.push('\'');
+        out.push_str(&if i % 2 == 0 {
+            tasks::logs::redact::redact(piece)
+        } else {
+            piece.to_string()
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -287,6 +337,72 @@ mod tests {
                 && out.contains("'--port'")
                 && out.contains("'--timeout <SECS>'"),
             "{out}"
+        );
+    }
+
+    /// Every flag and every alias (hidden ones too) of every subcommand, given a secret as
+    /// `--name=SECRET`, `--name SECRET` or `-sSECRET`: whatever clap says, the secret is not in it.
+    #[test]
+    fn secrets_given_to_any_flag_or_hidden_alias_are_never_echoed() {
+        const SECRETS: [&str; 4] = [
+            "19e25a259d0c2be03a02d416c05c48ccd0cc7d1743458aae1cb488b074993eae",
+            "nz68jY29+MgnH9ZWoIKeQKC6iM1FhuOdzB9y7GITj4M=",
+            "HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=c2VjcmV0",
+            "sig=x1",
+        ];
+        fn walk(cmd: &clap::Command, path: &[String], out: &mut Vec<Vec<String>>) {
+            let mut path = path.to_vec();
+            path.push(cmd.get_name().to_string());
+            for a in cmd.get_arguments() {
+                let longs = a
+                    .get_long()
+                    .into_iter()
+                    .chain(a.get_all_aliases().unwrap_or_default());
+                for l in longs {
+                    for secret in SECRETS {
+                        out.push([&path[..], &[format!("--{l}={secret}")]].concat());
+                        out.push(
+                            [&path[..], &[format!("--{l}"), secret.into(), secret.into()]].concat(),
+                        );
+                    }
+                }
+                let shorts = a
+                    .get_short()
+                    .into_iter()
+                    .chain(a.get_all_short_aliases().unwrap_or_default());
+                for c in shorts {
+                    out.push([&path[..], &[format!("-{c}{}", SECRETS[0])]].concat());
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, out);
+            }
+        }
+        let mut argvs = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), &[], &mut argvs);
+        let known = known_names();
+        let (mut errors, mut hidden) = (0, 0);
+        for argv in &argvs {
+            let Err(e) = Cli::try_parse_from(argv) else {
+                continue;
+            };
+            errors += 1;
+            hidden += usize::from(
+                argv.iter()
+                    .any(|a| a.starts_with("--allow-published-sample=")),
+            );
+            let out = redact_usage(&e.render().to_string(), &argv[1..], &known);
+            for secret in SECRETS {
+                assert!(!out.contains(secret), "{argv:?}: {out}");
+            }
+            assert!(
+                !out.contains("c2VjcmV0") && !out.contains("x1'"),
+                "{argv:?}: {out}"
+            );
+        }
+        assert!(
+            errors > 100 && hidden > 0,
+            "{errors} errors, {hidden} via the hidden alias"
         );
     }
 }

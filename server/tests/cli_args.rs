@@ -57,6 +57,12 @@ fn every_unexpected_or_invalid_argument_value_is_redacted() {
             "pw-canary-77",
         ],
         &["set-wifi", "--pw-canary-flag"],
+        // A hidden alias of a switch given a value (issue 20): clap quotes the value alone.
+        &[
+            "set-uds",
+            "--generate",
+            "--allow-published-sample=5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2",
+        ],
         &["pw-canary-subcommand"],
     ];
     for args in cases {
@@ -70,7 +76,7 @@ fn every_unexpected_or_invalid_argument_value_is_redacted() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        for word in ["canary", "c2VjcmV0", "Hunter2"] {
+        for word in ["canary", "c2VjcmV0", "Hunter2", &CANARY_UDS[..16]] {
             assert!(!all.contains(word), "{args:?} echoed {word}: {all}");
         }
         assert!(all.contains("<argument "), "names the position: {all}");

@@ -282,3 +282,32 @@ fn a_readable_uds_file_is_warned_about_and_stale_temp_files_are_cleaned() {
         0o600
     );
 }
+
+/// `monitor --log-file` naming a symbolic link (to a file, or dangling) is refused before any
+/// port is opened: nothing is appended to the link's target, nothing is created.
+#[cfg(unix)]
+#[test]
+fn a_log_file_that_is_a_symbolic_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("victim.txt");
+    std::fs::write(&target, "theirs\n").unwrap();
+    let link = dir.path().join("monitor.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let dangling = dir.path().join("dangling.log");
+    let nowhere = dir.path().join("nowhere.txt");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    for log in [&link, &dangling] {
+        let o = run(&[
+            os("monitor"),
+            os("--port"),
+            os("/dev/null"),
+            os("--log-file"),
+            log.as_os_str(),
+        ]);
+        let all = all_output(&o);
+        assert_eq!(o.status.code(), Some(2), "{all}");
+        assert!(all.contains("symbolic link"), "{all}");
+    }
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs\n");
+    assert!(!nowhere.exists());
+}

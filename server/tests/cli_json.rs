@@ -123,9 +123,22 @@ fn generate_cert_files_name_their_kind_in_camel_case() {
 #[test]
 fn provision_simulate_report_is_camel_case() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = devkit(&["provision", "--simulate", "--json"], tmp.path());
+    let o = devkit(
+        &[
+            "provision",
+            "--simulate",
+            "--save-uds-to",
+            "sim.uds",
+            "--json",
+        ],
+        tmp.path(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v = json_of(&o, "provision --simulate --json");
     json_casing::assert_camel_case(&v, "provision --json");
     assert!(v["assignedHub"].is_string(), "{v}");
+    // --save-uds-to is honoured with --simulate (it was silently ignored).
+    assert_eq!(v["udsSavedTo"], "sim.uds", "{v}");
+    let uds = std::fs::read_to_string(tmp.path().join("sim.uds")).unwrap();
+    assert_eq!(uds.trim().len(), 64, "a UDS: 64 hex digits");
 }

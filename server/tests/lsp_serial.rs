@@ -211,6 +211,20 @@ fn user_mode_output_arrives_as_serial_data_and_registration_events() {
         json!({"port": port, "text": "x", "lineEnding": "\\n"}),
     );
     assert_eq!(r["error"]["data"]["field"], "lineEnding", "{r}");
+    // One send carries at most the firmware's line: 70,000 characters wedged the port.
+    let r = lsp.request(
+        "devkit/monitor/send",
+        json!({"port": port, "text": "a".repeat(70_000)}),
+    );
+    assert_eq!(r["error"]["data"]["field"], "text", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 1023 bytes")),
+        "{r}"
+    );
+    let r = lsp.request("devkit/monitor/send", json!({"port": port, "text": "help"}));
+    assert_eq!(r["result"]["bytes"], 5, "the port still answers: {r}");
     lsp.request("devkit/monitor/close", json!({"port": port}));
     let r = lsp.request("devkit/monitor/send", json!({"port": port, "text": "help"}));
     assert_eq!(r["error"]["data"]["code"], "monitorNotOpen", "{r}");

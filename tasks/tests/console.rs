@@ -249,11 +249,30 @@ fn the_console_client_opens_a_virtual_devkit_on_tcp_like_a_serial_port() {
     let reply = c.set_uds(&Uds::parse(UDS).unwrap(), T).unwrap();
     assert_eq!(reply.kind, ReplyKind::Success);
     assert_eq!(sim.eeprom()["dps_uds"], UDS);
-    // Like an exclusively opened serial port: a second client gets nothing while one is on.
-    let mut other = Console::open(&sim.port(), 115_200).unwrap();
-    assert!(other
-        .enter_config_mode(Duration::from_millis(500), &mut |_| {})
-        .is_err());
-    drop(other);
+    // Like an exclusively opened serial port: a second client (a console, a monitor) is told
+    // the port is in use, at once, instead of finding a device that "went away".
+    let e = Console::open(&sim.port(), 115_200).err().expect("in use");
+    assert!(e.to_string().contains("is in use by another client"), "{e}");
+    // ... and which program holds it (here: this test), where the OS tells.
+    #[cfg(target_os = "linux")]
+    assert!(
+        e.to_string().contains("held by ")
+            && e.to_string()
+                .contains(&format!("(pid {})", std::process::id())),
+        "{e}"
+    );
+    let actions: Vec<_> = tasks::error::DomainError::next_actions(&e)
+        .iter()
+        .map(|s| s.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [tasks::error::NextAction::Retry],
+        "not another port"
+    );
+    let e = tasks::monitor::Monitor::open(&sim.port(), Default::default())
+        .err()
+        .expect("in use");
+    assert!(e.to_string().contains("is in use by another client"), "{e}");
     assert_eq!(c.version(T).unwrap().devkit_sdk, "1.6.2");
 }

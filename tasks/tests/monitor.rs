@@ -131,3 +131,39 @@ fn the_registry_keeps_one_monitor_per_port() {
     assert!(reg.close(&path));
     assert!(!reg.close(&path));
 }
+
+/// `monitorSend` of 70,000 characters to a virtual DevKit in configuration mode wedged the
+/// port: a send is now bounded by the firmware's line, refused beyond it before anything is
+/// written, and the port keeps answering; a cancelled send stops.
+#[test]
+fn a_send_is_bounded_by_the_firmware_line_and_cancellable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _events) = start_in(dir.path(), true, |_| {});
+    let (m, mut rx) = Monitor::open_subscribed(sim.port_path(), Default::default()).unwrap();
+    let started = std::time::Instant::now();
+    let e = m.send(&vec![b'a'; 70_000]).unwrap_err();
+    assert!(
+        matches!(&e, tasks::monitor::MonitorError::Refused(i) if i.input == tasks::error::Input::Command),
+        "{e}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+
+    let mut longest = vec![b'a'; tasks::console::MAX_LINE];
+    longest.push(b'\r');
+    m.send(&longest).expect("the longest line the DevKit reads");
+    let cancel = tasks::progress::CancellationToken::new();
+    cancel.cancel();
+    assert!(matches!(
+        m.send_cancellable(b"help\r", &cancel),
+        Err(tasks::monitor::MonitorError::Cancelled)
+    ));
+    m.send(b"version\r").expect("the port still answers");
+    let mut text = String::new();
+    collect_until(&mut rx, |e| {
+        if let MonitorEvent::Data(d) = e {
+            text.push_str(&String::from_utf8_lossy(d));
+        }
+        text.contains("DevKitSDK version: 1.6.2")
+    });
+    m.close();
+}

@@ -224,6 +224,30 @@ async fn a_second_simulated_run_in_the_same_work_dir_is_the_same_device_and_rese
         "same identity: the UDS in its chip was kept"
     );
     std::fs::write(work.path().join("keep.txt"), "not ours").unwrap();
+    // A certs/ folder the user had before the first run is used but never removed.
+    let own = tempfile::tempdir().unwrap();
+    std::fs::create_dir(own.path().join("certs")).unwrap();
+    std::fs::write(own.path().join("certs/server.pem"), "the user's").unwrap();
+    let mine = simulate(
+        SimulateOptions {
+            work_dir: Some(own.path().to_path_buf()),
+            ..Default::default()
+        },
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("with the user's certs/: {e}"));
+    assert!(own
+        .path()
+        .join("certs")
+        .join(format!("{}.pem", mine.registration_id))
+        .exists());
+    assert!(tasks::provision::reset_simulated(own.path()).unwrap());
+    assert!(
+        own.path().join("certs/server.pem").exists() && !own.path().join("dps").exists(),
+        "the user's folder stays, the run's own folders go"
+    );
     assert!(tasks::provision::reset_simulated(work.path()).unwrap());
     assert!(
         !work.path().join("devkit").exists()
@@ -245,4 +269,73 @@ async fn a_second_simulated_run_in_the_same_work_dir_is_the_same_device_and_rese
         third.sha256_thumbprint, first.sha256_thumbprint,
         "a reset virtual DevKit is a new device"
     );
+}
+
+/// `--save-uds-to` with `--simulate` (and the daemon's saveUdsTo with simulate) is honoured:
+/// the virtual DevKit's UDS is saved (0600), the new one and the one a second run keeps, and a
+/// file that exists is refused before anything starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_run_saves_the_uds_when_asked_and_never_over_a_file() {
+    let work = tempfile::tempdir().unwrap();
+    let saved = |name: &str| work.path().join(name);
+    let opts = |save: &str| SimulateOptions {
+        work_dir: Some(work.path().join("sim")),
+        save_uds_to: Some(saved(save)),
+        ..Default::default()
+    };
+    let chip = || -> String {
+        let eeprom: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(work.path().join("sim/devkit/eeprom.json")).unwrap(),
+        )
+        .unwrap();
+        eeprom["dps_uds"].as_str().unwrap().to_string()
+    };
+    let first = simulate(
+        opts("first.uds"),
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        first.uds_saved_to.as_deref(),
+        Some(saved("first.uds").as_path())
+    );
+    let uds = std::fs::read_to_string(saved("first.uds")).unwrap();
+    assert_eq!(uds.trim(), chip(), "the UDS the virtual DevKit holds");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(saved("first.uds"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let second = simulate(
+        opts("second.uds"),
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        second.uds_saved_to.as_deref(),
+        Some(saved("second.uds").as_path())
+    );
+    assert_eq!(
+        std::fs::read_to_string(saved("second.uds")).unwrap(),
+        uds,
+        "the kept UDS"
+    );
+
+    let e = simulate(
+        opts("first.uds"),
+        &Progress::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .expect_err("an existing UDS file is refused");
+    assert!(e.to_string().contains("exists"), "{e}");
+    assert_eq!(std::fs::read_to_string(saved("first.uds")).unwrap(), uds);
 }

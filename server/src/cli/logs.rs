@@ -53,26 +53,29 @@ pub fn run(args: Args) -> CliResult {
     let mut out = std::io::stdout().lock();
     if args.events {
         for e in EventParser::parse_all(&bytes) {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{}",
                 serde_json::to_string(&e).map_err(anyhow::Error::from)?
-            );
+            )
+            .unwrap_or_else(|e| super::stdout_failed(&e));
         }
     } else {
         let mut framer = tasks::monitor::framing::LineFramer::new();
         let mut lines = framer.push(&bytes);
         lines.extend(framer.finish());
         for l in lines {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{}",
                 l.chars()
                     .filter(|c| !c.is_control() || *c == '\t')
                     .collect::<String>()
-            );
+            )
+            .unwrap_or_else(|e| super::stdout_failed(&e));
         }
     }
+    out.flush().unwrap_or_else(|e| super::stdout_failed(&e));
     Ok(())
 }
 

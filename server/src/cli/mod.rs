@@ -274,6 +274,21 @@ pub fn read_secret_text(
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that
 /// quick commands such as `generate-cert` pay nothing for it).
+/// The exit status when standard output was closed under us: 128 + SIGPIPE, as a shell reports
+/// a Unix tool that stopped because its reader (`| head -1`) went away.
+pub const STDOUT_CLOSED: i32 = 141;
+
+/// End the process because writing to standard output failed: quietly ([`STDOUT_CLOSED`])
+/// when its reader went away, else with a one-line error and exit 1 (`> /dev/full`). For the
+/// commands that write as they go (`logs`, `monitor`), and for a failing `print!` (main.rs).
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(STDOUT_CLOSED);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1)
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -42,7 +42,9 @@ pub fn run(args: Args) -> CliResult {
         args.port.display(),
         args.baud
     );
-    super::runtime().block_on(async move {
+    // Standard output failing (a closed pipe, a full disk) ends the monitor as it ends any
+    // command (`super::stdout_failed`), once the port is closed.
+    let failed = super::runtime().block_on(async move {
         let mut parser = EventParser::new();
         let mut out = std::io::stdout();
         let shutdown = super::wait_for_shutdown();
@@ -52,22 +54,22 @@ pub fn run(args: Args) -> CliResult {
                 ev = rx.recv() => ev,
                 _ = &mut shutdown => break,
             };
-            match ev {
+            let written = match ev {
                 Ok(MonitorEvent::Data(bytes)) => {
                     if args.events {
-                        for e in parser.push_bytes(&bytes) {
-                            let _ =
-                                writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
-                        }
+                        parser.push_bytes(&bytes).iter().try_for_each(|e| {
+                            writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())
+                        })
                     } else if !args.timestamps {
-                        let _ = out.write_all(&bytes);
+                        out.write_all(&bytes)
+                    } else {
+                        Ok(())
                     }
                 }
-                Ok(MonitorEvent::Line(l)) => {
-                    if !args.events && args.timestamps {
-                        let _ = writeln!(out, "[{}] {}", l.timestamp.unwrap_or_default(), l.text);
-                    }
+                Ok(MonitorEvent::Line(l)) if !args.events && args.timestamps => {
+                    writeln!(out, "[{}] {}", l.timestamp.unwrap_or_default(), l.text)
                 }
+                Ok(MonitorEvent::Line(_)) => Ok(()),
                 Ok(MonitorEvent::Status(s)) => {
                     let msg = match &s {
                         PortStatus::Disconnected { reason } => {
@@ -79,20 +81,32 @@ pub fn run(args: Args) -> CliResult {
                         PortStatus::Closed => break,
                     };
                     eprintln!("-- {msg}");
+                    Ok(())
                 }
-                Err(RecvError::Lagged(n)) => eprintln!(
-                    "-- display fell behind: {n} chunks skipped (the log file has everything)"
-                ),
+                Err(RecvError::Lagged(n)) => {
+                    eprintln!(
+                        "-- display fell behind: {n} chunks skipped (the log file has everything)"
+                    );
+                    Ok(())
+                }
                 Err(RecvError::Closed) => break,
+            };
+            if let Err(e) = written.and_then(|()| out.flush()) {
+                return Some(e);
             }
-            let _ = out.flush();
         }
         if args.events {
             for e in parser.finish() {
-                let _ = writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default());
+                if let Err(e) = writeln!(out, "{}", serde_json::to_string(&e).unwrap_or_default()) {
+                    return Some(e);
+                }
             }
         }
+        None
     });
     monitor.close();
+    if let Some(e) = failed {
+        super::stdout_failed(&e);
+    }
     Ok(())
 }

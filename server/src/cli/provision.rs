@@ -178,6 +178,7 @@ pub fn run(args: Args) -> CliResult {
             }),
             registration_timeout: Duration::from_secs(args.timeout),
             transport: super::sim::transport(args.transport, None)?,
+            save_uds_to: args.save_uds_to.clone(),
         };
         run_cancellable(|p, c| async move { provision::simulate(opts, &p, &c).await })
     } else {

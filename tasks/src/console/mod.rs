@@ -26,6 +26,7 @@
 pub mod command;
 pub mod configure;
 pub mod error;
+pub mod holder;
 pub mod reply;
 pub mod session;
 pub mod tcp;

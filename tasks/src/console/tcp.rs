@@ -11,13 +11,73 @@
 use serialport::{ClearBuffer, DataBits, FlowControl, Parity, SerialPort, StopBits};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The scheme that marks a TCP "serial port".
 pub const SCHEME: &str = "tcp://";
 
 /// How long connecting may take (the virtual DevKit is local; a remote serial server is near).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the virtual DevKit writes to a client it turns away because another one holds the
+/// port (then it closes the connection): TCP accepts every connection, so this notice is how
+/// a client learns what a serial port says with `EBUSY` when it is opened a second time.
+pub const IN_USE: &str = "devkit: this port is in use by another client\r\n";
+
+/// The byte the virtual DevKit sends first to a client it takes: opening knows at once that
+/// the port is its own (and consumes the byte), however slow a loaded machine is to answer.
+pub const ACCEPTED: u8 = 0;
+
+/// How long opening waits for [`ACCEPTED`] or [`IN_USE`] after connecting. Only a server that
+/// says neither (a serial server other than the virtual DevKit) waits this long.
+const IN_USE_WAIT: Duration = Duration::from_secs(2);
+
+fn in_use(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ResourceBusy,
+        format!("{name} is in use by another client (a monitor, console or upload); it takes one client at a time, like a serial port: close the other one first"),
+    )
+}
+
+/// After connecting: fail when the device says the port is in use, or closes the connection
+/// at once (a virtual DevKit older than [`IN_USE`] did that to a second client); consume
+/// [`ACCEPTED`]. Device output that arrives first (another server) is left for the reader.
+fn refused(mut stream: &TcpStream, name: &str) -> io::Result<()> {
+    let deadline = Instant::now() + IN_USE_WAIT;
+    let mut buf = [0u8; IN_USE.len()];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.peek(&mut buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("{name} closed the connection at once (in use by another client?)"),
+                ))
+            }
+            Ok(_) if buf[0] == ACCEPTED => return stream.read_exact(&mut [0u8; 1]),
+            Ok(n) if n == buf.len() && buf == *IN_USE.as_bytes() => return Err(in_use(name)),
+            // Part of the notice so far: wait for the rest.
+            Ok(n) if IN_USE.as_bytes().starts_with(&buf[..n]) => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Ok(_) => return Ok(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 /// `Some(address)` when `name` is a `tcp://HOST:PORT` port name; `None` for a serial device.
 pub fn tcp_address(name: &str) -> Option<&str> {
@@ -35,6 +95,8 @@ pub struct TcpPort {
     name: String,
     baud: u32,
     timeout: Duration,
+    /// Nothing read yet: a late [`IN_USE`] notice is still recognized.
+    fresh: bool,
 }
 
 impl TcpPort {
@@ -63,11 +125,15 @@ impl TcpPort {
             match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    refused(&stream, name).map_err(|e| {
+                        serialport::Error::new(serialport::ErrorKind::Io(e.kind()), e.to_string())
+                    })?;
                     let mut port = TcpPort {
                         stream,
                         name: name.to_string(),
                         baud,
                         timeout: Duration::ZERO,
+                        fresh: true,
                     };
                     port.set_timeout(timeout)?;
                     return Ok(port);
@@ -89,6 +155,9 @@ impl Read for TcpPort {
             // port's is `TimedOut`, which is what the readers expect.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out"))
+            }
+            Ok(n) if std::mem::take(&mut self.fresh) && buf[..n].starts_with(IN_USE.as_bytes()) => {
+                Err(in_use(&self.name))
             }
             r => r,
         }
@@ -184,6 +253,7 @@ impl SerialPort for TcpPort {
             name: self.name.clone(),
             baud: self.baud,
             timeout: self.timeout,
+            fresh: self.fresh,
         }))
     }
     fn set_break(&self) -> serialport::Result<()> {
@@ -244,5 +314,73 @@ mod tests {
             0,
             "the peer closing is end of file"
         );
+    }
+
+    #[test]
+    fn a_port_in_use_is_refused_at_open_and_a_late_notice_on_the_first_read() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let serve = |notice: &'static str, delay: Duration| {
+            let (mut peer, _) = listener.accept().unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                peer.write_all(notice.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+            })
+        };
+        let t = Duration::from_millis(20);
+
+        let opening = std::thread::spawn({
+            let addr = addr.clone();
+            move || TcpPort::open(&addr, "tcp://busy", 115_200, t).err()
+        });
+        let server = serve(IN_USE, Duration::ZERO);
+        let e = opening.join().unwrap().expect("refused");
+        assert_eq!(
+            e.kind(),
+            serialport::ErrorKind::Io(io::ErrorKind::ResourceBusy)
+        );
+        assert!(
+            e.to_string()
+                .contains("tcp://busy is in use by another client"),
+            "{e}"
+        );
+        server.join().unwrap();
+
+        // The notice arrives after opening gave up waiting: the first read says it.
+        let opening = std::thread::spawn({
+            let addr = addr.clone();
+            move || TcpPort::open(&addr, "tcp://late", 115_200, Duration::from_secs(2))
+        });
+        let server = serve(IN_USE, IN_USE_WAIT + Duration::from_millis(300));
+        let mut port = opening.join().unwrap().expect("opened before the notice");
+        let e = port.read(&mut [0u8; 256]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
+        assert!(e.to_string().contains("in use by another client"), "{e}");
+        server.join().unwrap();
+
+        // The virtual DevKit's acceptance is consumed; what follows is the reader's.
+        let opening = std::thread::spawn({
+            let addr = addr.clone();
+            move || TcpPort::open(&addr, "tcp://taken", 115_200, Duration::from_secs(2))
+        });
+        let server = serve("\0Info: booted\r\n", Duration::ZERO);
+        let mut port = opening.join().unwrap().expect("opened");
+        let mut got = String::new();
+        let _ = port.read_to_string(&mut got);
+        assert_eq!(got, "Info: booted\r\n");
+        server.join().unwrap();
+
+        // Device output that is not the notice is left for the reader.
+        let opening = std::thread::spawn({
+            let addr = addr.clone();
+            move || TcpPort::open(&addr, "tcp://ok", 115_200, Duration::from_secs(2))
+        });
+        let server = serve("Info: booted\r\n", Duration::ZERO);
+        let mut port = opening.join().unwrap().expect("opened");
+        let mut got = String::new();
+        let _ = port.read_to_string(&mut got);
+        assert_eq!(got, "Info: booted\r\n");
+        server.join().unwrap();
     }
 }

@@ -55,7 +55,19 @@ pub struct SerialTransport(pub Box<dyn serialport::SerialPort>);
 impl SerialTransport {
     /// Open `path` at `baud`, 8N1, no flow control, exclusively; a `tcp://HOST:PORT` name
     /// (the virtual DevKit on Windows, or `devkit sim --transport tcp`) is a [`tcp::TcpPort`].
+    /// A port in use says which program holds it, where the OS tells ([`super::holder`]).
     pub fn open(path: &Path, baud: u32) -> Result<SerialTransport, serialport::Error> {
+        Self::open_port(path, baud).map_err(|mut e| {
+            if OpenFailure::of(&e) == OpenFailure::Busy {
+                if let Some(holder) = super::holder::describe(path) {
+                    e.description = format!("{} (held by {holder})", e.description);
+                }
+            }
+            e
+        })
+    }
+
+    fn open_port(path: &Path, baud: u32) -> Result<SerialTransport, serialport::Error> {
         let name = path.to_string_lossy();
         if let Some(address) = tcp::tcp_address(&name) {
             return Ok(SerialTransport(Box::new(tcp::TcpPort::open(
@@ -131,6 +143,8 @@ impl OpenFailure {
                 OpenFailure::Missing
             }
             K::Io(io::ErrorKind::PermissionDenied) => OpenFailure::Permission,
+            // A `tcp://` virtual DevKit another client holds (see `tcp::IN_USE`).
+            K::Io(io::ErrorKind::ResourceBusy) => OpenFailure::Busy,
             K::NoDevice if cfg!(windows) => OpenFailure::Unavailable,
             K::NoDevice => OpenFailure::Busy,
             _ => OpenFailure::Other,
@@ -155,7 +169,10 @@ impl OpenFailure {
         use crate::error::{NextAction, NextStep};
         match self {
             OpenFailure::Permission => vec![NextStep::new(NextAction::InstallUdevRule)],
-            OpenFailure::Busy | OpenFailure::Unavailable => vec![
+            // The right port, held by another program (the message names it where the OS
+            // tells): close that one and retry; another port would not help.
+            OpenFailure::Busy => vec![NextStep::new(NextAction::Retry)],
+            OpenFailure::Unavailable => vec![
                 NextStep::new(NextAction::SelectPort),
                 NextStep::new(NextAction::Retry),
             ],
@@ -184,10 +201,20 @@ mod tests {
         assert_eq!(denied.kind(), ErrorKind::Device);
         assert_eq!(denied.input(), None);
         assert_eq!(denied.next_actions()[0].action, NextAction::InstallUdevRule);
-        let busy = OpenFailure::of(&e(serialport::ErrorKind::NoDevice));
-        assert_eq!(busy.next_actions()[0].action, NextAction::SelectPort);
         #[cfg(unix)]
-        assert_eq!(busy.kind(), ErrorKind::Device);
+        {
+            let busy = OpenFailure::of(&e(serialport::ErrorKind::NoDevice));
+            assert_eq!(busy, OpenFailure::Busy);
+            assert_eq!(busy.kind(), ErrorKind::Device);
+            let actions: Vec<_> = busy.next_actions().iter().map(|s| s.action).collect();
+            assert_eq!(
+                actions,
+                [NextAction::Retry],
+                "not another port: the holder is named"
+            );
+        }
+        let tcp_busy = e(serialport::ErrorKind::Io(io::ErrorKind::ResourceBusy));
+        assert_eq!(OpenFailure::of(&tcp_busy), OpenFailure::Busy);
     }
 
     #[cfg(unix)]

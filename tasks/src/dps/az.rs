@@ -176,7 +176,12 @@ async fn run(az: &Path, args: &[AzArg]) -> Result<(bool, Vec<u8>, String), DpsEr
         })
         .collect::<Vec<_>>()
         .join("\n");
-    Ok((out.status.success(), out.stdout, stderr))
+    // ... and a token or key of its own, or one a reply echoed.
+    Ok((
+        out.status.success(),
+        out.stdout,
+        super::reply::redact(&stderr),
+    ))
 }
 
 /// Create the enrollment with `az` (update it when it already exists); returns what `az` printed.
@@ -192,7 +197,7 @@ pub async fn enroll(az: &Path, e: &AzEnrollment) -> Result<IndividualEnrollment,
         return Err(DpsError::Az(stderr.trim().to_string()));
     }
     serde_json::from_slice(&stdout)
-        .map_err(|err| DpsError::Az(format!("unexpected output ({err})")))
+        .map_err(|err| DpsError::Az(super::reply::redact(&format!("unexpected output ({err})"))))
 }
 
 #[cfg(test)]
@@ -293,5 +298,25 @@ mod tests {
         // The file is gone once az has run.
         let file = argv.iter().find_map(|a| a.strip_prefix("arg @")).unwrap();
         assert!(!std::path::Path::new(file).exists());
+    }
+
+    /// An az failure relaying a reply that echoes the token az made from the key: the error
+    /// holds neither the token's signature nor the line dropped, and still says what failed.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_sas_token_az_relays_from_a_reply_is_redacted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("az");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 'ERROR: (Unauthorized) bad token. Authorization: SharedAccessSignature sr=mydps&sig=wGYPvlsXKw%2FVO34BVbSfo%3D&se=1646989322&skn=p' >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = enroll(&fake, &login_enrollment()).await.unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("wGYPvlsXKw"), "{shown}");
+        assert!(shown.contains("(Unauthorized) bad token"), "{shown}");
     }
 }

@@ -96,7 +96,7 @@ impl ServiceError {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| {
-                // A non-JSON body: keep a short printable prefix (service bodies never hold our secrets).
+                // A non-JSON body: keep a short printable prefix (redacted below).
                 String::from_utf8_lossy(body)
                     .chars()
                     .filter(|c| !c.is_control())
@@ -106,11 +106,12 @@ impl ServiceError {
         let tracking_id = field("trackingId")
             .and_then(|v| v.as_str())
             .map(str::to_string);
+        // The reply may echo the request's SAS token (a proxy, a misbehaving service).
         ServiceError {
             status,
             error_code,
-            message,
-            tracking_id,
+            message: super::reply::redact(&message),
+            tracking_id: tracking_id.map(|t| super::reply::redact(&t)),
         }
     }
 }

@@ -4,8 +4,8 @@
 //!   retries), [`az`]: the same through the Azure CLI, [`hub`]: the IoT Hub registry check.
 //! - [`device`]: registration exactly as the DevKit does it (TLS client certificate).
 //! - [`emulator`]: a local DPS (and hub registry) speaking the documented wire protocol.
-//! - [`connection_string`], [`sas`], [`enrollment`], [`enrollment_group`], [`error`], [`cert`], [`tls`], [`retry`]:
-//!   what those share.
+//! - [`connection_string`], [`sas`], [`enrollment`], [`enrollment_group`], [`error`], [`cert`],
+//!   [`tls`], [`retry`], [`reply`] (what of a server's reply may be shown): what those share.
 
 pub mod az;
 pub mod cert;
@@ -18,6 +18,7 @@ pub mod enrollment_group;
 pub mod error;
 pub mod hub;
 pub mod mismatch;
+pub mod reply;
 pub mod retry;
 pub mod sas;
 pub mod service;

@@ -185,9 +185,10 @@ impl RestClient {
     }
 
     pub fn parse_json<T: serde::de::DeserializeOwned>(&self, body: &[u8]) -> Result<T, DpsError> {
+        // serde quotes mismatched strings, and the reply may echo the request's token.
         serde_json::from_slice(body).map_err(|e| DpsError::Protocol {
             endpoint: self.base_url.clone(),
-            reason: e.to_string(),
+            reason: super::reply::redact(&e.to_string()),
         })
     }
 }

@@ -16,22 +16,72 @@ pub enum Mode {
 }
 
 /// Open `path` for appending, creating it private (owner-only, as [`Mode::Private`]) when it
-/// does not exist: a log that may hold secrets. An existing file keeps its permissions.
+/// does not exist: a log that may hold secrets.
+///
+/// A file someone else prepared is not trusted with that: a symbolic link is refused, never
+/// followed (`O_NOFOLLOW`; a dangling link never creates its target, a link to another file
+/// never gets appended to), and so is anything but a regular file. On Unix an existing file
+/// must be the user's own and is made owner-only (0600) if it was not.
 pub fn open_private_append(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::io::{Error, ErrorKind};
+    let link = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            "is a symbolic link; refusing to follow it (give the file itself)",
+        )
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(link());
+    }
     let mut opts = std::fs::OpenOptions::new();
     opts.create(true).append(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+        // O_NONBLOCK: a FIFO put there meanwhile does not block the open (it is refused below).
+        opts.mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK);
     }
     #[cfg(windows)]
-    match private_windows::create_new(path) {
-        Ok(file) => return Ok(file),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        // FILE_FLAG_OPEN_REPARSE_POINT: a link put there meanwhile is opened, not followed.
+        opts.custom_flags(0x0020_0000);
+        match private_windows::create_new(path) {
+            Ok(file) => return Ok(file),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
-    opts.open(path)
+    let file = opts.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            return link();
+        }
+        e
+    })?;
+    let meta = file.metadata()?;
+    if meta.file_type().is_symlink() {
+        return Err(link());
+    }
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if meta.uid() != unsafe { nix::libc::geteuid() } {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "is owned by another user; refusing to append to it",
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 /// Create the staging file for `mode` in `dir`: private files are readable by their owner only
@@ -137,5 +187,57 @@ mod tests {
             name.starts_with(&format!(".devkit-tmp-{}-", std::process::id())),
             "{name}"
         );
+    }
+
+    /// `--log-file` under attack: a link (to a file, or dangling) is refused and its target
+    /// left as it was (never created); an existing file is made owner-only; on Unix, as
+    /// root, another user's file is refused.
+    #[cfg(unix)]
+    #[test]
+    fn a_private_append_never_follows_a_link_and_makes_the_file_owner_only() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim.txt");
+        std::fs::write(&target, "theirs\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("monitor.log");
+        symlink(&target, &link).unwrap();
+        let e = open_private_append(&link).unwrap_err();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs\n");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), 0o644);
+
+        let dangling = dir.path().join("dangling.log");
+        let nowhere = dir.path().join("created-by-the-link");
+        symlink(&nowhere, &dangling).unwrap();
+        assert!(open_private_append(&dangling).is_err());
+        assert!(
+            !nowhere.exists(),
+            "a dangling link never creates its target"
+        );
+
+        let existing = dir.path().join("old.log");
+        std::fs::write(&existing, "old\n").unwrap();
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::io::Write::write_all(&mut open_private_append(&existing).unwrap(), b"new\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "old\nnew\n");
+        assert_eq!(mode(&existing), 0o600, "made owner-only");
+
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(
+            open_private_append(&fifo).is_err(),
+            "never blocks on a FIFO"
+        );
+
+        let theirs = dir.path().join("theirs.log");
+        std::fs::write(&theirs, "").unwrap();
+        if std::os::unix::fs::chown(&theirs, Some(65534), None).is_ok() {
+            let e = open_private_append(&theirs).unwrap_err();
+            assert!(e.to_string().contains("another user"), "{e}");
+        } else {
+            eprintln!("skipped the other user's file: chown needs root");
+        }
     }
 }

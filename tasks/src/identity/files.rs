@@ -6,10 +6,14 @@
 //! never silently overwritten: it is first kept as `<name>.<UTC timestamp>.bak` (a hard link,
 //! so the original name never disappears), and the result says so.
 //!
-//! Deciding (and backing up) and writing are one step per file for the whole process: a
-//! [`PlannedWrite`] holds its files' locks until it is dropped, so two concurrent writes of the
-//! same files (two generateCert requests for one registration ID in the daemon) run one after
-//! the other, and the second backs up what the first wrote instead of losing it.
+//! Deciding (and backing up) and writing are one step per file: a [`PlannedWrite`] holds its
+//! files' locks until it is dropped, so two concurrent writes of the same files run one after
+//! the other, and the second backs up what the first wrote instead of losing it. Within a
+//! process (two generateCert requests for one registration ID in the daemon) per file; across
+//! processes (several `devkit generate-cert` at once) with an advisory lock on each output
+//! directory ([`DirLocks`]), held from the plan to the end of the commit, so an identity's
+//! files are always one identity's. A plan dropped without a successful commit removes the
+//! backups it made (the originals were not replaced).
 
 use super::DeviceIdentity;
 use crate::fsutil::{self, FsError, Mode};
@@ -70,6 +74,72 @@ impl Drop for FileLocks {
         }
         drop(guard);
         RELEASED.notify_all();
+    }
+}
+
+/// This process's advisory locks on output directories, shared by its threads: the lock and
+/// how many plans hold it. (An advisory lock belongs to the open file: a second one from the
+/// same process would wait for the first.)
+static DIR_LOCKS: Mutex<Option<HashMap<PathBuf, (std::fs::File, usize)>>> = Mutex::new(None);
+
+/// Exclusive use of output directories against other processes, until dropped: an advisory
+/// lock (`flock` on Unix, `LockFileEx` on Windows, through `std::fs::File::lock`) on the
+/// directory itself on Unix, on a `.devkit.lock` file in it on Windows (which cannot lock a
+/// directory). The file is left in place: removing a lock file races with its next user.
+struct DirLocks(Vec<PathBuf>);
+
+impl DirLocks {
+    /// Lock every directory of `paths` (created when missing), in one order for everyone.
+    fn acquire(paths: &[PathBuf]) -> std::io::Result<DirLocks> {
+        let mut dirs: Vec<PathBuf> = paths.iter().map(|p| parent(p)).collect();
+        dirs.sort();
+        dirs.dedup();
+        let mut held = DirLocks(Vec::new());
+        for dir in dirs {
+            let mut guard = DIR_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+            let map = guard.get_or_insert_with(HashMap::new);
+            if let Some((_, n)) = map.get_mut(&dir) {
+                *n += 1;
+            } else {
+                std::fs::create_dir_all(&dir)?;
+                let file = if cfg!(windows) {
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(dir.join(".devkit.lock"))?
+                } else {
+                    std::fs::File::open(&dir)?
+                };
+                file.lock()?;
+                map.insert(dir.clone(), (file, 1));
+            }
+            held.0.push(dir);
+        }
+        Ok(held)
+    }
+}
+
+/// The directory of an identity file (their paths are absolute: see [`contents`]).
+fn parent(path: &Path) -> PathBuf {
+    path.parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+impl Drop for DirLocks {
+    fn drop(&mut self) {
+        let mut guard = DIR_LOCKS.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(map) = guard.as_mut() {
+            for dir in &self.0 {
+                if let Some((_, n)) = map.get_mut(dir) {
+                    *n -= 1;
+                    if *n == 0 {
+                        // Closing the file releases the lock.
+                        map.remove(dir);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -194,7 +264,32 @@ fn contents(
 pub struct PlannedWrite {
     pub files: Vec<WrittenFile>,
     pub to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, Mode)>,
+    /// Set by a successful [`commit`]; until then the backups are this plan's to remove.
+    committed: std::sync::atomic::AtomicBool,
+    // Field order is drop order: the backups are removed (Drop) while the locks are held.
+    _dir_locks: DirLocks,
     _locks: FileLocks,
+}
+
+impl Drop for PlannedWrite {
+    /// Not committed (or the commit failed): the originals are still in place, so the backups
+    /// made of them are redundant (hard links, or copies); remove each one whose original
+    /// still holds the same bytes. A backup of a file that was replaced after all is kept.
+    fn drop(&mut self) {
+        if self.committed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let read = |p: &Path| {
+            fsutil::read_bounded(p, "backup", fsutil::limits::CERT_FILE).map(Zeroizing::new)
+        };
+        for f in &self.files {
+            if let Some(bak) = &f.backup {
+                if matches!((read(&f.path), read(bak)), (Ok(a), Ok(b)) if a == b) {
+                    let _ = std::fs::remove_file(bak);
+                }
+            }
+        }
+    }
 }
 
 /// Where certificates go when no output directory is given: the project's `.devkit/certs`
@@ -216,12 +311,12 @@ pub fn plan_identity(
     opts: FileOptions,
 ) -> Result<PlannedWrite, FsError> {
     let contents = contents(d, out_dir, opts);
-    let locks = FileLocks::acquire(
-        contents
-            .iter()
-            .map(|(_, path, _, _)| path.clone())
-            .collect(),
-    );
+    let paths: Vec<PathBuf> = contents.iter().map(|(_, p, _, _)| p.clone()).collect();
+    let locks = FileLocks::acquire(paths.clone());
+    let dir_locks = DirLocks::acquire(&paths).map_err(|source| FsError::Io {
+        path: parent(&paths[0]),
+        source,
+    })?;
     let stamp = utc_stamp();
     let mut files = Vec::new();
     let mut to_write = Vec::new();
@@ -265,6 +360,8 @@ pub fn plan_identity(
     Ok(PlannedWrite {
         files,
         to_write,
+        committed: std::sync::atomic::AtomicBool::new(false),
+        _dir_locks: dir_locks,
         _locks: locks,
     })
 }
@@ -278,7 +375,12 @@ pub fn commit(plans: &[PlannedWrite]) -> Result<(), FsError> {
         .iter()
         .map(|(p, b, m)| (p.clone(), b.as_slice(), *m))
         .collect();
-    fsutil::write_all_atomic(&refs)
+    fsutil::write_all_atomic(&refs)?;
+    for p in plans {
+        p.committed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// Write the identity's files under `out_dir` (see the module documentation). Returns them
@@ -290,7 +392,7 @@ pub fn write_identity(
 ) -> Result<Vec<WrittenFile>, FsError> {
     let plan = plan_identity(d, out_dir, opts)?;
     commit(std::slice::from_ref(&plan))?;
-    Ok(plan.files)
+    Ok(plan.files.clone())
 }
 
 /// Keep `path` as `<name>.<stamp>.bak` (a fresh name; permissions preserved) and return it.
@@ -472,6 +574,72 @@ mod tests {
         assert!(
             held().as_ref().is_none_or(|m| m.is_empty()),
             "every lock was released"
+        );
+    }
+
+    /// What another process sees while a plan holds its output directory: the directory
+    /// (its lock file on Windows) is locked until the plan is committed or dropped.
+    #[test]
+    fn a_plan_locks_its_output_directory_against_other_processes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = || {
+            let lock = if cfg!(windows) {
+                tmp.path().join(".devkit.lock")
+            } else {
+                tmp.path().to_path_buf()
+            };
+            std::fs::File::open(lock).unwrap()
+        };
+        let d = identity(&"6".repeat(64));
+        let plan = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        let second = plan_identity(&d, tmp.path(), FileOptions::default()).unwrap();
+        assert!(
+            matches!(other().try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "held while planned"
+        );
+        commit(&[plan]).unwrap();
+        assert!(other().try_lock().is_err(), "held while another plan is");
+        drop(second);
+        other().try_lock().expect("released");
+    }
+
+    /// A replace that does not happen (the plan is dropped, or its commit fails) leaves no
+    /// `.bak` behind for a file still in place; a backup of a file that is gone is kept.
+    #[test]
+    fn backups_of_a_replace_that_did_not_happen_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = FileOptions {
+            device_cert: true,
+            ..Default::default()
+        };
+        let (a, b) = (identity(&"7".repeat(64)), identity(&"8".repeat(64)));
+        write_identity(&a, tmp.path(), opts).unwrap();
+        let baks = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".bak"))
+                .collect();
+            v.sort();
+            v
+        };
+        let plan = plan_identity(&b, tmp.path(), opts).unwrap();
+        assert_eq!(baks().len(), 3);
+        drop(plan);
+        assert!(baks().is_empty(), "{:?}", baks());
+
+        let plan = plan_identity(&b, tmp.path(), opts).unwrap();
+        let gone = tmp.path().join("device-id-pub.pem");
+        std::fs::remove_file(&gone).unwrap();
+        std::fs::create_dir(&gone).unwrap();
+        assert!(commit(std::slice::from_ref(&plan)).is_err());
+        drop(plan);
+        let left = baks();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(left[0].starts_with("device-id-pub.pem."), "{left:?}");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("dev-1.pem")).unwrap(),
+            a.alias_cert_pem()
         );
     }
 

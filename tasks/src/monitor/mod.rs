@@ -27,6 +27,7 @@ pub mod framing;
 pub mod ports;
 
 use crate::console::{read_port, OpenFailure, SerialTransport, Transport};
+use crate::progress::CancellationToken;
 use bytes::Bytes;
 use framing::LineFramer;
 use serde::Serialize;
@@ -35,8 +36,18 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// The most one [`Monitor::send`] carries: the firmware's longest line
+/// ([`crate::console::MAX_LINE`]) and a line ending. The DevKit reads a line into a buffer of
+/// that size; anything longer only overflows it, and a send of tens of kilobytes to a device
+/// echoing every byte could wedge the port.
+pub const MAX_SEND: usize = crate::console::MAX_LINE + 2;
+
+/// How long the device may take to accept one send: a send that has not gone out by then
+/// fails, and the port is free for the next one.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How to monitor a port.
 #[derive(Debug, Clone)]
@@ -128,6 +139,11 @@ pub enum MonitorError {
         #[source]
         source: io::Error,
     },
+    /// What to send was refused before anything was written.
+    #[error("{0} (nothing was sent)")]
+    Refused(crate::error::InvalidInput),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl crate::error::DomainError for MonitorError {
@@ -140,11 +156,20 @@ impl crate::error::DomainError for MonitorError {
             // No monitor on that port: nothing to send to or close.
             MonitorError::Closed(_) => ErrorKind::NotFound,
             MonitorError::NotConnected(_) | MonitorError::Io { .. } => ErrorKind::Device,
+            MonitorError::Refused(_) => ErrorKind::InvalidInput,
+            MonitorError::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+    fn invalid_input(&self) -> Option<&crate::error::InvalidInput> {
+        match self {
+            MonitorError::Refused(i) => Some(i),
+            _ => None,
         }
     }
     fn input(&self) -> Option<crate::error::Input> {
         match self {
             MonitorError::Open { source, .. } => OpenFailure::of(source).input(),
+            MonitorError::Refused(i) => Some(i.input),
             _ => None,
         }
     }
@@ -158,7 +183,10 @@ impl crate::error::DomainError for MonitorError {
                 NextStep::new(NextAction::SelectPort),
                 NextStep::new(NextAction::Retry),
             ],
-            MonitorError::LogFile { .. } | MonitorError::Closed(_) => Vec::new(),
+            MonitorError::LogFile { .. }
+            | MonitorError::Closed(_)
+            | MonitorError::Refused(_)
+            | MonitorError::Cancelled => Vec::new(),
         }
     }
 }
@@ -216,6 +244,54 @@ impl Pipeline {
     }
 }
 
+/// Write `data` to `port` piece by piece within `timeout`, stopping when `cancel` is
+/// cancelled (an `Interrupted` error). Between pieces what the device sent (its echo) is read
+/// and given to `received`: a device that echoes while the monitor writes never waits on a
+/// monitor that waits on it.
+fn write_within(
+    port: &mut dyn serialport::SerialPort,
+    data: &[u8],
+    timeout: Duration,
+    cancel: &CancellationToken,
+    received: &mut dyn FnMut(&[u8]),
+) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    let mut rest = data;
+    while !rest.is_empty() {
+        if cancel.is_cancelled() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "cancelled"));
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the device took {} of {} bytes within {:?}; the rest was not sent",
+                    data.len() - rest.len(),
+                    data.len(),
+                    timeout
+                ),
+            ));
+        }
+        let piece = &rest[..rest.len().min(64)];
+        let _ = port.set_timeout(Duration::from_millis(20));
+        match port.write(piece) {
+            Ok(n) => rest = &rest[n..],
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        let n = read_port(port, &mut buf, Duration::from_millis(1))?;
+        received(&buf[..n]);
+    }
+    port.flush()
+}
+
 /// Local wall-clock time `HH:MM:SS.mmm` (UTC when the local offset is unknown).
 pub fn now_stamp() -> String {
     let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -226,7 +302,11 @@ pub fn now_stamp() -> String {
 type Port = Box<dyn serialport::SerialPort>;
 
 enum Cmd {
-    Send(Vec<u8>, mpsc::Sender<Result<(), MonitorError>>),
+    Send(
+        Vec<u8>,
+        CancellationToken,
+        mpsc::Sender<Result<(), MonitorError>>,
+    ),
     Pause(mpsc::Sender<Result<ExclusivePort, MonitorError>>),
     Close,
 }
@@ -403,11 +483,43 @@ impl Monitor {
         self.path.display().to_string()
     }
 
-    /// Write bytes to the device (blocking until written).
+    /// Write bytes to the device (blocking until written): at most [`MAX_SEND`] bytes, written
+    /// within [`SEND_TIMEOUT`].
     pub fn send(&self, data: &[u8]) -> Result<(), MonitorError> {
+        self.send_cancellable(data, &CancellationToken::new())
+    }
+
+    /// [`send`](Self::send) that `cancel` stops: this returns at once, and the monitor stops
+    /// writing before its next piece (what went out is not taken back).
+    pub fn send_cancellable(
+        &self,
+        data: &[u8],
+        cancel: &CancellationToken,
+    ) -> Result<(), MonitorError> {
+        if data.len() > MAX_SEND {
+            return Err(MonitorError::Refused(crate::error::InvalidInput::new(
+                crate::error::Input::Command,
+                format!(
+                    "is {} bytes with its line ending; the DevKit reads lines of at most {} bytes",
+                    data.len(),
+                    crate::console::MAX_LINE
+                ),
+            )));
+        }
         let (tx, rx) = mpsc::channel();
-        self.cmd(Cmd::Send(data.to_vec(), tx))?;
-        rx.recv().map_err(|_| MonitorError::Closed(self.name()))?
+        self.cmd(Cmd::Send(data.to_vec(), cancel.clone(), tx))?;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(r) => return r,
+                Err(mpsc::RecvTimeoutError::Timeout) if cancel.is_cancelled() => {
+                    return Err(MonitorError::Cancelled)
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(MonitorError::Closed(self.name()))
+                }
+            }
+        }
     }
 
     /// Stop reading and lend the port to an exclusive user (blocking, typically < 20 ms).
@@ -455,15 +567,24 @@ impl Reader {
             loop {
                 match self.cmds.try_recv() {
                     Ok(Cmd::Close) | Err(mpsc::TryRecvError::Disconnected) => return self.finish(),
-                    Ok(Cmd::Send(data, reply)) => {
+                    Ok(Cmd::Send(data, cancel, reply)) => {
                         let r = match self.port.as_mut() {
                             Some(p) => {
-                                p.write_all(&data)
-                                    .and_then(|_| p.flush())
-                                    .map_err(|source| MonitorError::Io {
-                                        port: self.path.display().to_string(),
-                                        source,
-                                    })
+                                let pipeline = &self.pipeline;
+                                write_within(&mut **p, &data, SEND_TIMEOUT, &cancel, &mut |read| {
+                                    if let Ok(mut pl) = pipeline.lock() {
+                                        pl.feed(read);
+                                    }
+                                })
+                                .map_err(|source| {
+                                    match source.kind() {
+                                        io::ErrorKind::Interrupted => MonitorError::Cancelled,
+                                        _ => MonitorError::Io {
+                                            port: self.path.display().to_string(),
+                                            source,
+                                        },
+                                    }
+                                })
                             }
                             None => {
                                 Err(MonitorError::NotConnected(self.path.display().to_string()))
@@ -719,5 +840,44 @@ mod log_file_tests {
         let fifo = dir.path().join("fifo");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         assert!(super::open_log_file(&fifo).is_err());
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    /// A device that takes no more input: the write gives up at its deadline (and what the
+    /// device says meanwhile is read), or at once when cancelled.
+    #[test]
+    fn a_write_the_device_does_not_take_times_out_or_is_cancelled() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let opening = std::thread::spawn(move || {
+            crate::console::tcp::TcpPort::open(&addr, "tcp://stuck", 115_200, Duration::ZERO)
+        });
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.write_all(b"\0echo").unwrap(); // taken, then some output; it never reads
+        let mut port = opening.join().unwrap().unwrap();
+        let mut seen = Vec::new();
+        let started = Instant::now();
+        let e = write_within(
+            &mut port,
+            &vec![b'a'; 64 << 20],
+            Duration::from_millis(300),
+            &CancellationToken::new(),
+            &mut |b| seen.extend_from_slice(b),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(e.to_string().contains("the rest was not sent"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(seen, b"echo");
+
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        let e = write_within(&mut port, b"x", SEND_TIMEOUT, &cancel, &mut |_| {}).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::Interrupted);
+        drop(peer);
     }
 }

@@ -36,7 +36,7 @@ use crate::sim::control::{self, ControlError, SimDpsConfig};
 use crate::sim::{SimError, SimOptions, SimTransport, VirtualDevKit};
 use follow::{Followed, Follower};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -349,7 +349,7 @@ pub async fn provision(
     cancel: &CancellationToken,
 ) -> Result<ProvisionReport, ProvisionError> {
     // A UDS file is never overwritten (another device's secret?): refused before anything runs.
-    if let (None, Some(path)) = (&plan.uds, &plan.save_uds_to) {
+    if let Some(path) = &plan.save_uds_to {
         identity::uds::check_new_uds_file(path)?;
     }
     let image = FirmwareImage::from_parts_named(
@@ -407,11 +407,11 @@ pub async fn provision(
     })
 }
 
-/// Step 1, the console: the UDS to set (the plan's, or a generated one saved to
-/// `save_uds_to` before it is sent, so a UDS the device may store is never lost), then Wi-Fi,
-/// UDS and the device's version over the DevKit's configuration console. The port is borrowed
-/// from the runner's monitor when it has one. A saved UDS that never reached the device is
-/// removed again, so a retry may use the same file name.
+/// Step 1, the console: the UDS to set (the plan's, or a generated one; saved to
+/// `save_uds_to` when asked, before it is sent, so a UDS the device may store is never lost),
+/// then Wi-Fi, UDS and the device's version over the DevKit's configuration console. The port
+/// is borrowed from the runner's monitor when it has one. A generated UDS saved that never
+/// reached the device is removed again, so a retry may use the same file name.
 async fn console_step(
     plan: &mut ProvisionPlan,
     progress: &Progress,
@@ -421,13 +421,12 @@ async fn console_step(
     let generated = plan.uds.is_none();
     let uds = plan.uds.take().unwrap_or_else(Uds::generate);
     let mut uds_saved_to = None;
-    if generated {
-        // Saved (0600, atomically, never over a file) before it is sent: a UDS the device
-        // may store is never lost, even when the run fails later.
-        if let Some(path) = &plan.save_uds_to {
-            identity::uds::save_new_uds(&uds, path)?;
-            uds_saved_to = Some(path.clone());
-        }
+    // Saved (0600, atomically, never over a file) before it is sent: a UDS the device may
+    // store is never lost, even when the run fails later. A UDS that was given (or, simulated,
+    // the one already in the virtual DevKit's chip) is saved when asked too: never ignored.
+    if let Some(path) = &plan.save_uds_to {
+        identity::uds::save_new_uds(&uds, path)?;
+        uds_saved_to = Some(path.clone());
     }
     let uds_hex = uds.to_hex();
     let wifi = plan.wifi.take();
@@ -487,7 +486,7 @@ async fn console_step(
                         ConsoleError::Open { .. } | ConsoleError::NotInConfigMode { .. }
                     )
             );
-            if let (true, Some(path)) = (unsent, &uds_saved_to) {
+            if let (true, true, Some(path)) = (unsent, generated, &uds_saved_to) {
                 let _ = std::fs::remove_file(path);
             }
             return Err(e);
@@ -854,6 +853,9 @@ pub struct SimulateOptions {
     pub registration_timeout: Duration,
     /// How the virtual DevKit's console is reached (a pty on Unix, TCP on Windows by default).
     pub transport: SimTransport,
+    /// Save the virtual DevKit's UDS here (mode 0600, never over a file), as a real run saves
+    /// the one it generates: the new one, or the one a second run in `work_dir` keeps.
+    pub save_uds_to: Option<PathBuf>,
 }
 
 impl Default for SimulateOptions {
@@ -864,6 +866,7 @@ impl Default for SimulateOptions {
             fault: None,
             registration_timeout: Duration::from_secs(60),
             transport: SimTransport::default(),
+            save_uds_to: None,
         }
     }
 }
@@ -872,14 +875,46 @@ impl Default for SimulateOptions {
 /// state, the certificates.
 const SIMULATED_DIRS: [&str; 3] = ["dps", "devkit", "certs"];
 
+/// The file [`simulate`] puts in each of [`SIMULATED_DIRS`] it creates: only a folder holding
+/// it is devkit's to remove. A folder of that name the user already had (a project's own
+/// `certs/`) is used as it is and never removed.
+const CREATED_MARKER: &str = ".devkit-simulated";
+
+/// Create `dir` for [`simulate`], marked as devkit's ([`CREATED_MARKER`]) when it is new.
+fn create_simulated_dir(dir: &Path) -> Result<(), FsError> {
+    let io = |source| FsError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => std::fs::write(
+            dir.join(CREATED_MARKER),
+            "Created by devkit provision --simulate: devkit/simReset removes this folder.\n",
+        )
+        .map_err(io),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io(e)),
+    }
+}
+
 /// Forget the virtual DevKit of a [`simulate`] work dir (its secure chip, MAC and image), the
 /// emulator's enrollments and CA, and the certificates: the next run is a new device. Only
-/// the folders [`simulate`] creates are removed; anything else in `work_dir` stays. Returns
-/// whether there was anything to remove.
+/// the folders [`simulate`] created (marked with [`CREATED_MARKER`]) are removed; anything
+/// else in `work_dir`, a same-named folder the user had included, stays. Returns whether there
+/// was anything to remove.
 pub fn reset_simulated(work_dir: &std::path::Path) -> Result<bool, ProvisionError> {
     let mut removed = false;
     for name in SIMULATED_DIRS {
         let d = work_dir.join(name);
+        // `symlink_metadata`: a link named like our folder is not ours to follow.
+        let ours = std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir())
+            && std::fs::symlink_metadata(d.join(CREATED_MARKER)).is_ok_and(|m| m.is_file());
+        if !ours {
+            continue;
+        }
         match std::fs::remove_dir_all(&d) {
             Ok(()) => removed = true,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -896,13 +931,14 @@ pub async fn simulate(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<ProvisionReport, ProvisionError> {
+    // Refused before anything starts, as a real run refuses it.
+    if let Some(path) = &opts.save_uds_to {
+        identity::uds::check_new_uds_file(path)?;
+    }
     let (temp, work) = simulation_work_dir(&opts)?;
     let [dps_dir, sim_dir, cert_dir] = SIMULATED_DIRS.map(|d| work.join(d));
     for d in [&dps_dir, &sim_dir, &cert_dir] {
-        std::fs::create_dir_all(d).map_err(|source| FsError::Io {
-            path: d.clone(),
-            source,
-        })?;
+        create_simulated_dir(d)?;
     }
 
     let emulator = start_emulator(&opts, &dps_dir, progress).await?;
@@ -1035,7 +1071,7 @@ fn simulated_plan(
             password: Zeroizing::new("simulated-wifi-password".into()),
         }),
         uds,
-        save_uds_to: None,
+        save_uds_to: opts.save_uds_to.clone(),
         registration_id: None,
         mac: Some(devkit.mac().to_string()),
         cert_dir,

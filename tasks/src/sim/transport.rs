@@ -5,15 +5,19 @@
 //! - [`SimTransport::Tcp`] (the only one on Windows, which has no ptys; available everywhere): a
 //!   TCP port on the loopback interface, opened by every client as the port name
 //!   `tcp://127.0.0.1:PORT` ([`crate::console::tcp`]). One client at a time, as a serial port
-//!   opened exclusively: a second connection is closed while the first is alive.
+//!   opened exclusively: a second connection is told the port is in use ([`tcp::IN_USE`]) and
+//!   closed while the first is alive; the one taken first gets [`tcp::ACCEPTED`], a byte its
+//!   client consumes.
 //!
 //! The device sees either through [`Link`]: is a reader connected, read, write.
 
 use crate::console::tcp;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long output waits for a reader that stopped reading before it is dropped (as a UART
@@ -125,11 +129,17 @@ impl Link {
 }
 
 /// The virtual DevKit's console on a loopback TCP port.
+///
+/// A thread of its own accepts connections as they come, so a second client hears at once
+/// that the port is in use ([`tcp::IN_USE`], then the connection closes), however busy the
+/// device is: the client reports it as a serial port opened exclusively reports `EBUSY`,
+/// instead of taking the closed connection for a device that went away and reconnecting.
 pub(crate) struct TcpLink {
-    listener: TcpListener,
     addr: SocketAddr,
     /// The connected reader, if any.
-    conn: Mutex<Option<TcpStream>>,
+    conn: Arc<Mutex<Option<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
 }
 
 impl TcpLink {
@@ -137,30 +147,24 @@ impl TcpLink {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let conn = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let acceptor = {
+            let (conn, stop) = (conn.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("virtual-devkit-accept".into())
+                .spawn(move || accept_loop(&listener, &conn, &stop))?
+        };
         Ok(TcpLink {
-            listener,
             addr,
-            conn: Mutex::new(None),
+            conn,
+            stop,
+            acceptor: Some(acceptor),
         })
-    }
-
-    /// Take a waiting connection when nobody (alive) holds the port; refuse it otherwise.
-    fn accept(&self, conn: &mut Option<TcpStream>) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if conn.as_ref().is_some_and(alive) {
-                drop(stream); // busy, as an exclusively opened serial port
-                continue;
-            }
-            if stream.set_nonblocking(false).is_ok() {
-                let _ = stream.set_nodelay(true);
-                *conn = Some(stream);
-            }
-        }
     }
 
     fn poll(&self, timeout_ms: u16) -> io::Result<Readiness> {
         let mut guard = self.conn.lock().map_err(|_| io::Error::other("poisoned"))?;
-        self.accept(&mut guard);
         let Some(stream) = guard.as_ref() else {
             return Ok(Readiness::NoReader);
         };
@@ -215,6 +219,59 @@ impl TcpLink {
     }
 }
 
+impl Drop for TcpLink {
+    /// Stop accepting: the port disappears, as a DevKit unplugged.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Take each waiting connection when nobody (alive) holds the port; tell it the port is in
+/// use otherwise. Polls (as the control channel does) so that dropping the link ends it.
+fn accept_loop(listener: &TcpListener, conn: &Mutex<Option<TcpStream>>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((stream, _)) = listener.accept() else {
+            std::thread::sleep(ACCEPT_POLL);
+            continue;
+        };
+        let Ok(mut guard) = conn.lock() else { return };
+        if guard.as_ref().is_some_and(alive) {
+            drop(guard);
+            turn_away(stream);
+        } else if stream.set_nonblocking(false).is_ok() {
+            let _ = stream.set_nodelay(true);
+            if (&stream).write_all(&[tcp::ACCEPTED]).is_ok() {
+                *guard = Some(stream);
+            }
+        }
+    }
+}
+
+/// How often the acceptor looks for new connections (and for the link being dropped).
+const ACCEPT_POLL: Duration = Duration::from_millis(5);
+
+/// Say the port is in use, then close. What the refused client may already have sent is
+/// read and dropped first: closing a socket with unread input resets the connection, and the
+/// reset could overtake the notice.
+fn turn_away(mut stream: TcpStream) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.write_all(tcp::IN_USE.as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(50)));
+    let deadline = std::time::Instant::now() + Duration::from_millis(200);
+    let mut sink = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+}
+
 /// Whether the peer of `stream` is still connected (without consuming input).
 fn alive(stream: &TcpStream) -> bool {
     if stream.set_nonblocking(true).is_err() {
@@ -257,7 +314,21 @@ mod tests {
             "nobody listening: bytes are dropped"
         );
 
+        // Accepting is the acceptor thread's: wait until the device sees the reader.
+        let connected = |link: &Link| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while link.poll(20).unwrap() == Readiness::NoReader {
+                assert!(std::time::Instant::now() < deadline, "not accepted");
+            }
+        };
+        let taken = |s: &mut TcpStream| {
+            let mut ack = [1u8];
+            s.read_exact(&mut ack).unwrap();
+            assert_eq!(ack[0], tcp::ACCEPTED, "told it has the port");
+        };
         let mut first = TcpStream::connect(&addr).unwrap();
+        connected(&link);
+        taken(&mut first);
         assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
         first.write_all(b"hi").unwrap();
         assert_eq!(link.poll(1000).unwrap(), Readiness::Readable);
@@ -268,17 +339,17 @@ mod tests {
         first.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"ok");
 
-        // A second client is turned away while the first is connected.
+        // A second client is told the port is in use and turned away while the first is
+        // connected, without the device polling.
         let mut second = TcpStream::connect(&addr).unwrap();
-        let _ = link.poll(20).unwrap();
         second
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        assert_eq!(
-            second.read(&mut buf).unwrap_or(0),
-            0,
-            "refused: closed by the device"
-        );
+        let mut told = String::new();
+        second.read_to_string(&mut told).unwrap();
+        assert_eq!(told, tcp::IN_USE, "refused with the notice, then closed");
+        assert!(link.write_all(b"ok"), "the first keeps the port");
+        first.read_exact(&mut got).unwrap();
 
         // The first leaves: the device sees nobody, then a new client is welcome.
         drop(first);
@@ -290,7 +361,8 @@ mod tests {
             );
         }
         let mut third = TcpStream::connect(&addr).unwrap();
-        assert_eq!(link.poll(50).unwrap(), Readiness::Idle);
+        connected(&link);
+        taken(&mut third);
         assert!(link.write_all(b"yo"));
         third.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"yo");

@@ -187,6 +187,7 @@ pub async fn provision(
                 .timeout_secs
                 .map_or(provision::DEFAULT_REGISTRATION_TIMEOUT, Duration::from_secs),
             transport: Default::default(),
+            save_uds_to: p.save_uds_to.clone(),
         };
         (Err(opts), "simulated".to_string(), vec![], vec![])
     } else {

@@ -395,7 +395,15 @@ pub async fn monitor_send(
     let mut data = p.text.into_bytes();
     data.extend_from_slice(ending);
     let bytes = data.len();
-    blocking(move || monitor.send(&data).map_err(monitor_error)).await?;
+    // `$/cancelRequest` drops this request: the guard then stops the monitor's writing too.
+    let cancel = CancellationToken::new();
+    let _stop_on_drop = cancel.clone().drop_guard();
+    blocking(move || {
+        monitor
+            .send_cancellable(&data, &cancel)
+            .map_err(monitor_error)
+    })
+    .await?;
     Ok(MonitorSendResult { bytes })
 }
 

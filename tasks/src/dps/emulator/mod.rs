@@ -16,7 +16,7 @@
 //!   `ca.pem` (the CA to trust). All atomic writes.
 
 mod api;
-mod certs;
+pub(crate) mod certs;
 pub(crate) mod chain;
 mod state;
 mod verifier;
@@ -470,6 +470,14 @@ impl Drop for Emulator {
     }
 }
 
+/// Load the state directory, or create what is missing of it.
+///
+/// The three files are written as one unit ([`crate::fsutil::write_all_atomic`]: staged, then
+/// renamed), so a start that fails (a full disk) leaves none of them behind. A directory that
+/// still holds only some of them (an older version's failed start) is completed instead of
+/// refused: enrollments (`state.json`) are kept when present; the CA and the service key
+/// (`ca.pem`, `secrets.json`) are kept as a pair, else made anew together (clients then need
+/// the new `ca.pem` and connection string, which the banner prints).
 fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, String), EmulatorError> {
     let persisted = state::Persisted::load(dir)?;
     let secrets = state::Secrets::load(dir)?;
@@ -480,9 +488,28 @@ fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, Strin
         })?),
         None => None,
     };
-    match (persisted, secrets, ca_pem) {
-        (Some(p), Some(s), Some(ca)) => Ok((p, s, ca)),
-        (None, None, None) => {
+    let mut to_write: Vec<(PathBuf, Zeroizing<Vec<u8>>, crate::fsutil::Mode)> = Vec::new();
+    let persisted = match persisted {
+        Some(p) => p,
+        None => {
+            let p = state::Persisted {
+                id_scope: format!("0ne{}", hex::encode_upper(rand::random::<[u8; 4]>())),
+                ..Default::default()
+            };
+            let json = Zeroizing::new(p.to_json(dir)?);
+            to_write.push((state::state_file(dir), json, crate::fsutil::Mode::Public));
+            p
+        }
+    };
+    let (secrets, ca_pem) = match (secrets, ca_pem) {
+        (Some(s), Some(ca)) => (s, ca),
+        _ => {
+            if to_write.is_empty() {
+                tracing::warn!(
+                    "{}: the CA or the service key is missing: both are made anew",
+                    dir.display()
+                );
+            }
             let ca = certs::P256Signer::generate();
             let ca_der =
                 certs::make_ca_cert(&ca).map_err(|e| EmulatorError::Certificates(e.to_string()))?;
@@ -491,26 +518,23 @@ fn load_or_create(dir: &Path) -> Result<(state::Persisted, state::Secrets, Strin
                 service_key: Zeroizing::new(rand::random::<[u8; 32]>().to_vec()),
                 ca_key_pkcs8: ca.pkcs8(),
             };
-            let persisted = state::Persisted {
-                id_scope: format!("0ne{}", hex::encode_upper(rand::random::<[u8; 4]>())),
-                ..Default::default()
-            };
-            secrets.save(dir)?;
-            crate::fsutil::write_atomic(
-                &state::ca_file(dir),
-                ca_pem.as_bytes(),
+            to_write.push((
+                state::secrets_file(dir),
+                secrets.to_json(),
+                crate::fsutil::Mode::Private,
+            ));
+            to_write.push((
+                state::ca_file(dir),
+                Zeroizing::new(ca_pem.as_bytes().to_vec()),
                 crate::fsutil::Mode::Public,
-            )
-            .map_err(StateError::from)?;
-            persisted.save(dir)?;
-            Ok((persisted, secrets, ca_pem))
+            ));
+            (secrets, ca_pem)
         }
-        _ => Err(StateError::Corrupt {
-            path: dir.to_path_buf(),
-            reason: "state.json, secrets.json and ca.pem must all be present or all absent".into(),
-        }
-        .into()),
+    };
+    if !to_write.is_empty() {
+        crate::fsutil::write_all_atomic(&to_write).map_err(StateError::from)?;
     }
+    Ok((persisted, secrets, ca_pem))
 }
 
 async fn serve(

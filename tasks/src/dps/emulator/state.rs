@@ -128,12 +128,15 @@ impl Persisted {
         }
     }
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
+        fsutil::write_atomic(&state_file(dir), &self.to_json(dir)?, Mode::Public)?;
+        Ok(())
+    }
+    /// What [`save`](Self::save) writes.
+    pub(super) fn to_json(&self, dir: &Path) -> Result<Vec<u8>, StateError> {
+        serde_json::to_vec_pretty(self).map_err(|e| StateError::Corrupt {
             path: state_file(dir),
             reason: e.to_string(),
-        })?;
-        fsutil::write_atomic(&state_file(dir), &json, Mode::Public)?;
-        Ok(())
+        })
     }
 }
 
@@ -161,14 +164,13 @@ impl Secrets {
             ),
         }))
     }
-    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+    /// The content of `secrets.json` (written once, with the CA, when the state is created).
+    pub(super) fn to_json(&self) -> Zeroizing<Vec<u8>> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let f = SecretsFile {
             service_key: b64.encode(&*self.service_key),
             ca_key_pkcs8: b64.encode(&*self.ca_key_pkcs8),
         };
-        let json = Zeroizing::new(serde_json::to_vec_pretty(&f).unwrap_or_default());
-        fsutil::write_atomic(&secrets_file(dir), &json, Mode::Private)?;
-        Ok(())
+        Zeroizing::new(serde_json::to_vec_pretty(&f).unwrap_or_default())
     }
 }
