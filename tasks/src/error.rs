@@ -82,6 +82,8 @@ inputs! {
     Hub => "hub", "--hub", "hub";
     Manifest => "manifest", "--manifest", "manifest";
     OutDir => "outDir", "--out-dir", "output directory";
+    /// Where a batch's certificates are (`<registration id>.pem` each).
+    CertDir => "certDir", "--cert-dir", "certificate directory";
     /// A line for the DevKit's console.
     Command => "text", "--command", "command";
     /// A request body we built ourselves (an enrollment) that the service would not take.

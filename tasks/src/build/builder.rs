@@ -289,7 +289,12 @@ impl Builder {
             sketch,
             build_path,
         );
-        reproducible::plan(&props, &maps, self.gcc.as_deref(), self.gcc_version.as_deref())
+        reproducible::plan(
+            &props,
+            &maps,
+            self.gcc.as_deref(),
+            self.gcc_version.as_deref(),
+        )
     }
 
     /// The compile command for `sketch` into `build_path`.

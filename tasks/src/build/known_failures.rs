@@ -166,7 +166,9 @@ pub fn link_search_dirs(platform_dir: &Path) -> Vec<std::path::PathBuf> {
     ];
     let mut dirs = Vec::new();
     for word in split_recipe(pattern) {
-        let Some(dir) = word.strip_prefix("-L") else { continue };
+        let Some(dir) = word.strip_prefix("-L") else {
+            continue;
+        };
         let mut dir = dir.to_string();
         for (placeholder, value) in &known {
             if dir.contains(placeholder) {
@@ -310,7 +312,9 @@ mod tests {
         let t = KnownFailure::MissingStsafe
             .explain(Some(Path::new("/a/packages/AZ3166/hardware/stm32f4/2.0.0")));
         assert!(
-            t.contains("recipe.c.combine.pattern") && t.contains("reinstall") && !t.contains("sdk/lib"),
+            t.contains("recipe.c.combine.pattern")
+                && t.contains("reinstall")
+                && !t.contains("sdk/lib"),
             "{t}"
         );
     }
@@ -337,15 +341,24 @@ mod tests {
             ]
         );
         let t = KnownFailure::MissingStsafe.explain(Some(&platform));
-        assert!(t.contains(&format!("{p}/system/az3166-driver")) && !t.contains("sdk/lib"), "{t}");
+        assert!(
+            t.contains(&format!("{p}/system/az3166-driver")) && !t.contains("sdk/lib"),
+            "{t}"
+        );
         // A platform.local.txt recipe (the -gcc fix) is the one the builder runs.
         std::fs::write(
             platform.join("platform.local.txt"),
             "recipe.c.combine.pattern=gcc \"-L{runtime.platform.path}/lib\" -lstsafe -lgcc\n",
         )
         .unwrap();
-        assert_eq!(link_search_dirs(&platform), vec![PathBuf::from(format!("{p}/lib"))]);
+        assert_eq!(
+            link_search_dirs(&platform),
+            vec![PathBuf::from(format!("{p}/lib"))]
+        );
         let t = KnownFailure::MissingStsafe.explain(Some(&platform));
-        assert!(t.contains(&format!("in {p}/lib, the folder its link recipe searches")), "{t}");
+        assert!(
+            t.contains(&format!("in {p}/lib, the folder its link recipe searches")),
+            "{t}"
+        );
     }
 }

@@ -100,9 +100,7 @@ pub fn extra_flag_properties(
         };
         let prop = placeholders(pattern)
             .find(|p| p.starts_with("compiler.") && p.ends_with(".extra_flags"))
-            .ok_or_else(|| {
-                format!("`{recipe}` references no `compiler.*.extra_flags` property")
-            })?;
+            .ok_or_else(|| format!("`{recipe}` references no `compiler.*.extra_flags` property"))?;
         if !out.iter().any(|(p, _)| p == prop) {
             let value = props.get(prop).cloned().unwrap_or_default();
             out.push((prop.to_string(), value));
@@ -233,7 +231,9 @@ recipe.S.o.pattern=\"{compiler.path}{compiler.S.cmd}\" {compiler.S.flags} -mcpu=
     fn maps() -> Vec<(PathBuf, &'static str)> {
         prefix_maps(
             Some(Path::new("/home/ann/.arduino15")),
-            Some(Path::new("/home/ann/.arduino15/packages/AZ3166/hardware/stm32f4/2.0.0")),
+            Some(Path::new(
+                "/home/ann/.arduino15/packages/AZ3166/hardware/stm32f4/2.0.0",
+            )),
             Path::new("/home/ann/work/firmware/DevKitDPS"),
             Path::new("/home/ann/work/.devkit/build"),
         )
@@ -295,26 +295,45 @@ recipe.S.o.pattern=\"{compiler.path}{compiler.S.cmd}\" {compiler.S.flags} -mcpu=
             Path::new("/s/S"),
             Path::new("/s/b"),
         );
-        assert!(outside.iter().any(|(p, t)| *t == "/platform" && p == Path::new("/opt/hw/AZ3166")));
+        assert!(outside
+            .iter()
+            .any(|(p, t)| *t == "/platform" && p == Path::new("/opt/hw/AZ3166")));
     }
 
     #[test]
     fn paths_with_spaces_stay_one_word() {
         let f = flags(&[(PathBuf::from("/Users/Ann Lee/Arduino15"), "/arduino15")]);
-        assert_eq!(f, "\"-ffile-prefix-map=/Users/Ann Lee/Arduino15=/arduino15\"");
+        assert_eq!(
+            f,
+            "\"-ffile-prefix-map=/Users/Ann Lee/Arduino15=/arduino15\""
+        );
     }
 
     #[test]
     fn old_or_unknown_compilers_and_recipes_without_extra_flags_are_said() {
         let p = props(VENDOR);
-        let old = plan(&p, &maps(), Some(Path::new("/x/bin/arm-none-eabi-gcc")), Some("5.4.1\n"));
+        let old = plan(
+            &p,
+            &maps(),
+            Some(Path::new("/x/bin/arm-none-eabi-gcc")),
+            Some("5.4.1\n"),
+        );
         assert!(old.properties.is_empty());
         let w = old.warning.unwrap();
-        assert!(w.contains("5.4.1") && w.contains("GCC 8") && w.contains("identity"), "{w}");
-        assert!(plan(&p, &maps(), None, None).warning.unwrap().contains("could not be read"));
+        assert!(
+            w.contains("5.4.1") && w.contains("GCC 8") && w.contains("identity"),
+            "{w}"
+        );
+        assert!(plan(&p, &maps(), None, None)
+            .warning
+            .unwrap()
+            .contains("could not be read"));
         let bare = props("recipe.c.o.pattern=gcc {build.extra_flags}\nrecipe.cpp.o.pattern=x\nrecipe.S.o.pattern=x\n");
         let w = plan(&bare, &maps(), None, Some("12")).warning.unwrap();
-        assert!(w.contains("recipe.c.o.pattern") && w.contains("compiler.*.extra_flags"), "{w}");
+        assert!(
+            w.contains("recipe.c.o.pattern") && w.contains("compiler.*.extra_flags"),
+            "{w}"
+        );
     }
 
     #[test]

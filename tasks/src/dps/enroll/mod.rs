@@ -16,11 +16,14 @@
 //! - [`target`]: REST or `az`, and which DPS.
 //! - [`task`]: request, plan, run, report.
 
+pub mod batch;
 pub mod certificate;
+pub mod journal;
 pub mod settings;
 pub mod target;
 pub mod task;
 
+pub use batch::{run_batch, BatchEnrollPlan, BatchEnrollReport, BatchEnrollRequest};
 pub use certificate::{record_enrolled, resolve_certificate, EnrollCertificate};
 pub use settings::{enroll_rest, EnrollmentSettings};
 pub use target::{select_target, EnrollBackend, EnrollVia};
@@ -62,6 +65,13 @@ pub enum EnrollError {
     /// DPS (or `az`) refused or failed: nothing was enrolled.
     #[error(transparent)]
     Dps(#[from] DpsError),
+    /// A batch's journal or report could not be written (what DPS confirmed before is kept).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DomainError for EnrollError {
@@ -74,6 +84,7 @@ impl DomainError for EnrollError {
             }
             EnrollError::Project(e) => e.kind(),
             EnrollError::Dps(e) => e.kind(),
+            EnrollError::Write { .. } => ErrorKind::Failed,
             _ => ErrorKind::InvalidInput,
         }
     }
@@ -93,13 +104,16 @@ impl DomainError for EnrollError {
             EnrollError::InvalidSetting { input, .. } => Some(*input),
             EnrollError::Invalid(i) => Some(i.input),
             EnrollError::Dps(e) => e.input(),
-            EnrollError::ContradictoryStatus | EnrollError::Project(_) => None,
+            EnrollError::ContradictoryStatus
+            | EnrollError::Project(_)
+            | EnrollError::Write { .. } => None,
         }
     }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
             EnrollError::NoGeneratedCertificate(_) => vec![NextAction::RegenerateCert.into()],
             EnrollError::Dps(e) => e.next_actions(),
+            EnrollError::Write { .. } => vec![NextAction::Retry.into()],
             _ => Vec::new(),
         }
     }

@@ -114,7 +114,7 @@ impl EnrollRequest {
 }
 
 /// The CA file, bounded like every certificate input.
-fn read_ca(path: &Path) -> Result<String, InvalidInput> {
+pub(super) fn read_ca(path: &Path) -> Result<String, InvalidInput> {
     let name = format!("CA file {:?}", path.display().to_string());
     crate::fsutil::read_text_bounded(path, &name, crate::fsutil::limits::CERT_FILE)
         .map_err(|e| e.into_invalid(Input::CaFile))
