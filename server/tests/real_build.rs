@@ -314,7 +314,10 @@ fn devkit_builds_with_the_real_arduino_builder_and_the_identity_matches_the_elf(
 fn the_same_sketch_built_under_two_install_paths_gives_the_same_image() {
     if TOOLS.iter().any(|t| which::which(t).is_err()) {
         let msg = "reproducible-build test skipped: arduino-builder or the ARM toolchain is not installed";
-        assert!(std::env::var_os("DEVKIT_REQUIRE_REAL_BUILDER").is_none(), "{msg}");
+        assert!(
+            std::env::var_os("DEVKIT_REQUIRE_REAL_BUILDER").is_none(),
+            "{msg}"
+        );
         eprintln!("{msg}");
         return;
     }
@@ -330,25 +333,48 @@ fn the_same_sketch_built_under_two_install_paths_gives_the_same_image() {
         let project = root.join("project");
         std::fs::create_dir_all(&project).unwrap();
         let out = devkit(&[
-            "build", "--project-dir", project.to_str().unwrap(), "--sketch", sketch.to_str().unwrap(),
-            "--arduino-data", data.to_str().unwrap(), "--builder", "arduino-builder",
-            "--id-scope", "0ne0001A2B3", "--json",
+            "build",
+            "--project-dir",
+            project.to_str().unwrap(),
+            "--sketch",
+            sketch.to_str().unwrap(),
+            "--arduino-data",
+            data.to_str().unwrap(),
+            "--builder",
+            "arduino-builder",
+            "--id-scope",
+            "0ne0001A2B3",
+            "--json",
         ]);
         assert!(out.status.success(), "{}", text(&out));
         let built: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let (bin, map) = (built["bin"].as_str().unwrap(), built["map"].as_str().unwrap());
+        let (bin, map) = (
+            built["bin"].as_str().unwrap(),
+            built["map"].as_str().unwrap(),
+        );
         let bytes = std::fs::read(bin).unwrap();
         let root_text = root.display().to_string();
         assert!(
-            !bytes.windows(root_text.len()).any(|w| w == root_text.as_bytes()),
+            !bytes
+                .windows(root_text.len())
+                .any(|w| w == root_text.as_bytes()),
             "the install path {root_text} is in the image"
         );
-        (bytes, FirmwareImage::load(Path::new(bin), Path::new(map)).unwrap())
+        (
+            bytes,
+            FirmwareImage::load(Path::new(bin), Path::new(map)).unwrap(),
+        )
     };
     let (a, image_a) = build_in(&tmp.path().join("a"));
-    let (b, image_b) = build_in(&tmp.path().join("a much longer place/for the second install"));
+    let (b, image_b) = build_in(
+        &tmp.path()
+            .join("a much longer place/for the second install"),
+    );
     let mapped = b"/arduino15/packages/AZ3166/hardware/stm32f4/0.1.0/cores/arduino/main.cpp";
-    assert!(a.windows(mapped.len()).any(|w| w == mapped), "the core's __FILE__ is the mapped path");
+    assert!(
+        a.windows(mapped.len()).any(|w| w == mapped),
+        "the core's __FILE__ is the mapped path"
+    );
     assert!(a == b, "the two images differ");
     assert_eq!(
         (image_a.fwid(), image_a.core_digest()),

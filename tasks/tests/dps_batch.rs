@@ -75,6 +75,7 @@ fn request(emu: &Emulator, line: &Line) -> BatchEnrollRequest {
         ca_file: Some(emu.ca_certificate_path().to_path_buf()),
         manifest: line.manifest(),
         cert_dir: line.certs(),
+        requests_per_minute: Some(0),
         ..Default::default()
     }
 }

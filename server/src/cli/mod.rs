@@ -7,6 +7,7 @@ pub mod device_upload;
 pub mod doctor;
 pub mod dps_emulator;
 pub mod enroll;
+pub mod enroll_batch;
 pub mod generate_cert;
 pub mod inspect_cert;
 pub mod logs;

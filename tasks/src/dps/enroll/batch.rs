@@ -35,6 +35,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeroize::Zeroizing;
 
+/// DPS's documented quota: 1,000 service operations per minute per unit (dps-api.md §5).
+/// A batch paces its requests to it by default, so that it is not throttled at all.
+pub const DPS_REQUESTS_PER_MINUTE: u32 = 1000;
+
 /// At most this many failed rows are listed in the report (all are in the report CSV).
 pub const REPORT_FAILURES: usize = 100;
 
@@ -53,6 +57,9 @@ pub struct BatchEnrollRequest {
     pub report_csv: Option<PathBuf>,
     /// What every enrollment holds besides its certificate.
     pub settings: EnrollmentSettings,
+    /// Requests sent per minute at most; `None`: [`DPS_REQUESTS_PER_MINUTE`] (one unit's quota),
+    /// `Some(0)`: no pacing (429s are still honoured).
+    pub requests_per_minute: Option<u32>,
 }
 
 /// A checked batch: nothing has been sent or written yet.
@@ -67,6 +74,8 @@ pub struct BatchEnrollPlan {
     pub warnings: Vec<String>,
     /// How patiently throttling is waited out (a batch waits longer than a single enroll).
     pub retry: RetryPolicy,
+    /// The least time between two requests (zero: no pacing).
+    pub request_interval: Duration,
     cs: ConnectionString,
     ca_pem: Option<String>,
 }
@@ -133,7 +142,13 @@ impl BatchEnrollRequest {
             n.push(".enroll-report.csv");
             manifest.with_file_name(n)
         });
+        let per_minute = self.requests_per_minute.unwrap_or(DPS_REQUESTS_PER_MINUTE);
+        let request_interval = match per_minute {
+            0 => Duration::ZERO,
+            n => Duration::from_secs(60) / n,
+        };
         Ok(BatchEnrollPlan {
+            request_interval,
             journal: journal_path(&manifest),
             manifest,
             cert_dir: self.cert_dir,
@@ -344,6 +359,7 @@ pub async fn run_batch(
         settings,
         warnings,
         retry,
+        request_interval,
         cs,
         ca_pem,
     } = plan;
@@ -364,6 +380,12 @@ pub async fn run_batch(
         Journal::open(&journal_file, &host).map_err(|e| io_error(&journal_file, e))?;
     let csv = ReportCsv::create(&report_csv).map_err(|e| io_error(&report_csv, e))?;
     let total = rows.len();
+    let mut pacer = Pacer {
+        interval: request_interval,
+        next: tokio::time::Instant::now(),
+        cancel: cancel.clone(),
+        sent: 0,
+    };
     let mut tally = Tally {
         report: BatchEnrollReport {
             manifest,
@@ -425,8 +447,8 @@ pub async fn run_batch(
             }
         }
         if !pending.is_empty() {
-            let outcomes =
-                enroll_chunk(&client, &settings, &pending, &mut tally.report.requests).await?;
+            let outcomes = enroll_chunk(&client, &settings, &pending, &mut pacer).await?;
+            tally.report.requests = pacer.sent;
             for (p, (result, failure)) in pending.iter().zip(outcomes) {
                 if result != RowResult::Failed {
                     journal
@@ -470,6 +492,31 @@ pub async fn run_batch(
     Ok(report)
 }
 
+/// Spaces requests to stay within the service quota.
+struct Pacer {
+    interval: Duration,
+    next: tokio::time::Instant,
+    cancel: CancellationToken,
+    /// Requests sent (retries not counted).
+    sent: usize,
+}
+
+impl Pacer {
+    /// Wait for the next request's slot.
+    async fn wait(&mut self) -> Result<(), DpsError> {
+        let now = tokio::time::Instant::now();
+        if self.next > now {
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.next) => {}
+                _ = self.cancel.cancelled() => return Err(DpsError::Cancelled),
+            }
+        }
+        self.next = self.next.max(now) + self.interval;
+        self.sent += 1;
+        Ok(())
+    }
+}
+
 type Outcome = (RowResult, Option<(Option<u32>, String)>);
 
 /// Whether a bulk error code says the enrollment exists (409201 in DPS and the emulator).
@@ -497,13 +544,13 @@ async fn enroll_chunk(
     client: &ServiceClient,
     settings: &EnrollmentSettings,
     pending: &[Pending],
-    requests: &mut usize,
+    pacer: &mut Pacer,
 ) -> Result<Vec<Outcome>, EnrollError> {
     let fresh: Vec<IndividualEnrollment> = pending
         .iter()
         .map(|p| settings.individual_enrollment(&p.id, &p.cert.der))
         .collect();
-    *requests += 1;
+    pacer.wait().await?;
     let created = client.bulk(BulkMode::Create, &fresh).await?;
     let errors: HashMap<&str, (Option<u32>, String)> = created
         .errors
@@ -522,7 +569,7 @@ async fn enroll_chunk(
         match errors.get(p.id.as_str()) {
             None => outcomes.push((RowResult::Created, None)),
             Some((code, _)) if is_conflict(*code) => {
-                *requests += 1;
+                pacer.wait().await?;
                 match client.get(&p.id).await {
                     Ok(existing) => {
                         if holds(&existing, &p.cert, settings) {
@@ -543,7 +590,7 @@ async fn enroll_chunk(
     }
     if !updates.is_empty() {
         let docs: Vec<IndividualEnrollment> = updates.iter().map(|(_, e)| e.clone()).collect();
-        *requests += 1;
+        pacer.wait().await?;
         let updated = client.bulk(BulkMode::UpdateIfMatchETag, &docs).await?;
         for err in updated.errors {
             if let Some((i, _)) = updates
