@@ -411,59 +411,59 @@ pub async fn run_batch(
         if cancel.is_cancelled() {
             return Err(DpsError::Cancelled.into());
         }
+        // The chunk's certificates, off the async threads.
+        let certs = {
+            let (dir, ids) = (cert_dir.clone(), chunk.to_vec());
+            blocking(move || {
+                ids.iter()
+                    .map(|(_, id)| read_row_cert(&dir, id))
+                    .collect::<Vec<_>>()
+            })
+            .await
+        };
         let mut pending = Vec::with_capacity(chunk.len());
-        for (line, id) in chunk {
-            let path = cert_dir.join(format!("{id}.pem"));
-            match resolve_certificate(&cert_dir, Some(&path)) {
-                Ok(cert) if cert.registration_id.as_str() != id => {
-                    let msg = format!(
-                        "{}: its CN is {}, not the manifest's registration ID",
-                        path.display(),
-                        cert.registration_id
-                    );
-                    tally.row(*line, id, "", RowResult::Failed, Some((None, msg)))?;
-                }
+        for ((line, id), cert) in chunk.iter().zip(certs) {
+            match cert {
                 Ok(cert) if journal.is_done(id, &cert.info.sha256_thumbprint) => {
-                    tally.row(
-                        *line,
-                        id,
-                        &cert.info.sha256_thumbprint,
-                        RowResult::Skipped,
-                        None,
-                    )?;
+                    let thumbprint = &cert.info.sha256_thumbprint;
+                    tally.row(*line, id, thumbprint, RowResult::Skipped, None)?;
                 }
                 Ok(cert) => pending.push(Pending {
                     line: *line,
                     id: id.clone(),
                     cert,
                 }),
-                Err(e) => tally.row(
-                    *line,
-                    id,
-                    "",
-                    RowResult::Failed,
-                    Some((None, e.to_string())),
-                )?,
+                Err(message) => {
+                    tally.row(*line, id, "", RowResult::Failed, Some((None, message)))?
+                }
             }
         }
         if !pending.is_empty() {
             let outcomes = enroll_chunk(&client, &settings, &pending, &mut pacer).await?;
             tally.report.requests = pacer.sent;
-            for (p, (result, failure)) in pending.iter().zip(outcomes) {
-                if result != RowResult::Failed {
-                    journal
-                        .record(&p.id, &p.cert.info.sha256_thumbprint, result.as_str())
-                        .map_err(|e| io_error(&journal_file, e))?;
+            let confirmed: Vec<(String, String, &'static str)> = pending
+                .iter()
+                .zip(&outcomes)
+                .filter(|(_, (result, _))| *result != RowResult::Failed)
+                .map(|(p, (result, _))| {
+                    let thumbprint = p.cert.info.sha256_thumbprint.clone();
+                    (p.id.clone(), thumbprint, result.as_str())
+                })
+                .collect();
+            // What DPS confirmed is durable before the rows are reported (one sync per chunk).
+            journal = blocking(move || -> std::io::Result<Journal> {
+                for (id, thumbprint, result) in &confirmed {
+                    journal.record(id, thumbprint, result)?;
                 }
-                tally.row(
-                    p.line,
-                    &p.id,
-                    &p.cert.info.sha256_thumbprint,
-                    result,
-                    failure,
-                )?;
+                journal.sync()?;
+                Ok(journal)
+            })
+            .await
+            .map_err(|e| io_error(&journal_file, e))?;
+            for (p, (result, failure)) in pending.iter().zip(outcomes) {
+                let thumbprint = &p.cert.info.sha256_thumbprint;
+                tally.row(p.line, &p.id, thumbprint, result, failure)?;
             }
-            journal.sync().map_err(|e| io_error(&journal_file, e))?;
         }
         finished += chunk.len();
         let percent = (finished * 100 / total.max(1)) as u32;
@@ -515,6 +515,28 @@ impl Pacer {
         self.sent += 1;
         Ok(())
     }
+}
+
+/// Run blocking file work on the blocking pool (a panic there stays a panic).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Row `id`'s certificate `<dir>/<id>.pem`, checked like single enroll's, or why not.
+fn read_row_cert(dir: &Path, id: &str) -> Result<EnrollCertificate, String> {
+    let path = dir.join(format!("{id}.pem"));
+    let cert = resolve_certificate(dir, Some(&path)).map_err(|e| e.to_string())?;
+    if cert.registration_id.as_str() != id {
+        return Err(format!(
+            "{}: its CN is {}, not the manifest's registration ID",
+            path.display(),
+            cert.registration_id
+        ));
+    }
+    Ok(cert)
 }
 
 type Outcome = (RowResult, Option<(Option<u32>, String)>);
