@@ -277,8 +277,8 @@ export interface BuildParams {
     globalEndpoint?: string;
     idScope?: string;
     registrationId?: string;
-    /** Compile even when nothing changed. */
-    force?: boolean;
+    /** Compile even when nothing changed (the daemon also accepts the old name `force`). */
+    rebuild?: boolean;
 }
 export interface CompilerDiagnostic {
     file: string;
@@ -748,7 +748,7 @@ export const serialData = new lc.NotificationType<SerialDataParams>("devkit/seri
  */
 export interface RegistrationEventParams {
     /** The port it came from (`simulated` for a simulated provisioning run). */
-    port?: string;
+    port: string;
     kind: string;
     status?: string;
     hub?: string;

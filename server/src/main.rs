@@ -33,17 +33,17 @@ enum Command {
     InspectCert(cli::inspect_cert::Args),
     /// List serial ports, DevKits (USB 0483:374B) marked and first.
     Ports(cli::ports::Args),
-    /// Run a virtual DevKit on a pseudo-terminal.
+    /// Run a virtual DevKit on a pseudo-terminal (Unix) or a loopback TCP port (--transport tcp).
     Sim(cli::sim::Args),
     /// Push a Unique Device Secret to a DevKit in configuration mode.
     SetUds(cli::set_uds::Args),
     /// Store Wi-Fi settings on a DevKit in configuration mode.
     SetWifi(cli::set_wifi::Args),
-    /// Watch a DevKit's serial output (raw text or registration events).
+    /// Watch a DevKit's serial output (raw text or log events).
     Monitor(cli::monitor::Args),
-    /// Turn a captured serial log into registration events.
+    /// Turn a captured serial log into log events.
     Logs(cli::logs::Args),
-    /// Build the sketch with arduino-cli.
+    /// Build the sketch with arduino-cli or arduino-builder (--builder).
     Build(cli::build::Args),
     /// Flash a build to the DevKit (probe-rs, OpenOCD or the virtual DevKit).
     Upload(cli::upload::Args),
@@ -62,10 +62,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let matches = match <Cli as clap::CommandFactory>::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => exit_on_usage_error(e),
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => exit_on_usage_error(e),
     };
+    let json = wants_json(&matches);
     let result = match cli.command {
         Command::GenerateCert(a) => cli::generate_cert::run(a),
         Command::InspectCert(a) => cli::inspect_cert::run(a),
@@ -85,8 +90,17 @@ fn main() {
         Command::Doctor(a) => cli::doctor::run(a),
     };
     if let Err(e) = result {
-        std::process::exit(e.report());
+        std::process::exit(e.report(json));
     }
+}
+
+/// Whether the subcommand was given `--json`: then a failure is printed as the JSON error
+/// object on stdout (every subcommand with a `json` flag, whatever else it takes).
+fn wants_json(matches: &clap::ArgMatches) -> bool {
+    matches
+        .subcommand()
+        .and_then(|(_, m)| m.try_get_one::<bool>("json").ok().flatten().copied())
+        .unwrap_or(false)
 }
 
 /// Print clap's usage error with every command-line value redacted, then exit.
@@ -103,6 +117,18 @@ fn exit_on_usage_error(e: clap::Error) -> ! {
     let text = redact_usage(&e.render().to_string(), &args, &known_names());
     if e.use_stderr() {
         eprint!("{text}");
+        // `--json`: the usage error as the JSON error object too (no input to name: clap's
+        // words, redacted, are the message).
+        if args.iter().any(|a| a == "--json") {
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            let message = message.trim_start_matches("error: ");
+            println!("{}", cli::CliError::invalid(message).json());
+        }
     } else {
         print!("{text}");
     }
@@ -191,6 +217,38 @@ mod tests {
         assert!(
             help.contains("--sim-dir") && !help.contains("state-dir"),
             "{help}"
+        );
+    }
+
+    /// One name per concept: the old names parse, and help shows only the new ones.
+    #[test]
+    fn renamed_flags_keep_their_old_names_as_hidden_aliases() {
+        for flag in ["--rebuild", "--force"] {
+            let cli = Cli::try_parse_from(["devkit", "build", flag]).expect(flag);
+            let Command::Build(a) = cli.command else {
+                panic!("not build")
+            };
+            assert!(a.build.rebuild, "{flag}");
+        }
+        for flag in ["--emulator-dir", "--state-dir"] {
+            Cli::try_parse_from(["devkit", "dps-emulator", flag, "/tmp/e"]).expect(flag);
+        }
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let help = |cmd: &mut clap::Command, sub: &str| {
+            cmd.find_subcommand_mut(sub)
+                .expect(sub)
+                .render_long_help()
+                .to_string()
+        };
+        let build = help(&mut cmd, "build");
+        assert!(
+            build.contains("--rebuild") && !build.contains("--force"),
+            "{build}"
+        );
+        let emulator = help(&mut cmd, "dps-emulator");
+        assert!(
+            emulator.contains("--emulator-dir") && !emulator.contains("state-dir"),
+            "{emulator}"
         );
     }
 

@@ -39,7 +39,7 @@ struct EmulatorProcess {
 impl EmulatorProcess {
     fn start(state: &Path, extra: &[&str]) -> EmulatorProcess {
         let mut child = Command::new(DEVKIT)
-            .args(["dps-emulator", "--listen", "127.0.0.1:0", "--state-dir"])
+            .args(["dps-emulator", "--listen", "127.0.0.1:0", "--emulator-dir"])
             .arg(state)
             .args(extra)
             .stdout(Stdio::piped())

@@ -28,7 +28,7 @@ impl Emulator {
                 "--inject-429",
                 "3",
             ])
-            .args(["--retry-after", "0", "--state-dir"])
+            .args(["--retry-after", "0", "--emulator-dir"])
             .arg(state)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -693,6 +693,8 @@ fn batch_writes_good_rows_and_reports_bad_ones() {
     json_casing::assert_camel_case(&json, "generate-cert --batch --json");
     assert_eq!(json["ok"], 2);
     assert_eq!(json["failed"], 2);
+    // One document: the summary and the JSON error object of the failed run.
+    assert_eq!(json["error"]["kind"], "taskFailed", "{json}");
     let results = json["results"].as_array().unwrap();
     // A failed row carries a typed error object (kind, input, message), not a bare string.
     assert!(

@@ -101,7 +101,7 @@ fn many_long_requests_starve_neither_other_requests_nor_cancellation() {
     let ids: Vec<i64> = (0..80)
         .map(|i| {
             let build_dir = p.root().join(format!(".devkit/build-{i}"));
-            lsp.send_request("devkit/build", json!({"projectDir": p.root(), "arduinoCli": slow, "idScope": "0ne0001A2B3", "buildDir": build_dir, "force": true}))
+            lsp.send_request("devkit/build", json!({"projectDir": p.root(), "arduinoCli": slow, "idScope": "0ne0001A2B3", "buildDir": build_dir, "rebuild": true}))
         })
         .collect();
     let r = lsp.request("devkit/listPorts", json!({}));

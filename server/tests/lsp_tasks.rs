@@ -247,7 +247,6 @@ fn requests_for_the_same_build_directory_do_not_overlap() {
         .starts_with("buildDir:"));
     let r = lsp.response(first);
     assert!(r.get("result").is_some(), "{r}");
-    let _: Value = r;
 }
 
 /// A virtual DevKit in configuration mode on a pty, a DPS emulator, the sample build, and the
@@ -360,8 +359,11 @@ fn a_cancelled_provisioning_run_leaves_the_monitor_open() {
     let r = lsp.request("devkit/monitor/open", json!({"port": port}));
     assert_eq!(r["result"]["opened"], true, "{r}");
     let id = lsp.send_request("devkit/provision", run.params.clone());
-    // Cancel once the run has the port (its console work shows up as progress or serial data).
-    std::thread::sleep(Duration::from_millis(300));
+    // Cancel the running job: once it reports a step (it has the port by then).
+    let step = lsp.wait_for("$/progress", Duration::from_secs(20), |m| {
+        m["params"]["value"]["kind"] == "report"
+    });
+    assert!(step.is_some(), "the run reported a step before the cancel");
     lsp.notify("$/cancelRequest", json!({"id": id}));
     let r = lsp.response(id);
     assert!(

@@ -3,22 +3,29 @@
 //!
 //! Each domain error type (`IdentityError`, `BuildError`, `FlashError`, ...) implements
 //! [`DomainError`]; the adapters render from it and nothing else:
-//! - the CLI: exit code from [`ErrorKind::exit_code`], an invalid input named by its flag
-//!   ([`Input::flag`]), next actions as commands and flags ([`NextAction::cli_hint`]);
-//! - the daemon: `data.code` from [`ErrorKind::code_name`], `data.field` from [`Input::field`]
-//!   (never from matching message text), `data.nextActions` from [`DomainError::next_actions`]
-//!   (wire names of [`NextAction`], the extension renders them as buttons).
+//! - the CLI: exit code from [`DomainError::exit_code`], an invalid input named by its flag
+//!   and next actions as the commands that do them (`server/src/cli/vocab.rs`);
+//! - the daemon: `data.code` from [`ErrorKind::code_name`], `data.field` from the input's
+//!   param name (`server/src/lsp/vocab.rs`, never from matching message text),
+//!   `data.nextActions` from [`DomainError::next_actions`] (wire names of [`NextAction`], the
+//!   extension renders them as buttons).
 //!
-//! Messages written here name inputs and rules, never values of secrets.
+//! Nothing here names a CLI flag, a JSON field or an editor setting: messages name inputs by
+//! their words ([`Input::label`]) and rules, never values of secrets.
 
 use serde::{Deserialize, Serialize};
 
-/// Declares [`Input`] from one table: variant => daemon param (`data.field`), CLI flag, words.
-/// One row per input, so a new input cannot miss a name (and [`Input::ALL`] lists every one).
+/// Declares [`Input`] from one table: variant => words. One row per input, so
+/// [`Input::ALL`] lists every one; the adapters name each input in their own vocabulary
+/// (the CLI's flags in `server/src/cli/vocab.rs`, the daemon's params in
+/// `server/src/lsp/vocab.rs`, both exhaustive matches).
 macro_rules! inputs {
-    ($( $(#[$doc:meta])* $v:ident => $field:literal, $flag:literal, $label:literal; )*) => {
-        /// The inputs a task can refuse, one name per concept across CLI flags, daemon params and docs.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    ($( $(#[$doc:meta])* $v:ident => $label:literal; )*) => {
+        /// The inputs a task can refuse: one typed name per concept, whatever adapter carries it.
+        /// In a report (a batch row's error) an input is its concept's camelCase name, which is
+        /// the daemon's param name (`server/src/lsp/vocab.rs` checks that they agree).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
         pub enum Input {
             $( $(#[$doc])* $v, )*
         }
@@ -26,16 +33,6 @@ macro_rules! inputs {
         impl Input {
             /// Every input, in declaration order.
             pub const ALL: &'static [Input] = &[$(Input::$v),*];
-
-            /// The daemon's camelCase param name (`data.field`).
-            pub const fn field(self) -> &'static str {
-                match self { $(Input::$v => $field,)* }
-            }
-
-            /// The CLI flag that carries this input.
-            pub const fn flag(self) -> &'static str {
-                match self { $(Input::$v => $flag,)* }
-            }
 
             /// What the input is, in words (the default subject of a message).
             pub const fn label(self) -> &'static str {
@@ -46,52 +43,52 @@ macro_rules! inputs {
 }
 
 inputs! {
-    Port => "port", "--port", "serial port";
-    Bin => "bin", "--bin", "image";
-    Map => "map", "--map", "map";
-    BuildDir => "buildDir", "--build-dir", "build directory";
-    ProjectDir => "projectDir", "--project-dir", "project directory";
-    Sketch => "sketch", "--sketch", "sketch directory";
-    ArduinoCli => "arduinoCli", "--arduino-cli", "arduino-cli";
-    Builder => "builder", "--builder", "builder";
-    ArduinoBuilder => "arduinoBuilder", "--arduino-builder", "arduino-builder";
-    ArduinoData => "arduinoData", "--arduino-data", "Arduino data directory";
-    GlobalEndpoint => "globalEndpoint", "--global-endpoint", "global device endpoint";
-    IdScope => "idScope", "--id-scope", "ID Scope";
-    RegistrationId => "registrationId", "--registration-id", "registration ID";
-    Mac => "mac", "--mac", "MAC address";
-    FirmwareVersion => "firmwareVersion", "--firmware-version", "firmware version";
-    Uds => "uds", "--uds-file", "UDS";
-    ConnectionString => "connectionString", "--connection-string-file", "connection string";
-    HubConnectionString => "hubConnectionString", "--hub-connection-string-file", "IoT Hub connection string";
-    CaFile => "caFile", "--ca-file", "CA certificate";
-    TrustedCa => "trustedCa", "--trusted-ca", "trusted CA certificate";
-    Cert => "cert", "--cert", "certificate";
-    AliasKey => "aliasKey", "--alias-key", "alias private key";
-    DeviceId => "deviceId", "--device-id", "device ID";
-    IotHub => "iotHub", "--iot-hub", "IoT hub";
-    DpsName => "dpsName", "--dps-name", "DPS name";
-    Backend => "backend", "--backend", "flash backend";
-    Probe => "probe", "--probe", "probe selector";
-    Openocd => "openocd", "--openocd", "openocd";
-    SimDir => "simDir", "--sim-dir", "sim state directory";
-    Address => "address", "--address", "address";
-    WifiSsid => "wifiSsid", "--wifi-ssid", "SSID";
-    WifiPassword => "wifiPassword", "--wifi-password-file", "Wi-Fi password";
-    Link => "link", "--link", "link";
-    Hub => "hub", "--hub", "hub";
-    Manifest => "manifest", "--manifest", "manifest";
-    OutDir => "outDir", "--out-dir", "output directory";
+    Port => "serial port";
+    Bin => "image";
+    Map => "map";
+    BuildDir => "build directory";
+    ProjectDir => "project directory";
+    Sketch => "sketch directory";
+    ArduinoCli => "arduino-cli";
+    Builder => "builder";
+    ArduinoBuilder => "arduino-builder";
+    ArduinoData => "Arduino data directory";
+    GlobalEndpoint => "global device endpoint";
+    IdScope => "ID Scope";
+    RegistrationId => "registration ID";
+    Mac => "MAC address";
+    FirmwareVersion => "firmware version";
+    Uds => "UDS";
+    ConnectionString => "connection string";
+    HubConnectionString => "IoT Hub connection string";
+    CaFile => "CA certificate";
+    TrustedCa => "trusted CA certificate";
+    Cert => "certificate";
+    AliasKey => "alias private key";
+    DeviceId => "device ID";
+    IotHub => "IoT hub";
+    DpsName => "DPS name";
+    Backend => "flash backend";
+    Probe => "probe selector";
+    Openocd => "openocd";
+    SimDir => "sim state directory";
+    Address => "address";
+    WifiSsid => "SSID";
+    WifiPassword => "Wi-Fi password";
+    Link => "link";
+    Hub => "hub";
+    Manifest => "manifest";
+    OutDir => "output directory";
     /// Where a batch's certificates are (`<registration id>.pem` each).
-    CertDir => "certDir", "--cert-dir", "certificate directory";
+    CertDir => "certificate directory";
     /// A line for the DevKit's console.
-    Command => "text", "--command", "command";
+    Command => "command";
     /// A request body we built ourselves (an enrollment) that the service would not take.
-    Enrollment => "enrollment", "enrollment", "enrollment";
-    HostName => "hostName", "--host-name", "host name";
-    Transport => "transport", "--transport", "transport";
+    Enrollment => "enrollment";
+    HostName => "host name";
+    Transport => "transport";
     /// Where a generated UDS is saved (never over an existing file).
-    SaveUdsTo => "saveUdsTo", "--save-uds-to", "file to save the UDS to";
+    SaveUdsTo => "file to save the UDS to";
 }
 
 /// The caller's input was refused: nothing was sent or written.
@@ -121,13 +118,6 @@ impl InvalidInput {
     }
     pub fn subject(&self) -> &str {
         self.name.as_deref().unwrap_or(self.input.label())
-    }
-    /// The message with the input named by its CLI flag (when no more precise name is set).
-    pub fn cli_message(&self) -> String {
-        match &self.name {
-            Some(n) => format!("invalid {n}: {}", self.reason),
-            None => format!("invalid {}: {}", self.input.flag(), self.reason),
-        }
     }
 }
 
@@ -226,24 +216,6 @@ impl NextAction {
             NextAction::Retry => "retry",
         }
     }
-
-    /// How the CLI says it: the command or flag that does it.
-    pub const fn cli_hint(self) -> &'static str {
-        match self {
-            NextAction::SetUds => "push a UDS to the DevKit in configuration mode with `devkit set-uds --port PORT --generate --save-uds-to FILE` (or --uds-file FILE)",
-            NextAction::Enroll => "update the enrollment with `devkit enroll`",
-            NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert` (`devkit inspect-cert ENROLLED.pem --against GENERATED.pem` shows which input differs)",
-            NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
-            NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
-            NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
-            NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
-            NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
-            NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",
-            NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
-            NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
-            NextAction::Retry => "run the command again",
-        }
-    }
 }
 
 /// A next action with an optional detail (a setting id, a tool name, a registration ID).
@@ -265,29 +237,6 @@ impl NextStep {
         NextStep {
             action,
             detail: Some(detail.into()),
-        }
-    }
-}
-
-impl NextStep {
-    /// How the CLI says it: [`NextAction::cli_hint`], made precise by the detail where the
-    /// terminal has a better command (which tool to install, and how).
-    pub fn cli_hint(&self) -> String {
-        match (self.action, self.detail.as_deref()) {
-            (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli (see README: toolchain), \
-                 or build from an existing Arduino15 folder with --builder arduino-builder --arduino-data DIR"
-                .into(),
-            (NextAction::InstallToolchain, Some("arduino-builder")) => "install arduino-builder \
-                 (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
-                 or build with --builder arduino-cli"
-                .into(),
-            (NextAction::InstallToolchain, Some("az")) => "install the Azure CLI and its extension (`az extension add --name azure-iot`), \
-                 or enroll with --backend rest and the service connection string"
-                .into(),
-            (NextAction::InstallToolchain, Some(what)) => {
-                format!("install {what} (see README: toolchain)")
-            }
-            (action, _) => action.cli_hint().into(),
         }
     }
 }
@@ -419,66 +368,12 @@ mod tests {
         );
     }
 
-    /// The CLI renders a step by its detail where the terminal has a better command.
     #[test]
-    fn cli_hints_use_the_detail() {
-        let hint = |d: Option<&str>| {
-            NextStep {
-                action: NextAction::InstallToolchain,
-                detail: d.map(str::to_string),
-            }
-            .cli_hint()
-        };
-        assert!(hint(Some("arduino-builder")).contains("apt-get install arduino-builder"));
-        assert!(hint(Some("arduino-cli")).contains("--builder arduino-builder"));
-        assert!(hint(Some("az")).contains("--backend rest"));
-        assert_eq!(
-            hint(Some("openocd")),
-            "install openocd (see README: toolchain)"
-        );
-        assert_eq!(hint(None), NextAction::InstallToolchain.cli_hint());
-        assert_eq!(
-            NextStep::new(NextAction::Enroll).cli_hint(),
-            NextAction::Enroll.cli_hint()
-        );
-        // The daemon's side of a missing az: typed, no CLI flag in the message.
-        let e = crate::dps::DpsError::AzNotFound;
-        assert_eq!(e.kind(), ErrorKind::NotFound);
-        assert!(!e.to_string().contains("--"), "{e}");
-        assert_eq!(
-            e.next_actions()[0],
-            NextStep::with_detail(NextAction::InstallToolchain, "az")
-        );
-    }
-
-    #[test]
-    fn invalid_input_names_the_input_per_adapter() {
+    fn invalid_input_names_the_input_by_its_words() {
         let e = InvalidInput::new(Input::IdScope, "is required");
         assert_eq!(e.to_string(), "invalid ID Scope: is required");
-        assert_eq!(e.cli_message(), "invalid --id-scope: is required");
-        assert_eq!(e.input.field(), "idScope");
         assert_eq!(e.exit_code(), 2);
         let named = InvalidInput::new(Input::Uds, "has 3 digits").named("--uds-file a.uds");
         assert_eq!(named.to_string(), "invalid --uds-file a.uds: has 3 digits");
-        assert_eq!(named.cli_message(), named.to_string());
-    }
-
-    #[test]
-    fn fields_are_camel_case_and_flags_kebab_case() {
-        for &i in Input::ALL {
-            assert!(
-                i.field().chars().all(|c| c.is_ascii_alphanumeric()),
-                "{i:?}"
-            );
-            assert!(
-                i.field().starts_with(|c: char| c.is_ascii_lowercase()),
-                "{i:?}"
-            );
-            // An enrollment is a body we built, not something a flag carries.
-            let is_flag = i.flag().starts_with("--") || i == Input::Enrollment;
-            assert!(is_flag && !i.flag().contains(char::is_uppercase), "{i:?}");
-        }
-        let fields: std::collections::HashSet<_> = Input::ALL.iter().map(|i| i.field()).collect();
-        assert_eq!(fields.len(), Input::ALL.len(), "one param name per input");
     }
 }

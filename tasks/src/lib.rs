@@ -9,7 +9,7 @@
 //! - [`identity`]: DICE/RIoT derivation, certificates, registration IDs, UDS (issue: identity).
 //! - [`console`]: the DevKit configuration-mode console client.
 //! - [`monitor`]: the serial monitor (one owner per port, subscribers, pause/resume).
-//! - [`logs`]: device log lines turned into structured registration events.
+//! - [`logs`]: device log lines turned into structured log events.
 //! - [`sim`]: the virtual DevKit on a pseudo-terminal.
 //! - [`build`]: arduino-cli builds of the sketch.
 //! - [`flash`]: probe-rs / OpenOCD / virtual-DevKit flashing.
@@ -36,4 +36,5 @@ pub mod progress;
 pub mod project;
 pub mod provision;
 pub mod sim;
+pub mod text;
 pub mod upload;

@@ -83,7 +83,7 @@ async fn success_returns_bin_and_map_then_skips_until_something_changes() {
     let out = r.unwrap();
     assert!(!out.skipped);
     assert_eq!(out.toolchain.platform_version, "1.6.3");
-    // --force always compiles.
+    // A rebuild always compiles.
     let mut forced = p.options("0ne0001A2B4");
     forced.force = true;
     assert!(!run(&forced).await.0.unwrap().skipped);

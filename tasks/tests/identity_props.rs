@@ -118,9 +118,38 @@ impl<T: ?Sized + std::fmt::Display> AmbiguousIfImpl<ViaDisplay> for T {}
 fn secret_types_have_no_debug_or_display() {
     <Uds as AmbiguousIfImpl<_>>::check();
     <identity::DeviceIdentity as AmbiguousIfImpl<_>>::check();
-    // Zeroize on drop: the UDS bytes live in `Zeroizing` (compile-time: the wrapper type).
+    // The hex form is `Zeroizing` too (compile-time: the wrapper type).
     fn zeroizing<T: zeroize::Zeroize>(_: &zeroize::Zeroizing<T>) {}
     zeroizing(&Uds::generate().to_hex());
+}
+
+/// Dropping a UDS zeroes its bytes: the value is dropped in place, and the memory it occupied
+/// (still ours: a `MaybeUninit` slot on this stack) is read back.
+#[test]
+fn a_dropped_uds_leaves_zeros() {
+    let mut slot = std::mem::MaybeUninit::new(Uds::generate());
+    // SAFETY: `slot` was initialised just above.
+    let before = *unsafe { slot.assume_init_ref() }.as_bytes();
+    assert!(
+        before.iter().any(|b| *b != 0),
+        "a generated UDS is not all zeros"
+    );
+    let size = std::mem::size_of::<Uds>();
+    let bytes = |slot: &std::mem::MaybeUninit<Uds>| -> Vec<u8> {
+        // SAFETY: reading `size` bytes of the slot's own storage as bytes; the UDS is held
+        // inline (32 bytes, no heap), so every byte was written by it or by its zeroizing.
+        unsafe { std::slice::from_raw_parts(slot.as_ptr().cast::<u8>(), size) }.to_vec()
+    };
+    assert!(
+        bytes(&slot).windows(32).any(|w| w == before),
+        "the UDS is held inline"
+    );
+    // SAFETY: initialised, dropped once, never used as a `Uds` again.
+    unsafe { std::ptr::drop_in_place(slot.as_mut_ptr()) };
+    assert!(
+        bytes(&slot).iter().all(|b| *b == 0),
+        "the UDS's bytes were not zeroed on drop"
+    );
 }
 
 #[test]

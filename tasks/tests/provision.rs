@@ -159,20 +159,36 @@ async fn throttling_is_retried_to_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancelling_stops_the_job() {
+async fn cancelling_stops_the_running_job() {
+    // The run is cancelled from inside: at its third progress event, mid-run.
     let cancel = CancellationToken::new();
-    cancel.cancel();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let progress = {
+        let (cancel, seen) = (cancel.clone(), seen.clone());
+        Progress::new(move |e| {
+            let mut seen = seen.lock().unwrap();
+            seen.push(e);
+            if seen.len() == 3 {
+                cancel.cancel();
+            }
+        })
+    };
     let opts = SimulateOptions {
         registration_timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    let r = tokio::time::timeout(
-        Duration::from_secs(30),
-        simulate(opts, &Progress::none(), &cancel),
-    )
-    .await
-    .expect("bounded");
+    let r = tokio::time::timeout(Duration::from_secs(30), simulate(opts, &progress, &cancel))
+        .await
+        .expect("bounded");
     assert!(matches!(r, Err(ProvisionError::Cancelled)), "{r:?}");
+    assert!(cancel.is_cancelled(), "cancelled while running");
+    // It stopped before the device was assigned.
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(
+        !seen.iter().any(|e| format!("{e:?}").contains("assigned")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

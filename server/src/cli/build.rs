@@ -52,8 +52,10 @@ pub struct BuildArgs {
     #[arg(long, env = "DEVKIT_DPS_REGISTRATION_ID", value_name = "ID")]
     pub registration_id: Option<String>,
     /// Compile even when nothing changed.
-    #[arg(long)]
-    pub force: bool,
+    // `--force`: the old name, kept as a hidden alias (`force` meant two things: this, and
+    // accepting the sample UDS).
+    #[arg(long = "rebuild", alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(clap::Args)]
@@ -78,7 +80,7 @@ impl BuildArgs {
             builder: Some(self.builder.clone()),
             arduino_builder: self.arduino_builder.clone(),
             arduino_data: self.arduino_data.clone(),
-            force: self.force,
+            force: self.rebuild,
         }
     }
 
@@ -146,24 +148,26 @@ pub fn run(args: Args) -> CliResult {
             Ok(())
         }
         Err(e) => {
-            if let (
-                true,
+            // A failed compile: its diagnostics next to the JSON error object.
+            let output = match &e {
                 BuildError::Compile {
                     diagnostics, known, ..
-                },
-            ) = (args.json, &e)
-            {
-                let known: Vec<_> = known
-                    .iter()
-                    .map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix }))
-                    .collect();
-                let v = serde_json::json!({ "error": e.to_string(), "diagnostics": diagnostics, "knownFailures": known });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
-                );
-            }
-            Err(e.into())
+                } => {
+                    let known: Vec<_> = known
+                        .iter()
+                        .map(|(kind, fix)| serde_json::json!({ "kind": kind, "fix": fix }))
+                        .collect();
+                    Some((serde_json::json!(diagnostics), serde_json::json!(known)))
+                }
+                _ => None,
+            };
+            let err = CliError::from(e);
+            Err(match output {
+                Some((diagnostics, known)) => err
+                    .with_output("diagnostics", diagnostics)
+                    .with_output("knownFailures", known),
+                None => err,
+            })
         }
     }
 }

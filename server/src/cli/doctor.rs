@@ -1,6 +1,7 @@
 //! `devkit doctor`: is this machine ready to build, flash and provision a DevKit? A thin
 //! renderer of `tasks::doctor` (the editor's "Check Setup" shows the same checks).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use anyhow::Context;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ fn render_action(action: NextAction, detail: Option<&str>) -> String {
             "add the udev rule to {}",
             detail.unwrap_or(tasks::flash::UDEV_RULE_FILE)
         ),
-        other => other.cli_hint().to_string(),
+        other => other.hint(),
     }
 }
 
@@ -35,13 +36,13 @@ pub fn run(args: Args) -> CliResult {
         ..Default::default()
     }));
     let ready = doctor::ready(&checks);
-    if args.json {
+    if args.json && ready {
         let out = serde_json::json!({ "checks": checks, "ready": ready });
         println!(
             "{}",
             serde_json::to_string_pretty(&out).context("serialising the checks")?
         );
-    } else {
+    } else if !args.json {
         for c in &checks {
             let mark = match c.status {
                 CheckStatus::Ok => "ok  ",
@@ -68,6 +69,13 @@ pub fn run(args: Args) -> CliResult {
     }
     if ready {
         Ok(())
+    } else if args.json {
+        // One document: the checks, with the error object next to them.
+        Err(CliError::Failed(anyhow::anyhow!(
+            "the setup is not complete (see the checks)"
+        ))
+        .with_output("checks", serde_json::json!(checks))
+        .with_output("ready", false.into()))
     } else {
         Err(CliError::Failed(anyhow::anyhow!(
             "the setup is not complete (see the checks above)"

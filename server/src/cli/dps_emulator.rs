@@ -1,4 +1,4 @@
-//! `devkit dps-emulator --listen ADDR --state-dir DIR [--hub HOST]`: a local DPS (service and
+//! `devkit dps-emulator --listen ADDR --emulator-dir DIR [--hub HOST]`: a local DPS (service and
 //! device APIs over TLS, plus the registry of every hub it assigns to). Prints, one per line,
 //! `service endpoint: ...`, `connection string: ...`, `id scope: ...`, `device endpoint: ...`,
 //! `ca certificate: ...`, then serves until interrupted (Ctrl-C / SIGTERM).
@@ -25,9 +25,11 @@ pub struct Args {
     /// listen address.
     #[arg(long, value_name = "NAME")]
     host_name: Option<String>,
-    /// Where enrollments, registrations, hub registries, the CA and the SAS key are kept.
-    #[arg(long, value_name = "DIR")]
-    state_dir: PathBuf,
+    /// The emulator's own directory: enrollments, registrations, hub registries, the CA and
+    /// the SAS key (not a virtual DevKit's `--sim-dir`).
+    // `--state-dir`: the old name, kept as a hidden alias.
+    #[arg(long = "emulator-dir", alias = "state-dir", value_name = "DIR")]
+    emulator_dir: PathBuf,
     /// IoT hub host name assigned when an enrollment names none.
     #[arg(long, value_name = "HOST")]
     hub: Option<String>,
@@ -48,7 +50,7 @@ fn addr(flag: &str, text: &str) -> Result<SocketAddr, CliError> {
 }
 
 pub fn run(args: Args) -> CliResult {
-    let mut config = EmulatorConfig::new(addr("--listen", &args.listen)?, &args.state_dir);
+    let mut config = EmulatorConfig::new(addr("--listen", &args.listen)?, &args.emulator_dir);
     config.device_listen = args
         .device_listen
         .as_deref()

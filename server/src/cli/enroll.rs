@@ -4,6 +4,7 @@
 //! (`--json`: the report itself, the daemon's `devkit/enroll` result). The task creates or
 //! updates the enrollment and records it in the project state.
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
 use tasks::dps::enroll::{self, EnrollBackend, EnrollReport, EnrollRequest, EnrollmentSettings};
@@ -175,7 +176,7 @@ fn print_report(r: &EnrollReport) {
         let next: Vec<String> = r
             .next_actions
             .iter()
-            .map(tasks::error::NextStep::cli_hint)
+            .map(|step| step.hint())
             .collect();
         eprintln!("next: {}", next.join("; or "));
     }

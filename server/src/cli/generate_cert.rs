@@ -13,6 +13,7 @@
 //! this module maps the flags to its request, names refused inputs by their flags, and renders
 //! the report (`--json`: the report itself).
 
+use super::vocab::Hint;
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
 use tasks::error::{DomainError, Input};
@@ -127,7 +128,7 @@ impl Args {
         };
         match &e {
             IdentityError::SampleUds(i) => {
-                CliError::invalid(format!("{}; {SAMPLE_HINT}", i.cli_message()))
+                CliError::from(i.clone()).with_hint(Some(SAMPLE_HINT.to_string()))
             }
             _ => e.into(),
         }
@@ -221,7 +222,7 @@ fn print_report(report: &GenerateReport) {
     }
     warn(&report.warnings);
     for step in &report.next_actions {
-        println!("next: {}", step.cli_hint());
+        println!("next: {}", step.hint());
     }
     println!("Note: {}", report.note);
 }
@@ -239,13 +240,22 @@ fn run_batch(args: &Args, manifest: &Path) -> CliResult {
     };
     let plan = request.plan().map_err(|e| args.error(e))?;
     let report = generate::run_batch(plan, &Progress::none(), &CancellationToken::new())?;
-    render(args.json, &report, &report.warnings, print_batch)?;
+    if report.failed == 0 || !args.json {
+        render(args.json, &report, &report.warnings, print_batch)?;
+    }
     if report.failed > 0 {
-        return Err(CliError::Failed(anyhow::anyhow!(
+        let e = CliError::Failed(anyhow::anyhow!(
             "{} of {} manifest rows failed (see above)",
             report.failed,
             report.results.len()
-        )));
+        ));
+        if !args.json {
+            return Err(e);
+        }
+        // With --json, one document: the batch report next to the error object.
+        warn(&report.warnings);
+        let document = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
+        return Err(e.with_document(document));
     }
     Ok(())
 }

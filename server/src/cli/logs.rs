@@ -1,4 +1,4 @@
-//! `devkit logs --events FILE`: registration events from a captured serial log.
+//! `devkit logs --events FILE`: log events from a captured serial log.
 
 use super::{CliError, CliResult};
 use std::io::Write;
@@ -8,7 +8,7 @@ use tasks::logs::EventParser;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Print registration events as JSON lines (otherwise: the log's lines, CR/LF normalised).
+    /// Print log events as JSON lines (otherwise: the log's lines, CR/LF normalised).
     #[arg(long)]
     pub events: bool,
     /// The captured log (`-` for standard input).

@@ -1,6 +1,7 @@
 //! One module per subcommand: argument parsing and rendering only; the work is in `tasks`.
 
-use tasks::error::DomainError;
+use tasks::error::{DomainError, ErrorKind, Input, NextStep};
+use vocab::{CliMessage, Flag, Hint};
 
 pub mod build;
 pub mod device_upload;
@@ -20,14 +21,47 @@ pub mod set_uds;
 pub mod set_wifi;
 pub mod sim;
 pub mod upload;
+pub mod vocab;
 
 /// A subcommand's failure, classified for the exit code.
 #[derive(Debug)]
 pub enum CliError {
-    /// Invalid input: exit 2. The message names the input and what is allowed.
+    /// Invalid input found by the adapter (a flag combination): exit 2. The message names
+    /// the input and what is allowed.
     Invalid(anyhow::Error),
-    /// Anything else: exit 1.
+    /// Anything else the adapter found: exit 1.
     Failed(anyhow::Error),
+    /// A task's error, with what the error model says about it (kind, input, hint, next
+    /// actions); its exit code is the error's.
+    Task(Box<TaskFailure>),
+}
+
+/// A task error as the CLI shows it: built once in [`CliError::from_domain`], rendered for a
+/// terminal (stderr) or as the JSON error object (stdout, with `--json`).
+#[derive(Debug)]
+pub struct TaskFailure {
+    pub exit_code: i32,
+    pub kind: ErrorKind,
+    pub input: Option<Input>,
+    /// The message, an invalid input named by its flag.
+    pub message: String,
+    pub hint: Option<String>,
+    pub next_actions: Vec<NextStep>,
+    /// Members printed next to `error` in the JSON object (a failed compile's diagnostics,
+    /// the checks of an incomplete setup).
+    pub output: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The JSON error object's `error` member (`--json`): the daemon's vocabulary (`kind` is the
+/// daemon's `data.code`, `input` its `data.field`).
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JsonError<'a> {
+    pub kind: &'static str,
+    pub input: Option<&'static str>,
+    pub message: &'a str,
+    pub hint: Option<&'a str>,
+    pub next_actions: &'a [NextStep],
 }
 
 /// An error and its causes, `: `-joined, leaving out a cause the text already says (domain
@@ -49,18 +83,119 @@ impl CliError {
     pub fn invalid(msg: impl std::fmt::Display) -> Self {
         CliError::Invalid(anyhow::anyhow!("{msg}"))
     }
-    /// Print the error to stderr and return the exit code.
-    pub fn report(&self) -> i32 {
+
+    /// The exit code: 2 for invalid input, 1 for anything else (the task error's own).
+    pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Invalid(e) => {
-                eprintln!("error: {e:#}");
-                2
-            }
-            CliError::Failed(e) => {
-                eprintln!("error: {e:#}");
-                1
+            CliError::Invalid(_) => 2,
+            CliError::Failed(_) => 1,
+            CliError::Task(t) => t.exit_code,
+        }
+    }
+
+    /// The error as a terminal shows it (without the `error: ` prefix): the message, then the
+    /// hint and the next actions as the commands that do them.
+    pub fn text(&self) -> String {
+        match self {
+            CliError::Invalid(e) | CliError::Failed(e) => format!("{e:#}"),
+            CliError::Task(t) => {
+                let mut text = t.message.clone();
+                if let Some(h) = &t.hint {
+                    text = format!("{text}\nhint: {h}");
+                }
+                if !t.next_actions.is_empty() {
+                    let next: Vec<String> = t.next_actions.iter().map(Hint::hint).collect();
+                    text = format!("{text}\nnext: {}", next.join("; or "));
+                }
+                text
             }
         }
+    }
+
+    /// The JSON error object `--json` prints on stdout:
+    /// `{"error": {"kind", "input", "message", "hint", "nextActions"}}` (plus the command's
+    /// own output members, such as a failed compile's `diagnostics`).
+    pub fn json(&self) -> serde_json::Value {
+        let (kind, message) = match self {
+            CliError::Invalid(e) => (ErrorKind::InvalidInput, format!("{e:#}")),
+            CliError::Failed(e) => (ErrorKind::Failed, format!("{e:#}")),
+            CliError::Task(t) => (t.kind, t.message.clone()),
+        };
+        let (input, hint, next, output) = match self {
+            CliError::Task(t) => (
+                t.input,
+                t.hint.as_deref(),
+                &t.next_actions[..],
+                Some(&t.output),
+            ),
+            _ => (None, None, &[][..], None),
+        };
+        let error = JsonError {
+            kind: kind.code_name(),
+            input: input.map(crate::lsp::vocab::field),
+            message: &message,
+            hint,
+            next_actions: next,
+        };
+        let mut object = output.cloned().unwrap_or_default();
+        object.insert(
+            "error".into(),
+            serde_json::to_value(error).unwrap_or_default(),
+        );
+        serde_json::Value::Object(object)
+    }
+
+    /// Print the error to stderr (and with `json`, the JSON error object to stdout) and
+    /// return the exit code.
+    pub fn report(&self, json: bool) -> i32 {
+        eprintln!("error: {}", self.text());
+        if json {
+            println!("{}", self.json());
+        }
+        self.exit_code()
+    }
+
+    /// The same error with every member of `document` (the command's own JSON output)
+    /// printed next to `error`.
+    pub fn with_document(self, document: serde_json::Value) -> Self {
+        match document {
+            serde_json::Value::Object(members) => members
+                .into_iter()
+                .fold(self, |e, (k, v)| e.with_output(&k, v)),
+            _ => self,
+        }
+    }
+
+    /// The same error with a hint (when it has none yet).
+    pub fn with_hint(mut self, hint: Option<String>) -> Self {
+        if let (CliError::Task(t), Some(h)) = (&mut self, hint) {
+            t.hint.get_or_insert(h);
+        }
+        self
+    }
+
+    /// The same error with `key` printed next to `error` in the JSON object.
+    pub fn with_output(mut self, key: &str, value: serde_json::Value) -> Self {
+        if let CliError::Failed(e) | CliError::Invalid(e) = &self {
+            let code = self.exit_code();
+            self = CliError::Task(Box::new(TaskFailure {
+                exit_code: code,
+                kind: if code == 2 {
+                    ErrorKind::InvalidInput
+                } else {
+                    ErrorKind::Failed
+                },
+                input: None,
+                message: format!("{e:#}"),
+                hint: None,
+                next_actions: Vec::new(),
+                output: serde_json::Map::new(),
+            }));
+        }
+        if let CliError::Task(t) = &mut self {
+            t.output.insert(key.into(), value);
+        }
+        self
     }
 }
 
@@ -71,37 +206,26 @@ impl From<anyhow::Error> for CliError {
 }
 
 impl CliError {
-    /// The one conversion from a task error: the exit code from its kind, an invalid input
-    /// named by its flag, next actions rendered as the commands and flags that do them.
+    /// The one conversion from a task error: the exit code and kind from the error model, an
+    /// invalid input named by its flag, its hint and next actions (rendered as the commands
+    /// and flags that do them, or as typed actions in JSON).
     pub fn from_domain<E: DomainError + Send + Sync + 'static>(e: E) -> Self {
-        let code = e.exit_code();
-        let next: Vec<String> = e
-            .next_actions()
-            .iter()
-            .map(tasks::error::NextStep::cli_hint)
-            .collect();
-        let cli_message = e.invalid_input().map(|i| i.cli_message());
-        let flag = e.input().map(|i| i.flag());
-        let text = match (cli_message, flag) {
-            (Some(m), _) => m,
+        let input = e.input();
+        let message = match (e.invalid_input(), input) {
+            (Some(i), _) => i.cli_message(),
             // A missing input file: name the flag it came from.
-            (None, Some(flag)) => format!("invalid {flag}: {}", chain_text(&e)),
+            (None, Some(input)) => format!("invalid {}: {}", input.flag(), chain_text(&e)),
             (None, None) => chain_text(&e),
         };
-        // The cause first, then what it usually means, then what to do.
-        let text = match e.hint() {
-            Some(hint) => format!("{text}\nhint: {hint}"),
-            None => text,
-        };
-        let err = if next.is_empty() {
-            anyhow::anyhow!(text)
-        } else {
-            anyhow::anyhow!("{text}\nnext: {}", next.join("; or "))
-        };
-        match code {
-            2 => CliError::Invalid(err),
-            _ => CliError::Failed(err),
-        }
+        CliError::Task(Box::new(TaskFailure {
+            exit_code: e.exit_code(),
+            kind: e.kind(),
+            input,
+            message,
+            hint: e.hint(),
+            next_actions: e.next_actions(),
+            output: serde_json::Map::new(),
+        }))
     }
 }
 
@@ -130,7 +254,7 @@ pub fn read_uds(
     use tasks::identity::IdentityError;
     let read = tasks::identity::read_uds(source, input, allow_sample).map_err(|e| match e {
         IdentityError::SampleUds(i) => {
-            CliError::invalid(format!("{}; {sample_hint}", i.cli_message()))
+            CliError::from(i).with_hint(Some(sample_hint.to_string()).filter(|h| !h.is_empty()))
         }
         e => e.into(),
     })?;
@@ -189,9 +313,7 @@ mod tests {
     use tasks::error::{Input, InvalidInput};
 
     fn text(e: &CliError) -> String {
-        match e {
-            CliError::Invalid(e) | CliError::Failed(e) => format!("{e:#}"),
-        }
+        e.text()
     }
 
     #[test]
@@ -228,7 +350,7 @@ mod tests {
             Input::IdScope,
             "is required",
         )));
-        assert!(matches!(e, CliError::Invalid(_)));
+        assert_eq!(e.exit_code(), 2);
         assert!(
             text(&e).starts_with("invalid --id-scope: is required"),
             "{}",
@@ -238,7 +360,7 @@ mod tests {
             tool: BuildTool::ArduinoCli,
             configured: None,
         });
-        assert!(matches!(e, CliError::Failed(_)));
+        assert_eq!(e.exit_code(), 1);
         assert!(
             text(&e).contains("\nnext: ") && text(&e).contains("--arduino-cli FILE"),
             "{}",
@@ -250,7 +372,7 @@ mod tests {
             tool: BuildTool::ArduinoBuilder,
             configured: Some("/nope/arduino-builder".into()),
         });
-        assert!(matches!(e, CliError::Invalid(_)));
+        assert_eq!(e.exit_code(), 2);
         let t = text(&e);
         assert!(
             t.starts_with("invalid --arduino-builder: arduino-builder not found: the configured arduino-builder /nope/arduino-builder does not exist")
@@ -259,5 +381,42 @@ mod tests {
                 && !t.contains("arduino-cli not found"),
             "{t}"
         );
+    }
+
+    /// `--json`: one object, `error` holding the kind, the input's param name, the message,
+    /// the hint and the typed next actions.
+    #[test]
+    fn the_json_error_object_carries_the_error_model() {
+        let e = CliError::from(BuildError::from(InvalidInput::new(
+            Input::IdScope,
+            "is required",
+        )));
+        let v = e.json();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {
+                "kind": "invalidParams",
+                "input": "idScope",
+                "message": "invalid --id-scope: is required",
+                "hint": null,
+                "nextActions": [{"action": "configureDps"}]
+            }})
+        );
+        let e = CliError::invalid("--a and --b conflict").with_output("x", 1.into());
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.json()["error"]["kind"], "invalidParams");
+        assert_eq!(e.json()["error"]["input"], serde_json::Value::Null);
+        assert_eq!(e.json()["x"], 1);
+        let e = CliError::Failed(anyhow::anyhow!("boom")).with_hint(Some("h".into()));
+        assert_eq!(e.json()["error"]["kind"], "taskFailed");
+        assert_eq!(e.json()["error"]["nextActions"], serde_json::json!([]));
+        // The terminal: message, hint, then the next actions as commands.
+        let e = CliError::from(BuildError::from(InvalidInput::new(Input::IdScope, "x")))
+            .with_hint(Some("try this".into()));
+        assert_eq!(
+            e.text(),
+            "invalid --id-scope: x\nhint: try this\nnext: give the DPS settings with --id-scope and --global-endpoint"
+        );
+        assert_eq!(e.json()["error"]["hint"], "try this");
     }
 }

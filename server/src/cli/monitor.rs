@@ -1,4 +1,4 @@
-//! `devkit monitor`: watch a DevKit's serial output, as raw text or registration events.
+//! `devkit monitor`: watch a DevKit's serial output, as raw text or log events.
 
 use super::{CliError, CliResult};
 use std::io::Write;
@@ -21,7 +21,7 @@ pub struct Args {
     /// Also append every line to this file.
     #[arg(long)]
     pub log_file: Option<PathBuf>,
-    /// Print registration events as JSON lines instead of the raw text.
+    /// Print log events as JSON lines instead of the raw text.
     #[arg(long)]
     pub events: bool,
 }

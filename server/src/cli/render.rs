@@ -1,6 +1,7 @@
 //! How a task report reaches the terminal: `--json` prints the report as the daemon returns it;
 //! otherwise the commands render their own lines and these helpers print the shared parts.
 
+use super::vocab::Hint;
 use super::CliResult;
 use tasks::error::NextStep;
 
@@ -14,7 +15,7 @@ pub fn print_json<T: serde::Serialize>(report: &T) -> CliResult {
 /// A report's next actions, as the commands that do them (stderr: stdout holds results).
 pub fn print_next(next: &[NextStep]) {
     if !next.is_empty() {
-        let steps: Vec<String> = next.iter().map(NextStep::cli_hint).collect();
+        let steps: Vec<String> = next.iter().map(|step| step.hint()).collect();
         eprintln!("next: {}", steps.join("; then "));
     }
 }

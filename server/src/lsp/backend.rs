@@ -6,13 +6,14 @@ use super::error::{decode, TaskError};
 use super::ext;
 use super::handlers;
 use super::jobs::{guarded, Jobs};
-use super::to_proto::{self, range};
+use super::to_proto::{self, line_start};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tasks::build::sketch::{self, Configured};
+use tasks::text::LineIndex;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
 use tower_lsp_server::lsp_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService};
@@ -129,10 +130,11 @@ impl Ctx {
         let text = lock(&self.documents.text).get(&uri).cloned();
         if let Some(text) = text {
             if sketch::is_sketch_file(uri.as_str()) {
+                let index = LineIndex::new(&text);
                 diags.extend(
                     self.sketch_findings(&text)
                         .iter()
-                        .map(to_proto::sketch_diagnostic),
+                        .map(|f| to_proto::sketch_diagnostic(&text, &index, f)),
                 );
             }
         }
@@ -196,9 +198,10 @@ fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
     else {
         return Vec::new();
     };
+    let line = LineIndex::new(text).line_col(id.line_start).line;
     if !id.value.is_empty() && tasks::identity::RegistrationId::parse(&id.value).is_err() {
         return vec![CodeLens {
-            range: range(id.line, 0, 0),
+            range: line_start(line),
             command: Some(Command {
                 title: "Invalid registration ID (lower-case a-z, 0-9 and - only): fix it to generate a certificate".into(),
                 // No command: the lens is a label.
@@ -213,7 +216,7 @@ fn code_lenses(uri: &Uri, text: &str) -> Vec<CodeLens> {
         "registrationId": if id.value.is_empty() { Value::Null } else { Value::String(id.value.clone()) },
     });
     let lens = |title: &str, command: &str| CodeLens {
-        range: range(id.line, 0, 0),
+        range: line_start(line),
         command: Some(Command {
             title: title.into(),
             command: command.into(),
@@ -443,11 +446,12 @@ impl LanguageServer for Backend {
             return Ok(None);
         };
         let (first, last) = (params.range.start.line, params.range.end.line);
+        let index = LineIndex::new(&text);
         let actions = self
             .sketch_findings(&text)
             .iter()
-            .filter(|f| (first..=last).contains(&f.line))
-            .flat_map(|f| to_proto::code_actions(&uri, f))
+            .filter(|f| (first..=last).contains(&index.line_col(f.range.start).line))
+            .flat_map(|f| to_proto::code_actions(&uri, &text, &index, f))
             .map(CodeActionOrCommand::CodeAction)
             .collect();
         Ok(Some(actions))

@@ -6,6 +6,7 @@
 //! [`decode`] keeps only the field path and what was expected.
 
 use super::ext::codes;
+use super::vocab::Field;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use tasks::error::{DomainError, ErrorKind};
@@ -341,6 +342,18 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(err.code, -32602);
+    }
+
+    /// `rebuild` is the name; `force`, the old one, still decodes.
+    #[test]
+    fn build_takes_rebuild_and_the_old_force() {
+        use crate::lsp::ext::BuildParams;
+        for key in ["rebuild", "force"] {
+            let p = decode::<BuildParams>(json!({"projectDir": "/p", key: true})).unwrap();
+            assert!(p.rebuild, "{key}");
+        }
+        let p = decode::<BuildParams>(json!({"projectDir": "/p"})).unwrap();
+        assert!(!p.rebuild);
     }
 
     #[test]

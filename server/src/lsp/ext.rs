@@ -298,7 +298,7 @@ pub struct GenerateCertParams {
     /// Record the identity in `<projectDir>/.devkit/state.json`.
     pub project_dir: Option<PathBuf>,
     /// Allow the UDS published in the original tutorial (its keys are public: tests only).
-    /// `force` is accepted as an alias.
+    /// `force` is accepted as an alias (the old name; `force` alone now names nothing).
     #[serde(default, alias = "force")]
     pub allow_sample_uds: bool,
 }
@@ -367,9 +367,9 @@ pub struct BuildParams {
     pub id_scope: Option<String>,
     /// Default: the device's `az-<mac>v<x>v<y>v<z>`.
     pub registration_id: Option<String>,
-    /// Compile even when nothing changed.
-    #[serde(default)]
-    pub force: bool,
+    /// Compile even when nothing changed. `force` is accepted as an alias (the old name).
+    #[serde(default, alias = "force")]
+    pub rebuild: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -877,12 +877,13 @@ impl Notification for RegistrationEvent {
 pub struct RegistrationEventParams {
     /// The port it came from (`simulated` for `devkit/provision` with `simulate`).
     pub port: String,
-    /// The `tasks::logs` event, keys and `kind` in camelCase: `kind` is one of `boot`,
-    /// `configMode`, `identity`, `status` (with `status`: `connected`, `registering`,
-    /// `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with `hub`,
-    /// `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`, `deviceError`.
+    /// The `tasks::logs::LogEvent`, flattened (its own camelCase serialization): `kind` is
+    /// one of `boot`, `configMode`, `identity`, `status` (with `status`: `connected`,
+    /// `registering`, `assigning`, ...), `registrationRequest`, `dpsError`, `assigned` (with
+    /// `hub`, `deviceId`), `failed` (with `reason`, `hint`), `udsMissing`, `wifiFailed`,
+    /// `deviceError`.
     #[serde(flatten)]
-    pub event: serde_json::Map<String, serde_json::Value>,
+    pub event: tasks::logs::LogEvent,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

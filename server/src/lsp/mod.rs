@@ -11,7 +11,8 @@
 //! - [`error`]: error codes and safe params decoding;
 //! - [`serial_data`]: batching of serial output into notifications;
 //! - [`to_proto`]: every conversion from a `tasks` value to a wire value;
-//! - [`transport`]: framing with bounds, dispatch and cancellation on stdio.
+//! - [`transport`]: framing with bounds, dispatch and cancellation on stdio;
+//! - [`vocab`]: the param name of each `tasks` input (`data.field`).
 //!
 //! Secrets arrive only in request params. Params are never logged (tower-lsp-server's own
 //! message tracing is filtered out in `cli::lsp`), and secret fields are [`secret::Secret`]s.
@@ -25,6 +26,7 @@ pub mod secret;
 pub mod serial_data;
 pub mod to_proto;
 pub mod transport;
+pub mod vocab;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -29,6 +29,7 @@ use super::settings::{
 };
 use super::{DpsSettings, DPS_CONFIG_HEADER};
 use crate::identity::RegistrationId;
+use crate::text::{LineIndex, TextRange};
 use std::path::Path;
 
 /// One of the settings we look for.
@@ -65,18 +66,17 @@ impl SettingKind {
     }
 }
 
-/// A setting found in a file. Lines are 0-based; columns are UTF-16 code units (LSP's
-/// default encoding).
+/// A setting found in a file. Positions are byte offsets into the file ([`crate::text`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
     pub kind: SettingKind,
     /// The identifier it is written under (`DPS_ID_SCOPE`, `ID_Scope`).
     pub name: String,
     pub value: String,
-    pub line: u32,
-    /// Range of the value inside the quotes.
-    pub start: u32,
-    pub end: u32,
+    /// The value inside the quotes.
+    pub range: TextRange,
+    /// Where the setting's line starts.
+    pub line_start: u32,
 }
 
 /// What [`scan`] finds in a file.
@@ -124,12 +124,10 @@ impl Rule {
     }
 }
 
-/// A text replacement in the scanned file (0-based line, UTF-16 columns).
+/// A text replacement in the scanned file (byte offsets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
-    pub line: u32,
-    pub start: u32,
-    pub end: u32,
+    pub range: TextRange,
     pub new_text: String,
 }
 
@@ -146,9 +144,8 @@ pub struct Fix {
 /// A problem with a setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub line: u32,
-    pub start: u32,
-    pub end: u32,
+    /// The value the finding is about (byte offsets into the file).
+    pub range: TextRange,
     pub severity: Severity,
     pub rule: Rule,
     pub message: String,
@@ -230,10 +227,6 @@ fn classify(ident: &str) -> Option<SettingKind> {
     }
 }
 
-fn utf16_len(s: &str) -> u32 {
-    s.chars().map(|c| c.len_utf16() as u32).sum()
-}
-
 /// Find the settings in `text` (first occurrence of each kind wins).
 pub fn scan(text: &str) -> Sketch {
     let mut sketch = Sketch {
@@ -241,7 +234,12 @@ pub fn scan(text: &str) -> Sketch {
         ..Sketch::default()
     };
     let mut in_block_comment = false;
-    for (lineno, line) in text.lines().enumerate() {
+    let mut line_start = 0u32;
+    for raw in text.split_inclusive('\n') {
+        let start = line_start;
+        line_start += raw.len() as u32;
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        let line = line.strip_suffix('\r').unwrap_or(line);
         let code = strip_comments(line, &mut in_block_comment);
         let directive = code.trim_start();
         if directive.starts_with('#')
@@ -251,7 +249,7 @@ pub fn scan(text: &str) -> Sketch {
             sketch.includes_header = true;
             continue;
         }
-        if let Some(s) = scan_line(&code, line, lineno as u32) {
+        if let Some(s) = scan_line(&code, start) {
             if !sketch.settings.iter().any(|f| f.kind == s.kind) {
                 sketch.settings.push(s);
             }
@@ -260,7 +258,7 @@ pub fn scan(text: &str) -> Sketch {
     sketch
 }
 
-/// The line with comments blanked out (same length, so columns still match).
+/// The line with comments blanked out (same length in bytes, so offsets still match).
 fn strip_comments(line: &str, in_block: &mut bool) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars().peekable();
@@ -272,7 +270,8 @@ fn strip_comments(line: &str, in_block: &mut bool) -> String {
                 *in_block = false;
                 out.push_str("  ");
             } else {
-                out.push(if c.is_ascii() { ' ' } else { c });
+                // Blank, keeping the byte length.
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
             }
             continue;
         }
@@ -304,7 +303,8 @@ fn strip_comments(line: &str, in_block: &mut bool) -> String {
     out
 }
 
-fn scan_line(code: &str, original: &str, line: u32) -> Option<Setting> {
+/// The setting on one line (comments blanked), its range offset by `line_start`.
+fn scan_line(code: &str, line_start: u32) -> Option<Setting> {
     let bytes = code.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -342,15 +342,12 @@ fn scan_line(code: &str, original: &str, line: u32) -> Option<Setting> {
                 if j >= bytes.len() {
                     return None; // unterminated
                 }
-                let start = utf16_len(&original[..vstart]);
-                let end = utf16_len(&original[..j]);
                 return Some(Setting {
                     kind,
                     name: name.to_string(),
                     value,
-                    line,
-                    start,
-                    end,
+                    range: TextRange::new(line_start + vstart as u32, line_start + j as u32),
+                    line_start,
                 });
             }
             continue;
@@ -385,9 +382,7 @@ fn finding(
     fixes: Vec<Fix>,
 ) -> Finding {
     Finding {
-        line: s.line,
-        start: s.start,
-        end: s.end,
+        range: s.range,
         severity,
         rule,
         message,
@@ -400,9 +395,7 @@ fn replace_value(s: &Setting, title: String, value: &str, preferred: bool) -> Fi
     Fix {
         title,
         edits: vec![Edit {
-            line: s.line,
-            start: s.start,
-            end: s.end,
+            range: s.range,
             new_text: value.to_string(),
         }],
         write_setting: None,
@@ -568,25 +561,19 @@ fn move_to_settings(sketch: &Sketch, s: &Setting) -> Fix {
     if s.name == macro_name {
         // `#define DPS_ID_SCOPE "..."`: the generated header defines it.
         edits.push(Edit {
-            line: s.line,
-            start: 0,
-            end: 0,
+            range: TextRange::empty(s.line_start),
             new_text: format!("// Moved to the setting {}: ", s.kind.setting_id()),
         });
     } else {
         if !sketch.includes_header {
             edits.push(Edit {
-                line: 0,
-                start: 0,
-                end: 0,
+                range: TextRange::empty(0),
                 new_text: format!("#include \"{DPS_CONFIG_HEADER}\" // generated from the DPS settings by `devkit build`\n"),
             });
         }
         // The quotes too: the macro is the string.
         edits.push(Edit {
-            line: s.line,
-            start: s.start.saturating_sub(1),
-            end: s.end + 1,
+            range: TextRange::new(s.range.start.saturating_sub(1), s.range.end + 1),
             new_text: macro_name.to_string(),
         });
     }
@@ -624,12 +611,14 @@ pub fn hard_coded_in(sketch_dir: &Path, dps: &DpsSettings) -> Vec<String> {
         if sketch.generated {
             continue;
         }
+        let index = LineIndex::new(&text);
         // Values equal to their setting compile the same: nothing to warn about here.
         for f in compare(&sketch, &configured)
             .into_iter()
             .filter(|f| f.severity == Severity::Warning)
         {
-            out.push(format!("{}:{}: {}", path.display(), f.line + 1, f.message));
+            let line = index.line_col(f.range.start).line + 1;
+            out.push(format!("{}:{line}: {}", path.display(), f.message));
         }
     }
     out
@@ -650,15 +639,13 @@ mod tests {
         f.iter().map(|f| (f.rule.code(), f.severity)).collect()
     }
 
-    /// The file with the fix's edits applied (edits on distinct lines or in order).
+    /// The file with the fix's edits applied (edits in order, not overlapping).
     fn apply(text: &str, fix: &Fix) -> String {
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut text = text.to_string();
         for e in fix.edits.iter().rev() {
-            let l = &mut lines[e.line as usize];
-            // ASCII test texts: UTF-16 columns are byte columns.
-            l.replace_range(e.start as usize..e.end as usize, &e.new_text);
+            text.replace_range(e.range.as_usize(), &e.new_text);
         }
-        lines.join("\n") + "\n"
+        text
     }
 
     #[test]
@@ -671,9 +658,11 @@ mod tests {
             .unwrap();
         assert_eq!(id.value, "my-devkit-01");
         assert_eq!(id.name, "DPS_REGISTRATION_ID");
-        assert_eq!(id.line, 4);
-        assert_eq!(id.start, 29);
-        assert_eq!(id.end, 29 + 12);
+        let index = LineIndex::new(CONFIG);
+        let at = index.line_col(id.range.start);
+        assert_eq!((at.line, at.col), (4, 29));
+        assert_eq!(id.range.end - id.range.start, 12);
+        assert_eq!(&CONFIG[id.range.as_usize()], "my-devkit-01");
     }
 
     #[test]
@@ -854,16 +843,19 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Any text: no panic, ranges inside their line, and every edit inside the file.
+        /// Any text: no panic, ranges on one line and on character boundaries, and every
+        /// edit inside the file.
         #[test]
         fn any_text_scans_within_its_lines(text in "(.|\n){0,400}") {
-            let lines: Vec<u32> = text.lines().map(utf16_len).collect();
+            let index = LineIndex::new(&text);
             let settings = Configured::new(Some("h.example"), Some("0ne00000A0A"), Some("dev-1"));
             for f in findings(&text, Some(&settings)) {
-                let len = lines[f.line as usize];
-                proptest::prop_assert!(f.start <= f.end && f.end <= len, "{f:?}");
+                let r = f.range;
+                proptest::prop_assert!(r.start <= r.end && text.get(r.as_usize()).is_some(), "{f:?}");
+                proptest::prop_assert!(!text[r.as_usize()].contains('\n'), "{f:?}");
+                proptest::prop_assert_eq!(index.line_col(r.start).line, index.line_col(r.end).line);
                 for e in f.fixes.iter().flat_map(|x| &x.edits) {
-                    proptest::prop_assert!(e.start <= e.end && e.end <= lines[e.line as usize]);
+                    proptest::prop_assert!(e.range.start <= e.range.end && text.get(e.range.as_usize()).is_some());
                 }
             }
         }
@@ -881,10 +873,17 @@ mod tests {
         }
     }
 
+    /// Byte offsets, whatever comes before the value on its line (the daemon converts to
+    /// UTF-16 columns).
     #[test]
-    fn columns_are_utf16() {
-        let s = scan("const char* idScope = /* é */ \"0ne00000A0A\";").settings;
-        assert_eq!(s[0].start, 31);
+    fn ranges_are_byte_offsets() {
+        let text = "// é日本\nconst char* idScope = /* é日本 */ \"0ne00000A0A\"; // é\n";
+        let s = scan(text).settings;
+        assert_eq!(&text[s[0].range.as_usize()], "0ne00000A0A");
+        let at = LineIndex::new(text).line_col(s[0].range.start);
+        // `é` is 2 bytes, `日` and `本` 3 each.
+        assert_eq!((at.line, at.col), (1, 38));
+        assert_eq!(s[0].line_start, "// é日本\n".len() as u32);
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl BackendRequest {
                     Some(path) => {
                         let name = format!(
                             "{} {:?}",
-                            Input::TrustedCa.flag(),
+                            Input::TrustedCa.label(),
                             path.display().to_string()
                         );
                         let bytes = crate::fsutil::read_bounded(

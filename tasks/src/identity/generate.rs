@@ -351,7 +351,7 @@ pub struct BatchCertificate {
 pub struct RowError {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
+    pub input: Option<crate::error::Input>,
     pub message: String,
     #[serde(default)]
     pub next_actions: Vec<NextStep>,
@@ -361,7 +361,7 @@ impl RowError {
     fn from_error(e: &IdentityError) -> Self {
         RowError {
             kind: e.kind().code_name().into(),
-            input: e.input().map(|i| i.field().to_string()),
+            input: e.input(),
             message: e.to_string(),
             next_actions: e.next_actions(),
         }
@@ -702,8 +702,8 @@ mod tests {
         assert_eq!(lines, [1, 2, 3, 4]);
         let bad = report.results[1].error.as_ref().unwrap();
         assert_eq!(
-            (bad.kind.as_str(), bad.input.as_deref()),
-            ("invalidParams", Some("uds"))
+            (bad.kind.as_str(), bad.input),
+            ("invalidParams", Some(crate::error::Input::Uds))
         );
         assert!(bad.message.contains("manifest line 2"), "{}", bad.message);
         let dup = report.results[2].error.as_ref().unwrap();

@@ -38,7 +38,7 @@ pub(super) const HINT_WIFI: Hint = Hint::new("check the Wi-Fi name and password:
 const HINT_HUB_LINK: Hint = Hint::new("DPS could not create the device in its linked IoT hub: the linked hub's access policy or connection string in DPS is wrong or was regenerated. Re-link the hub (Azure portal: the DPS instance > Linked IoT hubs, or `az iot dps linked-hub create` with the hub's current `iothubowner` connection string), then press reset on the DevKit", &[]);
 const HINT_NO_HUB: Hint = Hint::new("DPS has no IoT hub to assign the device to: link an IoT hub to the DPS instance (Azure portal: Linked IoT hubs, or `az iot dps linked-hub create`) and select it for the enrollment, then press reset on the DevKit", &[Enroll]);
 const HINT_DISABLED: Hint = Hint::new("enable the individual enrollment (enroll the device again, enabled, or enable it in the Azure portal), then press reset", &[Enroll]);
-const HINT_TRANSPORT: Hint = Hint::new("the device could not reach DPS (network, DNS, TLS or endpoint): check the Wi-Fi, that the network allows HTTPS (port 443) to the global endpoint, and the global endpoint and ID scope in the sketch's dps_config.h; then press reset. With tracing on, the device's registration events show the HTTP exchange", &[CheckSetup, ConfigureDps]);
+const HINT_TRANSPORT: Hint = Hint::new("the device could not reach DPS (network, DNS, TLS or endpoint): check the Wi-Fi, that the network allows HTTPS (port 443) to the global endpoint, and the global endpoint and ID scope in the sketch's dps_config.h; then press reset. With tracing on, the device's log events show the HTTP exchange", &[CheckSetup, ConfigureDps]);
 const HINT_TIMEOUT: Hint = Hint::new("DPS did not answer in time: check the network (Wi-Fi signal, firewall, proxy), then press reset to retry", &[]);
 const HINT_RETRY: Hint = Hint::new(
     "press reset to retry; if it persists, check the enrollment in the Azure portal",
@@ -190,7 +190,7 @@ fn by_result(result: &str, msg: &str) -> (String, Hint) {
         "TIMEOUT" => (format!("DPS did not answer in time ({}{msg})", code(result)), HINT_TIMEOUT),
         "PARSING" => (
             format!("the device could not understand DPS's reply ({}{msg})", code(result)),
-            Hint::new("turn tracing on and watch the device's registration events to see the reply; a DevKit SDK older than the DPS API may need updating (rebuild and upload the sketch with the current AZ3166 package)", &[CheckSetup]),
+            Hint::new("turn tracing on and watch the device's log events to see the reply; a DevKit SDK older than the DPS API may need updating (rebuild and upload the sketch with the current AZ3166 package)", &[CheckSetup]),
         ),
         "KEY_ERROR" => (
             format!("the device could not use its key ({}{msg})", code(result)),

@@ -1,4 +1,4 @@
-//! Device log lines turned into structured registration events.
+//! Device log lines turned into structured log events.
 //!
 //! The DevKit SDK (the Azure IoT C SDK inside the AZ3166 package) logs `Info: <text>` and
 //! `Error: Time:<ctime> File:<path> Func:<name> Line:<n> <text>` lines; the DPS client and the
@@ -18,29 +18,30 @@
 //!
 //! [`EventParser`] reads that stream (bytes or lines, CRLF or not, split anywhere, ANSI colours,
 //! garbage mixed in, behind monitor timestamps, syslog/journald prefixes or `[LEVEL] name:`,
-//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a `kind` tag:
+//! see `prefix`) and returns [`LogEvent`]s, each serialised as JSON with a camelCase `kind` tag (and camelCase
+//! keys):
 //!
 //! | kind | when |
 //! | --- | --- |
 //! | `boot` | the boot banner (state from the previous boot is forgotten) |
-//! | `config_mode` | the configuration console's help banner |
+//! | `configMode` | the configuration console's help banner |
 //! | `identity` | MAC, firmware version, alias certificate SHA-256 (fields known so far) |
 //! | `status` | `wifiConnected`, `dpsStarted`, and the SDK's `connected`, `registering`, `assigning`, `assigned`, `error` (a raw `"status":"assigning"` reply when the firmware prints no statuses) |
-//! | `registration_request` | the traced `PUT /<scope>/registrations/<id>/register` |
-//! | `dps_error` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
+//! | `registrationRequest` | the traced `PUT /<scope>/registrations/<id>/register` |
+//! | `dpsError` | a DPS error reply (`HTTP Status:` + `{"errorCode":...}`) |
 //! | `assigned` | the hub (and device ID when known) the device was assigned to |
 //! | `failed` | registration failed: `reason` and a `hint` saying what to do (see `diagnosis`) |
-//! | `uds_missing` | the device has no (valid) UDS |
-//! | `wifi_failed` | the device could not join Wi-Fi |
-//! | `device_error` | any other `Error:` line |
+//! | `udsMissing` | the device has no (valid) UDS |
+//! | `wifiFailed` | the device could not join Wi-Fi |
+//! | `deviceError` | any other `Error:` line |
 //!
 //! `failed` comes once per attempt, as soon as the failure is certain: at DPS's final answer
 //! (an `errorCode` 4xx other than 429, a `failed`/`disabled` registration state), at the SDK's
 //! `Provisioning Failure:` or result line, or at the sketch's `registration failed!`. The SDK's
 //! error lines that follow it in the same attempt are that failure unwinding and add no
-//! `device_error`, `dps_error` or error `status` (the C SDK repeats DPS's reply body in
+//! `deviceError`, `dpsError` or error `status` (the C SDK repeats DPS's reply body in
 //! `Unsuccessful json encountered:` after the traced reply), so a failed attempt ends in its
-//! `failed` event. 429 and 5xx replies are retried by the SDK and give only `dps_error`.
+//! `failed` event. 429 and 5xx replies are retried by the SDK and give only `dpsError`.
 //! DPS tracking IDs are kept (`redact::tracking_id`).
 //!
 //! The parser never panics on any input and gives the same events however the input is split

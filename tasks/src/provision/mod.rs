@@ -245,7 +245,7 @@ impl DomainError for ProvisionError {
     }
 }
 
-/// A provisioning run's outcome as the registration event a status bar shows (`assigned`, or
+/// A provisioning run's outcome as the log event a status bar shows (`assigned`, or
 /// `failed` with the reason and what to do), the same event the device's log would give.
 pub fn outcome_event(outcome: &Result<ProvisionReport, ProvisionError>) -> crate::logs::LogEvent {
     use crate::logs::LogEvent;

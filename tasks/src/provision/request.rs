@@ -90,7 +90,7 @@ impl ProvisionRequest {
         )?;
         let ca_pem = match &self.ca_file {
             Some(p) => {
-                let name = format!("{} {:?}", Input::CaFile.flag(), p.display().to_string());
+                let name = format!("{} {:?}", Input::CaFile.label(), p.display().to_string());
                 let bytes = crate::fsutil::read_bounded(p, &name, crate::fsutil::limits::CERT_FILE)
                     .map_err(|e| e.into_invalid(Input::CaFile))?;
                 Some(String::from_utf8(bytes).map_err(|_| {

@@ -184,12 +184,11 @@ pub async fn provision(
     let (r, task_warnings) = r?;
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);
-    // The outcome as a registration event, for status bars.
-    if let Some(event) = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r)) {
-        b.client
-            .send_notification::<ext::RegistrationEvent>(event)
-            .await;
-    }
+    // The outcome as a log event, for status bars.
+    let event = to_proto::registration_event(&port, &tasks::provision::outcome_event(&r));
+    b.client
+        .send_notification::<ext::RegistrationEvent>(event)
+        .await;
     let report = r?;
     Ok(ProvisionResult {
         status: "assigned".into(),

@@ -430,11 +430,11 @@ async fn forward(
         match rx.recv().await {
             Ok(MonitorEvent::Data(bytes)) => {
                 for event in parser.push_bytes(&bytes) {
-                    if let Some(params) = to_proto::registration_event(&port, &event) {
-                        client
-                            .send_notification::<ext::RegistrationEvent>(params)
-                            .await;
-                    }
+                    client
+                        .send_notification::<ext::RegistrationEvent>(to_proto::registration_event(
+                            &port, &event,
+                        ))
+                        .await;
                 }
                 if tx.send(bytes.to_vec()).await.is_err() {
                     break;

@@ -7,6 +7,7 @@ use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
+use crate::lsp::vocab::Field;
 use std::path::Path;
 use std::sync::Arc;
 use tasks::build::{self as b, BuildError, BuildOptions, BuildRequest};
@@ -47,7 +48,7 @@ fn build_request(p: &BuildParams) -> BuildRequest {
         builder: p.builder.clone(),
         arduino_builder: p.arduino_builder.clone(),
         arduino_data: p.arduino_data.clone(),
-        force: p.force,
+        force: p.rebuild,
     }
 }
 

@@ -11,9 +11,9 @@
 //!   individual enrollment's certificate, or a chain leading to an X.509 CA enrollment
 //!   group's certificate ([`chain`]); a device matching neither gets 401 / 401002, as DPS
 //!   answers it.
-//! - State (`--state-dir`): `state.json` (enrollments, enrollment groups, registrations, hub
-//!   registries), `secrets.json` (SAS key, CA key; mode 0600), `ca.pem` (the CA to trust).
-//!   All atomic writes.
+//! - State (`devkit dps-emulator --emulator-dir`): `state.json` (enrollments, enrollment
+//!   groups, registrations, hub registries), `secrets.json` (SAS key, CA key; mode 0600),
+//!   `ca.pem` (the CA to trust). All atomic writes.
 
 mod api;
 mod certs;
