@@ -119,7 +119,8 @@ async fn a_batch_goes_out_in_bulk_through_429s_and_a_rerun_sends_nothing() {
     let state = tempfile::tempdir().unwrap();
     let emu = emulator(state.path()).await;
     let line = Line::new(25);
-    emu.inject_429(3);
+    // More 429s than the client's 6 attempts: the batch waits throttling out, it does not fail.
+    emu.inject_429(8);
     let r = run_all(&emu, &line).await;
     assert_eq!(counts(&r), [25, 0, 0, 0, 0], "{r:?}");
     assert_eq!(

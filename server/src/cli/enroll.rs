@@ -173,11 +173,7 @@ fn print_report(r: &EnrollReport) {
         eprintln!("warning: {w}");
     }
     if !r.next_actions.is_empty() {
-        let next: Vec<String> = r
-            .next_actions
-            .iter()
-            .map(|step| step.hint())
-            .collect();
+        let next: Vec<String> = r.next_actions.iter().map(|step| step.hint()).collect();
         eprintln!("next: {}", next.join("; or "));
     }
     let status = match r.provisioning_status {

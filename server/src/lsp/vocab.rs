@@ -87,7 +87,11 @@ mod tests {
     fn reports_name_inputs_as_the_daemon_does() {
         for &i in Input::ALL {
             let name = serde_json::to_value(i).unwrap();
-            let expected = if i == Input::Command { "command" } else { i.field() };
+            let expected = if i == Input::Command {
+                "command"
+            } else {
+                i.field()
+            };
             assert_eq!(name, expected, "{i:?}");
         }
     }

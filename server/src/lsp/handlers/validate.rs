@@ -2,7 +2,6 @@
 //! input boxes and pickers ask, answered by the rules the tasks apply (so the extension holds
 //! none of them). Each is a thin call into `tasks`: the same parser a request would run later.
 
-use crate::lsp::vocab::Field;
 use super::blocking;
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
@@ -10,6 +9,7 @@ use crate::lsp::ext::{
     FindBuildParams, FindBuildResult, RegistrationIdParams, RegistrationIdResult,
     ValidateInputParams, ValidateInputResult,
 };
+use crate::lsp::vocab::Field;
 use std::path::Path;
 use tasks::build::settings;
 use tasks::dps::ConnectionString;

@@ -517,6 +517,28 @@ impl Pacer {
     }
 }
 
+/// DPS's 429 says "later", not "no": a batch waits throttling out for as long as it lasts
+/// (the client already waited `Retry-After` between its attempts; another round starts after
+/// at least a second). Cancelling stops it, and the journal keeps what is done.
+async fn patiently<T, Fut>(pacer: &Pacer, mut call: impl FnMut() -> Fut) -> Result<T, DpsError>
+where
+    Fut: std::future::Future<Output = Result<T, DpsError>>,
+{
+    loop {
+        match call().await {
+            Err(DpsError::Throttled(_)) => {
+                tracing::debug!("still throttled after the client's retries: waiting");
+                if !crate::dps::retry::sleep_cancellable(Duration::from_secs(1), &pacer.cancel)
+                    .await
+                {
+                    return Err(DpsError::Cancelled);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Run blocking file work on the blocking pool (a panic there stays a panic).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     match tokio::task::spawn_blocking(f).await {
@@ -552,7 +574,6 @@ fn ends_the_batch(e: &DpsError) -> bool {
     matches!(
         e,
         DpsError::Unauthorized(_)
-            | DpsError::Throttled(_)
             | DpsError::Transport { .. }
             | DpsError::Protocol { .. }
             | DpsError::Tls(_)
@@ -573,7 +594,7 @@ async fn enroll_chunk(
         .map(|p| settings.individual_enrollment(&p.id, &p.cert.der))
         .collect();
     pacer.wait().await?;
-    let created = client.bulk(BulkMode::Create, &fresh).await?;
+    let created = patiently(pacer, || client.bulk(BulkMode::Create, &fresh)).await?;
     let errors: HashMap<&str, (Option<u32>, String)> = created
         .errors
         .iter()
@@ -592,7 +613,7 @@ async fn enroll_chunk(
             None => outcomes.push((RowResult::Created, None)),
             Some((code, _)) if is_conflict(*code) => {
                 pacer.wait().await?;
-                match client.get(&p.id).await {
+                match patiently(pacer, || client.get(&p.id)).await {
                     Ok(existing) => {
                         if holds(&existing, &p.cert, settings) {
                             outcomes.push((RowResult::Unchanged, None));
@@ -613,7 +634,7 @@ async fn enroll_chunk(
     if !updates.is_empty() {
         let docs: Vec<IndividualEnrollment> = updates.iter().map(|(_, e)| e.clone()).collect();
         pacer.wait().await?;
-        let updated = client.bulk(BulkMode::UpdateIfMatchETag, &docs).await?;
+        let updated = patiently(pacer, || client.bulk(BulkMode::UpdateIfMatchETag, &docs)).await?;
         for err in updated.errors {
             if let Some((i, _)) = updates
                 .iter()
