@@ -4,7 +4,7 @@
 // box, and the toast shows the vector's SHA-1 thumbprint; the walkthrough, step by step, with
 // a step's button; Set UDS on a virtual DevKit, Check Setup, "Provision a Virtual DevKit" twice
 // in a row; a UDS push cancelled while it waits for configuration mode; the port picker
-// listing the virtual DevKit; `task device-upload` from Quick Open.
+// listing the virtual DevKit; `task device-upload` from Quick Open; the Installation Guide.
 // Screenshots go to OUT_DIR.
 const crypto = require("node:crypto");
 const fs = require("node:fs");
@@ -324,6 +324,23 @@ async function runCommand(page, title) {
         await row.click();
         await sb("devkit.tty").waitFor({ state: "visible", timeout: 10000 });
     });
+
+    // Last (its preview is a webview over the editor part): the installation guide opens the
+    // packaged README (the VSIX holds it as `readme.md`; issue 19).
+    await step("installation guide opens the packaged readme", async () => {
+        await runCommand(page, "DevKit: Installation Guide");
+        await page.locator(".tabs-container .tab", { hasText: /readme\.md/i }).first().waitFor({ state: "visible", timeout: 20000 });
+        // The preview (a webview, frames inside frames) shows the README's installation guide.
+        for (let i = 0; ; i++) {
+            const counts = await Promise.all(page.frames().map((f) => f.locator("h2", { hasText: "Installation guide" }).count().catch(() => 0)));
+            if (counts.some((n) => n > 0)) break;
+            if (i >= 40) throw new Error("the preview does not show the README's Installation guide");
+            await page.waitForTimeout(500);
+        }
+        const broken = await page.locator(".notifications-toasts .notification-list-item-message", { hasText: /cannot be found|is missing/i }).count();
+        if (broken) throw new Error(`the guide did not open: ${await page.locator(".notifications-toasts").innerText()}`);
+    });
+    await page.screenshot({ path: `${OUT}/17-installation-guide.png` });
 
     const html = await page.content();
     if (html.toLowerCase().includes(want.uds.toLowerCase())) throw new Error("the UDS is visible in the page");

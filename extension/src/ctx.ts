@@ -72,7 +72,7 @@ export class Ctx implements vscode.Disposable {
     }
 
     setHealth(health: Health, message: string): void {
-        // `devkit.daemonRunning`: the `enablement` of the commands that talk to the daemon.
+        // `devkit.daemonRunning`, for when clauses (commands stay enabled: without a daemon they say so, with its fix).
         const up = (health === "ok" || health === "warning") && !!this.client?.isRunning();
         if (up !== this.running) {
             this.running = up;

@@ -36,7 +36,7 @@ export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton
         case "installToolchain":
             return { label: "Installation Guide", command: "devkit.installationGuide", args: [] };
         case "setArduinoCliPath":
-            return openSetting("Set arduino-cli Path", a.detail?.startsWith("devkitDps.") ? a.detail : "devkitDps.arduinoCli.path");
+            return openSetting("Set arduino-cli Path", "devkitDps.arduinoCli.path");
         case "configureDps":
             return { label: "Configure DPS", command: "devkit.configureDps", args: [] };
         case "selectPort":
@@ -52,6 +52,14 @@ export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton
         default:
             return undefined;
     }
+}
+
+/**
+ * A missing precondition, said as the daemon says its errors: the message, and the next actions
+ * whose buttons fix it (Build, Select Port, Configure DPS...). Rendered like any daemon error.
+ */
+export function missing(message: string, ...actions: ext.NextAction[]): Error {
+    return Object.assign(new Error(message), { data: { nextActions: actions } });
 }
 
 /** The next actions a daemon error carries (`data.nextActions`), as buttons, without duplicates. */
@@ -95,26 +103,78 @@ export async function showReport(severity: "info" | "warning", message: string, 
 }
 
 export interface ErrorView {
-    /** First line, for the toast. */
+    /** The toast: the message's first line, then the daemon's hint. */
     title: string;
     /** The whole text, line breaks kept (message, then the daemon's hint). */
     full: string;
     buttons: ActionButton[];
 }
 
+/**
+ * The params a person knows by another name: the daemon's messages start with "`field`: why";
+ * the extension says what the field is called in its settings and input boxes.
+ */
+const FIELD_LABELS: Record<string, string> = {
+    idScope: "ID Scope",
+    globalEndpoint: "DPS endpoint",
+    registrationId: "Registration ID",
+    uds: "UDS",
+    connectionString: "DPS connection string",
+    hubConnectionString: "IoT Hub connection string",
+    port: "Serial port",
+    wifiSsid: "Wi-Fi network name",
+    ssid: "Wi-Fi network name",
+    mac: "MAC address",
+    firmwareVersion: "Firmware version",
+    projectDir: "Project folder",
+    buildDir: "Build folder",
+    caFile: "DPS CA file (devkitDps.dps.caFile)",
+    arduinoCli: "arduino-cli (devkitDps.arduinoCli.path)",
+    arduinoData: "Arduino data folder (devkitDps.arduinoData.path)",
+};
+
+/** The fix a setting-backed field offers when the daemon named none for it. */
+const FIELD_ACTIONS: Record<string, ext.NextAction> = {
+    idScope: { action: "configureDps" },
+    globalEndpoint: { action: "configureDps" },
+    port: { action: "selectPort" },
+};
+
+/** `message` as a person reads it: no protocol prefix, the field by its name in the UI. */
+export function personMessage(message: string, field: string | undefined): string {
+    let m = message.replace(/^invalid params:\s*/i, "");
+    const named = /^`([A-Za-z0-9_.]+)`:\s*/.exec(m);
+    if (named) {
+        const label = FIELD_LABELS[named[1]] ?? (named[1] === field ? FIELD_LABELS[field] : undefined);
+        if (label) m = `${label}: ${m.slice(named[0].length)}`;
+    }
+    return m;
+}
+
 /** What to show for an error thrown by a command (a daemon ResponseError or any Error). */
 export function errorView(e: unknown, redact: (s: string) => string, retry?: ActionButton): ErrorView {
-    const data = (e as { data?: { hint?: unknown; nextActions?: ext.NextAction[] } }).data;
-    const message = String((e as Error)?.message ?? e);
-    const hint = typeof data?.hint === "string" && !message.includes(data.hint) ? data.hint : undefined;
+    const data = (e as { data?: { hint?: unknown; field?: unknown; nextActions?: ext.NextAction[] } }).data;
+    const field = typeof data?.field === "string" ? data.field : undefined;
+    const message = personMessage(String((e as Error)?.message ?? e), field);
+    const hint = typeof data?.hint === "string" && data.hint && !message.includes(data.hint) ? data.hint : undefined;
     const full = redact([message, hint].filter(Boolean).join("\n").trim());
-    const title = full.split(/\r?\n/)[0] ?? full;
-    const buttons = buttonsFor(data?.nextActions, retry);
+    const first = redact(message).split(/\r?\n/)[0] ?? "";
+    // The hint under the message: a toast has no line breaks, so it follows as its own sentence.
+    const title = hint ? `${first.replace(/[\s.:;,]*$/, "")}. ${sentence(redact(hint))}` : first;
+    const actions = [...(Array.isArray(data?.nextActions) ? data.nextActions : []), ...(field && FIELD_ACTIONS[field] ? [FIELD_ACTIONS[field]] : [])];
+    const buttons = buttonsFor(actions, retry);
     // No working daemon: where to point the extension at one, and how to get one.
     if (e instanceof BootstrapError) {
         buttons.unshift(openSetting("Open Setting", "devkitDps.server.path"), { label: "Installation Guide", command: "devkit.installationGuide", args: [] });
     }
     return { title, full, buttons };
+}
+
+/** `s` as a sentence: capitalised, ending with a period. */
+function sentence(s: string): string {
+    const t = s.trim();
+    if (!t) return t;
+    return t[0].toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? "" : ".");
 }
 
 /** Every error notification shown (the tests read it), newest last, bounded. */
@@ -127,7 +187,7 @@ export const shownErrors: { title: string; full: string; buttons: string[] }[] =
 export async function showErrorView(view: ErrorView, showLogs: () => void): Promise<void> {
     shownErrors.push({ title: view.title, full: view.full, buttons: view.buttons.map((b) => b.label) });
     if (shownErrors.length > 50) shownErrors.shift();
-    const multiLine = view.full !== view.title;
+    const multiLine = view.full.includes("\n");
     const labels = [...view.buttons.map((b) => b.label), ...(multiLine ? ["Details"] : []), "Show Logs"];
     const pick = await vscode.window.showErrorMessage(view.title, ...labels);
     await runPick(pick, view, showLogs);
@@ -137,12 +197,9 @@ async function runPick(pick: string | undefined, view: ErrorView, showLogs: () =
     if (!pick) return;
     if (pick === "Show Logs") return showLogs();
     if (pick === "Details") {
-        const again = await vscode.window.showErrorMessage(
-            view.title,
-            { modal: true, detail: view.full.split(/\r?\n/).slice(1).join("\n") },
-            ...view.buttons.map((b) => b.label),
-        );
-        return runPick(again, { ...view, full: view.title }, showLogs);
+        const [head, ...rest] = view.full.split(/\r?\n/);
+        const again = await vscode.window.showErrorMessage(head, { modal: true, detail: rest.join("\n") }, ...view.buttons.map((b) => b.label));
+        return runPick(again, { ...view, full: head }, showLogs);
     }
     const b = view.buttons.find((x) => x.label === pick);
     if (b) await vscode.commands.executeCommand(b.command, ...b.args);

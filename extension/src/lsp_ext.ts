@@ -486,6 +486,38 @@ export interface EnrollParams {
     /** PEM file of a CA to trust for the DPS service (the local emulator's). */
     caFile?: string;
 }
+export interface EnrollGroupParams {
+    /** DPS service connection string (REST only). Secret. */
+    connectionString?: string;
+    /** The enrollment group's ID. */
+    group: string;
+    /** The group's root or intermediate CA certificate (RIoT certificates are refused). */
+    caCert?: string;
+    /** Pin the group's devices to this hub (static allocation). */
+    iotHub?: string;
+    /** Disable the group. */
+    disabled?: boolean;
+    /** Enable a disabled group. */
+    enable?: boolean;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
+}
+/** The group task's report (what `devkit enroll --group --json` prints too). */
+export interface EnrollGroupResult {
+    enrollmentGroupId: string;
+    provisioningStatus: "enabled" | "disabled";
+    /** `null`: the DPS allocation policy chooses. */
+    iotHubs: string[] | null;
+    /** The CA certificate file and its subject CN. */
+    caCert: string;
+    caSubject: string | null;
+    sha256Thumbprint: string;
+    sha1Thumbprint: string;
+    /** Bare, as in DPS's JSON. */
+    etag: string | null;
+    warnings: string[];
+    nextActions: NextAction[];
+}
 /** The enroll task's report (what `devkit enroll --json` prints too). */
 export interface EnrollResult {
     /** The certificate's CN. */
@@ -509,6 +541,7 @@ export interface EnrollResult {
     nextActions: NextAction[];
 }
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
+export const enrollGroup = new lc.RequestType<WithProgress<EnrollGroupParams>, EnrollGroupResult, void>("devkit/enrollGroup");
 
 /** `devkit enroll --batch`: every row of a manifest in DPS bulk requests, resumable. */
 export interface EnrollBatchParams {
@@ -618,10 +651,11 @@ export interface CheckSetupParams {
     arduinoData?: string;
 }
 export interface SetupCheck {
-    /** `daemon`, `arduinoCli`, `platform`, `probe`, `udevRule`. */
+    /** `daemon`, `buildRoute`, `arduinoCli`, `platform`, `arduinoBuilder`, `arduinoData`, `armGcc`, `probe`, `udevRule`. */
     id: string;
     title: string;
-    status: "ok" | "warning" | "error";
+    /** `notNeeded`: fails only on the build route not taken (the other one is complete). */
+    status: "ok" | "warning" | "error" | "notNeeded";
     /** May span lines. */
     detail: string;
     nextActions: NextAction[];
@@ -630,6 +664,8 @@ export interface CheckSetupResult {
     checks: SetupCheck[];
     /** No check is an error. */
     ready: boolean;
+    /** The route the build takes; null when neither is complete. */
+    builder: "arduino-cli" | "arduino-builder" | null;
 }
 export const checkSetup = new lc.RequestType<CheckSetupParams, CheckSetupResult, void>("devkit/checkSetup");
 

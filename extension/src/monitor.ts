@@ -124,6 +124,23 @@ class MonitorTerminal implements vscode.Pseudoterminal {
     }
 }
 
+/** What holds the port, in a person's words (the monitor never shows protocol method names). */
+export function pausedFor(method: string): string {
+    switch (method) {
+        case ext.setUds.method:
+            return "the UDS push";
+        case ext.setWifi.method:
+            return "the Wi-Fi settings";
+        case ext.upload.method:
+        case ext.deviceUpload.method:
+            return "the upload";
+        case ext.provision.method:
+            return "provisioning";
+        default:
+            return "another DevKit command";
+    }
+}
+
 export class MonitorManager implements vscode.Disposable {
     private readonly terminals = new Map<string, MonitorTerminal>();
     private readonly changeEmitter = new vscode.EventEmitter<void>();
@@ -176,7 +193,7 @@ export class MonitorManager implements vscode.Disposable {
             // only as a higher count, and is noted (paused, then resumed) all the same.
             const missed = !was.paused && pauses > was.pauses;
             if (now && !was.paused) {
-                const by = p.running.filter((r) => r.resources.includes(`port:${m.port}`)).map((r) => r.method);
+                const by = [...new Set(p.running.filter((r) => r.resources.includes(`port:${m.port}`)).map((r) => pausedFor(r.method)))];
                 t.note(`monitor paused${by.length ? ` for ${by.join(", ")}` : ""}`);
             } else if (!now && (was.paused || missed)) {
                 if (missed) t.note("monitor paused");

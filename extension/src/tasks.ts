@@ -11,7 +11,7 @@ import { buildInputs, findBuild, flashTarget, gccLines } from "./commands/build"
 import { generateCert } from "./commands/identity";
 import { resolvePort } from "./commands/port";
 import { Services } from "./commands/services";
-import { buttonsFor, nextActionsOf } from "./errors";
+import { buttonsFor, errorView, missing, personMessage, showErrorView, showReport } from "./errors";
 import * as ext from "./lsp_ext";
 import { isCancelled, requestWithProgress } from "./progress";
 
@@ -55,6 +55,8 @@ class TaskPty implements vscode.Pseudoterminal {
         private readonly name: string,
         private readonly log: { info(m: string): void; error(m: string): void },
         private readonly body: (pty: TaskPty, token: vscode.CancellationToken) => Promise<void>,
+        /** A failure, shown as a command's would be (notification, next actions as buttons). */
+        private readonly failed: (e: unknown) => void,
     ) {}
 
     line(s: string): void {
@@ -68,10 +70,13 @@ class TaskPty implements vscode.Pseudoterminal {
                 this.closeEmitter.fire(0);
             },
             (e) => {
-                const hint = (e as { data?: { hint?: unknown } }).data?.hint;
-                const msg = `${(e as Error).message}${typeof hint === "string" ? `\n${hint}` : ""}`;
+                const data = (e as { data?: { hint?: unknown; field?: unknown } }).data;
+                const hint = data?.hint;
+                const field = typeof data?.field === "string" ? data.field : undefined;
+                const msg = `${personMessage((e as Error).message, field)}${typeof hint === "string" ? `\n${hint}` : ""}`;
                 this.log.error(`task ${this.name}: ${isCancelled(e) ? "cancelled" : msg}`);
                 this.line(isCancelled(e) ? "\x1b[33mCancelled.\x1b[0m" : `\x1b[31m${msg}\x1b[0m`);
+                if (!isCancelled(e)) this.failed(e);
                 this.closeEmitter.fire(isCancelled(e) ? 130 : 1);
             },
         );
@@ -102,7 +107,15 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
             scope,
             def.task,
             TASK_TYPE,
-            new vscode.CustomExecution(async () => new TaskPty(def.task, this.s.ctx.log, (pty, token) => this.run(def, pty, token))),
+            new vscode.CustomExecution(
+                async () =>
+                    new TaskPty(
+                        def.task,
+                        this.s.ctx.log,
+                        (pty, token) => this.run(def, pty, token),
+                        (e) => this.failed(def, e),
+                    ),
+            ),
             // No matcher: the daemon's diagnostics are the one source of compiler errors.
             [],
         );
@@ -110,6 +123,13 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
         if (meta.group) task.group = meta.group;
         task.presentationOptions = { reveal: vscode.TaskRevealKind.Always, clear: true };
         return task;
+    }
+
+    /** A failed task gets the notification and buttons a failed command gets (Retry runs the task again). */
+    private failed(def: DevkitTaskDefinition, e: unknown): void {
+        const retry = { label: "Retry", command: "workbench.action.tasks.runTask", args: [`${TASK_TYPE}: ${def.task}`] };
+        const view = errorView(e, (t) => this.s.ctx.redactor.redact(t), retry);
+        void showErrorView(view, () => this.s.ctx.log.channel.show(true));
     }
 
     private async run(def: DevkitTaskDefinition, pty: TaskPty, token: vscode.CancellationToken): Promise<void> {
@@ -130,7 +150,7 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
         };
         switch (def.task) {
             case "build": {
-                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}) };
+                const params = await buildInputs(def.sketch);
                 const r = await requestWithProgress(client, ext.build, params, sink, token).catch(compilerErrors);
                 for (const l of gccLines(r.diagnostics)) pty.line(l);
                 for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
@@ -138,31 +158,40 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 break;
             }
             case "device-upload": {
+                // The sketch first: a folder without one is said before a port is asked for.
+                const inputs = await buildInputs(def.sketch);
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
-                const params = { ...(await buildInputs()), ...(def.sketch ? { sketch: def.sketch } : {}), ...(await flashTarget(s, port)) };
+                if (!port) throw noPort();
+                const params = { ...inputs, ...(await flashTarget(s, port)) };
                 const r = await requestWithProgress(client, ext.deviceUpload, params, sink, token).catch(compilerErrors);
-                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
-                nextSteps(pty, r);
+                // The drift's message is among the warnings too: said once, below.
+                for (const w of r.warnings.filter((x) => x !== r.drift?.message)) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
                 pty.line(`Uploaded to ${port}.`);
+                // Which digest changed and what it means: the daemon's words, with its next steps.
+                if (r.drift) {
+                    pty.line(`\x1b[33m${r.drift.message}\x1b[0m`);
+                    nextSteps(pty, r.drift.nextActions);
+                    void showReport("warning", r.drift.message, r.drift.nextActions);
+                } else nextSteps(pty, r.nextActions);
                 void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
                 break;
             }
             case "upload": {
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
+                if (!port) throw noPort();
                 const build = await findBuild(s, { quiet: true });
-                if (!build) throw new Error("No build found: run the devkit: build task first.");
+                if (!build) throw missing("No build found: build the sketch first.", { action: "retry", detail: "build" });
                 pty.line(`Flashing ${build.bin}`);
                 const r = await requestWithProgress(client, ext.upload, { bin: build.bin, ...(await flashTarget(s, port)) }, sink, token);
-                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
-                pty.line(`Uploaded ${r.bytes} bytes to ${port} (${r.backend}).`);
+                for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                pty.line(`Uploaded ${r.bytes} bytes to ${port} (${r.backend}${r.portPaused ? ", monitor paused meanwhile" : ""}).`);
+                nextSteps(pty, r.nextActions);
                 void vscode.commands.executeCommand("setContext", "devkit.uploaded", true);
                 break;
             }
             case "monitor": {
                 const port = def.port ?? (await resolvePort(s));
-                if (!port) throw new Error("No DevKit port: run DevKit: Select Serial Port.");
+                if (!port) throw noPort();
                 await s.monitors.open(port);
                 pty.line(`Serial monitor open on ${port} (its own terminal).`);
                 break;
@@ -175,15 +204,19 @@ export class DevkitTaskProvider implements vscode.TaskProvider {
                 pty.line(`SHA-1            ${r.sha1Thumbprint}`);
                 pty.line(`SHA-256          ${r.sha256Thumbprint}`);
                 pty.line(`FWID             ${r.fwid}`);
-                for (const w of r.warnings ?? []) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
-                nextSteps(pty, r);
+                for (const w of r.warnings) pty.line(`\x1b[33mwarning: ${w}\x1b[0m`);
+                pty.line(r.note);
+                nextSteps(pty, r.nextActions);
                 break;
             }
         }
     }
 }
 
+/** No port given and none picked: said with the button that picks one. */
+const noPort = () => missing("No DevKit port was chosen: select the DevKit's serial port.", { action: "selectPort" });
+
 /** The report's next actions, as the palette commands that do them. */
-function nextSteps(pty: TaskPty, report: unknown): void {
-    for (const b of buttonsFor(nextActionsOf(report))) pty.line(`\x1b[33mnext: DevKit: ${b.label}\x1b[0m`);
+function nextSteps(pty: TaskPty, actions: ext.NextAction[]): void {
+    for (const b of buttonsFor(actions)) pty.line(`\x1b[33mnext: DevKit: ${b.label}\x1b[0m`);
 }

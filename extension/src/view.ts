@@ -5,6 +5,7 @@
 
 import * as vscode from "vscode";
 import { Ctx } from "./ctx";
+import { showReport } from "./errors";
 import * as ext from "./lsp_ext";
 import { StatusBar } from "./status";
 
@@ -19,6 +20,14 @@ function leaf(label: string, description: string, icon: string, tooltip?: string
     n.description = description;
     n.iconPath = new vscode.ThemeIcon(icon);
     n.tooltip = tooltip ?? `${label}: ${description}`;
+    return n;
+}
+
+/** The drift, in the daemon's words; clicking it offers the drift's next actions. */
+function driftLeaf(d: ext.Drift): Node {
+    const what = d.fwidChanged ? "FWID changed" : d.coreDigestChanged ? "RIoT core changed" : d.staleEnrollment ? "enrollment out of date" : "identity changed";
+    const n = leaf("Changed", what, "warning", d.message);
+    n.command = { command: "devkit.showDrift", title: "What changed", arguments: [d] };
     return n;
 }
 
@@ -69,6 +78,8 @@ export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposa
             leaf("SHA-256", rec.sha256Thumbprint, "key"),
             leaf("FWID", rec.fwid, "file-binary"),
             leaf("Enrollment", enrolled ? (current ? "enrolled" : "out of date: enroll the current certificate") : "not enrolled", current ? "pass" : "warning"),
+            // What changed (the FWID, or only the RIoT core digest, or the enrollment), in the daemon's words.
+            ...(id.drift ? [driftLeaf(id.drift)] : []),
             leaf("Hub", reg.state === "assigned" ? reg.hub : "not seen yet", reg.state === "assigned" ? "cloud" : "circle-outline"),
         ];
         const cert = leaf("Certificate", rec.aliasCert, "shield");
@@ -90,6 +101,7 @@ export function registerViewCommands(ctx: Ctx, view: DevkitView): vscode.Disposa
     const rec = (node?: Node) => node?.record;
     return [
         vscode.commands.registerCommand("devkit.refreshDevices", () => view.refresh()),
+        vscode.commands.registerCommand("devkit.showDrift", (d?: ext.Drift) => d && showReport("warning", d.message, d.nextActions)),
         vscode.commands.registerCommand("devkit.copyThumbprint", async (node?: Node) => {
             const r = rec(node);
             if (r) await vscode.env.clipboard.writeText(r.sha256Thumbprint);

@@ -357,8 +357,9 @@ fn provision_simulate_reports_401002_with_its_hint() {
     let o = devkit(&["provision", "--simulate", "--fault", "wrong-uds"]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    // Explained against the enrollment DPS holds: which input differs, and the one fix.
     assert!(
-        err.contains("401002") && err.contains("hint: ") && err.contains("inspect-cert"),
+        err.contains("401002") && err.contains("hint: ") && err.contains("never generated"),
         "{err}"
     );
     assert!(!out.contains("assigned hub"));

@@ -157,6 +157,143 @@ fn build_success_skip_compile_error_and_missing_tools() {
             && !err.contains("arduino-cli not found"),
         "{err}"
     );
+
+    // No arduino-cli, an arduino-builder, and the default Arduino15 folder missing: the error
+    // names that folder and what it lacks, and is no "invalid --arduino-data" (never given).
+    let tools = p.root().join("builder-only");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    let home = p.root().join("home");
+    let o = build_on_path(&p, &[], tools.as_os_str(), &home);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains("invalid --arduino-data")
+            && err.contains("`arduino-cli` is not on PATH")
+            && err.contains(&format!(
+                "the default Arduino data folder, {}, does not exist",
+                home.join(".arduino15").display()
+            ))
+            && err.contains("next: install arduino-cli and the AZ3166 platform")
+            && err.contains("--arduino-data DIR"),
+        "{err}"
+    );
+}
+
+/// `devkit build` of `p` with only `path` on PATH, `home` as HOME and no builder settings
+/// from the environment (`extra` flags appended).
+#[cfg(unix)]
+fn build_on_path(p: &Project, extra: &[&str], path: &std::ffi::OsStr, home: &Path) -> Output {
+    Command::new(DEVKIT)
+        .args([
+            "build",
+            "--project",
+            s(p.root()),
+            "--id-scope",
+            "0ne0001A2B3",
+        ])
+        .args(extra)
+        .env("PATH", path)
+        .env("HOME", home)
+        .env_remove("DEVKIT_ARDUINO_CLI")
+        .env_remove("DEVKIT_ARDUINO_DATA")
+        .env_remove("DEVKIT_BUILDER")
+        .output()
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn stand_in(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let f = dir.join(name);
+    std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A complete arduino-builder route in `dir`: stand-ins of arduino-builder and
+/// arm-none-eabi-gcc in `bin/`, and an Arduino15 folder holding the AZ3166 platform 1.6.2.
+#[cfg(unix)]
+fn builder_route(dir: &Path) -> (PathBuf, PathBuf) {
+    let tools = dir.join("bin");
+    std::fs::create_dir_all(&tools).unwrap();
+    stand_in(&tools, "arduino-builder", "echo 'Arduino Builder 1.3.25'");
+    stand_in(&tools, "arm-none-eabi-gcc", "echo 12.2.1");
+    let data = dir.join("Arduino15");
+    let platform = data.join("packages/AZ3166/hardware/stm32f4/1.6.2");
+    std::fs::create_dir_all(&platform).unwrap();
+    std::fs::write(platform.join("platform.txt"), "name=AZ3166\n").unwrap();
+    (tools, data)
+}
+
+/// `build`'s auto choice takes the first complete route, as `doctor` reports it: arduino-cli
+/// without the platform gives way to a complete arduino-builder route.
+#[cfg(unix)]
+#[test]
+fn build_falls_back_to_a_complete_arduino_builder_route() {
+    let p = Project::new(false);
+    let (tools, data) = builder_route(p.root());
+    let path = format!(
+        "{}:{}:/usr/bin:/bin",
+        tools.display(),
+        p.arduino_cli().parent().unwrap().display()
+    );
+    let o = build_on_path(&p, &["--arduino-data", s(&data)], path.as_ref(), p.root());
+    let err = text(&o).1;
+    // The stand-in builder compiles nothing: the build fails after choosing it.
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("arduino-cli cannot build for the DevKit (the DevKit platform AZ3166:stm32f4 is not installed")
+            && err.contains("building with arduino-builder instead"),
+        "{err}"
+    );
+}
+
+/// `devkit doctor` takes the arduino-builder route the README offers: with it complete and no
+/// arduino-cli, the setup is complete (exit 0) and says which route the build takes.
+#[cfg(unix)]
+#[test]
+fn doctor_is_complete_with_the_arduino_builder_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tools, data) = builder_route(tmp.path());
+    let doctor = |extra: &[&str]| {
+        Command::new(DEVKIT)
+            .arg("doctor")
+            .args(extra)
+            .env("PATH", &tools)
+            .env("HOME", tmp.path())
+            .env_remove("DEVKIT_ARDUINO_CLI")
+            .env_remove("DEVKIT_ARDUINO_DATA")
+            .env_remove("DEVKIT_ARDUINO_BUILDER")
+            .output()
+            .unwrap()
+    };
+    let o = doctor(&["--arduino-data", s(&data)]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("setup complete: `devkit build` will use arduino-builder")
+            && out.contains("the arduino-cli route lacks arduino-cli")
+            && out.contains("n/a  arduino-cli "),
+        "{out}"
+    );
+    let o = doctor(&["--arduino-data", s(&data), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ready"].as_bool(), v["builder"].as_str()),
+        (Some(true), Some("arduino-builder"))
+    );
+    // The default folder (under HOME) has no platform: neither route, exit 1, both named.
+    let o = doctor(&[]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(
+        err.contains("neither build route works")
+            && out.contains(&format!(
+                "the default Arduino data folder, {}, does not exist",
+                tmp.path().join(".arduino15").display()
+            )),
+        "{out}\n{err}"
+    );
 }
 
 #[cfg(unix)]

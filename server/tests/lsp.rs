@@ -408,7 +408,7 @@ fn hard_coded_settings_are_compared_with_the_clients_settings_and_fixed() {
     assert_eq!(moved["kind"], "quickfix");
     assert_eq!(
         moved["title"],
-        "Move \"0ne00000A0A\" to settings (devkitDps.dps.idScope)"
+        "Move \"0ne00000A0A\" to the ID Scope setting"
     );
     assert_eq!(moved["command"]["command"], "devkit.writeSetting");
     assert_eq!(

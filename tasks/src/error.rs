@@ -64,6 +64,8 @@ inputs! {
     CaFile => "CA certificate";
     TrustedCa => "trusted CA certificate";
     Cert => "certificate";
+    Group => "enrollment group ID";
+    CaCert => "group CA certificate";
     AliasKey => "alias private key";
     DeviceId => "device ID";
     IotHub => "IoT hub";
@@ -353,14 +355,11 @@ mod tests {
         for a in NextAction::ALL {
             assert_eq!(serde_json::to_value(a).unwrap(), a.name());
         }
-        let step = serde_json::to_value(NextStep::with_detail(
-            NextAction::SetArduinoCliPath,
-            "devkitDps.arduinoCli.path",
-        ))
-        .unwrap();
+        let step = serde_json::to_value(NextStep::with_detail(NextAction::InstallToolchain, "az"))
+            .unwrap();
         assert_eq!(
             step,
-            serde_json::json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
+            serde_json::json!({"action": "installToolchain", "detail": "az"})
         );
         assert_eq!(
             serde_json::to_value(NextStep::new(NextAction::Retry)).unwrap(),

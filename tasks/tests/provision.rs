@@ -92,11 +92,21 @@ async fn a_certificate_from_another_uds_fails_with_401002_and_the_hint() {
                 "{}",
                 texts(&events)
             );
-            assert_eq!(hint, tasks::logs::HINT_401002.text);
+            // Explained, not just named: the enrollment (from another UDS) was never
+            // generated here, and re-enrolling the current certificate fixes it.
+            assert!(
+                hint.contains("never generated") && hint.contains("re-enroll"),
+                "{hint}"
+            );
         }
         other => panic!("{other}\n{}", texts(&events)),
     }
-    assert_eq!(err.hint().as_deref(), Some(tasks::logs::HINT_401002.text));
+    assert_eq!(
+        err.next_actions(),
+        vec![tasks::error::NextStep::new(
+            tasks::error::NextAction::Enroll
+        )]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

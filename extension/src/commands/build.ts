@@ -4,7 +4,7 @@
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { config } from "../config";
-import { buttonsFor, nextActionsOf, showReport } from "../errors";
+import { buttonsFor, showReport } from "../errors";
 import * as ext from "../lsp_ext";
 import { isCancelled, withNotificationProgress } from "../progress";
 import { simDirOf } from "./inputs";
@@ -53,25 +53,29 @@ export async function findBuild(s: Services, args: BuildArgs): Promise<{ bin: st
     }
 }
 
-/** The sketch folder: the daemon's default `firmware/DevKitDPS` when present, else the first `.ino`'s folder. */
+/**
+ * The sketch folder: the daemon's default `firmware/DevKitDPS` when present, else the first
+ * `.ino`'s folder. A folder without any sketch is said at once, before a port is asked for.
+ */
 async function sketchPath(root: string): Promise<string | undefined> {
     try {
         await vscode.workspace.fs.stat(vscode.Uri.file(path.join(root, "firmware", "DevKitDPS")));
         return undefined;
     } catch {
         const inos = await vscode.workspace.findFiles("**/*.ino", "**/{node_modules,.devkit}/**", 1);
-        return inos[0] ? path.dirname(inos[0].fsPath) : undefined;
+        if (!inos[0]) throw new Error(`This folder has no sketch (no .ino file in ${path.basename(root)}): open your DevKit sketch's folder, or try DevKit: Provision a Virtual DevKit.`);
+        return path.dirname(inos[0].fsPath);
     }
 }
 
-/** What build and device-upload need: the project, the sketch and the DPS settings compiled in. */
-export async function buildInputs(): Promise<ext.BuildParams> {
+/** What build and device-upload need: the project, the sketch (`sketch`, else found) and the DPS settings compiled in. */
+export async function buildInputs(sketch?: string): Promise<ext.BuildParams> {
     const root = workspaceRoot();
     if (!root) throw new Error("Open the sketch's folder (or the project) first.");
     const c = config();
     return {
         projectDir: root,
-        sketch: await sketchPath(root),
+        sketch: sketch ?? (await sketchPath(root)),
         arduinoCli: c.arduinoCli,
         arduinoData: c.arduinoData,
         // Without an ID Scope the daemon reuses the DPS settings of the previous build.
@@ -107,18 +111,19 @@ export async function flashTarget(s: Services, port: string): Promise<ext.FlashP
 }
 
 export async function deviceUpload(s: Services): Promise<ext.DeviceUploadResult | undefined> {
+    // What the folder lacks is said before anything is asked (a port, a build folder).
+    const inputs = await buildInputs();
     const port = await resolvePort(s);
     if (!port) return undefined;
     const client = await s.ctx.ready();
-    const result = await withNotificationProgress(client, "Device Upload", ext.deviceUpload, {
-        ...(await buildInputs()),
-        ...(await flashTarget(s, port)),
-    });
+    const result = await withNotificationProgress(client, "Device Upload", ext.deviceUpload, { ...inputs, ...(await flashTarget(s, port)) });
     setContext("devkit.uploaded", true);
-    // The daemon's words (which digest changed, what it means) and its next steps.
-    const warnings = result.warnings ?? [];
-    if (warnings.length) void showReport("warning", warnings.join(" "), nextActionsOf(result));
-    else void showReport("info", `Uploaded to the DevKit on ${port}.`, nextActionsOf(result));
+    for (const w of result.warnings) s.ctx.log.warn(w);
+    // The daemon's words for what changed (the FWID, or only the RIoT core digest) and its next steps.
+    // The drift's message is among the warnings too: said once.
+    const said = [...result.warnings.filter((w) => w !== result.drift?.message), ...(result.drift ? [result.drift.message] : [])];
+    const next = result.drift ? result.drift.nextActions : result.nextActions;
+    void showReport(said.length ? "warning" : "info", [`Uploaded to the DevKit on ${port}.`, ...said].join(" "), next);
     return result;
 }
 

@@ -4,7 +4,7 @@
 
 import * as vscode from "vscode";
 import { config, updateSetting } from "../config";
-import { nextActionsOf, showReport } from "../errors";
+import { showReport } from "../errors";
 import * as ext from "../lsp_ext";
 import { withNotificationProgress } from "../progress";
 import { validate, validator } from "./inputs";
@@ -13,9 +13,12 @@ import { Quiet, Services, setContext, workspaceRoot } from "./services";
 export interface EnrollArgs extends Quiet {
     /** Alias certificate; default: the project's last generated certificate. */
     cert?: string;
-    useAz?: boolean;
+    /** `rest` (the connection string in secret storage) or `az` (the Azure CLI); default: ask when none is stored. */
+    backend?: ext.EnrollBackend;
     /** PEM of a CA to trust for the DPS service (a local emulator). */
     caFile?: string;
+    /** Enable the enrollment if it is disabled (re-enrolling otherwise keeps it disabled). */
+    enable?: boolean;
 }
 
 async function askAzTarget(s: Services): Promise<{ dpsName: string; resourceGroup: string } | undefined> {
@@ -66,8 +69,8 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     let connectionString = await s.secrets.getConnectionString();
     // Stored only once an enrollment worked with it.
     let newConnectionString = false;
-    let useAz = args.useAz ?? false;
-    if (!connectionString && !useAz) {
+    let backend: ext.EnrollBackend | undefined = args.backend;
+    if (!connectionString && backend !== "az") {
         if (args.quiet) throw new Error("No DPS connection string stored: run DevKit: Enroll Device in DPS once interactively.");
         const pick = await vscode.window.showQuickPick(
             [
@@ -77,19 +80,20 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
             { title: "How should the enrollment be created?", ignoreFocusOut: true },
         );
         if (!pick) return undefined;
-        if (pick.id === "az") useAz = true;
+        if (pick.id === "az") backend = "az";
         else {
             connectionString = await askConnectionString(s);
             if (!connectionString) return undefined;
             newConnectionString = true;
         }
     }
-    const caFile = args.caFile ?? (useAz ? undefined : await dpsCaFile(s, connectionString, !!args.quiet));
-    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile };
-    if (useAz) {
+    const az = backend === "az";
+    const caFile = args.caFile ?? (az ? undefined : await dpsCaFile(s, connectionString, !!args.quiet));
+    const params: ext.EnrollParams = { projectDir, cert: args.cert, caFile, backend: az ? "az" : "rest", enable: args.enable || undefined };
+    if (az) {
         const target = await askAzTarget(s);
         if (!target) return undefined;
-        Object.assign(params, { backend: "az" }, target);
+        Object.assign(params, target);
     } else params.connectionString = connectionString;
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);
@@ -99,8 +103,14 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     setContext("devkit.enrolled", true);
     void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
-        for (const w of result.warnings) void vscode.window.showWarningMessage(w);
-        void showReport("info", `Enrollment for ${result.registrationId} is ${result.provisioningStatus}. Reset the DevKit to register.`, nextActionsOf(result));
+        // Which certificate, when the user named none: the project's last generated one.
+        const which = result.certFromProjectState ? " (the project's last generated certificate)" : "";
+        const next = result.provisioningStatus === "enabled" ? " Reset the DevKit to register." : " It is disabled: DPS refuses the device until it is enabled.";
+        const said = result.warnings.length ? ` ${result.warnings.join(" ")}` : "";
+        // A disabled enrollment stays disabled on re-enrolling: offer to enable it.
+        const enable = { label: "Enable", run: () => vscode.commands.executeCommand("devkit.enroll", { ...args, cert: result.cert, enable: true }) };
+        const views = result.provisioningStatus === "disabled" ? [enable] : [];
+        void showReport(result.warnings.length ? "warning" : "info", `Enrollment for ${result.registrationId}${which} is ${result.provisioningStatus}.${next}${said}`, result.nextActions, views);
     }
     return result;
 }

@@ -4,7 +4,7 @@
 
 import * as vscode from "vscode";
 import { config } from "../config";
-import { nextActionsOf, showReport } from "../errors";
+import { showReport } from "../errors";
 import * as ext from "../lsp_ext";
 import { withNotificationProgress } from "../progress";
 import { findBuild } from "./build";
@@ -132,12 +132,15 @@ export async function generateCert(s: Services, args: CertArgs = {}): Promise<ex
     const result = await withNotificationProgress(client, `Generating the certificate for ${device}`, ext.generateCert, params);
     if (!chosen.stored) await s.secrets.storeUds(device, uds);
     s.ctx.log.info(`certificate for ${result.registrationId}: ${result.aliasCert} (SHA-1 ${result.sha1Thumbprint}, SHA-256 ${result.sha256Thumbprint}, FWID ${result.fwid})`);
-    for (const w of result.warnings ?? []) s.ctx.log.warn(w);
+    for (const w of result.warnings) s.ctx.log.warn(w);
+    // The fixed-nonce weakness: said once in the log, not as a warning of this run.
+    s.ctx.log.info(result.note);
     setContext("devkit.certGenerated", true);
     void vscode.commands.executeCommand("devkit.refreshDevices");
     if (!args.quiet) {
-        for (const w of result.warnings ?? []) void vscode.window.showWarningMessage(w);
-        void showReport("info", `Certificate for ${result.registrationId}: SHA-1 thumbprint ${result.sha1Thumbprint}`, nextActionsOf(result), [
+        const said = result.warnings.length ? ` ${result.warnings.join(" ")}` : "";
+        const severity = result.warnings.length ? "warning" : "info";
+        void showReport(severity, `Certificate for ${result.registrationId}: SHA-1 thumbprint ${result.sha1Thumbprint}.${said}`, result.nextActions, [
             { label: "Copy Thumbprint", run: () => vscode.env.clipboard.writeText(result.sha1Thumbprint) },
             { label: "Open Certificate", run: () => vscode.window.showTextDocument(vscode.Uri.file(result.aliasCert)) },
         ]);

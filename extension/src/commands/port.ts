@@ -39,13 +39,17 @@ export function portItem(p: ext.PortInfo): vscode.QuickPickItem & { port: string
     };
 }
 
-/** "Select Serial Port": pick one (or type a path) and keep it in the setting. */
-export async function pickPort(s: Services): Promise<string | undefined> {
+/**
+ * Pick a port (or type a path). "Select Serial Port" keeps it in the setting (`save`); a
+ * command that only needs one for this run uses it without saving: a setting is written only
+ * when the user chose to set it (issue 19).
+ */
+export async function pickPort(s: Services, save = true): Promise<string | undefined> {
     const ports = await listPorts(s);
     const items: (vscode.QuickPickItem & { port?: string })[] = ports.map(portItem);
     items.push({ label: "$(edit) Enter a port path…", port: undefined });
     const pick = await vscode.window.showQuickPick(items, {
-        title: "DevKit serial port",
+        title: save ? "DevKit serial port" : "DevKit serial port (for this command; DevKit: Select Serial Port keeps one)",
         placeHolder: ports.length ? "DevKits (USB 0483:374B) first, then virtual DevKits" : "No serial port found: plug the DevKit in, or enter a path",
         matchOnDescription: true,
         matchOnDetail: true,
@@ -55,18 +59,24 @@ export async function pickPort(s: Services): Promise<string | undefined> {
         pick.port ??
         (await vscode.window.showInputBox({ title: "Serial port path", placeHolder: "/dev/ttyACM0 or COM3", ignoreFocusOut: true }));
     if (!port) return undefined;
-    await updateSetting("serial.port", port);
-    setContext("devkit.portSelected", true);
+    if (save) {
+        await updateSetting("serial.port", port);
+        setContext("devkit.portSelected", true);
+    } else lastPicked = port;
     return port;
 }
 
-/** The configured port, else the only DevKit found, else ask. */
+/** The port picked for an earlier command in this window (not saved): offered first next time. */
+let lastPicked: string | undefined;
+
+/** The configured port, else the only DevKit found, else ask (without saving the answer). */
 export async function resolvePort(s: Services): Promise<string | undefined> {
     const configured = config().port;
     if (configured) return configured;
     const devkits = (await listPorts(s)).filter((p) => p.isDevkit);
     if (devkits.length === 1) return devkits[0].port;
-    return pickPort(s);
+    if (lastPicked && devkits.some((p) => p.port === lastPicked)) return lastPicked;
+    return pickPort(s, false);
 }
 
 export const selectPort = (s: Services) => () => pickPort(s);

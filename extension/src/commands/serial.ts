@@ -3,7 +3,7 @@
 
 import * as vscode from "vscode";
 import { config } from "../config";
-import { nextActionsOf, showReport } from "../errors";
+import { showReport } from "../errors";
 import * as ext from "../lsp_ext";
 import { withNotificationProgress } from "../progress";
 import { askUds, ChosenUds, resolveRegistration } from "./identity";
@@ -45,9 +45,6 @@ export interface SetUdsArgs extends Quiet {
     useStored?: boolean;
 }
 
-/** `devkit/setUds` asking the daemon to generate the UDS and return it once (for secret storage). */
-type GenerateUdsParams = ext.SetUdsParams & { returnUds: boolean };
-
 export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolean> {
     const port = args.port ?? (await resolvePort(s));
     if (!port) return false;
@@ -67,7 +64,7 @@ export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolea
     let result: ext.SetUdsResult;
     if (chosen.uds === undefined) {
         // The daemon generates it (OS CSPRNG), pushes it and returns it once.
-        const params: GenerateUdsParams = { port, generate: true, returnUds: true };
+        const params: ext.SetUdsParams = { port, generate: true, returnUds: true };
         result = await withNotificationProgress(client, title, ext.setUds, params);
         if (!result.uds) throw new Error("The daemon pushed a generated UDS but did not return it: run Set UDS again.");
         s.secrets.remember(result.uds);
@@ -87,9 +84,12 @@ export async function setUds(s: Services, args: SetUdsArgs = {}): Promise<boolea
     }
     await s.secrets.storeUnconfirmedUds(device, undefined);
     s.ctx.log.info(`UDS for ${device} stored in secret storage and pushed to ${port}`);
-    for (const w of result.warnings ?? []) s.ctx.log.warn(w);
+    for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.udsSet", true);
-    if (!args.quiet) void showReport("info", `UDS set on ${port} for ${device}. It is kept in VS Code's secret storage.`, nextActionsOf(result));
+    if (!args.quiet) {
+        const said = result.warnings.length ? ` ${result.warnings.join(" ")}` : "";
+        void showReport(result.warnings.length ? "warning" : "info", `UDS set on ${port} for ${device}. It is kept in VS Code's secret storage.${said}`, result.nextActions);
+    }
     return true;
 }
 
@@ -104,8 +104,11 @@ export async function configureWifi(s: Services): Promise<boolean> {
     const client = await s.ctx.ready();
     await virtualConfigMode(s, port);
     const result = await withNotificationProgress(client, `Storing Wi-Fi settings on ${port} (configuration mode)`, ext.setWifi, { port, wifiSsid: ssid, wifiPassword: password });
+    for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.wifiConfigured", true);
-    void showReport("info", `Wi-Fi network ${ssid} stored on the DevKit.`, nextActionsOf(result));
+    const open = result.passwordSet ? "" : " (an open network: no password)";
+    const said = result.warnings.length ? ` ${result.warnings.join(" ")}` : "";
+    void showReport(result.warnings.length ? "warning" : "info", `Wi-Fi network ${result.wifiSsid}${open} stored on the DevKit.${said}`, result.nextActions);
     return true;
 }
 

@@ -10,7 +10,7 @@ import { taskJsonEntries, TASK_TYPE } from "../tasks";
 import { validate, validator } from "./inputs";
 import { Quiet, Services, setContext } from "./services";
 
-const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)" } as const;
+const CHECK_ICON = { ok: "$(pass)", warning: "$(warning)", error: "$(error)", notNeeded: "$(circle-slash)" } as const;
 
 /** "Check Setup": the daemon's checks (arduino-cli, platform, probe, udev rule) with their fixes. */
 export async function checkSetup(s: Services, args: Quiet = {}): Promise<ext.CheckSetupResult> {
@@ -23,7 +23,7 @@ export async function checkSetup(s: Services, args: Quiet = {}): Promise<ext.Che
     const items = result.checks.map((check) => ({
         label: `${CHECK_ICON[check.status] ?? ""} ${check.title}`,
         description: check.detail.split("\n")[0],
-        detail: check.status === "ok" ? undefined : check.nextActions.length ? "Select for the fix" : undefined,
+        detail: check.status === "ok" || check.status === "notNeeded" ? undefined : check.nextActions.length ? "Select for the fix" : undefined,
         check,
     }));
     const pick = await vscode.window.showQuickPick(items, {
@@ -35,16 +35,29 @@ export async function checkSetup(s: Services, args: Quiet = {}): Promise<ext.Che
     const buttons: ActionButton[] = buttonsFor(check.nextActions).filter((b) => b.command !== "devkit.checkSetup");
     const rule = check.nextActions.some((a) => a.action === "installUdevRule") ? check.detail.split("\n").find((l) => l.includes("ATTRS{idVendor}")) : undefined;
     const labels = [...buttons.map((b) => b.label), ...(rule ? ["Copy udev Rule"] : [])];
-    const chosen = await vscode.window.showInformationMessage(`${check.title}: ${check.status}`, { modal: true, detail: check.detail }, ...labels);
+    // The modal's icon says what the line said: an error, a warning, or fine.
+    const show = check.status === "error" ? vscode.window.showErrorMessage : check.status === "warning" ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    const chosen = await show(`${check.title}: ${check.status}`, { modal: true, detail: check.detail }, ...labels);
     if (chosen === "Copy udev Rule" && rule) await vscode.env.clipboard.writeText(rule);
     const b = buttons.find((x) => x.label === chosen);
     if (b) await vscode.commands.executeCommand(b.command, ...b.args);
     return result;
 }
 
+/**
+ * The extension's README, whatever case the packager gave its name (vsce stores `README.md` as
+ * `readme.md`, and Linux paths are case-sensitive); `undefined` when there is none.
+ */
+export async function readmeUri(extensionUri: vscode.Uri): Promise<vscode.Uri | undefined> {
+    const entries = await vscode.workspace.fs.readDirectory(extensionUri);
+    const name = entries.find(([n, type]) => type === vscode.FileType.File && n.toLowerCase() === "readme.md")?.[0];
+    return name ? vscode.Uri.joinPath(extensionUri, name) : undefined;
+}
+
 /** The installation guide: the extension's README (daemon, arduino-cli, the AZ3166 platform). */
 export async function installationGuide(s: Services): Promise<void> {
-    const readme = vscode.Uri.joinPath(s.ctx.extCtx.extensionUri, "README.md");
+    const readme = await readmeUri(s.ctx.extCtx.extensionUri);
+    if (!readme) throw new Error(`The extension's README is missing from ${s.ctx.extCtx.extensionUri.fsPath}: reinstall the extension.`);
     try {
         await vscode.commands.executeCommand("markdown.showPreview", readme);
     } catch {

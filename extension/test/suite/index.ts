@@ -9,6 +9,7 @@ import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
 import { portItem } from "../../src/commands/port";
+import { readmeUri } from "../../src/commands/setup";
 import { sketchSelector } from "../../src/ctx";
 import { taskJsonEntries } from "../../src/tasks";
 import { buttonsFor, errorView } from "../../src/errors";
@@ -147,6 +148,21 @@ test("activation: extension activates and contributes its commands, tasks and wa
         assert(props.includes(k), `setting ${k}`);
     }
     assertEq(vscode.workspace.getConfiguration("devkitDps").get("dps.globalEndpoint"), "global.azure-devices-provisioning.net", "default endpoint");
+    // Every command stays in the palette (a missing precondition is said by the command, with
+    // its fix); only the DevKit view's commands, which need the view's item, are left out.
+    for (const c of pkg.contributes.commands) assert(!c.enablement, `${c.command} is never disabled in the palette (enablement: ${c.enablement})`);
+    const hidden = pkg.contributes.menus.commandPalette.filter((m: { when: string }) => m.when === "false").map((m: { command: string }) => m.command).sort();
+    assertEq(hidden.join(" "), "devkit.copyThumbprint devkit.forgetSecrets devkit.openPortal devkit.reenroll devkit.refreshDevices devkit.showCertificate devkit.showDrift", "palette: only the view's commands hidden");
+    assert(pkg.categories.includes("Azure") && !pkg.categories.includes("Other"), `marketplace category: ${pkg.categories}`);
+});
+
+test("installation guide: the README is found whatever case the packager gave its name", async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "pkg-"));
+    fs.writeFileSync(path.join(dir, "readme.md"), "# guide\n");
+    const found = await readmeUri(vscode.Uri.file(dir));
+    assertEq(found ? path.basename(found.fsPath) : "none", "readme.md", "the packaged, lower-cased readme");
+    const none = fs.mkdtempSync(path.join(tmp, "pkg-"));
+    assertEq(await readmeUri(vscode.Uri.file(none)), undefined, "no README: undefined, not a broken path");
 });
 
 test("status bar: port item and monitor toggle are shown", async () => {
@@ -156,20 +172,20 @@ test("status bar: port item and monitor toggle are shown", async () => {
 });
 
 test("client: registration events map to the status bar states", async () => {
-    assertEq(registrationStateOf({ kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
-    const a = registrationStateOf({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    assertEq(registrationStateOf({ port: "test-port", kind: "status", status: "ASSIGNING" })?.state, "progress", "assigning");
+    const a = registrationStateOf({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assert(a?.state === "assigned" && a.hub === "hub1.azure-devices.net", "assigned with hub");
-    assertEq(registrationStateOf({ kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
-    assertEq(registrationStateOf({ kind: "identity" }), undefined, "identity lines leave the state alone");
-    api.status.onEvent({ kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
+    assertEq(registrationStateOf({ port: "test-port", kind: "failed", reason: "Invalid certificate" })?.state, "failed", "failed");
+    assertEq(registrationStateOf({ port: "test-port", kind: "identity" }), undefined, "identity lines leave the state alone");
+    api.status.onEvent({ port: "test-port", kind: "failed", reason: "Invalid certificate (401002)", hint: "enroll the current certificate" });
     assertEq(api.status.registration.text, "$(error) DPS: failed", "failed item text");
     assert(String(api.status.registration.tooltip).includes("enroll the current certificate"), "tooltip carries the hint");
-    api.status.onEvent({ kind: "status", status: "ASSIGNING" });
+    api.status.onEvent({ port: "test-port", kind: "status", status: "ASSIGNING" });
     assertEq(api.status.registration.text, "$(sync~spin) DPS: assigning", "assigning item text");
-    api.status.onEvent({ kind: "assigned", hub: "hub1.azure-devices.net" });
+    api.status.onEvent({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
     assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
-    api.status.onEvent({ kind: "configMode" });
+    api.status.onEvent({ port: "test-port", kind: "configMode" });
     assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4" });
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4", firmwareVersion: "1.6.2" });
@@ -415,15 +431,39 @@ test("task devkit: device-upload without arduino-cli fails with a clear message 
     await cfg.update("arduinoCli.path", path.join(tmp, "no-such-arduino-cli"), vscode.ConfigurationTarget.Workspace);
     await cfg.update("dps.idScope", "0ne0001A2B3", vscode.ConfigurationTarget.Workspace);
     try {
+        const shown = api.shownErrors.length;
         assertEq(await runTask("device-upload"), 1, "task exit code");
         const log = api.ctx.log.channel.transcript;
         assert(/task device-upload: .*arduino-cli/i.test(log), `the log names arduino-cli: ${log.split("\n").filter((l) => l.includes("device-upload")).join(" | ")}`);
+        // A failed task gets the notification and buttons a failed command gets.
+        const last = await waitFor("the task's error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
+        assert(/arduino-cli/i.test(last.title), `the notification names arduino-cli: ${last.title}`);
+        assert(last.buttons.includes("Set arduino-cli Path"), `the daemon's next action as a button: ${last.buttons.join(", ")}`);
     } finally {
         await cfg.update("serial.port", undefined, vscode.ConfigurationTarget.Workspace);
         await cfg.update("arduinoCli.path", undefined, vscode.ConfigurationTarget.Workspace);
         await cfg.update("dps.idScope", undefined, vscode.ConfigurationTarget.Workspace);
     }
 }, 60_000);
+
+test("device upload in a folder without a sketch says so before asking for a port, and saves no setting", async () => {
+    needDaemon();
+    const root = vscode.workspace.workspaceFolders![0].uri.fsPath;
+    const ino = path.join(root, "DevKitDPS", "DevKitDPS.ino");
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const portBefore = cfg.inspect("serial.port")?.workspaceValue;
+    fs.renameSync(ino, `${ino}.off`);
+    try {
+        const shown = api.shownErrors.length;
+        await vscode.commands.executeCommand("devkit.deviceUpload");
+        const last = await waitFor("the error notification", () => (api.shownErrors.length > shown ? api.shownErrors[api.shownErrors.length - 1] : undefined));
+        assert(/no sketch/i.test(last.title), `the notification says the folder has no sketch: ${last.title}`);
+        assert(!/invalid params/i.test(last.full), `no protocol words: ${last.full}`);
+        assertEq(vscode.workspace.getConfiguration("devkitDps").inspect("serial.port")?.workspaceValue, portBefore, "no port was saved");
+    } finally {
+        fs.renameSync(`${ino}.off`, ino);
+    }
+});
 
 test("DevKit view: the project's identity with its thumbprint, FWID and enrollment state", async () => {
     needDaemon();
@@ -675,7 +715,8 @@ test("task devkit: device-upload flashes the virtual DevKit; the open monitor pa
         const why = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("task device-upload")).pop();
         assertEq(code, 0, `task exit code (${why})`);
         const t = api.monitors.transcript(link);
-        assert(/monitor paused for devkit\/deviceUpload/.test(t), "the monitor noted the pause for the upload");
+        assert(/monitor paused for the upload/.test(t), "the monitor noted the pause for the upload");
+        assert(!/devkit\//.test(t), "no protocol method names in the monitor");
         await waitFor("the monitor resumed", () => api.monitors.transcript(link).includes("monitor resumed"));
         await waitFor("the device rebooted into the new image", () => boots() > before, 30_000);
         await waitFor("registration events from the monitored port", () => api.status.events.some((e) => e.port === link));
@@ -805,7 +846,7 @@ test("errors: data.nextActions become buttons running the matching commands; lin
         },
     });
     const v = errorView(e, (t) => t, { label: "Retry", command: "devkit.enroll", args: [] });
-    assertEq(v.title, "The certificate does not match the enrollment.", "toast title is the first line");
+    assertEq(v.title, "The certificate does not match the enrollment. Regenerate the certificate, then enroll it again.", "toast: the first line, then the hint as a sentence");
     assertEq(v.full.split("\n").length, 3, "message lines and the hint, line breaks kept");
     assertEq(v.buttons.map((b) => b.label).join(","), "Generate Certificate,Enroll,Set arduino-cli Path,Retry", "buttons, unknown names left out");
     const build = buttonsFor([{ action: "retry", detail: "build" }], { label: "Retry", command: "devkit.enroll", args: [] });
@@ -813,6 +854,10 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     assertEq(v.buttons[0].command, "devkit.generateCert", "regenerateCert runs Generate Certificate");
     assertEq(v.buttons[2].command, "workbench.action.openSettings", "a path action opens the setting");
     assertEq(String(v.buttons[2].args[0]), "devkitDps.arduinoCli.path", "that setting");
+    // Errors speak to a person: no protocol prefix, the field by its UI name, its fix as a button.
+    const scope = errorView(Object.assign(new Error("invalid params: `idScope`: is required"), { data: { code: "invalidParams", field: "idScope" } }), (t) => t);
+    assertEq(scope.title, "ID Scope: is required", "no \"invalid params:\", the field's name");
+    assertEq(scope.buttons.map((b) => b.command).join(","), "devkit.configureDps", "a bad ID Scope offers Configure DPS");
     const registered = await vscode.commands.getCommands(true);
     const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
     for (const name of names) {
@@ -855,7 +900,8 @@ test("context keys: every devkit.* key in when/enablement clauses is set by the 
     const bundle = fs.readFileSync(path.join(vscode.extensions.getExtension(EXT_ID)!.extensionPath, "dist", "extension.js"), "utf8");
     for (const k of keys) assert(bundle.includes(`"${k}"`), `context key ${k} is set by the extension`);
     const all = clauses.join(" ");
-    for (const k of ["devkit.daemonRunning", "devkit.portSelected", "devkit.hasBuild"]) assert(all.includes(k), `${k} gates some command`);
+    // No command is disabled by a missing precondition: the command itself says what is missing.
+    for (const k of ["devkit.daemonRunning", "devkit.hasBuild"]) assert(!all.includes(k), `${k} gates no command`);
     // Commands that only make sense with arguments are not in the palette.
     const hidden = new Set(pkg.contributes.menus.commandPalette.filter((m: { when: string }) => m.when === "false").map((m: { command: string }) => m.command));
     for (const id of ["devkit.copyThumbprint", "devkit.reenroll", "devkit.showCertificate"]) assert(hidden.has(id), `${id} is hidden from the palette`);

@@ -25,8 +25,8 @@ pub struct BuildArgs {
     /// arduino-cli to use [default: `arduino-cli` on PATH].
     #[arg(long, env = "DEVKIT_ARDUINO_CLI", value_name = "FILE")]
     pub arduino_cli: Option<PathBuf>,
-    /// Which program builds: `arduino-cli`, `arduino-builder`, or `auto` (arduino-cli when
-    /// found, else arduino-builder).
+    /// Which program builds: `arduino-cli`, `arduino-builder`, or `auto` (the first complete
+    /// route: arduino-cli with the platform, else arduino-builder; `devkit doctor` says which).
     #[arg(
         long,
         env = "DEVKIT_BUILDER",

@@ -3,11 +3,17 @@
 //! flags to a [`tasks::dps::enroll::EnrollRequest`], the task's report rendered for a terminal
 //! (`--json`: the report itself, the daemon's `devkit/enroll` result). The task creates or
 //! updates the enrollment and records it in the project state.
+//!
+//! `devkit enroll --group GROUP_ID --ca-cert FILE` enrolls an X.509 CA enrollment group
+//! instead ([`tasks::dps::enroll::GroupEnrollRequest`]; REST only).
 
 use super::vocab::Hint;
 use super::{CliError, CliResult};
 use std::path::{Path, PathBuf};
-use tasks::dps::enroll::{self, EnrollBackend, EnrollReport, EnrollRequest, EnrollmentSettings};
+use tasks::dps::enroll::{
+    self, EnrollBackend, EnrollReport, EnrollRequest, EnrollmentSettings, GroupEnrollReport,
+    GroupEnrollRequest,
+};
 use tasks::fsutil::SecretSource;
 use zeroize::Zeroizing;
 
@@ -29,8 +35,15 @@ pub struct Args {
     #[arg(long)]
     pub connection_string_stdin: bool,
     /// Alias certificate PEM [default: the last one `devkit generate-cert` wrote for the project].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "group")]
     cert: Option<PathBuf>,
+    /// Enroll an X.509 CA enrollment group with this ID instead of one device (REST only).
+    #[arg(long, value_name = "GROUP_ID", requires = "ca_cert")]
+    group: Option<String>,
+    /// With --group: the group's root or intermediate CA certificate (PEM or DER). RIoT
+    /// certificates (the published root key, DeviceID and alias certificates) are refused.
+    #[arg(long, value_name = "FILE", requires = "group")]
+    ca_cert: Option<PathBuf>,
     #[command(flatten)]
     enrollment: EnrollmentArgs,
     /// CA certificate to trust for the DPS service (e.g. the emulator's ca.pem) [default: public roots].
@@ -145,6 +158,26 @@ pub fn run(args: Args) -> CliResult {
             json: args.json,
         });
     }
+    if let Some(group_id) = args.group {
+        let request = GroupEnrollRequest {
+            connection_string,
+            ca_file: args.ca_file,
+            group_id,
+            ca_cert: args.ca_cert,
+            settings: args.enrollment.settings(),
+            backend: args.backend.into(),
+        };
+        let plan = request.plan()?;
+        let report = super::provision::run_cancellable(|progress, cancel| async move {
+            enroll::run_group(plan, &progress, &cancel).await
+        })?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        } else {
+            print_group_report(&report);
+        }
+        return Ok(());
+    }
     let request = EnrollRequest {
         connection_string,
         ca_file: args.ca_file,
@@ -169,29 +202,59 @@ pub fn run(args: Args) -> CliResult {
 
 /// The report for a terminal: warnings and next steps on stderr, the enrollment on stdout.
 fn print_report(r: &EnrollReport) {
-    for w in &r.warnings {
+    print_notes(&r.warnings, &r.next_actions);
+    println!(
+        "enrollment: {} ({})",
+        r.registration_id,
+        status_and_hubs(r.provisioning_status, r.iot_hubs.as_deref())
+    );
+    print_thumbprints_and_etag(&r.sha256_thumbprint, &r.sha1_thumbprint, r.etag.as_deref());
+}
+
+/// A group's report for a terminal, shaped like [`print_report`].
+fn print_group_report(r: &GroupEnrollReport) {
+    print_notes(&r.warnings, &r.next_actions);
+    println!(
+        "enrollment group: {} ({})",
+        r.enrollment_group_id,
+        status_and_hubs(r.provisioning_status, r.iot_hubs.as_deref())
+    );
+    println!(
+        "CA: {}{}",
+        r.ca_cert.display(),
+        r.ca_subject
+            .as_deref()
+            .map(|cn| format!(" (CN={cn})"))
+            .unwrap_or_default()
+    );
+    print_thumbprints_and_etag(&r.sha256_thumbprint, &r.sha1_thumbprint, r.etag.as_deref());
+}
+
+fn print_notes(warnings: &[String], next_actions: &[tasks::error::NextStep]) {
+    for w in warnings {
         eprintln!("warning: {w}");
     }
-    if !r.next_actions.is_empty() {
-        let next: Vec<String> = r.next_actions.iter().map(|step| step.hint()).collect();
+    if !next_actions.is_empty() {
+        let next: Vec<String> = next_actions.iter().map(|step| step.hint()).collect();
         eprintln!("next: {}", next.join("; or "));
     }
-    let status = match r.provisioning_status {
+}
+
+fn status_and_hubs(status: tasks::dps::ProvisioningStatus, hubs: Option<&[String]>) -> String {
+    let status = match status {
         tasks::dps::ProvisioningStatus::Enabled => "enabled",
         tasks::dps::ProvisioningStatus::Disabled => "disabled",
     };
-    let hubs = r
-        .iot_hubs
-        .as_ref()
+    let hubs = hubs
         .map(|h| format!(", hub {}", h.join(" ")))
         .unwrap_or_default();
-    println!("enrollment: {} ({status}{hubs})", r.registration_id);
-    println!(
-        "thumbprint: {} (SHA-256; SHA-1 {})",
-        r.sha256_thumbprint, r.sha1_thumbprint
-    );
+    format!("{status}{hubs}")
+}
+
+fn print_thumbprints_and_etag(sha256: &str, sha1: &str, etag: Option<&str>) {
+    println!("thumbprint: {sha256} (SHA-256; SHA-1 {sha1})");
     // Quoted, as HTTP headers carry it (the JSON has it bare, as DPS's JSON does).
-    match &r.etag {
+    match etag {
         Some(etag) => println!("etag: \"{etag}\""),
         None => println!("etag: -"),
     }

@@ -381,6 +381,32 @@ mod tests {
                 && !t.contains("arduino-cli not found"),
             "{t}"
         );
+        // An Arduino15 folder without the platform: the flag is named only when it was given.
+        let missing = |configured| {
+            CliError::from(BuildError::ArduinoDataMissing {
+                data: Some("/home/me/.arduino15".into()),
+                configured,
+                cli_missing: !configured,
+            })
+        };
+        let e = missing(true);
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            text(&e).starts_with("invalid --arduino-data: "),
+            "{}",
+            text(&e)
+        );
+        let e = missing(false);
+        let t = text(&e);
+        assert_eq!(e.exit_code(), 1);
+        assert!(
+            !t.contains("invalid --arduino-data")
+                && t.contains(
+                    "the default Arduino data folder, /home/me/.arduino15, does not exist"
+                )
+                && t.contains("\nnext: install arduino-cli and the AZ3166 platform"),
+            "{t}"
+        );
     }
 
     /// `--json`: one object, `error` holding the kind, the input's param name, the message,

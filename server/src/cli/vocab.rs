@@ -33,6 +33,8 @@ pub const fn flag(input: Input) -> &'static str {
         Input::CaFile => "--ca-file",
         Input::TrustedCa => "--trusted-ca",
         Input::Cert => "--cert",
+        Input::Group => "--group",
+        Input::CaCert => "--ca-cert",
         Input::AliasKey => "--alias-key",
         Input::DeviceId => "--device-id",
         Input::IotHub => "--iot-hub",
@@ -64,12 +66,12 @@ pub const fn action_hint(action: NextAction) -> &'static str {
         NextAction::Enroll => "update the enrollment with `devkit enroll`",
         NextAction::RegenerateCert => "recompute the certificate with `devkit generate-cert` (`devkit inspect-cert ENROLLED.pem --against GENERATED.pem` shows which input differs)",
         NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
-        NextAction::InstallToolchain => "install the missing tool (see README: toolchain)",
+        NextAction::InstallToolchain => "install the missing tool (`devkit doctor` says what is missing and how)",
         NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
         NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
         NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
         NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",
-        NextAction::InstallUdevRule => "install the ST-LINK udev rule (see README)",
+        NextAction::InstallUdevRule => "install the ST-LINK udev rule (`devkit doctor` prints it)",
         NextAction::CheckSetup => "watch the device with `devkit monitor --events`",
         NextAction::Retry => "run the command again",
     }
@@ -79,18 +81,22 @@ pub const fn action_hint(action: NextAction) -> &'static str {
 /// terminal has a better command (which tool to install, and how).
 pub fn hint(step: &NextStep) -> String {
     match (step.action, step.detail.as_deref()) {
-        (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli (see README: toolchain), \
+        (NextAction::InstallToolchain, Some("arduino-cli")) => "install arduino-cli and the AZ3166 platform (`devkit doctor` says how), \
              or build from an existing Arduino15 folder with --builder arduino-builder --arduino-data DIR"
             .into(),
         (NextAction::InstallToolchain, Some("arduino-builder")) => "install arduino-builder \
              (Debian/Ubuntu: `sudo apt-get install arduino-builder`) or name it with --arduino-builder FILE, \
              or build with --builder arduino-cli"
             .into(),
+        (NextAction::InstallToolchain, Some(tasks::build::PLATFORM_ID)) => "install arduino-cli and the AZ3166 platform \
+             (`devkit doctor` says how), or give an Arduino15 folder holding packages/AZ3166/hardware/stm32f4/<version> \
+             with --arduino-data DIR (or DEVKIT_ARDUINO_DATA)"
+            .into(),
         (NextAction::InstallToolchain, Some("az")) => "install the Azure CLI and its extension (`az extension add --name azure-iot`), \
              or enroll with --backend rest and the service connection string"
             .into(),
         (NextAction::InstallToolchain, Some(what)) => {
-            format!("install {what} (see README: toolchain)")
+            format!("install {what} (`devkit doctor` says how)")
         }
         (action, _) => action_hint(action).into(),
     }
@@ -184,7 +190,7 @@ mod tests {
         assert!(hint(Some("az")).contains("--backend rest"));
         assert_eq!(
             hint(Some("openocd")),
-            "install openocd (see README: toolchain)"
+            "install openocd (`devkit doctor` says how)"
         );
         assert_eq!(hint(None), NextAction::InstallToolchain.hint());
         assert_eq!(

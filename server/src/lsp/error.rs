@@ -35,13 +35,10 @@ impl TaskError {
         self.data.insert(key.to_string(), value.into());
         self
     }
-    /// -32602 for `field`.
+    /// -32602 for `field`. The message names the field and why, nothing more: the code already
+    /// says "invalid params", and clients show the message to a person (issue 19).
     pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
-        TaskError::new(
-            codes::INVALID_PARAMS,
-            format!("invalid params: `{field}`: {message}"),
-        )
-        .with("field", field)
+        TaskError::new(codes::INVALID_PARAMS, format!("`{field}`: {message}")).with("field", field)
     }
     pub fn not_available(method: &str, what: &str) -> Self {
         TaskError::new(
@@ -80,7 +77,7 @@ impl TaskError {
         let mut t = match (kind, e.invalid_input()) {
             (ErrorKind::InvalidInput, Some(i)) => TaskError::new(
                 codes::INVALID_PARAMS,
-                format!("invalid params: `{}`: {}", i.input.field(), i.reason),
+                format!("`{}`: {}", i.input.field(), i.reason),
             ),
             (ErrorKind::Cancelled, _) => TaskError::cancelled(),
             _ => TaskError::from_error(codes::for_kind(kind), e.as_error()),
@@ -159,7 +156,7 @@ pub fn decode<T: DeserializeOwned>(params: Value) -> Result<T, TaskError> {
     if !params.is_object() {
         return Err(TaskError::new(
             codes::INVALID_PARAMS,
-            "invalid params: expected an object with named fields",
+            "the request's params must be an object with named fields",
         )
         .with("field", ""));
     }
@@ -263,6 +260,16 @@ mod tests {
     use crate::lsp::ext::GenerateCertParams;
 
     const CANARY: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffee1234";
+
+    #[test]
+    fn invalid_params_speak_to_a_person_without_the_protocol_prefix() {
+        let err = TaskError::invalid("idScope", "is required");
+        assert_eq!(err.code, -32602);
+        assert_eq!(err.message, "`idScope`: is required");
+        assert_eq!(err.data["field"], "idScope");
+        let err = decode::<GenerateCertParams>(json!([1])).err().unwrap();
+        assert!(!err.message.contains("invalid params"), "{}", err.message);
+    }
 
     #[test]
     fn wrong_type_names_the_field_not_the_value() {
@@ -386,7 +393,7 @@ mod tests {
         assert_eq!((t.code, t.name), codes::NOT_FOUND);
         assert_eq!(
             t.data["nextActions"][1],
-            json!({"action": "setArduinoCliPath", "detail": "devkitDps.arduinoCli.path"})
+            json!({"action": "setArduinoCliPath"})
         );
         // arduino-cli's own commands are quoted; devkit's flags are not.
         for flag in ["--arduino-cli", "--arduino-data", "--builder"] {

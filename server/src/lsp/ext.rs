@@ -27,6 +27,7 @@ pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
 pub const MONITOR_SEND: &str = "devkit/monitor/send";
 pub const ENROLL: &str = "devkit/enroll";
 pub const ENROLL_BATCH: &str = "devkit/enrollBatch";
+pub const ENROLL_GROUP: &str = "devkit/enrollGroup";
 pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
@@ -57,6 +58,7 @@ pub const REQUESTS: &[&str] = &[
     MONITOR_SEND,
     ENROLL,
     ENROLL_BATCH,
+    ENROLL_GROUP,
     PROVISION,
     CHECK_SETUP,
     SIM_CONFIG_MODE,
@@ -76,6 +78,7 @@ pub const TASKS: &[&str] = &[
     SET_WIFI,
     ENROLL,
     ENROLL_BATCH,
+    ENROLL_GROUP,
     PROVISION,
 ];
 
@@ -114,6 +117,7 @@ request_markers! {
     MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
     Enroll: ENROLL, EnrollParams => EnrollResult;
     EnrollBatch: ENROLL_BATCH, EnrollBatchParams => EnrollBatchResult;
+    EnrollGroup: ENROLL_GROUP, EnrollGroupParams => EnrollGroupResult;
     Provision: PROVISION, ProvisionParams => ProvisionResult;
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
@@ -634,6 +638,33 @@ pub struct EnrollBatchParams {
 /// The batch task's report as it is (what `devkit enroll --batch --json` prints too).
 pub type EnrollBatchResult = tasks::dps::enroll::BatchEnrollReport;
 
+// ---- devkit/enrollGroup ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollGroupParams {
+    /// DPS service connection string. Secret. Group enrollments go through the REST API only.
+    pub connection_string: Option<Secret>,
+    /// The enrollment group's ID.
+    pub group: String,
+    /// The group's root or intermediate CA certificate (PEM or DER). RIoT certificates (the
+    /// published root key, DeviceID and alias certificates) are refused.
+    pub ca_cert: Option<PathBuf>,
+    /// Pin the group's devices to this hub (static allocation).
+    pub iot_hub: Option<String>,
+    /// Disable the group.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Enable a disabled group (updating otherwise keeps its state).
+    #[serde(default)]
+    pub enable: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's); default public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The group task's report as it is (what `devkit enroll --group --json` prints too).
+pub type EnrollGroupResult = tasks::dps::enroll::GroupEnrollReport;
+
 // ---- devkit/provision ------------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -716,15 +747,11 @@ pub struct CheckSetupParams {
     pub arduino_data: Option<PathBuf>,
 }
 
-#[derive(Serialize, Debug, Clone)]
-#[serde(rename_all = "camelCase")]
-pub struct CheckSetupResult {
-    /// One entry per check: `id`, `title`, `status` (`ok`, `warning`, `error`), `detail`,
-    /// `nextActions` (`{action, detail?}`, the next-action contract of errors).
-    pub checks: Vec<tasks::doctor::Check>,
-    /// No check is an error (warnings allowed).
-    pub ready: bool,
-}
+/// `checks`: one entry per check: `id`, `title`, `status` (`ok`, `warning`, `error`,
+/// `notNeeded`), `detail`, `nextActions` (`{action, detail?}`, the next-action contract of
+/// errors); `ready`: no check is an error (warnings allowed); `builder`: the route the build
+/// takes (`arduino-cli`, `arduino-builder`, or null when neither is complete).
+pub type CheckSetupResult = tasks::doctor::SetupReport;
 
 // ---- devkit/simConfigMode --------------------------------------------------------------------
 

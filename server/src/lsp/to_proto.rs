@@ -212,7 +212,7 @@ pub fn code_actions(
                     title: fix.title.clone(),
                     command: CMD_WRITE_SETTING.into(),
                     arguments: serde_json::to_value(WriteSettingParams {
-                        setting: kind.setting_id().into(),
+                        setting: super::vocab::setting_id(*kind).into(),
                         value: value.clone(),
                     })
                     .ok()

@@ -2,7 +2,18 @@
 //! (`data.field` of an invalid-params error). `tasks` holds only the typed names; the CLI's
 //! flags are in `crate::cli::vocab`.
 
+use tasks::build::sketch::SettingKind;
 use tasks::error::Input;
+
+/// The editor setting that holds a DPS setting of the sketch (the extension's `devkitDps`
+/// section; `devkit.writeSetting` accepts exactly these).
+pub const fn setting_id(kind: SettingKind) -> &'static str {
+    match kind {
+        SettingKind::RegistrationId => "devkitDps.registrationId",
+        SettingKind::IdScope => "devkitDps.dps.idScope",
+        SettingKind::Endpoint => "devkitDps.dps.globalEndpoint",
+    }
+}
 
 /// The param that carries `input` (an exhaustive match: a new input cannot miss its name).
 pub const fn field(input: Input) -> &'static str {
@@ -28,6 +39,8 @@ pub const fn field(input: Input) -> &'static str {
         Input::CaFile => "caFile",
         Input::TrustedCa => "trustedCa",
         Input::Cert => "cert",
+        Input::Group => "group",
+        Input::CaCert => "caCert",
         Input::AliasKey => "aliasKey",
         Input::DeviceId => "deviceId",
         Input::IotHub => "iotHub",

@@ -13,7 +13,7 @@ use super::reproducible::{self, Reproducibility};
 use super::toolchain::{self, Toolchain, FQBN, PLATFORM_ID};
 use super::{BuildError, BuildTool};
 use crate::progress::Progress;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Which builder to use.
@@ -84,49 +84,136 @@ pub struct Builder {
     gcc_version: Option<String>,
 }
 
-/// Find and check the builder the settings ask for.
+/// Find and check the builder the settings ask for. `Auto` takes the first complete route,
+/// arduino-cli first: arduino-cli with the platform, else arduino-builder over an Arduino15
+/// folder holding it (the rule `devkit doctor` reports, so both name the same route).
 pub async fn resolve(
     arduino_cli: Option<&Path>,
     settings: &BuilderSettings,
     progress: &Progress,
 ) -> Result<Builder, BuildError> {
-    let data = settings.arduino_data.clone().or_else(default_arduino_data);
-    let use_cli = match settings.choice {
-        BuilderChoice::ArduinoCli => true,
-        BuilderChoice::ArduinoBuilder => false,
+    match settings.choice {
+        BuilderChoice::ArduinoCli => resolve_cli(arduino_cli, settings, progress).await,
+        BuilderChoice::ArduinoBuilder => resolve_builder(settings, false, progress).await,
         BuilderChoice::Auto => {
-            arduino_cli.is_some()
-                || which::which("arduino-cli").is_ok()
-                || find_arduino_builder(settings.arduino_builder.as_deref()).is_err()
+            let cli_found = arduino_cli.is_some() || which::which("arduino-cli").is_ok();
+            if !cli_found {
+                return match find_arduino_builder(settings.arduino_builder.as_deref(), None) {
+                    // Neither program: arduino-cli is the one to install.
+                    Err(_) => Err(BuildTool::ArduinoCli.not_found(None)),
+                    Ok(_) => resolve_builder(settings, true, progress).await,
+                };
+            }
+            let cli_err = match resolve_cli(arduino_cli, settings, progress).await {
+                Ok(b) => return Ok(b),
+                Err(e @ BuildError::Cancelled) => return Err(e),
+                Err(e) => e,
+            };
+            if find_arduino_builder(settings.arduino_builder.as_deref(), None).is_err() {
+                return Err(cli_err);
+            }
+            match resolve_builder(settings, false, &Progress::none()).await {
+                Ok(b) => {
+                    progress.warn(format!(
+                        "arduino-cli cannot build for the DevKit ({}): building with arduino-builder instead",
+                        cli_err.to_string().lines().next().unwrap_or_default()
+                    ));
+                    Ok(b)
+                }
+                Err(_) => Err(cli_err),
+            }
         }
-    };
-    if use_cli {
-        let cli = toolchain::find_arduino_cli(arduino_cli, None)?;
-        progress.report(format!("Checking {}", cli.display()), None);
-        let toolchain = toolchain::check(&cli, settings.arduino_data.as_deref(), progress).await?;
-        let platform_dir = data
-            .as_deref()
-            .and_then(|d| platform_dir(d, Some(&toolchain.platform_version)));
-        let gcc = reproducible::compiler_path(data.as_deref(), None);
-        let gcc_version = gcc_version(gcc.as_deref()).await;
-        return Ok(Builder {
-            toolchain,
-            platform_dir,
-            arduino_data: settings.arduino_data.clone(),
-            extra_hardware: vec![],
-            extra_tools: vec![],
-            prefs: vec![],
-            gcc,
-            gcc_version,
-        });
     }
-    let exe = find_arduino_builder(settings.arduino_builder.as_deref())?;
+}
+
+async fn resolve_cli(
+    arduino_cli: Option<&Path>,
+    settings: &BuilderSettings,
+    progress: &Progress,
+) -> Result<Builder, BuildError> {
+    let data = settings.arduino_data.clone().or_else(default_arduino_data);
+    let cli = toolchain::find_arduino_cli(arduino_cli, None)?;
+    progress.report(format!("Checking {}", cli.display()), None);
+    let toolchain = toolchain::check(&cli, settings.arduino_data.as_deref(), progress).await?;
+    let platform_dir = data
+        .as_deref()
+        .and_then(|d| platform_dir(d, Some(&toolchain.platform_version)));
+    let gcc = reproducible::compiler_path(data.as_deref(), None);
+    let gcc_version = gcc_version(gcc.as_deref()).await;
+    Ok(Builder {
+        toolchain,
+        platform_dir,
+        arduino_data: settings.arduino_data.clone(),
+        extra_hardware: vec![],
+        extra_tools: vec![],
+        prefs: vec![],
+        gcc,
+        gcc_version,
+    })
+}
+
+/// The Arduino15 folder arduino-builder reads: the given one, else the OS's usual place;
+/// missing, or without the platform, it is an [`BuildError::ArduinoDataMissing`] that says
+/// whether the folder was given or the default (`cli_missing`: chosen because arduino-cli
+/// is not on PATH).
+pub(crate) fn builder_data(
+    given: Option<&Path>,
+    cli_missing: bool,
+) -> Result<(PathBuf, PathBuf), BuildError> {
+    let missing = |data: Option<PathBuf>| BuildError::ArduinoDataMissing {
+        data,
+        configured: given.is_some(),
+        cli_missing,
+    };
+    let data = given
+        .map(Path::to_path_buf)
+        .or_else(default_arduino_data)
+        .ok_or_else(|| missing(None))?;
+    let platform = platform_dir(&data, None).ok_or_else(|| missing(Some(data.clone())))?;
+    Ok((data, platform))
+}
+
+/// The compiler arduino-builder will use when the platform has none of its own in `data`:
+/// `Ok(None)` when it has (`packages/*/tools/arm-none-eabi-gcc`), else `arm-none-eabi-gcc` on
+/// `path_env` (the process PATH when `None`). Without `data`, only PATH is looked at.
+pub(crate) fn builder_gcc(
+    data: Option<&Path>,
+    path_env: Option<&OsStr>,
+) -> Result<Option<PathBuf>, BuildError> {
+    if data.is_some_and(has_packaged_gcc) {
+        return Ok(None);
+    }
+    let folder = data.map_or_else(
+        || "the Arduino data folder".to_string(),
+        |d| d.display().to_string(),
+    );
+    which_in("arm-none-eabi-gcc", path_env)
+        .map(Some)
+        .ok_or_else(|| BuildError::PlatformMissing {
+            platform: format!("{PLATFORM_ID} compiler (arm-none-eabi-gcc)"),
+            guidance: format!("neither {folder}/packages/AZ3166/tools/arm-none-eabi-gcc nor arm-none-eabi-gcc on PATH was found; install one (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib)"),
+        })
+}
+
+fn which_in(name: &str, path_env: Option<&OsStr>) -> Option<PathBuf> {
+    match path_env {
+        Some(p) => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+            which::which_in(name, Some(p), cwd).ok()
+        }
+        None => which::which(name).ok(),
+    }
+}
+
+async fn resolve_builder(
+    settings: &BuilderSettings,
+    cli_missing: bool,
+    progress: &Progress,
+) -> Result<Builder, BuildError> {
+    let exe = find_arduino_builder(settings.arduino_builder.as_deref(), None)?;
     progress.report(format!("Checking {}", exe.display()), None);
     let version = builder_version(&exe).await?;
-    let data = data.ok_or(BuildError::ArduinoDataMissing { data: None })?;
-    let platform = platform_dir(&data, None).ok_or_else(|| BuildError::ArduinoDataMissing {
-        data: Some(data.clone()),
-    })?;
+    let (data, platform) = builder_data(settings.arduino_data.as_deref(), cli_missing)?;
     let platform_version = platform
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -149,21 +236,25 @@ pub async fn resolve(
         .collect();
     let mut prefs = Vec::new();
     let mut gcc_root = None;
-    if !has_packaged_gcc(&data) {
-        match which::which("arm-none-eabi-gcc") {
-            Ok(gcc) => {
-                let root = gcc.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-                progress.report(format!("The platform's compiler is not in {}: using {}", data.display(), gcc.display()), None);
-                prefs.push(format!("runtime.tools.arm-none-eabi-gcc.path={}", root.display()));
-                gcc_root = Some(root);
-            }
-            Err(_) => {
-                return Err(BuildError::PlatformMissing {
-                    platform: format!("{PLATFORM_ID} compiler (arm-none-eabi-gcc)"),
-                    guidance: format!("neither {}/packages/AZ3166/tools/arm-none-eabi-gcc nor arm-none-eabi-gcc on PATH was found; install one (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib)", data.display()),
-                })
-            }
-        }
+    if let Some(gcc) = builder_gcc(Some(&data), None)? {
+        let root = gcc
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        progress.report(
+            format!(
+                "The platform's compiler is not in {}: using {}",
+                data.display(),
+                gcc.display()
+            ),
+            None,
+        );
+        prefs.push(format!(
+            "runtime.tools.arm-none-eabi-gcc.path={}",
+            root.display()
+        ));
+        gcc_root = Some(root);
     }
     let gcc = reproducible::compiler_path(Some(&data), gcc_root.as_deref());
     let gcc_version = gcc_version(gcc.as_deref()).await;
@@ -199,18 +290,22 @@ async fn gcc_version(gcc: Option<&Path>) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The arduino-builder to use; missing, it is named (not arduino-cli) with how to install it.
-fn find_arduino_builder(explicit: Option<&Path>) -> Result<PathBuf, BuildError> {
+/// The arduino-builder to use (`explicit`, else on `path_env`, the process PATH when `None`);
+/// missing, it is named (not arduino-cli) with how to install it.
+pub(crate) fn find_arduino_builder(
+    explicit: Option<&Path>,
+    path_env: Option<&OsStr>,
+) -> Result<PathBuf, BuildError> {
     let not_found = |configured| BuildTool::ArduinoBuilder.not_found(configured);
     match explicit {
         Some(p) if p.is_file() => Ok(p.to_path_buf()),
         Some(p) => Err(not_found(Some(p))),
-        None => which::which("arduino-builder").map_err(|_| not_found(None)),
+        None => which_in("arduino-builder", path_env).ok_or_else(|| not_found(None)),
     }
 }
 
 /// `Arduino Builder 1.3.25` -> `1.3.25`.
-async fn builder_version(exe: &Path) -> Result<String, BuildError> {
+pub(crate) async fn builder_version(exe: &Path) -> Result<String, BuildError> {
     let out = tokio::process::Command::new(exe)
         .arg("-version")
         .stdin(std::process::Stdio::null())

@@ -58,8 +58,15 @@ pub enum BuildError {
     #[error("the DevKit platform {platform} is not installed in arduino-cli.\n{guidance}")]
     PlatformMissing { platform: String, guidance: String },
     /// arduino-builder reads the platform from an Arduino15 folder: none, or it lacks it.
-    #[error("{}", arduino_data_missing(.data.as_deref()))]
-    ArduinoDataMissing { data: Option<PathBuf> },
+    /// `configured`: the folder was given (then it is the caller's input to fix), else it is
+    /// the OS's default place; `cli_missing`: arduino-builder was taken because arduino-cli
+    /// is not on PATH.
+    #[error("{}", arduino_data_missing(.data.as_deref(), *.configured, *.cli_missing))]
+    ArduinoDataMissing {
+        data: Option<PathBuf>,
+        configured: bool,
+        cli_missing: bool,
+    },
     #[error("`{command}` failed: {message}")]
     ToolchainQuery { command: String, message: String },
     #[error("compilation failed{}", summary(.diagnostics, .output_tail, .known))]
@@ -89,10 +96,6 @@ pub enum BuildTool {
     ArduinoCli,
     ArduinoBuilder,
 }
-
-/// The editor setting that holds arduino-cli's path (the detail of
-/// [`NextAction::SetArduinoCliPath`]).
-pub const ARDUINO_CLI_SETTING: &str = "devkitDps.arduinoCli.path";
 
 impl BuildTool {
     pub const fn name(self) -> &'static str {
@@ -138,19 +141,40 @@ fn looked(tool: BuildTool, configured: Option<&Path>) -> String {
     }
 }
 
-fn arduino_data_missing(data: Option<&Path>) -> String {
+/// Where arduino-builder looked for the platform and what it did not find there. Says which
+/// folder it was (the one given, or the default one) so that nobody is told about a setting
+/// they never used.
+fn arduino_data_missing(data: Option<&Path>, configured: bool, cli_missing: bool) -> String {
+    let why = if cli_missing {
+        "`arduino-cli` is not on PATH, so the build uses arduino-builder, which"
+    } else {
+        "arduino-builder"
+    };
+    let layout = "packages/AZ3166/hardware/stm32f4/<version> (with platform.txt)";
     match data {
         None => format!(
-            "no Arduino data folder (Arduino15): arduino-builder reads the DevKit platform {} from one",
+            "the DevKit platform {} was not found: {why} reads it from an Arduino data folder (Arduino15), \
+             and this system has no default one (no home folder). Install arduino-cli and the platform, or \
+             give an Arduino15 folder holding {layout}.",
             toolchain::PLATFORM_ID
         ),
-        Some(d) => format!(
-            "the DevKit platform {} is not in the Arduino data folder {}: arduino-builder reads it from \
-             {}/packages/AZ3166/hardware/stm32f4/<version> (with platform.txt). Use an Arduino15 folder that has it.",
-            toolchain::PLATFORM_ID,
-            d.display(),
-            d.display()
-        ),
+        Some(d) => {
+            let which = if configured { "the Arduino data folder given" } else { "the default Arduino data folder" };
+            let found = if d.is_dir() {
+                format!("has no {layout}")
+            } else {
+                "does not exist".to_string()
+            };
+            format!(
+                "the DevKit platform {} was not found: {why} reads it from an Arduino data folder (Arduino15), \
+                 and {which}, {}, {found}. Install arduino-cli and the platform, or copy an Arduino15 folder \
+                 that holds the platform (an Arduino IDE install has one) to {}, or give its place as the \
+                 Arduino data folder.",
+                toolchain::PLATFORM_ID,
+                d.display(),
+                d.display(),
+            )
+        }
     }
 }
 
@@ -207,7 +231,9 @@ impl DomainError for BuildError {
                 tool,
                 configured: Some(_),
             } => Some(tool.input()),
-            BuildError::ArduinoDataMissing { .. } => Some(Input::ArduinoData),
+            BuildError::ArduinoDataMissing {
+                configured: true, ..
+            } => Some(Input::ArduinoData),
             _ => None,
         }
     }
@@ -218,7 +244,7 @@ impl DomainError for BuildError {
                 ..
             } => vec![
                 NextStep::with_detail(NextAction::InstallToolchain, "arduino-cli"),
-                NextStep::with_detail(NextAction::SetArduinoCliPath, ARDUINO_CLI_SETTING),
+                NextStep::new(NextAction::SetArduinoCliPath),
             ],
             BuildError::ToolNotFound {
                 tool: BuildTool::ArduinoBuilder,

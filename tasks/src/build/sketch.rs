@@ -3,8 +3,8 @@
 //! for both adapters: the daemon publishes the findings as diagnostics with quick fixes, and
 //! `devkit build` prints the disagreements as warnings with file:line.
 //!
-//! The settings (`devkitDps.dps.globalEndpoint`, `devkitDps.dps.idScope`,
-//! `devkitDps.registrationId`, or `devkit build --global-endpoint/--id-scope/--registration-id`)
+//! The DPS settings (the editor's settings or `devkit build`'s options: each adapter names them
+//! in its own words)
 //! are the one source of truth: the build writes them into the generated `dps_config.h`. Users
 //! coming from the old samples hard-code them in the sketch instead, and then the two disagree
 //! silently; [`compare`] makes that visible.
@@ -41,14 +41,6 @@ pub enum SettingKind {
 }
 
 impl SettingKind {
-    /// The editor setting that holds it (the extension's `devkitDps` section).
-    pub fn setting_id(self) -> &'static str {
-        match self {
-            SettingKind::RegistrationId => "devkitDps.registrationId",
-            SettingKind::IdScope => "devkitDps.dps.idScope",
-            SettingKind::Endpoint => "devkitDps.dps.globalEndpoint",
-        }
-    }
     /// The macro the generated `dps_config.h` defines for it.
     pub fn macro_name(self) -> &'static str {
         match self {
@@ -57,7 +49,9 @@ impl SettingKind {
             SettingKind::Endpoint => "DPS_GLOBAL_DEVICE_ENDPOINT",
         }
     }
-    fn label(self) -> &'static str {
+    /// What it is, in words. Messages name the setting by this, never by an adapter's name
+    /// for it (the editor's setting id is the daemon's to give, the CLI's flag the CLI's).
+    pub fn label(self) -> &'static str {
         match self {
             SettingKind::RegistrationId => "registration ID",
             SettingKind::IdScope => "ID Scope",
@@ -515,9 +509,9 @@ pub fn compare(sketch: &Sketch, configured: &Configured) -> Vec<Finding> {
                 if s.value.is_empty() {
                     return None;
                 }
-                let (label, id) = (s.kind.label(), s.kind.setting_id());
+                let label = s.kind.label();
                 let message = format!(
-                    "{label} {:?} is hard-coded here, the same as the setting {id} now; the sketch will not follow a change of the setting: read {} from dps_config.h instead",
+                    "{label} {:?} is hard-coded here, the same as the {label} setting now; the sketch will not follow a change of the setting: read {} from dps_config.h instead",
                     s.value,
                     s.kind.macro_name()
                 );
@@ -528,18 +522,18 @@ pub fn compare(sketch: &Sketch, configured: &Configured) -> Vec<Finding> {
                 };
                 return Some(finding(s, Severity::Information, Rule::HardCoded, message, vec![read]));
             }
-            let (label, id) = (s.kind.label(), s.kind.setting_id());
+            let label = s.kind.label();
             let message = match setting {
                 Some(v) => format!(
-                    "{label} {:?} is hard-coded here, but the build compiles in {v:?} from the settings ({id}); keep one: move it to the settings or use the setting's value",
+                    "{label} {:?} is hard-coded here, but the build compiles in {v:?} from the {label} setting; keep one: move it to the settings or use the setting's value",
                     s.value
                 ),
                 None if s.kind == SettingKind::RegistrationId => format!(
-                    "{label} {:?} is hard-coded here, but {id} is not set, so the build compiles in none (the device uses az-<mac>v<x>v<y>v<z>); move it to the settings",
+                    "{label} {:?} is hard-coded here, but the {label} setting is not set, so the build compiles in none (the device uses az-<mac>v<x>v<y>v<z>); move it to the settings",
                     s.value
                 ),
                 None => format!(
-                    "{label} {:?} is hard-coded here, but {id} is not set, and the build compiles in the setting, not this value; move it to the settings",
+                    "{label} {:?} is hard-coded here, but the {label} setting is not set, and the build compiles in the setting, not this value; move it to the settings",
                     s.value
                 ),
             };
@@ -562,7 +556,10 @@ fn move_to_settings(sketch: &Sketch, s: &Setting) -> Fix {
         // `#define DPS_ID_SCOPE "..."`: the generated header defines it.
         edits.push(Edit {
             range: TextRange::empty(s.line_start),
-            new_text: format!("// Moved to the setting {}: ", s.kind.setting_id()),
+            new_text: format!(
+                "// Moved to the {} setting (dps_config.h): ",
+                s.kind.label()
+            ),
         });
     } else {
         if !sketch.includes_header {
@@ -578,7 +575,7 @@ fn move_to_settings(sketch: &Sketch, s: &Setting) -> Fix {
         });
     }
     Fix {
-        title: format!("Move \"{}\" to settings ({})", s.value, s.kind.setting_id()),
+        title: format!("Move \"{}\" to the {} setting", s.value, s.kind.label()),
         edits,
         write_setting: Some((s.kind, s.value.clone())),
         preferred: true,
@@ -752,7 +749,7 @@ mod tests {
         assert_eq!(
             titles,
             [
-                "Move \"0ne00000A0A\" to settings (devkitDps.dps.idScope)",
+                "Move \"0ne00000A0A\" to the ID Scope setting",
                 "Use the setting's value \"0ne00000B0B\""
             ]
         );
@@ -810,7 +807,7 @@ mod tests {
         let moved = apply(ino, &f[0].fixes[0]);
         assert_eq!(
             moved,
-            "#include \"dps_config.h\"\n// Moved to the setting devkitDps.registrationId: #define DPS_REGISTRATION_ID \"dev-7\"\n"
+            "#include \"dps_config.h\"\n// Moved to the registration ID setting (dps_config.h): #define DPS_REGISTRATION_ID \"dev-7\"\n"
         );
         // An invalid value is not offered for the settings (the build would refuse it).
         let bad = findings(

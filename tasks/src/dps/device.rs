@@ -19,6 +19,9 @@ pub struct DeviceRegistrationConfig {
     pub global_endpoint: String,
     pub id_scope: String,
     pub registration_id: String,
+    /// The whole TLS client chain: the DevKit's individual RIoT HSM presents its alias
+    /// certificate alone, never the DeviceID certificate (docs/identity.md, "What the device
+    /// presents").
     pub alias_cert_der: Vec<u8>,
     /// Alias private key, PKCS#8 DER.
     pub alias_key_pkcs8: Zeroizing<Vec<u8>>,

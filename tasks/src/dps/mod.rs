@@ -17,6 +17,7 @@ pub mod enrollment;
 pub mod enrollment_group;
 pub mod error;
 pub mod hub;
+pub mod mismatch;
 pub mod retry;
 pub mod sas;
 pub mod service;

@@ -48,6 +48,7 @@ pub mod inspection;
 mod keys;
 pub mod map;
 mod regid;
+pub mod riot_root;
 pub mod status;
 pub mod uds;
 

@@ -383,11 +383,12 @@ pub async fn provision(
     .await?;
     check_cancel(cancel)?;
     let follower = upload_step(&plan, progress, cancel).await?;
+    let generated = identity::files::generated_record(&identity, &alias_cert);
     let (assigned_hub, device_id) = registration_step(
         &plan,
         follower,
         &service,
-        &registration_id,
+        (&registration_id, generated),
         progress,
         cancel,
     )
@@ -635,7 +636,7 @@ async fn registration_step(
     plan: &ProvisionPlan,
     mut follower: Follower,
     service: &ServiceClient,
-    registration_id: &RegistrationId,
+    (registration_id, generated): (&RegistrationId, crate::project::IdentityRecord),
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<(String, String), ProvisionError> {
@@ -654,12 +655,33 @@ async fn registration_step(
             mut next_actions,
         }) => {
             // DPS says "disabled" without an error code: ask the service which it is.
-            if let Ok(Some(e)) = service.get_optional(registration_id.as_str()).await {
+            let enrollment = service.get_optional(registration_id.as_str()).await;
+            if let Ok(Some(e)) = &enrollment {
                 if !e.is_enabled() {
                     reason = format!("DPS refused the registration: the enrollment for {registration_id} is disabled");
                     hint = "the enrollment is disabled: enable it, then reset the DevKit".into();
                     next_actions = vec![NextStep::new(NextAction::Enroll)];
                 }
+            }
+            // 401002 explained, not just named: which input differs from what DPS holds.
+            let rejected = error_code == Some(401002) || hint == crate::logs::HINT_401002.text;
+            if let (true, Ok(enrollment)) = (rejected, &enrollment) {
+                let last_enrolled = plan
+                    .project_root
+                    .as_deref()
+                    .and_then(|root| crate::project::ProjectState::load(root).ok())
+                    .and_then(|s| s.last_enrolled);
+                let state = crate::project::ProjectState {
+                    last_generated: Some(generated),
+                    last_enrolled,
+                };
+                let x = crate::dps::mismatch::explain(
+                    registration_id.as_str(),
+                    enrollment.as_ref(),
+                    &state,
+                );
+                hint = x.message;
+                next_actions = x.next_actions;
             }
             return Err(ProvisionError::Registration {
                 reason,

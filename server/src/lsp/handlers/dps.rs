@@ -10,7 +10,7 @@ use crate::lsp::ext::{self, *};
 use crate::lsp::jobs::{run_job, JobSpec, Resource};
 use crate::lsp::to_proto;
 use std::time::Duration;
-use tasks::dps::enroll::{self, EnrollRequest};
+use tasks::dps::enroll::{self, EnrollRequest, GroupEnrollRequest};
 use tasks::flash::{BackendKind, BackendRequest};
 use tasks::provision::{
     self, EnrollmentSettings, ProvisionPlan, ProvisionRequest, SimulateOptions, Upload,
@@ -72,6 +72,46 @@ pub async fn enroll(
         b.client_progress(),
         spec,
         move |ctx| async move { Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?) },
+    )
+    .await
+}
+
+/// `devkit/enrollGroup`: the same group task as `devkit enroll --group`.
+pub async fn enroll_group(
+    b: &Ctx,
+    p: EnrollGroupParams,
+    token: Option<ProgressToken>,
+) -> Result<EnrollGroupResult, TaskError> {
+    let request = GroupEnrollRequest {
+        connection_string: p
+            .connection_string
+            .as_ref()
+            .map(|s| Zeroizing::new(s.expose().to_string())),
+        ca_file: p.ca_file,
+        group_id: p.group,
+        ca_cert: p.ca_cert,
+        settings: EnrollmentSettings {
+            device_id: None,
+            iot_hub: p.iot_hub,
+            disabled: p.disabled,
+            enable: p.enable,
+        },
+        backend: EnrollBackend::Rest,
+    };
+    let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
+    let spec = JobSpec {
+        method: ext::ENROLL_GROUP,
+        title: "Enrolling group".into(),
+        resources: vec![],
+        work_done_token: token,
+        progress: true,
+    };
+    run_job(
+        &b.jobs,
+        &b.client,
+        b.client_progress(),
+        spec,
+        move |ctx| async move { Ok(enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?) },
     )
     .await
 }

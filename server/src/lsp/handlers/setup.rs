@@ -11,14 +11,10 @@ pub async fn check_setup(
     p: CheckSetupParams,
     _: Option<ProgressToken>,
 ) -> Result<CheckSetupResult, TaskError> {
-    let checks = doctor::run(&DoctorOptions {
+    Ok(doctor::run(&DoctorOptions {
         arduino_cli: p.arduino_cli,
         arduino_data: p.arduino_data,
         ..Default::default()
     })
-    .await;
-    Ok(CheckSetupResult {
-        ready: doctor::ready(&checks),
-        checks,
-    })
+    .await)
 }

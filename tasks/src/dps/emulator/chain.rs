@@ -194,6 +194,12 @@ fn link(child: &Parsed, parent: &Parsed, index: usize, cas_below: u64) -> Result
         .map_err(|_| ChainError::Signature(index))
 }
 
+/// Whether `der` is a CA certificate (basicConstraints `cA` TRUE) this check can read as a
+/// chain link; `None` when it cannot read it.
+pub fn is_ca(der: &[u8]) -> Option<bool> {
+    parse(der).map(|p| p.ca.is_some())
+}
+
 /// Whether `chain` (leaf first, then the intermediates the device sent) leads to `anchor`
 /// (the group's signing certificate), checked as the module doc says. `now` is
 /// `YYYY-MM-DDTHH:MM:SSZ`.

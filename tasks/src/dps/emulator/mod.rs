@@ -17,7 +17,7 @@
 
 mod api;
 mod certs;
-mod chain;
+pub(crate) mod chain;
 mod state;
 mod verifier;
 

@@ -14,10 +14,12 @@
 //! - [`settings`]: what the individual enrollment holds besides the certificate, and the
 //!   read-modify-write through the REST API.
 //! - [`target`]: REST or `az`, and which DPS.
+//! - [`group`]: X.509 CA enrollment groups (`--group`), refusing the RIoT certificates as CA.
 //! - [`task`]: request, plan, run, report.
 
 pub mod batch;
 pub mod certificate;
+pub mod group;
 pub mod journal;
 pub mod settings;
 pub mod target;
@@ -25,6 +27,7 @@ pub mod task;
 
 pub use batch::{run_batch, BatchEnrollPlan, BatchEnrollReport, BatchEnrollRequest};
 pub use certificate::{record_enrolled, resolve_certificate, EnrollCertificate};
+pub use group::{run_group, GroupEnrollPlan, GroupEnrollReport, GroupEnrollRequest};
 pub use settings::{enroll_rest, EnrollmentSettings};
 pub use target::{select_target, EnrollBackend, EnrollVia};
 pub use task::{run, EnrollPlan, EnrollReport, EnrollRequest};

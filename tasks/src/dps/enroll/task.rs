@@ -61,14 +61,7 @@ impl EnrollRequest {
     /// `spawn_blocking`). The connection string is checked first, so a malformed one is
     /// refused for what it is whatever else is wrong.
     pub fn plan(self) -> Result<EnrollPlan, EnrollError> {
-        let cs = self
-            .connection_string
-            .as_deref()
-            .map(|text| {
-                ConnectionString::parse_file_text(text)
-                    .map_err(|e| InvalidInput::new(Input::ConnectionString, e.to_string()))
-            })
-            .transpose()?;
+        let cs = parse_connection_string(self.connection_string.as_deref().map(|s| s.as_str()))?;
         let mut warnings = Vec::new();
         if self.backend == EnrollBackend::Rest && self.dps_name.is_some() {
             warnings.push(
@@ -111,6 +104,17 @@ impl EnrollRequest {
             via,
         })
     }
+}
+
+/// The service connection string from the text an adapter read (its first non-empty line).
+pub(super) fn parse_connection_string(
+    text: Option<&str>,
+) -> Result<Option<ConnectionString>, InvalidInput> {
+    text.map(|text| {
+        ConnectionString::parse_file_text(text)
+            .map_err(|e| InvalidInput::new(Input::ConnectionString, e.to_string()))
+    })
+    .transpose()
 }
 
 /// The CA file, bounded like every certificate input.
