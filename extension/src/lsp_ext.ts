@@ -545,6 +545,52 @@ export interface EnrollResult {
 export const enroll = new lc.RequestType<WithProgress<EnrollParams>, EnrollResult, void>("devkit/enroll");
 export const enrollGroup = new lc.RequestType<WithProgress<EnrollGroupParams>, EnrollGroupResult, void>("devkit/enrollGroup");
 
+/** `devkit enroll --batch`: every row of a manifest in DPS bulk requests, resumable. */
+export interface EnrollBatchParams {
+    /** Secret. */
+    connectionString?: string;
+    /** The `generate-cert --batch` manifest. */
+    manifest: string;
+    /** Where each row's `<registration id>.pem` is. */
+    certDir: string;
+    /** Default `<manifest>.enroll-report.csv`. */
+    reportCsv?: string;
+    /** Default 1000 (one DPS unit's quota); 0: no pacing. */
+    requestsPerMinute?: number;
+    deviceId?: string;
+    iotHub?: string;
+    disabled?: boolean;
+    enable?: boolean;
+    caFile?: string;
+}
+export interface EnrollBatchFailure {
+    line: number;
+    registrationId: string;
+    errorCode: number | null;
+    message: string;
+}
+export interface EnrollBatchResult {
+    manifest: string;
+    /** What DPS confirmed; a re-run skips those rows. */
+    journal: string;
+    /** Registration ID, thumbprint, result, DPS error code of every row. */
+    reportCsv: string;
+    rows: number;
+    created: number;
+    updated: number;
+    unchanged: number;
+    /** Enrolled by an earlier run (journal): nothing sent. */
+    skipped: number;
+    failed: number;
+    requests: number;
+    /** The first 100 failed rows (all are in the report CSV). */
+    failures: EnrollBatchFailure[];
+    warnings: string[];
+    /** `retry` when rows failed. */
+    nextActions: NextAction[];
+}
+export const enrollBatch = new lc.RequestType<WithProgress<EnrollBatchParams>, EnrollBatchResult, void>("devkit/enrollBatch");
+
 export interface ProvisionParams {
     /** Virtual DevKit + local DPS emulator + sample image (no hardware, no Azure). */
     simulate?: boolean;

@@ -170,7 +170,10 @@ fn build_success_skip_compile_error_and_missing_tools() {
     assert!(
         !err.contains("invalid --arduino-data")
             && err.contains("`arduino-cli` is not on PATH")
-            && err.contains(&format!("the default Arduino data folder, {}, does not exist", home.join(".arduino15").display()))
+            && err.contains(&format!(
+                "the default Arduino data folder, {}, does not exist",
+                home.join(".arduino15").display()
+            ))
             && err.contains("next: install arduino-cli and the AZ3166 platform")
             && err.contains("--arduino-data DIR"),
         "{err}"
@@ -182,7 +185,13 @@ fn build_success_skip_compile_error_and_missing_tools() {
 #[cfg(unix)]
 fn build_on_path(p: &Project, extra: &[&str], path: &std::ffi::OsStr, home: &Path) -> Output {
     Command::new(DEVKIT)
-        .args(["build", "--project", s(p.root()), "--id-scope", "0ne0001A2B3"])
+        .args([
+            "build",
+            "--project",
+            s(p.root()),
+            "--id-scope",
+            "0ne0001A2B3",
+        ])
         .args(extra)
         .env("PATH", path)
         .env("HOME", home)
@@ -223,7 +232,11 @@ fn builder_route(dir: &Path) -> (PathBuf, PathBuf) {
 fn build_falls_back_to_a_complete_arduino_builder_route() {
     let p = Project::new(false);
     let (tools, data) = builder_route(p.root());
-    let path = format!("{}:{}:/usr/bin:/bin", tools.display(), p.arduino_cli().parent().unwrap().display());
+    let path = format!(
+        "{}:{}:/usr/bin:/bin",
+        tools.display(),
+        p.arduino_cli().parent().unwrap().display()
+    );
     let o = build_on_path(&p, &["--arduino-data", s(&data)], path.as_ref(), p.root());
     let err = text(&o).1;
     // The stand-in builder compiles nothing: the build fails after choosing it.
@@ -265,14 +278,20 @@ fn doctor_is_complete_with_the_arduino_builder_route() {
     );
     let o = doctor(&["--arduino-data", s(&data), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((v["ready"].as_bool(), v["builder"].as_str()), (Some(true), Some("arduino-builder")));
+    assert_eq!(
+        (v["ready"].as_bool(), v["builder"].as_str()),
+        (Some(true), Some("arduino-builder"))
+    );
     // The default folder (under HOME) has no platform: neither route, exit 1, both named.
     let o = doctor(&[]);
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(
         err.contains("neither build route works")
-            && out.contains(&format!("the default Arduino data folder, {}, does not exist", tmp.path().join(".arduino15").display())),
+            && out.contains(&format!(
+                "the default Arduino data folder, {}, does not exist",
+                tmp.path().join(".arduino15").display()
+            )),
         "{out}\n{err}"
     );
 }

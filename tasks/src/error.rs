@@ -81,6 +81,8 @@ inputs! {
     Hub => "hub";
     Manifest => "manifest";
     OutDir => "output directory";
+    /// Where a batch's certificates are (`<registration id>.pem` each).
+    CertDir => "certificate directory";
     /// A line for the DevKit's console.
     Command => "command";
     /// A request body we built ourselves (an enrollment) that the service would not take.
@@ -353,8 +355,8 @@ mod tests {
         for a in NextAction::ALL {
             assert_eq!(serde_json::to_value(a).unwrap(), a.name());
         }
-        let step =
-            serde_json::to_value(NextStep::with_detail(NextAction::InstallToolchain, "az")).unwrap();
+        let step = serde_json::to_value(NextStep::with_detail(NextAction::InstallToolchain, "az"))
+            .unwrap();
         assert_eq!(
             step,
             serde_json::json!({"action": "installToolchain", "detail": "az"})

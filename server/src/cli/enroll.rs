@@ -68,6 +68,8 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    batch: super::enroll_batch::BatchArgs,
 }
 
 /// What the enrollment says besides the certificate. Shared with `provision`.
@@ -141,6 +143,21 @@ pub fn run(args: Args) -> CliResult {
         "connection-string",
     )?
     .map(|(text, _)| text);
+    if let Some(manifest) = args.batch.batch.clone() {
+        if args.backend == BackendArg::Az || args.dps_name.is_some() {
+            return Err(CliError::invalid(
+                "--batch enrolls through the DPS REST API in bulk requests: give the connection string, not --backend az or --dps-name",
+            ));
+        }
+        return super::enroll_batch::run(super::enroll_batch::Batch {
+            manifest,
+            args: args.batch,
+            connection_string,
+            ca_file: args.ca_file,
+            settings: args.enrollment.settings(),
+            json: args.json,
+        });
+    }
     if let Some(group_id) = args.group {
         let request = GroupEnrollRequest {
             connection_string,

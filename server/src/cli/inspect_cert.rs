@@ -26,9 +26,9 @@ fn read_cert(path: &Path, name: &str) -> Result<CertInfo, CliError> {
     let label = format!("{name} {:?}", path.display().to_string());
     inspection::read_cert(&CertInput::File(path.to_path_buf())).map_err(|e| match e {
         // A file that cannot be read is the caller's input (exit 2), named as given.
-        IdentityError::Io { reason, .. } => {
-            CliError::from(tasks::error::InvalidInput::new(tasks::error::Input::Cert, reason).named(label))
-        }
+        IdentityError::Io { reason, .. } => CliError::from(
+            tasks::error::InvalidInput::new(tasks::error::Input::Cert, reason).named(label),
+        ),
         e => e.named_as(label).into(),
     })
 }

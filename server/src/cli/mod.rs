@@ -8,6 +8,7 @@ pub mod device_upload;
 pub mod doctor;
 pub mod dps_emulator;
 pub mod enroll;
+pub mod enroll_batch;
 pub mod generate_cert;
 pub mod inspect_cert;
 pub mod logs;
@@ -405,13 +406,19 @@ mod tests {
         };
         let e = missing(true);
         assert_eq!(e.exit_code(), 2);
-        assert!(text(&e).starts_with("invalid --arduino-data: "), "{}", text(&e));
+        assert!(
+            text(&e).starts_with("invalid --arduino-data: "),
+            "{}",
+            text(&e)
+        );
         let e = missing(false);
         let t = text(&e);
         assert_eq!(e.exit_code(), 1);
         assert!(
             !t.contains("invalid --arduino-data")
-                && t.contains("the default Arduino data folder, /home/me/.arduino15, does not exist")
+                && t.contains(
+                    "the default Arduino data folder, /home/me/.arduino15, does not exist"
+                )
                 && t.contains("\nnext: install arduino-cli and the AZ3166 platform"),
             "{t}"
         );

@@ -50,6 +50,7 @@ pub const fn flag(input: Input) -> &'static str {
         Input::Hub => "--hub",
         Input::Manifest => "--manifest",
         Input::OutDir => "--out-dir",
+        Input::CertDir => "--cert-dir",
         Input::Command => "--command",
         Input::Enrollment => "enrollment",
         Input::HostName => "--host-name",

@@ -311,6 +311,7 @@ requests! {
     monitor_close => ext::MonitorClose, handlers::serial::monitor_close;
     monitor_send => ext::MonitorSend, handlers::serial::monitor_send;
     enroll => ext::Enroll, handlers::dps::enroll;
+    enroll_batch => ext::EnrollBatch, handlers::enroll_batch::enroll_batch;
     enroll_group => ext::EnrollGroup, handlers::dps::enroll_group;
     provision => ext::Provision, handlers::dps::provision;
     check_setup => ext::CheckSetup, handlers::setup::check_setup;

@@ -26,6 +26,7 @@ pub const MONITOR_OPEN: &str = "devkit/monitor/open";
 pub const MONITOR_CLOSE: &str = "devkit/monitor/close";
 pub const MONITOR_SEND: &str = "devkit/monitor/send";
 pub const ENROLL: &str = "devkit/enroll";
+pub const ENROLL_BATCH: &str = "devkit/enrollBatch";
 pub const ENROLL_GROUP: &str = "devkit/enrollGroup";
 pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
@@ -56,6 +57,7 @@ pub const REQUESTS: &[&str] = &[
     MONITOR_CLOSE,
     MONITOR_SEND,
     ENROLL,
+    ENROLL_BATCH,
     ENROLL_GROUP,
     PROVISION,
     CHECK_SETUP,
@@ -75,6 +77,7 @@ pub const TASKS: &[&str] = &[
     SET_UDS,
     SET_WIFI,
     ENROLL,
+    ENROLL_BATCH,
     ENROLL_GROUP,
     PROVISION,
 ];
@@ -113,6 +116,7 @@ request_markers! {
     MonitorClose: MONITOR_CLOSE, MonitorCloseParams => MonitorCloseResult;
     MonitorSend: MONITOR_SEND, MonitorSendParams => MonitorSendResult;
     Enroll: ENROLL, EnrollParams => EnrollResult;
+    EnrollBatch: ENROLL_BATCH, EnrollBatchParams => EnrollBatchResult;
     EnrollGroup: ENROLL_GROUP, EnrollGroupParams => EnrollGroupResult;
     Provision: PROVISION, ProvisionParams => ProvisionResult;
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
@@ -601,6 +605,38 @@ pub use tasks::dps::enroll::EnrollBackend;
 
 /// The task's report as it is (what `devkit enroll --json` prints too).
 pub type EnrollResult = tasks::dps::enroll::EnrollReport;
+
+// ---- devkit/enrollBatch ----------------------------------------------------------------------
+
+/// `devkit enroll --batch`: every registration ID of a manifest, in DPS bulk requests,
+/// resumable from the journal next to the manifest.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollBatchParams {
+    /// DPS service connection string. Secret.
+    pub connection_string: Option<Secret>,
+    /// The `generate-cert --batch` manifest.
+    pub manifest: PathBuf,
+    /// Where each row's `<registration id>.pem` is.
+    pub cert_dir: PathBuf,
+    /// The report CSV; default `<manifest>.enroll-report.csv`.
+    pub report_csv: Option<PathBuf>,
+    /// Requests per minute at most; default 1000 (one DPS unit's quota), 0 = no pacing.
+    pub requests_per_minute: Option<u32>,
+    /// IoT Hub device ID of every enrollment; default the registration ID.
+    pub device_id: Option<String>,
+    /// Pin every device to this hub (static allocation).
+    pub iot_hub: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub enable: bool,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The batch task's report as it is (what `devkit enroll --batch --json` prints too).
+pub type EnrollBatchResult = tasks::dps::enroll::BatchEnrollReport;
 
 // ---- devkit/enrollGroup ----------------------------------------------------------------------
 

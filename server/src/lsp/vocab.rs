@@ -56,6 +56,7 @@ pub const fn field(input: Input) -> &'static str {
         Input::Hub => "hub",
         Input::Manifest => "manifest",
         Input::OutDir => "outDir",
+        Input::CertDir => "certDir",
         Input::Command => "text",
         Input::Enrollment => "enrollment",
         Input::HostName => "hostName",

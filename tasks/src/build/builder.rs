@@ -183,7 +183,10 @@ pub(crate) fn builder_gcc(
     if data.is_some_and(has_packaged_gcc) {
         return Ok(None);
     }
-    let folder = data.map_or_else(|| "the Arduino data folder".to_string(), |d| d.display().to_string());
+    let folder = data.map_or_else(
+        || "the Arduino data folder".to_string(),
+        |d| d.display().to_string(),
+    );
     which_in("arm-none-eabi-gcc", path_env)
         .map(Some)
         .ok_or_else(|| BuildError::PlatformMissing {
@@ -234,9 +237,23 @@ async fn resolve_builder(
     let mut prefs = Vec::new();
     let mut gcc_root = None;
     if let Some(gcc) = builder_gcc(Some(&data), None)? {
-        let root = gcc.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-        progress.report(format!("The platform's compiler is not in {}: using {}", data.display(), gcc.display()), None);
-        prefs.push(format!("runtime.tools.arm-none-eabi-gcc.path={}", root.display()));
+        let root = gcc
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        progress.report(
+            format!(
+                "The platform's compiler is not in {}: using {}",
+                data.display(),
+                gcc.display()
+            ),
+            None,
+        );
+        prefs.push(format!(
+            "runtime.tools.arm-none-eabi-gcc.path={}",
+            root.display()
+        ));
         gcc_root = Some(root);
     }
     let gcc = reproducible::compiler_path(Some(&data), gcc_root.as_deref());

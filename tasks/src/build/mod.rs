@@ -97,7 +97,6 @@ pub enum BuildTool {
     ArduinoBuilder,
 }
 
-
 impl BuildTool {
     pub const fn name(self) -> &'static str {
         match self {

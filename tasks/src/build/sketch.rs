@@ -556,7 +556,10 @@ fn move_to_settings(sketch: &Sketch, s: &Setting) -> Fix {
         // `#define DPS_ID_SCOPE "..."`: the generated header defines it.
         edits.push(Edit {
             range: TextRange::empty(s.line_start),
-            new_text: format!("// Moved to the {} setting (dps_config.h): ", s.kind.label()),
+            new_text: format!(
+                "// Moved to the {} setting (dps_config.h): ",
+                s.kind.label()
+            ),
         });
     } else {
         if !sketch.includes_header {

@@ -4,6 +4,7 @@
 //! cloneable context, not the whole server.
 
 pub mod dps;
+pub mod enroll_batch;
 pub mod identity;
 pub mod serial;
 pub mod setup;

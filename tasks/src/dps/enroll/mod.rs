@@ -17,12 +17,15 @@
 //! - [`group`]: X.509 CA enrollment groups (`--group`), refusing the RIoT certificates as CA.
 //! - [`task`]: request, plan, run, report.
 
+pub mod batch;
 pub mod certificate;
 pub mod group;
+pub mod journal;
 pub mod settings;
 pub mod target;
 pub mod task;
 
+pub use batch::{run_batch, BatchEnrollPlan, BatchEnrollReport, BatchEnrollRequest};
 pub use certificate::{record_enrolled, resolve_certificate, EnrollCertificate};
 pub use group::{run_group, GroupEnrollPlan, GroupEnrollReport, GroupEnrollRequest};
 pub use settings::{enroll_rest, EnrollmentSettings};
@@ -65,6 +68,13 @@ pub enum EnrollError {
     /// DPS (or `az`) refused or failed: nothing was enrolled.
     #[error(transparent)]
     Dps(#[from] DpsError),
+    /// A batch's journal or report could not be written (what DPS confirmed before is kept).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl DomainError for EnrollError {
@@ -77,6 +87,7 @@ impl DomainError for EnrollError {
             }
             EnrollError::Project(e) => e.kind(),
             EnrollError::Dps(e) => e.kind(),
+            EnrollError::Write { .. } => ErrorKind::Failed,
             _ => ErrorKind::InvalidInput,
         }
     }
@@ -96,13 +107,16 @@ impl DomainError for EnrollError {
             EnrollError::InvalidSetting { input, .. } => Some(*input),
             EnrollError::Invalid(i) => Some(i.input),
             EnrollError::Dps(e) => e.input(),
-            EnrollError::ContradictoryStatus | EnrollError::Project(_) => None,
+            EnrollError::ContradictoryStatus
+            | EnrollError::Project(_)
+            | EnrollError::Write { .. } => None,
         }
     }
     fn next_actions(&self) -> Vec<NextStep> {
         match self {
             EnrollError::NoGeneratedCertificate(_) => vec![NextAction::RegenerateCert.into()],
             EnrollError::Dps(e) => e.next_actions(),
+            EnrollError::Write { .. } => vec![NextAction::Retry.into()],
             _ => Vec::new(),
         }
     }
