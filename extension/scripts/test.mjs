@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test` for the extension, on a fresh machine: installs what it needs, then
-//   lint (eslint) -> type-check (tsc) -> bundle (esbuild) -> package (vsce, a VSIX)
+//   lint (eslint) -> type-check (tsc) -> unit tests (node --test, scripts/unit.mjs)
+//   -> bundle (esbuild) -> package (vsce, a VSIX)
 //   -> in-host integration tests inside a real VS Code (code-server 4.100.3, headless Chromium)
 //   -> a Playwright smoke test through the UI (screenshots in .vscode-test-work/shots/).
 // Exit code is non-zero on any failure; the last line is `N passed, N failed` (in-host tests).
@@ -276,6 +277,7 @@ async function main() {
     ensureNodeModules();
     step("lint", () => run(path.join(EXT, "node_modules", ".bin", "eslint"), ["src", "test"]));
     step("type-check", () => run(path.join(EXT, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "."]));
+    step("unit tests", () => run(process.execPath, ["scripts/unit.mjs"]));
     step("bundle", () => run(process.execPath, ["scripts/bundle.mjs"]));
     step("package", () => {
         fs.mkdirSync(path.join(EXT, "dist"), { recursive: true });

@@ -1,40 +1,17 @@
 // Output channels that can never show a secret.
 //
 // Every secret the extension handles (UDS, Wi-Fi password, DPS connection string) is registered
-// with `Redactor` before it is used, and every line written to one of our channels (including the
-// language client's log and trace channels, which see request params) goes through it. Known
-// secret-bearing JSON fields are masked as well, so a value registered too late still does not
-// leak. The channels also keep a bounded transcript, which the integration tests read.
+// with `Redactor` (src/redact.ts) before it is used, and every line written to one of our channels
+// (including the language client's log and trace channels, which see request params) goes
+// through it. Known secret-bearing JSON fields and secret-shaped text are masked as well, so a
+// value registered too late still does not leak. What `append()` gets in pieces (the daemon's
+// stderr) goes through a `RedactingStream`: a secret split across two chunks is masked whole.
+// The channels also keep a bounded transcript, which the integration tests read.
 
 import * as vscode from "vscode";
+import { RedactingStream, Redactor } from "./redact";
 
-const SECRET_FIELDS = /("(?:uds|password|wifiPassword|connectionString|hubConnectionString|sharedAccessKey|primaryKey|secondaryKey)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
-/** `devkit/validateInput` params for a secret input (the client sends `input` before `value`). */
-const SECRET_VALUE = /("input"\s*:\s*"(?:uds|connectionString|hubConnectionString)"\s*,\s*"value"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
-const SAS_KEY = /(SharedAccessKey=)[^;"\s]+/gi;
-/** Masked console commands typed or pasted into the monitor (their argument is a secret). */
-const MASKED_COMMAND = /((?:set_dps_uds|set_wifipwd)\s+)[^\s"\\]+/gi;
-
-export class Redactor {
-    private readonly secrets = new Set<string>();
-
-    /** Remember a secret so that it is masked wherever it would be written. */
-    add(secret: string | undefined): void {
-        if (!secret || secret.length < 6) return;
-        this.secrets.add(secret);
-        // The UDS is hex: mask it in both cases.
-        this.secrets.add(secret.toLowerCase());
-        this.secrets.add(secret.toUpperCase());
-    }
-
-    redact(text: string): string {
-        let out = text.replace(SECRET_FIELDS, '$1"***"').replace(SECRET_VALUE, '$1"***"').replace(SAS_KEY, "$1***").replace(MASKED_COMMAND, "$1***");
-        for (const s of this.secrets) {
-            if (out.includes(s)) out = out.split(s).join("***");
-        }
-        return out;
-    }
-}
+export { Redactor } from "./redact";
 
 const TRANSCRIPT_LIMIT = 1 << 20;
 
@@ -42,6 +19,8 @@ const TRANSCRIPT_LIMIT = 1 << 20;
 export class SafeChannel implements vscode.OutputChannel {
     private readonly inner: vscode.OutputChannel;
     private text = "";
+    /** `append()`'s pieces: a partial line waits (briefly) for the rest of a secret. */
+    private readonly stream: RedactingStream;
 
     constructor(
         readonly name: string,
@@ -49,31 +28,46 @@ export class SafeChannel implements vscode.OutputChannel {
         inner?: vscode.OutputChannel,
     ) {
         this.inner = inner ?? vscode.window.createOutputChannel(name);
+        this.stream = new RedactingStream(redactor, (safe) => {
+            this.keep(safe);
+            this.inner.append(safe);
+        });
     }
 
     get transcript(): string {
         return this.text;
     }
 
-    /** Redacts `s` and keeps it in the transcript; what may be written. */
-    protected record(s: string): string {
-        const safe = this.redactor.redact(s);
+    private keep(safe: string): void {
         this.text += safe;
         if (this.text.length > TRANSCRIPT_LIMIT) this.text = this.text.slice(-TRANSCRIPT_LIMIT / 2);
+    }
+
+    /** Redacts `s` (after what `append()` holds) and keeps it in the transcript; what may be
+     * written. */
+    protected record(s: string): string {
+        this.stream.flush();
+        const safe = this.redactor.redact(s);
+        this.keep(safe);
         return safe;
     }
 
     append(value: string): void {
-        this.inner.append(this.record(value));
+        this.stream.push(value);
     }
     appendLine(value: string): void {
-        this.inner.appendLine(this.record(value + "\n").slice(0, -1));
+        // The held partial line ends here: redacted with it (a secret may span them).
+        const safe = this.stream.end(value);
+        this.keep(safe + "\n");
+        this.inner.appendLine(safe);
     }
     replace(value: string): void {
+        this.stream.discard();
         this.text = "";
         this.inner.replace(this.record(value));
     }
     clear(): void {
+        this.stream.discard();
         this.inner.clear();
     }
     show(columnOrPreserve?: vscode.ViewColumn | boolean, preserveFocus?: boolean): void {
@@ -84,6 +78,7 @@ export class SafeChannel implements vscode.OutputChannel {
         this.inner.hide();
     }
     dispose(): void {
+        this.stream.flush();
         this.inner.dispose();
     }
 }

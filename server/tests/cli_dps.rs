@@ -2,6 +2,7 @@
 //! port with the sim flash backend), run as the real binary.
 
 mod json_casing;
+mod small_fs;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -185,6 +186,111 @@ fn emulator_banner_then_enroll_with_the_project_default_certificate() {
         "{v}"
     );
     assert_eq!(v["provisioningStatus"], "enabled");
+}
+
+/// The project directory on a full disk: DPS creates the enrollment, the project state cannot
+/// be saved. enroll still prints the enrollment, thumbprint and ETag (and `--json` its report),
+/// warns naming the state file and the OS error, exits 0; once space is freed, enrolling again
+/// records the enrollment (DPS already holds it: a new ETag, the same thumbprint).
+#[test]
+fn enroll_on_a_full_disk_reports_the_enrollment_and_the_next_run_records_it() {
+    let Some(fs) = small_fs::SmallFs::mount("64k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let emu = EmulatorProcess::start(&dir.path().join("dps"), &[]);
+    let (ca, cs) = (emu.value("ca certificate"), emu.value("connection string"));
+    let cs_file = dir.path().join("dps.cs");
+    std::fs::write(&cs_file, format!("{cs}\n")).unwrap();
+    let project = fs.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    generate_cert(
+        &project,
+        "4f0b2c6a1d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a",
+        "full-disk-1",
+    );
+    let state_file = project.join(".devkit").join("state.json");
+    let state_before = std::fs::read(&state_file).unwrap();
+    let filler = fs.fill();
+    let enroll = |json: bool| {
+        let mut c = Command::new(DEVKIT);
+        c.args(["enroll", "--connection-string-file"])
+            .arg(&cs_file)
+            .arg("--ca-file")
+            .arg(&ca)
+            .arg("--project")
+            .arg(&project);
+        if json {
+            c.arg("--json");
+        }
+        let o = c.output().unwrap();
+        let (out, err) = text(&o);
+        (o.status.code(), out, err)
+    };
+
+    let (code, out, err) = enroll(false);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "enrollment: full-disk-1 (enabled)", "{out}");
+    assert!(lines[1].starts_with("thumbprint: "), "{out}");
+    assert!(lines[2].starts_with("etag: \""), "{out}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("warning: the enrollment exists in DPS"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(
+        warning.contains(&state_file.display().to_string())
+            && warning.contains("No space left on device"),
+        "names the state file and the OS error: {warning}"
+    );
+    assert!(
+        !warning.contains(".devkit-tmp"),
+        "names the file the user knows, not a temporary one: {warning}"
+    );
+    assert!(err.contains("next: "), "{err}");
+    assert_eq!(
+        std::fs::read(&state_file).unwrap(),
+        state_before,
+        "kept whole"
+    );
+
+    let (code, out, err) = enroll(true);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["registrationId"], "full-disk-1");
+    assert!(v["etag"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    let thumbprint = v["sha256Thumbprint"].as_str().unwrap().to_string();
+    assert!(lines[1].contains(&thumbprint), "{out}");
+    let warnings = |v: &serde_json::Value| -> Vec<String> {
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|w| w.as_str().map(str::to_string))
+            .filter(|w| w.contains("state.json"))
+            .collect()
+    };
+    assert!(
+        matches!(&warnings(&v)[..], [w] if w.contains("No space left")),
+        "{v}"
+    );
+    assert_eq!(v["nextActions"][0]["action"], "retry", "{v}");
+
+    std::fs::remove_file(filler).unwrap();
+    let (code, out, err) = enroll(true);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(warnings(&v).is_empty(), "{v}");
+    assert!(v["nextActions"].as_array().unwrap().is_empty(), "{v}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+    assert_eq!(state["lastEnrolled"]["registrationId"], "full-disk-1");
+    assert!(
+        state["lastEnrolled"]["sha256Thumbprint"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(&thumbprint)),
+        "{state}"
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! `logs`, `ports`; secrets never in any output or log file.
 //! On Windows (no ptys) the virtual DevKit is on its TCP transport, at a port kept across restarts.
 
+mod small_fs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -464,6 +466,33 @@ fn monitor_reconnects_when_the_sim_restarts_on_the_same_link() {
             .count(),
         2,
         "{logged}"
+    );
+}
+
+/// `--log-file` on a full filesystem: one warning naming the file and the OS error, and the
+/// device's output still shown.
+#[test]
+fn monitor_warns_once_when_its_log_file_cannot_be_written() {
+    let Some(fs) = small_fs::SmallFs::mount("64k") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (state, link) = (dir.path().join("state"), port_in(dir.path()));
+    let log = fs.path().join("serial.log");
+    fs.fill();
+    let mut first = sim(&state, &link, &[]);
+    let mon = Proc::spawn(&["monitor", "--port", s(&link), "--log-file", s(&log)]);
+    mon.wait_stdout("Info: DevKit Firmware Version: 1.6.2", 1);
+    mon.wait_stderr("No space left on device");
+    // More output after a restart: still shown, no second warning.
+    first.kill();
+    let _second = sim(&state, &link, &[]);
+    mon.wait_stdout("Info: DevKit Firmware Version: 1.6.2", 2);
+    let err = mon.stderr();
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("log file")).collect();
+    assert!(
+        matches!(&warnings[..], [w] if w.contains(&log.display().to_string()) && w.contains("No space left on device")),
+        "{err}"
     );
 }
 

@@ -47,6 +47,8 @@ pub fn run(args: Args) -> CliResult {
     let failed = super::runtime().block_on(async move {
         let mut parser = EventParser::new();
         let mut out = std::io::stdout();
+        // Whether the log file is (still) written: it has what the display skips.
+        let mut logging = args.log_file.is_some();
         let shutdown = super::wait_for_shutdown();
         tokio::pin!(shutdown);
         loop {
@@ -83,10 +85,18 @@ pub fn run(args: Args) -> CliResult {
                     eprintln!("-- {msg}");
                     Ok(())
                 }
+                Ok(MonitorEvent::LogFileFailed(failed)) => {
+                    logging = false;
+                    eprintln!("-- warning: {failed} (device output is still shown)");
+                    Ok(())
+                }
                 Err(RecvError::Lagged(n)) => {
-                    eprintln!(
-                        "-- display fell behind: {n} chunks skipped (the log file has everything)"
-                    );
+                    let whole = if logging {
+                        " (the log file has everything)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("-- display fell behind: {n} chunks skipped{whole}");
                     Ok(())
                 }
                 Err(RecvError::Closed) => break,

@@ -36,7 +36,8 @@ pub fn write_new_atomic(path: &Path, contents: &[u8], mode: Mode) -> Result<(), 
     std::fs::create_dir_all(&dir).map_err(io)?;
     clean_stale_temps_once(&dir);
     let mut tmp = temp_in(&dir, mode).map_err(io)?;
-    tmp.write_all(contents).map_err(io)?;
+    // The file's own error: NamedTempFile's names the temporary path, gone once this fails.
+    tmp.as_file_mut().write_all(contents).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     retry_while_shared(tmp, |t| t.persist_noclobber(path)).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -80,7 +81,8 @@ pub fn write_all_atomic<B: AsRef<[u8]>>(files: &[(PathBuf, B, Mode)]) -> Result<
         std::fs::create_dir_all(&dir).map_err(io)?;
         clean_stale_temps_once(&dir);
         let mut tmp = temp_in(&dir, *mode).map_err(io)?;
-        tmp.write_all(contents.as_ref()).map_err(io)?;
+        // The file's own error: NamedTempFile's names the temporary path, gone once this fails.
+        tmp.as_file_mut().write_all(contents.as_ref()).map_err(io)?;
         staged.push((tmp, path.clone()));
     }
     sync_staged(&staged)?;

@@ -101,7 +101,9 @@ pub(super) fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::Named
     }
     #[cfg(windows)]
     if mode == Mode::Private {
-        return builder.make_in(dir, private_windows::create_new);
+        return builder
+            .make_in(dir, private_windows::create_new)
+            .map_err(without_temp_path);
     }
     #[cfg(not(any(unix, windows)))]
     if mode == Mode::Private {
@@ -110,7 +112,21 @@ pub(super) fn temp_in(dir: &Path, mode: Mode) -> std::io::Result<tempfile::Named
             "private files need Unix or Windows file permissions",
         ));
     }
-    builder.tempfile_in(dir)
+    builder.tempfile_in(dir).map_err(without_temp_path)
+}
+
+/// tempfile's errors end in `at path "<dir>/.devkit-tmp-..."`, a file that does not exist once
+/// creating it failed: the OS error alone (the caller names the file asked for).
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    use std::error::Error;
+    match e
+        .source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)
+    {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => e,
+    }
 }
 
 #[cfg(test)]

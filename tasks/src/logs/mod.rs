@@ -1353,6 +1353,43 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
             }
         }
 
+        /// A UDS printed as a hex dump (any case, any of the usual separators, bytes or words,
+        /// `0x` or not) is never echoed by an event (`devkit logs --events`).
+        #[test]
+        fn events_never_echo_a_uds_as_a_hex_dump(
+            uds in proptest::array::uniform32(any::<u8>()),
+            upper in proptest::collection::vec(any::<bool>(), 64),
+            sep in proptest::sample::select(vec![" ", ":", "-", ", ", "  "]),
+            width in proptest::sample::select(vec![2usize, 4, 8]),
+            prefix in any::<bool>(),
+            pre in "[ -~]{0,20}",
+            post in "[ -~]{0,20}",
+            template in 0usize..TEMPLATES.len(),
+        ) {
+            let hex = hex::encode(uds);
+            let cased: String = hex
+                .chars()
+                .zip(&upper)
+                .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let dump = (0..64 / width)
+                .map(|i| format!("{}{}", if prefix { "0x" } else { "" }, &cased[width * i..width * (i + 1)]))
+                .collect::<Vec<_>>()
+                .join(sep);
+            let log = TEMPLATES[template]
+                .replace("{pre}", &format!("{pre} "))
+                .replace("{post}", &format!(" {post}"))
+                .replace("{secret}", &dump);
+            for event in EventParser::parse_all(log.as_bytes()) {
+                let json = serde_json::to_string(&event).unwrap().to_ascii_lowercase().replace("0x", "");
+                let flat: String = json.chars().filter(|c| !" :-,".contains(*c)).collect();
+                // 6 bytes (a lone group, such as a version's first word, is no dump).
+                for i in (0..=hex.len() - 12).step_by(2) {
+                    prop_assert!(!flat.contains(&hex[i..i + 12]), "{json} holds part of the UDS {hex}");
+                }
+            }
+        }
+
         #[test]
         fn events_hold_a_bounded_amount_of_input(
             filler in "[a-z ]{300,3000}",

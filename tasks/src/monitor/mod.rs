@@ -5,7 +5,8 @@
 //! goes through one pipeline: every chunk is broadcast as [`MonitorEvent::Data`], complete
 //! lines (CR, LF and CRLF normalised; partial lines kept until their end arrives) as
 //! [`MonitorEvent::Line`] with an optional timestamp, and lines are appended to the log file
-//! when one is set. Subscribers are `tokio::sync::broadcast` receivers: a subscriber that
+//! when one is set. A log file that cannot be written (a full disk) is reported once, as
+//! [`MonitorEvent::LogFileFailed`], and written no more; monitoring goes on. Subscribers are `tokio::sync::broadcast` receivers: a subscriber that
 //! falls more than `capacity` events behind gets `Lagged` (the log file and other subscribers
 //! never lose anything).
 //!
@@ -112,6 +113,18 @@ pub enum MonitorEvent {
     /// A complete line.
     Line(MonitorLine),
     Status(PortStatus),
+    /// The log file could not be written (once per monitor): what it holds stays, nothing
+    /// more is appended, the device's output still reaches subscribers.
+    LogFileFailed(LogFileFailed),
+}
+
+/// A write to the monitor's log file failed (a full disk, a disk removed, a quota).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot write the log file {}: {reason}; nothing more is written to it", path.display())]
+pub struct LogFileFailed {
+    pub path: PathBuf,
+    /// The OS error.
+    pub reason: String,
 }
 
 /// Errors of the monitor.
@@ -191,11 +204,20 @@ impl crate::error::DomainError for MonitorError {
     }
 }
 
+/// Where the log file's lines go.
+type LogWriter = io::BufWriter<Box<dyn Write + Send>>;
+
+/// The log file being written.
+struct LogSink {
+    path: PathBuf,
+    out: LogWriter,
+}
+
 struct Pipeline {
     framer: LineFramer,
     timestamps: bool,
     line_events: bool,
-    log: Option<io::BufWriter<std::fs::File>>,
+    log: Option<LogSink>,
     tx: broadcast::Sender<MonitorEvent>,
 }
 
@@ -210,19 +232,35 @@ impl Pipeline {
         for line in self.framer.push(bytes) {
             self.line(line);
         }
-        if let Some(log) = &mut self.log {
-            let _ = log.flush();
+        self.write_log(|log| log.flush());
+    }
+
+    /// Write to the log file, if it is still written: the first failure is reported
+    /// ([`MonitorEvent::LogFileFailed`]) and ends the logging. Retrying would fail on every
+    /// line (a disk stays full) or leave a log with holes nobody knows of.
+    fn write_log(&mut self, write: impl FnOnce(&mut LogWriter) -> io::Result<()>) {
+        let Some(log) = &mut self.log else {
+            return;
+        };
+        let Err(e) = write(&mut log.out) else {
+            return;
+        };
+        if let Some(log) = self.log.take() {
+            // What is still buffered is dropped, not written again on drop.
+            let _ = log.out.into_parts();
+            let _ = self.tx.send(MonitorEvent::LogFileFailed(LogFileFailed {
+                path: log.path,
+                reason: e.to_string(),
+            }));
         }
     }
 
     fn line(&mut self, text: String) {
         let timestamp = self.timestamps.then(now_stamp);
-        if let Some(log) = &mut self.log {
-            let _ = match &timestamp {
-                Some(t) => writeln!(log, "[{t}] {text}"),
-                None => writeln!(log, "{text}"),
-            };
-        }
+        self.write_log(|log| match &timestamp {
+            Some(t) => writeln!(log, "[{t}] {text}"),
+            None => writeln!(log, "{text}"),
+        });
         if self.line_events {
             let _ = self
                 .tx
@@ -234,9 +272,7 @@ impl Pipeline {
         if let Some(l) = self.framer.finish() {
             self.line(l);
         }
-        if let Some(log) = &mut self.log {
-            let _ = log.flush();
-        }
+        self.write_log(|log| log.flush());
     }
 
     fn status(&self, s: PortStatus) {
@@ -422,7 +458,10 @@ impl Monitor {
         opts: MonitorOptions,
     ) -> Result<(Monitor, broadcast::Receiver<MonitorEvent>), MonitorError> {
         let log = match &opts.log_file {
-            Some(p) => Some(io::BufWriter::new(open_log_file(p)?)),
+            Some(p) => Some(LogSink {
+                path: p.clone(),
+                out: io::BufWriter::new(Box::new(open_log_file(p)?)),
+            }),
             None => None,
         };
         let port = open_port(path, opts.baud)?;
@@ -879,5 +918,66 @@ mod send_tests {
         let e = write_within(&mut port, b"x", SEND_TIMEOUT, &cancel, &mut |_| {}).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Interrupted);
         drop(peer);
+    }
+}
+
+#[cfg(test)]
+mod log_failure_tests {
+    use super::*;
+
+    /// A log file on a full disk: every write fails, and the attempts are counted.
+    struct Full(Arc<Mutex<usize>>);
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            *self.0.lock().unwrap() += 1;
+            Err(io::Error::other("No space left on device"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_file_that_cannot_be_written_is_reported_once_and_the_output_still_flows() {
+        let attempts = Arc::new(Mutex::new(0));
+        let (tx, mut rx) = broadcast::channel(1024);
+        let mut p = Pipeline {
+            framer: LineFramer::new(),
+            timestamps: false,
+            line_events: true,
+            log: Some(LogSink {
+                path: "/mnt/full/serial.log".into(),
+                out: io::BufWriter::new(Box::new(Full(attempts.clone()))),
+            }),
+            tx,
+        };
+        for _ in 0..100 {
+            p.feed(b"Info: a line\r\n");
+        }
+        p.finish();
+        let (mut failures, mut lines) = (Vec::new(), 0);
+        while let Ok(e) = rx.try_recv() {
+            match e {
+                MonitorEvent::LogFileFailed(f) => failures.push(f),
+                MonitorEvent::Line(_) => lines += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(lines, 100, "the device's output still flows");
+        assert_eq!(
+            failures,
+            [LogFileFailed {
+                path: "/mnt/full/serial.log".into(),
+                reason: "No space left on device".into()
+            }],
+            "reported once"
+        );
+        assert_eq!(*attempts.lock().unwrap(), 1, "not retried on every line");
+        let shown = failures[0].to_string();
+        assert!(
+            shown.contains("/mnt/full/serial.log") && shown.contains("No space left"),
+            "{shown}"
+        );
     }
 }

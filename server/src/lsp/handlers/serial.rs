@@ -449,6 +449,8 @@ async fn forward(
                 }
             }
             Ok(MonitorEvent::Line(_)) => {}
+            // The daemon's monitors have no log file (devkit/monitor/open takes none).
+            Ok(MonitorEvent::LogFileFailed(failed)) => tracing::warn!(port, "{failed}"),
             Ok(MonitorEvent::Status(status)) => match status {
                 PortStatus::Paused => jobs.set_monitor(&port, Some(true)),
                 PortStatus::Resumed | PortStatus::Reconnected { .. } => {
