@@ -584,7 +584,7 @@ test("sketch: an ID Scope hard-coded against the setting; Move to settings write
         );
         const target = typeof diag.code === "object" ? diag.code.target.toString() : "";
         assert(target.endsWith("docs/diagnostics.md#hard-coded-setting"), `codeDescription links to the rule: ${target}`);
-        const move = await quickFix(uri, diag, /^Move "0ne00000A0A" to settings/);
+        const move = await quickFix(uri, diag, /^Move "0ne00000A0A" to the ID Scope setting/);
         assert(move.command, "Move carries the command that writes the setting");
         assert(await vscode.workspace.applyEdit(move.edit!), "the edit applies");
         await vscode.commands.executeCommand(move.command.command, ...(move.command.arguments ?? []));

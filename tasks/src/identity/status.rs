@@ -170,7 +170,6 @@ mod tests {
             ProjectState {
                 last_generated: generated.cloned(),
                 last_enrolled: enrolled.cloned(),
-                ..Default::default()
             }
         };
         use EnrollmentStatus as E;
