@@ -36,6 +36,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     const monitors = new MonitorManager(ctx);
     const status = new StatusBar(ctx, monitors);
     const secrets = new Secrets(context.secrets, redactor, context.globalState);
+    // A 401002 is explained when the DPS connection Enroll keeps is known (secret storage).
+    monitors.dpsConnection = async () => {
+        const connectionString = await secrets.getConnectionString();
+        const projectDir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        return connectionString && projectDir ? { connectionString, caFile: config().caFile, projectDir } : {};
+    };
     const s: Services = { ctx, monitors, status, secrets };
     const view = new DevkitView(ctx, status);
     services = s;

@@ -8,6 +8,7 @@ import { Ctx } from "./ctx";
 import { buttonsFor } from "./errors";
 import * as ext from "./lsp_ext";
 import { MonitorManager } from "./monitor";
+import { showExplanation } from "./rejection";
 
 export type RegistrationState =
     | { state: "none" }
@@ -132,6 +133,8 @@ export class StatusBar implements vscode.Disposable {
             if (typeof e.firmwareVersion === "string") f.firmwareVersion = e.firmwareVersion;
             this.facts.set(e.port, f);
         }
+        // A 401002 the daemon explained: one notification with the one fix.
+        if (fromDaemon && e.kind === "failed" && e.explanation) void showExplanation(e.explanation);
         const next = registrationStateOf(e);
         if (!next) return;
         this.reg = next;
@@ -164,7 +167,7 @@ export class StatusBar implements vscode.Disposable {
                 break;
             case "failed":
                 item.text = "$(error) DPS: failed";
-                item.tooltip = `${describe(r.event)}${r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
+                item.tooltip = `${describe(r.event)}${r.event.explanation ? `\n\n${r.event.explanation.message}` : r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
                 item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
                 break;
         }
@@ -196,6 +199,7 @@ export class StatusBar implements vscode.Disposable {
             void vscode.window.showInformationMessage(`Registration in progress: ${r.kind}.`);
             return;
         }
+        if (r.event.explanation) return showExplanation(r.event.explanation, true);
         // What to do is the daemon's diagnosis of the device's words (the event's next actions).
         const actions = buttonsFor(r.event.nextActions);
         const msg = [`Registration failed: ${describe(r.event)}.`, r.event.hint].filter(Boolean).join(" ");

@@ -4,6 +4,7 @@
 import * as cp from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
@@ -16,6 +17,7 @@ import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
 import { LineFormatter } from "../../src/monitor";
+import { explanationView } from "../../src/rejection";
 import { registrationStateOf, shortHub } from "../../src/status";
 import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, strict, test, waitFor } from "./harness";
 
@@ -495,6 +497,90 @@ test("DevKit view: the project's identity with its thumbprint, FWID and enrollme
     assert(!shown.includes("BEGIN CERTIFICATE"), "decoded, not PEM");
     await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
 }, 60_000);
+
+/** What a DevKit's log says when DPS rejects its certificate (401002), for `registrationId`. */
+function rejectedLog(registrationId: string): string {
+    return `PUT /0ne00000001/registrations/${registrationId}/register?api-version=2019-03-31 HTTP/1.1\r\nHTTP Status: 401\r\n{"errorCode":401002,"trackingId":"t-1","message":"Invalid certificate"}\r\nFailure encountered on registration!\r\nregistration failed!\r\n`;
+}
+
+test("401002 explained: the words and the one button for each fix the daemon names", async () => {
+    const x = (cause: ext.MismatchCause, action: ext.NextActionName, enrolled: string | null): ext.MismatchExplanation => ({
+        registrationId: "dev-1",
+        cause,
+        enrolledSha256Thumbprint: enrolled,
+        generatedSha256Thumbprint: "AA",
+        message: "the enrollment holds a certificate this project never generated (SHA-256 BB): re-enroll with the current certificate.",
+        nextActions: [{ action }],
+    });
+    const reenroll = explanationView(x("neverGenerated", "enroll", "BB"));
+    assertEq(reenroll.title, "DPS rejected the certificate of dev-1 (401002): the enrollment holds a certificate this project never generated (SHA-256 BB): re-enroll with the current certificate.", "title");
+    assertEq(`${reenroll.button?.label}=${reenroll.button?.command}`, "Re-enroll with the Current Certificate=devkit.enroll", "re-enroll");
+    assertEq(explanationView(x("noEnrollment", "enroll", null)).button?.label, "Enroll the Current Certificate", "no enrollment yet");
+    const restore = explanationView(x("deviceDiffers", "setUds", "AA")).button;
+    assertEq(`${restore?.label}=${restore?.command}`, "Restore the UDS=devkit.setUds", "restore the UDS");
+    assertEq(JSON.stringify(restore?.args), '[{"registrationId":"dev-1","useStored":true}]', "the UDS kept for that device");
+    assertEq(explanationView(x("registrationId", "regenerateCert", "AA")).button?.command, "devkit.generateCert", "another registration ID");
+    const registered = await vscode.commands.getCommands(true);
+    for (const a of ["enroll", "setUds", "regenerateCert"] as ext.NextActionName[]) {
+        const b = explanationView(x("uds", a, "BB")).button;
+        assert(b && registered.includes(b.command), `${a}: a registered command`);
+    }
+});
+
+test("401002 explained: a monitor given the stored DPS connection shows ONE notification with ONE button, then the next fix", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-explain"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    // The device: a TCP port that says what a rejected DevKit's log says.
+    let sock: net.Socket | undefined;
+    const device = net.createServer((c) => (sock = c));
+    await new Promise<void>((r) => device.listen(0, "127.0.0.1", r));
+    const port = `tcp://127.0.0.1:${(device.address() as net.AddressInfo).port}`;
+    await api.secrets.storeConnectionString(emu.connectionString);
+    await cfg.update("dps.caFile", emu.ca, T);
+    const explained = () => api.shownErrors.filter((e) => e.title.includes("(401002)"));
+    const before = explained().length;
+    const failures = () => api.status.events.filter((e) => e.port === port && e.kind === "failed").length;
+    try {
+        // The project's last generated certificate (the DevKit view test's); DPS holds none yet.
+        const id = "upper-case-uds";
+        await vscode.commands.executeCommand("devkit.openMonitor", port);
+        const conn = await waitFor("the monitor connected to the device", () => sock);
+        conn.write(rejectedLog(id));
+        const first = await waitFor("the explanation", () => explained()[before]);
+        assert(first.title.includes(`holds no enrollment for ${id}`), `says DPS holds no enrollment: ${first.title}`);
+        assertEq(first.buttons.join(","), "Enroll the Current Certificate", "one button, the fix");
+        assert(String(api.status.registration.tooltip).includes("holds no enrollment"), "the status item carries the explanation");
+        // The fix (the button's command), then the device is what differs: restore its UDS.
+        await vscode.commands.executeCommand("devkit.enroll", { caFile: emu.ca, quiet: true });
+        conn.write(rejectedLog(id));
+        const second = await waitFor("the next explanation", () => explained()[before + 1]);
+        assert(/presents another one/.test(second.title), `the device differs: ${second.title}`);
+        assertEq(second.buttons.join(","), "Restore the UDS", "one button, the fix");
+        // The device retries: the same explanation is not shown again.
+        const n = failures();
+        conn.write(rejectedLog(id));
+        await waitFor("the retry's failed event", () => failures() > n);
+        await new Promise((r) => setTimeout(r, 300));
+        assertEq(explained().length, before + 2, "no repeated notification");
+        assert(!api.ctx.traceChannel.transcript.includes(emu.connectionString), "the connection string is not traced");
+    } finally {
+        await vscode.commands.executeCommand("devkit.closeMonitor", port);
+        await api.secrets.deleteConnectionString();
+        await cfg.update("dps.caFile", undefined, T);
+        device.close();
+        sock?.destroy();
+    }
+}, 90_000);
 
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();

@@ -526,6 +526,15 @@ pub struct MonitorOpenParams {
     pub port: String,
     /// Default 115200.
     pub baud_rate: Option<u32>,
+    /// DPS service connection string. Secret. With it (and `projectDir`), a 401002 the device
+    /// reports is explained: the `failed` registration event carries `explanation`. Opening an
+    /// open monitor again with it (or without it) updates what the monitor knows.
+    pub connection_string: Option<Secret>,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's).
+    pub ca_file: Option<PathBuf>,
+    /// The project whose generated and enrolled certificates the enrollment is compared with
+    /// (required with `connectionString`).
+    pub project_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -911,6 +920,12 @@ pub struct RegistrationEventParams {
     /// `deviceError`.
     #[serde(flatten)]
     pub event: tasks::logs::LogEvent,
+    /// On a `failed` event for a 401002 (the certificate was rejected), when the daemon could
+    /// ask DPS (`devkit/monitor/open` with `connectionString`): which input differs from what
+    /// the enrollment holds (`cause`, `message`) and the one action that fixes it
+    /// (`nextActions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<tasks::dps::mismatch::MismatchExplanation>,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.
