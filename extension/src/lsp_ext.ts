@@ -700,6 +700,31 @@ export interface SimResetResult {
 }
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
 
+
+/** Start a virtual DevKit the daemon owns (its state in `simDir`: the same device each time). */
+export interface SimStartParams {
+    simDir: string;
+    /** 12 hex digits; default the one kept in `simDir`. */
+    mac?: string;
+    configMode?: boolean;
+}
+export interface SimStartResult {
+    simDir: string;
+    /** The port to pick: its link `<simDir>/devkit.tty`. */
+    port: string;
+    /** False when one already ran there. */
+    started: boolean;
+}
+export const simStart = new lc.RequestType<SimStartParams, SimStartResult, void>("devkit/simStart");
+
+export interface SimStopParams {
+    simDir: string;
+}
+export interface SimStopResult {
+    /** False when the daemon ran none there. */
+    stopped: boolean;
+}
+export const simStop = new lc.RequestType<SimStopParams, SimStopResult, void>("devkit/simStop");
 // ---------------------------------------------------------------------------------------------
 // validateInput, findBuild, registrationId: what input boxes and pickers ask the daemon
 

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
+import { batchSummary } from "../../src/commands/factory";
 import { portItem } from "../../src/commands/port";
 import { readmeUri } from "../../src/commands/setup";
 import { sketchSelector } from "../../src/ctx";
@@ -138,6 +139,8 @@ test("activation: extension activates and contributes its commands, tasks and wa
     const walk = pkg.contributes.walkthroughs.find((w: { id: string }) => w.id === "devkit.provisioning");
     assert(walk && walk.steps.length >= 8, "walkthrough devkit.provisioning with its steps");
     for (const s of walk.steps) assert(s.completionEvents?.length, `walkthrough step ${s.id} has a completion event`);
+    // A step is ticked by what it asks for, not by opening its command (a cancelled picker).
+    for (const s of walk.steps) assert(!s.completionEvents.some((e: string) => e.startsWith("onCommand:devkit.selectPort")), `${s.id}: not ticked by opening the port picker`);
     const groups: { title: string; order: number; properties: Record<string, { order?: number }> }[] = pkg.contributes.configuration;
     assertEq(groups.map((g) => g.title).join(", "), "DPS, Device, Build, Upload, Daemon", "settings groups in order");
     const props = groups.flatMap((g) => Object.keys(g.properties));
@@ -582,6 +585,52 @@ test("401002 explained: a monitor given the stored DPS connection shows ONE noti
     }
 }, 90_000);
 
+test("Enroll a Batch: a factory manifest through devkit/enrollBatch, with a summary and the report CSV; a re-run skips every row", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-batch"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    // Two rows: the vectors' certificates, as generate-cert --batch leaves them.
+    const dir = fs.mkdtempSync(path.join(tmp, "batch-"));
+    const certDir = path.join(dir, "certs");
+    fs.mkdirSync(certDir);
+    const rows: string[] = [];
+    for (const name of ["uppercase-uds-medium", "auto-id-small"]) {
+        const c = loadCase(name);
+        const meta = JSON.parse(fs.readFileSync(path.join(c.dir, "case.json"), "utf8"));
+        fs.copyFileSync(path.join(c.dir, meta.expected.alias_cert_file), path.join(certDir, `${c.expectedId}.pem`));
+        rows.push(`${c.expectedId}.uds,${c.expectedId}`);
+    }
+    const manifest = path.join(dir, "line.csv");
+    fs.writeFileSync(manifest, rows.join("\n") + "\n");
+    await api.secrets.storeConnectionString(emu.connectionString);
+    try {
+        const r = await vscode.commands.executeCommand<ext.EnrollBatchResult>("devkit.enrollBatch", { manifest, certDir, caFile: emu.ca, requestsPerMinute: 0, quiet: true });
+        assert(r, "a result");
+        assertEq(`${r.rows} ${r.created} ${r.failed}`, "2 2 0", "rows, created, failed");
+        assert(fs.existsSync(r.reportCsv), `the report CSV ${r.reportCsv}`);
+        assert(fs.readFileSync(r.reportCsv, "utf8").includes("upper-case-uds"), "the report names the rows");
+        assertEq(batchSummary(r), "Batch line.csv: 2 rows, 2 created (1 DPS request).", "the summary");
+        const again = await vscode.commands.executeCommand<ext.EnrollBatchResult>("devkit.enrollBatch", { manifest, certDir, caFile: emu.ca, requestsPerMinute: 0, quiet: true });
+        assertEq(`${again?.skipped} ${again?.requests}`, "2 0", "a re-run skips what DPS confirmed");
+        assertEq(batchSummary(again!), "Batch line.csv: 2 rows, 2 skipped (enrolled by an earlier run) (0 DPS requests).", "the re-run's summary");
+        const log = api.ctx.log.channel.transcript;
+        assert(log.includes("Report: ") && !log.includes(emu.connectionString), "the log has the summary, not the secret");
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    // No connection string stored: said, with the command that stores one.
+    let err: { message?: string; data?: { nextActions?: ext.NextAction[] } } | undefined;
+    await vscode.commands.executeCommand("devkit.enrollBatch", { manifest, certDir, quiet: true }).then(undefined, (e) => (err = e));
+    assert(err && /No DPS connection string stored/.test(err.message ?? ""), `says what is missing: ${err?.message}`);
+}, 90_000);
+
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();
     const c = loadCase("uppercase-uds-medium");
@@ -866,6 +915,11 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
     assert(r.assignedHub && api.status.registration.text.includes(shortHub(r.assignedHub)), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+    // The DevKit view shows the virtual device's identity after the run.
+    const virtual = (await api.view.getChildren()).find((n) => n.description === "virtual DevKit");
+    assertEq(String(virtual?.label), r.registrationId, "the virtual device in the DevKit view");
+    const kids = (await api.view.getChildren(virtual)).map((k) => `${String(k.label)}=${String(k.description)}`).join("; ");
+    assert(kids.includes(`SHA-256=${r.sha256Thumbprint}`) && kids.includes(`Hub=${r.assignedHub}`), `its thumbprint and hub: ${kids}`);
 }, 120_000);
 
 test("simulated provisioning again: the same virtual DevKit registers again (no refusal); Reset starts a new one", async () => {
@@ -885,6 +939,47 @@ test("simulated provisioning again: the same virtual DevKit registers again (no 
     assert(!api.status.registration.text.includes(".azure-devices.net"), `hub label without the domain: ${api.status.registration.text}`);
     assert(String(api.status.registration.tooltip).includes(third.assignedHub), "the tooltip has the full hub name");
 }, 180_000);
+
+test("Start Virtual DevKit: the daemon runs it, its port is selected and listed; UDS and upload (backend auto) use it; Stop and Start give the same device", async () => {
+    needDaemon();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    const portBefore = cfg.inspect("serial.port")?.workspaceValue;
+    let r: ext.SimStartResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/simStart");
+        throw e;
+    }
+    try {
+        assert(r, "a result");
+        assertEq(vscode.workspace.getConfiguration("devkitDps").get("serial.port"), r.port, "its port is the selected one");
+        const ports = (await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {})).ports;
+        const listed = ports.find((p) => p.port === r!.port);
+        assertEq(listed?.kind, "virtual", `listed as a virtual DevKit without naming its folder: ${JSON.stringify(ports)}`);
+        // The walkthrough's UDS step on it: the daemon puts it into configuration mode itself.
+        const uds = crypto.randomBytes(32).toString("hex");
+        canaries.add(uds);
+        await api.secrets.storeUds("started-virtual", uds);
+        assertEq(await vscode.commands.executeCommand("devkit.setUds", { port: r.port, registrationId: "started-virtual", useStored: true, quiet: true }), true, "setUds");
+        const eeprom = JSON.parse(fs.readFileSync(path.join(r.simDir, "eeprom.json"), "utf8"));
+        assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "the UDS in its secure chip");
+        // Upload with backend "auto" on its port goes through the virtual DevKit's loader.
+        const target = await api.flashTarget(r.port);
+        assertEq(`${target.backend} ${target.simDir}`, `sim ${r.simDir}`, "the flash target of a virtual port");
+        const again = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+        assertEq(again?.started, false, "starting it again finds it running");
+        assertEq(await vscode.commands.executeCommand("devkit.stopVirtualDevkit", { quiet: true }), true, "stopped");
+        const back = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+        assert(back?.started && back.port === r.port, "started again on the same port");
+        const kept = JSON.parse(fs.readFileSync(path.join(r.simDir, "eeprom.json"), "utf8"));
+        assertEq(String(kept.dps_uds).toLowerCase(), uds, "the same device (its secure chip kept)");
+    } finally {
+        await vscode.commands.executeCommand("devkit.stopVirtualDevkit", { quiet: true }).then(undefined, () => undefined);
+        await cfg.update("serial.port", portBefore, T);
+    }
+}, 90_000);
 
 test("set UDS on a virtual DevKit in user mode puts it into configuration mode by itself", async () => {
     needDaemon();

@@ -52,6 +52,8 @@ pub struct SerialState {
     forwarders: Mutex<HashMap<String, (tokio::task::JoinHandle<()>, u32)>>,
     /// Per open monitor given a DPS connection: what its 401002 verdicts are explained with.
     explainers: Explainers,
+    /// The virtual DevKits `devkit/simStart` runs, by state directory (they stop with the daemon).
+    owned_sims: Mutex<HashMap<PathBuf, tasks::sim::VirtualDevKit>>,
 }
 
 /// How many virtual DevKits the daemon remembers.
@@ -67,6 +69,26 @@ impl SerialState {
             let excess = known.len().saturating_sub(MAX_KNOWN_SIMS);
             known.drain(..excess);
         }
+    }
+
+    /// Keep a virtual DevKit the daemon started running (replacing one it ran there before).
+    pub fn own_virtual_devkit(&self, state_dir: &Path, sim: tasks::sim::VirtualDevKit) {
+        if let Ok(mut owned) = self.owned_sims.lock() {
+            owned.insert(state_dir.to_path_buf(), sim);
+        }
+    }
+
+    /// The virtual DevKit the daemon runs in `state_dir`, handed over to be stopped.
+    pub fn disown_virtual_devkit(&self, state_dir: &Path) -> Option<tasks::sim::VirtualDevKit> {
+        self.owned_sims.lock().ok()?.remove(state_dir)
+    }
+
+    /// Every virtual DevKit the daemon runs (on shutdown: they stop with it).
+    pub fn disown_all_virtual_devkits(&self) -> Vec<tasks::sim::VirtualDevKit> {
+        self.owned_sims
+            .lock()
+            .map(|mut m| m.drain().map(|(_, sim)| sim).collect())
+            .unwrap_or_default()
     }
 
     fn known_virtual_devkits(&self) -> Vec<PathBuf> {
