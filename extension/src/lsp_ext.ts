@@ -40,6 +40,7 @@ export type NextActionName =
     | "chooseUploadBackend"
     | "installToolchain"
     | "setArduinoCliPath"
+    | "setArduinoDataPath"
     | "configureDps"
     | "selectPort"
     | "enterConfigMode"

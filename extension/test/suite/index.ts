@@ -19,7 +19,7 @@ import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
 import { LineFormatter } from "../../src/monitor";
 import { explanationView } from "../../src/rejection";
-import { registrationStateOf, shortHub } from "../../src/status";
+import { registrationDetail, registrationStateOf, shortHub, StatusBar } from "../../src/status";
 import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, strict, test, waitFor } from "./harness";
 
 const EXT_ID = "devkit-dps.devkit-dps";
@@ -190,6 +190,14 @@ test("client: registration events map to the status bar states", async () => {
     api.status.onEvent({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
     assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
+    // The verdict survives a window reload: a new status bar (as after a reload) shows it again.
+    const again = new StatusBar(api.ctx, api.monitors);
+    try {
+        assertEq(again.registration.text, "$(pass-filled) Assigned to hub1", "the assigned item after a reload");
+    } finally {
+        again.dispose();
+    }
+    assert(/assigned .*the DevKit on test-port.* to the IoT hub hub1\.azure-devices\.net/.test(registrationDetail(api.status.reg, "the DevKit on test-port")), `the click says more than the item: ${registrationDetail(api.status.reg, "the DevKit on test-port")}`);
     api.status.onEvent({ port: "test-port", kind: "configMode" });
     assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4" });
@@ -197,7 +205,7 @@ test("client: registration events map to the status bar states", async () => {
     const facts = api.status.deviceFacts("test-port");
     assertEq(`${facts.mac} ${facts.firmwareVersion}`, "c0bdd1a2b3c4 1.6.2", "device facts from the daemon's identity events");
     assertEq(api.status.deviceFacts("other-port").mac, undefined, "facts are per port");
-    api.status.reg = { state: "none" };
+    api.status.clearRegistration();
     api.status.events.length = 0;
 });
 
@@ -719,7 +727,7 @@ test("sketch: an ID Scope hard-coded against the setting; Move to settings write
         );
         const target = typeof diag.code === "object" ? diag.code.target.toString() : "";
         assert(target.endsWith("docs/diagnostics.md#hard-coded-setting"), `codeDescription links to the rule: ${target}`);
-        const move = await quickFix(uri, diag, /^Move "0ne00000A0A" to settings/);
+        const move = await quickFix(uri, diag, /^Move "0ne00000A0A" to /);
         assert(move.command, "Move carries the command that writes the setting");
         assert(await vscode.workspace.applyEdit(move.edit!), "the edit applies");
         await vscode.commands.executeCommand(move.command.command, ...(move.command.arguments ?? []));
@@ -1040,7 +1048,7 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     assertEq(scope.title, "ID Scope: is required", "no \"invalid params:\", the field's name");
     assertEq(scope.buttons.map((b) => b.command).join(","), "devkit.configureDps", "a bad ID Scope offers Configure DPS");
     const registered = await vscode.commands.getCommands(true);
-    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
+    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "setArduinoDataPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
     for (const name of names) {
         const b = buttonsFor([{ action: name }])[0];
         assert(b, `a button for ${name}`);
