@@ -150,7 +150,15 @@ impl TcpPort {
 
 impl Read for TcpPort {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.stream.read(buf) {
+        // A signal during the wait (EINTR) is not the device's doing: wait on, as a serial
+        // port's read does; a test run under load saw it as a spurious error.
+        let read = loop {
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        match read {
             // A socket read timeout is `WouldBlock` on Unix and `TimedOut` on Windows; a serial
             // port's is `TimedOut`, which is what the readers expect.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
