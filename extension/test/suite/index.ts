@@ -639,6 +639,33 @@ test("Enroll a Batch: a factory manifest through devkit/enrollBatch, with a summ
     assert(err && /No DPS connection string stored/.test(err.message ?? ""), `says what is missing: ${err?.message}`);
 }, 90_000);
 
+test("Enroll a Group: devkit/enrollGroup from the palette's command; a DevKit's RIoT certificate is refused as the group's CA, saying why", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-group"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    const c = loadCase("uppercase-uds-medium");
+    const meta = JSON.parse(fs.readFileSync(path.join(c.dir, "case.json"), "utf8"));
+    await api.secrets.storeConnectionString(emu.connectionString);
+    let err: { message?: string; data?: { field?: string } } | undefined;
+    try {
+        await vscode.commands
+            .executeCommand("devkit.enrollGroup", { group: "line-7", caCert: path.join(c.dir, meta.expected.alias_cert_file), caFile: emu.ca, quiet: true })
+            .then(undefined, (e) => (err = e));
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    assert(err, "refused");
+    assert(/RIoT|alias|DeviceID/i.test(err.message ?? ""), `says why: ${err.message}`);
+    assert(!(err.message ?? "").includes(emu.connectionString), "no secret in the error");
+}, 60_000);
+
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();
     const c = loadCase("uppercase-uds-medium");
