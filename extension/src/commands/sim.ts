@@ -33,7 +33,9 @@ export async function provisionSimulated(s: Services, args: Quiet = {}): Promise
     s.status.onEvent({ kind: "status", status: "assigning", port: "simulated" }, false);
     let result: ext.ProvisionResult;
     try {
-        result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, { simulate: true, workDir });
+        result = await withNotificationProgress(client, "Provisioning a virtual DevKit", ext.provision, { simulate: true, workDir }, (step) =>
+            s.ctx.log.info(`virtual run: ${step}`),
+        );
     } catch (e) {
         // A cancelled or failed run leaves no "assigning" behind (a failure's own event says failed).
         if (s.status.reg.state === "progress" && s.status.reg.event.port === "simulated") s.status.clearRegistration();

@@ -950,6 +950,9 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
     assert(r.assignedHub && api.status.registration.text.includes(shortHub(r.assignedHub)), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+    // Each stage of the run is in the log, not only its end.
+    const stages = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("virtual run: "));
+    assert(stages.length >= 3, `the run's stages in the log: ${stages.join(" | ")}`);
     // The DevKit view shows the virtual device's identity after the run.
     const virtual = (await api.view.getChildren()).find((n) => n.description === "virtual DevKit");
     assertEq(String(virtual?.label), r.registrationId, "the virtual device in the DevKit view");
