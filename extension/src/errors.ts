@@ -37,6 +37,8 @@ export function buttonFor(a: ext.NextAction, retry?: ActionButton): ActionButton
             return { label: "Installation Guide", command: "devkit.installationGuide", args: [] };
         case "setArduinoCliPath":
             return openSetting("Set arduino-cli Path", "devkitDps.arduinoCli.path");
+        case "setArduinoDataPath":
+            return openSetting("Set Arduino Data Folder", "devkitDps.arduinoData.path");
         case "configureDps":
             return { label: "Configure DPS", command: "devkit.configureDps", args: [] };
         case "selectPort":

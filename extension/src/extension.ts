@@ -3,8 +3,9 @@
 import * as vscode from "vscode";
 import { Redactor, SafeChannel } from "./channels";
 import { registerCommands, Services } from "./commands";
-import { CHOSEN_BUILD_DIR } from "./commands/build";
+import { CHOSEN_BUILD_DIR, flashTarget } from "./commands/build";
 import { checkDpsSettings } from "./commands/setup";
+import { resumeVirtualDevkit } from "./commands/sim";
 import { affects, config } from "./config";
 import { Ctx } from "./ctx";
 import { errorView, shownErrors, showErrorView } from "./errors";
@@ -26,6 +27,8 @@ export interface DevkitApi {
     /** The error notifications shown, with their buttons (newest last). */
     shownErrors: typeof shownErrors;
     view: DevkitView;
+    /** Where Device Upload would flash `port` (the backend from the setting and the port). */
+    flashTarget(port: string): Promise<ext.FlashParams>;
 }
 
 let services: Services | undefined;
@@ -36,6 +39,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     const monitors = new MonitorManager(ctx);
     const status = new StatusBar(ctx, monitors);
     const secrets = new Secrets(context.secrets, redactor, context.globalState);
+    // A 401002 is explained when the DPS connection Enroll keeps is known (secret storage).
+    monitors.dpsConnection = async () => {
+        const connectionString = await secrets.getConnectionString();
+        const projectDir = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        return connectionString && projectDir ? { connectionString, caFile: config().caFile, projectDir } : {};
+    };
     const s: Services = { ctx, monitors, status, secrets };
     const view = new DevkitView(ctx, status);
     services = s;
@@ -60,7 +69,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Devkit
     // Start the daemon in the background; commands wait for it. A failure shows on the status
     // item and once as a notification that says how to fix it.
     ctx.start().catch((e) => void showErrorView(errorView(e, (t) => redactor.redact(t)), () => ctx.log.channel.show(true)));
-    return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors, view };
+    return { ctx, monitors, status, secrets, channels: () => ctx.channels, shownErrors, view, flashTarget: (port) => flashTarget(s, port) };
 }
 
 /**
@@ -97,6 +106,8 @@ function contextKeys(s: Services): vscode.Disposable[] {
         watcher.onDidDelete(() => void builds()),
         s.ctx.onRunning(() => {
             void builds();
+            // The virtual DevKit the user started runs again (the daemon owns it; a reload restarts the daemon).
+            void resumeVirtualDevkit(s);
             void checkDpsSettings(s).catch(() => undefined);
         }),
         vscode.workspace.onDidChangeConfiguration((e) => {

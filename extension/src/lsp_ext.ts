@@ -40,6 +40,7 @@ export type NextActionName =
     | "chooseUploadBackend"
     | "installToolchain"
     | "setArduinoCliPath"
+    | "setArduinoDataPath"
     | "configureDps"
     | "selectPort"
     | "enterConfigMode"
@@ -429,6 +430,12 @@ export interface MonitorOpenParams {
     port: string;
     /** Default 115200. */
     baudRate?: number;
+    /** DPS service connection string. Secret. With `projectDir`: a 401002 is explained (`explanation` on the `failed` event). */
+    connectionString?: string;
+    /** PEM file of a CA to trust for the DPS service (the local emulator's). */
+    caFile?: string;
+    /** The project whose certificates the enrollment is compared with (required with `connectionString`). */
+    projectDir?: string;
 }
 export interface MonitorOpenResult {
     port: string;
@@ -694,6 +701,31 @@ export interface SimResetResult {
 }
 export const simReset = new lc.RequestType<SimResetParams, SimResetResult, void>("devkit/simReset");
 
+
+/** Start a virtual DevKit the daemon owns (its state in `simDir`: the same device each time). */
+export interface SimStartParams {
+    simDir: string;
+    /** 12 hex digits; default the one kept in `simDir`. */
+    mac?: string;
+    configMode?: boolean;
+}
+export interface SimStartResult {
+    simDir: string;
+    /** The port to pick: its link `<simDir>/devkit.tty`. */
+    port: string;
+    /** False when one already ran there. */
+    started: boolean;
+}
+export const simStart = new lc.RequestType<SimStartParams, SimStartResult, void>("devkit/simStart");
+
+export interface SimStopParams {
+    simDir: string;
+}
+export interface SimStopResult {
+    /** False when the daemon ran none there. */
+    stopped: boolean;
+}
+export const simStop = new lc.RequestType<SimStopParams, SimStopResult, void>("devkit/simStop");
 // ---------------------------------------------------------------------------------------------
 // validateInput, findBuild, registrationId: what input boxes and pickers ask the daemon
 
@@ -797,7 +829,33 @@ export interface RegistrationEventParams {
     nextActions?: NextAction[];
     message?: string;
     registrationId?: string;
+    /** `failed` for a 401002 on a monitor opened with `connectionString`: which input differs, and its one fix. */
+    explanation?: MismatchExplanation;
     [key: string]: unknown;
+}
+
+/** Which input differs between what DPS holds and what the project generates now. */
+export type MismatchCause =
+    | "nothingGenerated"
+    | "registrationId"
+    | "noEnrollment"
+    | "deviceDiffers"
+    | "uds"
+    | "riotCore"
+    | "udsOrRiotCore"
+    | "riotFw"
+    | "neverGenerated";
+/** Why DPS rejected the device's certificate (401002), explained against the project's certificates. */
+export interface MismatchExplanation {
+    registrationId: string;
+    cause: MismatchCause;
+    /** `null`: DPS holds no enrollment. */
+    enrolledSha256Thumbprint: string | null;
+    generatedSha256Thumbprint: string | null;
+    /** Which input differs, in words. */
+    message: string;
+    /** The one action that fixes it. */
+    nextActions: NextAction[];
 }
 export const registrationEvent = new lc.NotificationType<RegistrationEventParams>("devkit/registrationEvent");
 

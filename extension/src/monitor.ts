@@ -141,8 +141,16 @@ export function pausedFor(method: string): string {
     }
 }
 
+/** What a monitor explains a 401002 with (`devkit/monitor/open`): empty when no DPS connection is known. */
+export type DpsConnection = Pick<ext.MonitorOpenParams, "connectionString" | "caFile" | "projectDir">;
+
 export class MonitorManager implements vscode.Disposable {
     private readonly terminals = new Map<string, MonitorTerminal>();
+    /**
+     * The DPS connection the user gave Enroll (secret storage) with the project: the daemon then
+     * explains a 401002 the device reports. Set by the extension's activation.
+     */
+    dpsConnection: () => Promise<DpsConnection> = async () => ({});
     private readonly changeEmitter = new vscode.EventEmitter<void>();
     readonly onDidChange = this.changeEmitter.event;
     private readonly disposables: vscode.Disposable[] = [this.changeEmitter];
@@ -210,7 +218,7 @@ export class MonitorManager implements vscode.Disposable {
             const term = new MonitorTerminal(port, this);
             this.terminals.set(port, term);
             try {
-                await client.sendRequest(ext.monitorOpen, { port, baudRate: this.settings().baudRate });
+                await client.sendRequest(ext.monitorOpen, { port, baudRate: this.settings().baudRate, ...(await this.dpsConnection()) });
             } catch (e) {
                 this.terminals.delete(port);
                 term.dispose();
@@ -270,13 +278,25 @@ export class MonitorManager implements vscode.Disposable {
         await client.sendRequest(ext.monitorSend, { port, text, lineEnding: "none" });
     }
 
+    /** The DPS connection changed (stored or forgotten): open monitors learn it (the call is idempotent). */
+    async updateDpsConnection(): Promise<void> {
+        const client = this.ctx.client;
+        if (!client?.isRunning()) return;
+        const dps = await this.dpsConnection();
+        for (const port of this.terminals.keys()) {
+            await client.sendRequest(ext.monitorOpen, { port, baudRate: this.settings().baudRate, ...dps }).catch((e) => {
+                this.ctx.log.warn(`monitor on ${port}: ${(e as Error).message}`);
+            });
+        }
+    }
+
     /** After a daemon restart, ask it to watch the ports whose terminals are still open. */
     private async reopenAll(): Promise<void> {
         const client = this.ctx.client;
         if (!client) return;
         for (const [port, t] of this.terminals) {
             try {
-                await client.sendRequest(ext.monitorOpen, { port, baudRate: this.settings().baudRate });
+                await client.sendRequest(ext.monitorOpen, { port, baudRate: this.settings().baudRate, ...(await this.dpsConnection()) });
                 t.note("daemon restarted; monitor reconnected");
             } catch (e) {
                 t.note(`could not reconnect: ${(e as Error).message}`);

@@ -37,12 +37,16 @@ export async function requestWithProgress<P extends object, R>(
     }
 }
 
-/** A cancellable notification fed by the daemon's progress. */
+/**
+ * A cancellable notification fed by the daemon's progress; `onStep` also gets each step and
+ * message (for the log: a run is not one final line).
+ */
 export function withNotificationProgress<P extends object, R>(
     client: lc.LanguageClient,
     title: string,
     type: lc.RequestType<P & lc.WorkDoneProgressParams, R, void>,
     params: P,
+    onStep?: (text: string) => void,
 ): Promise<R> {
     return Promise.resolve(
         vscode.window.withProgress(
@@ -59,11 +63,14 @@ export function withNotificationProgress<P extends object, R>(
                             step = t;
                             last = 0;
                             progress.report({ message: t });
+                            onStep?.(t);
                         },
                         report: (message, percentage) => {
                             const increment = percentage !== undefined ? Math.max(0, percentage - last) : undefined;
                             if (percentage !== undefined) last = percentage;
-                            progress.report({ message: [step, message].filter(Boolean).join(": "), increment });
+                            const text = [step, message].filter(Boolean).join(": ");
+                            progress.report({ message: text, increment });
+                            if (message) onStep?.(text);
                         },
                     },
                     token,

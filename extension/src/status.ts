@@ -8,6 +8,7 @@ import { Ctx } from "./ctx";
 import { buttonsFor } from "./errors";
 import * as ext from "./lsp_ext";
 import { MonitorManager } from "./monitor";
+import { showExplanation } from "./rejection";
 
 export type RegistrationState =
     | { state: "none" }
@@ -45,6 +46,27 @@ export function registrationStateOf(e: ext.RegistrationEventParams): Registratio
             return { state: "configMode", event: e };
         default:
             return undefined;
+    }
+}
+
+/** The workspace's last registration verdict (an event: no secrets), shown again after a reload. */
+const LAST_REGISTRATION = "devkitDps.lastRegistration";
+
+/** What the registration item stands for, in full (its click). */
+export function registrationDetail(r: RegistrationState, where: string): string {
+    switch (r.state) {
+        case "assigned": {
+            const who = [r.event.registrationId ? `registration ID ${r.event.registrationId}` : undefined, r.event.deviceId ? `device ID ${r.event.deviceId}` : undefined].filter(Boolean).join(", ");
+            return `DPS assigned ${where}${who ? ` (${who})` : ""} to the IoT hub ${r.hub}: it connects there from now on.`;
+        }
+        case "configMode":
+            return `${where[0].toUpperCase()}${where.slice(1)} is in configuration mode: set its UDS or Wi-Fi now, then press Reset to run the sketch.`;
+        case "progress":
+            return `Registration of ${where} in progress (${r.kind}): the item turns to the hub it is assigned to, or says why DPS refused it.`;
+        case "failed":
+            return `Registration failed: ${describe(r.event)}.`;
+        case "none":
+            return "No registration seen yet.";
     }
 }
 
@@ -93,6 +115,10 @@ export class StatusBar implements vscode.Disposable {
                 if (affects(e, "serial")) this.refresh();
             }),
         );
+        // The last verdict survives a window reload (a state in progress would only be stale).
+        const kept = ctx.extCtx.workspaceState.get<ext.RegistrationEventParams>(LAST_REGISTRATION);
+        const restored = kept && registrationStateOf(kept);
+        if (restored && (restored.state === "assigned" || restored.state === "failed")) this.reg = restored;
         this.refresh();
     }
 
@@ -132,9 +158,12 @@ export class StatusBar implements vscode.Disposable {
             if (typeof e.firmwareVersion === "string") f.firmwareVersion = e.firmwareVersion;
             this.facts.set(e.port, f);
         }
+        // A 401002 the daemon explained: one notification with the one fix.
+        if (fromDaemon && e.kind === "failed" && e.explanation) void showExplanation(e.explanation);
         const next = registrationStateOf(e);
         if (!next) return;
         this.reg = next;
+        if (next.state === "assigned" || next.state === "failed") void this.ctx.extCtx.workspaceState.update(LAST_REGISTRATION, e);
         // A virtual run ticks its own walkthrough step, not the real device's.
         if (this.reg.state === "assigned" && e.port !== "simulated") {
             void vscode.commands.executeCommand("setContext", "devkit.registrationAssigned", true);
@@ -164,7 +193,7 @@ export class StatusBar implements vscode.Disposable {
                 break;
             case "failed":
                 item.text = "$(error) DPS: failed";
-                item.tooltip = `${describe(r.event)}${r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
+                item.tooltip = `${describe(r.event)}${r.event.explanation ? `\n\n${r.event.explanation.message}` : r.event.hint ? `\n\n${r.event.hint}` : ""}\n\nClick for the next step.`;
                 item.backgroundColor = new vscode.ThemeColor("statusBarItem.errorBackground");
                 break;
         }
@@ -174,6 +203,7 @@ export class StatusBar implements vscode.Disposable {
     /** Forget the registration shown (the virtual DevKit was reset). */
     clearRegistration(): void {
         this.reg = { state: "none" };
+        void this.ctx.extCtx.workspaceState.update(LAST_REGISTRATION, undefined);
         this.renderRegistration();
     }
 
@@ -184,18 +214,20 @@ export class StatusBar implements vscode.Disposable {
             void vscode.window.showInformationMessage("No registration seen yet. Open the serial monitor and reset the DevKit to watch it register.");
             return;
         }
-        if (r.state === "assigned") {
-            void vscode.window.showInformationMessage(`The device is registered and assigned to ${r.hub}.`);
-            return;
-        }
-        if (r.state === "configMode") {
-            void vscode.window.showInformationMessage("The DevKit is in configuration mode: set its UDS or Wi-Fi now, then press Reset.");
-            return;
-        }
-        if (r.state === "progress") {
-            void vscode.window.showInformationMessage(`Registration in progress: ${r.kind}.`);
-            return;
-        }
+        // What the item cannot say in a few words, and where to look next.
+        const where = r.event.port === "simulated" ? "a virtual run" : r.event.port ? `the DevKit on ${r.event.port}` : "the DevKit";
+        const watch = async (...labels: string[]) => {
+            const pick = await vscode.window.showInformationMessage(registrationDetail(r, where), ...labels, "Show Logs");
+            if (pick === "Open Serial Monitor") await vscode.commands.executeCommand("devkit.openMonitor", r.event.port);
+            if (pick === "Set UDS") await vscode.commands.executeCommand("devkit.setUds", { port: r.event.port });
+            if (pick === "Configure Wi-Fi") await vscode.commands.executeCommand("devkit.configureWifi");
+            if (pick === "Show Logs") this.ctx.log.channel.show(true);
+        };
+        const realPort = r.event.port && r.event.port !== "simulated";
+        if (r.state === "assigned") return watch(...(realPort ? ["Open Serial Monitor"] : []));
+        if (r.state === "configMode") return watch("Set UDS", "Configure Wi-Fi");
+        if (r.state === "progress") return watch(...(realPort ? ["Open Serial Monitor"] : []));
+        if (r.event.explanation) return showExplanation(r.event.explanation, true);
         // What to do is the daemon's diagnosis of the device's words (the event's next actions).
         const actions = buttonsFor(r.event.nextActions);
         const msg = [`Registration failed: ${describe(r.event)}.`, r.event.hint].filter(Boolean).join(" ");

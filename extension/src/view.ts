@@ -7,12 +7,13 @@ import * as vscode from "vscode";
 import { Ctx } from "./ctx";
 import { showReport } from "./errors";
 import * as ext from "./lsp_ext";
+import { LAST_VIRTUAL_RUN, VirtualRun } from "./commands/sim";
 import { StatusBar } from "./status";
 
 export class Node extends vscode.TreeItem {
     children: Node[] = [];
     /** For the context commands. */
-    record?: ext.IdentityRecord;
+    record?: Pick<ext.IdentityRecord, "registrationId" | "sha256Thumbprint" | "aliasCert">;
 }
 
 function leaf(label: string, description: string, icon: string, tooltip?: string): Node {
@@ -21,6 +22,19 @@ function leaf(label: string, description: string, icon: string, tooltip?: string
     n.iconPath = new vscode.ThemeIcon(icon);
     n.tooltip = tooltip ?? `${label}: ${description}`;
     return n;
+}
+
+/** The last virtual run's device: its identity and the hub it was assigned to. */
+function virtualNode(v: VirtualRun): Node {
+    const device = new Node(v.registrationId, vscode.TreeItemCollapsibleState.Expanded);
+    device.description = "virtual DevKit";
+    device.iconPath = new vscode.ThemeIcon("vm");
+    device.contextValue = "devkitVirtual";
+    device.record = v;
+    const cert = leaf("Certificate", v.aliasCert, "shield");
+    cert.command = { command: "devkit.showCertificate", title: "Show Certificate", arguments: [device] };
+    device.children = [leaf("SHA-256", v.sha256Thumbprint, "key"), leaf("FWID", v.fwid, "file-binary"), leaf("Hub", v.assignedHub, "cloud"), cert];
+    return device;
 }
 
 /** The drift, in the daemon's words; clicking it offers the drift's next actions. */
@@ -56,6 +70,12 @@ export class DevkitView implements vscode.TreeDataProvider<Node>, vscode.Disposa
 
     async getChildren(n?: Node): Promise<Node[]> {
         if (n) return n.children;
+        const run = this.ctx.extCtx.globalState.get<VirtualRun>(LAST_VIRTUAL_RUN);
+        return [...(await this.projectNodes()), ...(run ? [virtualNode(run)] : [])];
+    }
+
+    /** The project's identity (its last generated certificate) and its enrollment. */
+    private async projectNodes(): Promise<Node[]> {
         const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
         if (!root || !this.ctx.client?.isRunning()) return [];
         let id: ext.IdentityResult;

@@ -377,3 +377,52 @@ fn list_ports_shows_running_virtual_devkits_the_client_or_the_daemon_knows_of() 
     assert_eq!(error_code(&r), -32602, "{r}");
     assert_eq!(r["error"]["data"]["field"], "simDirs");
 }
+
+#[test]
+fn sim_start_runs_a_virtual_devkit_the_daemon_owns_until_sim_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().join("vdk");
+    let mut lsp = started();
+    let r = lsp.request(
+        "devkit/simStart",
+        json!({"simDir": sim_dir, "mac": "c0bdd1a2b3c4"}),
+    );
+    assert_eq!(r["result"]["started"], true, "{r}");
+    let port = r["result"]["port"].as_str().unwrap().to_string();
+    assert_eq!(port, sim_dir.join("devkit.tty").display().to_string());
+    // Listed as a virtual DevKit without the client naming its directory.
+    let ports = lsp.request("devkit/listPorts", json!({}));
+    assert!(
+        ports["result"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == port.as_str() && p["kind"] == "virtual"),
+        "{ports}"
+    );
+    // Its console answers: it boots when the monitor opens.
+    lsp.request("devkit/monitor/open", json!({"port": port}));
+    let text = serial_text(&mut lsp, &port, Duration::from_secs(10), |t| {
+        t.contains("DevKit MAC Address")
+    });
+    assert!(text.contains("c0bdd1a2b3c4"), "{text:?}");
+    lsp.request("devkit/monitor/close", json!({"port": port}));
+    // Starting again finds it running.
+    let r = lsp.request("devkit/simStart", json!({"simDir": sim_dir}));
+    assert_eq!(r["result"]["started"], false, "{r}");
+    assert_eq!(r["result"]["port"], port.as_str(), "{r}");
+    let r = lsp.request("devkit/simStop", json!({"simDir": sim_dir}));
+    assert_eq!(r["result"]["stopped"], true, "{r}");
+    assert!(!tasks::sim::control::is_running(&sim_dir), "stopped");
+    let r = lsp.request("devkit/simStop", json!({"simDir": sim_dir}));
+    assert_eq!(r["result"]["stopped"], false, "{r}");
+    // The same device again: its MAC is kept in its state directory.
+    let r = lsp.request("devkit/simStart", json!({"simDir": sim_dir}));
+    assert_eq!(r["result"]["started"], true, "{r}");
+    let (code, _) = lsp.shutdown_and_exit();
+    assert!(code.success());
+    assert!(
+        !tasks::sim::control::is_running(&sim_dir),
+        "it stops with the daemon"
+    );
+}

@@ -177,6 +177,8 @@ pub enum NextAction {
     ChooseUploadBackend,
     InstallToolchain,
     SetArduinoCliPath,
+    /// Point at the Arduino15 folder that holds the board platform.
+    SetArduinoDataPath,
     ConfigureDps,
     SelectPort,
     EnterConfigMode,
@@ -186,13 +188,14 @@ pub enum NextAction {
 }
 
 impl NextAction {
-    pub const ALL: [NextAction; 12] = [
+    pub const ALL: [NextAction; 13] = [
         NextAction::SetUds,
         NextAction::Enroll,
         NextAction::RegenerateCert,
         NextAction::ChooseUploadBackend,
         NextAction::InstallToolchain,
         NextAction::SetArduinoCliPath,
+        NextAction::SetArduinoDataPath,
         NextAction::ConfigureDps,
         NextAction::SelectPort,
         NextAction::EnterConfigMode,
@@ -210,6 +213,7 @@ impl NextAction {
             NextAction::ChooseUploadBackend => "chooseUploadBackend",
             NextAction::InstallToolchain => "installToolchain",
             NextAction::SetArduinoCliPath => "setArduinoCliPath",
+            NextAction::SetArduinoDataPath => "setArduinoDataPath",
             NextAction::ConfigureDps => "configureDps",
             NextAction::SelectPort => "selectPort",
             NextAction::EnterConfigMode => "enterConfigMode",

@@ -131,6 +131,13 @@ async fn missing_platform_gives_install_commands() {
     assert!(msg.contains("arduino-cli core install AZ3166:stm32f4 --additional-urls https://raw.githubusercontent.com/VSChina/azureiotdevkit_tools/master/package_azureboard_index.json"), "{msg}");
     assert!(msg.contains("may no longer be served"), "{msg}");
     assert_eq!(p.compiles(), 0);
+    // Installed elsewhere (an Arduino IDE's folder): the fix points the build at it.
+    use tasks::error::{DomainError, NextAction};
+    let next: Vec<NextAction> = err.next_actions().into_iter().map(|s| s.action).collect();
+    assert_eq!(
+        next,
+        [NextAction::InstallToolchain, NextAction::SetArduinoDataPath]
+    );
 }
 
 #[tokio::test]

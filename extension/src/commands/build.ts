@@ -94,6 +94,11 @@ export function gccLines(diags: ext.CompilerDiagnostic[] | undefined): string[] 
  */
 export async function flashTarget(s: Services, port: string): Promise<ext.FlashParams> {
     const backend = config().uploadBackend;
+    if (backend === undefined) {
+        // "auto": a virtual DevKit's port is flashed through the virtual DevKit's loader.
+        const virtual = await simDirOf(s, port);
+        return virtual ? { port, backend: "sim", simDir: virtual } : { port, backend };
+    }
     if (backend !== "sim") return { port, backend };
     const remembered = s.ctx.extCtx.workspaceState.get<string>("devkitDps.simDir");
     let simDir = (await simDirOf(s, port)) ?? remembered;

@@ -47,7 +47,7 @@ async function askAzTarget(s: Services): Promise<{ dpsName: string; resourceGrou
  * connection string's host is this machine (the DPS emulator) and none is set, ask for the
  * emulator's `ca.pem` once and keep it in the setting.
  */
-async function dpsCaFile(s: Services, cs: string | undefined, quiet: boolean): Promise<string | undefined> {
+export async function dpsCaFile(s: Services, cs: string | undefined, quiet: boolean): Promise<string | undefined> {
     const configured = config().caFile;
     if (configured || !cs || quiet) return configured;
     const v = await validate(s, "connectionString", cs);
@@ -97,7 +97,11 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     } else params.connectionString = connectionString;
     const client = await s.ctx.ready();
     const result = await withNotificationProgress(client, "Creating the DPS enrollment", ext.enroll, params);
-    if (newConnectionString && connectionString) await s.secrets.storeConnectionString(connectionString);
+    if (newConnectionString && connectionString) {
+        await s.secrets.storeConnectionString(connectionString);
+        // Open monitors now explain a rejected certificate against this DPS.
+        void s.monitors.updateDpsConnection();
+    }
     s.ctx.log.info(`enrolled ${result.registrationId} (${result.provisioningStatus}, SHA-1 ${result.sha1Thumbprint}, ${result.cert})`);
     for (const w of result.warnings) s.ctx.log.warn(w);
     setContext("devkit.enrolled", true);
@@ -115,7 +119,7 @@ export async function enroll(s: Services, args: EnrollArgs = {}): Promise<ext.En
     return result;
 }
 
-async function askConnectionString(s: Services): Promise<string | undefined> {
+export async function askConnectionString(s: Services): Promise<string | undefined> {
     const cs = await vscode.window.showInputBox({
         title: "DPS service connection string",
         prompt: "Azure portal > your DPS > Shared access policies > provisioningserviceowner",
@@ -144,6 +148,7 @@ export async function manageSecrets(s: Services): Promise<void> {
     if (pick.id === "cs-change") {
         const next = await askConnectionString(s);
         if (next) await s.secrets.storeConnectionString(next);
+        void s.monitors.updateDpsConnection();
         return;
     }
     const what = pick.id === "cs-forget" ? "the DPS connection string" : `the UDS of ${pick.device}`;
@@ -153,7 +158,10 @@ export async function manageSecrets(s: Services): Promise<void> {
         "Forget",
     );
     if (sure !== "Forget") return;
-    if (pick.id === "cs-forget") await s.secrets.deleteConnectionString();
+    if (pick.id === "cs-forget") {
+        await s.secrets.deleteConnectionString();
+        void s.monitors.updateDpsConnection();
+    }
     else if (pick.device) await s.secrets.deleteUds(pick.device);
 }
 

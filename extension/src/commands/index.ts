@@ -8,6 +8,7 @@ import * as ext from "../lsp_ext";
 import { isCancelled } from "../progress";
 import { buildCommand, deviceUploadCommand } from "./build";
 import { enrollCommand, manageSecretsCommand } from "./enroll";
+import { enrollBatchCommand, enrollGroupCommand } from "./factory";
 import { generateCertCommand } from "./identity";
 import { selectPort } from "./port";
 import {
@@ -29,7 +30,7 @@ import {
     serverStatusCommand,
     writeSettingCommand,
 } from "./setup";
-import { provisionSimulatedCommand, resetSimulatedCommand } from "./sim";
+import { provisionSimulatedCommand, resetSimulatedCommand, startVirtualDevkitCommand, stopVirtualDevkitCommand } from "./sim";
 
 export type { Services } from "./services";
 
@@ -41,10 +42,14 @@ const COMMANDS: Record<string, Factory> = {
     "devkit.configureDps": configureDpsCommand,
     [ext.writeSettingCommand]: writeSettingCommand,
     "devkit.enroll": enrollCommand,
+    "devkit.enrollBatch": enrollBatchCommand,
+    "devkit.enrollGroup": enrollGroupCommand,
     "devkit.deviceUpload": deviceUploadCommand,
     "devkit.build": buildCommand,
     "devkit.provisionSimulated": provisionSimulatedCommand,
     "devkit.resetSimulated": resetSimulatedCommand,
+    "devkit.startVirtualDevkit": startVirtualDevkitCommand,
+    "devkit.stopVirtualDevkit": stopVirtualDevkitCommand,
     "devkit.enterConfigMode": enterConfigModeCommand,
     "devkit.checkSetup": checkSetupCommand,
     "devkit.installationGuide": installationGuideCommand,

@@ -46,7 +46,9 @@ export function portItem(p: ext.PortInfo): vscode.QuickPickItem & { port: string
  */
 export async function pickPort(s: Services, save = true): Promise<string | undefined> {
     const ports = await listPorts(s);
-    const items: (vscode.QuickPickItem & { port?: string })[] = ports.map(portItem);
+    const items: (vscode.QuickPickItem & { port?: string; start?: boolean })[] = ports.map(portItem);
+    // No hardware: the virtual DevKit is one click away (the daemon runs it).
+    if (!ports.some((p) => p.kind === "virtual")) items.push({ label: "$(vm) Start a Virtual DevKit", description: "no hardware needed", start: true });
     items.push({ label: "$(edit) Enter a port path…", port: undefined });
     const pick = await vscode.window.showQuickPick(items, {
         title: save ? "DevKit serial port" : "DevKit serial port (for this command; DevKit: Select Serial Port keeps one)",
@@ -55,6 +57,11 @@ export async function pickPort(s: Services, save = true): Promise<string | undef
         matchOnDetail: true,
     });
     if (!pick) return undefined;
+    if (pick.start) {
+        const started = await vscode.commands.executeCommand<ext.SimStartResult | undefined>("devkit.startVirtualDevkit", { quiet: true });
+        if (started && !save) lastPicked = started.port;
+        return started?.port;
+    }
     const port =
         pick.port ??
         (await vscode.window.showInputBox({ title: "Serial port path", placeHolder: "/dev/ttyACM0 or COM3", ignoreFocusOut: true }));

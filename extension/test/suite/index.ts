@@ -4,10 +4,12 @@
 import * as cp from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as vscode from "vscode";
 import { Redactor } from "../../src/channels";
+import { batchSummary } from "../../src/commands/factory";
 import { portItem } from "../../src/commands/port";
 import { readmeUri } from "../../src/commands/setup";
 import { sketchSelector } from "../../src/ctx";
@@ -16,7 +18,8 @@ import { buttonsFor, errorView } from "../../src/errors";
 import type { DevkitApi } from "../../src/extension";
 import * as ext from "../../src/lsp_ext";
 import { LineFormatter } from "../../src/monitor";
-import { registrationStateOf, shortHub } from "../../src/status";
+import { explanationView } from "../../src/rejection";
+import { registrationDetail, registrationStateOf, shortHub, StatusBar } from "../../src/status";
 import { assert, assertEq, canaries, runAll, skip, skipIfUnimplemented, strict, test, waitFor } from "./harness";
 
 const EXT_ID = "devkit-dps.devkit-dps";
@@ -136,6 +139,8 @@ test("activation: extension activates and contributes its commands, tasks and wa
     const walk = pkg.contributes.walkthroughs.find((w: { id: string }) => w.id === "devkit.provisioning");
     assert(walk && walk.steps.length >= 8, "walkthrough devkit.provisioning with its steps");
     for (const s of walk.steps) assert(s.completionEvents?.length, `walkthrough step ${s.id} has a completion event`);
+    // A step is ticked by what it asks for, not by opening its command (a cancelled picker).
+    for (const s of walk.steps) assert(!s.completionEvents.some((e: string) => e.startsWith("onCommand:devkit.selectPort")), `${s.id}: not ticked by opening the port picker`);
     const groups: { title: string; order: number; properties: Record<string, { order?: number }> }[] = pkg.contributes.configuration;
     assertEq(groups.map((g) => g.title).join(", "), "DPS, Device, Build, Upload, Daemon", "settings groups in order");
     const props = groups.flatMap((g) => Object.keys(g.properties));
@@ -185,6 +190,14 @@ test("client: registration events map to the status bar states", async () => {
     api.status.onEvent({ port: "test-port", kind: "assigned", hub: "hub1.azure-devices.net" });
     assertEq(api.status.registration.text, "$(pass-filled) Assigned to hub1", "assigned item text (short hub label)");
     assert(String(api.status.registration.tooltip).includes("hub1.azure-devices.net"), "the tooltip has the full hub name");
+    // The verdict survives a window reload: a new status bar (as after a reload) shows it again.
+    const again = new StatusBar(api.ctx, api.monitors);
+    try {
+        assertEq(again.registration.text, "$(pass-filled) Assigned to hub1", "the assigned item after a reload");
+    } finally {
+        again.dispose();
+    }
+    assert(/assigned .*the DevKit on test-port.* to the IoT hub hub1\.azure-devices\.net/.test(registrationDetail(api.status.reg, "the DevKit on test-port")), `the click says more than the item: ${registrationDetail(api.status.reg, "the DevKit on test-port")}`);
     api.status.onEvent({ port: "test-port", kind: "configMode" });
     assertEq(api.status.registration.text, "$(tools) DevKit: configuration mode", "configuration mode is a state of its own");
     api.status.onEvent({ kind: "identity", port: "test-port", mac: "c0bdd1a2b3c4" });
@@ -192,7 +205,7 @@ test("client: registration events map to the status bar states", async () => {
     const facts = api.status.deviceFacts("test-port");
     assertEq(`${facts.mac} ${facts.firmwareVersion}`, "c0bdd1a2b3c4 1.6.2", "device facts from the daemon's identity events");
     assertEq(api.status.deviceFacts("other-port").mac, undefined, "facts are per port");
-    api.status.reg = { state: "none" };
+    api.status.clearRegistration();
     api.status.events.length = 0;
 });
 
@@ -496,6 +509,163 @@ test("DevKit view: the project's identity with its thumbprint, FWID and enrollme
     await vscode.commands.executeCommand("workbench.action.revertAndCloseActiveEditor");
 }, 60_000);
 
+/** What a DevKit's log says when DPS rejects its certificate (401002), for `registrationId`. */
+function rejectedLog(registrationId: string): string {
+    return `PUT /0ne00000001/registrations/${registrationId}/register?api-version=2019-03-31 HTTP/1.1\r\nHTTP Status: 401\r\n{"errorCode":401002,"trackingId":"t-1","message":"Invalid certificate"}\r\nFailure encountered on registration!\r\nregistration failed!\r\n`;
+}
+
+test("401002 explained: the words and the one button for each fix the daemon names", async () => {
+    const x = (cause: ext.MismatchCause, action: ext.NextActionName, enrolled: string | null): ext.MismatchExplanation => ({
+        registrationId: "dev-1",
+        cause,
+        enrolledSha256Thumbprint: enrolled,
+        generatedSha256Thumbprint: "AA",
+        message: "the enrollment holds a certificate this project never generated (SHA-256 BB): re-enroll with the current certificate.",
+        nextActions: [{ action }],
+    });
+    const reenroll = explanationView(x("neverGenerated", "enroll", "BB"));
+    assertEq(reenroll.title, "DPS rejected the certificate of dev-1 (401002): the enrollment holds a certificate this project never generated (SHA-256 BB): re-enroll with the current certificate.", "title");
+    assertEq(`${reenroll.button?.label}=${reenroll.button?.command}`, "Re-enroll with the Current Certificate=devkit.enroll", "re-enroll");
+    assertEq(explanationView(x("noEnrollment", "enroll", null)).button?.label, "Enroll the Current Certificate", "no enrollment yet");
+    const restore = explanationView(x("deviceDiffers", "setUds", "AA")).button;
+    assertEq(`${restore?.label}=${restore?.command}`, "Restore the UDS=devkit.setUds", "restore the UDS");
+    assertEq(JSON.stringify(restore?.args), '[{"registrationId":"dev-1","useStored":true}]', "the UDS kept for that device");
+    assertEq(explanationView(x("registrationId", "regenerateCert", "AA")).button?.command, "devkit.generateCert", "another registration ID");
+    const registered = await vscode.commands.getCommands(true);
+    for (const a of ["enroll", "setUds", "regenerateCert"] as ext.NextActionName[]) {
+        const b = explanationView(x("uds", a, "BB")).button;
+        assert(b && registered.includes(b.command), `${a}: a registered command`);
+    }
+});
+
+test("401002 explained: a monitor given the stored DPS connection shows ONE notification with ONE button, then the next fix", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-explain"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    // The device: a TCP port that says what a rejected DevKit's log says.
+    let sock: net.Socket | undefined;
+    const device = net.createServer((c) => (sock = c));
+    await new Promise<void>((r) => device.listen(0, "127.0.0.1", r));
+    const port = `tcp://127.0.0.1:${(device.address() as net.AddressInfo).port}`;
+    await api.secrets.storeConnectionString(emu.connectionString);
+    await cfg.update("dps.caFile", emu.ca, T);
+    const explained = () => api.shownErrors.filter((e) => e.title.includes("(401002)"));
+    const before = explained().length;
+    const failures = () => api.status.events.filter((e) => e.port === port && e.kind === "failed").length;
+    try {
+        // The project's last generated certificate (the DevKit view test's); DPS holds none yet.
+        const id = "upper-case-uds";
+        await vscode.commands.executeCommand("devkit.openMonitor", port);
+        const conn = await waitFor("the monitor connected to the device", () => sock);
+        conn.write(rejectedLog(id));
+        const first = await waitFor("the explanation", () => explained()[before]);
+        assert(first.title.includes(`holds no enrollment for ${id}`), `says DPS holds no enrollment: ${first.title}`);
+        assertEq(first.buttons.join(","), "Enroll the Current Certificate", "one button, the fix");
+        assert(String(api.status.registration.tooltip).includes("holds no enrollment"), "the status item carries the explanation");
+        // The fix (the button's command), then the device is what differs: restore its UDS.
+        await vscode.commands.executeCommand("devkit.enroll", { caFile: emu.ca, quiet: true });
+        conn.write(rejectedLog(id));
+        const second = await waitFor("the next explanation", () => explained()[before + 1]);
+        assert(/presents another one/.test(second.title), `the device differs: ${second.title}`);
+        assertEq(second.buttons.join(","), "Restore the UDS", "one button, the fix");
+        // The device retries: the same explanation is not shown again.
+        const n = failures();
+        conn.write(rejectedLog(id));
+        await waitFor("the retry's failed event", () => failures() > n);
+        await new Promise((r) => setTimeout(r, 300));
+        assertEq(explained().length, before + 2, "no repeated notification");
+        assert(!api.ctx.traceChannel.transcript.includes(emu.connectionString), "the connection string is not traced");
+    } finally {
+        await vscode.commands.executeCommand("devkit.closeMonitor", port);
+        await api.secrets.deleteConnectionString();
+        await cfg.update("dps.caFile", undefined, T);
+        device.close();
+        sock?.destroy();
+    }
+}, 90_000);
+
+test("Enroll a Batch: a factory manifest through devkit/enrollBatch, with a summary and the report CSV; a re-run skips every row", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-batch"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    // Two rows: the vectors' certificates, as generate-cert --batch leaves them.
+    const dir = fs.mkdtempSync(path.join(tmp, "batch-"));
+    const certDir = path.join(dir, "certs");
+    fs.mkdirSync(certDir);
+    const rows: string[] = [];
+    for (const name of ["uppercase-uds-medium", "auto-id-small"]) {
+        const c = loadCase(name);
+        const meta = JSON.parse(fs.readFileSync(path.join(c.dir, "case.json"), "utf8"));
+        fs.copyFileSync(path.join(c.dir, meta.expected.alias_cert_file), path.join(certDir, `${c.expectedId}.pem`));
+        rows.push(`${c.expectedId}.uds,${c.expectedId}`);
+    }
+    const manifest = path.join(dir, "line.csv");
+    fs.writeFileSync(manifest, rows.join("\n") + "\n");
+    await api.secrets.storeConnectionString(emu.connectionString);
+    try {
+        const r = await vscode.commands.executeCommand<ext.EnrollBatchResult>("devkit.enrollBatch", { manifest, certDir, caFile: emu.ca, requestsPerMinute: 0, quiet: true });
+        assert(r, "a result");
+        assertEq(`${r.rows} ${r.created} ${r.failed}`, "2 2 0", "rows, created, failed");
+        assert(fs.existsSync(r.reportCsv), `the report CSV ${r.reportCsv}`);
+        assert(fs.readFileSync(r.reportCsv, "utf8").includes("upper-case-uds"), "the report names the rows");
+        assertEq(batchSummary(r), "Batch line.csv: 2 rows, 2 created (1 DPS request).", "the summary");
+        const again = await vscode.commands.executeCommand<ext.EnrollBatchResult>("devkit.enrollBatch", { manifest, certDir, caFile: emu.ca, requestsPerMinute: 0, quiet: true });
+        assertEq(`${again?.skipped} ${again?.requests}`, "2 0", "a re-run skips what DPS confirmed");
+        assertEq(batchSummary(again!), "Batch line.csv: 2 rows, 2 skipped (enrolled by an earlier run) (0 DPS requests).", "the re-run's summary");
+        const log = api.ctx.log.channel.transcript;
+        assert(log.includes("Report: ") && !log.includes(emu.connectionString), "the log has the summary, not the secret");
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    // No connection string stored: said, with the command that stores one.
+    let err: { message?: string; data?: { nextActions?: ext.NextAction[] } } | undefined;
+    await vscode.commands.executeCommand("devkit.enrollBatch", { manifest, certDir, quiet: true }).then(undefined, (e) => (err = e));
+    assert(err && /No DPS connection string stored/.test(err.message ?? ""), `says what is missing: ${err?.message}`);
+}, 90_000);
+
+test("Enroll a Group: devkit/enrollGroup from the palette's command; a DevKit's RIoT certificate is refused as the group's CA, saying why", async () => {
+    needDaemon();
+    let emu: { connectionString: string; ca: string };
+    try {
+        emu = await startEmulator(path.join(tmp, "emulator-group"));
+    } catch (e) {
+        if (strict) throw e;
+        skip(`the DPS emulator is not available in this build (${(e as Error).message.slice(0, 160)})`);
+    }
+    canaries.add(emu.connectionString);
+    canaries.add(/SharedAccessKey=([^;]+)/.exec(emu.connectionString)![1]);
+    const c = loadCase("uppercase-uds-medium");
+    const meta = JSON.parse(fs.readFileSync(path.join(c.dir, "case.json"), "utf8"));
+    await api.secrets.storeConnectionString(emu.connectionString);
+    let err: { message?: string; data?: { field?: string } } | undefined;
+    try {
+        await vscode.commands
+            .executeCommand("devkit.enrollGroup", { group: "line-7", caCert: path.join(c.dir, meta.expected.alias_cert_file), caFile: emu.ca, quiet: true })
+            .then(undefined, (e) => (err = e));
+    } finally {
+        await api.secrets.deleteConnectionString();
+    }
+    assert(err, "refused");
+    assert(/RIoT|alias|DeviceID/i.test(err.message ?? ""), `says why: ${err.message}`);
+    assert(!(err.message ?? "").includes(emu.connectionString), "no secret in the error");
+}, 60_000);
+
 test("generate-cert with no UDS stored fails clearly (nothing guessed)", async () => {
     needDaemon();
     const c = loadCase("uppercase-uds-medium");
@@ -780,6 +950,14 @@ test("simulated provisioning turns the status bar to assigned", async () => {
     await waitFor("an assigned devkit/registrationEvent from the daemon", () => events.some((e) => registrationStateOf(e)?.state === "assigned"));
     await waitFor("status bar says assigned", () => api.status.registration.text.startsWith("$(pass-filled) Assigned to "));
     assert(r.assignedHub && api.status.registration.text.includes(shortHub(r.assignedHub)), `item names the hub ${r.assignedHub}: ${api.status.registration.text}`);
+    // Each stage of the run is in the log, not only its end.
+    const stages = api.ctx.log.channel.transcript.split("\n").filter((l) => l.includes("virtual run: "));
+    assert(stages.length >= 3, `the run's stages in the log: ${stages.join(" | ")}`);
+    // The DevKit view shows the virtual device's identity after the run.
+    const virtual = (await api.view.getChildren()).find((n) => n.description === "virtual DevKit");
+    assertEq(String(virtual?.label), r.registrationId, "the virtual device in the DevKit view");
+    const kids = (await api.view.getChildren(virtual)).map((k) => `${String(k.label)}=${String(k.description)}`).join("; ");
+    assert(kids.includes(`SHA-256=${r.sha256Thumbprint}`) && kids.includes(`Hub=${r.assignedHub}`), `its thumbprint and hub: ${kids}`);
 }, 120_000);
 
 test("simulated provisioning again: the same virtual DevKit registers again (no refusal); Reset starts a new one", async () => {
@@ -799,6 +977,47 @@ test("simulated provisioning again: the same virtual DevKit registers again (no 
     assert(!api.status.registration.text.includes(".azure-devices.net"), `hub label without the domain: ${api.status.registration.text}`);
     assert(String(api.status.registration.tooltip).includes(third.assignedHub), "the tooltip has the full hub name");
 }, 180_000);
+
+test("Start Virtual DevKit: the daemon runs it, its port is selected and listed; UDS and upload (backend auto) use it; Stop and Start give the same device", async () => {
+    needDaemon();
+    const cfg = vscode.workspace.getConfiguration("devkitDps");
+    const T = vscode.ConfigurationTarget.Workspace;
+    const portBefore = cfg.inspect("serial.port")?.workspaceValue;
+    let r: ext.SimStartResult | undefined;
+    try {
+        r = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+    } catch (e) {
+        skipIfUnimplemented(e, "devkit/simStart");
+        throw e;
+    }
+    try {
+        assert(r, "a result");
+        assertEq(vscode.workspace.getConfiguration("devkitDps").get("serial.port"), r.port, "its port is the selected one");
+        const ports = (await api.ctx.client!.sendRequest<ext.ListPortsResult>(ext.listPorts.method, {})).ports;
+        const listed = ports.find((p) => p.port === r!.port);
+        assertEq(listed?.kind, "virtual", `listed as a virtual DevKit without naming its folder: ${JSON.stringify(ports)}`);
+        // The walkthrough's UDS step on it: the daemon puts it into configuration mode itself.
+        const uds = crypto.randomBytes(32).toString("hex");
+        canaries.add(uds);
+        await api.secrets.storeUds("started-virtual", uds);
+        assertEq(await vscode.commands.executeCommand("devkit.setUds", { port: r.port, registrationId: "started-virtual", useStored: true, quiet: true }), true, "setUds");
+        const eeprom = JSON.parse(fs.readFileSync(path.join(r.simDir, "eeprom.json"), "utf8"));
+        assertEq(String(eeprom.dps_uds).toLowerCase(), uds, "the UDS in its secure chip");
+        // Upload with backend "auto" on its port goes through the virtual DevKit's loader.
+        const target = await api.flashTarget(r.port);
+        assertEq(`${target.backend} ${target.simDir}`, `sim ${r.simDir}`, "the flash target of a virtual port");
+        const again = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+        assertEq(again?.started, false, "starting it again finds it running");
+        assertEq(await vscode.commands.executeCommand("devkit.stopVirtualDevkit", { quiet: true }), true, "stopped");
+        const back = await vscode.commands.executeCommand<ext.SimStartResult>("devkit.startVirtualDevkit", { quiet: true });
+        assert(back?.started && back.port === r.port, "started again on the same port");
+        const kept = JSON.parse(fs.readFileSync(path.join(r.simDir, "eeprom.json"), "utf8"));
+        assertEq(String(kept.dps_uds).toLowerCase(), uds, "the same device (its secure chip kept)");
+    } finally {
+        await vscode.commands.executeCommand("devkit.stopVirtualDevkit", { quiet: true }).then(undefined, () => undefined);
+        await cfg.update("serial.port", portBefore, T);
+    }
+}, 90_000);
 
 test("set UDS on a virtual DevKit in user mode puts it into configuration mode by itself", async () => {
     needDaemon();
@@ -859,7 +1078,7 @@ test("errors: data.nextActions become buttons running the matching commands; lin
     assertEq(scope.title, "ID Scope: is required", "no \"invalid params:\", the field's name");
     assertEq(scope.buttons.map((b) => b.command).join(","), "devkit.configureDps", "a bad ID Scope offers Configure DPS");
     const registered = await vscode.commands.getCommands(true);
-    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
+    const names: ext.NextActionName[] = ["setUds", "enroll", "regenerateCert", "chooseUploadBackend", "installToolchain", "setArduinoCliPath", "setArduinoDataPath", "configureDps", "selectPort", "enterConfigMode", "installUdevRule", "checkSetup"];
     for (const name of names) {
         const b = buttonsFor([{ action: name }])[0];
         assert(b, `a button for ${name}`);

@@ -68,6 +68,7 @@ pub const fn action_hint(action: NextAction) -> &'static str {
         NextAction::ChooseUploadBackend => "choose another flash backend with --backend probe-rs|openocd|sim",
         NextAction::InstallToolchain => "install the missing tool (`devkit doctor` says what is missing and how)",
         NextAction::SetArduinoCliPath => "point at arduino-cli with --arduino-cli FILE (or DEVKIT_ARDUINO_CLI)",
+        NextAction::SetArduinoDataPath => "point at the Arduino15 folder that holds the platform with --arduino-data DIR (or DEVKIT_ARDUINO_DATA)",
         NextAction::ConfigureDps => "give the DPS settings with --id-scope and --global-endpoint",
         NextAction::SelectPort => "pick the DevKit's port with --port (`devkit ports` lists them)",
         NextAction::EnterConfigMode => "put the DevKit in configuration mode (hold button A, press and release Reset, release A), where `devkit set-uds` and `devkit set-wifi` store its settings",

@@ -317,6 +317,8 @@ requests! {
     check_setup => ext::CheckSetup, handlers::setup::check_setup;
     sim_config_mode => ext::SimConfigMode, handlers::sim::sim_config_mode;
     sim_reset => ext::SimReset, handlers::sim::sim_reset;
+    sim_start => ext::SimStart, handlers::sim::sim_start;
+    sim_stop => ext::SimStop, handlers::sim::sim_stop;
     validate_input => ext::ValidateInput, handlers::validate::validate_input;
     find_build => ext::FindBuild, handlers::validate::find_build;
     registration_id => ext::RegistrationId, handlers::validate::registration_id;

@@ -32,6 +32,8 @@ pub const PROVISION: &str = "devkit/provision";
 pub const CHECK_SETUP: &str = "devkit/checkSetup";
 pub const SIM_CONFIG_MODE: &str = "devkit/simConfigMode";
 pub const SIM_RESET: &str = "devkit/simReset";
+pub const SIM_START: &str = "devkit/simStart";
+pub const SIM_STOP: &str = "devkit/simStop";
 pub const VALIDATE_INPUT: &str = "devkit/validateInput";
 pub const FIND_BUILD: &str = "devkit/findBuild";
 pub const REGISTRATION_ID: &str = "devkit/registrationId";
@@ -63,6 +65,8 @@ pub const REQUESTS: &[&str] = &[
     CHECK_SETUP,
     SIM_CONFIG_MODE,
     SIM_RESET,
+    SIM_START,
+    SIM_STOP,
     VALIDATE_INPUT,
     FIND_BUILD,
     REGISTRATION_ID,
@@ -122,6 +126,8 @@ request_markers! {
     CheckSetup: CHECK_SETUP, CheckSetupParams => CheckSetupResult;
     SimConfigMode: SIM_CONFIG_MODE, SimConfigModeParams => SimConfigModeResult;
     SimReset: SIM_RESET, SimResetParams => SimResetResult;
+    SimStart: SIM_START, SimStartParams => SimStartResult;
+    SimStop: SIM_STOP, SimStopParams => SimStopResult;
     ValidateInput: VALIDATE_INPUT, ValidateInputParams => ValidateInputResult;
     FindBuild: FIND_BUILD, FindBuildParams => FindBuildResult;
     RegistrationId: REGISTRATION_ID, RegistrationIdParams => RegistrationIdResult;
@@ -526,6 +532,15 @@ pub struct MonitorOpenParams {
     pub port: String,
     /// Default 115200.
     pub baud_rate: Option<u32>,
+    /// DPS service connection string. Secret. With it (and `projectDir`), a 401002 the device
+    /// reports is explained: the `failed` registration event carries `explanation`. Opening an
+    /// open monitor again with it (or without it) updates what the monitor knows.
+    pub connection_string: Option<Secret>,
+    /// PEM file of a CA to trust for the DPS service (the local emulator's).
+    pub ca_file: Option<PathBuf>,
+    /// The project whose generated and enrolled certificates the enrollment is compared with
+    /// (required with `connectionString`).
+    pub project_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -790,6 +805,45 @@ pub struct SimResetResult {
     pub removed: bool,
 }
 
+// ---- devkit/simStart, devkit/simStop -----------------------------------------------------------
+
+/// Start a virtual DevKit the daemon owns (what `devkit sim --sim-dir DIR --link
+/// DIR/devkit.tty` runs), or find the one already running there.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStartParams {
+    /// Its state directory (secure chip, MAC, flashed image: kept across starts).
+    pub sim_dir: PathBuf,
+    /// MAC address, 12 hex digits; default the one kept in `simDir`, else a new random one.
+    pub mac: Option<String>,
+    /// Boot into configuration mode (as if button A were held).
+    #[serde(default)]
+    pub config_mode: bool,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStartResult {
+    pub sim_dir: PathBuf,
+    /// The port to pick (its link `<simDir>/devkit.tty` when the daemon started it).
+    pub port: String,
+    /// False when one was already running there.
+    pub started: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStopParams {
+    pub sim_dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStopResult {
+    /// False when the daemon ran none there (one started elsewhere is left alone).
+    pub stopped: bool,
+}
+
 // ---- devkit/validateInput --------------------------------------------------------------------
 
 /// One value a user typed, checked by the rule the tasks apply to it (an input box asks before
@@ -911,6 +965,12 @@ pub struct RegistrationEventParams {
     /// `deviceError`.
     #[serde(flatten)]
     pub event: tasks::logs::LogEvent,
+    /// On a `failed` event for a 401002 (the certificate was rejected), when the daemon could
+    /// ask DPS (`devkit/monitor/open` with `connectionString`): which input differs from what
+    /// the enrollment holds (`cause`, `message`) and the one action that fixes it
+    /// (`nextActions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<tasks::dps::mismatch::MismatchExplanation>,
 }
 
 /// `devkit/status`: health and what is running, sent whenever it changes.

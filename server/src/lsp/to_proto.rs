@@ -42,6 +42,7 @@ pub fn registration_event(port: &str, event: &tasks::logs::LogEvent) -> Registra
     RegistrationEventParams {
         port: port.to_string(),
         event: event.clone(),
+        explanation: None,
     }
 }
 

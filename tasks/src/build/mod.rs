@@ -253,18 +253,19 @@ impl DomainError for BuildError {
                 NextAction::InstallToolchain,
                 "arduino-builder",
             )],
-            BuildError::ArduinoDataMissing { .. } => vec![NextStep::with_detail(
-                NextAction::InstallToolchain,
-                toolchain::PLATFORM_ID,
-            )],
+            // Installed elsewhere (an Arduino IDE's folder): point at it instead.
+            BuildError::ArduinoDataMissing { .. } => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, toolchain::PLATFORM_ID),
+                NextStep::new(NextAction::SetArduinoDataPath),
+            ],
             BuildError::ArduinoCliTooOld { .. } => vec![NextStep::with_detail(
                 NextAction::InstallToolchain,
                 "arduino-cli",
             )],
-            BuildError::PlatformMissing { platform, .. } => vec![NextStep::with_detail(
-                NextAction::InstallToolchain,
-                platform.clone(),
-            )],
+            BuildError::PlatformMissing { platform, .. } => vec![
+                NextStep::with_detail(NextAction::InstallToolchain, platform.clone()),
+                NextStep::new(NextAction::SetArduinoDataPath),
+            ],
             BuildError::Invalid(i) if matches!(i.input, Input::IdScope | Input::GlobalEndpoint) => {
                 vec![NextStep::new(NextAction::ConfigureDps)]
             }

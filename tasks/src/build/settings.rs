@@ -55,23 +55,32 @@ impl DpsSettings {
         id_scope: &str,
         registration_id: Option<&str>,
     ) -> Result<(DpsSettings, Vec<String>), SettingsError> {
+        // Every bad setting at once: fixing one to meet the next is a round trip per setting.
+        let mut errors = Vec::new();
         let global_endpoint = global_endpoint.trim();
-        validate_endpoint(global_endpoint)?;
+        if let Err(e) = validate_endpoint(global_endpoint) {
+            errors.push(e);
+        }
         let id_scope = id_scope.trim();
-        let mut warnings = validate_id_scope(id_scope)?;
+        let mut warnings = validate_id_scope(id_scope).unwrap_or_else(|e| {
+            errors.push(e);
+            Vec::new()
+        });
         warnings.extend(endpoint_warning(global_endpoint));
-        let registration_id = match registration_id {
-            None => None,
-            Some(text) => Some(
-                RegistrationId::parse(text)
-                    .map_err(|e| {
-                        e.invalid_input().cloned().unwrap_or_else(|| {
-                            InvalidInput::new(Input::RegistrationId, e.to_string())
-                        })
-                    })?
-                    .into(),
-            ),
-        };
+        let registration_id =
+            match registration_id.map(RegistrationId::parse) {
+                None => None,
+                Some(Ok(id)) => Some(id.into()),
+                Some(Err(e)) => {
+                    errors.push(e.invalid_input().cloned().unwrap_or_else(|| {
+                        InvalidInput::new(Input::RegistrationId, e.to_string())
+                    }));
+                    None
+                }
+            };
+        if let Some(e) = all_at_once(errors) {
+            return Err(e);
+        }
         Ok((
             DpsSettings {
                 global_endpoint: global_endpoint.to_string(),
@@ -106,6 +115,17 @@ impl DpsSettings {
 }
 
 /// `host` or `host:port`, host made of DNS labels (`[A-Za-z0-9-]`, dot-separated).
+/// Several refused settings as one error: the first one's input (its field), every reason.
+fn all_at_once(errors: Vec<InvalidInput>) -> Option<InvalidInput> {
+    let mut errors = errors.into_iter();
+    let mut first = errors.next()?;
+    let rest: Vec<String> = errors.map(|e| e.to_string()).collect();
+    if !rest.is_empty() {
+        first.reason = format!("{}; and {}", first.reason, rest.join("; and "));
+    }
+    Some(first)
+}
+
 pub fn validate_endpoint(text: &str) -> Result<(), SettingsError> {
     let err = |reason: &str| {
         InvalidInput::new(Input::GlobalEndpoint, format!("{reason} (got {text:?}); expected a host name such as {DEFAULT_GLOBAL_ENDPOINT}, optionally with :port"))
@@ -245,6 +265,23 @@ mod tests {
         assert!(w[0].contains("scope-42"));
         assert!(!is_usual_id_scope("0ne0001A2B"));
         assert!(!is_usual_id_scope("0ne0001A2BZ"));
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_at_once() {
+        let e = DpsSettings::new("not a host", "0ne 0001", Some("Bad_ID!")).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.input, Input::GlobalEndpoint, "{text}");
+        assert!(
+            text.contains("global device endpoint")
+                && text.contains("and invalid ID Scope")
+                && text.contains("and invalid registration ID"),
+            "{text}"
+        );
+        // One bad setting: said as before.
+        let one = DpsSettings::new(DEFAULT_GLOBAL_ENDPOINT, "0ne 0001", None).unwrap_err();
+        assert_eq!(one.input, Input::IdScope);
+        assert!(!one.to_string().contains("; and"), "{one}");
     }
 
     #[test]

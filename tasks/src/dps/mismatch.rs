@@ -11,12 +11,15 @@
 
 use super::enrollment::IndividualEnrollment;
 use super::{DpsError, ServiceClient};
+use crate::error::{Input, InvalidInput};
 use crate::error::{NextAction, NextStep};
+use crate::progress::CancellationToken;
 use crate::project::{IdentityRecord, ProjectState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Which input differs between what DPS holds and what the project generates now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MismatchCause {
     /// The project has no generated certificate to compare with.
@@ -41,7 +44,7 @@ pub enum MismatchCause {
 }
 
 /// The explanation: what differs, in words, and the one action that fixes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MismatchExplanation {
     pub registration_id: String,
@@ -82,6 +85,107 @@ pub fn rejected_registration(events: &[crate::logs::LogEvent]) -> Option<Option<
         _ => None,
     });
     Some(registration_id)
+}
+
+/// A live log's 401002 verdicts, line by line (a monitor cannot keep the whole log): the
+/// streaming form of [`rejected_registration`], with bounded state (the registration ID of the
+/// attempt in progress). A boot starts a new attempt.
+#[derive(Debug, Default, Clone)]
+pub struct RejectionWatch {
+    registration_id: Option<String>,
+}
+
+impl RejectionWatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next event of the log. `Some(registration ID, if the trace showed it)` when it is
+    /// a 401002 verdict (or the SDK's "Invalid certificate" without a trace).
+    pub fn push(&mut self, event: &crate::logs::LogEvent) -> Option<Option<String>> {
+        use crate::logs::LogEvent;
+        match event {
+            LogEvent::Boot => self.registration_id = None,
+            LogEvent::RegistrationRequest {
+                registration_id, ..
+            } => self.registration_id = Some(registration_id.clone()),
+            LogEvent::Failed {
+                error_code, hint, ..
+            } if *error_code == Some(401002) || hint == crate::logs::HINT_401002.text => {
+                return Some(self.registration_id.clone());
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// What a follower of a live log (the daemon's monitor) needs to explain a 401002: the DPS
+/// service, the CA it trusts, and the project whose certificates the enrollment is compared
+/// with. The adapters pass the secret text as they received it.
+pub struct ExplainRequest {
+    pub connection_string: zeroize::Zeroizing<String>,
+    pub ca_file: Option<PathBuf>,
+    pub project_dir: PathBuf,
+}
+
+/// A checked [`ExplainRequest`]: ready to ask DPS, as often as the device is rejected.
+pub struct ExplainPlan {
+    client: ServiceClient,
+    project_dir: PathBuf,
+}
+
+impl ExplainRequest {
+    /// Check the connection string and read the CA file (blocking); nothing is sent.
+    pub fn plan(self) -> Result<ExplainPlan, DpsError> {
+        let cs = super::ConnectionString::parse_file_text(&self.connection_string)
+            .map_err(|e| InvalidInput::new(Input::ConnectionString, e.to_string()))?;
+        let ca_pem = match &self.ca_file {
+            Some(path) => Some(
+                crate::fsutil::read_text_bounded(
+                    path,
+                    &format!("CA file {:?}", path.display().to_string()),
+                    crate::fsutil::limits::CERT_FILE,
+                )
+                .map_err(|e| e.into_invalid(Input::CaFile))?,
+            ),
+            None => None,
+        };
+        let options = super::ClientOptions {
+            ca_pem,
+            cancel: CancellationToken::new(),
+            timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        };
+        Ok(ExplainPlan {
+            client: ServiceClient::new(cs, options)?,
+            project_dir: self.project_dir,
+        })
+    }
+}
+
+impl ExplainPlan {
+    /// Explain a 401002 verdict for `registration_id` (when the log showed it; else the
+    /// project's last generated certificate's). `None`: neither is known, nothing to compare.
+    /// Reads the project state (blocking, small) and asks DPS.
+    pub async fn explain(
+        &self,
+        registration_id: Option<&str>,
+    ) -> Result<Option<MismatchExplanation>, DpsError> {
+        // An unreadable state file is a project without records: explained as such.
+        let state = ProjectState::load(&self.project_dir).unwrap_or_default();
+        let Some(registration_id) = registration_id.map(str::to_string).or_else(|| {
+            state
+                .last_generated
+                .as_ref()
+                .map(|g| g.registration_id.clone())
+        }) else {
+            return Ok(None);
+        };
+        explain_rejection(&self.client, &registration_id, &state)
+            .await
+            .map(Some)
+    }
 }
 
 /// Fetch the enrollment of `registration_id` and explain the rejection against `state`.
@@ -270,6 +374,56 @@ mod tests {
             rejected_registration(&[request, failed(401002), LogEvent::Boot]),
             None
         );
+    }
+
+    #[test]
+    fn a_live_log_gives_its_401002_verdicts_one_by_one() {
+        use crate::logs::LogEvent;
+        let failed = |code| LogEvent::Failed {
+            reason: "r".into(),
+            hint: "h".into(),
+            error_code: Some(code),
+            http_status: Some(401),
+            next_actions: vec![],
+        };
+        let request = |id: &str| LogEvent::RegistrationRequest {
+            id_scope: "0ne".into(),
+            registration_id: id.into(),
+        };
+        let mut w = RejectionWatch::new();
+        assert_eq!(w.push(&failed(401002)), Some(None));
+        assert_eq!(w.push(&request("dev-1")), None);
+        assert_eq!(w.push(&failed(404201)), None);
+        assert_eq!(w.push(&failed(401002)), Some(Some("dev-1".into())));
+        // A boot is a new attempt: the old request's ID is not this one's.
+        assert_eq!(w.push(&LogEvent::Boot), None);
+        assert_eq!(w.push(&failed(401002)), Some(None));
+        assert_eq!(w.push(&request("dev-2")), None);
+        let sdk = LogEvent::Failed {
+            reason: "Invalid certificate".into(),
+            hint: crate::logs::HINT_401002.text.into(),
+            error_code: None,
+            http_status: None,
+            next_actions: vec![],
+        };
+        assert_eq!(w.push(&sdk), Some(Some("dev-2".into())));
+    }
+
+    #[test]
+    fn an_explain_request_refuses_a_bad_connection_string_without_echoing_it() {
+        let r = ExplainRequest {
+            connection_string: zeroize::Zeroizing::new(
+                "HostName=x;SharedAccessKey=c2VjcmV0".into(),
+            ),
+            ca_file: None,
+            project_dir: "/nowhere".into(),
+        };
+        let e = r.plan().err().expect("refused");
+        assert!(
+            matches!(e, DpsError::Invalid(ref i) if i.input == Input::ConnectionString),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,8 @@ impl State {
     /// `shutdown`: close monitors so ports are released before `exit`.
     pub async fn shutdown(&self) {
         self.serial.close_all(&self.jobs).await;
+        let sims = self.serial.disown_all_virtual_devkits();
+        let _ = tokio::task::spawn_blocking(move || drop(sims)).await;
     }
 }
 

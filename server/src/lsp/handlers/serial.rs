@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tasks::console::configure::{SetUdsRequest, SetWifiRequest};
 use tasks::console::{ConsoleError, DEFAULT_BAUD};
-use tasks::logs::EventParser;
+use tasks::dps::mismatch::{ExplainPlan, ExplainRequest, MismatchExplanation, RejectionWatch};
+use tasks::logs::{EventParser, LogEvent};
 use tasks::monitor::{
     ExclusivePort, MonitorError, MonitorEvent, MonitorOptions, PortRegistry, PortStatus,
 };
@@ -33,6 +34,13 @@ use tower_lsp_server::Client;
 /// How long a virtual DevKit may take to say which port it runs on.
 const SIM_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a 401002 verdict waits for DPS's enrollment before it is sent unexplained.
+const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Per monitored port, the DPS service a 401002 is explained against (`devkit/monitor/open`
+/// with `connectionString`).
+type Explainers = Arc<Mutex<HashMap<String, Arc<ExplainPlan>>>>;
+
 /// The monitors the daemon runs, and the tasks forwarding their output to the client.
 #[derive(Default)]
 pub struct SerialState {
@@ -42,6 +50,10 @@ pub struct SerialState {
     virtual_devkits: Mutex<Vec<PathBuf>>,
     /// Per open monitor: the task forwarding its output, and its baud rate.
     forwarders: Mutex<HashMap<String, (tokio::task::JoinHandle<()>, u32)>>,
+    /// Per open monitor given a DPS connection: what its 401002 verdicts are explained with.
+    explainers: Explainers,
+    /// The virtual DevKits `devkit/simStart` runs, by state directory (they stop with the daemon).
+    owned_sims: Mutex<HashMap<PathBuf, tasks::sim::VirtualDevKit>>,
 }
 
 /// How many virtual DevKits the daemon remembers.
@@ -57,6 +69,26 @@ impl SerialState {
             let excess = known.len().saturating_sub(MAX_KNOWN_SIMS);
             known.drain(..excess);
         }
+    }
+
+    /// Keep a virtual DevKit the daemon started running (replacing one it ran there before).
+    pub fn own_virtual_devkit(&self, state_dir: &Path, sim: tasks::sim::VirtualDevKit) {
+        if let Ok(mut owned) = self.owned_sims.lock() {
+            owned.insert(state_dir.to_path_buf(), sim);
+        }
+    }
+
+    /// The virtual DevKit the daemon runs in `state_dir`, handed over to be stopped.
+    pub fn disown_virtual_devkit(&self, state_dir: &Path) -> Option<tasks::sim::VirtualDevKit> {
+        self.owned_sims.lock().ok()?.remove(state_dir)
+    }
+
+    /// Every virtual DevKit the daemon runs (on shutdown: they stop with it).
+    pub fn disown_all_virtual_devkits(&self) -> Vec<tasks::sim::VirtualDevKit> {
+        self.owned_sims
+            .lock()
+            .map(|mut m| m.drain().map(|(_, sim)| sim).collect())
+            .unwrap_or_default()
     }
 
     fn known_virtual_devkits(&self) -> Vec<PathBuf> {
@@ -89,6 +121,9 @@ impl SerialState {
             {
                 f.abort();
             }
+        }
+        if let Ok(mut e) = self.explainers.lock() {
+            e.remove(port);
         }
         jobs.set_monitor(port, None);
         closed
@@ -295,6 +330,23 @@ pub async fn monitor_open(
         .with("resource", format!("port:{}", p.port))
         .with("heldBy", holder));
     }
+    // The DPS connection a 401002 is explained with: checked before the port is opened.
+    let explainer = match p.connection_string {
+        Some(cs) => {
+            let project_dir = p.project_dir.ok_or_else(|| {
+                TaskError::invalid("projectDir", "is required with `connectionString`")
+            })?;
+            let request = ExplainRequest {
+                connection_string: zeroize::Zeroizing::new(cs.expose().to_string()),
+                ca_file: p.ca_file,
+                project_dir,
+            };
+            Some(Arc::new(
+                blocking(move || request.plan().map_err(TaskError::from)).await?,
+            ))
+        }
+        None => None,
+    };
     let opened = open_monitor(
         b.client.clone(),
         b.jobs.clone(),
@@ -303,6 +355,12 @@ pub async fn monitor_open(
         baud,
     )
     .await?;
+    if let Ok(mut e) = b.state.serial.explainers.lock() {
+        match explainer {
+            Some(x) => e.insert(p.port.clone(), x),
+            None => e.remove(&p.port),
+        };
+    }
     Ok(MonitorOpenResult {
         port: p.port,
         baud_rate: baud,
@@ -335,7 +393,13 @@ pub(crate) async fn open_monitor(
     // Subscribed from the first byte: a virtual DevKit boots as soon as the port is opened.
     let (_monitor, rx) =
         blocking(move || registry.open_subscribed(&path, opts).map_err(monitor_error)).await?;
-    let forwarder = tokio::spawn(forward(client, jobs.clone(), port.clone(), rx));
+    let forwarder = tokio::spawn(forward(
+        client,
+        jobs.clone(),
+        port.clone(),
+        rx,
+        serial.explainers.clone(),
+    ));
     if let Ok(mut f) = serial.forwarders.lock() {
         if let Some((old, _)) = f.insert(port.clone(), (forwarder, baud)) {
             old.abort();
@@ -407,6 +471,51 @@ pub async fn monitor_send(
     Ok(MonitorSendResult { bytes })
 }
 
+/// Registration events in order, a 401002 verdict explained first when the monitor knows a
+/// DPS connection (the events after it wait: the last event of an attempt stays its verdict).
+async fn send_events(
+    client: Client,
+    port: String,
+    mut events: tokio::sync::mpsc::Receiver<LogEvent>,
+    explainers: Explainers,
+) {
+    let mut watch = RejectionWatch::new();
+    while let Some(event) = events.recv().await {
+        let mut params = to_proto::registration_event(&port, &event);
+        if let Some(registration_id) = watch.push(&event) {
+            let plan = explainers.lock().ok().and_then(|m| m.get(&port).cloned());
+            if let Some(plan) = plan {
+                params.explanation = explain(&plan, registration_id.as_deref(), &port).await;
+            }
+        }
+        client
+            .send_notification::<ext::RegistrationEvent>(params)
+            .await;
+    }
+}
+
+/// The explanation of a 401002, or `None` (logged) when DPS could not be asked in time.
+async fn explain(
+    plan: &ExplainPlan,
+    registration_id: Option<&str>,
+    port: &str,
+) -> Option<MismatchExplanation> {
+    match tokio::time::timeout(EXPLAIN_TIMEOUT, plan.explain(registration_id)).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => {
+            tracing::warn!(port, "cannot explain the rejected certificate: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(
+                port,
+                "cannot explain the rejected certificate: DPS did not answer in time"
+            );
+            None
+        }
+    }
+}
+
 /// A monitor's events -> `devkit/serialData` (batched), `devkit/registrationEvent`, and the
 /// paused state in `devkit/status`.
 async fn forward(
@@ -414,7 +523,15 @@ async fn forward(
     jobs: Jobs,
     port: String,
     mut rx: tokio::sync::broadcast::Receiver<MonitorEvent>,
+    explainers: Explainers,
 ) {
+    let (event_tx, event_rx) = tokio::sync::mpsc::channel::<LogEvent>(1024);
+    let event_sender = tokio::spawn(send_events(
+        client.clone(),
+        port.clone(),
+        event_rx,
+        explainers,
+    ));
     let (tx, data_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(1024);
     let batcher = {
         let client = client.clone();
@@ -438,11 +555,9 @@ async fn forward(
         match rx.recv().await {
             Ok(MonitorEvent::Data(bytes)) => {
                 for event in parser.push_bytes(&bytes) {
-                    client
-                        .send_notification::<ext::RegistrationEvent>(to_proto::registration_event(
-                            &port, &event,
-                        ))
-                        .await;
+                    if event_tx.try_send(event).is_err() {
+                        tracing::warn!(port, "registration events dropped: the client lags");
+                    }
                 }
                 if tx.send(bytes.to_vec()).await.is_err() {
                     break;
@@ -468,5 +583,7 @@ async fn forward(
         }
     }
     drop(tx);
+    drop(event_tx);
     let _ = batcher.await;
+    let _ = event_sender.await;
 }
