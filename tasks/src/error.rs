@@ -348,6 +348,7 @@ mod tests {
                 "chooseUploadBackend",
                 "installToolchain",
                 "setArduinoCliPath",
+                "setArduinoDataPath",
                 "configureDps",
                 "selectPort",
                 "enterConfigMode",
