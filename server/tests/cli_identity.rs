@@ -883,3 +883,113 @@ fn help_lists_the_contract_flags() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o).0.contains("--against"));
 }
+
+/// A batch killed while it writes leaves only complete certificates (each chunk lands whole or
+/// not at all; a temporary file is all a kill can leave, and the next run removes it), and the
+/// next run finishes the batch, leaving what was written unchanged. `--json` streams one
+/// document whatever the manifest's length.
+#[test]
+fn a_killed_batch_leaves_only_complete_certificates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let mut manifest = String::from("uds_file,registration_id\n");
+    for i in 0..n {
+        write_uds(tmp.path(), &format!("{i}.uds"), &format!("{:064x}", i + 77));
+        manifest.push_str(&format!("{i}.uds,dev-{i}\n"));
+    }
+    std::fs::write(tmp.path().join("m.csv"), manifest).unwrap();
+    let (bin, map) = (
+        small().join("DevKitDPS.ino.bin"),
+        small().join("DevKitDPS.ino.map"),
+    );
+    let args = [
+        "generate-cert",
+        "--bin",
+        s(&bin),
+        "--map",
+        s(&map),
+        "--batch",
+        "m.csv",
+        "--out-dir",
+        "out",
+        "--json",
+    ];
+    let out = tmp.path().join("out");
+    let pems = || -> Vec<PathBuf> {
+        std::fs::read_dir(&out)
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut child = Command::new(DEVKIT)
+        .args(args)
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while pems().is_empty() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let written = pems();
+    assert!(
+        !written.is_empty() && written.len() < n,
+        "killed mid-batch: {} of {n} written",
+        written.len()
+    );
+    for p in &written {
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN CERTIFICATE-----\n")
+                && text.ends_with("-----END CERTIFICATE-----\n"),
+            "{} is incomplete",
+            p.display()
+        );
+        pem_der(p);
+    }
+    let o = run(&args, tmp.path(), None);
+    let (stdout, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: tasks::identity::BatchReport = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((report.ok, report.failed, report.results.len()), (n, 0, n));
+    let lines: Vec<usize> = report.results.iter().map(|r| r.line).collect();
+    assert_eq!(lines, (2..n + 2).collect::<Vec<_>>(), "manifest order");
+    let unchanged = report
+        .results
+        .iter()
+        .filter(|r| {
+            r.certificate.as_ref().unwrap().files[0].action
+                == tasks::identity::files::FileAction::Unchanged
+        })
+        .count();
+    assert_eq!(
+        unchanged,
+        written.len(),
+        "what the killed run wrote is kept"
+    );
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.iter().filter(|n| n.ends_with(".pem")).count(), n);
+    // Besides the certificates, at most the killed run's temporary files (removed by a run a
+    // minute later, once they are stale).
+    let killed = format!(".devkit-tmp-{pid}-");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.ends_with(".pem") || n.starts_with(&killed)),
+        "{:?}",
+        names
+            .iter()
+            .filter(|n| !n.ends_with(".pem"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -15,11 +15,12 @@
 
 use super::vocab::Hint;
 use super::{CliError, CliResult};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use tasks::error::{DomainError, Input};
 use tasks::identity::files::FileAction;
 use tasks::identity::generate::{
-    self, BatchReport, BatchRequest, GenerateReport, GenerateRequest, ImageInput, UdsInput,
+    self, BatchRequest, BatchRow, GenerateReport, GenerateRequest, ImageInput, UdsInput,
 };
 use tasks::identity::IdentityError;
 use tasks::progress::{CancellationToken, Progress};
@@ -228,6 +229,8 @@ fn print_report(report: &GenerateReport) {
 }
 
 /// `--batch`: one identity per manifest row; failing rows are reported, the others written.
+/// Rows are printed as their chunk is written (streamed: memory does not grow with the
+/// manifest); `--json` writes the report object's `results` array one row at a time.
 fn run_batch(args: &Args, manifest: &Path) -> CliResult {
     let request = BatchRequest {
         image: args.image(),
@@ -239,50 +242,87 @@ fn run_batch(args: &Args, manifest: &Path) -> CliResult {
         project_dir: None,
     };
     let plan = request.plan().map_err(|e| args.error(e))?;
-    let report = generate::run_batch(plan, &Progress::none(), &CancellationToken::new())?;
-    if report.failed == 0 || !args.json {
-        render(args.json, &report, &report.warnings, print_batch)?;
-    }
-    if report.failed > 0 {
-        let e = CliError::Failed(anyhow::anyhow!(
+    let rows = plan.rows;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut started = false;
+    let summary =
+        generate::run_batch_streaming(plan, &Progress::none(), &CancellationToken::new(), |row| {
+            let written = if args.json {
+                let separator: &[u8] = if started { b"," } else { b"{\"results\":[" };
+                out.write_all(separator)
+                    .and_then(|()| serde_json::to_writer(&mut out, &row).map_err(Into::into))
+            } else {
+                print_row(&mut out, &row)
+            };
+            started = true;
+            written.unwrap_or_else(|e| super::stdout_failed(&e));
+        })?;
+    let failure = (summary.failed > 0).then(|| {
+        CliError::Failed(anyhow::anyhow!(
             "{} of {} manifest rows failed (see above)",
-            report.failed,
-            report.results.len()
-        ));
-        if !args.json {
-            return Err(e);
+            summary.failed,
+            rows
+        ))
+    });
+    let written = if args.json {
+        let opening: &[u8] = if started { b"" } else { b"{\"results\":[" };
+        let mut tail = serde_json::json!({
+            "ok": summary.ok,
+            "failed": summary.failed,
+            "warnings": summary.warnings,
+            "note": summary.note,
+        });
+        // With a failed row, one document: the batch report next to the error object.
+        if let Some(e) = &failure {
+            tail["error"] = e.json()["error"].clone();
         }
-        // With --json, one document: the batch report next to the error object.
-        warn(&report.warnings);
-        let document = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
-        return Err(e.with_document(document));
+        let tail = serde_json::to_string(&tail).map_err(anyhow::Error::from)?;
+        out.write_all(opening)
+            .and_then(|()| writeln!(out, "],{}", &tail[1..]))
+    } else {
+        writeln!(
+            out,
+            "{} certificate(s) written, {} row(s) failed.\nNote: {}",
+            summary.ok, summary.failed, summary.note
+        )
+    };
+    written
+        .and_then(|()| out.flush())
+        .unwrap_or_else(|e| super::stdout_failed(&e));
+    drop(out);
+    warn(&summary.warnings);
+    match failure {
+        Some(e) if args.json => super::exit_after_document(&e),
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-fn print_batch(report: &BatchReport) {
-    for row in &report.results {
-        match (&row.certificate, &row.error) {
-            (Some(c), _) => {
-                println!(
-                    "line {}: {} {} {}",
-                    row.line,
-                    c.registration_id,
-                    c.sha1_thumbprint,
-                    c.alias_cert.display()
-                );
-                for w in &c.warnings {
-                    eprintln!("line {}: warning: {w}", row.line);
-                }
+/// One row of the human output: the certificate on stdout, its warnings or its error on stderr.
+fn print_row(out: &mut impl Write, row: &BatchRow) -> std::io::Result<()> {
+    match (&row.certificate, &row.error) {
+        (Some(c), _) => {
+            writeln!(
+                out,
+                "line {}: {} {} {}",
+                row.line,
+                c.registration_id,
+                c.sha1_thumbprint,
+                c.alias_cert.display()
+            )?;
+            if !c.warnings.is_empty() {
+                // stderr in step with the buffered stdout on a terminal.
+                out.flush()?;
             }
-            (None, Some(e)) => eprintln!("line {}: error: {}", row.line, e.message),
-            (None, None) => {}
+            for w in &c.warnings {
+                eprintln!("line {}: warning: {w}", row.line);
+            }
         }
+        (None, Some(e)) => {
+            out.flush()?;
+            eprintln!("line {}: error: {}", row.line, e.message)
+        }
+        (None, None) => {}
     }
-    warn(&report.warnings);
-    println!(
-        "{} certificate(s) written, {} row(s) failed.",
-        report.ok, report.failed
-    );
-    println!("Note: {}", report.note);
+    Ok(())
 }

@@ -7,7 +7,7 @@ use super::{CliError, CliResult};
 use std::io::Write;
 use std::path::PathBuf;
 use tasks::fsutil::limits;
-use tasks::logs::EventParser;
+use tasks::logs::{EventParser, LogEvent};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -28,68 +28,106 @@ pub struct Args {
     pub project: PathBuf,
 }
 
+/// How much of the log is read at a time: the log is streamed, never held whole.
+const READ_CHUNK: usize = 64 * 1024;
+
 pub fn run(args: Args) -> CliResult {
-    let bytes = if args.file.as_os_str() == "-" {
-        let mut b = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(std::io::stdin(), limits::LOG_FILE + 1),
-            &mut b,
+    let stdin = args.file.as_os_str() == "-";
+    let mut input: Box<dyn std::io::Read> = if stdin {
+        Box::new(std::io::Read::take(
+            std::io::stdin().lock(),
+            limits::LOG_FILE + 1,
+        ))
+    } else {
+        let input = format!("log file {:?}", args.file.display().to_string());
+        Box::new(
+            tasks::fsutil::open_bounded(&args.file, &input, limits::LOG_FILE)
+                .map_err(|e| CliError::Invalid(e.into()))?,
         )
-        .map_err(|e| CliError::invalid(format!("cannot read the log from stdin: {e}")))?;
-        if b.len() as u64 > limits::LOG_FILE {
+    };
+    let explain = args.connection_string_file.is_some();
+    let mut parser = EventParser::new();
+    let mut framer = tasks::monitor::framing::LineFramer::new();
+    let mut watch = tasks::dps::mismatch::RejectionWatch::default();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let events = args.events;
+    let mut on_event = |e: LogEvent, out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>| {
+        watch.see(&e);
+        if events {
+            let written = serde_json::to_writer(&mut *out, &e)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            written.unwrap_or_else(|e| super::stdout_failed(&e));
+        }
+    };
+    let on_line = |l: String, out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>| {
+        let printable: String = l
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\t')
+            .collect();
+        writeln!(out, "{printable}").unwrap_or_else(|e| super::stdout_failed(&e));
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let what = if stdin { "from stdin" } else { "file" };
+                return Err(CliError::invalid(format!(
+                    "cannot read the log {what}: {e}"
+                )));
+            }
+        };
+        total += n as u64;
+        if total > limits::LOG_FILE {
             return Err(CliError::invalid(
                 "invalid standard input: the log is larger than 256 MiB; split it",
             ));
         }
-        b
-    } else {
-        let input = format!("log file {:?}", args.file.display().to_string());
-        tasks::fsutil::read_bounded(&args.file, &input, limits::LOG_FILE)
-            .map_err(|e| CliError::Invalid(e.into()))?
-    };
-    if let Some(cs_file) = &args.connection_string_file {
-        explain_rejection(&bytes, cs_file, args.ca_file.as_deref(), &args.project)?;
-    }
-    let mut out = std::io::stdout().lock();
-    if args.events {
-        for e in EventParser::parse_all(&bytes) {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string(&e).map_err(anyhow::Error::from)?
-            )
-            .unwrap_or_else(|e| super::stdout_failed(&e));
+        let chunk = &buf[..n];
+        if events || explain {
+            parser.push_bytes_each(chunk, |e| on_event(e, &mut out));
         }
-    } else {
-        let mut framer = tasks::monitor::framing::LineFramer::new();
-        let mut lines = framer.push(&bytes);
-        lines.extend(framer.finish());
-        for l in lines {
-            writeln!(
-                out,
-                "{}",
-                l.chars()
-                    .filter(|c| !c.is_control() || *c == '\t')
-                    .collect::<String>()
-            )
-            .unwrap_or_else(|e| super::stdout_failed(&e));
+        if !events {
+            framer.push_each(chunk, |l| on_line(l, &mut out));
+        }
+    }
+    if events || explain {
+        for e in parser.finish() {
+            on_event(e, &mut out);
+        }
+    }
+    if !events {
+        if let Some(l) = framer.finish() {
+            on_line(l, &mut out);
         }
     }
     out.flush().unwrap_or_else(|e| super::stdout_failed(&e));
+    drop(out);
+    if let Some(cs_file) = &args.connection_string_file {
+        explain_rejection(
+            watch.verdict(),
+            cs_file,
+            args.ca_file.as_deref(),
+            &args.project,
+        )?;
+    }
     Ok(())
 }
 
 /// On a 401002 verdict, fetch the enrollment and print which input differs and what fixes it
-/// (stderr: stdout keeps the log or its events as they were).
+/// (stderr, after the log: stdout keeps the log or its events as they were).
 fn explain_rejection(
-    bytes: &[u8],
+    verdict: Option<Option<String>>,
     cs_file: &std::path::Path,
     ca_file: Option<&std::path::Path>,
     project: &std::path::Path,
 ) -> CliResult {
     use tasks::dps::mismatch;
-    let events = EventParser::parse_all(bytes);
-    let Some(registration_id) = mismatch::rejected_registration(&events) else {
+    let Some(registration_id) = verdict else {
         return Ok(());
     };
     let state = tasks::project::ProjectState::load(project).map_err(anyhow::Error::from)?;

@@ -155,17 +155,6 @@ impl CliError {
         self.exit_code()
     }
 
-    /// The same error with every member of `document` (the command's own JSON output)
-    /// printed next to `error`.
-    pub fn with_document(self, document: serde_json::Value) -> Self {
-        match document {
-            serde_json::Value::Object(members) => members
-                .into_iter()
-                .fold(self, |e, (k, v)| e.with_output(&k, v)),
-            _ => self,
-        }
-    }
-
     /// The same error with a hint (when it has none yet).
     pub fn with_hint(mut self, hint: Option<String>) -> Self {
         if let (CliError::Task(t), Some(h)) = (&mut self, hint) {
@@ -275,6 +264,14 @@ pub fn read_secret_text(
 
 /// A tokio runtime for subcommands that do async work (built only when needed, so that
 /// quick commands such as `generate-cert` pay nothing for it).
+/// End the process with `e`'s exit code when its JSON error object was already written into
+/// the command's own streamed `--json` document: the human error on stderr only.
+pub fn exit_after_document(e: &CliError) -> ! {
+    eprintln!("error: {}", e.text());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::process::exit(e.exit_code())
+}
+
 /// The exit status when standard output was closed under us: 128 + SIGPIPE, as a shell reports
 /// a Unix tool that stopped because its reader (`| head -1`) went away.
 pub const STDOUT_CLOSED: i32 = 141;

@@ -60,31 +60,43 @@ pub struct MismatchExplanation {
 /// trace), the registration ID it used (from the traced
 /// request; `Some(None)` when the trace did not show it). `None`: no 401002 verdict.
 pub fn rejected_registration(events: &[crate::logs::LogEvent]) -> Option<Option<String>> {
-    use crate::logs::LogEvent;
-    let verdict = events.iter().rposition(|e| {
-        matches!(
-            e,
-            LogEvent::Failed { .. } | LogEvent::Assigned { .. } | LogEvent::Boot
-        )
-    })?;
-    // With tracing off the SDK shows no error code, only the reason the diagnosis maps to
-    // 401002's hint.
-    let LogEvent::Failed {
-        error_code, hint, ..
-    } = &events[verdict]
-    else {
-        return None;
-    };
-    if *error_code != Some(401002) && hint != crate::logs::HINT_401002.text {
-        return None;
+    let mut watch = RejectionWatch::default();
+    events.iter().for_each(|e| watch.see(e));
+    watch.verdict()
+}
+
+/// [`rejected_registration`] over a stream of events: it keeps the last verdict and the last
+/// registration request, not the events.
+#[derive(Debug, Default)]
+pub struct RejectionWatch {
+    last_request: Option<String>,
+    verdict: Option<Option<String>>,
+}
+
+impl RejectionWatch {
+    pub fn see(&mut self, event: &crate::logs::LogEvent) {
+        use crate::logs::LogEvent;
+        match event {
+            LogEvent::RegistrationRequest {
+                registration_id, ..
+            } => self.last_request = Some(registration_id.clone()),
+            // With tracing off the SDK shows no error code, only the reason the diagnosis
+            // maps to 401002's hint.
+            LogEvent::Failed {
+                error_code, hint, ..
+            } if *error_code == Some(401002) || hint == crate::logs::HINT_401002.text => {
+                self.verdict = Some(self.last_request.clone())
+            }
+            LogEvent::Failed { .. } | LogEvent::Assigned { .. } | LogEvent::Boot => {
+                self.verdict = None
+            }
+            _ => {}
+        }
     }
-    let registration_id = events[..verdict].iter().rev().find_map(|e| match e {
-        LogEvent::RegistrationRequest {
-            registration_id, ..
-        } => Some(registration_id.clone()),
-        _ => None,
-    });
-    Some(registration_id)
+    /// What [`rejected_registration`] says of the events seen so far.
+    pub fn verdict(&self) -> Option<Option<String>> {
+        self.verdict.clone()
+    }
 }
 
 /// A live log's 401002 verdicts, line by line (a monitor cannot keep the whole log): the

@@ -133,6 +133,21 @@ pub fn read_bounded(path: &Path, input: &str, limit: u64) -> Result<Vec<u8>, Inp
     read_limited(file, input, limit, len)
 }
 
+/// An input file to be read as a stream (a factory manifest, a captured log): the checks of
+/// [`read_bounded`] (a regular file, at most `limit` bytes) before anything is read, then a
+/// reader that stops at `limit` whatever the file grows to meanwhile.
+pub fn open_bounded(
+    path: &Path,
+    input: &str,
+    limit: u64,
+) -> Result<std::io::Take<std::fs::File>, InputError> {
+    let (file, len) = open_regular(path, input)?;
+    if len > limit {
+        return Err(too_large(input, limit));
+    }
+    Ok(file.take(limit))
+}
+
 /// A small text input file (a certificate, a CA bundle, a manifest) through [`read_bounded`],
 /// refused when it is not UTF-8 text: the one rule for both adapters.
 pub fn read_text_bounded(path: &Path, input: &str, limit: u64) -> Result<String, InputError> {

@@ -26,8 +26,8 @@ mod stale;
 
 pub use atomic::{check_output, write_all_atomic, write_atomic, write_new_atomic};
 pub use bounded::{
-    limits, read_bounded, read_internal, read_secret_text, read_stdin_line, read_text_bounded,
-    InputError, SecretSource,
+    limits, open_bounded, read_bounded, read_internal, read_secret_text, read_stdin_line,
+    read_text_bounded, InputError, SecretSource,
 };
 pub use private::{open_private_append, Mode};
 pub use stale::clean_stale_temps;

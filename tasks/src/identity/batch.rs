@@ -57,20 +57,78 @@ fn prefix(e: IdentityError, row: &str) -> IdentityError {
     }
 }
 
-/// Parse a manifest. `manifest_name` names it in errors; `base_dir` resolves relative paths.
+/// Parse a whole manifest held in memory (small manifests: `enroll --batch`). A batch of
+/// certificates streams its manifest with [`ManifestReader`] instead.
 pub fn parse_manifest(
     text: &str,
     base_dir: &Path,
     manifest_name: &str,
 ) -> Result<Vec<ManifestRow>, IdentityError> {
-    let invalid = |reason: String| IdentityError::named(Input::Manifest, manifest_name, reason);
-    let mut rows = Vec::new();
-    let mut columns: Option<usize> = None;
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let trimmed = raw.trim();
+    let rows = ManifestReader::new(text.as_bytes(), base_dir, manifest_name)
+        .collect::<Result<Vec<_>, _>>()?;
+    if rows.is_empty() {
+        return Err(empty_manifest(manifest_name));
+    }
+    Ok(rows)
+}
+
+/// The refusal of a manifest without a device row.
+pub fn empty_manifest(manifest_name: &str) -> IdentityError {
+    IdentityError::named(Input::Manifest, manifest_name, "lists no devices")
+}
+
+/// A manifest read one line at a time: only the current line is held, whatever the manifest's
+/// length. Yields each device row in manifest order; a line that breaks the manifest's rules
+/// (not CSV, a wrong column count, a bad header, not UTF-8) is an error naming the line, and
+/// the reader ends after it.
+pub struct ManifestReader<R> {
+    input: R,
+    base_dir: PathBuf,
+    name: String,
+    line: usize,
+    columns: Option<usize>,
+    rows: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> ManifestReader<R> {
+    pub fn new(input: R, base_dir: &Path, manifest_name: &str) -> Self {
+        ManifestReader {
+            input,
+            base_dir: base_dir.to_path_buf(),
+            name: manifest_name.to_string(),
+            line: 0,
+            columns: None,
+            rows: 0,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The 1-based number of the last line read.
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// The capacity of the line buffer: the reader's only state that grows with its input
+    /// (the longest line so far).
+    pub fn retained_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    fn invalid(&self, reason: String) -> IdentityError {
+        IdentityError::named(Input::Manifest, &self.name, reason)
+    }
+
+    /// The next line's row: `Ok(None)` for a blank, comment or header line.
+    fn row_of_line(&mut self) -> Result<Option<ManifestRow>, IdentityError> {
+        let line = self.line;
+        let text = std::str::from_utf8(&self.buf)
+            .map_err(|_| self.invalid(format!("line {line} is not UTF-8 text")))?;
+        let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+            return Ok(None);
         }
         // One CSV record per line (quotes allowed for paths with commas).
         let record = csv::ReaderBuilder::new()
@@ -80,34 +138,34 @@ pub fn parse_manifest(
             .records()
             .next()
             .transpose()
-            .map_err(|e| invalid(format!("line {line} is not valid CSV: {e}")))?
+            .map_err(|e| self.invalid(format!("line {line} is not valid CSV: {e}")))?
             .unwrap_or_default();
         let fields: Vec<&str> = record.iter().collect();
         if fields.iter().all(|f| f.is_empty()) {
-            continue;
+            return Ok(None);
         }
-        if rows.is_empty() && columns.is_none() && fields.first() == Some(&"uds_file") {
-            columns = Some(match fields[..] {
+        if self.rows == 0 && self.columns.is_none() && fields.first() == Some(&"uds_file") {
+            self.columns = Some(match fields[..] {
                 ["uds_file", "registration_id"] => 2,
                 ["uds_file", "mac", "firmware_version"] => 3,
-                _ => return Err(invalid(
+                _ => return Err(self.invalid(
                     "header must be `uds_file,registration_id` or `uds_file,mac,firmware_version`"
                         .into(),
                 )),
             });
-            continue;
+            return Ok(None);
         }
-        let expected = *columns.get_or_insert(fields.len());
+        let expected = *self.columns.get_or_insert(fields.len());
         if fields.len() != expected || !(2..=3).contains(&fields.len()) {
-            return Err(invalid(format!(
+            return Err(self.invalid(format!(
                 "line {line} has {} columns; expected `uds_file,registration_id` or `uds_file,mac,firmware_version` on every line",
                 fields.len()
             )));
         }
         if fields[0].is_empty() {
-            return Err(invalid(format!("line {line}: uds_file is empty")));
+            return Err(self.invalid(format!("line {line}: uds_file is empty")));
         }
-        let uds_file = base_dir.join(fields[0]);
+        let uds_file = self.base_dir.join(fields[0]);
         let id = if expected == 2 {
             RowId::Explicit(fields[1].to_string())
         } else {
@@ -116,12 +174,50 @@ pub fn parse_manifest(
                 firmware_version: fields[2].to_string(),
             }
         };
-        rows.push(ManifestRow { line, uds_file, id });
+        self.rows += 1;
+        Ok(Some(ManifestRow { line, uds_file, id }))
     }
-    if rows.is_empty() {
-        return Err(invalid("lists no devices".into()));
+}
+
+impl<R: std::io::BufRead> Iterator for ManifestReader<R> {
+    type Item = Result<ManifestRow, IdentityError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            self.buf.clear();
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => self.done = true,
+                Ok(_) => {
+                    self.line += 1;
+                    if self.buf.last() == Some(&b'\n') {
+                        self.buf.pop();
+                    }
+                    if self.buf.last() == Some(&b'\r') {
+                        self.buf.pop();
+                    }
+                    // A manifest with one huge line does not keep its buffer afterwards.
+                    let row = self.row_of_line();
+                    if self.buf.capacity() > 64 * 1024 {
+                        self.buf = Vec::new();
+                    }
+                    match row {
+                        Ok(None) => continue,
+                        Ok(Some(row)) => return Some(Ok(row)),
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    let line = self.line + 1;
+                    return Some(Err(self.invalid(format!("line {line} cannot be read: {e}"))));
+                }
+            }
+        }
+        None
     }
-    Ok(rows)
 }
 
 /// Derive one row's identity, with what reading its UDS warned about (a file readable by

@@ -267,6 +267,8 @@ pub fn run(
 
 /// How many manifest rows are written (and synced) together: one atomic, durable write per
 /// chunk instead of one fsync per file, which would bound a factory batch by disk latency.
+/// It also bounds memory: at most two chunks are in flight (one being derived while the
+/// previous one is written), whatever the manifest's length.
 pub const BATCH_COMMIT_ROWS: usize = 256;
 
 /// A factory batch: one image, one identity per manifest row ([`batch`]).
@@ -284,29 +286,56 @@ pub struct BatchRequest {
     pub project_dir: Option<PathBuf>,
 }
 
-/// A validated batch: the image and the manifest's rows (each row is checked when it runs:
-/// a bad row fails alone).
+/// A validated batch: the image, and a manifest whose every line was checked (each row's
+/// UDS and ID are checked when it runs: a bad row fails alone). The rows themselves are not
+/// kept: [`run_batch_streaming`] reads the manifest again, a chunk at a time.
 pub struct BatchPlan {
     image: FirmwareImage,
-    pub rows: Vec<ManifestRow>,
+    manifest: PathBuf,
+    manifest_name: String,
+    /// How many device rows the manifest lists.
+    pub rows: usize,
     out_dir: PathBuf,
     files: FileOptions,
     allow_sample_uds: bool,
+    chunk_rows: usize,
+    workers: usize,
     pub warnings: Vec<String>,
 }
 
+impl BatchPlan {
+    /// Rows per chunk (default [`BATCH_COMMIT_ROWS`]; at least 1).
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
+    }
+    /// Threads deriving certificates (default: every core this process may use; at least 1).
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+}
+
+fn open_manifest(path: &Path, name: &str) -> Result<impl std::io::BufRead, IdentityError> {
+    let file = crate::fsutil::open_bounded(path, name, crate::fsutil::limits::MANIFEST)
+        .map_err(|e| IdentityError::Invalid(e.into_invalid(Input::Manifest)))?;
+    Ok(std::io::BufReader::with_capacity(64 * 1024, file))
+}
+
 impl BatchRequest {
-    /// Read the manifest and the image; nothing is written.
+    /// Check every line of the manifest (streamed: nothing of it is kept but the row count)
+    /// and read the image; nothing is written.
     pub fn plan(self) -> Result<BatchPlan, IdentityError> {
         let name = format!("manifest {:?}", self.manifest.display().to_string());
-        let text = crate::fsutil::read_text_bounded(
-            &self.manifest,
-            &name,
-            crate::fsutil::limits::MANIFEST,
-        )
-        .map_err(|e| IdentityError::Invalid(e.into_invalid(Input::Manifest)))?;
         let base = self.manifest.parent().unwrap_or(Path::new("."));
-        let rows = batch::parse_manifest(&text, base, &name)?;
+        let mut rows = 0;
+        for row in batch::ManifestReader::new(open_manifest(&self.manifest, &name)?, base, &name) {
+            row?;
+            rows += 1;
+        }
+        if rows == 0 {
+            return Err(batch::empty_manifest(&name));
+        }
         let image = self.image.load()?;
         let mut warnings = Vec::new();
         if self.allow_sample_uds {
@@ -316,6 +345,8 @@ impl BatchRequest {
         }
         Ok(BatchPlan {
             image,
+            manifest: self.manifest,
+            manifest_name: name,
             rows,
             out_dir: self
                 .out_dir
@@ -326,6 +357,8 @@ impl BatchRequest {
                 per_device_dir: true,
             },
             allow_sample_uds: self.allow_sample_uds,
+            chunk_rows: BATCH_COMMIT_ROWS,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             warnings,
         })
     }
@@ -380,7 +413,9 @@ pub struct BatchRow {
     pub error: Option<RowError>,
 }
 
-/// What a batch did (`generate-cert --batch --json`).
+/// What a batch did (`generate-cert --batch --json`), rows included: [`run_batch`] collects
+/// them (small batches, tests). A factory batch streams its rows ([`run_batch_streaming`]) and
+/// keeps only the [`BatchSummary`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchReport {
@@ -392,28 +427,68 @@ pub struct BatchReport {
     pub note: String,
 }
 
-/// One row: its ID unique in the manifest, its UDS read, its identity derived and its files
-/// planned (not written yet).
+/// What a streamed batch did: counts, not rows (each row went to the caller as it was done).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchSummary {
+    pub ok: usize,
+    pub failed: usize,
+    pub warnings: Vec<String>,
+    pub note: String,
+    /// The most manifest rows held at once (read and not yet handed to the caller): at most
+    /// two chunks, whatever the manifest's length.
+    pub max_rows_in_flight: usize,
+}
+
+/// A row read from the manifest and checked against the rows before it, not derived yet.
+enum Pending {
+    Ready(ManifestRow),
+    Failed(usize, RowError),
+}
+
+/// A row derived and its files planned (not written yet), or its error.
+type Derived = (usize, Result<(BatchCertificate, PlannedWrite), RowError>);
+
+/// The registration IDs already used, for the "already used on manifest line N" check: a
+/// keyed 64-bit hash of each ID and its line (16 bytes per row, the batch's only per-row
+/// state; two different IDs colliding is about 1 in 10^9 at a million rows).
+struct SeenIds {
+    hasher: std::collections::hash_map::RandomState,
+    first_line: HashMap<u64, usize>,
+}
+
+impl SeenIds {
+    fn check(&mut self, row: ManifestRow) -> Pending {
+        use std::hash::BuildHasher;
+        let line = row.line;
+        let id = match row.registration_id() {
+            Ok(id) => id,
+            Err(e) => return Pending::Failed(line, RowError::from_error(&e)),
+        };
+        let key = self.hasher.hash_one(id.as_str());
+        if let Some(first) = self.first_line.get(&key) {
+            let e = IdentityError::Invalid(
+                InvalidInput::new(
+                    Input::RegistrationId,
+                    format!("already used on manifest line {first}"),
+                )
+                .named(format!(
+                    "{}: registration ID {:?}",
+                    row.label(),
+                    id.as_str()
+                )),
+            );
+            return Pending::Failed(line, RowError::from_error(&e));
+        }
+        self.first_line.insert(key, line);
+        Pending::Ready(row)
+    }
+}
+
+/// One row: its UDS read, its identity derived and its files planned (not written yet).
 fn batch_row(
     plan: &BatchPlan,
     row: &ManifestRow,
-    seen: &mut HashMap<String, usize>,
 ) -> Result<(BatchCertificate, PlannedWrite), IdentityError> {
-    let id = row.registration_id()?;
-    if let Some(first) = seen.get(id.as_str()) {
-        return Err(IdentityError::Invalid(
-            InvalidInput::new(
-                Input::RegistrationId,
-                format!("already used on manifest line {first}"),
-            )
-            .named(format!(
-                "{}: registration ID {:?}",
-                row.label(),
-                id.as_str()
-            )),
-        ));
-    }
-    seen.insert(id.as_str().to_string(), row.line);
     let (d, mut warnings) = batch::derive_row(row, &plan.image, plan.allow_sample_uds)?;
     let planned =
         files::plan_identity(&d, &plan.out_dir, plan.files).map_err(IdentityError::Write)?;
@@ -430,64 +505,181 @@ fn batch_row(
     Ok((certificate, planned))
 }
 
-/// Every row of the batch: failing rows are reported and do not stop the others; rows are
-/// committed [`BATCH_COMMIT_ROWS`] at a time. After a cancellation the remaining rows fail as
-/// cancelled (what was committed stays). Blocking (files).
+/// Derive a chunk's rows on `plan.workers` threads; results in the chunk's order.
+fn derive_chunk(plan: &BatchPlan, chunk: Vec<Pending>) -> Vec<Derived> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let slots: Vec<std::sync::OnceLock<Derived>> = (0..chunk.len())
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(pending) = chunk.get(i) else { break };
+        let derived = match pending {
+            Pending::Ready(row) => (
+                row.line,
+                batch_row(plan, row).map_err(|e| RowError::from_error(&e)),
+            ),
+            Pending::Failed(line, e) => (*line, Err(e.clone())),
+        };
+        let _ = slots[i].set(derived);
+    };
+    let helpers = plan.workers.min(chunk.len()).saturating_sub(1);
+    std::thread::scope(|s| {
+        for _ in 0..helpers {
+            s.spawn(work);
+        }
+        work();
+    });
+    slots.into_iter().filter_map(|s| s.into_inner()).collect()
+}
+
+/// Write a chunk's planned files as one durable unit; its rows in order. A failed write fails
+/// every row of the chunk that had files to write.
+fn commit_chunk(derived: Vec<Derived>) -> Vec<BatchRow> {
+    let mut rows = Vec::with_capacity(derived.len());
+    let mut writes = Vec::new();
+    for (line, result) in derived {
+        let (certificate, error) = match result {
+            Ok((c, w)) => {
+                writes.push((rows.len(), w));
+                (Some(c), None)
+            }
+            Err(e) => (None, Some(e)),
+        };
+        rows.push(BatchRow {
+            line,
+            certificate,
+            error,
+        });
+    }
+    let (indices, plans): (Vec<usize>, Vec<PlannedWrite>) = writes.into_iter().unzip();
+    if let Err(e) = files::commit(&plans) {
+        let e = IdentityError::Write(e);
+        for i in indices {
+            let mut error = RowError::from_error(&e);
+            error.message = format!("writing this row's files failed: {}", error.message);
+            rows[i].certificate = None;
+            rows[i].error = Some(error);
+        }
+    }
+    drop(plans);
+    rows
+}
+
+/// Every row of the batch, streamed: the manifest is read a chunk of
+/// [`BATCH_COMMIT_ROWS`] rows at a time; a chunk's certificates are derived on every core while
+/// the previous chunk's files are written (one durable write per chunk), and each row goes to
+/// `emit` in manifest order as soon as its chunk is written. Memory stays flat: at most two
+/// chunks are held. Failing rows are reported and do not stop the others. After a
+/// cancellation the remaining rows fail as cancelled (what was committed stays). Blocking
+/// (files).
+pub fn run_batch_streaming(
+    plan: BatchPlan,
+    progress: &Progress,
+    cancel: &CancellationToken,
+    mut emit: impl FnMut(BatchRow),
+) -> Result<BatchSummary, IdentityError> {
+    let base = plan
+        .manifest
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut reader = batch::ManifestReader::new(
+        open_manifest(&plan.manifest, &plan.manifest_name)?,
+        &base,
+        &plan.manifest_name,
+    );
+    let mut seen = SeenIds {
+        hasher: Default::default(),
+        first_line: HashMap::new(),
+    };
+    let mut summary = BatchSummary {
+        warnings: plan.warnings.clone(),
+        note: super::FIXED_NONCE_WARNING.into(),
+        ..Default::default()
+    };
+    let (mut read, mut emitted) = (0usize, 0usize);
+    let total = plan.rows.max(1);
+    let cancelled = RowError::from_error(&IdentityError::Cancelled);
+    let mut hand_over = |rows: Vec<BatchRow>, summary: &mut BatchSummary, emitted: &mut usize| {
+        for row in rows {
+            if row.error.is_none() {
+                summary.ok += 1;
+            } else {
+                summary.failed += 1;
+            }
+            *emitted += 1;
+            emit(row);
+        }
+    };
+    std::thread::scope(|s| {
+        let mut writing: Option<std::thread::ScopedJoinHandle<'_, Vec<BatchRow>>> = None;
+        loop {
+            let mut chunk = Vec::with_capacity(plan.chunk_rows);
+            while chunk.len() < plan.chunk_rows {
+                match reader.next() {
+                    None => break,
+                    Some(Ok(row)) => chunk.push(seen.check(row)),
+                    // The manifest changed since it was planned: this line fails, the
+                    // reading ends.
+                    Some(Err(e)) => {
+                        chunk.push(Pending::Failed(reader.line(), RowError::from_error(&e)));
+                        break;
+                    }
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            read += chunk.len();
+            summary.max_rows_in_flight = summary.max_rows_in_flight.max(read - emitted);
+            let derived = if cancel.is_cancelled() {
+                chunk
+                    .into_iter()
+                    .map(|p| match p {
+                        Pending::Ready(row) => (row.line, Err(cancelled.clone())),
+                        Pending::Failed(line, _) => (line, Err(cancelled.clone())),
+                    })
+                    .collect()
+            } else {
+                progress.report(
+                    format!("{emitted} of {} rows", plan.rows),
+                    Some((emitted * 100 / total) as u32),
+                );
+                derive_chunk(&plan, chunk)
+            };
+            if let Some(previous) = writing.take() {
+                let rows = previous
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                hand_over(rows, &mut summary, &mut emitted);
+            }
+            writing = Some(s.spawn(move || commit_chunk(derived)));
+        }
+        if let Some(last) = writing.take() {
+            let rows = last.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            hand_over(rows, &mut summary, &mut emitted);
+        }
+    });
+    Ok(summary)
+}
+
+/// [`run_batch_streaming`] with every row collected into the [`BatchReport`] (memory grows
+/// with the manifest: for small batches and tests).
 pub fn run_batch(
     plan: BatchPlan,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<BatchReport, IdentityError> {
-    let mut seen = HashMap::new();
-    let mut results: Vec<BatchRow> = Vec::with_capacity(plan.rows.len());
-    let total = plan.rows.len().max(1);
-    for chunk in plan.rows.chunks(BATCH_COMMIT_ROWS) {
-        if cancel.is_cancelled() {
-            let cancelled = RowError::from_error(&IdentityError::Cancelled);
-            results.extend(chunk.iter().map(|row| BatchRow {
-                line: row.line,
-                certificate: None,
-                error: Some(cancelled.clone()),
-            }));
-            continue;
-        }
-        progress.report(
-            format!("{} of {} rows", results.len(), plan.rows.len()),
-            Some((results.len() * 100 / total) as u32),
-        );
-        let (mut indices, mut writes) = (Vec::new(), Vec::new());
-        for row in chunk {
-            let (certificate, error) = match batch_row(&plan, row, &mut seen) {
-                Ok((c, w)) => {
-                    indices.push(results.len());
-                    writes.push(w);
-                    (Some(c), None)
-                }
-                Err(e) => (None, Some(RowError::from_error(&e))),
-            };
-            results.push(BatchRow {
-                line: row.line,
-                certificate,
-                error,
-            });
-        }
-        if let Err(e) = files::commit(&writes) {
-            let e = IdentityError::Write(e);
-            for i in indices {
-                let mut error = RowError::from_error(&e);
-                error.message = format!("writing this row's files failed: {}", error.message);
-                results[i].certificate = None;
-                results[i].error = Some(error);
-            }
-        }
-    }
-    let ok = results.iter().filter(|r| r.error.is_none()).count();
+    let mut results = Vec::new();
+    let summary = run_batch_streaming(plan, progress, cancel, |row| results.push(row))?;
     Ok(BatchReport {
-        failed: results.len() - ok,
-        ok,
         results,
-        warnings: plan.warnings,
-        note: super::FIXED_NONCE_WARNING.into(),
+        ok: summary.ok,
+        failed: summary.failed,
+        warnings: summary.warnings,
+        note: summary.note,
     })
 }
 
@@ -719,6 +911,112 @@ mod tests {
         // Rows read back from the wire shape: a certificate or an error.
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<BatchReport>(&json).unwrap(), report);
+    }
+
+    /// A manifest of `n` rows (`dev-1`..`dev-n`, each row's UDS in its own file), every
+    /// `bad`-th row with an unusable UDS.
+    fn manifest_of(dir: &Path, n: usize, bad: usize) -> PathBuf {
+        let mut text = String::from("uds_file,registration_id\n");
+        for i in 1..=n {
+            let uds = if i % bad == 0 {
+                "12".to_string()
+            } else {
+                format!("{:064x}", i * 7919 + 1)
+            };
+            std::fs::write(dir.join(format!("{i}.uds")), uds).unwrap();
+            text.push_str(&format!("{i}.uds,dev-{i}\n"));
+        }
+        let manifest = dir.join("m.csv");
+        std::fs::write(&manifest, text).unwrap();
+        manifest
+    }
+
+    /// Rows are handed over while the batch runs, in manifest order whatever thread derived
+    /// them, and at most two chunks are held: the batch's memory does not grow with the
+    /// manifest.
+    #[test]
+    fn a_streamed_batch_holds_two_chunks_at_most_and_keeps_manifest_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (n, chunk) = (60, 4);
+        let manifest = manifest_of(tmp.path(), n, 7);
+        let out = tmp.path().join("out");
+        let plan = BatchRequest {
+            image: image(),
+            manifest,
+            out_dir: Some(out.clone()),
+            ..Default::default()
+        }
+        .plan()
+        .unwrap()
+        .with_chunk_rows(chunk)
+        .with_workers(4);
+        assert_eq!(plan.rows, n);
+        let mut lines = Vec::new();
+        let mut last_written_at_first_row = None;
+        let summary =
+            run_batch_streaming(plan, &Progress::none(), &CancellationToken::new(), |row| {
+                if lines.is_empty() {
+                    last_written_at_first_row = Some(out.join(format!("dev-{n}.pem")).exists());
+                }
+                if row.line % 7 == 1 {
+                    // line i+1 is row i: every 7th row's UDS is bad.
+                    assert!(row.error.is_some(), "{row:?}");
+                } else {
+                    let c = row.certificate.as_ref().expect("a certificate");
+                    assert_eq!(c.registration_id, format!("dev-{}", row.line - 1));
+                }
+                lines.push(row.line);
+            })
+            .unwrap();
+        assert_eq!(lines, (2..=n + 1).collect::<Vec<_>>(), "manifest order");
+        assert_eq!(summary.ok + summary.failed, n);
+        assert_eq!(summary.failed, n / 7);
+        assert!(
+            summary.max_rows_in_flight <= 2 * chunk,
+            "{} rows held at once",
+            summary.max_rows_in_flight
+        );
+        assert_eq!(
+            last_written_at_first_row,
+            Some(false),
+            "the first row is handed over before the last one is written"
+        );
+        assert!(out.join(format!("dev-{}.pem", n - 1)).exists());
+    }
+
+    /// The same rows give the same report on one thread and on several.
+    #[test]
+    fn every_core_gives_the_one_core_report() {
+        let tmp = tempfile::tempdir().unwrap();
+        let manifest = manifest_of(tmp.path(), 24, 5);
+        let report = |workers: usize, out: &str| {
+            let plan = BatchRequest {
+                image: image(),
+                manifest: manifest.clone(),
+                out_dir: Some(tmp.path().join(out)),
+                ..Default::default()
+            }
+            .plan()
+            .unwrap()
+            .with_chunk_rows(5)
+            .with_workers(workers);
+            let mut r = run_batch(plan, &Progress::none(), &CancellationToken::new()).unwrap();
+            for row in &mut r.results {
+                if let Some(c) = &mut row.certificate {
+                    c.alias_cert = c
+                        .alias_cert
+                        .strip_prefix(tmp.path().join(out))
+                        .unwrap()
+                        .into();
+                    c.files.clear();
+                }
+                if let Some(e) = &mut row.error {
+                    e.message = e.message.replace(&tmp.path().display().to_string(), "");
+                }
+            }
+            r
+        };
+        assert_eq!(report(1, "one"), report(3, "three"));
     }
 
     #[test]

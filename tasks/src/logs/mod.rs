@@ -188,8 +188,36 @@ impl EventParser {
 
     /// Feed raw bytes (any chunking); returns the events of the lines they complete.
     pub fn push_bytes(&mut self, bytes: &[u8]) -> Vec<LogEvent> {
-        let lines = self.framer.push(bytes);
-        lines.iter().flat_map(|l| self.line(l)).collect()
+        let mut events = Vec::new();
+        self.push_bytes_each(bytes, |e| events.push(e));
+        events
+    }
+
+    /// Feed raw bytes (any chunking); `event` gets each event as its line completes. Nothing
+    /// of the input is kept but the partial line and what the parser knows of the current
+    /// boot and attempt (each field bounded): see [`retained_bytes`](Self::retained_bytes).
+    pub fn push_bytes_each(&mut self, bytes: &[u8], mut event: impl FnMut(LogEvent)) {
+        // The framer is taken out while its lines are parsed (a boot line resets the rest).
+        let mut framer = std::mem::take(&mut self.framer);
+        framer.push_each(bytes, |l| self.line(&l).into_iter().for_each(&mut event));
+        self.framer = framer;
+    }
+
+    /// The bytes of input the parser holds: the partial line's buffer and the text fields it
+    /// remembers. Bounded by [`MAX_LINE`](crate::monitor::framing::MAX_LINE) plus a few
+    /// [`MAX_FIELD`]s, whatever the input's length.
+    pub fn retained_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        self.framer.retained_bytes()
+            + text(&self.mac)
+            + text(&self.firmware_version)
+            + text(&self.alias_cert_sha256)
+            + self.error.as_ref().map_or(0, |(_, m)| text(m))
+            + text(&self.dps_status)
+            + text(&self.last_status)
+            + text(&self.result)
+            + text(&self.device_id)
+            + text(&self.assigned_hub)
     }
 
     /// End of input: parse a last unterminated line.
@@ -998,6 +1026,31 @@ Error: Time:Wed Apr 11 03:41:35 2018 File:D:\\a\\DevkitDPSClient.cpp Func:regist
                 line: Some(42)
             }]
         );
+    }
+
+    /// A long log streamed through the parser: what it holds stays bounded (the partial line
+    /// and a few fields), however many lines went through, and no event is lost on the way.
+    #[test]
+    fn a_long_stream_keeps_bounded_state() {
+        let log = "MXChip - Microsoft IoT Developer Kit\r\nDevKit MAC Address: a0:b1:c2:d3:e4:f5\r\nDPS Version: 1.0.2\r\nInfo: Provisioning Status: PROV_DEVICE_REG_STATUS_ASSIGNING\r\nError: Time:Tue Line:12 some error\r\nRegistration Information received from service: hub-1.azure-devices.net!\r\n";
+        let mut p = EventParser::new();
+        let (mut events, mut most) = (0usize, 0usize);
+        let bound = crate::monitor::framing::MAX_LINE + 10 * MAX_FIELD;
+        for i in 0..20_000 {
+            p.push_bytes_each(log.as_bytes(), |_| events += 1);
+            // Now and then a run without a line end, longer than any line kept.
+            if i % 5_000 == 0 {
+                p.push_bytes_each(
+                    &vec![b'x'; 3 * crate::monitor::framing::MAX_LINE + 7],
+                    |_| {},
+                );
+                p.push_bytes_each(b"\n", |_| {});
+            }
+            most = most.max(p.retained_bytes());
+        }
+        assert!(most <= bound, "{most} bytes held (bound {bound})");
+        let per_boot = EventParser::parse_all(log.as_bytes()).len();
+        assert_eq!(events, 20_000 * per_boot);
     }
 
     #[test]

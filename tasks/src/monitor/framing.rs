@@ -23,23 +23,56 @@ impl LineFramer {
     /// Feed bytes; returns the lines completed by them (without their terminators).
     pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
         let mut lines = Vec::new();
-        for &b in bytes {
-            match b {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\r' | b'\n' => {
-                    self.after_cr = b == b'\r';
-                    lines.push(self.take());
+        self.push_each(bytes, |l| lines.push(l));
+        lines
+    }
+
+    /// Feed bytes; `line` gets each line they complete (without its terminator) as it is
+    /// found, so a large input is never held as a list of lines. Only the partial line is
+    /// kept between calls (at most [`MAX_LINE`] bytes).
+    pub fn push_each(&mut self, mut bytes: &[u8], mut line: impl FnMut(String)) {
+        while let Some(&first) = bytes.first() {
+            if self.after_cr {
+                self.after_cr = false;
+                if first == b'\n' {
+                    bytes = &bytes[1..];
+                    continue;
                 }
-                _ => {
-                    self.after_cr = false;
-                    self.partial.push(b);
+            }
+            let room = MAX_LINE - self.partial.len();
+            let scan = &bytes[..bytes.len().min(room)];
+            match scan.iter().position(|&b| b == b'\r' || b == b'\n') {
+                Some(i) => {
+                    self.extend(&scan[..i]);
+                    self.after_cr = scan[i] == b'\r';
+                    line(self.take());
+                    bytes = &bytes[i + 1..];
+                }
+                None => {
+                    self.extend(scan);
+                    bytes = &bytes[scan.len()..];
                     if self.partial.len() >= MAX_LINE {
-                        lines.push(self.take());
+                        line(self.take());
                     }
                 }
             }
         }
-        lines
+    }
+
+    /// Add to the partial line, its buffer never growing past [`MAX_LINE`].
+    fn extend(&mut self, bytes: &[u8]) {
+        let want = (self.partial.len() + bytes.len())
+            .next_power_of_two()
+            .min(MAX_LINE);
+        if want > self.partial.capacity() {
+            self.partial.reserve_exact(want - self.partial.len());
+        }
+        self.partial.extend_from_slice(bytes);
+    }
+
+    /// The bytes held for the partial line (its buffer's capacity): the framer's only state.
+    pub fn retained_bytes(&self) -> usize {
+        self.partial.capacity()
     }
 
     /// The partial line received so far (no terminator yet).
@@ -78,6 +111,52 @@ mod tests {
         assert_eq!(f.push(b"five"), Vec::<String>::new());
         assert_eq!(f.finish().as_deref(), Some("five"));
         assert_eq!(f.finish(), None);
+    }
+
+    /// The scanning framer ends lines exactly where a byte-at-a-time reading does, however the
+    /// input is cut into chunks.
+    #[test]
+    fn chunking_never_changes_the_lines() {
+        fn bytewise(input: &[u8]) -> Vec<String> {
+            let (mut lines, mut partial, mut after_cr) = (Vec::new(), Vec::new(), false);
+            for &b in input {
+                match b {
+                    b'\n' if after_cr => after_cr = false,
+                    b'\r' | b'\n' => {
+                        after_cr = b == b'\r';
+                        lines.push(String::from_utf8_lossy(&partial).into_owned());
+                        partial.clear();
+                    }
+                    _ => {
+                        after_cr = false;
+                        partial.push(b);
+                        if partial.len() >= MAX_LINE {
+                            lines.push(String::from_utf8_lossy(&partial).into_owned());
+                            partial.clear();
+                        }
+                    }
+                }
+            }
+            if !partial.is_empty() {
+                lines.push(String::from_utf8_lossy(&partial).into_owned());
+            }
+            lines
+        }
+        let mut input = b"a\r\nb\n\rc\r\r\n\nd".to_vec();
+        input.extend(vec![b'x'; MAX_LINE]);
+        input.extend(b"\n\r\ny");
+        input.extend(vec![b'z'; MAX_LINE - 1]);
+        input.extend(b"\r\n");
+        for cut in [1, 2, 3, 7, 1000, MAX_LINE - 1, MAX_LINE + 5, input.len()] {
+            let mut f = LineFramer::new();
+            let mut lines = Vec::new();
+            for chunk in input.chunks(cut) {
+                f.push_each(chunk, |l| lines.push(l));
+                assert!(f.retained_bytes() <= MAX_LINE, "{}", f.retained_bytes());
+            }
+            lines.extend(f.finish());
+            assert_eq!(lines, bytewise(&input), "chunks of {cut}");
+        }
     }
 
     #[test]
