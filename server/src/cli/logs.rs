@@ -52,7 +52,7 @@ pub fn run(args: Args) -> CliResult {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let events = args.events;
     let mut on_event = |e: LogEvent, out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>| {
-        watch.see(&e);
+        watch.push(&e);
         if events {
             let written = serde_json::to_writer(&mut *out, &e)
                 .map_err(std::io::Error::from)

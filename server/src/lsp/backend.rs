@@ -5,7 +5,7 @@
 use super::error::{decode, TaskError};
 use super::ext;
 use super::handlers;
-use super::jobs::{guarded, Jobs};
+use super::jobs::{guarded, JobCtx, JobSpec, Jobs};
 use super::to_proto::{self, line_start};
 use serde::Serialize;
 use serde_json::Value;
@@ -99,6 +99,18 @@ impl Backend {
 }
 
 impl Ctx {
+    /// Run `body` as one of this daemon's jobs ([`crate::lsp::jobs::run_job`]): claimed,
+    /// cancellable, reported as progress when the client takes it.
+    pub async fn run_job<T, F, Fut>(&self, spec: JobSpec, body: F) -> Result<T, TaskError>
+    where
+        T: Send + 'static,
+        F: FnOnce(JobCtx) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, TaskError>> + Send + 'static,
+    {
+        crate::lsp::jobs::run_job(&self.jobs, &self.client, self.client_progress(), spec, body)
+            .await
+    }
+
     /// Whether the client accepts server-created work-done progress tokens.
     pub fn client_progress(&self) -> bool {
         self.client_progress.load(Ordering::Relaxed)

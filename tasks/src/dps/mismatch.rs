@@ -61,50 +61,19 @@ pub struct MismatchExplanation {
 /// request; `Some(None)` when the trace did not show it). `None`: no 401002 verdict.
 pub fn rejected_registration(events: &[crate::logs::LogEvent]) -> Option<Option<String>> {
     let mut watch = RejectionWatch::default();
-    events.iter().for_each(|e| watch.see(e));
+    events.iter().for_each(|e| {
+        watch.push(e);
+    });
     watch.verdict()
 }
 
-/// [`rejected_registration`] over a stream of events: it keeps the last verdict and the last
-/// registration request, not the events.
-#[derive(Debug, Default)]
+/// [`rejected_registration`] over a stream of events, line by line (`devkit logs` and a
+/// monitor cannot keep the whole log): bounded state, the registration ID of the attempt in
+/// progress and the last verdict. A boot starts a new attempt.
+#[derive(Debug, Default, Clone)]
 pub struct RejectionWatch {
     last_request: Option<String>,
     verdict: Option<Option<String>>,
-}
-
-impl RejectionWatch {
-    pub fn see(&mut self, event: &crate::logs::LogEvent) {
-        use crate::logs::LogEvent;
-        match event {
-            LogEvent::RegistrationRequest {
-                registration_id, ..
-            } => self.last_request = Some(registration_id.clone()),
-            // With tracing off the SDK shows no error code, only the reason the diagnosis
-            // maps to 401002's hint.
-            LogEvent::Failed {
-                error_code, hint, ..
-            } if *error_code == Some(401002) || hint == crate::logs::HINT_401002.text => {
-                self.verdict = Some(self.last_request.clone())
-            }
-            LogEvent::Failed { .. } | LogEvent::Assigned { .. } | LogEvent::Boot => {
-                self.verdict = None
-            }
-            _ => {}
-        }
-    }
-    /// What [`rejected_registration`] says of the events seen so far.
-    pub fn verdict(&self) -> Option<Option<String>> {
-        self.verdict.clone()
-    }
-}
-
-/// A live log's 401002 verdicts, line by line (a monitor cannot keep the whole log): the
-/// streaming form of [`rejected_registration`], with bounded state (the registration ID of the
-/// attempt in progress). A boot starts a new attempt.
-#[derive(Debug, Default, Clone)]
-pub struct RejectionWatch {
-    registration_id: Option<String>,
 }
 
 impl RejectionWatch {
@@ -117,18 +86,30 @@ impl RejectionWatch {
     pub fn push(&mut self, event: &crate::logs::LogEvent) -> Option<Option<String>> {
         use crate::logs::LogEvent;
         match event {
-            LogEvent::Boot => self.registration_id = None,
+            LogEvent::Boot => {
+                self.last_request = None;
+                self.verdict = None;
+            }
             LogEvent::RegistrationRequest {
                 registration_id, ..
-            } => self.registration_id = Some(registration_id.clone()),
+            } => self.last_request = Some(registration_id.clone()),
+            // With tracing off the SDK shows no error code, only the reason the diagnosis
+            // maps to 401002's hint.
             LogEvent::Failed {
                 error_code, hint, ..
             } if *error_code == Some(401002) || hint == crate::logs::HINT_401002.text => {
-                return Some(self.registration_id.clone());
+                self.verdict = Some(self.last_request.clone());
+                return self.verdict.clone();
             }
+            LogEvent::Failed { .. } | LogEvent::Assigned { .. } => self.verdict = None,
             _ => {}
         }
         None
+    }
+
+    /// What [`rejected_registration`] says of the events seen so far.
+    pub fn verdict(&self) -> Option<Option<String>> {
+        self.verdict.clone()
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, *};
-use crate::lsp::jobs::{run_job, JobSpec, Resource};
+use crate::lsp::jobs::{JobSpec, Resource};
 use crate::lsp::to_proto;
 use std::time::Duration;
 use tasks::dps::enroll::{self, EnrollRequest, GroupEnrollRequest};
@@ -59,20 +59,10 @@ pub async fn enroll(
     let request = enroll_request(p)?;
     // Reading the certificate and CA files and finding az: off the async threads.
     let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
-    let spec = JobSpec {
-        method: ext::ENROLL,
-        title: "Enrolling".into(),
-        resources: vec![],
-        work_done_token: token,
-        progress: true,
-    };
-    run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx| async move { Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?) },
-    )
+    let spec = JobSpec::with_progress(ext::ENROLL, "Enrolling", token);
+    b.run_job(spec, move |ctx| async move {
+        Ok(enroll::run(plan, &ctx.progress, &ctx.cancel).await?)
+    })
     .await
 }
 
@@ -99,20 +89,10 @@ pub async fn enroll_group(
         backend: EnrollBackend::Rest,
     };
     let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
-    let spec = JobSpec {
-        method: ext::ENROLL_GROUP,
-        title: "Enrolling group".into(),
-        resources: vec![],
-        work_done_token: token,
-        progress: true,
-    };
-    run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx| async move { Ok(enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?) },
-    )
+    let spec = JobSpec::with_progress(ext::ENROLL_GROUP, "Enrolling group", token);
+    b.run_job(spec, move |ctx| async move {
+        Ok(enroll::run_group(plan, &ctx.progress, &ctx.cancel).await?)
+    })
     .await
 }
 
@@ -208,20 +188,15 @@ pub async fn provision(
         work_done_token: token,
         progress: true,
     };
-    let r = run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx| async move {
+    let r = b
+        .run_job(spec, move |ctx| async move {
             let r = match job {
                 Ok(plan) => provision::provision(plan, &ctx.progress, &ctx.cancel).await,
                 Err(opts) => provision::simulate(opts, &ctx.progress, &ctx.cancel).await,
             };
             Ok((r, ctx.warnings()))
-        },
-    )
-    .await;
+        })
+        .await;
     let (r, task_warnings) = r?;
     let mut warnings = plan_warnings;
     warnings.extend(task_warnings);

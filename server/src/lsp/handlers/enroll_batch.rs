@@ -4,7 +4,7 @@
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, EnrollBatchParams, EnrollBatchResult};
-use crate::lsp::jobs::{run_job, JobSpec};
+use crate::lsp::jobs::JobSpec;
 use tasks::dps::enroll::{run_batch, BatchEnrollRequest, EnrollmentSettings};
 use tower_lsp_server::lsp_types::ProgressToken;
 use zeroize::Zeroizing;
@@ -33,19 +33,9 @@ pub async fn enroll_batch(
     };
     // Reading the manifest and the CA file: off the async threads.
     let plan = super::blocking(move || request.plan().map_err(TaskError::from)).await?;
-    let spec = JobSpec {
-        method: ext::ENROLL_BATCH,
-        title: "Enrolling a batch".into(),
-        resources: vec![],
-        work_done_token: token,
-        progress: true,
-    };
-    run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx| async move { Ok(run_batch(plan, &ctx.progress, &ctx.cancel).await?) },
-    )
+    let spec = JobSpec::with_progress(ext::ENROLL_BATCH, "Enrolling a batch", token);
+    b.run_job(spec, move |ctx| async move {
+        Ok(run_batch(plan, &ctx.progress, &ctx.cancel).await?)
+    })
     .await
 }

@@ -5,7 +5,7 @@ use super::blocking;
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, *};
-use crate::lsp::jobs::{run_job, JobSpec};
+use crate::lsp::jobs::JobSpec;
 use tasks::identity::generate::{self, GenerateRequest, ImageInput, UdsInput};
 use tasks::identity::inspection::{self, CertInput};
 use tasks::identity::{self as id, IdentityError, IdentityStatusRequest, Uds};
@@ -71,20 +71,14 @@ pub async fn generate_cert(
         work_done_token: token,
         progress: false,
     };
-    run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx| async move {
-            blocking(move || {
-                // Nothing is written once the request was cancelled.
-                ctx.commit()?;
-                Ok(generate::run(plan, &ctx.progress, &ctx.cancel)?)
-            })
-            .await
-        },
-    )
+    b.run_job(spec, move |ctx| async move {
+        blocking(move || {
+            // Nothing is written once the request was cancelled.
+            ctx.commit()?;
+            Ok(generate::run(plan, &ctx.progress, &ctx.cancel)?)
+        })
+        .await
+    })
     .await
 }
 

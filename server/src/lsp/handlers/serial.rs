@@ -11,7 +11,7 @@ use super::{blocking, State};
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, codes, *};
-use crate::lsp::jobs::{run_job, JobCtx, JobSpec, Jobs, Resource};
+use crate::lsp::jobs::{JobCtx, JobSpec, Jobs, Resource};
 use crate::lsp::secret::ReturnedSecret;
 use crate::lsp::serial_data;
 use crate::lsp::to_proto;
@@ -161,23 +161,17 @@ async fn console_job<R: Send + 'static>(
         work_done_token: token,
         progress: true,
     };
-    run_job(
-        &b.jobs,
-        &b.client,
-        b.client_progress(),
-        spec,
-        move |ctx: JobCtx| async move {
-            let r = registry
-                .exclusive(Path::new(&port), baud, move |ex| {
-                    run(ex, &ctx.progress, &ctx.cancel)
-                })
-                .await;
-            match r {
-                Ok(inner) => inner.map_err(|e| TaskError::from_domain(&e)),
-                Err(e) => Err(monitor_error(e)),
-            }
-        },
-    )
+    b.run_job(spec, move |ctx: JobCtx| async move {
+        let r = registry
+            .exclusive(Path::new(&port), baud, move |ex| {
+                run(ex, &ctx.progress, &ctx.cancel)
+            })
+            .await;
+        match r {
+            Ok(inner) => inner.map_err(|e| TaskError::from_domain(&e)),
+            Err(e) => Err(monitor_error(e)),
+        }
+    })
     .await
 }
 

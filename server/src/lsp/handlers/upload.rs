@@ -5,7 +5,7 @@
 use crate::lsp::backend::Ctx;
 use crate::lsp::error::TaskError;
 use crate::lsp::ext::{self, *};
-use crate::lsp::jobs::{run_job, JobSpec, Resource};
+use crate::lsp::jobs::{JobSpec, Resource};
 use crate::lsp::to_proto;
 use crate::lsp::vocab::Field;
 use std::path::Path;
@@ -127,17 +127,12 @@ pub async fn build(
         work_done_token: token,
         progress: true,
     };
-    let outcome = run_job(
-        &bk.jobs,
-        &bk.client,
-        bk.client_progress(),
-        spec,
-        move |ctx| async move {
+    let outcome = bk
+        .run_job(spec, move |ctx| async move {
             let r = b::build(&opts, &ctx.progress, &ctx.cancel).await;
             Ok((r, ctx.warnings()))
-        },
-    )
-    .await?;
+        })
+        .await?;
     let (r, task_warnings) = outcome;
     warnings.extend(task_warnings);
     match r {
@@ -202,13 +197,9 @@ pub async fn upload(
         work_done_token: token,
         progress: true,
     };
-    run_job(
-        &bk.jobs,
-        &bk.client,
-        bk.client_progress(),
-        spec,
-        move |ctx| async move { Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await?) },
-    )
+    bk.run_job(spec, move |ctx| async move {
+        Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await?)
+    })
     .await
 }
 
@@ -241,14 +232,11 @@ pub async fn device_upload(
         work_done_token: token,
         progress: true,
     };
-    let r = run_job(
-        &bk.jobs,
-        &bk.client,
-        bk.client_progress(),
-        spec,
-        move |ctx| async move { Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await) },
-    )
-    .await?;
+    let r = bk
+        .run_job(spec, move |ctx| async move {
+            Ok(plan.run(&pause, &ctx.progress, &ctx.cancel).await)
+        })
+        .await?;
     match r {
         Ok(report) => {
             bk.set_build_diagnostics(to_proto::compiler_diagnostics(

@@ -54,6 +54,23 @@ pub struct JobSpec {
     pub progress: bool,
 }
 
+impl JobSpec {
+    /// A job holding no port or file, reported as work-done progress under `title`.
+    pub fn with_progress(
+        method: &'static str,
+        title: &str,
+        work_done_token: Option<ProgressToken>,
+    ) -> JobSpec {
+        JobSpec {
+            method,
+            title: title.into(),
+            resources: vec![],
+            work_done_token,
+            progress: true,
+        }
+    }
+}
+
 /// Run `body` as a job (see the module docs). Returns when the job has finished, or is
 /// dropped with the request (then the job is cancelled and finishes on its own).
 pub async fn run_job<T, F, Fut>(
