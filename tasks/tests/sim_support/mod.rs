@@ -92,7 +92,13 @@ impl Term {
         let name = path.to_string_lossy();
         let file: Box<dyn Stream> = match name.strip_prefix("tcp://") {
             Some(addr) => {
-                let s = std::net::TcpStream::connect(addr).unwrap();
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                // The virtual DevKit's first byte says the connection is its client's (a
+                // serial port opened through `TcpPort` consumes it; this raw reader must too).
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut first = [0u8; 1];
+                s.read_exact(&mut first).unwrap();
+                assert_eq!(first[0], tasks::console::tcp::ACCEPTED, "the port was taken");
                 s.set_nonblocking(true).unwrap();
                 Box::new(s)
             }
