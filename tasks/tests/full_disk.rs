@@ -4,7 +4,7 @@
 //! The full-disk cases need a small filesystem: a tmpfs mounted for the test, so they run on
 //! Linux as root (CI containers) and say they are skipped elsewhere.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tasks::dps::emulator::{Emulator, EmulatorConfig};
 
 async fn start(dir: &Path) -> Result<Emulator, tasks::dps::emulator::EmulatorError> {
@@ -68,7 +68,7 @@ impl SmallFs {
     }
 
     /// Fill the filesystem until `free` bytes are left; returns the filler file.
-    fn fill_leaving(&self, free: u64) -> PathBuf {
+    fn fill_leaving(&self, free: u64) -> std::path::PathBuf {
         let filler = self.path().join("filler");
         let stat = nix::sys::statvfs::statvfs(self.path()).unwrap();
         let avail = stat.blocks_available() as u64 * stat.fragment_size() as u64;

@@ -282,7 +282,9 @@ where
 mod tests {
     use super::*;
     use crate::console::reply::ReplyKind;
-    use crate::console::{DEFAULT_BAUD, PROMPT};
+    #[cfg(unix)]
+    use crate::console::DEFAULT_BAUD;
+    use crate::console::PROMPT;
 
     #[cfg(unix)]
     #[tokio::test]

@@ -259,6 +259,7 @@ pub fn read_secret_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use crate::fsutil::{write_atomic, FsError, Mode};
 
     #[test]
