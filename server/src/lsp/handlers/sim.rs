@@ -79,7 +79,11 @@ pub async fn sim_start(
     let mut opts = tasks::sim::SimOptions::new(&sim_dir);
     opts.mac = p.mac;
     opts.config_mode = p.config_mode;
-    opts.link = Some(sim_link(&sim_dir));
+    // A pty has a stable name at the link (Unix); elsewhere the virtual DevKit is a loopback TCP
+    // port, which has no link.
+    if opts.transport == tasks::sim::SimTransport::Pty {
+        opts.link = Some(sim_link(&sim_dir));
+    }
     let sim = blocking(move || Ok(tasks::sim::VirtualDevKit::start(opts)?)).await?;
     let port = sim.port_path().display().to_string();
     b.state.serial.remember_virtual_devkit(&sim_dir);
