@@ -711,7 +711,7 @@ export interface SimStartParams {
 }
 export interface SimStartResult {
     simDir: string;
-    /** The port to pick: its link `<simDir>/devkit.tty`. */
+    /** The port to pick: its link `<simDir>/devkit.tty` (Unix), `tcp://127.0.0.1:PORT` (Windows). */
     port: string;
     /** False when one already ran there. */
     started: boolean;

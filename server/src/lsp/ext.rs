@@ -825,7 +825,8 @@ pub struct SimStartParams {
 #[serde(rename_all = "camelCase")]
 pub struct SimStartResult {
     pub sim_dir: PathBuf,
-    /// The port to pick (its link `<simDir>/devkit.tty` when the daemon started it).
+    /// The port to pick: its link `<simDir>/devkit.tty` when the daemon started it on Unix, a
+    /// `tcp://127.0.0.1:PORT` on Windows.
     pub port: String,
     /// False when one was already running there.
     pub started: bool,
