@@ -131,35 +131,25 @@ fn explain_rejection(
         return Ok(());
     };
     let state = tasks::project::ProjectState::load(project).map_err(anyhow::Error::from)?;
-    let Some(registration_id) = registration_id.or_else(|| {
-        state
-            .last_generated
-            .as_ref()
-            .map(|g| g.registration_id.clone())
-    }) else {
+    let Some(registration_id) = mismatch::rejected_id(registration_id.as_deref(), &state) else {
         eprintln!("explanation: the log does not show the registration ID and the project has no generated certificate");
         return Ok(());
     };
     let (text, _) =
         super::enroll::read_connection_string_text(Some(cs_file), false, "connection-string")?
             .ok_or_else(|| CliError::invalid("no connection string"))?;
-    let cs = tasks::dps::ConnectionString::parse_file_text(&text)
-        .map_err(|e| CliError::invalid(format!("--connection-string-file: {e}")))?;
-    let ca_pem = ca_file
-        .map(|p| {
-            tasks::fsutil::read_text_bounded(p, "CA file", limits::CERT_FILE)
-                .map_err(|e| CliError::Invalid(e.into()))
-        })
-        .transpose()?;
     let explanation = super::provision::run_cancellable(|_, cancel| async move {
-        let options = tasks::dps::ClientOptions {
-            ca_pem,
+        let plan = mismatch::ExplainRequest {
+            connection_string: text,
+            ca_file: ca_file.map(std::path::Path::to_path_buf),
+            project_dir: project.to_path_buf(),
             cancel,
-            ..Default::default()
-        };
-        let client = tasks::dps::ServiceClient::new(cs, options)?;
-        mismatch::explain_rejection(&client, &registration_id, &state).await
-    })?;
+            timeout: tasks::dps::ClientOptions::default().timeout,
+        }
+        .plan()?;
+        plan.explain_against(Some(&registration_id), &state).await
+    })?
+    .expect("a registration ID is given");
     eprintln!("explanation: {}", explanation.message);
     let next: Vec<String> = explanation
         .next_actions

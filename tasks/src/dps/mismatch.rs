@@ -120,6 +120,10 @@ pub struct ExplainRequest {
     pub connection_string: zeroize::Zeroizing<String>,
     pub ca_file: Option<PathBuf>,
     pub project_dir: PathBuf,
+    /// Stops a request DPS is slow to answer (the CLI's Ctrl-C).
+    pub cancel: CancellationToken,
+    /// How long one request to DPS may take (a live monitor waits less than a user at a prompt).
+    pub timeout: std::time::Duration,
 }
 
 /// A checked [`ExplainRequest`]: ready to ask DPS, as often as the device is rejected.
@@ -146,8 +150,8 @@ impl ExplainRequest {
         };
         let options = super::ClientOptions {
             ca_pem,
-            cancel: CancellationToken::new(),
-            timeout: std::time::Duration::from_secs(10),
+            cancel: self.cancel,
+            timeout: self.timeout,
             ..Default::default()
         };
         Ok(ExplainPlan {
@@ -160,25 +164,40 @@ impl ExplainRequest {
 impl ExplainPlan {
     /// Explain a 401002 verdict for `registration_id` (when the log showed it; else the
     /// project's last generated certificate's). `None`: neither is known, nothing to compare.
-    /// Reads the project state (blocking, small) and asks DPS.
+    /// Reads the project state (blocking, small; unreadable: a project without records, so a
+    /// live log is still explained) and asks DPS.
     pub async fn explain(
         &self,
         registration_id: Option<&str>,
     ) -> Result<Option<MismatchExplanation>, DpsError> {
-        // An unreadable state file is a project without records: explained as such.
         let state = ProjectState::load(&self.project_dir).unwrap_or_default();
-        let Some(registration_id) = registration_id.map(str::to_string).or_else(|| {
-            state
-                .last_generated
-                .as_ref()
-                .map(|g| g.registration_id.clone())
-        }) else {
+        self.explain_against(registration_id, &state).await
+    }
+
+    /// [`explain`](Self::explain) against project records the caller read.
+    pub async fn explain_against(
+        &self,
+        registration_id: Option<&str>,
+        state: &ProjectState,
+    ) -> Result<Option<MismatchExplanation>, DpsError> {
+        let Some(registration_id) = rejected_id(registration_id, state) else {
             return Ok(None);
         };
-        explain_rejection(&self.client, &registration_id, &state)
+        explain_rejection(&self.client, &registration_id, state)
             .await
             .map(Some)
     }
+}
+
+/// The registration ID a 401002 is explained for: the one the log showed, else the project's
+/// last generated certificate's. `None`: neither is known, nothing to compare.
+pub fn rejected_id(shown: Option<&str>, state: &ProjectState) -> Option<String> {
+    shown.map(str::to_string).or_else(|| {
+        state
+            .last_generated
+            .as_ref()
+            .map(|g| g.registration_id.clone())
+    })
 }
 
 /// Fetch the enrollment of `registration_id` and explain the rejection against `state`.
@@ -410,6 +429,8 @@ mod tests {
             ),
             ca_file: None,
             project_dir: "/nowhere".into(),
+            cancel: CancellationToken::new(),
+            timeout: std::time::Duration::from_secs(1),
         };
         let e = r.plan().err().expect("refused");
         assert!(

@@ -37,6 +37,9 @@ const SIM_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a 401002 verdict waits for DPS's enrollment before it is sent unexplained.
 const EXPLAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How long one request to DPS may take within [`EXPLAIN_TIMEOUT`].
+const EXPLAIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Per monitored port, the DPS service a 401002 is explained against (`devkit/monitor/open`
 /// with `connectionString`).
 type Explainers = Arc<Mutex<HashMap<String, Arc<ExplainPlan>>>>;
@@ -334,6 +337,8 @@ pub async fn monitor_open(
                 connection_string: zeroize::Zeroizing::new(cs.expose().to_string()),
                 ca_file: p.ca_file,
                 project_dir,
+                cancel: tasks::progress::CancellationToken::new(),
+                timeout: EXPLAIN_REQUEST_TIMEOUT,
             };
             Some(Arc::new(
                 blocking(move || request.plan().map_err(TaskError::from)).await?,
